@@ -1,0 +1,94 @@
+/**
+ * Basic tensor constructors and copies (zeros, full, clone, onesLike) on either backend.
+ * This file shows the pattern every op wrapper follows: check shapes, allocate the output,
+ * call the kernel launcher (webgpu) or its CPU reference (cpu), record the gradient rule.
+ * @module
+ */
+import { copy, copyCpu, fill, fillCpu } from "../../kernels/fill.ts";
+import { type Backend, defaultBackend, type DType, Tensor } from "../tensor.ts";
+import { record } from "../autograd.ts";
+
+/**
+ * Makes a tensor filled with one value.
+ *
+ * @example
+ * ```ts
+ * import { full } from "./basic.ts";
+ * import { CPU } from "../tensor.ts";
+ * const t = full([2, 2], 3, { backend: CPU });
+ * console.assert((await t.toArray())[3] === 3);
+ * ```
+ * @param shape dimensions
+ * @param value the value
+ * @param options dtype and backend
+ * @returns the tensor
+ */
+export function full(
+  shape: readonly number[],
+  value: number,
+  options: { dtype?: DType; backend?: Backend } = {},
+): Tensor {
+  const dtype = options.dtype ?? "f32";
+  const backend = options.backend ?? defaultBackend();
+  const out = Tensor.empty(shape, dtype, backend);
+  if (backend.kind === "cpu") fillCpu({ out: out.data, n: out.size, value });
+  else fill(backend, { out: out.buffer, n: out.size, value, dtype });
+  return out;
+}
+
+/**
+ * Makes a tensor of zeros.
+ *
+ * @example
+ * ```ts
+ * import { zeros } from "./basic.ts";
+ * import { CPU } from "../tensor.ts";
+ * console.assert((await zeros([3], { backend: CPU }).toArray())[2] === 0);
+ * ```
+ * @param shape dimensions
+ * @param options dtype and backend
+ * @returns the tensor
+ */
+export function zeros(
+  shape: readonly number[],
+  options: { dtype?: DType; backend?: Backend } = {},
+): Tensor {
+  return full(shape, 0, options);
+}
+
+/**
+ * Makes a tensor of ones with the shape, dtype and backend of another.
+ *
+ * @example
+ * ```ts
+ * import { onesLike } from "./basic.ts";
+ * import { Tensor, CPU } from "../tensor.ts";
+ * const t = onesLike(Tensor.fromArray([5, 6], [2], { backend: CPU }));
+ * console.assert((await t.toArray())[1] === 1);
+ * ```
+ * @param t the template
+ * @returns ones shaped like `t`
+ */
+export function onesLike(t: Tensor): Tensor {
+  return full(t.shape, 1, { dtype: t.dtype, backend: t.backend });
+}
+
+/**
+ * Copies a tensor into new storage (gradient flows straight through).
+ *
+ * @example
+ * ```ts
+ * import { clone } from "./basic.ts";
+ * import { Tensor, CPU } from "../tensor.ts";
+ * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
+ * console.assert((await clone(a).toArray())[1] === 2);
+ * ```
+ * @param a source
+ * @returns the copy
+ */
+export function clone(a: Tensor): Tensor {
+  const out = Tensor.empty(a.shape, a.dtype, a.backend);
+  if (a.backend.kind === "cpu") copyCpu({ a: a.data, out: out.data, n: a.size });
+  else copy(a.backend, { a: a.buffer, out: out.buffer, n: a.size });
+  return record(out, [a], (g) => [clone(g)]);
+}

@@ -1,0 +1,115 @@
+/**
+ * A pool of GPU storage buffers bucketed by size class, so that steady-state training reuses the
+ * buffers of the previous step instead of allocating. Reuse is safe without fences because every
+ * use goes through one queue in order: a buffer released after a dispatch was recorded can only be
+ * written by dispatches recorded (and so executed) after it.
+ * @module
+ */
+
+/** Usage flags of every pooled storage buffer. */
+export const STORAGE_USAGE: number = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST
+
+/**
+ * Rounds a byte count up to its size class: powers of two split into eight steps, so that at most
+ * 12.5% is wasted.
+ *
+ * @example
+ * ```ts
+ * import { sizeClass } from "./pool.ts";
+ * console.assert(sizeClass(1000) === 1024);
+ * console.assert(sizeClass(1100) === 1152);
+ * ```
+ * @param bytes requested size
+ * @returns the class size in bytes (a multiple of 16, at least 16)
+ */
+export function sizeClass(bytes: number): number {
+  const n = Math.max(16, bytes);
+  if (n <= 256) return Math.ceil(n / 16) * 16;
+  const p = 2 ** Math.floor(Math.log2(n));
+  const step = p / 8;
+  return Math.ceil(n / step) * step;
+}
+
+/**
+ * Hands out storage buffers by size class and takes them back for reuse.
+ *
+ * `live` counts buffers handed out and not yet released; tests use it to prove that a block of
+ * work frees what it allocates.
+ *
+ * @example
+ * ```ts ignore
+ * const pool = new BufferPool(device);
+ * const b = pool.acquire(4096);
+ * pool.release(b);
+ * ```
+ */
+export class BufferPool {
+  #device: GPUDevice;
+  #free = new Map<number, GPUBuffer[]>();
+  #live = 0;
+  #created = 0;
+  #bytes = 0;
+
+  /**
+   * Makes an empty pool on a device.
+   *
+   * @param device the WebGPU device that owns the buffers
+   */
+  constructor(device: GPUDevice) {
+    this.#device = device;
+  }
+
+  /** Buffers handed out and not yet released. */
+  get live(): number {
+    return this.#live;
+  }
+
+  /** Buffers ever created by this pool (steady state: stops growing). */
+  get created(): number {
+    return this.#created;
+  }
+
+  /** Bytes held by the pool, free or live. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /**
+   * Returns a buffer of at least `bytes` bytes, reusing a free one of the same class.
+   *
+   * @param bytes minimum size
+   * @returns a storage buffer (contents undefined)
+   */
+  acquire(bytes: number): GPUBuffer {
+    const size = sizeClass(bytes);
+    const list = this.#free.get(size);
+    this.#live++;
+    if (list && list.length > 0) return list.pop()!;
+    this.#created++;
+    this.#bytes += size;
+    return this.#device.createBuffer({ size, usage: STORAGE_USAGE });
+  }
+
+  /**
+   * Gives a buffer back for reuse.
+   *
+   * @param buffer a buffer from `acquire`
+   */
+  release(buffer: GPUBuffer): void {
+    this.#live--;
+    const list = this.#free.get(buffer.size);
+    if (list) list.push(buffer);
+    else this.#free.set(buffer.size, [buffer]);
+  }
+
+  /** Destroys every free buffer (live ones stay). */
+  trim(): void {
+    for (const list of this.#free.values()) {
+      for (const b of list) {
+        this.#bytes -= b.size;
+        b.destroy();
+      }
+    }
+    this.#free.clear();
+  }
+}

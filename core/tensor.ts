@@ -1,0 +1,386 @@
+/**
+ * `Tensor`: a shaped, contiguous array of f32 (values) or i32/u32 (token ids) living either in a
+ * pooled GPU buffer (the `webgpu` backend) or in a typed array (the `cpu` backend, made of the
+ * kernels' CPU references). One disposal rule: call `dispose()`, or run the work inside
+ * `scope()`, which frees every tensor made inside except those returned (or `keep()`-ed).
+ * @module
+ */
+import type { Buf } from "../kernels/context.ts";
+import { type Device, getDevice } from "./device.ts";
+import { isGradEnabled } from "./autograd.ts";
+
+/** Element types a tensor can hold. */
+export type DType = "f32" | "i32" | "u32";
+
+/** A typed array matching a `DType`. */
+export type TypedArray = Float32Array | Int32Array | Uint32Array;
+
+/** The plain-TypeScript backend: every op runs its CPU reference. */
+export interface CpuBackend {
+  /** Discriminator. */
+  readonly kind: "cpu";
+}
+
+/** The CPU backend singleton. */
+export const CPU: CpuBackend = { kind: "cpu" };
+
+/** Where a tensor lives: the CPU backend or a WebGPU device. */
+export type Backend = CpuBackend | Device;
+
+/** Storage shared by a tensor and its reshaped views. */
+export interface Storage {
+  /** GPU buffer (webgpu backend). */
+  gpu: GPUBuffer | null;
+  /** Byte offset into `gpu` (non-zero for views into a flat parameter arena). */
+  offset: number;
+  /** Whether the buffer goes back to the pool when the last reference goes (false for arenas). */
+  pooled: boolean;
+  /** Typed array (cpu backend). */
+  cpu: TypedArray | null;
+  /** Live tensors referring to this storage. */
+  refs: number;
+}
+
+/** Gradient bookkeeping attached by `core/autograd.ts`. */
+export interface GradNode {
+  /** Tensors this one was computed from. */
+  inputs: Tensor[];
+  /** Given the gradient of this tensor, returns one gradient (or null) per input. */
+  backward: (grad: Tensor) => (Tensor | null)[];
+  /** Frees whatever the backward closure saved. */
+  release?: () => void;
+}
+
+const scopes: Set<Tensor>[] = [];
+
+/** Creates an uninitialised typed array for a dtype. */
+function makeArray(dtype: DType, n: number): TypedArray {
+  return dtype === "f32"
+    ? new Float32Array(n)
+    : dtype === "i32"
+    ? new Int32Array(n)
+    : new Uint32Array(n);
+}
+
+/**
+ * Returns the number of elements of a shape.
+ *
+ * @example
+ * ```ts
+ * import { numel } from "./tensor.ts";
+ * console.assert(numel([2, 3, 4]) === 24);
+ * ```
+ * @param shape dimensions
+ * @returns their product (1 for a scalar)
+ */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * A shaped array on a backend.
+ *
+ * @example
+ * ```ts
+ * import { Tensor, CPU } from "./tensor.ts";
+ * const t = Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU });
+ * console.assert(t.reshape([3, 2]).shape[0] === 3);
+ * console.assert((await t.toArray())[5] === 6);
+ * t.dispose();
+ * ```
+ */
+export class Tensor {
+  /** Dimensions, outermost first. */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: DType;
+  /** Where the data lives. */
+  readonly backend: Backend;
+  /** Whether gradients flow to this tensor (set on parameters; propagated by ops). */
+  requiresGrad = false;
+  /** Accumulated gradient, when this tensor is a parameter that requires one. */
+  grad: Tensor | null = null;
+  /** The op that produced this tensor, when recorded for backward. */
+  node: GradNode | null = null;
+  #storage: Storage;
+  #disposed = false;
+
+  /**
+   * Wraps storage; prefer `Tensor.empty`, `Tensor.fromArray` or an op.
+   *
+   * @param shape dimensions
+   * @param dtype element type
+   * @param backend owner
+   * @param storage shared storage (its `refs` is incremented)
+   */
+  constructor(shape: readonly number[], dtype: DType, backend: Backend, storage: Storage) {
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.backend = backend;
+    this.#storage = storage;
+    storage.refs++;
+    scopes[scopes.length - 1]?.add(this);
+  }
+
+  /**
+   * Allocates an uninitialised tensor (zeros on the cpu backend).
+   *
+   * @param shape dimensions
+   * @param dtype element type
+   * @param backend where to allocate
+   * @returns the tensor
+   */
+  static empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
+    const n = numel(shape);
+    const storage: Storage = backend.kind === "cpu"
+      ? { gpu: null, offset: 0, pooled: false, cpu: makeArray(dtype, n), refs: 0 }
+      : { gpu: backend.pool.acquire(n * 4), offset: 0, pooled: true, cpu: null, refs: 0 };
+    return new Tensor(shape, dtype, backend, storage);
+  }
+
+  /**
+   * Makes a tensor from values.
+   *
+   * @param data values, row-major
+   * @param shape dimensions (default: 1D)
+   * @param options dtype (default f32) and backend (default: the shared WebGPU device)
+   * @returns the tensor
+   */
+  static fromArray(
+    data: ArrayLike<number>,
+    shape?: readonly number[],
+    options: { dtype?: DType; backend?: Backend } = {},
+  ): Tensor {
+    const dtype = options.dtype ?? "f32";
+    const backend = options.backend ?? defaultBackend();
+    const s = shape ?? [data.length];
+    if (numel(s) !== data.length) {
+      throw new Error(`Cannot make a tensor of shape [${s.join(", ")}] from ${data.length} values`);
+    }
+    const arr = makeArray(dtype, data.length);
+    arr.set(data as ArrayLike<number>);
+    if (backend.kind === "cpu") {
+      return new Tensor(s, dtype, backend, {
+        gpu: null,
+        offset: 0,
+        pooled: false,
+        cpu: arr,
+        refs: 0,
+      });
+    }
+    const t = Tensor.empty(s, dtype, backend);
+    backend.upload(t.buffer, arr);
+    return t;
+  }
+
+  /** Number of elements. */
+  get size(): number {
+    return numel(this.shape);
+  }
+
+  /** Whether `dispose()` was called. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** The GPU buffer, or a range of one for arena views (webgpu backend only). */
+  get buffer(): Buf {
+    this.#check();
+    const s = this.#storage;
+    if (!s.gpu) throw new Error("Tensor lives on the cpu backend and has no GPU buffer");
+    return s.offset === 0 && s.pooled
+      ? s.gpu
+      : { buffer: s.gpu, offset: s.offset, size: this.size * 4 };
+  }
+
+  /**
+   * Wraps part of an existing buffer or array as a tensor that does not own it (used by the
+   * flat parameter arena, so AdamW updates every parameter in one dispatch).
+   *
+   * @param shape dimensions
+   * @param backend owner
+   * @param base the arena's buffer (webgpu) or array (cpu)
+   * @param offsetElems first element of the view
+   * @returns the view
+   */
+  static view(
+    shape: readonly number[],
+    backend: Backend,
+    base: GPUBuffer | Float32Array,
+    offsetElems: number,
+  ): Tensor {
+    const n = numel(shape);
+    const storage: Storage = base instanceof Float32Array
+      ? {
+        gpu: null,
+        offset: 0,
+        pooled: false,
+        cpu: base.subarray(offsetElems, offsetElems + n),
+        refs: 0,
+      }
+      : { gpu: base, offset: offsetElems * 4, pooled: false, cpu: null, refs: 0 };
+    return new Tensor(shape, "f32", backend, storage);
+  }
+
+  /** The typed array (cpu backend only); writes go straight into the tensor. */
+  get data(): TypedArray {
+    this.#check();
+    if (!this.#storage.cpu) throw new Error("Tensor lives on the webgpu backend; use toArray()");
+    return this.#storage.cpu;
+  }
+
+  #check(): void {
+    if (this.#disposed) {
+      throw new Error(`Tensor [${this.shape.join(", ")}] was used after dispose()`);
+    }
+  }
+
+  /**
+   * Returns a view with another shape over the same storage (one dimension may be -1).
+   *
+   * @param shape new dimensions
+   * @returns the view (dispose it separately)
+   */
+  reshape(shape: readonly number[]): Tensor {
+    this.#check();
+    const known = shape.reduce((p, d) => (d === -1 ? p : p * d), 1);
+    const s = shape.map((d) => (d === -1 ? this.size / known : d));
+    if (numel(s) !== this.size) {
+      throw new Error(`Cannot reshape [${this.shape.join(", ")}] to [${shape.join(", ")}]`);
+    }
+    const v = new Tensor(s, this.dtype, this.backend, this.#storage);
+    if (isGradEnabled() && (this.node || this.requiresGrad)) {
+      const from = this.shape;
+      v.requiresGrad = true;
+      v.node = { inputs: [this], backward: (g) => [g.reshape(from)] };
+    }
+    return v;
+  }
+
+  /**
+   * Copies the values back to the CPU.
+   *
+   * @returns a new typed array (flushes pending GPU work)
+   */
+  async toArray(): Promise<TypedArray> {
+    this.#check();
+    if (this.backend.kind === "cpu") return this.data.slice();
+    const bytes = await this.backend.read(this.buffer, this.size * 4);
+    return this.dtype === "f32"
+      ? new Float32Array(bytes)
+      : this.dtype === "i32"
+      ? new Int32Array(bytes)
+      : new Uint32Array(bytes);
+  }
+
+  /** Frees this tensor's reference to its storage (the buffer returns to the pool at zero). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.node?.release?.();
+    this.node = null;
+    const s = this.#storage;
+    if (--s.refs === 0) {
+      if (s.gpu && s.pooled && this.backend.kind !== "cpu") this.backend.pool.release(s.gpu);
+      s.gpu = null;
+      s.cpu = null;
+    }
+    for (const sc of scopes) sc.delete(this);
+  }
+}
+
+let backendChoice: Backend | null = null;
+
+/**
+ * Sets the backend that `Tensor.fromArray` and model code use when none is given.
+ *
+ * @param backend the cpu backend or a WebGPU device
+ */
+export function setDefaultBackend(backend: Backend): void {
+  backendChoice = backend;
+}
+
+/**
+ * Returns the default backend set by `setDefaultBackend` or `initBackend`.
+ *
+ * @returns the backend
+ * @throws Error when none was initialised
+ */
+export function defaultBackend(): Backend {
+  if (!backendChoice) throw new Error("No backend chosen: await initBackend() first or pass one");
+  return backendChoice;
+}
+
+/**
+ * Chooses the backend: `cpu`, `webgpu`, or from `ABACUS_BACKEND` (default webgpu), and makes it
+ * the default.
+ *
+ * @param name backend name
+ * @returns the backend
+ */
+export async function initBackend(name?: "cpu" | "webgpu"): Promise<Backend> {
+  const choice = name ?? (Deno.env.get("ABACUS_BACKEND") === "cpu" ? "cpu" : "webgpu");
+  const b: Backend = choice === "cpu" ? CPU : await getDevice();
+  setDefaultBackend(b);
+  return b;
+}
+
+/**
+ * Runs `fn` and disposes every tensor created inside it except those in its result
+ * (a tensor, or an array/object of tensors, searched one level deep) and those passed to `keep`.
+ *
+ * @example
+ * ```ts
+ * import { scope, Tensor, CPU } from "./tensor.ts";
+ * let inner!: Tensor;
+ * const out = scope(() => {
+ *   inner = Tensor.fromArray([1], [1], { backend: CPU });
+ *   return Tensor.fromArray([2], [1], { backend: CPU });
+ * });
+ * console.assert(inner.disposed && !out.disposed);
+ * ```
+ * @param fn the work
+ * @returns what `fn` returned
+ */
+export function scope<T>(fn: () => T): T {
+  const set = new Set<Tensor>();
+  scopes.push(set);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const keepers = collect(result);
+  for (const t of set) {
+    if (!keepers.has(t)) t.dispose();
+    else scopes[scopes.length - 1]?.add(t);
+  }
+  return result;
+}
+
+/**
+ * Removes a tensor from every enclosing `scope`, so it outlives them.
+ *
+ * @param t the tensor
+ * @returns the same tensor
+ */
+export function keep<T extends Tensor>(t: T): T {
+  for (const sc of scopes) sc.delete(t);
+  return t;
+}
+
+function collect(v: unknown): Set<Tensor> {
+  const s = new Set<Tensor>();
+  const visit = (x: unknown, depth: number) => {
+    if (x instanceof Tensor) s.add(x);
+    else if (depth < 2 && Array.isArray(x)) x.forEach((y) => visit(y, depth + 1));
+    else if (depth < 2 && x && typeof x === "object") {
+      Object.values(x as object).forEach((y) => visit(y, depth + 1));
+    }
+  };
+  visit(v, 0);
+  return s;
+}

@@ -1,0 +1,119 @@
+/**
+ * The narrow interface every kernel launcher talks to: record a dispatch, get scratch memory.
+ * Launchers see GPU buffers and sizes only (never `Tensor`); `core/device.ts` implements this.
+ * @module
+ */
+
+/**
+ * Arrays the CPU references accept: they compute in doubles, so float64 inputs give float64
+ * results (used by the finite-difference gradient tests) and float32 inputs the `cpu` backend.
+ */
+export type FloatArray = Float32Array | Float64Array;
+
+/**
+ * A GPU buffer as launchers take it: a whole buffer, or a range of one (tensors that are views
+ * into a flat parameter arena). Bind it as is; read sizes from the launcher's arguments.
+ */
+export type Buf = GPUBuffer | GPUBufferBinding;
+
+/** One storage or uniform binding: a whole buffer, a range of one, or a texture view. */
+export type Binding = GPUBuffer | GPUBufferBinding | GPUTextureView;
+
+/**
+ * One compute dispatch as a launcher describes it.
+ *
+ * `bindings[i]` is bound at `@group(0) @binding(i)`. When `params` is given it is uploaded into
+ * a uniform slice owned by the current submission and bound at `@binding(bindings.length)`, so
+ * values such as a learning rate change per step without recompiling the shader.
+ *
+ * @example
+ * ```ts
+ * import type { DispatchSpec } from "./context.ts";
+ * const spec: DispatchSpec = { code: "...", bindings: [], workgroups: [1] };
+ * console.assert(spec.workgroups[0] === 1);
+ * ```
+ */
+export interface DispatchSpec {
+  /** Complete WGSL module text; pipelines are cached by this text and `entry`. */
+  code: string;
+  /** Entry point name; defaults to `main`. */
+  entry?: string;
+  /** Resources bound at `@group(0) @binding(i)`, in order. */
+  bindings: Binding[];
+  /** Optional uniform data (at most 256 bytes), bound after `bindings`. */
+  params?: ArrayBufferView;
+  /** Workgroup counts (x, y, z); each at most the device's per-dimension limit. */
+  workgroups: [number, number?, number?];
+  /** A short label for profiling and error messages. */
+  label?: string;
+}
+
+/**
+ * What a kernel launcher needs from the runtime.
+ *
+ * @example
+ * ```ts ignore
+ * import { getDevice } from "../core/device.ts";
+ * const ctx = (await getDevice()).context;
+ * ctx.dispatch({ code, bindings: [buf], workgroups: [4] });
+ * ```
+ */
+export interface KernelContext {
+  /** The underlying WebGPU device. */
+  readonly device: GPUDevice;
+  /** Adapter description, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
+  readonly adapterName: string;
+  /** True on a CPU adapter (Mesa llvmpipe/lavapipe, WARP, SwiftShader). */
+  readonly isCpuAdapter: boolean;
+  /** Largest workgroup count per dimension. */
+  readonly maxWorkgroups: number;
+  /** Records one compute dispatch into the current submission. */
+  dispatch(spec: DispatchSpec): void;
+  /** Returns a buffer of at least `bytes` bytes that is recycled after the current submission. */
+  scratch(bytes: number): GPUBuffer;
+  /**
+   * Returns an `rgba32float` 2D-array texture (storage + sampled usage) recycled after the
+   * current submission.
+   */
+  scratchTexture(width: number, height: number, layers: number): GPUTexture;
+  /** Remembers a per-adapter tuning decision (e.g. which matmul variant won). */
+  tuning: Map<string, string>;
+}
+
+/**
+ * Splits a 1D count of workgroups into an (x, y) grid within the per-dimension limit.
+ *
+ * Shaders recover the linear workgroup index as `wid.x + wid.y * nwg.x`
+ * (`@builtin(num_workgroups) nwg`).
+ *
+ * @example
+ * ```ts
+ * import { grid1d } from "./context.ts";
+ * console.assert(grid1d(10, 65535)[0] === 10);
+ * console.assert(grid1d(70000, 65535)[1] === 2);
+ * ```
+ * @param count number of workgroups needed
+ * @param max the per-dimension limit
+ * @returns `[x, y]` with `x * y >= count`
+ */
+export function grid1d(count: number, max = 65535): [number, number] {
+  if (count <= max) return [Math.max(1, count), 1];
+  const y = Math.ceil(count / max);
+  return [Math.ceil(count / y), y];
+}
+
+/**
+ * Rounds `n` up to a multiple of `m`.
+ *
+ * @example
+ * ```ts
+ * import { roundUp } from "./context.ts";
+ * console.assert(roundUp(5, 4) === 8);
+ * ```
+ * @param n value
+ * @param m multiple
+ * @returns the smallest multiple of `m` that is at least `n`
+ */
+export function roundUp(n: number, m: number): number {
+  return Math.ceil(n / m) * m;
+}

@@ -1,0 +1,42 @@
+/**
+ * `deno task bench <name> [--json] [...]`: the benchmark entry point. Each benchmark lives in
+ * `tasks/bench/<name>.ts` and exports `run(args)`; this file only dispatches, so every benchmark
+ * also runs as a remote script (`deno run -A jsr:@arith/abacus/bench kernels`).
+ * @module
+ */
+
+/** Benchmarks by name, with a one-line description each. */
+export const BENCHES: Record<string, string> = {
+  kernels: "per-kernel median time, GFLOP/s (matmul, attention) and GB/s",
+  step: "forward + backward + AdamW of a one-block model (B=64, T=64, d=128, 4 heads)",
+  data: "generate and tokenize the paper's 20M-sample 20x20 addition set",
+};
+
+/**
+ * Runs the benchmark named by the first argument.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./bench.ts";
+ * await main(["kernels", "--json"]);
+ * ```
+ * @param args command-line arguments
+ * @returns the process exit code
+ */
+export async function main(args: string[]): Promise<number> {
+  const [name, ...rest] = args;
+  if (!name || name === "--help" || name === "-h") {
+    console.log("Usage: deno task bench <name> [--json] [options]\n");
+    for (const [k, v] of Object.entries(BENCHES)) console.log(`  ${k.padEnd(10)} ${v}`);
+    return name ? 0 : 1;
+  }
+  if (!(name in BENCHES)) {
+    console.error(`Unknown benchmark "${name}": choose one of ${Object.keys(BENCHES).join(", ")}`);
+    return 1;
+  }
+  const mod = await import(new URL(`./bench/${name}.ts`, import.meta.url).href);
+  await mod.run(rest);
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
