@@ -1,0 +1,342 @@
+/**
+ * `ParamArena`: every parameter of a model lives in one flat f32 buffer and every gradient in
+ * another, so the optimizer updates all of them in one dispatch and zeroes all gradients in one
+ * fill. Parameters are tensor views at 256-byte-aligned offsets, weight-decay group first.
+ * @module
+ */
+import { fill } from "../kernels/fill.ts";
+import { roundUp } from "../kernels/context.ts";
+import type { Device } from "./device.ts";
+import { STORAGE_USAGE } from "./pool.ts";
+import { type Backend, keep, numel, Tensor } from "./tensor.ts";
+
+/** Parameter offsets are multiples of this many elements (256 bytes, a storage-binding offset). */
+export const ARENA_ALIGN = 64;
+
+/** Name fragments that exclude a parameter from weight decay (upstream `limited_decay_keys`). */
+export const NO_DECAY_KEYS: readonly string[] = Object.freeze(["bias", "LayerNorm", "norm"]);
+
+/**
+ * Says whether a parameter gets weight decay by upstream's rule: not when its name contains
+ * `bias`, `LayerNorm` or `norm` (case-sensitive substrings).
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { decaysByName } from "./arena.ts";
+ * ok(decaysByName("encoder.layer.0.attn.Wqkv.weight"));
+ * ok(!decaysByName("encoder.layer.0.norm1.weight"));
+ * ok(!decaysByName("head.bias"));
+ * ```
+ * @param name the parameter's state-dict key
+ * @returns true when weight decay applies
+ */
+export function decaysByName(name: string): boolean {
+  return !NO_DECAY_KEYS.some((k) => name.includes(k));
+}
+
+/** One parameter to allocate. */
+export interface ParamSpec {
+  /** State-dict key (upstream's name), unique in the arena. */
+  name: string;
+  /** Dimensions. */
+  shape: readonly number[];
+  /** Whether weight decay applies (default: `decaysByName(name)`). */
+  decay?: boolean;
+}
+
+/** Where one parameter lives in the arena. */
+export interface ParamEntry {
+  /** State-dict key. */
+  readonly name: string;
+  /** The parameter (a view into the parameter arena; `grad` is a view into the gradient arena). */
+  readonly param: Tensor;
+  /** First element in the arena (a multiple of `ARENA_ALIGN`). */
+  readonly offset: number;
+  /** Element count. */
+  readonly size: number;
+  /** Whether weight decay applies. */
+  readonly decay: boolean;
+}
+
+/**
+ * One flat f32 buffer holding all parameters and one holding their gradients.
+ *
+ * Layout: the weight-decay parameters first, then the others, each group in the order given,
+ * each parameter at an offset aligned to 64 elements; `decayEnd` is the first element of the
+ * no-decay group, so elements `[0, decayEnd)` decay and `[decayEnd, size)` do not. Padding is
+ * zero in both buffers and stays zero under AdamW. On the webgpu backend the buffers come from
+ * `createBuffer` (not the pool, so they never count in `pool.live`); on the cpu backend they are
+ * Float32Arrays. Every parameter is a `Tensor.view` with `requiresGrad = true` and `grad` a view
+ * into the gradient buffer, so autograd accumulates gradients in place.
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { ParamArena } from "./arena.ts";
+ * import { CPU } from "./tensor.ts";
+ * const arena = new ParamArena(CPU, [
+ *   { name: "lin.bias", shape: [3] },
+ *   { name: "lin.weight", shape: [3, 2] },
+ * ]);
+ * arena.write("lin.weight", [1, 2, 3, 4, 5, 6]);
+ * ok(arena.entry("lin.weight").offset === 0 && arena.decayEnd === 64);
+ * ok((await arena.get("lin.weight").toArray())[5] === 6);
+ * ok(arena.get("lin.bias").grad !== null);
+ * arena.dispose();
+ * ```
+ */
+export class ParamArena {
+  /** Where the buffers live. */
+  readonly backend: Backend;
+  /** Total elements, padding included (a multiple of 64). */
+  readonly size: number;
+  /** First element of the no-decay group. */
+  readonly decayEnd: number;
+  #entries = new Map<string, ParamEntry>();
+  #order: ParamEntry[] = [];
+  #params: GPUBuffer | Float32Array;
+  #grads: GPUBuffer | Float32Array;
+  #disposed = false;
+
+  /**
+   * Lays out and allocates the parameters (zero-filled).
+   *
+   * @param backend the cpu backend or a WebGPU device
+   * @param specs parameters, in state-dict order
+   * @throws Error on a duplicate name, a bad shape, or an arena over the device's binding limit
+   */
+  constructor(backend: Backend, specs: readonly ParamSpec[]) {
+    this.backend = backend;
+    const seen = new Set<string>();
+    for (const s of specs) {
+      if (seen.has(s.name)) throw new Error(`Parameter name ${s.name} is used twice`);
+      seen.add(s.name);
+      if (!s.shape.every((d) => Number.isInteger(d) && d > 0)) {
+        throw new Error(`Parameter ${s.name} has a bad shape [${s.shape.join(", ")}]`);
+      }
+    }
+    const decay = specs.map((s) => s.decay ?? decaysByName(s.name));
+    const offsets = new Map<string, number>();
+    let at = 0, decayEnd = 0;
+    for (const pass of [true, false]) {
+      specs.forEach((s, i) => {
+        if (decay[i] !== pass) return;
+        offsets.set(s.name, at);
+        at = roundUp(at + numel(s.shape), ARENA_ALIGN);
+      });
+      if (pass) decayEnd = at;
+    }
+    this.decayEnd = decayEnd;
+    this.size = Math.max(at, ARENA_ALIGN);
+    if (backend.kind === "cpu") {
+      this.#params = new Float32Array(this.size);
+      this.#grads = new Float32Array(this.size);
+    } else {
+      const bytes = this.size * 4;
+      const limit = backend.device.limits.maxStorageBufferBindingSize;
+      if (bytes > limit) {
+        throw new Error(
+          `Cannot fit ${this.size} parameters in one arena: ${bytes} bytes exceed the device's ` +
+            `storage binding limit of ${limit} bytes`,
+        );
+      }
+      this.#params = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
+      this.#grads = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
+    }
+    specs.forEach((s, i) => {
+      const offset = offsets.get(s.name)!;
+      // keep(): the arena owns its views, so an enclosing scope() must not dispose them.
+      const param = keep(Tensor.view(s.shape, backend, this.#params, offset));
+      param.requiresGrad = true;
+      param.grad = keep(Tensor.view(s.shape, backend, this.#grads, offset));
+      const e: ParamEntry = { name: s.name, param, offset, size: numel(s.shape), decay: decay[i] };
+      this.#entries.set(s.name, e);
+      this.#order.push(e);
+    });
+  }
+
+  /** Parameter names in the order given (state-dict order). */
+  get names(): string[] {
+    return this.#order.map((e) => e.name);
+  }
+
+  /** Every parameter with its placement, in the order given. */
+  get entries(): readonly ParamEntry[] {
+    return this.#order;
+  }
+
+  /** The parameter tensors, in the order given. */
+  get params(): Tensor[] {
+    return this.#order.map((e) => e.param);
+  }
+
+  /** The flat parameter buffer (webgpu) or array (cpu), `size` elements. */
+  get paramBuffer(): GPUBuffer | Float32Array {
+    this.#check();
+    return this.#params;
+  }
+
+  /** The flat gradient buffer (webgpu) or array (cpu), `size` elements. */
+  get gradBuffer(): GPUBuffer | Float32Array {
+    this.#check();
+    return this.#grads;
+  }
+
+  /**
+   * Returns a parameter's placement.
+   *
+   * @param name state-dict key
+   * @returns the entry
+   * @throws Error for an unknown name
+   */
+  entry(name: string): ParamEntry {
+    const e = this.#entries.get(name);
+    if (!e) throw new Error(`No parameter named ${name}`);
+    return e;
+  }
+
+  /**
+   * Returns a parameter tensor by name.
+   *
+   * @param name state-dict key
+   * @returns the view (owned by the arena: do not dispose it)
+   */
+  get(name: string): Tensor {
+    return this.entry(name).param;
+  }
+
+  /** Sets every gradient (padding included) to zero with one fill. */
+  zeroGrad(): void {
+    this.#check();
+    if (this.#grads instanceof Float32Array) this.#grads.fill(0);
+    else fill(this.backend as Device, { out: this.#grads, n: this.size, value: 0 });
+  }
+
+  /**
+   * Writes a parameter's values (in submission order on the webgpu backend).
+   *
+   * @param name state-dict key
+   * @param values `size` values, row-major
+   * @param which the parameter (default) or its gradient
+   */
+  write(name: string, values: ArrayLike<number>, which: "param" | "grad" = "param"): void {
+    this.#check();
+    const e = this.entry(name);
+    if (values.length !== e.size) {
+      throw new Error(`Parameter ${name} has ${e.size} values, got ${values.length}`);
+    }
+    const base = which === "param" ? this.#params : this.#grads;
+    if (base instanceof Float32Array) base.set(values, e.offset);
+    else {
+      const data = values instanceof Float32Array ? values : Float32Array.from(values);
+      (this.backend as Device).upload({ buffer: base, offset: e.offset * 4 }, data);
+    }
+  }
+
+  /**
+   * Writes many parameters (e.g. a checkpoint's weights).
+   *
+   * @param values arrays by state-dict key
+   * @param strict throw when a parameter is missing or a key is unknown (default true)
+   */
+  writeAll(values: Record<string, ArrayLike<number>>, strict = true): void {
+    if (strict) {
+      const missing = this.names.filter((n) => !(n in values));
+      const unknown = Object.keys(values).filter((n) => !this.#entries.has(n));
+      if (missing.length || unknown.length) {
+        throw new Error(
+          `Cannot load parameters: missing [${missing.join(", ")}], unknown [${
+            unknown.join(", ")
+          }]`,
+        );
+      }
+    }
+    for (const [name, v] of Object.entries(values)) {
+      if (this.#entries.has(name)) this.write(name, v);
+    }
+  }
+
+  /**
+   * Reads one parameter (or its gradient) back.
+   *
+   * @param name state-dict key
+   * @param which the parameter (default) or its gradient
+   * @returns a copy of its values
+   */
+  async read(name: string, which: "param" | "grad" = "param"): Promise<Float32Array> {
+    this.#check();
+    const e = this.entry(name);
+    const base = which === "param" ? this.#params : this.#grads;
+    if (base instanceof Float32Array) return base.slice(e.offset, e.offset + e.size);
+    const bytes = await (this.backend as Device).read(base, e.size * 4, e.offset * 4);
+    return new Float32Array(bytes);
+  }
+
+  /**
+   * Reads every parameter (or gradient) back with one readback of the whole arena.
+   *
+   * @param which parameters (default) or gradients
+   * @returns arrays by state-dict key, in state-dict order
+   */
+  async readAll(which: "param" | "grad" = "param"): Promise<Record<string, Float32Array>> {
+    this.#check();
+    const base = which === "param" ? this.#params : this.#grads;
+    const flat = base instanceof Float32Array
+      ? base
+      : new Float32Array(await (this.backend as Device).read(base, this.size * 4));
+    return this.split(flat);
+  }
+
+  /**
+   * Cuts a flat arena-shaped array into per-parameter copies (e.g. optimizer moments).
+   *
+   * @param flat `size` elements laid out like this arena
+   * @returns arrays by state-dict key, in state-dict order
+   */
+  split(flat: Float32Array): Record<string, Float32Array> {
+    const out: Record<string, Float32Array> = {};
+    for (const e of this.#order) out[e.name] = flat.slice(e.offset, e.offset + e.size);
+    return out;
+  }
+
+  /**
+   * Lays per-parameter arrays out as one flat arena-shaped array (padding zero).
+   *
+   * @param values arrays by state-dict key; all parameters are required
+   * @param what what is being loaded, for the error message
+   * @returns `size` elements
+   */
+  join(values: Record<string, ArrayLike<number>>, what = "values"): Float32Array {
+    const flat = new Float32Array(this.size);
+    for (const e of this.#order) {
+      const v = values[e.name];
+      if (!v || v.length !== e.size) {
+        throw new Error(
+          `Cannot load ${what}: ${e.name} needs ${e.size} values, got ${v ? v.length : "none"}`,
+        );
+      }
+      flat.set(v, e.offset);
+    }
+    return flat;
+  }
+
+  /** Frees both buffers; the parameter views must not be used afterwards. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const e of this.#order) {
+      e.param.grad?.dispose();
+      e.param.grad = null;
+      e.param.dispose();
+    }
+    if (this.#params instanceof Float32Array || this.#grads instanceof Float32Array) return;
+    (this.backend as Device).flush(); // recorded commands may still use the buffers
+    this.#params.destroy();
+    this.#grads.destroy();
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new Error("ParamArena was used after dispose()");
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The AdamW optimizer over a `ParamArena`: a step is the fused global-norm clipping passes plus
+ * one AdamW dispatch over all parameters, recorded without readback, with the learning rate set
+ * per step. Moments are flat arena-shaped buffers; `stateDict` gives them per parameter name.
+ * @module
+ */
+import { adamw, adamwCpu, gradNorm, gradNormCpu } from "../kernels/adamw.ts";
+import type { ParamArena } from "./arena.ts";
+import type { Device } from "./device.ts";
+import { STORAGE_USAGE } from "./pool.ts";
+
+/** AdamW hyperparameters; the defaults are upstream's `train/cramming.yaml`. */
+export interface AdamWOptions {
+  /** Learning rate (default 1e-3); `step(lr)` overrides it per step. */
+  lr?: number;
+  /** Moment decays (default [0.9, 0.98]). */
+  betas?: [number, number];
+  /** Denominator epsilon (default 1e-12). */
+  eps?: number;
+  /** Decoupled weight decay of the arena's decay group (default 0.01). */
+  weightDecay?: number;
+  /** Clip gradients to this global L2 norm; null for none (default 0.5). */
+  maxGradNorm?: number | null;
+}
+
+/** Optimizer state for checkpoints: moments by parameter name, and the step count. */
+export interface AdamWState {
+  /** Steps taken (the bias corrections use step + 1 next). */
+  step: number;
+  /** First moments by state-dict key. */
+  m: Record<string, Float32Array>;
+  /** Second moments by state-dict key. */
+  v: Record<string, Float32Array>;
+}
+
+/**
+ * AdamW with decoupled weight decay and global-norm gradient clipping over a flat arena.
+ *
+ * `step()` records (on the webgpu backend) the two norm passes when clipping and one AdamW
+ * dispatch over every parameter; nothing is read back. The update is PyTorch's `AdamW` after
+ * `clip_grad_norm_`, except that clipping scales gradients on the fly instead of rewriting them.
+ * Works on the cpu backend through the kernels' CPU references.
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { ParamArena } from "./arena.ts";
+ * import { AdamW } from "./optim.ts";
+ * import { CPU } from "./tensor.ts";
+ * const arena = new ParamArena(CPU, [{ name: "w", shape: [2] }]);
+ * arena.write("w", [1, -1]);
+ * arena.write("w", [0.5, -0.5], "grad");
+ * const opt = new AdamW(arena, { lr: 0.1, weightDecay: 0, maxGradNorm: null });
+ * opt.step();
+ * const w = await arena.read("w");
+ * ok(Math.abs(w[0] - 0.9) < 1e-6 && Math.abs(w[1] + 0.9) < 1e-6);
+ * opt.zeroGrad();
+ * ```
+ */
+export class AdamW {
+  /** The parameters it updates. */
+  readonly arena: ParamArena;
+  /** Learning rate used by the next `step()` without an argument. */
+  lr: number;
+  /** First-moment decay. */
+  readonly beta1: number;
+  /** Second-moment decay. */
+  readonly beta2: number;
+  /** Denominator epsilon. */
+  readonly eps: number;
+  /** Weight decay of the decay group. */
+  readonly weightDecay: number;
+  /** Global-norm clipping threshold, or null. */
+  readonly maxGradNorm: number | null;
+  #step = 0;
+  #m: GPUBuffer | Float32Array;
+  #v: GPUBuffer | Float32Array;
+  #norm: GPUBuffer | Float32Array;
+  #partials: GPUBuffer | null = null;
+  #normFresh = false;
+
+  /**
+   * Allocates zero moments shaped like the arena (outside the buffer pool).
+   *
+   * @param arena the parameters
+   * @param options hyperparameters
+   */
+  constructor(arena: ParamArena, options: AdamWOptions = {}) {
+    this.arena = arena;
+    this.lr = options.lr ?? 1e-3;
+    [this.beta1, this.beta2] = options.betas ?? [0.9, 0.98];
+    this.eps = options.eps ?? 1e-12;
+    this.weightDecay = options.weightDecay ?? 0.01;
+    this.maxGradNorm = options.maxGradNorm === undefined ? 0.5 : options.maxGradNorm;
+    const b = arena.backend;
+    if (b.kind === "cpu") {
+      this.#m = new Float32Array(arena.size);
+      this.#v = new Float32Array(arena.size);
+      this.#norm = new Float32Array(1);
+    } else {
+      const make = (bytes: number) => b.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
+      this.#m = make(arena.size * 4);
+      this.#v = make(arena.size * 4);
+      this.#norm = make(16);
+      this.#partials = make(256 * 4);
+    }
+  }
+
+  /** Steps taken so far. */
+  get stepCount(): number {
+    return this.#step;
+  }
+
+  /**
+   * The 1-element buffer holding the global gradient norm of the last `step()` when clipping
+   * (webgpu backend; null on cpu), so a training loop can fold it into its one readback.
+   */
+  get gradNormBuffer(): GPUBuffer | null {
+    return this.#norm instanceof Float32Array ? null : this.#norm;
+  }
+
+  /**
+   * Records one update of every parameter from the gradients in the arena (no readback).
+   *
+   * @param lr learning rate for this step (also kept as `this.lr`)
+   */
+  step(lr?: number): void {
+    if (lr !== undefined) this.lr = lr;
+    this.#step++;
+    const a = this.arena, n = a.size;
+    const hp = {
+      n,
+      decayEnd: a.decayEnd,
+      lr: this.lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      step: this.#step,
+      maxGradNorm: this.maxGradNorm,
+    };
+    const p = a.paramBuffer, g = a.gradBuffer, m = this.#m, v = this.#v, norm = this.#norm;
+    if (p instanceof Float32Array) {
+      const cpu = [g, m, v, norm] as Float32Array[];
+      if (this.maxGradNorm !== null) gradNormCpu({ grad: cpu[0], n, out: cpu[3] });
+      adamwCpu({ ...hp, param: p, grad: cpu[0], m: cpu[1], v: cpu[2], norm: cpu[3] });
+    } else {
+      const dev = a.backend as Device;
+      const gpu = [g, m, v, norm] as GPUBuffer[];
+      if (this.maxGradNorm !== null) {
+        gradNorm(dev, { grad: gpu[0], n, out: gpu[3], partials: this.#partials! });
+      }
+      adamw(dev, { ...hp, param: p, grad: gpu[0], m: gpu[1], v: gpu[2], norm: gpu[3] });
+    }
+    this.#normFresh = this.maxGradNorm !== null;
+  }
+
+  /** Zeroes every gradient in the arena (one fill). */
+  zeroGrad(): void {
+    this.arena.zeroGrad();
+    this.#normFresh = false;
+  }
+
+  /**
+   * Reads the global gradient L2 norm for logging: the pre-clipping norm of the last `step()`
+   * when clipping is on and no `zeroGrad()` came since, else the norm of the current gradients.
+   *
+   * @returns the norm (one readback on the webgpu backend)
+   */
+  async gradNorm(): Promise<number> {
+    const a = this.arena, g = a.gradBuffer, norm = this.#norm;
+    if (norm instanceof Float32Array) {
+      if (!this.#normFresh) gradNormCpu({ grad: g as Float32Array, n: a.size, out: norm });
+      return norm[0];
+    }
+    const dev = a.backend as Device;
+    if (!this.#normFresh) {
+      gradNorm(dev, { grad: g as GPUBuffer, n: a.size, out: norm, partials: this.#partials! });
+    }
+    return new Float32Array(await dev.read(norm, 4))[0];
+  }
+
+  /**
+   * Copies the optimizer state out for a checkpoint.
+   *
+   * @returns moments by parameter name and the step count
+   */
+  async stateDict(): Promise<AdamWState> {
+    const read = async (b: GPUBuffer | Float32Array) =>
+      b instanceof Float32Array
+        ? b
+        : new Float32Array(await (this.arena.backend as Device).read(b, this.arena.size * 4));
+    return {
+      step: this.#step,
+      m: this.arena.split(await read(this.#m)),
+      v: this.arena.split(await read(this.#v)),
+    };
+  }
+
+  /**
+   * Restores the optimizer state from a checkpoint.
+   *
+   * @param state moments for every parameter of the arena, and the step count
+   * @throws Error when a parameter's moments are missing or of the wrong size
+   */
+  loadStateDict(state: AdamWState): void {
+    if (!(Number.isInteger(state.step) && state.step >= 0)) {
+      throw new Error(`Cannot load optimizer state: bad step count ${state.step}`);
+    }
+    const m = this.arena.join(state.m, "first moments");
+    const v = this.arena.join(state.v, "second moments");
+    this.#step = state.step;
+    this.#normFresh = false;
+    for (const [dst, src] of [[this.#m, m], [this.#v, v]] as const) {
+      if (dst instanceof Float32Array) dst.set(src);
+      else (this.arena.backend as Device).upload(dst, src);
+    }
+  }
+
+  /** Frees the moment buffers. */
+  dispose(): void {
+    if (this.#m instanceof Float32Array) return;
+    (this.arena.backend as Device).flush(); // recorded commands may still use the buffers
+    for (const b of [this.#m, this.#v, this.#norm, this.#partials]) (b as GPUBuffer).destroy();
+  }
+}

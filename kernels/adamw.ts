@@ -1,0 +1,313 @@
+/**
+ * The optimizer kernels: a deterministic global gradient L2 norm (two fixed-order reduction
+ * passes into a 1-element buffer, no readback) and AdamW over one flat buffer of all parameters
+ * in one dispatch, with gradient clipping fused in (the scale is read from the norm buffer).
+ * @module
+ */
+import { type Buf, grid1d, type KernelContext, roundUp } from "./context.ts";
+
+const WG = 256;
+/** Most workgroups of the first norm pass (= partial sums), a function of `n` only. */
+const MAX_PARTIALS = 256;
+
+const NORM_PARTIALS = /* wgsl */ `
+struct P { n: u32, groups: u32 }
+@group(0) @binding(0) var<storage, read> g: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+var<workgroup> sh: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n4 = (p.n + 3u) / 4u;
+  var acc = vec4f(0.0);
+  for (var j = wid.x * ${WG}u + lid; j < n4; j += p.groups * ${WG}u) {
+    let idx = vec4u(j * 4u) + vec4u(0u, 1u, 2u, 3u);
+    let x = select(vec4f(0.0), g[j], idx < vec4u(p.n));
+    acc += x * x;
+  }
+  sh[lid] = (acc.x + acc.y) + (acc.z + acc.w);
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { sh[lid] += sh[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { partials[wid.x] = sh[0]; }
+}`;
+
+const NORM_FINISH = /* wgsl */ `
+struct P { count: u32 }
+@group(0) @binding(0) var<storage, read> partials: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+var<workgroup> sh: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var acc = 0.0;
+  for (var j = lid; j < p.count; j += ${WG}u) { acc += partials[j]; }
+  sh[lid] = acc;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { sh[lid] += sh[lid + s]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out[0] = sqrt(sh[0]); }
+}`;
+
+function adamwCode(clip: boolean): string {
+  return /* wgsl */ `
+struct P {
+  lr: f32, beta1: f32, beta2: f32, eps: f32,
+  wd: f32, bc1: f32, bc2: f32, maxNorm: f32,
+  decayEnd: u32, n: u32,
+}
+@group(0) @binding(0) var<storage, read_write> param: array<vec4f>;
+@group(0) @binding(1) var<storage, read> grad: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> m: array<vec4f>;
+@group(0) @binding(3) var<storage, read_write> v: array<vec4f>;
+${
+    clip
+      ? `@group(0) @binding(4) var<storage, read> norm: array<f32>;
+@group(0) @binding(5) var<uniform> p: P;`
+      : `@group(0) @binding(4) var<uniform> p: P;`
+  }
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let j = gi.x + gi.y * nw.x * ${WG}u;
+  if (j >= (p.n + 3u) / 4u) { return; }
+  let scale = ${clip ? "min(1.0, p.maxNorm / (norm[0] + 1e-6))" : "1.0"};
+  let idx = vec4u(j * 4u) + vec4u(0u, 1u, 2u, 3u);
+  let live = idx < vec4u(p.n);
+  let x = param[j];
+  let m0 = m[j];
+  let v0 = v[j];
+  let g = grad[j] * scale;
+  let m1 = p.beta1 * m0 + (1.0 - p.beta1) * g;
+  let v1 = p.beta2 * v0 + (1.0 - p.beta2) * g * g;
+  let wd = select(vec4f(0.0), vec4f(p.wd), idx < vec4u(p.decayEnd));
+  let denom = sqrt(v1) / sqrt(p.bc2) + p.eps;
+  let x1 = x * (1.0 - p.lr * wd) - (p.lr / p.bc1) * m1 / denom;
+  param[j] = select(x, x1, live);
+  m[j] = select(m0, m1, live);
+  v[j] = select(v0, v1, live);
+}`;
+}
+
+/**
+ * Binds the first `n` elements of a buffer as a `vec4<f32>` array: the range grows to a whole
+ * number of vec4s (the kernels mask lanes at or past `n`).
+ */
+function vec4Range(b: Buf, n: number, what: string): Buf {
+  const bytes = roundUp(Math.max(n, 1), 4) * 4;
+  const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
+  if (buffer.size < offset + bytes) {
+    throw new Error(
+      `Cannot bind ${what} as ${n} floats: the buffer needs ${offset + bytes} bytes ` +
+        `(whole vec4s) but has ${buffer.size}`,
+    );
+  }
+  return "buffer" in b || buffer.size % 16 !== 0 ? { buffer, offset, size: bytes } : b;
+}
+
+/** Number of partial sums the first norm pass writes for `n` elements. */
+function partialCount(n: number): number {
+  return Math.min(MAX_PARTIALS, Math.max(1, Math.ceil(Math.ceil(n / 4) / WG)));
+}
+
+/** Arguments of `gradNorm`: `B` is `Buf` for the launcher, a typed array for the reference. */
+export interface GradNormArgs<B> {
+  /** Gradients, (n); read only. */
+  grad: B;
+  /** Element count. */
+  n: number;
+  /** Output, (1): the L2 norm of `grad[0..n)`. */
+  out: B;
+  /**
+   * Scratch for the partial sums, at least 256 floats (launcher only; default: `ctx.scratch`).
+   */
+  partials?: B;
+}
+
+/**
+ * Computes the global L2 norm of a flat gradient into a 1-element buffer, without readback.
+ *
+ * Two passes in a fixed order (deterministic, no atomics): up to 256 workgroups each sum the
+ * squares of a strided set of vec4s and tree-reduce them in workgroup memory; one workgroup then
+ * tree-reduces the partial sums and takes the square root. The grouping depends only on `n`.
+ * Reference: PyTorch `clip_grad_norm_` total norm, ||g||_2 = sqrt(sum_i g_i^2).
+ *
+ * @example
+ * ```ts ignore
+ * gradNorm(ctx, { grad: flatGrads, n: 100000, out: normBuf });
+ * ```
+ * @param ctx kernel context
+ * @param a buffers and sizes
+ */
+export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
+  const groups = partialCount(a.n);
+  const partials = a.partials ?? ctx.scratch(MAX_PARTIALS * 4);
+  ctx.dispatch({
+    code: NORM_PARTIALS,
+    bindings: [vec4Range(a.grad, a.n, "grad"), partials],
+    params: new Uint32Array([a.n, groups]),
+    workgroups: [groups],
+    label: "grad_norm_partials",
+  });
+  ctx.dispatch({
+    code: NORM_FINISH,
+    bindings: [partials, a.out],
+    params: new Uint32Array([groups]),
+    workgroups: [1],
+    label: "grad_norm_finish",
+  });
+}
+
+/**
+ * CPU reference of `gradNorm` (in doubles).
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { gradNormCpu } from "./adamw.ts";
+ * const out = new Float64Array(1);
+ * gradNormCpu({ grad: new Float64Array([3, 4, 99]), n: 2, out });
+ * ok(out[0] === 5);
+ * ```
+ * @param a arrays and sizes
+ */
+export function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
+  let s = 0;
+  for (let i = 0; i < a.n; i++) s += a.grad[i] * a.grad[i];
+  a.out[0] = Math.sqrt(s);
+}
+
+/** Arguments of `adamw`: `B` is `Buf` for the launcher, a typed array for the reference. */
+export interface AdamWArgs<B> {
+  /** Parameters, (n); updated in place. */
+  param: B;
+  /** Gradients, (n); read only (clipping scales them on the fly). */
+  grad: B;
+  /** First moments, (n); updated in place. */
+  m: B;
+  /** Second moments, (n); updated in place. */
+  v: B;
+  /** Element count. */
+  n: number;
+  /** Elements `[0, decayEnd)` get weight decay, the rest none. */
+  decayEnd: number;
+  /** Learning rate of this step. */
+  lr: number;
+  /** First-moment decay. */
+  beta1: number;
+  /** Second-moment decay. */
+  beta2: number;
+  /** Added to the bias-corrected root of the second moment. */
+  eps: number;
+  /** Decoupled weight decay. */
+  weightDecay: number;
+  /** The step number, counting from 1 (for the bias corrections 1 - beta^step). */
+  step: number;
+  /** Clip to this global norm (null or absent: no clipping). */
+  maxGradNorm?: number | null;
+  /** (1): the global gradient norm, as written by `gradNorm` (needed when clipping). */
+  norm?: B;
+}
+
+function biasCorrections(a: AdamWArgs<unknown>): [number, number] {
+  if (!(a.step >= 1)) throw new Error(`AdamW step must count from 1, got ${a.step}`);
+  return [1 - a.beta1 ** a.step, 1 - a.beta2 ** a.step];
+}
+
+function clipping(a: AdamWArgs<unknown>): boolean {
+  const clip = a.maxGradNorm !== null && a.maxGradNorm !== undefined;
+  if (clip && !a.norm) throw new Error("AdamW with maxGradNorm needs the norm buffer");
+  return clip;
+}
+
+/**
+ * One AdamW step over a flat buffer of parameters, in one dispatch (one vec4 per thread).
+ *
+ * With `g = grad * s`, where `s = min(1, maxGradNorm / (norm + 1e-6))` when clipping (else 1),
+ * and `wd = weightDecay` for elements below `decayEnd` (else 0):
+ * `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
+ * `p = p (1 - lr wd) - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
+ * The bias corrections are computed here on the CPU and passed with the learning rate as
+ * uniform params, so changing the learning rate never recompiles. Lanes of the last vec4 at or
+ * past `n` are written back unchanged.
+ * Reference: Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization" (PyTorch
+ * `torch.optim.AdamW`); clipping as PyTorch `clip_grad_norm_`.
+ *
+ * @example
+ * ```ts ignore
+ * gradNorm(ctx, { grad, n, out: norm });
+ * adamw(ctx, { param, grad, m, v, n, decayEnd, lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-12,
+ *   weightDecay: 0.01, step: 1, maxGradNorm: 0.5, norm });
+ * ```
+ * @param ctx kernel context
+ * @param a buffers, sizes and hyperparameters
+ */
+export function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
+  if (a.n === 0) return;
+  const [bc1, bc2] = biasCorrections(a);
+  const clip = clipping(a);
+  const f = new Float32Array([
+    a.lr,
+    a.beta1,
+    a.beta2,
+    a.eps,
+    a.weightDecay,
+    bc1,
+    bc2,
+    clip ? a.maxGradNorm! : 0,
+    0,
+    0,
+    0,
+    0,
+  ]);
+  const u = new Uint32Array(f.buffer);
+  u[8] = Math.max(0, Math.min(a.decayEnd, a.n));
+  u[9] = a.n;
+  const bindings = [
+    vec4Range(a.param, a.n, "param"),
+    vec4Range(a.grad, a.n, "grad"),
+    vec4Range(a.m, a.n, "m"),
+    vec4Range(a.v, a.n, "v"),
+  ];
+  if (clip) bindings.push(a.norm!);
+  ctx.dispatch({
+    code: adamwCode(clip),
+    bindings,
+    params: f,
+    workgroups: grid1d(Math.ceil(Math.ceil(a.n / 4) / WG), ctx.maxWorkgroups),
+    label: "adamw",
+  });
+}
+
+/**
+ * CPU reference of `adamw` (in doubles, stored back into the arrays).
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { adamwCpu } from "./adamw.ts";
+ * const param = new Float64Array([1]), m = new Float64Array(1), v = new Float64Array(1);
+ * adamwCpu({ param, grad: new Float64Array([2]), m, v, n: 1, decayEnd: 1, lr: 0.1, beta1: 0.9,
+ *   beta2: 0.99, eps: 0, weightDecay: 0.5, step: 1 });
+ * // decay: 1 * (1 - 0.1 * 0.5) = 0.95; the first step moves by lr * sign(g) = 0.1
+ * ok(Math.abs(param[0] - 0.85) < 1e-12);
+ * ```
+ * @param a arrays, sizes and hyperparameters
+ */
+export function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
+  const [bc1, bc2] = biasCorrections(a);
+  const scale = clipping(a) ? Math.min(1, a.maxGradNorm! / (a.norm![0] + 1e-6)) : 1;
+  const stepSize = a.lr / bc1, bc2Sqrt = Math.sqrt(bc2);
+  for (let i = 0; i < a.n; i++) {
+    const g = a.grad[i] * scale;
+    const m = a.beta1 * a.m[i] + (1 - a.beta1) * g;
+    const v = a.beta2 * a.v[i] + (1 - a.beta2) * g * g;
+    const wd = i < a.decayEnd ? a.weightDecay : 0;
+    a.param[i] = a.param[i] * (1 - a.lr * wd) - stepSize * m / (Math.sqrt(v) / bc2Sqrt + a.eps);
+    a.m[i] = m;
+    a.v[i] = v;
+  }
+}
