@@ -1,0 +1,115 @@
+/**
+ * Counter-based normal noise for the recurrent state initialisation (`state_init: embed` draws
+ * 0.02 * N(0, 1) at every forward). The value at (b, t, h) depends only on (seed, b, t, h), so a
+ * KV-cached decode that computes one new position reproduces full recomputation exactly.
+ * Reference: PCG hash (Jarzynski & Olano 2020, "Hash Functions for GPU Rendering"); Box-Muller.
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+
+const WG = 256;
+
+const SHADER = /* wgsl */ `
+struct P { B: u32, T: u32, H: u32, seed: u32, pos0: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<uniform> p: P;
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let i = g.x + g.y * nw.x * ${WG}u;
+  if (i >= p.B * p.T * p.H) { return; }
+  let h = i % p.H;
+  let t = (i / p.H) % p.T + p.pos0;
+  let b = i / (p.H * p.T);
+  let x = pcg(h + pcg(t + pcg(b + pcg(p.seed))));
+  let y = pcg(x ^ 0x9e3779b9u);
+  let u1 = (f32(x >> 8u) + 1.0) / 16777217.0;
+  let u2 = f32(y >> 8u) / 16777216.0;
+  out[i] = p.scale * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}`;
+
+/** Arguments of `randomNormal`: noise for a (B, T, H) tensor at positions pos0..pos0+T-1. */
+export interface RandomNormalArgs<B> {
+  /** Output, (B, T, H). */
+  out: B;
+  /** Batch rows. */
+  B: number;
+  /** Positions in this call. */
+  T: number;
+  /** Channels. */
+  H: number;
+  /** 32-bit seed (differs per forward call). */
+  seed: number;
+  /** Absolute position of t = 0 (for incremental decoding). */
+  pos0?: number;
+  /** Multiplier (0.02 for upstream's `embed` init). */
+  scale?: number;
+}
+
+function pcg(v: number): number {
+  const s = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
+  const w = Math.imul(((s >>> ((s >>> 28) + 4)) ^ s) >>> 0, 277803737) >>> 0;
+  return ((w >>> 22) ^ w) >>> 0;
+}
+
+/**
+ * Fills a (B, T, H) buffer with scale * N(0, 1) noise keyed by (seed, b, pos0 + t, h).
+ *
+ * @example
+ * ```ts ignore
+ * randomNormal(ctx, { out, B: 2, T: 5, H: 64, seed: 7, scale: 0.02 });
+ * ```
+ * @param ctx kernel context
+ * @param a buffers and sizes
+ */
+export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
+  const n = a.B * a.T * a.H;
+  if (n === 0) return;
+  const params = new ArrayBuffer(24);
+  new Uint32Array(params, 0, 5).set([a.B, a.T, a.H, a.seed >>> 0, a.pos0 ?? 0]);
+  new Float32Array(params, 20, 1)[0] = a.scale ?? 1;
+  ctx.dispatch({
+    code: SHADER,
+    bindings: [a.out],
+    params: new Uint8Array(params),
+    workgroups: grid1d(Math.ceil(n / WG), ctx.maxWorkgroups),
+    label: "randomNormal",
+  });
+}
+
+/**
+ * CPU reference of `randomNormal` (the same hash, so both backends draw the same noise).
+ *
+ * @example
+ * ```ts
+ * import { randomNormalCpu } from "./random.ts";
+ * const out = new Float32Array(1000);
+ * randomNormalCpu({ out, B: 1, T: 10, H: 100, seed: 1 });
+ * const mean = out.reduce((s, v) => s + v, 0) / out.length;
+ * console.assert(Math.abs(mean) < 0.2);
+ * ```
+ * @param a arrays and sizes
+ */
+export function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
+  const { B, T, H } = a;
+  const pos0 = a.pos0 ?? 0, scale = a.scale ?? 1;
+  const sh = pcg(a.seed >>> 0);
+  for (let b = 0; b < B; b++) {
+    const bh = pcg((b + sh) >>> 0);
+    for (let t = 0; t < T; t++) {
+      const th = pcg((t + pos0 + bh) >>> 0);
+      for (let h = 0; h < H; h++) {
+        const x = pcg((h + th) >>> 0);
+        const y = pcg((x ^ 0x9e3779b9) >>> 0);
+        const u1 = Math.fround((Math.fround(x >>> 8) + 1) / 16777217);
+        const u2 = Math.fround((y >>> 8) / 16777216);
+        a.out[(b * T + t) * H + h] = scale * Math.sqrt(-2 * Math.log(u1)) *
+          Math.cos(6.283185307179586 * u2);
+      }
+    }
+  }
+}

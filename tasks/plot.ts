@@ -1,0 +1,167 @@
+/**
+ * `deno task plot <results...> [flags]`: draws evaluation grids as heatmaps (SVG and PNG, no
+ * browser), several runs side by side, in upstream's style. Reads only the paths it is given, so
+ * it also runs as a remote script: `deno run -A file:///path/to/abacus/tasks/plot.ts ...`.
+ * @module
+ */
+import { dirname, resolve } from "node:path";
+import { readPanel } from "./plot/input.ts";
+import { type PlotFormat, writePlots } from "./plot/heatmap.ts";
+import { GRID_KINDS, type GridKind, type HeatmapPanel, type TrainRange } from "./plot/types.ts";
+
+export {
+  type PlotFormat,
+  plotHeatmaps,
+  writePlots,
+  type WritePlotsOptions,
+} from "./plot/heatmap.ts";
+export { readPanel } from "./plot/input.ts";
+export type { Cell, GridKind, HeatmapOptions, HeatmapPanel, TrainRange } from "./plot/types.ts";
+
+const USAGE = `Usage: deno task plot <results>... [flags]
+
+Each <results> is one panel (drawn left to right):
+  FILE.json  {"grid": "addition", "name": "abacus", "train_range": [[1, 20], [1, 20]],
+              "cells": [{"i": 1, "j": 1, "correct": 97, "total": 100}, ...]}
+             (grid, name, train_range optional; i = 1st operand length, on y)
+  FOLDER     every cell_<i>_<j>.json beneath it, each {"i", "j", "correct", "total"}
+             (shard subfolders merge; a cell twice with different counts is an error)
+
+Flags:
+  --out DIR            output folder (default: the first input's folder, or the folder itself)
+  --name NAME          output file name without extension (default: <run names>_heatmap)
+  --title TEXT         panel title; repeat for each panel in order (default: the run name)
+  --kind KIND          addition|multiplication|sorting|or (default: the files' "grid", else addition)
+  --train-max I,J      red box around lengths 1..I x 1..J; "none" draws no box
+  --format svg,png     files to write (default: both)
+  --merge              merge all inputs into one panel (shards given as separate files)
+  --annotate on|off    cell percentages (default: on for grids up to 30x30)
+  --scale N            PNG pixels per SVG unit (default 1)
+  -h, --help           this text`;
+
+/** Flags that take a value, and the repeatable one. */
+const VALUED = ["out", "name", "title", "kind", "train-max", "format", "annotate", "scale"];
+
+/** Parsed command line. */
+interface Args {
+  inputs: string[];
+  flags: Map<string, string[]>;
+  merge: boolean;
+  help: boolean;
+}
+
+/** Splits arguments into inputs and `--flag value` / `--flag=value` pairs; throws on unknowns. */
+function parse(args: string[]): Args {
+  const out: Args = { inputs: [], flags: new Map(), merge: false, help: false };
+  for (let k = 0; k < args.length; k++) {
+    const a = args[k];
+    if (a === "-h" || a === "--help") out.help = true;
+    else if (a === "--merge") out.merge = true;
+    else if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      const key = a.slice(2, eq < 0 ? undefined : eq);
+      if (!VALUED.includes(key)) {
+        throw new Error(`Unknown flag --${key}: see deno task plot --help`);
+      }
+      const value = eq < 0 ? args[++k] : a.slice(eq + 1);
+      if (value === undefined) throw new Error(`Flag --${key} needs a value`);
+      out.flags.set(key, [...out.flags.get(key) ?? [], value]);
+    } else if (a.startsWith("-") && a !== "-") {
+      throw new Error(`Unknown flag ${a}: see deno task plot --help`);
+    } else out.inputs.push(a);
+  }
+  return out;
+}
+
+/** The last value of a flag (later flags override earlier ones). */
+function last(a: Args, key: string): string | undefined {
+  return a.flags.get(key)?.at(-1);
+}
+
+/** `--train-max I,J` as a training range, null for "none", undefined when absent. */
+function trainMax(v: string | undefined): TrainRange | null | undefined {
+  if (v === undefined) return undefined;
+  if (v === "none") return null;
+  const m = /^(\d+),(\d+)$/.exec(v);
+  if (!m) throw new Error(`Cannot parse --train-max ${v}: expected I,J (e.g. 20,20) or none`);
+  return [[1, +m[1]], [1, +m[2]]];
+}
+
+/**
+ * Runs the plot task on command-line arguments.
+ *
+ * Reads each input (or all of them with `--merge`) into a panel, applies the flags and writes
+ * the figure; prints the written paths. Any error prints one line on stderr.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { main } from "./plot.ts";
+ * const dir = await Deno.makeTempDir();
+ * const file = `${dir}/abacus.json`;
+ * await Deno.writeTextFile(file, '{"cells": [{"i": 1, "j": 1, "correct": 9, "total": 10}]}');
+ * strictEqual(await main([file, "--format", "svg"]), 0);
+ * strictEqual((await Deno.stat(`${dir}/abacus_heatmap.svg`)).isFile, true);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @param args command-line arguments
+ * @returns the exit code: 0 on success, 1 on bad input
+ */
+export async function main(args: string[]): Promise<number> {
+  try {
+    const a = parse(args);
+    if (a.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (a.inputs.length === 0) throw new Error("No results given: see deno task plot --help");
+    const kind = last(a, "kind");
+    if (kind !== undefined && !GRID_KINDS.includes(kind as GridKind)) {
+      throw new Error(`Unknown --kind ${kind}: choose one of ${GRID_KINDS.join(", ")}`);
+    }
+    const formats = (last(a, "format") ?? "svg,png").split(",").map((f) => f.trim());
+    const bad = formats.find((f) => f !== "svg" && f !== "png");
+    if (bad !== undefined) throw new Error(`Unknown --format ${bad}: choose svg, png or svg,png`);
+    const annotate = last(a, "annotate");
+    if (annotate !== undefined && annotate !== "on" && annotate !== "off") {
+      throw new Error(`Cannot parse --annotate ${annotate}: expected on or off`);
+    }
+    const scale = Number(last(a, "scale") ?? 1);
+    if (!Number.isInteger(scale) || scale < 1 || scale > 8) {
+      throw new Error(`Cannot parse --scale ${last(a, "scale")}: expected an integer 1..8`);
+    }
+    const box = trainMax(last(a, "train-max"));
+    const groups = a.merge ? [a.inputs] : a.inputs.map((p) => [p]);
+    const titles = a.flags.get("title") ?? [];
+    if (titles.length > groups.length) {
+      throw new Error(`Got ${titles.length} --title flags for ${groups.length} panel(s)`);
+    }
+    const loaded = [];
+    for (const g of groups) loaded.push(await readPanel(g));
+    const panels: HeatmapPanel[] = loaded.map((p, k) => ({
+      cells: p.cells,
+      title: titles[k] ?? p.name,
+      kind: (kind as GridKind | undefined) ?? p.kind ?? "addition",
+      trainRange: box === undefined ? p.trainRange : box,
+    }));
+    const first = a.inputs[0];
+    const isDir = (await Deno.stat(first)).isDirectory;
+    const dir = resolve(last(a, "out") ?? (isDir ? first : dirname(first)));
+    const name = last(a, "name") ??
+      loaded.map((p) => p.name).join("_").replace(/[^\w.-]+/g, "-") + "_heatmap";
+    const written = await writePlots(panels, {
+      dir,
+      name,
+      formats: formats as PlotFormat[],
+      annotate: annotate === undefined ? undefined : annotate === "on",
+      scale,
+    });
+    for (const w of written) console.log(w);
+    return 0;
+  } catch (e) {
+    console.error((e as Error).message.split("\n")[0]);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

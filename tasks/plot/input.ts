@@ -1,0 +1,249 @@
+/**
+ * Reads evaluation results for plotting: grid files (`{"grid", "cells", "train_range"}`) and run
+ * folders of per-cell `cell_<i>_<j>.json` files, possibly spread over shard subfolders. Shards
+ * merge as the union of their cells; a cell seen twice with different counts is an error.
+ * Only the given paths are read, so the plot task also works as a remote script.
+ * @module
+ */
+import { basename, dirname, extname, join } from "node:path";
+import {
+  type Cell,
+  GRID_KINDS,
+  type GridKind,
+  type HeatmapPanel,
+  type TrainRange,
+} from "./types.ts";
+
+/** A panel read from disk, with the paths it came from and a default title. */
+export interface LoadedPanel extends HeatmapPanel {
+  /** The run name: the file's `name` field, else the file stem or folder name. */
+  name: string;
+  /** Every file that contributed cells. */
+  sources: string[];
+}
+
+const CELL_FILE = /^cell_(\d+)_(\d+)\.json$/;
+
+/** What one JSON file contributes before merging. */
+interface Part {
+  source: string;
+  cells: Cell[];
+  kind?: GridKind;
+  trainRange?: TrainRange | null;
+  name?: string;
+}
+
+type Json = Record<string, unknown>;
+
+function fail(source: string, why: string): never {
+  throw new Error(`Cannot read ${source}: ${why}`);
+}
+
+function count(source: string, where: string, v: unknown, min: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
+    fail(source, `${where} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function toCell(source: string, where: string, v: unknown): Cell {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    fail(source, `${where} is not an object`);
+  }
+  const o = v as Json;
+  const cell = {
+    i: count(source, `${where}.i`, o.i, 0),
+    j: count(source, `${where}.j`, o.j, 0),
+    correct: count(source, `${where}.correct`, o.correct, 0),
+    total: count(source, `${where}.total`, o.total, 1),
+  };
+  if (cell.correct > cell.total) fail(source, `${where}.correct exceeds ${where}.total`);
+  return cell;
+}
+
+/** Reads the optional `grid`, `name` and `train_range` fields shared by both file shapes. */
+function common(source: string, o: Json): Omit<Part, "source" | "cells"> {
+  const out: Omit<Part, "source" | "cells"> = {};
+  if (o.grid !== undefined) {
+    if (!GRID_KINDS.includes(o.grid as GridKind)) {
+      fail(source, `grid must be one of ${GRID_KINDS.join(", ")}, got ${JSON.stringify(o.grid)}`);
+    }
+    out.kind = o.grid as GridKind;
+  }
+  if (o.name !== undefined) {
+    if (typeof o.name !== "string") fail(source, "name must be a string");
+    out.name = o.name;
+  }
+  if (o.train_range !== undefined) {
+    const r = o.train_range;
+    if (r === null) out.trainRange = null;
+    else if (
+      Array.isArray(r) && r.length === 2 &&
+      r.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x)))
+    ) out.trainRange = r as TrainRange;
+    else fail(source, "train_range must be [[iMin, iMax], [jMin, jMax]] or null");
+  }
+  return out;
+}
+
+/**
+ * Parses one results file: a grid file with a `cells` array, or a single cell object.
+ *
+ * Grid file: `{"grid"?: "addition"|"multiplication"|"sorting"|"or", "name"?: string,
+ * "cells": [{"i", "j", "correct", "total"}, ...], "train_range"?: [[iMin, iMax], [jMin, jMax]]
+ * | null}`. Cell file: `{"i", "j", "correct", "total"}` with the same optional fields. Counts
+ * are integers, `total >= 1`, `correct <= total`; other fields are ignored.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseResults } from "./input.ts";
+ * const part = parseResults('{"grid": "sorting", "cells": [{"i": 1, "j": 2, "correct": 3, "total": 4}]}', "a.json");
+ * deepStrictEqual(part.cells, [{ i: 1, j: 2, correct: 3, total: 4 }]);
+ * throws(() => parseResults("{", "b.json"), /Cannot read b.json: malformed JSON/);
+ * ```
+ * @param text the file contents
+ * @param source the file name, for messages
+ * @returns the cells and any grid kind, name and training range it states
+ */
+export function parseResults(
+  text: string,
+  source: string,
+): { cells: Cell[]; kind?: GridKind; name?: string; trainRange?: TrainRange | null } {
+  let o: unknown;
+  try {
+    o = JSON.parse(text);
+  } catch (e) {
+    fail(source, `malformed JSON (${(e as Error).message.split("\n")[0]})`);
+  }
+  if (typeof o !== "object" || o === null || Array.isArray(o)) {
+    fail(source, "expected a JSON object");
+  }
+  const obj = o as Json;
+  if (obj.cells !== undefined) {
+    if (!Array.isArray(obj.cells)) fail(source, "cells must be an array");
+    return {
+      ...common(source, obj),
+      cells: obj.cells.map((c, k) => toCell(source, `cells[${k}]`, c)),
+    };
+  }
+  if (obj.i !== undefined) {
+    return { ...common(source, obj), cells: [toCell(source, "the cell", obj)] };
+  }
+  return fail(source, 'expected a "cells" array or a cell {"i", "j", "correct", "total"}');
+}
+
+/** Every `cell_<i>_<j>.json` beneath a folder, sorted, checking names against contents. */
+async function readFolder(dir: string): Promise<Part[]> {
+  const files: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for await (const e of Deno.readDir(d)) {
+      const p = join(d, e.name);
+      if (e.isDirectory) await walk(p);
+      else if (CELL_FILE.test(e.name)) files.push(p);
+    }
+  };
+  await walk(dir);
+  if (files.length === 0) fail(dir, "no cell_<i>_<j>.json files in it or its subfolders");
+  files.sort();
+  const parts: Part[] = [];
+  for (const f of files) { // one at a time: a 100x100 grid is 10,000 files
+    const part = { source: f, ...parseResults(await Deno.readTextFile(f), f) };
+    const [, i, j] = CELL_FILE.exec(basename(f))!;
+    const c = part.cells[0];
+    if (part.cells.length !== 1 || c.i !== +i || c.j !== +j) {
+      const held = part.cells.length === 1 ? `(${c.i}, ${c.j})` : "a grid";
+      fail(f, `its name says cell (${+i}, ${+j}) but it holds ${held}`);
+    }
+    parts.push(part);
+  }
+  return parts;
+}
+
+/** The default run name of a path: a file's stem, a folder's name (its parent's for "downstream"). */
+function nameOf(path: string, isDir: boolean): string {
+  const clean = path.replace(/[\\/]+$/, "") || path;
+  if (!isDir) return basename(clean, extname(clean));
+  const b = basename(clean);
+  return b === "downstream" ? basename(dirname(clean)) || b : b;
+}
+
+/**
+ * Reads one or more result paths and merges them into one heatmap panel.
+ *
+ * Files are parsed with {@linkcode parseResults}; folders contribute every `cell_<i>_<j>.json`
+ * beneath them (shard subfolders included). Cells merge as a union: the same cell twice with the
+ * same counts is kept once, with different counts it is an error. `grid` and `train_range`
+ * must agree where stated. Errors are one line naming the offending path.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readPanel } from "./input.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/cell_1_2.json`, '{"i": 1, "j": 2, "correct": 5, "total": 10}');
+ * const panel = await readPanel([dir]);
+ * strictEqual(panel.cells[0].correct, 5);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @param paths files or folders holding one run's results (shards of one grid)
+ * @returns the merged panel with its name and sources
+ */
+export async function readPanel(paths: string[]): Promise<LoadedPanel> {
+  const parts: Part[] = [];
+  for (const p of paths) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(p);
+    } catch {
+      fail(p, "no such file or folder");
+    }
+    if (info.isDirectory) parts.push(...await readFolder(p));
+    else {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(p);
+      } catch (e) {
+        fail(p, (e as Error).message.split("\n")[0]);
+      }
+      parts.push({ source: p, ...parseResults(text, p) });
+    }
+  }
+  const seen = new Map<string, { cell: Cell; source: string }>();
+  for (const part of parts) {
+    for (const c of part.cells) {
+      const key = `${c.i},${c.j}`, prev = seen.get(key);
+      if (!prev) seen.set(key, { cell: c, source: part.source });
+      else if (prev.cell.correct !== c.correct || prev.cell.total !== c.total) {
+        fail(
+          part.source,
+          `cell (${c.i}, ${c.j}) is ${c.correct}/${c.total} here but ${prev.cell.correct}/${prev.cell.total} in ${prev.source}`,
+        );
+      }
+    }
+  }
+  const pick = <K extends "kind" | "trainRange" | "name">(k: K): Part[K] => {
+    const stated = parts.filter((p) => p[k] !== undefined);
+    for (const p of stated) {
+      if (JSON.stringify(p[k]) !== JSON.stringify(stated[0][k])) {
+        fail(
+          p.source,
+          `its ${
+            k === "kind" ? "grid" : k === "trainRange" ? "train_range" : "name"
+          } differs from ${stated[0].source}`,
+        );
+      }
+    }
+    return stated[0]?.[k];
+  };
+  const cells = [...seen.values()].map((v) => v.cell).sort((a, b) => a.i - b.i || a.j - b.j);
+  const first = paths[0];
+  const name = pick("name") ?? nameOf(first, (await Deno.stat(first)).isDirectory);
+  return {
+    cells,
+    kind: pick("kind"),
+    trainRange: pick("trainRange"),
+    name,
+    sources: parts.map((p) => p.source),
+  };
+}
