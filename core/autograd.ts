@@ -5,7 +5,7 @@
  * Reference: micrograd-style closures per op; gradients accumulate across microbatches.
  * @module
  */
-import { scope, Tensor } from "./tensor.ts";
+import { keep, scope, Tensor } from "./tensor.ts";
 
 let gradEnabled = true;
 
@@ -122,7 +122,7 @@ export function backward(root: Tensor, seed: Tensor | null, onesLike: (t: Tensor
       if (t.grad) {
         accumulateInto(t.grad, g);
         g.dispose();
-      } else t.grad = g;
+      } else t.grad = keep(g); // gradients outlive any enclosing scope
       continue;
     }
     const inGrads = scope(() => node.backward(g));

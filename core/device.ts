@@ -242,6 +242,7 @@ export class Device implements KernelContext {
    * @param data bytes to write at the start of `dst`
    */
   upload(dst: Buf, data: ArrayBufferView): void {
+    if (data.byteLength === 0) return;
     const [buffer, base] = "buffer" in dst ? [dst.buffer, dst.offset ?? 0] : [dst, 0];
     const n = Math.ceil(data.byteLength / 4) * 4;
     const src = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);

@@ -1,0 +1,117 @@
+/**
+ * Private helpers shared by the op wrappers: argument checks with the project's error wording,
+ * and `saveForBackward`, which gives a gradient rule its own reference to a tensor's storage
+ * (freed when the node is released) so the rule still works if the caller disposes the input.
+ * @module
+ */
+import { isGradEnabled, noGrad } from "../autograd.ts";
+import { type DType, keep, type Tensor } from "../tensor.ts";
+
+/**
+ * Formats a shape the way error messages print it.
+ *
+ * @example
+ * ```ts
+ * import { shapeStr } from "./_save.ts";
+ * console.assert(shapeStr([2, 3]) === "[2, 3]");
+ * ```
+ * @param shape dimensions
+ * @returns e.g. `[2, 3]`
+ */
+export function shapeStr(shape: readonly number[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/**
+ * Whether an op with these inputs records a gradient rule.
+ *
+ * @example
+ * ```ts
+ * import { needsGrad } from "./_save.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert(!needsGrad(Tensor.fromArray([1], [1], { backend: CPU })));
+ * ```
+ * @param inputs the op's tensor inputs
+ * @returns true when grad mode is on and some input requires a gradient
+ */
+export function needsGrad(...inputs: Tensor[]): boolean {
+  return isGradEnabled() && inputs.some((t) => t.requiresGrad);
+}
+
+/**
+ * A second reference to a tensor's storage, outside every `scope`, for a gradient rule to keep
+ * in its `saved` list (disposing it frees only this reference).
+ *
+ * @example
+ * ```ts
+ * import { saveForBackward } from "./_save.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const t = Tensor.fromArray([1, 2], [2], { backend: CPU });
+ * const s = saveForBackward(t);
+ * t.dispose();
+ * console.assert(s.data[1] === 2);
+ * s.dispose();
+ * ```
+ * @param t the tensor to keep alive
+ * @returns an alias with the same shape, no gradient bookkeeping
+ */
+export function saveForBackward(t: Tensor): Tensor {
+  return keep(noGrad(() => t.reshape(t.shape)));
+}
+
+/**
+ * Throws unless every tensor lives on the same backend.
+ *
+ * @example
+ * ```ts
+ * import { checkBackends } from "./_save.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * checkBackends("add", [Tensor.fromArray([1], [1], { backend: CPU })]);
+ * ```
+ * @param op op name for the message
+ * @param ts the tensors
+ */
+export function checkBackends(op: string, ts: Tensor[]): void {
+  for (const t of ts) {
+    if (t.backend !== ts[0].backend) {
+      throw new Error(
+        `Cannot ${op} tensors on different backends (${ts[0].backend.kind} and ${t.backend.kind})`,
+      );
+    }
+  }
+}
+
+/**
+ * Throws unless a tensor has one of the allowed dtypes.
+ *
+ * @example
+ * ```ts
+ * import { checkDtype } from "./_save.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * checkDtype("exp", Tensor.fromArray([1], [1], { backend: CPU }));
+ * ```
+ * @param op op name for the message
+ * @param t the tensor
+ * @param allowed accepted dtypes (default f32)
+ */
+export function checkDtype(op: string, t: Tensor, allowed: DType[] = ["f32"]): void {
+  if (!allowed.includes(t.dtype)) {
+    throw new Error(`Cannot ${op} a tensor of dtype ${t.dtype}: expected ${allowed.join(" or ")}`);
+  }
+}
+
+/**
+ * The float32 data of a cpu-backend tensor.
+ *
+ * @example
+ * ```ts
+ * import { f32 } from "./_save.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert(f32(Tensor.fromArray([4], [1], { backend: CPU }))[0] === 4);
+ * ```
+ * @param t an f32 tensor on the cpu backend
+ * @returns its typed array
+ */
+export function f32(t: Tensor): Float32Array {
+  return t.data as Float32Array;
+}

@@ -1,0 +1,81 @@
+/**
+ * Tensor-level embedding lookup on either backend: token ids of any shape pick rows of a (V, H)
+ * table. The table's gradient is a deterministic scatter-add (a counting sort on the GPU), so
+ * repeated tokens give bit-identical gradients run after run.
+ * @module
+ */
+import { embeddingForward, embeddingForwardCpu } from "../../kernels/embedding.ts";
+import { embeddingBackward, embeddingBackwardCpu } from "../../kernels/embedding_backward.ts";
+import { record } from "../autograd.ts";
+import { Tensor } from "../tensor.ts";
+import { checkBackends, checkDtype, f32, needsGrad, saveForBackward } from "./_save.ts";
+
+/**
+ * Looks up rows of an embedding table: out[..., :] = table[ids[...], :].
+ *
+ * Ids outside [0, V) give zero rows and no gradient. The gradient flows to the table only.
+ *
+ * @example
+ * ```ts
+ * import { embedding } from "./embedding.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const table = Tensor.fromArray([1, 2, 3, 4, 5, 6], [3, 2], { backend: CPU });
+ * const ids = Tensor.fromArray([2, 0, 7], [1, 3], { dtype: "i32", backend: CPU });
+ * const out = embedding(table, ids);
+ * console.assert(out.shape.join() === "1,3,2");
+ * console.assert((await out.toArray()).join() === "5,6,1,2,0,0");
+ * ```
+ * @param table the table, (V, H), f32
+ * @param ids token ids, any shape, i32 (or u32)
+ * @returns the rows, (...ids.shape, H)
+ * @throws Error when the table is not 2D f32, ids are f32, or the backends differ
+ */
+export function embedding(table: Tensor, ids: Tensor): Tensor {
+  if (table.shape.length !== 2 || table.dtype !== "f32") {
+    throw new Error(
+      `Cannot embed with a table of shape [${table.shape.join(", ")}] (${table.dtype}): ` +
+        "it must be (V, H) f32",
+    );
+  }
+  checkDtype("embed", ids, ["i32", "u32"]);
+  checkBackends("embed", [table, ids]);
+  const [vocab, dim] = table.shape, n = ids.size, be = table.backend;
+  const out = Tensor.empty([...ids.shape, dim], "f32", be);
+  if (be.kind === "cpu") {
+    embeddingForwardCpu({
+      table: f32(table),
+      ids: ids.data as Int32Array | Uint32Array,
+      out: f32(out),
+      n,
+      vocab,
+      dim,
+    });
+  } else {
+    embeddingForward(be, { table: table.buffer, ids: ids.buffer, out: out.buffer, n, vocab, dim });
+  }
+  if (!needsGrad(table)) return out;
+  const idsSaved = saveForBackward(ids);
+  return record(out, [table], (g) => {
+    const dTable = Tensor.empty(table.shape, "f32", be);
+    if (be.kind === "cpu") {
+      embeddingBackwardCpu({
+        ids: idsSaved.data as Int32Array | Uint32Array,
+        dOut: f32(g),
+        dTable: f32(dTable),
+        n,
+        vocab,
+        dim,
+      });
+    } else {
+      embeddingBackward(be, {
+        ids: idsSaved.buffer,
+        dOut: g.buffer,
+        dTable: dTable.buffer,
+        n,
+        vocab,
+        dim,
+      });
+    }
+    return [dTable];
+  }, [idsSaved]);
+}

@@ -1,0 +1,177 @@
+/**
+ * Tensor-level LayerNorm over the last axis, plain and fused with the residual add of a post-norm
+ * block (x = LN(x + sublayer(x))), on either backend, with gradients for the input(s), the weight
+ * and the bias. Row statistics are saved only when a gradient will be needed.
+ * @module
+ */
+import { layerNormForward, layerNormForwardCpu, LN_EPS } from "../../kernels/layernorm.ts";
+import { layerNormBackward, layerNormBackwardCpu } from "../../kernels/layernorm_backward.ts";
+import { record } from "../autograd.ts";
+import { keep, Tensor } from "../tensor.ts";
+import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+
+const fmt = (t: Tensor): string => shapeStr(t.shape);
+
+function check(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor): void {
+  const all = r ? [x, r, w, b] : [x, w, b];
+  for (const t of all) checkDtype(op, t);
+  checkBackends(op, all);
+  if (x.shape.length === 0) throw new Error(`Cannot ${op} a scalar: it needs a last axis`);
+  const c = x.shape[x.shape.length - 1];
+  if (w.shape.length !== 1 || w.shape[0] !== c || b.shape.length !== 1 || b.shape[0] !== c) {
+    throw new Error(
+      `Cannot ${op} shape ${fmt(x)} with weight ${fmt(w)} and bias ${fmt(b)}: both must be [${c}]`,
+    );
+  }
+  if (r && (r.shape.length !== x.shape.length || r.shape.some((d, i) => d !== x.shape[i]))) {
+    throw new Error(`Cannot ${op} shapes ${fmt(x)} and ${fmt(r)}: shapes differ`);
+  }
+}
+
+function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps: number): Tensor {
+  check(op, x, r, w, b);
+  const cols = x.shape[x.shape.length - 1], rows = x.size / Math.max(cols, 1);
+  const inputs = r ? [x, r, w, b] : [x, w, b];
+  const grad = needsGrad(...inputs);
+  const be = x.backend;
+  const out = Tensor.empty(x.shape, "f32", be);
+  // Saved tensors belong to the gradient node (freed when it is released), not to any scope.
+  const mean = grad ? keep(Tensor.empty([rows], "f32", be)) : null;
+  const rstd = grad ? keep(Tensor.empty([rows], "f32", be)) : null;
+  // The backward pass reads the normalised input: the sum for the residual form (written by the
+  // forward), else x itself (a view keeps its storage alive even if x is disposed first).
+  const sum = grad && r ? keep(Tensor.empty(x.shape, "f32", be)) : null;
+  const normed = grad ? (sum ?? saveForBackward(x)) : null;
+  if (be.kind === "cpu") {
+    layerNormForwardCpu({
+      x: f32(x),
+      residual: r ? f32(r) : undefined,
+      w: f32(w),
+      b: f32(b),
+      out: f32(out),
+      sum: sum ? f32(sum) : undefined,
+      mean: mean ? f32(mean) : undefined,
+      rstd: rstd ? f32(rstd) : undefined,
+      rows,
+      cols,
+      eps,
+    });
+  } else {
+    layerNormForward(be, {
+      x: x.buffer,
+      residual: r?.buffer,
+      w: w.buffer,
+      b: b.buffer,
+      out: out.buffer,
+      sum: sum?.buffer,
+      mean: mean?.buffer,
+      rstd: rstd?.buffer,
+      rows,
+      cols,
+      eps,
+    });
+  }
+  if (!grad || !mean || !rstd || !normed) return out;
+  const wSaved = saveForBackward(w);
+  return record(out, inputs, (g) => {
+    const wantX = x.requiresGrad || (r?.requiresGrad ?? false);
+    const dX = wantX ? Tensor.empty(x.shape, "f32", be) : null;
+    const dX2 = r && x.requiresGrad && r.requiresGrad ? Tensor.empty(x.shape, "f32", be) : null;
+    const dW = w.requiresGrad ? Tensor.empty(w.shape, "f32", be) : null;
+    const dB = b.requiresGrad ? Tensor.empty(b.shape, "f32", be) : null;
+    if (be.kind === "cpu") {
+      layerNormBackwardCpu({
+        x: f32(normed),
+        w: f32(wSaved),
+        mean: f32(mean),
+        rstd: f32(rstd),
+        dOut: f32(g),
+        dX: dX ? f32(dX) : undefined,
+        dX2: dX2 ? f32(dX2) : undefined,
+        dW: dW ? f32(dW) : undefined,
+        dB: dB ? f32(dB) : undefined,
+        rows,
+        cols,
+      });
+    } else {
+      layerNormBackward(be, {
+        x: normed.buffer,
+        w: wSaved.buffer,
+        mean: mean.buffer,
+        rstd: rstd.buffer,
+        dOut: g.buffer,
+        dX: dX?.buffer,
+        dX2: dX2?.buffer,
+        dW: dW?.buffer,
+        dB: dB?.buffer,
+        rows,
+        cols,
+      });
+    }
+    if (!r) return [dX, dW, dB];
+    return [x.requiresGrad ? dX : null, x.requiresGrad ? dX2 : dX, dW, dB];
+  }, [mean, rstd, normed, wSaved]);
+}
+
+/**
+ * LayerNorm over the last axis: (x - mean) / sqrt(var + eps) * w + b, per row.
+ *
+ * Works on both backends; records gradients for x, w and b (dw and db reduced over rows in a
+ * fixed order, so they are bit-identical run after run).
+ * Reference: Ba, Kiros and Hinton 2016 (biased variance; eps 1e-12 by default, as upstream).
+ *
+ * @example
+ * ```ts
+ * import { layerNorm } from "./layernorm.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const x = Tensor.fromArray([1, 3, 10, 20], [2, 2], { backend: CPU });
+ * const w = Tensor.fromArray([1, 1], [2], { backend: CPU });
+ * const b = Tensor.fromArray([0, 0.5], [2], { backend: CPU });
+ * const y = await layerNorm(x, w, b).toArray();
+ * console.assert(Math.abs(y[0] + 1) < 1e-6 && Math.abs(y[3] - 1.5) < 1e-6);
+ * ```
+ * @param x input, (..., C)
+ * @param w weight, (C)
+ * @param b bias, (C)
+ * @param eps added to the variance (default 1e-12)
+ * @returns the normalised tensor, shaped like x
+ * @throws Error when w or b is not (C) or the tensors differ in backend or dtype
+ */
+export function layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number = LN_EPS): Tensor {
+  return run("layerNorm", x, null, w, b, eps);
+}
+
+/**
+ * Fused residual LayerNorm: LN(x + r), one kernel for the add and the norm (post-norm blocks).
+ *
+ * Gradients flow to x, r, w and b; x and r get equal (separately stored) gradients. The sum
+ * x + r is kept internally for the backward pass only when a gradient is needed.
+ *
+ * @example
+ * ```ts
+ * import { addLayerNorm } from "./layernorm.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const x = Tensor.fromArray([1, 2], [1, 2], { backend: CPU });
+ * const r = Tensor.fromArray([0, 1], [1, 2], { backend: CPU });
+ * const w = Tensor.fromArray([2, 2], [2], { backend: CPU });
+ * const b = Tensor.fromArray([0, 0], [2], { backend: CPU });
+ * const y = await addLayerNorm(x, r, w, b).toArray(); // LN([1, 3]) * 2
+ * console.assert(Math.abs(y[0] + 2) < 1e-6 && Math.abs(y[1] - 2) < 1e-6);
+ * ```
+ * @param x input (the residual stream), (..., C)
+ * @param r added to x before normalising, shaped like x
+ * @param w weight, (C)
+ * @param b bias, (C)
+ * @param eps added to the variance (default 1e-12)
+ * @returns LN(x + r), shaped like x
+ * @throws Error when shapes, backends or dtypes do not match
+ */
+export function addLayerNorm(
+  x: Tensor,
+  r: Tensor,
+  w: Tensor,
+  b: Tensor,
+  eps: number = LN_EPS,
+): Tensor {
+  return run("addLayerNorm", x, r, w, b, eps);
+}

@@ -1,0 +1,100 @@
+/**
+ * Embedding lookup: gathers rows of a (V, H) table by integer ids; ids outside [0, V) give a zero
+ * row (and no gradient). The backward pass, a deterministic scatter-add without float atomics,
+ * lives in `embedding_backward.ts`.
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+
+const WG = 256;
+
+function forwardCode(vocab: number, hu: number, vec: number): string {
+  return /* wgsl */ `
+alias V = ${vec === 4 ? "vec4f" : "f32"};
+const VOCAB: i32 = ${vocab};
+const HU: u32 = ${hu}u;
+struct P { n: u32 }
+@group(0) @binding(0) var<storage, read> table: array<V>;
+@group(0) @binding(1) var<storage, read> ids: array<i32>;
+@group(0) @binding(2) var<storage, read_write> out: array<V>;
+@group(0) @binding(3) var<uniform> p: P;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let i = g.x + g.y * nw.x * ${WG}u;
+  if (i >= p.n) { return; }
+  let row = i / HU;
+  let id = ids[row];
+  var v = V(0.0);
+  if (id >= 0 && id < VOCAB) { v = table[u32(id) * HU + (i - row * HU)]; }
+  out[i] = v;
+}`;
+}
+
+/**
+ * Arguments of `embeddingForward`: `B` is a GPU buffer for the launcher, a float array for the
+ * reference; `I` the matching id storage.
+ */
+export interface EmbeddingArgs<B, I = B> {
+  /** The table, (V, H). */
+  table: B;
+  /** Token ids, (N), i32; ids outside [0, V) give a zero row. */
+  ids: I;
+  /** Output rows, (N, H). */
+  out: B;
+  /** Positions N. */
+  n: number;
+  /** Vocabulary size V (table rows). */
+  vocab: number;
+  /** Row width H. */
+  dim: number;
+}
+
+/** Arguments of `embeddingBackward`. */
+/**
+ * Gathers table rows by id on the GPU: out[n, :] = table[ids[n], :], or zeros for an id outside
+ * [0, V).
+ *
+ * V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
+ *
+ * @example
+ * ```ts ignore
+ * embeddingForward(ctx, { table, ids, out, n: 4096, vocab: 20, dim: 128 });
+ * ```
+ * @param ctx kernel context
+ * @param e buffers and sizes
+ */
+export function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
+  if (e.n * e.dim === 0) return;
+  const vec = e.dim % 4 === 0 ? 4 : 1;
+  const hu = e.dim / vec;
+  const units = e.n * hu;
+  ctx.dispatch({
+    code: forwardCode(e.vocab, hu, vec),
+    bindings: [e.table, e.ids, e.out],
+    params: new Uint32Array([units]),
+    workgroups: grid1d(Math.ceil(units / WG), ctx.maxWorkgroups),
+    label: "embedding",
+  });
+}
+
+/**
+ * CPU reference of `embeddingForward`.
+ *
+ * @example
+ * ```ts
+ * import { embeddingForwardCpu } from "./embedding.ts";
+ * const out = new Float32Array(4);
+ * const table = new Float32Array([1, 2, 3, 4]); // (2, 2)
+ * embeddingForwardCpu({ table, ids: new Int32Array([1, 5]), out, n: 2, vocab: 2, dim: 2 });
+ * console.assert(out[0] === 3 && out[1] === 4 && out[2] === 0); // id 5 is out of range
+ * ```
+ * @param e arrays and sizes
+ */
+export function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Array>): void {
+  const h = e.dim;
+  for (let i = 0; i < e.n; i++) {
+    const id = e.ids[i];
+    const valid = Number.isInteger(id) && id >= 0 && id < e.vocab;
+    for (let j = 0; j < h; j++) e.out[i * h + j] = valid ? e.table[id * h + j] : 0;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * LayerNorm over the last axis with a weight and a bias, and the fused residual form
+ * out = LN(x + r) that a post-norm transformer applies after every sublayer (one pass instead of
+ * an add then a norm). The forward saves each row's mean and reciprocal standard deviation for
+ * the backward pass (`layernorm_backward.ts`).
+ * Reference: Ba, Kiros and Hinton 2016, y = (x - mean) / sqrt(var + eps) * w + b (biased var).
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+
+/** Invocations per workgroup of the row kernels (one invocation per row). */
+export const LN_WG = 64;
+
+/** The default eps, as in the reference implementation (BERT-style 1e-12). */
+export const LN_EPS = 1e-12;
+
+/**
+ * The WGSL prelude shared by the LayerNorm kernels: `V` is vec4f when the row length is a
+ * multiple of 4 (rows read 4 columns per load), else f32; `hsum` adds its components. Row
+ * lengths travel in uniforms: baked loop counts get fully unrolled by llvmpipe's compiler
+ * (seconds per pipeline at C = 128).
+ *
+ * @example
+ * ```ts
+ * import { lnPrelude } from "./layernorm.ts";
+ * console.assert(lnPrelude(128).includes("vec4f"));
+ * ```
+ * @param cols row length C
+ * @returns WGSL declaring `V` and `hsum`
+ */
+export function lnPrelude(cols: number): string {
+  const vec = cols % 4 === 0;
+  return /* wgsl */ `
+alias V = ${vec ? "vec4f" : "f32"};
+fn hsum(v: V) -> f32 { return ${vec ? "dot(v, vec4f(1.0))" : "v"}; }`;
+}
+
+/**
+ * Row length in `V` words: C / 4 when C is a multiple of 4, else C.
+ *
+ * @example
+ * ```ts
+ * import { lnWords } from "./layernorm.ts";
+ * console.assert(lnWords(128) === 32 && lnWords(7) === 7);
+ * ```
+ * @param cols row length C
+ * @returns words per row
+ */
+export function lnWords(cols: number): number {
+  return cols % 4 === 0 ? cols / 4 : cols;
+}
+
+function forwardCode(cols: number, residual: boolean, saveSum: boolean, stats: boolean): string {
+  const decl: string[] = ["x: array<V>"];
+  if (residual) decl.push("res: array<V>");
+  decl.push("w: array<V>", "b: array<V>", "out!: array<V>");
+  if (saveSum) decl.push("sum!: array<V>");
+  if (stats) decl.push("mean!: array<f32>", "rstd!: array<f32>");
+  const bindings = decl.map((d, i) => {
+    const [name, type] = d.split(": ");
+    const rw = name.endsWith("!");
+    return `@group(0) @binding(${i}) var<storage, ${rw ? "read_write" : "read"}> ${
+      name.replace("!", "")
+    }: ${type};`;
+  });
+  const load = residual ? "x[k] + res[k]" : "x[k]";
+  return /* wgsl */ `${lnPrelude(cols)}
+struct P { rows: u32, eps: f32, cu: u32, c: f32 }
+${bindings.join("\n")}
+@group(0) @binding(${decl.length}) var<uniform> p: P;
+fn first(k: u32) -> V { return ${load}; }
+fn again(k: u32) -> V { return ${saveSum ? "sum[k]" : load}; }
+@compute @workgroup_size(${LN_WG})
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let row = g.x + g.y * nw.x * ${LN_WG}u;
+  if (row >= p.rows) { return; }
+  let CU = p.cu;
+  let base = row * CU;
+  var s = 0.0;
+  for (var i = 0u; i < CU; i++) {
+    let v = first(base + i);
+    ${saveSum ? "sum[base + i] = v;" : ""}
+    s += hsum(v);
+  }
+  let m = s / p.c;
+  var q = 0.0;
+  for (var i = 0u; i < CU; i++) {
+    let d = again(base + i) - m;
+    q += hsum(d * d);
+  }
+  let rs = inverseSqrt(q / p.c + p.eps);
+  for (var i = 0u; i < CU; i++) {
+    out[base + i] = (again(base + i) - m) * rs * w[i] + b[i];
+  }
+  ${stats ? "mean[row] = m;\n  rstd[row] = rs;" : ""}
+}`;
+}
+
+/**
+ * Arguments of `layerNormForward`: `B` is a GPU buffer for the launcher, a float array for the
+ * reference.
+ */
+export interface LayerNormArgs<B> {
+  /** Input, (R, C). */
+  x: B;
+  /** Optional residual, (R, C): the kernel normalises x + residual. */
+  residual?: B;
+  /** Weight, (C). */
+  w: B;
+  /** Bias, (C). */
+  b: B;
+  /** Output, (R, C). */
+  out: B;
+  /** Optional output, (R, C): x + residual, written when given (backward needs it). */
+  sum?: B;
+  /** Optional output, (R): each row's mean. */
+  mean?: B;
+  /** Optional output, (R): each row's 1 / sqrt(var + eps); give both or neither of mean/rstd. */
+  rstd?: B;
+  /** Rows R. */
+  rows: number;
+  /** Row length C (the normalised axis). */
+  cols: number;
+  /** Added to the variance; default 1e-12. */
+  eps?: number;
+}
+
+function checkArgs(a: LayerNormArgs<unknown>): void {
+  if (!a.mean !== !a.rstd) throw new Error("LayerNorm saves mean and rstd together: give both");
+  if (a.sum && !a.residual) throw new Error("LayerNorm writes `sum` only with a residual");
+}
+
+/**
+ * Runs LayerNorm over rows on the GPU, optionally of x + residual, optionally saving the sum and
+ * each row's mean and rstd.
+ *
+ * One invocation per row, three passes over it (mean, centred variance, output); C is baked into
+ * the shader, R and eps are uniforms.
+ *
+ * @example
+ * ```ts ignore
+ * layerNormForward(ctx, { x, w, b, out, mean, rstd, rows: 4096, cols: 128 });
+ * layerNormForward(ctx, { x, residual: attn, w, b, out, sum, mean, rstd, rows: 4096, cols: 128 });
+ * ```
+ * @param ctx kernel context
+ * @param a buffers and sizes
+ */
+export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): void {
+  checkArgs(a);
+  if (a.rows === 0 || a.cols === 0) return;
+  const stats = !!a.mean;
+  const bindings: Buf[] = [a.x];
+  if (a.residual) bindings.push(a.residual);
+  bindings.push(a.w, a.b, a.out);
+  if (a.sum) bindings.push(a.sum);
+  if (a.mean && a.rstd) bindings.push(a.mean, a.rstd);
+  const params = new ArrayBuffer(16);
+  new Uint32Array(params).set([a.rows, 0, lnWords(a.cols)]);
+  new Float32Array(params).set([a.eps ?? LN_EPS], 1);
+  new Float32Array(params).set([a.cols], 3);
+  ctx.dispatch({
+    code: forwardCode(a.cols, !!a.residual, !!a.sum, stats),
+    bindings,
+    params: new Uint8Array(params),
+    workgroups: grid1d(Math.ceil(a.rows / LN_WG), ctx.maxWorkgroups),
+    label: a.residual ? "add_layernorm" : "layernorm",
+  });
+}
+
+/**
+ * CPU reference of `layerNormForward`, in doubles.
+ *
+ * @example
+ * ```ts
+ * import { layerNormForwardCpu } from "./layernorm.ts";
+ * const out = new Float64Array(2);
+ * const one = new Float64Array([1, 1]), zero = new Float64Array(2);
+ * layerNormForwardCpu({ x: new Float64Array([1, 3]), w: one, b: zero, out, rows: 1, cols: 2 });
+ * console.assert(Math.abs(out[0] + 1) < 1e-9 && Math.abs(out[1] - 1) < 1e-9);
+ * ```
+ * @param a arrays and sizes
+ */
+export function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
+  checkArgs(a);
+  const c = a.cols, eps = a.eps ?? LN_EPS;
+  const v = new Float64Array(c);
+  for (let r = 0; r < a.rows; r++) {
+    let s = 0;
+    for (let j = 0; j < c; j++) {
+      v[j] = a.x[r * c + j] + (a.residual ? a.residual[r * c + j] : 0);
+      if (a.sum) a.sum[r * c + j] = v[j];
+      s += v[j];
+    }
+    const m = s / c;
+    let q = 0;
+    for (let j = 0; j < c; j++) q += (v[j] - m) * (v[j] - m);
+    const rs = 1 / Math.sqrt(q / c + eps);
+    for (let j = 0; j < c; j++) a.out[r * c + j] = (v[j] - m) * rs * a.w[j] + a.b[j];
+    if (a.mean && a.rstd) {
+      a.mean[r] = m;
+      a.rstd[r] = rs;
+    }
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * Layout copies along one axis: slice and concat, with their backward passes (permutes live in
+ * `permute.ts`). They move 4-byte words of any dtype, so they serve f32 values and i32 ids
+ * alike; vec4 words whenever the runs allow it. Shapes travel in uniforms, so a changing sequence
+ * length (decoding) reuses one pipeline.
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+
+const WG = 256;
+
+/** Arrays the layout references accept: any 4-byte typed array (copies are exact). */
+export type WordArray = FloatArray | Int32Array | Uint32Array;
+
+// out[row * dstRow + dstOff + m] = src[row * srcRow + srcOff + m] for m < rowLen: one strided
+// block copy serves slice, slice's backward without zeroing, concat and concat's backward.
+function blockCode(vec: number): string {
+  return /* wgsl */ `
+alias W = ${vec === 4 ? "vec4u" : "u32"};
+struct P { n: u32, rowLen: u32, srcRow: u32, srcOff: u32, dstRow: u32, dstOff: u32 }
+@group(0) @binding(0) var<storage, read> src: array<W>;
+@group(0) @binding(1) var<storage, read_write> dst: array<W>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let i = g.x + g.y * nw.x * ${WG}u;
+  if (i >= p.n) { return; }
+  let row = i / p.rowLen;
+  let m = i - row * p.rowLen;
+  dst[row * p.dstRow + p.dstOff + m] = src[row * p.srcRow + p.srcOff + m];
+}`;
+}
+
+// Slice backward: the whole input gradient in one pass, the sliced range from dOut, zeros outside.
+function padCode(vec: number): string {
+  return /* wgsl */ `
+alias W = ${vec === 4 ? "vec4u" : "u32"};
+struct P { n: u32, rowLen: u32, lo: u32, hi: u32 }
+@group(0) @binding(0) var<storage, read> src: array<W>;
+@group(0) @binding(1) var<storage, read_write> dst: array<W>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let i = g.x + g.y * nw.x * ${WG}u;
+  if (i >= p.n) { return; }
+  let row = i / p.rowLen;
+  let m = i - row * p.rowLen;
+  var v = W(0u);
+  if (m >= p.lo && m < p.hi) { v = src[row * (p.hi - p.lo) + m - p.lo]; }
+  dst[i] = v;
+}`;
+}
+
+interface Block {
+  rows: number;
+  rowLen: number;
+  srcRow: number;
+  srcOff: number;
+  dstRow: number;
+  dstOff: number;
+}
+
+function blockCopy(ctx: KernelContext, src: Buf, dst: Buf, b: Block): void {
+  const n = b.rows * b.rowLen;
+  if (n === 0) return;
+  const all = [b.rowLen, b.srcRow, b.srcOff, b.dstRow, b.dstOff];
+  const vec = all.every((x) => x % 4 === 0) ? 4 : 1;
+  ctx.dispatch({
+    code: blockCode(vec),
+    bindings: [src, dst],
+    params: new Uint32Array([n / vec, ...all.map((x) => x / vec)]),
+    workgroups: grid1d(Math.ceil(n / vec / WG), ctx.maxWorkgroups),
+    label: "block_copy",
+  });
+}
+
+function blockCopyCpu(src: WordArray, dst: WordArray, b: Block): void {
+  for (let r = 0; r < b.rows; r++) {
+    for (let m = 0; m < b.rowLen; m++) {
+      dst[r * b.dstRow + b.dstOff + m] = src[r * b.srcRow + b.srcOff + m];
+    }
+  }
+}
+
+/**
+ * Arguments of `sliceForward` / `sliceBackward`: the input viewed as (outer, dim, inner), the
+ * slice taking `length` entries of the middle axis from `start`.
+ */
+export interface SliceArgs<B> {
+  /** Forward: the input, (outer, dim, inner); backward: the output's gradient. */
+  a: B;
+  /** Forward: the output, (outer, length, inner); backward: the input's gradient (all written). */
+  out: B;
+  /** Product of the axes before the sliced one. */
+  outer: number;
+  /** Length of the sliced axis in the input. */
+  dim: number;
+  /** Product of the axes after the sliced one. */
+  inner: number;
+  /** First index taken. */
+  start: number;
+  /** Entries taken. */
+  length: number;
+}
+
+function checkSlice(s: SliceArgs<unknown>): void {
+  if (s.start < 0 || s.length < 0 || s.start + s.length > s.dim) {
+    throw new Error(
+      `Cannot slice [${s.start}, ${s.start + s.length}) from an axis of length ${s.dim}`,
+    );
+  }
+}
+
+function sliceBlock(s: SliceArgs<unknown>): Block {
+  return {
+    rows: s.outer,
+    rowLen: s.length * s.inner,
+    srcRow: s.dim * s.inner,
+    srcOff: s.start * s.inner,
+    dstRow: s.length * s.inner,
+    dstOff: 0,
+  };
+}
+
+/**
+ * Copies a range of one axis on the GPU: out[o, j, i] = a[o, start + j, i].
+ *
+ * @example
+ * ```ts ignore
+ * sliceForward(ctx, { a, out, outer: 8, dim: 96, inner: 32, start: 32, length: 32 });
+ * ```
+ * @param ctx kernel context
+ * @param s buffers and sizes
+ */
+export function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
+  checkSlice(s);
+  blockCopy(ctx, s.a, s.out, sliceBlock(s));
+}
+
+/**
+ * Backward of `slice` on the GPU: the input's gradient is the output's gradient inside the range
+ * and zero outside, written in one pass (no separate zero fill).
+ *
+ * @example
+ * ```ts ignore
+ * sliceBackward(ctx, { a: dOut, out: dA, outer: 8, dim: 96, inner: 32, start: 32, length: 32 });
+ * ```
+ * @param ctx kernel context
+ * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
+ */
+export function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
+  checkSlice(s);
+  const rowLen = s.dim * s.inner, n = s.outer * rowLen;
+  if (n === 0) return;
+  const lo = s.start * s.inner, hi = (s.start + s.length) * s.inner;
+  const vec = [rowLen, lo, hi].every((x) => x % 4 === 0) ? 4 : 1;
+  ctx.dispatch({
+    code: padCode(vec),
+    bindings: [s.a, s.out],
+    params: new Uint32Array([n / vec, rowLen / vec, lo / vec, hi / vec]),
+    workgroups: grid1d(Math.ceil(n / vec / WG), ctx.maxWorkgroups),
+    label: "slice_backward",
+  });
+}
+
+/**
+ * CPU reference of `sliceForward`.
+ *
+ * @example
+ * ```ts
+ * import { sliceForwardCpu } from "./layout.ts";
+ * const out = new Float32Array(2);
+ * sliceForwardCpu({ a: new Float32Array([1, 2, 3, 4]), out, outer: 1, dim: 4, inner: 1, start: 1, length: 2 });
+ * console.assert(out.join() === "2,3");
+ * ```
+ * @param s arrays and sizes
+ */
+export function sliceForwardCpu(s: SliceArgs<WordArray>): void {
+  checkSlice(s);
+  blockCopyCpu(s.a, s.out, sliceBlock(s));
+}
+
+/**
+ * CPU reference of `sliceBackward`.
+ *
+ * @example
+ * ```ts
+ * import { sliceBackwardCpu } from "./layout.ts";
+ * const dA = new Float32Array(4).fill(9);
+ * sliceBackwardCpu({ a: new Float32Array([5, 6]), out: dA, outer: 1, dim: 4, inner: 1, start: 1, length: 2 });
+ * console.assert(dA.join() === "0,5,6,0");
+ * ```
+ * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
+ */
+export function sliceBackwardCpu(s: SliceArgs<WordArray>): void {
+  checkSlice(s);
+  s.out.fill(0, 0, s.outer * s.dim * s.inner);
+  blockCopyCpu(s.a, s.out, {
+    ...sliceBlock(s),
+    srcRow: s.length * s.inner,
+    srcOff: 0,
+    dstRow: s.dim * s.inner,
+    dstOff: s.start * s.inner,
+  });
+}
+
+/**
+ * Arguments of `concatForward` / `concatBackward`: k tensors viewed as (outer, dims[i], inner)
+ * joined along the middle axis into (outer, sum(dims), inner).
+ */
+export interface ConcatArgs<B> {
+  /** The pieces (forward: inputs; backward: their gradients, written). */
+  parts: B[];
+  /** The joined tensor (forward: output; backward: the output's gradient). */
+  whole: B;
+  /** Product of the axes before the joined one. */
+  outer: number;
+  /** Each piece's length along the joined axis. */
+  dims: number[];
+  /** Product of the axes after the joined one. */
+  inner: number;
+}
+
+function concatBlocks(c: ConcatArgs<unknown>): Block[] {
+  if (c.parts.length !== c.dims.length) {
+    throw new Error(`Cannot concat ${c.parts.length} parts with ${c.dims.length} lengths`);
+  }
+  const total = c.dims.reduce((x, d) => x + d, 0);
+  let off = 0;
+  return c.dims.map((d) => {
+    const b = {
+      rows: c.outer,
+      rowLen: d * c.inner,
+      srcRow: d * c.inner,
+      srcOff: 0,
+      dstRow: total * c.inner,
+      dstOff: off * c.inner,
+    };
+    off += d;
+    return b;
+  });
+}
+
+function swap(b: Block): Block {
+  return { ...b, srcRow: b.dstRow, srcOff: b.dstOff, dstRow: b.srcRow, dstOff: b.srcOff };
+}
+
+/**
+ * Joins tensors along one axis on the GPU (one block copy per piece).
+ *
+ * @example
+ * ```ts ignore
+ * concatForward(ctx, { parts: [a, b], whole: out, outer: 64, dims: [32, 32], inner: 1 });
+ * ```
+ * @param ctx kernel context
+ * @param c buffers and sizes
+ */
+export function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
+  concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
+}
+
+/**
+ * Backward of `concat` on the GPU: slices the joined gradient into each piece's gradient.
+ *
+ * @example
+ * ```ts ignore
+ * concatBackward(ctx, { parts: [dA, dB], whole: dOut, outer: 64, dims: [32, 32], inner: 1 });
+ * ```
+ * @param ctx kernel context
+ * @param c `whole` = gradient of the output, `parts` = gradients of the inputs, sizes
+ */
+export function concatBackward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
+  concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.whole, c.parts[i], swap(b)));
+}
+
+/**
+ * CPU reference of `concatForward`.
+ *
+ * @example
+ * ```ts
+ * import { concatForwardCpu } from "./layout.ts";
+ * const whole = new Float32Array(6);
+ * const parts = [new Float32Array([1, 2]), new Float32Array([3, 4, 5, 6])]; // (2, 1), (2, 2)
+ * concatForwardCpu({ parts, whole, outer: 2, dims: [1, 2], inner: 1 });
+ * console.assert(whole.join() === "1,3,4,2,5,6");
+ * ```
+ * @param c arrays and sizes
+ */
+export function concatForwardCpu(c: ConcatArgs<WordArray>): void {
+  concatBlocks(c).forEach((b, i) => blockCopyCpu(c.parts[i], c.whole, b));
+}
+
+/**
+ * CPU reference of `concatBackward`.
+ *
+ * @example
+ * ```ts
+ * import { concatBackwardCpu } from "./layout.ts";
+ * const parts = [new Float32Array(2), new Float32Array(4)];
+ * concatBackwardCpu({ parts, whole: new Float32Array([1, 3, 4, 2, 5, 6]), outer: 2, dims: [1, 2], inner: 1 });
+ * console.assert(parts[0].join() === "1,2" && parts[1].join() === "3,4,5,6");
+ * ```
+ * @param c `whole` = gradient of the output, `parts` = gradients of the inputs, sizes
+ */
+export function concatBackwardCpu(c: ConcatArgs<WordArray>): void {
+  concatBlocks(c).forEach((b, i) => blockCopyCpu(c.whole, c.parts[i], swap(b)));
+}

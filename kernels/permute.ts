@@ -1,0 +1,220 @@
+/**
+ * Permute copies: any permutation of a tensor's axes (splitting and merging attention heads,
+ * transposes), and its backward (the inverse permutation). Words of 4 bytes of any dtype move
+ * bit-exactly; vec4 words when the innermost axis stays innermost. Shapes travel in a uniform,
+ * so a changing sequence length reuses one pipeline per rank.
+ * @module
+ */
+import { type Buf, grid1d, type KernelContext } from "./context.ts";
+import type { WordArray } from "./layout.ts";
+
+const WG = 256;
+
+// Permute: one invocation per output word; the output index is decomposed innermost first and
+// mapped through the input strides (shape and strides of the merged permutation in the uniform).
+function permuteCode(rank: number, vec: number): string {
+  const lines: string[] = [];
+  for (let d = rank - 1; d >= 0; d--) {
+    const at = `[${d >> 2}][${d & 3}]`;
+    lines.push(`  { let sz = p.dims${at}; let q = rem / sz; s += (rem - q * sz) * p.strides${at};`);
+    lines.push(`    rem = q; }`);
+  }
+  return /* wgsl */ `
+alias W = ${vec === 4 ? "vec4u" : "u32"};
+struct P { n: u32, dims: array<vec4u, 2>, strides: array<vec4u, 2> }
+@group(0) @binding(0) var<storage, read> src: array<W>;
+@group(0) @binding(1) var<storage, read_write> dst: array<W>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let i = g.x + g.y * nw.x * ${WG}u;
+  if (i >= p.n) { return; }
+  var rem = i;
+  var s = 0u;
+${lines.join("\n")}
+  dst[i] = src[s];
+}`;
+}
+
+/** A permutation with size-1 axes dropped and axes that stay adjacent merged. */
+interface Merged {
+  /** Input shape after merging. */
+  shape: number[];
+  /** Output axis k reads merged input axis perm[k]. */
+  perm: number[];
+}
+
+function checkPerm(shape: readonly number[], perm: readonly number[]): void {
+  const seen = new Set(perm);
+  if (
+    perm.length !== shape.length || seen.size !== perm.length ||
+    perm.some((p) => !Number.isInteger(p) || p < 0 || p >= shape.length)
+  ) {
+    throw new Error(
+      `Cannot permute shape [${shape.join(", ")}] by [${perm.join(", ")}]: not a permutation`,
+    );
+  }
+}
+
+function mergePermutation(shape: readonly number[], perm: readonly number[]): Merged {
+  // Input axes longer than 1, numbered in memory order.
+  const rankOf = new Map<number, number>();
+  shape.forEach((d, a) => d !== 1 && rankOf.set(a, rankOf.size));
+  const keep = perm.filter((a) => shape[a] !== 1);
+  // Runs of axes adjacent in memory that stay adjacent in the output become one axis.
+  const groups: number[][] = [];
+  for (const a of keep) {
+    const last = groups[groups.length - 1];
+    if (last && rankOf.get(last[last.length - 1])! + 1 === rankOf.get(a)) last.push(a);
+    else groups.push([a]);
+  }
+  const byInput = groups.map((g, k) => ({
+    first: g[0],
+    k,
+    size: g.reduce((p, a) => p * shape[a], 1),
+  }))
+    .sort((x, y) => x.first - y.first);
+  const merged = byInput.map((g) => g.size);
+  const where = new Map(byInput.map((g, i) => [g.k, i]));
+  return { shape: merged, perm: groups.map((_, k) => where.get(k)!) };
+}
+
+/** Arguments of `permuteForward` / `permuteBackward`. */
+export interface PermuteArgs<B> {
+  /** Forward: the input (shape); backward: the output's gradient (shape permuted). */
+  a: B;
+  /** Forward: the output, with out.shape[k] = shape[perm[k]]; backward: the input's gradient. */
+  out: B;
+  /** The forward input's shape. */
+  shape: readonly number[];
+  /** Output axis k is input axis perm[k]. */
+  perm: readonly number[];
+}
+
+function inverse(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, k) => (inv[p] = k));
+  return inv;
+}
+
+/**
+ * Copies a tensor into a permuted layout on the GPU: out[i_perm[0], ..., i_perm[r-1]] = a[i].
+ *
+ * Size-1 axes are dropped and axes that stay adjacent are merged first (so a (B, T, N, D) to
+ * (B, N, T, D) head split is a rank-4 copy with D-long runs); vec4 words when the innermost input
+ * axis stays innermost with a length divisible by 4. At most 8 axes after merging.
+ *
+ * @example
+ * ```ts ignore
+ * permuteForward(ctx, { a, out, shape: [2, 64, 4, 32], perm: [0, 2, 1, 3] });
+ * ```
+ * @param ctx kernel context
+ * @param p buffers, the input's shape and the permutation
+ */
+export function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
+  checkPerm(p.shape, p.perm);
+  const m = mergePermutation(p.shape, p.perm);
+  const n = m.shape.reduce((x, d) => x * d, 1);
+  if (n === 0) return;
+  if (m.shape.length === 0) {
+    m.shape.push(1);
+    m.perm.push(0);
+  }
+  const rank = m.shape.length;
+  if (rank > 8) throw new Error(`Cannot permute ${rank} axes after merging: at most 8`);
+  const inner = m.shape[rank - 1];
+  const vec = m.perm[rank - 1] === rank - 1 && inner % 4 === 0 ? 4 : 1;
+  const shape = m.shape.map((d, i) => (i === rank - 1 ? d / vec : d));
+  const strides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  const params = new Uint32Array(20);
+  params[0] = n / vec;
+  m.perm.forEach((a, k) => {
+    params[4 + k] = shape[a];
+    params[12 + k] = strides[a];
+  });
+  ctx.dispatch({
+    code: permuteCode(rank, vec),
+    bindings: [p.a, p.out],
+    params,
+    workgroups: grid1d(Math.ceil(n / vec / WG), ctx.maxWorkgroups),
+    label: "permute",
+  });
+}
+
+/**
+ * Backward of `permute` on the GPU: permutes the output's gradient back by the inverse.
+ *
+ * @example
+ * ```ts ignore
+ * permuteBackward(ctx, { a: dOut, out: dA, shape: [2, 64, 4, 32], perm: [0, 2, 1, 3] });
+ * ```
+ * @param ctx kernel context
+ * @param p `a` = gradient of the output, `out` = gradient of the input, forward shape and perm
+ */
+export function permuteBackward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
+  checkPerm(p.shape, p.perm);
+  permuteForward(ctx, {
+    a: p.a,
+    out: p.out,
+    shape: p.perm.map((a) => p.shape[a]),
+    perm: inverse(p.perm),
+  });
+}
+
+/**
+ * CPU reference of `permuteForward` (any rank).
+ *
+ * @example
+ * ```ts
+ * import { permuteForwardCpu } from "./permute.ts";
+ * const out = new Float32Array(6);
+ * permuteForwardCpu({ a: new Float32Array([1, 2, 3, 4, 5, 6]), out, shape: [2, 3], perm: [1, 0] });
+ * console.assert(out.join() === "1,4,2,5,3,6");
+ * ```
+ * @param p arrays, the input's shape and the permutation
+ */
+export function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
+  checkPerm(p.shape, p.perm);
+  const r = p.shape.length;
+  const inStrides = new Array<number>(r);
+  for (let i = r - 1, s = 1; i >= 0; i--) {
+    inStrides[i] = s;
+    s *= p.shape[i];
+  }
+  const outShape = p.perm.map((a) => p.shape[a]);
+  const n = outShape.reduce((x, d) => x * d, 1);
+  for (let i = 0; i < n; i++) {
+    let rem = i, s = 0;
+    for (let k = r - 1; k >= 0; k--) {
+      s += (rem % outShape[k]) * inStrides[p.perm[k]];
+      rem = Math.floor(rem / outShape[k]);
+    }
+    p.out[i] = p.a[s];
+  }
+}
+
+/**
+ * CPU reference of `permuteBackward`.
+ *
+ * @example
+ * ```ts
+ * import { permuteBackwardCpu } from "./permute.ts";
+ * const dA = new Float32Array(6);
+ * permuteBackwardCpu({ a: new Float32Array([1, 4, 2, 5, 3, 6]), out: dA, shape: [2, 3], perm: [1, 0] });
+ * console.assert(dA.join() === "1,2,3,4,5,6");
+ * ```
+ * @param p `a` = gradient of the output, `out` = gradient of the input, forward shape and perm
+ */
+export function permuteBackwardCpu(p: PermuteArgs<WordArray>): void {
+  checkPerm(p.shape, p.perm);
+  permuteForwardCpu({
+    a: p.a,
+    out: p.out,
+    shape: p.perm.map((a) => p.shape[a]),
+    perm: inverse(p.perm),
+  });
+}

@@ -1,0 +1,146 @@
+import { deepStrictEqual, notStrictEqual, throws } from "node:assert/strict";
+import { backward, setAccumulate } from "../../core/autograd.ts";
+import type { Device } from "../../core/device.ts";
+import { onesLike } from "../../core/ops/basic.ts";
+import { add, addInto } from "../../core/ops/elementwise.ts";
+import { addLayerNorm, layerNorm } from "../../core/ops/layernorm.ts";
+import { type Backend, CPU, scope, Tensor } from "../../core/tensor.ts";
+import { layerNormForwardCpu } from "../../kernels/layernorm.ts";
+import { layerNormBackwardCpu } from "../../kernels/layernorm_backward.ts";
+import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
+
+setAccumulate(add, addInto);
+
+const R = 13, C = 12; // (R, C) rows; shaped (1, R, C) to check leading axes
+const X = randArray(R * C, 1, -2, 2), RES = randArray(R * C, 2), W = randArray(C, 3, 0.5, 1.5);
+const B = randArray(C, 4), DY = randArray(R * C, 5);
+
+function leaf(data: Float32Array, shape: number[], backend: Backend): Tensor {
+  const t = Tensor.fromArray(data, shape, { backend });
+  t.requiresGrad = true;
+  return t;
+}
+
+/** Runs (add)LayerNorm with all inputs as leaves, back-propagates DY, returns out and grads. */
+async function run(backend: Backend, residual: boolean) {
+  const x = leaf(X, [1, R, C], backend), r = leaf(RES, [1, R, C], backend);
+  const w = leaf(W, [C], backend), b = leaf(B, [C], backend);
+  const out = residual ? addLayerNorm(x, r, w, b, 1e-5) : layerNorm(x, w, b, 1e-5);
+  const y = await out.toArray();
+  backward(out, Tensor.fromArray(DY, [1, R, C], { backend }), onesLike);
+  const grads = {
+    x: await x.grad!.toArray(),
+    r: residual ? await r.grad!.toArray() : null,
+    w: await w.grad!.toArray(),
+    b: await b.grad!.toArray(),
+  };
+  if (residual) notStrictEqual(x.grad, r.grad);
+  for (const t of [x, r, w, b, out]) {
+    t.grad?.dispose();
+    t.dispose();
+  }
+  return { y, grads };
+}
+
+/** The float64 kernel references for the same computation. */
+function reference(residual: boolean) {
+  const n = R * C, f = (a: Float32Array) => Float64Array.from(a);
+  const out = new Float64Array(n), sum = new Float64Array(n);
+  const mean = new Float64Array(R), rstd = new Float64Array(R);
+  layerNormForwardCpu({
+    x: f(X),
+    residual: residual ? f(RES) : undefined,
+    w: f(W),
+    b: f(B),
+    out,
+    sum: residual ? sum : undefined,
+    mean,
+    rstd,
+    rows: R,
+    cols: C,
+    eps: 1e-5,
+  });
+  const dX = new Float64Array(n), dW = new Float64Array(C), dB = new Float64Array(C);
+  const x = residual ? sum : f(X);
+  layerNormBackwardCpu({ x, w: f(W), mean, rstd, dOut: f(DY), dX, dW, dB, rows: R, cols: C });
+  return { out, dX, dW, dB };
+}
+
+Deno.test("layerNorm() and addLayerNorm() on the cpu backend match the float64 references", async () => {
+  for (const residual of [false, true]) {
+    const { y, grads } = await run(CPU, residual), want = reference(residual);
+    assertClose(y, want.out, 1e-5, `out residual=${residual}`);
+    assertClose(grads.x, want.dX, 1e-4, "dX");
+    if (residual) assertClose(grads.r!, want.dX, 1e-4, "dR");
+    assertClose(grads.w, want.dW, 1e-4, "dW");
+    assertClose(grads.b, want.dB, 1e-4, "dB");
+  }
+});
+
+Deno.test({
+  name: "layerNorm() and addLayerNorm() give the same values and gradients on cpu and webgpu",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    for (const residual of [false, true]) {
+      const cpu = await run(CPU, residual), gpu = await run(dev, residual);
+      assertClose(gpu.y, cpu.y, 1e-4, `out residual=${residual}`);
+      for (const k of ["x", "r", "w", "b"] as const) {
+        if (cpu.grads[k]) assertClose(gpu.grads[k]!, cpu.grads[k]!, 1e-4, `grad ${k}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "addLayerNorm() accumulates both gradients when x and r are one tensor, without leaks",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    const grads: Float32Array[] = [];
+    for (const backend of [CPU, dev] as Backend[]) {
+      const live = (backend as Device).pool?.live;
+      const x = leaf(X, [R, C], backend), w = leaf(W, [C], backend), b = leaf(B, [C], backend);
+      const out = scope(() => addLayerNorm(x, x, w, b));
+      backward(out, Tensor.fromArray(DY, [R, C], { backend }), onesLike);
+      out.dispose();
+      grads.push(await x.grad!.toArray() as Float32Array);
+      for (const t of [x, w, b]) {
+        t.grad?.dispose();
+        t.dispose();
+      }
+      if (live !== undefined) deepStrictEqual((backend as Device).pool.live, live);
+    }
+    // d LN(2x) / dx = 2 LN'(2x): compare with the reference at 2x.
+    const x2 = Float64Array.from(X, (v) => 2 * v);
+    const mean = new Float64Array(R), rstd = new Float64Array(R), out = new Float64Array(R * C);
+    const w = Float64Array.from(W);
+    layerNormForwardCpu({ x: x2, w, b: w, out, mean, rstd, rows: R, cols: C });
+    const dX = new Float64Array(R * C);
+    layerNormBackwardCpu({
+      x: x2,
+      w,
+      mean,
+      rstd,
+      dOut: Float64Array.from(DY),
+      dX,
+      rows: R,
+      cols: C,
+    });
+    const want = dX.map((v) => 2 * v);
+    assertClose(grads[0], want, 1e-3, "cpu");
+    assertClose(grads[1], want, 1e-3, "webgpu");
+  },
+});
+
+Deno.test("layerNorm() rejects mismatched weights and residuals with clear errors", () => {
+  const x = Tensor.fromArray(X, [R, C], { backend: CPU });
+  const w = Tensor.fromArray(W.subarray(0, 5), [5], { backend: CPU });
+  const b = Tensor.fromArray(B, [C], { backend: CPU });
+  throws(
+    () => layerNorm(x, w, b),
+    /Cannot layerNorm shape \[13, 12\] with weight \[5\] and bias \[12\]: both must be \[12\]/,
+  );
+  const r = Tensor.fromArray(X, [C, R], { backend: CPU });
+  throws(() => addLayerNorm(x, r, b, b), /Cannot addLayerNorm shapes \[13, 12\] and \[12, 13\]/);
+});

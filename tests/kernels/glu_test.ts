@@ -1,0 +1,68 @@
+import { gluBackward, gluBackwardCpu, gluForward, gluForwardCpu } from "../../kernels/glu.ts";
+import {
+  assertClose,
+  gpuTest,
+  maybeDevice,
+  poisoned,
+  randArray,
+  readF32,
+  release,
+  upload,
+} from "./_harness.ts";
+import { checkGradients, rand64 } from "./_grad_check.ts";
+
+const SHAPES: [number, number][] = [[1, 1], [1, 7], [3, 5], [17, 12], [5, 4], [33, 9], [2, 260]];
+
+Deno.test({
+  name: "gluForward() matches the CPU reference on odd shapes, incl. far gate values",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    for (const [rows, half] of SHAPES) {
+      const a = randArray(rows * 2 * half, rows * 31 + half, -6, 6);
+      const ab = upload(dev, a), out = poisoned(dev, rows * half);
+      gluForward(dev, { a: ab, out, rows, half });
+      const want = new Float32Array(rows * half);
+      gluForwardCpu({ a, out: want, rows, half });
+      assertClose(await readF32(dev, out, rows * half), want, 1e-4, `glu ${rows}x${half}`);
+      release(dev, ab, out);
+    }
+  },
+});
+
+Deno.test("gluBackwardCpu() matches float64 central finite differences", () => {
+  for (const [rows, half] of [[1, 1], [3, 5], [2, 4]]) {
+    checkGradients(
+      `glu ${rows}x${half}`,
+      [rand64(rows * 2 * half, 7 + half, -3, 3)],
+      ([a]) => {
+        const out = new Float64Array(rows * half);
+        gluForwardCpu({ a, out, rows, half });
+        return out;
+      },
+      ([a], dOut) => {
+        const dA = new Float64Array(rows * 2 * half);
+        gluBackwardCpu({ a, dOut, dA, rows, half });
+        return [dA];
+      },
+    );
+  }
+});
+
+Deno.test({
+  name: "gluBackward() matches the CPU reference on odd shapes",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    for (const [rows, half] of SHAPES) {
+      const a = randArray(rows * 2 * half, rows + 3 * half, -6, 6);
+      const dy = randArray(rows * half, rows + 5 * half);
+      const ab = upload(dev, a), db = upload(dev, dy), dA = poisoned(dev, rows * 2 * half);
+      gluBackward(dev, { a: ab, dOut: db, dA, rows, half });
+      const want = new Float32Array(rows * 2 * half);
+      gluBackwardCpu({ a, dOut: dy, dA: want, rows, half });
+      assertClose(await readF32(dev, dA, rows * 2 * half), want, 1e-4, `glu bwd ${rows}x${half}`);
+      release(dev, ab, db, dA);
+    }
+  },
+});

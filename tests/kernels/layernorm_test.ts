@@ -1,0 +1,186 @@
+import { deepStrictEqual, throws } from "node:assert/strict";
+import { layerNormForward, layerNormForwardCpu } from "../../kernels/layernorm.ts";
+import { layerNormBackward, layerNormBackwardCpu } from "../../kernels/layernorm_backward.ts";
+import {
+  assertClose,
+  gpuTest,
+  maybeDevice,
+  poisoned,
+  randArray,
+  readF32,
+  release,
+  upload,
+} from "./_harness.ts";
+import { checkGradients, f64 } from "./_grad_check.ts";
+
+// [rows, cols]: 1 row, 1 column, odd widths, vec4 widths, more rows than one dW block (64).
+const SHAPES: [number, number][] = [[1, 1], [1, 7], [5, 1], [3, 5], [17, 12], [65, 9], [130, 32]];
+
+function inputs(rows: number, cols: number, seed: number) {
+  return {
+    // rows with an offset and a scale, as residual streams have
+    x: randArray(rows * cols, seed, -1, 1).map((v, i) => 3 * v + ((i / cols) | 0) % 5),
+    r: randArray(rows * cols, seed + 1, -2, 2),
+    w: randArray(cols, seed + 2, 0.5, 1.5),
+    b: randArray(cols, seed + 3),
+  };
+}
+
+Deno.test({
+  name: "layerNormForward() matches the CPU reference on odd shapes, with and without residual",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    for (const [rows, cols] of SHAPES) {
+      const { x, r, w, b } = inputs(rows, cols, rows * 7 + cols);
+      const xb = upload(dev, x), rb = upload(dev, r), wb = upload(dev, w), bb = upload(dev, b);
+      for (const residual of [false, true]) {
+        const n = rows * cols, what = `layernorm ${rows}x${cols} residual=${residual}`;
+        const out = poisoned(dev, n), sum = poisoned(dev, n);
+        const mean = poisoned(dev, rows), rstd = poisoned(dev, rows);
+        const eps = 1e-5;
+        layerNormForward(dev, {
+          x: xb,
+          residual: residual ? rb : undefined,
+          w: wb,
+          b: bb,
+          out,
+          sum: residual ? sum : undefined,
+          mean,
+          rstd,
+          rows,
+          cols,
+          eps,
+        });
+        const want = {
+          out: new Float32Array(n),
+          sum: new Float32Array(n),
+          mean: new Float32Array(rows),
+          rstd: new Float32Array(rows),
+        };
+        layerNormForwardCpu({
+          x,
+          residual: residual ? r : undefined,
+          w,
+          b,
+          ...want,
+          sum: residual ? want.sum : undefined,
+          rows,
+          cols,
+          eps,
+        });
+        assertClose(await readF32(dev, out, n), want.out, 1e-4, what);
+        if (residual) assertClose(await readF32(dev, sum, n), want.sum, 1e-6, `${what} sum`);
+        assertClose(await readF32(dev, mean, rows), want.mean, 1e-4, `${what} mean`);
+        assertClose(await readF32(dev, rstd, rows), want.rstd, 1e-4, `${what} rstd`);
+        // Without saved statistics (the no-grad variant) the output is the same.
+        const out2 = poisoned(dev, n);
+        layerNormForward(dev, {
+          x: xb,
+          residual: residual ? rb : undefined,
+          w: wb,
+          b: bb,
+          out: out2,
+          rows,
+          cols,
+          eps,
+        });
+        assertClose(await readF32(dev, out2, n), want.out, 1e-4, `${what} no stats`);
+        release(dev, out, sum, mean, rstd, out2);
+      }
+      release(dev, xb, rb, wb, bb);
+    }
+  },
+});
+
+Deno.test("layerNormForwardCpu() uses eps 1e-12 by default and rejects half the statistics", () => {
+  const out = new Float64Array(3), mean = new Float64Array(1), rstd = new Float64Array(1);
+  const x = new Float64Array([1, 1, 1]), w = new Float64Array([1, 1, 1]);
+  layerNormForwardCpu({ x, w, b: new Float64Array([0, 2, 0]), out, mean, rstd, rows: 1, cols: 3 });
+  deepStrictEqual([...out], [0, 2, 0]);
+  deepStrictEqual(rstd[0], 1e6);
+  throws(() => layerNormForwardCpu({ x, w, b: w, out, mean, rows: 1, cols: 3 }), /give both/);
+});
+
+Deno.test("layerNormBackwardCpu() matches float64 central finite differences", () => {
+  for (const [rows, cols] of [[1, 1], [1, 6], [3, 5], [4, 8]]) {
+    const f = inputs(rows, cols, rows + 13 * cols), eps = 1e-5;
+    const forward = ([x, w, b]: Float64Array[]) => {
+      const out = new Float64Array(rows * cols);
+      const mean = new Float64Array(rows), rstd = new Float64Array(rows);
+      layerNormForwardCpu({ x, w, b, out, mean, rstd, rows, cols, eps });
+      return { out, mean, rstd };
+    };
+    checkGradients(
+      `layernorm ${rows}x${cols}`,
+      [f64(f.x), f64(f.w), f64(f.b)],
+      (xs) => forward(xs).out,
+      (xs, dOut) => {
+        const { mean, rstd } = forward(xs);
+        const dX = new Float64Array(rows * cols);
+        const dW = new Float64Array(cols), dB = new Float64Array(cols);
+        layerNormBackwardCpu({ x: xs[0], w: xs[1], mean, rstd, dOut, dX, dW, dB, rows, cols });
+        return [dX, dW, dB];
+      },
+    );
+  }
+});
+
+Deno.test({
+  name: "layerNormBackward() matches the CPU reference on odd shapes",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    for (const [rows, cols] of [...SHAPES, [300, 12] as [number, number]]) {
+      const { x, w, b } = inputs(rows, cols, rows * 3 + cols);
+      const dy = randArray(rows * cols, rows + cols);
+      const n = rows * cols, out = new Float32Array(n);
+      const mean = new Float32Array(rows), rstd = new Float32Array(rows);
+      layerNormForwardCpu({ x, w, b, out, mean, rstd, rows, cols });
+      const xb = upload(dev, x), wb = upload(dev, w), mb = upload(dev, mean);
+      const rb = upload(dev, rstd), dyb = upload(dev, dy);
+      const dX = poisoned(dev, n), dW = poisoned(dev, cols), dB = poisoned(dev, cols);
+      const dX2 = poisoned(dev, n);
+      layerNormBackward(dev, {
+        x: xb,
+        w: wb,
+        mean: mb,
+        rstd: rb,
+        dOut: dyb,
+        dX,
+        dX2,
+        dW,
+        dB,
+        rows,
+        cols,
+      });
+      const want = {
+        dX: new Float32Array(n),
+        dW: new Float32Array(cols),
+        dB: new Float32Array(cols),
+      };
+      layerNormBackwardCpu({ x, w, mean, rstd, dOut: dy, ...want, rows, cols });
+      const what = `layernorm bwd ${rows}x${cols}`;
+      assertClose(await readF32(dev, dX, n), want.dX, 1e-4, `${what} dX`);
+      deepStrictEqual(await readF32(dev, dX2, n), await readF32(dev, dX, n));
+      assertClose(await readF32(dev, dW, cols), want.dW, 1e-4, `${what} dW`);
+      assertClose(await readF32(dev, dB, cols), want.dB, 1e-4, `${what} dB`);
+      // Only the weight gradients, then twice: bit-identical.
+      const dW2 = poisoned(dev, cols), dB2 = poisoned(dev, cols);
+      layerNormBackward(dev, {
+        x: xb,
+        w: wb,
+        mean: mb,
+        rstd: rb,
+        dOut: dyb,
+        dW: dW2,
+        dB: dB2,
+        rows,
+        cols,
+      });
+      deepStrictEqual(await readF32(dev, dW2, cols), await readF32(dev, dW, cols));
+      deepStrictEqual(await readF32(dev, dB2, cols), await readF32(dev, dB, cols));
+      release(dev, xb, wb, mb, rb, dyb, dX, dX2, dW, dB, dW2, dB2);
+    }
+  },
+});
