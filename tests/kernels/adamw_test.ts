@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
 import { adamw, type AdamWArgs, adamwCpu, gradNorm, gradNormCpu } from "../../kernels/adamw.ts";
 import { roundUp } from "../../kernels/context.ts";
 import {
@@ -66,7 +66,7 @@ Deno.test({
       gradNorm(dev, { grad, n, out });
       runs.push((await readF32(dev, out, 1))[0]);
     }
-    assert.deepEqual(runs, [runs[0], runs[0], runs[0]]);
+    assertEquals(runs, [runs[0], runs[0], runs[0]]);
     release(dev, grad, out);
   },
 });

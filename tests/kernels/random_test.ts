@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { ok } from "node:assert/strict";
 import { randomNormal, randomNormalCpu } from "../../kernels/random.ts";
 import { assertClose, gpuTest, maybeDevice, poisoned, readF32, release } from "./_harness.ts";
 

@@ -1,0 +1,285 @@
+/**
+ * Tensor-level elementwise arithmetic: add, sub, mul, div with trailing-dimension broadcast,
+ * scale and axpby, and the in-place `addInto` that autograd uses to accumulate gradients.
+ * Each op runs the WGSL launcher (webgpu) or its CPU reference (cpu) and records its gradient,
+ * summed over broadcast rows by the deterministic backward kernel.
+ * @module
+ */
+import {
+  addInPlace,
+  addInPlaceCpu,
+  axpbyForward,
+  axpbyForwardCpu,
+  binaryForward,
+  binaryForwardCpu,
+  type BinaryOp,
+} from "../../kernels/elementwise.ts";
+import { binaryBackward, binaryBackwardCpu } from "../../kernels/elementwise_backward.ts";
+import { noGrad, record } from "../autograd.ts";
+import { numel, Tensor } from "../tensor.ts";
+import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+
+function isSuffix(s: readonly number[], of: readonly number[]): boolean {
+  if (s.length > of.length) return false;
+  return s.every((d, k) => d === of[of.length - s.length + k]);
+}
+
+/** The output shape of a broadcasting binary op, or an error naming both shapes. */
+function broadcastShape(op: BinaryOp, a: Tensor, b: Tensor): readonly number[] {
+  const fits = (small: Tensor, big: Tensor) =>
+    small.size === 1 ? small.shape.length <= big.shape.length : isSuffix(small.shape, big.shape);
+  if (fits(b, a)) return a.shape;
+  if (fits(a, b)) return b.shape;
+  throw new Error(
+    `Cannot ${op} shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)}: ` +
+      "one must equal the other's trailing dimensions or be a scalar",
+  );
+}
+
+/** Runs the forward kernel without recording. */
+function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, shape: readonly number[]): Tensor {
+  const out = Tensor.empty(shape, "f32", a.backend);
+  const n = out.size, na = a.size, nb = b.size;
+  if (a.backend.kind === "cpu") {
+    binaryForwardCpu({ op, a: f32(a), b: f32(b), out: f32(out), n, na, nb });
+  } else binaryForward(a.backend, { op, a: a.buffer, b: b.buffer, out: out.buffer, n, na, nb });
+  return out;
+}
+
+/**
+ * Gradients of `a op b` for the operands that want one. `sa`/`sb` are the saved operands
+ * (null for add/sub, whose gradients do not read them; `g` is bound in their place).
+ */
+function binaryGrads(
+  op: BinaryOp,
+  shapes: [readonly number[], readonly number[]],
+  sa: Tensor | null,
+  sb: Tensor | null,
+  g: Tensor,
+  want: [boolean, boolean],
+): (Tensor | null)[] {
+  const [shapeA, shapeB] = shapes;
+  const n = g.size, na = numel(shapeA), nb = numel(shapeB);
+  // add/sub pass g straight to a same-size `a`: hand over a view instead of a copy (only one
+  // operand may alias g, since leaf gradients are later accumulated in place).
+  const aliasA = want[0] && na === n && (op === "add" || op === "sub");
+  const da = aliasA
+    ? noGrad(() => g.reshape(shapeA))
+    : want[0]
+    ? Tensor.empty(shapeA, "f32", g.backend)
+    : null;
+  const db = want[1] ? Tensor.empty(shapeB, "f32", g.backend) : null;
+  const kda = aliasA ? null : da;
+  if (!kda && !db) return [da, db];
+  const a = sa ?? g, b = sb ?? g;
+  if (g.backend.kind === "cpu") {
+    binaryBackwardCpu({
+      op,
+      a: f32(a),
+      b: f32(b),
+      dy: f32(g),
+      da: kda ? f32(kda) : undefined,
+      db: db ? f32(db) : undefined,
+      n,
+      na,
+      nb,
+    });
+  } else {
+    binaryBackward(g.backend, {
+      op,
+      a: a.buffer,
+      b: b.buffer,
+      dy: g.buffer,
+      da: kda?.buffer,
+      db: db?.buffer,
+      n,
+      na,
+      nb,
+    });
+  }
+  return [da, db];
+}
+
+function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  checkBackends(op, [a, b]);
+  checkDtype(op, a);
+  checkDtype(op, b);
+  const out = binaryRaw(op, a, b, broadcastShape(op, a, b));
+  if (!needsGrad(a, b)) return out;
+  // add/sub gradients do not read the operands; mul/div keep them alive for backward.
+  const keepAB = op === "mul" || op === "div";
+  const sa = keepAB ? saveForBackward(a) : null, sb = keepAB ? saveForBackward(b) : null;
+  const shapes: [readonly number[], readonly number[]] = [a.shape, b.shape];
+  const want: [boolean, boolean] = [a.requiresGrad, b.requiresGrad];
+  return record(
+    out,
+    [a, b],
+    (g) => binaryGrads(op, shapes, sa, sb, g, want),
+    sa && sb ? [sa, sb] : [],
+  );
+}
+
+/**
+ * Elementwise sum with trailing-dimension broadcast: `b` may have `a`'s shape, a suffix of it,
+ * or one element (or the other way round).
+ *
+ * @example
+ * ```ts
+ * import { add } from "./elementwise.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
+ * const b = Tensor.fromArray([10, 20], [2], { backend: CPU });
+ * console.assert((await add(a, b).toArray())[3] === 24);
+ * ```
+ * @param a left operand
+ * @param b right operand
+ * @returns `a + b` with the larger shape
+ */
+export function add(a: Tensor, b: Tensor): Tensor {
+  return binary("add", a, b);
+}
+
+/**
+ * Elementwise difference with trailing-dimension broadcast (see `add`).
+ *
+ * @example
+ * ```ts
+ * import { sub } from "./elementwise.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const a = Tensor.fromArray([5, 6], [2], { backend: CPU });
+ * console.assert((await sub(a, Tensor.fromArray([1], [], { backend: CPU })).toArray())[1] === 5);
+ * ```
+ * @param a left operand
+ * @param b right operand
+ * @returns `a - b`
+ */
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return binary("sub", a, b);
+}
+
+/**
+ * Elementwise product with trailing-dimension broadcast (see `add`).
+ *
+ * @example
+ * ```ts
+ * import { mul } from "./elementwise.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
+ * console.assert((await mul(a, Tensor.fromArray([2, 3], [2], { backend: CPU })).toArray())[3] === 12);
+ * ```
+ * @param a left operand
+ * @param b right operand
+ * @returns `a * b`
+ */
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return binary("mul", a, b);
+}
+
+/**
+ * Elementwise quotient with trailing-dimension broadcast (see `add`).
+ *
+ * @example
+ * ```ts
+ * import { div } from "./elementwise.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
+ * console.assert((await div(a, Tensor.fromArray([4], [1], { backend: CPU })).toArray())[1] === 0.5);
+ * ```
+ * @param a numerator
+ * @param b denominator
+ * @returns `a / b`
+ */
+export function div(a: Tensor, b: Tensor): Tensor {
+  return binary("div", a, b);
+}
+
+function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Tensor {
+  const out = Tensor.empty(a.shape, "f32", a.backend);
+  const n = a.size;
+  if (a.backend.kind === "cpu") {
+    axpbyForwardCpu({ a: f32(a), b: b ? f32(b) : undefined, out: f32(out), n, alpha, beta });
+  } else {
+    axpbyForward(a.backend, { a: a.buffer, b: b?.buffer, out: out.buffer, n, alpha, beta });
+  }
+  return out;
+}
+
+/**
+ * Multiplies every element by a number.
+ *
+ * @example
+ * ```ts
+ * import { scale } from "./elementwise.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert((await scale(Tensor.fromArray([3], [1], { backend: CPU }), -2).toArray())[0] === -6);
+ * ```
+ * @param a input
+ * @param alpha factor (a uniform on the GPU: no recompilation when it changes)
+ * @returns `alpha * a`
+ */
+export function scale(a: Tensor, alpha: number): Tensor {
+  checkDtype("scale", a);
+  const out = axpbyRaw(a, null, alpha, 0);
+  return record(out, [a], (g) => [axpbyRaw(g, null, alpha, 0)]);
+}
+
+/**
+ * Scale-and-add of two same-shape tensors: `alpha*a + beta*b`.
+ *
+ * @example
+ * ```ts
+ * import { axpby } from "./elementwise.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const a = Tensor.fromArray([1], [1], { backend: CPU }), b = Tensor.fromArray([2], [1], { backend: CPU });
+ * console.assert((await axpby(a, b, 3, 0.5).toArray())[0] === 4);
+ * ```
+ * @param a first tensor
+ * @param b second tensor, same shape
+ * @param alpha factor of `a`
+ * @param beta factor of `b`
+ * @returns `alpha*a + beta*b`
+ */
+export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
+  checkBackends("axpby", [a, b]);
+  checkDtype("axpby", a);
+  checkDtype("axpby", b);
+  if (shapeStr(a.shape) !== shapeStr(b.shape)) {
+    throw new Error(
+      `Cannot axpby shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)}: shapes differ`,
+    );
+  }
+  const out = axpbyRaw(a, b, alpha, beta);
+  const wantA = a.requiresGrad, wantB = b.requiresGrad;
+  return record(out, [a, b], (g) => [
+    wantA ? axpbyRaw(g, null, alpha, 0) : null,
+    wantB ? axpbyRaw(g, null, beta, 0) : null,
+  ]);
+}
+
+/**
+ * Adds `src` into `dst` in place, recording nothing (gradient accumulation; autograd installs
+ * it with `setAccumulate(add, addInto)`). Shapes may differ if the element counts agree.
+ *
+ * @example
+ * ```ts
+ * import { addInto } from "./elementwise.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const dst = Tensor.fromArray([1, 2], [2], { backend: CPU });
+ * addInto(dst, Tensor.fromArray([10, 10], [2], { backend: CPU }));
+ * console.assert(dst.data[1] === 12);
+ * ```
+ * @param dst accumulator (modified)
+ * @param src addend
+ */
+export function addInto(dst: Tensor, src: Tensor): void {
+  checkBackends("add", [dst, src]);
+  checkDtype("add", dst);
+  checkDtype("add", src);
+  if (dst.size !== src.size) {
+    throw new Error(
+      `Cannot add ${shapeStr(src.shape)} into ${shapeStr(dst.shape)}: sizes differ`,
+    );
+  }
+  if (dst.backend.kind === "cpu") addInPlaceCpu({ dst: f32(dst), src: f32(src), n: dst.size });
+  else addInPlace(dst.backend, { dst: dst.buffer, src: src.buffer, n: dst.size });
+}

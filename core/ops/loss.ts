@@ -1,0 +1,131 @@
+/**
+ * Tensor-level cross-entropy (log-softmax + negative log-likelihood fused) with an ignore
+ * index, on either backend. The mean's count of non-ignored rows stays where it was computed
+ * (on the GPU for webgpu) and feeds the backward, so a training step needs no readback here.
+ * @module
+ */
+import {
+  crossEntropyBackward,
+  crossEntropyBackwardCpu,
+  crossEntropyForward,
+  crossEntropyForwardCpu,
+  type Reduction,
+} from "../../kernels/cross_entropy.ts";
+import { record } from "../autograd.ts";
+import { keep, Tensor } from "../tensor.ts";
+import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+
+/** Options of `crossEntropy`. */
+export interface CrossEntropyOptions {
+  /** Target value whose rows are skipped (default -100). */
+  ignoreIndex?: number;
+  /** `mean` over non-ignored rows (default; 0 when all are ignored) or `none` (per row). */
+  reduction?: Reduction;
+}
+
+/**
+ * Cross-entropy between the softmax of `logits` and integer `targets`.
+ *
+ * Rows whose target equals `ignoreIndex` contribute nothing (loss and gradient 0). On the cpu
+ * backend a target outside `[0, classes)` throws; on webgpu it makes the loss NaN.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropy } from "./loss.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const logits = Tensor.fromArray([0, 0, 3, 1], [2, 2], { backend: CPU });
+ * const targets = Tensor.fromArray([1, -100], [2], { dtype: "i32", backend: CPU });
+ * const loss = await crossEntropy(logits, targets).toArray();
+ * console.assert(Math.abs(loss[0] - Math.LN2) < 1e-6);
+ * ```
+ * @param logits scores `(..., classes)`, f32
+ * @param targets class per row `(...)`, i32 (or u32)
+ * @param options ignore index and reduction
+ * @returns the loss: shape `[]` for `mean`, `targets.shape` for `none`
+ */
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  options: CrossEntropyOptions = {},
+): Tensor {
+  const { ignoreIndex = -100, reduction = "mean" } = options;
+  checkBackends("cross-entropy", [logits, targets]);
+  checkDtype("take cross-entropy of", logits);
+  checkDtype("take cross-entropy with", targets, ["i32", "u32"]);
+  if (reduction !== "mean" && reduction !== "none") {
+    throw new Error(`Unknown reduction "${reduction}": choose mean or none`);
+  }
+  if (logits.shape.length === 0) {
+    throw new Error("Cannot take cross-entropy of logits of shape []: they have no class axis");
+  }
+  const classes = logits.shape[logits.shape.length - 1];
+  const rows = classes === 0 ? 0 : logits.size / classes;
+  if (classes === 0 || targets.size !== rows) {
+    throw new Error(
+      `Cannot take cross-entropy of logits ${shapeStr(logits.shape)} with targets ` +
+        `${shapeStr(targets.shape)}: expected one target per row of classes`,
+    );
+  }
+  const mean = reduction === "mean";
+  const be = logits.backend;
+  const loss = Tensor.empty(mean ? [] : targets.shape, "f32", be);
+  const lse = keep(Tensor.empty([rows], "f32", be));
+  const count = mean ? keep(Tensor.empty([1], "f32", be)) : null;
+  const common = { rows, classes, ignoreIndex, reduction };
+  if (be.kind === "cpu") {
+    const tg = targets.data as Int32Array | Uint32Array;
+    try {
+      crossEntropyForwardCpu({
+        logits: f32(logits),
+        targets: tg,
+        loss: f32(loss),
+        lse: f32(lse),
+        count: count ? f32(count) : undefined,
+        ...common,
+      });
+    } catch (e) {
+      loss.dispose(), lse.dispose(), count?.dispose();
+      throw e;
+    }
+  } else {
+    crossEntropyForward(be, {
+      logits: logits.buffer,
+      targets: targets.buffer,
+      loss: loss.buffer,
+      lse: lse.buffer,
+      count: count?.buffer,
+      ...common,
+    });
+  }
+  const saved = count ? [lse, count] : [lse];
+  if (!needsGrad(logits)) {
+    for (const t of saved) t.dispose();
+    return loss;
+  }
+  const sx = saveForBackward(logits), st = saveForBackward(targets);
+  return record(loss, [logits, targets], (g) => {
+    const dx = Tensor.empty(sx.shape, "f32", g.backend);
+    if (g.backend.kind === "cpu") {
+      crossEntropyBackwardCpu({
+        logits: f32(sx),
+        targets: st.data as Int32Array | Uint32Array,
+        lse: f32(lse),
+        dy: f32(g),
+        count: count ? f32(count) : undefined,
+        dlogits: f32(dx),
+        ...common,
+      });
+    } else {
+      crossEntropyBackward(g.backend, {
+        logits: sx.buffer,
+        targets: st.buffer,
+        lse: lse.buffer,
+        dy: g.buffer,
+        count: count?.buffer,
+        dlogits: dx.buffer,
+        ...common,
+      });
+    }
+    return [dx, null];
+  }, [...saved, sx, st]);
+}

@@ -1,0 +1,178 @@
+/**
+ * Tensor-level reductions over the last axis (sum, mean, max, argmax) and over a whole tensor
+ * (sumAll, meanAll, e.g. a loss), on either backend. Gradients spread the output gradient back
+ * over the reduced axis (to the first argmax for max).
+ * @module
+ */
+import {
+  reduceBackward,
+  reduceBackwardCpu,
+  reduceForward,
+  reduceForwardCpu,
+  type ReduceOp,
+} from "../../kernels/reduce.ts";
+import { record } from "../autograd.ts";
+import { keep, Tensor } from "../tensor.ts";
+import { checkDtype, f32, needsGrad, shapeStr } from "./_save.ts";
+
+/** Options of the last-axis reductions. */
+export interface ReduceOptions {
+  /** Keep the reduced axis with length 1 (default false: drop it). */
+  keepDim?: boolean;
+}
+
+/** Rows, row length and output shape of a last-axis reduction (or a whole-tensor one). */
+function layout(
+  op: string,
+  x: Tensor,
+  all: boolean,
+  keepDim = false,
+): { rows: number; n: number; shape: number[] } {
+  if (all) {
+    if (x.size === 0) throw new Error(`Cannot ${op} an empty tensor`);
+    return { rows: 1, n: x.size, shape: [] };
+  }
+  if (x.shape.length === 0) {
+    throw new Error(`Cannot ${op} a tensor of shape []: it has no last axis`);
+  }
+  const n = x.shape[x.shape.length - 1];
+  if (n === 0) throw new Error(`Cannot ${op} shape ${shapeStr(x.shape)}: the last axis is empty`);
+  const lead = x.shape.slice(0, -1);
+  return { rows: x.size / n, n, shape: keepDim ? [...lead, 1] : lead };
+}
+
+function reduce(op: ReduceOp, x: Tensor, all: boolean, keepDim?: boolean): Tensor {
+  checkDtype(op, x);
+  const { rows, n, shape } = layout(op, x, all, keepDim);
+  const out = Tensor.empty(shape, "f32", x.backend);
+  const grad = needsGrad(x);
+  const idx = op === "max" && grad ? keep(Tensor.empty([rows], "i32", x.backend)) : null;
+  if (x.backend.kind === "cpu") {
+    const i32 = idx ? (idx.data as Int32Array) : undefined;
+    reduceForwardCpu({ op, x: f32(x), out: f32(out), idx: i32, rows, n });
+  } else {
+    reduceForward(x.backend, { op, x: x.buffer, out: out.buffer, idx: idx?.buffer, rows, n });
+  }
+  if (!grad) return out;
+  const xShape = x.shape;
+  return record(out, [x], (g) => {
+    const dx = Tensor.empty(xShape, "f32", g.backend);
+    if (g.backend.kind === "cpu") {
+      const i32 = idx ? (idx.data as Int32Array) : undefined;
+      reduceBackwardCpu({ op, dy: f32(g), idx: i32, dx: f32(dx), rows, n });
+    } else {
+      reduceBackward(g.backend, { op, dy: g.buffer, idx: idx?.buffer, dx: dx.buffer, rows, n });
+    }
+    return [dx];
+  }, idx ? [idx] : []);
+}
+
+/**
+ * Sums over the last axis.
+ *
+ * @example
+ * ```ts
+ * import { sum } from "./reduce.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const s = sum(Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU }));
+ * console.assert(s.shape.length === 1 && (await s.toArray())[1] === 15);
+ * ```
+ * @param x input `(..., n)`
+ * @param options `keepDim` keeps the axis as length 1
+ * @returns row sums `(...)`
+ */
+export function sum(x: Tensor, options: ReduceOptions = {}): Tensor {
+  return reduce("sum", x, false, options.keepDim);
+}
+
+/**
+ * Averages over the last axis.
+ *
+ * @example
+ * ```ts
+ * import { mean } from "./reduce.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const m = mean(Tensor.fromArray([1, 3, 5, 7], [2, 2], { backend: CPU }), { keepDim: true });
+ * console.assert(m.shape[1] === 1 && (await m.toArray())[1] === 6);
+ * ```
+ * @param x input `(..., n)`
+ * @param options `keepDim` keeps the axis as length 1
+ * @returns row means `(...)`
+ */
+export function mean(x: Tensor, options: ReduceOptions = {}): Tensor {
+  return reduce("mean", x, false, options.keepDim);
+}
+
+/**
+ * Maximum over the last axis (the gradient goes to the first maximal element).
+ *
+ * @example
+ * ```ts
+ * import { max } from "./reduce.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert((await max(Tensor.fromArray([1, 9, 3], [3], { backend: CPU })).toArray())[0] === 9);
+ * ```
+ * @param x input `(..., n)`
+ * @param options `keepDim` keeps the axis as length 1
+ * @returns row maxima `(...)`
+ */
+export function max(x: Tensor, options: ReduceOptions = {}): Tensor {
+  return reduce("max", x, false, options.keepDim);
+}
+
+/**
+ * Index of the first maximum over the last axis (no gradient), e.g. greedy decoding.
+ *
+ * @example
+ * ```ts
+ * import { argmax } from "./reduce.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const i = argmax(Tensor.fromArray([1, 9, 9, 4, 0, 2], [2, 3], { backend: CPU }));
+ * console.assert(i.dtype === "i32" && (await i.toArray())[0] === 1);
+ * ```
+ * @param x input `(..., n)`
+ * @param options `keepDim` keeps the axis as length 1
+ * @returns i32 indices `(...)`
+ */
+export function argmax(x: Tensor, options: ReduceOptions = {}): Tensor {
+  checkDtype("argmax", x);
+  const { rows, n, shape } = layout("argmax", x, false, options.keepDim);
+  const idx = Tensor.empty(shape, "i32", x.backend);
+  if (x.backend.kind === "cpu") {
+    reduceForwardCpu({ op: "max", x: f32(x), idx: idx.data as Int32Array, rows, n });
+  } else reduceForward(x.backend, { op: "max", x: x.buffer, idx: idx.buffer, rows, n });
+  return idx;
+}
+
+/**
+ * Sums every element into a scalar (shape `[]`).
+ *
+ * @example
+ * ```ts
+ * import { sumAll } from "./reduce.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const s = sumAll(Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU }));
+ * console.assert(s.shape.length === 0 && (await s.toArray())[0] === 10);
+ * ```
+ * @param x input of any shape
+ * @returns the sum, shape `[]`
+ */
+export function sumAll(x: Tensor): Tensor {
+  return reduce("sum", x, true);
+}
+
+/**
+ * Averages every element into a scalar (shape `[]`).
+ *
+ * @example
+ * ```ts
+ * import { meanAll } from "./reduce.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert((await meanAll(Tensor.fromArray([1, 2, 3, 6], [4], { backend: CPU })).toArray())[0] === 3);
+ * ```
+ * @param x input of any shape
+ * @returns the mean, shape `[]`
+ */
+export function meanAll(x: Tensor): Tensor {
+  return reduce("mean", x, true);
+}

@@ -1,0 +1,48 @@
+/**
+ * Tensor-level softmax over the last axis on either backend; its gradient reads the saved
+ * output: dx = y * (dy - sum(dy * y)).
+ * @module
+ */
+import {
+  softmaxBackward,
+  softmaxBackwardCpu,
+  softmaxForward,
+  softmaxForwardCpu,
+} from "../../kernels/softmax.ts";
+import { record } from "../autograd.ts";
+import { Tensor } from "../tensor.ts";
+import { checkDtype, f32, needsGrad, saveForBackward } from "./_save.ts";
+
+/**
+ * Softmax over the last axis (numerically stable: the row maximum is subtracted).
+ *
+ * @example
+ * ```ts
+ * import { softmax } from "./softmax.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const y = await softmax(Tensor.fromArray([0, Math.log(3)], [1, 2], { backend: CPU })).toArray();
+ * console.assert(Math.abs(y[1] - 0.75) < 1e-7);
+ * ```
+ * @param x input `(..., n)`
+ * @returns probabilities of the same shape, each row summing to 1
+ */
+export function softmax(x: Tensor): Tensor {
+  checkDtype("softmax", x);
+  if (x.shape.length === 0) {
+    throw new Error("Cannot softmax a tensor of shape []: it has no last axis");
+  }
+  const n = x.shape[x.shape.length - 1];
+  const rows = n === 0 ? 0 : x.size / n;
+  const y = Tensor.empty(x.shape, "f32", x.backend);
+  if (x.backend.kind === "cpu") softmaxForwardCpu({ x: f32(x), y: f32(y), rows, n });
+  else softmaxForward(x.backend, { x: x.buffer, y: y.buffer, rows, n });
+  if (!needsGrad(x)) return y;
+  const sy = saveForBackward(y);
+  return record(y, [x], (g) => {
+    const dx = Tensor.empty(g.shape, "f32", g.backend);
+    if (g.backend.kind === "cpu") {
+      softmaxBackwardCpu({ y: f32(sy), dy: f32(g), dx: f32(dx), rows, n });
+    } else softmaxBackward(g.backend, { y: sy.buffer, dy: g.buffer, dx: dx.buffer, rows, n });
+    return [dx];
+  }, [sy]);
+}

@@ -1,0 +1,131 @@
+/**
+ * Tensor-level unary ops (exp, log, neg, relu, tanh, exact-erf GELU) on either backend, each
+ * recording `dx = dy * f'(x)` through the unary backward kernel.
+ * Reference: GELU(x) = x/2 (1 + erf(x/sqrt 2)) (Hendrycks & Gimpel 2016), not the tanh form.
+ * @module
+ */
+import {
+  unaryBackward,
+  unaryBackwardCpu,
+  unaryForward,
+  unaryForwardCpu,
+  type UnaryOp,
+} from "../../kernels/unary.ts";
+import { record } from "../autograd.ts";
+import { Tensor } from "../tensor.ts";
+import { checkDtype, f32, needsGrad, saveForBackward } from "./_save.ts";
+
+function unary(op: UnaryOp, x: Tensor): Tensor {
+  checkDtype(op, x);
+  const out = Tensor.empty(x.shape, "f32", x.backend);
+  const n = x.size;
+  if (x.backend.kind === "cpu") unaryForwardCpu({ op, x: f32(x), out: f32(out), n });
+  else unaryForward(x.backend, { op, x: x.buffer, out: out.buffer, n });
+  if (!needsGrad(x)) return out;
+  const sx = op === "neg" ? null : saveForBackward(x);
+  return record(out, [x], (g) => {
+    const dx = Tensor.empty(g.shape, "f32", g.backend);
+    const xs = sx ?? g;
+    if (g.backend.kind === "cpu") {
+      unaryBackwardCpu({ op, x: f32(xs), dy: f32(g), dx: f32(dx), n });
+    } else unaryBackward(g.backend, { op, x: xs.buffer, dy: g.buffer, dx: dx.buffer, n });
+    return [dx];
+  }, sx ? [sx] : []);
+}
+
+/**
+ * Elementwise natural exponential.
+ *
+ * @example
+ * ```ts
+ * import { exp } from "./unary.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert((await exp(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 1);
+ * ```
+ * @param x input
+ * @returns `exp(x)`
+ */
+export function exp(x: Tensor): Tensor {
+  return unary("exp", x);
+}
+
+/**
+ * Elementwise natural logarithm.
+ *
+ * @example
+ * ```ts
+ * import { log } from "./unary.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert((await log(Tensor.fromArray([1], [1], { backend: CPU })).toArray())[0] === 0);
+ * ```
+ * @param x input (positive)
+ * @returns `log(x)`
+ */
+export function log(x: Tensor): Tensor {
+  return unary("log", x);
+}
+
+/**
+ * Elementwise negation.
+ *
+ * @example
+ * ```ts
+ * import { neg } from "./unary.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert((await neg(Tensor.fromArray([2], [1], { backend: CPU })).toArray())[0] === -2);
+ * ```
+ * @param x input
+ * @returns `-x`
+ */
+export function neg(x: Tensor): Tensor {
+  return unary("neg", x);
+}
+
+/**
+ * Elementwise rectifier `max(x, 0)` (gradient 0 at 0).
+ *
+ * @example
+ * ```ts
+ * import { relu } from "./unary.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert((await relu(Tensor.fromArray([-1, 2], [2], { backend: CPU })).toArray())[0] === 0);
+ * ```
+ * @param x input
+ * @returns `max(x, 0)`
+ */
+export function relu(x: Tensor): Tensor {
+  return unary("relu", x);
+}
+
+/**
+ * Elementwise hyperbolic tangent.
+ *
+ * @example
+ * ```ts
+ * import { tanh } from "./unary.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * console.assert((await tanh(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 0);
+ * ```
+ * @param x input
+ * @returns `tanh(x)`
+ */
+export function tanh(x: Tensor): Tensor {
+  return unary("tanh", x);
+}
+
+/**
+ * Elementwise GELU with the exact erf: `x/2 (1 + erf(x/sqrt 2))`.
+ *
+ * @example
+ * ```ts
+ * import { gelu } from "./unary.ts";
+ * import { CPU, Tensor } from "../tensor.ts";
+ * const y = await gelu(Tensor.fromArray([1], [1], { backend: CPU })).toArray();
+ * console.assert(Math.abs(y[0] - 0.8413447) < 1e-6);
+ * ```
+ * @param x input
+ * @returns `GELU(x)`
+ */
+export function gelu(x: Tensor): Tensor {
+  return unary("gelu", x);
+}

@@ -1,0 +1,284 @@
+/**
+ * Cross-entropy fused with log-softmax: one pass per row computes the log-sum-exp (saved for
+ * backward) and the row's loss; the `mean` reduction sums the rows and counts the non-ignored
+ * ones in a second, single-workgroup pass whose count stays on the GPU for the backward.
+ * Backward writes (softmax - onehot) * upstream / count in one pass over the logits.
+ * Reference: loss_r = logsumexp(x_r) - x_r[t_r]; dloss_r/dx_r = softmax(x_r) - onehot(t_r).
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { rowLayout, rowShader, type RowSpec } from "./_map_rows.ts";
+import { onlineSoftmaxState } from "./softmax.ts";
+
+/** How per-row losses are combined: averaged over non-ignored rows, or returned per row. */
+export type Reduction = "mean" | "none";
+
+const NAN_BITS = 0x7fc00000;
+
+/** Arguments of `crossEntropyForward`: buffers for the launcher, arrays for the reference. */
+export interface CrossEntropyArgs<B, I = B> {
+  /** Scores, (rows, classes). */
+  logits: B;
+  /** Class of each row, (rows) i32; `ignoreIndex` marks rows that do not count. */
+  targets: I;
+  /** Loss: (1) for `mean`, (rows) for `none` (0 on ignored rows). */
+  loss: B;
+  /** Log-sum-exp of each row, (rows): written for the backward. */
+  lse: B;
+  /** `mean` only: number of non-ignored rows as f32, (1) (scratch when omitted). */
+  count?: B;
+  /** Number of rows. */
+  rows: number;
+  /** Number of classes. */
+  classes: number;
+  /** Target value of rows to ignore (default -100). */
+  ignoreIndex?: number;
+  /** `mean` (default) or `none`. */
+  reduction?: Reduction;
+}
+
+/** Arguments of `crossEntropyBackward`. */
+export interface CrossEntropyBackwardArgs<B, I = B> {
+  /** Scores, (rows, classes). */
+  logits: B;
+  /** Class of each row, (rows) i32. */
+  targets: I;
+  /** Log-sum-exp of each row from the forward, (rows). */
+  lse: B;
+  /** Gradient of the loss: (1) for `mean`, (rows) for `none`. */
+  dy: B;
+  /** `mean` only: the forward's count of non-ignored rows, (1). */
+  count?: B;
+  /** Gradient of the logits, (rows, classes). */
+  dlogits: B;
+  /** Number of rows. */
+  rows: number;
+  /** Number of classes. */
+  classes: number;
+  /** Target value of rows to ignore (default -100). */
+  ignoreIndex?: number;
+  /** `mean` (default) or `none`. */
+  reduction?: Reduction;
+}
+
+/**
+ * Cross-entropy of each row's softmax against its target, averaged over non-ignored rows
+ * (0 when every row is ignored) or per row. A target outside `[0, classes)` that is not the
+ * ignore index gives a NaN loss. Two dispatches for `mean`, one for `none`; no readback.
+ *
+ * @example
+ * ```ts ignore
+ * crossEntropyForward(ctx, { logits, targets, loss, lse, count, rows: B * T, classes: V });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers and sizes
+ */
+export function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): void {
+  const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
+  if (classes < 1) throw new Error("Cannot take cross-entropy over 0 classes");
+  const ign = ignoreIndex >>> 0;
+  const mean = reduction === "mean";
+  if (rows === 0) {
+    if (mean) throw new Error("Cannot take the mean cross-entropy of 0 rows");
+    return;
+  }
+  const rowLoss = mean ? ctx.scratch(rows * 4) : args.loss;
+  const plan = rowShader({
+    buffers: [
+      ["x", "read", "f32"],
+      ["tg", "read", "i32"],
+      ["rl", "read_write", "f32"],
+      ["lse", "read_write", "f32"],
+    ],
+    params: "ign: i32, nan: u32,",
+    n: classes,
+    ...rowLayout(ctx, rows, classes),
+    state: onlineSoftmaxState("x[base + i]"),
+    once: `let l = st.m + log(st.s);
+    lse[row] = l;
+    let t = tg[row];
+    var v = 0.0;
+    if (t != p.ign) {
+      if (t < 0 || t >= i32(N)) { v = bitcast<f32>(p.nan); } else { v = l - x[base + u32(t)]; }
+    }
+    rl[row] = v;`,
+  });
+  ctx.dispatch({
+    code: plan.code,
+    bindings: [args.logits, args.targets, rowLoss, args.lse],
+    params: new Uint32Array([rows, ign, NAN_BITS]),
+    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
+    label: "cross_entropy",
+  });
+  if (!mean) return;
+  const spec: RowSpec = {
+    buffers: [
+      ["rl", "read", "f32"],
+      ["tg", "read", "i32"],
+      ["loss", "read_write", "f32"],
+      ["cnt", "read_write", "f32"],
+    ],
+    params: "ign: i32,",
+    n: rows,
+    ...rowLayout(ctx, 1, rows),
+    state: {
+      fields: "s: f32, c: f32",
+      init: "S(0.0, 0.0)",
+      accum: "st.s += rl[i]; st.c += select(0.0, 1.0, tg[i] != p.ign);",
+      combine: "return S(a.s + b.s, a.c + b.c);",
+    },
+    once: "cnt[0] = st.c; loss[0] = select(0.0, st.s / st.c, st.c > 0.0);",
+  };
+  const sum = rowShader(spec);
+  ctx.dispatch({
+    code: sum.code,
+    bindings: [rowLoss, args.targets, args.loss, args.count ?? ctx.scratch(4)],
+    params: new Uint32Array([1, ign]),
+    workgroups: [1],
+    label: "cross_entropy_mean",
+  });
+}
+
+/**
+ * Gradient of the cross-entropy with respect to the logits:
+ * `(softmax(x) - onehot(t)) * dy / count` (`mean`) or `* dy[row]` (`none`); 0 on ignored rows.
+ *
+ * @example
+ * ```ts ignore
+ * crossEntropyBackward(ctx, { logits, targets, lse, dy, count, dlogits, rows, classes: V });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers and sizes
+ */
+export function crossEntropyBackward(
+  ctx: KernelContext,
+  args: CrossEntropyBackwardArgs<Buf>,
+): void {
+  const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
+  if (rows === 0) return;
+  const mean = reduction === "mean";
+  if (mean && !args.count) throw new Error("crossEntropyBackward of a mean needs the count");
+  const buffers: RowSpec["buffers"] = [
+    ["x", "read", "f32"],
+    ["tg", "read", "i32"],
+    ["lse", "read", "f32"],
+    ["dy", "read", "f32"],
+  ];
+  const bindings = [args.logits, args.targets, args.lse, args.dy];
+  if (mean) buffers.push(["cnt", "read", "f32"]), bindings.push(args.count!);
+  buffers.push(["dx", "read_write", "f32"]);
+  bindings.push(args.dlogits);
+  const plan = rowShader({
+    buffers,
+    params: "ign: i32,",
+    n: classes,
+    ...rowLayout(ctx, rows, classes),
+    prelude: `let t = tg[row];
+  let l = lse[row];
+  let valid = t != p.ign;
+  var coef = 0.0;
+  if (valid) { coef = ${mean ? "dy[0] / cnt[0]" : "dy[row]"}; }`,
+    each: "dx[base + i] = select(0.0, (exp(x[base + i] - l) - " +
+      "select(0.0, 1.0, i32(i) == t)) * coef, valid);",
+  });
+  ctx.dispatch({
+    code: plan.code,
+    bindings,
+    params: new Uint32Array([rows, ignoreIndex >>> 0]),
+    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
+    label: "cross_entropy_backward",
+  });
+}
+
+function checkTarget(t: number, r: number, classes: number): void {
+  if (!(t >= 0 && t < classes)) {
+    throw new Error(
+      `Cannot take cross-entropy: target ${t} of row ${r} is outside [0, ${classes})`,
+    );
+  }
+}
+
+/**
+ * CPU reference of `crossEntropyForward` (throws on a target out of range).
+ *
+ * @example
+ * ```ts
+ * import { crossEntropyForwardCpu } from "./cross_entropy.ts";
+ * const loss = new Float64Array(1), lse = new Float64Array(2), count = new Float64Array(1);
+ * crossEntropyForwardCpu({
+ *   logits: new Float64Array([0, 0, 5, 1]), targets: new Int32Array([1, -100]),
+ *   loss, lse, count, rows: 2, classes: 2,
+ * });
+ * console.assert(Math.abs(loss[0] - Math.log(2)) < 1e-15 && count[0] === 1);
+ * ```
+ * @param args arrays and sizes
+ */
+export function crossEntropyForwardCpu(
+  args: CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>,
+): void {
+  const { logits, targets, loss, lse, count, rows, classes } = args;
+  const { ignoreIndex = -100, reduction = "mean" } = args;
+  if (reduction === "mean" && rows === 0) {
+    throw new Error("Cannot take the mean cross-entropy of 0 rows");
+  }
+  let sum = 0, c = 0;
+  for (let r = 0; r < rows; r++) {
+    const base = r * classes;
+    let m = -Infinity, s = 0;
+    for (let i = 0; i < classes; i++) m = Math.max(m, logits[base + i]);
+    for (let i = 0; i < classes; i++) s += Math.exp(logits[base + i] - m);
+    const l = m + Math.log(s);
+    lse[r] = l;
+    const t = targets[r];
+    let v = 0;
+    if (t !== ignoreIndex) {
+      checkTarget(t, r, classes);
+      v = l - logits[base + t];
+      c++;
+    }
+    sum += v;
+    if (reduction === "none") loss[r] = v;
+  }
+  if (reduction === "mean") {
+    loss[0] = c > 0 ? sum / c : 0;
+    if (count) count[0] = c;
+  }
+}
+
+/**
+ * CPU reference of `crossEntropyBackward`.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropyBackwardCpu } from "./cross_entropy.ts";
+ * const dlogits = new Float64Array(2);
+ * crossEntropyBackwardCpu({
+ *   logits: new Float64Array([0, 0]), targets: new Int32Array([1]), lse: new Float64Array([Math.log(2)]),
+ *   dy: new Float64Array([1]), count: new Float64Array([1]), dlogits, rows: 1, classes: 2,
+ * });
+ * console.assert(dlogits[0] === 0.5 && dlogits[1] === -0.5);
+ * ```
+ * @param args arrays and sizes
+ */
+export function crossEntropyBackwardCpu(
+  args: CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>,
+): void {
+  const { logits, targets, lse, dy, count, dlogits, rows, classes } = args;
+  const { ignoreIndex = -100, reduction = "mean" } = args;
+  if (reduction === "mean" && !count) {
+    throw new Error("crossEntropyBackward of a mean needs the count");
+  }
+  for (let r = 0; r < rows; r++) {
+    const base = r * classes;
+    const t = targets[r];
+    if (t === ignoreIndex) {
+      dlogits.fill(0, base, base + classes);
+      continue;
+    }
+    checkTarget(t, r, classes);
+    const coef = reduction === "mean" ? dy[0] / count![0] : dy[r];
+    for (let i = 0; i < classes; i++) {
+      dlogits[base + i] = (Math.exp(logits[base + i] - lse[r]) - (i === t ? 1 : 0)) * coef;
+    }
+  }
+}

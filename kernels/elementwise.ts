@@ -1,0 +1,232 @@
+/**
+ * Elementwise binary ops (add, sub, mul, div) with trailing-dimension broadcast, scale-and-add
+ * (`alpha*a + beta*b`, `alpha*a`) and the in-place accumulate `dst += src` that autograd uses to
+ * sum gradients. Broadcasting is by index: an operand of `m` elements (a divisor of the output's
+ * `n`) is read at `i % m`, which covers "same shape", "trailing suffix" and "scalar".
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { MAP_WG, mapShader } from "./_map_rows.ts";
+
+/** The binary ops. */
+export type BinaryOp = "add" | "sub" | "mul" | "div";
+
+const SYMBOL: Record<BinaryOp, string> = { add: "+", sub: "-", mul: "*", div: "/" };
+
+/**
+ * Arguments of `binaryForward`: `B` is a buffer for the launcher, an array for the reference.
+ * `a` has `na` elements and `b` has `nb`, each `n` (same shape) or a divisor of `n` (a trailing
+ * suffix or a scalar, repeated over the leading rows).
+ */
+export interface BinaryArgs<B> {
+  /** Which op. */
+  op: BinaryOp;
+  /** Left operand, (na). */
+  a: B;
+  /** Right operand, (nb). */
+  b: B;
+  /** Result, (n). */
+  out: B;
+  /** Output element count. */
+  n: number;
+  /** Elements of `a` (default `n`). */
+  na?: number;
+  /** Elements of `b` (default `n`). */
+  nb?: number;
+}
+
+function checkSizes(n: number, na: number, nb: number): void {
+  for (const m of [na, nb]) {
+    if (m < 1 || n % m !== 0) {
+      throw new Error(`Cannot broadcast ${m} elements over ${n}: sizes must divide`);
+    }
+  }
+}
+
+/**
+ * Computes `out[i] = a[i % na] op b[i % nb]` (trailing-dimension broadcast).
+ *
+ * @example
+ * ```ts ignore
+ * binaryForward(ctx, { op: "add", a: x, b: bias, out, n: rows * d, nb: d });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers, op and sizes
+ */
+export function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
+  const { n, na = n, nb = n } = args;
+  if (n === 0) return;
+  checkSizes(n, na, nb);
+  const plan = mapShader({
+    inputs: [{ name: "a", size: na }, { name: "b", size: nb }],
+    outputs: ["out"],
+    n,
+    body: `out[i] = a_v ${SYMBOL[args.op]} b_v;`,
+  });
+  ctx.dispatch({
+    code: plan.code,
+    bindings: [args.a, args.b, args.out],
+    params: plan.params,
+    workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
+    label: `binary_${args.op}`,
+  });
+}
+
+/**
+ * Applies one binary op to two doubles (the CPU references' arithmetic).
+ *
+ * @example
+ * ```ts
+ * import { applyBinary } from "./elementwise.ts";
+ * console.assert(applyBinary("div", 1, 4) === 0.25);
+ * ```
+ * @param op the op
+ * @param x left value
+ * @param y right value
+ * @returns `x op y`
+ */
+export function applyBinary(op: BinaryOp, x: number, y: number): number {
+  return op === "add" ? x + y : op === "sub" ? x - y : op === "mul" ? x * y : x / y;
+}
+
+/**
+ * CPU reference of `binaryForward`.
+ *
+ * @example
+ * ```ts
+ * import { binaryForwardCpu } from "./elementwise.ts";
+ * const out = new Float32Array(4);
+ * binaryForwardCpu({
+ *   op: "mul", a: new Float32Array([1, 2, 3, 4]), b: new Float32Array([10, 100]), out, n: 4, nb: 2,
+ * });
+ * console.assert(out[3] === 400);
+ * ```
+ * @param args arrays, op and sizes
+ */
+export function binaryForwardCpu(args: BinaryArgs<FloatArray>): void {
+  const { op, a, b, out, n, na = n, nb = n } = args;
+  checkSizes(n, na, nb);
+  for (let i = 0; i < n; i++) out[i] = applyBinary(op, a[i % na], b[i % nb]);
+}
+
+/** Arguments of `axpbyForward`: `out = alpha*a + beta*b` over `n` elements (no `b`: `alpha*a`). */
+export interface AxpbyArgs<B> {
+  /** First operand, (n). */
+  a: B;
+  /** Second operand, (n); omit to compute `alpha*a`. */
+  b?: B;
+  /** Result, (n). */
+  out: B;
+  /** Element count. */
+  n: number;
+  /** Factor of `a`. */
+  alpha: number;
+  /** Factor of `b` (default 1). */
+  beta?: number;
+}
+
+/**
+ * Scale-and-add: `out = alpha*a + beta*b`, or `out = alpha*a` without `b`. The factors are
+ * uniforms, so changing them per call does not recompile.
+ *
+ * @example
+ * ```ts ignore
+ * axpbyForward(ctx, { a, b, out, n, alpha: 0.9, beta: 0.1 });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers, factors and size
+ */
+export function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
+  const { n } = args;
+  if (n === 0) return;
+  const plan = mapShader(
+    {
+      inputs: args.b ? [{ name: "a", size: n }, { name: "b", size: n }] : [{ name: "a", size: n }],
+      outputs: ["out"],
+      n,
+      floats: ["alpha", "beta"],
+      body: args.b ? "out[i] = p.alpha * a_v + p.beta * b_v;" : "out[i] = p.alpha * a_v;",
+    },
+    [args.alpha, args.beta ?? 1],
+  );
+  ctx.dispatch({
+    code: plan.code,
+    bindings: args.b ? [args.a, args.b, args.out] : [args.a, args.out],
+    params: plan.params,
+    workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
+    label: args.b ? "axpby" : "scale",
+  });
+}
+
+/**
+ * CPU reference of `axpbyForward`.
+ *
+ * @example
+ * ```ts
+ * import { axpbyForwardCpu } from "./elementwise.ts";
+ * const out = new Float32Array(1);
+ * axpbyForwardCpu({ a: new Float32Array([2]), b: new Float32Array([3]), out, n: 1, alpha: 2, beta: -1 });
+ * console.assert(out[0] === 1);
+ * ```
+ * @param args arrays, factors and size
+ */
+export function axpbyForwardCpu(args: AxpbyArgs<FloatArray>): void {
+  const { a, b, out, n, alpha, beta = 1 } = args;
+  for (let i = 0; i < n; i++) out[i] = b ? alpha * a[i] + beta * b[i] : alpha * a[i];
+}
+
+/** Arguments of `addInPlace`: `dst += src` over `n` elements. */
+export interface AddInPlaceArgs<B> {
+  /** Accumulator, (n); read and written. */
+  dst: B;
+  /** Addend, (n); must not share a buffer with `dst`. */
+  src: B;
+  /** Element count. */
+  n: number;
+}
+
+/**
+ * Adds `src` into `dst` in place (gradient accumulation across uses and microbatches).
+ *
+ * @example
+ * ```ts ignore
+ * addInPlace(ctx, { dst: param.grad.buffer, src: g.buffer, n });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers and size
+ */
+export function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
+  const { n } = args;
+  if (n === 0) return;
+  const plan = mapShader({
+    inputs: [{ name: "src", size: n }],
+    outputs: ["dst"],
+    n,
+    inPlace: true,
+    body: "dst[i] = dst_v + src_v;",
+  });
+  ctx.dispatch({
+    code: plan.code,
+    bindings: [args.src, args.dst],
+    params: plan.params,
+    workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
+    label: "add_in_place",
+  });
+}
+
+/**
+ * CPU reference of `addInPlace`.
+ *
+ * @example
+ * ```ts
+ * import { addInPlaceCpu } from "./elementwise.ts";
+ * const dst = new Float32Array([1, 2]);
+ * addInPlaceCpu({ dst, src: new Float32Array([3, 4]), n: 2 });
+ * console.assert(dst[1] === 6);
+ * ```
+ * @param args arrays and size
+ */
+export function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
+  const { dst, src, n } = args;
+  for (let i = 0; i < n; i++) dst[i] += src[i];
+}

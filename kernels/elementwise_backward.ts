@@ -1,0 +1,227 @@
+/**
+ * Backward of the broadcasting binary ops: a map shader for same-size gradients and a
+ * deterministic column reduction (over the leading rows, fixed order, chunked in two passes
+ * when there are many rows) for the gradient of an operand that was broadcast.
+ * Reference: d(a+b) = (g, g); d(a-b) = (g, -g); d(ab) = (g b, g a); d(a/b) = (g/b, -g a/b^2),
+ * each summed over the rows an operand was repeated across.
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { MAP_WG, mapShader } from "./_map_rows.ts";
+import type { BinaryOp } from "./elementwise.ts";
+
+/** Arguments of `binaryBackward`: sizes as in `BinaryArgs`, gradients for the wanted operands. */
+export interface BinaryBackwardArgs<B> {
+  /** Which op. */
+  op: BinaryOp;
+  /** Left operand, (na) (read by mul/div only). */
+  a: B;
+  /** Right operand, (nb) (read by mul/div only). */
+  b: B;
+  /** Gradient of the output, (n). */
+  dy: B;
+  /** Gradient of `a`, (na): written when given. */
+  da?: B;
+  /** Gradient of `b`, (nb): written when given. */
+  db?: B;
+  /** Output element count. */
+  n: number;
+  /** Elements of `a` (default `n`). */
+  na?: number;
+  /** Elements of `b` (default `n`). */
+  nb?: number;
+}
+
+// Per-element gradient terms: `g` the output gradient, `x`/`y` the values of a/b.
+const TERM_A: Record<BinaryOp, string> = { add: "g", sub: "g", mul: "g * y", div: "g / y" };
+const TERM_B: Record<BinaryOp, string> = {
+  add: "g",
+  sub: "-g",
+  mul: "g * x",
+  div: "-g * x / (y * y)",
+};
+// Broadcast side: the summand over rows and the factor applied to the sum (`s`, own value `v`).
+const SUM_A: Record<BinaryOp, [string, string]> = {
+  add: ["g", "s"],
+  sub: ["g", "s"],
+  mul: ["g * o", "s"],
+  div: ["g / o", "s"],
+};
+const SUM_B: Record<BinaryOp, [string, string]> = {
+  add: ["g", "s"],
+  sub: ["g", "-s"],
+  mul: ["g * o", "s"],
+  div: ["g * o", "-s / (v * v)"],
+};
+
+/** Whether the op's gradient of a (or b) reads the other operand / the operand itself. */
+function reads(op: BinaryOp, side: "a" | "b"): { other: boolean; self: boolean } {
+  if (op === "add" || op === "sub") return { other: false, self: false };
+  return { other: true, self: op === "div" && side === "b" };
+}
+
+/**
+ * Computes the gradients of `a op b` with respect to `a` and/or `b`, summing over broadcast
+ * rows in a fixed order (no atomics), so results are bit-identical run to run.
+ *
+ * @example
+ * ```ts ignore
+ * binaryBackward(ctx, { op: "mul", a: x, b: w, dy, da: dx, db: dw, n: rows * d, nb: d });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers, op and sizes
+ */
+export function binaryBackward(ctx: KernelContext, args: BinaryBackwardArgs<Buf>): void {
+  const { op, n, na = n, nb = n } = args;
+  if (n === 0) return;
+  const fullA = args.da && na === n, fullB = args.db && nb === n;
+  if (fullA || fullB) {
+    const needX = fullB && (op === "mul" || op === "div");
+    const needY = (fullA && (op === "mul" || op === "div")) || (fullB && op === "div");
+    const inputs = [{ name: "g", size: n }];
+    const bind: Buf[] = [args.dy];
+    if (needX) inputs.push({ name: "x", size: na }), bind.push(args.a);
+    if (needY) inputs.push({ name: "y", size: nb }), bind.push(args.b);
+    const outputs: string[] = [];
+    const body: string[] = ["let g = g_v;"];
+    if (needX) body.push("let x = x_v;");
+    if (needY) body.push("let y = y_v;");
+    if (fullA) outputs.push("da"), bind.push(args.da!), body.push(`da[i] = ${TERM_A[op]};`);
+    if (fullB) outputs.push("db"), bind.push(args.db!), body.push(`db[i] = ${TERM_B[op]};`);
+    const plan = mapShader({ inputs, outputs, n, body: body.join(" ") });
+    ctx.dispatch({
+      code: plan.code,
+      bindings: bind,
+      params: plan.params,
+      workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
+      label: `binary_${op}_backward`,
+    });
+  }
+  if (args.da && na < n) {
+    reduceSide(ctx, op, "a", args.dy, args.b, args.a, args.da, n, na);
+  }
+  if (args.db && nb < n) {
+    reduceSide(ctx, op, "b", args.dy, args.a, args.b, args.db, n, nb);
+  }
+}
+
+/** Sums the gradient of a broadcast operand (`m` elements) over the `n / m` rows. */
+function reduceSide(
+  ctx: KernelContext,
+  op: BinaryOp,
+  side: "a" | "b",
+  dy: Buf,
+  other: Buf,
+  self: Buf,
+  out: Buf,
+  n: number,
+  m: number,
+): void {
+  if (n % m !== 0) throw new Error(`Cannot broadcast ${m} elements over ${n}: sizes must divide`);
+  const rows = n / m;
+  const { other: needO, self: needV } = reads(op, side);
+  const [term, post] = (side === "a" ? SUM_A : SUM_B)[op];
+  // Split the rows into chunks so that enough invocations run; partial sums are combined in a
+  // second pass in chunk order.
+  const chunks = rows <= 32 ? 1 : Math.min(Math.ceil(rows / 8), Math.max(1, Math.ceil(8192 / m)));
+  const k = Math.ceil(rows / chunks);
+  const c = Math.ceil(rows / k);
+  const decls: string[] = ["@group(0) @binding(0) var<storage, read> dy: array<f32>;"];
+  const bind: Buf[] = [dy];
+  if (needO) {
+    decls.push(`@group(0) @binding(${bind.length}) var<storage, read> other: array<f32>;`);
+    bind.push(other);
+  }
+  const selfDecl = (at: number) => `@group(0) @binding(${at}) var<storage, read> own: array<f32>;`;
+  const partial = c > 1 ? ctx.scratch(c * m * 4) : null;
+  const final = c > 1 ? "s" : post;
+  if (needV && c === 1) decls.push(selfDecl(bind.length)), bind.push(self);
+  decls.push(`@group(0) @binding(${bind.length}) var<storage, read_write> out: array<f32>;`);
+  bind.push(partial ?? out);
+  const code = /* wgsl */ `
+struct P { m: u32, rows: u32, k: u32, chunks: u32 }
+${decls.join("\n")}
+@group(0) @binding(${bind.length}) var<uniform> p: P;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let t = gid.x + gid.y * nw.x * 64u;
+  if (t >= p.m * p.chunks) { return; }
+  let j = t % p.m;
+  let r0 = (t / p.m) * p.k;
+  let r1 = min(r0 + p.k, p.rows);
+  var s = 0.0;
+  for (var r = r0; r < r1; r++) {
+    let i = r * p.m + j;
+    let g = dy[i];
+    ${needO ? "let o = other[i];" : ""}
+    s += ${term};
+  }
+  ${needV && c === 1 ? "let v = own[j];" : ""}
+  out[t] = ${final};
+}`;
+  ctx.dispatch({
+    code,
+    bindings: bind,
+    params: new Uint32Array([m, rows, k, c]),
+    workgroups: grid1d(Math.ceil((m * c) / 64), ctx.maxWorkgroups),
+    label: `binary_${op}_backward_reduce`,
+  });
+  if (!partial) return;
+  const finBind: Buf[] = needV ? [partial, self, out] : [partial, out];
+  const fin = /* wgsl */ `
+struct P { m: u32, chunks: u32 }
+@group(0) @binding(0) var<storage, read> part: array<f32>;
+${needV ? "@group(0) @binding(1) var<storage, read> own: array<f32>;" : ""}
+@group(0) @binding(${finBind.length - 1}) var<storage, read_write> out: array<f32>;
+@group(0) @binding(${finBind.length}) var<uniform> p: P;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let j = gid.x + gid.y * nw.x * 64u;
+  if (j >= p.m) { return; }
+  var s = 0.0;
+  for (var c = 0u; c < p.chunks; c++) { s += part[c * p.m + j]; }
+  ${needV ? "let v = own[j];" : ""}
+  out[j] = ${post};
+}`;
+  ctx.dispatch({
+    code: fin,
+    bindings: finBind,
+    params: new Uint32Array([m, c]),
+    workgroups: grid1d(Math.ceil(m / 64), ctx.maxWorkgroups),
+    label: `binary_${op}_backward_sum`,
+  });
+}
+
+/**
+ * CPU reference of `binaryBackward` (sums in doubles, row by row).
+ *
+ * @example
+ * ```ts
+ * import { binaryBackwardCpu } from "./elementwise_backward.ts";
+ * const db = new Float32Array(1);
+ * binaryBackwardCpu({
+ *   op: "mul", a: new Float32Array([1, 2]), b: new Float32Array([5]),
+ *   dy: new Float32Array([1, 1]), db, n: 2, nb: 1,
+ * });
+ * console.assert(db[0] === 3);
+ * ```
+ * @param args arrays, op and sizes
+ */
+export function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
+  const { op, a, b, dy, da, db, n, na = n, nb = n } = args;
+  if (da) da.fill(0, 0, na);
+  if (db) db.fill(0, 0, nb);
+  // Accumulate in a double buffer so float32 outputs round once.
+  const sa = da ? new Float64Array(na) : null, sb = db ? new Float64Array(nb) : null;
+  for (let i = 0; i < n; i++) {
+    const g = dy[i], x = a[i % na], y = b[i % nb];
+    if (sa) {
+      sa[i % na] += op === "add" || op === "sub" ? g : op === "mul" ? g * y : g / y;
+    }
+    if (sb) {
+      sb[i % nb] += op === "add" ? g : op === "sub" ? -g : op === "mul" ? g * x : -g * x / (y * y);
+    }
+  }
+  if (da && sa) da.set(sa);
+  if (db && sb) db.set(sb);
+}

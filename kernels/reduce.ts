@@ -1,0 +1,236 @@
+/**
+ * Reductions over the last axis (sum, mean, max with its argmax) and their backward, plus
+ * argmax on its own (greedy decoding). Forward: see `rowLayout` (an invocation or a workgroup
+ * per row, fixed-order tree, so results are identical run to run); backward is elementwise.
+ * Reference: d sum / dx = dy per element; d mean / dx = dy / n; d max / dx = dy at the argmax.
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { MAP_WG, NEG_BIG, rowLayout, rowShader, type RowSpec } from "./_map_rows.ts";
+
+/** The reductions over the last axis. */
+export type ReduceOp = "sum" | "mean" | "max";
+
+/** Arguments of `reduceForward`: `B` is a buffer for the launcher, an array for the reference. */
+export interface ReduceArgs<B, I = B> {
+  /** Which reduction. */
+  op: ReduceOp;
+  /** Input, (rows, n). */
+  x: B;
+  /** Result, (rows); optional for max when only `idx` is wanted. */
+  out?: B;
+  /** Max only: index of the first maximum of each row, (rows) i32. */
+  idx?: I;
+  /** Number of rows. */
+  rows: number;
+  /** Row length (at least 1). */
+  n: number;
+}
+
+/** Arguments of `reduceBackward`. */
+export interface ReduceBackwardArgs<B, I = B> {
+  /** Which reduction. */
+  op: ReduceOp;
+  /** Gradient of the output, (rows). */
+  dy: B;
+  /** Max only: the argmax of each row from the forward pass, (rows) i32. */
+  idx?: I;
+  /** Gradient of the input, (rows, n). */
+  dx: B;
+  /** Number of rows. */
+  rows: number;
+  /** Row length. */
+  n: number;
+}
+
+function dispatchRows(
+  ctx: KernelContext,
+  spec: RowSpec,
+  bindings: Buf[],
+  rows: number,
+  label: string,
+): void {
+  const plan = rowShader({ ...spec, ...rowLayout(ctx, rows, spec.n) });
+  ctx.dispatch({
+    code: plan.code,
+    bindings,
+    params: new Uint32Array([rows]),
+    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
+    label,
+  });
+}
+
+/**
+ * Reduces each row of `x` (sum, mean, or max and/or its first index).
+ *
+ * @example
+ * ```ts ignore
+ * reduceForward(ctx, { op: "max", x: logits, out: m, idx, rows: B * T, n: V });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers, op and sizes
+ */
+export function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
+  const { op, rows, n } = args;
+  if (rows === 0) return;
+  if (n < 1) throw new Error("Cannot reduce rows of length 0");
+  const buffers: RowSpec["buffers"] = [["x", "read", "f32"]];
+  const bindings: Buf[] = [args.x];
+  const once: string[] = [];
+  if (args.out) {
+    buffers.push(["out", "read_write", "f32"]);
+    bindings.push(args.out);
+    once.push(
+      op === "max"
+        ? "out[row] = st.m;"
+        : op === "sum"
+        ? "out[row] = st.s;"
+        : "out[row] = st.s / f32(N);",
+    );
+  }
+  if (op === "max" && args.idx) {
+    buffers.push(["idx", "read_write", "i32"]);
+    bindings.push(args.idx);
+    once.push("idx[row] = i32(st.i);");
+  }
+  if (once.length === 0) throw new Error("reduceForward needs an output");
+  const state = op === "max"
+    ? {
+      fields: "m: f32, i: u32",
+      init: `S(${NEG_BIG}, 0u)`,
+      accum: "let v = x[base + i]; if (v > st.m) { st = S(v, i); }",
+      combine: "if (b.m > a.m || (b.m == a.m && b.i < a.i)) { return b; } return a;",
+    }
+    : {
+      fields: "s: f32",
+      init: "S(0.0)",
+      accum: "st.s += x[base + i];",
+      combine: "return S(a.s + b.s);",
+    };
+  dispatchRows(ctx, { buffers, n, state, once: once.join(" ") }, bindings, rows, `reduce_${op}`);
+}
+
+/**
+ * Writes the index of the first maximum of each row (ties resolve to the lowest index).
+ *
+ * @example
+ * ```ts ignore
+ * argmaxForward(ctx, { x: logits, idx: tokens, rows: B, n: V });
+ * ```
+ * @param ctx kernel context
+ * @param args input `(rows, n)`, i32 output `(rows)` and sizes
+ */
+export function argmaxForward(
+  ctx: KernelContext,
+  args: { x: Buf; idx: Buf; rows: number; n: number },
+): void {
+  reduceForward(ctx, { op: "max", ...args });
+}
+
+/**
+ * Spreads each row's output gradient over the row: all elements (sum), divided by `n` (mean),
+ * or only the argmax (max).
+ *
+ * @example
+ * ```ts ignore
+ * reduceBackward(ctx, { op: "mean", dy, dx, rows, n });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers, op and sizes
+ */
+export function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>): void {
+  const { op, rows, n } = args;
+  if (rows === 0 || n === 0) return;
+  if (op === "max" && !args.idx) {
+    throw new Error("reduceBackward of max needs the forward argmax (idx)");
+  }
+  // Purely elementwise (no reduction): one invocation per output element, or per 4 when rows
+  // are a multiple of 4 long, so one long row (sumAll) spreads over every core too.
+  const w = n % 4 === 0 ? 4 : 1;
+  const T = w === 4 ? "vec4f" : "f32";
+  const g = op === "mean" ? "dy[r] / f32(N)" : "dy[r]";
+  const body = op !== "max"
+    ? `dx[u] = ${T}(${g});`
+    : w === 4
+    ? `let j = e % N; dx[u] = select(vec4f(0.0), vec4f(dy[r]), vec4u(j, j + 1u, j + 2u, j + 3u) == vec4u(u32(idx[r])));`
+    : `dx[u] = select(0.0, dy[r], e % N == u32(idx[r]));`;
+  const bindings: Buf[] = op === "max" ? [args.dy, args.idx!, args.dx] : [args.dy, args.dx];
+  const code = /* wgsl */ `
+const N: u32 = ${n}u;
+struct P { units: u32 }
+@group(0) @binding(0) var<storage, read> dy: array<f32>;
+${op === "max" ? "@group(0) @binding(1) var<storage, read> idx: array<i32>;" : ""}
+@group(0) @binding(${bindings.length - 1}) var<storage, read_write> dx: array<${T}>;
+@group(0) @binding(${bindings.length}) var<uniform> p: P;
+@compute @workgroup_size(${MAP_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let u = gid.x + gid.y * nwg.x * ${MAP_WG}u;
+  if (u >= p.units) { return; }
+  let e = u * ${w}u;
+  let r = e / N;
+  ${body}
+}`;
+  const units = (rows * n) / w;
+  ctx.dispatch({
+    code,
+    bindings,
+    params: new Uint32Array([units]),
+    workgroups: grid1d(Math.ceil(units / MAP_WG), ctx.maxWorkgroups),
+    label: `reduce_${op}_backward`,
+  });
+}
+
+/**
+ * CPU reference of `reduceForward` (and argmax).
+ *
+ * @example
+ * ```ts
+ * import { reduceForwardCpu } from "./reduce.ts";
+ * const out = new Float32Array(2), idx = new Int32Array(2);
+ * reduceForwardCpu({ op: "max", x: new Float32Array([1, 3, 3, 5, 4, 0]), out, idx, rows: 2, n: 3 });
+ * console.assert(out[0] === 3 && idx[0] === 1 && idx[1] === 0);
+ * ```
+ * @param args arrays, op and sizes
+ */
+export function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void {
+  const { op, x, out, idx, rows, n } = args;
+  if (n < 1) throw new Error("Cannot reduce rows of length 0");
+  for (let r = 0; r < rows; r++) {
+    const base = r * n;
+    if (op === "max") {
+      let m = -Infinity, at = 0;
+      for (let i = 0; i < n; i++) {
+        if (x[base + i] > m) (m = x[base + i]), (at = i);
+      }
+      if (out) out[r] = m;
+      if (idx) idx[r] = at;
+    } else {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += x[base + i];
+      if (out) out[r] = op === "mean" ? s / n : s;
+    }
+  }
+}
+
+/**
+ * CPU reference of `reduceBackward`.
+ *
+ * @example
+ * ```ts
+ * import { reduceBackwardCpu } from "./reduce.ts";
+ * const dx = new Float32Array(4);
+ * reduceBackwardCpu({ op: "mean", dy: new Float32Array([2, 4]), dx, rows: 2, n: 2 });
+ * console.assert(dx[0] === 1 && dx[3] === 2);
+ * ```
+ * @param args arrays, op and sizes
+ */
+export function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): void {
+  const { op, dy, idx, dx, rows, n } = args;
+  if (op === "max" && !idx) throw new Error("reduceBackward of max needs the forward argmax (idx)");
+  for (let r = 0; r < rows; r++) {
+    const g = op === "mean" ? dy[r] / n : dy[r];
+    for (let i = 0; i < n; i++) {
+      dx[r * n + i] = op === "max" ? (i === idx![r] ? g : 0) : g;
+    }
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * Softmax over the last axis and its backward. The forward keeps a running maximum and a
+ * rescaled running sum in one pass over the row (then one pass to write), so a row is read
+ * twice; backward reads `y` and `dy` twice. Short rows: one invocation per row; long rows: one
+ * workgroup per row with a fixed-order tree merge (deterministic).
+ * Reference: y = exp(x - max x) / sum exp(x - max x); dx = y * (dy - sum(dy * y)).
+ * Reference: online softmax normaliser, Milakov & Gimelshein 2018 (arXiv:1805.02867).
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { NEG_BIG, rowLayout, rowShader } from "./_map_rows.ts";
+
+/** Arguments of `softmaxForward`: `B` is a buffer for the launcher, an array for the reference. */
+export interface SoftmaxArgs<B> {
+  /** Input, (rows, n). */
+  x: B;
+  /** Result, (rows, n). */
+  y: B;
+  /** Number of rows. */
+  rows: number;
+  /** Row length. */
+  n: number;
+}
+
+/** Arguments of `softmaxBackward`. */
+export interface SoftmaxBackwardArgs<B> {
+  /** Forward output, (rows, n). */
+  y: B;
+  /** Gradient of the output, (rows, n). */
+  dy: B;
+  /** Gradient of the input, (rows, n). */
+  dx: B;
+  /** Number of rows. */
+  rows: number;
+  /** Row length. */
+  n: number;
+}
+
+/**
+ * WGSL state for an online softmax normaliser (`m` running max, `s` sum of exp(x - m)), shared
+ * with the cross-entropy kernel.
+ *
+ * @example
+ * ```ts
+ * import { onlineSoftmaxState } from "./softmax.ts";
+ * console.assert(onlineSoftmaxState("x[base + i]").fields === "m: f32, s: f32");
+ * ```
+ * @param load WGSL expression of element `i` of the row
+ * @returns the row-shader state (fields, init, accum, combine)
+ */
+export function onlineSoftmaxState(
+  load: string,
+): { fields: string; init: string; accum: string; combine: string } {
+  return {
+    fields: "m: f32, s: f32",
+    init: `S(${NEG_BIG}, 0.0)`,
+    accum: `let v = ${load}; let mn = max(st.m, v);
+    st.s = st.s * exp(st.m - mn) + exp(v - mn); st.m = mn;`,
+    combine: `let mn = max(a.m, b.m);
+  return S(mn, a.s * exp(a.m - mn) + b.s * exp(b.m - mn));`,
+  };
+}
+
+/**
+ * Softmax of each row.
+ *
+ * @example
+ * ```ts ignore
+ * softmaxForward(ctx, { x: scores, y: probs, rows, n });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers and sizes
+ */
+export function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void {
+  const { rows, n } = args;
+  if (rows === 0 || n === 0) return;
+  const plan = rowShader({
+    buffers: [["x", "read", "f32"], ["y", "read_write", "f32"]],
+    n,
+    ...rowLayout(ctx, rows, n),
+    state: onlineSoftmaxState("x[base + i]"),
+    prelude: "let inv = 1.0 / st.s;",
+    each: "y[base + i] = exp(x[base + i] - st.m) * inv;",
+  });
+  ctx.dispatch({
+    code: plan.code,
+    bindings: [args.x, args.y],
+    params: new Uint32Array([rows]),
+    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
+    label: "softmax",
+  });
+}
+
+/**
+ * Softmax backward: `dx = y * (dy - sum(dy * y))` per row.
+ *
+ * @example
+ * ```ts ignore
+ * softmaxBackward(ctx, { y: probs, dy, dx, rows, n });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers and sizes
+ */
+export function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Buf>): void {
+  const { rows, n } = args;
+  if (rows === 0 || n === 0) return;
+  const plan = rowShader({
+    buffers: [["y", "read", "f32"], ["dy", "read", "f32"], ["dx", "read_write", "f32"]],
+    n,
+    ...rowLayout(ctx, rows, n),
+    state: {
+      fields: "d: f32",
+      init: "S(0.0)",
+      accum: "st.d += dy[base + i] * y[base + i];",
+      combine: "return S(a.d + b.d);",
+    },
+    each: "dx[base + i] = y[base + i] * (dy[base + i] - st.d);",
+  });
+  ctx.dispatch({
+    code: plan.code,
+    bindings: [args.y, args.dy, args.dx],
+    params: new Uint32Array([rows]),
+    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
+    label: "softmax_backward",
+  });
+}
+
+/**
+ * CPU reference of `softmaxForward`.
+ *
+ * @example
+ * ```ts
+ * import { softmaxForwardCpu } from "./softmax.ts";
+ * const y = new Float64Array(2);
+ * softmaxForwardCpu({ x: new Float64Array([0, Math.log(3)]), y, rows: 1, n: 2 });
+ * console.assert(Math.abs(y[1] - 0.75) < 1e-15);
+ * ```
+ * @param args arrays and sizes
+ */
+export function softmaxForwardCpu(args: SoftmaxArgs<FloatArray>): void {
+  const { x, y, rows, n } = args;
+  for (let r = 0; r < rows; r++) {
+    const base = r * n;
+    let m = -Infinity, s = 0;
+    for (let i = 0; i < n; i++) m = Math.max(m, x[base + i]);
+    for (let i = 0; i < n; i++) s += Math.exp(x[base + i] - m);
+    for (let i = 0; i < n; i++) y[base + i] = Math.exp(x[base + i] - m) / s;
+  }
+}
+
+/**
+ * CPU reference of `softmaxBackward`.
+ *
+ * @example
+ * ```ts
+ * import { softmaxBackwardCpu } from "./softmax.ts";
+ * const dx = new Float64Array(2);
+ * softmaxBackwardCpu({ y: new Float64Array([0.5, 0.5]), dy: new Float64Array([1, 1]), dx, rows: 1, n: 2 });
+ * console.assert(dx[0] === 0);
+ * ```
+ * @param args arrays and sizes
+ */
+export function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
+  const { y, dy, dx, rows, n } = args;
+  for (let r = 0; r < rows; r++) {
+    const base = r * n;
+    let d = 0;
+    for (let i = 0; i < n; i++) d += dy[base + i] * y[base + i];
+    for (let i = 0; i < n; i++) dx[base + i] = y[base + i] * (dy[base + i] - d);
+  }
+}

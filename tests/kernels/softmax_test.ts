@@ -1,0 +1,113 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import {
+  softmaxBackward,
+  softmaxBackwardCpu,
+  softmaxForward,
+  softmaxForwardCpu,
+} from "../../kernels/softmax.ts";
+import {
+  assertClose,
+  gpuTest,
+  maybeDevice,
+  poisoned,
+  randArray,
+  readF32,
+  release,
+  upload,
+} from "./_harness.ts";
+import { checkGradients, rand64 } from "./_grad_check.ts";
+import { LAYOUTS, shapesFor, withLayout } from "./_row_layouts.ts";
+
+// [rows, n]: edge shapes, short rows (one invocation each) and long rows (a workgroup each).
+const SHAPES: [number, number][] = [[1, 1], [1, 19], [77, 1], [130, 121], [3, 257], [2, 2999], [
+  1,
+  8500,
+]];
+
+Deno.test({
+  name: "softmaxForward() matches the CPU reference on odd shapes in every row layout",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    for (const layout of LAYOUTS) {
+      await withLayout(dev, layout, async () => {
+        for (const [rows, n] of shapesFor(layout, SHAPES)) {
+          const hx = randArray(rows * n, rows + n, -8, 8);
+          const x = upload(dev, hx), y = poisoned(dev, rows * n);
+          softmaxForward(dev, { x, y, rows, n });
+          const want = new Float32Array(rows * n);
+          softmaxForwardCpu({ x: hx, y: want, rows, n });
+          assertClose(await readF32(dev, y, rows * n), want, 1e-4, `${layout} ${rows}x${n}`, 1e-6);
+          release(dev, x, y);
+        }
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "softmaxForward() is stable for large logits",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    const hx = new Float32Array([1000, 1001, -1000, 5e30, 5e30, 0]);
+    const x = upload(dev, hx), y = poisoned(dev, 6);
+    softmaxForward(dev, { x, y, rows: 2, n: 3 });
+    const want = new Float32Array(6);
+    softmaxForwardCpu({ x: hx, y: want, rows: 2, n: 3 });
+    assertClose(await readF32(dev, y, 6), want, 1e-5, "large logits");
+    release(dev, x, y);
+  },
+});
+
+Deno.test({
+  name: "softmaxBackward() matches the CPU backward on odd shapes in every row layout",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    for (const layout of LAYOUTS) {
+      await withLayout(dev, layout, async () => {
+        for (const [rows, n] of shapesFor(layout, SHAPES)) {
+          const hy = new Float32Array(rows * n);
+          softmaxForwardCpu({ x: randArray(rows * n, n, -3, 3), y: hy, rows, n });
+          const hdy = randArray(rows * n, rows);
+          const y = upload(dev, hy), dy = upload(dev, hdy), dx = poisoned(dev, rows * n);
+          softmaxBackward(dev, { y, dy, dx, rows, n });
+          const want = new Float32Array(rows * n);
+          softmaxBackwardCpu({ y: hy, dy: hdy, dx: want, rows, n });
+          assertClose(await readF32(dev, dx, rows * n), want, 1e-4, `${layout} ${rows}x${n}`, 1e-5);
+          release(dev, y, dy, dx);
+        }
+      });
+    }
+  },
+});
+
+Deno.test("softmaxBackwardCpu() matches float64 finite differences", () => {
+  for (const [rows, n] of [[1, 1], [2, 5], [3, 19]]) {
+    checkGradients(
+      `softmax ${rows}x${n}`,
+      [rand64(rows * n, n, -2, 2)],
+      ([x]) => {
+        const y = new Float64Array(rows * n);
+        softmaxForwardCpu({ x, y, rows, n });
+        return y;
+      },
+      ([x], dy) => {
+        const y = new Float64Array(rows * n), dx = new Float64Array(rows * n);
+        softmaxForwardCpu({ x, y, rows, n });
+        softmaxBackwardCpu({ y, dy, dx, rows, n });
+        return [dx];
+      },
+      { floor: 1e-4 },
+    );
+  }
+});
+
+Deno.test({
+  name: "softmax kernels raised no WebGPU validation errors",
+  ...gpuTest,
+  fn: async () => {
+    assertEquals((await maybeDevice())!.errors, []);
+  },
+});
