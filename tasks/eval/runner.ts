@@ -1,0 +1,230 @@
+// The model-independent evaluation loop: for each cell of a (sharded, filtered) grid that is not
+// finished yet, fetch its samples, ask an injected batched decoder for the answers, score them
+// and write the cell's result at once. The decoder is the only model-dependent piece, so the
+// loop is tested with fake decoders and the lead plugs in the KV-cached model decoder.
+
+import type { TrainRange } from "../plot/types.ts";
+import { EOS, getTokenizer } from "../../data/tokenizer.ts";
+import { cellCost, type EvalCell, EvalError } from "./grids.ts";
+import type { GridPlan } from "./flags.ts";
+import { type Shard, shardCells, shardLabel } from "./shard.ts";
+import { CellSamples, type EvalSample } from "./samples.ts";
+import {
+  type CellResult,
+  type SampleScore,
+  scoreSample,
+  tallyCell,
+  tokensToScore,
+} from "./scoring.ts";
+import type { SampleRecord, Stamp } from "./results.ts";
+import { ResultStore } from "./store.ts";
+import { type Summary, writeSummary } from "./summary.ts";
+
+/**
+ * Greedy batched decoder: for each prompt, up to `maxNewTokens` new tokens (fewer is fine once
+ * a row has produced EOS). Must return one array per prompt, in order.
+ */
+export type Decoder = (prompts: Int32Array[], maxNewTokens: number) => Promise<Int32Array[]>;
+
+/** Something that shows progress, such as `cli/progress.ts`'s `Progress`. */
+export interface ProgressSink {
+  /** Records units done of a total. */
+  update(done: number, total: number): void;
+  /** Prints the final line. */
+  done(): void;
+}
+
+/** Options of `evaluateGrid`. */
+export interface EvaluateGridOptions {
+  /** What to evaluate (from `resolveGrid`). */
+  plan: GridPlan;
+  /** The grid's results folder (`resultsDir(baseDir, name, plan.name)`). */
+  gridDir: string;
+  /** The model's decoder. */
+  decode: Decoder;
+  /** Evaluate only this piece (default: all cells). */
+  shard?: Shard | null;
+  /** Data-task grid folder to read samples from (default: generate every cell). */
+  dataDir?: string | null;
+  /** Seed of generated samples (default: the grid folder's, else 42). */
+  seed?: number;
+  /** Samples per generated cell (default: the preset's, 100; sorting 200). */
+  samples?: number;
+  /** Prompts per decoder call (default 100). */
+  batchSize?: number;
+  /** Drop PAD from prompts (default true). */
+  removePadding?: boolean;
+  /** Training lengths, for the summary and the plot's box (default null). */
+  trainRange?: TrainRange | null;
+  /** Settings that must match to reuse results: checkpoint, max_rec, ... (default none). */
+  stamp?: Stamp;
+  /** Write decoded samples (default true). */
+  keepSamples?: boolean;
+  /** Progress display, in units of estimated decoding cost (default none). */
+  progress?: ProgressSink | null;
+  /** Called after each newly evaluated cell. */
+  onCell?: (result: CellResult) => void;
+}
+
+/** What `evaluateGrid` did. */
+export interface EvaluateGridResult {
+  /** The job's results folder. */
+  dir: string;
+  /** Results of every cell of the job (new and previously finished), sorted. */
+  cells: CellResult[];
+  /** Cells decoded now. */
+  evaluated: number;
+  /** Cells skipped because they were finished. */
+  skipped: number;
+  /** Summary of the job's cells (also in its `summary.json`). */
+  summary: Summary;
+}
+
+/**
+ * Subfolder label of a job: the plan's part and the shard, or null for the whole grid.
+ *
+ * @example
+ * ```ts
+ * import { jobPart } from "./runner.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(jobPart("big_eval_step_1", { index: 2, count: 4 }), "big_eval_step_1_shard_2_of_4");
+ * assert.deepEqual(jobPart(null, null), null);
+ * ```
+ *
+ * @param part The plan's part label.
+ * @param shard The shard, if any.
+ * @returns The label or null.
+ */
+export function jobPart(part: string | null, shard: Shard | null | undefined): string | null {
+  const labels = [part, shard ? shardLabel(shard) : null].filter((x) => x !== null);
+  return labels.length > 0 ? labels.join("_") : null;
+}
+
+/** Decodes one cell's samples in batches of similar prompt length; returns predictions in order. */
+async function decodeCell(
+  samples: EvalSample[],
+  plan: GridPlan,
+  decode: Decoder,
+  batchSize: number,
+): Promise<Int32Array[]> {
+  const order = samples.map((_, k) => k).sort((a, b) =>
+    samples[a].prompt.length - samples[b].prompt.length || a - b
+  );
+  const out: Int32Array[] = new Array(samples.length);
+  for (let s = 0; s < order.length; s += batchSize) {
+    const idx = order.slice(s, s + batchSize);
+    const maxNew = Math.max(...idx.map((k) => tokensToScore(plan.task, samples[k].target)));
+    const preds = await decode(idx.map((k) => samples[k].prompt), maxNew);
+    if (!Array.isArray(preds) || preds.length !== idx.length) {
+      throw new EvalError(
+        `Decoder returned ${
+          Array.isArray(preds) ? preds.length : "no"
+        } rows for ${idx.length} prompts`,
+      );
+    }
+    idx.forEach((k, r) => (out[k] = preds[r]));
+  }
+  return out;
+}
+
+/** Text of a prediction up to its first EOS. */
+function untilEos(tokens: Int32Array): Int32Array {
+  const eos = tokens.indexOf(EOS);
+  return eos < 0 ? tokens : tokens.subarray(0, eos);
+}
+
+/**
+ * Evaluates a grid plan: every unfinished cell of the (sharded) plan is decoded, scored and
+ * written at once; finished cells of the same stamp anywhere in the grid are skipped.
+ *
+ * Writes into `gridDir` itself, or into `gridDir/<part>` when the plan has a part label or a
+ * shard is given (`mergeResults` combines those). Ends by writing the job's `results.json` and
+ * `summary.json`.
+ *
+ * @example
+ * ```ts
+ * import { evaluateGrid } from "./runner.ts";
+ * import { resolveGrid } from "./flags.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gridDir = await Deno.makeTempDir();
+ * const decode = (prompts: Int32Array[], n: number) => Promise.resolve(prompts.map(() => new Int32Array(n)));
+ * const plan = resolveGrid({ grid: "1..2x1..2" });
+ * const r = await evaluateGrid({ plan, gridDir, decode, samples: 5 });
+ * assert.deepEqual([r.evaluated, r.cells.every((c) => c.correct === 0 && c.total === 5)], [4, true]);
+ * assert.deepEqual((await evaluateGrid({ plan, gridDir, decode, samples: 5 })).skipped, 4);
+ * await Deno.remove(gridDir, { recursive: true });
+ * ```
+ *
+ * @param options Plan, folders, decoder, shard and settings.
+ * @returns The job's cells and summary.
+ */
+export async function evaluateGrid(options: EvaluateGridOptions): Promise<EvaluateGridResult> {
+  const { plan, decode } = options;
+  const batchSize = options.batchSize ?? 100;
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new EvalError(
+      `Cannot evaluate with batch size ${batchSize}: expected a positive integer`,
+    );
+  }
+  const cost = (c: EvalCell) => cellCost(plan.task, c, options.samples);
+  const cells = options.shard ? shardCells(plan.cells, options.shard, cost) : plan.cells;
+  const store = await ResultStore.open({
+    gridDir: options.gridDir,
+    grid: plan.name,
+    task: plan.task,
+    part: jobPart(plan.part, options.shard),
+    stamp: options.stamp,
+    trainRange: options.trainRange,
+  });
+  const finished = await store.finished();
+  const todo = cells.filter((c) => !finished.has(`${c.i},${c.j}`));
+  const source = await CellSamples.open(plan, {
+    dataDir: options.dataDir,
+    seed: options.seed,
+    samples: options.samples,
+    removePadding: options.removePadding,
+  });
+  const tok = getTokenizer(plan.tokenizer);
+  const keep = options.keepSamples ?? true;
+  const total = todo.reduce((a, c) => a + cost(c), 0);
+  let done = 0;
+  options.progress?.update(0, total);
+  const results = new Map(finished);
+  for (const { i, j } of todo) {
+    const samples = await source.get(i, j);
+    const preds = await decodeCell(samples, plan, decode, batchSize);
+    const scores: SampleScore[] = samples.map((s, k) =>
+      scoreSample(plan.task, s.prompt, s.target, preds[k], plan.reverse)
+    );
+    const result = tallyCell(i, j, scores);
+    const records: SampleRecord[] | undefined = keep
+      ? samples.map((s, k) => ({
+        prompt: tok.decode(s.prompt),
+        target: tok.decode(s.target),
+        prediction: tok.decode(untilEos(preds[k])),
+        ...scores[k],
+      }))
+      : undefined;
+    await store.writeCell(result, records);
+    results.set(`${i},${j}`, result);
+    options.onCell?.(result);
+    done += cost({ i, j });
+    options.progress?.update(done, total);
+  }
+  options.progress?.done();
+  const mine = cells.map((c) => results.get(`${c.i},${c.j}`)!);
+  const summary = await writeSummary(store.dir, mine, {
+    gridName: plan.name,
+    task: plan.task,
+    trainRange: options.trainRange ?? null,
+  });
+  return {
+    dir: store.dir,
+    cells: mine,
+    evaluated: todo.length,
+    skipped: cells.length - todo.length,
+    summary,
+  };
+}

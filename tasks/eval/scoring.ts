@@ -1,0 +1,282 @@
+// Exact-match scoring of generated answers, as upstream: arithmetic and OR need the whole answer
+// with EOS in the right place and nothing after it (after the first EOS predictions become PAD
+// and the row must equal the target); sorting compares the labels up to the target's EOS (EOS not
+// checked) and also counts a right first label (top-1) and a first label of minimum value.
+// Reference: upstream arithmetic_eval_quicker.py (EOS masking), sort_eval.py (top-1).
+
+import { DIGIT_FIRST, DIGIT_LAST, EOS, EQUALS, PAD } from "../../data/tokenizer.ts";
+import type { EvalTask } from "./grids.ts";
+
+/** Token id of `,` in the `sort` vocabulary. */
+const COMMA = 15;
+/** Token id of `:` in the `sort` vocabulary. */
+const COLON = 16;
+
+/**
+ * Cuts or pads a prediction to `length` tokens and replaces everything after its first EOS by PAD.
+ *
+ * @example
+ * ```ts
+ * import { maskAfterEos } from "./scoring.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual([...maskAfterEos([5, 3, 7, 3], 5)], [5, 3, 0, 0, 0]);
+ * ```
+ *
+ * @param prediction Generated tokens.
+ * @param length Tokens to keep.
+ * @returns A new array of exactly `length` tokens.
+ */
+export function maskAfterEos(prediction: ArrayLike<number>, length: number): Int32Array {
+  const out = new Int32Array(length); // PAD is 0
+  for (let k = 0; k < length && k < prediction.length; k++) {
+    out[k] = prediction[k];
+    if (prediction[k] === EOS) break;
+  }
+  return out;
+}
+
+/**
+ * Whether a generated answer is exactly right (arithmetic and OR).
+ *
+ * `target` is the row after `=`: the answer, EOS, then optional PAD. The prediction is cut to the
+ * target's length and masked after its first EOS; it is right when it then equals the target, so
+ * an early or missing EOS, a wrong digit or an extra digit before EOS all count as wrong.
+ *
+ * @example
+ * ```ts
+ * import { scoreExact } from "./scoring.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const target = [9, 5, 3]; // "51" reversed, EOS
+ * assert.deepEqual(scoreExact([9, 5, 3, 7, 7], target), true); // tokens after EOS are ignored
+ * assert.deepEqual(scoreExact([9, 3, 0], target), false); // early EOS
+ * assert.deepEqual(scoreExact([9, 5, 4], target), false); // extra digit instead of EOS
+ * ```
+ *
+ * @param prediction Generated tokens (new tokens only).
+ * @param target Answer tokens, EOS, optional PAD.
+ * @returns True when right.
+ */
+export function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<number>): boolean {
+  const masked = maskAfterEos(prediction, target.length);
+  for (let k = 0; k < target.length; k++) if (masked[k] !== target[k]) return false;
+  return true;
+}
+
+/**
+ * Scores a sorting answer: the labels up to the target's EOS (EOS not checked), and its first label.
+ *
+ * @example
+ * ```ts
+ * import { scoreSort } from "./scoring.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const target = [20, 15, 21, 3]; // "B,C" EOS
+ * assert.deepEqual(scoreSort([20, 15, 21, 15, 22], target), { correct: true, first: true });
+ * assert.deepEqual(scoreSort([20, 15, 22], target), { correct: false, first: true });
+ * ```
+ *
+ * @param prediction Generated tokens.
+ * @param target Answer tokens, EOS, optional PAD.
+ * @returns `correct` (every label and comma right) and `first` (first label right).
+ */
+export function scoreSort(
+  prediction: ArrayLike<number>,
+  target: ArrayLike<number>,
+): { correct: boolean; first: boolean } {
+  let len = 0;
+  while (len < target.length && target[len] !== EOS) len++;
+  let correct = true;
+  for (let k = 0; k < len && correct; k++) {
+    correct = k < prediction.length && prediction[k] === target[k];
+  }
+  const first = len > 0 && prediction.length > 0 && prediction[0] === target[0];
+  return { correct, first };
+}
+
+/** Compares two digit strings (most significant first) as numbers. */
+function compareDigits(a: number[], b: number[]): number {
+  let sa = 0, sb = 0;
+  while (sa < a.length - 1 && a[sa] === DIGIT_FIRST) sa++;
+  while (sb < b.length - 1 && b[sb] === DIGIT_FIRST) sb++;
+  if (a.length - sa !== b.length - sb) return a.length - sa - (b.length - sb);
+  for (let k = 0; k < a.length - sa; k++) {
+    if (a[sa + k] !== b[sb + k]) return a[sa + k] - b[sb + k];
+  }
+  return 0;
+}
+
+/**
+ * The labels of a sorting prompt whose numbers have the minimum value (several on ties).
+ *
+ * The prompt is `label:number,...,label:number=` in the `sort` vocabulary; PAD is skipped.
+ * Returns null when the prompt does not have that shape (e.g. index hints).
+ *
+ * @example
+ * ```ts
+ * import { minimumLabels } from "./scoring.ts";
+ * import { getTokenizer } from "../../data/tokenizer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const tok = getTokenizer("sort");
+ * const prompt = tok.encode("A:31,B:7,C:7,E:40="); // reversed: 13, 7, 7, 4
+ * assert.deepEqual(minimumLabels(prompt, true), new Set(tok.encode("E")));
+ * assert.deepEqual(minimumLabels(prompt, false), new Set(tok.encode("BC")));
+ * ```
+ *
+ * @param prompt Prompt tokens up to and including `=`.
+ * @param reversed Whether numbers are written least-significant digit first.
+ * @returns The minimum's label ids, or null.
+ */
+export function minimumLabels(prompt: ArrayLike<number>, reversed: boolean): Set<number> | null {
+  const toks: number[] = [];
+  for (let k = 0; k < prompt.length; k++) if (prompt[k] !== PAD) toks.push(prompt[k]);
+  let best: number[] | null = null;
+  let labels = new Set<number>();
+  let p = 0;
+  for (;;) {
+    const label = toks[p];
+    if (label === undefined || toks[p + 1] !== COLON) return null;
+    p += 2;
+    const digits: number[] = [];
+    while (p < toks.length && toks[p] >= DIGIT_FIRST && toks[p] <= DIGIT_LAST) {
+      digits.push(toks[p++]);
+    }
+    if (digits.length === 0) return null;
+    if (reversed) digits.reverse();
+    const cmp = best === null ? -1 : compareDigits(digits, best);
+    if (cmp < 0) {
+      best = digits;
+      labels = new Set([label]);
+    } else if (cmp === 0) labels.add(label);
+    if (toks[p] === EQUALS && p === toks.length - 1) return labels;
+    if (toks[p] !== COMMA) return null;
+    p++;
+  }
+}
+
+/** Scores of one sample. */
+export interface SampleScore {
+  /** Exactly right (sorting: every label up to EOS). */
+  correct: boolean;
+  /** Sorting: the first label is the target's first label. */
+  first?: boolean;
+  /** Sorting: the first label names a number of minimum value (ties allowed); absent if unknown. */
+  min?: boolean;
+}
+
+/**
+ * Scores one sample of any task: {@link scoreExact}, or for sorting {@link scoreSort} plus the
+ * minimum-element check.
+ *
+ * @example
+ * ```ts
+ * import { scoreSample } from "./scoring.ts";
+ * import { getTokenizer } from "../../data/tokenizer.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const tok = getTokenizer("sort");
+ * const prompt = tok.encode("A:31,B:7,C:7="), target = [...tok.encode("B,C,A"), 3];
+ * const s = scoreSample("sorting", prompt, target, tok.encode("C,B,A"), true);
+ * assert.deepEqual(s, { correct: false, first: false, min: true });
+ * ```
+ *
+ * @param task The task.
+ * @param prompt Prompt tokens (for the sorting minimum).
+ * @param target Answer tokens, EOS, optional PAD.
+ * @param prediction Generated tokens.
+ * @param reversed Whether numbers are written least-significant digit first.
+ * @returns The sample's scores.
+ */
+export function scoreSample(
+  task: EvalTask,
+  prompt: ArrayLike<number>,
+  target: ArrayLike<number>,
+  prediction: ArrayLike<number>,
+  reversed: boolean,
+): SampleScore {
+  if (task !== "sorting") return { correct: scoreExact(prediction, target) };
+  const s: SampleScore = scoreSort(prediction, target);
+  const mins = minimumLabels(prompt, reversed);
+  if (mins) s.min = prediction.length > 0 && mins.has(prediction[0]);
+  return s;
+}
+
+/**
+ * Tokens to generate so that a sample can be scored: the target up to and including its EOS
+ * (sorting: up to EOS, excluded).
+ *
+ * @example
+ * ```ts
+ * import { tokensToScore } from "./scoring.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(tokensToScore("addition", [9, 5, 3, 0]), 3);
+ * assert.deepEqual(tokensToScore("sorting", [20, 15, 21, 3]), 3);
+ * ```
+ *
+ * @param task The task.
+ * @param target Answer tokens, EOS, optional PAD.
+ * @returns Tokens the decoder must produce.
+ */
+export function tokensToScore(task: EvalTask, target: ArrayLike<number>): number {
+  let eos = 0;
+  while (eos < target.length && target[eos] !== EOS) eos++;
+  if (eos === target.length) return target.length;
+  return task === "sorting" ? eos : eos + 1;
+}
+
+/**
+ * One cell's result, as written to `cell_<i>_<j>.json` (the format `deno task plot` reads).
+ * Field names are snake_case because this is the on-disk record.
+ */
+export interface CellResult {
+  /** First side. */
+  i: number;
+  /** Second side. */
+  j: number;
+  /** Samples exactly right. */
+  correct: number;
+  /** Samples evaluated. */
+  total: number;
+  /** Sorting: samples whose first label is right (upstream's top-1). */
+  correct_first?: number;
+  /** Sorting: samples whose first label names a minimum-value number. */
+  correct_min?: number;
+}
+
+/**
+ * Adds up one cell's sample scores.
+ *
+ * `correct_first` appears when any sample has a `first` score, `correct_min` when every sample
+ * has a `min` score.
+ *
+ * @example
+ * ```ts
+ * import { tallyCell } from "./scoring.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const r = tallyCell(2, 3, [{ correct: true }, { correct: false }]);
+ * assert.deepEqual(r, { i: 2, j: 3, correct: 1, total: 2 });
+ * ```
+ *
+ * @param i First side.
+ * @param j Second side.
+ * @param scores Each sample's scores.
+ * @returns The cell's counts.
+ */
+export function tallyCell(i: number, j: number, scores: readonly SampleScore[]): CellResult {
+  const r: CellResult = { i, j, correct: 0, total: scores.length };
+  let first = 0, min = 0, hasFirst = false, allMin = scores.length > 0;
+  for (const s of scores) {
+    if (s.correct) r.correct++;
+    if (s.first !== undefined) hasFirst = true;
+    if (s.first) first++;
+    if (s.min === undefined) allMin = false;
+    else if (s.min) min++;
+  }
+  if (hasFirst) r.correct_first = first;
+  if (allMin) r.correct_min = min;
+  return r;
+}
