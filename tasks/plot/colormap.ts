@@ -27,7 +27,7 @@ export const YLGNBU: readonly string[] = [
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { deepStrictEqual } from "node:assert/strict";
  * import { parseHex } from "./colormap.ts";
  * deepStrictEqual(parseHex("#ff0080"), [255, 0, 128]);
  * ```
@@ -47,7 +47,7 @@ export function parseHex(hex: string): Rgb {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { toHex } from "./colormap.ts";
  * strictEqual(toHex([8, 29, 88]), "#081d58");
  * ```
@@ -69,7 +69,7 @@ const ANCHORS: Rgb[] = YLGNBU.map(parseHex);
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { deepStrictEqual } from "node:assert/strict";
  * import { ylGnBu } from "./colormap.ts";
  * deepStrictEqual(ylGnBu(1), [8, 29, 88]);
  * deepStrictEqual(ylGnBu(0), [255, 255, 217]);
@@ -93,7 +93,7 @@ export function ylGnBu(t: number): Rgb {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { textColourOn } from "./colormap.ts";
  * strictEqual(textColourOn([8, 29, 88]), "#ffffff");
  * strictEqual(textColourOn([255, 255, 217]), "#262626");

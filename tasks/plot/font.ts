@@ -110,7 +110,7 @@ const ROWS: Uint8Array[] = (() => {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { glyphRows } from "./font.ts";
  * strictEqual(glyphRows("-")[3], 0b11111);
  * strictEqual(glyphRows(" ").every((r) => r === 0), true);
@@ -130,7 +130,7 @@ export function glyphRows(ch: string): Uint8Array {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { textWidth } from "./font.ts";
  * strictEqual(textWidth("100", 1), 17);
  * strictEqual(textWidth("", 2), 0);

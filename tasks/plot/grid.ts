@@ -28,7 +28,7 @@ const STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000];
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { deepStrictEqual } from "node:assert/strict";
  * import { toGrid } from "./grid.ts";
  * const g = toGrid({ cells: [{ i: 2, j: 3, correct: 1, total: 4 }, { i: 3, j: 4, correct: 4, total: 4 }] });
  * deepStrictEqual(g, { i0: 2, j0: 3, rows: 2, cols: 2, percent: [25, null, null, 100] });
@@ -66,7 +66,7 @@ export function toGrid(panel: HeatmapPanel): Grid {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { meanOf } from "./grid.ts";
  * strictEqual(meanOf({ i0: 1, j0: 1, rows: 1, cols: 3, percent: [50, null, 100] }), 75);
  * ```
@@ -83,7 +83,7 @@ export function meanOf(g: Grid): number {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { niceStep } from "./grid.ts";
  * strictEqual(niceStep(1), 1);
  * strictEqual(niceStep(6), 10);
@@ -101,7 +101,7 @@ export function niceStep(need: number): number {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { deepStrictEqual } from "node:assert/strict";
  * import { tickValues } from "./grid.ts";
  * deepStrictEqual(tickValues(1, 5, 1), [1, 2, 3, 4, 5]);
  * deepStrictEqual(tickValues(1, 30, 10), [10, 20, 30]);

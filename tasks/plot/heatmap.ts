@@ -21,7 +21,7 @@ export type PlotFormat = "svg" | "png";
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { ok } from "node:assert/strict";
  * import { plotHeatmaps } from "./heatmap.ts";
  * const cells = [];
  * for (let i = 1; i <= 3; i++) for (let j = 1; j <= 3; j++) cells.push({ i, j, correct: 10 * i * j, total: 90 });
@@ -57,7 +57,7 @@ export interface WritePlotsOptions extends HeatmapOptions {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { deepStrictEqual } from "node:assert/strict";
  * import { writePlots } from "./heatmap.ts";
  * const dir = await Deno.makeTempDir();
  * const cells = [{ i: 1, j: 1, correct: 1, total: 1 }];

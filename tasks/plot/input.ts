@@ -96,7 +96,7 @@ function common(source: string, o: Json): Omit<Part, "source" | "cells"> {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { deepStrictEqual, throws } from "node:assert/strict";
  * import { parseResults } from "./input.ts";
  * const part = parseResults('{"grid": "sorting", "cells": [{"i": 1, "j": 2, "correct": 3, "total": 4}]}', "a.json");
  * deepStrictEqual(part.cells, [{ i: 1, j: 2, correct: 3, total: 4 }]);
@@ -178,7 +178,7 @@ function nameOf(path: string, isDir: boolean): string {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { readPanel } from "./input.ts";
  * const dir = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${dir}/cell_1_2.json`, '{"i": 1, "j": 2, "correct": 5, "total": 10}');

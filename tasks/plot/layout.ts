@@ -101,7 +101,7 @@ function plan(panel: HeatmapPanel, opts: HeatmapOptions): Plan {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { layoutHeatmaps } from "./layout.ts";
  * const cells = [{ i: 1, j: 1, correct: 100, total: 100 }, { i: 2, j: 2, correct: 3, total: 4 }];
  * const fig = layoutHeatmaps([{ cells, title: "Abacus", trainRange: [[1, 1], [1, 1]] }]);

@@ -27,7 +27,7 @@ const CRC_TABLE: Uint32Array = (() => {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { crc32 } from "./png.ts";
  * strictEqual(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
  * strictEqual(crc32(new TextEncoder().encode("IEND")), 0xae426082);
@@ -59,7 +59,7 @@ export interface PngOptions {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual, deepStrictEqual } from "node:assert/strict";
  * import { encodePng, PNG_SIGNATURE } from "./png.ts";
  * const png = encodePng(new Uint8Array([255, 0, 0, 0, 0, 255]), { width: 2, height: 1 });
  * deepStrictEqual(png.subarray(0, 8), PNG_SIGNATURE);

@@ -23,7 +23,7 @@ import type { Figure, TextShape } from "./types.ts";
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { deepStrictEqual } from "node:assert/strict";
  * import { Raster } from "./raster.ts";
  * const r = new Raster(4, 3, [255, 255, 255]);
  * r.fillRect(1, 1, 2, 1, [255, 0, 0]);
@@ -182,7 +182,7 @@ export class Raster {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual, deepStrictEqual } from "node:assert/strict";
  * import { rasterize } from "./raster.ts";
  * const fig = { width: 10, height: 10, background: "#ffffff", shapes: [
  *   { kind: "rect" as const, x: 2, y: 2, w: 4, h: 4, fill: "#081d58" },
@@ -229,7 +229,7 @@ export function rasterize(fig: Figure, scale = 1): Raster {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { figureToPng } from "./raster.ts";
  * const png = figureToPng({ width: 3, height: 2, background: "#ffffff", shapes: [] }, 1);
  * strictEqual(new DataView(png.buffer).getUint32(20), 2); // IHDR height

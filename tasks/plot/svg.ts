@@ -15,7 +15,7 @@ const FONT_PX = 10;
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { escapeXml } from "./svg.ts";
  * strictEqual(escapeXml(`a<b & "c"`), "a&lt;b &amp; &quot;c&quot;");
  * ```
@@ -75,7 +75,7 @@ function element(s: Shape): string {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { ok } from "node:assert/strict";
  * import { figureToSvg } from "./svg.ts";
  * const svg = figureToSvg({ width: 20, height: 10, background: "#ffffff", shapes: [
  *   { kind: "text", x: 1, y: 5, text: "x<y", size: 1, fill: "#000000", anchor: "start", rotate: false },

@@ -15,7 +15,7 @@ export type GridKind = "addition" | "multiplication" | "sorting" | "or";
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { ok } from "node:assert/strict";
  * import { GRID_KINDS } from "./types.ts";
  * ok(GRID_KINDS.includes("sorting"));
  * ```
@@ -30,7 +30,7 @@ export const GRID_KINDS: readonly GridKind[] = ["addition", "multiplication", "s
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { KIND_STYLE } from "./types.ts";
  * strictEqual(KIND_STYLE.addition.y, "1st Number Length");
  * strictEqual(KIND_STYLE.sorting.decimals, 1);
