@@ -1,0 +1,296 @@
+// Loads the config of `deno task train` / `deno task eval`: YAML defaults shipped next to this
+// file (fetched by URL, so it works from file:, https: and jsr: alike), then a preset, then
+// Hydra-style key=value arguments; validates every key and returns a frozen, typed tree.
+// Reference: upstream cramming/config (Hydra); key table and reasons in config_keys.ts.
+
+import { parse } from "yaml";
+import { resolve } from "node:path";
+import { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
+import { checkValue, closestKeys, type KeySpec } from "./config_schema.ts";
+import type { ConfigKind, ConfigOf } from "./config_types.ts";
+import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
+import {
+  deepFreeze,
+  deepMerge,
+  getPath,
+  isMap,
+  resolveInterpolations,
+  setPath,
+  type Tree,
+} from "./_tree.ts";
+import { crossCheck, mapOwner, unknownKeyError, validateTree } from "./_validate.ts";
+
+export { ConfigError, formatValue, parseOverride, parseValue } from "./overrides.ts";
+export type { ConfigValue, Override } from "./overrides.ts";
+export type * from "./config_types.ts";
+export { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
+export type { KeySpec, KeyType, KeyUse } from "./config_schema.ts";
+export {
+  configHash,
+  configToYaml,
+  parseArchConfig,
+  parseConfigYaml,
+  RESUME_KEYS,
+} from "./config_files.ts";
+export { helpText } from "./config_help.ts";
+
+/** Arguments given as `--key value` or `--key=value` (translated to `key=value`). */
+const FLAG_KEYS: Record<ConfigKind, string[]> = { pretrain: [], eval: ["shard", "checkpoint"] };
+
+/** Where loadConfig looks for the environment, the working folder and where notes go. */
+export interface LoadOptions {
+  /** Reads an environment variable (default: `Deno.env.get`, undefined without permission). */
+  readonly env?: (name: string) => string | undefined;
+  /** Folder that relative `base_dir` / `model_dir` are resolved against (default: `Deno.cwd()`). */
+  readonly cwd?: string;
+  /** Receives each note about ignored keys (loadConfig default: `console.error`). */
+  readonly log?: (line: string) => void;
+}
+
+/** A resolved config and the notes about ignored keys that were set. */
+export interface Resolved<K extends ConfigKind> {
+  /** The frozen config. */
+  readonly config: ConfigOf<K>;
+  /** One line per ignored key set by the preset or the command line. */
+  readonly notes: readonly string[];
+}
+
+async function readYaml(rel: string, what: string): Promise<Tree> {
+  const url = new URL(`./config/${rel}`, import.meta.url);
+  let text: string;
+  try {
+    const res = await fetch(url);
+    if (!res.ok) throw new Error(`status ${res.status}`);
+    text = await res.text();
+  } catch (e) {
+    throw new ConfigError(`Cannot read ${what} at ${url.href}: ${(e as Error).message}`);
+  }
+  const value = parse(text) ?? {};
+  if (!isMap(value)) throw new ConfigError(`Cannot read ${what}: ${url.href} is not a YAML map`);
+  return value;
+}
+
+function defaultEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The base folder: `base_dir=` if given, else `$cramming_base_dir`, else `./abacus-data`, absolute.
+ *
+ * An empty `base_dir=` (what `base_dir=$cramming_base_dir` gives when the variable is unset)
+ * counts as not given. Relative paths are resolved against `options.cwd`.
+ *
+ * @example
+ * ```ts
+ * import { resolveBaseDir } from "@arith/abacus/config";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(resolveBaseDir(null, { env: () => "/data/x", cwd: "/" }), "/data/x");
+ * deepEqual(resolveBaseDir(null, { env: () => undefined, cwd: "/w" }), "/w/abacus-data");
+ * ```
+ *
+ * @param value The `base_dir` key (null when unset).
+ * @param options Environment and working folder.
+ * @returns An absolute path.
+ */
+export function resolveBaseDir(value: string | null, options: LoadOptions = {}): string {
+  const env = (options.env ?? defaultEnv)("cramming_base_dir");
+  const chosen = value ? value : env ? env : "./abacus-data"; // base_dir= (an unset $var) counts as unset
+  return resolve(options.cwd ?? Deno.cwd(), chosen);
+}
+
+interface Parsed {
+  preset: string | null;
+  groups: Record<string, string>;
+  overrides: Override[];
+}
+
+function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
+  const out: Parsed = { preset: null, groups: {}, overrides: [] };
+  const groups = GROUP_OPTIONS[kind];
+  for (let i = 0; i < args.length; i++) {
+    let arg = args[i];
+    if (arg.startsWith("-")) {
+      const m = /^--([a-z_]+)(?:=(.*))?$/s.exec(arg);
+      if (!m || !FLAG_KEYS[kind].includes(m[1])) {
+        throw new ConfigError(
+          `Unknown option "${arg}": config arguments are key=value (see --help)`,
+        );
+      }
+      const value = m[2] ?? args[++i];
+      if (value === undefined) throw new ConfigError(`Option --${m[1]} needs a value`);
+      arg = `${m[1]}=${value}`;
+    }
+    const o = parseOverride(arg);
+    if (o.key === "preset") {
+      if (kind !== "pretrain") throw new ConfigError("Presets apply to deno task train only");
+      if (out.preset !== null) throw new ConfigError("Give at most one preset=NAME");
+      const name = String(o.value);
+      if (!Object.hasOwn(PRESETS, name)) {
+        const { keys } = closestKeys(name, Object.keys(PRESETS));
+        throw new ConfigError(`Unknown preset "${name}": did you mean ${keys[0]}? (see --help)`);
+      }
+      out.preset = name;
+    } else if (Object.hasOwn(groups, o.key) && !isMap(o.value)) {
+      const option = o.quoted ? String(o.value) : o.raw; // wandb=none is a name, not None
+      if (!groups[o.key].includes(option)) {
+        throw new ConfigError(`Unknown ${o.key} "${option}": choose ${groups[o.key].join(" or ")}`);
+      }
+      out.groups[o.key] = option;
+    } else out.overrides.push(o);
+  }
+  return out;
+}
+
+/** Applies one setting (from a preset or an override) to the tree. */
+function apply(
+  tree: Tree,
+  schema: ReadonlyMap<string, KeySpec>,
+  path: string,
+  value: ConfigValue,
+  origin: string,
+  originOf: Map<string, string>,
+  valid: readonly string[],
+): void {
+  const spec = schema.get(path);
+  if (!spec) {
+    const owner = mapOwner(path, schema);
+    if (owner) {
+      if (!isMap(getPath(tree, owner))) setPath(tree, owner, {});
+      setPath(tree, path, value);
+      originOf.set(owner, origin);
+      return;
+    }
+    const children = [...schema.keys()].filter((k) => k.startsWith(`${path}.`));
+    if (children.length > 0 && isMap(value)) {
+      for (const [k, v] of Object.entries(value)) {
+        apply(tree, schema, `${path}.${k}`, v, origin, originOf, valid);
+      }
+      return;
+    }
+    if (children.length > 0) {
+      throw new ConfigError(`${path} is a group of keys: set one of them, e.g. ${children[0]}=...`);
+    }
+    throw unknownKeyError(path, valid, origin);
+  }
+  setPath(tree, path, value);
+  originOf.set(path, origin);
+}
+
+/** Keeps `name=2024` or `name=True` a string when the key is a string key, as OmegaConf does. */
+function coerce(o: Override, spec: KeySpec | undefined): ConfigValue {
+  if (!spec || o.quoted) return o.value;
+  const t = spec.type.kind;
+  if (typeof o.value === "number" && (t === "string" || t === "enum")) return o.raw;
+  if (typeof o.value === "boolean" && t === "string") return o.raw;
+  return o.value;
+}
+
+/**
+ * Resolves a config from arguments: defaults <- preset <- `key=value` overrides, validated.
+ *
+ * Like {@link loadConfig} but returns the notes about ignored keys instead of printing them.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig } from "@arith/abacus/config";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const { config, notes } = await resolveConfig(["impl.compile_torch=False"], "pretrain");
+ * deepEqual(config.arch.maximal_recurrence_in_eval, 4);
+ * deepEqual(notes.length, 1);
+ * ```
+ *
+ * @param args Command-line arguments (`key=value`, `preset=NAME`, `arch=OPTION`).
+ * @param kind `pretrain` or `eval`.
+ * @param options Environment, working folder.
+ * @returns The frozen config and the notes.
+ */
+export async function resolveConfig<K extends ConfigKind>(
+  args: readonly string[],
+  kind: K,
+  options: LoadOptions = {},
+): Promise<Resolved<K>> {
+  const schema = schemaFor(kind);
+  const valid = [...schema.keys(), ...Object.keys(GROUP_OPTIONS[kind])];
+  const parsed = parseArgs(args, kind);
+  const root = await readYaml(
+    kind === "pretrain" ? "cfg_pretrain.yaml" : "cfg_eval.yaml",
+    `the ${kind} defaults`,
+  );
+  const tree: Tree = { ...root };
+  for (const [group, opts] of Object.entries(GROUP_OPTIONS[kind])) {
+    const option = parsed.groups[group] ?? opts[0];
+    const base = await readYaml(`${group}/${option}.yaml`, `${group}=${option}`);
+    tree[group] = deepMerge(base, isMap(root[group]) ? root[group] : {});
+  }
+  const originOf = new Map<string, string>();
+  if (parsed.preset !== null) {
+    const preset = await readYaml(`presets/${parsed.preset}.yaml`, `preset ${parsed.preset}`);
+    for (const [k, v] of Object.entries(preset)) {
+      apply(tree, schema, k, v, `preset ${parsed.preset}`, originOf, valid);
+    }
+    tree.preset = parsed.preset;
+  }
+  const cli = new Set<string>();
+  for (const o of parsed.overrides) {
+    apply(tree, schema, o.key, coerce(o, schema.get(o.key)), "", originOf, valid);
+    cli.add(o.key);
+  }
+  const path = "data.sources.arithmetic.tokenized_dataset_path";
+  if (cli.has(path) && !cli.has("data.dataset") && isMap(tree.data)) tree.data.dataset = null;
+  const badBase = checkValue("base_dir", schema.get("base_dir")!, tree.base_dir ?? null);
+  if (badBase) throw new ConfigError(badBase);
+  tree.base_dir = resolveBaseDir((tree.base_dir as string | null) ?? null, options);
+  if (tree.model_dir === null) tree.model_dir = tree.base_dir;
+  resolveInterpolations(tree);
+  if (typeof tree.model_dir === "string") {
+    tree.model_dir = resolve(options.cwd ?? Deno.cwd(), tree.model_dir);
+  }
+  validateTree(tree, schema, originOf);
+  crossCheck(tree, kind);
+  const notes: string[] = [];
+  for (const [k, origin] of originOf) {
+    const spec = schema.get(k);
+    if (spec?.use === "ignored") {
+      const from = origin ? ` (from ${origin})` : "";
+      notes.push(`Note: ${k}${from} is accepted and ignored: ${spec.note}`);
+    }
+  }
+  return { config: deepFreeze(tree) as unknown as ConfigOf<K>, notes };
+}
+
+/**
+ * Loads the config of `deno task train` (`pretrain`) or `deno task eval` (`eval`).
+ *
+ * Merge order: YAML defaults (with `arch=`/`data=`/... group choices) <- `preset=NAME` <-
+ * `key=value` arguments. Unknown keys, wrong types and unsupported values throw a
+ * `ConfigError` with one line; ignored upstream keys that were set print a note.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "@arith/abacus/config";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const cfg = await loadConfig(["preset=tiny-addition", "train.steps=40"], "pretrain");
+ * deepEqual([cfg.arch.hidden_size, cfg.train.steps], [64, 40]);
+ * ```
+ *
+ * @param args Command-line arguments.
+ * @param kind `pretrain` or `eval`.
+ * @param options Environment, working folder, where notes go.
+ * @returns The frozen, typed config.
+ */
+export async function loadConfig<K extends ConfigKind>(
+  args: readonly string[],
+  kind: K,
+  options: LoadOptions = {},
+): Promise<ConfigOf<K>> {
+  const { config, notes } = await resolveConfig(args, kind, options);
+  for (const note of notes) (options.log ?? console.error)(note);
+  return config;
+}

@@ -1,0 +1,312 @@
+// Every config key abacus knows, with its type and support status. Key names and defaults are
+// upstream's (mcleish7/arithmetic cramming/config, read as a specification); the YAML files in
+// cli/config/ hold the defaults and a test keeps both in step. Each unsupported key says why:
+// "ignored" keys have no meaning here (a note is printed when set), "restricted" keys reject
+// values abacus cannot honour.
+
+import type { KeySpec, KeyTable, KeyType } from "./config_schema.ts";
+import type { ConfigValue } from "./overrides.ts";
+import type { ConfigKind } from "./config_types.ts";
+import { EVAL_KEYS } from "./config_keys_eval.ts";
+
+const int = (min?: number): KeyType => ({ kind: "int", min });
+const float = (min?: number): KeyType => ({ kind: "float", min });
+const bool: KeyType = { kind: "bool" };
+const str = (pattern?: RegExp, hint?: string): KeyType => ({ kind: "string", pattern, hint });
+const oneOf = (...values: (string | boolean)[]): KeyType => ({ kind: "enum", values });
+const floats2: KeyType = { kind: "list", of: "float", length: 2 };
+const strings: KeyType = { kind: "list", of: "string" };
+const map: KeyType = { kind: "map" };
+const key = (type: KeyType, doc?: string): KeySpec => ({
+  type,
+  nullable: false,
+  use: "supported",
+  doc,
+});
+const orNone = (type: KeyType, doc?: string): KeySpec => ({
+  type,
+  nullable: true,
+  use: "supported",
+  doc,
+});
+const ignored = (type: KeyType, note: string): KeySpec => ({
+  type,
+  nullable: true,
+  use: "ignored",
+  note,
+});
+const only = (type: KeyType, allowed: ConfigValue[], note: string): KeySpec => ({
+  type,
+  nullable: allowed.includes(null),
+  use: "restricted",
+  allowed,
+  note,
+});
+
+const NAME = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");
+const TORCH = "a PyTorch/CUDA setting with no meaning in abacus";
+const F32 = "abacus computes in f32; there is no fp16/bf16 autocast or grad scaler";
+const COMPILE = "abacus runs its own WGSL kernels; there is no torch.compile";
+const DDP = "abacus runs one adapter per process (see the README); there is no DDP";
+const LOADER = "abacus reads dataset rows directly; there are no loader workers";
+const TEXT = "text-corpus preprocessing of cramming; arithmetic data comes from the data task";
+const WANDB = "abacus logs metrics as JSON lines in the run folder; there is no Weights & Biases";
+const ORDER = "the train split is read in stored order, as upstream (the data task shuffles)";
+const NO_DROPOUT = "the model has no dropout, so train and eval modes are the same";
+
+const RUN: KeyTable = {
+  name: key(NAME, "run name; outputs go to <base_dir>/<name>/"),
+  base_dir: orNone(
+    str(),
+    "root of runs and datasets (see Base dir below)",
+  ),
+  model_dir: orNone(str(), "where <name>/checkpoints/ is written (default: base_dir)"),
+  data_dir: ignored(str(), "unused upstream too; datasets live under <base_dir>/<impl.path>/"),
+  seed: orNone(int(), "random seed (None: drawn at random and recorded)"),
+  budget: key(float(0), "wall-clock budget in hours"),
+  overall_budget: key(float(0)),
+  dryrun: key(bool),
+  preset: orNone(str(), "the preset applied (preset=NAME)"),
+};
+
+const ARCH: KeyTable = {
+  model_type: only(str(), ["ScriptableCrammedDepthRecurrent"], "the only model abacus builds"),
+  layers_in_recurrent_block: key(int(1), "layers in the looped block"),
+  maximal_recurrence: key(int(1), "repetitions of the block (1 = standard transformer)"),
+  max_backprop: orNone(int(1)),
+  maximal_recurrence_in_eval: key(int(1)),
+  hidden_size: key(int(1), "model width"),
+  intermed_size: key(int(2), "GLU feed-forward width (effective width is half)"),
+  input_injection_type: key(oneOf("add", "none", "linear", "ffn")),
+  initial_hidden_randomized: key(bool),
+  state_init: key(oneOf("embed", "zero", "normal", "unit")),
+  norm: only(str(), ["LayerNorm"], "abacus implements LayerNorm only"),
+  norm_eps: key(float(0)),
+  norm_scheme: key(oneOf("post", "pre")),
+  nonlin: only(str(), ["GELUglu"], "abacus implements the GLU-GELU feed-forward only"),
+  sub_normalization: only(bool, [false], "sub-normalization is not implemented"),
+  tie_weights: key(bool),
+  decoder_bias: only(bool, [false], "the decoder has no bias, as in every upstream run"),
+  use_bias: only(bool, [false], "dense layers have no biases, as in every upstream run"),
+  final_norm: key(bool),
+  head: key(oneOf("ffn", "identity")),
+  objective_layout: only(str(), ["TBPTT"], "abacus trains with upstream's TBPTT objective only"),
+  "embedding.vocab_size": orNone(int(1)),
+  "embedding.pos_embedding": orNone(oneOf("abacus", "learned"), "abacus, learned or None"),
+  "embedding.max_seq_length": key(int(1)),
+  "embedding.embedding_dim": key(int(1)),
+  "embedding.normalization": only(bool, [true], "the embedding LayerNorm is always applied"),
+  "embedding.stable_low_precision": ignored(bool, F32),
+  "embedding.max_abacus_len": key(int(0), "largest random Abacus offset in training"),
+  "attention.type": key(oneOf("pytorch", "self-attention"), "pytorch or self-attention"),
+  "attention.num_attention_heads": key(int(1)),
+  "attention.skip_output_projection": only(bool, [false], "not implemented"),
+  "attention.qkv_bias": only(bool, [false], "attention has no biases, as upstream's runs"),
+  "attention.bias_in_proj": only(bool, [false], "attention has no biases, as upstream's runs"),
+  "attention.max_length": key(int(0)),
+  "attention.rotary_embedding": key(oneOf(false, true, "fire"), "False, True (RoPE) or fire"),
+  "attention.seq_op_in_fp32": ignored(bool, F32),
+  "attention.sequence_op": only(str(), ["torch-softmax"], "abacus implements softmax only"),
+  "attention.sub_normalization": only(bool, [false], "sub-normalization is not implemented"),
+  "init.type": only(str(), ["deepnorm-straight"], "abacus implements upstream's default only"),
+  "init.std": ignored(float(0), "used only by init type normal, which abacus does not implement"),
+  throttle: key(bool),
+  alpha: key(float(0)),
+  mask_before_equals: key(bool, "train only on the answer after ="),
+  local_compilation: ignored(bool, COMPILE),
+  loss_reduction: key(oneOf("mean", "none")),
+  forward_only_model_with_skip: key(bool),
+};
+
+const DATA: KeyTable = {
+  name: key(str()),
+  dataset: orNone(NAME, "dataset under <base_dir>/<impl.path>/ (a data-task preset name)"),
+  "sources.arithmetic.provider": only(str(), ["arithmetic"], "abacus reads arithmetic data only"),
+  "sources.arithmetic.split": ignored(str(), "the splits are fixed by the data task"),
+  "sources.arithmetic.randgen_seed": ignored(int(), "a key of upstream's placeholder source"),
+  "sources.arithmetic.size": ignored(int(), "a key of upstream's placeholder source"),
+  "sources.arithmetic.tokenized_dataset_path": orNone(str(), "upstream's dataset path"),
+  "sources.arithmetic.tokenizer_type": orNone(oneOf("pad", "index", "sort"), "pad, index, sort"),
+  "normalizer.force_lowercase": ignored(bool, TEXT),
+  "normalizer.strip_accents": ignored(bool, TEXT),
+  "normalizer.force_english_keyboard": ignored(bool, TEXT),
+  tokenizer: ignored(str(), "abacus uses upstream's character tokenizers (tokenizer_type)"),
+  vocab_size: ignored(int(), "the vocabulary follows from tokenizer_type"),
+  seq_length: key(int(1), "rows of the Abacus and learned position tables"),
+  include_eot_token_in_corpus: ignored(bool, "every stored sample ends with EOS, as upstream"),
+  max_entries_in_raw_dataset: ignored(float(), TEXT),
+  max_seq_in_tokenized_dataset: ignored(float(), TEXT),
+  remove_trash: ignored(bool, TEXT),
+  trash_cutoff: ignored(float(), TEXT),
+  deduplicate_entries: ignored(bool, TEXT),
+  deduplication_threshold: ignored(float(), TEXT),
+  ordering: ignored(str(), ORDER),
+  validation_seqs: ignored(int(), "the test split comes from the dataset"),
+};
+
+const TRAIN: KeyTable = {
+  name: key(str()),
+  "optim.type": only(str(), ["AdamW"], "abacus implements AdamW only"),
+  "optim.lr": key(float(0), "peak learning rate"),
+  "optim.betas": key(floats2),
+  "optim.eps": key(float(0)),
+  "optim.weight_decay": key(float(0)),
+  "optim.amsgrad": only(bool, [false], "AMSGrad is not implemented"),
+  "optim.fused": ignored(bool, TORCH),
+  "optim_mod.name": only(str(), ["none"], "optimizer modifiers are not implemented"),
+  limited_decay_keys: key(strings),
+  warmup_steps: key(float(0), "warm-up, as a fraction of the budget"),
+  cooldown_steps: key(float(0), "cool-down to 0, as a fraction of the budget"),
+  steps: key(int(1), "stop after this many microbatch steps"),
+  scheduler: only(str(), ["budget-constant"], "abacus implements upstream's trapezoid only"),
+  stream_depth: ignored(int(), "each microbatch is whole dataset rows, as upstream"),
+  batch_size: key(int(1), "samples per optimizer step after the ramp"),
+  batch_size_ramp: key(float(0), "fraction of the budget over which the batch grows"),
+  gradient_clipping: orNone(float(0), "gradient norm clip (None: off)"),
+  pretrain_in_train_mode: ignored(bool, NO_DROPOUT),
+  reverse_dataset_order: only(bool, [false], ORDER),
+  budget: key(float(0)),
+  overall_budget: key(float(0)),
+  arch_modifications: ignored(map, "a resumed run takes its checkpoint's model_config.json"),
+  checkpoint: ignored(str(), "training resumes from the run's newest checkpoint"),
+  path: key(str()),
+  budget_tokens: orNone(int(1), "token budget: drives the schedules and ends the run"),
+  budget_steps: orNone(int(1), "microbatch-step budget: drives the schedules and ends the run"),
+};
+
+const IMPL: KeyTable = {
+  name: key(str()),
+  backend: only(str(), ["webgpu", "cpu"], "upstream's torch.compile backends do not apply"),
+  benchmark: ignored(bool, TORCH),
+  deterministic: ignored(bool, TORCH),
+  non_blocking: ignored(bool, TORCH),
+  tf32_allowed: ignored(bool, TORCH),
+  matmul_precision: ignored(str(), TORCH),
+  mixed_precision: ignored(bool, F32),
+  grad_scaling: ignored(bool, F32),
+  mixed_precision_target_dtype: ignored(str(), F32),
+  zero_redundancy_optimizer: only(bool, [false], DDP),
+  broadcast_buffers: ignored(bool, DDP),
+  bucket_cap_mb: ignored(float(), DDP),
+  gradient_as_bucket_view: ignored(bool, DDP),
+  static_graph: ignored(bool, DDP),
+  enable_mem_efficient_sdp: ignored(bool, TORCH),
+  enable_math_sdp: ignored(bool, TORCH),
+  enable_flash_sdp: ignored(bool, TORCH),
+  foreach_optimizer: ignored(bool, TORCH),
+  compile_torch: ignored(bool, COMPILE),
+  mode: ignored(str(), COMPILE),
+  dynamic: ignored(bool, COMPILE),
+  fullgraph: ignored(bool, COMPILE),
+  _inductor_vars: ignored(map, COMPILE),
+  path: key(str(), "data folder under base_dir"),
+  local_staging_dir: ignored(str(), "datasets are read where they are"),
+  forbid_dataset_preprocessing: ignored(bool, "train generates a preset's missing dataset"),
+  temporary_corpus: ignored(bool, TEXT),
+  max_raw_chunk_size: ignored(float(), TEXT),
+  print_loss_every_nth_step: key(int(), "log a line every N steps"),
+  save_intermediate_checkpoints: key(bool, "save checkpoints while training"),
+  save_every_nth_step: key(int()),
+  save_every_n_minutes: key(float(), "minutes between checkpoints (-1: off)"),
+  save_intermediate_model_name: orNone(NAME, "folder of the rolling checkpoint, e.g. last"),
+  "early_termination.enabled": only(bool, [false], "early termination is not implemented"),
+  "early_termination.budget": ignored(float(), "used only by early termination"),
+  "early_termination.loss_threshold": ignored(float(), "used only by early termination"),
+  "early_termination.overall_budget": ignored(float(), "used only by early termination"),
+  microbatch_size: key(int(1), "samples per forward/backward pass"),
+  threads: ignored(int(), LOADER),
+  pad_to_multiple_of: ignored(int(), "the eval task pads its own batches"),
+  shuffle_in_dataloader: only(bool, [false], ORDER),
+  pin_memory: ignored(bool, LOADER),
+  prefetch_factor: ignored(int(), LOADER),
+  persistent_workers: ignored(bool, LOADER),
+  default_precision: only(str(), ["float"], F32),
+  dist_backend: ignored(str(), DDP),
+  sharing_strategy: ignored(str(), LOADER),
+  enable_huggingface_offline_mode: ignored(bool, "abacus never contacts the Hugging Face hub"),
+  local_rank: ignored(int(), DDP),
+  save_final_model: key(bool, "write checkpoints/FINAL_<loss> at the end"),
+  push_to_huggingface_hub: only(bool, [false], "abacus never uploads to the Hugging Face hub"),
+  hf_directoy_name: ignored(str(), "used only by push_to_huggingface_hub"),
+  add_env_variables: ignored(map, "set environment variables in the shell instead"),
+  example_token_limit: ignored(int(), "the eval task measures accuracy instead"),
+  example_prompts: ignored(strings, "the eval task measures accuracy instead"),
+};
+
+const WANDB_KEYS: KeyTable = {
+  enabled: ignored(bool, WANDB),
+  entity: ignored(str(), WANDB),
+  project: ignored(str(), WANDB),
+  tags: ignored(strings, WANDB),
+};
+
+/**
+ * The presets: named bundles of overrides in `cli/config/presets/<name>.yaml`, with one line each.
+ *
+ * @example
+ * ```ts
+ * import { PRESETS } from "./config_keys.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual("tiny-addition" in PRESETS, true);
+ * ```
+ */
+export const PRESETS: Readonly<Record<string, string>> = Object.freeze({
+  "addition-16x1": "paper: addition, 16 layers x 1, Abacus, dataset addition",
+  "addition-1x16": "paper: addition, 1 layer x 16 recurrences, Abacus, dataset addition",
+  "addition-8x2": "paper: addition, 8 layers x 2 recurrences, Abacus, dataset addition",
+  "multiplication-4x4": "paper: multiplication, 4 x 4, Abacus, dataset multiplication",
+  "sorting-8x1": "paper: sorting, 8 layers x 1, Abacus, dataset sorting",
+  "sorting-1x8": "paper: sorting, 1 layer x 8 recurrences, Abacus, dataset sorting",
+  "tiny-addition": "CPU: 3-digit reversed addition, 2 x 1, width 64, a few hundred steps",
+  "demo": "CPU: 1..5-digit addition, 4 x 1, width 128, about 15 minutes on 2 cores",
+});
+
+function prefixed(prefix: string, table: KeyTable): [string, KeySpec][] {
+  return Object.entries(table).map(([k, v]) => [prefix ? `${prefix}.${k}` : k, v]);
+}
+
+/**
+ * Group options per config kind; the first option of each group is the default.
+ *
+ * @example
+ * ```ts
+ * import { GROUP_OPTIONS } from "./config_keys.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(GROUP_OPTIONS.pretrain.arch, ["crammed-depthrecurrent"]);
+ * ```
+ */
+export const GROUP_OPTIONS: Readonly<Record<ConfigKind, Readonly<Record<string, string[]>>>> = {
+  pretrain: {
+    arch: ["crammed-depthrecurrent"],
+    data: ["arithmetic"],
+    train: ["cramming"],
+    impl: ["torch-default"],
+    wandb: ["default", "none"],
+  },
+  eval: { data: ["arithmetic"], impl: ["torch-default"], wandb: ["default", "none"] },
+};
+
+/**
+ * Every key of a config kind, as full dotted paths in file order, with its spec.
+ *
+ * @example
+ * ```ts
+ * import { schemaFor } from "./config_keys.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(schemaFor("pretrain").get("impl.compile_torch")?.use, "ignored");
+ * deepEqual(schemaFor("eval").has("arch.hidden_size"), false);
+ * ```
+ *
+ * @param kind `pretrain` or `eval`.
+ * @returns A map from dotted key to spec.
+ */
+export function schemaFor(kind: ConfigKind): ReadonlyMap<string, KeySpec> {
+  const groups: [string, KeyTable][] = kind === "pretrain"
+    ? [["", RUN], ["arch", ARCH], ["data", DATA], ["train", TRAIN], ["impl", IMPL]]
+    : [["", EVAL_KEYS], ["data", DATA], ["impl", IMPL]];
+  groups.push(["wandb", WANDB_KEYS]);
+  return new Map(groups.flatMap(([p, t]) => prefixed(p, t)));
+}

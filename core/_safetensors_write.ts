@@ -1,0 +1,192 @@
+// The safetensors writer: validates tensors, converts them to little-endian bytes, lays them out
+// widest dtype first so each is aligned, and writes the file atomically, tensor by tensor.
+// Public through core/safetensors.ts. Reference: https://github.com/huggingface/safetensors
+
+import { writeFileAtomic } from "./checkpoint.ts";
+import {
+  ARRAY,
+  count,
+  fail,
+  LITTLE,
+  type SafeArray,
+  SIZE,
+  type TensorInput,
+} from "./_safetensors_common.ts";
+
+/** Little-endian bytes of one tensor (a view when no conversion is needed). */
+function tensorBytes(name: string, t: TensorInput): Uint8Array {
+  if (!Object.hasOwn(SIZE, t.dtype)) {
+    fail(`Cannot write tensor "${name}": unknown dtype ${t.dtype}`);
+  }
+  if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    fail(
+      `Cannot write tensor "${name}": shape must be non-negative integers, got ${
+        JSON.stringify(t.shape)
+      }`,
+    );
+  }
+  const n = count(t.shape), size = SIZE[t.dtype], data = t.data;
+  if (data instanceof Uint8Array && data.length === n * size) return data; // raw little-endian
+  if (data.length !== n) {
+    fail(
+      `Cannot write tensor "${name}": shape [${
+        t.shape.join(", ")
+      }] needs ${n} values, got ${data.length}`,
+    );
+  }
+  if (LITTLE && data instanceof ARRAY[t.dtype]) {
+    const view = data as SafeArray;
+    return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  }
+  if ((t.dtype === "F16" || t.dtype === "BF16") && !(data instanceof Uint16Array)) {
+    fail(`Cannot write tensor "${name}": ${t.dtype} data must be raw 16-bit words (Uint16Array)`);
+  }
+  const out = new Uint8Array(n * size), dv = new DataView(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const v = (data as ArrayLike<number | bigint>)[i];
+    const o = i * size;
+    switch (t.dtype) {
+      case "F64":
+        dv.setFloat64(o, Number(v), true);
+        break;
+      case "F32":
+        dv.setFloat32(o, Number(v), true);
+        break;
+      case "I64":
+      case "U64": {
+        if (typeof v === "number" && !Number.isSafeInteger(v)) {
+          fail(`Cannot write tensor "${name}": ${t.dtype} value ${v} is not a safe integer`);
+        }
+        if (t.dtype === "I64") dv.setBigInt64(o, BigInt(v), true);
+        else dv.setBigUint64(o, BigInt(v), true);
+        break;
+      }
+      case "I32":
+        dv.setInt32(o, Number(v), true);
+        break;
+      case "U32":
+        dv.setUint32(o, Number(v), true);
+        break;
+      case "I16":
+        dv.setInt16(o, Number(v), true);
+        break;
+      case "F16":
+      case "BF16":
+      case "U16":
+        dv.setUint16(o, Number(v), true);
+        break;
+      case "I8":
+        dv.setInt8(o, Number(v));
+        break;
+      case "U8":
+        dv.setUint8(o, Number(v));
+        break;
+      case "BOOL":
+        dv.setUint8(o, v ? 1 : 0);
+    }
+  }
+  return out;
+}
+
+/** The padded header and the tensors' bytes in data order (widest dtypes first, then by name). */
+function plan(
+  tensors: Record<string, TensorInput>,
+  metadata?: Record<string, string>,
+): { header: Uint8Array; parts: Uint8Array[] } {
+  const names = Object.keys(tensors);
+  for (const name of names) {
+    if (name === "" || name === "__metadata__") fail(`Cannot write a tensor named "${name}"`);
+  }
+  names.sort((a, b) =>
+    SIZE[tensors[b].dtype] - SIZE[tensors[a].dtype] || (a < b ? -1 : a > b ? 1 : 0)
+  );
+  const json: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length > 0) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== "string") fail(`Cannot write metadata "${k}": values must be strings`);
+    }
+    json.__metadata__ = metadata;
+  }
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const name of names) {
+    const bytes = tensorBytes(name, tensors[name]);
+    const { dtype, shape } = tensors[name];
+    json[name] = { dtype, shape: [...shape], data_offsets: [offset, offset + bytes.length] };
+    parts.push(bytes);
+    offset += bytes.length;
+  }
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  const padded = Math.ceil((8 + text.length) / 8) * 8 - 8;
+  const header = new Uint8Array(8 + padded).fill(0x20, 8 + text.length);
+  new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
+  header.set(text, 8);
+  return { header, parts };
+}
+
+/**
+ * Encodes tensors (and optional string metadata) as one safetensors byte array.
+ *
+ * Tensors are laid out widest dtype first, then by name, so every tensor is aligned to its
+ * element size; the header is padded with spaces so the data starts on an 8-byte boundary.
+ *
+ * @example
+ * ```ts
+ * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
+ * deepEqual(decodeSafetensors(bytes).tensors.w.data, new Float32Array([1, 2]));
+ * ```
+ *
+ * @param tensors Tensors by name.
+ * @param metadata Optional `__metadata__` string map.
+ * @returns The file's bytes.
+ */
+export function encodeSafetensors(
+  tensors: Record<string, TensorInput>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const { header, parts } = plan(tensors, metadata);
+  const out = new Uint8Array(header.length + parts.reduce((a, p) => a + p.length, 0));
+  out.set(header, 0);
+  let at = header.length;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * Writes a safetensors file atomically: to a temporary name in the same folder, fsynced, then
+ * renamed, streaming tensor by tensor (no copy of the whole file in memory).
+ *
+ * @example
+ * ```ts
+ * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await writeSafetensors(path, { ids: { dtype: "I64", shape: [1, 3], data: [0, 1, 2] } }, { format: "pt" });
+ * const back = await readSafetensors(path);
+ * deepEqual([back.tensors.ids.shape, back.metadata.format], [[1, 3], "pt"]);
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param path Destination file.
+ * @param tensors Tensors by name.
+ * @param metadata Optional `__metadata__` string map.
+ */
+export async function writeSafetensors(
+  path: string,
+  tensors: Record<string, TensorInput>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  const { header, parts } = plan(tensors, metadata);
+  await writeFileAtomic(path, async (file) => {
+    for (const bytes of [header, ...parts]) {
+      for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+    }
+  });
+}
