@@ -95,7 +95,7 @@ function trainMax(v: string | undefined): TrainRange | null | undefined {
  *
  * @example
  * ```ts
- * import assert from "node:assert/strict";
+ * import { strictEqual } from "node:assert/strict";
  * import { main } from "./plot.ts";
  * const dir = await Deno.makeTempDir();
  * const file = `${dir}/abacus.json`;

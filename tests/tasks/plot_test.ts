@@ -1,4 +1,4 @@
-import assert from "node:assert/strict";
+import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { crc32 as zlibCrc32, inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { plotHeatmaps } from "../../tasks/plot.ts";

@@ -1,0 +1,237 @@
+// Reads dataset folders written by the writer: `meta.json` plus positional reads of fixed-length
+// token rows, so training and evaluation never load a whole 1.3 GB `.bin` file. Batches come
+// sequentially (upstream's fixed reading order) or in a seeded shuffled order, and can start at
+// any row so a resumed run continues exactly where it stopped.
+
+import { join } from "node:path";
+import { Rng } from "../kernels/rng.ts";
+import { DATASET_FORMAT_VERSION, type DatasetMeta, type Split } from "./meta.ts";
+import { DataError } from "./spec.ts";
+
+/**
+ * Reads and checks `meta.json` of a dataset folder.
+ *
+ * @example
+ * ```ts
+ * import { readMeta } from "./dataset.ts";
+ * import { generateDataset } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const out = `${await Deno.makeTempDir()}/ds`;
+ * await generateDataset({ spec: { op: "+", n: 2, m: 2, limit: 50 }, out });
+ * assert.deepEqual((await readMeta(out)).counts.train, 50);
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ *
+ * @param dir The dataset folder.
+ * @returns Its metadata.
+ */
+export async function readMeta(dir: string): Promise<DatasetMeta> {
+  const meta = JSON.parse(await Deno.readTextFile(join(dir, "meta.json"))) as DatasetMeta;
+  if (meta.format !== "abacus-dataset" || meta.version !== DATASET_FORMAT_VERSION) {
+    throw new DataError(
+      `Cannot read dataset ${dir}: unsupported format ${meta.format} v${meta.version}`,
+    );
+  }
+  return meta;
+}
+
+/** Options of `Dataset.batches`. */
+export interface BatchOptions {
+  /** Split to read (default `train`). */
+  split?: Split;
+  /** Rows per batch. */
+  batchSize: number;
+  /** Read rows in a seeded random order instead of file order (default false). */
+  shuffle?: boolean;
+  /** Seed of the shuffled order (default 0); use a new one per epoch. */
+  seed?: number;
+  /** Position in the (possibly shuffled) order to start from (default 0), for resuming. */
+  startRow?: number;
+  /** Skip a final batch smaller than `batchSize` (default false). */
+  dropLast?: boolean;
+}
+
+/** One batch of token rows. */
+export interface Batch {
+  /** Token ids, shape (rows, rowLength), row-major. */
+  tokens: Int32Array;
+  /** Rows in this batch (batchSize, or fewer for a last partial batch). */
+  rows: number;
+  /** Position in the order just after this batch: pass it as `startRow` to resume. */
+  nextRow: number;
+}
+
+function readFullAtSync(file: Deno.FsFile, buf: Uint8Array, position: number): void {
+  file.seekSync(position, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < buf.length) {
+    const n = file.readSync(buf.subarray(done));
+    if (n === null) {
+      throw new DataError(`Cannot read dataset: file ends before byte ${position + buf.length}`);
+    }
+    done += n;
+  }
+}
+
+async function readFullAt(file: Deno.FsFile, buf: Uint8Array, position: number): Promise<void> {
+  await file.seek(position, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < buf.length) {
+    const n = await file.read(buf.subarray(done));
+    if (n === null) {
+      throw new DataError(`Cannot read dataset: file ends before byte ${position + buf.length}`);
+    }
+    done += n;
+  }
+}
+
+/**
+ * An open dataset folder; call `close()` when done.
+ *
+ * Reads rows by position from `train.bin` / `test.bin`; never loads a whole split.
+ *
+ * @example
+ * ```ts
+ * import { Dataset, readMeta } from "./dataset.ts";
+ * import { generateDataset } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const out = `${await Deno.makeTempDir()}/ds`;
+ * await generateDataset({ spec: { op: "x", n: 2, m: 2, limit: 20 }, out });
+ * const ds = new Dataset(out, await readMeta(out));
+ * const rows = await ds.readRows("train", 0, 2);
+ * assert.equal(rows.length, 2 * ds.meta.rowLength);
+ * ds.close();
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export class Dataset {
+  /** The folder. */
+  readonly dir: string;
+  /** Its `meta.json`. */
+  readonly meta: DatasetMeta;
+  #files = new Map<Split, Deno.FsFile>();
+
+  /**
+   * @param dir The folder.
+   * @param meta Its metadata (from `readMeta`).
+   */
+  constructor(dir: string, meta: DatasetMeta) {
+    this.dir = dir;
+    this.meta = meta;
+  }
+
+  async #file(split: Split): Promise<Deno.FsFile> {
+    let f = this.#files.get(split);
+    if (!f) {
+      f = await Deno.open(join(this.dir, this.meta.files[split]), { read: true });
+      this.#files.set(split, f);
+    }
+    return f;
+  }
+
+  /**
+   * Reads `count` consecutive rows starting at row `start` of a split.
+   *
+   * @param split `train` or `test`.
+   * @param start First row.
+   * @param count Rows to read (clipped to the split's end).
+   * @returns Token ids, shape (rows, rowLength).
+   */
+  async readRows(split: Split, start: number, count: number): Promise<Uint8Array> {
+    const total = this.meta.counts[split];
+    if (!Number.isSafeInteger(start) || start < 0 || start > total) {
+      throw new DataError(`Cannot read rows of ${this.dir}: start ${start} is outside 0..${total}`);
+    }
+    const rows = Math.max(0, Math.min(count, total - start));
+    const T = this.meta.rowLength;
+    const buf = new Uint8Array(rows * T);
+    if (rows > 0) await readFullAt(await this.#file(split), buf, start * T);
+    return buf;
+  }
+
+  /**
+   * Yields batches of one split, sequentially or in a seeded shuffled order, from `startRow`.
+   *
+   * One call covers one pass (epoch) from `startRow` to the end of the split. Sequential reads
+   * fetch many batches at once; shuffled reads fetch each row at its position (synchronously).
+   *
+   * @param options Split, batch size, order and start.
+   * @returns An async iterator of batches.
+   */
+  async *batches(options: BatchOptions): AsyncGenerator<Batch> {
+    const split = options.split ?? "train", B = options.batchSize;
+    if (!Number.isSafeInteger(B) || B < 1) {
+      throw new DataError(`Cannot read batches: batch size must be a positive integer, got ${B}`);
+    }
+    const total = this.meta.counts[split], T = this.meta.rowLength;
+    let pos = options.startRow ?? 0;
+    if (!Number.isSafeInteger(pos) || pos < 0 || pos > total) {
+      throw new DataError(`Cannot read batches: start row ${pos} is outside 0..${total}`);
+    }
+    const file = await this.#file(split);
+    const order = options.shuffle
+      ? new Rng(options.seed ?? 0, 0xba7c4).shuffle(
+        Uint32Array.from({ length: total }, (_, k) => k),
+      )
+      : null;
+    const chunkRows = Math.max(B, B * Math.floor((4 << 20) / (B * T)));
+    let chunk = new Uint8Array(0), chunkStart = 0;
+    const row = new Uint8Array(T);
+    while (pos < total) {
+      const rows = Math.min(B, total - pos);
+      if (rows < B && options.dropLast) return;
+      const tokens = new Int32Array(rows * T);
+      if (order) {
+        // Row-sized reads hit the page cache; synchronous calls cost microseconds each.
+        for (let r = 0; r < rows; r++) {
+          readFullAtSync(file, row, order[pos + r] * T);
+          tokens.set(row, r * T);
+        }
+      } else {
+        if (pos < chunkStart || pos + rows > chunkStart + chunk.length / T) {
+          chunkStart = pos;
+          chunk = new Uint8Array(Math.min(chunkRows, total - pos) * T);
+          await readFullAt(file, chunk, pos * T);
+        }
+        tokens.set(chunk.subarray((pos - chunkStart) * T, (pos - chunkStart + rows) * T));
+      }
+      pos += rows;
+      yield { tokens, rows, nextRow: pos };
+    }
+  }
+
+  /** Closes the open files. */
+  close(): void {
+    for (const f of this.#files.values()) f.close();
+    this.#files.clear();
+  }
+}
+
+/**
+ * Opens a dataset folder (training set or evaluation cell) for reading.
+ *
+ * @example
+ * ```ts
+ * import { openDataset } from "./dataset.ts";
+ * import { generateDataset } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const out = `${await Deno.makeTempDir()}/ds`;
+ * await generateDataset({ spec: { op: "+", n: 2, m: 2, limit: 10 }, out, testRatio: 0.2 });
+ * const ds = await openDataset(out);
+ * const sizes = [];
+ * for await (const b of ds.batches({ batchSize: 3 })) sizes.push(b.rows);
+ * assert.deepEqual(sizes, [3, 3, 2]);
+ * assert.deepEqual((await ds.readRows("test", 0, 9)).length, 2 * ds.meta.rowLength);
+ * ds.close();
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ *
+ * @param dir The dataset folder.
+ * @returns The open dataset.
+ */
+export async function openDataset(dir: string): Promise<Dataset> {
+  return new Dataset(dir, await readMeta(dir));
+}

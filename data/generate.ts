@@ -1,0 +1,302 @@
+// Programmatic entry points that turn generator arguments or a preset into dataset folders:
+// `generateDataset` (a training set, or any single dataset), `generateGrid` (evaluation grids)
+// and `ensureDataset` (what the train task calls: reuse the folder if it holds the same data).
+// The CLI in tasks/data.ts and the bench are thin wrappers around these.
+
+import { join } from "node:path";
+import { createSource } from "./generators/mod.ts";
+import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridCell, type GridMeta } from "./meta.ts";
+import { datasetDir, defaultBaseDir, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
+import { DataError, type DataSpec, resolveSpec, sampleCount, tokenizerFor } from "./spec.ts";
+import { maxSampleChars, rowLength, spaceBudget } from "./row_length.ts";
+import { getTokenizer } from "./tokenizer.ts";
+import { datasetName } from "./names.ts";
+import { cellSpec, gridCellName, gridCells, gridName, type GridRange } from "./grid.ts";
+import { withTempOutput, writeSamples } from "./writer.ts";
+import { readMeta } from "./dataset.ts";
+
+/** Options of `generateDataset` and `ensureDataset`. */
+export interface GenerateDatasetOptions {
+  /** A training preset (`addition`, `multiplication`, `sorting`, `or`, `tiny-addition`, `demo-addition`). */
+  preset?: string;
+  /** Generator arguments; override the preset's. */
+  spec?: Partial<DataSpec>;
+  /** Folder name (default: the preset's name, else `datasetName(spec)`). */
+  name?: string;
+  /** Output folder (default: `datasetDir(baseDir, name)`). */
+  out?: string;
+  /** Base folder (default: `defaultBaseDir()`). */
+  baseDir?: string;
+  /** Test fraction (default: the preset's, else 0.01). */
+  testRatio?: number;
+  /** Replace an existing non-empty output folder. */
+  force?: boolean;
+  /** Progress callback, called after each chunk. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A resolved request: what will be generated and where. */
+export interface DatasetPlan {
+  /** Complete generator arguments. */
+  spec: DataSpec;
+  /** Folder name. */
+  name: string;
+  /** Output folder. */
+  out: string;
+  /** Test fraction. */
+  testRatio: number;
+}
+
+/**
+ * Resolves options (preset, overrides, defaults) into a plan, validating everything.
+ *
+ * @example
+ * ```ts
+ * import { planDataset } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const plan = planDataset({ preset: "addition", baseDir: "/runs" });
+ * assert.deepEqual(plan.out, "/runs/data/+_bucket_method_n_20_m_20_20000000_p_00_reverse_all");
+ * ```
+ *
+ * @param options The request.
+ * @returns The plan.
+ */
+export function planDataset(options: GenerateDatasetOptions): DatasetPlan {
+  let preset;
+  if (options.preset !== undefined) {
+    preset = TRAIN_PRESETS[options.preset];
+    if (!preset) {
+      const known = Object.keys(TRAIN_PRESETS).join(", ");
+      throw new DataError(
+        `Cannot generate data: unknown preset ${options.preset} (expected ${known})`,
+      );
+    }
+  }
+  const spec = resolveSpec({ ...preset?.spec, ...options.spec });
+  const overridden = options.spec !== undefined &&
+    Object.values(options.spec).some((v) => v !== undefined);
+  const name = options.name ?? (overridden || !preset?.name ? datasetName(spec) : preset.name);
+  const testRatio = options.testRatio ?? preset?.testRatio ?? 0.01;
+  if (!(testRatio >= 0 && testRatio <= 1)) {
+    throw new DataError(`Cannot generate data: test ratio must be in [0, 1], got ${testRatio}`);
+  }
+  const out = options.out ?? datasetDir(options.baseDir ?? defaultBaseDir(), name);
+  return { spec, name, out, testRatio };
+}
+
+function rowLengthRule(spec: DataSpec): string {
+  const chars = maxSampleChars(spec), spaces = spaceBudget(spec.p, chars);
+  const hint = spec.indexHints ? " x2 for index hints" : "";
+  const formula = spec.op === "sort"
+    ? `m*(n+5)-1${hint}`
+    : spec.op === "or"
+    ? "n+1+m+1+max(n,m)"
+    : `n+1+m+1+${spec.op === "x" ? "(n+m)" : "(max(n,m)+1)"}${hint}`;
+  return `${chars} (longest possible sample: ${formula}) + ${spaces} (space budget) + 1 (EOS)`;
+}
+
+function promptLength(spec: DataSpec): number | null {
+  if (spec.p > 0 || spec.op === "sort") return null;
+  if (spec.op === "or") return spec.exact ? spec.n + spec.m + 2 : null;
+  if (spec.method !== "sample" || !spec.exact) return null;
+  return (spec.n + spec.m) * (spec.indexHints ? 2 : 1) + 2;
+}
+
+/** Generates one dataset into an existing folder and writes its meta.json. */
+async function fillDataset(
+  dir: string,
+  plan: Omit<DatasetPlan, "out">,
+  onProgress?: (done: number, total: number) => void,
+): Promise<DatasetMeta> {
+  const { spec, name, testRatio } = plan;
+  const source = createSource(spec);
+  const tokenizer = tokenizerFor(spec);
+  const T = rowLength(spec);
+  const testCount = Math.floor(source.total * testRatio);
+  const written = await writeSamples(source, dir, {
+    rowLength: T,
+    testCount,
+    tokenizer,
+    onProgress,
+  });
+  const meta: DatasetMeta = {
+    format: "abacus-dataset",
+    version: DATASET_FORMAT_VERSION,
+    name,
+    tokenizer,
+    vocabSize: getTokenizer(tokenizer).vocabSize,
+    rowLength: T,
+    rowLengthRule: rowLengthRule(spec),
+    maxSampleTokens: written.maxSampleTokens,
+    promptLength: promptLength(spec),
+    dtype: "uint8",
+    counts: written.counts,
+    testRatio,
+    generator: spec,
+    seed: spec.seed,
+    files: { train: "train.bin", test: "test.bin", trainText: "train.txt", testText: "test.txt" },
+  };
+  await Deno.writeTextFile(join(dir, "meta.json"), JSON.stringify(meta, null, 2) + "\n");
+  return meta;
+}
+
+/**
+ * Generates a dataset folder (streamed, atomic) and returns its metadata.
+ *
+ * @example
+ * ```ts
+ * import { generateDataset } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const root = await Deno.makeTempDir();
+ * const meta = await generateDataset({ preset: "tiny-addition", spec: { limit: 500 }, baseDir: root });
+ * assert.deepEqual(meta.counts, { train: 495, test: 5 });
+ * assert.deepEqual(meta.rowLength, 3 + 1 + 3 + 1 + 4 + 1);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ *
+ * @param options Preset and/or arguments, output location, progress callback.
+ * @returns The written `meta.json` contents.
+ */
+export async function generateDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
+  const plan = planDataset(options);
+  return await withTempOutput(
+    plan.out,
+    (tmp) => fillDataset(tmp, plan, options.onProgress),
+    { force: options.force },
+  );
+}
+
+/**
+ * Returns the dataset at the planned folder if it holds exactly the requested data, else
+ * generates it (the train task calls this when a preset's dataset may be missing).
+ *
+ * A folder with the same name but other arguments is an error unless `force` is set.
+ *
+ * @example
+ * ```ts
+ * import { ensureDataset } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const root = await Deno.makeTempDir();
+ * const a = await ensureDataset({ preset: "tiny-addition", spec: { limit: 300 }, baseDir: root });
+ * const b = await ensureDataset({ preset: "tiny-addition", spec: { limit: 300 }, baseDir: root });
+ * assert.deepEqual(a, b);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ *
+ * @param options Same as `generateDataset`.
+ * @returns The dataset's metadata.
+ */
+export async function ensureDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
+  const plan = planDataset(options);
+  let existing: DatasetMeta | undefined;
+  try {
+    existing = await readMeta(plan.out);
+  } catch { /* missing or unreadable: generate */ }
+  if (existing) {
+    const same = JSON.stringify(existing.generator) === JSON.stringify(plan.spec) &&
+      existing.testRatio === plan.testRatio;
+    if (same) return existing;
+    if (!options.force) {
+      throw new DataError(
+        `Cannot use dataset ${plan.out}: it holds other generator arguments (use force)`,
+      );
+    }
+  }
+  return await generateDataset({ ...options, out: plan.out, name: plan.name, force: true });
+}
+
+/** Options of `generateGrid`. */
+export interface GenerateGridOptions extends Partial<GridRange> {
+  /** A grid preset (`addition-grid`, `multiplication-grid`, `sorting-grid`, `or-grid`). */
+  preset?: string;
+  /** Arguments shared by the cells; override the preset's. */
+  base?: Partial<DataSpec>;
+  /** Folder name (default: the preset's, else `gridName`). */
+  name?: string;
+  /** Output folder (default: `datasetDir(baseDir, name)`). */
+  out?: string;
+  /** Base folder (default: `defaultBaseDir()`). */
+  baseDir?: string;
+  /** Replace an existing non-empty output folder. */
+  force?: boolean;
+  /** Progress callback over all cells' samples. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Generates an evaluation grid: a folder with `grid.json` and one dataset folder per cell.
+ *
+ * @example
+ * ```ts
+ * import { generateGrid } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const root = await Deno.makeTempDir();
+ * const grid = await generateGrid({ preset: "addition-grid", maxSide: 2, out: `${root}/g` });
+ * assert.deepEqual(grid.cells.map((c) => c.dir), ["+_n_1_m_1", "+_n_1_m_2", "+_n_2_m_1", "+_n_2_m_2"]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ *
+ * @param options Preset and/or shared arguments, sides, output location.
+ * @returns The written `grid.json` contents.
+ */
+export async function generateGrid(options: GenerateGridOptions): Promise<GridMeta> {
+  let preset;
+  if (options.preset !== undefined) {
+    preset = GRID_PRESETS[options.preset];
+    if (!preset) {
+      const known = Object.keys(GRID_PRESETS).join(", ");
+      throw new DataError(
+        `Cannot generate grid: unknown preset ${options.preset} (expected ${known})`,
+      );
+    }
+  }
+  const base = { ...preset?.base, ...options.base };
+  const range: GridRange = {
+    minSide: options.minSide ?? preset?.minSide ?? 1,
+    maxSide: options.maxSide ?? preset?.maxSide ?? 20,
+    diagonal: options.diagonal ?? preset?.diagonal ?? false,
+  };
+  const cells = gridCells(range);
+  const specs = cells.map(([i, j]) => cellSpec(base, i, j)); // validates every cell first
+  const shared = resolveSpec({ ...base, method: "sample", exact: true });
+  let name = options.name ?? preset?.name ?? gridName(base, range);
+  if (!options.name && preset) {
+    const sameRange = range.minSide === preset.minSide && range.maxSide === preset.maxSide &&
+      range.diagonal === preset.diagonal;
+    if (!sameRange) {
+      name += `_sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
+    }
+    if (shared.seed !== 42) name += `_seed_${shared.seed}`;
+  }
+  const out = options.out ?? datasetDir(options.baseDir ?? defaultBaseDir(), name);
+  const total = specs.reduce((sum, s) => sum + sampleCount(s), 0);
+  const fill = async (tmp: string): Promise<GridMeta> => {
+    const listed: GridCell[] = [];
+    let before = 0;
+    for (let c = 0; c < cells.length; c++) {
+      const [i, j] = cells[c];
+      const dir = gridCellName(shared.op, i, j);
+      await Deno.mkdir(join(tmp, dir));
+      const meta = await fillDataset(join(tmp, dir), { spec: specs[c], name: dir, testRatio: 1 });
+      const rows = meta.counts.test;
+      listed.push({ i, j, dir, rows, rowLength: meta.rowLength });
+      before += rows;
+      options.onProgress?.(before, total);
+    }
+    const grid: GridMeta = {
+      format: "abacus-grid",
+      version: DATASET_FORMAT_VERSION,
+      name,
+      tokenizer: tokenizerFor(shared),
+      base: shared,
+      cells: listed,
+    };
+    await Deno.writeTextFile(join(tmp, "grid.json"), JSON.stringify(grid, null, 2) + "\n");
+    return grid;
+  };
+  return await withTempOutput(out, fill, { force: options.force });
+}

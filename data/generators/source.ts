@@ -1,0 +1,141 @@
+// The contract between generators and the dataset writer: a `SampleSource` writes one sample's
+// token ids straight into the writer's byte buffer, so no per-sample strings exist on the hot
+// path. Also holds the helpers every generator shares: a decimal-digit drawer that gets nine
+// digits from one 32-bit draw, and upstream's random-space insertion.
+
+import type { Rng } from "../../kernels/rng.ts";
+import { SPACE } from "../tokenizer.ts";
+
+/** A deterministic stream of samples, written as token ids. */
+export interface SampleSource {
+  /** Number of samples `next` will produce. */
+  readonly total: number;
+  /** Upper bound of tokens per sample, spaces included, EOS excluded. */
+  readonly maxTokens: number;
+  /**
+   * Writes the next sample's token ids at `out[offset..]` and returns how many it wrote.
+   * A space is written as `SPACE` (18); the writer stores it as PAD, like upstream.
+   */
+  next(out: Uint8Array, offset: number): number;
+}
+
+/**
+ * Draws uniform decimal digits, nine per accepted 32-bit draw (rejection above 4e9).
+ *
+ * @example
+ * ```ts
+ * import { DigitDrawer } from "./source.ts";
+ * import { Rng } from "../../kernels/rng.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const d = new DigitDrawer(new Rng(1));
+ * const digits = new Uint8Array(5);
+ * d.number(digits, 0, 5, false);
+ * assert(digits[4] !== 0 && digits.every((x) => x < 10));
+ * ```
+ */
+export class DigitDrawer {
+  #rng: Rng;
+  #pool = 0;
+  #left = 0;
+
+  /** @param rng The generator to draw from. */
+  constructor(rng: Rng) {
+    this.#rng = rng;
+  }
+
+  /**
+   * Returns one uniform digit 0..9.
+   *
+   * @returns The digit.
+   */
+  digit(): number {
+    if (this.#left === 0) {
+      let u = this.#rng.nextU32();
+      while (u >= 4e9) u = this.#rng.nextU32();
+      this.#pool = (u % 1e9) | 0;
+      this.#left = 9;
+    }
+    const pool = this.#pool;
+    const q = (pool / 10) | 0; // pool < 1e9: exact int32 arithmetic
+    this.#pool = q;
+    this.#left--;
+    return pool - q * 10;
+  }
+
+  /**
+   * Writes a uniform number of exactly `count` digits, least significant first, at
+   * `out[offset..offset+count)`: the top digit is 1..9 (0..9 when `allowZero` and count is 1).
+   * This is uniform over [10^(count-1), 10^count - 1], as upstream's `random.randint`.
+   *
+   * @param out Digit buffer.
+   * @param offset First index.
+   * @param count Digits (at least 1).
+   * @param allowZero Whether a 1-digit number may be 0.
+   */
+  number(out: Uint8Array, offset: number, count: number, allowZero: boolean): void {
+    const top = offset + count - 1;
+    for (let k = offset; k < top; k++) out[k] = this.digit();
+    let d = this.digit();
+    if (!(allowZero && count === 1)) { while (d === 0) d = this.digit(); }
+    out[top] = d;
+  }
+}
+
+/**
+ * Upstream's random spaces: before each character, while `float() < q` (q starting at p and
+ * shrinking x0.1) insert a space; at most `budget` spaces per sample.
+ *
+ * @example
+ * ```ts
+ * import { SpaceInserter } from "./source.ts";
+ * import { Rng } from "../../kernels/rng.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const s = new SpaceInserter(new Rng(1), 0.5, 100);
+ * const out = new Uint8Array(64);
+ * const n = s.insert(new Uint8Array([4, 14, 5, 17, 9]), 5, out, 0);
+ * assert.deepEqual([...out.subarray(0, n)].filter((t) => t !== 18), [4, 14, 5, 17, 9]);
+ * ```
+ */
+export class SpaceInserter {
+  #rng: Rng;
+  #p: number;
+  #budget: number;
+
+  /**
+   * @param rng The generator to draw from.
+   * @param p Space probability in [0, 1).
+   * @param budget Most spaces per sample.
+   */
+  constructor(rng: Rng, p: number, budget: number) {
+    this.#rng = rng;
+    this.#p = p;
+    this.#budget = budget;
+  }
+
+  /**
+   * Copies `src[0..len)` to `out[offset..]` with spaces inserted.
+   *
+   * @param src Tokens without spaces.
+   * @param len Tokens to copy.
+   * @param out Destination.
+   * @param offset First index in `out`.
+   * @returns Tokens written.
+   */
+  insert(src: Uint8Array, len: number, out: Uint8Array, offset: number): number {
+    let o = offset, left = this.#budget;
+    for (let k = 0; k < len; k++) {
+      let q = this.#p;
+      while (this.#rng.float() < q) {
+        q *= 0.1;
+        if (left > 0) {
+          out[o++] = SPACE;
+          left--;
+        }
+      }
+      out[o++] = src[k];
+    }
+    return o - offset;
+  }
+}

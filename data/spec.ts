@@ -1,0 +1,249 @@
+// The generator arguments of one dataset (`DataSpec`), their defaults and validation, and the
+// sample count, which (with the row length in row_length.ts) must be known from the arguments
+// alone before streaming starts, so the writer never has to buffer samples.
+
+import { CHAR_SET, type TokenizerType } from "./tokenizer.ts";
+
+/** The operations abacus can generate: arithmetic, sorting and bitwise OR. */
+export type DataOp = "+" | "-" | "x" | "sort" | "or";
+
+/** The exact arguments of one generated dataset; stored verbatim in `meta.json`. */
+export interface DataSpec {
+  /** `+`, `-`, `x`, `sort` or `or`. */
+  op: DataOp;
+  /** Arithmetic/OR: digits of the first operand (max). Sorting: max digits of each number. */
+  n: number;
+  /** Arithmetic/OR: digits of the second operand (max). Sorting: max list length. */
+  m: number;
+  /**
+   * `bucket`: upstream's bucket method (every length pair equally often; `limit` samples).
+   * `sample`: one shape, `numSamples` samples (upstream's `generate_dataset`; eval cells).
+   * OR ignores it (it enumerates every case, see `max`).
+   */
+  method: "bucket" | "sample";
+  /** Bucket method: total samples (sorting: `limit // (n*m)` per bucket). */
+  limit: number;
+  /** Sample method: number of samples. */
+  numSamples: number;
+  /** Sample method: operands of exactly n and m digits (else uniform in [0, 10^n - 1]). OR: only (n, m). */
+  exact: boolean;
+  /** Write operands and answer least-significant digit first. */
+  reverseAll: boolean;
+  /** Write only the answer least-significant digit first. */
+  reverseAnswer: boolean;
+  /** Probability of inserting a space before a character (decaying x0.1 per extra space). */
+  p: number;
+  /** Let 1-digit operands be 0 (bucket method). */
+  keep0ForLen1: boolean;
+  /** Prefix every digit with a cyclic index-hint symbol (`index` vocabulary). */
+  indexHints: boolean;
+  /** OR: keep at most this many cases, drawn without replacement (-1 = all). */
+  max: number;
+  /** Seed of the generator. */
+  seed: number;
+  /** Independent stream of the seed (0 for training sets; one per eval cell). */
+  stream: number;
+}
+
+/**
+ * Default arguments (upstream's argparse defaults where they exist; seed 42).
+ *
+ * `resolveSpec` fills every argument that a request leaves out from here.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_SPEC } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DEFAULT_SPEC.seed, 42);
+ * ```
+ */
+export const DEFAULT_SPEC: Readonly<DataSpec> = Object.freeze({
+  op: "+",
+  n: 2,
+  m: 2,
+  method: "bucket",
+  limit: 1_000_000,
+  numSamples: 100,
+  exact: false,
+  reverseAll: false,
+  reverseAnswer: false,
+  p: 0,
+  keep0ForLen1: false,
+  indexHints: false,
+  max: -1,
+  seed: 42,
+  stream: 0,
+});
+
+/**
+ * An error caused by bad user input; the data task prints its message as one line.
+ *
+ * Other errors are bugs or system failures; the task prints those as one line too.
+ *
+ * @example
+ * ```ts
+ * import { DataError, resolveSpec } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => resolveSpec({ n: 0 }), DataError);
+ * ```
+ */
+export class DataError extends Error {
+  /** @param message Sentence-case message without a trailing period. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DataError";
+  }
+}
+
+const OPS: readonly DataOp[] = ["+", "-", "x", "sort", "or"];
+
+function checkInt(what: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new DataError(
+      `Cannot generate data: ${what} must be an integer of at least ${min}, got ${value}`,
+    );
+  }
+}
+
+/**
+ * Fills defaults and validates a spec, throwing a `DataError` with a one-line message.
+ *
+ * @example
+ * ```ts
+ * import { resolveSpec } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(resolveSpec({ op: "x", n: 3, m: 3 }).seed, 42);
+ * assert.throws(() => resolveSpec({ op: "sort", n: 3, m: 120 }), /120 numbers but only 102 labels/);
+ * ```
+ *
+ * @param partial Any subset of the arguments.
+ * @returns A complete, valid spec.
+ */
+export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
+  const s: DataSpec = { ...DEFAULT_SPEC };
+  for (const [k, v] of Object.entries(partial)) {
+    if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
+  }
+  if (!OPS.includes(s.op)) {
+    throw new DataError(
+      `Cannot generate data: unknown op ${JSON.stringify(s.op)} (expected +, -, x, sort or or)`,
+    );
+  }
+  if (s.method !== "bucket" && s.method !== "sample") {
+    throw new DataError(`Cannot generate data: unknown method ${JSON.stringify(s.method)}`);
+  }
+  checkInt("n", s.n, 1);
+  checkInt("m", s.m, 1);
+  checkInt("limit", s.limit, 1);
+  checkInt("num-samples", s.numSamples, 1);
+  checkInt("stream", s.stream, 0);
+  if (!Number.isSafeInteger(s.seed)) {
+    throw new DataError(`Cannot generate data: seed must be an integer, got ${s.seed}`);
+  }
+  if (!(s.p >= 0 && s.p < 1)) {
+    throw new DataError(`Cannot generate data: p must be in [0, 1), got ${s.p}`);
+  }
+  if (s.max !== -1) checkInt("max", s.max, 1);
+  if (s.reverseAll && s.reverseAnswer) {
+    throw new DataError(`Cannot generate data: choose reverse-all or reverse-answer, not both`);
+  }
+  if (s.op === "or" && Math.max(s.n, s.m) > 4095) {
+    throw new DataError(`Cannot generate or data: n and m must be at most 4095`);
+  }
+  if (s.op === "sort") {
+    if (s.m > CHAR_SET.length) {
+      throw new DataError(
+        `Cannot generate sorting data: ${s.m} numbers but only ${CHAR_SET.length} labels`,
+      );
+    }
+    if (s.method === "bucket" && Math.floor(s.limit / (s.n * s.m)) < 1) {
+      throw new DataError(
+        `Cannot generate sorting data: limit ${s.limit} is less than one sample per bucket (${
+          s.n * s.m
+        } buckets)`,
+      );
+    }
+  }
+  if (s.indexHints) {
+    if (s.op === "or") throw new DataError(`Cannot generate or data with index hints`);
+    const longest = s.op === "sort" ? s.n : answerDigits(s);
+    if (longest > CHAR_SET.length) {
+      throw new DataError(
+        `Cannot generate index hints: numbers of up to ${longest} characters but only ${CHAR_SET.length} hint symbols`,
+      );
+    }
+  }
+  return s;
+}
+
+/**
+ * Digits (plus a minus sign) of the longest possible answer of an arithmetic spec.
+ *
+ * max(n, m) + 1 for `+` (a carry) and `-` (a sign), n + m for `x`.
+ *
+ * @example
+ * ```ts
+ * import { answerDigits, resolveSpec } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(answerDigits(resolveSpec({ op: "x", n: 15, m: 15 })), 30);
+ * ```
+ *
+ * @param s A resolved arithmetic spec.
+ * @returns The bound in characters.
+ */
+export function answerDigits(s: DataSpec): number {
+  if (s.op === "x") return s.n + s.m;
+  if (s.op === "-") return Math.max(s.n, s.m) + 1; // may carry a minus sign
+  return Math.max(s.n, s.m) + 1;
+}
+
+/**
+ * The vocabulary a spec needs: `sort` for sorting, `index` with index hints, else `pad`.
+ *
+ * @example
+ * ```ts
+ * import { resolveSpec, tokenizerFor } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(tokenizerFor(resolveSpec({ op: "+", indexHints: true })), "index");
+ * ```
+ *
+ * @param spec A resolved spec.
+ * @returns The tokenizer type.
+ */
+export function tokenizerFor(spec: DataSpec): TokenizerType {
+  if (spec.op === "sort") return "sort";
+  return spec.indexHints ? "index" : "pad";
+}
+
+/**
+ * Total number of samples a spec produces, known before generation.
+ *
+ * @example
+ * ```ts
+ * import { resolveSpec, sampleCount } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(sampleCount(resolveSpec({ op: "sort", n: 10, m: 10, limit: 1005 })), 1000);
+ * assert.deepEqual(sampleCount(resolveSpec({ op: "or", n: 2, m: 2 })), 5);
+ * ```
+ *
+ * @param spec A resolved spec.
+ * @returns The number of samples.
+ */
+export function sampleCount(spec: DataSpec): number {
+  if (spec.op === "or") {
+    let total = 0;
+    const is = spec.exact ? [spec.n] : Array.from({ length: spec.n }, (_, k) => k + 1);
+    const js = spec.exact ? [spec.m] : Array.from({ length: spec.m }, (_, k) => k + 1);
+    for (const i of is) for (const j of js) total += Math.min(i, j);
+    return spec.max >= 0 ? Math.min(total, spec.max) : total;
+  }
+  if (spec.method === "sample") return spec.numSamples;
+  if (spec.op === "sort") return Math.floor(spec.limit / (spec.n * spec.m)) * spec.n * spec.m;
+  return spec.limit;
+}
