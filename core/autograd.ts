@@ -23,8 +23,9 @@ export function isGradEnabled(): boolean {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { noGrad, isGradEnabled } from "./autograd.ts";
- * console.assert(noGrad(() => isGradEnabled()) === false);
+ * assert(noGrad(() => isGradEnabled()) === false);
  * ```
  * @param fn the work
  * @returns what `fn` returned

@@ -15,9 +15,10 @@ export const STORAGE_USAGE: number = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | C
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { sizeClass } from "./pool.ts";
- * console.assert(sizeClass(1000) === 1024);
- * console.assert(sizeClass(1100) === 1152);
+ * assert(sizeClass(1000) === 1024);
+ * assert(sizeClass(1100) === 1152);
  * ```
  * @param bytes requested size
  * @returns the class size in bytes (a multiple of 16, at least 16)

@@ -67,8 +67,9 @@ function makeArray(dtype: DType, n: number): TypedArray {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { numel } from "./tensor.ts";
- * console.assert(numel([2, 3, 4]) === 24);
+ * assert(numel([2, 3, 4]) === 24);
  * ```
  * @param shape dimensions
  * @returns their product (1 for a scalar)
@@ -84,10 +85,11 @@ export function numel(shape: readonly number[]): number {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { Tensor, CPU } from "./tensor.ts";
  * const t = Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU });
- * console.assert(t.reshape([3, 2]).shape[0] === 3);
- * console.assert((await t.toArray())[5] === 6);
+ * assert(t.reshape([3, 2]).shape[0] === 3);
+ * assert((await t.toArray())[5] === 6);
  * t.dispose();
  * ```
  */
@@ -333,13 +335,14 @@ export async function initBackend(name?: "cpu" | "webgpu"): Promise<Backend> {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { scope, Tensor, CPU } from "./tensor.ts";
- * let inner!: Tensor;
+ * const made: Tensor[] = [];
  * const out = scope(() => {
- *   inner = Tensor.fromArray([1], [1], { backend: CPU });
+ *   made.push(Tensor.fromArray([1], [1], { backend: CPU }));
  *   return Tensor.fromArray([2], [1], { backend: CPU });
  * });
- * console.assert(inner.disposed && !out.disposed);
+ * assert(made[0].disposed && !out.disposed);
  * ```
  * @param fn the work
  * @returns what `fn` returned

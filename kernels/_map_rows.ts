@@ -61,6 +61,7 @@ function modeOf(size: number, n: number): MapMode {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { mapShader } from "./_map_rows.ts";
  * const plan = mapShader({
  *   inputs: [{ name: "a", size: 8 }],
@@ -68,7 +69,7 @@ function modeOf(size: number, n: number): MapMode {
  *   n: 8,
  *   body: "out[i] = -a_v;",
  * });
- * console.assert(plan.count === 2 && plan.code.includes("vec4f"));
+ * assert(plan.count === 2 && plan.code.includes("vec4f"));
  * ```
  * @param s inputs, outputs, size and per-element body
  * @param floatValues values of `s.floats`, in order
@@ -177,10 +178,11 @@ export const PER_ROW_MAX = 256;
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { rowLayout } from "./_map_rows.ts";
- * console.assert(rowLayout({ isCpuAdapter: false }, 4096, 100).perRow);
- * console.assert(rowLayout({ isCpuAdapter: false }, 4096, 1000).wg === 64);
- * console.assert(rowLayout({ isCpuAdapter: true }, 4, 1000).wg === 8);
+ * assert(rowLayout({ isCpuAdapter: false }, 4096, 100).perRow);
+ * assert(rowLayout({ isCpuAdapter: false }, 4096, 1000).wg === 64);
+ * assert(rowLayout({ isCpuAdapter: true }, 4, 1000).wg === 8);
  * ```
  * @param ctx the adapter kind
  * @param rows number of rows
@@ -207,6 +209,7 @@ export function rowLayout(
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { rowShader } from "./_map_rows.ts";
  * const plan = rowShader({
  *   buffers: [["x", "read", "f32"], ["out", "read_write", "f32"]],
@@ -215,7 +218,7 @@ export function rowLayout(
  *            combine: "return S(a.s + b.s);" },
  *   once: "out[row] = st.s;",
  * });
- * console.assert(!plan.perRow && plan.groups(3) === 3);
+ * assert(!plan.perRow && plan.groups(3) === 3);
  * ```
  * @param s buffers, row length and the reduction/output statements
  * @returns the WGSL text and how to size the dispatch

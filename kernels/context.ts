@@ -28,9 +28,10 @@ export type Binding = GPUBuffer | GPUBufferBinding | GPUTextureView;
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import type { DispatchSpec } from "./context.ts";
  * const spec: DispatchSpec = { code: "...", bindings: [], workgroups: [1] };
- * console.assert(spec.workgroups[0] === 1);
+ * assert(spec.workgroups[0] === 1);
  * ```
  */
 export interface DispatchSpec {
@@ -88,9 +89,10 @@ export interface KernelContext {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { grid1d } from "./context.ts";
- * console.assert(grid1d(10, 65535)[0] === 10);
- * console.assert(grid1d(70000, 65535)[1] === 2);
+ * assert(grid1d(10, 65535)[0] === 10);
+ * assert(grid1d(70000, 65535)[1] === 2);
  * ```
  * @param count number of workgroups needed
  * @param max the per-dimension limit
@@ -107,8 +109,9 @@ export function grid1d(count: number, max = 65535): [number, number] {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { roundUp } from "./context.ts";
- * console.assert(roundUp(5, 4) === 8);
+ * assert(roundUp(5, 4) === 8);
  * ```
  * @param n value
  * @param m multiple

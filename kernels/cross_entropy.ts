@@ -203,13 +203,14 @@ function checkTarget(t: number, r: number, classes: number): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { crossEntropyForwardCpu } from "./cross_entropy.ts";
  * const loss = new Float64Array(1), lse = new Float64Array(2), count = new Float64Array(1);
  * crossEntropyForwardCpu({
  *   logits: new Float64Array([0, 0, 5, 1]), targets: new Int32Array([1, -100]),
  *   loss, lse, count, rows: 2, classes: 2,
  * });
- * console.assert(Math.abs(loss[0] - Math.log(2)) < 1e-15 && count[0] === 1);
+ * assert(Math.abs(loss[0] - Math.log(2)) < 1e-15 && count[0] === 1);
  * ```
  * @param args arrays and sizes
  */
@@ -250,13 +251,14 @@ export function crossEntropyForwardCpu(
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { crossEntropyBackwardCpu } from "./cross_entropy.ts";
  * const dlogits = new Float64Array(2);
  * crossEntropyBackwardCpu({
  *   logits: new Float64Array([0, 0]), targets: new Int32Array([1]), lse: new Float64Array([Math.log(2)]),
  *   dy: new Float64Array([1]), count: new Float64Array([1]), dlogits, rows: 1, classes: 2,
  * });
- * console.assert(dlogits[0] === 0.5 && dlogits[1] === -0.5);
+ * assert(dlogits[0] === 0.5 && dlogits[1] === -0.5);
  * ```
  * @param args arrays and sizes
  */

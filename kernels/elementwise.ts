@@ -77,8 +77,9 @@ export function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { applyBinary } from "./elementwise.ts";
- * console.assert(applyBinary("div", 1, 4) === 0.25);
+ * assert(applyBinary("div", 1, 4) === 0.25);
  * ```
  * @param op the op
  * @param x left value
@@ -94,12 +95,13 @@ export function applyBinary(op: BinaryOp, x: number, y: number): number {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { binaryForwardCpu } from "./elementwise.ts";
  * const out = new Float32Array(4);
  * binaryForwardCpu({
  *   op: "mul", a: new Float32Array([1, 2, 3, 4]), b: new Float32Array([10, 100]), out, n: 4, nb: 2,
  * });
- * console.assert(out[3] === 400);
+ * assert(out[3] === 400);
  * ```
  * @param args arrays, op and sizes
  */
@@ -163,10 +165,11 @@ export function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { axpbyForwardCpu } from "./elementwise.ts";
  * const out = new Float32Array(1);
  * axpbyForwardCpu({ a: new Float32Array([2]), b: new Float32Array([3]), out, n: 1, alpha: 2, beta: -1 });
- * console.assert(out[0] === 1);
+ * assert(out[0] === 1);
  * ```
  * @param args arrays, factors and size
  */
@@ -219,10 +222,11 @@ export function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void 
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { addInPlaceCpu } from "./elementwise.ts";
  * const dst = new Float32Array([1, 2]);
  * addInPlaceCpu({ dst, src: new Float32Array([3, 4]), n: 2 });
- * console.assert(dst[1] === 6);
+ * assert(dst[1] === 6);
  * ```
  * @param args arrays and size
  */

@@ -197,13 +197,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: 
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { binaryBackwardCpu } from "./elementwise_backward.ts";
  * const db = new Float32Array(1);
  * binaryBackwardCpu({
  *   op: "mul", a: new Float32Array([1, 2]), b: new Float32Array([5]),
  *   dy: new Float32Array([1, 1]), db, n: 2, nb: 1,
  * });
- * console.assert(db[0] === 3);
+ * assert(db[0] === 3);
  * ```
  * @param args arrays, op and sizes
  */

@@ -82,11 +82,12 @@ export function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): voi
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { embeddingForwardCpu } from "./embedding.ts";
  * const out = new Float32Array(4);
  * const table = new Float32Array([1, 2, 3, 4]); // (2, 2)
  * embeddingForwardCpu({ table, ids: new Int32Array([1, 5]), out, n: 2, vocab: 2, dim: 2 });
- * console.assert(out[0] === 3 && out[1] === 4 && out[2] === 0); // id 5 is out of range
+ * assert(out[0] === 3 && out[1] === 4 && out[2] === 0); // id 5 is out of range
  * ```
  * @param e arrays and sizes
  */

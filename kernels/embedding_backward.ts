@@ -184,13 +184,14 @@ export function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<B
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { embeddingBackwardCpu } from "./embedding_backward.ts";
  * const dTable = new Float32Array(4);
  * const dOut = new Float32Array([1, 2, 10, 20, 5, 5]); // (3, 2)
  * embeddingBackwardCpu({
  *   ids: new Int32Array([1, 1, -1]), dOut, dTable, n: 3, vocab: 2, dim: 2,
  * });
- * console.assert(dTable[0] === 0 && dTable[2] === 11 && dTable[3] === 22);
+ * assert(dTable[0] === 0 && dTable[2] === 11 && dTable[3] === 22);
  * ```
  * @param e arrays and sizes
  */

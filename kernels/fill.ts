@@ -71,10 +71,11 @@ export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { fillCpu } from "./fill.ts";
  * const out = new Float32Array(3);
  * fillCpu({ out, n: 3, value: 2 });
- * console.assert(out[2] === 2);
+ * assert(out[2] === 2);
  * ```
  * @param a arrays and sizes
  */
@@ -122,10 +123,11 @@ export function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { copyCpu } from "./fill.ts";
  * const out = new Float32Array(2);
  * copyCpu({ a: new Float32Array([1, 2, 3]), out, n: 2, srcOffset: 1 });
- * console.assert(out[1] === 3);
+ * assert(out[1] === 3);
  * ```
  * @param c arrays and sizes
  */

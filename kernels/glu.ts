@@ -187,10 +187,11 @@ function cdf64(g: number): number {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { gluForwardCpu } from "./glu.ts";
  * const out = new Float64Array(1);
  * gluForwardCpu({ a: new Float64Array([2, 0]), out, rows: 1, half: 1 }); // GELU(0) = 0
- * console.assert(out[0] === 0);
+ * assert(out[0] === 0);
  * ```
  * @param g arrays and sizes
  */
@@ -209,10 +210,11 @@ export function gluForwardCpu(g: GluArgs<FloatArray>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { gluBackwardCpu } from "./glu.ts";
  * const dA = new Float64Array(2);
  * gluBackwardCpu({ a: new Float64Array([3, 0]), dOut: new Float64Array([1]), dA, rows: 1, half: 1 });
- * console.assert(dA[0] === 0 && dA[1] === 1.5); // GELU(0) = 0, GELU'(0) = 1/2
+ * assert(dA[0] === 0 && dA[1] === 1.5); // GELU(0) = 0, GELU'(0) = 1/2
  * ```
  * @param g arrays and sizes
  */

@@ -22,8 +22,9 @@ export const LN_EPS = 1e-12;
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { lnPrelude } from "./layernorm.ts";
- * console.assert(lnPrelude(128).includes("vec4f"));
+ * assert(lnPrelude(128).includes("vec4f"));
  * ```
  * @param cols row length C
  * @returns WGSL declaring `V` and `hsum`
@@ -40,8 +41,9 @@ fn hsum(v: V) -> f32 { return ${vec ? "dot(v, vec4f(1.0))" : "v"}; }`;
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { lnWords } from "./layernorm.ts";
- * console.assert(lnWords(128) === 32 && lnWords(7) === 7);
+ * assert(lnWords(128) === 32 && lnWords(7) === 7);
  * ```
  * @param cols row length C
  * @returns words per row
@@ -172,11 +174,12 @@ export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): voi
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { layerNormForwardCpu } from "./layernorm.ts";
  * const out = new Float64Array(2);
  * const one = new Float64Array([1, 1]), zero = new Float64Array(2);
  * layerNormForwardCpu({ x: new Float64Array([1, 3]), w: one, b: zero, out, rows: 1, cols: 2 });
- * console.assert(Math.abs(out[0] + 1) < 1e-9 && Math.abs(out[1] - 1) < 1e-9);
+ * assert(Math.abs(out[0] + 1) < 1e-9 && Math.abs(out[1] - 1) < 1e-9);
  * ```
  * @param a arrays and sizes
  */

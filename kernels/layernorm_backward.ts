@@ -197,13 +197,14 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { layerNormBackwardCpu } from "./layernorm_backward.ts";
  * const dB = new Float64Array(2);
  * layerNormBackwardCpu({
  *   x: new Float64Array([1, 3]), w: new Float64Array([1, 1]), mean: new Float64Array([2]),
  *   rstd: new Float64Array([1]), dOut: new Float64Array([0.5, 0.25]), dB, rows: 1, cols: 2,
  * });
- * console.assert(dB[0] === 0.5 && dB[1] === 0.25);
+ * assert(dB[0] === 0.5 && dB[1] === 0.25);
  * ```
  * @param a arrays and sizes
  */

@@ -168,10 +168,11 @@ export function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { sliceForwardCpu } from "./layout.ts";
  * const out = new Float32Array(2);
  * sliceForwardCpu({ a: new Float32Array([1, 2, 3, 4]), out, outer: 1, dim: 4, inner: 1, start: 1, length: 2 });
- * console.assert(out.join() === "2,3");
+ * assert(out.join() === "2,3");
  * ```
  * @param s arrays and sizes
  */
@@ -185,10 +186,11 @@ export function sliceForwardCpu(s: SliceArgs<WordArray>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { sliceBackwardCpu } from "./layout.ts";
  * const dA = new Float32Array(4).fill(9);
  * sliceBackwardCpu({ a: new Float32Array([5, 6]), out: dA, outer: 1, dim: 4, inner: 1, start: 1, length: 2 });
- * console.assert(dA.join() === "0,5,6,0");
+ * assert(dA.join() === "0,5,6,0");
  * ```
  * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
  */
@@ -278,11 +280,12 @@ export function concatBackward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { concatForwardCpu } from "./layout.ts";
  * const whole = new Float32Array(6);
  * const parts = [new Float32Array([1, 2]), new Float32Array([3, 4, 5, 6])]; // (2, 1), (2, 2)
  * concatForwardCpu({ parts, whole, outer: 2, dims: [1, 2], inner: 1 });
- * console.assert(whole.join() === "1,3,4,2,5,6");
+ * assert(whole.join() === "1,3,4,2,5,6");
  * ```
  * @param c arrays and sizes
  */
@@ -295,10 +298,11 @@ export function concatForwardCpu(c: ConcatArgs<WordArray>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { concatBackwardCpu } from "./layout.ts";
  * const parts = [new Float32Array(2), new Float32Array(4)];
  * concatBackwardCpu({ parts, whole: new Float32Array([1, 3, 4, 2, 5, 6]), outer: 2, dims: [1, 2], inner: 1 });
- * console.assert(parts[0].join() === "1,2" && parts[1].join() === "3,4,5,6");
+ * assert(parts[0].join() === "1,2" && parts[1].join() === "3,4,5,6");
  * ```
  * @param c `whole` = gradient of the output, `parts` = gradients of the inputs, sizes
  */

@@ -170,10 +170,11 @@ export function permuteBackward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { permuteForwardCpu } from "./permute.ts";
  * const out = new Float32Array(6);
  * permuteForwardCpu({ a: new Float32Array([1, 2, 3, 4, 5, 6]), out, shape: [2, 3], perm: [1, 0] });
- * console.assert(out.join() === "1,4,2,5,3,6");
+ * assert(out.join() === "1,4,2,5,3,6");
  * ```
  * @param p arrays, the input's shape and the permutation
  */
@@ -202,10 +203,11 @@ export function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { permuteBackwardCpu } from "./permute.ts";
  * const dA = new Float32Array(6);
  * permuteBackwardCpu({ a: new Float32Array([1, 4, 2, 5, 3, 6]), out: dA, shape: [2, 3], perm: [1, 0] });
- * console.assert(dA.join() === "1,2,3,4,5,6");
+ * assert(dA.join() === "1,2,3,4,5,6");
  * ```
  * @param p `a` = gradient of the output, `out` = gradient of the input, forward shape and perm
  */

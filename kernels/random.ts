@@ -86,11 +86,12 @@ export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { randomNormalCpu } from "./random.ts";
  * const out = new Float32Array(1000);
  * randomNormalCpu({ out, B: 1, T: 10, H: 100, seed: 1 });
  * const mean = out.reduce((s, v) => s + v, 0) / out.length;
- * console.assert(Math.abs(mean) < 0.2);
+ * assert(Math.abs(mean) < 0.2);
  * ```
  * @param a arrays and sizes
  */

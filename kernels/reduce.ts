@@ -185,10 +185,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { reduceForwardCpu } from "./reduce.ts";
  * const out = new Float32Array(2), idx = new Int32Array(2);
  * reduceForwardCpu({ op: "max", x: new Float32Array([1, 3, 3, 5, 4, 0]), out, idx, rows: 2, n: 3 });
- * console.assert(out[0] === 3 && idx[0] === 1 && idx[1] === 0);
+ * assert(out[0] === 3 && idx[0] === 1 && idx[1] === 0);
  * ```
  * @param args arrays, op and sizes
  */
@@ -217,10 +218,11 @@ export function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { reduceBackwardCpu } from "./reduce.ts";
  * const dx = new Float32Array(4);
  * reduceBackwardCpu({ op: "mean", dy: new Float32Array([2, 4]), dx, rows: 2, n: 2 });
- * console.assert(dx[0] === 1 && dx[3] === 2);
+ * assert(dx[0] === 1 && dx[3] === 2);
  * ```
  * @param args arrays, op and sizes
  */

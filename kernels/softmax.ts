@@ -42,8 +42,9 @@ export interface SoftmaxBackwardArgs<B> {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { onlineSoftmaxState } from "./softmax.ts";
- * console.assert(onlineSoftmaxState("x[base + i]").fields === "m: f32, s: f32");
+ * assert(onlineSoftmaxState("x[base + i]").fields === "m: f32, s: f32");
  * ```
  * @param load WGSL expression of element `i` of the row
  * @returns the row-shader state (fields, init, accum, combine)
@@ -130,10 +131,11 @@ export function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Bu
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { softmaxForwardCpu } from "./softmax.ts";
  * const y = new Float64Array(2);
  * softmaxForwardCpu({ x: new Float64Array([0, Math.log(3)]), y, rows: 1, n: 2 });
- * console.assert(Math.abs(y[1] - 0.75) < 1e-15);
+ * assert(Math.abs(y[1] - 0.75) < 1e-15);
  * ```
  * @param args arrays and sizes
  */
@@ -153,10 +155,11 @@ export function softmaxForwardCpu(args: SoftmaxArgs<FloatArray>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { softmaxBackwardCpu } from "./softmax.ts";
  * const dx = new Float64Array(2);
  * softmaxBackwardCpu({ y: new Float64Array([0.5, 0.5]), dy: new Float64Array([1, 1]), dx, rows: 1, n: 2 });
- * console.assert(dx[0] === 0);
+ * assert(dx[0] === 0);
  * ```
  * @param args arrays and sizes
  */

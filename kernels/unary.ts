@@ -162,8 +162,9 @@ export function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>):
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { erf } from "./unary.ts";
- * console.assert(Math.abs(erf(1) - 0.8427007929497149) < 1e-15);
+ * assert(Math.abs(erf(1) - 0.8427007929497149) < 1e-15);
  * ```
  * @param x argument
  * @returns erf(x)
@@ -186,8 +187,9 @@ export function erf(x: number): number {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { erfc } from "./unary.ts";
- * console.assert(Math.abs(erfc(5) / 1.5374597944280349e-12 - 1) < 1e-12);
+ * assert(Math.abs(erfc(5) / 1.5374597944280349e-12 - 1) < 1e-12);
  * ```
  * @param x argument
  * @returns erfc(x)
@@ -246,10 +248,11 @@ function backwardValue(op: UnaryOp, x: number, g: number): number {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { unaryForwardCpu } from "./unary.ts";
  * const out = new Float64Array(1);
  * unaryForwardCpu({ op: "gelu", x: new Float64Array([1]), out, n: 1 });
- * console.assert(Math.abs(out[0] - 0.8413447460685429) < 1e-14);
+ * assert(Math.abs(out[0] - 0.8413447460685429) < 1e-14);
  * ```
  * @param args arrays, op and size
  */
@@ -263,10 +266,11 @@ export function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { unaryBackwardCpu } from "./unary.ts";
  * const dx = new Float64Array(1);
  * unaryBackwardCpu({ op: "exp", x: new Float64Array([0]), dy: new Float64Array([2]), dx, n: 1 });
- * console.assert(dx[0] === 2);
+ * assert(dx[0] === 2);
  * ```
  * @param args arrays, op and size
  */

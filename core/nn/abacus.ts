@@ -20,11 +20,12 @@ export const DIGIT_IDS: readonly number[] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { abacusIndices } from "./abacus.ts";
  * // "12+345=" as ids: 1 -> 5, 2 -> 6, + -> 14, 3 -> 7, 4 -> 8, 5 -> 9, = -> 17
  * const idx = abacusIndices([5, 6, 14, 7, 8, 9, 17], 7);
- * console.assert(idx.join(",") === "1,2,0,1,2,3,0");
- * console.assert(abacusIndices([5, 6, 14], 3, { offset: 10 }).join(",") === "11,12,0");
+ * assert(idx.join(",") === "1,2,0,1,2,3,0");
+ * assert(abacusIndices([5, 6, 14], 3, { offset: 10 }).join(",") === "11,12,0");
  * ```
  * @param ids token ids, row-major (B, T)
  * @param T row length
@@ -78,11 +79,12 @@ export interface AbacusOptions {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { AbacusEmbedding } from "./abacus.ts";
  * import { CPU } from "../tensor.ts";
  * const ab = new AbacusEmbedding({ hidden: 8, tableSize: 32, backend: CPU });
  * const e = ab.forward(new Int32Array([5, 6, 14, 7]), 4, false); // (1, 4, 8)
- * console.assert(e.shape.join(",") === "1,4,8");
+ * assert(e.shape.join(",") === "1,4,8");
  * ```
  */
 export class AbacusEmbedding {

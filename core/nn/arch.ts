@@ -142,9 +142,10 @@ function mustBe(raw: Raw, path: string, ok: unknown[], why: string): void {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { resolveArch } from "./arch.ts";
  * const a = resolveArch({ hidden_size: 64, intermed_size: 128, attention: { num_attention_heads: 4 } }, 19);
- * console.assert(a.maxBackprop === 2 && a.posEmbedding === "learned");
+ * assert(a.maxBackprop === 2 && a.posEmbedding === "learned");
  * ```
  * @param raw the `arch` group (missing keys take upstream's defaults)
  * @param vocabSize the tokenizer's vocabulary size

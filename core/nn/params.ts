@@ -58,11 +58,12 @@ const normalFill = (n: number, std: number) => (normal: () => number) => {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { paramList } from "./params.ts";
  * import { resolveArch } from "./arch.ts";
  * const arch = resolveArch({ hidden_size: 8, intermed_size: 16, layers_in_recurrent_block: 1,
  *   maximal_recurrence: 1, attention: { num_attention_heads: 2 } }, 19);
- * console.assert(paramList(arch).some((p) => p.name === "decoder.weight"));
+ * assert(paramList(arch).some((p) => p.name === "decoder.weight"));
  * ```
  * @param arch the architecture
  * @returns parameters in a fixed order
@@ -152,11 +153,12 @@ export function paramList(arch: Arch): ParamInit[] {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { paramCounts } from "./params.ts";
  * import { resolveArch } from "./arch.ts";
  * const arch = resolveArch({ hidden_size: 8, intermed_size: 16, attention: { num_attention_heads: 2 } }, 19);
  * const c = paramCounts(arch);
- * console.assert(c.total === c.embedding + c.blocks + c.head + c.output);
+ * assert(c.total === c.embedding + c.blocks + c.head + c.output);
  * ```
  * @param arch the architecture
  * @returns counts per component and the total

@@ -12,8 +12,9 @@ import { type DType, keep, type Tensor } from "../tensor.ts";
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { shapeStr } from "./_save.ts";
- * console.assert(shapeStr([2, 3]) === "[2, 3]");
+ * assert(shapeStr([2, 3]) === "[2, 3]");
  * ```
  * @param shape dimensions
  * @returns e.g. `[2, 3]`
@@ -27,9 +28,10 @@ export function shapeStr(shape: readonly number[]): string {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { needsGrad } from "./_save.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert(!needsGrad(Tensor.fromArray([1], [1], { backend: CPU })));
+ * assert(!needsGrad(Tensor.fromArray([1], [1], { backend: CPU })));
  * ```
  * @param inputs the op's tensor inputs
  * @returns true when grad mode is on and some input requires a gradient
@@ -44,12 +46,13 @@ export function needsGrad(...inputs: Tensor[]): boolean {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { saveForBackward } from "./_save.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const t = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * const s = saveForBackward(t);
  * t.dispose();
- * console.assert(s.data[1] === 2);
+ * assert(s.data[1] === 2);
  * s.dispose();
  * ```
  * @param t the tensor to keep alive
@@ -105,9 +108,10 @@ export function checkDtype(op: string, t: Tensor, allowed: DType[] = ["f32"]): v
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { f32 } from "./_save.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert(f32(Tensor.fromArray([4], [1], { backend: CPU }))[0] === 4);
+ * assert(f32(Tensor.fromArray([4], [1], { backend: CPU }))[0] === 4);
  * ```
  * @param t an f32 tensor on the cpu backend
  * @returns its typed array

@@ -13,10 +13,11 @@ import { record } from "../autograd.ts";
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { full } from "./basic.ts";
  * import { CPU } from "../tensor.ts";
  * const t = full([2, 2], 3, { backend: CPU });
- * console.assert((await t.toArray())[3] === 3);
+ * assert((await t.toArray())[3] === 3);
  * ```
  * @param shape dimensions
  * @param value the value
@@ -41,9 +42,10 @@ export function full(
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { zeros } from "./basic.ts";
  * import { CPU } from "../tensor.ts";
- * console.assert((await zeros([3], { backend: CPU }).toArray())[2] === 0);
+ * assert((await zeros([3], { backend: CPU }).toArray())[2] === 0);
  * ```
  * @param shape dimensions
  * @param options dtype and backend
@@ -61,10 +63,11 @@ export function zeros(
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { onesLike } from "./basic.ts";
  * import { Tensor, CPU } from "../tensor.ts";
  * const t = onesLike(Tensor.fromArray([5, 6], [2], { backend: CPU }));
- * console.assert((await t.toArray())[1] === 1);
+ * assert((await t.toArray())[1] === 1);
  * ```
  * @param t the template
  * @returns ones shaped like `t`
@@ -78,10 +81,11 @@ export function onesLike(t: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { clone } from "./basic.ts";
  * import { Tensor, CPU } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
- * console.assert((await clone(a).toArray())[1] === 2);
+ * assert((await clone(a).toArray())[1] === 2);
  * ```
  * @param a source
  * @returns the copy

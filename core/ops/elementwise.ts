@@ -125,11 +125,12 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { add } from "./elementwise.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
  * const b = Tensor.fromArray([10, 20], [2], { backend: CPU });
- * console.assert((await add(a, b).toArray())[3] === 24);
+ * assert((await add(a, b).toArray())[3] === 24);
  * ```
  * @param a left operand
  * @param b right operand
@@ -144,10 +145,11 @@ export function add(a: Tensor, b: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { sub } from "./elementwise.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([5, 6], [2], { backend: CPU });
- * console.assert((await sub(a, Tensor.fromArray([1], [], { backend: CPU })).toArray())[1] === 5);
+ * assert((await sub(a, Tensor.fromArray([1], [], { backend: CPU })).toArray())[1] === 5);
  * ```
  * @param a left operand
  * @param b right operand
@@ -162,10 +164,11 @@ export function sub(a: Tensor, b: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { mul } from "./elementwise.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
- * console.assert((await mul(a, Tensor.fromArray([2, 3], [2], { backend: CPU })).toArray())[3] === 12);
+ * assert((await mul(a, Tensor.fromArray([2, 3], [2], { backend: CPU })).toArray())[3] === 12);
  * ```
  * @param a left operand
  * @param b right operand
@@ -180,10 +183,11 @@ export function mul(a: Tensor, b: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { div } from "./elementwise.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
- * console.assert((await div(a, Tensor.fromArray([4], [1], { backend: CPU })).toArray())[1] === 0.5);
+ * assert((await div(a, Tensor.fromArray([4], [1], { backend: CPU })).toArray())[1] === 0.5);
  * ```
  * @param a numerator
  * @param b denominator
@@ -209,9 +213,10 @@ function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Ten
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { scale } from "./elementwise.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert((await scale(Tensor.fromArray([3], [1], { backend: CPU }), -2).toArray())[0] === -6);
+ * assert((await scale(Tensor.fromArray([3], [1], { backend: CPU }), -2).toArray())[0] === -6);
  * ```
  * @param a input
  * @param alpha factor (a uniform on the GPU: no recompilation when it changes)
@@ -228,10 +233,11 @@ export function scale(a: Tensor, alpha: number): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { axpby } from "./elementwise.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1], [1], { backend: CPU }), b = Tensor.fromArray([2], [1], { backend: CPU });
- * console.assert((await axpby(a, b, 3, 0.5).toArray())[0] === 4);
+ * assert((await axpby(a, b, 3, 0.5).toArray())[0] === 4);
  * ```
  * @param a first tensor
  * @param b second tensor, same shape
@@ -262,11 +268,12 @@ export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { addInto } from "./elementwise.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const dst = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * addInto(dst, Tensor.fromArray([10, 10], [2], { backend: CPU }));
- * console.assert(dst.data[1] === 12);
+ * assert(dst.data[1] === 12);
  * ```
  * @param dst accumulator (modified)
  * @param src addend

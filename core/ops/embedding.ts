@@ -17,13 +17,14 @@ import { checkBackends, checkDtype, f32, needsGrad, saveForBackward } from "./_s
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { embedding } from "./embedding.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const table = Tensor.fromArray([1, 2, 3, 4, 5, 6], [3, 2], { backend: CPU });
  * const ids = Tensor.fromArray([2, 0, 7], [1, 3], { dtype: "i32", backend: CPU });
  * const out = embedding(table, ids);
- * console.assert(out.shape.join() === "1,3,2");
- * console.assert((await out.toArray()).join() === "5,6,1,2,0,0");
+ * assert(out.shape.join() === "1,3,2");
+ * assert((await out.toArray()).join() === "5,6,1,2,0,0");
  * ```
  * @param table the table, (V, H), f32
  * @param ids token ids, any shape, i32 (or u32)

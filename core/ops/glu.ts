@@ -14,11 +14,12 @@ import { checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.t
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { gluGelu } from "./glu.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([3, 5, 0, 1], [1, 4], { backend: CPU }); // x = [3, 5], g = [0, 1]
  * const y = await gluGelu(x).toArray();
- * console.assert(y[0] === 0 && Math.abs(y[1] - 5 * 0.8413447) < 1e-6); // GELU(1) = Phi(1)
+ * assert(y[0] === 0 && Math.abs(y[1] - 5 * 0.8413447) < 1e-6); // GELU(1) = Phi(1)
  * ```
  * @param x input, (..., 2H): value half then gate half
  * @returns (..., H)

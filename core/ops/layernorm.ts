@@ -122,13 +122,14 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { layerNorm } from "./layernorm.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 3, 10, 20], [2, 2], { backend: CPU });
  * const w = Tensor.fromArray([1, 1], [2], { backend: CPU });
  * const b = Tensor.fromArray([0, 0.5], [2], { backend: CPU });
  * const y = await layerNorm(x, w, b).toArray();
- * console.assert(Math.abs(y[0] + 1) < 1e-6 && Math.abs(y[3] - 1.5) < 1e-6);
+ * assert(Math.abs(y[0] + 1) < 1e-6 && Math.abs(y[3] - 1.5) < 1e-6);
  * ```
  * @param x input, (..., C)
  * @param w weight, (C)
@@ -149,6 +150,7 @@ export function layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number = LN_EPS)
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { addLayerNorm } from "./layernorm.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2], [1, 2], { backend: CPU });
@@ -156,7 +158,7 @@ export function layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number = LN_EPS)
  * const w = Tensor.fromArray([2, 2], [2], { backend: CPU });
  * const b = Tensor.fromArray([0, 0], [2], { backend: CPU });
  * const y = await addLayerNorm(x, r, w, b).toArray(); // LN([1, 3]) * 2
- * console.assert(Math.abs(y[0] + 2) < 1e-6 && Math.abs(y[1] - 2) < 1e-6);
+ * assert(Math.abs(y[0] + 2) < 1e-6 && Math.abs(y[1] - 2) < 1e-6);
  * ```
  * @param x input (the residual stream), (..., C)
  * @param r added to x before normalising, shaped like x

@@ -35,11 +35,12 @@ const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { permute } from "./layout.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2, 3, 4, 5, 6], [1, 2, 3], { backend: CPU });
  * const y = permute(x, [2, 0, 1]);
- * console.assert(y.shape.join() === "3,1,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
+ * assert(y.shape.join() === "3,1,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
  * ```
  * @param x input (any dtype)
  * @param perm output axis k is input axis perm[k]
@@ -66,11 +67,12 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { transpose } from "./layout.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU });
  * const y = transpose(x, 0, -1);
- * console.assert(y.shape.join() === "3,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
+ * assert(y.shape.join() === "3,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
  * ```
  * @param x input (any dtype)
  * @param d0 one axis
@@ -91,11 +93,12 @@ export function transpose(x: Tensor, d0: number, d1: number): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { slice } from "./layout.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU });
  * const y = slice(x, -1, 1, 2);
- * console.assert(y.shape.join() === "2,2" && (await y.toArray()).join() === "2,3,5,6");
+ * assert(y.shape.join() === "2,2" && (await y.toArray()).join() === "2,3,5,6");
  * ```
  * @param x input (any dtype)
  * @param axis the sliced axis (negative counts from the end)
@@ -136,12 +139,13 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { concat } from "./layout.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2], [2, 1], { backend: CPU });
  * const b = Tensor.fromArray([3, 4, 5, 6], [2, 2], { backend: CPU });
  * const y = concat([a, b], 1);
- * console.assert(y.shape.join() === "2,3" && (await y.toArray()).join() === "1,3,4,2,5,6");
+ * assert(y.shape.join() === "2,3" && (await y.toArray()).join() === "1,3,4,2,5,6");
  * ```
  * @param xs the tensors (at least one, same dtype and backend)
  * @param axis the joined axis (negative counts from the end)

@@ -31,12 +31,13 @@ export interface CrossEntropyOptions {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { crossEntropy } from "./loss.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const logits = Tensor.fromArray([0, 0, 3, 1], [2, 2], { backend: CPU });
  * const targets = Tensor.fromArray([1, -100], [2], { dtype: "i32", backend: CPU });
  * const loss = await crossEntropy(logits, targets).toArray();
- * console.assert(Math.abs(loss[0] - Math.LN2) < 1e-6);
+ * assert(Math.abs(loss[0] - Math.LN2) < 1e-6);
  * ```
  * @param logits scores `(..., classes)`, f32
  * @param targets class per row `(...)`, i32 (or u32)

@@ -11,10 +11,11 @@ import { type Backend, Tensor } from "../tensor.ts";
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { randomNormalTensor } from "./random.ts";
  * import { CPU } from "../tensor.ts";
  * const t = randomNormalTensor([2, 3, 4], 7, { backend: CPU, scale: 0.02 });
- * console.assert(t.shape.join(",") === "2,3,4");
+ * assert(t.shape.join(",") === "2,3,4");
  * ```
  * @param shape [B, T, H]
  * @param seed 32-bit seed

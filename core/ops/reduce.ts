@@ -72,10 +72,11 @@ function reduce(op: ReduceOp, x: Tensor, all: boolean, keepDim?: boolean): Tenso
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { sum } from "./reduce.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const s = sum(Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU }));
- * console.assert(s.shape.length === 1 && (await s.toArray())[1] === 15);
+ * assert(s.shape.length === 1 && (await s.toArray())[1] === 15);
  * ```
  * @param x input `(..., n)`
  * @param options `keepDim` keeps the axis as length 1
@@ -90,10 +91,11 @@ export function sum(x: Tensor, options: ReduceOptions = {}): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { mean } from "./reduce.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const m = mean(Tensor.fromArray([1, 3, 5, 7], [2, 2], { backend: CPU }), { keepDim: true });
- * console.assert(m.shape[1] === 1 && (await m.toArray())[1] === 6);
+ * assert(m.shape[1] === 1 && (await m.toArray())[1] === 6);
  * ```
  * @param x input `(..., n)`
  * @param options `keepDim` keeps the axis as length 1
@@ -108,9 +110,10 @@ export function mean(x: Tensor, options: ReduceOptions = {}): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { max } from "./reduce.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert((await max(Tensor.fromArray([1, 9, 3], [3], { backend: CPU })).toArray())[0] === 9);
+ * assert((await max(Tensor.fromArray([1, 9, 3], [3], { backend: CPU })).toArray())[0] === 9);
  * ```
  * @param x input `(..., n)`
  * @param options `keepDim` keeps the axis as length 1
@@ -125,10 +128,11 @@ export function max(x: Tensor, options: ReduceOptions = {}): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { argmax } from "./reduce.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const i = argmax(Tensor.fromArray([1, 9, 9, 4, 0, 2], [2, 3], { backend: CPU }));
- * console.assert(i.dtype === "i32" && (await i.toArray())[0] === 1);
+ * assert(i.dtype === "i32" && (await i.toArray())[0] === 1);
  * ```
  * @param x input `(..., n)`
  * @param options `keepDim` keeps the axis as length 1
@@ -149,10 +153,11 @@ export function argmax(x: Tensor, options: ReduceOptions = {}): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { sumAll } from "./reduce.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const s = sumAll(Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU }));
- * console.assert(s.shape.length === 0 && (await s.toArray())[0] === 10);
+ * assert(s.shape.length === 0 && (await s.toArray())[0] === 10);
  * ```
  * @param x input of any shape
  * @returns the sum, shape `[]`
@@ -166,9 +171,10 @@ export function sumAll(x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { meanAll } from "./reduce.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert((await meanAll(Tensor.fromArray([1, 2, 3, 6], [4], { backend: CPU })).toArray())[0] === 3);
+ * assert((await meanAll(Tensor.fromArray([1, 2, 3, 6], [4], { backend: CPU })).toArray())[0] === 3);
  * ```
  * @param x input of any shape
  * @returns the mean, shape `[]`

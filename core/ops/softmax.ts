@@ -18,10 +18,11 @@ import { checkDtype, f32, needsGrad, saveForBackward } from "./_save.ts";
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { softmax } from "./softmax.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const y = await softmax(Tensor.fromArray([0, Math.log(3)], [1, 2], { backend: CPU })).toArray();
- * console.assert(Math.abs(y[1] - 0.75) < 1e-7);
+ * assert(Math.abs(y[1] - 0.75) < 1e-7);
  * ```
  * @param x input `(..., n)`
  * @returns probabilities of the same shape, each row summing to 1

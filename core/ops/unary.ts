@@ -38,9 +38,10 @@ function unary(op: UnaryOp, x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { exp } from "./unary.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert((await exp(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 1);
+ * assert((await exp(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 1);
  * ```
  * @param x input
  * @returns `exp(x)`
@@ -54,9 +55,10 @@ export function exp(x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { log } from "./unary.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert((await log(Tensor.fromArray([1], [1], { backend: CPU })).toArray())[0] === 0);
+ * assert((await log(Tensor.fromArray([1], [1], { backend: CPU })).toArray())[0] === 0);
  * ```
  * @param x input (positive)
  * @returns `log(x)`
@@ -70,9 +72,10 @@ export function log(x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { neg } from "./unary.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert((await neg(Tensor.fromArray([2], [1], { backend: CPU })).toArray())[0] === -2);
+ * assert((await neg(Tensor.fromArray([2], [1], { backend: CPU })).toArray())[0] === -2);
  * ```
  * @param x input
  * @returns `-x`
@@ -86,9 +89,10 @@ export function neg(x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { relu } from "./unary.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert((await relu(Tensor.fromArray([-1, 2], [2], { backend: CPU })).toArray())[0] === 0);
+ * assert((await relu(Tensor.fromArray([-1, 2], [2], { backend: CPU })).toArray())[0] === 0);
  * ```
  * @param x input
  * @returns `max(x, 0)`
@@ -102,9 +106,10 @@ export function relu(x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { tanh } from "./unary.ts";
  * import { CPU, Tensor } from "../tensor.ts";
- * console.assert((await tanh(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 0);
+ * assert((await tanh(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 0);
  * ```
  * @param x input
  * @returns `tanh(x)`
@@ -118,10 +123,11 @@ export function tanh(x: Tensor): Tensor {
  *
  * @example
  * ```ts
+ * import { ok as assert } from "node:assert/strict";
  * import { gelu } from "./unary.ts";
  * import { CPU, Tensor } from "../tensor.ts";
  * const y = await gelu(Tensor.fromArray([1], [1], { backend: CPU })).toArray();
- * console.assert(Math.abs(y[0] - 0.8413447) < 1e-6);
+ * assert(Math.abs(y[0] - 0.8413447) < 1e-6);
  * ```
  * @param x input
  * @returns `GELU(x)`
