@@ -1,0 +1,193 @@
+/**
+ * Gradients of FIRE's two learnable scalars (c and `L_multiplier`) from the gradient of the
+ * distance matrix, as a deterministic two-pass reduction: one workgroup per row, then one
+ * workgroup over the rows (no atomics). The forward pass and the shared sizes are in `fire.ts`.
+ * Reference: derivatives of FIRE's
+ * d_ij = log(|c (p_i - p_j)| + 1) / (log(|c max(p_i, |L init_L|)| + 1) + eps) in c and L.
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { FIRE_PARAMS_WGSL, type FireSizes, fireUniforms, resolveFireSizes } from "./fire.ts";
+
+const WG = 64;
+const PARAMS = FIRE_PARAMS_WGSL;
+
+// Pass 1: workgroup r reduces row r of dD into its contributions to dc and dL (partial[2r..]).
+const BACKWARD_ROWS = /* wgsl */ `${PARAMS}
+@group(0) @binding(0) var<storage, read> c: array<f32>;            // (1)
+@group(0) @binding(1) var<storage, read> lm: array<f32>;           // (1)
+@group(0) @binding(2) var<storage, read> pos: array<f32>;          // (S)
+@group(0) @binding(3) var<storage, read> dd: array<f32>;           // (R, S)
+@group(0) @binding(4) var<storage, read_write> partial: array<f32>; // (R, 2)
+@group(0) @binding(5) var<uniform> p: P;
+var<workgroup> sa: array<f32, ${WG}>;
+var<workgroup> sb: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let r = wid.x + wid.y * nw.x;
+  if (r >= p.rows) { return; }
+  let i = p.rowStart + r;
+  let cv = c[0];
+  let pi = pos[i];
+  // a = sum_j dD_ij * d num_ij / dc, b = sum_j dD_ij * num_ij
+  var a = 0.0;
+  var b = 0.0;
+  for (var j = lid; j < p.cols; j += ${WG}u) {
+    let g = dd[r * p.cols + j];
+    let diff = pi - pos[j];
+    let x = cv * diff;
+    a += g * sign(x) * diff / (abs(x) + 1.0);
+    b += g * log(abs(x) + 1.0);
+  }
+  sa[lid] = a;
+  sb[lid] = b;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      sa[lid] += sa[lid + s];
+      sb[lid] += sb[lid + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let lv = lm[0] * p.initL;
+    let threshold = abs(lv);
+    let m = max(pi, threshold);
+    let y = cv * m;
+    let den = log(abs(y) + 1.0) + p.eps;
+    let q = sign(y) / (abs(y) + 1.0);          // d log(|y| + 1) / dy
+    var dm = 0.0;                              // d max(pi, threshold) / d threshold
+    if (threshold > pi) { dm = 1.0; } else if (threshold == pi) { dm = 0.5; }
+    let k = sb[0] / (den * den);
+    partial[2u * r] = sa[0] / den - k * q * m;
+    partial[2u * r + 1u] = -k * q * cv * dm * sign(lv) * p.initL;
+  }
+}`;
+
+// Pass 2: one workgroup sums the per-row contributions in a fixed order.
+const BACKWARD_SUM = /* wgsl */ `${PARAMS}
+@group(0) @binding(0) var<storage, read> partial: array<f32>; // (R, 2)
+@group(0) @binding(1) var<storage, read_write> dc: array<f32>; // (1)
+@group(0) @binding(2) var<storage, read_write> dl: array<f32>; // (1)
+@group(0) @binding(3) var<uniform> p: P;
+var<workgroup> sa: array<f32, ${WG}>;
+var<workgroup> sb: array<f32, ${WG}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32) {
+  var a = 0.0;
+  var b = 0.0;
+  for (var r = lid; r < p.rows; r += ${WG}u) {
+    a += partial[2u * r];
+    b += partial[2u * r + 1u];
+  }
+  sa[lid] = a;
+  sb[lid] = b;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      sa[lid] += sa[lid + s];
+      sb[lid] += sb[lid + s];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    dc[0] = sa[0];
+    dl[0] = sb[0];
+  }
+}`;
+
+/** Arguments of `fireBackward`. */
+export interface FireBackwardArgs<B> extends FireSizes {
+  /** The learnable scale c, (1). */
+  c: B;
+  /** The learnable `L_multiplier`, (1). */
+  lMult: B;
+  /** Positions p, (S). */
+  positions: B;
+  /** Gradient of the distances, (R, S). */
+  dOut: B;
+  /** Gradient of c, (1) (overwritten). */
+  dc: B;
+  /** Gradient of `L_multiplier`, (1) (overwritten). */
+  dLMult: B;
+}
+
+/**
+ * Computes the gradients of c and `L_multiplier` from the gradient of FIRE's distances.
+ *
+ * Two dispatches, no atomics: a workgroup per row reduces that row (the normaliser depends on
+ * the row only, so each row needs two sums), then one workgroup adds the rows in a fixed order.
+ * Derivatives follow PyTorch autograd: d|x|/dx = sign(x) (0 at 0); max(p_i, T) sends the
+ * gradient to the larger side, half to each on a tie.
+ *
+ * @example
+ * ```ts ignore
+ * fireBackward(ctx, { c, lMult, positions, dOut, dc, dLMult, seq: 64 });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers and sizes
+ */
+export function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): void {
+  const s = resolveFireSizes(args);
+  const p = fireUniforms(s);
+  const partial = ctx.scratch(Math.max(8, s.rows * 8));
+  if (s.rows > 0 && s.seq > 0) {
+    ctx.dispatch({
+      code: BACKWARD_ROWS,
+      bindings: [args.c, args.lMult, args.positions, args.dOut, partial],
+      params: p,
+      workgroups: grid1d(s.rows, ctx.maxWorkgroups),
+      label: "fire_backward_rows",
+    });
+  } else p[0] = 0; // nothing to reduce: the sum pass writes zeros
+  ctx.dispatch({
+    code: BACKWARD_SUM,
+    bindings: [partial, args.dc, args.dLMult],
+    params: p,
+    workgroups: [1],
+    label: "fire_backward_sum",
+  });
+}
+
+/**
+ * CPU reference of `fireBackward` (in doubles, the same derivative conventions).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { fireBackwardCpu } from "./fire_backward.ts";
+ * const dc = new Float64Array(1), dLMult = new Float64Array(1);
+ * const dOut = new Float64Array([0, 0, 1, 0]);
+ * fireBackwardCpu({ c: [0.1], lMult: [1], positions: [0, 1], dOut, dc, dLMult, seq: 2 });
+ * assert(dc[0] > 0 && dLMult[0] < 0);
+ * ```
+ * @param a arrays and sizes
+ */
+export function fireBackwardCpu(
+  a: Omit<FireBackwardArgs<ArrayLike<number>>, "dc" | "dLMult"> & {
+    dc: FloatArray;
+    dLMult: FloatArray;
+  },
+): void {
+  const s = resolveFireSizes(a);
+  const c = a.c[0], lv = a.lMult[0] * s.initL, threshold = Math.abs(lv);
+  let dc = 0, dl = 0;
+  for (let r = 0; r < s.rows; r++) {
+    const pi = a.positions[s.rowStart + r];
+    const m = Math.max(pi, threshold), y = c * m;
+    const den = Math.log(Math.abs(y) + 1) + s.eps;
+    const q = Math.sign(y) / (Math.abs(y) + 1); // d log(|y| + 1) / dy
+    const dm = threshold > pi ? 1 : threshold === pi ? 0.5 : 0; // d max / d threshold
+    for (let j = 0; j < s.seq; j++) {
+      const g = a.dOut[r * s.seq + j];
+      const diff = pi - a.positions[j], x = c * diff;
+      const num = Math.log(Math.abs(x) + 1);
+      const dNum = Math.sign(x) * diff / (Math.abs(x) + 1); // d num / dc
+      dc += g * (dNum / den - num * q * m / (den * den));
+      dl += g * (-num * q * c * dm * Math.sign(lv) * s.initL / (den * den));
+    }
+  }
+  a.dc[0] = dc;
+  a.dLMult[0] = dl;
+}

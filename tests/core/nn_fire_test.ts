@@ -1,0 +1,242 @@
+import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
+import { backward, noGrad, setAccumulate } from "../../core/autograd.ts";
+import { ParamArena } from "../../core/arena.ts";
+import type { Device } from "../../core/device.ts";
+import {
+  Fire,
+  FIRE_KEYS,
+  FIRE_MLP_WIDTH,
+  type FireBiasOptions,
+  type FireParamName,
+  fireParamShapes,
+  firePositions,
+} from "../../core/nn/fire.ts";
+import { onesLike } from "../../core/ops/basic.ts";
+import { add, addInto, mul } from "../../core/ops/elementwise.ts";
+import { sumAll } from "../../core/ops/reduce.ts";
+import { type Backend, CPU, scope, Tensor } from "../../core/tensor.ts";
+import { fireForwardCpu } from "../../kernels/fire.ts";
+import { assertClose, gpuTest, maybeDevice, mulberry, randArray } from "../kernels/_harness.ts";
+
+setAccumulate(add, addInto);
+
+const NAMES = Object.keys(FIRE_KEYS) as FireParamName[];
+
+/** The bias and the gradients of sum(bias * W) for each parameter, all read back. */
+async function run(
+  fire: Fire,
+  S: number,
+  options: FireBiasOptions,
+  wSeed = 7,
+): Promise<{ bias: Float32Array; shape: readonly number[]; grads: Float32Array[] }> {
+  const backend = fire.c.backend;
+  const bias = scope(() => {
+    const b = fire.bias(S, options);
+    const w = Tensor.fromArray(randArray(b.size, wSeed), b.shape, { backend });
+    backward(sumAll(mul(b, w)), null, onesLike);
+    return b;
+  });
+  const out = {
+    bias: (await bias.toArray()) as Float32Array,
+    shape: bias.shape,
+    grads: [] as Float32Array[],
+  };
+  bias.dispose();
+  for (const n of NAMES) {
+    const g = fire[n].grad!;
+    out.grads.push((await g.toArray()) as Float32Array);
+    g.dispose();
+    fire[n].grad = null;
+  }
+  return out;
+}
+
+/** Float64 reference of the bias from parameter values: (heads, rows, S). */
+function biasRef(
+  p: Record<FireParamName, Float64Array>,
+  pos: ArrayLike<number>,
+  heads: number,
+  rows: number,
+): Float64Array {
+  const S = pos.length, W = FIRE_MLP_WIDTH;
+  const d = new Float64Array(rows * S);
+  fireForwardCpu({
+    c: p.c,
+    lMult: p.lMult,
+    positions: pos,
+    out: d,
+    seq: S,
+    rows,
+    rowStart: S - rows,
+  });
+  const out = new Float64Array(heads * rows * S);
+  const h = new Float64Array(W);
+  for (let e = 0; e < rows * S; e++) {
+    for (let k = 0; k < W; k++) h[k] = Math.max(0, p.mlp0Weight[k] * d[e] + p.mlp0Bias[k]);
+    for (let o = 0; o < heads; o++) {
+      let s = p.mlp2Bias[o];
+      for (let k = 0; k < W; k++) s += p.mlp2Weight[o * W + k] * h[k];
+      out[o * rows * S + e] = s;
+    }
+  }
+  return out;
+}
+
+function valuesOf(fire: Fire): Record<FireParamName, Float64Array> {
+  const r = {} as Record<FireParamName, Float64Array>;
+  for (const n of NAMES) r[n] = Float64Array.from(fire[n].data as Float32Array);
+  return r;
+}
+
+Deno.test("Fire() initialises like upstream and names its parameters with upstream's keys", () => {
+  const fire = new Fire({ heads: 3, backend: CPU, random: mulberry(1) });
+  assertEquals(fire.named().map(([k]) => k), [
+    "rotary_emb.mlp.0.weight",
+    "rotary_emb.mlp.0.bias",
+    "rotary_emb.mlp.2.weight",
+    "rotary_emb.mlp.2.bias",
+    "rotary_emb.c",
+    "rotary_emb.L_multiplier",
+  ]);
+  assertEquals(fire.named().map(([, t]) => t.shape.join()), ["32,1", "32", "3,32", "3", "1", "1"]);
+  ok(fire.named().every(([, t]) => t.requiresGrad));
+  const v = valuesOf(fire);
+  ok(v.mlp0Weight.every((x) => Math.abs(x) <= 1) && v.mlp0Bias.every((x) => Math.abs(x) <= 1));
+  const b2 = 1 / Math.sqrt(32);
+  ok(v.mlp2Weight.every((x) => Math.abs(x) <= b2) && v.mlp2Bias.every((x) => Math.abs(x) <= b2));
+  ok(Math.max(...v.mlp0Weight.map(Math.abs)) > 0.5, "fan_in 1 draws span U(-1, 1)");
+  ok(v.c[0] === Math.fround(0.1) && v.lMult[0] === 1 && fire.initL === 512);
+  // Upstream's draw order: mlp.0.weight first, then mlp.0.bias.
+  const r = mulberry(1);
+  ok(Math.abs(v.mlp0Weight[0] - (2 * r() - 1)) < 1e-7);
+});
+
+Deno.test("firePositions() draws sorted distinct positions below maxLength when randomised", () => {
+  const random = mulberry(3);
+  for (const [S, max] of [[1, 1], [5, 5], [17, 40], [64, 2048]]) {
+    const p = firePositions(S, { training: true, maxLength: max, random });
+    ok(p.length === S);
+    for (let i = 1; i < S; i++) ok(p[i] > p[i - 1], `sorted and distinct at S=${S}`);
+    ok(p.every((x) => Number.isInteger(x) && x >= 0 && x < max));
+    if (S === max) assertEquals([...p], [...Array(S).keys()]);
+  }
+  // Evaluation, max_length 0, or max_length < S: 0..S-1.
+  for (const o of [{}, { training: true }, { training: true, maxLength: 4 }, { maxLength: 99 }]) {
+    assertEquals([...firePositions(6, { ...o, random })], [0, 1, 2, 3, 4, 5]);
+  }
+  // Randomised positions spread over the range rather than clustering at its start.
+  const p = firePositions(200, { training: true, maxLength: 2000, random });
+  ok(p[199] > 1500 && p[0] < 500);
+});
+
+Deno.test("Fire.bias() is deterministic for a fixed random function", async () => {
+  const opts = (seed: number): FireBiasOptions => ({
+    training: true,
+    maxLength: 50,
+    random: mulberry(seed),
+  });
+  const a = await run(new Fire({ heads: 2, backend: CPU, random: mulberry(9) }), 11, opts(4));
+  const b = await run(new Fire({ heads: 2, backend: CPU, random: mulberry(9) }), 11, opts(4));
+  assertEquals(a, b);
+  const c = await run(new Fire({ heads: 2, backend: CPU, random: mulberry(9) }), 11, opts(5));
+  ok(a.bias.some((x, i) => x !== c.bias[i]), "another random function draws other positions");
+});
+
+Deno.test("Fire.bias() values and parameter gradients match a float64 reference on cpu", async () => {
+  const cases: [number, number, FireBiasOptions][] = [
+    [3, 7, {}],
+    [2, 9, { training: true, maxLength: 1500, random: mulberry(2) }], // max switches sides
+    [1, 1, {}],
+    [2, 8, { rows: 3 }],
+  ];
+  for (const [heads, S, options] of cases) {
+    const fire = new Fire({ heads, backend: CPU, random: mulberry(heads * 100 + S) });
+    if (options.maxLength) {
+      fire.lMult.data[0] = 1.37; // a threshold of 701.4, between positions
+      fire.c.data[0] = 0.23;
+    }
+    const rows = options.rows ?? S;
+    const pos = firePositions(S, { ...options, random: mulberry(2) });
+    const got = await run(fire, S, { ...options, random: mulberry(2) });
+    assertEquals(got.shape, [heads, rows, S]);
+    const p = valuesOf(fire);
+    const ref = biasRef(p, pos, heads, rows);
+    const what = `Fire heads=${heads} S=${S} rows=${rows}`;
+    assertClose(got.bias, ref, 1e-4, `${what}: bias`);
+    const w = randArray(ref.length, 7);
+    const loss = () => biasRef(p, pos, heads, rows).reduce((s, x, i) => s + x * w[i], 0);
+    NAMES.forEach((n, k) => {
+      const x = p[n], num = new Float64Array(x.length), h = 1e-6;
+      for (let i = 0; i < x.length; i++) {
+        const v = x[i];
+        x[i] = v + h;
+        const lp = loss();
+        x[i] = v - h;
+        const lm = loss();
+        x[i] = v;
+        num[i] = (lp - lm) / (2 * h);
+      }
+      assertClose(got.grads[k], num, 1e-3, `${what}: gradient of ${FIRE_KEYS[n]}`, 1e-2);
+    });
+  }
+});
+
+Deno.test("Fire() adopts parameter views of an arena and accumulates gradients there", () => {
+  const specs = fireParamShapes(2).map((s) => ({ ...s, name: `layers.0.attn.${s.name}` }));
+  const arena = new ParamArena(CPU, specs);
+  const params = {} as Record<FireParamName, Tensor>;
+  specs.forEach((s) => (params[s.param] = arena.get(s.name)));
+  const fire = new Fire({ heads: 2, params });
+  ok(fire.c.data[0] === 0, "adopted parameters are used as they are");
+  fire.init(mulberry(1));
+  ok(arena.get("layers.0.attn.rotary_emb.c").data[0] === Math.fround(0.1));
+  scope(() => {
+    const b = fire.bias(5);
+    backward(sumAll(b), null, onesLike);
+  });
+  ok(arena.get("layers.0.attn.rotary_emb.mlp.2.bias").grad!.data[1] === 25);
+  ok(arena.get("layers.0.attn.rotary_emb.c").grad!.data[0] !== 0);
+  arena.dispose();
+  throws(
+    () => new Fire({ heads: 3, params }),
+    /^Error: Cannot use \[2, 32\] as FIRE's rotary_emb\.mlp\.2\.weight: expected f32 \[3, 32\]$/,
+  );
+});
+
+Deno.test({
+  name: "Fire.bias() agrees on cpu and webgpu, values and parameter gradients",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    const live = dev.pool.live;
+    const cases: [number, number, FireBiasOptions][] = [
+      [3, 1, {}],
+      [4, 13, {}],
+      [2, 21, { training: true, maxLength: 1300 }], // random positions (opts())
+      [3, 9, { rows: 2 }],
+    ];
+    for (const [heads, S, options] of cases) {
+      const make = (backend: Backend) => new Fire({ heads, backend, random: mulberry(S) });
+      const opts = () => ({ ...options, random: mulberry(11) });
+      const cpu = await run(make(CPU), S, opts());
+      const gpuFire = make(dev as Device);
+      const gpu = await run(gpuFire, S, opts());
+      const what = `Fire heads=${heads} S=${S}`;
+      assertEquals(gpu.shape, cpu.shape);
+      assertClose(gpu.bias, cpu.bias, 1e-4, `${what}: bias`);
+      NAMES.forEach((n, k) => {
+        // The scalars' gradients are sums over all S^2 entries: compare relative to their size.
+        const floor = 1e-3 * Math.max(1, ...cpu.grads[k].map(Math.abs));
+        assertClose(gpu.grads[k], cpu.grads[k], 1e-4, `${what}: gradient of ${n}`, floor);
+      });
+      for (const [, t] of gpuFire.named()) t.dispose();
+    }
+    assertEquals(dev.pool.live, live);
+    // Without gradients the intermediates are freed at once: only the bias stays.
+    const fire = new Fire({ heads: 2, backend: dev as Device, random: mulberry(1) });
+    const before = dev.pool.live;
+    const b = noGrad(() => fire.bias(12));
+    assertEquals(dev.pool.live, before + 1);
+    for (const t of [b, ...fire.named().map(([, t]) => t)]) t.dispose();
+  },
+});
