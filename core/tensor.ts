@@ -19,10 +19,19 @@ export type TypedArray = Float32Array | Int32Array | Uint32Array;
 export interface CpuBackend {
   /** Discriminator. */
   readonly kind: "cpu";
+  /** Store f32 tensors made by ops as float64 (gradient checks against finite differences). */
+  readonly float64?: boolean;
 }
 
 /** The CPU backend singleton. */
 export const CPU: CpuBackend = { kind: "cpu" };
+
+/**
+ * The CPU backend with float64 storage for values made by ops: the CPU references compute in
+ * doubles, so a whole model runs in float64 and its gradients can be checked against float64
+ * finite differences. (Parameters in a `ParamArena` stay float32.)
+ */
+export const CPU64: CpuBackend = { kind: "cpu", float64: true };
 
 /** Where a tensor lives: the CPU backend or a WebGPU device. */
 export type Backend = CpuBackend | Device;
@@ -53,10 +62,14 @@ export interface GradNode {
 
 const scopes: Set<Tensor>[] = [];
 
-/** Creates an uninitialised typed array for a dtype. */
-function makeArray(dtype: DType, n: number): TypedArray {
+/**
+ * Creates a zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held
+ * in a Float64Array; it is typed as Float32Array because every CPU reference reads and writes
+ * plain numbers and accepts either.
+ */
+function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
   return dtype === "f32"
-    ? new Float32Array(n)
+    ? (f64 ? new Float64Array(n) as unknown as Float32Array : new Float32Array(n))
     : dtype === "i32"
     ? new Int32Array(n)
     : new Uint32Array(n);
@@ -137,7 +150,13 @@ export class Tensor {
   static empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
     const n = numel(shape);
     const storage: Storage = backend.kind === "cpu"
-      ? { gpu: null, offset: 0, pooled: false, cpu: makeArray(dtype, n), refs: 0 }
+      ? {
+        gpu: null,
+        offset: 0,
+        pooled: false,
+        cpu: makeArray(dtype, n, backend.float64 === true),
+        refs: 0,
+      }
       : { gpu: backend.pool.acquire(n * 4), offset: 0, pooled: true, cpu: null, refs: 0 };
     return new Tensor(shape, dtype, backend, storage);
   }
@@ -161,7 +180,7 @@ export class Tensor {
     if (numel(s) !== data.length) {
       throw new Error(`Cannot make a tensor of shape [${s.join(", ")}] from ${data.length} values`);
     }
-    const arr = makeArray(dtype, data.length);
+    const arr = makeArray(dtype, data.length, backend.kind === "cpu" && backend.float64);
     arr.set(data as ArrayLike<number>);
     if (backend.kind === "cpu") {
       return new Tensor(s, dtype, backend, {

@@ -1,0 +1,308 @@
+/**
+ * The arithmetic transformer of upstream (`ScriptableRecurrentLMBPTT`): embedding (+ Abacus or
+ * learned positions) and LayerNorm, a block of layers run `maximal_recurrence` times with input
+ * injection (or separate layers with injection before each), head FFN, final norm, an untied
+ * H x H adapter applied as x @ W, and the decoder. Parameters live in one flat arena.
+ * Reference: McLeish et al. 2024 §3-4; upstream `crammed_depthrecurrent.py`.
+ * @module
+ */
+import { ParamArena } from "../arena.ts";
+import { Rng } from "../../kernels/rng.ts";
+import { add, embedding, layerNorm, randomNormalTensor, zeros } from "../ops.ts";
+import { linear, matmul } from "../ops/matmul.ts";
+import { noGrad } from "../autograd.ts";
+import { type Backend, CPU, defaultBackend, Tensor } from "../tensor.ts";
+import { abacusIndices } from "./abacus.ts";
+import type { Arch } from "./arch.ts";
+import { Fire, FIRE_KEYS, type FireParamName, type FireParams } from "./fire.ts";
+import {
+  dense,
+  feedForward,
+  type FfnWeights,
+  inject,
+  type InjectionWeights,
+  type LayerWeights,
+  transformerLayer,
+} from "./layers.ts";
+import { attnKeys, blockLayout, blockPrefix, layerPrefix, paramList } from "./params.ts";
+
+/** Options of one forward pass. */
+export interface ForwardOptions {
+  /** Training mode: draws the Abacus shift and FIRE positions (eval: none). */
+  training: boolean;
+  /** Recurrences run without gradient first (TBPTT's n). */
+  nNoGrad?: number;
+  /** Recurrences run with gradient (TBPTT's k; default: all in eval, maximal_recurrence otherwise). */
+  kGrad?: number;
+  /** Seed of the initial-state noise (default: drawn from the model's generator). */
+  stateSeed?: number;
+  /** Abacus shift to use instead of a random draw. */
+  abacusShift?: number;
+}
+
+/**
+ * The model: parameters (upstream's names) and the forward pass on either backend.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { ArithmeticModel } from "./model.ts";
+ * import { resolveArch } from "./arch.ts";
+ * import { CPU } from "../tensor.ts";
+ * const arch = resolveArch({ hidden_size: 16, intermed_size: 32, layers_in_recurrent_block: 1,
+ *   maximal_recurrence: 2, attention: { num_attention_heads: 2 },
+ *   embedding: { pos_embedding: "abacus", max_seq_length: 32 } }, 19);
+ * const model = ArithmeticModel.create(arch, { backend: CPU, seed: 1 });
+ * const logits = model.forward(new Int32Array([5, 14, 6, 17, 7, 3]), 1, 6, { training: false });
+ * assert(logits.shape.join(",") === "1,6,19");
+ * ```
+ */
+export class ArithmeticModel {
+  /** Architecture. */
+  readonly arch: Arch;
+  /** All parameters in one flat arena. */
+  readonly arena: ParamArena;
+  /** Where the parameters live. */
+  readonly backend: Backend;
+  /** Generator for shifts, FIRE positions, TBPTT draws and state seeds. */
+  readonly rng: Rng;
+  #blocks: { injection: InjectionWeights; layers: LayerWeights[]; fires: (Fire | null)[] }[] = [];
+
+  /**
+   * Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model.
+   *
+   * @param arch architecture
+   * @param arena parameters
+   * @param rng the model's generator
+   */
+  constructor(arch: Arch, arena: ParamArena, rng: Rng) {
+    this.arch = arch;
+    this.arena = arena;
+    this.backend = arena.backend;
+    this.rng = rng;
+    const p = (n: string) => arena.get(n);
+    const opt = (n: string) => (arena.names.includes(n) ? arena.get(n) : null);
+    const ffn = (pre: string): FfnWeights => ({
+      dIn: { w: p(`${pre}dense_in.weight`), b: opt(`${pre}dense_in.bias`) },
+      dOut: { w: p(`${pre}dense_out.weight`), b: opt(`${pre}dense_out.bias`) },
+    });
+    const { blocks, layersPerBlock } = blockLayout(arch);
+    for (let j = 0; j < blocks; j++) {
+      const bp = blockPrefix(arch, j);
+      const injection: InjectionWeights = arch.inputInjectionType === "linear"
+        ? { adapter: p(`${bp}adapter.weight`) }
+        : arch.inputInjectionType === "ffn"
+        ? { ffn: ffn(`${bp}ffn.`) }
+        : {};
+      const layers: LayerWeights[] = [], fires: (Fire | null)[] = [];
+      for (let i = 0; i < layersPerBlock; i++) {
+        const lp = layerPrefix(arch, j, i), k = attnKeys(arch, lp);
+        layers.push({
+          norm1: { w: p(`${lp}residual1.norm.weight`), b: p(`${lp}residual1.norm.bias`) },
+          norm2: { w: p(`${lp}residual2.norm.weight`), b: p(`${lp}residual2.norm.bias`) },
+          inProj: p(k.inProj),
+          outProj: opt(k.outProj),
+          ffn: ffn(`${lp}ffn.`),
+        });
+        fires.push(
+          arch.rotary === "fire"
+            ? new Fire({
+              heads: arch.heads,
+              backend: this.backend,
+              params: Object.fromEntries(
+                (Object.keys(FIRE_KEYS) as FireParamName[]).map((
+                  n,
+                ) => [n, p(k.fire + FIRE_KEYS[n].slice("rotary_emb.".length))]),
+              ) as FireParams,
+            })
+            : null,
+        );
+      }
+      this.#blocks.push({ injection, layers, fires });
+    }
+  }
+
+  /**
+   * Makes a model with freshly initialised parameters (upstream's init).
+   *
+   * @param arch architecture
+   * @param options backend and seed
+   * @returns the model
+   */
+  static create(arch: Arch, options: { backend?: Backend; seed?: number } = {}): ArithmeticModel {
+    const backend = options.backend ?? defaultBackend();
+    const list = paramList(arch);
+    const arena = new ParamArena(backend, list);
+    const init = new Rng(options.seed ?? 0, 1);
+    const values: Record<string, Float32Array> = {};
+    for (const spec of list) values[spec.name] = spec.init(() => init.normal());
+    arena.writeAll(values);
+    return new ArithmeticModel(arch, arena, new Rng(options.seed ?? 0, 2));
+  }
+
+  /**
+   * Embeds tokens: word embedding (+ positions), then LayerNorm.
+   *
+   * @param ids token ids (B*T)
+   * @param B rows
+   * @param T row length
+   * @param shift Abacus shift
+   * @returns (B, T, H)
+   */
+  embed(ids: Int32Array, B: number, T: number, shift: number): Tensor {
+    const a = this.arch, be = this.backend;
+    const idsT = Tensor.fromArray(ids, [B, T], { dtype: "i32", backend: be });
+    let x = embedding(this.arena.get("encoder.embedding.word_embedding.weight"), idsT); // (B, T, H)
+    const table = a.posEmbedding
+      ? this.arena.get("encoder.embedding.pos_embedding.embedding.weight")
+      : null;
+    if (a.posEmbedding === "abacus") {
+      const idx = abacusIndices(ids, T, { offset: shift });
+      const max = idx.reduce((m, v) => Math.max(m, v), 0);
+      if (max >= a.maxSeqLength) {
+        throw new Error(
+          `Abacus index ${max} exceeds the table of ${a.maxSeqLength} rows (embedding.max_seq_length)`,
+        );
+      }
+      x = add(x, embedding(table!, Tensor.fromArray(idx, [B, T], { dtype: "i32", backend: be })));
+    } else if (a.posEmbedding === "learned") {
+      if (T > a.maxSeqLength) {
+        throw new Error(
+          `Sequence of ${T} tokens exceeds embedding.max_seq_length ${a.maxSeqLength}`,
+        );
+      }
+      const pos = Tensor.fromArray(Array.from({ length: T }, (_, i) => i), [T], {
+        dtype: "i32",
+        backend: be,
+      });
+      x = add(x, embedding(table!, pos)); // (B, T, H) + (T, H)
+    }
+    if (!a.embeddingNormalization) return x;
+    return layerNorm(
+      x,
+      this.arena.get("encoder.embedding.norm.weight"),
+      this.arena.get("encoder.embedding.norm.bias"),
+      a.normEps,
+    );
+  }
+
+  /** The initial recurrent state for embedded input x (B, T, H). */
+  #initialState(x: Tensor, seed: number, pos0 = 0): Tensor {
+    const a = this.arch;
+    const [B, T, H] = x.shape as [number, number, number];
+    if (!a.initialHiddenRandomized) return x;
+    if (a.stateInit === "zero") return zeros([B, T, H], { backend: this.backend });
+    if (a.stateInit === "unit") {
+      const cpu = new Float32Array(B * T * H);
+      const noise = randomNormalTensor([B, T, H], seed, { backend: CPU, pos0 });
+      cpu.set(noise.data as Float32Array);
+      for (let r = 0; r < B * T; r++) {
+        const row = cpu.subarray(r * H, r * H + H);
+        const m = row.reduce((s, v) => s + v, 0) / H;
+        const sd = Math.sqrt(row.reduce((s, v) => s + (v - m) ** 2, 0) / Math.max(1, H - 1));
+        for (let h = 0; h < H; h++) row[h] = (row[h] - m) / sd;
+      }
+      return Tensor.fromArray(cpu, [B, T, H], { backend: this.backend });
+    }
+    return randomNormalTensor([B, T, H], seed, {
+      backend: this.backend,
+      scale: a.stateInit === "embed" ? 0.02 : 1,
+      pos0,
+    });
+  }
+
+  /** FIRE biases for every (block, layer), (heads, T, T) each. */
+  #fireBiases(T: number, training: boolean): (Tensor | null)[][] {
+    return this.#blocks.map((b) =>
+      b.fires.map((f) =>
+        f
+          ? f.bias(T, {
+            training,
+            maxLength: this.arch.attentionMaxLength,
+            random: () => this.rng.float(),
+          })
+          : null
+      )
+    );
+  }
+
+  /** One pass of the recurrent block (or of all skip blocks). */
+  #recur(state: Tensor, injected: Tensor, biases: (Tensor | null)[][]): Tensor {
+    this.#blocks.forEach((b, j) => {
+      state = inject(state, injected, this.arch, b.injection);
+      b.layers.forEach((w, i) => {
+        state = transformerLayer(state, w, { arch: this.arch, bias: biases[j][i] });
+      });
+    });
+    return state;
+  }
+
+  /**
+   * Head, final norm, adapter and decoder: hidden states to logits.
+   *
+   * @param h (B, T, H)
+   * @returns (B, T, V)
+   */
+  readout(h: Tensor): Tensor {
+    const a = this.arch, p = (n: string) => this.arena.get(n);
+    if (a.head === "ffn") {
+      h = feedForward(h, {
+        dIn: {
+          w: p("encoder.head.dense_in.weight"),
+          b: a.useBias ? p("encoder.head.dense_in.bias") : null,
+        },
+        dOut: {
+          w: p("encoder.head.dense_out.weight"),
+          b: a.useBias ? p("encoder.head.dense_out.bias") : null,
+        },
+      });
+    } else if (a.head === "linear") {
+      h = dense(h, { w: p("encoder.head.weight"), b: a.useBias ? p("encoder.head.bias") : null });
+    }
+    if (a.finalNorm) {
+      h = layerNorm(h, p("encoder.final_norm.weight"), p("encoder.final_norm.bias"), a.normEps);
+    }
+    h = matmul(h, p("adapter.weight")); // x @ W (upstream's transposed adapter)
+    const logits = linear(
+      h,
+      p(a.tieWeights ? "encoder.embedding.word_embedding.weight" : "decoder.weight"),
+    );
+    return a.decoderBias ? add(logits, p("decoder.bias")) : logits;
+  }
+
+  /**
+   * Runs the model on a batch of token rows.
+   *
+   * @param ids token ids, (B*T) row-major
+   * @param B rows
+   * @param T row length
+   * @param options mode, TBPTT split, seeds
+   * @returns logits (B, T, V)
+   */
+  forward(ids: Int32Array, B: number, T: number, options: ForwardOptions): Tensor {
+    const a = this.arch;
+    const shift = options.abacusShift ??
+      (options.training && a.posEmbedding === "abacus" ? this.rng.int(0, a.maxAbacusLen) : 0);
+    const seed = options.stateSeed ?? this.rng.nextU32();
+    const n = options.nNoGrad ?? (options.training ? 0 : a.maximalRecurrenceInEval);
+    const k = options.kGrad ?? (options.training ? a.maximalRecurrence : 0);
+    const x = this.embed(ids, B, T, shift);
+    const biases = this.#fireBiases(T, options.training);
+    let state = this.#initialState(x, seed);
+    if (n > 0) {
+      const s0 = state;
+      state = noGrad(() => {
+        let s = s0;
+        for (let r = 0; r < n; r++) s = this.#recur(s, x, biases);
+        return s;
+      });
+    }
+    for (let r = 0; r < k; r++) state = this.#recur(state, x, biases);
+    return this.readout(state);
+  }
+
+  /** Releases the parameters. */
+  dispose(): void {
+    this.arena.dispose();
+  }
+}
