@@ -32,6 +32,70 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   out[i] = p.scale * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }`;
 
+const AT_SHADER = /* wgsl */ `
+struct P { B: u32, H: u32, seed: u32, scale: f32 }
+@group(0) @binding(0) var<storage, read> pos: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let i = g.x + g.y * nw.x * ${WG}u;
+  if (i >= p.B * p.H) { return; }
+  let h = i % p.H;
+  let b = i / p.H;
+  let x = pcg(h + pcg(pos[b] + pcg(b + pcg(p.seed))));
+  let y = pcg(x ^ 0x9e3779b9u);
+  let u1 = (f32(x >> 8u) + 1.0) / 16777217.0;
+  let u2 = f32(y >> 8u) / 16777216.0;
+  out[i] = p.scale * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}`;
+
+/** Arguments of `randomNormalAt`: one (H) noise vector per batch row, each at its own position. */
+export interface RandomNormalAtArgs<B> {
+  /** Position of each row, (B) u32. */
+  pos: B;
+  /** Output, (B, H). */
+  out: B;
+  /** Rows. */
+  B: number;
+  /** Channels. */
+  H: number;
+  /** 32-bit seed. */
+  seed: number;
+  /** Multiplier. */
+  scale?: number;
+}
+
+/**
+ * Fills (B, H) with the noise of (seed, b, pos[b], h): what `randomNormal` draws at those
+ * positions (cached decoding, where every row has its own length).
+ *
+ * @example
+ * ```ts ignore
+ * randomNormalAt(ctx, { pos, out, B: 4, H: 64, seed: 7, scale: 0.02 });
+ * ```
+ * @param ctx kernel context
+ * @param a buffers and sizes
+ */
+export function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
+  if (a.B * a.H === 0) return;
+  const params = new ArrayBuffer(16);
+  new Uint32Array(params, 0, 3).set([a.B, a.H, a.seed >>> 0]);
+  new Float32Array(params, 12, 1)[0] = a.scale ?? 1;
+  ctx.dispatch({
+    code: AT_SHADER,
+    bindings: [a.pos, a.out],
+    params: new Uint8Array(params),
+    workgroups: grid1d(Math.ceil((a.B * a.H) / WG), ctx.maxWorkgroups),
+    label: "randomNormalAt",
+  });
+}
+
 /** Arguments of `randomNormal`: noise for a (B, T, H) tensor at positions pos0..pos0+T-1. */
 export interface RandomNormalArgs<B> {
   /** Output, (B, T, H). */
@@ -113,4 +177,44 @@ export function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
       }
     }
   }
+}
+
+/**
+ * CPU draw of the same noise for arbitrary (row, position) pairs: one (H) vector per pair.
+ * Decoding uses it when each batch row sits at its own position.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { randomNormalAtCpu, randomNormalCpu } from "./random.ts";
+ * const full = new Float32Array(2 * 3 * 4);
+ * randomNormalCpu({ out: full, B: 2, T: 3, H: 4, seed: 9 });
+ * const one = new Float32Array(4);
+ * randomNormalAtCpu(one, [[1, 2]], 4, 9);
+ * strictEqual(one[3], full[(1 * 3 + 2) * 4 + 3]);
+ * ```
+ * @param out destination, (pairs, H)
+ * @param pairs [row, position] per output vector
+ * @param H channels
+ * @param seed 32-bit seed
+ * @param scale multiplier
+ */
+export function randomNormalAtCpu(
+  out: FloatArray,
+  pairs: readonly (readonly [number, number])[],
+  H: number,
+  seed: number,
+  scale = 1,
+): void {
+  const sh = pcg(seed >>> 0);
+  pairs.forEach(([b, t], k) => {
+    const th = pcg((t + pcg((b + sh) >>> 0)) >>> 0);
+    for (let h = 0; h < H; h++) {
+      const x = pcg((h + th) >>> 0);
+      const y = pcg((x ^ 0x9e3779b9) >>> 0);
+      const u1 = Math.fround((Math.fround(x >>> 8) + 1) / 16777217);
+      const u2 = Math.fround((y >>> 8) / 16777216);
+      out[k * H + h] = scale * Math.sqrt(-2 * Math.log(u1)) * Math.cos(6.283185307179586 * u2);
+    }
+  });
 }

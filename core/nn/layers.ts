@@ -58,6 +58,8 @@ export interface LayerContext {
   arch: Arch;
   /** FIRE bias for this layer, (heads, T, T), when FIRE is on. */
   bias?: Tensor | null;
+  /** Replaces causal attention over the fused projection (KV-cached decoding uses this). */
+  attend?: (qkv: Tensor) => Tensor;
 }
 
 /**
@@ -93,7 +95,7 @@ export function feedForward(x: Tensor, f: FfnWeights): Tensor {
  */
 export function attention(x: Tensor, w: LayerWeights, ctx: LayerContext): Tensor {
   const qkv = linear(x, w.inProj); // (B, T, 3H)
-  const out = causalAttention(qkv, {
+  const out = ctx.attend ? ctx.attend(qkv) : causalAttention(qkv, {
     heads: ctx.arch.heads,
     layout: ctx.arch.attentionType === "pytorch" ? "pytorch" : "interleaved",
     bias: ctx.bias ?? undefined,

@@ -26,6 +26,16 @@ import {
 } from "./layers.ts";
 import { attnKeys, blockLayout, blockPrefix, layerPrefix, paramList } from "./params.ts";
 
+/** One block's weights: its input injection and its layers (with their FIRE modules). */
+export interface ModelBlock {
+  /** Input-injection weights. */
+  injection: InjectionWeights;
+  /** Layer weights. */
+  layers: LayerWeights[];
+  /** FIRE module per layer (null without FIRE). */
+  fires: (Fire | null)[];
+}
+
 /** Options of one forward pass. */
 export interface ForwardOptions {
   /** Training mode: draws the Abacus shift and FIRE positions (eval: none). */
@@ -66,7 +76,8 @@ export class ArithmeticModel {
   readonly backend: Backend;
   /** Generator for shifts, FIRE positions, TBPTT draws and state seeds. */
   readonly rng: Rng;
-  #blocks: { injection: InjectionWeights; layers: LayerWeights[]; fires: (Fire | null)[] }[] = [];
+  /** Weights per block (one block, or one per layer with skip), with each layer's FIRE. */
+  readonly blocks: ModelBlock[] = [];
 
   /**
    * Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model.
@@ -118,7 +129,7 @@ export class ArithmeticModel {
             : null,
         );
       }
-      this.#blocks.push({ injection, layers, fires });
+      this.blocks.push({ injection, layers, fires });
     }
   }
 
@@ -150,32 +161,42 @@ export class ArithmeticModel {
    * @returns (B, T, H)
    */
   embed(ids: Int32Array, B: number, T: number, shift: number): Tensor {
+    const a = this.arch;
+    let pos: Int32Array | null = null;
+    if (a.posEmbedding === "abacus") pos = abacusIndices(ids, T, { offset: shift });
+    else if (a.posEmbedding === "learned") {
+      pos = new Int32Array(B * T);
+      for (let i = 0; i < B * T; i++) pos[i] = i % T;
+    }
+    return this.embedAt(ids, pos, B, T);
+  }
+
+  /**
+   * Embeds tokens with given positional-table rows (Abacus indices or absolute positions), then
+   * LayerNorm. Decoding uses it for tokens whose positions depend on earlier tokens.
+   *
+   * @param ids token ids (B*T)
+   * @param pos table rows (B*T), or null without a positional table
+   * @param B rows
+   * @param T row length
+   * @returns (B, T, H)
+   * @throws Error when a position falls outside the table
+   */
+  embedAt(ids: Int32Array, pos: Int32Array | null, B: number, T: number): Tensor {
     const a = this.arch, be = this.backend;
     const idsT = Tensor.fromArray(ids, [B, T], { dtype: "i32", backend: be });
     let x = embedding(this.arena.get("encoder.embedding.word_embedding.weight"), idsT); // (B, T, H)
-    const table = a.posEmbedding
-      ? this.arena.get("encoder.embedding.pos_embedding.embedding.weight")
-      : null;
-    if (a.posEmbedding === "abacus") {
-      const idx = abacusIndices(ids, T, { offset: shift });
-      const max = idx.reduce((m, v) => Math.max(m, v), 0);
+    if (a.posEmbedding && pos) {
+      let max = 0;
+      for (const v of pos) max = Math.max(max, v);
       if (max >= a.maxSeqLength) {
+        const what = a.posEmbedding === "abacus" ? "Abacus index" : "Position";
         throw new Error(
-          `Abacus index ${max} exceeds the table of ${a.maxSeqLength} rows (embedding.max_seq_length)`,
+          `${what} ${max} exceeds the table of ${a.maxSeqLength} rows (embedding.max_seq_length)`,
         );
       }
-      x = add(x, embedding(table!, Tensor.fromArray(idx, [B, T], { dtype: "i32", backend: be })));
-    } else if (a.posEmbedding === "learned") {
-      if (T > a.maxSeqLength) {
-        throw new Error(
-          `Sequence of ${T} tokens exceeds embedding.max_seq_length ${a.maxSeqLength}`,
-        );
-      }
-      const pos = Tensor.fromArray(Array.from({ length: T }, (_, i) => i), [T], {
-        dtype: "i32",
-        backend: be,
-      });
-      x = add(x, embedding(table!, pos)); // (B, T, H) + (T, H)
+      const table = this.arena.get("encoder.embedding.pos_embedding.embedding.weight");
+      x = add(x, embedding(table, Tensor.fromArray(pos, [B, T], { dtype: "i32", backend: be })));
     }
     if (!a.embeddingNormalization) return x;
     return layerNorm(
@@ -186,8 +207,16 @@ export class ArithmeticModel {
     );
   }
 
-  /** The initial recurrent state for embedded input x (B, T, H). */
-  #initialState(x: Tensor, seed: number, pos0 = 0): Tensor {
+  /**
+   * The initial recurrent state for embedded input x (B, T, H) at positions pos0.. (the noise
+   * depends only on (seed, row, position, channel)).
+   *
+   * @param x embedded input (B, T, H)
+   * @param seed noise seed
+   * @param pos0 position of the first column
+   * @returns the state (B, T, H)
+   */
+  initialState(x: Tensor, seed: number, pos0 = 0): Tensor {
     const a = this.arch;
     const [B, T, H] = x.shape as [number, number, number];
     if (!a.initialHiddenRandomized) return x;
@@ -211,9 +240,15 @@ export class ArithmeticModel {
     });
   }
 
-  /** FIRE biases for every (block, layer), (heads, T, T) each. */
-  #fireBiases(T: number, training: boolean): (Tensor | null)[][] {
-    return this.#blocks.map((b) =>
+  /**
+   * FIRE biases for every (block, layer), (heads, T, T) each (null entries without FIRE).
+   *
+   * @param T sequence length
+   * @param training randomise positions (when `attention.max_length` allows)
+   * @returns biases per block and layer
+   */
+  fireBiases(T: number, training: boolean): (Tensor | null)[][] {
+    return this.blocks.map((b) =>
       b.fires.map((f) =>
         f
           ? f.bias(T, {
@@ -226,12 +261,29 @@ export class ArithmeticModel {
     );
   }
 
-  /** One pass of the recurrent block (or of all skip blocks). */
-  #recur(state: Tensor, injected: Tensor, biases: (Tensor | null)[][]): Tensor {
-    this.#blocks.forEach((b, j) => {
+  /**
+   * One pass of the recurrent block (or of all skip blocks).
+   *
+   * @param state (B, T, H)
+   * @param injected embedded input (B, T, H)
+   * @param biases FIRE biases per (block, layer)
+   * @param attend per-(block, layer) attention override (KV-cached decoding)
+   * @returns the new state (B, T, H)
+   */
+  recur(
+    state: Tensor,
+    injected: Tensor,
+    biases: (Tensor | null)[][],
+    attend?: (block: number, layer: number) => (qkv: Tensor) => Tensor,
+  ): Tensor {
+    this.blocks.forEach((b, j) => {
       state = inject(state, injected, this.arch, b.injection);
       b.layers.forEach((w, i) => {
-        state = transformerLayer(state, w, { arch: this.arch, bias: biases[j][i] });
+        state = transformerLayer(state, w, {
+          arch: this.arch,
+          bias: biases[j][i],
+          attend: attend?.(j, i),
+        });
       });
     });
     return state;
@@ -287,17 +339,17 @@ export class ArithmeticModel {
     const n = options.nNoGrad ?? (options.training ? 0 : a.maximalRecurrenceInEval);
     const k = options.kGrad ?? (options.training ? a.maximalRecurrence : 0);
     const x = this.embed(ids, B, T, shift);
-    const biases = this.#fireBiases(T, options.training);
-    let state = this.#initialState(x, seed);
+    const biases = this.fireBiases(T, options.training);
+    let state = this.initialState(x, seed);
     if (n > 0) {
       const s0 = state;
       state = noGrad(() => {
         let s = s0;
-        for (let r = 0; r < n; r++) s = this.#recur(s, x, biases);
+        for (let r = 0; r < n; r++) s = this.recur(s, x, biases);
         return s;
       });
     }
-    for (let r = 0; r < k; r++) state = this.#recur(state, x, biases);
+    for (let r = 0; r < k; r++) state = this.recur(state, x, biases);
     return this.readout(state);
   }
 

@@ -3,7 +3,12 @@
  * (b, t, h) depends only on (seed, b, pos0 + t, h), so cached decoding reproduces it exactly.
  * @module
  */
-import { randomNormal, randomNormalCpu } from "../../kernels/random.ts";
+import {
+  randomNormal,
+  randomNormalAt,
+  randomNormalAtCpu,
+  randomNormalCpu,
+} from "../../kernels/random.ts";
 import { type Backend, Tensor } from "../tensor.ts";
 
 /**
@@ -32,5 +37,49 @@ export function randomNormalTensor(
   const args = { B, T, H, seed, scale: options.scale ?? 1, pos0: options.pos0 ?? 0 };
   if (options.backend.kind === "cpu") randomNormalCpu({ ...args, out: out.data as Float32Array });
   else randomNormal(options.backend, { ...args, out: out.buffer });
+  return out;
+}
+
+/**
+ * Draws the noise of one new position per row: (B, 1, H) at (seed, b, positions[b], h), equal
+ * to what `randomNormalTensor` draws at those positions.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { randomNormalAtTensor, randomNormalTensor } from "./random.ts";
+ * import { CPU } from "../tensor.ts";
+ * const full = randomNormalTensor([2, 5, 3], 4, { backend: CPU });
+ * const at = randomNormalAtTensor([4, 1], 3, 4, { backend: CPU });
+ * strictEqual(at.data[3 + 2], full.data[(1 * 5 + 1) * 3 + 2]);
+ * ```
+ * @param positions each row's position
+ * @param H channels
+ * @param seed 32-bit seed
+ * @param options backend and scale
+ * @returns (B, 1, H) noise
+ */
+export function randomNormalAtTensor(
+  positions: readonly number[],
+  H: number,
+  seed: number,
+  options: { backend: Backend; scale?: number },
+): Tensor {
+  const B = positions.length;
+  const out = Tensor.empty([B, 1, H], "f32", options.backend);
+  const scale = options.scale ?? 1;
+  if (options.backend.kind === "cpu") {
+    randomNormalAtCpu(
+      out.data as Float32Array,
+      positions.map((t, b) => [b, t] as const),
+      H,
+      seed,
+      scale,
+    );
+  } else {
+    const pos = Tensor.fromArray(positions, [B], { dtype: "u32", backend: options.backend });
+    randomNormalAt(options.backend, { pos: pos.buffer, out: out.buffer, B, H, seed, scale });
+    pos.dispose();
+  }
   return out;
 }

@@ -1,52 +1,10 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { backward, crossEntropy } from "../../core/ops.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
-import { resolveArch } from "../../core/nn/arch.ts";
 import { lossTargets } from "../../core/nn/objective.ts";
 import { CPU, CPU64, scope, Tensor } from "../../core/tensor.ts";
 import { assertClose, gpuTest, maybeDevice } from "../kernels/_harness.ts";
-
-/** Tiny variants: every positional option, looped and not, with skip, and the other arch keys. */
-export const VARIANTS: Record<string, Record<string, unknown>> = {
-  "abacus looped": { embedding: { pos_embedding: "abacus", max_seq_length: 48 } },
-  "learned": { embedding: { pos_embedding: "learned", max_seq_length: 48 }, maximal_recurrence: 1 },
-  "nope": { embedding: { pos_embedding: null } },
-  "fire": {
-    embedding: { pos_embedding: null },
-    attention: { num_attention_heads: 2, type: "self-attention", rotary_embedding: "fire" },
-  },
-  "abacus+fire": {
-    embedding: { pos_embedding: "abacus", max_seq_length: 48 },
-    attention: { num_attention_heads: 2, type: "self-attention", rotary_embedding: "fire" },
-  },
-  "abacus+rope": {
-    embedding: { pos_embedding: "abacus", max_seq_length: 48 },
-    attention: { num_attention_heads: 2, type: "self-attention", rotary_embedding: true },
-  },
-  "skip": {
-    forward_only_model_with_skip: true,
-    layers_in_recurrent_block: 2,
-    maximal_recurrence: 1,
-  },
-  "linear injection, pre-norm": { input_injection_type: "linear", norm_scheme: "pre" },
-  "ffn injection, zero state": { input_injection_type: "ffn", state_init: "zero" },
-  "tied, biases, linear head": {
-    tie_weights: true,
-    use_bias: true,
-    decoder_bias: true,
-    head: "linear",
-  },
-};
-
-export const tinyArch = (v: Record<string, unknown>) =>
-  resolveArch({
-    hidden_size: 8,
-    intermed_size: 12,
-    layers_in_recurrent_block: 1,
-    maximal_recurrence: 2,
-    attention: { num_attention_heads: 2 },
-    ...v,
-  }, 19);
+import { tinyArch, VARIANTS } from "./_variants.ts";
 
 // Two reversed additions, "12+345=357" style, padded: (B=2, T=9).
 const IDS = new Int32Array([5, 6, 14, 7, 8, 17, 9, 10, 3, 6, 14, 9, 17, 11, 3, 0, 0, 0]);
