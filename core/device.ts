@@ -228,7 +228,8 @@ export class Device implements KernelContext {
       size: [width, height, layers],
       format: "rgba32float",
       dimension: "2d",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING,
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
+        GPUTextureUsage.COPY_DST,
     });
     this.#texturesInFlight.push([key, tex]);
     return tex;
@@ -273,6 +274,24 @@ export class Device implements KernelContext {
    */
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.#endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /**
+   * Records a buffer-to-texture copy in submission order.
+   *
+   * @param src source buffer or range
+   * @param layout bytes per row (a multiple of 256) and rows per array layer
+   * @param dst destination texture
+   * @param size texels copied: [width, height, layers]
+   */
+  copyBufferToTexture(
+    src: Buf,
+    layout: { bytesPerRow: number; rowsPerImage: number },
+    dst: GPUTexture,
+    size: [number, number, number],
+  ): void {
+    const [buffer, offset] = "buffer" in src ? [src.buffer, src.offset ?? 0] : [src, 0];
+    this.#endPass().copyBufferToTexture({ buffer, offset, ...layout }, { texture: dst }, size);
   }
 
   /** Submits everything recorded so far as one command buffer. */

@@ -77,6 +77,16 @@ export interface KernelContext {
    * current submission.
    */
   scratchTexture(width: number, height: number, layers: number): GPUTexture;
+  /**
+   * Records a buffer-to-texture copy in submission order (optional: a context without it makes
+   * launchers fall back to a pack kernel).
+   */
+  copyBufferToTexture?(
+    src: Buf,
+    layout: { bytesPerRow: number; rowsPerImage: number },
+    dst: GPUTexture,
+    size: [number, number, number],
+  ): void;
   /** Remembers a per-adapter tuning decision (e.g. which matmul variant won). */
   tuning: Map<string, string>;
 }

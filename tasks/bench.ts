@@ -11,6 +11,7 @@ export const BENCHES: Record<string, string> = {
   step: "forward + backward + AdamW of a one-block model (B=64, T=64, d=128, 4 heads)",
   data: "generate and tokenize the paper's 20M-sample 20x20 addition set",
   train: "tokens/s of deno task train's step: tiny-addition and a 4-layer d=256 8-head model",
+  eval: "KV-cached greedy decoding against full recomputation at 20 and 40 digits",
   model: "forward and forward+backward per step of 2x128 and 4x256 models, looped and standard",
 };
 

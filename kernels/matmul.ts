@@ -1,0 +1,260 @@
+/**
+ * Batched matmul C = op(A) op(B) with optional transposes read in place (no copies), per-operand
+ * batch strides (0 = one matrix shared by the whole batch, e.g. a weight) and accumulation
+ * (C += A B, for gradients). Two kinds of variant: workgroup-memory tiles over storage buffers
+ * (what real GPUs like) and packed textures with register tiles (`matmul_texture.ts`, llvmpipe);
+ * `matmulForward` picks one per adapter and shape class, from `tuneMatmul`'s measurements.
+ * @module
+ */
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { bufferFits, matmulBuffer } from "./matmul_buffer.ts";
+import { matmulTexture, textureFits, type TextureTile } from "./matmul_texture.ts";
+
+/**
+ * Variants `matmulForward` can run: `buffer64`/`buffer16` (workgroup-memory tiles of 64 or 16,
+ * for GPUs), `direct` (4x4 register tile straight from storage buffers, small shapes on CPU
+ * adapters), `texture*` (operands packed into textures, register tile of that size, llvmpipe).
+ */
+export type MatmulVariant =
+  | "buffer64"
+  | "buffer16"
+  | "direct"
+  | "texture4x4"
+  | "texture8x8"
+  | "texture16x16";
+
+/** Every variant, in the order `tuneMatmul` tries them. */
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
+  "buffer64",
+  "buffer16",
+  "direct",
+  "texture4x4",
+  "texture8x8",
+  "texture16x16",
+];
+
+/**
+ * Arguments of `matmul`: `B` is `Buf` for the launcher, a typed array for the reference.
+ *
+ * Shapes per batch element z: op(A) is (M, K), op(B) is (K, N), C is (M, N) row-major.
+ * A is stored (M, K), or (K, M) when `transA`; B is stored (K, N), or (N, K) when `transB`.
+ * Element strides between batch elements default to the dense sizes; 0 shares one matrix.
+ */
+export interface MatmulArgs<B> {
+  /** Left operand, (batch, M, K) or (batch, K, M) when `transA`. */
+  a: B;
+  /** Right operand, (batch, K, N) or (batch, N, K) when `transB`. */
+  b: B;
+  /** Output, (batch, M, N); must not alias `a` or `b`. */
+  out: B;
+  /** Rows of C. */
+  m: number;
+  /** Columns of C. */
+  n: number;
+  /** Inner dimension. */
+  k: number;
+  /** Batch count (default 1). */
+  batch?: number;
+  /** A is stored (K, M). */
+  transA?: boolean;
+  /** B is stored (N, K). */
+  transB?: boolean;
+  /** Elements between A's batch elements (default M * K; 0 = shared). */
+  strideA?: number;
+  /** Elements between B's batch elements (default K * N; 0 = shared). */
+  strideB?: number;
+  /** Elements between C's batch elements (default M * N; at least M * N). */
+  strideC?: number;
+  /** Add into `out` (C += op(A) op(B)) instead of overwriting it. */
+  accumulate?: boolean;
+  /** Force a variant instead of the tuned or heuristic choice (ignored by the reference). */
+  variant?: MatmulVariant;
+}
+
+/** `MatmulArgs` with every default filled in (what the variants receive). */
+export type MatmulPlan<B = Buf> = Required<Omit<MatmulArgs<B>, "variant">>;
+
+/**
+ * Fills in the defaults of `MatmulArgs` and checks the sizes.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { resolveMatmul } from "./matmul.ts";
+ * const p = resolveMatmul({ a: 0, b: 0, out: 0, m: 2, n: 3, k: 4, batch: 5, strideB: 0 });
+ * assert(p.strideA === 8 && p.strideB === 0 && p.strideC === 6);
+ * ```
+ * @param args sizes and operands
+ * @returns the plan
+ * @throws Error on negative or fractional sizes, or a C stride smaller than M * N
+ */
+export function resolveMatmul<B>(args: MatmulArgs<B>): MatmulPlan<B> {
+  const { m, n, k } = args, batch = args.batch ?? 1;
+  const p: MatmulPlan<B> = {
+    a: args.a,
+    b: args.b,
+    out: args.out,
+    m,
+    n,
+    k,
+    batch,
+    transA: args.transA ?? false,
+    transB: args.transB ?? false,
+    strideA: args.strideA ?? m * k,
+    strideB: args.strideB ?? k * n,
+    strideC: args.strideC ?? m * n,
+    accumulate: args.accumulate ?? false,
+  };
+  for (const key of ["m", "n", "k", "batch", "strideA", "strideB", "strideC"] as const) {
+    if (!Number.isInteger(p[key]) || p[key] < 0) {
+      throw new Error(`Cannot matmul with ${key} = ${p[key]}: sizes must be integers >= 0`);
+    }
+  }
+  if (batch > 1 && p.strideC < m * n) {
+    throw new Error(`Cannot matmul with strideC = ${p.strideC}: batch outputs would overlap`);
+  }
+  return p;
+}
+
+const TEXTURE_TILES: Record<string, TextureTile> = {
+  texture4x4: { tm: 4, tn: 4 },
+  texture8x8: { tm: 8, tn: 8 },
+  texture16x16: { tm: 16, tn: 16 },
+};
+
+/**
+ * Whether a variant can run a plan on this device.
+ *
+ * @example
+ * ```ts ignore
+ * const ok = matmulVariantFits(ctx, resolveMatmul(args), "texture16x16");
+ * ```
+ * @param ctx kernel context
+ * @param p the resolved matmul
+ * @param v the variant
+ * @returns false when the texture variant's textures would exceed the device limits
+ */
+export function matmulVariantFits(
+  ctx: KernelContext,
+  p: MatmulPlan<unknown>,
+  v: MatmulVariant,
+): boolean {
+  if (v === "buffer64" || v === "buffer16" || v === "direct") return bufferFits(ctx, p, v);
+  return textureFits(ctx, p, TEXTURE_TILES[v]) && p.batch <= ctx.maxWorkgroups;
+}
+
+/**
+ * The tuning key of a matmul: sizes bucketed by powers of two, so one measurement serves a class.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { matmulShapeClass } from "./matmul.ts";
+ * assert(matmulShapeClass({ m: 1000, n: 512, k: 128, batch: 4 }) === "matmul:4096x128x512");
+ * ```
+ * @param s sizes (batch multiplies M)
+ * @returns a key such as `matmul:4096x128x512` (M x K x N, each rounded up to a power of two)
+ */
+export function matmulShapeClass(s: { m: number; n: number; k: number; batch?: number }): string {
+  const up = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+  return `matmul:${up(s.m * (s.batch ?? 1))}x${up(s.k)}x${up(s.n)}`;
+}
+
+/**
+ * The variant `matmulForward` runs when nothing was tuned for a shape class.
+ *
+ * CPU adapters: packed textures once the work pays for the two
+ * extra dispatches and a compile per shape (about 2^18 multiply-adds), else `direct`. GPUs:
+ * workgroup tiles, 64 wide once C has enough tiles to fill the device.
+ *
+ * @example
+ * ```ts ignore
+ * const v = matmulHeuristic(ctx, resolveMatmul({ a: 0, b: 0, out: 0, m: 1024, n: 1024, k: 1024 }));
+ * ```
+ * @param ctx kernel context (adapter kind, limits)
+ * @param p the resolved matmul
+ * @returns the variant
+ */
+export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): MatmulVariant {
+  const macs = p.batch * p.m * p.n * p.k;
+  if (ctx.isCpuAdapter) {
+    if (macs >= 1 << 18) {
+      // The largest tile that still leaves enough invocations to spread over the CPU threads.
+      const tiles = (t: number) => Math.ceil(p.m / t) * Math.ceil(p.n / t) * p.batch;
+      const v: MatmulVariant = tiles(16) >= 256
+        ? "texture16x16"
+        : tiles(8) >= 128
+        ? "texture8x8"
+        : "texture4x4";
+      if (matmulVariantFits(ctx, p, v)) return v;
+    }
+    return "direct";
+  }
+  return p.m * p.n * p.batch >= 64 * 64 * 32 ? "buffer64" : "buffer16";
+}
+
+/**
+ * Computes C = op(A) op(B) (or C += ...) on the GPU with the variant chosen for this adapter.
+ *
+ * The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
+ * class in `ctx.tuning`, else a heuristic (textures on CPU adapters for large enough work,
+ * buffers otherwise). Every variant reads transposed operands in place.
+ *
+ * @example
+ * ```ts ignore
+ * // (64, 128) = (64, 256) @ W^T for a weight W stored (128, 256)
+ * matmulForward(ctx, { a: x, b: w, out, m: 64, n: 128, k: 256, transB: true });
+ * ```
+ * @param ctx kernel context
+ * @param args buffers and sizes
+ * @returns the variant that ran (none when C is empty)
+ */
+export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant | null {
+  const p = resolveMatmul(args);
+  if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
+  let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
+  if (!v || !matmulVariantFits(ctx, p, v)) v = matmulHeuristic(ctx, p);
+  if (v === "buffer64" || v === "buffer16" || v === "direct") matmulBuffer(ctx, p, v);
+  else matmulTexture(ctx, p, TEXTURE_TILES[v]);
+  return v;
+}
+
+/**
+ * CPU reference of `matmulForward`, computed in doubles.
+ *
+ * Reference: C[z, m, n] = sum_k op(A)[z, m, k] * op(B)[z, k, n].
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { matmulForwardCpu } from "./matmul.ts";
+ * const out = new Float32Array(1);
+ * // (1, 2) @ (2, 1)
+ * matmulForwardCpu({ a: new Float32Array([1, 2]), b: new Float32Array([3, 4]), out, m: 1, n: 1, k: 2 });
+ * assert(out[0] === 11);
+ * ```
+ * @param args arrays and sizes
+ */
+export function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
+  const p = resolveMatmul(args);
+  const { m: M, n: N, k: K } = p;
+  const row = new Float64Array(N);
+  for (let z = 0; z < p.batch; z++) {
+    const ao = z * p.strideA, bo = z * p.strideB, co = z * p.strideC;
+    // A(m, k) = a[ao + m * am + k * ak]; B(k, n) = b[bo + k * bk + n * bn]
+    const am = p.transA ? 1 : K, ak = p.transA ? M : 1;
+    const bk = p.transB ? 1 : N, bn = p.transB ? K : 1;
+    for (let m = 0; m < M; m++) {
+      row.fill(0);
+      for (let k = 0; k < K; k++) {
+        const av = p.a[ao + m * am + k * ak];
+        const base = bo + k * bk;
+        for (let n = 0; n < N; n++) row[n] += av * p.b[base + n * bn];
+      }
+      const c = co + m * N;
+      for (let n = 0; n < N; n++) p.out[c + n] = p.accumulate ? p.out[c + n] + row[n] : row[n];
+    }
+  }
+}
+
+export { type MatmulShape, type MatmulTiming, tuneMatmul } from "./matmul_tune.ts";

@@ -1,0 +1,198 @@
+/**
+ * The storage-buffer matmul variants: workgroup-memory tiles (`buffer64`, `buffer16`), which real
+ * GPUs like, and a register tile read straight from storage buffers (`direct`), the cheap choice
+ * for small shapes on CPU adapters (one dispatch, sizes in params, so no compile per shape).
+ * @module
+ */
+import type { Buf, KernelContext } from "./context.ts";
+import type { MatmulPlan } from "./matmul.ts";
+
+/** Workgroup-tile shapes: BM x BN of C per workgroup, TM x TN per invocation, BK deep. */
+export const BUFFER_TILES = {
+  buffer64: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
+  buffer16: { bm: 16, bn: 16, bk: 16, tm: 2, tn: 2 },
+} as const;
+
+/** The workgroup-tile variant names. */
+export type BufferVariant = keyof typeof BUFFER_TILES;
+
+const PARAMS = "struct P { m: u32, n: u32, k: u32, sa: u32, sb: u32, sc: u32 }";
+
+/** Element index expressions of A(m, k) and B(k, n) for the plan's transposes. */
+function indexers(
+  p: MatmulPlan,
+): { a: (m: string, k: string) => string; b: (k: string, n: string) => string } {
+  return {
+    a: (m, k) => p.transA ? `ab + (${k}) * p.m + ${m}` : `ab + (${m}) * p.k + ${k}`,
+    b: (k, n) => p.transB ? `bb + (${n}) * p.k + ${k}` : `bb + (${k}) * p.n + ${n}`,
+  };
+}
+
+/** Workgroup-memory tiled kernel; sizes and strides in params, transposes baked in. */
+function tiledCode(p: MatmulPlan, v: BufferVariant): string {
+  const { bm, bn, bk, tm, tn } = BUFFER_TILES[v];
+  const wx = bn / tn, wy = bm / tm, nt = wx * wy, ix = indexers(p);
+  // Load orders follow memory order, so neighbouring invocations read neighbouring elements.
+  const aPos = p.transA
+    ? `let kk = e / ${bm}u; let mm = e % ${bm}u;`
+    : `let mm = e / ${bk}u; let kk = e % ${bk}u;`;
+  const bPos = p.transB
+    ? `let nn = e / ${bk}u; let kk = e % ${bk}u;`
+    : `let kk = e / ${bn}u; let nn = e % ${bn}u;`;
+  const store = p.accumulate ? "c[ci] = c[ci] + acc[i][j];" : "c[ci] = acc[i][j];";
+  return /* wgsl */ `
+${PARAMS}
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+var<workgroup> As: array<f32, ${bk * bm}>;
+var<workgroup> Bs: array<f32, ${bk * bn}>;
+@compute @workgroup_size(${wx}, ${wy})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+        @builtin(local_invocation_index) li: u32) {
+  let bm0 = wid.y * ${bm}u;
+  let bn0 = wid.x * ${bn}u;
+  let ab = wid.z * p.sa;
+  let bb = wid.z * p.sb;
+  var acc: array<array<f32, ${tn}>, ${tm}>;
+  for (var k0 = 0u; k0 < p.k; k0 += ${bk}u) {
+    for (var e = li; e < ${bm * bk}u; e += ${nt}u) {
+      ${aPos}
+      var v = 0.0;
+      if (bm0 + mm < p.m && k0 + kk < p.k) { v = a[${ix.a("bm0 + mm", "k0 + kk")}]; }
+      As[kk * ${bm}u + mm] = v;
+    }
+    for (var e = li; e < ${bn * bk}u; e += ${nt}u) {
+      ${bPos}
+      var v = 0.0;
+      if (bn0 + nn < p.n && k0 + kk < p.k) { v = b[${ix.b("k0 + kk", "bn0 + nn")}]; }
+      Bs[kk * ${bn}u + nn] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${bk}u; kk++) {
+      var ar: array<f32, ${tm}>;
+      var br: array<f32, ${tn}>;
+      for (var i = 0u; i < ${tm}u; i++) { ar[i] = As[kk * ${bm}u + lid.y + i * ${wy}u]; }
+      for (var j = 0u; j < ${tn}u; j++) { br[j] = Bs[kk * ${bn}u + lid.x + j * ${wx}u]; }
+      for (var i = 0u; i < ${tm}u; i++) {
+        for (var j = 0u; j < ${tn}u; j++) { acc[i][j] = fma(ar[i], br[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < ${tm}u; i++) {
+    let row = bm0 + lid.y + i * ${wy}u;
+    for (var j = 0u; j < ${tn}u; j++) {
+      let col = bn0 + lid.x + j * ${wx}u;
+      if (row < p.m && col < p.n) {
+        let ci = wid.z * p.sc + row * p.n + col;
+        ${store}
+      }
+    }
+  }
+}`;
+}
+
+/** Rows and columns of C per invocation in the direct variant. */
+const DT = 4;
+/** Direct variant workgroup: 8 along x (llvmpipe vectorises along x only), 4 along y. */
+const DWX = 8, DWY = 4;
+
+/** Register-tile kernel reading storage buffers directly (no workgroup memory). */
+function directCode(p: MatmulPlan): string {
+  const ix = indexers(p), loads: string[] = [], fmas: string[] = [], stores: string[] = [];
+  for (let i = 0; i < DT; i++) loads.push(`    let a${i} = a[${ix.a(`r${i}`, "k")}];`);
+  for (let j = 0; j < DT; j++) loads.push(`    let b${j} = b[${ix.b("k", `q${j}`)}];`);
+  for (let i = 0; i < DT; i++) {
+    for (let j = 0; j < DT; j++) {
+      fmas.push(`    c${i}${j} = fma(a${i}, b${j}, c${i}${j});`);
+      const ci = `cb + (m0 + ${i}u) * p.n + n0 + ${j}u`;
+      const v = p.accumulate ? `c[${ci}] + c${i}${j}` : `c${i}${j}`;
+      stores.push(`  if (m0 + ${i}u < p.m && n0 + ${j}u < p.n) { c[${ci}] = ${v}; }`);
+    }
+  }
+  const decl = Array.from({ length: DT * DT }, (_, t) => `c${(t / DT) | 0}${t % DT}`);
+  // Rows and columns past the edge are clamped for loading (always in bounds), not stored.
+  const clamp = (v: string, base: string, lim: string) =>
+    Array.from({ length: DT }, (_, t) => `  let ${v}${t} = min(${base} + ${t}u, ${lim} - 1u);`)
+      .join("\n");
+  return /* wgsl */ `
+${PARAMS}
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+@compute @workgroup_size(${DWX}, ${DWY})
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let n0 = g.x * ${DT}u;
+  let m0 = g.y * ${DT}u;
+  if (m0 >= p.m || n0 >= p.n) { return; }
+  let ab = g.z * p.sa;
+  let bb = g.z * p.sb;
+  let cb = g.z * p.sc;
+${clamp("r", "m0", "p.m")}
+${clamp("q", "n0", "p.n")}
+  var ${decl.join(" = 0.0;\n  var ")} = 0.0;
+  for (var k = 0u; k < p.k; k++) {
+${loads.join("\n")}
+${fmas.join("\n")}
+  }
+${stores.join("\n")}
+}`;
+}
+
+/**
+ * Whether a storage-buffer variant's dispatch fits the device's workgroup-count limit.
+ *
+ * @example
+ * ```ts ignore
+ * if (bufferFits(ctx, plan, "direct")) matmulBuffer(ctx, plan, "direct");
+ * ```
+ * @param ctx kernel context
+ * @param p the resolved matmul
+ * @param v `direct` or a workgroup-tile variant
+ * @returns true when every dispatch dimension is within `ctx.maxWorkgroups`
+ */
+export function bufferFits(
+  ctx: KernelContext,
+  p: MatmulPlan<unknown>,
+  v: BufferVariant | "direct",
+): boolean {
+  const [x, y, z] = workgroups(p, v);
+  return x <= ctx.maxWorkgroups && y <= ctx.maxWorkgroups && z <= ctx.maxWorkgroups;
+}
+
+function workgroups(p: MatmulPlan<unknown>, v: BufferVariant | "direct"): [number, number, number] {
+  if (v === "direct") {
+    return [Math.ceil(p.n / (DT * DWX)), Math.ceil(p.m / (DT * DWY)), p.batch];
+  }
+  const { bm, bn } = BUFFER_TILES[v];
+  return [Math.ceil(p.n / bn), Math.ceil(p.m / bm), p.batch];
+}
+
+/**
+ * Runs one matmul with a storage-buffer variant (one dispatch; sizes and strides in params, so
+ * one pipeline serves every shape with the same transposes and accumulation).
+ *
+ * @example
+ * ```ts ignore
+ * matmulBuffer(ctx, resolveMatmul({ a, b, out, m: 64, n: 64, k: 32 }), "buffer64");
+ * ```
+ * @param ctx kernel context
+ * @param p the resolved matmul (see `resolveMatmul` in `matmul.ts`)
+ * @param v `direct`, `buffer64` or `buffer16`
+ */
+export function matmulBuffer(
+  ctx: KernelContext,
+  p: MatmulPlan<Buf>,
+  v: BufferVariant | "direct",
+): void {
+  ctx.dispatch({
+    code: v === "direct" ? directCode(p) : tiledCode(p, v),
+    bindings: [p.a, p.b, p.out],
+    params: new Uint32Array([p.m, p.n, p.k, p.strideA, p.strideB, p.strideC]),
+    workgroups: workgroups(p, v),
+    label: `matmul.${v}`,
+  });
+}

@@ -1,0 +1,160 @@
+import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
+import { linear, matmul, type MatmulOptions } from "../../core/ops/matmul.ts";
+import { onesLike } from "../../core/ops/basic.ts";
+import { backward } from "../../core/autograd.ts";
+import { type Backend, CPU, scope, Tensor } from "../../core/tensor.ts";
+import { matmulForwardCpu } from "../../kernels/matmul.ts";
+import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
+
+/** One op configuration: operand shapes and transposes (`linear` when `op` says so). */
+interface Case {
+  a: number[];
+  b: number[];
+  opts?: MatmulOptions;
+  op?: "linear";
+}
+
+const CASES: Case[] = [
+  { a: [5, 4], b: [4, 3] },
+  { a: [4, 5], b: [3, 4], opts: { transA: true, transB: true } },
+  { a: [2, 3, 5, 4], b: [4, 3] }, // shared b, folded into one product
+  { a: [2, 4, 5], b: [3, 4], opts: { transA: true, transB: true } }, // shared b, batched
+  { a: [2, 4, 5], b: [4, 3], opts: { transA: true } },
+  { a: [3, 5, 4], b: [3, 4, 2] }, // batched b
+  { a: [3, 4, 5], b: [3, 2, 4], opts: { transA: true, transB: true } },
+  { a: [2, 3, 4], b: [5, 4], op: "linear" },
+  { a: [4], b: [3, 4], op: "linear" },
+];
+
+/** (..., M, N) for matmul, (..., out) for linear. */
+function outShape(c: Case): number[] {
+  if (c.op === "linear") return [...c.a.slice(0, -1), c.b[0]];
+  const [a0, a1] = c.a.slice(-2), [b0, b1] = c.b.slice(-2);
+  return [...c.a.slice(0, -2), c.opts?.transA ? a1 : a0, c.opts?.transB ? b0 : b1];
+}
+
+function run(c: Case, a: Tensor, b: Tensor): Tensor {
+  return c.op === "linear" ? linear(a, b) : matmul(a, b, c.opts);
+}
+
+/** The op's result by the kernel's CPU reference in float64 (batch strides, 0 for shared b). */
+function reference(c: Case, a: Float64Array, b: Float64Array): Float64Array {
+  const linearOp = c.op === "linear";
+  const aShape = linearOp && c.a.length === 1 ? [1, ...c.a] : c.a;
+  const transA = c.opts?.transA ?? false, transB = linearOp || (c.opts?.transB ?? false);
+  const [a0, a1] = aShape.slice(-2), [b0, b1] = c.b.slice(-2);
+  const [m, k] = transA ? [a1, a0] : [a0, a1];
+  const n = transB ? b0 : b1;
+  const batch = aShape.slice(0, -2).reduce((p, d) => p * d, 1);
+  const out = new Float64Array(batch * m * n);
+  const strideB = c.b.length === 2 ? 0 : k * n;
+  matmulForwardCpu({ a, b, out, m, n, k, batch, transA, transB, strideB });
+  return out;
+}
+
+/** Float64 central differences of L = sum(out * w) for every element of a and b. */
+function finiteDiff(c: Case, a: Float64Array, b: Float64Array, w: Float64Array): Float64Array[] {
+  const h = 1e-5;
+  const loss = () => reference(c, a, b).reduce((s, v, i) => s + v * w[i], 0);
+  return [a, b].map((x) => {
+    const g = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) {
+      const x0 = x[i];
+      x[i] = x0 + h;
+      const up = loss();
+      x[i] = x0 - h;
+      const down = loss();
+      x[i] = x0;
+      g[i] = (up - down) / (2 * h);
+    }
+    return g;
+  });
+}
+
+/** Forward and both gradients on a backend, seeded with w (so L = sum(out * w)). */
+async function gradients(c: Case, backend: Backend, seed: number): Promise<Float32Array[]> {
+  const ha = randArray(c.a.reduce((p, d) => p * d, 1), seed);
+  const hb = randArray(c.b.reduce((p, d) => p * d, 1), seed + 1);
+  const a = Tensor.fromArray(ha, c.a, { backend }), b = Tensor.fromArray(hb, c.b, { backend });
+  a.requiresGrad = b.requiresGrad = true;
+  const out = run(c, a, b);
+  const w = Tensor.fromArray(randArray(out.size, seed + 2), out.shape, { backend });
+  const y = (await out.toArray()) as Float32Array;
+  backward(out, w, onesLike);
+  const res = [
+    y,
+    (await a.grad!.toArray()) as Float32Array,
+    (await b.grad!.toArray()) as Float32Array,
+  ];
+  for (const t of [a, b, out, a.grad!, b.grad!]) t.dispose();
+  return res;
+}
+
+Deno.test("matmul() and linear() on the cpu backend match the reference and give output shapes", async () => {
+  for (const c of CASES) {
+    const ha = randArray(c.a.reduce((p, d) => p * d, 1), 1);
+    const hb = randArray(c.b.reduce((p, d) => p * d, 1), 2);
+    const a = Tensor.fromArray(ha, c.a, { backend: CPU });
+    const b = Tensor.fromArray(hb, c.b, { backend: CPU });
+    const out = run(c, a, b);
+    const want = reference(c, Float64Array.from(ha), Float64Array.from(hb));
+    assertClose(await out.toArray(), want, 1e-6, JSON.stringify(c));
+    assertEquals(out.shape, outShape(c), JSON.stringify(c));
+  }
+});
+
+Deno.test("matmul() gradients on the cpu backend match float64 finite differences", async () => {
+  for (const [i, c] of CASES.entries()) {
+    const [, ga, gb] = await gradients(c, CPU, 10 * i);
+    const a = Float64Array.from(randArray(c.a.reduce((p, d) => p * d, 1), 10 * i));
+    const b = Float64Array.from(randArray(c.b.reduce((p, d) => p * d, 1), 10 * i + 1));
+    const n = reference(c, a, b).length;
+    const w = Float64Array.from(randArray(n, 10 * i + 2));
+    const [fa, fb] = finiteDiff(c, a, b, w);
+    assertClose(ga, fa, 1e-3, `dA ${JSON.stringify(c)}`);
+    assertClose(gb, fb, 1e-3, `dB ${JSON.stringify(c)}`);
+  }
+});
+
+Deno.test("matmul() keeps its inputs for backward when the forward ran inside scope()", async () => {
+  const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
+  const b = Tensor.fromArray([1, 0, 0, 1], [2, 2], { backend: CPU });
+  b.requiresGrad = true;
+  // The view of a is made inside the scope and freed when it ends; backward must still work.
+  const out = scope(() => matmul(a.reshape([2, 2]), b));
+  backward(out, null, onesLike);
+  // dB = A^T @ ones = column sums of A, per row of B
+  assertEquals([...await b.grad!.toArray()], [4, 4, 6, 6]);
+});
+
+Deno.test("matmul() and linear() reject mismatched shapes with clear errors", () => {
+  const t = (s: number[]) =>
+    Tensor.fromArray(new Float32Array(s.reduce((p, d) => p * d, 1)), s, { backend: CPU });
+  throws(() => matmul(t([2, 3]), t([4, 5])), {
+    message: "Cannot matmul shapes [2, 3] and [4, 5]: inner dimensions differ (3 vs 4)",
+  });
+  throws(() => matmul(t([2, 2, 3]), t([3, 3, 4])), /batch dimensions differ/);
+  throws(() => matmul(t([3]), t([3, 4])), /at least 2 dimensions/);
+  throws(() => linear(t([2, 3]), t([4, 5])), /input features differ \(3 vs 5\)/);
+  throws(() => linear(t([2, 3]), t([3])), /weight must be 2D/);
+  const ints = Tensor.fromArray([1, 2], [1, 2], { backend: CPU, dtype: "i32" });
+  throws(() => matmul(ints, t([2, 1])), /dtype i32: expected f32/);
+});
+
+Deno.test({
+  name: "matmul() and linear() on webgpu agree with the cpu backend, gradients included",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    const live = dev.pool.live;
+    for (const [i, c] of CASES.entries()) {
+      const cpu = await gradients(c, CPU, 100 + i);
+      const gpu = await gradients(c, dev, 100 + i);
+      for (const [j, what] of ["out", "dA", "dB"].entries()) {
+        assertClose(gpu[j], cpu[j], 1e-4, `${what} ${JSON.stringify(c)}`, 1e-2);
+      }
+    }
+    await dev.sync();
+    assertEquals(dev.pool.live, live, "every buffer went back to the pool");
+  },
+});
