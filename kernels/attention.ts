@@ -1,0 +1,201 @@
+/**
+ * Causal multi-head self-attention on a fused q/k/v projection, flash-attention style: one
+ * workgroup per (batch, head, query block), scores never leave registers, the softmax is
+ * computed online, and only the row log-sum-exp is saved for backward. Optional per-head
+ * additive bias (FIRE) and rotary embedding (RoPE). Backward: `attention_backward.ts`;
+ * decoding with a key/value cache: `attention_decode.ts`.
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import {
+  type AttentionShape,
+  attentionTiling,
+  AttnCode,
+  checkAttentionSizes,
+  declareBindings,
+  f32,
+  MASKED,
+  qkRows,
+  qkvColumn,
+  rotateQk,
+  rowSources,
+  tuningNumber,
+} from "./_attention_code.ts";
+
+export type { AttentionLayout, AttentionShape, RotaryOptions } from "./_attention_code.ts";
+export { ROTARY_BASE } from "./_attention_code.ts";
+
+/** Arguments of `attentionForward`: `B` is `Buf` for the launcher, a float array for the reference. */
+export interface AttentionArgs<B> extends AttentionShape {
+  /** Fused projection, (batch, seq, 3 * heads * headDim), in `layout`. */
+  qkv: B;
+  /** Output, (batch, seq, heads * headDim); head h at columns h*headDim. */
+  out: B;
+  /** Optional saved row log-sum-exp of the scaled, biased, masked scores, (batch, heads, seq). */
+  lse?: B;
+  /** Optional additive score bias per head (FIRE), (heads, seq, seq): bias[h, query, key]. */
+  bias?: B;
+}
+
+function forwardCode(a: AttentionArgs<unknown>, wg: number, slots: number): string {
+  const { batch, seq, heads, headDim: hd } = a;
+  const g = new AttnCode(hd);
+  const src = rowSources(a);
+  const qb = wg * slots;
+  const nqb = Math.ceil(seq / qb);
+  const hasBias = !!a.bias, hasLse = !!a.lse;
+  const binds: [string, string, boolean][] = [["qkv", `array<${g.elem}>`, false]];
+  if (a.rotary) binds.push(["qk", `array<${g.elem}>`, false]);
+  if (hasBias) binds.push(["bias", "array<f32>", false]);
+  binds.push(["out", `array<${g.elem}>`, true]);
+  if (hasLse) binds.push(["lse", "array<f32>", true]);
+
+  // Per slot r: query i<r> (clamped to iq<r> for loads), its scaled q row, running max m,
+  // normaliser l and accumulator a (scores in log2 units, so exp2 is used throughout).
+  let init = "";
+  for (let r = 0; r < slots; r++) {
+    const [arr, off] = src.q(`iq${r}`);
+    init += `let i${r} = q0 + ${r * wg}u + lane;\nlet iq${r} = min(i${r}, ${seq - 1}u);\n`;
+    init += g.load(`q${r}`, arr, off, "SCALE");
+    init += `var m${r} = ${MASKED};\nvar l${r} = 0.0;\n` + g.zeros(`a${r}`);
+    if (hasBias) init += `let br${r} = (h * ${seq}u + iq${r}) * ${seq}u;\n`;
+  }
+
+  // One loop over keys 0..block end; slot r sees keys below its rows' end only. The condition
+  // is the same in every lane, and llvmpipe skips a branch no lane takes, so the causal block
+  // skip costs a compare, and the code stays linear in the slots (JIT time grows quickly with
+  // code size). Key 0 comes first, so every running max is finite after one step and masked
+  // keys add exp2(-1e30 - m) = 0.
+  const [ka, ko] = src.k("j"), [va, vo] = src.v("j");
+  let body = g.load("k", ka, ko) + g.load("v", va, vo);
+  for (let r = 0; r < slots; r++) {
+    body += `if (j < q0 + ${(r + 1) * wg}u) {
+  let s = select(${g.dot(`q${r}`, "k")}${
+      hasBias ? ` + bias[br${r} + j] * LOG2E` : ""
+    }, ${MASKED}, j > i${r});
+  let mn = max(m${r}, s);
+  let corr = exp2(m${r} - mn);
+  let pr = exp2(s - mn);
+  l${r} = l${r} * corr + pr;
+  ${g.axpy(`a${r}`, "corr", "pr", "v")}  m${r} = mn;
+}\n`;
+  }
+  const loops = `for (var j = 0u; j < min(q0 + ${slots * wg}u, ${seq}u); j++) {\n${body}}\n`;
+
+  let fin = "";
+  for (let r = 0; r < slots; r++) {
+    fin += `if (i${r} < ${seq}u) {
+  let inv = 1.0 / l${r};
+  ${g.store(`a${r}`, "out", `(b * ${seq}u + i${r}) * ${heads * hd}u + h * ${hd}u`, "inv")}${
+      hasLse ? `  lse[(b * ${heads}u + h) * ${seq}u + i${r}] = (m${r} + log2(l${r})) * LN2;\n` : ""
+    }}\n`;
+  }
+
+  return /* wgsl */ `
+const SCALE = ${f32(Math.LOG2E / Math.sqrt(hd))};
+const LOG2E = ${f32(Math.LOG2E)};
+const LN2 = ${f32(Math.LN2)};
+${declareBindings(binds)}
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u) {
+  let w = wid.x + wid.y * nwg.x;
+  if (w >= ${batch * heads * nqb}u) { return; }
+  let lane = lid.x;
+  let bh = w / ${nqb}u;
+  let h = bh % ${heads}u;
+  let b = bh / ${heads}u;
+  let q0 = (w % ${nqb}u) * ${qb}u;
+${init}
+${loops}
+${fin}}`;
+}
+
+/**
+ * Causal multi-head self-attention forward on the GPU.
+ *
+ * Scores q.k / sqrt(hd) (+ bias), causal mask (query i sees keys j <= i), softmax, weighted sum
+ * of v; output head h at columns h*hd. One workgroup per (batch, head, query block) and an
+ * online softmax (flash attention), so no (B, heads, T, T) tensor is written. It saves the row
+ * log-sum-exp rather than the probabilities: T times smaller, and backward recomputes each
+ * probability with one dot product while it reads the key rows anyway. With `rotary`, a
+ * pre-pass writes rotated q and k to scratch (sin/cos once per row and frequency). Sizes
+ * are baked into the shader (one pipeline per shape); the rotary offset is a parameter.
+ *
+ * Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
+ *
+ * @example
+ * ```ts ignore
+ * attentionForward(ctx, { qkv, out, lse, batch: 64, seq: 33, heads: 4, headDim: 32,
+ *   layout: "interleaved", rotary: {} });
+ * ```
+ * @param ctx kernel context
+ * @param a buffers and sizes
+ */
+export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
+  const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
+  if (err) throw new Error(err);
+  const force = tuningNumber(ctx.tuning, "attention.slots");
+  const chunks = Math.ceil(a.headDim / 4);
+  const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
+  const bindings: Buf[] = [a.qkv];
+  if (a.rotary) bindings.push(rotateQk(ctx, a.qkv, a));
+  if (a.bias) bindings.push(a.bias);
+  bindings.push(a.out);
+  if (a.lse) bindings.push(a.lse);
+  const nqb = Math.ceil(a.seq / (wg * slots));
+  ctx.dispatch({
+    code: forwardCode(a, wg, slots),
+    bindings,
+    workgroups: grid1d(a.batch * a.heads * nqb, ctx.maxWorkgroups),
+    label: "attention.forward",
+  });
+}
+
+/**
+ * CPU reference of `attentionForward` (doubles throughout; accepts float32 or float64 arrays).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionForwardCpu } from "./attention.ts";
+ * // batch 1, T 2, 1 head of dim 1: q = k = 0, so query 1 averages v = [1, 3]
+ * const qkv = new Float64Array([0, 0, 1, 0, 0, 3]);
+ * const out = new Float64Array(2);
+ * attentionForwardCpu({ qkv, out, batch: 1, seq: 2, heads: 1, headDim: 1, layout: "pytorch" });
+ * assert(out[0] === 1 && out[1] === 2);
+ * ```
+ * @param a arrays and sizes
+ */
+export function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
+  const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
+  if (err) throw new Error(err);
+  const { batch, seq, heads, headDim: hd, layout } = a;
+  const h3 = 3 * heads * hd, H = heads * hd;
+  const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
+  const scale = 1 / Math.sqrt(hd);
+  const s = new Float64Array(seq);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      const vc = qkvColumn(layout, heads, hd, 2, h);
+      const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
+      for (let i = 0; i < seq; i++) {
+        let m = -Infinity;
+        for (let j = 0; j <= i; j++) {
+          let dot = 0;
+          for (let d = 0; d < hd; d++) dot += qk[qo + i * hd + d] * qk[ko + j * hd + d];
+          s[j] = dot * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
+          m = Math.max(m, s[j]);
+        }
+        let l = 0;
+        for (let j = 0; j <= i; j++) l += s[j] = Math.exp(s[j] - m);
+        for (let d = 0; d < hd; d++) {
+          let acc = 0;
+          for (let j = 0; j <= i; j++) acc += s[j] * a.qkv[(b * seq + j) * h3 + vc + d];
+          a.out[(b * seq + i) * H + h * hd + d] = acc / l;
+        }
+        if (a.lse) a.lse[(b * heads + h) * seq + i] = m + Math.log(l);
+      }
+    }
+  }
+}
