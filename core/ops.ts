@@ -21,6 +21,9 @@ export * from "./ops/embedding.ts";
 export * from "./ops/glu.ts";
 export * from "./ops/layout.ts";
 export * from "./ops/random.ts";
+export * from "./ops/matmul.ts";
+export * from "./ops/attention.ts";
+export * from "./ops/fire.ts";
 export { isGradEnabled, noGrad, record } from "./autograd.ts";
 
 /**
