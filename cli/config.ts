@@ -3,7 +3,7 @@
 // Hydra-style key=value arguments; validates every key and returns a frozen, typed tree.
 // Reference: upstream cramming/config (Hydra); key table and reasons in config_keys.ts.
 
-import { parse } from "yaml";
+import { parse } from "npm:yaml@^2.6.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
 import { checkValue, closestKeys, type KeySpec } from "./config_schema.ts";

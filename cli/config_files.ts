@@ -2,7 +2,7 @@
 // the same validation as a command line), `model_config.json` (the resolved arch, upstream's
 // file name) and a stable hash of a config for `state.json`.
 
-import { parse, stringify } from "yaml";
+import { parse, stringify } from "npm:yaml@^2.6.0";
 import { schemaFor } from "./config_keys.ts";
 import type { KeySpec } from "./config_schema.ts";
 import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";

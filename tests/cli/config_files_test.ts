@@ -2,7 +2,7 @@
 // model_config.json, the config hash, the --help text, and loading from another folder.
 
 import { deepStrictEqual as equal, notDeepStrictEqual, ok, throws } from "node:assert/strict";
-import { parse } from "yaml";
+import { parse } from "npm:yaml@^2.6.0";
 import {
   configHash,
   configToYaml,

@@ -1,0 +1,168 @@
+/**
+ * `deno task eval name=NAME base_dir=DIR [eval.grid=1..12x1..12] [max_rec=R] [--shard k/N]
+ * [checkpoint=PATH] [upstream flags ...]`: evaluates a run's newest checkpoint on a grid of operand
+ * lengths with batched KV-cached greedy decoding, writing per-cell results as they finish (a rerun
+ * skips them), a summary and the heatmaps. `deno task eval merge name=NAME ...` combines shards.
+ * @module
+ */
+import { ConfigError, type EvalConfig, helpText, loadConfig } from "../cli/config.ts";
+import { Progress } from "../cli/progress.ts";
+import { greedyDecode } from "../core/nn/decode.ts";
+import { type Backend, CPU, initBackend } from "../core/tensor.ts";
+import { findGridData } from "./eval/data_spec.ts";
+import { resolveGrid } from "./eval/flags.ts";
+import { cellTokens, EvalError } from "./eval/grids.ts";
+import { findCheckpoint, loadModel } from "./eval/model_io.ts";
+import { resultsDir } from "./eval/results.ts";
+import { evaluateGrid } from "./eval/runner.ts";
+import { parseShard } from "./eval/shard.ts";
+import { mergeResults, type Summary, trainRangeOf } from "./eval/summary.ts";
+import { writePlots } from "./plot.ts";
+
+/** What one evaluation produced. */
+export interface EvalOutcome {
+  /** The grid's results folder. */
+  dir: string;
+  /** The summary (fractions). */
+  summary: Summary;
+  /** Heatmap files written. */
+  plots: string[];
+}
+
+function flagsOf(cfg: EvalConfig) {
+  return { ...cfg, grid: cfg.eval.grid };
+}
+
+/**
+ * Evaluates a run (or merges shards) from `key=value` arguments.
+ *
+ * @example
+ * ```ts ignore
+ * const out = await evaluate(["name=demo", "base_dir=/tmp/x", "eval.grid=1..12x1..12"]);
+ * console.log(out.summary.in_distribution);
+ * ```
+ * @param args arguments (as `deno task eval` takes them)
+ * @param options backend override, a quiet flag, samples per generated cell
+ * @returns where the results are and their summary
+ */
+export async function evaluate(
+  args: string[],
+  options: { backend?: Backend; quiet?: boolean; samples?: number } = {},
+): Promise<EvalOutcome> {
+  const merge = args[0] === "merge";
+  const cfg = await loadConfig(
+    merge ? args.slice(1) : args,
+    "eval",
+    options.quiet ? { log: () => {} } : {},
+  );
+  const plan = resolveGrid(flagsOf(cfg));
+  const gridDir = resultsDir(cfg.base_dir, cfg.name, plan.name);
+  const say = options.quiet ? () => {} : (s: string) => console.log(s);
+  let summary: Summary;
+  let trainRange = null;
+  if (merge) {
+    const merged = await mergeResults(gridDir, { expected: plan.part ? undefined : plan.cells });
+    summary = merged.summary;
+    trainRange = summary.train_range ?? null;
+    if (merged.missing.length) say(`merge: ${merged.missing.length} cells are still missing`);
+  } else {
+    const backend = options.backend ?? (cfg.impl.backend === "cpu" ? CPU : await initBackend());
+    const ckpt = await findCheckpoint(cfg.base_dir, cfg.name, cfg.checkpoint ?? null);
+    const { model, arch, trainMeta } = await loadModel(ckpt, backend, cfg.base_dir);
+    try {
+      const R = cfg.max_rec ?? arch.maximalRecurrenceInEval;
+      const longest = plan.cells.reduce((m, c) => {
+        const t = cellTokens(plan.task, c.i, c.j);
+        return Math.max(m, t.prompt + t.generate);
+      }, 0);
+      const digits = plan.cells.reduce((m, c) => Math.max(m, c.i, c.j), 0);
+      if (arch.posEmbedding === "learned" && longest > arch.maxSeqLength) {
+        throw new EvalError(
+          `Grid ${plan.name} needs ${longest} positions but the model has ${arch.maxSeqLength}`,
+        );
+      }
+      if (arch.posEmbedding === "abacus" && digits + 2 > arch.maxSeqLength) {
+        throw new EvalError(
+          `Grid ${plan.name} has ${digits}-digit numbers but the Abacus table has ${arch.maxSeqLength} rows`,
+        );
+      }
+      trainRange = trainMeta ? trainRangeOf(trainMeta) : null;
+      say(
+        `evaluating ${ckpt} on ${plan.name}${
+          plan.part ? ` (${plan.part})` : ""
+        }: ${plan.cells.length} cells`,
+      );
+      const progress = options.quiet ? null : new Progress("eval");
+      const result = await evaluateGrid({
+        plan,
+        gridDir,
+        decode: (prompts, maxNewTokens) =>
+          greedyDecode(model, prompts, { maxNewTokens, recurrences: R, seed: cfg.seed ?? 0 }),
+        shard: cfg.shard ? parseShard(cfg.shard) : null,
+        dataDir: await findGridData(plan, cfg.base_dir),
+        seed: cfg.seed ?? undefined,
+        samples: options.samples,
+        removePadding: cfg.remove_padding,
+        trainRange,
+        stamp: { checkpoint: ckpt, max_rec: R },
+        progress,
+      });
+      progress?.done();
+      summary = result.summary;
+      say(`${result.evaluated} cells evaluated, ${result.skipped} already done`);
+    } finally {
+      model.dispose();
+    }
+  }
+  const kind = plan.task;
+  const plots = await writePlots([{
+    cells: (await mergeResults(gridDir, {})).cells,
+    title: cfg.name,
+    kind,
+    trainRange,
+  }], { dir: gridDir, name: "heatmap" }).catch(() => [] as string[]);
+  return { dir: gridDir, summary, plots };
+}
+
+const pct = (
+  x: number | null | undefined,
+) => (x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`);
+
+/**
+ * Runs the task.
+ *
+ * @param argv command-line arguments
+ * @returns the exit code
+ */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(
+      "Usage: deno task eval name=NAME [base_dir=DIR] [eval.grid=I..JxK..L] [max_rec=R] [--shard k/N]\n" +
+        "                      [checkpoint=PATH] [upstream flags: big_eval_step_K=True checkerboard=even mul=True ...]\n" +
+        "       deno task eval merge name=NAME [same grid flags]\n\n" + helpText("eval"),
+    );
+    return 0;
+  }
+  try {
+    const out = await evaluate(argv);
+    const s = out.summary;
+    console.log(`results: ${out.dir}`);
+    console.log(
+      `in-distribution ${pct(s.in_distribution)}, out-of-distribution ${
+        pct(s.out_of_distribution)
+      }` +
+        (s.extended !== null && s.extended !== undefined ? `, extended ${pct(s.extended)}` : ""),
+    );
+    for (const p of out.plots) console.log(`plot: ${p}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof EvalError || e instanceof ConfigError) {
+      console.error(e.message);
+      return 1;
+    }
+    console.error((e as Error).message.split("\n")[0]);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

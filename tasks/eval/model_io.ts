@@ -1,0 +1,143 @@
+/**
+ * Loads a trained model for evaluation from a checkpoint folder: `model_config.json` (the arch),
+ * `model.safetensors` (upstream key names, `_orig_mod.` optional) and, for the summary's
+ * in/out-of-distribution split, the training dataset named in `state.json`.
+ * @module
+ */
+import { join } from "node:path";
+import { listCheckpoints, normalizeKey } from "../../core/checkpoint.ts";
+import { readSafetensors } from "../../core/safetensors.ts";
+import { type Arch, resolveArch } from "../../core/nn/arch.ts";
+import { ArithmeticModel } from "../../core/nn/model.ts";
+import type { Backend } from "../../core/tensor.ts";
+import { planDataset, readMeta, TRAIN_PRESETS } from "../../data/mod.ts";
+import type { DatasetMeta } from "../../data/meta.ts";
+import { EvalError } from "./grids.ts";
+
+/** A model ready to decode, with where it came from. */
+export interface LoadedModel {
+  /** The model. */
+  model: ArithmeticModel;
+  /** Its architecture. */
+  arch: Arch;
+  /** The checkpoint folder. */
+  dir: string;
+  /** The training dataset's meta, when the checkpoint names one that exists. */
+  trainMeta: DatasetMeta | null;
+}
+
+/**
+ * Finds the checkpoint to evaluate: `checkpoint` when given, else the run's newest.
+ *
+ * @example
+ * ```ts ignore
+ * const dir = await findCheckpoint("/tmp/x", "run", null);
+ * ```
+ * @param baseDir base folder
+ * @param name run name
+ * @param checkpoint explicit folder, or null
+ * @returns the checkpoint folder
+ * @throws EvalError when there is none
+ */
+export async function findCheckpoint(
+  baseDir: string,
+  name: string,
+  checkpoint: string | null,
+): Promise<string> {
+  if (checkpoint) {
+    try {
+      await Deno.stat(join(checkpoint, "model.safetensors"));
+    } catch {
+      throw new EvalError(`No checkpoint at ${checkpoint}: model.safetensors is missing`);
+    }
+    return checkpoint;
+  }
+  const runDir = join(baseDir, name);
+  const found = await listCheckpoints(runDir).catch(() => []);
+  if (found.length === 0) {
+    throw new EvalError(
+      `No checkpoint for run "${name}" under ${join(runDir, "checkpoints")}: train it first`,
+    );
+  }
+  return found[0].path;
+}
+
+/**
+ * Loads a checkpoint's model onto a backend.
+ *
+ * @example
+ * ```ts ignore
+ * const { model } = await loadModel("/tmp/x/run/checkpoints/FINAL_0.0123", dev);
+ * ```
+ * @param dir checkpoint folder
+ * @param backend where to put the weights
+ * @param baseDir base folder, to find a training dataset named by preset
+ * @returns the model and its training data meta
+ * @throws EvalError for a missing, corrupted or mismatched checkpoint
+ */
+export async function loadModel(
+  dir: string,
+  backend: Backend,
+  baseDir = ".",
+): Promise<LoadedModel> {
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(await Deno.readTextFile(join(dir, "model_config.json")));
+  } catch (e) {
+    throw new EvalError(
+      `Cannot read ${join(dir, "model_config.json")}: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
+  let file;
+  try {
+    file = await readSafetensors(join(dir, "model.safetensors"));
+  } catch (e) {
+    throw new EvalError((e as Error).message.split("\n")[0]);
+  }
+  const tensors: Record<string, Float32Array> = {};
+  for (const [k, t] of Object.entries(file.tensors)) {
+    if (t.dtype === "F32") tensors[normalizeKey(k)] = t.data as Float32Array;
+  }
+  const word = tensors["encoder.embedding.word_embedding.weight"];
+  const emb = raw.embedding as Record<string, unknown> | undefined;
+  const vocab = (emb?.vocab_size as number | null | undefined) ??
+    (word ? word.length / (raw.hidden_size as number) : NaN);
+  if (!Number.isInteger(vocab)) {
+    throw new EvalError(`Cannot tell the vocabulary size of the checkpoint in ${dir}`);
+  }
+  let arch: Arch;
+  try {
+    arch = resolveArch(raw, vocab);
+  } catch (e) {
+    throw new EvalError(`Cannot build the model of ${dir}: ${(e as Error).message}`);
+  }
+  const model = ArithmeticModel.create(arch, { backend, seed: 0 });
+  const values: Record<string, Float32Array> = {};
+  for (const e of model.arena.entries) {
+    const v = tensors[e.name];
+    if (!v || v.length !== e.size) {
+      model.dispose();
+      throw new EvalError(
+        `Checkpoint ${dir} does not fit its model_config.json: ${e.name} is missing or has the wrong size`,
+      );
+    }
+    values[e.name] = v;
+  }
+  model.arena.writeAll(values);
+  let trainMeta: DatasetMeta | null = null;
+  try {
+    const state = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
+    const ds = state?.data?.dataset;
+    if (typeof ds === "string") {
+      const folder = TRAIN_PRESETS[ds]
+        ? planDataset({ preset: ds, baseDir }).out
+        : ds.includes("/")
+        ? ds
+        : join(baseDir, "data", ds);
+      trainMeta = await readMeta(folder);
+    }
+  } catch {
+    trainMeta = null;
+  }
+  return { model, arch, dir, trainMeta };
+}

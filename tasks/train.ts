@@ -1,0 +1,71 @@
+/**
+ * `deno task train [preset=NAME] [key=value ...]`: trains an arithmetic transformer with
+ * upstream's Hydra-style arguments, resuming from the run's newest checkpoint. It reads no
+ * files relative to the working folder or this file except through imports, so it also runs as
+ * `deno run -A file:///.../tasks/train.ts` (or a remote URL) from any folder.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./train.ts";
+ * Deno.exit(await main(["preset=tiny-addition", "name=t", "train.steps=40"]));
+ * ```
+ * @module
+ */
+
+import { ConfigError, helpText, loadConfig } from "../cli/config.ts";
+import { CheckpointError } from "../core/checkpoint.ts";
+import { SafetensorsError } from "../core/safetensors.ts";
+import { DataError } from "../data/spec.ts";
+import { TrainError } from "./train/errors.ts";
+import { train } from "./train/run.ts";
+
+export { train, type TrainOutcome } from "./train/run.ts";
+export { TrainError } from "./train/errors.ts";
+
+/** Errors whose message is the whole story: printed as one line, exit code 1. */
+const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, SafetensorsError];
+
+/** The folder the user ran `deno task` from (tasks run in the config's folder). */
+function userCwd(): string {
+  try {
+    return Deno.env.get("INIT_CWD") || Deno.cwd();
+  } catch {
+    return Deno.cwd();
+  }
+}
+
+/**
+ * Runs the train task on command-line arguments and returns the exit code.
+ *
+ * `--help` prints the groups, presets and main keys. Bad arguments, a missing dataset, a damaged
+ * checkpoint or a non-finite loss print one line on stderr and return 1. Relative paths
+ * (`base_dir=./runs`) are taken from the folder `deno task` was started in.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./train.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(await main(["--help"]), 0);
+ * ```
+ *
+ * @param args Command-line arguments.
+ * @returns The process exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    console.log(helpText("pretrain"));
+    return 0;
+  }
+  try {
+    const cfg = await loadConfig(args, "pretrain", { cwd: userCwd() });
+    await train(cfg);
+    return 0;
+  } catch (e) {
+    if (!USER_ERRORS.some((E) => e instanceof E)) throw e;
+    console.error((e as Error).message.split("\n")[0]);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,229 @@
+// The budget that drives a training run and the two schedules it drives: upstream's trapezoid
+// learning rate (linear warm-up, constant, linear cool-down to 0) and linear batch-size ramp.
+// Upstream measures the budget in wall-clock hours; abacus also accepts a microbatch-step or
+// token budget so that a run (and its resume) is the same on every machine.
+// Reference: upstream cramming/backend/optimizers/schedulers.py (budget-constant),
+// cramming/backend/torch_default.py (schedule_batch_size).
+
+/** What a run's budget counts: microbatch steps, tokens, or wall-clock seconds. */
+export type BudgetKind = "steps" | "tokens" | "seconds";
+
+/** A training budget: its unit and its size in that unit. */
+export interface Budget {
+  /** What is counted. */
+  readonly kind: BudgetKind;
+  /** How many units the whole run may use. */
+  readonly total: number;
+}
+
+/** Where a run stands: the counters every budget is measured against. */
+export interface Counters {
+  /** Microbatch steps done (upstream's `steps`). */
+  readonly step: number;
+  /** Tokens consumed (rows x row length). */
+  readonly tokens: number;
+  /** Training seconds so far, across resumes. */
+  readonly elapsed: number;
+}
+
+/** The budget-related keys of a resolved config (a `PretrainConfig` fits). */
+export interface BudgetKeys {
+  /** Wall-clock budget in hours. */
+  readonly budget: number;
+  /** Budget keys of the `train` group. */
+  readonly train: {
+    readonly budget_steps: number | null;
+    readonly budget_tokens: number | null;
+  };
+}
+
+/**
+ * Picks the budget of a config: `train.budget_steps`, else `train.budget_tokens`, else the
+ * wall-clock `budget` in hours (upstream's only budget).
+ *
+ * @example
+ * ```ts
+ * import { budgetOf } from "./schedule.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(budgetOf({ budget: 4, train: { budget_steps: 400, budget_tokens: null } }),
+ *   { kind: "steps", total: 400 });
+ * deepEqual(budgetOf({ budget: 0.5, train: { budget_steps: null, budget_tokens: null } }),
+ *   { kind: "seconds", total: 1800 });
+ * ```
+ *
+ * @param cfg The resolved config.
+ * @returns The budget.
+ */
+export function budgetOf(cfg: BudgetKeys): Budget {
+  if (cfg.train.budget_steps !== null) return { kind: "steps", total: cfg.train.budget_steps };
+  if (cfg.train.budget_tokens !== null) return { kind: "tokens", total: cfg.train.budget_tokens };
+  return { kind: "seconds", total: cfg.budget * 3600 };
+}
+
+/**
+ * The fraction of the budget used, in [0, 1].
+ *
+ * @example
+ * ```ts
+ * import { budgetProgress } from "./schedule.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const at = { step: 100, tokens: 0, elapsed: 9 };
+ * deepEqual(budgetProgress({ kind: "steps", total: 400 }, at), 0.25);
+ * ```
+ *
+ * @param budget The budget.
+ * @param at The counters.
+ * @returns Used / total, clamped to [0, 1] (1 for an empty budget).
+ */
+export function budgetProgress(budget: Budget, at: Counters): number {
+  if (!(budget.total > 0)) return 1;
+  const used = budget.kind === "steps"
+    ? at.step
+    : budget.kind === "tokens"
+    ? at.tokens
+    : at.elapsed;
+  return Math.min(1, Math.max(0, used / budget.total));
+}
+
+/**
+ * Upstream's trapezoid learning rate at a budget fraction: linear from 0 over the first
+ * `warmup` fraction, then `peak`, then linear to 0 over the last `cooldown` fraction.
+ *
+ * @example
+ * ```ts
+ * import { learningRate } from "./schedule.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const lr = (p: number) => learningRate(p, { peak: 1e-3, warmup: 0.25, cooldown: 0.25 });
+ * deepEqual([lr(0), lr(0.125), lr(0.5), lr(0.875), lr(1)], [0, 5e-4, 1e-3, 5e-4, 0]);
+ * ```
+ *
+ * @param progress Budget fraction used, in [0, 1].
+ * @param options Peak rate and the warm-up and cool-down fractions.
+ * @returns The learning rate.
+ */
+export function learningRate(
+  progress: number,
+  options: { peak: number; warmup: number; cooldown: number },
+): number {
+  const { peak, warmup, cooldown } = options;
+  if (progress < warmup) return peak * (progress / warmup);
+  if (cooldown > 0 && progress > 1 - cooldown) {
+    return peak * Math.max(0, (1 - progress) / cooldown);
+  }
+  return peak;
+}
+
+/**
+ * Upstream's batch ramp: the batch grows linearly, in multiples of the microbatch, from one
+ * microbatch to `batchSize` over the first `ramp` fraction of the budget (`ramp` 0: no ramp;
+ * `ramp` >= 1 spreads the ramp over the whole budget).
+ *
+ * Upstream's formula: min((floor(p * batchSize / ramp / microbatch) + 1) * microbatch, batchSize).
+ *
+ * @example
+ * ```ts
+ * import { batchSizeAt } from "./schedule.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const at = (p: number) => batchSizeAt(p, { batchSize: 512, ramp: 0.5, microbatch: 64 });
+ * deepEqual([at(0), at(0.25), at(0.5), at(1)], [64, 320, 512, 512]);
+ * deepEqual(batchSizeAt(0, { batchSize: 512, ramp: 0, microbatch: 64 }), 512);
+ * ```
+ *
+ * @param progress Budget fraction used.
+ * @param options Target batch size, ramp fraction and microbatch size.
+ * @returns The batch size (samples) of the next optimizer step.
+ */
+export function batchSizeAt(
+  progress: number,
+  options: { batchSize: number; ramp: number; microbatch: number },
+): number {
+  const { batchSize, microbatch } = options;
+  if (!(options.ramp > 0)) return batchSize;
+  const ramp = Math.min(1, options.ramp);
+  const grown = (Math.floor((progress * batchSize) / ramp / microbatch) + 1) * microbatch;
+  return Math.min(grown, batchSize);
+}
+
+/**
+ * Microbatches left before the budget (steps or tokens) or the step cap is reached; Infinity
+ * when only the wall clock limits the run.
+ *
+ * @example
+ * ```ts
+ * import { microbatchesLeft } from "./schedule.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const at = { step: 30, tokens: 30 * 640, elapsed: 1 };
+ * const steps = { kind: "steps", total: 400 } as const;
+ * const tokens = { kind: "tokens", total: 20000 } as const;
+ * deepEqual(microbatchesLeft(steps, at, { cap: 40, tokensPerMicrobatch: 640 }), 10);
+ * deepEqual(microbatchesLeft(tokens, at, { cap: 1e9, tokensPerMicrobatch: 640 }), 2);
+ * ```
+ *
+ * @param budget The budget.
+ * @param at The counters.
+ * @param options The step cap (`train.steps`) and tokens per microbatch.
+ * @returns A count >= 0.
+ */
+export function microbatchesLeft(
+  budget: Budget,
+  at: Counters,
+  options: { cap: number; tokensPerMicrobatch: number },
+): number {
+  let left = options.cap - at.step;
+  if (budget.kind === "steps") left = Math.min(left, budget.total - at.step);
+  if (budget.kind === "tokens") {
+    left = Math.min(left, Math.ceil((budget.total - at.tokens) / options.tokensPerMicrobatch));
+  }
+  return Math.max(0, left);
+}
+
+/**
+ * Why a run must stop at these counters, or null: the step cap `train.steps`, the step or token
+ * budget, or (when neither is set) the wall-clock `budget` or `overall_budget` in hours.
+ *
+ * @example
+ * ```ts
+ * import { stopReason } from "./schedule.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const cfg = { budget: 4, overall_budget: 4, train: { steps: 40 },
+ *   impl: { microbatch_size: 64 } };
+ * const at = { step: 40, tokens: 40 * 64 * 13, elapsed: 60 };
+ * const budget = { kind: "steps", total: 400 } as const;
+ * deepEqual(stopReason(cfg, { budget, at, rowLength: 13 }), "reached train.steps=40");
+ * deepEqual(stopReason(cfg, { budget, at: { ...at, step: 39 }, rowLength: 13 }), null);
+ * ```
+ *
+ * @param cfg The budget keys of the resolved config.
+ * @param where The budget (`budgetOf(cfg)`), the counters and the tokens per row.
+ * @returns A phrase, or null when there is budget left.
+ */
+export function stopReason(
+  cfg: {
+    budget: number;
+    overall_budget: number;
+    train: { steps: number };
+    impl: { microbatch_size: number };
+  },
+  where: { budget: Budget; at: Counters; rowLength: number },
+): string | null {
+  const { budget, at, rowLength } = where;
+  if (at.step >= cfg.train.steps) return `reached train.steps=${cfg.train.steps}`;
+  if (budget.kind !== "seconds") {
+    const left = microbatchesLeft(budget, at, {
+      cap: cfg.train.steps,
+      tokensPerMicrobatch: cfg.impl.microbatch_size * rowLength,
+    });
+    return left > 0 ? null : `used train.budget_${budget.kind}=${budget.total}`;
+  }
+  if (at.elapsed >= budget.total) return `used budget=${cfg.budget} hours`;
+  if (at.elapsed >= cfg.overall_budget * 3600) {
+    return `used overall_budget=${cfg.overall_budget} hours`;
+  }
+  return null;
+}

@@ -1,0 +1,97 @@
+// Pure tests of the train task's schedules and stopping rules (no model, no subprocess):
+// upstream's trapezoid and batch ramp, the step/token/time budgets and the step cap.
+
+import { deepEqual, ok } from "node:assert/strict";
+import {
+  batchSizeAt,
+  budgetOf,
+  budgetProgress,
+  learningRate,
+  microbatchesLeft,
+  stopReason,
+} from "../../tasks/train/schedule.ts";
+import { formatDuration } from "../../tasks/train/report.ts";
+
+const CFG = {
+  budget: 1,
+  overall_budget: 1,
+  train: { steps: 1000, budget_steps: null, budget_tokens: null },
+  impl: { microbatch_size: 8 },
+};
+
+Deno.test("learningRate() is upstream's trapezoid: up, flat, down to 0", () => {
+  const o = { peak: 2e-3, warmup: 0.1, cooldown: 0.2 };
+  let prev = -1;
+  for (let p = 0; p <= 0.1; p += 0.01) {
+    const lr = learningRate(p, o);
+    ok(lr >= prev && lr <= 2e-3);
+    prev = lr;
+  }
+  deepEqual(learningRate(0.5, o), 2e-3);
+  deepEqual(learningRate(0.8, o), 2e-3);
+  ok(Math.abs(learningRate(0.9, o) - 1e-3) < 1e-12);
+  deepEqual(learningRate(1, o), 0);
+  deepEqual(learningRate(0.3, { peak: 1, warmup: 0, cooldown: 0 }), 1);
+});
+
+Deno.test("batchSizeAt() ramps in whole microbatches and reaches the batch at the ramp's end", () => {
+  const o = { batchSize: 8192, ramp: 0.6, microbatch: 128 };
+  let prev = 0;
+  for (let i = 0; i <= 100; i++) {
+    const b = batchSizeAt(i / 100, o);
+    ok(b % 128 === 0 && b >= prev && b <= 8192, `p=${i / 100}: ${b}`);
+    prev = b;
+  }
+  deepEqual(batchSizeAt(0, o), 128);
+  deepEqual(batchSizeAt(0.61, o), 8192);
+  deepEqual(batchSizeAt(0.9, { ...o, ramp: 0 }), 8192);
+  deepEqual(batchSizeAt(0.5, { ...o, ramp: 3 }), batchSizeAt(0.5, { ...o, ramp: 1 }));
+});
+
+Deno.test("budgetOf() prefers steps, then tokens, then hours; budgetProgress() clamps", () => {
+  deepEqual(budgetOf({ ...CFG, train: { ...CFG.train, budget_tokens: 5000 } }), {
+    kind: "tokens",
+    total: 5000,
+  });
+  deepEqual(budgetOf(CFG), { kind: "seconds", total: 3600 });
+  const at = { step: 10, tokens: 6000, elapsed: 7200 };
+  deepEqual(budgetProgress({ kind: "tokens", total: 5000 }, at), 1);
+  deepEqual(budgetProgress({ kind: "seconds", total: 14400 }, at), 0.5);
+  deepEqual(budgetProgress({ kind: "steps", total: 0 }, at), 1);
+});
+
+Deno.test("microbatchesLeft() and stopReason() honour the cap and every budget", () => {
+  const tokens = { cap: 1000, tokensPerMicrobatch: 100 };
+  deepEqual(
+    microbatchesLeft({ kind: "tokens", total: 950 }, { step: 9, tokens: 900, elapsed: 0 }, tokens),
+    1,
+  );
+  deepEqual(
+    microbatchesLeft({ kind: "seconds", total: 1 }, { step: 999, tokens: 0, elapsed: 0 }, tokens),
+    1,
+  );
+  const steps = { kind: "steps", total: 20 } as const;
+  deepEqual(
+    stopReason(CFG, { budget: steps, at: { step: 19, tokens: 0, elapsed: 1e9 }, rowLength: 13 }),
+    null,
+  );
+  deepEqual(
+    stopReason(CFG, { budget: steps, at: { step: 20, tokens: 0, elapsed: 0 }, rowLength: 13 }),
+    "used train.budget_steps=20",
+  );
+  const hours = budgetOf(CFG);
+  deepEqual(
+    stopReason(CFG, { budget: hours, at: { step: 5, tokens: 0, elapsed: 3599 }, rowLength: 13 }),
+    null,
+  );
+  deepEqual(
+    stopReason(CFG, { budget: hours, at: { step: 5, tokens: 0, elapsed: 3600 }, rowLength: 13 }),
+    "used budget=1 hours",
+  );
+  const capped = { ...CFG, train: { ...CFG.train, steps: 5 } };
+  deepEqual(
+    stopReason(capped, { budget: steps, at: { step: 5, tokens: 0, elapsed: 0 }, rowLength: 13 }),
+    "reached train.steps=5",
+  );
+  deepEqual(formatDuration(Infinity), "?");
+});
