@@ -5,7 +5,7 @@
  * Reference: micrograd-style closures per op; gradients accumulate across microbatches.
  * @module
  */
-import { keep, scope, Tensor } from "./tensor.ts";
+import { keep, scope, type Tensor } from "./tensor.ts";
 
 let gradEnabled = true;
 

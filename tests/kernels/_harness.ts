@@ -3,7 +3,7 @@
  * (so unwritten elements fail), GPU runs and relative-error comparison against CPU references.
  * @module
  */
-import { Device, getDevice } from "../../core/device.ts";
+import { type Device, getDevice } from "../../core/device.ts";
 import { fill } from "../../kernels/fill.ts";
 
 /** The shared device, or null when no adapter exists (GPU tests then skip). */
