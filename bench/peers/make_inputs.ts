@@ -1,0 +1,103 @@
+/**
+ * Writes the shared inputs file of the peer benchmarks: initial fp32 weights (deepnorm-straight
+ * initialisation as upstream uses) and one random token batch, all from one seed, so that abacus,
+ * jax-js, TF.js and PyTorch start from the very same numbers and their loss curves can be compared.
+ * Format: see `encodeInputs` in `common.ts` and `README.md`.
+ * @module
+ */
+import { encodeInputs, type InputsHeader, paramSpecs, parseArgs, VOCAB } from "./common.ts";
+
+/**
+ * Seeded generator of uniform and normal numbers (mulberry32 + Box-Muller); deterministic across
+ * platforms since it only uses 32-bit integer arithmetic and `Math.log/cos/sqrt` on its output.
+ */
+export class Rng {
+  #s: number;
+  #spare: number | null = null;
+  /** @param seed any 32-bit integer */
+  constructor(seed: number) {
+    this.#s = (seed ^ 0x9e3779b9) >>> 0;
+  }
+  /** @returns uniform in [0, 1) */
+  uniform(): number {
+    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** @returns standard normal */
+  normal(): number {
+    if (this.#spare !== null) {
+      const s = this.#spare;
+      this.#spare = null;
+      return s;
+    }
+    const u = 1 - this.uniform(), v = this.uniform();
+    const r = Math.sqrt(-2 * Math.log(u));
+    this.#spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  }
+}
+
+/**
+ * Generates initial weights and the token batch.
+ *
+ * Initialisation (upstream `deepnorm-straight`): gain g = (8 L)^(-1/4); linear weights
+ * N(0, g^2 * 2 / (fan_in + fan_out)), except the q and k blocks of the fused qkv weight (gain 1, each
+ * block its own H x H fan); the embedding N(0, 1/H); LayerNorm weight 1, bias 0. Tokens uniform in
+ * 4..18.
+ *
+ * @param config model and batch shape
+ * @returns parameters in `paramSpecs` order and the (B, T) tokens
+ */
+export function generate(
+  config: InputsHeader["config"],
+): { params: Float32Array[]; tokens: Int32Array } {
+  const rng = new Rng(config.seed);
+  const h = config.hidden;
+  const gain = Math.pow(8 * config.layers, -0.25);
+  const xavier = (rows: number, cols: number, g: number, out: Float32Array, at = 0) => {
+    const std = g * Math.sqrt(2 / (rows + cols));
+    for (let i = 0; i < rows * cols; i++) out[at + i] = std * rng.normal();
+  };
+  const params = paramSpecs(config.layers, h, config.vocab).map((s) => {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(n);
+    if (s.name === "embed.weight") {
+      for (let i = 0; i < n; i++) out[i] = rng.normal() / Math.sqrt(h);
+    } else if (s.name.endsWith("norm.weight") || /norm\d\.weight$/.test(s.name)) {
+      out.fill(1);
+    } else if (s.name.endsWith(".bias")) {
+      // zeros
+    } else if (s.name.endsWith("qkv.weight")) {
+      xavier(h, h, 1, out, 0);
+      xavier(h, h, 1, out, h * h);
+      xavier(h, h, gain, out, 2 * h * h);
+    } else {
+      xavier(s.shape[0], s.shape[1], gain, out);
+    }
+    return out;
+  });
+  const tokens = new Int32Array(config.batch * config.seq);
+  for (let i = 0; i < tokens.length; i++) tokens[i] = 4 + Math.floor(rng.uniform() * 15);
+  return { params, tokens };
+}
+
+if (import.meta.main) {
+  // Same CLI as the peers; --steps is accepted and ignored, --weights is the output path.
+  const args = Deno.args.includes("--steps") ? Deno.args : [...Deno.args, "--steps", "1"];
+  const cfg = parseArgs(args);
+  const config = {
+    layers: cfg.layers,
+    hidden: cfg.hidden,
+    heads: cfg.heads,
+    batch: cfg.batch,
+    seq: cfg.seq,
+    vocab: VOCAB,
+    seed: cfg.seed,
+  };
+  const { params, tokens } = generate(config);
+  const bytes = encodeInputs(config, params, tokens);
+  Deno.writeFileSync(cfg.weights, bytes);
+  console.error(`wrote ${cfg.weights}: ${bytes.length} bytes`);
+}
