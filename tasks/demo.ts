@@ -43,7 +43,7 @@ export interface DemoSummary {
   seconds: number;
 }
 
-const QUICK = ["train.budget_steps=300"];
+const QUICK = ["train.budget_steps=1000"];
 const GRID = "eval.grid=1..12x1..12";
 
 /**
