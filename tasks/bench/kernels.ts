@@ -16,6 +16,8 @@ import {
   tuneMatmul,
 } from "../../kernels/matmul.ts";
 
+import { OTHER_CASES } from "./_kernel_cases.ts";
+
 /** A prepared case: `launch` records one run of the kernel; `dispose` frees its buffers. */
 export interface Prepared {
   /** Records one launch (no flush). */
@@ -121,9 +123,12 @@ function matmulCase(shape: MatmulShape, variant: MatmulVariant | "auto"): Kernel
 }
 
 /** Every case: each matmul variant at each size, then `auto` (what models get). */
-export const CASES: KernelCase[] = MATMUL_SIZES.flatMap(([m, k, n]) =>
-  [...MATMUL_VARIANTS, "auto" as const].map((v) => matmulCase({ m, k, n }, v))
-);
+export const CASES: KernelCase[] = [
+  ...MATMUL_SIZES.flatMap(([m, k, n]) =>
+    [...MATMUL_VARIANTS, "auto" as const].map((v) => matmulCase({ m, k, n }, v))
+  ),
+  ...OTHER_CASES,
+];
 
 /**
  * Times one case: a first launch (compiles), then `rounds` of `perSubmit` launches and one sync.
