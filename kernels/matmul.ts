@@ -177,7 +177,9 @@ export function matmulShapeClass(s: { m: number; n: number; k: number; batch?: n
  */
 export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): MatmulVariant {
   const macs = p.batch * p.m * p.n * p.k;
-  if (ctx.isCpuAdapter) {
+  // The family measured on first use (`probeMatmulFamily`), else a guess from the adapter kind.
+  const family = ctx.tuning.get("matmul.family") ?? (ctx.isCpuAdapter ? "texture" : "buffer");
+  if (family === "texture") {
     if (macs >= 1 << 18) {
       // The largest tile that still leaves enough invocations to spread over the CPU threads.
       const tiles = (t: number) => Math.ceil(p.m / t) * Math.ceil(p.n / t) * p.batch;

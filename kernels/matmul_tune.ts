@@ -174,3 +174,33 @@ export async function tuneMatmul(
   }
   return results;
 }
+
+/**
+ * A quick first-use measurement of which matmul family suits this adapter: the texture
+ * register-tile kernels (CPU adapters such as llvmpipe) or the workgroup-memory buffer kernels
+ * (real GPUs). Times both on one 256 x 256 x 256 product and stores `texture` or `buffer` under
+ * `ctx.tuning.get("matmul.family")`, which `matmulHeuristic` then follows.
+ *
+ * @example
+ * ```ts ignore
+ * const family = await probeMatmulFamily(dev, () => dev.sync());
+ * ```
+ * @param ctx kernel context
+ * @param sync flushes the recorded work and waits for it
+ * @returns the winning family
+ */
+export async function probeMatmulFamily(
+  ctx: KernelContext,
+  sync: () => Promise<void>,
+): Promise<"texture" | "buffer"> {
+  const shape = { m: 256, k: 256, n: 256 };
+  const timings = await tuneMatmul(ctx, [shape], sync, {
+    variants: ["texture16x16", "buffer64"],
+    perSubmit: 2,
+    rounds: 2,
+  });
+  const best = timings.filter((t) => Number.isFinite(t.ms)).sort((a, b) => a.ms - b.ms)[0];
+  const family = best && best.variant.startsWith("buffer") ? "buffer" : "texture";
+  ctx.tuning.set("matmul.family", family);
+  return family;
+}
