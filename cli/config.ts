@@ -79,6 +79,26 @@ function defaultEnv(name: string): string | undefined {
 }
 
 /**
+ * The folder the user started the task in: `deno task` runs tasks in the folder holding
+ * deno.json and records the caller's folder in `INIT_CWD`; a plain `deno run` has it as cwd.
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { userCwd } from "./config.ts";
+ * ok(userCwd().length > 0);
+ * ```
+ * @returns an absolute folder path
+ */
+export function userCwd(): string {
+  try {
+    return Deno.env.get("INIT_CWD") || Deno.cwd();
+  } catch {
+    return Deno.cwd();
+  }
+}
+
+/**
  * The base folder: `base_dir=` if given, else `$cramming_base_dir`, else `./abacus-data`, absolute.
  *
  * An empty `base_dir=` (what `base_dir=$cramming_base_dir` gives when the variable is unset)

@@ -7,7 +7,7 @@
  * @module
  */
 import { join } from "node:path";
-import { ConfigError, loadConfig, resolveBaseDir } from "../cli/config.ts";
+import { ConfigError, loadConfig, resolveBaseDir, userCwd } from "../cli/config.ts";
 import { train } from "./train/run.ts";
 import { TrainError } from "./train/errors.ts";
 import { evaluate } from "./eval.ts";
@@ -146,7 +146,7 @@ export async function main(argv: string[]): Promise<number> {
     const s = await demo({
       quick: argv.includes("--quick"),
       compare: argv.includes("--compare"),
-      baseDir: resolveBaseDir(base || null),
+      baseDir: resolveBaseDir(base || null, { cwd: userCwd() }),
     });
     console.log("\n== demo done ==");
     for (const r of s.runs) {

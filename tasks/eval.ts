@@ -5,7 +5,7 @@
  * skips them), a summary and the heatmaps. `deno task eval merge name=NAME ...` combines shards.
  * @module
  */
-import { ConfigError, type EvalConfig, helpText, loadConfig } from "../cli/config.ts";
+import { ConfigError, type EvalConfig, helpText, loadConfig, userCwd } from "../cli/config.ts";
 import { Progress } from "../cli/progress.ts";
 import { greedyDecode } from "../core/nn/decode.ts";
 import { type Backend, CPU, initBackend } from "../core/tensor.ts";
@@ -53,7 +53,7 @@ export async function evaluate(
   const cfg = await loadConfig(
     merge ? args.slice(1) : args,
     "eval",
-    options.quiet ? { log: () => {} } : {},
+    options.quiet ? { log: () => {}, cwd: userCwd() } : { cwd: userCwd() },
   );
   const plan = resolveGrid(flagsOf(cfg));
   const gridDir = resultsDir(cfg.base_dir, cfg.name, plan.name);

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ConfigError, helpText, loadConfig } from "../cli/config.ts";
+import { ConfigError, helpText, loadConfig, userCwd } from "../cli/config.ts";
 import { CheckpointError } from "../core/checkpoint.ts";
 import { SafetensorsError } from "../core/safetensors.ts";
 import { DataError } from "../data/spec.ts";
@@ -24,15 +24,6 @@ export { TrainError } from "./train/errors.ts";
 
 /** Errors whose message is the whole story: printed as one line, exit code 1. */
 const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, SafetensorsError];
-
-/** The folder the user ran `deno task` from (tasks run in the config's folder). */
-function userCwd(): string {
-  try {
-    return Deno.env.get("INIT_CWD") || Deno.cwd();
-  } catch {
-    return Deno.cwd();
-  }
-}
 
 /**
  * Runs the train task on command-line arguments and returns the exit code.
