@@ -6,7 +6,7 @@
  */
 import type { Binding, Buf, DispatchSpec, KernelContext } from "../kernels/context.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
-import { probeMatmulFamily } from "../kernels/matmul_tune.ts";
+import { loadTuning } from "./tuning.ts";
 
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8, UNIFORM = 0x40;
 const ARENA_BYTES = 1 << 16;
@@ -120,48 +120,8 @@ export class Device implements KernelContext {
     const name = info.description || `${info.vendor} ${info.device}`.trim();
     const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(name);
     const dev = new Device(device, name, isCpu);
-    await dev.#loadTuning();
+    await loadTuning(dev);
     return dev;
-  }
-
-  /**
-   * Restores this adapter's tuning decisions from `$XDG_CACHE_HOME/abacus/tuning.json` (or
-   * `~/.cache/...`), measuring them on first use (the matmul family: a fraction of a second) and
-   * saving them for later processes. `ABACUS_TUNE=0` skips it (the adapter-kind guess is used).
-   */
-  async #loadTuning(): Promise<void> {
-    const env = (k: string) => {
-      try {
-        return Deno.env.get(k);
-      } catch {
-        return undefined;
-      }
-    };
-    if (env("ABACUS_TUNE") === "0") return;
-    const home = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : null);
-    const file = home ? `${home}/abacus/tuning.json` : null;
-    let all: Record<string, Record<string, string>> = {};
-    try {
-      if (file) all = JSON.parse(await Deno.readTextFile(file));
-    } catch {
-      all = {};
-    }
-    const mine = all[this.adapterName];
-    if (mine && typeof mine["matmul.family"] === "string") {
-      for (const [k, v] of Object.entries(mine)) this.tuning.set(k, v);
-      return;
-    }
-    await probeMatmulFamily(this, () => this.sync());
-    if (!file) return;
-    try {
-      all[this.adapterName] = { "matmul.family": this.tuning.get("matmul.family")! };
-      await Deno.mkdir(`${home}/abacus`, { recursive: true });
-      const tmp = `${file}.${Deno.pid}.tmp`;
-      await Deno.writeTextFile(tmp, JSON.stringify(all, null, 2));
-      await Deno.rename(tmp, file);
-    } catch {
-      // A read-only home only costs the probe again next time.
-    }
   }
 
   /** Error messages WebGPU reported so far (validation, out of memory). */
