@@ -13,6 +13,7 @@ export const BENCHES: Record<string, string> = {
   train: "tokens/s of deno task train's step: tiny-addition and a 4-layer d=256 8-head model",
   eval: "KV-cached greedy decoding against full recomputation at 20 and 40 digits",
   model: "forward and forward+backward per step of 2x128 and 4x256 models, looped and standard",
+  peers: "training ms/step against jax-js, TF.js and PyTorch-CPU (same weights), run alternately",
 };
 
 type Bench = { run: (args: string[]) => Promise<void> };
@@ -25,6 +26,7 @@ const LOADERS: Record<string, () => Promise<Bench>> = {
   data: () => import("./bench/data.ts"),
   train: () => import("./bench/train.ts"),
   eval: () => import("./bench/eval.ts"),
+  peers: () => import("./bench/peers.ts"),
 };
 
 /**

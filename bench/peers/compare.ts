@@ -31,11 +31,12 @@ export const CONFIGS: Record<string, BenchConfig> = {
 const here = decodeURIComponent(new URL(".", import.meta.url).pathname);
 
 /**
- * Command lines of the peers; each gets the shared CLI appended. The PyTorch one drops
- * OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (they slow OpenBLAS) and uses Debian's python3, where
- * `python3-torch` lives (override with PEER_PYTHON).
+ * Command lines of abacus's own step and of the peers; each gets the shared CLI appended. The
+ * PyTorch one drops OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (they slow OpenBLAS) and uses Debian's
+ * python3, where `python3-torch` lives (override with PEER_PYTHON).
  */
 export const PEERS: Record<string, string[]> = {
+  abacus: [Deno.execPath(), "run", "-A", "--no-lock", here + "abacus_step.ts"],
   jax: [Deno.execPath(), "run", "-A", "--no-lock", here + "jax_step.ts"],
   tfjs: [Deno.execPath(), "run", "-A", "--no-lock", here + "tfjs_step.ts"],
   torch: [
@@ -113,7 +114,7 @@ if (import.meta.main) {
     steps: "10",
     seed: "1",
     tol: "5e-3",
-    peers: "jax,tfjs,torch",
+    peers: "abacus,jax,tfjs,torch",
     dir: "",
     out: "",
   };
@@ -122,7 +123,7 @@ if (import.meta.main) {
     if (!(k in opt) || i + 1 >= Deno.args.length) {
       console.error(
         "usage: compare.ts [--config tiny|larger|all] [--steps 10] [--seed 1] [--tol 5e-3] " +
-          "[--peers jax,tfjs,torch] [--dir DIR] [--out FILE.jsonl]",
+          "[--peers abacus,jax,tfjs,torch] [--dir DIR] [--out FILE.jsonl]",
       );
       Deno.exit(2);
     }

@@ -1,0 +1,120 @@
+/**
+ * abacus's own side of the peer benchmark (issue 9): the post-norm transformer stack of
+ * `README.md` built directly from abacus's ops on its WebGPU backend, trained with its AdamW
+ * (weight decay 0, no clipping), one submit per step and the loss read back once per step,
+ * deferred by one step (the way `tasks/bench/_step.ts` does) so the GPU never idles. Same CLI and
+ * JSON line as the other peers (see `common.ts`).
+ * Run: deno run -A --no-lock bench/peers/abacus_step.ts --layers 2 --hidden 128 ... --weights FILE
+ * @module
+ */
+import { ParamArena } from "../../core/arena.ts";
+import { AdamW } from "../../core/optim.ts";
+import {
+  addLayerNorm,
+  backward,
+  causalAttention,
+  crossEntropy,
+  embedding,
+  gluGelu,
+  layerNorm,
+  linear,
+} from "../../core/ops.ts";
+import { initBackend, scope, Tensor } from "../../core/tensor.ts";
+import {
+  ADAM,
+  LN_EPS,
+  makeReport,
+  parseArgs,
+  processCpuMs,
+  readInputs,
+  type StepTimes,
+  VOCAB,
+} from "./common.ts";
+
+if (import.meta.main) {
+  const cfg = parseArgs(Deno.args);
+  const t0 = performance.now();
+  const backend = await initBackend("webgpu");
+  if (backend.kind !== "webgpu") throw new Error("abacus found no WebGPU device");
+  const inputs = readInputs(cfg);
+  const { batch: B, seq: T, heads, layers } = cfg;
+  const arena = new ParamArena(backend, inputs.params.map((p) => p.spec));
+  arena.writeAll(Object.fromEntries(inputs.params.map((p) => [p.spec.name, p.data])));
+  const opt = new AdamW(arena, {
+    lr: ADAM.lr,
+    betas: [ADAM.beta1, ADAM.beta2],
+    eps: ADAM.eps,
+    weightDecay: 0,
+    maxGradNorm: null,
+  });
+  const P = (name: string) => arena.get(name);
+  const targetIds = new Int32Array(B * T).fill(-100);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < T; t++) targetIds[b * T + t] = inputs.tokens[b * T + t + 1];
+  }
+  // Created outside any scope: they live for the whole run.
+  const ids = Tensor.fromArray(inputs.tokens, [B, T], { dtype: "i32", backend });
+  const targets = Tensor.fromArray(targetIds, [B * T], { dtype: "i32", backend });
+
+  const lossOf = (): Tensor => {
+    let x = layerNorm(embedding(P("embed.weight"), ids), P("embed_norm.weight"), P("embed_norm.bias"), LN_EPS);
+    for (let l = 0; l < layers; l++) {
+      const p = `layers.${l}.`;
+      const att = causalAttention(linear(x, P(p + "attn.qkv.weight")), { heads, layout: "pytorch" });
+      x = addLayerNorm(x, linear(att, P(p + "attn.out.weight")), P(p + "norm1.weight"), P(p + "norm1.bias"), LN_EPS);
+      const glu = gluGelu(linear(x, P(p + "ffn.in.weight")));
+      x = addLayerNorm(x, linear(glu, P(p + "ffn.out.weight")), P(p + "norm2.weight"), P(p + "norm2.bias"), LN_EPS);
+    }
+    x = layerNorm(x, P("final_norm.weight"), P("final_norm.bias"), LN_EPS);
+    const logits = linear(x, P("decoder.weight")).reshape([B * T, VOCAB]);
+    return crossEntropy(logits, targets, { ignoreIndex: -100, reduction: "mean" });
+  };
+  const setupMs = performance.now() - t0;
+
+  // Step s is recorded and its loss readback started; then the loss of step s-1 is awaited. A
+  // step's time runs from the previous loss arriving on the host (or the start) until its own does.
+  const times: StepTimes = { losses: [], stepMs: [], cpuMs: [] };
+  let last = performance.now(), lastCpu = processCpuMs();
+  const arrived = (loss: number) => {
+    const now = performance.now(), cpu = processCpuMs();
+    times.losses.push(loss);
+    times.stepMs.push(now - last);
+    times.cpuMs.push(cpu - lastCpu);
+    last = now;
+    lastCpu = cpu;
+  };
+  // One extra step is recorded after the last reported one (its loss is awaited, not reported),
+  // so that the last reported step, like every other, overlaps the recording of its successor.
+  let pending: Promise<ArrayLike<number>> | null = null;
+  for (let s = 0; s <= cfg.steps; s++) {
+    const read = scope(() => {
+      opt.zeroGrad();
+      const loss = lossOf();
+      backward(loss);
+      opt.step();
+      return loss.toArray();
+    });
+    if (pending) arrived((await pending)[0]);
+    pending = read;
+  }
+  await pending;
+  const report = makeReport(
+    "abacus",
+    {
+      backend: "webgpu",
+      adapter: backend.adapterName,
+      step: "abacus ops (embedding, layerNorm, addLayerNorm, linear, causalAttention pytorch " +
+        "layout, gluGelu, crossEntropy), backward, one AdamW dispatch; one submit per step, " +
+        "loss readback deferred by one step (step time = interval between successive losses " +
+        "reaching the host; one unreported trailing step)",
+      optimizer: `AdamW lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}, ` +
+        "weight decay 0, no clipping",
+    },
+    cfg,
+    setupMs,
+    times,
+  );
+  console.log(JSON.stringify(report));
+  opt.dispose();
+  arena.dispose();
+}

@@ -1,0 +1,356 @@
+/**
+ * `deno task bench peers [--json] [--config tiny|larger] [--rounds N] [--peers jax,tfjs,torch]`:
+ * abacus's training step against jax-js, TensorFlow.js (both on the default WebGPU adapter) and
+ * PyTorch on the CPU (issue 9). For each configuration it writes one inputs file (same weights and
+ * batch for everyone), then runs abacus and each peer alternately (A B A C A D, per round) in
+ * separate processes, and prints steady-state ms/step medians, the ratios abacus/peer, warm-up
+ * time, peak RSS and whether the first 10 losses agree with abacus's.
+ *
+ * The steps themselves live in `bench/peers/` (run from a checkout: that folder is not published)
+ * and are spawned, never imported, so this module type-checks without the peers' npm packages.
+ * @module
+ */
+
+/** Shape of one benchmark configuration (the shared peer CLI's model and batch options). */
+export interface PeersConfig {
+  /** Number of layers. */
+  layers: number;
+  /** Hidden width. */
+  hidden: number;
+  /** Attention heads. */
+  heads: number;
+  /** Batch size. */
+  batch: number;
+  /** Sequence length. */
+  seq: number;
+}
+
+/** The two configurations of issue 9 (the same as `bench/peers/compare.ts`). */
+export const PEER_CONFIGS: Record<string, PeersConfig> = {
+  tiny: { layers: 2, hidden: 128, heads: 4, batch: 64, seq: 19 },
+  larger: { layers: 4, hidden: 256, heads: 8, batch: 64, seq: 64 },
+};
+
+/** The part of a peer's JSON report (see `bench/peers/common.ts`) this driver reads. */
+interface Report {
+  framework: string;
+  losses: number[];
+  warmup_ms: number | null;
+  ms_per_step_median: number | null;
+  ms_per_step_min: number | null;
+  cpu_ms_per_step: number | null;
+  peak_rss_mb: number | null;
+  setup_ms: number | null;
+  details: Record<string, unknown>;
+}
+
+/** Summary of one framework on one configuration, over its runs. */
+interface Summary {
+  framework: string;
+  runs: number;
+  /** Median over runs of each run's steady-state median, ms. */
+  ms_per_step_median: number;
+  /** Fastest steady-state step over all runs, ms. */
+  ms_per_step_min: number;
+  /** Median over runs of the per-step CPU time (all threads), ms. */
+  cpu_ms_per_step: number;
+  /** Median over runs of the warm-up (first 2 steps, compilation included), ms. */
+  warmup_ms: number;
+  /** Median over runs of the setup before step 1, ms. */
+  setup_ms: number;
+  /** Largest peak RSS over runs, MiB. */
+  peak_rss_mb: number;
+  /** abacus's ms/step divided by this framework's (1 for abacus). */
+  ratio_abacus_over: number;
+  /** Largest relative difference of the first 10 losses from abacus's (0 for abacus). */
+  loss_max_rel_diff: number;
+  /** Whether that difference is within the tolerance over 10 losses. */
+  losses_agree: boolean;
+  /** First 10 losses of the first run. */
+  losses: number[];
+  /** Each run's steady-state median, in run order. */
+  run_medians: number[];
+  details: Record<string, unknown>;
+}
+
+const ALL_PEERS = ["jax", "tfjs", "torch"] as const;
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function maxRelDiff(a: number[], b: number[]): number {
+  let m = 0;
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    m = Math.max(m, Math.abs(a[i] - b[i]) / Math.abs(b[i]));
+  }
+  return m;
+}
+
+function peersDir(): string {
+  const url = new URL("../../bench/peers/", import.meta.url);
+  if (url.protocol !== "file:") {
+    throw new Error("bench peers runs from a checkout of abacus (bench/peers/ is not published)");
+  }
+  return decodeURIComponent(url.pathname);
+}
+
+function python(): string {
+  return Deno.env.get("PEER_PYTHON") ?? "/usr/bin/python3";
+}
+
+/** Command line of each framework's step; the shared CLI is appended. */
+function commands(dir: string): Record<string, string[]> {
+  const deno = [Deno.execPath(), "run", "-A", "--no-lock"];
+  return {
+    abacus: [...deno, dir + "abacus_step.ts"],
+    jax: [...deno, dir + "jax_step.ts"],
+    tfjs: [...deno, dir + "tfjs_step.ts"],
+    // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow OpenBLAS down: dropped for this command only.
+    torch: [
+      "env",
+      "-u",
+      "OPENBLAS_CORETYPE",
+      "-u",
+      "OPENBLAS_L2_SIZE",
+      python(),
+      dir + "torch_step.py",
+    ],
+  };
+}
+
+async function torchAvailable(): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(python(), {
+      args: ["-c", "import torch"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+function cliArgs(c: PeersConfig, steps: number, seed: number, weights: string): string[] {
+  return Object.entries({ ...c, steps, seed, weights }).flatMap(([k, v]) => [`--${k}`, String(v)]);
+}
+
+async function spawn(cmd: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join("\n");
+    throw new Error(
+      `${cmd.find((a) => /\.(ts|py)$/.test(a)) ?? cmd[0]} exited ${out.code}: ${err}`,
+    );
+  }
+  return text;
+}
+
+async function runStep(cmd: string[]): Promise<Report> {
+  const last = (await spawn(cmd)).split("\n").pop() ?? "";
+  if (!last.startsWith("{")) throw new Error(`no JSON report from ${cmd.join(" ")}`);
+  return JSON.parse(last) as Report;
+}
+
+function summarise(fw: string, runs: Report[], ref: Summary | null, tol: number): Summary {
+  const num = (x: number | null) => x ?? NaN;
+  const med = median(runs.map((r) => num(r.ms_per_step_median)));
+  const losses = runs[0].losses;
+  const diff = ref ? maxRelDiff(losses, ref.losses) : 0;
+  return {
+    framework: fw,
+    runs: runs.length,
+    ms_per_step_median: med,
+    ms_per_step_min: Math.min(...runs.map((r) => num(r.ms_per_step_min))),
+    cpu_ms_per_step: median(runs.map((r) => num(r.cpu_ms_per_step))),
+    warmup_ms: median(runs.map((r) => num(r.warmup_ms))),
+    setup_ms: median(runs.map((r) => num(r.setup_ms))),
+    peak_rss_mb: Math.max(...runs.map((r) => num(r.peak_rss_mb))),
+    ratio_abacus_over: ref ? ref.ms_per_step_median / med : 1,
+    loss_max_rel_diff: diff,
+    losses_agree: diff <= tol && losses.length >= 10 && (ref?.losses.length ?? 10) >= 10,
+    losses,
+    run_medians: runs.map((r) => num(r.ms_per_step_median)),
+    details: runs[0].details,
+  };
+}
+
+/**
+ * Runs the benchmark.
+ *
+ * @example
+ * ```ts ignore
+ * await run(["--config", "tiny", "--rounds", "1", "--json"]);
+ * ```
+ * @param args `--json`, `--config tiny|larger` (default both), `--rounds N` (2), `--steps N`
+ *   (20), `--seed K` (1), `--tol X` (5e-3, relative, first 10 losses), `--peers jax,tfjs,torch`
+ *   (default: those whose runtime is available)
+ */
+export async function run(args: string[]): Promise<void> {
+  const opt: Record<string, string> = {
+    config: "tiny,larger",
+    rounds: "2",
+    steps: "20",
+    seed: "1",
+    tol: "5e-3",
+    peers: "",
+  };
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--json") {
+      json = true;
+      continue;
+    }
+    const k = a.replace(/^--/, "");
+    if (!a.startsWith("--") || !(k in opt) || i + 1 >= args.length) {
+      throw new Error(
+        `Unknown or incomplete option ${a}: use --json, --config tiny|larger, --rounds N, ` +
+          "--steps N, --seed K, --tol X, --peers jax,tfjs,torch",
+      );
+    }
+    opt[k] = args[++i];
+  }
+  const names = opt.config === "all" || opt.config === "both"
+    ? Object.keys(PEER_CONFIGS)
+    : opt.config.split(",");
+  for (const n of names) {
+    if (!(n in PEER_CONFIGS)) throw new Error(`Unknown config ${n}: choose tiny or larger`);
+  }
+  const rounds = Number(opt.rounds), steps = Number(opt.steps), seed = Number(opt.seed);
+  const tol = Number(opt.tol);
+  if (!(rounds >= 1) || !(steps >= 3)) throw new Error("need --rounds >= 1 and --steps >= 3");
+  const notes: string[] = [];
+  if (steps < 10) notes.push(`only ${steps} steps: loss agreement needs 10`);
+  const hasTorch = await torchAvailable();
+  let peers: string[];
+  if (opt.peers) {
+    peers = opt.peers.split(",");
+    for (const p of peers) {
+      if (!(ALL_PEERS as readonly string[]).includes(p)) {
+        throw new Error(`Unknown peer ${p}: choose from ${ALL_PEERS.join(", ")}`);
+      }
+    }
+    if (peers.includes("torch") && !hasTorch) {
+      notes.push(`torch skipped: ${python()} cannot import torch`);
+      peers = peers.filter((p) => p !== "torch");
+    }
+  } else {
+    peers = ALL_PEERS.filter((p) => p !== "torch" || hasTorch);
+    if (!hasTorch) {
+      notes.push(`torch skipped: ${python()} cannot import torch (apt-get install python3-torch)`);
+    }
+  }
+  const dir = peersDir();
+  const cmds = commands(dir);
+  const tmp = Deno.makeTempDirSync({ prefix: "abacus-bench-peers-" });
+  const loadBefore = loadavg();
+  const results: {
+    config: string;
+    shape: PeersConfig;
+    frameworks: Summary[];
+    failures: Record<string, string>;
+  }[] = [];
+  try {
+    for (const name of names) {
+      const c = PEER_CONFIGS[name];
+      const path = `${tmp}/${name}-seed${seed}.bin`;
+      await spawn([
+        ...cmds.abacus.slice(0, -1),
+        dir + "make_inputs.ts",
+        ...cliArgs(c, 1, seed, path),
+      ]);
+      const reports: Record<string, Report[]> = { abacus: [] };
+      const failures: Record<string, string> = {};
+      for (let round = 0; round < rounds; round++) {
+        for (const p of peers.length ? peers : ["abacus"]) {
+          for (const fw of p === "abacus" ? ["abacus"] : ["abacus", p]) {
+            if (failures[fw]) continue;
+            if (!json) console.error(`${name} round ${round + 1}: ${fw} ...`);
+            try {
+              (reports[fw] ??= []).push(
+                await runStep([...cmds[fw], ...cliArgs(c, steps, seed, path)]),
+              );
+            } catch (e) {
+              failures[fw] = (e as Error).message;
+              if (!json) console.error(`  ${fw} failed: ${failures[fw]}`);
+            }
+          }
+        }
+      }
+      if (!reports.abacus.length) throw new Error(`abacus failed on ${name}: ${failures.abacus}`);
+      const ref = summarise("abacus", reports.abacus, null, tol);
+      const frameworks = [ref];
+      for (const p of peers) {
+        if (reports[p]?.length) frameworks.push(summarise(p, reports[p], ref, tol));
+      }
+      results.push({ config: name, shape: c, frameworks, failures });
+    }
+  } finally {
+    Deno.removeSync(tmp, { recursive: true });
+  }
+  const loadAfter = loadavg();
+  if (json) {
+    console.log(JSON.stringify(
+      {
+        bench: "peers",
+        rounds,
+        steps,
+        seed,
+        tol,
+        loadavg: { before: loadBefore, after: loadAfter },
+        notes,
+        results,
+      },
+      null,
+      2,
+    ));
+    return;
+  }
+  console.log(
+    `bench peers: ${rounds} round(s), ${steps} steps per run (first 2 = warm-up), seed ${seed}; ` +
+      `load average ${loadBefore} before, ${loadAfter} after`,
+  );
+  for (const n of notes) console.log(`note: ${n}`);
+  const f = (x: number, d: number) => Number.isFinite(x) ? x.toFixed(d) : "n/a";
+  for (const r of results) {
+    const s = r.shape;
+    console.log(
+      `\n${r.config}: ${s.layers} layers, d=${s.hidden}, ${s.heads} heads, B=${s.batch}, T=${s.seq}`,
+    );
+    console.log(
+      "framework  ms/step     min  CPU ms  warm-up ms  setup ms  peak RSS MiB  abacus/peer  " +
+        "loss diff  agree",
+    );
+    for (const x of r.frameworks) {
+      console.log(
+        `${x.framework.padEnd(9)} ${f(x.ms_per_step_median, 1).padStart(8)} ${
+          f(x.ms_per_step_min, 1).padStart(7)
+        } ${f(x.cpu_ms_per_step, 1).padStart(7)} ${f(x.warmup_ms, 0).padStart(11)} ${
+          f(x.setup_ms, 0).padStart(9)
+        } ${f(x.peak_rss_mb, 0).padStart(13)} ${f(x.ratio_abacus_over, 2).padStart(12)} ${
+          (x.framework === "abacus" ? "-" : x.loss_max_rel_diff.toExponential(2)).padStart(10)
+        }  ${x.framework === "abacus" ? "-" : x.losses_agree ? "yes" : "NO"}`,
+      );
+    }
+    for (const [fw, msg] of Object.entries(r.failures)) console.log(`${fw} failed: ${msg}`);
+  }
+}
+
+function loadavg(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "n/a";
+  }
+}
