@@ -1,7 +1,8 @@
 /**
- * `deno task bench eval [--json] [--samples N]`: greedy decoding of one addition cell with the
- * KV cache against full recomputation every step (upstream's method), on the same model and
- * prompts, for 20- and 40-digit operands; prints seconds, sequences/s and the speed-up.
+ * `deno task bench eval [--json] [--samples N] [--digits 20,40] [--model 4x1|1x16|16x1]`: greedy
+ * decoding of one addition cell with the KV cache against full recomputation every step
+ * (upstream's method), on the same model and prompts; prints seconds, sequences/s and the
+ * speed-up. `--model 1x16|16x1` uses the paper's shapes (H=1024).
  * @module
  */
 import { initBackend } from "../../core/tensor.ts";
@@ -48,30 +49,41 @@ function prompts(digits: number, n: number, rng: Rng): Int32Array[] {
  * ```ts ignore
  * await run(["--json"]);
  * ```
- * @param args `--json`, `--samples N`
+ * @param args `--json`, `--samples N`, `--digits 20,40`, `--model 4x1|1x16|16x1`
  */
 export async function run(args: string[]): Promise<void> {
   const json = args.includes("--json");
-  const si = args.indexOf("--samples");
-  const samples = si >= 0 ? Number(args[si + 1]) : 100;
+  const opt = (
+    name: string,
+  ) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : undefined);
+  const samples = Number(opt("--samples") ?? 100);
+  const digitsList = (opt("--digits") ?? "20,40").split(",").map(Number);
+  const shape = opt("--model") ?? "4x1";
+  const paper = shape === "1x16" || shape === "16x1";
+  if (!paper && shape !== "4x1") {
+    throw new Error(`Unknown --model "${shape}": choose 4x1, 1x16 or 16x1`);
+  }
   const backend = await initBackend();
   const adapter = backend.kind === "webgpu" ? backend.adapterName : "cpu backend";
+  // 4x1 d=128 by default; the paper's 1x16 and 16x1 shapes (H=1024, I=2048, 16 heads) on request.
+  const [layers, rec] = paper ? shape.split("x").map(Number) : [4, 1];
   const arch = resolveArch({
-    layers_in_recurrent_block: 4,
-    maximal_recurrence: 1,
-    hidden_size: 128,
-    intermed_size: 256,
-    attention: { num_attention_heads: 4 },
-    embedding: { pos_embedding: "abacus", max_seq_length: 128 },
+    layers_in_recurrent_block: layers,
+    maximal_recurrence: rec,
+    hidden_size: paper ? 1024 : 128,
+    intermed_size: paper ? 2048 : 256,
+    attention: { num_attention_heads: paper ? 16 : 4 },
+    embedding: { pos_embedding: "abacus", max_seq_length: paper ? 512 : 128 },
   }, 19);
   const model = ArithmeticModel.create(arch, { backend, seed: 1 });
   const rng = new Rng(5);
   const rows: EvalTiming[] = [];
-  for (const digits of [20, 40]) {
+  for (const digits of digitsList) {
     const ps = prompts(digits, samples, rng);
     const opts = { maxNewTokens: digits + 2, seed: 3, eosId: -1 };
-    await greedyDecode(model, ps.slice(0, 2), { ...opts, maxNewTokens: 2 }); // compile pipelines
-    await greedyDecode(model, ps.slice(0, 2), { ...opts, maxNewTokens: 2, cached: false });
+    // Warm-up at the measured batch size (compiles the pipelines both methods start with).
+    await greedyDecode(model, ps, { ...opts, maxNewTokens: 2 });
+    await greedyDecode(model, ps, { ...opts, maxNewTokens: 2, cached: false });
     let t = performance.now();
     const a = await greedyDecode(model, ps, opts);
     const cachedSeconds = (performance.now() - t) / 1000;
@@ -94,7 +106,10 @@ export async function run(args: string[]): Promise<void> {
     );
     return;
   }
-  console.log(`bench eval on ${adapter} (model 4x1, d=128, batch of ${samples} prompts per cell)`);
+  const size = paper ? "H=1024, 16 heads" : "d=128";
+  console.log(
+    `bench eval on ${adapter} (model ${shape}, ${size}, batch of ${samples} prompts per cell)`,
+  );
   console.log("digits  cached s  full s  speed-up  identical  cached seq/s");
   for (const r of rows) {
     console.log(
