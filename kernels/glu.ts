@@ -1,47 +1,23 @@
 /**
  * GLU with a GELU gate, the transformer's feed-forward nonlinearity: each row of the input is split
  * into a value half x and a gate half g, and out = GELU(g) * x. Forward and backward are one
- * elementwise pass each (no intermediate GELU tensor). WGSL has no erf, so this file carries one.
+ * elementwise pass each (no intermediate GELU tensor). The normal CDF comes from `unary.ts`.
  * Reference: GELU(x) = x/2 (1 + erf(x/sqrt 2)) (Hendrycks and Gimpel 2016); GLU variants
  * (Shazeer 2020).
  * @module
  */
+import { erf, PHI_WGSL } from "./unary.ts";
 import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
 
 const WG = 256;
 
-// erf(x) = 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1)): coefficients of x * P(x^2), |x| < 1.
-const TAYLOR: number[] = [];
-for (let n = 0, fact = 1; n < 12; n++, fact *= n) {
-  TAYLOR.push(((n % 2 ? -2 : 2) / Math.sqrt(Math.PI)) / (fact * (2 * n + 1)));
-}
-
-// Branch-free Phi(g) = (1 + erf(g / sqrt 2)) / 2 for f32 or vec4f. With x = g / sqrt 2: below
-// |x| = 1 a 12-term Taylor series of erf (truncation < 2e-9); above it erfc(|x|) =
-// t exp(-x^2 + poly(t)), t = 1/(1 + |x|/2), with relative error under 1.2e-7 (Numerical Recipes'
-// Chebyshev fit), so erf's absolute error is about 1e-7 everywhere. The left tail is taken as
-// erfc(|x|)/2 directly, not 1 + erf, so Phi keeps its relative accuracy there too.
-const CDF = /* wgsl */ `
-fn cdfV(g: V) -> V {
-  let x = g * 0.7071067811865476;
-  let a = abs(x);
-  let z = x * x;
-  var p = V(${TAYLOR[11].toExponential(12)});
-${TAYLOR.slice(0, 11).reverse().map((c) => `  p = p * z + V(${c.toExponential(12)});`).join("\n")}
-  let t = 1.0 / (1.0 + 0.5 * a);
-  let q = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
-  let tail = 0.5 * t * exp(q - z);
-  return select(select(1.0 - tail, tail, x < V(0.0)), 0.5 + 0.5 * x * p, a < V(1.0));
-}
-`;
-
 function header(hu: number, vec: number): string {
   return /* wgsl */ `
 alias V = ${vec === 4 ? "vec4f" : "f32"};
+alias T = V;
 const HU: u32 = ${hu}u;
 struct P { n: u32 }
-${CDF}`;
+${PHI_WGSL}`;
 }
 
 function forwardCode(hu: number, vec: number): string {
@@ -56,7 +32,7 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   let r = i / HU;
   let base = i + r * HU;
   let g = a[base + HU];
-  out[i] = a[base] * g * cdfV(g);
+  out[i] = a[base] * g * phi_cdf(g);
 }`;
 }
 
@@ -75,7 +51,7 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   let x = a[base];
   let g = a[base + HU];
   let dy = dOut[i];
-  let cdf = cdfV(g);
+  let cdf = phi_cdf(g);
   dA[base] = dy * g * cdf;
   dA[base + HU] = dy * x * (cdf + g * 0.3989422804014327 * exp(-0.5 * g * g));
 }`;
@@ -157,29 +133,8 @@ export function gluBackward(ctx: KernelContext, g: GluBackwardArgs<Buf>): void {
   launch(ctx, backwardCode(hu, vec), [g.a, g.dOut, g.dA], g.rows * hu, "glu_backward");
 }
 
-// Double-precision erf: Taylor series below 2 (terms at most e^4, so about 1e-15 absolute),
-// the continued fraction of erfc above (120 terms, converged to rounding for |x| >= 2).
-function erf64(x: number): number {
-  const a = Math.abs(x);
-  if (a < 2) {
-    const z = x * x;
-    let term = x, sum = x;
-    for (let n = 1; n < 60; n++) {
-      term *= -z / n;
-      const t = term / (2 * n + 1);
-      sum += t;
-      if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
-    }
-    return (sum * 2) / Math.sqrt(Math.PI);
-  }
-  if (a > 6) return Math.sign(x);
-  let f = 0;
-  for (let k = 120; k >= 1; k--) f = k / 2 / (a + f);
-  return Math.sign(x) * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / (a + f));
-}
-
 function cdf64(g: number): number {
-  return 0.5 * (1 + erf64(g * Math.SQRT1_2));
+  return 0.5 * (1 + erf(g * Math.SQRT1_2));
 }
 
 /**

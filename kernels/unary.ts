@@ -14,7 +14,12 @@ import { MAP_WG, mapShader } from "./_map_rows.ts";
 /** The unary ops. */
 export type UnaryOp = "exp" | "log" | "neg" | "relu" | "tanh" | "gelu";
 
-const HELPERS = /* wgsl */ `
+/**
+ * WGSL of the standard normal CDF `phi_cdf(x: T) -> T` (with its helper `erfc_pos`), for any
+ * float type aliased as `T` (f32 or vec4f): the exact-erf GELU is x * phi_cdf(x). Shared by the
+ * GELU here and the GLU-GELU of `glu.ts`.
+ */
+export const PHI_WGSL: string = /* wgsl */ `
 fn erfc_pos(z: T) -> T {
   let t = 1.0 / (1.0 + 0.5 * z);
   let q = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
@@ -28,6 +33,9 @@ fn phi_cdf(x: T) -> T {
   let h = 0.5 * erfc_pos(abs(x) * 0.7071067811865476);
   return select(h, 1.0 - h, x > T(0.0));
 }
+`;
+
+const HELPERS = /* wgsl */ `${PHI_WGSL}
 fn tanh_safe(x: T) -> T {
   let a = abs(x);
   let e = exp(-2.0 * a);
