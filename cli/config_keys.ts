@@ -4,46 +4,25 @@
 // "ignored" keys have no meaning here (a note is printed when set), "restricted" keys reject
 // values abacus cannot honour.
 
-import type { KeySpec, KeyTable, KeyType } from "./config_schema.ts";
-import type { ConfigValue } from "./overrides.ts";
+import type { KeySpec, KeyTable } from "./config_schema.ts";
+import {
+  bool,
+  float,
+  floats2,
+  ignored,
+  int,
+  key,
+  map,
+  NAME,
+  oneOf,
+  only,
+  orNone,
+  str,
+  strings,
+} from "./_key_builders.ts";
 import type { ConfigKind } from "./config_types.ts";
 import { EVAL_KEYS } from "./config_keys_eval.ts";
 
-const int = (min?: number): KeyType => ({ kind: "int", min });
-const float = (min?: number): KeyType => ({ kind: "float", min });
-const bool: KeyType = { kind: "bool" };
-const str = (pattern?: RegExp, hint?: string): KeyType => ({ kind: "string", pattern, hint });
-const oneOf = (...values: (string | boolean)[]): KeyType => ({ kind: "enum", values });
-const floats2: KeyType = { kind: "list", of: "float", length: 2 };
-const strings: KeyType = { kind: "list", of: "string" };
-const map: KeyType = { kind: "map" };
-const key = (type: KeyType, doc?: string): KeySpec => ({
-  type,
-  nullable: false,
-  use: "supported",
-  doc,
-});
-const orNone = (type: KeyType, doc?: string): KeySpec => ({
-  type,
-  nullable: true,
-  use: "supported",
-  doc,
-});
-const ignored = (type: KeyType, note: string): KeySpec => ({
-  type,
-  nullable: true,
-  use: "ignored",
-  note,
-});
-const only = (type: KeyType, allowed: ConfigValue[], note: string): KeySpec => ({
-  type,
-  nullable: allowed.includes(null),
-  use: "restricted",
-  allowed,
-  note,
-});
-
-const NAME = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");
 const TORCH = "a PyTorch/CUDA setting with no meaning in abacus";
 const F32 = "abacus computes in f32; there is no fp16/bf16 autocast or grad scaler";
 const COMPILE = "abacus runs its own WGSL kernels; there is no torch.compile";

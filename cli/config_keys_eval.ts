@@ -2,41 +2,20 @@
 // and sort_eval.py) plus abacus's checkpoint, shard and eval.grid. Same conventions as
 // config_keys.ts: "ignored" keys have no meaning here, "restricted" keys accept only some values.
 
-import type { KeySpec, KeyTable, KeyType } from "./config_schema.ts";
-
-const int = (min?: number): KeyType => ({ kind: "int", min });
-const float = (min?: number): KeyType => ({ kind: "float", min });
-const bool: KeyType = { kind: "bool" };
-const str = (pattern?: RegExp, hint?: string): KeyType => ({ kind: "string", pattern, hint });
-const oneOf = (...values: string[]): KeyType => ({ kind: "enum", values });
-const map: KeyType = { kind: "map" };
-const key = (type: KeyType, doc?: string): KeySpec => ({
-  type,
-  nullable: false,
-  use: "supported",
-  doc,
-});
-const orNone = (type: KeyType, doc?: string): KeySpec => ({
-  type,
-  nullable: true,
-  use: "supported",
-  doc,
-});
-const ignored = (type: KeyType, note: string): KeySpec => ({
-  type,
-  nullable: true,
-  use: "ignored",
-  note,
-});
-const only = (type: KeyType, allowed: (number | boolean)[], note: string): KeySpec => ({
-  type,
-  nullable: false,
-  use: "restricted",
-  allowed,
-  note,
-});
-
-const NAME = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");
+import type { KeySpec, KeyTable } from "./config_schema.ts";
+import {
+  bool,
+  float,
+  ignored,
+  int,
+  key,
+  map,
+  NAME,
+  oneOf,
+  only,
+  orNone,
+  str,
+} from "./_key_builders.ts";
 
 const bigSteps: Record<string, KeySpec> = {};
 for (let k = 1; k <= 10; k++) bigSteps[`big_eval_step_${k}`] = key(bool);
