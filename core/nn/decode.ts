@@ -7,12 +7,13 @@
  * Reference: upstream `arithmetic_eval_quicker.py` / `_generate`; Pope et al. 2022 (KV caching).
  * @module
  */
-import { argmax, embedding, noGrad, randomNormalAtTensor, zeros } from "../ops.ts";
+import { argmax, embedding, noGrad, zeros } from "../ops.ts";
 import { attentionDecode } from "../ops/attention.ts";
 import { permute, slice } from "../ops/layout.ts";
-import { CPU, scope, Tensor } from "../tensor.ts";
+import { scope, Tensor } from "../tensor.ts";
 import { abacusIndices } from "./abacus.ts";
 import type { ArithmeticModel } from "./model.ts";
+import { initialState } from "./state.ts";
 
 /** Options of `greedyDecode`. */
 export interface DecodeOptions {
@@ -185,16 +186,7 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
           ? new Int32Array(rows.map((r, b) => positionOf(model, r, at[b])))
           : null;
         const x = model.embedAt(ids, pos, B, 1);
-        const state = a.initialHiddenRandomized && a.stateInit !== "unit"
-          ? (a.stateInit === "zero"
-            ? zeros([B, 1, a.hiddenSize], { backend: be })
-            : randomNormalAtTensor(at, a.hiddenSize, o.seed, {
-              backend: be,
-              scale: a.stateInit === "embed" ? 0.02 : 1,
-            }))
-          : a.initialHiddenRandomized
-          ? unitState(model, at, o.seed)
-          : x;
+        const state = initialState(a, be, x, o.seed, { positions: at });
         const lens = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
         const posT = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
         const logits = pass(x, state, (j, i, r) => (qkv) =>
@@ -225,18 +217,4 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
       for (const bs of fireTables) for (const t of bs) t?.dispose();
     },
   });
-}
-
-/** `state_init: unit` for single positions: standardised noise per row (computed on the CPU). */
-function unitState(model: ArithmeticModel, at: number[], seed: number): Tensor {
-  const H = model.arch.hiddenSize;
-  const noise = randomNormalAtTensor(at, H, seed, { backend: CPU });
-  const v = noise.data as Float32Array;
-  for (let b = 0; b < at.length; b++) {
-    const row = v.subarray(b * H, b * H + H);
-    const m = row.reduce((s, x) => s + x, 0) / H;
-    const sd = Math.sqrt(row.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, H - 1));
-    for (let h = 0; h < H; h++) row[h] = (row[h] - m) / sd;
-  }
-  return Tensor.fromArray(v, [at.length, 1, H], { backend: model.backend });
 }

@@ -8,12 +8,13 @@
  */
 import { ParamArena } from "../arena.ts";
 import { Rng } from "../../kernels/rng.ts";
-import { add, embedding, layerNorm, randomNormalTensor, zeros } from "../ops.ts";
+import { add, embedding, layerNorm } from "../ops.ts";
 import { linear, matmul } from "../ops/matmul.ts";
 import { noGrad } from "../autograd.ts";
-import { type Backend, CPU, defaultBackend, Tensor } from "../tensor.ts";
+import { type Backend, defaultBackend, Tensor } from "../tensor.ts";
 import { abacusIndices } from "./abacus.ts";
 import type { Arch } from "./arch.ts";
+import { initialState } from "./state.ts";
 import { Fire, FIRE_KEYS, type FireParamName, type FireParams } from "./fire.ts";
 import {
   dense,
@@ -217,27 +218,7 @@ export class ArithmeticModel {
    * @returns the state (B, T, H)
    */
   initialState(x: Tensor, seed: number, pos0 = 0): Tensor {
-    const a = this.arch;
-    const [B, T, H] = x.shape as [number, number, number];
-    if (!a.initialHiddenRandomized) return x;
-    if (a.stateInit === "zero") return zeros([B, T, H], { backend: this.backend });
-    if (a.stateInit === "unit") {
-      const cpu = new Float32Array(B * T * H);
-      const noise = randomNormalTensor([B, T, H], seed, { backend: CPU, pos0 });
-      cpu.set(noise.data as Float32Array);
-      for (let r = 0; r < B * T; r++) {
-        const row = cpu.subarray(r * H, r * H + H);
-        const m = row.reduce((s, v) => s + v, 0) / H;
-        const sd = Math.sqrt(row.reduce((s, v) => s + (v - m) ** 2, 0) / Math.max(1, H - 1));
-        for (let h = 0; h < H; h++) row[h] = (row[h] - m) / sd;
-      }
-      return Tensor.fromArray(cpu, [B, T, H], { backend: this.backend });
-    }
-    return randomNormalTensor([B, T, H], seed, {
-      backend: this.backend,
-      scale: a.stateInit === "embed" ? 0.02 : 1,
-      pos0,
-    });
+    return initialState(this.arch, this.backend, x, seed, { pos0 });
   }
 
   /**
