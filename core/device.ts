@@ -286,15 +286,21 @@ export class Device implements KernelContext {
    * @param layout bytes per row (a multiple of 256) and rows per array layer
    * @param dst destination texture
    * @param size texels copied: [width, height, layers]
+   * @param origin first texel written: [x, y, layer]; default the origin
    */
   copyBufferToTexture(
     src: Buf,
     layout: { bytesPerRow: number; rowsPerImage: number },
     dst: GPUTexture,
     size: [number, number, number],
+    origin: [number, number, number] = [0, 0, 0],
   ): void {
     const [buffer, offset] = "buffer" in src ? [src.buffer, src.offset ?? 0] : [src, 0];
-    this.#endPass().copyBufferToTexture({ buffer, offset, ...layout }, { texture: dst }, size);
+    this.#endPass().copyBufferToTexture(
+      { buffer, offset, ...layout },
+      { texture: dst, origin },
+      size,
+    );
   }
 
   /** Submits everything recorded so far as one command buffer. */

@@ -4,7 +4,14 @@
  * and a small WGSL generator for rows of hd floats held as vec4 chunks in registers.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import {
+  type Binding,
+  type Buf,
+  type FloatArray,
+  grid1d,
+  type KernelContext,
+} from "./context.ts";
+import { FLAT_TEXTURE_TYPE, flatFetch, flatTexture } from "./_flat_texture.ts";
 
 /**
  * Column layout of the fused projection `qkv` (B, T, 3H), H = heads * headDim.
@@ -253,17 +260,31 @@ export class AttnCode {
   readonly nc: number;
   /** WGSL element type of row arrays. */
   readonly elem: string;
+  /** Names of the arrays bound as flat textures (`_flat_texture.ts`; vec4 mode only). */
+  readonly tex: ReadonlySet<string>;
 
   /**
    * Makes the helper.
    *
    * @param hd per-head dimension
+   * @param tex names of arrays bound as flat textures (ignored unless hd is a multiple of 4)
    */
-  constructor(hd: number) {
+  constructor(hd: number, tex: ReadonlySet<string> = new Set()) {
     this.hd = hd;
     this.vec = hd % 4 === 0;
     this.nc = Math.ceil(hd / 4);
     this.elem = this.vec ? "vec4f" : "f32";
+    this.tex = this.vec ? tex : new Set();
+  }
+
+  /**
+   * WGSL type of a read-only row array's binding: a flat texture or a storage array.
+   *
+   * @param arr array name
+   * @returns the type for `declareBindings`
+   */
+  type(arr: string): string {
+    return this.tex.has(arr) ? FLAT_TEXTURE_TYPE : `array<${this.elem}>`;
   }
 
   /**
@@ -281,7 +302,9 @@ export class AttnCode {
     const mul = scale ? ` * ${scale}` : "";
     let s = `let ${name}_o = ${this.vec ? `(${off}) >> 2u` : `${off}`};\n`;
     for (let c = 0; c < this.nc; c++) {
-      if (this.vec) s += `${decl} ${name}_${c} = ${arr}[${name}_o + ${c}u]${mul};\n`;
+      if (this.tex.has(arr)) {
+        s += `${decl} ${name}_${c} = ${flatFetch(arr, `(${name}_o + ${c}u)`)}${mul};\n`;
+      } else if (this.vec) s += `${decl} ${name}_${c} = ${arr}[${name}_o + ${c}u]${mul};\n`;
       else {
         const comps = [0, 1, 2, 3].map((k) =>
           4 * c + k < this.hd ? `${arr}[${name}_o + ${4 * c + k}u]` : "0.0"
@@ -532,6 +555,56 @@ export function rotateQk(ctx: KernelContext, qkv: Buf, a: AttentionShape): GPUBu
   return dst;
 }
 
+/** What `rowBindings` returns: the bindings of the row arrays and which are flat textures. */
+export interface RowBindings {
+  /** `qkv`: its buffer, or a flat texture of it. */
+  qkv: Binding;
+  /** Rotated q and k (rotary only): the pre-pass's scratch, or a flat texture of it. */
+  qk: Binding | null;
+  /** The extra (batch, seq, heads * headDim) arrays, by name, as buffers or flat textures. */
+  more: Record<string, Binding>;
+  /** Names bound as flat textures (pass to `AttnCode`). */
+  tex: Set<string>;
+}
+
+/**
+ * Records the rotary pre-pass when `a.rotary` is set and, on CPU adapters (where texture loads
+ * are ~4x cheaper than storage buffer loads; `_flat_texture.ts`), copies the row arrays the
+ * kernels read in their inner loops into flat textures: `qkv` (or the rotated q/k and `qkv`
+ * for v) and the `more` arrays of shape (batch, seq, heads * headDim).
+ *
+ * @example
+ * ```ts ignore
+ * const rows = rowBindings(ctx, a, { dout: a.dout });
+ * ```
+ * @param ctx kernel context
+ * @param a sizes, layout, rotary settings and the `qkv` buffer
+ * @param more extra row arrays by WGSL name
+ * @returns bindings and the names bound as textures
+ */
+export function rowBindings(
+  ctx: KernelContext,
+  a: AttentionShape & { qkv: Buf },
+  more: Record<string, Buf> = {},
+): RowBindings {
+  const { batch, seq, heads, headDim: hd } = a;
+  const tex = new Set<string>();
+  const wrap = (name: string, b: Buf, floats: number): Binding => {
+    const view = hd % 4 === 0 ? flatTexture(ctx, b, floats) : null;
+    if (view) tex.add(name);
+    return view ?? b;
+  };
+  const rows = batch * seq * heads * hd;
+  const out: RowBindings = {
+    qkv: wrap("qkv", a.qkv, 3 * rows),
+    qk: a.rotary ? wrap("qk", rotateQk(ctx, a.qkv, a), 2 * rows) : null,
+    more: {},
+    tex,
+  };
+  for (const [name, b] of Object.entries(more)) out.more[name] = wrap(name, b, rows);
+  return out;
+}
+
 /** WGSL `[array, float offset]` of one row, given a WGSL position expression. */
 export type RowSource = (t: string) => [string, string];
 
@@ -583,6 +656,8 @@ export function rowSources(a: AttentionShape): { q: RowSource; k: RowSource; v: 
  */
 export function declareBindings(list: [string, string, boolean][]): string {
   return list.map(([name, type, rw], i) =>
-    `@group(0) @binding(${i}) var<storage, ${rw ? "read_write" : "read"}> ${name}: ${type};`
+    type.startsWith("texture_")
+      ? `@group(0) @binding(${i}) var ${name}: ${type};`
+      : `@group(0) @binding(${i}) var<storage, ${rw ? "read_write" : "read"}> ${name}: ${type};`
   ).join("\n");
 }

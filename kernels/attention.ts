@@ -6,7 +6,7 @@
  * decoding with a key/value cache: `attention_decode.ts`.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { type Binding, type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
 import {
   type AttentionShape,
   attentionTiling,
@@ -17,7 +17,7 @@ import {
   MASKED,
   qkRows,
   qkvColumn,
-  rotateQk,
+  rowBindings,
   rowSources,
   tuningNumber,
 } from "./_attention_code.ts";
@@ -37,15 +37,20 @@ export interface AttentionArgs<B> extends AttentionShape {
   bias?: B;
 }
 
-function forwardCode(a: AttentionArgs<unknown>, wg: number, slots: number): string {
+function forwardCode(
+  a: AttentionArgs<unknown>,
+  wg: number,
+  slots: number,
+  tex: ReadonlySet<string>,
+): string {
   const { batch, seq, heads, headDim: hd } = a;
-  const g = new AttnCode(hd);
+  const g = new AttnCode(hd, tex);
   const src = rowSources(a);
   const qb = wg * slots;
   const nqb = Math.ceil(seq / qb);
   const hasBias = !!a.bias, hasLse = !!a.lse;
-  const binds: [string, string, boolean][] = [["qkv", `array<${g.elem}>`, false]];
-  if (a.rotary) binds.push(["qk", `array<${g.elem}>`, false]);
+  const binds: [string, string, boolean][] = [["qkv", g.type("qkv"), false]];
+  if (a.rotary) binds.push(["qk", g.type("qk"), false]);
   if (hasBias) binds.push(["bias", "array<f32>", false]);
   binds.push(["out", `array<${g.elem}>`, true]);
   if (hasLse) binds.push(["lse", "array<f32>", true]);
@@ -138,14 +143,15 @@ export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): voi
   const force = tuningNumber(ctx.tuning, "attention.slots");
   const chunks = Math.ceil(a.headDim / 4);
   const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
-  const bindings: Buf[] = [a.qkv];
-  if (a.rotary) bindings.push(rotateQk(ctx, a.qkv, a));
+  const rows = rowBindings(ctx, a);
+  const bindings: Binding[] = [rows.qkv];
+  if (rows.qk) bindings.push(rows.qk);
   if (a.bias) bindings.push(a.bias);
   bindings.push(a.out);
   if (a.lse) bindings.push(a.lse);
   const nqb = Math.ceil(a.seq / (wg * slots));
   ctx.dispatch({
-    code: forwardCode(a, wg, slots),
+    code: forwardCode(a, wg, slots, rows.tex),
     bindings,
     workgroups: grid1d(a.batch * a.heads * nqb, ctx.maxWorkgroups),
     label: "attention.forward",

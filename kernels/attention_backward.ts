@@ -5,7 +5,7 @@
  * writer and sums run in a fixed order: deterministic, with no atomics.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { type Binding, type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
 import {
   type AttentionShape,
   attentionTiling,
@@ -17,8 +17,8 @@ import {
   qkvColumn,
   ROTARY_BASE,
   rotaryFrequencies,
-  rotateQk,
   rotateRow,
+  rowBindings,
   rowSources,
   tuningNumber,
 } from "./_attention_code.ts";
@@ -88,15 +88,16 @@ function queryCode(
   wg: number,
   slots: number,
   nb: number,
+  tex: ReadonlySet<string>,
 ): string {
   const { seq, heads, headDim: hd } = a;
-  const g = new AttnCode(hd);
+  const g = new AttnCode(hd, tex);
   const src = rowSources(a);
   const qb = wg * slots, nblk = Math.ceil(seq / qb);
   const hasBias = !!a.bias, wantDb = !!a.dbias;
-  const binds: [string, string, boolean][] = [["qkv", `array<${g.elem}>`, false]];
-  if (a.rotary) binds.push(["qk", `array<${g.elem}>`, false]);
-  binds.push(["o", `array<${g.elem}>`, false], ["dout", `array<${g.elem}>`, false]);
+  const binds: [string, string, boolean][] = [["qkv", g.type("qkv"), false]];
+  if (a.rotary) binds.push(["qk", g.type("qk"), false]);
+  binds.push(["o", g.type("o"), false], ["dout", g.type("dout"), false]);
   binds.push(["lse", "array<f32>", false]);
   if (hasBias) binds.push(["bias", "array<f32>", false]);
   binds.push(["dqkv", `array<${g.elem}>`, true], ["dd", "array<f32>", true]);
@@ -153,15 +154,20 @@ ${prm ? `@group(0) @binding(${binds.length}) var<uniform> prm: P;\n` : ""}${
  * and ds_ij, and accumulates dv_j = sum_i p_ij dO_i and dk_j = sum_i ds_ij q_i / sqrt(hd)
  * (un-rotated at the end). Needs D from the query kernel.
  */
-function keyCode(a: AttentionBackwardArgs<unknown>, wg: number, slots: number): string {
+function keyCode(
+  a: AttentionBackwardArgs<unknown>,
+  wg: number,
+  slots: number,
+  tex: ReadonlySet<string>,
+): string {
   const { seq, heads, headDim: hd } = a;
-  const g = new AttnCode(hd);
+  const g = new AttnCode(hd, tex);
   const src = rowSources(a);
   const kb = wg * slots, nblk = Math.ceil(seq / kb);
   const hasBias = !!a.bias;
-  const binds: [string, string, boolean][] = [["qkv", `array<${g.elem}>`, false]];
-  if (a.rotary) binds.push(["qk", `array<${g.elem}>`, false]);
-  binds.push(["dout", `array<${g.elem}>`, false], ["lse", "array<f32>", false]);
+  const binds: [string, string, boolean][] = [["qkv", g.type("qkv"), false]];
+  if (a.rotary) binds.push(["qk", g.type("qk"), false]);
+  binds.push(["dout", g.type("dout"), false], ["lse", "array<f32>", false]);
   binds.push(["dd", "array<f32>", false]);
   if (hasBias) binds.push(["bias", "array<f32>", false]);
   binds.push(["dqkv", `array<${g.elem}>`, true]);
@@ -266,13 +272,14 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
   const kf = tuningNumber(ctx.tuning, "attention.bwdKeySlots");
   const qt = attentionTiling(cpu, seq, 3 * chunks, 100, qf);
   const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
-  const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : null;
+  const rows = rowBindings(ctx, a, { o: a.out, dout: a.dout });
+  const { qk, tex } = rows;
   const dd = ctx.scratch(batch * heads * seq * 4);
   const off = a.rotary?.offset ?? 0;
   const qgrid = (nb: number) =>
     grid1d(nb * heads * Math.ceil(seq / (qt.wg * qt.slots)), ctx.maxWorkgroups);
-  const qbind = (ds: GPUBuffer | null): Buf[] => {
-    const list: Buf[] = [a.qkv, ...(qk ? [qk] : []), a.out, a.dout, a.lse];
+  const qbind = (ds: GPUBuffer | null): Binding[] => {
+    const list: Binding[] = [rows.qkv, ...(qk ? [qk] : []), rows.more.o, rows.more.dout, a.lse];
     if (a.bias) list.push(a.bias);
     list.push(a.dqkv, dd);
     if (ds) list.push(ds);
@@ -280,7 +287,7 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
   };
   if (!a.dbias) {
     ctx.dispatch({
-      code: queryCode(a, qt.wg, qt.slots, batch),
+      code: queryCode(a, qt.wg, qt.slots, batch, tex),
       bindings: qbind(null),
       params: a.rotary ? new Uint32Array([off, 0]) : undefined,
       workgroups: qgrid(batch),
@@ -296,7 +303,7 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
     const ds = ctx.scratch(nb * per);
     for (let b0 = 0; b0 < batch; b0 += nb) {
       ctx.dispatch({
-        code: queryCode(a, qt.wg, qt.slots, nb),
+        code: queryCode(a, qt.wg, qt.slots, nb, tex),
         bindings: qbind(ds),
         params: a.rotary || nb < batch ? new Uint32Array([off, b0]) : undefined,
         workgroups: qgrid(nb),
@@ -312,11 +319,11 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
     }
   }
 
-  const kbind: Buf[] = [a.qkv, ...(qk ? [qk] : []), a.dout, a.lse, dd];
+  const kbind: Binding[] = [rows.qkv, ...(qk ? [qk] : []), rows.more.dout, a.lse, dd];
   if (a.bias) kbind.push(a.bias);
   kbind.push(a.dqkv);
   ctx.dispatch({
-    code: keyCode(a, kt.wg, kt.slots),
+    code: keyCode(a, kt.wg, kt.slots, tex),
     bindings: kbind,
     params: a.rotary ? new Uint32Array([off, 0]) : undefined,
     workgroups: grid1d(batch * heads * Math.ceil(seq / (kt.wg * kt.slots)), ctx.maxWorkgroups),

@@ -86,6 +86,7 @@ export interface KernelContext {
     layout: { bytesPerRow: number; rowsPerImage: number },
     dst: GPUTexture,
     size: [number, number, number],
+    origin?: [number, number, number],
   ): void;
   /** Remembers a per-adapter tuning decision (e.g. which matmul variant won). */
   tuning: Map<string, string>;
