@@ -4,13 +4,7 @@
  * and a small WGSL generator for rows of hd floats held as vec4 chunks in registers.
  * @module
  */
-import {
-  type Binding,
-  type Buf,
-  type FloatArray,
-  grid1d,
-  type KernelContext,
-} from "./context.ts";
+import { type Binding, type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
 import { FLAT_TEXTURE_TYPE, flatFetch, flatTexture } from "./_flat_texture.ts";
 
 /**

@@ -6,7 +6,8 @@
  * Reference: Ba, Kiros and Hinton 2016, y = (x - mean) / sqrt(var + eps) * w + b (biased var).
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { type Binding, type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { flatDecl, flatInputs, flatRead } from "./_flat_texture.ts";
 
 /** Invocations per workgroup of the row kernels (one invocation per row). */
 export const LN_WG = 64;
@@ -52,26 +53,34 @@ export function lnWords(cols: number): number {
   return cols % 4 === 0 ? cols / 4 : cols;
 }
 
-function forwardCode(cols: number, residual: boolean, saveSum: boolean, stats: boolean): string {
-  const decl: string[] = ["x: array<V>"];
-  if (residual) decl.push("res: array<V>");
-  decl.push("w: array<V>", "b: array<V>", "out!: array<V>");
-  if (saveSum) decl.push("sum!: array<V>");
-  if (stats) decl.push("mean!: array<f32>", "rstd!: array<f32>");
-  const bindings = decl.map((d, i) => {
-    const [name, type] = d.split(": ");
-    const rw = name.endsWith("!");
-    return `@group(0) @binding(${i}) var<storage, ${rw ? "read_write" : "read"}> ${
-      name.replace("!", "")
-    }: ${type};`;
-  });
-  const load = residual ? "x[k] + res[k]" : "x[k]";
+function forwardCode(
+  cols: number,
+  residual: boolean,
+  saveSum: boolean,
+  stats: boolean,
+  tex: boolean,
+): string {
+  const ins = residual ? ["x", "res", "w", "b"] : ["x", "w", "b"];
+  const outs: string[] = ["out"];
+  if (saveSum) outs.push("sum");
+  if (stats) outs.push("mean", "rstd");
+  const bindings = [
+    ...ins.map((n, i) => flatDecl(i, n, "array<V>", tex)),
+    ...outs.map((n, i) =>
+      `@group(0) @binding(${ins.length + i}) var<storage, read_write> ${n}: array<${
+        i < outs.length - (stats ? 2 : 0) ? "V" : "f32"
+      }>;`
+    ),
+  ];
+  const rd = (n: string, k: string) => flatRead(n, tex, k);
+  const load = residual ? `${rd("x", "k")} + ${rd("res", "k")}` : rd("x", "k");
+  // With textures, reading the inputs again is cheaper than reading back the saved sum.
   return /* wgsl */ `${lnPrelude(cols)}
 struct P { rows: u32, eps: f32, cu: u32, c: f32 }
 ${bindings.join("\n")}
-@group(0) @binding(${decl.length}) var<uniform> p: P;
+@group(0) @binding(${ins.length + outs.length}) var<uniform> p: P;
 fn first(k: u32) -> V { return ${load}; }
-fn again(k: u32) -> V { return ${saveSum ? "sum[k]" : load}; }
+fn again(k: u32) -> V { return ${saveSum && !tex ? "sum[k]" : load}; }
 @compute @workgroup_size(${LN_WG})
 fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let row = g.x + g.y * nw.x * ${LN_WG}u;
@@ -92,7 +101,7 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   }
   let rs = inverseSqrt(q / p.c + p.eps);
   for (var i = 0u; i < CU; i++) {
-    out[base + i] = (again(base + i) - m) * rs * w[i] + b[i];
+    out[base + i] = (again(base + i) - m) * rs * ${rd("w", "i")} + ${rd("b", "i")};
   }
   ${stats ? "mean[row] = m;\n  rstd[row] = rs;" : ""}
 }`;
@@ -151,9 +160,12 @@ export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): voi
   checkArgs(a);
   if (a.rows === 0 || a.cols === 0) return;
   const stats = !!a.mean;
-  const bindings: Buf[] = [a.x];
-  if (a.residual) bindings.push(a.residual);
-  bindings.push(a.w, a.b, a.out);
+  const n = a.rows * a.cols;
+  const ins: [Buf, number][] = [[a.x, n]];
+  if (a.residual) ins.push([a.residual, n]);
+  ins.push([a.w, a.cols], [a.b, a.cols]);
+  const { tex, bind } = flatInputs(ctx, a.cols % 4 === 0, ins);
+  const bindings: Binding[] = [...bind, a.out];
   if (a.sum) bindings.push(a.sum);
   if (a.mean && a.rstd) bindings.push(a.mean, a.rstd);
   const params = new ArrayBuffer(16);
@@ -161,7 +173,7 @@ export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): voi
   new Float32Array(params).set([a.eps ?? LN_EPS], 1);
   new Float32Array(params).set([a.cols], 3);
   ctx.dispatch({
-    code: forwardCode(a.cols, !!a.residual, !!a.sum, stats),
+    code: forwardCode(a.cols, !!a.residual, !!a.sum, stats, tex),
     bindings,
     params: new Uint8Array(params),
     workgroups: grid1d(Math.ceil(a.rows / LN_WG), ctx.maxWorkgroups),

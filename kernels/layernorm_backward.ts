@@ -8,19 +8,23 @@
  */
 import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
 import { LN_WG, lnPrelude, lnWords } from "./layernorm.ts";
+import { flatDecl, flatInputs, flatRead } from "./_flat_texture.ts";
 
 const WG = 256;
 /** Rows per partial sum of the weight and bias gradients (fixed: it sets the summation order). */
 const BLOCK = 64;
 
-function dxCode(cols: number, twice: boolean): string {
+function dxCode(cols: number, twice: boolean, tex: boolean): string {
+  const x = (k: string) => flatRead("x", tex, k);
+  const w = (k: string) => flatRead("w", tex, k);
+  const dOut = (k: string) => flatRead("dOut", tex, k);
   return /* wgsl */ `${lnPrelude(cols)}
 struct P { rows: u32, cu: u32, c: f32 }
-@group(0) @binding(0) var<storage, read> x: array<V>;
-@group(0) @binding(1) var<storage, read> w: array<V>;
+${flatDecl(0, "x", "array<V>", tex)}
+${flatDecl(1, "w", "array<V>", tex)}
 @group(0) @binding(2) var<storage, read> mean: array<f32>;
 @group(0) @binding(3) var<storage, read> rstd: array<f32>;
-@group(0) @binding(4) var<storage, read> dOut: array<V>;
+${flatDecl(4, "dOut", "array<V>", tex)}
 @group(0) @binding(5) var<storage, read_write> dX: array<V>;
 @group(0) @binding(${twice ? 7 : 6}) var<uniform> p: P;
 ${twice ? "@group(0) @binding(6) var<storage, read_write> dX2: array<V>;" : ""}
@@ -35,15 +39,17 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   var a = 0.0;
   var q = 0.0;
   for (var i = 0u; i < CU; i++) {
-    let g = dOut[base + i] * w[i];
+    let k = base + i;
+    let g = ${dOut("k")} * ${w("i")};
     a += hsum(g);
-    q += hsum(g * (x[base + i] - m) * rs);
+    q += hsum(g * (${x("k")} - m) * rs);
   }
   a /= p.c;
   q /= p.c;
   for (var i = 0u; i < CU; i++) {
-    let g = dOut[base + i] * w[i];
-    let d = rs * (g - a - (x[base + i] - m) * rs * q);
+    let k = base + i;
+    let g = ${dOut("k")} * ${w("i")};
+    let d = rs * (g - a - (${x("k")} - m) * rs * q);
     dX[base + i] = d;
     ${twice ? "dX2[base + i] = d;" : ""}
   }
@@ -51,13 +57,13 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
 }
 
 // Pass 1: one invocation per (block of rows, column word) sums dy xh and dy over its rows.
-function partialCode(cols: number): string {
+function partialCode(cols: number, tex: boolean): string {
   return /* wgsl */ `${lnPrelude(cols)}
 struct P { rows: u32, n: u32, cu: u32 }
-@group(0) @binding(0) var<storage, read> x: array<V>;
+${flatDecl(0, "x", "array<V>", tex)}
 @group(0) @binding(1) var<storage, read> mean: array<f32>;
 @group(0) @binding(2) var<storage, read> rstd: array<f32>;
-@group(0) @binding(3) var<storage, read> dOut: array<V>;
+${flatDecl(3, "dOut", "array<V>", tex)}
 @group(0) @binding(4) var<storage, read_write> pw: array<V>;
 @group(0) @binding(5) var<storage, read_write> pb: array<V>;
 @group(0) @binding(6) var<uniform> p: P;
@@ -72,8 +78,9 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   var sw = V(0.0);
   var sb = V(0.0);
   for (var r = blk * ${BLOCK}u; r < r1; r++) {
-    let dy = dOut[r * CU + u];
-    sw += dy * (x[r * CU + u] - mean[r]) * rstd[r];
+    let k = r * CU + u;
+    let dy = ${flatRead("dOut", tex, "k")};
+    sw += dy * (${flatRead("x", tex, "k")} - mean[r]) * rstd[r];
     sb += dy;
   }
   pw[i] = sw;
@@ -159,10 +166,13 @@ export interface LayerNormBackwardArgs<B> {
 export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<Buf>): void {
   if (a.rows === 0 || a.cols === 0) return;
   const cu = lnWords(a.cols);
+  const n = a.rows * a.cols;
+  const { tex, bind } = flatInputs(ctx, a.cols % 4 === 0, [[a.x, n], [a.w, a.cols], [a.dOut, n]]);
+  const [x, w, dOut] = bind;
   if (a.dX) {
     ctx.dispatch({
-      code: dxCode(a.cols, !!a.dX2),
-      bindings: [a.x, a.w, a.mean, a.rstd, a.dOut, a.dX, ...(a.dX2 ? [a.dX2] : [])],
+      code: dxCode(a.cols, !!a.dX2, tex),
+      bindings: [x, w, a.mean, a.rstd, dOut, a.dX, ...(a.dX2 ? [a.dX2] : [])],
       params: dxParams(a.rows, cu, a.cols),
       workgroups: grid1d(Math.ceil(a.rows / LN_WG), ctx.maxWorkgroups),
       label: "layernorm_backward_dx",
@@ -174,12 +184,12 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
   const dW = a.dW ?? ctx.scratch(bytes), dB = a.dB ?? ctx.scratch(bytes);
   const one = blocks === 1;
   const pw = one ? dW : ctx.scratch(blocks * bytes), pb = one ? dB : ctx.scratch(blocks * bytes);
-  const n = blocks * cu;
+  const words = blocks * cu;
   ctx.dispatch({
-    code: partialCode(a.cols),
-    bindings: [a.x, a.mean, a.rstd, a.dOut, pw, pb],
-    params: new Uint32Array([a.rows, n, cu]),
-    workgroups: grid1d(Math.ceil(n / WG), ctx.maxWorkgroups),
+    code: partialCode(a.cols, tex),
+    bindings: [x, a.mean, a.rstd, dOut, pw, pb],
+    params: new Uint32Array([a.rows, words, cu]),
+    workgroups: grid1d(Math.ceil(words / WG), ctx.maxWorkgroups),
     label: "layernorm_backward_dw_partial",
   });
   if (one) return;
