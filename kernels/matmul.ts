@@ -160,11 +160,22 @@ export function matmulShapeClass(s: { m: number; n: number; k: number; batch?: n
   return `matmul:${up(s.m * (s.batch ?? 1))}x${up(s.k)}x${up(s.n)}`;
 }
 
+/** GFLOP per CPU-second of the texture kernels' main loop by tile size (bench/NOTES.md). */
+const TILE_RATE: Record<number, number> = { 16: 30, 8: 21, 4: 15 };
+
+/** CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores). */
+function cpuThreads(): number {
+  const n = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency;
+  return typeof n === "number" && n > 0 ? n : 4;
+}
+
 /**
  * The variant `matmulForward` runs when nothing was tuned for a shape class.
  *
  * CPU adapters: packed textures once the work pays for the two
- * extra dispatches and a compile per shape (about 2^18 multiply-adds), else `direct`. GPUs:
+ * extra dispatches and a compile per shape (about 2^18 multiply-adds), else `direct`; the tile
+ * is the one with the least padded work per measured rate that still gives every CPU thread
+ * at least 4 workgroups (texture4x4 always qualifies). GPUs:
  * workgroup tiles, 64 wide once C has enough tiles to fill the device.
  *
  * @example
@@ -181,14 +192,19 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
   const family = ctx.tuning.get("matmul.family") ?? (ctx.isCpuAdapter ? "texture" : "buffer");
   if (family === "texture") {
     if (macs >= 1 << 18) {
-      // The largest tile that still leaves enough invocations to spread over the CPU threads.
+      // The tile with the least estimated time (padded work over the tile's measured rate,
+      // bench/NOTES.md) among those leaving at least 4 workgroups of 8 tiles per CPU thread.
       const tiles = (t: number) => Math.ceil(p.m / t) * Math.ceil(p.n / t) * p.batch;
-      const v: MatmulVariant = tiles(16) >= 256
-        ? "texture16x16"
-        : tiles(8) >= 128
-        ? "texture8x8"
-        : "texture4x4";
-      if (matmulVariantFits(ctx, p, v)) return v;
+      const cost = (t: number) => tiles(t) * t * t / TILE_RATE[t];
+      let best: MatmulVariant | null = null, bestCost = Infinity;
+      for (const t of [16, 8, 4]) {
+        const v = `texture${t}x${t}` as MatmulVariant;
+        const busy = tiles(t) >= 32 * cpuThreads() || t === 4;
+        if (busy && cost(t) < bestCost && matmulVariantFits(ctx, p, v)) {
+          [best, bestCost] = [v, cost(t)];
+        }
+      }
+      if (best) return best;
     }
     return "direct";
   }
