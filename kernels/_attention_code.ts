@@ -599,6 +599,31 @@ export function rowBindings(
   return out;
 }
 
+/**
+ * Key of everything an attention shader's text depends on in its arguments: sizes, layout,
+ * rotary base, which optional buffers are present, plus the launcher's `extra` choices.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { codeKey } from "./_attention_code.ts";
+ * const a = { batch: 2, seq: 5, heads: 1, headDim: 4, layout: "pytorch" as const };
+ * assert(codeKey(a, 8) !== codeKey({ ...a, rotary: {} }, 8));
+ * ```
+ * @param a the launcher's arguments
+ * @param extra further values the text depends on (tiling, texture names...)
+ * @returns the key
+ */
+export function codeKey(a: object, ...extra: unknown[]): string {
+  let key = "";
+  for (const [k, v] of Object.entries(a)) {
+    if (v === undefined) continue;
+    if (k === "rotary") key += `|rotary:${(v as RotaryOptions).base ?? ROTARY_BASE}`;
+    else key += typeof v === "object" ? `|${k}` : `|${k}=${v}`;
+  }
+  return key + "|" + extra.map(String).join("|");
+}
+
 /** WGSL `[array, float offset]` of one row, given a WGSL position expression. */
 export type RowSource = (t: string) => [string, string];
 

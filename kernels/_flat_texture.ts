@@ -128,7 +128,26 @@ export function flatTexture(ctx: KernelContext, src: Buf, floats: number): GPUTe
       full,
     ]);
   }
-  return tex.createView({ dimension: "2d-array" });
+  return arrayView(tex);
+}
+
+const views = new WeakMap<GPUTexture, GPUTextureView>();
+
+/**
+ * The `2d-array` view of a texture, made once per texture: recycled scratch textures then bind
+ * through the same view object every step, which lets the device reuse bind groups.
+ *
+ * @example
+ * ```ts ignore
+ * const view = arrayView(ctx.scratchTexture(64, 64, 1));
+ * ```
+ * @param tex the texture
+ * @returns its view
+ */
+export function arrayView(tex: GPUTexture): GPUTextureView {
+  let v = views.get(tex);
+  if (!v) views.set(tex, v = tex.createView({ dimension: "2d-array" }));
+  return v;
 }
 
 /**

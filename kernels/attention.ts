@@ -6,12 +6,20 @@
  * decoding with a key/value cache: `attention_decode.ts`.
  * @module
  */
-import { type Binding, type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import {
+  type Binding,
+  type Buf,
+  cachedCode,
+  type FloatArray,
+  grid1d,
+  type KernelContext,
+} from "./context.ts";
 import {
   type AttentionShape,
   attentionTiling,
   AttnCode,
   checkAttentionSizes,
+  codeKey,
   declareBindings,
   f32,
   MASKED,
@@ -36,6 +44,8 @@ export interface AttentionArgs<B> extends AttentionShape {
   /** Optional additive score bias per head (FIRE), (heads, seq, seq): bias[h, query, key]. */
   bias?: B;
 }
+
+const CODE = new Map<string, string>();
 
 function forwardCode(
   a: AttentionArgs<unknown>,
@@ -151,7 +161,11 @@ export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): voi
   if (a.lse) bindings.push(a.lse);
   const nqb = Math.ceil(a.seq / (wg * slots));
   ctx.dispatch({
-    code: forwardCode(a, wg, slots, rows.tex),
+    code: cachedCode(
+      CODE,
+      codeKey(a, wg, slots, [...rows.tex]),
+      () => forwardCode(a, wg, slots, rows.tex),
+    ),
     bindings,
     workgroups: grid1d(a.batch * a.heads * nqb, ctx.maxWorkgroups),
     label: "attention.forward",

@@ -5,12 +5,20 @@
  * writer and sums run in a fixed order: deterministic, with no atomics.
  * @module
  */
-import { type Binding, type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import {
+  type Binding,
+  type Buf,
+  cachedCode,
+  type FloatArray,
+  grid1d,
+  type KernelContext,
+} from "./context.ts";
 import {
   type AttentionShape,
   attentionTiling,
   AttnCode,
   checkAttentionSizes,
+  codeKey,
   declareBindings,
   f32,
   qkRows,
@@ -40,6 +48,8 @@ export interface AttentionBackwardArgs<B> extends AttentionShape {
   /** Gradient of the bias (written, summed over the batch), (heads, seq, seq). */
   dbias?: B;
 }
+
+const CODE = new Map<string, string>();
 
 /** WGSL offset of head h's row t of a (batch, seq, heads * hd) tensor. */
 function headRow(a: AttentionShape, t: string): string {
@@ -287,7 +297,11 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
   };
   if (!a.dbias) {
     ctx.dispatch({
-      code: queryCode(a, qt.wg, qt.slots, batch, tex),
+      code: cachedCode(
+        CODE,
+        codeKey(a, "q", qt.wg, qt.slots, batch, [...tex]),
+        () => queryCode(a, qt.wg, qt.slots, batch, tex),
+      ),
       bindings: qbind(null),
       params: a.rotary ? new Uint32Array([off, 0]) : undefined,
       workgroups: qgrid(batch),
@@ -303,7 +317,11 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
     const ds = ctx.scratch(nb * per);
     for (let b0 = 0; b0 < batch; b0 += nb) {
       ctx.dispatch({
-        code: queryCode(a, qt.wg, qt.slots, nb, tex),
+        code: cachedCode(
+          CODE,
+          codeKey(a, "q", qt.wg, qt.slots, nb, [...tex]),
+          () => queryCode(a, qt.wg, qt.slots, nb, tex),
+        ),
         bindings: qbind(ds),
         params: a.rotary || nb < batch ? new Uint32Array([off, b0]) : undefined,
         workgroups: qgrid(nb),
@@ -323,7 +341,11 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
   if (a.bias) kbind.push(a.bias);
   kbind.push(a.dqkv);
   ctx.dispatch({
-    code: keyCode(a, kt.wg, kt.slots, tex),
+    code: cachedCode(
+      CODE,
+      codeKey(a, "k", kt.wg, kt.slots, [...tex]),
+      () => keyCode(a, kt.wg, kt.slots, tex),
+    ),
     bindings: kbind,
     params: a.rotary ? new Uint32Array([off, 0]) : undefined,
     workgroups: grid1d(batch * heads * Math.ceil(seq / (kt.wg * kt.slots)), ctx.maxWorkgroups),

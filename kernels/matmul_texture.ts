@@ -6,7 +6,8 @@
  * storage-texture loads (2.5x cheaper per load than sampled ones), sizes baked in as constants.
  * @module
  */
-import { type Buf, type KernelContext, roundUp } from "./context.ts";
+import { arrayView } from "./_flat_texture.ts";
+import { type Buf, cachedCode, type KernelContext, roundUp } from "./context.ts";
 import type { MatmulPlan } from "./matmul.ts";
 
 /** A register tile: each invocation computes `tm` rows by `tn` columns of C. */
@@ -81,6 +82,8 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 }`;
 
 /** Byte offset of a binding. */
+const MAIN_CODE = new Map<string, string>();
+
 const offsetOf = (b: unknown) =>
   typeof b === "object" && b !== null && "buffer" in b ? (b as GPUBufferBinding).offset ?? 0 : 0;
 
@@ -240,7 +243,7 @@ function fill(
 ): GPUTextureView {
   const [w, h] = extents(o, alongK);
   const tex = ctx.scratchTexture(w, h, o.layers);
-  const view = tex.createView({ dimension: "2d-array" });
+  const view = arrayView(tex);
   if (copier && (tex.usage & COPY_DST) !== 0 && copyable(o, alongK)) {
     const [len, count] = alongK ? [o.k, o.rows] : [o.rows, o.k];
     copier.copyBufferToTexture(o.src, { bytesPerRow: len * 4, rowsPerImage: count }, tex, [
@@ -382,8 +385,10 @@ export function matmulTexture(
 ): void {
   const [a, b] = operands(p, tile), copier = copierOf(ctx);
   const ta = fill(ctx, a, form.aK, copier), tb = fill(ctx, b, form.bK, copier);
+  let key = `${tile.tm}x${tile.tn}:${form.aK}${form.bK}:${offsetOf(p.out) % 16}`;
+  for (const v of Object.values(p)) if (typeof v !== "object") key += `:${v}`;
   ctx.dispatch({
-    code: mainCode(p, tile, form),
+    code: cachedCode(MAIN_CODE, key, () => mainCode(p, tile, form)),
     bindings: [ta, tb, p.out],
     workgroups: [Math.ceil(p.n / tile.tn / WGX), Math.ceil(p.m / tile.tm), p.batch],
     label: `matmul.texture${tile.tm}x${tile.tn}`,
