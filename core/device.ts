@@ -21,6 +21,8 @@ export interface DeviceStats {
   readbacks: number;
   /** Pipelines compiled. */
   pipelines: number;
+  /** Bind groups created (the rest of the dispatches reused a cached one). */
+  bindGroups: number;
 }
 
 interface Arena {
@@ -58,7 +60,13 @@ export class Device implements KernelContext {
   /** Per-adapter tuning decisions. */
   tuning: Map<string, string> = new Map();
   /** Counters. */
-  readonly stats: DeviceStats = { submits: 0, dispatches: 0, readbacks: 0, pipelines: 0 };
+  readonly stats: DeviceStats = {
+    submits: 0,
+    dispatches: 0,
+    readbacks: 0,
+    pipelines: 0,
+    bindGroups: 0,
+  };
 
   #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
   #ids = new WeakMap<object, number>();
@@ -212,6 +220,7 @@ export class Device implements KernelContext {
       const entries: GPUBindGroupEntry[] = all.map((r, i) => ({ binding: i, resource: r }));
       group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
       this.#groups.set(key, group);
+      this.stats.bindGroups++;
     }
     return group;
   }

@@ -46,7 +46,12 @@ export function sizeClass(bytes: number): number {
  */
 export class BufferPool {
   #device: GPUDevice;
+  // Free lists are kept in decreasing creation order and hand out the earliest-created buffer:
+  // the choice then depends only on which buffers are free, not on the order they came back, so
+  // a training step that allocates and frees the same way every step gets the same buffers every
+  // step (and the device can reuse its bind groups).
   #free = new Map<number, GPUBuffer[]>();
+  #order = new WeakMap<GPUBuffer, number>();
   #live = 0;
   #created = 0;
   #bytes = 0;
@@ -88,7 +93,9 @@ export class BufferPool {
     if (list && list.length > 0) return list.pop()!;
     this.#created++;
     this.#bytes += size;
-    return this.#device.createBuffer({ size, usage: STORAGE_USAGE });
+    const b = this.#device.createBuffer({ size, usage: STORAGE_USAGE });
+    this.#order.set(b, this.#created);
+    return b;
   }
 
   /**
@@ -98,9 +105,16 @@ export class BufferPool {
    */
   release(buffer: GPUBuffer): void {
     this.#live--;
-    const list = this.#free.get(buffer.size);
-    if (list) list.push(buffer);
-    else this.#free.set(buffer.size, [buffer]);
+    let list = this.#free.get(buffer.size);
+    if (!list) this.#free.set(buffer.size, list = []);
+    const id = this.#order.get(buffer) ?? 0;
+    let lo = 0, hi = list.length; // first position whose buffer is older than this one
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.#order.get(list[mid]) ?? 0) > id) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, buffer);
   }
 
   /** Destroys every free buffer (live ones stay). */

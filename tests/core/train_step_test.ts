@@ -113,7 +113,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a full forward + backward + AdamW step leaves the pool's live count unchanged",
+  name: "a full forward + backward + AdamW step leaves the pool's live count unchanged, " +
+    "and steady-state steps create no buffers, pipelines or bind groups",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -132,8 +133,11 @@ Deno.test({
     const live = dev.pool.live, created = dev.pool.created;
     await step();
     deepStrictEqual(dev.pool.live, live);
+    const { pipelines, bindGroups } = dev.stats;
     await step();
     deepStrictEqual(dev.pool.created, created, "steady-state steps allocate no new buffers");
+    deepStrictEqual(dev.stats.pipelines, pipelines, "steady-state steps compile nothing");
+    deepStrictEqual(dev.stats.bindGroups, bindGroups, "steady-state steps reuse their bind groups");
     opt.dispose();
     arena.dispose();
   },

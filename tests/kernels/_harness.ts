@@ -5,6 +5,7 @@
  */
 import { type Device, getDevice } from "../../core/device.ts";
 import { fill } from "../../kernels/fill.ts";
+import type { KernelContext } from "../../kernels/context.ts";
 
 /** The shared device, or null when no adapter exists (GPU tests then skip). */
 export async function maybeDevice(): Promise<Device | null> {
@@ -121,3 +122,25 @@ export function release(dev: Device, ...bufs: GPUBuffer[]): void {
 
 /** Options for GPU tests: skipped (ignored) when there is no adapter; no leak sanitizers. */
 export const gpuTest = { ignore: !HAS_GPU, sanitizeResources: false, sanitizeOps: false };
+
+/**
+ * The device as a CPU adapter without buffer-to-texture copies: launchers then read their inputs
+ * from storage buffers (the path real GPUs and copy-less contexts take) with the CPU geometry.
+ */
+export function storageContext(dev: Device): KernelContext {
+  return {
+    device: dev.device,
+    adapterName: dev.adapterName,
+    isCpuAdapter: dev.isCpuAdapter,
+    maxWorkgroups: dev.maxWorkgroups,
+    dispatch: (spec) => dev.dispatch(spec),
+    scratch: (bytes) => dev.scratch(bytes),
+    scratchTexture: (w, h, l) => dev.scratchTexture(w, h, l),
+    tuning: dev.tuning,
+  };
+}
+
+/** The two input paths kernel tests run: flat textures (on CPU adapters) and storage buffers. */
+export function inputPaths(dev: Device): [string, KernelContext][] {
+  return [["textures", dev], ["buffers", storageContext(dev)]];
+}

@@ -14,6 +14,7 @@ import {
 import {
   assertClose,
   gpuTest,
+  inputPaths,
   maybeDevice,
   poisoned,
   randArray,
@@ -54,9 +55,9 @@ function cases(): Case[] {
   ];
 }
 
-const label = (c: Case) =>
+const label = (c: Case & { path?: string }) =>
   `B=${c.batch} T=${c.seq} heads=${c.heads} hd=${c.headDim} ${c.layout}` +
-  `${c.bias ? " bias" : ""}${c.rotary ? " rotary" : ""}`;
+  `${c.bias ? " bias" : ""}${c.rotary ? " rotary" : ""}${c.path ? ` (${c.path})` : ""}`;
 
 /** Inputs of a case: qkv in [-2, 2), bias, output gradient. */
 function inputs(c: Case, seed: number) {
@@ -81,37 +82,40 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    for (const [k, c] of cases().entries()) {
-      const x = inputs(c, 10 * k + 1);
-      const want = cpuForward(c, x);
-      const qkv = upload(dev, x.qkv), bias = x.bias ? upload(dev, x.bias) : undefined;
-      const out = poisoned(dev, want.out.length), lse = poisoned(dev, want.lse.length);
-      attentionForward(dev, { ...c, qkv, bias, out, lse });
-      assertClose(
-        await readF32(dev, out, want.out.length),
-        want.out,
-        1e-4,
-        `out ${label(c)}`,
-        1e-2,
-      );
-      assertClose(
-        await readF32(dev, lse, want.lse.length),
-        want.lse,
-        1e-4,
-        `lse ${label(c)}`,
-        1e-2,
-      );
-      // Without lse (inference): same output.
-      const out2 = poisoned(dev, want.out.length);
-      attentionForward(dev, { ...c, qkv, bias, out: out2 });
-      assertClose(
-        await readF32(dev, out2, want.out.length),
-        want.out,
-        1e-4,
-        `out ${label(c)}`,
-        1e-2,
-      );
-      release(dev, qkv, out, lse, out2, ...(bias ? [bias] : []));
+    for (const [k, c0] of cases().entries()) {
+      for (const [path, ctx] of inputPaths(dev)) {
+        const c = { ...c0, path };
+        const x = inputs(c, 10 * k + 1);
+        const want = cpuForward(c, x);
+        const qkv = upload(dev, x.qkv), bias = x.bias ? upload(dev, x.bias) : undefined;
+        const out = poisoned(dev, want.out.length), lse = poisoned(dev, want.lse.length);
+        attentionForward(ctx, { ...c, qkv, bias, out, lse });
+        assertClose(
+          await readF32(dev, out, want.out.length),
+          want.out,
+          1e-4,
+          `out ${label(c)}`,
+          1e-2,
+        );
+        assertClose(
+          await readF32(dev, lse, want.lse.length),
+          want.lse,
+          1e-4,
+          `lse ${label(c)}`,
+          1e-2,
+        );
+        // Without lse (inference): same output.
+        const out2 = poisoned(dev, want.out.length);
+        attentionForward(ctx, { ...c, qkv, bias, out: out2 });
+        assertClose(
+          await readF32(dev, out2, want.out.length),
+          want.out,
+          1e-4,
+          `out ${label(c)}`,
+          1e-2,
+        );
+        release(dev, qkv, out, lse, out2, ...(bias ? [bias] : []));
+      }
     }
   },
 });
@@ -202,6 +206,7 @@ async function gpuBackward(
   c: Case,
   x: ReturnType<typeof inputs>,
   fwd: ReturnType<typeof cpuForward>,
+  ctx?: KernelContext,
 ) {
   const dev = (await maybeDevice())!;
   const b = {
@@ -213,7 +218,7 @@ async function gpuBackward(
     dqkv: poisoned(dev, x.qkv.length),
     dbias: x.bias ? poisoned(dev, x.bias.length) : undefined,
   };
-  attentionBackward(dev, { ...c, ...b });
+  attentionBackward(ctx ?? dev, { ...c, ...b });
   const dqkv = await readF32(dev, b.dqkv, x.qkv.length);
   const dbias = b.dbias && x.bias ? await readF32(dev, b.dbias, x.bias.length) : null;
   release(dev, ...Object.values(b).filter((v): v is GPUBuffer => v !== undefined));
@@ -224,15 +229,18 @@ Deno.test({
   name: "attentionBackward() matches the CPU backward on odd shapes, layouts, bias and rotary",
   ...gpuTest,
   fn: async () => {
+    const dev = (await maybeDevice())!;
     for (const [k, c] of cases().entries()) {
       const x = inputs(c, 10 * k + 5);
       const fwd = cpuForward(c, x);
       const dqkv = new Float32Array(x.qkv.length);
       const dbias = x.bias ? new Float32Array(x.bias.length) : undefined;
       attentionBackwardCpu({ ...c, ...fwd, qkv: x.qkv, dout: x.dout, bias: x.bias, dqkv, dbias });
-      const got = await gpuBackward(c, x, fwd);
-      assertClose(got.dqkv, dqkv, 1e-4, `dqkv ${label(c)}`, 1e-2);
-      if (dbias) assertClose(got.dbias!, dbias, 1e-4, `dbias ${label(c)}`, 1e-2);
+      for (const [path, ctx] of inputPaths(dev)) {
+        const got = await gpuBackward(c, x, fwd, ctx);
+        assertClose(got.dqkv, dqkv, 1e-4, `dqkv ${label({ ...c, path })}`, 1e-2);
+        if (dbias) assertClose(got.dbias!, dbias, 1e-4, `dbias ${label({ ...c, path })}`, 1e-2);
+      }
     }
   },
 });

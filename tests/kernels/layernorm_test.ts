@@ -4,6 +4,7 @@ import { layerNormBackward, layerNormBackwardCpu } from "../../kernels/layernorm
 import {
   assertClose,
   gpuTest,
+  inputPaths,
   maybeDevice,
   poisoned,
   randArray,
@@ -34,12 +35,16 @@ Deno.test({
     for (const [rows, cols] of SHAPES) {
       const { x, r, w, b } = inputs(rows, cols, rows * 7 + cols);
       const xb = upload(dev, x), rb = upload(dev, r), wb = upload(dev, w), bb = upload(dev, b);
-      for (const residual of [false, true]) {
-        const n = rows * cols, what = `layernorm ${rows}x${cols} residual=${residual}`;
+      for (
+        const [residual, [path, ctx]] of [false, true].flatMap((r) =>
+          inputPaths(dev).map((p) => [r, p] as const)
+        )
+      ) {
+        const n = rows * cols, what = `layernorm ${rows}x${cols} residual=${residual} (${path})`;
         const out = poisoned(dev, n), sum = poisoned(dev, n);
         const mean = poisoned(dev, rows), rstd = poisoned(dev, rows);
         const eps = 1e-5;
-        layerNormForward(dev, {
+        layerNormForward(ctx, {
           x: xb,
           residual: residual ? rb : undefined,
           w: wb,
@@ -75,7 +80,7 @@ Deno.test({
         assertClose(await readF32(dev, rstd, rows), want.rstd, 1e-4, `${what} rstd`);
         // Without saved statistics (the no-grad variant) the output is the same.
         const out2 = poisoned(dev, n);
-        layerNormForward(dev, {
+        layerNormForward(ctx, {
           x: xb,
           residual: residual ? rb : undefined,
           w: wb,
@@ -131,7 +136,12 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    for (const [rows, cols] of [...SHAPES, [300, 12] as [number, number]]) {
+    const shapes = [...SHAPES, [300, 12] as [number, number]];
+    for (
+      const [[rows, cols], [path, ctx]] of shapes.flatMap((s) =>
+        inputPaths(dev).map((p) => [s, p] as const)
+      )
+    ) {
       const { x, w, b } = inputs(rows, cols, rows * 3 + cols);
       const dy = randArray(rows * cols, rows + cols);
       const n = rows * cols, out = new Float32Array(n);
@@ -141,7 +151,7 @@ Deno.test({
       const rb = upload(dev, rstd), dyb = upload(dev, dy);
       const dX = poisoned(dev, n), dW = poisoned(dev, cols), dB = poisoned(dev, cols);
       const dX2 = poisoned(dev, n);
-      layerNormBackward(dev, {
+      layerNormBackward(ctx, {
         x: xb,
         w: wb,
         mean: mb,
@@ -160,14 +170,14 @@ Deno.test({
         dB: new Float32Array(cols),
       };
       layerNormBackwardCpu({ x, w, mean, rstd, dOut: dy, ...want, rows, cols });
-      const what = `layernorm bwd ${rows}x${cols}`;
+      const what = `layernorm bwd ${rows}x${cols} (${path})`;
       assertClose(await readF32(dev, dX, n), want.dX, 1e-4, `${what} dX`);
       deepStrictEqual(await readF32(dev, dX2, n), await readF32(dev, dX, n));
       assertClose(await readF32(dev, dW, cols), want.dW, 1e-4, `${what} dW`);
       assertClose(await readF32(dev, dB, cols), want.dB, 1e-4, `${what} dB`);
       // Only the weight gradients, then twice: bit-identical.
       const dW2 = poisoned(dev, cols), dB2 = poisoned(dev, cols);
-      layerNormBackward(dev, {
+      layerNormBackward(ctx, {
         x: xb,
         w: wb,
         mean: mb,
