@@ -43,8 +43,10 @@ export function noGrad<T>(fn: () => T): T {
 /**
  * Attaches a gradient rule to an op's output when any input requires a gradient.
  *
- * `backward(g)` receives the output's gradient and returns one gradient per input (null where
- * an input needs none); it may use any op. `saved` tensors are kept alive for backward (the op
+ * `backward(g, sinks)` receives the output's gradient and returns one gradient per input (null
+ * where an input needs none); it may use any op. `sinks[i]`, when not null, is the gradient
+ * tensor of input i, a parameter: the rule may add input i's gradient into it in place (a
+ * matmul with accumulation, say) and return null for it, which saves a temporary and an add. `saved` tensors are kept alive for backward (the op
  * must not dispose them) and are disposed when the node is released.
  *
  * @example
@@ -61,7 +63,7 @@ export function noGrad<T>(fn: () => T): T {
 export function record(
   out: Tensor,
   inputs: Tensor[],
-  backward: (g: Tensor) => (Tensor | null)[],
+  backward: (g: Tensor, sinks: readonly (Tensor | null)[]) => (Tensor | null)[],
   saved: Tensor[] = [],
 ): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) {
@@ -126,7 +128,9 @@ export function backward(root: Tensor, seed: Tensor | null, onesLike: (t: Tensor
       } else t.grad = keep(g); // gradients outlive any enclosing scope
       continue;
     }
-    const inGrads = scope(() => node.backward(g));
+    // Parameters that already hold a gradient tensor take theirs in place (see `record`).
+    const sinks = node.inputs.map((i) => i.requiresGrad && !i.node && i.grad ? i.grad : null);
+    const inGrads = scope(() => node.backward(g, sinks));
     g.dispose();
     node.release?.();
     t.node = null;

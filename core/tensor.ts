@@ -56,8 +56,11 @@ export interface Storage {
 export interface GradNode {
   /** Tensors this one was computed from. */
   inputs: Tensor[];
-  /** Given the gradient of this tensor, returns one gradient (or null) per input. */
-  backward: (grad: Tensor) => (Tensor | null)[];
+  /**
+   * Given the gradient of this tensor, returns one gradient (or null) per input; `sinks[i]`, when
+   * given and not null, is a parameter gradient the rule may add input i's gradient into instead.
+   */
+  backward: (grad: Tensor, sinks: readonly (Tensor | null)[]) => (Tensor | null)[];
   /** Frees whatever the backward closure saved. */
   release?: () => void;
 }

@@ -7,7 +7,17 @@
  * @module
  */
 import { erf, PHI_WGSL } from "./unary.ts";
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import {
+  type Binding,
+  type Buf,
+  cachedCode,
+  type FloatArray,
+  grid1d,
+  type KernelContext,
+} from "./context.ts";
+import { flatDecl, flatInputs, flatRead } from "./_flat_texture.ts";
+
+const CODE = new Map<string, string>();
 
 const WG = 256;
 
@@ -20,9 +30,10 @@ struct P { n: u32 }
 ${PHI_WGSL}`;
 }
 
-function forwardCode(hu: number, vec: number): string {
+function forwardCode(hu: number, vec: number, tex: boolean): string {
+  const a = (k: string) => flatRead("a", tex, k);
   return /* wgsl */ `${header(hu, vec)}
-@group(0) @binding(0) var<storage, read> a: array<V>;
+${flatDecl(0, "a", "array<V>", tex)}
 @group(0) @binding(1) var<storage, read_write> out: array<V>;
 @group(0) @binding(2) var<uniform> p: P;
 @compute @workgroup_size(${WG})
@@ -31,15 +42,17 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   if (i >= p.n) { return; }
   let r = i / HU;
   let base = i + r * HU;
-  let g = a[base + HU];
-  out[i] = a[base] * g * phi_cdf(g);
+  let gk = base + HU;
+  let g = ${a("gk")};
+  out[i] = ${a("base")} * g * phi_cdf(g);
 }`;
 }
 
-function backwardCode(hu: number, vec: number): string {
+function backwardCode(hu: number, vec: number, tex: boolean): string {
+  const rd = (n: string, k: string) => flatRead(n, tex, k);
   return /* wgsl */ `${header(hu, vec)}
-@group(0) @binding(0) var<storage, read> a: array<V>;
-@group(0) @binding(1) var<storage, read> dOut: array<V>;
+${flatDecl(0, "a", "array<V>", tex)}
+${flatDecl(1, "dOut", "array<V>", tex)}
 @group(0) @binding(2) var<storage, read_write> dA: array<V>;
 @group(0) @binding(3) var<uniform> p: P;
 @compute @workgroup_size(${WG})
@@ -48,9 +61,10 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   if (i >= p.n) { return; }
   let r = i / HU;
   let base = i + r * HU;
-  let x = a[base];
-  let g = a[base + HU];
-  let dy = dOut[i];
+  let gk = base + HU;
+  let x = ${rd("a", "base")};
+  let g = ${rd("a", "gk")};
+  let dy = ${rd("dOut", "i")};
   let cdf = phi_cdf(g);
   dA[base] = dy * g * cdf;
   dA[base + HU] = dy * x * (cdf + g * 0.3989422804014327 * exp(-0.5 * g * g));
@@ -83,7 +97,13 @@ export interface GluBackwardArgs<B> {
   half: number;
 }
 
-function launch(ctx: KernelContext, code: string, bindings: Buf[], units: number, label: string) {
+function launch(
+  ctx: KernelContext,
+  code: string,
+  bindings: Binding[],
+  units: number,
+  label: string,
+) {
   ctx.dispatch({
     code,
     bindings,
@@ -110,7 +130,9 @@ export function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
   if (g.rows * g.half === 0) return;
   const vec = g.half % 4 === 0 ? 4 : 1;
   const hu = g.half / vec;
-  launch(ctx, forwardCode(hu, vec), [g.a, g.out], g.rows * hu, "glu");
+  const { tex, bind } = flatInputs(ctx, vec === 4, [[g.a, 2 * g.rows * g.half]]);
+  const code = cachedCode(CODE, `f${hu}:${vec}:${tex}`, () => forwardCode(hu, vec, tex));
+  launch(ctx, code, [...bind, g.out], g.rows * hu, "glu");
 }
 
 /**
@@ -130,7 +152,10 @@ export function gluBackward(ctx: KernelContext, g: GluBackwardArgs<Buf>): void {
   if (g.rows * g.half === 0) return;
   const vec = g.half % 4 === 0 ? 4 : 1;
   const hu = g.half / vec;
-  launch(ctx, backwardCode(hu, vec), [g.a, g.dOut, g.dA], g.rows * hu, "glu_backward");
+  const n = g.rows * g.half;
+  const { tex, bind } = flatInputs(ctx, vec === 4, [[g.a, 2 * n], [g.dOut, n]]);
+  const code = cachedCode(CODE, `b${hu}:${vec}:${tex}`, () => backwardCode(hu, vec, tex));
+  launch(ctx, code, [...bind, g.dA], g.rows * hu, "glu_backward");
 }
 
 function cdf64(g: number): number {

@@ -23,6 +23,12 @@ type Plan = Omit<MatmulArgs<unknown>, "a" | "b" | "out" | "variant">;
 /** Runs one product into a new tensor of `shape` without recording a gradient. */
 function product(a: Tensor, b: Tensor, plan: Plan, shape: readonly number[]): Tensor {
   const out = Tensor.empty(shape, "f32", a.backend);
+  productInto(a, b, plan, out);
+  return out;
+}
+
+/** Runs one product into `out` (adding to it with `plan.accumulate`). */
+function productInto(a: Tensor, b: Tensor, plan: Plan, out: Tensor): void {
   if (a.backend.kind === "cpu") {
     matmulForwardCpu({
       ...plan,
@@ -31,7 +37,6 @@ function product(a: Tensor, b: Tensor, plan: Plan, shape: readonly number[]): Te
       out: out.data as Float32Array,
     });
   } else matmulForward(a.backend, { ...plan, a: a.buffer, b: b.buffer, out: out.buffer });
-  return out;
 }
 
 function checkPair(a: Tensor, b: Tensor, what: string): void {
@@ -122,7 +127,7 @@ function core(a: Tensor, b: Tensor, d: Dims, outShape: readonly number[]): Tenso
   }, outShape);
   if (!needsGrad(a, b)) return out;
   const sa = saveForBackward(a), sb = saveForBackward(b);
-  return record(out, [a, b], (g) => {
+  return record(out, [a, b], (g, sinks) => {
     let ga: Tensor | null = null, gb: Tensor | null = null;
     if (a.requiresGrad) {
       ga = transA
@@ -151,9 +156,9 @@ function core(a: Tensor, b: Tensor, d: Dims, outShape: readonly number[]): Tenso
     if (b.requiresGrad) {
       const per = shared && batch > 1; // a shared b with a transposed a: sum the batch after
       const shape = per ? [batch, ...bs] : bs;
-      gb = transB
+      const plan: Plan = transB
         // dB stored (N, K) = G^T (N, M) @ op(A)
-        ? product(g, sa, {
+        ? {
           m: n,
           n: k,
           k: rows,
@@ -162,18 +167,17 @@ function core(a: Tensor, b: Tensor, d: Dims, outShape: readonly number[]): Tenso
           transB: transA,
           strideA: sG,
           strideB: sA,
-        }, shape)
+        }
         // dB (K, N) = op(A)^T (K, M) @ G
-        : product(sa, g, {
-          m: k,
-          n,
-          k: rows,
-          batch,
-          transA: !transA,
-          strideA: sA,
-          strideB: sG,
-        }, shape);
-      if (per) gb = sumBatch(gb, batch, bs);
+        : { m: k, n, k: rows, batch, transA: !transA, strideA: sA, strideB: sG };
+      const [l, r] = transB ? [g, sa] : [sa, g];
+      // A parameter's gradient (a weight's, one matrix) takes the product in place.
+      const sink = sinks[1];
+      if (sink && !per && batch === 1) productInto(l, r, { ...plan, accumulate: true }, sink);
+      else {
+        gb = product(l, r, plan, shape);
+        if (per) gb = sumBatch(gb, batch, bs);
+      }
     }
     return [ga, gb];
   }, [sa, sb]);

@@ -158,3 +158,46 @@ Deno.test({
     assertEquals(dev.pool.live, live, "every buffer went back to the pool");
   },
 });
+
+Deno.test({
+  name: "linear() adds a weight's gradient into the gradient it already holds, pass after pass",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dev = await maybeDevice();
+    const backends: Backend[] = dev ? [CPU, dev] : [CPU];
+    const rows = 7, inF = 5, outF = 3;
+    const hx = [randArray(rows * inF, 51), randArray(rows * inF, 52)];
+    const hw = randArray(outF * inF, 53), g0 = randArray(outF * inF, 54);
+    const hs = [randArray(rows * outF, 55), randArray(rows * outF, 56)];
+    // Expected: g0 + sum over the two uses of seed_u^T (out, rows) @ x_u (rows, in).
+    const want = Float64Array.from(g0);
+    for (let u = 0; u < 2; u++) {
+      const d = new Float64Array(outF * inF);
+      matmulForwardCpu({
+        a: Float64Array.from(hs[u]),
+        b: Float64Array.from(hx[u]),
+        out: d,
+        m: outF,
+        n: inF,
+        k: rows,
+        transA: true,
+      });
+      d.forEach((v, i) => (want[i] += v));
+    }
+    for (const backend of backends) {
+      const w = Tensor.fromArray(hw, [outF, inF], { backend });
+      w.requiresGrad = true;
+      w.grad = Tensor.fromArray(g0, [outF, inF], { backend });
+      for (let u = 0; u < 2; u++) {
+        const x = Tensor.fromArray(hx[u], [rows, inF], { backend });
+        const seed = Tensor.fromArray(hs[u], [rows, outF], { backend });
+        backward(linear(x, w), seed, onesLike);
+        x.dispose();
+      }
+      assertClose(await w.grad.toArray(), want, 1e-5, `dW on ${backend.kind}`);
+      w.grad.dispose();
+      w.dispose();
+    }
+  },
+});

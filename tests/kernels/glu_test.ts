@@ -2,6 +2,7 @@ import { gluBackward, gluBackwardCpu, gluForward, gluForwardCpu } from "../../ke
 import {
   assertClose,
   gpuTest,
+  inputPaths,
   maybeDevice,
   poisoned,
   randArray,
@@ -19,13 +20,16 @@ Deno.test({
   fn: async () => {
     const dev = (await maybeDevice())!;
     for (const [rows, half] of SHAPES) {
-      const a = randArray(rows * 2 * half, rows * 31 + half, -6, 6);
-      const ab = upload(dev, a), out = poisoned(dev, rows * half);
-      gluForward(dev, { a: ab, out, rows, half });
-      const want = new Float32Array(rows * half);
-      gluForwardCpu({ a, out: want, rows, half });
-      assertClose(await readF32(dev, out, rows * half), want, 1e-4, `glu ${rows}x${half}`);
-      release(dev, ab, out);
+      for (const [path, ctx] of inputPaths(dev)) {
+        const a = randArray(rows * 2 * half, rows * 31 + half, -6, 6);
+        const ab = upload(dev, a), out = poisoned(dev, rows * half);
+        gluForward(ctx, { a: ab, out, rows, half });
+        const want = new Float32Array(rows * half);
+        gluForwardCpu({ a, out: want, rows, half });
+        const what = `glu ${rows}x${half} (${path})`;
+        assertClose(await readF32(dev, out, rows * half), want, 1e-4, what);
+        release(dev, ab, out);
+      }
     }
   },
 });
@@ -55,14 +59,17 @@ Deno.test({
   fn: async () => {
     const dev = (await maybeDevice())!;
     for (const [rows, half] of SHAPES) {
-      const a = randArray(rows * 2 * half, rows + 3 * half, -6, 6);
-      const dy = randArray(rows * half, rows + 5 * half);
-      const ab = upload(dev, a), db = upload(dev, dy), dA = poisoned(dev, rows * 2 * half);
-      gluBackward(dev, { a: ab, dOut: db, dA, rows, half });
-      const want = new Float32Array(rows * 2 * half);
-      gluBackwardCpu({ a, dOut: dy, dA: want, rows, half });
-      assertClose(await readF32(dev, dA, rows * 2 * half), want, 1e-4, `glu bwd ${rows}x${half}`);
-      release(dev, ab, db, dA);
+      for (const [path, ctx] of inputPaths(dev)) {
+        const a = randArray(rows * 2 * half, rows + 3 * half, -6, 6);
+        const dy = randArray(rows * half, rows + 5 * half);
+        const ab = upload(dev, a), db = upload(dev, dy), dA = poisoned(dev, rows * 2 * half);
+        gluBackward(ctx, { a: ab, dOut: db, dA, rows, half });
+        const want = new Float32Array(rows * 2 * half);
+        gluBackwardCpu({ a, dOut: dy, dA: want, rows, half });
+        const what = `glu bwd ${rows}x${half} (${path})`;
+        assertClose(await readF32(dev, dA, rows * 2 * half), want, 1e-4, what);
+        release(dev, ab, db, dA);
+      }
     }
   },
 });
