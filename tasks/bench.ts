@@ -14,6 +14,7 @@ export const BENCHES: Record<string, string> = {
   eval: "KV-cached greedy decoding against full recomputation at 20 and 40 digits",
   model: "forward and forward+backward per step of 2x128 and 4x256 models, looped and standard",
   peers: "training ms/step against jax-js, TF.js and PyTorch-CPU (same weights), run alternately",
+  profile: "where a training step's time goes: each kernel of one step replayed, host recording",
 };
 
 type Bench = { run: (args: string[]) => Promise<void> };
@@ -27,6 +28,7 @@ const LOADERS: Record<string, () => Promise<Bench>> = {
   train: () => import("./bench/train.ts"),
   eval: () => import("./bench/eval.ts"),
   peers: () => import("./bench/peers.ts"),
+  profile: () => import("./bench/profile.ts"),
 };
 
 /**

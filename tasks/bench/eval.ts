@@ -63,6 +63,14 @@ export async function run(args: string[]): Promise<void> {
   if (!paper && shape !== "4x1") {
     throw new Error(`Unknown --model "${shape}": choose 4x1, 1x16 or 16x1`);
   }
+  if (!Number.isInteger(samples) || samples < 1) {
+    throw new Error(`--samples must be a positive integer, got ${opt("--samples")}`);
+  }
+  if (!digitsList.every((d) => Number.isInteger(d) && d >= 1)) {
+    throw new Error(
+      `--digits must be positive integers separated by commas, got ${opt("--digits")}`,
+    );
+  }
   const backend = await initBackend();
   const adapter = backend.kind === "webgpu" ? backend.adapterName : "cpu backend";
   // 4x1 d=128 by default; the paper's 1x16 and 16x1 shapes (H=1024, I=2048, 16 heads) on request.
@@ -100,13 +108,17 @@ export async function run(args: string[]): Promise<void> {
     });
   }
   model.dispose();
+  const size = paper ? "H=1024, 16 heads" : "d=128";
   if (json) {
     console.log(
-      JSON.stringify({ bench: "eval", adapter, model: "4x1 d128 abacus", results: rows }, null, 2),
+      JSON.stringify(
+        { bench: "eval", adapter, model: `${shape} ${size} abacus`, results: rows },
+        null,
+        2,
+      ),
     );
     return;
   }
-  const size = paper ? "H=1024, 16 heads" : "d=128";
   console.log(
     `bench eval on ${adapter} (model ${shape}, ${size}, batch of ${samples} prompts per cell)`,
   );

@@ -1,0 +1,170 @@
+/**
+ * `deno task bench profile [--config tiny|larger] [--reps N] [--json]`: where a training step's
+ * time goes. Builds a model of the peer benchmark's shape (`tiny`: 2 layers, d=128, 4 heads,
+ * B=64, T=19; `larger`: 4 layers, d=256, 8 heads, B=64, T=64), runs a few steps, then records one
+ * more step's dispatches and replays each one `reps` times in a submit of its own, timing it
+ * against an empty submit. Prints per-kernel milliseconds (grouped by label), the host time spent
+ * recording a step, and the step's wall time. Replayed kernels run with warm caches and without
+ * their neighbours, so the sum is a guide to where time goes, not the step time itself.
+ * @module
+ */
+import { AdamW } from "../../core/optim.ts";
+import { backward } from "../../core/ops.ts";
+import { initBackend, scope } from "../../core/tensor.ts";
+import { ArithmeticModel } from "../../core/nn/model.ts";
+import { resolveArch } from "../../core/nn/arch.ts";
+import { trainingLoss } from "../../core/nn/objective.ts";
+import type { Device } from "../../core/device.ts";
+import type { DispatchSpec } from "../../kernels/context.ts";
+import { Rng } from "../../kernels/rng.ts";
+
+/** Model and batch shape of each configuration (the peer benchmark's, `bench peers`). */
+const CONFIGS: Record<
+  string,
+  { layers: number; hidden: number; heads: number; B: number; T: number }
+> = {
+  tiny: { layers: 2, hidden: 128, heads: 4, B: 64, T: 19 },
+  larger: { layers: 4, hidden: 256, heads: 8, B: 64, T: 64 },
+};
+
+/** One kernel label's share of the replayed step. */
+interface Row {
+  label: string;
+  dispatches: number;
+  ms: number;
+}
+
+function parse(args: string[]): { config: string; reps: number; json: boolean } {
+  const o = { config: "tiny", reps: 20, json: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === "--json") o.json = true;
+    else if (a === "--config" && args[i + 1] in CONFIGS) o.config = args[++i];
+    else if (a === "--reps" && Number(args[i + 1]) >= 1) o.reps = Math.floor(Number(args[++i]));
+    else {
+      throw new Error(
+        `Unknown or incomplete option ${a}: use --config tiny|larger, --reps N (>= 1), --json`,
+      );
+    }
+  }
+  return o;
+}
+
+/**
+ * Runs the profile.
+ *
+ * @example
+ * ```ts ignore
+ * await run(["--config", "tiny", "--json"]);
+ * ```
+ * @param args `--config tiny|larger`, `--reps N`, `--json`
+ */
+export async function run(args: string[]): Promise<void> {
+  const o = parse(args);
+  const c = CONFIGS[o.config];
+  const backend = await initBackend();
+  if (backend.kind !== "webgpu") throw new Error("bench profile needs a WebGPU adapter");
+  const dev: Device = backend;
+  const arch = resolveArch({
+    layers_in_recurrent_block: c.layers,
+    maximal_recurrence: 1,
+    hidden_size: c.hidden,
+    intermed_size: c.hidden,
+    attention: { num_attention_heads: c.heads },
+    embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.T) },
+  }, 19);
+  const model = ArithmeticModel.create(arch, { backend, seed: 1 });
+  const opt = new AdamW(model.arena, { lr: 1e-3 });
+  const rng = new Rng(7);
+  const ids = new Int32Array(c.B * c.T).map(() => rng.int(4, 18));
+  let hostMs = 0;
+  const step = () =>
+    scope(() => {
+      const t0 = performance.now();
+      opt.zeroGrad();
+      const loss = trainingLoss(model, ids, c.B, c.T);
+      backward(loss);
+      opt.step();
+      hostMs += performance.now() - t0; // recording only: the readback below submits and waits
+      return loss.toArray();
+    });
+  for (let i = 0; i < 3; i++) await step();
+  hostMs = 0;
+  const steps = 10, w0 = performance.now();
+  for (let i = 0; i < steps; i++) await step();
+  const wallMs = (performance.now() - w0) / steps;
+  hostMs /= steps;
+  const d0 = dev.stats.dispatches;
+
+  const captured: DispatchSpec[] = [];
+  const dispatch = dev.dispatch.bind(dev);
+  dev.dispatch = (s: DispatchSpec) => {
+    const params = s.params
+      ? new Uint8Array(
+        s.params.buffer.slice(s.params.byteOffset, s.params.byteOffset + s.params.byteLength),
+      )
+      : undefined;
+    captured.push({ ...s, params });
+    dispatch(s);
+  };
+  await step();
+  dev.dispatch = dispatch;
+  const perStep = dev.stats.dispatches - d0;
+
+  let empty = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await dev.sync();
+    empty = Math.min(empty, performance.now() - t);
+  }
+  const byLabel = new Map<string, Row>();
+  for (const s of captured) {
+    let best = Infinity;
+    for (let k = 0; k < 3; k++) {
+      const t = performance.now();
+      for (let i = 0; i < o.reps; i++) dispatch(s);
+      await dev.sync();
+      best = Math.min(best, (performance.now() - t - empty) / o.reps);
+    }
+    const label = s.label ?? "(unlabelled)";
+    const row = byLabel.get(label) ?? { label, dispatches: 0, ms: 0 };
+    row.dispatches++;
+    row.ms += Math.max(0, best);
+    byLabel.set(label, row);
+  }
+  const rows = [...byLabel.values()].sort((a, b) => b.ms - a.ms);
+  const total = rows.reduce((s, r) => s + r.ms, 0);
+  model.dispose();
+  opt.dispose();
+  const result = {
+    bench: "profile",
+    adapter: dev.adapterName,
+    config: o.config,
+    shape: c,
+    reps: o.reps,
+    wall_ms_per_step: wallMs,
+    host_record_ms: hostMs,
+    dispatches_per_step: perStep,
+    kernels_ms_total: total,
+    kernels: rows,
+  };
+  if (o.json) {
+    console.log(JSON.stringify(result, null, 2));
+    return;
+  }
+  console.log(
+    `bench profile: ${o.config} (${c.layers} layers, d=${c.hidden}, ${c.heads} heads, ` +
+      `B=${c.B}, T=${c.T}) on ${dev.adapterName}`,
+  );
+  console.log(
+    `wall ${wallMs.toFixed(1)} ms/step (loss awaited every step); host recording ` +
+      `${hostMs.toFixed(1)} ms; ${perStep} dispatches per step`,
+  );
+  console.log(`kernels replayed ${o.reps}x each, ms per step (sum ${total.toFixed(1)}):`);
+  for (const r of rows) {
+    console.log(
+      `${r.ms.toFixed(2).padStart(8)}  ${(100 * r.ms / total).toFixed(1).padStart(5)}%  ` +
+        `${String(r.dispatches).padStart(3)}x  ${r.label}`,
+    );
+  }
+}
