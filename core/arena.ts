@@ -104,7 +104,7 @@ export class ParamArena {
    *
    * @param backend the cpu backend or a WebGPU device
    * @param specs parameters, in state-dict order
-   * @throws Error on a duplicate name, a bad shape, or an arena over the device's binding limit
+   * @throws Error on a duplicate name, a bad shape, or an arena over the device's buffer size limit
    */
   constructor(backend: Backend, specs: readonly ParamSpec[]) {
     this.backend = backend;
@@ -133,12 +133,14 @@ export class ParamArena {
       this.#params = new Float32Array(this.size);
       this.#grads = new Float32Array(this.size);
     } else {
+      // Whole-arena kernels (fill, AdamW, gradient norm) bind it in chunks, so only the buffer
+      // size limit applies, not the (often much smaller) binding limit.
       const bytes = this.size * 4;
-      const limit = backend.device.limits.maxStorageBufferBindingSize;
+      const limit = backend.device.limits.maxBufferSize;
       if (bytes > limit) {
         throw new Error(
           `Cannot fit ${this.size} parameters in one arena: ${bytes} bytes exceed the device's ` +
-            `storage binding limit of ${limit} bytes`,
+            `buffer size limit of ${limit} bytes`,
         );
       }
       this.#params = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });

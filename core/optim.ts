@@ -4,7 +4,7 @@
  * per step. Moments are flat arena-shaped buffers; `stateDict` gives them per parameter name.
  * @module
  */
-import { adamw, adamwCpu, gradNorm, gradNormCpu } from "../kernels/adamw.ts";
+import { adamw, adamwCpu, gradNorm, gradNormCpu, gradNormScratch } from "../kernels/adamw.ts";
 import type { ParamArena } from "./arena.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
@@ -102,7 +102,7 @@ export class AdamW {
       this.#m = make(arena.size * 4);
       this.#v = make(arena.size * 4);
       this.#norm = make(16);
-      this.#partials = make(256 * 4);
+      this.#partials = make(gradNormScratch(b, arena.size) * 4);
     }
   }
 

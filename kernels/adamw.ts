@@ -4,7 +4,7 @@
  * in one dispatch, with gradient clipping fused in (the scale is read from the norm buffer).
  * @module
  */
-import { type Buf, grid1d, type KernelContext, roundUp } from "./context.ts";
+import { bindingChunks, type Buf, grid1d, type KernelContext, roundUp } from "./context.ts";
 
 const WG = 256;
 /** Most workgroups of the first norm pass (= partial sums), a function of `n` only. */
@@ -34,8 +34,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   if (lid == 0u) { partials[wid.x] = sh[0]; }
 }`;
 
+// Sums `chunks` blocks of `groups` partials, block c at c * 256.
 const NORM_FINISH = /* wgsl */ `
-struct P { count: u32 }
+struct P { groups: u32, chunks: u32 }
 @group(0) @binding(0) var<storage, read> partials: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: P;
@@ -43,7 +44,9 @@ var<workgroup> sh: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32) {
   var acc = 0.0;
-  for (var j = lid; j < p.count; j += ${WG}u) { acc += partials[j]; }
+  for (var c = 0u; c < p.chunks; c++) {
+    for (var j = lid; j < p.groups; j += ${WG}u) { acc += partials[c * ${MAX_PARTIALS}u + j]; }
+  }
   sh[lid] = acc;
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
@@ -122,7 +125,8 @@ export interface GradNormArgs<B> {
   /** Output, (1): the L2 norm of `grad[0..n)`. */
   out: B;
   /**
-   * Scratch for the partial sums, at least 256 floats (launcher only; default: `ctx.scratch`).
+   * Scratch for the partial sums, at least `gradNormScratch(ctx, n)` floats (256 per
+   * binding-sized chunk; launcher only; default: `ctx.scratch`).
    */
   partials?: B;
 }
@@ -143,37 +147,55 @@ export interface GradNormArgs<B> {
  * @param a buffers and sizes
  */
 export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
-  const groups = partialCount(a.n);
-  const partials = a.partials ?? ctx.scratch(MAX_PARTIALS * 4);
-  ctx.dispatch({
-    code: NORM_PARTIALS,
-    bindings: [vec4Range(a.grad, a.n, "grad"), partials],
-    params: new Uint32Array([a.n, groups]),
-    workgroups: [groups],
-    label: "grad_norm_partials",
+  // One partials pass per binding-sized chunk of the gradients, each into its own block of
+  // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
+  const chunks = bindingChunks(ctx, a.n);
+  const groups = partialCount(Math.min(a.n, chunks[0][1]));
+  const partials = a.partials ?? ctx.scratch(gradNormScratch(ctx, a.n) * 4);
+  chunks.forEach(([start, count], c) => {
+    ctx.dispatch({
+      code: NORM_PARTIALS,
+      bindings: [
+        vec4Range(chunks.length > 1 ? shift(a.grad, start) : a.grad, count, "grad"),
+        chunks.length > 1 ? shift(partials, c * MAX_PARTIALS, MAX_PARTIALS) : partials,
+      ],
+      params: new Uint32Array([count, groups]),
+      workgroups: [groups],
+      label: "grad_norm_partials",
+    });
   });
   ctx.dispatch({
     code: NORM_FINISH,
     bindings: [partials, a.out],
-    params: new Uint32Array([groups]),
+    params: new Uint32Array([groups, chunks.length]),
     workgroups: [1],
     label: "grad_norm_finish",
   });
 }
 
 /**
- * CPU reference of `gradNorm` (in doubles).
+ * Floats of partial-sum scratch `gradNorm` needs for `n` gradients on this device (256 per
+ * binding-sized chunk).
  *
  * @example
- * ```ts
- * import { ok } from "node:assert/strict";
- * import { gradNormCpu } from "./adamw.ts";
- * const out = new Float64Array(1);
- * gradNormCpu({ grad: new Float64Array([3, 4, 99]), n: 2, out });
- * ok(out[0] === 5);
+ * ```ts ignore
+ * const partials = device.createBuffer({ size: gradNormScratch(ctx, n) * 4, usage });
  * ```
- * @param a arrays and sizes
+ * @param ctx kernel context (binding limit)
+ * @param n gradient count
+ * @returns the float count
  */
+export function gradNormScratch(ctx: KernelContext, n: number): number {
+  return MAX_PARTIALS * bindingChunks(ctx, n).length;
+}
+
+/** A range starting `start` floats into `b` (to its end, or `count` floats). */
+function shift(b: Buf, start: number, count?: number): GPUBufferBinding {
+  const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
+  const at = offset + start * 4;
+  return { buffer, offset: at, size: count === undefined ? buffer.size - at : count * 4 };
+}
+
 export function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
   let s = 0;
   for (let i = 0; i < a.n; i++) s += a.grad[i] * a.grad[i];
@@ -263,23 +285,29 @@ export function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
     0,
     0,
   ]);
-  const u = new Uint32Array(f.buffer);
-  u[8] = Math.max(0, Math.min(a.decayEnd, a.n));
-  u[9] = a.n;
-  const bindings = [
-    vec4Range(a.param, a.n, "param"),
-    vec4Range(a.grad, a.n, "grad"),
-    vec4Range(a.m, a.n, "m"),
-    vec4Range(a.v, a.n, "v"),
-  ];
-  if (clip) bindings.push(a.norm!);
-  ctx.dispatch({
-    code: adamwCode(clip),
-    bindings,
-    params: f,
-    workgroups: grid1d(Math.ceil(Math.ceil(a.n / 4) / WG), ctx.maxWorkgroups),
-    label: "adamw",
-  });
+  // One dispatch per binding-sized chunk (an elementwise update: chunks are independent).
+  const chunks = bindingChunks(ctx, a.n);
+  for (const [start, count] of chunks) {
+    const cf = new Float32Array(f);
+    const u = new Uint32Array(cf.buffer);
+    u[8] = Math.max(0, Math.min(a.decayEnd - start, count));
+    u[9] = count;
+    const at = (b: Buf) => (chunks.length > 1 ? shift(b, start) : b);
+    const bindings = [
+      vec4Range(at(a.param), count, "param"),
+      vec4Range(at(a.grad), count, "grad"),
+      vec4Range(at(a.m), count, "m"),
+      vec4Range(at(a.v), count, "v"),
+    ];
+    if (clip) bindings.push(a.norm!);
+    ctx.dispatch({
+      code: adamwCode(clip),
+      bindings,
+      params: cf,
+      workgroups: grid1d(Math.ceil(Math.ceil(count / 4) / WG), ctx.maxWorkgroups),
+      label: "adamw",
+    });
+  }
 }
 
 /**

@@ -160,3 +160,46 @@ export function cachedCode(cache: Map<string, string>, key: string, make: () => 
   }
   return code;
 }
+
+/**
+ * Splits `n` 4-byte elements into consecutive ranges that each fit one storage binding: at most
+ * the device's `maxStorageBufferBindingSize` (or the `maxBinding` tuning value, in bytes, when
+ * smaller), every range but the last a multiple of 64 elements so that offsets stay 256-byte
+ * aligned. Launchers of whole-buffer kernels (fill, AdamW, gradient norm) dispatch once per range,
+ * so a model's flat parameter arena may exceed the binding limit (128 MiB on llvmpipe; the
+ * paper's 16x1 model needs 489 MB).
+ *
+ * @example
+ * ```ts ignore
+ * for (const [start, count] of bindingChunks(ctx, n)) { ... }
+ * ```
+ * @param ctx kernel context (device limits, tuning)
+ * @param n element count
+ * @returns `[start, count]` pairs covering `[0, n)` in order (one empty pair when n is 0)
+ */
+export function bindingChunks(ctx: KernelContext, n: number): [number, number][] {
+  let limit = ctx.device.limits.maxStorageBufferBindingSize;
+  const forced = Number(ctx.tuning.get("maxBinding") ?? 0);
+  if (forced > 0) limit = Math.min(limit, forced);
+  const per = Math.max(64, Math.floor(limit / 4 / 64) * 64);
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += per) out.push([s, Math.min(per, n - s)]);
+  return out.length ? out : [[0, 0]];
+}
+
+/**
+ * A range of a buffer (or of a range): `count` 4-byte elements from element `start`.
+ *
+ * @example
+ * ```ts ignore
+ * const part = subRange(buf, 1024, 64); // { buffer, offset: 4096, size: 256 }
+ * ```
+ * @param b buffer or range
+ * @param start first element
+ * @param count element count
+ * @returns the range
+ */
+export function subRange(b: Buf, start: number, count: number): GPUBufferBinding {
+  const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
+  return { buffer, offset: offset + start * 4, size: count * 4 };
+}

@@ -3,7 +3,7 @@
  * ranges of buffers. Each kernel file pairs a WGSL launcher with a plain-TypeScript reference.
  * @module
  */
-import { type Buf, grid1d, type KernelContext } from "./context.ts";
+import { bindingChunks, type Buf, grid1d, type KernelContext, subRange } from "./context.ts";
 
 const WG = 256;
 
@@ -57,13 +57,16 @@ function bitsOf(value: number, dtype: "f32" | "i32" | "u32" = "f32"): number {
  */
 export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
   if (a.n === 0) return;
-  ctx.dispatch({
-    code: FILL,
-    bindings: [a.out],
-    params: new Uint32Array([a.n, bitsOf(a.value, a.dtype)]),
-    workgroups: grid1d(Math.ceil(a.n / WG), ctx.maxWorkgroups),
-    label: "fill",
-  });
+  const chunks = bindingChunks(ctx, a.n);
+  for (const [start, count] of chunks) {
+    ctx.dispatch({
+      code: FILL,
+      bindings: [chunks.length > 1 ? subRange(a.out, start, count) : a.out],
+      params: new Uint32Array([count, bitsOf(a.value, a.dtype)]),
+      workgroups: grid1d(Math.ceil(count / WG), ctx.maxWorkgroups),
+      label: "fill",
+    });
+  }
 }
 
 /**

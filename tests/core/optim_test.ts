@@ -295,3 +295,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "AdamW and zeroGrad over an arena larger than one storage binding match the reference",
+  ignore: !HAS_GPU,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    // A binding limit of 1 KiB splits the 512-element arena into two chunks, the decay boundary
+    // (element 320) inside the second: fill, gradient norm and AdamW each run per chunk.
+    dev.tuning.set("maxBinding", "1024");
+    try {
+      const ref = await compareTenSteps(dev, BASE, (t) => (t % 3 === 0 ? 0.01 : 1));
+      assertEquals(ref.clipped, 7, "steps that clipped");
+    } finally {
+      dev.tuning.delete("maxBinding");
+    }
+  },
+});

@@ -144,3 +144,14 @@ export function storageContext(dev: Device): KernelContext {
 export function inputPaths(dev: Device): [string, KernelContext][] {
   return [["textures", dev], ["buffers", storageContext(dev)]];
 }
+
+/**
+ * The device with a storage binding limit of `bytes` (the `maxBinding` tuning value), so that
+ * launchers of whole-buffer kernels split their work into many binding-sized chunks.
+ */
+export function chunkedContext(dev: Device, bytes: number): KernelContext {
+  return {
+    ...storageContext(dev),
+    tuning: new Map([...dev.tuning, ["maxBinding", String(bytes)]]),
+  };
+}

@@ -1,8 +1,16 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import { adamw, type AdamWArgs, adamwCpu, gradNorm, gradNormCpu } from "../../kernels/adamw.ts";
+import {
+  adamw,
+  type AdamWArgs,
+  adamwCpu,
+  gradNorm,
+  gradNormCpu,
+  gradNormScratch,
+} from "../../kernels/adamw.ts";
 import { roundUp } from "../../kernels/context.ts";
 import {
   assertClose,
+  chunkedContext,
   gpuTest,
   maybeDevice,
   poisoned,
@@ -24,15 +32,19 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    for (const n of [1, 3, 257, 1023, 70001, 300007]) {
-      const g = randArray(n, n, -2, 2);
-      const grad = upload(dev, withNaNTail(g, roundUp(n, 4) + 8));
-      const out = poisoned(dev, 1);
-      gradNorm(dev, { grad, n, out });
-      const want = new Float64Array(1);
-      gradNormCpu({ grad: g, n, out: want });
-      assertClose(await readF32(dev, out, 1), want, 1e-5, `gradNorm n=${n}`);
-      release(dev, grad, out);
+    // Whole bindings, and chunks of 256 floats (a binding limit of 1 KiB).
+    for (const [how, ctx] of [["whole", dev], ["chunked", chunkedContext(dev, 1024)]] as const) {
+      for (const n of [1, 3, 257, 1023, 70001, 300007]) {
+        const g = randArray(n, n, -2, 2);
+        const grad = upload(dev, withNaNTail(g, roundUp(n, 4) + 8));
+        const out = poisoned(dev, 1);
+        const partials = ctx === dev ? undefined : dev.pool.acquire(gradNormScratch(ctx, n) * 4);
+        gradNorm(ctx, { grad, n, out, partials });
+        const want = new Float64Array(1);
+        gradNormCpu({ grad: g, n, out: want });
+        assertClose(await readF32(dev, out, 1), want, 1e-5, `gradNorm n=${n} (${how})`);
+        release(dev, grad, out, ...(partials ? [partials] : []));
+      }
     }
   },
 });
@@ -91,8 +103,9 @@ Deno.test({
       { n: 1031, decayEnd: 517, step: 10, maxGradNorm: 0.5 }, // norm from gradNorm()
       { n: 70001, decayEnd: 70001, step: 2, maxGradNorm: null },
     ];
-    for (const c of cases) {
-      const what = `adamw n=${c.n} decayEnd=${c.decayEnd} clip=${c.maxGradNorm}`;
+    const contexts = [["whole", dev], ["chunked", chunkedContext(dev, 1024)]] as const;
+    for (const [c, [how, ctx]] of cases.flatMap((c) => contexts.map((x) => [c, x] as const))) {
+      const what = `adamw n=${c.n} decayEnd=${c.decayEnd} clip=${c.maxGradNorm} (${how})`;
       const len = roundUp(c.n, 4) + 8;
       const p0 = randArray(c.n, 1 + c.n), g = randArray(c.n, 2 + c.n, -3, 3);
       const m0 = randArray(c.n, 3 + c.n, -0.1, 0.1), v0 = randArray(c.n, 4 + c.n, 0, 0.05);
@@ -106,7 +119,7 @@ Deno.test({
         dev.upload(norm, new Float32Array([c.norm]));
         normCpu[0] = c.norm;
       } else if (c.maxGradNorm !== null) {
-        gradNorm(dev, { grad, n: c.n, out: norm });
+        gradNorm(ctx, { grad, n: c.n, out: norm });
         gradNormCpu({ grad: g, n: c.n, out: normCpu });
       }
       const hp = {
@@ -120,7 +133,7 @@ Deno.test({
         step: c.step,
         maxGradNorm: c.maxGradNorm,
       };
-      adamw(dev, { ...hp, param, grad, m, v, norm });
+      adamw(ctx, { ...hp, param, grad, m, v, norm });
       const want: AdamWArgs<Float64Array> = {
         ...hp,
         param: Float64Array.from(p0),
