@@ -5,6 +5,7 @@
  * @module
  */
 import type { Binding, Buf, DispatchSpec, KernelContext } from "../kernels/context.ts";
+import { GpuCache } from "./_gpu_cache.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
 import { loadTuning } from "./tuning.ts";
 
@@ -68,10 +69,7 @@ export class Device implements KernelContext {
     bindGroups: 0,
   };
 
-  #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
-  #ids = new WeakMap<object, number>();
-  #nextId = 1 << 20;
-  #groups = new Map<string, GPUBindGroup>();
+  #cache: GpuCache;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #arenas: Arena[] = [];
@@ -98,6 +96,7 @@ export class Device implements KernelContext {
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.#uniformAlign = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
     this.pool = new BufferPool(device);
+    this.#cache = new GpuCache(device);
     device.addEventListener("uncapturederror", (e) => {
       const msg = (e as GPUUncapturedErrorEvent).error.message;
       this.#errors.push(msg);
@@ -148,20 +147,8 @@ export class Device implements KernelContext {
    * @returns the cached pipeline
    */
   pipeline(code: string, entry = "main"): GPUComputePipeline {
-    // Keyed by the code string itself (launchers reuse their generated strings, whose hashes
-    // V8 keeps), not by a concatenation that would be hashed again on every dispatch.
-    let byCode = this.#pipelines.get(entry);
-    if (!byCode) this.#pipelines.set(entry, byCode = new Map());
-    let p = byCode.get(code);
-    if (!p) {
-      const module = this.device.createShaderModule({ code });
-      p = this.device.createComputePipeline({
-        layout: "auto",
-        compute: { module, entryPoint: entry },
-      });
-      byCode.set(code, p);
-      this.stats.pipelines++;
-    }
+    const p = this.#cache.pipeline(code, entry);
+    this.stats.pipelines = this.#cache.pipelines;
     return p;
   }
 
@@ -198,33 +185,6 @@ export class Device implements KernelContext {
     return { buffer: arena.gpu, offset, size: Math.max(16, Math.ceil(bytes.length / 16) * 16) };
   }
 
-  #id(o: object): number {
-    let id = this.#ids.get(o);
-    if (id === undefined) this.#ids.set(o, id = this.#nextId++);
-    return id;
-  }
-
-  // Bind groups are cached by pipeline and resources: a training step binds the same pooled
-  // buffers, recycled textures and uniform slices every step, and creating ~100 bind groups per
-  // step costs more host time than looking them up. Entries for destroyed buffers are never
-  // hit again (a new buffer gets a new id); the cache is emptied when it grows large.
-  #bindGroup(pipeline: GPUComputePipeline, all: Binding[]): GPUBindGroup {
-    let key = String(this.#id(pipeline));
-    for (const r of all) {
-      if ("buffer" in r) key += `|${this.#id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
-      else key += `|${this.#id(r)}`;
-    }
-    let group = this.#groups.get(key);
-    if (!group) {
-      if (this.#groups.size >= 4096) this.#groups.clear();
-      const entries: GPUBindGroupEntry[] = all.map((r, i) => ({ binding: i, resource: r }));
-      group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-      this.#groups.set(key, group);
-      this.stats.bindGroups++;
-    }
-    return group;
-  }
-
   /**
    * Records one dispatch into the current submission.
    *
@@ -235,7 +195,8 @@ export class Device implements KernelContext {
     const all: Binding[] = spec.params
       ? [...spec.bindings, this.#params(spec.params)]
       : spec.bindings;
-    const group = this.#bindGroup(pipeline, all);
+    const group = this.#cache.bindGroup(pipeline, all);
+    this.stats.bindGroups = this.#cache.bindGroups;
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);

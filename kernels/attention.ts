@@ -19,16 +19,13 @@ import {
   attentionTiling,
   AttnCode,
   checkAttentionSizes,
-  codeKey,
-  declareBindings,
   f32,
   MASKED,
-  qkRows,
   qkvColumn,
-  rowBindings,
-  rowSources,
   tuningNumber,
 } from "./_attention_code.ts";
+import { qkRows } from "./_attention_rotary.ts";
+import { codeKey, declareBindings, rowBindings, rowSources } from "./_attention_rows.ts";
 
 export type { AttentionLayout, AttentionShape, RotaryOptions } from "./_attention_code.ts";
 export { ROTARY_BASE } from "./_attention_code.ts";

@@ -18,18 +18,13 @@ import {
   attentionTiling,
   AttnCode,
   checkAttentionSizes,
-  codeKey,
-  declareBindings,
   f32,
-  qkRows,
   qkvColumn,
   ROTARY_BASE,
-  rotaryFrequencies,
-  rotateRow,
-  rowBindings,
-  rowSources,
   tuningNumber,
 } from "./_attention_code.ts";
+import { qkRows, rotaryFrequencies, rotateRow } from "./_attention_rotary.ts";
+import { codeKey, declareBindings, rowBindings, rowSources } from "./_attention_rows.ts";
 
 /** Arguments of `attentionBackward`: `B` is `Buf` for the launcher, a float array for the reference. */
 export interface AttentionBackwardArgs<B> extends AttentionShape {

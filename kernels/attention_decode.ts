@@ -14,9 +14,8 @@ import {
   MASKED,
   qkvColumn,
   ROTARY_BASE,
-  rotaryFrequencies,
-  rotateRow,
 } from "./_attention_code.ts";
+import { rotaryFrequencies, rotateRow } from "./_attention_rotary.ts";
 
 /**
  * Arguments of `attentionDecodeForward`: `B` is `Buf` for the launcher, a float array for the

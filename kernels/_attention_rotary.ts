@@ -1,0 +1,181 @@
+/**
+ * Rotary embedding (rotate-half RoPE) for the attention kernels: CPU helpers for the references,
+ * and a GPU pre-pass that writes rotated q and k once per step.
+ * @module
+ */
+import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { type AttentionShape, f32, qkvColumn, ROTARY_BASE } from "./_attention_code.ts";
+
+/**
+ * Rotary angle frequencies w_d = base^(-2d/hd), d < hd/2, in doubles.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { rotaryFrequencies } from "./_attention_rotary.ts";
+ * assert(rotaryFrequencies(4, 10000)[1] === 0.01);
+ * ```
+ * @param headDim per-head dimension (even)
+ * @param base frequency base
+ * @returns hd/2 frequencies
+ */
+export function rotaryFrequencies(headDim: number, base: number): Float64Array {
+  const half = headDim / 2;
+  const w = new Float64Array(half);
+  for (let d = 0; d < half; d++) w[d] = Math.pow(base, (-2 * d) / headDim);
+  return w;
+}
+
+/**
+ * Rotates one row of hd values in place at a position (rotate-half RoPE), or undoes it.
+ *
+ * Undoing applies the transpose of the rotation, which maps gradients of rotated values back
+ * to gradients of the inputs.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { rotateRow } from "./_attention_rotary.ts";
+ * const x = [1, 0];
+ * rotateRow(x, 0, 2, Math.PI / 2, new Float64Array([1]), false);
+ * assert(Math.abs(x[1] - 1) < 1e-12 && Math.abs(x[0]) < 1e-12);
+ * ```
+ * @param x values
+ * @param at first index of the row
+ * @param headDim row length (even)
+ * @param pos position
+ * @param freqs `rotaryFrequencies(headDim, base)`
+ * @param inverse apply the transpose instead
+ */
+export function rotateRow(
+  x: { [i: number]: number },
+  at: number,
+  headDim: number,
+  pos: number,
+  freqs: Float64Array,
+  inverse: boolean,
+): void {
+  const half = headDim / 2;
+  for (let d = 0; d < half; d++) {
+    const c = Math.cos(pos * freqs[d]);
+    const s = inverse ? -Math.sin(pos * freqs[d]) : Math.sin(pos * freqs[d]);
+    const a = x[at + d], b = x[at + d + half];
+    x[at + d] = a * c - b * s;
+    x[at + d + half] = b * c + a * s;
+  }
+}
+
+/**
+ * Rotated copies of q and k, laid out (2, batch, heads, T, hd), in doubles (CPU references).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { qkRows } from "./_attention_rotary.ts";
+ * const qkv = new Float64Array([1, 2, 3]); // batch 1, T 1, 1 head of dim 1: q=1, k=2, v=3
+ * const r = qkRows(qkv, { batch: 1, seq: 1, heads: 1, headDim: 1, layout: "pytorch" });
+ * assert(r[0] === 1 && r[1] === 2);
+ * ```
+ * @param qkv fused projection (batch, T, 3H)
+ * @param a sizes, layout and rotary settings
+ * @returns q rows then k rows, rotated when `a.rotary` is set
+ */
+export function qkRows(qkv: FloatArray, a: AttentionShape): Float64Array {
+  const { batch, seq, heads, headDim: hd, layout } = a;
+  const h3 = 3 * heads * hd;
+  const out = new Float64Array(2 * batch * heads * seq * hd);
+  const freqs = a.rotary ? rotaryFrequencies(hd, a.rotary.base ?? ROTARY_BASE) : null;
+  const off = a.rotary?.offset ?? 0;
+  for (let which = 0; which < 2; which++) {
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const col = qkvColumn(layout, heads, hd, which, h);
+        for (let t = 0; t < seq; t++) {
+          const o = (((which * batch + b) * heads + h) * seq + t) * hd;
+          for (let d = 0; d < hd; d++) out[o + d] = qkv[(b * seq + t) * h3 + col + d];
+          if (freqs) rotateRow(out, o, hd, t + off, freqs, false);
+        }
+      }
+    }
+  }
+  return out;
+}
+// ---------------------------------------------------------------- rotary pre-pass
+
+/**
+ * WGSL that rotates q and k of every (batch, position, head) into a buffer laid out
+ * (2, batch, heads, T, hd) (q then k), so attention kernels read rotated rows contiguously and
+ * each sin/cos is computed once per (batch, position, frequency) rather than per score.
+ */
+function rotaryCode(a: AttentionShape): { code: string; n: number } {
+  const { batch, seq, heads, headDim: hd, layout } = a;
+  const base = a.rotary?.base ?? ROTARY_BASE;
+  const half = hd / 2;
+  const vec = half % 4 === 0;
+  const pc = vec ? half / 4 : half; // pair chunks per position
+  const h3 = 3 * heads * hd;
+  const k = f32((-2 / hd) * Math.log2(base));
+  const col = (which: number) =>
+    layout === "pytorch"
+      ? `${which * heads * hd}u + h * ${hd}u`
+      : `h * ${3 * hd}u + ${which * hd}u`;
+  const n = batch * seq * pc;
+  const e = vec ? "vec4f" : "f32";
+  const sh = vec ? " >> 2u" : "";
+  const dv = vec ? "vec4f(f32(d), f32(d + 1u), f32(d + 2u), f32(d + 3u))" : "f32(d)";
+  const code = /* wgsl */ `
+struct P { offset: u32 }
+@group(0) @binding(0) var<storage, read> qkv: array<${e}>;
+@group(0) @binding(1) var<storage, read_write> dst: array<${e}>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let gi = g.x + g.y * nw.x * 64u;
+  if (gi >= ${n}u) { return; }
+  let c = gi % ${pc}u;
+  let bt = gi / ${pc}u;
+  let t = bt % ${seq}u;
+  let b = bt / ${seq}u;
+  let d = c * ${vec ? 4 : 1}u;
+  let an = f32(t + p.offset) * exp2(${dv} * ${k});
+  let cs = cos(an);
+  let sn = sin(an);
+  for (var h = 0u; h < ${heads}u; h++) {
+    for (var which = 0u; which < 2u; which++) {
+      let src = bt * ${h3}u + select(${col(0)}, ${col(1)}, which == 1u) + d;
+      let x1 = qkv[src${sh}];
+      let x2 = qkv[(src + ${half}u)${sh}];
+      let o = (((which * ${batch}u + b) * ${heads}u + h) * ${seq}u + t) * ${hd}u + d;
+      dst[o${sh}] = x1 * cs - x2 * sn;
+      dst[(o + ${half}u)${sh}] = x2 * cs + x1 * sn;
+    }
+  }
+}`;
+  return { code, n };
+}
+
+/**
+ * Records the rotary pre-pass: rotated q and k of `qkv` into a fresh scratch buffer laid out
+ * (2, batch, heads, T, hd), recycled after the current submission.
+ *
+ * @example
+ * ```ts ignore
+ * const qk = rotateQk(ctx, qkv, { batch, seq, heads, headDim, layout, rotary: {} });
+ * ```
+ * @param ctx kernel context
+ * @param qkv fused projection (batch, T, 3H)
+ * @param a sizes, layout and rotary settings (`rotary` set)
+ * @returns the scratch buffer
+ */
+export function rotateQk(ctx: KernelContext, qkv: Buf, a: AttentionShape): GPUBuffer {
+  const { code, n } = rotaryCode(a);
+  const dst = ctx.scratch(2 * a.batch * a.heads * a.seq * a.headDim * 4);
+  ctx.dispatch({
+    code,
+    bindings: [qkv, dst],
+    params: new Uint32Array([a.rotary?.offset ?? 0]),
+    workgroups: grid1d(Math.ceil(n / 64), ctx.maxWorkgroups),
+    label: "attention.rotary",
+  });
+  return dst;
+}
