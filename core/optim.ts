@@ -4,7 +4,8 @@
  * per step. Moments are flat arena-shaped buffers; `stateDict` gives them per parameter name.
  * @module
  */
-import { adamw, adamwCpu, gradNorm, gradNormCpu, gradNormScratch } from "../kernels/adamw.ts";
+import { adamw, adamwCpu } from "../kernels/adamw.ts";
+import { gradNorm, gradNormCpu, gradNormScratch } from "../kernels/grad_norm.ts";
 import type { ParamArena } from "./arena.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";

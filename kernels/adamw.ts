@@ -1,60 +1,19 @@
 /**
- * The optimizer kernels: a deterministic global gradient L2 norm (two fixed-order reduction
- * passes into a 1-element buffer, no readback) and AdamW over one flat buffer of all parameters
- * in one dispatch, with gradient clipping fused in (the scale is read from the norm buffer).
+ * AdamW over one flat buffer of all parameters (one dispatch per binding-sized chunk), with
+ * gradient clipping fused in: the scale is read from the norm buffer that `gradNorm`
+ * (`grad_norm.ts`) wrote, so a step needs no readback.
  * @module
  */
-import { bindingChunks, type Buf, grid1d, type KernelContext, roundUp } from "./context.ts";
+import {
+  bindingChunks,
+  type Buf,
+  grid1d,
+  type KernelContext,
+  subRange,
+  vec4Range,
+} from "./context.ts";
 
 const WG = 256;
-/** Most workgroups of the first norm pass (= partial sums), a function of `n` only. */
-const MAX_PARTIALS = 256;
-
-const NORM_PARTIALS = /* wgsl */ `
-struct P { n: u32, groups: u32 }
-@group(0) @binding(0) var<storage, read> g: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-var<workgroup> sh: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let n4 = (p.n + 3u) / 4u;
-  var acc = vec4f(0.0);
-  for (var j = wid.x * ${WG}u + lid; j < n4; j += p.groups * ${WG}u) {
-    let idx = vec4u(j * 4u) + vec4u(0u, 1u, 2u, 3u);
-    let x = select(vec4f(0.0), g[j], idx < vec4u(p.n));
-    acc += x * x;
-  }
-  sh[lid] = (acc.x + acc.y) + (acc.z + acc.w);
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { sh[lid] += sh[lid + s]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { partials[wid.x] = sh[0]; }
-}`;
-
-// Sums `chunks` blocks of `groups` partials, block c at c * 256.
-const NORM_FINISH = /* wgsl */ `
-struct P { groups: u32, chunks: u32 }
-@group(0) @binding(0) var<storage, read> partials: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-var<workgroup> sh: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32) {
-  var acc = 0.0;
-  for (var c = 0u; c < p.chunks; c++) {
-    for (var j = lid; j < p.groups; j += ${WG}u) { acc += partials[c * ${MAX_PARTIALS}u + j]; }
-  }
-  sh[lid] = acc;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { sh[lid] += sh[lid + s]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { out[0] = sqrt(sh[0]); }
-}`;
 
 function adamwCode(clip: boolean): string {
   return /* wgsl */ `
@@ -93,113 +52,6 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   m[j] = select(m0, m1, live);
   v[j] = select(v0, v1, live);
 }`;
-}
-
-/**
- * Binds the first `n` elements of a buffer as a `vec4<f32>` array: the range grows to a whole
- * number of vec4s (the kernels mask lanes at or past `n`).
- */
-function vec4Range(b: Buf, n: number, what: string): Buf {
-  const bytes = roundUp(Math.max(n, 1), 4) * 4;
-  const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
-  if (buffer.size < offset + bytes) {
-    throw new Error(
-      `Cannot bind ${what} as ${n} floats: the buffer needs ${offset + bytes} bytes ` +
-        `(whole vec4s) but has ${buffer.size}`,
-    );
-  }
-  return "buffer" in b || buffer.size % 16 !== 0 ? { buffer, offset, size: bytes } : b;
-}
-
-/** Number of partial sums the first norm pass writes for `n` elements. */
-function partialCount(n: number): number {
-  return Math.min(MAX_PARTIALS, Math.max(1, Math.ceil(Math.ceil(n / 4) / WG)));
-}
-
-/** Arguments of `gradNorm`: `B` is `Buf` for the launcher, a typed array for the reference. */
-export interface GradNormArgs<B> {
-  /** Gradients, (n); read only. */
-  grad: B;
-  /** Element count. */
-  n: number;
-  /** Output, (1): the L2 norm of `grad[0..n)`. */
-  out: B;
-  /**
-   * Scratch for the partial sums, at least `gradNormScratch(ctx, n)` floats (256 per
-   * binding-sized chunk; launcher only; default: `ctx.scratch`).
-   */
-  partials?: B;
-}
-
-/**
- * Computes the global L2 norm of a flat gradient into a 1-element buffer, without readback.
- *
- * Two passes in a fixed order (deterministic, no atomics): up to 256 workgroups each sum the
- * squares of a strided set of vec4s and tree-reduce them in workgroup memory; one workgroup then
- * tree-reduces the partial sums and takes the square root. The grouping depends only on `n`.
- * Reference: PyTorch `clip_grad_norm_` total norm, ||g||_2 = sqrt(sum_i g_i^2).
- *
- * @example
- * ```ts ignore
- * gradNorm(ctx, { grad: flatGrads, n: 100000, out: normBuf });
- * ```
- * @param ctx kernel context
- * @param a buffers and sizes
- */
-export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
-  // One partials pass per binding-sized chunk of the gradients, each into its own block of
-  // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
-  const chunks = bindingChunks(ctx, a.n);
-  const groups = partialCount(Math.min(a.n, chunks[0][1]));
-  const partials = a.partials ?? ctx.scratch(gradNormScratch(ctx, a.n) * 4);
-  chunks.forEach(([start, count], c) => {
-    ctx.dispatch({
-      code: NORM_PARTIALS,
-      bindings: [
-        vec4Range(chunks.length > 1 ? shift(a.grad, start) : a.grad, count, "grad"),
-        chunks.length > 1 ? shift(partials, c * MAX_PARTIALS, MAX_PARTIALS) : partials,
-      ],
-      params: new Uint32Array([count, groups]),
-      workgroups: [groups],
-      label: "grad_norm_partials",
-    });
-  });
-  ctx.dispatch({
-    code: NORM_FINISH,
-    bindings: [partials, a.out],
-    params: new Uint32Array([groups, chunks.length]),
-    workgroups: [1],
-    label: "grad_norm_finish",
-  });
-}
-
-/**
- * Floats of partial-sum scratch `gradNorm` needs for `n` gradients on this device (256 per
- * binding-sized chunk).
- *
- * @example
- * ```ts ignore
- * const partials = device.createBuffer({ size: gradNormScratch(ctx, n) * 4, usage });
- * ```
- * @param ctx kernel context (binding limit)
- * @param n gradient count
- * @returns the float count
- */
-export function gradNormScratch(ctx: KernelContext, n: number): number {
-  return MAX_PARTIALS * bindingChunks(ctx, n).length;
-}
-
-/** A range starting `start` floats into `b` (to its end, or `count` floats). */
-function shift(b: Buf, start: number, count?: number): GPUBufferBinding {
-  const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
-  const at = offset + start * 4;
-  return { buffer, offset: at, size: count === undefined ? buffer.size - at : count * 4 };
-}
-
-export function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
-  let s = 0;
-  for (let i = 0; i < a.n; i++) s += a.grad[i] * a.grad[i];
-  a.out[0] = Math.sqrt(s);
 }
 
 /** Arguments of `adamw`: `B` is `Buf` for the launcher, a typed array for the reference. */
@@ -292,7 +144,7 @@ export function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
     const u = new Uint32Array(cf.buffer);
     u[8] = Math.max(0, Math.min(a.decayEnd - start, count));
     u[9] = count;
-    const at = (b: Buf) => (chunks.length > 1 ? shift(b, start) : b);
+    const at = (b: Buf) => (chunks.length > 1 ? subRange(b, start, count) : b);
     const bindings = [
       vec4Range(at(a.param), count, "param"),
       vec4Range(at(a.grad), count, "grad"),

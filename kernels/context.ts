@@ -203,3 +203,29 @@ export function subRange(b: Buf, start: number, count: number): GPUBufferBinding
   const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
   return { buffer, offset: offset + start * 4, size: count * 4 };
 }
+
+/**
+ * Binds the first `n` elements of a buffer (or range) as a `vec4<f32>` array: the range grows to a
+ * whole number of vec4s (kernels mask lanes at or past `n`).
+ *
+ * @example
+ * ```ts ignore
+ * const g = vec4Range(subRange(grads, start, count), count, "grad");
+ * ```
+ * @param b buffer or range (its size is replaced)
+ * @param n elements used
+ * @param what name for the error message
+ * @returns the binding
+ * @throws Error when the buffer is too short for whole vec4s
+ */
+export function vec4Range(b: Buf, n: number, what: string): Buf {
+  const bytes = roundUp(Math.max(n, 1), 4) * 4;
+  const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
+  if (buffer.size < offset + bytes) {
+    throw new Error(
+      `Cannot bind ${what} as ${n} floats: the buffer needs ${offset + bytes} bytes ` +
+        `(whole vec4s) but has ${buffer.size}`,
+    );
+  }
+  return "buffer" in b || buffer.size % 16 !== 0 ? { buffer, offset, size: bytes } : b;
+}
