@@ -39,13 +39,16 @@ export function flatFetch(name: string, t: string): string {
 }
 
 /**
- * Texture extents `[width, height, layers]` holding `texels` texels in the flat layout.
+ * Texture extents `[width, height, layers]` holding `texels` texels in the flat layout. Heights
+ * are powers of two, so the device's recycled scratch textures come in a few sizes whatever the
+ * tensor shapes (evaluation meets many prompt lengths).
  *
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { flatExtents } from "./_flat_texture.ts";
  * assert(flatExtents(1500).join() === "1024,2,1");
+ * assert(flatExtents(3000).join() === "1024,4,1");
  * assert(flatExtents(5000 * 1024).join() === "1024,4096,2");
  * ```
  * @param texels texel count (at least 1)
@@ -54,7 +57,7 @@ export function flatFetch(name: string, t: string): string {
 export function flatExtents(texels: number): [number, number, number] {
   const rows = Math.ceil(texels / (1 << XS));
   const layers = Math.ceil(rows / (1 << YS));
-  return [1 << XS, layers > 1 ? 1 << YS : rows, layers];
+  return [1 << XS, layers > 1 ? 1 << YS : 2 ** Math.ceil(Math.log2(rows)), layers];
 }
 
 function splitBuf(b: Buf): [GPUBuffer, number, number] {

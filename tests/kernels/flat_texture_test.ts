@@ -76,8 +76,10 @@ Deno.test({
   },
 });
 
-Deno.test("flatExtents() packs texels into 1024-wide rows and 4096-row layers", () => {
+Deno.test("flatExtents() packs texels into 1024-wide rows, power-of-two heights, 4096-row layers", () => {
   strictEqual(flatExtents(1).join(), "1024,1,1");
+  strictEqual(flatExtents(3 * 1024 + 1).join(), "1024,4,1");
+  strictEqual(flatExtents(2049 * 1024).join(), "1024,4096,1");
   strictEqual(flatExtents(1024 * 4096).join(), "1024,4096,1");
   strictEqual(flatExtents(1024 * 4096 + 1).join(), "1024,4096,2");
 });
