@@ -1,6 +1,7 @@
 import { rejects, strictEqual } from "node:assert/strict";
 import { BENCHES, main } from "../../tasks/bench.ts";
 import { run as profile } from "../../tasks/bench/profile.ts";
+import { HAS_GPU } from "../kernels/_harness.ts";
 
 Deno.test("bench names an unknown benchmark and lists the known ones", async () => {
   const errors: string[] = [];
@@ -25,4 +26,29 @@ Deno.test("bench eval rejects a bad model, sample count or digit list in one lin
   await rejects(() => run(["--model", "2x2"]), /Unknown --model "2x2"/);
   await rejects(() => run(["--samples", "0"]), /--samples must be a positive integer/);
   await rejects(() => run(["--digits", "20,x"]), /--digits must be positive integers/);
+});
+
+Deno.test({
+  name: "bench profile replays every dispatch of a training step and reports them by kernel",
+  ignore: !HAS_GPU,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (m: string) => lines.push(m);
+    try {
+      await profile(["--config", "tiny", "--reps", "1", "--json"]);
+    } finally {
+      console.log = log;
+    }
+    const r = JSON.parse(lines.join("\n"));
+    const kernels = r.kernels as { label: string; dispatches: number; ms: number }[];
+    // Every dispatch of the step is replayed once and counted under its label.
+    strictEqual(kernels.reduce((n, k) => n + k.dispatches, 0), r.dispatches_per_step);
+    for (const label of ["matmul.pack", "attention.forward", "adamw", "cross_entropy"]) {
+      strictEqual(kernels.some((k) => k.label === label || k.label.startsWith(label)), true, label);
+    }
+    strictEqual(r.kernels_ms_total > 0 && r.wall_ms_per_step > 0 && r.host_record_ms > 0, true);
+  },
 });
