@@ -218,7 +218,10 @@ export class Device implements KernelContext {
   }
 
   /**
-   * Returns an `rgba32float` 2D-array texture recycled after the current submission.
+   * Returns an `rgba32float` 2D-array texture of at least `width` x `height` texels and exactly
+   * `layers` layers, recycled after the current submission. Width and height are rounded up to
+   * size classes (powers of two in four steps, so at most 25% larger; powers of two exactly), so
+   * that the recycled textures come in few sizes when shapes vary (evaluation's prompt lengths).
    *
    * @param width texels per row
    * @param height rows
@@ -226,10 +229,12 @@ export class Device implements KernelContext {
    * @returns the texture
    */
   scratchTexture(width: number, height: number, layers: number): GPUTexture {
-    const key = `${width}x${height}x${layers}`;
+    const max = this.device.limits.maxTextureDimension2D;
+    const w = textureClass(width, max), h = textureClass(height, max);
+    const key = `${w}x${h}x${layers}`;
     const list = this.#textures.get(key);
     const tex = list?.pop() ?? this.device.createTexture({
-      size: [width, height, layers],
+      size: [w, h, layers],
       format: "rgba32float",
       dimension: "2d",
       usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
@@ -358,6 +363,13 @@ export class Device implements KernelContext {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
   }
+}
+
+/** Rounds a texture extent up to its class: n up to 16, else powers of two in four steps. */
+function textureClass(n: number, max: number): number {
+  if (n <= 16) return n;
+  const step = 2 ** Math.floor(Math.log2(n)) / 4;
+  return Math.min(max, Math.ceil(n / step) * step);
 }
 
 let shared: Promise<Device> | null = null;

@@ -73,8 +73,9 @@ export interface KernelContext {
   /** Returns a buffer of at least `bytes` bytes that is recycled after the current submission. */
   scratch(bytes: number): GPUBuffer;
   /**
-   * Returns an `rgba32float` 2D-array texture (storage + sampled usage) recycled after the
-   * current submission.
+   * Returns an `rgba32float` 2D-array texture (storage + sampled usage) of at least the given
+   * width and height (possibly larger) and exactly the given layers, recycled after the current
+   * submission.
    */
   scratchTexture(width: number, height: number, layers: number): GPUTexture;
   /**
