@@ -6,11 +6,11 @@
  */
 import type { Binding, Buf, DispatchSpec, KernelContext } from "../kernels/context.ts";
 import { GpuCache } from "./_gpu_cache.ts";
+import { UniformSlices } from "./_uniforms.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
 import { loadTuning } from "./tuning.ts";
 
-const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8, UNIFORM = 0x40;
-const ARENA_BYTES = 1 << 16;
+const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8;
 
 /** Counters that benchmarks and tests read. */
 export interface DeviceStats {
@@ -24,12 +24,6 @@ export interface DeviceStats {
   pipelines: number;
   /** Bind groups created (the rest of the dispatches reused a cached one). */
   bindGroups: number;
-}
-
-interface Arena {
-  gpu: GPUBuffer;
-  cpu: Uint8Array<ArrayBuffer>;
-  used: number;
 }
 
 /**
@@ -72,9 +66,7 @@ export class Device implements KernelContext {
   #cache: GpuCache;
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
-  #arenas: Arena[] = [];
-  #freeArenas: Arena[] = [];
-  #uniformAlign: number;
+  #uniforms: UniformSlices;
   #scratch: GPUBuffer[] = [];
   #textures = new Map<string, GPUTexture[]>();
   #texturesInFlight: [string, GPUTexture][] = [];
@@ -94,7 +86,7 @@ export class Device implements KernelContext {
     this.adapterName = adapterName;
     this.isCpuAdapter = isCpu;
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
-    this.#uniformAlign = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
+    this.#uniforms = new UniformSlices(device);
     this.pool = new BufferPool(device);
     this.#cache = new GpuCache(device);
     device.addEventListener("uncapturederror", (e) => {
@@ -167,24 +159,6 @@ export class Device implements KernelContext {
     return this.#encoder;
   }
 
-  #params(data: ArrayBufferView): GPUBufferBinding {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    let arena = this.#arenas[this.#arenas.length - 1];
-    if (!arena || arena.used + this.#uniformAlign > ARENA_BYTES) {
-      arena = this.#freeArenas.pop() ?? {
-        gpu: this.device.createBuffer({ size: ARENA_BYTES, usage: UNIFORM | COPY_DST }),
-        cpu: new Uint8Array(ARENA_BYTES),
-        used: 0,
-      };
-      arena.used = 0;
-      this.#arenas.push(arena);
-    }
-    const offset = arena.used;
-    arena.cpu.set(bytes, offset);
-    arena.used += this.#uniformAlign;
-    return { buffer: arena.gpu, offset, size: Math.max(16, Math.ceil(bytes.length / 16) * 16) };
-  }
-
   /**
    * Records one dispatch into the current submission.
    *
@@ -193,7 +167,7 @@ export class Device implements KernelContext {
   dispatch(spec: DispatchSpec): void {
     const pipeline = this.pipeline(spec.code, spec.entry);
     const all: Binding[] = spec.params
-      ? [...spec.bindings, this.#params(spec.params)]
+      ? [...spec.bindings, this.#uniforms.slice(spec.params)]
       : spec.bindings;
     const group = this.#cache.bindGroup(pipeline, all);
     this.stats.bindGroups = this.#cache.bindGroups;
@@ -314,11 +288,9 @@ export class Device implements KernelContext {
     if (!this.#encoder) return;
     const encoder = this.#endPass();
     this.#encoder = null;
-    for (const a of this.#arenas) this.device.queue.writeBuffer(a.gpu, 0, a.cpu, 0, a.used);
+    this.#uniforms.submitting();
     this.device.queue.submit([encoder.finish()]);
     this.stats.submits++;
-    this.#freeArenas.push(...this.#arenas);
-    this.#arenas = [];
     for (const b of this.#scratch) this.pool.release(b);
     this.#scratch = [];
     for (const [key, tex] of this.#texturesInFlight) {
