@@ -46,8 +46,9 @@ export function noGrad<T>(fn: () => T): T {
  * `backward(g, sinks)` receives the output's gradient and returns one gradient per input (null
  * where an input needs none); it may use any op. `sinks[i]`, when not null, is the gradient
  * tensor of input i, a parameter: the rule may add input i's gradient into it in place (a
- * matmul with accumulation, say) and return null for it, which saves a temporary and an add. `saved` tensors are kept alive for backward (the op
- * must not dispose them) and are disposed when the node is released.
+ * matmul with accumulation, say) and return null for it, which saves a temporary and an add.
+ * `saved` tensors are kept alive for backward (the op must not dispose them) and are disposed
+ * when the node is released.
  *
  * @example
  * ```ts ignore
