@@ -1,6 +1,7 @@
 /**
- * Where the attention kernels read their rows from: WGSL offsets of q, k and v rows, the binding
- * declarations, and the launch-side bindings (storage buffers, or flat textures on CPU adapters).
+ * The launch side of the attention kernels: where they read their rows from (WGSL offsets of q,
+ * k and v rows, binding declarations, storage buffers or flat textures on CPU adapters) and the
+ * launch geometry per adapter.
  * @module
  */
 import type { Binding, Buf, KernelContext } from "./context.ts";
@@ -138,4 +139,68 @@ export function declareBindings(list: [string, string, boolean][]): string {
       ? `@group(0) @binding(${i}) var ${name}: ${type};`
       : `@group(0) @binding(${i}) var<storage, ${rw ? "read_write" : "read"}> ${name}: ${type};`
   ).join("\n");
+}
+
+/**
+ * Launch geometry chosen per adapter: `wg` invocations per workgroup, each owning `slots` rows
+ * (row = block start + slot * wg + lane), so a workgroup covers `wg * slots` rows.
+ *
+ * On a CPU adapter (llvmpipe: 8-wide SIMD, where every storage load, even one whose address
+ * is the same in all lanes, is a loop over the lanes) a workgroup is one SIMD group of 8 lanes
+ * and each lane keeps several rows in registers, so every key row loaded serves up to 8 * slots
+ * queries (one workgroup per (batch, head) when T <= 8 * slots). Each slot's state and loop body
+ * are unrolled in the shader, and llvmpipe's JIT time grows faster than linearly with that
+ * (seconds per shader on a cold cache; Mesa then caches compiled shaders on disk), so
+ * slots * `weight` stays within `budget`, where `weight` is the vec4 chunks of per-slot row
+ * state (hd / 4 per row kept). Real GPUs get 64 lanes with one row each. `force` (from
+ * `ctx.tuning`) overrides the slots.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionTiling } from "./_attention_rows.ts";
+ * assert(attentionTiling(true, 64, 16, 128).slots === 8); // forward, hd 32: q and acc rows
+ * assert(attentionTiling(true, 64, 32, 128).slots === 4); // forward, hd 64
+ * assert(attentionTiling(true, 19, 16, 128).slots === 3); // 3 blocks of 8 cover T = 19
+ * assert(attentionTiling(false, 64, 16).wg === 64);
+ * ```
+ * @param cpu whether the adapter is a CPU rasterizer
+ * @param seq rows to cover (sequence length)
+ * @param weight vec4 chunks of per-slot row state
+ * @param budget cap on slots * weight
+ * @param force slots from a tuning override, 0 for none
+ * @returns `{ wg, slots }`
+ */
+export function attentionTiling(
+  cpu: boolean,
+  seq: number,
+  weight: number,
+  budget = 128,
+  force = 0,
+): { wg: number; slots: number } {
+  const wg = cpu ? 8 : 64;
+  let want = 1;
+  if (force > 0) want = force;
+  else if (cpu) {
+    while (want < 8 && (want + 1) * weight <= budget) want++;
+  }
+  return { wg, slots: Math.max(1, Math.min(want, Math.ceil(seq / wg))) };
+}
+
+/**
+ * Reads a numeric tuning override from the context (0 when absent).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { tuningNumber } from "./_attention_rows.ts";
+ * assert(tuningNumber(new Map([["a", "3"]]), "a") === 3);
+ * ```
+ * @param tuning the context's tuning map
+ * @param key setting name
+ * @returns the number, or 0
+ */
+export function tuningNumber(tuning: Map<string, string>, key: string): number {
+  const v = Number(tuning.get(key) ?? 0);
+  return Number.isFinite(v) ? v : 0;
 }

@@ -16,16 +16,21 @@ import {
 } from "./context.ts";
 import {
   type AttentionShape,
-  attentionTiling,
   AttnCode,
   checkAttentionSizes,
   f32,
   MASKED,
   qkvColumn,
-  tuningNumber,
 } from "./_attention_code.ts";
 import { qkRows } from "./_attention_rotary.ts";
-import { codeKey, declareBindings, rowBindings, rowSources } from "./_attention_rows.ts";
+import {
+  attentionTiling,
+  codeKey,
+  declareBindings,
+  rowBindings,
+  rowSources,
+  tuningNumber,
+} from "./_attention_rows.ts";
 
 export type { AttentionLayout, AttentionShape, RotaryOptions } from "./_attention_code.ts";
 export { ROTARY_BASE } from "./_attention_code.ts";

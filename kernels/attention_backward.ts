@@ -13,15 +13,9 @@ import {
   grid1d,
   type KernelContext,
 } from "./context.ts";
-import {
-  attentionTiling,
-  checkAttentionSizes,
-  qkvColumn,
-  ROTARY_BASE,
-  tuningNumber,
-} from "./_attention_code.ts";
+import { checkAttentionSizes, qkvColumn, ROTARY_BASE } from "./_attention_code.ts";
 import { qkRows, rotaryFrequencies, rotateRow } from "./_attention_rotary.ts";
-import { codeKey, rowBindings } from "./_attention_rows.ts";
+import { attentionTiling, codeKey, rowBindings, tuningNumber } from "./_attention_rows.ts";
 import {
   type AttentionBackwardArgs,
   biasReduceCode,
