@@ -1,8 +1,8 @@
 /**
  * Private pieces shared by the attention kernels (forward, backward, decoding): shapes and
- * layouts of the fused q/k/v projection, a small WGSL generator for rows of hd floats held as
- * vec4 chunks in registers, and the launch geometry. Rotary embedding: `_attention_rotary.ts`;
- * where rows are read from (buffers or flat textures): `_attention_rows.ts`.
+ * layouts of the fused q/k/v projection and a small WGSL generator for rows of hd floats held as
+ * vec4 chunks in registers. Rotary embedding: `_attention_rotary.ts`; where rows are read from
+ * (buffers or flat textures) and the launch geometry: `_attention_rows.ts`.
  * @module
  */
 import { FLAT_TEXTURE_TYPE, flatFetch } from "./_flat_texture.ts";
