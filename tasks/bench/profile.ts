@@ -88,9 +88,10 @@ export async function run(args: string[]): Promise<void> {
       hostMs += performance.now() - t0; // recording only: the readback below submits and waits
       return loss.toArray();
     });
-  for (let i = 0; i < 3; i++) await step();
+  // Warm-up: compiles, fills the pool and the bind-group cache, and lets V8 optimise the host code.
+  for (let i = 0; i < 10; i++) await step();
   hostMs = 0;
-  const steps = 10, w0 = performance.now();
+  const steps = 20, w0 = performance.now();
   for (let i = 0; i < steps; i++) await step();
   const wallMs = (performance.now() - w0) / steps;
   hostMs /= steps;
