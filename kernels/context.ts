@@ -176,10 +176,15 @@ export function cachedCode(cache: Map<string, string>, key: string, make: () => 
  * ```
  * @param ctx kernel context (device limits, tuning)
  * @param n element count
+ * @param maxElements a further cap on the elements per range (a launcher's own limit)
  * @returns `[start, count]` pairs covering `[0, n)` in order (one empty pair when n is 0)
  */
-export function bindingChunks(ctx: KernelContext, n: number): [number, number][] {
-  let limit = ctx.device.limits.maxStorageBufferBindingSize;
+export function bindingChunks(
+  ctx: KernelContext,
+  n: number,
+  maxElements = Infinity,
+): [number, number][] {
+  let limit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, maxElements * 4);
   const forced = Number(ctx.tuning.get("maxBinding") ?? 0);
   if (forced > 0) limit = Math.min(limit, forced);
   const per = Math.max(64, Math.floor(limit / 4 / 64) * 64);
@@ -229,4 +234,38 @@ export function vec4Range(b: Buf, n: number, what: string): Buf {
     );
   }
   return "buffer" in b || buffer.size % 16 !== 0 ? { buffer, offset, size: bytes } : b;
+}
+
+/**
+ * Loop iterations one invocation may run in all on llvmpipe: gallivm ends every loop of an
+ * invocation once their iterations add up to 65535 (measured: a loop of 70000 iterations runs
+ * 65535, and a second loop after it runs once), silently. Launchers whose per-invocation loops
+ * grow with the input check against it on CPU adapters (`checkLoopBudget`).
+ */
+export const CPU_LOOP_BUDGET = 65535;
+
+/**
+ * Throws a one-line error when a kernel's per-invocation loop would exceed llvmpipe's loop budget
+ * on a CPU adapter (results would be silently wrong); does nothing on GPUs.
+ *
+ * @example
+ * ```ts
+ * import { throws } from "node:assert/strict";
+ * import { checkLoopBudget, type KernelContext } from "./context.ts";
+ * const cpu = { isCpuAdapter: true } as KernelContext;
+ * checkLoopBudget(cpu, 1000, "x");
+ * throws(() => checkLoopBudget(cpu, 70000, "Embedding backward over 70000 positions"), /65535/);
+ * ```
+ * @param ctx kernel context (adapter kind)
+ * @param iterations loop iterations one invocation would run
+ * @param what what is too large, for the message (it should say what to lower)
+ * @throws Error past the budget on a CPU adapter
+ */
+export function checkLoopBudget(ctx: KernelContext, iterations: number, what: string): void {
+  if (ctx.isCpuAdapter && iterations > CPU_LOOP_BUDGET) {
+    throw new Error(
+      `${what} needs ${iterations} loop iterations in one invocation, past the ${CPU_LOOP_BUDGET} ` +
+        "that CPU adapters such as llvmpipe run (results would be wrong)",
+    );
+  }
 }

@@ -4,7 +4,13 @@
  * position order without float atomics and the gradient is bit-identical run after run.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import {
+  type Buf,
+  checkLoopBudget,
+  type FloatArray,
+  grid1d,
+  type KernelContext,
+} from "./context.ts";
 
 const WG = 256;
 const WG_ID = 64;
@@ -131,6 +137,12 @@ export interface EmbeddingBackwardArgs<B, I = B> {
  */
 export function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): void {
   if (e.vocab * e.dim === 0) return;
+  // The count and place passes walk every position in one invocation per id.
+  checkLoopBudget(
+    ctx,
+    e.n,
+    `Embedding backward over ${e.n} positions (lower the microbatch: impl.microbatch_size)`,
+  );
   const vec = e.dim % 4 === 0 ? 4 : 1;
   const hu = e.dim / vec;
   const idGroups: [number] = [Math.ceil(e.vocab / WG_ID)];

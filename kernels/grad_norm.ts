@@ -55,6 +55,29 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   if (lid == 0u) { out[0] = sqrt(sh[0]); }
 }`;
 
+// CPU adapters (llvmpipe runs a workgroup barrier by switching every invocation's coroutine):
+// 32 workgroups of one 8-lane SIMD group, each lane summing a strided set of vec4s into its own
+// partial, no barrier (the finishing pass is the same). llvmpipe also ends any invocation after
+// 65535 loop iterations in all, so a chunk holds at most 2^25 floats (32768 vec4s per lane).
+const CPU_WG = 8, CPU_PARTIALS = 256, CPU_MAX_CHUNK = 1 << 25;
+
+const NORM_PARTIALS_CPU = /* wgsl */ `
+struct P { n: u32, groups: u32 }
+@group(0) @binding(0) var<storage, read> g: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(2) var<uniform> p: P;
+@compute @workgroup_size(${CPU_WG})
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let n4 = (p.n + 3u) / 4u;
+  var acc = vec4f(0.0);
+  for (var j = gid.x; j < n4; j += ${CPU_PARTIALS}u) {
+    let idx = vec4u(j * 4u) + vec4u(0u, 1u, 2u, 3u);
+    let x = select(vec4f(0.0), g[j], idx < vec4u(p.n));
+    acc += x * x;
+  }
+  partials[gid.x] = (acc.x + acc.y) + (acc.z + acc.w);
+}`;
+
 /** Number of partial sums the first norm pass writes for `n` elements. */
 function partialCount(n: number): number {
   return Math.min(MAX_PARTIALS, Math.max(1, Math.ceil(Math.ceil(n / 4) / WG)));
@@ -80,7 +103,9 @@ export interface GradNormArgs<B> {
  *
  * Two passes in a fixed order (deterministic, no atomics): up to 256 workgroups each sum the
  * squares of a strided set of vec4s and tree-reduce them in workgroup memory; one workgroup then
- * tree-reduces the partial sums and takes the square root. The grouping depends only on `n`.
+ * tree-reduces the partial sums and takes the square root. On CPU adapters, where barriers are
+ * costly, 256 lanes each keep their own partial (no barrier) and one invocation adds them in
+ * order. The grouping depends only on `n` and the adapter kind.
  * Reference: PyTorch `clip_grad_norm_` total norm, ||g||_2 = sqrt(sum_i g_i^2).
  *
  * @example
@@ -93,12 +118,13 @@ export interface GradNormArgs<B> {
 export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
   // One partials pass per binding-sized chunk of the gradients, each into its own block of
   // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
-  const chunks = bindingChunks(ctx, a.n);
-  const groups = partialCount(Math.min(a.n, chunks[0][1]));
+  const cpu = ctx.isCpuAdapter;
+  const chunks = bindingChunks(ctx, a.n, cpu ? CPU_MAX_CHUNK : undefined);
+  const groups = cpu ? CPU_PARTIALS / CPU_WG : partialCount(Math.min(a.n, chunks[0][1]));
   const partials = a.partials ?? ctx.scratch(gradNormScratch(ctx, a.n) * 4);
   chunks.forEach(([start, count], c) => {
     ctx.dispatch({
-      code: NORM_PARTIALS,
+      code: cpu ? NORM_PARTIALS_CPU : NORM_PARTIALS,
       bindings: [
         vec4Range(chunks.length > 1 ? subRange(a.grad, start, count) : a.grad, count, "grad"),
         chunks.length > 1 ? subRange(partials, c * MAX_PARTIALS, MAX_PARTIALS) : partials,
@@ -111,7 +137,7 @@ export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
   ctx.dispatch({
     code: NORM_FINISH,
     bindings: [partials, a.out],
-    params: new Uint32Array([groups, chunks.length]),
+    params: new Uint32Array([cpu ? CPU_PARTIALS : groups, chunks.length]),
     workgroups: [1],
     label: "grad_norm_finish",
   });
@@ -130,7 +156,8 @@ export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
  * @returns the float count
  */
 export function gradNormScratch(ctx: KernelContext, n: number): number {
-  return MAX_PARTIALS * bindingChunks(ctx, n).length;
+  const max = ctx.isCpuAdapter ? CPU_MAX_CHUNK : undefined;
+  return MAX_PARTIALS * bindingChunks(ctx, n, max).length;
 }
 
 /**

@@ -6,7 +6,7 @@
  * `matmulForward` picks one per adapter and shape class, from `tuneMatmul`'s measurements.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
 import { bufferFits, matmulBuffer } from "./matmul_buffer.ts";
 import { matmulTexture, textureFits, type TextureTile } from "./matmul_texture.ts";
 
@@ -232,6 +232,9 @@ export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): Matmul
   if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
   let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
   if (!v || !matmulVariantFits(ctx, p, v)) v = matmulHeuristic(ctx, p);
+  // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
+  const steps = Math.ceil(p.k / (v === "direct" ? 1 : v.startsWith("buffer") ? 16 : 4));
+  checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
   if (v === "buffer64" || v === "buffer16" || v === "direct") matmulBuffer(ctx, p, v);
   else matmulTexture(ctx, p, TEXTURE_TILES[v]);
   return v;

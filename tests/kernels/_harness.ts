@@ -155,3 +155,8 @@ export function chunkedContext(dev: Device, bytes: number): KernelContext {
     tuning: new Map([...dev.tuning, ["maxBinding", String(bytes)]]),
   };
 }
+
+/** The device presented as a discrete GPU (no copies): launchers take their GPU code paths. */
+export function gpuStyleContext(dev: Device): KernelContext {
+  return { ...storageContext(dev), isCpuAdapter: false };
+}

@@ -1,4 +1,6 @@
-import { deepStrictEqual, ok } from "node:assert/strict";
+import { deepStrictEqual, ok, throws } from "node:assert/strict";
+import type { KernelContext } from "../../kernels/context.ts";
+import { matmulForward } from "../../kernels/matmul.ts";
 import { embeddingForward, embeddingForwardCpu } from "../../kernels/embedding.ts";
 import { embeddingBackward, embeddingBackwardCpu } from "../../kernels/embedding_backward.ts";
 import {
@@ -10,6 +12,7 @@ import {
   randInts,
   readF32,
   release,
+  storageContext,
   upload,
 } from "./_harness.ts";
 import { checkGradients, rand64 } from "./_grad_check.ts";
@@ -125,5 +128,25 @@ Deno.test({
     deepStrictEqual(runs[0], new Uint32Array(seq.buffer));
     ok(runs[0].length === vocab * dim);
     release(dev, ib, db);
+  },
+});
+
+Deno.test({
+  name:
+    "embeddingBackward() and matmulForward() refuse loops past llvmpipe's budget on CPU adapters",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    const cpu: KernelContext = { ...storageContext(dev), isCpuAdapter: true };
+    const b = dev.pool.acquire(16);
+    throws(
+      () => embeddingBackward(cpu, { ids: b, dOut: b, dTable: b, n: 70000, vocab: 19, dim: 4 }),
+      /Embedding backward over 70000 positions \(lower the microbatch.*65535/,
+    );
+    throws(
+      () => matmulForward(cpu, { a: b, b: b, out: b, m: 1, n: 1, k: 300000, variant: "direct" }),
+      /A matmul over K = 300000.*65535/,
+    );
+    dev.pool.release(b);
   },
 });

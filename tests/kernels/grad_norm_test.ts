@@ -4,6 +4,7 @@ import { roundUp } from "../../kernels/context.ts";
 import {
   assertClose,
   chunkedContext,
+  gpuStyleContext,
   gpuTest,
   maybeDevice,
   poisoned,
@@ -26,7 +27,13 @@ Deno.test({
   fn: async () => {
     const dev = (await maybeDevice())!;
     // Whole bindings, and chunks of 256 floats (a binding limit of 1 KiB).
-    for (const [how, ctx] of [["whole", dev], ["chunked", chunkedContext(dev, 1024)]] as const) {
+    const contexts = [
+      ["whole", dev],
+      ["chunked", chunkedContext(dev, 1024)],
+      ["GPU-style", gpuStyleContext(dev)],
+      ["GPU-style chunked", { ...gpuStyleContext(dev), tuning: chunkedContext(dev, 1024).tuning }],
+    ] as const;
+    for (const [how, ctx] of contexts) {
       for (const n of [1, 3, 257, 1023, 70001, 300007]) {
         const g = randArray(n, n, -2, 2);
         const grad = upload(dev, withNaNTail(g, roundUp(n, 4) + 8));
