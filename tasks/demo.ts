@@ -129,7 +129,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       "Usage: deno task demo [--quick] [--compare] [base_dir=DIR]\n\n" +
         "Trains a small Abacus transformer on reversed additions of 1..5-digit numbers, then\n" +
-        "evaluates 1..12 x 1..12 digits. --quick: a 2-minute version; --compare: also NoPE.\n" +
+        "evaluates 1..12 x 1..12 digits. --quick: a 1-minute version; --compare: also NoPE.\n" +
         "Everything goes under base_dir (default ./abacus-data); a second run reuses it.",
     );
     return 0;
