@@ -160,3 +160,10 @@ export function chunkedContext(dev: Device, bytes: number): KernelContext {
 export function gpuStyleContext(dev: Device): KernelContext {
   return { ...storageContext(dev), isCpuAdapter: false };
 }
+
+/** `n` values followed by NaN up to `len` (so reads past `n` would poison the result). */
+export function withNaNTail(values: Float32Array, len: number): Float32Array {
+  const a = new Float32Array(len).fill(NaN);
+  a.set(values);
+  return a;
+}

@@ -12,14 +12,8 @@ import {
   readF32,
   release,
   upload,
+  withNaNTail,
 } from "./_harness.ts";
-
-/** `n` values followed by NaN up to `len` (so reads past `n` would poison the result). */
-function withNaNTail(values: Float32Array, len: number): Float32Array {
-  const a = new Float32Array(len).fill(NaN);
-  a.set(values);
-  return a;
-}
 
 interface Case {
   n: number;
