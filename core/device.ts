@@ -4,7 +4,13 @@
  * plus a wait costs ~11.6 ms on llvmpipe whatever the work, so a training step is one submit).
  * @module
  */
-import type { Binding, Buf, DispatchSpec, KernelContext } from "../kernels/context.ts";
+import {
+  type Binding,
+  type Buf,
+  bufParts,
+  type DispatchSpec,
+  type KernelContext,
+} from "../kernels/context.ts";
 import { GpuCache } from "./_gpu_cache.ts";
 import { UniformSlices } from "./_uniforms.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
@@ -227,7 +233,7 @@ export class Device implements KernelContext {
    */
   upload(dst: Buf, data: ArrayBufferView): void {
     if (data.byteLength === 0) return;
-    const [buffer, base] = "buffer" in dst ? [dst.buffer, dst.offset ?? 0] : [dst, 0];
+    const [buffer, base] = bufParts(dst);
     const n = Math.ceil(data.byteLength / 4) * 4;
     const src = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (!this.#encoder) {
@@ -275,7 +281,7 @@ export class Device implements KernelContext {
     size: [number, number, number],
     origin: [number, number, number] = [0, 0, 0],
   ): void {
-    const [buffer, offset] = "buffer" in src ? [src.buffer, src.offset ?? 0] : [src, 0];
+    const [buffer, offset] = bufParts(src);
     this.#endPass().copyBufferToTexture(
       { buffer, offset, ...layout },
       { texture: dst, origin },
@@ -312,7 +318,7 @@ export class Device implements KernelContext {
    * @returns a copy of the bytes
    */
   async read(src: Buf, bytes: number, offset = 0): Promise<ArrayBuffer> {
-    const [buffer, base] = "buffer" in src ? [src.buffer, src.offset ?? 0] : [src, 0];
+    const [buffer, base] = bufParts(src);
     offset += base;
     const n = Math.ceil(bytes / 4) * 4;
     const size = sizeClass(n);

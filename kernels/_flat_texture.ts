@@ -7,7 +7,7 @@
  * as fast as textures, so launchers use this on CPU adapters only.
  * @module
  */
-import type { Binding, Buf, KernelContext } from "./context.ts";
+import { type Binding, type Buf, bufParts, type KernelContext } from "./context.ts";
 
 /** log2 of texels per texture row. */
 const XS = 10;
@@ -60,14 +60,6 @@ export function flatExtents(texels: number): [number, number, number] {
   return [1 << XS, layers > 1 ? 1 << YS : 2 ** Math.ceil(Math.log2(rows)), layers];
 }
 
-function splitBuf(b: Buf): [GPUBuffer, number, number] {
-  if ("buffer" in b) {
-    const off = b.offset ?? 0;
-    return [b.buffer, off, b.size ?? b.buffer.size - off];
-  }
-  return [b, 0, b.size];
-}
-
 /**
  * Whether flat textures pay off here: a CPU adapter with buffer-to-texture copies and scratch
  * textures that accept them, unless the `textures` tuning value is "0".
@@ -101,7 +93,8 @@ export function flatTexturesWanted(ctx: KernelContext): boolean {
  */
 export function flatTexture(ctx: KernelContext, src: Buf, floats: number): GPUTextureView | null {
   if (!flatTexturesWanted(ctx) || floats < 1) return null;
-  const [buffer, offset, avail] = splitBuf(src);
+  const [buffer, offset] = bufParts(src);
+  const avail = "buffer" in src && src.size !== undefined ? src.size : buffer.size - offset;
   const texels = Math.ceil(floats / 4);
   if (offset % 16 !== 0 || texels * 16 > avail) return null;
   const [w, h, layers] = flatExtents(texels);

@@ -194,6 +194,20 @@ export function bindingChunks(
 }
 
 /**
+ * The buffer and byte offset of a `Buf` (a whole buffer starts at 0).
+ *
+ * @example
+ * ```ts ignore
+ * const [buffer, offset] = bufParts(range);
+ * ```
+ * @param b a buffer or a range of one
+ * @returns the buffer and the range's byte offset
+ */
+export function bufParts(b: Buf): [GPUBuffer, number] {
+  return "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
+}
+
+/**
  * A range of a buffer (or of a range): `count` 4-byte elements from element `start`.
  *
  * @example
@@ -206,7 +220,7 @@ export function bindingChunks(
  * @returns the range
  */
 export function subRange(b: Buf, start: number, count: number): GPUBufferBinding {
-  const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
+  const [buffer, offset] = bufParts(b);
   return { buffer, offset: offset + start * 4, size: count * 4 };
 }
 
@@ -226,7 +240,7 @@ export function subRange(b: Buf, start: number, count: number): GPUBufferBinding
  */
 export function vec4Range(b: Buf, n: number, what: string): Buf {
   const bytes = roundUp(Math.max(n, 1), 4) * 4;
-  const [buffer, offset] = "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
+  const [buffer, offset] = bufParts(b);
   if (buffer.size < offset + bytes) {
     throw new Error(
       `Cannot bind ${what} as ${n} floats: the buffer needs ${offset + bytes} bytes ` +
