@@ -7,7 +7,7 @@
  */
 import { AdamW } from "../../core/optim.ts";
 import { backward, noGrad } from "../../core/ops.ts";
-import { type Backend, initBackend, scope } from "../../core/tensor.ts";
+import { type Backend, initBackend, scope, type Tensor } from "../../core/tensor.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { evalLoss, trainingLoss } from "../../core/nn/objective.ts";
@@ -37,6 +37,49 @@ export interface StepTiming {
   lastLoss: number;
 }
 
+/** A model, its optimizer and one training step, as the benchmarks build them. */
+export interface TrainSetup {
+  /** The model (seed 1, vocabulary 19). */
+  model: ArithmeticModel;
+  /** AdamW, lr 1e-3, upstream's other defaults. */
+  opt: AdamW;
+  /** Records one step on a (B, T) batch (zeroGrad, loss, backward, AdamW); returns the loss. */
+  record: (ids: Int32Array) => Tensor;
+}
+
+/**
+ * Builds a model from upstream-style arch keys with its optimizer and training step (shared by
+ * `bench step`, `bench model` and `bench profile`). Call `record` inside `scope()`.
+ *
+ * @example
+ * ```ts ignore
+ * const { record } = trainSetup({ hidden_size: 128 }, backend, 64, 19);
+ * const loss = scope(() => record(ids).toArray());
+ * ```
+ * @param archKeys upstream `arch` keys
+ * @param backend where the model lives
+ * @param B batch rows
+ * @param T row length
+ * @returns model, optimizer and step
+ */
+export function trainSetup(
+  archKeys: Record<string, unknown>,
+  backend: Backend,
+  B: number,
+  T: number,
+): TrainSetup {
+  const model = ArithmeticModel.create(resolveArch(archKeys, 19), { backend, seed: 1 });
+  const opt = new AdamW(model.arena, { lr: 1e-3 });
+  const record = (ids: Int32Array): Tensor => {
+    opt.zeroGrad();
+    const loss = trainingLoss(model, ids, B, T);
+    backward(loss);
+    opt.step();
+    return loss;
+  };
+  return { model, opt, record };
+}
+
 /**
  * Times steps of a model built from upstream-style arch keys.
  *
@@ -55,9 +98,7 @@ export async function timeSteps(
   o: { B: number; T: number; steps: number; mode: "forward" | "train"; backend?: Backend },
 ): Promise<StepTiming> {
   const backend = o.backend ?? await initBackend();
-  const arch = resolveArch(archKeys, 19);
-  const model = ArithmeticModel.create(arch, { backend, seed: 1 });
-  const opt = new AdamW(model.arena, { lr: 1e-3 });
+  const { model, opt, record } = trainSetup(archKeys, backend, o.B, o.T);
   const rng = new Rng(7);
   const ids = new Int32Array(o.B * o.T);
   const times: number[] = [];
@@ -74,13 +115,7 @@ export async function timeSteps(
     }
     const t0 = performance.now();
     const read = scope(() => {
-      if (o.mode === "train") {
-        opt.zeroGrad();
-        const loss = trainingLoss(model, ids, o.B, o.T);
-        backward(loss);
-        opt.step();
-        return loss.toArray();
-      }
+      if (o.mode === "train") return record(ids).toArray();
       return noGrad(() => evalLoss(model, ids, o.B, o.T).toArray());
     });
     if (pending) lastLoss = (await pending)[0];

@@ -8,15 +8,11 @@
  * their neighbours, so the sum is a guide to where time goes, not the step time itself.
  * @module
  */
-import { AdamW } from "../../core/optim.ts";
-import { backward } from "../../core/ops.ts";
 import { initBackend, scope } from "../../core/tensor.ts";
-import { ArithmeticModel } from "../../core/nn/model.ts";
-import { resolveArch } from "../../core/nn/arch.ts";
-import { trainingLoss } from "../../core/nn/objective.ts";
 import type { Device } from "../../core/device.ts";
 import type { DispatchSpec } from "../../kernels/context.ts";
 import { Rng } from "../../kernels/rng.ts";
+import { trainSetup } from "./_step.ts";
 
 /** Model and batch shape of each configuration (the peer benchmark's, `bench peers`). */
 const CONFIGS: Record<
@@ -65,26 +61,26 @@ export async function run(args: string[]): Promise<void> {
   const backend = await initBackend();
   if (backend.kind !== "webgpu") throw new Error("bench profile needs a WebGPU adapter");
   const dev: Device = backend;
-  const arch = resolveArch({
-    layers_in_recurrent_block: c.layers,
-    maximal_recurrence: 1,
-    hidden_size: c.hidden,
-    intermed_size: c.hidden,
-    attention: { num_attention_heads: c.heads },
-    embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.T) },
-  }, 19);
-  const model = ArithmeticModel.create(arch, { backend, seed: 1 });
-  const opt = new AdamW(model.arena, { lr: 1e-3 });
+  const { model, opt, record } = trainSetup(
+    {
+      layers_in_recurrent_block: c.layers,
+      maximal_recurrence: 1,
+      hidden_size: c.hidden,
+      intermed_size: c.hidden,
+      attention: { num_attention_heads: c.heads },
+      embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.T) },
+    },
+    backend,
+    c.B,
+    c.T,
+  );
   const rng = new Rng(7);
   const ids = new Int32Array(c.B * c.T).map(() => rng.int(4, 18));
   let hostMs = 0;
   const step = () =>
     scope(() => {
       const t0 = performance.now();
-      opt.zeroGrad();
-      const loss = trainingLoss(model, ids, c.B, c.T);
-      backward(loss);
-      opt.step();
+      const loss = record(ids);
       hostMs += performance.now() - t0; // recording only: the readback below submits and waits
       return loss.toArray();
     });
