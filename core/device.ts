@@ -11,7 +11,9 @@ import {
   type DispatchSpec,
   type KernelContext,
 } from "../kernels/context.ts";
+import { openGpu } from "./_adapter.ts";
 import { GpuCache } from "./_gpu_cache.ts";
+import { ScratchTextures } from "./_scratch_textures.ts";
 import { UniformSlices } from "./_uniforms.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
 import { loadTuning } from "./tuning.ts";
@@ -74,8 +76,7 @@ export class Device implements KernelContext {
   #pass: GPUComputePassEncoder | null = null;
   #uniforms: UniformSlices;
   #scratch: GPUBuffer[] = [];
-  #textures = new Map<string, GPUTexture[]>();
-  #texturesInFlight: [string, GPUTexture][] = [];
+  #textures: ScratchTextures;
   #staging: GPUBuffer[] = [];
   #readPool = new Map<number, GPUBuffer[]>();
   #errors: string[] = [];
@@ -95,6 +96,7 @@ export class Device implements KernelContext {
     this.#uniforms = new UniformSlices(device);
     this.pool = new BufferPool(device);
     this.#cache = new GpuCache(device);
+    this.#textures = new ScratchTextures(device);
     device.addEventListener("uncapturederror", (e) => {
       const msg = (e as GPUUncapturedErrorEvent).error.message;
       this.#errors.push(msg);
@@ -109,24 +111,7 @@ export class Device implements KernelContext {
    * @throws Error when no WebGPU adapter exists, saying how to get one
    */
   static async create(): Promise<Device> {
-    const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-    const adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
-    if (!adapter) {
-      throw new Error(
-        "No WebGPU adapter found: install a driver (on Linux without a GPU: " +
-          "apt-get install mesa-vulkan-drivers) or choose the cpu backend (ABACUS_BACKEND=cpu)",
-      );
-    }
-    const requiredLimits: Record<string, number> = {};
-    const lim = adapter.limits as unknown as Record<string, number>;
-    for (const key in adapter.limits) {
-      const v = lim[key];
-      if (typeof v === "number") requiredLimits[key] = v;
-    }
-    const device = await adapter.requestDevice({ requiredLimits });
-    const info = adapter.info;
-    const name = info.description || `${info.vendor} ${info.device}`.trim();
-    const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(name);
+    const { device, name, isCpu } = await openGpu();
     const dev = new Device(device, name, isCpu);
     await loadTuning(dev);
     return dev;
@@ -209,19 +194,7 @@ export class Device implements KernelContext {
    * @returns the texture
    */
   scratchTexture(width: number, height: number, layers: number): GPUTexture {
-    const max = this.device.limits.maxTextureDimension2D;
-    const w = textureClass(width, max), h = textureClass(height, max);
-    const key = `${w}x${h}x${layers}`;
-    const list = this.#textures.get(key);
-    const tex = list?.pop() ?? this.device.createTexture({
-      size: [w, h, layers],
-      format: "rgba32float",
-      dimension: "2d",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
-        GPUTextureUsage.COPY_DST,
-    });
-    this.#texturesInFlight.push([key, tex]);
-    return tex;
+    return this.#textures.take(width, height, layers);
   }
 
   /**
@@ -299,12 +272,7 @@ export class Device implements KernelContext {
     this.stats.submits++;
     for (const b of this.#scratch) this.pool.release(b);
     this.#scratch = [];
-    for (const [key, tex] of this.#texturesInFlight) {
-      const list = this.#textures.get(key);
-      if (list) list.push(tex);
-      else this.#textures.set(key, [tex]);
-    }
-    this.#texturesInFlight = [];
+    this.#textures.submitted();
     for (const s of this.#staging) s.destroy();
     this.#staging = [];
   }
@@ -341,13 +309,6 @@ export class Device implements KernelContext {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
   }
-}
-
-/** Rounds a texture extent up to its class: n up to 16, else powers of two in four steps. */
-function textureClass(n: number, max: number): number {
-  if (n <= 16) return n;
-  const step = 2 ** Math.floor(Math.log2(n)) / 4;
-  return Math.min(max, Math.ceil(n / step) * step);
 }
 
 let shared: Promise<Device> | null = null;

@@ -1,0 +1,47 @@
+/**
+ * Finding a WebGPU adapter and opening a device with all of its limits (private to
+ * `core/device.ts`).
+ * @module
+ */
+
+/** An opened device and what abacus needs to know about its adapter. */
+export interface OpenedGpu {
+  /** The device, with the adapter's limits required. */
+  device: GPUDevice;
+  /** Adapter description. */
+  name: string;
+  /** Whether the adapter is a CPU rasterizer (llvmpipe, lavapipe, SwiftShader, WARP). */
+  isCpu: boolean;
+}
+
+/**
+ * Requests the high-performance adapter and a device with every limit the adapter offers.
+ *
+ * @example
+ * ```ts ignore
+ * const { device, name, isCpu } = await openGpu();
+ * ```
+ * @returns the device, adapter name and kind
+ * @throws Error when no WebGPU adapter exists, saying how to get one
+ */
+export async function openGpu(): Promise<OpenedGpu> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  const adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
+  if (!adapter) {
+    throw new Error(
+      "No WebGPU adapter found: install a driver (on Linux without a GPU: " +
+        "apt-get install mesa-vulkan-drivers) or choose the cpu backend (ABACUS_BACKEND=cpu)",
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  const lim = adapter.limits as unknown as Record<string, number>;
+  for (const key in adapter.limits) {
+    const v = lim[key];
+    if (typeof v === "number") requiredLimits[key] = v;
+  }
+  const device = await adapter.requestDevice({ requiredLimits });
+  const info = adapter.info;
+  const name = info.description || `${info.vendor} ${info.device}`.trim();
+  const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(name);
+  return { device, name, isCpu };
+}
