@@ -3,6 +3,7 @@
  * kernel (dq, and D = dO.O), the key-side kernel (dk, dv) and the bias-gradient reduction.
  * @module
  */
+import { rotateChunksCode } from "./_attention_rotary.ts";
 import { type AttentionShape, AttnCode, f32, ROTARY_BASE } from "./_attention_code.ts";
 import { declareBindings, rowSources } from "./_attention_rows.ts";
 
@@ -131,7 +132,13 @@ export function queryCode(
   for (let r = 0; r < slots; r++) {
     fin += `if (i${r} < ${seq}u) {\n`;
     if (a.rotary) {
-      fin += g.rotate(`dq${r}`, `f32(i${r} + OFFSET)`, a.rotary.base ?? ROTARY_BASE, true);
+      fin += rotateChunksCode(
+        g.hd,
+        `dq${r}`,
+        `f32(i${r} + OFFSET)`,
+        a.rotary.base ?? ROTARY_BASE,
+        true,
+      );
     }
     fin += g.store(`dq${r}`, "dqkv", qkvRow(a, 0, `i${r}`), "INV_SQRT");
     fin += `dd[(b * ${heads}u + h) * ${seq}u + i${r}] = d${r};\n}\n`;
@@ -201,7 +208,13 @@ export function keyCode(
   for (let r = 0; r < slots; r++) {
     fin += `if (j${r} < ${seq}u) {\n`;
     if (a.rotary) {
-      fin += g.rotate(`dk${r}`, `f32(j${r} + OFFSET)`, a.rotary.base ?? ROTARY_BASE, true);
+      fin += rotateChunksCode(
+        g.hd,
+        `dk${r}`,
+        `f32(j${r} + OFFSET)`,
+        a.rotary.base ?? ROTARY_BASE,
+        true,
+      );
     }
     // q rows carried the factor log2(e)/sqrt(hd); dk needs 1/sqrt(hd).
     fin += g.store(`dk${r}`, "dqkv", qkvRow(a, 1, `j${r}`), f32(Math.LN2));

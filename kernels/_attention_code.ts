@@ -282,30 +282,4 @@ export class AttnCode {
     for (let c = 0; c < this.nc; c++) s += `var ${name}_${c} = vec4f(0.0);\n`;
     return s;
   }
-
-  /**
-   * Statements rotating (or applying the transpose of the rotation to) the chunked row `<name>`
-   * (declared with `var`) in place at position `pos` (a WGSL f32 expression), rotate-half
-   * style. Angles are computed as in `rotaryCode`, so forward and backward agree bit for bit.
-   *
-   * @param name row prefix
-   * @param pos WGSL f32 position
-   * @param base rotary base
-   * @param inverse apply the transpose (for gradients)
-   * @returns WGSL statements
-   */
-  rotate(name: string, pos: string, base: number, inverse: boolean): string {
-    const half = this.hd / 2;
-    const k = f32((-2 / this.hd) * Math.log2(base));
-    const el = (i: number) => `${name}_${i >> 2}[${i & 3}]`;
-    let s = "";
-    for (let d = 0; d < half; d++) {
-      s += `{ let an = ${pos} * exp2(${f32(d)} * ${k}); let c = cos(an); let sn = ${
-        inverse ? "-" : ""
-      }sin(an);
-  let x1 = ${el(d)}; let x2 = ${el(d + half)};
-  ${el(d)} = x1 * c - x2 * sn; ${el(d + half)} = x2 * c + x1 * sn; }\n`;
-    }
-    return s;
-  }
 }

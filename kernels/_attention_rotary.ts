@@ -179,3 +179,43 @@ export function rotateQk(ctx: KernelContext, qkv: Buf, a: AttentionShape): GPUBu
   });
   return dst;
 }
+
+/**
+ * WGSL statements rotating (or applying the transpose of the rotation to) a row held as vec4
+ * chunks `<name>_<c>` (declared with `var`, see `AttnCode`) in place at position `pos` (a WGSL
+ * f32 expression), rotate-half style. Angles are computed as in the pre-pass, so forward and
+ * backward agree bit for bit.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { rotateChunksCode } from "./_attention_rotary.ts";
+ * assert(rotateChunksCode(4, "q", "f32(t)", 10000, false).includes("q_0[2]"));
+ * ```
+ * @param hd per-head dimension (even)
+ * @param name row prefix
+ * @param pos WGSL f32 position
+ * @param base rotary base
+ * @param inverse apply the transpose (for gradients)
+ * @returns WGSL statements
+ */
+export function rotateChunksCode(
+  hd: number,
+  name: string,
+  pos: string,
+  base: number,
+  inverse: boolean,
+): string {
+  const half = hd / 2;
+  const k = f32((-2 / hd) * Math.log2(base));
+  const el = (i: number) => `${name}_${i >> 2}[${i & 3}]`;
+  let s = "";
+  for (let d = 0; d < half; d++) {
+    s += `{ let an = ${pos} * exp2(${f32(d)} * ${k}); let c = cos(an); let sn = ${
+      inverse ? "-" : ""
+    }sin(an);
+  let x1 = ${el(d)}; let x2 = ${el(d + half)};
+  ${el(d)} = x1 * c - x2 * sn; ${el(d + half)} = x2 * c + x1 * sn; }\n`;
+  }
+  return s;
+}

@@ -15,7 +15,7 @@ import {
   qkvColumn,
   ROTARY_BASE,
 } from "./_attention_code.ts";
-import { rotaryFrequencies, rotateRow } from "./_attention_rotary.ts";
+import { rotaryFrequencies, rotateChunksCode, rotateRow } from "./_attention_rotary.ts";
 
 /**
  * Arguments of `attentionDecodeForward`: `B` is `Buf` for the launcher, a float array for the
@@ -170,7 +170,9 @@ function attendCode(a: AttentionDecodeArgs<unknown, unknown>, wg: number): strin
     qload += `var q_${c} = vec4f(${comps.join(", ")});\n`;
   }
   let rot = "";
-  if (a.rotary) rot = g.rotate("q", "f32(pos + prm.offset)", a.rotary.base ?? ROTARY_BASE, false);
+  if (a.rotary) {
+    rot = rotateChunksCode(g.hd, "q", "f32(pos + prm.offset)", a.rotary.base ?? ROTARY_BASE, false);
+  }
   let scaleQ = "";
   for (let c = 0; c < nc; c++) scaleQ += `q_${c} *= SCALE;\n`;
   let share = "";
