@@ -5,45 +5,12 @@
  * @module
  */
 import { fill } from "../kernels/fill.ts";
-import { roundUp } from "../kernels/context.ts";
+import { layoutParams, type ParamSpec } from "./arena_layout.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
+
+export { ARENA_ALIGN, decaysByName, NO_DECAY_KEYS, type ParamSpec } from "./arena_layout.ts";
 import { type Backend, keep, numel, Tensor } from "./tensor.ts";
-
-/** Parameter offsets are multiples of this many elements (256 bytes, a storage-binding offset). */
-export const ARENA_ALIGN = 64;
-
-/** Name fragments that exclude a parameter from weight decay (upstream `limited_decay_keys`). */
-export const NO_DECAY_KEYS: readonly string[] = Object.freeze(["bias", "LayerNorm", "norm"]);
-
-/**
- * Says whether a parameter gets weight decay by upstream's rule: not when its name contains
- * `bias`, `LayerNorm` or `norm` (case-sensitive substrings).
- *
- * @example
- * ```ts
- * import { ok } from "node:assert/strict";
- * import { decaysByName } from "./arena.ts";
- * ok(decaysByName("encoder.layer.0.attn.Wqkv.weight"));
- * ok(!decaysByName("encoder.layer.0.norm1.weight"));
- * ok(!decaysByName("head.bias"));
- * ```
- * @param name the parameter's state-dict key
- * @returns true when weight decay applies
- */
-export function decaysByName(name: string): boolean {
-  return !NO_DECAY_KEYS.some((k) => name.includes(k));
-}
-
-/** One parameter to allocate. */
-export interface ParamSpec {
-  /** State-dict key (upstream's name), unique in the arena. */
-  name: string;
-  /** Dimensions. */
-  shape: readonly number[];
-  /** Whether weight decay applies (default: `decaysByName(name)`). */
-  decay?: boolean;
-}
 
 /** Where one parameter lives in the arena. */
 export interface ParamEntry {
@@ -108,27 +75,9 @@ export class ParamArena {
    */
   constructor(backend: Backend, specs: readonly ParamSpec[]) {
     this.backend = backend;
-    const seen = new Set<string>();
-    for (const s of specs) {
-      if (seen.has(s.name)) throw new Error(`Parameter name ${s.name} is used twice`);
-      seen.add(s.name);
-      if (!s.shape.every((d) => Number.isInteger(d) && d > 0)) {
-        throw new Error(`Parameter ${s.name} has a bad shape [${s.shape.join(", ")}]`);
-      }
-    }
-    const decay = specs.map((s) => s.decay ?? decaysByName(s.name));
-    const offsets = new Map<string, number>();
-    let at = 0, decayEnd = 0;
-    for (const pass of [true, false]) {
-      specs.forEach((s, i) => {
-        if (decay[i] !== pass) return;
-        offsets.set(s.name, at);
-        at = roundUp(at + numel(s.shape), ARENA_ALIGN);
-      });
-      if (pass) decayEnd = at;
-    }
+    const { offsets, decay, decayEnd, size } = layoutParams(specs);
     this.decayEnd = decayEnd;
-    this.size = Math.max(at, ARENA_ALIGN);
+    this.size = size;
     if (backend.kind === "cpu") {
       this.#params = new Float32Array(this.size);
       this.#grads = new Float32Array(this.size);
