@@ -6,37 +6,10 @@
  * @module
  */
 import type { Buf } from "../kernels/context.ts";
-import type { Device } from "./device.ts";
+import { type Backend, type DType, makeArray, numel, type TypedArray } from "./backend.ts";
 import { defaultBackend } from "./scope.ts";
 import { isGradEnabled } from "./autograd.ts";
 import { scopes } from "./_scopes.ts";
-
-/** Element types a tensor can hold. */
-export type DType = "f32" | "i32" | "u32";
-
-/** A typed array matching a `DType`. */
-export type TypedArray = Float32Array | Int32Array | Uint32Array;
-
-/** The plain-TypeScript backend: every op runs its CPU reference. */
-export interface CpuBackend {
-  /** Discriminator. */
-  readonly kind: "cpu";
-  /** Store f32 tensors made by ops as float64 (gradient checks against finite differences). */
-  readonly float64?: boolean;
-}
-
-/** The CPU backend singleton. */
-export const CPU: CpuBackend = { kind: "cpu" };
-
-/**
- * The CPU backend with float64 storage for values made by ops: the CPU references compute in
- * doubles, so a whole model runs in float64 and its gradients can be checked against float64
- * finite differences. (Parameters in a `ParamArena` stay float32.)
- */
-export const CPU64: CpuBackend = { kind: "cpu", float64: true };
-
-/** Where a tensor lives: the CPU backend or a WebGPU device. */
-export type Backend = CpuBackend | Device;
 
 /** Storage shared by a tensor and its reshaped views. */
 export interface Storage {
@@ -63,37 +36,6 @@ export interface GradNode {
   backward: (grad: Tensor, sinks: readonly (Tensor | null)[]) => (Tensor | null)[];
   /** Frees whatever the backward closure saved. */
   release?: () => void;
-}
-
-/**
- * Creates a zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held
- * in a Float64Array; it is typed as Float32Array because every CPU reference reads and writes
- * plain numbers and accepts either.
- */
-function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
-  return dtype === "f32"
-    ? (f64 ? new Float64Array(n) as unknown as Float32Array : new Float32Array(n))
-    : dtype === "i32"
-    ? new Int32Array(n)
-    : new Uint32Array(n);
-}
-
-/**
- * Returns the number of elements of a shape.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { numel } from "./tensor.ts";
- * assert(numel([2, 3, 4]) === 24);
- * ```
- * @param shape dimensions
- * @returns their product (1 for a scalar)
- */
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 /**
@@ -316,3 +258,12 @@ export class Tensor {
 }
 
 export { defaultBackend, initBackend, keep, scope, setDefaultBackend } from "./scope.ts";
+export {
+  type Backend,
+  CPU,
+  CPU64,
+  type CpuBackend,
+  type DType,
+  numel,
+  type TypedArray,
+} from "./backend.ts";

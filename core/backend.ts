@@ -1,0 +1,75 @@
+/**
+ * Backends and element types: the plain-TypeScript `cpu` backend (and its float64 variant for
+ * gradient checks), the `Backend` union with WebGPU devices, and typed-array helpers.
+ * @module
+ */
+import type { Device } from "./device.ts";
+
+/** Element types a tensor can hold. */
+export type DType = "f32" | "i32" | "u32";
+
+/** A typed array matching a `DType`. */
+export type TypedArray = Float32Array | Int32Array | Uint32Array;
+
+/** The plain-TypeScript backend: every op runs its CPU reference. */
+export interface CpuBackend {
+  /** Discriminator. */
+  readonly kind: "cpu";
+  /** Store f32 tensors made by ops as float64 (gradient checks against finite differences). */
+  readonly float64?: boolean;
+}
+
+/** The CPU backend singleton. */
+export const CPU: CpuBackend = { kind: "cpu" };
+
+/**
+ * The CPU backend with float64 storage for values made by ops: the CPU references compute in
+ * doubles, so a whole model runs in float64 and its gradients can be checked against float64
+ * finite differences. (Parameters in a `ParamArena` stay float32.)
+ */
+export const CPU64: CpuBackend = { kind: "cpu", float64: true };
+
+/** Where a tensor lives: the CPU backend or a WebGPU device. */
+export type Backend = CpuBackend | Device;
+
+/**
+ * Creates a zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held
+ * in a Float64Array; it is typed as Float32Array because every CPU reference reads and writes
+ * plain numbers and accepts either.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { makeArray } from "./backend.ts";
+ * assert(makeArray("i32", 3) instanceof Int32Array);
+ * ```
+ * @param dtype element type
+ * @param n length
+ * @param f64 hold f32 values in a Float64Array
+ * @returns the zeroed array
+ */
+export function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
+  return dtype === "f32"
+    ? (f64 ? new Float64Array(n) as unknown as Float32Array : new Float32Array(n))
+    : dtype === "i32"
+    ? new Int32Array(n)
+    : new Uint32Array(n);
+}
+
+/**
+ * Returns the number of elements of a shape.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { numel } from "./backend.ts";
+ * assert(numel([2, 3, 4]) === 24);
+ * ```
+ * @param shape dimensions
+ * @returns their product (1 for a scalar)
+ */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
