@@ -7,8 +7,8 @@ import type { ConfigValue } from "./overrides.ts";
 
 /** An integer, optionally with a minimum. */
 export const int = (min?: number): KeyType => ({ kind: "int", min });
-/** A number, optionally with a minimum. */
-export const float = (min?: number): KeyType => ({ kind: "float", min });
+/** A number, optionally with a minimum (and a maximum). */
+export const float = (min?: number, max?: number): KeyType => ({ kind: "float", min, max });
 /** True/False. */
 export const bool: KeyType = { kind: "bool" };
 /** A string, optionally matching a pattern (the hint shows an example). */

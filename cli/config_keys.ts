@@ -77,6 +77,10 @@ const ARCH: KeyTable = {
   "embedding.normalization": only(bool, [true], "the embedding LayerNorm is always applied"),
   "embedding.stable_low_precision": ignored(bool, F32),
   "embedding.max_abacus_len": key(int(0), "largest random Abacus offset in training"),
+  "embedding.abacus_random_spacing": key(
+    float(0, 1),
+    "probability of spaced Abacus positions per batch (0: upstream)",
+  ),
   "attention.type": key(oneOf("pytorch", "self-attention"), "pytorch or self-attention"),
   "attention.num_attention_heads": key(int(1)),
   "attention.skip_output_projection": only(bool, [false], "not implemented"),
@@ -238,7 +242,7 @@ export const PRESETS: Readonly<Record<string, string>> = Object.freeze({
   "sorting-8x1": "paper: sorting, 8 layers x 1, Abacus, dataset sorting",
   "sorting-1x8": "paper: sorting, 1 layer x 8 recurrences, Abacus, dataset sorting",
   "tiny-addition": "CPU: 3-digit reversed addition, 2 x 1, width 64, a few hundred steps",
-  "demo": "CPU: 1..5-digit addition, 4 x 1, width 128, about 15 minutes on 2 cores",
+  "demo": "CPU: 1..5-digit addition, 2 x 1, width 64, spaced Abacus, ~5 min on 2 cores",
 });
 
 function prefixed(prefix: string, table: KeyTable): [string, KeySpec][] {

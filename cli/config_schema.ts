@@ -8,7 +8,7 @@ import { type ConfigValue, formatValue } from "./overrides.ts";
 /** The type of one config key. */
 export type KeyType =
   | { readonly kind: "int"; readonly min?: number }
-  | { readonly kind: "float"; readonly min?: number }
+  | { readonly kind: "float"; readonly min?: number; readonly max?: number }
   | { readonly kind: "bool" }
   | { readonly kind: "string"; readonly pattern?: RegExp; readonly hint?: string }
   | { readonly kind: "enum"; readonly values: readonly (string | boolean)[] }
@@ -46,7 +46,11 @@ function describeType(spec: KeySpec): string {
       text = t.min === undefined ? "an integer" : `an integer of at least ${t.min}`;
       break;
     case "float":
-      text = t.min === undefined ? "a number" : `a number of at least ${t.min}`;
+      text = t.min === undefined
+        ? "a number"
+        : t.max === undefined
+        ? `a number of at least ${t.min}`
+        : `a number from ${t.min} to ${t.max}`;
       break;
     case "bool":
       text = "True or False";
@@ -72,7 +76,8 @@ function typeOk(t: KeyType, v: ConfigValue): boolean {
     case "int":
       return typeof v === "number" && Number.isInteger(v) && (t.min === undefined || v >= t.min);
     case "float":
-      return typeof v === "number" && !Number.isNaN(v) && (t.min === undefined || v >= t.min);
+      return typeof v === "number" && !Number.isNaN(v) && (t.min === undefined || v >= t.min) &&
+        (t.max === undefined || v <= t.max);
     case "bool":
       return typeof v === "boolean";
     case "string":

@@ -37,6 +37,7 @@ export interface ArchConfig {
     readonly normalization: boolean;
     readonly stable_low_precision: boolean;
     readonly max_abacus_len: number;
+    readonly abacus_random_spacing: number;
   };
   readonly attention: {
     readonly type: "pytorch" | "self-attention";

@@ -53,6 +53,8 @@ export interface Arch {
   embeddingNormalization: boolean;
   /** Largest Abacus training shift k. */
   maxAbacusLen: number;
+  /** Probability of randomly spaced Abacus positions in a training batch (0: upstream). */
+  abacusSpacing: number;
   /** Attention implementation (decides the fused q/k/v layout and the checkpoint keys). */
   attentionType: "pytorch" | "self-attention";
   /** Heads. */
@@ -108,6 +110,12 @@ function num(raw: Raw, path: string, fallback: number, min = 0): number {
 function int(raw: Raw, path: string, fallback: number, min = 1): number {
   const v = num(raw, path, fallback, min);
   if (!Number.isInteger(v)) throw new Error(`Invalid arch.${path}: ${v} (expected an integer)`);
+  return v;
+}
+
+function probability(raw: Raw, path: string): number {
+  const v = num(raw, path, 0);
+  if (v > 1) throw new Error(`Invalid arch.${path}: ${v} (expected a probability in [0, 1])`);
   return v;
 }
 
@@ -250,6 +258,7 @@ export function resolveArch(raw: Raw, vocabSize: number): Arch {
     maxSeqLength: int(raw, "embedding.max_seq_length", 512),
     embeddingNormalization: bool(raw, "embedding.normalization", true),
     maxAbacusLen: int(raw, "embedding.max_abacus_len", 100, 0),
+    abacusSpacing: probability(raw, "embedding.abacus_random_spacing"),
     attentionType,
     heads,
     skipOutputProjection: bool(raw, "attention.skip_output_projection", false),

@@ -12,7 +12,7 @@ import { add, embedding, layerNorm } from "../ops.ts";
 import { linear, matmul } from "../ops/matmul.ts";
 import { noGrad } from "../autograd.ts";
 import { type Backend, defaultBackend, Tensor } from "../tensor.ts";
-import { abacusIndices } from "./abacus.ts";
+import { abacusIndices, drawAbacusPositions, longestDigitRun } from "./abacus.ts";
 import type { Arch } from "./arch.ts";
 import { initialState } from "./state.ts";
 import { Fire, FIRE_KEYS, type FireParamName, type FireParams } from "./fire.ts";
@@ -39,7 +39,7 @@ export interface ModelBlock {
 
 /** Options of one forward pass. */
 export interface ForwardOptions {
-  /** Training mode: draws the Abacus shift and FIRE positions (eval: none). */
+  /** Training mode: draws the Abacus positions and FIRE positions (eval: none). */
   training: boolean;
   /** Recurrences run without gradient first (TBPTT's n). */
   nNoGrad?: number;
@@ -158,14 +158,19 @@ export class ArithmeticModel {
    * @param ids token ids (B*T)
    * @param B rows
    * @param T row length
-   * @param shift Abacus shift
+   * @param shift Abacus shift, or a position map from `drawAbacusPositions`
    * @returns (B, T, H)
    */
-  embed(ids: Int32Array, B: number, T: number, shift: number): Tensor {
+  embed(ids: Int32Array, B: number, T: number, shift: number | Int32Array): Tensor {
     const a = this.arch;
     let pos: Int32Array | null = null;
-    if (a.posEmbedding === "abacus") pos = abacusIndices(ids, T, { offset: shift });
-    else if (a.posEmbedding === "learned") {
+    if (a.posEmbedding === "abacus") {
+      pos = abacusIndices(
+        ids,
+        T,
+        typeof shift === "number" ? { offset: shift } : { positions: shift },
+      );
+    } else if (a.posEmbedding === "learned") {
       pos = new Int32Array(B * T);
       for (let i = 0; i < B * T; i++) pos[i] = i % T;
     }
@@ -315,7 +320,9 @@ export class ArithmeticModel {
   forward(ids: Int32Array, B: number, T: number, options: ForwardOptions): Tensor {
     const a = this.arch;
     const shift = options.abacusShift ??
-      (options.training && a.posEmbedding === "abacus" ? this.rng.int(0, a.maxAbacusLen) : 0);
+      (options.training && a.posEmbedding === "abacus"
+        ? drawAbacusPositions(longestDigitRun(ids, T), a.maxAbacusLen, a.abacusSpacing, this.rng)
+        : 0);
     const seed = options.stateSeed ?? this.rng.nextU32();
     const n = options.nNoGrad ?? (options.training ? 0 : a.maximalRecurrenceInEval);
     const k = options.kGrad ?? (options.training ? a.maximalRecurrence : 0);
