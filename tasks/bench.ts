@@ -15,6 +15,7 @@ export const BENCHES: Record<string, string> = {
   model: "forward and forward+backward per step of 2x128 and 4x256 models, looped and standard",
   peers: "training ms/step against jax-js, TF.js and PyTorch-CPU (same weights), run alternately",
   profile: "where a training step's time goes: each kernel of one step replayed, host recording",
+  generalisation: "the length-generalisation study behind the demo preset: configs x seeds",
 };
 
 type Bench = { run: (args: string[]) => Promise<void> };
@@ -29,6 +30,7 @@ const LOADERS: Record<string, () => Promise<Bench>> = {
   eval: () => import("./bench/eval.ts"),
   peers: () => import("./bench/peers.ts"),
   profile: () => import("./bench/profile.ts"),
+  generalisation: () => import("./bench/generalisation.ts"),
 };
 
 /**

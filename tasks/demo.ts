@@ -1,111 +1,162 @@
 /**
- * `deno task demo [--quick] [--compare] [base_dir=DIR]`: the paper's trick end to end on the
- * default adapter. Generates small reversed additions (operands 1..5 digits), trains an Abacus
- * model, evaluates the 1..12 x 1..12 grid (longer numbers than any it saw), writes the heatmap and
- * a summary, and prints in- and out-of-distribution accuracy. `--compare` does the same for NoPE
- * and plots both side by side. A second run resumes or reuses what is done.
+ * `deno task demo [--seeds 0,1,2] [--compare] [--quick] [base_dir=DIR] [key=value ...]`: the
+ * paper's point end to end on the default adapter. Trains the demo preset (an Abacus model on
+ * reversed additions of 1..5-digit numbers), evaluates every pair of lengths 1..12 (up to 2.4x
+ * longer than any number it saw), draws the heatmap and prints in- and out-of-distribution exact
+ * match for each seed and their mean. `--compare` trains the paper's baselines, NoPE and FIRE,
+ * with the same budget and draws the panels side by side. A second run reuses what is done.
  * @module
  */
 import { join } from "node:path";
-import { ConfigError, loadConfig, resolveBaseDir, userCwd } from "../cli/config.ts";
-import { train } from "./train/run.ts";
+import { ConfigError, resolveBaseDir, userCwd } from "../cli/config.ts";
 import { TrainError } from "./train/errors.ts";
-import { evaluate } from "./eval.ts";
 import { EvalError } from "./eval/grids.ts";
-import { mergeResults } from "./eval/summary.ts";
 import { writePlots } from "./plot.ts";
+import { meanOf, poolCells, type Recipe, type RecipeRun, runRecipe } from "./demo/recipes.ts";
+
+/** The demo's recipe: the `demo` preset, 1..5 digits, the 1..12 x 1..12 grid. */
+export const DEMO_RECIPE: Recipe = Object.freeze({ keys: [], range: 5, grid: 12 });
+
+/** The positional schemes the demo trains: Abacus, and with `--compare` the paper's baselines. */
+export const VARIANTS: readonly { id: string; title: string; keys: readonly string[] }[] = Object
+  .freeze([
+    { id: "abacus", title: "Abacus", keys: [] },
+    { id: "nope", title: "NoPE", keys: ["arch.embedding.pos_embedding=None"] },
+    {
+      id: "fire",
+      title: "FIRE",
+      keys: [
+        "arch.embedding.pos_embedding=None",
+        "arch.attention.type=self-attention",
+        "arch.attention.rotary_embedding=fire",
+      ],
+    },
+  ]);
+
+const QUICK = ["train.budget_steps=1000"];
 
 /** One demo run's figures. */
-export interface DemoRun {
-  /** Run name under the base folder. */
-  name: string;
-  /** Positional embedding. */
+export interface DemoRun extends Omit<RecipeRun, "cells"> {
+  /** Positional scheme: abacus, nope or fire. */
   embedding: string;
-  /** Mean exact match over cells with both operands <= 5 digits. */
+}
+
+/** Means over the seeds of one positional scheme. */
+export interface DemoMean {
+  /** Positional scheme. */
+  embedding: string;
+  /** Mean in-distribution exact match (fraction). */
   in_distribution: number | null;
-  /** Mean exact match over cells with an operand of 6..12 digits. */
+  /** Mean out-of-distribution exact match (fraction). */
   out_of_distribution: number | null;
-  /** The grid's results folder. */
-  results: string;
 }
 
 /** The demo's summary (also `<base_dir>/demo/summary.json`). */
 export interface DemoSummary {
-  /** The Abacus run's in-distribution accuracy (fraction). */
+  /** The Abacus runs' mean in-distribution accuracy (fraction): cells with both sides 1..5. */
   in_distribution: number | null;
-  /** The Abacus run's out-of-distribution accuracy (fraction). */
+  /** The Abacus runs' mean out-of-distribution accuracy (fraction): a side of 6..12 digits. */
   out_of_distribution: number | null;
+  /** The seeds run. */
+  seeds: number[];
   /** Every run. */
   runs: DemoRun[];
-  /** Heatmap files. */
+  /** Means over the seeds, per positional scheme. */
+  means: DemoMean[];
+  /** Heatmap files (seeds pooled, one panel per scheme). */
   plots: string[];
   /** Wall-clock seconds of this invocation. */
   seconds: number;
 }
 
-const QUICK = ["train.budget_steps=1000"];
-const GRID = "eval.grid=1..12x1..12";
+/** Options of `demo`. */
+export interface DemoOptions {
+  /** A 1000-step version. */
+  quick: boolean;
+  /** Also train NoPE and FIRE. */
+  compare: boolean;
+  /** Base folder. */
+  baseDir: string;
+  /** Seeds (default [0]). */
+  seeds?: readonly number[];
+  /** Training keys on top of the preset (`key=value`). */
+  keys?: readonly string[];
+  /** Samples per grid cell (default 100). */
+  samples?: number;
+  /** Grid side (default 12). */
+  grid?: number;
+}
+
+/** A short stable tag of extra keys, so runs with other keys get other names. */
+function tag(keys: readonly string[]): string {
+  let h = 0x811c9dc5;
+  for (const ch of keys.join("\n")) h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, "0").slice(0, 6);
+}
 
 /**
  * Runs the demo.
  *
  * @example
  * ```ts ignore
- * const s = await demo({ quick: true, compare: false, baseDir: "/tmp/demo" });
- * console.log(s.in_distribution);
+ * const s = await demo({ quick: true, compare: false, baseDir: "/tmp/demo", seeds: [0, 1] });
+ * console.log(s.out_of_distribution);
  * ```
- * @param o quick mode, NoPE comparison, base folder
+ * @param o quick mode, baselines, base folder, seeds, extra training keys, samples, grid
  * @returns the summary
  */
-export async function demo(
-  o: { quick: boolean; compare: boolean; baseDir: string },
-): Promise<DemoSummary> {
+export async function demo(o: DemoOptions): Promise<DemoSummary> {
   const t0 = performance.now();
-  const variants = [{ name: "demo-abacus", embedding: "abacus", keys: [] as string[] }];
-  if (o.compare) {
-    variants.push({
-      name: "demo-nope",
-      embedding: "none",
-      keys: ["arch.embedding.pos_embedding=None"],
-    });
-  }
-  const runs: DemoRun[] = [];
-  const panels = [];
+  const seeds = [...(o.seeds ?? [0])];
+  const extra = [...(o.quick ? QUICK : []), ...(o.keys ?? [])];
+  const recipe = { ...DEMO_RECIPE, grid: o.grid ?? DEMO_RECIPE.grid };
+  const suffix = (o.quick ? "-quick" : "") + (o.keys?.length ? `-${tag(o.keys)}` : "");
+  const variants = o.compare ? VARIANTS : VARIANTS.slice(0, 1);
+  const runs: DemoRun[] = [], panels = [], means: DemoMean[] = [];
   for (const v of variants) {
-    const name = o.quick ? `${v.name}-quick` : v.name;
-    const args = [
-      "preset=demo",
-      `name=${name}`,
-      `base_dir=${o.baseDir}`,
-      ...v.keys,
-      ...(o.quick ? QUICK : []),
-    ];
-    console.log(`\n== ${name}: training (${v.embedding} positions) ==`);
-    await train(await loadConfig(args, "pretrain", { log: () => {} }));
-    console.log(`\n== ${name}: evaluating operands of 1..12 digits (trained on 1..5) ==`);
-    const ev = await evaluate([`name=${name}`, `base_dir=${o.baseDir}`, GRID], {
-      samples: o.quick ? 20 : 100,
-    });
-    runs.push({
-      name,
-      embedding: v.embedding,
-      in_distribution: ev.summary.in_distribution,
-      out_of_distribution: ev.summary.out_of_distribution,
-      results: ev.dir,
+    const cells = [];
+    const mine: DemoRun[] = [];
+    for (const seed of seeds) {
+      const name = `demo-${v.id}-s${seed}${suffix}`;
+      console.log(`\n== ${name}: training (${v.title} positions, seed ${seed}) ==`);
+      const r = await runRecipe(recipe, {
+        name,
+        seed,
+        baseDir: o.baseDir,
+        samples: o.samples ?? 100,
+        extra: [...v.keys, ...extra],
+      });
+      const { cells: c, ...figures } = r;
+      cells.push(c);
+      mine.push({ ...figures, embedding: v.id });
+      console.log(
+        `${v.title} seed ${seed}: in-distribution ${pct(r.in_distribution)}, ` +
+          `out-of-distribution ${pct(r.out_of_distribution)}`,
+      );
+    }
+    runs.push(...mine);
+    means.push({
+      embedding: v.id,
+      in_distribution: meanOf(mine.map((r) => r.in_distribution)),
+      out_of_distribution: meanOf(mine.map((r) => r.out_of_distribution)),
     });
     panels.push({
-      cells: (await mergeResults(ev.dir, {})).cells,
-      title: `${v.embedding === "abacus" ? "Abacus" : "NoPE"} (${name})`,
+      cells: poolCells(cells),
+      title: `${v.title}${
+        seeds.length > 1 ? ` (seeds ${seeds.join(",")})` : ` (seed ${seeds[0]})`
+      }`,
       kind: "addition" as const,
-      trainRange: [[1, 5], [1, 5]] as [[number, number], [number, number]],
+      trainRange: [[1, recipe.range], [1, recipe.range]] as [[number, number], [number, number]],
     });
   }
-  const dir = join(o.baseDir, o.quick ? "demo-quick" : "demo");
+  const dir = join(o.baseDir, `demo${suffix}`);
   const plots = await writePlots(panels, { dir, name: "heatmap" });
   const summary: DemoSummary = {
-    in_distribution: runs[0].in_distribution,
-    out_of_distribution: runs[0].out_of_distribution,
+    in_distribution: means[0].in_distribution,
+    out_of_distribution: means[0].out_of_distribution,
+    seeds,
     runs,
+    means,
     plots,
     seconds: (performance.now() - t0) / 1000,
   };
@@ -118,42 +169,115 @@ export async function demo(
 
 const pct = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(1)}%`);
 
+const USAGE =
+  `Usage: deno task demo [--seeds 0,1,2] [--compare] [--quick] [base_dir=DIR] [key=value ...]
+
+Trains a small Abacus transformer (the demo preset: 2 layers, width 64) on reversed additions of
+1..5-digit numbers, then evaluates every pair of lengths 1..12 x 1..12 (100 problems each), so
+up to 2.4x longer than any number it saw, and prints in- and out-of-distribution exact match.
+About 5 minutes of training and 2 of evaluation per seed on 2 CPU cores.
+
+  --seeds 0,1,2   train and evaluate each seed; prints each and the mean (default 0)
+  --compare       also train the paper's baselines, NoPE and FIRE, with the same budget, and
+                  draw the three heatmaps side by side
+  --quick         1000 training steps instead of 5000
+  base_dir=DIR    where data, runs and the heatmap go (default ./abacus-data)
+  key=value       training keys on top of the preset, e.g. train.budget_steps=8000 (the runs
+                  then get their own names)
+
+Writes <base_dir>/demo/heatmap.{svg,png} and summary.json; a second run reuses what is done.`;
+
+function parseSeeds(text: string): number[] {
+  const seeds = text.split(",").map((s) => Number(s.trim()));
+  if (text.trim() === "" || seeds.some((s) => !Number.isSafeInteger(s) || s < 0)) {
+    throw new ConfigError(`Cannot parse --seeds "${text}": expected integers like 0,1,2`);
+  }
+  return [...new Set(seeds)];
+}
+
+/**
+ * Reads the demo's command line.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { parseDemoArgs } from "./demo.ts";
+ * const a = parseDemoArgs(["--seeds", "0,1,2", "--compare", "train.budget_steps=8000"]);
+ * deepStrictEqual([a.seeds, a.compare, a.keys], [[0, 1, 2], true, ["train.budget_steps=8000"]]);
+ * ```
+ * @param argv arguments
+ * @returns the options (`baseDir` as given, null when absent) and whether help was asked
+ * @throws ConfigError on an unknown flag or a bad seed list
+ */
+export function parseDemoArgs(
+  argv: readonly string[],
+): Omit<DemoOptions, "baseDir"> & { baseDir: string | null; help: boolean } {
+  const out = {
+    quick: false,
+    compare: false,
+    help: false,
+    seeds: [0],
+    keys: [] as string[],
+    baseDir: null as string | null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--help" || a === "-h") out.help = true;
+    else if (a === "--quick") out.quick = true;
+    else if (a === "--compare") out.compare = true;
+    else if (a === "--seeds" || a.startsWith("--seeds=")) {
+      const v = a === "--seeds" ? argv[++i] : a.slice("--seeds=".length);
+      if (v === undefined) throw new ConfigError("--seeds needs a value, e.g. --seeds 0,1,2");
+      out.seeds = parseSeeds(v);
+    } else if (a.startsWith("base_dir=")) out.baseDir = a.slice("base_dir=".length) || null;
+    else if (/^\+?[A-Za-z_][\w.]*=/.test(a)) {
+      if (/^\+?(name|preset|seed)=/.test(a)) {
+        throw new ConfigError(
+          `The demo sets ${a.split("=")[0]} itself: use --seeds, or deno task train for other runs`,
+        );
+      }
+      out.keys.push(a);
+    } else {
+      throw new ConfigError(
+        `Unknown demo argument "${a}": use --seeds, --compare, --quick, base_dir=DIR or key=value`,
+      );
+    }
+  }
+  return out;
+}
+
 /**
  * Runs the task.
  *
- * @param argv `--quick`, `--compare`, `base_dir=DIR`
+ * @param argv `--seeds`, `--compare`, `--quick`, `base_dir=DIR`, training `key=value`s
  * @returns the exit code
  */
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(
-      "Usage: deno task demo [--quick] [--compare] [base_dir=DIR]\n\n" +
-        "Trains a small Abacus transformer on reversed additions of 1..5-digit numbers, then\n" +
-        "evaluates 1..12 x 1..12 digits. --quick: a 1-minute version; --compare: also NoPE.\n" +
-        "Everything goes under base_dir (default ./abacus-data); a second run reuses it.",
-    );
-    return 0;
-  }
-  const unknown = argv.filter((a) =>
-    !["--quick", "--compare"].includes(a) && !a.startsWith("base_dir=")
-  );
-  if (unknown.length) {
-    console.error(`Unknown demo argument "${unknown[0]}": use --quick, --compare or base_dir=DIR`);
-    return 1;
-  }
-  const base = argv.find((a) => a.startsWith("base_dir="))?.slice("base_dir=".length) ?? null;
   try {
+    const args = parseDemoArgs(argv);
+    if (args.help) {
+      console.log(USAGE);
+      return 0;
+    }
     const s = await demo({
-      quick: argv.includes("--quick"),
-      compare: argv.includes("--compare"),
-      baseDir: resolveBaseDir(base || null, { cwd: userCwd() }),
+      ...args,
+      baseDir: resolveBaseDir(args.baseDir, { cwd: userCwd() }),
     });
     console.log("\n== demo done ==");
     for (const r of s.runs) {
       console.log(
-        `${r.embedding.padEnd(7)} in-distribution (1..5 digits) ${pct(r.in_distribution)}, ` +
-          `out-of-distribution (6..12 digits) ${pct(r.out_of_distribution)}`,
+        `${r.embedding.padEnd(7)} seed ${r.seed}: in-distribution (1..5 digits) ` +
+          `${pct(r.in_distribution)}, out-of-distribution (6..12 digits) ` +
+          `${pct(r.out_of_distribution)}, ${(r.train_seconds / 60).toFixed(1)} min training`,
       );
+    }
+    if (s.seeds.length > 1) {
+      for (const m of s.means) {
+        console.log(
+          `${m.embedding.padEnd(7)} mean of seeds ${s.seeds.join(",")}: in-distribution ` +
+            `${pct(m.in_distribution)}, out-of-distribution ${pct(m.out_of_distribution)}`,
+        );
+      }
     }
     for (const p of s.plots) console.log(`heatmap: ${p}`);
     console.log(`summary: ${join(s.plots[0], "..", "summary.json")}`);

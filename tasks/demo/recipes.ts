@@ -1,0 +1,204 @@
+// What the demo and the length-generalisation study share: a recipe (a training configuration
+// on reversed addition of 1..n-digit operands, and the grid it is evaluated on), and one function
+// that trains a recipe for one seed, evaluates its grid and reports the figures. Training data
+// for ranges other than the demo's 1..5 is generated on first use, like the preset's.
+
+import { join } from "node:path";
+import { loadConfig } from "../../cli/config.ts";
+import { ensureDataset } from "../../data/generate.ts";
+import { datasetName } from "../../data/names.ts";
+import { datasetDir } from "../../data/presets.ts";
+import { resolveSpec } from "../../data/spec.ts";
+import type { Cell } from "../plot/types.ts";
+import { train } from "../train/run.ts";
+import { evaluate } from "../eval.ts";
+import { mergeResults } from "../eval/summary.ts";
+
+/** Training samples of a generated 1..n addition set (as the `demo-addition` preset). */
+const SAMPLES = 200_000;
+
+/** One training configuration and its evaluation grid. */
+export interface Recipe {
+  /** Training keys on top of `preset=demo` (`key=value`, as `deno task train` takes them). */
+  keys: readonly string[];
+  /** Operands of the training set have 1..range digits. */
+  range: number;
+  /** The grid is 1..grid x 1..grid digits. */
+  grid: number;
+  /** Recurrences at evaluation (default: the training value). */
+  maxRec?: number;
+}
+
+/** One trained and evaluated seed of a recipe. */
+export interface RecipeRun {
+  /** Run name under the base folder. */
+  name: string;
+  /** The seed. */
+  seed: number;
+  /** Mean exact match over cells with both operands in the training range (a fraction). */
+  in_distribution: number | null;
+  /** Mean exact match over the other cells: an operand longer than any trained on. */
+  out_of_distribution: number | null;
+  /** Training wall-clock seconds, as the final checkpoint records them (resumes included). */
+  train_seconds: number;
+  /** Optimizer steps trained. */
+  steps: number;
+  /** Evaluation wall-clock seconds of this call (0 when every cell was already done). */
+  eval_seconds: number;
+  /** The grid's results folder. */
+  results: string;
+  /** The grid's cells. */
+  cells: Cell[];
+}
+
+/**
+ * The `data.dataset` key that trains on 1..range-digit reversed additions: the `demo-addition`
+ * preset for 1..5, else a 200k-sample bucketed set generated into `<base_dir>/data/` on first
+ * use (upstream's folder name).
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { datasetKey } from "./recipes.ts";
+ * const dir = await Deno.makeTempDir();
+ * ok((await datasetKey(5, dir)) === "data.dataset=demo-addition");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @param range the longest operand
+ * @param baseDir the base folder
+ * @returns the key, as `key=value`
+ */
+export async function datasetKey(range: number, baseDir: string): Promise<string> {
+  if (range === 5) return "data.dataset=demo-addition";
+  const spec = { op: "+" as const, n: range, m: range, limit: SAMPLES, reverseAll: true };
+  const name = datasetName(resolveSpec(spec));
+  await ensureDataset({ spec, name, out: datasetDir(baseDir, name) });
+  return `data.dataset=${name}`;
+}
+
+async function elapsed(checkpoint: string | null): Promise<number> {
+  if (!checkpoint) return 0;
+  const state = JSON.parse(await Deno.readTextFile(join(checkpoint, "state.json")));
+  return Number(state.elapsed_seconds) || 0;
+}
+
+/**
+ * Trains a recipe for one seed (or resumes, or reuses a finished run of the same name) and
+ * evaluates its grid, printing the trainer's and evaluator's progress unless `quiet`.
+ *
+ * @example
+ * ```ts ignore
+ * const run = await runRecipe({ keys: [], range: 5, grid: 12 }, {
+ *   name: "demo-abacus", seed: 0, baseDir: "/tmp/demo", samples: 100,
+ * });
+ * console.log(run.out_of_distribution);
+ * ```
+ * @param recipe what to train and the grid
+ * @param o run name, seed, base folder, samples per cell, extra training keys (after the
+ *   recipe's), quiet
+ * @returns the figures
+ */
+export async function runRecipe(
+  recipe: Recipe,
+  o: {
+    name: string;
+    seed: number;
+    baseDir: string;
+    samples: number;
+    extra?: readonly string[];
+    quiet?: boolean;
+  },
+): Promise<RecipeRun> {
+  const log = o.quiet ? () => {} : undefined;
+  const common = [`name=${o.name}`, `base_dir=${o.baseDir}`];
+  const cfg = await loadConfig(
+    [
+      "preset=demo",
+      ...common,
+      `seed=${o.seed}`,
+      await datasetKey(recipe.range, o.baseDir),
+      ...recipe.keys,
+      ...(o.extra ?? []),
+    ],
+    "pretrain",
+    { log: () => {} },
+  );
+  const trained = await withLog(log, () => train(cfg));
+  const t0 = performance.now();
+  const ev = await withLog(log, () =>
+    evaluate([
+      ...common,
+      `eval.grid=1..${recipe.grid}x1..${recipe.grid}`,
+      ...(recipe.maxRec ? [`max_rec=${recipe.maxRec}`] : []),
+    ], { samples: o.samples, quiet: o.quiet }));
+  return {
+    name: o.name,
+    seed: o.seed,
+    in_distribution: ev.summary.in_distribution,
+    out_of_distribution: ev.summary.out_of_distribution,
+    train_seconds: await elapsed(trained.final?.dir ?? null),
+    steps: trained.step,
+    eval_seconds: (performance.now() - t0) / 1000,
+    results: ev.dir,
+    cells: (await mergeResults(ev.dir, {})).cells,
+  };
+}
+
+/** Runs `fn` with console.log silenced when `log` is given. */
+async function withLog<T>(log: (() => void) | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!log) return await fn();
+  const saved = console.log;
+  console.log = log;
+  try {
+    return await fn();
+  } finally {
+    console.log = saved;
+  }
+}
+
+/**
+ * Pools the cells of several runs of one grid (sums of correct and total per cell), so a
+ * heatmap shows the seeds together.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { poolCells } from "./recipes.ts";
+ * const a = [{ i: 1, j: 1, correct: 9, total: 10 }], b = [{ i: 1, j: 1, correct: 7, total: 10 }];
+ * deepStrictEqual(poolCells([a, b]), [{ i: 1, j: 1, correct: 16, total: 20 }]);
+ * ```
+ * @param runs each run's cells
+ * @returns one cell per (i, j), ordered by i then j
+ */
+export function poolCells(runs: readonly (readonly Cell[])[]): Cell[] {
+  const byKey = new Map<string, Cell>();
+  for (const cells of runs) {
+    for (const c of cells) {
+      const k = `${c.i},${c.j}`;
+      const have = byKey.get(k);
+      if (have) {
+        have.correct += c.correct;
+        have.total += c.total;
+      } else byKey.set(k, { i: c.i, j: c.j, correct: c.correct, total: c.total });
+    }
+  }
+  return [...byKey.values()].sort((a, b) => a.i - b.i || a.j - b.j);
+}
+
+/**
+ * Mean of the non-null values (null when there are none).
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { meanOf } from "./recipes.ts";
+ * strictEqual(meanOf([0.5, null, 1]), 0.75);
+ * strictEqual(meanOf([null]), null);
+ * ```
+ * @param xs values
+ * @returns their mean
+ */
+export function meanOf(xs: readonly (number | null)[]): number | null {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+}
