@@ -22,7 +22,14 @@
 export * from "./core/tensor.ts";
 export { Device, getDevice } from "./core/device.ts";
 export * from "./core/ops.ts";
-export { AbacusEmbedding, abacusIndices, DIGIT_IDS } from "./core/nn/abacus.ts";
+export {
+  AbacusEmbedding,
+  abacusIndices,
+  DIGIT_IDS,
+  drawAbacusPositions,
+  longestDigitRun,
+  type UniformSource,
+} from "./core/nn/abacus.ts";
 export { type Arch, resolveArch } from "./core/nn/arch.ts";
 export { paramCounts, paramList } from "./core/nn/params.ts";
 export { ParamArena } from "./core/arena.ts";

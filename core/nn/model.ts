@@ -47,8 +47,8 @@ export interface ForwardOptions {
   kGrad?: number;
   /** Seed of the initial-state noise (default: drawn from the model's generator). */
   stateSeed?: number;
-  /** Abacus shift to use instead of a random draw. */
-  abacusShift?: number;
+  /** Abacus shift, or position map (see `drawAbacusPositions`), to use instead of a draw. */
+  abacusShift?: number | Int32Array;
 }
 
 /**

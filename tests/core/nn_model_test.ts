@@ -1,6 +1,9 @@
-import { ok, strictEqual } from "node:assert/strict";
+import { ok, strictEqual, throws } from "node:assert/strict";
 import { backward, crossEntropy } from "../../core/ops.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
+import { drawAbacusPositions, longestDigitRun } from "../../core/nn/abacus.ts";
+import { resolveArch } from "../../core/nn/arch.ts";
+import { Rng } from "../../kernels/rng.ts";
 import { lossTargets } from "../../core/nn/objective.ts";
 import { CPU, CPU64, scope, Tensor } from "../../core/tensor.ts";
 import { assertClose, gpuTest, maybeDevice } from "../kernels/_harness.ts";
@@ -96,4 +99,32 @@ Deno.test("ArithmeticModel draws the Abacus shift only in training and applies T
       .toArray()
   );
   assertClose(same, evalA, 1e-6, "n=1,k=1 computes the same values as two recurrences");
+});
+
+Deno.test("ArithmeticModel with abacus_random_spacing draws spaced position maps in training", async () => {
+  const arch = tinyArch({
+    embedding: {
+      pos_embedding: "abacus",
+      max_seq_length: 48,
+      max_abacus_len: 10,
+      abacus_random_spacing: 1,
+    },
+  });
+  strictEqual(arch.abacusSpacing, 1);
+  const m = ArithmeticModel.create(arch, { backend: CPU, seed: 4 });
+  let spaced = 0;
+  for (let n = 0; n < 5; n++) {
+    // The map the model will draw, from a copy of its generator.
+    const copy = new Rng(0);
+    copy.setState(m.rng.getState());
+    const map = drawAbacusPositions(longestDigitRun(IDS, 9), 10, 1, copy);
+    if (map[2] - map[1] > 1) spaced++;
+    const opts = { training: true, stateSeed: 1, nNoGrad: 0, kGrad: 2 };
+    const drawn = await scope(() => m.forward(IDS, 2, 9, opts).toArray());
+    const given = await scope(() => m.forward(IDS, 2, 9, { ...opts, abacusShift: map }).toArray());
+    strictEqual(drawn.join(), given.join());
+  }
+  ok(spaced > 0, "some maps leave gaps between neighbouring digits");
+  const bad = { embedding: { pos_embedding: "abacus", abacus_random_spacing: 1.5 } };
+  throws(() => resolveArch(bad, 19), /Invalid arch.embedding.abacus_random_spacing: 1.5/);
 });
