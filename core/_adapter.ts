@@ -15,6 +15,20 @@ export interface OpenedGpu {
 }
 
 /**
+ * Mesa's drivers look for a display server when they load and print "error: XDG_RUNTIME_DIR is
+ * invalid or not set" twice on a machine whose environment lacks the variable (a container, a
+ * CI job, ssh without a session). Point it at the system's temporary folder before the driver is
+ * loaded; a value the user set is kept. Skipped without the env permission.
+ */
+function quietDisplayProbe(): void {
+  if (Deno.build.os !== "linux") return;
+  if (Deno.permissions.querySync({ name: "env" }).state !== "granted") return;
+  const dir = Deno.env.get("XDG_RUNTIME_DIR");
+  if (dir !== undefined && dir !== "") return;
+  Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") || "/tmp");
+}
+
+/**
  * Requests the high-performance adapter and a device with every limit the adapter offers.
  *
  * @example
@@ -25,6 +39,7 @@ export interface OpenedGpu {
  * @throws Error when no WebGPU adapter exists, saying how to get one
  */
 export async function openGpu(): Promise<OpenedGpu> {
+  quietDisplayProbe();
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   const adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
   if (!adapter) {

@@ -4,7 +4,7 @@
  * (weight decay 0, no clipping), one submit per step and the loss read back once per step,
  * deferred by one step (the way `tasks/bench/_step.ts` does) so the GPU never idles. Same CLI and
  * JSON line as the other peers (see `common.ts`).
- * Run: deno run -A --no-lock bench/peers/abacus_step.ts --layers 2 --hidden 128 ... --weights FILE
+ * Run from bench/peers (its own deno.json): deno run -A abacus_step.ts --layers 2 --hidden 128 ... --weights FILE
  * @module
  */
 import { ParamArena } from "../../core/arena.ts";

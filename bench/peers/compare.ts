@@ -2,7 +2,7 @@
  * Proves the peer benchmarks run the same computation: writes one inputs file per config, runs
  * every peer on it in its own process, and checks that their first losses agree within a relative
  * tolerance (kernels differ, so bitwise equality is not expected). Also prints each peer's timings.
- * Run: deno run -A --no-lock bench/peers/compare.ts [--config tiny|larger|all] [--steps 10]
+ * Run from bench/peers (its own deno.json): deno run -A compare.ts [--config tiny|larger|all] [--steps 10]
  * @module
  */
 import { encodeInputs, type PeerReport, VOCAB } from "./common.ts";
@@ -36,9 +36,9 @@ const here = decodeURIComponent(new URL(".", import.meta.url).pathname);
  * python3, where `python3-torch` lives (override with PEER_PYTHON).
  */
 export const PEERS: Record<string, string[]> = {
-  abacus: [Deno.execPath(), "run", "-A", "--no-lock", here + "abacus_step.ts"],
-  jax: [Deno.execPath(), "run", "-A", "--no-lock", here + "jax_step.ts"],
-  tfjs: [Deno.execPath(), "run", "-A", "--no-lock", here + "tfjs_step.ts"],
+  abacus: [Deno.execPath(), "run", "-A", "--config", here + "deno.json", here + "abacus_step.ts"],
+  jax: [Deno.execPath(), "run", "-A", "--config", here + "deno.json", here + "jax_step.ts"],
+  tfjs: [Deno.execPath(), "run", "-A", "--config", here + "deno.json", here + "tfjs_step.ts"],
   torch: [
     "env",
     "-u",

@@ -2,7 +2,7 @@
  * jax-js peer of the abacus training-step benchmark (issue 9): the post-norm transformer stack of
  * `README.md` trained with Adam on jax-js's WebGPU backend under Deno, the whole step (forward,
  * backward, Adam) traced once into one `jit` function. Prints one JSON line (see `common.ts`).
- * Run: deno run -A --no-lock bench/peers/jax_step.ts --layers 2 --hidden 128 ... --weights FILE
+ * Run from bench/peers (its own deno.json): deno run -A jax_step.ts --layers 2 --hidden 128 ... --weights FILE
  * @module
  */
 // deno-lint-ignore no-import-prefix -- the brief keeps deno.json untouched

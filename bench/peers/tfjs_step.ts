@@ -2,7 +2,7 @@
  * TensorFlow.js peer of the abacus training-step benchmark (issue 9): the post-norm transformer
  * stack of `README.md` trained with `tf.train.adam` on TF.js's WebGPU backend under Deno (eager
  * ops, `WEBGPU_CPU_FORWARD` off so that no op silently runs on the CPU). Prints one JSON line.
- * Run: deno run -A --no-lock bench/peers/tfjs_step.ts --layers 2 --hidden 128 ... --weights FILE
+ * Run from bench/peers (its own deno.json): deno run -A tfjs_step.ts --layers 2 --hidden 128 ... --weights FILE
  * @module
  */
 // The umbrella package registers the gradients; tfjs-core alone would leave them missing.

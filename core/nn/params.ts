@@ -2,7 +2,7 @@
  * The model's parameter list: upstream's state-dict names and shapes for every variant, and
  * their initial values (`deepnorm-straight`: xavier-normal with gain (8 L)^-1/4 on dense layers,
  * q/k with gain 1, embeddings N(0, H^-1/2), LayerNorms 1/0; or plain `normal`).
- * Reference: Wang et al. 2022 (DeepNet); upstream `_init_module`; ../shared checkpoint-names.md.
+ * Reference: Wang et al. 2022 (DeepNet); upstream `_init_module`; docs/checkpoint.md (names).
  * @module
  */
 import type { ParamSpec } from "../arena.ts";

@@ -104,7 +104,7 @@ function python(): string {
 
 /** Command line of each framework's step; the shared CLI is appended. */
 function commands(dir: string): Record<string, string[]> {
-  const deno = [Deno.execPath(), "run", "-A", "--no-lock"];
+  const deno = [Deno.execPath(), "run", "-A", "--config", dir + "deno.json"];
   return {
     abacus: [...deno, dir + "abacus_step.ts"],
     jax: [...deno, dir + "jax_step.ts"],

@@ -1,7 +1,7 @@
 // The tensors of `model.safetensors` as upstream's PyTorch model names and lays them out: every
 // parameter under its state-dict key (with the `_orig_mod.` segment of upstream's compiled
 // block), the buffers upstream's `load_state_dict` expects, and a tied decoder written twice.
-// Reference: ../shared/reference/checkpoint-names.md; docs/checkpoint.md.
+// Reference: docs/checkpoint.md (upstream's state-dict keys).
 
 import type { Arch } from "../../core/nn/arch.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";

@@ -45,9 +45,9 @@ export interface Ran {
   stderr: string;
 }
 
-/** Stderr lines that are not the program's (the WebGPU driver's warnings). */
+/** The non-blank lines of stderr (the driver prints nothing of its own: core/_adapter.ts). */
 export function errorLines(stderr: string): string[] {
-  return stderr.split("\n").filter((l) => l.trim() !== "" && !/XDG_RUNTIME_DIR/.test(l));
+  return stderr.split("\n").filter((l) => l.trim() !== "");
 }
 
 /**
