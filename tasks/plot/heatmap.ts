@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { layoutHeatmaps } from "./layout.ts";
-import { figureToPng } from "./raster.ts";
+import { svgToPng } from "./render.ts";
 import { figureToSvg } from "./svg.ts";
 import type { HeatmapOptions, HeatmapPanel } from "./types.ts";
 
@@ -16,28 +16,30 @@ export type PlotFormat = "svg" | "png";
 /**
  * Draws heatmap panels side by side as an SVG document and a PNG image.
  *
- * Both come from one layout (see `layoutHeatmaps`), so they show the same cells, ticks, labels,
- * titles, training boxes and colour bar. The PNG is RGB, `options.scale` pixels per SVG unit.
+ * The PNG is the SVG rendered by resvg (see `svgToPng`), so both show the same cells, ticks,
+ * labels, titles, training boxes and colour bar. It is RGBA, `options.scale` pixels per SVG unit.
  *
  * @example
  * ```ts
  * import { ok } from "node:assert/strict";
  * import { plotHeatmaps } from "./heatmap.ts";
  * const cells = [];
- * for (let i = 1; i <= 3; i++) for (let j = 1; j <= 3; j++) cells.push({ i, j, correct: 10 * i * j, total: 90 });
- * const { svg, png } = plotHeatmaps([{ cells, title: "Abacus", trainRange: [[1, 2], [1, 2]] }]);
+ * for (let i = 1; i <= 3; i++) {
+ *   for (let j = 1; j <= 3; j++) cells.push({ i, j, correct: 10 * i * j, total: 90 });
+ * }
+ * const { svg, png } = await plotHeatmaps([{ cells, title: "Abacus" }]);
  * ok(svg.includes("1st Number Length") && png[1] === 0x50); // "P" of the PNG signature
  * ```
  * @param panels the runs to draw, left to right
  * @param options annotation, ticks, mean-in-title and PNG scale
  * @returns the SVG text and the PNG bytes
  */
-export function plotHeatmaps(
+export async function plotHeatmaps(
   panels: HeatmapPanel[],
   options: HeatmapOptions = {},
-): { svg: string; png: Uint8Array } {
-  const fig = layoutHeatmaps(panels, options);
-  return { svg: figureToSvg(fig), png: figureToPng(fig, options.scale ?? 1) };
+): Promise<{ svg: string; png: Uint8Array }> {
+  const svg = figureToSvg(layoutHeatmaps(panels, options));
+  return { svg, png: await svgToPng(svg, options.scale ?? 1) };
 }
 
 /** Options of {@linkcode writePlots}. */
@@ -53,7 +55,8 @@ export interface WritePlotsOptions extends HeatmapOptions {
 /**
  * Draws heatmap panels and writes them as `<dir>/<name>.svg` and `<dir>/<name>.png`.
  *
- * Creates `dir` when needed and overwrites existing files of the same name.
+ * Creates `dir` when needed and overwrites existing files of the same name. The PNG renderer
+ * loads only when a PNG is asked for.
  *
  * @example
  * ```ts
@@ -74,13 +77,13 @@ export async function writePlots(
   options: WritePlotsOptions,
 ): Promise<string[]> {
   const { dir, name = "heatmap", formats = ["svg", "png"] } = options;
-  const { svg, png } = plotHeatmaps(panels, options);
+  const svg = figureToSvg(layoutHeatmaps(panels, options));
   await Deno.mkdir(dir, { recursive: true });
   const out: string[] = [];
   for (const f of formats) {
     const path = join(dir, `${name}.${f}`);
     if (f === "svg") await Deno.writeTextFile(path, svg);
-    else await Deno.writeFile(path, png);
+    else await Deno.writeFile(path, await svgToPng(svg, options.scale ?? 1));
     out.push(path);
   }
   return out;

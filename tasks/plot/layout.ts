@@ -2,10 +2,11 @@
  * Lays out one or more heatmap panels side by side with a shared colour bar, following upstream's
  * seaborn plots: first operand length on y (row 1 at the top), second on x, YlGnBu over 0..100%,
  * a red box around the training range, annotations on small grids. Emits a display list (see
- * types.ts) in integer units; svg.ts and raster.ts turn it into files.
+ * types.ts) in integer units, measuring text in the bundled font (metrics.ts); svg.ts writes it
+ * as SVG, which render.ts turns into the PNG.
  * @module
  */
-import { textWidth } from "./font.ts";
+import { textWidth } from "./metrics.ts";
 import { type Grid, meanOf, niceStep, tickValues, toGrid } from "./grid.ts";
 import { textColourOn, toHex, ylGnBu } from "./colormap.ts";
 import {
@@ -28,6 +29,8 @@ const INK = "#262626";
 const MISSING = "#d9d9d9";
 const TRAIN_BOX = "#ff0000";
 const BOX_WIDTH = 3;
+/** The tallest annotated cell: a square that fits "100" at annotation size 2. */
+const MAX_CELL_H = textWidth("100", 2) + 10;
 
 /** Per-panel sizes computed before placement. */
 interface Plan {
@@ -55,7 +58,7 @@ function plan(panel: HeatmapPanel, opts: HeatmapOptions): Plan {
   if (annotate) {
     annSize = side * (textWidth(sample, 2) + 10) <= 1400 ? 2 : 1;
     cellW = textWidth(sample, annSize) + 4 * annSize + 2;
-    cellH = Math.min(cellW, 44);
+    cellH = Math.min(cellW, MAX_CELL_H);
   } else {
     cellW = cellH = Math.max(3, Math.min(24, Math.floor(800 / side)));
   }

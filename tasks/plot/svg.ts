@@ -1,14 +1,12 @@
 /**
- * Writes a laid-out figure as standalone SVG text: the vector twin of the PNG, drawn from the same
- * display list. Heatmap cells are `<rect class="cell">` with their lengths and value as data
+ * Writes a laid-out figure as standalone SVG text, which is also the source of the PNG (see
+ * render.ts). Heatmap cells are `<rect class="cell">` with their lengths and value as data
  * attributes and a tooltip, so the file is also a readable record of the results.
  * @module
  */
 import { YLGNBU } from "./colormap.ts";
+import { FONT_FAMILY, FONT_UNITS } from "./metrics.ts";
 import type { Figure, Shape } from "./types.ts";
-
-/** Font size per bitmap-font scale: a 10px monospace font has 7px caps and a 6px advance. */
-const FONT_PX = 10;
 
 /**
  * Escapes text for use in XML character data and attribute values.
@@ -57,7 +55,7 @@ function element(s: Shape): string {
         `stroke="${s.stroke}" stroke-width="${n(s.width)}"/>`;
     case "text": {
       const rot = s.rotate ? ` transform="rotate(-90 ${n(s.x)} ${n(s.y)})"` : "";
-      return `<text x="${n(s.x)}" y="${n(s.y)}" font-size="${n(s.size * FONT_PX)}" ` +
+      return `<text x="${n(s.x)}" y="${n(s.y)}" font-size="${n(s.size * FONT_UNITS)}" ` +
         `text-anchor="${s.anchor}" dominant-baseline="central" fill="${s.fill}"${rot}>` +
         `${escapeXml(s.text)}</text>`;
     }
@@ -70,8 +68,9 @@ function element(s: Shape): string {
 /**
  * Renders a laid-out figure as an SVG document.
  *
- * One SVG unit is one PNG pixel at scale 1. Text uses a monospace system font sized to match the
- * bitmap font of the PNG; the colour bar is a linear gradient through the YlGnBu anchors.
+ * One SVG unit is one PNG pixel at scale 1. Text names DejaVu Sans, the font the layout measured
+ * and the PNG renderer uses (viewers without it fall back to Verdana, whose metrics are close, or
+ * any sans-serif); the colour bar is a linear gradient through the YlGnBu anchors.
  *
  * @example
  * ```ts
@@ -92,7 +91,7 @@ export function figureToSvg(fig: Figure): string {
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${n(fig.width)}" height="${n(fig.height)}" ` +
     `viewBox="0 0 ${n(fig.width)} ${n(fig.height)}" ` +
-    `font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">`,
+    `font-family="'${FONT_FAMILY}', Verdana, sans-serif">`,
     `<defs><linearGradient id="ylgnbu" x1="0" y1="0" x2="0" y2="1">${stops}</linearGradient></defs>`,
     `<rect width="100%" height="100%" fill="${fig.background}"/>`,
     ...fig.shapes.map(element),

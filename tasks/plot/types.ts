@@ -1,7 +1,7 @@
 /**
  * Shared vocabulary of the plotting code: grid kinds with their axis labels, the per-cell results a
  * heatmap shows, and the small display list (rectangles, outlines, lines, text, a colour bar) that
- * the layout emits and the SVG and PNG back ends both draw, so the two files always agree.
+ * the layout emits and the SVG writer draws; the PNG is rendered from that SVG, so both agree.
  * @module
  */
 
@@ -78,7 +78,7 @@ export interface HeatmapOptions {
   tickStep?: number;
   /** Append the mean accuracy over drawn cells to each title. Default: only for sorting. */
   showMean?: boolean;
-  /** Integer pixel scale of the PNG (the SVG is unaffected). Default 1. */
+  /** PNG pixels per SVG unit (the SVG is unaffected). Default 1. */
   scale?: number;
 }
 
@@ -124,7 +124,7 @@ export interface TextShape {
   x: number;
   y: number;
   text: string;
-  /** Integer scale of the 5x7 bitmap font (glyphs are 7 * size units tall). */
+  /** Text size: the font size is `10 * size` units (DejaVu Sans capitals about `7 * size`). */
   size: number;
   fill: string;
   anchor: "start" | "middle" | "end";

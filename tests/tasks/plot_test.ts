@@ -4,8 +4,10 @@ import { join } from "node:path";
 import { plotHeatmaps } from "../../tasks/plot.ts";
 import { readPanel } from "../../tasks/plot/input.ts";
 import { layoutHeatmaps } from "../../tasks/plot/layout.ts";
-import { encodePng } from "../../tasks/plot/png.ts";
-import type { BoxShape, Cell, HeatmapPanel, RectShape } from "../../tasks/plot/types.ts";
+import { textWidth } from "../../tasks/plot/metrics.ts";
+import { svgToPng } from "../../tasks/plot/render.ts";
+import { escapeXml, figureToSvg } from "../../tasks/plot/svg.ts";
+import type { Cell, HeatmapPanel } from "../../tasks/plot/types.ts";
 
 const TASK = new URL("../../tasks/plot.ts", import.meta.url).href;
 
@@ -129,13 +131,45 @@ function decodePng(
   return { width, height, channels, px };
 }
 
-function pixel(img: ReturnType<typeof decodePng>, x: number, y: number): number[] {
+type Image = ReturnType<typeof decodePng>;
+
+/** The RGB of the pixel containing point (x, y). */
+function pixel(img: Image, x: number, y: number): number[] {
   const o = (Math.floor(y) * img.width + Math.floor(x)) * img.channels;
   return [...img.px.subarray(o, o + 3)];
 }
 
-Deno.test("plotHeatmaps() writes well-formed SVG with axis labels, a rect per cell and the training box", () => {
-  const { svg } = plotHeatmaps(PANELS);
+/** "#rrggbb" as [r, g, b]. */
+function rgb(hex: string): number[] {
+  return [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16));
+}
+
+/** Asserts two colours differ by at most `tol` in every channel. */
+function near(got: number[], want: number[], tol: number, what: string): void {
+  ok(got.every((v, k) => Math.abs(v - want[k]) <= tol), `${what}: got ${got}, want ${want}`);
+}
+
+/** The attributes of every element `<name ...>` in the SVG by name, and its text as "#text". */
+function svgElements(svg: string, name: string): Record<string, string>[] {
+  return [...svg.matchAll(new RegExp(`<${name}\\s([^>]*)>([^<]*)`, "g"))].map((m) => ({
+    ...Object.fromEntries([...m[1].matchAll(/([\w-]+)="([^"]*)"/g)].map((a) => [a[1], a[2]])),
+    "#text": m[2],
+  }));
+}
+
+/** Counts pixels darker than 110 in every channel inside the box [x0, x1) x [y0, y1). */
+function darkPixels(img: Image, x0: number, y0: number, x1: number, y1: number): number {
+  let n = 0;
+  for (let y = Math.max(0, Math.floor(y0)); y < Math.min(img.height, y1); y++) {
+    for (let x = Math.max(0, Math.floor(x0)); x < Math.min(img.width, x1); x++) {
+      if (pixel(img, x, y).every((v) => v < 110)) n++;
+    }
+  }
+  return n;
+}
+
+Deno.test("plotHeatmaps() writes well-formed SVG with axis labels, a rect per cell and the training box", async () => {
+  const { svg } = await plotHeatmaps(PANELS);
   assertWellFormedXml(svg);
   for (
     const label of [
@@ -157,39 +191,79 @@ Deno.test("plotHeatmaps() writes well-formed SVG with axis labels, a rect per ce
   );
 });
 
-Deno.test("plotHeatmaps() PNG has a valid signature, IHDR size, chunk CRCs and IDAT length", () => {
+Deno.test("plotHeatmaps() PNG is the SVG's size times the scale, with valid chunks", async () => {
+  const [one, two] = await Promise.all([1, 2].map((scale) => plotHeatmaps(PANELS, { scale })));
+  strictEqual(one.svg, two.svg, "the scale changes only the PNG");
+  const [root] = svgElements(one.svg, "svg");
+  const [w, h] = [Number(root.width), Number(root.height)];
   const fig = layoutHeatmaps(PANELS);
-  const img = decodePng(plotHeatmaps(PANELS, { scale: 2 }).png);
-  deepStrictEqual([img.width, img.height, img.channels], [fig.width * 2, fig.height * 2, 3]);
-  const rgba = decodePng(
-    encodePng(new Uint8Array(2 * 3 * 4).fill(7), { width: 2, height: 3, channels: 4 }),
-  );
-  deepStrictEqual([rgba.width, rgba.height, rgba.channels, rgba.px[23]], [2, 3, 4, 7]);
-  throws(() => encodePng(new Uint8Array(5), { width: 2, height: 1 }), /expected 6/);
+  deepStrictEqual([w, h], [fig.width, fig.height]);
+  for (const [scale, { png }] of [[1, one], [2, two]] as const) {
+    const img = decodePng(png);
+    deepStrictEqual([img.width, img.height], [w * scale, h * scale], `scale ${scale}`);
+    ok(img.channels === 3 || img.channels === 4);
+  }
+  await rejects(svgToPng(one.svg, 0), /scale 0/);
 });
 
-Deno.test("plotHeatmaps() PNG paints a 100% cell YlGnBu navy, 0% light yellow, and the box red", () => {
+Deno.test("plotHeatmaps() PNG paints each cell centre its SVG fill, the box red", async () => {
   const s = 2;
-  const cells = grid(3, 3, (i) => (i === 1 ? 100 : 0));
-  const panels: HeatmapPanel[] = [{ cells, trainRange: [[1, 2], [1, 2]] }];
-  const shapes = layoutHeatmaps(panels).shapes;
-  const img = decodePng(plotHeatmaps(panels, { scale: s }).png);
-  const cell = (i: number, j: number) =>
-    shapes.find((x): x is RectShape => x.kind === "rect" && x.cell?.i === i && x.cell?.j === j)!;
-  const full = cell(1, 3), empty = cell(3, 3);
-  deepStrictEqual(pixel(img, (full.x + full.w - 2) * s, (full.y + full.h - 2) * s), [8, 29, 88]);
-  deepStrictEqual(pixel(img, (empty.x + 3) * s, (empty.y + 3) * s), [255, 255, 217]);
-  const box = shapes.find((x): x is BoxShape => x.kind === "box")!;
-  const red = [255, 0, 0];
-  deepStrictEqual(pixel(img, box.x * s, (box.y + box.h / 2) * s), red); // left edge
-  deepStrictEqual(pixel(img, (box.x + box.w) * s, (box.y + box.h / 2) * s), red); // right edge
-  deepStrictEqual(pixel(img, (box.x + box.w / 2) * s, (box.y + box.h) * s), red); // bottom edge
-  deepStrictEqual([box.x, box.y, box.w, box.h], [
-    full.x - 2 * full.w,
-    full.y,
-    2 * full.w,
-    2 * full.h,
-  ]);
+  const { svg, png } = await plotHeatmaps(PANELS, { scale: s, annotate: false });
+  const img = decodePng(png);
+  const cells = svgElements(svg, "rect").filter((r) => r.class === "cell" || r.class === "missing");
+  strictEqual(cells.length, 20 + 9);
+  const fills = new Set(cells.map((c) => c.fill));
+  ok(fills.has("#081d58") && fills.has("#d9d9d9") && fills.size > 5, [...fills].join(" "));
+  for (const c of cells) {
+    const [x, y, cw, ch] = [c.x, c.y, c.width, c.height].map(Number);
+    near(pixel(img, (x + cw / 2) * s, (y + ch / 2) * s), rgb(c.fill), 2, `cell ${c["data-i"]}`);
+  }
+  const boxes = svgElements(svg, "rect").filter((r) => r.class === "train-box");
+  strictEqual(boxes.length, 2);
+  for (const b of boxes) {
+    const [x, y, bw, bh] = [b.x, b.y, b.width, b.height].map(Number);
+    near(pixel(img, x * s, (y + bh / 2) * s), rgb(b.stroke), 2, "left edge of the box");
+    near(pixel(img, (x + bw) * s, (y + bh / 2) * s), rgb(b.stroke), 2, "right edge of the box");
+    near(pixel(img, (x + bw / 2) * s, (y + bh) * s), rgb(b.stroke), 2, "bottom edge of the box");
+  }
+});
+
+Deno.test("plotHeatmaps() PNG draws titles and labels where the SVG puts them", async () => {
+  const { svg, png } = await plotHeatmaps(PANELS, { annotate: false });
+  ok(svg.includes(`font-family="'DejaVu Sans',`), "the SVG names the font the renderer has");
+  const img = decodePng(png);
+  const texts = svgElements(svg, "text");
+  for (const label of ["Abacus", "NoPE (mean 50.0%)", "2nd Number Length"]) {
+    const t = texts.find((e) => e["#text"] === escapeXml(label))!;
+    strictEqual(t["text-anchor"], "middle", label);
+    const [x, y, size] = [t.x, t.y, t["font-size"]].map(Number);
+    const w = textWidth(label, size / 10);
+    const dark = darkPixels(img, x - w / 2, y - size / 2, x + w / 2, y + size / 2);
+    ok(dark > 4 * size && dark < 0.6 * w * size, `${label}: ${dark} dark pixels`);
+  }
+});
+
+Deno.test("textWidth() matches the ink the renderer draws, less side bearings", async () => {
+  for (const [text, size] of [["Abacus", 3], ["1st Number Length", 2], ["100", 2]] as const) {
+    const w = textWidth(text, size);
+    const svg = figureToSvg({
+      width: w + 20,
+      height: 40,
+      background: "#ffffff",
+      shapes: [
+        { kind: "text", x: 10, y: 20, text, size, fill: "#000000", anchor: "start", rotate: false },
+      ],
+    });
+    const img = decodePng(await svgToPng(svg, 1));
+    let left = img.width, right = -1;
+    for (let y = 0; y < img.height; y++) {
+      for (let x = 0; x < img.width; x++) {
+        if (pixel(img, x, y)[0] < 128) [left, right] = [Math.min(left, x), Math.max(right, x)];
+      }
+    }
+    const ink = right - left + 1;
+    ok(left >= 10 && ink <= w && ink >= w - 3 * size, `${text}: ink ${left}+${ink}, advance ${w}`);
+  }
 });
 
 Deno.test("layoutHeatmaps() annotates small grids only and ticks every 10 on a 100x100 grid", () => {

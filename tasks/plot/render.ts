@@ -1,0 +1,86 @@
+/**
+ * Renders SVG text to PNG bytes with resvg (the Rust SVG renderer, compiled to WebAssembly), so
+ * the PNG is the SVG's own picture, antialiased, with real text. Text is set in the bundled
+ * DejaVu Sans (fonts/DejaVuSans.ttf, licence in fonts/LICENSE); no system font is ever read.
+ * The WebAssembly module and the font load once, on the first render.
+ * @module
+ */
+import { initWasm, Resvg } from "@resvg/resvg-wasm";
+import { FONT_FAMILY } from "./metrics.ts";
+
+/** Where the bundled font lies, beside this module (also when it runs as a remote script). */
+const FONT_URL = new URL("./fonts/DejaVuSans.ttf", import.meta.url);
+
+/** The first render's set-up: WebAssembly initialised, the font's bytes read. */
+let ready: Promise<Uint8Array> | undefined;
+
+/** Reads a file by URL: from disk for `file:` URLs, otherwise over the network. */
+async function readUrl(url: URL): Promise<Uint8Array> {
+  if (url.protocol === "file:") return await Deno.readFile(url);
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`Cannot fetch ${url.href}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Initialises resvg's WebAssembly (shipped in its npm package) and reads the font. */
+async function setUp(): Promise<Uint8Array> {
+  const wasmUrl = new URL(import.meta.resolve("@resvg/resvg-wasm/index_bg.wasm"));
+  const [wasm, font] = await Promise.all([readUrl(wasmUrl), readUrl(FONT_URL)]);
+  await initWasm(wasm);
+  return font;
+}
+
+/** The font, once the set-up is done; the set-up runs once, again only after a failure. */
+function setUpOnce(): Promise<Uint8Array> {
+  if (!ready) {
+    ready = setUp();
+    ready.catch(() => ready = undefined);
+  }
+  return ready;
+}
+
+/**
+ * Renders an SVG document as a PNG image (8-bit RGBA), `scale` pixels per SVG unit.
+ *
+ * The image is `width * scale` by `height * scale` pixels (rounded to whole pixels) for the SVG's
+ * `width` and `height`. Text in any font family is drawn in DejaVu Sans, the only font it knows.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { svgToPng } from "./render.ts";
+ * const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="3" height="2"/>';
+ * const png = await svgToPng(svg, 2);
+ * const ihdr = new DataView(png.buffer, png.byteOffset);
+ * strictEqual(ihdr.getUint32(16), 6); // width
+ * strictEqual(ihdr.getUint32(20), 4); // height
+ * ```
+ * @param svg the SVG document text
+ * @param scale pixels per SVG unit, > 0 (default 1)
+ * @returns the PNG file bytes
+ */
+export async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
+  if (!(scale > 0 && Number.isFinite(scale))) {
+    throw new RangeError(`Cannot render at scale ${scale}: it must be a number > 0`);
+  }
+  const font = await setUpOnce();
+  const resvg = new Resvg(svg, {
+    fitTo: { mode: "zoom", value: scale },
+    font: {
+      fontBuffers: [font],
+      defaultFontFamily: FONT_FAMILY,
+      sansSerifFamily: FONT_FAMILY,
+      monospaceFamily: FONT_FAMILY,
+    },
+  });
+  try {
+    const image = resvg.render();
+    try {
+      return image.asPng();
+    } finally {
+      image.free();
+    }
+  } finally {
+    resvg.free();
+  }
+}
