@@ -5,7 +5,7 @@
  * The WebAssembly module and the font load once, on the first render.
  * @module
  */
-import { initWasm, Resvg } from "@resvg/resvg-wasm";
+import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
 import { FONT_FAMILY } from "./metrics.ts";
 
 /** Where the bundled font lies, beside this module (also when it runs as a remote script). */
@@ -24,7 +24,7 @@ async function readUrl(url: URL): Promise<Uint8Array> {
 
 /** Initialises resvg's WebAssembly (shipped in its npm package) and reads the font. */
 async function setUp(): Promise<Uint8Array> {
-  const wasmUrl = new URL(import.meta.resolve("@resvg/resvg-wasm/index_bg.wasm"));
+  const wasmUrl = new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm"));
   const [wasm, font] = await Promise.all([readUrl(wasmUrl), readUrl(FONT_URL)]);
   await initWasm(wasm);
   return font;
