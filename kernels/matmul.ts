@@ -215,8 +215,10 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
  * Computes C = op(A) op(B) (or C += ...) on the GPU with the variant chosen for this adapter.
  *
  * The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
- * class in `ctx.tuning`, else a heuristic (textures on CPU adapters for large enough work,
- * buffers otherwise). Every variant reads transposed operands in place.
+ * class in `ctx.tuning`, else a heuristic (the measured matmul family; until one is measured,
+ * textures on CPU adapters for large enough work and buffers otherwise, and the launch asks the
+ * context to measure the family: `ctx.requestTuning`). Every variant reads transposed operands in
+ * place.
  *
  * @example
  * ```ts ignore
@@ -231,7 +233,11 @@ export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): Matmul
   const p = resolveMatmul(args);
   if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
   let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
-  if (!v || !matmulVariantFits(ctx, p, v)) v = matmulHeuristic(ctx, p);
+  if (!v || !matmulVariantFits(ctx, p, v)) {
+    // No family measured yet: ask for the measurement (`core/tuning.ts`) and guess meanwhile.
+    if (!ctx.tuning.has("matmul.family")) ctx.requestTuning?.("matmul.family");
+    v = matmulHeuristic(ctx, p);
+  }
   // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
   const steps = Math.ceil(p.k / (v === "direct" ? 1 : v.startsWith("buffer") ? 16 : 4));
   checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
