@@ -20,8 +20,36 @@
  * @module
  */
 export * from "./core/tensor.ts";
+export {
+  type Backend,
+  CPU,
+  CPU64,
+  type CpuBackend,
+  defaultBackend,
+  type DType,
+  initBackend,
+  numel,
+  setDefaultBackend,
+  type TypedArray,
+} from "./core/backend.ts";
 export { Device, getDevice } from "./core/device.ts";
-export * from "./core/ops.ts";
+export { isGradEnabled, noGrad } from "./core/grad_mode.ts";
+export { record } from "./core/autograd.ts";
+export * from "./core/ops/basic.ts";
+export * from "./core/ops/elementwise.ts";
+export * from "./core/ops/unary.ts";
+export * from "./core/ops/reduce.ts";
+export * from "./core/ops/softmax.ts";
+export * from "./core/ops/loss.ts";
+export * from "./core/ops/layernorm.ts";
+export * from "./core/ops/embedding.ts";
+export * from "./core/ops/glu.ts";
+export * from "./core/ops/layout.ts";
+export * from "./core/ops/random.ts";
+export * from "./core/ops/matmul.ts";
+export * from "./core/ops/attention.ts";
+export * from "./core/ops/fire.ts";
+export * from "./core/ops/backward.ts";
 export {
   AbacusEmbedding,
   abacusIndices,
@@ -38,4 +66,5 @@ export { Rng } from "./kernels/rng.ts";
 export { getTokenizer } from "./data/tokenizer.ts";
 export { generateDataset, openDataset } from "./data/mod.ts";
 export { loadConfig } from "./cli/config.ts";
-export { readSafetensors, writeSafetensors } from "./core/safetensors.ts";
+export { writeSafetensors } from "./core/_safetensors_write.ts";
+export { readSafetensors } from "./core/safetensors.ts";

@@ -18,7 +18,8 @@ import { crossCheck, validateTree } from "./_validate.ts";
  *
  * @example
  * ```ts
- * import { configToYaml, loadConfig } from "@arith/abacus/config";
+ * import { loadConfig } from "@arith/abacus/config";
+ * import { configToYaml } from "./config_files.ts";
  * import { ok } from "node:assert/strict";
  *
  * const cfg = await loadConfig(["name=t"], "pretrain");
@@ -59,7 +60,8 @@ function withContext<T>(what: string, run: () => T): T {
  *
  * @example
  * ```ts
- * import { configToYaml, loadConfig, parseConfigYaml } from "@arith/abacus/config";
+ * import { loadConfig } from "@arith/abacus/config";
+ * import { configToYaml, parseConfigYaml } from "./config_files.ts";
  * import { deepEqual } from "node:assert/strict";
  *
  * const cfg = await loadConfig(["preset=tiny-addition"], "pretrain");
@@ -100,7 +102,8 @@ function archSchema(): Map<string, KeySpec> {
  *
  * @example
  * ```ts
- * import { loadConfig, parseArchConfig } from "@arith/abacus/config";
+ * import { loadConfig } from "@arith/abacus/config";
+ * import { parseArchConfig } from "./config_files.ts";
  * import { deepEqual } from "node:assert/strict";
  *
  * const cfg = await loadConfig(["preset=tiny-addition"], "pretrain");
@@ -135,7 +138,7 @@ export function parseArchConfig(value: unknown, what = "model_config.json"): Arc
  *
  * @example
  * ```ts
- * import { RESUME_KEYS } from "@arith/abacus/config";
+ * import { RESUME_KEYS } from "./config_files.ts";
  * import { ok } from "node:assert/strict";
  *
  * ok(RESUME_KEYS.includes("budget") && !RESUME_KEYS.includes("arch.hidden_size"));
@@ -167,7 +170,8 @@ export const RESUME_KEYS: readonly string[] = Object.freeze([
  *
  * @example
  * ```ts
- * import { configHash, loadConfig, RESUME_KEYS } from "@arith/abacus/config";
+ * import { loadConfig } from "@arith/abacus/config";
+ * import { configHash, RESUME_KEYS } from "./config_files.ts";
  * import { deepEqual, notDeepEqual } from "node:assert/strict";
  *
  * const a = await loadConfig(["preset=tiny-addition"], "pretrain");

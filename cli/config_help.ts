@@ -20,7 +20,7 @@ function columns(rows: [string, string][]): string {
  *
  * @example
  * ```ts
- * import { helpText } from "@arith/abacus/config";
+ * import { helpText } from "./config_help.ts";
  * import { ok } from "node:assert/strict";
  *
  * const text = helpText("pretrain");

@@ -71,7 +71,7 @@ const NUMBERS = ["version", "step", "optimizer_steps", "tokens", "elapsed_second
  *
  * @example
  * ```ts
- * import { readCheckpointState } from "./checkpoint.ts";
+ * import { readCheckpointState } from "./_checkpoint_read.ts";
  * import { rejects } from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -135,7 +135,8 @@ async function info(name: string, path: string): Promise<CheckpointInfo> {
  *
  * @example
  * ```ts
- * import { listCheckpoints, saveCheckpointDir } from "./checkpoint.ts";
+ * import { listCheckpoints } from "./_checkpoint_read.ts";
+ * import { saveCheckpointDir } from "./checkpoint.ts";
  * import { deepEqual } from "node:assert/strict";
  *
  * const run = await Deno.makeTempDir();
@@ -187,7 +188,7 @@ export async function listCheckpoints(runDir: string): Promise<CheckpointInfo[]>
  *
  * @example
  * ```ts
- * import { normalizeKey } from "./checkpoint.ts";
+ * import { normalizeKey } from "./_checkpoint_read.ts";
  * import { deepEqual } from "node:assert/strict";
  *
  * deepEqual(normalizeKey("encoder.recurrent_block.layers.0.ffn.dense_in.weight"),

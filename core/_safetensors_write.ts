@@ -132,7 +132,8 @@ function plan(
  *
  * @example
  * ```ts
- * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * import { encodeSafetensors } from "./_safetensors_write.ts";
+ * import { decodeSafetensors } from "./safetensors.ts";
  * import { deepEqual } from "node:assert/strict";
  *
  * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
@@ -164,7 +165,8 @@ export function encodeSafetensors(
  *
  * @example
  * ```ts
- * import { readSafetensors, writeSafetensors } from "./safetensors.ts";
+ * import { writeSafetensors } from "./_safetensors_write.ts";
+ * import { readSafetensors } from "./safetensors.ts";
  * import { deepEqual } from "node:assert/strict";
  *
  * const path = await Deno.makeTempFile({ suffix: ".safetensors" });

@@ -8,9 +8,8 @@ import { fill } from "../kernels/fill.ts";
 import { layoutParams, type ParamSpec } from "./arena_layout.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
-
-export { ARENA_ALIGN, decaysByName, NO_DECAY_KEYS, type ParamSpec } from "./arena_layout.ts";
-import { type Backend, keep, numel, Tensor } from "./tensor.ts";
+import { type Backend, numel } from "./backend.ts";
+import { keep, Tensor } from "./tensor.ts";
 
 /** Where one parameter lives in the arena. */
 export interface ParamEntry {
@@ -41,7 +40,7 @@ export interface ParamEntry {
  * ```ts
  * import { ok } from "node:assert/strict";
  * import { ParamArena } from "./arena.ts";
- * import { CPU } from "./tensor.ts";
+ * import { CPU } from "./backend.ts";
  * const arena = new ParamArena(CPU, [
  *   { name: "lin.bias", shape: [3] },
  *   { name: "lin.weight", shape: [3, 2] },

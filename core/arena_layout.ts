@@ -4,7 +4,7 @@
  * @module
  */
 import { roundUp } from "../kernels/context.ts";
-import { numel } from "./tensor.ts";
+import { numel } from "./backend.ts";
 
 /** Parameter offsets are multiples of this many elements (256 bytes, a storage-binding offset). */
 export const ARENA_ALIGN = 64;

@@ -1,44 +1,14 @@
 /**
- * Reverse-mode autograd: each op records a closure (its gradient rule) on its output; `backward`
- * runs them in reverse topological order, accumulates into the `grad` of leaf tensors
- * (parameters) and frees intermediate gradients and saved activations as soon as they are used.
+ * Reverse-mode autograd: each op records a closure (its gradient rule) on its output;
+ * `backpropagate` runs them in reverse topological order, accumulates into the `grad` of leaf
+ * tensors (parameters) and frees intermediate gradients and saved activations as soon as they are
+ * used. The additions that sum gradients are ops, so they come in as an argument: the public
+ * `backward` (`core/ops/backward.ts`, in the ops layer) passes them.
  * Reference: micrograd-style closures per op; gradients accumulate across microbatches.
  * @module
  */
+import { isGradEnabled, noGrad } from "./grad_mode.ts";
 import { keep, scope, type Tensor } from "./tensor.ts";
-
-let gradEnabled = true;
-
-/**
- * Whether ops currently record gradient closures.
- *
- * @returns true outside `noGrad`
- */
-export function isGradEnabled(): boolean {
-  return gradEnabled;
-}
-
-/**
- * Runs `fn` without recording anything for backward (evaluation, decoding).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { noGrad, isGradEnabled } from "./autograd.ts";
- * assert(noGrad(() => isGradEnabled()) === false);
- * ```
- * @param fn the work
- * @returns what `fn` returned
- */
-export function noGrad<T>(fn: () => T): T {
-  const prev = gradEnabled;
-  gradEnabled = false;
-  try {
-    return fn();
-  } finally {
-    gradEnabled = prev;
-  }
-}
 
 /**
  * Attaches a gradient rule to an op's output when any input requires a gradient.
@@ -67,7 +37,7 @@ export function record(
   backward: (g: Tensor, sinks: readonly (Tensor | null)[]) => (Tensor | null)[],
   saved: Tensor[] = [],
 ): Tensor {
-  if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) {
+  if (!isGradEnabled() || !inputs.some((t) => t.requiresGrad)) {
     for (const s of saved) s.dispose();
     return out;
   }
@@ -103,15 +73,35 @@ function topoOrder(root: Tensor): Tensor[] {
   return order;
 }
 
+/** The tensor additions that sum gradients (ops, supplied by the ops layer). */
+export interface GradAdditions {
+  /** Returns a new tensor a + b. */
+  add(a: Tensor, b: Tensor): Tensor;
+  /** Adds `src` into `dst` in place. */
+  addInto(dst: Tensor, src: Tensor): void;
+}
+
 /**
  * Back-propagates from a scalar (or any) tensor, accumulating into `grad` of leaf tensors that
- * require gradients. The graph is freed as it goes (nodes released, gradients disposed).
+ * require gradients. The graph is freed as it goes (nodes released, gradients disposed). The
+ * public entry point is `backward` in `core/ops/backward.ts`, which supplies the seed's default
+ * and the additions.
  *
+ * @example
+ * ```ts ignore
+ * backpropagate(loss, null, onesLike, { add, addInto });
+ * ```
  * @param root the loss
  * @param seed gradient of the root (default: ones, via `onesLike`)
  * @param onesLike makes the default seed
+ * @param additions sum gradients (run without recording)
  */
-export function backward(root: Tensor, seed: Tensor | null, onesLike: (t: Tensor) => Tensor): void {
+export function backpropagate(
+  root: Tensor,
+  seed: Tensor | null,
+  onesLike: (t: Tensor) => Tensor,
+  additions: GradAdditions,
+): void {
   const order = topoOrder(root);
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, seed ?? onesLike(root));
@@ -124,7 +114,8 @@ export function backward(root: Tensor, seed: Tensor | null, onesLike: (t: Tensor
     if (!node) {
       // A leaf (parameter): accumulate in place (arena gradients must stay where they are).
       if (t.grad) {
-        accumulateInto(t.grad, g);
+        const dst = t.grad;
+        noGrad(() => additions.addInto(dst, g));
         g.dispose();
       } else t.grad = keep(g); // gradients outlive any enclosing scope
       continue;
@@ -144,39 +135,11 @@ export function backward(root: Tensor, seed: Tensor | null, onesLike: (t: Tensor
       }
       const prev = grads.get(inp);
       if (prev) {
-        grads.set(inp, accumulate(prev, gi));
+        grads.set(inp, noGrad(() => additions.add(prev, gi)));
         prev.dispose();
         gi.dispose();
       } else grads.set(inp, gi);
     });
   }
   for (const g of grads.values()) g.dispose();
-}
-
-let addImpl: ((a: Tensor, b: Tensor) => Tensor) | null = null;
-let addIntoImpl: ((dst: Tensor, src: Tensor) => void) | null = null;
-
-/**
- * Installs the additions used to accumulate gradients (set by `core/ops.ts`, which imports this
- * file; the indirection avoids an import cycle).
- *
- * @param add returns a new tensor a + b (no gradient recorded)
- * @param addInto adds `src` into `dst` in place
- */
-export function setAccumulate(
-  add: (a: Tensor, b: Tensor) => Tensor,
-  addInto: (dst: Tensor, src: Tensor) => void,
-): void {
-  addImpl = add;
-  addIntoImpl = addInto;
-}
-
-function accumulate(a: Tensor, b: Tensor): Tensor {
-  if (!addImpl) throw new Error("Gradient accumulation is not installed: import core/ops.ts");
-  return noGrad(() => addImpl!(a, b));
-}
-
-function accumulateInto(dst: Tensor, src: Tensor): void {
-  if (!addIntoImpl) throw new Error("Gradient accumulation is not installed: import core/ops.ts");
-  noGrad(() => addIntoImpl!(dst, src));
 }

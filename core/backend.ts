@@ -1,9 +1,10 @@
 /**
  * Backends and element types: the plain-TypeScript `cpu` backend (and its float64 variant for
- * gradient checks), the `Backend` union with WebGPU devices, and typed-array helpers.
+ * gradient checks), the `Backend` union with WebGPU devices, typed-array helpers, and the default
+ * backend (`initBackend` picks the cpu backend or opens the shared WebGPU device).
  * @module
  */
-import type { Device } from "./device.ts";
+import { type Device, getDevice } from "./device.ts";
 
 /** Element types a tensor can hold. */
 export type DType = "f32" | "i32" | "u32";
@@ -72,4 +73,40 @@ export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+let backendChoice: Backend | null = null;
+
+/**
+ * Sets the backend that `Tensor.fromArray` and model code use when none is given.
+ *
+ * @param backend the cpu backend or a WebGPU device
+ */
+export function setDefaultBackend(backend: Backend): void {
+  backendChoice = backend;
+}
+
+/**
+ * Returns the default backend set by `setDefaultBackend` or `initBackend`.
+ *
+ * @returns the backend
+ * @throws Error when none was initialised
+ */
+export function defaultBackend(): Backend {
+  if (!backendChoice) throw new Error("No backend chosen: await initBackend() first or pass one");
+  return backendChoice;
+}
+
+/**
+ * Chooses the backend: `cpu`, `webgpu`, or from `ABACUS_BACKEND` (default webgpu), and makes it
+ * the default.
+ *
+ * @param name backend name
+ * @returns the backend
+ */
+export async function initBackend(name?: "cpu" | "webgpu"): Promise<Backend> {
+  const choice = name ?? (Deno.env.get("ABACUS_BACKEND") === "cpu" ? "cpu" : "webgpu");
+  const b: Backend = choice === "cpu" ? CPU : await getDevice();
+  setDefaultBackend(b);
+  return b;
 }

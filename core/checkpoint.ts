@@ -180,11 +180,3 @@ export async function saveCheckpointDir(
   if (options.crashAfter === "moved-new") return;
   if (await exists(old)) await Deno.remove(old, { recursive: true });
 }
-
-export {
-  CheckpointError,
-  listCheckpoints,
-  normalizeKey,
-  readCheckpointState,
-} from "./_checkpoint_read.ts";
-export type { CheckpointInfo, CheckpointState } from "./_checkpoint_read.ts";

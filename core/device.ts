@@ -2,6 +2,9 @@
  * The WebGPU device layer: adapter and device with the adapter's larger limits, a pipeline cache,
  * the buffer pool, and a command recorder that puts many dispatches into one submit (a submit
  * plus a wait costs ~11.6 ms on llvmpipe whatever the work, so a training step is one submit).
+ * Opening a device restores its tuning from the cache file and runs no kernel; what a launcher
+ * asks to measure (`requestTuning`) is measured at the next `read()` or `sync()`
+ * (`core/tuning.ts`).
  * @module
  */
 import {
@@ -16,11 +19,11 @@ import { GpuCache } from "./_gpu_cache.ts";
 import { ScratchTextures } from "./_scratch_textures.ts";
 import { UniformSlices } from "./_uniforms.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
-import { loadTuning } from "./tuning.ts";
+import { measureTuning, restoreTuning } from "./tuning.ts";
 
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8;
 
-/** Counters that benchmarks and tests read. */
+/** Counters that benchmarks and tests read (tuning measurements are left out). */
 export interface DeviceStats {
   /** Queue submits. */
   submits: number;
@@ -80,6 +83,9 @@ export class Device implements KernelContext {
   #staging: GPUBuffer[] = [];
   #readPool = new Map<number, GPUBuffer[]>();
   #errors: string[] = [];
+  #tuningOn = false;
+  #wanted = new Set<string>();
+  #measuring: Promise<void> | null = null;
 
   /**
    * Wraps a device; use `getDevice()` or `Device.create()` instead.
@@ -113,8 +119,34 @@ export class Device implements KernelContext {
   static async create(): Promise<Device> {
     const { device, name, isCpu } = await openGpu();
     const dev = new Device(device, name, isCpu);
-    await loadTuning(dev);
+    dev.#tuningOn = await restoreTuning(dev.adapterName, dev.tuning);
     return dev;
+  }
+
+  /**
+   * Asks for a tuning key to be measured (`matmul.family`: launchers call this when they fall
+   * back to their heuristic). The measurement runs at the next `read()` or `sync()`, once the
+   * work recorded before it has finished; nothing happens when the key is known, or when tuning is
+   * off (`ABACUS_TUNE=0`, or a device made with `new Device` rather than `Device.create`).
+   *
+   * @param key the tuning key
+   */
+  requestTuning(key: string): void {
+    if (this.#tuningOn && !this.tuning.has(key)) this.#wanted.add(key);
+  }
+
+  /** Runs the requested measurements (one batch at a time; later callers await the same one). */
+  #measureRequested(): Promise<void> {
+    if (!this.#measuring && this.#wanted.size > 0) {
+      const keys = [...this.#wanted];
+      this.#wanted.clear();
+      const { submits, dispatches } = this.stats;
+      this.#measuring = measureTuning(this, keys, () => this.#drain()).finally(() => {
+        this.#measuring = null;
+        Object.assign(this.stats, { submits, dispatches }); // the counters are the caller's work
+      });
+    }
+    return this.#measuring ?? Promise.resolve();
   }
 
   /** Error messages WebGPU reported so far (validation, out of memory). */
@@ -301,11 +333,17 @@ export class Device implements KernelContext {
     const back = this.#readPool.get(size);
     if (back) back.push(staging);
     else this.#readPool.set(size, [staging]);
+    await this.#measureRequested();
     return out;
   }
 
   /** Flushes and waits until the GPU has finished all submitted work. */
   async sync(): Promise<void> {
+    await this.#drain();
+    await this.#measureRequested();
+  }
+
+  async #drain(): Promise<void> {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
   }

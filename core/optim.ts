@@ -47,7 +47,7 @@ export interface AdamWState {
  * import { ok } from "node:assert/strict";
  * import { ParamArena } from "./arena.ts";
  * import { AdamW } from "./optim.ts";
- * import { CPU } from "./tensor.ts";
+ * import { CPU } from "./backend.ts";
  * const arena = new ParamArena(CPU, [{ name: "w", shape: [2] }]);
  * arena.write("w", [1, -1]);
  * arena.write("w", [0.5, -0.5], "grad");

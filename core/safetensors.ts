@@ -17,16 +17,6 @@ import {
   type Tensor,
 } from "./_safetensors_common.ts";
 
-export { SafetensorsError } from "./_safetensors_common.ts";
-export type {
-  SafeArray,
-  SafeDType,
-  SafetensorsContent,
-  Tensor,
-  TensorInput,
-} from "./_safetensors_common.ts";
-export { encodeSafetensors, writeSafetensors } from "./_safetensors_write.ts";
-
 interface Entry {
   name: string;
   dtype: SafeDType;
@@ -84,7 +74,8 @@ function view(bytes: Uint8Array, at: number, e: Entry): SafeArray {
  *
  * @example
  * ```ts
- * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * import { encodeSafetensors } from "./_safetensors_write.ts";
+ * import { decodeSafetensors } from "./safetensors.ts";
  * import { throws } from "node:assert/strict";
  *
  * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [4], data: new Float32Array(4) } });

@@ -6,10 +6,18 @@
  * @module
  */
 import type { Buf } from "../kernels/context.ts";
-import { type Backend, type DType, makeArray, numel, type TypedArray } from "./backend.ts";
-import { defaultBackend } from "./scope.ts";
-import { isGradEnabled } from "./autograd.ts";
-import { scopes } from "./_scopes.ts";
+import {
+  type Backend,
+  defaultBackend,
+  type DType,
+  makeArray,
+  numel,
+  type TypedArray,
+} from "./backend.ts";
+import { isGradEnabled } from "./grad_mode.ts";
+
+/** Open `scope()` blocks, innermost last: every new tensor joins the innermost one. */
+const scopes: Set<Tensor>[] = [];
 
 /** Storage shared by a tensor and its reshaped views. */
 export interface Storage {
@@ -44,7 +52,8 @@ export interface GradNode {
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { Tensor, CPU } from "./tensor.ts";
+ * import { CPU } from "./backend.ts";
+ * import { Tensor } from "./tensor.ts";
  * const t = Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU });
  * assert(t.reshape([3, 2]).shape[0] === 3);
  * assert((await t.toArray())[5] === 6);
@@ -257,13 +266,62 @@ export class Tensor {
   }
 }
 
-export { defaultBackend, initBackend, keep, scope, setDefaultBackend } from "./scope.ts";
-export {
-  type Backend,
-  CPU,
-  CPU64,
-  type CpuBackend,
-  type DType,
-  numel,
-  type TypedArray,
-} from "./backend.ts";
+/**
+ * Runs `fn` and disposes every tensor created inside it except those in its result
+ * (a tensor, or an array/object of tensors, searched one level deep) and those passed to `keep`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { scope, Tensor } from "./tensor.ts";
+ * import { CPU } from "./backend.ts";
+ * const made: Tensor[] = [];
+ * const out = scope(() => {
+ *   made.push(Tensor.fromArray([1], [1], { backend: CPU }));
+ *   return Tensor.fromArray([2], [1], { backend: CPU });
+ * });
+ * assert(made[0].disposed && !out.disposed);
+ * ```
+ * @param fn the work
+ * @returns what `fn` returned
+ */
+export function scope<T>(fn: () => T): T {
+  const set = new Set<Tensor>();
+  scopes.push(set);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const keepers = collect(result);
+  for (const t of set) {
+    if (!keepers.has(t)) t.dispose();
+    else scopes[scopes.length - 1]?.add(t);
+  }
+  return result;
+}
+
+/**
+ * Removes a tensor from every enclosing `scope`, so it outlives them.
+ *
+ * @param t the tensor
+ * @returns the same tensor
+ */
+export function keep<T extends Tensor>(t: T): T {
+  for (const sc of scopes) sc.delete(t);
+  return t;
+}
+
+function collect(v: unknown): Set<Tensor> {
+  const s = new Set<Tensor>();
+  const visit = (x: unknown, depth: number) => {
+    if (x instanceof Tensor) s.add(x);
+    else if (depth < 2 && Array.isArray(x)) x.forEach((y) => visit(y, depth + 1));
+    else if (depth < 2 && x && typeof x === "object") {
+      Object.values(x as object).forEach((y) => visit(y, depth + 1));
+    }
+  };
+  visit(v, 0);
+  return s;
+}

@@ -1,53 +1,102 @@
 /**
- * Per-adapter tuning decisions that outlive a process: restored from
- * `$XDG_CACHE_HOME/abacus/tuning.json` (or `~/.cache/...`), measured on first use (the matmul
- * family: a fraction of a second) and saved for later processes.
+ * Per-adapter tuning decisions that outlive a process, kept in `$XDG_CACHE_HOME/abacus/tuning.json`
+ * (or `~/.cache/...`). Two halves, so that opening a device never runs a kernel:
+ *
+ * - `restoreTuning` reads the file when a device opens (a file read, nothing measured).
+ * - `measureTuning` measures a key nobody stored (the matmul family: a fraction of a second)
+ *   and saves it. It runs lazily: the matmul launcher, on finding no `matmul.family`, asks its
+ *   context (`requestTuning`) and keeps to its adapter-kind guess for that launch; the device runs
+ *   the measurement at its next async call (`read()` or `sync()`), after the caller's recorded work
+ *   has finished and while the caller awaits it, so later launches follow the measurement.
+ *
+ * `ABACUS_TUNE=0` skips both (the adapter-kind guess is used).
  * @module
  */
+import type { KernelContext } from "../kernels/context.ts";
 import { probeMatmulFamily } from "../kernels/matmul_tune.ts";
-import type { Device } from "./device.ts";
+
+function env(k: string): string | undefined {
+  try {
+    return Deno.env.get(k);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cache folder and file, or null without a home. */
+function cachePaths(): { dir: string; file: string } | null {
+  const home = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : null);
+  return home ? { dir: `${home}/abacus`, file: `${home}/abacus/tuning.json` } : null;
+}
+
+async function readCache(file: string): Promise<Record<string, Record<string, string>>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(file));
+  } catch {
+    return {};
+  }
+}
 
 /**
- * Fills `dev.tuning` from the cache file, measuring and saving what is missing.
- * `ABACUS_TUNE=0` skips it (the adapter-kind guess is used).
+ * Fills `tuning` from the cache file's entry for the adapter, when that entry holds a measured
+ * matmul family (every key of it is then honoured). Measures nothing.
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { restoreTuning } from "./tuning.ts";
+ * const tuning = new Map<string, string>();
+ * ok(typeof await restoreTuning("no such adapter", tuning) === "boolean" && tuning.size === 0);
+ * ```
+ * @param adapterName the adapter's description (the file's key)
+ * @param tuning the device's tuning map
+ * @returns false when `ABACUS_TUNE=0` turns tuning off (nothing is read or measured then)
+ */
+export async function restoreTuning(
+  adapterName: string,
+  tuning: Map<string, string>,
+): Promise<boolean> {
+  if (env("ABACUS_TUNE") === "0") return false;
+  const paths = cachePaths();
+  if (!paths) return true;
+  const mine = (await readCache(paths.file))[adapterName];
+  if (mine && typeof mine["matmul.family"] === "string") {
+    for (const [k, v] of Object.entries(mine)) tuning.set(k, v);
+  }
+  return true;
+}
+
+/**
+ * Measures the requested keys that `ctx.tuning` lacks (one is known: `matmul.family`; others are
+ * ignored), stores them in `ctx.tuning` and saves the matmul family to the cache file (a read-only
+ * home only costs the measurement again next time).
  *
  * @example
  * ```ts ignore
- * await loadTuning(dev);
+ * await measureTuning(dev, ["matmul.family"], () => dev.sync());
  * console.log(dev.tuning.get("matmul.family"));
  * ```
- * @param dev the device
+ * @param ctx kernel context (its `tuning` receives the results)
+ * @param keys the keys a launcher asked for
+ * @param sync flushes the recorded work and waits for it
  */
-export async function loadTuning(dev: Device): Promise<void> {
-  const env = (k: string) => {
-    try {
-      return Deno.env.get(k);
-    } catch {
-      return undefined;
-    }
-  };
-  if (env("ABACUS_TUNE") === "0") return;
-  const home = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : null);
-  const file = home ? `${home}/abacus/tuning.json` : null;
-  let all: Record<string, Record<string, string>> = {};
+export async function measureTuning(
+  ctx: KernelContext,
+  keys: Iterable<string>,
+  sync: () => Promise<void>,
+): Promise<void> {
+  const wanted = new Set(keys);
+  if (!wanted.has("matmul.family") || ctx.tuning.has("matmul.family")) return;
+  await probeMatmulFamily(ctx, sync);
+  const paths = cachePaths();
+  if (!paths) return;
   try {
-    if (file) all = JSON.parse(await Deno.readTextFile(file));
-  } catch {
-    all = {};
-  }
-  const mine = all[dev.adapterName];
-  if (mine && typeof mine["matmul.family"] === "string") {
-    for (const [k, v] of Object.entries(mine)) dev.tuning.set(k, v);
-    return;
-  }
-  await probeMatmulFamily(dev, () => dev.sync());
-  if (!file) return;
-  try {
-    all[dev.adapterName] = { "matmul.family": dev.tuning.get("matmul.family")! };
-    await Deno.mkdir(`${home}/abacus`, { recursive: true });
-    const tmp = `${file}.${Deno.pid}.tmp`;
+    const all = await readCache(paths.file);
+    all[ctx.adapterName] = { "matmul.family": ctx.tuning.get("matmul.family")! };
+    await Deno.mkdir(paths.dir, { recursive: true });
+    const tmp = `${paths.file}.${Deno.pid}.tmp`;
     await Deno.writeTextFile(tmp, JSON.stringify(all, null, 2));
-    await Deno.rename(tmp, file);
+    await Deno.rename(tmp, paths.file);
   } catch {
     // A read-only home only costs the probe again next time.
   }

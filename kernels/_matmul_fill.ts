@@ -6,8 +6,7 @@
  */
 import { arrayView } from "./_flat_texture.ts";
 import { type Buf, type KernelContext, roundUp } from "./context.ts";
-import type { MatmulPlan } from "./matmul.ts";
-import type { TextureTile } from "./matmul_texture.ts";
+import type { MatmulPlan, TextureTile } from "./matmul_plan.ts";
 
 /**
  * An optional capability of a kernel context: a buffer-to-texture copy recorded in submission

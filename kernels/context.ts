@@ -91,6 +91,11 @@ export interface KernelContext {
   ): void;
   /** Remembers a per-adapter tuning decision (e.g. which matmul variant won). */
   tuning: Map<string, string>;
+  /**
+   * Asks the runtime to measure a tuning key it lacks (e.g. `matmul.family`) at its next async
+   * point (optional: without it nothing is measured and launchers keep to their heuristics).
+   */
+  requestTuning?(key: string): void;
 }
 
 /**

@@ -8,113 +8,15 @@
  */
 import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
 import { bufferFits, matmulBuffer } from "./matmul_buffer.ts";
-import { matmulTexture, textureFits, type TextureTile } from "./matmul_texture.ts";
-
-/**
- * Variants `matmulForward` can run: `buffer64`/`buffer16` (workgroup-memory tiles of 64 or 16,
- * for GPUs), `direct` (4x4 register tile straight from storage buffers, small shapes on CPU
- * adapters), `texture*` (operands packed into textures, register tile of that size, llvmpipe).
- */
-export type MatmulVariant =
-  | "buffer64"
-  | "buffer16"
-  | "direct"
-  | "texture4x4"
-  | "texture8x8"
-  | "texture16x16";
-
-/** Every variant, in the order `tuneMatmul` tries them. */
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
-  "buffer64",
-  "buffer16",
-  "direct",
-  "texture4x4",
-  "texture8x8",
-  "texture16x16",
-];
-
-/**
- * Arguments of `matmul`: `B` is `Buf` for the launcher, a typed array for the reference.
- *
- * Shapes per batch element z: op(A) is (M, K), op(B) is (K, N), C is (M, N) row-major.
- * A is stored (M, K), or (K, M) when `transA`; B is stored (K, N), or (N, K) when `transB`.
- * Element strides between batch elements default to the dense sizes; 0 shares one matrix.
- */
-export interface MatmulArgs<B> {
-  /** Left operand, (batch, M, K) or (batch, K, M) when `transA`. */
-  a: B;
-  /** Right operand, (batch, K, N) or (batch, N, K) when `transB`. */
-  b: B;
-  /** Output, (batch, M, N); must not alias `a` or `b`. */
-  out: B;
-  /** Rows of C. */
-  m: number;
-  /** Columns of C. */
-  n: number;
-  /** Inner dimension. */
-  k: number;
-  /** Batch count (default 1). */
-  batch?: number;
-  /** A is stored (K, M). */
-  transA?: boolean;
-  /** B is stored (N, K). */
-  transB?: boolean;
-  /** Elements between A's batch elements (default M * K; 0 = shared). */
-  strideA?: number;
-  /** Elements between B's batch elements (default K * N; 0 = shared). */
-  strideB?: number;
-  /** Elements between C's batch elements (default M * N; at least M * N). */
-  strideC?: number;
-  /** Add into `out` (C += op(A) op(B)) instead of overwriting it. */
-  accumulate?: boolean;
-  /** Force a variant instead of the tuned or heuristic choice (ignored by the reference). */
-  variant?: MatmulVariant;
-}
-
-/** `MatmulArgs` with every default filled in (what the variants receive). */
-export type MatmulPlan<B = Buf> = Required<Omit<MatmulArgs<B>, "variant">>;
-
-/**
- * Fills in the defaults of `MatmulArgs` and checks the sizes.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { resolveMatmul } from "./matmul.ts";
- * const p = resolveMatmul({ a: 0, b: 0, out: 0, m: 2, n: 3, k: 4, batch: 5, strideB: 0 });
- * assert(p.strideA === 8 && p.strideB === 0 && p.strideC === 6);
- * ```
- * @param args sizes and operands
- * @returns the plan
- * @throws Error on negative or fractional sizes, or a C stride smaller than M * N
- */
-export function resolveMatmul<B>(args: MatmulArgs<B>): MatmulPlan<B> {
-  const { m, n, k } = args, batch = args.batch ?? 1;
-  const p: MatmulPlan<B> = {
-    a: args.a,
-    b: args.b,
-    out: args.out,
-    m,
-    n,
-    k,
-    batch,
-    transA: args.transA ?? false,
-    transB: args.transB ?? false,
-    strideA: args.strideA ?? m * k,
-    strideB: args.strideB ?? k * n,
-    strideC: args.strideC ?? m * n,
-    accumulate: args.accumulate ?? false,
-  };
-  for (const key of ["m", "n", "k", "batch", "strideA", "strideB", "strideC"] as const) {
-    if (!Number.isInteger(p[key]) || p[key] < 0) {
-      throw new Error(`Cannot matmul with ${key} = ${p[key]}: sizes must be integers >= 0`);
-    }
-  }
-  if (batch > 1 && p.strideC < m * n) {
-    throw new Error(`Cannot matmul with strideC = ${p.strideC}: batch outputs would overlap`);
-  }
-  return p;
-}
+import {
+  type MatmulArgs,
+  type MatmulPlan,
+  matmulShapeClass,
+  type MatmulVariant,
+  resolveMatmul,
+  type TextureTile,
+} from "./matmul_plan.ts";
+import { matmulTexture, textureFits } from "./matmul_texture.ts";
 
 const TEXTURE_TILES: Record<string, TextureTile> = {
   texture4x4: { tm: 4, tn: 4 },
@@ -141,23 +43,6 @@ export function matmulVariantFits(
 ): boolean {
   if (v === "buffer64" || v === "buffer16" || v === "direct") return bufferFits(ctx, p, v);
   return textureFits(ctx, p, TEXTURE_TILES[v]) && p.batch <= ctx.maxWorkgroups;
-}
-
-/**
- * The tuning key of a matmul: sizes bucketed by powers of two, so one measurement serves a class.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { matmulShapeClass } from "./matmul.ts";
- * assert(matmulShapeClass({ m: 1000, n: 512, k: 128, batch: 4 }) === "matmul:4096x128x512");
- * ```
- * @param s sizes (batch multiplies M)
- * @returns a key such as `matmul:4096x128x512` (M x K x N, each rounded up to a power of two)
- */
-export function matmulShapeClass(s: { m: number; n: number; k: number; batch?: number }): string {
-  const up = (x: number) => 2 ** Math.ceil(Math.log2(Math.max(1, x)));
-  return `matmul:${up(s.m * (s.batch ?? 1))}x${up(s.k)}x${up(s.n)}`;
 }
 
 /** GFLOP per CPU-second of the texture kernels' main loop by tile size (bench/NOTES.md). */
@@ -215,8 +100,10 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
  * Computes C = op(A) op(B) (or C += ...) on the GPU with the variant chosen for this adapter.
  *
  * The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
- * class in `ctx.tuning`, else a heuristic (textures on CPU adapters for large enough work,
- * buffers otherwise). Every variant reads transposed operands in place.
+ * class in `ctx.tuning`, else a heuristic (the measured matmul family; until one is measured,
+ * textures on CPU adapters for large enough work and buffers otherwise, and the launch asks the
+ * context to measure the family: `ctx.requestTuning`). Every variant reads transposed operands in
+ * place.
  *
  * @example
  * ```ts ignore
@@ -231,7 +118,11 @@ export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): Matmul
   const p = resolveMatmul(args);
   if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
   let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
-  if (!v || !matmulVariantFits(ctx, p, v)) v = matmulHeuristic(ctx, p);
+  if (!v || !matmulVariantFits(ctx, p, v)) {
+    // No family measured yet: ask for the measurement (`core/tuning.ts`) and guess meanwhile.
+    if (!ctx.tuning.has("matmul.family")) ctx.requestTuning?.("matmul.family");
+    v = matmulHeuristic(ctx, p);
+  }
   // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
   const steps = Math.ceil(p.k / (v === "direct" ? 1 : v.startsWith("buffer") ? 16 : 4));
   checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
@@ -277,5 +168,3 @@ export function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
     }
   }
 }
-
-export { type MatmulShape, type MatmulTiming, tuneMatmul } from "./matmul_tune.ts";

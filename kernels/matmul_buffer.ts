@@ -5,7 +5,7 @@
  * @module
  */
 import type { Buf, KernelContext } from "./context.ts";
-import type { MatmulPlan } from "./matmul.ts";
+import type { MatmulPlan } from "./matmul_plan.ts";
 
 /** Workgroup-tile shapes: BM x BN of C per workgroup, TM x TN per invocation, BK deep. */
 export const BUFFER_TILES = {

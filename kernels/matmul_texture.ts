@@ -8,17 +8,7 @@
  */
 import { type Buf, cachedCode, type KernelContext, roundUp } from "./context.ts";
 import { copierOf, extents, fill, fillCost, offsetOf, operands } from "./_matmul_fill.ts";
-
-export type { TextureCopier } from "./_matmul_fill.ts";
-import type { MatmulPlan } from "./matmul.ts";
-
-/** A register tile: each invocation computes `tm` rows by `tn` columns of C. */
-export interface TextureTile {
-  /** Rows of C per invocation (a multiple of 4). */
-  tm: number;
-  /** Columns of C per invocation (a multiple of 4). */
-  tn: number;
-}
+import type { MatmulPlan, TextureTile } from "./matmul_plan.ts";
 
 /**
  * Texel layouts of the two operands: `aK` = A's texels hold 4 consecutive k of one row m (else 4

@@ -5,18 +5,15 @@
  * @module
  */
 import { type KernelContext, roundUp } from "./context.ts";
+import { matmulForward, matmulForwardCpu, matmulHeuristic, matmulVariantFits } from "./matmul.ts";
 import {
   MATMUL_VARIANTS,
   type MatmulArgs,
-  matmulForward,
-  matmulForwardCpu,
-  matmulHeuristic,
   type MatmulPlan,
   matmulShapeClass,
   type MatmulVariant,
-  matmulVariantFits,
   resolveMatmul,
-} from "./matmul.ts";
+} from "./matmul_plan.ts";
 
 /** Sizes for `tuneMatmul` (buffers are made inside). */
 export type MatmulShape = Omit<MatmulArgs<unknown>, "a" | "b" | "out" | "variant">;

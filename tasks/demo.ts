@@ -8,7 +8,8 @@
  * @module
  */
 import { join } from "node:path";
-import { ConfigError, resolveBaseDir, userCwd } from "../cli/config.ts";
+import { resolveBaseDir, userCwd } from "../cli/config.ts";
+import { ConfigError } from "../cli/overrides.ts";
 import { TrainError } from "./train/errors.ts";
 import { EvalError } from "./eval/grids.ts";
 import { writePlots } from "./plot.ts";

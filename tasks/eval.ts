@@ -5,10 +5,13 @@
  * skips them), a summary and the heatmaps. `deno task eval merge name=NAME ...` combines shards.
  * @module
  */
-import { ConfigError, type EvalConfig, helpText, loadConfig, userCwd } from "../cli/config.ts";
+import { loadConfig, userCwd } from "../cli/config.ts";
+import { helpText } from "../cli/config_help.ts";
+import type { EvalConfig } from "../cli/config_types.ts";
+import { ConfigError } from "../cli/overrides.ts";
 import { Progress } from "../cli/progress.ts";
 import { greedyDecode } from "../core/nn/decode.ts";
-import { type Backend, CPU, initBackend } from "../core/tensor.ts";
+import { type Backend, CPU, initBackend } from "../core/backend.ts";
 import { findGridData } from "./eval/data_spec.ts";
 import { resolveGrid } from "./eval/flags.ts";
 import { cellTokens, EvalError } from "./eval/grids.ts";

@@ -3,7 +3,8 @@
  * config, preset and overrides (`--json` for tools), without building or training anything.
  * @module
  */
-import { ConfigError, loadConfig } from "../cli/config.ts";
+import { loadConfig } from "../cli/config.ts";
+import { ConfigError } from "../cli/overrides.ts";
 import { resolveArch } from "../core/nn/arch.ts";
 import { paramCounts } from "../core/nn/params.ts";
 import { getTokenizer } from "../data/tokenizer.ts";

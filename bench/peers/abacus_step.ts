@@ -9,17 +9,15 @@
  */
 import { ParamArena } from "../../core/arena.ts";
 import { AdamW } from "../../core/optim.ts";
-import {
-  addLayerNorm,
-  backward,
-  causalAttention,
-  crossEntropy,
-  embedding,
-  gluGelu,
-  layerNorm,
-  linear,
-} from "../../core/ops.ts";
-import { initBackend, scope, Tensor } from "../../core/tensor.ts";
+import { causalAttention } from "../../core/ops/attention.ts";
+import { backward } from "../../core/ops/backward.ts";
+import { embedding } from "../../core/ops/embedding.ts";
+import { gluGelu } from "../../core/ops/glu.ts";
+import { addLayerNorm, layerNorm } from "../../core/ops/layernorm.ts";
+import { crossEntropy } from "../../core/ops/loss.ts";
+import { linear } from "../../core/ops/matmul.ts";
+import { initBackend } from "../../core/backend.ts";
+import { scope, Tensor } from "../../core/tensor.ts";
 import {
   ADAM,
   LN_EPS,

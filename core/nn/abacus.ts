@@ -13,7 +13,8 @@
  * @module
  */
 import { embedding } from "../ops/embedding.ts";
-import { type Backend, defaultBackend, Tensor } from "../tensor.ts";
+import { type Backend, defaultBackend } from "../backend.ts";
+import { Tensor } from "../tensor.ts";
 
 /** Upstream's digit token ids: `0`..`9` are 4..13 in every abacus vocabulary. */
 export const DIGIT_IDS: readonly number[] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
@@ -192,7 +193,7 @@ export interface AbacusOptions {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { AbacusEmbedding } from "./abacus.ts";
- * import { CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
  * const ab = new AbacusEmbedding({ hidden: 8, tableSize: 32, backend: CPU });
  * const e = ab.forward(new Int32Array([5, 6, 14, 7]), 4, false); // (1, 4, 8)
  * assert(e.shape.join(",") === "1,4,8");

@@ -7,7 +7,10 @@
  * Reference: upstream `arithmetic_eval_quicker.py` / `_generate`; Pope et al. 2022 (KV caching).
  * @module
  */
-import { argmax, embedding, noGrad, zeros } from "../ops.ts";
+import { noGrad } from "../grad_mode.ts";
+import { zeros } from "../ops/basic.ts";
+import { embedding } from "../ops/embedding.ts";
+import { argmax } from "../ops/reduce.ts";
 import { attentionDecode } from "../ops/attention.ts";
 import { permute, slice } from "../ops/layout.ts";
 import { scope, Tensor } from "../tensor.ts";
@@ -44,7 +47,7 @@ function positionOf(model: ArithmeticModel, row: number[], t: number): number {
  * import { greedyDecode } from "./decode.ts";
  * import { ArithmeticModel } from "./model.ts";
  * import { resolveArch } from "./arch.ts";
- * import { CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
  * const arch = resolveArch({ hidden_size: 8, intermed_size: 16, layers_in_recurrent_block: 1,
  *   maximal_recurrence: 2, attention: { num_attention_heads: 2 },
  *   embedding: { pos_embedding: "abacus", max_seq_length: 32 } }, 19);

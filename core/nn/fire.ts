@@ -14,7 +14,8 @@ import { permute } from "../ops/layout.ts";
 import { linear } from "../ops/matmul.ts";
 import { relu } from "../ops/unary.ts";
 import { needsGrad } from "../ops/_save.ts";
-import { type Backend, defaultBackend, scope, Tensor } from "../tensor.ts";
+import { type Backend, defaultBackend } from "../backend.ts";
+import { scope, Tensor } from "../tensor.ts";
 
 /** Width of FIRE's hidden MLP layer (upstream's `mlp_width`). */
 export const FIRE_MLP_WIDTH = 32;
@@ -161,7 +162,7 @@ export interface FireBiasOptions extends FirePositionOptions {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { Fire } from "./fire.ts";
- * import { CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
  * const fire = new Fire({ heads: 2, backend: CPU, random: () => 0.25 });
  * const b = fire.bias(5); // (2, 5, 5)
  * assert(b.shape.join() === "2,5,5");

@@ -8,10 +8,13 @@
  */
 import { ParamArena } from "../arena.ts";
 import { Rng } from "../../kernels/rng.ts";
-import { add, embedding, layerNorm } from "../ops.ts";
+import { add } from "../ops/elementwise.ts";
+import { embedding } from "../ops/embedding.ts";
+import { layerNorm } from "../ops/layernorm.ts";
 import { linear, matmul } from "../ops/matmul.ts";
-import { noGrad } from "../autograd.ts";
-import { type Backend, defaultBackend, Tensor } from "../tensor.ts";
+import { noGrad } from "../grad_mode.ts";
+import { type Backend, defaultBackend } from "../backend.ts";
+import { Tensor } from "../tensor.ts";
 import { abacusIndices, drawAbacusPositions, longestDigitRun } from "./abacus.ts";
 import type { Arch } from "./arch.ts";
 import { initialState } from "./state.ts";
@@ -59,7 +62,7 @@ export interface ForwardOptions {
  * import { ok as assert } from "node:assert/strict";
  * import { ArithmeticModel } from "./model.ts";
  * import { resolveArch } from "./arch.ts";
- * import { CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
  * const arch = resolveArch({ hidden_size: 16, intermed_size: 32, layers_in_recurrent_block: 1,
  *   maximal_recurrence: 2, attention: { num_attention_heads: 2 },
  *   embedding: { pos_embedding: "abacus", max_seq_length: 32 } }, 19);

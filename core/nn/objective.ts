@@ -6,7 +6,9 @@
  * Reference: McLeish et al. 2024 §4 (progressive loss); upstream `prog_model_call_with_masking`.
  * @module
  */
-import { crossEntropy, scale, sumAll } from "../ops.ts";
+import { scale } from "../ops/elementwise.ts";
+import { crossEntropy } from "../ops/loss.ts";
+import { sumAll } from "../ops/reduce.ts";
 import { add } from "../ops/elementwise.ts";
 import { Tensor } from "../tensor.ts";
 import type { ArithmeticModel } from "./model.ts";

@@ -6,8 +6,10 @@
  * full forward draws.
  * @module
  */
-import { randomNormalAtTensor, randomNormalTensor, zeros } from "../ops.ts";
-import { type Backend, CPU, Tensor } from "../tensor.ts";
+import { zeros } from "../ops/basic.ts";
+import { randomNormalAtTensor, randomNormalTensor } from "../ops/random.ts";
+import { type Backend, CPU } from "../backend.ts";
+import { Tensor } from "../tensor.ts";
 import type { Arch } from "./arch.ts";
 
 /** Standardises each H-long row in place (mean 0, unbiased std 1), as `state_init: unit`. */
@@ -29,7 +31,8 @@ function standardizeRows(v: Float32Array, H: number): void {
  * import { strictEqual } from "node:assert/strict";
  * import { initialState } from "./state.ts";
  * import { resolveArch } from "./arch.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const arch = resolveArch({ hidden_size: 4, intermed_size: 8, attention: { num_attention_heads: 1 } }, 19);
  * const x = Tensor.fromArray(new Float32Array(2 * 3 * 4), [2, 3, 4], { backend: CPU });
  * const full = initialState(arch, CPU, x, 7);

@@ -4,8 +4,9 @@
  * (freed when the node is released) so the rule still works if the caller disposes the input.
  * @module
  */
-import { isGradEnabled, noGrad } from "../autograd.ts";
-import { type DType, keep, type Tensor } from "../tensor.ts";
+import { isGradEnabled, noGrad } from "../grad_mode.ts";
+import type { DType } from "../backend.ts";
+import { keep, type Tensor } from "../tensor.ts";
 
 /**
  * Formats a shape the way error messages print it.
@@ -30,7 +31,8 @@ export function shapeStr(shape: readonly number[]): string {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { needsGrad } from "./_save.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert(!needsGrad(Tensor.fromArray([1], [1], { backend: CPU })));
  * ```
  * @param inputs the op's tensor inputs
@@ -48,7 +50,8 @@ export function needsGrad(...inputs: Tensor[]): boolean {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { saveForBackward } from "./_save.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const t = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * const s = saveForBackward(t);
  * t.dispose();
@@ -68,7 +71,8 @@ export function saveForBackward(t: Tensor): Tensor {
  * @example
  * ```ts
  * import { checkBackends } from "./_save.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * checkBackends("add", [Tensor.fromArray([1], [1], { backend: CPU })]);
  * ```
  * @param op op name for the message
@@ -90,7 +94,8 @@ export function checkBackends(op: string, ts: Tensor[]): void {
  * @example
  * ```ts
  * import { checkDtype } from "./_save.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * checkDtype("exp", Tensor.fromArray([1], [1], { backend: CPU }));
  * ```
  * @param op op name for the message
@@ -110,7 +115,8 @@ export function checkDtype(op: string, t: Tensor, allowed: DType[] = ["f32"]): v
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { f32 } from "./_save.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert(f32(Tensor.fromArray([4], [1], { backend: CPU }))[0] === 4);
  * ```
  * @param t an f32 tensor on the cpu backend

@@ -48,7 +48,8 @@ function rotaryOf(r: boolean | RotaryOptions | undefined): RotaryOptions | undef
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { causalAttention } from "./attention.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * // B 1, T 2, 1 head of dim 1: q = k = 0, so position 1 averages v = [1, 3]
  * const qkv = Tensor.fromArray([0, 0, 1, 0, 0, 3], [1, 2, 3], { backend: CPU });
  * const out = await causalAttention(qkv, { heads: 1 }).toArray();
@@ -180,7 +181,8 @@ export interface AttentionDecodeOptions {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { attentionDecode } from "./attention.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const kCache = Tensor.fromArray([0, 0], [1, 1, 2, 1], { backend: CPU });
  * const vCache = Tensor.fromArray([1, 0], [1, 1, 2, 1], { backend: CPU });
  * const qkv = Tensor.fromArray([1, 0, 3], [1, 1, 3], { backend: CPU }); // k = 0, v = 3

@@ -5,7 +5,8 @@
  * @module
  */
 import { copy, copyCpu, fill, fillCpu } from "../../kernels/fill.ts";
-import { type Backend, defaultBackend, type DType, Tensor } from "../tensor.ts";
+import { type Backend, defaultBackend, type DType } from "../backend.ts";
+import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
 
 /**
@@ -15,7 +16,7 @@ import { record } from "../autograd.ts";
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { full } from "./basic.ts";
- * import { CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
  * const t = full([2, 2], 3, { backend: CPU });
  * assert((await t.toArray())[3] === 3);
  * ```
@@ -44,7 +45,7 @@ export function full(
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { zeros } from "./basic.ts";
- * import { CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
  * assert((await zeros([3], { backend: CPU }).toArray())[2] === 0);
  * ```
  * @param shape dimensions
@@ -65,7 +66,8 @@ export function zeros(
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { onesLike } from "./basic.ts";
- * import { Tensor, CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const t = onesLike(Tensor.fromArray([5, 6], [2], { backend: CPU }));
  * assert((await t.toArray())[1] === 1);
  * ```
@@ -83,7 +85,8 @@ export function onesLike(t: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { clone } from "./basic.ts";
- * import { Tensor, CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * assert((await clone(a).toArray())[1] === 2);
  * ```

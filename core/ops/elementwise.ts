@@ -15,8 +15,10 @@ import {
   type BinaryOp,
 } from "../../kernels/elementwise.ts";
 import { binaryBackward, binaryBackwardCpu } from "../../kernels/elementwise_backward.ts";
-import { noGrad, record } from "../autograd.ts";
-import { numel, Tensor } from "../tensor.ts";
+import { record } from "../autograd.ts";
+import { noGrad } from "../grad_mode.ts";
+import { numel } from "../backend.ts";
+import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
 
 function isSuffix(s: readonly number[], of: readonly number[]): boolean {
@@ -127,7 +129,8 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { add } from "./elementwise.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
  * const b = Tensor.fromArray([10, 20], [2], { backend: CPU });
  * assert((await add(a, b).toArray())[3] === 24);
@@ -147,7 +150,8 @@ export function add(a: Tensor, b: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { sub } from "./elementwise.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([5, 6], [2], { backend: CPU });
  * assert((await sub(a, Tensor.fromArray([1], [], { backend: CPU })).toArray())[1] === 5);
  * ```
@@ -166,7 +170,8 @@ export function sub(a: Tensor, b: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { mul } from "./elementwise.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
  * assert((await mul(a, Tensor.fromArray([2, 3], [2], { backend: CPU })).toArray())[3] === 12);
  * ```
@@ -185,7 +190,8 @@ export function mul(a: Tensor, b: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { div } from "./elementwise.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * assert((await div(a, Tensor.fromArray([4], [1], { backend: CPU })).toArray())[1] === 0.5);
  * ```
@@ -215,7 +221,8 @@ function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Ten
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { scale } from "./elementwise.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert((await scale(Tensor.fromArray([3], [1], { backend: CPU }), -2).toArray())[0] === -6);
  * ```
  * @param a input
@@ -235,7 +242,8 @@ export function scale(a: Tensor, alpha: number): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { axpby } from "./elementwise.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1], [1], { backend: CPU }), b = Tensor.fromArray([2], [1], { backend: CPU });
  * assert((await axpby(a, b, 3, 0.5).toArray())[0] === 4);
  * ```
@@ -263,14 +271,15 @@ export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor
 }
 
 /**
- * Adds `src` into `dst` in place, recording nothing (gradient accumulation; autograd installs
- * it with `setAccumulate(add, addInto)`). Shapes may differ if the element counts agree.
+ * Adds `src` into `dst` in place, recording nothing (gradient accumulation: `backward` hands it to
+ * the graph walk). Shapes may differ if the element counts agree.
  *
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { addInto } from "./elementwise.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const dst = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * addInto(dst, Tensor.fromArray([10, 10], [2], { backend: CPU }));
  * assert(dst.data[1] === 12);

@@ -19,7 +19,8 @@ import { checkBackends, checkDtype, f32, needsGrad, saveForBackward } from "./_s
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { embedding } from "./embedding.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const table = Tensor.fromArray([1, 2, 3, 4, 5, 6], [3, 2], { backend: CPU });
  * const ids = Tensor.fromArray([2, 0, 7], [1, 3], { dtype: "i32", backend: CPU });
  * const out = embedding(table, ids);

@@ -37,7 +37,8 @@ export interface FireDistanceOptions {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { fireDistances } from "./fire.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const positions = Tensor.fromArray([0, 1, 2], [3], { backend: CPU });
  * const c = Tensor.fromArray([0.1], [1], { backend: CPU });
  * const lMult = Tensor.fromArray([1], [1], { backend: CPU });

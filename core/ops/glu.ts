@@ -16,7 +16,8 @@ import { checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.t
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { gluGelu } from "./glu.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([3, 5, 0, 1], [1, 4], { backend: CPU }); // x = [3, 5], g = [0, 1]
  * const y = await gluGelu(x).toArray();
  * assert(y[0] === 0 && Math.abs(y[1] - 5 * 0.8413447) < 1e-6); // GELU(1) = Phi(1)

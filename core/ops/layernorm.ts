@@ -124,7 +124,8 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { layerNorm } from "./layernorm.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 3, 10, 20], [2, 2], { backend: CPU });
  * const w = Tensor.fromArray([1, 1], [2], { backend: CPU });
  * const b = Tensor.fromArray([0, 0.5], [2], { backend: CPU });
@@ -152,7 +153,8 @@ export function layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number = LN_EPS)
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { addLayerNorm } from "./layernorm.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2], [1, 2], { backend: CPU });
  * const r = Tensor.fromArray([0, 1], [1, 2], { backend: CPU });
  * const w = Tensor.fromArray([2, 2], [2], { backend: CPU });

@@ -37,7 +37,8 @@ const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { permute } from "./layout.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2, 3, 4, 5, 6], [1, 2, 3], { backend: CPU });
  * const y = permute(x, [2, 0, 1]);
  * assert(y.shape.join() === "3,1,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
@@ -69,7 +70,8 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { transpose } from "./layout.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU });
  * const y = transpose(x, 0, -1);
  * assert(y.shape.join() === "3,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
@@ -95,7 +97,8 @@ export function transpose(x: Tensor, d0: number, d1: number): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { slice } from "./layout.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU });
  * const y = slice(x, -1, 1, 2);
  * assert(y.shape.join() === "2,2" && (await y.toArray()).join() === "2,3,5,6");
@@ -141,7 +144,8 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { concat } from "./layout.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2], [2, 1], { backend: CPU });
  * const b = Tensor.fromArray([3, 4, 5, 6], [2, 2], { backend: CPU });
  * const y = concat([a, b], 1);

@@ -33,7 +33,8 @@ export interface CrossEntropyOptions {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { crossEntropy } from "./loss.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const logits = Tensor.fromArray([0, 0, 3, 1], [2, 2], { backend: CPU });
  * const targets = Tensor.fromArray([1, -100], [2], { dtype: "i32", backend: CPU });
  * const loss = await crossEntropy(logits, targets).toArray();

@@ -4,7 +4,8 @@
  * rules that reuse the same kernel with other transposes instead of copying.
  * @module
  */
-import { type MatmulArgs, matmulForward, matmulForwardCpu } from "../../kernels/matmul.ts";
+import { matmulForward, matmulForwardCpu } from "../../kernels/matmul.ts";
+import type { MatmulArgs } from "../../kernels/matmul_plan.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
@@ -57,7 +58,8 @@ function checkPair(a: Tensor, b: Tensor, what: string): void {
  * ```ts
  * import { deepStrictEqual } from "node:assert/strict";
  * import { matmul } from "./matmul.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const a = Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU });
  * const b = Tensor.fromArray([1, 0, 0, 1, 1, 1], [3, 2], { backend: CPU });
  * const c = matmul(a, b); // [[1 + 3, 2 + 3], [4 + 6, 5 + 6]]
@@ -205,7 +207,8 @@ function sumBatch(x: Tensor, batch: number, shape: readonly number[]): Tensor {
  * ```ts
  * import { deepStrictEqual } from "node:assert/strict";
  * import { linear } from "./matmul.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const x = Tensor.fromArray([1, 2], [1, 2], { backend: CPU });
  * const w = Tensor.fromArray([1, 1, 0, 1, 2, 0], [3, 2], { backend: CPU }); // 3 outputs, 2 inputs
  * deepStrictEqual([...await linear(x, w).toArray()], [3, 2, 2]);

@@ -9,7 +9,8 @@ import {
   randomNormalAtCpu,
   randomNormalCpu,
 } from "../../kernels/random.ts";
-import { type Backend, Tensor } from "../tensor.ts";
+import type { Backend } from "../backend.ts";
+import { Tensor } from "../tensor.ts";
 
 /**
  * Draws scale * N(0, 1) noise of shape (B, T, H), keyed by position.
@@ -18,7 +19,7 @@ import { type Backend, Tensor } from "../tensor.ts";
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { randomNormalTensor } from "./random.ts";
- * import { CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
  * const t = randomNormalTensor([2, 3, 4], 7, { backend: CPU, scale: 0.02 });
  * assert(t.shape.join(",") === "2,3,4");
  * ```
@@ -48,7 +49,7 @@ export function randomNormalTensor(
  * ```ts
  * import { strictEqual } from "node:assert/strict";
  * import { randomNormalAtTensor, randomNormalTensor } from "./random.ts";
- * import { CPU } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
  * const full = randomNormalTensor([2, 5, 3], 4, { backend: CPU });
  * const at = randomNormalAtTensor([4, 1], 3, 4, { backend: CPU });
  * strictEqual(at.data[3 + 2], full.data[(1 * 5 + 1) * 3 + 2]);

@@ -74,7 +74,8 @@ function reduce(op: ReduceOp, x: Tensor, all: boolean, keepDim?: boolean): Tenso
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { sum } from "./reduce.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const s = sum(Tensor.fromArray([1, 2, 3, 4, 5, 6], [2, 3], { backend: CPU }));
  * assert(s.shape.length === 1 && (await s.toArray())[1] === 15);
  * ```
@@ -93,7 +94,8 @@ export function sum(x: Tensor, options: ReduceOptions = {}): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { mean } from "./reduce.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const m = mean(Tensor.fromArray([1, 3, 5, 7], [2, 2], { backend: CPU }), { keepDim: true });
  * assert(m.shape[1] === 1 && (await m.toArray())[1] === 6);
  * ```
@@ -112,7 +114,8 @@ export function mean(x: Tensor, options: ReduceOptions = {}): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { max } from "./reduce.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert((await max(Tensor.fromArray([1, 9, 3], [3], { backend: CPU })).toArray())[0] === 9);
  * ```
  * @param x input `(..., n)`
@@ -130,7 +133,8 @@ export function max(x: Tensor, options: ReduceOptions = {}): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { argmax } from "./reduce.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const i = argmax(Tensor.fromArray([1, 9, 9, 4, 0, 2], [2, 3], { backend: CPU }));
  * assert(i.dtype === "i32" && (await i.toArray())[0] === 1);
  * ```
@@ -155,7 +159,8 @@ export function argmax(x: Tensor, options: ReduceOptions = {}): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { sumAll } from "./reduce.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const s = sumAll(Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU }));
  * assert(s.shape.length === 0 && (await s.toArray())[0] === 10);
  * ```
@@ -173,7 +178,8 @@ export function sumAll(x: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { meanAll } from "./reduce.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert((await meanAll(Tensor.fromArray([1, 2, 3, 6], [4], { backend: CPU })).toArray())[0] === 3);
  * ```
  * @param x input of any shape

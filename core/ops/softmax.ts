@@ -20,7 +20,8 @@ import { checkDtype, f32, needsGrad, saveForBackward } from "./_save.ts";
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { softmax } from "./softmax.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const y = await softmax(Tensor.fromArray([0, Math.log(3)], [1, 2], { backend: CPU })).toArray();
  * assert(Math.abs(y[1] - 0.75) < 1e-7);
  * ```

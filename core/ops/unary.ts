@@ -40,7 +40,8 @@ function unary(op: UnaryOp, x: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { exp } from "./unary.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert((await exp(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 1);
  * ```
  * @param x input
@@ -57,7 +58,8 @@ export function exp(x: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { log } from "./unary.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert((await log(Tensor.fromArray([1], [1], { backend: CPU })).toArray())[0] === 0);
  * ```
  * @param x input (positive)
@@ -74,7 +76,8 @@ export function log(x: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { neg } from "./unary.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert((await neg(Tensor.fromArray([2], [1], { backend: CPU })).toArray())[0] === -2);
  * ```
  * @param x input
@@ -91,7 +94,8 @@ export function neg(x: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { relu } from "./unary.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert((await relu(Tensor.fromArray([-1, 2], [2], { backend: CPU })).toArray())[0] === 0);
  * ```
  * @param x input
@@ -108,7 +112,8 @@ export function relu(x: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { tanh } from "./unary.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * assert((await tanh(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 0);
  * ```
  * @param x input
@@ -125,7 +130,8 @@ export function tanh(x: Tensor): Tensor {
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { gelu } from "./unary.ts";
- * import { CPU, Tensor } from "../tensor.ts";
+ * import { CPU } from "../backend.ts";
+ * import { Tensor } from "../tensor.ts";
  * const y = await gelu(Tensor.fromArray([1], [1], { backend: CPU })).toArray();
  * assert(Math.abs(y[0] - 0.8413447) < 1e-6);
  * ```

@@ -1,7 +1,7 @@
 /**
- * Benchmark cases of the non-matmul kernel families for `deno task bench kernels`: attention
- * (GFLOP/s) and the memory-bound row and elementwise kernels (GB/s) at the transformer's shapes
- * (B * T = 64 * 64 rows).
+ * Benchmark cases for `deno task bench kernels`: the case types (`KernelCase`, `Prepared`), and
+ * the non-matmul kernel families: attention (GFLOP/s) and the memory-bound row and elementwise
+ * kernels (GB/s) at the transformer's shapes (B * T = 64 * 64 rows).
  * @module
  */
 import type { Device } from "../../core/device.ts";
@@ -11,7 +11,34 @@ import { layerNormForward } from "../../kernels/layernorm.ts";
 import { binaryForward } from "../../kernels/elementwise.ts";
 import { gluForward } from "../../kernels/glu.ts";
 import { crossEntropyForward } from "../../kernels/cross_entropy.ts";
-import type { KernelCase, Prepared } from "./kernels.ts";
+
+/** A prepared case: `launch` records one run of the kernel; `dispose` frees its buffers. */
+export interface Prepared {
+  /** Records one launch (no flush). */
+  launch(): void;
+  /** Releases the case's buffers. */
+  dispose(): void;
+}
+
+/** One benchmark row: a kernel variant at one size. */
+export interface KernelCase {
+  /** Kernel family, e.g. `matmul`. */
+  kernel: string;
+  /** Variant, e.g. `texture16x16`, or `auto` for the launcher's own choice. */
+  variant: string;
+  /** Size label, e.g. `1024x1024x1024` (M x K x N for matmul). */
+  size: string;
+  /** Floating-point operations per launch (reported as GFLOP/s). */
+  flops?: number;
+  /** Bytes read and written per launch (reported as GB/s). */
+  bytes?: number;
+  /** Whether the case can run on this device (default: yes). */
+  fits?: (dev: Device) => boolean;
+  /** Seconds per launch on CPU adapters (GPU-style variants): skipped there without `--all`. */
+  slowOnCpu?: boolean;
+  /** Allocates inputs and returns the launcher. */
+  setup(dev: Device): Prepared;
+}
 
 function filled(dev: Device, n: number, seed: number, ints = 0): GPUBuffer {
   const b = dev.pool.acquire(4 * n);

@@ -6,8 +6,10 @@
  * @module
  */
 import { AdamW } from "../../core/optim.ts";
-import { backward, noGrad } from "../../core/ops.ts";
-import { type Backend, initBackend, scope, type Tensor } from "../../core/tensor.ts";
+import { noGrad } from "../../core/grad_mode.ts";
+import { backward } from "../../core/ops/backward.ts";
+import { type Backend, initBackend } from "../../core/backend.ts";
+import { scope, type Tensor } from "../../core/tensor.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { evalLoss, trainingLoss } from "../../core/nn/objective.ts";

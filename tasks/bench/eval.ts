@@ -5,7 +5,7 @@
  * speed-up. `--model 1x16|16x1` uses the paper's shapes (H=1024).
  * @module
  */
-import { initBackend } from "../../core/tensor.ts";
+import { initBackend } from "../../core/backend.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";

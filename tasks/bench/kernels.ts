@@ -6,45 +6,11 @@
  */
 import process from "node:process";
 import { type Device, getDevice } from "../../core/device.ts";
-import {
-  MATMUL_VARIANTS,
-  matmulForward,
-  type MatmulShape,
-  type MatmulVariant,
-  matmulVariantFits,
-  resolveMatmul,
-  tuneMatmul,
-} from "../../kernels/matmul.ts";
+import { matmulForward, matmulVariantFits } from "../../kernels/matmul.ts";
+import { MATMUL_VARIANTS, type MatmulVariant, resolveMatmul } from "../../kernels/matmul_plan.ts";
+import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
 
-import { OTHER_CASES } from "./_kernel_cases.ts";
-
-/** A prepared case: `launch` records one run of the kernel; `dispose` frees its buffers. */
-export interface Prepared {
-  /** Records one launch (no flush). */
-  launch(): void;
-  /** Releases the case's buffers. */
-  dispose(): void;
-}
-
-/** One benchmark row: a kernel variant at one size. */
-export interface KernelCase {
-  /** Kernel family, e.g. `matmul`. */
-  kernel: string;
-  /** Variant, e.g. `texture16x16`, or `auto` for the launcher's own choice. */
-  variant: string;
-  /** Size label, e.g. `1024x1024x1024` (M x K x N for matmul). */
-  size: string;
-  /** Floating-point operations per launch (reported as GFLOP/s). */
-  flops?: number;
-  /** Bytes read and written per launch (reported as GB/s). */
-  bytes?: number;
-  /** Whether the case can run on this device (default: yes). */
-  fits?: (dev: Device) => boolean;
-  /** Seconds per launch on CPU adapters (GPU-style variants): skipped there without `--all`. */
-  slowOnCpu?: boolean;
-  /** Allocates inputs and returns the launcher. */
-  setup(dev: Device): Prepared;
-}
+import { type KernelCase, OTHER_CASES } from "./_kernel_cases.ts";
 
 /** One measured row, as printed and as in the JSON document. */
 export interface KernelResult {

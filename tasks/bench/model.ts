@@ -4,7 +4,7 @@
  * B=64, T=64.
  * @module
  */
-import { initBackend } from "../../core/tensor.ts";
+import { initBackend } from "../../core/backend.ts";
 import { printTimings, type StepTiming, timeSteps } from "./_step.ts";
 
 /**

@@ -8,7 +8,8 @@
  * their neighbours, so the sum is a guide to where time goes, not the step time itself.
  * @module
  */
-import { initBackend, scope } from "../../core/tensor.ts";
+import { initBackend } from "../../core/backend.ts";
+import { scope } from "../../core/tensor.ts";
 import type { Device } from "../../core/device.ts";
 import type { DispatchSpec } from "../../kernels/context.ts";
 import { Rng } from "../../kernels/rng.ts";

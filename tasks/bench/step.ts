@@ -3,7 +3,7 @@
  * (B=64, T=64, d=128, 4 heads), with submits and readbacks per step (target: one of each).
  * @module
  */
-import { initBackend } from "../../core/tensor.ts";
+import { initBackend } from "../../core/backend.ts";
 import { printTimings, timeSteps } from "./_step.ts";
 
 /**

@@ -5,12 +5,13 @@
 
 import { cpuUsage } from "node:process";
 import { parseArgs } from "node:util";
-import { loadConfig, type PretrainConfig } from "../../cli/config.ts";
+import { loadConfig } from "../../cli/config.ts";
+import type { PretrainConfig } from "../../cli/config_types.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { paramCounts } from "../../core/nn/params.ts";
 import { AdamW } from "../../core/optim.ts";
-import { type Backend, initBackend } from "../../core/tensor.ts";
+import { type Backend, initBackend } from "../../core/backend.ts";
 import { openDataset } from "../../data/dataset.ts";
 import { generateDataset } from "../../data/generate.ts";
 import { TrainStream } from "../train/dataset.ts";

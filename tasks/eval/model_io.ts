@@ -5,11 +5,11 @@
  * @module
  */
 import { join } from "node:path";
-import { listCheckpoints, normalizeKey } from "../../core/checkpoint.ts";
+import { listCheckpoints, normalizeKey } from "../../core/_checkpoint_read.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
-import type { Backend } from "../../core/tensor.ts";
+import type { Backend } from "../../core/backend.ts";
 import { planDataset, readMeta, TRAIN_PRESETS } from "../../data/mod.ts";
 import type { DatasetMeta } from "../../data/meta.ts";
 import { EvalError } from "./grids.ts";

@@ -4,29 +4,20 @@
 // read side that a resume uses, turning any damage into one `Cannot resume from DIR: ...` line.
 
 import { basename, join } from "node:path";
-import {
-  configHash,
-  configToYaml,
-  parseConfigYaml,
-  type PretrainConfig,
-  RESUME_KEYS,
-  schemaFor,
-} from "../../cli/config.ts";
+import { configHash, configToYaml, parseConfigYaml, RESUME_KEYS } from "../../cli/config_files.ts";
+import { schemaFor } from "../../cli/config_keys.ts";
+import type { PretrainConfig } from "../../cli/config_types.ts";
 import {
   type CheckpointState,
-  type CrashPoint,
   normalizeKey,
   readCheckpointState,
-  saveCheckpointDir,
-} from "../../core/checkpoint.ts";
+} from "../../core/_checkpoint_read.ts";
+import { type CrashPoint, saveCheckpointDir } from "../../core/checkpoint.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW, AdamWState } from "../../core/optim.ts";
-import {
-  readSafetensors,
-  type SafetensorsContent,
-  type TensorInput,
-  writeSafetensors,
-} from "../../core/safetensors.ts";
+import type { SafetensorsContent, TensorInput } from "../../core/_safetensors_common.ts";
+import { writeSafetensors } from "../../core/_safetensors_write.ts";
+import { readSafetensors } from "../../core/safetensors.ts";
 import { modelTensors } from "./state_dict.ts";
 import { TrainError } from "./errors.ts";
 

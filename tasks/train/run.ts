@@ -4,19 +4,16 @@
 // test split. Kept apart from tasks/train.ts so tests and benchmarks can call it directly.
 
 import { join } from "node:path";
-import { configToYaml, type PretrainConfig } from "../../cli/config.ts";
-import {
-  type CheckpointInfo,
-  type CrashPoint,
-  listCheckpoints,
-  writeFileAtomic,
-} from "../../core/checkpoint.ts";
+import { configToYaml } from "../../cli/config_files.ts";
+import type { PretrainConfig } from "../../cli/config_types.ts";
+import { type CheckpointInfo, listCheckpoints } from "../../core/_checkpoint_read.ts";
+import { type CrashPoint, writeFileAtomic } from "../../core/checkpoint.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { paramCounts, paramList } from "../../core/nn/params.ts";
 import { ParamArena } from "../../core/arena.ts";
 import { AdamW } from "../../core/optim.ts";
-import { type Backend, initBackend } from "../../core/tensor.ts";
+import { type Backend, initBackend } from "../../core/backend.ts";
 import { openDataset } from "../../data/dataset.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { readTrainCheckpoint, runConfigHash } from "./checkpoint_io.ts";

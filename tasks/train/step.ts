@@ -6,7 +6,9 @@
 import { trainingLoss } from "../../core/nn/objective.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW } from "../../core/optim.ts";
-import { add, backward, noGrad, scale } from "../../core/ops.ts";
+import { noGrad } from "../../core/grad_mode.ts";
+import { backward } from "../../core/ops/backward.ts";
+import { add, scale } from "../../core/ops/elementwise.ts";
 import { scope, type Tensor } from "../../core/tensor.ts";
 import { TrainError } from "./errors.ts";
 
@@ -82,7 +84,8 @@ function positioned<T>(fn: () => T): T {
  * @example
  * ```ts
  * import { startLossRead } from "./step.ts";
- * import { CPU, Tensor } from "../../core/tensor.ts";
+ * import { CPU } from "../../core/backend.ts";
+ * import { Tensor } from "../../core/tensor.ts";
  * import { deepEqual } from "node:assert/strict";
  *
  * const t = Tensor.fromArray([2.5], [], { backend: CPU });

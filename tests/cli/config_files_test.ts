@@ -3,15 +3,15 @@
 
 import { deepStrictEqual as equal, notDeepStrictEqual, ok, throws } from "node:assert/strict";
 import { parse } from "npm:yaml@^2.6.0";
+import { loadConfig } from "../../cli/config.ts";
 import {
   configHash,
   configToYaml,
-  helpText,
-  loadConfig,
   parseArchConfig,
   parseConfigYaml,
-  schemaFor,
-} from "../../cli/config.ts";
+} from "../../cli/config_files.ts";
+import { helpText } from "../../cli/config_help.ts";
+import { schemaFor } from "../../cli/config_keys.ts";
 
 const opts = { env: () => undefined, cwd: "/work/x" };
 const load = (args: string[]) => loadConfig(args, "pretrain", { ...opts, log: () => {} });

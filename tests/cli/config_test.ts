@@ -3,7 +3,8 @@
 // noted. The written and reloaded config is tested in config_files_test.ts.
 
 import { deepStrictEqual as equal, ok, rejects } from "node:assert/strict";
-import { loadConfig, PRESETS, resolveConfig } from "../../cli/config.ts";
+import { loadConfig, resolveConfig } from "../../cli/config.ts";
+import { PRESETS } from "../../cli/config_keys.ts";
 
 const opts = { env: () => undefined, cwd: "/work/x" };
 const load = (args: string[]) => loadConfig(args, "pretrain", { ...opts, log: () => {} });

@@ -4,14 +4,12 @@
  * and free everything; plus float32 finite differences on the cpu backend to check the wiring.
  * @module
  */
-import { backward, setAccumulate } from "../../core/autograd.ts";
-import { onesLike } from "../../core/ops/basic.ts";
-import { add, addInto, mul } from "../../core/ops/elementwise.ts";
+import { backward } from "../../core/ops/backward.ts";
+import { mul } from "../../core/ops/elementwise.ts";
 import { sumAll } from "../../core/ops/reduce.ts";
-import { type Backend, CPU, type DType, scope, Tensor } from "../../core/tensor.ts";
+import { type Backend, CPU, type DType } from "../../core/backend.ts";
+import { scope, Tensor } from "../../core/tensor.ts";
 import { assertClose, randArray } from "../kernels/_harness.ts";
-
-setAccumulate(add, addInto);
 
 /** One input of a test graph. */
 export interface Leaf {
@@ -58,7 +56,7 @@ export async function runGraph(
     const out = build(ts);
     if (out.dtype === "f32" && out.requiresGrad) {
       const w = Tensor.fromArray(weights(out.size), out.shape, { backend });
-      backward(sumAll(mul(out, w)), null, onesLike);
+      backward(sumAll(mul(out, w)));
     }
     return { out, ts, grads: ts.map((t) => t.grad).filter((g): g is Tensor => g !== null) };
   });

@@ -5,7 +5,7 @@ import {
   drawAbacusPositions,
   longestDigitRun,
 } from "../../core/nn/abacus.ts";
-import { CPU } from "../../core/tensor.ts";
+import { CPU } from "../../core/backend.ts";
 import { Rng } from "../../kernels/rng.ts";
 
 // Ids of the `pad` vocabulary: digit d -> d + 4, + -> 14, = -> 17, EOS -> 3, PAD -> 0.

@@ -1,7 +1,7 @@
 import { deepStrictEqual, ok, rejects } from "node:assert/strict";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
-import { type Backend, CPU } from "../../core/tensor.ts";
+import { type Backend, CPU } from "../../core/backend.ts";
 import { HAS_GPU, maybeDevice } from "../kernels/_harness.ts";
 import { tinyArch, VARIANTS } from "./_variants.ts";
 

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
-import { backward, noGrad, setAccumulate } from "../../core/autograd.ts";
+import { noGrad } from "../../core/grad_mode.ts";
+import { backward } from "../../core/ops/backward.ts";
 import { ParamArena } from "../../core/arena.ts";
 import type { Device } from "../../core/device.ts";
 import {
@@ -11,14 +12,12 @@ import {
   fireParamShapes,
   firePositions,
 } from "../../core/nn/fire.ts";
-import { onesLike } from "../../core/ops/basic.ts";
-import { add, addInto, mul } from "../../core/ops/elementwise.ts";
+import { mul } from "../../core/ops/elementwise.ts";
 import { sumAll } from "../../core/ops/reduce.ts";
-import { type Backend, CPU, scope, Tensor } from "../../core/tensor.ts";
+import { type Backend, CPU } from "../../core/backend.ts";
+import { scope, Tensor } from "../../core/tensor.ts";
 import { fireForwardCpu } from "../../kernels/fire.ts";
 import { assertClose, gpuTest, maybeDevice, mulberry, randArray } from "../kernels/_harness.ts";
-
-setAccumulate(add, addInto);
 
 const NAMES = Object.keys(FIRE_KEYS) as FireParamName[];
 
@@ -33,7 +32,7 @@ async function run(
   const bias = scope(() => {
     const b = fire.bias(S, options);
     const w = Tensor.fromArray(randArray(b.size, wSeed), b.shape, { backend });
-    backward(sumAll(mul(b, w)), null, onesLike);
+    backward(sumAll(mul(b, w)));
     return b;
   });
   const out = {
@@ -192,7 +191,7 @@ Deno.test("Fire() adopts parameter views of an arena and accumulates gradients t
   ok(arena.get("layers.0.attn.rotary_emb.c").data[0] === Math.fround(0.1));
   scope(() => {
     const b = fire.bias(5);
-    backward(sumAll(b), null, onesLike);
+    backward(sumAll(b));
   });
   ok(arena.get("layers.0.attn.rotary_emb.mlp.2.bias").grad!.data[1] === 25);
   ok(arena.get("layers.0.attn.rotary_emb.c").grad!.data[0] !== 0);

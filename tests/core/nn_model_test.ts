@@ -1,11 +1,13 @@
 import { ok, strictEqual, throws } from "node:assert/strict";
-import { backward, crossEntropy } from "../../core/ops.ts";
+import { backward } from "../../core/ops/backward.ts";
+import { crossEntropy } from "../../core/ops/loss.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { drawAbacusPositions, longestDigitRun } from "../../core/nn/abacus.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { lossTargets } from "../../core/nn/objective.ts";
-import { CPU, CPU64, scope, Tensor } from "../../core/tensor.ts";
+import { CPU, CPU64 } from "../../core/backend.ts";
+import { scope, Tensor } from "../../core/tensor.ts";
 import { assertClose, gpuTest, maybeDevice } from "../kernels/_harness.ts";
 import { tinyArch, VARIANTS } from "./_variants.ts";
 

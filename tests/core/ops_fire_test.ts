@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { fireDistances } from "../../core/ops/fire.ts";
-import { CPU, Tensor } from "../../core/tensor.ts";
+import { CPU } from "../../core/backend.ts";
+import { Tensor } from "../../core/tensor.ts";
 import { gpuTest, maybeDevice } from "../kernels/_harness.ts";
 import { assertFiniteDiff, assertSameRuns, type Leaf, runGraph } from "./_grad_both.ts";
 

@@ -1,8 +1,8 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { linear, matmul, type MatmulOptions } from "../../core/ops/matmul.ts";
-import { onesLike } from "../../core/ops/basic.ts";
-import { backward } from "../../core/autograd.ts";
-import { type Backend, CPU, scope, Tensor } from "../../core/tensor.ts";
+import { backward } from "../../core/ops/backward.ts";
+import { type Backend, CPU } from "../../core/backend.ts";
+import { scope, Tensor } from "../../core/tensor.ts";
 import { matmulForwardCpu } from "../../kernels/matmul.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 
@@ -80,7 +80,7 @@ async function gradients(c: Case, backend: Backend, seed: number): Promise<Float
   const out = run(c, a, b);
   const w = Tensor.fromArray(randArray(out.size, seed + 2), out.shape, { backend });
   const y = (await out.toArray()) as Float32Array;
-  backward(out, w, onesLike);
+  backward(out, w);
   const res = [
     y,
     (await a.grad!.toArray()) as Float32Array,
@@ -122,7 +122,7 @@ Deno.test("matmul() keeps its inputs for backward when the forward ran inside sc
   b.requiresGrad = true;
   // The view of a is made inside the scope and freed when it ends; backward must still work.
   const out = scope(() => matmul(a.reshape([2, 2]), b));
-  backward(out, null, onesLike);
+  backward(out);
   // dB = A^T @ ones = column sums of A, per row of B
   assertEquals([...await b.grad!.toArray()], [4, 4, 6, 6]);
 });
@@ -192,7 +192,7 @@ Deno.test({
       for (let u = 0; u < 2; u++) {
         const x = Tensor.fromArray(hx[u], [rows, inF], { backend });
         const seed = Tensor.fromArray(hs[u], [rows, outF], { backend });
-        backward(linear(x, w), seed, onesLike);
+        backward(linear(x, w), seed);
         x.dispose();
       }
       assertClose(await w.grad.toArray(), want, 1e-5, `dW on ${backend.kind}`);

@@ -1,6 +1,7 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { exp, gelu, log, neg, relu, tanh } from "../../core/ops/unary.ts";
-import { CPU, Tensor } from "../../core/tensor.ts";
+import { CPU } from "../../core/backend.ts";
+import { Tensor } from "../../core/tensor.ts";
 import { gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 import { assertFiniteDiff, assertSameRuns, type Leaf, runGraph } from "./_grad_both.ts";
 

@@ -1,7 +1,9 @@
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
-import { ARENA_ALIGN, ParamArena, type ParamSpec } from "../../core/arena.ts";
+import { ParamArena } from "../../core/arena.ts";
+import { ARENA_ALIGN, type ParamSpec } from "../../core/arena_layout.ts";
 import { AdamW, type AdamWOptions } from "../../core/optim.ts";
-import { type Backend, CPU, scope, type Tensor } from "../../core/tensor.ts";
+import { type Backend, CPU } from "../../core/backend.ts";
+import { scope, type Tensor } from "../../core/tensor.ts";
 import type { Device } from "../../core/device.ts";
 import { assertClose, HAS_GPU, maybeDevice, randArray } from "../kernels/_harness.ts";
 

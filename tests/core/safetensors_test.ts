@@ -3,13 +3,9 @@
 // Then the reader's own checks: truncated and corrupted files give one clear line.
 
 import { deepStrictEqual as equal, ok, rejects, throws } from "node:assert/strict";
-import {
-  decodeSafetensors,
-  encodeSafetensors,
-  readSafetensors,
-  type TensorInput,
-  writeSafetensors,
-} from "../../core/safetensors.ts";
+import type { TensorInput } from "../../core/_safetensors_common.ts";
+import { encodeSafetensors, writeSafetensors } from "../../core/_safetensors_write.ts";
+import { decodeSafetensors, readSafetensors } from "../../core/safetensors.ts";
 
 /** Independent reader: returns header, data offset and a value decoder. */
 function independentParse(bytes: Uint8Array) {

@@ -1,5 +1,6 @@
 import { deepStrictEqual, ok, throws } from "node:assert/strict";
-import { CPU, keep, scope, Tensor } from "../../core/tensor.ts";
+import { CPU } from "../../core/backend.ts";
+import { keep, scope, Tensor } from "../../core/tensor.ts";
 import { clone, full, zeros } from "../../core/ops/basic.ts";
 import { gpuTest, maybeDevice } from "../kernels/_harness.ts";
 import { sizeClass } from "../../core/pool.ts";

@@ -2,20 +2,18 @@
 // overfits a fixed batch; a full step returns the pool to its live count; gradients are
 // bit-identical run after run.
 import { deepStrictEqual, ok } from "node:assert/strict";
-import {
-  add,
-  addLayerNorm,
-  backward,
-  causalAttention,
-  crossEntropy,
-  embedding,
-  gluGelu,
-  layerNorm,
-  linear,
-} from "../../core/ops.ts";
+import { causalAttention } from "../../core/ops/attention.ts";
+import { backward } from "../../core/ops/backward.ts";
+import { add } from "../../core/ops/elementwise.ts";
+import { embedding } from "../../core/ops/embedding.ts";
+import { gluGelu } from "../../core/ops/glu.ts";
+import { addLayerNorm, layerNorm } from "../../core/ops/layernorm.ts";
+import { crossEntropy } from "../../core/ops/loss.ts";
+import { linear } from "../../core/ops/matmul.ts";
 import { ParamArena } from "../../core/arena.ts";
 import { AdamW } from "../../core/optim.ts";
-import { type Backend, CPU, scope, Tensor } from "../../core/tensor.ts";
+import { type Backend, CPU } from "../../core/backend.ts";
+import { scope, Tensor } from "../../core/tensor.ts";
 import { gpuTest, maybeDevice, mulberry } from "../kernels/_harness.ts";
 
 const [V, H, I, HEADS, B, T] = [19, 32, 64, 4, 16, 8];

@@ -1,6 +1,7 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { probeMatmulFamily } from "../../kernels/matmul_tune.ts";
-import { matmulHeuristic, resolveMatmul } from "../../kernels/matmul.ts";
+import { matmulHeuristic } from "../../kernels/matmul.ts";
+import { resolveMatmul } from "../../kernels/matmul_plan.ts";
 import { gpuTest, maybeDevice } from "./_harness.ts";
 
 Deno.test({

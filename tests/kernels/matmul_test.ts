@@ -1,17 +1,11 @@
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
-import {
-  MATMUL_VARIANTS,
-  matmulForward,
-  matmulForwardCpu,
-  type MatmulShape,
-  matmulShapeClass,
-  matmulVariantFits,
-  resolveMatmul,
-  tuneMatmul,
-} from "../../kernels/matmul.ts";
+import { matmulForward, matmulForwardCpu, matmulVariantFits } from "../../kernels/matmul.ts";
+import { MATMUL_VARIANTS, matmulShapeClass, resolveMatmul } from "../../kernels/matmul_plan.ts";
+import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
 import { fill } from "../../kernels/fill.ts";
 import type { KernelContext } from "../../kernels/context.ts";
-import { matmulTexture, type TextureCopier, textureForm } from "../../kernels/matmul_texture.ts";
+import type { TextureCopier } from "../../kernels/_matmul_fill.ts";
+import { matmulTexture, textureForm } from "../../kernels/matmul_texture.ts";
 import type { Device } from "../../core/device.ts";
 import {
   assertClose,

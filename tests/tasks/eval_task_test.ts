@@ -7,7 +7,7 @@ import { evaluateGrid } from "../../tasks/eval/runner.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
-import { CPU } from "../../core/tensor.ts";
+import { CPU } from "../../core/backend.ts";
 import { main } from "../../tasks/eval.ts";
 
 Deno.test("evaluateGrid() gives the same per-cell accuracy with the KV cache as with full recomputation", async () => {

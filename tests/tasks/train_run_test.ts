@@ -9,7 +9,7 @@ import { loadConfig } from "../../cli/config.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { AdamW } from "../../core/optim.ts";
-import { CPU } from "../../core/tensor.ts";
+import { CPU } from "../../core/backend.ts";
 import { saveTrainCheckpoint } from "../../tasks/train/checkpoint_io.ts";
 import {
   checkpointNames,

@@ -9,7 +9,7 @@ import type { Device } from "../../core/device.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { AdamW } from "../../core/optim.ts";
-import { initBackend } from "../../core/tensor.ts";
+import { initBackend } from "../../core/backend.ts";
 import { openDataset } from "../../data/dataset.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { resolveTrainDataset, TrainStream } from "../../tasks/train/dataset.ts";
