@@ -20,6 +20,21 @@ import {
 } from "./_tree.ts";
 import { crossCheck, mapOwner, unknownKeyError, validateTree } from "./_validate.ts";
 
+// The published `@arith/abacus/config` entry point also offers the config layer's other parts.
+export { ConfigError, formatValue, parseOverride, parseValue } from "./overrides.ts";
+export type { ConfigValue, Override } from "./overrides.ts";
+export type * from "./config_types.ts";
+export { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
+export type { KeySpec, KeyType, KeyUse } from "./config_schema.ts";
+export {
+  configHash,
+  configToYaml,
+  parseArchConfig,
+  parseConfigYaml,
+  RESUME_KEYS,
+} from "./config_files.ts";
+export { helpText } from "./config_help.ts";
+
 /** Arguments given as `--key value` or `--key=value` (translated to `key=value`). */
 const FLAG_KEYS: Record<ConfigKind, string[]> = { pretrain: [], eval: ["shard", "checkpoint"] };
 
