@@ -77,6 +77,11 @@ export const STUDY: readonly StudyConfig[] = Object.freeze([
   },
   { name: "spaced-lr1e-3", what: "lr 1e-3", keys: ["train.optim.lr=1e-3"] },
   {
+    name: "spaced-w32-h2",
+    what: "width 32 (FFN 64), 2 heads",
+    keys: ["arch.hidden_size=32", "arch.intermed_size=64", "arch.attention.num_attention_heads=2"],
+  },
+  {
     name: "spaced-always",
     what: "spacing 1 (every batch spaced, never shifted)",
     keys: ["arch.embedding.abacus_random_spacing=1"],

@@ -4,6 +4,7 @@
 // for ranges other than the demo's 1..5 is generated on first use, like the preset's.
 
 import { join } from "node:path";
+import { listCheckpoints } from "../../core/_checkpoint_read.ts";
 import { loadConfig } from "../../cli/config.ts";
 import { ensureDataset } from "../../data/generate.ts";
 import { datasetName } from "../../data/names.ts";
@@ -76,7 +77,10 @@ export async function datasetKey(range: number, baseDir: string): Promise<string
   return `data.dataset=${name}`;
 }
 
-async function elapsed(checkpoint: string | null): Promise<number> {
+async function elapsed(checkpoint: string | null, runDir: string): Promise<number> {
+  // A run finished earlier is not trained again: its newest final checkpoint holds the time.
+  checkpoint ??= (await listCheckpoints(runDir)).findLast((c) => c.name.startsWith("FINAL_"))
+    ?.path ?? null;
   if (!checkpoint) return 0;
   const state = JSON.parse(await Deno.readTextFile(join(checkpoint, "state.json")));
   return Number(state.elapsed_seconds) || 0;
@@ -136,7 +140,7 @@ export async function runRecipe(
     seed: o.seed,
     in_distribution: ev.summary.in_distribution,
     out_of_distribution: ev.summary.out_of_distribution,
-    train_seconds: await elapsed(trained.final?.dir ?? null),
+    train_seconds: await elapsed(trained.final?.dir ?? null, join(o.baseDir, o.name)),
     steps: trained.step,
     eval_seconds: (performance.now() - t0) / 1000,
     results: ev.dir,

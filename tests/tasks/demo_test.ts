@@ -38,22 +38,26 @@ Deno.test({
     const baseDir = await Deno.makeTempDir();
     const log = console.log;
     console.log = () => {};
-    let s: DemoSummary;
+    const options = {
+      quick: false,
+      compare: true,
+      baseDir,
+      seeds: [0, 1],
+      keys: [
+        "train.budget_steps=4",
+        "impl.microbatch_size=16",
+        "train.batch_size=16",
+        "impl.backend=cpu",
+      ],
+      samples: 3,
+      grid: 6,
+    };
+    let s: DemoSummary, again: DemoSummary;
     try {
-      s = await demo({
-        quick: false,
-        compare: true,
-        baseDir,
-        seeds: [0, 1],
-        keys: [
-          "train.budget_steps=4",
-          "impl.microbatch_size=16",
-          "train.batch_size=16",
-          "impl.backend=cpu",
-        ],
-        samples: 3,
-        grid: 6,
-      });
+      s = await demo(options);
+      // A second run trains and evaluates nothing: the same figures, the training time read back
+      // from each run's final checkpoint.
+      again = await demo(options);
     } finally {
       console.log = log;
     }
@@ -90,6 +94,9 @@ Deno.test({
     deepStrictEqual(onDisk.runs.length, 6);
     // Other keys give other run names, so a finished run is never reused for them.
     ok(s.runs[0].name.startsWith("demo-abacus-s0-") && s.runs[0].name.length === 21);
+    const figures = (x: DemoSummary) =>
+      x.runs.map((r) => [r.in_distribution, r.out_of_distribution, r.train_seconds, r.steps]);
+    deepStrictEqual(figures(again), figures(s));
     await Deno.remove(baseDir, { recursive: true });
   },
 });
