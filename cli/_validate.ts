@@ -1,6 +1,6 @@
 // Checks a merged config tree against the schema (cli/config_keys.ts): every key present with
 // the right type, no unknown keys, restricted keys within their accepted values, and the rules
-// that tie keys together (embedding width = hidden size, RoPE/FIRE need self-attention, one budget...).
+// that tie keys together (embedding width = hidden size, RoPE/FIRE need self-attention, ...).
 // Private to cli/; config.ts calls it for command lines, presets and reloaded config files.
 
 import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";

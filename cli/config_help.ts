@@ -111,7 +111,8 @@ export function configDocTables(): string {
   return [
     DOC_START,
     "",
-    "Generated from the schema (`cli/config_keys.ts`) by `deno task docs`; a test keeps it current.",
+    "Generated from the schema (`cli/config_keys.ts`) by `deno task docs`; " +
+    "a test keeps it current.",
     "",
     "`only X` keys refuse other values with the reason; `ignored` keys print the reason when set.",
     "",
@@ -207,7 +208,8 @@ export function configTypes(): string {
   out.push(
     "",
     "/** The resolved config of a kind. */",
-    'export type ConfigOf<K extends ConfigKind> = K extends "pretrain" ? PretrainConfig : EvalConfig;',
+    "export type ConfigOf<K extends ConfigKind> = " +
+      'K extends "pretrain" ? PretrainConfig : EvalConfig;',
     "",
     "/** Any resolved config. */",
     "export type Config = PretrainConfig | EvalConfig;",

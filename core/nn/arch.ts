@@ -188,7 +188,11 @@ export const ARCH_DEFAULTS: Readonly<ArchSettings> = Object.freeze<ArchSettings>
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { resolveArch } from "./arch.ts";
- * const a = resolveArch({ hidden_size: 64, intermed_size: 128, attention: { num_attention_heads: 4 } }, 19);
+ * const a = resolveArch({
+ *   hidden_size: 64,
+ *   intermed_size: 128,
+ *   attention: { num_attention_heads: 4 },
+ * }, 19);
  * assert(a.maxBackprop === 2 && a.posEmbedding === "learned");
  * ```
  * @param input the `arch` group (e.g. a loaded config's `cfg.arch`)

@@ -16,7 +16,7 @@ import { CPU } from "../../core/backend.ts";
 const opts = { env: () => undefined, cwd: "/work/x", log: () => {} };
 const load = (args: string[]) => loadConfig(args, "pretrain", opts);
 
-Deno.test("every YAML group option and preset in cli/config validates against the schema", async () => {
+Deno.test("every YAML group option and preset validates against the schema", async () => {
   const dir = new URL("../../cli/config/", import.meta.url);
   const files: string[] = [];
   for await (const g of Deno.readDir(dir)) {
@@ -70,7 +70,7 @@ Deno.test("arch.head accepts every head the model builds, linear included", asyn
   await rejects(() => load(["arch.head=mlp"]), /arch\.head: expected one of ffn, identity, linear/);
 });
 
-Deno.test("arch.objective_layout accepts TBPTT only, in the schema and the docs alike", async () => {
+Deno.test("arch.objective_layout accepts TBPTT only, in schema and docs", async () => {
   const info = keyInfo(schemaFor("pretrain").get("arch.objective_layout")!);
   equal([info.use, info.allowed], ["restricted", ["TBPTT"]]);
   equal((await load(["arch.objective_layout=TBPTT"])).arch.objective_layout, "TBPTT");
@@ -82,7 +82,7 @@ Deno.test("arch.objective_layout accepts TBPTT only, in the schema and the docs 
   ok(/^\| `arch\.objective_layout` +\| only TBPTT +\|/m.test(doc));
 });
 
-Deno.test("parseArchConfig() refuses what the model does not implement, naming the key", async () => {
+Deno.test("parseArchConfig() refuses what the model lacks, naming the key", async () => {
   const arch = (await load(["preset=tiny-addition"])).arch;
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ norm: "RMSNorm" }, /Unsupported value for norm: "RMSNorm": abacus implements LayerNorm/],
@@ -98,7 +98,7 @@ Deno.test("parseArchConfig() refuses what the model does not implement, naming t
   for (const [change, re] of cases) throws(() => parseArchConfig({ ...arch, ...change }), re);
 });
 
-Deno.test("cli/config_types.ts is the schema's types written out (run deno task docs)", async () => {
+Deno.test("cli/config_types.ts is the schema's types written out", async () => {
   const text = await Deno.readTextFile(new URL("../../cli/config_types.ts", import.meta.url));
   equal(text, configTypes());
 });
