@@ -28,7 +28,7 @@ export function mapOwner(path: string, schema: ReadonlyMap<string, Key>): string
   for (let i = 1; i < parts.length; i++) {
     const prefix = parts.slice(0, i).join(".");
     const key = schema.get(prefix);
-    if (key && keyInfo(key).map) return prefix;
+    if (key && keyInfo(key).kind === "record") return prefix;
   }
   return null;
 }

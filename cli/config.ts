@@ -6,7 +6,7 @@
 import { parse } from "npm:yaml@^2.6.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
-import { checkValue, closestKeys, type Key, keyInfo, kindOf } from "./config_schema.ts";
+import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
 import type { ConfigKind, ConfigOf } from "./config_types.ts";
 import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
 import {
@@ -206,7 +206,7 @@ function apply(
 /** Keeps `name=2024` or `name=True` a string when the key is a string key, as OmegaConf does. */
 function coerce(o: Override, spec: Key | undefined): ConfigValue {
   if (!spec || o.quoted) return o.value;
-  const t = kindOf(spec);
+  const t = keyInfo(spec).kind;
   if (typeof o.value === "number" && (t === "string" || t === "union")) return o.raw;
   if (typeof o.value === "boolean" && t === "string") return o.raw;
   return o.value;

@@ -91,21 +91,8 @@ function keyRows(kind: ConfigKind, keep: (key: string) => boolean): string[][] {
 /** The heading that starts the generated part of docs/config.md. */
 const DOC_START = "## Every key";
 
-/**
- * The generated part of docs/config.md: every key of `deno task train` and `deno task eval`
- * with its value type, status and reason or help line.
- *
- * @example
- * ```ts
- * import { configDocTables } from "./config_help.ts";
- * import { ok } from "node:assert/strict";
- *
- * ok(configDocTables().includes("| `arch.head` "));
- * ```
- *
- * @returns Markdown, from the `## Every key` heading to the end of the page.
- */
-export function configDocTables(): string {
+/** The generated part of docs/config.md: every key with its type, status and reason. */
+function configDocTables(): string {
   const head = ["key", "value", "meaning"];
   const shared = (k: string) => /^(data|impl|wandb)\./.test(k);
   return [
@@ -128,7 +115,7 @@ export function configDocTables(): string {
 }
 
 /**
- * docs/config.md with its generated part replaced by {@link configDocTables}.
+ * docs/config.md with its generated part replaced by the key tables generated from the schema.
  *
  * @example
  * ```ts

@@ -22,8 +22,8 @@ export interface KeyInfo {
   readonly allowed?: readonly ConfigValue[];
   /** One line for `--help` (only the main keys have one). */
   readonly doc?: string;
-  /** `map` keys take any nested keys below them. */
-  readonly map: boolean;
+  /** The valibot type of the value, None stripped: `number`, `string`, `union`, `record`... */
+  readonly kind: string;
 }
 
 // deno-lint-ignore no-explicit-any
@@ -102,28 +102,9 @@ export function describeKey(s: Key): string {
  * @returns Its status.
  */
 export function keyInfo(key: Key): KeyInfo {
-  const m = meta(key);
-  const map = parts(key).some((p) => p.type === "record" || p.wrapped?.type === "record");
-  return { use: "supported", ...m, map } as KeyInfo;
-}
-
-/**
- * The value's kind, as the override parser needs it (a number given to a text key stays text).
- *
- * @example
- * ```ts
- * import { int, kindOf, oneOf } from "./config_schema.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * deepEqual([kindOf(int()), kindOf(oneOf("a", "b"))], ["number", "union"]);
- * ```
- *
- * @param key The key's schema.
- * @returns The valibot type of its base, None stripped.
- */
-export function kindOf(key: Key): string {
-  const base = parts(key)[0];
-  return base.type === "nullable" ? kindOf(base.wrapped) : base.type;
+  let base = parts(key)[0];
+  while (base.type === "nullable") base = parts(base.wrapped)[0];
+  return { use: "supported", ...meta(key), kind: base.type } as KeyInfo;
 }
 
 /** An integer, optionally with a minimum. */
