@@ -1,10 +1,9 @@
-// Checks a merged config tree against the key table: every key present with the right type,
-// no unknown keys, restricted keys within their accepted values, and the few rules that tie
-// keys together (embedding width = hidden size, RoPE/FIRE need self-attention, one budget...).
+// Checks a merged config tree against the schema (cli/config_keys.ts): every key present with
+// the right type, no unknown keys, restricted keys within their accepted values, and the rules
+// that tie keys together (embedding width = hidden size, RoPE/FIRE need self-attention, ...).
 // Private to cli/; config.ts calls it for command lines, presets and reloaded config files.
 
-import type { KeySpec } from "./config_schema.ts";
-import { checkValue, closestKeys } from "./config_schema.ts";
+import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
 import { ConfigError, type ConfigValue } from "./overrides.ts";
 import { getPath, isMap, type Tree } from "./_tree.ts";
 
@@ -14,21 +13,22 @@ import { getPath, isMap, type Tree } from "./_tree.ts";
  * @example
  * ```ts
  * import { mapOwner } from "./_validate.ts";
+ * import { schemaFor } from "./config_keys.ts";
  * import { deepEqual } from "node:assert/strict";
  *
- * const schema = new Map([["m", { type: { kind: "map" as const }, nullable: true, use: "ignored" as const }]]);
- * deepEqual(mapOwner("m.x.y", schema), "m");
+ * deepEqual(mapOwner("impl.add_env_variables.X", schemaFor("pretrain")), "impl.add_env_variables");
  * ```
  *
  * @param path A dotted path.
- * @param schema The key table.
+ * @param schema The keys and their schemas (`schemaFor`).
  * @returns The owning key, or null.
  */
-export function mapOwner(path: string, schema: ReadonlyMap<string, KeySpec>): string | null {
+export function mapOwner(path: string, schema: ReadonlyMap<string, Key>): string | null {
   const parts = path.split(".");
   for (let i = 1; i < parts.length; i++) {
     const prefix = parts.slice(0, i).join(".");
-    if (schema.get(prefix)?.type.kind === "map") return prefix;
+    const key = schema.get(prefix);
+    if (key && keyInfo(key).kind === "record") return prefix;
   }
   return null;
 }
@@ -77,20 +77,21 @@ export function unknownKeyError(
  * @example
  * ```ts
  * import { validateTree } from "./_validate.ts";
+ * import { int } from "./config_schema.ts";
  * import { throws } from "node:assert/strict";
  *
- * const schema = new Map([["a", { type: { kind: "int" as const }, nullable: false, use: "supported" as const }]]);
+ * const schema = new Map([["a", int()]]);
  * validateTree({ a: 1 }, schema);
  * throws(() => validateTree({ a: "x" }, schema), /expected an integer/);
  * ```
  *
  * @param tree The merged tree.
- * @param schema The key table.
+ * @param schema The keys and their schemas (`schemaFor`).
  * @param originOf Where each explicitly set key came from, for messages.
  */
 export function validateTree(
   tree: Tree,
-  schema: ReadonlyMap<string, KeySpec>,
+  schema: ReadonlyMap<string, Key>,
   originOf: ReadonlyMap<string, string> = new Map(),
 ): void {
   const walk = (node: Tree, prefix: string): void => {

@@ -1,12 +1,12 @@
 // Loads the config of `deno task train` / `deno task eval`: YAML defaults shipped next to this
 // file (fetched by URL, so it works from file:, https: and jsr: alike), then a preset, then
 // Hydra-style key=value arguments; validates every key and returns a frozen, typed tree.
-// Reference: upstream cramming/config (Hydra); key table and reasons in config_keys.ts.
+// Reference: upstream cramming/config (Hydra); the schema and reasons in config_keys.ts.
 
 import { parse } from "npm:yaml@^2.6.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
-import { checkValue, closestKeys, type KeySpec } from "./config_schema.ts";
+import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
 import type { ConfigKind, ConfigOf } from "./config_types.ts";
 import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
 import {
@@ -25,7 +25,8 @@ export { ConfigError, formatValue, parseOverride, parseValue } from "./overrides
 export type { ConfigValue, Override } from "./overrides.ts";
 export type * from "./config_types.ts";
 export { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
-export type { KeySpec, KeyType, KeyUse } from "./config_schema.ts";
+export { keyInfo } from "./config_schema.ts";
+export type { Key, KeyInfo, KeyUse } from "./config_schema.ts";
 export {
   configHash,
   configToYaml,
@@ -170,7 +171,7 @@ function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
 /** Applies one setting (from a preset or an override) to the tree. */
 function apply(
   tree: Tree,
-  schema: ReadonlyMap<string, KeySpec>,
+  schema: ReadonlyMap<string, Key>,
   path: string,
   value: ConfigValue,
   origin: string,
@@ -203,10 +204,10 @@ function apply(
 }
 
 /** Keeps `name=2024` or `name=True` a string when the key is a string key, as OmegaConf does. */
-function coerce(o: Override, spec: KeySpec | undefined): ConfigValue {
+function coerce(o: Override, spec: Key | undefined): ConfigValue {
   if (!spec || o.quoted) return o.value;
-  const t = spec.type.kind;
-  if (typeof o.value === "number" && (t === "string" || t === "enum")) return o.raw;
+  const t = keyInfo(spec).kind;
+  if (typeof o.value === "number" && (t === "string" || t === "union")) return o.raw;
   if (typeof o.value === "boolean" && t === "string") return o.raw;
   return o.value;
 }
@@ -277,9 +278,10 @@ export async function resolveConfig<K extends ConfigKind>(
   const notes: string[] = [];
   for (const [k, origin] of originOf) {
     const spec = schema.get(k);
-    if (spec?.use === "ignored") {
+    const info = spec && keyInfo(spec);
+    if (info?.use === "ignored") {
       const from = origin ? ` (from ${origin})` : "";
-      notes.push(`Note: ${k}${from} is accepted and ignored: ${spec.note}`);
+      notes.push(`Note: ${k}${from} is accepted and ignored: ${info.note}`);
     }
   }
   return { config: deepFreeze(tree) as unknown as ConfigOf<K>, notes };

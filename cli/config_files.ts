@@ -4,7 +4,6 @@
 
 import { parse, stringify } from "npm:yaml@^2.6.0";
 import { schemaFor } from "./config_keys.ts";
-import type { KeySpec } from "./config_schema.ts";
 import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
 import { ConfigError } from "./overrides.ts";
 import { canonicalJson, deepFreeze, isMap, type Tree } from "./_tree.ts";
@@ -86,14 +85,6 @@ export function parseConfigYaml<K extends ConfigKind>(
   return deepFreeze(tree) as unknown as ConfigOf<K>;
 }
 
-function archSchema(): Map<string, KeySpec> {
-  const out = new Map<string, KeySpec>();
-  for (const [k, spec] of schemaFor("pretrain")) {
-    if (k.startsWith("arch.")) out.set(k.slice(5), spec);
-  }
-  return out;
-}
-
 /**
  * Validates a model config (the `arch` group, as stored in a checkpoint's `model_config.json`).
  *
@@ -126,7 +117,7 @@ export function parseArchConfig(value: unknown, what = "model_config.json"): Arc
   if (!isMap(tree)) throw new ConfigError(`Cannot parse ${what}: expected a JSON object`);
   const copy = structuredClone(tree);
   withContext(what, () => {
-    validateTree(copy, archSchema());
+    validateTree(copy, schemaFor("arch"));
     crossCheck(copy, "arch");
   });
   return deepFreeze(copy) as unknown as ArchConfig;

@@ -1,16 +1,20 @@
-// Every config key abacus knows, with its type and support status. Key names and defaults are
-// upstream's (mcleish7/arithmetic cramming/config, read as a specification); the YAML files in
-// cli/config/ hold the defaults and a test keeps both in step. Each unsupported key says why:
-// "ignored" keys have no meaning here (a note is printed when set), "restricted" keys reject
-// values abacus cannot honour.
+// The config schema: one valibot object per group (run keys, arch, data, train, impl, wandb, and
+// the eval keys), from which the keys are checked, the config types inferred, and `--help` and
+// docs/config.md generated. Key names and defaults are upstream's (mcleish7/arithmetic
+// cramming/config, read as a specification); the YAML files in cli/config/ hold the defaults
+// and a test checks them against this schema. Each unsupported key says why: "ignored" keys have
+// no meaning here (a note is printed when set), "restricted" keys reject values abacus cannot
+// honour.
 
-import type { KeySpec, KeyTable } from "./config_schema.ts";
+import * as v from "npm:valibot@1.5.0";
 import {
   bool,
+  flatKeys,
   float,
   floats2,
   ignored,
   int,
+  type Key,
   key,
   map,
   NAME,
@@ -19,9 +23,9 @@ import {
   orNone,
   str,
   strings,
-} from "./_key_builders.ts";
+} from "./config_schema.ts";
+import type * as T from "./config_types.ts";
 import type { ConfigKind } from "./config_types.ts";
-import { EVAL_KEYS } from "./config_keys_eval.ts";
 
 const TORCH = "a PyTorch/CUDA setting with no meaning in abacus";
 const F32 = "abacus computes in f32; there is no fp16/bf16 autocast or grad scaler";
@@ -32,87 +36,99 @@ const TEXT = "text-corpus preprocessing of cramming; arithmetic data comes from 
 const WANDB = "abacus logs metrics as JSON lines in the run folder; there is no Weights & Biases";
 const ORDER = "the train split is read in stored order, as upstream (the data task shuffles)";
 const NO_DROPOUT = "the model has no dropout, so train and eval modes are the same";
+const NO_BIAS = "attention has no biases, as upstream's runs";
+const NO_SUBNORM = "sub-normalization is not implemented";
+const EARLY = "used only by early termination";
 
-const RUN: KeyTable = {
+const RUN = {
   name: key(NAME, "run name; outputs go to <base_dir>/<name>/"),
-  base_dir: orNone(
-    str(),
-    "root of runs and datasets (see Base dir below)",
-  ),
+  base_dir: orNone(str(), "root of runs and datasets (see Base dir below)"),
   model_dir: orNone(str(), "where <name>/checkpoints/ is written (default: base_dir)"),
   data_dir: ignored(str(), "unused upstream too; datasets live under <base_dir>/<impl.path>/"),
   seed: orNone(int(), "random seed (None: drawn at random and recorded)"),
   budget: key(float(0), "wall-clock budget in hours"),
-  overall_budget: key(float(0)),
-  dryrun: key(bool),
+  overall_budget: float(0),
+  dryrun: bool,
   preset: orNone(str(), "the preset applied (preset=NAME)"),
 };
 
-const ARCH: KeyTable = {
+const ARCH = v.object({
   model_type: only(str(), ["ScriptableCrammedDepthRecurrent"], "the only model abacus builds"),
   layers_in_recurrent_block: key(int(1), "layers in the looped block"),
   maximal_recurrence: key(int(1), "repetitions of the block (1 = standard transformer)"),
   max_backprop: orNone(int(1)),
-  maximal_recurrence_in_eval: key(int(1)),
+  maximal_recurrence_in_eval: int(1),
   hidden_size: key(int(1), "model width"),
   intermed_size: key(int(2), "GLU feed-forward width (effective width is half)"),
-  input_injection_type: key(oneOf("add", "none", "linear", "ffn")),
-  initial_hidden_randomized: key(bool),
-  state_init: key(oneOf("embed", "zero", "normal", "unit")),
+  input_injection_type: oneOf("add", "none", "linear", "ffn"),
+  initial_hidden_randomized: bool,
+  state_init: oneOf("embed", "zero", "normal", "unit"),
   norm: only(str(), ["LayerNorm"], "abacus implements LayerNorm only"),
-  norm_eps: key(float(0)),
-  norm_scheme: key(oneOf("post", "pre")),
+  norm_eps: float(0),
+  norm_scheme: oneOf("post", "pre"),
   nonlin: only(str(), ["GELUglu"], "abacus implements the GLU-GELU feed-forward only"),
-  sub_normalization: only(bool, [false], "sub-normalization is not implemented"),
-  tie_weights: key(bool),
+  sub_normalization: only(bool, [false], NO_SUBNORM),
+  tie_weights: bool,
   decoder_bias: only(bool, [false], "the decoder has no bias, as in every upstream run"),
   use_bias: only(bool, [false], "dense layers have no biases, as in every upstream run"),
-  final_norm: key(bool),
-  head: key(oneOf("ffn", "identity")),
+  final_norm: bool,
+  head: key(oneOf("ffn", "identity", "linear"), "ffn, identity or linear"),
   objective_layout: only(str(), ["TBPTT"], "abacus trains with upstream's TBPTT objective only"),
-  "embedding.vocab_size": orNone(int(1)),
-  "embedding.pos_embedding": orNone(oneOf("abacus", "learned"), "abacus, learned or None"),
-  "embedding.max_seq_length": key(int(1)),
-  "embedding.embedding_dim": key(int(1)),
-  "embedding.normalization": only(bool, [true], "the embedding LayerNorm is always applied"),
-  "embedding.stable_low_precision": ignored(bool, F32),
-  "embedding.max_abacus_len": key(int(0), "largest random Abacus offset in training"),
-  "embedding.abacus_random_spacing": key(
-    float(0, 1),
-    "probability of spaced Abacus positions per batch (0: upstream)",
-  ),
-  "attention.type": key(oneOf("pytorch", "self-attention"), "pytorch or self-attention"),
-  "attention.num_attention_heads": key(int(1)),
-  "attention.skip_output_projection": only(bool, [false], "not implemented"),
-  "attention.qkv_bias": only(bool, [false], "attention has no biases, as upstream's runs"),
-  "attention.bias_in_proj": only(bool, [false], "attention has no biases, as upstream's runs"),
-  "attention.max_length": key(int(0)),
-  "attention.rotary_embedding": key(oneOf(false, true, "fire"), "False, True (RoPE) or fire"),
-  "attention.seq_op_in_fp32": ignored(bool, F32),
-  "attention.sequence_op": only(str(), ["torch-softmax"], "abacus implements softmax only"),
-  "attention.sub_normalization": only(bool, [false], "sub-normalization is not implemented"),
-  "init.type": only(str(), ["deepnorm-straight"], "abacus implements upstream's default only"),
-  "init.std": ignored(float(0), "used only by init type normal, which abacus does not implement"),
-  throttle: key(bool),
-  alpha: key(float(0)),
+  embedding: v.object({
+    vocab_size: orNone(int(1)),
+    pos_embedding: orNone(oneOf("abacus", "learned"), "abacus, learned or None"),
+    max_seq_length: int(1),
+    embedding_dim: int(1),
+    normalization: only(bool, [true], "the embedding LayerNorm is always applied"),
+    stable_low_precision: ignored(bool, F32),
+    max_abacus_len: key(int(0), "largest random Abacus offset in training"),
+    abacus_random_spacing: key(
+      float(0, 1),
+      "probability of spaced Abacus positions per batch (0: upstream)",
+    ),
+  }),
+  attention: v.object({
+    type: key(oneOf("pytorch", "self-attention"), "pytorch or self-attention"),
+    num_attention_heads: int(1),
+    skip_output_projection: only(bool, [false], "not implemented"),
+    qkv_bias: only(bool, [false], NO_BIAS),
+    bias_in_proj: only(bool, [false], NO_BIAS),
+    max_length: int(0),
+    rotary_embedding: key(oneOf(false, true, "fire"), "False, True (RoPE) or fire"),
+    seq_op_in_fp32: ignored(bool, F32),
+    sequence_op: only(str(), ["torch-softmax"], "abacus implements softmax only"),
+    sub_normalization: only(bool, [false], NO_SUBNORM),
+  }),
+  init: v.object({
+    type: only(str(), ["deepnorm-straight"], "abacus implements upstream's default only"),
+    std: ignored(float(0), "used only by init type normal, which abacus does not implement"),
+  }),
+  throttle: bool,
+  alpha: float(0),
   mask_before_equals: key(bool, "train only on the answer after ="),
   local_compilation: ignored(bool, COMPILE),
-  loss_reduction: key(oneOf("mean", "none")),
-  forward_only_model_with_skip: key(bool),
-};
+  loss_reduction: oneOf("mean", "none"),
+  forward_only_model_with_skip: bool,
+});
 
-const DATA: KeyTable = {
-  name: key(str()),
+const DATA = v.object({
+  name: str(),
   dataset: orNone(NAME, "dataset under <base_dir>/<impl.path>/ (a data-task preset name)"),
-  "sources.arithmetic.provider": only(str(), ["arithmetic"], "abacus reads arithmetic data only"),
-  "sources.arithmetic.split": ignored(str(), "the splits are fixed by the data task"),
-  "sources.arithmetic.randgen_seed": ignored(int(), "a key of upstream's placeholder source"),
-  "sources.arithmetic.size": ignored(int(), "a key of upstream's placeholder source"),
-  "sources.arithmetic.tokenized_dataset_path": orNone(str(), "upstream's dataset path"),
-  "sources.arithmetic.tokenizer_type": orNone(oneOf("pad", "index", "sort"), "pad, index, sort"),
-  "normalizer.force_lowercase": ignored(bool, TEXT),
-  "normalizer.strip_accents": ignored(bool, TEXT),
-  "normalizer.force_english_keyboard": ignored(bool, TEXT),
+  sources: v.object({
+    arithmetic: v.object({
+      provider: only(str(), ["arithmetic"], "abacus reads arithmetic data only"),
+      split: ignored(str(), "the splits are fixed by the data task"),
+      randgen_seed: ignored(int(), "a key of upstream's placeholder source"),
+      size: ignored(int(), "a key of upstream's placeholder source"),
+      tokenized_dataset_path: orNone(str(), "upstream's dataset path"),
+      tokenizer_type: orNone(oneOf("pad", "index", "sort"), "pad, index, sort"),
+    }),
+  }),
+  normalizer: v.object({
+    force_lowercase: ignored(bool, TEXT),
+    strip_accents: ignored(bool, TEXT),
+    force_english_keyboard: ignored(bool, TEXT),
+  }),
   tokenizer: ignored(str(), "abacus uses upstream's character tokenizers (tokenizer_type)"),
   vocab_size: ignored(int(), "the vocabulary follows from tokenizer_type"),
   seq_length: key(int(1), "rows of the Abacus and learned position tables"),
@@ -125,19 +141,23 @@ const DATA: KeyTable = {
   deduplication_threshold: ignored(float(), TEXT),
   ordering: ignored(str(), ORDER),
   validation_seqs: ignored(int(), "the test split comes from the dataset"),
-};
+});
 
-const TRAIN: KeyTable = {
-  name: key(str()),
-  "optim.type": only(str(), ["AdamW"], "abacus implements AdamW only"),
-  "optim.lr": key(float(0), "peak learning rate"),
-  "optim.betas": key(floats2),
-  "optim.eps": key(float(0)),
-  "optim.weight_decay": key(float(0)),
-  "optim.amsgrad": only(bool, [false], "AMSGrad is not implemented"),
-  "optim.fused": ignored(bool, TORCH),
-  "optim_mod.name": only(str(), ["none"], "optimizer modifiers are not implemented"),
-  limited_decay_keys: key(strings),
+const TRAIN = v.object({
+  name: str(),
+  optim: v.object({
+    type: only(str(), ["AdamW"], "abacus implements AdamW only"),
+    lr: key(float(0), "peak learning rate"),
+    betas: floats2,
+    eps: float(0),
+    weight_decay: float(0),
+    amsgrad: only(bool, [false], "AMSGrad is not implemented"),
+    fused: ignored(bool, TORCH),
+  }),
+  optim_mod: v.object({
+    name: only(str(), ["none"], "optimizer modifiers are not implemented"),
+  }),
+  limited_decay_keys: strings,
   warmup_steps: key(float(0), "warm-up, as a fraction of the budget"),
   cooldown_steps: key(float(0), "cool-down to 0, as a fraction of the budget"),
   steps: key(int(1), "stop after this many microbatch steps"),
@@ -148,17 +168,17 @@ const TRAIN: KeyTable = {
   gradient_clipping: orNone(float(0), "gradient norm clip (None: off)"),
   pretrain_in_train_mode: ignored(bool, NO_DROPOUT),
   reverse_dataset_order: only(bool, [false], ORDER),
-  budget: key(float(0)),
-  overall_budget: key(float(0)),
+  budget: float(0),
+  overall_budget: float(0),
   arch_modifications: ignored(map, "a resumed run takes its checkpoint's model_config.json"),
   checkpoint: ignored(str(), "training resumes from the run's newest checkpoint"),
-  path: key(str()),
+  path: str(),
   budget_tokens: orNone(int(1), "token budget: drives the schedules and ends the run"),
   budget_steps: orNone(int(1), "microbatch-step budget: drives the schedules and ends the run"),
-};
+});
 
-const IMPL: KeyTable = {
-  name: key(str()),
+const IMPL = v.object({
+  name: str(),
   backend: only(str(), ["webgpu", "cpu"], "upstream's torch.compile backends do not apply"),
   benchmark: ignored(bool, TORCH),
   deterministic: ignored(bool, TORCH),
@@ -189,13 +209,15 @@ const IMPL: KeyTable = {
   max_raw_chunk_size: ignored(float(), TEXT),
   print_loss_every_nth_step: key(int(), "log a line every N steps"),
   save_intermediate_checkpoints: key(bool, "save checkpoints while training"),
-  save_every_nth_step: key(int()),
+  save_every_nth_step: int(),
   save_every_n_minutes: key(float(), "minutes between checkpoints (-1: off)"),
   save_intermediate_model_name: orNone(NAME, "folder of the rolling checkpoint, e.g. last"),
-  "early_termination.enabled": only(bool, [false], "early termination is not implemented"),
-  "early_termination.budget": ignored(float(), "used only by early termination"),
-  "early_termination.loss_threshold": ignored(float(), "used only by early termination"),
-  "early_termination.overall_budget": ignored(float(), "used only by early termination"),
+  early_termination: v.object({
+    enabled: only(bool, [false], "early termination is not implemented"),
+    budget: ignored(float(), EARLY),
+    loss_threshold: ignored(float(), EARLY),
+    overall_budget: ignored(float(), EARLY),
+  }),
   microbatch_size: key(int(1), "samples per forward/backward pass"),
   threads: ignored(int(), LOADER),
   pad_to_multiple_of: ignored(int(), "the eval task pads its own batches"),
@@ -214,14 +236,111 @@ const IMPL: KeyTable = {
   add_env_variables: ignored(map, "set environment variables in the shell instead"),
   example_token_limit: ignored(int(), "the eval task measures accuracy instead"),
   example_prompts: ignored(strings, "the eval task measures accuracy instead"),
-};
+});
 
-const WANDB_KEYS: KeyTable = {
+const WANDB_GROUP = v.object({
   enabled: ignored(bool, WANDB),
   entity: ignored(str(), WANDB),
   project: ignored(str(), WANDB),
   tags: ignored(strings, WANDB),
+});
+
+const PRETRAIN = v.object({
+  ...RUN,
+  arch: ARCH,
+  data: DATA,
+  train: TRAIN,
+  impl: IMPL,
+  wandb: WANDB_GROUP,
+});
+
+const EVAL = v.object({
+  name: key(NAME, "run to evaluate"),
+  base_dir: orNone(str(), "root of runs and datasets (see Base dir below)"),
+  model_dir: orNone(str(), "where <name>/checkpoints/ is read (default: base_dir)"),
+  seed: orNone(int(), "seed of on-the-fly eval data and of the random initial state"),
+  dryrun: bool,
+  checkpoint: orNone(str(), "checkpoint folder to evaluate (None: the run's newest)"),
+  shard: orNone(str(/^\d+\/\d+$/, "2/8"), "evaluate piece k of N (also --shard k/N)"),
+  max_rec: orNone(int(1), "recurrences at eval (None: the training value)"),
+  reverse_inputs: bool,
+  pad_zeros: only(int(), [0], "zero-padded operands are not implemented"),
+  extended_eval: bool,
+  greedy: only(bool, [true], "abacus decodes greedily"),
+  temp: ignored(float(), "decoding is greedy, so the temperature has no effect"),
+  token_limit: ignored(int(), "abacus generates the target's length, as upstream"),
+  remove_padding: bool,
+  large: bool,
+  ood_only: bool,
+  up_to_40: bool,
+  up_to_50: bool,
+  checkerboard: orNone(oneOf("even", "odd")),
+  big_eval_step_1: bool,
+  big_eval_step_2: bool,
+  big_eval_step_3: bool,
+  big_eval_step_4: bool,
+  big_eval_step_5: bool,
+  big_eval_step_6: bool,
+  big_eval_step_7: bool,
+  big_eval_step_8: bool,
+  big_eval_step_9: bool,
+  big_eval_step_10: bool,
+  max_size_given: orNone(int(0)),
+  start_ind_1_given: orNone(int(0)),
+  start_ind_2_given: orNone(int(0)),
+  mul: bool,
+  pos_arth: bool,
+  pos_arth_ood: bool,
+  sort_reverse: bool,
+  tokenizer_type: orNone(oneOf("pad", "index", "sort")),
+  budget: ignored(float(), "evaluation has no time budget"),
+  overall_budget: ignored(float(), "evaluation has no time budget"),
+  eval: v.object({
+    name: ignored(str(), "the name of upstream's language-model eval suite"),
+    arch_modifications: ignored(map, "the model comes from the checkpoint"),
+    checkpoint: key(str(), "latest, or a folder name under checkpoints/"),
+    path: str(),
+    grid: orNone(str(/^\d+(\.\.\d+)?x\d+(\.\.\d+)?$/, "1..12x1..12"), "cells i x j"),
+  }),
+  data: DATA,
+  impl: IMPL,
+  wandb: WANDB_GROUP,
+});
+
+/**
+ * The schema of each config type, by the name of the type `deno task docs` writes for it to
+ * cli/config_types.ts (explicit types for JSR; the check below keeps them equal to the inferred).
+ *
+ * @example
+ * ```ts
+ * import { CONFIG_SCHEMAS } from "./config_keys.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(Object.keys(CONFIG_SCHEMAS)[0], "ArchConfig");
+ * ```
+ */
+export const CONFIG_SCHEMAS: Readonly<Record<string, Key>> = {
+  ArchConfig: ARCH,
+  DataConfig: DATA,
+  TrainConfig: TRAIN,
+  ImplConfig: IMPL,
+  WandbConfig: WANDB_GROUP,
+  PretrainConfig: PRETRAIN,
+  EvalConfig: EVAL,
 };
+
+type Same<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false;
+type Folders<T> = Omit<T, "base_dir" | "model_dir"> & { base_dir: string; model_dir: string };
+/** Fails `deno check` when cli/config_types.ts is not what the schema infers. */
+const _inferred: [
+  Same<T.ArchConfig, v.InferOutput<typeof ARCH>>,
+  Same<T.DataConfig, v.InferOutput<typeof DATA>>,
+  Same<T.TrainConfig, v.InferOutput<typeof TRAIN>>,
+  Same<T.ImplConfig, v.InferOutput<typeof IMPL>>,
+  Same<T.WandbConfig, v.InferOutput<typeof WANDB_GROUP>>,
+  Same<T.PretrainConfig, Folders<v.InferOutput<typeof PRETRAIN>>>,
+  Same<T.EvalConfig, Folders<v.InferOutput<typeof EVAL>>>,
+] = [true, true, true, true, true, true, true];
 
 /**
  * The presets: named bundles of overrides in `cli/config/presets/<name>.yaml`, with one line each.
@@ -245,10 +364,6 @@ export const PRESETS: Readonly<Record<string, string>> = Object.freeze({
   "demo": "CPU: 1..5-digit addition, 2 x 1, width 64, spaced Abacus, ~5 min on 2 cores",
 });
 
-function prefixed(prefix: string, table: KeyTable): [string, KeySpec][] {
-  return Object.entries(table).map(([k, v]) => [prefix ? `${prefix}.${k}` : k, v]);
-}
-
 /**
  * Group options per config kind; the first option of each group is the default.
  *
@@ -271,25 +386,26 @@ export const GROUP_OPTIONS: Readonly<Record<ConfigKind, Readonly<Record<string, 
   eval: { data: ["arithmetic"], impl: ["torch-default"], wandb: ["default", "none"] },
 };
 
+const FLAT = { pretrain: flatKeys(PRETRAIN), eval: flatKeys(EVAL), arch: flatKeys(ARCH) };
+
 /**
- * Every key of a config kind, as full dotted paths in file order, with its spec.
+ * Every key of a config kind (or of a bare `arch` group, as in `model_config.json`), as full
+ * dotted paths in schema order, with its schema.
  *
  * @example
  * ```ts
  * import { schemaFor } from "./config_keys.ts";
+ * import { keyInfo } from "./config_schema.ts";
  * import { deepEqual } from "node:assert/strict";
  *
- * deepEqual(schemaFor("pretrain").get("impl.compile_torch")?.use, "ignored");
+ * deepEqual(keyInfo(schemaFor("pretrain").get("impl.compile_torch")!).use, "ignored");
  * deepEqual(schemaFor("eval").has("arch.hidden_size"), false);
+ * deepEqual(schemaFor("arch").has("head"), true);
  * ```
  *
- * @param kind `pretrain` or `eval`.
- * @returns A map from dotted key to spec.
+ * @param kind `pretrain`, `eval` or `arch`.
+ * @returns A map from dotted key to schema.
  */
-export function schemaFor(kind: ConfigKind): ReadonlyMap<string, KeySpec> {
-  const groups: [string, KeyTable][] = kind === "pretrain"
-    ? [["", RUN], ["arch", ARCH], ["data", DATA], ["train", TRAIN], ["impl", IMPL]]
-    : [["", EVAL_KEYS], ["data", DATA], ["impl", IMPL]];
-  groups.push(["wandb", WANDB_KEYS]);
-  return new Map(groups.flatMap(([p, t]) => prefixed(p, t)));
+export function schemaFor(kind: ConfigKind | "arch"): ReadonlyMap<string, Key> {
+  return FLAT[kind];
 }

@@ -1,29 +1,19 @@
-// The vocabulary for describing config keys: each key has a type, whether None is allowed, and
-// whether abacus supports it, ignores it (no meaning here, with a note) or restricts it to some
-// values (others rejected with a reason). Also the value checker and the "did you mean" search
-// used by every error message about keys.
+// The vocabulary of the config schema: valibot schemas for one key each (type, None-ability, help
+// line, and whether abacus supports it, ignores it with a note or restricts it to some values),
+// read back by introspection for messages, `--help` and docs/config.md. Also the value checker and
+// the "did you mean" search used by every error message about keys.
 
+import * as v from "npm:valibot@1.5.0";
 import { type ConfigValue, formatValue } from "./overrides.ts";
 
-/** The type of one config key. */
-export type KeyType =
-  | { readonly kind: "int"; readonly min?: number }
-  | { readonly kind: "float"; readonly min?: number; readonly max?: number }
-  | { readonly kind: "bool" }
-  | { readonly kind: "string"; readonly pattern?: RegExp; readonly hint?: string }
-  | { readonly kind: "enum"; readonly values: readonly (string | boolean)[] }
-  | { readonly kind: "list"; readonly of: "string" | "float"; readonly length?: number }
-  | { readonly kind: "map" };
+/** One config key: a valibot schema of its value, with its status as metadata. */
+export type Key<T = unknown> = v.GenericSchema<unknown, T>;
 
 /** How abacus treats a key. */
 export type KeyUse = "supported" | "ignored" | "restricted";
 
-/** One config key: its type, None-ability, support status and help. */
-export interface KeySpec {
-  /** The value's type. */
-  readonly type: KeyType;
-  /** Whether `None` (null) is allowed. */
-  readonly nullable: boolean;
+/** What a key's metadata says: status, note, accepted values, help line. */
+export interface KeyInfo {
   /** `supported`, `ignored` (accepted; a note is printed when set), or `restricted`. */
   readonly use: KeyUse;
   /** Ignored: why it has no meaning here. Restricted: why other values are rejected. */
@@ -32,94 +22,198 @@ export interface KeySpec {
   readonly allowed?: readonly ConfigValue[];
   /** One line for `--help` (only the main keys have one). */
   readonly doc?: string;
+  /** The valibot type of the value, None stripped: `number`, `string`, `union`, `record`... */
+  readonly kind: string;
 }
 
-/** Keys of one group, relative to the group (`embedding.max_abacus_len`). */
-export type KeyTable = Readonly<Record<string, KeySpec>>;
+// deno-lint-ignore no-explicit-any
+type Node = any; // a valibot schema or action, read by introspection
 
-/** Describes a type for messages: "an integer", "one of pad, sort". */
-function describeType(spec: KeySpec): string {
-  const t = spec.type;
-  let text: string;
-  switch (t.kind) {
-    case "int":
-      text = t.min === undefined ? "an integer" : `an integer of at least ${t.min}`;
-      break;
-    case "float":
-      text = t.min === undefined
-        ? "a number"
-        : t.max === undefined
-        ? `a number of at least ${t.min}`
-        : `a number from ${t.min} to ${t.max}`;
-      break;
-    case "bool":
-      text = "True or False";
-      break;
-    case "string":
-      text = t.hint ? `a string like ${t.hint}` : "a string";
-      break;
-    case "enum":
-      text = `one of ${t.values.map((v) => formatValue(v).replace(/"/g, "")).join(", ")}`;
-      break;
-    case "list":
-      text = `a list of ${t.of === "float" ? "numbers" : "strings"}` +
-        (t.length ? ` with ${t.length} entries` : "");
-      break;
-    case "map":
-      text = "a map";
+/** A schema's base and pipe actions, nested pipes flattened. */
+function parts(s: Node): Node[] {
+  return s.pipe ? [...parts(s.pipe[0]), ...s.pipe.slice(1)] : [s];
+}
+
+function meta(s: Node): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const a of parts(s)) {
+    if (a.type === "metadata") Object.assign(out, a.metadata);
+    if (a.type === "description") out.doc = a.description;
+    if (a.type === "nullable") Object.assign(out, meta(a.wrapped));
   }
-  return spec.nullable ? `None or ${text}` : text;
+  return out;
 }
 
-function typeOk(t: KeyType, v: ConfigValue): boolean {
-  switch (t.kind) {
-    case "int":
-      return typeof v === "number" && Number.isInteger(v) && (t.min === undefined || v >= t.min);
-    case "float":
-      return typeof v === "number" && !Number.isNaN(v) && (t.min === undefined || v >= t.min) &&
-        (t.max === undefined || v <= t.max);
-    case "bool":
-      return typeof v === "boolean";
+/**
+ * A key's value type in words, as messages, `--help` and docs/config.md give it.
+ *
+ * @example
+ * ```ts
+ * import { describeKey, int, orNone } from "./config_schema.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(describeKey(orNone(int(1))), "None or an integer of at least 1");
+ * ```
+ *
+ * @param s The key's schema.
+ * @returns Words such as "True or False".
+ */
+export function describeKey(s: Key): string {
+  const describe = describeKey;
+  const [base, ...acts]: Node[] = parts(s);
+  const req = (t: string) => acts.find((a) => a.type === t)?.requirement;
+  const [min, max, len] = [req("min_value"), req("max_value"), req("length")];
+  switch (base.type) {
+    case "nullable":
+      return `None or ${describe(base.wrapped)}`;
+    case "number": {
+      const what = acts.some((a) => a.type === "integer") ? "an integer" : "a number";
+      if (min === undefined) return what;
+      return max === undefined ? `${what} of at least ${min}` : `${what} from ${min} to ${max}`;
+    }
+    case "boolean":
+      return "True or False";
     case "string":
-      return typeof v === "string" && (!t.pattern || t.pattern.test(v));
-    case "enum":
-      return t.values.includes(v as string | boolean);
-    case "list":
-      return Array.isArray(v) && (t.length === undefined || v.length === t.length) &&
-        v.every((x) => typeof x === (t.of === "float" ? "number" : "string"));
-    case "map":
-      return v !== null && typeof v === "object" && !Array.isArray(v);
+      return meta(s).hint ? `a string like ${meta(s).hint}` : "a string";
+    case "union":
+      return `one of ${
+        base.options.map((o: Node) => formatValue(o.literal).replace(/"/g, "")).join(", ")
+      }`;
+    case "array":
+      return `a list of ${base.item.type === "number" ? "numbers" : "strings"}` +
+        (len ? ` with ${len} entries` : "");
+    default:
+      return "a map";
   }
 }
 
 /**
- * Checks one value against its key's spec.
+ * A key's status, notes and help line, read from its schema.
  *
  * @example
  * ```ts
- * import { checkValue, type KeySpec } from "./config_schema.ts";
+ * import { ignored, keyInfo, str } from "./config_schema.ts";
  * import { deepEqual } from "node:assert/strict";
  *
- * const spec: KeySpec = { type: { kind: "int", min: 1 }, nullable: false, use: "supported" };
- * deepEqual(checkValue("arch.hidden_size", spec, 64), null);
+ * deepEqual(keyInfo(ignored(str(), "why")).use, "ignored");
+ * ```
+ *
+ * @param key The key's schema.
+ * @returns Its status.
+ */
+export function keyInfo(key: Key): KeyInfo {
+  let base = parts(key)[0];
+  while (base.type === "nullable") base = parts(base.wrapped)[0];
+  return { use: "supported", ...meta(key), kind: base.type } as KeyInfo;
+}
+
+/** An integer, optionally with a minimum. */
+export function int(min?: number): Key<number> {
+  const i = v.pipe(v.number(), v.integer());
+  return min === undefined ? i : v.pipe(i, v.minValue(min));
+}
+/** A finite number, optionally with a minimum (and a maximum). */
+export function float(min?: number, max?: number): Key<number> {
+  const n = v.pipe(v.number(), v.check((x) => !Number.isNaN(x)));
+  if (min === undefined) return n;
+  return max === undefined
+    ? v.pipe(n, v.minValue(min))
+    : v.pipe(n, v.minValue(min), v.maxValue(max));
+}
+/** True/False. */
+export const bool: Key<boolean> = v.boolean();
+/** A string, optionally matching a pattern (the hint shows an example). */
+export function str(pattern?: RegExp, hint?: string): Key<string> {
+  return pattern ? v.pipe(v.string(), v.regex(pattern), v.metadata({ hint })) : v.string();
+}
+/** One of the listed values. */
+export function oneOf<const T extends (string | boolean)[]>(...values: T): Key<T[number]> {
+  return v.union(values.map((x) => v.literal(x))) as unknown as Key<T[number]>;
+}
+/** A pair of numbers. */
+export const floats2: Key<number[]> = v.pipe(v.array(v.number()), v.length(2));
+/** A list of strings. */
+export const strings: Key<string[]> = v.array(v.string());
+/** A nested map. */
+export const map: Key<Record<string, unknown>> = v.record(v.string(), v.unknown());
+/** A supported key that must have a value (with a help line). */
+export function key<T>(type: Key<T>, doc?: string): Key<T> {
+  return doc ? v.pipe(type, v.description(doc)) : type;
+}
+/** A supported key that may be None. */
+export function orNone<T>(type: Key<T>, doc?: string): Key<T | null> {
+  return key(v.nullable(type), doc);
+}
+/** A key accepted without effect (None allowed): setting it prints the note. */
+export function ignored<T>(type: Key<T>, note: string): Key<T | null> {
+  return v.pipe(v.nullable(type), v.metadata({ use: "ignored", note }));
+}
+/** A key that accepts only some values; others are refused with the note. */
+export function only<T, const A extends T | null>(
+  type: Key<T>,
+  allowed: A[],
+  note: string,
+): Key<A> {
+  const t = (allowed.includes(null as A) ? v.nullable(type) : type) as Key<A>;
+  return v.pipe(t, v.metadata({ use: "restricted", allowed, note }));
+}
+/** A run name: one folder name. */
+export const NAME: Key<string> = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");
+
+/**
+ * Every key of an object schema as full dotted paths, in schema order (nested groups flattened).
+ *
+ * @example
+ * ```ts
+ * import * as v from "npm:valibot@1.5.0";
+ * import { flatKeys, int } from "./config_schema.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual([...flatKeys(v.object({ a: v.object({ b: int() }) })).keys()], ["a.b"]);
+ * ```
+ *
+ * @param schema A `v.object` of keys and nested `v.object`s.
+ * @param prefix Prepended to every path.
+ * @returns A map from dotted key to the key's schema.
+ */
+export function flatKeys(schema: Key, prefix = ""): Map<string, Key> {
+  const out = new Map<string, Key>();
+  for (const [k, s] of Object.entries((schema as Node).entries as Record<string, Node>)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (s.type === "object") { for (const e of flatKeys(s, path)) out.set(...e); }
+    else out.set(path, s);
+  }
+  return out;
+}
+
+/**
+ * Checks one value against its key's schema.
+ *
+ * @example
+ * ```ts
+ * import { checkValue, int } from "./config_schema.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(checkValue("arch.hidden_size", int(1), 64), null);
  * deepEqual(
- *   checkValue("arch.hidden_size", spec, "big"),
+ *   checkValue("arch.hidden_size", int(1), "big"),
  *   'Invalid value for arch.hidden_size: expected an integer of at least 1, got "big"',
  * );
  * ```
  *
  * @param path The full dotted key, for the message.
- * @param spec The key's spec.
+ * @param key The key's schema.
  * @param value The value to check.
  * @returns Null when valid, else a one-line message.
  */
-export function checkValue(path: string, spec: KeySpec, value: ConfigValue): string | null {
-  if (value === null ? !spec.nullable : !typeOk(spec.type, value)) {
-    return `Invalid value for ${path}: expected ${describeType(spec)}, got ${formatValue(value)}`;
+export function checkValue(path: string, key: Key, value: ConfigValue): string | null {
+  if (!v.is(key, value)) {
+    return `Invalid value for ${path}: expected ${describeKey(key)}, got ${formatValue(value)}`;
   }
-  if (spec.use === "restricted" && !spec.allowed!.some((a) => sameValue(a, value))) {
-    const ok = spec.allowed!.map((a) => formatValue(a).replace(/"/g, "")).join(", ");
-    return `Unsupported value for ${path}: ${formatValue(value)}: ${spec.note} (accepted: ${ok})`;
+  const { use, allowed, note } = keyInfo(key);
+  if (use === "restricted" && !allowed!.some((a) => sameValue(a, value))) {
+    const ok = allowed!.map((a) => formatValue(a).replace(/"/g, "")).join(", ");
+    return `Unsupported value for ${path}: ${formatValue(value)}: ${note} (accepted: ${ok})`;
   }
   return null;
 }

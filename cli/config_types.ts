@@ -1,77 +1,91 @@
-// The typed shape of a resolved config: one interface per group, mirroring the YAML files in
-// cli/config/ key for key (snake_case, as upstream spells them), so the training and eval code
-// read `cfg.arch.hidden_size` exactly where upstream reads `cfg.arch.hidden_size`.
-// Keys abacus ignores are typed too; their status is in config_keys.ts.
+// Generated from the schema in cli/config_keys.ts by `deno task docs`: do not edit. The
+// types valibot infers from the schema, written out so JSR gets explicit types.
 
 /** `pretrain` (`deno task train`) or `eval` (`deno task eval`). */
 export type ConfigKind = "pretrain" | "eval";
 
-/** The model (`arch` group, upstream's crammed-depthrecurrent; also `model_config.json`). */
+/** The `ArchConfig` config, as the schema defines it. */
 export interface ArchConfig {
-  readonly model_type: string;
+  readonly model_type: "ScriptableCrammedDepthRecurrent";
+  /** layers in the looped block */
   readonly layers_in_recurrent_block: number;
+  /** repetitions of the block (1 = standard transformer) */
   readonly maximal_recurrence: number;
   readonly max_backprop: number | null;
   readonly maximal_recurrence_in_eval: number;
+  /** model width */
   readonly hidden_size: number;
+  /** GLU feed-forward width (effective width is half) */
   readonly intermed_size: number;
   readonly input_injection_type: "add" | "none" | "linear" | "ffn";
   readonly initial_hidden_randomized: boolean;
   readonly state_init: "embed" | "zero" | "normal" | "unit";
-  readonly norm: string;
+  readonly norm: "LayerNorm";
   readonly norm_eps: number;
   readonly norm_scheme: "post" | "pre";
-  readonly nonlin: string;
-  readonly sub_normalization: boolean;
+  readonly nonlin: "GELUglu";
+  readonly sub_normalization: false;
   readonly tie_weights: boolean;
-  readonly decoder_bias: boolean;
-  readonly use_bias: boolean;
+  readonly decoder_bias: false;
+  readonly use_bias: false;
   readonly final_norm: boolean;
-  readonly head: "ffn" | "identity";
-  readonly objective_layout: string;
+  /** ffn, identity or linear */
+  readonly head: "ffn" | "identity" | "linear";
+  readonly objective_layout: "TBPTT";
   readonly embedding: {
     readonly vocab_size: number | null;
+    /** abacus, learned or None */
     readonly pos_embedding: "abacus" | "learned" | null;
     readonly max_seq_length: number;
     readonly embedding_dim: number;
-    readonly normalization: boolean;
-    readonly stable_low_precision: boolean;
+    readonly normalization: true;
+    readonly stable_low_precision: boolean | null;
+    /** largest random Abacus offset in training */
     readonly max_abacus_len: number;
+    /** probability of spaced Abacus positions per batch (0: upstream) */
     readonly abacus_random_spacing: number;
   };
   readonly attention: {
+    /** pytorch or self-attention */
     readonly type: "pytorch" | "self-attention";
     readonly num_attention_heads: number;
-    readonly skip_output_projection: boolean;
-    readonly qkv_bias: boolean;
-    readonly bias_in_proj: boolean;
+    readonly skip_output_projection: false;
+    readonly qkv_bias: false;
+    readonly bias_in_proj: false;
     readonly max_length: number;
-    readonly rotary_embedding: boolean | "fire";
-    readonly seq_op_in_fp32: boolean;
-    readonly sequence_op: string;
-    readonly sub_normalization: boolean;
+    /** False, True (RoPE) or fire */
+    readonly rotary_embedding: false | true | "fire";
+    readonly seq_op_in_fp32: boolean | null;
+    readonly sequence_op: "torch-softmax";
+    readonly sub_normalization: false;
   };
-  readonly init: { readonly type: string; readonly std: number | null };
+  readonly init: {
+    readonly type: "deepnorm-straight";
+    readonly std: number | null;
+  };
   readonly throttle: boolean;
   readonly alpha: number;
+  /** train only on the answer after = */
   readonly mask_before_equals: boolean;
   readonly local_compilation: boolean | null;
   readonly loss_reduction: "mean" | "none";
   readonly forward_only_model_with_skip: boolean;
 }
 
-/** The data (`data` group, upstream's arithmetic data config with its source inlined). */
+/** The `DataConfig` config, as the schema defines it. */
 export interface DataConfig {
   readonly name: string;
-  /** abacus: dataset name under `<base_dir>/<impl.path>/`; wins over tokenized_dataset_path. */
+  /** dataset under <base_dir>/<impl.path>/ (a data-task preset name) */
   readonly dataset: string | null;
   readonly sources: {
     readonly arithmetic: {
-      readonly provider: string;
+      readonly provider: "arithmetic";
       readonly split: string | null;
       readonly randgen_seed: number | null;
       readonly size: number | null;
+      /** upstream's dataset path */
       readonly tokenized_dataset_path: string | null;
+      /** pad, index, sort */
       readonly tokenizer_type: "pad" | "index" | "sort" | null;
     };
   };
@@ -82,6 +96,7 @@ export interface DataConfig {
   };
   readonly tokenizer: string | null;
   readonly vocab_size: number | null;
+  /** rows of the Abacus and learned position tables */
   readonly seq_length: number;
   readonly include_eot_token_in_corpus: boolean | null;
   readonly max_entries_in_raw_dataset: number | null;
@@ -94,87 +109,143 @@ export interface DataConfig {
   readonly validation_seqs: number | null;
 }
 
-/** The optimisation (`train` group, upstream's cramming train config with AdamW inlined). */
+/** The `TrainConfig` config, as the schema defines it. */
 export interface TrainConfig {
   readonly name: string;
   readonly optim: {
-    readonly type: string;
+    readonly type: "AdamW";
+    /** peak learning rate */
     readonly lr: number;
-    readonly betas: readonly number[];
+    readonly betas: number[];
     readonly eps: number;
     readonly weight_decay: number;
-    readonly amsgrad: boolean;
+    readonly amsgrad: false;
     readonly fused: boolean | null;
   };
-  readonly optim_mod: { readonly name: string };
-  readonly limited_decay_keys: readonly string[];
+  readonly optim_mod: {
+    readonly name: "none";
+  };
+  readonly limited_decay_keys: string[];
+  /** warm-up, as a fraction of the budget */
   readonly warmup_steps: number;
+  /** cool-down to 0, as a fraction of the budget */
   readonly cooldown_steps: number;
+  /** stop after this many microbatch steps */
   readonly steps: number;
-  readonly scheduler: string;
+  readonly scheduler: "budget-constant";
   readonly stream_depth: number | null;
+  /** samples per optimizer step after the ramp */
   readonly batch_size: number;
+  /** fraction of the budget over which the batch grows */
   readonly batch_size_ramp: number;
+  /** gradient norm clip (None: off) */
   readonly gradient_clipping: number | null;
   readonly pretrain_in_train_mode: boolean | null;
-  readonly reverse_dataset_order: boolean;
+  readonly reverse_dataset_order: false;
   readonly budget: number;
   readonly overall_budget: number;
-  readonly arch_modifications: unknown;
+  readonly arch_modifications: Record<string, unknown> | null;
   readonly checkpoint: string | null;
   readonly path: string;
-  /** abacus: token budget that drives the schedules and ends the run (None: off). */
+  /** token budget: drives the schedules and ends the run */
   readonly budget_tokens: number | null;
-  /** abacus: microbatch-step budget that drives the schedules and ends the run (None: off). */
+  /** microbatch-step budget: drives the schedules and ends the run */
   readonly budget_steps: number | null;
 }
 
-/** Implementation details (`impl` group, upstream's torch-default over _default). */
+/** The `ImplConfig` config, as the schema defines it. */
 export interface ImplConfig {
   readonly name: string;
-  /** abacus: where the math runs. */
   readonly backend: "webgpu" | "cpu";
+  readonly benchmark: boolean | null;
+  readonly deterministic: boolean | null;
+  readonly non_blocking: boolean | null;
+  readonly tf32_allowed: boolean | null;
+  readonly matmul_precision: string | null;
+  readonly mixed_precision: boolean | null;
+  readonly grad_scaling: boolean | null;
+  readonly mixed_precision_target_dtype: string | null;
+  readonly zero_redundancy_optimizer: false;
+  readonly broadcast_buffers: boolean | null;
+  readonly bucket_cap_mb: number | null;
+  readonly gradient_as_bucket_view: boolean | null;
+  readonly static_graph: boolean | null;
+  readonly enable_mem_efficient_sdp: boolean | null;
+  readonly enable_math_sdp: boolean | null;
+  readonly enable_flash_sdp: boolean | null;
+  readonly foreach_optimizer: boolean | null;
+  readonly compile_torch: boolean | null;
+  readonly mode: string | null;
+  readonly dynamic: boolean | null;
+  readonly fullgraph: boolean | null;
+  readonly _inductor_vars: Record<string, unknown> | null;
+  /** data folder under base_dir */
   readonly path: string;
+  readonly local_staging_dir: string | null;
+  readonly forbid_dataset_preprocessing: boolean | null;
+  readonly temporary_corpus: boolean | null;
+  readonly max_raw_chunk_size: number | null;
+  /** log a line every N steps */
   readonly print_loss_every_nth_step: number;
+  /** save checkpoints while training */
   readonly save_intermediate_checkpoints: boolean;
   readonly save_every_nth_step: number;
+  /** minutes between checkpoints (-1: off) */
   readonly save_every_n_minutes: number;
+  /** folder of the rolling checkpoint, e.g. last */
   readonly save_intermediate_model_name: string | null;
   readonly early_termination: {
-    readonly enabled: boolean;
+    readonly enabled: false;
     readonly budget: number | null;
     readonly loss_threshold: number | null;
     readonly overall_budget: number | null;
   };
+  /** samples per forward/backward pass */
   readonly microbatch_size: number;
-  readonly shuffle_in_dataloader: boolean;
-  readonly default_precision: string;
-  readonly zero_redundancy_optimizer: boolean;
+  readonly threads: number | null;
+  readonly pad_to_multiple_of: number | null;
+  readonly shuffle_in_dataloader: false;
+  readonly pin_memory: boolean | null;
+  readonly prefetch_factor: number | null;
+  readonly persistent_workers: boolean | null;
+  readonly default_precision: "float";
+  readonly dist_backend: string | null;
+  readonly sharing_strategy: string | null;
+  readonly enable_huggingface_offline_mode: boolean | null;
+  readonly local_rank: number | null;
+  /** write checkpoints/FINAL_<loss> at the end */
   readonly save_final_model: boolean;
-  readonly push_to_huggingface_hub: boolean;
-  /** Upstream keys abacus accepts and ignores (PyTorch, CUDA, DDP, loader, compile settings). */
-  readonly [ignored: string]: unknown;
+  readonly push_to_huggingface_hub: false;
+  readonly hf_directoy_name: string | null;
+  readonly add_env_variables: Record<string, unknown> | null;
+  readonly example_token_limit: number | null;
+  readonly example_prompts: string[] | null;
 }
 
-/** Weights & Biases settings (`wandb` group); accepted and ignored. */
+/** The `WandbConfig` config, as the schema defines it. */
 export interface WandbConfig {
   readonly enabled: boolean | null;
   readonly entity: string | null;
   readonly project: string | null;
-  readonly tags: readonly string[] | null;
+  readonly tags: string[] | null;
 }
 
-/** A resolved `deno task train` config. */
+/** The `PretrainConfig` config, as the schema defines it. */
 export interface PretrainConfig {
+  /** run name; outputs go to <base_dir>/<name>/ */
   readonly name: string;
-  /** Absolute after resolution: `base_dir=`, else `$cramming_base_dir`, else `./abacus-data`. */
+  /** root of runs and datasets (see Base dir below) */
   readonly base_dir: string;
+  /** where <name>/checkpoints/ is written (default: base_dir) */
   readonly model_dir: string;
   readonly data_dir: string | null;
+  /** random seed (None: drawn at random and recorded) */
   readonly seed: number | null;
+  /** wall-clock budget in hours */
   readonly budget: number;
   readonly overall_budget: number;
   readonly dryrun: boolean;
+  /** the preset applied (preset=NAME) */
   readonly preset: string | null;
   readonly arch: ArchConfig;
   readonly data: DataConfig;
@@ -183,20 +254,27 @@ export interface PretrainConfig {
   readonly wandb: WandbConfig;
 }
 
-/** A resolved `deno task eval` config (upstream's cfg_eval keys plus abacus's). */
+/** The `EvalConfig` config, as the schema defines it. */
 export interface EvalConfig {
+  /** run to evaluate */
   readonly name: string;
+  /** root of runs and datasets (see Base dir below) */
   readonly base_dir: string;
+  /** where <name>/checkpoints/ is read (default: base_dir) */
   readonly model_dir: string;
+  /** seed of on-the-fly eval data and of the random initial state */
   readonly seed: number | null;
   readonly dryrun: boolean;
+  /** checkpoint folder to evaluate (None: the run's newest) */
   readonly checkpoint: string | null;
+  /** evaluate piece k of N (also --shard k/N) */
   readonly shard: string | null;
+  /** recurrences at eval (None: the training value) */
   readonly max_rec: number | null;
   readonly reverse_inputs: boolean;
-  readonly pad_zeros: number;
+  readonly pad_zeros: 0;
   readonly extended_eval: boolean;
-  readonly greedy: boolean;
+  readonly greedy: true;
   readonly temp: number | null;
   readonly token_limit: number | null;
   readonly remove_padding: boolean;
@@ -227,10 +305,11 @@ export interface EvalConfig {
   readonly overall_budget: number | null;
   readonly eval: {
     readonly name: string | null;
-    readonly arch_modifications: unknown;
+    readonly arch_modifications: Record<string, unknown> | null;
+    /** latest, or a folder name under checkpoints/ */
     readonly checkpoint: string;
     readonly path: string;
-    /** abacus: cells `i-range x j-range`, e.g. `1..100x1..100` (None: the task's default). */
+    /** cells i x j */
     readonly grid: string | null;
   };
   readonly data: DataConfig;

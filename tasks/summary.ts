@@ -42,7 +42,7 @@ export async function summarize(args: string[]): Promise<Summary> {
   const cfg = await loadConfig(args, "pretrain", { log: () => {} });
   const tok = cfg.data.sources.arithmetic.tokenizer_type ?? "pad";
   const arch = resolveArch(
-    cfg.arch as unknown as Record<string, unknown>,
+    cfg.arch,
     getTokenizer(tok).vocabSize,
   );
   const c = paramCounts(arch);

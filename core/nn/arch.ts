@@ -1,8 +1,9 @@
 /**
- * The model's architecture settings: upstream's `arch` keys (crammed-depthrecurrent.yaml) read
- * into a typed object. Every upstream key is either honoured or rejected with a one-line reason;
- * none is silently ignored (keys that have no meaning here, like `local_compilation`, are accepted
- * and listed in `ARCH_NOTES`).
+ * The model's architecture settings: upstream's `arch` keys (crammed-depthrecurrent.yaml, snake
+ * case) mapped to a typed, camelCase `Arch`. Checking the keys is the config schema's job
+ * (cli/config_keys.ts, which refuses what the model does not implement); this module validates
+ * nothing and only fills keys a programmatic caller leaves out with `ARCH_DEFAULTS`, upstream's
+ * defaults (a test keeps them equal to cli/config/arch/crammed-depthrecurrent.yaml).
  * @module
  */
 
@@ -81,195 +82,168 @@ export interface Arch {
   forwardOnlyModelWithSkip: boolean;
 }
 
-/** Upstream keys accepted without effect, with the reason (printed by `deno task summary`). */
-export const ARCH_NOTES: Record<string, string> = {
-  model_type: "only ScriptableCrammedDepthRecurrent exists here",
-  objective_layout: "TBPTT (and deepthinking, its alias) is the only objective",
-  local_compilation: "torch.compile has no meaning here: kernels are compiled WGSL",
-  "embedding.stable_low_precision": "abacus computes in fp32",
-  "attention.seq_op_in_fp32": "abacus computes in fp32",
+/** Upstream's `arch` keys that the model reads (snake_case, as in `model_config.json`). */
+export interface ArchSettings {
+  layers_in_recurrent_block: number;
+  maximal_recurrence: number;
+  /** None: half of maximal_recurrence, at least 1. */
+  max_backprop: number | null;
+  /** Default: maximal_recurrence. */
+  maximal_recurrence_in_eval?: number;
+  hidden_size: number;
+  intermed_size: number;
+  input_injection_type: Arch["inputInjectionType"];
+  initial_hidden_randomized: boolean;
+  state_init: Arch["stateInit"];
+  norm_eps: number;
+  norm_scheme: Arch["normScheme"];
+  tie_weights: boolean;
+  decoder_bias: boolean;
+  use_bias: boolean;
+  final_norm: boolean;
+  head: Arch["head"];
+  embedding: {
+    pos_embedding: PosEmbedding;
+    max_seq_length: number;
+    normalization: boolean;
+    max_abacus_len: number;
+    abacus_random_spacing: number;
+  };
+  attention: {
+    type: Arch["attentionType"];
+    num_attention_heads: number;
+    skip_output_projection: boolean;
+    max_length: number;
+    rotary_embedding: boolean | "fire";
+  };
+  init: { type: Arch["initType"]; std: number | null };
+  throttle: boolean;
+  alpha: number;
+  mask_before_equals: boolean;
+  loss_reduction: Arch["lossReduction"];
+  forward_only_model_with_skip: boolean;
+}
+
+/** `ArchSettings` with any key left out (its default is used). */
+export type ArchInput = {
+  [K in keyof ArchSettings]?: ArchSettings[K] extends object ? Partial<ArchSettings[K]>
+    : ArchSettings[K];
 };
 
-type Raw = Record<string, unknown>;
-
-function get(raw: Raw, path: string): unknown {
-  let v: unknown = raw;
-  for (const k of path.split(".")) v = v && typeof v === "object" ? (v as Raw)[k] : undefined;
-  return v;
-}
-
-function num(raw: Raw, path: string, fallback: number, min = 0): number {
-  const v = get(raw, path);
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min) {
-    throw new Error(`Invalid arch.${path}: ${JSON.stringify(v)} (expected a number >= ${min})`);
-  }
-  return v;
-}
-
-function int(raw: Raw, path: string, fallback: number, min = 1): number {
-  const v = num(raw, path, fallback, min);
-  if (!Number.isInteger(v)) throw new Error(`Invalid arch.${path}: ${v} (expected an integer)`);
-  return v;
-}
-
-function probability(raw: Raw, path: string): number {
-  const v = num(raw, path, 0);
-  if (v > 1) throw new Error(`Invalid arch.${path}: ${v} (expected a probability in [0, 1])`);
-  return v;
-}
-
-function bool(raw: Raw, path: string, fallback: boolean): boolean {
-  const v = get(raw, path);
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== "boolean") {
-    throw new Error(`Invalid arch.${path}: ${JSON.stringify(v)} (expected True/False)`);
-  }
-  return v;
-}
-
-function choice<T extends string>(raw: Raw, path: string, fallback: T, allowed: readonly T[]): T {
-  const v = get(raw, path) ?? fallback;
-  if (!allowed.includes(v as T)) {
-    throw new Error(
-      `Unsupported arch.${path}=${JSON.stringify(v)}: choose one of ${allowed.join(", ")}`,
-    );
-  }
-  return v as T;
-}
-
-function mustBe(raw: Raw, path: string, ok: unknown[], why: string): void {
-  const v = get(raw, path);
-  if (v !== undefined && v !== null && !ok.includes(v)) {
-    throw new Error(`Unsupported arch.${path}=${JSON.stringify(v)}: ${why}`);
-  }
-}
+/**
+ * Upstream's arch defaults (crammed-depthrecurrent.yaml with `data.seq_length` 512), for callers
+ * that build a model without the config loader.
+ *
+ * @example
+ * ```ts
+ * import { ARCH_DEFAULTS } from "./arch.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(ARCH_DEFAULTS.hidden_size, 768);
+ * ```
+ */
+export const ARCH_DEFAULTS: Readonly<ArchSettings> = Object.freeze<ArchSettings>({
+  layers_in_recurrent_block: 4,
+  maximal_recurrence: 4,
+  max_backprop: null,
+  hidden_size: 768,
+  intermed_size: 3072,
+  input_injection_type: "add",
+  initial_hidden_randomized: true,
+  state_init: "embed",
+  norm_eps: 1e-12,
+  norm_scheme: "post",
+  tie_weights: false,
+  decoder_bias: false,
+  use_bias: false,
+  final_norm: true,
+  head: "ffn",
+  embedding: {
+    pos_embedding: "learned",
+    max_seq_length: 512,
+    normalization: true,
+    max_abacus_len: 100,
+    abacus_random_spacing: 0,
+  },
+  attention: {
+    type: "pytorch",
+    num_attention_heads: 16,
+    skip_output_projection: false,
+    max_length: 0,
+    rotary_embedding: false,
+  },
+  init: { type: "deepnorm-straight", std: 0.02 },
+  throttle: false,
+  alpha: 1,
+  mask_before_equals: false,
+  loss_reduction: "mean",
+  forward_only_model_with_skip: false,
+});
 
 /**
- * Reads upstream-style `arch` settings (nested, snake_case) into an `Arch`.
+ * Maps upstream-style `arch` settings (nested, snake_case, already validated by the config
+ * schema) to an `Arch`; keys left out take `ARCH_DEFAULTS`.
  *
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { resolveArch } from "./arch.ts";
- * const a = resolveArch({ hidden_size: 64, intermed_size: 128, attention: { num_attention_heads: 4 } }, 19);
+ * const a = resolveArch({
+ *   hidden_size: 64,
+ *   intermed_size: 128,
+ *   attention: { num_attention_heads: 4 },
+ * }, 19);
  * assert(a.maxBackprop === 2 && a.posEmbedding === "learned");
  * ```
- * @param raw the `arch` group (missing keys take upstream's defaults)
+ * @param input the `arch` group (e.g. a loaded config's `cfg.arch`)
  * @param vocabSize the tokenizer's vocabulary size
  * @returns the typed settings
- * @throws Error naming the key for a value abacus does not support
  */
-export function resolveArch(raw: Raw, vocabSize: number): Arch {
-  mustBe(
-    raw,
-    "model_type",
-    ["ScriptableCrammedDepthRecurrent"],
-    "only the depth-recurrent model exists",
-  );
-  mustBe(raw, "objective_layout", ["TBPTT", "deepthinking"], "only the TBPTT objective exists");
-  mustBe(raw, "norm", ["LayerNorm"], "only LayerNorm is implemented");
-  mustBe(raw, "nonlin", ["GELUglu"], "only the GELU-GLU feed-forward is implemented");
-  mustBe(raw, "sub_normalization", [false], "sub-normalization is not implemented");
-  mustBe(raw, "attention.sub_normalization", [false], "sub-normalization is not implemented");
-  mustBe(
-    raw,
-    "attention.qkv_bias",
-    [false],
-    "attention biases are not implemented (upstream runs use none)",
-  );
-  mustBe(raw, "attention.bias_in_proj", [false], "attention biases are not implemented");
-  mustBe(raw, "attention.sequence_op", ["torch-softmax"], "only softmax attention is implemented");
-  const hidden = int(raw, "hidden_size", 768);
-  const embDim = get(raw, "embedding.embedding_dim");
-  if (embDim !== undefined && embDim !== null && embDim !== hidden) {
-    throw new Error(
-      `Unsupported arch.embedding.embedding_dim=${embDim}: it must equal hidden_size (${hidden})`,
-    );
-  }
-  const R = int(raw, "maximal_recurrence", 4);
-  const intermed = int(raw, "intermed_size", 3072, 2);
-  if (intermed % 2 !== 0) {
-    throw new Error(`Invalid arch.intermed_size: ${intermed} (GLU needs an even size)`);
-  }
-  const heads = int(raw, "attention.num_attention_heads", 16);
-  if (hidden % heads !== 0) {
-    throw new Error(
-      `Invalid arch.attention.num_attention_heads: ${heads} does not divide hidden_size ${hidden}`,
-    );
-  }
-  const pos = get(raw, "embedding.pos_embedding");
-  const posEmbedding = pos === undefined
-    ? "learned"
-    : pos === null || pos === "None" || pos === "none"
-    ? null
-    : choice(raw, "embedding.pos_embedding", "learned", ["abacus", "learned"]);
-  const rot = get(raw, "attention.rotary_embedding");
-  const rotary = rot === "fire"
-    ? "fire"
-    : rot === true || rot === "true" || rot === "True"
-    ? "rope"
-    : rot === undefined || rot === null || rot === false || rot === "false" || rot === "False"
-    ? null
-    : (() => {
-      throw new Error(
-        `Unsupported arch.attention.rotary_embedding=${
-          JSON.stringify(rot)
-        }: choose fire, true or false`,
-      );
-    })();
-  const attentionType = choice(raw, "attention.type", "pytorch", ["pytorch", "self-attention"]);
-  if (rotary && attentionType !== "self-attention") {
-    throw new Error(
-      `Unsupported arch.attention.rotary_embedding=${rot} with attention.type=pytorch: use "self-attention"`,
-    );
-  }
-  const mb = get(raw, "max_backprop");
-  const evalR = get(raw, "maximal_recurrence_in_eval");
+export function resolveArch(input: ArchInput, vocabSize: number): Arch {
+  const d = ARCH_DEFAULTS;
+  const c = {
+    ...d,
+    ...input,
+    embedding: { ...d.embedding, ...input.embedding },
+    attention: { ...d.attention, ...input.attention },
+    init: { ...d.init, ...input.init },
+  };
+  const R = c.maximal_recurrence;
+  const rotary = c.attention.rotary_embedding;
   return {
-    layersInRecurrentBlock: int(raw, "layers_in_recurrent_block", 4),
+    layersInRecurrentBlock: c.layers_in_recurrent_block,
     maximalRecurrence: R,
-    maxBackprop: Math.max(
-      mb === undefined || mb === null ? Math.floor(R / 2) : int(raw, "max_backprop", 1),
-      1,
-    ),
-    maximalRecurrenceInEval: evalR === undefined || evalR === null
-      ? R
-      : int(raw, "maximal_recurrence_in_eval", R),
-    hiddenSize: hidden,
-    intermedSize: intermed,
-    inputInjectionType: choice(raw, "input_injection_type", "add", [
-      "add",
-      "none",
-      "linear",
-      "ffn",
-    ]),
-    initialHiddenRandomized: bool(raw, "initial_hidden_randomized", true),
-    stateInit: choice(raw, "state_init", "embed", ["embed", "zero", "normal", "unit"]),
-    normEps: num(raw, "norm_eps", 1e-12),
-    normScheme: choice(raw, "norm_scheme", "post", ["post", "pre"]),
-    tieWeights: bool(raw, "tie_weights", false),
-    decoderBias: bool(raw, "decoder_bias", false),
-    useBias: bool(raw, "use_bias", false),
-    finalNorm: bool(raw, "final_norm", true),
-    head: choice(raw, "head", "ffn", ["ffn", "identity", "linear"]),
+    maxBackprop: Math.max(c.max_backprop ?? Math.floor(R / 2), 1),
+    maximalRecurrenceInEval: c.maximal_recurrence_in_eval ?? R,
+    hiddenSize: c.hidden_size,
+    intermedSize: c.intermed_size,
+    inputInjectionType: c.input_injection_type,
+    initialHiddenRandomized: c.initial_hidden_randomized,
+    stateInit: c.state_init,
+    normEps: c.norm_eps,
+    normScheme: c.norm_scheme,
+    tieWeights: c.tie_weights,
+    decoderBias: c.decoder_bias,
+    useBias: c.use_bias,
+    finalNorm: c.final_norm,
+    head: c.head,
     vocabSize,
-    posEmbedding: posEmbedding as PosEmbedding,
-    maxSeqLength: int(raw, "embedding.max_seq_length", 512),
-    embeddingNormalization: bool(raw, "embedding.normalization", true),
-    maxAbacusLen: int(raw, "embedding.max_abacus_len", 100, 0),
-    abacusSpacing: probability(raw, "embedding.abacus_random_spacing"),
-    attentionType,
-    heads,
-    skipOutputProjection: bool(raw, "attention.skip_output_projection", false),
-    attentionMaxLength: int(raw, "attention.max_length", 0, 0),
-    rotary,
-    initType: choice(raw, "init.type", "deepnorm-straight", ["deepnorm-straight", "normal"]),
-    initStd: num(raw, "init.std", 0.02),
-    throttle: bool(raw, "throttle", false),
-    alpha: num(raw, "alpha", 1),
-    maskBeforeEquals: bool(raw, "mask_before_equals", false),
-    lossReduction: choice(raw, "loss_reduction", "mean", ["mean", "none"]),
-    forwardOnlyModelWithSkip: bool(raw, "forward_only_model_with_skip", false),
+    posEmbedding: c.embedding.pos_embedding,
+    maxSeqLength: c.embedding.max_seq_length,
+    embeddingNormalization: c.embedding.normalization,
+    maxAbacusLen: c.embedding.max_abacus_len,
+    abacusSpacing: c.embedding.abacus_random_spacing,
+    attentionType: c.attention.type,
+    heads: c.attention.num_attention_heads,
+    skipOutputProjection: c.attention.skip_output_projection,
+    attentionMaxLength: c.attention.max_length,
+    rotary: rotary === "fire" ? "fire" : rotary ? "rope" : null,
+    initType: c.init.type,
+    initStd: c.init.std ?? d.init.std!,
+    throttle: c.throttle,
+    alpha: c.alpha,
+    maskBeforeEquals: c.mask_before_equals,
+    lossReduction: c.loss_reduction,
+    forwardOnlyModelWithSkip: c.forward_only_model_with_skip,
   };
 }

@@ -73,7 +73,7 @@ async function measure(
 ): Promise<TrainBenchResult> {
   const ds = await openDataset(dir);
   const T = ds.meta.rowLength, mb = cfg.impl.microbatch_size;
-  const arch = resolveArch(cfg.arch as unknown as Record<string, unknown>, ds.meta.vocabSize);
+  const arch = resolveArch(cfg.arch, ds.meta.vocabSize);
   const model = ArithmeticModel.create(arch, { backend, seed: 0 });
   const opt = new AdamW(model.arena, {
     betas: [cfg.train.optim.betas[0], cfg.train.optim.betas[1]],

@@ -13,6 +13,9 @@ import type { Backend } from "../../core/backend.ts";
 import { planDataset, readMeta, TRAIN_PRESETS } from "../../data/mod.ts";
 import type { DatasetMeta } from "../../data/meta.ts";
 import { EvalError } from "./grids.ts";
+import { parseArchConfig } from "../../cli/config_files.ts";
+import type { ArchConfig } from "../../cli/config_types.ts";
+import { ConfigError } from "../../cli/overrides.ts";
 
 /** A model ready to decode, with where it came from. */
 export interface LoadedModel {
@@ -80,10 +83,12 @@ export async function loadModel(
   backend: Backend,
   baseDir = ".",
 ): Promise<LoadedModel> {
-  let raw: Record<string, unknown>;
+  let raw: ArchConfig;
+  const configPath = join(dir, "model_config.json");
   try {
-    raw = JSON.parse(await Deno.readTextFile(join(dir, "model_config.json")));
+    raw = parseArchConfig(await Deno.readTextFile(configPath), configPath);
   } catch (e) {
+    if (e instanceof ConfigError) throw new EvalError(e.message);
     throw new EvalError(
       `Cannot read ${join(dir, "model_config.json")}: ${(e as Error).message.split("\n")[0]}`,
     );
@@ -99,9 +104,7 @@ export async function loadModel(
     if (t.dtype === "F32") tensors[normalizeKey(k)] = t.data as Float32Array;
   }
   const word = tensors["encoder.embedding.word_embedding.weight"];
-  const emb = raw.embedding as Record<string, unknown> | undefined;
-  const vocab = (emb?.vocab_size as number | null | undefined) ??
-    (word ? word.length / (raw.hidden_size as number) : NaN);
+  const vocab = raw.embedding.vocab_size ?? (word ? word.length / raw.hidden_size : NaN);
   if (!Number.isInteger(vocab)) {
     throw new EvalError(`Cannot tell the vocabulary size of the checkpoint in ${dir}`);
   }

@@ -6,6 +6,7 @@
 import { basename, join } from "node:path";
 import { configHash, configToYaml, parseConfigYaml, RESUME_KEYS } from "../../cli/config_files.ts";
 import { schemaFor } from "../../cli/config_keys.ts";
+import { keyInfo } from "../../cli/config_schema.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
 import {
   type CheckpointState,
@@ -42,7 +43,7 @@ export const HASH_EXCLUDED: readonly string[] = Object.freeze([
   "preset",
   "data_dir",
   "impl.path",
-  ...[...schemaFor("pretrain")].filter(([, s]) => s.use === "ignored").map(([k]) => k),
+  ...[...schemaFor("pretrain")].filter(([, s]) => keyInfo(s).use === "ignored").map(([k]) => k),
 ]);
 
 /**

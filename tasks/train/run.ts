@@ -165,7 +165,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
   }
   let arch: Arch;
   try {
-    arch = resolveArch(cfg.arch as unknown as Record<string, unknown>, vocab);
+    arch = resolveArch(cfg.arch, vocab);
   } catch (e) {
     throw new TrainError((e as Error).message.split("\n")[0]);
   }

@@ -114,7 +114,7 @@ Deno.test({
 
 async function roundTrip(extra: string[]): Promise<void> {
   const cfg = await loadConfig([...FAST, ...extra], "pretrain", { log: () => {} });
-  const arch = resolveArch(cfg.arch as unknown as Record<string, unknown>, 19);
+  const arch = resolveArch(cfg.arch, 19);
   const model = ArithmeticModel.create(arch, { backend: CPU, seed: 5 });
   const opt = new AdamW(model.arena);
   const dir = join(await Deno.makeTempDir(), "last");

@@ -41,7 +41,7 @@ Deno.test({
         );
         const data = await resolveTrainDataset(cfg);
         const dev = await initBackend("webgpu") as Device;
-        const arch = resolveArch(cfg.arch as unknown as Record<string, unknown>, 19);
+        const arch = resolveArch(cfg.arch, 19);
         const model = ArithmeticModel.create(arch, { backend: dev, seed: 1 });
         const opt = new AdamW(model.arena);
         const ds = await openDataset(data.dir);
