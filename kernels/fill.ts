@@ -3,30 +3,25 @@
  * ranges of buffers. Each kernel file pairs a WGSL launcher with a plain-TypeScript reference.
  * @module
  */
-import { bindingChunks, type Buf, grid1d, type KernelContext, subRange } from "./context.ts";
+import { bindingChunks, type Buf, type KernelContext, subRange } from "./context.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
-const WG = 256;
+const FILL = program({
+  label: "fill",
+  outputs: { out: "u32" },
+  uniforms: { bits: "u32" },
+  workgroup: 256,
+  body: () => "out[i] = p.bits;",
+});
 
-const FILL = /* wgsl */ `
-struct P { n: u32, bits: u32 }
-@group(0) @binding(0) var<storage, read_write> out: array<u32>;
-@group(0) @binding(1) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i < p.n) { out[i] = p.bits; }
-}`;
-
-const COPY = /* wgsl */ `
-struct P { n: u32, src: u32, dst: u32 }
-@group(0) @binding(0) var<storage, read> a: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out: array<u32>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i < p.n) { out[p.dst + i] = a[p.src + i]; }
-}`;
+const COPY = program({
+  label: "copy",
+  inputs: { a: "u32" },
+  outputs: { out: "u32" },
+  uniforms: { src: "u32", dst: "u32" },
+  workgroup: 256,
+  body: () => "out[p.dst + i] = a[p.src + i];",
+});
 
 /** Arguments of `fill`: `B` is `GPUBuffer` for the launcher, a typed array for the reference. */
 export interface FillArgs<B> {
@@ -59,13 +54,8 @@ export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
   if (a.n === 0) return;
   const chunks = bindingChunks(ctx, a.n);
   for (const [start, count] of chunks) {
-    ctx.dispatch({
-      code: FILL,
-      bindings: [chunks.length > 1 ? subRange(a.out, start, count) : a.out],
-      params: new Uint32Array([count, bitsOf(a.value, a.dtype)]),
-      workgroups: grid1d(Math.ceil(count / WG), ctx.maxWorkgroups),
-      label: "fill",
-    });
+    const out = chunks.length > 1 ? subRange(a.out, start, count) : a.out;
+    FILL.run(ctx, { key: {}, bind: { out }, params: { bits: bitsOf(a.value, a.dtype) }, count });
   }
 }
 
@@ -111,14 +101,8 @@ export interface CopyArgs<B> {
  * @param c buffers and sizes
  */
 export function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
-  if (c.n === 0) return;
-  ctx.dispatch({
-    code: COPY,
-    bindings: [c.a, c.out],
-    params: new Uint32Array([c.n, c.srcOffset ?? 0, c.dstOffset ?? 0]),
-    workgroups: grid1d(Math.ceil(c.n / WG), ctx.maxWorkgroups),
-    label: "copy",
-  });
+  const params = { src: c.srcOffset ?? 0, dst: c.dstOffset ?? 0 };
+  COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, params, count: c.n });
 }
 
 /**
@@ -138,3 +122,11 @@ export function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): v
   const s = c.srcOffset ?? 0, d = c.dstOffset ?? 0;
   c.out.set(c.a.subarray(s, s + c.n), d);
 }
+
+/** `fill` paired with `fillCpu`, for `core/ops/_run.ts`. */
+export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Array | Uint32Array>> =
+  kernel(fill, fillCpu);
+
+/** `copy` paired with `copyCpu`, for `core/ops/_run.ts`. */
+export const copyKernel: Kernel<CopyArgs<Buf>, CopyArgs<Float32Array | Int32Array | Uint32Array>> =
+  kernel(copy, copyCpu);

@@ -1,13 +1,14 @@
 /**
  * Basic tensor constructors and copies (zeros, full, clone, onesLike) on either backend.
  * This file shows the pattern every op wrapper follows: check shapes, allocate the output,
- * call the kernel launcher (webgpu) or its CPU reference (cpu), record the gradient rule.
+ * run the kernel (`run` picks its launcher or its CPU reference), record the gradient rule.
  * @module
  */
-import { copy, copyCpu, fill, fillCpu } from "../../kernels/fill.ts";
+import { copyKernel, fillKernel } from "../../kernels/fill.ts";
 import { type Backend, defaultBackend, type DType } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
 import { record } from "../autograd.ts";
+import { run } from "./_run.ts";
 
 /**
  * Makes a tensor filled with one value.
@@ -33,8 +34,7 @@ export function full(
   const dtype = options.dtype ?? "f32";
   const backend = options.backend ?? defaultBackend();
   const out = Tensor.empty(shape, dtype, backend);
-  if (backend.kind === "cpu") fillCpu({ out: out.data, n: out.size, value });
-  else fill(backend, { out: out.buffer, n: out.size, value, dtype });
+  run(fillKernel, { out, n: out.size, value, dtype });
   return out;
 }
 
@@ -95,7 +95,6 @@ export function onesLike(t: Tensor): Tensor {
  */
 export function clone(a: Tensor): Tensor {
   const out = Tensor.empty(a.shape, a.dtype, a.backend);
-  if (a.backend.kind === "cpu") copyCpu({ a: a.data, out: out.data, n: a.size });
-  else copy(a.backend, { a: a.buffer, out: out.buffer, n: a.size });
+  run(copyKernel, { a, out, n: a.size });
   return record(out, [a], (g) => [clone(g)]);
 }

@@ -1,0 +1,237 @@
+/**
+ * The program layer: a kernel declares its storage bindings, uniforms, workgroup size and WGSL
+ * body once, and the layer writes everything around the body (binding declarations, the uniform
+ * struct and its bytes, the flat-index guard), caches the text per key, and decides in one place
+ * whether read-only vec4 inputs are read through flat textures (CPU adapters) or storage buffers.
+ * `Kernel` pairs a launcher with its CPU reference so that an op states its arguments once
+ * (`core/ops/_run.ts`).
+ * @module
+ */
+import { type Binding, type Buf, grid1d, type KernelContext } from "./context.ts";
+import { FLAT_TEXTURE_TYPE, flatFetch, flatTexture, flatTexturesWanted } from "./_flat_texture.ts";
+
+/** WGSL scalar types a uniform may have (4 bytes each, so fields pack in declaration order). */
+export type Scalar = "u32" | "i32" | "f32";
+
+/** Values the generated text depends on (the cache key); shapes baked in, variant flags. */
+export type Key = Record<string, string | number | boolean>;
+
+/** How invocations map to the work: the layer writes the index and its guard against `p.n`. */
+export type Per = "invocation" | "workgroup" | "none";
+
+/**
+ * A kernel as declared once. Inputs are bound first (`var<storage, read>`), then outputs
+ * (`read_write`), then the uniform struct `p`. With `per` other than `none` the struct starts
+ * with `n: u32` (the invocation or workgroup count passed to `run`) and `body` starts after
+ * `let <index> = ...; if (<index> >= p.n) { return; }`. The builtins `gid`, `lid` (local index),
+ * `wid` and `nwg` are in scope. Every input `x` also gets `fn load_x(k: u32) -> <type>`, which
+ * reads a flat texture instead when the layer binds one (inputs named by `flat`).
+ */
+export interface ProgramSpec<K extends Key, I extends string, O extends string, U extends string> {
+  /** Name for profiling and error messages. */
+  label: string;
+  /** Read-only inputs and their WGSL element types (aliases from `head` allowed). */
+  inputs?: Record<I, string>;
+  /** Outputs (read_write) and their element types. */
+  outputs?: Record<O, string>;
+  /** Uniform fields and their types, in struct order. */
+  uniforms?: Record<U, Scalar>;
+  /** Invocations per workgroup, fixed or per key. */
+  workgroup: number | ((k: K) => number);
+  /** Index mode (default `invocation`). */
+  per?: Per;
+  /** Name of the index variable (default `i`). */
+  index?: string;
+  /** Inputs this key reads as `vec4f` through `load_<name>`, which may become flat textures. */
+  flat?: (k: K) => readonly I[];
+  /** Module-scope WGSL before the bindings (aliases, constants, helpers), per key. */
+  head?: (k: K) => string;
+  /** Statements of `main` after the index guard, per key. */
+  body: (k: K) => string;
+}
+
+/** One launch of a program. */
+export interface Launch<K extends Key, I extends string, O extends string, U extends string> {
+  /** The values the text depends on. */
+  key: K;
+  /** Every input and output's buffer. */
+  bind: Record<I | O, Buf>;
+  /** Uniform values (f32 fields are rounded to float32, i32 to integers). */
+  params?: Record<U, number>;
+  /** Float counts of the `flat` inputs (needed to copy them into flat textures). */
+  floats?: Partial<Record<I, number>>;
+  /** Invocations (or workgroups with `per: "workgroup"`); 0 launches nothing. */
+  count?: number;
+  /** Explicit workgroup counts (`per: "none"`). */
+  workgroups?: [number, number?, number?];
+}
+
+/**
+ * A declared kernel: `run` binds, packs and dispatches; `code` is the (cached) WGSL text.
+ *
+ * @example
+ * ```ts ignore
+ * NEG.run(ctx, { key: {}, bind: { a, out }, count: n });
+ * ```
+ */
+export interface Program<K extends Key, I extends string, O extends string, U extends string> {
+  /** The declaration. */
+  readonly spec: ProgramSpec<K, I, O, U>;
+  /** Generated WGSL for a key, with inputs in `tex` read from flat textures (cached). */
+  code(key: K, tex?: boolean): string;
+  /** Records one dispatch. */
+  run(ctx: KernelContext, l: Launch<K, I, O, U>): void;
+}
+
+/**
+ * A launcher and its CPU reference, the unit `core/ops/_run.ts` dispatches on: `G` holds GPU
+ * buffers, `C` the same fields with typed arrays.
+ */
+export interface Kernel<G, C> {
+  /** Runs on the GPU. */
+  readonly gpu: (ctx: KernelContext, a: G) => void;
+  /** Runs on the CPU, in the arrays' precision. */
+  readonly cpu: (a: C) => void;
+}
+
+/**
+ * Declares a kernel (see `ProgramSpec`); nothing is generated until its first `run`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { program } from "./program.ts";
+ * const scale = program({
+ *   label: "scale",
+ *   inputs: { a: "f32" },
+ *   outputs: { out: "f32" },
+ *   uniforms: { s: "f32" },
+ *   workgroup: 64,
+ *   body: () => "out[i] = p.s * load_a(i);",
+ * });
+ * const code = scale.code({});
+ * assert(code.includes("struct P { n: u32, s: f32 }") && code.includes("if (i >= p.n)"));
+ * ```
+ * @param spec bindings, uniforms, workgroup size and body
+ * @returns the program
+ */
+export function program<
+  K extends Key,
+  I extends string = never,
+  O extends string = never,
+  U extends string = never,
+>(spec: ProgramSpec<K, I, O, U>): Program<K, I, O, U> {
+  const per = spec.per ?? "invocation";
+  const ins = Object.entries(spec.inputs ?? {}) as [I, string][];
+  const outs = Object.entries(spec.outputs ?? {}) as [O, string][];
+  const names = [...ins.map(([n]) => n), ...outs.map(([n]) => n)];
+  const fields = Object.entries(spec.uniforms ?? {}) as [U, Scalar][];
+  const words = (per === "none" ? 0 : 1) + fields.length;
+  // Scalars pack at 4-byte offsets in declaration order; the struct's size rounds up to 16
+  // (WGSL uniform layout). One buffer per program: the device copies it at dispatch.
+  const bytes = new ArrayBuffer(Math.max(16, Math.ceil(words / 4) * 16));
+  const views = {
+    u32: new Uint32Array(bytes),
+    i32: new Int32Array(bytes),
+    f32: new Float32Array(bytes),
+  };
+  const packed = new Uint8Array(bytes);
+  const cache = new Map<string, string>();
+  const wgOf = (k: K) => typeof spec.workgroup === "number" ? spec.workgroup : spec.workgroup(k);
+
+  function generate(k: K, tex: boolean): string {
+    const wg = wgOf(k);
+    const flat = new Set<string>(tex && spec.flat ? spec.flat(k) : []);
+    const decls = ins.map(([n, t], b) =>
+      flat.has(n)
+        ? `@group(0) @binding(${b}) var ${n}: ${FLAT_TEXTURE_TYPE};\n` +
+          `fn load_${n}(k: u32) -> vec4f { return ${flatFetch(n, "k")}; }`
+        : `@group(0) @binding(${b}) var<storage, read> ${n}: array<${t}>;\n` +
+          `fn load_${n}(k: u32) -> ${t} { return ${n}[k]; }`
+    );
+    outs.forEach(([n, t], b) =>
+      decls.push(
+        `@group(0) @binding(${ins.length + b}) var<storage, read_write> ${n}: array<${t}>;`,
+      )
+    );
+    const struct = [...(per === "none" ? [] : ["n: u32"]), ...fields.map(([n, t]) => `${n}: ${t}`)];
+    if (struct.length) {
+      decls.push(`struct P { ${struct.join(", ")} }`);
+      decls.push(`@group(0) @binding(${names.length}) var<uniform> p: P;`);
+    }
+    const ix = spec.index ?? "i";
+    const guard = per === "invocation"
+      ? `let ${ix} = gid.x + gid.y * nwg.x * ${wg}u;\n  if (${ix} >= p.n) { return; }`
+      : per === "workgroup"
+      ? `let ${ix} = wid.x + wid.y * nwg.x;\n  if (${ix} >= p.n) { return; }`
+      : "";
+    return `${spec.head?.(k) ?? ""}
+${decls.join("\n")}
+@compute @workgroup_size(${wg})
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32,
+        @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  ${guard}
+  ${spec.body(k)}
+}`;
+  }
+
+  function code(k: K, tex = false): string {
+    let key = String(tex);
+    for (const v of Object.values(k)) key += ":" + v;
+    let text = cache.get(key);
+    if (text === undefined) {
+      if (cache.size >= 1024) cache.clear();
+      cache.set(key, text = generate(k, tex));
+    }
+    return text;
+  }
+
+  function run(ctx: KernelContext, l: Launch<K, I, O, U>): void {
+    if (per !== "none" && !l.count) return;
+    const bind: Binding[] = names.map((n) => l.bind[n]);
+    let tex = false;
+    const flat = spec.flat?.(l.key);
+    if (flat?.length && flatTexturesWanted(ctx)) {
+      const viewsOf = flat.map((n) => flatTexture(ctx, l.bind[n], l.floats?.[n] ?? 0));
+      if (viewsOf.every((v) => v !== null)) {
+        tex = true;
+        flat.forEach((n, j) => bind[names.indexOf(n)] = viewsOf[j]!);
+      }
+    }
+    let w = 0;
+    if (per !== "none") views.u32[w++] = l.count!;
+    for (const [n, t] of fields) views[t][w++] = l.params![n];
+    const wg = wgOf(l.key);
+    ctx.dispatch({
+      code: code(l.key, tex),
+      bindings: bind,
+      params: words ? packed : undefined,
+      workgroups: l.workgroups ??
+        grid1d(per === "workgroup" ? l.count! : Math.ceil(l.count! / wg), ctx.maxWorkgroups),
+      label: spec.label,
+    });
+  }
+
+  return { spec, code, run };
+}
+
+/**
+ * Pairs a launcher with its CPU reference (the two must take the same fields).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { kernel } from "./program.ts";
+ * const k = kernel((_ctx, _a: { n: number }) => {}, (a: { n: number }) => assert(a.n === 1));
+ * k.cpu({ n: 1 });
+ * ```
+ * @param gpu the launcher
+ * @param cpu the reference
+ * @returns the pair
+ */
+export function kernel<G, C>(
+  gpu: (ctx: KernelContext, a: G) => void,
+  cpu: (a: C) => void,
+): Kernel<G, C> {
+  return { gpu, cpu };
+}
