@@ -5,125 +5,133 @@
  * workgroup per long row with a fixed-order tree reduction, so results are deterministic).
  * @module
  */
+import type { Buf, KernelContext } from "./context.ts";
+import { type Key, program, type Scalar } from "./program.ts";
 
 /** Largest finite f32, used as "minus infinity" for running maxima (WGSL has no inf literal). */
 export const NEG_BIG = "-3.4028234663852886e38";
 
-/** How a map input is indexed: per element, modulo its size (broadcast rows), or element 0. */
-export type MapMode = "full" | "mod" | "scalar";
-
-/** One input of a map shader: its WGSL name and element count. */
-export interface MapInput {
-  /** WGSL identifier; the loaded value is `<name>_v` in the body. */
-  name: string;
-  /** Element count: the map size `n`, a divisor of it (broadcast), or 1 (scalar). */
-  size: number;
+/**
+ * A map kernel: `body` runs once per element (or per 4 elements as `vec4f` when `n` and every
+ * broadcast input size are multiples of 4), with `T` (f32 or vec4f), `i`, each input's value
+ * `<name>_v` (read at `i`, at `i % size` for a divisor size, or at 0 for size 1) and `p`.
+ */
+export interface MapDecl<K extends Key, I extends string, O extends string, F extends string> {
+  /** Name for profiling, fixed or per key. */
+  label: string | ((k: K) => string);
+  /** Inputs, bound first in this order. */
+  inputs: readonly I[];
+  /** Outputs, each an array of `n` elements. */
+  outputs: readonly O[];
+  /** Extra f32 uniforms (`p.<name>`), e.g. scale factors. */
+  floats?: readonly F[];
+  /** Whether outputs are also read (`<name>_v` loaded). */
+  inPlace?: boolean;
+  /** WGSL functions used by `body` (written over the alias `T`), per key. */
+  helpers?: (k: K) => string;
+  /** Statements run per element, per key. */
+  body: (k: K) => string;
 }
 
-/** A map shader as the launchers describe it. */
-export interface MapSpec {
-  /** Inputs, bound first and loaded as `<name>_v` before `body` runs. */
-  inputs: MapInput[];
-  /** Output names, bound after the inputs (each an array of `n` elements). */
-  outputs: string[];
+/** One launch of a map kernel. */
+export interface MapLaunch<K extends Key, I extends string, O extends string, F extends string> {
+  /** The values the body depends on. */
+  key: K;
+  /** Buffers; an `undefined` input is left out (the body must not read it for this key). */
+  bind: Record<I | O, Buf | undefined>;
   /** Element count. */
   n: number;
-  /** Statements run per element, with `T` (f32 or vec4f), `i`, the loaded values and `p`. */
-  body: string;
-  /** WGSL functions used by `body` (written over the alias `T`). */
-  helpers?: string;
-  /** Names of extra f32 uniform fields (`p.<name>`), e.g. scale factors. */
-  floats?: string[];
-  /** Whether an output is also read (then it is bound read_write and `<name>_v` is loaded). */
-  inPlace?: boolean;
+  /** Element counts of broadcast inputs (default `n`). */
+  sizes?: Partial<Record<I, number>>;
+  /** Values of the `floats` uniforms. */
+  floats?: Record<F, number>;
 }
 
-/** A compiled-by-text map shader: WGSL, params and workgroup count. */
-export interface MapPlan {
-  /** WGSL text. */
-  code: string;
-  /** Uniform data matching `struct P`. */
-  params: Uint32Array;
-  /** Invocations needed (elements, or vec4 groups). */
-  count: number;
+/** A declared map kernel. */
+export interface MapProgram<K extends Key, I extends string, O extends string, F extends string> {
+  /** Records one dispatch (none when `n` is 0). */
+  run(ctx: KernelContext, l: MapLaunch<K, I, O, F>): void;
+  /** The WGSL text of a key for inputs of these modes (f: full, m: modulo, s: scalar, -: none). */
+  code(key: K, modes: string, vec: boolean): string;
 }
 
 /** Workgroup size of map shaders. */
 export const MAP_WG = 256;
 
-function modeOf(size: number, n: number): MapMode {
-  return size === n ? "full" : size === 1 ? "scalar" : "mod";
-}
+const MODE_LOAD: Record<string, (x: string) => string> = {
+  f: (x) => `let ${x}_v = ${x}[i];`,
+  s: (x) => `let ${x}_v = T(${x}[0]);`,
+  m: (x) => `let ${x}_v = ${x}[i % p.n_${x}];`,
+  "-": () => "",
+};
 
 /**
- * Builds a map shader: `body` runs once per element (or per 4 elements as `vec4f` when `n` and
- * every broadcast input size are multiples of 4).
+ * Declares a map kernel on the program layer (see `MapDecl`).
  *
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { mapShader } from "./_map_rows.ts";
- * const plan = mapShader({
- *   inputs: [{ name: "a", size: 8 }],
- *   outputs: ["out"],
- *   n: 8,
- *   body: "out[i] = -a_v;",
+ * import { mapProgram } from "./_map_rows.ts";
+ * const neg = mapProgram({
+ *   label: "neg", inputs: ["a"], outputs: ["out"], body: () => "out[i] = -a_v;",
  * });
- * assert(plan.count === 2 && plan.code.includes("vec4f"));
+ * assert(neg.code({}, "f", true).includes("alias T = vec4f"));
  * ```
- * @param s inputs, outputs, size and per-element body
- * @param floatValues values of `s.floats`, in order
- * @returns the WGSL text, its params and the invocation count
+ * @param d inputs, outputs, uniforms and per-element body
+ * @returns the kernel
  */
-export function mapShader(s: MapSpec, floatValues: number[] = []): MapPlan {
-  const modes = s.inputs.map((x) => modeOf(x.size, s.n));
-  s.inputs.forEach((x, k) => {
-    if (modes[k] === "mod" && (x.size === 0 || s.n % x.size !== 0)) {
-      throw new Error(`Map input ${x.name} of ${x.size} elements does not divide ${s.n}`);
-    }
+export function mapProgram<
+  K extends Key,
+  I extends string,
+  O extends string,
+  F extends string = never,
+>(d: MapDecl<K, I, O, F>): MapProgram<K, I, O, F> {
+  type MK = K & { vec: boolean; modes: string };
+  const uniforms: Record<string, Scalar> = {};
+  for (const x of d.inputs) uniforms[`n_${x}`] = "u32";
+  for (const f of d.floats ?? []) uniforms[f] = "f32";
+  const inputs = Object.fromEntries(d.inputs.map((x) => [x, `T_${x}`])) as Record<I, string>;
+  const outputs = Object.fromEntries(d.outputs.map((o) => [o, "T"])) as Record<O, string>;
+  const prog = program<MK, I, O, string>({
+    label: (k) => typeof d.label === "string" ? d.label : d.label(k),
+    inputs,
+    outputs,
+    uniforms,
+    workgroup: MAP_WG,
+    head: (k) =>
+      `alias T = ${k.vec ? "vec4f" : "f32"};\n` +
+      d.inputs.map((x, j) => `alias T_${x} = ${k.modes[j] === "s" ? "f32" : "T"};`).join("\n") +
+      `\n${d.helpers?.(k) ?? ""}`,
+    body: (k) =>
+      [
+        ...d.inputs.map((x, j) => MODE_LOAD[k.modes[j]](x)),
+        ...(d.inPlace ? d.outputs.map((o) => `let ${o}_v = ${o}[i];`) : []),
+        d.body(k),
+      ].join("\n  "),
   });
-  const vec = s.n % 4 === 0 && s.inputs.every((x, k) => modes[k] !== "mod" || x.size % 4 === 0);
-  const w = vec ? 4 : 1;
-  const decls: string[] = [];
-  const loads: string[] = [];
-  const fields = ["n: u32,"];
-  const values = [s.n / w];
-  let bi = 0;
-  s.inputs.forEach((x, k) => {
-    const m = modes[k];
-    const elem = m === "scalar" ? "f32" : "T";
-    decls.push(`@group(0) @binding(${bi++}) var<storage, read> ${x.name}: array<${elem}>;`);
-    if (m === "full") loads.push(`let ${x.name}_v = ${x.name}[i];`);
-    else if (m === "scalar") loads.push(`let ${x.name}_v = T(${x.name}[0]);`);
-    else {
-      fields.push(`n_${x.name}: u32,`);
-      values.push(x.size / w);
-      loads.push(`let ${x.name}_v = ${x.name}[i % p.n_${x.name}];`);
-    }
-  });
-  for (const o of s.outputs) {
-    decls.push(`@group(0) @binding(${bi++}) var<storage, read_write> ${o}: array<T>;`);
-    if (s.inPlace) loads.push(`let ${o}_v = ${o}[i];`);
-  }
-  const floats = s.floats ?? [];
-  for (const f of floats) fields.push(`${f}: f32,`);
-  const params = new Uint32Array(values.length + floats.length);
-  params.set(values);
-  new Float32Array(params.buffer).set(floatValues.map(Math.fround), values.length);
-  const code = /* wgsl */ `
-alias T = ${vec ? "vec4f" : "f32"};
-struct P { ${fields.join(" ")} }
-${decls.join("\n")}
-@group(0) @binding(${bi}) var<uniform> p: P;
-${s.helpers ?? ""}
-@compute @workgroup_size(${MAP_WG})
-fn main(@builtin(global_invocation_id) gid_: vec3u, @builtin(num_workgroups) nwg_: vec3u) {
-  let i = gid_.x + gid_.y * nwg_.x * ${MAP_WG}u;
-  if (i >= p.n) { return; }
-  ${loads.join("\n  ")}
-  ${s.body}
-}`;
-  return { code, params, count: s.n / w };
+  const params: Record<string, number> = { ...uniforms } as Record<string, never>;
+  return {
+    code: (key, modes, vec) => prog.code({ ...key, modes, vec }),
+    run(ctx, l) {
+      const { n } = l;
+      if (n === 0) return;
+      let modes = "";
+      let vec = n % 4 === 0;
+      for (const x of d.inputs) {
+        const size = l.sizes?.[x] ?? n;
+        const m = l.bind[x] === undefined ? "-" : size === n ? "f" : size === 1 ? "s" : "m";
+        if (m === "m" && (size === 0 || n % size !== 0)) {
+          throw new Error(`Map input ${x} of ${size} elements does not divide ${n}`);
+        }
+        if (m === "m" && size % 4 !== 0) vec = false;
+        modes += m;
+      }
+      const w = vec ? 4 : 1;
+      for (const x of d.inputs) params[`n_${x}`] = (l.sizes?.[x] ?? n) / w;
+      for (const f of d.floats ?? []) params[f] = l.floats![f];
+      prog.run(ctx, { key: { ...l.key, modes, vec }, bind: l.bind, params, count: n / w });
+    },
+  };
 }
 
 /** A row shader: per-row state reduced over the row, then per-row and per-element outputs. */

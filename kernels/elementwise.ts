@@ -5,13 +5,37 @@
  * `n`) is read at `i % m`, which covers "same shape", "trailing suffix" and "scalar".
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { MAP_WG, mapShader } from "./_map_rows.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { mapProgram } from "./_map_rows.ts";
+import { type Kernel, kernel } from "./program.ts";
 
 /** The binary ops. */
 export type BinaryOp = "add" | "sub" | "mul" | "div";
 
 const SYMBOL: Record<BinaryOp, string> = { add: "+", sub: "-", mul: "*", div: "/" };
+
+const BINARY = mapProgram({
+  label: (k: { op: BinaryOp }) => `binary_${k.op}`,
+  inputs: ["a", "b"],
+  outputs: ["out"],
+  body: (k) => `out[i] = a_v ${SYMBOL[k.op]} b_v;`,
+});
+
+const AXPBY = mapProgram({
+  label: (k: { two: boolean }) => k.two ? "axpby" : "scale",
+  inputs: ["a", "b"],
+  outputs: ["out"],
+  floats: ["alpha", "beta"],
+  body: (k) => k.two ? "out[i] = p.alpha * a_v + p.beta * b_v;" : "out[i] = p.alpha * a_v;",
+});
+
+const ADD_IN_PLACE = mapProgram({
+  label: "add_in_place",
+  inputs: ["src"],
+  outputs: ["dst"],
+  inPlace: true,
+  body: () => "dst[i] = dst_v + src_v;",
+});
 
 /**
  * Arguments of `binaryForward`: `B` is a buffer for the launcher, an array for the reference.
@@ -57,19 +81,8 @@ export function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
   const { n, na = n, nb = n } = args;
   if (n === 0) return;
   checkSizes(n, na, nb);
-  const plan = mapShader({
-    inputs: [{ name: "a", size: na }, { name: "b", size: nb }],
-    outputs: ["out"],
-    n,
-    body: `out[i] = a_v ${SYMBOL[args.op]} b_v;`,
-  });
-  ctx.dispatch({
-    code: plan.code,
-    bindings: [args.a, args.b, args.out],
-    params: plan.params,
-    workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
-    label: `binary_${args.op}`,
-  });
+  const bind = { a: args.a, b: args.b, out: args.out };
+  BINARY.run(ctx, { key: { op: args.op }, bind, n, sizes: { a: na, b: nb } });
 }
 
 /**
@@ -141,22 +154,11 @@ export interface AxpbyArgs<B> {
 export function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
   const { n } = args;
   if (n === 0) return;
-  const plan = mapShader(
-    {
-      inputs: args.b ? [{ name: "a", size: n }, { name: "b", size: n }] : [{ name: "a", size: n }],
-      outputs: ["out"],
-      n,
-      floats: ["alpha", "beta"],
-      body: args.b ? "out[i] = p.alpha * a_v + p.beta * b_v;" : "out[i] = p.alpha * a_v;",
-    },
-    [args.alpha, args.beta ?? 1],
-  );
-  ctx.dispatch({
-    code: plan.code,
-    bindings: args.b ? [args.a, args.b, args.out] : [args.a, args.out],
-    params: plan.params,
-    workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
-    label: args.b ? "axpby" : "scale",
+  AXPBY.run(ctx, {
+    key: { two: args.b !== undefined },
+    bind: { a: args.a, b: args.b, out: args.out },
+    n,
+    floats: { alpha: args.alpha, beta: args.beta ?? 1 },
   });
 }
 
@@ -201,20 +203,7 @@ export interface AddInPlaceArgs<B> {
 export function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
   const { n } = args;
   if (n === 0) return;
-  const plan = mapShader({
-    inputs: [{ name: "src", size: n }],
-    outputs: ["dst"],
-    n,
-    inPlace: true,
-    body: "dst[i] = dst_v + src_v;",
-  });
-  ctx.dispatch({
-    code: plan.code,
-    bindings: [args.src, args.dst],
-    params: plan.params,
-    workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
-    label: "add_in_place",
-  });
+  ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });
 }
 
 /**
@@ -234,3 +223,21 @@ export function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
   const { dst, src, n } = args;
   for (let i = 0; i < n; i++) dst[i] += src[i];
 }
+
+/** `binaryForward` paired with its CPU reference. */
+export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = kernel(
+  binaryForward,
+  binaryForwardCpu,
+);
+
+/** `axpbyForward` paired with its CPU reference. */
+export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = kernel(
+  axpbyForward,
+  axpbyForwardCpu,
+);
+
+/** `addInPlace` paired with its CPU reference. */
+export const addInPlaceKernel: Kernel<AddInPlaceArgs<Buf>, AddInPlaceArgs<FloatArray>> = kernel(
+  addInPlace,
+  addInPlaceCpu,
+);

@@ -6,8 +6,9 @@
  * each summed over the rows an operand was repeated across.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { MAP_WG, mapShader } from "./_map_rows.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { mapProgram } from "./_map_rows.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 import type { BinaryOp } from "./elementwise.ts";
 
 /** Arguments of `binaryBackward`: sizes as in `BinaryArgs`, gradients for the wanted operands. */
@@ -60,6 +61,61 @@ function reads(op: BinaryOp, side: "a" | "b"): { other: boolean; self: boolean }
   return { other: true, self: op === "div" && side === "b" };
 }
 
+type Side = { op: BinaryOp; side: "a" | "b" };
+
+const FULL = mapProgram({
+  label: (k: { op: BinaryOp; fullA: boolean; fullB: boolean }) => `binary_${k.op}_backward`,
+  inputs: ["g", "x", "y"],
+  outputs: ["da", "db"],
+  body: (k) =>
+    "let g = g_v; " + (k.fullB && (k.op === "mul" || k.op === "div") ? "let x = x_v; " : "") +
+    ((k.fullA && (k.op === "mul" || k.op === "div")) || (k.fullB && k.op === "div")
+      ? "let y = y_v; "
+      : "") +
+    (k.fullA ? `da[i] = ${TERM_A[k.op]}; ` : "") + (k.fullB ? `db[i] = ${TERM_B[k.op]};` : ""),
+});
+
+// One invocation per (chunk of rows, column): partial sums, or the final term when one chunk.
+const REDUCE = program({
+  label: (k: Side & { fin: boolean }) => `binary_${k.op}_backward_reduce`,
+  inputs: { dy: "f32", other: "f32", own: "f32" },
+  outputs: { out: "f32" },
+  uniforms: { m: "u32", rows: "u32", k: "u32" },
+  workgroup: 64,
+  index: "t",
+  body: (k) => {
+    const [term, post] = (k.side === "a" ? SUM_A : SUM_B)[k.op];
+    const { other, self } = reads(k.op, k.side);
+    return `let j = t % p.m;
+  let r0 = (t / p.m) * p.k;
+  let r1 = min(r0 + p.k, p.rows);
+  var s = 0.0;
+  for (var r = r0; r < r1; r++) {
+    let i = r * p.m + j;
+    let g = dy[i];
+    ${other ? "let o = other[i];" : ""}
+    s += ${term};
+  }
+  ${self && k.fin ? "let v = own[j];" : ""}
+  out[t] = ${k.fin ? post : "s"};`;
+  },
+});
+
+// Sums the partials of each column in chunk order, then applies the final term.
+const SUM = program({
+  label: (k: Side) => `binary_${k.op}_backward_sum`,
+  inputs: { part: "f32", own: "f32" },
+  outputs: { out: "f32" },
+  uniforms: { chunks: "u32" },
+  workgroup: 64,
+  index: "j",
+  body: (k) =>
+    `var s = 0.0;
+  for (var c = 0u; c < p.chunks; c++) { s += part[c * p.n + j]; }
+  ${reads(k.op, k.side).self ? "let v = own[j];" : ""}
+  out[j] = ${(k.side === "a" ? SUM_A : SUM_B)[k.op][1]};`,
+});
+
 /**
  * Computes the gradients of `a op b` with respect to `a` and/or `b`, summing over broadcast
  * rows in a fixed order (no atomics), so results are bit-identical run to run.
@@ -78,23 +134,18 @@ export function binaryBackward(ctx: KernelContext, args: BinaryBackwardArgs<Buf>
   if (fullA || fullB) {
     const needX = fullB && (op === "mul" || op === "div");
     const needY = (fullA && (op === "mul" || op === "div")) || (fullB && op === "div");
-    const inputs = [{ name: "g", size: n }];
-    const bind: Buf[] = [args.dy];
-    if (needX) inputs.push({ name: "x", size: na }), bind.push(args.a);
-    if (needY) inputs.push({ name: "y", size: nb }), bind.push(args.b);
-    const outputs: string[] = [];
-    const body: string[] = ["let g = g_v;"];
-    if (needX) body.push("let x = x_v;");
-    if (needY) body.push("let y = y_v;");
-    if (fullA) outputs.push("da"), bind.push(args.da!), body.push(`da[i] = ${TERM_A[op]};`);
-    if (fullB) outputs.push("db"), bind.push(args.db!), body.push(`db[i] = ${TERM_B[op]};`);
-    const plan = mapShader({ inputs, outputs, n, body: body.join(" ") });
-    ctx.dispatch({
-      code: plan.code,
-      bindings: bind,
-      params: plan.params,
-      workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
-      label: `binary_${op}_backward`,
+    const bind = {
+      g: args.dy,
+      x: needX ? args.a : undefined,
+      y: needY ? args.b : undefined,
+      da: fullA ? args.da : undefined,
+      db: fullB ? args.db : undefined,
+    };
+    FULL.run(ctx, {
+      key: { op, fullA: !!fullA, fullB: !!fullB },
+      bind,
+      n,
+      sizes: { x: na, y: nb },
     });
   }
   if (args.da && na < n) {
@@ -120,76 +171,19 @@ function reduceSide(
   if (n % m !== 0) throw new Error(`Cannot broadcast ${m} elements over ${n}: sizes must divide`);
   const rows = n / m;
   const { other: needO, self: needV } = reads(op, side);
-  const [term, post] = (side === "a" ? SUM_A : SUM_B)[op];
   // Split the rows into chunks so that enough invocations run; partial sums are combined in a
   // second pass in chunk order.
   const chunks = rows <= 32 ? 1 : Math.min(Math.ceil(rows / 8), Math.max(1, Math.ceil(8192 / m)));
   const k = Math.ceil(rows / chunks);
   const c = Math.ceil(rows / k);
-  const decls: string[] = ["@group(0) @binding(0) var<storage, read> dy: array<f32>;"];
-  const bind: Buf[] = [dy];
-  if (needO) {
-    decls.push(`@group(0) @binding(${bind.length}) var<storage, read> other: array<f32>;`);
-    bind.push(other);
-  }
-  const selfDecl = (at: number) => `@group(0) @binding(${at}) var<storage, read> own: array<f32>;`;
   const partial = c > 1 ? ctx.scratch(c * m * 4) : null;
-  const final = c > 1 ? "s" : post;
-  if (needV && c === 1) decls.push(selfDecl(bind.length)), bind.push(self);
-  decls.push(`@group(0) @binding(${bind.length}) var<storage, read_write> out: array<f32>;`);
-  bind.push(partial ?? out);
-  const code = /* wgsl */ `
-struct P { m: u32, rows: u32, k: u32, chunks: u32 }
-${decls.join("\n")}
-@group(0) @binding(${bind.length}) var<uniform> p: P;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let t = gid.x + gid.y * nw.x * 64u;
-  if (t >= p.m * p.chunks) { return; }
-  let j = t % p.m;
-  let r0 = (t / p.m) * p.k;
-  let r1 = min(r0 + p.k, p.rows);
-  var s = 0.0;
-  for (var r = r0; r < r1; r++) {
-    let i = r * p.m + j;
-    let g = dy[i];
-    ${needO ? "let o = other[i];" : ""}
-    s += ${term};
-  }
-  ${needV && c === 1 ? "let v = own[j];" : ""}
-  out[t] = ${final};
-}`;
-  ctx.dispatch({
-    code,
-    bindings: bind,
-    params: new Uint32Array([m, rows, k, c]),
-    workgroups: grid1d(Math.ceil((m * c) / 64), ctx.maxWorkgroups),
-    label: `binary_${op}_backward_reduce`,
-  });
+  const key = { op, side, fin: c === 1 };
+  const own = needV && c === 1 ? self : undefined;
+  const bind = { dy, other: needO ? other : undefined, own, out: partial ?? out };
+  REDUCE.run(ctx, { key, bind, params: { m, rows, k }, count: m * c });
   if (!partial) return;
-  const finBind: Buf[] = needV ? [partial, self, out] : [partial, out];
-  const fin = /* wgsl */ `
-struct P { m: u32, chunks: u32 }
-@group(0) @binding(0) var<storage, read> part: array<f32>;
-${needV ? "@group(0) @binding(1) var<storage, read> own: array<f32>;" : ""}
-@group(0) @binding(${finBind.length - 1}) var<storage, read_write> out: array<f32>;
-@group(0) @binding(${finBind.length}) var<uniform> p: P;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let j = gid.x + gid.y * nw.x * 64u;
-  if (j >= p.m) { return; }
-  var s = 0.0;
-  for (var c = 0u; c < p.chunks; c++) { s += part[c * p.m + j]; }
-  ${needV ? "let v = own[j];" : ""}
-  out[j] = ${post};
-}`;
-  ctx.dispatch({
-    code: fin,
-    bindings: finBind,
-    params: new Uint32Array([m, c]),
-    workgroups: grid1d(Math.ceil(m / 64), ctx.maxWorkgroups),
-    label: `binary_${op}_backward_sum`,
-  });
+  const sum = { part: partial, own: needV ? self : undefined, out };
+  SUM.run(ctx, { key: { op, side }, bind: sum, params: { chunks: c }, count: m });
 }
 
 /**
@@ -226,3 +220,7 @@ export function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
   if (da && sa) da.set(sa);
   if (db && sb) db.set(sb);
 }
+
+/** `binaryBackward` paired with its CPU reference. */
+export const binaryBackwardKernel: Kernel<BinaryBackwardArgs<Buf>, BinaryBackwardArgs<FloatArray>> =
+  kernel(binaryBackward, binaryBackwardCpu);

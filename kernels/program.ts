@@ -21,15 +21,16 @@ export type Per = "invocation" | "workgroup" | "none";
 
 /**
  * A kernel as declared once. Inputs are bound first (`var<storage, read>`), then outputs
- * (`read_write`), then the uniform struct `p`. With `per` other than `none` the struct starts
+ * (`read_write`), then the uniform struct `p`; a launch may leave bindings out (the rest bind
+ * in order). With `per` other than `none` the struct starts
  * with `n: u32` (the invocation or workgroup count passed to `run`) and `body` starts after
  * `let <index> = ...; if (<index> >= p.n) { return; }`. The builtins `gid`, `lid` (local index),
  * `wid` and `nwg` are in scope. Every input `x` also gets `fn load_x(k: u32) -> <type>`, which
  * reads a flat texture instead when the layer binds one (inputs named by `flat`).
  */
 export interface ProgramSpec<K extends Key, I extends string, O extends string, U extends string> {
-  /** Name for profiling and error messages. */
-  label: string;
+  /** Name for profiling and error messages, fixed or per key. */
+  label: string | ((k: K) => string);
   /** Read-only inputs and their WGSL element types (aliases from `head` allowed). */
   inputs?: Record<I, string>;
   /** Outputs (read_write) and their element types. */
@@ -54,8 +55,8 @@ export interface ProgramSpec<K extends Key, I extends string, O extends string, 
 export interface Launch<K extends Key, I extends string, O extends string, U extends string> {
   /** The values the text depends on. */
   key: K;
-  /** Every input and output's buffer. */
-  bind: Record<I | O, Buf>;
+  /** Every input and output's buffer; `undefined` leaves the binding out of this variant. */
+  bind: Record<I | O, Buf | undefined>;
   /** Uniform values (f32 fields are rounded to float32, i32 to integers). */
   params?: Record<U, number>;
   /** Float counts of the `flat` inputs (needed to copy them into flat textures). */
@@ -77,8 +78,11 @@ export interface Launch<K extends Key, I extends string, O extends string, U ext
 export interface Program<K extends Key, I extends string, O extends string, U extends string> {
   /** The declaration. */
   readonly spec: ProgramSpec<K, I, O, U>;
-  /** Generated WGSL for a key, with inputs in `tex` read from flat textures (cached). */
-  code(key: K, tex?: boolean): string;
+  /**
+   * Generated WGSL for a key (cached): `tex` reads the `flat` inputs from textures, bit j of
+   * `absent` leaves out binding j (inputs, then outputs).
+   */
+  code(key: K, tex?: boolean, absent?: number): string;
   /** Records one dispatch. */
   run(ctx: KernelContext, l: Launch<K, I, O, U>): void;
 }
@@ -139,25 +143,29 @@ export function program<
   const cache = new Map<string, string>();
   const wgOf = (k: K) => typeof spec.workgroup === "number" ? spec.workgroup : spec.workgroup(k);
 
-  function generate(k: K, tex: boolean): string {
+  function generate(k: K, tex: boolean, absent: number): string {
     const wg = wgOf(k);
     const flat = new Set<string>(tex && spec.flat ? spec.flat(k) : []);
-    const decls = ins.map(([n, t], b) =>
-      flat.has(n)
-        ? `@group(0) @binding(${b}) var ${n}: ${FLAT_TEXTURE_TYPE};\n` +
-          `fn load_${n}(k: u32) -> vec4f { return ${flatFetch(n, "k")}; }`
-        : `@group(0) @binding(${b}) var<storage, read> ${n}: array<${t}>;\n` +
-          `fn load_${n}(k: u32) -> ${t} { return ${n}[k]; }`
-    );
-    outs.forEach(([n, t], b) =>
+    const decls: string[] = [];
+    let b = 0;
+    ins.forEach(([n, t], j) => {
+      if (absent & (1 << j)) return;
       decls.push(
-        `@group(0) @binding(${ins.length + b}) var<storage, read_write> ${n}: array<${t}>;`,
-      )
-    );
+        flat.has(n)
+          ? `@group(0) @binding(${b++}) var ${n}: ${FLAT_TEXTURE_TYPE};\n` +
+            `fn load_${n}(k: u32) -> vec4f { return ${flatFetch(n, "k")}; }`
+          : `@group(0) @binding(${b++}) var<storage, read> ${n}: array<${t}>;\n` +
+            `fn load_${n}(k: u32) -> ${t} { return ${n}[k]; }`,
+      );
+    });
+    outs.forEach(([n, t], j) => {
+      if (absent & (1 << (ins.length + j))) return;
+      decls.push(`@group(0) @binding(${b++}) var<storage, read_write> ${n}: array<${t}>;`);
+    });
     const struct = [...(per === "none" ? [] : ["n: u32"]), ...fields.map(([n, t]) => `${n}: ${t}`)];
     if (struct.length) {
       decls.push(`struct P { ${struct.join(", ")} }`);
-      decls.push(`@group(0) @binding(${names.length}) var<uniform> p: P;`);
+      decls.push(`@group(0) @binding(${b}) var<uniform> p: P;`);
     }
     const ix = spec.index ?? "i";
     const guard = per === "invocation"
@@ -175,27 +183,37 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
 }`;
   }
 
-  function code(k: K, tex = false): string {
-    let key = String(tex);
+  function code(k: K, tex = false, absent = 0): string {
+    let key = `${tex}:${absent}`;
     for (const v of Object.values(k)) key += ":" + v;
     let text = cache.get(key);
     if (text === undefined) {
       if (cache.size >= 1024) cache.clear();
-      cache.set(key, text = generate(k, tex));
+      cache.set(key, text = generate(k, tex, absent));
     }
     return text;
   }
 
   function run(ctx: KernelContext, l: Launch<K, I, O, U>): void {
     if (per !== "none" && !l.count) return;
-    const bind: Binding[] = names.map((n) => l.bind[n]);
+    const bind: Binding[] = [];
+    let absent = 0;
+    names.forEach((n, j) => {
+      const b = l.bind[n];
+      if (b === undefined) absent |= 1 << j;
+      else bind.push(b);
+    });
     let tex = false;
     const flat = spec.flat?.(l.key);
     if (flat?.length && flatTexturesWanted(ctx)) {
-      const viewsOf = flat.map((n) => flatTexture(ctx, l.bind[n], l.floats?.[n] ?? 0));
+      const viewsOf = flat.map((n) => flatTexture(ctx, l.bind[n]!, l.floats?.[n] ?? 0));
       if (viewsOf.every((v) => v !== null)) {
         tex = true;
-        flat.forEach((n, j) => bind[names.indexOf(n)] = viewsOf[j]!);
+        flat.forEach((n, j) => {
+          let at = 0;
+          for (const m of names.slice(0, names.indexOf(n))) if (l.bind[m] !== undefined) at++;
+          bind[at] = viewsOf[j]!;
+        });
       }
     }
     let w = 0;
@@ -203,12 +221,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     for (const [n, t] of fields) views[t][w++] = l.params![n];
     const wg = wgOf(l.key);
     ctx.dispatch({
-      code: code(l.key, tex),
+      code: code(l.key, tex, absent),
       bindings: bind,
       params: words ? packed : undefined,
       workgroups: l.workgroups ??
         grid1d(per === "workgroup" ? l.count! : Math.ceil(l.count! / wg), ctx.maxWorkgroups),
-      label: spec.label,
+      label: typeof spec.label === "string" ? spec.label : spec.label(l.key),
     });
   }
 

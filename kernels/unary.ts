@@ -8,8 +8,9 @@
  * under 1.2e-7 for z >= 0 (Press et al., Numerical Recipes, 2nd ed., section 6.2).
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { MAP_WG, mapShader } from "./_map_rows.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { mapProgram } from "./_map_rows.ts";
+import { type Kernel, kernel } from "./program.ts";
 
 /** The unary ops. */
 export type UnaryOp = "exp" | "log" | "neg" | "relu" | "tanh" | "gelu";
@@ -79,6 +80,22 @@ const BACKWARD: Record<UnaryOp, string> = {
   gelu: "g * (phi_cdf(x) + x * exp(-0.5 * x * x) * 0.3989422804014327)",
 };
 
+const UNARY = mapProgram({
+  label: (k: { op: UnaryOp }) => `unary_${k.op}`,
+  inputs: ["x"],
+  outputs: ["out"],
+  helpers: (k) => k.op === "gelu" || k.op === "tanh" || k.op === "log" ? HELPERS : "",
+  body: (k) => `let x = x_v; out[i] = ${FORWARD[k.op]};`,
+});
+
+const UNARY_BACKWARD = mapProgram({
+  label: (k: { op: UnaryOp }) => `unary_${k.op}_backward`,
+  inputs: ["x", "g"],
+  outputs: ["dx"],
+  helpers: (k) => k.op === "gelu" || k.op === "tanh" ? HELPERS : "",
+  body: (k) => `${k.op === "neg" ? "" : "let x = x_v;"} let g = g_v; dx[i] = ${BACKWARD[k.op]};`,
+});
+
 /** Arguments of `unaryForward`: `B` is a buffer for the launcher, an array for the reference. */
 export interface UnaryArgs<B> {
   /** Which op. */
@@ -118,20 +135,7 @@ export interface UnaryBackwardArgs<B> {
 export function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
   const { n, op } = args;
   if (n === 0) return;
-  const plan = mapShader({
-    inputs: [{ name: "x", size: n }],
-    outputs: ["out"],
-    n,
-    helpers: op === "gelu" || op === "tanh" || op === "log" ? HELPERS : "",
-    body: `let x = x_v; out[i] = ${FORWARD[op]};`,
-  });
-  ctx.dispatch({
-    code: plan.code,
-    bindings: [args.x, args.out],
-    params: plan.params,
-    workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
-    label: `unary_${op}`,
-  });
+  UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
 }
 
 /**
@@ -147,21 +151,8 @@ export function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
 export function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
   const { n, op } = args;
   if (n === 0) return;
-  const useX = op !== "neg";
-  const plan = mapShader({
-    inputs: useX ? [{ name: "x", size: n }, { name: "g", size: n }] : [{ name: "g", size: n }],
-    outputs: ["dx"],
-    n,
-    helpers: op === "gelu" || op === "tanh" ? HELPERS : "",
-    body: `${useX ? "let x = x_v;" : ""} let g = g_v; dx[i] = ${BACKWARD[op]};`,
-  });
-  ctx.dispatch({
-    code: plan.code,
-    bindings: useX ? [args.x, args.dy, args.dx] : [args.dy, args.dx],
-    params: plan.params,
-    workgroups: grid1d(Math.ceil(plan.count / MAP_WG), ctx.maxWorkgroups),
-    label: `unary_${op}_backward`,
-  });
+  const x = op === "neg" ? undefined : args.x;
+  UNARY_BACKWARD.run(ctx, { key: { op }, bind: { x, g: args.dy, dx: args.dx }, n });
 }
 
 /**
@@ -286,3 +277,13 @@ export function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
   const { op, x, dy, dx, n } = args;
   for (let i = 0; i < n; i++) dx[i] = backwardValue(op, x[i], dy[i]);
 }
+
+/** `unaryForward` paired with its CPU reference. */
+export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = kernel(
+  unaryForward,
+  unaryForwardCpu,
+);
+
+/** `unaryBackward` paired with its CPU reference. */
+export const unaryBackwardKernel: Kernel<UnaryBackwardArgs<Buf>, UnaryBackwardArgs<FloatArray>> =
+  kernel(unaryBackward, unaryBackwardCpu);

@@ -1,25 +1,23 @@
 /**
  * Tensor-level elementwise arithmetic: add, sub, mul, div with trailing-dimension broadcast,
  * scale and axpby, and the in-place `addInto` that autograd uses to accumulate gradients.
- * Each op runs the WGSL launcher (webgpu) or its CPU reference (cpu) and records its gradient,
+ * Each op runs its kernel on the tensors' backend (`run`) and records its gradient,
  * summed over broadcast rows by the deterministic backward kernel.
  * @module
  */
 import {
-  addInPlace,
-  addInPlaceCpu,
-  axpbyForward,
-  axpbyForwardCpu,
-  binaryForward,
-  binaryForwardCpu,
+  addInPlaceKernel,
+  axpbyKernel,
+  binaryKernel,
   type BinaryOp,
 } from "../../kernels/elementwise.ts";
-import { binaryBackward, binaryBackwardCpu } from "../../kernels/elementwise_backward.ts";
+import { binaryBackwardKernel } from "../../kernels/elementwise_backward.ts";
+import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { noGrad } from "../grad_mode.ts";
 import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
 
 function isSuffix(s: readonly number[], of: readonly number[]): boolean {
   if (s.length > of.length) return false;
@@ -42,9 +40,7 @@ function broadcastShape(op: BinaryOp, a: Tensor, b: Tensor): readonly number[] {
 function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, shape: readonly number[]): Tensor {
   const out = Tensor.empty(shape, "f32", a.backend);
   const n = out.size, na = a.size, nb = b.size;
-  if (a.backend.kind === "cpu") {
-    binaryForwardCpu({ op, a: f32(a), b: f32(b), out: f32(out), n, na, nb });
-  } else binaryForward(a.backend, { op, a: a.buffer, b: b.buffer, out: out.buffer, n, na, nb });
+  run(binaryKernel, { op, a, b, out, n, na, nb });
   return out;
 }
 
@@ -74,31 +70,17 @@ function binaryGrads(
   const kda = aliasA ? null : da;
   if (!kda && !db) return [da, db];
   const a = sa ?? g, b = sb ?? g;
-  if (g.backend.kind === "cpu") {
-    binaryBackwardCpu({
-      op,
-      a: f32(a),
-      b: f32(b),
-      dy: f32(g),
-      da: kda ? f32(kda) : undefined,
-      db: db ? f32(db) : undefined,
-      n,
-      na,
-      nb,
-    });
-  } else {
-    binaryBackward(g.backend, {
-      op,
-      a: a.buffer,
-      b: b.buffer,
-      dy: g.buffer,
-      da: kda?.buffer,
-      db: db?.buffer,
-      n,
-      na,
-      nb,
-    });
-  }
+  run(binaryBackwardKernel, {
+    op,
+    a,
+    b,
+    dy: g,
+    da: kda ?? undefined,
+    db: db ?? undefined,
+    n,
+    na,
+    nb,
+  });
   return [da, db];
 }
 
@@ -206,11 +188,7 @@ export function div(a: Tensor, b: Tensor): Tensor {
 function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Tensor {
   const out = Tensor.empty(a.shape, "f32", a.backend);
   const n = a.size;
-  if (a.backend.kind === "cpu") {
-    axpbyForwardCpu({ a: f32(a), b: b ? f32(b) : undefined, out: f32(out), n, alpha, beta });
-  } else {
-    axpbyForward(a.backend, { a: a.buffer, b: b?.buffer, out: out.buffer, n, alpha, beta });
-  }
+  run(axpbyKernel, { a, b: b ?? undefined, out, n, alpha, beta });
   return out;
 }
 
@@ -296,6 +274,5 @@ export function addInto(dst: Tensor, src: Tensor): void {
       `Cannot add ${shapeStr(src.shape)} into ${shapeStr(dst.shape)}: sizes differ`,
     );
   }
-  if (dst.backend.kind === "cpu") addInPlaceCpu({ dst: f32(dst), src: f32(src), n: dst.size });
-  else addInPlace(dst.backend, { dst: dst.buffer, src: src.buffer, n: dst.size });
+  run(addInPlaceKernel, { dst, src, n: dst.size });
 }

@@ -4,31 +4,23 @@
  * Reference: GELU(x) = x/2 (1 + erf(x/sqrt 2)) (Hendrycks & Gimpel 2016), not the tanh form.
  * @module
  */
-import {
-  unaryBackward,
-  unaryBackwardCpu,
-  unaryForward,
-  unaryForwardCpu,
-  type UnaryOp,
-} from "../../kernels/unary.ts";
+import { unaryBackwardKernel, unaryKernel, type UnaryOp } from "../../kernels/unary.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, f32, needsGrad, saveForBackward } from "./_save.ts";
+import { checkDtype, needsGrad, saveForBackward } from "./_save.ts";
+import { run } from "./_run.ts";
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
   checkDtype(op, x);
   const out = Tensor.empty(x.shape, "f32", x.backend);
   const n = x.size;
-  if (x.backend.kind === "cpu") unaryForwardCpu({ op, x: f32(x), out: f32(out), n });
-  else unaryForward(x.backend, { op, x: x.buffer, out: out.buffer, n });
+  run(unaryKernel, { op, x, out, n });
   if (!needsGrad(x)) return out;
   const sx = op === "neg" ? null : saveForBackward(x);
   return record(out, [x], (g) => {
     const dx = Tensor.empty(g.shape, "f32", g.backend);
     const xs = sx ?? g;
-    if (g.backend.kind === "cpu") {
-      unaryBackwardCpu({ op, x: f32(xs), dy: f32(g), dx: f32(dx), n });
-    } else unaryBackward(g.backend, { op, x: xs.buffer, dy: g.buffer, dx: dx.buffer, n });
+    run(unaryBackwardKernel, { op, x: xs, dy: g, dx, n });
     return [dx];
   }, sx ? [sx] : []);
 }
