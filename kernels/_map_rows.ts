@@ -134,41 +134,65 @@ export function mapProgram<
   };
 }
 
-/** A row shader: per-row state reduced over the row, then per-row and per-element outputs. */
-export interface RowSpec {
-  /** Storage buffers `[name, access, element type]`, bound in order. */
-  buffers: [string, "read" | "read_write", string][];
-  /** Extra uniform fields after `rows: u32`, e.g. `"ign: i32, nan: u32,"`. */
-  params?: string;
-  /** Row length (baked into the shader as `N`). */
-  n: number;
-  /** WGSL helper functions. */
-  helpers?: string;
-  /**
-   * Reduction state: struct fields, initial value, per-element update of `var st` (uses `i`
-   * and `base`), and the body of `fn combine(a: S, b: S) -> S` (a holds the earlier elements).
-   */
-  state?: { fields: string; init: string; accum: string; combine: string };
-  /** Statements all invocations of a row run once `st` is final. */
-  prelude?: string;
-  /** Statements run once per row (per-row outputs). */
-  once?: string;
-  /** Statements run per element `i` of the row. */
-  each?: string;
-  /** One invocation per row (true) or a workgroup per row (false); see `rowLayout`. */
-  perRow?: boolean;
-  /** Workgroup size of the workgroup-per-row layout (a power of two; default by row length). */
-  wg?: number;
+/** Reduction state of a row kernel. */
+export interface RowState {
+  /** Fields of `struct S`. */
+  fields: string;
+  /** Initial value of `var st`. */
+  init: string;
+  /** Per-element update of `st` (uses `i` and `base`). */
+  accum: string;
+  /** Body of `fn combine(a: S, b: S) -> S` (`a` holds the earlier elements). */
+  combine: string;
 }
 
-/** A row shader plan. */
-export interface RowPlan {
-  /** WGSL text. */
-  code: string;
-  /** True when one invocation handles a whole row. */
-  perRow: boolean;
-  /** Workgroups needed for `rows` rows (before splitting into a grid). */
-  groups(rows: number): number;
+/**
+ * A row kernel: per-row state reduced over the row, then per-row and per-element statements.
+ * Inside the statements `row`, `base = row * N`, `N` (the row length, baked in) and `p` exist.
+ */
+export interface RowDecl<K extends Key, I extends string, O extends string, U extends string> {
+  /** Name for profiling, fixed or per key. */
+  label: string | ((k: K) => string);
+  /** Read-only storage inputs and element types. */
+  inputs?: Record<I, string>;
+  /** Outputs and element types. */
+  outputs?: Record<O, string>;
+  /** Uniforms after the row count `p.n`. */
+  uniforms?: Record<U, Scalar>;
+  /** WGSL helper functions. */
+  helpers?: (k: K) => string;
+  /** Reduction state (none: no reduction). */
+  state?: (k: K) => RowState | undefined;
+  /** Statements all invocations of a row run once `st` is final. */
+  prelude?: (k: K) => string;
+  /** Statements run once per row (per-row outputs). */
+  once?: (k: K) => string;
+  /** Statements run per element `i` of the row. */
+  each?: (k: K) => string;
+}
+
+/** One launch of a row kernel. */
+export interface RowLaunch<K extends Key, I extends string, O extends string, U extends string> {
+  /** The values the statements depend on. */
+  key: K;
+  /** Buffers (`undefined` leaves a binding out). */
+  bind: Record<I | O, Buf | undefined>;
+  /** Number of rows. */
+  rows: number;
+  /** Row length. */
+  n: number;
+  /** Uniform values. */
+  params?: Record<U, number>;
+  /** Layout (default `rowLayout(ctx, rows, n)`). */
+  layout?: { perRow: boolean; wg: number };
+}
+
+/** A declared row kernel. */
+export interface RowProgram<K extends Key, I extends string, O extends string, U extends string> {
+  /** Records one dispatch (none when `rows` is 0). */
+  run(ctx: KernelContext, l: RowLaunch<K, I, O, U>): void;
+  /** The WGSL text for a key, row length and layout. */
+  code(key: K, n: number, layout: { perRow: boolean; wg: number }): string;
 }
 
 /** Rows at most this long always run one invocation per row. */
@@ -211,78 +235,84 @@ export function rowLayout(
 }
 
 /**
- * Builds a row shader: short rows (or `perRow: true`) run one invocation each (64 rows per
- * workgroup); long rows run one workgroup each whose invocations stride the row and combine their states in a
- * fixed-order tree (deterministic). Inside the statements `row`, `base = row * N` and `N` exist.
+ * Declares a row kernel on the program layer: short rows (or `perRow`) run one invocation each
+ * (64 rows per workgroup); long rows run one workgroup each whose invocations stride the row and
+ * combine their states in a fixed-order tree (deterministic).
  *
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { rowShader } from "./_map_rows.ts";
- * const plan = rowShader({
- *   buffers: [["x", "read", "f32"], ["out", "read_write", "f32"]],
- *   n: 1000,
- *   state: { fields: "s: f32", init: "S(0.0)", accum: "st.s += x[base + i];",
- *            combine: "return S(a.s + b.s);" },
- *   once: "out[row] = st.s;",
+ * import { rowProgram } from "./_map_rows.ts";
+ * const sum = rowProgram({
+ *   label: "sum",
+ *   inputs: { x: "f32" },
+ *   outputs: { out: "f32" },
+ *   state: () => ({ fields: "s: f32", init: "S(0.0)", accum: "st.s += x[base + i];",
+ *            combine: "return S(a.s + b.s);" }),
+ *   once: () => "out[row] = st.s;",
  * });
- * assert(!plan.perRow && plan.groups(3) === 3);
+ * assert(sum.code({}, 1000, { perRow: false, wg: 64 }).includes("workgroupBarrier"));
  * ```
- * @param s buffers, row length and the reduction/output statements
- * @returns the WGSL text and how to size the dispatch
+ * @param d bindings, uniforms and the reduction/output statements
+ * @returns the kernel
  */
-export function rowShader(s: RowSpec): RowPlan {
-  const perRow = s.perRow ?? s.n <= PER_ROW_MAX;
-  const wg = perRow ? 64 : s.wg ?? (s.n >= 8192 ? 256 : 64);
-  const decls = s.buffers.map(([name, access, type], k) =>
-    `@group(0) @binding(${k}) var<storage, ${access}> ${name}: array<${type}>;`
-  );
-  const st = s.state;
-  const head = /* wgsl */ `
-const N: u32 = ${s.n}u;
-struct P { rows: u32, ${s.params ?? ""} }
-${decls.join("\n")}
-@group(0) @binding(${s.buffers.length}) var<uniform> p: P;
+export function rowProgram<
+  K extends Key,
+  I extends string = never,
+  O extends string = never,
+  U extends string = never,
+>(d: RowDecl<K, I, O, U>): RowProgram<K, I, O, U> {
+  type RK = K & { N: number; perRow: boolean; wg: number };
+  const prog = program<RK, I, O, U>({
+    label: (k) => typeof d.label === "string" ? d.label : d.label(k),
+    inputs: d.inputs,
+    outputs: d.outputs,
+    uniforms: d.uniforms,
+    workgroup: (k) => k.perRow ? 64 : k.wg,
+    per: (k) => k.perRow ? "invocation" : "workgroup",
+    index: "row",
+    head: (k) => {
+      const st = d.state?.(k);
+      return `const N: u32 = ${k.N}u;
 ${st ? `struct S { ${st.fields} }\nfn combine(a: S, b: S) -> S { ${st.combine} }` : ""}
-${s.helpers ?? ""}`;
-  let code: string;
-  if (perRow) {
-    code = head + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid_: vec3u, @builtin(num_workgroups) nwg_: vec3u) {
-  let row = gid_.x + gid_.y * nwg_.x * 64u;
-  if (row >= p.rows) { return; }
-  let base = row * N;
+${d.helpers?.(k) ?? ""}
+${st && !k.perRow ? `var<workgroup> sh: array<S, ${k.wg}>;` : ""}`;
+    },
+    body: (k) => {
+      const st = d.state?.(k);
+      const [once, each, prelude] = [d.once?.(k), d.each?.(k), d.prelude?.(k) ?? ""];
+      if (k.perRow) {
+        return `let base = row * N;
   ${st ? `var st = ${st.init};\n  for (var i = 0u; i < N; i++) { ${st.accum} }` : ""}
-  ${s.prelude ?? ""}
-  ${s.once ?? ""}
-  ${s.each ? `for (var i = 0u; i < N; i++) { ${s.each} }` : ""}
-}`;
-  } else {
-    const reduce = st
-      ? /* wgsl */ `var st = ${st.init};
-  for (var i = lid; i < N; i += ${wg}u) { ${st.accum} }
+  ${prelude}
+  ${once ?? ""}
+  ${each ? `for (var i = 0u; i < N; i++) { ${each} }` : ""}`;
+      }
+      const reduce = st
+        ? `var st = ${st.init};
+  for (var i = lid; i < N; i += ${k.wg}u) { ${st.accum} }
   sh[lid] = st;
   workgroupBarrier();
-  for (var k_ = ${wg / 2}u; k_ > 0u; k_ >>= 1u) {
+  for (var k_ = ${k.wg / 2}u; k_ > 0u; k_ >>= 1u) {
     if (lid < k_) { sh[lid] = combine(sh[lid], sh[lid + k_]); }
     workgroupBarrier();
   }
   st = sh[0];`
-      : "";
-    code = head + /* wgsl */ `
-${st ? `var<workgroup> sh: array<S, ${wg}>;` : ""}
-@compute @workgroup_size(${wg})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid_: vec3u,
-        @builtin(num_workgroups) nwg_: vec3u) {
-  let row = wid_.x + wid_.y * nwg_.x;
-  if (row >= p.rows) { return; }
-  let base = row * N;
+        : "";
+      return `let base = row * N;
   ${reduce}
-  ${s.prelude ?? ""}
-  ${s.once ? `if (lid == 0u) { ${s.once} }` : ""}
-  ${s.each ? `for (var i = lid; i < N; i += ${wg}u) { ${s.each} }` : ""}
-}`;
-  }
-  return { code, perRow, groups: (rows) => (perRow ? Math.ceil(rows / 64) : rows) };
+  ${prelude}
+  ${once ? `if (lid == 0u) { ${once} }` : ""}
+  ${each ? `for (var i = lid; i < N; i += ${k.wg}u) { ${each} }` : ""}`;
+    },
+  });
+  return {
+    code: (key, n, layout) => prog.code({ ...key, N: n, ...layout }),
+    run(ctx, l) {
+      if (l.rows === 0) return;
+      const { perRow, wg } = l.layout ?? rowLayout(ctx, l.rows, l.n);
+      const key = { ...l.key, N: l.n, perRow, wg };
+      prog.run(ctx, { key, bind: l.bind, params: l.params, count: l.rows });
+    },
+  };
 }

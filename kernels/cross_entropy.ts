@@ -6,14 +6,63 @@
  * Reference: loss_r = logsumexp(x_r) - x_r[t_r]; dloss_r/dx_r = softmax(x_r) - onehot(t_r).
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { rowLayout, rowShader, type RowSpec } from "./_map_rows.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { rowLayout, rowProgram } from "./_map_rows.ts";
 import { onlineSoftmaxState } from "./softmax.ts";
+import { type Kernel, kernel } from "./program.ts";
 
 /** How per-row losses are combined: averaged over non-ignored rows, or returned per row. */
 export type Reduction = "mean" | "none";
 
 const NAN_BITS = 0x7fc00000;
+
+const ROWS = rowProgram({
+  label: "cross_entropy",
+  inputs: { x: "f32", tg: "i32" },
+  outputs: { rl: "f32", lse: "f32" },
+  uniforms: { ign: "i32", nan: "u32" },
+  state: () => onlineSoftmaxState("x[base + i]"),
+  once: () =>
+    `let l = st.m + log(st.s);
+    lse[row] = l;
+    let t = tg[row];
+    var v = 0.0;
+    if (t != p.ign) {
+      if (t < 0 || t >= i32(N)) { v = bitcast<f32>(p.nan); } else { v = l - x[base + u32(t)]; }
+    }
+    rl[row] = v;`,
+});
+
+// One row of all the row losses: their sum and the count of non-ignored rows.
+const MEAN = rowProgram({
+  label: "cross_entropy_mean",
+  inputs: { rl: "f32", tg: "i32" },
+  outputs: { loss: "f32", cnt: "f32" },
+  uniforms: { ign: "i32" },
+  state: () => ({
+    fields: "s: f32, c: f32",
+    init: "S(0.0, 0.0)",
+    accum: "st.s += rl[i]; st.c += select(0.0, 1.0, tg[i] != p.ign);",
+    combine: "return S(a.s + b.s, a.c + b.c);",
+  }),
+  once: () => "cnt[0] = st.c; loss[0] = select(0.0, st.s / st.c, st.c > 0.0);",
+});
+
+const BACKWARD = rowProgram({
+  label: "cross_entropy_backward",
+  inputs: { x: "f32", tg: "i32", lse: "f32", dy: "f32", cnt: "f32" },
+  outputs: { dx: "f32" },
+  uniforms: { ign: "i32" },
+  prelude: (k: { mean: boolean }) =>
+    `let t = tg[row];
+  let l = lse[row];
+  let valid = t != p.ign;
+  var coef = 0.0;
+  if (valid) { coef = ${k.mean ? "dy[0] / cnt[0]" : "dy[row]"}; }`,
+  each: () =>
+    "dx[base + i] = select(0.0, (exp(x[base + i] - l) - " +
+    "select(0.0, 1.0, i32(i) == t)) * coef, valid);",
+});
 
 /** Arguments of `crossEntropyForward`: buffers for the launcher, arrays for the reference. */
 export interface CrossEntropyArgs<B, I = B> {
@@ -76,66 +125,25 @@ export interface CrossEntropyBackwardArgs<B, I = B> {
 export function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): void {
   const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
   if (classes < 1) throw new Error("Cannot take cross-entropy over 0 classes");
-  const ign = ignoreIndex >>> 0;
   const mean = reduction === "mean";
   if (rows === 0) {
     if (mean) throw new Error("Cannot take the mean cross-entropy of 0 rows");
     return;
   }
   const rowLoss = mean ? ctx.scratch(rows * 4) : args.loss;
-  const plan = rowShader({
-    buffers: [
-      ["x", "read", "f32"],
-      ["tg", "read", "i32"],
-      ["rl", "read_write", "f32"],
-      ["lse", "read_write", "f32"],
-    ],
-    params: "ign: i32, nan: u32,",
-    n: classes,
-    ...rowLayout(ctx, rows, classes),
-    state: onlineSoftmaxState("x[base + i]"),
-    once: `let l = st.m + log(st.s);
-    lse[row] = l;
-    let t = tg[row];
-    var v = 0.0;
-    if (t != p.ign) {
-      if (t < 0 || t >= i32(N)) { v = bitcast<f32>(p.nan); } else { v = l - x[base + u32(t)]; }
-    }
-    rl[row] = v;`,
-  });
-  ctx.dispatch({
-    code: plan.code,
-    bindings: [args.logits, args.targets, rowLoss, args.lse],
-    params: new Uint32Array([rows, ign, NAN_BITS]),
-    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
-    label: "cross_entropy",
-  });
+  const bind = { x: args.logits, tg: args.targets, rl: rowLoss, lse: args.lse };
+  const ign = ignoreIndex;
+  ROWS.run(ctx, { key: {}, bind, rows, n: classes, params: { ign, nan: NAN_BITS } });
   if (!mean) return;
-  const spec: RowSpec = {
-    buffers: [
-      ["rl", "read", "f32"],
-      ["tg", "read", "i32"],
-      ["loss", "read_write", "f32"],
-      ["cnt", "read_write", "f32"],
-    ],
-    params: "ign: i32,",
+  const cnt = args.count ?? ctx.scratch(4);
+  const sum = { rl: rowLoss, tg: args.targets, loss: args.loss, cnt };
+  MEAN.run(ctx, {
+    key: {},
+    bind: sum,
+    rows: 1,
     n: rows,
-    ...rowLayout(ctx, 1, rows),
-    state: {
-      fields: "s: f32, c: f32",
-      init: "S(0.0, 0.0)",
-      accum: "st.s += rl[i]; st.c += select(0.0, 1.0, tg[i] != p.ign);",
-      combine: "return S(a.s + b.s, a.c + b.c);",
-    },
-    once: "cnt[0] = st.c; loss[0] = select(0.0, st.s / st.c, st.c > 0.0);",
-  };
-  const sum = rowShader(spec);
-  ctx.dispatch({
-    code: sum.code,
-    bindings: [rowLoss, args.targets, args.loss, args.count ?? ctx.scratch(4)],
-    params: new Uint32Array([1, ign]),
-    workgroups: [1],
-    label: "cross_entropy_mean",
+    params: { ign },
+    layout: rowLayout(ctx, 1, rows),
   });
 }
 
@@ -158,36 +166,16 @@ export function crossEntropyBackward(
   if (rows === 0) return;
   const mean = reduction === "mean";
   if (mean && !args.count) throw new Error("crossEntropyBackward of a mean needs the count");
-  const buffers: RowSpec["buffers"] = [
-    ["x", "read", "f32"],
-    ["tg", "read", "i32"],
-    ["lse", "read", "f32"],
-    ["dy", "read", "f32"],
-  ];
-  const bindings = [args.logits, args.targets, args.lse, args.dy];
-  if (mean) buffers.push(["cnt", "read", "f32"]), bindings.push(args.count!);
-  buffers.push(["dx", "read_write", "f32"]);
-  bindings.push(args.dlogits);
-  const plan = rowShader({
-    buffers,
-    params: "ign: i32,",
-    n: classes,
-    ...rowLayout(ctx, rows, classes),
-    prelude: `let t = tg[row];
-  let l = lse[row];
-  let valid = t != p.ign;
-  var coef = 0.0;
-  if (valid) { coef = ${mean ? "dy[0] / cnt[0]" : "dy[row]"}; }`,
-    each: "dx[base + i] = select(0.0, (exp(x[base + i] - l) - " +
-      "select(0.0, 1.0, i32(i) == t)) * coef, valid);",
-  });
-  ctx.dispatch({
-    code: plan.code,
-    bindings,
-    params: new Uint32Array([rows, ignoreIndex >>> 0]),
-    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
-    label: "cross_entropy_backward",
-  });
+  const bind = {
+    x: args.logits,
+    tg: args.targets,
+    lse: args.lse,
+    dy: args.dy,
+    cnt: mean ? args.count : undefined,
+    dx: args.dlogits,
+  };
+  const params = { ign: ignoreIndex };
+  BACKWARD.run(ctx, { key: { mean }, bind, rows, n: classes, params });
 }
 
 function checkTarget(t: number, r: number, classes: number): void {
@@ -284,3 +272,15 @@ export function crossEntropyBackwardCpu(
     }
   }
 }
+
+/** `crossEntropyForward` paired with its CPU reference. */
+export const crossEntropyKernel: Kernel<
+  CrossEntropyArgs<Buf>,
+  CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>
+> = kernel(crossEntropyForward, crossEntropyForwardCpu);
+
+/** `crossEntropyBackward` paired with its CPU reference. */
+export const crossEntropyBackwardKernel: Kernel<
+  CrossEntropyBackwardArgs<Buf>,
+  CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>
+> = kernel(crossEntropyBackward, crossEntropyBackwardCpu);

@@ -39,8 +39,8 @@ export interface ProgramSpec<K extends Key, I extends string, O extends string, 
   uniforms?: Record<U, Scalar>;
   /** Invocations per workgroup, fixed or per key. */
   workgroup: number | ((k: K) => number);
-  /** Index mode (default `invocation`). */
-  per?: Per;
+  /** Index mode (default `invocation`), fixed or per key (then never `none`). */
+  per?: Per | ((k: K) => "invocation" | "workgroup");
   /** Name of the index variable (default `i`). */
   index?: string;
   /** Inputs this key reads as `vec4f` through `load_<name>`, which may become flat textures. */
@@ -125,7 +125,9 @@ export function program<
   O extends string = never,
   U extends string = never,
 >(spec: ProgramSpec<K, I, O, U>): Program<K, I, O, U> {
-  const per = spec.per ?? "invocation";
+  const perOf = (k: K): Per =>
+    typeof spec.per === "function" ? spec.per(k) : spec.per ?? "invocation";
+  const per = typeof spec.per === "function" ? "invocation" : spec.per ?? "invocation";
   const ins = Object.entries(spec.inputs ?? {}) as [I, string][];
   const outs = Object.entries(spec.outputs ?? {}) as [O, string][];
   const names = [...ins.map(([n]) => n), ...outs.map(([n]) => n)];
@@ -168,9 +170,10 @@ export function program<
       decls.push(`@group(0) @binding(${b}) var<uniform> p: P;`);
     }
     const ix = spec.index ?? "i";
-    const guard = per === "invocation"
+    const mode = perOf(k);
+    const guard = mode === "invocation"
       ? `let ${ix} = gid.x + gid.y * nwg.x * ${wg}u;\n  if (${ix} >= p.n) { return; }`
-      : per === "workgroup"
+      : mode === "workgroup"
       ? `let ${ix} = wid.x + wid.y * nwg.x;\n  if (${ix} >= p.n) { return; }`
       : "";
     return `${spec.head?.(k) ?? ""}
@@ -225,7 +228,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
       bindings: bind,
       params: words ? packed : undefined,
       workgroups: l.workgroups ??
-        grid1d(per === "workgroup" ? l.count! : Math.ceil(l.count! / wg), ctx.maxWorkgroups),
+        grid1d(
+          perOf(l.key) === "workgroup" ? l.count! : Math.ceil(l.count! / wg),
+          ctx.maxWorkgroups,
+        ),
       label: typeof spec.label === "string" ? spec.label : spec.label(l.key),
     });
   }

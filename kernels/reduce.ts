@@ -5,8 +5,9 @@
  * Reference: d sum / dx = dy per element; d mean / dx = dy / n; d max / dx = dy at the argmax.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { MAP_WG, NEG_BIG, rowLayout, rowShader, type RowSpec } from "./_map_rows.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { MAP_WG, NEG_BIG, rowProgram } from "./_map_rows.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
 /** The reductions over the last axis. */
 export type ReduceOp = "sum" | "mean" | "max";
@@ -43,22 +44,49 @@ export interface ReduceBackwardArgs<B, I = B> {
   n: number;
 }
 
-function dispatchRows(
-  ctx: KernelContext,
-  spec: RowSpec,
-  bindings: Buf[],
-  rows: number,
-  label: string,
-): void {
-  const plan = rowShader({ ...spec, ...rowLayout(ctx, rows, spec.n) });
-  ctx.dispatch({
-    code: plan.code,
-    bindings,
-    params: new Uint32Array([rows]),
-    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
-    label,
-  });
-}
+const FORWARD = rowProgram({
+  label: (k: { op: ReduceOp; out: boolean; idx: boolean }) => `reduce_${k.op}`,
+  inputs: { x: "f32" },
+  outputs: { out: "f32", idx: "i32" },
+  state: (k) =>
+    k.op === "max"
+      ? {
+        fields: "m: f32, i: u32",
+        init: `S(${NEG_BIG}, 0u)`,
+        accum: "let v = x[base + i]; if (v > st.m) { st = S(v, i); }",
+        combine: "if (b.m > a.m || (b.m == a.m && b.i < a.i)) { return b; } return a;",
+      }
+      : {
+        fields: "s: f32",
+        init: "S(0.0)",
+        accum: "st.s += x[base + i];",
+        combine: "return S(a.s + b.s);",
+      },
+  once: (k) =>
+    (k.out ? `out[row] = ${{ max: "st.m", sum: "st.s", mean: "st.s / f32(N)" }[k.op]};` : "") +
+    (k.idx ? " idx[row] = i32(st.i);" : ""),
+});
+
+// Purely elementwise (no reduction): one invocation per output element, or per 4 when rows are
+// a multiple of 4 long, so one long row (sumAll) spreads over every core too.
+const BACKWARD = program({
+  label: (k: { op: ReduceOp; n: number; w: number }) => `reduce_${k.op}_backward`,
+  inputs: { dy: "f32", idx: "i32" },
+  outputs: { dx: "T" },
+  workgroup: MAP_WG,
+  index: "u",
+  head: (k) => `const N: u32 = ${k.n}u;\nalias T = ${k.w === 4 ? "vec4f" : "f32"};`,
+  body: (k) => {
+    const g = k.op === "mean" ? "dy[r] / f32(N)" : "dy[r]";
+    const put = k.op !== "max"
+      ? `dx[u] = T(${g});`
+      : k.w === 4
+      ? "let j = e % N; dx[u] = select(vec4f(0.0), vec4f(dy[r]), " +
+        "vec4u(j, j + 1u, j + 2u, j + 3u) == vec4u(u32(idx[r])));"
+      : "dx[u] = select(0.0, dy[r], e % N == u32(idx[r]));";
+    return `let e = u * ${k.w}u;\n  let r = e / N;\n  ${put}`;
+  },
+});
 
 /**
  * Reduces each row of `x` (sum, mean, or max and/or its first index).
@@ -74,40 +102,10 @@ export function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
   const { op, rows, n } = args;
   if (rows === 0) return;
   if (n < 1) throw new Error("Cannot reduce rows of length 0");
-  const buffers: RowSpec["buffers"] = [["x", "read", "f32"]];
-  const bindings: Buf[] = [args.x];
-  const once: string[] = [];
-  if (args.out) {
-    buffers.push(["out", "read_write", "f32"]);
-    bindings.push(args.out);
-    once.push(
-      op === "max"
-        ? "out[row] = st.m;"
-        : op === "sum"
-        ? "out[row] = st.s;"
-        : "out[row] = st.s / f32(N);",
-    );
-  }
-  if (op === "max" && args.idx) {
-    buffers.push(["idx", "read_write", "i32"]);
-    bindings.push(args.idx);
-    once.push("idx[row] = i32(st.i);");
-  }
-  if (once.length === 0) throw new Error("reduceForward needs an output");
-  const state = op === "max"
-    ? {
-      fields: "m: f32, i: u32",
-      init: `S(${NEG_BIG}, 0u)`,
-      accum: "let v = x[base + i]; if (v > st.m) { st = S(v, i); }",
-      combine: "if (b.m > a.m || (b.m == a.m && b.i < a.i)) { return b; } return a;",
-    }
-    : {
-      fields: "s: f32",
-      init: "S(0.0)",
-      accum: "st.s += x[base + i];",
-      combine: "return S(a.s + b.s);",
-    };
-  dispatchRows(ctx, { buffers, n, state, once: once.join(" ") }, bindings, rows, `reduce_${op}`);
+  const idx = op === "max" ? args.idx : undefined;
+  if (!args.out && !idx) throw new Error("reduceForward needs an output");
+  const key = { op, out: args.out !== undefined, idx: idx !== undefined };
+  FORWARD.run(ctx, { key, bind: { x: args.x, out: args.out, idx }, rows, n });
 }
 
 /**
@@ -144,40 +142,9 @@ export function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>
   if (op === "max" && !args.idx) {
     throw new Error("reduceBackward of max needs the forward argmax (idx)");
   }
-  // Purely elementwise (no reduction): one invocation per output element, or per 4 when rows
-  // are a multiple of 4 long, so one long row (sumAll) spreads over every core too.
   const w = n % 4 === 0 ? 4 : 1;
-  const T = w === 4 ? "vec4f" : "f32";
-  const g = op === "mean" ? "dy[r] / f32(N)" : "dy[r]";
-  const body = op !== "max"
-    ? `dx[u] = ${T}(${g});`
-    : w === 4
-    ? `let j = e % N; dx[u] = select(vec4f(0.0), vec4f(dy[r]), vec4u(j, j + 1u, j + 2u, j + 3u) == vec4u(u32(idx[r])));`
-    : `dx[u] = select(0.0, dy[r], e % N == u32(idx[r]));`;
-  const bindings: Buf[] = op === "max" ? [args.dy, args.idx!, args.dx] : [args.dy, args.dx];
-  const code = /* wgsl */ `
-const N: u32 = ${n}u;
-struct P { units: u32 }
-@group(0) @binding(0) var<storage, read> dy: array<f32>;
-${op === "max" ? "@group(0) @binding(1) var<storage, read> idx: array<i32>;" : ""}
-@group(0) @binding(${bindings.length - 1}) var<storage, read_write> dx: array<${T}>;
-@group(0) @binding(${bindings.length}) var<uniform> p: P;
-@compute @workgroup_size(${MAP_WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let u = gid.x + gid.y * nwg.x * ${MAP_WG}u;
-  if (u >= p.units) { return; }
-  let e = u * ${w}u;
-  let r = e / N;
-  ${body}
-}`;
-  const units = (rows * n) / w;
-  ctx.dispatch({
-    code,
-    bindings,
-    params: new Uint32Array([units]),
-    workgroups: grid1d(Math.ceil(units / MAP_WG), ctx.maxWorkgroups),
-    label: `reduce_${op}_backward`,
-  });
+  const bind = { dy: args.dy, idx: op === "max" ? args.idx : undefined, dx: args.dx };
+  BACKWARD.run(ctx, { key: { op, n, w }, bind, count: (rows * n) / w });
 }
 
 /**
@@ -236,3 +203,15 @@ export function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Arra
     }
   }
 }
+
+/** `reduceForward` paired with its CPU reference. */
+export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = kernel(
+  reduceForward,
+  reduceForwardCpu,
+);
+
+/** `reduceBackward` paired with its CPU reference. */
+export const reduceBackwardKernel: Kernel<
+  ReduceBackwardArgs<Buf>,
+  ReduceBackwardArgs<FloatArray, Int32Array>
+> = kernel(reduceBackward, reduceBackwardCpu);

@@ -7,8 +7,9 @@
  * Reference: online softmax normaliser, Milakov & Gimelshein 2018 (arXiv:1805.02867).
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { NEG_BIG, rowLayout, rowShader } from "./_map_rows.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { NEG_BIG, rowProgram } from "./_map_rows.ts";
+import { type Kernel, kernel } from "./program.ts";
 
 /** Arguments of `softmaxForward`: `B` is a buffer for the launcher, an array for the reference. */
 export interface SoftmaxArgs<B> {
@@ -62,6 +63,28 @@ export function onlineSoftmaxState(
   };
 }
 
+const FORWARD = rowProgram({
+  label: "softmax",
+  inputs: { x: "f32" },
+  outputs: { y: "f32" },
+  state: () => onlineSoftmaxState("x[base + i]"),
+  prelude: () => "let inv = 1.0 / st.s;",
+  each: () => "y[base + i] = exp(x[base + i] - st.m) * inv;",
+});
+
+const BACKWARD = rowProgram({
+  label: "softmax_backward",
+  inputs: { y: "f32", dy: "f32" },
+  outputs: { dx: "f32" },
+  state: () => ({
+    fields: "d: f32",
+    init: "S(0.0)",
+    accum: "st.d += dy[base + i] * y[base + i];",
+    combine: "return S(a.d + b.d);",
+  }),
+  each: () => "dx[base + i] = y[base + i] * (dy[base + i] - st.d);",
+});
+
 /**
  * Softmax of each row.
  *
@@ -75,21 +98,7 @@ export function onlineSoftmaxState(
 export function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void {
   const { rows, n } = args;
   if (rows === 0 || n === 0) return;
-  const plan = rowShader({
-    buffers: [["x", "read", "f32"], ["y", "read_write", "f32"]],
-    n,
-    ...rowLayout(ctx, rows, n),
-    state: onlineSoftmaxState("x[base + i]"),
-    prelude: "let inv = 1.0 / st.s;",
-    each: "y[base + i] = exp(x[base + i] - st.m) * inv;",
-  });
-  ctx.dispatch({
-    code: plan.code,
-    bindings: [args.x, args.y],
-    params: new Uint32Array([rows]),
-    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
-    label: "softmax",
-  });
+  FORWARD.run(ctx, { key: {}, bind: { x: args.x, y: args.y }, rows, n });
 }
 
 /**
@@ -105,25 +114,7 @@ export function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void
 export function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Buf>): void {
   const { rows, n } = args;
   if (rows === 0 || n === 0) return;
-  const plan = rowShader({
-    buffers: [["y", "read", "f32"], ["dy", "read", "f32"], ["dx", "read_write", "f32"]],
-    n,
-    ...rowLayout(ctx, rows, n),
-    state: {
-      fields: "d: f32",
-      init: "S(0.0)",
-      accum: "st.d += dy[base + i] * y[base + i];",
-      combine: "return S(a.d + b.d);",
-    },
-    each: "dx[base + i] = y[base + i] * (dy[base + i] - st.d);",
-  });
-  ctx.dispatch({
-    code: plan.code,
-    bindings: [args.y, args.dy, args.dx],
-    params: new Uint32Array([rows]),
-    workgroups: grid1d(plan.groups(rows), ctx.maxWorkgroups),
-    label: "softmax_backward",
-  });
+  BACKWARD.run(ctx, { key: {}, bind: { y: args.y, dy: args.dy, dx: args.dx }, rows, n });
 }
 
 /**
@@ -172,3 +163,15 @@ export function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void 
     for (let i = 0; i < n; i++) dx[base + i] = y[base + i] * (dy[base + i] - d);
   }
 }
+
+/** `softmaxForward` paired with its CPU reference. */
+export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = kernel(
+  softmaxForward,
+  softmaxForwardCpu,
+);
+
+/** `softmaxBackward` paired with its CPU reference. */
+export const softmaxBackwardKernel: Kernel<
+  SoftmaxBackwardArgs<Buf>,
+  SoftmaxBackwardArgs<FloatArray>
+> = kernel(softmaxBackward, softmaxBackwardCpu);

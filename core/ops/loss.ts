@@ -5,15 +5,14 @@
  * @module
  */
 import {
-  crossEntropyBackward,
-  crossEntropyBackwardCpu,
-  crossEntropyForward,
-  crossEntropyForwardCpu,
+  crossEntropyBackwardKernel,
+  crossEntropyKernel,
   type Reduction,
 } from "../../kernels/cross_entropy.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { run } from "./_run.ts";
 
 /** Options of `crossEntropy`. */
 export interface CrossEntropyOptions {
@@ -74,30 +73,11 @@ export function crossEntropy(
   const lse = keep(Tensor.empty([rows], "f32", be));
   const count = mean ? keep(Tensor.empty([1], "f32", be)) : null;
   const common = { rows, classes, ignoreIndex, reduction };
-  if (be.kind === "cpu") {
-    const tg = targets.data as Int32Array | Uint32Array;
-    try {
-      crossEntropyForwardCpu({
-        logits: f32(logits),
-        targets: tg,
-        loss: f32(loss),
-        lse: f32(lse),
-        count: count ? f32(count) : undefined,
-        ...common,
-      });
-    } catch (e) {
-      loss.dispose(), lse.dispose(), count?.dispose();
-      throw e;
-    }
-  } else {
-    crossEntropyForward(be, {
-      logits: logits.buffer,
-      targets: targets.buffer,
-      loss: loss.buffer,
-      lse: lse.buffer,
-      count: count?.buffer,
-      ...common,
-    });
+  try {
+    run(crossEntropyKernel, { logits, targets, loss, lse, count: count ?? undefined, ...common });
+  } catch (e) {
+    loss.dispose(), lse.dispose(), count?.dispose();
+    throw e;
   }
   const saved = count ? [lse, count] : [lse];
   if (!needsGrad(logits)) {
@@ -107,27 +87,15 @@ export function crossEntropy(
   const sx = saveForBackward(logits), st = saveForBackward(targets);
   return record(loss, [logits, targets], (g) => {
     const dx = Tensor.empty(sx.shape, "f32", g.backend);
-    if (g.backend.kind === "cpu") {
-      crossEntropyBackwardCpu({
-        logits: f32(sx),
-        targets: st.data as Int32Array | Uint32Array,
-        lse: f32(lse),
-        dy: f32(g),
-        count: count ? f32(count) : undefined,
-        dlogits: f32(dx),
-        ...common,
-      });
-    } else {
-      crossEntropyBackward(g.backend, {
-        logits: sx.buffer,
-        targets: st.buffer,
-        lse: lse.buffer,
-        dy: g.buffer,
-        count: count?.buffer,
-        dlogits: dx.buffer,
-        ...common,
-      });
-    }
+    run(crossEntropyBackwardKernel, {
+      logits: sx,
+      targets: st,
+      lse,
+      dy: g,
+      count: count ?? undefined,
+      dlogits: dx,
+      ...common,
+    });
     return [dx, null];
   }, [...saved, sx, st]);
 }

@@ -4,16 +4,11 @@
  * over the reduced axis (to the first argmax for max).
  * @module
  */
-import {
-  reduceBackward,
-  reduceBackwardCpu,
-  reduceForward,
-  reduceForwardCpu,
-  type ReduceOp,
-} from "../../kernels/reduce.ts";
+import { reduceBackwardKernel, reduceKernel, type ReduceOp } from "../../kernels/reduce.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkDtype, f32, needsGrad, shapeStr } from "./_save.ts";
+import { checkDtype, needsGrad, shapeStr } from "./_save.ts";
+import { run } from "./_run.ts";
 
 /** Options of the last-axis reductions. */
 export interface ReduceOptions {
@@ -47,22 +42,12 @@ function reduce(op: ReduceOp, x: Tensor, all: boolean, keepDim?: boolean): Tenso
   const out = Tensor.empty(shape, "f32", x.backend);
   const grad = needsGrad(x);
   const idx = op === "max" && grad ? keep(Tensor.empty([rows], "i32", x.backend)) : null;
-  if (x.backend.kind === "cpu") {
-    const i32 = idx ? (idx.data as Int32Array) : undefined;
-    reduceForwardCpu({ op, x: f32(x), out: f32(out), idx: i32, rows, n });
-  } else {
-    reduceForward(x.backend, { op, x: x.buffer, out: out.buffer, idx: idx?.buffer, rows, n });
-  }
+  run(reduceKernel, { op, x, out, idx: idx ?? undefined, rows, n });
   if (!grad) return out;
   const xShape = x.shape;
   return record(out, [x], (g) => {
     const dx = Tensor.empty(xShape, "f32", g.backend);
-    if (g.backend.kind === "cpu") {
-      const i32 = idx ? (idx.data as Int32Array) : undefined;
-      reduceBackwardCpu({ op, dy: f32(g), idx: i32, dx: f32(dx), rows, n });
-    } else {
-      reduceBackward(g.backend, { op, dy: g.buffer, idx: idx?.buffer, dx: dx.buffer, rows, n });
-    }
+    run(reduceBackwardKernel, { op, dy: g, idx: idx ?? undefined, dx, rows, n });
     return [dx];
   }, idx ? [idx] : []);
 }
@@ -146,9 +131,7 @@ export function argmax(x: Tensor, options: ReduceOptions = {}): Tensor {
   checkDtype("argmax", x);
   const { rows, n, shape } = layout("argmax", x, false, options.keepDim);
   const idx = Tensor.empty(shape, "i32", x.backend);
-  if (x.backend.kind === "cpu") {
-    reduceForwardCpu({ op: "max", x: f32(x), idx: idx.data as Int32Array, rows, n });
-  } else reduceForward(x.backend, { op: "max", x: x.buffer, idx: idx.buffer, rows, n });
+  run(reduceKernel, { op: "max", x, idx, rows, n });
   return idx;
 }
 

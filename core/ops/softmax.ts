@@ -3,15 +3,11 @@
  * output: dx = y * (dy - sum(dy * y)).
  * @module
  */
-import {
-  softmaxBackward,
-  softmaxBackwardCpu,
-  softmaxForward,
-  softmaxForwardCpu,
-} from "../../kernels/softmax.ts";
+import { softmaxBackwardKernel, softmaxKernel } from "../../kernels/softmax.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, f32, needsGrad, saveForBackward } from "./_save.ts";
+import { checkDtype, needsGrad, saveForBackward } from "./_save.ts";
+import { run } from "./_run.ts";
 
 /**
  * Softmax over the last axis (numerically stable: the row maximum is subtracted).
@@ -36,15 +32,12 @@ export function softmax(x: Tensor): Tensor {
   const n = x.shape[x.shape.length - 1];
   const rows = n === 0 ? 0 : x.size / n;
   const y = Tensor.empty(x.shape, "f32", x.backend);
-  if (x.backend.kind === "cpu") softmaxForwardCpu({ x: f32(x), y: f32(y), rows, n });
-  else softmaxForward(x.backend, { x: x.buffer, y: y.buffer, rows, n });
+  run(softmaxKernel, { x, y, rows, n });
   if (!needsGrad(x)) return y;
   const sy = saveForBackward(y);
   return record(y, [x], (g) => {
     const dx = Tensor.empty(g.shape, "f32", g.backend);
-    if (g.backend.kind === "cpu") {
-      softmaxBackwardCpu({ y: f32(sy), dy: f32(g), dx: f32(dx), rows, n });
-    } else softmaxBackward(g.backend, { y: sy.buffer, dy: g.buffer, dx: dx.buffer, rows, n });
+    run(softmaxBackwardKernel, { y: sy, dy: g, dx, rows, n });
     return [dx];
   }, [sy]);
 }
