@@ -7,69 +7,43 @@
  * @module
  */
 import { erf, PHI_WGSL } from "./unary.ts";
-import {
-  type Binding,
-  type Buf,
-  cachedCode,
-  type FloatArray,
-  grid1d,
-  type KernelContext,
-} from "./context.ts";
-import { flatDecl, flatInputs, flatRead } from "./_flat_texture.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
-const CODE = new Map<string, string>();
+type Key = { hu: number; vec: boolean };
 
-const WG = 256;
+const head = (k: Key) =>
+  `alias V = ${k.vec ? "vec4f" : "f32"};\nalias T = V;\nconst HU: u32 = ${k.hu}u;\n${PHI_WGSL}`;
+// Row r of the input holds the value half then the gate half: word i of the output reads
+// words base and base + HU.
+const ROW = "let r = i / HU;\n  let base = i + r * HU;\n  let gk = base + HU;";
 
-function header(hu: number, vec: number): string {
-  return /* wgsl */ `
-alias V = ${vec === 4 ? "vec4f" : "f32"};
-alias T = V;
-const HU: u32 = ${hu}u;
-struct P { n: u32 }
-${PHI_WGSL}`;
-}
+const FORWARD = program({
+  label: "glu",
+  inputs: { a: "V" },
+  outputs: { out: "V" },
+  workgroup: 256,
+  flat: (k: Key) => k.vec ? ["a"] : [],
+  head,
+  body: () => `${ROW}\n  let g = load_a(gk);\n  out[i] = load_a(base) * g * phi_cdf(g);`,
+});
 
-function forwardCode(hu: number, vec: number, tex: boolean): string {
-  const a = (k: string) => flatRead("a", tex, k);
-  return /* wgsl */ `${header(hu, vec)}
-${flatDecl(0, "a", "array<V>", tex)}
-@group(0) @binding(1) var<storage, read_write> out: array<V>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = gi.x + gi.y * nw.x * ${WG}u;
-  if (i >= p.n) { return; }
-  let r = i / HU;
-  let base = i + r * HU;
-  let gk = base + HU;
-  let g = ${a("gk")};
-  out[i] = ${a("base")} * g * phi_cdf(g);
-}`;
-}
-
-function backwardCode(hu: number, vec: number, tex: boolean): string {
-  const rd = (n: string, k: string) => flatRead(n, tex, k);
-  return /* wgsl */ `${header(hu, vec)}
-${flatDecl(0, "a", "array<V>", tex)}
-${flatDecl(1, "dOut", "array<V>", tex)}
-@group(0) @binding(2) var<storage, read_write> dA: array<V>;
-@group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = gi.x + gi.y * nw.x * ${WG}u;
-  if (i >= p.n) { return; }
-  let r = i / HU;
-  let base = i + r * HU;
-  let gk = base + HU;
-  let x = ${rd("a", "base")};
-  let g = ${rd("a", "gk")};
-  let dy = ${rd("dOut", "i")};
+const BACKWARD = program({
+  label: "glu_backward",
+  inputs: { a: "V", dOut: "V" },
+  outputs: { dA: "V" },
+  workgroup: 256,
+  flat: (k: Key) => k.vec ? ["a", "dOut"] : [],
+  head,
+  body: () =>
+    `${ROW}
+  let x = load_a(base);
+  let g = load_a(gk);
+  let dy = load_dOut(i);
   let cdf = phi_cdf(g);
   dA[base] = dy * g * cdf;
-  dA[base + HU] = dy * x * (cdf + g * 0.3989422804014327 * exp(-0.5 * g * g));
-}`;
-}
+  dA[base + HU] = dy * x * (cdf + g * 0.3989422804014327 * exp(-0.5 * g * g));`,
+});
 
 /** Arguments of `gluForward`: `B` is a GPU buffer for the launcher, a float array for the reference. */
 export interface GluArgs<B> {
@@ -97,22 +71,6 @@ export interface GluBackwardArgs<B> {
   half: number;
 }
 
-function launch(
-  ctx: KernelContext,
-  code: string,
-  bindings: Binding[],
-  units: number,
-  label: string,
-) {
-  ctx.dispatch({
-    code,
-    bindings,
-    params: new Uint32Array([units]),
-    workgroups: grid1d(Math.ceil(units / WG), ctx.maxWorkgroups),
-    label,
-  });
-}
-
 /**
  * Runs GLU with a GELU gate on the GPU: out[r, j] = GELU(a[r, H + j]) * a[r, j].
  *
@@ -128,11 +86,9 @@ function launch(
  */
 export function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
   if (g.rows * g.half === 0) return;
-  const vec = g.half % 4 === 0 ? 4 : 1;
-  const hu = g.half / vec;
-  const { tex, bind } = flatInputs(ctx, vec === 4, [[g.a, 2 * g.rows * g.half]]);
-  const code = cachedCode(CODE, `f${hu}:${vec}:${tex}`, () => forwardCode(hu, vec, tex));
-  launch(ctx, code, [...bind, g.out], g.rows * hu, "glu");
+  const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
+  const floats = { a: 2 * g.rows * g.half };
+  FORWARD.run(ctx, { key: { hu, vec }, bind: { a: g.a, out: g.out }, floats, count: g.rows * hu });
 }
 
 /**
@@ -150,12 +106,14 @@ export function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
  */
 export function gluBackward(ctx: KernelContext, g: GluBackwardArgs<Buf>): void {
   if (g.rows * g.half === 0) return;
-  const vec = g.half % 4 === 0 ? 4 : 1;
-  const hu = g.half / vec;
+  const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
   const n = g.rows * g.half;
-  const { tex, bind } = flatInputs(ctx, vec === 4, [[g.a, 2 * n], [g.dOut, n]]);
-  const code = cachedCode(CODE, `b${hu}:${vec}:${tex}`, () => backwardCode(hu, vec, tex));
-  launch(ctx, code, [...bind, g.dA], g.rows * hu, "glu_backward");
+  BACKWARD.run(ctx, {
+    key: { hu, vec },
+    bind: { a: g.a, dOut: g.dOut, dA: g.dA },
+    floats: { a: 2 * n, dOut: n },
+    count: g.rows * hu,
+  });
 }
 
 function cdf64(g: number): number {
@@ -210,3 +168,15 @@ export function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
     }
   }
 }
+
+/** `gluForward` paired with its CPU reference. */
+export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = kernel(
+  gluForward,
+  gluForwardCpu,
+);
+
+/** `gluBackward` paired with its CPU reference. */
+export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<FloatArray>> = kernel(
+  gluBackward,
+  gluBackwardCpu,
+);

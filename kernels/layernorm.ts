@@ -6,8 +6,8 @@
  * Reference: Ba, Kiros and Hinton 2016, y = (x - mean) / sqrt(var + eps) * w + b (biased var).
  * @module
  */
-import { type Binding, type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { flatDecl, flatInputs, flatRead } from "./_flat_texture.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
 /** Invocations per workgroup of the row kernels (one invocation per row). */
 export const LN_WG = 64;
@@ -53,44 +53,28 @@ export function lnWords(cols: number): number {
   return cols % 4 === 0 ? cols / 4 : cols;
 }
 
-function forwardCode(
-  cols: number,
-  residual: boolean,
-  saveSum: boolean,
-  stats: boolean,
-  tex: boolean,
-): string {
-  const ins = residual ? ["x", "res", "w", "b"] : ["x", "w", "b"];
-  const outs: string[] = ["out"];
-  if (saveSum) outs.push("sum");
-  if (stats) outs.push("mean", "rstd");
-  const bindings = [
-    ...ins.map((n, i) => flatDecl(i, n, "array<V>", tex)),
-    ...outs.map((n, i) =>
-      `@group(0) @binding(${ins.length + i}) var<storage, read_write> ${n}: array<${
-        i < outs.length - (stats ? 2 : 0) ? "V" : "f32"
-      }>;`
-    ),
-  ];
-  const rd = (n: string, k: string) => flatRead(n, tex, k);
-  const load = residual ? `${rd("x", "k")} + ${rd("res", "k")}` : rd("x", "k");
+type FwdKey = { vec: boolean; residual: boolean; saveSum: boolean; stats: boolean };
+
+const FORWARD = program({
+  label: (k: FwdKey) => k.residual ? "add_layernorm" : "layernorm",
+  inputs: { x: "V", res: "V", w: "V", b: "V" },
+  outputs: { out: "V", sum: "V", mean: "f32", rstd: "f32" },
+  uniforms: { eps: "f32", cu: "u32", c: "f32" },
+  workgroup: LN_WG,
+  index: "row",
+  flat: (k) => k.vec ? (k.residual ? ["x", "res", "w", "b"] : ["x", "w", "b"]) : [],
   // With textures, reading the inputs again is cheaper than reading back the saved sum.
-  return /* wgsl */ `${lnPrelude(cols)}
-struct P { rows: u32, eps: f32, cu: u32, c: f32 }
-${bindings.join("\n")}
-@group(0) @binding(${ins.length + outs.length}) var<uniform> p: P;
-fn first(k: u32) -> V { return ${load}; }
-fn again(k: u32) -> V { return ${saveSum && !tex ? "sum[k]" : load}; }
-@compute @workgroup_size(${LN_WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let row = g.x + g.y * nw.x * ${LN_WG}u;
-  if (row >= p.rows) { return; }
-  let CU = p.cu;
+  head: (k) =>
+    `${lnPrelude(k.vec ? 4 : 1)}
+fn first(k: u32) -> V { return load_x(k)${k.residual ? " + load_res(k)" : ""}; }
+fn again(k: u32) -> V { ${k.saveSum ? "if (!FLAT_TEX) { return sum[k]; }" : ""} return first(k); }`,
+  body: (k) =>
+    `let CU = p.cu;
   let base = row * CU;
   var s = 0.0;
   for (var i = 0u; i < CU; i++) {
     let v = first(base + i);
-    ${saveSum ? "sum[base + i] = v;" : ""}
+    ${k.saveSum ? "sum[base + i] = v;" : ""}
     s += hsum(v);
   }
   let m = s / p.c;
@@ -101,11 +85,10 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   }
   let rs = inverseSqrt(q / p.c + p.eps);
   for (var i = 0u; i < CU; i++) {
-    out[base + i] = (again(base + i) - m) * rs * ${rd("w", "i")} + ${rd("b", "i")};
+    out[base + i] = (again(base + i) - m) * rs * load_w(i) + load_b(i);
   }
-  ${stats ? "mean[row] = m;\n  rstd[row] = rs;" : ""}
-}`;
-}
+  ${k.stats ? "mean[row] = m;\n  rstd[row] = rs;" : ""}`,
+});
 
 /**
  * Arguments of `layerNormForward`: `B` is a GPU buffer for the launcher, a float array for the
@@ -159,25 +142,15 @@ function checkArgs(a: LayerNormArgs<unknown>): void {
 export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): void {
   checkArgs(a);
   if (a.rows === 0 || a.cols === 0) return;
-  const stats = !!a.mean;
   const n = a.rows * a.cols;
-  const ins: [Buf, number][] = [[a.x, n]];
-  if (a.residual) ins.push([a.residual, n]);
-  ins.push([a.w, a.cols], [a.b, a.cols]);
-  const { tex, bind } = flatInputs(ctx, a.cols % 4 === 0, ins);
-  const bindings: Binding[] = [...bind, a.out];
-  if (a.sum) bindings.push(a.sum);
-  if (a.mean && a.rstd) bindings.push(a.mean, a.rstd);
-  const params = new ArrayBuffer(16);
-  new Uint32Array(params).set([a.rows, 0, lnWords(a.cols)]);
-  new Float32Array(params).set([a.eps ?? LN_EPS], 1);
-  new Float32Array(params).set([a.cols], 3);
-  ctx.dispatch({
-    code: forwardCode(a.cols, !!a.residual, !!a.sum, stats, tex),
-    bindings,
-    params: new Uint8Array(params),
-    workgroups: grid1d(Math.ceil(a.rows / LN_WG), ctx.maxWorkgroups),
-    label: a.residual ? "add_layernorm" : "layernorm",
+  const { residual: res, sum, mean, rstd } = a;
+  const key = { vec: a.cols % 4 === 0, residual: !!res, saveSum: !!sum, stats: !!mean };
+  FORWARD.run(ctx, {
+    key,
+    bind: { x: a.x, res, w: a.w, b: a.b, out: a.out, sum, mean, rstd },
+    floats: { x: n, res: n, w: a.cols, b: a.cols },
+    params: { eps: a.eps ?? LN_EPS, cu: lnWords(a.cols), c: a.cols },
+    count: a.rows,
   });
 }
 
@@ -217,3 +190,9 @@ export function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
     }
   }
 }
+
+/** `layerNormForward` paired with its CPU reference. */
+export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArray>> = kernel(
+  layerNormForward,
+  layerNormForwardCpu,
+);

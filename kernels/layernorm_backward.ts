@@ -6,33 +6,27 @@
  * dx = rstd (g - mean_j(g) - xh mean_j(g xh)), dw = sum_rows dy xh, db = sum_rows dy.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { LN_WG, lnPrelude, lnWords } from "./layernorm.ts";
-import { flatDecl, flatInputs, flatRead } from "./_flat_texture.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
 const WG = 256;
 /** Rows per partial sum of the weight and bias gradients (fixed: it sets the summation order). */
 const BLOCK = 64;
 
-function dxCode(cols: number, twice: boolean, tex: boolean): string {
-  const x = (k: string) => flatRead("x", tex, k);
-  const w = (k: string) => flatRead("w", tex, k);
-  const dOut = (k: string) => flatRead("dOut", tex, k);
-  return /* wgsl */ `${lnPrelude(cols)}
-struct P { rows: u32, cu: u32, c: f32 }
-${flatDecl(0, "x", "array<V>", tex)}
-${flatDecl(1, "w", "array<V>", tex)}
-@group(0) @binding(2) var<storage, read> mean: array<f32>;
-@group(0) @binding(3) var<storage, read> rstd: array<f32>;
-${flatDecl(4, "dOut", "array<V>", tex)}
-@group(0) @binding(5) var<storage, read_write> dX: array<V>;
-@group(0) @binding(${twice ? 7 : 6}) var<uniform> p: P;
-${twice ? "@group(0) @binding(6) var<storage, read_write> dX2: array<V>;" : ""}
-@compute @workgroup_size(${LN_WG})
-fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let row = gi.x + gi.y * nw.x * ${LN_WG}u;
-  if (row >= p.rows) { return; }
-  let CU = p.cu;
+type Vec = { vec: boolean };
+
+const DX = program({
+  label: "layernorm_backward_dx",
+  inputs: { x: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
+  outputs: { dX: "V", dX2: "V" },
+  uniforms: { cu: "u32", c: "f32" },
+  workgroup: LN_WG,
+  index: "row",
+  flat: (k: Vec & { twice: boolean }) => k.vec ? ["x", "w", "dOut"] : [],
+  head: (k) => lnPrelude(k.vec ? 4 : 1),
+  body: (k) =>
+    `let CU = p.cu;
   let base = row * CU;
   let m = mean[row];
   let rs = rstd[row];
@@ -40,38 +34,32 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   var q = 0.0;
   for (var i = 0u; i < CU; i++) {
     let k = base + i;
-    let g = ${dOut("k")} * ${w("i")};
+    let g = load_dOut(k) * load_w(i);
     a += hsum(g);
-    q += hsum(g * (${x("k")} - m) * rs);
+    q += hsum(g * (load_x(k) - m) * rs);
   }
   a /= p.c;
   q /= p.c;
   for (var i = 0u; i < CU; i++) {
     let k = base + i;
-    let g = ${dOut("k")} * ${w("i")};
-    let d = rs * (g - a - (${x("k")} - m) * rs * q);
+    let g = load_dOut(k) * load_w(i);
+    let d = rs * (g - a - (load_x(k) - m) * rs * q);
     dX[base + i] = d;
-    ${twice ? "dX2[base + i] = d;" : ""}
-  }
-}`;
-}
+    ${k.twice ? "dX2[base + i] = d;" : ""}
+  }`,
+});
 
 // Pass 1: one invocation per (block of rows, column word) sums dy xh and dy over its rows.
-function partialCode(cols: number, tex: boolean): string {
-  return /* wgsl */ `${lnPrelude(cols)}
-struct P { rows: u32, n: u32, cu: u32 }
-${flatDecl(0, "x", "array<V>", tex)}
-@group(0) @binding(1) var<storage, read> mean: array<f32>;
-@group(0) @binding(2) var<storage, read> rstd: array<f32>;
-${flatDecl(3, "dOut", "array<V>", tex)}
-@group(0) @binding(4) var<storage, read_write> pw: array<V>;
-@group(0) @binding(5) var<storage, read_write> pb: array<V>;
-@group(0) @binding(6) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = gi.x + gi.y * nw.x * ${WG}u;
-  if (i >= p.n) { return; }
-  let CU = p.cu;
+const PARTIAL = program({
+  label: "layernorm_backward_dw_partial",
+  inputs: { x: "V", mean: "f32", rstd: "f32", dOut: "V" },
+  outputs: { pw: "V", pb: "V" },
+  uniforms: { rows: "u32", cu: "u32" },
+  workgroup: WG,
+  flat: (k: Vec) => k.vec ? ["x", "dOut"] : [],
+  head: (k) => lnPrelude(k.vec ? 4 : 1),
+  body: () =>
+    `let CU = p.cu;
   let blk = i / CU;
   let u = i - blk * CU;
   let r1 = min(p.rows, (blk + 1u) * ${BLOCK}u);
@@ -79,29 +67,25 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   var sb = V(0.0);
   for (var r = blk * ${BLOCK}u; r < r1; r++) {
     let k = r * CU + u;
-    let dy = ${flatRead("dOut", tex, "k")};
-    sw += dy * (${flatRead("x", tex, "k")} - mean[r]) * rstd[r];
+    let dy = load_dOut(k);
+    sw += dy * (load_x(k) - mean[r]) * rstd[r];
     sb += dy;
   }
   pw[i] = sw;
-  pb[i] = sb;
-}`;
-}
+  pb[i] = sb;`,
+});
 
 // Pass 2: one invocation per column word adds the partials in block order.
-function finalCode(cols: number): string {
-  return /* wgsl */ `${lnPrelude(cols)}
-struct P { blocks: u32, cu: u32 }
-@group(0) @binding(0) var<storage, read> pw: array<V>;
-@group(0) @binding(1) var<storage, read> pb: array<V>;
-@group(0) @binding(2) var<storage, read_write> dW: array<V>;
-@group(0) @binding(3) var<storage, read_write> dB: array<V>;
-@group(0) @binding(4) var<uniform> p: P;
-@compute @workgroup_size(${LN_WG})
-fn main(@builtin(global_invocation_id) gi: vec3u) {
-  let u = gi.x;
-  let CU = p.cu;
-  if (u >= CU) { return; }
+const FINAL = program({
+  label: "layernorm_backward_dw",
+  inputs: { pw: "V", pb: "V" },
+  outputs: { dW: "V", dB: "V" },
+  uniforms: { blocks: "u32" },
+  workgroup: LN_WG,
+  index: "u",
+  head: (k: Vec) => lnPrelude(k.vec ? 4 : 1),
+  body: () =>
+    `let CU = p.n;
   var sw = V(0.0);
   var sb = V(0.0);
   for (var k = 0u; k < p.blocks; k++) {
@@ -109,15 +93,8 @@ fn main(@builtin(global_invocation_id) gi: vec3u) {
     sb += pb[k * CU + u];
   }
   dW[u] = sw;
-  dB[u] = sb;
-}`;
-}
-
-function dxParams(rows: number, cu: number, cols: number): Uint32Array {
-  const p = new Uint32Array([rows, cu, 0]);
-  new Float32Array(p.buffer).set([cols], 2);
-  return p;
-}
+  dB[u] = sb;`,
+});
 
 /** Arguments of `layerNormBackward`; each gradient output is optional. */
 export interface LayerNormBackwardArgs<B> {
@@ -167,15 +144,17 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
   if (a.rows === 0 || a.cols === 0) return;
   const cu = lnWords(a.cols);
   const n = a.rows * a.cols;
-  const { tex, bind } = flatInputs(ctx, a.cols % 4 === 0, [[a.x, n], [a.w, a.cols], [a.dOut, n]]);
-  const [x, w, dOut] = bind;
+  const vec = a.cols % 4 === 0;
+  const floats = { x: n, w: a.cols, dOut: n };
+  const { x, mean, rstd, dOut } = a;
+  let reuse;
   if (a.dX) {
-    ctx.dispatch({
-      code: dxCode(a.cols, !!a.dX2, tex),
-      bindings: [x, w, a.mean, a.rstd, dOut, a.dX, ...(a.dX2 ? [a.dX2] : [])],
-      params: dxParams(a.rows, cu, a.cols),
-      workgroups: grid1d(Math.ceil(a.rows / LN_WG), ctx.maxWorkgroups),
-      label: "layernorm_backward_dx",
+    reuse = DX.run(ctx, {
+      key: { vec, twice: !!a.dX2 },
+      bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
+      floats,
+      params: { cu, c: a.cols },
+      count: a.rows,
     });
   }
   if (!a.dW && !a.dB) return;
@@ -184,22 +163,16 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
   const dW = a.dW ?? ctx.scratch(bytes), dB = a.dB ?? ctx.scratch(bytes);
   const one = blocks === 1;
   const pw = one ? dW : ctx.scratch(blocks * bytes), pb = one ? dB : ctx.scratch(blocks * bytes);
-  const words = blocks * cu;
-  ctx.dispatch({
-    code: partialCode(a.cols, tex),
-    bindings: [x, a.mean, a.rstd, dOut, pw, pb],
-    params: new Uint32Array([a.rows, words, cu]),
-    workgroups: grid1d(Math.ceil(words / WG), ctx.maxWorkgroups),
-    label: "layernorm_backward_dw_partial",
+  PARTIAL.run(ctx, {
+    key: { vec },
+    bind: { x, mean, rstd, dOut, pw, pb },
+    floats,
+    reuse,
+    params: { rows: a.rows, cu },
+    count: blocks * cu,
   });
   if (one) return;
-  ctx.dispatch({
-    code: finalCode(a.cols),
-    bindings: [pw, pb, dW, dB],
-    params: new Uint32Array([blocks, cu]),
-    workgroups: [Math.ceil(cu / LN_WG)],
-    label: "layernorm_backward_dw",
-  });
+  FINAL.run(ctx, { key: { vec }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
 }
 
 /**
@@ -241,3 +214,9 @@ export function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void
   if (a.dW) a.dW.set(dw);
   if (a.dB) a.dB.set(db);
 }
+
+/** `layerNormBackward` paired with its CPU reference. */
+export const layerNormBackwardKernel: Kernel<
+  LayerNormBackwardArgs<Buf>,
+  LayerNormBackwardArgs<FloatArray>
+> = kernel(layerNormBackward, layerNormBackwardCpu);

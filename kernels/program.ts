@@ -26,7 +26,8 @@ export type Per = "invocation" | "workgroup" | "none";
  * with `n: u32` (the invocation or workgroup count passed to `run`) and `body` starts after
  * `let <index> = ...; if (<index> >= p.n) { return; }`. The builtins `gid`, `lid` (local index),
  * `wid` and `nwg` are in scope. Every input `x` also gets `fn load_x(k: u32) -> <type>`, which
- * reads a flat texture instead when the layer binds one (inputs named by `flat`).
+ * reads a flat texture instead when the layer binds one (inputs named by `flat`); programs with
+ * `flat` also see `const FLAT_TEX: bool`, for a body that reads differently from textures.
  */
 export interface ProgramSpec<K extends Key, I extends string, O extends string, U extends string> {
   /** Name for profiling and error messages, fixed or per key. */
@@ -44,12 +45,15 @@ export interface ProgramSpec<K extends Key, I extends string, O extends string, 
   /** Name of the index variable (default `i`). */
   index?: string;
   /** Inputs this key reads as `vec4f` through `load_<name>`, which may become flat textures. */
-  flat?: (k: K) => readonly I[];
+  flat?: (k: K) => readonly NoInfer<I>[];
   /** Module-scope WGSL before the bindings (aliases, constants, helpers), per key. */
   head?: (k: K) => string;
   /** Statements of `main` after the index guard, per key. */
   body: (k: K) => string;
 }
+
+/** Flat textures a launch bound, by input name. */
+export type FlatViews = Record<string, GPUTextureView>;
 
 /** One launch of a program. */
 export interface Launch<K extends Key, I extends string, O extends string, U extends string> {
@@ -63,6 +67,11 @@ export interface Launch<K extends Key, I extends string, O extends string, U ext
   floats?: Partial<Record<I, number>>;
   /** Invocations (or workgroups with `per: "workgroup"`); 0 launches nothing. */
   count?: number;
+  /**
+   * Flat textures an earlier launch of this submission returned, by input name, to bind again
+   * instead of copying (only while nothing has written those inputs since).
+   */
+  reuse?: FlatViews;
   /** Explicit workgroup counts (`per: "none"`). */
   workgroups?: [number, number?, number?];
 }
@@ -83,8 +92,8 @@ export interface Program<K extends Key, I extends string, O extends string, U ex
    * `absent` leaves out binding j (inputs, then outputs).
    */
   code(key: K, tex?: boolean, absent?: number): string;
-  /** Records one dispatch. */
-  run(ctx: KernelContext, l: Launch<K, I, O, U>): void;
+  /** Records one dispatch; returns the flat textures it bound, if any (for `Launch.reuse`). */
+  run(ctx: KernelContext, l: Launch<K, I, O, U>): FlatViews | undefined;
 }
 
 /**
@@ -176,7 +185,7 @@ export function program<
       : mode === "workgroup"
       ? `let ${ix} = wid.x + wid.y * nwg.x;\n  if (${ix} >= p.n) { return; }`
       : "";
-    return `${spec.head?.(k) ?? ""}
+    return `${spec.flat ? `const FLAT_TEX = ${tex};\n` : ""}${spec.head?.(k) ?? ""}
 ${decls.join("\n")}
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32,
@@ -197,7 +206,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     return text;
   }
 
-  function run(ctx: KernelContext, l: Launch<K, I, O, U>): void {
+  function run(ctx: KernelContext, l: Launch<K, I, O, U>): FlatViews | undefined {
     if (per !== "none" && !l.count) return;
     const bind: Binding[] = [];
     let absent = 0;
@@ -206,16 +215,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
       if (b === undefined) absent |= 1 << j;
       else bind.push(b);
     });
-    let tex = false;
+    let tex: FlatViews | undefined;
     const flat = spec.flat?.(l.key);
     if (flat?.length && flatTexturesWanted(ctx)) {
-      const viewsOf = flat.map((n) => flatTexture(ctx, l.bind[n]!, l.floats?.[n] ?? 0));
+      const viewsOf = flat.map((n) =>
+        l.reuse?.[n] ?? flatTexture(ctx, l.bind[n]!, l.floats?.[n] ?? 0)
+      );
       if (viewsOf.every((v) => v !== null)) {
-        tex = true;
+        tex = {};
         flat.forEach((n, j) => {
           let at = 0;
           for (const m of names.slice(0, names.indexOf(n))) if (l.bind[m] !== undefined) at++;
-          bind[at] = viewsOf[j]!;
+          bind[at] = tex![n] = viewsOf[j]!;
         });
       }
     }
@@ -224,7 +235,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     for (const [n, t] of fields) views[t][w++] = l.params![n];
     const wg = wgOf(l.key);
     ctx.dispatch({
-      code: code(l.key, tex, absent),
+      code: code(l.key, !!tex, absent),
       bindings: bind,
       params: words ? packed : undefined,
       workgroups: l.workgroups ??
@@ -234,6 +245,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
         ),
       label: typeof spec.label === "string" ? spec.label : spec.label(l.key),
     });
+    return tex;
   }
 
   return { spec, code, run };

@@ -4,10 +4,11 @@
  * Reference: GELU(x) = x/2 (1 + erf(x/sqrt 2)); GLU variants (Shazeer 2020).
  * @module
  */
-import { gluBackward, gluBackwardCpu, gluForward, gluForwardCpu } from "../../kernels/glu.ts";
+import { gluBackwardKernel, gluKernel } from "../../kernels/glu.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { run } from "./_run.ts";
 
 /**
  * GLU with an exact-erf GELU gate: out[..., j] = GELU(x[..., H + j]) * x[..., j].
@@ -34,21 +35,12 @@ export function gluGelu(x: Tensor): Tensor {
   }
   const half = last / 2, rows = half ? x.size / last : 0, be = x.backend;
   const out = Tensor.empty([...x.shape.slice(0, -1), half], "f32", be);
-  if (be.kind === "cpu") {
-    gluForwardCpu({ a: f32(x), out: f32(out), rows, half });
-  } else {
-    gluForward(be, { a: x.buffer, out: out.buffer, rows, half });
-  }
+  run(gluKernel, { a: x, out, rows, half });
   if (!needsGrad(x)) return out;
   const saved = saveForBackward(x);
   return record(out, [x], (g) => {
     const dA = Tensor.empty(x.shape, "f32", be);
-    if (be.kind === "cpu") {
-      const a = f32(saved);
-      gluBackwardCpu({ a, dOut: f32(g), dA: f32(dA), rows, half });
-    } else {
-      gluBackward(be, { a: saved.buffer, dOut: g.buffer, dA: dA.buffer, rows, half });
-    }
+    run(gluBackwardKernel, { a: saved, dOut: g, dA, rows, half });
     return [dA];
   }, [saved]);
 }

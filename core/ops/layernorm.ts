@@ -4,11 +4,12 @@
  * and the bias. Row statistics are saved only when a gradient will be needed.
  * @module
  */
-import { layerNormForward, layerNormForwardCpu, LN_EPS } from "../../kernels/layernorm.ts";
-import { layerNormBackward, layerNormBackwardCpu } from "../../kernels/layernorm_backward.ts";
+import { layerNormKernel, LN_EPS } from "../../kernels/layernorm.ts";
+import { layerNormBackwardKernel } from "../../kernels/layernorm_backward.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { run as runKernel } from "./_run.ts";
 
 const fmt = (t: Tensor): string => shapeStr(t.shape);
 
@@ -42,35 +43,19 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
   // forward), else x itself (a view keeps its storage alive even if x is disposed first).
   const sum = grad && r ? keep(Tensor.empty(x.shape, "f32", be)) : null;
   const normed = grad ? (sum ?? saveForBackward(x)) : null;
-  if (be.kind === "cpu") {
-    layerNormForwardCpu({
-      x: f32(x),
-      residual: r ? f32(r) : undefined,
-      w: f32(w),
-      b: f32(b),
-      out: f32(out),
-      sum: sum ? f32(sum) : undefined,
-      mean: mean ? f32(mean) : undefined,
-      rstd: rstd ? f32(rstd) : undefined,
-      rows,
-      cols,
-      eps,
-    });
-  } else {
-    layerNormForward(be, {
-      x: x.buffer,
-      residual: r?.buffer,
-      w: w.buffer,
-      b: b.buffer,
-      out: out.buffer,
-      sum: sum?.buffer,
-      mean: mean?.buffer,
-      rstd: rstd?.buffer,
-      rows,
-      cols,
-      eps,
-    });
-  }
+  runKernel(layerNormKernel, {
+    x,
+    residual: r ?? undefined,
+    w,
+    b,
+    out,
+    sum: sum ?? undefined,
+    mean: mean ?? undefined,
+    rstd: rstd ?? undefined,
+    rows,
+    cols,
+    eps,
+  });
   if (!grad || !mean || !rstd || !normed) return out;
   const wSaved = saveForBackward(w);
   return record(out, inputs, (g) => {
@@ -79,35 +64,19 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
     const dX2 = r && x.requiresGrad && r.requiresGrad ? Tensor.empty(x.shape, "f32", be) : null;
     const dW = w.requiresGrad ? Tensor.empty(w.shape, "f32", be) : null;
     const dB = b.requiresGrad ? Tensor.empty(b.shape, "f32", be) : null;
-    if (be.kind === "cpu") {
-      layerNormBackwardCpu({
-        x: f32(normed),
-        w: f32(wSaved),
-        mean: f32(mean),
-        rstd: f32(rstd),
-        dOut: f32(g),
-        dX: dX ? f32(dX) : undefined,
-        dX2: dX2 ? f32(dX2) : undefined,
-        dW: dW ? f32(dW) : undefined,
-        dB: dB ? f32(dB) : undefined,
-        rows,
-        cols,
-      });
-    } else {
-      layerNormBackward(be, {
-        x: normed.buffer,
-        w: wSaved.buffer,
-        mean: mean.buffer,
-        rstd: rstd.buffer,
-        dOut: g.buffer,
-        dX: dX?.buffer,
-        dX2: dX2?.buffer,
-        dW: dW?.buffer,
-        dB: dB?.buffer,
-        rows,
-        cols,
-      });
-    }
+    runKernel(layerNormBackwardKernel, {
+      x: normed,
+      w: wSaved,
+      mean,
+      rstd,
+      dOut: g,
+      dX: dX ?? undefined,
+      dX2: dX2 ?? undefined,
+      dW: dW ?? undefined,
+      dB: dB ?? undefined,
+      rows,
+      cols,
+    });
     if (!r) return [dX, dW, dB];
     return [x.requiresGrad ? dX : null, x.requiresGrad ? dX2 : dX, dW, dB];
   }, [mean, rstd, normed, wSaved]);
