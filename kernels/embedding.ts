@@ -4,31 +4,24 @@
  * lives in `embedding_backward.ts`.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
-const WG = 256;
-
-function forwardCode(vocab: number, hu: number, vec: number): string {
-  return /* wgsl */ `
-alias V = ${vec === 4 ? "vec4f" : "f32"};
-const VOCAB: i32 = ${vocab};
-const HU: u32 = ${hu}u;
-struct P { n: u32 }
-@group(0) @binding(0) var<storage, read> table: array<V>;
-@group(0) @binding(1) var<storage, read> ids: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<V>;
-@group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i >= p.n) { return; }
-  let row = i / HU;
+const FORWARD = program({
+  label: "embedding",
+  inputs: { table: "V", ids: "i32" },
+  outputs: { out: "V" },
+  uniforms: { vocab: "i32" },
+  workgroup: 256,
+  head: (k: { hu: number; vec: boolean }) =>
+    `alias V = ${k.vec ? "vec4f" : "f32"};\nconst HU: u32 = ${k.hu}u;`,
+  body: () =>
+    `let row = i / HU;
   let id = ids[row];
   var v = V(0.0);
-  if (id >= 0 && id < VOCAB) { v = table[u32(id) * HU + (i - row * HU)]; }
-  out[i] = v;
-}`;
-}
+  if (id >= 0 && id < p.vocab) { v = table[u32(id) * HU + (i - row * HU)]; }
+  out[i] = v;`,
+});
 
 /**
  * Arguments of `embeddingForward`: `B` is a GPU buffer for the launcher, a float array for the
@@ -65,15 +58,12 @@ export interface EmbeddingArgs<B, I = B> {
  */
 export function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
   if (e.n * e.dim === 0) return;
-  const vec = e.dim % 4 === 0 ? 4 : 1;
-  const hu = e.dim / vec;
-  const units = e.n * hu;
-  ctx.dispatch({
-    code: forwardCode(e.vocab, hu, vec),
-    bindings: [e.table, e.ids, e.out],
-    params: new Uint32Array([units]),
-    workgroups: grid1d(Math.ceil(units / WG), ctx.maxWorkgroups),
-    label: "embedding",
+  const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
+  FORWARD.run(ctx, {
+    key: { hu, vec },
+    bind: { table: e.table, ids: e.ids, out: e.out },
+    params: { vocab: e.vocab },
+    count: e.n * hu,
   });
 }
 
@@ -99,3 +89,9 @@ export function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Ui
     for (let j = 0; j < h; j++) e.out[i * h + j] = valid ? e.table[id * h + j] : 0;
   }
 }
+
+/** `embeddingForward` paired with its CPU reference. */
+export const embeddingKernel: Kernel<
+  EmbeddingArgs<Buf>,
+  EmbeddingArgs<FloatArray, Int32Array | Uint32Array>
+> = kernel(embeddingForward, embeddingForwardCpu);

@@ -4,105 +4,89 @@
  * position order without float atomics and the gradient is bit-identical run after run.
  * @module
  */
-import {
-  type Buf,
-  checkLoopBudget,
-  type FloatArray,
-  grid1d,
-  type KernelContext,
-} from "./context.ts";
+import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
+import { fill } from "./fill.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
-const WG = 256;
 const WG_ID = 64;
 
 // Backward pass 1: per id v, how many positions hold it.
-function countCode(vocab: number): string {
-  return /* wgsl */ `
-struct P { n: u32 }
-@group(0) @binding(0) var<storage, read> ids: array<i32>;
-@group(0) @binding(1) var<storage, read_write> counts: array<u32>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG_ID})
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let v = g.x;
-  if (v >= ${vocab}u) { return; }
-  var c = 0u;
-  for (var k = 0u; k < p.n; k++) { c += select(0u, 1u, ids[k] == i32(v)); }
-  counts[v] = c;
-}`;
-}
+const COUNT = program({
+  label: "embedding_backward_count",
+  inputs: { ids: "i32" },
+  outputs: { counts: "u32" },
+  uniforms: { positions: "u32" },
+  workgroup: WG_ID,
+  index: "v",
+  body: () =>
+    `var c = 0u;
+  for (var k = 0u; k < p.positions; k++) { c += select(0u, 1u, ids[k] == i32(v)); }
+  counts[v] = c;`,
+});
 
 // Backward pass 2: exclusive prefix sum of the counts, offsets (V + 1), in one workgroup: each
 // invocation sums a contiguous chunk, the chunk totals are scanned, then chunks are written.
-function scanCode(vocab: number): string {
-  const chunk = Math.ceil(vocab / WG_ID);
-  return /* wgsl */ `
-const VOCAB: u32 = ${vocab}u;
-const CHUNK: u32 = ${chunk}u;
-@group(0) @binding(0) var<storage, read> counts: array<u32>;
-@group(0) @binding(1) var<storage, read_write> offsets: array<u32>;
-var<workgroup> totals: array<u32, ${WG_ID}>;
-@compute @workgroup_size(${WG_ID})
-fn main(@builtin(local_invocation_id) l: vec3u) {
-  let lo = min(l.x * CHUNK, VOCAB);
+const SCAN = program({
+  label: "embedding_backward_scan",
+  inputs: { counts: "u32" },
+  outputs: { offsets: "u32" },
+  workgroup: WG_ID,
+  per: "none",
+  head: (k: { vocab: number }) =>
+    `const VOCAB: u32 = ${k.vocab}u;
+const CHUNK: u32 = ${Math.ceil(k.vocab / WG_ID)}u;
+var<workgroup> totals: array<u32, ${WG_ID}>;`,
+  body: () =>
+    `let lo = min(lid * CHUNK, VOCAB);
   let hi = min(lo + CHUNK, VOCAB);
   var s = 0u;
   for (var v = lo; v < hi; v++) { s += counts[v]; }
-  totals[l.x] = s;
+  totals[lid] = s;
   workgroupBarrier();
   var base = 0u;
-  for (var t = 0u; t < l.x; t++) { base += totals[t]; }
+  for (var t = 0u; t < lid; t++) { base += totals[t]; }
   for (var v = lo; v < hi; v++) {
     offsets[v] = base;
     base += counts[v];
   }
-  if (l.x == ${WG_ID - 1}u) { offsets[VOCAB] = base; }
-}`;
-}
+  if (lid == ${WG_ID - 1}u) { offsets[VOCAB] = base; }`,
+});
 
 // Backward pass 3: per id v, its positions in ascending order at offsets[v]...
-function placeCode(vocab: number): string {
-  return /* wgsl */ `
-struct P { n: u32 }
-@group(0) @binding(0) var<storage, read> ids: array<i32>;
-@group(0) @binding(1) var<storage, read> offsets: array<u32>;
-@group(0) @binding(2) var<storage, read_write> order: array<u32>;
-@group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${WG_ID})
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let v = g.x;
-  if (v >= ${vocab}u) { return; }
-  var at = offsets[v];
-  for (var k = 0u; k < p.n; k++) {
+const PLACE = program({
+  label: "embedding_backward_place",
+  inputs: { ids: "i32", offsets: "u32" },
+  outputs: { order: "u32" },
+  uniforms: { positions: "u32" },
+  workgroup: WG_ID,
+  index: "v",
+  body: () =>
+    `var at = offsets[v];
+  for (var k = 0u; k < p.positions; k++) {
     if (ids[k] == i32(v)) {
       order[at] = k;
       at++;
     }
-  }
-}`;
-}
+  }`,
+});
 
 // Backward pass 4: per (id, column) the sum of the gradient rows of its positions, in order.
-function sumCode(vocab: number, hu: number, vec: number, accumulate: boolean): string {
-  return /* wgsl */ `
-alias V = ${vec === 4 ? "vec4f" : "f32"};
-const HU: u32 = ${hu}u;
-@group(0) @binding(0) var<storage, read> dOut: array<V>;
-@group(0) @binding(1) var<storage, read> offsets: array<u32>;
-@group(0) @binding(2) var<storage, read> order: array<u32>;
-@group(0) @binding(3) var<storage, read_write> dTable: array<V>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i >= ${vocab * hu}u) { return; }
-  let v = i / HU;
+const SUM = program({
+  label: "embedding_backward_sum",
+  inputs: { dOut: "V", offsets: "u32", order: "u32" },
+  outputs: { dTable: "V" },
+  workgroup: 256,
+  head: (k: { hu: number; vec: boolean; acc: boolean }) =>
+    `alias V = ${k.vec ? "vec4f" : "f32"};\nconst HU: u32 = ${k.hu}u;`,
+  body: (k) =>
+    `let v = i / HU;
   let u = i - v * HU;
   var s = V(0.0);
   for (var k = offsets[v]; k < offsets[v + 1u]; k++) { s += dOut[order[k] * HU + u]; }
-  dTable[i] = ${accumulate ? "dTable[i] + s" : "s"};
-}`;
-}
+  dTable[i] = ${k.acc ? "dTable[i] + s" : "s"};`,
+});
 
+/** Arguments of `embeddingBackward`: buffers for the launcher, arrays for the reference. */
 export interface EmbeddingBackwardArgs<B, I = B> {
   /** Token ids, (N), i32; ids outside [0, V) contribute nothing. */
   ids: I;
@@ -143,50 +127,21 @@ export function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<B
     e.n,
     `Embedding backward over ${e.n} positions (lower the microbatch: impl.microbatch_size)`,
   );
-  const vec = e.dim % 4 === 0 ? 4 : 1;
-  const hu = e.dim / vec;
-  const idGroups: [number] = [Math.ceil(e.vocab / WG_ID)];
-  const counts = ctx.scratch(e.vocab * 4);
-  const offsets = ctx.scratch((e.vocab + 1) * 4);
+  const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
+  const { ids, vocab } = e;
+  const counts = ctx.scratch(vocab * 4);
+  const offsets = ctx.scratch((vocab + 1) * 4);
   const order = ctx.scratch(Math.max(1, e.n) * 4);
-  const n = new Uint32Array([e.n]);
+  const positions = { positions: e.n };
   if (e.n > 0) {
-    ctx.dispatch({
-      code: countCode(e.vocab),
-      bindings: [e.ids, counts],
-      params: n,
-      workgroups: idGroups,
-      label: "embedding_backward_count",
-    });
-    ctx.dispatch({
-      code: scanCode(e.vocab),
-      bindings: [counts, offsets],
-      workgroups: [1],
-      label: "embedding_backward_scan",
-    });
-    ctx.dispatch({
-      code: placeCode(e.vocab),
-      bindings: [e.ids, offsets, order],
-      params: n,
-      workgroups: idGroups,
-      label: "embedding_backward_place",
-    });
-  } else {
-    ctx.dispatch({
-      code: `@group(0) @binding(0) var<storage, read_write> o: array<u32>;
-@compute @workgroup_size(${WG_ID}) fn main(@builtin(global_invocation_id) g: vec3u) {
-  if (g.x <= ${e.vocab}u) { o[g.x] = 0u; }
-}`,
-      bindings: [offsets],
-      workgroups: [Math.ceil((e.vocab + 1) / WG_ID)],
-      label: "embedding_backward_empty",
-    });
-  }
-  ctx.dispatch({
-    code: sumCode(e.vocab, hu, vec, e.accumulate ?? false),
-    bindings: [e.dOut, offsets, order, e.dTable],
-    workgroups: grid1d(Math.ceil((e.vocab * hu) / WG), ctx.maxWorkgroups),
-    label: "embedding_backward_sum",
+    COUNT.run(ctx, { key: {}, bind: { ids, counts }, params: positions, count: vocab });
+    SCAN.run(ctx, { key: { vocab }, bind: { counts, offsets }, workgroups: [1] });
+    PLACE.run(ctx, { key: {}, bind: { ids, offsets, order }, params: positions, count: vocab });
+  } else fill(ctx, { out: offsets, n: vocab + 1, value: 0, dtype: "u32" });
+  SUM.run(ctx, {
+    key: { hu, vec, acc: e.accumulate ?? false },
+    bind: { dOut: e.dOut, offsets, order, dTable: e.dTable },
+    count: vocab * hu,
   });
 }
 
@@ -221,3 +176,9 @@ export function embeddingBackwardCpu(
     e.dTable[k] = e.accumulate ? e.dTable[k] + sums[k] : sums[k];
   }
 }
+
+/** `embeddingBackward` paired with its CPU reference. */
+export const embeddingBackwardKernel: Kernel<
+  EmbeddingBackwardArgs<Buf>,
+  EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>
+> = kernel(embeddingBackward, embeddingBackwardCpu);

@@ -4,11 +4,12 @@
  * repeated tokens give bit-identical gradients run after run.
  * @module
  */
-import { embeddingForward, embeddingForwardCpu } from "../../kernels/embedding.ts";
-import { embeddingBackward, embeddingBackwardCpu } from "../../kernels/embedding_backward.ts";
+import { embeddingKernel } from "../../kernels/embedding.ts";
+import { embeddingBackwardKernel } from "../../kernels/embedding_backward.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, f32, needsGrad, saveForBackward } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward } from "./_save.ts";
+import { run } from "./_run.ts";
 
 /**
  * Looks up rows of an embedding table: out[..., :] = table[ids[...], :].
@@ -43,41 +44,12 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   checkBackends("embed", [table, ids]);
   const [vocab, dim] = table.shape, n = ids.size, be = table.backend;
   const out = Tensor.empty([...ids.shape, dim], "f32", be);
-  if (be.kind === "cpu") {
-    embeddingForwardCpu({
-      table: f32(table),
-      ids: ids.data as Int32Array | Uint32Array,
-      out: f32(out),
-      n,
-      vocab,
-      dim,
-    });
-  } else {
-    embeddingForward(be, { table: table.buffer, ids: ids.buffer, out: out.buffer, n, vocab, dim });
-  }
+  run(embeddingKernel, { table, ids, out, n, vocab, dim });
   if (!needsGrad(table)) return out;
   const idsSaved = saveForBackward(ids);
   return record(out, [table], (g) => {
     const dTable = Tensor.empty(table.shape, "f32", be);
-    if (be.kind === "cpu") {
-      embeddingBackwardCpu({
-        ids: idsSaved.data as Int32Array | Uint32Array,
-        dOut: f32(g),
-        dTable: f32(dTable),
-        n,
-        vocab,
-        dim,
-      });
-    } else {
-      embeddingBackward(be, {
-        ids: idsSaved.buffer,
-        dOut: g.buffer,
-        dTable: dTable.buffer,
-        n,
-        vocab,
-        dim,
-      });
-    }
+    run(embeddingBackwardKernel, { ids: idsSaved, dOut: g, dTable, n, vocab, dim });
     return [dTable];
   }, [idsSaved]);
 }
