@@ -4,41 +4,32 @@
  * (`grad_norm.ts`) wrote, so a step needs no readback.
  * @module
  */
-import {
-  bindingChunks,
-  type Buf,
-  grid1d,
-  type KernelContext,
-  subRange,
-  vec4Range,
-} from "./context.ts";
+import { bindingChunks, type Buf, type KernelContext, subRange, vec4Range } from "./context.ts";
+import { program } from "./program.ts";
 
-const WG = 256;
-
-function adamwCode(clip: boolean): string {
-  return /* wgsl */ `
-struct P {
-  lr: f32, beta1: f32, beta2: f32, eps: f32,
-  wd: f32, bc1: f32, bc2: f32, maxNorm: f32,
-  decayEnd: u32, n: u32,
-}
-@group(0) @binding(0) var<storage, read_write> param: array<vec4f>;
-@group(0) @binding(1) var<storage, read> grad: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> m: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> v: array<vec4f>;
-${
-    clip
-      ? `@group(0) @binding(4) var<storage, read> norm: array<f32>;
-@group(0) @binding(5) var<uniform> p: P;`
-      : `@group(0) @binding(4) var<uniform> p: P;`
-  }
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let j = gi.x + gi.y * nw.x * ${WG}u;
-  if (j >= (p.n + 3u) / 4u) { return; }
-  let scale = ${clip ? "min(1.0, p.maxNorm / (norm[0] + 1e-6))" : "1.0"};
+// One invocation per vec4 of a binding-sized chunk; `len` masks the lanes past the chunk's end.
+const ADAMW = program({
+  label: "adamw",
+  inputs: { grad: "vec4f", norm: "f32" },
+  outputs: { param: "vec4f", m: "vec4f", v: "vec4f" },
+  uniforms: {
+    lr: "f32",
+    beta1: "f32",
+    beta2: "f32",
+    eps: "f32",
+    wd: "f32",
+    bc1: "f32",
+    bc2: "f32",
+    maxNorm: "f32",
+    decayEnd: "u32",
+    len: "u32",
+  },
+  workgroup: 256,
+  index: "j",
+  body: (k: { clip: boolean }) =>
+    `let scale = ${k.clip ? "min(1.0, p.maxNorm / (norm[0] + 1e-6))" : "1.0"};
   let idx = vec4u(j * 4u) + vec4u(0u, 1u, 2u, 3u);
-  let live = idx < vec4u(p.n);
+  let live = idx < vec4u(p.len);
   let x = param[j];
   let m0 = m[j];
   let v0 = v[j];
@@ -50,9 +41,8 @@ fn main(@builtin(global_invocation_id) gi: vec3u, @builtin(num_workgroups) nw: v
   let x1 = x * (1.0 - p.lr * wd) - (p.lr / p.bc1) * m1 / denom;
   param[j] = select(x, x1, live);
   m[j] = select(m0, m1, live);
-  v[j] = select(v0, v1, live);
-}`;
-}
+  v[j] = select(v0, v1, live);`,
+});
 
 /** Arguments of `adamw`: `B` is `Buf` for the launcher, a typed array for the reference. */
 export interface AdamWArgs<B> {
@@ -123,41 +113,36 @@ export function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
   if (a.n === 0) return;
   const [bc1, bc2] = biasCorrections(a);
   const clip = clipping(a);
-  const f = new Float32Array([
-    a.lr,
-    a.beta1,
-    a.beta2,
-    a.eps,
-    a.weightDecay,
+  const params = {
+    lr: a.lr,
+    beta1: a.beta1,
+    beta2: a.beta2,
+    eps: a.eps,
+    wd: a.weightDecay,
     bc1,
     bc2,
-    clip ? a.maxGradNorm! : 0,
-    0,
-    0,
-    0,
-    0,
-  ]);
+    maxNorm: clip ? a.maxGradNorm! : 0,
+    decayEnd: 0,
+    len: 0,
+  };
   // One dispatch per binding-sized chunk (an elementwise update: chunks are independent).
   const chunks = bindingChunks(ctx, a.n);
   for (const [start, count] of chunks) {
-    const cf = new Float32Array(f);
-    const u = new Uint32Array(cf.buffer);
-    u[8] = Math.max(0, Math.min(a.decayEnd - start, count));
-    u[9] = count;
-    const at = (b: Buf) => (chunks.length > 1 ? subRange(b, start, count) : b);
-    const bindings = [
-      vec4Range(at(a.param), count, "param"),
-      vec4Range(at(a.grad), count, "grad"),
-      vec4Range(at(a.m), count, "m"),
-      vec4Range(at(a.v), count, "v"),
-    ];
-    if (clip) bindings.push(a.norm!);
-    ctx.dispatch({
-      code: adamwCode(clip),
-      bindings,
-      params: cf,
-      workgroups: grid1d(Math.ceil(Math.ceil(count / 4) / WG), ctx.maxWorkgroups),
-      label: "adamw",
+    params.decayEnd = Math.max(0, Math.min(a.decayEnd - start, count));
+    params.len = count;
+    const at = (b: Buf, what: string) =>
+      vec4Range(chunks.length > 1 ? subRange(b, start, count) : b, count, what);
+    ADAMW.run(ctx, {
+      key: { clip },
+      bind: {
+        grad: at(a.grad, "grad"),
+        norm: clip ? a.norm : undefined,
+        param: at(a.param, "param"),
+        m: at(a.m, "m"),
+        v: at(a.v, "v"),
+      },
+      params,
+      count: Math.ceil(count / 4),
     });
   }
 }

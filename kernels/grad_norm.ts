@@ -4,56 +4,19 @@
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange, vec4Range } from "./context.ts";
+import { program } from "./program.ts";
 
 const WG = 256;
 /** Most partial sums one chunk's first pass writes (one per workgroup). */
 const MAX_PARTIALS = 256;
 
-const NORM_PARTIALS = /* wgsl */ `
-struct P { n: u32, groups: u32 }
-@group(0) @binding(0) var<storage, read> g: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-var<workgroup> sh: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let n4 = (p.n + 3u) / 4u;
-  var acc = vec4f(0.0);
-  for (var j = wid.x * ${WG}u + lid; j < n4; j += p.groups * ${WG}u) {
-    let idx = vec4u(j * 4u) + vec4u(0u, 1u, 2u, 3u);
-    let x = select(vec4f(0.0), g[j], idx < vec4u(p.n));
-    acc += x * x;
-  }
-  sh[lid] = (acc.x + acc.y) + (acc.z + acc.w);
+// The tree sum of the workgroup's `sh` into sh[0] (fixed order, deterministic).
+const TREE = `sh[lid] = acc;
   workgroupBarrier();
   for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
     if (lid < s) { sh[lid] += sh[lid + s]; }
     workgroupBarrier();
-  }
-  if (lid == 0u) { partials[wid.x] = sh[0]; }
-}`;
-
-// Sums `chunks` blocks of `groups` partials, block c at c * 256.
-const NORM_FINISH = /* wgsl */ `
-struct P { groups: u32, chunks: u32 }
-@group(0) @binding(0) var<storage, read> partials: array<f32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-var<workgroup> sh: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32) {
-  var acc = 0.0;
-  for (var c = 0u; c < p.chunks; c++) {
-    for (var j = lid; j < p.groups; j += ${WG}u) { acc += partials[c * ${MAX_PARTIALS}u + j]; }
-  }
-  sh[lid] = acc;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { sh[lid] += sh[lid + s]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { out[0] = sqrt(sh[0]); }
-}`;
+  }`;
 
 // CPU adapters (llvmpipe runs a workgroup barrier by switching every invocation's coroutine):
 // 32 workgroups of one 8-lane SIMD group, each lane summing a strided set of vec4s into its own
@@ -61,22 +24,53 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 // 65535 loop iterations in all, so a chunk holds at most 2^25 floats (32768 vec4s per lane).
 const CPU_WG = 8, CPU_PARTIALS = 256, CPU_MAX_CHUNK = 1 << 25;
 
-const NORM_PARTIALS_CPU = /* wgsl */ `
-struct P { n: u32, groups: u32 }
-@group(0) @binding(0) var<storage, read> g: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${CPU_WG})
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  let n4 = (p.n + 3u) / 4u;
+// Pass 1, per binding-sized chunk: `groups` partial sums of squares (GPU: one per workgroup;
+// CPU adapters: one per invocation).
+const PARTIALS = program({
+  label: "grad_norm_partials",
+  inputs: { g: "vec4f" },
+  outputs: { partials: "f32" },
+  uniforms: { n: "u32", groups: "u32" },
+  workgroup: (k: { cpu: boolean }) => k.cpu ? CPU_WG : WG,
+  per: "none",
+  head: (k) => k.cpu ? "" : `var<workgroup> sh: array<f32, ${WG}>;`,
+  body: (k) =>
+    `let n4 = (p.n + 3u) / 4u;
   var acc = vec4f(0.0);
-  for (var j = gid.x; j < n4; j += ${CPU_PARTIALS}u) {
+  for (var j = ${
+      k.cpu
+        ? `gid.x; j < n4; j += ${CPU_PARTIALS}u`
+        : `wid.x * ${WG}u + lid; j < n4; j += p.groups * ${WG}u`
+    }) {
     let idx = vec4u(j * 4u) + vec4u(0u, 1u, 2u, 3u);
     let x = select(vec4f(0.0), g[j], idx < vec4u(p.n));
     acc += x * x;
   }
-  partials[gid.x] = (acc.x + acc.y) + (acc.z + acc.w);
-}`;
+  ${
+      k.cpu
+        ? "partials[gid.x] = (acc.x + acc.y) + (acc.z + acc.w);"
+        : TREE.replace("sh[lid] = acc;", "sh[lid] = (acc.x + acc.y) + (acc.z + acc.w);") +
+          "\n  if (lid == 0u) { partials[wid.x] = sh[0]; }"
+    }`,
+});
+
+// Pass 2: sums `chunks` blocks of `groups` partials, block c at c * 256, into the norm.
+const FINISH = program({
+  label: "grad_norm_finish",
+  inputs: { partials: "f32" },
+  outputs: { out: "f32" },
+  uniforms: { groups: "u32", chunks: "u32" },
+  workgroup: WG,
+  per: "none",
+  head: () => `var<workgroup> sh: array<f32, ${WG}>;`,
+  body: () =>
+    `var acc = 0.0;
+  for (var c = 0u; c < p.chunks; c++) {
+    for (var j = lid; j < p.groups; j += ${WG}u) { acc += partials[c * ${MAX_PARTIALS}u + j]; }
+  }
+  ${TREE}
+  if (lid == 0u) { out[0] = sqrt(sh[0]); }`,
+});
 
 /** Number of partial sums the first norm pass writes for `n` elements. */
 function partialCount(n: number): number {
@@ -122,24 +116,18 @@ export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
   const chunks = bindingChunks(ctx, a.n, cpu ? CPU_MAX_CHUNK : undefined);
   const groups = cpu ? CPU_PARTIALS / CPU_WG : partialCount(Math.min(a.n, chunks[0][1]));
   const partials = a.partials ?? ctx.scratch(gradNormScratch(ctx, a.n) * 4);
+  const many = chunks.length > 1;
   chunks.forEach(([start, count], c) => {
-    ctx.dispatch({
-      code: cpu ? NORM_PARTIALS_CPU : NORM_PARTIALS,
-      bindings: [
-        vec4Range(chunks.length > 1 ? subRange(a.grad, start, count) : a.grad, count, "grad"),
-        chunks.length > 1 ? subRange(partials, c * MAX_PARTIALS, MAX_PARTIALS) : partials,
-      ],
-      params: new Uint32Array([count, groups]),
-      workgroups: [groups],
-      label: "grad_norm_partials",
-    });
+    const g = vec4Range(many ? subRange(a.grad, start, count) : a.grad, count, "grad");
+    const part = many ? subRange(partials, c * MAX_PARTIALS, MAX_PARTIALS) : partials;
+    const params = { n: count, groups };
+    PARTIALS.run(ctx, { key: { cpu }, bind: { g, partials: part }, params, workgroups: [groups] });
   });
-  ctx.dispatch({
-    code: NORM_FINISH,
-    bindings: [partials, a.out],
-    params: new Uint32Array([cpu ? CPU_PARTIALS : groups, chunks.length]),
+  FINISH.run(ctx, {
+    key: {},
+    bind: { partials, out: a.out },
+    params: { groups: cpu ? CPU_PARTIALS : groups, chunks: chunks.length },
     workgroups: [1],
-    label: "grad_norm_finish",
   });
 }
 
