@@ -5,51 +5,44 @@
  * length (decoding) reuses one pipeline.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-
-const WG = 256;
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
 /** Arrays the layout references accept: any 4-byte typed array (copies are exact). */
 export type WordArray = FloatArray | Int32Array | Uint32Array;
 
+const word = (k: { vec: boolean }) => `alias W = ${k.vec ? "vec4u" : "u32"};`;
+
 // out[row * dstRow + dstOff + m] = src[row * srcRow + srcOff + m] for m < rowLen: one strided
 // block copy serves slice, slice's backward without zeroing, concat and concat's backward.
-function blockCode(vec: number): string {
-  return /* wgsl */ `
-alias W = ${vec === 4 ? "vec4u" : "u32"};
-struct P { n: u32, rowLen: u32, srcRow: u32, srcOff: u32, dstRow: u32, dstOff: u32 }
-@group(0) @binding(0) var<storage, read> src: array<W>;
-@group(0) @binding(1) var<storage, read_write> dst: array<W>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i >= p.n) { return; }
-  let row = i / p.rowLen;
+const BLOCK = program({
+  label: "block_copy",
+  inputs: { src: "W" },
+  outputs: { dst: "W" },
+  uniforms: { rowLen: "u32", srcRow: "u32", srcOff: "u32", dstRow: "u32", dstOff: "u32" },
+  workgroup: 256,
+  head: word,
+  body: () =>
+    `let row = i / p.rowLen;
   let m = i - row * p.rowLen;
-  dst[row * p.dstRow + p.dstOff + m] = src[row * p.srcRow + p.srcOff + m];
-}`;
-}
+  dst[row * p.dstRow + p.dstOff + m] = src[row * p.srcRow + p.srcOff + m];`,
+});
 
 // Slice backward: the whole input gradient in one pass, the sliced range from dOut, zeros outside.
-function padCode(vec: number): string {
-  return /* wgsl */ `
-alias W = ${vec === 4 ? "vec4u" : "u32"};
-struct P { n: u32, rowLen: u32, lo: u32, hi: u32 }
-@group(0) @binding(0) var<storage, read> src: array<W>;
-@group(0) @binding(1) var<storage, read_write> dst: array<W>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i >= p.n) { return; }
-  let row = i / p.rowLen;
+const PAD = program({
+  label: "slice_backward",
+  inputs: { src: "W" },
+  outputs: { dst: "W" },
+  uniforms: { rowLen: "u32", lo: "u32", hi: "u32" },
+  workgroup: 256,
+  head: word,
+  body: () =>
+    `let row = i / p.rowLen;
   let m = i - row * p.rowLen;
   var v = W(0u);
   if (m >= p.lo && m < p.hi) { v = src[row * (p.hi - p.lo) + m - p.lo]; }
-  dst[i] = v;
-}`;
-}
+  dst[i] = v;`,
+});
 
 interface Block {
   rows: number;
@@ -63,15 +56,17 @@ interface Block {
 function blockCopy(ctx: KernelContext, src: Buf, dst: Buf, b: Block): void {
   const n = b.rows * b.rowLen;
   if (n === 0) return;
-  const all = [b.rowLen, b.srcRow, b.srcOff, b.dstRow, b.dstOff];
-  const vec = all.every((x) => x % 4 === 0) ? 4 : 1;
-  ctx.dispatch({
-    code: blockCode(vec),
-    bindings: [src, dst],
-    params: new Uint32Array([n / vec, ...all.map((x) => x / vec)]),
-    workgroups: grid1d(Math.ceil(n / vec / WG), ctx.maxWorkgroups),
-    label: "block_copy",
-  });
+  const { rowLen, srcRow, srcOff, dstRow, dstOff } = b;
+  const vec = [rowLen, srcRow, srcOff, dstRow, dstOff].every((x) => x % 4 === 0);
+  const w = vec ? 4 : 1;
+  const params = {
+    rowLen: rowLen / w,
+    srcRow: srcRow / w,
+    srcOff: srcOff / w,
+    dstRow: dstRow / w,
+    dstOff: dstOff / w,
+  };
+  BLOCK.run(ctx, { key: { vec }, bind: { src, dst }, params, count: n / w });
 }
 
 function blockCopyCpu(src: WordArray, dst: WordArray, b: Block): void {
@@ -153,13 +148,12 @@ export function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   const rowLen = s.dim * s.inner, n = s.outer * rowLen;
   if (n === 0) return;
   const lo = s.start * s.inner, hi = (s.start + s.length) * s.inner;
-  const vec = [rowLen, lo, hi].every((x) => x % 4 === 0) ? 4 : 1;
-  ctx.dispatch({
-    code: padCode(vec),
-    bindings: [s.a, s.out],
-    params: new Uint32Array([n / vec, rowLen / vec, lo / vec, hi / vec]),
-    workgroups: grid1d(Math.ceil(n / vec / WG), ctx.maxWorkgroups),
-    label: "slice_backward",
+  const vec = [rowLen, lo, hi].every((x) => x % 4 === 0), w = vec ? 4 : 1;
+  PAD.run(ctx, {
+    key: { vec },
+    bind: { src: s.a, dst: s.out },
+    params: { rowLen: rowLen / w, lo: lo / w, hi: hi / w },
+    count: n / w,
   });
 }
 
@@ -309,3 +303,27 @@ export function concatForwardCpu(c: ConcatArgs<WordArray>): void {
 export function concatBackwardCpu(c: ConcatArgs<WordArray>): void {
   concatBlocks(c).forEach((b, i) => blockCopyCpu(c.whole, c.parts[i], swap(b)));
 }
+
+/** `sliceForward` paired with its CPU reference. */
+export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
+  sliceForward,
+  sliceForwardCpu,
+);
+
+/** `sliceBackward` paired with its CPU reference. */
+export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
+  sliceBackward,
+  sliceBackwardCpu,
+);
+
+/** `concatForward` paired with its CPU reference. */
+export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = kernel(
+  concatForward,
+  concatForwardCpu,
+);
+
+/** `concatBackward` paired with its CPU reference. */
+export const concatBackwardKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = kernel(
+  concatBackward,
+  concatBackwardCpu,
+);

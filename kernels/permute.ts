@@ -5,36 +5,38 @@
  * so a changing sequence length reuses one pipeline per rank.
  * @module
  */
-import { type Buf, grid1d, type KernelContext } from "./context.ts";
+import type { Buf, KernelContext } from "./context.ts";
+import { type Kernel, kernel, program, type Scalar } from "./program.ts";
 import type { WordArray } from "./layout.ts";
 
-const WG = 256;
+const AXES = [0, 1, 2, 3, 4, 5, 6, 7];
+const uniforms = Object.fromEntries(
+  AXES.flatMap((d) => [[`d${d}`, "u32"], [`s${d}`, "u32"]]),
+) as Record<`${"d" | "s"}${number}`, Scalar>;
 
 // Permute: one invocation per output word; the output index is decomposed innermost first and
-// mapped through the input strides (shape and strides of the merged permutation in the uniform).
-function permuteCode(rank: number, vec: number): string {
-  const lines: string[] = [];
-  for (let d = rank - 1; d >= 0; d--) {
-    const at = `[${d >> 2}][${d & 3}]`;
-    lines.push(`  { let sz = p.dims${at}; let q = rem / sz; s += (rem - q * sz) * p.strides${at};`);
-    lines.push(`    rem = q; }`);
-  }
-  return /* wgsl */ `
-alias W = ${vec === 4 ? "vec4u" : "u32"};
-struct P { n: u32, dims: array<vec4u, 2>, strides: array<vec4u, 2> }
-@group(0) @binding(0) var<storage, read> src: array<W>;
-@group(0) @binding(1) var<storage, read_write> dst: array<W>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i >= p.n) { return; }
-  var rem = i;
+// mapped through the input strides (shape and strides of the merged permutation in `p`).
+const PERMUTE = program({
+  label: "permute",
+  inputs: { src: "W" },
+  outputs: { dst: "W" },
+  uniforms,
+  workgroup: 256,
+  head: (k: { rank: number; vec: boolean }) => `alias W = ${k.vec ? "vec4u" : "u32"};`,
+  body: (k) =>
+    `var rem = i;
   var s = 0u;
-${lines.join("\n")}
-  dst[i] = src[s];
-}`;
-}
+${
+      AXES.slice(0, k.rank).reverse().map((d) =>
+        `  { let q = rem / p.d${d}; s += (rem - q * p.d${d}) * p.s${d}; rem = q; }`
+      ).join("\n")
+    }
+  dst[i] = src[s];`,
+});
+const params = Object.fromEntries(Object.keys(uniforms).map((u) => [u, 0])) as Record<
+  keyof typeof uniforms,
+  number
+>;
 
 /** A permutation with size-1 axes dropped and axes that stay adjacent merged. */
 interface Merged {
@@ -130,19 +132,12 @@ export function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
     strides[i] = s;
     s *= shape[i];
   }
-  const params = new Uint32Array(20);
-  params[0] = n / vec;
   m.perm.forEach((a, k) => {
-    params[4 + k] = shape[a];
-    params[12 + k] = strides[a];
+    params[`d${k}`] = shape[a];
+    params[`s${k}`] = strides[a];
   });
-  ctx.dispatch({
-    code: permuteCode(rank, vec),
-    bindings: [p.a, p.out],
-    params,
-    workgroups: grid1d(Math.ceil(n / vec / WG), ctx.maxWorkgroups),
-    label: "permute",
-  });
+  const key = { rank, vec: vec === 4 };
+  PERMUTE.run(ctx, { key, bind: { src: p.a, dst: p.out }, params, count: n / vec });
 }
 
 /**
@@ -220,3 +215,9 @@ export function permuteBackwardCpu(p: PermuteArgs<WordArray>): void {
     perm: inverse(p.perm),
   });
 }
+
+/** `permuteForward` paired with its CPU reference. */
+export const permuteKernel: Kernel<PermuteArgs<Buf>, PermuteArgs<WordArray>> = kernel(
+  permuteForward,
+  permuteForwardCpu,
+);

@@ -8,8 +8,12 @@ import type { Buf } from "../../kernels/context.ts";
 import type { Kernel } from "../../kernels/program.ts";
 import { Tensor } from "../tensor.ts";
 
-/** A kernel's GPU arguments with tensors in place of buffers. */
-export type OnTensors<G> = { [K in keyof G]: NonNullable<G[K]> extends Buf ? Tensor : G[K] };
+/** A kernel's GPU arguments with tensors in place of buffers (and of arrays of buffers). */
+export type OnTensors<G> = {
+  [K in keyof G]: NonNullable<G[K]> extends Buf ? Tensor
+    : NonNullable<G[K]> extends Buf[] ? Tensor[]
+    : G[K];
+};
 
 /**
  * Runs a kernel on the backend of the first tensor among the arguments (all must share it).
@@ -35,12 +39,14 @@ export function run<G, C>(k: Kernel<G, C>, args: OnTensors<G>): void {
   for (const key in args) {
     const v: unknown = args[key];
     if (v instanceof Tensor) be ??= v.backend;
+    else if (Array.isArray(v) && v[0] instanceof Tensor) be ??= v[0].backend;
   }
   if (!be) throw new Error("Cannot run a kernel without a tensor argument");
   const cpu = be.kind === "cpu";
+  const side = (v: unknown) => v instanceof Tensor ? (cpu ? v.data : v.buffer) : v;
   for (const key in args) {
     const v: unknown = args[key];
-    out[key] = v instanceof Tensor ? (cpu ? v.data : v.buffer) : v;
+    out[key] = Array.isArray(v) && v[0] instanceof Tensor ? v.map(side) : side(v);
   }
   if (be.kind === "cpu") k.cpu(out as C);
   else k.gpu(be, out as G);

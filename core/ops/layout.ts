@@ -5,15 +5,9 @@
  * dtype bit-exactly (ids as well as values).
  * @module
  */
-import {
-  concatForward,
-  concatForwardCpu,
-  sliceBackward,
-  sliceBackwardCpu,
-  sliceForward,
-  sliceForwardCpu,
-} from "../../kernels/layout.ts";
-import { permuteForward, permuteForwardCpu } from "../../kernels/permute.ts";
+import { concatKernel, sliceBackwardKernel, sliceKernel } from "../../kernels/layout.ts";
+import { permuteKernel } from "../../kernels/permute.ts";
+import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, needsGrad, shapeStr } from "./_save.ts";
@@ -54,9 +48,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
     throw new Error(`Cannot permute shape ${shapeStr(x.shape)} by [${perm.join(", ")}]`);
   }
   const out = Tensor.empty(perm.map((a) => x.shape[a]), x.dtype, x.backend);
-  const be = x.backend;
-  if (be.kind === "cpu") permuteForwardCpu({ a: x.data, out: out.data, shape: x.shape, perm });
-  else permuteForward(be, { a: x.buffer, out: out.buffer, shape: x.shape, perm });
+  run(permuteKernel, { a: x, out, shape: x.shape, perm });
   if (!needsGrad(x)) return out;
   const inv = new Array<number>(r);
   perm.forEach((p, k) => (inv[p] = k));
@@ -124,13 +116,11 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
   const sizes = { outer, dim, inner, start, length };
   const out = Tensor.empty(x.shape.map((d, i) => (i === ax ? length : d)), x.dtype, x.backend);
   const be = x.backend;
-  if (be.kind === "cpu") sliceForwardCpu({ ...sizes, a: x.data, out: out.data });
-  else sliceForward(be, { ...sizes, a: x.buffer, out: out.buffer });
+  run(sliceKernel, { ...sizes, a: x, out });
   if (!needsGrad(x)) return out;
   return record(out, [x], (g) => {
     const dA = Tensor.empty(x.shape, "f32", be);
-    if (be.kind === "cpu") sliceBackwardCpu({ ...sizes, a: g.data, out: dA.data });
-    else sliceBackward(be, { ...sizes, a: g.buffer, out: dA.buffer });
+    run(sliceBackwardKernel, { ...sizes, a: g, out: dA });
     return [dA];
   });
 }
@@ -177,12 +167,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
     first.dtype,
     first.backend,
   );
-  const be = first.backend;
-  if (be.kind === "cpu") {
-    concatForwardCpu({ parts: xs.map((t) => t.data), whole: out.data, outer, dims, inner });
-  } else {
-    concatForward(be, { parts: xs.map((t) => t.buffer), whole: out.buffer, outer, dims, inner });
-  }
+  run(concatKernel, { parts: [...xs], whole: out, outer, dims, inner });
   if (!needsGrad(...xs)) return out;
   return record(out, [...xs], (g) => {
     let off = 0;
