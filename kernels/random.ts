@@ -5,55 +5,48 @@
  * Reference: PCG hash (Jarzynski & Olano 2020, "Hash Functions for GPU Rendering"); Box-Muller.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
-const WG = 256;
-
-const SHADER = /* wgsl */ `
-struct P { B: u32, T: u32, H: u32, seed: u32, pos0: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<uniform> p: P;
+const PCG = /* wgsl */ `
 fn pcg(v: u32) -> u32 {
   let s = v * 747796405u + 2891336453u;
   let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
   return (w >> 22u) ^ w;
 }
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i >= p.B * p.T * p.H) { return; }
-  let h = i % p.H;
+// Box-Muller from the hash x of (seed, b, t, h).
+fn normal(x: u32) -> f32 {
+  let y = pcg(x ^ 0x9e3779b9u);
+  let u1 = (f32(x >> 8u) + 1.0) / 16777217.0;
+  let u2 = f32(y >> 8u) / 16777216.0;
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}`;
+
+const NORMAL = program({
+  label: "randomNormal",
+  outputs: { out: "f32" },
+  uniforms: { T: "u32", H: "u32", seed: "u32", pos0: "u32", scale: "f32" },
+  workgroup: 256,
+  head: () => PCG,
+  body: () =>
+    `let h = i % p.H;
   let t = (i / p.H) % p.T + p.pos0;
   let b = i / (p.H * p.T);
-  let x = pcg(h + pcg(t + pcg(b + pcg(p.seed))));
-  let y = pcg(x ^ 0x9e3779b9u);
-  let u1 = (f32(x >> 8u) + 1.0) / 16777217.0;
-  let u2 = f32(y >> 8u) / 16777216.0;
-  out[i] = p.scale * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}`;
+  out[i] = p.scale * normal(pcg(h + pcg(t + pcg(b + pcg(p.seed)))));`,
+});
 
-const AT_SHADER = /* wgsl */ `
-struct P { B: u32, H: u32, seed: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> pos: array<u32>;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<uniform> p: P;
-fn pcg(v: u32) -> u32 {
-  let s = v * 747796405u + 2891336453u;
-  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
-  return (w >> 22u) ^ w;
-}
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = g.x + g.y * nw.x * ${WG}u;
-  if (i >= p.B * p.H) { return; }
-  let h = i % p.H;
+const NORMAL_AT = program({
+  label: "randomNormalAt",
+  inputs: { pos: "u32" },
+  outputs: { out: "f32" },
+  uniforms: { H: "u32", seed: "u32", scale: "f32" },
+  workgroup: 256,
+  head: () => PCG,
+  body: () =>
+    `let h = i % p.H;
   let b = i / p.H;
-  let x = pcg(h + pcg(pos[b] + pcg(b + pcg(p.seed))));
-  let y = pcg(x ^ 0x9e3779b9u);
-  let u1 = (f32(x >> 8u) + 1.0) / 16777217.0;
-  let u2 = f32(y >> 8u) / 16777216.0;
-  out[i] = p.scale * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}`;
+  out[i] = p.scale * normal(pcg(h + pcg(pos[b] + pcg(b + pcg(p.seed)))));`,
+});
 
 /** Arguments of `randomNormalAt`: one (H) noise vector per batch row, each at its own position. */
 export interface RandomNormalAtArgs<B> {
@@ -84,15 +77,11 @@ export interface RandomNormalAtArgs<B> {
  */
 export function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
   if (a.B * a.H === 0) return;
-  const params = new ArrayBuffer(16);
-  new Uint32Array(params, 0, 3).set([a.B, a.H, a.seed >>> 0]);
-  new Float32Array(params, 12, 1)[0] = a.scale ?? 1;
-  ctx.dispatch({
-    code: AT_SHADER,
-    bindings: [a.pos, a.out],
-    params: new Uint8Array(params),
-    workgroups: grid1d(Math.ceil((a.B * a.H) / WG), ctx.maxWorkgroups),
-    label: "randomNormalAt",
+  NORMAL_AT.run(ctx, {
+    key: {},
+    bind: { pos: a.pos, out: a.out },
+    params: { H: a.H, seed: a.seed >>> 0, scale: a.scale ?? 1 },
+    count: a.B * a.H,
   });
 }
 
@@ -133,15 +122,11 @@ function pcg(v: number): number {
 export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
   const n = a.B * a.T * a.H;
   if (n === 0) return;
-  const params = new ArrayBuffer(24);
-  new Uint32Array(params, 0, 5).set([a.B, a.T, a.H, a.seed >>> 0, a.pos0 ?? 0]);
-  new Float32Array(params, 20, 1)[0] = a.scale ?? 1;
-  ctx.dispatch({
-    code: SHADER,
-    bindings: [a.out],
-    params: new Uint8Array(params),
-    workgroups: grid1d(Math.ceil(n / WG), ctx.maxWorkgroups),
-    label: "randomNormal",
+  NORMAL.run(ctx, {
+    key: {},
+    bind: { out: a.out },
+    params: { T: a.T, H: a.H, seed: a.seed >>> 0, pos0: a.pos0 ?? 0, scale: a.scale ?? 1 },
+    count: n,
   });
 }
 
@@ -218,3 +203,7 @@ export function randomNormalAtCpu(
     }
   });
 }
+
+/** `randomNormal` paired with its CPU reference. */
+export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<FloatArray>> =
+  kernel(randomNormal, randomNormalCpu);

@@ -3,12 +3,8 @@
  * (b, t, h) depends only on (seed, b, pos0 + t, h), so cached decoding reproduces it exactly.
  * @module
  */
-import {
-  randomNormal,
-  randomNormalAt,
-  randomNormalAtCpu,
-  randomNormalCpu,
-} from "../../kernels/random.ts";
+import { randomNormalAt, randomNormalAtCpu, randomNormalKernel } from "../../kernels/random.ts";
+import { run } from "./_run.ts";
 import type { Backend } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -36,8 +32,7 @@ export function randomNormalTensor(
   const [B, T, H] = shape;
   const out = Tensor.empty(shape, "f32", options.backend);
   const args = { B, T, H, seed, scale: options.scale ?? 1, pos0: options.pos0 ?? 0 };
-  if (options.backend.kind === "cpu") randomNormalCpu({ ...args, out: out.data as Float32Array });
-  else randomNormal(options.backend, { ...args, out: out.buffer });
+  run(randomNormalKernel, { ...args, out });
   return out;
 }
 
