@@ -8,41 +8,39 @@
  * d_ij = log(|c (p_i - p_j)| + 1) / (log(|c max(p_i, |L init_L|)| + 1) + eps).
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-
-const WG = 64;
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { type Kernel, kernel, program, type Scalar } from "./program.ts";
 
 /** Upstream's fixed `init_L`. */
 export const FIRE_INIT_L = 512;
 /** Upstream's `eps` in the normaliser. */
 export const FIRE_EPS = 1e-6;
 
-/**
- * The WGSL uniform struct every FIRE shader declares (filled by `fireUniforms`): rows R, row
- * length S, first row, init_L, eps.
- */
-export const FIRE_PARAMS_WGSL = /* wgsl */ `
-struct P { rows: u32, cols: u32, rowStart: u32, initL: f32, eps: f32 }`;
+/** The uniforms every FIRE kernel declares (`p.cols`, `p.rowStart`, `p.initL`, `p.eps`). */
+export const FIRE_UNIFORMS = {
+  cols: "u32",
+  rowStart: "u32",
+  initL: "f32",
+  eps: "f32",
+} as const satisfies Record<string, Scalar>;
 
-const FORWARD = /* wgsl */ `${FIRE_PARAMS_WGSL}
-@group(0) @binding(0) var<storage, read> c: array<f32>;        // (1)
-@group(0) @binding(1) var<storage, read> lm: array<f32>;       // (1)
-@group(0) @binding(2) var<storage, read> pos: array<f32>;      // (S)
-@group(0) @binding(3) var<storage, read_write> out: array<f32>; // (R, S)
-@group(0) @binding(4) var<uniform> p: P;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let idx = g.x + g.y * nw.x * ${WG}u;
-  if (idx >= p.rows * p.cols) { return; }
-  let i = p.rowStart + idx / p.cols;
+const FORWARD = program({
+  label: "fire_forward",
+  inputs: { c: "f32", lm: "f32", pos: "f32" }, // (1), (1), (S)
+  outputs: { out: "f32" }, // (R, S)
+  uniforms: FIRE_UNIFORMS,
+  workgroup: 64,
+  index: "idx",
+  body: () =>
+    `let i = p.rowStart + idx / p.cols;
   let j = idx % p.cols;
   let cv = c[0];
   let pi = pos[i];
   let threshold = abs(lm[0] * p.initL);
   let num = log(abs(cv * (pi - pos[j])) + 1.0);
   let den = log(abs(cv * max(pi, threshold)) + 1.0) + p.eps;
-  out[idx] = num / den;
-}`;
+  out[idx] = num / den;`,
+});
 
 /** Sizes and constants shared by the forward and backward arguments. */
 export interface FireSizes {
@@ -98,27 +96,19 @@ export function resolveFireSizes(a: FireSizes): Required<FireSizes> {
 }
 
 /**
- * Packs resolved sizes into the uniform struct `FIRE_PARAMS_WGSL` declares.
+ * The values of `FIRE_UNIFORMS` for resolved sizes.
  *
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { fireUniforms, resolveFireSizes } from "./fire.ts";
- * const u = fireUniforms(resolveFireSizes({ seq: 5 }));
- * assert(u[0] === 5 && new Float32Array(u.buffer)[3] === 512);
+ * import { fireParams, resolveFireSizes } from "./fire.ts";
+ * assert(fireParams(resolveFireSizes({ seq: 5, rowStart: 2, rows: 3 })).rowStart === 2);
  * ```
  * @param s resolved sizes
- * @returns five 32-bit words (three u32, two f32)
+ * @returns the uniform values by name
  */
-export function fireUniforms(s: Required<FireSizes>): Uint32Array {
-  const u = new Uint32Array(5);
-  const f = new Float32Array(u.buffer);
-  u[0] = s.rows;
-  u[1] = s.seq;
-  u[2] = s.rowStart;
-  f[3] = s.initL;
-  f[4] = s.eps;
-  return u;
+export function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNIFORMS, number> {
+  return { cols: s.seq, rowStart: s.rowStart, initL: s.initL, eps: s.eps };
 }
 
 /**
@@ -139,12 +129,11 @@ export function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
   const s = resolveFireSizes(args);
   const n = s.rows * s.seq;
   if (n === 0) return;
-  ctx.dispatch({
-    code: FORWARD,
-    bindings: [args.c, args.lMult, args.positions, args.out],
-    params: fireUniforms(s),
-    workgroups: grid1d(Math.ceil(n / WG), ctx.maxWorkgroups),
-    label: "fire_forward",
+  FORWARD.run(ctx, {
+    key: {},
+    bind: { c: args.c, lm: args.lMult, pos: args.positions, out: args.out },
+    params: fireParams(s),
+    count: n,
   });
 }
 
@@ -176,3 +165,9 @@ export function fireForwardCpu(
     }
   }
 }
+
+/** `fireForward` paired with its CPU reference. */
+export const fireKernel: Kernel<
+  FireArgs<Buf>,
+  Omit<FireArgs<ArrayLike<number>>, "out"> & { out: FloatArray }
+> = kernel(fireForward, fireForwardCpu);

@@ -6,28 +6,37 @@
  * d_ij = log(|c (p_i - p_j)| + 1) / (log(|c max(p_i, |L init_L|)| + 1) + eps) in c and L.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { FIRE_PARAMS_WGSL, type FireSizes, fireUniforms, resolveFireSizes } from "./fire.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { FIRE_UNIFORMS, fireParams, type FireSizes, resolveFireSizes } from "./fire.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
 const WG = 64;
-const PARAMS = FIRE_PARAMS_WGSL;
+
+// Sums sa and sb over the workgroup in a fixed order (into sa[0] and sb[0]).
+const TREE = `sa[lid] = a;
+  sb[lid] = b;
+  workgroupBarrier();
+  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) {
+      sa[lid] += sa[lid + s];
+      sb[lid] += sb[lid + s];
+    }
+    workgroupBarrier();
+  }`;
+const SHARED = `var<workgroup> sa: array<f32, ${WG}>;\nvar<workgroup> sb: array<f32, ${WG}>;`;
 
 // Pass 1: workgroup r reduces row r of dD into its contributions to dc and dL (partial[2r..]).
-const BACKWARD_ROWS = /* wgsl */ `${PARAMS}
-@group(0) @binding(0) var<storage, read> c: array<f32>;            // (1)
-@group(0) @binding(1) var<storage, read> lm: array<f32>;           // (1)
-@group(0) @binding(2) var<storage, read> pos: array<f32>;          // (S)
-@group(0) @binding(3) var<storage, read> dd: array<f32>;           // (R, S)
-@group(0) @binding(4) var<storage, read_write> partial: array<f32>; // (R, 2)
-@group(0) @binding(5) var<uniform> p: P;
-var<workgroup> sa: array<f32, ${WG}>;
-var<workgroup> sb: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let r = wid.x + wid.y * nw.x;
-  if (r >= p.rows) { return; }
-  let i = p.rowStart + r;
+const ROWS = program({
+  label: "fire_backward_rows",
+  inputs: { c: "f32", lm: "f32", pos: "f32", dd: "f32" }, // (1), (1), (S), (R, S)
+  outputs: { partial: "f32" }, // (R, 2)
+  uniforms: FIRE_UNIFORMS,
+  workgroup: WG,
+  per: "workgroup",
+  index: "r",
+  head: () => SHARED,
+  body: () =>
+    `let i = p.rowStart + r;
   let cv = c[0];
   let pi = pos[i];
   // a = sum_j dD_ij * d num_ij / dc, b = sum_j dD_ij * num_ij
@@ -40,16 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw: vec3u,
     a += g * sign(x) * diff / (abs(x) + 1.0);
     b += g * log(abs(x) + 1.0);
   }
-  sa[lid] = a;
-  sb[lid] = b;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      sa[lid] += sa[lid + s];
-      sb[lid] += sb[lid + s];
-    }
-    workgroupBarrier();
-  }
+  ${TREE}
   if (lid == 0u) {
     let lv = lm[0] * p.initL;
     let threshold = abs(lv);
@@ -62,40 +62,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw: vec3u,
     let k = sb[0] / (den * den);
     partial[2u * r] = sa[0] / den - k * q * m;
     partial[2u * r + 1u] = -k * q * cv * dm * sign(lv) * p.initL;
-  }
-}`;
+  }`,
+});
 
 // Pass 2: one workgroup sums the per-row contributions in a fixed order.
-const BACKWARD_SUM = /* wgsl */ `${PARAMS}
-@group(0) @binding(0) var<storage, read> partial: array<f32>; // (R, 2)
-@group(0) @binding(1) var<storage, read_write> dc: array<f32>; // (1)
-@group(0) @binding(2) var<storage, read_write> dl: array<f32>; // (1)
-@group(0) @binding(3) var<uniform> p: P;
-var<workgroup> sa: array<f32, ${WG}>;
-var<workgroup> sb: array<f32, ${WG}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32) {
-  var a = 0.0;
+const SUM = program({
+  label: "fire_backward_sum",
+  inputs: { partial: "f32" }, // (R, 2)
+  outputs: { dc: "f32", dl: "f32" }, // (1), (1)
+  uniforms: { rows: "u32" },
+  workgroup: WG,
+  per: "none",
+  head: () => SHARED,
+  body: () =>
+    `var a = 0.0;
   var b = 0.0;
   for (var r = lid; r < p.rows; r += ${WG}u) {
     a += partial[2u * r];
     b += partial[2u * r + 1u];
   }
-  sa[lid] = a;
-  sb[lid] = b;
-  workgroupBarrier();
-  for (var s = ${WG / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      sa[lid] += sa[lid + s];
-      sb[lid] += sb[lid + s];
-    }
-    workgroupBarrier();
-  }
+  ${TREE}
   if (lid == 0u) {
     dc[0] = sa[0];
     dl[0] = sb[0];
-  }
-}`;
+  }`,
+});
 
 /** Arguments of `fireBackward`. */
 export interface FireBackwardArgs<B> extends FireSizes {
@@ -130,23 +121,17 @@ export interface FireBackwardArgs<B> extends FireSizes {
  */
 export function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): void {
   const s = resolveFireSizes(args);
-  const p = fireUniforms(s);
   const partial = ctx.scratch(Math.max(8, s.rows * 8));
-  if (s.rows > 0 && s.seq > 0) {
-    ctx.dispatch({
-      code: BACKWARD_ROWS,
-      bindings: [args.c, args.lMult, args.positions, args.dOut, partial],
-      params: p,
-      workgroups: grid1d(s.rows, ctx.maxWorkgroups),
-      label: "fire_backward_rows",
-    });
-  } else p[0] = 0; // nothing to reduce: the sum pass writes zeros
-  ctx.dispatch({
-    code: BACKWARD_SUM,
-    bindings: [partial, args.dc, args.dLMult],
-    params: p,
+  const some = s.rows > 0 && s.seq > 0; // else the sum pass writes zeros
+  if (some) {
+    const bind = { c: args.c, lm: args.lMult, pos: args.positions, dd: args.dOut, partial };
+    ROWS.run(ctx, { key: {}, bind, params: fireParams(s), count: s.rows });
+  }
+  SUM.run(ctx, {
+    key: {},
+    bind: { partial, dc: args.dc, dl: args.dLMult },
+    params: { rows: some ? s.rows : 0 },
     workgroups: [1],
-    label: "fire_backward_sum",
   });
 }
 
@@ -191,3 +176,12 @@ export function fireBackwardCpu(
   a.dc[0] = dc;
   a.dLMult[0] = dl;
 }
+
+/** `fireBackward` paired with its CPU reference. */
+export const fireBackwardKernel: Kernel<
+  FireBackwardArgs<Buf>,
+  Omit<FireBackwardArgs<ArrayLike<number>>, "dc" | "dLMult"> & {
+    dc: FloatArray;
+    dLMult: FloatArray;
+  }
+> = kernel(fireBackward, fireBackwardCpu);

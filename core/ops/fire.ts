@@ -5,11 +5,12 @@
  * Reference: Li et al. 2023 (FIRE); formula in `kernels/fire.ts`.
  * @module
  */
-import { FIRE_EPS, FIRE_INIT_L, fireForward, fireForwardCpu } from "../../kernels/fire.ts";
-import { fireBackward, fireBackwardCpu } from "../../kernels/fire_backward.ts";
+import { FIRE_EPS, FIRE_INIT_L, fireKernel } from "../../kernels/fire.ts";
+import { fireBackwardKernel } from "../../kernels/fire_backward.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { run } from "./_run.ts";
 
 /** Options of `fireDistances`. */
 export interface FireDistanceOptions {
@@ -77,51 +78,14 @@ export function fireDistances(positions: Tensor, options: FireDistanceOptions): 
     eps: options.eps ?? FIRE_EPS,
   };
   const out = Tensor.empty([rows, seq], "f32", positions.backend);
-  const be = positions.backend;
-  if (be.kind === "cpu") {
-    fireForwardCpu({
-      ...sizes,
-      c: f32(c),
-      lMult: f32(lMult),
-      positions: f32(positions),
-      out: f32(out),
-    });
-  } else {
-    fireForward(be, {
-      ...sizes,
-      c: c.buffer,
-      lMult: lMult.buffer,
-      positions: positions.buffer,
-      out: out.buffer,
-    });
-  }
+  run(fireKernel, { ...sizes, c, lMult, positions, out });
   if (!needsGrad(c, lMult)) return out;
   const sc = saveForBackward(c), sl = saveForBackward(lMult), sp = saveForBackward(positions);
   return record(out, [positions, c, lMult], (g) => {
     const dc = Tensor.empty(sc.shape, "f32", g.backend);
     const dl = Tensor.empty(sl.shape, "f32", g.backend);
-    const gb = g.backend;
-    if (gb.kind === "cpu") {
-      fireBackwardCpu({
-        ...sizes,
-        c: f32(sc),
-        lMult: f32(sl),
-        positions: f32(sp),
-        dOut: f32(g),
-        dc: f32(dc),
-        dLMult: f32(dl),
-      });
-    } else {
-      fireBackward(gb, {
-        ...sizes,
-        c: sc.buffer,
-        lMult: sl.buffer,
-        positions: sp.buffer,
-        dOut: g.buffer,
-        dc: dc.buffer,
-        dLMult: dl.buffer,
-      });
-    }
+    const args = { ...sizes, c: sc, lMult: sl, positions: sp, dOut: g, dc, dLMult: dl };
+    run(fireBackwardKernel, args);
     return [null, dc, dl];
   }, [sc, sl, sp]);
 }
