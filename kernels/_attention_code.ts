@@ -161,19 +161,23 @@ export class AttnCode {
   readonly elem: string;
   /** Names of the arrays bound as flat textures (`_flat_texture.ts`; vec4 mode only). */
   readonly tex: ReadonlySet<string>;
+  /** Whether rows load through the program layer's `load_<array>(word)` functions. */
+  readonly fns: boolean;
 
   /**
    * Makes the helper.
    *
    * @param hd per-head dimension
-   * @param tex names of arrays bound as flat textures (ignored unless hd is a multiple of 4)
+   * @param tex names of arrays bound as flat textures (ignored unless hd is a multiple of 4),
+   *   or `load`: read every row array through `load_<array>` (`program.ts` declares them)
    */
-  constructor(hd: number, tex: ReadonlySet<string> = new Set()) {
+  constructor(hd: number, tex: ReadonlySet<string> | "load" = new Set()) {
     this.hd = hd;
     this.vec = hd % 4 === 0;
     this.nc = Math.ceil(hd / 4);
     this.elem = this.vec ? "vec4f" : "f32";
-    this.tex = this.vec ? tex : new Set();
+    this.fns = tex === "load";
+    this.tex = this.vec && tex !== "load" ? tex : new Set();
   }
 
   /**
@@ -201,12 +205,13 @@ export class AttnCode {
     const mul = scale ? ` * ${scale}` : "";
     let s = `let ${name}_o = ${this.vec ? `(${off}) >> 2u` : `${off}`};\n`;
     for (let c = 0; c < this.nc; c++) {
+      const at = (k: string) => this.fns ? `load_${arr}(${k})` : `${arr}[${k}]`;
       if (this.tex.has(arr)) {
         s += `${decl} ${name}_${c} = ${flatFetch(arr, `(${name}_o + ${c}u)`)}${mul};\n`;
-      } else if (this.vec) s += `${decl} ${name}_${c} = ${arr}[${name}_o + ${c}u]${mul};\n`;
+      } else if (this.vec) s += `${decl} ${name}_${c} = ${at(`${name}_o + ${c}u`)}${mul};\n`;
       else {
         const comps = [0, 1, 2, 3].map((k) =>
-          4 * c + k < this.hd ? `${arr}[${name}_o + ${4 * c + k}u]` : "0.0"
+          4 * c + k < this.hd ? at(`${name}_o + ${4 * c + k}u`) : "0.0"
         );
         s += `${decl} ${name}_${c} = vec4f(${comps.join(", ")})${mul};\n`;
       }

@@ -204,3 +204,55 @@ export function tuningNumber(tuning: Map<string, string>, key: string): number {
   const v = Number(tuning.get(key) ?? 0);
   return Number.isFinite(v) ? v : 0;
 }
+
+/** The values attention code depends on, flat (a program key): sizes, layout, rotary base. */
+export type ShapeKey = {
+  /** Batch size. */
+  batch: number;
+  /** Sequence length. */
+  seq: number;
+  /** Heads. */
+  heads: number;
+  /** Per-head dimension. */
+  headDim: number;
+  /** Column layout of `qkv`. */
+  layout: AttentionShape["layout"];
+  /** Rotary base, 0 without rotary. */
+  base: number;
+};
+
+/**
+ * An attention shape as a program key, and back (`shapeOf`).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { shapeKey, shapeOf } from "./_attention_rows.ts";
+ * const k = shapeKey({ batch: 1, seq: 2, heads: 1, headDim: 4, layout: "pytorch", rotary: {} });
+ * assert(k.base === 10000 && shapeOf(k).rotary?.base === 10000);
+ * ```
+ * @param a sizes, layout and rotary settings
+ * @returns the key
+ */
+export function shapeKey(a: AttentionShape): ShapeKey {
+  const { batch, seq, heads, headDim, layout } = a;
+  return { batch, seq, heads, headDim, layout, base: a.rotary ? a.rotary.base ?? ROTARY_BASE : 0 };
+}
+
+/**
+ * The attention shape of a key made by `shapeKey` (rotary offset left out: it is a uniform).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { shapeOf } from "./_attention_rows.ts";
+ * const a = shapeOf({ batch: 1, seq: 2, heads: 1, headDim: 4, layout: "pytorch", base: 0 });
+ * assert(a.rotary === undefined);
+ * ```
+ * @param k the key
+ * @returns sizes, layout and rotary base
+ */
+export function shapeOf(k: ShapeKey): AttentionShape {
+  const { batch, seq, heads, headDim, layout } = k;
+  return { batch, seq, heads, headDim, layout, rotary: k.base ? { base: k.base } : undefined };
+}

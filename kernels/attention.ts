@@ -6,14 +6,8 @@
  * decoding with a key/value cache: `attention_decode.ts`.
  * @module
  */
-import {
-  type Binding,
-  type Buf,
-  cachedCode,
-  type FloatArray,
-  grid1d,
-  type KernelContext,
-} from "./context.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { program } from "./program.ts";
 import {
   type AttentionShape,
   AttnCode,
@@ -22,13 +16,13 @@ import {
   MASKED,
   qkvColumn,
 } from "./_attention_code.ts";
-import { qkRows } from "./_attention_rotary.ts";
+import { qkRows, rotateQk } from "./_attention_rotary.ts";
 import {
   attentionTiling,
-  codeKey,
-  declareBindings,
-  rowBindings,
   rowSources,
+  type ShapeKey,
+  shapeKey,
+  shapeOf,
   tuningNumber,
 } from "./_attention_rows.ts";
 
@@ -47,25 +41,16 @@ export interface AttentionArgs<B> extends AttentionShape {
   bias?: B;
 }
 
-const CODE = new Map<string, string>();
+type ForwardKey = ShapeKey & { bias: boolean; lse: boolean; wg: number; slots: number };
 
-function forwardCode(
-  a: AttentionArgs<unknown>,
-  wg: number,
-  slots: number,
-  tex: ReadonlySet<string>,
-): string {
-  const { batch, seq, heads, headDim: hd } = a;
-  const g = new AttnCode(hd, tex);
+function forwardBody(k: ForwardKey): string {
+  const a = shapeOf(k), wg = k.wg, slots = k.slots;
+  const { seq, heads, headDim: hd } = a;
+  const g = new AttnCode(hd, "load");
   const src = rowSources(a);
   const qb = wg * slots;
   const nqb = Math.ceil(seq / qb);
-  const hasBias = !!a.bias, hasLse = !!a.lse;
-  const binds: [string, string, boolean][] = [["qkv", g.type("qkv"), false]];
-  if (a.rotary) binds.push(["qk", g.type("qk"), false]);
-  if (hasBias) binds.push(["bias", "array<f32>", false]);
-  binds.push(["out", `array<${g.elem}>`, true]);
-  if (hasLse) binds.push(["lse", "array<f32>", true]);
+  const hasBias = k.bias, hasLse = k.lse;
 
   // Per slot r: query i<r> (clamped to iq<r> for loads), its scaled q row, running max m,
   // normaliser l and accumulator a (scores in log2 units, so exp2 is used throughout).
@@ -108,25 +93,31 @@ function forwardCode(
     }}\n`;
   }
 
-  return /* wgsl */ `
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(hd))};
-const LOG2E = ${f32(Math.LOG2E)};
-const LN2 = ${f32(Math.LN2)};
-${declareBindings(binds)}
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_id) lid: vec3u) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= ${batch * heads * nqb}u) { return; }
-  let lane = lid.x;
+  return `let lane = lid;
   let bh = w / ${nqb}u;
   let h = bh % ${heads}u;
   let b = bh / ${heads}u;
   let q0 = (w % ${nqb}u) * ${qb}u;
 ${init}
 ${loops}
-${fin}}`;
+${fin}`;
 }
+
+const FORWARD = program({
+  label: "attention.forward",
+  inputs: { qkv: "ROW", qk: "ROW", bias: "f32" },
+  outputs: { out: "ROW", lse: "f32" },
+  workgroup: (k: ForwardKey) => k.wg,
+  per: "workgroup",
+  index: "w",
+  flat: (k) => k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk"] : ["qkv"]) : [],
+  head: (k) =>
+    `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
+const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
+const LOG2E = ${f32(Math.LOG2E)};
+const LN2 = ${f32(Math.LN2)};`,
+  body: forwardBody,
+});
 
 /**
  * Causal multi-head self-attention forward on the GPU.
@@ -155,22 +146,14 @@ export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): voi
   const force = tuningNumber(ctx.tuning, "attention.slots");
   const chunks = Math.ceil(a.headDim / 4);
   const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
-  const rows = rowBindings(ctx, a);
-  const bindings: Binding[] = [rows.qkv];
-  if (rows.qk) bindings.push(rows.qk);
-  if (a.bias) bindings.push(a.bias);
-  bindings.push(a.out);
-  if (a.lse) bindings.push(a.lse);
   const nqb = Math.ceil(a.seq / (wg * slots));
-  ctx.dispatch({
-    code: cachedCode(
-      CODE,
-      codeKey(a, wg, slots, [...rows.tex]),
-      () => forwardCode(a, wg, slots, rows.tex),
-    ),
-    bindings,
-    workgroups: grid1d(a.batch * a.heads * nqb, ctx.maxWorkgroups),
-    label: "attention.forward",
+  const rows = a.batch * a.seq * a.heads * a.headDim;
+  const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
+  FORWARD.run(ctx, {
+    key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots },
+    bind: { qkv: a.qkv, qk, bias: a.bias, out: a.out, lse: a.lse },
+    floats: { qkv: 3 * rows, qk: 2 * rows },
+    count: a.batch * a.heads * nqb,
   });
 }
 
