@@ -5,7 +5,8 @@
  */
 import { rotateChunksCode } from "./_attention_rotary.ts";
 import { type AttentionShape, AttnCode, f32, ROTARY_BASE } from "./_attention_code.ts";
-import { declareBindings, rowSources } from "./_attention_rows.ts";
+import { rowSources, type ShapeKey, shapeOf } from "./_attention_rows.ts";
+import { program } from "./program.ts";
 
 /** Arguments of `attentionBackward`: `B` is `Buf` for the launcher, a float array for the reference. */
 export interface AttentionBackwardArgs<B> extends AttentionShape {
@@ -38,65 +39,42 @@ function qkvRow(a: AttentionShape, which: number, t: string): string {
   return `(b * ${a.seq}u + ${t}) * ${3 * a.heads * a.headDim}u + ${col}`;
 }
 
-const HEADER = (
-  a: AttentionShape,
-  nblk: number,
-  wg: number,
-  qb: number,
-  nb = a.batch,
-) => /* wgsl */ `
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(a.headDim))};
+/** What the backward programs' text depends on. */
+export type BackwardKey = ShapeKey & {
+  /** Whether there is a bias (and, for the query pass, a bias gradient `ds` to write). */
+  bias: boolean;
+  /** Query pass only: whether it writes ds for the bias gradient. */
+  ds: boolean;
+  /** Invocations per workgroup. */
+  wg: number;
+  /** Rows per invocation. */
+  slots: number;
+  /** Batch rows per dispatch (the query pass with a bias gradient runs in chunks). */
+  nb: number;
+};
+
+const HEAD = (k: BackwardKey) =>
+  /* wgsl */ `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
+const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
 const LOG2E = ${f32(Math.LOG2E)};
-const INV_SQRT = ${f32(1 / Math.sqrt(a.headDim))};
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_id) lid: vec3u) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= ${nb * a.heads * nblk}u) { return; }
-  let lane = lid.x;
+const INV_SQRT = ${f32(1 / Math.sqrt(k.headDim))};`;
+
+const START = (a: AttentionShape, nblk: number, qb: number, nb: number) => /* wgsl */ `
+  let lane = lid;
   let bh = w / ${nblk}u;
   let h = bh % ${a.heads}u;
-  let b = bh / ${a.heads}u${nb < a.batch ? " + prm.bBase" : ""};
+  let b = bh / ${a.heads}u${nb < a.batch ? " + p.bBase" : ""};
   if (b >= ${a.batch}u) { return; }
   let r0 = (w % ${nblk}u) * ${qb}u;
-`;
+${a.rotary ? "let OFFSET = p.offset;\n" : ""}`;
 
-/**
- * Query-side kernel: per query row i (a lane's slot) it recomputes p_ij = exp(s_ij - lse_i)
- * over the keys, ds_ij = p_ij (dO_i.v_j - D_i) with D_i = dO_i.O_i, and accumulates
- * dq_i = sum_j ds_ij k_j / sqrt(hd) (un-rotated at the end). Writes D for the key kernel and,
- * when the bias needs a gradient, ds per batch for the reduction.
- *
- * @example
- * ```ts ignore
- * const code = queryCode(args, 8, 3, args.batch, new Set(["qkv", "o", "dout"]));
- * ```
- * @param a sizes, layout and which optional buffers are present
- * @param wg lanes per workgroup
- * @param slots rows per lane
- * @param nb batch rows per dispatch (fewer than the batch when ds is reduced in chunks)
- * @param tex arrays bound as flat textures
- * @returns the WGSL module
- */
-export function queryCode(
-  a: AttentionBackwardArgs<unknown>,
-  wg: number,
-  slots: number,
-  nb: number,
-  tex: ReadonlySet<string>,
-): string {
+function queryBody(k: BackwardKey): string {
+  const a = shapeOf(k), { wg, slots, nb } = k;
   const { seq, heads, headDim: hd } = a;
-  const g = new AttnCode(hd, tex);
+  const g = new AttnCode(hd, "load");
   const src = rowSources(a);
   const qb = wg * slots, nblk = Math.ceil(seq / qb);
-  const hasBias = !!a.bias, wantDb = !!a.dbias;
-  const binds: [string, string, boolean][] = [["qkv", g.type("qkv"), false]];
-  if (a.rotary) binds.push(["qk", g.type("qk"), false]);
-  binds.push(["o", g.type("o"), false], ["dout", g.type("dout"), false]);
-  binds.push(["lse", "array<f32>", false]);
-  if (hasBias) binds.push(["bias", "array<f32>", false]);
-  binds.push(["dqkv", `array<${g.elem}>`, true], ["dd", "array<f32>", true]);
-  if (wantDb) binds.push(["ds", "array<f32>", true]);
+  const hasBias = k.bias, wantDb = k.ds;
 
   let init = "";
   for (let r = 0; r < slots; r++) {
@@ -110,7 +88,7 @@ export function queryCode(
     init += g.zeros(`dq${r}`);
     if (hasBias) init += `let br${r} = (h * ${seq}u + iq${r}) * ${seq}u;\n`;
     if (wantDb) {
-      const bl = nb < a.batch ? "(b - prm.bBase)" : "b";
+      const bl = nb < a.batch ? "(b - p.bBase)" : "b";
       init += `let dsr${r} = ((${bl} * ${heads}u + h) * ${seq}u + iq${r}) * ${seq}u;\n`;
     }
   }
@@ -143,45 +121,16 @@ export function queryCode(
     fin += g.store(`dq${r}`, "dqkv", qkvRow(a, 0, `i${r}`), "INV_SQRT");
     fin += `dd[(b * ${heads}u + h) * ${seq}u + i${r}] = d${r};\n}\n`;
   }
-  const prm = a.rotary || nb < a.batch;
-  return `${prm ? "struct P { offset: u32, bBase: u32 }\n" : ""}${declareBindings(binds)}
-${prm ? `@group(0) @binding(${binds.length}) var<uniform> prm: P;\n` : ""}${
-    HEADER(a, nblk, wg, qb, nb)
-  }${a.rotary ? "let OFFSET = prm.offset;\n" : ""}${init}${loops}${fin}}`;
+  return `${START(a, nblk, qb, nb)}${init}${loops}${fin}`;
 }
 
-/**
- * Key-side kernel: per key row j (a lane's slot) it walks the queries i >= j, recomputes p_ij
- * and ds_ij, and accumulates dv_j = sum_i p_ij dO_i and dk_j = sum_i ds_ij q_i / sqrt(hd)
- * (un-rotated at the end). Needs D from the query kernel.
- *
- * @example
- * ```ts ignore
- * const code = keyCode(args, 8, 3, new Set(["qkv", "dout"]));
- * ```
- * @param a sizes, layout and which optional buffers are present
- * @param wg lanes per workgroup
- * @param slots rows per lane
- * @param tex arrays bound as flat textures
- * @returns the WGSL module
- */
-export function keyCode(
-  a: AttentionBackwardArgs<unknown>,
-  wg: number,
-  slots: number,
-  tex: ReadonlySet<string>,
-): string {
+function keyBody(k: BackwardKey): string {
+  const a = shapeOf(k), { wg, slots } = k;
   const { seq, heads, headDim: hd } = a;
-  const g = new AttnCode(hd, tex);
+  const g = new AttnCode(hd, "load");
   const src = rowSources(a);
   const kb = wg * slots, nblk = Math.ceil(seq / kb);
-  const hasBias = !!a.bias;
-  const binds: [string, string, boolean][] = [["qkv", g.type("qkv"), false]];
-  if (a.rotary) binds.push(["qk", g.type("qk"), false]);
-  binds.push(["dout", g.type("dout"), false], ["lse", "array<f32>", false]);
-  binds.push(["dd", "array<f32>", false]);
-  if (hasBias) binds.push(["bias", "array<f32>", false]);
-  binds.push(["dqkv", `array<${g.elem}>`, true]);
+  const hasBias = k.bias;
 
   let init = "";
   for (let r = 0; r < slots; r++) {
@@ -221,43 +170,58 @@ export function keyCode(
     fin += g.store(`dv${r}`, "dqkv", qkvRow(a, 2, `j${r}`));
     fin += "}\n";
   }
-  return `${a.rotary ? "struct P { offset: u32, bBase: u32 }\n" : ""}${declareBindings(binds)}
-${a.rotary ? `@group(0) @binding(${binds.length}) var<uniform> prm: P;\n` : ""}${
-    HEADER(a, nblk, wg, kb)
-  }${a.rotary ? "let OFFSET = prm.offset;\n" : ""}${init}${loops}${fin}}`;
+  return `${START(a, nblk, kb, a.batch)}${init}${loops}${fin}`;
 }
 
 /**
- * Sums ds (nb, heads, T, T) over its batch rows in order into dbias (zero above the diagonal);
- * `accumulate` adds to what earlier batch chunks left there.
- *
- * @example
- * ```ts ignore
- * const code = biasReduceCode(shape, 16, false);
- * ```
- * @param a sizes
- * @param nb batch rows in the ds scratch
- * @param accumulate add to dbias instead of overwriting it
- * @returns the WGSL module
+ * The query pass: per query row, dq (and the row's dO.O, and ds for the bias gradient), one
+ * workgroup per block of query rows of one (batch row, head).
  */
-export function biasReduceCode(a: AttentionShape, nb: number, accumulate: boolean): string {
-  const { seq, heads } = a;
-  const n = heads * seq * seq;
-  return /* wgsl */ `
-struct P { rows: u32 }
-@group(0) @binding(0) var<storage, read> ds: array<f32>;
-@group(0) @binding(1) var<storage, read_write> dbias: array<f32>;
-@group(0) @binding(2) var<uniform> prm: P;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let e = gid.x + gid.y * nw.x * 64u;
-  if (e >= ${n}u) { return; }
-  let j = e % ${seq}u;
-  let i = (e / ${seq}u) % ${seq}u;
+export const QUERY = program({
+  label: "attention.backward.query",
+  inputs: { qkv: "ROW", qk: "ROW", o: "ROW", dout: "ROW", lse: "f32", bias: "f32" },
+  outputs: { dqkv: "ROW", dd: "f32", ds: "f32" },
+  uniforms: { offset: "u32", bBase: "u32" },
+  workgroup: (k: BackwardKey) => k.wg,
+  per: "workgroup",
+  index: "w",
+  flat: (k) =>
+    k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk", "o", "dout"] : ["qkv", "o", "dout"]) : [],
+  head: HEAD,
+  body: queryBody,
+});
+
+/** The key pass: per key row, dk and dv, one workgroup per block of key rows. */
+export const KEY = program({
+  label: "attention.backward.key",
+  inputs: { qkv: "ROW", qk: "ROW", dout: "ROW", lse: "f32", dd: "f32", bias: "f32" },
+  outputs: { dqkv: "ROW" },
+  uniforms: { offset: "u32" },
+  workgroup: (k: BackwardKey) => k.wg,
+  per: "workgroup",
+  index: "w",
+  flat: (k) => k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk", "dout"] : ["qkv", "dout"]) : [],
+  head: HEAD,
+  body: keyBody,
+});
+
+/**
+ * The bias gradient: sums ds over a chunk of `nb` batch rows (`p.rows` of them valid) into
+ * dbias, or adds to it (`acc`); one invocation per (head, query, key) entry.
+ */
+export const BIAS_REDUCE = program({
+  label: "attention.backward.bias",
+  inputs: { ds: "f32" },
+  outputs: { dbias: "f32" },
+  uniforms: { rows: "u32" },
+  workgroup: 64,
+  index: "e",
+  body: (k: { seq: number; nb: number; acc: boolean }) =>
+    `let j = e % ${k.seq}u;
+  let i = (e / ${k.seq}u) % ${k.seq}u;
   var acc = 0.0;
   if (j <= i) {
-    for (var b = 0u; b < min(prm.rows, ${nb}u); b++) { acc += ds[b * ${n}u + e]; }
+    for (var b = 0u; b < min(p.rows, ${k.nb}u); b++) { acc += ds[b * p.n + e]; }
   }
-  dbias[e] = ${accumulate ? "dbias[e] + acc" : "acc"};
-}`;
-}
+  dbias[e] = ${k.acc ? "dbias[e] + acc" : "acc"};`,
+});

@@ -5,7 +5,6 @@
  * (buffers or flat textures) and the launch geometry: `_attention_rows.ts`.
  * @module
  */
-import { FLAT_TEXTURE_TYPE, flatFetch } from "./_flat_texture.ts";
 
 /**
  * Column layout of the fused projection `qkv` (B, T, 3H), H = heads * headDim.
@@ -159,8 +158,6 @@ export class AttnCode {
   readonly nc: number;
   /** WGSL element type of row arrays. */
   readonly elem: string;
-  /** Names of the arrays bound as flat textures (`_flat_texture.ts`; vec4 mode only). */
-  readonly tex: ReadonlySet<string>;
   /** Whether rows load through the program layer's `load_<array>(word)` functions. */
   readonly fns: boolean;
 
@@ -168,26 +165,15 @@ export class AttnCode {
    * Makes the helper.
    *
    * @param hd per-head dimension
-   * @param tex names of arrays bound as flat textures (ignored unless hd is a multiple of 4),
-   *   or `load`: read every row array through `load_<array>` (`program.ts` declares them)
+   * @param via `load`: read row arrays through `load_<array>` (`program.ts` declares them,
+   *   buffers or flat textures alike); `index`: index the storage arrays directly
    */
-  constructor(hd: number, tex: ReadonlySet<string> | "load" = new Set()) {
+  constructor(hd: number, via: "load" | "index" = "index") {
     this.hd = hd;
     this.vec = hd % 4 === 0;
     this.nc = Math.ceil(hd / 4);
     this.elem = this.vec ? "vec4f" : "f32";
-    this.fns = tex === "load";
-    this.tex = this.vec && tex !== "load" ? tex : new Set();
-  }
-
-  /**
-   * WGSL type of a read-only row array's binding: a flat texture or a storage array.
-   *
-   * @param arr array name
-   * @returns the type for `declareBindings`
-   */
-  type(arr: string): string {
-    return this.tex.has(arr) ? FLAT_TEXTURE_TYPE : `array<${this.elem}>`;
+    this.fns = via === "load";
   }
 
   /**
@@ -206,9 +192,7 @@ export class AttnCode {
     let s = `let ${name}_o = ${this.vec ? `(${off}) >> 2u` : `${off}`};\n`;
     for (let c = 0; c < this.nc; c++) {
       const at = (k: string) => this.fns ? `load_${arr}(${k})` : `${arr}[${k}]`;
-      if (this.tex.has(arr)) {
-        s += `${decl} ${name}_${c} = ${flatFetch(arr, `(${name}_o + ${c}u)`)}${mul};\n`;
-      } else if (this.vec) s += `${decl} ${name}_${c} = ${at(`${name}_o + ${c}u`)}${mul};\n`;
+      if (this.vec) s += `${decl} ${name}_${c} = ${at(`${name}_o + ${c}u`)}${mul};\n`;
       else {
         const comps = [0, 1, 2, 3].map((k) =>
           4 * c + k < this.hd ? at(`${name}_o + ${4 * c + k}u`) : "0.0"

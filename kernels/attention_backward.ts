@@ -5,27 +5,13 @@
  * writer and sums run in a fixed order: deterministic, with no atomics.
  * @module
  */
-import {
-  type Binding,
-  type Buf,
-  cachedCode,
-  type FloatArray,
-  grid1d,
-  type KernelContext,
-} from "./context.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { checkAttentionSizes, qkvColumn, ROTARY_BASE } from "./_attention_code.ts";
-import { qkRows, rotaryFrequencies, rotateRow } from "./_attention_rotary.ts";
-import { attentionTiling, codeKey, rowBindings, tuningNumber } from "./_attention_rows.ts";
-import {
-  type AttentionBackwardArgs,
-  biasReduceCode,
-  keyCode,
-  queryCode,
-} from "./_attention_backward_code.ts";
+import { qkRows, rotaryFrequencies, rotateQk, rotateRow } from "./_attention_rotary.ts";
+import { attentionTiling, shapeKey, tuningNumber } from "./_attention_rows.ts";
+import { type AttentionBackwardArgs, BIAS_REDUCE, KEY, QUERY } from "./_attention_backward_code.ts";
 
 export type { AttentionBackwardArgs } from "./_attention_backward_code.ts";
-
-const CODE = new Map<string, string>();
 
 /** Most bytes of per-batch ds scratch one chunk of the bias gradient uses. */
 const DS_BYTES = 64 << 20;
@@ -63,30 +49,22 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
   const kf = tuningNumber(ctx.tuning, "attention.bwdKeySlots");
   const qt = attentionTiling(cpu, seq, 3 * chunks, 100, qf);
   const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
-  const rows = rowBindings(ctx, a, { o: a.out, dout: a.dout });
-  const { qk, tex } = rows;
+  const rows = batch * seq * heads * a.headDim;
+  const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
+  const floats = { qkv: 3 * rows, qk: 2 * rows, o: rows, dout: rows };
   const dd = ctx.scratch(batch * heads * seq * 4);
-  const off = a.rotary?.offset ?? 0;
-  const qgrid = (nb: number) =>
-    grid1d(nb * heads * Math.ceil(seq / (qt.wg * qt.slots)), ctx.maxWorkgroups);
-  const qbind = (ds: GPUBuffer | null): Binding[] => {
-    const list: Binding[] = [rows.qkv, ...(qk ? [qk] : []), rows.more.o, rows.more.dout, a.lse];
-    if (a.bias) list.push(a.bias);
-    list.push(a.dqkv, dd);
-    if (ds) list.push(ds);
-    return list;
-  };
+  const offset = a.rotary?.offset ?? 0;
+  const shape = shapeKey(a), bias = !!a.bias;
+  const { qkv, lse, dout, dqkv } = a;
+  const qblocks = Math.ceil(seq / (qt.wg * qt.slots));
+  let reuse;
   if (!a.dbias) {
-    ctx.dispatch({
-      code: cachedCode(
-        CODE,
-        codeKey(a, "q", qt.wg, qt.slots, batch, [...tex]),
-        () => queryCode(a, qt.wg, qt.slots, batch, tex),
-      ),
-      bindings: qbind(null),
-      params: a.rotary ? new Uint32Array([off, 0]) : undefined,
-      workgroups: qgrid(batch),
-      label: "attention.backward.query",
+    reuse = QUERY.run(ctx, {
+      key: { ...shape, bias, ds: false, ...qt, nb: batch },
+      bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds: undefined },
+      floats,
+      params: { offset, bBase: 0 },
+      count: batch * heads * qblocks,
     });
   } else {
     // The bias gradient sums ds over the batch: the query kernel writes ds of a chunk of
@@ -97,40 +75,29 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
     const nb = Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));
     const ds = ctx.scratch(nb * per);
     for (let b0 = 0; b0 < batch; b0 += nb) {
-      ctx.dispatch({
-        code: cachedCode(
-          CODE,
-          codeKey(a, "q", qt.wg, qt.slots, nb, [...tex]),
-          () => queryCode(a, qt.wg, qt.slots, nb, tex),
-        ),
-        bindings: qbind(ds),
-        params: a.rotary || nb < batch ? new Uint32Array([off, b0]) : undefined,
-        workgroups: qgrid(nb),
-        label: "attention.backward.query",
+      reuse = QUERY.run(ctx, {
+        key: { ...shape, bias, ds: true, ...qt, nb },
+        bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds },
+        floats,
+        reuse,
+        params: { offset, bBase: b0 },
+        count: nb * heads * qblocks,
       });
-      ctx.dispatch({
-        code: biasReduceCode(a, nb, b0 > 0),
-        bindings: [ds, a.dbias],
-        params: new Uint32Array([batch - b0]),
-        workgroups: grid1d(Math.ceil(per / 4 / 64), ctx.maxWorkgroups),
-        label: "attention.backward.bias",
+      BIAS_REDUCE.run(ctx, {
+        key: { seq, nb, acc: b0 > 0 },
+        bind: { ds, dbias: a.dbias },
+        params: { rows: batch - b0 },
+        count: per / 4,
       });
     }
   }
-
-  const kbind: Binding[] = [rows.qkv, ...(qk ? [qk] : []), rows.more.dout, a.lse, dd];
-  if (a.bias) kbind.push(a.bias);
-  kbind.push(a.dqkv);
-  ctx.dispatch({
-    code: cachedCode(
-      CODE,
-      codeKey(a, "k", kt.wg, kt.slots, [...tex]),
-      () => keyCode(a, kt.wg, kt.slots, tex),
-    ),
-    bindings: kbind,
-    params: a.rotary ? new Uint32Array([off, 0]) : undefined,
-    workgroups: grid1d(batch * heads * Math.ceil(seq / (kt.wg * kt.slots)), ctx.maxWorkgroups),
-    label: "attention.backward.key",
+  KEY.run(ctx, {
+    key: { ...shape, bias, ds: false, ...kt, nb: batch },
+    bind: { qkv, qk, dout, lse, dd, bias: a.bias, dqkv },
+    floats,
+    reuse,
+    params: { offset },
+    count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
   });
 }
 
