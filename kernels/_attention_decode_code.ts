@@ -5,6 +5,7 @@
  */
 import { type AttentionLayout, AttnCode, f32, MASKED, ROTARY_BASE } from "./_attention_code.ts";
 import { rotateChunksCode } from "./_attention_rotary.ts";
+import { program } from "./program.ts";
 
 /**
  * Arguments of `attentionDecodeForward`: `B` is `Buf` for the launcher, a float array for the
@@ -52,121 +53,124 @@ export interface AttentionDecodeArgs<B, I = B> {
   rotary?: { base?: number; offset?: number };
 }
 
-/**
- * Whether a shader reads the uniform parameters (layout "auto" drops unused bindings): the
- * append shader reads the cache length and rotary offset, the attend shader also the bias stride.
- *
- * @example
- * ```ts ignore
- * const params = usesParams(args, true) ? values : undefined;
- * ```
- * @param a sizes and which optional buffers are present
- * @param attend the attend shader (else the append shader)
- * @returns whether the params binding exists
- */
-export function usesParams(a: AttentionDecodeArgs<unknown, unknown>, attend: boolean): boolean {
-  return !a.lengths || !!a.rotary || (attend && !!a.bias);
-}
-
-/** WGSL declaring the uniform parameters at a binding, when used. */
-function paramsDecl(
-  a: AttentionDecodeArgs<unknown, unknown>,
-  binding: number,
-  attend: boolean,
-): string {
-  return usesParams(a, attend) ? `@group(0) @binding(${binding}) var<uniform> prm: P;` : "";
-}
-
 /** WGSL defining `L`, row b's cached length. */
-function lengthCode(a: AttentionDecodeArgs<unknown, unknown>): string {
-  return a.lengths ? "let L = lengths[b];" : "let L = prm.cacheLen;";
+function lengthCode(k: DecodeKey): string {
+  return k.lengths ? "let L = lengths[b];" : "let L = p.cacheLen;";
 }
 
+/** What the decoding programs' text depends on. */
+export type DecodeKey = {
+  /** Batch size. */
+  batch: number;
+  /** New positions per row. */
+  steps: number;
+  /** Heads. */
+  heads: number;
+  /** Per-head dimension. */
+  headDim: number;
+  /** Cache rows per (batch, head). */
+  capacity: number;
+  /** Column layout of `qkv`. */
+  layout: AttentionLayout;
+  /** Rotary base, 0 without rotary. */
+  base: number;
+  /** Whether per-row lengths are bound. */
+  lengths: boolean;
+  /** Whether a bias is bound. */
+  bias: boolean;
+  /** Whether the bias has a leading batch dimension. */
+  biasPerRow: boolean;
+  /** Invocations per workgroup (attend). */
+  wg: number;
+};
+
 /**
- * WGSL appending the new positions' rotated k and v rows to the caches (one element each).
+ * The program key of decoding arguments.
  *
  * @example
- * ```ts ignore
- * ctx.dispatch({ code: appendCode(args), ... });
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { decodeKey } from "./_attention_decode_code.ts";
+ * const k = decodeKey({ batch: 1, steps: 1, heads: 1, headDim: 4, capacity: 8,
+ *   layout: "pytorch", cacheLen: 0 }, 8);
+ * assert(k.base === 0 && !k.lengths);
  * ```
- * @param a sizes, layout, rotary and which optional buffers are present
- * @returns the WGSL module
+ * @param a sizes and options (buffers only for their presence)
+ * @param wg invocations per workgroup of the attend pass
+ * @returns the key
  */
-export function appendCode(a: AttentionDecodeArgs<unknown, unknown>): string {
-  const { batch, steps, heads, headDim: hd, capacity, layout } = a;
-  const half = hd / 2;
-  const n = batch * steps * heads * hd;
-  const k = a.rotary ? f32((-2 / hd) * Math.log2(a.rotary.base ?? ROTARY_BASE)) : "";
-  const col = (which: number) =>
-    layout === "pytorch"
-      ? `${which * heads * hd}u + h * ${hd}u`
-      : `h * ${3 * hd}u + ${which * hd}u`;
-  return /* wgsl */ `
-struct P { cacheLen: u32, offset: u32, biasStride: u32 }
-@group(0) @binding(0) var<storage, read> qkv: array<f32>;
-${a.lengths ? "@group(0) @binding(3) var<storage, read> lengths: array<u32>;" : ""}
-@group(0) @binding(1) var<storage, read_write> kc: array<f32>;
-@group(0) @binding(2) var<storage, read_write> vc: array<f32>;
-${paramsDecl(a, a.lengths ? 4 : 3, false)}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let e = gid.x + gid.y * nw.x * 64u;
-  if (e >= ${n}u) { return; }
-  let d = e % ${hd}u;
+export function decodeKey(
+  a: Omit<AttentionDecodeArgs<unknown, unknown>, "qkv" | "kCache" | "vCache" | "out">,
+  wg: number,
+): DecodeKey {
+  const { batch, steps, heads, headDim, capacity, layout } = a;
+  return {
+    batch,
+    steps,
+    heads,
+    headDim,
+    capacity,
+    layout,
+    base: a.rotary ? a.rotary.base ?? ROTARY_BASE : 0,
+    lengths: !!a.lengths,
+    bias: !!a.bias,
+    biasPerRow: !!a.biasPerRow,
+    wg,
+  };
+}
+
+const DECODE_UNIFORMS = { cacheLen: "u32", offset: "u32", biasStride: "u32" } as const;
+
+/** Appends the new positions' (rotated) keys and values to the caches. */
+export const APPEND = program({
+  label: "attention.decode.append",
+  inputs: { qkv: "f32", lengths: "u32" },
+  outputs: { kc: "f32", vc: "f32" },
+  uniforms: DECODE_UNIFORMS,
+  workgroup: 64,
+  index: "e",
+  body: (key: DecodeKey) => {
+    const { steps, heads, headDim: hd, capacity, layout } = key;
+    const half = hd / 2;
+    const k = key.base ? f32((-2 / hd) * Math.log2(key.base)) : "";
+    const col = (which: number) =>
+      layout === "pytorch"
+        ? `${which * heads * hd}u + h * ${hd}u`
+        : `h * ${3 * hd}u + ${which * hd}u`;
+    return `let d = e % ${hd}u;
   let h = (e / ${hd}u) % ${heads}u;
   let bt = e / ${hd * heads}u;
   let t = bt % ${steps}u;
   let b = bt / ${steps}u;
-  ${lengthCode(a)}
+  ${lengthCode(key)}
   let pos = L + t;
   if (pos >= ${capacity}u) { return; }
   let row = bt * ${3 * heads * hd}u;
   var kv = qkv[row + ${col(1)} + d];
   ${
-    a.rotary
-      ? `let dd = d % ${half}u;
-  let an = f32(pos + prm.offset) * exp2(f32(dd) * ${k});
+      key.base
+        ? `let dd = d % ${half}u;
+  let an = f32(pos + p.offset) * exp2(f32(dd) * ${k});
   let other = qkv[row + ${col(1)} + select(d - ${half}u, d + ${half}u, d < ${half}u)];
   kv = kv * cos(an) + select(other, -other, d < ${half}u) * sin(an);`
-      : ""
-  }
+        : ""
+    }
   let o = ((b * ${heads}u + h) * ${capacity}u + pos) * ${hd}u + d;
   kc[o] = kv;
-  vc[o] = qkv[row + ${col(2)} + d];
-}`;
-}
+  vc[o] = qkv[row + ${col(2)} + d];`;
+  },
+});
 
-/**
- * Attend kernel: one workgroup per (batch, head); its lanes split the cached keys (lane l takes
- * keys l, l + wg, ...), each keeps an online softmax, and the partial results are merged
- * through workgroup memory in lane order (deterministic).
- *
- * @example
- * ```ts ignore
- * ctx.dispatch({ code: attendCode(args, 8), ... });
- * ```
- * @param a sizes, layout, rotary and which optional buffers are present
- * @param wg lanes per workgroup
- * @returns the WGSL module
- */
-export function attendCode(a: AttentionDecodeArgs<unknown, unknown>, wg: number): string {
-  const { batch, steps, heads, headDim: hd, capacity, layout } = a;
+function attendBody(a: DecodeKey): string {
+  const { batch, steps, heads, headDim: hd, capacity, layout, wg } = a;
   const g = new AttnCode(hd);
   const nc = g.nc;
-  const hasBias = !!a.bias;
+  const hasBias = a.bias;
   const h3 = 3 * heads * hd;
   const qcol = layout === "pytorch" ? `h * ${hd}u` : `h * ${3 * hd}u`;
-  let bi = 0;
-  const decl = (name: string, type: string, rw = false) =>
-    `@group(0) @binding(${bi++}) var<storage, ${rw ? "read_write" : "read"}> ${name}: ${type};\n`;
-  let binds = decl("qkv", "array<f32>") + decl("kc", `array<${g.elem}>`);
-  binds += decl("vc", `array<${g.elem}>`);
-  if (hasBias) binds += decl("bias", "array<f32>");
-  if (a.lengths) binds += decl("lengths", "array<u32>");
-  binds += decl("out", "array<f32>", true);
   const biasRow = a.biasPerRow
-    ? `((b * ${heads}u + h) * ${steps}u + t) * prm.biasStride`
-    : `(h * ${steps}u + t) * prm.biasStride`;
+    ? `((b * ${heads}u + h) * ${steps}u + t) * p.biasStride`
+    : `(h * ${steps}u + t) * p.biasStride`;
   // q is read component by component (qkv may not be vec4-aligned for this head's offset).
   let qload = "";
   for (let c = 0; c < nc; c++) {
@@ -174,28 +178,15 @@ export function attendCode(a: AttentionDecodeArgs<unknown, unknown>, wg: number)
     qload += `var q_${c} = vec4f(${comps.join(", ")});\n`;
   }
   let rot = "";
-  if (a.rotary) {
-    rot = rotateChunksCode(g.hd, "q", "f32(pos + prm.offset)", a.rotary.base ?? ROTARY_BASE, false);
-  }
+  if (a.base) rot = rotateChunksCode(g.hd, "q", "f32(pos + p.offset)", a.base, false);
   let scaleQ = "";
   for (let c = 0; c < nc; c++) scaleQ += `q_${c} *= SCALE;\n`;
   let share = "";
   for (let c = 0; c < nc; c++) share += `sh_acc[lane * ${nc}u + ${c}u] = a_${c};\n`;
-  return /* wgsl */ `
-struct P { cacheLen: u32, offset: u32, biasStride: u32 }
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(hd))};
-const LOG2E = ${f32(Math.LOG2E)};
-${binds}${paramsDecl(a, bi, true)}
-var<workgroup> sh_m: array<f32, ${wg}>;
-var<workgroup> sh_l: array<f32, ${wg}>;
-var<workgroup> sh_acc: array<vec4f, ${wg * nc}>;
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_id) lid: vec3u) {
-  let w = wid.x + wid.y * nwg.x;
+  return `  let w = wid.x + wid.y * nwg.x;
   let valid = w < ${batch * heads}u;
   let ww = min(w, ${batch * heads - 1}u);
-  let lane = lid.x;
+  let lane = lid;
   let h = ww % ${heads}u;
   let b = ww / ${heads}u;
   ${lengthCode(a)}
@@ -236,6 +227,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       }
     }
     workgroupBarrier();
-  }
-}`;
+  }`;
 }
+
+/**
+ * Attends each new query over its row's cache: one workgroup per (batch row, head), lanes
+ * striding the cache and merging their online-softmax states through workgroup memory.
+ */
+export const ATTEND = program({
+  label: "attention.decode.attend",
+  inputs: { qkv: "f32", kc: "ROW", vc: "ROW", bias: "f32", lengths: "u32" },
+  outputs: { out: "f32" },
+  uniforms: DECODE_UNIFORMS,
+  workgroup: (k: DecodeKey) => k.wg,
+  per: "none",
+  head: (k) => {
+    const nc = Math.ceil(k.headDim / 4);
+    return `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
+const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
+const LOG2E = ${f32(Math.LOG2E)};
+var<workgroup> sh_m: array<f32, ${k.wg}>;
+var<workgroup> sh_l: array<f32, ${k.wg}>;
+var<workgroup> sh_acc: array<vec4f, ${k.wg * nc}>;`;
+  },
+  body: attendBody,
+});

@@ -3,7 +3,9 @@
  * and a GPU pre-pass that writes rotated q and k once per step.
  * @module
  */
-import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { program } from "./program.ts";
+import { type ShapeKey, shapeKey } from "./_attention_rows.ts";
 import { type AttentionShape, f32, qkvColumn, ROTARY_BASE } from "./_attention_code.ts";
 
 /**
@@ -107,32 +109,27 @@ export function qkRows(qkv: FloatArray, a: AttentionShape): Float64Array {
  * (2, batch, heads, T, hd) (q then k), so attention kernels read rotated rows contiguously and
  * each sin/cos is computed once per (batch, position, frequency) rather than per score.
  */
-function rotaryCode(a: AttentionShape): { code: string; n: number } {
-  const { batch, seq, heads, headDim: hd, layout } = a;
-  const base = a.rotary?.base ?? ROTARY_BASE;
-  const half = hd / 2;
-  const vec = half % 4 === 0;
-  const pc = vec ? half / 4 : half; // pair chunks per position
-  const h3 = 3 * heads * hd;
-  const k = f32((-2 / hd) * Math.log2(base));
-  const col = (which: number) =>
-    layout === "pytorch"
-      ? `${which * heads * hd}u + h * ${hd}u`
-      : `h * ${3 * hd}u + ${which * hd}u`;
-  const n = batch * seq * pc;
-  const e = vec ? "vec4f" : "f32";
-  const sh = vec ? " >> 2u" : "";
-  const dv = vec ? "vec4f(f32(d), f32(d + 1u), f32(d + 2u), f32(d + 3u))" : "f32(d)";
-  const code = /* wgsl */ `
-struct P { offset: u32 }
-@group(0) @binding(0) var<storage, read> qkv: array<${e}>;
-@group(0) @binding(1) var<storage, read_write> dst: array<${e}>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let gi = g.x + g.y * nw.x * 64u;
-  if (gi >= ${n}u) { return; }
-  let c = gi % ${pc}u;
+const ROTARY = program({
+  label: "attention.rotary",
+  inputs: { qkv: "E" },
+  outputs: { dst: "E" },
+  uniforms: { offset: "u32" },
+  workgroup: 64,
+  index: "gi",
+  head: (k: ShapeKey) => `alias E = ${(k.headDim / 2) % 4 === 0 ? "vec4f" : "f32"};`,
+  body: (key) => {
+    const { batch, seq, heads, headDim: hd, layout, base } = key;
+    const half = hd / 2;
+    const vec = half % 4 === 0;
+    const pc = vec ? half / 4 : half; // pair chunks per position
+    const k = f32((-2 / hd) * Math.log2(base));
+    const col = (which: number) =>
+      layout === "pytorch"
+        ? `${which * heads * hd}u + h * ${hd}u`
+        : `h * ${3 * hd}u + ${which * hd}u`;
+    const sh = vec ? " >> 2u" : "";
+    const dv = vec ? "vec4f(f32(d), f32(d + 1u), f32(d + 2u), f32(d + 3u))" : "f32(d)";
+    return `let c = gi % ${pc}u;
   let bt = gi / ${pc}u;
   let t = bt % ${seq}u;
   let b = bt / ${seq}u;
@@ -142,17 +139,16 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
   let sn = sin(an);
   for (var h = 0u; h < ${heads}u; h++) {
     for (var which = 0u; which < 2u; which++) {
-      let src = bt * ${h3}u + select(${col(0)}, ${col(1)}, which == 1u) + d;
+      let src = bt * ${3 * heads * hd}u + select(${col(0)}, ${col(1)}, which == 1u) + d;
       let x1 = qkv[src${sh}];
       let x2 = qkv[(src + ${half}u)${sh}];
       let o = (((which * ${batch}u + b) * ${heads}u + h) * ${seq}u + t) * ${hd}u + d;
       dst[o${sh}] = x1 * cs - x2 * sn;
       dst[(o + ${half}u)${sh}] = x2 * cs + x1 * sn;
     }
-  }
-}`;
-  return { code, n };
-}
+  }`;
+  },
+});
 
 /**
  * Records the rotary pre-pass: rotated q and k of `qkv` into a fresh scratch buffer laid out
@@ -168,14 +164,13 @@ fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: ve
  * @returns the scratch buffer
  */
 export function rotateQk(ctx: KernelContext, qkv: Buf, a: AttentionShape): GPUBuffer {
-  const { code, n } = rotaryCode(a);
   const dst = ctx.scratch(2 * a.batch * a.heads * a.seq * a.headDim * 4);
-  ctx.dispatch({
-    code,
-    bindings: [qkv, dst],
-    params: new Uint32Array([a.rotary?.offset ?? 0]),
-    workgroups: grid1d(Math.ceil(n / 64), ctx.maxWorkgroups),
-    label: "attention.rotary",
+  const half = a.headDim / 2, pc = half % 4 === 0 ? half / 4 : half;
+  ROTARY.run(ctx, {
+    key: shapeKey(a),
+    bind: { qkv, dst },
+    params: { offset: a.rotary?.offset ?? 0 },
+    count: a.batch * a.seq * pc,
   });
   return dst;
 }

@@ -8,12 +8,7 @@
 import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
 import { checkAttentionSizes, qkvColumn, ROTARY_BASE } from "./_attention_code.ts";
 import { rotaryFrequencies, rotateRow } from "./_attention_rotary.ts";
-import {
-  appendCode,
-  attendCode,
-  type AttentionDecodeArgs,
-  usesParams,
-} from "./_attention_decode_code.ts";
+import { APPEND, ATTEND, type AttentionDecodeArgs, decodeKey } from "./_attention_decode_code.ts";
 
 export type { AttentionDecodeArgs } from "./_attention_decode_code.ts";
 
@@ -47,26 +42,21 @@ function check(a: AttentionDecodeArgs<unknown, unknown>): void {
  */
 export function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArgs<Buf>): void {
   check(a);
-  const params = new Uint32Array([a.cacheLen, a.rotary?.offset ?? 0, a.biasStride ?? a.capacity]);
-  const n = a.batch * a.steps * a.heads * a.headDim;
-  ctx.dispatch({
-    code: appendCode(a),
-    bindings: [a.qkv, a.kCache, a.vCache, ...(a.lengths ? [a.lengths] : [])],
-    params: usesParams(a, false) ? params : undefined,
-    workgroups: grid1d(Math.ceil(n / 64), ctx.maxWorkgroups),
-    label: "attention.decode.append",
-  });
+  const params = {
+    cacheLen: a.cacheLen,
+    offset: a.rotary?.offset ?? 0,
+    biasStride: a.biasStride ?? a.capacity,
+  };
   const wg = ctx.isCpuAdapter ? 8 : 32;
-  const bindings: Buf[] = [a.qkv, a.kCache, a.vCache];
-  if (a.bias) bindings.push(a.bias);
-  if (a.lengths) bindings.push(a.lengths);
-  bindings.push(a.out);
-  ctx.dispatch({
-    code: attendCode(a, wg),
-    bindings,
-    params: usesParams(a, true) ? params : undefined,
+  const key = decodeKey(a, wg);
+  const { qkv, lengths, kCache: kc, vCache: vc } = a;
+  const n = a.batch * a.steps * a.heads * a.headDim;
+  APPEND.run(ctx, { key, bind: { qkv, lengths, kc, vc }, params, count: n });
+  ATTEND.run(ctx, {
+    key,
+    bind: { qkv, kc, vc, bias: a.bias, lengths, out: a.out },
+    params,
     workgroups: grid1d(a.batch * a.heads, ctx.maxWorkgroups),
-    label: "attention.decode.attend",
   });
 }
 

@@ -158,9 +158,12 @@ export function program<
     const wg = wgOf(k);
     const flat = new Set<string>(tex && spec.flat ? spec.flat(k) : []);
     const decls: string[] = [];
+    // Every binding is used, so the pipeline's layout holds them all whatever the body reads.
+    const uses: string[] = [];
     let b = 0;
     ins.forEach(([n, t], j) => {
       if (absent & (1 << j)) return;
+      uses.push(flat.has(n) ? `_ = ${n};` : `_ = &${n};`);
       decls.push(
         flat.has(n)
           ? `@group(0) @binding(${b++}) var ${n}: ${FLAT_TEXTURE_TYPE};\n` +
@@ -171,12 +174,14 @@ export function program<
     });
     outs.forEach(([n, t], j) => {
       if (absent & (1 << (ins.length + j))) return;
+      uses.push(`_ = &${n};`);
       decls.push(`@group(0) @binding(${b++}) var<storage, read_write> ${n}: array<${t}>;`);
     });
     const struct = [...(per === "none" ? [] : ["n: u32"]), ...fields.map(([n, t]) => `${n}: ${t}`)];
     if (struct.length) {
       decls.push(`struct P { ${struct.join(", ")} }`);
       decls.push(`@group(0) @binding(${b}) var<uniform> p: P;`);
+      uses.push("_ = &p;");
     }
     const ix = spec.index ?? "i";
     const mode = perOf(k);
@@ -190,6 +195,7 @@ ${decls.join("\n")}
 @compute @workgroup_size(${wg})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32,
         @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  ${uses.join(" ")}
   ${guard}
   ${spec.body(k)}
 }`;
