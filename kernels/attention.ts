@@ -7,7 +7,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { program } from "./program.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 import {
   type AttentionShape,
   AttnCode,
@@ -204,3 +204,9 @@ export function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
     }
   }
 }
+
+/** `attentionForward` paired with its CPU reference. */
+export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArray>> = kernel(
+  attentionForward,
+  attentionForwardCpu,
+);

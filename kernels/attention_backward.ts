@@ -6,6 +6,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import { type Kernel, kernel } from "./program.ts";
 import { checkAttentionSizes, qkvColumn, ROTARY_BASE } from "./_attention_code.ts";
 import { qkRows, rotaryFrequencies, rotateQk, rotateRow } from "./_attention_rotary.ts";
 import { attentionTiling, shapeKey, tuningNumber } from "./_attention_rows.ts";
@@ -174,3 +175,9 @@ export function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void
     }
   }
 }
+
+/** `attentionBackward` paired with its CPU reference. */
+export const attentionBackwardKernel: Kernel<
+  AttentionBackwardArgs<Buf>,
+  AttentionBackwardArgs<FloatArray>
+> = kernel(attentionBackward, attentionBackwardCpu);

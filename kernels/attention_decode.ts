@@ -6,6 +6,7 @@
  * @module
  */
 import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
+import { type Kernel, kernel } from "./program.ts";
 import { checkAttentionSizes, qkvColumn, ROTARY_BASE } from "./_attention_code.ts";
 import { rotaryFrequencies, rotateRow } from "./_attention_rotary.ts";
 import { APPEND, ATTEND, type AttentionDecodeArgs, decodeKey } from "./_attention_decode_code.ts";
@@ -132,3 +133,9 @@ export function attentionDecodeForwardCpu(
     }
   }
 }
+
+/** `attentionDecodeForward` paired with its CPU reference. */
+export const attentionDecodeKernel: Kernel<
+  AttentionDecodeArgs<Buf>,
+  AttentionDecodeArgs<FloatArray, ArrayLike<number>>
+> = kernel(attentionDecodeForward, attentionDecodeForwardCpu);

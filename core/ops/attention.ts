@@ -5,19 +5,16 @@
  * @module
  */
 import {
-  attentionForward,
-  attentionForwardCpu,
+  attentionKernel,
   type AttentionLayout,
   type RotaryOptions,
 } from "../../kernels/attention.ts";
-import { attentionBackward, attentionBackwardCpu } from "../../kernels/attention_backward.ts";
-import {
-  attentionDecodeForward,
-  attentionDecodeForwardCpu,
-} from "../../kernels/attention_decode.ts";
+import { attentionBackwardKernel } from "../../kernels/attention_backward.ts";
+import { attentionDecodeKernel } from "../../kernels/attention_decode.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, f32, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { run } from "./_run.ts";
 
 export type { AttentionLayout, RotaryOptions } from "../../kernels/attention.ts";
 
@@ -95,23 +92,7 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
   if (batch * seq === 0) return out;
   const grad = needsGrad(qkv, ...(bias ? [bias] : []));
   const lse = grad ? Tensor.empty([batch, heads, seq], "f32", be) : null;
-  if (be.kind === "cpu") {
-    attentionForwardCpu({
-      ...sizes,
-      qkv: f32(qkv),
-      out: f32(out),
-      lse: lse ? f32(lse) : undefined,
-      bias: bias ? f32(bias) : undefined,
-    });
-  } else {
-    attentionForward(be, {
-      ...sizes,
-      qkv: qkv.buffer,
-      out: out.buffer,
-      lse: lse?.buffer,
-      bias: bias?.buffer,
-    });
-  }
+  run(attentionKernel, { ...sizes, qkv, out, lse: lse ?? undefined, bias: bias ?? undefined });
   if (!grad || !lse) return out;
   const sq = saveForBackward(qkv), so = saveForBackward(out);
   const sb = bias ? saveForBackward(bias) : null;
@@ -119,29 +100,16 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
   return record(out, inputs, (g) => {
     const dq = Tensor.empty(qkv.shape, "f32", be);
     const db = sb && bias?.requiresGrad ? Tensor.empty(sb.shape, "f32", be) : null;
-    if (be.kind === "cpu") {
-      attentionBackwardCpu({
-        ...sizes,
-        qkv: f32(sq),
-        out: f32(so),
-        lse: f32(lse),
-        dout: f32(g),
-        dqkv: f32(dq),
-        bias: sb ? f32(sb) : undefined,
-        dbias: db ? f32(db) : undefined,
-      });
-    } else {
-      attentionBackward(be, {
-        ...sizes,
-        qkv: sq.buffer,
-        out: so.buffer,
-        lse: lse.buffer,
-        dout: g.buffer,
-        dqkv: dq.buffer,
-        bias: sb?.buffer,
-        dbias: db?.buffer,
-      });
-    }
+    run(attentionBackwardKernel, {
+      ...sizes,
+      qkv: sq,
+      out: so,
+      lse,
+      dout: g,
+      dqkv: dq,
+      bias: sb ?? undefined,
+      dbias: db ?? undefined,
+    });
     return bias ? [dq, db] : [dq];
   }, [sq, so, lse, ...(sb ? [sb] : [])]);
 }
@@ -270,26 +238,14 @@ export function attentionDecode(
   const be = qkv.backend;
   const out = Tensor.empty([batch, steps, heads * headDim], "f32", be);
   if (batch * steps === 0) return out;
-  if (be.kind === "cpu") {
-    attentionDecodeForwardCpu({
-      ...sizes,
-      qkv: f32(qkv),
-      kCache: f32(kCache),
-      vCache: f32(vCache),
-      out: f32(out),
-      bias: bias ? f32(bias) : undefined,
-      lengths: lengths?.data,
-    });
-  } else {
-    attentionDecodeForward(be, {
-      ...sizes,
-      qkv: qkv.buffer,
-      kCache: kCache.buffer,
-      vCache: vCache.buffer,
-      out: out.buffer,
-      bias: bias?.buffer,
-      lengths: lengths?.buffer,
-    });
-  }
+  run(attentionDecodeKernel, {
+    ...sizes,
+    qkv,
+    kCache,
+    vCache,
+    out,
+    bias: bias ?? undefined,
+    lengths: lengths ?? undefined,
+  });
   return out;
 }
