@@ -6,6 +6,7 @@
  */
 import { arrayView } from "./_flat_texture.ts";
 import { type Buf, type KernelContext, roundUp } from "./context.ts";
+import { program } from "./program.ts";
 import type { MatmulPlan, TextureTile } from "./matmul_plan.ts";
 
 /**
@@ -27,36 +28,30 @@ const COPY_DST = 0x02;
 
 // Packs E(u, v), at src[z * ls + u * us + v * vs], into texels (x, u, z) = E(u, 4x .. 4x+3),
 // zero where u >= U or v >= V (zeros past K keep the sums exact; past M or N they are harmless).
-const PACK_PARAMS = "struct P { uu: u32, vv: u32, us: u32, vs: u32, ls: u32, w: u32, h: u32 }";
 const PACK_WG = [16, 4] as const;
 
-const PACK_SCALAR = /* wgsl */ `
-${PACK_PARAMS}
-@group(0) @binding(0) var<storage, read> src: array<f32>;
-@group(0) @binding(1) var dst: texture_storage_2d_array<rgba32float, write>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${PACK_WG[0]}, ${PACK_WG[1]})
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  if (g.x >= p.w || g.y >= p.h) { return; }
-  let v = g.x * 4u + vec4u(0u, 1u, 2u, 3u);
-  let i = g.z * p.ls + min(g.y, p.uu - 1u) * p.us + min(v, vec4u(p.vv - 1u)) * p.vs;
+const PACK = program({
+  label: "matmul.pack",
+  inputs: { src: "S" },
+  outputs: { dst: "texture_storage_2d_array<rgba32float, write>" },
+  uniforms: { uu: "u32", vv: "u32", us: "u32", vs: "u32", ls: "u32", w: "u32", h: "u32" },
+  workgroup: PACK_WG,
+  per: "none",
+  head: (k: { vec: boolean }) => `alias S = ${k.vec ? "vec4f" : "f32"};`,
+  // Rows contiguous along v, 16-byte aligned, V a multiple of 4: one vec4 load per texel.
+  body: (k) =>
+    k.vec
+      ? `if (gid.x >= p.w || gid.y >= p.h) { return; }
+  let i = (gid.z * p.ls + min(gid.y, p.uu - 1u) * p.us) / 4u + min(gid.x, p.vv / 4u - 1u);
+  let keep = gid.y < p.uu && gid.x < p.vv / 4u;
+  textureStore(dst, vec2u(gid.x, gid.y), gid.z, select(vec4f(0.0), src[i], keep));`
+      : `if (gid.x >= p.w || gid.y >= p.h) { return; }
+  let v = gid.x * 4u + vec4u(0u, 1u, 2u, 3u);
+  let i = gid.z * p.ls + min(gid.y, p.uu - 1u) * p.us + min(v, vec4u(p.vv - 1u)) * p.vs;
   let x = vec4f(src[i.x], src[i.y], src[i.z], src[i.w]);
-  textureStore(dst, vec2u(g.x, g.y), g.z, select(vec4f(0.0), x, (v < vec4u(p.vv)) & vec4<bool>(g.y < p.uu)));
-}`;
-
-// Rows contiguous along v, 16-byte aligned, V a multiple of 4: one vec4 load per texel.
-const PACK_VEC4 = /* wgsl */ `
-${PACK_PARAMS}
-@group(0) @binding(0) var<storage, read> src: array<vec4f>;
-@group(0) @binding(1) var dst: texture_storage_2d_array<rgba32float, write>;
-@group(0) @binding(2) var<uniform> p: P;
-@compute @workgroup_size(${PACK_WG[0]}, ${PACK_WG[1]})
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  if (g.x >= p.w || g.y >= p.h) { return; }
-  let i = (g.z * p.ls + min(g.y, p.uu - 1u) * p.us) / 4u + min(g.x, p.vv / 4u - 1u);
-  let keep = g.y < p.uu && g.x < p.vv / 4u;
-  textureStore(dst, vec2u(g.x, g.y), g.z, select(vec4f(0.0), src[i], keep));
-}`;
+  let keep = (v < vec4u(p.vv)) & vec4<bool>(gid.y < p.uu);
+  textureStore(dst, vec2u(gid.x, gid.y), gid.z, select(vec4f(0.0), x, keep));`,
+});
 
 /**
  * Byte offset of a binding (0 for a whole buffer).
@@ -177,12 +172,11 @@ export function fill(
   const [uu, vv, us, vs] = alongK ? [o.rows, o.k, o.rs, o.ks] : [o.k, o.rows, o.ks, o.rs];
   const vec = vs === 1 && us % 4 === 0 && vv % 4 === 0 &&
     (o.layers === 1 || o.ls % 4 === 0) && offsetOf(o.src) % 16 === 0;
-  ctx.dispatch({
-    code: vec ? PACK_VEC4 : PACK_SCALAR,
-    bindings: [o.src, view],
-    params: new Uint32Array([uu, vv, us, vs, o.ls, w, h]),
+  PACK.run(ctx, {
+    key: { vec },
+    bind: { src: o.src, dst: view },
+    params: { uu, vv, us, vs, ls: o.ls, w, h },
     workgroups: [Math.ceil(w / PACK_WG[0]), Math.ceil(h / PACK_WG[1]), o.layers],
-    label: "matmul.pack",
   });
   return view;
 }

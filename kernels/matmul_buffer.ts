@@ -5,6 +5,7 @@
  * @module
  */
 import type { Buf, KernelContext } from "./context.ts";
+import { program } from "./program.ts";
 import type { MatmulPlan } from "./matmul_plan.ts";
 
 /** Workgroup-tile shapes: BM x BN of C per workgroup, TM x TN per invocation, BK deep. */
@@ -16,11 +17,12 @@ export const BUFFER_TILES = {
 /** The workgroup-tile variant names. */
 export type BufferVariant = keyof typeof BUFFER_TILES;
 
-const PARAMS = "struct P { m: u32, n: u32, k: u32, sa: u32, sb: u32, sc: u32 }";
+/** What the buffer kernels' text depends on: the variant, transposes and accumulation. */
+type Key = { v: BufferVariant | "direct"; transA: boolean; transB: boolean; accumulate: boolean };
 
 /** Element index expressions of A(m, k) and B(k, n) for the plan's transposes. */
 function indexers(
-  p: MatmulPlan,
+  p: Key,
 ): { a: (m: string, k: string) => string; b: (k: string, n: string) => string } {
   return {
     a: (m, k) => p.transA ? `ab + (${k}) * p.m + ${m}` : `ab + (${m}) * p.k + ${k}`,
@@ -29,8 +31,8 @@ function indexers(
 }
 
 /** Workgroup-memory tiled kernel; sizes and strides in params, transposes baked in. */
-function tiledCode(p: MatmulPlan, v: BufferVariant): string {
-  const { bm, bn, bk, tm, tn } = BUFFER_TILES[v];
+function tiledCode(p: Key): string {
+  const { bm, bn, bk, tm, tn } = BUFFER_TILES[p.v as BufferVariant];
   const wx = bn / tn, wy = bm / tm, nt = wx * wy, ix = indexers(p);
   // Load orders follow memory order, so neighbouring invocations read neighbouring elements.
   const aPos = p.transA
@@ -40,30 +42,19 @@ function tiledCode(p: MatmulPlan, v: BufferVariant): string {
     ? `let nn = e / ${bk}u; let kk = e % ${bk}u;`
     : `let kk = e / ${bn}u; let nn = e % ${bn}u;`;
   const store = p.accumulate ? "c[ci] = c[ci] + acc[i][j];" : "c[ci] = acc[i][j];";
-  return /* wgsl */ `
-${PARAMS}
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
-var<workgroup> As: array<f32, ${bk * bm}>;
-var<workgroup> Bs: array<f32, ${bk * bn}>;
-@compute @workgroup_size(${wx}, ${wy})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
-        @builtin(local_invocation_index) li: u32) {
-  let bm0 = wid.y * ${bm}u;
+  return `  let bm0 = wid.y * ${bm}u;
   let bn0 = wid.x * ${bn}u;
   let ab = wid.z * p.sa;
   let bb = wid.z * p.sb;
   var acc: array<array<f32, ${tn}>, ${tm}>;
   for (var k0 = 0u; k0 < p.k; k0 += ${bk}u) {
-    for (var e = li; e < ${bm * bk}u; e += ${nt}u) {
+    for (var e = lid; e < ${bm * bk}u; e += ${nt}u) {
       ${aPos}
       var v = 0.0;
       if (bm0 + mm < p.m && k0 + kk < p.k) { v = a[${ix.a("bm0 + mm", "k0 + kk")}]; }
       As[kk * ${bm}u + mm] = v;
     }
-    for (var e = li; e < ${bn * bk}u; e += ${nt}u) {
+    for (var e = lid; e < ${bn * bk}u; e += ${nt}u) {
       ${bPos}
       var v = 0.0;
       if (bn0 + nn < p.n && k0 + kk < p.k) { v = b[${ix.b("k0 + kk", "bn0 + nn")}]; }
@@ -73,8 +64,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     for (var kk = 0u; kk < ${bk}u; kk++) {
       var ar: array<f32, ${tm}>;
       var br: array<f32, ${tn}>;
-      for (var i = 0u; i < ${tm}u; i++) { ar[i] = As[kk * ${bm}u + lid.y + i * ${wy}u]; }
-      for (var j = 0u; j < ${tn}u; j++) { br[j] = Bs[kk * ${bn}u + lid.x + j * ${wx}u]; }
+      for (var i = 0u; i < ${tm}u; i++) { ar[i] = As[kk * ${bm}u + lxy.y + i * ${wy}u]; }
+      for (var j = 0u; j < ${tn}u; j++) { br[j] = Bs[kk * ${bn}u + lxy.x + j * ${wx}u]; }
       for (var i = 0u; i < ${tm}u; i++) {
         for (var j = 0u; j < ${tn}u; j++) { acc[i][j] = fma(ar[i], br[j], acc[i][j]); }
       }
@@ -82,16 +73,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     workgroupBarrier();
   }
   for (var i = 0u; i < ${tm}u; i++) {
-    let row = bm0 + lid.y + i * ${wy}u;
+    let row = bm0 + lxy.y + i * ${wy}u;
     for (var j = 0u; j < ${tn}u; j++) {
-      let col = bn0 + lid.x + j * ${wx}u;
+      let col = bn0 + lxy.x + j * ${wx}u;
       if (row < p.m && col < p.n) {
         let ci = wid.z * p.sc + row * p.n + col;
         ${store}
       }
     }
-  }
-}`;
+  }`;
 }
 
 /** Rows and columns of C per invocation in the direct variant. */
@@ -100,7 +90,7 @@ const DT = 4;
 const DWX = 8, DWY = 4;
 
 /** Register-tile kernel reading storage buffers directly (no workgroup memory). */
-function directCode(p: MatmulPlan): string {
+function directCode(p: Key): string {
   const ix = indexers(p), loads: string[] = [], fmas: string[] = [], stores: string[] = [];
   for (let i = 0; i < DT; i++) loads.push(`    let a${i} = a[${ix.a(`r${i}`, "k")}];`);
   for (let j = 0; j < DT; j++) loads.push(`    let b${j} = b[${ix.b("k", `q${j}`)}];`);
@@ -117,20 +107,12 @@ function directCode(p: MatmulPlan): string {
   const clamp = (v: string, base: string, lim: string) =>
     Array.from({ length: DT }, (_, t) => `  let ${v}${t} = min(${base} + ${t}u, ${lim} - 1u);`)
       .join("\n");
-  return /* wgsl */ `
-${PARAMS}
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
-@compute @workgroup_size(${DWX}, ${DWY})
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let n0 = g.x * ${DT}u;
-  let m0 = g.y * ${DT}u;
+  return `  let n0 = gid.x * ${DT}u;
+  let m0 = gid.y * ${DT}u;
   if (m0 >= p.m || n0 >= p.n) { return; }
-  let ab = g.z * p.sa;
-  let bb = g.z * p.sb;
-  let cb = g.z * p.sc;
+  let ab = gid.z * p.sa;
+  let bb = gid.z * p.sb;
+  let cb = gid.z * p.sc;
 ${clamp("r", "m0", "p.m")}
 ${clamp("q", "n0", "p.n")}
   var ${decl.join(" = 0.0;\n  var ")} = 0.0;
@@ -138,9 +120,27 @@ ${clamp("q", "n0", "p.n")}
 ${loads.join("\n")}
 ${fmas.join("\n")}
   }
-${stores.join("\n")}
-}`;
+${stores.join("\n")}`;
 }
+
+const BUFFER = program({
+  label: (k: Key) => `matmul.${k.v}`,
+  inputs: { a: "f32", b: "f32" },
+  outputs: { c: "f32" },
+  uniforms: { m: "u32", n: "u32", k: "u32", sa: "u32", sb: "u32", sc: "u32" },
+  workgroup: (k) => {
+    if (k.v === "direct") return [DWX, DWY];
+    const { bm, bn, tm, tn } = BUFFER_TILES[k.v];
+    return [bn / tn, bm / tm];
+  },
+  per: "none",
+  head: (k) => {
+    if (k.v === "direct") return "";
+    const { bm, bn, bk } = BUFFER_TILES[k.v];
+    return `var<workgroup> As: array<f32, ${bk * bm}>;\nvar<workgroup> Bs: array<f32, ${bk * bn}>;`;
+  },
+  body: (k) => k.v === "direct" ? directCode(k) : tiledCode(k),
+});
 
 /**
  * Whether a storage-buffer variant's dispatch fits the device's workgroup-count limit.
@@ -188,11 +188,11 @@ export function matmulBuffer(
   p: MatmulPlan<Buf>,
   v: BufferVariant | "direct",
 ): void {
-  ctx.dispatch({
-    code: v === "direct" ? directCode(p) : tiledCode(p, v),
-    bindings: [p.a, p.b, p.out],
-    params: new Uint32Array([p.m, p.n, p.k, p.strideA, p.strideB, p.strideC]),
+  const { m, n, k, strideA: sa, strideB: sb, strideC: sc, transA, transB, accumulate } = p;
+  BUFFER.run(ctx, {
+    key: { v, transA, transB, accumulate },
+    bind: { a: p.a, b: p.b, c: p.out },
+    params: { m, n, k, sa, sb, sc },
     workgroups: workgroups(p, v),
-    label: `matmul.${v}`,
   });
 }

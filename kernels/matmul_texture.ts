@@ -6,7 +6,8 @@
  * storage-texture loads (2.5x cheaper per load than sampled ones), sizes baked in as constants.
  * @module
  */
-import { type Buf, cachedCode, type KernelContext, roundUp } from "./context.ts";
+import { type Buf, type KernelContext, roundUp } from "./context.ts";
+import { program } from "./program.ts";
 import { copierOf, extents, fill, fillCost, offsetOf, operands } from "./_matmul_fill.ts";
 import type { MatmulPlan, TextureTile } from "./matmul_plan.ts";
 
@@ -24,14 +25,46 @@ export interface TextureForm {
 /** Invocations per workgroup along n: one SIMD vector (llvmpipe vectorises along x only). */
 const WGX = 8;
 
-const MAIN_CODE = new Map<string, string>();
+/** What the main texture kernel's text depends on: sizes, tile, texel layouts, C's form. */
+type MainKey = {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  strideA: number;
+  strideB: number;
+  strideC: number;
+  accumulate: boolean;
+  tm: number;
+  tn: number;
+  aK: boolean;
+  bK: boolean;
+  /** C may be written as vec4 rows (n and the C stride multiples of 4, 16-byte aligned). */
+  vec: boolean;
+};
+
+const TEX = "texture_storage_2d_array<rgba32float, read>";
+
+const MAIN = program({
+  label: (k: MainKey) => `matmul.texture${k.tm}x${k.tn}`,
+  inputs: { ta: TEX, tb: TEX },
+  outputs: { c: "C" },
+  workgroup: [WGX, 1],
+  per: "none",
+  head: (k) =>
+    `alias C = ${k.vec && !(!k.aK && k.bK) ? "vec4f" : "f32"};
+const M = ${k.m}u;
+const N = ${k.n}u;
+const K = ${roundUp(k.k, 4)}u;`,
+  body: mainCode,
+});
 
 /**
  * Main kernel: per step of 4 k, loads tm/4 or tm texels of A and tn/4 or tn of B, and adds their
  * products into tm x tn accumulators (vec4s along n, or along m when only B is along k).
  */
-function mainCode(p: MatmulPlan, t: TextureTile, f: TextureForm): string {
-  const { tm, tn } = t, X = "xyzw", { aK, bK } = f;
+function mainCode(p: MainKey): string {
+  const { tm, tn } = p, X = "xyzw", { aK, bK } = p;
   const load = (tex: string, x: string, y: string, layer: string) =>
     `textureLoad(${tex}, vec2u(${x}, ${y}), ${layer})`;
   const loads: string[] = [], fma: string[] = [], decl: string[] = [], store: string[] = [];
@@ -82,7 +115,7 @@ function mainCode(p: MatmulPlan, t: TextureTile, f: TextureForm): string {
     }
   }
   // C as vec4 rows when every row starts 16-byte aligned (and accumulators run along n).
-  const vec = !overM && p.n % 4 === 0 && p.strideC % 4 === 0 && offsetOf(p.out) % 16 === 0;
+  const vec = !overM && p.vec;
   const exact = p.m % tm === 0 && p.n % tn === 0;
   for (let i = 0; i < tm; i++) {
     const row = `m0 + ${i}u < M`;
@@ -100,18 +133,9 @@ function mainCode(p: MatmulPlan, t: TextureTile, f: TextureForm): string {
       }
     }
   }
-  const layer = (stride: number) => (p.batch === 1 || stride === 0 ? "0u" : "g.z");
-  return /* wgsl */ `
-@group(0) @binding(0) var ta: texture_storage_2d_array<rgba32float, read>;
-@group(0) @binding(1) var tb: texture_storage_2d_array<rgba32float, read>;
-@group(0) @binding(2) var<storage, read_write> c: array<${vec ? "vec4f" : "f32"}>;
-const M = ${p.m}u;
-const N = ${p.n}u;
-const K = ${roundUp(p.k, 4)}u;
-@compute @workgroup_size(${WGX}, 1)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let n0 = g.x * ${tn}u;
-  let m0 = g.y * ${tm}u;
+  const layer = (stride: number) => (p.batch === 1 || stride === 0 ? "0u" : "gid.z");
+  return `  let n0 = gid.x * ${tn}u;
+  let m0 = gid.y * ${tm}u;
   if (m0 >= M || n0 >= N) { return; }
   let n4 = n0 / 4u;
   let m4 = m0 / 4u;
@@ -123,10 +147,9 @@ ${decl.join("\n")}
 ${loads.join("\n")}
 ${fma.join("\n")}
   }
-  let base = g.z * ${p.strideC}u + m0 * N + n0;
+  let base = gid.z * ${p.strideC}u + m0 * N + n0;
   let base4 = base / 4u;
-${store.join("\n")}
-}`;
+${store.join("\n")}`;
 }
 
 /**
@@ -223,12 +246,11 @@ export function matmulTexture(
 ): void {
   const [a, b] = operands(p, tile), copier = copierOf(ctx);
   const ta = fill(ctx, a, form.aK, copier), tb = fill(ctx, b, form.bK, copier);
-  let key = `${tile.tm}x${tile.tn}:${form.aK}${form.bK}:${offsetOf(p.out) % 16}`;
-  for (const v of Object.values(p)) if (typeof v !== "object") key += `:${v}`;
-  ctx.dispatch({
-    code: cachedCode(MAIN_CODE, key, () => mainCode(p, tile, form)),
-    bindings: [ta, tb, p.out],
-    workgroups: [Math.ceil(p.n / tile.tn / WGX), Math.ceil(p.m / tile.tm), p.batch],
-    label: `matmul.texture${tile.tm}x${tile.tn}`,
+  const { m, n, k, batch, strideA, strideB, strideC, accumulate } = p;
+  const vec = n % 4 === 0 && strideC % 4 === 0 && offsetOf(p.out) % 16 === 0;
+  MAIN.run(ctx, {
+    key: { m, n, k, batch, strideA, strideB, strideC, accumulate, ...tile, ...form, vec },
+    bind: { ta, tb, c: p.out },
+    workgroups: [Math.ceil(n / tile.tn / WGX), Math.ceil(m / tile.tm), batch],
   });
 }

@@ -16,6 +16,9 @@ export type Scalar = "u32" | "i32" | "f32";
 /** Values the generated text depends on (the cache key); shapes baked in, variant flags. */
 export type Key = Record<string, string | number | boolean>;
 
+/** A workgroup size: x, or x and y (then `per` must be `none`). */
+export type Size = number | readonly [number, number];
+
 /** How invocations map to the work: the layer writes the index and its guard against `p.n`. */
 export type Per = "invocation" | "workgroup" | "none";
 
@@ -25,7 +28,8 @@ export type Per = "invocation" | "workgroup" | "none";
  * in order). With `per` other than `none` the struct starts
  * with `n: u32` (the invocation or workgroup count passed to `run`) and `body` starts after
  * `let <index> = ...; if (<index> >= p.n) { return; }`. The builtins `gid`, `lid` (local index),
- * `wid` and `nwg` are in scope. Every input `x` also gets `fn load_x(k: u32) -> <type>`, which
+ * `lxy` (local id), `wid` and `nwg` are in scope. A binding whose type starts with `texture_`
+ * is declared as that texture. Every input `x` also gets `fn load_x(k: u32) -> <type>`, which
  * reads a flat texture instead when the layer binds one (inputs named by `flat`); programs with
  * `flat` also see `const FLAT_TEX: bool`, for a body that reads differently from textures.
  */
@@ -38,8 +42,8 @@ export interface ProgramSpec<K extends Key, I extends string, O extends string, 
   outputs?: Record<O, string>;
   /** Uniform fields and their types, in struct order. */
   uniforms?: Record<U, Scalar>;
-  /** Invocations per workgroup, fixed or per key. */
-  workgroup: number | ((k: K) => number);
+  /** Invocations per workgroup (x, or x and y), fixed or per key. */
+  workgroup: Size | ((k: K) => Size);
   /** Index mode (default `invocation`), fixed or per key (then never `none`). */
   per?: Per | ((k: K) => "invocation" | "workgroup");
   /** Name of the index variable (default `i`). */
@@ -59,8 +63,11 @@ export type FlatViews = Record<string, GPUTextureView>;
 export interface Launch<K extends Key, I extends string, O extends string, U extends string> {
   /** The values the text depends on. */
   key: K;
-  /** Every input and output's buffer; `undefined` leaves the binding out of this variant. */
-  bind: Record<I | O, Buf | undefined>;
+  /**
+   * Every input and output's buffer (or texture view, for a `texture_*` type); `undefined`
+   * leaves the binding out of this variant.
+   */
+  bind: Record<I | O, Binding | undefined>;
   /** Uniform values (f32 fields are rounded to float32, i32 to integers). */
   params?: Record<U, number>;
   /** Float counts of the `flat` inputs (needed to copy them into flat textures). */
@@ -152,7 +159,8 @@ export function program<
   };
   const packed = new Uint8Array(bytes);
   const cache = new Map<string, string>();
-  const wgOf = (k: K) => typeof spec.workgroup === "number" ? spec.workgroup : spec.workgroup(k);
+  const wgOf = (k: K): Size =>
+    typeof spec.workgroup === "function" ? spec.workgroup(k) : spec.workgroup;
 
   function generate(k: K, tex: boolean, absent: number): string {
     const wg = wgOf(k);
@@ -161,8 +169,13 @@ export function program<
     // Every binding is used, so the pipeline's layout holds them all whatever the body reads.
     const uses: string[] = [];
     let b = 0;
+    const texture = (n: string, t: string) => {
+      uses.push(`_ = ${n};`);
+      decls.push(`@group(0) @binding(${b++}) var ${n}: ${t};`);
+    };
     ins.forEach(([n, t], j) => {
       if (absent & (1 << j)) return;
+      if (t.startsWith("texture_")) return texture(n, t);
       uses.push(flat.has(n) ? `_ = ${n};` : `_ = &${n};`);
       decls.push(
         flat.has(n)
@@ -174,6 +187,7 @@ export function program<
     });
     outs.forEach(([n, t], j) => {
       if (absent & (1 << (ins.length + j))) return;
+      if (t.startsWith("texture_")) return texture(n, t);
       uses.push(`_ = &${n};`);
       decls.push(`@group(0) @binding(${b++}) var<storage, read_write> ${n}: array<${t}>;`);
     });
@@ -192,9 +206,10 @@ export function program<
       : "";
     return `${spec.flat ? `const FLAT_TEX = ${tex};\n` : ""}${spec.head?.(k) ?? ""}
 ${decls.join("\n")}
-@compute @workgroup_size(${wg})
+@compute @workgroup_size(${typeof wg === "number" ? wg : wg.join(", ")})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32,
-        @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+        @builtin(local_invocation_id) lxy: vec3u, @builtin(workgroup_id) wid: vec3u,
+        @builtin(num_workgroups) nwg: vec3u) {
   ${uses.join(" ")}
   ${guard}
   ${spec.body(k)}
@@ -225,7 +240,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     const flat = spec.flat?.(l.key);
     if (flat?.length && flatTexturesWanted(ctx)) {
       const viewsOf = flat.map((n) =>
-        l.reuse?.[n] ?? flatTexture(ctx, l.bind[n]!, l.floats?.[n] ?? 0)
+        l.reuse?.[n] ?? flatTexture(ctx, l.bind[n] as Buf, l.floats?.[n] ?? 0)
       );
       if (viewsOf.every((v) => v !== null)) {
         tex = {};
@@ -246,7 +261,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
       params: words ? packed : undefined,
       workgroups: l.workgroups ??
         grid1d(
-          perOf(l.key) === "workgroup" ? l.count! : Math.ceil(l.count! / wg),
+          perOf(l.key) === "workgroup" ? l.count! : Math.ceil(l.count! / (wg as number)),
           ctx.maxWorkgroups,
         ),
       label: typeof spec.label === "string" ? spec.label : spec.label(l.key),
