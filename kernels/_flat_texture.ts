@@ -7,7 +7,7 @@
  * as fast as textures, so launchers use this on CPU adapters only.
  * @module
  */
-import { type Binding, type Buf, bufParts, type KernelContext } from "./context.ts";
+import { type Buf, bufParts, type KernelContext } from "./context.ts";
 
 /** log2 of texels per texture row. */
 const XS = 10;
@@ -144,72 +144,4 @@ export function arrayView(tex: GPUTexture): GPUTextureView {
   let v = views.get(tex);
   if (!v) views.set(tex, v = tex.createView({ dimension: "2d-array" }));
   return v;
-}
-
-/**
- * WGSL declaration of a read-only input at `@binding(i)`: a flat texture when `tex`, else a
- * read-only storage array of `type`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { flatDecl } from "./_flat_texture.ts";
- * assert(flatDecl(2, "x", "array<vec4f>", false).includes("var<storage, read> x"));
- * assert(flatDecl(2, "x", "array<vec4f>", true).includes("texture_storage_2d_array"));
- * ```
- * @param binding binding number
- * @param name variable name
- * @param type storage array type when not a texture
- * @param tex whether it is bound as a flat texture
- * @returns the WGSL declaration
- */
-export function flatDecl(binding: number, name: string, type: string, tex: boolean): string {
-  return tex
-    ? `@group(0) @binding(${binding}) var ${name}: ${FLAT_TEXTURE_TYPE};`
-    : `@group(0) @binding(${binding}) var<storage, read> ${name}: ${type};`;
-}
-
-/**
- * WGSL expression reading vec4 word `k` (a u32 expression; pass a name, it may be evaluated
- * several times) of an input declared by `flatDecl`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { flatRead } from "./_flat_texture.ts";
- * assert(flatRead("x", false, "k") === "x[k]");
- * ```
- * @param name variable name
- * @param tex whether it is bound as a flat texture
- * @param k word index expression
- * @returns a WGSL expression
- */
-export function flatRead(name: string, tex: boolean, k: string): string {
-  return tex ? flatFetch(name, k) : `${name}[${k}]`;
-}
-
-/**
- * Binds read-only vec4 inputs: each becomes a flat texture where `flatTexture` allows it (only
- * when `vec4` is true), else stays a buffer. All or none: a kernel variant reads either every
- * listed input through textures or none, so one shader per choice.
- *
- * @example
- * ```ts ignore
- * const { tex, bind } = flatInputs(ctx, cols % 4 === 0, [[a.x, rows * cols], [a.w, cols]]);
- * ```
- * @param ctx kernel context
- * @param vec4 whether the kernel reads these inputs as vec4 words
- * @param inputs buffers and their float counts
- * @returns whether textures are used, and the bindings in input order
- */
-export function flatInputs(
-  ctx: KernelContext,
-  vec4: boolean,
-  inputs: [Buf, number][],
-): { tex: boolean; bind: Binding[] } {
-  if (vec4 && flatTexturesWanted(ctx)) {
-    const views = inputs.map(([b, n]) => flatTexture(ctx, b, n));
-    if (views.every((v) => v !== null)) return { tex: true, bind: views as GPUTextureView[] };
-  }
-  return { tex: false, bind: inputs.map(([b]) => b) };
 }

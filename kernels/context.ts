@@ -139,35 +139,6 @@ export function roundUp(n: number, m: number): number {
 }
 
 /**
- * Returns the WGSL text cached under `key`, generating it with `make` on first use.
- *
- * Launchers build the key from everything the text depends on. Reusing one string per shader
- * saves regenerating it every step and lets the device's pipeline lookup use the string's
- * cached hash. The cache is emptied when it holds 1024 texts.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { cachedCode } from "./context.ts";
- * const cache = new Map<string, string>();
- * const a = cachedCode(cache, "k", () => "code");
- * assert(a === cachedCode(cache, "k", () => "other"));
- * ```
- * @param cache the launcher's cache
- * @param key what the text depends on
- * @param make generator
- * @returns the text
- */
-export function cachedCode(cache: Map<string, string>, key: string, make: () => string): string {
-  let code = cache.get(key);
-  if (code === undefined) {
-    if (cache.size >= 1024) cache.clear();
-    cache.set(key, code = make());
-  }
-  return code;
-}
-
-/**
  * Splits `n` 4-byte elements into consecutive ranges that each fit one storage binding: at most
  * the device's `maxStorageBufferBindingSize` (or the `maxBinding` tuning value, in bytes, when
  * smaller), every range but the last a multiple of 64 elements so that offsets stay 256-byte

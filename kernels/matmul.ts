@@ -17,6 +17,7 @@ import {
   type TextureTile,
 } from "./matmul_plan.ts";
 import { matmulTexture, textureFits } from "./matmul_texture.ts";
+import { type Kernel, kernel } from "./program.ts";
 
 const TEXTURE_TILES: Record<string, TextureTile> = {
   texture4x4: { tm: 4, tn: 4 },
@@ -168,3 +169,9 @@ export function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
     }
   }
 }
+
+/** `matmulForward` paired with its CPU reference. */
+export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>> = kernel(
+  matmulForward,
+  matmulForwardCpu,
+);

@@ -207,3 +207,12 @@ export function randomNormalAtCpu(
 /** `randomNormal` paired with its CPU reference. */
 export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<FloatArray>> =
   kernel(randomNormal, randomNormalCpu);
+
+/** `randomNormalAt` paired with a reference over the same arguments (`randomNormalAtCpu`). */
+export const randomNormalAtKernel: Kernel<
+  RandomNormalAtArgs<Buf>,
+  Omit<RandomNormalAtArgs<never>, "pos" | "out"> & { pos: ArrayLike<number>; out: FloatArray }
+> = kernel(randomNormalAt, (a) => {
+  const pairs = Array.from({ length: a.B }, (_, b) => [b, a.pos[b]] as const);
+  randomNormalAtCpu(a.out, pairs, a.H, a.seed, a.scale ?? 1);
+});

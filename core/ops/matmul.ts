@@ -4,11 +4,12 @@
  * rules that reuse the same kernel with other transposes instead of copying.
  * @module
  */
-import { matmulForward, matmulForwardCpu } from "../../kernels/matmul.ts";
+import { matmulKernel } from "../../kernels/matmul.ts";
 import type { MatmulArgs } from "../../kernels/matmul_plan.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { run } from "./_run.ts";
 
 /** Options of `matmul`. */
 export interface MatmulOptions {
@@ -30,14 +31,7 @@ function product(a: Tensor, b: Tensor, plan: Plan, shape: readonly number[]): Te
 
 /** Runs one product into `out` (adding to it with `plan.accumulate`). */
 function productInto(a: Tensor, b: Tensor, plan: Plan, out: Tensor): void {
-  if (a.backend.kind === "cpu") {
-    matmulForwardCpu({
-      ...plan,
-      a: a.data as Float32Array,
-      b: b.data as Float32Array,
-      out: out.data as Float32Array,
-    });
-  } else matmulForward(a.backend, { ...plan, a: a.buffer, b: b.buffer, out: out.buffer });
+  run(matmulKernel, { ...plan, a, b, out });
 }
 
 function checkPair(a: Tensor, b: Tensor, what: string): void {

@@ -3,7 +3,7 @@
  * (b, t, h) depends only on (seed, b, pos0 + t, h), so cached decoding reproduces it exactly.
  * @module
  */
-import { randomNormalAt, randomNormalAtCpu, randomNormalKernel } from "../../kernels/random.ts";
+import { randomNormalAtKernel, randomNormalKernel } from "../../kernels/random.ts";
 import { run } from "./_run.ts";
 import type { Backend } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
@@ -64,18 +64,8 @@ export function randomNormalAtTensor(
   const B = positions.length;
   const out = Tensor.empty([B, 1, H], "f32", options.backend);
   const scale = options.scale ?? 1;
-  if (options.backend.kind === "cpu") {
-    randomNormalAtCpu(
-      out.data as Float32Array,
-      positions.map((t, b) => [b, t] as const),
-      H,
-      seed,
-      scale,
-    );
-  } else {
-    const pos = Tensor.fromArray(positions, [B], { dtype: "u32", backend: options.backend });
-    randomNormalAt(options.backend, { pos: pos.buffer, out: out.buffer, B, H, seed, scale });
-    pos.dispose();
-  }
+  const pos = Tensor.fromArray(positions, [B], { dtype: "u32", backend: options.backend });
+  run(randomNormalAtKernel, { pos, out, B, H, seed, scale });
+  pos.dispose();
   return out;
 }
