@@ -218,7 +218,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
 
   function code(k: K, tex = false, absent = 0): string {
     let key = `${tex}:${absent}`;
-    for (const v of Object.values(k)) key += ":" + v;
+    for (const f in k) key += ":" + k[f];
     let text = cache.get(key);
     if (text === undefined) {
       if (cache.size >= 1024) cache.clear();
@@ -231,11 +231,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     if (per !== "none" && !l.count) return;
     const bind: Binding[] = [];
     let absent = 0;
-    names.forEach((n, j) => {
-      const b = l.bind[n];
+    for (let j = 0; j < names.length; j++) {
+      const b = l.bind[names[j]];
       if (b === undefined) absent |= 1 << j;
       else bind.push(b);
-    });
+    }
     let tex: FlatViews | undefined;
     const flat = spec.flat?.(l.key);
     if (flat?.length && flatTexturesWanted(ctx)) {
