@@ -18,7 +18,6 @@ export type Tree = { [key: string]: ConfigValue };
  * deepEqual([isMap({}), isMap([]), isMap(null)], [true, false, false]);
  * ```
  *
- * @param v Any value.
  * @returns True for a map.
  */
 export function isMap(v: unknown): v is Tree {
@@ -36,8 +35,6 @@ export function isMap(v: unknown): v is Tree {
  * deepEqual(getPath({ a: { b: 2 } }, "a.b"), 2);
  * ```
  *
- * @param tree The tree.
- * @param path A dotted path.
  * @returns The value, or undefined.
  */
 export function getPath(tree: Tree, path: string): ConfigValue | undefined {
@@ -63,7 +60,6 @@ export function getPath(tree: Tree, path: string): ConfigValue | undefined {
  * ```
  *
  * @param tree The tree, changed in place.
- * @param path A dotted path.
  * @param value The value to store.
  */
 export function setPath(tree: Tree, path: string, value: ConfigValue): void {
@@ -197,9 +193,6 @@ export function deepFreeze<T>(value: T): T {
  *
  * deepEqual(canonicalJson({ b: 1, a: [2, { d: 3, c: 4 }] }), '{"a":[2,{"c":4,"d":3}],"b":1}');
  * ```
- *
- * @param value Any config value.
- * @returns Canonical JSON text.
  */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(

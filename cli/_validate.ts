@@ -19,7 +19,6 @@ import { getPath, isMap, type Tree } from "./_tree.ts";
  * deepEqual(mapOwner("impl.add_env_variables.X", schemaFor("pretrain")), "impl.add_env_variables");
  * ```
  *
- * @param path A dotted path.
  * @param schema The keys and their schemas (`schemaFor`).
  * @returns The owning key, or null.
  */
@@ -47,8 +46,6 @@ export function mapOwner(path: string, schema: ReadonlyMap<string, Key>): string
  * );
  * ```
  *
- * @param path The unknown key.
- * @param valid Every valid key.
  * @param origin Where the key came from, e.g. `preset tiny-addition`.
  * @returns The error to throw.
  */
@@ -85,7 +82,6 @@ export function unknownKeyError(
  * throws(() => validateTree({ a: "x" }, schema), /expected an integer/);
  * ```
  *
- * @param tree The merged tree.
  * @param schema The keys and their schemas (`schemaFor`).
  * @param originOf Where each explicitly set key came from, for messages.
  */
@@ -154,7 +150,6 @@ function archChecks(arch: Tree, p: string): string | null {
  * throws(() => crossCheck({ shard: "5/4" }, "eval"), /shard/);
  * ```
  *
- * @param tree A validated tree.
  * @param kind `pretrain`, `eval` or `arch` (a bare arch tree, as in model_config.json).
  */
 export function crossCheck(tree: Tree, kind: "pretrain" | "eval" | "arch"): void {

@@ -117,7 +117,6 @@ export function userCwd(): string {
  *
  * @param value The `base_dir` key (null when unset).
  * @param options Environment and working folder.
- * @returns An absolute path.
  */
 export function resolveBaseDir(value: string | null, options: LoadOptions = {}): string {
   const env = (options.env ?? defaultEnv)("cramming_base_dir");
@@ -229,7 +228,6 @@ function coerce(o: Override, spec: Key | undefined): ConfigValue {
  *
  * @param args Command-line arguments (`key=value`, `preset=NAME`, `arch=OPTION`).
  * @param kind `pretrain` or `eval`.
- * @param options Environment, working folder.
  * @returns The frozen config and the notes.
  */
 export async function resolveConfig<K extends ConfigKind>(
@@ -303,7 +301,6 @@ export async function resolveConfig<K extends ConfigKind>(
  * deepEqual([cfg.arch.hidden_size, cfg.train.steps], [64, 40]);
  * ```
  *
- * @param args Command-line arguments.
  * @param kind `pretrain` or `eval`.
  * @param options Environment, working folder, where notes go.
  * @returns The frozen, typed config.

@@ -24,9 +24,6 @@ import { crossCheck, validateTree } from "./_validate.ts";
  * const cfg = await loadConfig(["name=t"], "pretrain");
  * ok(configToYaml(cfg).includes("name: t"));
  * ```
- *
- * @param cfg A resolved config.
- * @returns YAML text.
  */
 export function configToYaml(cfg: Config): string {
   return "# Resolved config written by abacus (defaults <- preset <- command line)\n" +
@@ -67,10 +64,8 @@ function withContext<T>(what: string, run: () => T): T {
  * deepEqual(parseConfigYaml(configToYaml(cfg), "pretrain"), cfg);
  * ```
  *
- * @param text YAML text.
  * @param kind `pretrain` or `eval`.
  * @param what Name of the source for messages (e.g. the file path).
- * @returns The frozen config.
  */
 export function parseConfigYaml<K extends ConfigKind>(
   text: string,

@@ -177,8 +177,6 @@ function tsType(s: any, indent: string, path: string): string {
  *
  * ok(configTypes().includes('readonly head: "ffn" | "identity" | "linear";'));
  * ```
- *
- * @returns TypeScript source.
  */
 export function configTypes(): string {
   const out = [

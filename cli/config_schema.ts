@@ -55,7 +55,6 @@ function meta(s: Node): Record<string, unknown> {
  * deepEqual(describeKey(orNone(int(1))), "None or an integer of at least 1");
  * ```
  *
- * @param s The key's schema.
  * @returns Words such as "True or False".
  */
 export function describeKey(s: Key): string {
@@ -97,9 +96,6 @@ export function describeKey(s: Key): string {
  *
  * deepEqual(keyInfo(ignored(str(), "why")).use, "ignored");
  * ```
- *
- * @param key The key's schema.
- * @returns Its status.
  */
 export function keyInfo(key: Key): KeyInfo {
   let base = parts(key)[0];
@@ -202,7 +198,6 @@ export function flatKeys(schema: Key, prefix = ""): Map<string, Key> {
  * ```
  *
  * @param path The full dotted key, for the message.
- * @param key The key's schema.
  * @param value The value to check.
  * @returns Null when valid, else a one-line message.
  */
@@ -254,8 +249,6 @@ function editDistance(a: string, b: string): number {
  * deepEqual(found, { keys: ["arch.hidden_size", "arch.norm", "seed"], close: true });
  * ```
  *
- * @param wrong The unknown key.
- * @param valid Every valid key.
  * @param limit How many to return.
  * @returns The nearest keys and whether the best is close.
  */

@@ -190,7 +190,6 @@ function float(flag: string, v: string | undefined): number | undefined {
  * ```
  *
  * @param argv Arguments after the task name.
- * @returns The parsed flags.
  */
 export function parseDataArgs(argv: string[]): DataArgs {
   const options: Record<string, { type: "string" | "boolean" }> = {};

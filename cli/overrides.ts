@@ -181,7 +181,6 @@ class Reader {
  * ```
  *
  * @param text The text after `=`.
- * @returns The typed value.
  */
 export function parseValue(text: string): ConfigValue {
   return readValue(text).value;
@@ -209,9 +208,6 @@ function readValue(text: string): { value: ConfigValue; quoted: boolean } {
  * const o = parseOverride("+sort_reverse=True");
  * deepEqual([o.key, o.value, o.add], ["sort_reverse", true, true]);
  * ```
- *
- * @param arg One command-line argument.
- * @returns The parsed override.
  */
 export function parseOverride(arg: string): Override {
   if (arg.startsWith("~")) {
@@ -239,7 +235,6 @@ export function parseOverride(arg: string): Override {
  * deepEqual(formatValue([null, true, "a", 2]), '[None, True, "a", 2]');
  * ```
  *
- * @param value Any config value.
  * @returns A short, readable rendering.
  */
 export function formatValue(value: ConfigValue | undefined): string {

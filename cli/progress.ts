@@ -87,9 +87,6 @@ export class Progress {
 
   /**
    * Records progress; draws a line when enough time has passed since the last one.
-   *
-   * @param done Units finished.
-   * @param total Units in all.
    */
   update(done: number, total: number): void {
     this.#done = done;

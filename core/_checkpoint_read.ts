@@ -79,9 +79,6 @@ const NUMBERS = ["version", "step", "optimizer_steps", "tokens", "elapsed_second
  * await rejects(() => readCheckpointState(dir), /state.json is corrupted/);
  * await Deno.remove(dir, { recursive: true });
  * ```
- *
- * @param dir The checkpoint folder.
- * @returns The parsed state.
  */
 export async function readCheckpointState(dir: string): Promise<CheckpointState> {
   const path = join(dir, "state.json");

@@ -46,10 +46,6 @@ export class GpuCache {
 
   /**
    * Returns the compiled pipeline for a WGSL module, compiling it on first use.
-   *
-   * @param code WGSL text
-   * @param entry entry point
-   * @returns the pipeline
    */
   pipeline(code: string, entry: string): GPUComputePipeline {
     let byCode = this.#pipelines.get(entry);
@@ -71,8 +67,6 @@ export class GpuCache {
    * Returns a bind group of `resources` at bindings 0.. for a pipeline, creating it on first use.
    *
    * @param pipeline the pipeline (its layout 0)
-   * @param resources buffers, buffer ranges and texture views in binding order
-   * @returns the bind group
    */
   bindGroup(pipeline: GPUComputePipeline, resources: Binding[]): GPUBindGroup {
     let key = String(this.#id(pipeline));

@@ -140,9 +140,7 @@ function plan(
  * deepEqual(decodeSafetensors(bytes).tensors.w.data, new Float32Array([1, 2]));
  * ```
  *
- * @param tensors Tensors by name.
  * @param metadata Optional `__metadata__` string map.
- * @returns The file's bytes.
  */
 export function encodeSafetensors(
   tensors: Record<string, TensorInput>,
@@ -176,8 +174,6 @@ export function encodeSafetensors(
  * await Deno.remove(path);
  * ```
  *
- * @param path Destination file.
- * @param tensors Tensors by name.
  * @param metadata Optional `__metadata__` string map.
  */
 export async function writeSafetensors(

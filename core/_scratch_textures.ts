@@ -40,9 +40,6 @@ export class ScratchTextures {
    * A texture of at least `width` x `height` texels (rounded up to size classes: at most 25%
    * larger, powers of two exactly) and exactly `layers` layers, in use until `submitted()`.
    *
-   * @param width texels per row
-   * @param height rows
-   * @param layers array layers
    * @returns the texture (storage, sampled and copy-destination usage)
    */
   take(width: number, height: number, layers: number): GPUTexture {

@@ -44,7 +44,6 @@ export class UniformSlices {
   /**
    * Copies `data` (at most 256 bytes) into a fresh slice of the current submission.
    *
-   * @param data the params
    * @returns the binding of the slice
    */
   slice(data: ArrayBufferView): GPUBufferBinding {

@@ -136,8 +136,6 @@ export class ParamArena {
   /**
    * Returns a parameter's placement.
    *
-   * @param name state-dict key
-   * @returns the entry
    * @throws Error for an unknown name
    */
   entry(name: string): ParamEntry {
@@ -149,7 +147,6 @@ export class ParamArena {
   /**
    * Returns a parameter tensor by name.
    *
-   * @param name state-dict key
    * @returns the view (owned by the arena: do not dispose it)
    */
   get(name: string): Tensor {
@@ -166,7 +163,6 @@ export class ParamArena {
   /**
    * Writes a parameter's values (in submission order on the webgpu backend).
    *
-   * @param name state-dict key
    * @param values `size` values, row-major
    * @param which the parameter (default) or its gradient
    */
@@ -210,7 +206,6 @@ export class ParamArena {
   /**
    * Reads one parameter (or its gradient) back.
    *
-   * @param name state-dict key
    * @param which the parameter (default) or its gradient
    * @returns a copy of its values
    */

@@ -25,9 +25,7 @@ import { keep, scope, type Tensor } from "./tensor.ts";
  * const out = ...; // forward result
  * return record(out, [a, b], (g) => [g, g]);
  * ```
- * @param out the op's output
  * @param inputs the op's tensor inputs
- * @param backward the gradient rule
  * @param saved extra tensors the rule needs (owned by the node)
  * @returns `out`
  */
@@ -91,7 +89,6 @@ export interface GradAdditions {
  * ```ts ignore
  * backpropagate(loss, null, onesLike, { add, addInto });
  * ```
- * @param root the loss
  * @param seed gradient of the root (default: ones, via `onesLike`)
  * @param onesLike makes the default seed
  * @param additions sum gradients (run without recording)

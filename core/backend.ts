@@ -44,10 +44,7 @@ export type Backend = CpuBackend | Device;
  * import { makeArray } from "./backend.ts";
  * assert(makeArray("i32", 3) instanceof Int32Array);
  * ```
- * @param dtype element type
- * @param n length
  * @param f64 hold f32 values in a Float64Array
- * @returns the zeroed array
  */
 export function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
   return dtype === "f32"
@@ -66,7 +63,6 @@ export function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
  * import { numel } from "./backend.ts";
  * assert(numel([2, 3, 4]) === 24);
  * ```
- * @param shape dimensions
  * @returns their product (1 for a scalar)
  */
 export function numel(shape: readonly number[]): number {
@@ -89,7 +85,6 @@ export function setDefaultBackend(backend: Backend): void {
 /**
  * Returns the default backend set by `setDefaultBackend` or `initBackend`.
  *
- * @returns the backend
  * @throws Error when none was initialised
  */
 export function defaultBackend(): Backend {
@@ -100,9 +95,6 @@ export function defaultBackend(): Backend {
 /**
  * Chooses the backend: `cpu`, `webgpu`, or from `ABACUS_BACKEND` (default webgpu), and makes it
  * the default.
- *
- * @param name backend name
- * @returns the backend
  */
 export async function initBackend(name?: "cpu" | "webgpu"): Promise<Backend> {
   const choice = name ?? (Deno.env.get("ABACUS_BACKEND") === "cpu" ? "cpu" : "webgpu");

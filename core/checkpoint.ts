@@ -104,7 +104,6 @@ async function removeStaleTemps(dir: string): Promise<void> {
  * await Deno.remove(root, { recursive: true });
  * ```
  *
- * @param dir The checkpoint folder.
  * @returns `intact`, `restored` (from `.old`) or `missing`.
  */
 export async function recoverCheckpointDir(

@@ -90,8 +90,6 @@ export class Device implements KernelContext {
   /**
    * Wraps a device; use `getDevice()` or `Device.create()` instead.
    *
-   * @param device the WebGPU device
-   * @param adapterName adapter description
    * @param isCpu whether the adapter is a CPU rasterizer
    */
   constructor(device: GPUDevice, adapterName: string, isCpu: boolean) {
@@ -113,7 +111,6 @@ export class Device implements KernelContext {
   /**
    * Requests an adapter and a device with the adapter's limits.
    *
-   * @returns the device
    * @throws Error when no WebGPU adapter exists, saying how to get one
    */
   static async create(): Promise<Device> {
@@ -128,8 +125,6 @@ export class Device implements KernelContext {
    * back to their heuristic). The measurement runs at the next `read()` or `sync()`, once the
    * work recorded before it has finished; nothing happens when the key is known, or when tuning is
    * off (`ABACUS_TUNE=0`, or a device made with `new Device` rather than `Device.create`).
-   *
-   * @param key the tuning key
    */
   requestTuning(key: string): void {
     if (this.#tuningOn && !this.tuning.has(key)) this.#wanted.add(key);
@@ -156,10 +151,6 @@ export class Device implements KernelContext {
 
   /**
    * Returns the compiled pipeline for a WGSL module, compiling it on first use.
-   *
-   * @param code WGSL text
-   * @param entry entry point
-   * @returns the cached pipeline
    */
   pipeline(code: string, entry = "main"): GPUComputePipeline {
     const p = this.#cache.pipeline(code, entry);
@@ -204,9 +195,6 @@ export class Device implements KernelContext {
 
   /**
    * Returns a pooled scratch buffer that goes back to the pool at the next flush.
-   *
-   * @param bytes minimum size
-   * @returns a storage buffer
    */
   scratch(bytes: number): GPUBuffer {
     const b = this.pool.acquire(bytes);
@@ -219,11 +207,6 @@ export class Device implements KernelContext {
    * `layers` layers, recycled after the current submission. Width and height are rounded up to
    * size classes (powers of two in four steps, so at most 25% larger; powers of two exactly), so
    * that the recycled textures come in few sizes when shapes vary (evaluation's prompt lengths).
-   *
-   * @param width texels per row
-   * @param height rows
-   * @param layers array layers
-   * @returns the texture
    */
   scratchTexture(width: number, height: number, layers: number): GPUTexture {
     return this.#textures.take(width, height, layers);
@@ -260,9 +243,7 @@ export class Device implements KernelContext {
   /**
    * Records a buffer-to-buffer copy in submission order.
    *
-   * @param src source buffer
    * @param srcOffset byte offset in the source
-   * @param dst destination buffer
    * @param dstOffset byte offset in the destination
    * @param bytes byte count (a multiple of 4)
    */
@@ -275,7 +256,6 @@ export class Device implements KernelContext {
    *
    * @param src source buffer or range
    * @param layout bytes per row (a multiple of 256) and rows per array layer
-   * @param dst destination texture
    * @param size texels copied: [width, height, layers]
    * @param origin first texel written: [x, y, layer]; default the origin
    */
@@ -313,8 +293,6 @@ export class Device implements KernelContext {
    * Copies `bytes` bytes of a buffer back to the CPU (flushing pending work first).
    *
    * @param src source buffer or range (COPY_SRC)
-   * @param bytes byte count
-   * @param offset byte offset
    * @returns a copy of the bytes
    */
   async read(src: Buf, bytes: number, offset = 0): Promise<ArrayBuffer> {
@@ -359,7 +337,6 @@ let shared: Promise<Device> | null = null;
  * import { getDevice } from "./device.ts";
  * const dev = await getDevice();
  * ```
- * @returns the shared device
  */
 export function getDevice(): Promise<Device> {
   if (!shared) shared = Device.create();

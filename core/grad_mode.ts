@@ -30,7 +30,6 @@ export function isGradEnabled(): boolean {
  * import { isGradEnabled, noGrad } from "./grad_mode.ts";
  * assert(noGrad(() => isGradEnabled()) === false);
  * ```
- * @param fn the work
  * @returns what `fn` returned
  */
 export function noGrad<T>(fn: () => T): T {

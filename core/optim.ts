@@ -82,9 +82,6 @@ export class AdamW {
 
   /**
    * Allocates zero moments shaped like the arena (outside the buffer pool).
-   *
-   * @param arena the parameters
-   * @param options hyperparameters
    */
   constructor(arena: ParamArena, options: AdamWOptions = {}) {
     this.arena = arena;

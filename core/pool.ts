@@ -20,7 +20,6 @@ export const STORAGE_USAGE: number = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | C
  * assert(sizeClass(1000) === 1024);
  * assert(sizeClass(1100) === 1152);
  * ```
- * @param bytes requested size
  * @returns the class size in bytes (a multiple of 16, at least 16)
  */
 export function sizeClass(bytes: number): number {
@@ -83,7 +82,6 @@ export class BufferPool {
   /**
    * Returns a buffer of at least `bytes` bytes, reusing a free one of the same class.
    *
-   * @param bytes minimum size
    * @returns a storage buffer (contents undefined)
    */
   acquire(bytes: number): GPUBuffer {

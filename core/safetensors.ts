@@ -82,9 +82,7 @@ function view(bytes: Uint8Array, at: number, e: Entry): SafeArray {
  * throws(() => decodeSafetensors(bytes.subarray(0, bytes.length - 1), "w.safetensors"), /truncated/);
  * ```
  *
- * @param bytes The whole file.
  * @param source Name for messages (e.g. the path).
- * @returns Tensors and metadata.
  */
 export function decodeSafetensors(
   bytes: Uint8Array,
@@ -160,9 +158,6 @@ export function decodeSafetensors(
  * await rejects(() => readSafetensors(path), /truncated or not a safetensors file/);
  * await Deno.remove(path);
  * ```
- *
- * @param path The file.
- * @returns Tensors and metadata.
  */
 export async function readSafetensors(path: string): Promise<SafetensorsContent> {
   let bytes: Uint8Array;

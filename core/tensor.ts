@@ -79,9 +79,6 @@ export class Tensor {
   /**
    * Wraps storage; prefer `Tensor.empty`, `Tensor.fromArray` or an op.
    *
-   * @param shape dimensions
-   * @param dtype element type
-   * @param backend owner
    * @param storage shared storage (its `refs` is incremented)
    */
   constructor(shape: readonly number[], dtype: DType, backend: Backend, storage: Storage) {
@@ -95,11 +92,6 @@ export class Tensor {
 
   /**
    * Allocates an uninitialised tensor (zeros on the cpu backend).
-   *
-   * @param shape dimensions
-   * @param dtype element type
-   * @param backend where to allocate
-   * @returns the tensor
    */
   static empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
     const n = numel(shape);
@@ -118,10 +110,8 @@ export class Tensor {
   /**
    * Makes a tensor from values.
    *
-   * @param data values, row-major
    * @param shape dimensions (default: 1D)
    * @param options dtype (default f32) and backend (default: the shared WebGPU device)
-   * @returns the tensor
    */
   static fromArray(
     data: ArrayLike<number>,
@@ -174,11 +164,8 @@ export class Tensor {
    * Wraps part of an existing buffer or array as a tensor that does not own it (used by the
    * flat parameter arena, so AdamW updates every parameter in one dispatch).
    *
-   * @param shape dimensions
-   * @param backend owner
    * @param base the arena's buffer (webgpu) or array (cpu)
    * @param offsetElems first element of the view
-   * @returns the view
    */
   static view(
     shape: readonly number[],
@@ -215,7 +202,6 @@ export class Tensor {
   /**
    * Returns a view with another shape over the same storage (one dimension may be -1).
    *
-   * @param shape new dimensions
    * @returns the view (dispose it separately)
    */
   reshape(shape: readonly number[]): Tensor {
@@ -282,7 +268,6 @@ export class Tensor {
  * });
  * assert(made[0].disposed && !out.disposed);
  * ```
- * @param fn the work
  * @returns what `fn` returned
  */
 export function scope<T>(fn: () => T): T {
@@ -304,9 +289,6 @@ export function scope<T>(fn: () => T): T {
 
 /**
  * Removes a tensor from every enclosing `scope`, so it outlives them.
- *
- * @param t the tensor
- * @returns the same tensor
  */
 export function keep<T extends Tensor>(t: T): T {
   for (const sc of scopes) sc.delete(t);

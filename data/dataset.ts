@@ -22,9 +22,6 @@ import { DataError } from "./spec.ts";
  * assert.deepEqual((await readMeta(out)).counts.train, 50);
  * await Deno.remove(out, { recursive: true });
  * ```
- *
- * @param dir The dataset folder.
- * @returns Its metadata.
  */
 export async function readMeta(dir: string): Promise<DatasetMeta> {
   const meta = JSON.parse(await Deno.readTextFile(join(dir, "meta.json"))) as DatasetMeta;
@@ -114,7 +111,6 @@ export class Dataset {
   #files = new Map<Split, Deno.FsFile>();
 
   /**
-   * @param dir The folder.
    * @param meta Its metadata (from `readMeta`).
    */
   constructor(dir: string, meta: DatasetMeta) {
@@ -135,7 +131,6 @@ export class Dataset {
    * Reads `count` consecutive rows starting at row `start` of a split.
    *
    * @param split `train` or `test`.
-   * @param start First row.
    * @param count Rows to read (clipped to the split's end).
    * @returns Token ids, shape (rows, rowLength).
    */
@@ -228,9 +223,6 @@ export class Dataset {
  * ds.close();
  * await Deno.remove(out, { recursive: true });
  * ```
- *
- * @param dir The dataset folder.
- * @returns The open dataset.
  */
 export async function openDataset(dir: string): Promise<Dataset> {
   return new Dataset(dir, await readMeta(dir));

@@ -58,9 +58,6 @@ export interface DatasetPlan {
  * const plan = planDataset({ preset: "addition", baseDir: "/runs" });
  * assert.deepEqual(plan.out, "/runs/data/+_bucket_method_n_20_m_20_20000000_p_00_reverse_all");
  * ```
- *
- * @param options The request.
- * @returns The plan.
  */
 export function planDataset(options: GenerateDatasetOptions): DatasetPlan {
   let preset;
@@ -187,7 +184,6 @@ export async function generateDataset(options: GenerateDatasetOptions): Promise<
  * ```
  *
  * @param options Same as `generateDataset`.
- * @returns The dataset's metadata.
  */
 export async function ensureDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
   const plan = planDataset(options);

@@ -30,7 +30,6 @@ export interface GridRange {
  * assert.deepEqual(gridCells({ minSide: 1, maxSide: 2, diagonal: false }), [[1, 1], [1, 2], [2, 1], [2, 2]]);
  * ```
  *
- * @param range The sides.
  * @returns `[i, j]` pairs.
  */
 export function gridCells(range: GridRange): [number, number][] {
@@ -63,11 +62,6 @@ export function gridCells(range: GridRange): [number, number][] {
  * const s = cellSpec({ op: "+", reverseAll: true }, 3, 5);
  * assert.deepEqual([s.n, s.m, s.exact, s.method], [3, 5, true, "sample"]);
  * ```
- *
- * @param base Shared arguments.
- * @param i First side.
- * @param j Second side.
- * @returns A resolved spec.
  */
 export function cellSpec(base: Partial<DataSpec>, i: number, j: number): DataSpec {
   return resolveSpec({
@@ -90,11 +84,6 @@ export function cellSpec(base: Partial<DataSpec>, i: number, j: number): DataSpe
  *
  * assert.deepEqual(gridCellName("+", 12, 7), "+_n_12_m_7");
  * ```
- *
- * @param op The grid's op.
- * @param i First side.
- * @param j Second side.
- * @returns The folder name.
  */
 export function gridCellName(op: DataOp, i: number, j: number): string {
   return `${op}_n_${i}_m_${j}`;
@@ -111,10 +100,6 @@ export function gridCellName(op: DataOp, i: number, j: number): string {
  * assert.deepEqual(gridCellDir("/g", "x", 2, 3), "/g/x_n_2_m_3");
  * ```
  *
- * @param gridDir The grid folder.
- * @param op The grid's op.
- * @param i First side.
- * @param j Second side.
  * @returns The cell's dataset folder.
  */
 export function gridCellDir(gridDir: string, op: DataOp, i: number, j: number): string {
@@ -132,10 +117,6 @@ export function gridCellDir(gridDir: string, op: DataOp, i: number, j: number): 
  * const name = gridName({ op: "+", reverseAll: true }, { minSide: 1, maxSide: 23, diagonal: false });
  * assert.deepEqual(name, "+_grid_eval_sides_1_23_examples_100_p_00_reverse_all");
  * ```
- *
- * @param base Shared arguments.
- * @param range The sides.
- * @returns The folder name.
  */
 export function gridName(base: Partial<DataSpec>, range: GridRange): string {
   const spec = resolveSpec({ ...base, method: "sample", exact: true });
@@ -158,9 +139,6 @@ export function gridName(base: Partial<DataSpec>, range: GridRange): string {
  * const grid = await readGridMeta("abacus-data/data/+_grid_eval_dataset_reverse_all_tokenized");
  * console.log(grid.cells.length);
  * ```
- *
- * @param dir The grid folder.
- * @returns Its metadata.
  */
 export async function readGridMeta(dir: string): Promise<GridMeta> {
   const meta = JSON.parse(await Deno.readTextFile(join(dir, "grid.json"))) as GridMeta;

@@ -32,9 +32,6 @@ function pythonFloat(p: number): string {
  * const spec = resolveSpec({ op: "+", n: 20, m: 20, limit: 20_000_000, reverseAll: true });
  * assert.deepEqual(datasetName(spec), "+_bucket_method_n_20_m_20_20000000_p_00_reverse_all");
  * ```
- *
- * @param spec A resolved spec.
- * @returns The folder name.
  */
 export function datasetName(spec: DataSpec): string {
   const p = `p_${pythonFloat(spec.p).replace(".", "")}`;

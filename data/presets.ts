@@ -125,8 +125,6 @@ export const GRID_PRESETS: Readonly<Record<string, GridPreset>> = Object.freeze(
  * ```
  *
  * @param baseDir The base folder (upstream's `base_dir`).
- * @param name The dataset name.
- * @returns The folder path.
  */
 export function datasetDir(baseDir: string, name: string): string {
   return join(baseDir, "data", name);
@@ -143,8 +141,6 @@ export function datasetDir(baseDir: string, name: string): string {
  *
  * assert(defaultBaseDir().length > 0);
  * ```
- *
- * @returns An absolute path.
  */
 export function defaultBaseDir(): string {
   let env: string | undefined;

@@ -27,7 +27,6 @@ function spaceMoments(p: number): { mean: number; variance: number } {
  * assert.deepEqual(spaceBudget(0, 64), 0);
  * ```
  *
- * @param p Space probability.
  * @param chars Most characters of a sample before spaces.
  * @returns The cap on inserted spaces.
  */
@@ -54,7 +53,6 @@ export function spaceBudget(p: number, chars: number): number {
  * assert.deepEqual(maxSampleChars(resolveSpec({ op: "sort", n: 10, m: 10 })), 149);
  * ```
  *
- * @param spec A resolved spec.
  * @returns The bound in characters.
  */
 export function maxSampleChars(spec: DataSpec): number {
@@ -79,7 +77,6 @@ export function maxSampleChars(spec: DataSpec): number {
  * assert.deepEqual(rowLength(resolveSpec({ op: "x", n: 15, m: 15 })), 63);
  * ```
  *
- * @param spec A resolved spec.
  * @returns Tokens per stored row.
  */
 export function rowLength(spec: DataSpec): number {

@@ -211,9 +211,6 @@ export function answerDigits(s: DataSpec): number {
  *
  * assert.deepEqual(tokenizerFor(resolveSpec({ op: "+", indexHints: true })), "index");
  * ```
- *
- * @param spec A resolved spec.
- * @returns The tokenizer type.
  */
 export function tokenizerFor(spec: DataSpec): TokenizerType {
   if (spec.op === "sort") return "sort";
@@ -232,7 +229,6 @@ export function tokenizerFor(spec: DataSpec): TokenizerType {
  * assert.deepEqual(sampleCount(resolveSpec({ op: "or", n: 2, m: 2 })), 5);
  * ```
  *
- * @param spec A resolved spec.
  * @returns The number of samples.
  */
 export function sampleCount(spec: DataSpec): number {

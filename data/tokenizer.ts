@@ -257,7 +257,6 @@ export function getTokenizer(type: TokenizerType): Tokenizer {
  * assert.deepEqual([...t[14]], [43]); // "+"
  * ```
  *
- * @param type The vocabulary.
  * @returns One `Uint8Array` per token id.
  */
 export function utf8Table(type: TokenizerType): Uint8Array[] {

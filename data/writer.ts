@@ -60,7 +60,6 @@ function oneLine(err: unknown): string {
  * await Deno.remove(root, { recursive: true });
  * ```
  *
- * @param out Final folder.
  * @param fill Writes the contents into the temporary folder.
  * @param options `force`: replace an existing non-empty folder.
  * @returns What `fill` returns.
@@ -166,7 +165,6 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
  * ```
  *
  * @param source Samples to write (consumed).
- * @param dir An existing folder.
  * @param options Row length, split and vocabulary.
  * @returns Rows per split and the longest sample.
  */

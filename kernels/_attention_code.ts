@@ -61,10 +61,6 @@ export const MASKED = "-1.0e30";
  * assert(checkAttentionSizes(2, 5, 2, 3, true) !== null);
  * assert(checkAttentionSizes(2, 5, 2, 4, true) === null);
  * ```
- * @param batch batch size
- * @param seq sequence length
- * @param heads number of heads
- * @param headDim per-head dimension
  * @param rotary whether rotary embedding is applied (needs an even head dimension)
  * @returns an error message, or null when the sizes are fine
  */
@@ -100,12 +96,7 @@ export function checkAttentionSizes(
  * assert(qkvColumn("pytorch", 2, 4, 1, 1) === 12);
  * assert(qkvColumn("interleaved", 2, 4, 1, 1) === 16);
  * ```
- * @param layout column layout
- * @param heads number of heads
- * @param headDim per-head dimension
  * @param which 0 = q, 1 = k, 2 = v
- * @param h head
- * @returns the first column
  */
 export function qkvColumn(
   layout: AttentionLayout,
@@ -128,8 +119,6 @@ export function qkvColumn(
  * import { f32 } from "./_attention_code.ts";
  * assert(f32(1) === "1.0");
  * ```
- * @param x value
- * @returns literal text
  */
 export function f32(x: number): string {
   const s = String(Math.fround(x));
@@ -164,7 +153,6 @@ export class AttnCode {
   /**
    * Makes the helper.
    *
-   * @param hd per-head dimension
    * @param via `load`: read row arrays through `load_<array>` (`program.ts` declares them,
    *   buffers or flat textures alike); `index`: index the storage arrays directly
    */
@@ -180,12 +168,8 @@ export class AttnCode {
    * Declares chunks `<name>_<c>` loaded from `arr` at float offset `off` (a WGSL u32 expression,
    * a multiple of 4 in vec4 mode), optionally multiplied by `scale`.
    *
-   * @param name variable prefix
-   * @param arr array name
-   * @param off float offset expression
    * @param scale optional WGSL factor expression
    * @param decl `let` or `var`
-   * @returns WGSL statements
    */
   load(name: string, arr: string, off: string, scale = "", decl = "let"): string {
     const mul = scale ? ` * ${scale}` : "";
@@ -206,11 +190,7 @@ export class AttnCode {
   /**
    * Stores chunks `<name>_<c>` (times an optional factor) into `arr` at float offset `off`.
    *
-   * @param name variable prefix
-   * @param arr array name
-   * @param off float offset expression
    * @param scale optional WGSL factor expression
-   * @returns WGSL statements
    */
   store(name: string, arr: string, off: string, scale = ""): string {
     const mul = scale ? ` * ${scale}` : "";
@@ -230,8 +210,6 @@ export class AttnCode {
   /**
    * Returns the WGSL dot product of two chunked rows.
    *
-   * @param a first prefix
-   * @param b second prefix
    * @returns a WGSL f32 expression
    */
   dot(a: string, b: string): string {
@@ -244,11 +222,8 @@ export class AttnCode {
    * Returns statements `<dst>_c = <dst>_c * f + g * <src>_c` for every chunk (a plain
    * `+=` when `f` is empty).
    *
-   * @param dst accumulator prefix
    * @param f WGSL factor on the accumulator, or "" for none
    * @param g WGSL factor on the source
-   * @param src source prefix
-   * @returns WGSL statements
    */
   axpy(dst: string, f: string, g: string, src: string): string {
     let s = "";
@@ -262,9 +237,6 @@ export class AttnCode {
 
   /**
    * Declares zeroed accumulator chunks `var <name>_<c>`.
-   *
-   * @param name prefix
-   * @returns WGSL statements
    */
   zeros(name: string): string {
     let s = "";

@@ -97,7 +97,6 @@ export type DecodeKey = {
  * ```
  * @param a sizes and options (buffers only for their presence)
  * @param wg invocations per workgroup of the attend pass
- * @returns the key
  */
 export function decodeKey(
   a: Omit<AttentionDecodeArgs<unknown, unknown>, "qkv" | "kCache" | "vCache" | "out">,

@@ -18,7 +18,6 @@ import { type AttentionShape, f32, qkvColumn, ROTARY_BASE } from "./_attention_c
  * assert(rotaryFrequencies(4, 10000)[1] === 0.01);
  * ```
  * @param headDim per-head dimension (even)
- * @param base frequency base
  * @returns hd/2 frequencies
  */
 export function rotaryFrequencies(headDim: number, base: number): Float64Array {
@@ -42,10 +41,8 @@ export function rotaryFrequencies(headDim: number, base: number): Float64Array {
  * rotateRow(x, 0, 2, Math.PI / 2, new Float64Array([1]), false);
  * assert(Math.abs(x[1] - 1) < 1e-12 && Math.abs(x[0]) < 1e-12);
  * ```
- * @param x values
  * @param at first index of the row
  * @param headDim row length (even)
- * @param pos position
  * @param freqs `rotaryFrequencies(headDim, base)`
  * @param inverse apply the transpose instead
  */
@@ -158,10 +155,8 @@ const ROTARY = program({
  * ```ts ignore
  * const qk = rotateQk(ctx, qkv, { batch, seq, heads, headDim, layout, rotary: {} });
  * ```
- * @param ctx kernel context
  * @param qkv fused projection (batch, T, 3H)
  * @param a sizes, layout and rotary settings (`rotary` set)
- * @returns the scratch buffer
  */
 export function rotateQk(ctx: KernelContext, qkv: Buf, a: AttentionShape): GPUBuffer {
   const dst = ctx.scratch(2 * a.batch * a.heads * a.seq * a.headDim * 4);
@@ -188,11 +183,8 @@ export function rotateQk(ctx: KernelContext, qkv: Buf, a: AttentionShape): GPUBu
  * assert(rotateChunksCode(4, "q", "f32(t)", 10000, false).includes("q_0[2]"));
  * ```
  * @param hd per-head dimension (even)
- * @param name row prefix
  * @param pos WGSL f32 position
- * @param base rotary base
  * @param inverse apply the transpose (for gradients)
- * @returns WGSL statements
  */
 export function rotateChunksCode(
   hd: number,

@@ -99,7 +99,6 @@ export function attentionTiling(
  * assert(tuningNumber(new Map([["a", "3"]]), "a") === 3);
  * ```
  * @param tuning the context's tuning map
- * @param key setting name
  * @returns the number, or 0
  */
 export function tuningNumber(tuning: Map<string, string>, key: string): number {
@@ -134,7 +133,6 @@ export type ShapeKey = {
  * assert(k.base === 10000 && shapeOf(k).rotary?.base === 10000);
  * ```
  * @param a sizes, layout and rotary settings
- * @returns the key
  */
 export function shapeKey(a: AttentionShape): ShapeKey {
   const { batch, seq, heads, headDim, layout } = a;
@@ -151,7 +149,6 @@ export function shapeKey(a: AttentionShape): ShapeKey {
  * const a = shapeOf({ batch: 1, seq: 2, heads: 1, headDim: 4, layout: "pytorch", base: 0 });
  * assert(a.rotary === undefined);
  * ```
- * @param k the key
  * @returns sizes, layout and rotary base
  */
 export function shapeOf(k: ShapeKey): AttentionShape {

@@ -28,8 +28,6 @@ export const FLAT_TEXTURE_TYPE = "texture_storage_2d_array<rgba32float, read>";
  * import { flatFetch } from "./_flat_texture.ts";
  * assert(flatFetch("x", "t").startsWith("textureLoad(x, vec2u(t & 1023u"));
  * ```
- * @param name texture variable
- * @param t texel index expression
  * @returns a WGSL `vec4f` expression
  */
 export function flatFetch(name: string, t: string): string {
@@ -68,7 +66,6 @@ export function flatExtents(texels: number): [number, number, number] {
  * ```ts ignore
  * if (flatTexturesWanted(ctx)) { ... }
  * ```
- * @param ctx kernel context
  * @returns true when launchers should read through flat textures
  */
 export function flatTexturesWanted(ctx: KernelContext): boolean {
@@ -86,9 +83,7 @@ export function flatTexturesWanted(ctx: KernelContext): boolean {
  * ```ts ignore
  * const view = flatTexture(ctx, qkv, batch * seq * 3 * hidden);
  * ```
- * @param ctx kernel context
  * @param src buffer or range holding the floats
- * @param floats float count
  * @returns the texture view, or null
  */
 export function flatTexture(ctx: KernelContext, src: Buf, floats: number): GPUTextureView | null {
@@ -137,8 +132,6 @@ const views = new WeakMap<GPUTexture, GPUTextureView>();
  * ```ts ignore
  * const view = arrayView(ctx.scratchTexture(64, 64, 1));
  * ```
- * @param tex the texture
- * @returns its view
  */
 export function arrayView(tex: GPUTexture): GPUTextureView {
   let v = views.get(tex);

@@ -78,7 +78,6 @@ const MODE_LOAD: Record<string, (x: string) => string> = {
  * assert(neg.code({}, "f", true).includes("alias T = vec4f"));
  * ```
  * @param d inputs, outputs, uniforms and per-element body
- * @returns the kernel
  */
 export function mapProgram<
   K extends Key,
@@ -216,9 +215,6 @@ export const PER_ROW_MAX = 256;
  * assert(rowLayout({ isCpuAdapter: false }, 4096, 1000).wg === 64);
  * assert(rowLayout({ isCpuAdapter: true }, 4, 1000).wg === 8);
  * ```
- * @param ctx the adapter kind
- * @param rows number of rows
- * @param n row length
  * @returns `perRow` and the workgroup size for the workgroup-per-row layout
  */
 export function rowLayout(
@@ -254,7 +250,6 @@ export function rowLayout(
  * assert(sum.code({}, 1000, { perRow: false, wg: 64 }).includes("workgroupBarrier"));
  * ```
  * @param d bindings, uniforms and the reduction/output statements
- * @returns the kernel
  */
 export function rowProgram<
   K extends Key,

@@ -61,7 +61,6 @@ const PACK = program({
  * const aligned = offsetOf(buf) % 16 === 0;
  * ```
  * @param b a buffer or range
- * @returns the offset
  */
 export const offsetOf = (b: unknown): number =>
   typeof b === "object" && b !== null && "buffer" in b ? (b as GPUBufferBinding).offset ?? 0 : 0;
@@ -106,7 +105,6 @@ export function extents(
  * ```ts ignore
  * if (copyable(a, true)) { ... }
  * ```
- * @param o the operand
  * @param alongK texels along k (else along the rows)
  * @returns true when a buffer-to-texture copy fills it
  */
@@ -126,10 +124,8 @@ export function copyable(o: Operand, alongK: boolean): boolean {
  * ```ts ignore
  * const ns = fillCost(a, true, copierOf(ctx) !== null);
  * ```
- * @param o the operand
  * @param alongK texels along k (else along the rows)
  * @param canCopy whether the context can copy buffers into textures
- * @returns nanoseconds
  */
 export function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number {
   const n = o.rows * o.k * o.layers;
@@ -144,8 +140,6 @@ export function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number 
  * ```ts ignore
  * const ta = fill(ctx, a, form.aK, copierOf(ctx));
  * ```
- * @param ctx kernel context
- * @param o the operand
  * @param alongK texels along k (else along the rows)
  * @param copier the context's copy capability, or null
  * @returns the texture view to bind
@@ -188,8 +182,6 @@ export function fill(
  * ```ts ignore
  * const [a, b] = operands(plan, { tm: 16, tn: 16 });
  * ```
- * @param p the resolved matmul
- * @param tile the register tile
  * @returns A (rows m) and B (rows n)
  */
 export function operands(p: MatmulPlan<Buf>, tile: TextureTile): [Operand, Operand] {
@@ -226,7 +218,6 @@ export function operands(p: MatmulPlan<Buf>, tile: TextureTile): [Operand, Opera
  * ```ts ignore
  * const copier = copierOf(ctx);
  * ```
- * @param ctx kernel context
  * @returns the context as a `TextureCopier`, or null
  */
 export function copierOf(ctx: KernelContext): TextureCopier | null {

@@ -106,8 +106,6 @@ function clipping(a: AdamWArgs<unknown>): boolean {
  * adamw(ctx, { param, grad, m, v, n, decayEnd, lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-12,
  *   weightDecay: 0.01, step: 1, maxGradNorm: 0.5, norm });
  * ```
- * @param ctx kernel context
- * @param a buffers, sizes and hyperparameters
  */
 export function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
   if (a.n === 0) return;
@@ -160,7 +158,6 @@ export function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
  * // decay: 1 * (1 - 0.1 * 0.5) = 0.95; the first step moves by lr * sign(g) = 0.1
  * ok(Math.abs(param[0] - 0.85) < 1e-12);
  * ```
- * @param a arrays, sizes and hyperparameters
  */
 export function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
   const [bc1, bc2] = biasCorrections(a);

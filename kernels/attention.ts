@@ -137,8 +137,6 @@ const LN2 = ${f32(Math.LN2)};`,
  * attentionForward(ctx, { qkv, out, lse, batch: 64, seq: 33, heads: 4, headDim: 32,
  *   layout: "interleaved", rotary: {} });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
   const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
@@ -170,7 +168,6 @@ export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): voi
  * attentionForwardCpu({ qkv, out, batch: 1, seq: 2, heads: 1, headDim: 1, layout: "pytorch" });
  * assert(out[0] === 1 && out[1] === 2);
  * ```
- * @param a arrays and sizes
  */
 export function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
   const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);

@@ -36,8 +36,6 @@ const DS_BYTES = 64 << 20;
  * attentionBackward(ctx, { qkv, out, lse, dout, dqkv, batch: 64, seq: 33, heads: 4,
  *   headDim: 32, layout: "interleaved" });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): void {
   const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
@@ -121,7 +119,6 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
  * attentionBackwardCpu({ ...sizes, qkv, out, lse, dout: new Float64Array([3]), dqkv });
  * assert(dqkv[0] === 0 && dqkv[1] === 0 && dqkv[2] === 3);
  * ```
- * @param a arrays and sizes
  */
 export function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
   const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);

@@ -38,8 +38,6 @@ function check(a: AttentionDecodeArgs<unknown, unknown>): void {
  * attentionDecodeForward(ctx, { qkv, kCache, vCache, out, cacheLen: 17, batch: 8, steps: 1,
  *   heads: 4, headDim: 32, capacity: 128, layout: "interleaved", rotary: {} });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArgs<Buf>): void {
   check(a);
@@ -75,7 +73,6 @@ export function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArg
  *   cacheLen: 1, batch: 1, steps: 1, heads: 1, headDim: 1, capacity: 2, layout: "pytorch" });
  * assert(vCache[1] === 3 && out[0] === 2);
  * ```
- * @param a arrays and sizes
  */
 export function attentionDecodeForwardCpu(
   a: AttentionDecodeArgs<FloatArray, ArrayLike<number>>,

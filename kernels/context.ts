@@ -112,7 +112,6 @@ export interface KernelContext {
  * assert(grid1d(70000, 65535)[1] === 2);
  * ```
  * @param count number of workgroups needed
- * @param max the per-dimension limit
  * @returns `[x, y]` with `x * y >= count`
  */
 export function grid1d(count: number, max = 65535): [number, number] {
@@ -130,8 +129,6 @@ export function grid1d(count: number, max = 65535): [number, number] {
  * import { roundUp } from "./context.ts";
  * assert(roundUp(5, 4) === 8);
  * ```
- * @param n value
- * @param m multiple
  * @returns the smallest multiple of `m` that is at least `n`
  */
 export function roundUp(n: number, m: number): number {
@@ -151,7 +148,6 @@ export function roundUp(n: number, m: number): number {
  * for (const [start, count] of bindingChunks(ctx, n)) { ... }
  * ```
  * @param ctx kernel context (device limits, tuning)
- * @param n element count
  * @param maxElements a further cap on the elements per range (a launcher's own limit)
  * @returns `[start, count]` pairs covering `[0, n)` in order (one empty pair when n is 0)
  */
@@ -190,10 +186,6 @@ export function bufParts(b: Buf): [GPUBuffer, number] {
  * ```ts ignore
  * const part = subRange(buf, 1024, 64); // { buffer, offset: 4096, size: 256 }
  * ```
- * @param b buffer or range
- * @param start first element
- * @param count element count
- * @returns the range
  */
 export function subRange(b: Buf, start: number, count: number): GPUBufferBinding {
   const [buffer, offset] = bufParts(b);
@@ -209,9 +201,7 @@ export function subRange(b: Buf, start: number, count: number): GPUBufferBinding
  * const g = vec4Range(subRange(grads, start, count), count, "grad");
  * ```
  * @param b buffer or range (its size is replaced)
- * @param n elements used
  * @param what name for the error message
- * @returns the binding
  * @throws Error when the buffer is too short for whole vec4s
  */
 export function vec4Range(b: Buf, n: number, what: string): Buf {

@@ -119,8 +119,6 @@ export interface CrossEntropyBackwardArgs<B, I = B> {
  * ```ts ignore
  * crossEntropyForward(ctx, { logits, targets, loss, lse, count, rows: B * T, classes: V });
  * ```
- * @param ctx kernel context
- * @param args buffers and sizes
  */
 export function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): void {
   const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
@@ -155,8 +153,6 @@ export function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<B
  * ```ts ignore
  * crossEntropyBackward(ctx, { logits, targets, lse, dy, count, dlogits, rows, classes: V });
  * ```
- * @param ctx kernel context
- * @param args buffers and sizes
  */
 export function crossEntropyBackward(
   ctx: KernelContext,
@@ -200,7 +196,6 @@ function checkTarget(t: number, r: number, classes: number): void {
  * });
  * assert(Math.abs(loss[0] - Math.log(2)) < 1e-15 && count[0] === 1);
  * ```
- * @param args arrays and sizes
  */
 export function crossEntropyForwardCpu(
   args: CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>,
@@ -248,7 +243,6 @@ export function crossEntropyForwardCpu(
  * });
  * assert(dlogits[0] === 0.5 && dlogits[1] === -0.5);
  * ```
- * @param args arrays and sizes
  */
 export function crossEntropyBackwardCpu(
   args: CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>,

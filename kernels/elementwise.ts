@@ -74,8 +74,6 @@ function checkSizes(n: number, na: number, nb: number): void {
  * ```ts ignore
  * binaryForward(ctx, { op: "add", a: x, b: bias, out, n: rows * d, nb: d });
  * ```
- * @param ctx kernel context
- * @param args buffers, op and sizes
  */
 export function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
   const { n, na = n, nb = n } = args;
@@ -94,9 +92,6 @@ export function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
  * import { applyBinary } from "./elementwise.ts";
  * assert(applyBinary("div", 1, 4) === 0.25);
  * ```
- * @param op the op
- * @param x left value
- * @param y right value
  * @returns `x op y`
  */
 export function applyBinary(op: BinaryOp, x: number, y: number): number {
@@ -116,7 +111,6 @@ export function applyBinary(op: BinaryOp, x: number, y: number): number {
  * });
  * assert(out[3] === 400);
  * ```
- * @param args arrays, op and sizes
  */
 export function binaryForwardCpu(args: BinaryArgs<FloatArray>): void {
   const { op, a, b, out, n, na = n, nb = n } = args;
@@ -148,8 +142,6 @@ export interface AxpbyArgs<B> {
  * ```ts ignore
  * axpbyForward(ctx, { a, b, out, n, alpha: 0.9, beta: 0.1 });
  * ```
- * @param ctx kernel context
- * @param args buffers, factors and size
  */
 export function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
   const { n } = args;
@@ -173,7 +165,6 @@ export function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
  * axpbyForwardCpu({ a: new Float32Array([2]), b: new Float32Array([3]), out, n: 1, alpha: 2, beta: -1 });
  * assert(out[0] === 1);
  * ```
- * @param args arrays, factors and size
  */
 export function axpbyForwardCpu(args: AxpbyArgs<FloatArray>): void {
   const { a, b, out, n, alpha, beta = 1 } = args;
@@ -197,8 +188,6 @@ export interface AddInPlaceArgs<B> {
  * ```ts ignore
  * addInPlace(ctx, { dst: param.grad.buffer, src: g.buffer, n });
  * ```
- * @param ctx kernel context
- * @param args buffers and size
  */
 export function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
   const { n } = args;
@@ -217,7 +206,6 @@ export function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void 
  * addInPlaceCpu({ dst, src: new Float32Array([3, 4]), n: 2 });
  * assert(dst[1] === 6);
  * ```
- * @param args arrays and size
  */
 export function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
   const { dst, src, n } = args;

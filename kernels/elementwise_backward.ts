@@ -124,8 +124,6 @@ const SUM = program({
  * ```ts ignore
  * binaryBackward(ctx, { op: "mul", a: x, b: w, dy, da: dx, db: dw, n: rows * d, nb: d });
  * ```
- * @param ctx kernel context
- * @param args buffers, op and sizes
  */
 export function binaryBackward(ctx: KernelContext, args: BinaryBackwardArgs<Buf>): void {
   const { op, n, na = n, nb = n } = args;
@@ -200,7 +198,6 @@ function reduceSide(
  * });
  * assert(db[0] === 3);
  * ```
- * @param args arrays, op and sizes
  */
 export function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
   const { op, a, b, dy, da, db, n, na = n, nb = n } = args;

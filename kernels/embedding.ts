@@ -53,8 +53,6 @@ export interface EmbeddingArgs<B, I = B> {
  * ```ts ignore
  * embeddingForward(ctx, { table, ids, out, n: 4096, vocab: 20, dim: 128 });
  * ```
- * @param ctx kernel context
- * @param e buffers and sizes
  */
 export function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
   if (e.n * e.dim === 0) return;
@@ -79,7 +77,6 @@ export function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): voi
  * embeddingForwardCpu({ table, ids: new Int32Array([1, 5]), out, n: 2, vocab: 2, dim: 2 });
  * assert(out[0] === 3 && out[1] === 4 && out[2] === 0); // id 5 is out of range
  * ```
- * @param e arrays and sizes
  */
 export function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Array>): void {
   const h = e.dim;

@@ -116,8 +116,6 @@ export interface EmbeddingBackwardArgs<B, I = B> {
  * ```ts ignore
  * embeddingBackward(ctx, { ids, dOut, dTable, n: 4096, vocab: 20, dim: 128 });
  * ```
- * @param ctx kernel context
- * @param e buffers and sizes
  */
 export function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): void {
   if (e.vocab * e.dim === 0) return;
@@ -160,7 +158,6 @@ export function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<B
  * });
  * assert(dTable[0] === 0 && dTable[2] === 11 && dTable[3] === 22);
  * ```
- * @param e arrays and sizes
  */
 export function embeddingBackwardCpu(
   e: EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>,

@@ -47,8 +47,6 @@ function bitsOf(value: number, dtype: "f32" | "i32" | "u32" = "f32"): number {
  * ```ts ignore
  * fill(ctx, { out: buf, n: 1000, value: 0 });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
   if (a.n === 0) return;
@@ -70,7 +68,6 @@ export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
  * fillCpu({ out, n: 3, value: 2 });
  * assert(out[2] === 2);
  * ```
- * @param a arrays and sizes
  */
 export function fillCpu(a: FillArgs<Float32Array | Int32Array | Uint32Array>): void {
   a.out.fill(a.value, 0, a.n);
@@ -97,8 +94,6 @@ export interface CopyArgs<B> {
  * ```ts ignore
  * copy(ctx, { a: src, out: dst, n: 10, srcOffset: 5 });
  * ```
- * @param ctx kernel context
- * @param c buffers and sizes
  */
 export function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
   const params = { src: c.srcOffset ?? 0, dst: c.dstOffset ?? 0 };
@@ -116,7 +111,6 @@ export function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
  * copyCpu({ a: new Float32Array([1, 2, 3]), out, n: 2, srcOffset: 1 });
  * assert(out[1] === 3);
  * ```
- * @param c arrays and sizes
  */
 export function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
   const s = c.srcOffset ?? 0, d = c.dstOffset ?? 0;

@@ -78,7 +78,6 @@ export interface FireArgs<B> extends FireSizes {
  * const s = resolveFireSizes({ seq: 5, rows: 2 });
  * assert(s.rowStart === 0 && s.initL === 512 && s.eps === 1e-6);
  * ```
- * @param a sizes, some optional
  * @returns every size and constant
  * @throws Error when the rows fall outside the positions
  */
@@ -104,7 +103,6 @@ export function resolveFireSizes(a: FireSizes): Required<FireSizes> {
  * import { fireParams, resolveFireSizes } from "./fire.ts";
  * assert(fireParams(resolveFireSizes({ seq: 5, rowStart: 2, rows: 3 })).rowStart === 2);
  * ```
- * @param s resolved sizes
  * @returns the uniform values by name
  */
 export function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNIFORMS, number> {
@@ -122,8 +120,6 @@ export function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNI
  * ```ts ignore
  * fireForward(ctx, { c, lMult, positions, out, seq: 64 }); // out (64, 64)
  * ```
- * @param ctx kernel context
- * @param args buffers and sizes
  */
 export function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
   const s = resolveFireSizes(args);

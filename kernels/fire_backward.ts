@@ -116,8 +116,6 @@ export interface FireBackwardArgs<B> extends FireSizes {
  * ```ts ignore
  * fireBackward(ctx, { c, lMult, positions, dOut, dc, dLMult, seq: 64 });
  * ```
- * @param ctx kernel context
- * @param args buffers and sizes
  */
 export function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): void {
   const s = resolveFireSizes(args);
@@ -147,7 +145,6 @@ export function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): v
  * fireBackwardCpu({ c: [0.1], lMult: [1], positions: [0, 1], dOut, dc, dLMult, seq: 2 });
  * assert(dc[0] > 0 && dLMult[0] < 0);
  * ```
- * @param a arrays and sizes
  */
 export function fireBackwardCpu(
   a: Omit<FireBackwardArgs<ArrayLike<number>>, "dc" | "dLMult"> & {

@@ -81,8 +81,6 @@ export interface GluBackwardArgs<B> {
  * ```ts ignore
  * gluForward(ctx, { a, out, rows: 64, half: 512 }); // a (64, 1024) -> out (64, 512)
  * ```
- * @param ctx kernel context
- * @param g buffers and sizes
  */
 export function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
   if (g.rows * g.half === 0) return;
@@ -101,8 +99,6 @@ export function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
  * ```ts ignore
  * gluBackward(ctx, { a, dOut, dA, rows: 64, half: 512 });
  * ```
- * @param ctx kernel context
- * @param g buffers and sizes
  */
 export function gluBackward(ctx: KernelContext, g: GluBackwardArgs<Buf>): void {
   if (g.rows * g.half === 0) return;
@@ -131,7 +127,6 @@ function cdf64(g: number): number {
  * gluForwardCpu({ a: new Float64Array([2, 0]), out, rows: 1, half: 1 }); // GELU(0) = 0
  * assert(out[0] === 0);
  * ```
- * @param g arrays and sizes
  */
 export function gluForwardCpu(g: GluArgs<FloatArray>): void {
   const h = g.half;
@@ -154,7 +149,6 @@ export function gluForwardCpu(g: GluArgs<FloatArray>): void {
  * gluBackwardCpu({ a: new Float64Array([3, 0]), dOut: new Float64Array([1]), dA, rows: 1, half: 1 });
  * assert(dA[0] === 0 && dA[1] === 1.5); // GELU(0) = 0, GELU'(0) = 1/2
  * ```
- * @param g arrays and sizes
  */
 export function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
   const h = g.half;

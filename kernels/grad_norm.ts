@@ -106,8 +106,6 @@ export interface GradNormArgs<B> {
  * ```ts ignore
  * gradNorm(ctx, { grad: flatGrads, n: 100000, out: normBuf });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
   // One partials pass per binding-sized chunk of the gradients, each into its own block of
@@ -140,8 +138,6 @@ export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
  * const partials = device.createBuffer({ size: gradNormScratch(ctx, n) * 4, usage });
  * ```
  * @param ctx kernel context (binding limit)
- * @param n gradient count
- * @returns the float count
  */
 export function gradNormScratch(ctx: KernelContext, n: number): number {
   const max = ctx.isCpuAdapter ? CPU_MAX_CHUNK : undefined;
@@ -159,7 +155,6 @@ export function gradNormScratch(ctx: KernelContext, n: number): number {
  * gradNormCpu({ grad: new Float64Array([3, 4, 99]), n: 2, out });
  * ok(out[0] === 5);
  * ```
- * @param a arrays and sizes
  */
 export function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
   let s = 0;

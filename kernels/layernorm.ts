@@ -27,7 +27,6 @@ export const LN_EPS = 1e-12;
  * import { lnPrelude } from "./layernorm.ts";
  * assert(lnPrelude(128).includes("vec4f"));
  * ```
- * @param cols row length C
  * @returns WGSL declaring `V` and `hsum`
  */
 export function lnPrelude(cols: number): string {
@@ -46,8 +45,6 @@ fn hsum(v: V) -> f32 { return ${vec ? "dot(v, vec4f(1.0))" : "v"}; }`;
  * import { lnWords } from "./layernorm.ts";
  * assert(lnWords(128) === 32 && lnWords(7) === 7);
  * ```
- * @param cols row length C
- * @returns words per row
  */
 export function lnWords(cols: number): number {
   return cols % 4 === 0 ? cols / 4 : cols;
@@ -136,8 +133,6 @@ function checkArgs(a: LayerNormArgs<unknown>): void {
  * layerNormForward(ctx, { x, w, b, out, mean, rstd, rows: 4096, cols: 128 });
  * layerNormForward(ctx, { x, residual: attn, w, b, out, sum, mean, rstd, rows: 4096, cols: 128 });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): void {
   checkArgs(a);
@@ -166,7 +161,6 @@ export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): voi
  * layerNormForwardCpu({ x: new Float64Array([1, 3]), w: one, b: zero, out, rows: 1, cols: 2 });
  * assert(Math.abs(out[0] + 1) < 1e-9 && Math.abs(out[1] - 1) < 1e-9);
  * ```
- * @param a arrays and sizes
  */
 export function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
   checkArgs(a);

@@ -137,8 +137,6 @@ export interface LayerNormBackwardArgs<B> {
  * ```ts ignore
  * layerNormBackward(ctx, { x, w, mean, rstd, dOut, dX, dW, dB, rows: 4096, cols: 128 });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<Buf>): void {
   if (a.rows === 0 || a.cols === 0) return;
@@ -189,7 +187,6 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
  * });
  * assert(dB[0] === 0.5 && dB[1] === 0.25);
  * ```
- * @param a arrays and sizes
  */
 export function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void {
   const c = a.cols;

@@ -124,8 +124,6 @@ function sliceBlock(s: SliceArgs<unknown>): Block {
  * ```ts ignore
  * sliceForward(ctx, { a, out, outer: 8, dim: 96, inner: 32, start: 32, length: 32 });
  * ```
- * @param ctx kernel context
- * @param s buffers and sizes
  */
 export function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
@@ -140,7 +138,6 @@ export function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
  * ```ts ignore
  * sliceBackward(ctx, { a: dOut, out: dA, outer: 8, dim: 96, inner: 32, start: 32, length: 32 });
  * ```
- * @param ctx kernel context
  * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
  */
 export function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
@@ -168,7 +165,6 @@ export function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
  * sliceForwardCpu({ a: new Float32Array([1, 2, 3, 4]), out, outer: 1, dim: 4, inner: 1, start: 1, length: 2 });
  * assert(out.join() === "2,3");
  * ```
- * @param s arrays and sizes
  */
 export function sliceForwardCpu(s: SliceArgs<WordArray>): void {
   checkSlice(s);
@@ -248,8 +244,6 @@ function swap(b: Block): Block {
  * ```ts ignore
  * concatForward(ctx, { parts: [a, b], whole: out, outer: 64, dims: [32, 32], inner: 1 });
  * ```
- * @param ctx kernel context
- * @param c buffers and sizes
  */
 export function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
   concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
@@ -262,7 +256,6 @@ export function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
  * ```ts ignore
  * concatBackward(ctx, { parts: [dA, dB], whole: dOut, outer: 64, dims: [32, 32], inner: 1 });
  * ```
- * @param ctx kernel context
  * @param c `whole` = gradient of the output, `parts` = gradients of the inputs, sizes
  */
 export function concatBackward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
@@ -281,7 +274,6 @@ export function concatBackward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
  * concatForwardCpu({ parts, whole, outer: 2, dims: [1, 2], inner: 1 });
  * assert(whole.join() === "1,3,4,2,5,6");
  * ```
- * @param c arrays and sizes
  */
 export function concatForwardCpu(c: ConcatArgs<WordArray>): void {
   concatBlocks(c).forEach((b, i) => blockCopyCpu(c.parts[i], c.whole, b));

@@ -32,9 +32,6 @@ const TEXTURE_TILES: Record<string, TextureTile> = {
  * ```ts ignore
  * const ok = matmulVariantFits(ctx, resolveMatmul(args), "texture16x16");
  * ```
- * @param ctx kernel context
- * @param p the resolved matmul
- * @param v the variant
  * @returns false when the texture variant's textures would exceed the device limits
  */
 export function matmulVariantFits(
@@ -69,8 +66,6 @@ function cpuThreads(): number {
  * const v = matmulHeuristic(ctx, resolveMatmul({ a: 0, b: 0, out: 0, m: 1024, n: 1024, k: 1024 }));
  * ```
  * @param ctx kernel context (adapter kind, limits)
- * @param p the resolved matmul
- * @returns the variant
  */
 export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): MatmulVariant {
   const macs = p.batch * p.m * p.n * p.k;
@@ -111,8 +106,6 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
  * // (64, 128) = (64, 256) @ W^T for a weight W stored (128, 256)
  * matmulForward(ctx, { a: x, b: w, out, m: 64, n: 128, k: 256, transB: true });
  * ```
- * @param ctx kernel context
- * @param args buffers and sizes
  * @returns the variant that ran (none when C is empty)
  */
 export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant | null {
@@ -146,7 +139,6 @@ export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): Matmul
  * matmulForwardCpu({ a: new Float32Array([1, 2]), b: new Float32Array([3, 4]), out, m: 1, n: 1, k: 2 });
  * assert(out[0] === 11);
  * ```
- * @param args arrays and sizes
  */
 export function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
   const p = resolveMatmul(args);

@@ -149,8 +149,6 @@ const BUFFER = program({
  * ```ts ignore
  * if (bufferFits(ctx, plan, "direct")) matmulBuffer(ctx, plan, "direct");
  * ```
- * @param ctx kernel context
- * @param p the resolved matmul
  * @param v `direct` or a workgroup-tile variant
  * @returns true when every dispatch dimension is within `ctx.maxWorkgroups`
  */
@@ -179,7 +177,6 @@ function workgroups(p: MatmulPlan<unknown>, v: BufferVariant | "direct"): [numbe
  * ```ts ignore
  * matmulBuffer(ctx, resolveMatmul({ a, b, out, m: 64, n: 64, k: 32 }), "buffer64");
  * ```
- * @param ctx kernel context
  * @param p the resolved matmul (see `resolveMatmul` in `matmul.ts`)
  * @param v `direct`, `buffer64` or `buffer16`
  */

@@ -81,8 +81,6 @@ export type MatmulPlan<B = Buf> = Required<Omit<MatmulArgs<B>, "variant">>;
  * const p = resolveMatmul({ a: 0, b: 0, out: 0, m: 2, n: 3, k: 4, batch: 5, strideB: 0 });
  * assert(p.strideA === 8 && p.strideB === 0 && p.strideC === 6);
  * ```
- * @param args sizes and operands
- * @returns the plan
  * @throws Error on negative or fractional sizes, or a C stride smaller than M * N
  */
 export function resolveMatmul<B>(args: MatmulArgs<B>): MatmulPlan<B> {

@@ -167,9 +167,6 @@ const WIDE_ROWS = 2048;
  * ```ts ignore
  * if (textureFits(ctx, plan, { tm: 16, tn: 16 })) matmulTexture(ctx, plan, { tm: 16, tn: 16 });
  * ```
- * @param ctx kernel context
- * @param p the resolved matmul
- * @param t the register tile
  * @returns true when each operand's texture fits the device's limits in at least one layout
  */
 export function textureFits(ctx: KernelContext, p: MatmulPlan<unknown>, t: TextureTile): boolean {
@@ -197,9 +194,6 @@ function layoutFits(
  * const form = textureForm(ctx, plan, { tm: 16, tn: 16 });
  * ```
  * @param ctx kernel context (whether it can copy buffers into textures)
- * @param p the resolved matmul
- * @param tile the register tile
- * @returns the layouts
  */
 export function textureForm(
   ctx: KernelContext,
@@ -235,7 +229,6 @@ export function textureForm(
  * ```
  * @param ctx kernel context (a `TextureCopier` too, optionally)
  * @param p the resolved matmul (see `resolveMatmul` in `matmul.ts`)
- * @param tile the register tile
  * @param form operand layouts (default: `textureForm`'s choice)
  */
 export function matmulTexture(

@@ -96,11 +96,9 @@ async function readBuffer(dev: GPUDevice, src: GPUBuffer, n: number): Promise<Fl
  * const dev = await getDevice();
  * await tuneMatmul(dev, [{ m: 4096, n: 512, k: 128 }], () => dev.sync());
  * ```
- * @param ctx kernel context
  * @param shapes sizes to measure (transposes and batch strides are honoured)
  * @param sync flushes the recorded work and waits for it (e.g. `() => dev.sync()`)
  * @param options candidates (default all), launches per submit, rounds
- * @returns every candidate's measurement
  */
 export async function tuneMatmul(
   ctx: KernelContext,
@@ -182,9 +180,7 @@ export async function tuneMatmul(
  * ```ts ignore
  * const family = await probeMatmulFamily(dev, () => dev.sync());
  * ```
- * @param ctx kernel context
  * @param sync flushes the recorded work and waits for it
- * @returns the winning family
  */
 export async function probeMatmulFamily(
   ctx: KernelContext,

@@ -110,8 +110,6 @@ function inverse(perm: readonly number[]): number[] {
  * ```ts ignore
  * permuteForward(ctx, { a, out, shape: [2, 64, 4, 32], perm: [0, 2, 1, 3] });
  * ```
- * @param ctx kernel context
- * @param p buffers, the input's shape and the permutation
  */
 export function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
   checkPerm(p.shape, p.perm);
@@ -147,7 +145,6 @@ export function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
  * ```ts ignore
  * permuteBackward(ctx, { a: dOut, out: dA, shape: [2, 64, 4, 32], perm: [0, 2, 1, 3] });
  * ```
- * @param ctx kernel context
  * @param p `a` = gradient of the output, `out` = gradient of the input, forward shape and perm
  */
 export function permuteBackward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
@@ -171,7 +168,6 @@ export function permuteBackward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
  * permuteForwardCpu({ a: new Float32Array([1, 2, 3, 4, 5, 6]), out, shape: [2, 3], perm: [1, 0] });
  * assert(out.join() === "1,4,2,5,3,6");
  * ```
- * @param p arrays, the input's shape and the permutation
  */
 export function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
   checkPerm(p.shape, p.perm);

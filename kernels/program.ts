@@ -133,7 +133,6 @@ export interface Kernel<G, C> {
  * assert(code.includes("struct P { n: u32, s: f32 }") && code.includes("if (i >= p.n)"));
  * ```
  * @param spec bindings, uniforms, workgroup size and body
- * @returns the program
  */
 export function program<
   K extends Key,
@@ -282,9 +281,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
  * const k = kernel((_ctx, _a: { n: number }) => {}, (a: { n: number }) => assert(a.n === 1));
  * k.cpu({ n: 1 });
  * ```
- * @param gpu the launcher
- * @param cpu the reference
- * @returns the pair
  */
 export function kernel<G, C>(
   gpu: (ctx: KernelContext, a: G) => void,

@@ -72,8 +72,6 @@ export interface RandomNormalAtArgs<B> {
  * ```ts ignore
  * randomNormalAt(ctx, { pos, out, B: 4, H: 64, seed: 7, scale: 0.02 });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
   if (a.B * a.H === 0) return;
@@ -116,8 +114,6 @@ function pcg(v: number): number {
  * ```ts ignore
  * randomNormal(ctx, { out, B: 2, T: 5, H: 64, seed: 7, scale: 0.02 });
  * ```
- * @param ctx kernel context
- * @param a buffers and sizes
  */
 export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
   const n = a.B * a.T * a.H;
@@ -142,7 +138,6 @@ export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void
  * const mean = out.reduce((s, v) => s + v, 0) / out.length;
  * assert(Math.abs(mean) < 0.2);
  * ```
- * @param a arrays and sizes
  */
 export function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
   const { B, T, H } = a;
@@ -180,9 +175,7 @@ export function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
  * ```
  * @param out destination, (pairs, H)
  * @param pairs [row, position] per output vector
- * @param H channels
  * @param seed 32-bit seed
- * @param scale multiplier
  */
 export function randomNormalAtCpu(
   out: FloatArray,

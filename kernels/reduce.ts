@@ -95,8 +95,6 @@ const BACKWARD = program({
  * ```ts ignore
  * reduceForward(ctx, { op: "max", x: logits, out: m, idx, rows: B * T, n: V });
  * ```
- * @param ctx kernel context
- * @param args buffers, op and sizes
  */
 export function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
   const { op, rows, n } = args;
@@ -115,7 +113,6 @@ export function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
  * ```ts ignore
  * argmaxForward(ctx, { x: logits, idx: tokens, rows: B, n: V });
  * ```
- * @param ctx kernel context
  * @param args input `(rows, n)`, i32 output `(rows)` and sizes
  */
 export function argmaxForward(
@@ -133,8 +130,6 @@ export function argmaxForward(
  * ```ts ignore
  * reduceBackward(ctx, { op: "mean", dy, dx, rows, n });
  * ```
- * @param ctx kernel context
- * @param args buffers, op and sizes
  */
 export function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>): void {
   const { op, rows, n } = args;
@@ -158,7 +153,6 @@ export function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>
  * reduceForwardCpu({ op: "max", x: new Float32Array([1, 3, 3, 5, 4, 0]), out, idx, rows: 2, n: 3 });
  * assert(out[0] === 3 && idx[0] === 1 && idx[1] === 0);
  * ```
- * @param args arrays, op and sizes
  */
 export function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void {
   const { op, x, out, idx, rows, n } = args;
@@ -191,7 +185,6 @@ export function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void
  * reduceBackwardCpu({ op: "mean", dy: new Float32Array([2, 4]), dx, rows: 2, n: 2 });
  * assert(dx[0] === 1 && dx[3] === 2);
  * ```
- * @param args arrays, op and sizes
  */
 export function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): void {
   const { op, dy, idx, dx, rows, n } = args;

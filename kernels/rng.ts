@@ -84,9 +84,7 @@ export class Rng {
    * assert.notDeepEqual(Rng.from(7, 0).nextU32(), Rng.from(7, 1).nextU32());
    * ```
    *
-   * @param seed Any safe integer.
    * @param stream A non-negative safe integer (default 0).
-   * @returns A new generator.
    */
   static from(seed: number, stream = 0): Rng {
     return new Rng(seed, stream);
@@ -189,8 +187,6 @@ export class Rng {
    * for (let i = 0; i < 10000; i++) sum += rng.normal();
    * assert(Math.abs(sum / 10000) < 0.05);
    * ```
-   *
-   * @returns A finite number.
    */
   normal(): number {
     if (this.#hasSpare) {

@@ -92,8 +92,6 @@ const BACKWARD = rowProgram({
  * ```ts ignore
  * softmaxForward(ctx, { x: scores, y: probs, rows, n });
  * ```
- * @param ctx kernel context
- * @param args buffers and sizes
  */
 export function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void {
   const { rows, n } = args;
@@ -108,8 +106,6 @@ export function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void
  * ```ts ignore
  * softmaxBackward(ctx, { y: probs, dy, dx, rows, n });
  * ```
- * @param ctx kernel context
- * @param args buffers and sizes
  */
 export function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Buf>): void {
   const { rows, n } = args;
@@ -128,7 +124,6 @@ export function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Bu
  * softmaxForwardCpu({ x: new Float64Array([0, Math.log(3)]), y, rows: 1, n: 2 });
  * assert(Math.abs(y[1] - 0.75) < 1e-15);
  * ```
- * @param args arrays and sizes
  */
 export function softmaxForwardCpu(args: SoftmaxArgs<FloatArray>): void {
   const { x, y, rows, n } = args;
@@ -152,7 +147,6 @@ export function softmaxForwardCpu(args: SoftmaxArgs<FloatArray>): void {
  * softmaxBackwardCpu({ y: new Float64Array([0.5, 0.5]), dy: new Float64Array([1, 1]), dx, rows: 1, n: 2 });
  * assert(dx[0] === 0);
  * ```
- * @param args arrays and sizes
  */
 export function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
   const { y, dy, dx, rows, n } = args;

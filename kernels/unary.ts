@@ -129,8 +129,6 @@ export interface UnaryBackwardArgs<B> {
  * ```ts ignore
  * unaryForward(ctx, { op: "gelu", x, out, n });
  * ```
- * @param ctx kernel context
- * @param args buffers, op and size
  */
 export function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
   const { n, op } = args;
@@ -145,8 +143,6 @@ export function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
  * ```ts ignore
  * unaryBackward(ctx, { op: "gelu", x, dy, dx, n });
  * ```
- * @param ctx kernel context
- * @param args buffers, op and size
  */
 export function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
   const { n, op } = args;
@@ -165,7 +161,6 @@ export function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>):
  * import { erf } from "./unary.ts";
  * assert(Math.abs(erf(1) - 0.8427007929497149) < 1e-15);
  * ```
- * @param x argument
  * @returns erf(x)
  */
 export function erf(x: number): number {
@@ -190,7 +185,6 @@ export function erf(x: number): number {
  * import { erfc } from "./unary.ts";
  * assert(Math.abs(erfc(5) / 1.5374597944280349e-12 - 1) < 1e-12);
  * ```
- * @param x argument
  * @returns erfc(x)
  */
 export function erfc(x: number): number {
@@ -253,7 +247,6 @@ function backwardValue(op: UnaryOp, x: number, g: number): number {
  * unaryForwardCpu({ op: "gelu", x: new Float64Array([1]), out, n: 1 });
  * assert(Math.abs(out[0] - 0.8413447460685429) < 1e-14);
  * ```
- * @param args arrays, op and size
  */
 export function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
   const { op, x, out, n } = args;
@@ -271,7 +264,6 @@ export function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
  * unaryBackwardCpu({ op: "exp", x: new Float64Array([0]), dy: new Float64Array([2]), dx, n: 1 });
  * assert(dx[0] === 2);
  * ```
- * @param args arrays, op and size
  */
 export function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
   const { op, x, dy, dx, n } = args;

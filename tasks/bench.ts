@@ -41,7 +41,6 @@ const LOADERS: Record<string, () => Promise<Bench>> = {
  * import { main } from "./bench.ts";
  * await main(["kernels", "--json"]);
  * ```
- * @param args command-line arguments
  * @returns the process exit code
  */
 export async function main(args: string[]): Promise<number> {

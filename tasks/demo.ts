@@ -104,7 +104,6 @@ function tag(keys: readonly string[]): string {
  * console.log(s.out_of_distribution);
  * ```
  * @param o quick mode, baselines, base folder, seeds, extra training keys, samples, grid
- * @returns the summary
  */
 export async function demo(o: DemoOptions): Promise<DemoSummary> {
   const t0 = performance.now();
@@ -206,7 +205,6 @@ function parseSeeds(text: string): number[] {
  * const a = parseDemoArgs(["--seeds", "0,1,2", "--compare", "train.budget_steps=8000"]);
  * deepStrictEqual([a.seeds, a.compare, a.keys], [[0, 1, 2], true, ["train.budget_steps=8000"]]);
  * ```
- * @param argv arguments
  * @returns the options (`baseDir` as given, null when absent) and whether help was asked
  * @throws ConfigError on an unknown flag or a bad seed list
  */
@@ -251,7 +249,6 @@ export function parseDemoArgs(
  * Runs the task.
  *
  * @param argv `--seeds`, `--compare`, `--quick`, `base_dir=DIR`, training `key=value`s
- * @returns the exit code
  */
 export async function main(argv: string[]): Promise<number> {
   try {

@@ -133,9 +133,6 @@ const pct = (
 
 /**
  * Runs the task.
- *
- * @param argv command-line arguments
- * @returns the exit code
  */
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {

@@ -104,7 +104,6 @@ function trainMax(v: string | undefined): TrainRange | null | undefined {
  * strictEqual((await Deno.stat(`${dir}/abacus_heatmap.svg`)).isFile, true);
  * await Deno.remove(dir, { recursive: true });
  * ```
- * @param args command-line arguments
  * @returns the exit code: 0 on success, 1 on bad input
  */
 export async function main(args: string[]): Promise<number> {

@@ -36,7 +36,6 @@ export interface Summary {
  * strictEqual(s.total, 121_743_360);
  * ```
  * @param args `key=value` overrides (as `deno task train` takes them)
- * @returns counts by component
  */
 export async function summarize(args: string[]): Promise<Summary> {
   const cfg = await loadConfig(args, "pretrain", { log: () => {} });
@@ -54,9 +53,6 @@ export async function summarize(args: string[]): Promise<Summary> {
 
 /**
  * Runs the task.
- *
- * @param argv command-line arguments
- * @returns the exit code
  */
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");

@@ -42,7 +42,6 @@ const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, Safete
  * deepEqual(await main(["--help"]), 0);
  * ```
  *
- * @param args Command-line arguments.
  * @returns The process exit code.
  */
 export async function main(args: string[]): Promise<number> {

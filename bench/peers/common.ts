@@ -78,9 +78,6 @@ export interface Inputs {
 /**
  * The fixed parameter order and shapes of the benchmark model.
  *
- * @param layers number of layers
- * @param hidden hidden width H
- * @param vocab vocabulary size
  * @returns parameter specs, embedding first, decoder last
  */
 export function paramSpecs(layers: number, hidden: number, vocab = VOCAB): TensorSpec[] {
@@ -117,8 +114,6 @@ const USAGE = "usage: --layers N --hidden H --heads h --batch B --seq T --steps 
 /**
  * Parses the shared peer CLI (`--name value` or `--name=value`).
  *
- * @param args command-line arguments
- * @returns the configuration
  * @throws Error on a missing, unknown or malformed option
  */
 export function parseArgs(args: string[]): PeerConfig {
@@ -173,7 +168,6 @@ export function parseArgs(args: string[]): PeerConfig {
  * @param config model and batch shape
  * @param params parameter data in `paramSpecs` order
  * @param tokens (B, T) token ids
- * @returns the file bytes
  */
 export function encodeInputs(
   config: InputsHeader["config"],
@@ -302,7 +296,6 @@ export interface StepTimes {
 /**
  * Runs `steps` training steps, timing each from its start until its loss is read back.
  *
- * @param steps number of steps
  * @param step one training step resolving to its loss
  * @returns per-step losses and times
  */
@@ -349,12 +342,9 @@ export interface PeerReport {
 /**
  * Builds the report line from the timings.
  *
- * @param framework framework name
  * @param details version, backend and settings
- * @param cfg the configuration
  * @param setupMs setup time before step 1
  * @param t per-step losses and times
- * @returns the report
  */
 export function makeReport(
   framework: string,

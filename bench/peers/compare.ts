@@ -53,10 +53,6 @@ export const PEERS: Record<string, string[]> = {
 /**
  * The shared CLI arguments for one run.
  *
- * @param c configuration
- * @param steps number of steps
- * @param seed inputs seed
- * @param weights inputs file path
  * @returns arguments to append to a peer's command
  */
 export function peerArgs(c: BenchConfig, steps: number, seed: number, weights: string): string[] {
@@ -65,10 +61,6 @@ export function peerArgs(c: BenchConfig, steps: number, seed: number, weights: s
 
 /**
  * Writes the inputs file of a configuration.
- *
- * @param c configuration
- * @param seed seed
- * @param path output path
  */
 export function writeInputs(c: BenchConfig, seed: number, path: string): void {
   const config = { ...c, vocab: VOCAB, seed };
@@ -80,7 +72,6 @@ export function writeInputs(c: BenchConfig, seed: number, path: string): void {
  * Runs one peer command and parses the JSON line it prints last.
  *
  * @param cmd command line (program first)
- * @returns the peer's report
  * @throws Error when the peer fails or prints no report
  */
 export async function runPeer(cmd: string[]): Promise<PeerReport> {
@@ -96,8 +87,6 @@ export async function runPeer(cmd: string[]): Promise<PeerReport> {
 /**
  * Largest relative difference between two loss curves over their common prefix.
  *
- * @param a losses
- * @param b reference losses
  * @returns max |a - b| / |b|
  */
 export function maxRelDiff(a: number[], b: number[]): number {

@@ -38,7 +38,6 @@ export const DIGIT_IDS: readonly number[] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
  * assert(abacusIndices([5, 6, 14], 3, { positions: [0, 4, 9] }).join(",") === "4,9,0");
  * ```
  * @param ids token ids, row-major (B, T)
- * @param T row length
  * @param options `offset` added to digit positions, or `positions` mapping them; `digits` the
  *   digit token ids
  * @returns the indices, (B, T)
@@ -81,7 +80,6 @@ export function abacusIndices(
  * assert(longestDigitRun([5, 6, 14, 7, 8, 9, 17, 0, 0, 0, 0, 0, 0, 0], 7) === 3);
  * ```
  * @param ids token ids, row-major (B, T)
- * @param T row length
  * @param digits the digit token ids (default 4..13)
  * @returns the length of the longest run (0 without digits)
  */
@@ -134,7 +132,6 @@ export interface UniformSource {
  * @param longest the longest digit run to cover
  * @param maxK the largest shift (upstream's `max_abacus_len`)
  * @param spacing probability of randomly spaced positions, in [0, 1]
- * @param rng the random source
  * @returns the map, `longest + 1` entries
  */
 export function drawAbacusPositions(
@@ -251,8 +248,6 @@ export class AbacusEmbedding {
 
   /**
    * Draws the training shift k ~ U{0..maxK}.
-   *
-   * @returns k
    */
   drawShift(): number {
     return Math.floor(this.#random() * (this.maxK + 1));
@@ -263,8 +258,6 @@ export class AbacusEmbedding {
    * spacing, sized for the batch's longest digit run).
    *
    * @param ids token ids (B, T)
-   * @param T row length
-   * @returns the position map
    */
   drawPositions(ids: ArrayLike<number>, T: number): Int32Array {
     const longest = longestDigitRun(ids, T, this.#digits);
@@ -276,7 +269,6 @@ export class AbacusEmbedding {
    * table size).
    *
    * @param ids token ids (B, T)
-   * @param T row length
    * @param shift the offset k, or a position map from `drawPositions`
    * @returns indices (B, T)
    * @throws Error when an index would fall outside the table
@@ -301,7 +293,6 @@ export class AbacusEmbedding {
    * Embeds a batch.
    *
    * @param ids token ids (B, T), row-major
-   * @param T row length
    * @param training draw positions (a shift, or a random spacing) or use 1, 2, 3, ... (false)
    * @returns (B, T, H) embeddings
    */

@@ -197,7 +197,6 @@ export const ARCH_DEFAULTS: Readonly<ArchSettings> = Object.freeze<ArchSettings>
  * ```
  * @param input the `arch` group (e.g. a loaded config's `cfg.arch`)
  * @param vocabSize the tokenizer's vocabulary size
- * @returns the typed settings
  */
 export function resolveArch(input: ArchInput, vocabSize: number): Arch {
   const d = ARCH_DEFAULTS;

@@ -59,7 +59,6 @@ export const FIRE_INIT_L_KEY = "rotary_emb.init_L";
  * assert(shapes[2].name === "rotary_emb.mlp.2.weight");
  * assert(shapes[2].shape.join() === "4,32");
  * ```
- * @param heads attention heads
  * @returns one `{ name, shape, param }` per parameter (`param` is this module's name)
  */
 export function fireParamShapes(
@@ -105,7 +104,6 @@ export interface FirePositionOptions {
  * const p = firePositions(4, { training: true, maxLength: 100, random: () => 0.5 });
  * assert(p.length === 4 && p[0] < p[1] && p[2] < p[3] && p[3] < 100);
  * ```
- * @param S sequence length
  * @param options training mode, `maxLength`, random source
  * @returns S ascending distinct integer positions, as f32
  */

@@ -66,7 +66,6 @@ export interface LayerContext {
  * Applies a dense layer: x @ W^T (+ b).
  *
  * @param x (..., in)
- * @param d weights
  * @returns (..., out)
  */
 export function dense(x: Tensor, d: Dense): Tensor {
@@ -78,7 +77,6 @@ export function dense(x: Tensor, d: Dense): Tensor {
  * The GLU-GELU feed-forward: dense_out(GELU(gate) * x) with [x, gate] = dense_in(input).
  *
  * @param x (..., in)
- * @param f weights
  * @returns (..., H)
  */
 export function feedForward(x: Tensor, f: FfnWeights): Tensor {
@@ -89,7 +87,6 @@ export function feedForward(x: Tensor, f: FfnWeights): Tensor {
  * Causal self-attention: fused q/k/v projection, attention, output projection.
  *
  * @param x (B, T, H)
- * @param w layer weights
  * @param ctx architecture and FIRE bias
  * @returns (B, T, H)
  */
@@ -108,7 +105,6 @@ export function attention(x: Tensor, w: LayerWeights, ctx: LayerContext): Tensor
  * One transformer layer (post-norm or pre-norm residuals).
  *
  * @param x (B, T, H)
- * @param w layer weights
  * @param ctx architecture and FIRE bias
  * @returns (B, T, H)
  */

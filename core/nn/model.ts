@@ -85,10 +85,6 @@ export class ArithmeticModel {
 
   /**
    * Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model.
-   *
-   * @param arch architecture
-   * @param arena parameters
-   * @param rng the model's generator
    */
   constructor(arch: Arch, arena: ParamArena, rng: Rng) {
     this.arch = arch;
@@ -139,10 +135,6 @@ export class ArithmeticModel {
 
   /**
    * Makes a model with freshly initialised parameters (upstream's init).
-   *
-   * @param arch architecture
-   * @param options backend and seed
-   * @returns the model
    */
   static create(arch: Arch, options: { backend?: Backend; seed?: number } = {}): ArithmeticModel {
     const backend = options.backend ?? defaultBackend();
@@ -159,8 +151,6 @@ export class ArithmeticModel {
    * Embeds tokens: word embedding (+ positions), then LayerNorm.
    *
    * @param ids token ids (B*T)
-   * @param B rows
-   * @param T row length
    * @param shift Abacus shift, or a position map from `drawAbacusPositions`
    * @returns (B, T, H)
    */
@@ -186,8 +176,6 @@ export class ArithmeticModel {
    *
    * @param ids token ids (B*T)
    * @param pos table rows (B*T), or null without a positional table
-   * @param B rows
-   * @param T row length
    * @returns (B, T, H)
    * @throws Error when a position falls outside the table
    */
@@ -221,7 +209,6 @@ export class ArithmeticModel {
    * depends only on (seed, row, position, channel)).
    *
    * @param x embedded input (B, T, H)
-   * @param seed noise seed
    * @param pos0 position of the first column
    * @returns the state (B, T, H)
    */
@@ -232,7 +219,6 @@ export class ArithmeticModel {
   /**
    * FIRE biases for every (block, layer), (heads, T, T) each (null entries without FIRE).
    *
-   * @param T sequence length
    * @param training randomise positions (when `attention.max_length` allows)
    * @returns biases per block and layer
    */
@@ -315,8 +301,6 @@ export class ArithmeticModel {
    * Runs the model on a batch of token rows.
    *
    * @param ids token ids, (B*T) row-major
-   * @param B rows
-   * @param T row length
    * @param options mode, TBPTT split, seeds
    * @returns logits (B, T, V)
    */

@@ -29,9 +29,6 @@ export const EQUALS_ID = 17;
  * assert(t.join(",") === "-100,-100,-100,7,3,-100");
  * ```
  * @param ids token ids (B*T)
- * @param B rows
- * @param T row length
- * @param options masking
  * @returns targets (B*T), -100 = ignored
  */
 export function lossTargets(
@@ -56,12 +53,8 @@ export function lossTargets(
 /**
  * Loss of one model call with a given TBPTT split.
  *
- * @param model the model
  * @param ids token ids (B*T)
- * @param B rows
- * @param T row length
  * @param split training mode and (n, k) recurrences
- * @returns the scalar loss
  */
 export function modelCallLoss(
   model: ArithmeticModel,
@@ -96,10 +89,7 @@ export function modelCallLoss(
  * k ~ U{1..min(R-n, max_backprop)}, mixed with a max-iteration pass when alpha != 1) and the
  * optional throttle.
  *
- * @param model the model
  * @param ids token ids (B*T)
- * @param B rows
- * @param T row length
  * @returns the scalar loss to back-propagate
  */
 export function trainingLoss(
@@ -131,11 +121,7 @@ export function trainingLoss(
 /**
  * The evaluation loss: `maximal_recurrence_in_eval` recurrences, no gradient, k = 0.
  *
- * @param model the model
  * @param ids token ids (B*T)
- * @param B rows
- * @param T row length
- * @returns the scalar loss
  */
 export function evalLoss(model: ArithmeticModel, ids: Int32Array, B: number, T: number): Tensor {
   return modelCallLoss(model, ids, B, T, {

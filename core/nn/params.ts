@@ -65,7 +65,6 @@ const normalFill = (n: number, std: number) => (normal: () => number) => {
  *   maximal_recurrence: 1, attention: { num_attention_heads: 2 } }, 19);
  * assert(paramList(arch).some((p) => p.name === "decoder.weight"));
  * ```
- * @param arch the architecture
  * @returns parameters in a fixed order
  */
 export function paramList(arch: Arch): ParamInit[] {
@@ -160,7 +159,6 @@ export function paramList(arch: Arch): ParamInit[] {
  * const c = paramCounts(arch);
  * assert(c.total === c.embedding + c.blocks + c.head + c.output);
  * ```
- * @param arch the architecture
  * @returns counts per component and the total
  */
 export function paramCounts(

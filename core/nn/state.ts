@@ -42,7 +42,6 @@ function standardizeRows(v: Float32Array, H: number): void {
  * @param arch architecture (`initial_hidden_randomized`, `state_init`)
  * @param backend where the state lives
  * @param x embedded input (B, T, H)
- * @param seed noise seed
  * @param at first position (`pos0`) or each row's position (`positions`)
  * @returns the state (B, T, H)
  */

@@ -17,7 +17,6 @@ import { keep, type Tensor } from "../tensor.ts";
  * import { shapeStr } from "./_save.ts";
  * assert(shapeStr([2, 3]) === "[2, 3]");
  * ```
- * @param shape dimensions
  * @returns e.g. `[2, 3]`
  */
 export function shapeStr(shape: readonly number[]): string {
@@ -76,7 +75,6 @@ export function saveForBackward(t: Tensor): Tensor {
  * checkBackends("add", [Tensor.fromArray([1], [1], { backend: CPU })]);
  * ```
  * @param op op name for the message
- * @param ts the tensors
  */
 export function checkBackends(op: string, ts: Tensor[]): void {
   for (const t of ts) {
@@ -99,7 +97,6 @@ export function checkBackends(op: string, ts: Tensor[]): void {
  * checkDtype("exp", Tensor.fromArray([1], [1], { backend: CPU }));
  * ```
  * @param op op name for the message
- * @param t the tensor
  * @param allowed accepted dtypes (default f32)
  */
 export function checkDtype(op: string, t: Tensor, allowed: DType[] = ["f32"]): void {
@@ -120,7 +117,6 @@ export function checkDtype(op: string, t: Tensor, allowed: DType[] = ["f32"]): v
  * assert(f32(Tensor.fromArray([4], [1], { backend: CPU }))[0] === 4);
  * ```
  * @param t an f32 tensor on the cpu backend
- * @returns its typed array
  */
 export function f32(t: Tensor): Float32Array {
   return t.data as Float32Array;

@@ -21,10 +21,6 @@ import { run } from "./_run.ts";
  * const t = full([2, 2], 3, { backend: CPU });
  * assert((await t.toArray())[3] === 3);
  * ```
- * @param shape dimensions
- * @param value the value
- * @param options dtype and backend
- * @returns the tensor
  */
 export function full(
   shape: readonly number[],
@@ -48,9 +44,6 @@ export function full(
  * import { CPU } from "../backend.ts";
  * assert((await zeros([3], { backend: CPU }).toArray())[2] === 0);
  * ```
- * @param shape dimensions
- * @param options dtype and backend
- * @returns the tensor
  */
 export function zeros(
   shape: readonly number[],
@@ -71,7 +64,6 @@ export function zeros(
  * const t = onesLike(Tensor.fromArray([5, 6], [2], { backend: CPU }));
  * assert((await t.toArray())[1] === 1);
  * ```
- * @param t the template
  * @returns ones shaped like `t`
  */
 export function onesLike(t: Tensor): Tensor {
@@ -90,8 +82,6 @@ export function onesLike(t: Tensor): Tensor {
  * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * assert((await clone(a).toArray())[1] === 2);
  * ```
- * @param a source
- * @returns the copy
  */
 export function clone(a: Tensor): Tensor {
   const out = Tensor.empty(a.shape, a.dtype, a.backend);

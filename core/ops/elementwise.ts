@@ -117,8 +117,6 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
  * const b = Tensor.fromArray([10, 20], [2], { backend: CPU });
  * assert((await add(a, b).toArray())[3] === 24);
  * ```
- * @param a left operand
- * @param b right operand
  * @returns `a + b` with the larger shape
  */
 export function add(a: Tensor, b: Tensor): Tensor {
@@ -137,8 +135,6 @@ export function add(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([5, 6], [2], { backend: CPU });
  * assert((await sub(a, Tensor.fromArray([1], [], { backend: CPU })).toArray())[1] === 5);
  * ```
- * @param a left operand
- * @param b right operand
  * @returns `a - b`
  */
 export function sub(a: Tensor, b: Tensor): Tensor {
@@ -157,8 +153,6 @@ export function sub(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
  * assert((await mul(a, Tensor.fromArray([2, 3], [2], { backend: CPU })).toArray())[3] === 12);
  * ```
- * @param a left operand
- * @param b right operand
  * @returns `a * b`
  */
 export function mul(a: Tensor, b: Tensor): Tensor {
@@ -177,8 +171,6 @@ export function mul(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * assert((await div(a, Tensor.fromArray([4], [1], { backend: CPU })).toArray())[1] === 0.5);
  * ```
- * @param a numerator
- * @param b denominator
  * @returns `a / b`
  */
 export function div(a: Tensor, b: Tensor): Tensor {
@@ -203,7 +195,6 @@ function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Ten
  * import { Tensor } from "../tensor.ts";
  * assert((await scale(Tensor.fromArray([3], [1], { backend: CPU }), -2).toArray())[0] === -6);
  * ```
- * @param a input
  * @param alpha factor (a uniform on the GPU: no recompilation when it changes)
  * @returns `alpha * a`
  */
@@ -225,7 +216,6 @@ export function scale(a: Tensor, alpha: number): Tensor {
  * const a = Tensor.fromArray([1], [1], { backend: CPU }), b = Tensor.fromArray([2], [1], { backend: CPU });
  * assert((await axpby(a, b, 3, 0.5).toArray())[0] === 4);
  * ```
- * @param a first tensor
  * @param b second tensor, same shape
  * @param alpha factor of `a`
  * @param beta factor of `b`
@@ -263,7 +253,6 @@ export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor
  * assert(dst.data[1] === 12);
  * ```
  * @param dst accumulator (modified)
- * @param src addend
  */
 export function addInto(dst: Tensor, src: Tensor): void {
   checkBackends("add", [dst, src]);

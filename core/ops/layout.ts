@@ -39,7 +39,6 @@ const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
  * ```
  * @param x input (any dtype)
  * @param perm output axis k is input axis perm[k]
- * @returns the permuted copy
  * @throws Error when perm is not a permutation of x's axes
  */
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
@@ -69,9 +68,6 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
  * assert(y.shape.join() === "3,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
  * ```
  * @param x input (any dtype)
- * @param d0 one axis
- * @param d1 the other axis
- * @returns the transposed copy
  * @throws Error when an axis is out of range
  */
 export function transpose(x: Tensor, d0: number, d1: number): Tensor {
@@ -97,8 +93,6 @@ export function transpose(x: Tensor, d0: number, d1: number): Tensor {
  * ```
  * @param x input (any dtype)
  * @param axis the sliced axis (negative counts from the end)
- * @param start first index taken
- * @param length entries taken
  * @returns the slice, shaped like x with `length` on `axis`
  * @throws Error when the axis or the range is out of bounds
  */
@@ -143,7 +137,6 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
  * ```
  * @param xs the tensors (at least one, same dtype and backend)
  * @param axis the joined axis (negative counts from the end)
- * @returns the joined tensor
  * @throws Error when the shapes differ off the axis, or dtypes or backends differ
  */
 export function concat(xs: readonly Tensor[], axis: number): Tensor {

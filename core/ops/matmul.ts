@@ -62,7 +62,6 @@ function checkPair(a: Tensor, b: Tensor, what: string): void {
  * ```
  * @param a left operand, (..., M, K) or (..., K, M)
  * @param b right operand, (K, N), (N, K), (..., K, N) or (..., N, K)
- * @param options transposes
  * @returns the product, (..., M, N)
  * @throws Error on mismatched shapes, backends or dtypes
  */

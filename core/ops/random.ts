@@ -49,10 +49,7 @@ export function randomNormalTensor(
  * const at = randomNormalAtTensor([4, 1], 3, 4, { backend: CPU });
  * strictEqual(at.data[3 + 2], full.data[(1 * 5 + 1) * 3 + 2]);
  * ```
- * @param positions each row's position
- * @param H channels
  * @param seed 32-bit seed
- * @param options backend and scale
  * @returns (B, 1, H) noise
  */
 export function randomNormalAtTensor(

@@ -36,7 +36,6 @@ function unary(op: UnaryOp, x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await exp(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 1);
  * ```
- * @param x input
  * @returns `exp(x)`
  */
 export function exp(x: Tensor): Tensor {
@@ -72,7 +71,6 @@ export function log(x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await neg(Tensor.fromArray([2], [1], { backend: CPU })).toArray())[0] === -2);
  * ```
- * @param x input
  * @returns `-x`
  */
 export function neg(x: Tensor): Tensor {
@@ -90,7 +88,6 @@ export function neg(x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await relu(Tensor.fromArray([-1, 2], [2], { backend: CPU })).toArray())[0] === 0);
  * ```
- * @param x input
  * @returns `max(x, 0)`
  */
 export function relu(x: Tensor): Tensor {
@@ -108,7 +105,6 @@ export function relu(x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await tanh(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 0);
  * ```
- * @param x input
  * @returns `tanh(x)`
  */
 export function tanh(x: Tensor): Tensor {
@@ -127,7 +123,6 @@ export function tanh(x: Tensor): Tensor {
  * const y = await gelu(Tensor.fromArray([1], [1], { backend: CPU })).toArray();
  * assert(Math.abs(y[0] - 0.8413447) < 1e-6);
  * ```
- * @param x input
  * @returns `GELU(x)`
  */
 export function gelu(x: Tensor): Tensor {

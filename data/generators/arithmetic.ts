@@ -145,10 +145,6 @@ export class ArithmeticSource implements SampleSource {
 
   /**
    * Writes the next sample at `out[offset..]`.
-   *
-   * @param out Token buffer.
-   * @param offset First index.
-   * @returns Tokens written.
    */
   next(out: Uint8Array, offset: number): number {
     const s = this.#spec;

@@ -43,7 +43,6 @@ export class OrSource implements SampleSource {
 
   /**
    * @param spec A resolved OR spec.
-   * @param rng The generator.
    */
   constructor(spec: DataSpec, rng: Rng) {
     if (spec.op !== "or") throw new Error(`OrSource cannot generate op ${spec.op}`);
@@ -68,10 +67,6 @@ export class OrSource implements SampleSource {
 
   /**
    * Writes the next sample at `out[offset..]`.
-   *
-   * @param out Token buffer.
-   * @param offset First index.
-   * @returns Tokens written.
    */
   next(out: Uint8Array, offset: number): number {
     const c = this.#cases[this.#next++];

@@ -53,8 +53,6 @@ export class BucketSequence {
 
   /**
    * Removes and returns one bucket index, uniformly among the remaining items.
-   *
-   * @returns A bucket index.
    */
   next(): number {
     if (this.#remaining <= 0) throw new Error("BucketSequence is exhausted");

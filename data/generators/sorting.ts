@@ -82,7 +82,6 @@ export class SortSource implements SampleSource {
 
   /**
    * @param spec A resolved sorting spec.
-   * @param rng The generator.
    */
   constructor(spec: DataSpec, rng: Rng) {
     if (spec.op !== "sort") throw new Error(`SortSource cannot generate op ${spec.op}`);
@@ -109,10 +108,6 @@ export class SortSource implements SampleSource {
 
   /**
    * Writes the next sample at `out[offset..]`.
-   *
-   * @param out Token buffer.
-   * @param offset First index.
-   * @returns Tokens written.
    */
   next(out: Uint8Array, offset: number): number {
     const s = this.#spec, rng = this.#rng, n = s.n, nLabels = CHAR_SET.length;

@@ -46,8 +46,6 @@ export class DigitDrawer {
 
   /**
    * Returns one uniform digit 0..9.
-   *
-   * @returns The digit.
    */
   digit(): number {
     if (this.#left === 0) {
@@ -68,8 +66,6 @@ export class DigitDrawer {
    * `out[offset..offset+count)`: the top digit is 1..9 (0..9 when `allowZero` and count is 1).
    * This is uniform over [10^(count-1), 10^count - 1], as upstream's `random.randint`.
    *
-   * @param out Digit buffer.
-   * @param offset First index.
    * @param count Digits (at least 1).
    * @param allowZero Whether a 1-digit number may be 0.
    */
@@ -117,11 +113,7 @@ export class SpaceInserter {
   /**
    * Copies `src[0..len)` to `out[offset..]` with spaces inserted.
    *
-   * @param src Tokens without spaces.
-   * @param len Tokens to copy.
-   * @param out Destination.
    * @param offset First index in `out`.
-   * @returns Tokens written.
    */
   insert(src: Uint8Array, len: number, out: Uint8Array, offset: number): number {
     let o = offset, left = this.#budget;

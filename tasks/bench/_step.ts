@@ -60,8 +60,6 @@ export interface TrainSetup {
  * ```
  * @param archKeys upstream `arch` keys
  * @param backend where the model lives
- * @param B batch rows
- * @param T row length
  * @returns model, optimizer and step
  */
 export function trainSetup(
@@ -89,10 +87,8 @@ export function trainSetup(
  * ```ts ignore
  * const t = await timeSteps("1x128", { hidden_size: 128 }, { B: 64, T: 64, steps: 10, mode: "train" });
  * ```
- * @param name label
  * @param archKeys upstream `arch` keys
  * @param o batch shape, step count, mode, backend
- * @returns the timing
  */
 export async function timeSteps(
   name: string,
@@ -149,11 +145,6 @@ export async function timeSteps(
 
 /**
  * Prints timings as a table (or JSON with `--json`).
- *
- * @param title heading
- * @param adapter adapter description
- * @param rows timings
- * @param json print JSON instead
  */
 export function printTimings(
   title: string,

@@ -120,8 +120,6 @@ function pct(x: number | null): string {
  *   steps: 10, eval_seconds: 1, results: "", cells: [] };
  * ok(studyTable([{ config: STUDY[0], runs: [run] }]).includes("| 50.0 (50.0) |"));
  * ```
- * @param rows the configurations' runs
- * @returns the table
  */
 export function studyTable(rows: readonly StudyRow[]): string {
   const lines = [

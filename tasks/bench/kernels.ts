@@ -106,10 +106,7 @@ export const CASES: KernelCase[] = [
  * ```ts ignore
  * const r = await measure(await getDevice(), CASES[0], { rounds: 7, perSubmit: 20 });
  * ```
- * @param dev the device
- * @param c the case
  * @param opts rounds and launches per submit
- * @returns the measured row
  */
 export async function measure(
   dev: Device,

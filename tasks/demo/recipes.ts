@@ -65,8 +65,6 @@ export interface RecipeRun {
  * ok((await datasetKey(5, dir)) === "data.dataset=demo-addition");
  * await Deno.remove(dir, { recursive: true });
  * ```
- * @param range the longest operand
- * @param baseDir the base folder
  * @returns the key, as `key=value`
  */
 export async function datasetKey(range: number, baseDir: string): Promise<string> {
@@ -100,7 +98,6 @@ async function elapsed(checkpoint: string | null, runDir: string): Promise<numbe
  * @param recipe what to train and the grid
  * @param o run name, seed, base folder, samples per cell, extra training keys (after the
  *   recipe's), quiet
- * @returns the figures
  */
 export async function runRecipe(
   recipe: Recipe,
@@ -171,7 +168,6 @@ async function withLog<T>(log: (() => void) | undefined, fn: () => Promise<T>): 
  * const a = [{ i: 1, j: 1, correct: 9, total: 10 }], b = [{ i: 1, j: 1, correct: 7, total: 10 }];
  * deepStrictEqual(poolCells([a, b]), [{ i: 1, j: 1, correct: 16, total: 20 }]);
  * ```
- * @param runs each run's cells
  * @returns one cell per (i, j), ordered by i then j
  */
 export function poolCells(runs: readonly (readonly Cell[])[]): Cell[] {
@@ -199,8 +195,6 @@ export function poolCells(runs: readonly (readonly Cell[])[]): Cell[] {
  * strictEqual(meanOf([0.5, null, 1]), 0.75);
  * strictEqual(meanOf([null]), null);
  * ```
- * @param xs values
- * @returns their mean
  */
 export function meanOf(xs: readonly (number | null)[]): number | null {
   const v = xs.filter((x): x is number => x !== null);

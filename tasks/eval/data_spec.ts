@@ -60,7 +60,6 @@ export const PRESET_OF: Record<EvalTask, string> = {
  * assert.deepEqual([base.op, base.reverseAll, base.numSamples, base.seed], ["x", true, 100, 7]);
  * ```
  *
- * @param plan The plan.
  * @param options Seed and samples per cell.
  * @returns Partial generator arguments for `cellSpec`.
  */
@@ -97,7 +96,6 @@ export function gridBase(
  * assert.throws(() => checkTrainingData(resolveGrid({ mul: true }), meta), /trained on \+ data/);
  * ```
  *
- * @param plan The plan.
  * @param meta The training dataset's `meta.json`.
  */
 export function checkTrainingData(plan: GridPlan, meta: DatasetMeta): void {
@@ -143,8 +141,6 @@ export function checkTrainingData(plan: GridPlan, meta: DatasetMeta): void {
  * await Deno.remove(root, { recursive: true });
  * ```
  *
- * @param plan The plan.
- * @param baseDir The base folder.
  * @returns The grid folder or null.
  */
 export async function findGridData(plan: GridPlan, baseDir: string): Promise<string | null> {

@@ -158,7 +158,6 @@ function rangeName(r: CellRange): string {
  * ```
  *
  * @param flags The config's grid keys.
- * @returns The plan.
  */
 export function resolveGrid(flags: GridFlags): GridPlan {
   const task = pickTask(flags);

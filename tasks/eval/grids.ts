@@ -125,7 +125,6 @@ export const DEFAULT_SIDES: Readonly<Record<EvalTask, number>> = Object.freeze({
  * ```
  *
  * @param text The value, e.g. `1..100x1..100`.
- * @returns The inclusive ranges.
  */
 export function parseGridRange(text: string): CellRange {
   const m = /^\s*(\d+)(?:\.\.(\d+))?\s*x\s*(\d+)(?:\.\.(\d+))?\s*$/.exec(text);
@@ -153,7 +152,6 @@ export function parseGridRange(text: string): CellRange {
  * assert.deepEqual(rangeCells({ i: [1, 2], j: [3, 3] }), [{ i: 1, j: 3 }, { i: 2, j: 3 }]);
  * ```
  *
- * @param range The rectangle.
  * @returns Its cells in row-major order.
  */
 export function rangeCells(range: CellRange): EvalCell[] {
@@ -180,9 +178,6 @@ export function rangeCells(range: CellRange): EvalCell[] {
  * assert.deepEqual(cellTokens("sorting", 2, 4), { prompt: 20, generate: 7 });
  * ```
  *
- * @param task The task.
- * @param i First side.
- * @param j Second side.
  * @returns Prompt tokens and tokens to generate.
  */
 export function cellTokens(
@@ -210,11 +205,6 @@ export function cellTokens(
  *
  * assert.deepEqual([cellSamples("addition", 9, 9), cellSamples("or", 3, 30)], [100, 3]);
  * ```
- *
- * @param task The task.
- * @param i First side.
- * @param j Second side.
- * @returns Samples per cell.
  */
 export function cellSamples(task: EvalTask, i: number, j: number): number {
   if (task === "sorting") return 200;
@@ -234,8 +224,6 @@ export function cellSamples(task: EvalTask, i: number, j: number): number {
  * assert.deepEqual(cellCost("addition", { i: 3, j: 5 }, 10), 10 * 17);
  * ```
  *
- * @param task The task.
- * @param cell The cell.
  * @param samples Samples per cell (default {@link cellSamples}).
  * @returns A cost in tokens.
  */
@@ -257,7 +245,6 @@ export function cellCost(task: EvalTask, cell: EvalCell, samples?: number): numb
  * assert.deepEqual(inBand({ i: 59, j: 3 }, BIG_EVAL_BANDS[1]), false);
  * ```
  *
- * @param cell The cell.
  * @param band Inclusive [lo, hi] of the longer side.
  * @returns True when lo <= max(i, j) <= hi.
  */

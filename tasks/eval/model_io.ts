@@ -36,10 +36,7 @@ export interface LoadedModel {
  * ```ts ignore
  * const dir = await findCheckpoint("/tmp/x", "run", null);
  * ```
- * @param baseDir base folder
- * @param name run name
  * @param checkpoint explicit folder, or null
- * @returns the checkpoint folder
  * @throws EvalError when there is none
  */
 export async function findCheckpoint(
@@ -72,7 +69,6 @@ export async function findCheckpoint(
  * ```ts ignore
  * const { model } = await loadModel("/tmp/x/run/checkpoints/FINAL_0.0123", dev);
  * ```
- * @param dir checkpoint folder
  * @param backend where to put the weights
  * @param baseDir base folder, to find a training dataset named by preset
  * @returns the model and its training data meta

@@ -59,10 +59,7 @@ const JOB_FILE = "job.json";
  * assert.deepEqual(resultsDir("/runs", "abacus", "addition_1-100x1-100"), "/runs/abacus/downstream/addition_1-100x1-100");
  * ```
  *
- * @param baseDir The base folder.
- * @param name The run name.
  * @param grid The grid's folder name.
- * @returns The folder path.
  */
 export function resultsDir(baseDir: string, name: string, grid: string): string {
   return join(baseDir, name, "downstream", grid);
@@ -78,10 +75,6 @@ export function resultsDir(baseDir: string, name: string, grid: string): string 
  *
  * assert.deepEqual(cellFileName(3, 12), "cell_3_12.json");
  * ```
- *
- * @param i First side.
- * @param j Second side.
- * @returns The file name.
  */
 export function cellFileName(i: number, j: number): string {
   return `cell_${i}_${j}.json`;
@@ -101,9 +94,6 @@ export function cellFileName(i: number, j: number): string {
  * assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/a.json`)), { x: 1 });
  * await Deno.remove(dir, { recursive: true });
  * ```
- *
- * @param path Destination.
- * @param value Any JSON value.
  */
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.${Deno.pid}.${Math.floor(Math.random() * 1e9).toString(36)}.tmp`;
@@ -164,9 +154,6 @@ function parseCell(path: string, text: string): CellResult {
  * assert.deepEqual(await readCells(`${dir}/missing`), []);
  * await Deno.remove(dir, { recursive: true });
  * ```
- *
- * @param dir The folder.
- * @returns Its cells.
  */
 export async function readCells(dir: string): Promise<CellResult[]> {
   const cells: CellResult[] = [];
@@ -196,9 +183,6 @@ export async function readCells(dir: string): Promise<CellResult[]> {
  *
  * assert.deepEqual(await readJob(await Deno.makeTempDir()), null);
  * ```
- *
- * @param dir The folder.
- * @returns Its job info.
  */
 export async function readJob(dir: string): Promise<JobInfo | null> {
   let text: string;
@@ -230,9 +214,6 @@ export async function readJob(dir: string): Promise<JobInfo | null> {
  *
  * assert.deepEqual(stampKey({ b: 1, a: "x" }), stampKey({ a: "x", b: 1 }));
  * ```
- *
- * @param stamp The stamp.
- * @returns Its canonical JSON.
  */
 export function stampKey(stamp: Stamp): string {
   return JSON.stringify(Object.keys(stamp).sort().map((k) => [k, stamp[k]]));
@@ -251,7 +232,6 @@ export function stampKey(stamp: Stamp): string {
  * await Deno.remove(dir, { recursive: true });
  * ```
  *
- * @param gridDir The grid folder.
  * @returns Folders with their job info (null for a grid folder without one), grid folder first.
  */
 export async function jobFolders(gridDir: string): Promise<{ dir: string; job: JobInfo | null }[]> {

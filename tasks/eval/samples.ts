@@ -46,9 +46,7 @@ export interface CellSamplesOptions {
  * assert.deepEqual([[...s.prompt], [...s.target]], [[5, 14, 6, 17], [11, 3]]);
  * ```
  *
- * @param tokens The sample's tokens.
  * @param removePadding Drop PAD from the prompt.
- * @returns Prompt and target.
  */
 export function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSample {
   let eq = -1, eos = tokens.length;
@@ -100,8 +98,6 @@ export class CellSamples {
   /**
    * Use `CellSamples.open`.
    *
-   * @param plan The plan.
-   * @param base Generator arguments.
    * @param dataDir Grid data folder or null.
    * @param onDisk Cell folders on disk by `"i,j"`.
    * @param removePadding Drop PAD from prompts.
@@ -123,9 +119,7 @@ export class CellSamples {
   /**
    * Prepares the samples of a plan, checking a grid folder's arguments against the plan's.
    *
-   * @param plan The plan.
    * @param options Grid folder, seed, samples per cell, padding removal.
-   * @returns The supplier.
    */
   static async open(plan: GridPlan, options: CellSamplesOptions): Promise<CellSamples> {
     const onDisk = new Map<string, string>();
@@ -183,10 +177,6 @@ export class CellSamples {
 
   /**
    * The samples of cell (i, j), in stored order.
-   *
-   * @param i First side.
-   * @param j Second side.
-   * @returns Prompts and targets.
    */
   async get(i: number, j: number): Promise<EvalSample[]> {
     const dir = this.#onDisk.get(`${i},${j}`);

@@ -23,8 +23,6 @@ const COLON = 16;
  * assert.deepEqual([...maskAfterEos([5, 3, 7, 3], 5)], [5, 3, 0, 0, 0]);
  * ```
  *
- * @param prediction Generated tokens.
- * @param length Tokens to keep.
  * @returns A new array of exactly `length` tokens.
  */
 export function maskAfterEos(prediction: ArrayLike<number>, length: number): Int32Array {
@@ -56,7 +54,6 @@ export function maskAfterEos(prediction: ArrayLike<number>, length: number): Int
  *
  * @param prediction Generated tokens (new tokens only).
  * @param target Answer tokens, EOS, optional PAD.
- * @returns True when right.
  */
 export function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<number>): boolean {
   const masked = maskAfterEos(prediction, target.length);
@@ -77,7 +74,6 @@ export function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<numb
  * assert.deepEqual(scoreSort([20, 15, 22], target), { correct: false, first: true });
  * ```
  *
- * @param prediction Generated tokens.
  * @param target Answer tokens, EOS, optional PAD.
  * @returns `correct` (every label and comma right) and `first` (first label right).
  */
@@ -182,12 +178,9 @@ export interface SampleScore {
  * assert.deepEqual(s, { correct: false, first: false, min: true });
  * ```
  *
- * @param task The task.
  * @param prompt Prompt tokens (for the sorting minimum).
  * @param target Answer tokens, EOS, optional PAD.
- * @param prediction Generated tokens.
  * @param reversed Whether numbers are written least-significant digit first.
- * @returns The sample's scores.
  */
 export function scoreSample(
   task: EvalTask,
@@ -216,7 +209,6 @@ export function scoreSample(
  * assert.deepEqual(tokensToScore("sorting", [20, 15, 21, 3]), 3);
  * ```
  *
- * @param task The task.
  * @param target Answer tokens, EOS, optional PAD.
  * @returns Tokens the decoder must produce.
  */
@@ -260,11 +252,6 @@ export interface CellResult {
  * const r = tallyCell(2, 3, [{ correct: true }, { correct: false }]);
  * assert.deepEqual(r, { i: 2, j: 3, correct: 1, total: 2 });
  * ```
- *
- * @param i First side.
- * @param j Second side.
- * @param scores Each sample's scores.
- * @returns The cell's counts.
  */
 export function tallyCell(i: number, j: number, scores: readonly SampleScore[]): CellResult {
   const r: CellResult = { i, j, correct: 0, total: scores.length };

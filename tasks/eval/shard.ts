@@ -26,7 +26,6 @@ export interface Shard {
  * ```
  *
  * @param text The value of `--shard` or `shard=`.
- * @returns The shard.
  */
 export function parseShard(text: string): Shard {
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
@@ -47,9 +46,6 @@ export function parseShard(text: string): Shard {
  *
  * assert.deepEqual(shardLabel({ index: 3, count: 20 }), "shard_3_of_20");
  * ```
- *
- * @param shard The shard.
- * @returns The label.
  */
 export function shardLabel(shard: Shard): string {
   return `shard_${shard.index}_of_${shard.count}`;
@@ -135,7 +131,6 @@ export function splitCells<C extends { i: number; j: number }>(
  * ```
  *
  * @param cells All cells of the job.
- * @param shard Which piece.
  * @param cost Cost of one cell.
  * @returns That piece's cells, in input order.
  */

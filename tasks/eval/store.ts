@@ -72,10 +72,6 @@ export class ResultStore {
 
   /**
    * Use `ResultStore.open`.
-   *
-   * @param gridDir The grid folder.
-   * @param dir The job's folder.
-   * @param job Its job info.
    */
   constructor(gridDir: string, dir: string, job: JobInfo) {
     this.gridDir = gridDir;
@@ -87,7 +83,6 @@ export class ResultStore {
    * Creates or reopens a job folder; a folder stamped with other settings is an error.
    *
    * @param options Grid folder, part, task, stamp.
-   * @returns The store.
    */
   static async open(options: StoreOptions): Promise<ResultStore> {
     const dir = options.part === null ? options.gridDir : join(options.gridDir, options.part);
@@ -128,8 +123,6 @@ export class ResultStore {
   /**
    * Finished cells of the same setup anywhere in the grid (its folder and every part folder
    * whose stamp matches), keyed `"i,j"`.
-   *
-   * @returns Results by cell.
    */
   async finished(): Promise<Map<string, CellResult>> {
     const key = stampKey(this.job.stamp), out = new Map<string, CellResult>();
@@ -147,7 +140,6 @@ export class ResultStore {
    * Writes one finished cell: its samples (if given) to `samples/cell_<i>_<j>.json`, then its
    * result to `cell_<i>_<j>.json`, each atomically.
    *
-   * @param result The cell's counts.
    * @param samples Decoded samples to keep (optional).
    */
   async writeCell(result: CellResult, samples?: readonly SampleRecord[]): Promise<void> {

@@ -106,9 +106,7 @@ function mean(xs: number[]): number | null {
  * assert.deepEqual([s.in_distribution_cells, s.out_of_distribution_cells, s.extended_cells], [1, 2, 1]);
  * ```
  *
- * @param cells The cells.
  * @param options Grid, task, training range.
- * @returns The summary.
  */
 export function summarize(cells: readonly CellResult[], options: SummaryOptions): Summary {
   const r = options.trainRange, above = options.extendedAbove ?? 100;
@@ -168,10 +166,7 @@ function runName(gridDir: string): string | undefined {
  * await Deno.remove(dir, { recursive: true });
  * ```
  *
- * @param dir The folder.
- * @param cells Its cells.
  * @param options Grid, task, training range.
- * @returns The summary written.
  */
 export async function writeSummary(
   dir: string,
@@ -231,7 +226,6 @@ function sameResult(a: CellResult, b: CellResult): boolean {
  * await Deno.remove(gridDir, { recursive: true });
  * ```
  *
- * @param gridDir The grid folder.
  * @param options Cells the grid should have (to report missing ones) and a training range
  *   (default: the folders' own).
  * @returns The merged cells, summary, sources and missing cells.

@@ -51,7 +51,6 @@ export function parseHex(hex: string): Rgb {
  * import { toHex } from "./colormap.ts";
  * strictEqual(toHex([8, 29, 88]), "#081d58");
  * ```
- * @param rgb the colour
  * @returns the colour as `#rrggbb`
  */
 export function toHex(rgb: Rgb): string {
@@ -98,7 +97,6 @@ export function ylGnBu(t: number): Rgb {
  * strictEqual(textColourOn([8, 29, 88]), "#ffffff");
  * strictEqual(textColourOn([255, 255, 217]), "#262626");
  * ```
- * @param bg the background colour
  * @returns `#ffffff` on dark backgrounds, `#262626` on light ones
  */
 export function textColourOn(bg: Rgb): string {

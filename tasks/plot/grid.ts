@@ -34,7 +34,6 @@ const STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000];
  * deepStrictEqual(g, { i0: 2, j0: 3, rows: 2, cols: 2, percent: [25, null, null, 100] });
  * ```
  * @param panel the panel whose cells to place
- * @returns the dense grid
  */
 export function toGrid(panel: HeatmapPanel): Grid {
   const label = panel.title ? `panel "${panel.title}"` : "a panel";
@@ -70,8 +69,6 @@ export function toGrid(panel: HeatmapPanel): Grid {
  * import { meanOf } from "./grid.ts";
  * strictEqual(meanOf({ i0: 1, j0: 1, rows: 1, cols: 3, percent: [50, null, 100] }), 75);
  * ```
- * @param g the grid
- * @returns the mean percentage
  */
 export function meanOf(g: Grid): number {
   const v = g.percent.filter((p): p is number => p !== null);
@@ -89,7 +86,6 @@ export function meanOf(g: Grid): number {
  * strictEqual(niceStep(6), 10);
  * ```
  * @param need the minimum spacing between labels, in cells
- * @returns the step
  */
 export function niceStep(need: number): number {
   return STEPS.find((s) => s >= need) ?? STEPS[STEPS.length - 1];
@@ -110,7 +106,6 @@ export function niceStep(need: number): number {
  * ```
  * @param first the first length on the axis
  * @param n how many lengths the axis has
- * @param step the label spacing
  * @returns the lengths to label, ascending
  */
 export function tickValues(first: number, n: number, step: number): number[] {

@@ -102,7 +102,6 @@ function common(source: string, o: Json): Omit<Part, "source" | "cells"> {
  * deepStrictEqual(part.cells, [{ i: 1, j: 2, correct: 3, total: 4 }]);
  * throws(() => parseResults("{", "b.json"), /Cannot read b.json: malformed JSON/);
  * ```
- * @param text the file contents
  * @param source the file name, for messages
  * @returns the cells and any grid kind, name and training range it states
  */

@@ -37,7 +37,6 @@ const ADVANCE: readonly number[] = [
  * strictEqual(advanceWidth("0"), 1303);
  * strictEqual(advanceWidth("é"), 2048);
  * ```
- * @param ch a single character
  * @returns its advance width in font units
  */
 export function advanceWidth(ch: string): number {

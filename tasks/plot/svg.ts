@@ -17,7 +17,6 @@ import type { Figure, Shape } from "./types.ts";
  * import { escapeXml } from "./svg.ts";
  * strictEqual(escapeXml(`a<b & "c"`), "a&lt;b &amp; &quot;c&quot;");
  * ```
- * @param s any text
  * @returns the text with `& < > " '` replaced by entities
  */
 export function escapeXml(s: string): string {

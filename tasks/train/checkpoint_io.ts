@@ -62,7 +62,6 @@ export const HASH_EXCLUDED: readonly string[] = Object.freeze([
  * deepEqual(await runConfigHash(a), await runConfigHash(b));
  * ```
  *
- * @param cfg The resolved config.
  * @returns 64 hex digits.
  */
 export function runConfigHash(cfg: PretrainConfig): Promise<string> {
@@ -95,8 +94,6 @@ export interface SaveRequest {
  * await saveTrainCheckpoint(model, opt, { dir: `${runRoot}/checkpoints/last`, cfg, state });
  * ```
  *
- * @param model The model.
- * @param opt Its optimizer.
  * @param req Folder, config and state.
  * @returns Resolves when the folder is in place.
  */
@@ -233,7 +230,6 @@ async function configDiff(dir: string, cfg: PretrainConfig): Promise<string> {
  * model.arena.writeAll(ck.weights);
  * ```
  *
- * @param dir The checkpoint folder.
  * @param expect The freshly built model whose parameters the checkpoint must fill, and the
  *   current resolved config (its hash must match the stored one).
  * @returns State, weights and optimizer state.

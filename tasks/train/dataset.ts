@@ -91,7 +91,6 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset
  * console.log(dir, meta.counts);
  * ```
  *
- * @param cfg The resolved config.
  * @returns The dataset's folder, metadata and name.
  */
 export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDataset> {
@@ -159,8 +158,6 @@ export class TrainStream {
   #it: AsyncGenerator<{ tokens: Int32Array; nextRow: number }> | null = null;
 
   /**
-   * @param ds The open dataset.
-   * @param rows Rows per microbatch.
    * @param start Where to continue (default: row 0 of epoch 0).
    */
   constructor(ds: Dataset, rows: number, start: { position: number; epoch: number } = {

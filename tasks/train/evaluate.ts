@@ -47,8 +47,6 @@ async function* chunks(
  * const { loss, perplexity } = await testLoss(evalModel, ds, { rows: 4096, batch: 128 });
  * ```
  *
- * @param model The model.
- * @param ds The open dataset.
  * @param options Rows to use and rows per batch.
  * @returns Loss, perplexity and rows used.
  */
@@ -101,7 +99,6 @@ export interface ExactMatch {
  * ```
  *
  * @param model The model (shares the trained arena; its generator draws initial states).
- * @param ds The open dataset.
  * @param options Rows to use and rows per batch.
  * @returns Correct rows, rows decoded, accuracy.
  */

@@ -256,7 +256,6 @@ export class TrainLoop {
    * `FINAL_<loss with 4 decimals>`.
    *
    * @param kind `intermediate` or `final`.
-   * @returns The folder written.
    */
   async save(kind: "intermediate" | "final"): Promise<SavedCheckpoint> {
     const { cfg, model, stream, budget } = this.#c;

@@ -46,8 +46,6 @@ function pad2(n: number): string {
  * await Deno.remove(base, { recursive: true });
  * ```
  *
- * @param baseDir The base folder.
- * @param name The run name.
  * @param options The time to name the folder after (default: now).
  * @returns The new folder's path.
  */
@@ -83,7 +81,6 @@ export async function createRunDir(
  * deepEqual([42, 187, 7500].map(formatDuration), ["42s", "3m07s", "2h05m"]);
  * ```
  *
- * @param seconds A duration.
  * @returns The text (`?` when not finite).
  */
 export function formatDuration(seconds: number): string {
@@ -159,8 +156,6 @@ export class TrainReport {
 
   /**
    * Appends one JSON object to `metrics.jsonl`.
-   *
-   * @param record The fields.
    */
   record(record: Record<string, unknown>): void {
     if (!this.#metrics) return;
@@ -170,8 +165,6 @@ export class TrainReport {
 
   /**
    * Records a step and shows it (live, or as a plain line when due).
-   *
-   * @param s The step.
    */
   step(s: StepRecord): void {
     this.record({

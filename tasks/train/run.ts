@@ -151,7 +151,6 @@ async function resume(
  * console.log(final?.dir, test?.loss);
  * ```
  *
- * @param cfg The resolved config.
  * @returns What the run did.
  */
 export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {

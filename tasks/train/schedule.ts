@@ -51,9 +51,6 @@ export interface BudgetKeys {
  * deepEqual(budgetOf({ budget: 0.5, train: { budget_steps: null, budget_tokens: null } }),
  *   { kind: "seconds", total: 1800 });
  * ```
- *
- * @param cfg The resolved config.
- * @returns The budget.
  */
 export function budgetOf(cfg: BudgetKeys): Budget {
   if (cfg.train.budget_steps !== null) return { kind: "steps", total: cfg.train.budget_steps };
@@ -73,8 +70,6 @@ export function budgetOf(cfg: BudgetKeys): Budget {
  * deepEqual(budgetProgress({ kind: "steps", total: 400 }, at), 0.25);
  * ```
  *
- * @param budget The budget.
- * @param at The counters.
  * @returns Used / total, clamped to [0, 1] (1 for an empty budget).
  */
 export function budgetProgress(budget: Budget, at: Counters): number {
@@ -102,7 +97,6 @@ export function budgetProgress(budget: Budget, at: Counters): number {
  *
  * @param progress Budget fraction used, in [0, 1].
  * @param options Peak rate and the warm-up and cool-down fractions.
- * @returns The learning rate.
  */
 export function learningRate(
   progress: number,
@@ -133,7 +127,6 @@ export function learningRate(
  * deepEqual(batchSizeAt(0, { batchSize: 512, ramp: 0, microbatch: 64 }), 512);
  * ```
  *
- * @param progress Budget fraction used.
  * @param options Target batch size, ramp fraction and microbatch size.
  * @returns The batch size (samples) of the next optimizer step.
  */
@@ -164,8 +157,6 @@ export function batchSizeAt(
  * deepEqual(microbatchesLeft(tokens, at, { cap: 1e9, tokensPerMicrobatch: 640 }), 2);
  * ```
  *
- * @param budget The budget.
- * @param at The counters.
  * @param options The step cap (`train.steps`) and tokens per microbatch.
  * @returns A count >= 0.
  */

@@ -26,7 +26,6 @@ import { FIRE_INIT_L } from "../../kernels/fire.ts";
  * deepEqual(bufferTensors(arch)["encoder.embedding.pos_embedding.position_ids"].shape, [1, 8]);
  * ```
  *
- * @param arch The architecture.
  * @returns Buffers by state-dict key.
  */
 export function bufferTensors(arch: Arch): Record<string, TensorInput> {

@@ -31,7 +31,6 @@ import { TrainError } from "./errors.ts";
  * ```
  *
  * @param model The model (its arena holds zero gradients on entry).
- * @param opt Its optimizer.
  * @param step Token ids of each microbatch ((rows, rowLength) row-major), rows per microbatch,
  *   row length, and the learning rate of this step.
  * @returns The step's mean loss, a scalar tensor the caller disposes.
