@@ -35,7 +35,6 @@ export interface AttentionShape {
   batch: number;
   /** Sequence length T. */
   seq: number;
-  /** Number of heads. */
   heads: number;
   /** Per-head dimension hd (even when `rotary` is given). */
   headDim: number;

@@ -38,7 +38,6 @@ export interface AttentionDecodeArgs<B, I = B> {
   batch: number;
   /** New positions per row. */
   steps: number;
-  /** Number of heads. */
   heads: number;
   /** Per-head dimension. */
   headDim: number;
@@ -64,7 +63,6 @@ export type DecodeKey = {
   batch: number;
   /** New positions per row. */
   steps: number;
-  /** Heads. */
   heads: number;
   /** Per-head dimension. */
   headDim: number;

@@ -112,7 +112,6 @@ export type ShapeKey = {
   batch: number;
   /** Sequence length. */
   seq: number;
-  /** Heads. */
   heads: number;
   /** Per-head dimension. */
   headDim: number;

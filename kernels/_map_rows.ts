@@ -176,7 +176,6 @@ export interface RowLaunch<K extends Key, I extends string, O extends string, U 
   key: K;
   /** Buffers (`undefined` leaves a binding out). */
   bind: Record<I | O, Buf | undefined>;
-  /** Number of rows. */
   rows: number;
   /** Row length. */
   n: number;

@@ -76,9 +76,7 @@ export interface CrossEntropyArgs<B, I = B> {
   lse: B;
   /** `mean` only: number of non-ignored rows as f32, (1) (scratch when omitted). */
   count?: B;
-  /** Number of rows. */
   rows: number;
-  /** Number of classes. */
   classes: number;
   /** Target value of rows to ignore (default -100). */
   ignoreIndex?: number;
@@ -100,9 +98,7 @@ export interface CrossEntropyBackwardArgs<B, I = B> {
   count?: B;
   /** Gradient of the logits, (rows, classes). */
   dlogits: B;
-  /** Number of rows. */
   rows: number;
-  /** Number of classes. */
   classes: number;
   /** Target value of rows to ignore (default -100). */
   ignoreIndex?: number;

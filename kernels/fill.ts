@@ -29,7 +29,6 @@ export interface FillArgs<B> {
   out: B;
   /** Element count. */
   n: number;
-  /** The value. */
   value: number;
   /** Interpret `value` as f32 (default) or as an integer. */
   dtype?: "f32" | "i32" | "u32";

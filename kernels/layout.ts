@@ -313,9 +313,3 @@ export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = kern
   concatForward,
   concatForwardCpu,
 );
-
-/** `concatBackward` paired with its CPU reference. */
-export const concatBackwardKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = kernel(
-  concatBackward,
-  concatBackwardCpu,
-);

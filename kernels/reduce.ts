@@ -22,7 +22,6 @@ export interface ReduceArgs<B, I = B> {
   out?: B;
   /** Max only: index of the first maximum of each row, (rows) i32. */
   idx?: I;
-  /** Number of rows. */
   rows: number;
   /** Row length (at least 1). */
   n: number;
@@ -38,7 +37,6 @@ export interface ReduceBackwardArgs<B, I = B> {
   idx?: I;
   /** Gradient of the input, (rows, n). */
   dx: B;
-  /** Number of rows. */
   rows: number;
   /** Row length. */
   n: number;

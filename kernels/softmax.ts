@@ -17,7 +17,6 @@ export interface SoftmaxArgs<B> {
   x: B;
   /** Result, (rows, n). */
   y: B;
-  /** Number of rows. */
   rows: number;
   /** Row length. */
   n: number;
@@ -31,7 +30,6 @@ export interface SoftmaxBackwardArgs<B> {
   dy: B;
   /** Gradient of the input, (rows, n). */
   dx: B;
-  /** Number of rows. */
   rows: number;
   /** Row length. */
   n: number;

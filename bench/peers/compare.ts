@@ -10,7 +10,6 @@ import { generate } from "./make_inputs.ts";
 
 /** Shape of one benchmark configuration. */
 export interface BenchConfig {
-  /** Number of layers. */
   layers: number;
   /** Hidden width. */
   hidden: number;

@@ -58,7 +58,6 @@ export interface Arch {
   abacusSpacing: number;
   /** Attention implementation (decides the fused q/k/v layout and the checkpoint keys). */
   attentionType: "pytorch" | "self-attention";
-  /** Heads. */
   heads: number;
   /** Drop the attention output projection. */
   skipOutputProjection: boolean;

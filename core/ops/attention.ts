@@ -116,7 +116,6 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
 
 /** Options of `attentionDecode`. */
 export interface AttentionDecodeOptions {
-  /** Number of heads. */
   heads: number;
   /** Column layout of `qkv` (default `"pytorch"`). */
   layout?: AttentionLayout;

@@ -29,7 +29,6 @@ export interface StepTiming {
   warmupMs: number;
   /** Queue submits per step. */
   submitsPerStep: number;
-  /** Readbacks per step. */
   readbacksPerStep: number;
   /** Tokens per second at the median. */
   tokensPerSecond: number;

@@ -15,7 +15,6 @@ export interface DataBenchResult {
   seconds: number;
   /** CPU time of this process in seconds (user + system, all threads): robust to load. */
   cpuSeconds: number;
-  /** Samples per second. */
   samplesPerSecond: number;
   /** Peak resident set size in bytes, sampled every 25 ms and after every chunk. */
   peakRssBytes: number;

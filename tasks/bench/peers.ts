@@ -13,7 +13,6 @@
 
 /** Shape of one benchmark configuration (the shared peer CLI's model and batch options). */
 export interface PeersConfig {
-  /** Number of layers. */
   layers: number;
   /** Hidden width. */
   hidden: number;

@@ -50,7 +50,6 @@ export interface TrainBenchResult {
   rowLength: number;
   /** Optimizer steps timed (after the warm-up). */
   steps: number;
-  /** Tokens per second. */
   tokensPerSecond: number;
   /** Milliseconds per optimizer step. */
   msPerStep: number;

@@ -34,7 +34,6 @@ export interface Recipe {
 export interface RecipeRun {
   /** Run name under the base folder. */
   name: string;
-  /** The seed. */
   seed: number;
   /** Mean exact match over cells with both operands in the training range (a fraction). */
   in_distribution: number | null;

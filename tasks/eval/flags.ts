@@ -59,7 +59,6 @@ export interface GridFlags extends Partial<Record<BigEvalStepKey, boolean>> {
 
 /** What one evaluation job covers. */
 export interface GridPlan {
-  /** The task. */
   task: EvalTask;
   /** Folder name of the whole grid, e.g. `addition_1-100x1-100` or `addition_extended_1`. */
   name: string;

@@ -19,7 +19,6 @@ import { ConfigError } from "../../cli/overrides.ts";
 
 /** A model ready to decode, with where it came from. */
 export interface LoadedModel {
-  /** The model. */
   model: ArithmeticModel;
   /** Its architecture. */
   arch: Arch;

@@ -19,7 +19,6 @@ export interface JobInfo {
   version: number;
   /** Grid folder name. */
   grid_name: string;
-  /** The task. */
   task: EvalTask;
   /** Part label (the folder name), or null for the grid folder itself. */
   part: string | null;

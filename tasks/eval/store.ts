@@ -25,7 +25,6 @@ export interface StoreOptions {
   gridDir: string;
   /** The grid's folder name. */
   grid: string;
-  /** The task. */
   task: EvalTask;
   /** Subfolder of this job (a part or shard label), or null to write into the grid folder. */
   part: string | null;

@@ -33,15 +33,12 @@ export interface Accuracies {
 export interface Summary extends Accuracies {
   /** Grid folder name. */
   grid_name: string;
-  /** The task. */
   task: EvalTask;
   /** Training lengths used for the split (null: unknown, so no in/out split). */
   train_range: TrainRange | null;
   /** Cells in all. */
   cells: number;
-  /** Cells in distribution. */
   in_distribution_cells: number;
-  /** Cells out of distribution. */
   out_of_distribution_cells: number;
   /** Extended cells (also counted out of distribution). */
   extended_cells: number;
@@ -57,7 +54,6 @@ export interface Summary extends Accuracies {
 export interface SummaryOptions {
   /** Grid folder name. */
   gridName: string;
-  /** The task. */
   task: EvalTask;
   /** Training lengths (null: unknown). */
   trainRange: TrainRange | null;
