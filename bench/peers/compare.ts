@@ -7,25 +7,13 @@
  */
 import { encodeInputs, type PeerReport, VOCAB } from "./common.ts";
 import { generate } from "./make_inputs.ts";
+import { PEER_CONFIGS, type PeersConfig } from "../../tasks/bench/peers.ts";
 
-/** Shape of one benchmark configuration. */
-export interface BenchConfig {
-  layers: number;
-  /** Hidden width. */
-  hidden: number;
-  /** Attention heads. */
-  heads: number;
-  /** Batch size. */
-  batch: number;
-  /** Sequence length. */
-  seq: number;
-}
+/** Shape of one benchmark configuration (`deno task bench peers`'s). */
+export type BenchConfig = PeersConfig;
 
-/** The two configurations of issue 9. */
-export const CONFIGS: Record<string, BenchConfig> = {
-  tiny: { layers: 2, hidden: 128, heads: 4, batch: 64, seq: 19 },
-  larger: { layers: 4, hidden: 256, heads: 8, batch: 64, seq: 64 },
-};
+/** The two configurations of issue 9, shared with `deno task bench peers`. */
+export const CONFIGS: Record<string, BenchConfig> = PEER_CONFIGS;
 
 const here = decodeURIComponent(new URL(".", import.meta.url).pathname);
 
