@@ -57,30 +57,24 @@ function lengthCode(k: DecodeKey): string {
   return k.lengths ? "let L = lengths[b];" : "let L = p.cacheLen;";
 }
 
-/** What the decoding programs' text depends on. */
-export type DecodeKey = {
-  /** Batch size. */
-  batch: number;
-  /** New positions per row. */
-  steps: number;
-  heads: number;
-  /** Per-head dimension. */
-  headDim: number;
-  /** Cache rows per (batch, head). */
-  capacity: number;
-  /** Column layout of `qkv`. */
-  layout: AttentionLayout;
-  /** Rotary base, 0 without rotary. */
-  base: number;
-  /** Whether per-row lengths are bound. */
-  lengths: boolean;
-  /** Whether a bias is bound. */
-  bias: boolean;
-  /** Whether the bias has a leading batch dimension. */
-  biasPerRow: boolean;
-  /** Invocations per workgroup (attend). */
-  wg: number;
-};
+/** What the decoding programs' text depends on: the sizes and layout, then the flags below. */
+export type DecodeKey =
+  & Pick<
+    AttentionDecodeArgs<unknown, unknown>,
+    "batch" | "steps" | "heads" | "headDim" | "capacity" | "layout"
+  >
+  & {
+    /** Rotary base, 0 without rotary. */
+    base: number;
+    /** Whether per-row lengths are bound. */
+    lengths: boolean;
+    /** Whether a bias is bound. */
+    bias: boolean;
+    /** Whether the bias has a leading batch dimension. */
+    biasPerRow: boolean;
+    /** Invocations per workgroup (attend). */
+    wg: number;
+  };
 
 /**
  * The program key of decoding arguments.

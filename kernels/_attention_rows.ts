@@ -107,16 +107,7 @@ export function tuningNumber(tuning: Map<string, string>, key: string): number {
 }
 
 /** The values attention code depends on, flat (a program key): sizes, layout, rotary base. */
-export type ShapeKey = {
-  /** Batch size. */
-  batch: number;
-  /** Sequence length. */
-  seq: number;
-  heads: number;
-  /** Per-head dimension. */
-  headDim: number;
-  /** Column layout of `qkv`. */
-  layout: AttentionShape["layout"];
+export type ShapeKey = Omit<AttentionShape, "rotary"> & {
   /** Rotary base, 0 without rotary. */
   base: number;
 };
