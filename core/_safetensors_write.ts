@@ -9,9 +9,27 @@ import {
   fail,
   LITTLE,
   type SafeArray,
+  type SafeDType,
   SIZE,
   type TensorInput,
 } from "./_safetensors_common.ts";
+
+/** Writes one value of each dtype little-endian (F16 and BF16 as raw 16-bit words). */
+const SET: Readonly<Record<SafeDType, (dv: DataView, o: number, v: number | bigint) => void>> = {
+  F64: (dv, o, v) => dv.setFloat64(o, Number(v), true),
+  F32: (dv, o, v) => dv.setFloat32(o, Number(v), true),
+  F16: (dv, o, v) => dv.setUint16(o, Number(v), true),
+  BF16: (dv, o, v) => dv.setUint16(o, Number(v), true),
+  I64: (dv, o, v) => dv.setBigInt64(o, BigInt(v), true),
+  I32: (dv, o, v) => dv.setInt32(o, Number(v), true),
+  I16: (dv, o, v) => dv.setInt16(o, Number(v), true),
+  I8: (dv, o, v) => dv.setInt8(o, Number(v)),
+  U64: (dv, o, v) => dv.setBigUint64(o, BigInt(v), true),
+  U32: (dv, o, v) => dv.setUint32(o, Number(v), true),
+  U16: (dv, o, v) => dv.setUint16(o, Number(v), true),
+  U8: (dv, o, v) => dv.setUint8(o, Number(v)),
+  BOOL: (dv, o, v) => dv.setUint8(o, v ? 1 : 0),
+};
 
 /** Little-endian bytes of one tensor (a view when no conversion is needed). */
 function tensorBytes(name: string, t: TensorInput): Uint8Array {
@@ -42,48 +60,13 @@ function tensorBytes(name: string, t: TensorInput): Uint8Array {
     fail(`Cannot write tensor "${name}": ${t.dtype} data must be raw 16-bit words (Uint16Array)`);
   }
   const out = new Uint8Array(n * size), dv = new DataView(out.buffer);
+  const set = SET[t.dtype], big = t.dtype === "I64" || t.dtype === "U64";
   for (let i = 0; i < n; i++) {
     const v = (data as ArrayLike<number | bigint>)[i];
-    const o = i * size;
-    switch (t.dtype) {
-      case "F64":
-        dv.setFloat64(o, Number(v), true);
-        break;
-      case "F32":
-        dv.setFloat32(o, Number(v), true);
-        break;
-      case "I64":
-      case "U64": {
-        if (typeof v === "number" && !Number.isSafeInteger(v)) {
-          fail(`Cannot write tensor "${name}": ${t.dtype} value ${v} is not a safe integer`);
-        }
-        if (t.dtype === "I64") dv.setBigInt64(o, BigInt(v), true);
-        else dv.setBigUint64(o, BigInt(v), true);
-        break;
-      }
-      case "I32":
-        dv.setInt32(o, Number(v), true);
-        break;
-      case "U32":
-        dv.setUint32(o, Number(v), true);
-        break;
-      case "I16":
-        dv.setInt16(o, Number(v), true);
-        break;
-      case "F16":
-      case "BF16":
-      case "U16":
-        dv.setUint16(o, Number(v), true);
-        break;
-      case "I8":
-        dv.setInt8(o, Number(v));
-        break;
-      case "U8":
-        dv.setUint8(o, Number(v));
-        break;
-      case "BOOL":
-        dv.setUint8(o, v ? 1 : 0);
+    if (big && typeof v === "number" && !Number.isSafeInteger(v)) {
+      fail(`Cannot write tensor "${name}": ${t.dtype} value ${v} is not a safe integer`);
     }
+    set(dv, i * size, v);
   }
   return out;
 }
