@@ -200,41 +200,26 @@ function normalCdf(x: number): number {
   return x >= 0 ? 1 - 0.5 * erfc(x / Math.SQRT2) : 0.5 * erfc(-x / Math.SQRT2);
 }
 
-function forwardValue(op: UnaryOp, x: number): number {
-  switch (op) {
-    case "exp":
-      return Math.exp(x);
-    case "log":
-      return Math.log(x);
-    case "neg":
-      return -x;
-    case "relu":
-      return x > 0 ? x : 0;
-    case "tanh":
-      return Math.tanh(x);
-    case "gelu":
-      return x * normalCdf(x);
-  }
-}
+const FORWARD_CPU: Record<UnaryOp, (x: number) => number> = {
+  exp: Math.exp,
+  log: Math.log,
+  neg: (x) => -x,
+  relu: (x) => x > 0 ? x : 0,
+  tanh: Math.tanh,
+  gelu: (x) => x * normalCdf(x),
+};
 
-function backwardValue(op: UnaryOp, x: number, g: number): number {
-  switch (op) {
-    case "exp":
-      return g * Math.exp(x);
-    case "log":
-      return g / x;
-    case "neg":
-      return -g;
-    case "relu":
-      return x > 0 ? g : 0;
-    case "tanh": {
-      const t = Math.tanh(x);
-      return g * (1 - t * t);
-    }
-    case "gelu":
-      return g * (normalCdf(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI));
-  }
-}
+const BACKWARD_CPU: Record<UnaryOp, (x: number, g: number) => number> = {
+  exp: (x, g) => g * Math.exp(x),
+  log: (x, g) => g / x,
+  neg: (_x, g) => -g,
+  relu: (x, g) => x > 0 ? g : 0,
+  tanh: (x, g) => {
+    const t = Math.tanh(x);
+    return g * (1 - t * t);
+  },
+  gelu: (x, g) => g * (normalCdf(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
+};
 
 /**
  * CPU reference of `unaryForward` (double precision, exact erf for GELU).
@@ -250,7 +235,8 @@ function backwardValue(op: UnaryOp, x: number, g: number): number {
  */
 export function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
   const { op, x, out, n } = args;
-  for (let i = 0; i < n; i++) out[i] = forwardValue(op, x[i]);
+  const f = FORWARD_CPU[op];
+  for (let i = 0; i < n; i++) out[i] = f(x[i]);
 }
 
 /**
@@ -267,7 +253,8 @@ export function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
  */
 export function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
   const { op, x, dy, dx, n } = args;
-  for (let i = 0; i < n; i++) dx[i] = backwardValue(op, x[i], dy[i]);
+  const f = BACKWARD_CPU[op];
+  for (let i = 0; i < n; i++) dx[i] = f(x[i], dy[i]);
 }
 
 /** `unaryForward` paired with its CPU reference. */
