@@ -13,16 +13,8 @@ import { scope } from "../../core/tensor.ts";
 import type { Device } from "../../core/device.ts";
 import type { DispatchSpec } from "../../kernels/context.ts";
 import { Rng } from "../../kernels/rng.ts";
+import { PEER_CONFIGS } from "./peers.ts";
 import { trainSetup } from "./_step.ts";
-
-/** Model and batch shape of each configuration (the peer benchmark's, `bench peers`). */
-const CONFIGS: Record<
-  string,
-  { layers: number; hidden: number; heads: number; B: number; T: number }
-> = {
-  tiny: { layers: 2, hidden: 128, heads: 4, B: 64, T: 19 },
-  larger: { layers: 4, hidden: 256, heads: 8, B: 64, T: 64 },
-};
 
 /** One kernel label's share of the replayed step. */
 interface Row {
@@ -36,7 +28,7 @@ function parse(args: string[]): { config: string; reps: number; json: boolean } 
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === "--json") o.json = true;
-    else if (a === "--config" && args[i + 1] in CONFIGS) o.config = args[++i];
+    else if (a === "--config" && args[i + 1] in PEER_CONFIGS) o.config = args[++i];
     else if (a === "--reps" && Number(args[i + 1]) >= 1) o.reps = Math.floor(Number(args[++i]));
     else {
       throw new Error(
@@ -58,7 +50,7 @@ function parse(args: string[]): { config: string; reps: number; json: boolean } 
  */
 export async function run(args: string[]): Promise<void> {
   const o = parse(args);
-  const c = CONFIGS[o.config];
+  const c = PEER_CONFIGS[o.config];
   const backend = await initBackend();
   if (backend.kind !== "webgpu") throw new Error("bench profile needs a WebGPU adapter");
   const dev: Device = backend;
@@ -69,14 +61,14 @@ export async function run(args: string[]): Promise<void> {
       hidden_size: c.hidden,
       intermed_size: c.hidden,
       attention: { num_attention_heads: c.heads },
-      embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.T) },
+      embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.seq) },
     },
     backend,
-    c.B,
-    c.T,
+    c.batch,
+    c.seq,
   );
   const rng = new Rng(7);
-  const ids = new Int32Array(c.B * c.T).map(() => rng.int(4, 18));
+  const ids = new Int32Array(c.batch * c.seq).map(() => rng.int(4, 18));
   let hostMs = 0;
   const step = () =>
     scope(() => {
@@ -152,7 +144,7 @@ export async function run(args: string[]): Promise<void> {
   }
   console.log(
     `bench profile: ${o.config} (${c.layers} layers, d=${c.hidden}, ${c.heads} heads, ` +
-      `B=${c.B}, T=${c.T}) on ${dev.adapterName}`,
+      `B=${c.batch}, T=${c.seq}) on ${dev.adapterName}`,
   );
   console.log(
     `wall ${wallMs.toFixed(1)} ms/step (loss awaited every step); host recording ` +
