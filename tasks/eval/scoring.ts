@@ -6,6 +6,7 @@
 
 import { DIGIT_FIRST, DIGIT_LAST, EOS, EQUALS, PAD } from "../../data/tokenizer.ts";
 import type { EvalTask } from "./grids.ts";
+import type { Cell } from "../plot/types.ts";
 
 /** Token id of `,` in the `sort` vocabulary. */
 const COMMA = 15;
@@ -220,18 +221,11 @@ export function tokensToScore(task: EvalTask, target: ArrayLike<number>): number
 }
 
 /**
- * One cell's result, as written to `cell_<i>_<j>.json` (the format `deno task plot` reads).
+ * One cell's result, as written to `cell_<i>_<j>.json` (the format `deno task plot` reads: its
+ * `Cell`, plus the sorting counts).
  * Field names are snake_case because this is the on-disk record.
  */
-export interface CellResult {
-  /** First side. */
-  i: number;
-  /** Second side. */
-  j: number;
-  /** Samples exactly right. */
-  correct: number;
-  /** Samples evaluated. */
-  total: number;
+export interface CellResult extends Cell {
   /** Sorting: samples whose first label is right (upstream's top-1). */
   correct_first?: number;
   /** Sorting: samples whose first label names a minimum-value number. */
