@@ -84,26 +84,15 @@ export interface CrossEntropyArgs<B, I = B> {
   reduction?: Reduction;
 }
 
-/** Arguments of `crossEntropyBackward`. */
-export interface CrossEntropyBackwardArgs<B, I = B> {
-  /** Scores, (rows, classes). */
-  logits: B;
-  /** Class of each row, (rows) i32. */
-  targets: I;
-  /** Log-sum-exp of each row from the forward, (rows). */
-  lse: B;
+/**
+ * Arguments of `crossEntropyBackward`: the forward's but `loss` (`lse` and, for `mean`, `count` as
+ * the forward wrote them), plus `dy` and `dlogits`.
+ */
+export interface CrossEntropyBackwardArgs<B, I = B> extends Omit<CrossEntropyArgs<B, I>, "loss"> {
   /** Gradient of the loss: (1) for `mean`, (rows) for `none`. */
   dy: B;
-  /** `mean` only: the forward's count of non-ignored rows, (1). */
-  count?: B;
   /** Gradient of the logits, (rows, classes). */
   dlogits: B;
-  rows: number;
-  classes: number;
-  /** Target value of rows to ignore (default -100). */
-  ignoreIndex?: number;
-  /** `mean` (default) or `none`. */
-  reduction?: Reduction;
 }
 
 /**
