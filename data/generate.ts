@@ -205,19 +205,14 @@ export async function ensureDataset(options: GenerateDatasetOptions): Promise<Da
 }
 
 /** Options of `generateGrid`. */
-export interface GenerateGridOptions extends Partial<GridRange> {
+export interface GenerateGridOptions
+  extends Partial<GridRange>, Pick<GenerateDatasetOptions, "out" | "baseDir" | "force"> {
   /** A grid preset (`addition-grid`, `multiplication-grid`, `sorting-grid`, `or-grid`). */
   preset?: string;
   /** Arguments shared by the cells; override the preset's. */
   base?: Partial<DataSpec>;
   /** Folder name (default: the preset's, else `gridName`). */
   name?: string;
-  /** Output folder (default: `datasetDir(baseDir, name)`). */
-  out?: string;
-  /** Base folder (default: `defaultBaseDir()`). */
-  baseDir?: string;
-  /** Replace an existing non-empty output folder. */
-  force?: boolean;
   /** Progress callback over all cells' samples. */
   onProgress?: (done: number, total: number) => void;
 }
