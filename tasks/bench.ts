@@ -18,6 +18,19 @@ export const BENCHES: Record<string, string> = {
   generalisation: "the length-generalisation study behind the demo preset: configs x seeds",
 };
 
+/** Each benchmark's flags, as `deno task bench <name> --help` prints them. */
+const FLAGS: Record<string, string> = {
+  kernels: "[--json] [--only TEXT] [--rounds N] [--per-submit N] [--tune] [--all]",
+  step: "[--json] [--steps N]",
+  model: "[--json] [--steps N]",
+  data: "[--json] [--limit N] [--keep]",
+  train: "[--json] [--steps N] [--warmup N] [--backend webgpu|cpu] [--only NAME]",
+  eval: "[--json] [--samples N] [--digits 20,40] [--model 4x1|1x16|16x1]",
+  peers: "[--json] [--config tiny|larger] [--rounds N] [--steps N] [--peers jax,tfjs,torch]",
+  profile: "[--json] [--config tiny|larger] [--reps N]",
+  generalisation: "[--only A,B] [--seeds 0,1,2] [--samples N] [--base-dir DIR] [--report] [--json]",
+};
+
 type Bench = { run: (args: string[]) => Promise<void> };
 
 /** Each benchmark's module, imported only when it runs (static specifiers, so JSR can rewrite). */
@@ -54,7 +67,18 @@ export async function main(args: string[]): Promise<number> {
     console.error(`Unknown benchmark "${name}": choose one of ${Object.keys(BENCHES).join(", ")}`);
     return 1;
   }
-  await LOADERS[name]().then((mod) => mod.run(rest));
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(`Usage: deno task bench ${name} ${FLAGS[name]}\n\n${BENCHES[name]}`);
+    return 0;
+  }
+  const mod = await LOADERS[name]();
+  try {
+    await mod.run(rest);
+  } catch (e) {
+    // A bad flag or value is the user's to fix: one line, no stack.
+    console.error(`error: bench ${name}: ${(e as Error).message}`);
+    return 1;
+  }
   return 0;
 }
 

@@ -16,6 +16,30 @@ Deno.test("bench names an unknown benchmark and lists the known ones", async () 
   for (const name of Object.keys(BENCHES)) strictEqual(errors[0].includes(name), true);
 });
 
+Deno.test("bench NAME --help prints that benchmark's flags; a bad flag is one line, exit 1", async () => {
+  const out: string[] = [], errors: string[] = [];
+  const [log, error] = [console.log, console.error];
+  console.log = (m: string) => out.push(m);
+  console.error = (m: string) => errors.push(m);
+  try {
+    for (const name of Object.keys(BENCHES)) strictEqual(await main([name, "--help"]), 0);
+    strictEqual(await main(["profile", "--reps", "0"]), 1);
+  } finally {
+    [console.log, console.error] = [log, error];
+  }
+  strictEqual(out.length, Object.keys(BENCHES).length);
+  strictEqual(
+    out[7].startsWith("Usage: deno task bench profile [--json] [--config tiny|larger]"),
+    true,
+  );
+  strictEqual(errors.length, 1);
+  strictEqual(errors[0].split("\n").length, 1);
+  strictEqual(
+    errors[0].startsWith("error: bench profile: Unknown or incomplete option --reps"),
+    true,
+  );
+});
+
 Deno.test("bench profile rejects an unknown option or configuration in one line", async () => {
   await rejects(() => profile(["--config", "huge"]), /Unknown or incomplete option --config/);
   await rejects(() => profile(["--reps", "0"]), /--reps N \(>= 1\)/);
