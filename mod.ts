@@ -66,5 +66,5 @@ export { Rng } from "./kernels/rng.ts";
 export { getTokenizer } from "./data/tokenizer.ts";
 export { generateDataset, openDataset } from "./data/mod.ts";
 export { loadConfig } from "./cli/config.ts";
-export { writeSafetensors } from "./core/_safetensors_write.ts";
+export { writeSafetensors } from "./core/safetensors_write.ts";
 export { readSafetensors } from "./core/safetensors.ts";

@@ -5,7 +5,7 @@
 // File layout: docs/checkpoint.md.
 
 import { basename, dirname, join, resolve } from "node:path";
-import { CheckpointError } from "./_checkpoint_read.ts";
+import { CheckpointError } from "./checkpoint_read.ts";
 
 /** What a file receives: bytes, text (UTF-8), or a function writing into the open file. */
 export type FileContents = Uint8Array | string | ((file: Deno.FsFile) => Promise<void>);

@@ -15,7 +15,7 @@ import {
   SafetensorsError,
   SIZE,
   type Tensor,
-} from "./_safetensors_common.ts";
+} from "./safetensors_common.ts";
 
 interface Entry {
   name: string;
@@ -74,7 +74,7 @@ function view(bytes: Uint8Array, at: number, e: Entry): SafeArray {
  *
  * @example
  * ```ts
- * import { encodeSafetensors } from "./_safetensors_write.ts";
+ * import { encodeSafetensors } from "./safetensors_write.ts";
  * import { decodeSafetensors } from "./safetensors.ts";
  * import { throws } from "node:assert/strict";
  *

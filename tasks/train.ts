@@ -15,8 +15,8 @@
 import { loadConfig, userCwd } from "../cli/config.ts";
 import { helpText } from "../cli/config_help.ts";
 import { ConfigError } from "../cli/overrides.ts";
-import { CheckpointError } from "../core/_checkpoint_read.ts";
-import { SafetensorsError } from "../core/_safetensors_common.ts";
+import { CheckpointError } from "../core/checkpoint_read.ts";
+import { SafetensorsError } from "../core/safetensors_common.ts";
 import { DataError } from "../data/spec.ts";
 import { TrainError } from "./train/errors.ts";
 import { train } from "./train/run.ts";

@@ -1,6 +1,8 @@
 // The product's modules form a DAG: no import cycle among the repository's files reachable from
 // mod.ts or any task entry point (tasks/*.ts), type-only imports and dynamic imports included, as
 // `deno info --json` lists them. Layering: backend -> tensor -> autograd -> ops -> nn -> tasks.
+// And the naming rule: a file whose name starts with `_` is a part of the modules of its own
+// folder, imported only from that folder (and from tests).
 
 import { deepEqual } from "node:assert/strict";
 
@@ -62,7 +64,8 @@ function cycles(graph: Map<string, string[]>): string[][] {
   return found;
 }
 
-Deno.test("no import cycles among the modules of mod.ts and every task entry point", async () => {
+/** The union of the graphs of mod.ts and every task entry point. */
+async function productGraph(): Promise<Map<string, string[]>> {
   const entries = ["mod.ts"];
   for await (const e of Deno.readDir(new URL("tasks/", root))) {
     if (e.isFile && e.name.endsWith(".ts")) entries.push(`tasks/${e.name}`);
@@ -71,6 +74,25 @@ Deno.test("no import cycles among the modules of mod.ts and every task entry poi
   for (const entry of entries.sort()) {
     for (const [m, deps] of await graphOf(entry)) graph.set(m, deps);
   }
+  return graph;
+}
+
+Deno.test("no import cycles among the modules of mod.ts and every task entry point", async () => {
+  const graph = await productGraph();
   const found = cycles(graph).map((c) => c.join(", ")).sort();
   deepEqual(found, [], `modules in import cycles:\n${found.join("\n")}`);
+});
+
+Deno.test("a private module (leading _) is imported only from its own folder", async () => {
+  const folder = (s: string) => s.slice(0, s.lastIndexOf("/"));
+  const bad: string[] = [];
+  for (const [m, deps] of await productGraph()) {
+    for (const d of deps) {
+      const name = d.slice(d.lastIndexOf("/") + 1);
+      if (name.startsWith("_") && folder(d) !== folder(m)) {
+        bad.push(`${m.slice(root.href.length)} imports ${d.slice(root.href.length)}`);
+      }
+    }
+  }
+  deepEqual(bad, []);
 });

@@ -13,7 +13,7 @@ import { fireDistances } from "../ops/fire.ts";
 import { permute } from "../ops/layout.ts";
 import { linear } from "../ops/matmul.ts";
 import { relu } from "../ops/unary.ts";
-import { needsGrad } from "../ops/_save.ts";
+import { needsGrad } from "../ops/save.ts";
 import { type Backend, defaultBackend } from "../backend.ts";
 import { scope, Tensor } from "../tensor.ts";
 

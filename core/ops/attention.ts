@@ -13,7 +13,7 @@ import { attentionBackwardKernel } from "../../kernels/attention_backward.ts";
 import { attentionDecodeKernel } from "../../kernels/attention_decode.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 export type { AttentionLayout, RotaryOptions } from "../../kernels/attention.ts";

@@ -17,7 +17,7 @@ import { record } from "../autograd.ts";
 import { noGrad } from "../grad_mode.ts";
 import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 
 function isSuffix(s: readonly number[], of: readonly number[]): boolean {
   if (s.length > of.length) return false;

@@ -8,7 +8,7 @@ import { embeddingKernel } from "../../kernels/embedding.ts";
 import { embeddingBackwardKernel } from "../../kernels/embedding_backward.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward } from "./save.ts";
 import { run } from "./_run.ts";
 
 /**

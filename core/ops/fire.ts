@@ -9,7 +9,7 @@ import { FIRE_EPS, FIRE_INIT_L, fireKernel } from "../../kernels/fire.ts";
 import { fireBackwardKernel } from "../../kernels/fire_backward.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of `fireDistances`. */

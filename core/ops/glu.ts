@@ -7,7 +7,7 @@
 import { gluBackwardKernel, gluKernel } from "../../kernels/glu.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /**

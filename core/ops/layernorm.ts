@@ -8,7 +8,7 @@ import { layerNormKernel, LN_EPS } from "../../kernels/layernorm.ts";
 import { layerNormBackwardKernel } from "../../kernels/layernorm_backward.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run as runKernel } from "./_run.ts";
 
 const fmt = (t: Tensor): string => shapeStr(t.shape);

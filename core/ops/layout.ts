@@ -10,7 +10,7 @@ import { permuteKernel } from "../../kernels/permute.ts";
 import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, needsGrad, shapeStr } from "./_save.ts";
+import { checkBackends, needsGrad, shapeStr } from "./save.ts";
 
 function axisOf(op: string, shape: readonly number[], axis: number): number {
   const a = axis < 0 ? axis + shape.length : axis;

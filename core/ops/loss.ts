@@ -11,7 +11,7 @@ import {
 } from "../../kernels/cross_entropy.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of `crossEntropy`. */

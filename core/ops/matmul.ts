@@ -8,7 +8,7 @@ import { matmulKernel } from "../../kernels/matmul.ts";
 import type { MatmulArgs } from "../../kernels/matmul_plan.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./_save.ts";
+import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of `matmul`. */

@@ -7,7 +7,7 @@
 import { reduceBackwardKernel, reduceKernel, type ReduceOp } from "../../kernels/reduce.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, shapeStr } from "./_save.ts";
+import { checkDtype, needsGrad, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of the last-axis reductions. */

@@ -6,7 +6,7 @@
 import { softmaxBackwardKernel, softmaxKernel } from "../../kernels/softmax.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, saveForBackward } from "./_save.ts";
+import { checkDtype, needsGrad, saveForBackward } from "./save.ts";
 import { run } from "./_run.ts";
 
 /**

@@ -7,7 +7,7 @@
 import { unaryBackwardKernel, unaryKernel, type UnaryOp } from "../../kernels/unary.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, saveForBackward } from "./_save.ts";
+import { checkDtype, needsGrad, saveForBackward } from "./save.ts";
 import { run } from "./_run.ts";
 
 function unary(op: UnaryOp, x: Tensor): Tensor {

@@ -4,7 +4,7 @@
 // for ranges other than the demo's 1..5 is generated on first use, like the preset's.
 
 import { join } from "node:path";
-import { listCheckpoints } from "../../core/_checkpoint_read.ts";
+import { listCheckpoints } from "../../core/checkpoint_read.ts";
 import { loadConfig } from "../../cli/config.ts";
 import { ensureDataset } from "../../data/generate.ts";
 import { datasetName } from "../../data/names.ts";

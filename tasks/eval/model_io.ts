@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { listCheckpoints, normalizeKey } from "../../core/_checkpoint_read.ts";
+import { listCheckpoints, normalizeKey } from "../../core/checkpoint_read.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";

@@ -12,12 +12,12 @@ import {
   type CheckpointState,
   normalizeKey,
   readCheckpointState,
-} from "../../core/_checkpoint_read.ts";
+} from "../../core/checkpoint_read.ts";
 import { type CrashPoint, saveCheckpointDir } from "../../core/checkpoint.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW, AdamWState } from "../../core/optim.ts";
-import type { SafetensorsContent, TensorInput } from "../../core/_safetensors_common.ts";
-import { writeSafetensors } from "../../core/_safetensors_write.ts";
+import type { SafetensorsContent, TensorInput } from "../../core/safetensors_common.ts";
+import { writeSafetensors } from "../../core/safetensors_write.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 import { modelTensors } from "./state_dict.ts";
 import { TrainError } from "./errors.ts";

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { configToYaml } from "../../cli/config_files.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import { type CheckpointInfo, listCheckpoints } from "../../core/_checkpoint_read.ts";
+import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
 import { type CrashPoint, writeFileAtomic } from "../../core/checkpoint.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";

@@ -6,7 +6,7 @@
 import type { Arch } from "../../core/nn/arch.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import { blockLayout, layerPrefix } from "../../core/nn/params.ts";
-import type { TensorInput } from "../../core/_safetensors_common.ts";
+import type { TensorInput } from "../../core/safetensors_common.ts";
 import { FIRE_INIT_L } from "../../kernels/fire.ts";
 
 /**
@@ -60,7 +60,7 @@ export function bufferTensors(arch: Arch): Record<string, TensorInput> {
  * @example
  * ```ts ignore
  * import { modelTensors } from "./state_dict.ts";
- * import { writeSafetensors } from "../../core/_safetensors_write.ts";
+ * import { writeSafetensors } from "../../core/safetensors_write.ts";
  *
  * await writeSafetensors(path, modelTensors(model, await model.arena.readAll()), { format: "pt" });
  * ```

@@ -3,9 +3,9 @@
 // the stored timestamp, state.json errors are one line, and upstream's key spelling.
 
 import { deepStrictEqual as equal, ok, rejects } from "node:assert/strict";
-import { listCheckpoints, normalizeKey, readCheckpointState } from "../../core/_checkpoint_read.ts";
+import { listCheckpoints, normalizeKey, readCheckpointState } from "../../core/checkpoint_read.ts";
 import { recoverCheckpointDir, saveCheckpointDir, writeFileAtomic } from "../../core/checkpoint.ts";
-import { writeSafetensors } from "../../core/_safetensors_write.ts";
+import { writeSafetensors } from "../../core/safetensors_write.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 
 function state(step: number, savedAt: string): string {
@@ -92,7 +92,7 @@ Deno.test("a writer killed with SIGKILL at random moments always leaves a whole 
   const root = new URL("../../core/", import.meta.url).href;
   const code = `
     import { saveCheckpointDir } from "${root}checkpoint.ts";
-    import { writeSafetensors } from "${root}_safetensors_write.ts";
+    import { writeSafetensors } from "${root}safetensors_write.ts";
     for (let step = Number(Deno.args[1]); ; step++) {
       const w = new Float32Array(1 << 19).fill(step);
       await saveCheckpointDir(Deno.args[0], {

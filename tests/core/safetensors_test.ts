@@ -3,8 +3,8 @@
 // Then the reader's own checks: truncated and corrupted files give one clear line.
 
 import { deepStrictEqual as equal, ok, rejects, throws } from "node:assert/strict";
-import type { TensorInput } from "../../core/_safetensors_common.ts";
-import { encodeSafetensors, writeSafetensors } from "../../core/_safetensors_write.ts";
+import type { TensorInput } from "../../core/safetensors_common.ts";
+import { encodeSafetensors, writeSafetensors } from "../../core/safetensors_write.ts";
 import { decodeSafetensors, readSafetensors } from "../../core/safetensors.ts";
 
 /** Independent reader: returns header, data offset and a value decoder. */

@@ -12,7 +12,7 @@ import {
   type SafeDType,
   SIZE,
   type TensorInput,
-} from "./_safetensors_common.ts";
+} from "./safetensors_common.ts";
 
 /** Writes one value of each dtype little-endian (F16 and BF16 as raw 16-bit words). */
 const SET: Readonly<Record<SafeDType, (dv: DataView, o: number, v: number | bigint) => void>> = {
@@ -115,7 +115,7 @@ function plan(
  *
  * @example
  * ```ts
- * import { encodeSafetensors } from "./_safetensors_write.ts";
+ * import { encodeSafetensors } from "./safetensors_write.ts";
  * import { decodeSafetensors } from "./safetensors.ts";
  * import { deepEqual } from "node:assert/strict";
  *
@@ -146,7 +146,7 @@ export function encodeSafetensors(
  *
  * @example
  * ```ts
- * import { writeSafetensors } from "./_safetensors_write.ts";
+ * import { writeSafetensors } from "./safetensors_write.ts";
  * import { readSafetensors } from "./safetensors.ts";
  * import { deepEqual } from "node:assert/strict";
  *

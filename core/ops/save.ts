@@ -14,7 +14,7 @@ import { keep, type Tensor } from "../tensor.ts";
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { shapeStr } from "./_save.ts";
+ * import { shapeStr } from "./save.ts";
  * assert(shapeStr([2, 3]) === "[2, 3]");
  * ```
  * @returns e.g. `[2, 3]`
@@ -29,7 +29,7 @@ export function shapeStr(shape: readonly number[]): string {
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { needsGrad } from "./_save.ts";
+ * import { needsGrad } from "./save.ts";
  * import { CPU } from "../backend.ts";
  * import { Tensor } from "../tensor.ts";
  * assert(!needsGrad(Tensor.fromArray([1], [1], { backend: CPU })));
@@ -48,7 +48,7 @@ export function needsGrad(...inputs: Tensor[]): boolean {
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { saveForBackward } from "./_save.ts";
+ * import { saveForBackward } from "./save.ts";
  * import { CPU } from "../backend.ts";
  * import { Tensor } from "../tensor.ts";
  * const t = Tensor.fromArray([1, 2], [2], { backend: CPU });
@@ -69,7 +69,7 @@ export function saveForBackward(t: Tensor): Tensor {
  *
  * @example
  * ```ts
- * import { checkBackends } from "./_save.ts";
+ * import { checkBackends } from "./save.ts";
  * import { CPU } from "../backend.ts";
  * import { Tensor } from "../tensor.ts";
  * checkBackends("add", [Tensor.fromArray([1], [1], { backend: CPU })]);
@@ -91,7 +91,7 @@ export function checkBackends(op: string, ts: Tensor[]): void {
  *
  * @example
  * ```ts
- * import { checkDtype } from "./_save.ts";
+ * import { checkDtype } from "./save.ts";
  * import { CPU } from "../backend.ts";
  * import { Tensor } from "../tensor.ts";
  * checkDtype("exp", Tensor.fromArray([1], [1], { backend: CPU }));
@@ -111,7 +111,7 @@ export function checkDtype(op: string, t: Tensor, allowed: DType[] = ["f32"]): v
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { f32 } from "./_save.ts";
+ * import { f32 } from "./save.ts";
  * import { CPU } from "../backend.ts";
  * import { Tensor } from "../tensor.ts";
  * assert(f32(Tensor.fromArray([4], [1], { backend: CPU }))[0] === 4);

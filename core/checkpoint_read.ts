@@ -71,7 +71,7 @@ const NUMBERS = ["version", "step", "optimizer_steps", "tokens", "elapsed_second
  *
  * @example
  * ```ts
- * import { readCheckpointState } from "./_checkpoint_read.ts";
+ * import { readCheckpointState } from "./checkpoint_read.ts";
  * import { rejects } from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
@@ -132,7 +132,7 @@ async function info(name: string, path: string): Promise<CheckpointInfo> {
  *
  * @example
  * ```ts
- * import { listCheckpoints } from "./_checkpoint_read.ts";
+ * import { listCheckpoints } from "./checkpoint_read.ts";
  * import { saveCheckpointDir } from "./checkpoint.ts";
  * import { deepEqual } from "node:assert/strict";
  *
@@ -185,7 +185,7 @@ export async function listCheckpoints(runDir: string): Promise<CheckpointInfo[]>
  *
  * @example
  * ```ts
- * import { normalizeKey } from "./_checkpoint_read.ts";
+ * import { normalizeKey } from "./checkpoint_read.ts";
  * import { deepEqual } from "node:assert/strict";
  *
  * deepEqual(normalizeKey("encoder.recurrent_block.layers.0.ffn.dense_in.weight"),
