@@ -1,8 +1,9 @@
 /**
  * `deno task plot <results...> [flags]`: draws evaluation grids as heatmaps (SVG and PNG, no
  * browser), several runs side by side, in upstream's style; given training metrics
- * (`metrics.jsonl` or a run folder), it draws loss and learning-rate curves instead. Reads only the paths it is given, so
- * it also runs as a remote script: `deno run -A file:///path/to/abacus/tasks/plot.ts ...`.
+ * (`metrics.jsonl` or a run folder), it draws loss and learning-rate curves instead. Reads only
+ * the paths it is given, so it also runs as a remote script:
+ * `deno run -A file:///path/to/abacus/tasks/plot.ts ...`.
  * @module
  */
 import { dirname, resolve } from "node:path";
