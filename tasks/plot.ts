@@ -1,11 +1,14 @@
 /**
  * `deno task plot <results...> [flags]`: draws evaluation grids as heatmaps (SVG and PNG, no
- * browser), several runs side by side, in upstream's style. Reads only the paths it is given, so
- * it also runs as a remote script: `deno run -A file:///path/to/abacus/tasks/plot.ts ...`.
+ * browser), several runs side by side, in upstream's style; given training metrics
+ * (`metrics.jsonl` or a run folder), it draws loss and learning-rate curves instead. Reads only
+ * the paths it is given, so it also runs as a remote script:
+ * `deno run -A file:///path/to/abacus/tasks/plot.ts ...`.
  * @module
  */
 import { dirname, resolve } from "node:path";
 import { readPanel } from "./plot/input.ts";
+import { isMetricsInput, readCurveRun, writeCurves } from "./plot/curves_io.ts";
 import { type PlotFormat, writePlots } from "./plot/heatmap.ts";
 import { GRID_KINDS, type GridKind, type HeatmapPanel, type TrainRange } from "./plot/types.ts";
 
@@ -16,6 +19,8 @@ export {
   type WritePlotsOptions,
 } from "./plot/heatmap.ts";
 export { readPanel } from "./plot/input.ts";
+export { type CurvePoint, type CurveRun, curvesToSvg } from "./plot/curves.ts";
+export { isMetricsInput, readCurveRun, writeCurves } from "./plot/curves_io.ts";
 export type { Cell, GridKind, HeatmapOptions, HeatmapPanel, TrainRange } from "./plot/types.ts";
 
 const USAGE = `Usage: deno task plot <results>... [flags]
@@ -26,6 +31,12 @@ Each <results> is one panel (drawn left to right):
              (grid, name, train_range optional; i = 1st operand length, on y)
   FOLDER     every cell_<i>_<j>.json beneath it, each {"i", "j", "correct", "total"}
              (shard subfolders merge; a cell twice with different counts is an error)
+
+Training curves instead (loss, log scale, and learning rate against step; one line per run):
+  FILE.jsonl a training metrics file, one {"step", "loss", "lr", ...} object per line
+  RUN        a run folder: its pretrain/**/metrics.jsonl segments, merged in step order
+  Written as <run names>_curves.svg/.png; --out, --name, --format, --scale apply as below and
+  --title names each run in the legend. Metrics and results cannot be mixed in one call.
 
 Flags:
   --out DIR            output folder (default: the first input's folder, or the folder itself)
@@ -87,6 +98,24 @@ function trainMax(v: string | undefined): TrainRange | null | undefined {
   return [[1, +m[1]], [1, +m[2]]];
 }
 
+/** Draws the inputs' training curves (all inputs are metrics files or run folders). */
+async function curves(a: Args, formats: PlotFormat[], scale: number): Promise<number> {
+  const titles = a.flags.get("title") ?? [];
+  if (titles.length > a.inputs.length) {
+    throw new Error(`Got ${titles.length} --title flags for ${a.inputs.length} run(s)`);
+  }
+  const runs = [];
+  for (const p of a.inputs) runs.push(await readCurveRun(p));
+  const named = runs.map((r, k) => ({ ...r, name: titles[k] ?? r.name }));
+  const first = a.inputs[0];
+  const isDir = (await Deno.stat(first)).isDirectory;
+  const dir = resolve(last(a, "out") ?? (isDir ? first : dirname(first)));
+  const name = last(a, "name") ??
+    runs.map((r) => r.name).join("_").replace(/[^\w.-]+/g, "-") + "_curves";
+  for (const w of await writeCurves(named, { dir, name, formats, scale })) console.log(w);
+  return 0;
+}
+
 /**
  * Runs the plot task on command-line arguments.
  *
@@ -128,6 +157,13 @@ export async function main(args: string[]): Promise<number> {
     const scale = Number(last(a, "scale") ?? 1);
     if (!Number.isInteger(scale) || scale < 1 || scale > 8) {
       throw new Error(`Cannot parse --scale ${last(a, "scale")}: expected an integer 1..8`);
+    }
+    const metrics = await Promise.all(a.inputs.map(isMetricsInput));
+    if (metrics.some((m) => m)) {
+      if (!metrics.every((m) => m)) {
+        throw new Error("Cannot mix training metrics and evaluation results in one plot");
+      }
+      return await curves(a, formats as PlotFormat[], scale);
     }
     const box = trainMax(last(a, "train-max"));
     const groups = a.merge ? [a.inputs] : a.inputs.map((p) => [p]);

@@ -1,0 +1,153 @@
+/**
+ * Reading training metrics (`metrics.jsonl`, one JSON object per logged step) into curves, and
+ * writing the curves figure as SVG and PNG. A run folder's segments (`pretrain/<date>/<time>/`,
+ * one per start or resume) are read in path order and merged by step, a later segment's row
+ * replacing an earlier one's for the same step.
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { type CurvePoint, type CurveRun, curvesToSvg } from "./curves.ts";
+import { svgToPng } from "./render.ts";
+
+/** A file format the writer knows. */
+type Format = "svg" | "png";
+
+/**
+ * Tells whether a plot input is training metrics: a path ending in `.jsonl` (existing or not, so
+ * a missing one is reported as a metrics file) or a folder with a `pretrain` subfolder.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { isMetricsInput } from "./curves_io.ts";
+ * strictEqual(await isMetricsInput("/nowhere/metrics.jsonl"), true);
+ * strictEqual(await isMetricsInput("/nowhere/abacus.json"), false);
+ * ```
+ * @returns true for a metrics file or a run folder
+ */
+export async function isMetricsInput(path: string): Promise<boolean> {
+  if (path.endsWith(".jsonl")) return true;
+  try {
+    return (await Deno.stat(join(path, "pretrain"))).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** Every `metrics.jsonl` beneath `dir`, sorted by path. */
+async function findMetrics(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) out.push(...await findMetrics(p));
+    else if (e.isFile && e.name === "metrics.jsonl") out.push(p);
+  }
+  return out.sort();
+}
+
+/** Training rows of one metrics file (rows with a numeric step and loss, no `event`). */
+async function readRows(file: string): Promise<CurvePoint[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new Error(`Cannot read ${file}: ${(e as Error).message.split("\n")[0]}`);
+  }
+  const rows: CurvePoint[] = [];
+  text.split("\n").forEach((line, k) => {
+    if (!line.trim()) return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      throw new Error(`${file}:${k + 1}: malformed JSON line: ${line.slice(0, 60)}`);
+    }
+    if (typeof row !== "object" || row === null || Array.isArray(row)) {
+      throw new Error(`${file}:${k + 1}: expected a JSON object`);
+    }
+    const r = row as Record<string, unknown>;
+    if (r.event !== undefined || typeof r.step !== "number" || typeof r.loss !== "number") return;
+    rows.push({ step: r.step, loss: r.loss, lr: typeof r.lr === "number" ? r.lr : NaN });
+  });
+  return rows;
+}
+
+/** The run's name: the folder holding `pretrain/`, else the file's folder. */
+function runName(path: string, isDir: boolean): string {
+  const abs = resolve(path);
+  if (isDir) return basename(abs);
+  const parts = abs.split(/[\\/]/);
+  const at = parts.lastIndexOf("pretrain");
+  return at > 0 ? parts[at - 1] : basename(dirname(abs));
+}
+
+/**
+ * Reads one run's training curve from a `metrics.jsonl` file or a run folder (all of its
+ * `pretrain/**\/metrics.jsonl` segments, merged by step). Errors are one line naming the file
+ * (and line for a malformed one).
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { readCurveRun } from "./curves_io.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step": 1, "loss": 2, "lr": 0}\n');
+ * const run = await readCurveRun(`${dir}/metrics.jsonl`);
+ * deepStrictEqual(run.points, [{ step: 1, loss: 2, lr: 0 }]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @param path a metrics file or a run folder
+ * @returns the run, named after its folder, points in step order
+ */
+export async function readCurveRun(path: string): Promise<CurveRun> {
+  let isDir = false;
+  try {
+    isDir = (await Deno.stat(path)).isDirectory;
+  } catch {
+    throw new Error(`Cannot read ${path}: no such file or folder`);
+  }
+  const files = isDir ? await findMetrics(join(path, "pretrain")) : [path];
+  if (files.length === 0) throw new Error(`${path}: no pretrain/**/metrics.jsonl beneath it`);
+  const byStep = new Map<number, CurvePoint>();
+  for (const f of files) {
+    const rows = await readRows(f);
+    if (rows.length === 0) {
+      throw new Error(`${f}: no loss rows (objects with numeric "step" and "loss")`);
+    }
+    for (const r of rows) byStep.set(r.step, r);
+  }
+  const points = [...byStep.values()].sort((a, b) => a.step - b.step);
+  return { name: runName(path, isDir), points };
+}
+
+/**
+ * Writes runs' training curves as `<dir>/<name>.svg` and/or `.png` (PNG rendered from the SVG).
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { writeCurves } from "./curves_io.ts";
+ * const dir = await Deno.makeTempDir();
+ * const runs = [{ name: "a", points: [{ step: 1, loss: 1, lr: 0 }] }];
+ * deepStrictEqual(await writeCurves(runs, { dir, name: "c", formats: ["svg"] }), [`${dir}/c.svg`]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @param runs the runs to draw
+ * @param options output folder, file name without extension, formats, PNG pixels per unit
+ * @returns the paths written, in format order
+ */
+export async function writeCurves(
+  runs: CurveRun[],
+  options: { dir: string; name: string; formats: Format[]; scale?: number },
+): Promise<string[]> {
+  const svg = curvesToSvg(runs);
+  await Deno.mkdir(options.dir, { recursive: true });
+  const out: string[] = [];
+  for (const f of options.formats) {
+    const path = join(options.dir, `${options.name}.${f}`);
+    if (f === "svg") await Deno.writeTextFile(path, svg);
+    else await Deno.writeFile(path, await svgToPng(svg, options.scale ?? 1));
+    out.push(path);
+  }
+  return out;
+}
