@@ -39,7 +39,9 @@ export function matmulVariantFits(
   p: MatmulPlan<unknown>,
   v: MatmulVariant,
 ): boolean {
-  if (v === "buffer64" || v === "buffer16" || v === "direct") return bufferFits(ctx, p, v);
+  if (v.startsWith("buffer") || v === "direct") {
+    return bufferFits(ctx, p, v as "buffer128" | "buffer64" | "buffer16" | "direct");
+  }
   return textureFits(ctx, p, TEXTURE_TILES[v]) && p.batch <= ctx.maxWorkgroups;
 }
 
@@ -89,7 +91,9 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
     }
     return "direct";
   }
-  return p.m * p.n * p.batch >= 64 * 64 * 32 ? "buffer64" : "buffer16";
+  // GPUs: the largest tile that still gives the device about 128 workgroups.
+  const cells = p.m * p.n * p.batch;
+  return cells >= 128 * 128 * 128 ? "buffer128" : cells >= 64 * 64 * 32 ? "buffer64" : "buffer16";
 }
 
 /**
@@ -120,8 +124,9 @@ export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): Matmul
   // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
   const steps = Math.ceil(p.k / (v === "direct" ? 1 : v.startsWith("buffer") ? 16 : 4));
   checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
-  if (v === "buffer64" || v === "buffer16" || v === "direct") matmulBuffer(ctx, p, v);
-  else matmulTexture(ctx, p, TEXTURE_TILES[v]);
+  if (v.startsWith("buffer") || v === "direct") {
+    matmulBuffer(ctx, p, v as "buffer128" | "buffer64" | "buffer16" | "direct");
+  } else matmulTexture(ctx, p, TEXTURE_TILES[v]);
   return v;
 }
 

@@ -1,7 +1,12 @@
 /**
- * The storage-buffer matmul variants: workgroup-memory tiles (`buffer64`, `buffer16`), which real
- * GPUs like, and a register tile read straight from storage buffers (`direct`), the cheap choice
- * for small shapes on CPU adapters (one dispatch, sizes in params, so no compile per shape).
+ * The storage-buffer matmul variants: workgroup-memory tiles (`buffer128`, `buffer64`,
+ * `buffer16`), which real GPUs like, and a register tile read straight from storage buffers
+ * (`direct`), the cheap choice for small shapes on CPU adapters (one dispatch, sizes in params,
+ * so no compile per shape). `buffer128` is the large-shape GPU kernel, after the fastest WebGPU
+ * SGEMMs: 128 x 128 tiles of C per workgroup of 256, staged through workgroup memory k-major as
+ * `vec4f` (operands whose contiguous side is a multiple of 4 are read as `vec4f` from global
+ * memory too), and an 8 x 8 register tile per invocation held as 16 `vec4f`, so each step of the
+ * inner loop reads 4 `vec4f` from workgroup memory for 64 multiply-adds.
  * @module
  */
 import type { Buf, KernelContext } from "./context.ts";
@@ -15,10 +20,142 @@ export const BUFFER_TILES = {
 } as const;
 
 /** The workgroup-tile variant names. */
-export type BufferVariant = keyof typeof BUFFER_TILES;
+export type BufferVariant = keyof typeof BUFFER_TILES | "buffer128";
+
+/** `buffer128`'s tile: 128 x 128 of C per workgroup of 16 x 16, 8 x 8 per invocation, 16 deep. */
+const T128 = { bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, wx: 16, wy: 16 } as const;
+
+/** What `buffer128`'s text depends on: transposes, accumulation, `vec4f` loads of A and B. */
+type Key128 = { transA: boolean; transB: boolean; accumulate: boolean; va: boolean; vb: boolean };
+
+/**
+ * One operand's tile load for `buffer128`: 512 groups of 4 floats per operand tile (BK x 128),
+ * two per invocation, each group 4 consecutive elements along the operand's contiguous side.
+ * `along` is that side (`k` or the tile side `x`, i.e. m for A and n for B). Groups along x store
+ * one `vec4f` of the k-major tile; groups along k scatter their 4 values into 4 rows of it.
+ */
+function load128(
+  name: "a" | "b",
+  along: "k" | "x",
+  vec: boolean,
+  index: (x: string, k: string) => string,
+  lim: string,
+): string {
+  const tile = name === "a" ? "As" : "Bs", x0 = name === "a" ? "bm0" : "bn0";
+  const q = T128.bm / 4; // vec4f per tile row
+  const pos = along === "x"
+    ? `let kk = e / ${q}u; let xx = (e % ${q}u) * 4u;`
+    : `let xx = e / 4u; let kk = (e % 4u) * 4u;`;
+  // Element (x + dx, k + dk) of the operand, zero outside.
+  const at = (dx: string, dk: string) =>
+    `select(0.0, ${name}[${index(`${x0} + xx + ${dx}`, `k0 + kk + ${dk}`)}], ` +
+    `${x0} + xx + ${dx} < ${lim} && k0 + kk + ${dk} < p.k)`;
+  const d = (c: number) => along === "x" ? [`${c}u`, "0u"] : ["0u", `${c}u`];
+  let load: string;
+  if (vec) {
+    // The group is all inside or all outside (the contiguous side is a multiple of 4).
+    load = `var v = vec4f(0.0);
+      if (${x0} + xx < ${lim} && k0 + kk < p.k) { v = ${name}[(${
+      index(`${x0} + xx`, "k0 + kk")
+    }) / 4u]; }`;
+  } else {
+    load = `let v = vec4f(${[0, 1, 2, 3].map((c) => at(d(c)[0], d(c)[1])).join(",\n        ")});`;
+  }
+  const store = along === "x"
+    ? `${tile}[kk * ${q}u + xx / 4u] = v;`
+    : [0, 1, 2, 3].map((c) => `${tile}[(kk + ${c}u) * ${q}u + xx / 4u][xx % 4u] = v[${c}];`)
+      .join("\n      ");
+  return `for (var e = lid; e < ${T128.bk * q}u; e += 256u) {
+      ${pos}
+      ${load}
+      ${store}
+    }`;
+}
+
+/** `buffer128`'s body (see the module doc). */
+function tile128Code(p: Key128): string {
+  const ix = indexers({ v: "buffer64", ...p });
+  const q = T128.bm / 4;
+  // Invocation (tx, ty) owns rows ty*4 + {0..3} and 64 + ty*4 + {0..3}, columns likewise with
+  // tx: reading As/Bs at [k][ty] and [k][16 + ty] (neighbouring invocations, neighbouring words).
+  const acc: string[] = [], fmas: string[] = [], stores: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    for (let j = 0; j < 2; j++) acc.push(`c${i}${j}`);
+  }
+  for (let i = 0; i < 8; i++) {
+    const av = `a${i >> 2}.${"xyzw"[i & 3]}`;
+    for (let j = 0; j < 2; j++) fmas.push(`c${i}${j} = fma(vec4f(${av}), b${j}, c${i}${j});`);
+  }
+  for (let i = 0; i < 8; i++) {
+    const row = `bm0 + ${(i >> 2) * 64}u + ty * 4u + ${i & 3}u`;
+    for (let j = 0; j < 2; j++) {
+      for (let c = 0; c < 4; c++) {
+        const col = `bn0 + ${j * 64}u + tx * 4u + ${c}u`;
+        const ci = `cb + r${i} * p.n + ${col}`;
+        const v = `c${i}${j}.${"xyzw"[c]}`;
+        stores.push(
+          `if (r${i} < p.m && ${col} < p.n) { c[${ci}] = ${
+            p.accumulate ? `c[${ci}] + ` : ""
+          }${v}; }`,
+        );
+      }
+    }
+    stores.unshift(`let r${i} = ${row};`);
+  }
+  return `let tx = lxy.x;
+  let ty = lxy.y;
+  let bm0 = wid.y * ${T128.bm}u;
+  let bn0 = wid.x * ${T128.bn}u;
+  let ab = wid.z * p.sa;
+  let bb = wid.z * p.sb;
+  let cb = wid.z * p.sc;
+  var ${acc.join(" = vec4f(0.0);\n  var ")} = vec4f(0.0);
+  for (var k0 = 0u; k0 < p.k; k0 += ${T128.bk}u) {
+    ${load128("a", p.transA ? "x" : "k", p.va, (m, k) => ix.a(m, k), "p.m")}
+    ${load128("b", p.transB ? "k" : "x", p.vb, (n, k) => ix.b(k, n), "p.n")}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${T128.bk}u; kk++) {
+      let a0 = As[kk * ${q}u + ty];
+      let a1 = As[kk * ${q}u + 16u + ty];
+      let b0 = Bs[kk * ${q}u + tx];
+      let b1 = Bs[kk * ${q}u + 16u + tx];
+      ${fmas.join("\n      ")}
+    }
+    workgroupBarrier();
+  }
+  ${stores.join("\n  ")}`;
+}
+
+const TILE128 = program({
+  label: "matmul.buffer128",
+  inputs: { a: "TA", b: "TB" },
+  outputs: { c: "f32" },
+  uniforms: { m: "u32", n: "u32", k: "u32", sa: "u32", sb: "u32", sc: "u32" },
+  workgroup: [T128.wx, T128.wy],
+  per: "none",
+  head: (k: Key128) =>
+    `alias TA = ${k.va ? "vec4f" : "f32"};\nalias TB = ${k.vb ? "vec4f" : "f32"};
+var<workgroup> As: array<vec4f, ${(T128.bk * T128.bm) / 4}>;
+var<workgroup> Bs: array<vec4f, ${(T128.bk * T128.bn) / 4}>;`,
+  body: tile128Code,
+});
+
+/**
+ * Whether an operand can be read as `vec4f`: its contiguous side, batch stride and binding
+ * offset are all multiples of 4 floats.
+ */
+function vec4Readable(b: Buf, contiguous: number, stride: number): boolean {
+  const offset = "buffer" in b ? b.offset ?? 0 : 0;
+  return contiguous % 4 === 0 && stride % 4 === 0 && offset % 16 === 0;
+}
 
 /** What the buffer kernels' text depends on: the variant, transposes and accumulation. */
-type Key = { v: BufferVariant | "direct"; transA: boolean; transB: boolean; accumulate: boolean };
+type Key = {
+  v: keyof typeof BUFFER_TILES | "direct";
+  transA: boolean;
+  transB: boolean;
+  accumulate: boolean;
+};
 
 /** Element index expressions of A(m, k) and B(k, n) for the plan's transposes. */
 function indexers(
@@ -32,7 +169,7 @@ function indexers(
 
 /** Workgroup-memory tiled kernel; sizes and strides in params, transposes baked in. */
 function tiledCode(p: Key): string {
-  const { bm, bn, bk, tm, tn } = BUFFER_TILES[p.v as BufferVariant];
+  const { bm, bn, bk, tm, tn } = BUFFER_TILES[p.v as keyof typeof BUFFER_TILES];
   const wx = bn / tn, wy = bm / tm, nt = wx * wy, ix = indexers(p);
   // Load orders follow memory order, so neighbouring invocations read neighbouring elements.
   const aPos = p.transA
@@ -165,7 +302,7 @@ function workgroups(p: MatmulPlan<unknown>, v: BufferVariant | "direct"): [numbe
   if (v === "direct") {
     return [Math.ceil(p.n / (DT * DWX)), Math.ceil(p.m / (DT * DWY)), p.batch];
   }
-  const { bm, bn } = BUFFER_TILES[v];
+  const { bm, bn } = v === "buffer128" ? T128 : BUFFER_TILES[v];
   return [Math.ceil(p.n / bn), Math.ceil(p.m / bm), p.batch];
 }
 
@@ -178,7 +315,7 @@ function workgroups(p: MatmulPlan<unknown>, v: BufferVariant | "direct"): [numbe
  * matmulBuffer(ctx, resolveMatmul({ a, b, out, m: 64, n: 64, k: 32 }), "buffer64");
  * ```
  * @param p the resolved matmul (see `resolveMatmul` in `matmul.ts`)
- * @param v `direct`, `buffer64` or `buffer16`
+ * @param v `direct`, `buffer128`, `buffer64` or `buffer16`
  */
 export function matmulBuffer(
   ctx: KernelContext,
@@ -186,6 +323,16 @@ export function matmulBuffer(
   v: BufferVariant | "direct",
 ): void {
   const { m, n, k, strideA: sa, strideB: sb, strideC: sc, transA, transB, accumulate } = p;
+  if (v === "buffer128") {
+    const va = vec4Readable(p.a, transA ? m : k, sa), vb = vec4Readable(p.b, transB ? k : n, sb);
+    TILE128.run(ctx, {
+      key: { transA, transB, accumulate, va, vb },
+      bind: { a: p.a, b: p.b, c: p.out },
+      params: { m, n, k, sa, sb, sc },
+      workgroups: workgroups(p, v),
+    });
+    return;
+  }
   BUFFER.run(ctx, {
     key: { v, transA, transB, accumulate },
     bind: { a: p.a, b: p.b, c: p.out },

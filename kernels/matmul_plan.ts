@@ -8,11 +8,13 @@
 import type { Buf } from "./context.ts";
 
 /**
- * Variants `matmulForward` can run: `buffer64`/`buffer16` (workgroup-memory tiles of 64 or 16,
- * for GPUs), `direct` (4x4 register tile straight from storage buffers, small shapes on CPU
+ * Variants `matmulForward` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
+ * loads and an 8 x 8 register tile, large shapes on GPUs), `buffer64`/`buffer16` (workgroup-memory
+ * tiles of 64 or 16, for GPUs), `direct` (4x4 register tile straight from storage buffers, small shapes on CPU
  * adapters), `texture*` (operands packed into textures, register tile of that size, llvmpipe).
  */
 export type MatmulVariant =
+  | "buffer128"
   | "buffer64"
   | "buffer16"
   | "direct"
@@ -22,6 +24,7 @@ export type MatmulVariant =
 
 /** Every variant, in the order `tuneMatmul` tries them. */
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
+  "buffer128",
   "buffer64",
   "buffer16",
   "direct",

@@ -83,14 +83,21 @@ const SHAPES: MatmulShape[] = [
   { m: 13, k: 5, n: 8, batch: 2, strideB: 0, accumulate: true },
   // K past the 16384 texture limit: texture layouts along k only.
   { m: 5, k: 17001, n: 6, transB: true },
+  // More than one 128 x 128 tile with ragged edges: vec4 loads of both operands (K and N
+  // multiples of 4), of neither (odd sizes), and transposed vec4 loads with accumulation.
+  { m: 133, k: 36, n: 140 },
+  { m: 131, k: 37, n: 129, transB: true },
+  { m: 132, k: 20, n: 136, batch: 2, transA: true, transB: true, strideB: 0, accumulate: true },
 ];
 
 /** Shapes also run on buffer ranges at a byte offset (views into a larger buffer). */
 const RANGED = new Set([SHAPES[3], SHAPES[10]]);
 
 // Variants that take seconds to compile per shape on llvmpipe run on the edge cases only.
-const SLOW_TO_COMPILE = new Set(["texture16x16", "buffer64"]);
+const SLOW_TO_COMPILE = new Set(["texture16x16", "buffer64", "buffer128"]);
 const SLOW_SHAPES = new Set([SHAPES[0], SHAPES[5], SHAPES[9]]);
+// buffer128 also runs on its vec4 cases (aligned, transposed, ranged) and the multi-tile shapes.
+const TILE_SHAPES = new Set([SHAPES[10], SHAPES[11], ...SHAPES.slice(-3)]);
 
 Deno.test("matmulForwardCpu() matches the definition with transposes, strides and accumulation", () => {
   for (const s of SHAPES) {
@@ -128,7 +135,8 @@ Deno.test({
         for (const variant of MATMUL_VARIANTS) {
           const p = resolveMatmul({ ...s, a, b, out: a });
           if (!matmulVariantFits(dev, p, variant)) continue;
-          if (SLOW_TO_COMPILE.has(variant) && !SLOW_SHAPES.has(s)) continue;
+          const tile = variant === "buffer128" && TILE_SHAPES.has(s);
+          if (SLOW_TO_COMPILE.has(variant) && !SLOW_SHAPES.has(s) && !tile) continue;
           // Poisoned output, or known values to accumulate into.
           const out = s.accumulate ? ranged(dev, hc, offset) : ranged(dev, null, offset, len.c);
           assertEquals(matmulForward(dev, { ...s, a, b, out, variant }), variant);
