@@ -16,6 +16,8 @@ export const BENCHES: Record<string, string> = {
   peers: "training ms/step against jax-js, TF.js and PyTorch-CPU (same weights), run alternately",
   profile: "where a training step's time goes: each kernel of one step replayed, host recording",
   generalisation: "the length-generalisation study behind the demo preset: configs x seeds",
+  gpu:
+    "one run on a GPU machine: adapter, matmul GFLOP/s, paper-shape steps, decoding, PyTorch ratio",
 };
 
 /** Each benchmark's flags, as `deno task bench <name> --help` prints them. */
@@ -29,6 +31,7 @@ const FLAGS: Record<string, string> = {
   peers: "[--json] [--config tiny|larger] [--rounds N] [--steps N] [--peers jax,tfjs,torch]",
   profile: "[--json] [--config tiny|larger] [--reps N]",
   generalisation: "[--only A,B] [--seeds 0,1,2] [--samples N] [--base-dir DIR] [--report] [--json]",
+  gpu: "[--quick] [--json] [--rounds N] [--steps N] [--no-torch]",
 };
 
 type Bench = { run: (args: string[]) => Promise<void> };
@@ -44,6 +47,7 @@ const LOADERS: Record<string, () => Promise<Bench>> = {
   peers: () => import("./bench/peers.ts"),
   profile: () => import("./bench/profile.ts"),
   generalisation: () => import("./bench/generalisation.ts"),
+  gpu: () => import("./bench/gpu.ts"),
 };
 
 /**

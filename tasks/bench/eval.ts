@@ -27,7 +27,19 @@ export interface EvalTiming {
   identical: boolean;
 }
 
-function prompts(digits: number, n: number, rng: Rng): Int32Array[] {
+/**
+ * `n` random addition prompts of `digits`-digit operands (reversed, no leading zero), as token
+ * rows ending in `=`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { Rng } from "../../kernels/rng.ts";
+ * import { prompts } from "./eval.ts";
+ * assert(prompts(100, 2, new Rng(1))[0].length === 202);
+ * ```
+ */
+export function prompts(digits: number, n: number, rng: Rng): Int32Array[] {
   const out: Int32Array[] = [];
   for (let s = 0; s < n; s++) {
     const row: number[] = [];

@@ -61,12 +61,21 @@ function random(n: number, seed: number): Float32Array<ArrayBuffer> {
   return out;
 }
 
-function matmulCase(shape: MatmulShape, variant: MatmulVariant | "auto"): KernelCase {
+/**
+ * A matmul benchmark case: random operands of the shape, the variant forced (or `auto`).
+ *
+ * @example
+ * ```ts ignore
+ * const r = await measure(dev, matmulCase({ m: 1024, k: 1024, n: 1024 }, "auto"), opts);
+ * ```
+ */
+export function matmulCase(shape: MatmulShape, variant: MatmulVariant | "auto"): KernelCase {
   const { m, k, n } = shape, batch = shape.batch ?? 1;
+  const t = `${shape.transA ? "A^T" : ""}${shape.transB ? "B^T" : ""}`;
   return {
     kernel: "matmul",
     variant,
-    size: `${batch > 1 ? `${batch}x` : ""}${m}x${k}x${n}`,
+    size: `${batch > 1 ? `${batch}x` : ""}${m}x${k}x${n}${t ? ` ${t}` : ""}`,
     flops: 2 * batch * m * n * k,
     bytes: 4 * batch * (m * k + k * n + m * n),
     // Workgroup-memory tiles and the direct kernel run at 0.2-2 GFLOP/s on llvmpipe.
@@ -75,7 +84,9 @@ function matmulCase(shape: MatmulShape, variant: MatmulVariant | "auto"): Kernel
       variant === "auto" ||
       matmulVariantFits(dev, resolveMatmul({ ...shape, a: 0, b: 0, out: 0 }), variant),
     setup(dev) {
-      const a = dev.pool.acquire(4 * batch * m * k), b = dev.pool.acquire(4 * batch * k * n);
+      // Rounded up to whole vec4s (the buffer128 variant binds aligned operands as vec4f).
+      const a = dev.pool.acquire(16 * Math.ceil(batch * m * k / 4));
+      const b = dev.pool.acquire(16 * Math.ceil(batch * k * n / 4));
       const out = dev.pool.acquire(4 * batch * m * n);
       dev.upload(a, random(batch * m * k, 1));
       dev.upload(b, random(batch * k * n, 2));

@@ -76,3 +76,10 @@ Deno.test({
     strictEqual(r.kernels_ms_total > 0 && r.wall_ms_per_step > 0 && r.host_record_ms > 0, true);
   },
 });
+
+Deno.test("bench gpu rejects an unknown flag or a bad round or step count in one line", async () => {
+  const { run } = await import("../../tasks/bench/gpu.ts");
+  await rejects(() => run(["--fast"]), /unknown flag "--fast"/);
+  await rejects(() => run(["--rounds", "0"]), /--rounds must be a positive integer, got 0/);
+  await rejects(() => run(["--quick", "--steps", "x"]), /--steps must be a positive integer/);
+});
