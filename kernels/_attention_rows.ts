@@ -90,6 +90,48 @@ export function attentionTiling(
 }
 
 /**
+ * Key/value rows the attention forward stages in workgroup memory per pass, or 0 to read them
+ * from global memory in every lane. GPUs: 32 rows (each loaded by one lane, then read by all
+ * `wg` lanes from workgroup memory), 16 when 32 rows of keys and values exceed the device's
+ * workgroup storage. CPU adapters: 0 (a workgroup barrier is a coroutine switch on llvmpipe,
+ * and its 8-lane workgroups gain little). `ctx.tuning.get("attention.tile")` overrides it
+ * (tests use it to run either path on any adapter; at most `wg`).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionKeyTile } from "./_attention_rows.ts";
+ * const gpu = { isCpuAdapter: false, tuning: new Map(),
+ *   device: { limits: { maxComputeWorkgroupStorageSize: 16384 } } };
+ * assert(attentionKeyTile(gpu, 64, 64) === 16);
+ * assert(attentionKeyTile({ ...gpu, isCpuAdapter: true }, 8, 64) === 0);
+ * ```
+ * @param wg lanes per workgroup
+ * @param headDim floats per row
+ * @returns rows per tile (0: no tile)
+ */
+export function attentionKeyTile(
+  ctx: {
+    isCpuAdapter: boolean;
+    tuning: Map<string, string>;
+    device: { limits: { maxComputeWorkgroupStorageSize: number } };
+  },
+  wg: number,
+  headDim: number,
+): number {
+  const bytesPerRow = 2 * 16 * Math.ceil(headDim / 4); // a key and a value row as vec4f
+  const limit = ctx.device.limits.maxComputeWorkgroupStorageSize;
+  const forced = ctx.tuning.get("attention.tile");
+  if (forced !== undefined) {
+    const t = Math.min(Number(forced) || 0, wg);
+    return t * bytesPerRow <= limit ? t : 0;
+  }
+  if (ctx.isCpuAdapter) return 0;
+  for (const t of [32, 16]) if (t <= wg && t * bytesPerRow <= limit) return t;
+  return 0;
+}
+
+/**
  * Reads a numeric tuning override from the context (0 when absent).
  *
  * @example

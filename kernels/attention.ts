@@ -18,6 +18,7 @@ import {
 } from "./_attention_code.ts";
 import { qkRows, rotateQk } from "./_attention_rotary.ts";
 import {
+  attentionKeyTile,
   attentionTiling,
   rowSources,
   type ShapeKey,
@@ -41,7 +42,14 @@ export interface AttentionArgs<B> extends AttentionShape {
   bias?: B;
 }
 
-type ForwardKey = ShapeKey & { bias: boolean; lse: boolean; wg: number; slots: number };
+type ForwardKey = ShapeKey & {
+  bias: boolean;
+  lse: boolean;
+  wg: number;
+  slots: number;
+  /** Key/value rows staged in workgroup memory per pass (0: read from global memory). */
+  tile: number;
+};
 
 function forwardBody(k: ForwardKey): string {
   const a = shapeOf(k), wg = k.wg, slots = k.slots;
@@ -82,7 +90,35 @@ function forwardBody(k: ForwardKey): string {
   ${g.axpy(`a${r}`, "corr", "pr", "v")}  m${r} = mn;
 }\n`;
   }
-  const loops = `for (var j = 0u; j < min(q0 + ${slots * wg}u, ${seq}u); j++) {\n${body}}\n`;
+  const end = `min(q0 + ${slots * wg}u, ${seq}u)`;
+  let loops = `for (var j = 0u; j < ${end}; j++) {\n${body}}\n`;
+  if (k.tile > 0) {
+    // GPUs: the key and value rows go through workgroup memory, `tile` rows at a time (loaded
+    // by as many lanes, one row each), so each row is read from global memory once per
+    // workgroup rather than once per lane. The loop bounds are the same in every lane.
+    const nc = g.nc, t = k.tile;
+    let fill = g.load("kt", ka, ko) + g.load("vt", va, vo);
+    for (let c = 0; c < nc; c++) {
+      fill += `sk[lane * ${nc}u + ${c}u] = kt_${c};\nsv[lane * ${nc}u + ${c}u] = vt_${c};\n`;
+    }
+    let read = "";
+    for (let c = 0; c < nc; c++) {
+      read += `let k_${c} = sk[jj * ${nc}u + ${c}u];\nlet v_${c} = sv[jj * ${nc}u + ${c}u];\n`;
+    }
+    const rest = body.slice(body.indexOf(g.load("v", va, vo)) + g.load("v", va, vo).length);
+    loops = `let jend = ${end};
+for (var j0 = 0u; j0 < jend; j0 += ${t}u) {
+  if (lane < ${t}u) {
+    let j = min(j0 + lane, ${seq - 1}u);
+${fill}  }
+  workgroupBarrier();
+  for (var jj = 0u; jj < min(${t}u, jend - j0); jj++) {
+    let j = j0 + jj;
+${read}${rest}  }
+  workgroupBarrier();
+}
+`;
+  }
 
   let fin = "";
   for (let r = 0; r < slots; r++) {
@@ -115,7 +151,12 @@ const FORWARD = program({
     `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
 const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
 const LOG2E = ${f32(Math.LOG2E)};
-const LN2 = ${f32(Math.LN2)};`,
+const LN2 = ${f32(Math.LN2)};${
+      k.tile
+        ? `\nvar<workgroup> sk: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;
+var<workgroup> sv: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;`
+        : ""
+    }`,
   body: forwardBody,
 });
 
@@ -124,7 +165,8 @@ const LN2 = ${f32(Math.LN2)};`,
  *
  * Scores q.k / sqrt(hd) (+ bias), causal mask (query i sees keys j <= i), softmax, weighted sum
  * of v; output head h at columns h*hd. One workgroup per (batch, head, query block) and an
- * online softmax (flash attention), so no (B, heads, T, T) tensor is written. It saves the row
+ * online softmax (flash attention), so no (B, heads, T, T) tensor is written. On GPUs the key
+ * and value rows are staged in workgroup memory a tile at a time (`attentionKeyTile`). It saves the row
  * log-sum-exp rather than the probabilities: T times smaller, and backward recomputes each
  * probability with one dot product while it reads the key rows anyway. With `rotary`, a
  * pre-pass writes rotated q and k to scratch (sin/cos once per row and frequency). Sizes
@@ -144,11 +186,12 @@ export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): voi
   const force = tuningNumber(ctx.tuning, "attention.slots");
   const chunks = Math.ceil(a.headDim / 4);
   const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
+  const tile = attentionKeyTile(ctx, wg, a.headDim);
   const nqb = Math.ceil(a.seq / (wg * slots));
   const rows = a.batch * a.seq * a.heads * a.headDim;
   const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
   FORWARD.run(ctx, {
-    key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots },
+    key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots, tile },
     bind: { qkv: a.qkv, qk, bias: a.bias, out: a.out, lse: a.lse },
     floats: { qkv: 3 * rows, qk: 2 * rows },
     count: a.batch * a.heads * nqb,

@@ -86,12 +86,44 @@ Deno.test("attentionForwardCpu() rejects an odd head dimension with rotary", () 
 });
 
 Deno.test({
+  name: "attentionForward() with keys and values staged in workgroup memory matches the CPU",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    // Tiles of 3 and 8 rows (ragged against the sequences and the 8-lane blocks), through
+    // flat textures and storage buffers, on the CPU geometry (the GPU geometry: next test).
+    for (const tile of ["3", "8"]) {
+      dev.tuning.set("attention.tile", tile);
+      try {
+        for (const [k, c0] of cases().entries()) {
+          for (const [path, ctx] of inputPaths(dev)) {
+            const c = { ...c0, path };
+            const x = inputs(c, 10 * k + 2);
+            const want = cpuForward(c, x);
+            const qkv = upload(dev, x.qkv), bias = x.bias ? upload(dev, x.bias) : undefined;
+            const out = poisoned(dev, want.out.length), lse = poisoned(dev, want.lse.length);
+            attentionForward(ctx, { ...c, qkv, bias, out, lse });
+            const what = `tile ${tile} ${label(c)}`;
+            assertClose(await readF32(dev, out, want.out.length), want.out, 1e-4, what, 1e-2);
+            assertClose(await readF32(dev, lse, want.lse.length), want.lse, 1e-4, what, 1e-2);
+            release(dev, qkv, out, lse, ...(bias ? [bias] : []));
+          }
+        }
+      } finally {
+        dev.tuning.delete("attention.tile");
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "attention kernels match the CPU references with the real-GPU launch geometry",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     // The same device, presented as a discrete GPU: 64-lane workgroups with one row per lane
-    // (32 lanes for decoding), the variant real GPUs run.
+    // (32 lanes for decoding), keys and values staged in workgroup memory 32 rows at a time,
+    // the variant real GPUs run.
     const ctx: KernelContext = {
       device: dev.device,
       adapterName: dev.adapterName,
