@@ -29,7 +29,8 @@ function quietDisplayProbe(): void {
 }
 
 /**
- * Requests the high-performance adapter and a device with every limit the adapter offers.
+ * Requests the high-performance adapter and a device with every limit the adapter offers (and
+ * the `subgroups` feature when it has it).
  *
  * @example
  * ```ts ignore
@@ -54,7 +55,11 @@ export async function openGpu(): Promise<OpenedGpu> {
     const v = lim[key];
     if (typeof v === "number") requiredLimits[key] = v;
   }
-  const device = await adapter.requestDevice({ requiredLimits });
+  // Subgroup operations when the adapter offers them (row reductions use them on GPUs).
+  const requiredFeatures = adapter.features.has("subgroups" as GPUFeatureName)
+    ? ["subgroups" as GPUFeatureName]
+    : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
   const name = info.description || `${info.vendor} ${info.device}`.trim();
   const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(name);

@@ -249,3 +249,32 @@ export function checkLoopBudget(ctx: KernelContext, iterations: number, what: st
     );
   }
 }
+
+/**
+ * Whether launchers should use subgroup operations: the device was opened with the `subgroups`
+ * feature (`core/_adapter.ts` asks for it when the adapter has it), the adapter is a GPU, and the
+ * `subgroups` tuning value is not "0" ("1" also allows them on CPU adapters). Kernels keep their
+ * workgroup-memory path for every other case.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { subgroupsWanted } from "./context.ts";
+ * const device = { features: new Set(["subgroups"]) };
+ * assert(subgroupsWanted({ isCpuAdapter: false, tuning: new Map(), device }));
+ * assert(!subgroupsWanted({ isCpuAdapter: true, tuning: new Map(), device }));
+ * assert(!subgroupsWanted({ isCpuAdapter: false, tuning: new Map([["subgroups", "0"]]), device }));
+ * ```
+ * @returns true when subgroup code may run here
+ */
+export function subgroupsWanted(
+  ctx: {
+    isCpuAdapter: boolean;
+    tuning?: Map<string, string>;
+    device?: { features: ReadonlySet<string> | GPUSupportedFeatures };
+  },
+): boolean {
+  const set = ctx.tuning?.get("subgroups");
+  if (set === "0" || !ctx.device?.features.has("subgroups")) return false;
+  return !ctx.isCpuAdapter || set === "1";
+}

@@ -54,6 +54,12 @@ export interface ProgramSpec<K extends Key, I extends string, O extends string, 
   head?: (k: K) => string;
   /** Statements of `main` after the index guard, per key. */
   body: (k: K) => string;
+  /**
+   * Whether this key's text uses subgroup operations (per key; the launcher checks the device's
+   * `subgroups` feature with `subgroupsWanted`): the text then starts with `enable subgroups;`
+   * and `main` also gets `sgi` (subgroup invocation id) and `sgs` (subgroup size).
+   */
+  subgroups?: (k: K) => boolean;
 }
 
 /** Flat textures a launch bound, by input name. */
@@ -203,12 +209,19 @@ export function program<
       : mode === "workgroup"
       ? `let ${ix} = wid.x + wid.y * nwg.x;\n  if (${ix} >= p.n) { return; }`
       : "";
-    return `${spec.flat ? `const FLAT_TEX = ${tex};\n` : ""}${spec.head?.(k) ?? ""}
+    const sg = spec.subgroups?.(k) ?? false;
+    return `${sg ? "enable subgroups;\n" : ""}${spec.flat ? `const FLAT_TEX = ${tex};\n` : ""}${
+      spec.head?.(k) ?? ""
+    }
 ${decls.join("\n")}
 @compute @workgroup_size(${typeof wg === "number" ? wg : wg.join(", ")})
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32,
         @builtin(local_invocation_id) lxy: vec3u, @builtin(workgroup_id) wid: vec3u,
-        @builtin(num_workgroups) nwg: vec3u) {
+        @builtin(num_workgroups) nwg: vec3u${
+      sg
+        ? ",\n        @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32"
+        : ""
+    }) {
   ${uses.join(" ")}
   ${guard}
   ${spec.body(k)}

@@ -8,6 +8,7 @@ import {
 import {
   assertClose,
   gpuTest,
+  HAS_GPU,
   maybeDevice,
   poisoned,
   randArray,
@@ -109,5 +110,41 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     assertEquals((await maybeDevice())!.errors, []);
+  },
+});
+
+Deno.test({
+  name: "softmax forward and backward reduce rows by subgroup shuffles where the device has them",
+  ...gpuTest,
+  // Only adapters whose device was opened with `subgroups` (llvmpipe through Deno has none).
+  ignore: !HAS_GPU || !(await maybeDevice())!.device.features.has("subgroups"),
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    dev.tuning.set("subgroups", "1");
+    try {
+      for (const layout of ["wg64", "wg256"]) {
+        await withLayout(dev, layout, async () => {
+          for (const [rows, n] of [[3, 37], [2, 300], [1, 9001]] as const) {
+            const hx = randArray(rows * n, rows + n, -8, 8);
+            const x = upload(dev, hx), y = poisoned(dev, rows * n);
+            softmaxForward(dev, { x, y, rows, n });
+            const want = new Float32Array(rows * n);
+            softmaxForwardCpu({ x: hx, y: want, rows, n });
+            const got = await readF32(dev, y, rows * n);
+            assertClose(got, want, 1e-4, `subgroups ${layout} ${rows}x${n}`, 1e-6);
+            const hdy = randArray(rows * n, rows);
+            const dy = upload(dev, hdy), dx = poisoned(dev, rows * n);
+            softmaxBackward(dev, { y, dy, dx, rows, n });
+            const wantDx = new Float32Array(rows * n);
+            softmaxBackwardCpu({ y: got, dy: hdy, dx: wantDx, rows, n });
+            const gotDx = await readF32(dev, dx, rows * n);
+            assertClose(gotDx, wantDx, 1e-4, `subgroups dx ${layout} ${rows}x${n}`, 1e-5);
+            release(dev, x, y, dy, dx);
+          }
+        });
+      }
+    } finally {
+      dev.tuning.delete("subgroups");
+    }
   },
 });
