@@ -50,23 +50,94 @@ export function lnWords(cols: number): number {
   return cols % 4 === 0 ? cols / 4 : cols;
 }
 
-type FwdKey = { vec: boolean; residual: boolean; saveSum: boolean; stats: boolean };
+/** `wg`: invocations per row (a workgroup per row, GPUs); 0: one invocation per row. */
+type FwdKey = { vec: boolean; residual: boolean; saveSum: boolean; stats: boolean; wg: number };
+
+/**
+ * How `layerNormForward` maps rows: 0 for one invocation per row (CPU adapters, and rows shorter
+ * than 256 columns), else a workgroup of that many invocations per row that stride the row (so
+ * neighbouring invocations read neighbouring words, as GPUs want) and add their partial sums
+ * in workgroup memory. `ctx.tuning.get("layernorm")` = `row` or `wgN` forces a layout.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { layerNormLayout } from "./layernorm.ts";
+ * assert(layerNormLayout({ isCpuAdapter: false, tuning: new Map() }, 1024) === 64);
+ * assert(layerNormLayout({ isCpuAdapter: true, tuning: new Map() }, 1024) === 0);
+ * assert(layerNormLayout({ isCpuAdapter: true, tuning: new Map([["layernorm", "wg8"]]) }, 5) === 8);
+ * ```
+ * @param cols row length
+ * @returns invocations per row, or 0 for one invocation per row
+ */
+export function layerNormLayout(
+  ctx: { isCpuAdapter: boolean; tuning: Map<string, string> },
+  cols: number,
+): number {
+  const forced = ctx.tuning.get("layernorm");
+  if (forced === "row") return 0;
+  if (forced?.startsWith("wg")) return Number(forced.slice(2));
+  return !ctx.isCpuAdapter && cols >= 256 ? 64 : 0;
+}
+
+/** WGSL: tree-sums `v` over the workgroup's `n` invocations into `<into>` (all invocations). */
+function workgroupSum(v: string, into: string, n: number): string {
+  return `sh[lid] = ${v};
+  workgroupBarrier();
+  for (var k_ = ${n / 2}u; k_ > 0u; k_ >>= 1u) {
+    if (lid < k_) { sh[lid] += sh[lid + k_]; }
+    workgroupBarrier();
+  }
+  let ${into} = sh[0];
+  workgroupBarrier();`;
+}
 
 const FORWARD = program({
   label: (k: FwdKey) => k.residual ? "add_layernorm" : "layernorm",
   inputs: { x: "V", res: "V", w: "V", b: "V" },
   outputs: { out: "V", sum: "V", mean: "f32", rstd: "f32" },
   uniforms: { eps: "f32", cu: "u32", c: "f32" },
-  workgroup: LN_WG,
+  workgroup: (k) => k.wg || LN_WG,
+  per: (k) => k.wg ? "workgroup" : "invocation",
   index: "row",
   flat: (k) => k.vec ? (k.residual ? ["x", "res", "w", "b"] : ["x", "w", "b"]) : [],
   // With textures, reading the inputs again is cheaper than reading back the saved sum.
   head: (k) =>
     `${lnPrelude(k.vec ? 4 : 1)}
 fn first(k: u32) -> V { return load_x(k)${k.residual ? " + load_res(k)" : ""}; }
-fn again(k: u32) -> V { ${k.saveSum ? "if (!FLAT_TEX) { return sum[k]; }" : ""} return first(k); }`,
-  body: (k) =>
-    `let CU = p.cu;
+fn again(k: u32) -> V { ${k.saveSum ? "if (!FLAT_TEX) { return sum[k]; }" : ""} return first(k); }
+${k.wg ? `var<workgroup> sh: array<f32, ${k.wg}>;` : ""}`,
+  body: (k) => k.wg ? wideBody(k) : rowBody(k),
+});
+
+/** A workgroup per row: each invocation strides the row, partial sums meet in workgroup memory. */
+function wideBody(k: FwdKey): string {
+  return `let CU = p.cu;
+  let base = row * CU;
+  var s = 0.0;
+  for (var i = lid; i < CU; i += ${k.wg}u) {
+    let v = first(base + i);
+    ${k.saveSum ? "sum[base + i] = v;" : ""}
+    s += hsum(v);
+  }
+  ${workgroupSum("s", "total", k.wg)}
+  let m = total / p.c;
+  var q = 0.0;
+  for (var i = lid; i < CU; i += ${k.wg}u) {
+    let d = again(base + i) - m;
+    q += hsum(d * d);
+  }
+  ${workgroupSum("q", "squares", k.wg)}
+  let rs = inverseSqrt(squares / p.c + p.eps);
+  for (var i = lid; i < CU; i += ${k.wg}u) {
+    out[base + i] = (again(base + i) - m) * rs * load_w(i) + load_b(i);
+  }
+  ${k.stats ? "if (lid == 0u) {\n    mean[row] = m;\n    rstd[row] = rs;\n  }" : ""}`;
+}
+
+/** One invocation per row, three passes over it. */
+function rowBody(k: FwdKey): string {
+  return `let CU = p.cu;
   let base = row * CU;
   var s = 0.0;
   for (var i = 0u; i < CU; i++) {
@@ -84,8 +155,8 @@ fn again(k: u32) -> V { ${k.saveSum ? "if (!FLAT_TEX) { return sum[k]; }" : ""} 
   for (var i = 0u; i < CU; i++) {
     out[base + i] = (again(base + i) - m) * rs * load_w(i) + load_b(i);
   }
-  ${k.stats ? "mean[row] = m;\n  rstd[row] = rs;" : ""}`,
-});
+  ${k.stats ? "mean[row] = m;\n  rstd[row] = rs;" : ""}`;
+}
 
 /**
  * Arguments of `layerNormForward`: `B` is a GPU buffer for the launcher, a float array for the
@@ -125,8 +196,8 @@ function checkArgs(a: LayerNormArgs<unknown>): void {
  * Runs LayerNorm over rows on the GPU, optionally of x + residual, optionally saving the sum and
  * each row's mean and rstd.
  *
- * One invocation per row, three passes over it (mean, centred variance, output); C is baked into
- * the shader, R and eps are uniforms.
+ * Three passes over each row (mean, centred variance, output), by one invocation per row, or on
+ * GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are uniforms.
  *
  * @example
  * ```ts ignore
@@ -139,7 +210,8 @@ export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): voi
   if (a.rows === 0 || a.cols === 0) return;
   const n = a.rows * a.cols;
   const { residual: res, sum, mean, rstd } = a;
-  const key = { vec: a.cols % 4 === 0, residual: !!res, saveSum: !!sum, stats: !!mean };
+  const wg = layerNormLayout(ctx, a.cols);
+  const key = { vec: a.cols % 4 === 0, residual: !!res, saveSum: !!sum, stats: !!mean, wg };
   FORWARD.run(ctx, {
     key,
     bind: { x: a.x, res, w: a.w, b: a.b, out: a.out, sum, mean, rstd },

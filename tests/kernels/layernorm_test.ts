@@ -13,6 +13,7 @@ import {
   upload,
 } from "./_harness.ts";
 import { checkGradients, f64 } from "./_grad_check.ts";
+import type { Device } from "../../core/device.ts";
 
 // [rows, cols]: 1 row, 1 column, odd widths, vec4 widths, more rows than one dW block (64).
 const SHAPES: [number, number][] = [[1, 1], [1, 7], [5, 1], [3, 5], [17, 12], [65, 9], [130, 32]];
@@ -32,71 +33,88 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    for (const [rows, cols] of SHAPES) {
-      const { x, r, w, b } = inputs(rows, cols, rows * 7 + cols);
-      const xb = upload(dev, x), rb = upload(dev, r), wb = upload(dev, w), bb = upload(dev, b);
-      for (
-        const [residual, [path, ctx]] of [false, true].flatMap((r) =>
-          inputPaths(dev).map((p) => [r, p] as const)
-        )
-      ) {
-        const n = rows * cols, what = `layernorm ${rows}x${cols} residual=${residual} (${path})`;
-        const out = poisoned(dev, n), sum = poisoned(dev, n);
-        const mean = poisoned(dev, rows), rstd = poisoned(dev, rows);
-        const eps = 1e-5;
-        layerNormForward(ctx, {
-          x: xb,
-          residual: residual ? rb : undefined,
-          w: wb,
-          b: bb,
-          out,
-          sum: residual ? sum : undefined,
-          mean,
-          rstd,
-          rows,
-          cols,
-          eps,
-        });
-        const want = {
-          out: new Float32Array(n),
-          sum: new Float32Array(n),
-          mean: new Float32Array(rows),
-          rstd: new Float32Array(rows),
-        };
-        layerNormForwardCpu({
-          x,
-          residual: residual ? r : undefined,
-          w,
-          b,
-          ...want,
-          sum: residual ? want.sum : undefined,
-          rows,
-          cols,
-          eps,
-        });
-        assertClose(await readF32(dev, out, n), want.out, 1e-4, what);
-        if (residual) assertClose(await readF32(dev, sum, n), want.sum, 1e-6, `${what} sum`);
-        assertClose(await readF32(dev, mean, rows), want.mean, 1e-4, `${what} mean`);
-        assertClose(await readF32(dev, rstd, rows), want.rstd, 1e-4, `${what} rstd`);
-        // Without saved statistics (the no-grad variant) the output is the same.
-        const out2 = poisoned(dev, n);
-        layerNormForward(ctx, {
-          x: xb,
-          residual: residual ? rb : undefined,
-          w: wb,
-          b: bb,
-          out: out2,
-          rows,
-          cols,
-          eps,
-        });
-        assertClose(await readF32(dev, out2, n), want.out, 1e-4, `${what} no stats`);
-        release(dev, out, sum, mean, rstd, out2);
+    // The adapter's own layout, then a workgroup per row of 8 and of 64 (what GPUs run).
+    for (const layout of [undefined, "wg8", "wg64"]) {
+      if (layout) dev.tuning.set("layernorm", layout);
+      try {
+        await forwardCases(dev, layout ? [...SHAPES, [3, 300], [2, 1024]] : SHAPES, layout);
+      } finally {
+        dev.tuning.delete("layernorm");
       }
-      release(dev, xb, rb, wb, bb);
     }
   },
 });
+
+async function forwardCases(
+  dev: Device,
+  shapes: [number, number][],
+  layout = "auto",
+): Promise<void> {
+  for (const [rows, cols] of shapes) {
+    const { x, r, w, b } = inputs(rows, cols, rows * 7 + cols);
+    const xb = upload(dev, x), rb = upload(dev, r), wb = upload(dev, w), bb = upload(dev, b);
+    for (
+      const [residual, [path, ctx]] of [false, true].flatMap((r) =>
+        inputPaths(dev).map((p) => [r, p] as const)
+      )
+    ) {
+      const n = rows * cols;
+      const what = `layernorm ${rows}x${cols} residual=${residual} (${path}, ${layout})`;
+      const out = poisoned(dev, n), sum = poisoned(dev, n);
+      const mean = poisoned(dev, rows), rstd = poisoned(dev, rows);
+      const eps = 1e-5;
+      layerNormForward(ctx, {
+        x: xb,
+        residual: residual ? rb : undefined,
+        w: wb,
+        b: bb,
+        out,
+        sum: residual ? sum : undefined,
+        mean,
+        rstd,
+        rows,
+        cols,
+        eps,
+      });
+      const want = {
+        out: new Float32Array(n),
+        sum: new Float32Array(n),
+        mean: new Float32Array(rows),
+        rstd: new Float32Array(rows),
+      };
+      layerNormForwardCpu({
+        x,
+        residual: residual ? r : undefined,
+        w,
+        b,
+        ...want,
+        sum: residual ? want.sum : undefined,
+        rows,
+        cols,
+        eps,
+      });
+      assertClose(await readF32(dev, out, n), want.out, 1e-4, what);
+      if (residual) assertClose(await readF32(dev, sum, n), want.sum, 1e-6, `${what} sum`);
+      assertClose(await readF32(dev, mean, rows), want.mean, 1e-4, `${what} mean`);
+      assertClose(await readF32(dev, rstd, rows), want.rstd, 1e-4, `${what} rstd`);
+      // Without saved statistics (the no-grad variant) the output is the same.
+      const out2 = poisoned(dev, n);
+      layerNormForward(ctx, {
+        x: xb,
+        residual: residual ? rb : undefined,
+        w: wb,
+        b: bb,
+        out: out2,
+        rows,
+        cols,
+        eps,
+      });
+      assertClose(await readF32(dev, out2, n), want.out, 1e-4, `${what} no stats`);
+      release(dev, out, sum, mean, rstd, out2);
+    }
+    release(dev, xb, rb, wb, bb);
+  }
+}
 
 Deno.test("layerNormForwardCpu() uses eps 1e-12 by default and rejects half the statistics", () => {
   const out = new Float64Array(3), mean = new Float64Array(1), rstd = new Float64Array(1);
