@@ -80,8 +80,20 @@ export function layerNormLayout(
   return !ctx.isCpuAdapter && cols >= 256 ? 64 : 0;
 }
 
-/** WGSL: tree-sums `v` over the workgroup's `n` invocations into `<into>` (all invocations). */
-function workgroupSum(v: string, into: string, n: number): string {
+/**
+ * WGSL statements that tree-sum the f32 `v` over a workgroup of `n` invocations (a power of two)
+ * through `var<workgroup> sh: array<f32, n>` and bind the total to `let <into>` in every
+ * invocation (shared by the LayerNorm kernels' workgroup-per-row layout).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { workgroupSum } from "./layernorm.ts";
+ * assert(workgroupSum("s", "total", 64).includes("let total = sh[0];"));
+ * ```
+ * @returns WGSL statements
+ */
+export function workgroupSum(v: string, into: string, n: number): string {
   return `sh[lid] = ${v};
   workgroupBarrier();
   for (var k_ = ${n / 2}u; k_ > 0u; k_ >>= 1u) {

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { LN_WG, lnPrelude, lnWords } from "./layernorm.ts";
+import { layerNormLayout, LN_WG, lnPrelude, lnWords, workgroupSum } from "./layernorm.ts";
 import { type Kernel, kernel, program } from "./program.ts";
 
 const WG = 256;
@@ -16,37 +16,49 @@ const BLOCK = 64;
 
 type Vec = { vec: boolean };
 
+/** `wg`: invocations per row (a workgroup per row, `layerNormLayout`); 0: one per row. */
+type DxKey = Vec & { twice: boolean; wg: number };
+
 const DX = program({
   label: "layernorm_backward_dx",
   inputs: { x: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
   outputs: { dX: "V", dX2: "V" },
   uniforms: { cu: "u32", c: "f32" },
-  workgroup: LN_WG,
+  workgroup: (k: DxKey) => k.wg || LN_WG,
+  per: (k) => k.wg ? "workgroup" : "invocation",
   index: "row",
-  flat: (k: Vec & { twice: boolean }) => k.vec ? ["x", "w", "dOut"] : [],
-  head: (k) => lnPrelude(k.vec ? 4 : 1),
-  body: (k) =>
-    `let CU = p.cu;
+  flat: (k) => k.vec ? ["x", "w", "dOut"] : [],
+  head: (k) => lnPrelude(k.vec ? 4 : 1) + (k.wg ? `\nvar<workgroup> sh: array<f32, ${k.wg}>;` : ""),
+  // With a workgroup per row, invocation `lid` takes words lid, lid + wg, ... of the row.
+  body: (k) => {
+    const [from, step] = k.wg ? ["lid", `${k.wg}u`] : ["0u", "1u"];
+    const sums = k.wg
+      ? `${workgroupSum("a0", "at", k.wg)}
+  ${workgroupSum("q0", "qt", k.wg)}
+  let a = at / p.c;
+  let q = qt / p.c;`
+      : "let a = a0 / p.c;\n  let q = q0 / p.c;";
+    return `let CU = p.cu;
   let base = row * CU;
   let m = mean[row];
   let rs = rstd[row];
-  var a = 0.0;
-  var q = 0.0;
-  for (var i = 0u; i < CU; i++) {
+  var a0 = 0.0;
+  var q0 = 0.0;
+  for (var i = ${from}; i < CU; i += ${step}) {
     let k = base + i;
     let g = load_dOut(k) * load_w(i);
-    a += hsum(g);
-    q += hsum(g * (load_x(k) - m) * rs);
+    a0 += hsum(g);
+    q0 += hsum(g * (load_x(k) - m) * rs);
   }
-  a /= p.c;
-  q /= p.c;
-  for (var i = 0u; i < CU; i++) {
+  ${sums}
+  for (var i = ${from}; i < CU; i += ${step}) {
     let k = base + i;
     let g = load_dOut(k) * load_w(i);
     let d = rs * (g - a - (load_x(k) - m) * rs * q);
     dX[base + i] = d;
     ${k.twice ? "dX2[base + i] = d;" : ""}
-  }`,
+  }`;
+  },
 });
 
 // Pass 1: one invocation per (block of rows, column word) sums dy xh and dy over its rows.
@@ -148,7 +160,7 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
   let reuse;
   if (a.dX) {
     reuse = DX.run(ctx, {
-      key: { vec, twice: !!a.dX2 },
+      key: { vec, twice: !!a.dX2, wg: layerNormLayout(ctx, a.cols) },
       bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
       floats,
       params: { cu, c: a.cols },

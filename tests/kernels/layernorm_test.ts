@@ -154,61 +154,77 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    const shapes = [...SHAPES, [300, 12] as [number, number]];
-    for (
-      const [[rows, cols], [path, ctx]] of shapes.flatMap((s) =>
-        inputPaths(dev).map((p) => [s, p] as const)
-      )
-    ) {
-      const { x, w, b } = inputs(rows, cols, rows * 3 + cols);
-      const dy = randArray(rows * cols, rows + cols);
-      const n = rows * cols, out = new Float32Array(n);
-      const mean = new Float32Array(rows), rstd = new Float32Array(rows);
-      layerNormForwardCpu({ x, w, b, out, mean, rstd, rows, cols });
-      const xb = upload(dev, x), wb = upload(dev, w), mb = upload(dev, mean);
-      const rb = upload(dev, rstd), dyb = upload(dev, dy);
-      const dX = poisoned(dev, n), dW = poisoned(dev, cols), dB = poisoned(dev, cols);
-      const dX2 = poisoned(dev, n);
-      layerNormBackward(ctx, {
-        x: xb,
-        w: wb,
-        mean: mb,
-        rstd: rb,
-        dOut: dyb,
-        dX,
-        dX2,
-        dW,
-        dB,
-        rows,
-        cols,
-      });
-      const want = {
-        dX: new Float32Array(n),
-        dW: new Float32Array(cols),
-        dB: new Float32Array(cols),
-      };
-      layerNormBackwardCpu({ x, w, mean, rstd, dOut: dy, ...want, rows, cols });
-      const what = `layernorm bwd ${rows}x${cols} (${path})`;
-      assertClose(await readF32(dev, dX, n), want.dX, 1e-4, `${what} dX`);
-      deepStrictEqual(await readF32(dev, dX2, n), await readF32(dev, dX, n));
-      assertClose(await readF32(dev, dW, cols), want.dW, 1e-4, `${what} dW`);
-      assertClose(await readF32(dev, dB, cols), want.dB, 1e-4, `${what} dB`);
-      // Only the weight gradients, then twice: bit-identical.
-      const dW2 = poisoned(dev, cols), dB2 = poisoned(dev, cols);
-      layerNormBackward(ctx, {
-        x: xb,
-        w: wb,
-        mean: mb,
-        rstd: rb,
-        dOut: dyb,
-        dW: dW2,
-        dB: dB2,
-        rows,
-        cols,
-      });
-      deepStrictEqual(await readF32(dev, dW2, cols), await readF32(dev, dW, cols));
-      deepStrictEqual(await readF32(dev, dB2, cols), await readF32(dev, dB, cols));
-      release(dev, xb, wb, mb, rb, dyb, dX, dX2, dW, dB, dW2, dB2);
+    // The adapter's own layout, then a workgroup per row of 8 and of 64 (what GPUs run).
+    for (const layout of [undefined, "wg8", "wg64"]) {
+      if (layout) dev.tuning.set("layernorm", layout);
+      try {
+        const shapes: [number, number][] = layout ? [...SHAPES, [3, 300]] : [...SHAPES, [300, 12]];
+        await backwardCases(dev, shapes, layout);
+      } finally {
+        dev.tuning.delete("layernorm");
+      }
     }
   },
 });
+
+async function backwardCases(
+  dev: Device,
+  shapes: [number, number][],
+  layout = "auto",
+): Promise<void> {
+  for (
+    const [[rows, cols], [path, ctx]] of shapes.flatMap((s) =>
+      inputPaths(dev).map((p) => [s, p] as const)
+    )
+  ) {
+    const { x, w, b } = inputs(rows, cols, rows * 3 + cols);
+    const dy = randArray(rows * cols, rows + cols);
+    const n = rows * cols, out = new Float32Array(n);
+    const mean = new Float32Array(rows), rstd = new Float32Array(rows);
+    layerNormForwardCpu({ x, w, b, out, mean, rstd, rows, cols });
+    const xb = upload(dev, x), wb = upload(dev, w), mb = upload(dev, mean);
+    const rb = upload(dev, rstd), dyb = upload(dev, dy);
+    const dX = poisoned(dev, n), dW = poisoned(dev, cols), dB = poisoned(dev, cols);
+    const dX2 = poisoned(dev, n);
+    layerNormBackward(ctx, {
+      x: xb,
+      w: wb,
+      mean: mb,
+      rstd: rb,
+      dOut: dyb,
+      dX,
+      dX2,
+      dW,
+      dB,
+      rows,
+      cols,
+    });
+    const want = {
+      dX: new Float32Array(n),
+      dW: new Float32Array(cols),
+      dB: new Float32Array(cols),
+    };
+    layerNormBackwardCpu({ x, w, mean, rstd, dOut: dy, ...want, rows, cols });
+    const what = `layernorm bwd ${rows}x${cols} (${path}, ${layout})`;
+    assertClose(await readF32(dev, dX, n), want.dX, 1e-4, `${what} dX`);
+    deepStrictEqual(await readF32(dev, dX2, n), await readF32(dev, dX, n));
+    assertClose(await readF32(dev, dW, cols), want.dW, 1e-4, `${what} dW`);
+    assertClose(await readF32(dev, dB, cols), want.dB, 1e-4, `${what} dB`);
+    // Only the weight gradients, then twice: bit-identical.
+    const dW2 = poisoned(dev, cols), dB2 = poisoned(dev, cols);
+    layerNormBackward(ctx, {
+      x: xb,
+      w: wb,
+      mean: mb,
+      rstd: rb,
+      dOut: dyb,
+      dW: dW2,
+      dB: dB2,
+      rows,
+      cols,
+    });
+    deepStrictEqual(await readF32(dev, dW2, cols), await readF32(dev, dW, cols));
+    deepStrictEqual(await readF32(dev, dB2, cols), await readF32(dev, dB, cols));
+    release(dev, xb, wb, mb, rb, dyb, dX, dX2, dW, dB, dW2, dB2);
+  }
+}
