@@ -31,7 +31,10 @@ Deno.test("docs link only to files in the repository", async () => {
   for await (const file of markdownFiles(root)) {
     const text = await Deno.readTextFile(file);
     const name = file.pathname.slice(root.pathname.length);
-    if (/\.\.\/shared\//.test(text)) bad.push(`${name}: mentions ../shared/`);
+    // DEVELOPERS.md alone may name the workplace's staging scripts (how to reach its GPU machine).
+    if (/\.\.\/shared\//.test(text) && name !== "DEVELOPERS.md") {
+      bad.push(`${name}: mentions ../shared/`);
+    }
     for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
       if (/^[a-z]+:/i.test(target) || target.startsWith("#")) continue;
       const path = new URL(target.split("#")[0], file);
