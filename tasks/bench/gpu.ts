@@ -180,8 +180,14 @@ class TorchPeer {
     const args = [script, "--layers", a.layersInRecurrentBlock, "--hidden", a.hiddenSize];
     args.push("--intermed", a.intermedSize, "--heads", a.heads, "--batch", c.batch);
     args.push("--seq", c.seq, "--n", c.n, "--k", c.k);
+    // As in bench peers: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow OpenBLAS down (CPU torch).
+    const env = Deno.env.toObject();
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
     this.#proc = new Deno.Command(python, {
       args: args.map(String),
+      env,
+      clearEnv: true,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -215,6 +221,7 @@ class TorchPeer {
   async run(mode: "fp32" | "bf16", steps: number): Promise<{ ms: number[]; loss: number }> {
     await this.#writer.write(new TextEncoder().encode(`${mode} ${steps}\n`));
     const r = await this.#line();
+    if (typeof r.error === "string") throw new Error(r.error);
     return { ms: r.ms as number[], loss: r.loss as number };
   }
 
@@ -410,10 +417,24 @@ export async function run(args: string[]): Promise<void> {
   }
 
   // Training steps, alternating abacus and PyTorch per round.
-  const python = Deno.env.get("PEER_PYTHON") ?? "python3";
-  const torch: TorchFigures = args.includes("--no-torch")
-    ? { available: false, reason: "--no-torch" }
-    : await probeTorch(python);
+  // `PEER_PYTHON`, else the first of python3 on PATH and the system's that imports torch.
+  const pythons = Deno.env.has("PEER_PYTHON")
+    ? [Deno.env.get("PEER_PYTHON")!]
+    : ["python3", "/usr/bin/python3"];
+  let python = pythons[0];
+  let torch: TorchFigures = { available: false, reason: "--no-torch" };
+  if (!args.includes("--no-torch")) {
+    const reasons: string[] = [];
+    for (const p of pythons) {
+      torch = await probeTorch(p);
+      if (torch.available) {
+        python = p;
+        break;
+      }
+      reasons.push(torch.reason!);
+    }
+    if (!torch.available) torch.reason = reasons.join("; ");
+  }
   const step: StepFigures[] = [];
   const stepErrors: Record<string, string> = {};
   const ratios: Record<string, number> = {};
@@ -451,6 +472,7 @@ export async function run(args: string[]): Promise<void> {
         times.abacus.push(a.ms);
         losses.abacus = a.loss;
         for (const mode of peer ? ["fp32", "bf16"] as const : []) {
+          if (stepErrors[`${c.name} pytorch-${mode}`]) continue; // failed in an earlier round
           try {
             const t = await peer!.run(mode, steps);
             times[`pytorch-${mode}`].push(t.ms);

@@ -10,7 +10,9 @@ Protocol (so that the driver can alternate with abacus in one invocation): the s
 flags; the script prints one JSON line {"ready": ...} once the model is built, then answers each
 line "fp32 STEPS" or "bf16 STEPS" on stdin (bf16: torch.autocast, as upstream trains with
 autocast) with one JSON line {"mode", "ms"} of per-step wall milliseconds (the device synchronised
-after each step); "quit" or end of input stops it. The first command of each mode is a warm-up.
+after each step), or {"mode", "error"} when the step fails in that mode (e.g. bf16 autocast on an
+old CPU build); "quit" or end of input stops it. The first command of each mode adds two warm-up
+steps.
 """
 
 import argparse
@@ -136,17 +138,23 @@ def main():
             break
         mode, steps = parts[0], int(parts[1])
         bf16 = mode == "bf16"
-        if mode not in warm:
-            step(bf16)  # compiles kernels, allocates the caches and optimizer state
-            step(bf16)
-            warm.add(mode)
-        times, loss = [], None
-        for _ in range(steps):
-            sync()
-            t0 = time.perf_counter()
-            loss = step(bf16)
-            sync()
-            times.append((time.perf_counter() - t0) * 1000)
+        try:
+            if mode not in warm:
+                step(bf16)  # compiles kernels, allocates the caches and optimizer state
+                step(bf16)
+                warm.add(mode)
+            times, loss = [], None
+            for _ in range(steps):
+                sync()
+                t0 = time.perf_counter()
+                loss = step(bf16)
+                sync()
+                times.append((time.perf_counter() - t0) * 1000)
+        except Exception as e:  # noqa: BLE001 - reported to the driver, which goes on
+            lines = str(e).strip().splitlines() or [type(e).__name__]
+            print(json.dumps({"mode": mode, "error": f"{type(e).__name__}: {lines[-1]}"}),
+                  flush=True)
+            continue
         peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
         print(json.dumps({"mode": mode, "ms": times, "loss": loss, "peak_mib": peak}),
               flush=True)
