@@ -101,10 +101,11 @@ export function attentionTiling(
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { attentionKeyTile } from "./_attention_rows.ts";
- * const gpu = { isCpuAdapter: false, tuning: new Map(),
- *   device: { limits: { maxComputeWorkgroupStorageSize: 16384 } } };
- * assert(attentionKeyTile(gpu, 64, 64) === 16);
- * assert(attentionKeyTile({ ...gpu, isCpuAdapter: true }, 8, 64) === 0);
+ * const gpu = (bytes: number) => ({ isCpuAdapter: false, tuning: new Map<string, string>(),
+ *   device: { limits: { maxComputeWorkgroupStorageSize: bytes } } });
+ * assert(attentionKeyTile(gpu(16384), 64, 64) === 32); // 32 rows x (k + v) x 64 floats = 16 KiB
+ * assert(attentionKeyTile(gpu(8192), 64, 64) === 16);
+ * assert(attentionKeyTile({ ...gpu(16384), isCpuAdapter: true }, 8, 64) === 0);
  * ```
  * @param wg lanes per workgroup
  * @param headDim floats per row

@@ -10,7 +10,9 @@
  * adapter in minutes.
  *
  * The step is upstream's max-iteration TBPTT pass: R - min(R, max_backprop) recurrences without
- * gradient, then min(R, max_backprop) with (16x1: 0 and 1; 1x16: 8 and 8), then AdamW.
+ * gradient, then min(R, max_backprop) with (16x1: 0 and 1; 1x16: 8 and 8), then AdamW. Where
+ * abacus's steps of a configuration would take over a minute in all, rounds run fewer steps (at
+ * least one), PyTorch as many as abacus.
  * @module
  */
 import { initBackend } from "../../core/backend.ts";
@@ -31,6 +33,9 @@ import type { MatmulVariant } from "../../kernels/matmul_plan.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
 import { type KernelResult, matmulCase, measure } from "./kernels.ts";
 import { prompts } from "./eval.ts";
+
+/** Milliseconds of abacus steps per configuration after which rounds get fewer steps. */
+const STEP_BUDGET_MS = 60_000;
 
 /** One model configuration of the step benchmark. */
 interface StepConfig {
@@ -467,14 +472,21 @@ export async function run(args: string[]): Promise<void> {
         "pytorch-bf16": [],
       };
       const losses: Record<string, number> = {};
+      // Keep abacus's timed steps of a configuration within STEP_BUDGET_MS (the whole run within
+      // 8 minutes even where a step takes seconds): after the first round, fewer steps per round.
+      await ab.run(0); // the first step alone: compiles, and bounds a step's time from above
+      const fit = (ms: number) =>
+        Math.max(1, Math.min(steps, Math.floor(STEP_BUDGET_MS / rounds / ms)));
+      let perRound = fit(ab.firstMs());
       for (let r = 0; r < rounds; r++) {
-        const a = await ab.run(steps);
+        const a = await ab.run(perRound);
+        if (r === 0) perRound = fit(median(a.ms));
         times.abacus.push(a.ms);
         losses.abacus = a.loss;
         for (const mode of peer ? ["fp32", "bf16"] as const : []) {
           if (stepErrors[`${c.name} pytorch-${mode}`]) continue; // failed in an earlier round
           try {
-            const t = await peer!.run(mode, steps);
+            const t = await peer!.run(mode, perRound);
             times[`pytorch-${mode}`].push(t.ms);
             losses[`pytorch-${mode}`] = t.loss;
           } catch (e) {
