@@ -21,7 +21,7 @@ export interface OpenedGpu {
  * loaded; a value the user set is kept. Skipped without the env permission.
  */
 function quietDisplayProbe(): void {
-  if (Deno.build.os !== "linux") return;
+  if (!("Deno" in globalThis) || Deno.build.os !== "linux") return; // a browser has no driver env
   if (Deno.permissions.querySync({ name: "env" }).state !== "granted") return;
   const dir = Deno.env.get("XDG_RUNTIME_DIR");
   if (dir !== undefined && dir !== "") return;
