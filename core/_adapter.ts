@@ -56,7 +56,10 @@ export async function openGpu(): Promise<OpenedGpu> {
   }
   const device = await adapter.requestDevice({ requiredLimits });
   const info = adapter.info;
-  const name = info.description || `${info.vendor} ${info.device}`.trim();
+  // Browsers often leave the description empty (Chromium: vendor "google", architecture
+  // "swiftshader"), so the other fields name the adapter there.
+  const name = info.description ||
+    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
   const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(name);
   return { device, name, isCpu };
 }

@@ -68,12 +68,20 @@ export function runsPage(baseDir: string, runs: RunInfo[]): string {
     const cks = r.checkpoints.map((c) => escapeXml(c.name)).join(", ") || "–";
     return `<tr><td><input type="checkbox" name="name" value="${escapeXml(r.name)}"></td>
 <td>${runLink(r.name)}</td><td>${escapeXml(configSummary(r.config))}</td><td>${statusCell(r)}</td>
-<td class="num">${last ? last.step : "–"}</td><td class="num">${last ? last.loss.toFixed(4) : "–"}</td>
+<td class="num">${last ? last.step : "–"}</td><td class="num">${
+      last ? last.loss.toFixed(4) : "–"
+    }</td>
 <td class="num">${pct(r.testExactMatch)}</td><td>${cks}</td>
-<td>${r.checkpoints.length ? `<a href="/play?run=${encodeURIComponent(r.name)}">play</a>` : ""}</td></tr>`;
+<td>${
+      r.checkpoints.length
+        ? `<a href="/play?run=${encodeURIComponent(r.name)}">play</a>`
+        : ""
+    }</td></tr>`;
   });
   const table = runs.length === 0
-    ? `<p>No runs under ${escapeXml(baseDir)} (a run is a folder with pretrain/ or checkpoints/).</p>`
+    ? `<p>No runs under ${
+      escapeXml(baseDir)
+    } (a run is a folder with pretrain/ or checkpoints/).</p>`
     : `<form action="/run" method="get"><table id="runs"><tr><th></th><th>run</th><th>config</th>
 <th>status</th><th>steps</th><th>last loss</th><th>test exact match</th><th>checkpoints</th><th></th></tr>
 ${rows.join("\n")}</table><p><button type="submit">compare selected</button></p></form>`;
@@ -129,9 +137,9 @@ export function runPage(runs: RunInfo[], evals: EvalInfo[][]): string {
 <p>${escapeXml(configSummary(r.config))}${cfg}</p>
 <p>status: <span class="status">${statusCell(r)}</span> · step <span class="step">${
       last?.step ?? "–"
-    }</span> · last loss <span class="loss">${last ? last.loss.toFixed(4) : "–"}</span> · test exact match ${
-      pct(r.testExactMatch)
-    }${
+    }</span> · last loss <span class="loss">${
+      last ? last.loss.toFixed(4) : "–"
+    }</span> · test exact match ${pct(r.testExactMatch)}${
       r.checkpoints.length
         ? ` · <a href="/play?run=${encodeURIComponent(r.name)}">playground</a>`
         : ""
@@ -154,9 +162,9 @@ export function runPage(runs: RunInfo[], evals: EvalInfo[][]): string {
   const names = runs.map((r) => r.name);
   const body = `<h1>${names.map(escapeXml).join(" · ")}</h1>
 <div class="row">${heads.join("\n")}</div>
-<h2>Training curves</h2><div id="curves" data-runs="${
-    escapeXml(JSON.stringify(names))
-  }">${curvesFigure(runs)}</div>
+<h2>Training curves</h2><div id="curves" data-runs="${escapeXml(JSON.stringify(names))}">${
+    curvesFigure(runs)
+  }</div>
 <h2>Evaluations</h2>${heatmaps.join("\n") || "<p>no evaluations yet (deno task eval)</p>"}`;
   return page(names.join(", "), body, "/assets/run.js");
 }

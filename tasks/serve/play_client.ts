@@ -152,8 +152,11 @@ async function solve(run: string, aText: string, bText: string, want: string): P
   const a = digitsOf(aText, "a"), b = digitsOf(bText, "b");
   const { info, model, backendLabel } = await load(run, want);
   setText("backend", backendLabel);
-  setText("checkpoint", `${info.run}/checkpoints/${info.checkpoint}` +
-    (info.step === null ? "" : ` (step ${info.step})`));
+  setText(
+    "checkpoint",
+    `${info.run}/checkpoints/${info.checkpoint}` +
+      (info.step === null ? "" : ` (step ${info.step})`),
+  );
   setText("status", "decoding…");
   const tok = getTokenizer("pad");
   const rev = (s: string) => [...s].reverse().join("");

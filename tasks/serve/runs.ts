@@ -159,7 +159,11 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
         finished = true;
       } else if (r.event === "checkpoint" && r.kind === "final") finished = true;
       else if (r.event === undefined && typeof r.step === "number" && typeof r.loss === "number") {
-        byStep.set(r.step, { step: r.step, loss: r.loss, lr: typeof r.lr === "number" ? r.lr : NaN });
+        byStep.set(r.step, {
+          step: r.step,
+          loss: r.loss,
+          lr: typeof r.lr === "number" ? r.lr : NaN,
+        });
       }
     }
     try {
