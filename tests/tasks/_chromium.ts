@@ -193,7 +193,9 @@ export async function decodePng(png: Uint8Array): Promise<Image> {
     pos += 12 + len;
   }
   const raw = new Uint8Array(
-    await new Response(new Blob(idat).stream().pipeThrough(new DecompressionStream("deflate")))
+    await new Response(
+      new Blob(idat.map((d) => d.slice())).stream().pipeThrough(new DecompressionStream("deflate")),
+    )
       .arrayBuffer(),
   );
   const stride = width * channels, out = new Uint8Array(width * height * 4);
