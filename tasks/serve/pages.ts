@@ -162,10 +162,12 @@ export function runPage(runs: RunInfo[], evals: EvalInfo[][]): string {
   const names = runs.map((r) => r.name);
   const body = `<h1>${names.map(escapeXml).join(" · ")}</h1>
 <div class="row">${heads.join("\n")}</div>
-<h2>Training curves</h2><div id="curves" data-runs="${escapeXml(JSON.stringify(names))}">${
+<div class="row"><section><h2>Training curves</h2>
+<div id="curves" data-runs="${escapeXml(JSON.stringify(names))}">${
     curvesFigure(runs)
-  }</div>
-<h2>Evaluations</h2>${heatmaps.join("\n") || "<p>no evaluations yet (deno task eval)</p>"}`;
+  }</div></section>
+<section><h2>Evaluations</h2>
+${heatmaps.join("\n") || "<p>no evaluations yet (deno task eval)</p>"}</section></div>`;
   return page(names.join(", "), body, "/assets/run.js");
 }
 
