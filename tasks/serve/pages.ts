@@ -160,7 +160,7 @@ export function runPage(runs: RunInfo[], evals: EvalInfo[][]): string {
 <div class="heatmap">${figureToSvg(layoutHeatmaps(panels))}</div></div>`;
   });
   const names = runs.map((r) => r.name);
-  const body = `<h1>${names.map(escapeXml).join(" · ")}</h1>
+  const body = `<h1>${names.length > 1 ? "Runs" : "Run"} ${names.map(escapeXml).join(" · ")}</h1>
 <div class="row">${heads.join("\n")}</div>
 <div class="row"><section><h2>Training curves</h2>
 <div id="curves" data-runs="${escapeXml(JSON.stringify(names))}">${
