@@ -41,6 +41,7 @@ function trainedBase(): Promise<string> {
       stderr: "piped",
     }).output();
     if (!ev.success) throw new Error(`eval failed: ${new TextDecoder().decode(ev.stderr)}`);
+    globalThis.addEventListener("unload", () => Deno.removeSync(base, { recursive: true }));
     return base;
   })();
   return fixture;
@@ -240,6 +241,47 @@ Deno.test({
     } finally {
       await browser.close();
       await s.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: the run page in Chromium redraws status and curves live as a run logs steps",
+  ignore: !CHROMIUM,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const base = await Deno.makeTempDir({ prefix: "abacus-serve-live-" });
+    await Deno.mkdir(join(base, "live/pretrain/d/t"), { recursive: true });
+    const metrics = join(base, "live/pretrain/d/t/metrics.jsonl");
+    await Deno.writeTextFile(metrics, '{"step":1,"loss":2,"lr":0.001}\n');
+    const s = await serve(base);
+    const browser = await launchChromium(false);
+    try {
+      await browser.open(`${s.url}/run?name=live`);
+      const lossPath =
+        `document.querySelector('#curves polyline[data-panel="loss"]')?.getAttribute("points")`;
+      strictEqual(await browser.evaluate(`document.querySelector(".run .step").textContent`), "1");
+      strictEqual(
+        await browser.evaluate(`document.querySelector(".run .status").textContent`),
+        "training",
+      );
+      const before = await browser.evaluate<string | null>(lossPath);
+      const rows = [2, 3, 4].map((k) => `{"step":${k},"loss":${2 / k},"lr":0.001}\n`).join("");
+      await Deno.writeTextFile(metrics, rows, { append: true });
+      await browser.waitFor(`document.querySelector(".run .step").textContent === "4"`, 20_000);
+      await browser.waitFor(`${lossPath} !== ${JSON.stringify(before)}`, 20_000);
+      await Deno.writeTextFile(metrics, '{"event":"checkpoint","kind":"final","step":4}\n', {
+        append: true,
+      });
+      await browser.waitFor(
+        `document.querySelector(".run .status").textContent === "finished"`,
+        20_000,
+      );
+    } finally {
+      await browser.close();
+      await s.stop();
+      await Deno.remove(base, { recursive: true });
     }
   },
 });
