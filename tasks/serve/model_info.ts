@@ -7,32 +7,11 @@
  */
 import { join } from "node:path";
 import { listCheckpoints } from "../../core/checkpoint_read.ts";
-import { type Arch, resolveArch } from "../../core/nn/arch.ts";
+import { resolveArch } from "../../core/nn/arch.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
 import { parseArchConfig } from "../../cli/config_files.ts";
 import { planDataset, readMeta, TRAIN_PRESETS } from "../../data/mod.ts";
-
-/** The `/api/model` answer. */
-export interface PlayModel {
-  /** Run name. */
-  run: string;
-  /** Checkpoint folder name. */
-  checkpoint: string;
-  /** Training step of the checkpoint, when known. */
-  step: number | null;
-  /** URL path of `model.safetensors` (served by the file route). */
-  weights: string;
-  /** Bytes of `model.safetensors`. */
-  bytes: number;
-  /** The resolved architecture. */
-  arch: Arch;
-  /** Operands written least-significant digit first. */
-  reverseOperands: boolean;
-  /** Answer written least-significant digit first. */
-  reverseAnswer: boolean;
-  /** The training data's operation, when known. */
-  op: string | null;
-}
+import type { PlayModel } from "./play_model.ts";
 
 /** Reads the JSON header of a safetensors file without its data. */
 async function readHeader(path: string): Promise<Record<string, { shape?: number[] }>> {

@@ -267,10 +267,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!segs) return text(403, "Forbidden path\n");
       const file = await resolveInBase(realBase, segs);
       if (!file) return text(404, "Not found\n");
-      const f = await Deno.open(file, { read: true });
-      const size = (await f.stat()).size;
+      const f = req.method === "HEAD" ? null : await Deno.open(file, { read: true });
+      const size = (await (f ? f.stat() : Deno.stat(file))).size;
       const type = TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
-      return new Response(req.method === "HEAD" ? null : f.readable, {
+      return new Response(f ? f.readable : null, {
         headers: {
           "content-type": type,
           "content-length": String(size),

@@ -363,6 +363,9 @@ Deno.test({
         () => ok(false, "a write went through"),
         () => {},
       );
+      const head = await fetch(`${s.url}/files/r/pretrain/d/t/metrics.jsonl`, { method: "HEAD" });
+      strictEqual(head.status, 200);
+      strictEqual(head.headers.get("content-length"), String((await Deno.stat(metrics)).size));
       strictEqual((await get(s.port, "/", "evil.example")).status, 403);
       const paths = [
         "/",
