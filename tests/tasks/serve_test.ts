@@ -47,6 +47,16 @@ function trainedBase(): Promise<string> {
   return fixture;
 }
 
+/** Copies a folder's files (recursively) into an existing folder. */
+async function copyTree(from: string, to: string): Promise<void> {
+  for await (const e of Deno.readDir(from)) {
+    if (e.isDirectory) {
+      await Deno.mkdir(join(to, e.name));
+      await copyTree(join(from, e.name), join(to, e.name));
+    } else await Deno.copyFile(join(from, e.name), join(to, e.name));
+  }
+}
+
 /** A `deno task serve` subprocess (the task's command line) on a free loopback port. */
 interface Served {
   url: string;
@@ -152,6 +162,17 @@ Deno.test({
       const weights = await fetch(`${s.url}${model.weights}`);
       strictEqual(weights.status, 200);
       strictEqual((await weights.arrayBuffer()).byteLength, model.bytes);
+      // Two runs side by side: one curves figure with a legend, one heatmap figure, two panels.
+      await Deno.mkdir(join(base, "t2/pretrain"), { recursive: true });
+      await Deno.mkdir(join(base, "t2/downstream"), { recursive: true });
+      await copyTree(join(base, "t/pretrain"), join(base, "t2/pretrain"));
+      await copyTree(join(base, "t/downstream"), join(base, "t2/downstream"));
+      const both = await (await fetch(`${s.url}/run?name=t&name=t2`)).text();
+      await Deno.remove(join(base, "t2"), { recursive: true });
+      strictEqual((both.match(/<svg /g) ?? []).length, 2, "one curves and one heatmap figure");
+      strictEqual((both.match(/class="curve" data-panel="loss"/g) ?? []).length, 2);
+      ok(both.includes('data-run="t2"') && both.includes(`<b class="id">${id}</b>`));
+      strictEqual((both.match(/<b class="ood">/g) ?? []).length, 2);
       strictEqual((await fetch(`${s.url}/run?name=nope`)).status, 404);
       strictEqual((await fetch(`${s.url}/run?name=..`)).status, 400);
     } finally {
