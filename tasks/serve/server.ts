@@ -302,7 +302,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   const port = await listening;
   const shown = host.includes(":") ? `[${host}]` : host;
-  const finished = server.finished.then(() =>
+  // Wait for a bundle still being built: deno bundle would recreate the folder after removal.
+  const finished = server.finished.then(() => bundle.catch(() => "")).then(() =>
     Deno.remove(bundleDir, { recursive: true }).catch(() => {})
   );
   return {
