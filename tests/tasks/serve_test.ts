@@ -57,7 +57,8 @@ async function copyTree(from: string, to: string): Promise<void> {
   }
 }
 
-/** A `deno task serve` subprocess (the task's command line) on a free loopback port. */
+/** `deno task serve` as a subprocess on a free loopback port (SIGTERM, which the task runner
+ * forwards, stops it). */
 interface Served {
   url: string;
   port: number;
@@ -67,11 +68,11 @@ interface Served {
 async function serve(base: string, extra: string[] = []): Promise<Served> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
-      "run",
-      "-A",
+      "task",
+      "--quiet",
       "--config",
       join(REPO, "deno.json"),
-      join(REPO, "tasks/serve.ts"),
+      "serve",
       `base_dir=${base}`,
       "--port",
       "0",
