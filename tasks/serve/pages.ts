@@ -83,7 +83,8 @@ export function runsPage(baseDir: string, runs: RunInfo[]): string {
       escapeXml(baseDir)
     } (a run is a folder with pretrain/ or checkpoints/).</p>`
     : `<form action="/run" method="get"><table id="runs"><tr><th></th><th>run</th><th>config</th>
-<th>status</th><th>steps</th><th>last loss</th><th>test exact match</th><th>checkpoints</th><th></th></tr>
+<th>status</th><th>steps</th><th>last loss</th><th>test exact match</th><th>checkpoints</th>
+<th></th></tr>
 ${rows.join("\n")}</table><p><button type="submit">compare selected</button></p></form>`;
   return page("abacus runs", `<h1>Runs in ${escapeXml(baseDir)}</h1>\n${table}`);
 }

@@ -39,7 +39,7 @@ Deno.test("safeSegments keeps plain names and refuses every escaping spelling", 
   for (const r of refused) strictEqual(safeSegments(r), null, JSON.stringify(r));
 });
 
-Deno.test("resolveInBase follows symbolic links only while they stay inside the folder", async () => {
+Deno.test("resolveInBase follows symbolic links only while they stay inside the base", async () => {
   const root = await Deno.realPath(await Deno.makeTempDir());
   const base = join(root, "base");
   await Deno.mkdir(join(base, "in"), { recursive: true });
