@@ -153,13 +153,30 @@ export async function launchChromium(webgpu: boolean): Promise<Browser> {
       } catch {
         // Gone.
       }
+      // SIGTERM lets the browser stop its helper processes, which write into the profile.
+      const killer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Exited.
+        }
+      }, 5000);
       try {
-        child.kill("SIGKILL");
+        child.kill("SIGTERM");
       } catch {
         // Exited.
       }
       await child.status;
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
+      clearTimeout(killer);
+      for (let k = 0; k < 20; k++) {
+        try {
+          await Deno.remove(profile, { recursive: true });
+          break;
+        } catch (e) {
+          if (e instanceof Deno.errors.NotFound) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
     },
   };
 }
