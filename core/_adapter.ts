@@ -21,7 +21,7 @@ export interface OpenedGpu {
  * loaded; a value the user set is kept. Skipped without the env permission.
  */
 function quietDisplayProbe(): void {
-  if (Deno.build.os !== "linux") return;
+  if (!("Deno" in globalThis) || Deno.build.os !== "linux") return; // a browser has no driver env
   if (Deno.permissions.querySync({ name: "env" }).state !== "granted") return;
   const dir = Deno.env.get("XDG_RUNTIME_DIR");
   if (dir !== undefined && dir !== "") return;
@@ -61,7 +61,10 @@ export async function openGpu(): Promise<OpenedGpu> {
     : [];
   const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const info = adapter.info;
-  const name = info.description || `${info.vendor} ${info.device}`.trim();
+  // Browsers often leave the description empty (Chromium: vendor "google", architecture
+  // "swiftshader"), so the other fields name the adapter there.
+  const name = info.description ||
+    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
   const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(name);
   return { device, name, isCpu };
 }

@@ -97,7 +97,8 @@ export function defaultBackend(): Backend {
  * the default.
  */
 export async function initBackend(name?: "cpu" | "webgpu"): Promise<Backend> {
-  const choice = name ?? (Deno.env.get("ABACUS_BACKEND") === "cpu" ? "cpu" : "webgpu");
+  const env = "Deno" in globalThis ? Deno.env.get("ABACUS_BACKEND") : undefined; // browsers: none
+  const choice = name ?? (env === "cpu" ? "cpu" : "webgpu");
   const b: Backend = choice === "cpu" ? CPU : await getDevice();
   setDefaultBackend(b);
   return b;

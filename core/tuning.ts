@@ -16,6 +16,7 @@ import type { KernelContext } from "../kernels/context.ts";
 import { probeMatmulFamily } from "../kernels/matmul_tune.ts";
 
 function env(k: string): string | undefined {
+  if (!("Deno" in globalThis)) return undefined; // a browser: no cache file, nothing saved
   try {
     return Deno.env.get(k);
   } catch {

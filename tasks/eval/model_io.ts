@@ -5,7 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { listCheckpoints, normalizeKey } from "../../core/checkpoint_read.ts";
+import { listCheckpoints } from "../../core/checkpoint_read.ts";
+import { normalizeKey } from "../../core/state_keys.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";

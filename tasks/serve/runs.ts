@@ -1,0 +1,275 @@
+/**
+ * What the server knows about the runs under a base folder, read fresh on every request (runs
+ * train while the server is up): each run's resolved config, training status, loss curve,
+ * checkpoints and evaluations. A run is a folder holding `pretrain/` or `checkpoints/`.
+ * Read-only: nothing here writes.
+ * @module
+ */
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
+import type { CurvePoint } from "../plot/curves.ts";
+import { readPanel } from "../plot/input.ts";
+import type { HeatmapPanel } from "../plot/types.ts";
+
+/** A run folder name the server accepts: a plain name (no dot in front, no separators). */
+export const RUN_NAME: RegExp = /^[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,127}$/;
+
+/** A training run's state as the server shows it. */
+export type RunStatus = "training" | "finished" | "stopped" | "no metrics";
+
+/** One run: config, status and metrics of its newest training segments. */
+export interface RunInfo {
+  /** Folder name under the base folder. */
+  name: string;
+  /** The newest segment's `config.yaml` path relative to the run folder, or null. */
+  configPath: string | null;
+  /** The parsed resolved config, or null. */
+  config: Record<string, unknown> | null;
+  /** `finished` after the final checkpoint or test row; `training` when metrics changed lately. */
+  status: RunStatus;
+  /** Loss points of every segment, merged by step. */
+  points: CurvePoint[];
+  /** Exact match on the test split, when training logged it. */
+  testExactMatch: number | null;
+  /** Newest first. */
+  checkpoints: CheckpointInfo[];
+}
+
+/** One evaluation of a run: its grid folder and ID/OOD means from `summary.json`. */
+export interface EvalInfo {
+  /** The grid folder name under `downstream/`. */
+  grid: string;
+  /** Mean in-distribution accuracy (a fraction) or null. */
+  inDistribution: number | null;
+  /** Mean out-of-distribution accuracy (a fraction) or null. */
+  outOfDistribution: number | null;
+  /** The cells to draw. */
+  panel: HeatmapPanel;
+}
+
+/** Seconds since the last metrics write within which a run counts as training. */
+const LIVE_SECONDS = 120;
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+/** Every `pretrain/<date>/<time>/` segment folder of a run, oldest first. */
+async function segments(runDir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    let names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
+    } catch {
+      return;
+    }
+    names = names.sort();
+    for (const n of names) {
+      if (depth === 1) out.push(join(dir, n));
+      else await walk(join(dir, n), depth + 1);
+    }
+  };
+  await walk(join(runDir, "pretrain"), 0);
+  return out;
+}
+
+/**
+ * Lists the runs under a base folder, by name.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { listRunNames } from "./runs.ts";
+ * const base = await Deno.makeTempDir();
+ * await Deno.mkdir(`${base}/r/pretrain`, { recursive: true });
+ * await Deno.mkdir(`${base}/data/x`, { recursive: true });
+ * deepStrictEqual(await listRunNames(base), ["r"]);
+ * await Deno.remove(base, { recursive: true });
+ * ```
+ * @returns folder names that hold `pretrain/` or `checkpoints/`, sorted
+ */
+export async function listRunNames(baseDir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(baseDir)) {
+      if (!e.isDirectory || !RUN_NAME.test(e.name)) continue;
+      const dir = join(baseDir, e.name);
+      if (await isDir(join(dir, "pretrain")) || await isDir(join(dir, "checkpoints"))) {
+        names.push(e.name);
+      }
+    }
+  } catch {
+    return [];
+  }
+  return names.sort();
+}
+
+/**
+ * Reads one run's status, curve and checkpoints. Malformed metrics lines (a line being written)
+ * are skipped, so a live run is read while it trains.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { readRun } from "./runs.ts";
+ * const base = await Deno.makeTempDir();
+ * await Deno.mkdir(`${base}/r/pretrain/d/t`, { recursive: true });
+ * await Deno.writeTextFile(`${base}/r/pretrain/d/t/metrics.jsonl`,
+ *   '{"step":1,"loss":2,"lr":0}\n{"event":"checkpoint","kind":"final","step":1}\n');
+ * const run = await readRun(base, "r");
+ * deepStrictEqual([run.status, run.points.length], ["finished", 1]);
+ * await Deno.remove(base, { recursive: true });
+ * ```
+ * @param name the run folder's name (checked against `RUN_NAME` by the caller)
+ * @returns what the pages show
+ */
+export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
+  const runDir = join(baseDir, name);
+  const segs = await segments(runDir);
+  const byStep = new Map<number, CurvePoint>();
+  let finished = false, testExactMatch: number | null = null, newest = 0;
+  let configPath: string | null = null, config: Record<string, unknown> | null = null;
+  for (const [k, seg] of segs.entries()) {
+    const last = k === segs.length - 1;
+    let text = "";
+    try {
+      const file = join(seg, "metrics.jsonl");
+      text = await Deno.readTextFile(file);
+      newest = Math.max(newest, (await Deno.stat(file)).mtime?.getTime() ?? 0);
+    } catch {
+      // A segment without metrics yet.
+    }
+    if (last) finished = false;
+    for (const line of text.split("\n")) {
+      let r: Record<string, unknown>;
+      try {
+        r = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (typeof r !== "object" || r === null) continue;
+      if (r.event === "test" && typeof r.exact_match === "number") {
+        testExactMatch = r.exact_match;
+        finished = true;
+      } else if (r.event === "checkpoint" && r.kind === "final") finished = true;
+      else if (r.event === undefined && typeof r.step === "number" && typeof r.loss === "number") {
+        byStep.set(r.step, {
+          step: r.step,
+          loss: r.loss,
+          lr: typeof r.lr === "number" ? r.lr : NaN,
+        });
+      }
+    }
+    try {
+      const text = await Deno.readTextFile(join(seg, "config.yaml"));
+      const parsed = parseYaml(text);
+      if (parsed && typeof parsed === "object") {
+        config = parsed as Record<string, unknown>;
+        configPath = seg.slice(runDir.length + 1) + "/config.yaml";
+      }
+    } catch {
+      // Keep the previous segment's config.
+    }
+  }
+  const points = [...byStep.values()].sort((a, b) => a.step - b.step);
+  const status: RunStatus = finished
+    ? "finished"
+    : points.length === 0
+    ? "no metrics"
+    : Date.now() - newest < LIVE_SECONDS * 1000
+    ? "training"
+    : "stopped";
+  const checkpoints = await listCheckpoints(runDir).catch(() => []);
+  return { name, configPath, config, status, points, testExactMatch, checkpoints };
+}
+
+/**
+ * A short description of a run's config for the runs table: preset, dataset, architecture and
+ * budget.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { configSummary } from "./runs.ts";
+ * strictEqual(configSummary({ preset: "tiny-addition", arch: { layers_in_recurrent_block: 2,
+ *   maximal_recurrence: 1, hidden_size: 64, embedding: { pos_embedding: "abacus" } } }),
+ *   "tiny-addition · 2x1 layers, width 64, abacus");
+ * ```
+ * @returns one line, empty without a config
+ */
+export function configSummary(config: Record<string, unknown> | null): string {
+  if (!config) return "";
+  const o = (v: unknown): Record<string, unknown> =>
+    v && typeof v === "object" ? v as Record<string, unknown> : {};
+  const arch = o(config.arch), train = o(config.train), data = o(config.data);
+  const parts: string[] = [];
+  if (typeof config.preset === "string") parts.push(config.preset);
+  else if (typeof data.dataset === "string") parts.push(data.dataset);
+  const layers = [arch.layers_in_recurrent_block, arch.maximal_recurrence].join("x");
+  const bits = [`${layers} layers`, `width ${arch.hidden_size}`];
+  const pos = o(arch.embedding).pos_embedding;
+  bits.push(typeof pos === "string" ? pos : "no positions");
+  if (typeof train.budget_steps === "number") bits.push(`${train.budget_steps} steps`);
+  parts.push(bits.join(", "));
+  return parts.join(" · ");
+}
+
+/**
+ * Reads a run's evaluations: every `downstream/<grid>/` folder with cell files.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { readEvals } from "./runs.ts";
+ * const base = await Deno.makeTempDir();
+ * const g = `${base}/r/downstream/addition_1-2x1-2`;
+ * await Deno.mkdir(g, { recursive: true });
+ * await Deno.writeTextFile(`${g}/cell_1_1.json`, '{"i":1,"j":1,"correct":3,"total":4}');
+ * await Deno.writeTextFile(`${g}/summary.json`,
+ *   '{"in_distribution":0.75,"out_of_distribution":null}');
+ * const [e] = await readEvals(base, "r");
+ * deepStrictEqual([e.grid, e.inDistribution, e.panel.cells.length], ["addition_1-2x1-2", 0.75, 1]);
+ * await Deno.remove(base, { recursive: true });
+ * ```
+ * @returns the evaluations, by grid name; unreadable ones are left out
+ */
+export async function readEvals(baseDir: string, name: string): Promise<EvalInfo[]> {
+  const dir = join(baseDir, name, "downstream");
+  const grids: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory && !e.name.startsWith(".")) grids.push(e.name);
+    }
+  } catch {
+    return [];
+  }
+  const out: EvalInfo[] = [];
+  for (const grid of grids.sort()) {
+    let panel: HeatmapPanel;
+    try {
+      panel = await readPanel([join(dir, grid)]);
+    } catch {
+      continue;
+    }
+    let summary: Record<string, unknown> = {};
+    try {
+      summary = JSON.parse(await Deno.readTextFile(join(dir, grid, "summary.json")));
+    } catch {
+      // Means stay unknown.
+    }
+    const num = (v: unknown) => (typeof v === "number" ? v : null);
+    out.push({
+      grid,
+      inDistribution: num(summary.in_distribution),
+      outOfDistribution: num(summary.out_of_distribution),
+      panel: { cells: panel.cells, kind: panel.kind, trainRange: panel.trainRange, title: name },
+    });
+  }
+  return out;
+}

@@ -1,0 +1,319 @@
+/**
+ * The HTTP side of `deno task serve`: routes, the file route's confinement to the base folder,
+ * server-sent events for live curves, and the browser bundle of the playground, built once with
+ * `deno bundle` into a temporary folder when the server starts. Read-only: every method but GET
+ * and HEAD gets 405. Bound to a loopback address, requests naming another host are refused (a web
+ * page elsewhere cannot reach the server through DNS rebinding).
+ * @module
+ */
+import { extname, join } from "node:path";
+import { curvesFigure, playPage, RUN_SCRIPT, runPage, runsPage } from "./pages.ts";
+import { resolveInBase, safeSegments } from "./paths.ts";
+import { listRunNames, readEvals, readRun, RUN_NAME, type RunInfo } from "./runs.ts";
+import { playModel } from "./model_info.ts";
+
+/** Options of `startServer`. */
+export interface ServeOptions {
+  /** The folder whose runs are served. */
+  baseDir: string;
+  /** Port (0: any free one). Default 8000. */
+  port?: number;
+  /** Interface. Default 127.0.0.1. */
+  host?: string;
+  /** Seconds between the SSE stream's checks of the metrics files. Default 1. */
+  pollSeconds?: number;
+  /** Called with one line per served request error (default: nothing). */
+  log?: (line: string) => void;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** `http://host:port`. */
+  url: string;
+  /** The port bound. */
+  port: number;
+  /** Stops listening, ends event streams, removes the bundle. */
+  close(): Promise<void>;
+  /** Resolves when the server has stopped. */
+  finished: Promise<void>;
+}
+
+const TYPES: Record<string, string> = {
+  ".json": "application/json",
+  ".jsonl": "text/plain; charset=utf-8",
+  ".yaml": "text/plain; charset=utf-8",
+  ".txt": "text/plain; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".safetensors": "application/octet-stream",
+  ".bin": "application/octet-stream",
+};
+
+const PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+  "script-src 'self' 'wasm-unsafe-eval'; object-src 'none'; base-uri 'none'; form-action 'self'";
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\./.test(host);
+}
+
+function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+function html(body: string): Response {
+  return new Response(body, {
+    headers: {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": PAGE_CSP,
+      "cache-control": "no-store",
+    },
+  });
+}
+
+/** Builds the playground bundle; resolves to its path or rejects with deno bundle's error. */
+async function buildBundle(dir: string): Promise<string> {
+  const entry = new URL("./play_client.ts", import.meta.url);
+  const out = join(dir, "play.js");
+  const args = ["bundle", "--quiet", "--platform", "browser", "--output", out];
+  if (entry.protocol === "file:") args.push("--config", new URL("../../deno.json", entry).pathname);
+  args.push(entry.href);
+  const res = await new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!res.success) {
+    const err = new TextDecoder().decode(res.stderr).trim().split("\n").slice(-3).join(" ");
+    throw new Error(`deno bundle failed: ${err}`);
+  }
+  return out;
+}
+
+/** The run names of a query (`name=` repeated), checked; null when one is malformed. */
+function namesOf(url: URL, key = "name"): string[] | null {
+  const names = url.searchParams.getAll(key);
+  if (names.length === 0 || names.length > 16 || names.some((n) => !RUN_NAME.test(n))) return null;
+  return [...new Set(names)];
+}
+
+/**
+ * Starts the server.
+ *
+ * @example
+ * ```ts ignore
+ * const server = await startServer({ baseDir: "/tmp/x", port: 0 });
+ * console.log(server.url);
+ * await server.close();
+ * ```
+ * @returns the running server
+ * @throws Error when the base folder does not exist or the port cannot be bound
+ */
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  let realBase: string;
+  try {
+    realBase = await Deno.realPath(options.baseDir);
+    if (!(await Deno.stat(realBase)).isDirectory) throw new Error("not a folder");
+  } catch (e) {
+    throw new Error(`Cannot serve ${options.baseDir}: ${(e as Error).message.split(":")[0]}`);
+  }
+  const host = options.host ?? "127.0.0.1";
+  const loopback = isLoopback(host);
+  const poll = (options.pollSeconds ?? 1) * 1000;
+  const log = options.log ?? (() => {});
+  const bundleDir = await Deno.makeTempDir({ prefix: "abacus-serve-" });
+  const bundle = buildBundle(bundleDir);
+  bundle.catch((e) => log(`playground bundle: ${(e as Error).message}`));
+  const abort = new AbortController();
+  const streams = new Set<() => void>();
+
+  const runsOf = async (names: string[]): Promise<RunInfo[] | null> => {
+    const known = new Set(await listRunNames(realBase));
+    if (names.some((n) => !known.has(n))) return null;
+    return Promise.all(names.map((n) => readRun(realBase, n)));
+  };
+
+  const events = (names: string[], req: Request): Response => {
+    let timer: ReturnType<typeof setInterval> | undefined, last = "";
+    const enc = new TextEncoder();
+    let stop = () => {};
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const send = (s: string): boolean => {
+          try {
+            controller.enqueue(enc.encode(s));
+            return true;
+          } catch {
+            stop();
+            return false;
+          }
+        };
+        stop = () => {
+          clearInterval(timer);
+          streams.delete(stop);
+          try {
+            controller.close();
+          } catch {
+            // Already closed or cancelled.
+          }
+        };
+        streams.add(stop);
+        req.signal.addEventListener("abort", () => stop());
+        const tick = async () => {
+          const runs = await Promise.all(names.map((n) => readRun(realBase, n).catch(() => null)));
+          const state = runs.map((r, k) => ({
+            name: names[k],
+            status: r?.status ?? "missing",
+            step: r?.points.at(-1)?.step ?? null,
+            loss: r?.points.at(-1)?.loss ?? null,
+          }));
+          const data = JSON.stringify(state);
+          if (data !== last) {
+            last = data;
+            send(`event: metrics\ndata: ${data}\n\n`);
+          } else send(`: alive\n\n`);
+        };
+        send("retry: 2000\n\n");
+        timer = setInterval(() => tick().catch(() => {}), poll);
+        tick().catch(() => {});
+      },
+      cancel() {
+        stop();
+      },
+    });
+    return new Response(body, {
+      headers: {
+        "content-type": "text/event-stream",
+        "cache-control": "no-store",
+        "x-accel-buffering": "no",
+      },
+    });
+  };
+
+  const handle = async (req: Request): Promise<Response> => {
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return text(405, "Method not allowed: this server is read-only\n", { allow: "GET, HEAD" });
+    }
+    const url = new URL(req.url);
+    if (loopback) {
+      const name = (req.headers.get("host") ?? "").replace(/:\d+$/, "");
+      if (!isLoopback(name)) return text(403, "Forbidden: unexpected Host header\n");
+    }
+    const path = url.pathname;
+    if (path === "/") {
+      const names = await listRunNames(realBase);
+      return html(
+        runsPage(options.baseDir, await Promise.all(names.map((n) => readRun(realBase, n)))),
+      );
+    }
+    if (path === "/run" || path === "/curves" || path === "/events") {
+      const names = namesOf(url);
+      if (!names) return text(400, "Bad request: give run names as ?name=RUN\n");
+      const runs = await runsOf(names);
+      if (!runs) return text(404, "No such run\n");
+      if (path === "/events") return events(names, req);
+      if (path === "/curves") {
+        return new Response(curvesFigure(runs), {
+          headers: { "content-type": "image/svg+xml", "cache-control": "no-store" },
+        });
+      }
+      return html(runPage(runs, await Promise.all(names.map((n) => readEvals(realBase, n)))));
+    }
+    if (path === "/play") {
+      const names = await listRunNames(realBase);
+      const withCk = (await Promise.all(names.map((n) => readRun(realBase, n))))
+        .filter((r) => r.checkpoints.length > 0).map((r) => r.name);
+      return html(playPage(withCk));
+    }
+    if (path === "/api/runs") {
+      const names = await listRunNames(realBase);
+      const runs = await Promise.all(names.map((n) => readRun(realBase, n)));
+      return Response.json(runs.map((r) => ({
+        name: r.name,
+        status: r.status,
+        steps: r.points.at(-1)?.step ?? null,
+        loss: r.points.at(-1)?.loss ?? null,
+        checkpoints: r.checkpoints.map((c) => c.name),
+      })));
+    }
+    if (path === "/api/model") {
+      const names = namesOf(url, "run");
+      if (!names || names.length !== 1) return text(400, "Bad request: give ?run=RUN\n");
+      if (!(await listRunNames(realBase)).includes(names[0])) return text(404, "No such run\n");
+      try {
+        return Response.json(await playModel(realBase, names[0]), {
+          headers: { "cache-control": "no-store" },
+        });
+      } catch (e) {
+        return text(404, `${(e as Error).message.split("\n")[0]}\n`);
+      }
+    }
+    if (path === "/assets/run.js") {
+      return new Response(RUN_SCRIPT, { headers: { "content-type": "text/javascript" } });
+    }
+    if (path === "/assets/play.js") {
+      let file: string;
+      try {
+        file = await bundle;
+      } catch (e) {
+        return text(500, `${(e as Error).message}\n`);
+      }
+      const f = await Deno.open(file, { read: true });
+      return new Response(f.readable, {
+        headers: { "content-type": "text/javascript", "cache-control": "no-store" },
+      });
+    }
+    if (path.startsWith("/files/")) {
+      const segs = safeSegments(path.slice("/files/".length));
+      if (!segs) return text(403, "Forbidden path\n");
+      const file = await resolveInBase(realBase, segs);
+      if (!file) return text(404, "Not found\n");
+      const f = req.method === "HEAD" ? null : await Deno.open(file, { read: true });
+      const size = (await (f ? f.stat() : Deno.stat(file))).size;
+      const type = TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
+      return new Response(f ? f.readable : null, {
+        headers: {
+          "content-type": type,
+          "content-length": String(size),
+          "content-security-policy": "sandbox; default-src 'none'",
+          "x-content-type-options": "nosniff",
+          "cache-control": "no-store",
+        },
+      });
+    }
+    return text(404, "Not found\n");
+  };
+
+  let resolveListening: (port: number) => void = () => {};
+  const listening = new Promise<number>((r) => (resolveListening = r));
+  const server = Deno.serve({
+    hostname: host,
+    port: options.port ?? 8000,
+    signal: abort.signal,
+    onListen: ({ port }) => resolveListening(port),
+    onError: (e) => {
+      log(`error: ${(e as Error).message.split("\n")[0]}`);
+      return text(500, "Internal error\n");
+    },
+  }, async (req) => {
+    const res = await handle(req);
+    res.headers.set("x-content-type-options", "nosniff");
+    res.headers.set("referrer-policy", "no-referrer");
+    return res;
+  });
+  const port = await listening;
+  const shown = host.includes(":") ? `[${host}]` : host;
+  // Wait for a bundle still being built: deno bundle would recreate the folder after removal.
+  const finished = server.finished.then(() => bundle.catch(() => "")).then(() =>
+    Deno.remove(bundleDir, { recursive: true }).catch(() => {})
+  );
+  return {
+    url: `http://${shown}:${port}`,
+    port,
+    finished,
+    close: async () => {
+      for (const s of [...streams]) s();
+      abort.abort();
+      await finished;
+    },
+  };
+}
