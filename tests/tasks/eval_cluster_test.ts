@@ -233,3 +233,75 @@ Deno.test("shardFromEnv() maps Slurm arrays (with steps) and Indexed Jobs onto p
     });
   }
 });
+
+/** The fenced code blocks of a markdown file, with their info strings. */
+function codeBlocks(markdown: string): { lang: string; text: string }[] {
+  return [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({
+    lang: m[1],
+    text: m[2],
+  }));
+}
+
+Deno.test("docs/cluster.md: its sbatch array and Indexed Job give every piece once, and their commands parse", async () => {
+  const { parse } = await import("yaml");
+  const blocks = codeBlocks(await Deno.readTextFile(join(REPO, "docs", "cluster.md")));
+  const evalArgs = async (line: string) => {
+    const words = line.trim().split(/\s+/).map((w) => w.replace(/"\$\{?RUNS[^"]*"/, "/runs"));
+    strictEqual(words.slice(0, 3).join(" "), "deno task eval", line);
+    return await loadConfig(words.slice(words[3] === "merge" ? 4 : 3), "eval", { log: () => {} });
+  };
+  const sbatch = blocks.filter((b) => b.lang === "sh" && b.text.includes("#SBATCH"));
+  strictEqual(sbatch.length, 2);
+  const array = /^#SBATCH --array=(\d+)-(\d+)(?::(\d+))?$/m.exec(sbatch[0].text);
+  ok(array, "the eval script has an evenly spaced --array");
+  const [min, max, step] = [Number(array[1]), Number(array[2]), Number(array[3] ?? 1)];
+  const count = Math.floor((max - min) / step) + 1;
+  const slurmPieces = [];
+  for (let id = min; id <= max; id += step) {
+    const vars: Record<string, string> = {
+      SLURM_ARRAY_TASK_ID: String(id),
+      SLURM_ARRAY_TASK_MIN: String(min),
+      SLURM_ARRAY_TASK_MAX: String(min + (count - 1) * step),
+      SLURM_ARRAY_TASK_STEP: String(step),
+      SLURM_ARRAY_TASK_COUNT: String(count),
+    };
+    const s = shardFromEnv((n) => vars[n]);
+    strictEqual(s.count, count);
+    slurmPieces.push(s.index);
+  }
+  deepStrictEqual(slurmPieces, Array.from({ length: count }, (_, k) => k + 1));
+  const slurmEval = await evalArgs(
+    sbatch[0].text.split("\n").find((l) => l.includes("task eval"))!,
+  );
+  const slurmMerge = await evalArgs(
+    sbatch[1].text.split("\n").find((l) => l.includes("task eval"))!,
+  );
+  strictEqual(slurmEval.shard, "auto");
+  ok(/deno task eval merge /.test(sbatch[1].text));
+  deepStrictEqual([slurmMerge.name, slurmMerge.eval.grid], [slurmEval.name, slurmEval.eval.grid]);
+
+  const jobs = blocks.filter((b) => b.lang === "yaml").map((b) => parse(b.text));
+  const indexed = jobs.find((j) => j.spec.completionMode === "Indexed");
+  const merge = jobs.find((j) => j.spec.completionMode === undefined);
+  ok(indexed && merge, "an Indexed Job and a merge Job");
+  const container = indexed.spec.template.spec.containers[0];
+  const declared = container.env.find((e: { name: string }) => e.name === "ABACUS_SHARD_COUNT");
+  strictEqual(Number(declared.value), indexed.spec.completions);
+  const k8sPieces = [];
+  for (let i = 0; i < indexed.spec.completions; i++) {
+    const vars: Record<string, string> = {
+      JOB_COMPLETION_INDEX: String(i),
+      [declared.name]: declared.value,
+    };
+    k8sPieces.push(shardFromEnv((n) => vars[n]).index);
+  }
+  deepStrictEqual(k8sPieces, Array.from({ length: indexed.spec.completions }, (_, k) => k + 1));
+  const k8sEval = await evalArgs(container.command.join(" "));
+  const k8sMerge = await evalArgs(merge.spec.template.spec.containers[0].command.join(" "));
+  strictEqual(k8sEval.shard, "auto");
+  deepStrictEqual([k8sMerge.name, k8sMerge.base_dir], [k8sEval.name, k8sEval.base_dir]);
+  strictEqual(
+    indexed.spec.template.spec.volumes[0].persistentVolumeClaim.claimName,
+    merge.spec.template.spec.volumes[0].persistentVolumeClaim.claimName,
+  );
+});
