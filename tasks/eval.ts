@@ -122,9 +122,9 @@ export async function evaluate(
       }
       trainRange = trainMeta ? trainRangeOf(trainMeta) : null;
       say(
-        `evaluating ${ckpt} on ${plan.name}${plan.part ? ` (${plan.part})` : ""}${
-          shard ? `, shard ${shard.index}/${shard.count}` : ""
-        }${shard && "from" in shard ? ` (${shard.from})` : ""}: ${plan.cells.length} cells`,
+        `evaluating ${ckpt} on ${plan.name}${plan.part ? ` (${plan.part})` : ""}: ${
+          shard ? `shard ${shard.index}/${shard.count} of ` : ""
+        }${plan.cells.length} cells${shard && "from" in shard ? ` (${shard.from})` : ""}`,
       );
       const progress = options.quiet ? null : new Progress("eval");
       const result = await evaluateGrid({
