@@ -179,10 +179,10 @@ export function crossCheck(tree: Tree, kind: "pretrain" | "eval" | "arch"): void
     }
   } else {
     const shard = tree.shard;
-    if (typeof shard === "string") {
+    if (typeof shard === "string" && shard !== "auto") {
       const [k, n] = shard.split("/").map(Number);
       if (!(n >= 1 && k >= 1 && k <= n)) {
-        problem = `shard must be k/N with 1 <= k <= N, got "${shard}"`;
+        problem = `shard must be k/N with 1 <= k <= N or auto, got "${shard}"`;
       }
     }
     const steps = Object.keys(tree).filter((k) =>

@@ -46,7 +46,7 @@ export function helpText(kind: ConfigKind = "pretrain"): string {
   const lines = [
     train
       ? "Usage: deno task train [preset=NAME] [GROUP=OPTION ...] [key=value ...]"
-      : "Usage: deno task eval name=RUN [--shard k/N] [GROUP=OPTION ...] [key=value ...]",
+      : "Usage: deno task eval name=RUN [--shard k/N|auto] [GROUP=OPTION ...] [key=value ...]",
     "",
     "Arguments use upstream's (Hydra) spelling: None, True/False, 1e-4, 'quoted', [a,b];",
     "+key=value is accepted like key=value. Unknown keys and wrong types are rejected.",

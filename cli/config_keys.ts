@@ -261,7 +261,10 @@ const EVAL = v.object({
   seed: orNone(int(), "seed of on-the-fly eval data and of the random initial state"),
   dryrun: bool,
   checkpoint: orNone(str(), "checkpoint folder to evaluate (None: the run's newest)"),
-  shard: orNone(str(/^\d+\/\d+$/, "2/8"), "evaluate piece k of N (also --shard k/N)"),
+  shard: orNone(
+    str(/^(\d+\/\d+|auto)$/, "2/8 or auto"),
+    "evaluate piece k of N, or auto: the piece a Slurm array or Kubernetes Indexed Job gives",
+  ),
   max_rec: orNone(int(1), "recurrences at eval (None: the training value)"),
   reverse_inputs: bool,
   pad_zeros: only(int(), [0], "zero-padded operands are not implemented"),

@@ -267,7 +267,7 @@ export interface EvalConfig {
   readonly dryrun: boolean;
   /** checkpoint folder to evaluate (None: the run's newest) */
   readonly checkpoint: string | null;
-  /** evaluate piece k of N (also --shard k/N) */
+  /** evaluate piece k of N, or auto: the piece a Slurm array or Kubernetes Indexed Job gives */
   readonly shard: string | null;
   /** recurrences at eval (None: the training value) */
   readonly max_rec: number | null;

@@ -16,7 +16,7 @@ import {
   resolveMatmul,
   type TextureTile,
 } from "./matmul_plan.ts";
-import { matmulTexture, textureFits } from "./matmul_texture.ts";
+import { matmulTexture, TEXTURE_WGX, textureFits } from "./matmul_texture.ts";
 import { type Kernel, kernel } from "./program.ts";
 
 const TEXTURE_TILES: Record<string, TextureTile> = {
@@ -59,8 +59,9 @@ function cpuThreads(): number {
  *
  * CPU adapters: packed textures once the work pays for the two
  * extra dispatches and a compile per shape (about 2^18 multiply-adds), else `direct`; the tile
- * is the one with the least padded work per measured rate that still gives every CPU thread
- * at least 4 workgroups (texture4x4 always qualifies). GPUs:
+ * is the one with the least padded work per measured rate (a workgroup covers 8 tiles along n,
+ * so narrow outputs pad to 8 tiles) that still gives every CPU thread at least 4 workgroups
+ * (texture4x4 always qualifies). GPUs:
  * workgroup tiles, 64 wide once C has enough tiles to fill the device.
  *
  * @example
@@ -76,13 +77,16 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
   if (family === "texture") {
     if (macs >= 1 << 18) {
       // The tile with the least estimated time (padded work over the tile's measured rate,
-      // bench/NOTES.md) among those leaving at least 4 workgroups of 8 tiles per CPU thread.
-      const tiles = (t: number) => Math.ceil(p.m / t) * Math.ceil(p.n / t) * p.batch;
-      const cost = (t: number) => tiles(t) * t * t / TILE_RATE[t];
+      // bench/NOTES.md) among those leaving at least 4 workgroups per CPU thread. A workgroup
+      // spans TEXTURE_WGX tiles along n, and its lanes past N cost like the others: N = 64
+      // pads to 128 columns with 16x16 tiles but to none with 8x8.
+      const wide = (t: number) => TEXTURE_WGX * t;
+      const groups = (t: number) => Math.ceil(p.m / t) * Math.ceil(p.n / wide(t)) * p.batch;
+      const cost = (t: number) => groups(t) * t * wide(t) / TILE_RATE[t];
       let best: MatmulVariant | null = null, bestCost = Infinity;
       for (const t of [16, 8, 4]) {
         const v = `texture${t}x${t}` as MatmulVariant;
-        const busy = tiles(t) >= 32 * cpuThreads() || t === 4;
+        const busy = groups(t) >= 4 * cpuThreads() || t === 4;
         if (busy && cost(t) < bestCost && matmulVariantFits(ctx, p, v)) {
           [best, bestCost] = [v, cost(t)];
         }

@@ -22,8 +22,12 @@ export interface TextureForm {
   bK: boolean;
 }
 
-/** Invocations per workgroup along n: one SIMD vector (llvmpipe vectorises along x only). */
-const WGX = 8;
+/**
+ * Invocations per workgroup along n: one SIMD vector (llvmpipe vectorises along x only). A
+ * workgroup covers `TEXTURE_WGX * tn` columns of C, and its lanes past N cost as much as the others.
+ */
+export const TEXTURE_WGX = 8;
+const WGX = TEXTURE_WGX;
 
 /** What the main texture kernel's text depends on: sizes, tile, texel layouts, C's form. */
 type MainKey = {

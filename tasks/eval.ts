@@ -1,8 +1,11 @@
 /**
- * `deno task eval name=NAME base_dir=DIR [eval.grid=1..12x1..12] [max_rec=R] [--shard k/N]
+ * `deno task eval name=NAME base_dir=DIR [eval.grid=1..12x1..12] [max_rec=R] [--shard k/N|auto]
  * [checkpoint=PATH] [upstream flags ...]`: evaluates a run's newest checkpoint on a grid of operand
  * lengths with batched KV-cached greedy decoding, writing per-cell results as they finish (a rerun
- * skips them), a summary and the heatmaps. `deno task eval merge name=NAME ...` combines shards.
+ * skips them), a summary and the heatmaps. A shard job (`--shard k/N`, or `--shard auto` inside a
+ * Slurm job array or a Kubernetes Indexed Job) writes only its own subfolder, so any number of
+ * them can run at once on a shared folder; `deno task eval merge name=NAME ...` then combines the
+ * shards into the grid folder and draws the heatmap.
  * @module
  */
 import { loadConfig, userCwd } from "../cli/config.ts";
@@ -18,14 +21,22 @@ import { cellTokens, EvalError } from "./eval/grids.ts";
 import { findCheckpoint, loadModel } from "./eval/model_io.ts";
 import { resultsDir } from "./eval/results.ts";
 import { evaluateGrid } from "./eval/runner.ts";
-import { parseShard } from "./eval/shard.ts";
+import {
+  type AutoShard,
+  type EnvReader,
+  parseShard,
+  type Shard,
+  shardFromEnv,
+} from "./eval/shard.ts";
 import { mergeResults, type Summary, trainRangeOf } from "./eval/summary.ts";
 import { writePlots } from "./plot.ts";
 
 /** What one evaluation produced. */
 export interface EvalOutcome {
-  /** The grid's results folder. */
+  /** The grid's results folder, or the shard's subfolder for a shard job. */
   dir: string;
+  /** The piece a shard job evaluated (`from` names the variables of `--shard auto`), else null. */
+  shard: (Shard & Partial<Pick<AutoShard, "from">>) | null;
   /** The summary (fractions). */
   summary: Summary;
   /** Heatmap files written. */
@@ -36,8 +47,19 @@ function flagsOf(cfg: EvalConfig) {
   return { ...cfg, grid: cfg.eval.grid };
 }
 
+function envGet(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Evaluates a run (or merges shards) from `key=value` arguments.
+ *
+ * A shard job evaluates its piece into its own subfolder and neither merges nor plots the grid
+ * (other shards may be writing beside it); `merge` does both once all shards are done.
  *
  * @example
  * ```ts ignore
@@ -45,12 +67,13 @@ function flagsOf(cfg: EvalConfig) {
  * console.log(out.summary.in_distribution);
  * ```
  * @param args arguments (as `deno task eval` takes them)
- * @param options backend override, a quiet flag, samples per generated cell
+ * @param options backend override, a quiet flag, samples per generated cell, and the
+ *   environment `--shard auto` reads (default `Deno.env`)
  * @returns where the results are and their summary
  */
 export async function evaluate(
   args: string[],
-  options: { backend?: Backend; quiet?: boolean; samples?: number } = {},
+  options: { backend?: Backend; quiet?: boolean; samples?: number; env?: EnvReader } = {},
 ): Promise<EvalOutcome> {
   const merge = args[0] === "merge";
   const cfg = await loadConfig(
@@ -63,12 +86,20 @@ export async function evaluate(
   const say = options.quiet ? () => {} : (s: string) => console.log(s);
   let summary: Summary;
   let trainRange = null;
+  let shard: EvalOutcome["shard"] = null;
+  let dir = gridDir;
   if (merge) {
     const merged = await mergeResults(gridDir, { expected: plan.part ? undefined : plan.cells });
     summary = merged.summary;
     trainRange = summary.train_range ?? null;
     if (merged.missing.length) say(`merge: ${merged.missing.length} cells are still missing`);
   } else {
+    // The shard first: a scheduler misconfiguration fails before the model is loaded.
+    shard = cfg.shard === "auto"
+      ? shardFromEnv(options.env ?? envGet)
+      : cfg.shard
+      ? parseShard(cfg.shard)
+      : null;
     const backend = options.backend ?? (cfg.impl.backend === "cpu" ? CPU : await initBackend());
     const ckpt = await findCheckpoint(cfg.base_dir, cfg.name, cfg.checkpoint ?? null);
     const { model, arch, trainMeta } = await loadModel(ckpt, backend, cfg.base_dir);
@@ -91,9 +122,9 @@ export async function evaluate(
       }
       trainRange = trainMeta ? trainRangeOf(trainMeta) : null;
       say(
-        `evaluating ${ckpt} on ${plan.name}${
-          plan.part ? ` (${plan.part})` : ""
-        }: ${plan.cells.length} cells`,
+        `evaluating ${ckpt} on ${plan.name}${plan.part ? ` (${plan.part})` : ""}: ${
+          shard ? `shard ${shard.index}/${shard.count} of ` : ""
+        }${plan.cells.length} cells${shard && "from" in shard ? ` (${shard.from})` : ""}`,
       );
       const progress = options.quiet ? null : new Progress("eval");
       const result = await evaluateGrid({
@@ -101,7 +132,7 @@ export async function evaluate(
         gridDir,
         decode: (prompts, maxNewTokens) =>
           greedyDecode(model, prompts, { maxNewTokens, recurrences: R, seed: cfg.seed ?? 0 }),
-        shard: cfg.shard ? parseShard(cfg.shard) : null,
+        shard,
         dataDir: await findGridData(plan, cfg.base_dir),
         seed: cfg.seed ?? undefined,
         samples: options.samples,
@@ -112,11 +143,13 @@ export async function evaluate(
       });
       progress?.done();
       summary = result.summary;
+      if (shard) dir = result.dir;
       say(`${result.evaluated} cells evaluated, ${result.skipped} already done`);
     } finally {
       model.dispose();
     }
   }
+  if (shard) return { dir, summary, plots: [], shard };
   const kind = plan.task;
   const plots = await writePlots([{
     cells: (await mergeResults(gridDir, {})).cells,
@@ -124,7 +157,7 @@ export async function evaluate(
     kind,
     trainRange,
   }], { dir: gridDir, name: "heatmap" }).catch(() => [] as string[]);
-  return { dir: gridDir, summary, plots };
+  return { dir, summary, plots, shard };
 }
 
 const pct = (
@@ -137,7 +170,7 @@ const pct = (
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(
-      "Usage: deno task eval name=NAME [base_dir=DIR] [eval.grid=I..JxK..L] [max_rec=R] [--shard k/N]\n" +
+      "Usage: deno task eval name=NAME [base_dir=DIR] [eval.grid=I..JxK..L] [max_rec=R] [--shard k/N|auto]\n" +
         "                      [checkpoint=PATH] [upstream flags: big_eval_step_K=True checkerboard=even mul=True ...]\n" +
         "       deno task eval merge name=NAME [same grid flags]\n\n" + helpText("eval"),
     );
@@ -154,6 +187,12 @@ export async function main(argv: string[]): Promise<number> {
         (s.extended !== null && s.extended !== undefined ? `, extended ${pct(s.extended)}` : ""),
     );
     for (const p of out.plots) console.log(`plot: ${p}`);
+    if (out.shard) {
+      const rest = argv.filter((a, k) =>
+        !/^(--)?shard(=|$)/.test(a) && !/^(--)?shard$/.test(argv[k - 1] ?? "")
+      );
+      console.log(`when every shard is done: deno task eval merge ${rest.join(" ")}`);
+    }
     return 0;
   } catch (e) {
     if (e instanceof EvalError || e instanceof ConfigError) {

@@ -1,7 +1,8 @@
 // `--shard k/N`: splits an evaluation's cells into N pieces of nearly equal decoding cost, so N
 // jobs on N machines (a scheduler's job array, GNU parallel) cover a grid between them. The split
 // is greedy longest-processing-time first and fully deterministic, so every job computes the
-// same assignment independently and each cell lands in exactly one shard.
+// same assignment independently and each cell lands in exactly one shard. `--shard auto` reads k
+// and N from a Slurm job array or a Kubernetes Indexed Job (`shardFromEnv`).
 
 import { EvalError } from "./grids.ts";
 
@@ -143,4 +144,135 @@ export function shardCells<C extends { i: number; j: number }>(
     throw new EvalError(`Cannot use shard ${shard.index}/${shard.count}: expected 1 <= k <= N`);
   }
   return splitCells(cells, shard.count, cost)[shard.index - 1];
+}
+
+/** Reads one environment variable (`Deno.env.get`, or a map's lookup in tests). */
+export type EnvReader = (name: string) => string | undefined;
+
+/** The variable holding the number of pieces of a Kubernetes Indexed Job (its `completions`). */
+export const SHARD_COUNT_VAR = "ABACUS_SHARD_COUNT";
+
+/** A shard taken from a scheduler's environment, and where it came from. */
+export interface AutoShard extends Shard {
+  /** The variables it was read from, for the log, e.g. `SLURM_ARRAY_TASK_ID=4 of 0..98 step 2`. */
+  from: string;
+}
+
+const SLURM_VARS = ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"];
+
+function autoError(why: string): EvalError {
+  return new EvalError(`--shard auto: ${why}`);
+}
+
+/** A set, non-empty variable as a whole number; undefined when unset or empty. */
+function wholeVar(env: EnvReader, name: string): number | undefined {
+  const raw = env(name)?.trim();
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw autoError(`${name}="${raw}" is not a whole number`);
+  }
+  return Number(raw);
+}
+
+function fromSlurm(env: EnvReader): AutoShard {
+  const [id, min, count] = SLURM_VARS.map((n) => wholeVar(env, n));
+  const missing = SLURM_VARS.filter((_, k) => [id, min, count][k] === undefined);
+  if (missing.length) {
+    throw autoError(
+      `SLURM_ARRAY_TASK_ID is set but ${missing.join(" and ")} ${
+        missing.length > 1 ? "are" : "is"
+      } not (a Slurm job array sets all three)`,
+    );
+  }
+  const step = wholeVar(env, "SLURM_ARRAY_TASK_STEP") ?? 1;
+  const max = wholeVar(env, "SLURM_ARRAY_TASK_MAX");
+  const declared = wholeVar(env, SHARD_COUNT_VAR);
+  if (count! < 1 || step < 1) {
+    throw autoError(
+      `SLURM_ARRAY_TASK_COUNT=${count} and SLURM_ARRAY_TASK_STEP=${step} must be >= 1`,
+    );
+  }
+  const last = min! + (count! - 1) * step;
+  const offset = id! - min!;
+  if (offset < 0 || offset % step !== 0 || id! > last || (max !== undefined && max !== last)) {
+    throw autoError(
+      `SLURM_ARRAY_TASK_ID=${id} is not in the evenly spaced array MIN=${min} STEP=${step} ` +
+        `COUNT=${count}${max !== undefined ? ` MAX=${max}` : ""}: use --array=A-B or ` +
+        `--array=A-B:S (or --shard k/N with your own numbering)`,
+    );
+  }
+  if (declared !== undefined && declared !== count) {
+    throw autoError(
+      `${SHARD_COUNT_VAR}=${declared} but SLURM_ARRAY_TASK_COUNT=${count}: they must agree ` +
+        `(or unset ${SHARD_COUNT_VAR})`,
+    );
+  }
+  return {
+    index: offset / step + 1,
+    count: count!,
+    from: `SLURM_ARRAY_TASK_ID=${id} of ${min}..${last}${step > 1 ? ` step ${step}` : ""}`,
+  };
+}
+
+function fromKubernetes(env: EnvReader): AutoShard {
+  const index = wholeVar(env, "JOB_COMPLETION_INDEX")!;
+  const count = wholeVar(env, SHARD_COUNT_VAR);
+  if (count === undefined) {
+    throw autoError(
+      `JOB_COMPLETION_INDEX is set but ${SHARD_COUNT_VAR} is not: set it to the Job's completions`,
+    );
+  }
+  if (index >= count) {
+    throw autoError(
+      `JOB_COMPLETION_INDEX=${index} must be below ${SHARD_COUNT_VAR}=${count} (the Job's completions)`,
+    );
+  }
+  return { index: index + 1, count, from: `JOB_COMPLETION_INDEX=${index} of ${count}` };
+}
+
+/**
+ * The shard a scheduler hands this process (`--shard auto`), from its environment.
+ *
+ * A Slurm job array (`sbatch --array=A-B` or `A-B:S`) gives piece
+ * (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP + 1 of
+ * SLURM_ARRAY_TASK_COUNT; the step defaults to 1, and an array that is not evenly spaced (a list
+ * such as `--array=1,5,7`, checked against SLURM_ARRAY_TASK_MAX) is refused. A Kubernetes Indexed
+ * Job gives piece JOB_COMPLETION_INDEX + 1 (the index is 0-based) of {@link SHARD_COUNT_VAR},
+ * which the manifest sets to the Job's `completions`. With Slurm, {@link SHARD_COUNT_VAR} is
+ * optional and must equal SLURM_ARRAY_TASK_COUNT when set. Neither scheduler, both, a missing
+ * or non-numeric variable, or values that do not fit throw an `EvalError` with one line naming
+ * the variables.
+ *
+ * @example
+ * ```ts
+ * import { shardFromEnv } from "./shard.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const slurm: Record<string, string> = {
+ *   SLURM_ARRAY_TASK_ID: "6", SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_COUNT: "50",
+ *   SLURM_ARRAY_TASK_STEP: "2", SLURM_ARRAY_TASK_MAX: "98",
+ * };
+ * assert.deepEqual(shardFromEnv((n) => slurm[n]).index, 4);
+ * const k8s: Record<string, string> = { JOB_COMPLETION_INDEX: "0", ABACUS_SHARD_COUNT: "20" };
+ * assert.deepEqual([shardFromEnv((n) => k8s[n]).index, shardFromEnv((n) => k8s[n]).count], [1, 20]);
+ * assert.throws(() => shardFromEnv(() => undefined), /needs a Slurm job array/);
+ * ```
+ *
+ * @param env Reads a variable; unset and empty are the same.
+ * @returns The piece, its count, and the variables it came from.
+ */
+export function shardFromEnv(env: EnvReader): AutoShard {
+  const slurm = wholeVar(env, "SLURM_ARRAY_TASK_ID") !== undefined;
+  const k8s = wholeVar(env, "JOB_COMPLETION_INDEX") !== undefined;
+  if (slurm && k8s) {
+    throw autoError(
+      "both SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX are set: unset one, or give --shard k/N",
+    );
+  }
+  if (slurm) return fromSlurm(env);
+  if (k8s) return fromKubernetes(env);
+  throw autoError(
+    `needs a Slurm job array (${SLURM_VARS.join(", ")}) or a Kubernetes Indexed Job ` +
+      `(JOB_COMPLETION_INDEX, ${SHARD_COUNT_VAR}); neither is set`,
+  );
 }
