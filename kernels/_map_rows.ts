@@ -194,7 +194,7 @@ export interface RowProgram<K extends Key, I extends string, O extends string, U
 }
 
 /** Rows at most this long always run one invocation per row. */
-export const PER_ROW_MAX = 256;
+const PER_ROW_MAX = 256;
 
 /**
  * Chooses the row layout. Short rows: one invocation per row. Long rows on real GPUs: a

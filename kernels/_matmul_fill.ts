@@ -101,14 +101,10 @@ export function extents(
 /**
  * Whether an operand's storage already is the texel layout, so a copy can fill the texture.
  *
- * @example
- * ```ts ignore
- * if (copyable(a, true)) { ... }
- * ```
  * @param alongK texels along k (else along the rows)
  * @returns true when a buffer-to-texture copy fills it
  */
-export function copyable(o: Operand, alongK: boolean): boolean {
+function copyable(o: Operand, alongK: boolean): boolean {
   // Texel rows: along k, each row r holds K contiguous k; along r, each k holds R contiguous r.
   const [len, count, contiguous] = alongK ? [o.k, o.rows, o.ks] : [o.rows, o.k, o.rs];
   const pitch = alongK ? o.rs : o.ks;

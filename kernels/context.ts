@@ -222,7 +222,7 @@ export function vec4Range(b: Buf, n: number, what: string): Buf {
  * 65535, and a second loop after it runs once), silently. Launchers whose per-invocation loops
  * grow with the input check against it on CPU adapters (`checkLoopBudget`).
  */
-export const CPU_LOOP_BUDGET = 65535;
+const CPU_LOOP_BUDGET = 65535;
 
 /**
  * Throws a one-line error when a kernel's per-invocation loop would exceed llvmpipe's loop budget

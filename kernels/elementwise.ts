@@ -86,15 +86,9 @@ export function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
 /**
  * Applies one binary op to two doubles (the CPU references' arithmetic).
  *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { applyBinary } from "./elementwise.ts";
- * assert(applyBinary("div", 1, 4) === 0.25);
- * ```
  * @returns `x op y`
  */
-export function applyBinary(op: BinaryOp, x: number, y: number): number {
+function applyBinary(op: BinaryOp, x: number, y: number): number {
   return op === "add" ? x + y : op === "sub" ? x - y : op === "mul" ? x * y : x / y;
 }
 

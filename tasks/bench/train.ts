@@ -19,16 +19,8 @@ import { recordStep, startLossRead } from "../train/step.ts";
 
 /**
  * The configurations measured: name and overrides on top of `preset=tiny-addition`.
- *
- * @example
- * ```ts
- * import { TRAIN_BENCH_CONFIGS } from "./train.ts";
- * import { ok } from "node:assert/strict";
- *
- * ok(TRAIN_BENCH_CONFIGS["4x256"].includes("arch.hidden_size=256"));
- * ```
  */
-export const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   "tiny-addition": [],
   "4x256": [
     "arch.layers_in_recurrent_block=4",

@@ -83,20 +83,11 @@ export interface EvaluateGridResult {
 /**
  * Subfolder label of a job: the plan's part and the shard, or null for the whole grid.
  *
- * @example
- * ```ts
- * import { jobPart } from "./runner.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(jobPart("big_eval_step_1", { index: 2, count: 4 }), "big_eval_step_1_shard_2_of_4");
- * assert.deepEqual(jobPart(null, null), null);
- * ```
- *
  * @param part The plan's part label.
  * @param shard The shard, if any.
  * @returns The label or null.
  */
-export function jobPart(part: string | null, shard: Shard | null | undefined): string | null {
+function jobPart(part: string | null, shard: Shard | null | undefined): string | null {
   const labels = [part, shard ? shardLabel(shard) : null].filter((x) => x !== null);
   return labels.length > 0 ? labels.join("_") : null;
 }

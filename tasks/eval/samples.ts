@@ -37,18 +37,9 @@ export interface CellSamplesOptions {
 /**
  * Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target.
  *
- * @example
- * ```ts
- * import { splitSample } from "./samples.ts";
- * import assert from "node:assert/strict";
- *
- * const s = splitSample([5, 14, 6, 17, 11, 3, 0, 0], true); // "1+2=7" EOS PAD PAD
- * assert.deepEqual([[...s.prompt], [...s.target]], [[5, 14, 6, 17], [11, 3]]);
- * ```
- *
  * @param removePadding Drop PAD from the prompt.
  */
-export function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSample {
+function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSample {
   let eq = -1, eos = tokens.length;
   for (let k = 0; k < tokens.length; k++) {
     if (eq < 0 && tokens[k] === EQUALS) eq = k;

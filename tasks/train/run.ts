@@ -26,15 +26,8 @@ import { type Budget, budgetOf, stopReason } from "./schedule.ts";
 
 /**
  * Test rows used for the final loss and for the greedy exact-match check (at most).
- *
- * @example
- * ```ts
- * import { TEST_ROWS } from "./run.ts";
- * import { deepEqual } from "node:assert/strict";
- * deepEqual(TEST_ROWS.exactMatch, 1000);
- * ```
  */
-export const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
+const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
 
 /** What a run did. */
 export interface TrainOutcome {
