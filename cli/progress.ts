@@ -74,7 +74,6 @@ export class Progress {
 
   /**
    * @param label Shown at the start of each line.
-   * @param options Output, mode and clock.
    */
   constructor(label: string, options: ProgressOptions = {}) {
     this.#label = label;

@@ -29,8 +29,6 @@ export class ScratchTextures {
 
   /**
    * Makes an empty set for a device.
-   *
-   * @param device the device that creates the textures
    */
   constructor(device: GPUDevice) {
     this.#device = device;

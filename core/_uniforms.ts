@@ -43,8 +43,6 @@ export class UniformSlices {
 
   /**
    * Copies `data` (at most 256 bytes) into a fresh slice of the current submission.
-   *
-   * @returns the binding of the slice
    */
   slice(data: ArrayBufferView): GPUBufferBinding {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

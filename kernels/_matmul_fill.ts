@@ -86,7 +86,6 @@ export interface Operand {
  * ```ts ignore
  * const [w, h] = extents({ rows: 100, k: 30, tile: 16 }, true); // [8, 112]
  * ```
- * @param o rows, k and tile
  * @param alongK texels along k (else along the rows)
  * @returns width and height in texels
  */
@@ -138,7 +137,6 @@ export function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number 
  * ```
  * @param alongK texels along k (else along the rows)
  * @param copier the context's copy capability, or null
- * @returns the texture view to bind
  */
 export function fill(
   ctx: KernelContext,

@@ -111,7 +111,6 @@ export interface KernelContext {
  * assert(grid1d(10, 65535)[0] === 10);
  * assert(grid1d(70000, 65535)[1] === 2);
  * ```
- * @param count number of workgroups needed
  * @returns `[x, y]` with `x * y >= count`
  */
 export function grid1d(count: number, max = 65535): [number, number] {

@@ -78,7 +78,6 @@ export interface FireArgs<B> extends FireSizes {
  * const s = resolveFireSizes({ seq: 5, rows: 2 });
  * assert(s.rowStart === 0 && s.initL === 512 && s.eps === 1e-6);
  * ```
- * @returns every size and constant
  * @throws Error when the rows fall outside the positions
  */
 export function resolveFireSizes(a: FireSizes): Required<FireSizes> {
@@ -103,7 +102,6 @@ export function resolveFireSizes(a: FireSizes): Required<FireSizes> {
  * import { fireParams, resolveFireSizes } from "./fire.ts";
  * assert(fireParams(resolveFireSizes({ seq: 5, rowStart: 2, rows: 3 })).rowStart === 2);
  * ```
- * @returns the uniform values by name
  */
 export function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNIFORMS, number> {
   return { cols: s.seq, rowStart: s.rowStart, initL: s.initL, eps: s.eps };

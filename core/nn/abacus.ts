@@ -211,8 +211,6 @@ export class AbacusEmbedding {
 
   /**
    * Makes the table.
-   *
-   * @param options sizes, backend, random source
    */
   constructor(options: AbacusOptions) {
     this.tableSize = options.tableSize ?? 512;

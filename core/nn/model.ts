@@ -301,7 +301,6 @@ export class ArithmeticModel {
    * Runs the model on a batch of token rows.
    *
    * @param ids token ids, (B*T) row-major
-   * @param options mode, TBPTT split, seeds
    * @returns logits (B, T, V)
    */
   forward(ids: Int32Array, B: number, T: number, options: ForwardOptions): Tensor {

@@ -114,7 +114,6 @@ export class ArithmeticSource implements SampleSource {
   #hintStart = 0;
 
   /**
-   * @param spec A resolved arithmetic spec.
    * @param rng The generator (consumed in order; same state gives the same samples).
    */
   constructor(spec: DataSpec, rng: Rng) {

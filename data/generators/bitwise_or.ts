@@ -41,9 +41,7 @@ export class OrSource implements SampleSource {
   #next = 0;
   #scratch: Uint8Array;
 
-  /**
-   * @param spec A resolved OR spec.
-   */
+  /** */
   constructor(spec: DataSpec, rng: Rng) {
     if (spec.op !== "or") throw new Error(`OrSource cannot generate op ${spec.op}`);
     this.#spec = spec;

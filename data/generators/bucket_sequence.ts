@@ -29,7 +29,6 @@ export class BucketSequence {
 
   /**
    * @param counts How many times each bucket index appears.
-   * @param rng The generator to draw from.
    */
   constructor(counts: ArrayLike<number>, rng: Rng) {
     this.#size = counts.length;

@@ -80,9 +80,7 @@ export class SortSource implements SampleSource {
   #order: Uint8Array;
   #scratch: Uint8Array;
 
-  /**
-   * @param spec A resolved sorting spec.
-   */
+  /** */
   constructor(spec: DataSpec, rng: Rng) {
     if (spec.op !== "sort") throw new Error(`SortSource cannot generate op ${spec.op}`);
     this.#spec = spec;

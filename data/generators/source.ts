@@ -100,7 +100,6 @@ export class SpaceInserter {
   #budget: number;
 
   /**
-   * @param rng The generator to draw from.
    * @param p Space probability in [0, 1).
    * @param budget Most spaces per sample.
    */

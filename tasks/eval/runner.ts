@@ -83,7 +83,6 @@ export interface EvaluateGridResult {
 /**
  * Subfolder label of a job: the plan's part and the shard, or null for the whole grid.
  *
- * @param part The plan's part label.
  * @param shard The shard, if any.
  * @returns The label or null.
  */
@@ -147,9 +146,6 @@ function untilEos(tokens: Int32Array): Int32Array {
  * assert.deepEqual((await evaluateGrid({ plan, gridDir, decode, samples: 5 })).skipped, 4);
  * await Deno.remove(gridDir, { recursive: true });
  * ```
- *
- * @param options Plan, folders, decoder, shard and settings.
- * @returns The job's cells and summary.
  */
 export async function evaluateGrid(options: EvaluateGridOptions): Promise<EvaluateGridResult> {
   const { plan, decode } = options;

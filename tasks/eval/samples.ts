@@ -36,8 +36,6 @@ export interface CellSamplesOptions {
 
 /**
  * Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target.
- *
- * @param removePadding Drop PAD from the prompt.
  */
 function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSample {
   let eq = -1, eos = tokens.length;
@@ -91,7 +89,6 @@ export class CellSamples {
    *
    * @param dataDir Grid data folder or null.
    * @param onDisk Cell folders on disk by `"i,j"`.
-   * @param removePadding Drop PAD from prompts.
    */
   constructor(
     plan: GridPlan,

@@ -80,8 +80,6 @@ export class ResultStore {
 
   /**
    * Creates or reopens a job folder; a folder stamped with other settings is an error.
-   *
-   * @param options Grid folder, part, task, stamp.
    */
   static async open(options: StoreOptions): Promise<ResultStore> {
     const dir = options.part === null ? options.gridDir : join(options.gridDir, options.part);

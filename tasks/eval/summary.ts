@@ -101,8 +101,6 @@ function mean(xs: number[]): number | null {
  * assert.deepEqual([s.in_distribution, s.out_of_distribution, s.extended], [1, 0.1, 0]);
  * assert.deepEqual([s.in_distribution_cells, s.out_of_distribution_cells, s.extended_cells], [1, 2, 1]);
  * ```
- *
- * @param options Grid, task, training range.
  */
 export function summarize(cells: readonly CellResult[], options: SummaryOptions): Summary {
   const r = options.trainRange, above = options.extendedAbove ?? 100;
@@ -161,8 +159,6 @@ function runName(gridDir: string): string | undefined {
  * assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/results.json`)).cells.length, 1);
  * await Deno.remove(dir, { recursive: true });
  * ```
- *
- * @param options Grid, task, training range.
  */
 export async function writeSummary(
   dir: string,

@@ -26,7 +26,6 @@ export const YLGNBU: readonly string[] = [
  * Parses a `#rrggbb` colour.
  *
  * @param hex a colour written as `#rrggbb`
- * @returns its red, green and blue channels
  */
 function parseHex(hex: string): Rgb {
   const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);

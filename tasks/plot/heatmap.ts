@@ -31,7 +31,6 @@ export type PlotFormat = "svg" | "png";
  * ok(svg.includes("1st Number Length") && png[1] === 0x50); // "P" of the PNG signature
  * ```
  * @param panels the runs to draw, left to right
- * @param options annotation, ticks, mean-in-title and PNG scale
  * @returns the SVG text and the PNG bytes
  */
 export async function plotHeatmaps(

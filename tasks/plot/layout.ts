@@ -113,7 +113,6 @@ function plan(panel: HeatmapPanel, opts: HeatmapOptions): Plan {
  * ```
  * @param panels the runs to draw, left to right
  * @param options annotation, tick and title options shared by all panels
- * @returns the figure size and its shapes
  */
 export function layoutHeatmaps(panels: HeatmapPanel[], options: HeatmapOptions = {}): Figure {
   if (panels.length === 0) throw new Error("Cannot plot a figure without panels");

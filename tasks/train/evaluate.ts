@@ -48,7 +48,6 @@ async function* chunks(
  * ```
  *
  * @param options Rows to use and rows per batch.
- * @returns Loss, perplexity and rows used.
  */
 export async function testLoss(
   model: ArithmeticModel,
@@ -100,7 +99,6 @@ export interface ExactMatch {
  *
  * @param model The model (shares the trained arena; its generator draws initial states).
  * @param options Rows to use and rows per batch.
- * @returns Correct rows, rows decoded, accuracy.
  */
 export async function exactMatch(
   model: ArithmeticModel,

@@ -158,8 +158,6 @@ export class TrainLoop {
 
   /**
    * Trains until {@link TrainLoop.stopReason} says stop.
-   *
-   * @returns The reason it stopped.
    */
   async run(): Promise<string> {
     const { cfg, model, opt, stream, budget } = this.#c;

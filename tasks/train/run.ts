@@ -143,8 +143,6 @@ async function resume(
  * const { final, test } = await train(cfg);
  * console.log(final?.dir, test?.loss);
  * ```
- *
- * @returns What the run did.
  */
 export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
   const data = await resolveTrainDataset(cfg);
