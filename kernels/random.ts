@@ -104,13 +104,8 @@ function pcg(v: number): number {
 
 /**
  * Fills a (B, T, H) buffer with scale * N(0, 1) noise keyed by (seed, b, pos0 + t, h).
- *
- * @example
- * ```ts ignore
- * randomNormal(ctx, { out, B: 2, T: 5, H: 64, seed: 7, scale: 0.02 });
- * ```
  */
-export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
+function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
   const n = a.B * a.T * a.H;
   if (n === 0) return;
   NORMAL.run(ctx, {
@@ -123,18 +118,8 @@ export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void
 
 /**
  * CPU reference of `randomNormal` (the same hash, so both backends draw the same noise).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { randomNormalCpu } from "./random.ts";
- * const out = new Float32Array(1000);
- * randomNormalCpu({ out, B: 1, T: 10, H: 100, seed: 1 });
- * const mean = out.reduce((s, v) => s + v, 0) / out.length;
- * assert(Math.abs(mean) < 0.2);
- * ```
  */
-export function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
+function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
   const { B, T, H } = a;
   const pos0 = a.pos0 ?? 0, scale = a.scale ?? 1;
   const sh = pcg(a.seed >>> 0);

@@ -124,13 +124,8 @@ export interface UnaryBackwardArgs<B> {
 
 /**
  * Applies a unary op elementwise.
- *
- * @example
- * ```ts ignore
- * unaryForward(ctx, { op: "gelu", x, out, n });
- * ```
  */
-export function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
+function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
   const { n, op } = args;
   if (n === 0) return;
   UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
@@ -138,13 +133,8 @@ export function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
 
 /**
  * Computes the input gradient of a unary op: `dx = dy * f'(x)`.
- *
- * @example
- * ```ts ignore
- * unaryBackward(ctx, { op: "gelu", x, dy, dx, n });
- * ```
  */
-export function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
+function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
   const { n, op } = args;
   if (n === 0) return;
   const x = op === "neg" ? undefined : args.x;
@@ -217,17 +207,8 @@ const BACKWARD_CPU: Record<UnaryOp, (x: number, g: number) => number> = {
 
 /**
  * CPU reference of `unaryForward` (double precision, exact erf for GELU).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { unaryForwardCpu } from "./unary.ts";
- * const out = new Float64Array(1);
- * unaryForwardCpu({ op: "gelu", x: new Float64Array([1]), out, n: 1 });
- * assert(Math.abs(out[0] - 0.8413447460685429) < 1e-14);
- * ```
  */
-export function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
+function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
   const { op, x, out, n } = args;
   const f = FORWARD_CPU[op];
   for (let i = 0; i < n; i++) out[i] = f(x[i]);
@@ -235,17 +216,8 @@ export function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
 
 /**
  * CPU reference of `unaryBackward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { unaryBackwardCpu } from "./unary.ts";
- * const dx = new Float64Array(1);
- * unaryBackwardCpu({ op: "exp", x: new Float64Array([0]), dy: new Float64Array([2]), dx, n: 1 });
- * assert(dx[0] === 2);
- * ```
  */
-export function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
+function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
   const { op, x, dy, dx, n } = args;
   const f = BACKWARD_CPU[op];
   for (let i = 0; i < n; i++) dx[i] = f(x[i], dy[i]);
