@@ -37,8 +37,6 @@ export class GpuCache {
 
   /**
    * Makes empty caches.
-   *
-   * @param device the device that creates pipelines and bind groups
    */
   constructor(device: GPUDevice) {
     this.#device = device;

@@ -17,7 +17,6 @@ const NO_DECAY_KEYS: readonly string[] = Object.freeze(["bias", "LayerNorm", "no
  * `bias`, `LayerNorm` or `norm` (case-sensitive substrings).
  *
  * @param name the parameter's state-dict key
- * @returns true when weight decay applies
  */
 function decaysByName(name: string): boolean {
   return !NO_DECAY_KEYS.some((k) => name.includes(k));

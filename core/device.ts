@@ -89,8 +89,6 @@ export class Device implements KernelContext {
 
   /**
    * Wraps a device; use `getDevice()` or `Device.create()` instead.
-   *
-   * @param isCpu whether the adapter is a CPU rasterizer
    */
   constructor(device: GPUDevice, adapterName: string, isCpu: boolean) {
     this.device = device;

@@ -180,8 +180,6 @@ export class AdamW {
 
   /**
    * Copies the optimizer state out for a checkpoint.
-   *
-   * @returns moments by parameter name and the step count
    */
   async stateDict(): Promise<AdamWState> {
     const read = async (b: GPUBuffer | Float32Array) =>

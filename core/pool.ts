@@ -57,8 +57,6 @@ export class BufferPool {
 
   /**
    * Makes an empty pool on a device.
-   *
-   * @param device the WebGPU device that owns the buffers
    */
   constructor(device: GPUDevice) {
     this.#device = device;

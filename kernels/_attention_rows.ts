@@ -20,7 +20,6 @@ export type RowSource = (t: string) => [string, string];
  * const s = rowSources({ batch: 1, seq: 2, heads: 1, headDim: 4, layout: "pytorch" });
  * assert(s.k("j")[0] === "qkv");
  * ```
- * @returns row sources for q, k and v
  */
 export function rowSources(a: AttentionShape): { q: RowSource; k: RowSource; v: RowSource } {
   const { batch, seq, heads, headDim: hd, layout } = a;
@@ -65,7 +64,6 @@ export function rowSources(a: AttentionShape): { q: RowSource; k: RowSource; v: 
  * assert(attentionTiling(true, 19, 16, 128).slots === 3); // 3 blocks of 8 cover T = 19
  * assert(attentionTiling(false, 64, 16).wg === 64);
  * ```
- * @param cpu whether the adapter is a CPU rasterizer
  * @param seq rows to cover (sequence length)
  * @param weight vec4 chunks of per-slot row state
  * @param budget cap on slots * weight

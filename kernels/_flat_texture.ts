@@ -65,7 +65,6 @@ export function flatExtents(texels: number): [number, number, number] {
  * ```ts ignore
  * if (flatTexturesWanted(ctx)) { ... }
  * ```
- * @returns true when launchers should read through flat textures
  */
 export function flatTexturesWanted(ctx: KernelContext): boolean {
   return ctx.isCpuAdapter && typeof ctx.copyBufferToTexture === "function" &&

@@ -101,7 +101,6 @@ export function extents(
  * Whether an operand's storage already is the texel layout, so a copy can fill the texture.
  *
  * @param alongK texels along k (else along the rows)
- * @returns true when a buffer-to-texture copy fills it
  */
 function copyable(o: Operand, alongK: boolean): boolean {
   // Texel rows: along k, each row r holds K contiguous k; along r, each k holds R contiguous r.
@@ -120,7 +119,6 @@ function copyable(o: Operand, alongK: boolean): boolean {
  * const ns = fillCost(a, true, copierOf(ctx) !== null);
  * ```
  * @param alongK texels along k (else along the rows)
- * @param canCopy whether the context can copy buffers into textures
  */
 export function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number {
   const n = o.rows * o.k * o.layers;

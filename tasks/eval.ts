@@ -46,7 +46,6 @@ function flagsOf(cfg: EvalConfig) {
  * ```
  * @param args arguments (as `deno task eval` takes them)
  * @param options backend override, a quiet flag, samples per generated cell
- * @returns where the results are and their summary
  */
 export async function evaluate(
   args: string[],

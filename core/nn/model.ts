@@ -220,7 +220,6 @@ export class ArithmeticModel {
    * FIRE biases for every (block, layer), (heads, T, T) each (null entries without FIRE).
    *
    * @param training randomise positions (when `attention.max_length` allows)
-   * @returns biases per block and layer
    */
   fireBiases(T: number, training: boolean): (Tensor | null)[][] {
     return this.blocks.map((b) =>

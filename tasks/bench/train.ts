@@ -124,9 +124,6 @@ async function measure(
  * import { run } from "./train.ts";
  * await run(["--steps", "5", "--json"]);
  * ```
- *
- * @param args Command-line arguments after the benchmark name.
- * @returns Resolves when the report has been printed.
  */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -42,7 +42,6 @@ const PRESET_OF: Record<EvalTask, string> = {
  * assert.deepEqual([base.op, base.reverseAll, base.numSamples, base.seed], ["x", true, 100, 7]);
  * ```
  *
- * @param options Seed and samples per cell.
  * @returns Partial generator arguments for `cellSpec`.
  */
 export function gridBase(

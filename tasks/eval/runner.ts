@@ -83,7 +83,6 @@ export interface EvaluateGridResult {
 /**
  * Subfolder label of a job: the plan's part and the shard, or null for the whole grid.
  *
- * @param shard The shard, if any.
  * @returns The label or null.
  */
 function jobPart(part: string | null, shard: Shard | null | undefined): string | null {

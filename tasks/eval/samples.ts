@@ -106,8 +106,6 @@ export class CellSamples {
 
   /**
    * Prepares the samples of a plan, checking a grid folder's arguments against the plan's.
-   *
-   * @param options Grid folder, seed, samples per cell, padding removal.
    */
   static async open(plan: GridPlan, options: CellSamplesOptions): Promise<CellSamples> {
     const onDisk = new Map<string, string>();

@@ -75,7 +75,6 @@ export interface SummaryOptions {
  * ```
  *
  * @param meta The training dataset's `meta.json`.
- * @returns The inclusive training range.
  */
 export function trainRangeOf(meta: DatasetMeta): TrainRange {
   return [[1, meta.generator.n], [1, meta.generator.m]];
@@ -220,7 +219,6 @@ function sameResult(a: CellResult, b: CellResult): boolean {
  *
  * @param options Cells the grid should have (to report missing ones) and a training range
  *   (default: the folders' own).
- * @returns The merged cells, summary, sources and missing cells.
  */
 export async function mergeResults(
   gridDir: string,

@@ -111,7 +111,6 @@ function plan(panel: HeatmapPanel, opts: HeatmapOptions): Plan {
  * strictEqual(fig.shapes.filter((s) => s.kind === "rect" && s.cell).length, 4);
  * strictEqual(fig.shapes.filter((s) => s.kind === "box").length, 1);
  * ```
- * @param panels the runs to draw, left to right
  * @param options annotation, tick and title options shared by all panels
  */
 export function layoutHeatmaps(panels: HeatmapPanel[], options: HeatmapOptions = {}): Figure {

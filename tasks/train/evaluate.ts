@@ -46,8 +46,6 @@ async function* chunks(
  *
  * const { loss, perplexity } = await testLoss(evalModel, ds, { rows: 4096, batch: 128 });
  * ```
- *
- * @param options Rows to use and rows per batch.
  */
 export async function testLoss(
   model: ArithmeticModel,
@@ -98,7 +96,6 @@ export interface ExactMatch {
  * ```
  *
  * @param model The model (shares the trained arena; its generator draws initial states).
- * @param options Rows to use and rows per batch.
  */
 export async function exactMatch(
   model: ArithmeticModel,
