@@ -84,9 +84,7 @@ export class Progress {
     this.#start = this.#now();
   }
 
-  /**
-   * Records progress; draws a line when enough time has passed since the last one.
-   */
+  /** Records progress; draws a line when enough time has passed since the last one. */
   update(done: number, total: number): void {
     this.#done = done;
     this.#total = total;

@@ -55,9 +55,7 @@ export class BufferPool {
   #created = 0;
   #bytes = 0;
 
-  /**
-   * Makes an empty pool on a device.
-   */
+  /** Makes an empty pool on a device. */
   constructor(device: GPUDevice) {
     this.#device = device;
   }

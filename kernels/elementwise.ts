@@ -67,9 +67,7 @@ function checkSizes(n: number, na: number, nb: number): void {
   }
 }
 
-/**
- * Computes `out[i] = a[i % na] op b[i % nb]` (trailing-dimension broadcast).
- */
+/** Computes `out[i] = a[i % na] op b[i % nb]` (trailing-dimension broadcast). */
 function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
   const { n, na = n, nb = n } = args;
   if (n === 0) return;
@@ -87,9 +85,7 @@ function applyBinary(op: BinaryOp, x: number, y: number): number {
   return op === "add" ? x + y : op === "sub" ? x - y : op === "mul" ? x * y : x / y;
 }
 
-/**
- * CPU reference of `binaryForward`.
- */
+/** CPU reference of `binaryForward`. */
 function binaryForwardCpu(args: BinaryArgs<FloatArray>): void {
   const { op, a, b, out, n, na = n, nb = n } = args;
   checkSizes(n, na, nb);
@@ -127,9 +123,7 @@ function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
   });
 }
 
-/**
- * CPU reference of `axpbyForward`.
- */
+/** CPU reference of `axpbyForward`. */
 function axpbyForwardCpu(args: AxpbyArgs<FloatArray>): void {
   const { a, b, out, n, alpha, beta = 1 } = args;
   for (let i = 0; i < n; i++) out[i] = b ? alpha * a[i] + beta * b[i] : alpha * a[i];
@@ -145,18 +139,14 @@ export interface AddInPlaceArgs<B> {
   n: number;
 }
 
-/**
- * Adds `src` into `dst` in place (gradient accumulation across uses and microbatches).
- */
+/** Adds `src` into `dst` in place (gradient accumulation across uses and microbatches). */
 function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
   const { n } = args;
   if (n === 0) return;
   ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });
 }
 
-/**
- * CPU reference of `addInPlace`.
- */
+/** CPU reference of `addInPlace`. */
 function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
   const { dst, src, n } = args;
   for (let i = 0; i < n; i++) dst[i] += src[i];

@@ -179,9 +179,7 @@ function reduceSide(
   SUM.run(ctx, { key: { op, side }, bind: sum, params: { chunks: c }, count: m });
 }
 
-/**
- * CPU reference of `binaryBackward` (sums in doubles, row by row).
- */
+/** CPU reference of `binaryBackward` (sums in doubles, row by row). */
 function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
   const { op, a, b, dy, da, db, n, na = n, nb = n } = args;
   if (da) da.fill(0, 0, na);

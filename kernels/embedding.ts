@@ -60,9 +60,7 @@ function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
   });
 }
 
-/**
- * CPU reference of `embeddingForward`.
- */
+/** CPU reference of `embeddingForward`. */
 function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Array>): void {
   const h = e.dim;
   for (let i = 0; i < e.n; i++) {

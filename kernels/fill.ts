@@ -56,9 +56,7 @@ export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
   }
 }
 
-/**
- * CPU reference of `fill`.
- */
+/** CPU reference of `fill`. */
 function fillCpu(a: FillArgs<Float32Array | Int32Array | Uint32Array>): void {
   a.out.fill(a.value, 0, a.n);
 }
@@ -90,9 +88,7 @@ export function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
   COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, params, count: c.n });
 }
 
-/**
- * CPU reference of `copy`.
- */
+/** CPU reference of `copy`. */
 function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
   const s = c.srcOffset ?? 0, d = c.dstOffset ?? 0;
   c.out.set(c.a.subarray(s, s + c.n), d);

@@ -128,9 +128,7 @@ function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): void {
   });
 }
 
-/**
- * CPU reference of `fireBackward` (in doubles, the same derivative conventions).
- */
+/** CPU reference of `fireBackward` (in doubles, the same derivative conventions). */
 function fireBackwardCpu(
   a: Omit<FireBackwardArgs<ArrayLike<number>>, "dc" | "dLMult"> & {
     dc: FloatArray;

@@ -106,9 +106,7 @@ function cdf64(g: number): number {
   return 0.5 * (1 + erf(g * Math.SQRT1_2));
 }
 
-/**
- * CPU reference of `gluForward`, in doubles.
- */
+/** CPU reference of `gluForward`, in doubles. */
 function gluForwardCpu(g: GluArgs<FloatArray>): void {
   const h = g.half;
   for (let r = 0; r < g.rows; r++) {
@@ -119,9 +117,7 @@ function gluForwardCpu(g: GluArgs<FloatArray>): void {
   }
 }
 
-/**
- * CPU reference of `gluBackward`, in doubles.
- */
+/** CPU reference of `gluBackward`, in doubles. */
 function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
   const h = g.half;
   for (let r = 0; r < g.rows; r++) {

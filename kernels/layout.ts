@@ -117,9 +117,7 @@ function sliceBlock(s: SliceArgs<unknown>): Block {
   };
 }
 
-/**
- * Copies a range of one axis on the GPU: out[o, j, i] = a[o, start + j, i].
- */
+/** Copies a range of one axis on the GPU: out[o, j, i] = a[o, start + j, i]. */
 function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
   blockCopy(ctx, s.a, s.out, sliceBlock(s));
@@ -145,9 +143,7 @@ function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   });
 }
 
-/**
- * CPU reference of `sliceForward`.
- */
+/** CPU reference of `sliceForward`. */
 function sliceForwardCpu(s: SliceArgs<WordArray>): void {
   checkSlice(s);
   blockCopyCpu(s.a, s.out, sliceBlock(s));
@@ -207,16 +203,12 @@ function concatBlocks(c: ConcatArgs<unknown>): Block[] {
   });
 }
 
-/**
- * Joins tensors along one axis on the GPU (one block copy per piece).
- */
+/** Joins tensors along one axis on the GPU (one block copy per piece). */
 function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
   concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
 }
 
-/**
- * CPU reference of `concatForward`.
- */
+/** CPU reference of `concatForward`. */
 function concatForwardCpu(c: ConcatArgs<WordArray>): void {
   concatBlocks(c).forEach((b, i) => blockCopyCpu(c.parts[i], c.whole, b));
 }

@@ -127,9 +127,7 @@ function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
   PERMUTE.run(ctx, { key, bind: { src: p.a, dst: p.out }, params, count: n / vec });
 }
 
-/**
- * CPU reference of `permuteForward` (any rank).
- */
+/** CPU reference of `permuteForward` (any rank). */
 function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
   checkPerm(p.shape, p.perm);
   const r = p.shape.length;

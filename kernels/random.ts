@@ -102,9 +102,7 @@ function pcg(v: number): number {
   return ((w >>> 22) ^ w) >>> 0;
 }
 
-/**
- * Fills a (B, T, H) buffer with scale * N(0, 1) noise keyed by (seed, b, pos0 + t, h).
- */
+/** Fills a (B, T, H) buffer with scale * N(0, 1) noise keyed by (seed, b, pos0 + t, h). */
 function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
   const n = a.B * a.T * a.H;
   if (n === 0) return;
@@ -116,9 +114,7 @@ function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
   });
 }
 
-/**
- * CPU reference of `randomNormal` (the same hash, so both backends draw the same noise).
- */
+/** CPU reference of `randomNormal` (the same hash, so both backends draw the same noise). */
 function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
   const { B, T, H } = a;
   const pos0 = a.pos0 ?? 0, scale = a.scale ?? 1;

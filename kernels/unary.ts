@@ -122,18 +122,14 @@ export interface UnaryBackwardArgs<B> {
   n: number;
 }
 
-/**
- * Applies a unary op elementwise.
- */
+/** Applies a unary op elementwise. */
 function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
   const { n, op } = args;
   if (n === 0) return;
   UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
 }
 
-/**
- * Computes the input gradient of a unary op: `dx = dy * f'(x)`.
- */
+/** Computes the input gradient of a unary op: `dx = dy * f'(x)`. */
 function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
   const { n, op } = args;
   if (n === 0) return;
@@ -205,18 +201,14 @@ const BACKWARD_CPU: Record<UnaryOp, (x: number, g: number) => number> = {
   gelu: (x, g) => g * (normalCdf(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
 };
 
-/**
- * CPU reference of `unaryForward` (double precision, exact erf for GELU).
- */
+/** CPU reference of `unaryForward` (double precision, exact erf for GELU). */
 function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
   const { op, x, out, n } = args;
   const f = FORWARD_CPU[op];
   for (let i = 0; i < n; i++) out[i] = f(x[i]);
 }
 
-/**
- * CPU reference of `unaryBackward`.
- */
+/** CPU reference of `unaryBackward`. */
 function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
   const { op, x, dy, dx, n } = args;
   const f = BACKWARD_CPU[op];

@@ -130,9 +130,7 @@ const pct = (
   x: number | null | undefined,
 ) => (x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`);
 
-/**
- * Runs the task.
- */
+/** Runs the task. */
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(

@@ -83,9 +83,7 @@ export class ArithmeticModel {
   /** Weights per block (one block, or one per layer with skip), with each layer's FIRE. */
   readonly blocks: ModelBlock[] = [];
 
-  /**
-   * Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model.
-   */
+  /** Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model. */
   constructor(arch: Arch, arena: ParamArena, rng: Rng) {
     this.arch = arch;
     this.arena = arena;
@@ -133,9 +131,7 @@ export class ArithmeticModel {
     }
   }
 
-  /**
-   * Makes a model with freshly initialised parameters (upstream's init).
-   */
+  /** Makes a model with freshly initialised parameters (upstream's init). */
   static create(arch: Arch, options: { backend?: Backend; seed?: number } = {}): ArithmeticModel {
     const backend = options.backend ?? defaultBackend();
     const list = paramList(arch);

@@ -142,9 +142,7 @@ export class ArithmeticSource implements SampleSource {
     this.#scratch = new Uint8Array(chars);
   }
 
-  /**
-   * Writes the next sample at `out[offset..]`.
-   */
+  /** Writes the next sample at `out[offset..]`. */
   next(out: Uint8Array, offset: number): number {
     const s = this.#spec;
     let i = s.n, j = s.m, la: number, lb: number;

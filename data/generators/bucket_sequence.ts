@@ -50,9 +50,7 @@ export class BucketSequence {
     return this.#remaining;
   }
 
-  /**
-   * Removes and returns one bucket index, uniformly among the remaining items.
-   */
+  /** Removes and returns one bucket index, uniformly among the remaining items. */
   next(): number {
     if (this.#remaining <= 0) throw new Error("BucketSequence is exhausted");
     let u = this.#rng.int(0, this.#remaining - 1);

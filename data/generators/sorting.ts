@@ -104,9 +104,7 @@ export class SortSource implements SampleSource {
     this.#scratch = new Uint8Array(chars);
   }
 
-  /**
-   * Writes the next sample at `out[offset..]`.
-   */
+  /** Writes the next sample at `out[offset..]`. */
   next(out: Uint8Array, offset: number): number {
     const s = this.#spec, rng = this.#rng, n = s.n, nLabels = CHAR_SET.length;
     let count = s.m, maxDigits = s.n;

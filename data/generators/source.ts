@@ -44,9 +44,7 @@ export class DigitDrawer {
     this.#rng = rng;
   }
 
-  /**
-   * Returns one uniform digit 0..9.
-   */
+  /** Returns one uniform digit 0..9. */
   digit(): number {
     if (this.#left === 0) {
       let u = this.#rng.nextU32();

@@ -139,9 +139,7 @@ export async function timeSteps(
   };
 }
 
-/**
- * Prints timings as a table (or JSON with `--json`).
- */
+/** Prints timings as a table (or JSON with `--json`). */
 export function printTimings(
   title: string,
   adapter: string,

@@ -17,9 +17,7 @@ import { generateDataset } from "../../data/generate.ts";
 import { TrainStream } from "../train/dataset.ts";
 import { recordStep, startLossRead } from "../train/step.ts";
 
-/**
- * The configurations measured: name and overrides on top of `preset=tiny-addition`.
- */
+/** The configurations measured: name and overrides on top of `preset=tiny-addition`. */
 const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   "tiny-addition": [],
   "4x256": [

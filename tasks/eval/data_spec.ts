@@ -8,9 +8,7 @@ import type { DataOp, DataSpec } from "../../data/spec.ts";
 import type { EvalTask } from "./grids.ts";
 import type { GridPlan } from "./flags.ts";
 
-/**
- * Data op of each task: `+`, `x`, `sort`, `or`.
- */
+/** Data op of each task: `+`, `x`, `sort`, `or`. */
 const OP_OF: Record<EvalTask, DataOp> = {
   addition: "+",
   multiplication: "x",
@@ -18,9 +16,7 @@ const OP_OF: Record<EvalTask, DataOp> = {
   or: "or",
 };
 
-/**
- * The data task's grid preset of each task (`deno task data` preset names).
- */
+/** The data task's grid preset of each task (`deno task data` preset names). */
 const PRESET_OF: Record<EvalTask, string> = {
   addition: "addition-grid",
   multiplication: "multiplication-grid",

@@ -34,9 +34,7 @@ export interface CellSamplesOptions {
   removePadding?: boolean;
 }
 
-/**
- * Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target.
- */
+/** Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target. */
 function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSample {
   let eq = -1, eos = tokens.length;
   for (let k = 0; k < tokens.length; k++) {
@@ -104,9 +102,7 @@ export class CellSamples {
     this.#removePadding = removePadding;
   }
 
-  /**
-   * Prepares the samples of a plan, checking a grid folder's arguments against the plan's.
-   */
+  /** Prepares the samples of a plan, checking a grid folder's arguments against the plan's. */
   static async open(plan: GridPlan, options: CellSamplesOptions): Promise<CellSamples> {
     const onDisk = new Map<string, string>();
     let grid: GridMeta | null = null;
@@ -161,9 +157,7 @@ export class CellSamples {
     return this.#dataDir;
   }
 
-  /**
-   * The samples of cell (i, j), in stored order.
-   */
+  /** The samples of cell (i, j), in stored order. */
   async get(i: number, j: number): Promise<EvalSample[]> {
     const dir = this.#onDisk.get(`${i},${j}`);
     const rows: ArrayLike<number>[] = [];

@@ -24,9 +24,7 @@ import { type LoopStart, type SavedCheckpoint, TrainLoop } from "./loop.ts";
 import { createRunDir, formatDuration, TrainReport } from "./report.ts";
 import { type Budget, budgetOf, stopReason } from "./schedule.ts";
 
-/**
- * Test rows used for the final loss and for the greedy exact-match check (at most).
- */
+/** Test rows used for the final loss and for the greedy exact-match check (at most). */
 const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
 
 /** What a run did. */
