@@ -58,12 +58,8 @@ export interface EvaluateGridOptions {
   trainRange?: TrainRange | null;
   /** Settings that must match to reuse results: checkpoint, max_rec, ... (default none). */
   stamp?: Stamp;
-  /** Write decoded samples (default true). */
-  keepSamples?: boolean;
   /** Progress display, in units of estimated decoding cost (default none). */
   progress?: ProgressSink | null;
-  /** Called after each newly evaluated cell. */
-  onCell?: (result: CellResult) => void;
 }
 
 /** What `evaluateGrid` did. */
@@ -173,7 +169,6 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
     removePadding: options.removePadding,
   });
   const tok = getTokenizer(plan.tokenizer);
-  const keep = options.keepSamples ?? true;
   const total = todo.reduce((a, c) => a + cost(c), 0);
   let done = 0;
   options.progress?.update(0, total);
@@ -185,17 +180,14 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
       scoreSample(plan.task, s.prompt, s.target, preds[k], plan.reverse)
     );
     const result = tallyCell(i, j, scores);
-    const records: SampleRecord[] | undefined = keep
-      ? samples.map((s, k) => ({
-        prompt: tok.decode(s.prompt),
-        target: tok.decode(s.target),
-        prediction: tok.decode(untilEos(preds[k])),
-        ...scores[k],
-      }))
-      : undefined;
+    const records: SampleRecord[] = samples.map((s, k) => ({
+      prompt: tok.decode(s.prompt),
+      target: tok.decode(s.target),
+      prediction: tok.decode(untilEos(preds[k])),
+      ...scores[k],
+    }));
     await store.writeCell(result, records);
     results.set(`${i},${j}`, result);
-    options.onCell?.(result);
     done += cost({ i, j });
     options.progress?.update(done, total);
   }

@@ -23,7 +23,7 @@ export interface Accuracies {
   in_distribution: number | null;
   /** Every other cell. */
   out_of_distribution: number | null;
-  /** Cells with a side beyond `extendedAbove` (100: upstream's extended sets). */
+  /** Cells with a side beyond 100 (upstream's extended sets). */
   extended: number | null;
   /** All cells. */
   all: number | null;
@@ -57,8 +57,6 @@ export interface SummaryOptions {
   task: EvalTask;
   /** Training lengths (null: unknown). */
   trainRange: TrainRange | null;
-  /** Cells with max(i, j) above this are extended (default 100). */
-  extendedAbove?: number;
 }
 
 /**
@@ -102,10 +100,10 @@ function mean(xs: number[]): number | null {
  * ```
  */
 export function summarize(cells: readonly CellResult[], options: SummaryOptions): Summary {
-  const r = options.trainRange, above = options.extendedAbove ?? 100;
+  const r = options.trainRange;
   const isIn = (c: CellResult) =>
     r !== null && c.i >= r[0][0] && c.i <= r[0][1] && c.j >= r[1][0] && c.j <= r[1][1];
-  const isExt = (c: CellResult) => Math.max(c.i, c.j) > above;
+  const isExt = (c: CellResult) => Math.max(c.i, c.j) > 100;
   const means = (f: (c: CellResult) => number | undefined): Accuracies => {
     const pick = (keep: (c: CellResult) => boolean) =>
       cells.filter(keep).map((c) => (f(c) ?? 0) / c.total);
