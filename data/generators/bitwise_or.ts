@@ -41,7 +41,6 @@ export class OrSource implements SampleSource {
   #next = 0;
   #scratch: Uint8Array;
 
-  /** */
   constructor(spec: DataSpec, rng: Rng) {
     if (spec.op !== "or") throw new Error(`OrSource cannot generate op ${spec.op}`);
     this.#spec = spec;

@@ -80,7 +80,6 @@ export class SortSource implements SampleSource {
   #order: Uint8Array;
   #scratch: Uint8Array;
 
-  /** */
   constructor(spec: DataSpec, rng: Rng) {
     if (spec.op !== "sort") throw new Error(`SortSource cannot generate op ${spec.op}`);
     this.#spec = spec;
