@@ -17,8 +17,6 @@ export type Tree = { [key: string]: ConfigValue };
  *
  * deepEqual([isMap({}), isMap([]), isMap(null)], [true, false, false]);
  * ```
- *
- * @returns True for a map.
  */
 export function isMap(v: unknown): v is Tree {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -60,7 +58,6 @@ export function getPath(tree: Tree, path: string): ConfigValue | undefined {
  * ```
  *
  * @param tree The tree, changed in place.
- * @param value The value to store.
  */
 export function setPath(tree: Tree, path: string, value: ConfigValue): void {
   const parts = path.split(".");
@@ -83,8 +80,6 @@ export function setPath(tree: Tree, path: string, value: ConfigValue): void {
  * deepEqual(deepMerge({ a: { b: 1, c: 2 } }, { a: { c: 3 } }), { a: { b: 1, c: 3 } });
  * ```
  *
- * @param base The tree to change.
- * @param over The tree to lay on top.
  * @returns `base`.
  */
 export function deepMerge(base: Tree, over: Tree): Tree {
@@ -172,7 +167,6 @@ export function resolveInterpolations(tree: Tree): void {
  * deepEqual(Object.isFrozen(deepFreeze({ a: { b: [1] } }).a), true);
  * ```
  *
- * @param value The value to freeze.
  * @returns The same value, frozen.
  */
 export function deepFreeze<T>(value: T): T {

@@ -47,7 +47,6 @@ export function mapOwner(path: string, schema: ReadonlyMap<string, Key>): string
  * ```
  *
  * @param origin Where the key came from, e.g. `preset tiny-addition`.
- * @returns The error to throw.
  */
 export function unknownKeyError(
   path: string,

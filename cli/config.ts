@@ -116,7 +116,6 @@ export function userCwd(): string {
  * ```
  *
  * @param value The `base_dir` key (null when unset).
- * @param options Environment and working folder.
  */
 export function resolveBaseDir(value: string | null, options: LoadOptions = {}): string {
   const env = (options.env ?? defaultEnv)("cramming_base_dir");
@@ -228,7 +227,6 @@ function coerce(o: Override, spec: Key | undefined): ConfigValue {
  *
  * @param args Command-line arguments (`key=value`, `preset=NAME`, `arch=OPTION`).
  * @param kind `pretrain` or `eval`.
- * @returns The frozen config and the notes.
  */
 export async function resolveConfig<K extends ConfigKind>(
   args: readonly string[],
@@ -302,8 +300,6 @@ export async function resolveConfig<K extends ConfigKind>(
  * ```
  *
  * @param kind `pretrain` or `eval`.
- * @param options Environment, working folder, where notes go.
- * @returns The frozen, typed config.
  */
 export async function loadConfig<K extends ConfigKind>(
   args: readonly string[],

@@ -98,7 +98,6 @@ export function parseConfigYaml<K extends ConfigKind>(
  *
  * @param value JSON text or a parsed object.
  * @param what Name of the source for messages.
- * @returns The frozen arch config.
  */
 export function parseArchConfig(value: unknown, what = "model_config.json"): ArchConfig {
   let tree = value;

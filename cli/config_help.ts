@@ -126,7 +126,6 @@ function configDocTables(): string {
  * ```
  *
  * @param current The page as it is (the text before `## Every key` is kept).
- * @returns The page as it should be.
  */
 export function configDoc(current: string): string {
   const at = current.indexOf(`\n${DOC_START}\n`);

@@ -407,7 +407,6 @@ const FLAT = { pretrain: flatKeys(PRETRAIN), eval: flatKeys(EVAL), arch: flatKey
  * ```
  *
  * @param kind `pretrain`, `eval` or `arch`.
- * @returns A map from dotted key to schema.
  */
 export function schemaFor(kind: ConfigKind | "arch"): ReadonlyMap<string, Key> {
   return FLAT[kind];

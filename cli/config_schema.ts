@@ -198,7 +198,6 @@ export function flatKeys(schema: Key, prefix = ""): Map<string, Key> {
  * ```
  *
  * @param path The full dotted key, for the message.
- * @param value The value to check.
  * @returns Null when valid, else a one-line message.
  */
 export function checkValue(path: string, key: Key, value: ConfigValue): string | null {
@@ -249,7 +248,6 @@ function editDistance(a: string, b: string): number {
  * deepEqual(found, { keys: ["arch.hidden_size", "arch.norm", "seed"], close: true });
  * ```
  *
- * @param limit How many to return.
  * @returns The nearest keys and whether the best is close.
  */
 export function closestKeys(

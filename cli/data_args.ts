@@ -188,8 +188,6 @@ function float(flag: string, v: string | undefined): number | undefined {
  * const a = parseDataArgs(["--op", "+", "--n", "20", "--m", "20", "--limit", "20000000", "--reverse_all"]);
  * assert.deepEqual(a.spec, { op: "+", n: 20, m: 20, limit: 20000000, reverseAll: true, method: "bucket" });
  * ```
- *
- * @param argv Arguments after the task name.
  */
 export function parseDataArgs(argv: string[]): DataArgs {
   const options: Record<string, { type: "string" | "boolean" }> = {};

@@ -234,8 +234,6 @@ export function parseOverride(arg: string): Override {
  *
  * deepEqual(formatValue([null, true, "a", 2]), '[None, True, "a", 2]');
  * ```
- *
- * @returns A short, readable rendering.
  */
 export function formatValue(value: ConfigValue | undefined): string {
   if (value === undefined) return "nothing";

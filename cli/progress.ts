@@ -74,7 +74,6 @@ export class Progress {
 
   /**
    * @param label Shown at the start of each line.
-   * @param options Output, mode and clock.
    */
   constructor(label: string, options: ProgressOptions = {}) {
     this.#label = label;
@@ -85,9 +84,7 @@ export class Progress {
     this.#start = this.#now();
   }
 
-  /**
-   * Records progress; draws a line when enough time has passed since the last one.
-   */
+  /** Records progress; draws a line when enough time has passed since the last one. */
   update(done: number, total: number): void {
     this.#done = done;
     this.#total = total;

@@ -36,7 +36,6 @@ function quietDisplayProbe(): void {
  * ```ts ignore
  * const { device, name, isCpu } = await openGpu();
  * ```
- * @returns the device, adapter name and kind
  * @throws Error when no WebGPU adapter exists, saying how to get one
  */
 export async function openGpu(): Promise<OpenedGpu> {

@@ -35,18 +35,12 @@ export class GpuCache {
   #nextId = 1;
   #groups = new Map<string, GPUBindGroup>();
 
-  /**
-   * Makes empty caches.
-   *
-   * @param device the device that creates pipelines and bind groups
-   */
+  /** Makes empty caches. */
   constructor(device: GPUDevice) {
     this.#device = device;
   }
 
-  /**
-   * Returns the compiled pipeline for a WGSL module, compiling it on first use.
-   */
+  /** Returns the compiled pipeline for a WGSL module, compiling it on first use. */
   pipeline(code: string, entry: string): GPUComputePipeline {
     let byCode = this.#pipelines.get(entry);
     if (!byCode) this.#pipelines.set(entry, byCode = new Map());

@@ -27,11 +27,7 @@ export class ScratchTextures {
   #free = new Map<string, GPUTexture[]>();
   #inFlight: [string, GPUTexture][] = [];
 
-  /**
-   * Makes an empty set for a device.
-   *
-   * @param device the device that creates the textures
-   */
+  /** Makes an empty set for a device. */
   constructor(device: GPUDevice) {
     this.#device = device;
   }

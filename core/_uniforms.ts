@@ -41,11 +41,7 @@ export class UniformSlices {
     this.#align = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
   }
 
-  /**
-   * Copies `data` (at most 256 bytes) into a fresh slice of the current submission.
-   *
-   * @returns the binding of the slice
-   */
+  /** Copies `data` (at most 256 bytes) into a fresh slice of the current submission. */
   slice(data: ArrayBufferView): GPUBufferBinding {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let arena = this.#arenas[this.#arenas.length - 1];

@@ -10,24 +10,15 @@ import { numel } from "./backend.ts";
 export const ARENA_ALIGN = 64;
 
 /** Name fragments that exclude a parameter from weight decay (upstream `limited_decay_keys`). */
-export const NO_DECAY_KEYS: readonly string[] = Object.freeze(["bias", "LayerNorm", "norm"]);
+const NO_DECAY_KEYS: readonly string[] = Object.freeze(["bias", "LayerNorm", "norm"]);
 
 /**
  * Says whether a parameter gets weight decay by upstream's rule: not when its name contains
  * `bias`, `LayerNorm` or `norm` (case-sensitive substrings).
  *
- * @example
- * ```ts
- * import { ok } from "node:assert/strict";
- * import { decaysByName } from "./arena_layout.ts";
- * ok(decaysByName("encoder.layer.0.attn.Wqkv.weight"));
- * ok(!decaysByName("encoder.layer.0.norm1.weight"));
- * ok(!decaysByName("head.bias"));
- * ```
  * @param name the parameter's state-dict key
- * @returns true when weight decay applies
  */
-export function decaysByName(name: string): boolean {
+function decaysByName(name: string): boolean {
   return !NO_DECAY_KEYS.some((k) => name.includes(k));
 }
 

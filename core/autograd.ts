@@ -25,7 +25,6 @@ import { keep, scope, type Tensor } from "./tensor.ts";
  * const out = ...; // forward result
  * return record(out, [a, b], (g) => [g, g]);
  * ```
- * @param inputs the op's tensor inputs
  * @param saved extra tensors the rule needs (owned by the node)
  * @returns `out`
  */

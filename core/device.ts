@@ -87,11 +87,7 @@ export class Device implements KernelContext {
   #wanted = new Set<string>();
   #measuring: Promise<void> | null = null;
 
-  /**
-   * Wraps a device; use `getDevice()` or `Device.create()` instead.
-   *
-   * @param isCpu whether the adapter is a CPU rasterizer
-   */
+  /** Wraps a device; use `getDevice()` or `Device.create()` instead. */
   constructor(device: GPUDevice, adapterName: string, isCpu: boolean) {
     this.device = device;
     this.adapterName = adapterName;
@@ -149,9 +145,7 @@ export class Device implements KernelContext {
     return this.#errors;
   }
 
-  /**
-   * Returns the compiled pipeline for a WGSL module, compiling it on first use.
-   */
+  /** Returns the compiled pipeline for a WGSL module, compiling it on first use. */
   pipeline(code: string, entry = "main"): GPUComputePipeline {
     const p = this.#cache.pipeline(code, entry);
     this.stats.pipelines = this.#cache.pipelines;
@@ -193,9 +187,7 @@ export class Device implements KernelContext {
     this.stats.dispatches++;
   }
 
-  /**
-   * Returns a pooled scratch buffer that goes back to the pool at the next flush.
-   */
+  /** Returns a pooled scratch buffer that goes back to the pool at the next flush. */
   scratch(bytes: number): GPUBuffer {
     const b = this.pool.acquire(bytes);
     this.#scratch.push(b);

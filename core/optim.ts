@@ -80,9 +80,7 @@ export class AdamW {
   #partials: GPUBuffer | null = null;
   #normFresh = false;
 
-  /**
-   * Allocates zero moments shaped like the arena (outside the buffer pool).
-   */
+  /** Allocates zero moments shaped like the arena (outside the buffer pool). */
   constructor(arena: ParamArena, options: AdamWOptions = {}) {
     this.arena = arena;
     this.lr = options.lr ?? 1e-3;
@@ -178,11 +176,7 @@ export class AdamW {
     return new Float32Array(await dev.read(norm, 4))[0];
   }
 
-  /**
-   * Copies the optimizer state out for a checkpoint.
-   *
-   * @returns moments by parameter name and the step count
-   */
+  /** Copies the optimizer state out for a checkpoint. */
   async stateDict(): Promise<AdamWState> {
     const read = async (b: GPUBuffer | Float32Array) =>
       b instanceof Float32Array

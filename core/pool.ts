@@ -55,11 +55,7 @@ export class BufferPool {
   #created = 0;
   #bytes = 0;
 
-  /**
-   * Makes an empty pool on a device.
-   *
-   * @param device the WebGPU device that owns the buffers
-   */
+  /** Makes an empty pool on a device. */
   constructor(device: GPUDevice) {
     this.#device = device;
   }

@@ -90,9 +90,7 @@ export class Tensor {
     scopes[scopes.length - 1]?.add(this);
   }
 
-  /**
-   * Allocates an uninitialised tensor (zeros on the cpu backend).
-   */
+  /** Allocates an uninitialised tensor (zeros on the cpu backend). */
   static empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
     const n = numel(shape);
     const storage: Storage = backend.kind === "cpu"
@@ -287,9 +285,7 @@ export function scope<T>(fn: () => T): T {
   return result;
 }
 
-/**
- * Removes a tensor from every enclosing `scope`, so it outlives them.
- */
+/** Removes a tensor from every enclosing `scope`, so it outlives them. */
 export function keep<T extends Tensor>(t: T): T {
   for (const sc of scopes) sc.delete(t);
   return t;

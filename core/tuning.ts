@@ -50,7 +50,6 @@ async function readCache(file: string): Promise<Record<string, Record<string, st
  * ok(typeof await restoreTuning("no such adapter", tuning) === "boolean" && tuning.size === 0);
  * ```
  * @param adapterName the adapter's description (the file's key)
- * @param tuning the device's tuning map
  * @returns false when `ABACUS_TUNE=0` turns tuning off (nothing is read or measured then)
  */
 export async function restoreTuning(
@@ -78,7 +77,6 @@ export async function restoreTuning(
  * console.log(dev.tuning.get("matmul.family"));
  * ```
  * @param ctx kernel context (its `tuning` receives the results)
- * @param keys the keys a launcher asked for
  * @param sync flushes the recorded work and waits for it
  */
 export async function measureTuning(

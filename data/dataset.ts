@@ -151,9 +151,6 @@ export class Dataset {
    *
    * One call covers one pass (epoch) from `startRow` to the end of the split. Sequential reads
    * fetch many batches at once; shuffled reads fetch each row at its position (synchronously).
-   *
-   * @param options Split, batch size, order and start.
-   * @returns An async iterator of batches.
    */
   async *batches(options: BatchOptions): AsyncGenerator<Batch> {
     const split = options.split ?? "train", B = options.batchSize;

@@ -90,23 +90,6 @@ export function gridCellName(op: DataOp, i: number, j: number): string {
 }
 
 /**
- * Folder of a cell inside a grid folder; open it with `openDataset` and read split `test`.
- *
- * @example
- * ```ts
- * import { gridCellDir } from "./grid.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(gridCellDir("/g", "x", 2, 3), "/g/x_n_2_m_3");
- * ```
- *
- * @returns The cell's dataset folder.
- */
-export function gridCellDir(gridDir: string, op: DataOp, i: number, j: number): string {
-  return join(gridDir, gridCellName(op, i, j));
-}
-
-/**
  * Default folder name of a grid that is not a preset.
  *
  * @example

@@ -28,7 +28,6 @@ function spaceMoments(p: number): { mean: number; variance: number } {
  * ```
  *
  * @param chars Most characters of a sample before spaces.
- * @returns The cap on inserted spaces.
  */
 export function spaceBudget(p: number, chars: number): number {
   if (p <= 0) return 0;

@@ -119,7 +119,6 @@ function checkInt(what: string, value: number, min: number): void {
  * assert.throws(() => resolveSpec({ op: "sort", n: 3, m: 120 }), /120 numbers but only 102 labels/);
  * ```
  *
- * @param partial Any subset of the arguments.
  * @returns A complete, valid spec.
  */
 export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
@@ -192,7 +191,6 @@ export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
  * assert.equal(answerDigits(resolveSpec({ op: "x", n: 15, m: 15 })), 30);
  * ```
  *
- * @param s A resolved arithmetic spec.
  * @returns The bound in characters.
  */
 export function answerDigits(s: DataSpec): number {
@@ -228,8 +226,6 @@ export function tokenizerFor(spec: DataSpec): TokenizerType {
  * assert.deepEqual(sampleCount(resolveSpec({ op: "sort", n: 10, m: 10, limit: 1005 })), 1000);
  * assert.deepEqual(sampleCount(resolveSpec({ op: "or", n: 2, m: 2 })), 5);
  * ```
- *
- * @returns The number of samples.
  */
 export function sampleCount(spec: DataSpec): number {
   if (spec.op === "or") {

@@ -165,8 +165,6 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
  * ```
  *
  * @param source Samples to write (consumed).
- * @param options Row length, split and vocabulary.
- * @returns Rows per split and the longest sample.
  */
 export async function writeSamples(
   source: SampleSource,

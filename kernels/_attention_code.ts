@@ -234,9 +234,7 @@ export class AttnCode {
     return s;
   }
 
-  /**
-   * Declares zeroed accumulator chunks `var <name>_<c>`.
-   */
+  /** Declares zeroed accumulator chunks `var <name>_<c>`. */
   zeros(name: string): string {
     let s = "";
     for (let c = 0; c < this.nc; c++) s += `var ${name}_${c} = vec4f(0.0);\n`;

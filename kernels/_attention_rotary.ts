@@ -76,7 +76,6 @@ export function rotateRow(
  * assert(r[0] === 1 && r[1] === 2);
  * ```
  * @param qkv fused projection (batch, T, 3H)
- * @param a sizes, layout and rotary settings
  * @returns q rows then k rows, rotated when `a.rotary` is set
  */
 export function qkRows(qkv: FloatArray, a: AttentionShape): Float64Array {

@@ -20,8 +20,6 @@ export type RowSource = (t: string) => [string, string];
  * const s = rowSources({ batch: 1, seq: 2, heads: 1, headDim: 4, layout: "pytorch" });
  * assert(s.k("j")[0] === "qkv");
  * ```
- * @param a sizes, layout and rotary flag
- * @returns row sources for q, k and v
  */
 export function rowSources(a: AttentionShape): { q: RowSource; k: RowSource; v: RowSource } {
   const { batch, seq, heads, headDim: hd, layout } = a;
@@ -66,7 +64,6 @@ export function rowSources(a: AttentionShape): { q: RowSource; k: RowSource; v: 
  * assert(attentionTiling(true, 19, 16, 128).slots === 3); // 3 blocks of 8 cover T = 19
  * assert(attentionTiling(false, 64, 16).wg === 64);
  * ```
- * @param cpu whether the adapter is a CPU rasterizer
  * @param seq rows to cover (sequence length)
  * @param weight vec4 chunks of per-slot row state
  * @param budget cap on slots * weight
@@ -141,7 +138,6 @@ export function attentionKeyTile(
  * import { tuningNumber } from "./_attention_rows.ts";
  * assert(tuningNumber(new Map([["a", "3"]]), "a") === 3);
  * ```
- * @param tuning the context's tuning map
  * @returns the number, or 0
  */
 export function tuningNumber(tuning: Map<string, string>, key: string): number {
@@ -165,7 +161,6 @@ export type ShapeKey = Omit<AttentionShape, "rotary"> & {
  * const k = shapeKey({ batch: 1, seq: 2, heads: 1, headDim: 4, layout: "pytorch", rotary: {} });
  * assert(k.base === 10000 && shapeOf(k).rotary?.base === 10000);
  * ```
- * @param a sizes, layout and rotary settings
  */
 export function shapeKey(a: AttentionShape): ShapeKey {
   const { batch, seq, heads, headDim, layout } = a;
@@ -182,7 +177,6 @@ export function shapeKey(a: AttentionShape): ShapeKey {
  * const a = shapeOf({ batch: 1, seq: 2, heads: 1, headDim: 4, layout: "pytorch", base: 0 });
  * assert(a.rotary === undefined);
  * ```
- * @returns sizes, layout and rotary base
  */
 export function shapeOf(k: ShapeKey): AttentionShape {
   const { batch, seq, heads, headDim, layout } = k;

@@ -50,7 +50,6 @@ export function flatFetch(name: string, t: string): string {
  * assert(flatExtents(5000 * 1024).join() === "1024,4096,2");
  * ```
  * @param texels texel count (at least 1)
- * @returns width, height and layers
  */
 export function flatExtents(texels: number): [number, number, number] {
   const rows = Math.ceil(texels / (1 << XS));
@@ -66,7 +65,6 @@ export function flatExtents(texels: number): [number, number, number] {
  * ```ts ignore
  * if (flatTexturesWanted(ctx)) { ... }
  * ```
- * @returns true when launchers should read through flat textures
  */
 export function flatTexturesWanted(ctx: KernelContext): boolean {
   return ctx.isCpuAdapter && typeof ctx.copyBufferToTexture === "function" &&

@@ -207,7 +207,7 @@ export interface RowLayout {
 }
 
 /** Rows at most this long always run one invocation per row. */
-export const PER_ROW_MAX = 256;
+const PER_ROW_MAX = 256;
 
 /**
  * Chooses the row layout. Short rows: one invocation per row. Long rows on real GPUs: a

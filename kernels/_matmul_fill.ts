@@ -86,7 +86,6 @@ export interface Operand {
  * ```ts ignore
  * const [w, h] = extents({ rows: 100, k: 30, tile: 16 }, true); // [8, 112]
  * ```
- * @param o rows, k and tile
  * @param alongK texels along k (else along the rows)
  * @returns width and height in texels
  */
@@ -101,14 +100,9 @@ export function extents(
 /**
  * Whether an operand's storage already is the texel layout, so a copy can fill the texture.
  *
- * @example
- * ```ts ignore
- * if (copyable(a, true)) { ... }
- * ```
  * @param alongK texels along k (else along the rows)
- * @returns true when a buffer-to-texture copy fills it
  */
-export function copyable(o: Operand, alongK: boolean): boolean {
+function copyable(o: Operand, alongK: boolean): boolean {
   // Texel rows: along k, each row r holds K contiguous k; along r, each k holds R contiguous r.
   const [len, count, contiguous] = alongK ? [o.k, o.rows, o.ks] : [o.rows, o.k, o.rs];
   const pitch = alongK ? o.rs : o.ks;
@@ -125,7 +119,6 @@ export function copyable(o: Operand, alongK: boolean): boolean {
  * const ns = fillCost(a, true, copierOf(ctx) !== null);
  * ```
  * @param alongK texels along k (else along the rows)
- * @param canCopy whether the context can copy buffers into textures
  */
 export function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number {
   const n = o.rows * o.k * o.layers;
@@ -142,7 +135,6 @@ export function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number 
  * ```
  * @param alongK texels along k (else along the rows)
  * @param copier the context's copy capability, or null
- * @returns the texture view to bind
  */
 export function fill(
   ctx: KernelContext,

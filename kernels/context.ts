@@ -111,7 +111,6 @@ export interface KernelContext {
  * assert(grid1d(10, 65535)[0] === 10);
  * assert(grid1d(70000, 65535)[1] === 2);
  * ```
- * @param count number of workgroups needed
  * @returns `[x, y]` with `x * y >= count`
  */
 export function grid1d(count: number, max = 65535): [number, number] {
@@ -222,7 +221,7 @@ export function vec4Range(b: Buf, n: number, what: string): Buf {
  * 65535, and a second loop after it runs once), silently. Launchers whose per-invocation loops
  * grow with the input check against it on CPU adapters (`checkLoopBudget`).
  */
-export const CPU_LOOP_BUDGET = 65535;
+const CPU_LOOP_BUDGET = 65535;
 
 /**
  * Throws a one-line error when a kernel's per-invocation loop would exceed llvmpipe's loop budget

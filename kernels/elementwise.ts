@@ -67,15 +67,8 @@ function checkSizes(n: number, na: number, nb: number): void {
   }
 }
 
-/**
- * Computes `out[i] = a[i % na] op b[i % nb]` (trailing-dimension broadcast).
- *
- * @example
- * ```ts ignore
- * binaryForward(ctx, { op: "add", a: x, b: bias, out, n: rows * d, nb: d });
- * ```
- */
-export function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
+/** Computes `out[i] = a[i % na] op b[i % nb]` (trailing-dimension broadcast). */
+function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
   const { n, na = n, nb = n } = args;
   if (n === 0) return;
   checkSizes(n, na, nb);
@@ -86,33 +79,14 @@ export function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
 /**
  * Applies one binary op to two doubles (the CPU references' arithmetic).
  *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { applyBinary } from "./elementwise.ts";
- * assert(applyBinary("div", 1, 4) === 0.25);
- * ```
  * @returns `x op y`
  */
-export function applyBinary(op: BinaryOp, x: number, y: number): number {
+function applyBinary(op: BinaryOp, x: number, y: number): number {
   return op === "add" ? x + y : op === "sub" ? x - y : op === "mul" ? x * y : x / y;
 }
 
-/**
- * CPU reference of `binaryForward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { binaryForwardCpu } from "./elementwise.ts";
- * const out = new Float32Array(4);
- * binaryForwardCpu({
- *   op: "mul", a: new Float32Array([1, 2, 3, 4]), b: new Float32Array([10, 100]), out, n: 4, nb: 2,
- * });
- * assert(out[3] === 400);
- * ```
- */
-export function binaryForwardCpu(args: BinaryArgs<FloatArray>): void {
+/** CPU reference of `binaryForward`. */
+function binaryForwardCpu(args: BinaryArgs<FloatArray>): void {
   const { op, a, b, out, n, na = n, nb = n } = args;
   checkSizes(n, na, nb);
   for (let i = 0; i < n; i++) out[i] = applyBinary(op, a[i % na], b[i % nb]);
@@ -137,13 +111,8 @@ export interface AxpbyArgs<B> {
 /**
  * Scale-and-add: `out = alpha*a + beta*b`, or `out = alpha*a` without `b`. The factors are
  * uniforms, so changing them per call does not recompile.
- *
- * @example
- * ```ts ignore
- * axpbyForward(ctx, { a, b, out, n, alpha: 0.9, beta: 0.1 });
- * ```
  */
-export function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
+function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
   const { n } = args;
   if (n === 0) return;
   AXPBY.run(ctx, {
@@ -154,19 +123,8 @@ export function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
   });
 }
 
-/**
- * CPU reference of `axpbyForward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { axpbyForwardCpu } from "./elementwise.ts";
- * const out = new Float32Array(1);
- * axpbyForwardCpu({ a: new Float32Array([2]), b: new Float32Array([3]), out, n: 1, alpha: 2, beta: -1 });
- * assert(out[0] === 1);
- * ```
- */
-export function axpbyForwardCpu(args: AxpbyArgs<FloatArray>): void {
+/** CPU reference of `axpbyForward`. */
+function axpbyForwardCpu(args: AxpbyArgs<FloatArray>): void {
   const { a, b, out, n, alpha, beta = 1 } = args;
   for (let i = 0; i < n; i++) out[i] = b ? alpha * a[i] + beta * b[i] : alpha * a[i];
 }
@@ -181,33 +139,15 @@ export interface AddInPlaceArgs<B> {
   n: number;
 }
 
-/**
- * Adds `src` into `dst` in place (gradient accumulation across uses and microbatches).
- *
- * @example
- * ```ts ignore
- * addInPlace(ctx, { dst: param.grad.buffer, src: g.buffer, n });
- * ```
- */
-export function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
+/** Adds `src` into `dst` in place (gradient accumulation across uses and microbatches). */
+function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
   const { n } = args;
   if (n === 0) return;
   ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });
 }
 
-/**
- * CPU reference of `addInPlace`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { addInPlaceCpu } from "./elementwise.ts";
- * const dst = new Float32Array([1, 2]);
- * addInPlaceCpu({ dst, src: new Float32Array([3, 4]), n: 2 });
- * assert(dst[1] === 6);
- * ```
- */
-export function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
+/** CPU reference of `addInPlace`. */
+function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
   const { dst, src, n } = args;
   for (let i = 0; i < n; i++) dst[i] += src[i];
 }

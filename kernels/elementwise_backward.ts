@@ -119,13 +119,8 @@ const SUM = program({
 /**
  * Computes the gradients of `a op b` with respect to `a` and/or `b`, summing over broadcast
  * rows in a fixed order (no atomics), so results are bit-identical run to run.
- *
- * @example
- * ```ts ignore
- * binaryBackward(ctx, { op: "mul", a: x, b: w, dy, da: dx, db: dw, n: rows * d, nb: d });
- * ```
  */
-export function binaryBackward(ctx: KernelContext, args: BinaryBackwardArgs<Buf>): void {
+function binaryBackward(ctx: KernelContext, args: BinaryBackwardArgs<Buf>): void {
   const { op, n, na = n, nb = n } = args;
   if (n === 0) return;
   const fullA = args.da && na === n, fullB = args.db && nb === n;
@@ -184,22 +179,8 @@ function reduceSide(
   SUM.run(ctx, { key: { op, side }, bind: sum, params: { chunks: c }, count: m });
 }
 
-/**
- * CPU reference of `binaryBackward` (sums in doubles, row by row).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { binaryBackwardCpu } from "./elementwise_backward.ts";
- * const db = new Float32Array(1);
- * binaryBackwardCpu({
- *   op: "mul", a: new Float32Array([1, 2]), b: new Float32Array([5]),
- *   dy: new Float32Array([1, 1]), db, n: 2, nb: 1,
- * });
- * assert(db[0] === 3);
- * ```
- */
-export function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
+/** CPU reference of `binaryBackward` (sums in doubles, row by row). */
+function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
   const { op, a, b, dy, da, db, n, na = n, nb = n } = args;
   if (da) da.fill(0, 0, na);
   if (db) db.fill(0, 0, nb);

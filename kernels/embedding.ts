@@ -48,13 +48,8 @@ export interface EmbeddingArgs<B, I = B> {
  * [0, V).
  *
  * V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
- *
- * @example
- * ```ts ignore
- * embeddingForward(ctx, { table, ids, out, n: 4096, vocab: 20, dim: 128 });
- * ```
  */
-export function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
+function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
   if (e.n * e.dim === 0) return;
   const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
   FORWARD.run(ctx, {
@@ -65,20 +60,8 @@ export function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): voi
   });
 }
 
-/**
- * CPU reference of `embeddingForward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { embeddingForwardCpu } from "./embedding.ts";
- * const out = new Float32Array(4);
- * const table = new Float32Array([1, 2, 3, 4]); // (2, 2)
- * embeddingForwardCpu({ table, ids: new Int32Array([1, 5]), out, n: 2, vocab: 2, dim: 2 });
- * assert(out[0] === 3 && out[1] === 4 && out[2] === 0); // id 5 is out of range
- * ```
- */
-export function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Array>): void {
+/** CPU reference of `embeddingForward`. */
+function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Array>): void {
   const h = e.dim;
   for (let i = 0; i < e.n; i++) {
     const id = e.ids[i];

@@ -111,13 +111,8 @@ export interface EmbeddingBackwardArgs<B, I = B> {
  * positions in ascending order (a counting sort), then per (id, column) sum the gradient rows of
  * those positions in that order. Ids that never occur get zero rows (or are left as they were
  * with `accumulate`). Scratch: 4 (2V + N + 1) bytes.
- *
- * @example
- * ```ts ignore
- * embeddingBackward(ctx, { ids, dOut, dTable, n: 4096, vocab: 20, dim: 128 });
- * ```
  */
-export function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): void {
+function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): void {
   if (e.vocab * e.dim === 0) return;
   // The count and place passes walk every position in one invocation per id.
   checkLoopBudget(
@@ -146,20 +141,8 @@ export function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<B
 /**
  * CPU reference of `embeddingBackward`: per id, the sum of its positions' gradient rows in
  * ascending position order (in doubles), then stored or added.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { embeddingBackwardCpu } from "./embedding_backward.ts";
- * const dTable = new Float32Array(4);
- * const dOut = new Float32Array([1, 2, 10, 20, 5, 5]); // (3, 2)
- * embeddingBackwardCpu({
- *   ids: new Int32Array([1, 1, -1]), dOut, dTable, n: 3, vocab: 2, dim: 2,
- * });
- * assert(dTable[0] === 0 && dTable[2] === 11 && dTable[3] === 22);
- * ```
  */
-export function embeddingBackwardCpu(
+function embeddingBackwardCpu(
   e: EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>,
 ): void {
   const h = e.dim;

@@ -56,19 +56,8 @@ export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
   }
 }
 
-/**
- * CPU reference of `fill`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { fillCpu } from "./fill.ts";
- * const out = new Float32Array(3);
- * fillCpu({ out, n: 3, value: 2 });
- * assert(out[2] === 2);
- * ```
- */
-export function fillCpu(a: FillArgs<Float32Array | Int32Array | Uint32Array>): void {
+/** CPU reference of `fill`. */
+function fillCpu(a: FillArgs<Float32Array | Int32Array | Uint32Array>): void {
   a.out.fill(a.value, 0, a.n);
 }
 
@@ -99,19 +88,8 @@ export function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
   COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, params, count: c.n });
 }
 
-/**
- * CPU reference of `copy`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { copyCpu } from "./fill.ts";
- * const out = new Float32Array(2);
- * copyCpu({ a: new Float32Array([1, 2, 3]), out, n: 2, srcOffset: 1 });
- * assert(out[1] === 3);
- * ```
- */
-export function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
+/** CPU reference of `copy`. */
+function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
   const s = c.srcOffset ?? 0, d = c.dstOffset ?? 0;
   c.out.set(c.a.subarray(s, s + c.n), d);
 }

@@ -78,7 +78,6 @@ export interface FireArgs<B> extends FireSizes {
  * const s = resolveFireSizes({ seq: 5, rows: 2 });
  * assert(s.rowStart === 0 && s.initL === 512 && s.eps === 1e-6);
  * ```
- * @returns every size and constant
  * @throws Error when the rows fall outside the positions
  */
 export function resolveFireSizes(a: FireSizes): Required<FireSizes> {
@@ -103,7 +102,6 @@ export function resolveFireSizes(a: FireSizes): Required<FireSizes> {
  * import { fireParams, resolveFireSizes } from "./fire.ts";
  * assert(fireParams(resolveFireSizes({ seq: 5, rowStart: 2, rows: 3 })).rowStart === 2);
  * ```
- * @returns the uniform values by name
  */
 export function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNIFORMS, number> {
   return { cols: s.seq, rowStart: s.rowStart, initL: s.initL, eps: s.eps };
@@ -115,13 +113,8 @@ export function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNI
  * out[r, j] = log(|c (p_i - p_j)| + 1) / (log(|c max(p_i, |L init_L|)| + 1) + eps) with
  * i = rowStart + r. Every entry is computed, also those above the diagonal that causal
  * attention masks later (as upstream does). One dispatch; sizes travel as uniforms.
- *
- * @example
- * ```ts ignore
- * fireForward(ctx, { c, lMult, positions, out, seq: 64 }); // out (64, 64)
- * ```
  */
-export function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
+function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
   const s = resolveFireSizes(args);
   const n = s.rows * s.seq;
   if (n === 0) return;
@@ -136,19 +129,9 @@ export function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
 /**
  * CPU reference of `fireForward` (in doubles; float64 inputs give float64 results).
  *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { fireForwardCpu } from "./fire.ts";
- * const out = new Float64Array(4);
- * fireForwardCpu({ c: [0.1], lMult: [1], positions: [0, 1], out, seq: 2 });
- * // d_10 = log(1.1) / (log(1 + 0.1 * 512) + 1e-6); the diagonal is 0
- * const want = Math.log(1.1) / (Math.log(52.2) + 1e-6);
- * assert(out[0] === 0 && Math.abs(out[2] - want) < 1e-12);
- * ```
  * @param a arrays and sizes (c, lMult and positions may be any numeric arrays)
  */
-export function fireForwardCpu(
+function fireForwardCpu(
   a: Omit<FireArgs<ArrayLike<number>>, "out"> & { out: FloatArray },
 ): void {
   const s = resolveFireSizes(a);

@@ -111,13 +111,8 @@ export interface FireBackwardArgs<B> extends FireSizes {
  * the row only, so each row needs two sums), then one workgroup adds the rows in a fixed order.
  * Derivatives follow PyTorch autograd: d|x|/dx = sign(x) (0 at 0); max(p_i, T) sends the
  * gradient to the larger side, half to each on a tie.
- *
- * @example
- * ```ts ignore
- * fireBackward(ctx, { c, lMult, positions, dOut, dc, dLMult, seq: 64 });
- * ```
  */
-export function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): void {
+function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): void {
   const s = resolveFireSizes(args);
   const partial = ctx.scratch(Math.max(8, s.rows * 8));
   const some = s.rows > 0 && s.seq > 0; // else the sum pass writes zeros
@@ -133,20 +128,8 @@ export function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): v
   });
 }
 
-/**
- * CPU reference of `fireBackward` (in doubles, the same derivative conventions).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { fireBackwardCpu } from "./fire_backward.ts";
- * const dc = new Float64Array(1), dLMult = new Float64Array(1);
- * const dOut = new Float64Array([0, 0, 1, 0]);
- * fireBackwardCpu({ c: [0.1], lMult: [1], positions: [0, 1], dOut, dc, dLMult, seq: 2 });
- * assert(dc[0] > 0 && dLMult[0] < 0);
- * ```
- */
-export function fireBackwardCpu(
+/** CPU reference of `fireBackward` (in doubles, the same derivative conventions). */
+function fireBackwardCpu(
   a: Omit<FireBackwardArgs<ArrayLike<number>>, "dc" | "dLMult"> & {
     dc: FloatArray;
     dLMult: FloatArray;

@@ -76,13 +76,8 @@ export interface GluBackwardArgs<B> {
  *
  * Uses vec4 loads when H is a multiple of 4. H is baked into the shader, R is a uniform.
  * Reference: GELU(x) = x/2 (1 + erf(x/sqrt 2)).
- *
- * @example
- * ```ts ignore
- * gluForward(ctx, { a, out, rows: 64, half: 512 }); // a (64, 1024) -> out (64, 512)
- * ```
  */
-export function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
+function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
   if (g.rows * g.half === 0) return;
   const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
   const floats = { a: 2 * g.rows * g.half };
@@ -94,13 +89,8 @@ export function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
  * gradient in the input's layout.
  *
  * GELU'(g) = Phi(g) + g phi(g) with the standard normal cdf Phi and density phi.
- *
- * @example
- * ```ts ignore
- * gluBackward(ctx, { a, dOut, dA, rows: 64, half: 512 });
- * ```
  */
-export function gluBackward(ctx: KernelContext, g: GluBackwardArgs<Buf>): void {
+function gluBackward(ctx: KernelContext, g: GluBackwardArgs<Buf>): void {
   if (g.rows * g.half === 0) return;
   const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
   const n = g.rows * g.half;
@@ -116,19 +106,8 @@ function cdf64(g: number): number {
   return 0.5 * (1 + erf(g * Math.SQRT1_2));
 }
 
-/**
- * CPU reference of `gluForward`, in doubles.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { gluForwardCpu } from "./glu.ts";
- * const out = new Float64Array(1);
- * gluForwardCpu({ a: new Float64Array([2, 0]), out, rows: 1, half: 1 }); // GELU(0) = 0
- * assert(out[0] === 0);
- * ```
- */
-export function gluForwardCpu(g: GluArgs<FloatArray>): void {
+/** CPU reference of `gluForward`, in doubles. */
+function gluForwardCpu(g: GluArgs<FloatArray>): void {
   const h = g.half;
   for (let r = 0; r < g.rows; r++) {
     for (let j = 0; j < h; j++) {
@@ -138,19 +117,8 @@ export function gluForwardCpu(g: GluArgs<FloatArray>): void {
   }
 }
 
-/**
- * CPU reference of `gluBackward`, in doubles.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { gluBackwardCpu } from "./glu.ts";
- * const dA = new Float64Array(2);
- * gluBackwardCpu({ a: new Float64Array([3, 0]), dOut: new Float64Array([1]), dA, rows: 1, half: 1 });
- * assert(dA[0] === 0 && dA[1] === 1.5); // GELU(0) = 0, GELU'(0) = 1/2
- * ```
- */
-export function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
+/** CPU reference of `gluBackward`, in doubles. */
+function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
   const h = g.half;
   for (let r = 0; r < g.rows; r++) {
     for (let j = 0; j < h; j++) {

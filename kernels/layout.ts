@@ -1,6 +1,6 @@
 /**
- * Layout copies along one axis: slice and concat, with their backward passes (permutes live in
- * `permute.ts`). They move 4-byte words of any dtype, so they serve f32 values and i32 ids
+ * Layout copies along one axis: slice (with its backward pass) and concat (whose gradient is
+ * slices; permutes live in `permute.ts`). They move 4-byte words of any dtype, so they serve f32 values and i32 ids
  * alike; vec4 words whenever the runs allow it. Shapes travel in uniforms, so a changing sequence
  * length (decoding) reuses one pipeline.
  * @module
@@ -117,15 +117,8 @@ function sliceBlock(s: SliceArgs<unknown>): Block {
   };
 }
 
-/**
- * Copies a range of one axis on the GPU: out[o, j, i] = a[o, start + j, i].
- *
- * @example
- * ```ts ignore
- * sliceForward(ctx, { a, out, outer: 8, dim: 96, inner: 32, start: 32, length: 32 });
- * ```
- */
-export function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
+/** Copies a range of one axis on the GPU: out[o, j, i] = a[o, start + j, i]. */
+function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
   blockCopy(ctx, s.a, s.out, sliceBlock(s));
 }
@@ -134,13 +127,9 @@ export function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
  * Backward of `slice` on the GPU: the input's gradient is the output's gradient inside the range
  * and zero outside, written in one pass (no separate zero fill).
  *
- * @example
- * ```ts ignore
- * sliceBackward(ctx, { a: dOut, out: dA, outer: 8, dim: 96, inner: 32, start: 32, length: 32 });
- * ```
  * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
  */
-export function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
+function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
   const rowLen = s.dim * s.inner, n = s.outer * rowLen;
   if (n === 0) return;
@@ -154,19 +143,8 @@ export function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   });
 }
 
-/**
- * CPU reference of `sliceForward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { sliceForwardCpu } from "./layout.ts";
- * const out = new Float32Array(2);
- * sliceForwardCpu({ a: new Float32Array([1, 2, 3, 4]), out, outer: 1, dim: 4, inner: 1, start: 1, length: 2 });
- * assert(out.join() === "2,3");
- * ```
- */
-export function sliceForwardCpu(s: SliceArgs<WordArray>): void {
+/** CPU reference of `sliceForward`. */
+function sliceForwardCpu(s: SliceArgs<WordArray>): void {
   checkSlice(s);
   blockCopyCpu(s.a, s.out, sliceBlock(s));
 }
@@ -174,17 +152,9 @@ export function sliceForwardCpu(s: SliceArgs<WordArray>): void {
 /**
  * CPU reference of `sliceBackward`.
  *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { sliceBackwardCpu } from "./layout.ts";
- * const dA = new Float32Array(4).fill(9);
- * sliceBackwardCpu({ a: new Float32Array([5, 6]), out: dA, outer: 1, dim: 4, inner: 1, start: 1, length: 2 });
- * assert(dA.join() === "0,5,6,0");
- * ```
  * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
  */
-export function sliceBackwardCpu(s: SliceArgs<WordArray>): void {
+function sliceBackwardCpu(s: SliceArgs<WordArray>): void {
   checkSlice(s);
   s.out.fill(0, 0, s.outer * s.dim * s.inner);
   blockCopyCpu(s.a, s.out, {
@@ -233,67 +203,14 @@ function concatBlocks(c: ConcatArgs<unknown>): Block[] {
   });
 }
 
-function swap(b: Block): Block {
-  return { ...b, srcRow: b.dstRow, srcOff: b.dstOff, dstRow: b.srcRow, dstOff: b.srcOff };
-}
-
-/**
- * Joins tensors along one axis on the GPU (one block copy per piece).
- *
- * @example
- * ```ts ignore
- * concatForward(ctx, { parts: [a, b], whole: out, outer: 64, dims: [32, 32], inner: 1 });
- * ```
- */
-export function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
+/** Joins tensors along one axis on the GPU (one block copy per piece). */
+function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
   concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
 }
 
-/**
- * Backward of `concat` on the GPU: slices the joined gradient into each piece's gradient.
- *
- * @example
- * ```ts ignore
- * concatBackward(ctx, { parts: [dA, dB], whole: dOut, outer: 64, dims: [32, 32], inner: 1 });
- * ```
- * @param c `whole` = gradient of the output, `parts` = gradients of the inputs, sizes
- */
-export function concatBackward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
-  concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.whole, c.parts[i], swap(b)));
-}
-
-/**
- * CPU reference of `concatForward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { concatForwardCpu } from "./layout.ts";
- * const whole = new Float32Array(6);
- * const parts = [new Float32Array([1, 2]), new Float32Array([3, 4, 5, 6])]; // (2, 1), (2, 2)
- * concatForwardCpu({ parts, whole, outer: 2, dims: [1, 2], inner: 1 });
- * assert(whole.join() === "1,3,4,2,5,6");
- * ```
- */
-export function concatForwardCpu(c: ConcatArgs<WordArray>): void {
+/** CPU reference of `concatForward`. */
+function concatForwardCpu(c: ConcatArgs<WordArray>): void {
   concatBlocks(c).forEach((b, i) => blockCopyCpu(c.parts[i], c.whole, b));
-}
-
-/**
- * CPU reference of `concatBackward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { concatBackwardCpu } from "./layout.ts";
- * const parts = [new Float32Array(2), new Float32Array(4)];
- * concatBackwardCpu({ parts, whole: new Float32Array([1, 3, 4, 2, 5, 6]), outer: 2, dims: [1, 2], inner: 1 });
- * assert(parts[0].join() === "1,2" && parts[1].join() === "3,4,5,6");
- * ```
- * @param c `whole` = gradient of the output, `parts` = gradients of the inputs, sizes
- */
-export function concatBackwardCpu(c: ConcatArgs<WordArray>): void {
-  concatBlocks(c).forEach((b, i) => blockCopyCpu(c.whole, c.parts[i], swap(b)));
 }
 
 /** `sliceForward` paired with its CPU reference. */

@@ -1,6 +1,6 @@
 /**
  * Permute copies: any permutation of a tensor's axes (splitting and merging attention heads,
- * transposes), and its backward (the inverse permutation). Words of 4 bytes of any dtype move
+ * transposes; the backward pass is the inverse permutation). Words of 4 bytes of any dtype move
  * bit-exactly; vec4 words when the innermost axis stays innermost. Shapes travel in a uniform,
  * so a changing sequence length reuses one pipeline per rank.
  * @module
@@ -83,20 +83,14 @@ function mergePermutation(shape: readonly number[], perm: readonly number[]): Me
 
 /** Arguments of `permuteForward` / `permuteBackward`. */
 export interface PermuteArgs<B> {
-  /** Forward: the input (shape); backward: the output's gradient (shape permuted). */
+  /** The input (shape). */
   a: B;
-  /** Forward: the output, with out.shape[k] = shape[perm[k]]; backward: the input's gradient. */
+  /** The output, with out.shape[k] = shape[perm[k]]. */
   out: B;
-  /** The forward input's shape. */
+  /** The input's shape. */
   shape: readonly number[];
   /** Output axis k is input axis perm[k]. */
   perm: readonly number[];
-}
-
-function inverse(perm: readonly number[]): number[] {
-  const inv = new Array<number>(perm.length);
-  perm.forEach((p, k) => (inv[p] = k));
-  return inv;
 }
 
 /**
@@ -105,13 +99,8 @@ function inverse(perm: readonly number[]): number[] {
  * Size-1 axes are dropped and axes that stay adjacent are merged first (so a (B, T, N, D) to
  * (B, N, T, D) head split is a rank-4 copy with D-long runs); vec4 words when the innermost input
  * axis stays innermost with a length divisible by 4. At most 8 axes after merging.
- *
- * @example
- * ```ts ignore
- * permuteForward(ctx, { a, out, shape: [2, 64, 4, 32], perm: [0, 2, 1, 3] });
- * ```
  */
-export function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
+function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
   checkPerm(p.shape, p.perm);
   const m = mergePermutation(p.shape, p.perm);
   const n = m.shape.reduce((x, d) => x * d, 1);
@@ -138,38 +127,8 @@ export function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
   PERMUTE.run(ctx, { key, bind: { src: p.a, dst: p.out }, params, count: n / vec });
 }
 
-/**
- * Backward of `permute` on the GPU: permutes the output's gradient back by the inverse.
- *
- * @example
- * ```ts ignore
- * permuteBackward(ctx, { a: dOut, out: dA, shape: [2, 64, 4, 32], perm: [0, 2, 1, 3] });
- * ```
- * @param p `a` = gradient of the output, `out` = gradient of the input, forward shape and perm
- */
-export function permuteBackward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
-  checkPerm(p.shape, p.perm);
-  permuteForward(ctx, {
-    a: p.a,
-    out: p.out,
-    shape: p.perm.map((a) => p.shape[a]),
-    perm: inverse(p.perm),
-  });
-}
-
-/**
- * CPU reference of `permuteForward` (any rank).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { permuteForwardCpu } from "./permute.ts";
- * const out = new Float32Array(6);
- * permuteForwardCpu({ a: new Float32Array([1, 2, 3, 4, 5, 6]), out, shape: [2, 3], perm: [1, 0] });
- * assert(out.join() === "1,4,2,5,3,6");
- * ```
- */
-export function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
+/** CPU reference of `permuteForward` (any rank). */
+function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
   checkPerm(p.shape, p.perm);
   const r = p.shape.length;
   const inStrides = new Array<number>(r);
@@ -187,29 +146,6 @@ export function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
     }
     p.out[i] = p.a[s];
   }
-}
-
-/**
- * CPU reference of `permuteBackward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { permuteBackwardCpu } from "./permute.ts";
- * const dA = new Float32Array(6);
- * permuteBackwardCpu({ a: new Float32Array([1, 4, 2, 5, 3, 6]), out: dA, shape: [2, 3], perm: [1, 0] });
- * assert(dA.join() === "1,2,3,4,5,6");
- * ```
- * @param p `a` = gradient of the output, `out` = gradient of the input, forward shape and perm
- */
-export function permuteBackwardCpu(p: PermuteArgs<WordArray>): void {
-  checkPerm(p.shape, p.perm);
-  permuteForwardCpu({
-    a: p.a,
-    out: p.out,
-    shape: p.perm.map((a) => p.shape[a]),
-    perm: inverse(p.perm),
-  });
 }
 
 /** `permuteForward` paired with its CPU reference. */

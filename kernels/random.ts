@@ -67,13 +67,8 @@ export interface RandomNormalAtArgs<B> {
 /**
  * Fills (B, H) with the noise of (seed, b, pos[b], h): what `randomNormal` draws at those
  * positions (cached decoding, where every row has its own length).
- *
- * @example
- * ```ts ignore
- * randomNormalAt(ctx, { pos, out, B: 4, H: 64, seed: 7, scale: 0.02 });
- * ```
  */
-export function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
+function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
   if (a.B * a.H === 0) return;
   NORMAL_AT.run(ctx, {
     key: {},
@@ -107,15 +102,8 @@ function pcg(v: number): number {
   return ((w >>> 22) ^ w) >>> 0;
 }
 
-/**
- * Fills a (B, T, H) buffer with scale * N(0, 1) noise keyed by (seed, b, pos0 + t, h).
- *
- * @example
- * ```ts ignore
- * randomNormal(ctx, { out, B: 2, T: 5, H: 64, seed: 7, scale: 0.02 });
- * ```
- */
-export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
+/** Fills a (B, T, H) buffer with scale * N(0, 1) noise keyed by (seed, b, pos0 + t, h). */
+function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
   const n = a.B * a.T * a.H;
   if (n === 0) return;
   NORMAL.run(ctx, {
@@ -126,20 +114,8 @@ export function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void
   });
 }
 
-/**
- * CPU reference of `randomNormal` (the same hash, so both backends draw the same noise).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { randomNormalCpu } from "./random.ts";
- * const out = new Float32Array(1000);
- * randomNormalCpu({ out, B: 1, T: 10, H: 100, seed: 1 });
- * const mean = out.reduce((s, v) => s + v, 0) / out.length;
- * assert(Math.abs(mean) < 0.2);
- * ```
- */
-export function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
+/** CPU reference of `randomNormal` (the same hash, so both backends draw the same noise). */
+function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
   const { B, T, H } = a;
   const pos0 = a.pos0 ?? 0, scale = a.scale ?? 1;
   const sh = pcg(a.seed >>> 0);
@@ -163,21 +139,11 @@ export function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
  * CPU draw of the same noise for arbitrary (row, position) pairs: one (H) vector per pair.
  * Decoding uses it when each batch row sits at its own position.
  *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { randomNormalAtCpu, randomNormalCpu } from "./random.ts";
- * const full = new Float32Array(2 * 3 * 4);
- * randomNormalCpu({ out: full, B: 2, T: 3, H: 4, seed: 9 });
- * const one = new Float32Array(4);
- * randomNormalAtCpu(one, [[1, 2]], 4, 9);
- * strictEqual(one[3], full[(1 * 3 + 2) * 4 + 3]);
- * ```
  * @param out destination, (pairs, H)
  * @param pairs [row, position] per output vector
  * @param seed 32-bit seed
  */
-export function randomNormalAtCpu(
+function randomNormalAtCpu(
   out: FloatArray,
   pairs: readonly (readonly [number, number])[],
   H: number,

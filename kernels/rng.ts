@@ -214,7 +214,6 @@ export class Rng {
    * assert.deepEqual([...xs].sort(), [1, 2, 3, 4, 5]);
    * ```
    *
-   * @param array The values to permute.
    * @returns The same array, permuted.
    */
   shuffle<A extends { length: number; [index: number]: unknown }>(array: A): A {

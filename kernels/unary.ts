@@ -122,29 +122,15 @@ export interface UnaryBackwardArgs<B> {
   n: number;
 }
 
-/**
- * Applies a unary op elementwise.
- *
- * @example
- * ```ts ignore
- * unaryForward(ctx, { op: "gelu", x, out, n });
- * ```
- */
-export function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
+/** Applies a unary op elementwise. */
+function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
   const { n, op } = args;
   if (n === 0) return;
   UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
 }
 
-/**
- * Computes the input gradient of a unary op: `dx = dy * f'(x)`.
- *
- * @example
- * ```ts ignore
- * unaryBackward(ctx, { op: "gelu", x, dy, dx, n });
- * ```
- */
-export function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
+/** Computes the input gradient of a unary op: `dx = dy * f'(x)`. */
+function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
   const { n, op } = args;
   if (n === 0) return;
   const x = op === "neg" ? undefined : args.x;
@@ -179,15 +165,9 @@ export function erf(x: number): number {
  * The complementary error function `1 - erf(x)` in double precision, accurate in relative
  * terms in the right tail.
  *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { erfc } from "./unary.ts";
- * assert(Math.abs(erfc(5) / 1.5374597944280349e-12 - 1) < 1e-12);
- * ```
  * @returns erfc(x)
  */
-export function erfc(x: number): number {
+function erfc(x: number): number {
   if (x < 3) return 1 - erf(x);
   // erfc(x) = e^{-x^2}/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...))))).
   let f = x;
@@ -221,37 +201,15 @@ const BACKWARD_CPU: Record<UnaryOp, (x: number, g: number) => number> = {
   gelu: (x, g) => g * (normalCdf(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
 };
 
-/**
- * CPU reference of `unaryForward` (double precision, exact erf for GELU).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { unaryForwardCpu } from "./unary.ts";
- * const out = new Float64Array(1);
- * unaryForwardCpu({ op: "gelu", x: new Float64Array([1]), out, n: 1 });
- * assert(Math.abs(out[0] - 0.8413447460685429) < 1e-14);
- * ```
- */
-export function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
+/** CPU reference of `unaryForward` (double precision, exact erf for GELU). */
+function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
   const { op, x, out, n } = args;
   const f = FORWARD_CPU[op];
   for (let i = 0; i < n; i++) out[i] = f(x[i]);
 }
 
-/**
- * CPU reference of `unaryBackward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { unaryBackwardCpu } from "./unary.ts";
- * const dx = new Float64Array(1);
- * unaryBackwardCpu({ op: "exp", x: new Float64Array([0]), dy: new Float64Array([2]), dx, n: 1 });
- * assert(dx[0] === 2);
- * ```
- */
-export function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
+/** CPU reference of `unaryBackward`. */
+function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
   const { op, x, dy, dx, n } = args;
   const f = BACKWARD_CPU[op];
   for (let i = 0; i < n; i++) dx[i] = f(x[i], dy[i]);

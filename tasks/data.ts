@@ -80,7 +80,6 @@ async function run(args: DataArgs, progress: Progress | null): Promise<string> {
  * await Deno.remove(root, { recursive: true });
  * ```
  *
- * @param argv Arguments after the task name.
  * @returns 0 on success, 1 on error, 130 when interrupted.
  */
 export async function main(argv: string[]): Promise<number> {

@@ -69,7 +69,6 @@ function envGet(name: string): string | undefined {
  * @param args arguments (as `deno task eval` takes them)
  * @param options backend override, a quiet flag, samples per generated cell, and the
  *   environment `--shard auto` reads (default `Deno.env`)
- * @returns where the results are and their summary
  */
 export async function evaluate(
   args: string[],
@@ -164,9 +163,7 @@ const pct = (
   x: number | null | undefined,
 ) => (x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`);
 
-/**
- * Runs the task.
- */
+/** Runs the task. */
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(

@@ -51,9 +51,7 @@ export async function summarize(args: string[]): Promise<Summary> {
   return { ...c, depth: rec };
 }
 
-/**
- * Runs the task.
- */
+/** Runs the task. */
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
   if (argv.includes("--help") || argv.includes("-h")) {

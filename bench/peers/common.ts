@@ -165,7 +165,6 @@ export function parseArgs(args: string[]): PeerConfig {
  * header length n, n bytes of UTF-8 JSON (space-padded so the data starts 4-byte aligned), then the
  * data section: each tensor as little-endian f32 at its header `offset`, tokens last as f32 values.
  *
- * @param config model and batch shape
  * @param params parameter data in `paramSpecs` order
  * @param tokens (B, T) token ids
  */
@@ -297,7 +296,6 @@ export interface StepTimes {
  * Runs `steps` training steps, timing each from its start until its loss is read back.
  *
  * @param step one training step resolving to its loss
- * @returns per-step losses and times
  */
 export async function timeSteps(steps: number, step: () => Promise<number>): Promise<StepTimes> {
   const losses: number[] = [], stepMs: number[] = [], cpuMs: number[] = [];
@@ -342,9 +340,7 @@ export interface PeerReport {
 /**
  * Builds the report line from the timings.
  *
- * @param details version, backend and settings
  * @param setupMs setup time before step 1
- * @param t per-step losses and times
  */
 export function makeReport(
   framework: string,

@@ -36,7 +36,6 @@ function linear(x: np.Array, w: np.Array): np.Array {
 /**
  * Builds the mean cross-entropy of the model for the given shape.
  *
- * @param cfg model and batch shape
  * @returns loss(params, tokens, targets): params in `paramSpecs` order, tokens (B, T) int32,
  *   targets (B*T, V) one-hot with all-zero rows at ignored (last) positions; consumes its arguments
  */
@@ -76,7 +75,6 @@ type State = { params: np.Array[]; m: np.Array[]; v: np.Array[] };
  * (p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)), bias corrections passed in as scalars so that
  * the step compiles once.
  *
- * @param cfg model and batch shape
  * @returns step(state, tokens, targets, stepSize, invSqrtBc2) -> [loss, new state]
  */
 export function makeStep(

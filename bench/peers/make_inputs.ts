@@ -47,7 +47,6 @@ export class Rng {
  * block its own H x H fan); the embedding N(0, 1/H); LayerNorm weight 1, bias 0. Tokens uniform in
  * 4..18.
  *
- * @param config model and batch shape
  * @returns parameters in `paramSpecs` order and the (B, T) tokens
  */
 export function generate(

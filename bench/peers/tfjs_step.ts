@@ -43,7 +43,6 @@ function gelu(x: tf.Tensor): tf.Tensor {
 /**
  * Builds the mean cross-entropy of the model for the given shape.
  *
- * @param cfg model and batch shape
  * @param params parameters in `paramSpecs` order
  * @param tokens (B*T) int32 token ids
  * @param targets (B*T, V) one-hot targets, all-zero rows at ignored (last) positions

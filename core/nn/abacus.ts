@@ -209,11 +209,7 @@ export class AbacusEmbedding {
   #random: () => number;
   #source: UniformSource;
 
-  /**
-   * Makes the table.
-   *
-   * @param options sizes, backend, random source
-   */
+  /** Makes the table. */
   constructor(options: AbacusOptions) {
     this.tableSize = options.tableSize ?? 512;
     this.maxK = options.maxK ?? 100;
@@ -246,9 +242,7 @@ export class AbacusEmbedding {
     }
   }
 
-  /**
-   * Draws the training shift k ~ U{0..maxK}.
-   */
+  /** Draws the training shift k ~ U{0..maxK}. */
   drawShift(): number {
     return Math.floor(this.#random() * (this.maxK + 1));
   }

@@ -195,7 +195,6 @@ export const ARCH_DEFAULTS: Readonly<ArchSettings> = Object.freeze<ArchSettings>
  * assert(a.maxBackprop === 2 && a.posEmbedding === "learned");
  * ```
  * @param input the `arch` group (e.g. a loaded config's `cfg.arch`)
- * @param vocabSize the tokenizer's vocabulary size
  */
 export function resolveArch(input: ArchInput, vocabSize: number): Arch {
   const d = ARCH_DEFAULTS;

@@ -57,8 +57,6 @@ function positionOf(model: ArithmeticModel, row: number[], t: number): number {
  * const b = await greedyDecode(model, prompts, { maxNewTokens: 4, seed: 3, cached: false });
  * ok(a.every((row, i) => row.join() === b[i].join()));
  * ```
- * @param prompts token ids per row
- * @param options generation length, EOS, cache, seed, recurrences
  * @returns generated tokens per row (`maxNewTokens` each; PAD after EOS)
  */
 export async function greedyDecode(

@@ -21,7 +21,7 @@ import { scope, Tensor } from "../tensor.ts";
 export const FIRE_MLP_WIDTH = 32;
 
 /** Upstream's initial value of c. */
-export const FIRE_INIT_C = 0.1;
+const FIRE_INIT_C = 0.1;
 
 /** The names of FIRE's parameters, as this module calls them. */
 export type FireParamName = "mlp0Weight" | "mlp0Bias" | "mlp2Weight" | "mlp2Bias" | "c" | "lMult";
@@ -41,9 +41,6 @@ export const FIRE_KEYS: Readonly<Record<FireParamName, string>> = Object.freeze(
   c: "rotary_emb.c",
   lMult: "rotary_emb.L_multiplier",
 });
-
-/** Upstream's key suffix of the fixed `init_L` (a 0-d value, not trained). */
-export const FIRE_INIT_L_KEY = "rotary_emb.init_L";
 
 /**
  * The shapes of FIRE's parameters for a number of heads, keyed by upstream's suffix, in

@@ -87,7 +87,6 @@ export function feedForward(x: Tensor, f: FfnWeights): Tensor {
  * Causal self-attention: fused q/k/v projection, attention, output projection.
  *
  * @param x (B, T, H)
- * @param ctx architecture and FIRE bias
  * @returns (B, T, H)
  */
 export function attention(x: Tensor, w: LayerWeights, ctx: LayerContext): Tensor {
@@ -105,7 +104,6 @@ export function attention(x: Tensor, w: LayerWeights, ctx: LayerContext): Tensor
  * One transformer layer (post-norm or pre-norm residuals).
  *
  * @param x (B, T, H)
- * @param ctx architecture and FIRE bias
  * @returns (B, T, H)
  */
 export function transformerLayer(x: Tensor, w: LayerWeights, ctx: LayerContext): Tensor {
@@ -131,7 +129,6 @@ export interface InjectionWeights {
  * @param state (B, T, H)
  * @param injected (B, T, H)
  * @param arch architecture (`input_injection_type`)
- * @param w the block's injection weights
  * @returns (B, T, H)
  */
 export function inject(state: Tensor, injected: Tensor, arch: Arch, w: InjectionWeights): Tensor {

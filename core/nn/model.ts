@@ -83,9 +83,7 @@ export class ArithmeticModel {
   /** Weights per block (one block, or one per layer with skip), with each layer's FIRE. */
   readonly blocks: ModelBlock[] = [];
 
-  /**
-   * Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model.
-   */
+  /** Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model. */
   constructor(arch: Arch, arena: ParamArena, rng: Rng) {
     this.arch = arch;
     this.arena = arena;
@@ -133,9 +131,7 @@ export class ArithmeticModel {
     }
   }
 
-  /**
-   * Makes a model with freshly initialised parameters (upstream's init).
-   */
+  /** Makes a model with freshly initialised parameters (upstream's init). */
   static create(arch: Arch, options: { backend?: Backend; seed?: number } = {}): ArithmeticModel {
     const backend = options.backend ?? defaultBackend();
     const list = paramList(arch);
@@ -220,7 +216,6 @@ export class ArithmeticModel {
    * FIRE biases for every (block, layer), (heads, T, T) each (null entries without FIRE).
    *
    * @param training randomise positions (when `attention.max_length` allows)
-   * @returns biases per block and layer
    */
   fireBiases(T: number, training: boolean): (Tensor | null)[][] {
     return this.blocks.map((b) =>
@@ -301,7 +296,6 @@ export class ArithmeticModel {
    * Runs the model on a batch of token rows.
    *
    * @param ids token ids, (B*T) row-major
-   * @param options mode, TBPTT split, seeds
    * @returns logits (B, T, V)
    */
   forward(ids: Int32Array, B: number, T: number, options: ForwardOptions): Tensor {

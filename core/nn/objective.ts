@@ -14,7 +14,7 @@ import { Tensor } from "../tensor.ts";
 import type { ArithmeticModel } from "./model.ts";
 
 /** Upstream's `=` token id (every arithmetic vocabulary). */
-export const EQUALS_ID = 17;
+const EQUALS_ID = 17;
 
 /**
  * Builds the per-position targets: target[b, t] = ids[b, t+1], or -100 where ignored
@@ -56,7 +56,7 @@ export function lossTargets(
  * @param ids token ids (B*T)
  * @param split training mode and (n, k) recurrences
  */
-export function modelCallLoss(
+function modelCallLoss(
   model: ArithmeticModel,
   ids: Int32Array,
   B: number,

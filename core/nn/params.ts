@@ -65,7 +65,6 @@ const normalFill = (n: number, std: number) => (normal: () => number) => {
  *   maximal_recurrence: 1, attention: { num_attention_heads: 2 } }, 19);
  * assert(paramList(arch).some((p) => p.name === "decoder.weight"));
  * ```
- * @returns parameters in a fixed order
  */
 export function paramList(arch: Arch): ParamInit[] {
   const H = arch.hiddenSize, I = arch.intermedSize, V = arch.vocabSize;
@@ -159,7 +158,6 @@ export function paramList(arch: Arch): ParamInit[] {
  * const c = paramCounts(arch);
  * assert(c.total === c.embedding + c.blocks + c.head + c.output);
  * ```
- * @returns counts per component and the total
  */
 export function paramCounts(
   arch: Arch,

@@ -40,7 +40,6 @@ function standardizeRows(v: Float32Array, H: number): void {
  * strictEqual(one.data[4 + 3], full.data[(1 * 3 + 1) * 4 + 3]);
  * ```
  * @param arch architecture (`initial_hidden_randomized`, `state_init`)
- * @param backend where the state lives
  * @param x embedded input (B, T, H)
  * @param at first position (`pos0`) or each row's position (`positions`)
  * @returns the state (B, T, H)

@@ -53,7 +53,6 @@ function rotaryOf(r: boolean | RotaryOptions | undefined): RotaryOptions | undef
  * assert(out[0] === 1 && out[1] === 2);
  * ```
  * @param qkv fused projection, (B, T, 3H)
- * @param options heads, layout, bias, rotary
  * @returns (B, T, H)
  * @throws Error on a bad rank, a width not divisible into heads, a bias of the wrong shape,
  *   an odd head dimension with rotary, or mixed backends

@@ -47,7 +47,6 @@ export interface FireDistanceOptions {
  * assert(d.shape.join() === "3,3" && d.data[0] === 0 && d.data[3] > 0);
  * ```
  * @param positions positions p as f32 (S)
- * @param options the two scalars, rows and constants
  * @returns the distances, (rows, S)
  * @throws Error on a scalar that is not one f32 element, positions that are not 1D, bad rows
  */

@@ -41,7 +41,6 @@ export interface CrossEntropyOptions {
  * ```
  * @param logits scores `(..., classes)`, f32
  * @param targets class per row `(...)`, i32 (or u32)
- * @param options ignore index and reduction
  * @returns the loss: shape `[]` for `mean`, `targets.shape` for `none`
  */
 export function crossEntropy(

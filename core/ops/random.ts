@@ -21,7 +21,6 @@ import { Tensor } from "../tensor.ts";
  * ```
  * @param shape [B, T, H]
  * @param seed 32-bit seed
- * @param options backend, scale, first position
  * @returns the noise (no gradient)
  */
 export function randomNormalTensor(

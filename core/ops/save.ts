@@ -34,7 +34,6 @@ export function shapeStr(shape: readonly number[]): string {
  * import { Tensor } from "../tensor.ts";
  * assert(!needsGrad(Tensor.fromArray([1], [1], { backend: CPU })));
  * ```
- * @param inputs the op's tensor inputs
  * @returns true when grad mode is on and some input requires a gradient
  */
 export function needsGrad(...inputs: Tensor[]): boolean {
@@ -57,7 +56,6 @@ export function needsGrad(...inputs: Tensor[]): boolean {
  * assert(s.data[1] === 2);
  * s.dispose();
  * ```
- * @param t the tensor to keep alive
  * @returns an alias with the same shape, no gradient bookkeeping
  */
 export function saveForBackward(t: Tensor): Tensor {

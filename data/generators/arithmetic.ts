@@ -114,7 +114,6 @@ export class ArithmeticSource implements SampleSource {
   #hintStart = 0;
 
   /**
-   * @param spec A resolved arithmetic spec.
    * @param rng The generator (consumed in order; same state gives the same samples).
    */
   constructor(spec: DataSpec, rng: Rng) {
@@ -143,9 +142,7 @@ export class ArithmeticSource implements SampleSource {
     this.#scratch = new Uint8Array(chars);
   }
 
-  /**
-   * Writes the next sample at `out[offset..]`.
-   */
+  /** Writes the next sample at `out[offset..]`. */
   next(out: Uint8Array, offset: number): number {
     const s = this.#spec;
     let i = s.n, j = s.m, la: number, lb: number;

@@ -41,9 +41,6 @@ export class OrSource implements SampleSource {
   #next = 0;
   #scratch: Uint8Array;
 
-  /**
-   * @param spec A resolved OR spec.
-   */
   constructor(spec: DataSpec, rng: Rng) {
     if (spec.op !== "or") throw new Error(`OrSource cannot generate op ${spec.op}`);
     this.#spec = spec;
@@ -65,9 +62,7 @@ export class OrSource implements SampleSource {
     this.#scratch = new Uint8Array(chars);
   }
 
-  /**
-   * Writes the next sample at `out[offset..]`.
-   */
+  /** Writes the next sample at `out[offset..]`. */
   next(out: Uint8Array, offset: number): number {
     const c = this.#cases[this.#next++];
     const idx = c % 4096, j = Math.floor(c / 4096) % 4096, i = Math.floor(c / 16777216);

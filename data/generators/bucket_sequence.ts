@@ -29,7 +29,6 @@ export class BucketSequence {
 
   /**
    * @param counts How many times each bucket index appears.
-   * @param rng The generator to draw from.
    */
   constructor(counts: ArrayLike<number>, rng: Rng) {
     this.#size = counts.length;
@@ -51,9 +50,7 @@ export class BucketSequence {
     return this.#remaining;
   }
 
-  /**
-   * Removes and returns one bucket index, uniformly among the remaining items.
-   */
+  /** Removes and returns one bucket index, uniformly among the remaining items. */
   next(): number {
     if (this.#remaining <= 0) throw new Error("BucketSequence is exhausted");
     let u = this.#rng.int(0, this.#remaining - 1);

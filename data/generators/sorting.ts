@@ -80,9 +80,6 @@ export class SortSource implements SampleSource {
   #order: Uint8Array;
   #scratch: Uint8Array;
 
-  /**
-   * @param spec A resolved sorting spec.
-   */
   constructor(spec: DataSpec, rng: Rng) {
     if (spec.op !== "sort") throw new Error(`SortSource cannot generate op ${spec.op}`);
     this.#spec = spec;
@@ -106,9 +103,7 @@ export class SortSource implements SampleSource {
     this.#scratch = new Uint8Array(chars);
   }
 
-  /**
-   * Writes the next sample at `out[offset..]`.
-   */
+  /** Writes the next sample at `out[offset..]`. */
   next(out: Uint8Array, offset: number): number {
     const s = this.#spec, rng = this.#rng, n = s.n, nLabels = CHAR_SET.length;
     let count = s.m, maxDigits = s.n;

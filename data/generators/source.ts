@@ -44,9 +44,7 @@ export class DigitDrawer {
     this.#rng = rng;
   }
 
-  /**
-   * Returns one uniform digit 0..9.
-   */
+  /** Returns one uniform digit 0..9. */
   digit(): number {
     if (this.#left === 0) {
       let u = this.#rng.nextU32();
@@ -100,7 +98,6 @@ export class SpaceInserter {
   #budget: number;
 
   /**
-   * @param rng The generator to draw from.
    * @param p Space probability in [0, 1).
    * @param budget Most spaces per sample.
    */

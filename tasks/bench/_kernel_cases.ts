@@ -8,8 +8,8 @@ import type { Device } from "../../core/device.ts";
 import { attentionForward } from "../../kernels/attention.ts";
 import { softmaxForward } from "../../kernels/softmax.ts";
 import { layerNormForward } from "../../kernels/layernorm.ts";
-import { binaryForward } from "../../kernels/elementwise.ts";
-import { gluForward } from "../../kernels/glu.ts";
+import { binaryKernel } from "../../kernels/elementwise.ts";
+import { gluKernel } from "../../kernels/glu.ts";
 import { crossEntropyForward } from "../../kernels/cross_entropy.ts";
 
 /** A prepared case: `launch` records one run of the kernel; `dispose` frees its buffers. */
@@ -113,7 +113,7 @@ const memory: KernelCase[] = [
     setup(dev) {
       const n = rows * 512;
       const a = filled(dev, n, 7), b = filled(dev, n, 8), out = dev.pool.acquire(4 * n);
-      return prepared(dev, [a, b, out], () => binaryForward(dev, { op: "add", a, b, out, n }));
+      return prepared(dev, [a, b, out], () => binaryKernel.gpu(dev, { op: "add", a, b, out, n }));
     },
   },
   {
@@ -123,7 +123,7 @@ const memory: KernelCase[] = [
     bytes: 4 * rows * (1024 + 512),
     setup(dev) {
       const a = filled(dev, rows * 1024, 9), out = dev.pool.acquire(4 * rows * 512);
-      return prepared(dev, [a, out], () => gluForward(dev, { a, out, rows, half: 512 }));
+      return prepared(dev, [a, out], () => gluKernel.gpu(dev, { a, out, rows, half: 512 }));
     },
   },
   {

@@ -58,8 +58,6 @@ export interface TrainSetup {
  * const loss = scope(() => record(ids).toArray());
  * ```
  * @param archKeys upstream `arch` keys
- * @param backend where the model lives
- * @returns model, optimizer and step
  */
 export function trainSetup(
   archKeys: Record<string, unknown>,
@@ -87,7 +85,6 @@ export function trainSetup(
  * const t = await timeSteps("1x128", { hidden_size: 128 }, { B: 64, T: 64, steps: 10, mode: "train" });
  * ```
  * @param archKeys upstream `arch` keys
- * @param o batch shape, step count, mode, backend
  */
 export async function timeSteps(
   name: string,
@@ -142,9 +139,7 @@ export async function timeSteps(
   };
 }
 
-/**
- * Prints timings as a table (or JSON with `--json`).
- */
+/** Prints timings as a table (or JSON with `--json`). */
 export function printTimings(
   title: string,
   adapter: string,

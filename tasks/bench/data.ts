@@ -36,9 +36,6 @@ export interface DataBenchResult {
  *
  * await run(["--limit", "1000", "--json"]);
  * ```
- *
- * @param args Command-line arguments after the benchmark name.
- * @returns Resolves when the report has been printed.
  */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({

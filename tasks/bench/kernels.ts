@@ -41,7 +41,7 @@ export interface KernelResult {
 }
 
 /** Sizes as M x K x N: squares and the transformer shapes (B * T = 64 * 64 rows). */
-export const MATMUL_SIZES: [number, number, number][] = [
+const MATMUL_SIZES: [number, number, number][] = [
   [256, 256, 256],
   [512, 512, 512],
   [1024, 1024, 1024],

@@ -24,7 +24,7 @@ export interface PeersConfig {
   seq: number;
 }
 
-/** The two configurations of issue 9 (also `bench/peers/compare.ts`'s). */
+/** The two configurations of issue 9. */
 export const PEER_CONFIGS: Record<string, PeersConfig> = {
   tiny: { layers: 2, hidden: 128, heads: 4, batch: 64, seq: 19 },
   larger: { layers: 4, hidden: 256, heads: 8, batch: 64, seq: 64 },

@@ -17,18 +17,8 @@ import { generateDataset } from "../../data/generate.ts";
 import { TrainStream } from "../train/dataset.ts";
 import { recordStep, startLossRead } from "../train/step.ts";
 
-/**
- * The configurations measured: name and overrides on top of `preset=tiny-addition`.
- *
- * @example
- * ```ts
- * import { TRAIN_BENCH_CONFIGS } from "./train.ts";
- * import { ok } from "node:assert/strict";
- *
- * ok(TRAIN_BENCH_CONFIGS["4x256"].includes("arch.hidden_size=256"));
- * ```
- */
-export const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+/** The configurations measured: name and overrides on top of `preset=tiny-addition`. */
+const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.freeze({
   "tiny-addition": [],
   "4x256": [
     "arch.layers_in_recurrent_block=4",
@@ -132,9 +122,6 @@ async function measure(
  * import { run } from "./train.ts";
  * await run(["--steps", "5", "--json"]);
  * ```
- *
- * @param args Command-line arguments after the benchmark name.
- * @returns Resolves when the report has been printed.
  */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -94,7 +94,6 @@ async function elapsed(checkpoint: string | null, runDir: string): Promise<numbe
  * });
  * console.log(run.out_of_distribution);
  * ```
- * @param recipe what to train and the grid
  * @param o run name, seed, base folder, samples per cell, extra training keys (after the
  *   recipe's), quiet
  */

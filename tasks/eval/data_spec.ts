@@ -1,45 +1,23 @@
 // Which data an evaluation uses: the generator arguments of a plan's cells (the data task's grid
 // preset with the plan's reversal, vocabulary, seed and sample count), the preset grid folder
-// under `<base_dir>/data` when it holds matching data, and a check that evaluation samples have
-// the format the model was trained on (op, reversal, vocabulary).
+// under `<base_dir>/data` when it holds matching data.
 
 import { readGridMeta } from "../../data/grid.ts";
-import type { DatasetMeta } from "../../data/meta.ts";
 import { datasetDir, GRID_PRESETS } from "../../data/presets.ts";
 import type { DataOp, DataSpec } from "../../data/spec.ts";
-import { EvalError, type EvalTask } from "./grids.ts";
+import type { EvalTask } from "./grids.ts";
 import type { GridPlan } from "./flags.ts";
 
-/**
- * Data op of each task: `+`, `x`, `sort`, `or`.
- *
- * @example
- * ```ts
- * import { OP_OF } from "./data_spec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(OP_OF.multiplication, "x");
- * ```
- */
-export const OP_OF: Record<EvalTask, DataOp> = {
+/** Data op of each task: `+`, `x`, `sort`, `or`. */
+const OP_OF: Record<EvalTask, DataOp> = {
   addition: "+",
   multiplication: "x",
   sorting: "sort",
   or: "or",
 };
 
-/**
- * The data task's grid preset of each task (`deno task data` preset names).
- *
- * @example
- * ```ts
- * import { PRESET_OF } from "./data_spec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(PRESET_OF.sorting, "sorting-grid");
- * ```
- */
-export const PRESET_OF: Record<EvalTask, string> = {
+/** The data task's grid preset of each task (`deno task data` preset names). */
+const PRESET_OF: Record<EvalTask, string> = {
   addition: "addition-grid",
   multiplication: "multiplication-grid",
   sorting: "sorting-grid",
@@ -60,7 +38,6 @@ export const PRESET_OF: Record<EvalTask, string> = {
  * assert.deepEqual([base.op, base.reverseAll, base.numSamples, base.seed], ["x", true, 100, 7]);
  * ```
  *
- * @param options Seed and samples per cell.
  * @returns Partial generator arguments for `cellSpec`.
  */
 export function gridBase(
@@ -79,45 +56,6 @@ export function gridBase(
     else base.numSamples = options.samples;
   }
   return base;
-}
-
-/**
- * Checks that a plan's samples have the training data's op, reversal and vocabulary.
- *
- * @example
- * ```ts
- * import { checkTrainingData } from "./data_spec.ts";
- * import { resolveGrid } from "./flags.ts";
- * import type { DatasetMeta } from "../../data/meta.ts";
- * import assert from "node:assert/strict";
- *
- * const meta = { tokenizer: "pad", generator: { op: "+", reverseAll: true } } as DatasetMeta;
- * checkTrainingData(resolveGrid({}), meta);
- * assert.throws(() => checkTrainingData(resolveGrid({ mul: true }), meta), /trained on \+ data/);
- * ```
- *
- * @param meta The training dataset's `meta.json`.
- */
-export function checkTrainingData(plan: GridPlan, meta: DatasetMeta): void {
-  const g = meta.generator, op = OP_OF[plan.task];
-  if (g.op !== op) {
-    throw new EvalError(
-      `Cannot evaluate ${plan.task} (${op}): the model was trained on ${g.op} data`,
-    );
-  }
-  if (g.reverseAll !== plan.reverse) {
-    const say = (r: boolean) => (r ? "reversed" : "not reversed");
-    throw new EvalError(
-      `Cannot evaluate ${plan.name}: the training data is ${
-        say(g.reverseAll)
-      } but the evaluation data is ${say(plan.reverse)} (see reverse_inputs)`,
-    );
-  }
-  if (meta.tokenizer !== plan.tokenizer) {
-    throw new EvalError(
-      `Cannot evaluate ${plan.name}: the model uses tokenizer ${meta.tokenizer}, not ${plan.tokenizer}`,
-    );
-  }
 }
 
 /**

@@ -155,8 +155,6 @@ function rangeName(r: CellRange): string {
  * assert.deepEqual(resolveGrid({ grid: "1..3x2" }).cells.length, 3);
  * assert.throws(() => resolveGrid({ checkerboard: "diagonal" }), /Cannot map checkerboard=diagonal: expected even or odd/);
  * ```
- *
- * @param flags The config's grid keys.
  */
 export function resolveGrid(flags: GridFlags): GridPlan {
   const task = pickTask(flags);

@@ -177,8 +177,6 @@ export function rangeCells(range: CellRange): EvalCell[] {
  * assert.deepEqual(cellTokens("addition", 3, 5), { prompt: 10, generate: 7 });
  * assert.deepEqual(cellTokens("sorting", 2, 4), { prompt: 20, generate: 7 });
  * ```
- *
- * @returns Prompt tokens and tokens to generate.
  */
 export function cellTokens(
   task: EvalTask,

@@ -69,9 +69,7 @@ export async function findCheckpoint(
  * ```ts ignore
  * const { model } = await loadModel("/tmp/x/run/checkpoints/FINAL_0.0123", dev);
  * ```
- * @param backend where to put the weights
  * @param baseDir base folder, to find a training dataset named by preset
- * @returns the model and its training data meta
  * @throws EvalError for a missing, corrupted or mismatched checkpoint
  */
 export async function loadModel(

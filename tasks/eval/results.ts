@@ -57,8 +57,6 @@ const JOB_FILE = "job.json";
  *
  * assert.deepEqual(resultsDir("/runs", "abacus", "addition_1-100x1-100"), "/runs/abacus/downstream/addition_1-100x1-100");
  * ```
- *
- * @param grid The grid's folder name.
  */
 export function resultsDir(baseDir: string, name: string, grid: string): string {
   return join(baseDir, name, "downstream", grid);

@@ -58,12 +58,8 @@ export interface EvaluateGridOptions {
   trainRange?: TrainRange | null;
   /** Settings that must match to reuse results: checkpoint, max_rec, ... (default none). */
   stamp?: Stamp;
-  /** Write decoded samples (default true). */
-  keepSamples?: boolean;
   /** Progress display, in units of estimated decoding cost (default none). */
   progress?: ProgressSink | null;
-  /** Called after each newly evaluated cell. */
-  onCell?: (result: CellResult) => void;
 }
 
 /** What `evaluateGrid` did. */
@@ -83,20 +79,9 @@ export interface EvaluateGridResult {
 /**
  * Subfolder label of a job: the plan's part and the shard, or null for the whole grid.
  *
- * @example
- * ```ts
- * import { jobPart } from "./runner.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(jobPart("big_eval_step_1", { index: 2, count: 4 }), "big_eval_step_1_shard_2_of_4");
- * assert.deepEqual(jobPart(null, null), null);
- * ```
- *
- * @param part The plan's part label.
- * @param shard The shard, if any.
  * @returns The label or null.
  */
-export function jobPart(part: string | null, shard: Shard | null | undefined): string | null {
+function jobPart(part: string | null, shard: Shard | null | undefined): string | null {
   const labels = [part, shard ? shardLabel(shard) : null].filter((x) => x !== null);
   return labels.length > 0 ? labels.join("_") : null;
 }
@@ -156,9 +141,6 @@ function untilEos(tokens: Int32Array): Int32Array {
  * assert.deepEqual((await evaluateGrid({ plan, gridDir, decode, samples: 5 })).skipped, 4);
  * await Deno.remove(gridDir, { recursive: true });
  * ```
- *
- * @param options Plan, folders, decoder, shard and settings.
- * @returns The job's cells and summary.
  */
 export async function evaluateGrid(options: EvaluateGridOptions): Promise<EvaluateGridResult> {
   const { plan, decode } = options;
@@ -187,7 +169,6 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
     removePadding: options.removePadding,
   });
   const tok = getTokenizer(plan.tokenizer);
-  const keep = options.keepSamples ?? true;
   const total = todo.reduce((a, c) => a + cost(c), 0);
   let done = 0;
   options.progress?.update(0, total);
@@ -199,17 +180,14 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
       scoreSample(plan.task, s.prompt, s.target, preds[k], plan.reverse)
     );
     const result = tallyCell(i, j, scores);
-    const records: SampleRecord[] | undefined = keep
-      ? samples.map((s, k) => ({
-        prompt: tok.decode(s.prompt),
-        target: tok.decode(s.target),
-        prediction: tok.decode(untilEos(preds[k])),
-        ...scores[k],
-      }))
-      : undefined;
+    const records: SampleRecord[] = samples.map((s, k) => ({
+      prompt: tok.decode(s.prompt),
+      target: tok.decode(s.target),
+      prediction: tok.decode(untilEos(preds[k])),
+      ...scores[k],
+    }));
     await store.writeCell(result, records);
     results.set(`${i},${j}`, result);
-    options.onCell?.(result);
     done += cost({ i, j });
     options.progress?.update(done, total);
   }

@@ -34,21 +34,8 @@ export interface CellSamplesOptions {
   removePadding?: boolean;
 }
 
-/**
- * Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target.
- *
- * @example
- * ```ts
- * import { splitSample } from "./samples.ts";
- * import assert from "node:assert/strict";
- *
- * const s = splitSample([5, 14, 6, 17, 11, 3, 0, 0], true); // "1+2=7" EOS PAD PAD
- * assert.deepEqual([[...s.prompt], [...s.target]], [[5, 14, 6, 17], [11, 3]]);
- * ```
- *
- * @param removePadding Drop PAD from the prompt.
- */
-export function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSample {
+/** Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target. */
+function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSample {
   let eq = -1, eos = tokens.length;
   for (let k = 0; k < tokens.length; k++) {
     if (eq < 0 && tokens[k] === EQUALS) eq = k;
@@ -100,7 +87,6 @@ export class CellSamples {
    *
    * @param dataDir Grid data folder or null.
    * @param onDisk Cell folders on disk by `"i,j"`.
-   * @param removePadding Drop PAD from prompts.
    */
   constructor(
     plan: GridPlan,
@@ -116,11 +102,7 @@ export class CellSamples {
     this.#removePadding = removePadding;
   }
 
-  /**
-   * Prepares the samples of a plan, checking a grid folder's arguments against the plan's.
-   *
-   * @param options Grid folder, seed, samples per cell, padding removal.
-   */
+  /** Prepares the samples of a plan, checking a grid folder's arguments against the plan's. */
   static async open(plan: GridPlan, options: CellSamplesOptions): Promise<CellSamples> {
     const onDisk = new Map<string, string>();
     let grid: GridMeta | null = null;
@@ -175,9 +157,7 @@ export class CellSamples {
     return this.#dataDir;
   }
 
-  /**
-   * The samples of cell (i, j), in stored order.
-   */
+  /** The samples of cell (i, j), in stored order. */
   async get(i: number, j: number): Promise<EvalSample[]> {
     const dir = this.#onDisk.get(`${i},${j}`);
     const rows: ArrayLike<number>[] = [];

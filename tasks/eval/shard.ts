@@ -131,8 +131,6 @@ export function splitCells<C extends { i: number; j: number }>(
  * assert.deepEqual(a.length + b.length + c.length, 10);
  * ```
  *
- * @param cells All cells of the job.
- * @param cost Cost of one cell.
  * @returns That piece's cells, in input order.
  */
 export function shardCells<C extends { i: number; j: number }>(

@@ -69,20 +69,14 @@ export class ResultStore {
   /** This job's `job.json`. */
   readonly job: JobInfo;
 
-  /**
-   * Use `ResultStore.open`.
-   */
+  /** Use `ResultStore.open`. */
   constructor(gridDir: string, dir: string, job: JobInfo) {
     this.gridDir = gridDir;
     this.dir = dir;
     this.job = job;
   }
 
-  /**
-   * Creates or reopens a job folder; a folder stamped with other settings is an error.
-   *
-   * @param options Grid folder, part, task, stamp.
-   */
+  /** Creates or reopens a job folder; a folder stamped with other settings is an error. */
   static async open(options: StoreOptions): Promise<ResultStore> {
     const dir = options.part === null ? options.gridDir : join(options.gridDir, options.part);
     const job: JobInfo = {

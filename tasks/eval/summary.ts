@@ -23,7 +23,7 @@ export interface Accuracies {
   in_distribution: number | null;
   /** Every other cell. */
   out_of_distribution: number | null;
-  /** Cells with a side beyond `extendedAbove` (100: upstream's extended sets). */
+  /** Cells with a side beyond 100 (upstream's extended sets). */
   extended: number | null;
   /** All cells. */
   all: number | null;
@@ -57,8 +57,6 @@ export interface SummaryOptions {
   task: EvalTask;
   /** Training lengths (null: unknown). */
   trainRange: TrainRange | null;
-  /** Cells with max(i, j) above this are extended (default 100). */
-  extendedAbove?: number;
 }
 
 /**
@@ -75,7 +73,6 @@ export interface SummaryOptions {
  * ```
  *
  * @param meta The training dataset's `meta.json`.
- * @returns The inclusive training range.
  */
 export function trainRangeOf(meta: DatasetMeta): TrainRange {
   return [[1, meta.generator.n], [1, meta.generator.m]];
@@ -101,14 +98,12 @@ function mean(xs: number[]): number | null {
  * assert.deepEqual([s.in_distribution, s.out_of_distribution, s.extended], [1, 0.1, 0]);
  * assert.deepEqual([s.in_distribution_cells, s.out_of_distribution_cells, s.extended_cells], [1, 2, 1]);
  * ```
- *
- * @param options Grid, task, training range.
  */
 export function summarize(cells: readonly CellResult[], options: SummaryOptions): Summary {
-  const r = options.trainRange, above = options.extendedAbove ?? 100;
+  const r = options.trainRange;
   const isIn = (c: CellResult) =>
     r !== null && c.i >= r[0][0] && c.i <= r[0][1] && c.j >= r[1][0] && c.j <= r[1][1];
-  const isExt = (c: CellResult) => Math.max(c.i, c.j) > above;
+  const isExt = (c: CellResult) => Math.max(c.i, c.j) > 100;
   const means = (f: (c: CellResult) => number | undefined): Accuracies => {
     const pick = (keep: (c: CellResult) => boolean) =>
       cells.filter(keep).map((c) => (f(c) ?? 0) / c.total);
@@ -161,8 +156,6 @@ function runName(gridDir: string): string | undefined {
  * assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/results.json`)).cells.length, 1);
  * await Deno.remove(dir, { recursive: true });
  * ```
- *
- * @param options Grid, task, training range.
  */
 export async function writeSummary(
   dir: string,
@@ -224,7 +217,6 @@ function sameResult(a: CellResult, b: CellResult): boolean {
  *
  * @param options Cells the grid should have (to report missing ones) and a training range
  *   (default: the folders' own).
- * @returns The merged cells, summary, sources and missing cells.
  */
 export async function mergeResults(
   gridDir: string,

@@ -25,16 +25,9 @@ export const YLGNBU: readonly string[] = [
 /**
  * Parses a `#rrggbb` colour.
  *
- * @example
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { parseHex } from "./colormap.ts";
- * deepStrictEqual(parseHex("#ff0080"), [255, 0, 128]);
- * ```
  * @param hex a colour written as `#rrggbb`
- * @returns its red, green and blue channels
  */
-export function parseHex(hex: string): Rgb {
+function parseHex(hex: string): Rgb {
   const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
   if (!m) throw new Error(`Cannot parse colour "${hex}": expected #rrggbb`);
   return [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)];

@@ -36,7 +36,7 @@ export interface CurveRun {
 }
 
 /** Figure width in figure units. */
-export const CURVES_WIDTH = 640;
+const CURVES_WIDTH = 640;
 const LEFT = 70, RIGHT = 620, PANEL_H = 200, TOPS = [40, 320] as const;
 const LEGEND_TOP = 575, LEGEND_ROW = 18;
 const COLORS = [

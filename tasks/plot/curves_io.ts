@@ -132,7 +132,6 @@ export async function readCurveRun(path: string): Promise<CurveRun> {
  * deepStrictEqual(await writeCurves(runs, { dir, name: "c", formats: ["svg"] }), [`${dir}/c.svg`]);
  * await Deno.remove(dir, { recursive: true });
  * ```
- * @param runs the runs to draw
  * @param options output folder, file name without extension, formats, PNG pixels per unit
  * @returns the paths written, in format order
  */

@@ -33,7 +33,6 @@ const STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000];
  * const g = toGrid({ cells: [{ i: 2, j: 3, correct: 1, total: 4 }, { i: 3, j: 4, correct: 4, total: 4 }] });
  * deepStrictEqual(g, { i0: 2, j0: 3, rows: 2, cols: 2, percent: [25, null, null, 100] });
  * ```
- * @param panel the panel whose cells to place
  */
 export function toGrid(panel: HeatmapPanel): Grid {
   const label = panel.title ? `panel "${panel.title}"` : "a panel";
@@ -105,7 +104,6 @@ export function niceStep(need: number): number {
  * deepStrictEqual(tickValues(101, 60, 10), [110, 120, 130, 140, 150, 160]);
  * ```
  * @param first the first length on the axis
- * @param n how many lengths the axis has
  * @returns the lengths to label, ascending
  */
 export function tickValues(first: number, n: number, step: number): number[] {

@@ -30,8 +30,6 @@ export type PlotFormat = "svg" | "png";
  * const { svg, png } = await plotHeatmaps([{ cells, title: "Abacus" }]);
  * ok(svg.includes("1st Number Length") && png[1] === 0x50); // "P" of the PNG signature
  * ```
- * @param panels the runs to draw, left to right
- * @param options annotation, ticks, mean-in-title and PNG scale
  * @returns the SVG text and the PNG bytes
  */
 export async function plotHeatmaps(
@@ -68,7 +66,6 @@ export interface WritePlotsOptions extends HeatmapOptions {
  * deepStrictEqual(paths, [`${dir}/demo.png`]);
  * await Deno.remove(dir, { recursive: true });
  * ```
- * @param panels the runs to draw, left to right
  * @param options where to write, the file name and formats, and the drawing options
  * @returns the paths written, in format order
  */

@@ -94,18 +94,10 @@ function common(source: string, o: Json): Omit<Part, "source" | "cells"> {
  * | null}`. Cell file: `{"i", "j", "correct", "total"}` with the same optional fields. Counts
  * are integers, `total >= 1`, `correct <= total`; other fields are ignored.
  *
- * @example
- * ```ts
- * import { deepStrictEqual, throws } from "node:assert/strict";
- * import { parseResults } from "./input.ts";
- * const part = parseResults('{"grid": "sorting", "cells": [{"i": 1, "j": 2, "correct": 3, "total": 4}]}', "a.json");
- * deepStrictEqual(part.cells, [{ i: 1, j: 2, correct: 3, total: 4 }]);
- * throws(() => parseResults("{", "b.json"), /Cannot read b.json: malformed JSON/);
- * ```
  * @param source the file name, for messages
  * @returns the cells and any grid kind, name and training range it states
  */
-export function parseResults(
+function parseResults(
   text: string,
   source: string,
 ): { cells: Cell[]; kind?: GridKind; name?: string; trainRange?: TrainRange | null } {

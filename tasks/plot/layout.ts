@@ -111,9 +111,7 @@ function plan(panel: HeatmapPanel, opts: HeatmapOptions): Plan {
  * strictEqual(fig.shapes.filter((s) => s.kind === "rect" && s.cell).length, 4);
  * strictEqual(fig.shapes.filter((s) => s.kind === "box").length, 1);
  * ```
- * @param panels the runs to draw, left to right
  * @param options annotation, tick and title options shared by all panels
- * @returns the figure size and its shapes
  */
 export function layoutHeatmaps(panels: HeatmapPanel[], options: HeatmapOptions = {}): Figure {
   if (panels.length === 0) throw new Error("Cannot plot a figure without panels");

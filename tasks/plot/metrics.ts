@@ -30,16 +30,9 @@ const ADVANCE: readonly number[] = [
  *
  * Characters outside printable ASCII count as a full em, so text in them is never under-measured.
  *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { advanceWidth } from "./metrics.ts";
- * strictEqual(advanceWidth("0"), 1303);
- * strictEqual(advanceWidth("é"), 2048);
- * ```
  * @returns its advance width in font units
  */
-export function advanceWidth(ch: string): number {
+function advanceWidth(ch: string): number {
   const code = ch.codePointAt(0) ?? 0;
   return code >= 32 && code <= 126 ? ADVANCE[code - 32] : UNITS_PER_EM;
 }

@@ -55,7 +55,6 @@ function setUpOnce(): Promise<Uint8Array> {
  * strictEqual(ihdr.getUint32(16), 6); // width
  * strictEqual(ihdr.getUint32(20), 4); // height
  * ```
- * @param svg the SVG document text
  * @param scale pixels per SVG unit, > 0 (default 1)
  * @returns the PNG file bytes
  */

@@ -91,7 +91,6 @@ export interface SaveRequest {
  * await saveTrainCheckpoint(model, opt, { dir: `${runRoot}/checkpoints/last`, cfg, state });
  * ```
  *
- * @param req Folder, config and state.
  * @returns Resolves when the folder is in place.
  */
 export async function saveTrainCheckpoint(
@@ -229,7 +228,6 @@ async function configDiff(dir: string, cfg: PretrainConfig): Promise<string> {
  *
  * @param expect The freshly built model whose parameters the checkpoint must fill, and the
  *   current resolved config (its hash must match the stored one).
- * @returns State, weights and optimizer state.
  */
 export async function readTrainCheckpoint(
   dir: string,

@@ -90,8 +90,6 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset
  * const { dir, meta } = await resolveTrainDataset(cfg);
  * console.log(dir, meta.counts);
  * ```
- *
- * @returns The dataset's folder, metadata and name.
  */
 export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDataset> {
   const root = resolve(cfg.base_dir, cfg.impl.path);

@@ -46,9 +46,6 @@ async function* chunks(
  *
  * const { loss, perplexity } = await testLoss(evalModel, ds, { rows: 4096, batch: 128 });
  * ```
- *
- * @param options Rows to use and rows per batch.
- * @returns Loss, perplexity and rows used.
  */
 export async function testLoss(
   model: ArithmeticModel,
@@ -99,8 +96,6 @@ export interface ExactMatch {
  * ```
  *
  * @param model The model (shares the trained arena; its generator draws initial states).
- * @param options Rows to use and rows per batch.
- * @returns Correct rows, rows decoded, accuracy.
  */
 export async function exactMatch(
   model: ArithmeticModel,

@@ -156,11 +156,7 @@ export class TrainLoop {
     return stopReason(cfg, { budget, at: this.counters, rowLength });
   }
 
-  /**
-   * Trains until {@link TrainLoop.stopReason} says stop.
-   *
-   * @returns The reason it stopped.
-   */
+  /** Trains until {@link TrainLoop.stopReason} says stop. */
   async run(): Promise<string> {
     const { cfg, model, opt, stream, budget } = this.#c;
     const mb = cfg.impl.microbatch_size, T = this.#c.rowLength;

@@ -154,18 +154,14 @@ export class TrainReport {
     }
   }
 
-  /**
-   * Appends one JSON object to `metrics.jsonl`.
-   */
+  /** Appends one JSON object to `metrics.jsonl`. */
   record(record: Record<string, unknown>): void {
     if (!this.#metrics) return;
     const bytes = this.#encoder.encode(JSON.stringify(record) + "\n");
     for (let n = 0; n < bytes.length;) n += this.#metrics.writeSync(bytes.subarray(n));
   }
 
-  /**
-   * Records a step and shows it (live, or as a plain line when due).
-   */
+  /** Records a step and shows it (live, or as a plain line when due). */
   step(s: StepRecord): void {
     this.record({
       step: s.step,

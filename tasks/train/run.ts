@@ -24,17 +24,8 @@ import { type LoopStart, type SavedCheckpoint, TrainLoop } from "./loop.ts";
 import { createRunDir, formatDuration, TrainReport } from "./report.ts";
 import { type Budget, budgetOf, stopReason } from "./schedule.ts";
 
-/**
- * Test rows used for the final loss and for the greedy exact-match check (at most).
- *
- * @example
- * ```ts
- * import { TEST_ROWS } from "./run.ts";
- * import { deepEqual } from "node:assert/strict";
- * deepEqual(TEST_ROWS.exactMatch, 1000);
- * ```
- */
-export const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
+/** Test rows used for the final loss and for the greedy exact-match check (at most). */
+const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
 
 /** What a run did. */
 export interface TrainOutcome {
@@ -150,8 +141,6 @@ async function resume(
  * const { final, test } = await train(cfg);
  * console.log(final?.dir, test?.loss);
  * ```
- *
- * @returns What the run did.
  */
 export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
   const data = await resolveTrainDataset(cfg);

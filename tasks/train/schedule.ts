@@ -96,7 +96,6 @@ export function budgetProgress(budget: Budget, at: Counters): number {
  * ```
  *
  * @param progress Budget fraction used, in [0, 1].
- * @param options Peak rate and the warm-up and cool-down fractions.
  */
 export function learningRate(
   progress: number,
@@ -127,7 +126,6 @@ export function learningRate(
  * deepEqual(batchSizeAt(0, { batchSize: 512, ramp: 0, microbatch: 64 }), 512);
  * ```
  *
- * @param options Target batch size, ramp fraction and microbatch size.
  * @returns The batch size (samples) of the next optimizer step.
  */
 export function batchSizeAt(
@@ -190,7 +188,6 @@ export function microbatchesLeft(
  * deepEqual(stopReason(cfg, { budget, at: { ...at, step: 39 }, rowLength: 13 }), null);
  * ```
  *
- * @param cfg The budget keys of the resolved config.
  * @param where The budget (`budgetOf(cfg)`), the counters and the tokens per row.
  * @returns A phrase, or null when there is budget left.
  */

@@ -14,21 +14,9 @@ import { FIRE_INIT_L } from "../../kernels/fire.ts";
  * (I64 [1, P]) for learned or Abacus positions, `attn.norm_factor` (head_dim^-0.5) for
  * self-attention layers and FIRE's fixed `rotary_emb.init_L`.
  *
- * @example
- * ```ts
- * import { resolveArch } from "../../core/nn/arch.ts";
- * import { bufferTensors } from "./state_dict.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * const arch = resolveArch({ hidden_size: 16, intermed_size: 32, layers_in_recurrent_block: 1,
- *   attention: { num_attention_heads: 4 },
- *   embedding: { pos_embedding: "abacus", max_seq_length: 8 } }, 19);
- * deepEqual(bufferTensors(arch)["encoder.embedding.pos_embedding.position_ids"].shape, [1, 8]);
- * ```
- *
  * @returns Buffers by state-dict key.
  */
-export function bufferTensors(arch: Arch): Record<string, TensorInput> {
+function bufferTensors(arch: Arch): Record<string, TensorInput> {
   const out: Record<string, TensorInput> = {};
   if (arch.posEmbedding) {
     const P = arch.maxSeqLength;

@@ -16,7 +16,7 @@ import { mul } from "../../core/ops/elementwise.ts";
 import { sumAll } from "../../core/ops/reduce.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
-import { fireForwardCpu } from "../../kernels/fire.ts";
+import { fireKernel } from "../../kernels/fire.ts";
 import { assertClose, gpuTest, maybeDevice, mulberry, randArray } from "../kernels/_harness.ts";
 
 const NAMES = Object.keys(FIRE_KEYS) as FireParamName[];
@@ -59,7 +59,7 @@ function biasRef(
 ): Float64Array {
   const S = pos.length, W = FIRE_MLP_WIDTH;
   const d = new Float64Array(rows * S);
-  fireForwardCpu({
+  fireKernel.cpu({
     c: p.c,
     lMult: p.lMult,
     positions: pos,

@@ -3,8 +3,8 @@ import { backward } from "../../core/ops/backward.ts";
 import { embedding } from "../../core/ops/embedding.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { Tensor } from "../../core/tensor.ts";
-import { embeddingForwardCpu } from "../../kernels/embedding.ts";
-import { embeddingBackwardCpu } from "../../kernels/embedding_backward.ts";
+import { embeddingKernel } from "../../kernels/embedding.ts";
+import { embeddingBackwardKernel } from "../../kernels/embedding_backward.ts";
 import { assertClose, gpuTest, maybeDevice, randArray, randInts } from "../kernels/_harness.ts";
 
 const V = 7, H = 9, SHAPE = [3, 41]; // ids (3, 41), many repeats of 7 ids plus bad ones
@@ -36,8 +36,8 @@ async function run(backend: Backend) {
 Deno.test("embedding() on the cpu backend matches the references and accumulates", async () => {
   const { y, g1, g2 } = await run(CPU);
   const out = new Float32Array(N * H), dT = new Float32Array(V * H);
-  embeddingForwardCpu({ table: TABLE, ids: IDS, out, n: N, vocab: V, dim: H });
-  embeddingBackwardCpu({ ids: IDS, dOut: DY, dTable: dT, n: N, vocab: V, dim: H });
+  embeddingKernel.cpu({ table: TABLE, ids: IDS, out, n: N, vocab: V, dim: H });
+  embeddingBackwardKernel.cpu({ ids: IDS, dOut: DY, dTable: dT, n: N, vocab: V, dim: H });
   assertClose(y, out, 0, "out");
   assertClose(g1, dT, 1e-5, "grad");
   assertClose(g2, dT.map((v) => 2 * v), 1e-5, "accumulated grad");

@@ -3,7 +3,7 @@ import { backward } from "../../core/ops/backward.ts";
 import { gluGelu } from "../../core/ops/glu.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { Tensor } from "../../core/tensor.ts";
-import { gluBackwardCpu, gluForwardCpu } from "../../kernels/glu.ts";
+import { gluBackwardKernel, gluKernel } from "../../kernels/glu.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 
 const SHAPE = [3, 5, 14], ROWS = 15, HALF = 7;
@@ -26,8 +26,8 @@ async function run(backend: Backend) {
 Deno.test("gluGelu() on the cpu backend matches the float64 references", async () => {
   const { y, g } = await run(CPU);
   const out = new Float64Array(ROWS * HALF), dA = new Float64Array(ROWS * 2 * HALF);
-  gluForwardCpu({ a: Float64Array.from(X), out, rows: ROWS, half: HALF });
-  gluBackwardCpu({
+  gluKernel.cpu({ a: Float64Array.from(X), out, rows: ROWS, half: HALF });
+  gluBackwardKernel.cpu({
     a: Float64Array.from(X),
     dOut: Float64Array.from(DY),
     dA,

@@ -3,8 +3,8 @@ import { backward } from "../../core/ops/backward.ts";
 import { concat, permute, slice, transpose } from "../../core/ops/layout.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { Tensor } from "../../core/tensor.ts";
-import { concatBackwardCpu, sliceBackwardCpu } from "../../kernels/layout.ts";
-import { permuteBackwardCpu } from "../../kernels/permute.ts";
+import { sliceBackwardKernel } from "../../kernels/layout.ts";
+import { permuteKernel } from "../../kernels/permute.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 
 const prod = (s: number[]) => s.reduce((p, d) => p * d, 1);
@@ -44,15 +44,21 @@ const CASES: [string, number[][], (xs: Tensor[]) => Tensor][] = [
 Deno.test("permute(), slice() and concat() gradients on the cpu backend match the references", async () => {
   const p = await run(CPU, [[3, 5, 7]], ([x]) => permute(x, [2, 0, 1]));
   const dA = new Float32Array(105);
-  permuteBackwardCpu({ a: p.seed, out: dA, shape: [3, 5, 7], perm: [2, 0, 1] });
+  // The gradient of a permutation is the inverse permutation of the output's gradient (7, 3, 5).
+  permuteKernel.cpu({ a: p.seed, out: dA, shape: [7, 3, 5], perm: [1, 2, 0] });
   assertClose(p.grads[0], dA, 0, "permute");
   const s = await run(CPU, [[3, 7, 5]], ([x]) => slice(x, 1, 2, 4));
   const dS = new Float32Array(105);
-  sliceBackwardCpu({ a: s.seed, out: dS, outer: 3, dim: 7, inner: 5, start: 2, length: 4 });
+  sliceBackwardKernel.cpu({ a: s.seed, out: dS, outer: 3, dim: 7, inner: 5, start: 2, length: 4 });
   assertClose(s.grads[0], dS, 0, "slice");
   const c = await run(CPU, [[2, 3, 5], [2, 1, 5], [2, 4, 5]], (xs) => concat(xs, 1));
-  const parts = [30, 10, 40].map((n) => new Float32Array(n));
-  concatBackwardCpu({ parts, whole: c.seed, outer: 2, dims: [3, 1, 4], inner: 5 });
+  // Each input's gradient is its slice of the output's gradient along axis 1.
+  const parts = [[0, 3], [3, 1], [4, 4]].map(([start, length]) =>
+    Float32Array.from({ length: 2 * length * 5 }, (_, k) => {
+      const o = Math.floor(k / (length * 5)), r = k % (length * 5);
+      return c.seed[o * 40 + start * 5 + r];
+    })
+  );
   c.grads.forEach((g, i) => assertClose(g, parts[i], 0, `concat part ${i}`));
   deepStrictEqual(c.shape, [2, 8, 5]);
 });

@@ -1,14 +1,11 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import {
-  addInPlace,
-  addInPlaceCpu,
-  axpbyForward,
-  axpbyForwardCpu,
-  binaryForward,
-  binaryForwardCpu,
+  addInPlaceKernel,
+  axpbyKernel,
+  binaryKernel,
   type BinaryOp,
 } from "../../kernels/elementwise.ts";
-import { binaryBackward, binaryBackwardCpu } from "../../kernels/elementwise_backward.ts";
+import { binaryBackwardKernel } from "../../kernels/elementwise_backward.ts";
 import {
   assertClose,
   gpuTest,
@@ -46,7 +43,7 @@ function operands(na: number, nb: number, seed: number): [Float32Array, Float32A
 }
 
 Deno.test({
-  name: "binaryForward() matches the CPU reference with broadcasting on odd sizes",
+  name: "binaryKernel.gpu() matches the CPU reference with broadcasting on odd sizes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -54,9 +51,9 @@ Deno.test({
       for (const [n, na, nb] of SHAPES) {
         const [ha, hb] = operands(na, nb, n);
         const a = upload(dev, ha), b = upload(dev, hb), out = poisoned(dev, n);
-        binaryForward(dev, { op, a, b, out, n, na, nb });
+        binaryKernel.gpu(dev, { op, a, b, out, n, na, nb });
         const want = new Float32Array(n);
-        binaryForwardCpu({ op, a: ha, b: hb, out: want, n, na, nb });
+        binaryKernel.cpu({ op, a: ha, b: hb, out: want, n, na, nb });
         assertClose(await readF32(dev, out, n), want, 1e-6, `${op} n=${n} na=${na} nb=${nb}`);
         release(dev, a, b, out);
       }
@@ -65,7 +62,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "binaryBackward() matches the CPU reference, reducing over broadcast rows",
+  name: "binaryBackwardKernel.gpu() matches the CPU reference, reducing over broadcast rows",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -75,9 +72,9 @@ Deno.test({
         const hdy = randArray(n, n + 9);
         const a = upload(dev, ha), b = upload(dev, hb), dy = upload(dev, hdy);
         const da = poisoned(dev, na), db = poisoned(dev, nb);
-        binaryBackward(dev, { op, a, b, dy, da, db, n, na, nb });
+        binaryBackwardKernel.gpu(dev, { op, a, b, dy, da, db, n, na, nb });
         const wa = new Float32Array(na), wb = new Float32Array(nb);
-        binaryBackwardCpu({ op, a: ha, b: hb, dy: hdy, da: wa, db: wb, n, na, nb });
+        binaryBackwardKernel.cpu({ op, a: ha, b: hb, dy: hdy, da: wa, db: wb, n, na, nb });
         const what = `${op} n=${n} na=${na} nb=${nb}`;
         assertClose(await readF32(dev, da, na), wa, 1e-4, `${what} da`);
         assertClose(await readF32(dev, db, nb), wb, 1e-4, `${what} db`);
@@ -88,7 +85,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "binaryBackward() writes only the requested gradient and is bit-identical across runs",
+  name:
+    "binaryBackwardKernel.gpu() writes only the requested gradient and is bit-identical across runs",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -98,7 +96,7 @@ Deno.test({
     const runs: number[][] = [];
     for (let k = 0; k < 2; k++) {
       const db = poisoned(dev, nb);
-      binaryBackward(dev, { op: "div", a, b, dy, db, n, nb });
+      binaryBackwardKernel.gpu(dev, { op: "div", a, b, dy, db, n, nb });
       runs.push([...await readF32(dev, db, nb)]);
       release(dev, db);
     }
@@ -107,7 +105,7 @@ Deno.test({
   },
 });
 
-Deno.test("binaryBackwardCpu() matches float64 finite differences for every op", () => {
+Deno.test("binaryBackwardKernel.cpu() matches float64 finite differences for every op", () => {
   for (const op of OPS) {
     for (const [n, na, nb] of [[6, 6, 6], [12, 12, 4], [10, 1, 10], [15, 5, 15]]) {
       const a = rand64(na, 1), b = rand64(nb, 2, 0.5, 2);
@@ -116,12 +114,12 @@ Deno.test("binaryBackwardCpu() matches float64 finite differences for every op",
         [a, b],
         ([x, y]) => {
           const out = new Float64Array(n);
-          binaryForwardCpu({ op, a: x, b: y, out, n, na, nb });
+          binaryKernel.cpu({ op, a: x, b: y, out, n, na, nb });
           return out;
         },
         ([x, y], dy) => {
           const da = new Float64Array(na), db = new Float64Array(nb);
-          binaryBackwardCpu({ op, a: x, b: y, dy, da, db, n, na, nb });
+          binaryBackwardKernel.cpu({ op, a: x, b: y, dy, da, db, n, na, nb });
           return [da, db];
         },
       );
@@ -130,19 +128,19 @@ Deno.test("binaryBackwardCpu() matches float64 finite differences for every op",
 });
 
 Deno.test({
-  name: "axpbyForward() matches the CPU reference with and without b",
+  name: "axpbyKernel.gpu() matches the CPU reference with and without b",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     for (const n of [1, 3, 255, 1024, 1027]) {
       const ha = randArray(n, 1), hb = randArray(n, 2);
       const a = upload(dev, ha), b = upload(dev, hb), out = poisoned(dev, n);
-      axpbyForward(dev, { a, b, out, n, alpha: 0.75, beta: -1.5 });
+      axpbyKernel.gpu(dev, { a, b, out, n, alpha: 0.75, beta: -1.5 });
       const want = new Float32Array(n);
-      axpbyForwardCpu({ a: ha, b: hb, out: want, n, alpha: 0.75, beta: -1.5 });
+      axpbyKernel.cpu({ a: ha, b: hb, out: want, n, alpha: 0.75, beta: -1.5 });
       assertClose(await readF32(dev, out, n), want, 1e-5, `axpby n=${n}`);
-      axpbyForward(dev, { a, out, n, alpha: -3 });
-      axpbyForwardCpu({ a: ha, out: want, n, alpha: -3 });
+      axpbyKernel.gpu(dev, { a, out, n, alpha: -3 });
+      axpbyKernel.cpu({ a: ha, out: want, n, alpha: -3 });
       assertClose(await readF32(dev, out, n), want, 1e-5, `scale n=${n}`);
       release(dev, a, b, out);
     }
@@ -150,18 +148,18 @@ Deno.test({
 });
 
 Deno.test({
-  name: "addInPlace() accumulates like the CPU reference on odd sizes",
+  name: "addInPlaceKernel.gpu() accumulates like the CPU reference on odd sizes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     for (const n of [1, 7, 256, 1001, 4096]) {
       const hd = randArray(n, 3), hs = randArray(n, 4);
       const dst = upload(dev, hd), src = upload(dev, hs);
-      addInPlace(dev, { dst, src, n });
-      addInPlace(dev, { dst, src, n });
-      addInPlaceCpu({ dst: hd, src: hs, n });
-      addInPlaceCpu({ dst: hd, src: hs, n });
-      assertClose(await readF32(dev, dst, n), hd, 1e-6, `addInPlace n=${n}`);
+      addInPlaceKernel.gpu(dev, { dst, src, n });
+      addInPlaceKernel.gpu(dev, { dst, src, n });
+      addInPlaceKernel.cpu({ dst: hd, src: hs, n });
+      addInPlaceKernel.cpu({ dst: hd, src: hs, n });
+      assertClose(await readF32(dev, dst, n), hd, 1e-6, `addInPlaceKernel.gpu n=${n}`);
       release(dev, dst, src);
     }
   },

@@ -1,8 +1,8 @@
 import { deepStrictEqual, ok, throws } from "node:assert/strict";
 import type { KernelContext } from "../../kernels/context.ts";
 import { matmulForward } from "../../kernels/matmul.ts";
-import { embeddingForward, embeddingForwardCpu } from "../../kernels/embedding.ts";
-import { embeddingBackward, embeddingBackwardCpu } from "../../kernels/embedding_backward.ts";
+import { embeddingKernel } from "../../kernels/embedding.ts";
+import { embeddingBackwardKernel } from "../../kernels/embedding_backward.ts";
 import {
   assertClose,
   gpuTest,
@@ -33,21 +33,21 @@ function idsFor(n: number, vocab: number, seed: number): Int32Array {
 }
 
 Deno.test({
-  name: "embeddingForward() matches the CPU reference and gives zero rows for bad ids",
+  name: "embeddingKernel.gpu() matches the CPU reference and gives zero rows for bad ids",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     for (const [n, vocab, dim] of SHAPES) {
       const table = randArray(vocab * dim, n + vocab), ids = idsFor(n, vocab, dim);
       const tb = upload(dev, table), ib = upload(dev, ids), out = poisoned(dev, n * dim);
-      embeddingForward(dev, { table: tb, ids: ib, out, n, vocab, dim });
+      embeddingKernel.gpu(dev, { table: tb, ids: ib, out, n, vocab, dim });
       const want = new Float32Array(n * dim).fill(NaN);
-      embeddingForwardCpu({ table, ids, out: want, n, vocab, dim });
+      embeddingKernel.cpu({ table, ids, out: want, n, vocab, dim });
       assertClose(await readF32(dev, out, n * dim), want, 0, `embedding ${n}x${vocab}x${dim}`);
       release(dev, tb, ib, out);
     }
     const want = new Float32Array(3);
-    embeddingForwardCpu({
+    embeddingKernel.cpu({
       table: new Float32Array([1, 2, 3]),
       ids: new Int32Array([3]),
       out: want,
@@ -59,7 +59,7 @@ Deno.test({
   },
 });
 
-Deno.test("embeddingBackwardCpu() matches float64 central finite differences", () => {
+Deno.test("embeddingBackwardKernel.cpu() matches float64 central finite differences", () => {
   for (const [n, vocab, dim] of [[1, 1, 1], [13, 3, 4], [9, 5, 3]]) {
     const ids = idsFor(n, vocab, 5 + n);
     checkGradients(
@@ -67,12 +67,12 @@ Deno.test("embeddingBackwardCpu() matches float64 central finite differences", (
       [rand64(vocab * dim, 3 * n)],
       ([table]) => {
         const out = new Float64Array(n * dim);
-        embeddingForwardCpu({ table, ids, out, n, vocab, dim });
+        embeddingKernel.cpu({ table, ids, out, n, vocab, dim });
         return out;
       },
       (_, dOut) => {
         const dTable = new Float64Array(vocab * dim);
-        embeddingBackwardCpu({ ids, dOut, dTable, n, vocab, dim });
+        embeddingBackwardKernel.cpu({ ids, dOut, dTable, n, vocab, dim });
         return [dTable];
       },
     );
@@ -80,7 +80,7 @@ Deno.test("embeddingBackwardCpu() matches float64 central finite differences", (
 });
 
 Deno.test({
-  name: "embeddingBackward() matches the CPU reference, with and without accumulate",
+  name: "embeddingBackwardKernel.gpu() matches the CPU reference, with and without accumulate",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -92,9 +92,17 @@ Deno.test({
       for (const accumulate of [false, true]) {
         const start = randArray(vocab * dim, 13 + vocab);
         const dT = accumulate ? upload(dev, start) : poisoned(dev, vocab * dim);
-        embeddingBackward(dev, { ids: ib, dOut: db, dTable: dT, n, vocab, dim, accumulate });
+        embeddingBackwardKernel.gpu(dev, {
+          ids: ib,
+          dOut: db,
+          dTable: dT,
+          n,
+          vocab,
+          dim,
+          accumulate,
+        });
         const want = start.slice();
-        embeddingBackwardCpu({ ids, dOut: dy, dTable: want, n, vocab, dim, accumulate });
+        embeddingBackwardKernel.cpu({ ids, dOut: dy, dTable: want, n, vocab, dim, accumulate });
         const what = `embedding bwd ${n}x${vocab}x${dim} accumulate=${accumulate}`;
         assertClose(await readF32(dev, dT, vocab * dim), want, 1e-4, what);
         release(dev, dT);
@@ -105,7 +113,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "embeddingBackward() gives bit-identical gradients across runs with many repeated ids",
+  name:
+    "embeddingBackwardKernel.gpu() gives bit-identical gradients across runs with many repeated ids",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -115,7 +124,7 @@ Deno.test({
     const runs: Uint32Array[] = [];
     for (let k = 0; k < 2; k++) {
       const dT = poisoned(dev, vocab * dim);
-      embeddingBackward(dev, { ids: ib, dOut: db, dTable: dT, n, vocab, dim });
+      embeddingBackwardKernel.gpu(dev, { ids: ib, dOut: db, dTable: dT, n, vocab, dim });
       runs.push(new Uint32Array((await readF32(dev, dT, vocab * dim)).buffer));
       release(dev, dT);
     }
@@ -133,14 +142,22 @@ Deno.test({
 
 Deno.test({
   name:
-    "embeddingBackward() and matmulForward() refuse loops past llvmpipe's budget on CPU adapters",
+    "embeddingBackwardKernel.gpu() and matmulForward() refuse loops past llvmpipe's budget on CPU adapters",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     const cpu: KernelContext = { ...storageContext(dev), isCpuAdapter: true };
     const b = dev.pool.acquire(16);
     throws(
-      () => embeddingBackward(cpu, { ids: b, dOut: b, dTable: b, n: 70000, vocab: 19, dim: 4 }),
+      () =>
+        embeddingBackwardKernel.gpu(cpu, {
+          ids: b,
+          dOut: b,
+          dTable: b,
+          n: 70000,
+          vocab: 19,
+          dim: 4,
+        }),
       /Embedding backward over 70000 positions \(lower the microbatch.*65535/,
     );
     throws(

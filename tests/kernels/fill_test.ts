@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { copy, copyCpu, fill, fillCpu } from "../../kernels/fill.ts";
+import { copy, copyKernel, fill, fillKernel } from "../../kernels/fill.ts";
 import {
   assertClose,
   gpuTest,
@@ -21,7 +21,7 @@ Deno.test({
       const b = poisoned(dev, n);
       fill(dev, { out: b, n, value: -1.5 });
       const want = new Float32Array(n);
-      fillCpu({ out: want, n, value: -1.5 });
+      fillKernel.cpu({ out: want, n, value: -1.5 });
       assertClose(await readF32(dev, b, n), want, 0, `fill f32 n=${n}`);
       fill(dev, { out: b, n, value: -7, dtype: "i32" });
       assertEquals([...await readI32(dev, b, n)], new Array(n).fill(-7));
@@ -41,7 +41,7 @@ Deno.test({
     fill(dev, { out, n: 500, value: 0 });
     copy(dev, { a, out, n: 301, srcOffset: 13, dstOffset: 99 });
     const want = new Float32Array(500);
-    copyCpu({ a: src, out: want, n: 301, srcOffset: 13, dstOffset: 99 });
+    copyKernel.cpu({ a: src, out: want, n: 301, srcOffset: 13, dstOffset: 99 });
     assertClose(await readF32(dev, out, 500), want, 0, "copy");
     release(dev, a, out);
   },

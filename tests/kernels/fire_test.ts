@@ -1,6 +1,6 @@
 import { ok } from "node:assert/strict";
-import { FIRE_INIT_L, fireForward, fireForwardCpu } from "../../kernels/fire.ts";
-import { fireBackward, fireBackwardCpu } from "../../kernels/fire_backward.ts";
+import { FIRE_INIT_L, fireKernel } from "../../kernels/fire.ts";
+import { fireBackwardKernel } from "../../kernels/fire_backward.ts";
 import {
   assertClose,
   gpuTest,
@@ -37,7 +37,7 @@ const CASES: [number, number, number, number, number][] = [
 ];
 
 Deno.test({
-  name: "fireForward() matches the CPU reference on odd sizes and randomised positions",
+  name: "fireKernel.gpu() matches the CPU reference on odd sizes and randomised positions",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -45,20 +45,20 @@ Deno.test({
       const pos = positionsOf(S, 10 + k, max);
       const want = new Float32Array(R * S);
       const args = { seq: S, rows: R, rowStart: S - R };
-      fireForwardCpu({ ...args, c: [c], lMult: [l], positions: pos, out: want });
+      fireKernel.cpu({ ...args, c: [c], lMult: [l], positions: pos, out: want });
       const bc = upload(dev, new Float32Array([c])), bl = upload(dev, new Float32Array([l]));
       const bp = upload(dev, pos), out = poisoned(dev, R * S);
-      fireForward(dev, { ...args, c: bc, lMult: bl, positions: bp, out });
+      fireKernel.gpu(dev, { ...args, c: bc, lMult: bl, positions: bp, out });
       assertClose(await readF32(dev, out, R * S), want, 1e-4, `fire forward S=${S} R=${R}`, 1e-3);
       release(dev, bc, bl, bp, out);
     }
   },
 });
 
-Deno.test("fireForwardCpu() is zero on the diagonal and grows with distance", () => {
+Deno.test("fireKernel.cpu() is zero on the diagonal and grows with distance", () => {
   const pos = positionsOf(6, 0);
   const out = new Float64Array(36);
-  fireForwardCpu({ c: [0.1], lMult: [1], positions: pos, out, seq: 6 });
+  fireKernel.cpu({ c: [0.1], lMult: [1], positions: pos, out, seq: 6 });
   for (let i = 0; i < 6; i++) {
     ok(out[i * 6 + i] === 0);
     for (let j = 1; j <= i; j++) ok(out[i * 6 + j - 1] > out[i * 6 + j]);
@@ -67,7 +67,7 @@ Deno.test("fireForwardCpu() is zero on the diagonal and grows with distance", ()
   ok(Math.abs(out[5 * 6] - Math.log(1.5) / den) < 1e-12);
 });
 
-Deno.test("fireBackwardCpu() matches float64 finite differences where the max switches sides", () => {
+Deno.test("fireBackwardKernel.cpu() matches float64 finite differences where the max switches sides", () => {
   // Positions 0..1199 step 100 straddle |L init_L|; L_mult values put the threshold between
   // positions (a tie gives a one-sided kink, so the differences use thresholds off the grid).
   const spaced = Float64Array.from({ length: 13 }, (_, i) => i * 100 + 7);
@@ -87,12 +87,12 @@ Deno.test("fireBackwardCpu() matches float64 finite differences where the max sw
       [new Float64Array([c]), new Float64Array([l])],
       ([cc, ll]) => {
         const out = new Float64Array(R * S);
-        fireForwardCpu({ ...args, c: cc, lMult: ll, positions: pos, out });
+        fireKernel.cpu({ ...args, c: cc, lMult: ll, positions: pos, out });
         return out;
       },
       ([cc, ll], dOut) => {
         const dc = new Float64Array(1), dLMult = new Float64Array(1);
-        fireBackwardCpu({ ...args, c: cc, lMult: ll, positions: pos, dOut, dc, dLMult });
+        fireBackwardKernel.cpu({ ...args, c: cc, lMult: ll, positions: pos, dOut, dc, dLMult });
         return [dc, dLMult];
       },
       { h: 1e-6 },
@@ -100,21 +100,21 @@ Deno.test("fireBackwardCpu() matches float64 finite differences where the max sw
   }
 });
 
-Deno.test("fireBackwardCpu() gives L_mult no gradient when all positions exceed the threshold", () => {
+Deno.test("fireBackwardKernel.cpu() gives L_mult no gradient when all positions exceed the threshold", () => {
   const pos = Float64Array.from({ length: 5 }, (_, i) => 600 + i);
   const dc = new Float64Array(1), dLMult = new Float64Array([NaN]);
   const dOut = Float64Array.from(randArray(25, 5));
-  fireBackwardCpu({ c: [0.1], lMult: [1], positions: pos, dOut, dc, dLMult, seq: 5 });
+  fireBackwardKernel.cpu({ c: [0.1], lMult: [1], positions: pos, dOut, dc, dLMult, seq: 5 });
   ok(dLMult[0] === 0 && dc[0] !== 0);
 });
 
-Deno.test("fireBackwardCpu() splits the gradient on a tie like PyTorch's max", () => {
+Deno.test("fireBackwardKernel.cpu() splits the gradient on a tie like PyTorch's max", () => {
   // Position 512 equals |1 * 512|: the threshold gets half of that row's gradient.
   const pos = [0, 100, 512];
   const dOut = new Float64Array([0, 0, 0, 0, 0, 0, 1, 1, 0]);
   const grad = (l: number) => {
     const dc = new Float64Array(1), dLMult = new Float64Array(1);
-    fireBackwardCpu({ c: [0.1], lMult: [l], positions: pos, dOut, dc, dLMult, seq: 3 });
+    fireBackwardKernel.cpu({ c: [0.1], lMult: [l], positions: pos, dOut, dc, dLMult, seq: 3 });
     return dLMult[0];
   };
   const above = grad(1 + 1e-9); // just above: the whole gradient
@@ -122,7 +122,7 @@ Deno.test("fireBackwardCpu() splits the gradient on a tie like PyTorch's max", (
 });
 
 Deno.test({
-  name: "fireBackward() matches the CPU reference and is bit-identical across runs",
+  name: "fireBackwardKernel.gpu() matches the CPU reference and is bit-identical across runs",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -131,13 +131,13 @@ Deno.test({
       const dOut = randArray(R * S, 30 + k);
       const args = { seq: S, rows: R, rowStart: S - R };
       const dc = new Float32Array(1), dLMult = new Float32Array(1);
-      fireBackwardCpu({ ...args, c: [c], lMult: [l], positions: pos, dOut, dc, dLMult });
+      fireBackwardKernel.cpu({ ...args, c: [c], lMult: [l], positions: pos, dOut, dc, dLMult });
       const bc = upload(dev, new Float32Array([c])), bl = upload(dev, new Float32Array([l]));
       const bp = upload(dev, pos), bd = upload(dev, dOut);
       const runs: Float32Array[] = [];
       for (let rep = 0; rep < 2; rep++) {
         const gc = poisoned(dev, 1), gl = poisoned(dev, 1);
-        fireBackward(dev, {
+        fireBackwardKernel.gpu(dev, {
           ...args,
           c: bc,
           lMult: bl,

@@ -1,12 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import {
-  erf,
-  unaryBackward,
-  unaryBackwardCpu,
-  unaryForward,
-  unaryForwardCpu,
-  type UnaryOp,
-} from "../../kernels/unary.ts";
+import { erf, unaryBackwardKernel, unaryKernel, type UnaryOp } from "../../kernels/unary.ts";
 import {
   assertClose,
   gpuTest,
@@ -27,7 +20,7 @@ function inputs(op: UnaryOp, n: number, seed: number): Float32Array {
 }
 
 Deno.test({
-  name: "unaryForward() matches the CPU reference on odd sizes",
+  name: "unaryKernel.gpu() matches the CPU reference on odd sizes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -35,9 +28,9 @@ Deno.test({
       for (const n of [1, 3, 257, 1000, 4099]) {
         const hx = inputs(op, n, n);
         const x = upload(dev, hx), out = poisoned(dev, n);
-        unaryForward(dev, { op, x, out, n });
+        unaryKernel.gpu(dev, { op, x, out, n });
         const want = new Float32Array(n);
-        unaryForwardCpu({ op, x: hx, out: want, n });
+        unaryKernel.cpu({ op, x: hx, out: want, n });
         assertClose(await readF32(dev, out, n), want, 1e-5, `${op} n=${n}`);
         release(dev, x, out);
       }
@@ -46,7 +39,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "unaryForward() keeps GELU, tanh and log accurate in the tails and near zero",
+  name: "unaryKernel.gpu() keeps GELU, tanh and log accurate in the tails and near zero",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -71,9 +64,9 @@ Deno.test({
     const n = hx.length;
     for (const op of ["gelu", "tanh"] as UnaryOp[]) {
       const x = upload(dev, hx), out = poisoned(dev, n);
-      unaryForward(dev, { op, x, out, n });
+      unaryKernel.gpu(dev, { op, x, out, n });
       const want = new Float32Array(n);
-      unaryForwardCpu({ op, x: hx, out: want, n });
+      unaryKernel.cpu({ op, x: hx, out: want, n });
       // Relative to the value itself (tiny floor): the tails must not lose relative accuracy.
       assertClose(await readF32(dev, out, n), want, 2e-5, `${op} tails`, 1e-30);
       release(dev, x, out);
@@ -91,16 +84,16 @@ Deno.test({
       2,
     ]);
     const x = upload(dev, near1), out = poisoned(dev, near1.length);
-    unaryForward(dev, { op: "log", x, out, n: near1.length });
+    unaryKernel.gpu(dev, { op: "log", x, out, n: near1.length });
     const want = new Float32Array(near1.length);
-    unaryForwardCpu({ op: "log", x: near1, out: want, n: near1.length });
+    unaryKernel.cpu({ op: "log", x: near1, out: want, n: near1.length });
     assertClose(await readF32(dev, out, near1.length), want, 1e-5, "log near 1", 1e-30);
     release(dev, x, out);
   },
 });
 
 Deno.test({
-  name: "unaryBackward() matches the CPU backward on odd sizes",
+  name: "unaryBackwardKernel.gpu() matches the CPU backward on odd sizes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -108,9 +101,9 @@ Deno.test({
       for (const n of [1, 5, 255, 1028]) {
         const hx = inputs(op, n, n + 1), hdy = randArray(n, n + 2);
         const x = upload(dev, hx), dy = upload(dev, hdy), dx = poisoned(dev, n);
-        unaryBackward(dev, { op, x, dy, dx, n });
+        unaryBackwardKernel.gpu(dev, { op, x, dy, dx, n });
         const want = new Float32Array(n);
-        unaryBackwardCpu({ op, x: hx, dy: hdy, dx: want, n });
+        unaryBackwardKernel.cpu({ op, x: hx, dy: hdy, dx: want, n });
         assertClose(await readF32(dev, dx, n), want, 1e-4, `${op} backward n=${n}`);
         release(dev, x, dy, dx);
       }
@@ -118,7 +111,7 @@ Deno.test({
   },
 });
 
-Deno.test("unaryBackwardCpu() matches float64 finite differences for every op", () => {
+Deno.test("unaryBackwardKernel.cpu() matches float64 finite differences for every op", () => {
   for (const op of OPS) {
     const n = 23;
     const x = op === "log" ? rand64(n, 3, 0.1, 5) : rand64(n, 3, -4, 4);
@@ -127,12 +120,12 @@ Deno.test("unaryBackwardCpu() matches float64 finite differences for every op", 
       [x],
       ([v]) => {
         const out = new Float64Array(n);
-        unaryForwardCpu({ op, x: v, out, n });
+        unaryKernel.cpu({ op, x: v, out, n });
         return out;
       },
       ([v], dy) => {
         const dx = new Float64Array(n);
-        unaryBackwardCpu({ op, x: v, dy, dx, n });
+        unaryBackwardKernel.cpu({ op, x: v, dy, dx, n });
         return [dx];
       },
     );
