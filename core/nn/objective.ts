@@ -56,7 +56,7 @@ export function lossTargets(
  * @param ids token ids (B*T)
  * @param split training mode and (n, k) recurrences
  */
-function modelCallLoss(
+export function modelCallLoss(
   model: ArithmeticModel,
   ids: Int32Array,
   B: number,
