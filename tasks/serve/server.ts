@@ -1,7 +1,8 @@
 /**
  * The HTTP side of `deno task serve`: routes, the file route's confinement to the base folder,
  * server-sent events for live curves, and the browser bundle of the playground, built once with
- * `deno bundle` into a temporary folder when the server starts. Read-only: every method but GET
+ * `deno bundle` into a temporary folder on the first visit to the playground (so the other pages
+ * never fetch esbuild). Read-only: every method but GET
  * and HEAD gets 405. Bound to a loopback address, requests naming another host are refused (a web
  * page elsewhere cannot reach the server through DNS rebinding).
  * @module
@@ -121,8 +122,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const poll = (options.pollSeconds ?? 1) * 1000;
   const log = options.log ?? (() => {});
   const bundleDir = await Deno.makeTempDir({ prefix: "abacus-serve-" });
-  const bundle = buildBundle(bundleDir);
-  bundle.catch((e) => log(`playground bundle: ${(e as Error).message}`));
+  let bundle: Promise<string> | undefined;
+  const playBundle = (): Promise<string> => {
+    if (!bundle) {
+      bundle = buildBundle(bundleDir);
+      bundle.catch((e) => log(`playground bundle: ${(e as Error).message}`));
+    }
+    return bundle;
+  };
   const abort = new AbortController();
   const streams = new Set<() => void>();
 
@@ -219,6 +226,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       return html(runPage(runs, await Promise.all(names.map((n) => readEvals(realBase, n)))));
     }
     if (path === "/play") {
+      playBundle(); // start building while the page loads
       const names = await listRunNames(realBase);
       const withCk = (await Promise.all(names.map((n) => readRun(realBase, n))))
         .filter((r) => r.checkpoints.length > 0).map((r) => r.name);
@@ -253,7 +261,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (path === "/assets/play.js") {
       let file: string;
       try {
-        file = await bundle;
+        file = await playBundle();
       } catch (e) {
         return text(500, `${(e as Error).message}\n`);
       }
@@ -303,7 +311,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const port = await listening;
   const shown = host.includes(":") ? `[${host}]` : host;
   // Wait for a bundle still being built: deno bundle would recreate the folder after removal.
-  const finished = server.finished.then(() => bundle.catch(() => "")).then(() =>
+  const finished = server.finished.then(() => bundle?.catch(() => "")).then(() =>
     Deno.remove(bundleDir, { recursive: true }).catch(() => {})
   );
   return {
