@@ -88,7 +88,7 @@ Deno.test("helpText() lists groups, presets and main keys within 100 columns", a
       ok(line.includes(`${cfg.train.budget_steps} steps`), name);
     }
   }
-  ok(text.split("\n").every((l) => l.length <= 100));
+  for (const l of text.split("\n")) ok(l.length <= 100, `over 100 columns: ${l}`);
   ok(helpText("eval").includes("--shard k/N") && !helpText("eval").includes("Presets"));
 });
 
