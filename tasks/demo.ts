@@ -84,7 +84,7 @@ export const DEMO_TASKS: Readonly<Record<RecipeTask, DemoTask>> = Object.freeze(
       range: 3,
       grid: 5,
     }),
-    quickSteps: 1500,
+    quickSteps: 1000,
     inside: "1..3 x 1..3 digits",
     outside: "an operand of 4..5 digits",
   },
@@ -96,7 +96,7 @@ export const DEMO_TASKS: Readonly<Record<RecipeTask, DemoTask>> = Object.freeze(
       range: 4,
       grid: 6,
     }),
-    quickSteps: 1500,
+    quickSteps: 1000,
     inside: "1..4 numbers of 1..4 digits",
     outside: "5..6 numbers or 5..6 digits",
   },
@@ -149,7 +149,7 @@ export interface DemoSummary {
 export interface DemoOptions {
   /** The task (default addition). */
   task?: RecipeTask;
-  /** A short version (addition 1000 steps, the others 1500). */
+  /** A short version (1000 steps). */
   quick: boolean;
   /** Also train NoPE and FIRE. */
   compare: boolean;
@@ -280,9 +280,9 @@ prints in- and out-of-distribution accuracy. Per seed on 2 CPU cores (llvmpipe):
 
   addition        the demo preset (2 x 1, width 64) on reversed 1..5-digit additions; grid
                   1..12 x 1..12; about 3.5 minutes of training and 1 of evaluation
-  multiplication  tiny-multiplication (@MUL@) on reversed 1..3 x 1..3-digit products;
+  multiplication  tiny-multiplication (2 x 1, width 128, RoPE) on reversed 1..3 x 1..3-digit products;
                   grid 1..5 x 1..5; @MULTIME@
-  sorting         tiny-sorting (@SORT@) on 1..4 numbers of 1..4 digits; grid 1..6 x 1..6
+  sorting         tiny-sorting (3 x 1, width 64, RoPE) on 1..4 numbers of 1..4 digits; grid 1..6 x 1..6
                   (maximum digits x list length), exact match plus first-element and
                   minimum-element accuracy; @SORTTIME@
 
@@ -290,7 +290,7 @@ prints in- and out-of-distribution accuracy. Per seed on 2 CPU cores (llvmpipe):
   --seeds 0,1,2   train and evaluate each seed; prints each and the mean (default 0)
   --compare       also train the paper's baselines, NoPE and FIRE, with the same budget, and
                   draw the three heatmaps side by side
-  --quick         fewer training steps (addition 1000 instead of 5000, the others @QUICK@)
+  --quick         fewer training steps (addition 1000 instead of 5000, the others 1000 instead of 3000)
   base_dir=DIR    where data, runs and the heatmap go (default ./abacus-data)
   key=value       training keys on top of the preset, e.g. train.budget_steps=8000 (the runs
                   then get their own names)
