@@ -5,7 +5,7 @@
 
 import { parse } from "npm:yaml@^2.6.0";
 import { resolve } from "node:path";
-import { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
+import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
 import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
 import type { ConfigKind, ConfigOf } from "./config_types.ts";
 import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
@@ -24,7 +24,7 @@ import { crossCheck, mapOwner, unknownKeyError, validateTree } from "./_validate
 export { ConfigError, formatValue, parseOverride, parseValue } from "./overrides.ts";
 export type { ConfigValue, Override } from "./overrides.ts";
 export type * from "./config_types.ts";
-export { GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
+export { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
 export { keyInfo } from "./config_schema.ts";
 export type { Key, KeyInfo, KeyUse } from "./config_schema.ts";
 export {
@@ -57,19 +57,49 @@ export interface Resolved<K extends ConfigKind> {
   readonly notes: readonly string[];
 }
 
-async function readYaml(rel: string, what: string): Promise<Tree> {
+async function readText(rel: string, what: string): Promise<string> {
   const url = new URL(`./config/${rel}`, import.meta.url);
-  let text: string;
   try {
     const res = await fetch(url);
     if (!res.ok) throw new Error(`status ${res.status}`);
-    text = await res.text();
+    return await res.text();
   } catch (e) {
     throw new ConfigError(`Cannot read ${what} at ${url.href}: ${(e as Error).message}`);
   }
+}
+
+async function readYaml(rel: string, what: string): Promise<Tree> {
+  const url = new URL(`./config/${rel}`, import.meta.url);
+  const text = await readText(rel, what);
   const value = parse(text) ?? {};
   if (!isMap(value)) throw new ConfigError(`Cannot read ${what}: ${url.href} is not a YAML map`);
   return value;
+}
+
+/**
+ * Each preset's one-line summary: the first line of `cli/config/presets/<name>.yaml`, a `# `
+ * comment (read like the defaults, by URL), in `PRESET_NAMES` order. `deno task train --help`
+ * prints these, so the help says what the files are.
+ *
+ * @example
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { presetSummaries } from "./config.ts";
+ * const rows = await presetSummaries();
+ * ok(rows.some(([name, line]) => name === "demo" && line.includes("width 64")));
+ * ```
+ * @returns `[name, summary]` pairs
+ * @throws ConfigError when a preset file is missing or does not start with a `# ` line
+ */
+export async function presetSummaries(): Promise<[string, string][]> {
+  return await Promise.all(PRESET_NAMES.map(async (name): Promise<[string, string]> => {
+    const text = await readText(`presets/${name}.yaml`, `preset ${name}`);
+    const m = /^# (\S.*)$/m.exec(text.split("\n", 1)[0]);
+    if (!m) {
+      throw new ConfigError(`Preset ${name} must start with a one-line "# summary" comment`);
+    }
+    return [name, m[1].trim()];
+  }));
 }
 
 function defaultEnv(name: string): string | undefined {
@@ -150,8 +180,8 @@ function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
       if (kind !== "pretrain") throw new ConfigError("Presets apply to deno task train only");
       if (out.preset !== null) throw new ConfigError("Give at most one preset=NAME");
       const name = String(o.value);
-      if (!Object.hasOwn(PRESETS, name)) {
-        const { keys } = closestKeys(name, Object.keys(PRESETS));
+      if (!PRESET_NAMES.includes(name)) {
+        const { keys } = closestKeys(name, [...PRESET_NAMES]);
         throw new ConfigError(`Unknown preset "${name}": did you mean ${keys[0]}? (see --help)`);
       }
       out.preset = name;

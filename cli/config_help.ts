@@ -2,7 +2,7 @@
 // presets and the main keys) and the key tables of docs/config.md, both generated from the
 // schema so they cannot drift from it. `deno task docs` rewrites docs/config.md.
 
-import { CONFIG_SCHEMAS, GROUP_OPTIONS, PRESETS, schemaFor } from "./config_keys.ts";
+import { CONFIG_SCHEMAS, GROUP_OPTIONS, schemaFor } from "./config_keys.ts";
 import type { ConfigKind } from "./config_types.ts";
 import { describeKey, type Key, keyInfo } from "./config_schema.ts";
 import { formatValue } from "./overrides.ts";
@@ -26,14 +26,19 @@ function columns(rows: [string, string][]): string {
  * import { helpText } from "./config_help.ts";
  * import { ok } from "node:assert/strict";
  *
- * const text = helpText("pretrain");
- * ok(text.includes("tiny-addition") && text.includes("arch.hidden_size"));
+ * const text = helpText("pretrain", [["tiny-addition", "CPU: 3-digit addition"]]);
+ * ok(text.includes("CPU: 3-digit addition") && text.includes("arch.hidden_size"));
  * ```
  *
  * @param kind `pretrain` (default) or `eval`.
+ * @param presets `[name, summary]` rows for the train help (`presetSummaries()` in config.ts
+ *   reads them from the preset files).
  * @returns Plain text, lines under 100 characters.
  */
-export function helpText(kind: ConfigKind = "pretrain"): string {
+export function helpText(
+  kind: ConfigKind = "pretrain",
+  presets: readonly [string, string][] = [],
+): string {
   const train = kind === "pretrain";
   const groups = Object.entries(GROUP_OPTIONS[kind]).map(
     ([g, opts]): [string, string] => [`${g}=${opts.join("|")}`, `default ${opts[0]}`],
@@ -57,7 +62,7 @@ export function helpText(kind: ConfigKind = "pretrain"): string {
     "Groups:",
     columns(groups),
   ];
-  if (train) lines.push("", "Presets (preset=NAME):", columns(Object.entries(PRESETS)));
+  if (train && presets.length) lines.push("", "Presets (preset=NAME):", columns([...presets]));
   lines.push(
     "",
     "Main keys:",

@@ -346,26 +346,31 @@ const _inferred: [
 ] = [true, true, true, true, true, true, true];
 
 /**
- * The presets: named bundles of overrides in `cli/config/presets/<name>.yaml`, with one line each.
+ * The presets' names: named bundles of overrides in `cli/config/presets/<name>.yaml`. What each
+ * one is lives in its file: the first line is a `# ` comment of one line, which
+ * `deno task train --help` prints (see `presetSummaries` in config.ts), and the comment below it
+ * gives the details and measured figures.
  *
  * @example
  * ```ts
- * import { PRESETS } from "./config_keys.ts";
+ * import { PRESET_NAMES } from "./config_keys.ts";
  * import { deepEqual } from "node:assert/strict";
  *
- * deepEqual("tiny-addition" in PRESETS, true);
+ * deepEqual(PRESET_NAMES.includes("tiny-addition"), true);
  * ```
  */
-export const PRESETS: Readonly<Record<string, string>> = Object.freeze({
-  "addition-16x1": "paper: addition, 16 layers x 1, Abacus, dataset addition",
-  "addition-1x16": "paper: addition, 1 layer x 16 recurrences, Abacus, dataset addition",
-  "addition-8x2": "paper: addition, 8 layers x 2 recurrences, Abacus, dataset addition",
-  "multiplication-4x4": "paper: multiplication, 4 x 4, Abacus, dataset multiplication",
-  "sorting-8x1": "paper: sorting, 8 layers x 1, Abacus, dataset sorting",
-  "sorting-1x8": "paper: sorting, 1 layer x 8 recurrences, Abacus, dataset sorting",
-  "tiny-addition": "CPU: 3-digit reversed addition, 2 x 1, width 64, a few hundred steps",
-  "demo": "CPU: 1..5-digit addition, 2 x 1, width 64, spaced Abacus, ~5 min on 2 cores",
-});
+export const PRESET_NAMES: readonly string[] = Object.freeze([
+  "addition-16x1",
+  "addition-1x16",
+  "addition-8x2",
+  "multiplication-4x4",
+  "sorting-8x1",
+  "sorting-1x8",
+  "tiny-addition",
+  "tiny-multiplication",
+  "tiny-sorting",
+  "demo",
+]);
 
 /**
  * Group options per config kind; the first option of each group is the default.

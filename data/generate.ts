@@ -17,7 +17,7 @@ import { readMeta } from "./dataset.ts";
 
 /** Options of `generateDataset` and `ensureDataset`. */
 export interface GenerateDatasetOptions {
-  /** A training preset (`addition`, `multiplication`, `sorting`, `or`, `tiny-addition`, `demo-addition`). */
+  /** A training preset (a name of `TRAIN_PRESETS`, e.g. `addition` or `tiny-sorting`). */
   preset?: string;
   /** Generator arguments; override the preset's. */
   spec?: Partial<DataSpec>;

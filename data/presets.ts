@@ -30,10 +30,12 @@ export interface GridPreset {
 }
 
 /**
- * Training presets: the paper's sets plus `tiny-addition` and `demo-addition`.
+ * Training presets: the paper's sets plus small ones for CPU runs.
  *
  * Arguments follow upstream's shells/generate_and_tokenize_data.sh; `tiny-addition` (3-digit,
- * 20k samples) and `demo-addition` (1..5 digits, 200k samples) are small reversed bucketed sets.
+ * 20k samples), `demo-addition` (1..5 digits, 200k samples), `tiny-multiplication` (1..3 x
+ * 1..3 digits, 100k samples) and `tiny-sorting` (1..4 numbers of 1..4 digits, 100k samples)
+ * are small reversed bucketed sets.
  *
  * @example
  * ```ts
@@ -64,6 +66,14 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = Object.freez
   },
   "demo-addition": {
     spec: { op: "+", n: 5, m: 5, limit: 200_000, reverseAll: true },
+    testRatio: 0.01,
+  },
+  "tiny-multiplication": {
+    spec: { op: "x", n: 3, m: 3, limit: 100_000, reverseAll: true },
+    testRatio: 0.01,
+  },
+  "tiny-sorting": {
+    spec: { op: "sort", n: 4, m: 4, limit: 100_000, reverseAll: true },
     testRatio: 0.01,
   },
 });

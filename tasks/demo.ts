@@ -1,10 +1,13 @@
 /**
- * `deno task demo [--seeds 0,1,2] [--compare] [--quick] [base_dir=DIR] [key=value ...]`: the
- * paper's point end to end on the default adapter. Trains the demo preset (an Abacus model on
- * reversed additions of 1..5-digit numbers), evaluates every pair of lengths 1..12 (up to 2.4x
- * longer than any number it saw), draws the heatmap and prints in- and out-of-distribution exact
- * match for each seed and their mean. `--compare` trains the paper's baselines, NoPE and FIRE,
- * with the same budget and draws the panels side by side. A second run reuses what is done.
+ * `deno task demo [--task addition|multiplication|sorting] [--seeds 0,1,2] [--compare] [--quick]
+ * [base_dir=DIR] [key=value ...]`: the paper's point end to end on the default adapter. Trains
+ * a small Abacus model on one task (default addition: the demo preset, reversed additions of
+ * 1..5-digit numbers; multiplication: the tiny-multiplication preset, 1..3 x 1..3 digits;
+ * sorting: the tiny-sorting preset, 1..4 numbers of 1..4 digits), evaluates the task's grid
+ * beyond the training lengths with the task's own scoring (exact match; sorting also the first
+ * and minimum element), draws the heatmap and prints in- and out-of-distribution accuracy for
+ * each seed and their mean. `--compare` trains the paper's baselines, NoPE and FIRE, with the
+ * same budget and draws the panels side by side. A second run reuses what is done.
  * @module
  */
 import { join } from "node:path";
@@ -12,8 +15,16 @@ import { resolveBaseDir, userCwd } from "../cli/config.ts";
 import { ConfigError } from "../cli/overrides.ts";
 import { TrainError } from "./train/errors.ts";
 import { EvalError } from "./eval/grids.ts";
+import type { Accuracies } from "./eval/summary.ts";
 import { writePlots } from "./plot.ts";
-import { meanOf, poolCells, type Recipe, type RecipeRun, runRecipe } from "./demo/recipes.ts";
+import {
+  meanOf,
+  poolCells,
+  type Recipe,
+  type RecipeRun,
+  type RecipeTask,
+  runRecipe,
+} from "./demo/recipes.ts";
 
 /** The demo's recipe: the `demo` preset, 1..5 digits, the 1..12 x 1..12 grid. */
 export const DEMO_RECIPE: Recipe = Object.freeze({ keys: [], range: 5, grid: 12 });
@@ -34,7 +45,62 @@ export const VARIANTS: readonly { id: string; title: string; keys: readonly stri
     },
   ]);
 
-const QUICK = ["train.budget_steps=1000"];
+/** One task of the demo: its recipe, the steps of `--quick` and how its lengths read. */
+export interface DemoTask {
+  /** Preset, training range and grid. */
+  recipe: Recipe;
+  /** `train.budget_steps` of `--quick`. */
+  quickSteps: number;
+  /** What the training range is, for the printout ("1..5 digits"). */
+  inside: string;
+  /** What the other cells are ("a side of 6..12 digits"). */
+  outside: string;
+}
+
+/**
+ * The demo of each task: addition (the `demo` preset, 1..5 digits, grid 1..12), multiplication
+ * (`tiny-multiplication`, 1..3 x 1..3 digits, grid 1..5) and sorting (`tiny-sorting`, 1..4
+ * numbers of 1..4 digits, grid 1..6 x 1..6: maximum digits x list length).
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { DEMO_TASKS } from "./demo.ts";
+ * strictEqual(DEMO_TASKS.sorting.recipe.preset, "tiny-sorting");
+ * ```
+ */
+export const DEMO_TASKS: Readonly<Record<RecipeTask, DemoTask>> = Object.freeze({
+  addition: {
+    recipe: DEMO_RECIPE,
+    quickSteps: 1000,
+    inside: "1..5 digits",
+    outside: "6..12 digits",
+  },
+  multiplication: {
+    recipe: Object.freeze({
+      task: "multiplication" as const,
+      preset: "tiny-multiplication",
+      keys: [],
+      range: 3,
+      grid: 5,
+    }),
+    quickSteps: 1000,
+    inside: "1..3 x 1..3 digits",
+    outside: "an operand of 4..5 digits",
+  },
+  sorting: {
+    recipe: Object.freeze({
+      task: "sorting" as const,
+      preset: "tiny-sorting",
+      keys: [],
+      range: 4,
+      grid: 6,
+    }),
+    quickSteps: 1000,
+    inside: "1..4 numbers of 1..4 digits",
+    outside: "5..6 numbers or 5..6 digits",
+  },
+});
 
 /** One demo run's figures. */
 export interface DemoRun extends Omit<RecipeRun, "cells"> {
@@ -52,12 +118,21 @@ export interface DemoMean {
   out_of_distribution: number | null;
 }
 
-/** The demo's summary (also `<base_dir>/demo/summary.json`). */
+/**
+ * The demo's summary (also `summary.json` in `<base_dir>/demo/`, or `demo-multiplication/`,
+ * `demo-sorting/`).
+ */
 export interface DemoSummary {
-  /** The Abacus runs' mean in-distribution accuracy (fraction): cells with both sides 1..5. */
+  /** The task trained and evaluated. */
+  task: RecipeTask;
+  /** The Abacus runs' mean in-distribution accuracy (fraction): cells inside the training range. */
   in_distribution: number | null;
-  /** The Abacus runs' mean out-of-distribution accuracy (fraction): a side of 6..12 digits. */
+  /** The Abacus runs' mean out-of-distribution accuracy (fraction): the other cells. */
   out_of_distribution: number | null;
+  /** Sorting: the Abacus runs' mean first-element (top-1) accuracies. */
+  first_element?: Accuracies;
+  /** Sorting: the Abacus runs' mean minimum-element accuracies. */
+  min_element?: Accuracies;
   /** The seeds run. */
   seeds: number[];
   /** Every run. */
@@ -72,7 +147,9 @@ export interface DemoSummary {
 
 /** Options of `demo`. */
 export interface DemoOptions {
-  /** A 1000-step version. */
+  /** The task (default addition). */
+  task?: RecipeTask;
+  /** A short version (1000 steps). */
   quick: boolean;
   /** Also train NoPE and FIRE. */
   compare: boolean;
@@ -108,16 +185,21 @@ function tag(keys: readonly string[]): string {
 export async function demo(o: DemoOptions): Promise<DemoSummary> {
   const t0 = performance.now();
   const seeds = [...(o.seeds ?? [0])];
-  const extra = [...(o.quick ? QUICK : []), ...(o.keys ?? [])];
-  const recipe = { ...DEMO_RECIPE, grid: o.grid ?? DEMO_RECIPE.grid };
-  const suffix = (o.quick ? "-quick" : "") + (o.keys?.length ? `-${tag(o.keys)}` : "");
+  const task = o.task ?? "addition", spec = DEMO_TASKS[task];
+  const quick = [`train.budget_steps=${spec.quickSteps}`];
+  const extra = [...(o.quick ? quick : []), ...(o.keys ?? [])];
+  const recipe = { ...spec.recipe, grid: o.grid ?? spec.recipe.grid };
+  const suffix = (task === "addition" ? "" : `-${task}`) + (o.quick ? "-quick" : "") +
+    (o.keys?.length ? `-${tag(o.keys)}` : "");
   const variants = o.compare ? VARIANTS : VARIANTS.slice(0, 1);
   const runs: DemoRun[] = [], panels = [], means: DemoMean[] = [];
   for (const v of variants) {
     const cells = [];
     const mine: DemoRun[] = [];
     for (const seed of seeds) {
-      const name = `demo-${v.id}-s${seed}${suffix}`;
+      const name = task === "addition"
+        ? `demo-${v.id}-s${seed}${suffix}`
+        : `demo-${task}-${v.id}-s${seed}${suffix.slice(task.length + 1)}`;
       console.log(`\n== ${name}: training (${v.title} positions, seed ${seed}) ==`);
       const r = await runRecipe(recipe, {
         name,
@@ -145,15 +227,22 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
       title: `${v.title}${
         seeds.length > 1 ? ` (seeds ${seeds.join(",")})` : ` (seed ${seeds[0]})`
       }`,
-      kind: "addition" as const,
+      kind: task,
       trainRange: [[1, recipe.range], [1, recipe.range]] as [[number, number], [number, number]],
     });
   }
+  const abacus = runs.filter((r) => r.embedding === "abacus");
+  const sortMeans = task !== "sorting" ? {} : {
+    first_element: meanAccuracies(abacus.map((r) => r.first_element)),
+    min_element: meanAccuracies(abacus.map((r) => r.min_element)),
+  };
   const dir = join(o.baseDir, `demo${suffix}`);
   const plots = await writePlots(panels, { dir, name: "heatmap" });
   const summary: DemoSummary = {
+    task,
     in_distribution: means[0].in_distribution,
     out_of_distribution: means[0].out_of_distribution,
+    ...sortMeans,
     seeds,
     runs,
     means,
@@ -167,25 +256,47 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
   return summary;
 }
 
-const pct = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(1)}%`);
+/** Means over runs of each field of their accuracies (null fields and runs skipped). */
+function meanAccuracies(xs: readonly (Accuracies | undefined)[]): Accuracies {
+  const have = xs.filter((x): x is Accuracies => x !== undefined);
+  const field = (k: keyof Accuracies) => meanOf(have.map((x) => x[k]));
+  return {
+    in_distribution: field("in_distribution"),
+    out_of_distribution: field("out_of_distribution"),
+    extended: field("extended"),
+    all: field("all"),
+  };
+}
 
-const USAGE =
-  `Usage: deno task demo [--seeds 0,1,2] [--compare] [--quick] [base_dir=DIR] [key=value ...]
+const pct = (x: number | null | undefined) =>
+  x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`;
 
-Trains a small Abacus transformer (the demo preset: 2 layers, width 64) on reversed additions of
-1..5-digit numbers, then evaluates every pair of lengths 1..12 x 1..12 (100 problems each), so
-up to 2.4x longer than any number it saw, and prints in- and out-of-distribution exact match.
-About 3.5 minutes of training and 1 of evaluation per seed on 2 CPU cores (llvmpipe).
+const USAGE = `Usage: deno task demo [--task addition|multiplication|sorting] [--seeds 0,1,2]
+                      [--compare] [--quick] [base_dir=DIR] [key=value ...]
 
+Trains a small Abacus transformer on one task, evaluates it on the task's grid beyond the
+training lengths (100 problems per cell) with the task's own scoring, draws the heatmap and
+prints in- and out-of-distribution accuracy. Per seed on 2 CPU cores (llvmpipe):
+
+  addition        the demo preset (2 x 1, width 64) on reversed 1..5-digit additions; grid
+                  1..12 x 1..12; about 3.5 minutes of training and 1 of evaluation
+  multiplication  tiny-multiplication (2 x 1, width 128, RoPE) on reversed 1..3 x 1..3-digit
+                  products; grid 1..5 x 1..5; about 4 minutes of training (not learnt: ~60%)
+  sorting         tiny-sorting (3 x 1, width 64, RoPE) on 1..4 numbers of 1..4 digits; grid
+                  1..6 x 1..6 (maximum digits x list length), exact match plus first-element
+                  and minimum-element accuracy; about 8.5 minutes of training (94-96%)
+
+  --task T        addition (default), multiplication or sorting
   --seeds 0,1,2   train and evaluate each seed; prints each and the mean (default 0)
   --compare       also train the paper's baselines, NoPE and FIRE, with the same budget, and
                   draw the three heatmaps side by side
-  --quick         1000 training steps instead of 5000
+  --quick         1000 training steps (instead of 5000, 3000 and 4000)
   base_dir=DIR    where data, runs and the heatmap go (default ./abacus-data)
   key=value       training keys on top of the preset, e.g. train.budget_steps=8000 (the runs
                   then get their own names)
 
-Writes <base_dir>/demo/heatmap.{svg,png} and summary.json; a second run reuses what is done.`;
+Writes heatmap.{svg,png} and summary.json to <base_dir>/demo/ (addition), demo-multiplication/
+or demo-sorting/; a second run reuses what is done.`;
 
 function parseSeeds(text: string): number[] {
   const seeds = text.split(",").map((s) => Number(s.trim()));
@@ -204,6 +315,7 @@ function parseSeeds(text: string): number[] {
  * import { parseDemoArgs } from "./demo.ts";
  * const a = parseDemoArgs(["--seeds", "0,1,2", "--compare", "train.budget_steps=8000"]);
  * deepStrictEqual([a.seeds, a.compare, a.keys], [[0, 1, 2], true, ["train.budget_steps=8000"]]);
+ * deepStrictEqual(parseDemoArgs(["--task", "sorting"]).task, "sorting");
  * ```
  * @returns the options (`baseDir` as given, null when absent) and whether help was asked
  * @throws ConfigError on an unknown flag or a bad seed list
@@ -212,6 +324,7 @@ export function parseDemoArgs(
   argv: readonly string[],
 ): Omit<DemoOptions, "baseDir"> & { baseDir: string | null; help: boolean } {
   const out = {
+    task: "addition" as RecipeTask,
     quick: false,
     compare: false,
     help: false,
@@ -224,7 +337,15 @@ export function parseDemoArgs(
     if (a === "--help" || a === "-h") out.help = true;
     else if (a === "--quick") out.quick = true;
     else if (a === "--compare") out.compare = true;
-    else if (a === "--seeds" || a.startsWith("--seeds=")) {
+    else if (a === "--task" || a.startsWith("--task=")) {
+      const v = a === "--task" ? argv[++i] : a.slice("--task=".length);
+      if (v === undefined || !Object.hasOwn(DEMO_TASKS, v)) {
+        throw new ConfigError(
+          `Unknown demo task "${v ?? ""}": use --task addition, multiplication or sorting`,
+        );
+      }
+      out.task = v as RecipeTask;
+    } else if (a === "--seeds" || a.startsWith("--seeds=")) {
       const v = a === "--seeds" ? argv[++i] : a.slice("--seeds=".length);
       if (v === undefined) throw new ConfigError("--seeds needs a value, e.g. --seeds 0,1,2");
       out.seeds = parseSeeds(v);
@@ -238,7 +359,8 @@ export function parseDemoArgs(
       out.keys.push(a);
     } else {
       throw new ConfigError(
-        `Unknown demo argument "${a}": use --seeds, --compare, --quick, base_dir=DIR or key=value`,
+        `Unknown demo argument "${a}": use --task, --seeds, --compare, --quick, base_dir=DIR ` +
+          "or key=value",
       );
     }
   }
@@ -262,12 +384,21 @@ export async function main(argv: string[]): Promise<number> {
       baseDir: resolveBaseDir(args.baseDir, { cwd: userCwd() }),
     });
     console.log("\n== demo done ==");
+    const t = DEMO_TASKS[s.task];
     for (const r of s.runs) {
       console.log(
-        `${r.embedding.padEnd(7)} seed ${r.seed}: in-distribution (1..5 digits) ` +
-          `${pct(r.in_distribution)}, out-of-distribution (6..12 digits) ` +
+        `${r.embedding.padEnd(7)} seed ${r.seed}: in-distribution (${t.inside}) ` +
+          `${pct(r.in_distribution)}, out-of-distribution (${t.outside}) ` +
           `${pct(r.out_of_distribution)}, ${(r.train_seconds / 60).toFixed(1)} min training`,
       );
+      if (r.first_element && r.min_element) {
+        console.log(
+          `${"".padEnd(7)} first element ${pct(r.first_element.in_distribution)} / ` +
+            `${pct(r.first_element.out_of_distribution)}, minimum element ` +
+            `${pct(r.min_element.in_distribution)} / ${pct(r.min_element.out_of_distribution)} ` +
+            "(in / out of distribution)",
+        );
+      }
     }
     if (s.seeds.length > 1) {
       for (const m of s.means) {

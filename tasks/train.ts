@@ -12,7 +12,7 @@
  * @module
  */
 
-import { loadConfig, userCwd } from "../cli/config.ts";
+import { loadConfig, presetSummaries, userCwd } from "../cli/config.ts";
 import { helpText } from "../cli/config_help.ts";
 import { ConfigError } from "../cli/overrides.ts";
 import { CheckpointError } from "../core/checkpoint_read.ts";
@@ -45,11 +45,11 @@ const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, Safete
  * @returns The process exit code.
  */
 export async function main(args: string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(helpText("pretrain"));
-    return 0;
-  }
   try {
+    if (args.includes("--help") || args.includes("-h")) {
+      console.log(helpText("pretrain", await presetSummaries()));
+      return 0;
+    }
     const cfg = await loadConfig(args, "pretrain", { cwd: userCwd() });
     await train(cfg);
     return 0;

@@ -1,7 +1,8 @@
-// What the demo and the length-generalisation study share: a recipe (a training configuration
-// on reversed addition of 1..n-digit operands, and the grid it is evaluated on), and one function
-// that trains a recipe for one seed, evaluates its grid and reports the figures. Training data
-// for ranges other than the demo's 1..5 is generated on first use, like the preset's.
+// What the demo and the length-generalisation study share: a recipe (a training preset with
+// extra keys, the task it learns and the grid it is evaluated on), and one function that trains
+// a recipe for one seed, evaluates its grid with the task's own scoring and reports the figures.
+// Addition recipes train on reversed 1..n-digit operands (the study varies n; sets other than
+// the demo's 1..5 are generated on first use); multiplication and sorting use their presets' data.
 
 import { join } from "node:path";
 import { listCheckpoints } from "../../core/checkpoint_read.ts";
@@ -13,18 +14,29 @@ import { resolveSpec } from "../../data/spec.ts";
 import type { Cell } from "../plot/types.ts";
 import { train } from "../train/run.ts";
 import { evaluate } from "../eval.ts";
-import { mergeResults } from "../eval/summary.ts";
+import { type Accuracies, mergeResults } from "../eval/summary.ts";
+
+/** The tasks a recipe can train: the three of the paper. */
+export type RecipeTask = "addition" | "multiplication" | "sorting";
 
 /** Training samples of a generated 1..n addition set (as the `demo-addition` preset). */
 const SAMPLES = 200_000;
 
 /** One training configuration and its evaluation grid. */
 export interface Recipe {
-  /** Training keys on top of `preset=demo` (`key=value`, as `deno task train` takes them). */
+  /** What is learnt (default addition): picks the evaluation grid and its scoring. */
+  task?: RecipeTask;
+  /** Training preset (default `demo`). */
+  preset?: string;
+  /** Training keys on top of the preset (`key=value`, as `deno task train` takes them). */
   keys: readonly string[];
-  /** Operands of the training set have 1..range digits. */
+  /**
+   * Training lengths: addition operands of 1..range digits (its data set follows); for the
+   * other tasks the preset's data, which must match (multiplication 1..range x 1..range digits,
+   * sorting 1..range numbers of 1..range digits).
+   */
   range: number;
-  /** The grid is 1..grid x 1..grid digits. */
+  /** The grid is 1..grid x 1..grid (sorting: maximum digits x list length). */
   grid: number;
   /** Recurrences at evaluation (default: the training value). */
   maxRec?: number;
@@ -39,6 +51,10 @@ export interface RecipeRun {
   in_distribution: number | null;
   /** Mean exact match over the other cells: an operand longer than any trained on. */
   out_of_distribution: number | null;
+  /** Sorting: the same means for a right first label (upstream's top-1). */
+  first_element?: Accuracies;
+  /** Sorting: the same means for a first label naming a minimum-value number. */
+  min_element?: Accuracies;
   /** Training wall-clock seconds, as the final checkpoint records them (resumes included). */
   train_seconds: number;
   /** Optimizer steps trained. */
@@ -73,6 +89,13 @@ export async function datasetKey(range: number, baseDir: string): Promise<string
   await ensureDataset({ spec, name, out: datasetDir(baseDir, name) });
   return `data.dataset=${name}`;
 }
+
+/** The eval keys that pick each task's grid and scoring (upstream's flags). */
+const TASK_KEYS: Readonly<Record<RecipeTask, readonly string[]>> = {
+  addition: [],
+  multiplication: ["mul=True"],
+  sorting: ["tokenizer_type=sort"],
+};
 
 async function elapsed(checkpoint: string | null, runDir: string): Promise<number> {
   // A run finished earlier is not trained again: its newest final checkpoint holds the time.
@@ -109,13 +132,14 @@ export async function runRecipe(
   },
 ): Promise<RecipeRun> {
   const log = o.quiet ? () => {} : undefined;
+  const task = recipe.task ?? "addition";
   const common = [`name=${o.name}`, `base_dir=${o.baseDir}`];
   const cfg = await loadConfig(
     [
-      "preset=demo",
+      `preset=${recipe.preset ?? "demo"}`,
       ...common,
       `seed=${o.seed}`,
-      await datasetKey(recipe.range, o.baseDir),
+      ...(task === "addition" ? [await datasetKey(recipe.range, o.baseDir)] : []),
       ...recipe.keys,
       ...(o.extra ?? []),
     ],
@@ -127,14 +151,19 @@ export async function runRecipe(
   const ev = await withLog(log, () =>
     evaluate([
       ...common,
+      ...TASK_KEYS[task],
       `eval.grid=1..${recipe.grid}x1..${recipe.grid}`,
       ...(recipe.maxRec ? [`max_rec=${recipe.maxRec}`] : []),
     ], { samples: o.samples, quiet: o.quiet }));
+  const sorting = task === "sorting"
+    ? { first_element: ev.summary.first_element, min_element: ev.summary.min_element }
+    : {};
   return {
     name: o.name,
     seed: o.seed,
     in_distribution: ev.summary.in_distribution,
     out_of_distribution: ev.summary.out_of_distribution,
+    ...sorting,
     train_seconds: await elapsed(trained.final?.dir ?? null, join(o.baseDir, o.name)),
     steps: trained.step,
     eval_seconds: (performance.now() - t0) / 1000,

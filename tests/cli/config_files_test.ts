@@ -3,7 +3,7 @@
 
 import { deepStrictEqual as equal, notDeepStrictEqual, ok, throws } from "node:assert/strict";
 import { parse } from "npm:yaml@^2.6.0";
-import { loadConfig } from "../../cli/config.ts";
+import { loadConfig, presetSummaries } from "../../cli/config.ts";
 import {
   configHash,
   configToYaml,
@@ -58,8 +58,9 @@ Deno.test("configHash() is stable under key order and sees every value", async (
   equal((await configHash(a)).length, 64);
 });
 
-Deno.test("helpText() lists groups, presets and main keys within 100 columns", () => {
-  const text = helpText();
+Deno.test("helpText() lists groups, presets and main keys within 100 columns", async () => {
+  const presets = await presetSummaries();
+  const text = helpText("pretrain", presets);
   for (
     const s of [
       "wandb=default|none",
@@ -71,7 +72,23 @@ Deno.test("helpText() lists groups, presets and main keys within 100 columns", (
   ) {
     ok(text.includes(s), s);
   }
-  ok(text.split("\n").every((l) => l.length <= 100));
+  // Each preset's line is the first line of its file, and the file's settings agree with it.
+  for (const [name, line] of presets) {
+    const file = new URL(`../../cli/config/presets/${name}.yaml`, import.meta.url);
+    equal(Deno.readTextFileSync(file).split("\n")[0], `# ${line}`, name);
+    ok(text.includes(line), name);
+    const cfg = await load([`preset=${name}`]);
+    const a = cfg.arch;
+    const shape = a.maximal_recurrence === 1
+      ? `${a.layers_in_recurrent_block} x 1`
+      : `${a.layers_in_recurrent_block} x ${a.maximal_recurrence}`;
+    ok(line.includes(shape) || line.includes(`${a.layers_in_recurrent_block} layers x`), name);
+    if (name.startsWith("tiny-") || name === "demo") {
+      ok(line.includes(`width ${a.hidden_size}`), name);
+      ok(line.includes(`${cfg.train.budget_steps} steps`), name);
+    }
+  }
+  for (const l of text.split("\n")) ok(l.length <= 100, `over 100 columns: ${l}`);
   ok(helpText("eval").includes("--shard k/N") && !helpText("eval").includes("Presets"));
 });
 

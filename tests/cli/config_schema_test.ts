@@ -5,7 +5,7 @@
 import { deepStrictEqual as equal, ok, rejects, throws } from "node:assert/strict";
 import { loadConfig } from "../../cli/config.ts";
 import { parseArchConfig } from "../../cli/config_files.ts";
-import { GROUP_OPTIONS, PRESETS, schemaFor } from "../../cli/config_keys.ts";
+import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "../../cli/config_keys.ts";
 import { keyInfo } from "../../cli/config_schema.ts";
 import { configTypes } from "../../cli/config_help.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
@@ -34,7 +34,7 @@ Deno.test("every YAML group option and preset validates against the schema", asy
       }
     }
   }
-  for (const preset of Object.keys(PRESETS)) {
+  for (const preset of PRESET_NAMES) {
     const cfg = await load([`preset=${preset}`]);
     equal(cfg.preset, preset);
     covered.add(`presets/${preset}.yaml`);

@@ -11,6 +11,9 @@ Deno.test("parseDemoArgs() reads seeds, flags, base_dir and training keys", () =
   deepStrictEqual([a.seeds, a.quick, a.compare, a.baseDir], [[2, 0], true, false, "/x"]);
   deepStrictEqual(a.keys, ["train.optim.lr=1e-3"]);
   deepStrictEqual(parseDemoArgs([]).seeds, [0]);
+  deepStrictEqual(parseDemoArgs([]).task, "addition");
+  deepStrictEqual(parseDemoArgs(["--task=multiplication"]).task, "multiplication");
+  throws(() => parseDemoArgs(["--task", "division"]), /Unknown demo task "division"/);
   throws(() => parseDemoArgs(["--seeds", "0,x"]), /Cannot parse --seeds "0,x"/);
   throws(() => parseDemoArgs(["--seeds"]), /--seeds needs a value/);
   throws(() => parseDemoArgs(["--fast"]), /Unknown demo argument "--fast"/);
@@ -101,6 +104,96 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "demo() runs multiplication and sorting end to end with their own grids and scores",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const baseDir = await Deno.makeTempDir();
+    const log = console.log;
+    console.log = () => {};
+    const keys = [
+      "train.budget_steps=3",
+      "impl.microbatch_size=16",
+      "train.batch_size=16",
+      "impl.backend=cpu",
+    ];
+    let mul: DemoSummary, sort: DemoSummary;
+    try {
+      mul = await demo({
+        task: "multiplication",
+        quick: false,
+        compare: false,
+        baseDir,
+        keys,
+        samples: 2,
+        grid: 4,
+      });
+      sort = await demo({
+        task: "sorting",
+        quick: false,
+        compare: false,
+        baseDir,
+        keys,
+        samples: 2,
+        grid: 5,
+      });
+    } finally {
+      console.log = log;
+    }
+    for (
+      const [s, task, range, grid] of [[mul, "multiplication", 3, 4], [
+        sort,
+        "sorting",
+        4,
+        5,
+      ]] as const
+    ) {
+      strictEqual(s.task, task);
+      const [r] = s.runs;
+      ok(r.name.startsWith(`demo-${task}-abacus-s0-`), r.name);
+      strictEqual(r.steps, 3);
+      // The grid is the task's: its cell files say so, and the split is the training range.
+      const isIn = (i: number, j: number) => i <= range && j <= range;
+      ok(Math.abs(r.in_distribution! - (await cellMean(r.results, isIn))) < 1e-12);
+      ok(
+        Math.abs(r.out_of_distribution! - (await cellMean(r.results, (i, j) => !isIn(i, j)))) <
+          1e-12,
+      );
+      ok(r.results.includes(`${task}_1-${grid}x1-${grid}`), r.results);
+      const onDisk = JSON.parse(await Deno.readTextFile(join(s.plots[0], "..", "summary.json")));
+      ok(s.plots[0].includes(`demo-${task}`), s.plots[0]);
+      deepStrictEqual(
+        [onDisk.task, onDisk.in_distribution, onDisk.out_of_distribution],
+        [task, s.in_distribution, s.out_of_distribution],
+      );
+    }
+    // Sorting also reports the first and the minimum element, from the cells' counts.
+    const first = sort.runs[0].first_element!, min = sort.runs[0].min_element!;
+    const cells: {
+      i: number;
+      j: number;
+      total: number;
+      correct_first: number;
+      correct_min: number;
+    }[] = [];
+    for await (const e of Deno.readDir(sort.runs[0].results)) {
+      if (/^cell_\d+_\d+\.json$/.test(e.name)) {
+        cells.push(JSON.parse(await Deno.readTextFile(join(sort.runs[0].results, e.name))));
+      }
+    }
+    const meanIn = (f: (c: typeof cells[0]) => number) => {
+      const xs = cells.filter((c) => c.i <= 4 && c.j <= 4).map(f);
+      return xs.reduce((a, b) => a + b, 0) / xs.length;
+    };
+    ok(Math.abs(first.in_distribution! - meanIn((c) => c.correct_first / c.total)) < 1e-12);
+    ok(Math.abs(min.in_distribution! - meanIn((c) => c.correct_min / c.total)) < 1e-12);
+    deepStrictEqual(sort.first_element, first);
+    strictEqual(mul.first_element, undefined);
+    await Deno.remove(baseDir, { recursive: true });
+  },
+});
+
 Deno.test("deno task demo, started in another folder, prints its usage and refuses bad flags", async () => {
   const cwd = await Deno.makeTempDir();
   const run = async (args: string[]) => {
@@ -118,6 +211,7 @@ Deno.test("deno task demo, started in another folder, prints its usage and refus
   const help = await run(["--help"]);
   strictEqual(help.code, 0);
   ok(help.stdout.includes("--seeds 0,1,2") && help.stdout.includes("NoPE and FIRE"));
+  ok(help.stdout.includes("--task T") && help.stdout.includes("tiny-sorting"));
   const bad = await run(["--seeds", "a"]);
   strictEqual(bad.code, 1);
   deepStrictEqual(errorLines(bad.stderr), [

@@ -130,3 +130,84 @@ Deno.test("tokensToScore() asks for the answer plus EOS, sorting without EOS", (
   strictEqual(tokensToScore("or", row("0100")), 5);
   strictEqual(tokensToScore("sorting", [...sort.encode("B,C"), EOS, PAD]), 3);
 });
+
+// Multiplication: upstream scores it like addition (arithmetic_eval_quicker.py with mul=True).
+// 123 x 45 = 5535, written reversed as "321x54=5355"; 12 x 5 = 60 reversed "21x5=06".
+Deno.test("multiplication answers: every exact-match rule on hand-made predictions", () => {
+  const prompt = pad.encode("321x54=");
+  const target = row("5355"); // 5535 reversed, EOS
+  const score = (p: number[], t = target) =>
+    scoreSample("multiplication", prompt, t, p, true).correct;
+  strictEqual(score(row("5355")), true); // right digits, EOS in place
+  strictEqual(score([...row("5355"), 4, 4, EOS]), true); // anything after EOS is ignored
+  strictEqual(score(row("5355"), row("5355", 2)), true); // PAD after the target's EOS
+  strictEqual(score(row("535")), false); // early EOS: a digit short
+  strictEqual(score(row("53550")), false); // extra digit (a trailing zero) instead of EOS
+  strictEqual(score(pad.encode("5355")), false); // no EOS at all
+  strictEqual(score(row("5535")), false); // the product not reversed
+  strictEqual(score(row("5345")), false); // one wrong digit
+  strictEqual(score([]), false);
+  // A product ending in zero keeps its zero: 12 x 5 = 60 reversed is "06".
+  const t60 = row("06");
+  strictEqual(
+    scoreSample("multiplication", pad.encode("21x5="), t60, row("06"), true).correct,
+    true,
+  );
+  strictEqual(
+    scoreSample("multiplication", pad.encode("21x5="), t60, row("6"), true).correct,
+    false,
+  );
+  // The sorting fields never appear for multiplication.
+  deepStrictEqual(scoreSample("multiplication", prompt, target, row("5355"), true), {
+    correct: true,
+  });
+  strictEqual(tokensToScore("multiplication", row("5355", 3)), 5);
+});
+
+// Sorting: labels up to the target's EOS (EOS not checked), first label (top-1), and a first
+// label naming a minimum-value number (ties allowed), as upstream's sort_eval.py.
+Deno.test("sorting answers: exact, first-element and minimum-element rules on hand-made predictions", () => {
+  // Reversed numbers: A 4321, B 7, C 52, D 7 -> ascending B, D (tie, input order), C, A.
+  const prompt = sort.encode("A:1234,B:7,C:25,D:7=");
+  const target = [...sort.encode("B,D,C,A"), EOS, PAD];
+  const s = (p: string) => scoreSample("sorting", prompt, target, sort.encode(p), true);
+  deepStrictEqual(s("B,D,C,A"), { correct: true, first: true, min: true });
+  // Whatever follows the last label is not checked (EOS, a comma, more labels).
+  deepStrictEqual(s("B,D,C,A,B"), { correct: true, first: true, min: true });
+  deepStrictEqual(
+    scoreSample("sorting", prompt, target, [...sort.encode("B,D,C,A"), EOS], true),
+    { correct: true, first: true, min: true },
+  );
+  // The tie broken the other way: wrong (stable order), but its first label is a minimum.
+  deepStrictEqual(s("D,B,C,A"), { correct: false, first: false, min: true });
+  // Right first label, wrong later order.
+  deepStrictEqual(s("B,D,A,C"), { correct: false, first: true, min: true });
+  // A label missing, or a comma replaced.
+  deepStrictEqual(s("B,D,C"), { correct: false, first: true, min: true });
+  deepStrictEqual(s("B,D:C,A"), { correct: false, first: true, min: true });
+  // A wrong first label that is not a minimum.
+  deepStrictEqual(s("C,B,D,A"), { correct: false, first: false, min: false });
+  // A label that is not in the list at all.
+  deepStrictEqual(s("E,B,D,C"), { correct: false, first: false, min: false });
+  deepStrictEqual(s(""), { correct: false, first: false, min: false });
+  // Not reversed, the same prompt reads A 1234, B 7, C 25, D 7: the minimum is still B and D.
+  deepStrictEqual(minimumLabels(prompt, false), new Set(sort.encode("BD")));
+  // Length decides before digits: 9 < 10 although 9 > 1.
+  deepStrictEqual(minimumLabels(sort.encode("A:01,B:9="), true), new Set(sort.encode("B")));
+  // A prompt of another shape (e.g. index hints) has no minimum score.
+  deepStrictEqual(
+    scoreSample("sorting", sort.encode("A1="), [...sort.encode("A"), EOS], sort.encode("A"), true),
+    { correct: true, first: true },
+  );
+  // The decoder generates the labels and commas, not the EOS.
+  strictEqual(tokensToScore("sorting", target), 7);
+  // A cell's tally carries the three counts.
+  deepStrictEqual(tallyCell(4, 4, [s("B,D,C,A"), s("D,B,C,A"), s("C,B,D,A")]), {
+    i: 4,
+    j: 4,
+    correct: 1,
+    total: 3,
+    correct_first: 1,
+    correct_min: 2,
+  });
+});
