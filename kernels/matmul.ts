@@ -22,6 +22,7 @@ import { type Kernel, kernel } from "./program.ts";
 const TEXTURE_TILES: Record<string, TextureTile> = {
   texture4x4: { tm: 4, tn: 4 },
   texture8x8: { tm: 8, tn: 8 },
+  texture16x8: { tm: 16, tn: 8 },
   texture12x16: { tm: 12, tn: 16 },
   texture16x16: { tm: 16, tn: 16 },
 };
@@ -49,11 +50,12 @@ export function matmulVariantFits(
 /**
  * GFLOP per CPU-second of the texture kernels' main loop by tile (bench/NOTES.md). The 12x16 tile
  * (fewer accumulators to spill) beats 16x16 by 8-10% on long sums (K = 1216: weight gradients)
- * and loses 4-5% on short ones (K = 128..384).
+ * and loses 4-5% on short ones (K = 128..384). 16x8 (64 columns per workgroup, like 8x8) beats
+ * 8x8 by 5-10% on N = 64 outputs.
  */
 function tileRate(v: MatmulVariant, k: number): number {
   if (v === "texture12x16") return k >= 1024 ? 33 : 28.5;
-  return v === "texture16x16" ? 30 : v === "texture8x8" ? 21 : 15;
+  return v === "texture16x16" ? 30 : v === "texture16x8" ? 23 : v === "texture8x8" ? 21 : 15;
 }
 
 /** CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores). */
@@ -89,7 +91,14 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
       // spans TEXTURE_WGX tiles along n, and its lanes past N cost like the others: N = 64
       // pads to 128 columns with 16x16 tiles but to none with 8x8.
       let best: MatmulVariant | null = null, bestCost = Infinity;
-      for (const v of ["texture16x16", "texture12x16", "texture8x8", "texture4x4"] as const) {
+      const tiles = [
+        "texture16x16",
+        "texture12x16",
+        "texture16x8",
+        "texture8x8",
+        "texture4x4",
+      ] as const;
+      for (const v of tiles) {
         const { tm, tn } = TEXTURE_TILES[v], wide = TEXTURE_WGX * tn;
         const groups = Math.ceil(p.m / tm) * Math.ceil(p.n / wide) * p.batch;
         const cost = groups * tm * wide / tileRate(v, p.k);

@@ -21,6 +21,7 @@ export type MatmulVariant =
   | "direct"
   | "texture4x4"
   | "texture8x8"
+  | "texture16x8"
   | "texture12x16"
   | "texture16x16";
 
@@ -32,6 +33,7 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   "direct",
   "texture4x4",
   "texture8x8",
+  "texture16x8",
   "texture12x16",
   "texture16x16",
 ];
