@@ -15,7 +15,8 @@ import { keep, scope, type Tensor } from "./tensor.ts";
  *
  * `backward(g, sinks)` receives the output's gradient and returns one gradient per input (null
  * where an input needs none); it may use any op. `sinks[i]`, when not null, is the gradient
- * tensor of input i, a parameter: the rule may add input i's gradient into it in place (a
+ * tensor of input i (a parameter's, or the sum collected so far for an intermediate tensor when
+ * no other tensor shares its storage): the rule may add input i's gradient into it in place (a
  * matmul with accumulation, say) and return null for it, which saves a temporary and an add.
  * `saved` tensors are kept alive for backward (the op must not dispose them) and are disposed
  * when the node is released.
@@ -116,8 +117,14 @@ export function backpropagate(
       } else t.grad = keep(g); // gradients outlive any enclosing scope
       continue;
     }
-    // Parameters that already hold a gradient tensor take theirs in place (see `record`).
-    const sinks = node.inputs.map((i) => i.requiresGrad && !i.node && i.grad ? i.grad : null);
+    // Parameters that already hold a gradient tensor take theirs in place (see `record`), and so
+    // do inputs whose gradient collected so far is a tensor nothing else refers to.
+    const sinks = node.inputs.map((i) => {
+      if (!i.requiresGrad) return null;
+      if (!i.node) return i.grad ?? null;
+      const prev = grads.get(i);
+      return prev?.exclusive ? prev : null;
+    });
     const inGrads = scope(() => node.backward(g, sinks));
     g.dispose();
     node.release?.();

@@ -31,6 +31,8 @@ export interface Storage {
   cpu: TypedArray | null;
   /** Live tensors referring to this storage. */
   refs: number;
+  /** A window into memory the storage does not own (a parameter arena's; `Tensor.view`). */
+  view?: boolean;
 }
 
 /** Gradient bookkeeping attached by `core/autograd.ts`. */
@@ -148,6 +150,15 @@ export class Tensor {
     return this.#disposed;
   }
 
+  /**
+   * Whether this live tensor is the only one referring to its storage, and that storage is its
+   * own (not a `Tensor.view` window): writing into it in place changes no other tensor.
+   */
+  get exclusive(): boolean {
+    const s = this.#storage;
+    return !this.#disposed && s.refs === 1 && !s.view;
+  }
+
   /** The GPU buffer, or a range of one for arena views (webgpu backend only). */
   get buffer(): Buf {
     this.#check();
@@ -179,8 +190,9 @@ export class Tensor {
         pooled: false,
         cpu: base.subarray(offsetElems, offsetElems + n),
         refs: 0,
+        view: true,
       }
-      : { gpu: base, offset: offsetElems * 4, pooled: false, cpu: null, refs: 0 };
+      : { gpu: base, offset: offsetElems * 4, pooled: false, cpu: null, refs: 0, view: true };
     return new Tensor(shape, "f32", backend, storage);
   }
 

@@ -95,8 +95,8 @@ const FINAL = program({
   uniforms: { blocks: "u32" },
   workgroup: LN_WG,
   index: "u",
-  head: (k: Vec) => lnPrelude(k.vec ? 4 : 1),
-  body: () =>
+  head: (k: Vec & { acc: boolean }) => lnPrelude(k.vec ? 4 : 1),
+  body: (k) =>
     `let CU = p.n;
   var sw = V(0.0);
   var sb = V(0.0);
@@ -104,8 +104,8 @@ const FINAL = program({
     sw += pw[k * CU + u];
     sb += pb[k * CU + u];
   }
-  dW[u] = sw;
-  dB[u] = sb;`,
+  dW[u] = ${k.acc ? "dW[u] + sw" : "sw"};
+  dB[u] = ${k.acc ? "dB[u] + sb" : "sb"};`,
 });
 
 /** Arguments of `layerNormBackward`; each gradient output is optional. */
@@ -131,6 +131,8 @@ export interface LayerNormBackwardArgs<B> {
   dW?: B;
   /** Gradient of the bias, (C) (overwritten), when wanted. */
   dB?: B;
+  /** Add the weight and bias gradients into `dW` and `dB` instead of overwriting them. */
+  accumulate?: boolean;
   /** Rows R. */
   rows: number;
   /** Row length C. */
@@ -171,7 +173,7 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
   const blocks = Math.ceil(a.rows / BLOCK);
   const bytes = a.cols * 4;
   const dW = a.dW ?? ctx.scratch(bytes), dB = a.dB ?? ctx.scratch(bytes);
-  const one = blocks === 1;
+  const one = blocks === 1 && !a.accumulate;
   const pw = one ? dW : ctx.scratch(blocks * bytes), pb = one ? dB : ctx.scratch(blocks * bytes);
   PARTIAL.run(ctx, {
     key: { vec },
@@ -182,7 +184,8 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
     count: blocks * cu,
   });
   if (one) return;
-  FINAL.run(ctx, { key: { vec }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
+  const acc = !!a.accumulate;
+  FINAL.run(ctx, { key: { vec, acc }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
 }
 
 /**
@@ -220,8 +223,10 @@ export function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void
       if (a.dX2) a.dX2[k] = a.dX[k];
     }
   }
-  if (a.dW) a.dW.set(dw);
-  if (a.dB) a.dB.set(db);
+  for (let j = 0; j < c; j++) {
+    if (a.dW) a.dW[j] = a.accumulate ? a.dW[j] + dw[j] : dw[j];
+    if (a.dB) a.dB[j] = a.accumulate ? a.dB[j] + db[j] : db[j];
+  }
 }
 
 /** `layerNormBackward` paired with its CPU reference. */

@@ -11,7 +11,8 @@ import type { Buf } from "./context.ts";
  * Variants `matmulForward` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
  * loads and an 8 x 8 register tile, large shapes on GPUs), `buffer64`/`buffer16` (workgroup-memory
  * tiles of 64 or 16, for GPUs), `direct` (4x4 register tile straight from storage buffers, small shapes on CPU
- * adapters), `texture*` (operands packed into textures, register tile of that size, llvmpipe).
+ * adapters), `texture*` (operands packed into textures, register tile of that size, rows x
+ * columns, llvmpipe).
  */
 export type MatmulVariant =
   | "buffer128"
@@ -20,6 +21,8 @@ export type MatmulVariant =
   | "direct"
   | "texture4x4"
   | "texture8x8"
+  | "texture16x8"
+  | "texture12x16"
   | "texture16x16";
 
 /** Every variant, in the order `tuneMatmul` tries them. */
@@ -30,6 +33,8 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   "direct",
   "texture4x4",
   "texture8x8",
+  "texture16x8",
+  "texture12x16",
   "texture16x16",
 ];
 

@@ -58,12 +58,15 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
   });
   if (!grad || !mean || !rstd || !normed) return out;
   const wSaved = saveForBackward(w);
-  return record(out, inputs, (g) => {
+  return record(out, inputs, (g, sinks) => {
     const wantX = x.requiresGrad || (r?.requiresGrad ?? false);
     const dX = wantX ? Tensor.empty(x.shape, "f32", be) : null;
     const dX2 = r && x.requiresGrad && r.requiresGrad ? Tensor.empty(x.shape, "f32", be) : null;
-    const dW = w.requiresGrad ? Tensor.empty(w.shape, "f32", be) : null;
-    const dB = b.requiresGrad ? Tensor.empty(b.shape, "f32", be) : null;
+    // Weight and bias gradients already held (parameters' arena gradients) take theirs in place.
+    const [sw, sb] = sinks.slice(-2);
+    const into = (!w.requiresGrad || sw !== null) && (!b.requiresGrad || sb !== null);
+    const dW = w.requiresGrad ? (into ? sw : Tensor.empty(w.shape, "f32", be)) : null;
+    const dB = b.requiresGrad ? (into ? sb : Tensor.empty(b.shape, "f32", be)) : null;
     runKernel(layerNormBackwardKernel, {
       x: normed,
       w: wSaved,
@@ -74,11 +77,13 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
       dX2: dX2 ?? undefined,
       dW: dW ?? undefined,
       dB: dB ?? undefined,
+      accumulate: into,
       rows,
       cols,
     });
-    if (!r) return [dX, dW, dB];
-    return [x.requiresGrad ? dX : null, x.requiresGrad ? dX2 : dX, dW, dB];
+    const [gw, gb] = into ? [null, null] : [dW, dB];
+    if (!r) return [dX, gw, gb];
+    return [x.requiresGrad ? dX : null, x.requiresGrad ? dX2 : dX, gw, gb];
   }, [mean, rstd, normed, wSaved]);
 }
 

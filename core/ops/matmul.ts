@@ -125,9 +125,15 @@ function core(a: Tensor, b: Tensor, d: Dims, outShape: readonly number[]): Tenso
   return record(out, [a, b], (g, sinks) => {
     let ga: Tensor | null = null, gb: Tensor | null = null;
     if (a.requiresGrad) {
+      // dA has A's layout; a gradient already collected for A takes it in place.
+      const into = (l: Tensor, r: Tensor, plan: Plan): Tensor | null => {
+        if (!sinks[0]) return product(l, r, plan, as);
+        productInto(l, r, { ...plan, accumulate: true }, sinks[0]);
+        return null;
+      };
       ga = transA
         // dA stored (K, M) = op(B) (K, N) @ G^T
-        ? product(sb, g, {
+        ? into(sb, g, {
           m: k,
           n: m,
           k: n,
@@ -136,9 +142,9 @@ function core(a: Tensor, b: Tensor, d: Dims, outShape: readonly number[]): Tenso
           transB: true,
           strideA: sB,
           strideB: sG,
-        }, as)
+        })
         // dA (M, K) = G (M, N) @ op(B)^T
-        : product(g, sb, {
+        : into(g, sb, {
           m: rows,
           n: k,
           k: n,
@@ -146,7 +152,7 @@ function core(a: Tensor, b: Tensor, d: Dims, outShape: readonly number[]): Tenso
           transB: !transB,
           strideA: sG,
           strideB: sB,
-        }, as);
+        });
     }
     if (b.requiresGrad) {
       const per = shared && batch > 1; // a shared b with a transposed a: sum the batch after

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals, throws } from "node:assert/strict";
 import { linear, matmul, type MatmulOptions } from "../../core/ops/matmul.ts";
+import { add } from "../../core/ops/elementwise.ts";
 import { backward } from "../../core/ops/backward.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
@@ -198,6 +199,47 @@ Deno.test({
       assertClose(await w.grad.toArray(), want, 1e-5, `dW on ${backend.kind}`);
       w.grad.dispose();
       w.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "matmul() adds an input's gradient into the sum already collected for it, shared or not",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dev = await maybeDevice();
+    const backends: Backend[] = dev ? [CPU, dev] : [CPU];
+    const rows = 7, inF = 5, mid = 4, outF = 3;
+    const hx = randArray(rows * inF, 61), hw1 = randArray(mid * inF, 62);
+    const hw2 = randArray(outF * mid, 63), hw3 = randArray(mid * outF, 64);
+    const hs = randArray(rows * outF, 65);
+    const mm = (a: Float64Array, b: Float64Array, m: number, k: number, n: number, o = {}) => {
+      const out = new Float64Array(m * n);
+      matmulForwardCpu({ a, b, out, m, n, k, ...o });
+      return out;
+    };
+    const f = (x: ArrayLike<number>) => Float64Array.from(x);
+    // h = x @ W1^T (rows, mid); y = h @ W2^T + h @ W3 [+ (h + h) @ W3]; L = sum(y * s).
+    // dH = s @ W2 + s @ W3^T [+ 2 s @ W3^T]; dX = dH @ W1.
+    for (const doubled of [false, true]) {
+      const dh = mm(f(hs), f(hw2), rows, outF, mid);
+      const d3 = mm(f(hs), f(hw3), rows, outF, mid, { transB: true });
+      dh.forEach((_, i) => (dh[i] += (doubled ? 3 : 1) * d3[i]));
+      const want = mm(dh, f(hw1), rows, mid, inF);
+      for (const backend of backends) {
+        const T = (d: Float32Array, s: number[]) => Tensor.fromArray(d, s, { backend });
+        const x = T(hx, [rows, inF]), w1 = T(hw1, [mid, inF]);
+        const w2 = T(hw2, [outF, mid]), w3 = T(hw3, [mid, outF]);
+        x.requiresGrad = true;
+        // The intermediate tensors stay alive until backward (disposing one cuts the graph).
+        const h = linear(x, w1);
+        let y = add(linear(h, w2), matmul(h, w3));
+        if (doubled) y = add(y, matmul(add(h, h), w3));
+        backward(y, T(hs, [rows, outF]));
+        assertClose(await x.grad!.toArray(), want, 1e-5, `dX on ${backend.kind} ${doubled}`);
+        for (const t of [x, w1, w2, w3, y, x.grad!]) t.dispose();
+      }
     }
   },
 });

@@ -225,6 +225,25 @@ async function backwardCases(
     });
     deepStrictEqual(await readF32(dev, dW2, cols), await readF32(dev, dW, cols));
     deepStrictEqual(await readF32(dev, dB2, cols), await readF32(dev, dB, cols));
-    release(dev, xb, wb, mb, rb, dyb, dX, dX2, dW, dB, dW2, dB2);
+    // Accumulating into gradients already held (one block of rows or several).
+    const w0 = randArray(cols, rows + 7), b0 = randArray(cols, rows + 8);
+    const dW3 = upload(dev, w0), dB3 = upload(dev, b0);
+    layerNormBackward(ctx, {
+      x: xb,
+      w: wb,
+      mean: mb,
+      rstd: rb,
+      dOut: dyb,
+      dW: dW3,
+      dB: dB3,
+      accumulate: true,
+      rows,
+      cols,
+    });
+    const acc = { dW: w0.slice(), dB: b0.slice() };
+    layerNormBackwardCpu({ x, w, mean, rstd, dOut: dy, ...acc, accumulate: true, rows, cols });
+    assertClose(await readF32(dev, dW3, cols), acc.dW, 1e-4, `${what} dW accumulated`);
+    assertClose(await readF32(dev, dB3, cols), acc.dB, 1e-4, `${what} dB accumulated`);
+    release(dev, xb, wb, mb, rb, dyb, dX, dX2, dW, dB, dW2, dB2, dW3, dB3);
   }
 }

@@ -94,7 +94,7 @@ const SHAPES: MatmulShape[] = [
 const RANGED = new Set([SHAPES[3], SHAPES[10]]);
 
 // Variants that take seconds to compile per shape on llvmpipe run on the edge cases only.
-const SLOW_TO_COMPILE = new Set(["texture16x16", "buffer64", "buffer128"]);
+const SLOW_TO_COMPILE = new Set(["texture16x16", "texture12x16", "buffer64", "buffer128"]);
 const SLOW_SHAPES = new Set([SHAPES[0], SHAPES[5], SHAPES[9]]);
 // buffer128 also runs on its vec4 cases (aligned, transposed, ranged) and the multi-tile shapes.
 const TILE_SHAPES = new Set([SHAPES[10], SHAPES[11], ...SHAPES.slice(-3)]);
