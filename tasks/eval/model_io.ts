@@ -121,20 +121,35 @@ export async function loadModel(
     values[e.name] = v;
   }
   model.arena.writeAll(values);
-  let trainMeta: DatasetMeta | null = null;
+  return { model, arch, dir, trainMeta: await readTrainingMeta(dir, baseDir) };
+}
+
+/**
+ * The meta of the dataset a checkpoint was trained on: `state.json`'s `data.dataset` read as a
+ * data preset, a path, or a folder name under `<baseDir>/data`. Null when the checkpoint names
+ * none or the folder is gone (callers then fall back to the project's defaults).
+ *
+ * @example
+ * ```ts
+ * import { readTrainingMeta } from "./model_io.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * assert.equal(await readTrainingMeta(dir, dir), null); // no state.json
+ * ```
+ */
+export async function readTrainingMeta(dir: string, baseDir: string): Promise<DatasetMeta | null> {
   try {
     const state = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
     const ds = state?.data?.dataset;
-    if (typeof ds === "string") {
-      const folder = TRAIN_PRESETS[ds]
-        ? planDataset({ preset: ds, baseDir }).out
-        : ds.includes("/")
-        ? ds
-        : join(baseDir, "data", ds);
-      trainMeta = await readMeta(folder);
-    }
+    if (typeof ds !== "string") return null;
+    const folder = TRAIN_PRESETS[ds]
+      ? planDataset({ preset: ds, baseDir }).out
+      : ds.includes("/")
+      ? ds
+      : join(baseDir, "data", ds);
+    return await readMeta(folder);
   } catch {
-    trainMeta = null;
+    return null;
   }
-  return { model, arch, dir, trainMeta };
 }

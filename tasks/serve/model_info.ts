@@ -10,7 +10,7 @@ import { listCheckpoints } from "../../core/checkpoint_read.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
 import { parseArchConfig } from "../../cli/config_files.ts";
-import { planDataset, readMeta, TRAIN_PRESETS } from "../../data/mod.ts";
+import { readTrainingMeta } from "../eval/model_io.ts";
 import type { PlayModel } from "./play_model.ts";
 
 /** Reads the JSON header of a safetensors file without its data. */
@@ -69,24 +69,11 @@ export async function playModel(baseDir: string, name: string): Promise<PlayMode
   const vocab = raw.embedding.vocab_size ?? word?.[1].shape?.[0] ?? NaN;
   if (!Number.isInteger(vocab)) throw new Error(`Cannot tell the vocabulary size of ${ck.name}`);
   const arch = resolveArch(raw, vocab);
-  let reverseOperands = true, reverseAnswer = true, op: string | null = null;
-  try {
-    const state = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
-    const ds = state?.data?.dataset;
-    if (typeof ds === "string") {
-      const folder = TRAIN_PRESETS[ds]
-        ? planDataset({ preset: ds, baseDir }).out
-        : ds.includes("/")
-        ? ds
-        : join(baseDir, "data", ds);
-      const g = (await readMeta(folder)).generator;
-      reverseOperands = g.reverseAll;
-      reverseAnswer = g.reverseAll || g.reverseAnswer;
-      op = g.op;
-    }
-  } catch {
-    // Unknown data: the project's presets all reverse operands and answer.
-  }
+  // Unknown data: the project's presets all reverse operands and answer.
+  const g = (await readTrainingMeta(dir, baseDir))?.generator;
+  const reverseOperands = g ? g.reverseAll : true;
+  const reverseAnswer = g ? g.reverseAll || g.reverseAnswer : true;
+  const op: string | null = g ? g.op : null;
   const rel = dir.slice(baseDir.length).split(/[\\/]/).filter(Boolean).map(encodeURIComponent);
   const bytes = (await Deno.stat(weightsPath)).size;
   return {
