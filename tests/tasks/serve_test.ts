@@ -7,7 +7,7 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
 import { childEnv, REPO, runTrain } from "./_train_helpers.ts";
-import { chromiumPath, countColour, decodePng, launchChromium } from "./_chromium.ts";
+import { type Browser, chromiumPath, countColour, decodePng, launchChromium } from "./_chromium.ts";
 
 const CHROMIUM = chromiumPath();
 if (!CHROMIUM) {
@@ -130,6 +130,30 @@ function get(port: number, target: string, host = "127.0.0.1"): ReturnType<typeo
   return raw(port, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
 }
 
+/** A test on the trained run's server opened in Chromium (with or without WebGPU); skipped without Chromium. */
+function browserTest(
+  name: string,
+  webgpu: boolean,
+  fn: (s: Awaited<ReturnType<typeof serve>>, browser: Browser) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: !CHROMIUM,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const s = await serve(await trainedBase());
+      const browser = await launchChromium(webgpu);
+      try {
+        await fn(s, browser);
+      } finally {
+        await browser.close();
+        await s.stop();
+      }
+    },
+  });
+}
+
 Deno.test({
   name: "serve: runs list, run page, curves and heatmap means of a trained run",
   sanitizeResources: false,
@@ -182,90 +206,61 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "serve: playground in headless Chromium adds 123 + 456 = 579 on the WebGPU adapter",
-  ignore: !CHROMIUM,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const base = await trainedBase();
-    const s = await serve(base);
-    const browser = await launchChromium(true);
-    try {
-      await browser.open(`${s.url}/play?run=t&a=123&b=456`);
-      await browser.waitFor(`["done", "error"].includes(document.body.dataset.state)`, 180_000);
-      const out = await browser.evaluate<Record<string, string>>(
-        `Object.fromEntries(["answer", "backend", "error", "tokens", "probs"].map((id) =>
-          [id, document.getElementById(id).textContent]))`,
+browserTest(
+  "serve: playground in headless Chromium adds 123 + 456 = 579 on the WebGPU adapter",
+  true,
+  async (s, browser) => {
+    await browser.open(`${s.url}/play?run=t&a=123&b=456`);
+    await browser.waitFor(`["done", "error"].includes(document.body.dataset.state)`, 180_000);
+    const out = await browser.evaluate<Record<string, string>>(
+      `Object.fromEntries(["answer", "backend", "error", "tokens", "probs"].map((id) =>
+        [id, document.getElementById(id).textContent]))`,
+    );
+    strictEqual(out.error, "");
+    strictEqual(out.answer, "579");
+    ok(out.backend.startsWith("webgpu on "), `decoded on ${out.backend}`);
+    // The prompt as the model sees it: reversed operands, Abacus indices 1,2,3 per number.
+    ok(out.tokens.startsWith("token321+654=975"), out.tokens);
+    ok(out.tokens.includes("abacus index1230123012"), out.tokens);
+    ok(/^(\d: \d+\.\d\d%){3}\[EOS\]: \d+\.\d\d%$/.test(out.probs), out.probs);
+  },
+);
+
+browserTest(
+  "serve: without WebGPU the playground falls back to the CPU backend and still answers",
+  false,
+  async (s, browser) => {
+    // No --enable-unsafe-webgpu: no adapter.
+    for (const extra of ["", "&backend=cpu"]) {
+      await browser.open(`${s.url}/play?run=t&a=123&b=456${extra}`);
+      await browser.waitFor(`["done", "error"].includes(document.body.dataset.state)`, 120_000);
+      const [answer, backend] = await browser.evaluate<string[]>(
+        `["answer", "backend"].map((id) => document.getElementById(id).textContent)`,
       );
-      strictEqual(out.error, "");
-      strictEqual(out.answer, "579");
-      ok(out.backend.startsWith("webgpu on "), `decoded on ${out.backend}`);
-      // The prompt as the model sees it: reversed operands, Abacus indices 1,2,3 per number.
-      ok(out.tokens.startsWith("token321+654=975"), out.tokens);
-      ok(out.tokens.includes("abacus index1230123012"), out.tokens);
-      ok(/^(\d: \d+\.\d\d%){3}\[EOS\]: \d+\.\d\d%$/.test(out.probs), out.probs);
-    } finally {
-      await browser.close();
-      await s.stop();
+      strictEqual(answer, "579");
+      ok(backend.startsWith("cpu"), backend);
     }
   },
-});
+);
 
-Deno.test({
-  name: "serve: without WebGPU the playground falls back to the CPU backend and still answers",
-  ignore: !CHROMIUM,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const base = await trainedBase();
-    const s = await serve(base);
-    const browser = await launchChromium(false); // no --enable-unsafe-webgpu: no adapter
-    try {
-      for (const extra of ["", "&backend=cpu"]) {
-        await browser.open(`${s.url}/play?run=t&a=123&b=456${extra}`);
-        await browser.waitFor(`["done", "error"].includes(document.body.dataset.state)`, 120_000);
-        const [answer, backend] = await browser.evaluate<string[]>(
-          `["answer", "backend"].map((id) => document.getElementById(id).textContent)`,
-        );
-        strictEqual(answer, "579");
-        ok(backend.startsWith("cpu"), backend);
-      }
-    } finally {
-      await browser.close();
-      await s.stop();
-    }
+browserTest(
+  "serve: a screenshot of the run page shows the loss curve and the heatmap",
+  false,
+  async (s, browser) => {
+    await browser.open(`${s.url}/run?name=t`);
+    const curves = await decodePng(await browser.screenshot("#curves"));
+    const heat = await decodePng(await browser.screenshot(".heatmap"));
+    const nav = await decodePng(await browser.screenshot("nav"));
+    ok(curves.width > 300 && heat.width > 100);
+    // The first run's line colour (tasks/plot/curves.ts) fills a curve's worth of pixels...
+    ok(countColour(curves, "#1f77b4") > 2000, `${countColour(curves, "#1f77b4")} curve pixels`);
+    // ...and the heatmap's 99-100% cells are YlGnBu's darkest blue, its red box is drawn.
+    ok(countColour(heat, "#081d58") > 2000, `${countColour(heat, "#081d58")} dark cells`);
+    ok(countColour(heat, "#ff0000", 40) + countColour(heat, "#d62728", 40) > 100, "box");
+    // A part of the page with neither has none of those colours.
+    strictEqual(countColour(nav, "#081d58") + countColour(nav, "#1f77b4", 8), 0);
   },
-});
-
-Deno.test({
-  name: "serve: a screenshot of the run page shows the loss curve and the heatmap",
-  ignore: !CHROMIUM,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const base = await trainedBase();
-    const s = await serve(base);
-    const browser = await launchChromium(false);
-    try {
-      await browser.open(`${s.url}/run?name=t`);
-      const curves = await decodePng(await browser.screenshot("#curves"));
-      const heat = await decodePng(await browser.screenshot(".heatmap"));
-      const nav = await decodePng(await browser.screenshot("nav"));
-      ok(curves.width > 300 && heat.width > 100);
-      // The first run's line colour (tasks/plot/curves.ts) fills a curve's worth of pixels...
-      ok(countColour(curves, "#1f77b4") > 2000, `${countColour(curves, "#1f77b4")} curve pixels`);
-      // ...and the heatmap's 99-100% cells are YlGnBu's darkest blue, its red box is drawn.
-      ok(countColour(heat, "#081d58") > 2000, `${countColour(heat, "#081d58")} dark cells`);
-      ok(countColour(heat, "#ff0000", 40) + countColour(heat, "#d62728", 40) > 100, "box");
-      // A part of the page with neither has none of those colours.
-      strictEqual(countColour(nav, "#081d58") + countColour(nav, "#1f77b4", 8), 0);
-    } finally {
-      await browser.close();
-      await s.stop();
-    }
-  },
-});
+);
 
 Deno.test({
   name: "serve: the run page in Chromium redraws status and curves live as a run logs steps",
