@@ -33,6 +33,13 @@ import type { MatmulVariant } from "../../kernels/matmul_plan.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
 import { type KernelResult, matmulCase, measure } from "./kernels.ts";
 import { prompts } from "./eval.ts";
+import {
+  probeTorch,
+  type TorchFigures,
+  TorchPeer,
+  torchScript,
+  type TorchShape,
+} from "./_gpu_torch.ts";
 
 /** Milliseconds of abacus steps per configuration after which rounds get fewer steps. */
 const STEP_BUDGET_MS = 60_000;
@@ -93,20 +100,6 @@ export interface DecodeFigures {
   tokensPerSecond: number;
   /** Prompts per second. */
   sequencesPerSecond: number;
-}
-
-/** What the PyTorch side reports, or why it is absent. */
-export interface TorchFigures {
-  /** Whether PyTorch ran. */
-  available: boolean;
-  /** Why it did not (no python3, torch not importable, a failure, `--no-torch`). */
-  reason?: string;
-  /** torch version. */
-  version?: string;
-  /** CUDA device name, or `cpu`. */
-  device?: string;
-  /** Whether CUDA was used. */
-  cuda?: boolean;
 }
 
 function flag(args: string[], name: string): string | undefined {
@@ -171,112 +164,6 @@ async function stepConfigs(quick: boolean): Promise<StepConfig[]> {
   return out;
 }
 
-/** A PyTorch step process speaking `gpu_torch.py`'s line protocol. */
-class TorchPeer {
-  #proc: Deno.ChildProcess;
-  #lines: ReadableStreamDefaultReader<string>;
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #buffered = "";
-  /** The script's first line. */
-  info: Record<string, unknown> = {};
-
-  constructor(python: string, script: string, c: StepConfig) {
-    const a = c.arch;
-    const args = [script, "--layers", a.layersInRecurrentBlock, "--hidden", a.hiddenSize];
-    args.push("--intermed", a.intermedSize, "--heads", a.heads, "--batch", c.batch);
-    args.push("--seq", c.seq, "--n", c.n, "--k", c.k);
-    // As in bench peers: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow OpenBLAS down (CPU torch).
-    const env = Deno.env.toObject();
-    delete env.OPENBLAS_CORETYPE;
-    delete env.OPENBLAS_L2_SIZE;
-    this.#proc = new Deno.Command(python, {
-      args: args.map(String),
-      env,
-      clearEnv: true,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.#lines = this.#proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    this.#writer = this.#proc.stdin.getWriter();
-  }
-
-  async #line(): Promise<Record<string, unknown>> {
-    while (!this.#buffered.includes("\n")) {
-      const { value, done } = await this.#lines.read();
-      if (done) {
-        const err = await new Response(this.#proc.stderr).text();
-        const last = err.trim().split("\n").slice(-1)[0] ?? "";
-        throw new Error(`the PyTorch step exited: ${last || "no output"}`);
-      }
-      this.#buffered += value;
-    }
-    const at = this.#buffered.indexOf("\n");
-    const line = this.#buffered.slice(0, at);
-    this.#buffered = this.#buffered.slice(at + 1);
-    return JSON.parse(line);
-  }
-
-  /** Waits for the model to be built. */
-  async ready(): Promise<void> {
-    this.info = await this.#line();
-  }
-
-  /** Runs `steps` steps in a mode; returns their ms and the last loss. */
-  async run(mode: "fp32" | "bf16", steps: number): Promise<{ ms: number[]; loss: number }> {
-    await this.#writer.write(new TextEncoder().encode(`${mode} ${steps}\n`));
-    const r = await this.#line();
-    if (typeof r.error === "string") throw new Error(r.error);
-    return { ms: r.ms as number[], loss: r.loss as number };
-  }
-
-  /** Ends the process. */
-  async close(): Promise<void> {
-    try {
-      await this.#writer.write(new TextEncoder().encode("quit\n"));
-      await this.#writer.close();
-    } catch { /* already gone */ }
-    await this.#proc.status;
-    await this.#proc.stderr.cancel().catch(() => {});
-  }
-}
-
-/** The bundled PyTorch script as a local path (copied to a temporary file when remote). */
-async function torchScript(): Promise<string> {
-  const url = new URL("./gpu_torch.py", import.meta.url);
-  if (url.protocol === "file:") return decodeURIComponent(url.pathname);
-  const text = await (await fetch(url)).text();
-  const path = await Deno.makeTempFile({ suffix: ".py" });
-  await Deno.writeTextFile(path, text);
-  return path;
-}
-
-/** Whether `python3` imports torch: its version and CUDA, or why not. */
-async function probeTorch(python: string): Promise<TorchFigures> {
-  const code = "import json, torch; print(json.dumps({'version': torch.__version__, " +
-    "'cuda': torch.cuda.is_available(), 'device': torch.cuda.get_device_name(0) " +
-    "if torch.cuda.is_available() else 'cpu'}))";
-  try {
-    const r = await new Deno.Command(python, {
-      args: ["-c", code],
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    if (!r.success) {
-      const err = new TextDecoder().decode(r.stderr).trim().split("\n").slice(-1)[0];
-      return { available: false, reason: `${python} cannot import torch: ${err}` };
-    }
-    const info = JSON.parse(new TextDecoder().decode(r.stdout));
-    return { available: true, ...info };
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      return { available: false, reason: `${python} not found` };
-    }
-    return { available: false, reason: (e as Error).message };
-  }
-}
-
 /** abacus's model, optimizer and step for a configuration. */
 function abacusSetup(dev: Device, c: StepConfig) {
   const model = ArithmeticModel.create(c.arch, { backend: dev, seed: 1 });
@@ -338,6 +225,21 @@ function figures(
     params,
     ...(firstMs !== undefined ? { firstMs } : {}),
     lastLoss,
+  };
+}
+
+/** The script's model and batch flags for a configuration. */
+function torchShape(c: StepConfig): TorchShape {
+  const a = c.arch;
+  return {
+    layers: a.layersInRecurrentBlock,
+    hidden: a.hiddenSize,
+    intermed: a.intermedSize,
+    heads: a.heads,
+    batch: c.batch,
+    seq: c.seq,
+    n: c.n,
+    k: c.k,
   };
 }
 
@@ -458,7 +360,7 @@ export async function run(args: string[]): Promise<void> {
     try {
       if (torch.available) {
         try {
-          peer = new TorchPeer(python, await torchScript(), c);
+          peer = new TorchPeer(python, await torchScript(), torchShape(c));
           await peer.ready();
         } catch (e) {
           stepErrors[`${c.name} pytorch`] = (e as Error).message;
