@@ -6,7 +6,7 @@
  */
 import type { Device } from "../../core/device.ts";
 import { attentionForward } from "../../kernels/attention.ts";
-import { softmaxForward } from "../../kernels/softmax.ts";
+import { softmaxKernel } from "../../kernels/softmax.ts";
 import { layerNormForward } from "../../kernels/layernorm.ts";
 import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
@@ -87,7 +87,7 @@ const memory: KernelCase[] = [
     bytes: 8 * rows * 512,
     setup(dev) {
       const x = filled(dev, rows * 512, 2), y = dev.pool.acquire(4 * rows * 512);
-      return prepared(dev, [x, y], () => softmaxForward(dev, { x, y, rows, n: 512 }));
+      return prepared(dev, [x, y], () => softmaxKernel.gpu(dev, { x, y, rows, n: 512 }));
     },
   },
   ...[128, 1024].map((cols): KernelCase => ({
