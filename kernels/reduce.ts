@@ -86,15 +86,8 @@ const BACKWARD = program({
   },
 });
 
-/**
- * Reduces each row of `x` (sum, mean, or max and/or its first index).
- *
- * @example
- * ```ts ignore
- * reduceForward(ctx, { op: "max", x: logits, out: m, idx, rows: B * T, n: V });
- * ```
- */
-export function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
+/** Reduces each row of `x` (sum, mean, or max and/or its first index). */
+function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
   const { op, rows, n } = args;
   if (rows === 0) return;
   if (n < 1) throw new Error("Cannot reduce rows of length 0");
@@ -120,16 +113,8 @@ export function argmaxForward(
   reduceForward(ctx, { op: "max", ...args });
 }
 
-/**
- * Spreads each row's output gradient over the row: all elements (sum), divided by `n` (mean),
- * or only the argmax (max).
- *
- * @example
- * ```ts ignore
- * reduceBackward(ctx, { op: "mean", dy, dx, rows, n });
- * ```
- */
-export function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>): void {
+/** Spreads each row's gradient over it: to all (sum), over n (mean), to the argmax (max). */
+function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>): void {
   const { op, rows, n } = args;
   if (rows === 0 || n === 0) return;
   if (op === "max" && !args.idx) {
@@ -140,19 +125,8 @@ export function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>
   BACKWARD.run(ctx, { key: { op, n, w }, bind, count: (rows * n) / w });
 }
 
-/**
- * CPU reference of `reduceForward` (and argmax).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { reduceForwardCpu } from "./reduce.ts";
- * const out = new Float32Array(2), idx = new Int32Array(2);
- * reduceForwardCpu({ op: "max", x: new Float32Array([1, 3, 3, 5, 4, 0]), out, idx, rows: 2, n: 3 });
- * assert(out[0] === 3 && idx[0] === 1 && idx[1] === 0);
- * ```
- */
-export function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void {
+/** CPU reference of `reduceForward`. */
+function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void {
   const { op, x, out, idx, rows, n } = args;
   if (n < 1) throw new Error("Cannot reduce rows of length 0");
   for (let r = 0; r < rows; r++) {
@@ -172,19 +146,8 @@ export function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void
   }
 }
 
-/**
- * CPU reference of `reduceBackward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { reduceBackwardCpu } from "./reduce.ts";
- * const dx = new Float32Array(4);
- * reduceBackwardCpu({ op: "mean", dy: new Float32Array([2, 4]), dx, rows: 2, n: 2 });
- * assert(dx[0] === 1 && dx[3] === 2);
- * ```
- */
-export function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): void {
+/** CPU reference of `reduceBackward`. */
+function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): void {
   const { op, dy, idx, dx, rows, n } = args;
   if (op === "max" && !idx) throw new Error("reduceBackward of max needs the forward argmax (idx)");
   for (let r = 0; r < rows; r++) {

@@ -1,10 +1,8 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import {
   argmaxForward,
-  reduceBackward,
-  reduceBackwardCpu,
-  reduceForward,
-  reduceForwardCpu,
+  reduceBackwardKernel,
+  reduceKernel,
   type ReduceOp,
 } from "../../kernels/reduce.ts";
 import {
@@ -41,7 +39,7 @@ const SHAPES: [number, number][] = [
 ];
 
 Deno.test({
-  name: "reduceForward() matches the CPU reference on odd shapes in every row layout",
+  name: "reduceKernel.gpu() matches the CPU reference on odd shapes in every row layout",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -51,9 +49,9 @@ Deno.test({
           for (const [rows, n] of shapesFor(layout, SHAPES)) {
             const hx = randArray(rows * n, rows + n);
             const x = upload(dev, hx), out = poisoned(dev, rows), idx = poisoned(dev, rows, "i32");
-            reduceForward(dev, { op, x, out, idx: op === "max" ? idx : undefined, rows, n });
+            reduceKernel.gpu(dev, { op, x, out, idx: op === "max" ? idx : undefined, rows, n });
             const want = new Float32Array(rows), wantIdx = new Int32Array(rows);
-            reduceForwardCpu({ op, x: hx, out: want, idx: wantIdx, rows, n });
+            reduceKernel.cpu({ op, x: hx, out: want, idx: wantIdx, rows, n });
             assertClose(await readF32(dev, out, rows), want, 1e-4, `${layout} ${op} ${rows}x${n}`);
             if (op === "max") assertEquals([...await readI32(dev, idx, rows)], [...wantIdx]);
             release(dev, x, out, idx);
@@ -77,7 +75,7 @@ Deno.test({
           const x = upload(dev, hx), idx = poisoned(dev, rows, "i32");
           argmaxForward(dev, { x, idx, rows, n });
           const want = new Int32Array(rows);
-          reduceForwardCpu({ op: "max", x: hx, idx: want, rows, n });
+          reduceKernel.cpu({ op: "max", x: hx, idx: want, rows, n });
           assertEquals(
             [...await readI32(dev, idx, rows)],
             [...want],
@@ -91,7 +89,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "reduceBackward() matches the CPU backward on odd and vec4-friendly shapes",
+  name: "reduceBackwardKernel.gpu() matches the CPU backward on odd and vec4-friendly shapes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -100,9 +98,9 @@ Deno.test({
         const hdy = randArray(rows, rows * 3 + n);
         const hidx = randInts(rows, n, n);
         const dy = upload(dev, hdy), idx = upload(dev, hidx), dx = poisoned(dev, rows * n);
-        reduceBackward(dev, { op, dy, idx, dx, rows, n });
+        reduceBackwardKernel.gpu(dev, { op, dy, idx, dx, rows, n });
         const want = new Float32Array(rows * n);
-        reduceBackwardCpu({ op, dy: hdy, idx: hidx, dx: want, rows, n });
+        reduceBackwardKernel.cpu({ op, dy: hdy, idx: hidx, dx: want, rows, n });
         assertClose(await readF32(dev, dx, rows * n), want, 1e-6, `${op} backward ${rows}x${n}`);
         release(dev, dy, idx, dx);
       }
@@ -110,23 +108,23 @@ Deno.test({
   },
 });
 
-Deno.test("reduceBackwardCpu() matches float64 finite differences", () => {
+Deno.test("reduceBackwardKernel.cpu() matches float64 finite differences", () => {
   for (const op of OPS) {
     for (const [rows, n] of [[1, 1], [3, 7], [4, 1]]) {
       const x = rand64(rows * n, 17);
       const idx = new Int32Array(rows);
-      reduceForwardCpu({ op, x, idx, rows, n });
+      reduceKernel.cpu({ op, x, idx, rows, n });
       checkGradients(
         `${op} ${rows}x${n}`,
         [x],
         ([v]) => {
           const out = new Float64Array(rows);
-          reduceForwardCpu({ op, x: v, out, rows, n });
+          reduceKernel.cpu({ op, x: v, out, rows, n });
           return out;
         },
         (_, dy) => {
           const dx = new Float64Array(rows * n);
-          reduceBackwardCpu({ op, dy, idx, dx, rows, n });
+          reduceBackwardKernel.cpu({ op, dy, idx, dx, rows, n });
           return [dx];
         },
       );
