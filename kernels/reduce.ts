@@ -1,6 +1,6 @@
 /**
- * Reductions over the last axis (sum, mean, max with its argmax) and their backward, plus
- * argmax on its own (greedy decoding). Forward: see `rowLayout` (an invocation or a workgroup
+ * Reductions over the last axis (sum, mean, max with its argmax, which may be the only output:
+ * greedy decoding) and their backward. Forward: see `rowLayout` (an invocation or a workgroup
  * per row, fixed-order tree, so results are identical run to run); backward is elementwise.
  * Reference: d sum / dx = dy per element; d mean / dx = dy / n; d max / dx = dy at the argmax.
  * @module
@@ -95,22 +95,6 @@ function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
   if (!args.out && !idx) throw new Error("reduceForward needs an output");
   const key = { op, out: args.out !== undefined, idx: idx !== undefined };
   FORWARD.run(ctx, { key, bind: { x: args.x, out: args.out, idx }, rows, n });
-}
-
-/**
- * Writes the index of the first maximum of each row (ties resolve to the lowest index).
- *
- * @example
- * ```ts ignore
- * argmaxForward(ctx, { x: logits, idx: tokens, rows: B, n: V });
- * ```
- * @param args input `(rows, n)`, i32 output `(rows)` and sizes
- */
-export function argmaxForward(
-  ctx: KernelContext,
-  args: { x: Buf; idx: Buf; rows: number; n: number },
-): void {
-  reduceForward(ctx, { op: "max", ...args });
 }
 
 /** Spreads each row's gradient over it: to all (sum), over n (mean), to the argmax (max). */

@@ -1,10 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import {
-  argmaxForward,
-  reduceBackwardKernel,
-  reduceKernel,
-  type ReduceOp,
-} from "../../kernels/reduce.ts";
+import { reduceBackwardKernel, reduceKernel, type ReduceOp } from "../../kernels/reduce.ts";
 import {
   assertClose,
   gpuTest,
@@ -63,7 +58,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "argmaxForward() returns the first index on ties in every row layout",
+  name: "reduceKernel.gpu() argmax alone returns the first index on ties in every row layout",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -73,7 +68,7 @@ Deno.test({
           // Few distinct values so that every row has ties at its maximum.
           const hx = Float32Array.from(randInts(rows * n, n, 5));
           const x = upload(dev, hx), idx = poisoned(dev, rows, "i32");
-          argmaxForward(dev, { x, idx, rows, n });
+          reduceKernel.gpu(dev, { op: "max", x, idx, rows, n });
           const want = new Int32Array(rows);
           reduceKernel.cpu({ op: "max", x: hx, idx: want, rows, n });
           assertEquals(
