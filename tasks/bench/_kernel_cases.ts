@@ -10,7 +10,7 @@ import { softmaxKernel } from "../../kernels/softmax.ts";
 import { layerNormForward } from "../../kernels/layernorm.ts";
 import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
-import { crossEntropyForward } from "../../kernels/cross_entropy.ts";
+import { crossEntropyKernel } from "../../kernels/cross_entropy.ts";
 
 /** A prepared case: `launch` records one run of the kernel; `dispose` frees its buffers. */
 export interface Prepared {
@@ -140,7 +140,7 @@ const memory: KernelCase[] = [
       return prepared(
         dev,
         [logits, targets, loss, lse, count],
-        () => crossEntropyForward(dev, args),
+        () => crossEntropyKernel.gpu(dev, args),
       );
     },
   },
