@@ -7,7 +7,7 @@
 import type { Device } from "../../core/device.ts";
 import { attentionForward } from "../../kernels/attention.ts";
 import { softmaxKernel } from "../../kernels/softmax.ts";
-import { layerNormForward } from "../../kernels/layernorm.ts";
+import { layerNormKernel } from "../../kernels/layernorm.ts";
 import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
 import { crossEntropyKernel } from "../../kernels/cross_entropy.ts";
@@ -102,7 +102,7 @@ const memory: KernelCase[] = [
         out = dev.pool.acquire(4 * rows * cols);
       const mean = dev.pool.acquire(4 * rows), rstd = dev.pool.acquire(4 * rows);
       const args = { x, residual: r, w, b, out, mean, rstd, rows, cols };
-      return prepared(dev, [x, r, w, b, out, mean, rstd], () => layerNormForward(dev, args));
+      return prepared(dev, [x, r, w, b, out, mean, rstd], () => layerNormKernel.gpu(dev, args));
     },
   })),
   {
