@@ -5,7 +5,7 @@
  * @module
  */
 import type { Device } from "../../core/device.ts";
-import { attentionForward } from "../../kernels/attention.ts";
+import { attentionKernel } from "../../kernels/attention.ts";
 import { softmaxKernel } from "../../kernels/softmax.ts";
 import { layerNormKernel } from "../../kernels/layernorm.ts";
 import { binaryKernel } from "../../kernels/elementwise.ts";
@@ -71,7 +71,7 @@ const attention: KernelCase[] = [[4, 32], [8, 32], [16, 64]].map(([heads, hd]) =
       const qkv = filled(dev, B * T * 3 * H, 1), out = dev.pool.acquire(4 * B * T * H);
       const lse = dev.pool.acquire(4 * B * heads * T);
       const a = { qkv, out, lse, batch: B, seq: T, heads, headDim: hd, layout: "pytorch" as const };
-      return prepared(dev, [qkv, out, lse], () => attentionForward(dev, a));
+      return prepared(dev, [qkv, out, lse], () => attentionKernel.gpu(dev, a));
     },
   };
 });
