@@ -5,7 +5,7 @@
  * @module
  */
 import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
-import { fill } from "./fill.ts";
+import { fillKernel } from "./fill.ts";
 import { type Kernel, kernel, program } from "./program.ts";
 
 const WG_ID = 64;
@@ -130,7 +130,7 @@ function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): v
     COUNT.run(ctx, { key: {}, bind: { ids, counts }, params: positions, count: vocab });
     SCAN.run(ctx, { key: { vocab }, bind: { counts, offsets }, workgroups: [1] });
     PLACE.run(ctx, { key: {}, bind: { ids, offsets, order }, params: positions, count: vocab });
-  } else fill(ctx, { out: offsets, n: vocab + 1, value: 0, dtype: "u32" });
+  } else fillKernel.gpu(ctx, { out: offsets, n: vocab + 1, value: 0, dtype: "u32" });
   SUM.run(ctx, {
     key: { hu, vec, acc: e.accumulate ?? false },
     bind: { dOut: e.dOut, offsets, order, dTable: e.dTable },

@@ -39,15 +39,8 @@ function bitsOf(value: number, dtype: "f32" | "i32" | "u32" = "f32"): number {
   return new Uint32Array(new Int32Array([value]).buffer)[0];
 }
 
-/**
- * Sets `n` elements of a buffer to one value.
- *
- * @example
- * ```ts ignore
- * fill(ctx, { out: buf, n: 1000, value: 0 });
- * ```
- */
-export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
+/** Sets `n` elements of a buffer to one value. */
+function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
   if (a.n === 0) return;
   const chunks = bindingChunks(ctx, a.n);
   for (const [start, count] of chunks) {
@@ -75,15 +68,8 @@ export interface CopyArgs<B> {
   dstOffset?: number;
 }
 
-/**
- * Copies `n` 4-byte elements between buffers at element offsets.
- *
- * @example
- * ```ts ignore
- * copy(ctx, { a: src, out: dst, n: 10, srcOffset: 5 });
- * ```
- */
-export function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
+/** Copies `n` 4-byte elements between buffers at element offsets. */
+function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
   const params = { src: c.srcOffset ?? 0, dst: c.dstOffset ?? 0 };
   COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, params, count: c.n });
 }

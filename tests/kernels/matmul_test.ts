@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict"
 import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
 import { MATMUL_VARIANTS, matmulShapeClass, resolveMatmul } from "../../kernels/matmul_plan.ts";
 import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
-import { fill } from "../../kernels/fill.ts";
+import { fillKernel } from "../../kernels/fill.ts";
 import type { KernelContext } from "../../kernels/context.ts";
 import type { TextureCopier } from "../../kernels/_matmul_fill.ts";
 import { matmulTexture, textureForm } from "../../kernels/matmul_texture.ts";
@@ -162,7 +162,7 @@ Deno.test({
       const out = poisoned(dev, 15);
       matmulKernel.gpu(dev, { a, b, out, m: 3, n: 5, k: 0, variant });
       assertEquals([...await readF32(dev, out, 15)], new Array(15).fill(0));
-      fill(dev, { out, n: 15, value: 2 });
+      fillKernel.gpu(dev, { out, n: 15, value: 2 });
       matmulKernel.gpu(dev, { a, b, out, m: 3, n: 5, k: 0, variant, accumulate: true });
       assertEquals([...await readF32(dev, out, 15)], new Array(15).fill(2));
       release(dev, out);
