@@ -4,7 +4,7 @@
  * per step. Moments are flat arena-shaped buffers; `stateDict` gives them per parameter name.
  * @module
  */
-import { adamw, adamwCpu } from "../kernels/adamw.ts";
+import { adamwKernel } from "../kernels/adamw.ts";
 import { gradNorm, gradNormCpu, gradNormScratch } from "../kernels/grad_norm.ts";
 import type { ParamArena } from "./arena.ts";
 import type { Device } from "./device.ts";
@@ -139,14 +139,14 @@ export class AdamW {
     if (p instanceof Float32Array) {
       const cpu = [g, m, v, norm] as Float32Array[];
       if (this.maxGradNorm !== null) gradNormCpu({ grad: cpu[0], n, out: cpu[3] });
-      adamwCpu({ ...hp, param: p, grad: cpu[0], m: cpu[1], v: cpu[2], norm: cpu[3] });
+      adamwKernel.cpu({ ...hp, param: p, grad: cpu[0], m: cpu[1], v: cpu[2], norm: cpu[3] });
     } else {
       const dev = a.backend as Device;
       const gpu = [g, m, v, norm] as GPUBuffer[];
       if (this.maxGradNorm !== null) {
         gradNorm(dev, { grad: gpu[0], n, out: gpu[3], partials: this.#partials! });
       }
-      adamw(dev, { ...hp, param: p, grad: gpu[0], m: gpu[1], v: gpu[2], norm: gpu[3] });
+      adamwKernel.gpu(dev, { ...hp, param: p, grad: gpu[0], m: gpu[1], v: gpu[2], norm: gpu[3] });
     }
     this.#normFresh = this.maxGradNorm !== null;
   }
