@@ -1,6 +1,6 @@
 import { ok } from "node:assert/strict";
 import { type AdamWArgs, adamwKernel } from "../../kernels/adamw.ts";
-import { gradNorm, gradNormCpu } from "../../kernels/grad_norm.ts";
+import { gradNormKernel } from "../../kernels/grad_norm.ts";
 import { roundUp } from "../../kernels/context.ts";
 import {
   assertClose,
@@ -51,8 +51,8 @@ Deno.test({
         dev.upload(norm, new Float32Array([c.norm]));
         normCpu[0] = c.norm;
       } else if (c.maxGradNorm !== null) {
-        gradNorm(ctx, { grad, n: c.n, out: norm });
-        gradNormCpu({ grad: g, n: c.n, out: normCpu });
+        gradNormKernel.gpu(ctx, { grad, n: c.n, out: norm });
+        gradNormKernel.cpu({ grad: g, n: c.n, out: normCpu });
       }
       const hp = {
         n: c.n,
