@@ -151,3 +151,23 @@ Deno.test("attentionDecodeKernel.cpu() rejects a cache overflow", () => {
     /Attention cache overflow: 3 cached \+ 2 new > capacity 4/,
   );
 });
+
+Deno.test("attentionDecodeKernel.cpu() appends to the caches and averages v on a worked case", () => {
+  // one head of dim 1, a cached key/value (q.k = 0 everywhere): the new query averages v
+  const kCache = new Float64Array([0, 0]), vCache = new Float64Array([1, 0]);
+  const out = new Float64Array(1);
+  attentionDecodeKernel.cpu({
+    qkv: new Float64Array([1, 0, 3]),
+    kCache,
+    vCache,
+    out,
+    cacheLen: 1,
+    batch: 1,
+    steps: 1,
+    heads: 1,
+    headDim: 1,
+    capacity: 2,
+    layout: "pytorch",
+  });
+  assertClose([vCache[1], out[0]], [3, 2], 0, "cached v and output");
+});

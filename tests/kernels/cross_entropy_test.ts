@@ -318,3 +318,17 @@ Deno.test({
     assertEquals((await maybeDevice())!.errors, []);
   },
 });
+
+Deno.test("crossEntropyKernel.cpu() averages over the rows that are not ignored (worked case)", () => {
+  const loss = new Float64Array(1), lse = new Float64Array(2), count = new Float64Array(1);
+  crossEntropyKernel.cpu({
+    logits: new Float64Array([0, 0, 5, 1]),
+    targets: new Int32Array([1, -100]),
+    loss,
+    lse,
+    count,
+    rows: 2,
+    classes: 2,
+  });
+  assertClose([loss[0], count[0]], [Math.log(2), 1], 1e-15, "mean loss and count");
+});

@@ -77,3 +77,9 @@ Deno.test({
     release(dev, grad, out);
   },
 });
+
+Deno.test("gradNormKernel.cpu() is the L2 norm of the first n elements", () => {
+  const out = new Float64Array(1);
+  gradNormKernel.cpu({ grad: new Float64Array([3, 4, 99]), n: 2, out });
+  assertEquals(out[0], 5);
+});

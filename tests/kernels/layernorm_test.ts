@@ -268,3 +268,9 @@ async function backwardCases(
     release(dev, xb, wb, mb, rb, dyb, dX, dX2, dW, dB, dW2, dB2, dW3, dB3);
   }
 }
+
+Deno.test("layerNormKernel.cpu() centres and scales a worked row", () => {
+  const out = new Float64Array(2), one = new Float64Array([1, 1]), zero = new Float64Array(2);
+  layerNormKernel.cpu({ x: new Float64Array([1, 3]), w: one, b: zero, out, rows: 1, cols: 2 });
+  assertClose(out, [-1, 1], 1e-9, "LN of [1, 3]");
+});

@@ -134,3 +134,9 @@ Deno.test({
     assertEquals((await maybeDevice())!.errors, []);
   },
 });
+
+Deno.test("reduceKernel.cpu() gives each row's max and its first index on a worked case", () => {
+  const out = new Float32Array(2), idx = new Int32Array(2);
+  reduceKernel.cpu({ op: "max", x: new Float32Array([1, 3, 3, 5, 4, 0]), out, idx, rows: 2, n: 3 });
+  assertEquals([...out, ...idx], [3, 5, 1, 0]);
+});

@@ -143,3 +143,9 @@ Deno.test({
     }
   },
 });
+
+Deno.test("softmaxKernel.cpu() gives exp(x) / sum exp(x) on a worked row", () => {
+  const y = new Float64Array(2);
+  softmaxKernel.cpu({ x: new Float64Array([0, Math.log(3)]), y, rows: 1, n: 2 });
+  assertClose(y, [0.25, 0.75], 1e-15, "softmax of [0, log 3]");
+});
