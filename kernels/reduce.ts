@@ -142,13 +142,37 @@ function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): vo
   }
 }
 
-/** `reduceForward` paired with its CPU reference. */
+/**
+ * Sum, mean or max of each row of `x` (rows, n) into `out` (rows); max can also (or only) write
+ * the index of each row's first maximum into `idx` (rows).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { reduceKernel } from "./reduce.ts";
+ * const out = new Float32Array(2);
+ * reduceKernel.cpu({ op: "mean", x: new Float32Array([1, 2, 6, 5, 4, 0]), out, rows: 2, n: 3 });
+ * assert(out[0] === 3 && out[1] === 3);
+ * ```
+ */
 export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = kernel(
   reduceForward,
   reduceForwardCpu,
 );
 
-/** `reduceBackward` paired with its CPU reference. */
+/**
+ * Spreads each row's gradient `dy` (rows) over `dx` (rows, n): to every element (sum), divided by
+ * `n` (mean), or to the forward argmax `idx` alone (max).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { reduceBackwardKernel } from "./reduce.ts";
+ * const dx = new Float32Array(4);
+ * reduceBackwardKernel.cpu({ op: "mean", dy: new Float32Array([2, 4]), dx, rows: 2, n: 2 });
+ * assert(dx[0] === 1 && dx[3] === 2);
+ * ```
+ */
 export const reduceBackwardKernel: Kernel<
   ReduceBackwardArgs<Buf>,
   ReduceBackwardArgs<FloatArray, Int32Array>

@@ -120,13 +120,36 @@ function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
   }
 }
 
-/** `softmaxForward` paired with its CPU reference. */
+/**
+ * Softmax of each row of `x` (rows, n) into `y`: `y = exp(x - max x) / sum exp(x - max x)`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { softmaxKernel } from "./softmax.ts";
+ * const y = new Float64Array(2);
+ * softmaxKernel.cpu({ x: new Float64Array([0, Math.log(3)]), y, rows: 1, n: 2 });
+ * assert(Math.abs(y[1] - 0.75) < 1e-15);
+ * ```
+ */
 export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = kernel(
   softmaxForward,
   softmaxForwardCpu,
 );
 
-/** `softmaxBackward` paired with its CPU reference. */
+/**
+ * Softmax backward from the forward output: `dx = y * (dy - sum(dy * y))` per row, all (rows, n).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { softmaxBackwardKernel } from "./softmax.ts";
+ * const dx = new Float64Array(2);
+ * const y = new Float64Array([0.25, 0.75]), dy = new Float64Array([1, 0]);
+ * softmaxBackwardKernel.cpu({ y, dy, dx, rows: 1, n: 2 });
+ * assert(dx[0] === 0.1875); // 0.25 * (1 - 0.25)
+ * ```
+ */
 export const softmaxBackwardKernel: Kernel<
   SoftmaxBackwardArgs<Buf>,
   SoftmaxBackwardArgs<FloatArray>
