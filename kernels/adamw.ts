@@ -154,7 +154,21 @@ function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
   }
 }
 
-/** `adamw` paired with its CPU reference. */
+/**
+ * One AdamW step over `n` flat parameters in place (moments updated too), decoupled weight decay on
+ * `[0, decayEnd)`, gradients optionally scaled by `maxGradNorm / norm` when above the limit.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { adamwKernel } from "./adamw.ts";
+ * const param = new Float64Array([1]), m = new Float64Array(1), v = new Float64Array(1);
+ * adamwKernel.cpu({ param, grad: new Float64Array([2]), m, v, n: 1, decayEnd: 1, lr: 0.1,
+ *   beta1: 0.9, beta2: 0.99, eps: 0, weightDecay: 0.5, step: 1 });
+ * // decay: 1 * (1 - 0.1 * 0.5) = 0.95; the first step moves by lr * sign(g) = 0.1
+ * assert(Math.abs(param[0] - 0.85) < 1e-12);
+ * ```
+ */
 export const adamwKernel: Kernel<AdamWArgs<Buf>, AdamWArgs<Float32Array | Float64Array>> = kernel(
   adamw,
   adamwCpu,

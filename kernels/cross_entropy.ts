@@ -214,13 +214,42 @@ function crossEntropyBackwardCpu(
   }
 }
 
-/** `crossEntropyForward` paired with its CPU reference. */
+/**
+ * Cross-entropy of `logits` (rows, classes) against `targets` (rows):
+ * `loss_r = logsumexp(x_r) - x_r[t_r]`, averaged over the non-ignored rows (`mean`) or per row
+ * (`none`); also saves each row's log-sum-exp for the backward.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { crossEntropyKernel } from "./cross_entropy.ts";
+ * const loss = new Float64Array(1), lse = new Float64Array(2), count = new Float64Array(1);
+ * const logits = new Float64Array([0, 0, 5, 1]), targets = new Int32Array([1, -100]);
+ * crossEntropyKernel.cpu({ logits, targets, loss, lse, count, rows: 2, classes: 2 });
+ * assert(Math.abs(loss[0] - Math.log(2)) < 1e-15 && count[0] === 1); // row 2 ignored
+ * ```
+ */
 export const crossEntropyKernel: Kernel<
   CrossEntropyArgs<Buf>,
   CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>
 > = kernel(crossEntropyForward, crossEntropyForwardCpu);
 
-/** `crossEntropyBackward` paired with its CPU reference. */
+/**
+ * Gradient of the cross-entropy: `dlogits = (softmax(x_r) - onehot(t_r)) * dy / count` (rows,
+ * classes), zero on ignored rows; `softmax` comes from the saved `lse`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { crossEntropyBackwardKernel } from "./cross_entropy.ts";
+ * const dlogits = new Float64Array(2), lse = new Float64Array([Math.log(2)]);
+ * const logits = new Float64Array([0, 0]), targets = new Int32Array([1]);
+ * const dy = new Float64Array([1]), count = new Float64Array([1]);
+ * const sizes = { rows: 1, classes: 2 };
+ * crossEntropyBackwardKernel.cpu({ logits, targets, lse, dy, count, dlogits, ...sizes });
+ * assert(dlogits[0] === 0.5 && dlogits[1] === -0.5);
+ * ```
+ */
 export const crossEntropyBackwardKernel: Kernel<
   CrossEntropyBackwardArgs<Buf>,
   CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>

@@ -146,6 +146,17 @@ function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
   a.out[0] = Math.sqrt(s);
 }
 
-/** `gradNorm` paired with its CPU reference. */
+/**
+ * The L2 norm of the first `n` gradients, written to `out` (1) (the clipping norm AdamW reads).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { gradNormKernel } from "./grad_norm.ts";
+ * const out = new Float64Array(1);
+ * gradNormKernel.cpu({ grad: new Float64Array([3, 4, 99]), n: 2, out });
+ * assert(out[0] === 5);
+ * ```
+ */
 export const gradNormKernel: Kernel<GradNormArgs<Buf>, GradNormArgs<Float32Array | Float64Array>> =
   kernel(gradNorm, gradNormCpu);

@@ -250,7 +250,19 @@ function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
   }
 }
 
-/** `layerNormForward` paired with its CPU reference. */
+/**
+ * LayerNorm of each row of `x` (or `x + residual`), (rows, cols):
+ * `out = (x - mean) / sqrt(var + eps) * w + b`; optionally saves the sum, mean and rstd.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { layerNormKernel } from "./layernorm.ts";
+ * const out = new Float64Array(2), w = new Float64Array([2, 2]), b = new Float64Array([0, 1]);
+ * layerNormKernel.cpu({ x: new Float64Array([1, 3]), w, b, out, rows: 1, cols: 2 });
+ * assert(Math.abs(out[0] + 2) < 1e-9 && Math.abs(out[1] - 3) < 1e-9); // xh = [-1, 1]
+ * ```
+ */
 export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArray>> = kernel(
   layerNormForward,
   layerNormForwardCpu,

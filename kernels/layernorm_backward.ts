@@ -208,7 +208,22 @@ function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void {
   }
 }
 
-/** `layerNormBackward` paired with its CPU reference. */
+/**
+ * LayerNorm gradients from the saved mean and rstd: the input gradient (rows, cols) and the weight
+ * and bias gradients (cols), `dw = sum_rows dy * xh`, `db = sum_rows dy`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { layerNormBackwardKernel } from "./layernorm_backward.ts";
+ * const dW = new Float64Array(2), dB = new Float64Array(2), dOut = new Float64Array([0.5, 0.25]);
+ * const x = new Float64Array([1, 3]), w = new Float64Array([1, 1]);
+ * layerNormBackwardKernel.cpu({
+ *   x, w, mean: new Float64Array([2]), rstd: new Float64Array([1]), dOut, dW, dB, rows: 1, cols: 2,
+ * });
+ * assert(dW[0] === -0.5 && dB[1] === 0.25); // xh = [-1, 1]
+ * ```
+ */
 export const layerNormBackwardKernel: Kernel<
   LayerNormBackwardArgs<Buf>,
   LayerNormBackwardArgs<FloatArray>

@@ -167,6 +167,18 @@ function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
   }
 }
 
-/** `matmulForward` paired with its CPU reference; `gpu` returns the variant that ran (or null). */
+/**
+ * Batched matrix product `out = op(a) op(b)` (batch, M, N), with optional transposes, strides and
+ * accumulation; `gpu` returns the variant that ran (or null).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { matmulKernel } from "./matmul.ts";
+ * const out = new Float32Array(1), a = new Float32Array([1, 2]), b = new Float32Array([3, 4]);
+ * matmulKernel.cpu({ a, b, out, m: 1, n: 1, k: 2 }); // (1, 2) @ (2, 1)
+ * assert(out[0] === 11);
+ * ```
+ */
 export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>, MatmulVariant | null> =
   kernel(matmulForward, matmulForwardCpu);
