@@ -226,7 +226,21 @@ function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
   }
 }
 
-/** `attentionForward` paired with its CPU reference. */
+/**
+ * Causal multi-head self-attention on a fused `qkv` (batch, seq, 3 * heads * headDim):
+ * `out = softmax(q k^T / sqrt(hd) + bias, causal) v` (batch, seq, heads * headDim), optional RoPE
+ * on q and k; saves each row's log-sum-exp in `lse` when given.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionKernel } from "./attention.ts";
+ * // batch 1, T 2, 1 head of dim 1: q = k = 0, so query 1 averages v = [1, 3]
+ * const qkv = new Float64Array([0, 0, 1, 0, 0, 3]), out = new Float64Array(2);
+ * attentionKernel.cpu({ qkv, out, batch: 1, seq: 2, heads: 1, headDim: 1, layout: "pytorch" });
+ * assert(out[0] === 1 && out[1] === 2);
+ * ```
+ */
 export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArray>> = kernel(
   attentionForward,
   attentionForwardCpu,

@@ -153,7 +153,24 @@ function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
   }
 }
 
-/** `attentionBackward` paired with its CPU reference. */
+/**
+ * Gradient of causal self-attention: `dqkv` (batch, seq, 3 * heads * headDim, same layout) from
+ * the forward's `qkv`, `out`, `lse` and `dout`, and the bias gradient summed over the batch.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionKernel } from "./attention.ts";
+ * import { attentionBackwardKernel } from "./attention_backward.ts";
+ * // T 1: out = v, so dv = dout and dq = dk = 0
+ * const sizes = { batch: 1, seq: 1, heads: 1, headDim: 1, layout: "pytorch" as const };
+ * const qkv = new Float64Array([0.5, -1, 2]), out = new Float64Array(1), lse = new Float64Array(1);
+ * attentionKernel.cpu({ ...sizes, qkv, out, lse });
+ * const dqkv = new Float64Array(3);
+ * attentionBackwardKernel.cpu({ ...sizes, qkv, out, lse, dout: new Float64Array([3]), dqkv });
+ * assert(dqkv[0] === 0 && dqkv[1] === 0 && dqkv[2] === 3);
+ * ```
+ */
 export const attentionBackwardKernel: Kernel<
   AttentionBackwardArgs<Buf>,
   AttentionBackwardArgs<FloatArray>

@@ -111,7 +111,23 @@ function attentionDecodeForwardCpu(
   }
 }
 
-/** `attentionDecodeForward` paired with its CPU reference. */
+/**
+ * Attention of `steps` new positions against a key/value cache (batch, heads, capacity, headDim):
+ * writes the new keys and values at the cached length, then each new query attends causally to
+ * the cache and the new positions up to itself; `out` is (batch, steps, heads * headDim).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionDecodeKernel } from "./attention_decode.ts";
+ * // one head of dim 1, a cached key/value (q.k = 0 everywhere): the new query averages v
+ * const kCache = new Float64Array([0, 0]), vCache = new Float64Array([1, 0]);
+ * const out = new Float64Array(1);
+ * attentionDecodeKernel.cpu({ qkv: new Float64Array([1, 0, 3]), kCache, vCache, out,
+ *   cacheLen: 1, batch: 1, steps: 1, heads: 1, headDim: 1, capacity: 2, layout: "pytorch" });
+ * assert(vCache[1] === 3 && out[0] === 2);
+ * ```
+ */
 export const attentionDecodeKernel: Kernel<
   AttentionDecodeArgs<Buf>,
   AttentionDecodeArgs<FloatArray, ArrayLike<number>>

@@ -157,7 +157,20 @@ function embeddingBackwardCpu(
   }
 }
 
-/** `embeddingBackward` paired with its CPU reference. */
+/**
+ * Table gradient of the gather: `dTable[v, :]` (V, H) is the sum of `dOut[i, :]` over the positions
+ * with `ids[i] = v` (ascending, deterministic), stored or (`accumulate`) added.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { embeddingBackwardKernel } from "./embedding_backward.ts";
+ * const dTable = new Float32Array(4), dOut = new Float32Array([1, 2, 3, 4, 5, 6]); // (3, 2)
+ * const ids = new Int32Array([1, 0, 1]);
+ * embeddingBackwardKernel.cpu({ ids, dOut, dTable, n: 3, vocab: 2, dim: 2 });
+ * assert(dTable[0] === 3 && dTable[2] === 6 && dTable[3] === 8); // row 1 = dOut[0] + dOut[2]
+ * ```
+ */
 export const embeddingBackwardKernel: Kernel<
   EmbeddingBackwardArgs<Buf>,
   EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>
