@@ -4,7 +4,7 @@
  * fill. Parameters are tensor views at 256-byte-aligned offsets, weight-decay group first.
  * @module
  */
-import { fill } from "../kernels/fill.ts";
+import { fillKernel } from "../kernels/fill.ts";
 import { layoutParams, type ParamSpec } from "./arena_layout.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
@@ -157,7 +157,7 @@ export class ParamArena {
   zeroGrad(): void {
     this.#check();
     if (this.#grads instanceof Float32Array) this.#grads.fill(0);
-    else fill(this.backend as Device, { out: this.#grads, n: this.size, value: 0 });
+    else fillKernel.gpu(this.backend as Device, { out: this.#grads, n: this.size, value: 0 });
   }
 
   /**

@@ -4,8 +4,8 @@
  * per step. Moments are flat arena-shaped buffers; `stateDict` gives them per parameter name.
  * @module
  */
-import { adamw, adamwCpu } from "../kernels/adamw.ts";
-import { gradNorm, gradNormCpu, gradNormScratch } from "../kernels/grad_norm.ts";
+import { adamwKernel } from "../kernels/adamw.ts";
+import { gradNormKernel, gradNormScratch } from "../kernels/grad_norm.ts";
 import type { ParamArena } from "./arena.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
@@ -138,15 +138,15 @@ export class AdamW {
     const p = a.paramBuffer, g = a.gradBuffer, m = this.#m, v = this.#v, norm = this.#norm;
     if (p instanceof Float32Array) {
       const cpu = [g, m, v, norm] as Float32Array[];
-      if (this.maxGradNorm !== null) gradNormCpu({ grad: cpu[0], n, out: cpu[3] });
-      adamwCpu({ ...hp, param: p, grad: cpu[0], m: cpu[1], v: cpu[2], norm: cpu[3] });
+      if (this.maxGradNorm !== null) gradNormKernel.cpu({ grad: cpu[0], n, out: cpu[3] });
+      adamwKernel.cpu({ ...hp, param: p, grad: cpu[0], m: cpu[1], v: cpu[2], norm: cpu[3] });
     } else {
       const dev = a.backend as Device;
       const gpu = [g, m, v, norm] as GPUBuffer[];
       if (this.maxGradNorm !== null) {
-        gradNorm(dev, { grad: gpu[0], n, out: gpu[3], partials: this.#partials! });
+        gradNormKernel.gpu(dev, { grad: gpu[0], n, out: gpu[3], partials: this.#partials! });
       }
-      adamw(dev, { ...hp, param: p, grad: gpu[0], m: gpu[1], v: gpu[2], norm: gpu[3] });
+      adamwKernel.gpu(dev, { ...hp, param: p, grad: gpu[0], m: gpu[1], v: gpu[2], norm: gpu[3] });
     }
     this.#normFresh = this.maxGradNorm !== null;
   }
@@ -166,12 +166,17 @@ export class AdamW {
   async gradNorm(): Promise<number> {
     const a = this.arena, g = a.gradBuffer, norm = this.#norm;
     if (norm instanceof Float32Array) {
-      if (!this.#normFresh) gradNormCpu({ grad: g as Float32Array, n: a.size, out: norm });
+      if (!this.#normFresh) gradNormKernel.cpu({ grad: g as Float32Array, n: a.size, out: norm });
       return norm[0];
     }
     const dev = a.backend as Device;
     if (!this.#normFresh) {
-      gradNorm(dev, { grad: g as GPUBuffer, n: a.size, out: norm, partials: this.#partials! });
+      gradNormKernel.gpu(dev, {
+        grad: g as GPUBuffer,
+        n: a.size,
+        out: norm,
+        partials: this.#partials!,
+      });
     }
     return new Float32Array(await dev.read(norm, 4))[0];
   }

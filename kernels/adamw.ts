@@ -5,7 +5,7 @@
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange, vec4Range } from "./context.ts";
-import { program } from "./program.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
 // One invocation per vec4 of a binding-sized chunk; `len` masks the lanes past the chunk's end.
 const ADAMW = program({
@@ -99,15 +99,8 @@ function clipping(a: AdamWArgs<unknown>): boolean {
  * past `n` are written back unchanged.
  * Reference: Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization" (PyTorch
  * `torch.optim.AdamW`); clipping as PyTorch `clip_grad_norm_`.
- *
- * @example
- * ```ts ignore
- * gradNorm(ctx, { grad, n, out: norm });
- * adamw(ctx, { param, grad, m, v, n, decayEnd, lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-12,
- *   weightDecay: 0.01, step: 1, maxGradNorm: 0.5, norm });
- * ```
  */
-export function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
+function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
   if (a.n === 0) return;
   const [bc1, bc2] = biasCorrections(a);
   const clip = clipping(a);
@@ -145,21 +138,8 @@ export function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
   }
 }
 
-/**
- * CPU reference of `adamw` (in doubles, stored back into the arrays).
- *
- * @example
- * ```ts
- * import { ok } from "node:assert/strict";
- * import { adamwCpu } from "./adamw.ts";
- * const param = new Float64Array([1]), m = new Float64Array(1), v = new Float64Array(1);
- * adamwCpu({ param, grad: new Float64Array([2]), m, v, n: 1, decayEnd: 1, lr: 0.1, beta1: 0.9,
- *   beta2: 0.99, eps: 0, weightDecay: 0.5, step: 1 });
- * // decay: 1 * (1 - 0.1 * 0.5) = 0.95; the first step moves by lr * sign(g) = 0.1
- * ok(Math.abs(param[0] - 0.85) < 1e-12);
- * ```
- */
-export function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
+/** CPU reference of `adamw` (in doubles, stored back into the arrays). */
+function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
   const [bc1, bc2] = biasCorrections(a);
   const scale = clipping(a) ? Math.min(1, a.maxGradNorm! / (a.norm![0] + 1e-6)) : 1;
   const stepSize = a.lr / bc1, bc2Sqrt = Math.sqrt(bc2);
@@ -173,3 +153,23 @@ export function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
     a.v[i] = v;
   }
 }
+
+/**
+ * One AdamW step over `n` flat parameters in place (moments updated too), decoupled weight decay on
+ * `[0, decayEnd)`, gradients optionally scaled by `maxGradNorm / norm` when above the limit.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { adamwKernel } from "./adamw.ts";
+ * const param = new Float64Array([1]), m = new Float64Array(1), v = new Float64Array(1);
+ * adamwKernel.cpu({ param, grad: new Float64Array([2]), m, v, n: 1, decayEnd: 1, lr: 0.1,
+ *   beta1: 0.9, beta2: 0.99, eps: 0, weightDecay: 0.5, step: 1 });
+ * // decay: 1 * (1 - 0.1 * 0.5) = 0.95; the first step moves by lr * sign(g) = 0.1
+ * assert(Math.abs(param[0] - 0.85) < 1e-12);
+ * ```
+ */
+export const adamwKernel: Kernel<AdamWArgs<Buf>, AdamWArgs<Float32Array | Float64Array>> = kernel(
+  adamw,
+  adamwCpu,
+);

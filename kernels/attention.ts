@@ -173,14 +173,8 @@ var<workgroup> sv: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;`
  * are baked into the shader (one pipeline per shape); the rotary offset is a parameter.
  *
  * Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
- *
- * @example
- * ```ts ignore
- * attentionForward(ctx, { qkv, out, lse, batch: 64, seq: 33, heads: 4, headDim: 32,
- *   layout: "interleaved", rotary: {} });
- * ```
  */
-export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
+function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
   const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   if (err) throw new Error(err);
   const force = tuningNumber(ctx.tuning, "attention.slots");
@@ -198,21 +192,8 @@ export function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): voi
   });
 }
 
-/**
- * CPU reference of `attentionForward` (doubles throughout; accepts float32 or float64 arrays).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { attentionForwardCpu } from "./attention.ts";
- * // batch 1, T 2, 1 head of dim 1: q = k = 0, so query 1 averages v = [1, 3]
- * const qkv = new Float64Array([0, 0, 1, 0, 0, 3]);
- * const out = new Float64Array(2);
- * attentionForwardCpu({ qkv, out, batch: 1, seq: 2, heads: 1, headDim: 1, layout: "pytorch" });
- * assert(out[0] === 1 && out[1] === 2);
- * ```
- */
-export function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
+/** CPU reference of `attentionForward` (doubles throughout; accepts float32 or float64 arrays). */
+function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
   const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   if (err) throw new Error(err);
   const { batch, seq, heads, headDim: hd, layout } = a;
@@ -245,7 +226,21 @@ export function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
   }
 }
 
-/** `attentionForward` paired with its CPU reference. */
+/**
+ * Causal multi-head self-attention on a fused `qkv` (batch, seq, 3 * heads * headDim):
+ * `out = softmax(q k^T / sqrt(hd) + bias, causal) v` (batch, seq, heads * headDim), optional RoPE
+ * on q and k; saves each row's log-sum-exp in `lse` when given.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionKernel } from "./attention.ts";
+ * // batch 1, T 2, 1 head of dim 1: q = k = 0, so query 1 averages v = [1, 3]
+ * const qkv = new Float64Array([0, 0, 1, 0, 0, 3]), out = new Float64Array(2);
+ * attentionKernel.cpu({ qkv, out, batch: 1, seq: 2, heads: 1, headDim: 1, layout: "pytorch" });
+ * assert(out[0] === 1 && out[1] === 2);
+ * ```
+ */
 export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArray>> = kernel(
   attentionForward,
   attentionForwardCpu,

@@ -30,14 +30,8 @@ const DS_BYTES = 64 << 20;
  *
  * Reference: Dao et al. 2022, FlashAttention, Algorithm 4 (backward with recomputation):
  * ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
- *
- * @example
- * ```ts ignore
- * attentionBackward(ctx, { qkv, out, lse, dout, dqkv, batch: 64, seq: 33, heads: 4,
- *   headDim: 32, layout: "interleaved" });
- * ```
  */
-export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): void {
+function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): void {
   const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   if (err) throw new Error(err);
   if (a.dbias && !a.bias) throw new Error("Attention backward got dbias without bias");
@@ -105,22 +99,8 @@ export function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<B
  *
  * Uses the saved `out` and `lse` exactly as the GPU kernels do: p_ij = exp(s_ij - lse_i),
  * ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { attentionForwardCpu } from "./attention.ts";
- * import { attentionBackwardCpu } from "./attention_backward.ts";
- * // T 1: out = v, so dv = dout and dq = dk = 0
- * const sizes = { batch: 1, seq: 1, heads: 1, headDim: 1, layout: "pytorch" as const };
- * const qkv = new Float64Array([0.5, -1, 2]), out = new Float64Array(1), lse = new Float64Array(1);
- * attentionForwardCpu({ ...sizes, qkv, out, lse });
- * const dqkv = new Float64Array(3);
- * attentionBackwardCpu({ ...sizes, qkv, out, lse, dout: new Float64Array([3]), dqkv });
- * assert(dqkv[0] === 0 && dqkv[1] === 0 && dqkv[2] === 3);
- * ```
  */
-export function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
+function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
   const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   if (err) throw new Error(err);
   const { batch, seq, heads, headDim: hd, layout } = a;
@@ -173,7 +153,24 @@ export function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void
   }
 }
 
-/** `attentionBackward` paired with its CPU reference. */
+/**
+ * Gradient of causal self-attention: `dqkv` (batch, seq, 3 * heads * headDim, same layout) from
+ * the forward's `qkv`, `out`, `lse` and `dout`, and the bias gradient summed over the batch.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionKernel } from "./attention.ts";
+ * import { attentionBackwardKernel } from "./attention_backward.ts";
+ * // T 1: out = v, so dv = dout and dq = dk = 0
+ * const sizes = { batch: 1, seq: 1, heads: 1, headDim: 1, layout: "pytorch" as const };
+ * const qkv = new Float64Array([0.5, -1, 2]), out = new Float64Array(1), lse = new Float64Array(1);
+ * attentionKernel.cpu({ ...sizes, qkv, out, lse });
+ * const dqkv = new Float64Array(3);
+ * attentionBackwardKernel.cpu({ ...sizes, qkv, out, lse, dout: new Float64Array([3]), dqkv });
+ * assert(dqkv[0] === 0 && dqkv[1] === 0 && dqkv[2] === 3);
+ * ```
+ */
 export const attentionBackwardKernel: Kernel<
   AttentionBackwardArgs<Buf>,
   AttentionBackwardArgs<FloatArray>

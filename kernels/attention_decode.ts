@@ -32,14 +32,8 @@ function check(a: AttentionDecodeArgs<unknown, unknown>): void {
  * rotary offset travel as parameters, so one pipeline serves every step. A whole prompt can
  * be prefilled with `steps` = its length and `cacheLen` = 0. Equals full causal attention
  * (`attentionForward`) position by position.
- *
- * @example
- * ```ts ignore
- * attentionDecodeForward(ctx, { qkv, kCache, vCache, out, cacheLen: 17, batch: 8, steps: 1,
- *   heads: 4, headDim: 32, capacity: 128, layout: "interleaved", rotary: {} });
- * ```
  */
-export function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArgs<Buf>): void {
+function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArgs<Buf>): void {
   check(a);
   const params = {
     cacheLen: a.cacheLen,
@@ -59,22 +53,8 @@ export function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArg
   });
 }
 
-/**
- * CPU reference of `attentionDecodeForward` (doubles; writes the caches and the output).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { attentionDecodeForwardCpu } from "./attention_decode.ts";
- * // one head of dim 1, a cached key/value (q.k = 0 everywhere): the new query averages v
- * const kCache = new Float64Array([0, 0]), vCache = new Float64Array([1, 0]);
- * const out = new Float64Array(1);
- * attentionDecodeForwardCpu({ qkv: new Float64Array([1, 0, 3]), kCache, vCache, out,
- *   cacheLen: 1, batch: 1, steps: 1, heads: 1, headDim: 1, capacity: 2, layout: "pytorch" });
- * assert(vCache[1] === 3 && out[0] === 2);
- * ```
- */
-export function attentionDecodeForwardCpu(
+/** CPU reference of `attentionDecodeForward` (doubles; writes the caches and the output). */
+function attentionDecodeForwardCpu(
   a: AttentionDecodeArgs<FloatArray, ArrayLike<number>>,
 ): void {
   check(a);
@@ -131,7 +111,23 @@ export function attentionDecodeForwardCpu(
   }
 }
 
-/** `attentionDecodeForward` paired with its CPU reference. */
+/**
+ * Attention of `steps` new positions against a key/value cache (batch, heads, capacity, headDim):
+ * writes the new keys and values at the cached length, then each new query attends causally to
+ * the cache and the new positions up to itself; `out` is (batch, steps, heads * headDim).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionDecodeKernel } from "./attention_decode.ts";
+ * // one head of dim 1, a cached key/value (q.k = 0 everywhere): the new query averages v
+ * const kCache = new Float64Array([0, 0]), vCache = new Float64Array([1, 0]);
+ * const out = new Float64Array(1);
+ * attentionDecodeKernel.cpu({ qkv: new Float64Array([1, 0, 3]), kCache, vCache, out,
+ *   cacheLen: 1, batch: 1, steps: 1, heads: 1, headDim: 1, capacity: 2, layout: "pytorch" });
+ * assert(vCache[1] === 3 && out[0] === 2);
+ * ```
+ */
 export const attentionDecodeKernel: Kernel<
   AttentionDecodeArgs<Buf>,
   AttentionDecodeArgs<FloatArray, ArrayLike<number>>

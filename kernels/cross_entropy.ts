@@ -96,16 +96,11 @@ export interface CrossEntropyBackwardArgs<B, I = B> extends Omit<CrossEntropyArg
 }
 
 /**
- * Cross-entropy of each row's softmax against its target, averaged over non-ignored rows
- * (0 when every row is ignored) or per row. A target outside `[0, classes)` that is not the
- * ignore index gives a NaN loss. Two dispatches for `mean`, one for `none`; no readback.
- *
- * @example
- * ```ts ignore
- * crossEntropyForward(ctx, { logits, targets, loss, lse, count, rows: B * T, classes: V });
- * ```
+ * Cross-entropy of each row's softmax against its target, averaged over non-ignored rows (0 when
+ * every row is ignored) or per row. A target outside `[0, classes)` that is not the ignore index
+ * gives a NaN loss. Two dispatches for `mean`, one for `none`; no readback.
  */
-export function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): void {
+function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): void {
   const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
   if (classes < 1) throw new Error("Cannot take cross-entropy over 0 classes");
   const mean = reduction === "mean";
@@ -131,15 +126,10 @@ export function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<B
 }
 
 /**
- * Gradient of the cross-entropy with respect to the logits:
- * `(softmax(x) - onehot(t)) * dy / count` (`mean`) or `* dy[row]` (`none`); 0 on ignored rows.
- *
- * @example
- * ```ts ignore
- * crossEntropyBackward(ctx, { logits, targets, lse, dy, count, dlogits, rows, classes: V });
- * ```
+ * Gradient of the cross-entropy with respect to the logits: `(softmax(x) - onehot(t)) * dy / count`
+ * (`mean`) or `* dy[row]` (`none`); 0 on ignored rows.
  */
-export function crossEntropyBackward(
+function crossEntropyBackward(
   ctx: KernelContext,
   args: CrossEntropyBackwardArgs<Buf>,
 ): void {
@@ -167,22 +157,8 @@ function checkTarget(t: number, r: number, classes: number): void {
   }
 }
 
-/**
- * CPU reference of `crossEntropyForward` (throws on a target out of range).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { crossEntropyForwardCpu } from "./cross_entropy.ts";
- * const loss = new Float64Array(1), lse = new Float64Array(2), count = new Float64Array(1);
- * crossEntropyForwardCpu({
- *   logits: new Float64Array([0, 0, 5, 1]), targets: new Int32Array([1, -100]),
- *   loss, lse, count, rows: 2, classes: 2,
- * });
- * assert(Math.abs(loss[0] - Math.log(2)) < 1e-15 && count[0] === 1);
- * ```
- */
-export function crossEntropyForwardCpu(
+/** CPU reference of `crossEntropyForward` (throws on a target out of range). */
+function crossEntropyForwardCpu(
   args: CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>,
 ): void {
   const { logits, targets, loss, lse, count, rows, classes } = args;
@@ -214,22 +190,8 @@ export function crossEntropyForwardCpu(
   }
 }
 
-/**
- * CPU reference of `crossEntropyBackward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { crossEntropyBackwardCpu } from "./cross_entropy.ts";
- * const dlogits = new Float64Array(2);
- * crossEntropyBackwardCpu({
- *   logits: new Float64Array([0, 0]), targets: new Int32Array([1]), lse: new Float64Array([Math.log(2)]),
- *   dy: new Float64Array([1]), count: new Float64Array([1]), dlogits, rows: 1, classes: 2,
- * });
- * assert(dlogits[0] === 0.5 && dlogits[1] === -0.5);
- * ```
- */
-export function crossEntropyBackwardCpu(
+/** CPU reference of `crossEntropyBackward`. */
+function crossEntropyBackwardCpu(
   args: CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>,
 ): void {
   const { logits, targets, lse, dy, count, dlogits, rows, classes } = args;
@@ -252,13 +214,42 @@ export function crossEntropyBackwardCpu(
   }
 }
 
-/** `crossEntropyForward` paired with its CPU reference. */
+/**
+ * Cross-entropy of `logits` (rows, classes) against `targets` (rows):
+ * `loss_r = logsumexp(x_r) - x_r[t_r]`, averaged over the non-ignored rows (`mean`) or per row
+ * (`none`); also saves each row's log-sum-exp for the backward.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { crossEntropyKernel } from "./cross_entropy.ts";
+ * const loss = new Float64Array(1), lse = new Float64Array(2), count = new Float64Array(1);
+ * const logits = new Float64Array([0, 0, 5, 1]), targets = new Int32Array([1, -100]);
+ * crossEntropyKernel.cpu({ logits, targets, loss, lse, count, rows: 2, classes: 2 });
+ * assert(Math.abs(loss[0] - Math.log(2)) < 1e-15 && count[0] === 1); // row 2 ignored
+ * ```
+ */
 export const crossEntropyKernel: Kernel<
   CrossEntropyArgs<Buf>,
   CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>
 > = kernel(crossEntropyForward, crossEntropyForwardCpu);
 
-/** `crossEntropyBackward` paired with its CPU reference. */
+/**
+ * Gradient of the cross-entropy: `dlogits = (softmax(x_r) - onehot(t_r)) * dy / count` (rows,
+ * classes), zero on ignored rows; `softmax` comes from the saved `lse`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { crossEntropyBackwardKernel } from "./cross_entropy.ts";
+ * const dlogits = new Float64Array(2), lse = new Float64Array([Math.log(2)]);
+ * const logits = new Float64Array([0, 0]), targets = new Int32Array([1]);
+ * const dy = new Float64Array([1]), count = new Float64Array([1]);
+ * const sizes = { rows: 1, classes: 2 };
+ * crossEntropyBackwardKernel.cpu({ logits, targets, lse, dy, count, dlogits, ...sizes });
+ * assert(dlogits[0] === 0.5 && dlogits[1] === -0.5);
+ * ```
+ */
 export const crossEntropyBackwardKernel: Kernel<
   CrossEntropyBackwardArgs<Buf>,
   CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>

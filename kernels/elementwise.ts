@@ -152,19 +152,54 @@ function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
   for (let i = 0; i < n; i++) dst[i] += src[i];
 }
 
-/** `binaryForward` paired with its CPU reference. */
+/**
+ * `out = a op b` (add, sub, mul, div) over (n); an operand of fewer elements (a divisor of `n`:
+ * a trailing suffix or a scalar) is repeated over the leading rows.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { binaryKernel } from "./elementwise.ts";
+ * const out = new Float32Array(4);
+ * const a = new Float32Array([1, 2, 3, 4]), b = new Float32Array([10, 20]); // b broadcast, (2)
+ * binaryKernel.cpu({ op: "mul", a, b, out, n: 4, nb: 2 });
+ * assert(out[2] === 30 && out[3] === 80);
+ * ```
+ */
 export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = kernel(
   binaryForward,
   binaryForwardCpu,
 );
 
-/** `axpbyForward` paired with its CPU reference. */
+/**
+ * `out = alpha * a + beta * b` over (n), or `out = alpha * a` when `b` is left out.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { axpbyKernel } from "./elementwise.ts";
+ * const out = new Float32Array(1), a = new Float32Array([3]), b = new Float32Array([5]);
+ * axpbyKernel.cpu({ a, b, out, n: 1, alpha: 2, beta: -1 });
+ * assert(out[0] === 1);
+ * ```
+ */
 export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = kernel(
   axpbyForward,
   axpbyForwardCpu,
 );
 
-/** `addInPlace` paired with its CPU reference. */
+/**
+ * `dst += src` over (n), in place (gradient accumulation across uses and microbatches).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { addInPlaceKernel } from "./elementwise.ts";
+ * const dst = new Float32Array([1, 2]);
+ * addInPlaceKernel.cpu({ dst, src: new Float32Array([0.5, 3]), n: 2 });
+ * assert(dst[0] === 1.5 && dst[1] === 5);
+ * ```
+ */
 export const addInPlaceKernel: Kernel<AddInPlaceArgs<Buf>, AddInPlaceArgs<FloatArray>> = kernel(
   addInPlace,
   addInPlaceCpu,

@@ -199,6 +199,19 @@ function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
   if (db && sb) db.set(sb);
 }
 
-/** `binaryBackward` paired with its CPU reference. */
+/**
+ * Gradients of `a op b` for the operands asked for (`da` (na), `db` (nb)); a broadcast operand's
+ * gradient is summed over the rows it was repeated across.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { binaryBackwardKernel } from "./elementwise_backward.ts";
+ * const a = new Float32Array([1, 2, 3, 4]), b = new Float32Array([10, 20]); // b broadcast, (2)
+ * const dy = new Float32Array([1, 1, 1, 1]), db = new Float32Array(2);
+ * binaryBackwardKernel.cpu({ op: "mul", a, b, dy, db, n: 4, nb: 2 });
+ * assert(db[0] === 4 && db[1] === 6); // d(a*b)/db summed over the two rows: 1 + 3, 2 + 4
+ * ```
+ */
 export const binaryBackwardKernel: Kernel<BinaryBackwardArgs<Buf>, BinaryBackwardArgs<FloatArray>> =
   kernel(binaryBackward, binaryBackwardCpu);

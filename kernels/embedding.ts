@@ -70,7 +70,19 @@ function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Arr
   }
 }
 
-/** `embeddingForward` paired with its CPU reference. */
+/**
+ * Gathers table rows by id: `out[i, :] = table[ids[i], :]` (N, H) from a (V, H) table; an id
+ * outside [0, V) gives a zero row.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { embeddingKernel } from "./embedding.ts";
+ * const table = new Float32Array([1, 2, 3, 4, 5, 6]), out = new Float32Array(4); // (3, 2)
+ * embeddingKernel.cpu({ table, ids: new Int32Array([2, 7]), out, n: 2, vocab: 3, dim: 2 });
+ * assert(out[0] === 5 && out[1] === 6 && out[2] === 0); // id 7 is out of range
+ * ```
+ */
 export const embeddingKernel: Kernel<
   EmbeddingArgs<Buf>,
   EmbeddingArgs<FloatArray, Int32Array | Uint32Array>

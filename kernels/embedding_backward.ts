@@ -5,7 +5,7 @@
  * @module
  */
 import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
-import { fill } from "./fill.ts";
+import { fillKernel } from "./fill.ts";
 import { type Kernel, kernel, program } from "./program.ts";
 
 const WG_ID = 64;
@@ -130,7 +130,7 @@ function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): v
     COUNT.run(ctx, { key: {}, bind: { ids, counts }, params: positions, count: vocab });
     SCAN.run(ctx, { key: { vocab }, bind: { counts, offsets }, workgroups: [1] });
     PLACE.run(ctx, { key: {}, bind: { ids, offsets, order }, params: positions, count: vocab });
-  } else fill(ctx, { out: offsets, n: vocab + 1, value: 0, dtype: "u32" });
+  } else fillKernel.gpu(ctx, { out: offsets, n: vocab + 1, value: 0, dtype: "u32" });
   SUM.run(ctx, {
     key: { hu, vec, acc: e.accumulate ?? false },
     bind: { dOut: e.dOut, offsets, order, dTable: e.dTable },
@@ -157,7 +157,20 @@ function embeddingBackwardCpu(
   }
 }
 
-/** `embeddingBackward` paired with its CPU reference. */
+/**
+ * Table gradient of the gather: `dTable[v, :]` (V, H) is the sum of `dOut[i, :]` over the positions
+ * with `ids[i] = v` (ascending, deterministic), stored or (`accumulate`) added.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { embeddingBackwardKernel } from "./embedding_backward.ts";
+ * const dTable = new Float32Array(4), dOut = new Float32Array([1, 2, 3, 4, 5, 6]); // (3, 2)
+ * const ids = new Int32Array([1, 0, 1]);
+ * embeddingBackwardKernel.cpu({ ids, dOut, dTable, n: 3, vocab: 2, dim: 2 });
+ * assert(dTable[0] === 3 && dTable[2] === 6 && dTable[3] === 8); // row 1 = dOut[0] + dOut[2]
+ * ```
+ */
 export const embeddingBackwardKernel: Kernel<
   EmbeddingBackwardArgs<Buf>,
   EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>

@@ -39,15 +39,8 @@ function bitsOf(value: number, dtype: "f32" | "i32" | "u32" = "f32"): number {
   return new Uint32Array(new Int32Array([value]).buffer)[0];
 }
 
-/**
- * Sets `n` elements of a buffer to one value.
- *
- * @example
- * ```ts ignore
- * fill(ctx, { out: buf, n: 1000, value: 0 });
- * ```
- */
-export function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
+/** Sets `n` elements of a buffer to one value. */
+function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
   if (a.n === 0) return;
   const chunks = bindingChunks(ctx, a.n);
   for (const [start, count] of chunks) {
@@ -75,15 +68,8 @@ export interface CopyArgs<B> {
   dstOffset?: number;
 }
 
-/**
- * Copies `n` 4-byte elements between buffers at element offsets.
- *
- * @example
- * ```ts ignore
- * copy(ctx, { a: src, out: dst, n: 10, srcOffset: 5 });
- * ```
- */
-export function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
+/** Copies `n` 4-byte elements between buffers at element offsets. */
+function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
   const params = { src: c.srcOffset ?? 0, dst: c.dstOffset ?? 0 };
   COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, params, count: c.n });
 }
@@ -94,10 +80,32 @@ function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
   c.out.set(c.a.subarray(s, s + c.n), d);
 }
 
-/** `fill` paired with `fillCpu`, for `core/ops/_run.ts`. */
+/**
+ * Sets the first `n` elements of `out` to `value` (bits of an f32, i32 or u32).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { fillKernel } from "./fill.ts";
+ * const out = new Int32Array(3);
+ * fillKernel.cpu({ out, n: 2, value: -7, dtype: "i32" });
+ * assert(out[1] === -7 && out[2] === 0);
+ * ```
+ */
 export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Array | Uint32Array>> =
   kernel(fill, fillCpu);
 
-/** `copy` paired with `copyCpu`, for `core/ops/_run.ts`. */
+/**
+ * Copies `n` 4-byte elements from `a[srcOffset..]` to `out[dstOffset..]`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { copyKernel } from "./fill.ts";
+ * const out = new Float32Array(3);
+ * copyKernel.cpu({ a: new Float32Array([1, 2, 3]), out, n: 2, srcOffset: 1, dstOffset: 0 });
+ * assert(out[0] === 2 && out[1] === 3 && out[2] === 0);
+ * ```
+ */
 export const copyKernel: Kernel<CopyArgs<Buf>, CopyArgs<Float32Array | Int32Array | Uint32Array>> =
   kernel(copy, copyCpu);

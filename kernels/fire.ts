@@ -145,7 +145,20 @@ function fireForwardCpu(
   }
 }
 
-/** `fireForward` paired with its CPU reference. */
+/**
+ * FIRE's normalised distances (R, S) for query positions i = rowStart + r:
+ * `out[r, j] = log(|c (p_i - p_j)| + 1) / (log(|c max(p_i, |L init_L|)| + 1) + eps)`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { fireKernel } from "./fire.ts";
+ * const out = new Float64Array(2); // query p = 3 against [0, 3]; threshold |L init_L| = 15
+ * const sizes = { seq: 2, rows: 1, rowStart: 1, eps: 0 };
+ * fireKernel.cpu({ c: [1], lMult: [15 / 512], positions: [0, 3], out, ...sizes });
+ * assert(Math.abs(out[0] - 0.5) < 1e-15 && out[1] === 0); // log 4 / log 16
+ * ```
+ */
 export const fireKernel: Kernel<
   FireArgs<Buf>,
   Omit<FireArgs<ArrayLike<number>>, "out"> & { out: FloatArray }

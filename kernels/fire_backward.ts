@@ -157,7 +157,22 @@ function fireBackwardCpu(
   a.dLMult[0] = dl;
 }
 
-/** `fireBackward` paired with its CPU reference. */
+/**
+ * Gradients of FIRE's two scalars, `dc` and `dLMult` (1 each), from the gradient of the distances
+ * (R, S), with PyTorch's conventions for |x| and max.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { fireBackwardKernel } from "./fire_backward.ts";
+ * const dc = new Float64Array(1), dLMult = new Float64Array(1);
+ * fireBackwardKernel.cpu({ c: [1], lMult: [15 / 512], positions: [0, 3], dOut: [1, 0], dc, dLMult,
+ *   seq: 2, rows: 1, rowStart: 1, eps: 0 });
+ * // d/dc of log(3c + 1) / log(15c + 1) at c = 1
+ * const want = (0.75 * Math.log(16) - Math.log(4) * 15 / 16) / Math.log(16) ** 2;
+ * assert(Math.abs(dc[0] - want) < 1e-12);
+ * ```
+ */
 export const fireBackwardKernel: Kernel<
   FireBackwardArgs<Buf>,
   Omit<FireBackwardArgs<ArrayLike<number>>, "dc" | "dLMult"> & {

@@ -131,13 +131,38 @@ function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
   }
 }
 
-/** `gluForward` paired with its CPU reference. */
+/**
+ * GLU with a GELU gate: each row of `a` (R, 2H) is a value half x then a gate half g, and
+ * `out = GELU(g) * x` (R, H).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { gluKernel } from "./glu.ts";
+ * const out = new Float64Array(1);
+ * gluKernel.cpu({ a: new Float64Array([3, 1]), out, rows: 1, half: 1 }); // x = 3, g = 1
+ * assert(Math.abs(out[0] - 3 * 0.8413447460685429) < 1e-15); // 3 * 1 * Phi(1)
+ * ```
+ */
 export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = kernel(
   gluForward,
   gluForwardCpu,
 );
 
-/** `gluBackward` paired with its CPU reference. */
+/**
+ * GLU backward into one (R, 2H) gradient in the input's layout: `dx = dy GELU(g)` and
+ * `dg = dy x (Phi(g) + g phi(g))`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { gluBackwardKernel } from "./glu.ts";
+ * const dA = new Float64Array(2); // x = 3, g = 0: GELU(0) = 0, GELU'(0) = 1/2
+ * const a = new Float64Array([3, 0]), dOut = new Float64Array([2]);
+ * gluBackwardKernel.cpu({ a, dOut, dA, rows: 1, half: 1 });
+ * assert(dA[0] === 0 && dA[1] === 3);
+ * ```
+ */
 export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<FloatArray>> = kernel(
   gluBackward,
   gluBackwardCpu,

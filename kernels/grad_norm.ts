@@ -4,7 +4,7 @@
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange, vec4Range } from "./context.ts";
-import { program } from "./program.ts";
+import { type Kernel, kernel, program } from "./program.ts";
 
 const WG = 256;
 /** Most partial sums one chunk's first pass writes (one per workgroup). */
@@ -101,13 +101,8 @@ export interface GradNormArgs<B> {
  * costly, 256 lanes each keep their own partial (no barrier) and one invocation adds them in
  * order. The grouping depends only on `n` and the adapter kind.
  * Reference: PyTorch `clip_grad_norm_` total norm, ||g||_2 = sqrt(sum_i g_i^2).
- *
- * @example
- * ```ts ignore
- * gradNorm(ctx, { grad: flatGrads, n: 100000, out: normBuf });
- * ```
  */
-export function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
+function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
   // One partials pass per binding-sized chunk of the gradients, each into its own block of
   // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
   const cpu = ctx.isCpuAdapter;
@@ -144,20 +139,24 @@ export function gradNormScratch(ctx: KernelContext, n: number): number {
   return MAX_PARTIALS * bindingChunks(ctx, n, max).length;
 }
 
-/**
- * CPU reference of `gradNorm` (in doubles).
- *
- * @example
- * ```ts
- * import { ok } from "node:assert/strict";
- * import { gradNormCpu } from "./grad_norm.ts";
- * const out = new Float64Array(1);
- * gradNormCpu({ grad: new Float64Array([3, 4, 99]), n: 2, out });
- * ok(out[0] === 5);
- * ```
- */
-export function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
+/** CPU reference of `gradNorm` (in doubles). */
+function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
   let s = 0;
   for (let i = 0; i < a.n; i++) s += a.grad[i] * a.grad[i];
   a.out[0] = Math.sqrt(s);
 }
+
+/**
+ * The L2 norm of the first `n` gradients, written to `out` (1) (the clipping norm AdamW reads).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { gradNormKernel } from "./grad_norm.ts";
+ * const out = new Float64Array(1);
+ * gradNormKernel.cpu({ grad: new Float64Array([3, 4, 99]), n: 2, out });
+ * assert(out[0] === 5);
+ * ```
+ */
+export const gradNormKernel: Kernel<GradNormArgs<Buf>, GradNormArgs<Float32Array | Float64Array>> =
+  kernel(gradNorm, gradNormCpu);

@@ -206,18 +206,11 @@ function checkArgs(a: LayerNormArgs<unknown>): void {
 
 /**
  * Runs LayerNorm over rows on the GPU, optionally of x + residual, optionally saving the sum and
- * each row's mean and rstd.
- *
- * Three passes over each row (mean, centred variance, output), by one invocation per row, or on
- * GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are uniforms.
- *
- * @example
- * ```ts ignore
- * layerNormForward(ctx, { x, w, b, out, mean, rstd, rows: 4096, cols: 128 });
- * layerNormForward(ctx, { x, residual: attn, w, b, out, sum, mean, rstd, rows: 4096, cols: 128 });
- * ```
+ * each row's mean and rstd. Three passes over each row (mean, centred variance, output), by one
+ * invocation per row, or on GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are
+ * uniforms.
  */
-export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): void {
+function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): void {
   checkArgs(a);
   if (a.rows === 0 || a.cols === 0) return;
   const n = a.rows * a.cols;
@@ -233,20 +226,8 @@ export function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): voi
   });
 }
 
-/**
- * CPU reference of `layerNormForward`, in doubles.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { layerNormForwardCpu } from "./layernorm.ts";
- * const out = new Float64Array(2);
- * const one = new Float64Array([1, 1]), zero = new Float64Array(2);
- * layerNormForwardCpu({ x: new Float64Array([1, 3]), w: one, b: zero, out, rows: 1, cols: 2 });
- * assert(Math.abs(out[0] + 1) < 1e-9 && Math.abs(out[1] - 1) < 1e-9);
- * ```
- */
-export function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
+/** CPU reference of `layerNormForward`, in doubles. */
+function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
   checkArgs(a);
   const c = a.cols, eps = a.eps ?? LN_EPS;
   const v = new Float64Array(c);
@@ -269,7 +250,19 @@ export function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
   }
 }
 
-/** `layerNormForward` paired with its CPU reference. */
+/**
+ * LayerNorm of each row of `x` (or `x + residual`), (rows, cols):
+ * `out = (x - mean) / sqrt(var + eps) * w + b`; optionally saves the sum, mean and rstd.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { layerNormKernel } from "./layernorm.ts";
+ * const out = new Float64Array(2), w = new Float64Array([2, 2]), b = new Float64Array([0, 1]);
+ * layerNormKernel.cpu({ x: new Float64Array([1, 3]), w, b, out, rows: 1, cols: 2 });
+ * assert(Math.abs(out[0] + 2) < 1e-9 && Math.abs(out[1] - 3) < 1e-9); // xh = [-1, 1]
+ * ```
+ */
 export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArray>> = kernel(
   layerNormForward,
   layerNormForwardCpu,

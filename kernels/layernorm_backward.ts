@@ -140,19 +140,12 @@ export interface LayerNormBackwardArgs<B> {
 }
 
 /**
- * Runs the LayerNorm backward on the GPU.
- *
- * dX (and its copy dX2): one invocation per row, two passes over it. dW and dB: per block of 64
- * rows and column a partial sum, then one invocation per column adds the partials in block order
- * (one pass when R <= 64); no atomics, so the result does not depend on scheduling.
- * Scratch: 8 C ceil(R/64) bytes.
- *
- * @example
- * ```ts ignore
- * layerNormBackward(ctx, { x, w, mean, rstd, dOut, dX, dW, dB, rows: 4096, cols: 128 });
- * ```
+ * Runs the LayerNorm backward on the GPU. dX (and its copy dX2): one invocation per row, two passes
+ * over it. dW and dB: per block of 64 rows and column a partial sum, then one invocation per column
+ * adds the partials in block order (one pass when R <= 64); no atomics, so the result does not
+ * depend on scheduling. Scratch: 8 C ceil(R/64) bytes.
  */
-export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<Buf>): void {
+function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<Buf>): void {
   if (a.rows === 0 || a.cols === 0) return;
   const cu = lnWords(a.cols);
   const n = a.rows * a.cols;
@@ -188,22 +181,8 @@ export function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<B
   FINAL.run(ctx, { key: { vec, acc }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
 }
 
-/**
- * CPU reference of `layerNormBackward`, in doubles.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { layerNormBackwardCpu } from "./layernorm_backward.ts";
- * const dB = new Float64Array(2);
- * layerNormBackwardCpu({
- *   x: new Float64Array([1, 3]), w: new Float64Array([1, 1]), mean: new Float64Array([2]),
- *   rstd: new Float64Array([1]), dOut: new Float64Array([0.5, 0.25]), dB, rows: 1, cols: 2,
- * });
- * assert(dB[0] === 0.5 && dB[1] === 0.25);
- * ```
- */
-export function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void {
+/** CPU reference of `layerNormBackward`, in doubles. */
+function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void {
   const c = a.cols;
   const dw = new Float64Array(c), db = new Float64Array(c);
   for (let r = 0; r < a.rows; r++) {
@@ -229,7 +208,22 @@ export function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void
   }
 }
 
-/** `layerNormBackward` paired with its CPU reference. */
+/**
+ * LayerNorm gradients from the saved mean and rstd: the input gradient (rows, cols) and the weight
+ * and bias gradients (cols), `dw = sum_rows dy * xh`, `db = sum_rows dy`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { layerNormBackwardKernel } from "./layernorm_backward.ts";
+ * const dW = new Float64Array(2), dB = new Float64Array(2), dOut = new Float64Array([0.5, 0.25]);
+ * const x = new Float64Array([1, 3]), w = new Float64Array([1, 1]);
+ * layerNormBackwardKernel.cpu({
+ *   x, w, mean: new Float64Array([2]), rstd: new Float64Array([1]), dOut, dW, dB, rows: 1, cols: 2,
+ * });
+ * assert(dW[0] === -0.5 && dB[1] === 0.25); // xh = [-1, 1]
+ * ```
+ */
 export const layerNormBackwardKernel: Kernel<
   LayerNormBackwardArgs<Buf>,
   LayerNormBackwardArgs<FloatArray>

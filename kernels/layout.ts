@@ -213,19 +213,57 @@ function concatForwardCpu(c: ConcatArgs<WordArray>): void {
   concatBlocks(c).forEach((b, i) => blockCopyCpu(c.parts[i], c.whole, b));
 }
 
-/** `sliceForward` paired with its CPU reference. */
+/**
+ * Takes `length` entries of the middle axis from `start`: `out[o, j, i] = a[o, start + j, i]`,
+ * (outer, dim, inner) to (outer, length, inner); any 4-byte words.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { sliceKernel } from "./layout.ts";
+ * const a = new Float32Array([1, 2, 3, 4, 5, 6]), out = new Float32Array(4); // (2, 3, 1)
+ * sliceKernel.cpu({ a, out, outer: 2, dim: 3, inner: 1, start: 1, length: 2 });
+ * assert(out[0] === 2 && out[3] === 6);
+ * ```
+ */
 export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
   sliceForward,
   sliceForwardCpu,
 );
 
-/** `sliceBackward` paired with its CPU reference. */
+/**
+ * Backward of the slice: `a` is the output's gradient (outer, length, inner), `out` the input's
+ * (outer, dim, inner), equal to it inside the range and zero outside.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { sliceBackwardKernel } from "./layout.ts";
+ * const a = new Float32Array([1, 2, 3, 4]); // (2, 2, 1) -> (2, 3, 1)
+ * const out = new Float32Array(6).fill(9);
+ * sliceBackwardKernel.cpu({ a, out, outer: 2, dim: 3, inner: 1, start: 1, length: 2 });
+ * assert(out[0] === 0 && out[2] === 2 && out[4] === 3);
+ * ```
+ */
 export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
   sliceBackward,
   sliceBackwardCpu,
 );
 
-/** `concatForward` paired with its CPU reference. */
+/**
+ * Joins `parts`, each (outer, dims[k], inner), along the middle axis into `whole`
+ * (outer, sum(dims), inner).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { concatKernel } from "./layout.ts";
+ * const whole = new Float32Array(6);
+ * const parts = [new Float32Array([1, 2]), new Float32Array([3, 4, 5, 6])];
+ * concatKernel.cpu({ parts, whole, outer: 2, dims: [1, 2], inner: 1 }); // (2, 1, 1) and (2, 2, 1)
+ * assert(whole[1] === 3 && whole[3] === 2 && whole[5] === 6); // [1, 3, 4, 2, 5, 6]
+ * ```
+ */
 export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = kernel(
   concatForward,
   concatForwardCpu,

@@ -122,15 +122,8 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
  * textures on CPU adapters for large enough work and buffers otherwise, and the launch asks the
  * context to measure the family: `ctx.requestTuning`). Every variant reads transposed operands in
  * place.
- *
- * @example
- * ```ts ignore
- * // (64, 128) = (64, 256) @ W^T for a weight W stored (128, 256)
- * matmulForward(ctx, { a: x, b: w, out, m: 64, n: 128, k: 256, transB: true });
- * ```
- * @returns the variant that ran (none when C is empty)
  */
-export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant | null {
+function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant | null {
   const p = resolveMatmul(args);
   if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
   let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
@@ -150,20 +143,9 @@ export function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): Matmul
 
 /**
  * CPU reference of `matmulForward`, computed in doubles.
- *
  * Reference: C[z, m, n] = sum_k op(A)[z, m, k] * op(B)[z, k, n].
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { matmulForwardCpu } from "./matmul.ts";
- * const out = new Float32Array(1);
- * // (1, 2) @ (2, 1)
- * matmulForwardCpu({ a: new Float32Array([1, 2]), b: new Float32Array([3, 4]), out, m: 1, n: 1, k: 2 });
- * assert(out[0] === 11);
- * ```
  */
-export function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
+function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
   const p = resolveMatmul(args);
   const { m: M, n: N, k: K } = p;
   const row = new Float64Array(N);
@@ -185,8 +167,18 @@ export function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
   }
 }
 
-/** `matmulForward` paired with its CPU reference. */
-export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>> = kernel(
-  matmulForward,
-  matmulForwardCpu,
-);
+/**
+ * Batched matrix product `out = op(a) op(b)` (batch, M, N), with optional transposes, strides and
+ * accumulation; `gpu` returns the variant that ran (or null).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { matmulKernel } from "./matmul.ts";
+ * const out = new Float32Array(1), a = new Float32Array([1, 2]), b = new Float32Array([3, 4]);
+ * matmulKernel.cpu({ a, b, out, m: 1, n: 1, k: 2 }); // (1, 2) @ (2, 1)
+ * assert(out[0] === 11);
+ * ```
+ */
+export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>, MatmulVariant | null> =
+  kernel(matmulForward, matmulForwardCpu);

@@ -1,11 +1,11 @@
 /**
  * Per-adapter choice of matmul variant by measurement: `tuneMatmul` checks every candidate
  * against the CPU reference, times it with many launches per submit, and stores the winner per
- * shape class in `ctx.tuning`, where `matmulForward` looks first.
+ * shape class in `ctx.tuning`, where `matmulKernel.gpu` looks first.
  * @module
  */
 import { type KernelContext, roundUp } from "./context.ts";
-import { matmulForward, matmulForwardCpu, matmulHeuristic, matmulVariantFits } from "./matmul.ts";
+import { matmulHeuristic, matmulKernel, matmulVariantFits } from "./matmul.ts";
 import {
   MATMUL_VARIANTS,
   type MatmulArgs,
@@ -58,7 +58,7 @@ function checkRows(p: MatmulPlan<Float32Array>, got: Float32Array): number {
       }
       const want = new Float64Array(p.n);
       const bz = p.b.subarray(z * p.strideB, z * p.strideB + p.k * p.n);
-      matmulForwardCpu({ a: arow, b: bz, out: want, m: 1, n: p.n, k: p.k, transB: p.transB });
+      matmulKernel.cpu({ a: arow, b: bz, out: want, m: 1, n: p.n, k: p.k, transB: p.transB });
       const c0 = z * p.strideC + m * p.n;
       if (p.accumulate) { for (let n = 0; n < p.n; n++) want[n] += p.out[c0 + n]; }
       let rms = 0;
@@ -132,14 +132,14 @@ export async function tuneMatmul(
       mine.push(timing);
       if (!matmulVariantFits(ctx, p, variant)) continue;
       dev.queue.writeBuffer(out, 0, hc);
-      matmulForward(ctx, { ...p, variant });
+      matmulKernel.gpu(ctx, { ...p, variant });
       await sync();
       const got = await readBuffer(dev, out, lenC);
       timing.error = checkRows({ ...sizes, a: ha, b: hb, out: hc }, got);
       if (!(timing.error < 1e-4)) continue;
       // One launch, then four: the difference estimates a launch without the sync overhead.
       let t0 = performance.now();
-      matmulForward(ctx, { ...p, variant });
+      matmulKernel.gpu(ctx, { ...p, variant });
       await sync();
       const one = performance.now() - t0;
       if (best && one > 4 * best.ms + 20) {
@@ -147,7 +147,7 @@ export async function tuneMatmul(
         continue;
       }
       t0 = performance.now();
-      for (let i = 0; i < 4; i++) matmulForward(ctx, { ...p, variant });
+      for (let i = 0; i < 4; i++) matmulKernel.gpu(ctx, { ...p, variant });
       await sync();
       const each = Math.max((performance.now() - t0 - one) / 3, 0.01);
       // Launches per submit: about 20 ms of work.
@@ -155,7 +155,7 @@ export async function tuneMatmul(
       const times: number[] = [];
       for (let r = 0; r < rounds; r++) {
         t0 = performance.now();
-        for (let i = 0; i < per; i++) matmulForward(ctx, { ...p, variant });
+        for (let i = 0; i < per; i++) matmulKernel.gpu(ctx, { ...p, variant });
         await sync();
         times.push((performance.now() - t0) / per);
       }

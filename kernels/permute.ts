@@ -148,7 +148,19 @@ function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
   }
 }
 
-/** `permuteForward` paired with its CPU reference. */
+/**
+ * Copies `a` into a permuted layout, output axis k being input axis `perm[k]`
+ * (`out.shape[k] = shape[perm[k]]`); any 4-byte words, bit-exact.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { permuteKernel } from "./permute.ts";
+ * const a = new Int32Array([0, 1, 2, 3, 4, 5]), out = new Int32Array(6); // (2, 3) -> (3, 2)
+ * permuteKernel.cpu({ a, out, shape: [2, 3], perm: [1, 0] });
+ * assert(out[1] === 3 && out[4] === 2); // [0, 3, 1, 4, 2, 5]
+ * ```
+ */
 export const permuteKernel: Kernel<PermuteArgs<Buf>, PermuteArgs<WordArray>> = kernel(
   permuteForward,
   permuteForwardCpu,

@@ -111,11 +111,12 @@ export interface Program<K extends Key, I extends string, O extends string, U ex
 
 /**
  * A launcher and its CPU reference, the unit `core/ops/_run.ts` dispatches on: `G` holds GPU
- * buffers, `C` the same fields with typed arrays.
+ * buffers, `C` the same fields with typed arrays; `R` is what the launcher reports (matmul: the
+ * variant that ran).
  */
-export interface Kernel<G, C> {
+export interface Kernel<G, C, R = void> {
   /** Runs on the GPU. */
-  readonly gpu: (ctx: KernelContext, a: G) => void;
+  readonly gpu: (ctx: KernelContext, a: G) => R;
   /** Runs on the CPU, in the arrays' precision. */
   readonly cpu: (a: C) => void;
 }
@@ -295,9 +296,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
  * k.cpu({ n: 1 });
  * ```
  */
-export function kernel<G, C>(
-  gpu: (ctx: KernelContext, a: G) => void,
+export function kernel<G, C, R = void>(
+  gpu: (ctx: KernelContext, a: G) => R,
   cpu: (a: C) => void,
-): Kernel<G, C> {
+): Kernel<G, C, R> {
   return { gpu, cpu };
 }

@@ -163,11 +163,37 @@ function randomNormalAtCpu(
   });
 }
 
-/** `randomNormal` paired with its CPU reference. */
+/**
+ * `scale * N(0, 1)` noise for (B, T, H), each value keyed by (seed, b, pos0 + t, h) alone, so a
+ * later call for one new position draws what a full call drew there.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { randomNormalKernel } from "./random.ts";
+ * const full = new Float32Array(8), one = new Float32Array(2); // (1, 4, 2) and (1, 1, 2)
+ * randomNormalKernel.cpu({ out: full, B: 1, T: 4, H: 2, seed: 7 });
+ * randomNormalKernel.cpu({ out: one, B: 1, T: 1, H: 2, seed: 7, pos0: 3, scale: 2 });
+ * assert(full[7] !== 0 && one[1] === 2 * full[7]);
+ * ```
+ */
 export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<FloatArray>> =
   kernel(randomNormal, randomNormalCpu);
 
-/** `randomNormalAt` paired with a reference over the same arguments (`randomNormalAtCpu`). */
+/**
+ * The noise of `randomNormal` with each batch row b at its own position `pos[b]`: (B, H) from
+ * (seed, b, pos[b], h) (cached decoding, where rows have different lengths).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { randomNormalAtKernel, randomNormalKernel } from "./random.ts";
+ * const full = new Float64Array(6), at = new Float64Array(2); // (2, 3, 1) and (2, 1)
+ * randomNormalKernel.cpu({ out: full, B: 2, T: 3, H: 1, seed: 7 });
+ * randomNormalAtKernel.cpu({ pos: [2, 0], out: at, B: 2, H: 1, seed: 7 });
+ * assert(at[0] === full[2] && at[1] === full[3] && at[0] !== at[1]);
+ * ```
+ */
 export const randomNormalAtKernel: Kernel<
   RandomNormalAtArgs<Buf>,
   Omit<RandomNormalAtArgs<never>, "pos" | "out"> & { pos: ArrayLike<number>; out: FloatArray }

@@ -1,6 +1,6 @@
 /**
- * Reductions over the last axis (sum, mean, max with its argmax) and their backward, plus
- * argmax on its own (greedy decoding). Forward: see `rowLayout` (an invocation or a workgroup
+ * Reductions over the last axis (sum, mean, max with its argmax, which may be the only output:
+ * greedy decoding) and their backward. Forward: see `rowLayout` (an invocation or a workgroup
  * per row, fixed-order tree, so results are identical run to run); backward is elementwise.
  * Reference: d sum / dx = dy per element; d mean / dx = dy / n; d max / dx = dy at the argmax.
  * @module
@@ -86,15 +86,8 @@ const BACKWARD = program({
   },
 });
 
-/**
- * Reduces each row of `x` (sum, mean, or max and/or its first index).
- *
- * @example
- * ```ts ignore
- * reduceForward(ctx, { op: "max", x: logits, out: m, idx, rows: B * T, n: V });
- * ```
- */
-export function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
+/** Reduces each row of `x` (sum, mean, or max and/or its first index). */
+function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
   const { op, rows, n } = args;
   if (rows === 0) return;
   if (n < 1) throw new Error("Cannot reduce rows of length 0");
@@ -104,32 +97,8 @@ export function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
   FORWARD.run(ctx, { key, bind: { x: args.x, out: args.out, idx }, rows, n });
 }
 
-/**
- * Writes the index of the first maximum of each row (ties resolve to the lowest index).
- *
- * @example
- * ```ts ignore
- * argmaxForward(ctx, { x: logits, idx: tokens, rows: B, n: V });
- * ```
- * @param args input `(rows, n)`, i32 output `(rows)` and sizes
- */
-export function argmaxForward(
-  ctx: KernelContext,
-  args: { x: Buf; idx: Buf; rows: number; n: number },
-): void {
-  reduceForward(ctx, { op: "max", ...args });
-}
-
-/**
- * Spreads each row's output gradient over the row: all elements (sum), divided by `n` (mean),
- * or only the argmax (max).
- *
- * @example
- * ```ts ignore
- * reduceBackward(ctx, { op: "mean", dy, dx, rows, n });
- * ```
- */
-export function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>): void {
+/** Spreads each row's gradient over it: to all (sum), over n (mean), to the argmax (max). */
+function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>): void {
   const { op, rows, n } = args;
   if (rows === 0 || n === 0) return;
   if (op === "max" && !args.idx) {
@@ -140,19 +109,8 @@ export function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>
   BACKWARD.run(ctx, { key: { op, n, w }, bind, count: (rows * n) / w });
 }
 
-/**
- * CPU reference of `reduceForward` (and argmax).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { reduceForwardCpu } from "./reduce.ts";
- * const out = new Float32Array(2), idx = new Int32Array(2);
- * reduceForwardCpu({ op: "max", x: new Float32Array([1, 3, 3, 5, 4, 0]), out, idx, rows: 2, n: 3 });
- * assert(out[0] === 3 && idx[0] === 1 && idx[1] === 0);
- * ```
- */
-export function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void {
+/** CPU reference of `reduceForward`. */
+function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void {
   const { op, x, out, idx, rows, n } = args;
   if (n < 1) throw new Error("Cannot reduce rows of length 0");
   for (let r = 0; r < rows; r++) {
@@ -172,19 +130,8 @@ export function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void
   }
 }
 
-/**
- * CPU reference of `reduceBackward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { reduceBackwardCpu } from "./reduce.ts";
- * const dx = new Float32Array(4);
- * reduceBackwardCpu({ op: "mean", dy: new Float32Array([2, 4]), dx, rows: 2, n: 2 });
- * assert(dx[0] === 1 && dx[3] === 2);
- * ```
- */
-export function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): void {
+/** CPU reference of `reduceBackward`. */
+function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): void {
   const { op, dy, idx, dx, rows, n } = args;
   if (op === "max" && !idx) throw new Error("reduceBackward of max needs the forward argmax (idx)");
   for (let r = 0; r < rows; r++) {
@@ -195,13 +142,37 @@ export function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Arra
   }
 }
 
-/** `reduceForward` paired with its CPU reference. */
+/**
+ * Sum, mean or max of each row of `x` (rows, n) into `out` (rows); max can also (or only) write
+ * the index of each row's first maximum into `idx` (rows).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { reduceKernel } from "./reduce.ts";
+ * const out = new Float32Array(2);
+ * reduceKernel.cpu({ op: "mean", x: new Float32Array([1, 2, 6, 5, 4, 0]), out, rows: 2, n: 3 });
+ * assert(out[0] === 3 && out[1] === 3);
+ * ```
+ */
 export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = kernel(
   reduceForward,
   reduceForwardCpu,
 );
 
-/** `reduceBackward` paired with its CPU reference. */
+/**
+ * Spreads each row's gradient `dy` (rows) over `dx` (rows, n): to every element (sum), divided by
+ * `n` (mean), or to the forward argmax `idx` alone (max).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { reduceBackwardKernel } from "./reduce.ts";
+ * const dx = new Float32Array(4);
+ * reduceBackwardKernel.cpu({ op: "mean", dy: new Float32Array([2, 4]), dx, rows: 2, n: 2 });
+ * assert(dx[0] === 1 && dx[3] === 2);
+ * ```
+ */
 export const reduceBackwardKernel: Kernel<
   ReduceBackwardArgs<Buf>,
   ReduceBackwardArgs<FloatArray, Int32Array>

@@ -83,47 +83,22 @@ const BACKWARD = rowProgram({
   each: () => "dx[base + i] = y[base + i] * (dy[base + i] - st.d);",
 });
 
-/**
- * Softmax of each row.
- *
- * @example
- * ```ts ignore
- * softmaxForward(ctx, { x: scores, y: probs, rows, n });
- * ```
- */
-export function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void {
+/** Softmax of each row. */
+function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void {
   const { rows, n } = args;
   if (rows === 0 || n === 0) return;
   FORWARD.run(ctx, { key: {}, bind: { x: args.x, y: args.y }, rows, n });
 }
 
-/**
- * Softmax backward: `dx = y * (dy - sum(dy * y))` per row.
- *
- * @example
- * ```ts ignore
- * softmaxBackward(ctx, { y: probs, dy, dx, rows, n });
- * ```
- */
-export function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Buf>): void {
+/** Softmax backward: `dx = y * (dy - sum(dy * y))` per row. */
+function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Buf>): void {
   const { rows, n } = args;
   if (rows === 0 || n === 0) return;
   BACKWARD.run(ctx, { key: {}, bind: { y: args.y, dy: args.dy, dx: args.dx }, rows, n });
 }
 
-/**
- * CPU reference of `softmaxForward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { softmaxForwardCpu } from "./softmax.ts";
- * const y = new Float64Array(2);
- * softmaxForwardCpu({ x: new Float64Array([0, Math.log(3)]), y, rows: 1, n: 2 });
- * assert(Math.abs(y[1] - 0.75) < 1e-15);
- * ```
- */
-export function softmaxForwardCpu(args: SoftmaxArgs<FloatArray>): void {
+/** CPU reference of `softmaxForward`. */
+function softmaxForwardCpu(args: SoftmaxArgs<FloatArray>): void {
   const { x, y, rows, n } = args;
   for (let r = 0; r < rows; r++) {
     const base = r * n;
@@ -134,19 +109,8 @@ export function softmaxForwardCpu(args: SoftmaxArgs<FloatArray>): void {
   }
 }
 
-/**
- * CPU reference of `softmaxBackward`.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { softmaxBackwardCpu } from "./softmax.ts";
- * const dx = new Float64Array(2);
- * softmaxBackwardCpu({ y: new Float64Array([0.5, 0.5]), dy: new Float64Array([1, 1]), dx, rows: 1, n: 2 });
- * assert(dx[0] === 0);
- * ```
- */
-export function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
+/** CPU reference of `softmaxBackward`. */
+function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
   const { y, dy, dx, rows, n } = args;
   for (let r = 0; r < rows; r++) {
     const base = r * n;
@@ -156,13 +120,36 @@ export function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void 
   }
 }
 
-/** `softmaxForward` paired with its CPU reference. */
+/**
+ * Softmax of each row of `x` (rows, n) into `y`: `y = exp(x - max x) / sum exp(x - max x)`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { softmaxKernel } from "./softmax.ts";
+ * const y = new Float64Array(2);
+ * softmaxKernel.cpu({ x: new Float64Array([0, Math.log(3)]), y, rows: 1, n: 2 });
+ * assert(Math.abs(y[1] - 0.75) < 1e-15);
+ * ```
+ */
 export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = kernel(
   softmaxForward,
   softmaxForwardCpu,
 );
 
-/** `softmaxBackward` paired with its CPU reference. */
+/**
+ * Softmax backward from the forward output: `dx = y * (dy - sum(dy * y))` per row, all (rows, n).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { softmaxBackwardKernel } from "./softmax.ts";
+ * const dx = new Float64Array(2);
+ * const y = new Float64Array([0.25, 0.75]), dy = new Float64Array([1, 0]);
+ * softmaxBackwardKernel.cpu({ y, dy, dx, rows: 1, n: 2 });
+ * assert(dx[0] === 0.1875); // 0.25 * (1 - 0.25)
+ * ```
+ */
 export const softmaxBackwardKernel: Kernel<
   SoftmaxBackwardArgs<Buf>,
   SoftmaxBackwardArgs<FloatArray>

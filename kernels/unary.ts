@@ -215,12 +215,34 @@ function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
   for (let i = 0; i < n; i++) dx[i] = f(x[i], dy[i]);
 }
 
-/** `unaryForward` paired with its CPU reference. */
+/**
+ * Applies exp, log, neg, relu, tanh or (exact, erf-based) GELU to each of the `n` elements of `x`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { unaryKernel } from "./unary.ts";
+ * const out = new Float64Array(1);
+ * unaryKernel.cpu({ op: "gelu", x: new Float64Array([1]), out, n: 1 });
+ * assert(Math.abs(out[0] - 0.8413447460685429) < 1e-15); // 1 * Phi(1)
+ * ```
+ */
 export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = kernel(
   unaryForward,
   unaryForwardCpu,
 );
 
-/** `unaryBackward` paired with its CPU reference. */
+/**
+ * Input gradient of a unary op, `dx = dy * f'(x)` elementwise over (n).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { unaryBackwardKernel } from "./unary.ts";
+ * const x = new Float64Array([0, 1]), dy = new Float64Array([2, 1]), dx = new Float64Array(2);
+ * unaryBackwardKernel.cpu({ op: "tanh", x, dy, dx, n: 2 });
+ * assert(dx[0] === 2 && Math.abs(dx[1] - (1 - Math.tanh(1) ** 2)) < 1e-15);
+ * ```
+ */
 export const unaryBackwardKernel: Kernel<UnaryBackwardArgs<Buf>, UnaryBackwardArgs<FloatArray>> =
   kernel(unaryBackward, unaryBackwardCpu);

@@ -5,12 +5,12 @@
  * @module
  */
 import type { Device } from "../../core/device.ts";
-import { attentionForward } from "../../kernels/attention.ts";
-import { softmaxForward } from "../../kernels/softmax.ts";
-import { layerNormForward } from "../../kernels/layernorm.ts";
+import { attentionKernel } from "../../kernels/attention.ts";
+import { softmaxKernel } from "../../kernels/softmax.ts";
+import { layerNormKernel } from "../../kernels/layernorm.ts";
 import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
-import { crossEntropyForward } from "../../kernels/cross_entropy.ts";
+import { crossEntropyKernel } from "../../kernels/cross_entropy.ts";
 
 /** A prepared case: `launch` records one run of the kernel; `dispose` frees its buffers. */
 export interface Prepared {
@@ -71,7 +71,7 @@ const attention: KernelCase[] = [[4, 32], [8, 32], [16, 64]].map(([heads, hd]) =
       const qkv = filled(dev, B * T * 3 * H, 1), out = dev.pool.acquire(4 * B * T * H);
       const lse = dev.pool.acquire(4 * B * heads * T);
       const a = { qkv, out, lse, batch: B, seq: T, heads, headDim: hd, layout: "pytorch" as const };
-      return prepared(dev, [qkv, out, lse], () => attentionForward(dev, a));
+      return prepared(dev, [qkv, out, lse], () => attentionKernel.gpu(dev, a));
     },
   };
 });
@@ -87,7 +87,7 @@ const memory: KernelCase[] = [
     bytes: 8 * rows * 512,
     setup(dev) {
       const x = filled(dev, rows * 512, 2), y = dev.pool.acquire(4 * rows * 512);
-      return prepared(dev, [x, y], () => softmaxForward(dev, { x, y, rows, n: 512 }));
+      return prepared(dev, [x, y], () => softmaxKernel.gpu(dev, { x, y, rows, n: 512 }));
     },
   },
   ...[128, 1024].map((cols): KernelCase => ({
@@ -102,7 +102,7 @@ const memory: KernelCase[] = [
         out = dev.pool.acquire(4 * rows * cols);
       const mean = dev.pool.acquire(4 * rows), rstd = dev.pool.acquire(4 * rows);
       const args = { x, residual: r, w, b, out, mean, rstd, rows, cols };
-      return prepared(dev, [x, r, w, b, out, mean, rstd], () => layerNormForward(dev, args));
+      return prepared(dev, [x, r, w, b, out, mean, rstd], () => layerNormKernel.gpu(dev, args));
     },
   })),
   {
@@ -140,7 +140,7 @@ const memory: KernelCase[] = [
       return prepared(
         dev,
         [logits, targets, loss, lse, count],
-        () => crossEntropyForward(dev, args),
+        () => crossEntropyKernel.gpu(dev, args),
       );
     },
   },

@@ -6,7 +6,7 @@
  */
 import process from "node:process";
 import { type Device, getDevice } from "../../core/device.ts";
-import { matmulForward, matmulVariantFits } from "../../kernels/matmul.ts";
+import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
 import { MATMUL_VARIANTS, type MatmulVariant, resolveMatmul } from "../../kernels/matmul_plan.ts";
 import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
 
@@ -92,7 +92,7 @@ export function matmulCase(shape: MatmulShape, variant: MatmulVariant | "auto"):
       dev.upload(b, random(batch * k * n, 2));
       const args = { ...shape, a, b, out, variant: variant === "auto" ? undefined : variant };
       return {
-        launch: () => void matmulForward(dev, args),
+        launch: () => void matmulKernel.gpu(dev, args),
         dispose: () => [a, b, out].forEach((x) => dev.pool.release(x)),
       };
     },

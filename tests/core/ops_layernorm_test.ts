@@ -4,8 +4,8 @@ import type { Device } from "../../core/device.ts";
 import { addLayerNorm, layerNorm } from "../../core/ops/layernorm.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
-import { layerNormForwardCpu } from "../../kernels/layernorm.ts";
-import { layerNormBackwardCpu } from "../../kernels/layernorm_backward.ts";
+import { layerNormKernel } from "../../kernels/layernorm.ts";
+import { layerNormBackwardKernel } from "../../kernels/layernorm_backward.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 
 const R = 13, C = 12; // (R, C) rows; shaped (1, R, C) to check leading axes
@@ -44,7 +44,7 @@ function reference(residual: boolean) {
   const n = R * C, f = (a: Float32Array) => Float64Array.from(a);
   const out = new Float64Array(n), sum = new Float64Array(n);
   const mean = new Float64Array(R), rstd = new Float64Array(R);
-  layerNormForwardCpu({
+  layerNormKernel.cpu({
     x: f(X),
     residual: residual ? f(RES) : undefined,
     w: f(W),
@@ -59,7 +59,18 @@ function reference(residual: boolean) {
   });
   const dX = new Float64Array(n), dW = new Float64Array(C), dB = new Float64Array(C);
   const x = residual ? sum : f(X);
-  layerNormBackwardCpu({ x, w: f(W), mean, rstd, dOut: f(DY), dX, dW, dB, rows: R, cols: C });
+  layerNormBackwardKernel.cpu({
+    x,
+    w: f(W),
+    mean,
+    rstd,
+    dOut: f(DY),
+    dX,
+    dW,
+    dB,
+    rows: R,
+    cols: C,
+  });
   return { out, dX, dW, dB };
 }
 
@@ -112,9 +123,9 @@ Deno.test({
     const x2 = Float64Array.from(X, (v) => 2 * v);
     const mean = new Float64Array(R), rstd = new Float64Array(R), out = new Float64Array(R * C);
     const w = Float64Array.from(W);
-    layerNormForwardCpu({ x: x2, w, b: w, out, mean, rstd, rows: R, cols: C });
+    layerNormKernel.cpu({ x: x2, w, b: w, out, mean, rstd, rows: R, cols: C });
     const dX = new Float64Array(R * C);
-    layerNormBackwardCpu({
+    layerNormBackwardKernel.cpu({
       x: x2,
       w,
       mean,

@@ -4,7 +4,7 @@ import { add } from "../../core/ops/elementwise.ts";
 import { backward } from "../../core/ops/backward.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
-import { matmulForwardCpu } from "../../kernels/matmul.ts";
+import { matmulKernel } from "../../kernels/matmul.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 
 /** One op configuration: operand shapes and transposes (`linear` when `op` says so). */
@@ -49,7 +49,7 @@ function reference(c: Case, a: Float64Array, b: Float64Array): Float64Array {
   const batch = aShape.slice(0, -2).reduce((p, d) => p * d, 1);
   const out = new Float64Array(batch * m * n);
   const strideB = c.b.length === 2 ? 0 : k * n;
-  matmulForwardCpu({ a, b, out, m, n, k, batch, transA, transB, strideB });
+  matmulKernel.cpu({ a, b, out, m, n, k, batch, transA, transB, strideB });
   return out;
 }
 
@@ -175,7 +175,7 @@ Deno.test({
     const want = Float64Array.from(g0);
     for (let u = 0; u < 2; u++) {
       const d = new Float64Array(outF * inF);
-      matmulForwardCpu({
+      matmulKernel.cpu({
         a: Float64Array.from(hs[u]),
         b: Float64Array.from(hx[u]),
         out: d,
@@ -216,7 +216,7 @@ Deno.test({
     const hs = randArray(rows * outF, 65);
     const mm = (a: Float64Array, b: Float64Array, m: number, k: number, n: number, o = {}) => {
       const out = new Float64Array(m * n);
-      matmulForwardCpu({ a, b, out, m, n, k, ...o });
+      matmulKernel.cpu({ a, b, out, m, n, k, ...o });
       return out;
     };
     const f = (x: ArrayLike<number>) => Float64Array.from(x);

@@ -5,7 +5,7 @@
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { Device } from "../../core/device.ts";
-import { matmulForward } from "../../kernels/matmul.ts";
+import { matmulKernel } from "../../kernels/matmul.ts";
 import { gpuTest } from "../kernels/_harness.ts";
 
 /** Runs `fn` with environment variables set (undefined: removed), then restores them. */
@@ -24,7 +24,7 @@ async function withEnv(vars: Record<string, string | undefined>, fn: () => Promi
 /** Records one 64 x 64 x 64 matmul with the launcher's own choice of variant. */
 function launchMatmul(dev: Device): void {
   const [a, b, out] = [0, 1, 2].map(() => dev.pool.acquire(64 * 64 * 4));
-  matmulForward(dev, { a, b, out, m: 64, n: 64, k: 64 });
+  matmulKernel.gpu(dev, { a, b, out, m: 64, n: 64, k: 64 });
   dev.flush();
   for (const buf of [a, b, out]) dev.pool.release(buf);
 }

@@ -3,7 +3,7 @@
  * @module
  */
 import type { AttentionLayout, AttentionShape } from "../../kernels/attention.ts";
-import { attentionForwardCpu } from "../../kernels/attention.ts";
+import { attentionKernel } from "../../kernels/attention.ts";
 import { randArray } from "./_harness.ts";
 
 /** One test shape: sizes plus whether a bias is added. */
@@ -62,6 +62,6 @@ export function cpuForward(
 ): { out: Float32Array; lse: Float32Array } {
   const out = new Float32Array(c.batch * c.seq * c.heads * c.headDim);
   const lse = new Float32Array(c.batch * c.heads * c.seq);
-  attentionForwardCpu({ ...c, qkv: x.qkv, bias: x.bias, out, lse });
+  attentionKernel.cpu({ ...c, qkv: x.qkv, bias: x.bias, out, lse });
   return { out, lse };
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { type Device, getDevice } from "../../core/device.ts";
-import { fill } from "../../kernels/fill.ts";
+import { fillKernel } from "../../kernels/fill.ts";
 import type { KernelContext } from "../../kernels/context.ts";
 
 /** The shared device, or null when no adapter exists (GPU tests then skip). */
@@ -60,7 +60,7 @@ export function upload(
 /** A pooled output buffer of n elements filled with NaN (f32) or 0x7fffffff (ints). */
 export function poisoned(dev: Device, n: number, dtype: "f32" | "i32" = "f32"): GPUBuffer {
   const b = dev.pool.acquire(Math.max(4, n * 4));
-  fill(dev, { out: b, n, value: dtype === "f32" ? NaN : 0x7fffffff, dtype });
+  fillKernel.gpu(dev, { out: b, n, value: dtype === "f32" ? NaN : 0x7fffffff, dtype });
   return b;
 }
 

@@ -1,6 +1,6 @@
 import { ok } from "node:assert/strict";
-import { adamw, type AdamWArgs, adamwCpu } from "../../kernels/adamw.ts";
-import { gradNorm, gradNormCpu } from "../../kernels/grad_norm.ts";
+import { type AdamWArgs, adamwKernel } from "../../kernels/adamw.ts";
+import { gradNormKernel } from "../../kernels/grad_norm.ts";
 import { roundUp } from "../../kernels/context.ts";
 import {
   assertClose,
@@ -24,7 +24,7 @@ interface Case {
 }
 
 Deno.test({
-  name: "adamw() matches the CPU reference on odd sizes, decay boundaries and clipping",
+  name: "adamwKernel.gpu() matches the CPU reference on odd sizes, decay boundaries and clipping",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -51,8 +51,8 @@ Deno.test({
         dev.upload(norm, new Float32Array([c.norm]));
         normCpu[0] = c.norm;
       } else if (c.maxGradNorm !== null) {
-        gradNorm(ctx, { grad, n: c.n, out: norm });
-        gradNormCpu({ grad: g, n: c.n, out: normCpu });
+        gradNormKernel.gpu(ctx, { grad, n: c.n, out: norm });
+        gradNormKernel.cpu({ grad: g, n: c.n, out: normCpu });
       }
       const hp = {
         n: c.n,
@@ -65,7 +65,7 @@ Deno.test({
         step: c.step,
         maxGradNorm: c.maxGradNorm,
       };
-      adamw(ctx, { ...hp, param, grad, m, v, norm });
+      adamwKernel.gpu(ctx, { ...hp, param, grad, m, v, norm });
       const want: AdamWArgs<Float64Array> = {
         ...hp,
         param: Float64Array.from(p0),
@@ -74,7 +74,7 @@ Deno.test({
         v: Float64Array.from(v0),
         norm: normCpu,
       };
-      adamwCpu(want);
+      adamwKernel.cpu(want);
       const [gp, gm, gv] = [
         await readF32(dev, param, len),
         await readF32(dev, m, len),
@@ -95,10 +95,10 @@ Deno.test({
   },
 });
 
-Deno.test("adamwCpu() applies decoupled weight decay only below decayEnd", () => {
+Deno.test("adamwKernel.cpu() applies decoupled weight decay only below decayEnd", () => {
   const param = new Float64Array([2, 2]), grad = new Float64Array([0, 0]);
   const m = new Float64Array(2), v = new Float64Array(2);
-  adamwCpu({
+  adamwKernel.cpu({
     param,
     grad,
     m,
@@ -116,10 +116,10 @@ Deno.test("adamwCpu() applies decoupled weight decay only below decayEnd", () =>
   assertClose(param, [2 * (1 - 0.05), 2], 1e-12, "decay");
 });
 
-Deno.test("adamwCpu() clips by min(1, maxGradNorm / (norm + 1e-6))", () => {
+Deno.test("adamwKernel.cpu() clips by min(1, maxGradNorm / (norm + 1e-6))", () => {
   const run = (maxGradNorm: number | null) => {
     const m = new Float64Array(1);
-    adamwCpu({
+    adamwKernel.cpu({
       param: new Float64Array(1),
       grad: new Float64Array([4]),
       m,

@@ -1,7 +1,7 @@
 import { deepStrictEqual } from "node:assert/strict";
 import type { KernelContext } from "../../kernels/context.ts";
-import { attentionForwardCpu } from "../../kernels/attention.ts";
-import { attentionBackward, attentionBackwardCpu } from "../../kernels/attention_backward.ts";
+import { attentionKernel } from "../../kernels/attention.ts";
+import { attentionBackwardKernel } from "../../kernels/attention_backward.ts";
 import {
   assertClose,
   gpuTest,
@@ -17,7 +17,7 @@ import { type Case, cases, cpuForward, inputs, label } from "./_attention_cases.
 /** sum(out * w) of the CPU forward in float64. */
 function loss(c: Case, qkv: Float64Array, bias: Float64Array | undefined, w: Float64Array): number {
   const out = new Float64Array(w.length);
-  attentionForwardCpu({ ...c, qkv, bias, out });
+  attentionKernel.cpu({ ...c, qkv, bias, out });
   let s = 0;
   for (let i = 0; i < out.length; i++) s += out[i] * w[i];
   return s;
@@ -38,7 +38,7 @@ function numericGrad(x: Float64Array, f: () => number, h = 1e-5): Float64Array {
   return g;
 }
 
-Deno.test("attentionBackwardCpu() matches float64 finite differences for qkv and bias", () => {
+Deno.test("attentionBackwardKernel.cpu() matches float64 finite differences for qkv and bias", () => {
   const small: Case[] = [
     { batch: 2, seq: 5, heads: 2, headDim: 4, layout: "interleaved", bias: true, rotary: {} },
     {
@@ -58,10 +58,10 @@ Deno.test("attentionBackwardCpu() matches float64 finite differences for qkv and
     const qkv = Float64Array.from(x.qkv), bias = x.bias ? Float64Array.from(x.bias) : undefined;
     const w = Float64Array.from(x.dout);
     const out = new Float64Array(w.length), lse = new Float64Array(c.batch * c.heads * c.seq);
-    attentionForwardCpu({ ...c, qkv, bias, out, lse });
+    attentionKernel.cpu({ ...c, qkv, bias, out, lse });
     const dqkv = new Float64Array(qkv.length);
     const dbias = bias ? new Float64Array(bias.length) : undefined;
-    attentionBackwardCpu({ ...c, qkv, out, lse, dout: w, dqkv, bias, dbias });
+    attentionBackwardKernel.cpu({ ...c, qkv, out, lse, dout: w, dqkv, bias, dbias });
     const f = () => loss(c, qkv, bias, w);
     assertClose(dqkv, numericGrad(qkv, f), 1e-3, `dqkv ${label(c)}`, 1e-3);
     if (bias && dbias) assertClose(dbias, numericGrad(bias, f), 1e-3, `dbias ${label(c)}`, 1e-3);
@@ -85,7 +85,7 @@ async function gpuBackward(
     dqkv: poisoned(dev, x.qkv.length),
     dbias: x.bias ? poisoned(dev, x.bias.length) : undefined,
   };
-  attentionBackward(ctx ?? dev, { ...c, ...b });
+  attentionBackwardKernel.gpu(ctx ?? dev, { ...c, ...b });
   const dqkv = await readF32(dev, b.dqkv, x.qkv.length);
   const dbias = b.dbias && x.bias ? await readF32(dev, b.dbias, x.bias.length) : null;
   release(dev, ...Object.values(b).filter((v): v is GPUBuffer => v !== undefined));
@@ -93,7 +93,8 @@ async function gpuBackward(
 }
 
 Deno.test({
-  name: "attentionBackward() matches the CPU backward on odd shapes, layouts, bias and rotary",
+  name:
+    "attentionBackwardKernel.gpu() matches the CPU backward on odd shapes, layouts, bias and rotary",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -102,7 +103,15 @@ Deno.test({
       const fwd = cpuForward(c, x);
       const dqkv = new Float32Array(x.qkv.length);
       const dbias = x.bias ? new Float32Array(x.bias.length) : undefined;
-      attentionBackwardCpu({ ...c, ...fwd, qkv: x.qkv, dout: x.dout, bias: x.bias, dqkv, dbias });
+      attentionBackwardKernel.cpu({
+        ...c,
+        ...fwd,
+        qkv: x.qkv,
+        dout: x.dout,
+        bias: x.bias,
+        dqkv,
+        dbias,
+      });
       for (const [path, ctx] of inputPaths(dev)) {
         const got = await gpuBackward(c, x, fwd, ctx);
         assertClose(got.dqkv, dqkv, 1e-4, `dqkv ${label({ ...c, path })}`, 1e-2);
@@ -113,7 +122,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "attentionBackward() gives bit-identical gradients run after run",
+  name: "attentionBackwardKernel.gpu() gives bit-identical gradients run after run",
   ...gpuTest,
   fn: async () => {
     const c: Case = {
@@ -134,7 +143,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "attentionBackward() sums the bias gradient over batch chunks like the CPU backward",
+  name:
+    "attentionBackwardKernel.gpu() sums the bias gradient over batch chunks like the CPU backward",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -142,7 +152,15 @@ Deno.test({
     const x = inputs(c, 88);
     const fwd = cpuForward(c, x);
     const dqkv = new Float32Array(x.qkv.length), dbias = new Float32Array(x.bias!.length);
-    attentionBackwardCpu({ ...c, ...fwd, qkv: x.qkv, dout: x.dout, bias: x.bias, dqkv, dbias });
+    attentionBackwardKernel.cpu({
+      ...c,
+      ...fwd,
+      qkv: x.qkv,
+      dout: x.dout,
+      bias: x.bias,
+      dqkv,
+      dbias,
+    });
     dev.tuning.set("attention.dsBatch", "2"); // chunks of 2 and 1 batch rows
     try {
       const got = await gpuBackward(c, x, fwd);

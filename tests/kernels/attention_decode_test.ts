@@ -1,9 +1,6 @@
 import { throws } from "node:assert/strict";
 import type { AttentionLayout } from "../../kernels/attention.ts";
-import {
-  attentionDecodeForward,
-  attentionDecodeForwardCpu,
-} from "../../kernels/attention_decode.ts";
+import { attentionDecodeKernel } from "../../kernels/attention_decode.ts";
 import {
   assertClose,
   gpuTest,
@@ -49,10 +46,10 @@ async function decodeInChunks(c: Case, x: ReturnType<typeof inputs>) {
     }
     const args = { ...c, steps, capacity: cap, cacheLen: L, biasStride: S };
     const out = new Float32Array(B * steps * H);
-    attentionDecodeForwardCpu({ ...args, qkv, kCache: kc, vCache: vc, out, bias });
+    attentionDecodeKernel.cpu({ ...args, qkv, kCache: kc, vCache: vc, out, bias });
     const qg = upload(dev, qkv), og = poisoned(dev, out.length);
     const bg = bias ? upload(dev, bias) : undefined;
-    attentionDecodeForward(dev, { ...args, qkv: qg, kCache: kg, vCache: vg, out: og, bias: bg });
+    attentionDecodeKernel.gpu(dev, { ...args, qkv: qg, kCache: kg, vCache: vg, out: og, bias: bg });
     const outG = await readF32(dev, og, out.length);
     for (let b = 0; b < B; b++) {
       cpu.set(out.subarray(b * steps * H, (b + 1) * steps * H), (b * T + L) * H);
@@ -66,7 +63,7 @@ async function decodeInChunks(c: Case, x: ReturnType<typeof inputs>) {
 }
 
 Deno.test({
-  name: "attentionDecodeForward() decoding position by position equals full causal attention",
+  name: "attentionDecodeKernel.gpu() decoding position by position equals full causal attention",
   ...gpuTest,
   fn: async () => {
     const list: Case[] = [
@@ -94,7 +91,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "attentionDecodeForward() with per-row cache lengths matches the CPU reference",
+  name: "attentionDecodeKernel.gpu() with per-row cache lengths matches the CPU reference",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -124,8 +121,8 @@ Deno.test({
         out: poisoned(dev, B * steps * H),
       };
       const out = new Float32Array(B * steps * H);
-      attentionDecodeForwardCpu({ ...args, qkv, kCache: kc, vCache: vc, out, bias, lengths });
-      attentionDecodeForward(dev, { ...args, ...g });
+      attentionDecodeKernel.cpu({ ...args, qkv, kCache: kc, vCache: vc, out, bias, lengths });
+      attentionDecodeKernel.gpu(dev, { ...args, ...g });
       assertClose(await readF32(dev, g.out, out.length), out, 1e-4, "out", 1e-2);
       assertClose(await readF32(dev, g.kCache, kc.length), kc, 1e-5, "kCache", 1e-2);
       assertClose(await readF32(dev, g.vCache, vc.length), vc, 0, "vCache");
@@ -134,11 +131,11 @@ Deno.test({
   },
 });
 
-Deno.test("attentionDecodeForwardCpu() rejects a cache overflow", () => {
+Deno.test("attentionDecodeKernel.cpu() rejects a cache overflow", () => {
   const a = new Float32Array(64);
   throws(
     () =>
-      attentionDecodeForwardCpu({
+      attentionDecodeKernel.cpu({
         qkv: a,
         kCache: a,
         vCache: a,
@@ -153,4 +150,24 @@ Deno.test("attentionDecodeForwardCpu() rejects a cache overflow", () => {
       }),
     /Attention cache overflow: 3 cached \+ 2 new > capacity 4/,
   );
+});
+
+Deno.test("attentionDecodeKernel.cpu() appends to the caches and averages v on a worked case", () => {
+  // one head of dim 1, a cached key/value (q.k = 0 everywhere): the new query averages v
+  const kCache = new Float64Array([0, 0]), vCache = new Float64Array([1, 0]);
+  const out = new Float64Array(1);
+  attentionDecodeKernel.cpu({
+    qkv: new Float64Array([1, 0, 3]),
+    kCache,
+    vCache,
+    out,
+    cacheLen: 1,
+    batch: 1,
+    steps: 1,
+    heads: 1,
+    headDim: 1,
+    capacity: 2,
+    layout: "pytorch",
+  });
+  assertClose([vCache[1], out[0]], [3, 2], 0, "cached v and output");
 });

@@ -1,8 +1,8 @@
 import { deepStrictEqual, throws } from "node:assert/strict";
 import type { KernelContext } from "../../kernels/context.ts";
-import { attentionForward, attentionForwardCpu } from "../../kernels/attention.ts";
-import { attentionBackward, attentionBackwardCpu } from "../../kernels/attention_backward.ts";
-import { attentionDecodeForward } from "../../kernels/attention_decode.ts";
+import { attentionKernel } from "../../kernels/attention.ts";
+import { attentionBackwardKernel } from "../../kernels/attention_backward.ts";
+import { attentionDecodeKernel } from "../../kernels/attention_decode.ts";
 import {
   assertClose,
   gpuTest,
@@ -16,7 +16,7 @@ import {
 import { type Case, cases, cpuForward, inputs, label } from "./_attention_cases.ts";
 
 Deno.test({
-  name: "attentionForward() matches the CPU reference on odd shapes, layouts, bias and rotary",
+  name: "attentionKernel.gpu() matches the CPU reference on odd shapes, layouts, bias and rotary",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -27,7 +27,7 @@ Deno.test({
         const want = cpuForward(c, x);
         const qkv = upload(dev, x.qkv), bias = x.bias ? upload(dev, x.bias) : undefined;
         const out = poisoned(dev, want.out.length), lse = poisoned(dev, want.lse.length);
-        attentionForward(ctx, { ...c, qkv, bias, out, lse });
+        attentionKernel.gpu(ctx, { ...c, qkv, bias, out, lse });
         assertClose(
           await readF32(dev, out, want.out.length),
           want.out,
@@ -44,7 +44,7 @@ Deno.test({
         );
         // Without lse (inference): same output.
         const out2 = poisoned(dev, want.out.length);
-        attentionForward(ctx, { ...c, qkv, bias, out: out2 });
+        attentionKernel.gpu(ctx, { ...c, qkv, bias, out: out2 });
         assertClose(
           await readF32(dev, out2, want.out.length),
           want.out,
@@ -58,20 +58,20 @@ Deno.test({
   },
 });
 
-Deno.test("attentionForwardCpu() is a softmax-weighted mean of the visible values", () => {
+Deno.test("attentionKernel.cpu() is a softmax-weighted mean of the visible values", () => {
   // 1 head of dim 2, T 3, q = k = 0: uniform weights over positions 0..i.
   const qkv = new Float64Array([0, 0, 0, 0, 1, 10, 0, 0, 0, 0, 2, 20, 0, 0, 0, 0, 6, 60]);
   const out = new Float64Array(6), lse = new Float64Array(3);
-  attentionForwardCpu({ qkv, out, lse, batch: 1, seq: 3, heads: 1, headDim: 2, layout: "pytorch" });
+  attentionKernel.cpu({ qkv, out, lse, batch: 1, seq: 3, heads: 1, headDim: 2, layout: "pytorch" });
   deepStrictEqual([...out], [1, 10, 1.5, 15, 3, 30]);
   assertClose(lse, [0, Math.log(2), Math.log(3)], 1e-12, "lse");
 });
 
-Deno.test("attentionForwardCpu() rejects an odd head dimension with rotary", () => {
+Deno.test("attentionKernel.cpu() rejects an odd head dimension with rotary", () => {
   const a = new Float32Array(9);
   throws(
     () =>
-      attentionForwardCpu({
+      attentionKernel.cpu({
         qkv: a,
         out: a,
         batch: 1,
@@ -86,7 +86,7 @@ Deno.test("attentionForwardCpu() rejects an odd head dimension with rotary", () 
 });
 
 Deno.test({
-  name: "attentionForward() with keys and values staged in workgroup memory matches the CPU",
+  name: "attentionKernel.gpu() with keys and values staged in workgroup memory matches the CPU",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -102,7 +102,7 @@ Deno.test({
             const want = cpuForward(c, x);
             const qkv = upload(dev, x.qkv), bias = x.bias ? upload(dev, x.bias) : undefined;
             const out = poisoned(dev, want.out.length), lse = poisoned(dev, want.lse.length);
-            attentionForward(ctx, { ...c, qkv, bias, out, lse });
+            attentionKernel.gpu(ctx, { ...c, qkv, bias, out, lse });
             const what = `tile ${tile} ${label(c)}`;
             assertClose(await readF32(dev, out, want.out.length), want.out, 1e-4, what, 1e-2);
             assertClose(await readF32(dev, lse, want.lse.length), want.lse, 1e-4, what, 1e-2);
@@ -154,11 +154,24 @@ Deno.test({
       dqkv: poisoned(dev, x.qkv.length),
       dbias: poisoned(dev, x.bias!.length),
     };
-    attentionForward(ctx, { ...c, ...g });
+    attentionKernel.gpu(ctx, { ...c, ...g });
     assertClose(await readF32(dev, g.out, want.out.length), want.out, 1e-4, "out", 1e-2);
     const dqkv = new Float32Array(x.qkv.length), dbias = new Float32Array(x.bias!.length);
-    attentionBackwardCpu({ ...c, ...want, qkv: x.qkv, dout: x.dout, bias: x.bias, dqkv, dbias });
-    attentionBackward(ctx, { ...c, ...g, out: upload(dev, want.out), lse: upload(dev, want.lse) });
+    attentionBackwardKernel.cpu({
+      ...c,
+      ...want,
+      qkv: x.qkv,
+      dout: x.dout,
+      bias: x.bias,
+      dqkv,
+      dbias,
+    });
+    attentionBackwardKernel.gpu(ctx, {
+      ...c,
+      ...g,
+      out: upload(dev, want.out),
+      lse: upload(dev, want.lse),
+    });
     assertClose(await readF32(dev, g.dqkv, dqkv.length), dqkv, 1e-4, "dqkv", 1e-2);
     assertClose(await readF32(dev, g.dbias, dbias.length), dbias, 1e-4, "dbias", 1e-2);
     // Decoding: prefill all 70 positions at once (more keys than lanes).
@@ -166,7 +179,7 @@ Deno.test({
     const kc = poisoned(dev, c.batch * c.heads * cap * c.headDim);
     const vc = poisoned(dev, c.batch * c.heads * cap * c.headDim);
     const out = poisoned(dev, c.batch * c.seq * H);
-    attentionDecodeForward(ctx, {
+    attentionDecodeKernel.gpu(ctx, {
       ...c,
       steps: c.seq,
       capacity: cap,

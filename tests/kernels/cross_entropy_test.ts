@@ -1,9 +1,7 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
 import {
-  crossEntropyBackward,
-  crossEntropyBackwardCpu,
-  crossEntropyForward,
-  crossEntropyForwardCpu,
+  crossEntropyBackwardKernel,
+  crossEntropyKernel,
   type Reduction,
 } from "../../kernels/cross_entropy.ts";
 import {
@@ -36,7 +34,7 @@ function targets(rows: number, classes: number, seed: number, ign = IGN): Int32A
 for (const reduction of ["mean", "none"] as Reduction[]) {
   Deno.test({
     name:
-      `crossEntropyForward() matches the CPU reference (${reduction}) on odd shapes in every row layout`,
+      `crossEntropyKernel.gpu() matches the CPU reference (${reduction}) on odd shapes in every row layout`,
     ...gpuTest,
     fn: async () => {
       const dev = (await maybeDevice())!;
@@ -48,7 +46,7 @@ for (const reduction of ["mean", "none"] as Reduction[]) {
             const nl = reduction === "mean" ? 1 : rows;
             const x = upload(dev, hx), t = upload(dev, ht);
             const loss = poisoned(dev, nl), lse = poisoned(dev, rows), count = poisoned(dev, 1);
-            crossEntropyForward(dev, {
+            crossEntropyKernel.gpu(dev, {
               logits: x,
               targets: t,
               loss,
@@ -61,7 +59,7 @@ for (const reduction of ["mean", "none"] as Reduction[]) {
             const wl = new Float32Array(nl),
               wlse = new Float32Array(rows),
               wc = new Float32Array(1);
-            crossEntropyForwardCpu({
+            crossEntropyKernel.cpu({
               logits: hx,
               targets: ht,
               loss: wl,
@@ -86,7 +84,7 @@ for (const reduction of ["mean", "none"] as Reduction[]) {
 
   Deno.test({
     name:
-      `crossEntropyBackward() matches the CPU backward (${reduction}) on odd shapes in every row layout`,
+      `crossEntropyBackwardKernel.gpu() matches the CPU backward (${reduction}) on odd shapes in every row layout`,
     ...gpuTest,
     fn: async () => {
       const dev = (await maybeDevice())!;
@@ -99,7 +97,7 @@ for (const reduction of ["mean", "none"] as Reduction[]) {
             const nl = reduction === "mean" ? 1 : rows;
             const hdy = randArray(nl, 5, 0.5, 2);
             const hlse = new Float32Array(rows), hc = new Float32Array(1);
-            crossEntropyForwardCpu({
+            crossEntropyKernel.cpu({
               logits: hx,
               targets: ht,
               loss: new Float32Array(nl),
@@ -111,7 +109,7 @@ for (const reduction of ["mean", "none"] as Reduction[]) {
             });
             const x = upload(dev, hx), t = upload(dev, ht), lse = upload(dev, hlse);
             const dy = upload(dev, hdy), count = upload(dev, hc), dx = poisoned(dev, n);
-            crossEntropyBackward(dev, {
+            crossEntropyBackwardKernel.gpu(dev, {
               logits: x,
               targets: t,
               lse,
@@ -123,7 +121,7 @@ for (const reduction of ["mean", "none"] as Reduction[]) {
               reduction,
             });
             const want = new Float32Array(n);
-            crossEntropyBackwardCpu({
+            crossEntropyBackwardKernel.cpu({
               logits: hx,
               targets: ht,
               lse: hlse,
@@ -150,7 +148,7 @@ for (const reduction of ["mean", "none"] as Reduction[]) {
 }
 
 Deno.test({
-  name: "crossEntropyForward() gives 0 when every row is ignored and honours the ignore index",
+  name: "crossEntropyKernel.gpu() gives 0 when every row is ignored and honours the ignore index",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -159,13 +157,13 @@ Deno.test({
     const x = upload(dev, hx), lse = poisoned(dev, rows), count = poisoned(dev, 1);
     const loss = poisoned(dev, 1);
     const all = upload(dev, new Int32Array(rows).fill(IGN));
-    crossEntropyForward(dev, { logits: x, targets: all, loss, lse, count, rows, classes });
+    crossEntropyKernel.gpu(dev, { logits: x, targets: all, loss, lse, count, rows, classes });
     assertEquals([...await readF32(dev, loss, 1)], [0]);
     assertEquals([...await readF32(dev, count, 1)], [0]);
     // A custom ignore index (a pad class inside the vocabulary).
     const ht = new Int32Array([0, 3, 0, 2]);
     const t = upload(dev, ht);
-    crossEntropyForward(dev, {
+    crossEntropyKernel.gpu(dev, {
       logits: x,
       targets: t,
       loss,
@@ -176,7 +174,7 @@ Deno.test({
       ignoreIndex: 0,
     });
     const want = new Float32Array(1);
-    crossEntropyForwardCpu({
+    crossEntropyKernel.cpu({
       logits: hx,
       targets: ht,
       loss: want,
@@ -192,13 +190,13 @@ Deno.test({
 });
 
 Deno.test({
-  name: "crossEntropyForward() flags an out-of-range target with a NaN loss",
+  name: "crossEntropyKernel.gpu() flags an out-of-range target with a NaN loss",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     const x = upload(dev, randArray(6, 2)), t = upload(dev, new Int32Array([1, 3]));
     const loss = poisoned(dev, 2), lse = poisoned(dev, 2);
-    crossEntropyForward(dev, {
+    crossEntropyKernel.gpu(dev, {
       logits: x,
       targets: t,
       loss,
@@ -213,7 +211,7 @@ Deno.test({
   },
 });
 
-Deno.test("crossEntropyBackwardCpu() matches float64 finite differences", () => {
+Deno.test("crossEntropyBackwardKernel.cpu() matches float64 finite differences", () => {
   for (const reduction of ["mean", "none"] as Reduction[]) {
     for (const [rows, classes] of [[1, 1], [1, 4], [6, 5]]) {
       const ht = targets(rows, classes, 11);
@@ -222,7 +220,7 @@ Deno.test("crossEntropyBackwardCpu() matches float64 finite differences", () => 
         const loss = new Float64Array(nl),
           lse = new Float64Array(rows),
           count = new Float64Array(1);
-        crossEntropyForwardCpu({
+        crossEntropyKernel.cpu({
           logits: x,
           targets: ht,
           loss,
@@ -241,7 +239,7 @@ Deno.test("crossEntropyBackwardCpu() matches float64 finite differences", () => 
         ([x], dy) => {
           const { lse, count } = forward(x);
           const dlogits = new Float64Array(rows * classes);
-          crossEntropyBackwardCpu({
+          crossEntropyBackwardKernel.cpu({
             logits: x,
             targets: ht,
             lse,
@@ -260,10 +258,10 @@ Deno.test("crossEntropyBackwardCpu() matches float64 finite differences", () => 
   }
 });
 
-Deno.test("crossEntropyForwardCpu() rejects a target outside the classes", () => {
+Deno.test("crossEntropyKernel.cpu() rejects a target outside the classes", () => {
   let msg = "";
   try {
-    crossEntropyForwardCpu({
+    crossEntropyKernel.cpu({
       logits: new Float32Array(4),
       targets: new Int32Array([0, 2]),
       loss: new Float32Array(1),
@@ -278,7 +276,8 @@ Deno.test("crossEntropyForwardCpu() rejects a target outside the classes", () =>
 });
 
 Deno.test({
-  name: "crossEntropyForward() and crossEntropyBackward() are bit-identical run to run",
+  name:
+    "crossEntropyKernel.gpu() and crossEntropyBackwardKernel.gpu() are bit-identical run to run",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -291,8 +290,8 @@ Deno.test({
         for (let k = 0; k < 2; k++) {
           const loss = poisoned(dev, 1), lse = poisoned(dev, rows), count = poisoned(dev, 1);
           const dx = poisoned(dev, rows * classes);
-          crossEntropyForward(dev, { logits: x, targets: t, loss, lse, count, rows, classes });
-          crossEntropyBackward(dev, {
+          crossEntropyKernel.gpu(dev, { logits: x, targets: t, loss, lse, count, rows, classes });
+          crossEntropyBackwardKernel.gpu(dev, {
             logits: x,
             targets: t,
             lse,
@@ -318,4 +317,18 @@ Deno.test({
   fn: async () => {
     assertEquals((await maybeDevice())!.errors, []);
   },
+});
+
+Deno.test("crossEntropyKernel.cpu() averages over the rows that are not ignored (worked case)", () => {
+  const loss = new Float64Array(1), lse = new Float64Array(2), count = new Float64Array(1);
+  crossEntropyKernel.cpu({
+    logits: new Float64Array([0, 0, 5, 1]),
+    targets: new Int32Array([1, -100]),
+    loss,
+    lse,
+    count,
+    rows: 2,
+    classes: 2,
+  });
+  assertClose([loss[0], count[0]], [Math.log(2), 1], 1e-15, "mean loss and count");
 });

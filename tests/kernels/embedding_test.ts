@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, throws } from "node:assert/strict";
 import type { KernelContext } from "../../kernels/context.ts";
-import { matmulForward } from "../../kernels/matmul.ts";
+import { matmulKernel } from "../../kernels/matmul.ts";
 import { embeddingKernel } from "../../kernels/embedding.ts";
 import { embeddingBackwardKernel } from "../../kernels/embedding_backward.ts";
 import {
@@ -142,7 +142,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "embeddingBackwardKernel.gpu() and matmulForward() refuse loops past llvmpipe's budget on CPU adapters",
+    "embeddingBackwardKernel.gpu() and matmulKernel.gpu() refuse loops past llvmpipe's budget on CPU adapters",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -161,7 +161,7 @@ Deno.test({
       /Embedding backward over 70000 positions \(lower the microbatch.*65535/,
     );
     throws(
-      () => matmulForward(cpu, { a: b, b: b, out: b, m: 1, n: 1, k: 300000, variant: "direct" }),
+      () => matmulKernel.gpu(cpu, { a: b, b: b, out: b, m: 1, n: 1, k: 300000, variant: "direct" }),
       /A matmul over K = 300000.*65535/,
     );
     dev.pool.release(b);

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { copy, copyKernel, fill, fillKernel } from "../../kernels/fill.ts";
+import { copyKernel, fillKernel } from "../../kernels/fill.ts";
 import {
   assertClose,
   gpuTest,
@@ -13,17 +13,17 @@ import {
 } from "./_harness.ts";
 
 Deno.test({
-  name: "fill() matches the CPU reference for f32 and i32 on odd sizes",
+  name: "fillKernel.gpu() matches the CPU reference for f32 and i32 on odd sizes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     for (const n of [1, 255, 257, 1000]) {
       const b = poisoned(dev, n);
-      fill(dev, { out: b, n, value: -1.5 });
+      fillKernel.gpu(dev, { out: b, n, value: -1.5 });
       const want = new Float32Array(n);
       fillKernel.cpu({ out: want, n, value: -1.5 });
       assertClose(await readF32(dev, b, n), want, 0, `fill f32 n=${n}`);
-      fill(dev, { out: b, n, value: -7, dtype: "i32" });
+      fillKernel.gpu(dev, { out: b, n, value: -7, dtype: "i32" });
       assertEquals([...await readI32(dev, b, n)], new Array(n).fill(-7));
       release(dev, b);
     }
@@ -31,15 +31,15 @@ Deno.test({
 });
 
 Deno.test({
-  name: "copy() copies element ranges at offsets like the CPU reference",
+  name: "copyKernel.gpu() copies element ranges at offsets like the CPU reference",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     const src = randArray(777, 1);
     const a = upload(dev, src);
     const out = poisoned(dev, 500);
-    fill(dev, { out, n: 500, value: 0 });
-    copy(dev, { a, out, n: 301, srcOffset: 13, dstOffset: 99 });
+    fillKernel.gpu(dev, { out, n: 500, value: 0 });
+    copyKernel.gpu(dev, { a, out, n: 301, srcOffset: 13, dstOffset: 99 });
     const want = new Float32Array(500);
     copyKernel.cpu({ a: src, out: want, n: 301, srcOffset: 13, dstOffset: 99 });
     assertClose(await readF32(dev, out, 500), want, 0, "copy");

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { gradNorm, gradNormCpu, gradNormScratch } from "../../kernels/grad_norm.ts";
+import { gradNormKernel, gradNormScratch } from "../../kernels/grad_norm.ts";
 import { roundUp } from "../../kernels/context.ts";
 import {
   assertClose,
@@ -16,7 +16,7 @@ import {
 } from "./_harness.ts";
 
 Deno.test({
-  name: "gradNorm() matches the CPU reference on odd sizes with a NaN tail",
+  name: "gradNormKernel.gpu() matches the CPU reference on odd sizes with a NaN tail",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -33,9 +33,9 @@ Deno.test({
         const grad = upload(dev, withNaNTail(g, roundUp(n, 4) + 8));
         const out = poisoned(dev, 1);
         const partials = ctx === dev ? undefined : dev.pool.acquire(gradNormScratch(ctx, n) * 4);
-        gradNorm(ctx, { grad, n, out, partials });
+        gradNormKernel.gpu(ctx, { grad, n, out, partials });
         const want = new Float64Array(1);
-        gradNormCpu({ grad: g, n, out: want });
+        gradNormKernel.cpu({ grad: g, n, out: want });
         assertClose(await readF32(dev, out, 1), want, 1e-5, `gradNorm n=${n} (${how})`);
         release(dev, grad, out, ...(partials ? [partials] : []));
       }
@@ -44,7 +44,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "gradNorm() counts every element once, past the first grid stride and in the tail",
+  name:
+    "gradNormKernel.gpu() counts every element once, past the first grid stride and in the tail",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -53,14 +54,14 @@ Deno.test({
     [0, 262143, 262144, 262147, 299999, n - 1].forEach((i, k) => (g[i] = k + 1));
     const grad = upload(dev, withNaNTail(g, n + 9));
     const out = poisoned(dev, 1);
-    gradNorm(dev, { grad, n, out });
+    gradNormKernel.gpu(dev, { grad, n, out });
     assertClose(await readF32(dev, out, 1), [Math.sqrt(91)], 1e-6, "sparse gradNorm");
     release(dev, grad, out);
   },
 });
 
 Deno.test({
-  name: "gradNorm() gives bit-identical results run after run",
+  name: "gradNormKernel.gpu() gives bit-identical results run after run",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -69,10 +70,16 @@ Deno.test({
     const out = poisoned(dev, 4);
     const runs: number[] = [];
     for (let r = 0; r < 3; r++) {
-      gradNorm(dev, { grad, n, out });
+      gradNormKernel.gpu(dev, { grad, n, out });
       runs.push((await readF32(dev, out, 1))[0]);
     }
     assertEquals(runs, [runs[0], runs[0], runs[0]]);
     release(dev, grad, out);
   },
+});
+
+Deno.test("gradNormKernel.cpu() is the L2 norm of the first n elements", () => {
+  const out = new Float64Array(1);
+  gradNormKernel.cpu({ grad: new Float64Array([3, 4, 99]), n: 2, out });
+  assertEquals(out[0], 5);
 });

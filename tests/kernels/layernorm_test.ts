@@ -1,6 +1,6 @@
 import { deepStrictEqual, throws } from "node:assert/strict";
-import { layerNormForward, layerNormForwardCpu } from "../../kernels/layernorm.ts";
-import { layerNormBackward, layerNormBackwardCpu } from "../../kernels/layernorm_backward.ts";
+import { layerNormKernel } from "../../kernels/layernorm.ts";
+import { layerNormBackwardKernel } from "../../kernels/layernorm_backward.ts";
 import {
   assertClose,
   gpuTest,
@@ -29,7 +29,7 @@ function inputs(rows: number, cols: number, seed: number) {
 }
 
 Deno.test({
-  name: "layerNormForward() matches the CPU reference on odd shapes, with and without residual",
+  name: "layerNormKernel.gpu() matches the CPU reference on odd shapes, with and without residual",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -63,7 +63,7 @@ async function forwardCases(
       const out = poisoned(dev, n), sum = poisoned(dev, n);
       const mean = poisoned(dev, rows), rstd = poisoned(dev, rows);
       const eps = 1e-5;
-      layerNormForward(ctx, {
+      layerNormKernel.gpu(ctx, {
         x: xb,
         residual: residual ? rb : undefined,
         w: wb,
@@ -82,7 +82,7 @@ async function forwardCases(
         mean: new Float32Array(rows),
         rstd: new Float32Array(rows),
       };
-      layerNormForwardCpu({
+      layerNormKernel.cpu({
         x,
         residual: residual ? r : undefined,
         w,
@@ -99,7 +99,7 @@ async function forwardCases(
       assertClose(await readF32(dev, rstd, rows), want.rstd, 1e-4, `${what} rstd`);
       // Without saved statistics (the no-grad variant) the output is the same.
       const out2 = poisoned(dev, n);
-      layerNormForward(ctx, {
+      layerNormKernel.gpu(ctx, {
         x: xb,
         residual: residual ? rb : undefined,
         w: wb,
@@ -116,22 +116,22 @@ async function forwardCases(
   }
 }
 
-Deno.test("layerNormForwardCpu() uses eps 1e-12 by default and rejects half the statistics", () => {
+Deno.test("layerNormKernel.cpu() uses eps 1e-12 by default and rejects half the statistics", () => {
   const out = new Float64Array(3), mean = new Float64Array(1), rstd = new Float64Array(1);
   const x = new Float64Array([1, 1, 1]), w = new Float64Array([1, 1, 1]);
-  layerNormForwardCpu({ x, w, b: new Float64Array([0, 2, 0]), out, mean, rstd, rows: 1, cols: 3 });
+  layerNormKernel.cpu({ x, w, b: new Float64Array([0, 2, 0]), out, mean, rstd, rows: 1, cols: 3 });
   deepStrictEqual([...out], [0, 2, 0]);
   deepStrictEqual(rstd[0], 1e6);
-  throws(() => layerNormForwardCpu({ x, w, b: w, out, mean, rows: 1, cols: 3 }), /give both/);
+  throws(() => layerNormKernel.cpu({ x, w, b: w, out, mean, rows: 1, cols: 3 }), /give both/);
 });
 
-Deno.test("layerNormBackwardCpu() matches float64 central finite differences", () => {
+Deno.test("layerNormBackwardKernel.cpu() matches float64 central finite differences", () => {
   for (const [rows, cols] of [[1, 1], [1, 6], [3, 5], [4, 8]]) {
     const f = inputs(rows, cols, rows + 13 * cols), eps = 1e-5;
     const forward = ([x, w, b]: Float64Array[]) => {
       const out = new Float64Array(rows * cols);
       const mean = new Float64Array(rows), rstd = new Float64Array(rows);
-      layerNormForwardCpu({ x, w, b, out, mean, rstd, rows, cols, eps });
+      layerNormKernel.cpu({ x, w, b, out, mean, rstd, rows, cols, eps });
       return { out, mean, rstd };
     };
     checkGradients(
@@ -142,7 +142,18 @@ Deno.test("layerNormBackwardCpu() matches float64 central finite differences", (
         const { mean, rstd } = forward(xs);
         const dX = new Float64Array(rows * cols);
         const dW = new Float64Array(cols), dB = new Float64Array(cols);
-        layerNormBackwardCpu({ x: xs[0], w: xs[1], mean, rstd, dOut, dX, dW, dB, rows, cols });
+        layerNormBackwardKernel.cpu({
+          x: xs[0],
+          w: xs[1],
+          mean,
+          rstd,
+          dOut,
+          dX,
+          dW,
+          dB,
+          rows,
+          cols,
+        });
         return [dX, dW, dB];
       },
     );
@@ -150,7 +161,7 @@ Deno.test("layerNormBackwardCpu() matches float64 central finite differences", (
 });
 
 Deno.test({
-  name: "layerNormBackward() matches the CPU reference on odd shapes",
+  name: "layerNormBackwardKernel.gpu() matches the CPU reference on odd shapes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -181,12 +192,12 @@ async function backwardCases(
     const dy = randArray(rows * cols, rows + cols);
     const n = rows * cols, out = new Float32Array(n);
     const mean = new Float32Array(rows), rstd = new Float32Array(rows);
-    layerNormForwardCpu({ x, w, b, out, mean, rstd, rows, cols });
+    layerNormKernel.cpu({ x, w, b, out, mean, rstd, rows, cols });
     const xb = upload(dev, x), wb = upload(dev, w), mb = upload(dev, mean);
     const rb = upload(dev, rstd), dyb = upload(dev, dy);
     const dX = poisoned(dev, n), dW = poisoned(dev, cols), dB = poisoned(dev, cols);
     const dX2 = poisoned(dev, n);
-    layerNormBackward(ctx, {
+    layerNormBackwardKernel.gpu(ctx, {
       x: xb,
       w: wb,
       mean: mb,
@@ -204,7 +215,7 @@ async function backwardCases(
       dW: new Float32Array(cols),
       dB: new Float32Array(cols),
     };
-    layerNormBackwardCpu({ x, w, mean, rstd, dOut: dy, ...want, rows, cols });
+    layerNormBackwardKernel.cpu({ x, w, mean, rstd, dOut: dy, ...want, rows, cols });
     const what = `layernorm bwd ${rows}x${cols} (${path}, ${layout})`;
     assertClose(await readF32(dev, dX, n), want.dX, 1e-4, `${what} dX`);
     deepStrictEqual(await readF32(dev, dX2, n), await readF32(dev, dX, n));
@@ -212,7 +223,7 @@ async function backwardCases(
     assertClose(await readF32(dev, dB, cols), want.dB, 1e-4, `${what} dB`);
     // Only the weight gradients, then twice: bit-identical.
     const dW2 = poisoned(dev, cols), dB2 = poisoned(dev, cols);
-    layerNormBackward(ctx, {
+    layerNormBackwardKernel.gpu(ctx, {
       x: xb,
       w: wb,
       mean: mb,
@@ -228,7 +239,7 @@ async function backwardCases(
     // Accumulating into gradients already held (one block of rows or several).
     const w0 = randArray(cols, rows + 7), b0 = randArray(cols, rows + 8);
     const dW3 = upload(dev, w0), dB3 = upload(dev, b0);
-    layerNormBackward(ctx, {
+    layerNormBackwardKernel.gpu(ctx, {
       x: xb,
       w: wb,
       mean: mb,
@@ -241,9 +252,25 @@ async function backwardCases(
       cols,
     });
     const acc = { dW: w0.slice(), dB: b0.slice() };
-    layerNormBackwardCpu({ x, w, mean, rstd, dOut: dy, ...acc, accumulate: true, rows, cols });
+    layerNormBackwardKernel.cpu({
+      x,
+      w,
+      mean,
+      rstd,
+      dOut: dy,
+      ...acc,
+      accumulate: true,
+      rows,
+      cols,
+    });
     assertClose(await readF32(dev, dW3, cols), acc.dW, 1e-4, `${what} dW accumulated`);
     assertClose(await readF32(dev, dB3, cols), acc.dB, 1e-4, `${what} dB accumulated`);
     release(dev, xb, wb, mb, rb, dyb, dX, dX2, dW, dB, dW2, dB2, dW3, dB3);
   }
 }
+
+Deno.test("layerNormKernel.cpu() centres and scales a worked row", () => {
+  const out = new Float64Array(2), one = new Float64Array([1, 1]), zero = new Float64Array(2);
+  layerNormKernel.cpu({ x: new Float64Array([1, 3]), w: one, b: zero, out, rows: 1, cols: 2 });
+  assertClose(out, [-1, 1], 1e-9, "LN of [1, 3]");
+});

@@ -1,8 +1,8 @@
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
-import { matmulForward, matmulForwardCpu, matmulVariantFits } from "../../kernels/matmul.ts";
+import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
 import { MATMUL_VARIANTS, matmulShapeClass, resolveMatmul } from "../../kernels/matmul_plan.ts";
 import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
-import { fill } from "../../kernels/fill.ts";
+import { fillKernel } from "../../kernels/fill.ts";
 import type { KernelContext } from "../../kernels/context.ts";
 import type { TextureCopier } from "../../kernels/_matmul_fill.ts";
 import { matmulTexture, textureForm } from "../../kernels/matmul_texture.ts";
@@ -99,12 +99,12 @@ const SLOW_SHAPES = new Set([SHAPES[0], SHAPES[5], SHAPES[9]]);
 // buffer128 also runs on its vec4 cases (aligned, transposed, ranged) and the multi-tile shapes.
 const TILE_SHAPES = new Set([SHAPES[10], SHAPES[11], ...SHAPES.slice(-3)]);
 
-Deno.test("matmulForwardCpu() matches the definition with transposes, strides and accumulation", () => {
+Deno.test("matmulKernel.cpu() matches the definition with transposes, strides and accumulation", () => {
   for (const s of SHAPES) {
     const len = lengths(s);
     const a = randArray(len.a, 1), b = randArray(len.b, 2), c = randArray(len.c, 3);
     const out = c.slice();
-    matmulForwardCpu({ ...s, a, b, out });
+    matmulKernel.cpu({ ...s, a, b, out });
     assertClose(out, naive(s, a, b, c), 1e-6, `cpu ${JSON.stringify(s)}`);
   }
 });
@@ -121,7 +121,7 @@ Deno.test("resolveMatmul() fills defaults and rejects bad sizes", () => {
 });
 
 Deno.test({
-  name: "matmulForward() matches the CPU reference for every variant on odd shapes",
+  name: "matmulKernel.gpu() matches the CPU reference for every variant on odd shapes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -129,7 +129,7 @@ Deno.test({
       const len = lengths(s);
       const ha = randArray(len.a, 4), hb = randArray(len.b, 5), hc = randArray(len.c, 6);
       const want = new Float32Array(hc);
-      matmulForwardCpu({ ...s, a: ha, b: hb, out: want });
+      matmulKernel.cpu({ ...s, a: ha, b: hb, out: want });
       for (const offset of RANGED.has(s) ? [0, 256] : [0]) {
         const a = ranged(dev, ha, offset), b = ranged(dev, hb, offset);
         for (const variant of MATMUL_VARIANTS) {
@@ -139,7 +139,7 @@ Deno.test({
           if (SLOW_TO_COMPILE.has(variant) && !SLOW_SHAPES.has(s) && !tile) continue;
           // Poisoned output, or known values to accumulate into.
           const out = s.accumulate ? ranged(dev, hc, offset) : ranged(dev, null, offset, len.c);
-          assertEquals(matmulForward(dev, { ...s, a, b, out, variant }), variant);
+          assertEquals(matmulKernel.gpu(dev, { ...s, a, b, out, variant }), variant);
           const got = new Float32Array(await dev.read(out, len.c * 4));
           // Floor 1e-2: outputs are sums of K products of values in [-1, 1).
           const what = `${variant} ${JSON.stringify(s)} offset ${offset}`;
@@ -153,21 +153,21 @@ Deno.test({
 });
 
 Deno.test({
-  name: "matmulForward() with K = 0 writes zeros (or leaves C) and skips empty outputs",
+  name: "matmulKernel.gpu() with K = 0 writes zeros (or leaves C) and skips empty outputs",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
     const a = upload(dev, new Float32Array(1)), b = upload(dev, new Float32Array(1));
     for (const variant of ["direct", "buffer16"] as const) {
       const out = poisoned(dev, 15);
-      matmulForward(dev, { a, b, out, m: 3, n: 5, k: 0, variant });
+      matmulKernel.gpu(dev, { a, b, out, m: 3, n: 5, k: 0, variant });
       assertEquals([...await readF32(dev, out, 15)], new Array(15).fill(0));
-      fill(dev, { out, n: 15, value: 2 });
-      matmulForward(dev, { a, b, out, m: 3, n: 5, k: 0, variant, accumulate: true });
+      fillKernel.gpu(dev, { out, n: 15, value: 2 });
+      matmulKernel.gpu(dev, { a, b, out, m: 3, n: 5, k: 0, variant, accumulate: true });
       assertEquals([...await readF32(dev, out, 15)], new Array(15).fill(2));
       release(dev, out);
     }
-    assertEquals(matmulForward(dev, { a, b, out: a, m: 0, n: 5, k: 3 }), null);
+    assertEquals(matmulKernel.gpu(dev, { a, b, out: a, m: 0, n: 5, k: 3 }), null);
     release(dev, a, b);
   },
 });
@@ -186,11 +186,11 @@ Deno.test({
     for (const t of timings) ok(t.error < 1e-4 && t.ms > 0, JSON.stringify(t));
     const winner = dev.tuning.get(key);
     ok(winner === "direct" || winner === "texture4x4", `winner ${winner}`);
-    // matmulForward now follows the stored choice for this shape class.
+    // matmulKernel.gpu now follows the stored choice for this shape class.
     const len = lengths(shape);
     const a = upload(dev, randArray(len.a, 7)), b = upload(dev, randArray(len.b, 8));
     const out = poisoned(dev, len.c);
-    assertEquals(matmulForward(dev, { ...shape, a, b, out }), winner);
+    assertEquals(matmulKernel.gpu(dev, { ...shape, a, b, out }), winner);
     await dev.sync();
     dev.tuning.delete(key);
     release(dev, a, b, out);
@@ -247,7 +247,7 @@ Deno.test({
         const len = lengths(s);
         const ha = randArray(len.a, 9), hb = randArray(len.b, 10);
         const want = new Float32Array(len.c);
-        matmulForwardCpu({ ...s, a: ha, b: hb, out: want });
+        matmulKernel.cpu({ ...s, a: ha, b: hb, out: want });
         const a = ranged(dev, ha, 256), b = ranged(dev, hb, 256);
         for (const aK of [false, true]) {
           for (const bK of [false, true]) {

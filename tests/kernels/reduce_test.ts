@@ -1,12 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import {
-  argmaxForward,
-  reduceBackward,
-  reduceBackwardCpu,
-  reduceForward,
-  reduceForwardCpu,
-  type ReduceOp,
-} from "../../kernels/reduce.ts";
+import { reduceBackwardKernel, reduceKernel, type ReduceOp } from "../../kernels/reduce.ts";
 import {
   assertClose,
   gpuTest,
@@ -41,7 +34,7 @@ const SHAPES: [number, number][] = [
 ];
 
 Deno.test({
-  name: "reduceForward() matches the CPU reference on odd shapes in every row layout",
+  name: "reduceKernel.gpu() matches the CPU reference on odd shapes in every row layout",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -51,9 +44,9 @@ Deno.test({
           for (const [rows, n] of shapesFor(layout, SHAPES)) {
             const hx = randArray(rows * n, rows + n);
             const x = upload(dev, hx), out = poisoned(dev, rows), idx = poisoned(dev, rows, "i32");
-            reduceForward(dev, { op, x, out, idx: op === "max" ? idx : undefined, rows, n });
+            reduceKernel.gpu(dev, { op, x, out, idx: op === "max" ? idx : undefined, rows, n });
             const want = new Float32Array(rows), wantIdx = new Int32Array(rows);
-            reduceForwardCpu({ op, x: hx, out: want, idx: wantIdx, rows, n });
+            reduceKernel.cpu({ op, x: hx, out: want, idx: wantIdx, rows, n });
             assertClose(await readF32(dev, out, rows), want, 1e-4, `${layout} ${op} ${rows}x${n}`);
             if (op === "max") assertEquals([...await readI32(dev, idx, rows)], [...wantIdx]);
             release(dev, x, out, idx);
@@ -65,7 +58,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "argmaxForward() returns the first index on ties in every row layout",
+  name: "reduceKernel.gpu() argmax alone returns the first index on ties in every row layout",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -75,9 +68,9 @@ Deno.test({
           // Few distinct values so that every row has ties at its maximum.
           const hx = Float32Array.from(randInts(rows * n, n, 5));
           const x = upload(dev, hx), idx = poisoned(dev, rows, "i32");
-          argmaxForward(dev, { x, idx, rows, n });
+          reduceKernel.gpu(dev, { op: "max", x, idx, rows, n });
           const want = new Int32Array(rows);
-          reduceForwardCpu({ op: "max", x: hx, idx: want, rows, n });
+          reduceKernel.cpu({ op: "max", x: hx, idx: want, rows, n });
           assertEquals(
             [...await readI32(dev, idx, rows)],
             [...want],
@@ -91,7 +84,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "reduceBackward() matches the CPU backward on odd and vec4-friendly shapes",
+  name: "reduceBackwardKernel.gpu() matches the CPU backward on odd and vec4-friendly shapes",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -100,9 +93,9 @@ Deno.test({
         const hdy = randArray(rows, rows * 3 + n);
         const hidx = randInts(rows, n, n);
         const dy = upload(dev, hdy), idx = upload(dev, hidx), dx = poisoned(dev, rows * n);
-        reduceBackward(dev, { op, dy, idx, dx, rows, n });
+        reduceBackwardKernel.gpu(dev, { op, dy, idx, dx, rows, n });
         const want = new Float32Array(rows * n);
-        reduceBackwardCpu({ op, dy: hdy, idx: hidx, dx: want, rows, n });
+        reduceBackwardKernel.cpu({ op, dy: hdy, idx: hidx, dx: want, rows, n });
         assertClose(await readF32(dev, dx, rows * n), want, 1e-6, `${op} backward ${rows}x${n}`);
         release(dev, dy, idx, dx);
       }
@@ -110,23 +103,23 @@ Deno.test({
   },
 });
 
-Deno.test("reduceBackwardCpu() matches float64 finite differences", () => {
+Deno.test("reduceBackwardKernel.cpu() matches float64 finite differences", () => {
   for (const op of OPS) {
     for (const [rows, n] of [[1, 1], [3, 7], [4, 1]]) {
       const x = rand64(rows * n, 17);
       const idx = new Int32Array(rows);
-      reduceForwardCpu({ op, x, idx, rows, n });
+      reduceKernel.cpu({ op, x, idx, rows, n });
       checkGradients(
         `${op} ${rows}x${n}`,
         [x],
         ([v]) => {
           const out = new Float64Array(rows);
-          reduceForwardCpu({ op, x: v, out, rows, n });
+          reduceKernel.cpu({ op, x: v, out, rows, n });
           return out;
         },
         (_, dy) => {
           const dx = new Float64Array(rows * n);
-          reduceBackwardCpu({ op, dy, idx, dx, rows, n });
+          reduceBackwardKernel.cpu({ op, dy, idx, dx, rows, n });
           return [dx];
         },
       );
@@ -140,4 +133,10 @@ Deno.test({
   fn: async () => {
     assertEquals((await maybeDevice())!.errors, []);
   },
+});
+
+Deno.test("reduceKernel.cpu() gives each row's max and its first index on a worked case", () => {
+  const out = new Float32Array(2), idx = new Int32Array(2);
+  reduceKernel.cpu({ op: "max", x: new Float32Array([1, 3, 3, 5, 4, 0]), out, idx, rows: 2, n: 3 });
+  assertEquals([...out, ...idx], [3, 5, 1, 0]);
 });
