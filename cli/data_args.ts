@@ -71,6 +71,7 @@ Generator (as upstream create_data_split.py; --flag_name spellings work too):
   --p P                 probability of random spaces, stored as PAD (default 0)
   --keep-0-for-len-1    1-digit operands may be 0
   --index-hints         cyclic index-hint symbol before every digit (index vocabulary)
+  --scratchpad          x: partial products a*b_k*10^k before the answer (not upstream)
   --max N               or: keep at most N cases
   --sort-generation-method bucket_uniform_distribution|uniform_distribution_sort_basic
   --seed S              random seed (default 42)
@@ -115,6 +116,7 @@ const BOOLEAN_FLAGS = [
   "reverse-answer",
   "keep-0-for-len-1",
   "index-hints",
+  "scratchpad",
   "bucket",
   "force",
   "quiet",
@@ -223,6 +225,7 @@ export function parseDataArgs(argv: string[]): DataArgs {
   set("reverseAnswer", bool("reverse-answer"));
   set("keep0ForLen1", bool("keep-0-for-len-1"));
   set("indexHints", bool("index-hints"));
+  set("scratchpad", bool("scratchpad"));
   const method = str("sort-generation-method");
   if (method !== undefined) {
     if (method === "bucket_uniform_distribution") spec.method = "bucket";

@@ -90,7 +90,8 @@ function rowLengthRule(spec: DataSpec): string {
     : spec.op === "or"
     ? "n+1+m+1+max(n,m)"
     : `n+1+m+1+${spec.op === "x" ? "(n+m)" : "(max(n,m)+1)"}${hint}`;
-  return `${chars} (longest possible sample: ${formula}) + ${spaces} (space budget) + 1 (EOS)`;
+  const pad = spec.scratchpad ? "+m*(n+1)+m*(m-1)/2+m (scratchpad)" : "";
+  return `${chars} (longest possible sample: ${formula}${pad}) + ${spaces} (space budget) + 1 (EOS)`;
 }
 
 function promptLength(spec: DataSpec): number | null {

@@ -39,7 +39,8 @@ export function spaceBudget(p: number, chars: number): number {
  * Longest possible sample of a spec in characters = tokens, before EOS and spaces.
  *
  * Arithmetic: n + 1 + m + 1 + answer, the answer being max(n, m) + 1 (a carry or a minus sign)
- * or n + m for `x`; index hints double each number. Sorting: m * (n + 5) - 1 (n digits, or 2n
+ * or n + m for `x`; index hints double each number. A multiplication scratchpad adds its m partial
+ * products (the k-th at most n + 1 + k digits), m - 1 `+` and a second `=`. Sorting: m * (n + 5) - 1 (n digits, or 2n
  * with hints). OR: n + 1 + m + 1 + max(n, m).
  *
  * @example
@@ -58,7 +59,30 @@ export function maxSampleChars(spec: DataSpec): number {
   const h = spec.indexHints ? 2 : 1;
   if (spec.op === "sort") return spec.m * (spec.n * h + 5) - 1;
   if (spec.op === "or") return spec.n + spec.m + 2 + Math.max(spec.n, spec.m);
-  return (spec.n + spec.m + answerDigits(spec)) * h + 2;
+  const plain = (spec.n + spec.m + answerDigits(spec)) * h + 2;
+  return spec.scratchpad ? plain + scratchpadChars(spec) : plain;
+}
+
+/**
+ * Characters a multiplication scratchpad adds: m * (n + 1) + m * (m - 1) / 2 digits (doubled by
+ * index hints), m - 1 `+` and the second `=`.
+ *
+ * @example
+ * ```ts
+ * import { scratchpadChars } from "./row_length.ts";
+ * import { resolveSpec } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // 3 x 3 digits: products of 4, 5 and 6 digits, two "+", one "=".
+ * assert.equal(scratchpadChars(resolveSpec({ op: "x", n: 3, m: 3, scratchpad: true })), 18);
+ * ```
+ *
+ * @returns The extra characters (0 without a scratchpad).
+ */
+export function scratchpadChars(spec: DataSpec): number {
+  if (!spec.scratchpad) return 0;
+  const h = spec.indexHints ? 2 : 1;
+  return (spec.m * (spec.n + 1) + (spec.m * (spec.m - 1)) / 2) * h + spec.m;
 }
 
 /**

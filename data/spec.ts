@@ -37,6 +37,12 @@ export interface DataSpec {
   keep0ForLen1: boolean;
   /** Prefix every digit with a cyclic index-hint symbol (`index` vocabulary). */
   indexHints: boolean;
+  /**
+   * Multiplication: write a partial-product scratchpad before the answer, `a x b = p0+p1+...=c`
+   * with p_k = a * b_k * 10^k (b_k the k-th least significant digit of b, its zeros written),
+   * each reversed like the answer. Not an upstream option (see docs/multiplication-sorting.md).
+   */
+  scratchpad: boolean;
   /** OR: keep at most this many cases, drawn without replacement (-1 = all). */
   max: number;
   /** Seed of the generator. */
@@ -71,6 +77,7 @@ export const DEFAULT_SPEC: Readonly<DataSpec> = Object.freeze({
   p: 0,
   keep0ForLen1: false,
   indexHints: false,
+  scratchpad: false,
   max: -1,
   seed: 42,
   stream: 0,
@@ -165,6 +172,11 @@ export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
         } buckets)`,
       );
     }
+  }
+  if (s.scratchpad && s.op !== "x") {
+    throw new DataError(
+      `Cannot generate ${s.op} data with a scratchpad: it is for multiplication (op x)`,
+    );
   }
   if (s.indexHints) {
     if (s.op === "or") throw new DataError(`Cannot generate or data with index hints`);

@@ -80,7 +80,7 @@ export async function evaluate(
     "eval",
     options.quiet ? { log: () => {}, cwd: userCwd() } : { cwd: userCwd() },
   );
-  const plan = resolveGrid(flagsOf(cfg));
+  let plan = resolveGrid(flagsOf(cfg));
   const gridDir = resultsDir(cfg.base_dir, cfg.name, plan.name);
   const say = options.quiet ? () => {} : (s: string) => console.log(s);
   let summary: Summary;
@@ -102,10 +102,14 @@ export async function evaluate(
     const backend = options.backend ?? (cfg.impl.backend === "cpu" ? CPU : await initBackend());
     const ckpt = await findCheckpoint(cfg.base_dir, cfg.name, cfg.checkpoint ?? null);
     const { model, arch, trainMeta } = await loadModel(ckpt, backend, cfg.base_dir);
+    // A model trained with a partial-product scratchpad is asked in that format.
+    if (plan.task === "multiplication" && trainMeta?.generator.scratchpad === true) {
+      plan = { ...plan, scratchpad: true };
+    }
     try {
       const R = cfg.max_rec ?? arch.maximalRecurrenceInEval;
       const longest = plan.cells.reduce((m, c) => {
-        const t = cellTokens(plan.task, c.i, c.j);
+        const t = cellTokens(plan.task, c.i, c.j, plan.scratchpad);
         return Math.max(m, t.prompt + t.generate);
       }, 0);
       const digits = plan.cells.reduce((m, c) => Math.max(m, c.i, c.j), 0);

@@ -2,7 +2,8 @@
 // computed on little-endian digit arrays (no BigInt) and written straight as token ids.
 // Covers upstream's bucket method (every length pair (i, j) equally often, in a seeded random
 // order), its plain sampler (`--num-samples`, `--exact`, used for eval cells), reversal,
-// index hints (with upstream's addition bug fixed) and random spaces.
+// index hints (with upstream's addition bug fixed), random spaces, and (not upstream) a
+// multiplication scratchpad of partial products.
 
 import type { Rng } from "../../kernels/rng.ts";
 import { CHAR_SET, DIGIT_FIRST, EQUALS } from "../tokenizer.ts";
@@ -110,6 +111,7 @@ export class ArithmeticSource implements SampleSource {
   #b: Uint8Array;
   #c: Uint8Array;
   #acc: Int32Array;
+  #partial: Uint8Array;
   #scratch: Uint8Array;
   #hintStart = 0;
 
@@ -139,6 +141,7 @@ export class ArithmeticSource implements SampleSource {
     this.#b = new Uint8Array(spec.m);
     this.#c = new Uint8Array(spec.n + spec.m + 1);
     this.#acc = new Int32Array(spec.n + spec.m);
+    this.#partial = new Uint8Array(spec.n + spec.m + 1);
     this.#scratch = new Uint8Array(chars);
   }
 
@@ -172,9 +175,28 @@ export class ArithmeticSource implements SampleSource {
     dst[o++] = OP_TOKEN[this.#op];
     o = this.#emit(dst, o, this.#b, lb, s.reverseAll, false);
     dst[o++] = EQUALS;
+    if (s.scratchpad) o = this.#partialProducts(dst, o, la, lb);
     o = this.#emit(dst, o, this.#c, Math.abs(signed), s.reverseAll || s.reverseAnswer, signed < 0);
     if (this.#spaces) return this.#spaces.insert(this.#scratch, o, out, offset);
     return o - offset;
+  }
+
+  /**
+   * Writes the scratchpad `p0+p1+...+p(lb-1)=`, p_k = a * b_k * 10^k with its k zeros written
+   * (also when a * b_k is 0), each reversed like the answer.
+   * Reference: a * b = sum_k a * b_k * 10^k.
+   */
+  #partialProducts(dst: Uint8Array, o: number, la: number, lb: number): number {
+    const rev = this.#spec.reverseAll || this.#spec.reverseAnswer, p = this.#partial;
+    for (let k = 0; k < lb; k++) {
+      if (k > 0) dst[o++] = OP_TOKEN["+"];
+      p.fill(0, 0, k);
+      const bk = this.#b.subarray(k, k + 1);
+      const digits = digitArithmetic("x", this.#a, la, bk, 1, p.subarray(k), this.#acc);
+      o = this.#emit(dst, o, p, k + digits, rev, false);
+    }
+    dst[o++] = EQUALS;
+    return o;
   }
 
   /** Writes one number as its decimal string, or that string reversed (sign last). */

@@ -1,5 +1,5 @@
 // Which data an evaluation uses: the generator arguments of a plan's cells (the data task's grid
-// preset with the plan's reversal, vocabulary, seed and sample count), the preset grid folder
+// preset with the plan's reversal, vocabulary, scratchpad, seed and sample count), the preset grid folder
 // under `<base_dir>/data` when it holds matching data.
 
 import { readGridMeta } from "../../data/grid.ts";
@@ -49,6 +49,7 @@ export function gridBase(
     op: OP_OF[plan.task],
     reverseAll: plan.reverse,
     indexHints: plan.tokenizer === "index",
+    scratchpad: plan.scratchpad === true,
     seed: options.seed ?? 42,
   };
   if (options.samples !== undefined) {
@@ -87,7 +88,8 @@ export async function findGridData(plan: GridPlan, baseDir: string): Promise<str
     const grid = await readGridMeta(dir);
     const b = grid.base;
     const fits = b.op === OP_OF[plan.task] && b.reverseAll === plan.reverse &&
-      b.indexHints === (plan.tokenizer === "index");
+      b.indexHints === (plan.tokenizer === "index") &&
+      (b.scratchpad === true) === (plan.scratchpad === true);
     return fits ? dir : null;
   } catch {
     return null;

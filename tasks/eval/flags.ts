@@ -70,6 +70,11 @@ export interface GridPlan {
   reverse: boolean;
   /** Vocabulary of the samples. */
   tokenizer: TokenizerType;
+  /**
+   * Multiplication samples carry a partial-product scratchpad (`deno task data --scratchpad`);
+   * `deno task eval` sets it when the checkpoint's training set has one. Default false.
+   */
+  scratchpad?: boolean;
   /** Upstream's extended set number, or null. */
   extended: number | null;
 }

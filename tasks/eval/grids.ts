@@ -167,7 +167,8 @@ export function rangeCells(range: CellRange): EvalCell[] {
  *
  * Addition `a+b=`: i + j + 2 tokens, answer up to max(i, j) + 1 digits; multiplication: up to
  * i + j digits; OR: max(i, j) digits; sorting `l:n,...=`: j * (i + 3) tokens, answer 2j - 1 tokens
- * (labels and commas; the EOS is not scored). Used for sharding costs and context checks.
+ * (labels and commas; the EOS is not scored); a multiplication scratchpad adds its partial
+ * products. Used for sharding costs and context checks.
  *
  * @example
  * ```ts
@@ -176,12 +177,15 @@ export function rangeCells(range: CellRange): EvalCell[] {
  *
  * assert.deepEqual(cellTokens("addition", 3, 5), { prompt: 10, generate: 7 });
  * assert.deepEqual(cellTokens("sorting", 2, 4), { prompt: 20, generate: 7 });
+ * // 3 x 3 digits with a scratchpad: "p0+p1+p2=" (4 + 5 + 6 digits, "+", "+", "=") then 6 and EOS.
+ * assert.deepEqual(cellTokens("multiplication", 3, 3, true), { prompt: 8, generate: 25 });
  * ```
  */
 export function cellTokens(
   task: EvalTask,
   i: number,
   j: number,
+  scratchpad = false,
 ): { prompt: number; generate: number } {
   if (task === "sorting") return { prompt: j * (i + 3), generate: 2 * j - 1 };
   const answer = task === "multiplication"
@@ -189,7 +193,9 @@ export function cellTokens(
     : task === "or"
     ? Math.max(i, j)
     : Math.max(i, j) + 1;
-  return { prompt: i + j + 2, generate: answer + 1 };
+  // A scratchpad's j partial products have at most i + 1 + k digits, with j - 1 "+" and an "=".
+  const pad = task === "multiplication" && scratchpad ? j * (i + 1) + (j * (j - 1)) / 2 + j : 0;
+  return { prompt: i + j + 2, generate: answer + pad + 1 };
 }
 
 /**

@@ -127,13 +127,15 @@ export class CellSamples {
           "reverseAll",
           "reverseAnswer",
           "indexHints",
+          "scratchpad",
           "p",
           "seed",
           "numSamples",
           "max",
         ] as const
       ) {
-        if (gb[k] !== want[k]) {
+        // Grids written before the scratchpad existed have no such key: false.
+        if ((gb[k] ?? false) !== want[k]) {
           throw new EvalError(
             `Cannot use grid data ${options.dataDir}: its ${k} is ${
               JSON.stringify(gb[k])

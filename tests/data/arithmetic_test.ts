@@ -1,9 +1,12 @@
 // Tests of the arithmetic generators on generated samples: bucket balance, exact digit counts
-// without leading zeros, answers checked with BigInt after un-reversing, hints and spaces.
+// without leading zeros, answers checked with BigInt after un-reversing, hints, spaces and the
+// multiplication scratchpad.
 
 import assert from "node:assert/strict";
 import { CHAR_SET } from "../../data/tokenizer.ts";
 import { oracle, rev, sampleLines, splitArith } from "./_helpers.ts";
+import { DataError, resolveSpec } from "../../data/spec.ts";
+import { maxSampleChars } from "../../data/row_length.ts";
 
 for (const op of ["+", "-", "x"] as const) {
   Deno.test(`bucket ${op}: equal pair counts, exact digits, no leading zeros, right answers`, () => {
@@ -107,5 +110,40 @@ Deno.test("random spaces appear with p > 0 and removing them gives a valid sampl
   for (const l of lines) {
     const [a, b, c] = splitArith(l.replaceAll(" ", ""), "+");
     assert.deepEqual(rev(c), oracle("+", rev(a), rev(b)));
+  }
+});
+
+Deno.test("scratchpad: p_k = a * b_k * 10^k with its zeros, written like the answer, sum to c", () => {
+  for (const dir of ["all", "answer", "none"] as const) {
+    const flags = { reverseAll: dir === "all", reverseAnswer: dir === "answer" };
+    const spec = { op: "x" as const, n: 3, m: 4, limit: 600, scratchpad: true, seed: 3, ...flags };
+    let longest = 0;
+    for (const line of sampleLines(spec)) {
+      longest = Math.max(longest, line.length);
+      const m = /^(\d+)x(\d+)=([\d+]+)=(\d+)$/.exec(line);
+      assert(m, line);
+      const a = dir === "all" ? rev(m[1]) : m[1], b = dir === "all" ? rev(m[2]) : m[2];
+      const parts = m[3].split("+").map((p) => (dir === "none" ? p : rev(p)));
+      assert.deepEqual(parts.length, b.length, line);
+      parts.forEach((p, k) => {
+        const bk = b[b.length - 1 - k];
+        // The product's own digits (no leading zero unless it is 0), then exactly k zeros.
+        assert.deepEqual(p, oracle("x", a, bk) + "0".repeat(k), `${line}: p${k}`);
+      });
+      const c = dir === "none" ? m[4] : rev(m[4]);
+      assert.deepEqual(c, oracle("x", a, b), line);
+    }
+    // The row-length rule is exact: 3 x 4 digits can reach its bound (3+1+4+1+4+5+6+7+3+1+7).
+    assert.deepEqual(longest, maxSampleChars(resolveSpec(spec)));
+  }
+});
+
+Deno.test("scratchpad is refused for anything but multiplication, with one line", () => {
+  for (const op of ["+", "-", "sort", "or"] as const) {
+    assert.throws(
+      () => resolveSpec({ op, scratchpad: true }),
+      (e: Error) =>
+        e instanceof DataError && /scratchpad: it is for multiplication/.test(e.message),
+    );
   }
 });

@@ -99,3 +99,37 @@ Deno.test("eval task: refuses a grid whose numbers exceed the model's Abacus tab
   ok(/70-digit numbers but the Abacus table has 64 rows/.test(errors[0]), errors[0]);
   await Deno.remove(base, { recursive: true });
 });
+
+Deno.test("eval task: a model trained with a multiplication scratchpad is asked and scored in that format", async () => {
+  const { loadConfig } = await import("../../cli/config.ts");
+  const { train } = await import("../../tasks/train/run.ts");
+  const { generateDataset, generateGrid } = await import("../../data/generate.ts");
+  const base = await Deno.makeTempDir();
+  // A preset grid folder in the plain format sits where eval looks first: it must not be used.
+  await generateGrid({ preset: "multiplication-grid", maxSide: 2, baseDir: base });
+  const spec = { op: "x" as const, n: 2, m: 2, limit: 200, reverseAll: true, scratchpad: true };
+  await generateDataset({ spec, out: join(base, "data", "mulpad") });
+  const origLog = console.log;
+  console.log = () => {};
+  try {
+    const keys = ["preset=tiny-multiplication", "name=t", `base_dir=${base}`, "impl.backend=cpu"];
+    const more = ["data.dataset=mulpad", "train.budget_steps=2"];
+    await train(await loadConfig([...keys, ...more], "pretrain", { log: () => {} }));
+    const args = ["name=t", `base_dir=${base}`, "mul=True", "eval.grid=1..2x1..2"];
+    strictEqual(await main([...args, "impl.backend=cpu"]), 0);
+  } finally {
+    console.log = origLog;
+  }
+  const samples = join(base, "t", "downstream", "multiplication_1-2x1-2", "samples");
+  const cell = JSON.parse(await Deno.readTextFile(join(samples, "cell_2_2.json")));
+  ok(cell.samples.length > 0);
+  for (const s of cell.samples as { prompt: string; target: string }[]) {
+    // prompt "ab x cd =" reversed; target "p0+p1=c", every part reversed.
+    const m = /^(\d\d)x(\d\d)=$/.exec(s.prompt), t = /^(\d+)\+(\d+)=(\d+)$/.exec(s.target);
+    ok(m && t, `${s.prompt}${s.target}`);
+    const r = (x: string) => BigInt([...x].reverse().join(""));
+    const a = r(m[1]), b = r(m[2]);
+    deepStrictEqual([r(t[1]), r(t[2]), r(t[3])], [a * (b % 10n), a * (b / 10n) * 10n, a * b]);
+  }
+  await Deno.remove(base, { recursive: true });
+});
