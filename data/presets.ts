@@ -34,8 +34,8 @@ export interface GridPreset {
  *
  * Arguments follow upstream's shells/generate_and_tokenize_data.sh; `tiny-addition` (3-digit,
  * 20k samples), `demo-addition` (1..5 digits, 200k samples), `tiny-multiplication` (1..3 x
- * 1..3 digits, 100k samples) and `tiny-sorting` (1..4 numbers of 1..4 digits, 100k samples)
- * are small reversed bucketed sets.
+ * 1..3 digits, 100k samples, with the partial-product scratchpad, which is not upstream's) and
+ * `tiny-sorting` (1..4 numbers of 1..4 digits, 100k samples) are small reversed bucketed sets.
  *
  * @example
  * ```ts
@@ -69,7 +69,7 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = Object.freez
     testRatio: 0.01,
   },
   "tiny-multiplication": {
-    spec: { op: "x", n: 3, m: 3, limit: 100_000, reverseAll: true },
+    spec: { op: "x", n: 3, m: 3, limit: 100_000, reverseAll: true, scratchpad: true },
     testRatio: 0.01,
   },
   "tiny-sorting": {

@@ -42,8 +42,9 @@ async function shortRun(preset: string, steps: number, extra: string[] = []): Pr
 
 for (
   const [preset, steps, drop] of [
-    // Reversed 1..3 x 1..3 products: the answer digits start near ln(10) and the model learns
-    // the easy ones (the last digit, EOS, short products) within a hundred steps.
+    // Reversed 1..3 x 1..3 products with their partial products: the digits start near ln(10)
+    // and the model learns the easy ones (zeros of the shifts, EOS, the "+" and "=" structure)
+    // within a hundred steps.
     ["tiny-multiplication", 100, 0.8],
     // Sorting 1..4 numbers: the loss starts near ln(118) (the sort vocabulary) and falls fast
     // once commas and the label set are learnt.
