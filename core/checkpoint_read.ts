@@ -38,8 +38,17 @@ export interface CheckpointState {
     readonly lr: number;
     readonly batch_size: number;
   };
-  /** Data position: dataset name, next row of the train split, epochs completed. */
-  readonly data: { readonly dataset: string; readonly position: number; readonly epoch: number };
+  /**
+   * Data position: dataset name (`data.dataset`), the folder it resolved to (absent in
+   * checkpoints older than the field: a preset's folder changes when its format does), next row
+   * of the train split, epochs completed.
+   */
+  readonly data: {
+    readonly dataset: string;
+    readonly folder?: string;
+    readonly position: number;
+    readonly epoch: number;
+  };
   /** Every random generator's state, as the runtime serialises it. */
   readonly rng: Readonly<Record<string, unknown>>;
   /** Last training loss (null before the first step). */

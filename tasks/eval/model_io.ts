@@ -125,9 +125,12 @@ export async function loadModel(
 }
 
 /**
- * The meta of the dataset a checkpoint was trained on: `state.json`'s `data.dataset` read as a
+ * The meta of the dataset a checkpoint was trained on: the folder `state.json` recorded
+ * (`data.folder`, under `<baseDir>/data`) when it is still there, else `data.dataset` read as a
  * data preset, a path, or a folder name under `<baseDir>/data`. Null when the checkpoint names
- * none or the folder is gone (callers then fall back to the project's defaults).
+ * none or the folder is gone (callers then fall back to the project's defaults). The recorded
+ * folder comes first because a preset's folder changes with its format (`tiny-multiplication`
+ * gained a scratchpad), and a run must be asked in the format it was trained on.
  *
  * @example
  * ```ts
@@ -139,8 +142,21 @@ export async function loadModel(
  * ```
  */
 export async function readTrainingMeta(dir: string, baseDir: string): Promise<DatasetMeta | null> {
+  let state;
   try {
-    const state = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
+    state = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
+  } catch {
+    return null;
+  }
+  const recorded = state?.data?.folder;
+  if (typeof recorded === "string" && !recorded.includes("/")) {
+    try {
+      return await readMeta(join(baseDir, "data", recorded));
+    } catch {
+      // moved or deleted: fall back to the name
+    }
+  }
+  try {
     const ds = state?.data?.dataset;
     if (typeof ds !== "string") return null;
     const folder = TRAIN_PRESETS[ds]

@@ -37,6 +37,8 @@ export interface LoopContext {
   readonly stream: TrainStream;
   /** Dataset name for `state.json`. */
   readonly dataset: string;
+  /** Name of the folder the dataset resolved to, for `state.json`. */
+  readonly datasetFolder?: string;
   /** Row length T. */
   readonly rowLength: number;
   /** What drives the schedules. */
@@ -272,7 +274,12 @@ export class TrainLoop {
       tokens: this.#tokens,
       elapsed_seconds: at.elapsed,
       schedule: { progress: budgetProgress(budget, at), lr: this.#lr, batch_size: this.#batch },
-      data: { dataset: this.#c.dataset, position: stream.position, epoch: stream.epoch },
+      data: {
+        dataset: this.#c.dataset,
+        folder: this.#c.datasetFolder,
+        position: stream.position,
+        epoch: stream.epoch,
+      },
       rng: { model: model.rng.getState(), train: this.#c.trainRng.getState() },
       loss,
       config_hash: this.#c.configHash,

@@ -3,7 +3,7 @@
 // (after checking all of it, before writing anything), train, save FINAL_<loss>, and measure the
 // test split. Kept apart from tasks/train.ts so tests and benchmarks can call it directly.
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { configToYaml } from "../../cli/config_files.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
 import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
@@ -236,6 +236,7 @@ async function session(built: Built): Promise<TrainOutcome> {
       opt,
       stream: new TrainStream(ds, cfg.impl.microbatch_size, position),
       dataset: data.name,
+      datasetFolder: basename(data.dir),
       rowLength: T,
       budget,
       seed,

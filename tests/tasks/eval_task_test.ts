@@ -120,6 +120,11 @@ Deno.test("eval task: a model trained with a multiplication scratchpad is asked 
   } finally {
     console.log = origLog;
   }
+  // The checkpoint records the folder its data came from.
+  const { findCheckpoint } = await import("../../tasks/eval/model_io.ts");
+  const ckpt = await findCheckpoint(base, "t", null);
+  const state = JSON.parse(await Deno.readTextFile(join(ckpt, "state.json")));
+  deepStrictEqual(state.data.folder, "mulpad");
   const samples = join(base, "t", "downstream", "multiplication_1-2x1-2", "samples");
   const cell = JSON.parse(await Deno.readTextFile(join(samples, "cell_2_2.json")));
   ok(cell.samples.length > 0);
@@ -131,5 +136,25 @@ Deno.test("eval task: a model trained with a multiplication scratchpad is asked 
     const a = r(m[1]), b = r(m[2]);
     deepStrictEqual([r(t[1]), r(t[2]), r(t[3])], [a * (b % 10n), a * (b / 10n) * 10n, a * b]);
   }
+  await Deno.remove(base, { recursive: true });
+});
+
+Deno.test("readTrainingMeta: the folder a run recorded wins over what its preset name means today", async () => {
+  const { readTrainingMeta } = await import("../../tasks/eval/model_io.ts");
+  const { generateDataset } = await import("../../data/generate.ts");
+  const base = await Deno.makeTempDir(), run = join(base, "run");
+  await Deno.mkdir(run);
+  // A run trained on the plain set under the preset's name, before the preset gained a scratchpad.
+  const state = {
+    data: { dataset: "tiny-multiplication", folder: "plain", position: 0, epoch: 0 },
+  };
+  await Deno.writeTextFile(join(run, "state.json"), JSON.stringify(state));
+  const plain = { op: "x" as const, n: 2, m: 2, limit: 50, reverseAll: true };
+  await generateDataset({ spec: plain, out: join(base, "data", "plain") });
+  await generateDataset({ preset: "tiny-multiplication", baseDir: base });
+  strictEqual((await readTrainingMeta(run, base))?.generator.scratchpad, false);
+  // Once that folder is gone, the preset's name is all there is.
+  await Deno.remove(join(base, "data", "plain"), { recursive: true });
+  strictEqual((await readTrainingMeta(run, base))?.generator.scratchpad, true);
   await Deno.remove(base, { recursive: true });
 });
