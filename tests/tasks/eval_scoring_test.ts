@@ -164,6 +164,19 @@ Deno.test("multiplication answers: every exact-match rule on hand-made predictio
   strictEqual(tokensToScore("multiplication", row("5355", 3)), 5);
 });
 
+Deno.test("multiplication with a scratchpad: right only when every partial product and the answer are", () => {
+  // 12 x 34 reversed: 21x43= then 48 + 360 = 408, each reversed.
+  const prompt = pad.encode("21x43="), target = row("84+063=804");
+  const score = (p: number[]) => scoreSample("multiplication", prompt, target, p, true).correct;
+  strictEqual(score(row("84+063=804")), true);
+  strictEqual(score(row("84+063=805")), false); // wrong answer after right products
+  strictEqual(score(row("84+064=804")), false); // right answer after a wrong product
+  strictEqual(score(row("84+63=804")), false); // the shift's zero left out
+  strictEqual(score(row("804")), false); // the answer alone, no scratchpad
+  strictEqual(score(row("84+063")), false); // stopped before the answer
+  strictEqual(tokensToScore("multiplication", target), 11);
+});
+
 // Sorting: labels up to the target's EOS (EOS not checked), first label (top-1), and a first
 // label naming a minimum-value number (ties allowed), as upstream's sort_eval.py.
 Deno.test("sorting answers: exact, first-element and minimum-element rules on hand-made predictions", () => {
