@@ -39,9 +39,9 @@ export function spaceBudget(p: number, chars: number): number {
  * Longest possible sample of a spec in characters = tokens, before EOS and spaces.
  *
  * Arithmetic: n + 1 + m + 1 + answer, the answer being max(n, m) + 1 (a carry or a minus sign)
- * or n + m for `x`; index hints double each number. A multiplication scratchpad adds its m partial
- * products (the k-th at most n + 1 + k digits), m - 1 `+` and a second `=`. Sorting: m * (n + 5) - 1 (n digits, or 2n
- * with hints). OR: n + 1 + m + 1 + max(n, m).
+ * or n + m for `x`; index hints double each number; a multiplication scratchpad adds
+ * {@link scratchpadChars}. Sorting: m * (n + 5) - 1 (n digits, or 2n with hints). OR: n + 1 + m +
+ * 1 + max(n, m).
  *
  * @example
  * ```ts
@@ -64,8 +64,8 @@ export function maxSampleChars(spec: DataSpec): number {
 }
 
 /**
- * Characters a multiplication scratchpad adds: m * (n + 1) + m * (m - 1) / 2 digits (doubled by
- * index hints), m - 1 `+` and the second `=`.
+ * Characters a multiplication scratchpad adds: its m partial products (the k-th at most n + 1 + k
+ * digits: m * (n + 1) + m * (m - 1) / 2, doubled by index hints), m - 1 `+` and the second `=`.
  *
  * @example
  * ```ts

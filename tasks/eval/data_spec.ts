@@ -1,6 +1,6 @@
 // Which data an evaluation uses: the generator arguments of a plan's cells (the data task's grid
-// preset with the plan's reversal, vocabulary, scratchpad, seed and sample count), the preset grid folder
-// under `<base_dir>/data` when it holds matching data.
+// preset with the plan's reversal, vocabulary, scratchpad, seed and sample count), the preset
+// grid folder under `<base_dir>/data` when it holds matching data.
 
 import { readGridMeta } from "../../data/grid.ts";
 import { datasetDir, GRID_PRESETS } from "../../data/presets.ts";

@@ -5,6 +5,8 @@
 // Reference: upstream arithmetic_eval_quicker.py `grid_logic`, sort_eval.py (McLeish et al. 2024).
 
 import type { GridKind } from "../plot/types.ts";
+import { scratchpadChars } from "../../data/row_length.ts";
+import { DEFAULT_SPEC } from "../../data/spec.ts";
 
 /** The evaluation tasks; the same names as the plot task's grid kinds. */
 export type EvalTask = GridKind;
@@ -193,8 +195,9 @@ export function cellTokens(
     : task === "or"
     ? Math.max(i, j)
     : Math.max(i, j) + 1;
-  // A scratchpad's j partial products have at most i + 1 + k digits, with j - 1 "+" and an "=".
-  const pad = task === "multiplication" && scratchpad ? j * (i + 1) + (j * (j - 1)) / 2 + j : 0;
+  const pad = task === "multiplication" && scratchpad
+    ? scratchpadChars({ ...DEFAULT_SPEC, op: "x", n: i, m: j, scratchpad: true })
+    : 0;
   return { prompt: i + j + 2, generate: answer + pad + 1 };
 }
 
