@@ -283,7 +283,7 @@ prints in- and out-of-distribution accuracy. Per seed on 2 CPU cores (llvmpipe):
                   1..12 x 1..12; about 3.5 minutes of training and 1 of evaluation
   multiplication  tiny-multiplication (2 x 1, width 128, RoPE) on reversed 1..3 x 1..3-digit
                   products written with their partial products (a scratchpad, not upstream's
-                  format); grid 1..5 x 1..5; about 9 minutes of training (99.6-100%)
+                  format); grid 1..5 x 1..5; about 6.5 minutes of training (99.3-99.6%)
   sorting         tiny-sorting (3 x 1, width 64, RoPE) on 1..4 numbers of 1..4 digits; grid
                   1..6 x 1..6 (maximum digits x list length), exact match plus first-element
                   and minimum-element accuracy; about 8.5 minutes of training (96-98%)
