@@ -68,6 +68,26 @@ Deno.test("attentionBackwardKernel.cpu() matches float64 finite differences for 
   }
 });
 
+/** Runs the CPU reference backward (float32) of a case; dbias only when the case has a bias. */
+function cpuBackward(
+  c: Case,
+  x: ReturnType<typeof inputs>,
+  fwd: ReturnType<typeof cpuForward>,
+): { dqkv: Float32Array; dbias: Float32Array | undefined } {
+  const dqkv = new Float32Array(x.qkv.length);
+  const dbias = x.bias ? new Float32Array(x.bias.length) : undefined;
+  attentionBackwardKernel.cpu({
+    ...c,
+    ...fwd,
+    qkv: x.qkv,
+    dout: x.dout,
+    bias: x.bias,
+    dqkv,
+    dbias,
+  });
+  return { dqkv, dbias };
+}
+
 /** Runs the GPU backward of a case; returns dqkv and dbias. */
 async function gpuBackward(
   c: Case,
@@ -101,17 +121,7 @@ Deno.test({
     for (const [k, c] of cases().entries()) {
       const x = inputs(c, 10 * k + 5);
       const fwd = cpuForward(c, x);
-      const dqkv = new Float32Array(x.qkv.length);
-      const dbias = x.bias ? new Float32Array(x.bias.length) : undefined;
-      attentionBackwardKernel.cpu({
-        ...c,
-        ...fwd,
-        qkv: x.qkv,
-        dout: x.dout,
-        bias: x.bias,
-        dqkv,
-        dbias,
-      });
+      const { dqkv, dbias } = cpuBackward(c, x, fwd);
       for (const [path, ctx] of inputPaths(dev)) {
         const got = await gpuBackward(c, x, fwd, ctx);
         assertClose(got.dqkv, dqkv, 1e-4, `dqkv ${label({ ...c, path })}`, 1e-2);
@@ -151,21 +161,12 @@ Deno.test({
     const c: Case = { batch: 3, seq: 9, heads: 2, headDim: 4, layout: "pytorch", bias: true };
     const x = inputs(c, 88);
     const fwd = cpuForward(c, x);
-    const dqkv = new Float32Array(x.qkv.length), dbias = new Float32Array(x.bias!.length);
-    attentionBackwardKernel.cpu({
-      ...c,
-      ...fwd,
-      qkv: x.qkv,
-      dout: x.dout,
-      bias: x.bias,
-      dqkv,
-      dbias,
-    });
+    const { dqkv, dbias } = cpuBackward(c, x, fwd);
     dev.tuning.set("attention.dsBatch", "2"); // chunks of 2 and 1 batch rows
     try {
       const got = await gpuBackward(c, x, fwd);
       assertClose(got.dqkv, dqkv, 1e-4, "dqkv", 1e-2);
-      assertClose(got.dbias!, dbias, 1e-4, "dbias", 1e-2);
+      assertClose(got.dbias!, dbias!, 1e-4, "dbias", 1e-2);
     } finally {
       dev.tuning.delete("attention.dsBatch");
     }
