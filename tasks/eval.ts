@@ -10,25 +10,19 @@
  */
 import { loadConfig, userCwd } from "../cli/config.ts";
 import { helpText } from "../cli/config_help.ts";
-import type { EvalConfig } from "../cli/config_types.ts";
 import { ConfigError } from "../cli/overrides.ts";
 import { Progress } from "../cli/progress.ts";
 import { greedyDecode } from "../core/nn/decode.ts";
 import { type Backend, CPU, initBackend } from "../core/backend.ts";
-import { findGridData } from "./eval/data_spec.ts";
-import { resolveGrid } from "./eval/flags.ts";
-import { cellTokens, EvalError } from "./eval/grids.ts";
+import { join } from "node:path";
+import { cellTokens, EvalError, resolveGrid } from "./eval/grids.ts";
 import { findCheckpoint, loadModel } from "./eval/model_io.ts";
-import { resultsDir } from "./eval/results.ts";
+import { mergeResults } from "./eval/results.ts";
 import { evaluateGrid } from "./eval/runner.ts";
-import {
-  type AutoShard,
-  type EnvReader,
-  parseShard,
-  type Shard,
-  shardFromEnv,
-} from "./eval/shard.ts";
-import { mergeResults, type Summary, trainRangeOf } from "./eval/summary.ts";
+import { findGridData } from "./eval/samples.ts";
+import type { CellResult } from "./eval/scoring.ts";
+import { type EnvReader, parseShard, type Shard, shardFromEnv } from "./eval/shard.ts";
+import type { Summary } from "./eval/summary.ts";
 import { writePlots } from "./plot.ts";
 
 /** What one evaluation produced. */
@@ -36,15 +30,13 @@ export interface EvalOutcome {
   /** The grid's results folder, or the shard's subfolder for a shard job. */
   dir: string;
   /** The piece a shard job evaluated (`from` names the variables of `--shard auto`), else null. */
-  shard: (Shard & Partial<Pick<AutoShard, "from">>) | null;
+  shard: (Shard & { from?: string }) | null;
   /** The summary (fractions). */
   summary: Summary;
+  /** The results of every cell of the grid (a shard job: of its piece), sorted. */
+  cells: CellResult[];
   /** Heatmap files written. */
   plots: string[];
-}
-
-function flagsOf(cfg: EvalConfig) {
-  return { ...cfg, grid: cfg.eval.grid };
 }
 
 function envGet(name: string): string | undefined {
@@ -80,21 +72,13 @@ export async function evaluate(
     "eval",
     options.quiet ? { log: () => {}, cwd: userCwd() } : { cwd: userCwd() },
   );
-  let plan = resolveGrid(flagsOf(cfg));
-  const gridDir = resultsDir(cfg.base_dir, cfg.name, plan.name);
+  let plan = resolveGrid({ ...cfg, grid: cfg.eval.grid });
+  const gridDir = join(cfg.base_dir, cfg.name, "downstream", plan.name);
   const say = options.quiet ? () => {} : (s: string) => console.log(s);
-  let summary: Summary;
-  let trainRange = null;
-  let shard: EvalOutcome["shard"] = null;
-  let dir = gridDir;
-  if (merge) {
-    const merged = await mergeResults(gridDir, { expected: plan.part ? undefined : plan.cells });
-    summary = merged.summary;
-    trainRange = summary.train_range ?? null;
-    if (merged.missing.length) say(`merge: ${merged.missing.length} cells are still missing`);
-  } else {
+  let summary: Summary | null = null;
+  if (!merge) {
     // The shard first: a scheduler misconfiguration fails before the model is loaded.
-    shard = cfg.shard === "auto"
+    const shard = cfg.shard === "auto"
       ? shardFromEnv(options.env ?? envGet)
       : cfg.shard
       ? parseShard(cfg.shard)
@@ -123,12 +107,12 @@ export async function evaluate(
           `Grid ${plan.name} has ${digits}-digit numbers but the Abacus table has ${arch.maxSeqLength} rows`,
         );
       }
-      trainRange = trainMeta ? trainRangeOf(trainMeta) : null;
       say(
         `evaluating ${ckpt} on ${plan.name}${plan.part ? ` (${plan.part})` : ""}: ${
           shard ? `shard ${shard.index}/${shard.count} of ` : ""
         }${plan.cells.length} cells${shard && "from" in shard ? ` (${shard.from})` : ""}`,
       );
+      const g = trainMeta?.generator;
       const progress = options.quiet ? null : new Progress("eval");
       const result = await evaluateGrid({
         plan,
@@ -140,27 +124,34 @@ export async function evaluate(
         seed: cfg.seed ?? undefined,
         samples: options.samples,
         removePadding: cfg.remove_padding,
-        trainRange,
+        trainRange: g ? [[1, g.n], [1, g.m]] : null,
         stamp: { checkpoint: ckpt, max_rec: R },
         progress,
       });
-      progress?.done();
-      summary = result.summary;
-      if (shard) dir = result.dir;
       say(`${result.evaluated} cells evaluated, ${result.skipped} already done`);
+      if (shard) return { ...result, shard, plots: [] };
+      summary = result.summary;
     } finally {
       model.dispose();
     }
   }
-  if (shard) return { dir, summary, plots: [], shard };
-  const kind = plan.task;
+  const merged = await mergeResults(gridDir, { expected: plan.part ? undefined : plan.cells });
+  if (merge && merged.missing.length) {
+    say(`merge: ${merged.missing.length} cells are still missing`);
+  }
   const plots = await writePlots([{
-    cells: (await mergeResults(gridDir, {})).cells,
+    cells: merged.cells,
     title: cfg.name,
-    kind,
-    trainRange,
+    kind: plan.task,
+    trainRange: merged.summary.train_range,
   }], { dir: gridDir, name: "heatmap" }).catch(() => [] as string[]);
-  return { dir, summary, plots, shard };
+  return {
+    dir: gridDir,
+    summary: summary ?? merged.summary,
+    cells: merged.cells,
+    plots,
+    shard: null,
+  };
 }
 
 const pct = (

@@ -14,7 +14,7 @@ import { resolveSpec } from "../../data/spec.ts";
 import type { Cell } from "../plot/types.ts";
 import { train } from "../train/run.ts";
 import { evaluate } from "../eval.ts";
-import { type Accuracies, mergeResults } from "../eval/summary.ts";
+import type { Accuracies } from "../eval/summary.ts";
 
 /** The tasks a recipe can train: the three of the paper. */
 export type RecipeTask = "addition" | "multiplication" | "sorting";
@@ -67,22 +67,10 @@ export interface RecipeRun {
   cells: Cell[];
 }
 
-/**
- * The `data.dataset` key that trains on 1..range-digit reversed additions: the `demo-addition`
- * preset for 1..5, else a 200k-sample bucketed set generated into `<base_dir>/data/` on first
- * use (upstream's folder name).
- *
- * @example
- * ```ts
- * import { ok } from "node:assert/strict";
- * import { datasetKey } from "./recipes.ts";
- * const dir = await Deno.makeTempDir();
- * ok((await datasetKey(5, dir)) === "data.dataset=demo-addition");
- * await Deno.remove(dir, { recursive: true });
- * ```
- * @returns the key, as `key=value`
- */
-export async function datasetKey(range: number, baseDir: string): Promise<string> {
+// The `data.dataset` key that trains on 1..range-digit reversed additions: the `demo-addition`
+// preset for 1..5, else a 200k-sample bucketed set generated into `<base_dir>/data/` on first
+// use (upstream's folder name).
+async function datasetKey(range: number, baseDir: string): Promise<string> {
   if (range === 5) return "data.dataset=demo-addition";
   const spec = { op: "+" as const, n: range, m: range, limit: SAMPLES, reverseAll: true };
   const name = datasetName(resolveSpec(spec));
@@ -168,7 +156,7 @@ export async function runRecipe(
     steps: trained.step,
     eval_seconds: (performance.now() - t0) / 1000,
     results: ev.dir,
-    cells: (await mergeResults(ev.dir, {})).cells,
+    cells: ev.cells,
   };
 }
 

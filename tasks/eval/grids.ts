@@ -1,12 +1,16 @@
 // Which cells an evaluation covers: the paper's grids (addition 100x100 and its extended
 // equal-length sets, multiplication 25x25, sorting 30x30, bitwise OR 40x40), `eval.grid=` ranges,
 // and upstream's job-splitting flags (`big_eval_step_k`, `checkerboard`, `max_size_given`, ...)
-// mapped onto one grid plus a cell filter, so upstream's 20-job recipe still works unchanged.
+// mapped onto one grid plus a cell filter, so upstream's 20 jobs write parts of one grid that
+// merge back; conflicting values fail with one line where upstream silently picked the last flag
+// or crashed. Also each cell's token counts and decoding cost.
 // Reference: upstream arithmetic_eval_quicker.py `grid_logic`, sort_eval.py (McLeish et al. 2024).
 
 import type { GridKind } from "../plot/types.ts";
+import type { EvalConfig } from "../../cli/config_types.ts";
 import { scratchpadChars } from "../../data/row_length.ts";
 import { DEFAULT_SPEC } from "../../data/spec.ts";
+import type { TokenizerType } from "../../data/tokenizer.ts";
 
 /** The evaluation tasks; the same names as the plot task's grid kinds. */
 export type EvalTask = GridKind;
@@ -38,79 +42,71 @@ export class EvalError extends Error {
   }
 }
 
+/**
+ * The grid keys of the eval config (snake_case as in `cfg_eval.yaml`, values already checked by
+ * its schema), with `eval.grid` as `grid`; all optional.
+ */
+export type GridFlags = Partial<Omit<EvalConfig, "eval">> & { grid?: string | null };
+
+/** What one evaluation job covers. */
+export interface GridPlan {
+  task: EvalTask;
+  /** Folder name of the whole grid, e.g. `addition_1-100x1-100` or `addition_extended_1`. */
+  name: string;
+  /** Label of the subset this job covers (its results subfolder), or null for the whole grid. */
+  part: string | null;
+  /** Selected cells, i outer and j inner. */
+  cells: EvalCell[];
+  /** Whether samples are written least-significant digit first (upstream's choice per task). */
+  reverse: boolean;
+  /** Vocabulary of the samples. */
+  tokenizer: TokenizerType;
+  /**
+   * Multiplication samples carry a partial-product scratchpad (`deno task data --scratchpad`);
+   * `deno task eval` sets it when the checkpoint's training set has one. Default false.
+   */
+  scratchpad?: boolean;
+  /** Upstream's extended set number, or null. */
+  extended: number | null;
+}
+
 /** An inclusive rectangle of cells: i in `i[0]..i[1]`, j in `j[0]..j[1]`. */
 export interface CellRange {
-  /** First-side range. */
   i: [number, number];
-  /** Second-side range. */
   j: [number, number];
 }
 
-/**
- * Upstream's `big_eval_step_k` bands of max(i, j) that split the 100x100 grid into 10 jobs of
- * roughly equal forward passes (k = index + 1).
- *
- * @example
- * ```ts
- * import { BIG_EVAL_BANDS } from "./grids.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(BIG_EVAL_BANDS[0], [1, 46]);
- * assert.deepEqual(BIG_EVAL_BANDS.length, 10);
- * ```
- */
-export const BIG_EVAL_BANDS: readonly (readonly [number, number])[] = Object.freeze(
-  [
-    [1, 46],
-    [47, 58],
-    [59, 67],
-    [68, 74],
-    [75, 80],
-    [81, 85],
-    [86, 90],
-    [91, 94],
-    [95, 97],
-    [98, 100],
-  ] as const,
-);
+// Upstream's `big_eval_step_k` bands of max(i, j) (k = index + 1), which split the 100x100 grid
+// into 10 jobs of roughly equal forward passes.
+const BIG_EVAL_BANDS: [number, number][] = [
+  [1, 46],
+  [47, 58],
+  [59, 67],
+  [68, 74],
+  [75, 80],
+  [81, 85],
+  [86, 90],
+  [91, 94],
+  [95, 97],
+  [98, 100],
+];
 
-/**
- * Upstream's extended equal-length addition sets (`extended_eval` with `big_eval_step_N`): the
- * lengths s of the cells (s, s).
- *
- * @example
- * ```ts
- * import { EXTENDED_SETS } from "./grids.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual([EXTENDED_SETS[1][0], EXTENDED_SETS[1].at(-1)], [101, 160]);
- * assert.deepEqual(EXTENDED_SETS[2], [800, 1000]);
- * ```
- */
-export const EXTENDED_SETS: Readonly<Record<number, readonly number[]>> = Object.freeze({
+// Upstream's extended equal-length addition sets (`extended_eval` with `big_eval_step_N`): the
+// lengths s of the cells (s, s).
+const EXTENDED_SETS: Record<number, number[]> = {
   1: Array.from({ length: 60 }, (_, k) => 101 + k),
   2: [800, 1000],
   3: [200, 700, 900],
   4: [300, 400, 500, 600],
-});
+};
 
-/**
- * Each task's default grid: 1..N on both sides.
- *
- * @example
- * ```ts
- * import { DEFAULT_SIDES } from "./grids.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(DEFAULT_SIDES, { addition: 100, multiplication: 25, sorting: 30, or: 40 });
- * ```
- */
-export const DEFAULT_SIDES: Readonly<Record<EvalTask, number>> = Object.freeze({
+/** Each task's default grid: 1..N on both sides. */
+const DEFAULT_SIDES: Record<EvalTask, number> = {
   addition: 100,
   multiplication: 25,
   sorting: 30,
   or: 40,
-});
+};
 
 /**
  * Parses an `eval.grid` value: `I..JxK..L`, where either side may be a single length.
@@ -153,8 +149,6 @@ export function parseGridRange(text: string): CellRange {
  *
  * assert.deepEqual(rangeCells({ i: [1, 2], j: [3, 3] }), [{ i: 1, j: 3 }, { i: 2, j: 3 }]);
  * ```
- *
- * @returns Its cells in row-major order.
  */
 export function rangeCells(range: CellRange): EvalCell[] {
   const cells: EvalCell[] = [];
@@ -202,25 +196,9 @@ export function cellTokens(
 }
 
 /**
- * Samples of a cell in the data task's grid presets: 100, sorting 200, OR min(i, j) (every
- * one-hot position, at most 100).
- *
- * @example
- * ```ts
- * import { cellSamples } from "./grids.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual([cellSamples("addition", 9, 9), cellSamples("or", 3, 30)], [100, 3]);
- * ```
- */
-export function cellSamples(task: EvalTask, i: number, j: number): number {
-  if (task === "sorting") return 200;
-  if (task === "or") return Math.min(i, j, 100);
-  return 100;
-}
-
-/**
- * Decoding cost of a cell: samples x (prompt tokens + tokens to generate).
+ * Decoding cost of a cell: samples x (prompt tokens + tokens to generate). Samples default to
+ * those of the data task's grid presets: 100, sorting 200, OR min(i, j) (every one-hot
+ * position, at most 100).
  *
  * @example
  * ```ts
@@ -229,33 +207,152 @@ export function cellSamples(task: EvalTask, i: number, j: number): number {
  *
  * assert.deepEqual(cellCost("addition", { i: 3, j: 5 }), 100 * (10 + 7));
  * assert.deepEqual(cellCost("addition", { i: 3, j: 5 }, 10), 10 * 17);
+ * assert.deepEqual(cellCost("or", { i: 3, j: 30 }), 3 * (35 + 31));
  * ```
  *
- * @param samples Samples per cell (default {@link cellSamples}).
  * @returns A cost in tokens.
  */
 export function cellCost(task: EvalTask, cell: EvalCell, samples?: number): number {
   const { prompt, generate } = cellTokens(task, cell.i, cell.j);
-  return (samples ?? cellSamples(task, cell.i, cell.j)) * (prompt + generate);
+  const preset = task === "sorting" ? 200 : task === "or" ? Math.min(cell.i, cell.j, 100) : 100;
+  return (samples ?? preset) * (prompt + generate);
+}
+
+/** Whether lo <= max(i, j) <= hi, the shape of `big_eval_step_k`, `ood_only`, `up_to_*`. */
+function inBand(cell: EvalCell, [lo, hi]: [number, number]): boolean {
+  const m = Math.max(cell.i, cell.j);
+  return m >= lo && m <= hi;
+}
+
+/** The task the flags imply; flags implying different tasks are an error. */
+function pickTask(f: GridFlags): EvalTask {
+  const implied = ([
+    [f.mul, "mul=true", "multiplication"],
+    [f.pos_arth, "pos_arth=true", "or"],
+    [f.pos_arth_ood, "pos_arth_ood=true", "or"],
+    [f.tokenizer_type === "sort", "tokenizer_type=sort", "sorting"],
+    [f.sort_reverse, "sort_reverse=true", "sorting"],
+    [f.extended_eval, "extended_eval=true", "addition"],
+  ] as const).filter(([on]) => on);
+  const clash = implied.find(([, , task]) => task !== implied[0][2]);
+  if (clash) {
+    throw new EvalError(
+      `Cannot combine ${implied[0][1]} with ${clash[1]}: they select different tasks`,
+    );
+  }
+  return implied[0]?.[2] ?? "addition";
+}
+
+/** The big_eval_step_k set to true, or null; two of them is an error. */
+function bigStep(f: GridFlags): number | null {
+  const set: number[] = [];
+  for (let k = 1; k <= 10; k++) if (f[`big_eval_step_${k}` as keyof GridFlags]) set.push(k);
+  if (set.length > 1) {
+    throw new EvalError(
+      `Cannot combine big_eval_step_${set[0]} and big_eval_step_${set[1]}: choose one`,
+    );
+  }
+  return set[0] ?? null;
 }
 
 /**
- * Whether a cell lies in a band of max(i, j), the shape of `big_eval_step_k`, `ood_only`,
- * `up_to_40` and `up_to_50`.
+ * Resolves the eval config's grid keys into one job's plan (task, grid, part, cells).
+ *
+ * The grid is `eval.grid` or the task's default (addition 1..100, multiplication 1..25, sorting
+ * 1..30, OR 1..40 on both sides); `extended_eval` replaces it by upstream's equal-length set N
+ * (`big_eval_step_N`, default 1). Upstream's job flags then filter it: `big_eval_step_k` keeps
+ * max(i, j) in band k (≤46, 47–58, 59–67, 68–74, 75–80, 81–85, 86–90, 91–94, 95–97, 98–100),
+ * `checkerboard` the parity of i + j, `ood_only`/`up_to_40`/`up_to_50` max(i, j) in 24..30,
+ * 31..40, 41..50, `max_size_given`/`start_ind_*_given` i, j < max and (i >= start1 or
+ * j >= start2), `pos_arth` i, j <= 25 and `pos_arth_ood` a side >= 26. `large` is the default
+ * and needs no key. Conflicts and an empty selection throw an `EvalError`.
  *
  * @example
  * ```ts
- * import { BIG_EVAL_BANDS, inBand } from "./grids.ts";
+ * import { resolveGrid } from "./grids.ts";
  * import assert from "node:assert/strict";
  *
- * assert.deepEqual(inBand({ i: 50, j: 3 }, BIG_EVAL_BANDS[1]), true);
- * assert.deepEqual(inBand({ i: 59, j: 3 }, BIG_EVAL_BANDS[1]), false);
+ * const plan = resolveGrid({ big_eval_step_2: true, checkerboard: "even" });
+ * assert.deepEqual([plan.task, plan.name, plan.part], ["addition", "addition_1-100x1-100", "big_eval_step_2_checkerboard_even"]);
+ * assert(plan.cells.every(({ i, j }) => Math.max(i, j) >= 47 && Math.max(i, j) <= 58 && (i + j) % 2 === 0));
+ * assert.deepEqual(resolveGrid({ grid: "1..3x2" }).cells.length, 3);
+ * assert.throws(() => resolveGrid({ mul: true, up_to_40: true }), /Cannot map up_to_40=true: it splits addition grids only/);
  * ```
- *
- * @param band Inclusive [lo, hi] of the longer side.
- * @returns True when lo <= max(i, j) <= hi.
  */
-export function inBand(cell: EvalCell, band: readonly [number, number]): boolean {
-  const m = Math.max(cell.i, cell.j);
-  return m >= band[0] && m <= band[1];
+export function resolveGrid(flags: GridFlags): GridPlan {
+  const task = pickTask(flags);
+  const step = bigStep(flags);
+  const filters: { label: string; keep: (c: EvalCell) => boolean }[] = [];
+  const filter = (label: string, keep: (c: EvalCell) => boolean) => filters.push({ label, keep });
+  let range: CellRange | null = null;
+  let cells: EvalCell[];
+  let name: string;
+  let extended: number | null = null;
+  if (task === "sorting" && flags.tokenizer_type && flags.tokenizer_type !== "sort") {
+    throw new EvalError(
+      `Cannot evaluate sorting with tokenizer_type=${flags.tokenizer_type}: it needs sort`,
+    );
+  }
+  if (flags.extended_eval) {
+    if (flags.grid) {
+      throw new EvalError(`Cannot combine extended_eval=true with eval.grid=${flags.grid}`);
+    }
+    extended = step ?? 1;
+    const sides = EXTENDED_SETS[extended];
+    if (!sides) {
+      throw new EvalError(
+        `Cannot map extended_eval with big_eval_step_${extended}: extended sets are 1..4 (upstream exits "number too high")`,
+      );
+    }
+    cells = sides.map((s) => ({ i: s, j: s }));
+    name = `addition_extended_${extended}`;
+  } else {
+    const side = DEFAULT_SIDES[task];
+    range = flags.grid ? parseGridRange(flags.grid) : { i: [1, side], j: [1, side] };
+    cells = rangeCells(range);
+    name = `${task}_${range.i[0]}-${range.i[1]}x${range.j[0]}-${range.j[1]}`;
+    if (step !== null) filter(`big_eval_step_${step}`, (c) => inBand(c, BIG_EVAL_BANDS[step - 1]));
+  }
+  const rings = [["ood_only", [24, 30]], ["up_to_40", [31, 40]], ["up_to_50", [41, 50]]] as const;
+  for (const [key, [lo, hi]] of rings) {
+    if (!flags[key]) continue;
+    if (task !== "addition") {
+      throw new EvalError(`Cannot map ${key}=true: it splits addition grids only`);
+    }
+    filter(key, (c) => inBand(c, [lo, hi]));
+  }
+  const cb = flags.checkerboard;
+  if (cb) filter(`checkerboard_${cb}`, (c) => (c.i + c.j) % 2 === (cb === "even" ? 0 : 1));
+  const max = flags.max_size_given;
+  if (typeof max === "number") filter(`max_size_${max}`, (c) => c.i < max && c.j < max);
+  const s1 = flags.start_ind_1_given, s2 = flags.start_ind_2_given;
+  if (typeof s1 === "number" || typeof s2 === "number") {
+    const a = s1 ?? 0, b = s2 ?? 0;
+    filter(`start_${a}_${b}`, (c) => c.i >= a || c.j >= b);
+  }
+  if (flags.pos_arth && flags.pos_arth_ood) {
+    throw new EvalError(`Cannot combine pos_arth=true and pos_arth_ood=true: choose one`);
+  }
+  if (flags.pos_arth) filter("pos_arth", (c) => c.i <= 25 && c.j <= 25);
+  if (flags.pos_arth_ood) filter("pos_arth_ood", (c) => c.i >= 26 || c.j >= 26);
+  if (task === "sorting" && (range?.j[1] ?? 0) > 102) {
+    throw new EvalError(
+      `Cannot evaluate sorting lists of ${range!.j[1]} numbers: there are only 102 labels`,
+    );
+  }
+  const all = cells.length;
+  cells = cells.filter((c) => filters.every((f) => f.keep(c)));
+  const part = filters.length > 0 ? filters.map((f) => f.label).join("_") : null;
+  if (cells.length === 0) {
+    throw new EvalError(
+      `Cannot evaluate ${name}: ${part ?? "the filter"} keeps none of its ${all} cells`,
+    );
+  }
+  const tokenizer: TokenizerType = task === "sorting"
+    ? "sort"
+    : flags.tokenizer_type === "index"
+    ? "index"
+    : "pad";
+  const reverse = task === "sorting" ? true : task === "or" ? false : flags.reverse_inputs ?? true;
+  return { task, name, part, cells, reverse, tokenizer, extended };
 }

@@ -18,17 +18,6 @@ import { parseArchConfig } from "../../cli/config_files.ts";
 import type { ArchConfig } from "../../cli/config_types.ts";
 import { ConfigError } from "../../cli/overrides.ts";
 
-/** A model ready to decode, with where it came from. */
-export interface LoadedModel {
-  model: ArithmeticModel;
-  /** Its architecture. */
-  arch: Arch;
-  /** The checkpoint folder. */
-  dir: string;
-  /** The training dataset's meta, when the checkpoint names one that exists. */
-  trainMeta: DatasetMeta | null;
-}
-
 /**
  * Finds the checkpoint to evaluate: `checkpoint` when given, else the run's newest.
  *
@@ -63,11 +52,12 @@ export async function findCheckpoint(
 }
 
 /**
- * Loads a checkpoint's model onto a backend.
+ * Loads a checkpoint's model onto a backend, with its architecture and the meta of its training
+ * dataset ({@link readTrainingMeta}).
  *
  * @example
  * ```ts ignore
- * const { model } = await loadModel("/tmp/x/run/checkpoints/FINAL_0.0123", dev);
+ * const { model } = await loadModel("/tmp/x/run/checkpoints/FINAL_0.0123", dev, "/tmp/x");
  * ```
  * @param baseDir base folder, to find a training dataset named by preset
  * @throws EvalError for a missing, corrupted or mismatched checkpoint
@@ -75,17 +65,15 @@ export async function findCheckpoint(
 export async function loadModel(
   dir: string,
   backend: Backend,
-  baseDir = ".",
-): Promise<LoadedModel> {
+  baseDir: string,
+): Promise<{ model: ArithmeticModel; arch: Arch; trainMeta: DatasetMeta | null }> {
   let raw: ArchConfig;
   const configPath = join(dir, "model_config.json");
   try {
     raw = parseArchConfig(await Deno.readTextFile(configPath), configPath);
   } catch (e) {
     if (e instanceof ConfigError) throw new EvalError(e.message);
-    throw new EvalError(
-      `Cannot read ${join(dir, "model_config.json")}: ${(e as Error).message.split("\n")[0]}`,
-    );
+    throw new EvalError(`Cannot read ${configPath}: ${(e as Error).message.split("\n")[0]}`);
   }
   let file;
   try {
@@ -121,7 +109,7 @@ export async function loadModel(
     values[e.name] = v;
   }
   model.arena.writeAll(values);
-  return { model, arch, dir, trainMeta: await readTrainingMeta(dir, baseDir) };
+  return { model, arch, trainMeta: await readTrainingMeta(dir, baseDir) };
 }
 
 /**

@@ -1,22 +1,25 @@
 // The evaluation results store: `<base_dir>/<name>/downstream/<grid>/[<part>/]cell_<i>_<j>.json`,
 // one file per cell written atomically as soon as the cell is done (the format `deno task plot`
 // reads), decoded samples beside it, and a `job.json` stamp (checkpoint, recurrences, ...) so a
-// rerun skips finished cells of the same setup and refuses to mix results of different ones.
+// rerun skips finished cells of the same setup anywhere in the grid, refuses to mix results of
+// different ones, and an interrupted job loses at most the cell it was decoding. `mergeResults`
+// combines a grid's part and shard folders into the grid folder, which then looks exactly like
+// the output of one unsharded run.
 
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
+import { writeFileAtomic } from "../../core/checkpoint.ts";
 import type { TrainRange } from "../plot/types.ts";
-import { EvalError, type EvalTask } from "./grids.ts";
+import { type EvalCell, EvalError, type EvalTask } from "./grids.ts";
 import type { CellResult } from "./scoring.ts";
+import { summarize, type Summary } from "./summary.ts";
 
 /** Settings that must match for results to be reused or merged (checkpoint, max_rec, seed...). */
 export type Stamp = Record<string, string | number | boolean | null>;
 
 /** Contents of `job.json` in a results folder. */
 export interface JobInfo {
-  /** Always `abacus-eval-job`. */
   format: "abacus-eval-job";
-  /** Format version, 1. */
-  version: number;
+  version: 1;
   /** Grid folder name. */
   grid_name: string;
   task: EvalTask;
@@ -44,83 +47,40 @@ export interface SampleRecord {
   min?: boolean;
 }
 
-const CELL_FILE = /^cell_(\d+)_(\d+)\.json$/;
-const JOB_FILE = "job.json";
+const cellFile = (c: EvalCell) => `cell_${c.i}_${c.j}.json`;
+const byCell = (a: EvalCell, b: EvalCell) => a.i - b.i || a.j - b.j;
 
-/**
- * Results folder of one grid of one run: `<baseDir>/<name>/downstream/<grid>`.
- *
- * @example
- * ```ts
- * import { resultsDir } from "./results.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(resultsDir("/runs", "abacus", "addition_1-100x1-100"), "/runs/abacus/downstream/addition_1-100x1-100");
- * ```
- */
-export function resultsDir(baseDir: string, name: string, grid: string): string {
-  return join(baseDir, name, "downstream", grid);
-}
-
-/**
- * File name of a cell's result: `cell_<i>_<j>.json`.
- *
- * @example
- * ```ts
- * import { cellFileName } from "./results.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(cellFileName(3, 12), "cell_3_12.json");
- * ```
- */
-export function cellFileName(i: number, j: number): string {
-  return `cell_${i}_${j}.json`;
-}
-
-/**
- * Writes JSON so that readers see the old file or the whole new one: a temporary file in the
- * same folder, then a rename.
- *
- * @example
- * ```ts
- * import { writeJsonAtomic } from "./results.ts";
- * import assert from "node:assert/strict";
- *
- * const dir = await Deno.makeTempDir();
- * await writeJsonAtomic(`${dir}/a.json`, { x: 1 });
- * assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/a.json`)), { x: 1 });
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.${Deno.pid}.${Math.floor(Math.random() * 1e9).toString(36)}.tmp`;
-  try {
-    await Deno.writeTextFile(tmp, JSON.stringify(value) + "\n");
-    await Deno.rename(tmp, path);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
+async function writeJson(path: string, value: unknown): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(value) + "\n").catch((err) => {
     throw new EvalError(`Cannot write ${path}: ${(err as Error).message.split("\n")[0]}`);
-  }
+  });
 }
 
-function badCell(path: string, why: string): never {
-  throw new EvalError(`Cannot read ${path}: ${why}`);
-}
-
-/** Parses and checks a cell file's counts; keeps only the result fields. */
-function parseCell(path: string, text: string): CellResult {
-  let o: Record<string, unknown>;
+/** A file's JSON, or null when it does not exist; malformed JSON is an error. */
+async function readJson(path: string): Promise<Record<string, unknown> | null> {
+  let text: string;
   try {
-    o = JSON.parse(text);
-  } catch {
-    return badCell(path, "malformed JSON");
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
   }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new EvalError(`Cannot read ${path}: malformed JSON`);
+  }
+}
+
+/** Checks a cell file's counts; keeps only the result fields. */
+function parseCell(path: string, o: Record<string, unknown>): CellResult {
+  const bad = (why: string) => new EvalError(`Cannot read ${path}: ${why}`);
   const count = (k: string, min: number): number => {
     const v = o[k];
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
-      badCell(path, `${k} must be an integer of at least ${min}`);
+      throw bad(`${k} must be an integer of at least ${min}`);
     }
-    return v as number;
+    return v;
   };
   const r: CellResult = {
     i: count("i", 1),
@@ -130,7 +90,8 @@ function parseCell(path: string, text: string): CellResult {
   };
   if (o.correct_first !== undefined) r.correct_first = count("correct_first", 0);
   if (o.correct_min !== undefined) r.correct_min = count("correct_min", 0);
-  if (r.correct > r.total) badCell(path, "correct exceeds total");
+  if (r.correct > r.total) throw bad("correct exceeds total");
+  if (basename(path) !== cellFile(r)) throw bad(`it holds cell (${r.i}, ${r.j})`);
   return r;
 }
 
@@ -142,11 +103,11 @@ function parseCell(path: string, text: string): CellResult {
  *
  * @example
  * ```ts
- * import { readCells, writeJsonAtomic } from "./results.ts";
+ * import { readCells } from "./results.ts";
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
- * await writeJsonAtomic(`${dir}/cell_2_1.json`, { i: 2, j: 1, correct: 3, total: 4 });
+ * await Deno.writeTextFile(`${dir}/cell_2_1.json`, '{ "i": 2, "j": 1, "correct": 3, "total": 4 }');
  * assert.deepEqual(await readCells(dir), [{ i: 2, j: 1, correct: 3, total: 4 }]);
  * assert.deepEqual(await readCells(`${dir}/missing`), []);
  * await Deno.remove(dir, { recursive: true });
@@ -156,82 +117,37 @@ export async function readCells(dir: string): Promise<CellResult[]> {
   const cells: CellResult[] = [];
   try {
     for await (const e of Deno.readDir(dir)) {
-      const m = CELL_FILE.exec(e.name);
-      if (!m || !e.isFile) continue;
+      if (!e.isFile || !/^cell_\d+_\d+\.json$/.test(e.name)) continue;
       const path = join(dir, e.name);
-      const c = parseCell(path, await Deno.readTextFile(path));
-      if (c.i !== +m[1] || c.j !== +m[2]) badCell(path, `it holds cell (${c.i}, ${c.j})`);
-      cells.push(c);
+      cells.push(parseCell(path, (await readJson(path))!));
     }
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return [];
     throw err;
   }
-  return cells.sort((a, b) => a.i - b.i || a.j - b.j);
+  return cells.sort(byCell);
 }
 
-/**
- * Reads a folder's `job.json`, or null when there is none.
- *
- * @example
- * ```ts
- * import { readJob } from "./results.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(await readJob(await Deno.makeTempDir()), null);
- * ```
- */
-export async function readJob(dir: string): Promise<JobInfo | null> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(join(dir, JOB_FILE));
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
+async function readJob(dir: string): Promise<JobInfo | null> {
+  const job = await readJson(join(dir, "job.json"));
+  if (job && (job.format !== "abacus-eval-job" || job.version !== 1)) {
+    throw new EvalError(`Cannot read ${join(dir, "job.json")}: not an abacus eval job (v1)`);
   }
-  let job: JobInfo;
-  try {
-    job = JSON.parse(text);
-  } catch {
-    throw new EvalError(`Cannot read ${join(dir, JOB_FILE)}: malformed JSON`);
-  }
-  if (job.format !== "abacus-eval-job" || job.version !== 1) {
-    throw new EvalError(`Cannot read ${join(dir, JOB_FILE)}: not an abacus eval job (v1)`);
-  }
-  return job;
+  return job as JobInfo | null;
 }
 
-/**
- * A canonical string of a stamp (keys sorted), for comparisons.
- *
- * @example
- * ```ts
- * import { stampKey } from "./results.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(stampKey({ b: 1, a: "x" }), stampKey({ a: "x", b: 1 }));
- * ```
- */
-export function stampKey(stamp: Stamp): string {
-  return JSON.stringify(Object.keys(stamp).sort().map((k) => [k, stamp[k]]));
+/** Names the first differing key of two stamps, or null when they are equal. */
+function stampDiff(a: Stamp, b: Stamp): string | null {
+  for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) {
+      return `${k} ${JSON.stringify(a[k] ?? null)} there, ${JSON.stringify(b[k] ?? null)} now`;
+    }
+  }
+  return null;
 }
 
-/**
- * The results folders of a grid: the grid folder and each subfolder with a `job.json`.
- *
- * @example
- * ```ts
- * import { jobFolders } from "./results.ts";
- * import assert from "node:assert/strict";
- *
- * const dir = await Deno.makeTempDir();
- * assert.deepEqual(await jobFolders(dir), [{ dir, job: null }]);
- * await Deno.remove(dir, { recursive: true });
- * ```
- *
- * @returns Folders with their job info (null for a grid folder without one), grid folder first.
- */
-export async function jobFolders(gridDir: string): Promise<{ dir: string; job: JobInfo | null }[]> {
+/** The grid folder and each subfolder with a `job.json`, with their job info, grid folder first. */
+async function jobFolders(gridDir: string): Promise<{ dir: string; job: JobInfo | null }[]> {
   const out = [{ dir: gridDir, job: await readJob(gridDir) }];
   const subs: string[] = [];
   try {
@@ -247,4 +163,203 @@ export async function jobFolders(gridDir: string): Promise<{ dir: string; job: J
     if (job) out.push({ dir: join(gridDir, name), job });
   }
   return out;
+}
+
+/**
+ * One job's results folder (the grid folder, or its subfolder named by the job's part): the
+ * cells already finished, and atomic per-cell writes.
+ *
+ * @example
+ * ```ts
+ * import { ResultStore } from "./results.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gridDir = await Deno.makeTempDir();
+ * const job = { grid_name: "addition_1-2x1-2", task: "addition" as const, part: null, stamp: { max_rec: 4 }, train_range: null };
+ * const store = await ResultStore.open(gridDir, job);
+ * await store.writeCell({ i: 1, j: 2, correct: 9, total: 10 });
+ * assert.deepEqual([...(await store.finished()).keys()], ["1,2"]);
+ * await assert.rejects(ResultStore.open(gridDir, { ...job, stamp: { max_rec: 8 } }), /Cannot resume .*: it holds results with max_rec 4 there, 8 now/);
+ * await Deno.remove(gridDir, { recursive: true });
+ * ```
+ */
+export class ResultStore {
+  /** This job's folder. */
+  readonly dir: string;
+  #gridDir: string;
+  #job: JobInfo;
+
+  /** Use `ResultStore.open`. */
+  constructor(gridDir: string, job: JobInfo) {
+    this.dir = job.part === null ? gridDir : join(gridDir, job.part);
+    this.#gridDir = gridDir;
+    this.#job = job;
+  }
+
+  /** Creates or reopens a job's folder; a folder stamped with other settings is an error. */
+  static async open(
+    gridDir: string,
+    job: Omit<JobInfo, "format" | "version">,
+  ): Promise<ResultStore> {
+    const store = new ResultStore(gridDir, { format: "abacus-eval-job", version: 1, ...job });
+    const old = await readJob(store.dir);
+    if (old) {
+      if (old.task !== job.task || old.grid_name !== job.grid_name) {
+        throw new EvalError(
+          `Cannot resume ${store.dir}: it holds ${old.task} results of grid ${old.grid_name}, not ${job.grid_name}`,
+        );
+      }
+      const diff = stampDiff(old.stamp, job.stamp);
+      if (diff) {
+        throw new EvalError(
+          `Cannot resume ${store.dir}: it holds results with ${diff} (use another folder)`,
+        );
+      }
+      return new ResultStore(gridDir, old);
+    }
+    try {
+      await Deno.mkdir(store.dir, { recursive: true });
+    } catch (err) {
+      throw new EvalError(`Cannot create ${store.dir}: ${(err as Error).message.split("\n")[0]}`);
+    }
+    await writeJson(join(store.dir, "job.json"), store.#job);
+    return store;
+  }
+
+  /**
+   * Finished cells of the same setup anywhere in the grid (its folder and every part folder
+   * whose stamp matches), keyed `"i,j"`.
+   */
+  async finished(): Promise<Map<string, CellResult>> {
+    const out = new Map<string, CellResult>();
+    for (const { dir, job } of await jobFolders(this.#gridDir)) {
+      if (job?.grid_name !== this.#job.grid_name || stampDiff(job.stamp, this.#job.stamp)) continue;
+      for (const c of await readCells(dir)) {
+        if (!out.has(`${c.i},${c.j}`)) out.set(`${c.i},${c.j}`, c);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Writes one finished cell: its samples (if given) to `samples/cell_<i>_<j>.json`, then its
+   * result to `cell_<i>_<j>.json`, each atomically.
+   */
+  async writeCell(result: CellResult, samples?: readonly SampleRecord[]): Promise<void> {
+    const head = {
+      ...result,
+      grid: this.#job.task,
+      train_range: this.#job.train_range ?? undefined,
+    };
+    if (samples) {
+      await Deno.mkdir(join(this.dir, "samples"), { recursive: true });
+      await writeJson(join(this.dir, "samples", cellFile(result)), { ...head, samples });
+    }
+    await writeJson(join(this.dir, cellFile(result)), head);
+  }
+
+  /**
+   * Writes the job's `summary.json` and `results.json` (all cells in one file, the plot task's
+   * grid-file format, with the run's name when the folder is `<name>/downstream/<grid>`).
+   */
+  async writeSummary(cells: readonly CellResult[]): Promise<Summary> {
+    const { grid_name: gridName, task, train_range: trainRange } = this.#job;
+    const summary = summarize(cells, { gridName, task, trainRange });
+    const parent = dirname(this.dir);
+    const name = basename(parent) === "downstream" ? basename(dirname(parent)) : undefined;
+    await writeJson(join(this.dir, "results.json"), {
+      grid: task,
+      ...(name ? { name } : {}),
+      train_range: trainRange,
+      cells: [...cells].sort(byCell),
+    });
+    await writeJson(join(this.dir, "summary.json"), summary);
+    return summary;
+  }
+}
+
+/** What `mergeResults` did. */
+export interface MergeResult {
+  /** Every cell of the grid, sorted. */
+  cells: CellResult[];
+  /** The grid's summary (also in `summary.json`). */
+  summary: Summary;
+  /** Folders merged. */
+  sources: string[];
+  /** Cells of `expected` that no folder holds. */
+  missing: EvalCell[];
+}
+
+/**
+ * Combines a grid's part and shard folders into the grid folder (cells, samples, job.json,
+ * results.json, summary.json), so it looks like one unsharded run.
+ *
+ * Every folder must have the same grid, task and stamp; a cell present twice with different
+ * results is an error. Cells already in the grid folder stay.
+ *
+ * @example
+ * ```ts
+ * import { mergeResults, ResultStore } from "./results.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const gridDir = await Deno.makeTempDir();
+ * for (const [part, j] of [["shard_1_of_2", 1], ["shard_2_of_2", 2]] as const) {
+ *   const s = await ResultStore.open(gridDir, { grid_name: "g", task: "addition", part, stamp: {}, train_range: null });
+ *   await s.writeCell({ i: 1, j, correct: j, total: 4 });
+ * }
+ * const merged = await mergeResults(gridDir, { expected: [{ i: 1, j: 1 }, { i: 1, j: 2 }, { i: 1, j: 3 }] });
+ * assert.deepEqual([merged.cells.length, merged.missing], [2, [{ i: 1, j: 3 }]]);
+ * await Deno.remove(gridDir, { recursive: true });
+ * ```
+ *
+ * @param options Cells the grid should have, to report missing ones.
+ */
+export async function mergeResults(
+  gridDir: string,
+  options: { expected?: readonly EvalCell[] } = {},
+): Promise<MergeResult> {
+  const folders = await jobFolders(gridDir);
+  const jobs = folders.filter((f) => f.job !== null) as { dir: string; job: JobInfo }[];
+  if (jobs.length === 0) {
+    throw new EvalError(`Cannot merge ${gridDir}: no job.json in it or its subfolders`);
+  }
+  const ref = jobs[0];
+  for (const { dir, job } of jobs) {
+    const what = job.grid_name !== ref.job.grid_name || job.task !== ref.job.task
+      ? `grids ${ref.job.grid_name} and ${job.grid_name}`
+      : stampDiff(job.stamp, ref.job.stamp)
+      ? `settings ${JSON.stringify(ref.job.stamp)} and ${JSON.stringify(job.stamp)}`
+      : null;
+    if (what) throw new EvalError(`Cannot merge ${ref.dir} with ${dir}: they hold ${what}`);
+  }
+  const seen = new Map<string, { cell: CellResult; dir: string }>();
+  for (const { dir } of folders) {
+    for (const c of await readCells(dir)) {
+      const k = `${c.i},${c.j}`, prev = seen.get(k);
+      // parseCell gives the fields in one order, so equal results have equal JSON.
+      if (!prev) seen.set(k, { cell: c, dir });
+      else if (JSON.stringify(prev.cell) !== JSON.stringify(c)) {
+        throw new EvalError(
+          `Cannot merge cell (${c.i}, ${c.j}): ${c.correct}/${c.total} in ${dir} but ${prev.cell.correct}/${prev.cell.total} in ${prev.dir}`,
+        );
+      }
+    }
+  }
+  const trainRange = jobs.find((j) => j.job.train_range !== null)?.job.train_range ?? null;
+  const job: JobInfo = { ...ref.job, part: null, train_range: trainRange };
+  await writeJson(join(gridDir, "job.json"), job);
+  const top = new ResultStore(gridDir, job);
+  for (const { cell, dir } of seen.values()) {
+    if (dir === gridDir) continue;
+    const samples = await readJson(join(dir, "samples", cellFile(cell)));
+    await top.writeCell(cell, samples?.samples as SampleRecord[] | undefined);
+  }
+  const cells = [...seen.values()].map((v) => v.cell).sort(byCell);
+  const missing = (options.expected ?? []).filter((c) => !seen.has(`${c.i},${c.j}`));
+  return {
+    cells,
+    summary: await top.writeSummary(cells),
+    sources: folders.map((f) => f.dir),
+    missing,
+  };
 }

@@ -4,21 +4,14 @@
 // loop is tested with fake decoders and the lead plugs in the KV-cached model decoder.
 
 import type { TrainRange } from "../plot/types.ts";
+import type { Progress } from "../../cli/progress.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
-import { cellCost, type EvalCell, EvalError } from "./grids.ts";
-import type { GridPlan } from "./flags.ts";
-import { type Shard, shardCells, shardLabel } from "./shard.ts";
-import { CellSamples, type EvalSample } from "./samples.ts";
-import {
-  type CellResult,
-  type SampleScore,
-  scoreSample,
-  tallyCell,
-  tokensToScore,
-} from "./scoring.ts";
-import type { SampleRecord, Stamp } from "./results.ts";
-import { ResultStore } from "./store.ts";
-import { type Summary, writeSummary } from "./summary.ts";
+import { cellCost, type EvalCell, EvalError, type GridPlan } from "./grids.ts";
+import { type Shard, splitCells } from "./shard.ts";
+import { type EvalSample, openSamples } from "./samples.ts";
+import { type CellResult, scoreSample, tallyCell, tokensToScore } from "./scoring.ts";
+import { ResultStore, type SampleRecord, type Stamp } from "./results.ts";
+import type { Summary } from "./summary.ts";
 
 /**
  * Greedy batched decoder: for each prompt, up to `maxNewTokens` new tokens (fewer is fine once
@@ -26,19 +19,11 @@ import { type Summary, writeSummary } from "./summary.ts";
  */
 export type Decoder = (prompts: Int32Array[], maxNewTokens: number) => Promise<Int32Array[]>;
 
-/** Something that shows progress, such as `cli/progress.ts`'s `Progress`. */
-export interface ProgressSink {
-  /** Records units done of a total. */
-  update(done: number, total: number): void;
-  /** Prints the final line. */
-  done(): void;
-}
-
 /** Options of `evaluateGrid`. */
 export interface EvaluateGridOptions {
   /** What to evaluate (from `resolveGrid`). */
   plan: GridPlan;
-  /** The grid's results folder (`resultsDir(baseDir, name, plan.name)`). */
+  /** The grid's results folder, `<base_dir>/<name>/downstream/<plan.name>`. */
   gridDir: string;
   /** The model's decoder. */
   decode: Decoder;
@@ -59,7 +44,7 @@ export interface EvaluateGridOptions {
   /** Settings that must match to reuse results: checkpoint, max_rec, ... (default none). */
   stamp?: Stamp;
   /** Progress display, in units of estimated decoding cost (default none). */
-  progress?: ProgressSink | null;
+  progress?: Progress | null;
 }
 
 /** What `evaluateGrid` did. */
@@ -74,16 +59,6 @@ export interface EvaluateGridResult {
   skipped: number;
   /** Summary of the job's cells (also in its `summary.json`). */
   summary: Summary;
-}
-
-/**
- * Subfolder label of a job: the plan's part and the shard, or null for the whole grid.
- *
- * @returns The label or null.
- */
-function jobPart(part: string | null, shard: Shard | null | undefined): string | null {
-  const labels = [part, shard ? shardLabel(shard) : null].filter((x) => x !== null);
-  return labels.length > 0 ? labels.join("_") : null;
 }
 
 /** Decodes one cell's samples in batches of similar prompt length; returns predictions in order. */
@@ -130,7 +105,7 @@ function untilEos(tokens: Int32Array): Int32Array {
  * @example
  * ```ts
  * import { evaluateGrid } from "./runner.ts";
- * import { resolveGrid } from "./flags.ts";
+ * import { resolveGrid } from "./grids.ts";
  * import assert from "node:assert/strict";
  *
  * const gridDir = await Deno.makeTempDir();
@@ -151,18 +126,20 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
     );
   }
   const cost = (c: EvalCell) => cellCost(plan.task, c, options.samples);
-  const cells = options.shard ? shardCells(plan.cells, options.shard, cost) : plan.cells;
-  const store = await ResultStore.open({
-    gridDir: options.gridDir,
-    grid: plan.name,
+  const { shard } = options;
+  const cells = shard ? splitCells(plan.cells, shard.count, cost)[shard.index - 1] : plan.cells;
+  // A part or shard job writes into its own subfolder: `<part>`, `shard_<k>_of_<N>`, or both.
+  const labels = [plan.part, shard ? `shard_${shard.index}_of_${shard.count}` : null];
+  const store = await ResultStore.open(options.gridDir, {
+    grid_name: plan.name,
     task: plan.task,
-    part: jobPart(plan.part, options.shard),
-    stamp: options.stamp,
-    trainRange: options.trainRange,
+    part: labels.filter((x) => x !== null).join("_") || null,
+    stamp: options.stamp ?? {},
+    train_range: options.trainRange ?? null,
   });
   const finished = await store.finished();
   const todo = cells.filter((c) => !finished.has(`${c.i},${c.j}`));
-  const source = await CellSamples.open(plan, {
+  const samplesOf = await openSamples(plan, {
     dataDir: options.dataDir,
     seed: options.seed,
     samples: options.samples,
@@ -174,9 +151,9 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
   options.progress?.update(0, total);
   const results = new Map(finished);
   for (const { i, j } of todo) {
-    const samples = await source.get(i, j);
+    const samples = await samplesOf(i, j);
     const preds = await decodeCell(samples, plan, decode, batchSize);
-    const scores: SampleScore[] = samples.map((s, k) =>
+    const scores = samples.map((s, k) =>
       scoreSample(plan.task, s.prompt, s.target, preds[k], plan.reverse)
     );
     const result = tallyCell(i, j, scores);
@@ -193,16 +170,11 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
   }
   options.progress?.done();
   const mine = cells.map((c) => results.get(`${c.i},${c.j}`)!);
-  const summary = await writeSummary(store.dir, mine, {
-    gridName: plan.name,
-    task: plan.task,
-    trainRange: options.trainRange ?? null,
-  });
   return {
     dir: store.dir,
     cells: mine,
     evaluated: todo.length,
     skipped: cells.length - todo.length,
-    summary,
+    summary: await store.writeSummary(mine),
   };
 }

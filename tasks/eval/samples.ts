@@ -1,18 +1,17 @@
 // Where a cell's evaluation samples come from: the data task's grid folder when it holds the
-// cell, else the same generator run on the fly with the same per-cell seed and stream, so both
-// paths give identical samples in the training format. Also splits a sample into the prompt (up
-// to and including `=`) and the target (answer + EOS).
+// cell (the preset folder under `<base_dir>/data` when it holds the plan's format), else the same
+// generator run on the fly with the same per-cell seed and stream, so both paths give identical
+// samples in the training format. Also splits a sample into the prompt (up to and including `=`)
+// and the target (answer + EOS).
 
 import { join } from "node:path";
 import { openDataset } from "../../data/dataset.ts";
 import { cellSpec, readGridMeta } from "../../data/grid.ts";
-import type { GridMeta } from "../../data/meta.ts";
-import type { DataSpec } from "../../data/spec.ts";
+import { datasetDir, GRID_PRESETS } from "../../data/presets.ts";
+import type { DataOp, DataSpec } from "../../data/spec.ts";
 import { createSource } from "../../data/generators/mod.ts";
 import { EOS, EQUALS, PAD, SPACE } from "../../data/tokenizer.ts";
-import { EvalError } from "./grids.ts";
-import type { GridPlan } from "./flags.ts";
-import { gridBase } from "./data_spec.ts";
+import { EvalError, type EvalTask, type GridPlan } from "./grids.ts";
 
 /** One evaluation sample. */
 export interface EvalSample {
@@ -22,146 +21,168 @@ export interface EvalSample {
   target: Int32Array;
 }
 
-/** Options of `CellSamples`. */
-export interface CellSamplesOptions {
-  /** A data-task grid folder (with `grid.json`) to read cells from; null: generate all. */
-  dataDir?: string | null;
-  /** Generator seed (default: the grid folder's, else 42). */
-  seed?: number;
-  /** Samples per generated cell (OR: at most this many cases); default: the preset's. */
-  samples?: number;
-  /** Drop PAD (stored spaces) from prompts, as upstream's `remove_padding` (default true). */
-  removePadding?: boolean;
+/** Data op and the data task's grid preset (`deno task data` preset name) of each task. */
+const DATA_OF: Record<EvalTask, { op: DataOp; preset: string }> = {
+  addition: { op: "+", preset: "addition-grid" },
+  multiplication: { op: "x", preset: "multiplication-grid" },
+  sorting: { op: "sort", preset: "sorting-grid" },
+  or: { op: "or", preset: "or-grid" },
+};
+
+/** The generator arguments a grid folder must share with the plan to be used. */
+const SHARED_KEYS = [
+  "op",
+  "reverseAll",
+  "reverseAnswer",
+  "indexHints",
+  "scratchpad",
+  "p",
+  "seed",
+  "numSamples",
+  "max",
+] as const;
+
+/**
+ * The generator arguments shared by a plan's cells: the task's grid preset with the plan's
+ * reversal, vocabulary and scratchpad, plus seed (default 42) and sample count.
+ *
+ * @example
+ * ```ts
+ * import { gridBase } from "./samples.ts";
+ * import { resolveGrid } from "./grids.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const base = gridBase(resolveGrid({ mul: true }), { seed: 7 });
+ * assert.deepEqual([base.op, base.reverseAll, base.numSamples, base.seed], ["x", true, 100, 7]);
+ * ```
+ *
+ * @returns Partial generator arguments for `cellSpec`.
+ */
+export function gridBase(
+  plan: GridPlan,
+  options: { seed?: number; samples?: number } = {},
+): Partial<DataSpec> {
+  const base: Partial<DataSpec> = {
+    ...GRID_PRESETS[DATA_OF[plan.task].preset].base,
+    op: DATA_OF[plan.task].op,
+    reverseAll: plan.reverse,
+    indexHints: plan.tokenizer === "index",
+    scratchpad: plan.scratchpad === true,
+    seed: options.seed ?? 42,
+  };
+  if (options.samples !== undefined) {
+    if (plan.task === "or") base.max = options.samples;
+    else base.numSamples = options.samples;
+  }
+  return base;
+}
+
+/**
+ * The data task's preset grid folder for a plan, if it exists and holds the plan's format.
+ *
+ * Looks at `<baseDir>/data/<preset name>` (e.g. `+_grid_eval_dataset_reverse_all_tokenized`);
+ * returns null when it is missing or holds another op, reversal or vocabulary, so the caller
+ * generates samples instead.
+ *
+ * @example
+ * ```ts
+ * import { findGridData } from "./samples.ts";
+ * import { resolveGrid } from "./grids.ts";
+ * import { generateGrid } from "../../data/generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const root = await Deno.makeTempDir();
+ * assert.deepEqual(await findGridData(resolveGrid({ mul: true }), root), null);
+ * await generateGrid({ preset: "multiplication-grid", maxSide: 1, name: "x_grid_eval_dataset_2_reverse_all_tokenized", baseDir: root });
+ * assert.deepEqual(await findGridData(resolveGrid({ mul: true }), root), `${root}/data/x_grid_eval_dataset_2_reverse_all_tokenized`);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function findGridData(plan: GridPlan, baseDir: string): Promise<string | null> {
+  const dir = datasetDir(baseDir, GRID_PRESETS[DATA_OF[plan.task].preset].name);
+  try {
+    const b = (await readGridMeta(dir)).base;
+    const fits = b.op === DATA_OF[plan.task].op && b.reverseAll === plan.reverse &&
+      b.indexHints === (plan.tokenizer === "index") &&
+      (b.scratchpad === true) === (plan.scratchpad === true);
+    return fits ? dir : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target. */
 function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSample {
-  let eq = -1, eos = tokens.length;
-  for (let k = 0; k < tokens.length; k++) {
-    if (eq < 0 && tokens[k] === EQUALS) eq = k;
-    else if (eq >= 0 && tokens[k] === EOS) {
-      eos = k;
-      break;
-    }
-  }
+  const row = Array.from(tokens);
+  const eq = row.indexOf(EQUALS);
   if (eq < 0) throw new EvalError(`Cannot split an evaluation sample: it has no "="`);
-  const head = Array.from({ length: eq + 1 }, (_, k) => tokens[k]);
-  const prompt = Int32Array.from(removePadding ? head.filter((t) => t !== PAD) : head);
-  const target = Int32Array.from(
-    { length: Math.min(eos + 1, tokens.length) - eq - 1 },
-    (_, k) => tokens[eq + 1 + k],
-  );
-  return { prompt, target };
+  const eos = row.indexOf(EOS, eq + 1);
+  const head = row.slice(0, eq + 1);
+  return {
+    prompt: Int32Array.from(removePadding ? head.filter((t) => t !== PAD) : head),
+    target: Int32Array.from(row.slice(eq + 1, eos < 0 ? row.length : eos + 1)),
+  };
 }
 
 /**
- * Supplies each cell's samples: read from a data-task grid folder when it holds the cell, else
- * generated with the same arguments (so both give the same samples).
+ * Prepares a plan's samples, checking a grid folder's generator arguments against the plan's,
+ * and returns what gives cell (i, j)'s samples in stored order: read from the grid folder when
+ * it holds the cell, else generated with the same arguments (so both give the same samples).
  *
  * @example
  * ```ts
- * import { CellSamples } from "./samples.ts";
- * import { resolveGrid } from "./flags.ts";
+ * import { openSamples } from "./samples.ts";
+ * import { resolveGrid } from "./grids.ts";
  * import { generateGrid } from "../../data/generate.ts";
  * import assert from "node:assert/strict";
  *
  * const root = await Deno.makeTempDir();
  * await generateGrid({ preset: "addition-grid", maxSide: 2, out: `${root}/g` });
  * const plan = resolveGrid({ grid: "1..3x1" });
- * const fromDisk = await CellSamples.open(plan, { dataDir: `${root}/g` });
- * const generated = await CellSamples.open(plan, {});
- * assert.deepEqual(await fromDisk.get(2, 1), await generated.get(2, 1));
- * assert.deepEqual((await fromDisk.get(3, 1)).length, 100); // not on disk: generated
+ * const fromDisk = await openSamples(plan, { dataDir: `${root}/g` });
+ * const generated = await openSamples(plan, {});
+ * assert.deepEqual(await fromDisk(2, 1), await generated(2, 1));
+ * assert.deepEqual((await fromDisk(3, 1)).length, 100); // not on disk: generated
  * await Deno.remove(root, { recursive: true });
  * ```
+ *
+ * @param options A data-task grid folder (with `grid.json`; default none: generate every
+ *   cell), the generator seed (default: the folder's, else 42), samples per generated cell (OR:
+ *   at most this many cases; default: the folder's, else the preset's), and whether to drop PAD
+ *   (stored spaces) from prompts, as upstream's `remove_padding` (default true).
  */
-export class CellSamples {
-  #plan: GridPlan;
-  #base: Partial<DataSpec>;
-  #dataDir: string | null;
-  #onDisk: Map<string, string>;
-  #removePadding: boolean;
-
-  /**
-   * Use `CellSamples.open`.
-   *
-   * @param dataDir Grid data folder or null.
-   * @param onDisk Cell folders on disk by `"i,j"`.
-   */
-  constructor(
-    plan: GridPlan,
-    base: Partial<DataSpec>,
-    dataDir: string | null,
-    onDisk: Map<string, string>,
-    removePadding: boolean,
-  ) {
-    this.#plan = plan;
-    this.#base = base;
-    this.#dataDir = dataDir;
-    this.#onDisk = onDisk;
-    this.#removePadding = removePadding;
-  }
-
-  /** Prepares the samples of a plan, checking a grid folder's arguments against the plan's. */
-  static async open(plan: GridPlan, options: CellSamplesOptions): Promise<CellSamples> {
-    const onDisk = new Map<string, string>();
-    let grid: GridMeta | null = null;
-    if (options.dataDir) {
-      try {
-        grid = await readGridMeta(options.dataDir);
-      } catch (err) {
+export async function openSamples(
+  plan: GridPlan,
+  options: { dataDir?: string | null; seed?: number; samples?: number; removePadding?: boolean },
+): Promise<(i: number, j: number) => Promise<EvalSample[]>> {
+  const onDisk = new Map<string, string>();
+  const grid = options.dataDir
+    ? await readGridMeta(options.dataDir).catch((err) => {
+      throw new EvalError(
+        `Cannot read grid data ${options.dataDir}: ${(err as Error).message.split("\n")[0]}`,
+      );
+    })
+    : null;
+  const gb = grid?.base;
+  const samples = options.samples ??
+    (gb ? (plan.task === "or" ? gb.max : gb.numSamples) : undefined);
+  const base = gridBase(plan, { seed: options.seed ?? gb?.seed, samples });
+  if (grid && gb) {
+    const want = cellSpec(base, 1, 1);
+    for (const k of SHARED_KEYS) {
+      // Grids written before the scratchpad existed have no such key: false.
+      if ((gb[k] ?? false) !== want[k]) {
         throw new EvalError(
-          `Cannot read grid data ${options.dataDir}: ${(err as Error).message.split("\n")[0]}`,
+          `Cannot use grid data ${options.dataDir}: its ${k} is ${
+            JSON.stringify(gb[k])
+          }, the evaluation needs ${JSON.stringify(want[k])}`,
         );
       }
     }
-    const gb = grid?.base;
-    const samples = options.samples ??
-      (gb ? (plan.task === "or" ? gb.max : gb.numSamples) : undefined);
-    const base = gridBase(plan, { seed: options.seed ?? gb?.seed, samples });
-    if (grid && gb) {
-      const want = cellSpec(base, 1, 1);
-      for (
-        const k of [
-          "op",
-          "reverseAll",
-          "reverseAnswer",
-          "indexHints",
-          "scratchpad",
-          "p",
-          "seed",
-          "numSamples",
-          "max",
-        ] as const
-      ) {
-        // Grids written before the scratchpad existed have no such key: false.
-        if ((gb[k] ?? false) !== want[k]) {
-          throw new EvalError(
-            `Cannot use grid data ${options.dataDir}: its ${k} is ${
-              JSON.stringify(gb[k])
-            }, the evaluation needs ${JSON.stringify(want[k])}`,
-          );
-        }
-      }
-      for (const c of grid.cells) onDisk.set(`${c.i},${c.j}`, join(options.dataDir!, c.dir));
-    }
-    return new CellSamples(
-      plan,
-      base,
-      options.dataDir ?? null,
-      onDisk,
-      options.removePadding ?? true,
-    );
+    for (const c of grid.cells) onDisk.set(`${c.i},${c.j}`, join(options.dataDir!, c.dir));
   }
-
-  /** The grid data folder in use, or null. */
-  get dataDir(): string | null {
-    return this.#dataDir;
-  }
-
-  /** The samples of cell (i, j), in stored order. */
-  async get(i: number, j: number): Promise<EvalSample[]> {
-    const dir = this.#onDisk.get(`${i},${j}`);
+  return async (i, j) => {
+    const dir = onDisk.get(`${i},${j}`);
     const rows: ArrayLike<number>[] = [];
     if (dir) {
       const ds = await openDataset(dir);
@@ -173,7 +194,7 @@ export class CellSamples {
         ds.close();
       }
     } else {
-      const src = createSource(cellSpec(this.#base, i, j));
+      const src = createSource(cellSpec(base, i, j));
       const buf = new Uint8Array(src.maxTokens + 1);
       for (let k = 0; k < src.total; k++) {
         const len = src.next(buf, 0);
@@ -182,11 +203,6 @@ export class CellSamples {
         rows.push(row);
       }
     }
-    return rows.map((row) => splitSample(row, this.#removePadding));
-  }
-
-  /** The plan these samples belong to. */
-  get plan(): GridPlan {
-    return this.#plan;
-  }
+    return rows.map((row) => splitSample(row, options.removePadding ?? true));
+  };
 }

@@ -38,21 +38,6 @@ export function parseShard(text: string): Shard {
 }
 
 /**
- * Folder label of a shard: `shard_<k>_of_<N>`.
- *
- * @example
- * ```ts
- * import { shardLabel } from "./shard.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(shardLabel({ index: 3, count: 20 }), "shard_3_of_20");
- * ```
- */
-export function shardLabel(shard: Shard): string {
-  return `shard_${shard.index}_of_${shard.count}`;
-}
-
-/**
  * Splits cells into `count` pieces of nearly equal total cost (greedy LPT), deterministically.
  *
  * Cells go in order of decreasing cost (ties by i, then j) to the piece with the least cost so
@@ -79,16 +64,7 @@ export function splitCells<C extends { i: number; j: number }>(
   count: number,
   cost: (cell: C) => number,
 ): C[][] {
-  if (!Number.isSafeInteger(count) || count < 1) {
-    throw new EvalError(`Cannot split cells into ${count} shards: expected a positive integer`);
-  }
-  const costs = cells.map((c) => {
-    const x = cost(c);
-    if (!(x >= 0 && Number.isFinite(x))) {
-      throw new EvalError(`Cannot split cells: cell (${c.i}, ${c.j}) has cost ${x}`);
-    }
-    return x;
-  });
+  const costs = cells.map(cost);
   const order = cells.map((_, k) => k).sort((a, b) =>
     costs[b] - costs[a] || cells[a].i - cells[b].i || cells[a].j - cells[b].j || a - b
   );
@@ -116,39 +92,11 @@ export function splitCells<C extends { i: number; j: number }>(
   return pieces;
 }
 
-/**
- * The cells of one shard: piece `shard.index` of {@link splitCells}.
- *
- * @example
- * ```ts
- * import { shardCells } from "./shard.ts";
- * import assert from "node:assert/strict";
- *
- * const cells = Array.from({ length: 10 }, (_, k) => ({ i: k + 1, j: 1 }));
- * const a = shardCells(cells, { index: 1, count: 3 }, (c) => c.i);
- * const b = shardCells(cells, { index: 2, count: 3 }, (c) => c.i);
- * const c = shardCells(cells, { index: 3, count: 3 }, (c) => c.i);
- * assert.deepEqual(a.length + b.length + c.length, 10);
- * ```
- *
- * @returns That piece's cells, in input order.
- */
-export function shardCells<C extends { i: number; j: number }>(
-  cells: readonly C[],
-  shard: Shard,
-  cost: (cell: C) => number,
-): C[] {
-  if (shard.index < 1 || shard.index > shard.count) {
-    throw new EvalError(`Cannot use shard ${shard.index}/${shard.count}: expected 1 <= k <= N`);
-  }
-  return splitCells(cells, shard.count, cost)[shard.index - 1];
-}
-
 /** Reads one environment variable (`Deno.env.get`, or a map's lookup in tests). */
 export type EnvReader = (name: string) => string | undefined;
 
 /** The variable holding the number of pieces of a Kubernetes Indexed Job (its `completions`). */
-export const SHARD_COUNT_VAR = "ABACUS_SHARD_COUNT";
+const SHARD_COUNT_VAR = "ABACUS_SHARD_COUNT";
 
 /** A shard taken from a scheduler's environment, and where it came from. */
 export interface AutoShard extends Shard {
@@ -235,8 +183,8 @@ function fromKubernetes(env: EnvReader): AutoShard {
  * (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP + 1 of
  * SLURM_ARRAY_TASK_COUNT; the step defaults to 1, and an array that is not evenly spaced (a list
  * such as `--array=1,5,7`, checked against SLURM_ARRAY_TASK_MAX) is refused. A Kubernetes Indexed
- * Job gives piece JOB_COMPLETION_INDEX + 1 (the index is 0-based) of {@link SHARD_COUNT_VAR},
- * which the manifest sets to the Job's `completions`. With Slurm, {@link SHARD_COUNT_VAR} is
+ * Job gives piece JOB_COMPLETION_INDEX + 1 (the index is 0-based) of ABACUS_SHARD_COUNT,
+ * which the manifest sets to the Job's `completions`. With Slurm, ABACUS_SHARD_COUNT is
  * optional and must equal SLURM_ARRAY_TASK_COUNT when set. Neither scheduler, both, a missing
  * or non-numeric variable, or values that do not fit throw an `EvalError` with one line naming
  * the variables.

@@ -7,14 +7,15 @@ import { cellSpec } from "../../data/grid.ts";
 import { createSource } from "../../data/generators/mod.ts";
 import { EQUALS } from "../../data/tokenizer.ts";
 import {
-  cellSamples,
+  cellCost,
   cellTokens,
   type EvalCell,
   type EvalTask,
+  type GridFlags,
   parseGridRange,
+  resolveGrid,
 } from "../../tasks/eval/grids.ts";
-import { type GridFlags, resolveGrid } from "../../tasks/eval/flags.ts";
-import { gridBase } from "../../tasks/eval/data_spec.ts";
+import { gridBase } from "../../tasks/eval/samples.ts";
 
 /** Counts how often each cell appears across several plans. */
 function coverage(plans: EvalCell[][]): Map<string, number> {
@@ -57,8 +58,7 @@ Deno.test("resolveGrid() picks each task's default grid", () => {
     [{}, "addition", "addition_1-100x1-100", 10000],
     [{ mul: true }, "multiplication", "multiplication_1-25x1-25", 625],
     [{ tokenizer_type: "sort" }, "sorting", "sorting_1-30x1-30", 900],
-    [{ task: "or" }, "or", "or_1-40x1-40", 1600],
-    [{ task: "addition", grid: "1..12x1..12" }, "addition", "addition_1-12x1-12", 144],
+    [{ grid: "1..12x1..12" }, "addition", "addition_1-12x1-12", 144],
   ];
   for (const [flags, task, name, count] of cases) {
     const plan = resolveGrid(flags);
@@ -145,11 +145,6 @@ Deno.test("resolveGrid() maps extended_eval to upstream's equal-length sets", ()
 
 Deno.test("resolveGrid() rejects unknown values, conflicts and empty selections with one line", () => {
   oneLine(
-    () => resolveGrid({ checkerboard: "diagonal" }),
-    "Cannot map checkerboard=diagonal: expected even or odd",
-  );
-  oneLine(() => resolveGrid({ task: "division" }), /Cannot evaluate task "division"/);
-  oneLine(
     () => resolveGrid({ grid: "1..x3" }),
     'Cannot parse eval.grid "1..x3": expected I..JxK..L',
   );
@@ -158,32 +153,35 @@ Deno.test("resolveGrid() rejects unknown values, conflicts and empty selections 
     "Cannot combine big_eval_step_2 and big_eval_step_5: choose one",
   );
   oneLine(() => resolveGrid({ mul: true, pos_arth: true }), /select different tasks/);
-  oneLine(() => resolveGrid({ task: "sorting", mul: true }), /select different tasks/);
+  oneLine(() => resolveGrid({ sort_reverse: true, mul: true }), /select different tasks/);
   oneLine(() => resolveGrid({ pos_arth: true, pos_arth_ood: true }), /choose one/);
-  oneLine(() => resolveGrid({ tokenizer_type: "bpe" }), /expected pad, index or sort/);
+  oneLine(
+    () => resolveGrid({ sort_reverse: true, tokenizer_type: "index" }),
+    "Cannot evaluate sorting with tokenizer_type=index: it needs sort",
+  );
   oneLine(() => resolveGrid({ mul: true, ood_only: true }), /splits addition grids only/);
-  oneLine(() => resolveGrid({ max_size_given: -2 }), /expected an integer of at least 0/);
   oneLine(
     () => resolveGrid({ grid: "1..10x1..10", big_eval_step_3: true }),
     "Cannot evaluate addition_1-10x1-10: big_eval_step_3 keeps none of its 100 cells",
   );
-  oneLine(() => resolveGrid({ task: "sorting", grid: "1..3x1..120" }), /only 102 labels/);
+  oneLine(() => resolveGrid({ sort_reverse: true, grid: "1..3x1..120" }), /only 102 labels/);
   oneLine(() => resolveGrid({ extended_eval: true, grid: "1x1" }), /Cannot combine extended_eval/);
 });
 
 Deno.test("cellTokens() bounds the prompts and answers of generated samples", () => {
-  const cells: [EvalTask, number, number][] = [
-    ["addition", 1, 1],
-    ["addition", 7, 3],
-    ["multiplication", 4, 6],
-    ["sorting", 3, 5],
-    ["or", 5, 2],
+  const cells: [GridFlags, EvalTask, number, number][] = [
+    [{}, "addition", 1, 1],
+    [{}, "addition", 7, 3],
+    [{ mul: true }, "multiplication", 4, 6],
+    [{ tokenizer_type: "sort" }, "sorting", 3, 5],
+    [{ pos_arth: true }, "or", 5, 2],
   ];
-  for (const [task, i, j] of cells) {
-    const plan = resolveGrid({ task, grid: `${i}x${j}` });
+  for (const [flags, task, i, j] of cells) {
+    const plan = resolveGrid({ ...flags, grid: `${i}x${j}` });
+    strictEqual(plan.task, task);
     const src = createSource(cellSpec(gridBase(plan), i, j));
-    strictEqual(src.total, cellSamples(task, i, j));
     const { prompt, generate } = cellTokens(task, i, j);
+    strictEqual(cellCost(task, { i, j }), src.total * (prompt + generate));
     const buf = new Uint8Array(src.maxTokens);
     let longestPrompt = 0, longestAnswer = 0;
     for (let k = 0; k < src.total; k++) {

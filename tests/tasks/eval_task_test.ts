@@ -2,7 +2,7 @@
 // accuracy as upstream's full recomputation, and the task's bad inputs give one line and exit 1.
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { resolveGrid } from "../../tasks/eval/flags.ts";
+import { resolveGrid } from "../../tasks/eval/grids.ts";
 import { evaluateGrid } from "../../tasks/eval/runner.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
