@@ -14,6 +14,7 @@
 import { join } from "node:path";
 import { resolveBaseDir, userCwd } from "../cli/config.ts";
 import { ConfigError } from "../cli/overrides.ts";
+import { writeFileAtomic } from "../core/checkpoint.ts";
 import { TrainError } from "./train/errors.ts";
 import { EvalError } from "./eval/grids.ts";
 import type { Accuracies } from "./eval/summary.ts";
@@ -27,81 +28,42 @@ import {
   runRecipe,
 } from "./demo/recipes.ts";
 
-/** The demo's recipe: the `demo` preset, 1..5 digits, the 1..12 x 1..12 grid. */
-export const DEMO_RECIPE: Recipe = Object.freeze({ keys: [], range: 5, grid: 12 });
-
 /** The positional schemes the demo trains: Abacus, and with `--compare` the paper's baselines. */
-export const VARIANTS: readonly { id: string; title: string; keys: readonly string[] }[] = Object
-  .freeze([
-    { id: "abacus", title: "Abacus", keys: [] },
-    { id: "nope", title: "NoPE", keys: ["arch.embedding.pos_embedding=None"] },
-    {
-      id: "fire",
-      title: "FIRE",
-      keys: [
-        "arch.embedding.pos_embedding=None",
-        "arch.attention.type=self-attention",
-        "arch.attention.rotary_embedding=fire",
-      ],
-    },
-  ]);
+const VARIANTS = [
+  { id: "abacus", title: "Abacus", keys: [] },
+  { id: "nope", title: "NoPE", keys: ["arch.embedding.pos_embedding=None"] },
+  {
+    id: "fire",
+    title: "FIRE",
+    keys: [
+      "arch.embedding.pos_embedding=None",
+      "arch.attention.type=self-attention",
+      "arch.attention.rotary_embedding=fire",
+    ],
+  },
+];
 
-/** One task of the demo: its recipe, the steps of `--quick` and how its lengths read. */
-export interface DemoTask {
-  /** Preset, training range and grid. */
-  recipe: Recipe;
-  /** `train.budget_steps` of `--quick`. */
-  quickSteps: number;
-  /** What the training range is, for the printout ("1..5 digits"). */
-  inside: string;
-  /** What the other cells are ("a side of 6..12 digits"). */
-  outside: string;
-}
-
-/**
- * The demo of each task: addition (the `demo` preset, 1..5 digits, grid 1..12), multiplication
- * (`tiny-multiplication`, 1..3 x 1..3 digits, grid 1..5) and sorting (`tiny-sorting`, 1..4
- * numbers of 1..4 digits, grid 1..6 x 1..6: maximum digits x list length).
- *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { DEMO_TASKS } from "./demo.ts";
- * strictEqual(DEMO_TASKS.sorting.recipe.preset, "tiny-sorting");
- * ```
- */
-export const DEMO_TASKS: Readonly<Record<RecipeTask, DemoTask>> = Object.freeze({
+// The demo of each task: its recipe (preset, training range, grid) and, for the printout, what
+// the training range is and what the other cells are. Addition: the `demo` preset, 1..5 digits,
+// grid 1..12; multiplication: `tiny-multiplication`, 1..3 x 1..3 digits, grid 1..5; sorting:
+// `tiny-sorting`, 1..4 numbers of 1..4 digits, grid 1..6 x 1..6 (maximum digits x list length).
+const DEMO_TASKS: Record<RecipeTask, { recipe: Recipe; inside: string; outside: string }> = {
   addition: {
-    recipe: DEMO_RECIPE,
-    quickSteps: 1000,
+    recipe: { keys: [], range: 5, grid: 12 },
     inside: "1..5 digits",
     outside: "6..12 digits",
   },
   multiplication: {
-    recipe: Object.freeze({
-      task: "multiplication" as const,
-      preset: "tiny-multiplication",
-      keys: [],
-      range: 3,
-      grid: 5,
-    }),
-    quickSteps: 1000,
+    recipe: { task: "multiplication", preset: "tiny-multiplication", keys: [], range: 3, grid: 5 },
     inside: "1..3 x 1..3 digits",
     outside: "an operand of 4..5 digits",
   },
   sorting: {
-    recipe: Object.freeze({
-      task: "sorting" as const,
-      preset: "tiny-sorting",
-      keys: [],
-      range: 4,
-      grid: 6,
-    }),
-    quickSteps: 1000,
+    recipe: { task: "sorting", preset: "tiny-sorting", keys: [], range: 4, grid: 6 },
     inside: "1..4 numbers of 1..4 digits",
     outside: "5..6 numbers or 5..6 digits",
   },
-});
+};
 
 /** One demo run's figures. */
 export interface DemoRun extends Omit<RecipeRun, "cells"> {
@@ -187,20 +149,18 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
   const t0 = performance.now();
   const seeds = [...(o.seeds ?? [0])];
   const task = o.task ?? "addition", spec = DEMO_TASKS[task];
-  const quick = [`train.budget_steps=${spec.quickSteps}`];
-  const extra = [...(o.quick ? quick : []), ...(o.keys ?? [])];
+  const extra = [...(o.quick ? ["train.budget_steps=1000"] : []), ...(o.keys ?? [])];
   const recipe = { ...spec.recipe, grid: o.grid ?? spec.recipe.grid };
-  const suffix = (task === "addition" ? "" : `-${task}`) + (o.quick ? "-quick" : "") +
-    (o.keys?.length ? `-${tag(o.keys)}` : "");
+  // Run and folder names: demo[-TASK]-VARIANT-sSEED[-quick][-TAG], demo[-TASK][-quick][-TAG].
+  const head = task === "addition" ? "demo" : `demo-${task}`;
+  const tail = (o.quick ? "-quick" : "") + (o.keys?.length ? `-${tag(o.keys)}` : "");
   const variants = o.compare ? VARIANTS : VARIANTS.slice(0, 1);
   const runs: DemoRun[] = [], panels = [], means: DemoMean[] = [];
   for (const v of variants) {
     const cells = [];
     const mine: DemoRun[] = [];
     for (const seed of seeds) {
-      const name = task === "addition"
-        ? `demo-${v.id}-s${seed}${suffix}`
-        : `demo-${task}-${v.id}-s${seed}${suffix.slice(task.length + 1)}`;
+      const name = `${head}-${v.id}-s${seed}${tail}`;
       console.log(`\n== ${name}: training (${v.title} positions, seed ${seed}) ==`);
       const r = await runRecipe(recipe, {
         name,
@@ -225,9 +185,7 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
     });
     panels.push({
       cells: poolCells(cells),
-      title: `${v.title}${
-        seeds.length > 1 ? ` (seeds ${seeds.join(",")})` : ` (seed ${seeds[0]})`
-      }`,
+      title: `${v.title} (seed${seeds.length > 1 ? "s" : ""} ${seeds.join(",")})`,
       kind: task,
       trainRange: [[1, recipe.range], [1, recipe.range]] as [[number, number], [number, number]],
     });
@@ -237,7 +195,7 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
     first_element: meanAccuracies(abacus.map((r) => r.first_element)),
     min_element: meanAccuracies(abacus.map((r) => r.min_element)),
   };
-  const dir = join(o.baseDir, `demo${suffix}`);
+  const dir = join(o.baseDir, head + tail);
   const plots = await writePlots(panels, { dir, name: "heatmap" });
   const summary: DemoSummary = {
     task,
@@ -250,10 +208,7 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
     plots,
     seconds: (performance.now() - t0) / 1000,
   };
-  await Deno.mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.summary.json.${Deno.pid}.tmp`);
-  await Deno.writeTextFile(tmp, JSON.stringify(summary, null, 2) + "\n");
-  await Deno.rename(tmp, join(dir, "summary.json"));
+  await writeFileAtomic(join(dir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
   return summary;
 }
 

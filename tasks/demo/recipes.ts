@@ -5,7 +5,7 @@
 // the demo's 1..5 are generated on first use); multiplication and sorting use their presets' data.
 
 import { join } from "node:path";
-import { listCheckpoints } from "../../core/checkpoint_read.ts";
+import { listCheckpoints, readCheckpointState } from "../../core/checkpoint_read.ts";
 import { loadConfig } from "../../cli/config.ts";
 import { ensureDataset } from "../../data/generate.ts";
 import { datasetName } from "../../data/names.ts";
@@ -89,9 +89,7 @@ async function elapsed(checkpoint: string | null, runDir: string): Promise<numbe
   // A run finished earlier is not trained again: its newest final checkpoint holds the time.
   checkpoint ??= (await listCheckpoints(runDir)).findLast((c) => c.name.startsWith("FINAL_"))
     ?.path ?? null;
-  if (!checkpoint) return 0;
-  const state = JSON.parse(await Deno.readTextFile(join(checkpoint, "state.json")));
-  return Number(state.elapsed_seconds) || 0;
+  return checkpoint ? (await readCheckpointState(checkpoint)).elapsed_seconds : 0;
 }
 
 /**

@@ -120,11 +120,6 @@ function untilEos(tokens: Int32Array): Int32Array {
 export async function evaluateGrid(options: EvaluateGridOptions): Promise<EvaluateGridResult> {
   const { plan, decode } = options;
   const batchSize = options.batchSize ?? 100;
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
-    throw new EvalError(
-      `Cannot evaluate with batch size ${batchSize}: expected a positive integer`,
-    );
-  }
   const cost = (c: EvalCell) => cellCost(plan.task, c, options.samples);
   const { shard } = options;
   const cells = shard ? splitCells(plan.cells, shard.count, cost)[shard.index - 1] : plan.cells;

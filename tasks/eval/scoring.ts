@@ -14,33 +14,12 @@ const COMMA = 15;
 const COLON = 16;
 
 /**
- * Cuts or pads a prediction to `length` tokens and replaces everything after its first EOS by PAD.
- *
- * @example
- * ```ts
- * import { maskAfterEos } from "./scoring.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual([...maskAfterEos([5, 3, 7, 3], 5)], [5, 3, 0, 0, 0]);
- * ```
- *
- * @returns A new array of exactly `length` tokens.
- */
-export function maskAfterEos(prediction: ArrayLike<number>, length: number): Int32Array {
-  const out = new Int32Array(length); // PAD is 0
-  for (let k = 0; k < length && k < prediction.length; k++) {
-    out[k] = prediction[k];
-    if (prediction[k] === EOS) break;
-  }
-  return out;
-}
-
-/**
  * Whether a generated answer is exactly right (arithmetic and OR).
  *
- * `target` is the row after `=`: the answer, EOS, then optional PAD. The prediction is cut to the
- * target's length and masked after its first EOS; it is right when it then equals the target, so
- * an early or missing EOS, a wrong digit or an extra digit before EOS all count as wrong.
+ * `target` is the row after `=`: the answer, EOS, then optional PAD. The prediction is cut or
+ * PAD-padded to the target's length and everything after its first EOS becomes PAD; it is right
+ * when it then equals the target, so an early or missing EOS, a wrong digit or an extra digit
+ * before EOS all count as wrong.
  *
  * @example
  * ```ts
@@ -57,8 +36,12 @@ export function maskAfterEos(prediction: ArrayLike<number>, length: number): Int
  * @param target Answer tokens, EOS, optional PAD.
  */
 export function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<number>): boolean {
-  const masked = maskAfterEos(prediction, target.length);
-  for (let k = 0; k < target.length; k++) if (masked[k] !== target[k]) return false;
+  let eos = false;
+  for (let k = 0; k < target.length; k++) {
+    const t: number = eos || k >= prediction.length ? PAD : prediction[k];
+    if (t !== target[k]) return false;
+    eos ||= t === EOS;
+  }
   return true;
 }
 

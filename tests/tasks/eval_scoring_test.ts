@@ -4,7 +4,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { EOS, getTokenizer, PAD } from "../../data/tokenizer.ts";
 import {
-  maskAfterEos,
   minimumLabels,
   scoreExact,
   scoreSample,
@@ -68,9 +67,10 @@ Deno.test("scoreExact() agrees with upstream's literal rule on random prediction
   strictEqual(agreeRight > 1000, true);
 });
 
-Deno.test("maskAfterEos() pads short predictions and masks after the first EOS", () => {
-  deepStrictEqual([...maskAfterEos([5], 3)], [5, 0, 0]);
-  deepStrictEqual([...maskAfterEos([5, EOS, 6, EOS], 4)], [5, EOS, 0, 0]);
+Deno.test("scoreExact() pads short predictions and masks after the first EOS", () => {
+  strictEqual(scoreExact([5], [5, PAD, PAD]), true);
+  strictEqual(scoreExact([5, EOS, 6, EOS], [5, EOS, PAD, PAD]), true);
+  strictEqual(scoreExact([5, EOS, 6, EOS], [5, EOS, 6, EOS]), false);
 });
 
 Deno.test("scoreSort() compares labels up to EOS without checking EOS", () => {
