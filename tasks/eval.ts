@@ -10,7 +10,6 @@
  */
 import { loadConfig, userCwd } from "../cli/config.ts";
 import { helpText } from "../cli/config_help.ts";
-import { ConfigError } from "../cli/overrides.ts";
 import { Progress } from "../cli/progress.ts";
 import { greedyDecode } from "../core/nn/decode.ts";
 import { type Backend, CPU, initBackend } from "../core/backend.ts";
@@ -154,9 +153,7 @@ export async function evaluate(
   };
 }
 
-const pct = (
-  x: number | null | undefined,
-) => (x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`);
+const pct = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(1)}%`);
 
 /** Runs the task. */
 export async function main(argv: string[]): Promise<number> {
@@ -172,11 +169,10 @@ export async function main(argv: string[]): Promise<number> {
     const out = await evaluate(argv);
     const s = out.summary;
     console.log(`results: ${out.dir}`);
+    const extended = s.extended === null ? "" : `, extended ${pct(s.extended)}`;
     console.log(
-      `in-distribution ${pct(s.in_distribution)}, out-of-distribution ${
-        pct(s.out_of_distribution)
-      }` +
-        (s.extended !== null && s.extended !== undefined ? `, extended ${pct(s.extended)}` : ""),
+      `in-distribution ${pct(s.in_distribution)}, ` +
+        `out-of-distribution ${pct(s.out_of_distribution)}${extended}`,
     );
     for (const p of out.plots) console.log(`plot: ${p}`);
     if (out.shard) {
@@ -187,10 +183,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    if (e instanceof EvalError || e instanceof ConfigError) {
-      console.error(e.message);
-      return 1;
-    }
+    // EvalError and ConfigError messages are one line already; others keep their first line.
     console.error((e as Error).message.split("\n")[0]);
     return 1;
   }

@@ -4,7 +4,6 @@
  * @module
  */
 import { loadConfig } from "../cli/config.ts";
-import { ConfigError } from "../cli/overrides.ts";
 import { resolveArch } from "../core/nn/arch.ts";
 import { paramCounts } from "../core/nn/params.ts";
 import { getTokenizer } from "../data/tokenizer.ts";
@@ -40,15 +39,11 @@ export interface Summary {
 export async function summarize(args: string[]): Promise<Summary> {
   const cfg = await loadConfig(args, "pretrain", { log: () => {} });
   const tok = cfg.data.sources.arithmetic.tokenizer_type ?? "pad";
-  const arch = resolveArch(
-    cfg.arch,
-    getTokenizer(tok).vocabSize,
-  );
-  const c = paramCounts(arch);
-  const rec = arch.forwardOnlyModelWithSkip
+  const arch = resolveArch(cfg.arch, getTokenizer(tok).vocabSize);
+  const depth = arch.forwardOnlyModelWithSkip
     ? `${arch.layersInRecurrentBlock} (skip)`
     : `${arch.layersInRecurrentBlock}x${arch.maximalRecurrence}`;
-  return { ...c, depth: rec };
+  return { ...paramCounts(arch), depth };
 }
 
 /** Runs the task. */
@@ -73,7 +68,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
-    console.error(e instanceof ConfigError || e instanceof Error ? e.message : String(e));
+    console.error(e instanceof Error ? e.message : String(e));
     return 1;
   }
 }

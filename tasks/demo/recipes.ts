@@ -117,7 +117,6 @@ export async function runRecipe(
     quiet?: boolean;
   },
 ): Promise<RecipeRun> {
-  const log = o.quiet ? () => {} : undefined;
   const task = recipe.task ?? "addition";
   const common = [`name=${o.name}`, `base_dir=${o.baseDir}`];
   const cfg = await loadConfig(
@@ -132,15 +131,22 @@ export async function runRecipe(
     "pretrain",
     { log: () => {} },
   );
-  const trained = await withLog(log, () => train(cfg));
-  const t0 = performance.now();
-  const ev = await withLog(log, () =>
-    evaluate([
+  // The trainer prints its progress: silence it when quiet.
+  const log = console.log;
+  if (o.quiet) console.log = () => {};
+  let trained, ev, t0;
+  try {
+    trained = await train(cfg);
+    t0 = performance.now();
+    ev = await evaluate([
       ...common,
       ...TASK_KEYS[task],
       `eval.grid=1..${recipe.grid}x1..${recipe.grid}`,
       ...(recipe.maxRec ? [`max_rec=${recipe.maxRec}`] : []),
-    ], { samples: o.samples, quiet: o.quiet }));
+    ], { samples: o.samples, quiet: o.quiet });
+  } finally {
+    console.log = log;
+  }
   const sorting = task === "sorting"
     ? { first_element: ev.summary.first_element, min_element: ev.summary.min_element }
     : {};
@@ -156,18 +162,6 @@ export async function runRecipe(
     results: ev.dir,
     cells: ev.cells,
   };
-}
-
-/** Runs `fn` with console.log silenced when `log` is given. */
-async function withLog<T>(log: (() => void) | undefined, fn: () => Promise<T>): Promise<T> {
-  if (!log) return await fn();
-  const saved = console.log;
-  console.log = log;
-  try {
-    return await fn();
-  } finally {
-    console.log = saved;
-  }
 }
 
 /**

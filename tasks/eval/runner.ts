@@ -76,12 +76,8 @@ async function decodeCell(
     const idx = order.slice(s, s + batchSize);
     const maxNew = Math.max(...idx.map((k) => tokensToScore(plan.task, samples[k].target)));
     const preds = await decode(idx.map((k) => samples[k].prompt), maxNew);
-    if (!Array.isArray(preds) || preds.length !== idx.length) {
-      throw new EvalError(
-        `Decoder returned ${
-          Array.isArray(preds) ? preds.length : "no"
-        } rows for ${idx.length} prompts`,
-      );
+    if (preds.length !== idx.length) {
+      throw new EvalError(`Decoder returned ${preds.length} rows for ${idx.length} prompts`);
     }
     idx.forEach((k, r) => (out[k] = preds[r]));
   }
