@@ -136,24 +136,18 @@ export async function readTrainingMeta(dir: string, baseDir: string): Promise<Da
   } catch {
     return null;
   }
-  const recorded = state?.data?.folder;
-  if (typeof recorded === "string" && !recorded.includes("/")) {
-    try {
-      return await readMeta(join(baseDir, "data", recorded));
-    } catch {
-      // moved or deleted: fall back to the name
-    }
+  const data = state?.data, meta = (folder: string) => readMeta(folder).catch(() => null);
+  if (typeof data?.folder === "string" && !data.folder.includes("/")) {
+    const recorded = await meta(join(baseDir, "data", data.folder));
+    if (recorded) return recorded; // else moved or deleted: fall back to the name
   }
-  try {
-    const ds = state?.data?.dataset;
-    if (typeof ds !== "string") return null;
-    const folder = TRAIN_PRESETS[ds]
+  const ds = data?.dataset;
+  if (typeof ds !== "string") return null;
+  return await meta(
+    TRAIN_PRESETS[ds]
       ? planDataset({ preset: ds, baseDir }).out
       : ds.includes("/")
       ? ds
-      : join(baseDir, "data", ds);
-    return await readMeta(folder);
-  } catch {
-    return null;
-  }
+      : join(baseDir, "data", ds),
+  );
 }

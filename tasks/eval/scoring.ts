@@ -75,18 +75,6 @@ export function scoreSort(
   return { correct, first };
 }
 
-/** Compares two digit strings (most significant first) as numbers. */
-function compareDigits(a: number[], b: number[]): number {
-  let sa = 0, sb = 0;
-  while (sa < a.length - 1 && a[sa] === DIGIT_FIRST) sa++;
-  while (sb < b.length - 1 && b[sb] === DIGIT_FIRST) sb++;
-  if (a.length - sa !== b.length - sb) return a.length - sa - (b.length - sb);
-  for (let k = 0; k < a.length - sa; k++) {
-    if (a[sa + k] !== b[sb + k]) return a[sa + k] - b[sb + k];
-  }
-  return 0;
-}
-
 /**
  * The labels of a sorting prompt whose numbers have the minimum value (several on ties).
  *
@@ -112,7 +100,7 @@ function compareDigits(a: number[], b: number[]): number {
 export function minimumLabels(prompt: ArrayLike<number>, reversed: boolean): Set<number> | null {
   const toks: number[] = [];
   for (let k = 0; k < prompt.length; k++) if (prompt[k] !== PAD) toks.push(prompt[k]);
-  let best: number[] | null = null;
+  let best: bigint | null = null;
   let labels = new Set<number>();
   let p = 0;
   for (;;) {
@@ -125,11 +113,11 @@ export function minimumLabels(prompt: ArrayLike<number>, reversed: boolean): Set
     }
     if (digits.length === 0) return null;
     if (reversed) digits.reverse();
-    const cmp = best === null ? -1 : compareDigits(digits, best);
-    if (cmp < 0) {
-      best = digits;
+    const value = BigInt(digits.map((t) => t - DIGIT_FIRST).join(""));
+    if (best === null || value < best) {
+      best = value;
       labels = new Set([label]);
-    } else if (cmp === 0) labels.add(label);
+    } else if (value === best) labels.add(label);
     if (toks[p] === EQUALS && p === toks.length - 1) return labels;
     if (toks[p] !== COMMA) return null;
     p++;
