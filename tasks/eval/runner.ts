@@ -1,7 +1,7 @@
 // The model-independent evaluation loop: for each cell of a (sharded, filtered) grid that is not
 // finished yet, fetch its samples, ask an injected batched decoder for the answers, score them
 // and write the cell's result at once. The decoder is the only model-dependent piece, so the
-// loop is tested with fake decoders and the lead plugs in the KV-cached model decoder.
+// loop is tested with fake decoders and `deno task eval` plugs in the KV-cached model decoder.
 
 import type { TrainRange } from "../plot/types.ts";
 import type { Progress } from "../../cli/progress.ts";
