@@ -22,29 +22,10 @@ import { greedyDecode } from "../../core/nn/decode.ts";
 import { Rng } from "../../kernels/rng.ts";
 import type { MatmulVariant } from "../../kernels/matmul_plan.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
-import { type KernelResult, matmulCase, measure } from "./kernels.ts";
+import { matmulCase } from "./_kernel_cases.ts";
+import { type KernelResult, measure } from "./kernels.ts";
 import { prompts } from "./eval.ts";
 import { benchSteps, stepConfigs } from "./_gpu_step.ts";
-
-/** Decoding throughput of one model. */
-export interface DecodeFigures {
-  /** Configuration name. */
-  config: string;
-  /** Operand digits of the prompts. */
-  digits: number;
-  /** Prompts decoded at once. */
-  prompts: number;
-  /** Prompt length in tokens. */
-  promptTokens: number;
-  /** Tokens generated per prompt. */
-  newTokens: number;
-  /** Seconds for the batch (after a warm-up). */
-  seconds: number;
-  /** Generated tokens per second over the batch. */
-  tokensPerSecond: number;
-  /** Prompts per second. */
-  sequencesPerSecond: number;
-}
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -131,7 +112,7 @@ export async function run(args: string[]): Promise<void> {
 
   // Matmul: the launcher's choice everywhere, and each GPU tile on GPUs (on CPU adapters those
   // run at 0.2-2 GFLOP/s: only buffer128 at the smallest square, to show it runs).
-  const matmul: (KernelResult & { error?: string })[] = [];
+  const matmul: KernelResult[] = [];
   log("\nmatmul (M x K x N)\tvariant\tmedian ms\tGFLOP/s\tbest GFLOP/s");
   const shapes = matmulShapes(quick);
   for (const [i, shape] of shapes.entries()) {
@@ -155,10 +136,9 @@ export async function run(args: string[]): Promise<void> {
     }
   }
 
-  // Training steps, alternating abacus and PyTorch per round.
   // Training steps, alternating abacus and PyTorch per round (`_gpu_step.ts`).
   const configs = await stepConfigs(quick);
-  const { step, ratios, errors: stepErrors, torch } = await benchSteps(dev, configs, {
+  const { step, ratios, errors, torch } = await benchSteps(dev, configs, {
     rounds,
     steps,
     torch: !args.includes("--no-torch"),
@@ -166,7 +146,7 @@ export async function run(args: string[]): Promise<void> {
   });
 
   // KV-cached decoding of 100-digit prompts.
-  const decoding: DecodeFigures[] = [];
+  const decoding: object[] = [];
   const digits = 100, count = quick ? 8 : 100;
   log(`\nKV-cached greedy decoding, ${count} prompts of ${digits}+${digits} digits`);
   log("config\tseconds\tnew tokens/s\tprompts/s");
@@ -181,14 +161,14 @@ export async function run(args: string[]): Promise<void> {
         const t0 = performance.now();
         await greedyDecode(model, ps, opts);
         const seconds = (performance.now() - t0) / 1000;
-        const f: DecodeFigures = {
+        const f = {
           config: c.name,
           digits,
           prompts: count,
           promptTokens: ps[0].length,
           newTokens,
           seconds,
-          tokensPerSecond: count * newTokens / seconds,
+          tokensPerSecond: count * newTokens / seconds, // generated tokens, over the batch
           sequencesPerSecond: count / seconds,
         };
         decoding.push(f);
@@ -201,13 +181,13 @@ export async function run(args: string[]): Promise<void> {
         model.dispose();
       }
     } catch (e) {
-      stepErrors[`${c.name} decoding`] = (e as Error).message;
+      errors[`${c.name} decoding`] = (e as Error).message;
       log(`${c.name}\tfailed: ${(e as Error).message}`);
     }
   }
   const seconds = (performance.now() - started) / 1000;
   log(`\ntook ${seconds.toFixed(0)} s`);
-  for (const [k, v] of Object.entries(stepErrors)) log(`error: ${k}: ${v}`);
+  for (const [k, v] of Object.entries(errors)) log(`error: ${k}: ${v}`);
   if (json) {
     console.log(JSON.stringify(
       {
@@ -228,7 +208,7 @@ export async function run(args: string[]): Promise<void> {
         ratios,
         decoding,
         pytorch: torch.available ? torch : { ...torch, note: "PyTorch figures absent" },
-        errors: stepErrors,
+        errors: errors,
         seconds,
       },
       null,

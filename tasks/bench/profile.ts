@@ -14,7 +14,8 @@ import type { Device } from "../../core/device.ts";
 import type { DispatchSpec } from "../../kernels/context.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { PEER_CONFIGS } from "./peers.ts";
-import { trainSetup } from "./_step.ts";
+import { resolveArch } from "../../core/nn/arch.ts";
+import { trainSetup } from "./model.ts";
 
 /** One kernel label's share of the replayed step. */
 interface Row {
@@ -54,19 +55,15 @@ export async function run(args: string[]): Promise<void> {
   const backend = await initBackend();
   if (backend.kind !== "webgpu") throw new Error("bench profile needs a WebGPU adapter");
   const dev: Device = backend;
-  const { model, opt, record } = trainSetup(
-    {
-      layers_in_recurrent_block: c.layers,
-      maximal_recurrence: 1,
-      hidden_size: c.hidden,
-      intermed_size: c.hidden,
-      attention: { num_attention_heads: c.heads },
-      embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.seq) },
-    },
-    backend,
-    c.batch,
-    c.seq,
-  );
+  const keys: Record<string, unknown> = {
+    layers_in_recurrent_block: c.layers,
+    maximal_recurrence: 1,
+    hidden_size: c.hidden,
+    intermed_size: c.hidden,
+    attention: { num_attention_heads: c.heads },
+    embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.seq) },
+  };
+  const { model, opt, record } = trainSetup(resolveArch(keys, 19), backend, c.batch, c.seq);
   const rng = new Rng(7);
   const ids = new Int32Array(c.batch * c.seq).map(() => rng.int(4, 18));
   let hostMs = 0;
