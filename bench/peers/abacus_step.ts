@@ -18,16 +18,7 @@ import { crossEntropy } from "../../core/ops/loss.ts";
 import { linear } from "../../core/ops/matmul.ts";
 import { initBackend } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
-import {
-  ADAM,
-  LN_EPS,
-  makeReport,
-  parseArgs,
-  processCpuMs,
-  readInputs,
-  type StepTimes,
-  VOCAB,
-} from "./common.ts";
+import { ADAM, LN_EPS, parseArgs, printReport, readInputs, timeSteps, VOCAB } from "./common.ts";
 
 if (import.meta.main) {
   const cfg = parseArgs(Deno.args);
@@ -69,34 +60,17 @@ if (import.meta.main) {
   };
   const setupMs = performance.now() - t0;
 
-  // Step s is recorded and its loss readback started; then the loss of step s-1 is awaited. A
-  // step's time runs from the previous loss arriving on the host (or the start) until its own does.
-  const times: StepTimes = { losses: [], stepMs: [], cpuMs: [] };
-  let last = performance.now(), lastCpu = processCpuMs();
-  const arrived = (loss: number) => {
-    const now = performance.now(), cpu = processCpuMs();
-    times.losses.push(loss);
-    times.stepMs.push(now - last);
-    times.cpuMs.push(cpu - lastCpu);
-    last = now;
-    lastCpu = cpu;
-  };
-  // One extra step is recorded after the last reported one (its loss is awaited, not reported),
-  // so that the last reported step, like every other, overlaps the recording of its successor.
-  let pending: Promise<ArrayLike<number>> | null = null;
-  for (let s = 0; s <= cfg.steps; s++) {
-    const read = scope(() => {
+  // Step s is recorded and its loss readback started; then the loss of step s-1 is awaited.
+  const step = () =>
+    scope(() => {
       opt.zeroGrad();
       const loss = lossOf();
       backward(loss);
       opt.step();
       return loss.toArray();
-    });
-    if (pending) arrived((await pending)[0]);
-    pending = read;
-  }
-  await pending;
-  const report = makeReport(
+    }).then((l) => l[0]);
+  const times = await timeSteps(cfg.steps, step, true);
+  printReport(
     "abacus",
     {
       backend: "webgpu",
@@ -112,7 +86,6 @@ if (import.meta.main) {
     setupMs,
     times,
   );
-  console.log(JSON.stringify(report));
   opt.dispose();
   arena.dispose();
 }

@@ -10,9 +10,10 @@ import { defaultDevice, init, jit, nn, numpy as np, valueAndGrad } from "npm:@ja
 import {
   ADAM,
   LN_EPS,
-  makeReport,
+  oneHotTargets,
   parseArgs,
   type PeerConfig,
+  printReport,
   readInputs,
   timeSteps,
   VOCAB,
@@ -33,13 +34,9 @@ function linear(x: np.Array, w: np.Array): np.Array {
   return np.matmul(x, np.transpose(w));
 }
 
-/**
- * Builds the mean cross-entropy of the model for the given shape.
- *
- * @returns loss(params, tokens, targets): params in `paramSpecs` order, tokens (B, T) int32,
- *   targets (B*T, V) one-hot with all-zero rows at ignored (last) positions; consumes its arguments
- */
-export function makeLoss(
+/** loss(params, tokens, targets): the model's mean cross-entropy for params in `paramSpecs`
+ * order, tokens (B, T) int32 and targets (B*T, V) one-hot; consumes its arguments. */
+function makeLoss(
   cfg: PeerConfig,
 ): (params: np.Array[], tokens: np.Array, targets: np.Array) => np.Array {
   const { batch: B, seq: T, hidden: H, heads, layers } = cfg;
@@ -71,21 +68,11 @@ export function makeLoss(
 type State = { params: np.Array[]; m: np.Array[]; v: np.Array[] };
 
 /**
- * Builds the jitted training step: loss and gradients, then PyTorch-style Adam
- * (p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)), bias corrections passed in as scalars so that
- * the step compiles once.
- *
- * @returns step(state, tokens, targets, stepSize, invSqrtBc2) -> [loss, new state]
+ * The jitted training step(state, tokens, targets, stepSize a, invSqrtBc2 c) -> [loss, new
+ * state]: loss and gradients, then PyTorch-style Adam (p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) +
+ * eps)), the bias corrections passed in as scalars so that the step compiles once.
  */
-export function makeStep(
-  cfg: PeerConfig,
-): (
-  s: State,
-  tokens: np.Array,
-  targets: np.Array,
-  stepSize: np.Array,
-  invSqrtBc2: np.Array,
-) => [np.Array, State] {
+function makeStep(cfg: PeerConfig) {
   const loss = makeLoss(cfg);
   const { beta1: b1, beta2: b2, eps } = ADAM;
   return jit(
@@ -122,12 +109,8 @@ if (import.meta.main) {
   defaultDevice("webgpu");
   const inputs = readInputs(cfg);
   const { batch: B, seq: T } = cfg;
-  const onehot = new Float32Array(B * T * VOCAB);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t + 1 < T; t++) onehot[(b * T + t) * VOCAB + inputs.tokens[b * T + t + 1]] = 1;
-  }
   const tokens = np.array(inputs.tokens, { dtype: np.int32 }).reshape([B, T]);
-  const targets = np.array(onehot).reshape([B * T, VOCAB]);
+  const targets = np.array(oneHotTargets(cfg, inputs.tokens)).reshape([B * T, VOCAB]);
   let state: State = {
     params: inputs.params.map((p) => np.array(p.data).reshape(p.spec.shape)),
     m: inputs.params.map((p) => np.zeros(p.spec.shape)),
@@ -144,7 +127,7 @@ if (import.meta.main) {
     state = next;
     return (await loss.data())[0];
   });
-  const report = makeReport(
+  printReport(
     "jax-js",
     {
       version: VERSION,
@@ -159,5 +142,4 @@ if (import.meta.main) {
     setupMs,
     times,
   );
-  console.log(JSON.stringify(report));
 }

@@ -13,9 +13,10 @@ import "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
 import {
   ADAM,
   LN_EPS,
-  makeReport,
+  oneHotTargets,
   parseArgs,
   type PeerConfig,
+  printReport,
   readInputs,
   timeSteps,
   VOCAB,
@@ -40,15 +41,9 @@ function gelu(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
 }
 
-/**
- * Builds the mean cross-entropy of the model for the given shape.
- *
- * @param params parameters in `paramSpecs` order
- * @param tokens (B*T) int32 token ids
- * @param targets (B*T, V) one-hot targets, all-zero rows at ignored (last) positions
- * @returns a function computing the scalar loss (call it inside a tape, e.g. `minimize`)
- */
-export function makeLoss(
+/** The model's mean cross-entropy for params in `paramSpecs` order, (B*T) int32 tokens and
+ * (B*T, V) one-hot targets, as a function to call inside a tape (e.g. `minimize`). */
+function makeLoss(
   cfg: PeerConfig,
   params: tf.Variable[],
   tokens: tf.Tensor1D,
@@ -86,13 +81,8 @@ if (import.meta.main) {
   if (!(await tf.setBackend("webgpu"))) throw new Error("TF.js could not start its WebGPU backend");
   await tf.ready();
   const inputs = readInputs(cfg);
-  const { batch: B, seq: T } = cfg;
-  const onehot = new Float32Array(B * T * VOCAB);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t + 1 < T; t++) onehot[(b * T + t) * VOCAB + inputs.tokens[b * T + t + 1]] = 1;
-  }
   const tokens = tf.tensor1d(inputs.tokens, "int32");
-  const targets = tf.tensor2d(onehot, [B * T, VOCAB]);
+  const targets = tf.tensor2d(oneHotTargets(cfg, inputs.tokens), [cfg.batch * cfg.seq, VOCAB]);
   const params = inputs.params.map((p) =>
     tf.variable(tf.tensor(p.data, p.spec.shape), true, p.spec.name)
   );
@@ -106,7 +96,7 @@ if (import.meta.main) {
     cost.dispose();
     return value;
   });
-  const report = makeReport(
+  printReport(
     "tfjs",
     {
       version: VERSION,
@@ -120,5 +110,4 @@ if (import.meta.main) {
     setupMs,
     times,
   );
-  console.log(JSON.stringify(report));
 }

@@ -10,17 +10,14 @@
  * and are spawned, never imported, so this module type-checks without the peers' npm packages.
  * @module
  */
+import { probeTorch } from "./_gpu_step.ts";
 
 /** Shape of one benchmark configuration (the shared peer CLI's model and batch options). */
 export interface PeersConfig {
   layers: number;
-  /** Hidden width. */
   hidden: number;
-  /** Attention heads. */
   heads: number;
-  /** Batch size. */
   batch: number;
-  /** Sequence length. */
   seq: number;
 }
 
@@ -40,35 +37,6 @@ interface Report {
   cpu_ms_per_step: number | null;
   peak_rss_mb: number | null;
   setup_ms: number | null;
-  details: Record<string, unknown>;
-}
-
-/** Summary of one framework on one configuration, over its runs. */
-interface Summary {
-  framework: string;
-  runs: number;
-  /** Median over runs of each run's steady-state median, ms. */
-  ms_per_step_median: number;
-  /** Fastest steady-state step over all runs, ms. */
-  ms_per_step_min: number;
-  /** Median over runs of the per-step CPU time (all threads), ms. */
-  cpu_ms_per_step: number;
-  /** Median over runs of the warm-up (first 2 steps, compilation included), ms. */
-  warmup_ms: number;
-  /** Median over runs of the setup before step 1, ms. */
-  setup_ms: number;
-  /** Largest peak RSS over runs, MiB. */
-  peak_rss_mb: number;
-  /** abacus's ms/step divided by this framework's (1 for abacus). */
-  ratio_abacus_over: number;
-  /** Largest relative difference of the first 10 losses from abacus's (0 for abacus). */
-  loss_max_rel_diff: number;
-  /** Whether that difference is within the tolerance over 10 losses. */
-  losses_agree: boolean;
-  /** First 10 losses of the first run. */
-  losses: number[];
-  /** Each run's steady-state median, in run order. */
-  run_medians: number[];
   details: Record<string, unknown>;
 }
 
@@ -97,41 +65,19 @@ function peersDir(): string {
   return decodeURIComponent(url.pathname);
 }
 
-function python(): string {
-  return Deno.env.get("PEER_PYTHON") ?? "/usr/bin/python3";
-}
+const python = Deno.env.get("PEER_PYTHON") ?? "/usr/bin/python3";
 
 /** Command line of each framework's step; the shared CLI is appended. */
 function commands(dir: string): Record<string, string[]> {
   const deno = [Deno.execPath(), "run", "-A", "--config", dir + "deno.json"];
+  // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow OpenBLAS down: dropped for the torch command only.
+  const env = ["env", "-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE"];
   return {
     abacus: [...deno, dir + "abacus_step.ts"],
     jax: [...deno, dir + "jax_step.ts"],
     tfjs: [...deno, dir + "tfjs_step.ts"],
-    // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow OpenBLAS down: dropped for this command only.
-    torch: [
-      "env",
-      "-u",
-      "OPENBLAS_CORETYPE",
-      "-u",
-      "OPENBLAS_L2_SIZE",
-      python(),
-      dir + "torch_step.py",
-    ],
+    torch: [...env, python, dir + "torch_step.py"],
   };
-}
-
-async function torchAvailable(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(python(), {
-      args: ["-c", "import torch"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
 }
 
 function cliArgs(c: PeersConfig, steps: number, seed: number, weights: string): string[] {
@@ -161,7 +107,19 @@ async function runStep(cmd: string[]): Promise<Report> {
   return JSON.parse(last) as Report;
 }
 
-function summarise(fw: string, runs: Report[], ref: Summary | null, tol: number): Summary {
+/**
+ * One framework on one configuration over its runs: medians over runs of the steady-state
+ * median, CPU ms per step, warm-up (first 2 steps) and setup ms; the fastest step of any run; the
+ * largest peak RSS (MiB); abacus's ms/step over this one's (1 for abacus); the largest relative
+ * difference of the first 10 losses from abacus's (of the first run) and whether it is within
+ * `tol`; each run's median in run order.
+ */
+function summarise(
+  fw: string,
+  runs: Report[],
+  ref: { ms_per_step_median: number; losses: number[] } | null,
+  tol: number,
+) {
   const num = (x: number | null) => x ?? NaN;
   const med = median(runs.map((r) => num(r.ms_per_step_median)));
   const losses = runs[0].losses;
@@ -231,7 +189,7 @@ export async function run(args: string[]): Promise<void> {
   if (!(rounds >= 1) || !(steps >= 3)) throw new Error("need --rounds >= 1 and --steps >= 3");
   const notes: string[] = [];
   if (steps < 10) notes.push(`only ${steps} steps: loss agreement needs 10`);
-  const hasTorch = await torchAvailable();
+  const hasTorch = (await probeTorch(python)).available;
   let peers: string[];
   if (opt.peers) {
     peers = opt.peers.split(",");
@@ -241,25 +199,20 @@ export async function run(args: string[]): Promise<void> {
       }
     }
     if (peers.includes("torch") && !hasTorch) {
-      notes.push(`torch skipped: ${python()} cannot import torch`);
+      notes.push(`torch skipped: ${python} cannot import torch`);
       peers = peers.filter((p) => p !== "torch");
     }
   } else {
     peers = ALL_PEERS.filter((p) => p !== "torch" || hasTorch);
     if (!hasTorch) {
-      notes.push(`torch skipped: ${python()} cannot import torch (apt-get install python3-torch)`);
+      notes.push(`torch skipped: ${python} cannot import torch (apt-get install python3-torch)`);
     }
   }
   const dir = peersDir();
   const cmds = commands(dir);
   const tmp = Deno.makeTempDirSync({ prefix: "abacus-bench-peers-" });
   const loadBefore = loadavg();
-  const results: {
-    config: string;
-    shape: PeersConfig;
-    frameworks: Summary[];
-    failures: Record<string, string>;
-  }[] = [];
+  const results = [];
   try {
     for (const name of names) {
       const c = PEER_CONFIGS[name];
@@ -347,9 +300,5 @@ export async function run(args: string[]): Promise<void> {
 }
 
 function loadavg(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "n/a";
-  }
+  return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 }
