@@ -1,9 +1,12 @@
 /**
  * The training-step part of `deno task bench gpu`: the paper's 16x1 and 1x16 addition models
- * (full size, or shrunk by `--quick`), abacus's step (upstream's max-iteration TBPTT pass, then
- * AdamW) timed in rounds, alternating with the same step in PyTorch (fp32 and bf16 autocast) when
- * a Python with torch is found, and the ratios of their medians. PyTorch runs as a long-lived
- * `gpu_torch.py` process (bundled beside this module) answering one JSON line per request.
+ * (hidden 1024, 16 heads, upstream's microbatch of 512 rows of 64 tokens; or shrunk by `--quick`),
+ * abacus's step timed in rounds, alternating with the same step in PyTorch (fp32, and bf16
+ * autocast as upstream trains) when a Python with torch is found, and the ratios of their
+ * medians. The step is upstream's max-iteration TBPTT pass: R - min(R, max_backprop) recurrences
+ * without gradient, then min(R, max_backprop) with (16x1: 0 and 1; 1x16: 8 and 8), then AdamW.
+ * PyTorch runs as a long-lived `gpu_torch.py` process (bundled beside this module) answering one
+ * JSON line per request.
  * @module
  */
 import type { Device } from "../../core/device.ts";
@@ -201,39 +204,46 @@ async function torchScript(): Promise<string> {
 }
 
 /**
- * Whether `python` imports torch: its version and CUDA device, or why not (never throws).
+ * The first of `pythons` that imports torch, with torch's version and CUDA device; else why none
+ * does (never throws).
  *
  * @example
  * ```ts
  * import { probeTorch } from "./_gpu_step.ts";
  * import assert from "node:assert/strict";
  *
- * const t = await probeTorch("/nonexistent/python3");
- * assert.deepEqual(t, { available: false, reason: "/nonexistent/python3 not found" });
+ * const { torch } = await probeTorch(["/nonexistent/python3"]);
+ * assert.deepEqual(torch, { available: false, reason: "/nonexistent/python3 not found" });
  * ```
  */
-export async function probeTorch(python: string): Promise<TorchFigures> {
+export async function probeTorch(
+  pythons: string[],
+): Promise<{ python: string; torch: TorchFigures }> {
   const code = "import json, torch; print(json.dumps({'version': torch.__version__, " +
     "'cuda': torch.cuda.is_available(), 'device': torch.cuda.get_device_name(0) " +
     "if torch.cuda.is_available() else 'cpu'}))";
-  try {
-    const r = await new Deno.Command(python, {
-      args: ["-c", code],
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    if (!r.success) {
+  const reasons: string[] = [];
+  for (const python of pythons) {
+    try {
+      const r = await new Deno.Command(python, {
+        args: ["-c", code],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (r.success) {
+        return {
+          python,
+          torch: { available: true, ...JSON.parse(new TextDecoder().decode(r.stdout)) },
+        };
+      }
       const err = new TextDecoder().decode(r.stderr).trim().split("\n").slice(-1)[0];
-      return { available: false, reason: `${python} cannot import torch: ${err}` };
+      reasons.push(`${python} cannot import torch: ${err}`);
+    } catch (e) {
+      const notFound = e instanceof Deno.errors.NotFound;
+      reasons.push(notFound ? `${python} not found` : (e as Error).message);
     }
-    return { available: true, ...JSON.parse(new TextDecoder().decode(r.stdout)) };
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      return { available: false, reason: `${python} not found` };
-    }
-    return { available: false, reason: (e as Error).message };
   }
+  return { python: pythons[0], torch: { available: false, reason: reasons.join("; ") } };
 }
 
 /**
@@ -268,20 +278,9 @@ export async function benchSteps(
   const pythons = Deno.env.has("PEER_PYTHON")
     ? [Deno.env.get("PEER_PYTHON")!]
     : ["python3", "/usr/bin/python3"];
-  let python = pythons[0];
-  let torch: TorchFigures = { available: false, reason: "--no-torch" };
-  if (o.torch) {
-    const reasons: string[] = [];
-    for (const p of pythons) {
-      torch = await probeTorch(p);
-      if (torch.available) {
-        python = p;
-        break;
-      }
-      reasons.push(torch.reason!);
-    }
-    if (!torch.available) torch.reason = reasons.join("; ");
-  }
+  const { python, torch } = o.torch
+    ? await probeTorch(pythons)
+    : { python: "", torch: { available: false, reason: "--no-torch" } as TorchFigures };
   const step: Record<string, unknown>[] = [];
   const errors: Record<string, string> = {};
   const ratios: Record<string, number> = {};

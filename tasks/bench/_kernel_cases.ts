@@ -15,30 +15,22 @@ import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
 import { crossEntropyKernel } from "../../kernels/cross_entropy.ts";
 
-/** A prepared case: `launch` records one run of the kernel (no flush); `dispose` frees its
- * buffers. */
-interface Prepared {
-  launch(): void;
-  dispose(): void;
-}
+type Prepared = { launch(): void; dispose(): void };
 
-/** One benchmark row: a kernel variant at one size. */
+/** One benchmark row: a kernel variant at one size, with its floating-point operations and bytes
+ * read and written per launch (reported as GFLOP/s and GB/s). */
 export interface KernelCase {
-  /** Kernel family, e.g. `matmul`. */
+  /** e.g. `matmul`, `texture16x16` (or `auto`, the launcher's own choice), `1024x1024x1024`. */
   kernel: string;
-  /** Variant, e.g. `texture16x16`, or `auto` for the launcher's own choice. */
   variant: string;
-  /** Size label, e.g. `1024x1024x1024` (M x K x N for matmul). */
   size: string;
-  /** Floating-point operations per launch (reported as GFLOP/s). */
   flops?: number;
-  /** Bytes read and written per launch (reported as GB/s). */
   bytes?: number;
   /** Whether the case can run on this device (default: yes). */
   fits?: (dev: Device) => boolean;
   /** Seconds per launch on CPU adapters (GPU-style variants): skipped there without `--all`. */
   slowOnCpu?: boolean;
-  /** Allocates inputs and returns the launcher. */
+  /** Allocates inputs; `launch` records one run (no flush), `dispose` frees the buffers. */
   setup(dev: Device): Prepared;
 }
 

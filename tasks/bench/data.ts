@@ -7,22 +7,17 @@ import { parseArgs } from "node:util";
 import { generateDataset } from "../../data/generate.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
 
-/** What one benchmark run measured. */
-export interface DataBenchResult {
-  /** Samples generated. */
+/** What one run measured: wall and process CPU seconds (user + system, all threads: robust to
+ * load), peak RSS in bytes (sampled every 25 ms and after every chunk), bytes of `train.bin` +
+ * `test.bin` and of `train.txt` + `test.txt`. */
+interface DataBenchResult {
   samples: number;
-  /** Wall time in seconds. */
   seconds: number;
-  /** CPU time of this process in seconds (user + system, all threads): robust to load. */
   cpuSeconds: number;
   samplesPerSecond: number;
-  /** Peak resident set size in bytes, sampled every 25 ms and after every chunk. */
   peakRssBytes: number;
-  /** Bytes of `train.bin` + `test.bin`. */
   binBytes: number;
-  /** Bytes of `train.txt` + `test.txt`. */
   textBytes: number;
-  /** Row length of the dataset. */
   rowLength: number;
 }
 

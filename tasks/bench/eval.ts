@@ -11,19 +11,14 @@ import { resolveArch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { Rng } from "../../kernels/rng.ts";
 
-/** One cell's timing. */
-export interface EvalTiming {
-  /** Operand digits (i = j). */
+/** One cell's timing: operand digits (i = j), prompts decoded, seconds with the cache and
+ * recomputing everything, full / cached, and whether both produced the same tokens. */
+interface EvalTiming {
   digits: number;
-  /** Prompts decoded. */
   samples: number;
-  /** Seconds with the cache. */
   cachedSeconds: number;
-  /** Seconds recomputing everything. */
   fullSeconds: number;
-  /** full / cached. */
   speedup: number;
-  /** Whether both methods produced the same tokens. */
   identical: boolean;
 }
 

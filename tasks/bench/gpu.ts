@@ -2,21 +2,13 @@
  * `deno task bench gpu [--quick] [--json] [--rounds N] [--steps N] [--no-torch]`: what one run on
  * a machine with a GPU should report, in at most 8 minutes: the adapter (limits, features); matmul
  * GFLOP/s at 1024^3, 4096^3 and the paper's shapes (B * T = 512 * 64 rows, hidden 1024); the
- * training step of the paper's 16x1 and 1x16 addition models (hidden 1024, 16 heads, upstream's
- * microbatch of 512 rows of 64 tokens) in ms and tokens/s; KV-cached greedy decoding of 100-digit
- * addition prompts; and, when `python3` can import torch, the same step in PyTorch (fp32, and bf16
- * autocast as upstream trains) run alternately with abacus's in rounds, for the ratio.
- * `--quick` shrinks every shape (hidden 128, 2 layers or 2 recurrences, 16 rows) to run on a CPU
- * adapter in minutes.
- *
- * The step is upstream's max-iteration TBPTT pass: R - min(R, max_backprop) recurrences without
- * gradient, then min(R, max_backprop) with (16x1: 0 and 1; 1x16: 8 and 8), then AdamW. Where
- * abacus's steps of a configuration would take over a minute in all, rounds run fewer steps (at
- * least one), PyTorch as many as abacus.
+ * training step of the paper's 16x1 and 1x16 addition models in ms and tokens/s, run alternately
+ * with PyTorch's when `python3` imports torch (`_gpu_step.ts`); KV-cached greedy decoding of
+ * 100-digit addition prompts. `--quick` shrinks every shape (hidden 128, 2 layers or 2
+ * recurrences, 16 rows) to run on a CPU adapter in minutes.
  * @module
  */
 import { initBackend } from "../../core/backend.ts";
-import { getDevice } from "../../core/device.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { Rng } from "../../kernels/rng.ts";
@@ -78,8 +70,7 @@ export async function run(args: string[]): Promise<void> {
   const log = json ? () => {} : console.log;
   const backend = await initBackend();
   if (backend.kind !== "webgpu") throw new Error("bench gpu needs the webgpu backend");
-  const dev = await getDevice();
-  const d = dev.device;
+  const dev = backend, d = dev.device;
 
   // The adapter.
   const limits: Record<string, number> = {};

@@ -10,31 +10,26 @@ import { type Device, getDevice } from "../../core/device.ts";
 import { tuneMatmul } from "../../kernels/matmul_tune.ts";
 import { CASES, type KernelCase, MATMUL_SIZES } from "./_kernel_cases.ts";
 
-/** One measured row, as printed and as in the JSON document. */
+/**
+ * One measured row, as printed and as in the JSON document: milliseconds per launch at the
+ * median and in the fastest round, GFLOP/s at both (null for memory-bound kernels), GB/s (null
+ * without a byte count), GFLOP per second of process CPU time (median; on CPU adapters robust to
+ * a busy machine), the first launch (compile included, ms), launches per submit and timed rounds
+ * (submit + wait each).
+ */
 export interface KernelResult {
-  /** Kernel family. */
   kernel: string;
-  /** Variant (`auto`: the launcher's own choice). */
+  /** `auto`: the launcher's own choice. */
   variant: string;
-  /** Size label. */
   size: string;
-  /** Median milliseconds per launch over the rounds. */
   medianMs: number;
-  /** Fastest round's milliseconds per launch. */
   bestMs: number;
-  /** GFLOP/s at the median (null for memory-bound kernels). */
   gflops: number | null;
-  /** GFLOP/s of the fastest round. */
   bestGflops: number | null;
-  /** GB/s at the median (null when the case gives no byte count). */
   gbps: number | null;
-  /** GFLOP per second of process CPU time (median; CPU adapters: robust to a busy machine). */
   cpuGflops: number | null;
-  /** First launch, compile included (ms). */
   firstMs: number;
-  /** Launches recorded per submit. */
   perSubmit: number;
-  /** Timed rounds (submit + wait each). */
   rounds: number;
 }
 

@@ -189,24 +189,17 @@ export async function run(args: string[]): Promise<void> {
   if (!(rounds >= 1) || !(steps >= 3)) throw new Error("need --rounds >= 1 and --steps >= 3");
   const notes: string[] = [];
   if (steps < 10) notes.push(`only ${steps} steps: loss agreement needs 10`);
-  const hasTorch = (await probeTorch(python)).available;
-  let peers: string[];
-  if (opt.peers) {
-    peers = opt.peers.split(",");
-    for (const p of peers) {
-      if (!(ALL_PEERS as readonly string[]).includes(p)) {
-        throw new Error(`Unknown peer ${p}: choose from ${ALL_PEERS.join(", ")}`);
-      }
+  const hasTorch = (await probeTorch([python])).torch.available;
+  let peers = opt.peers ? opt.peers.split(",") : [...ALL_PEERS];
+  for (const p of peers) {
+    if (!(ALL_PEERS as readonly string[]).includes(p)) {
+      throw new Error(`Unknown peer ${p}: choose from ${ALL_PEERS.join(", ")}`);
     }
-    if (peers.includes("torch") && !hasTorch) {
-      notes.push(`torch skipped: ${python} cannot import torch`);
-      peers = peers.filter((p) => p !== "torch");
-    }
-  } else {
-    peers = ALL_PEERS.filter((p) => p !== "torch" || hasTorch);
-    if (!hasTorch) {
-      notes.push(`torch skipped: ${python} cannot import torch (apt-get install python3-torch)`);
-    }
+  }
+  if (peers.includes("torch") && !hasTorch) {
+    const hint = opt.peers ? "" : " (apt-get install python3-torch)";
+    notes.push(`torch skipped: ${python} cannot import torch${hint}`);
+    peers = peers.filter((p) => p !== "torch");
   }
   const dir = peersDir();
   const cmds = commands(dir);

@@ -13,8 +13,8 @@ import { scope } from "../../core/tensor.ts";
 import type { Device } from "../../core/device.ts";
 import type { DispatchSpec } from "../../kernels/context.ts";
 import { Rng } from "../../kernels/rng.ts";
-import { PEER_CONFIGS } from "./peers.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
+import { PEER_CONFIGS } from "./peers.ts";
 import { trainSetup } from "./model.ts";
 
 /** One kernel label's share of the replayed step. */

@@ -28,28 +28,21 @@ const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.
   ],
 });
 
-/** One configuration's figures. */
-export interface TrainBenchResult {
-  /** Configuration name. */
+/** One configuration's figures: `rows` per microbatch of `rowLength` tokens, `steps` optimizer
+ * steps timed after the warm-up, process CPU seconds (user + system, all threads: robust to load)
+ * per step, submits and readbacks per step (webgpu) and the last loss (a sanity check: finite and
+ * falling). */
+interface TrainBenchResult {
   config: string;
-  /** Parameters. */
   params: number;
-  /** Rows per microbatch x row length. */
   rows: number;
-  /** Tokens per row. */
   rowLength: number;
-  /** Optimizer steps timed (after the warm-up). */
   steps: number;
   tokensPerSecond: number;
-  /** Milliseconds per optimizer step. */
   msPerStep: number;
-  /** Process CPU seconds (user + system, all threads) per optimizer step: robust to load. */
   cpuSecondsPerStep: number;
-  /** Queue submits per step (webgpu). */
   submitsPerStep: number;
-  /** Readbacks per step (webgpu). */
   readbacksPerStep: number;
-  /** Loss of the last step (a sanity check: finite and falling). */
   lastLoss: number;
 }
 
