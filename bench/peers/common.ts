@@ -43,14 +43,8 @@ export interface InputsHeader {
   /** Always "abacus-peer-inputs", version 1. */
   format: string;
   version: number;
-  config: {
-    layers: number;
-    hidden: number;
-    heads: number;
-    batch: number;
-    seq: number;
+  config: Pick<PeerConfig, "layers" | "hidden" | "heads" | "batch" | "seq" | "seed"> & {
     vocab: number;
-    seed: number;
   };
   tensors: (TensorSpec & { offset: number })[];
 }

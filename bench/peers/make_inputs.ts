@@ -56,15 +56,8 @@ if (import.meta.main) {
   // Same CLI as the peers; --steps is accepted and ignored, --weights is the output path.
   const args = Deno.args.includes("--steps") ? Deno.args : [...Deno.args, "--steps", "1"];
   const cfg = parseArgs(args);
-  const config = {
-    layers: cfg.layers,
-    hidden: cfg.hidden,
-    heads: cfg.heads,
-    batch: cfg.batch,
-    seq: cfg.seq,
-    vocab: VOCAB,
-    seed: cfg.seed,
-  };
+  const { layers, hidden, heads, batch, seq, seed } = cfg;
+  const config = { layers, hidden, heads, batch, seq, vocab: VOCAB, seed };
   const { params, tokens } = generate(config);
   const bytes = encodeInputs(config, params, tokens);
   Deno.writeFileSync(cfg.weights, bytes);

@@ -306,11 +306,7 @@ export async function benchSteps(
           peer = null;
         }
       }
-      const times: Record<string, number[][]> = {
-        abacus: [],
-        "pytorch-fp32": [],
-        "pytorch-bf16": [],
-      };
+      const times: Record<string, number[][]> = { abacus: [] }; // then pytorch-fp32, -bf16
       const losses: Record<string, number> = {};
       // Keep abacus's timed steps of a configuration within STEP_BUDGET_MS (the whole run within
       // 8 minutes even where a step takes seconds): after the first round, fewer steps per round.
@@ -327,7 +323,7 @@ export async function benchSteps(
           if (errors[`${c.name} pytorch-${mode}`]) continue; // failed in an earlier round
           try {
             const t = await peer!.run(mode, perRound);
-            times[`pytorch-${mode}`].push(t.ms);
+            (times[`pytorch-${mode}`] ??= []).push(t.ms);
             losses[`pytorch-${mode}`] = t.loss;
           } catch (e) {
             errors[`${c.name} pytorch-${mode}`] = (e as Error).message;
@@ -336,7 +332,6 @@ export async function benchSteps(
       }
       const ms: Record<string, number> = {};
       for (const [framework, rs] of Object.entries(times)) {
-        if (!rs.length) continue;
         const all = rs.flat(), msPerStep = median(all), roundMedians = rs.map(median);
         const f = {
           config: c.name,

@@ -7,20 +7,6 @@ import { parseArgs } from "node:util";
 import { generateDataset } from "../../data/generate.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
 
-/** What one run measured: wall and process CPU seconds (user + system, all threads: robust to
- * load), peak RSS in bytes (sampled every 25 ms and after every chunk), bytes of `train.bin` +
- * `test.bin` and of `train.txt` + `test.txt`. */
-interface DataBenchResult {
-  samples: number;
-  seconds: number;
-  cpuSeconds: number;
-  samplesPerSecond: number;
-  peakRssBytes: number;
-  binBytes: number;
-  textBytes: number;
-  rowLength: number;
-}
-
 /**
  * Runs the data benchmark: `--limit N` samples (default 20000000), `--json` for JSON output,
  * `--keep` to keep the generated folder (its path is printed).
@@ -54,7 +40,7 @@ export async function run(args: string[]): Promise<void> {
   const timer = setInterval(sample, 25);
   const t0 = performance.now();
   const cpu0 = cpuUsage();
-  let result: DataBenchResult;
+  let result;
   try {
     const meta = await generateDataset({
       preset: "addition",
@@ -66,6 +52,8 @@ export async function run(args: string[]): Promise<void> {
     const cpu = cpuUsage(cpu0);
     sample();
     const size = async (f: string) => (await Deno.stat(`${out}/${f}`)).size;
+    // CPU: user + system, all threads (robust to load); peak RSS: sampled every 25 ms and after
+    // every chunk; bytes of train.bin + test.bin and of train.txt + test.txt.
     result = {
       samples: limit,
       seconds,

@@ -11,17 +11,6 @@ import { resolveArch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { Rng } from "../../kernels/rng.ts";
 
-/** One cell's timing: operand digits (i = j), prompts decoded, seconds with the cache and
- * recomputing everything, full / cached, and whether both produced the same tokens. */
-interface EvalTiming {
-  digits: number;
-  samples: number;
-  cachedSeconds: number;
-  fullSeconds: number;
-  speedup: number;
-  identical: boolean;
-}
-
 /**
  * `n` random addition prompts of `digits`-digit operands (reversed, no leading zero), as token
  * rows ending in `=`.
@@ -92,7 +81,7 @@ export async function run(args: string[]): Promise<void> {
   }, 19);
   const model = ArithmeticModel.create(arch, { backend, seed: 1 });
   const rng = new Rng(5);
-  const rows: EvalTiming[] = [];
+  const rows = [];
   for (const digits of digitsList) {
     const ps = prompts(digits, samples, rng);
     const opts = { maxNewTokens: digits + 2, seed: 3, eosId: -1 };
@@ -105,6 +94,8 @@ export async function run(args: string[]): Promise<void> {
     t = performance.now();
     const b = await greedyDecode(model, ps, { ...opts, cached: false });
     const fullSeconds = (performance.now() - t) / 1000;
+    // One cell: seconds with the cache and recomputing everything, and whether both produced the
+    // same tokens.
     rows.push({
       digits,
       samples,

@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { resolveBaseDir, userCwd } from "../../cli/config.ts";
+import { writeFileAtomic } from "../../core/checkpoint.ts";
 import { meanOf, type Recipe, type RecipeRun, runRecipe } from "../demo/recipes.ts";
 
 /** One configuration of the study. */
@@ -153,13 +154,6 @@ async function saved(dir: string): Promise<RecipeRun | null> {
   }
 }
 
-async function save(dir: string, run: RecipeRun): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.figures.json.${Deno.pid}.tmp`);
-  await Deno.writeTextFile(tmp, JSON.stringify(run) + "\n");
-  await Deno.rename(tmp, join(dir, "figures.json"));
-}
-
 /**
  * Runs the study (or reports it).
  *
@@ -214,7 +208,8 @@ export async function run(args: string[]): Promise<void> {
           samples,
           quiet: values.json,
         });
-        await save(dir, r);
+        await Deno.mkdir(dir, { recursive: true });
+        await writeFileAtomic(join(dir, "figures.json"), JSON.stringify(r) + "\n");
         if (!values.json) {
           console.log(
             `ID ${pct(r.in_distribution)}%, OOD ${pct(r.out_of_distribution)}%, ` +

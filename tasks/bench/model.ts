@@ -17,23 +17,6 @@ import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { evalLoss, trainingLoss } from "../../core/nn/objective.ts";
 import { Rng } from "../../kernels/rng.ts";
 
-/** One timed configuration, as printed and as in the JSON document. */
-interface StepTiming {
-  name: string;
-  mode: "forward" | "train";
-  /** Median and fastest ms per step; the first step (pipeline compilation included), ms. */
-  msPerStep: number;
-  msMin: number;
-  warmupMs: number;
-  submitsPerStep: number;
-  readbacksPerStep: number;
-  /** At the median. */
-  tokensPerSecond: number;
-  params: number;
-  /** Loss of the last step (a sanity check that it computed something). */
-  lastLoss: number;
-}
-
 /**
  * Builds a model (seed 1, vocabulary 19) with AdamW (lr 1e-3 unless given, upstream's other
  * defaults) and a training step on a (B, T) batch: zeroGrad, loss (`trainingLoss` unless given),
@@ -66,11 +49,13 @@ export function trainSetup(
   return { model, opt, record };
 }
 
+/** One configuration's median and fastest ms per step, first step (compilation included),
+ * submits, readbacks and tokens/s at the median, and the last loss (a sanity check). */
 async function timeSteps(
   name: string,
   archKeys: Record<string, unknown>,
   o: { B: number; T: number; steps: number; mode: "forward" | "train"; backend: Backend },
-): Promise<StepTiming> {
+) {
   const { backend, B, T } = o;
   const { model, opt, record } = trainSetup(resolveArch(archKeys, 19), backend, B, T);
   const rng = new Rng(7);
@@ -139,7 +124,7 @@ async function bench(
   const steps = si >= 0 ? Number(args[si + 1]) : defaultSteps;
   const backend = await initBackend();
   const adapter = backend.kind === "webgpu" ? backend.adapterName : "cpu backend";
-  const rows: StepTiming[] = [];
+  const rows = [];
   for (const [name, keys, mode] of cases) {
     rows.push(await timeSteps(name, keys, { B: 64, T: 64, steps, mode, backend }));
   }

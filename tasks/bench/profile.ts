@@ -17,13 +17,6 @@ import { resolveArch } from "../../core/nn/arch.ts";
 import { PEER_CONFIGS } from "./peers.ts";
 import { trainSetup } from "./model.ts";
 
-/** One kernel label's share of the replayed step. */
-interface Row {
-  label: string;
-  dispatches: number;
-  ms: number;
-}
-
 function parse(args: string[]): { config: string; reps: number; json: boolean } {
   const o = { config: "tiny", reps: 20, json: false };
   for (let i = 0; i < args.length; i++) {
@@ -104,7 +97,8 @@ export async function run(args: string[]): Promise<void> {
     await dev.sync();
     empty = Math.min(empty, performance.now() - t);
   }
-  const byLabel = new Map<string, Row>();
+  // Each kernel label's share of the replayed step.
+  const byLabel = new Map<string, { label: string; dispatches: number; ms: number }>();
   for (const s of captured) {
     let best = Infinity;
     for (let k = 0; k < 3; k++) {

@@ -28,31 +28,19 @@ const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.
   ],
 });
 
-/** One configuration's figures: `rows` per microbatch of `rowLength` tokens, `steps` optimizer
+/**
+ * One configuration's figures: `rows` per microbatch of `rowLength` tokens, `steps` optimizer
  * steps timed after the warm-up, process CPU seconds (user + system, all threads: robust to load)
  * per step, submits and readbacks per step (webgpu) and the last loss (a sanity check: finite and
- * falling). */
-interface TrainBenchResult {
-  config: string;
-  params: number;
-  rows: number;
-  rowLength: number;
-  steps: number;
-  tokensPerSecond: number;
-  msPerStep: number;
-  cpuSecondsPerStep: number;
-  submitsPerStep: number;
-  readbacksPerStep: number;
-  lastLoss: number;
-}
-
+ * falling).
+ */
 async function measure(
   name: string,
   cfg: PretrainConfig,
   backend: Backend,
   dir: string,
   counts: { warmup: number; steps: number },
-): Promise<TrainBenchResult> {
+) {
   const ds = await openDataset(dir);
   const T = ds.meta.rowLength, mb = cfg.impl.microbatch_size;
   const arch = resolveArch(cfg.arch, ds.meta.vocabSize);
@@ -139,7 +127,7 @@ export async function run(args: string[]): Promise<void> {
   const names = values.only ? [values.only] : Object.keys(TRAIN_BENCH_CONFIGS);
   const backend = await initBackend(kind);
   const root = await Deno.makeTempDir({ prefix: "abacus-bench-train-" });
-  const results: TrainBenchResult[] = [];
+  const results = [];
   try {
     const dir = `${root}/ds`;
     await generateDataset({ preset: "tiny-addition", spec: { limit: 5000 }, out: dir });
