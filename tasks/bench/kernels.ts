@@ -67,24 +67,20 @@ export async function measure(
 ): Promise<KernelResult> {
   const p = c.setup(dev);
   try {
-    let t0 = performance.now();
-    p.launch();
-    await dev.sync();
-    const firstMs = performance.now() - t0;
-    t0 = performance.now();
-    p.launch();
-    await dev.sync();
-    const oneMs = performance.now() - t0;
-    const slow = oneMs > 1000;
+    const timed = async (launches: number) => {
+      const t0 = performance.now();
+      for (let i = 0; i < launches; i++) p.launch();
+      await dev.sync();
+      return performance.now() - t0;
+    };
+    const firstMs = await timed(1);
+    const oneMs = await timed(1), slow = oneMs > 1000;
     const perSubmit = slow ? 1 : Math.max(1, Math.min(opts.perSubmit, Math.ceil(2000 / oneMs)));
     const rounds = slow ? 2 : opts.rounds;
     const times: number[] = [], cpu: number[] = [];
     for (let r = 0; r < rounds; r++) {
       const c0 = process.cpuUsage();
-      t0 = performance.now();
-      for (let i = 0; i < perSubmit; i++) p.launch();
-      await dev.sync();
-      times.push((performance.now() - t0) / perSubmit);
+      times.push(await timed(perSubmit) / perSubmit);
       const used = process.cpuUsage(c0);
       cpu.push((used.user + used.system) / 1000 / perSubmit);
     }

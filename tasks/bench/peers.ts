@@ -10,6 +10,7 @@
  * and are spawned, never imported, so this module type-checks without the peers' npm packages.
  * @module
  */
+import { parseArgs } from "node:util";
 import { probeTorch } from "./_gpu_step.ts";
 
 /** Shape of one benchmark configuration (the shared peer CLI's model and batch options). */
@@ -50,11 +51,7 @@ function median(xs: number[]): number {
 }
 
 function maxRelDiff(a: number[], b: number[]): number {
-  let m = 0;
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]) / Math.abs(b[i]));
-  }
-  return m;
+  return Math.max(0, ...a.slice(0, b.length).map((x, i) => Math.abs(x - b[i]) / Math.abs(b[i])));
 }
 
 function peersDir(): string {
@@ -154,30 +151,19 @@ function summarise(
  *   (default: those whose runtime is available)
  */
 export async function run(args: string[]): Promise<void> {
-  const opt: Record<string, string> = {
-    config: "tiny,larger",
-    rounds: "2",
-    steps: "20",
-    seed: "1",
-    tol: "5e-3",
-    peers: "",
-  };
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--json") {
-      json = true;
-      continue;
-    }
-    const k = a.replace(/^--/, "");
-    if (!a.startsWith("--") || !(k in opt) || i + 1 >= args.length) {
-      throw new Error(
-        `Unknown or incomplete option ${a}: use --json, --config tiny|larger, --rounds N, ` +
-          "--steps N, --seed K, --tol X, --peers jax,tfjs,torch",
-      );
-    }
-    opt[k] = args[++i];
-  }
+  const { values: opt } = parseArgs({
+    args,
+    options: {
+      json: { type: "boolean", default: false },
+      config: { type: "string", default: "tiny,larger" },
+      rounds: { type: "string", default: "2" },
+      steps: { type: "string", default: "20" },
+      seed: { type: "string", default: "1" },
+      tol: { type: "string", default: "5e-3" },
+      peers: { type: "string", default: "" },
+    },
+  });
+  const json = opt.json;
   const names = opt.config === "all" || opt.config === "both"
     ? Object.keys(PEER_CONFIGS)
     : opt.config.split(",");
