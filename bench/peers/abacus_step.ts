@@ -18,7 +18,7 @@ import { crossEntropy } from "../../core/ops/loss.ts";
 import { linear } from "../../core/ops/matmul.ts";
 import { initBackend } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
-import { ADAM, LN_EPS, parseArgs, printReport, readInputs, timeSteps, VOCAB } from "./common.ts";
+import { ADAM, LN_EPS, parseArgs, readInputs, runSteps, VOCAB } from "./common.ts";
 
 if (import.meta.main) {
   const cfg = parseArgs(Deno.args);
@@ -58,7 +58,6 @@ if (import.meta.main) {
     const logits = linear(x, P("decoder.weight")).reshape([B * T, VOCAB]);
     return crossEntropy(logits, targets, { ignoreIndex: -100, reduction: "mean" });
   };
-  const setupMs = performance.now() - t0;
 
   // Step s is recorded and its loss readback started; then the loss of step s-1 is awaited.
   const step = () =>
@@ -69,23 +68,17 @@ if (import.meta.main) {
       opt.step();
       return loss.toArray();
     }).then((l) => l[0]);
-  const times = await timeSteps(cfg.steps, step, true);
-  printReport(
-    "abacus",
-    {
-      backend: "webgpu",
-      adapter: backend.adapterName,
-      step: "abacus ops (embedding, layerNorm, addLayerNorm, linear, causalAttention pytorch " +
-        "layout, gluGelu, crossEntropy), backward, one AdamW dispatch; one submit per step, " +
-        "loss readback deferred by one step (step time = interval between successive losses " +
-        "reaching the host; one unreported trailing step)",
-      optimizer: `AdamW lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}, ` +
-        "weight decay 0, no clipping",
-    },
-    cfg,
-    setupMs,
-    times,
-  );
+  const details = () => ({
+    backend: "webgpu",
+    adapter: backend.adapterName,
+    step: "abacus ops (embedding, layerNorm, addLayerNorm, linear, causalAttention pytorch " +
+      "layout, gluGelu, crossEntropy), backward, one AdamW dispatch; one submit per step, " +
+      "loss readback deferred by one step (step time = interval between successive losses " +
+      "reaching the host; one unreported trailing step)",
+    optimizer: `AdamW lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}, ` +
+      "weight decay 0, no clipping",
+  });
+  await runSteps("abacus", cfg, t0, step, details, true);
   opt.dispose();
   arena.dispose();
 }

@@ -259,33 +259,37 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Every step's loss, wall ms and process CPU ms (10 ms resolution). */
-type StepTimes = { losses: number[]; stepMs: number[]; cpuMs: number[] };
-
 /**
- * Runs `steps` training steps; a step's time runs from the previous loss reaching the host (or
- * the start) until its own does. With `overlap`, each step is started before the previous loss is
- * awaited (and one unreported step follows the last, so that it too overlaps its successor).
+ * Runs `cfg.steps` training steps and prints the JSON report line (fields: `README.md`). A step's
+ * time runs from the previous loss reaching the host (or the start) until its own does. With
+ * `overlap`, each step is started before the previous loss is awaited (and one unreported step
+ * follows the last, so that it too overlaps its successor).
  *
+ * @param setupStart when setup (building the model, uploading weights) began: `setup_ms` ends here
  * @param step one training step resolving to its loss
+ * @param details version, backend and settings (read after the steps)
  */
-export async function timeSteps(
-  steps: number,
+export async function runSteps(
+  framework: string,
+  cfg: PeerConfig,
+  setupStart: number,
   step: () => Promise<number>,
+  details: () => Record<string, unknown>,
   overlap = false,
-): Promise<StepTimes> {
-  const t: StepTimes = { losses: [], stepMs: [], cpuMs: [] };
+): Promise<void> {
+  const setupMs = performance.now() - setupStart;
+  const losses: number[] = [], stepMs: number[] = [], cpuMs: number[] = [];
   let last = performance.now(), lastCpu = processCpuMs();
   const arrived = (loss: number) => {
     const now = performance.now(), cpu = processCpuMs();
-    t.losses.push(loss);
-    t.stepMs.push(now - last);
-    t.cpuMs.push(cpu - lastCpu);
+    losses.push(loss);
+    stepMs.push(now - last);
+    cpuMs.push(cpu - lastCpu);
     last = now;
     lastCpu = cpu;
   };
   let pending = overlap ? step() : null;
-  for (let i = 0; i < steps; i++) {
+  for (let i = 0; i < cfg.steps; i++) {
     if (!pending) {
       arrived(await step());
       continue;
@@ -295,37 +299,21 @@ export async function timeSteps(
     pending = next;
   }
   await pending;
-  return t;
-}
-
-/**
- * Prints the JSON report line (fields: `README.md`) from the timings.
- *
- * @param details version, backend and settings
- * @param setupMs time to build the model and upload weights before step 1
- */
-export function printReport(
-  framework: string,
-  details: Record<string, unknown>,
-  cfg: PeerConfig,
-  setupMs: number,
-  t: StepTimes,
-): void {
   const { weights: _w, ...config } = cfg;
-  const w = Math.min(cfg.warmup, t.stepMs.length);
+  const w = Math.min(cfg.warmup, stepMs.length);
   const r1 = (x: number) => Math.round(x * 1000) / 1000;
   console.log(JSON.stringify({
     framework,
-    details,
+    details: details(),
     config,
-    losses: t.losses.slice(0, 10),
-    warmup_ms: r1(t.stepMs.slice(0, w).reduce((a, b) => a + b, 0)),
-    ms_per_step_median: r1(median(t.stepMs.slice(w))),
-    ms_per_step_min: r1(Math.min(...t.stepMs.slice(w))),
-    cpu_ms_per_step: r1(t.cpuMs.slice(w).reduce((a, b) => a + b, 0) / (t.cpuMs.length - w)),
+    losses: losses.slice(0, 10),
+    warmup_ms: r1(stepMs.slice(0, w).reduce((a, b) => a + b, 0)),
+    ms_per_step_median: r1(median(stepMs.slice(w))),
+    ms_per_step_min: r1(Math.min(...stepMs.slice(w))),
+    cpu_ms_per_step: r1(cpuMs.slice(w).reduce((a, b) => a + b, 0) / (cpuMs.length - w)),
     peak_rss_mb: r1(peakRssMb()),
     setup_ms: r1(setupMs),
-    step_ms: t.stepMs.map(r1),
-    final_loss: t.losses[t.losses.length - 1],
+    step_ms: stepMs.map(r1),
+    final_loss: losses[losses.length - 1],
   }));
 }

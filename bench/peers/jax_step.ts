@@ -13,9 +13,8 @@ import {
   oneHotTargets,
   parseArgs,
   type PeerConfig,
-  printReport,
   readInputs,
-  timeSteps,
+  runSteps,
   VOCAB,
 } from "./common.ts";
 
@@ -36,12 +35,10 @@ function linear(x: np.Array, w: np.Array): np.Array {
 
 /** loss(params, tokens, targets): the model's mean cross-entropy for params in `paramSpecs`
  * order, tokens (B, T) int32 and targets (B*T, V) one-hot; consumes its arguments. */
-function makeLoss(
-  cfg: PeerConfig,
-): (params: np.Array[], tokens: np.Array, targets: np.Array) => np.Array {
+function makeLoss(cfg: PeerConfig) {
   const { batch: B, seq: T, hidden: H, heads, layers } = cfg;
   const hd = H / heads;
-  return (params, tokens, targets) => {
+  return (params: np.Array[], tokens: np.Array, targets: np.Array): np.Array => {
     let i = 0;
     const next = () => params[i++];
     // Embedding as one-hot times table: the gradient of np.take scatters with a WGSL helper taking
@@ -116,30 +113,23 @@ if (import.meta.main) {
     m: inputs.params.map((p) => np.zeros(p.spec.shape)),
     v: inputs.params.map((p) => np.zeros(p.spec.shape)),
   };
-  const step = makeStep(cfg);
+  const jitStep = makeStep(cfg);
   let t = 0;
-  const setupMs = performance.now() - t0;
-  const times = await timeSteps(cfg.steps, async () => {
+  const step = async () => {
     t++;
     const a = np.array([ADAM.lr / (1 - ADAM.beta1 ** t)]).reshape([]);
     const c = np.array([1 / Math.sqrt(1 - ADAM.beta2 ** t)]).reshape([]);
-    const [loss, next] = step(state, tokens.ref, targets.ref, a, c);
+    const [loss, next] = jitStep(state, tokens.ref, targets.ref, a, c);
     state = next;
     return (await loss.data())[0];
-  });
-  printReport(
-    "jax-js",
-    {
-      version: VERSION,
-      backend: "webgpu",
-      step: "one jit(valueAndGrad + Adam) per step; nn.dotProductAttention(isCausal); " +
-        "embedding as oneHot @ table",
-      optimizer:
-        `Adam (hand-written in jax ops) lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) ` +
-        `eps ${ADAM.eps}, no weight decay`,
-    },
-    cfg,
-    setupMs,
-    times,
-  );
+  };
+  await runSteps("jax-js", cfg, t0, step, () => ({
+    version: VERSION,
+    backend: "webgpu",
+    step: "one jit(valueAndGrad + Adam) per step; nn.dotProductAttention(isCausal); " +
+      "embedding as oneHot @ table",
+    optimizer:
+      `Adam (hand-written in jax ops) lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) ` +
+      `eps ${ADAM.eps}, no weight decay`,
+  }));
 }

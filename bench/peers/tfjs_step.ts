@@ -16,9 +16,8 @@ import {
   oneHotTargets,
   parseArgs,
   type PeerConfig,
-  printReport,
   readInputs,
-  timeSteps,
+  runSteps,
   VOCAB,
 } from "./common.ts";
 
@@ -88,26 +87,19 @@ if (import.meta.main) {
   );
   const loss = makeLoss(cfg, params, tokens, targets);
   const opt = tf.train.adam(ADAM.lr, ADAM.beta1, ADAM.beta2, ADAM.eps);
-  const setupMs = performance.now() - t0;
-  const times = await timeSteps(cfg.steps, async () => {
+  const step = async () => {
     const cost = opt.minimize(loss, true, params);
     if (!cost) throw new Error("minimize returned no cost");
     const value = (await cost.data())[0];
     cost.dispose();
     return value;
-  });
-  printReport(
-    "tfjs",
-    {
-      version: VERSION,
-      backend: tf.getBackend(),
-      flags: { WEBGPU_CPU_FORWARD: tf.env().getBool("WEBGPU_CPU_FORWARD") },
-      step: "eager ops under optimizer.minimize; attention as matMul + additive mask + softmax",
-      optimizer: `tf.train.adam lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}`,
-      tensors_after: tf.memory().numTensors,
-    },
-    cfg,
-    setupMs,
-    times,
-  );
+  };
+  await runSteps("tfjs", cfg, t0, step, () => ({
+    version: VERSION,
+    backend: tf.getBackend(),
+    flags: { WEBGPU_CPU_FORWARD: tf.env().getBool("WEBGPU_CPU_FORWARD") },
+    step: "eager ops under optimizer.minimize; attention as matMul + additive mask + softmax",
+    optimizer: `tf.train.adam lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}`,
+    tensors_after: tf.memory().numTensors,
+  }));
 }

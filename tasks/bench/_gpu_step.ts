@@ -95,27 +95,21 @@ function abacusSetup(dev: Device, c: StepConfig) {
   });
   const rng = new Rng(7);
   const ids = new Int32Array(c.batch * c.seq);
-  let firstMs = NaN;
-  /** Times `steps` steps (the loss of each read back before the next); the very first is kept
-   * apart as `firstMs` (pipeline compilation). */
+  /** Times `steps` steps (the loss of each read back before the next). */
   const run = async (steps: number): Promise<{ ms: number[]; loss: number }> => {
     const ms: number[] = [];
     let loss = NaN;
-    const first = Number.isNaN(firstMs);
-    for (let s = 0; s < steps + (first ? 1 : 0); s++) {
+    for (let s = 0; s < steps; s++) {
       for (let i = 0; i < ids.length; i++) ids[i] = rng.int(4, 18);
       const t0 = performance.now();
       loss = (await scope(() => record(ids).toArray()))[0];
-      const t = performance.now() - t0;
-      if (Number.isNaN(firstMs)) firstMs = t;
-      else ms.push(t);
+      ms.push(performance.now() - t0);
     }
     return { ms, loss };
   };
   return {
     params: model.arena.entries.reduce((n, e) => n + e.size, 0),
     run,
-    firstMs: () => firstMs,
     dispose: () => {
       model.dispose();
       opt.dispose();
@@ -310,10 +304,11 @@ export async function benchSteps(
       const losses: Record<string, number> = {};
       // Keep abacus's timed steps of a configuration within STEP_BUDGET_MS (the whole run within
       // 8 minutes even where a step takes seconds): after the first round, fewer steps per round.
-      await ab.run(0); // the first step alone: compiles, and bounds a step's time from above
+      // The first step alone: compiles, and bounds a step's time from above.
+      const [firstMs] = (await ab.run(1)).ms;
       const fit = (ms: number) =>
         Math.max(1, Math.min(steps, Math.floor(STEP_BUDGET_MS / rounds / ms)));
-      let perRound = fit(ab.firstMs());
+      let perRound = fit(firstMs);
       for (let r = 0; r < rounds; r++) {
         const a = await ab.run(perRound);
         if (r === 0) perRound = fit(median(a.ms));
@@ -330,7 +325,7 @@ export async function benchSteps(
           }
         }
       }
-      const ms: Record<string, number> = {};
+      let abacusMs = NaN;
       for (const [framework, rs] of Object.entries(times)) {
         const all = rs.flat(), msPerStep = median(all), roundMedians = rs.map(median);
         const f = {
@@ -341,19 +336,17 @@ export async function benchSteps(
           tokensPerSecond: c.batch * c.seq / (msPerStep / 1000),
           roundMedians,
           params: framework === "abacus" ? ab.params : Number(peer?.info.params ?? NaN),
-          ...(framework === "abacus" ? { firstMs: ab.firstMs() } : {}),
+          ...(framework === "abacus" ? { firstMs } : {}),
           lastLoss: losses[framework],
         };
         step.push(f);
-        ms[framework] = msPerStep;
+        if (framework === "abacus") abacusMs = msPerStep;
+        else ratios[`${c.name} abacus/${framework}`] = abacusMs / msPerStep;
         log(
           `${c.name}\t${framework}\t${msPerStep.toFixed(1)}\t${f.msMin.toFixed(1)}\t${
             f.tokensPerSecond.toFixed(0)
           }\t${roundMedians.map((x) => x.toFixed(1)).join(" ")}`,
         );
-      }
-      for (const fw of ["pytorch-fp32", "pytorch-bf16"]) {
-        if (fw in ms) ratios[`${c.name} abacus/${fw}`] = ms.abacus / ms[fw];
       }
     } catch (e) {
       errors[`${c.name} abacus`] = (e as Error).message;

@@ -49,9 +49,7 @@ export function prompts(digits: number, n: number, rng: Rng): Int32Array[] {
  */
 export async function run(args: string[]): Promise<void> {
   const json = args.includes("--json");
-  const opt = (
-    name: string,
-  ) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : undefined);
+  const opt = (name: string) => args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
   const samples = Number(opt("--samples") ?? 100);
   const digitsList = (opt("--digits") ?? "20,40").split(",").map(Number);
   const shape = opt("--model") ?? "4x1";

@@ -58,7 +58,6 @@ export function median(xs: number[]): number {
  * ```ts ignore
  * const r = await measure(await getDevice(), CASES[0], { rounds: 7, perSubmit: 20 });
  * ```
- * @param opts rounds and launches per submit
  */
 export async function measure(
   dev: Device,
@@ -125,7 +124,6 @@ const fx = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
  * import { run } from "./kernels.ts";
  * await run(["--only", "matmul/texture16x16", "--json"]);
  * ```
- * @param args command-line arguments after `kernels`
  */
 export async function run(args: string[]): Promise<void> {
   const json = args.includes("--json");

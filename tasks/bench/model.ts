@@ -64,13 +64,10 @@ async function timeSteps(
   let pending: Promise<ArrayLike<number>> | null = null;
   let lastLoss = NaN;
   const dev = backend.kind === "webgpu" ? backend : null;
-  const s0 = { submits: dev?.stats.submits ?? 0, readbacks: dev?.stats.readbacks ?? 0 };
+  let s0 = { submits: 0, readbacks: 0 };
   for (let s = 0; s <= o.steps; s++) {
     for (let i = 0; i < ids.length; i++) ids[i] = rng.int(4, 18);
-    if (s === 1 && dev) {
-      s0.submits = dev.stats.submits;
-      s0.readbacks = dev.stats.readbacks;
-    }
+    if (s === 1 && dev) s0 = { ...dev.stats };
     const t0 = performance.now();
     const read = scope(() => {
       if (o.mode === "train") return record(ids).toArray();
