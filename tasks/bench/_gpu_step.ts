@@ -278,13 +278,10 @@ export async function benchSteps(
   const step: Record<string, unknown>[] = [];
   const errors: Record<string, string> = {};
   const ratios: Record<string, number> = {};
-  log(
-    `\ntraining step (${rounds} rounds x ${steps} steps; ${
-      torch.available
-        ? `PyTorch ${torch.version} on ${torch.device}`
-        : `no PyTorch: ${torch.reason}`
-    })`,
-  );
+  const about = torch.available
+    ? `PyTorch ${torch.version} on ${torch.device}`
+    : `no PyTorch: ${torch.reason}`;
+  log(`\ntraining step (${rounds} rounds x ${steps} steps; ${about})`);
   log("config\tframework\tms/step\tmin\ttokens/s\tround medians");
   for (const c of configs) {
     let peer: TorchPeer | null = null;

@@ -33,10 +33,7 @@ export async function run(args: string[]): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "abacus-bench-data-" });
   const out = `${root}/ds`;
   let peak = Deno.memoryUsage().rss;
-  const sample = () => {
-    const rss = Deno.memoryUsage().rss;
-    if (rss > peak) peak = rss;
-  };
+  const sample = () => (peak = Math.max(peak, Deno.memoryUsage().rss));
   const timer = setInterval(sample, 25);
   const t0 = performance.now();
   const cpu0 = cpuUsage();

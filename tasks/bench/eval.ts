@@ -105,14 +105,9 @@ export async function run(args: string[]): Promise<void> {
   }
   model.dispose();
   const size = paper ? "H=1024, 16 heads" : "d=128";
+  const name = `${shape} ${size} abacus`;
   if (json) {
-    console.log(
-      JSON.stringify(
-        { bench: "eval", adapter, model: `${shape} ${size} abacus`, results: rows },
-        null,
-        2,
-      ),
-    );
+    console.log(JSON.stringify({ bench: "eval", adapter, model: name, results: rows }, null, 2));
     return;
   }
   console.log(

@@ -15,7 +15,7 @@ import { Rng } from "../../kernels/rng.ts";
 import type { MatmulVariant } from "../../kernels/matmul_plan.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
 import { matmulCase } from "./_kernel_cases.ts";
-import { type KernelResult, measure } from "./kernels.ts";
+import { measure } from "./kernels.ts";
 import { prompts } from "./eval.ts";
 import { benchSteps, stepConfigs } from "./_gpu_step.ts";
 
@@ -103,7 +103,7 @@ export async function run(args: string[]): Promise<void> {
 
   // Matmul: the launcher's choice everywhere, and each GPU tile on GPUs (on CPU adapters those
   // run at 0.2-2 GFLOP/s: only buffer128 at the smallest square, to show it runs).
-  const matmul: KernelResult[] = [];
+  const matmul: object[] = [];
   log("\nmatmul (M x K x N)\tvariant\tmedian ms\tGFLOP/s\tbest GFLOP/s");
   const shapes = matmulShapes(quick);
   for (const [i, shape] of shapes.entries()) {
@@ -115,11 +115,10 @@ export async function run(args: string[]): Promise<void> {
       if (c.fits && !c.fits(dev)) continue;
       try {
         const r = await measure(dev, c, { rounds: quick ? 3 : 7, perSubmit: quick ? 2 : 20 });
-        matmul.push(r);
+        const { size, medianMs, gflops, bestGflops, firstMs } = r;
+        matmul.push({ size, variant: v, medianMs, gflops, bestGflops, firstMs });
         log(
-          `${r.size}\t${v}\t${r.medianMs.toFixed(3)}\t${r.gflops?.toFixed(1)}\t${
-            r.bestGflops?.toFixed(1)
-          }`,
+          `${size}\t${v}\t${medianMs.toFixed(3)}\t${gflops?.toFixed(1)}\t${bestGflops?.toFixed(1)}`,
         );
       } catch (e) {
         log(`${c.size}\t${v}\tfailed: ${(e as Error).message}`);
@@ -142,38 +141,37 @@ export async function run(args: string[]): Promise<void> {
   log(`\nKV-cached greedy decoding, ${count} prompts of ${digits}+${digits} digits`);
   log("config\tseconds\tnew tokens/s\tprompts/s");
   for (const c of configs) {
+    let model: ArithmeticModel | undefined;
     try {
-      const model = ArithmeticModel.create(c.arch, { backend: dev, seed: 1 });
-      try {
-        const ps = prompts(digits, count, new Rng(5));
-        const newTokens = digits + 2;
-        const opts = { maxNewTokens: newTokens, seed: 3, eosId: -1 };
-        await greedyDecode(model, ps, { ...opts, maxNewTokens: 2 }); // compiles the pipelines
-        const t0 = performance.now();
-        await greedyDecode(model, ps, opts);
-        const seconds = (performance.now() - t0) / 1000;
-        const f = {
-          config: c.name,
-          digits,
-          prompts: count,
-          promptTokens: ps[0].length,
-          newTokens,
-          seconds,
-          tokensPerSecond: count * newTokens / seconds, // generated tokens, over the batch
-          sequencesPerSecond: count / seconds,
-        };
-        decoding.push(f);
-        log(
-          `${c.name}\t${seconds.toFixed(2)}\t${f.tokensPerSecond.toFixed(0)}\t${
-            f.sequencesPerSecond.toFixed(2)
-          }`,
-        );
-      } finally {
-        model.dispose();
-      }
+      model = ArithmeticModel.create(c.arch, { backend: dev, seed: 1 });
+      const ps = prompts(digits, count, new Rng(5));
+      const newTokens = digits + 2;
+      const opts = { maxNewTokens: newTokens, seed: 3, eosId: -1 };
+      await greedyDecode(model, ps, { ...opts, maxNewTokens: 2 }); // compiles the pipelines
+      const t0 = performance.now();
+      await greedyDecode(model, ps, opts);
+      const seconds = (performance.now() - t0) / 1000;
+      const f = {
+        config: c.name,
+        digits,
+        prompts: count,
+        promptTokens: ps[0].length,
+        newTokens,
+        seconds,
+        tokensPerSecond: count * newTokens / seconds, // generated tokens, over the batch
+        sequencesPerSecond: count / seconds,
+      };
+      decoding.push(f);
+      log(
+        `${c.name}\t${seconds.toFixed(2)}\t${f.tokensPerSecond.toFixed(0)}\t${
+          f.sequencesPerSecond.toFixed(2)
+        }`,
+      );
     } catch (e) {
       errors[`${c.name} decoding`] = (e as Error).message;
       log(`${c.name}\tfailed: ${(e as Error).message}`);
+    } finally {
+      model?.dispose();
     }
   }
   const seconds = (performance.now() - started) / 1000;
@@ -187,19 +185,12 @@ export async function run(args: string[]): Promise<void> {
         date: new Date().toISOString(),
         deno: Deno.version.deno,
         adapter,
-        matmul: matmul.map((r) => ({
-          size: r.size,
-          variant: r.variant,
-          medianMs: r.medianMs,
-          gflops: r.gflops,
-          bestGflops: r.bestGflops,
-          firstMs: r.firstMs,
-        })),
+        matmul,
         step,
         ratios,
         decoding,
         pytorch: torch.available ? torch : { ...torch, note: "PyTorch figures absent" },
-        errors: errors,
+        errors,
         seconds,
       },
       null,

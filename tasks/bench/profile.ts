@@ -10,7 +10,6 @@
  */
 import { initBackend } from "../../core/backend.ts";
 import { scope } from "../../core/tensor.ts";
-import type { Device } from "../../core/device.ts";
 import type { DispatchSpec } from "../../kernels/context.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
@@ -47,7 +46,7 @@ export async function run(args: string[]): Promise<void> {
   const c = PEER_CONFIGS[o.config];
   const backend = await initBackend();
   if (backend.kind !== "webgpu") throw new Error("bench profile needs a WebGPU adapter");
-  const dev: Device = backend;
+  const dev = backend;
   const keys: Record<string, unknown> = {
     layers_in_recurrent_block: c.layers,
     maximal_recurrence: 1,
