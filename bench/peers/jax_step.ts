@@ -72,30 +72,22 @@ type State = { params: np.Array[]; m: np.Array[]; v: np.Array[] };
 function makeStep(cfg: PeerConfig) {
   const loss = makeLoss(cfg);
   const { beta1: b1, beta2: b2, eps } = ADAM;
-  return jit(
-    (
-      s: State,
-      tokens: np.Array,
-      targets: np.Array,
-      a: np.Array,
-      c: np.Array,
-    ): [np.Array, State] => {
-      const [value, grads] = valueAndGrad(loss)(s.params.map((p) => p.ref), tokens, targets);
-      const out: State = { params: [], m: [], v: [] };
-      s.params.forEach((p, j) => {
-        const g = grads[j];
-        const m = s.m[j].mul(b1).add(g.ref.mul(1 - b1));
-        const v = s.v[j].mul(b2).add(np.square(g).mul(1 - b2));
-        const upd = m.ref.div(np.sqrt(v.ref).mul(c.ref).add(eps)).mul(a.ref);
-        out.params.push(p.sub(upd));
-        out.m.push(m);
-        out.v.push(v);
-      });
-      a.dispose();
-      c.dispose();
-      return [value, out];
-    },
-  );
+  return jit((s: State, tokens: np.Array, targets: np.Array, a: np.Array, c: np.Array) => {
+    const [value, grads] = valueAndGrad(loss)(s.params.map((p) => p.ref), tokens, targets);
+    const out: State = { params: [], m: [], v: [] };
+    s.params.forEach((p, j) => {
+      const g = grads[j];
+      const m = s.m[j].mul(b1).add(g.ref.mul(1 - b1));
+      const v = s.v[j].mul(b2).add(np.square(g).mul(1 - b2));
+      const upd = m.ref.div(np.sqrt(v.ref).mul(c.ref).add(eps)).mul(a.ref);
+      out.params.push(p.sub(upd));
+      out.m.push(m);
+      out.v.push(v);
+    });
+    a.dispose();
+    c.dispose();
+    return [value, out] as const;
+  });
 }
 
 if (import.meta.main) {

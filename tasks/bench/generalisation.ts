@@ -142,10 +142,6 @@ export function studyTable(rows: readonly StudyRow[]): string {
   return lines.join("\n");
 }
 
-function runName(c: StudyConfig, seed: number): string {
-  return `gen-${c.name}-s${seed}`;
-}
-
 async function saved(dir: string): Promise<RecipeRun | null> {
   try {
     return JSON.parse(await Deno.readTextFile(join(dir, "figures.json")));
@@ -197,17 +193,12 @@ export async function run(args: string[]): Promise<void> {
     const row: StudyRow = { config: c, runs: [] };
     rows.push(row);
     for (const seed of seeds) {
-      const dir = join(root, runName(c, seed));
+      const name = `gen-${c.name}-s${seed}`;
+      const dir = join(root, name);
       let r = await saved(dir);
       if (!r && !values.report) {
         if (!values.json) console.log(`\n== ${c.name}, seed ${seed}: ${c.what} ==`);
-        r = await runRecipe(c, {
-          name: runName(c, seed),
-          seed,
-          baseDir: root,
-          samples,
-          quiet: values.json,
-        });
+        r = await runRecipe(c, { name, seed, baseDir: root, samples, quiet: values.json });
         await Deno.mkdir(dir, { recursive: true });
         await writeFileAtomic(join(dir, "figures.json"), JSON.stringify(r) + "\n");
         if (!values.json) {

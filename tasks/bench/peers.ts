@@ -28,9 +28,8 @@ export const PEER_CONFIGS: Record<string, PeersConfig> = {
   larger: { layers: 4, hidden: 256, heads: 8, batch: 64, seq: 64 },
 };
 
-/** The part of a peer's JSON report (see `bench/peers/common.ts`) this driver reads. */
+/** The part of a peer's JSON report (see `bench/peers/README.md`) this driver reads. */
 interface Report {
-  framework: string;
   losses: number[];
   warmup_ms: number | null;
   ms_per_step_median: number | null;
