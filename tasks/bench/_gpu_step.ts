@@ -87,36 +87,6 @@ export async function stepConfigs(quick: boolean): Promise<StepConfig[]> {
   return out;
 }
 
-/** abacus's model, optimizer and step for a configuration (lr 1e-4). */
-function abacusSetup(dev: Device, c: StepConfig) {
-  const { model, opt, record } = trainSetup(c.arch, dev, c.batch, c.seq, {
-    lr: 1e-4,
-    loss: (m, ids) => modelCallLoss(m, ids, c.batch, c.seq, { training: true, n: c.n, k: c.k }),
-  });
-  const rng = new Rng(7);
-  const ids = new Int32Array(c.batch * c.seq);
-  /** Times `steps` steps (the loss of each read back before the next). */
-  const run = async (steps: number): Promise<{ ms: number[]; loss: number }> => {
-    const ms: number[] = [];
-    let loss = NaN;
-    for (let s = 0; s < steps; s++) {
-      for (let i = 0; i < ids.length; i++) ids[i] = rng.int(4, 18);
-      const t0 = performance.now();
-      loss = (await scope(() => record(ids).toArray()))[0];
-      ms.push(performance.now() - t0);
-    }
-    return { ms, loss };
-  };
-  return {
-    params: model.arena.entries.reduce((n, e) => n + e.size, 0),
-    run,
-    dispose: () => {
-      model.dispose();
-      opt.dispose();
-    },
-  };
-}
-
 /** A `gpu_torch.py` process running a configuration's step, one JSON line per request. */
 class TorchPeer {
   #proc: Deno.ChildProcess;
@@ -285,7 +255,25 @@ export async function benchSteps(
   log("config\tframework\tms/step\tmin\ttokens/s\tround medians");
   for (const c of configs) {
     let peer: TorchPeer | null = null;
-    const ab = abacusSetup(dev, c);
+    // abacus's model, optimizer (lr 1e-4) and step.
+    const { model, opt, record, params } = trainSetup(c.arch, dev, c.batch, c.seq, {
+      lr: 1e-4,
+      loss: (m, ids) => modelCallLoss(m, ids, c.batch, c.seq, { training: true, n: c.n, k: c.k }),
+    });
+    const rng = new Rng(7);
+    const ids = new Int32Array(c.batch * c.seq);
+    /** Times `steps` abacus steps (the loss of each read back before the next). */
+    const runAbacus = async (steps: number): Promise<{ ms: number[]; loss: number }> => {
+      const ms: number[] = [];
+      let loss = NaN;
+      for (let s = 0; s < steps; s++) {
+        for (let i = 0; i < ids.length; i++) ids[i] = rng.int(4, 18);
+        const t0 = performance.now();
+        loss = (await scope(() => record(ids).toArray()))[0];
+        ms.push(performance.now() - t0);
+      }
+      return { ms, loss };
+    };
     try {
       if (torch.available) {
         try {
@@ -302,12 +290,12 @@ export async function benchSteps(
       // Keep abacus's timed steps of a configuration within STEP_BUDGET_MS (the whole run within
       // 8 minutes even where a step takes seconds): after the first round, fewer steps per round.
       // The first step alone: compiles, and bounds a step's time from above.
-      const [firstMs] = (await ab.run(1)).ms;
+      const [firstMs] = (await runAbacus(1)).ms;
       const fit = (ms: number) =>
         Math.max(1, Math.min(steps, Math.floor(STEP_BUDGET_MS / rounds / ms)));
       let perRound = fit(firstMs);
       for (let r = 0; r < rounds; r++) {
-        const a = await ab.run(perRound);
+        const a = await runAbacus(perRound);
         if (r === 0) perRound = fit(median(a.ms));
         times.abacus.push(a.ms);
         losses.abacus = a.loss;
@@ -332,7 +320,7 @@ export async function benchSteps(
           msMin: Math.min(...all),
           tokensPerSecond: c.batch * c.seq / (msPerStep / 1000),
           roundMedians,
-          params: framework === "abacus" ? ab.params : Number(peer?.info.params ?? NaN),
+          params: framework === "abacus" ? params : Number(peer?.info.params ?? NaN),
           ...(framework === "abacus" ? { firstMs } : {}),
           lastLoss: losses[framework],
         };
@@ -350,7 +338,8 @@ export async function benchSteps(
       log(`${c.name}\tabacus\tfailed: ${(e as Error).message}`);
     } finally {
       await peer?.close();
-      ab.dispose();
+      model.dispose();
+      opt.dispose();
     }
   }
   for (const [k, v] of Object.entries(ratios)) log(`ratio ${k}: ${v.toFixed(2)}`);

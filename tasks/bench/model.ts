@@ -18,9 +18,9 @@ import { evalLoss, trainingLoss } from "../../core/nn/objective.ts";
 import { Rng } from "../../kernels/rng.ts";
 
 /**
- * Builds a model (seed 1, vocabulary 19) with AdamW (lr 1e-3 unless given, upstream's other
- * defaults) and a training step on a (B, T) batch: zeroGrad, loss (`trainingLoss` unless given),
- * backward, AdamW. Shared by `bench step`, `bench model`, `bench profile` and `bench gpu`; call
+ * Builds a model (seed 1, vocabulary 19; `params` counts its parameters) with AdamW (lr 1e-3
+ * unless given, upstream's other defaults) and a training step on a (B, T) batch: zeroGrad, loss
+ * (`trainingLoss` unless given), backward, AdamW. Shared by `bench step`, `bench model`, `bench profile` and `bench gpu`; call
  * `record` inside `scope()`.
  *
  * @example
@@ -35,7 +35,7 @@ export function trainSetup(
   B: number,
   T: number,
   o: { lr?: number; loss?: (model: ArithmeticModel, ids: Int32Array) => Tensor } = {},
-): { model: ArithmeticModel; opt: AdamW; record: (ids: Int32Array) => Tensor } {
+): { model: ArithmeticModel; opt: AdamW; record: (ids: Int32Array) => Tensor; params: number } {
   const model = ArithmeticModel.create(arch, { backend, seed: 1 });
   const opt = new AdamW(model.arena, { lr: o.lr ?? 1e-3 });
   const loss = o.loss ?? ((m, ids) => trainingLoss(m, ids, B, T));
@@ -46,7 +46,7 @@ export function trainSetup(
     opt.step();
     return l;
   };
-  return { model, opt, record };
+  return { model, opt, record, params: model.arena.entries.reduce((n, e) => n + e.size, 0) };
 }
 
 /** One configuration's median and fastest ms per step, first step (compilation included),
@@ -57,12 +57,11 @@ async function timeSteps(
   o: { B: number; T: number; steps: number; mode: "forward" | "train"; backend: Backend },
 ) {
   const { backend, B, T } = o;
-  const { model, opt, record } = trainSetup(resolveArch(archKeys, 19), backend, B, T);
+  const { model, opt, record, params } = trainSetup(resolveArch(archKeys, 19), backend, B, T);
   const rng = new Rng(7);
   const ids = new Int32Array(B * T);
   const times: number[] = [];
   let pending: Promise<ArrayLike<number>> | null = null;
-  let lastLoss = NaN;
   const dev = backend.kind === "webgpu" ? backend : null;
   let s0 = { submits: 0, readbacks: 0 };
   for (let s = 0; s <= o.steps; s++) {
@@ -73,14 +72,13 @@ async function timeSteps(
       if (o.mode === "train") return record(ids).toArray();
       return noGrad(() => evalLoss(model, ids, B, T).toArray());
     });
-    if (pending) lastLoss = (await pending)[0];
+    await pending;
     pending = read;
     times.push(performance.now() - t0);
   }
-  lastLoss = (await pending!)[0];
+  const lastLoss = (await pending!)[0];
   const steady = times.slice(1).sort((a, b) => a - b);
   const median = steady[Math.floor(steady.length / 2)];
-  const params = model.arena.entries.reduce((n, e) => n + e.size, 0);
   model.dispose();
   opt.dispose();
   return {
