@@ -1,7 +1,8 @@
 /**
  * `deno task bench <name> [--json] [...]`: the benchmark entry point. Each benchmark lives in
- * `tasks/bench/<name>.ts` and exports `run(args)`; this file only dispatches, so every benchmark
- * also runs as a remote script (`deno run -A jsr:@arith/abacus/bench kernels`).
+ * `tasks/bench/<name>.ts` and exports `run(args)` (`step` shares `model.ts`, as `runStep`); this
+ * file only dispatches, so every benchmark also runs as a remote script
+ * (`deno run -A jsr:@arith/abacus/bench kernels`).
  * @module
  */
 
@@ -39,7 +40,7 @@ type Bench = { run: (args: string[]) => Promise<void> };
 /** Each benchmark's module, imported only when it runs (static specifiers, so JSR can rewrite). */
 const LOADERS: Record<string, () => Promise<Bench>> = {
   kernels: () => import("./bench/kernels.ts"),
-  step: () => import("./bench/step.ts"),
+  step: () => import("./bench/model.ts").then((m) => ({ run: m.runStep })),
   model: () => import("./bench/model.ts"),
   data: () => import("./bench/data.ts"),
   train: () => import("./bench/train.ts"),

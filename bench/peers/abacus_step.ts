@@ -18,16 +18,7 @@ import { crossEntropy } from "../../core/ops/loss.ts";
 import { linear } from "../../core/ops/matmul.ts";
 import { initBackend } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
-import {
-  ADAM,
-  LN_EPS,
-  makeReport,
-  parseArgs,
-  processCpuMs,
-  readInputs,
-  type StepTimes,
-  VOCAB,
-} from "./common.ts";
+import { ADAM, LN_EPS, parseArgs, readInputs, runSteps, VOCAB } from "./common.ts";
 
 if (import.meta.main) {
   const cfg = parseArgs(Deno.args);
@@ -67,52 +58,27 @@ if (import.meta.main) {
     const logits = linear(x, P("decoder.weight")).reshape([B * T, VOCAB]);
     return crossEntropy(logits, targets, { ignoreIndex: -100, reduction: "mean" });
   };
-  const setupMs = performance.now() - t0;
 
-  // Step s is recorded and its loss readback started; then the loss of step s-1 is awaited. A
-  // step's time runs from the previous loss arriving on the host (or the start) until its own does.
-  const times: StepTimes = { losses: [], stepMs: [], cpuMs: [] };
-  let last = performance.now(), lastCpu = processCpuMs();
-  const arrived = (loss: number) => {
-    const now = performance.now(), cpu = processCpuMs();
-    times.losses.push(loss);
-    times.stepMs.push(now - last);
-    times.cpuMs.push(cpu - lastCpu);
-    last = now;
-    lastCpu = cpu;
-  };
-  // One extra step is recorded after the last reported one (its loss is awaited, not reported),
-  // so that the last reported step, like every other, overlaps the recording of its successor.
-  let pending: Promise<ArrayLike<number>> | null = null;
-  for (let s = 0; s <= cfg.steps; s++) {
-    const read = scope(() => {
+  // Step s is recorded and its loss readback started; then the loss of step s-1 is awaited.
+  const step = () =>
+    scope(() => {
       opt.zeroGrad();
       const loss = lossOf();
       backward(loss);
       opt.step();
       return loss.toArray();
-    });
-    if (pending) arrived((await pending)[0]);
-    pending = read;
-  }
-  await pending;
-  const report = makeReport(
-    "abacus",
-    {
-      backend: "webgpu",
-      adapter: backend.adapterName,
-      step: "abacus ops (embedding, layerNorm, addLayerNorm, linear, causalAttention pytorch " +
-        "layout, gluGelu, crossEntropy), backward, one AdamW dispatch; one submit per step, " +
-        "loss readback deferred by one step (step time = interval between successive losses " +
-        "reaching the host; one unreported trailing step)",
-      optimizer: `AdamW lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}, ` +
-        "weight decay 0, no clipping",
-    },
-    cfg,
-    setupMs,
-    times,
-  );
-  console.log(JSON.stringify(report));
+    }).then((l) => l[0]);
+  const details = () => ({
+    backend: "webgpu",
+    adapter: backend.adapterName,
+    step: "abacus ops (embedding, layerNorm, addLayerNorm, linear, causalAttention pytorch " +
+      "layout, gluGelu, crossEntropy), backward, one AdamW dispatch; one submit per step, " +
+      "loss readback deferred by one step (step time = interval between successive losses " +
+      "reaching the host; one unreported trailing step)",
+    optimizer: `AdamW lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}, ` +
+      "weight decay 0, no clipping",
+  });
+  await runSteps("abacus", cfg, t0, step, details, true);
   opt.dispose();
   arena.dispose();
 }

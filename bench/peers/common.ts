@@ -1,8 +1,8 @@
 /**
  * Shared plumbing of the peer benchmarks (issue 9): the common CLI, the inputs file format written
- * by `make_inputs.ts`, the fixed parameter order, the step-timing loop and the one-line JSON report,
- * so that every Deno peer (and abacus's own step, later) measures and prints the same way.
- * `torch_step.py` re-implements the same format and report in Python; keep the two in step.
+ * by `make_inputs.ts`, the fixed parameter order, the step-timing loop and the one-line JSON report
+ * (fields: `README.md`), so that every Deno peer and abacus's own step measure and print the same
+ * way. `torch_step.py` re-implements the same format and report in Python; keep the two in step.
  * @module
  */
 
@@ -13,66 +13,40 @@ export const LN_EPS = 1e-12;
 /** Adam hyper-parameters shared by all peers. */
 export const ADAM = { lr: 1e-3, beta1: 0.9, beta2: 0.98, eps: 1e-12, weightDecay: 0 } as const;
 /** Magic bytes opening an inputs file. */
-export const MAGIC = "ABPEER01";
+const MAGIC = "ABPEER01";
 
-/** Command-line configuration shared by every peer. */
+/** The shared CLI: model and batch shape (H = `hidden`, B = `batch`, T = `seq`), the steps to
+ * run, of which the first `warmup` are excluded from the median, and the inputs file (`weights`)
+ * with the seed it was made from (checked against its header). */
 export interface PeerConfig {
-  /** Number of transformer layers. */
   layers: number;
-  /** Hidden width H. */
   hidden: number;
-  /** Attention heads (H must divide by it). */
   heads: number;
-  /** Batch size B. */
   batch: number;
-  /** Sequence length T. */
   seq: number;
-  /** Training steps to run. */
   steps: number;
-  /** Seed the inputs file was generated from (checked against its header). */
   seed: number;
-  /** Path of the inputs file. */
   weights: string;
-  /** Leading steps counted as warm-up (excluded from the median). */
   warmup: number;
 }
 
-/** One named tensor of an inputs file. */
-export interface TensorSpec {
-  /** Parameter name, e.g. `layers.0.attn.qkv.weight`. */
+/** One named tensor: row-major shape; linear weights are [out, in] like PyTorch's
+ * `Linear.weight`. */
+interface TensorSpec {
   name: string;
-  /** Shape, row-major; linear weights are [out, in] like PyTorch's `Linear.weight`. */
   shape: number[];
 }
 
-/** Header of an inputs file (JSON). */
+/** Header of an inputs file (JSON): the model and batch shape it was made for, and the tensors
+ * in file order with their byte offsets from the start of the data section. */
 export interface InputsHeader {
-  /** Always "abacus-peer-inputs". */
+  /** Always "abacus-peer-inputs", version 1. */
   format: string;
-  /** Format version (1). */
   version: number;
-  /** Model and batch shape the file was made for. */
-  config: {
-    layers: number;
-    hidden: number;
-    heads: number;
-    batch: number;
-    seq: number;
+  config: Pick<PeerConfig, "layers" | "hidden" | "heads" | "batch" | "seq" | "seed"> & {
     vocab: number;
-    seed: number;
   };
-  /** Tensors in file order with their byte offsets from the start of the data section. */
   tensors: (TensorSpec & { offset: number })[];
-}
-
-/** A parsed inputs file: parameters in the fixed order plus the token batch. */
-export interface Inputs {
-  /** The JSON header. */
-  header: InputsHeader;
-  /** Parameters in `paramSpecs` order. */
-  params: { spec: TensorSpec; data: Float32Array<ArrayBuffer> }[];
-  /** Tokens (B, T) as integers. */
-  tokens: Int32Array<ArrayBuffer>;
 }
 
 /**
@@ -200,13 +174,17 @@ export function encodeInputs(
 }
 
 /**
- * Reads an inputs file and checks it matches the CLI configuration.
+ * Reads an inputs file (`cfg.weights`) and checks it matches the CLI configuration.
  *
- * @param cfg the peer configuration (its `weights` is the path)
- * @returns parameters in the fixed order and the token batch
+ * @returns parameters in `paramSpecs` order and the (B, T) token batch
  * @throws Error when the file is malformed or made for another shape or seed
  */
-export function readInputs(cfg: PeerConfig): Inputs {
+export function readInputs(
+  cfg: PeerConfig,
+): {
+  params: { spec: TensorSpec; data: Float32Array<ArrayBuffer> }[];
+  tokens: Int32Array<ArrayBuffer>;
+} {
   const bytes = Deno.readFileSync(cfg.weights);
   if (new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) {
     throw new Error(`${cfg.weights}: not an abacus peer inputs file`);
@@ -235,16 +213,25 @@ export function readInputs(cfg: PeerConfig): Inputs {
   });
   const tok = byName.get("tokens");
   if (!tok) throw new Error("no tokens in inputs file");
-  return { header, params, tokens: Int32Array.from(read(tok)) };
+  return { params, tokens: Int32Array.from(read(tok)) };
 }
 
 /**
- * Peak resident set size of this process so far (VmHWM), in MiB; on llvmpipe GPU buffers live in
- * process memory, so this covers them too.
- *
- * @returns peak RSS in MiB, or NaN where /proc is unavailable
+ * The (B*T, V) one-hot targets of a (B, T) token batch: position t's target is token t+1; the
+ * last position of each row is ignored (an all-zero row).
  */
-export function peakRssMb(): number {
+export function oneHotTargets(cfg: PeerConfig, tokens: Int32Array): Float32Array<ArrayBuffer> {
+  const { batch: B, seq: T } = cfg;
+  const out = new Float32Array(B * T * VOCAB);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t + 1 < T; t++) out[(b * T + t) * VOCAB + tokens[b * T + t + 1]] = 1;
+  }
+  return out;
+}
+
+/** Peak resident set size of this process so far (VmHWM), in MiB (NaN without /proc); on
+ * llvmpipe GPU buffers live in process memory, so this covers them too. */
+function peakRssMb(): number {
   try {
     const m = Deno.readTextFileSync("/proc/self/status").match(/VmHWM:\s+(\d+)\s+kB/);
     return m ? Number(m[1]) / 1024 : NaN;
@@ -253,13 +240,9 @@ export function peakRssMb(): number {
   }
 }
 
-/**
- * CPU time this process has used so far (all threads, user + system), in ms, from /proc/self/stat
- * (10 ms resolution). On llvmpipe the GPU work runs on this process's threads, so it is counted.
- *
- * @returns CPU ms, or NaN where /proc is unavailable
- */
-export function processCpuMs(): number {
+/** CPU time this process has used so far (all threads, user + system), in ms (NaN without
+ * /proc; 10 ms resolution). On llvmpipe the GPU work runs on this process's threads. */
+function processCpuMs(): number {
   try {
     const stat = Deno.readTextFileSync("/proc/self/stat");
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -269,101 +252,68 @@ export function processCpuMs(): number {
   }
 }
 
-/**
- * Median of a list of numbers.
- *
- * @param xs values (not modified)
- * @returns the median, NaN for an empty list
- */
-export function median(xs: number[]): number {
+function median(xs: number[]): number {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Result of `timeSteps`. */
-export interface StepTimes {
-  /** Loss of every step. */
-  losses: number[];
-  /** Wall time of every step, ms (each ends when its loss is on the host). */
-  stepMs: number[];
-  /** Process CPU time of every step, ms (10 ms resolution). */
-  cpuMs: number[];
-}
-
 /**
- * Runs `steps` training steps, timing each from its start until its loss is read back.
+ * Runs `cfg.steps` training steps and prints the JSON report line (fields: `README.md`). A step's
+ * time runs from the previous loss reaching the host (or the start) until its own does. With
+ * `overlap`, each step is started before the previous loss is awaited (and one unreported step
+ * follows the last, so that it too overlaps its successor).
  *
+ * @param setupStart when setup (building the model, uploading weights) began: `setup_ms` ends here
  * @param step one training step resolving to its loss
+ * @param details version, backend and settings (read after the steps)
  */
-export async function timeSteps(steps: number, step: () => Promise<number>): Promise<StepTimes> {
-  const losses: number[] = [], stepMs: number[] = [], cpuMs: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now(), c0 = processCpuMs();
-    losses.push(await step());
-    stepMs.push(performance.now() - t0);
-    cpuMs.push(processCpuMs() - c0);
-  }
-  return { losses, stepMs, cpuMs };
-}
-
-/** The JSON line every peer prints. */
-export interface PeerReport {
-  /** Framework name, e.g. "jax-js". */
-  framework: string;
-  /** Version, backend and settings. */
-  details: Record<string, unknown>;
-  /** The CLI configuration (without the path). */
-  config: Omit<PeerConfig, "weights">;
-  /** Losses of the first 10 steps. */
-  losses: number[];
-  /** Time of the first `warmup` steps together (compilation included), ms. */
-  warmup_ms: number;
-  /** Median time of the steps after the warm-up, ms. */
-  ms_per_step_median: number;
-  /** Fastest step after the warm-up, ms (robust on a shared machine). */
-  ms_per_step_min: number;
-  /** Mean process CPU time per step after the warm-up, ms (steadier than wall time when the
-   * machine is shared). */
-  cpu_ms_per_step: number;
-  /** Peak RSS, MiB. */
-  peak_rss_mb: number;
-  /** Time to build the model and upload weights before step 1, ms. */
-  setup_ms: number;
-  /** Every step's time, ms. */
-  step_ms: number[];
-  /** Loss after the last step. */
-  final_loss: number;
-}
-
-/**
- * Builds the report line from the timings.
- *
- * @param setupMs setup time before step 1
- */
-export function makeReport(
+export async function runSteps(
   framework: string,
-  details: Record<string, unknown>,
   cfg: PeerConfig,
-  setupMs: number,
-  t: StepTimes,
-): PeerReport {
+  setupStart: number,
+  step: () => Promise<number>,
+  details: () => Record<string, unknown>,
+  overlap = false,
+): Promise<void> {
+  const setupMs = performance.now() - setupStart;
+  const losses: number[] = [], stepMs: number[] = [], cpuMs: number[] = [];
+  let last = performance.now(), lastCpu = processCpuMs();
+  const arrived = (loss: number) => {
+    const now = performance.now(), cpu = processCpuMs();
+    losses.push(loss);
+    stepMs.push(now - last);
+    cpuMs.push(cpu - lastCpu);
+    last = now;
+    lastCpu = cpu;
+  };
+  let pending = overlap ? step() : null;
+  for (let i = 0; i < cfg.steps; i++) {
+    if (!pending) {
+      arrived(await step());
+      continue;
+    }
+    const next = step();
+    arrived(await pending);
+    pending = next;
+  }
+  await pending;
   const { weights: _w, ...config } = cfg;
-  const w = Math.min(cfg.warmup, t.stepMs.length);
+  const w = Math.min(cfg.warmup, stepMs.length);
   const r1 = (x: number) => Math.round(x * 1000) / 1000;
-  return {
+  console.log(JSON.stringify({
     framework,
-    details,
+    details: details(),
     config,
-    losses: t.losses.slice(0, 10),
-    warmup_ms: r1(t.stepMs.slice(0, w).reduce((a, b) => a + b, 0)),
-    ms_per_step_median: r1(median(t.stepMs.slice(w))),
-    ms_per_step_min: r1(Math.min(...t.stepMs.slice(w))),
-    cpu_ms_per_step: r1(t.cpuMs.slice(w).reduce((a, b) => a + b, 0) / (t.cpuMs.length - w)),
+    losses: losses.slice(0, 10),
+    warmup_ms: r1(stepMs.slice(0, w).reduce((a, b) => a + b, 0)),
+    ms_per_step_median: r1(median(stepMs.slice(w))),
+    ms_per_step_min: r1(Math.min(...stepMs.slice(w))),
+    cpu_ms_per_step: r1(cpuMs.slice(w).reduce((a, b) => a + b, 0) / (cpuMs.length - w)),
     peak_rss_mb: r1(peakRssMb()),
     setup_ms: r1(setupMs),
-    step_ms: t.stepMs.map(r1),
-    final_loss: t.losses[t.losses.length - 1],
-  };
+    step_ms: stepMs.map(r1),
+    final_loss: losses[losses.length - 1],
+  }));
 }

@@ -10,11 +10,11 @@ import { defaultDevice, init, jit, nn, numpy as np, valueAndGrad } from "npm:@ja
 import {
   ADAM,
   LN_EPS,
-  makeReport,
+  oneHotTargets,
   parseArgs,
   type PeerConfig,
   readInputs,
-  timeSteps,
+  runSteps,
   VOCAB,
 } from "./common.ts";
 
@@ -33,18 +33,12 @@ function linear(x: np.Array, w: np.Array): np.Array {
   return np.matmul(x, np.transpose(w));
 }
 
-/**
- * Builds the mean cross-entropy of the model for the given shape.
- *
- * @returns loss(params, tokens, targets): params in `paramSpecs` order, tokens (B, T) int32,
- *   targets (B*T, V) one-hot with all-zero rows at ignored (last) positions; consumes its arguments
- */
-export function makeLoss(
-  cfg: PeerConfig,
-): (params: np.Array[], tokens: np.Array, targets: np.Array) => np.Array {
+/** loss(params, tokens, targets): the model's mean cross-entropy for params in `paramSpecs`
+ * order, tokens (B, T) int32 and targets (B*T, V) one-hot; consumes its arguments. */
+function makeLoss(cfg: PeerConfig) {
   const { batch: B, seq: T, hidden: H, heads, layers } = cfg;
   const hd = H / heads;
-  return (params, tokens, targets) => {
+  return (params: np.Array[], tokens: np.Array, targets: np.Array): np.Array => {
     let i = 0;
     const next = () => params[i++];
     // Embedding as one-hot times table: the gradient of np.take scatters with a WGSL helper taking
@@ -71,47 +65,29 @@ export function makeLoss(
 type State = { params: np.Array[]; m: np.Array[]; v: np.Array[] };
 
 /**
- * Builds the jitted training step: loss and gradients, then PyTorch-style Adam
- * (p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)), bias corrections passed in as scalars so that
- * the step compiles once.
- *
- * @returns step(state, tokens, targets, stepSize, invSqrtBc2) -> [loss, new state]
+ * The jitted training step(state, tokens, targets, stepSize a, invSqrtBc2 c) -> [loss, new
+ * state]: loss and gradients, then PyTorch-style Adam (p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) +
+ * eps)), the bias corrections passed in as scalars so that the step compiles once.
  */
-export function makeStep(
-  cfg: PeerConfig,
-): (
-  s: State,
-  tokens: np.Array,
-  targets: np.Array,
-  stepSize: np.Array,
-  invSqrtBc2: np.Array,
-) => [np.Array, State] {
+function makeStep(cfg: PeerConfig) {
   const loss = makeLoss(cfg);
   const { beta1: b1, beta2: b2, eps } = ADAM;
-  return jit(
-    (
-      s: State,
-      tokens: np.Array,
-      targets: np.Array,
-      a: np.Array,
-      c: np.Array,
-    ): [np.Array, State] => {
-      const [value, grads] = valueAndGrad(loss)(s.params.map((p) => p.ref), tokens, targets);
-      const out: State = { params: [], m: [], v: [] };
-      s.params.forEach((p, j) => {
-        const g = grads[j];
-        const m = s.m[j].mul(b1).add(g.ref.mul(1 - b1));
-        const v = s.v[j].mul(b2).add(np.square(g).mul(1 - b2));
-        const upd = m.ref.div(np.sqrt(v.ref).mul(c.ref).add(eps)).mul(a.ref);
-        out.params.push(p.sub(upd));
-        out.m.push(m);
-        out.v.push(v);
-      });
-      a.dispose();
-      c.dispose();
-      return [value, out];
-    },
-  );
+  return jit((s: State, tokens: np.Array, targets: np.Array, a: np.Array, c: np.Array) => {
+    const [value, grads] = valueAndGrad(loss)(s.params.map((p) => p.ref), tokens, targets);
+    const out: State = { params: [], m: [], v: [] };
+    s.params.forEach((p, j) => {
+      const g = grads[j];
+      const m = s.m[j].mul(b1).add(g.ref.mul(1 - b1));
+      const v = s.v[j].mul(b2).add(np.square(g).mul(1 - b2));
+      const upd = m.ref.div(np.sqrt(v.ref).mul(c.ref).add(eps)).mul(a.ref);
+      out.params.push(p.sub(upd));
+      out.m.push(m);
+      out.v.push(v);
+    });
+    a.dispose();
+    c.dispose();
+    return [value, out] as const;
+  });
 }
 
 if (import.meta.main) {
@@ -122,42 +98,30 @@ if (import.meta.main) {
   defaultDevice("webgpu");
   const inputs = readInputs(cfg);
   const { batch: B, seq: T } = cfg;
-  const onehot = new Float32Array(B * T * VOCAB);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t + 1 < T; t++) onehot[(b * T + t) * VOCAB + inputs.tokens[b * T + t + 1]] = 1;
-  }
   const tokens = np.array(inputs.tokens, { dtype: np.int32 }).reshape([B, T]);
-  const targets = np.array(onehot).reshape([B * T, VOCAB]);
+  const targets = np.array(oneHotTargets(cfg, inputs.tokens)).reshape([B * T, VOCAB]);
   let state: State = {
     params: inputs.params.map((p) => np.array(p.data).reshape(p.spec.shape)),
     m: inputs.params.map((p) => np.zeros(p.spec.shape)),
     v: inputs.params.map((p) => np.zeros(p.spec.shape)),
   };
-  const step = makeStep(cfg);
+  const jitStep = makeStep(cfg);
   let t = 0;
-  const setupMs = performance.now() - t0;
-  const times = await timeSteps(cfg.steps, async () => {
+  const step = async () => {
     t++;
     const a = np.array([ADAM.lr / (1 - ADAM.beta1 ** t)]).reshape([]);
     const c = np.array([1 / Math.sqrt(1 - ADAM.beta2 ** t)]).reshape([]);
-    const [loss, next] = step(state, tokens.ref, targets.ref, a, c);
+    const [loss, next] = jitStep(state, tokens.ref, targets.ref, a, c);
     state = next;
     return (await loss.data())[0];
-  });
-  const report = makeReport(
-    "jax-js",
-    {
-      version: VERSION,
-      backend: "webgpu",
-      step: "one jit(valueAndGrad + Adam) per step; nn.dotProductAttention(isCausal); " +
-        "embedding as oneHot @ table",
-      optimizer:
-        `Adam (hand-written in jax ops) lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) ` +
-        `eps ${ADAM.eps}, no weight decay`,
-    },
-    cfg,
-    setupMs,
-    times,
-  );
-  console.log(JSON.stringify(report));
+  };
+  await runSteps("jax-js", cfg, t0, step, () => ({
+    version: VERSION,
+    backend: "webgpu",
+    step: "one jit(valueAndGrad + Adam) per step; nn.dotProductAttention(isCausal); " +
+      "embedding as oneHot @ table",
+    optimizer:
+      `Adam (hand-written in jax ops) lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) ` +
+      `eps ${ADAM.eps}, no weight decay`,
+  }));
 }

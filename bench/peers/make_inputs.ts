@@ -1,43 +1,13 @@
 /**
  * Writes the shared inputs file of the peer benchmarks: initial fp32 weights (deepnorm-straight
- * initialisation as upstream uses) and one random token batch, all from one seed, so that abacus,
- * jax-js, TF.js and PyTorch start from the very same numbers and their loss curves can be compared.
+ * initialisation as upstream uses) and one random token batch, all from one seed (abacus's `Rng`),
+ * so that abacus, jax-js, TF.js and PyTorch start from the very same numbers and their loss curves
+ * can be compared.
  * Format: see `encodeInputs` in `common.ts` and `README.md`.
  * @module
  */
+import { Rng } from "../../kernels/rng.ts";
 import { encodeInputs, type InputsHeader, paramSpecs, parseArgs, VOCAB } from "./common.ts";
-
-/**
- * Seeded generator of uniform and normal numbers (mulberry32 + Box-Muller); deterministic across
- * platforms since it only uses 32-bit integer arithmetic and `Math.log/cos/sqrt` on its output.
- */
-export class Rng {
-  #s: number;
-  #spare: number | null = null;
-  /** @param seed any 32-bit integer */
-  constructor(seed: number) {
-    this.#s = (seed ^ 0x9e3779b9) >>> 0;
-  }
-  /** @returns uniform in [0, 1) */
-  uniform(): number {
-    let t = (this.#s = (this.#s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** @returns standard normal */
-  normal(): number {
-    if (this.#spare !== null) {
-      const s = this.#spare;
-      this.#spare = null;
-      return s;
-    }
-    const u = 1 - this.uniform(), v = this.uniform();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.#spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  }
-}
 
 /**
  * Generates initial weights and the token batch.
@@ -78,7 +48,7 @@ export function generate(
     return out;
   });
   const tokens = new Int32Array(config.batch * config.seq);
-  for (let i = 0; i < tokens.length; i++) tokens[i] = 4 + Math.floor(rng.uniform() * 15);
+  for (let i = 0; i < tokens.length; i++) tokens[i] = rng.int(4, 18);
   return { params, tokens };
 }
 
@@ -86,15 +56,8 @@ if (import.meta.main) {
   // Same CLI as the peers; --steps is accepted and ignored, --weights is the output path.
   const args = Deno.args.includes("--steps") ? Deno.args : [...Deno.args, "--steps", "1"];
   const cfg = parseArgs(args);
-  const config = {
-    layers: cfg.layers,
-    hidden: cfg.hidden,
-    heads: cfg.heads,
-    batch: cfg.batch,
-    seq: cfg.seq,
-    vocab: VOCAB,
-    seed: cfg.seed,
-  };
+  const { layers, hidden, heads, batch, seq, seed } = cfg;
+  const config = { layers, hidden, heads, batch, seq, vocab: VOCAB, seed };
   const { params, tokens } = generate(config);
   const bytes = encodeInputs(config, params, tokens);
   Deno.writeFileSync(cfg.weights, bytes);

@@ -13,11 +13,11 @@ import "npm:@tensorflow/tfjs-backend-webgpu@4.22.0";
 import {
   ADAM,
   LN_EPS,
-  makeReport,
+  oneHotTargets,
   parseArgs,
   type PeerConfig,
   readInputs,
-  timeSteps,
+  runSteps,
   VOCAB,
 } from "./common.ts";
 
@@ -40,15 +40,9 @@ function gelu(x: tf.Tensor): tf.Tensor {
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
 }
 
-/**
- * Builds the mean cross-entropy of the model for the given shape.
- *
- * @param params parameters in `paramSpecs` order
- * @param tokens (B*T) int32 token ids
- * @param targets (B*T, V) one-hot targets, all-zero rows at ignored (last) positions
- * @returns a function computing the scalar loss (call it inside a tape, e.g. `minimize`)
- */
-export function makeLoss(
+/** The model's mean cross-entropy for params in `paramSpecs` order, (B*T) int32 tokens and
+ * (B*T, V) one-hot targets, as a function to call inside a tape (e.g. `minimize`). */
+function makeLoss(
   cfg: PeerConfig,
   params: tf.Variable[],
   tokens: tf.Tensor1D,
@@ -86,39 +80,26 @@ if (import.meta.main) {
   if (!(await tf.setBackend("webgpu"))) throw new Error("TF.js could not start its WebGPU backend");
   await tf.ready();
   const inputs = readInputs(cfg);
-  const { batch: B, seq: T } = cfg;
-  const onehot = new Float32Array(B * T * VOCAB);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t + 1 < T; t++) onehot[(b * T + t) * VOCAB + inputs.tokens[b * T + t + 1]] = 1;
-  }
   const tokens = tf.tensor1d(inputs.tokens, "int32");
-  const targets = tf.tensor2d(onehot, [B * T, VOCAB]);
+  const targets = tf.tensor2d(oneHotTargets(cfg, inputs.tokens), [cfg.batch * cfg.seq, VOCAB]);
   const params = inputs.params.map((p) =>
     tf.variable(tf.tensor(p.data, p.spec.shape), true, p.spec.name)
   );
   const loss = makeLoss(cfg, params, tokens, targets);
   const opt = tf.train.adam(ADAM.lr, ADAM.beta1, ADAM.beta2, ADAM.eps);
-  const setupMs = performance.now() - t0;
-  const times = await timeSteps(cfg.steps, async () => {
+  const step = async () => {
     const cost = opt.minimize(loss, true, params);
     if (!cost) throw new Error("minimize returned no cost");
     const value = (await cost.data())[0];
     cost.dispose();
     return value;
-  });
-  const report = makeReport(
-    "tfjs",
-    {
-      version: VERSION,
-      backend: tf.getBackend(),
-      flags: { WEBGPU_CPU_FORWARD: tf.env().getBool("WEBGPU_CPU_FORWARD") },
-      step: "eager ops under optimizer.minimize; attention as matMul + additive mask + softmax",
-      optimizer: `tf.train.adam lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}`,
-      tensors_after: tf.memory().numTensors,
-    },
-    cfg,
-    setupMs,
-    times,
-  );
-  console.log(JSON.stringify(report));
+  };
+  await runSteps("tfjs", cfg, t0, step, () => ({
+    version: VERSION,
+    backend: tf.getBackend(),
+    flags: { WEBGPU_CPU_FORWARD: tf.env().getBool("WEBGPU_CPU_FORWARD") },
+    step: "eager ops under optimizer.minimize; attention as matMul + additive mask + softmax",
+    optimizer: `tf.train.adam lr ${ADAM.lr} betas (${ADAM.beta1}, ${ADAM.beta2}) eps ${ADAM.eps}`,
+    tensors_after: tf.memory().numTensors,
+  }));
 }

@@ -1,10 +1,13 @@
 /**
- * Benchmark cases for `deno task bench kernels`: the case types (`KernelCase`, `Prepared`), and
- * the non-matmul kernel families: attention (GFLOP/s) and the memory-bound row and elementwise
- * kernels (GB/s) at the transformer's shapes (B * T = 64 * 64 rows).
+ * Benchmark cases for `deno task bench kernels`: each matmul variant at squares and the
+ * transformer's shapes (GFLOP/s), attention (GFLOP/s) and the memory-bound row and elementwise
+ * kernels (GB/s), at B * T = 64 * 64 rows.
  * @module
  */
 import type { Device } from "../../core/device.ts";
+import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
+import { MATMUL_VARIANTS, type MatmulVariant, resolveMatmul } from "../../kernels/matmul_plan.ts";
+import type { MatmulShape } from "../../kernels/matmul_tune.ts";
 import { attentionKernel } from "../../kernels/attention.ts";
 import { softmaxKernel } from "../../kernels/softmax.ts";
 import { layerNormKernel } from "../../kernels/layernorm.ts";
@@ -12,36 +15,29 @@ import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
 import { crossEntropyKernel } from "../../kernels/cross_entropy.ts";
 
-/** A prepared case: `launch` records one run of the kernel; `dispose` frees its buffers. */
-export interface Prepared {
-  /** Records one launch (no flush). */
-  launch(): void;
-  /** Releases the case's buffers. */
-  dispose(): void;
-}
+type Prepared = { launch(): void; dispose(): void };
 
-/** One benchmark row: a kernel variant at one size. */
+/** One benchmark row: a kernel variant at one size, with its floating-point operations and bytes
+ * read and written per launch (reported as GFLOP/s and GB/s). */
 export interface KernelCase {
-  /** Kernel family, e.g. `matmul`. */
+  /** e.g. `matmul`, `texture16x16` (or `auto`, the launcher's own choice), `1024x1024x1024`. */
   kernel: string;
-  /** Variant, e.g. `texture16x16`, or `auto` for the launcher's own choice. */
   variant: string;
-  /** Size label, e.g. `1024x1024x1024` (M x K x N for matmul). */
   size: string;
-  /** Floating-point operations per launch (reported as GFLOP/s). */
   flops?: number;
-  /** Bytes read and written per launch (reported as GB/s). */
   bytes?: number;
   /** Whether the case can run on this device (default: yes). */
   fits?: (dev: Device) => boolean;
   /** Seconds per launch on CPU adapters (GPU-style variants): skipped there without `--all`. */
   slowOnCpu?: boolean;
-  /** Allocates inputs and returns the launcher. */
+  /** Allocates inputs; `launch` records one run (no flush), `dispose` frees the buffers. */
   setup(dev: Device): Prepared;
 }
 
+/** A buffer of n random values in [-0.5, 0.5) (or integers below `ints`), rounded up to whole
+ * vec4s (the buffer128 matmul variant binds aligned operands as vec4f). */
 function filled(dev: Device, n: number, seed: number, ints = 0): GPUBuffer {
-  const b = dev.pool.acquire(4 * n);
+  const b = dev.pool.acquire(16 * Math.ceil(n / 4));
   const data = ints ? new Int32Array(n) : new Float32Array(n);
   let s = seed;
   for (let i = 0; i < n; i++) {
@@ -54,6 +50,48 @@ function filled(dev: Device, n: number, seed: number, ints = 0): GPUBuffer {
 
 function prepared(dev: Device, bufs: GPUBuffer[], launch: () => void): Prepared {
   return { launch, dispose: () => bufs.forEach((b) => dev.pool.release(b)) };
+}
+
+/** Sizes as M x K x N: squares and the transformer shapes (B * T = 64 * 64 rows). */
+export const MATMUL_SIZES: [number, number, number][] = [
+  [256, 256, 256],
+  [512, 512, 512],
+  [1024, 1024, 1024],
+  [4096, 128, 512],
+  [4096, 512, 128],
+  [4096, 128, 384],
+  [4096, 128, 128],
+];
+
+/**
+ * A matmul benchmark case: random operands of the shape, the variant forced (or `auto`).
+ *
+ * @example
+ * ```ts ignore
+ * const r = await measure(dev, matmulCase({ m: 1024, k: 1024, n: 1024 }, "auto"), opts);
+ * ```
+ */
+export function matmulCase(shape: MatmulShape, variant: MatmulVariant | "auto"): KernelCase {
+  const { m, k, n } = shape, batch = shape.batch ?? 1;
+  const t = `${shape.transA ? "A^T" : ""}${shape.transB ? "B^T" : ""}`;
+  return {
+    kernel: "matmul",
+    variant,
+    size: `${batch > 1 ? `${batch}x` : ""}${m}x${k}x${n}${t ? ` ${t}` : ""}`,
+    flops: 2 * batch * m * n * k,
+    bytes: 4 * batch * (m * k + k * n + m * n),
+    // Workgroup-memory tiles and the direct kernel run at 0.2-2 GFLOP/s on llvmpipe.
+    slowOnCpu: variant.startsWith("buffer") || variant === "direct" ? m * k * n > 1 << 24 : false,
+    fits: (dev) =>
+      variant === "auto" ||
+      matmulVariantFits(dev, resolveMatmul({ ...shape, a: 0, b: 0, out: 0 }), variant),
+    setup(dev) {
+      const a = filled(dev, batch * m * k, 1), b = filled(dev, batch * k * n, 2);
+      const out = dev.pool.acquire(4 * batch * m * n);
+      const args = { ...shape, a, b, out, variant: variant === "auto" ? undefined : variant };
+      return prepared(dev, [a, b, out], () => void matmulKernel.gpu(dev, args));
+    },
+  };
 }
 
 /** Attention forward at B = 64, T = 64 for the paper-like head shapes. */
@@ -146,5 +184,12 @@ const memory: KernelCase[] = [
   },
 ];
 
-/** The non-matmul cases, in table order. */
-export const OTHER_CASES: KernelCase[] = [...attention, ...memory];
+/** Every case, in table order: each matmul variant at each size, then `auto` (what models get),
+ * then the other families. */
+export const CASES: KernelCase[] = [
+  ...MATMUL_SIZES.flatMap(([m, k, n]) =>
+    [...MATMUL_VARIANTS, "auto" as const].map((v) => matmulCase({ m, k, n }, v))
+  ),
+  ...attention,
+  ...memory,
+];

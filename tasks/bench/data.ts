@@ -7,25 +7,6 @@ import { parseArgs } from "node:util";
 import { generateDataset } from "../../data/generate.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
 
-/** What one benchmark run measured. */
-export interface DataBenchResult {
-  /** Samples generated. */
-  samples: number;
-  /** Wall time in seconds. */
-  seconds: number;
-  /** CPU time of this process in seconds (user + system, all threads): robust to load. */
-  cpuSeconds: number;
-  samplesPerSecond: number;
-  /** Peak resident set size in bytes, sampled every 25 ms and after every chunk. */
-  peakRssBytes: number;
-  /** Bytes of `train.bin` + `test.bin`. */
-  binBytes: number;
-  /** Bytes of `train.txt` + `test.txt`. */
-  textBytes: number;
-  /** Row length of the dataset. */
-  rowLength: number;
-}
-
 /**
  * Runs the data benchmark: `--limit N` samples (default 20000000), `--json` for JSON output,
  * `--keep` to keep the generated folder (its path is printed).
@@ -52,14 +33,11 @@ export async function run(args: string[]): Promise<void> {
   const root = await Deno.makeTempDir({ prefix: "abacus-bench-data-" });
   const out = `${root}/ds`;
   let peak = Deno.memoryUsage().rss;
-  const sample = () => {
-    const rss = Deno.memoryUsage().rss;
-    if (rss > peak) peak = rss;
-  };
+  const sample = () => (peak = Math.max(peak, Deno.memoryUsage().rss));
   const timer = setInterval(sample, 25);
   const t0 = performance.now();
   const cpu0 = cpuUsage();
-  let result: DataBenchResult;
+  let result;
   try {
     const meta = await generateDataset({
       preset: "addition",
@@ -71,6 +49,8 @@ export async function run(args: string[]): Promise<void> {
     const cpu = cpuUsage(cpu0);
     sample();
     const size = async (f: string) => (await Deno.stat(`${out}/${f}`)).size;
+    // CPU: user + system, all threads (robust to load); peak RSS: sampled every 25 ms and after
+    // every chunk; bytes of train.bin + test.bin and of train.txt + test.txt.
     result = {
       samples: limit,
       seconds,

@@ -11,22 +11,6 @@ import { resolveArch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { Rng } from "../../kernels/rng.ts";
 
-/** One cell's timing. */
-export interface EvalTiming {
-  /** Operand digits (i = j). */
-  digits: number;
-  /** Prompts decoded. */
-  samples: number;
-  /** Seconds with the cache. */
-  cachedSeconds: number;
-  /** Seconds recomputing everything. */
-  fullSeconds: number;
-  /** full / cached. */
-  speedup: number;
-  /** Whether both methods produced the same tokens. */
-  identical: boolean;
-}
-
 /**
  * `n` random addition prompts of `digits`-digit operands (reversed, no leading zero), as token
  * rows ending in `=`.
@@ -65,9 +49,7 @@ export function prompts(digits: number, n: number, rng: Rng): Int32Array[] {
  */
 export async function run(args: string[]): Promise<void> {
   const json = args.includes("--json");
-  const opt = (
-    name: string,
-  ) => (args.indexOf(name) >= 0 ? args[args.indexOf(name) + 1] : undefined);
+  const opt = (name: string) => args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
   const samples = Number(opt("--samples") ?? 100);
   const digitsList = (opt("--digits") ?? "20,40").split(",").map(Number);
   const shape = opt("--model") ?? "4x1";
@@ -97,7 +79,7 @@ export async function run(args: string[]): Promise<void> {
   }, 19);
   const model = ArithmeticModel.create(arch, { backend, seed: 1 });
   const rng = new Rng(5);
-  const rows: EvalTiming[] = [];
+  const rows = [];
   for (const digits of digitsList) {
     const ps = prompts(digits, samples, rng);
     const opts = { maxNewTokens: digits + 2, seed: 3, eosId: -1 };
@@ -110,6 +92,8 @@ export async function run(args: string[]): Promise<void> {
     t = performance.now();
     const b = await greedyDecode(model, ps, { ...opts, cached: false });
     const fullSeconds = (performance.now() - t) / 1000;
+    // One cell: seconds with the cache and recomputing everything, and whether both produced the
+    // same tokens.
     rows.push({
       digits,
       samples,
@@ -121,14 +105,9 @@ export async function run(args: string[]): Promise<void> {
   }
   model.dispose();
   const size = paper ? "H=1024, 16 heads" : "d=128";
+  const name = `${shape} ${size} abacus`;
   if (json) {
-    console.log(
-      JSON.stringify(
-        { bench: "eval", adapter, model: `${shape} ${size} abacus`, results: rows },
-        null,
-        2,
-      ),
-    );
+    console.log(JSON.stringify({ bench: "eval", adapter, model: name, results: rows }, null, 2));
     return;
   }
   console.log(

@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { resolveBaseDir, userCwd } from "../../cli/config.ts";
+import { writeFileAtomic } from "../../core/checkpoint.ts";
 import { meanOf, type Recipe, type RecipeRun, runRecipe } from "../demo/recipes.ts";
 
 /** One configuration of the study. */
@@ -141,23 +142,12 @@ export function studyTable(rows: readonly StudyRow[]): string {
   return lines.join("\n");
 }
 
-function runName(c: StudyConfig, seed: number): string {
-  return `gen-${c.name}-s${seed}`;
-}
-
 async function saved(dir: string): Promise<RecipeRun | null> {
   try {
     return JSON.parse(await Deno.readTextFile(join(dir, "figures.json")));
   } catch {
     return null;
   }
-}
-
-async function save(dir: string, run: RecipeRun): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.figures.json.${Deno.pid}.tmp`);
-  await Deno.writeTextFile(tmp, JSON.stringify(run) + "\n");
-  await Deno.rename(tmp, join(dir, "figures.json"));
 }
 
 /**
@@ -203,18 +193,14 @@ export async function run(args: string[]): Promise<void> {
     const row: StudyRow = { config: c, runs: [] };
     rows.push(row);
     for (const seed of seeds) {
-      const dir = join(root, runName(c, seed));
+      const name = `gen-${c.name}-s${seed}`;
+      const dir = join(root, name);
       let r = await saved(dir);
       if (!r && !values.report) {
         if (!values.json) console.log(`\n== ${c.name}, seed ${seed}: ${c.what} ==`);
-        r = await runRecipe(c, {
-          name: runName(c, seed),
-          seed,
-          baseDir: root,
-          samples,
-          quiet: values.json,
-        });
-        await save(dir, r);
+        r = await runRecipe(c, { name, seed, baseDir: root, samples, quiet: values.json });
+        await Deno.mkdir(dir, { recursive: true });
+        await writeFileAtomic(join(dir, "figures.json"), JSON.stringify(r) + "\n");
         if (!values.json) {
           console.log(
             `ID ${pct(r.in_distribution)}%, OOD ${pct(r.out_of_distribution)}%, ` +

@@ -2,49 +2,22 @@
  * `deno task bench gpu [--quick] [--json] [--rounds N] [--steps N] [--no-torch]`: what one run on
  * a machine with a GPU should report, in at most 8 minutes: the adapter (limits, features); matmul
  * GFLOP/s at 1024^3, 4096^3 and the paper's shapes (B * T = 512 * 64 rows, hidden 1024); the
- * training step of the paper's 16x1 and 1x16 addition models (hidden 1024, 16 heads, upstream's
- * microbatch of 512 rows of 64 tokens) in ms and tokens/s; KV-cached greedy decoding of 100-digit
- * addition prompts; and, when `python3` can import torch, the same step in PyTorch (fp32, and bf16
- * autocast as upstream trains) run alternately with abacus's in rounds, for the ratio.
- * `--quick` shrinks every shape (hidden 128, 2 layers or 2 recurrences, 16 rows) to run on a CPU
- * adapter in minutes.
- *
- * The step is upstream's max-iteration TBPTT pass: R - min(R, max_backprop) recurrences without
- * gradient, then min(R, max_backprop) with (16x1: 0 and 1; 1x16: 8 and 8), then AdamW. Where
- * abacus's steps of a configuration would take over a minute in all, rounds run fewer steps (at
- * least one), PyTorch as many as abacus.
+ * training step of the paper's 16x1 and 1x16 addition models in ms and tokens/s, run alternately
+ * with PyTorch's when `python3` imports torch (`_gpu_step.ts`); KV-cached greedy decoding of
+ * 100-digit addition prompts. `--quick` shrinks every shape (hidden 128, 2 layers or 2
+ * recurrences, 16 rows) to run on a CPU adapter in minutes.
  * @module
  */
 import { initBackend } from "../../core/backend.ts";
-import { getDevice } from "../../core/device.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { Rng } from "../../kernels/rng.ts";
 import type { MatmulVariant } from "../../kernels/matmul_plan.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
-import { type KernelResult, matmulCase, measure } from "./kernels.ts";
+import { matmulCase } from "./_kernel_cases.ts";
+import { measure } from "./kernels.ts";
 import { prompts } from "./eval.ts";
 import { benchSteps, stepConfigs } from "./_gpu_step.ts";
-
-/** Decoding throughput of one model. */
-export interface DecodeFigures {
-  /** Configuration name. */
-  config: string;
-  /** Operand digits of the prompts. */
-  digits: number;
-  /** Prompts decoded at once. */
-  prompts: number;
-  /** Prompt length in tokens. */
-  promptTokens: number;
-  /** Tokens generated per prompt. */
-  newTokens: number;
-  /** Seconds for the batch (after a warm-up). */
-  seconds: number;
-  /** Generated tokens per second over the batch. */
-  tokensPerSecond: number;
-  /** Prompts per second. */
-  sequencesPerSecond: number;
-}
 
 function flag(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
@@ -97,8 +70,7 @@ export async function run(args: string[]): Promise<void> {
   const log = json ? () => {} : console.log;
   const backend = await initBackend();
   if (backend.kind !== "webgpu") throw new Error("bench gpu needs the webgpu backend");
-  const dev = await getDevice();
-  const d = dev.device;
+  const dev = backend, d = dev.device;
 
   // The adapter.
   const limits: Record<string, number> = {};
@@ -131,7 +103,7 @@ export async function run(args: string[]): Promise<void> {
 
   // Matmul: the launcher's choice everywhere, and each GPU tile on GPUs (on CPU adapters those
   // run at 0.2-2 GFLOP/s: only buffer128 at the smallest square, to show it runs).
-  const matmul: (KernelResult & { error?: string })[] = [];
+  const matmul: object[] = [];
   log("\nmatmul (M x K x N)\tvariant\tmedian ms\tGFLOP/s\tbest GFLOP/s");
   const shapes = matmulShapes(quick);
   for (const [i, shape] of shapes.entries()) {
@@ -143,11 +115,10 @@ export async function run(args: string[]): Promise<void> {
       if (c.fits && !c.fits(dev)) continue;
       try {
         const r = await measure(dev, c, { rounds: quick ? 3 : 7, perSubmit: quick ? 2 : 20 });
-        matmul.push(r);
+        const { size, medianMs, gflops, bestGflops, firstMs } = r;
+        matmul.push({ size, variant: v, medianMs, gflops, bestGflops, firstMs });
         log(
-          `${r.size}\t${v}\t${r.medianMs.toFixed(3)}\t${r.gflops?.toFixed(1)}\t${
-            r.bestGflops?.toFixed(1)
-          }`,
+          `${size}\t${v}\t${medianMs.toFixed(3)}\t${gflops?.toFixed(1)}\t${bestGflops?.toFixed(1)}`,
         );
       } catch (e) {
         log(`${c.size}\t${v}\tfailed: ${(e as Error).message}`);
@@ -155,10 +126,9 @@ export async function run(args: string[]): Promise<void> {
     }
   }
 
-  // Training steps, alternating abacus and PyTorch per round.
   // Training steps, alternating abacus and PyTorch per round (`_gpu_step.ts`).
   const configs = await stepConfigs(quick);
-  const { step, ratios, errors: stepErrors, torch } = await benchSteps(dev, configs, {
+  const { step, ratios, errors, torch } = await benchSteps(dev, configs, {
     rounds,
     steps,
     torch: !args.includes("--no-torch"),
@@ -166,48 +136,47 @@ export async function run(args: string[]): Promise<void> {
   });
 
   // KV-cached decoding of 100-digit prompts.
-  const decoding: DecodeFigures[] = [];
+  const decoding: object[] = [];
   const digits = 100, count = quick ? 8 : 100;
   log(`\nKV-cached greedy decoding, ${count} prompts of ${digits}+${digits} digits`);
   log("config\tseconds\tnew tokens/s\tprompts/s");
   for (const c of configs) {
+    let model: ArithmeticModel | undefined;
     try {
-      const model = ArithmeticModel.create(c.arch, { backend: dev, seed: 1 });
-      try {
-        const ps = prompts(digits, count, new Rng(5));
-        const newTokens = digits + 2;
-        const opts = { maxNewTokens: newTokens, seed: 3, eosId: -1 };
-        await greedyDecode(model, ps, { ...opts, maxNewTokens: 2 }); // compiles the pipelines
-        const t0 = performance.now();
-        await greedyDecode(model, ps, opts);
-        const seconds = (performance.now() - t0) / 1000;
-        const f: DecodeFigures = {
-          config: c.name,
-          digits,
-          prompts: count,
-          promptTokens: ps[0].length,
-          newTokens,
-          seconds,
-          tokensPerSecond: count * newTokens / seconds,
-          sequencesPerSecond: count / seconds,
-        };
-        decoding.push(f);
-        log(
-          `${c.name}\t${seconds.toFixed(2)}\t${f.tokensPerSecond.toFixed(0)}\t${
-            f.sequencesPerSecond.toFixed(2)
-          }`,
-        );
-      } finally {
-        model.dispose();
-      }
+      model = ArithmeticModel.create(c.arch, { backend: dev, seed: 1 });
+      const ps = prompts(digits, count, new Rng(5));
+      const newTokens = digits + 2;
+      const opts = { maxNewTokens: newTokens, seed: 3, eosId: -1 };
+      await greedyDecode(model, ps, { ...opts, maxNewTokens: 2 }); // compiles the pipelines
+      const t0 = performance.now();
+      await greedyDecode(model, ps, opts);
+      const seconds = (performance.now() - t0) / 1000;
+      const f = {
+        config: c.name,
+        digits,
+        prompts: count,
+        promptTokens: ps[0].length,
+        newTokens,
+        seconds,
+        tokensPerSecond: count * newTokens / seconds, // generated tokens, over the batch
+        sequencesPerSecond: count / seconds,
+      };
+      decoding.push(f);
+      log(
+        `${c.name}\t${seconds.toFixed(2)}\t${f.tokensPerSecond.toFixed(0)}\t${
+          f.sequencesPerSecond.toFixed(2)
+        }`,
+      );
     } catch (e) {
-      stepErrors[`${c.name} decoding`] = (e as Error).message;
+      errors[`${c.name} decoding`] = (e as Error).message;
       log(`${c.name}\tfailed: ${(e as Error).message}`);
+    } finally {
+      model?.dispose();
     }
   }
   const seconds = (performance.now() - started) / 1000;
   log(`\ntook ${seconds.toFixed(0)} s`);
-  for (const [k, v] of Object.entries(stepErrors)) log(`error: ${k}: ${v}`);
+  for (const [k, v] of Object.entries(errors)) log(`error: ${k}: ${v}`);
   if (json) {
     console.log(JSON.stringify(
       {
@@ -216,19 +185,12 @@ export async function run(args: string[]): Promise<void> {
         date: new Date().toISOString(),
         deno: Deno.version.deno,
         adapter,
-        matmul: matmul.map((r) => ({
-          size: r.size,
-          variant: r.variant,
-          medianMs: r.medianMs,
-          gflops: r.gflops,
-          bestGflops: r.bestGflops,
-          firstMs: r.firstMs,
-        })),
+        matmul,
         step,
         ratios,
         decoding,
         pytorch: torch.available ? torch : { ...torch, note: "PyTorch figures absent" },
-        errors: stepErrors,
+        errors,
         seconds,
       },
       null,

@@ -1,111 +1,52 @@
 /**
  * `deno task bench kernels [--json] [--only TEXT] [--rounds N] [--per-submit N] [--tune] [--all]`:
  * per kernel, variant and size, the median time of one launch (many launches per submit, then
- * one wait), GFLOP/s or GB/s, and the adapter's name. Kernel families add cases to `CASES`.
+ * one wait), GFLOP/s or GB/s, and the adapter's name. Kernel families add cases to `CASES`
+ * (`_kernel_cases.ts`).
  * @module
  */
 import process from "node:process";
 import { type Device, getDevice } from "../../core/device.ts";
-import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
-import { MATMUL_VARIANTS, type MatmulVariant, resolveMatmul } from "../../kernels/matmul_plan.ts";
-import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
+import { tuneMatmul } from "../../kernels/matmul_tune.ts";
+import { CASES, type KernelCase, MATMUL_SIZES } from "./_kernel_cases.ts";
 
-import { type KernelCase, OTHER_CASES } from "./_kernel_cases.ts";
-
-/** One measured row, as printed and as in the JSON document. */
+/**
+ * One measured row, as printed and as in the JSON document: milliseconds per launch at the
+ * median and in the fastest round, GFLOP/s at both (null for memory-bound kernels), GB/s (null
+ * without a byte count), GFLOP per second of process CPU time (median; on CPU adapters robust to
+ * a busy machine), the first launch (compile included, ms), launches per submit and timed rounds
+ * (submit + wait each).
+ */
 export interface KernelResult {
-  /** Kernel family. */
   kernel: string;
-  /** Variant (`auto`: the launcher's own choice). */
+  /** `auto`: the launcher's own choice. */
   variant: string;
-  /** Size label. */
   size: string;
-  /** Median milliseconds per launch over the rounds. */
   medianMs: number;
-  /** Fastest round's milliseconds per launch. */
   bestMs: number;
-  /** GFLOP/s at the median (null for memory-bound kernels). */
   gflops: number | null;
-  /** GFLOP/s of the fastest round. */
   bestGflops: number | null;
-  /** GB/s at the median (null when the case gives no byte count). */
   gbps: number | null;
-  /** GFLOP per second of process CPU time (median; CPU adapters: robust to a busy machine). */
   cpuGflops: number | null;
-  /** First launch, compile included (ms). */
   firstMs: number;
-  /** Launches recorded per submit. */
   perSubmit: number;
-  /** Timed rounds (submit + wait each). */
   rounds: number;
 }
 
-/** Sizes as M x K x N: squares and the transformer shapes (B * T = 64 * 64 rows). */
-const MATMUL_SIZES: [number, number, number][] = [
-  [256, 256, 256],
-  [512, 512, 512],
-  [1024, 1024, 1024],
-  [4096, 128, 512],
-  [4096, 512, 128],
-  [4096, 128, 384],
-  [4096, 128, 128],
-];
-
-function random(n: number, seed: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
-}
-
 /**
- * A matmul benchmark case: random operands of the shape, the variant forced (or `auto`).
+ * The median of `xs` (the upper one of an even count; NaN when empty).
  *
  * @example
- * ```ts ignore
- * const r = await measure(dev, matmulCase({ m: 1024, k: 1024, n: 1024 }, "auto"), opts);
+ * ```ts
+ * import { equal } from "node:assert/strict";
+ * import { median } from "./kernels.ts";
+ * equal(median([3, 1, 4, 2]), 3);
  * ```
  */
-export function matmulCase(shape: MatmulShape, variant: MatmulVariant | "auto"): KernelCase {
-  const { m, k, n } = shape, batch = shape.batch ?? 1;
-  const t = `${shape.transA ? "A^T" : ""}${shape.transB ? "B^T" : ""}`;
-  return {
-    kernel: "matmul",
-    variant,
-    size: `${batch > 1 ? `${batch}x` : ""}${m}x${k}x${n}${t ? ` ${t}` : ""}`,
-    flops: 2 * batch * m * n * k,
-    bytes: 4 * batch * (m * k + k * n + m * n),
-    // Workgroup-memory tiles and the direct kernel run at 0.2-2 GFLOP/s on llvmpipe.
-    slowOnCpu: variant.startsWith("buffer") || variant === "direct" ? m * k * n > 1 << 24 : false,
-    fits: (dev) =>
-      variant === "auto" ||
-      matmulVariantFits(dev, resolveMatmul({ ...shape, a: 0, b: 0, out: 0 }), variant),
-    setup(dev) {
-      // Rounded up to whole vec4s (the buffer128 variant binds aligned operands as vec4f).
-      const a = dev.pool.acquire(16 * Math.ceil(batch * m * k / 4));
-      const b = dev.pool.acquire(16 * Math.ceil(batch * k * n / 4));
-      const out = dev.pool.acquire(4 * batch * m * n);
-      dev.upload(a, random(batch * m * k, 1));
-      dev.upload(b, random(batch * k * n, 2));
-      const args = { ...shape, a, b, out, variant: variant === "auto" ? undefined : variant };
-      return {
-        launch: () => void matmulKernel.gpu(dev, args),
-        dispose: () => [a, b, out].forEach((x) => dev.pool.release(x)),
-      };
-    },
-  };
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[s.length >> 1] : NaN;
 }
-
-/** Every case: each matmul variant at each size, then `auto` (what models get). */
-export const CASES: KernelCase[] = [
-  ...MATMUL_SIZES.flatMap(([m, k, n]) =>
-    [...MATMUL_VARIANTS, "auto" as const].map((v) => matmulCase({ m, k, n }, v))
-  ),
-  ...OTHER_CASES,
-];
 
 /**
  * Times one case: a first launch (compiles), then `rounds` of `perSubmit` launches and one sync.
@@ -117,7 +58,6 @@ export const CASES: KernelCase[] = [
  * ```ts ignore
  * const r = await measure(await getDevice(), CASES[0], { rounds: 7, perSubmit: 20 });
  * ```
- * @param opts rounds and launches per submit
  */
 export async function measure(
   dev: Device,
@@ -126,28 +66,23 @@ export async function measure(
 ): Promise<KernelResult> {
   const p = c.setup(dev);
   try {
-    let t0 = performance.now();
-    p.launch();
-    await dev.sync();
-    const firstMs = performance.now() - t0;
-    t0 = performance.now();
-    p.launch();
-    await dev.sync();
-    const oneMs = performance.now() - t0;
-    const slow = oneMs > 1000;
+    const timed = async (launches: number) => {
+      const t0 = performance.now();
+      for (let i = 0; i < launches; i++) p.launch();
+      await dev.sync();
+      return performance.now() - t0;
+    };
+    const firstMs = await timed(1);
+    const oneMs = await timed(1), slow = oneMs > 1000;
     const perSubmit = slow ? 1 : Math.max(1, Math.min(opts.perSubmit, Math.ceil(2000 / oneMs)));
     const rounds = slow ? 2 : opts.rounds;
     const times: number[] = [], cpu: number[] = [];
     for (let r = 0; r < rounds; r++) {
       const c0 = process.cpuUsage();
-      t0 = performance.now();
-      for (let i = 0; i < perSubmit; i++) p.launch();
-      await dev.sync();
-      times.push((performance.now() - t0) / perSubmit);
+      times.push(await timed(perSubmit) / perSubmit);
       const used = process.cpuUsage(c0);
       cpu.push((used.user + used.system) / 1000 / perSubmit);
     }
-    const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1];
     const medianMs = median(times), bestMs = Math.min(...times), cpuMs = median(cpu);
     const rate = (units: number | undefined, ms: number) => units ? units / ms / 1e6 : null;
     return {
@@ -189,7 +124,6 @@ const fx = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
  * import { run } from "./kernels.ts";
  * await run(["--only", "matmul/texture16x16", "--json"]);
  * ```
- * @param args command-line arguments after `kernels`
  */
 export async function run(args: string[]): Promise<void> {
   const json = args.includes("--json");

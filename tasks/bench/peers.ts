@@ -10,17 +10,15 @@
  * and are spawned, never imported, so this module type-checks without the peers' npm packages.
  * @module
  */
+import { parseArgs } from "node:util";
+import { probeTorch } from "./_gpu_step.ts";
 
 /** Shape of one benchmark configuration (the shared peer CLI's model and batch options). */
 export interface PeersConfig {
   layers: number;
-  /** Hidden width. */
   hidden: number;
-  /** Attention heads. */
   heads: number;
-  /** Batch size. */
   batch: number;
-  /** Sequence length. */
   seq: number;
 }
 
@@ -30,9 +28,8 @@ export const PEER_CONFIGS: Record<string, PeersConfig> = {
   larger: { layers: 4, hidden: 256, heads: 8, batch: 64, seq: 64 },
 };
 
-/** The part of a peer's JSON report (see `bench/peers/common.ts`) this driver reads. */
+/** The part of a peer's JSON report (see `bench/peers/README.md`) this driver reads. */
 interface Report {
-  framework: string;
   losses: number[];
   warmup_ms: number | null;
   ms_per_step_median: number | null;
@@ -40,35 +37,6 @@ interface Report {
   cpu_ms_per_step: number | null;
   peak_rss_mb: number | null;
   setup_ms: number | null;
-  details: Record<string, unknown>;
-}
-
-/** Summary of one framework on one configuration, over its runs. */
-interface Summary {
-  framework: string;
-  runs: number;
-  /** Median over runs of each run's steady-state median, ms. */
-  ms_per_step_median: number;
-  /** Fastest steady-state step over all runs, ms. */
-  ms_per_step_min: number;
-  /** Median over runs of the per-step CPU time (all threads), ms. */
-  cpu_ms_per_step: number;
-  /** Median over runs of the warm-up (first 2 steps, compilation included), ms. */
-  warmup_ms: number;
-  /** Median over runs of the setup before step 1, ms. */
-  setup_ms: number;
-  /** Largest peak RSS over runs, MiB. */
-  peak_rss_mb: number;
-  /** abacus's ms/step divided by this framework's (1 for abacus). */
-  ratio_abacus_over: number;
-  /** Largest relative difference of the first 10 losses from abacus's (0 for abacus). */
-  loss_max_rel_diff: number;
-  /** Whether that difference is within the tolerance over 10 losses. */
-  losses_agree: boolean;
-  /** First 10 losses of the first run. */
-  losses: number[];
-  /** Each run's steady-state median, in run order. */
-  run_medians: number[];
   details: Record<string, unknown>;
 }
 
@@ -82,11 +50,7 @@ function median(xs: number[]): number {
 }
 
 function maxRelDiff(a: number[], b: number[]): number {
-  let m = 0;
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]) / Math.abs(b[i]));
-  }
-  return m;
+  return Math.max(0, ...a.slice(0, b.length).map((x, i) => Math.abs(x - b[i]) / Math.abs(b[i])));
 }
 
 function peersDir(): string {
@@ -97,41 +61,19 @@ function peersDir(): string {
   return decodeURIComponent(url.pathname);
 }
 
-function python(): string {
-  return Deno.env.get("PEER_PYTHON") ?? "/usr/bin/python3";
-}
+const python = Deno.env.get("PEER_PYTHON") ?? "/usr/bin/python3";
 
 /** Command line of each framework's step; the shared CLI is appended. */
 function commands(dir: string): Record<string, string[]> {
   const deno = [Deno.execPath(), "run", "-A", "--config", dir + "deno.json"];
+  // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow OpenBLAS down: dropped for the torch command only.
+  const env = ["env", "-u", "OPENBLAS_CORETYPE", "-u", "OPENBLAS_L2_SIZE"];
   return {
     abacus: [...deno, dir + "abacus_step.ts"],
     jax: [...deno, dir + "jax_step.ts"],
     tfjs: [...deno, dir + "tfjs_step.ts"],
-    // OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow OpenBLAS down: dropped for this command only.
-    torch: [
-      "env",
-      "-u",
-      "OPENBLAS_CORETYPE",
-      "-u",
-      "OPENBLAS_L2_SIZE",
-      python(),
-      dir + "torch_step.py",
-    ],
+    torch: [...env, python, dir + "torch_step.py"],
   };
-}
-
-async function torchAvailable(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(python(), {
-      args: ["-c", "import torch"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
 }
 
 function cliArgs(c: PeersConfig, steps: number, seed: number, weights: string): string[] {
@@ -161,7 +103,19 @@ async function runStep(cmd: string[]): Promise<Report> {
   return JSON.parse(last) as Report;
 }
 
-function summarise(fw: string, runs: Report[], ref: Summary | null, tol: number): Summary {
+/**
+ * One framework on one configuration over its runs: medians over runs of the steady-state
+ * median, CPU ms per step, warm-up (first 2 steps) and setup ms; the fastest step of any run; the
+ * largest peak RSS (MiB); abacus's ms/step over this one's (1 for abacus); the largest relative
+ * difference of the first 10 losses from abacus's (of the first run) and whether it is within
+ * `tol`; each run's median in run order.
+ */
+function summarise(
+  fw: string,
+  runs: Report[],
+  ref: { ms_per_step_median: number; losses: number[] } | null,
+  tol: number,
+) {
   const num = (x: number | null) => x ?? NaN;
   const med = median(runs.map((r) => num(r.ms_per_step_median)));
   const losses = runs[0].losses;
@@ -196,30 +150,19 @@ function summarise(fw: string, runs: Report[], ref: Summary | null, tol: number)
  *   (default: those whose runtime is available)
  */
 export async function run(args: string[]): Promise<void> {
-  const opt: Record<string, string> = {
-    config: "tiny,larger",
-    rounds: "2",
-    steps: "20",
-    seed: "1",
-    tol: "5e-3",
-    peers: "",
-  };
-  let json = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === "--json") {
-      json = true;
-      continue;
-    }
-    const k = a.replace(/^--/, "");
-    if (!a.startsWith("--") || !(k in opt) || i + 1 >= args.length) {
-      throw new Error(
-        `Unknown or incomplete option ${a}: use --json, --config tiny|larger, --rounds N, ` +
-          "--steps N, --seed K, --tol X, --peers jax,tfjs,torch",
-      );
-    }
-    opt[k] = args[++i];
-  }
+  const { values: opt } = parseArgs({
+    args,
+    options: {
+      json: { type: "boolean", default: false },
+      config: { type: "string", default: "tiny,larger" },
+      rounds: { type: "string", default: "2" },
+      steps: { type: "string", default: "20" },
+      seed: { type: "string", default: "1" },
+      tol: { type: "string", default: "5e-3" },
+      peers: { type: "string", default: "" },
+    },
+  });
+  const json = opt.json;
   const names = opt.config === "all" || opt.config === "both"
     ? Object.keys(PEER_CONFIGS)
     : opt.config.split(",");
@@ -231,35 +174,23 @@ export async function run(args: string[]): Promise<void> {
   if (!(rounds >= 1) || !(steps >= 3)) throw new Error("need --rounds >= 1 and --steps >= 3");
   const notes: string[] = [];
   if (steps < 10) notes.push(`only ${steps} steps: loss agreement needs 10`);
-  const hasTorch = await torchAvailable();
-  let peers: string[];
-  if (opt.peers) {
-    peers = opt.peers.split(",");
-    for (const p of peers) {
-      if (!(ALL_PEERS as readonly string[]).includes(p)) {
-        throw new Error(`Unknown peer ${p}: choose from ${ALL_PEERS.join(", ")}`);
-      }
+  const hasTorch = (await probeTorch([python])).torch.available;
+  let peers = opt.peers ? opt.peers.split(",") : [...ALL_PEERS];
+  for (const p of peers) {
+    if (!(ALL_PEERS as readonly string[]).includes(p)) {
+      throw new Error(`Unknown peer ${p}: choose from ${ALL_PEERS.join(", ")}`);
     }
-    if (peers.includes("torch") && !hasTorch) {
-      notes.push(`torch skipped: ${python()} cannot import torch`);
-      peers = peers.filter((p) => p !== "torch");
-    }
-  } else {
-    peers = ALL_PEERS.filter((p) => p !== "torch" || hasTorch);
-    if (!hasTorch) {
-      notes.push(`torch skipped: ${python()} cannot import torch (apt-get install python3-torch)`);
-    }
+  }
+  if (peers.includes("torch") && !hasTorch) {
+    const hint = opt.peers ? "" : " (apt-get install python3-torch)";
+    notes.push(`torch skipped: ${python} cannot import torch${hint}`);
+    peers = peers.filter((p) => p !== "torch");
   }
   const dir = peersDir();
   const cmds = commands(dir);
   const tmp = Deno.makeTempDirSync({ prefix: "abacus-bench-peers-" });
   const loadBefore = loadavg();
-  const results: {
-    config: string;
-    shape: PeersConfig;
-    frameworks: Summary[];
-    failures: Record<string, string>;
-  }[] = [];
+  const results = [];
   try {
     for (const name of names) {
       const c = PEER_CONFIGS[name];
@@ -347,9 +278,5 @@ export async function run(args: string[]): Promise<void> {
 }
 
 function loadavg(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "n/a";
-  }
+  return Deno.loadavg().map((x) => x.toFixed(2)).join(" ");
 }

@@ -10,18 +10,11 @@
  */
 import { initBackend } from "../../core/backend.ts";
 import { scope } from "../../core/tensor.ts";
-import type { Device } from "../../core/device.ts";
 import type { DispatchSpec } from "../../kernels/context.ts";
 import { Rng } from "../../kernels/rng.ts";
+import { resolveArch } from "../../core/nn/arch.ts";
 import { PEER_CONFIGS } from "./peers.ts";
-import { trainSetup } from "./_step.ts";
-
-/** One kernel label's share of the replayed step. */
-interface Row {
-  label: string;
-  dispatches: number;
-  ms: number;
-}
+import { trainSetup } from "./model.ts";
 
 function parse(args: string[]): { config: string; reps: number; json: boolean } {
   const o = { config: "tiny", reps: 20, json: false };
@@ -53,20 +46,16 @@ export async function run(args: string[]): Promise<void> {
   const c = PEER_CONFIGS[o.config];
   const backend = await initBackend();
   if (backend.kind !== "webgpu") throw new Error("bench profile needs a WebGPU adapter");
-  const dev: Device = backend;
-  const { model, opt, record } = trainSetup(
-    {
-      layers_in_recurrent_block: c.layers,
-      maximal_recurrence: 1,
-      hidden_size: c.hidden,
-      intermed_size: c.hidden,
-      attention: { num_attention_heads: c.heads },
-      embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.seq) },
-    },
-    backend,
-    c.batch,
-    c.seq,
-  );
+  const dev = backend;
+  const keys: Record<string, unknown> = {
+    layers_in_recurrent_block: c.layers,
+    maximal_recurrence: 1,
+    hidden_size: c.hidden,
+    intermed_size: c.hidden,
+    attention: { num_attention_heads: c.heads },
+    embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.seq) },
+  };
+  const { model, opt, record } = trainSetup(resolveArch(keys, 19), backend, c.batch, c.seq);
   const rng = new Rng(7);
   const ids = new Int32Array(c.batch * c.seq).map(() => rng.int(4, 18));
   let hostMs = 0;
@@ -107,7 +96,8 @@ export async function run(args: string[]): Promise<void> {
     await dev.sync();
     empty = Math.min(empty, performance.now() - t);
   }
-  const byLabel = new Map<string, Row>();
+  // Each kernel label's share of the replayed step.
+  const byLabel = new Map<string, { label: string; dispatches: number; ms: number }>();
   for (const s of captured) {
     let best = Infinity;
     for (let k = 0; k < 3; k++) {

@@ -28,38 +28,19 @@ const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.
   ],
 });
 
-/** One configuration's figures. */
-export interface TrainBenchResult {
-  /** Configuration name. */
-  config: string;
-  /** Parameters. */
-  params: number;
-  /** Rows per microbatch x row length. */
-  rows: number;
-  /** Tokens per row. */
-  rowLength: number;
-  /** Optimizer steps timed (after the warm-up). */
-  steps: number;
-  tokensPerSecond: number;
-  /** Milliseconds per optimizer step. */
-  msPerStep: number;
-  /** Process CPU seconds (user + system, all threads) per optimizer step: robust to load. */
-  cpuSecondsPerStep: number;
-  /** Queue submits per step (webgpu). */
-  submitsPerStep: number;
-  /** Readbacks per step (webgpu). */
-  readbacksPerStep: number;
-  /** Loss of the last step (a sanity check: finite and falling). */
-  lastLoss: number;
-}
-
+/**
+ * One configuration's figures: `rows` per microbatch of `rowLength` tokens, `steps` optimizer
+ * steps timed after the warm-up, process CPU seconds (user + system, all threads: robust to load)
+ * per step, submits and readbacks per step (webgpu) and the last loss (a sanity check: finite and
+ * falling).
+ */
 async function measure(
   name: string,
   cfg: PretrainConfig,
   backend: Backend,
   dir: string,
   counts: { warmup: number; steps: number },
-): Promise<TrainBenchResult> {
+) {
   const ds = await openDataset(dir);
   const T = ds.meta.rowLength, mb = cfg.impl.microbatch_size;
   const arch = resolveArch(cfg.arch, ds.meta.vocabSize);
@@ -146,7 +127,7 @@ export async function run(args: string[]): Promise<void> {
   const names = values.only ? [values.only] : Object.keys(TRAIN_BENCH_CONFIGS);
   const backend = await initBackend(kind);
   const root = await Deno.makeTempDir({ prefix: "abacus-bench-train-" });
-  const results: TrainBenchResult[] = [];
+  const results = [];
   try {
     const dir = `${root}/ds`;
     await generateDataset({ preset: "tiny-addition", spec: { limit: 5000 }, out: dir });
