@@ -8,20 +8,23 @@
  */
 import { dirname, resolve } from "node:path";
 import { readPanel } from "./plot/input.ts";
-import { isMetricsInput, readCurveRun, writeCurves } from "./plot/curves_io.ts";
-import { type PlotFormat, writePlots } from "./plot/heatmap.ts";
-import { GRID_KINDS, type GridKind, type HeatmapPanel, type TrainRange } from "./plot/types.ts";
+import { curvesToSvg } from "./plot/curves.ts";
+import { isMetricsInput, readCurveRun } from "./plot/curves_io.ts";
+import { heatmapSvg } from "./plot/heatmap.ts";
+import { type PlotFormat, writeFigure } from "./plot/render.ts";
+import { GRID_KINDS, type GridKind, type TrainRange } from "./plot/types.ts";
 
 export {
-  type PlotFormat,
-  plotHeatmaps,
+  type HeatmapOptions,
+  heatmapSvg,
   writePlots,
   type WritePlotsOptions,
 } from "./plot/heatmap.ts";
+export { type PlotFormat, writeFigure } from "./plot/render.ts";
 export { readPanel } from "./plot/input.ts";
 export { type CurvePoint, type CurveRun, curvesToSvg } from "./plot/curves.ts";
-export { isMetricsInput, readCurveRun, writeCurves } from "./plot/curves_io.ts";
-export type { Cell, GridKind, HeatmapOptions, HeatmapPanel, TrainRange } from "./plot/types.ts";
+export { isMetricsInput, readCurveRun } from "./plot/curves_io.ts";
+export type { Cell, GridKind, HeatmapPanel, TrainRange } from "./plot/types.ts";
 
 const USAGE = `Usage: deno task plot <results>... [flags]
 
@@ -98,24 +101,6 @@ function trainMax(v: string | undefined): TrainRange | null | undefined {
   return [[1, +m[1]], [1, +m[2]]];
 }
 
-/** Draws the inputs' training curves (all inputs are metrics files or run folders). */
-async function curves(a: Args, formats: PlotFormat[], scale: number): Promise<number> {
-  const titles = a.flags.get("title") ?? [];
-  if (titles.length > a.inputs.length) {
-    throw new Error(`Got ${titles.length} --title flags for ${a.inputs.length} run(s)`);
-  }
-  const runs = [];
-  for (const p of a.inputs) runs.push(await readCurveRun(p));
-  const named = runs.map((r, k) => ({ ...r, name: titles[k] ?? r.name }));
-  const first = a.inputs[0];
-  const isDir = (await Deno.stat(first)).isDirectory;
-  const dir = resolve(last(a, "out") ?? (isDir ? first : dirname(first)));
-  const name = last(a, "name") ??
-    runs.map((r) => r.name).join("_").replace(/[^\w.-]+/g, "-") + "_curves";
-  for (const w of await writeCurves(named, { dir, name, formats, scale })) console.log(w);
-  return 0;
-}
-
 /**
  * Runs the plot task on command-line arguments.
  *
@@ -159,38 +144,43 @@ export async function main(args: string[]): Promise<number> {
       throw new Error(`Cannot parse --scale ${last(a, "scale")}: expected an integer 1..8`);
     }
     const metrics = await Promise.all(a.inputs.map(isMetricsInput));
-    if (metrics.some((m) => m)) {
-      if (!metrics.every((m) => m)) {
-        throw new Error("Cannot mix training metrics and evaluation results in one plot");
-      }
-      return await curves(a, formats as PlotFormat[], scale);
+    const curves = metrics[0]; // training curves instead of heatmaps
+    if (metrics.some((m) => m !== curves)) {
+      throw new Error("Cannot mix training metrics and evaluation results in one plot");
     }
-    const box = trainMax(last(a, "train-max"));
-    const groups = a.merge ? [a.inputs] : a.inputs.map((p) => [p]);
+    const groups = curves || !a.merge ? a.inputs.map((p) => [p]) : [a.inputs];
     const titles = a.flags.get("title") ?? [];
     if (titles.length > groups.length) {
-      throw new Error(`Got ${titles.length} --title flags for ${groups.length} panel(s)`);
+      const what = curves ? "run(s)" : "panel(s)";
+      throw new Error(`Got ${titles.length} --title flags for ${groups.length} ${what}`);
     }
-    const loaded = [];
-    for (const g of groups) loaded.push(await readPanel(g));
-    const panels: HeatmapPanel[] = loaded.map((p, k) => ({
-      cells: p.cells,
-      title: titles[k] ?? p.name,
-      kind: (kind as GridKind | undefined) ?? p.kind ?? "addition",
-      trainRange: box === undefined ? p.trainRange : box,
-    }));
+    let names: string[], svg: string;
+    if (curves) {
+      const runs = [];
+      for (const p of a.inputs) runs.push(await readCurveRun(p));
+      names = runs.map((r) => r.name);
+      svg = curvesToSvg(runs.map((r, k) => ({ ...r, name: titles[k] ?? r.name })));
+    } else {
+      const box = trainMax(last(a, "train-max"));
+      const loaded = [];
+      for (const g of groups) loaded.push(await readPanel(g));
+      names = loaded.map((p) => p.name);
+      svg = heatmapSvg(
+        loaded.map((p, k) => ({
+          cells: p.cells,
+          title: titles[k] ?? p.name,
+          kind: (kind as GridKind | undefined) ?? p.kind ?? "addition",
+          trainRange: box === undefined ? p.trainRange : box,
+        })),
+        { annotate: annotate === undefined ? undefined : annotate === "on" },
+      );
+    }
     const first = a.inputs[0];
     const isDir = (await Deno.stat(first)).isDirectory;
     const dir = resolve(last(a, "out") ?? (isDir ? first : dirname(first)));
     const name = last(a, "name") ??
-      loaded.map((p) => p.name).join("_").replace(/[^\w.-]+/g, "-") + "_heatmap";
-    const written = await writePlots(panels, {
-      dir,
-      name,
-      formats: formats as PlotFormat[],
-      annotate: annotate === undefined ? undefined : annotate === "on",
-      scale,
-    });
+      names.join("_").replace(/[^\w.-]+/g, "-") + (curves ? "_curves" : "_heatmap");
+    const written = await writeFigure(svg, { dir, name, formats: formats as PlotFormat[], scale });
     for (const w of written) console.log(w);
     return 0;
   } catch (e) {

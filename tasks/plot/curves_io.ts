@@ -1,16 +1,11 @@
 /**
- * Reading training metrics (`metrics.jsonl`, one JSON object per logged step) into curves, and
- * writing the curves figure as SVG and PNG. A run folder's segments (`pretrain/<date>/<time>/`,
- * one per start or resume) are read in path order and merged by step, a later segment's row
- * replacing an earlier one's for the same step.
+ * Reading training metrics (`metrics.jsonl`, one JSON object per logged step) into curves. A run
+ * folder's segments (`pretrain/<date>/<time>/`, one per start or resume) are read in path order
+ * and merged by step, a later segment's row replacing an earlier one's for the same step.
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
-import { type CurvePoint, type CurveRun, curvesToSvg } from "./curves.ts";
-import { svgToPng } from "./render.ts";
-
-/** A file format the writer knows. */
-type Format = "svg" | "png";
+import type { CurvePoint, CurveRun } from "./curves.ts";
 
 /**
  * Tells whether a plot input is training metrics: a path ending in `.jsonl` (existing or not, so
@@ -118,35 +113,4 @@ export async function readCurveRun(path: string): Promise<CurveRun> {
   }
   const points = [...byStep.values()].sort((a, b) => a.step - b.step);
   return { name: runName(path, isDir), points };
-}
-
-/**
- * Writes runs' training curves as `<dir>/<name>.svg` and/or `.png` (PNG rendered from the SVG).
- *
- * @example
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { writeCurves } from "./curves_io.ts";
- * const dir = await Deno.makeTempDir();
- * const runs = [{ name: "a", points: [{ step: 1, loss: 1, lr: 0 }] }];
- * deepStrictEqual(await writeCurves(runs, { dir, name: "c", formats: ["svg"] }), [`${dir}/c.svg`]);
- * await Deno.remove(dir, { recursive: true });
- * ```
- * @param options output folder, file name without extension, formats, PNG pixels per unit
- * @returns the paths written, in format order
- */
-export async function writeCurves(
-  runs: CurveRun[],
-  options: { dir: string; name: string; formats: Format[]; scale?: number },
-): Promise<string[]> {
-  const svg = curvesToSvg(runs);
-  await Deno.mkdir(options.dir, { recursive: true });
-  const out: string[] = [];
-  for (const f of options.formats) {
-    const path = join(options.dir, `${options.name}.${f}`);
-    if (f === "svg") await Deno.writeTextFile(path, svg);
-    else await Deno.writeFile(path, await svgToPng(svg, options.scale ?? 1));
-    out.push(path);
-  }
-  return out;
 }

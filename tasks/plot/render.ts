@@ -2,11 +2,16 @@
  * Renders SVG text to PNG bytes with resvg (the Rust SVG renderer, compiled to WebAssembly), so
  * the PNG is the SVG's own picture, antialiased, with real text. Text is set in the bundled
  * DejaVu Sans (fonts/DejaVuSans.ttf, licence in fonts/LICENSE); no system font is ever read.
- * The WebAssembly module and the font load once, on the first render.
+ * The WebAssembly module and the font load once, on the first render (only when a PNG is asked
+ * for). Also writes a figure's files.
  * @module
  */
+import { join } from "node:path";
 import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
 import { FONT_FAMILY } from "./metrics.ts";
+
+/** The file formats a figure is written in. */
+export type PlotFormat = "svg" | "png";
 
 /** Where the bundled font lies, beside this module (also when it runs as a remote script). */
 const FONT_URL = new URL("./fonts/DejaVuSans.ttf", import.meta.url);
@@ -82,4 +87,37 @@ export async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
   } finally {
     resvg.free();
   }
+}
+
+/**
+ * Writes an SVG figure as `<dir>/<name>.svg` and/or `<dir>/<name>.png` (rendered from the SVG,
+ * `scale` pixels per unit), creating `dir` when needed and overwriting files of the same name.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { writeFigure } from "./render.ts";
+ * const dir = await Deno.makeTempDir();
+ * const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="3" height="2"/>';
+ * deepStrictEqual(await writeFigure(svg, { dir, name: "f", formats: ["svg"] }), [`${dir}/f.svg`]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @param options the folder, the file name without extension, the formats (default both) and
+ * the PNG's scale (default 1)
+ * @returns the paths written, in format order
+ */
+export async function writeFigure(
+  svg: string,
+  options: { dir: string; name: string; formats?: PlotFormat[]; scale?: number },
+): Promise<string[]> {
+  const { dir, name, formats = ["svg", "png"], scale = 1 } = options;
+  await Deno.mkdir(dir, { recursive: true });
+  const out: string[] = [];
+  for (const f of formats) {
+    const path = join(dir, `${name}.${f}`);
+    if (f === "svg") await Deno.writeTextFile(path, svg);
+    else await Deno.writeFile(path, await svgToPng(svg, scale));
+    out.push(path);
+  }
+  return out;
 }

@@ -7,9 +7,8 @@
  * @module
  */
 import { curvesToSvg } from "../plot/curves.ts";
-import { layoutHeatmaps } from "../plot/layout.ts";
-import { escapeXml, figureToSvg } from "../plot/svg.ts";
-import type { HeatmapPanel } from "../plot/types.ts";
+import { heatmapSvg } from "../plot/heatmap.ts";
+import { escapeXml } from "../plot/svg.ts";
 import { configSummary, type EvalInfo, type RunInfo } from "./runs.ts";
 
 const STYLE = `
@@ -151,14 +150,13 @@ export function runPage(runs: RunInfo[], evals: EvalInfo[][]): string {
   const heatmaps = grids.map((g) => {
     const found = runs.map((r, k) => ({ run: r, e: evals[k].find((e) => e.grid === g) }))
       .filter((x) => x.e !== undefined) as { run: RunInfo; e: EvalInfo }[];
-    const panels: HeatmapPanel[] = found.map((x) => x.e.panel);
     const means = found.map((x) =>
       `<li>${escapeXml(x.run.name)}: in distribution <b class="id">${
         pct(x.e.inDistribution)
       }</b>, out of distribution <b class="ood">${pct(x.e.outOfDistribution)}</b></li>`
     ).join("");
     return `<div class="eval" data-grid="${escapeXml(g)}"><h3>${escapeXml(g)}</h3><ul>${means}</ul>
-<div class="heatmap">${figureToSvg(layoutHeatmaps(panels))}</div></div>`;
+<div class="heatmap">${heatmapSvg(found.map((x) => x.e.panel))}</div></div>`;
   });
   const names = runs.map((r) => r.name);
   const body = `<h1>${names.length > 1 ? "Runs" : "Run"} ${names.map(escapeXml).join(" · ")}</h1>
