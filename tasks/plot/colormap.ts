@@ -23,17 +23,6 @@ export const YLGNBU: readonly string[] = [
 ];
 
 /**
- * Parses a `#rrggbb` colour.
- *
- * @param hex a colour written as `#rrggbb`
- */
-function parseHex(hex: string): Rgb {
-  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
-  if (!m) throw new Error(`Cannot parse colour "${hex}": expected #rrggbb`);
-  return [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)];
-}
-
-/**
  * Writes a colour as `#rrggbb`.
  *
  * Channels are rounded and clamped to 0..255.
@@ -52,7 +41,7 @@ export function toHex(rgb: Rgb): string {
       .join("");
 }
 
-const ANCHORS: Rgb[] = YLGNBU.map(parseHex);
+const ANCHORS = YLGNBU.map((hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16)));
 
 /**
  * Maps a position on the scale to its YlGnBu colour.

@@ -14,24 +14,24 @@ import {
   type TrainRange,
 } from "./types.ts";
 
-/** A panel read from disk, with the paths it came from and a default title. */
+/** A panel read from disk, with a default title. */
 export interface LoadedPanel extends HeatmapPanel {
   /** The run name: the file's `name` field, else the file stem or folder name. */
   name: string;
-  /** Every file that contributed cells. */
-  sources: string[];
 }
 
 const CELL_FILE = /^cell_(\d+)_(\d+)\.json$/;
 
-/** What one JSON file contributes before merging. */
-interface Part {
-  source: string;
+/** What one JSON file states. */
+interface Results {
   cells: Cell[];
   kind?: GridKind;
   trainRange?: TrainRange | null;
   name?: string;
 }
+
+/** One file's results before merging, with its path. */
+type Part = Results & { source: string };
 
 type Json = Record<string, unknown>;
 
@@ -62,8 +62,8 @@ function toCell(source: string, where: string, v: unknown): Cell {
 }
 
 /** Reads the optional `grid`, `name` and `train_range` fields shared by both file shapes. */
-function common(source: string, o: Json): Omit<Part, "source" | "cells"> {
-  const out: Omit<Part, "source" | "cells"> = {};
+function common(source: string, o: Json): Omit<Results, "cells"> {
+  const out: Omit<Results, "cells"> = {};
   if (o.grid !== undefined) {
     if (!GRID_KINDS.includes(o.grid as GridKind)) {
       fail(source, `grid must be one of ${GRID_KINDS.join(", ")}, got ${JSON.stringify(o.grid)}`);
@@ -97,10 +97,7 @@ function common(source: string, o: Json): Omit<Part, "source" | "cells"> {
  * @param source the file name, for messages
  * @returns the cells and any grid kind, name and training range it states
  */
-function parseResults(
-  text: string,
-  source: string,
-): { cells: Cell[]; kind?: GridKind; name?: string; trainRange?: TrainRange | null } {
+function parseResults(text: string, source: string): Results {
   let o: unknown;
   try {
     o = JSON.parse(text);
@@ -124,6 +121,17 @@ function parseResults(
   return fail(source, 'expected a "cells" array or a cell {"i", "j", "correct", "total"}');
 }
 
+/** Reads and parses one results file. */
+async function readResults(path: string): Promise<Part> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    fail(path, (e as Error).message.split("\n")[0]);
+  }
+  return { source: path, ...parseResults(text, path) };
+}
+
 /** Every `cell_<i>_<j>.json` beneath a folder, sorted, checking names against contents. */
 async function readFolder(dir: string): Promise<Part[]> {
   const files: string[] = [];
@@ -139,7 +147,7 @@ async function readFolder(dir: string): Promise<Part[]> {
   files.sort();
   const parts: Part[] = [];
   for (const f of files) { // one at a time: a 100x100 grid is 10,000 files
-    const part = { source: f, ...parseResults(await Deno.readTextFile(f), f) };
+    const part = await readResults(f);
     const [, i, j] = CELL_FILE.exec(basename(f))!;
     const c = part.cells[0];
     if (part.cells.length !== 1 || c.i !== +i || c.j !== +j) {
@@ -178,10 +186,11 @@ function nameOf(path: string, isDir: boolean): string {
  * await Deno.remove(dir, { recursive: true });
  * ```
  * @param paths files or folders holding one run's results (shards of one grid)
- * @returns the merged panel with its name and sources
+ * @returns the merged panel with its name
  */
 export async function readPanel(paths: string[]): Promise<LoadedPanel> {
   const parts: Part[] = [];
+  let firstIsDir = false;
   for (const p of paths) {
     let info: Deno.FileInfo;
     try {
@@ -189,16 +198,8 @@ export async function readPanel(paths: string[]): Promise<LoadedPanel> {
     } catch {
       fail(p, "no such file or folder");
     }
-    if (info.isDirectory) parts.push(...await readFolder(p));
-    else {
-      let text: string;
-      try {
-        text = await Deno.readTextFile(p);
-      } catch (e) {
-        fail(p, (e as Error).message.split("\n")[0]);
-      }
-      parts.push({ source: p, ...parseResults(text, p) });
-    }
+    if (p === paths[0]) firstIsDir = info.isDirectory;
+    parts.push(...info.isDirectory ? await readFolder(p) : [await readResults(p)]);
   }
   const seen = new Map<string, { cell: Cell; source: string }>();
   for (const part of parts) {
@@ -213,28 +214,20 @@ export async function readPanel(paths: string[]): Promise<LoadedPanel> {
       }
     }
   }
-  const pick = <K extends "kind" | "trainRange" | "name">(k: K): Part[K] => {
+  /** A field the parts state, checked to agree; `field` is its name in the files. */
+  const pick = <K extends "kind" | "trainRange" | "name">(k: K, field: string): Part[K] => {
     const stated = parts.filter((p) => p[k] !== undefined);
     for (const p of stated) {
       if (JSON.stringify(p[k]) !== JSON.stringify(stated[0][k])) {
-        fail(
-          p.source,
-          `its ${
-            k === "kind" ? "grid" : k === "trainRange" ? "train_range" : "name"
-          } differs from ${stated[0].source}`,
-        );
+        fail(p.source, `its ${field} differs from ${stated[0].source}`);
       }
     }
     return stated[0]?.[k];
   };
-  const cells = [...seen.values()].map((v) => v.cell).sort((a, b) => a.i - b.i || a.j - b.j);
-  const first = paths[0];
-  const name = pick("name") ?? nameOf(first, (await Deno.stat(first)).isDirectory);
   return {
-    cells,
-    kind: pick("kind"),
-    trainRange: pick("trainRange"),
-    name,
-    sources: parts.map((p) => p.source),
+    cells: [...seen.values()].map((v) => v.cell).sort((a, b) => a.i - b.i || a.j - b.j),
+    kind: pick("kind", "grid"),
+    trainRange: pick("trainRange", "train_range"),
+    name: pick("name", "name") ?? nameOf(paths[0], firstIsDir),
   };
 }

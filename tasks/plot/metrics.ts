@@ -26,20 +26,9 @@ const ADVANCE: readonly number[] = [
 ];
 
 /**
- * Gives the advance width of one character of DejaVu Sans in font units (2048 per em).
- *
- * Characters outside printable ASCII count as a full em, so text in them is never under-measured.
- *
- * @returns its advance width in font units
- */
-function advanceWidth(ch: string): number {
-  const code = ch.codePointAt(0) ?? 0;
-  return code >= 32 && code <= 126 ? ADVANCE[code - 32] : UNITS_PER_EM;
-}
-
-/**
  * Measures a line of text set in DejaVu Sans at `size * FONT_UNITS` units, rounded up to a whole
- * unit so the layout stays on integer coordinates. Kerning is ignored (a unit or two at most).
+ * unit so the layout stays on integer coordinates. Kerning is ignored (a unit or two at most);
+ * characters outside printable ASCII count as a full em, so text in them is never under-measured.
  *
  * @example
  * ```ts
@@ -54,6 +43,9 @@ function advanceWidth(ch: string): number {
  */
 export function textWidth(text: string, size: number): number {
   let units = 0;
-  for (const ch of text) units += advanceWidth(ch);
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    units += code >= 32 && code <= 126 ? ADVANCE[code - 32] : UNITS_PER_EM;
+  }
   return Math.ceil((units * size * FONT_UNITS) / UNITS_PER_EM);
 }

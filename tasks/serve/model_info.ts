@@ -2,16 +2,36 @@
  * What the playground needs to rebuild a run's newest checkpoint in the browser, worked out on
  * the server with the same code the eval task uses: the resolved architecture (from
  * `model_config.json` and the vocabulary size in the safetensors header), the weights' URL, and
- * how the training data wrote numbers (reversed operands and answer).
+ * how the training data wrote numbers (reversed operands and answer). The browser bundle imports
+ * only the type of the answer from here.
  * @module
  */
 import { join } from "node:path";
 import { listCheckpoints } from "../../core/checkpoint_read.ts";
-import { resolveArch } from "../../core/nn/arch.ts";
+import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
 import { parseArchConfig } from "../../cli/config_files.ts";
 import { readTrainingMeta } from "../eval/model_io.ts";
-import type { PlayModel } from "./play_model.ts";
+
+/** The `/api/model` answer. */
+export interface PlayModel {
+  /** Run name. */
+  run: string;
+  /** Checkpoint folder name. */
+  checkpoint: string;
+  /** Training step of the checkpoint, when known. */
+  step: number | null;
+  /** URL path of `model.safetensors` (served by the file route). */
+  weights: string;
+  /** Bytes of `model.safetensors`. */
+  bytes: number;
+  /** The resolved architecture. */
+  arch: Arch;
+  /** Operands written least-significant digit first. */
+  reverseOperands: boolean;
+  /** Answer written least-significant digit first. */
+  reverseAnswer: boolean;
+}
 
 /** Reads the JSON header of a safetensors file without its data. */
 async function readHeader(path: string): Promise<Record<string, { shape?: number[] }>> {
@@ -68,23 +88,17 @@ export async function playModel(baseDir: string, name: string): Promise<PlayMode
   );
   const vocab = raw.embedding.vocab_size ?? word?.[1].shape?.[0] ?? NaN;
   if (!Number.isInteger(vocab)) throw new Error(`Cannot tell the vocabulary size of ${ck.name}`);
-  const arch = resolveArch(raw, vocab);
-  // Unknown data: the project's presets all reverse operands and answer.
   const g = (await readTrainingMeta(dir, baseDir))?.generator;
-  const reverseOperands = g ? g.reverseAll : true;
-  const reverseAnswer = g ? g.reverseAll || g.reverseAnswer : true;
-  const op: string | null = g ? g.op : null;
   const rel = dir.slice(baseDir.length).split(/[\\/]/).filter(Boolean).map(encodeURIComponent);
-  const bytes = (await Deno.stat(weightsPath)).size;
   return {
     run: name,
     checkpoint: ck.name,
     step: ck.step,
     weights: `/files/${rel.join("/")}/model.safetensors`,
-    bytes,
-    arch,
-    reverseOperands,
-    reverseAnswer,
-    op,
+    bytes: (await Deno.stat(weightsPath)).size,
+    arch: resolveArch(raw, vocab),
+    // Unknown data: the project's presets all reverse operands and answer.
+    reverseOperands: g ? g.reverseAll : true,
+    reverseAnswer: g ? g.reverseAll || g.reverseAnswer : true,
   };
 }

@@ -51,31 +51,24 @@ export interface EvalInfo {
 /** Seconds since the last metrics write within which a run counts as training. */
 const LIVE_SECONDS = 120;
 
-async function isDir(path: string): Promise<boolean> {
+/** The names of a folder's subfolders, sorted; none when it cannot be read. */
+async function subfolders(dir: string): Promise<string[]> {
+  const names: string[] = [];
   try {
-    return (await Deno.stat(path)).isDirectory;
+    for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
   } catch {
-    return false;
+    return [];
   }
+  return names.sort();
 }
 
 /** Every `pretrain/<date>/<time>/` segment folder of a run, oldest first. */
 async function segments(runDir: string): Promise<string[]> {
   const out: string[] = [];
-  const walk = async (dir: string, depth: number): Promise<void> => {
-    let names: string[] = [];
-    try {
-      for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
-    } catch {
-      return;
-    }
-    names = names.sort();
-    for (const n of names) {
-      if (depth === 1) out.push(join(dir, n));
-      else await walk(join(dir, n), depth + 1);
-    }
-  };
-  await walk(join(runDir, "pretrain"), 0);
+  for (const date of await subfolders(join(runDir, "pretrain"))) {
+    const dir = join(runDir, "pretrain", date);
+    for (const time of await subfolders(dir)) out.push(join(dir, time));
+  }
   return out;
 }
 
@@ -96,18 +89,12 @@ async function segments(runDir: string): Promise<string[]> {
  */
 export async function listRunNames(baseDir: string): Promise<string[]> {
   const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(baseDir)) {
-      if (!e.isDirectory || !RUN_NAME.test(e.name)) continue;
-      const dir = join(baseDir, e.name);
-      if (await isDir(join(dir, "pretrain")) || await isDir(join(dir, "checkpoints"))) {
-        names.push(e.name);
-      }
-    }
-  } catch {
-    return [];
+  for (const name of await subfolders(baseDir)) {
+    if (!RUN_NAME.test(name)) continue;
+    const sub = await subfolders(join(baseDir, name));
+    if (sub.includes("pretrain") || sub.includes("checkpoints")) names.push(name);
   }
-  return names.sort();
+  return names;
 }
 
 /**
@@ -131,12 +118,11 @@ export async function listRunNames(baseDir: string): Promise<string[]> {
  */
 export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
   const runDir = join(baseDir, name);
-  const segs = await segments(runDir);
   const byStep = new Map<number, CurvePoint>();
   let finished = false, testExactMatch: number | null = null, newest = 0;
   let configPath: string | null = null, config: Record<string, unknown> | null = null;
-  for (const [k, seg] of segs.entries()) {
-    const last = k === segs.length - 1;
+  for (const seg of await segments(runDir)) {
+    finished = false; // only the newest segment's end counts
     let text = "";
     try {
       const file = join(seg, "metrics.jsonl");
@@ -145,7 +131,6 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
     } catch {
       // A segment without metrics yet.
     }
-    if (last) finished = false;
     for (const line of text.split("\n")) {
       let r: Record<string, unknown>;
       try {
@@ -190,37 +175,6 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
 }
 
 /**
- * A short description of a run's config for the runs table: preset, dataset, architecture and
- * budget.
- *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { configSummary } from "./runs.ts";
- * strictEqual(configSummary({ preset: "tiny-addition", arch: { layers_in_recurrent_block: 2,
- *   maximal_recurrence: 1, hidden_size: 64, embedding: { pos_embedding: "abacus" } } }),
- *   "tiny-addition · 2x1 layers, width 64, abacus");
- * ```
- * @returns one line, empty without a config
- */
-export function configSummary(config: Record<string, unknown> | null): string {
-  if (!config) return "";
-  const o = (v: unknown): Record<string, unknown> =>
-    v && typeof v === "object" ? v as Record<string, unknown> : {};
-  const arch = o(config.arch), train = o(config.train), data = o(config.data);
-  const parts: string[] = [];
-  if (typeof config.preset === "string") parts.push(config.preset);
-  else if (typeof data.dataset === "string") parts.push(data.dataset);
-  const layers = [arch.layers_in_recurrent_block, arch.maximal_recurrence].join("x");
-  const bits = [`${layers} layers`, `width ${arch.hidden_size}`];
-  const pos = o(arch.embedding).pos_embedding;
-  bits.push(typeof pos === "string" ? pos : "no positions");
-  if (typeof train.budget_steps === "number") bits.push(`${train.budget_steps} steps`);
-  parts.push(bits.join(", "));
-  return parts.join(" · ");
-}
-
-/**
  * Reads a run's evaluations: every `downstream/<grid>/` folder with cell files.
  *
  * @example
@@ -241,16 +195,9 @@ export function configSummary(config: Record<string, unknown> | null): string {
  */
 export async function readEvals(baseDir: string, name: string): Promise<EvalInfo[]> {
   const dir = join(baseDir, name, "downstream");
-  const grids: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (e.isDirectory && !e.name.startsWith(".")) grids.push(e.name);
-    }
-  } catch {
-    return [];
-  }
   const out: EvalInfo[] = [];
-  for (const grid of grids.sort()) {
+  for (const grid of await subfolders(dir)) {
+    if (grid.startsWith(".")) continue;
     let panel: HeatmapPanel;
     try {
       panel = await readPanel([join(dir, grid)]);
