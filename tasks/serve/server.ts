@@ -2,9 +2,9 @@
  * The HTTP side of `deno task serve`: routes, the file route's confinement to the base folder,
  * server-sent events for live curves, and the browser bundle of the playground, built once with
  * `deno bundle` into a temporary folder on the first visit to the playground (so the other pages
- * never fetch esbuild). Read-only: every method but GET
- * and HEAD gets 405. Bound to a loopback address, requests naming another host are refused (a web
- * page elsewhere cannot reach the server through DNS rebinding).
+ * never fetch esbuild). Read-only: every method but GET and HEAD gets 405. Bound to a loopback
+ * address, requests naming another host are refused (a web page elsewhere cannot reach the server
+ * through DNS rebinding). Event streams read the runs' metrics once a second.
  * @module
  */
 import { extname, join } from "node:path";
@@ -21,8 +21,6 @@ export interface ServeOptions {
   port?: number;
   /** Interface. Default 127.0.0.1. */
   host?: string;
-  /** Seconds between the SSE stream's checks of the metrics files. Default 1. */
-  pollSeconds?: number;
   /** Called with one line per served request error (default: nothing). */
   log?: (line: string) => void;
 }
@@ -39,6 +37,7 @@ export interface RunningServer {
   finished: Promise<void>;
 }
 
+/** Content types of the file route; anything else is `application/octet-stream`. */
 const TYPES: Record<string, string> = {
   ".json": "application/json",
   ".jsonl": "text/plain; charset=utf-8",
@@ -46,8 +45,6 @@ const TYPES: Record<string, string> = {
   ".txt": "text/plain; charset=utf-8",
   ".svg": "image/svg+xml",
   ".png": "image/png",
-  ".safetensors": "application/octet-stream",
-  ".bin": "application/octet-stream",
 };
 
 const PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
@@ -119,7 +116,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   const host = options.host ?? "127.0.0.1";
   const loopback = isLoopback(host);
-  const poll = (options.pollSeconds ?? 1) * 1000;
   const log = options.log ?? (() => {});
   const bundleDir = await Deno.makeTempDir({ prefix: "abacus-serve-" });
   let bundle: Promise<string> | undefined;
@@ -133,27 +129,20 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const abort = new AbortController();
   const streams = new Set<() => void>();
 
+  const allRuns = async (): Promise<RunInfo[]> =>
+    Promise.all((await listRunNames(realBase)).map((n) => readRun(realBase, n)));
   const runsOf = async (names: string[]): Promise<RunInfo[] | null> => {
     const known = new Set(await listRunNames(realBase));
     if (names.some((n) => !known.has(n))) return null;
     return Promise.all(names.map((n) => readRun(realBase, n)));
   };
 
+  /** Server-sent events: the runs' status, last step and loss, sent when they change. */
   const events = (names: string[], req: Request): Response => {
     let timer: ReturnType<typeof setInterval> | undefined, last = "";
-    const enc = new TextEncoder();
     let stop = () => {};
-    const body = new ReadableStream<Uint8Array>({
+    const body = new ReadableStream<string>({
       start(controller) {
-        const send = (s: string): boolean => {
-          try {
-            controller.enqueue(enc.encode(s));
-            return true;
-          } catch {
-            stop();
-            return false;
-          }
-        };
         stop = () => {
           clearInterval(timer);
           streams.delete(stop);
@@ -163,31 +152,33 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
             // Already closed or cancelled.
           }
         };
+        const send = (s: string): void => {
+          try {
+            controller.enqueue(s);
+          } catch {
+            stop();
+          }
+        };
         streams.add(stop);
         req.signal.addEventListener("abort", () => stop());
         const tick = async () => {
           const runs = await Promise.all(names.map((n) => readRun(realBase, n).catch(() => null)));
-          const state = runs.map((r, k) => ({
+          const data = JSON.stringify(runs.map((r, k) => ({
             name: names[k],
             status: r?.status ?? "missing",
             step: r?.points.at(-1)?.step ?? null,
             loss: r?.points.at(-1)?.loss ?? null,
-          }));
-          const data = JSON.stringify(state);
-          if (data !== last) {
-            last = data;
-            send(`event: metrics\ndata: ${data}\n\n`);
-          } else send(`: alive\n\n`);
+          })));
+          send(data === last ? ": alive\n\n" : `event: metrics\ndata: ${data}\n\n`);
+          last = data;
         };
         send("retry: 2000\n\n");
-        timer = setInterval(() => tick().catch(() => {}), poll);
+        timer = setInterval(() => tick().catch(() => {}), 1000);
         tick().catch(() => {});
       },
-      cancel() {
-        stop();
-      },
+      cancel: () => stop(),
     });
-    return new Response(body, {
+    return new Response(body.pipeThrough(new TextEncoderStream()), {
       headers: {
         "content-type": "text/event-stream",
         "cache-control": "no-store",
@@ -206,12 +197,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!isLoopback(name)) return text(403, "Forbidden: unexpected Host header\n");
     }
     const path = url.pathname;
-    if (path === "/") {
-      const names = await listRunNames(realBase);
-      return html(
-        runsPage(options.baseDir, await Promise.all(names.map((n) => readRun(realBase, n)))),
-      );
-    }
+    if (path === "/") return html(runsPage(options.baseDir, await allRuns()));
     if (path === "/run" || path === "/curves" || path === "/events") {
       const names = namesOf(url);
       if (!names) return text(400, "Bad request: give run names as ?name=RUN\n");
@@ -227,15 +213,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     if (path === "/play") {
       playBundle(); // start building while the page loads
-      const names = await listRunNames(realBase);
-      const withCk = (await Promise.all(names.map((n) => readRun(realBase, n))))
-        .filter((r) => r.checkpoints.length > 0).map((r) => r.name);
-      return html(playPage(withCk));
+      const runs = await allRuns();
+      return html(playPage(runs.filter((r) => r.checkpoints.length > 0).map((r) => r.name)));
     }
     if (path === "/api/runs") {
-      const names = await listRunNames(realBase);
-      const runs = await Promise.all(names.map((n) => readRun(realBase, n)));
-      return Response.json(runs.map((r) => ({
+      return Response.json((await allRuns()).map((r) => ({
         name: r.name,
         status: r.status,
         steps: r.points.at(-1)?.step ?? null,
@@ -283,7 +265,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           "content-type": type,
           "content-length": String(size),
           "content-security-policy": "sandbox; default-src 'none'",
-          "x-content-type-options": "nosniff",
           "cache-control": "no-store",
         },
       });
@@ -291,13 +272,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return text(404, "Not found\n");
   };
 
-  let resolveListening: (port: number) => void = () => {};
-  const listening = new Promise<number>((r) => (resolveListening = r));
   const server = Deno.serve({
     hostname: host,
     port: options.port ?? 8000,
     signal: abort.signal,
-    onListen: ({ port }) => resolveListening(port),
+    onListen: () => {}, // the task prints its own line
     onError: (e) => {
       log(`error: ${(e as Error).message.split("\n")[0]}`);
       return text(500, "Internal error\n");
@@ -308,7 +287,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     res.headers.set("referrer-policy", "no-referrer");
     return res;
   });
-  const port = await listening;
+  const port = server.addr.port;
   const shown = host.includes(":") ? `[${host}]` : host;
   // Wait for a bundle still being built: deno bundle would recreate the folder after removal.
   const finished = server.finished.then(() => bundle?.catch(() => "")).then(() =>
