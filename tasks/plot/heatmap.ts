@@ -8,7 +8,6 @@
  * @module
  */
 import { textWidth } from "./metrics.ts";
-import { textColourOn, toHex, YLGNBU, ylGnBu } from "./colormap.ts";
 import { type PlotFormat, writeFigure } from "./render.ts";
 import { num, svgDocument, svgLine, svgText } from "./svg.ts";
 import type { GridKind, HeatmapPanel } from "./types.ts";
@@ -43,24 +42,34 @@ const INK = "#262626";
 const MISSING = "#d9d9d9";
 /** The tallest annotated cell: a square that fits "100" at annotation size 2. */
 const MAX_CELL_H = textWidth("100", 2) + 10;
+/**
+ * The nine anchors of YlGnBu (yellow, green, blue), the colour scale of upstream's seaborn
+ * heatmaps, from lightest (0%) to darkest (100%); between anchors the scale is linear in sRGB, as
+ * matplotlib's "YlGnBu" colormap is.
+ * Reference: ColorBrewer 2.0, sequential scheme YlGnBu, 9 classes (Cynthia Brewer).
+ */
+const YLGNBU = [
+  "#ffffd9",
+  "#edf8b1",
+  "#c7e9b4",
+  "#7fcdbb",
+  "#41b6c4",
+  "#1d91c0",
+  "#225ea8",
+  "#253494",
+  "#081d58",
+];
+const ANCHORS = YLGNBU.map((hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16)));
 /** Tick steps, in cells, from which the smallest that fits is chosen. */
 const STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000];
 
-/** A panel's cells as a dense row-major grid of percentages (null where a cell has no result). */
-interface Grid {
-  i0: number; // first row's length i
-  j0: number; // first column's length j
-  rows: number;
-  cols: number;
-  percent: (number | null)[]; // rows * cols percentages 0..100, row-major
-}
-
 /**
- * The dense grid spanning a panel's smallest to largest `i` and `j`, each cell
- * `100 * correct / total`. Throws on an empty panel, lengths that are not integers >= 0, counts
+ * The dense grid spanning a panel's smallest to largest `i` and `j`: row-major percentages
+ * `100 * correct / total`, null where a cell has no result; `i0` and `j0` are the first row's and
+ * column's lengths. Throws on an empty panel, lengths that are not integers >= 0, counts
  * that are not a rate, and a cell given twice with different counts.
  */
-function toGrid(panel: HeatmapPanel): Grid {
+function toGrid(panel: HeatmapPanel) {
   const label = panel.title ? `panel "${panel.title}"` : "a panel";
   if (panel.cells.length === 0) throw new Error(`Cannot plot ${label}: it has no cells`);
   let i0 = Infinity, i1 = -Infinity, j0 = Infinity, j1 = -Infinity;
@@ -98,22 +107,11 @@ function tickValues(first: number, n: number, step: number): number[] {
   return out;
 }
 
-/** Per-panel sizes computed before placement. */
-interface Plan {
-  grid: Grid;
-  panel: HeatmapPanel;
-  title: string;
-  annotate: boolean;
-  annSize: number; // text size of annotations
-  cellW: number;
-  cellH: number;
-  step: number;
-  yTickW: number;
-  span: number; // horizontal extent of the grid column (grid, title or x label)
-}
-
-/** Chooses cell size, annotation and ticks for one panel. */
-function plan(panel: HeatmapPanel, opts: HeatmapOptions): Plan {
+/**
+ * Chooses cell size, annotation (`annSize` its text size) and tick step for one panel; `span` is
+ * the horizontal extent of its column (grid, title or x label).
+ */
+function plan(panel: HeatmapPanel, opts: HeatmapOptions) {
   const grid = toGrid(panel);
   const style = KIND_STYLE[panel.kind ?? "addition"];
   const side = Math.max(grid.rows, grid.cols);
@@ -148,6 +146,24 @@ function plan(panel: HeatmapPanel, opts: HeatmapOptions): Plan {
   return { grid, panel, title, annotate, annSize, cellW, cellH, step, yTickW, span };
 }
 
+/**
+ * A percentage's YlGnBu colour as `#rrggbb`, and the annotation colour seaborn picks on it: dark
+ * where the background's relative luminance is above 0.408, else white.
+ */
+function colours(percent: number): { fill: string; ink: string } {
+  const x = (percent / 100) * (ANCHORS.length - 1);
+  const k = Math.min(Math.floor(x), ANCHORS.length - 2);
+  const a = ANCHORS[k], b = ANCHORS[k + 1];
+  const rgb = [0, 1, 2].map((c) => Math.round(a[c] + (b[c] - a[c]) * (x - k)));
+  const lin = rgb.map((c) => {
+    const s = c / 255;
+    return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  });
+  const lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+  const fill = "#" + rgb.map((c) => c.toString(16).padStart(2, "0")).join("");
+  return { fill, ink: lum > 0.408 ? INK : "#ffffff" };
+}
+
 /** A line of text in the ink colour. */
 function text(
   x: number,
@@ -180,7 +196,7 @@ function cellRect(i: number, j: number, v: number | null, fill: string, geo: str
 }
 
 /** The red outline (stroke centred on the edges) around the training range, clipped to the grid. */
-function trainBox(p: Plan, gx: number, gy: number): string[] {
+function trainBox(p: ReturnType<typeof plan>, gx: number, gy: number): string[] {
   const tr = p.panel.trainRange;
   if (!tr) return [];
   const { grid } = p;
@@ -250,15 +266,13 @@ export function heatmapSvg(panels: HeatmapPanel[], options: HeatmapOptions = {})
     for (let r = 0; r < grid.rows; r++) {
       for (let c = 0; c < grid.cols; c++) {
         const v = grid.percent[r * grid.cols + c];
-        const rgb = v === null ? null : ylGnBu(v / 100);
+        const colour = v === null ? null : colours(v);
         const cx = gx + c * cellW, cy = gy + r * cellH;
         const geo = geometry(cx, cy, cellW, cellH);
-        out.push(cellRect(grid.i0 + r, grid.j0 + c, v, rgb ? toHex(rgb) : MISSING, geo));
-        if (p.annotate && rgb && v !== null) {
+        out.push(cellRect(grid.i0 + r, grid.j0 + c, v, colour?.fill ?? MISSING, geo));
+        if (p.annotate && colour && v !== null) {
           const label = v.toFixed(style.decimals);
-          out.push(
-            svgText(cx + cellW / 2, cy + cellH / 2, label, p.annSize, "middle", textColourOn(rgb)),
-          );
+          out.push(svgText(cx + cellW / 2, cy + cellH / 2, label, p.annSize, "middle", colour.ink));
         }
       }
     }

@@ -271,6 +271,35 @@ function texts(svg: string): string[] {
   return svgElements(svg, "text").map((t) => t["#text"]);
 }
 
+Deno.test("heatmapSvg() colours cells on YlGnBu; annotations dark on light cells, white on dark", () => {
+  // ColorBrewer's nine YlGnBu anchors, 0% to 100%, linear in sRGB between them.
+  const anchors = ["#ffffd9", "#edf8b1", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8"]
+    .concat(["#253494", "#081d58"]).map(rgb);
+  const want = (p: number) => {
+    const x = (p / 100) * 8, k = Math.min(Math.floor(x), 7);
+    const c = anchors[k].map((v, n) => Math.round(v + (anchors[k + 1][n] - v) * (x - k)));
+    return "#" + c.map((v) => v.toString(16).padStart(2, "0")).join("");
+  };
+  const percents = [0, 30, 50, 100];
+  const cells = percents.map((correct, k) => ({ i: 1, j: k + 1, correct, total: 100 }));
+  const svg = heatmapSvg([{ cells }]);
+  const rects = svgElements(svg, "rect").filter((r) => r.class === "cell");
+  deepStrictEqual(rects.map((r) => r.fill), percents.map(want));
+  deepStrictEqual(rects.map((r) => r.fill), ["#ffffd9", "#aadeb7", "#41b6c4", "#081d58"]);
+  const inks = rects.map((r) => {
+    const [x, y] = [+r.x + +r.width / 2, +r.y + +r.height / 2];
+    return svgElements(svg, "text").find((t) => +t.x === x && +t.y === y)?.fill;
+  });
+  // Seaborn's rule: dark text where the WCAG relative luminance is above 0.408.
+  const luminance = (hex: string) => {
+    const [r, g, b] = rgb(hex).map((c) => c / 255)
+      .map((c) => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  deepStrictEqual(inks, rects.map((r) => luminance(r.fill) > 0.408 ? "#262626" : "#ffffff"));
+  deepStrictEqual(inks, ["#262626", "#262626", "#ffffff", "#ffffff"]);
+});
+
 Deno.test("heatmapSvg() annotates small grids only and ticks every 10 on a 100x100 grid", () => {
   const big = texts(heatmapSvg([{ cells: grid(100, 100, (i, j) => (i + j) % 101) }]));
   ok(big.length < 40, `no annotations (${big.length} texts)`);
