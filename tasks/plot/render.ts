@@ -16,31 +16,27 @@ export type PlotFormat = "svg" | "png";
 /** Where the bundled font lies, beside this module (also when it runs as a remote script). */
 const FONT_URL = new URL("./fonts/DejaVuSans.ttf", import.meta.url);
 
-/** The first render's set-up: WebAssembly initialised, the font's bytes read. */
-let ready: Promise<Uint8Array> | undefined;
-
-/** Reads a file by URL: from disk for `file:` URLs, otherwise over the network. */
+/** Reads a file by URL (`file:` too: Deno's fetch reads them). */
 async function readUrl(url: URL): Promise<Uint8Array> {
-  if (url.protocol === "file:") return await Deno.readFile(url);
   const res = await fetch(url);
   if (!res.ok) throw new Error(`Cannot fetch ${url.href}: HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }
 
-/** Initialises resvg's WebAssembly (shipped in its npm package) and reads the font. */
-async function setUp(): Promise<Uint8Array> {
-  const wasmUrl = new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm"));
-  const [wasm, font] = await Promise.all([readUrl(wasmUrl), readUrl(FONT_URL)]);
-  await initWasm(wasm);
-  return font;
-}
+/** The first render's set-up, run once (again only after a failure): the font's bytes. */
+let ready: Promise<Uint8Array> | undefined;
 
-/** The font, once the set-up is done; the set-up runs once, again only after a failure. */
-function setUpOnce(): Promise<Uint8Array> {
-  if (!ready) {
-    ready = setUp();
-    ready.catch(() => ready = undefined);
-  }
+/** Initialises resvg's WebAssembly (shipped in its npm package) and reads the font, once. */
+function setUp(): Promise<Uint8Array> {
+  ready ??= (async () => {
+    const wasmUrl = new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm"));
+    const [wasm, font] = await Promise.all([readUrl(wasmUrl), readUrl(FONT_URL)]);
+    await initWasm(wasm);
+    return font;
+  })().catch((e) => {
+    ready = undefined;
+    throw e;
+  });
   return ready;
 }
 
@@ -67,7 +63,7 @@ export async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
   if (!(scale > 0 && Number.isFinite(scale))) {
     throw new RangeError(`Cannot render at scale ${scale}: it must be a number > 0`);
   }
-  const font = await setUpOnce();
+  const font = await setUp();
   const resvg = new Resvg(svg, {
     fitTo: { mode: "zoom", value: scale },
     font: {
