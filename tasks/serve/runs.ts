@@ -152,8 +152,7 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
       }
     }
     try {
-      const text = await Deno.readTextFile(join(seg, "config.yaml"));
-      const parsed = parseYaml(text);
+      const parsed = parseYaml(await Deno.readTextFile(join(seg, "config.yaml")));
       if (parsed && typeof parsed === "object") {
         config = parsed as Record<string, unknown>;
         configPath = seg.slice(runDir.length + 1) + "/config.yaml";

@@ -27,10 +27,8 @@ export interface ServeOptions {
 
 /** A running server. */
 export interface RunningServer {
-  /** `http://host:port`. */
+  /** `http://host:port`, with the port bound. */
   url: string;
-  /** The port bound. */
-  port: number;
   /** Stops listening, ends event streams, removes the bundle. */
   close(): Promise<void>;
   /** Resolves when the server has stopped. */
@@ -287,15 +285,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     res.headers.set("referrer-policy", "no-referrer");
     return res;
   });
-  const port = server.addr.port;
   const shown = host.includes(":") ? `[${host}]` : host;
   // Wait for a bundle still being built: deno bundle would recreate the folder after removal.
   const finished = server.finished.then(() => bundle?.catch(() => "")).then(() =>
     Deno.remove(bundleDir, { recursive: true }).catch(() => {})
   );
   return {
-    url: `http://${shown}:${port}`,
-    port,
+    url: `http://${shown}:${server.addr.port}`,
     finished,
     close: async () => {
       for (const s of [...streams]) s();
