@@ -4,6 +4,7 @@
  * and merged by step, a later segment's row replacing an earlier one's for the same step.
  * @module
  */
+import { readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { CurvePoint, CurveRun } from "./curves.ts";
 
@@ -27,17 +28,6 @@ export async function isMetricsInput(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Every `metrics.jsonl` beneath `dir`, sorted by path. */
-async function findMetrics(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory) out.push(...await findMetrics(p));
-    else if (e.isFile && e.name === "metrics.jsonl") out.push(p);
-  }
-  return out.sort();
 }
 
 /** Training rows of one metrics file (rows with a numeric step and loss, no `event`). */
@@ -101,7 +91,11 @@ export async function readCurveRun(path: string): Promise<CurveRun> {
   } catch {
     throw new Error(`Cannot read ${path}: no such file or folder`);
   }
-  const files = isDir ? await findMetrics(join(path, "pretrain")) : [path];
+  const files = isDir
+    ? (await readdir(join(path, "pretrain"), { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile() && e.name === "metrics.jsonl")
+      .map((e) => join(e.parentPath, e.name)).sort()
+    : [path];
   if (files.length === 0) throw new Error(`${path}: no pretrain/**/metrics.jsonl beneath it`);
   const byStep = new Map<number, CurvePoint>();
   for (const f of files) {

@@ -5,6 +5,7 @@
  * Only the given paths are read, so the plot task also works as a remote script.
  * @module
  */
+import { readdir } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import {
   type Cell,
@@ -22,16 +23,14 @@ export interface LoadedPanel extends HeatmapPanel {
 
 const CELL_FILE = /^cell_(\d+)_(\d+)\.json$/;
 
-/** What one JSON file states. */
-interface Results {
+/** What one JSON file states, and its path. */
+interface Part {
+  source: string;
   cells: Cell[];
   kind?: GridKind;
   trainRange?: TrainRange | null;
   name?: string;
 }
-
-/** One file's results before merging, with its path. */
-type Part = Results & { source: string };
 
 type Json = Record<string, unknown>;
 
@@ -61,44 +60,23 @@ function toCell(source: string, where: string, v: unknown): Cell {
   return cell;
 }
 
-/** Reads the optional `grid`, `name` and `train_range` fields shared by both file shapes. */
-function common(source: string, o: Json): Omit<Results, "cells"> {
-  const out: Omit<Results, "cells"> = {};
-  if (o.grid !== undefined) {
-    if (!GRID_KINDS.includes(o.grid as GridKind)) {
-      fail(source, `grid must be one of ${GRID_KINDS.join(", ")}, got ${JSON.stringify(o.grid)}`);
-    }
-    out.kind = o.grid as GridKind;
-  }
-  if (o.name !== undefined) {
-    if (typeof o.name !== "string") fail(source, "name must be a string");
-    out.name = o.name;
-  }
-  if (o.train_range !== undefined) {
-    const r = o.train_range;
-    if (r === null) out.trainRange = null;
-    else if (
-      Array.isArray(r) && r.length === 2 &&
-      r.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x)))
-    ) out.trainRange = r as TrainRange;
-    else fail(source, "train_range must be [[iMin, iMax], [jMin, jMax]] or null");
-  }
-  return out;
-}
-
 /**
- * Parses one results file: a grid file with a `cells` array, or a single cell object.
+ * Reads one results file: a grid file with a `cells` array, or a single cell object.
  *
  * Grid file: `{"grid"?: "addition"|"multiplication"|"sorting"|"or", "name"?: string,
  * "cells": [{"i", "j", "correct", "total"}, ...], "train_range"?: [[iMin, iMax], [jMin, jMax]]
  * | null}`. Cell file: `{"i", "j", "correct", "total"}` with the same optional fields. Counts
  * are integers, `total >= 1`, `correct <= total`; other fields are ignored.
  *
- * @param source the file name, for messages
- * @returns the cells and any grid kind, name and training range it states
+ * @returns the cells and any grid kind, name and training range it states, with its path
  */
-function parseResults(text: string, source: string): Results {
-  let o: unknown;
+async function readResults(source: string): Promise<Part> {
+  let text: string, o: unknown;
+  try {
+    text = await Deno.readTextFile(source);
+  } catch (e) {
+    fail(source, (e as Error).message.split("\n")[0]);
+  }
   try {
     o = JSON.parse(text);
   } catch (e) {
@@ -108,41 +86,40 @@ function parseResults(text: string, source: string): Results {
     fail(source, "expected a JSON object");
   }
   const obj = o as Json;
+  let cells: Cell[];
   if (obj.cells !== undefined) {
     if (!Array.isArray(obj.cells)) fail(source, "cells must be an array");
-    return {
-      ...common(source, obj),
-      cells: obj.cells.map((c, k) => toCell(source, `cells[${k}]`, c)),
-    };
+    cells = obj.cells.map((c, k) => toCell(source, `cells[${k}]`, c));
+  } else if (obj.i !== undefined) cells = [toCell(source, "the cell", obj)];
+  else fail(source, 'expected a "cells" array or a cell {"i", "j", "correct", "total"}');
+  const out: Part = { source, cells };
+  if (obj.grid !== undefined) {
+    if (!GRID_KINDS.includes(obj.grid as GridKind)) {
+      fail(source, `grid must be one of ${GRID_KINDS.join(", ")}, got ${JSON.stringify(obj.grid)}`);
+    }
+    out.kind = obj.grid as GridKind;
   }
-  if (obj.i !== undefined) {
-    return { ...common(source, obj), cells: [toCell(source, "the cell", obj)] };
+  if (obj.name !== undefined) {
+    if (typeof obj.name !== "string") fail(source, "name must be a string");
+    out.name = obj.name;
   }
-  return fail(source, 'expected a "cells" array or a cell {"i", "j", "correct", "total"}');
-}
-
-/** Reads and parses one results file. */
-async function readResults(path: string): Promise<Part> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    fail(path, (e as Error).message.split("\n")[0]);
+  const r = obj.train_range;
+  if (r === null) out.trainRange = null;
+  else if (r !== undefined) {
+    if (
+      !Array.isArray(r) || r.length !== 2 ||
+      !r.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x)))
+    ) fail(source, "train_range must be [[iMin, iMax], [jMin, jMax]] or null");
+    out.trainRange = r as TrainRange;
   }
-  return { source: path, ...parseResults(text, path) };
+  return out;
 }
 
 /** Every `cell_<i>_<j>.json` beneath a folder, sorted, checking names against contents. */
 async function readFolder(dir: string): Promise<Part[]> {
-  const files: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for await (const e of Deno.readDir(d)) {
-      const p = join(d, e.name);
-      if (e.isDirectory) await walk(p);
-      else if (CELL_FILE.test(e.name)) files.push(p);
-    }
-  };
-  await walk(dir);
+  const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => !e.isDirectory() && CELL_FILE.test(e.name))
+    .map((e) => join(e.parentPath, e.name));
   if (files.length === 0) fail(dir, "no cell_<i>_<j>.json files in it or its subfolders");
   files.sort();
   const parts: Part[] = [];
