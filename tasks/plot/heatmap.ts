@@ -2,14 +2,13 @@
  * Heatmaps of evaluation grids, one or more panels side by side with a shared colour bar,
  * following upstream's seaborn plots: first operand length on y (row 1 at the top), second on x,
  * YlGnBu over 0..100%, a red box around the training range, annotations on small grids. Drawn as
- * SVG in integer units, measuring text in the bundled font (metrics.ts); the PNG is that SVG
+ * SVG in integer units, measuring text in the bundled font (svg.ts); the PNG is that SVG
  * rendered (render.ts). The eval and demo tasks call `writePlots`; `deno task plot` wraps it for
  * the command line.
  * @module
  */
-import { textWidth } from "./metrics.ts";
 import { type PlotFormat, writeFigure } from "./render.ts";
-import { num, svgDocument, svgLine, svgText } from "./svg.ts";
+import { num, svgDocument, svgLine, svgText, textWidth } from "./svg.ts";
 import type { GridKind, HeatmapPanel } from "./types.ts";
 
 /** Drawing options shared by every panel of a figure. */

@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
-import { FONT_FAMILY } from "./metrics.ts";
+import { FONT_FAMILY } from "./svg.ts";
 
 /** The file formats a figure is written in. */
 export type PlotFormat = "svg" | "png";

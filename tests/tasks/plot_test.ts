@@ -3,9 +3,8 @@ import { crc32 as zlibCrc32, inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { type HeatmapOptions, heatmapSvg } from "../../tasks/plot/heatmap.ts";
 import { readPanel } from "../../tasks/plot/input.ts";
-import { textWidth } from "../../tasks/plot/metrics.ts";
 import { svgToPng } from "../../tasks/plot/render.ts";
-import { escapeXml, svgDocument, svgText } from "../../tasks/plot/svg.ts";
+import { escapeXml, svgDocument, svgText, textWidth } from "../../tasks/plot/svg.ts";
 import type { Cell, HeatmapPanel } from "../../tasks/plot/types.ts";
 
 const TASK = new URL("../../tasks/plot.ts", import.meta.url).href;
