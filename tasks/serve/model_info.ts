@@ -35,23 +35,19 @@ export interface PlayModel {
 
 /** Reads the JSON header of a safetensors file without its data. */
 async function readHeader(path: string): Promise<Record<string, { shape?: number[] }>> {
-  const f = await Deno.open(path, { read: true });
-  try {
-    const head = new Uint8Array(8);
-    if ((await f.read(head)) !== 8) throw new Error("too short");
-    const n = Number(new DataView(head.buffer).getBigUint64(0, true));
-    if (n > 100_000_000) throw new Error("header too large");
+  using f = await Deno.open(path, { read: true });
+  const read = async (n: number): Promise<Uint8Array> => {
     const buf = new Uint8Array(n);
-    let got = 0;
-    while (got < n) {
+    for (let got = 0; got < n;) {
       const k = await f.read(buf.subarray(got));
       if (k === null) throw new Error("truncated header");
       got += k;
     }
-    return JSON.parse(new TextDecoder().decode(buf));
-  } finally {
-    f.close();
-  }
+    return buf;
+  };
+  const n = Number(new DataView((await read(8)).buffer).getBigUint64(0, true));
+  if (n > 100_000_000) throw new Error("header too large");
+  return JSON.parse(new TextDecoder().decode(await read(n)));
 }
 
 /**

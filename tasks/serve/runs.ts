@@ -197,18 +197,11 @@ export async function readEvals(baseDir: string, name: string): Promise<EvalInfo
   const out: EvalInfo[] = [];
   for (const grid of await subfolders(dir)) {
     if (grid.startsWith(".")) continue;
-    let panel: HeatmapPanel;
-    try {
-      panel = await readPanel([join(dir, grid)]);
-    } catch {
-      continue;
-    }
-    let summary: Record<string, unknown> = {};
-    try {
-      summary = JSON.parse(await Deno.readTextFile(join(dir, grid, "summary.json")));
-    } catch {
-      // Means stay unknown.
-    }
+    const at = join(dir, grid);
+    const panel = await readPanel([at]).catch(() => null);
+    if (!panel) continue;
+    const summary = await Deno.readTextFile(join(at, "summary.json")).then(JSON.parse)
+      .catch(() => ({})); // without it, the means stay unknown
     const num = (v: unknown) => (typeof v === "number" ? v : null);
     out.push({
       grid,
