@@ -32,12 +32,9 @@ export async function isMetricsInput(path: string): Promise<boolean> {
 
 /** Training rows of one metrics file (rows with a numeric step and loss, no `event`). */
 async function readRows(file: string): Promise<CurvePoint[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (e) {
-    throw new Error(`Cannot read ${file}: ${(e as Error).message.split("\n")[0]}`);
-  }
+  const text = await Deno.readTextFile(file).catch((e: Error) => {
+    throw new Error(`Cannot read ${file}: ${e.message.split("\n")[0]}`);
+  });
   const rows: CurvePoint[] = [];
   text.split("\n").forEach((line, k) => {
     if (!line.trim()) return;

@@ -8,7 +8,7 @@
  * @module
  */
 import { type PlotFormat, writeFigure } from "./render.ts";
-import { num, svgDocument, svgLine, svgText, textWidth } from "./svg.ts";
+import { type Anchor, num, svgDocument, svgLine, svgText, textWidth } from "./svg.ts";
 import type { GridKind, HeatmapPanel } from "./types.ts";
 
 /** Drawing options shared by every panel of a figure. */
@@ -164,20 +164,12 @@ function colours(percent: number): { fill: string; ink: string } {
 }
 
 /** A line of text in the ink colour. */
-function text(
-  x: number,
-  y: number,
-  s: string,
-  size: number,
-  anchor: "start" | "middle" | "end",
-): string {
-  return svgText(x, y, s, size, anchor, INK);
-}
+const text = (x: number, y: number, s: string, size: number, anchor: Anchor): string =>
+  svgText(x, y, s, size, anchor, INK);
 
 /** A one-unit tick line in the ink colour. */
-function tick(x1: number, y1: number, x2: number, y2: number): string {
-  return svgLine(x1, y1, x2, y2, INK, 1);
-}
+const tick = (x1: number, y1: number, x2: number, y2: number): string =>
+  svgLine(x1, y1, x2, y2, INK, 1);
 
 /** The attributes placing a rectangle. */
 function geometry(x: number, y: number, w: number, h: number): string {

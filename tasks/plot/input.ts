@@ -71,12 +71,9 @@ function toCell(source: string, where: string, v: unknown): Cell {
  * @returns the cells and any grid kind, name and training range it states, with its path
  */
 async function readResults(source: string): Promise<Part> {
-  let text: string, o: unknown;
-  try {
-    text = await Deno.readTextFile(source);
-  } catch (e) {
-    fail(source, (e as Error).message.split("\n")[0]);
-  }
+  const text = await Deno.readTextFile(source)
+    .catch((e: Error) => fail(source, e.message.split("\n")[0]));
+  let o: unknown;
   try {
     o = JSON.parse(text);
   } catch (e) {

@@ -84,6 +84,9 @@ export function num(v: number): string {
   return String(Math.round(v * 100) / 100);
 }
 
+/** Where a line of text is anchored: its start, middle or end lies on the given point. */
+export type Anchor = "start" | "middle" | "end";
+
 /**
  * Writes one line of text centred vertically on `y`, at font size `10 * size` (DejaVu Sans
  * capitals are then about `7 * size` tall); `rotate` turns it to read bottom to top around (x, y).
@@ -102,7 +105,7 @@ export function svgText(
   y: number,
   text: string,
   size: number,
-  anchor: "start" | "middle" | "end",
+  anchor: Anchor,
   fill: string,
   rotate = false,
 ): string {

@@ -73,12 +73,9 @@ export async function playModel(baseDir: string, name: string): Promise<PlayMode
     `${ck.name}/model_config.json`,
   );
   const weightsPath = join(dir, "model.safetensors");
-  let header;
-  try {
-    header = await readHeader(weightsPath);
-  } catch (e) {
-    throw new Error(`Cannot read ${ck.name}/model.safetensors: ${(e as Error).message}`);
-  }
+  const header = await readHeader(weightsPath).catch((e: Error) => {
+    throw new Error(`Cannot read ${ck.name}/model.safetensors: ${e.message}`);
+  });
   const word = Object.entries(header).find(([k]) =>
     normalizeKey(k) === "encoder.embedding.word_embedding.weight"
   );

@@ -123,14 +123,9 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
   let configPath: string | null = null, config: Record<string, unknown> | null = null;
   for (const seg of await segments(runDir)) {
     finished = false; // only the newest segment's end counts
-    let text = "";
-    try {
-      const file = join(seg, "metrics.jsonl");
-      text = await Deno.readTextFile(file);
-      newest = Math.max(newest, (await Deno.stat(file)).mtime?.getTime() ?? 0);
-    } catch {
-      // A segment without metrics yet.
-    }
+    const file = join(seg, "metrics.jsonl");
+    const text = await Deno.readTextFile(file).catch(() => ""); // none yet
+    newest = Math.max(newest, (await Deno.stat(file).catch(() => null))?.mtime?.getTime() ?? 0);
     for (const line of text.split("\n")) {
       let r: Record<string, unknown>;
       try {
@@ -151,14 +146,11 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
         });
       }
     }
-    try {
-      const parsed = parseYaml(await Deno.readTextFile(join(seg, "config.yaml")));
-      if (parsed && typeof parsed === "object") {
-        config = parsed as Record<string, unknown>;
-        configPath = seg.slice(runDir.length + 1) + "/config.yaml";
-      }
-    } catch {
-      // Keep the previous segment's config.
+    const parsed = await Deno.readTextFile(join(seg, "config.yaml")).then(parseYaml)
+      .catch(() => null); // unreadable: the previous segment's config stays
+    if (parsed && typeof parsed === "object") {
+      config = parsed as Record<string, unknown>;
+      configPath = seg.slice(runDir.length + 1) + "/config.yaml";
     }
   }
   const points = [...byStep.values()].sort((a, b) => a.step - b.step);

@@ -227,24 +227,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const names = namesOf(url, "run");
       if (!names || names.length !== 1) return text(400, "Bad request: give ?run=RUN\n");
       if (!(await listRunNames(realBase)).includes(names[0])) return text(404, "No such run\n");
-      try {
-        return Response.json(await playModel(realBase, names[0]), {
-          headers: { "cache-control": "no-store" },
-        });
-      } catch (e) {
-        return text(404, `${(e as Error).message.split("\n")[0]}\n`);
-      }
+      const model = await playModel(realBase, names[0]).catch((e: Error) => e);
+      if (model instanceof Error) return text(404, `${model.message.split("\n")[0]}\n`);
+      return Response.json(model, { headers: { "cache-control": "no-store" } });
     }
     if (path === "/assets/run.js") {
       return new Response(RUN_SCRIPT, { headers: { "content-type": "text/javascript" } });
     }
     if (path === "/assets/play.js") {
-      let file: string;
-      try {
-        file = await playBundle();
-      } catch (e) {
-        return text(500, `${(e as Error).message}\n`);
-      }
+      const file = await playBundle().catch((e: Error) => e);
+      if (file instanceof Error) return text(500, `${file.message}\n`);
       const f = await Deno.open(file, { read: true });
       return new Response(f.readable, {
         headers: { "content-type": "text/javascript", "cache-control": "no-store" },
