@@ -64,7 +64,6 @@ function html(body: string): Response {
     headers: {
       "content-type": "text/html; charset=utf-8",
       "content-security-policy": PAGE_CSP,
-      "cache-control": "no-store",
     },
   });
 }
@@ -179,7 +178,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return new Response(body.pipeThrough(new TextEncoderStream()), {
       headers: {
         "content-type": "text/event-stream",
-        "cache-control": "no-store",
         "x-accel-buffering": "no",
       },
     });
@@ -203,9 +201,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!runs) return text(404, "No such run\n");
       if (path === "/events") return events(names, req);
       if (path === "/curves") {
-        return new Response(curvesFigure(runs), {
-          headers: { "content-type": "image/svg+xml", "cache-control": "no-store" },
-        });
+        return new Response(curvesFigure(runs), { headers: { "content-type": "image/svg+xml" } });
       }
       return html(runPage(runs, await Promise.all(names.map((n) => readEvals(realBase, n)))));
     }
@@ -229,7 +225,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!(await listRunNames(realBase)).includes(names[0])) return text(404, "No such run\n");
       const model = await playModel(realBase, names[0]).catch((e: Error) => e);
       if (model instanceof Error) return text(404, `${model.message.split("\n")[0]}\n`);
-      return Response.json(model, { headers: { "cache-control": "no-store" } });
+      return Response.json(model);
     }
     if (path === "/assets/run.js") {
       return new Response(RUN_SCRIPT, { headers: { "content-type": "text/javascript" } });
@@ -238,9 +234,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const file = await playBundle().catch((e: Error) => e);
       if (file instanceof Error) return text(500, `${file.message}\n`);
       const f = await Deno.open(file, { read: true });
-      return new Response(f.readable, {
-        headers: { "content-type": "text/javascript", "cache-control": "no-store" },
-      });
+      return new Response(f.readable, { headers: { "content-type": "text/javascript" } });
     }
     if (path.startsWith("/files/")) {
       const segs = safeSegments(path.slice("/files/".length));
@@ -255,7 +249,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           "content-type": type,
           "content-length": String(size),
           "content-security-policy": "sandbox; default-src 'none'",
-          "cache-control": "no-store",
         },
       });
     }
@@ -273,6 +266,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
   }, async (req) => {
     const res = await handle(req);
+    res.headers.set("cache-control", "no-store"); // runs change while the server is up
     res.headers.set("x-content-type-options", "nosniff");
     res.headers.set("referrer-policy", "no-referrer");
     return res;
