@@ -23,11 +23,7 @@ import type { CurvePoint, CurveRun } from "./curves.ts";
  */
 export async function isMetricsInput(path: string): Promise<boolean> {
   if (path.endsWith(".jsonl")) return true;
-  try {
-    return (await Deno.stat(join(path, "pretrain"))).isDirectory;
-  } catch {
-    return false;
-  }
+  return (await Deno.stat(join(path, "pretrain")).catch(() => null))?.isDirectory ?? false;
 }
 
 /** Training rows of one metrics file (rows with a numeric step and loss, no `event`). */
@@ -82,12 +78,9 @@ function runName(path: string, isDir: boolean): string {
  * @returns the run, named after its folder, points in step order
  */
 export async function readCurveRun(path: string): Promise<CurveRun> {
-  let isDir = false;
-  try {
-    isDir = (await Deno.stat(path)).isDirectory;
-  } catch {
+  const { isDirectory: isDir } = await Deno.stat(path).catch(() => {
     throw new Error(`Cannot read ${path}: no such file or folder`);
-  }
+  });
   const files = isDir
     ? (await readdir(join(path, "pretrain"), { recursive: true, withFileTypes: true }))
       .filter((e) => e.isFile() && e.name === "metrics.jsonl")

@@ -166,12 +166,7 @@ export async function readPanel(paths: string[]): Promise<LoadedPanel> {
   const parts: Part[] = [];
   let firstIsDir = false;
   for (const p of paths) {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(p);
-    } catch {
-      fail(p, "no such file or folder");
-    }
+    const info = await Deno.stat(p).catch(() => fail(p, "no such file or folder"));
     if (p === paths[0]) firstIsDir = info.isDirectory;
     parts.push(...info.isDirectory ? await readFolder(p) : [await readResults(p)]);
   }
