@@ -21,7 +21,7 @@ import { decodeSafetensors } from "../../core/safetensors.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
 import { scope } from "../../core/tensor.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
-import type { PlayModel } from "./model_info.ts";
+import type { PlayModel } from "./runs.ts";
 
 /** Longest prompt + answer for which per-token probabilities are shown. */
 const PROB_TOKENS = 64;

@@ -10,8 +10,7 @@
 import { extname, join } from "node:path";
 import { curvesFigure, playPage, RUN_SCRIPT, runPage, runsPage } from "./pages.ts";
 import { resolveInBase, safeSegments } from "./paths.ts";
-import { listRunNames, readEvals, readRun, RUN_NAME, type RunInfo } from "./runs.ts";
-import { playModel } from "./model_info.ts";
+import { listRunNames, playModel, readEvals, readRun, RUN_NAME, type RunInfo } from "./runs.ts";
 
 /** Options of `startServer`. */
 export interface ServeOptions {
