@@ -15,13 +15,8 @@ import { heatmapSvg } from "./plot/heatmap.ts";
 import { type PlotFormat, writeFigure } from "./plot/render.ts";
 import { GRID_KINDS, type GridKind, type TrainRange } from "./plot/types.ts";
 
-export {
-  type HeatmapOptions,
-  heatmapSvg,
-  writePlots,
-  type WritePlotsOptions,
-} from "./plot/heatmap.ts";
-export { type PlotFormat, writeFigure } from "./plot/render.ts";
+export { heatmapSvg, writePlots } from "./plot/heatmap.ts";
+export { type FigureFiles, type PlotFormat, writeFigure } from "./plot/render.ts";
 export { readPanel } from "./plot/input.ts";
 export { type CurvePoint, type CurveRun, curvesToSvg } from "./plot/curves.ts";
 export { isMetricsInput, readCurveRun } from "./plot/curves_io.ts";
@@ -162,7 +157,7 @@ export async function main(args: string[]): Promise<number> {
           kind: (kind as GridKind | undefined) ?? p.kind ?? "addition",
           trainRange: box === undefined ? p.trainRange : box,
         })),
-        { annotate: annotate === undefined ? undefined : annotate === "on" },
+        annotate === undefined ? undefined : annotate === "on",
       );
     }
     const first = inputs[0];

@@ -7,17 +7,9 @@
  * the command line.
  * @module
  */
-import { type PlotFormat, writeFigure } from "./render.ts";
+import { type FigureFiles, writeFigure } from "./render.ts";
 import { type Anchor, num, svgDocument, svgLine, svgText, textWidth } from "./svg.ts";
 import type { GridKind, HeatmapPanel } from "./types.ts";
-
-/** Drawing options shared by every panel of a figure. */
-export interface HeatmapOptions {
-  /** Write the percentage in each cell. Default: only when the grid is at most 30x30. */
-  annotate?: boolean;
-  /** PNG pixels per SVG unit (the SVG is unaffected). Default 1. */
-  scale?: number;
-}
 
 /**
  * Each grid kind's axis labels, as upstream's plotters write them: `y` labels the first operand
@@ -110,11 +102,11 @@ function tickValues(first: number, n: number, step: number): number[] {
  * Chooses cell size, annotation (`annSize` its text size) and tick step for one panel; `span` is
  * the horizontal extent of its column (grid, title or x label).
  */
-function plan(panel: HeatmapPanel, opts: HeatmapOptions) {
+function plan(panel: HeatmapPanel, annotateAll?: boolean) {
   const grid = toGrid(panel);
   const style = KIND_STYLE[panel.kind ?? "addition"];
   const side = Math.max(grid.rows, grid.cols);
-  const annotate = opts.annotate ?? (grid.rows <= 30 && grid.cols <= 30);
+  const annotate = annotateAll ?? (grid.rows <= 30 && grid.cols <= 30);
   const sample = (100).toFixed(style.decimals);
   let cellW: number, cellH: number, annSize = 1;
   if (annotate) {
@@ -225,12 +217,12 @@ function trainBox(p: ReturnType<typeof plan>, gx: number, gy: number): string[] 
  * strictEqual(svg.match(/<rect class="(cell|missing)"/g)?.length, 4);
  * strictEqual(svg.match(/<rect class="train-box"/g)?.length, 1);
  * ```
- * @param options annotation options shared by all panels (`scale` is the PNG's alone)
+ * @param annotate write the percentage in each cell (default: on grids up to 30x30)
  * @returns the SVG document text
  */
-export function heatmapSvg(panels: HeatmapPanel[], options: HeatmapOptions = {}): string {
+export function heatmapSvg(panels: HeatmapPanel[], annotate?: boolean): string {
   if (panels.length === 0) throw new Error("Cannot plot a figure without panels");
-  const plans = panels.map((p) => plan(p, options));
+  const plans = panels.map((p) => plan(p, annotate));
   const labelH = 7 * TICK_SIZE;
   const titleH = 7 * TITLE_SIZE + 14;
   const vspan = Math.max(
@@ -303,16 +295,6 @@ export function heatmapSvg(panels: HeatmapPanel[], options: HeatmapOptions = {})
   return svgDocument(width, top + vspan + bottom + PAD, out, gradient);
 }
 
-/** Options of {@linkcode writePlots}. */
-export interface WritePlotsOptions extends HeatmapOptions {
-  /** The folder to write into (created if missing). */
-  dir: string;
-  /** The file name without extension. */
-  name: string;
-  /** Which files to write. Default both. */
-  formats?: PlotFormat[];
-}
-
 /**
  * Draws heatmap panels (see {@linkcode heatmapSvg}) and writes them as `<dir>/<name>.svg` and
  * `<dir>/<name>.png`, the PNG rendered from the SVG (RGBA, `options.scale` pixels per unit).
@@ -327,9 +309,12 @@ export interface WritePlotsOptions extends HeatmapOptions {
  * deepStrictEqual(paths, [`${dir}/demo.png`]);
  * await Deno.remove(dir, { recursive: true });
  * ```
- * @param options where to write, the file name and formats, and the drawing options
+ * @param options where to write, the file name and formats, and whether to annotate every cell
  * @returns the paths written, in format order
  */
-export function writePlots(panels: HeatmapPanel[], options: WritePlotsOptions): Promise<string[]> {
-  return writeFigure(heatmapSvg(panels, options), options);
+export function writePlots(
+  panels: HeatmapPanel[],
+  options: FigureFiles & { annotate?: boolean },
+): Promise<string[]> {
+  return writeFigure(heatmapSvg(panels, options.annotate), options);
 }

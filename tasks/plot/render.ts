@@ -85,6 +85,18 @@ export async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
   }
 }
 
+/** Where and how {@linkcode writeFigure} writes a figure. */
+export interface FigureFiles {
+  /** The folder to write into (created when missing). */
+  dir: string;
+  /** The file name without extension. */
+  name: string;
+  /** Which files to write. Default both. */
+  formats?: PlotFormat[];
+  /** PNG pixels per SVG unit (the SVG is unaffected). Default 1. */
+  scale?: number;
+}
+
 /**
  * Writes an SVG figure as `<dir>/<name>.svg` and/or `<dir>/<name>.png` (rendered from the SVG,
  * `scale` pixels per unit), creating `dir` when needed and overwriting files of the same name.
@@ -98,15 +110,10 @@ export async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
  * deepStrictEqual(await writeFigure(svg, { dir, name: "f", formats: ["svg"] }), [`${dir}/f.svg`]);
  * await Deno.remove(dir, { recursive: true });
  * ```
- * @param options the folder, the file name without extension, the formats (default both) and
- * the PNG's scale (default 1)
  * @returns the paths written, in format order
  */
-export async function writeFigure(
-  svg: string,
-  options: { dir: string; name: string; formats?: PlotFormat[]; scale?: number },
-): Promise<string[]> {
-  const { dir, name, formats = ["svg", "png"], scale = 1 } = options;
+export async function writeFigure(svg: string, files: FigureFiles): Promise<string[]> {
+  const { dir, name, formats = ["svg", "png"], scale = 1 } = files;
   await Deno.mkdir(dir, { recursive: true });
   const out: string[] = [];
   for (const f of formats) {

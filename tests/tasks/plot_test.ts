@@ -1,7 +1,7 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { crc32 as zlibCrc32, inflateSync } from "node:zlib";
 import { join } from "node:path";
-import { type HeatmapOptions, heatmapSvg } from "../../tasks/plot/heatmap.ts";
+import { heatmapSvg } from "../../tasks/plot/heatmap.ts";
 import { readPanel } from "../../tasks/plot/input.ts";
 import { svgToPng } from "../../tasks/plot/render.ts";
 import { escapeXml, svgDocument, svgText, textWidth } from "../../tasks/plot/svg.ts";
@@ -43,9 +43,9 @@ const PANELS: HeatmapPanel[] = [
 /** The heatmap's SVG and the PNG rendered from it, as the plot task writes them. */
 async function plotHeatmaps(
   panels: HeatmapPanel[],
-  options: HeatmapOptions = {},
+  options: { annotate?: boolean; scale?: number } = {},
 ): Promise<{ svg: string; png: Uint8Array }> {
-  const svg = heatmapSvg(panels, options);
+  const svg = heatmapSvg(panels, options.annotate);
   return { svg, png: await svgToPng(svg, options.scale ?? 1) };
 }
 
