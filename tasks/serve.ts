@@ -78,12 +78,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseServeArgs(argv);
     const baseDir = resolveBaseDir(args.baseDir, { cwd: userCwd() });
-    const server = await startServer({
-      baseDir,
-      port: args.port,
-      host: args.host,
-      log: (line) => console.error(line),
-    });
+    const server = await startServer({ ...args, baseDir, log: (line) => console.error(line) });
     console.log(`Serving ${baseDir} at ${server.url}/ (read-only; Ctrl-C stops)`);
     if (!["127.0.0.1", "localhost", "::1"].includes(args.host)) {
       console.log(`Listening on ${args.host}: anyone who reaches this address can read the runs`);

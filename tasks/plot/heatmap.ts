@@ -277,13 +277,12 @@ export function heatmapSvg(panels: HeatmapPanel[], annotate?: boolean): string {
   }
   // The colour bar: 100% at the top, 0% at the bottom.
   out.push(`<rect class="colorbar" ${geometry(x, top, BAR_W, vspan)} fill="url(#ylgnbu)"/>`);
-  let barRight = 0;
   for (let v = 0; v <= 100; v += 20) {
     const ty = top + vspan - (v / 100) * vspan;
     out.push(tick(x + BAR_W, ty, x + BAR_W + TICK, ty));
     out.push(text(x + BAR_W + TICK + LABEL_GAP, ty, String(v), TICK_SIZE, "start"));
-    barRight = Math.max(barRight, textWidth(String(v), TICK_SIZE));
   }
+  const barRight = textWidth("100", TICK_SIZE); // the widest label
   const labelX = x + BAR_W + TICK + LABEL_GAP + barRight + 10 + labelH / 2;
   out.push(svgText(labelX, top + vspan / 2, "Accuracy (%)", TICK_SIZE, "middle", INK, true));
   const stops = YLGNBU.map((c, k) =>

@@ -34,6 +34,9 @@ interface Part {
 
 type Json = Record<string, unknown>;
 
+const isObject = (v: unknown): v is Json =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
 function fail(source: string, why: string): never {
   throw new Error(`Cannot read ${source}: ${why}`);
 }
@@ -46,15 +49,12 @@ function count(source: string, where: string, v: unknown, min: number): number {
 }
 
 function toCell(source: string, where: string, v: unknown): Cell {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    fail(source, `${where} is not an object`);
-  }
-  const o = v as Json;
+  if (!isObject(v)) fail(source, `${where} is not an object`);
   const cell = {
-    i: count(source, `${where}.i`, o.i, 0),
-    j: count(source, `${where}.j`, o.j, 0),
-    correct: count(source, `${where}.correct`, o.correct, 0),
-    total: count(source, `${where}.total`, o.total, 1),
+    i: count(source, `${where}.i`, v.i, 0),
+    j: count(source, `${where}.j`, v.j, 0),
+    correct: count(source, `${where}.correct`, v.correct, 0),
+    total: count(source, `${where}.total`, v.total, 1),
   };
   if (cell.correct > cell.total) fail(source, `${where}.correct exceeds ${where}.total`);
   return cell;
@@ -73,16 +73,13 @@ function toCell(source: string, where: string, v: unknown): Cell {
 async function readResults(source: string): Promise<Part> {
   const text = await Deno.readTextFile(source)
     .catch((e: Error) => fail(source, e.message.split("\n")[0]));
-  let o: unknown;
+  let obj: unknown;
   try {
-    o = JSON.parse(text);
+    obj = JSON.parse(text);
   } catch (e) {
     fail(source, `malformed JSON (${(e as Error).message.split("\n")[0]})`);
   }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) {
-    fail(source, "expected a JSON object");
-  }
-  const obj = o as Json;
+  if (!isObject(obj)) fail(source, "expected a JSON object");
   let cells: Cell[];
   if (obj.cells !== undefined) {
     if (!Array.isArray(obj.cells)) fail(source, "cells must be an array");

@@ -20,9 +20,6 @@ import type { HeatmapPanel } from "../plot/types.ts";
 /** A run folder name the server accepts: a plain name (no dot in front, no separators). */
 export const RUN_NAME: RegExp = /^[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,127}$/;
 
-/** A training run's state as the server shows it. */
-export type RunStatus = "training" | "finished" | "stopped" | "no metrics";
-
 /** One run: config, status and metrics of its newest training segments. */
 export interface RunInfo {
   /** Folder name under the base folder. */
@@ -32,7 +29,7 @@ export interface RunInfo {
   /** The parsed resolved config, or null. */
   config: Record<string, unknown> | null;
   /** `finished` after the final checkpoint or test row; `training` when metrics changed lately. */
-  status: RunStatus;
+  status: "training" | "finished" | "stopped" | "no metrics";
   /** Loss points of every segment, merged by step. */
   points: CurvePoint[];
   /** Exact match on the test split, when training logged it. */
@@ -159,7 +156,7 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
     }
   }
   const points = [...byStep.values()].sort((a, b) => a.step - b.step);
-  const status: RunStatus = finished
+  const status: RunInfo["status"] = finished
     ? "finished"
     : points.length === 0
     ? "no metrics"
