@@ -8,6 +8,7 @@
  * @module
  */
 import { extname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { curvesFigure, playPage, RUN_SCRIPT, runPage, runsPage } from "./pages.ts";
 import { resolveInBase, safeSegments } from "./paths.ts";
 import { listRunNames, playModel, readEvals, readRun, RUN_NAME, type RunInfo } from "./runs.ts";
@@ -123,7 +124,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return bundle;
   };
   const abort = new AbortController();
-  const streams = new Set<() => void>();
 
   const allRuns = async (): Promise<RunInfo[]> =>
     Promise.all((await listRunNames(realBase)).map((n) => readRun(realBase, n)));
@@ -135,50 +135,25 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   /** Server-sent events: the runs' status, last step and loss, sent when they change. */
   const events = (names: string[], req: Request): Response => {
-    let timer: ReturnType<typeof setInterval> | undefined, last = "";
-    let stop = () => {};
-    const body = new ReadableStream<string>({
-      start(controller) {
-        stop = () => {
-          clearInterval(timer);
-          streams.delete(stop);
-          try {
-            controller.close();
-          } catch {
-            // Already closed or cancelled.
-          }
-        };
-        const send = (s: string): void => {
-          try {
-            controller.enqueue(s);
-          } catch {
-            stop();
-          }
-        };
-        streams.add(stop);
-        req.signal.addEventListener("abort", () => stop());
-        const tick = async () => {
-          const runs = await Promise.all(names.map((n) => readRun(realBase, n).catch(() => null)));
-          const data = JSON.stringify(runs.map((r, k) => ({
-            name: names[k],
-            status: r?.status ?? "missing",
-            step: r?.points.at(-1)?.step ?? null,
-            loss: r?.points.at(-1)?.loss ?? null,
-          })));
-          send(data === last ? ": alive\n\n" : `event: metrics\ndata: ${data}\n\n`);
-          last = data;
-        };
-        send("retry: 2000\n\n");
-        timer = setInterval(() => tick().catch(() => {}), 1000);
-        tick().catch(() => {});
-      },
-      cancel: () => stop(),
-    });
-    return new Response(body.pipeThrough(new TextEncoderStream()), {
-      headers: {
-        "content-type": "text/event-stream",
-        "x-accel-buffering": "no",
-      },
+    const stop = AbortSignal.any([req.signal, abort.signal]); // the reader left, or close()
+    async function* lines(): AsyncGenerator<string> {
+      yield "retry: 2000\n\n";
+      let last = "";
+      while (!stop.aborted) {
+        const runs = await Promise.all(names.map((n) => readRun(realBase, n).catch(() => null)));
+        const data = JSON.stringify(runs.map((r, k) => ({
+          name: names[k],
+          status: r?.status ?? "missing",
+          step: r?.points.at(-1)?.step ?? null,
+          loss: r?.points.at(-1)?.loss ?? null,
+        })));
+        yield data === last ? ": alive\n\n" : `event: metrics\ndata: ${data}\n\n`;
+        last = data;
+        await sleep(1000, undefined, { signal: stop }).catch(() => {});
+      }
+    }
+    return new Response(ReadableStream.from(lines()).pipeThrough(new TextEncoderStream()), {
+      headers: { "content-type": "text/event-stream", "x-accel-buffering": "no" },
     });
   };
 
@@ -279,7 +254,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     url: `http://${shown}:${server.addr.port}`,
     finished,
     close: async () => {
-      for (const s of [...streams]) s();
       abort.abort();
       await finished;
     },
