@@ -63,9 +63,9 @@ function label(v: number): string {
   return String(+v.toPrecision(6));
 }
 
-/** Ticks at 1, 2 or 5 times a power of ten, about `count` of them within [lo, hi]. */
-function niceTicks(lo: number, hi: number, count = 5): number[] {
-  const raw = (hi - lo) / count;
+/** Ticks at 1, 2 or 5 times a power of ten, about five of them within [lo, hi]. */
+function niceTicks(lo: number, hi: number): number[] {
+  const raw = (hi - lo) / 5;
   const p = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
   const out: number[] = [];
@@ -90,8 +90,7 @@ function panel(
     y0 = vals.length ? Math.floor(Math.log10(Math.min(...vals))) : 0;
     y1 = vals.length ? Math.ceil(Math.log10(Math.max(...vals))) : 1;
     if (y1 <= y0) y1 = y0 + 1;
-    yTicks = [];
-    for (let k = y0; k <= y1; k++) yTicks.push(k);
+    yTicks = Array.from({ length: y1 - y0 + 1 }, (_, k) => y0 + k); // every decade
   } else {
     y0 = 0;
     y1 = vals.length ? Math.max(...vals) : 0;
