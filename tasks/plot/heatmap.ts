@@ -3,8 +3,8 @@
  * following upstream's seaborn plots: first operand length on y (row 1 at the top), second on x,
  * YlGnBu over 0..100%, a red box around the training range, annotations on small grids. Drawn as
  * SVG in integer units, measuring text in the bundled font (svg.ts); the PNG is that SVG
- * rendered (render.ts). The eval and demo tasks call `writePlots`; `deno task plot` wraps it for
- * the command line.
+ * rendered (render.ts). The eval and demo tasks call `writePlots`; `deno task plot` and the
+ * serve task's run page draw with `heatmapSvg`.
  * @module
  */
 import { type FigureFiles, writeFigure } from "./render.ts";
