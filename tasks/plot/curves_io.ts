@@ -34,16 +34,15 @@ async function readRows(file: string): Promise<CurvePoint[]> {
   const rows: CurvePoint[] = [];
   text.split("\n").forEach((line, k) => {
     if (!line.trim()) return;
-    let row: unknown;
+    let r: Record<string, unknown>;
     try {
-      row = JSON.parse(line);
+      r = JSON.parse(line);
     } catch {
       throw new Error(`${file}:${k + 1}: malformed JSON line: ${line.slice(0, 60)}`);
     }
-    if (typeof row !== "object" || row === null || Array.isArray(row)) {
+    if (typeof r !== "object" || r === null || Array.isArray(r)) {
       throw new Error(`${file}:${k + 1}: expected a JSON object`);
     }
-    const r = row as Record<string, unknown>;
     if (r.event !== undefined || typeof r.step !== "number" || typeof r.loss !== "number") return;
     rows.push({ step: r.step, loss: r.loss, lr: typeof r.lr === "number" ? r.lr : NaN });
   });
