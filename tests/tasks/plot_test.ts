@@ -41,7 +41,7 @@ const PANELS: HeatmapPanel[] = [
 ];
 
 /** The heatmap's SVG and the PNG rendered from it, as the plot task writes them. */
-async function plotHeatmaps(
+async function drawHeatmaps(
   panels: HeatmapPanel[],
   options: { annotate?: boolean; scale?: number } = {},
 ): Promise<{ svg: string; png: Uint8Array }> {
@@ -175,8 +175,8 @@ function darkPixels(img: Image, x0: number, y0: number, x1: number, y1: number):
   return n;
 }
 
-Deno.test("plotHeatmaps() writes well-formed SVG with axis labels, a rect per cell and the training box", async () => {
-  const { svg } = await plotHeatmaps(PANELS);
+Deno.test("heatmap: well-formed SVG with axis labels, a rect per cell and the training box", async () => {
+  const { svg } = await drawHeatmaps(PANELS);
   assertWellFormedXml(svg);
   for (
     const label of [
@@ -198,8 +198,8 @@ Deno.test("plotHeatmaps() writes well-formed SVG with axis labels, a rect per ce
   );
 });
 
-Deno.test("plotHeatmaps() PNG is the SVG's size times the scale, with valid chunks", async () => {
-  const [one, two] = await Promise.all([1, 2].map((scale) => plotHeatmaps(PANELS, { scale })));
+Deno.test("heatmap: the PNG is the SVG's size times the scale, with valid chunks", async () => {
+  const [one, two] = await Promise.all([1, 2].map((scale) => drawHeatmaps(PANELS, { scale })));
   strictEqual(one.svg, two.svg, "the scale changes only the PNG");
   const [root] = svgElements(one.svg, "svg");
   const [w, h] = [Number(root.width), Number(root.height)];
@@ -212,9 +212,9 @@ Deno.test("plotHeatmaps() PNG is the SVG's size times the scale, with valid chun
   await rejects(svgToPng(one.svg, 0), /scale 0/);
 });
 
-Deno.test("plotHeatmaps() PNG paints each cell centre its SVG fill, the box red", async () => {
+Deno.test("heatmap: the PNG paints each cell centre its SVG fill, the box red", async () => {
   const s = 2;
-  const { svg, png } = await plotHeatmaps(PANELS, { scale: s, annotate: false });
+  const { svg, png } = await drawHeatmaps(PANELS, { scale: s, annotate: false });
   const img = decodePng(png);
   const cells = svgElements(svg, "rect").filter((r) => r.class === "cell" || r.class === "missing");
   strictEqual(cells.length, 20 + 9);
@@ -234,8 +234,8 @@ Deno.test("plotHeatmaps() PNG paints each cell centre its SVG fill, the box red"
   }
 });
 
-Deno.test("plotHeatmaps() PNG draws titles and labels where the SVG puts them", async () => {
-  const { svg, png } = await plotHeatmaps(PANELS, { annotate: false });
+Deno.test("heatmap: the PNG draws titles and labels where the SVG puts them", async () => {
+  const { svg, png } = await drawHeatmaps(PANELS, { annotate: false });
   ok(svg.includes(`font-family="'DejaVu Sans',`), "the SVG names the font the renderer has");
   const img = decodePng(png);
   const texts = svgElements(svg, "text");
