@@ -7,21 +7,20 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { readPanel } from "./plot/input.ts";
-import { isMetricsInput, readCurveRun, writeCurves } from "./plot/curves_io.ts";
-import { type PlotFormat, writePlots } from "./plot/heatmap.ts";
-import { GRID_KINDS, type GridKind, type HeatmapPanel, type TrainRange } from "./plot/types.ts";
+import { curvesToSvg } from "./plot/curves.ts";
+import { isMetricsInput, readCurveRun } from "./plot/curves_io.ts";
+import { heatmapSvg } from "./plot/heatmap.ts";
+import { type PlotFormat, writeFigure } from "./plot/render.ts";
+import { GRID_KINDS, type GridKind, type TrainRange } from "./plot/types.ts";
 
-export {
-  type PlotFormat,
-  plotHeatmaps,
-  writePlots,
-  type WritePlotsOptions,
-} from "./plot/heatmap.ts";
+export { heatmapSvg, writePlots } from "./plot/heatmap.ts";
+export { type FigureFiles, type PlotFormat, writeFigure } from "./plot/render.ts";
 export { readPanel } from "./plot/input.ts";
 export { type CurvePoint, type CurveRun, curvesToSvg } from "./plot/curves.ts";
-export { isMetricsInput, readCurveRun, writeCurves } from "./plot/curves_io.ts";
-export type { Cell, GridKind, HeatmapOptions, HeatmapPanel, TrainRange } from "./plot/types.ts";
+export { isMetricsInput, readCurveRun } from "./plot/curves_io.ts";
+export type { Cell, GridKind, HeatmapPanel, TrainRange } from "./plot/types.ts";
 
 const USAGE = `Usage: deno task plot <results>... [flags]
 
@@ -50,43 +49,33 @@ Flags:
   --scale N            PNG pixels per SVG unit (default 1)
   -h, --help           this text`;
 
-/** Flags that take a value, and the repeatable one. */
-const VALUED = ["out", "name", "title", "kind", "train-max", "format", "annotate", "scale"];
+/** The flags: `--title` repeats, of the others the last one counts. */
+const FLAGS = {
+  out: { type: "string" },
+  name: { type: "string" },
+  title: { type: "string", multiple: true },
+  kind: { type: "string" },
+  "train-max": { type: "string" },
+  format: { type: "string" },
+  annotate: { type: "string" },
+  scale: { type: "string" },
+  merge: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
-/** Parsed command line. */
-interface Args {
-  inputs: string[];
-  flags: Map<string, string[]>;
-  merge: boolean;
-  help: boolean;
-}
-
-/** Splits arguments into inputs and `--flag value` / `--flag=value` pairs; throws on unknowns. */
-function parse(args: string[]): Args {
-  const out: Args = { inputs: [], flags: new Map(), merge: false, help: false };
-  for (let k = 0; k < args.length; k++) {
-    const a = args[k];
-    if (a === "-h" || a === "--help") out.help = true;
-    else if (a === "--merge") out.merge = true;
-    else if (a.startsWith("--")) {
-      const eq = a.indexOf("=");
-      const key = a.slice(2, eq < 0 ? undefined : eq);
-      if (!VALUED.includes(key)) {
-        throw new Error(`Unknown flag --${key}: see deno task plot --help`);
-      }
-      const value = eq < 0 ? args[++k] : a.slice(eq + 1);
-      if (value === undefined) throw new Error(`Flag --${key} needs a value`);
-      out.flags.set(key, [...out.flags.get(key) ?? [], value]);
-    } else if (a.startsWith("-") && a !== "-") {
-      throw new Error(`Unknown flag ${a}: see deno task plot --help`);
-    } else out.inputs.push(a);
+/** Splits arguments into inputs and flags (`--flag value` or `--flag=value`). */
+function parse(
+  args: string[],
+): ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>> {
+  try {
+    return parseArgs({ args, options: FLAGS, allowPositionals: true });
+  } catch (e) {
+    const { message, code } = e as Error & { code?: string };
+    const why = code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+      ? `Unknown flag ${/'([^']*)'/.exec(message)?.[1]}`
+      : message.split("\n")[0];
+    throw new Error(`${why}: see deno task plot --help`);
   }
-  return out;
-}
-
-/** The last value of a flag (later flags override earlier ones). */
-function last(a: Args, key: string): string | undefined {
-  return a.flags.get(key)?.at(-1);
 }
 
 /** `--train-max I,J` as a training range, null for "none", undefined when absent. */
@@ -96,24 +85,6 @@ function trainMax(v: string | undefined): TrainRange | null | undefined {
   const m = /^(\d+),(\d+)$/.exec(v);
   if (!m) throw new Error(`Cannot parse --train-max ${v}: expected I,J (e.g. 20,20) or none`);
   return [[1, +m[1]], [1, +m[2]]];
-}
-
-/** Draws the inputs' training curves (all inputs are metrics files or run folders). */
-async function curves(a: Args, formats: PlotFormat[], scale: number): Promise<number> {
-  const titles = a.flags.get("title") ?? [];
-  if (titles.length > a.inputs.length) {
-    throw new Error(`Got ${titles.length} --title flags for ${a.inputs.length} run(s)`);
-  }
-  const runs = [];
-  for (const p of a.inputs) runs.push(await readCurveRun(p));
-  const named = runs.map((r, k) => ({ ...r, name: titles[k] ?? r.name }));
-  const first = a.inputs[0];
-  const isDir = (await Deno.stat(first)).isDirectory;
-  const dir = resolve(last(a, "out") ?? (isDir ? first : dirname(first)));
-  const name = last(a, "name") ??
-    runs.map((r) => r.name).join("_").replace(/[^\w.-]+/g, "-") + "_curves";
-  for (const w of await writeCurves(named, { dir, name, formats, scale })) console.log(w);
-  return 0;
 }
 
 /**
@@ -137,60 +108,64 @@ async function curves(a: Args, formats: PlotFormat[], scale: number): Promise<nu
  */
 export async function main(args: string[]): Promise<number> {
   try {
-    const a = parse(args);
-    if (a.help) {
+    const { values: flags, positionals: inputs } = parse(args);
+    if (flags.help) {
       console.log(USAGE);
       return 0;
     }
-    if (a.inputs.length === 0) throw new Error("No results given: see deno task plot --help");
-    const kind = last(a, "kind");
+    if (inputs.length === 0) throw new Error("No results given: see deno task plot --help");
+    const { kind, annotate } = flags;
     if (kind !== undefined && !GRID_KINDS.includes(kind as GridKind)) {
       throw new Error(`Unknown --kind ${kind}: choose one of ${GRID_KINDS.join(", ")}`);
     }
-    const formats = (last(a, "format") ?? "svg,png").split(",").map((f) => f.trim());
+    const formats = (flags.format ?? "svg,png").split(",").map((f) => f.trim());
     const bad = formats.find((f) => f !== "svg" && f !== "png");
     if (bad !== undefined) throw new Error(`Unknown --format ${bad}: choose svg, png or svg,png`);
-    const annotate = last(a, "annotate");
     if (annotate !== undefined && annotate !== "on" && annotate !== "off") {
       throw new Error(`Cannot parse --annotate ${annotate}: expected on or off`);
     }
-    const scale = Number(last(a, "scale") ?? 1);
+    const scale = Number(flags.scale ?? 1);
     if (!Number.isInteger(scale) || scale < 1 || scale > 8) {
-      throw new Error(`Cannot parse --scale ${last(a, "scale")}: expected an integer 1..8`);
+      throw new Error(`Cannot parse --scale ${flags.scale}: expected an integer 1..8`);
     }
-    const metrics = await Promise.all(a.inputs.map(isMetricsInput));
-    if (metrics.some((m) => m)) {
-      if (!metrics.every((m) => m)) {
-        throw new Error("Cannot mix training metrics and evaluation results in one plot");
-      }
-      return await curves(a, formats as PlotFormat[], scale);
+    const metrics = await Promise.all(inputs.map(isMetricsInput));
+    const curves = metrics[0]; // training curves instead of heatmaps
+    if (metrics.some((m) => m !== curves)) {
+      throw new Error("Cannot mix training metrics and evaluation results in one plot");
     }
-    const box = trainMax(last(a, "train-max"));
-    const groups = a.merge ? [a.inputs] : a.inputs.map((p) => [p]);
-    const titles = a.flags.get("title") ?? [];
+    const groups = curves || !flags.merge ? inputs.map((p) => [p]) : [inputs];
+    const titles = flags.title ?? [];
     if (titles.length > groups.length) {
-      throw new Error(`Got ${titles.length} --title flags for ${groups.length} panel(s)`);
+      const what = curves ? "run(s)" : "panel(s)";
+      throw new Error(`Got ${titles.length} --title flags for ${groups.length} ${what}`);
     }
-    const loaded = [];
-    for (const g of groups) loaded.push(await readPanel(g));
-    const panels: HeatmapPanel[] = loaded.map((p, k) => ({
-      cells: p.cells,
-      title: titles[k] ?? p.name,
-      kind: (kind as GridKind | undefined) ?? p.kind ?? "addition",
-      trainRange: box === undefined ? p.trainRange : box,
-    }));
-    const first = a.inputs[0];
+    let names: string[], svg: string;
+    if (curves) {
+      const runs = [];
+      for (const p of inputs) runs.push(await readCurveRun(p));
+      names = runs.map((r) => r.name);
+      svg = curvesToSvg(runs.map((r, k) => ({ ...r, name: titles[k] ?? r.name })));
+    } else {
+      const box = trainMax(flags["train-max"]);
+      const loaded = [];
+      for (const g of groups) loaded.push(await readPanel(g));
+      names = loaded.map((p) => p.name);
+      svg = heatmapSvg(
+        loaded.map((p, k) => ({
+          cells: p.cells,
+          title: titles[k] ?? p.name,
+          kind: (kind as GridKind | undefined) ?? p.kind ?? "addition",
+          trainRange: box === undefined ? p.trainRange : box,
+        })),
+        annotate === undefined ? undefined : annotate === "on",
+      );
+    }
+    const first = inputs[0];
     const isDir = (await Deno.stat(first)).isDirectory;
-    const dir = resolve(last(a, "out") ?? (isDir ? first : dirname(first)));
-    const name = last(a, "name") ??
-      loaded.map((p) => p.name).join("_").replace(/[^\w.-]+/g, "-") + "_heatmap";
-    const written = await writePlots(panels, {
-      dir,
-      name,
-      formats: formats as PlotFormat[],
-      annotate: annotate === undefined ? undefined : annotate === "on",
-      scale,
-    });
+    const dir = resolve(flags.out ?? (isDir ? first : dirname(first)));
+    const name = flags.name ??
+      names.join("_").replace(/[^\w.-]+/g, "-") + (curves ? "_curves" : "_heatmap");
+    const written = await writeFigure(svg, { dir, name, formats: formats as PlotFormat[], scale });
     for (const w of written) console.log(w);
     return 0;
   } catch (e) {

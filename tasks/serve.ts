@@ -6,6 +6,7 @@
  * the CPU backend). Loopback only unless `--host` says otherwise.
  * @module
  */
+import { parseArgs } from "node:util";
 import { resolveBaseDir, userCwd } from "../cli/config.ts";
 import { startServer } from "./serve/server.ts";
 
@@ -28,42 +29,33 @@ Flags:
                       the server is read-only, but anyone who reaches it sees the runs)
   -h, --help          this text`;
 
-/** Parsed command line. */
-interface ServeArgs {
-  baseDir: string | null;
-  port: number;
-  host: string;
-}
-
-function parseServeArgs(argv: string[]): ServeArgs {
-  const out: ServeArgs = { baseDir: null, port: 8000, host: "127.0.0.1" };
-  for (let k = 0; k < argv.length; k++) {
-    const a = argv[k];
-    const [flag, inline] = a.startsWith("--") && a.includes("=")
-      ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)]
-      : [a, undefined];
-    const value = (): string => {
-      const v = inline ?? argv[++k];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    if (a.startsWith("base_dir=")) out.baseDir = a.slice("base_dir=".length) || null;
-    else if (flag === "--port") {
-      const v = value();
-      const n = Number(v);
-      if (!/^\d+$/.test(v) || n > 65535) {
-        throw new Error(`Cannot parse --port ${v}: expected an integer 0..65535`);
-      }
-      out.port = n;
-    } else if (flag === "--host") {
-      const v = value();
-      if (!/^[\w.:-]+$/.test(v)) throw new Error(`Cannot parse --host ${v}: expected an address`);
-      out.host = v;
-    } else {
-      throw new Error(`Unknown serve argument "${a}": use base_dir=DIR, --port N or --host ADDR`);
-    }
+/** The command line: `base_dir=DIR`, `--port N`, `--host ADDR` (of each, the last counts). */
+function parseServeArgs(argv: string[]): { baseDir: string | null; port: number; host: string } {
+  const usage = "use base_dir=DIR, --port N or --host ADDR";
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        port: { type: "string", default: "8000" },
+        host: { type: "string", default: "127.0.0.1" },
+      },
+    });
+  } catch (e) {
+    throw new Error(`${(e as Error).message.split(/\. |\n/)[0]}: ${usage}`); // e.g. Unknown option '-x'
   }
-  return out;
+  const { values: { port, host }, positionals } = parsed;
+  let baseDir: string | null = null;
+  for (const a of positionals) {
+    if (!a.startsWith("base_dir=")) throw new Error(`Unknown serve argument "${a}": ${usage}`);
+    baseDir = a.slice("base_dir=".length) || null;
+  }
+  if (!/^\d+$/.test(port) || Number(port) > 65535) {
+    throw new Error(`Cannot parse --port ${port}: expected an integer 0..65535`);
+  }
+  if (!/^[\w.:-]+$/.test(host)) throw new Error(`Cannot parse --host ${host}: expected an address`);
+  return { baseDir, port: Number(port), host };
 }
 
 /**
@@ -86,12 +78,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseServeArgs(argv);
     const baseDir = resolveBaseDir(args.baseDir, { cwd: userCwd() });
-    const server = await startServer({
-      baseDir,
-      port: args.port,
-      host: args.host,
-      log: (line) => console.error(line),
-    });
+    const server = await startServer({ ...args, baseDir, log: (line) => console.error(line) });
     console.log(`Serving ${baseDir} at ${server.url}/ (read-only; Ctrl-C stops)`);
     if (!["127.0.0.1", "localhost", "::1"].includes(args.host)) {
       console.log(`Listening on ${args.host}: anyone who reaches this address can read the runs`);

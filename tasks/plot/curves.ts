@@ -14,8 +14,7 @@
  * `y = top + height * (1 - (f(v) - f0) / (f1 - f0))`, with f = log10 for loss, identity for rate.
  * @module
  */
-import { FONT_FAMILY, FONT_UNITS } from "./metrics.ts";
-import { escapeXml } from "./svg.ts";
+import { escapeXml, num, svgDocument, svgLine, svgText } from "./svg.ts";
 
 /** One logged training step. */
 export interface CurvePoint {
@@ -39,6 +38,7 @@ export interface CurveRun {
 const CURVES_WIDTH = 640;
 const LEFT = 70, RIGHT = 620, PANEL_H = 200, TOPS = [40, 320] as const;
 const LEGEND_TOP = 575, LEGEND_ROW = 18;
+const BLACK = "#000000";
 const COLORS = [
   "#1f77b4",
   "#ff7f0e",
@@ -52,11 +52,6 @@ const COLORS = [
   "#17becf",
 ];
 
-/** A number written compactly: at most two decimals. */
-function n(v: number): string {
-  return String(Math.round(v * 100) / 100);
-}
-
 /** A tick label: plain for ordinary magnitudes, `2e-4` style for tiny or huge ones. */
 function label(v: number): string {
   if (v === 0) return "0";
@@ -68,9 +63,9 @@ function label(v: number): string {
   return String(+v.toPrecision(6));
 }
 
-/** Ticks at 1, 2 or 5 times a power of ten, about `count` of them within [lo, hi]. */
-function niceTicks(lo: number, hi: number, count = 5): number[] {
-  const raw = (hi - lo) / count;
+/** Ticks at 1, 2 or 5 times a power of ten, about five of them within [lo, hi]. */
+function niceTicks(lo: number, hi: number): number[] {
+  const raw = (hi - lo) / 5;
   const p = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) ?? 10 * p;
   const out: number[] = [];
@@ -88,15 +83,14 @@ function panel(
   xr: [number, number],
 ): string[] {
   const w = RIGHT - LEFT, bottom = top + PANEL_H;
-  const vals = runs.flatMap((r) => r.points.map((p) => p[which]))
-    .filter((v) => Number.isFinite(v) && (which === "lr" || v > 0));
+  const drawable = (v: number): boolean => Number.isFinite(v) && (which === "lr" || v > 0);
+  const vals = runs.flatMap((r) => r.points.map((p) => p[which])).filter(drawable);
   let y0: number, y1: number, yTicks: number[];
   if (which === "loss") {
     y0 = vals.length ? Math.floor(Math.log10(Math.min(...vals))) : 0;
     y1 = vals.length ? Math.ceil(Math.log10(Math.max(...vals))) : 1;
     if (y1 <= y0) y1 = y0 + 1;
-    yTicks = [];
-    for (let k = y0; k <= y1; k++) yTicks.push(k);
+    yTicks = Array.from({ length: y1 - y0 + 1 }, (_, k) => y0 + k); // every decade
   } else {
     y0 = 0;
     y1 = vals.length ? Math.max(...vals) : 0;
@@ -105,45 +99,36 @@ function panel(
   }
   const px = (s: number): number => LEFT + (w * (s - xr[0])) / (xr[1] - xr[0]);
   const py = (f: number): number => top + PANEL_H * (1 - (f - y0) / (y1 - y0));
-  const fs = n(FONT_UNITS), small = n(FONT_UNITS * 0.9);
   const title = which === "loss" ? "Training loss" : "Learning rate";
   const axis = which === "loss" ? "loss (log scale)" : "learning rate";
   const out = [
-    `<text x="${n((LEFT + RIGHT) / 2)}" y="${top - 14}" font-size="${n(FONT_UNITS * 1.2)}" ` +
-    `text-anchor="middle" dominant-baseline="central" fill="#000000">${title}</text>`,
+    svgText((LEFT + RIGHT) / 2, top - 14, title, 1.2, "middle", BLACK),
     `<rect class="plot-area" data-panel="${which}" x="${LEFT}" y="${top}" width="${w}" ` +
-    `height="${PANEL_H}" fill="none" stroke="#000000" stroke-width="1"/>`,
+    `height="${PANEL_H}" fill="none" stroke="${BLACK}" stroke-width="1"/>`,
   ];
   for (const t of yTicks) {
-    const y = n(py(t));
+    const y = py(t);
     out.push(
-      `<line x1="${LEFT - 4}" y1="${y}" x2="${LEFT}" y2="${y}" stroke="#000000" stroke-width="1"/>`,
-      `<line x1="${LEFT}" y1="${y}" x2="${RIGHT}" y2="${y}" stroke="#dddddd" stroke-width="0.5"/>`,
-      `<text x="${LEFT - 6}" y="${y}" font-size="${small}" text-anchor="end" ` +
-        `dominant-baseline="central" fill="#000000">` +
-        `${escapeXml(label(which === "loss" ? 10 ** t : t))}</text>`,
+      svgLine(LEFT - 4, y, LEFT, y, BLACK, 1),
+      svgLine(LEFT, y, RIGHT, y, "#dddddd", 0.5),
+      svgText(LEFT - 6, y, label(which === "loss" ? 10 ** t : t), 0.9, "end", BLACK),
     );
   }
   for (const t of niceTicks(xr[0], xr[1])) {
-    const x = n(px(t));
+    const x = px(t);
     out.push(
-      `<line x1="${x}" y1="${bottom}" x2="${x}" y2="${bottom + 4}" stroke="#000000" ` +
-        `stroke-width="1"/>`,
-      `<text x="${x}" y="${bottom + 14}" font-size="${small}" text-anchor="middle" ` +
-        `dominant-baseline="central" fill="#000000">${escapeXml(label(t))}</text>`,
+      svgLine(x, bottom, x, bottom + 4, BLACK, 1),
+      svgText(x, bottom + 14, label(t), 0.9, "middle", BLACK),
     );
   }
-  const mid = n(top + PANEL_H / 2);
   out.push(
-    `<text x="${n((LEFT + RIGHT) / 2)}" y="${bottom + 32}" font-size="${fs}" ` +
-      `text-anchor="middle" dominant-baseline="central" fill="#000000">step</text>`,
-    `<text x="16" y="${mid}" font-size="${fs}" text-anchor="middle" dominant-baseline="central" ` +
-      `fill="#000000" transform="rotate(-90 16 ${mid})">${axis}</text>`,
+    svgText((LEFT + RIGHT) / 2, bottom + 32, "step", 1, "middle", BLACK),
+    svgText(16, top + PANEL_H / 2, axis, 1, "middle", BLACK, true),
   );
   runs.forEach((r, k) => {
-    const pts = r.points
-      .filter((p) => Number.isFinite(p[which]) && (which === "lr" || p[which] > 0))
-      .map((p) => `${n(px(p.step))},${n(py(which === "loss" ? Math.log10(p.loss) : p.lr))}`);
+    const pts = r.points.filter((p) => drawable(p[which])).map((p) =>
+      `${num(px(p.step))},${num(py(which === "loss" ? Math.log10(p.loss) : p.lr))}`
+    );
     out.push(
       `<polyline class="curve" data-panel="${which}" data-run="${escapeXml(r.name)}" ` +
         `points="${pts.join(" ")}" fill="none" stroke="${COLORS[k % COLORS.length]}" ` +
@@ -176,26 +161,16 @@ export function curvesToSvg(runs: CurveRun[]): string {
   if (steps.length === 0) throw new Error("No points to draw");
   let xr: [number, number] = [Math.min(...steps), Math.max(...steps)];
   if (xr[1] <= xr[0]) xr = [xr[0] - 1, xr[0] + 1];
-  const legend = runs.length > 1 ? runs.length * LEGEND_ROW + 10 : 0;
-  const height = LEGEND_TOP + legend;
-  const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${CURVES_WIDTH}" height="${height}" ` +
-    `viewBox="0 0 ${CURVES_WIDTH} ${height}" font-family="'${FONT_FAMILY}', Verdana, sans-serif">`,
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
-    ...panel(runs, "loss", TOPS[0], xr),
-    ...panel(runs, "lr", TOPS[1], xr),
-  ];
+  const out = [...panel(runs, "loss", TOPS[0], xr), ...panel(runs, "lr", TOPS[1], xr)];
   if (runs.length > 1) {
     runs.forEach((r, k) => {
       const y = LEGEND_TOP + k * LEGEND_ROW + 9;
       out.push(
-        `<g class="legend"><line x1="${LEFT}" y1="${y}" x2="${LEFT + 24}" y2="${y}" ` +
-          `stroke="${COLORS[k % COLORS.length]}" stroke-width="2"/>` +
-          `<text x="${LEFT + 30}" y="${y}" font-size="${n(FONT_UNITS)}" text-anchor="start" ` +
-          `dominant-baseline="central" fill="#000000">${escapeXml(r.name)}</text></g>`,
+        `<g class="legend">${svgLine(LEFT, y, LEFT + 24, y, COLORS[k % COLORS.length], 2)}` +
+          `${svgText(LEFT + 30, y, r.name, 1, "start", BLACK)}</g>`,
       );
     });
   }
-  out.push("</svg>");
-  return out.join("\n") + "\n";
+  const legend = runs.length > 1 ? runs.length * LEGEND_ROW + 10 : 0;
+  return svgDocument(CURVES_WIDTH, LEGEND_TOP + legend, out);
 }

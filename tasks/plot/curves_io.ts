@@ -1,16 +1,12 @@
 /**
- * Reading training metrics (`metrics.jsonl`, one JSON object per logged step) into curves, and
- * writing the curves figure as SVG and PNG. A run folder's segments (`pretrain/<date>/<time>/`,
- * one per start or resume) are read in path order and merged by step, a later segment's row
- * replacing an earlier one's for the same step.
+ * Reading training metrics (`metrics.jsonl`, one JSON object per logged step) into curves. A run
+ * folder's segments (`pretrain/<date>/<time>/`, one per start or resume) are read in path order
+ * and merged by step, a later segment's row replacing an earlier one's for the same step.
  * @module
  */
+import { readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { type CurvePoint, type CurveRun, curvesToSvg } from "./curves.ts";
-import { svgToPng } from "./render.ts";
-
-/** A file format the writer knows. */
-type Format = "svg" | "png";
+import type { CurvePoint, CurveRun } from "./curves.ts";
 
 /**
  * Tells whether a plot input is training metrics: a path ending in `.jsonl` (existing or not, so
@@ -27,45 +23,26 @@ type Format = "svg" | "png";
  */
 export async function isMetricsInput(path: string): Promise<boolean> {
   if (path.endsWith(".jsonl")) return true;
-  try {
-    return (await Deno.stat(join(path, "pretrain"))).isDirectory;
-  } catch {
-    return false;
-  }
-}
-
-/** Every `metrics.jsonl` beneath `dir`, sorted by path. */
-async function findMetrics(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    const p = join(dir, e.name);
-    if (e.isDirectory) out.push(...await findMetrics(p));
-    else if (e.isFile && e.name === "metrics.jsonl") out.push(p);
-  }
-  return out.sort();
+  return (await Deno.stat(join(path, "pretrain")).catch(() => null))?.isDirectory ?? false;
 }
 
 /** Training rows of one metrics file (rows with a numeric step and loss, no `event`). */
 async function readRows(file: string): Promise<CurvePoint[]> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (e) {
-    throw new Error(`Cannot read ${file}: ${(e as Error).message.split("\n")[0]}`);
-  }
+  const text = await Deno.readTextFile(file).catch((e: Error) => {
+    throw new Error(`Cannot read ${file}: ${e.message.split("\n")[0]}`);
+  });
   const rows: CurvePoint[] = [];
   text.split("\n").forEach((line, k) => {
     if (!line.trim()) return;
-    let row: unknown;
+    let r: Record<string, unknown>;
     try {
-      row = JSON.parse(line);
+      r = JSON.parse(line);
     } catch {
       throw new Error(`${file}:${k + 1}: malformed JSON line: ${line.slice(0, 60)}`);
     }
-    if (typeof row !== "object" || row === null || Array.isArray(row)) {
+    if (typeof r !== "object" || r === null || Array.isArray(r)) {
       throw new Error(`${file}:${k + 1}: expected a JSON object`);
     }
-    const r = row as Record<string, unknown>;
     if (r.event !== undefined || typeof r.step !== "number" || typeof r.loss !== "number") return;
     rows.push({ step: r.step, loss: r.loss, lr: typeof r.lr === "number" ? r.lr : NaN });
   });
@@ -100,13 +77,14 @@ function runName(path: string, isDir: boolean): string {
  * @returns the run, named after its folder, points in step order
  */
 export async function readCurveRun(path: string): Promise<CurveRun> {
-  let isDir = false;
-  try {
-    isDir = (await Deno.stat(path)).isDirectory;
-  } catch {
+  const { isDirectory: isDir } = await Deno.stat(path).catch(() => {
     throw new Error(`Cannot read ${path}: no such file or folder`);
-  }
-  const files = isDir ? await findMetrics(join(path, "pretrain")) : [path];
+  });
+  const files = isDir
+    ? (await readdir(join(path, "pretrain"), { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile() && e.name === "metrics.jsonl")
+      .map((e) => join(e.parentPath, e.name)).sort()
+    : [path];
   if (files.length === 0) throw new Error(`${path}: no pretrain/**/metrics.jsonl beneath it`);
   const byStep = new Map<number, CurvePoint>();
   for (const f of files) {
@@ -118,35 +96,4 @@ export async function readCurveRun(path: string): Promise<CurveRun> {
   }
   const points = [...byStep.values()].sort((a, b) => a.step - b.step);
   return { name: runName(path, isDir), points };
-}
-
-/**
- * Writes runs' training curves as `<dir>/<name>.svg` and/or `.png` (PNG rendered from the SVG).
- *
- * @example
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { writeCurves } from "./curves_io.ts";
- * const dir = await Deno.makeTempDir();
- * const runs = [{ name: "a", points: [{ step: 1, loss: 1, lr: 0 }] }];
- * deepStrictEqual(await writeCurves(runs, { dir, name: "c", formats: ["svg"] }), [`${dir}/c.svg`]);
- * await Deno.remove(dir, { recursive: true });
- * ```
- * @param options output folder, file name without extension, formats, PNG pixels per unit
- * @returns the paths written, in format order
- */
-export async function writeCurves(
-  runs: CurveRun[],
-  options: { dir: string; name: string; formats: Format[]; scale?: number },
-): Promise<string[]> {
-  const svg = curvesToSvg(runs);
-  await Deno.mkdir(options.dir, { recursive: true });
-  const out: string[] = [];
-  for (const f of options.formats) {
-    const path = join(options.dir, `${options.name}.${f}`);
-    if (f === "svg") await Deno.writeTextFile(path, svg);
-    else await Deno.writeFile(path, await svgToPng(svg, options.scale ?? 1));
-    out.push(path);
-  }
-  return out;
 }

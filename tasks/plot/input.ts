@@ -5,6 +5,7 @@
  * Only the given paths are read, so the plot task also works as a remote script.
  * @module
  */
+import { readdir } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import {
   type Cell,
@@ -14,17 +15,15 @@ import {
   type TrainRange,
 } from "./types.ts";
 
-/** A panel read from disk, with the paths it came from and a default title. */
+/** A panel read from disk, with a default title. */
 export interface LoadedPanel extends HeatmapPanel {
   /** The run name: the file's `name` field, else the file stem or folder name. */
   name: string;
-  /** Every file that contributed cells. */
-  sources: string[];
 }
 
 const CELL_FILE = /^cell_(\d+)_(\d+)\.json$/;
 
-/** What one JSON file contributes before merging. */
+/** What one JSON file states, and its path. */
 interface Part {
   source: string;
   cells: Cell[];
@@ -34,6 +33,9 @@ interface Part {
 }
 
 type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 function fail(source: string, why: string): never {
   throw new Error(`Cannot read ${source}: ${why}`);
@@ -47,99 +49,76 @@ function count(source: string, where: string, v: unknown, min: number): number {
 }
 
 function toCell(source: string, where: string, v: unknown): Cell {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) {
-    fail(source, `${where} is not an object`);
-  }
-  const o = v as Json;
+  if (!isObject(v)) fail(source, `${where} is not an object`);
   const cell = {
-    i: count(source, `${where}.i`, o.i, 0),
-    j: count(source, `${where}.j`, o.j, 0),
-    correct: count(source, `${where}.correct`, o.correct, 0),
-    total: count(source, `${where}.total`, o.total, 1),
+    i: count(source, `${where}.i`, v.i, 0),
+    j: count(source, `${where}.j`, v.j, 0),
+    correct: count(source, `${where}.correct`, v.correct, 0),
+    total: count(source, `${where}.total`, v.total, 1),
   };
   if (cell.correct > cell.total) fail(source, `${where}.correct exceeds ${where}.total`);
   return cell;
 }
 
-/** Reads the optional `grid`, `name` and `train_range` fields shared by both file shapes. */
-function common(source: string, o: Json): Omit<Part, "source" | "cells"> {
-  const out: Omit<Part, "source" | "cells"> = {};
-  if (o.grid !== undefined) {
-    if (!GRID_KINDS.includes(o.grid as GridKind)) {
-      fail(source, `grid must be one of ${GRID_KINDS.join(", ")}, got ${JSON.stringify(o.grid)}`);
-    }
-    out.kind = o.grid as GridKind;
-  }
-  if (o.name !== undefined) {
-    if (typeof o.name !== "string") fail(source, "name must be a string");
-    out.name = o.name;
-  }
-  if (o.train_range !== undefined) {
-    const r = o.train_range;
-    if (r === null) out.trainRange = null;
-    else if (
-      Array.isArray(r) && r.length === 2 &&
-      r.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x)))
-    ) out.trainRange = r as TrainRange;
-    else fail(source, "train_range must be [[iMin, iMax], [jMin, jMax]] or null");
-  }
-  return out;
-}
-
 /**
- * Parses one results file: a grid file with a `cells` array, or a single cell object.
+ * Reads one results file: a grid file with a `cells` array, or a single cell object.
  *
  * Grid file: `{"grid"?: "addition"|"multiplication"|"sorting"|"or", "name"?: string,
  * "cells": [{"i", "j", "correct", "total"}, ...], "train_range"?: [[iMin, iMax], [jMin, jMax]]
  * | null}`. Cell file: `{"i", "j", "correct", "total"}` with the same optional fields. Counts
  * are integers, `total >= 1`, `correct <= total`; other fields are ignored.
  *
- * @param source the file name, for messages
- * @returns the cells and any grid kind, name and training range it states
+ * @returns the cells and any grid kind, name and training range it states, with its path
  */
-function parseResults(
-  text: string,
-  source: string,
-): { cells: Cell[]; kind?: GridKind; name?: string; trainRange?: TrainRange | null } {
-  let o: unknown;
+async function readResults(source: string): Promise<Part> {
+  const text = await Deno.readTextFile(source)
+    .catch((e: Error) => fail(source, e.message.split("\n")[0]));
+  let obj: unknown;
   try {
-    o = JSON.parse(text);
+    obj = JSON.parse(text);
   } catch (e) {
     fail(source, `malformed JSON (${(e as Error).message.split("\n")[0]})`);
   }
-  if (typeof o !== "object" || o === null || Array.isArray(o)) {
-    fail(source, "expected a JSON object");
-  }
-  const obj = o as Json;
+  if (!isObject(obj)) fail(source, "expected a JSON object");
+  let cells: Cell[];
   if (obj.cells !== undefined) {
     if (!Array.isArray(obj.cells)) fail(source, "cells must be an array");
-    return {
-      ...common(source, obj),
-      cells: obj.cells.map((c, k) => toCell(source, `cells[${k}]`, c)),
-    };
+    cells = obj.cells.map((c, k) => toCell(source, `cells[${k}]`, c));
+  } else if (obj.i !== undefined) cells = [toCell(source, "the cell", obj)];
+  else fail(source, 'expected a "cells" array or a cell {"i", "j", "correct", "total"}');
+  const out: Part = { source, cells };
+  if (obj.grid !== undefined) {
+    if (!GRID_KINDS.includes(obj.grid as GridKind)) {
+      fail(source, `grid must be one of ${GRID_KINDS.join(", ")}, got ${JSON.stringify(obj.grid)}`);
+    }
+    out.kind = obj.grid as GridKind;
   }
-  if (obj.i !== undefined) {
-    return { ...common(source, obj), cells: [toCell(source, "the cell", obj)] };
+  if (obj.name !== undefined) {
+    if (typeof obj.name !== "string") fail(source, "name must be a string");
+    out.name = obj.name;
   }
-  return fail(source, 'expected a "cells" array or a cell {"i", "j", "correct", "total"}');
+  const r = obj.train_range;
+  if (r === null) out.trainRange = null;
+  else if (r !== undefined) {
+    if (
+      !Array.isArray(r) || r.length !== 2 ||
+      !r.every((p) => Array.isArray(p) && p.length === 2 && p.every((x) => Number.isInteger(x)))
+    ) fail(source, "train_range must be [[iMin, iMax], [jMin, jMax]] or null");
+    out.trainRange = r as TrainRange;
+  }
+  return out;
 }
 
 /** Every `cell_<i>_<j>.json` beneath a folder, sorted, checking names against contents. */
 async function readFolder(dir: string): Promise<Part[]> {
-  const files: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for await (const e of Deno.readDir(d)) {
-      const p = join(d, e.name);
-      if (e.isDirectory) await walk(p);
-      else if (CELL_FILE.test(e.name)) files.push(p);
-    }
-  };
-  await walk(dir);
+  const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => !e.isDirectory() && CELL_FILE.test(e.name))
+    .map((e) => join(e.parentPath, e.name));
   if (files.length === 0) fail(dir, "no cell_<i>_<j>.json files in it or its subfolders");
   files.sort();
   const parts: Part[] = [];
   for (const f of files) { // one at a time: a 100x100 grid is 10,000 files
-    const part = { source: f, ...parseResults(await Deno.readTextFile(f), f) };
+    const part = await readResults(f);
     const [, i, j] = CELL_FILE.exec(basename(f))!;
     const c = part.cells[0];
     if (part.cells.length !== 1 || c.i !== +i || c.j !== +j) {
@@ -178,27 +157,15 @@ function nameOf(path: string, isDir: boolean): string {
  * await Deno.remove(dir, { recursive: true });
  * ```
  * @param paths files or folders holding one run's results (shards of one grid)
- * @returns the merged panel with its name and sources
+ * @returns the merged panel with its name
  */
 export async function readPanel(paths: string[]): Promise<LoadedPanel> {
   const parts: Part[] = [];
+  let firstIsDir = false;
   for (const p of paths) {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.stat(p);
-    } catch {
-      fail(p, "no such file or folder");
-    }
-    if (info.isDirectory) parts.push(...await readFolder(p));
-    else {
-      let text: string;
-      try {
-        text = await Deno.readTextFile(p);
-      } catch (e) {
-        fail(p, (e as Error).message.split("\n")[0]);
-      }
-      parts.push({ source: p, ...parseResults(text, p) });
-    }
+    const info = await Deno.stat(p).catch(() => fail(p, "no such file or folder"));
+    if (p === paths[0]) firstIsDir = info.isDirectory;
+    parts.push(...info.isDirectory ? await readFolder(p) : [await readResults(p)]);
   }
   const seen = new Map<string, { cell: Cell; source: string }>();
   for (const part of parts) {
@@ -213,28 +180,20 @@ export async function readPanel(paths: string[]): Promise<LoadedPanel> {
       }
     }
   }
-  const pick = <K extends "kind" | "trainRange" | "name">(k: K): Part[K] => {
+  /** A field the parts state, checked to agree; `field` is its name in the files. */
+  const pick = <K extends "kind" | "trainRange" | "name">(k: K, field: string): Part[K] => {
     const stated = parts.filter((p) => p[k] !== undefined);
     for (const p of stated) {
       if (JSON.stringify(p[k]) !== JSON.stringify(stated[0][k])) {
-        fail(
-          p.source,
-          `its ${
-            k === "kind" ? "grid" : k === "trainRange" ? "train_range" : "name"
-          } differs from ${stated[0].source}`,
-        );
+        fail(p.source, `its ${field} differs from ${stated[0].source}`);
       }
     }
     return stated[0]?.[k];
   };
-  const cells = [...seen.values()].map((v) => v.cell).sort((a, b) => a.i - b.i || a.j - b.j);
-  const first = paths[0];
-  const name = pick("name") ?? nameOf(first, (await Deno.stat(first)).isDirectory);
   return {
-    cells,
-    kind: pick("kind"),
-    trainRange: pick("trainRange"),
-    name,
-    sources: parts.map((p) => p.source),
+    cells: [...seen.values()].map((v) => v.cell).sort((a, b) => a.i - b.i || a.j - b.j),
+    kind: pick("kind", "grid"),
+    trainRange: pick("trainRange", "train_range"),
+    name: pick("name", "name") ?? nameOf(paths[0], firstIsDir),
   };
 }

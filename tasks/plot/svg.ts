@@ -1,12 +1,56 @@
 /**
- * Writes a laid-out figure as standalone SVG text, which is also the source of the PNG (see
- * render.ts). Heatmap cells are `<rect class="cell">` with their lengths and value as data
- * attributes and a tooltip, so the file is also a readable record of the results.
+ * The SVG elements both figures (heatmaps and training curves) are written with, and the text
+ * metrics of the bundled font they name (DejaVu Sans, fonts/DejaVuSans.ttf), so a layout can size
+ * cells, margins and spans for the text the PNG renderer (render.ts) will draw without loading the
+ * font. Coordinates are figure units: one unit is one PNG pixel at scale 1.
  * @module
  */
-import { YLGNBU } from "./colormap.ts";
-import { FONT_FAMILY, FONT_UNITS } from "./metrics.ts";
-import type { Figure, Shape } from "./types.ts";
+
+/** The font family named in the SVG and loaded into the PNG renderer. */
+export const FONT_FAMILY = "DejaVu Sans";
+
+/** Font size, in figure units, of text size 1 (DejaVu Sans capitals are then about 7 tall). */
+const FONT_UNITS = 10;
+
+/** Font units per em of DejaVu Sans. */
+const UNITS_PER_EM = 2048;
+
+// The font's `hmtx` advance widths of printable ASCII, in rows of 16 characters: " " to "/",
+// "0" to "?", "@" to "O", "P" to "_", "`" to "o", "p" to "~".
+// deno-fmt-ignore
+const ADVANCE: readonly number[] = [
+  651, 821, 942, 1716, 1303, 1946, 1597, 563, 799, 799, 1024, 1716, 651, 739, 651, 690,
+  1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 690, 690, 1716, 1716, 1716, 1087,
+  2048, 1401, 1405, 1430, 1577, 1294, 1178, 1587, 1540, 604, 604, 1343, 1141, 1767, 1532, 1612,
+  1235, 1612, 1423, 1300, 1251, 1499, 1401, 2025, 1403, 1251, 1403, 799, 690, 799, 1716, 1024,
+  1024, 1255, 1300, 1126, 1300, 1260, 721, 1300, 1298, 569, 569, 1186, 569, 1995, 1298, 1253,
+  1300, 1300, 842, 1067, 803, 1298, 1212, 1675, 1212, 1212, 1075, 1303, 690, 1303, 1716,
+];
+
+/**
+ * Measures a line of text set in DejaVu Sans at font size `10 * size` units, rounded up to a whole
+ * unit so the layout stays on integer coordinates. Kerning is ignored (a unit or two at most);
+ * characters outside printable ASCII count as a full em, so text in them is never under-measured.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { textWidth } from "./svg.ts";
+ * strictEqual(textWidth("100", 2), 39); // 3 digits of 0.636 em at 20 units
+ * strictEqual(textWidth("", 3), 0);
+ * ```
+ * @param text the text (one line)
+ * @param size the text size (font size in tens of units)
+ * @returns the width in figure units
+ */
+export function textWidth(text: string, size: number): number {
+  let units = 0;
+  for (const ch of text) {
+    const code = ch.codePointAt(0)!;
+    units += code >= 32 && code <= 126 ? ADVANCE[code - 32] : UNITS_PER_EM;
+  }
+  return Math.ceil((units * size * FONT_UNITS) / UNITS_PER_EM);
+}
 
 /**
  * Escapes text for use in XML character data and attribute values.
@@ -26,75 +70,99 @@ export function escapeXml(s: string): string {
   );
 }
 
-/** A number written compactly: integers as is, others with at most two decimals. */
-function n(v: number): string {
+/**
+ * Writes a coordinate compactly: integers as they are, others with at most two decimals.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { num } from "./svg.ts";
+ * strictEqual(num(2 / 3), "0.67");
+ * ```
+ */
+export function num(v: number): string {
   return String(Math.round(v * 100) / 100);
 }
 
-/** One shape as an SVG element. */
-function element(s: Shape): string {
-  switch (s.kind) {
-    case "rect": {
-      const geo = `x="${n(s.x)}" y="${n(s.y)}" width="${n(s.w)}" height="${n(s.h)}"`;
-      if (!s.cell) return `<rect ${geo} fill="${s.fill}"/>`;
-      const { i, j, percent } = s.cell;
-      const value = percent === null ? "no result" : `${n(percent)}%`;
-      const cls = percent === null ? "missing" : "cell";
-      const data = `data-i="${i}" data-j="${j}"` +
-        (percent === null ? "" : ` data-percent="${n(percent)}"`);
-      return `<rect class="${cls}" ${data} ${geo} fill="${s.fill}">` +
-        `<title>${i} x ${j}: ${value}</title></rect>`;
-    }
-    case "box":
-      return `<rect class="${escapeXml(s.role)}-box" x="${n(s.x)}" y="${n(s.y)}" ` +
-        `width="${n(s.w)}" height="${n(s.h)}" fill="none" stroke="${s.stroke}" ` +
-        `stroke-width="${n(s.width)}"/>`;
-    case "line":
-      return `<line x1="${n(s.x1)}" y1="${n(s.y1)}" x2="${n(s.x2)}" y2="${n(s.y2)}" ` +
-        `stroke="${s.stroke}" stroke-width="${n(s.width)}"/>`;
-    case "text": {
-      const rot = s.rotate ? ` transform="rotate(-90 ${n(s.x)} ${n(s.y)})"` : "";
-      return `<text x="${n(s.x)}" y="${n(s.y)}" font-size="${n(s.size * FONT_UNITS)}" ` +
-        `text-anchor="${s.anchor}" dominant-baseline="central" fill="${s.fill}"${rot}>` +
-        `${escapeXml(s.text)}</text>`;
-    }
-    case "colorbar":
-      return `<rect class="colorbar" x="${n(s.x)}" y="${n(s.y)}" width="${n(s.w)}" ` +
-        `height="${n(s.h)}" fill="url(#ylgnbu)"/>`;
-  }
+/** Where a line of text is anchored: its start, middle or end lies on the given point. */
+export type Anchor = "start" | "middle" | "end";
+
+/**
+ * Writes one line of text centred vertically on `y`, at font size `10 * size` (DejaVu Sans
+ * capitals are then about `7 * size` tall); `rotate` turns it to read bottom to top around (x, y).
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { svgText } from "./svg.ts";
+ * strictEqual(svgText(1, 2, "a<b", 2, "end", "#000000"),
+ *   '<text x="1" y="2" font-size="20" text-anchor="end" dominant-baseline="central" ' +
+ *   'fill="#000000">a&lt;b</text>');
+ * ```
+ */
+export function svgText(
+  x: number,
+  y: number,
+  text: string,
+  size: number,
+  anchor: Anchor,
+  fill: string,
+  rotate = false,
+): string {
+  const rot = rotate ? ` transform="rotate(-90 ${num(x)} ${num(y)})"` : "";
+  return `<text x="${num(x)}" y="${num(y)}" font-size="${num(size * FONT_UNITS)}" ` +
+    `text-anchor="${anchor}" dominant-baseline="central" fill="${fill}"${rot}>` +
+    `${escapeXml(text)}</text>`;
 }
 
 /**
- * Renders a laid-out figure as an SVG document.
+ * Writes a straight line `width` units thick.
  *
- * One SVG unit is one PNG pixel at scale 1. Text names DejaVu Sans, the font the layout measured
- * and the PNG renderer uses (viewers without it fall back to Verdana, whose metrics are close, or
- * any sans-serif); the colour bar is a linear gradient through the YlGnBu anchors.
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { svgLine } from "./svg.ts";
+ * strictEqual(svgLine(0, 1, 2, 1, "#000000", 1),
+ *   '<line x1="0" y1="1" x2="2" y2="1" stroke="#000000" stroke-width="1"/>');
+ * ```
+ */
+export function svgLine(
+  x1: number,
+  y1: number,
+  x2: number,
+  y2: number,
+  stroke: string,
+  width: number,
+): string {
+  return `<line x1="${num(x1)}" y1="${num(y1)}" x2="${num(x2)}" y2="${num(y2)}" ` +
+    `stroke="${stroke}" stroke-width="${num(width)}"/>`;
+}
+
+/**
+ * Wraps elements into a standalone SVG document on a white background, `width` by `height` units.
+ *
+ * Text names DejaVu Sans, the font `textWidth` measures and the PNG renderer uses
+ * (viewers without it fall back to Verdana, whose metrics are close, or any sans-serif).
  *
  * @example
  * ```ts
  * import { ok } from "node:assert/strict";
- * import { figureToSvg } from "./svg.ts";
- * const svg = figureToSvg({ width: 20, height: 10, background: "#ffffff", shapes: [
- *   { kind: "text", x: 1, y: 5, text: "x<y", size: 1, fill: "#000000", anchor: "start", rotate: false },
- * ] });
+ * import { svgDocument, svgText } from "./svg.ts";
+ * const svg = svgDocument(20, 10, [svgText(1, 5, "x<y", 1, "start", "#000000")]);
  * ok(svg.startsWith("<svg") && svg.includes("x&lt;y"));
  * ```
- * @param fig the figure from `layoutHeatmaps`
+ * @param elements the elements, drawn in order
+ * @param defs the content of a `<defs>` element (gradients), if any
  * @returns the SVG document text
  */
-export function figureToSvg(fig: Figure): string {
-  const stops = YLGNBU.map((c, k) =>
-    `<stop offset="${+(1 - k / (YLGNBU.length - 1)).toFixed(4)}" stop-color="${c}"/>`
-  ).reverse().join("");
-  const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${n(fig.width)}" height="${n(fig.height)}" ` +
-    `viewBox="0 0 ${n(fig.width)} ${n(fig.height)}" ` +
+export function svgDocument(width: number, height: number, elements: string[], defs = ""): string {
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${num(width)}" height="${num(height)}" ` +
+    `viewBox="0 0 ${num(width)} ${num(height)}" ` +
     `font-family="'${FONT_FAMILY}', Verdana, sans-serif">`,
-    `<defs><linearGradient id="ylgnbu" x1="0" y1="0" x2="0" y2="1">${stops}</linearGradient></defs>`,
-    `<rect width="100%" height="100%" fill="${fig.background}"/>`,
-    ...fig.shapes.map(element),
+    ...(defs ? [`<defs>${defs}</defs>`] : []),
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    ...elements,
     "</svg>",
-  ];
-  return out.join("\n") + "\n";
+  ].join("\n") + "\n";
 }

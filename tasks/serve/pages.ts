@@ -7,10 +7,9 @@
  * @module
  */
 import { curvesToSvg } from "../plot/curves.ts";
-import { layoutHeatmaps } from "../plot/layout.ts";
-import { escapeXml, figureToSvg } from "../plot/svg.ts";
-import type { HeatmapPanel } from "../plot/types.ts";
-import { configSummary, type EvalInfo, type RunInfo } from "./runs.ts";
+import { heatmapSvg } from "../plot/heatmap.ts";
+import { escapeXml } from "../plot/svg.ts";
+import type { EvalInfo, RunInfo } from "./runs.ts";
 
 const STYLE = `
 body { font: 14px/1.4 "DejaVu Sans", Verdana, sans-serif; margin: 1.5em; color: #222; }
@@ -37,16 +36,40 @@ ${script ? `<script type="module" src="${script}"></script>` : ""}
 `;
 }
 
+/** A run's config in one line, escaped: preset or dataset, architecture and budget. */
+function configSummary(config: Record<string, unknown> | null): string {
+  if (!config) return "";
+  const o = (v: unknown): Record<string, unknown> =>
+    v && typeof v === "object" ? v as Record<string, unknown> : {};
+  const arch = o(config.arch), train = o(config.train), data = o(config.data);
+  const parts: string[] = [];
+  if (typeof config.preset === "string") parts.push(config.preset);
+  else if (typeof data.dataset === "string") parts.push(data.dataset);
+  const layers = [arch.layers_in_recurrent_block, arch.maximal_recurrence].join("x");
+  const bits = [`${layers} layers`, `width ${arch.hidden_size}`];
+  const pos = o(arch.embedding).pos_embedding;
+  bits.push(typeof pos === "string" ? pos : "no positions");
+  if (typeof train.budget_steps === "number") bits.push(`${train.budget_steps} steps`);
+  parts.push(bits.join(", "));
+  return escapeXml(parts.join(" · "));
+}
+
 function pct(v: number | null): string {
   return v === null ? "–" : `${(100 * v).toFixed(1)}%`;
 }
 
-function runLink(name: string): string {
-  return `<a href="/run?name=${encodeURIComponent(name)}">${escapeXml(name)}</a>`;
+function loss(v: number | undefined | null): string {
+  return v === undefined || v === null ? "–" : v.toFixed(4);
 }
 
 function statusCell(r: RunInfo): string {
   return `<span class="${r.status === "no metrics" ? "" : r.status}">${r.status}</span>`;
+}
+
+/** A link to the playground with the run's newest checkpoint; none without a checkpoint. */
+function playLink(r: RunInfo, text: string): string {
+  if (r.checkpoints.length === 0) return "";
+  return `<a href="/play?run=${encodeURIComponent(r.name)}">${text}</a>`;
 }
 
 /**
@@ -63,30 +86,24 @@ function statusCell(r: RunInfo): string {
  * @returns the HTML document
  */
 export function runsPage(baseDir: string, runs: RunInfo[]): string {
+  const base = escapeXml(baseDir);
   const rows = runs.map((r) => {
-    const last = r.points.at(-1);
+    const last = r.points.at(-1), name = escapeXml(r.name);
     const cks = r.checkpoints.map((c) => escapeXml(c.name)).join(", ") || "–";
-    return `<tr><td><input type="checkbox" name="name" value="${escapeXml(r.name)}"></td>
-<td>${runLink(r.name)}</td><td>${escapeXml(configSummary(r.config))}</td><td>${statusCell(r)}</td>
-<td class="num">${last ? last.step : "–"}</td><td class="num">${
-      last ? last.loss.toFixed(4) : "–"
-    }</td>
+    return `<tr><td><input type="checkbox" name="name" value="${name}"></td>
+<td><a href="/run?name=${encodeURIComponent(r.name)}">${name}</a></td>\
+<td>${configSummary(r.config)}</td><td>${statusCell(r)}</td>
+<td class="num">${last?.step ?? "–"}</td><td class="num">${loss(last?.loss)}</td>
 <td class="num">${pct(r.testExactMatch)}</td><td>${cks}</td>
-<td>${
-      r.checkpoints.length
-        ? `<a href="/play?run=${encodeURIComponent(r.name)}">play</a>`
-        : ""
-    }</td></tr>`;
+<td>${playLink(r, "play")}</td></tr>`;
   });
   const table = runs.length === 0
-    ? `<p>No runs under ${
-      escapeXml(baseDir)
-    } (a run is a folder with pretrain/ or checkpoints/).</p>`
+    ? `<p>No runs under ${base} (a run is a folder with pretrain/ or checkpoints/).</p>`
     : `<form action="/run" method="get"><table id="runs"><tr><th></th><th>run</th><th>config</th>
 <th>status</th><th>steps</th><th>last loss</th><th>test exact match</th><th>checkpoints</th>
 <th></th></tr>
 ${rows.join("\n")}</table><p><button type="submit">compare selected</button></p></form>`;
-  return page("abacus runs", `<h1>Runs in ${escapeXml(baseDir)}</h1>\n${table}`);
+  return page("abacus runs", `<h1>Runs in ${base}</h1>\n${table}`);
 }
 
 /**
@@ -123,50 +140,41 @@ export function curvesFigure(runs: RunInfo[]): string {
  */
 export function runPage(runs: RunInfo[], evals: EvalInfo[][]): string {
   const heads = runs.map((r) => {
-    const last = r.points.at(-1);
-    const cks = r.checkpoints.map((c) =>
-      `<li>${escapeXml(c.name)}${c.step === null ? "" : ` (step ${c.step}`}${
-        c.loss === null ? "" : `, loss ${c.loss.toFixed(4)}`
-      })</li>`
-    ).join("");
-    const cfg = r.configPath
-      ? ` · <a href="/files/${encodeURIComponent(r.name)}/${
-        r.configPath.split("/").map(encodeURIComponent).join("/")
-      }">config.yaml</a>`
-      : "";
-    return `<div class="run" data-run="${escapeXml(r.name)}"><h2>${escapeXml(r.name)}</h2>
-<p>${escapeXml(configSummary(r.config))}${cfg}</p>
-<p>status: <span class="status">${statusCell(r)}</span> · step <span class="step">${
-      last?.step ?? "–"
-    }</span> · last loss <span class="loss">${
-      last ? last.loss.toFixed(4) : "–"
-    }</span> · test exact match ${pct(r.testExactMatch)}${
-      r.checkpoints.length
-        ? ` · <a href="/play?run=${encodeURIComponent(r.name)}">playground</a>`
-        : ""
-    }</p>
+    const last = r.points.at(-1), name = escapeXml(r.name);
+    const cks = r.checkpoints.map((c) => {
+      const about = [];
+      if (c.step !== null) about.push(`step ${c.step}`);
+      if (c.loss !== null) about.push(`loss ${loss(c.loss)}`);
+      return `<li>${escapeXml(c.name)}${about.length ? ` (${about.join(", ")})` : ""}</li>`;
+    }).join("");
+    const href = [r.name, ...(r.configPath?.split("/") ?? [])].map(encodeURIComponent).join("/");
+    const cfg = r.configPath ? ` · <a href="/files/${href}">config.yaml</a>` : "";
+    const play = playLink(r, "playground");
+    return `<div class="run" data-run="${name}"><h2>${name}</h2>
+<p>${configSummary(r.config)}${cfg}</p>
+<p>status: <span class="status">${statusCell(r)}</span> · step <span class="step">\
+${last?.step ?? "–"}</span> · last loss <span class="loss">${loss(last?.loss)}</span> · \
+test exact match ${pct(r.testExactMatch)}${play ? ` · ${play}` : ""}</p>
 <p>checkpoints:</p><ul>${cks || "<li>none yet</li>"}</ul></div>`;
   });
   const grids = [...new Set(evals.flat().map((e) => e.grid))].sort();
   const heatmaps = grids.map((g) => {
     const found = runs.map((r, k) => ({ run: r, e: evals[k].find((e) => e.grid === g) }))
       .filter((x) => x.e !== undefined) as { run: RunInfo; e: EvalInfo }[];
-    const panels: HeatmapPanel[] = found.map((x) => x.e.panel);
     const means = found.map((x) =>
       `<li>${escapeXml(x.run.name)}: in distribution <b class="id">${
         pct(x.e.inDistribution)
       }</b>, out of distribution <b class="ood">${pct(x.e.outOfDistribution)}</b></li>`
     ).join("");
     return `<div class="eval" data-grid="${escapeXml(g)}"><h3>${escapeXml(g)}</h3><ul>${means}</ul>
-<div class="heatmap">${figureToSvg(layoutHeatmaps(panels))}</div></div>`;
+<div class="heatmap">${heatmapSvg(found.map((x) => x.e.panel))}</div></div>`;
   });
   const names = runs.map((r) => r.name);
   const body = `<h1>${names.length > 1 ? "Runs" : "Run"} ${names.map(escapeXml).join(" · ")}</h1>
 <div class="row">${heads.join("\n")}</div>
 <div class="row"><section><h2>Training curves</h2>
-<div id="curves" data-runs="${escapeXml(JSON.stringify(names))}">${
-    curvesFigure(runs)
-  }</div></section>
+<div id="curves" data-runs="${escapeXml(JSON.stringify(names))}">${curvesFigure(runs)}</div>\
+</section>
 <section><h2>Evaluations</h2>
 ${heatmaps.join("\n") || "<p>no evaluations yet (deno task eval)</p>"}</section></div>`;
   return page(names.join(", "), body, "/assets/run.js");

@@ -61,16 +61,7 @@ export function safeSegments(rest: string): string[] | null {
  * @returns the file's real path, or null (missing, a folder, or outside the base)
  */
 export async function resolveInBase(realBase: string, segments: string[]): Promise<string | null> {
-  let real: string;
-  try {
-    real = await Deno.realPath(join(realBase, ...segments));
-  } catch {
-    return null;
-  }
-  if (!real.startsWith(realBase.endsWith(sep) ? realBase : realBase + sep)) return null;
-  try {
-    return (await Deno.stat(real)).isFile ? real : null;
-  } catch {
-    return null;
-  }
+  const real = await Deno.realPath(join(realBase, ...segments)).catch(() => null);
+  if (!real?.startsWith(realBase.endsWith(sep) ? realBase : realBase + sep)) return null;
+  return (await Deno.stat(real).catch(() => null))?.isFile ? real : null;
 }

@@ -21,7 +21,7 @@ import { decodeSafetensors } from "../../core/safetensors.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
 import { scope } from "../../core/tensor.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
-import type { PlayModel } from "./play_model.ts";
+import type { PlayModel } from "./runs.ts";
 
 /** Longest prompt + answer for which per-token probabilities are shown. */
 const PROB_TOKENS = 64;
@@ -77,16 +77,12 @@ async function load(run: string, want: string): Promise<Loaded> {
   for (const [k, t] of Object.entries(file.tensors)) {
     if (t.dtype === "F32") tensors[normalizeKey(k)] = t.data as Float32Array;
   }
-  const values: Record<string, Float32Array> = {};
-  for (const e of model.arena.entries) {
-    const v = tensors[e.name];
-    if (!v || v.length !== e.size) {
-      model.dispose();
-      throw new Error(`Checkpoint ${info.checkpoint}: ${e.name} is missing or has the wrong size`);
-    }
-    values[e.name] = v;
+  const bad = model.arena.entries.find((e) => tensors[e.name]?.length !== e.size);
+  if (bad) {
+    model.dispose();
+    throw new Error(`Checkpoint ${info.checkpoint}: ${bad.name} is missing or has the wrong size`);
   }
-  model.arena.writeAll(values);
+  model.arena.writeAll(tensors, false); // the model's parameters; other tensors are ignored
   loaded = { key, info, model, backendLabel };
   return loaded;
 }
@@ -152,37 +148,25 @@ async function solve(run: string, aText: string, bText: string, want: string): P
   const a = digitsOf(aText, "a"), b = digitsOf(bText, "b");
   const { info, model, backendLabel } = await load(run, want);
   setText("backend", backendLabel);
-  setText(
-    "checkpoint",
-    `${info.run}/checkpoints/${info.checkpoint}` +
-      (info.step === null ? "" : ` (step ${info.step})`),
-  );
+  const step = info.step === null ? "" : ` (step ${info.step})`;
+  setText("checkpoint", `${info.run}/checkpoints/${info.checkpoint}${step}`);
   setText("status", "decoding…");
   const tok = getTokenizer("pad");
   const rev = (s: string) => [...s].reverse().join("");
   const text = `${info.reverseOperands ? rev(a) : a}+${info.reverseOperands ? rev(b) : b}=`;
   const prompt = tok.encode(text);
-  const maxNew = Math.max(a.length, b.length) + 2;
   const t0 = performance.now();
-  const [gen] = await greedyDecode(model, [Int32Array.from(prompt)], {
-    maxNewTokens: maxNew,
-    seed: 0,
-  });
+  const maxNewTokens = Math.max(a.length, b.length) + 2;
+  const [gen] = await greedyDecode(model, [Int32Array.from(prompt)], { maxNewTokens, seed: 0 });
   const ms = performance.now() - t0;
-  const answer: number[] = [];
-  for (const id of gen) {
-    if (id === EOS) break;
-    answer.push(id);
-  }
+  const eos = gen.indexOf(EOS);
+  const answer = [...(eos < 0 ? gen : gen.subarray(0, eos))];
   const written = tok.decode(answer);
   const shown = info.reverseAnswer ? rev(written) : written;
   setText("answer", shown);
   const expected = (BigInt(a) + BigInt(b)).toString();
-  setText(
-    "verdict",
-    shown === expected ? "correct" : `wrong: ${a} + ${b} = ${expected}`,
-  );
-  const ids = [...prompt, ...answer, ...(answer.length < gen.length ? [EOS] : [])];
+  setText("verdict", shown === expected ? "correct" : `wrong: ${a} + ${b} = ${expected}`);
+  const ids = [...prompt, ...answer, ...(eos < 0 ? [] : [EOS])];
   showTokens(ids, prompt.length, info.arch);
   setText(
     "status",
@@ -194,9 +178,7 @@ async function solve(run: string, aText: string, bText: string, want: string): P
     const list = $("probs");
     probs.forEach((p, k) => {
       const id = ids[prompt.length + k];
-      const li = cell("li", `${tok.tokens[id]}: ${(100 * p).toFixed(2)}%`);
-      li.style.setProperty("--p", String(p));
-      list.append(li);
+      list.append(cell("li", `${tok.tokens[id]}: ${(100 * p).toFixed(2)}%`));
     });
   }
   document.body.dataset.state = "done";

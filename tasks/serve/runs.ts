@@ -1,22 +1,24 @@
 /**
  * What the server knows about the runs under a base folder, read fresh on every request (runs
  * train while the server is up): each run's resolved config, training status, loss curve,
- * checkpoints and evaluations. A run is a folder holding `pretrain/` or `checkpoints/`.
- * Read-only: nothing here writes.
+ * checkpoints and evaluations, and what the playground needs to rebuild its newest checkpoint in
+ * the browser. A run is a folder holding `pretrain/` or `checkpoints/`. Read-only: nothing here
+ * writes. The browser bundle imports only the type of `playModel`'s answer from here.
  * @module
  */
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
+import { type Arch, resolveArch } from "../../core/nn/arch.ts";
+import { normalizeKey } from "../../core/state_keys.ts";
+import { parseArchConfig } from "../../cli/config_files.ts";
+import { readTrainingMeta } from "../eval/model_io.ts";
 import type { CurvePoint } from "../plot/curves.ts";
 import { readPanel } from "../plot/input.ts";
 import type { HeatmapPanel } from "../plot/types.ts";
 
 /** A run folder name the server accepts: a plain name (no dot in front, no separators). */
 export const RUN_NAME: RegExp = /^[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,127}$/;
-
-/** A training run's state as the server shows it. */
-export type RunStatus = "training" | "finished" | "stopped" | "no metrics";
 
 /** One run: config, status and metrics of its newest training segments. */
 export interface RunInfo {
@@ -27,7 +29,7 @@ export interface RunInfo {
   /** The parsed resolved config, or null. */
   config: Record<string, unknown> | null;
   /** `finished` after the final checkpoint or test row; `training` when metrics changed lately. */
-  status: RunStatus;
+  status: "training" | "finished" | "stopped" | "no metrics";
   /** Loss points of every segment, merged by step. */
   points: CurvePoint[];
   /** Exact match on the test split, when training logged it. */
@@ -51,31 +53,24 @@ export interface EvalInfo {
 /** Seconds since the last metrics write within which a run counts as training. */
 const LIVE_SECONDS = 120;
 
-async function isDir(path: string): Promise<boolean> {
+/** The names of a folder's subfolders, sorted; none when it cannot be read. */
+async function subfolders(dir: string): Promise<string[]> {
+  const names: string[] = [];
   try {
-    return (await Deno.stat(path)).isDirectory;
+    for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
   } catch {
-    return false;
+    return [];
   }
+  return names.sort();
 }
 
 /** Every `pretrain/<date>/<time>/` segment folder of a run, oldest first. */
 async function segments(runDir: string): Promise<string[]> {
   const out: string[] = [];
-  const walk = async (dir: string, depth: number): Promise<void> => {
-    let names: string[] = [];
-    try {
-      for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
-    } catch {
-      return;
-    }
-    names = names.sort();
-    for (const n of names) {
-      if (depth === 1) out.push(join(dir, n));
-      else await walk(join(dir, n), depth + 1);
-    }
-  };
-  await walk(join(runDir, "pretrain"), 0);
+  for (const date of await subfolders(join(runDir, "pretrain"))) {
+    const dir = join(runDir, "pretrain", date);
+    for (const time of await subfolders(dir)) out.push(join(dir, time));
+  }
   return out;
 }
 
@@ -96,18 +91,12 @@ async function segments(runDir: string): Promise<string[]> {
  */
 export async function listRunNames(baseDir: string): Promise<string[]> {
   const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(baseDir)) {
-      if (!e.isDirectory || !RUN_NAME.test(e.name)) continue;
-      const dir = join(baseDir, e.name);
-      if (await isDir(join(dir, "pretrain")) || await isDir(join(dir, "checkpoints"))) {
-        names.push(e.name);
-      }
-    }
-  } catch {
-    return [];
+  for (const name of await subfolders(baseDir)) {
+    if (!RUN_NAME.test(name)) continue;
+    const sub = await subfolders(join(baseDir, name));
+    if (sub.includes("pretrain") || sub.includes("checkpoints")) names.push(name);
   }
-  return names.sort();
+  return names;
 }
 
 /**
@@ -131,21 +120,14 @@ export async function listRunNames(baseDir: string): Promise<string[]> {
  */
 export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
   const runDir = join(baseDir, name);
-  const segs = await segments(runDir);
   const byStep = new Map<number, CurvePoint>();
   let finished = false, testExactMatch: number | null = null, newest = 0;
   let configPath: string | null = null, config: Record<string, unknown> | null = null;
-  for (const [k, seg] of segs.entries()) {
-    const last = k === segs.length - 1;
-    let text = "";
-    try {
-      const file = join(seg, "metrics.jsonl");
-      text = await Deno.readTextFile(file);
-      newest = Math.max(newest, (await Deno.stat(file)).mtime?.getTime() ?? 0);
-    } catch {
-      // A segment without metrics yet.
-    }
-    if (last) finished = false;
+  for (const seg of await segments(runDir)) {
+    finished = false; // only the newest segment's end counts
+    const file = join(seg, "metrics.jsonl");
+    const text = await Deno.readTextFile(file).catch(() => ""); // none yet
+    newest = Math.max(newest, (await Deno.stat(file).catch(() => null))?.mtime?.getTime() ?? 0);
     for (const line of text.split("\n")) {
       let r: Record<string, unknown>;
       try {
@@ -166,19 +148,15 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
         });
       }
     }
-    try {
-      const text = await Deno.readTextFile(join(seg, "config.yaml"));
-      const parsed = parseYaml(text);
-      if (parsed && typeof parsed === "object") {
-        config = parsed as Record<string, unknown>;
-        configPath = seg.slice(runDir.length + 1) + "/config.yaml";
-      }
-    } catch {
-      // Keep the previous segment's config.
+    const parsed = await Deno.readTextFile(join(seg, "config.yaml")).then(parseYaml)
+      .catch(() => null); // unreadable: the previous segment's config stays
+    if (parsed && typeof parsed === "object") {
+      config = parsed as Record<string, unknown>;
+      configPath = seg.slice(runDir.length + 1) + "/config.yaml";
     }
   }
   const points = [...byStep.values()].sort((a, b) => a.step - b.step);
-  const status: RunStatus = finished
+  const status: RunInfo["status"] = finished
     ? "finished"
     : points.length === 0
     ? "no metrics"
@@ -187,37 +165,6 @@ export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
     : "stopped";
   const checkpoints = await listCheckpoints(runDir).catch(() => []);
   return { name, configPath, config, status, points, testExactMatch, checkpoints };
-}
-
-/**
- * A short description of a run's config for the runs table: preset, dataset, architecture and
- * budget.
- *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { configSummary } from "./runs.ts";
- * strictEqual(configSummary({ preset: "tiny-addition", arch: { layers_in_recurrent_block: 2,
- *   maximal_recurrence: 1, hidden_size: 64, embedding: { pos_embedding: "abacus" } } }),
- *   "tiny-addition · 2x1 layers, width 64, abacus");
- * ```
- * @returns one line, empty without a config
- */
-export function configSummary(config: Record<string, unknown> | null): string {
-  if (!config) return "";
-  const o = (v: unknown): Record<string, unknown> =>
-    v && typeof v === "object" ? v as Record<string, unknown> : {};
-  const arch = o(config.arch), train = o(config.train), data = o(config.data);
-  const parts: string[] = [];
-  if (typeof config.preset === "string") parts.push(config.preset);
-  else if (typeof data.dataset === "string") parts.push(data.dataset);
-  const layers = [arch.layers_in_recurrent_block, arch.maximal_recurrence].join("x");
-  const bits = [`${layers} layers`, `width ${arch.hidden_size}`];
-  const pos = o(arch.embedding).pos_embedding;
-  bits.push(typeof pos === "string" ? pos : "no positions");
-  if (typeof train.budget_steps === "number") bits.push(`${train.budget_steps} steps`);
-  parts.push(bits.join(", "));
-  return parts.join(" · ");
 }
 
 /**
@@ -241,28 +188,14 @@ export function configSummary(config: Record<string, unknown> | null): string {
  */
 export async function readEvals(baseDir: string, name: string): Promise<EvalInfo[]> {
   const dir = join(baseDir, name, "downstream");
-  const grids: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (e.isDirectory && !e.name.startsWith(".")) grids.push(e.name);
-    }
-  } catch {
-    return [];
-  }
   const out: EvalInfo[] = [];
-  for (const grid of grids.sort()) {
-    let panel: HeatmapPanel;
-    try {
-      panel = await readPanel([join(dir, grid)]);
-    } catch {
-      continue;
-    }
-    let summary: Record<string, unknown> = {};
-    try {
-      summary = JSON.parse(await Deno.readTextFile(join(dir, grid, "summary.json")));
-    } catch {
-      // Means stay unknown.
-    }
+  for (const grid of await subfolders(dir)) {
+    if (grid.startsWith(".")) continue;
+    const at = join(dir, grid);
+    const panel = await readPanel([at]).catch(() => null);
+    if (!panel) continue;
+    const summary = await Deno.readTextFile(join(at, "summary.json")).then(JSON.parse)
+      .catch(() => ({})); // without it, the means stay unknown
     const num = (v: unknown) => (typeof v === "number" ? v : null);
     out.push({
       grid,
@@ -272,4 +205,89 @@ export async function readEvals(baseDir: string, name: string): Promise<EvalInfo
     });
   }
   return out;
+}
+
+/** The `/api/model` answer. */
+export interface PlayModel {
+  /** Run name. */
+  run: string;
+  /** Checkpoint folder name. */
+  checkpoint: string;
+  /** Training step of the checkpoint, when known. */
+  step: number | null;
+  /** URL path of `model.safetensors` (served by the file route). */
+  weights: string;
+  /** Bytes of `model.safetensors`. */
+  bytes: number;
+  /** The resolved architecture. */
+  arch: Arch;
+  /** Operands written least-significant digit first. */
+  reverseOperands: boolean;
+  /** Answer written least-significant digit first. */
+  reverseAnswer: boolean;
+}
+
+/** Reads the JSON header of a safetensors file without its data. */
+async function readHeader(path: string): Promise<Record<string, { shape?: number[] }>> {
+  using f = await Deno.open(path, { read: true });
+  const read = async (n: number): Promise<Uint8Array> => {
+    const buf = new Uint8Array(n);
+    for (let got = 0; got < n;) {
+      const k = await f.read(buf.subarray(got));
+      if (k === null) throw new Error("truncated header");
+      got += k;
+    }
+    return buf;
+  };
+  const n = Number(new DataView((await read(8)).buffer).getBigUint64(0, true));
+  if (n > 100_000_000) throw new Error("header too large");
+  return JSON.parse(new TextDecoder().decode(await read(n)));
+}
+
+/**
+ * Describes a run's newest checkpoint for the playground, with the code the eval task uses: the
+ * resolved architecture (from `model_config.json` and the vocabulary size in the safetensors
+ * header), the weights' URL, and how the training data wrote numbers.
+ *
+ * @example
+ * ```ts ignore
+ * const info = await playModel("/tmp/x", "t");
+ * console.log(info.weights); // "/files/t/checkpoints/FINAL_0.0469/model.safetensors"
+ * ```
+ * @param name the run (a checked folder name)
+ * @returns the architecture, weights URL and number format
+ * @throws Error with a one-line reason (no checkpoint, unreadable or mismatched files)
+ */
+export async function playModel(baseDir: string, name: string): Promise<PlayModel> {
+  const runDir = join(baseDir, name);
+  const found = await listCheckpoints(runDir).catch(() => []);
+  if (found.length === 0) throw new Error(`Run "${name}" has no checkpoint yet`);
+  const ck = found[0];
+  const dir = ck.path;
+  const raw = parseArchConfig(
+    await Deno.readTextFile(join(dir, "model_config.json")),
+    `${ck.name}/model_config.json`,
+  );
+  const weightsPath = join(dir, "model.safetensors");
+  const header = await readHeader(weightsPath).catch((e: Error) => {
+    throw new Error(`Cannot read ${ck.name}/model.safetensors: ${e.message}`);
+  });
+  const word = Object.entries(header).find(([k]) =>
+    normalizeKey(k) === "encoder.embedding.word_embedding.weight"
+  );
+  const vocab = raw.embedding.vocab_size ?? word?.[1].shape?.[0] ?? NaN;
+  if (!Number.isInteger(vocab)) throw new Error(`Cannot tell the vocabulary size of ${ck.name}`);
+  const g = (await readTrainingMeta(dir, baseDir))?.generator;
+  const rel = dir.slice(baseDir.length).split(/[\\/]/).filter(Boolean).map(encodeURIComponent);
+  return {
+    run: name,
+    checkpoint: ck.name,
+    step: ck.step,
+    weights: `/files/${rel.join("/")}/model.safetensors`,
+    bytes: (await Deno.stat(weightsPath)).size,
+    arch: resolveArch(raw, vocab),
+    // Unknown data: the project's presets all reverse operands and answer.
+    reverseOperands: g ? g.reverseAll : true,
+    reverseAnswer: g ? g.reverseAll || g.reverseAnswer : true,
+  };
 }

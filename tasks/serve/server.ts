@@ -2,16 +2,16 @@
  * The HTTP side of `deno task serve`: routes, the file route's confinement to the base folder,
  * server-sent events for live curves, and the browser bundle of the playground, built once with
  * `deno bundle` into a temporary folder on the first visit to the playground (so the other pages
- * never fetch esbuild). Read-only: every method but GET
- * and HEAD gets 405. Bound to a loopback address, requests naming another host are refused (a web
- * page elsewhere cannot reach the server through DNS rebinding).
+ * never fetch esbuild). Read-only: every method but GET and HEAD gets 405. Bound to a loopback
+ * address, requests naming another host are refused (a web page elsewhere cannot reach the server
+ * through DNS rebinding). Event streams read the runs' metrics once a second.
  * @module
  */
 import { extname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { curvesFigure, playPage, RUN_SCRIPT, runPage, runsPage } from "./pages.ts";
 import { resolveInBase, safeSegments } from "./paths.ts";
-import { listRunNames, readEvals, readRun, RUN_NAME, type RunInfo } from "./runs.ts";
-import { playModel } from "./model_info.ts";
+import { listRunNames, playModel, readEvals, readRun, RUN_NAME, type RunInfo } from "./runs.ts";
 
 /** Options of `startServer`. */
 export interface ServeOptions {
@@ -21,24 +21,21 @@ export interface ServeOptions {
   port?: number;
   /** Interface. Default 127.0.0.1. */
   host?: string;
-  /** Seconds between the SSE stream's checks of the metrics files. Default 1. */
-  pollSeconds?: number;
   /** Called with one line per served request error (default: nothing). */
   log?: (line: string) => void;
 }
 
 /** A running server. */
 export interface RunningServer {
-  /** `http://host:port`. */
+  /** `http://host:port`, with the port bound. */
   url: string;
-  /** The port bound. */
-  port: number;
   /** Stops listening, ends event streams, removes the bundle. */
   close(): Promise<void>;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
 }
 
+/** Content types of the file route; anything else is `application/octet-stream`. */
 const TYPES: Record<string, string> = {
   ".json": "application/json",
   ".jsonl": "text/plain; charset=utf-8",
@@ -46,8 +43,6 @@ const TYPES: Record<string, string> = {
   ".txt": "text/plain; charset=utf-8",
   ".svg": "image/svg+xml",
   ".png": "image/png",
-  ".safetensors": "application/octet-stream",
-  ".bin": "application/octet-stream",
 };
 
 const PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
@@ -69,7 +64,6 @@ function html(body: string): Response {
     headers: {
       "content-type": "text/html; charset=utf-8",
       "content-security-policy": PAGE_CSP,
-      "cache-control": "no-store",
     },
   });
 }
@@ -119,7 +113,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }
   const host = options.host ?? "127.0.0.1";
   const loopback = isLoopback(host);
-  const poll = (options.pollSeconds ?? 1) * 1000;
   const log = options.log ?? (() => {});
   const bundleDir = await Deno.makeTempDir({ prefix: "abacus-serve-" });
   let bundle: Promise<string> | undefined;
@@ -131,68 +124,36 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return bundle;
   };
   const abort = new AbortController();
-  const streams = new Set<() => void>();
 
+  const allRuns = async (): Promise<RunInfo[]> =>
+    Promise.all((await listRunNames(realBase)).map((n) => readRun(realBase, n)));
   const runsOf = async (names: string[]): Promise<RunInfo[] | null> => {
     const known = new Set(await listRunNames(realBase));
     if (names.some((n) => !known.has(n))) return null;
     return Promise.all(names.map((n) => readRun(realBase, n)));
   };
 
+  /** Server-sent events: the runs' status, last step and loss, sent when they change. */
   const events = (names: string[], req: Request): Response => {
-    let timer: ReturnType<typeof setInterval> | undefined, last = "";
-    const enc = new TextEncoder();
-    let stop = () => {};
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        const send = (s: string): boolean => {
-          try {
-            controller.enqueue(enc.encode(s));
-            return true;
-          } catch {
-            stop();
-            return false;
-          }
-        };
-        stop = () => {
-          clearInterval(timer);
-          streams.delete(stop);
-          try {
-            controller.close();
-          } catch {
-            // Already closed or cancelled.
-          }
-        };
-        streams.add(stop);
-        req.signal.addEventListener("abort", () => stop());
-        const tick = async () => {
-          const runs = await Promise.all(names.map((n) => readRun(realBase, n).catch(() => null)));
-          const state = runs.map((r, k) => ({
-            name: names[k],
-            status: r?.status ?? "missing",
-            step: r?.points.at(-1)?.step ?? null,
-            loss: r?.points.at(-1)?.loss ?? null,
-          }));
-          const data = JSON.stringify(state);
-          if (data !== last) {
-            last = data;
-            send(`event: metrics\ndata: ${data}\n\n`);
-          } else send(`: alive\n\n`);
-        };
-        send("retry: 2000\n\n");
-        timer = setInterval(() => tick().catch(() => {}), poll);
-        tick().catch(() => {});
-      },
-      cancel() {
-        stop();
-      },
-    });
-    return new Response(body, {
-      headers: {
-        "content-type": "text/event-stream",
-        "cache-control": "no-store",
-        "x-accel-buffering": "no",
-      },
+    const stop = AbortSignal.any([req.signal, abort.signal]); // the reader left, or close()
+    async function* lines(): AsyncGenerator<string> {
+      yield "retry: 2000\n\n";
+      let last = "";
+      while (!stop.aborted) {
+        const runs = await Promise.all(names.map((n) => readRun(realBase, n).catch(() => null)));
+        const data = JSON.stringify(runs.map((r, k) => ({
+          name: names[k],
+          status: r?.status ?? "missing",
+          step: r?.points.at(-1)?.step ?? null,
+          loss: r?.points.at(-1)?.loss ?? null,
+        })));
+        yield data === last ? ": alive\n\n" : `event: metrics\ndata: ${data}\n\n`;
+        last = data;
+        await sleep(1000, undefined, { signal: stop }).catch(() => {});
+      }
+    }
+    return new Response(ReadableStream.from(lines()).pipeThrough(new TextEncoderStream()), {
+      headers: { "content-type": "text/event-stream", "x-accel-buffering": "no" },
     });
   };
 
@@ -206,12 +167,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!isLoopback(name)) return text(403, "Forbidden: unexpected Host header\n");
     }
     const path = url.pathname;
-    if (path === "/") {
-      const names = await listRunNames(realBase);
-      return html(
-        runsPage(options.baseDir, await Promise.all(names.map((n) => readRun(realBase, n)))),
-      );
-    }
+    if (path === "/") return html(runsPage(options.baseDir, await allRuns()));
     if (path === "/run" || path === "/curves" || path === "/events") {
       const names = namesOf(url);
       if (!names) return text(400, "Bad request: give run names as ?name=RUN\n");
@@ -219,23 +175,17 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!runs) return text(404, "No such run\n");
       if (path === "/events") return events(names, req);
       if (path === "/curves") {
-        return new Response(curvesFigure(runs), {
-          headers: { "content-type": "image/svg+xml", "cache-control": "no-store" },
-        });
+        return new Response(curvesFigure(runs), { headers: { "content-type": "image/svg+xml" } });
       }
       return html(runPage(runs, await Promise.all(names.map((n) => readEvals(realBase, n)))));
     }
     if (path === "/play") {
       playBundle(); // start building while the page loads
-      const names = await listRunNames(realBase);
-      const withCk = (await Promise.all(names.map((n) => readRun(realBase, n))))
-        .filter((r) => r.checkpoints.length > 0).map((r) => r.name);
-      return html(playPage(withCk));
+      const runs = await allRuns();
+      return html(playPage(runs.filter((r) => r.checkpoints.length > 0).map((r) => r.name)));
     }
     if (path === "/api/runs") {
-      const names = await listRunNames(realBase);
-      const runs = await Promise.all(names.map((n) => readRun(realBase, n)));
-      return Response.json(runs.map((r) => ({
+      return Response.json((await allRuns()).map((r) => ({
         name: r.name,
         status: r.status,
         steps: r.points.at(-1)?.step ?? null,
@@ -247,28 +197,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const names = namesOf(url, "run");
       if (!names || names.length !== 1) return text(400, "Bad request: give ?run=RUN\n");
       if (!(await listRunNames(realBase)).includes(names[0])) return text(404, "No such run\n");
-      try {
-        return Response.json(await playModel(realBase, names[0]), {
-          headers: { "cache-control": "no-store" },
-        });
-      } catch (e) {
-        return text(404, `${(e as Error).message.split("\n")[0]}\n`);
-      }
+      const model = await playModel(realBase, names[0]).catch((e: Error) => e);
+      if (model instanceof Error) return text(404, `${model.message.split("\n")[0]}\n`);
+      return Response.json(model);
     }
     if (path === "/assets/run.js") {
       return new Response(RUN_SCRIPT, { headers: { "content-type": "text/javascript" } });
     }
     if (path === "/assets/play.js") {
-      let file: string;
-      try {
-        file = await playBundle();
-      } catch (e) {
-        return text(500, `${(e as Error).message}\n`);
-      }
+      const file = await playBundle().catch((e: Error) => e);
+      if (file instanceof Error) return text(500, `${file.message}\n`);
       const f = await Deno.open(file, { read: true });
-      return new Response(f.readable, {
-        headers: { "content-type": "text/javascript", "cache-control": "no-store" },
-      });
+      return new Response(f.readable, { headers: { "content-type": "text/javascript" } });
     }
     if (path.startsWith("/files/")) {
       const segs = safeSegments(path.slice("/files/".length));
@@ -283,43 +223,37 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           "content-type": type,
           "content-length": String(size),
           "content-security-policy": "sandbox; default-src 'none'",
-          "x-content-type-options": "nosniff",
-          "cache-control": "no-store",
         },
       });
     }
     return text(404, "Not found\n");
   };
 
-  let resolveListening: (port: number) => void = () => {};
-  const listening = new Promise<number>((r) => (resolveListening = r));
   const server = Deno.serve({
     hostname: host,
     port: options.port ?? 8000,
     signal: abort.signal,
-    onListen: ({ port }) => resolveListening(port),
+    onListen: () => {}, // the task prints its own line
     onError: (e) => {
       log(`error: ${(e as Error).message.split("\n")[0]}`);
       return text(500, "Internal error\n");
     },
   }, async (req) => {
     const res = await handle(req);
+    res.headers.set("cache-control", "no-store"); // runs change while the server is up
     res.headers.set("x-content-type-options", "nosniff");
     res.headers.set("referrer-policy", "no-referrer");
     return res;
   });
-  const port = await listening;
   const shown = host.includes(":") ? `[${host}]` : host;
   // Wait for a bundle still being built: deno bundle would recreate the folder after removal.
   const finished = server.finished.then(() => bundle?.catch(() => "")).then(() =>
     Deno.remove(bundleDir, { recursive: true }).catch(() => {})
   );
   return {
-    url: `http://${shown}:${port}`,
-    port,
+    url: `http://${shown}:${server.addr.port}`,
     finished,
     close: async () => {
-      for (const s of [...streams]) s();
       abort.abort();
       await finished;
     },

@@ -1,12 +1,10 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
 import { crc32 as zlibCrc32, inflateSync } from "node:zlib";
 import { join } from "node:path";
-import { plotHeatmaps } from "../../tasks/plot.ts";
+import { heatmapSvg } from "../../tasks/plot/heatmap.ts";
 import { readPanel } from "../../tasks/plot/input.ts";
-import { layoutHeatmaps } from "../../tasks/plot/layout.ts";
-import { textWidth } from "../../tasks/plot/metrics.ts";
 import { svgToPng } from "../../tasks/plot/render.ts";
-import { escapeXml, figureToSvg } from "../../tasks/plot/svg.ts";
+import { escapeXml, svgDocument, svgText, textWidth } from "../../tasks/plot/svg.ts";
 import type { Cell, HeatmapPanel } from "../../tasks/plot/types.ts";
 
 const TASK = new URL("../../tasks/plot.ts", import.meta.url).href;
@@ -41,6 +39,15 @@ const PANELS: HeatmapPanel[] = [
   },
   { title: "NoPE", kind: "sorting", cells: grid(3, 3, () => 50), trainRange: [[1, 2], [1, 2]] },
 ];
+
+/** The heatmap's SVG and the PNG rendered from it, as the plot task writes them. */
+async function drawHeatmaps(
+  panels: HeatmapPanel[],
+  options: { annotate?: boolean; scale?: number } = {},
+): Promise<{ svg: string; png: Uint8Array }> {
+  const svg = heatmapSvg(panels, options.annotate);
+  return { svg, png: await svgToPng(svg, options.scale ?? 1) };
+}
 
 /** Checks XML well-formedness (one root, balanced tags, quoted unique attributes, entities). */
 function assertWellFormedXml(xml: string): void {
@@ -168,8 +175,8 @@ function darkPixels(img: Image, x0: number, y0: number, x1: number, y1: number):
   return n;
 }
 
-Deno.test("plotHeatmaps() writes well-formed SVG with axis labels, a rect per cell and the training box", async () => {
-  const { svg } = await plotHeatmaps(PANELS);
+Deno.test("heatmap: well-formed SVG with axis labels, a rect per cell and the training box", async () => {
+  const { svg } = await drawHeatmaps(PANELS);
   assertWellFormedXml(svg);
   for (
     const label of [
@@ -191,13 +198,12 @@ Deno.test("plotHeatmaps() writes well-formed SVG with axis labels, a rect per ce
   );
 });
 
-Deno.test("plotHeatmaps() PNG is the SVG's size times the scale, with valid chunks", async () => {
-  const [one, two] = await Promise.all([1, 2].map((scale) => plotHeatmaps(PANELS, { scale })));
+Deno.test("heatmap: the PNG is the SVG's size times the scale, with valid chunks", async () => {
+  const [one, two] = await Promise.all([1, 2].map((scale) => drawHeatmaps(PANELS, { scale })));
   strictEqual(one.svg, two.svg, "the scale changes only the PNG");
   const [root] = svgElements(one.svg, "svg");
   const [w, h] = [Number(root.width), Number(root.height)];
-  const fig = layoutHeatmaps(PANELS);
-  deepStrictEqual([w, h], [fig.width, fig.height]);
+  strictEqual(root.viewBox, `0 0 ${w} ${h}`);
   for (const [scale, { png }] of [[1, one], [2, two]] as const) {
     const img = decodePng(png);
     deepStrictEqual([img.width, img.height], [w * scale, h * scale], `scale ${scale}`);
@@ -206,9 +212,9 @@ Deno.test("plotHeatmaps() PNG is the SVG's size times the scale, with valid chun
   await rejects(svgToPng(one.svg, 0), /scale 0/);
 });
 
-Deno.test("plotHeatmaps() PNG paints each cell centre its SVG fill, the box red", async () => {
+Deno.test("heatmap: the PNG paints each cell centre its SVG fill, the box red", async () => {
   const s = 2;
-  const { svg, png } = await plotHeatmaps(PANELS, { scale: s, annotate: false });
+  const { svg, png } = await drawHeatmaps(PANELS, { scale: s, annotate: false });
   const img = decodePng(png);
   const cells = svgElements(svg, "rect").filter((r) => r.class === "cell" || r.class === "missing");
   strictEqual(cells.length, 20 + 9);
@@ -228,8 +234,8 @@ Deno.test("plotHeatmaps() PNG paints each cell centre its SVG fill, the box red"
   }
 });
 
-Deno.test("plotHeatmaps() PNG draws titles and labels where the SVG puts them", async () => {
-  const { svg, png } = await plotHeatmaps(PANELS, { annotate: false });
+Deno.test("heatmap: the PNG draws titles and labels where the SVG puts them", async () => {
+  const { svg, png } = await drawHeatmaps(PANELS, { annotate: false });
   ok(svg.includes(`font-family="'DejaVu Sans',`), "the SVG names the font the renderer has");
   const img = decodePng(png);
   const texts = svgElements(svg, "text");
@@ -246,14 +252,7 @@ Deno.test("plotHeatmaps() PNG draws titles and labels where the SVG puts them", 
 Deno.test("textWidth() matches the ink the renderer draws, less side bearings", async () => {
   for (const [text, size] of [["Abacus", 3], ["1st Number Length", 2], ["100", 2]] as const) {
     const w = textWidth(text, size);
-    const svg = figureToSvg({
-      width: w + 20,
-      height: 40,
-      background: "#ffffff",
-      shapes: [
-        { kind: "text", x: 10, y: 20, text, size, fill: "#000000", anchor: "start", rotate: false },
-      ],
-    });
+    const svg = svgDocument(w + 20, 40, [svgText(10, 20, text, size, "start", "#000000")]);
     const img = decodePng(await svgToPng(svg, 1));
     let left = img.width, right = -1;
     for (let y = 0; y < img.height; y++) {
@@ -266,19 +265,76 @@ Deno.test("textWidth() matches the ink the renderer draws, less side bearings", 
   }
 });
 
-Deno.test("layoutHeatmaps() annotates small grids only and ticks every 10 on a 100x100 grid", () => {
-  const big = layoutHeatmaps([{ cells: grid(100, 100, (i, j) => (i + j) % 101) }]);
-  const texts = big.shapes.filter((x) => x.kind === "text").map((x) =>
-    x.kind === "text" ? x.text : ""
-  );
-  ok(texts.length < 40, `no annotations (${texts.length} texts)`);
-  for (const t of ["10", "50", "90"]) strictEqual(texts.filter((x) => x === t).length, 2, t); // x and y
-  strictEqual(texts.filter((x) => x === "100").length, 3); // x, y and the colour bar
-  ok(!texts.includes("15") && !texts.includes("1"));
-  const small = layoutHeatmaps([{ cells: grid(2, 2, () => 97) }]);
-  strictEqual(small.shapes.filter((x) => x.kind === "text" && x.text === "97").length, 4);
-  throws(() => layoutHeatmaps([{ cells: [] }]), /no cells/);
-  throws(() => layoutHeatmaps([{ cells: [{ i: 1, j: 1, correct: 5, total: 4 }] }]), /not a rate/);
+/** The text of every `<text>` element of an SVG. */
+function texts(svg: string): string[] {
+  return svgElements(svg, "text").map((t) => t["#text"]);
+}
+
+Deno.test("heatmapSvg() colours cells on YlGnBu; annotations dark on light cells, white on dark", () => {
+  // ColorBrewer's nine YlGnBu anchors, 0% to 100%, linear in sRGB between them.
+  const anchors = ["#ffffd9", "#edf8b1", "#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8"]
+    .concat(["#253494", "#081d58"]).map(rgb);
+  const want = (p: number) => {
+    const x = (p / 100) * 8, k = Math.min(Math.floor(x), 7);
+    const c = anchors[k].map((v, n) => Math.round(v + (anchors[k + 1][n] - v) * (x - k)));
+    return "#" + c.map((v) => v.toString(16).padStart(2, "0")).join("");
+  };
+  const percents = [0, 30, 50, 100];
+  const cells = percents.map((correct, k) => ({ i: 1, j: k + 1, correct, total: 100 }));
+  const svg = heatmapSvg([{ cells }]);
+  const rects = svgElements(svg, "rect").filter((r) => r.class === "cell");
+  deepStrictEqual(rects.map((r) => r.fill), percents.map(want));
+  deepStrictEqual(rects.map((r) => r.fill), ["#ffffd9", "#aadeb7", "#41b6c4", "#081d58"]);
+  const inks = rects.map((r) => {
+    const [x, y] = [+r.x + +r.width / 2, +r.y + +r.height / 2];
+    return svgElements(svg, "text").find((t) => +t.x === x && +t.y === y)?.fill;
+  });
+  // Seaborn's rule: dark text where the WCAG relative luminance is above 0.408.
+  const luminance = (hex: string) => {
+    const [r, g, b] = rgb(hex).map((c) => c / 255)
+      .map((c) => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  deepStrictEqual(inks, rects.map((r) => luminance(r.fill) > 0.408 ? "#262626" : "#ffffff"));
+  deepStrictEqual(inks, ["#262626", "#262626", "#ffffff", "#ffffff"]);
+});
+
+Deno.test("heatmapSvg() annotates small grids only and ticks every 10 on a 100x100 grid", () => {
+  const big = texts(heatmapSvg([{ cells: grid(100, 100, (i, j) => (i + j) % 101) }]));
+  ok(big.length < 40, `no annotations (${big.length} texts)`);
+  for (const t of ["10", "50", "90"]) strictEqual(big.filter((x) => x === t).length, 2, t); // x and y
+  strictEqual(big.filter((x) => x === "100").length, 3); // x, y and the colour bar
+  ok(!big.includes("15") && !big.includes("1"));
+  const small = texts(heatmapSvg([{ cells: grid(2, 2, () => 97) }]));
+  strictEqual(small.filter((x) => x === "97").length, 4);
+  throws(() => heatmapSvg([{ cells: [] }]), /no cells/);
+  throws(() => heatmapSvg([{ cells: [{ i: 1, j: 1, correct: 5, total: 4 }] }]), /not a rate/);
+});
+
+Deno.test("heatmapSvg() labels an offset grid's axes by the tick rule; sorting means drawn cells", () => {
+  // Rows 26..40, columns 101..160, one cell without results: a sorting grid, not annotated.
+  const cells = grid(40, 160, (i, j) => (i * j) % 101, (i, j) => i < 26 || j < 101)
+    .filter((c) => !(c.i === 30 && c.j === 130));
+  const svg = heatmapSvg([{ cells, kind: "sorting", title: "S" }]);
+  const label = (anchor: string) =>
+    svgElements(svg, "text").filter((t) => t["text-anchor"] === anchor && /^\d+$/.test(t["#text"]))
+      .map((t) => Number(t["#text"]));
+  // The rule: multiples of the step, and the first length only when a whole step before them.
+  const ticks = (first: number, last: number, step: number) => {
+    const out = [];
+    for (let v = first; v <= last; v++) {
+      if (v % step === 0 || (v === first && Math.ceil(v / step) * step - v >= step)) out.push(v);
+    }
+    return out;
+  };
+  const y = label("end"), x = label("middle");
+  const step = y[1] - y[0];
+  ok([1, 2, 5, 10].includes(step), `step ${step}`);
+  deepStrictEqual(y, ticks(26, 40, step));
+  deepStrictEqual(x, ticks(101, 160, step));
+  strictEqual(svg.match(/<rect class="missing" data-i="30" data-j="130"/g)?.length, 1);
+  const mean = cells.reduce((s, c) => s + c.correct, 0) / cells.length; // total is 100
+  ok(svg.includes(`>S (mean ${mean.toFixed(1)}%)</text>`), "mean over the drawn cells");
 });
 
 Deno.test("readPanel() merges shard folders as a union and rejects a cell with two results", async () => {

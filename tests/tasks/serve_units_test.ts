@@ -1,10 +1,11 @@
 // Unit tests of the serve task's pieces that need no server: path segment checks, confinement
 // to the base folder through symbolic links, and reading a run while it trains.
 
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
 import { resolveInBase, safeSegments } from "../../tasks/serve/paths.ts";
-import { readRun } from "../../tasks/serve/runs.ts";
+import { runPage, runsPage } from "../../tasks/serve/pages.ts";
+import { readRun, type RunInfo } from "../../tasks/serve/runs.ts";
 
 Deno.test("safeSegments keeps plain names and refuses every escaping spelling", () => {
   deepStrictEqual(safeSegments("a/b%20c/FINAL_0.0469/model.safetensors"), [
@@ -91,4 +92,39 @@ Deno.test("readRun reads a run while it trains: half-written lines, resumed segm
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("runsPage and runPage show each run's config in one line and its checkpoints", () => {
+  const run: RunInfo = {
+    name: "r<1>",
+    configPath: "pretrain/d/t/config.yaml",
+    config: {
+      preset: "tiny-addition",
+      train: { budget_steps: 300 },
+      arch: {
+        layers_in_recurrent_block: 2,
+        maximal_recurrence: 1,
+        hidden_size: 64,
+        embedding: { pos_embedding: "abacus" },
+      },
+    },
+    status: "finished",
+    points: [{ step: 300, loss: 0.01234, lr: 0 }],
+    testExactMatch: 0.5,
+    checkpoints: [
+      { name: "FINAL_0.0123", path: "", savedAt: null, step: 300, loss: 0.0123 },
+      { name: "upstream", path: "", savedAt: null, step: null, loss: null },
+    ],
+  };
+  const summary = "tiny-addition · 2x1 layers, width 64, abacus, 300 steps";
+  const list = runsPage("/b", [run]);
+  ok(list.includes(`<td>${summary}</td>`), list);
+  ok(list.includes('<a href="/run?name=r%3C1%3E">r&lt;1&gt;</a>'));
+  ok(list.includes('<td class="num">300</td><td class="num">0.0123</td>'));
+  ok(list.includes('<a href="/play?run=r%3C1%3E">play</a>'));
+  const page = runPage([run], [[]]);
+  ok(page.includes(`<p>${summary} · <a href="/files/r%3C1%3E/pretrain/d/t/config.yaml">`), page);
+  ok(page.includes("<li>FINAL_0.0123 (step 300, loss 0.0123)</li><li>upstream</li>"), page);
+  ok(page.includes("test exact match 50.0% · <a"));
+  ok(page.includes("<p>no evaluations yet (deno task eval)</p>"));
 });
