@@ -1,35 +1,51 @@
-// Checks a merged config tree against the schema (cli/config_keys.ts): every key present with
-// the right type, no unknown keys, restricted keys within their accepted values, and the rules
-// that tie keys together (embedding width = hidden size, RoPE/FIRE need self-attention, ...).
-// Private to cli/; config.ts calls it for command lines, presets and reloaded config files.
+// Config trees (nested plain objects) and their checks against the schema (cli/config_keys.ts):
+// every key present with the right type, no unknown keys, restricted keys within their accepted
+// values, and the rules that tie keys together (embedding width = hidden size, RoPE/FIRE need
+// self-attention, ...). Private to cli/; used for command lines, presets and reloaded files.
 
-import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
+import { schemaFor } from "./config_keys.ts";
+import { checkValue, closestKeys, type Key } from "./config_schema.ts";
+import type { ConfigKind } from "./config_types.ts";
 import { ConfigError, type ConfigValue } from "./overrides.ts";
-import { getPath, isMap, type Tree } from "./_tree.ts";
+
+/** A config tree: nested maps of config values. */
+export type Tree = { [key: string]: ConfigValue };
 
 /**
- * The `map` key that owns a path below it (`impl.add_env_variables.X` -> `impl.add_env_variables`).
+ * Whether a value is a plain map (not null, not a list).
  *
  * @example
  * ```ts
- * import { mapOwner } from "./_validate.ts";
- * import { schemaFor } from "./config_keys.ts";
+ * import { isMap } from "./_validate.ts";
  * import { deepEqual } from "node:assert/strict";
  *
- * deepEqual(mapOwner("impl.add_env_variables.X", schemaFor("pretrain")), "impl.add_env_variables");
+ * deepEqual([isMap({}), isMap([]), isMap(null)], [true, false, false]);
+ * ```
+ */
+export function isMap(v: unknown): v is Tree {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Reads a dotted path; undefined when any step is missing.
+ *
+ * @example
+ * ```ts
+ * import { getPath } from "./_validate.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual(getPath({ a: { b: 2 } }, "a.b"), 2);
  * ```
  *
- * @param schema The keys and their schemas (`schemaFor`).
- * @returns The owning key, or null.
+ * @returns The value, or undefined.
  */
-export function mapOwner(path: string, schema: ReadonlyMap<string, Key>): string | null {
-  const parts = path.split(".");
-  for (let i = 1; i < parts.length; i++) {
-    const prefix = parts.slice(0, i).join(".");
-    const key = schema.get(prefix);
-    if (key && keyInfo(key).kind === "record") return prefix;
+export function getPath(tree: Tree, path: string): ConfigValue | undefined {
+  let node: ConfigValue | undefined = tree;
+  for (const part of path.split(".")) {
+    if (!isMap(node) || !Object.hasOwn(node, part)) return undefined;
+    node = node[part];
   }
-  return null;
+  return node;
 }
 
 /**
@@ -67,24 +83,8 @@ export function unknownKeyError(
   );
 }
 
-/**
- * Checks every key of a tree against the table; throws a `ConfigError` with one line.
- *
- * @example
- * ```ts
- * import { validateTree } from "./_validate.ts";
- * import { int } from "./config_schema.ts";
- * import { throws } from "node:assert/strict";
- *
- * const schema = new Map([["a", int()]]);
- * validateTree({ a: 1 }, schema);
- * throws(() => validateTree({ a: "x" }, schema), /expected an integer/);
- * ```
- *
- * @param schema The keys and their schemas (`schemaFor`).
- * @param originOf Where each explicitly set key came from, for messages.
- */
-export function validateTree(
+/** Checks every key of a tree against the schema. */
+function validateTree(
   tree: Tree,
   schema: ReadonlyMap<string, Key>,
   originOf: ReadonlyMap<string, string> = new Map(),
@@ -109,87 +109,113 @@ export function validateTree(
   }
 }
 
-function num(tree: Tree, path: string): number {
-  return getPath(tree, path) as number;
+function fail(message: string): never {
+  throw new ConfigError(message);
 }
 
-function archChecks(arch: Tree, p: string): string | null {
+function archChecks(arch: Tree, p: string): void {
   const get = (k: string): ConfigValue | undefined => getPath(arch, k);
-  const hidden = get("hidden_size") as number;
-  const heads = get("attention.num_attention_heads") as number;
-  if (get("embedding.embedding_dim") !== hidden) {
-    return `${p}embedding.embedding_dim (${
-      get("embedding.embedding_dim")
-    }) must equal ${p}hidden_size (${hidden})`;
+  const [hidden, heads, dim, intermed] = [
+    "hidden_size",
+    "attention.num_attention_heads",
+    "embedding.embedding_dim",
+    "intermed_size",
+  ].map(get) as number[];
+  if (dim !== hidden) {
+    fail(`${p}embedding.embedding_dim (${dim}) must equal ${p}hidden_size (${hidden})`);
   }
   if (hidden % heads !== 0) {
-    return `${p}hidden_size (${hidden}) must be divisible by ${p}attention.num_attention_heads (${heads})`;
+    fail(
+      `${p}hidden_size (${hidden}) must be divisible by ${p}attention.num_attention_heads (${heads})`,
+    );
   }
-  if ((get("intermed_size") as number) % 2 !== 0) {
-    return `${p}intermed_size (${
-      get("intermed_size")
-    }) must be even: the GLU splits it in two halves`;
+  if (intermed % 2 !== 0) {
+    fail(`${p}intermed_size (${intermed}) must be even: the GLU splits it in two halves`);
   }
   const rotary = get("attention.rotary_embedding");
   if (rotary !== false && get("attention.type") !== "self-attention") {
     const what = rotary === "fire" ? "fire" : "True";
-    return `${p}attention.rotary_embedding=${what} needs ${p}attention.type=self-attention, as upstream`;
+    fail(
+      `${p}attention.rotary_embedding=${what} needs ${p}attention.type=self-attention, as upstream`,
+    );
   }
-  return null;
 }
 
-/**
- * The rules that tie keys together; throws a `ConfigError` naming the keys involved.
- *
- * @example
- * ```ts
- * import { crossCheck } from "./_validate.ts";
- * import { throws } from "node:assert/strict";
- *
- * throws(() => crossCheck({ shard: "5/4" }, "eval"), /shard/);
- * ```
- *
- * @param kind `pretrain`, `eval` or `arch` (a bare arch tree, as in model_config.json).
- */
-export function crossCheck(tree: Tree, kind: "pretrain" | "eval" | "arch"): void {
-  let problem: string | null = null;
-  if (kind === "arch") problem = archChecks(tree, "");
-  else if (kind === "pretrain") {
-    problem = archChecks(tree.arch as Tree, "arch.");
-    if (
-      !problem && tree.train && num(tree, "impl.microbatch_size") > num(tree, "train.batch_size")
-    ) {
-      problem = `impl.microbatch_size (${num(tree, "impl.microbatch_size")}) must not exceed ` +
-        `train.batch_size (${num(tree, "train.batch_size")})`;
-    }
-    if (
-      !problem && getPath(tree, "train.budget_tokens") !== null &&
-      getPath(tree, "train.budget_steps") !== null
-    ) {
-      problem = "Set at most one of train.budget_tokens and train.budget_steps";
-    }
-    const betas = getPath(tree, "train.optim.betas") as number[];
-    if (!problem && betas.some((b) => !(b >= 0 && b < 1))) {
-      problem = `train.optim.betas must lie in [0, 1), got [${betas.join(", ")}]`;
-    }
-    if (!problem && num(tree, "train.warmup_steps") + num(tree, "train.cooldown_steps") > 1) {
-      problem =
-        "train.warmup_steps + train.cooldown_steps must not exceed 1 (fractions of the budget)";
-    }
-  } else {
+/** The rules that tie keys together, naming the keys involved. */
+function crossCheck(tree: Tree, kind: ConfigKind | "arch"): void {
+  if (kind === "arch") return archChecks(tree, "");
+  if (kind === "eval") {
     const shard = tree.shard;
     if (typeof shard === "string" && shard !== "auto") {
       const [k, n] = shard.split("/").map(Number);
       if (!(n >= 1 && k >= 1 && k <= n)) {
-        problem = `shard must be k/N with 1 <= k <= N or auto, got "${shard}"`;
+        fail(`shard must be k/N with 1 <= k <= N or auto, got "${shard}"`);
       }
     }
-    const steps = Object.keys(tree).filter((k) =>
-      /^big_eval_step_\d+$/.test(k) && tree[k] === true
-    );
-    if (!problem && steps.length > 1) {
-      problem = `Set at most one big_eval_step_k, got ${steps.join(", ")}`;
-    }
+    const steps = Object.keys(tree).filter((k) => /^big_eval_step_\d+$/.test(k) && tree[k]);
+    if (steps.length > 1) fail(`Set at most one big_eval_step_k, got ${steps.join(", ")}`);
+    return;
   }
-  if (problem) throw new ConfigError(problem);
+  archChecks(tree.arch as Tree, "arch.");
+  const num = (path: string): number => getPath(tree, path) as number;
+  if (num("impl.microbatch_size") > num("train.batch_size")) {
+    fail(
+      `impl.microbatch_size (${num("impl.microbatch_size")}) must not exceed ` +
+        `train.batch_size (${num("train.batch_size")})`,
+    );
+  }
+  if (
+    getPath(tree, "train.budget_tokens") !== null && getPath(tree, "train.budget_steps") !== null
+  ) {
+    fail("Set at most one of train.budget_tokens and train.budget_steps");
+  }
+  const betas = getPath(tree, "train.optim.betas") as number[];
+  if (betas.some((b) => !(b >= 0 && b < 1))) {
+    fail(`train.optim.betas must lie in [0, 1), got [${betas.join(", ")}]`);
+  }
+  if (num("train.warmup_steps") + num("train.cooldown_steps") > 1) {
+    fail("train.warmup_steps + train.cooldown_steps must not exceed 1 (fractions of the budget)");
+  }
+}
+
+/** Freezes a tree and everything inside it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Checks a merged tree against the schema of `kind` and the rules that tie keys together, then
+ * freezes it; throws a `ConfigError` with one line.
+ *
+ * @example
+ * ```ts
+ * import { checkConfig } from "./_validate.ts";
+ * import { throws } from "node:assert/strict";
+ *
+ * throws(() => checkConfig({ hidden_size: 64 }, "arch", new Map(), "x.json"), /\(in x\.json\)$/);
+ * ```
+ *
+ * @param kind `pretrain`, `eval` or `arch` (a bare arch tree, as in model_config.json).
+ * @param originOf Where each explicitly set key came from, for messages.
+ * @param where The file the tree came from, appended to messages.
+ * @returns The same tree, frozen.
+ */
+export function checkConfig<T>(
+  tree: Tree,
+  kind: ConfigKind | "arch",
+  originOf: ReadonlyMap<string, string> = new Map(),
+  where?: string,
+): T {
+  try {
+    validateTree(tree, schemaFor(kind), originOf);
+    crossCheck(tree, kind);
+  } catch (e) {
+    if (where && e instanceof ConfigError) throw new ConfigError(`${e.message} (in ${where})`);
+    throw e;
+  }
+  return deepFreeze(tree) as unknown as T;
 }

@@ -9,16 +9,7 @@ import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
 import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
 import type { ConfigKind, ConfigOf } from "./config_types.ts";
 import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
-import {
-  deepFreeze,
-  deepMerge,
-  getPath,
-  isMap,
-  resolveInterpolations,
-  setPath,
-  type Tree,
-} from "./_tree.ts";
-import { crossCheck, mapOwner, unknownKeyError, validateTree } from "./_validate.ts";
+import { checkConfig, getPath, isMap, type Tree, unknownKeyError } from "./_validate.ts";
 
 // The published `@arith/abacus/config` entry point also offers the config layer's other parts.
 export { ConfigError, formatValue, parseOverride, parseValue } from "./overrides.ts";
@@ -196,6 +187,90 @@ function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
   return out;
 }
 
+/** Writes a dotted path, creating (or replacing non-map) intermediate nodes. */
+function setPath(tree: Tree, path: string, value: ConfigValue): void {
+  const parts = path.split(".");
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    if (!isMap(node[part])) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[parts[parts.length - 1]] = value;
+}
+
+/** Merges `over` into `base` in place (maps key by key, anything else replaces); returns `base`. */
+function deepMerge(base: Tree, over: Tree): Tree {
+  for (const [k, v] of Object.entries(over)) {
+    if (isMap(v) && isMap(base[k])) deepMerge(base[k] as Tree, v);
+    else base[k] = structuredClone(v);
+  }
+  return base;
+}
+
+const REF = /\$\{([^}]*)\}/g;
+
+/**
+ * Replaces `${a.b}` interpolations in every string of a tree, in place. A string that is exactly
+ * one interpolation takes the referenced value with its type (`${arch.hidden_size}` gives a
+ * number); otherwise the references are spliced as text. References are absolute dotted paths;
+ * Hydra resolvers such as `${now:...}` are rejected.
+ */
+function resolveInterpolations(tree: Tree): void {
+  const resolving = new Set<string>();
+  const resolveAt = (path: string): ConfigValue => {
+    const v = getPath(tree, path);
+    if (typeof v !== "string" || !v.includes("${")) return v as ConfigValue;
+    if (resolving.has(path)) {
+      throw new ConfigError(`Cannot resolve ${path}: its interpolation refers to itself`);
+    }
+    resolving.add(path);
+    const out = resolveText(v, path);
+    resolving.delete(path);
+    setPath(tree, path, out);
+    return out;
+  };
+  const resolveText = (text: string, where: string): ConfigValue => {
+    const lookup = (ref: string): ConfigValue => {
+      if (ref.includes(":") || !/^[\w.-]+$/.test(ref)) {
+        throw new ConfigError(
+          `Cannot resolve \${${ref}} in ${where}: only \${key.path} is supported`,
+        );
+      }
+      if (getPath(tree, ref) === undefined) {
+        throw new ConfigError(`Cannot resolve \${${ref}} in ${where}: no such key`);
+      }
+      return resolveAt(ref);
+    };
+    const whole = /^\$\{([^}]*)\}$/.exec(text);
+    if (whole) return lookup(whole[1]);
+    return text.replace(REF, (_, ref: string) => String(lookup(ref)));
+  };
+  const walk = (node: Tree, prefix: string): void => {
+    for (const [k, v] of Object.entries(node)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (isMap(v)) walk(v, path);
+      else if (typeof v === "string") resolveAt(path);
+      else if (Array.isArray(v)) {
+        node[k] = v.map((x) =>
+          typeof x === "string" && x.includes("${") ? resolveText(x, path) : x
+        );
+      }
+    }
+  };
+  walk(tree, "");
+}
+
+/** The `map` key that owns a path below it (`impl.add_env_variables.X` -> `impl.add_env_variables`). */
+function mapOwner(path: string, schema: ReadonlyMap<string, Key>): string | null {
+  const parts = path.split(".");
+  for (let i = 1; i < parts.length; i++) {
+    const prefix = parts.slice(0, i).join(".");
+    const key = schema.get(prefix);
+    if (key && keyInfo(key).kind === "record") return prefix;
+  }
+  return null;
+}
+
 /** Applies one setting (from a preset or an override) to the tree. */
 function apply(
   tree: Tree,
@@ -299,8 +374,7 @@ export async function resolveConfig<K extends ConfigKind>(
   if (typeof tree.model_dir === "string") {
     tree.model_dir = resolve(options.cwd ?? Deno.cwd(), tree.model_dir);
   }
-  validateTree(tree, schema, originOf);
-  crossCheck(tree, kind);
+  const config = checkConfig<ConfigOf<K>>(tree, kind, originOf);
   const notes: string[] = [];
   for (const [k, origin] of originOf) {
     const spec = schema.get(k);
@@ -310,7 +384,7 @@ export async function resolveConfig<K extends ConfigKind>(
       notes.push(`Note: ${k}${from} is accepted and ignored: ${info.note}`);
     }
   }
-  return { config: deepFreeze(tree) as unknown as ConfigOf<K>, notes };
+  return { config, notes };
 }
 
 /**

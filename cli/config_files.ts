@@ -3,11 +3,9 @@
 // file name) and a stable hash of a config for `state.json`.
 
 import { parse, stringify } from "npm:yaml@^2.6.0";
-import { schemaFor } from "./config_keys.ts";
 import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
 import { ConfigError } from "./overrides.ts";
-import { canonicalJson, deepFreeze, isMap, type Tree } from "./_tree.ts";
-import { crossCheck, validateTree } from "./_validate.ts";
+import { checkConfig, getPath, isMap, type Tree } from "./_validate.ts";
 
 /**
  * Renders a resolved config as YAML for the run folder (`config.yaml`).
@@ -42,15 +40,6 @@ function parseTree(text: string, what: string): Tree {
   return value;
 }
 
-function withContext<T>(what: string, run: () => T): T {
-  try {
-    return run();
-  } catch (e) {
-    if (e instanceof ConfigError) throw new ConfigError(`${e.message} (in ${what})`);
-    throw e;
-  }
-}
-
 /**
  * Reads a resolved config written by {@link configToYaml}, validating every key.
  *
@@ -72,12 +61,7 @@ export function parseConfigYaml<K extends ConfigKind>(
   kind: K,
   what = "the config file",
 ): ConfigOf<K> {
-  const tree = parseTree(text, what);
-  withContext(what, () => {
-    validateTree(tree, schemaFor(kind));
-    crossCheck(tree, kind);
-  });
-  return deepFreeze(tree) as unknown as ConfigOf<K>;
+  return checkConfig(parseTree(text, what), kind, new Map(), what);
 }
 
 /**
@@ -109,12 +93,7 @@ export function parseArchConfig(value: unknown, what = "model_config.json"): Arc
     }
   }
   if (!isMap(tree)) throw new ConfigError(`Cannot parse ${what}: expected a JSON object`);
-  const copy = structuredClone(tree);
-  withContext(what, () => {
-    validateTree(copy, schemaFor("arch"));
-    crossCheck(copy, "arch");
-  });
-  return deepFreeze(copy) as unknown as ArchConfig;
+  return checkConfig(structuredClone(tree), "arch", new Map(), what);
 }
 
 /**
@@ -172,12 +151,16 @@ export const RESUME_KEYS: readonly string[] = Object.freeze([
 export async function configHash(cfg: unknown, exclude: readonly string[] = []): Promise<string> {
   const copy = structuredClone(cfg) as Tree;
   for (const path of exclude) {
-    const parts = path.split(".");
-    let node: unknown = copy;
-    for (const p of parts.slice(0, -1)) node = isMap(node) ? node[p] : undefined;
-    if (isMap(node)) delete node[parts[parts.length - 1]];
+    const dot = path.lastIndexOf(".");
+    const parent = dot < 0 ? copy : getPath(copy, path.slice(0, dot));
+    if (isMap(parent)) delete parent[path.slice(dot + 1)];
   }
-  const bytes = new TextEncoder().encode(canonicalJson(copy));
+  // JSON with map keys sorted at every level, so equal trees give equal text.
+  const json = JSON.stringify(
+    copy,
+    (_, v) => isMap(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+  );
+  const bytes = new TextEncoder().encode(json);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -157,11 +157,10 @@ function tsType(s: any, indent: string, path: string): string {
       return "Record<string, unknown>";
     case "object": {
       const lines = Object.entries(s.entries as Record<string, Key>).map(([k, e]) => {
-        const doc = keyInfo(e).doc;
         const type = /^(base|model)_dir$/.test(k) && !path
           ? "string"
           : NAMED.get(e) ?? tsType(e, `${indent}  `, k);
-        return (doc ? `${indent}  /** ${doc} */\n` : "") + `${indent}  readonly ${k}: ${type};`;
+        return `${indent}  readonly ${k}: ${type};`;
       });
       return `{\n${lines.join("\n")}\n${indent}}`;
     }
@@ -185,7 +184,8 @@ function tsType(s: any, indent: string, path: string): string {
 export function configTypes(): string {
   const out = [
     "// Generated from the schema in cli/config_keys.ts by `deno task docs`: do not edit. The",
-    "// types valibot infers from the schema, written out so JSR gets explicit types.",
+    "// types valibot infers from the schema, written out so JSR gets explicit types; each key's",
+    "// meaning is in docs/config.md.",
     "",
     "/** `pretrain` (`deno task train`) or `eval` (`deno task eval`). */",
     'export type ConfigKind = "pretrain" | "eval";',
