@@ -114,11 +114,7 @@ function defaultEnv(name: string): string | undefined {
  * @returns an absolute folder path
  */
 export function userCwd(): string {
-  try {
-    return Deno.env.get("INIT_CWD") || Deno.cwd();
-  } catch {
-    return Deno.cwd();
-  }
+  return defaultEnv("INIT_CWD") || Deno.cwd();
 }
 
 /**
@@ -271,41 +267,6 @@ function mapOwner(path: string, schema: ReadonlyMap<string, Key>): string | null
   return null;
 }
 
-/** Applies one setting (from a preset or an override) to the tree. */
-function apply(
-  tree: Tree,
-  schema: ReadonlyMap<string, Key>,
-  path: string,
-  value: ConfigValue,
-  origin: string,
-  originOf: Map<string, string>,
-  valid: readonly string[],
-): void {
-  const spec = schema.get(path);
-  if (!spec) {
-    const owner = mapOwner(path, schema);
-    if (owner) {
-      if (!isMap(getPath(tree, owner))) setPath(tree, owner, {});
-      setPath(tree, path, value);
-      originOf.set(owner, origin);
-      return;
-    }
-    const children = [...schema.keys()].filter((k) => k.startsWith(`${path}.`));
-    if (children.length > 0 && isMap(value)) {
-      for (const [k, v] of Object.entries(value)) {
-        apply(tree, schema, `${path}.${k}`, v, origin, originOf, valid);
-      }
-      return;
-    }
-    if (children.length > 0) {
-      throw new ConfigError(`${path} is a group of keys: set one of them, e.g. ${children[0]}=...`);
-    }
-    throw unknownKeyError(path, valid, origin);
-  }
-  setPath(tree, path, value);
-  originOf.set(path, origin);
-}
-
 /** Keeps `name=2024` or `name=True` a string when the key is a string key, as OmegaConf does. */
 function coerce(o: Override, spec: Key | undefined): ConfigValue {
   if (!spec || o.quoted) return o.value;
@@ -352,16 +313,29 @@ export async function resolveConfig<K extends ConfigKind>(
     tree[group] = deepMerge(base, isMap(root[group]) ? root[group] : {});
   }
   const originOf = new Map<string, string>();
+  /** Applies one setting (from a preset or an override) to the tree. */
+  const apply = (path: string, value: ConfigValue, origin: string): void => {
+    const owner = schema.has(path) ? path : mapOwner(path, schema);
+    if (owner) {
+      setPath(tree, path, value);
+      originOf.set(owner, origin);
+      return;
+    }
+    const children = [...schema.keys()].filter((k) => k.startsWith(`${path}.`));
+    if (children.length === 0) throw unknownKeyError(path, valid, origin);
+    if (!isMap(value)) {
+      throw new ConfigError(`${path} is a group of keys: set one of them, e.g. ${children[0]}=...`);
+    }
+    for (const [k, v] of Object.entries(value)) apply(`${path}.${k}`, v, origin);
+  };
   if (parsed.preset !== null) {
     const preset = await readYaml(`presets/${parsed.preset}.yaml`, `preset ${parsed.preset}`);
-    for (const [k, v] of Object.entries(preset)) {
-      apply(tree, schema, k, v, `preset ${parsed.preset}`, originOf, valid);
-    }
+    for (const [k, v] of Object.entries(preset)) apply(k, v, `preset ${parsed.preset}`);
     tree.preset = parsed.preset;
   }
   const cli = new Set<string>();
   for (const o of parsed.overrides) {
-    apply(tree, schema, o.key, coerce(o, schema.get(o.key)), "", originOf, valid);
+    apply(o.key, coerce(o, schema.get(o.key)), "");
     cli.add(o.key);
   }
   const path = "data.sources.arithmetic.tokenized_dataset_path";
@@ -377,12 +351,9 @@ export async function resolveConfig<K extends ConfigKind>(
   const config = checkConfig<ConfigOf<K>>(tree, kind, originOf);
   const notes: string[] = [];
   for (const [k, origin] of originOf) {
-    const spec = schema.get(k);
-    const info = spec && keyInfo(spec);
-    if (info?.use === "ignored") {
-      const from = origin ? ` (from ${origin})` : "";
-      notes.push(`Note: ${k}${from} is accepted and ignored: ${info.note}`);
-    }
+    const { use, note } = keyInfo(schema.get(k)!);
+    const from = origin ? ` (from ${origin})` : "";
+    if (use === "ignored") notes.push(`Note: ${k}${from} is accepted and ignored: ${note}`);
   }
   return { config, notes };
 }

@@ -9,7 +9,6 @@
 import * as v from "npm:valibot@1.5.0";
 import {
   bool,
-  flatKeys,
   float,
   floats2,
   ignored,
@@ -393,6 +392,18 @@ export const GROUP_OPTIONS: Readonly<Record<ConfigKind, Readonly<Record<string, 
   },
   eval: { data: ["arithmetic"], impl: ["torch-default"], wandb: ["default", "none"] },
 };
+
+/** Every key of an object schema as full dotted paths, in schema order (groups flattened). */
+function flatKeys(schema: Key, prefix = ""): Map<string, Key> {
+  const out = new Map<string, Key>();
+  const entries = (schema as unknown as { entries: Record<string, Key> }).entries;
+  for (const [k, s] of Object.entries(entries)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (s.type === "object") { for (const e of flatKeys(s, path)) out.set(...e); }
+    else out.set(path, s);
+  }
+  return out;
+}
 
 const FLAT = { pretrain: flatKeys(PRETRAIN), eval: flatKeys(EVAL), arch: flatKeys(ARCH) };
 

@@ -58,13 +58,12 @@ function meta(s: Node): Record<string, unknown> {
  * @returns Words such as "True or False".
  */
 export function describeKey(s: Key): string {
-  const describe = describeKey;
   const [base, ...acts]: Node[] = parts(s);
   const req = (t: string) => acts.find((a) => a.type === t)?.requirement;
   const [min, max, len] = [req("min_value"), req("max_value"), req("length")];
   switch (base.type) {
     case "nullable":
-      return `None or ${describe(base.wrapped)}`;
+      return `None or ${describeKey(base.wrapped)}`;
     case "number": {
       const what = acts.some((a) => a.type === "integer") ? "an integer" : "a number";
       if (min === undefined) return what;
@@ -157,32 +156,6 @@ export function only<T, const A extends T | null>(
 export const NAME: Key<string> = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");
 
 /**
- * Every key of an object schema as full dotted paths, in schema order (nested groups flattened).
- *
- * @example
- * ```ts
- * import * as v from "npm:valibot@1.5.0";
- * import { flatKeys, int } from "./config_schema.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * deepEqual([...flatKeys(v.object({ a: v.object({ b: int() }) })).keys()], ["a.b"]);
- * ```
- *
- * @param schema A `v.object` of keys and nested `v.object`s.
- * @param prefix Prepended to every path.
- * @returns A map from dotted key to the key's schema.
- */
-export function flatKeys(schema: Key, prefix = ""): Map<string, Key> {
-  const out = new Map<string, Key>();
-  for (const [k, s] of Object.entries((schema as Node).entries as Record<string, Node>)) {
-    const path = prefix ? `${prefix}.${k}` : k;
-    if (s.type === "object") { for (const e of flatKeys(s, path)) out.set(...e); }
-    else out.set(path, s);
-  }
-  return out;
-}
-
-/**
  * Checks one value against its key's schema.
  *
  * @example
@@ -205,16 +178,11 @@ export function checkValue(path: string, key: Key, value: ConfigValue): string |
     return `Invalid value for ${path}: expected ${describeKey(key)}, got ${formatValue(value)}`;
   }
   const { use, allowed, note } = keyInfo(key);
-  if (use === "restricted" && !allowed!.some((a) => sameValue(a, value))) {
+  if (use === "restricted" && !allowed!.some((a) => JSON.stringify(a) === JSON.stringify(value))) {
     const ok = allowed!.map((a) => formatValue(a).replace(/"/g, "")).join(", ");
     return `Unsupported value for ${path}: ${formatValue(value)}: ${note} (accepted: ${ok})`;
   }
   return null;
-}
-
-/** Structural equality of two config values. */
-function sameValue(a: ConfigValue | undefined, b: ConfigValue | undefined): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** Optimal-string-alignment edit distance (insertions, deletions, substitutions, swaps). */

@@ -126,37 +126,31 @@ class Reader {
     if (depth > 0) this.fail("unterminated ${...} interpolation");
     return this.#text.slice(start, this.#pos).trim();
   }
+  /** Reads `open item, item, ... close`, calling `item` for each entry. */
+  #items(open: string, close: string, item: () => void): void {
+    this.#expect(open);
+    if (this.#peek() !== close) {
+      for (;;) {
+        item();
+        if (this.#peek() !== ",") break;
+        this.#pos++;
+      }
+    }
+    this.#expect(close);
+  }
   #list(): ConfigValue[] {
-    this.#expect("[");
     const out: ConfigValue[] = [];
-    if (this.#peek() === "]") {
-      this.#pos++;
-      return out;
-    }
-    for (;;) {
-      out.push(this.value(false).value);
-      if (this.#peek() === ",") this.#pos++;
-      else break;
-    }
-    this.#expect("]");
+    this.#items("[", "]", () => out.push(this.value(false).value));
     return out;
   }
   #dict(): { [key: string]: ConfigValue } {
-    this.#expect("{");
     const out: { [key: string]: ConfigValue } = {};
-    if (this.#peek() === "}") {
-      this.#pos++;
-      return out;
-    }
-    for (;;) {
+    this.#items("{", "}", () => {
       const key = this.#peek() === "'" || this.#peek() === '"' ? this.#quoted() : this.#word(false);
       if (key === "") this.fail("empty dictionary key");
       this.#expect(":");
       out[key] = this.value(false).value;
-      if (this.#peek() === ",") this.#pos++;
-      else break;
-    }
-    this.#expect("}");
+    });
     return out;
   }
 }
