@@ -7,10 +7,9 @@
 
 import type { Rng } from "../../kernels/rng.ts";
 import { CHAR_SET, DIGIT_FIRST, EQUALS } from "../tokenizer.ts";
-import { type DataSpec, sampleCount } from "../spec.ts";
-import { maxSampleChars, spaceBudget } from "../row_length.ts";
+import type { DataSpec } from "../spec.ts";
 import { BucketSequence } from "./bucket_sequence.ts";
-import { DigitDrawer, type SampleSource, SpaceInserter } from "./source.ts";
+import { DigitDrawer, SpacedSource } from "./source.ts";
 
 const OP_TOKEN = { "+": 14, "-": 15, "x": 16 } as const;
 const MINUS = 15;
@@ -96,41 +95,26 @@ function trimmed(c: Uint8Array, len: number): number {
  * assert.match(getTokenizer("pad").decode(row.subarray(0, len)), /^[1-9]\d*\+[1-9]\d*=\d+$/);
  * ```
  */
-export class ArithmeticSource implements SampleSource {
-  /** Samples this source produces. */
-  readonly total: number;
-  /** Most tokens of one sample (EOS excluded). */
-  readonly maxTokens: number;
+export class ArithmeticSource extends SpacedSource {
   #spec: DataSpec;
   #op: "+" | "-" | "x";
   #rng: Rng;
   #digits: DigitDrawer;
   #seq: BucketSequence | null = null;
-  #spaces: SpaceInserter | null = null;
   #a: Uint8Array;
   #b: Uint8Array;
   #c: Uint8Array;
   #acc: Int32Array;
   #partial: Uint8Array;
-  #scratch: Uint8Array;
   #hintStart = 0;
 
-  /**
-   * @param rng The generator (consumed in order; same state gives the same samples).
-   */
+  /** @param rng The generator (consumed in order; same state gives the same samples). */
   constructor(spec: DataSpec, rng: Rng) {
-    if (spec.op !== "+" && spec.op !== "-" && spec.op !== "x") {
-      throw new Error(`ArithmeticSource cannot generate op ${spec.op}`);
-    }
+    super(spec, rng);
     this.#spec = spec;
-    this.#op = spec.op;
+    this.#op = spec.op as "+" | "-" | "x";
     this.#rng = rng;
     this.#digits = new DigitDrawer(rng);
-    this.total = sampleCount(spec);
-    const chars = maxSampleChars(spec);
-    const budget = spaceBudget(spec.p, chars);
-    this.maxTokens = chars + budget;
-    if (spec.p > 0) this.#spaces = new SpaceInserter(rng, spec.p, budget);
     if (spec.method === "bucket") {
       const pairs = spec.n * spec.m;
       const base = Math.floor(spec.limit / pairs), extra = spec.limit % pairs;
@@ -142,11 +126,10 @@ export class ArithmeticSource implements SampleSource {
     this.#c = new Uint8Array(spec.n + spec.m + 1);
     this.#acc = new Int32Array(spec.n + spec.m);
     this.#partial = new Uint8Array(spec.n + spec.m + 1);
-    this.#scratch = new Uint8Array(chars);
   }
 
-  /** Writes the next sample at `out[offset..]`. */
-  next(out: Uint8Array, offset: number): number {
+  /** Writes the next sample (without spaces) at `dst[o..]`. */
+  protected write(dst: Uint8Array, o: number): number {
     const s = this.#spec;
     let i = s.n, j = s.m, la: number, lb: number;
     if (this.#seq) {
@@ -169,16 +152,19 @@ export class ArithmeticSource implements SampleSource {
     const signed = digitArithmetic(this.#op, this.#a, la, this.#b, lb, this.#c, this.#acc);
     // Uniform over the 102 offsets (upstream's randint(0, 102) makes offset 0 twice as likely).
     if (s.indexHints) this.#hintStart = this.#rng.int(0, CHAR_SET.length - 1);
-    const dst = this.#spaces ? this.#scratch : out;
-    let o = this.#spaces ? 0 : offset;
     o = this.#emit(dst, o, this.#a, la, s.reverseAll, false);
     dst[o++] = OP_TOKEN[this.#op];
     o = this.#emit(dst, o, this.#b, lb, s.reverseAll, false);
     dst[o++] = EQUALS;
     if (s.scratchpad) o = this.#partialProducts(dst, o, la, lb);
-    o = this.#emit(dst, o, this.#c, Math.abs(signed), s.reverseAll || s.reverseAnswer, signed < 0);
-    if (this.#spaces) return this.#spaces.insert(this.#scratch, o, out, offset);
-    return o - offset;
+    return this.#emit(
+      dst,
+      o,
+      this.#c,
+      Math.abs(signed),
+      s.reverseAll || s.reverseAnswer,
+      signed < 0,
+    );
   }
 
   /**

@@ -45,11 +45,6 @@ export class BucketSequence {
     this.#rng = rng;
   }
 
-  /** Draws left. */
-  get remaining(): number {
-    return this.#remaining;
-  }
-
   /** Removes and returns one bucket index, uniformly among the remaining items. */
   next(): number {
     if (this.#remaining <= 0) throw new Error("BucketSequence is exhausted");

@@ -5,10 +5,9 @@
 
 import type { Rng } from "../../kernels/rng.ts";
 import { CHAR_SET, DIGIT_FIRST, EQUALS, getTokenizer } from "../tokenizer.ts";
-import { type DataSpec, sampleCount } from "../spec.ts";
-import { maxSampleChars, spaceBudget } from "../row_length.ts";
+import type { DataSpec } from "../spec.ts";
 import { BucketSequence } from "./bucket_sequence.ts";
-import { DigitDrawer, type SampleSource, SpaceInserter } from "./source.ts";
+import { DigitDrawer, SpacedSource } from "./source.ts";
 
 const COMMA = 15;
 const COLON = 16;
@@ -64,32 +63,21 @@ function stableOrder(
  * assert.match(text, /^(.:\d{1,3},){3}.:\d{1,3}=(.,){3}.$/u);
  * ```
  */
-export class SortSource implements SampleSource {
-  /** Samples this source produces. */
-  readonly total: number;
-  /** Most tokens of one sample (EOS excluded). */
-  readonly maxTokens: number;
+export class SortSource extends SpacedSource {
   #spec: DataSpec;
   #rng: Rng;
   #digits: DigitDrawer;
   #seq: BucketSequence | null = null;
-  #spaces: SpaceInserter | null = null;
   #labelIds: Uint8Array;
   #values: Uint8Array;
   #lens: Uint16Array;
   #order: Uint8Array;
-  #scratch: Uint8Array;
 
   constructor(spec: DataSpec, rng: Rng) {
-    if (spec.op !== "sort") throw new Error(`SortSource cannot generate op ${spec.op}`);
+    super(spec, rng);
     this.#spec = spec;
     this.#rng = rng;
     this.#digits = new DigitDrawer(rng);
-    this.total = sampleCount(spec);
-    const chars = maxSampleChars(spec);
-    const budget = spaceBudget(spec.p, chars);
-    this.maxTokens = chars + budget;
-    if (spec.p > 0) this.#spaces = new SpaceInserter(rng, spec.p, budget);
     if (spec.method === "bucket") {
       // Upstream's order: length L outer, max digits D inner.
       const per = Math.floor(spec.limit / (spec.n * spec.m));
@@ -100,11 +88,10 @@ export class SortSource implements SampleSource {
     this.#values = new Uint8Array(spec.m * spec.n);
     this.#lens = new Uint16Array(spec.m);
     this.#order = new Uint8Array(spec.m);
-    this.#scratch = new Uint8Array(chars);
   }
 
-  /** Writes the next sample at `out[offset..]`. */
-  next(out: Uint8Array, offset: number): number {
+  /** Writes the next sample (without spaces) at `dst[o..]`. */
+  protected write(dst: Uint8Array, o: number): number {
     const s = this.#spec, rng = this.#rng, n = s.n, nLabels = CHAR_SET.length;
     let count = s.m, maxDigits = s.n;
     if (this.#seq) {
@@ -120,8 +107,6 @@ export class SortSource implements SampleSource {
       this.#lens[k] = len;
       this.#digits.number(this.#values, k * n, len, false);
     }
-    const dst = this.#spaces ? this.#scratch : out;
-    let o = this.#spaces ? 0 : offset;
     for (let k = 0; k < count; k++) {
       if (k > 0) dst[o++] = COMMA;
       dst[o++] = this.#labelIds[(labelStart + k) % nLabels];
@@ -138,7 +123,6 @@ export class SortSource implements SampleSource {
       if (k > 0) dst[o++] = COMMA;
       dst[o++] = this.#labelIds[(labelStart + order[k]) % nLabels];
     }
-    if (this.#spaces) return this.#spaces.insert(this.#scratch, o, out, offset);
-    return o - offset;
+    return o;
   }
 }

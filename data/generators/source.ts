@@ -5,6 +5,8 @@
 
 import type { Rng } from "../../kernels/rng.ts";
 import { SPACE } from "../tokenizer.ts";
+import { type DataSpec, sampleCount } from "../spec.ts";
+import { maxSampleChars, spaceBudget } from "../row_length.ts";
 
 /** A deterministic stream of samples, written as token ids. */
 export interface SampleSource {
@@ -77,42 +79,53 @@ export class DigitDrawer {
 }
 
 /**
- * Upstream's random spaces: before each character, while `float() < q` (q starting at p and
- * shrinking x0.1) insert a space; at most `budget` spaces per sample.
+ * What every source shares: its sample count and token bound from the spec, and upstream's
+ * random spaces (before each character, while `float() < q`, q starting at p and shrinking
+ * x0.1, insert a space; at most `spaceBudget` per sample). A subclass writes the bare sample.
  *
  * @example
  * ```ts
- * import { SpaceInserter } from "./source.ts";
+ * import { SpacedSource } from "./source.ts";
+ * import { resolveSpec } from "../spec.ts";
  * import { Rng } from "../../kernels/rng.ts";
  * import assert from "node:assert/strict";
  *
- * const s = new SpaceInserter(new Rng(1), 0.5, 100);
- * const out = new Uint8Array(64);
- * const n = s.insert(new Uint8Array([4, 14, 5, 17, 9]), 5, out, 0);
- * assert.deepEqual([...out.subarray(0, n)].filter((t) => t !== 18), [4, 14, 5, 17, 9]);
+ * class Twos extends SpacedSource {
+ *   protected write(dst: Uint8Array, o: number): number {
+ *     dst.fill(6, o, o + 5);
+ *     return o + 5;
+ *   }
+ * }
+ * const src = new Twos(resolveSpec({ op: "+", n: 1, m: 1, p: 0.5, limit: 1 }), new Rng(1));
+ * const out = new Uint8Array(src.maxTokens);
+ * assert.deepEqual([...out.subarray(0, src.next(out, 0))].filter((t) => t !== 18), [6, 6, 6, 6, 6]);
  * ```
  */
-export class SpaceInserter {
+export abstract class SpacedSource implements SampleSource {
+  /** Samples this source produces. */
+  readonly total: number;
+  /** Most tokens of one sample, spaces included (EOS excluded). */
+  readonly maxTokens: number;
   #rng: Rng;
   #p: number;
   #budget: number;
+  #scratch: Uint8Array;
 
-  /**
-   * @param p Space probability in [0, 1).
-   * @param budget Most spaces per sample.
-   */
-  constructor(rng: Rng, p: number, budget: number) {
+  /** @param rng The generator (consumed in order; same state gives the same samples). */
+  constructor(spec: DataSpec, rng: Rng) {
+    this.total = sampleCount(spec);
+    const chars = maxSampleChars(spec);
+    this.#budget = spaceBudget(spec.p, chars);
+    this.maxTokens = chars + this.#budget;
     this.#rng = rng;
-    this.#p = p;
-    this.#budget = budget;
+    this.#p = spec.p;
+    this.#scratch = new Uint8Array(spec.p > 0 ? chars : 0);
   }
 
-  /**
-   * Copies `src[0..len)` to `out[offset..]` with spaces inserted.
-   *
-   * @param offset First index in `out`.
-   */
-  insert(src: Uint8Array, len: number, out: Uint8Array, offset: number): number {
+  /** Writes the next sample at `out[offset..]` and returns its length. */
+  next(out: Uint8Array, offset: number): number {
+    if (this.#p <= 0) return this.write(out, offset) - offset;
+    const src = this.#scratch, len = this.write(src, 0);
     let o = offset, left = this.#budget;
     for (let k = 0; k < len; k++) {
       let q = this.#p;
@@ -127,4 +140,7 @@ export class SpaceInserter {
     }
     return o - offset;
   }
+
+  /** Writes the sample without spaces at `dst[o..]`; returns the index after it. */
+  protected abstract write(dst: Uint8Array, o: number): number;
 }
