@@ -7,11 +7,19 @@ import { join } from "node:path";
 import { createSource } from "./generators/mod.ts";
 import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridCell, type GridMeta } from "./meta.ts";
 import { datasetDir, defaultBaseDir, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
-import { DataError, type DataSpec, resolveSpec, sampleCount, tokenizerFor } from "./spec.ts";
-import { maxSampleChars, rowLength, spaceBudget } from "./row_length.ts";
+import {
+  DataError,
+  type DataSpec,
+  maxSampleChars,
+  resolveSpec,
+  rowLength,
+  sampleCount,
+  spaceBudget,
+  tokenizerFor,
+} from "./spec.ts";
 import { getTokenizer } from "./tokenizer.ts";
 import { datasetName } from "./names.ts";
-import { cellSpec, gridCellName, gridCells, gridName, type GridRange } from "./grid.ts";
+import { cellSpec, gridName, type GridRange } from "./grid.ts";
 import { withTempOutput, writeSamples } from "./writer.ts";
 import { readMeta } from "./dataset.ts";
 
@@ -27,7 +35,7 @@ export interface GenerateDatasetOptions {
   out?: string;
   /** Base folder (default: `defaultBaseDir()`). */
   baseDir?: string;
-  /** Test fraction (default: the preset's, else 0.01). */
+  /** Test fraction (default 0.01). */
   testRatio?: number;
   /** Replace an existing non-empty output folder. */
   force?: boolean;
@@ -74,7 +82,7 @@ export function planDataset(options: GenerateDatasetOptions): DatasetPlan {
   const overridden = options.spec !== undefined &&
     Object.values(options.spec).some((v) => v !== undefined);
   const name = options.name ?? (overridden || !preset?.name ? datasetName(spec) : preset.name);
-  const testRatio = options.testRatio ?? preset?.testRatio ?? 0.01;
+  const testRatio = options.testRatio ?? 0.01;
   if (!(testRatio >= 0 && testRatio <= 1)) {
     throw new DataError(`Cannot generate data: test ratio must be in [0, 1], got ${testRatio}`);
   }
@@ -205,6 +213,25 @@ export async function ensureDataset(options: GenerateDatasetOptions): Promise<Da
   return await generateDataset({ ...options, out: plan.out, name: plan.name, force: true });
 }
 
+/** The cells of a grid, i outer and j inner. */
+function gridCells(range: GridRange): [number, number][] {
+  const { minSide, maxSide, diagonal } = range;
+  if (
+    !Number.isSafeInteger(minSide) || !Number.isSafeInteger(maxSide) || minSide < 1 ||
+    maxSide < minSide
+  ) {
+    throw new DataError(
+      `Cannot generate grid: sides must satisfy 1 <= min <= max, got ${minSide}..${maxSide}`,
+    );
+  }
+  const cells: [number, number][] = [];
+  for (let i = minSide; i <= maxSide; i++) {
+    if (diagonal) cells.push([i, i]);
+    else for (let j = minSide; j <= maxSide; j++) cells.push([i, j]);
+  }
+  return cells;
+}
+
 /** Options of `generateGrid`. */
 export interface GenerateGridOptions
   extends Partial<GridRange>, Pick<GenerateDatasetOptions, "out" | "baseDir" | "force"> {
@@ -248,17 +275,16 @@ export async function generateGrid(options: GenerateGridOptions): Promise<GridMe
   }
   const base = { ...preset?.base, ...options.base };
   const range: GridRange = {
-    minSide: options.minSide ?? preset?.minSide ?? 1,
+    minSide: options.minSide ?? 1,
     maxSide: options.maxSide ?? preset?.maxSide ?? 20,
-    diagonal: options.diagonal ?? preset?.diagonal ?? false,
+    diagonal: options.diagonal ?? false,
   };
   const cells = gridCells(range);
   const specs = cells.map(([i, j]) => cellSpec(base, i, j)); // validates every cell first
   const shared = resolveSpec({ ...base, method: "sample", exact: true });
   let name = options.name ?? preset?.name ?? gridName(base, range);
   if (!options.name && preset) {
-    const sameRange = range.minSide === preset.minSide && range.maxSide === preset.maxSide &&
-      range.diagonal === preset.diagonal;
+    const sameRange = range.minSide === 1 && range.maxSide === preset.maxSide && !range.diagonal;
     if (!sameRange) {
       name += `_sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
     }
@@ -271,7 +297,7 @@ export async function generateGrid(options: GenerateGridOptions): Promise<GridMe
     let before = 0;
     for (let c = 0; c < cells.length; c++) {
       const [i, j] = cells[c];
-      const dir = gridCellName(shared.op, i, j);
+      const dir = `${shared.op}_n_${i}_m_${j}`;
       await Deno.mkdir(join(tmp, dir));
       const meta = await fillDataset(join(tmp, dir), { spec: specs[c], name: dir, testRatio: 1 });
       const rows = meta.counts.test;

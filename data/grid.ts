@@ -4,7 +4,7 @@
 // stream, so a cell's data does not depend on which other cells are generated.
 
 import { join } from "node:path";
-import { type DataOp, type DataSpec, resolveSpec } from "./spec.ts";
+import { type DataSpec, resolveSpec } from "./spec.ts";
 import { datasetName } from "./names.ts";
 import { DATASET_FORMAT_VERSION, type GridMeta } from "./meta.ts";
 import { DataError } from "./spec.ts";
@@ -17,37 +17,6 @@ export interface GridRange {
   maxSide: number;
   /** Only cells with i == j. */
   diagonal: boolean;
-}
-
-/**
- * Lists the cells of a grid, i outer and j inner.
- *
- * @example
- * ```ts
- * import { gridCells } from "./grid.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(gridCells({ minSide: 1, maxSide: 2, diagonal: false }), [[1, 1], [1, 2], [2, 1], [2, 2]]);
- * ```
- *
- * @returns `[i, j]` pairs.
- */
-export function gridCells(range: GridRange): [number, number][] {
-  const { minSide, maxSide, diagonal } = range;
-  if (
-    !Number.isSafeInteger(minSide) || !Number.isSafeInteger(maxSide) || minSide < 1 ||
-    maxSide < minSide
-  ) {
-    throw new DataError(
-      `Cannot generate grid: sides must satisfy 1 <= min <= max, got ${minSide}..${maxSide}`,
-    );
-  }
-  const cells: [number, number][] = [];
-  for (let i = minSide; i <= maxSide; i++) {
-    if (diagonal) cells.push([i, i]);
-    else for (let j = minSide; j <= maxSide; j++) cells.push([i, j]);
-  }
-  return cells;
 }
 
 /**
@@ -72,21 +41,6 @@ export function cellSpec(base: Partial<DataSpec>, i: number, j: number): DataSpe
     exact: true,
     stream: 1 + i * 1048576 + j,
   });
-}
-
-/**
- * Folder name of a cell: `{tag}_n_{i}_m_{j}` with tag `+`, `-`, `x`, `sort` or `or`.
- *
- * @example
- * ```ts
- * import { gridCellName } from "./grid.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(gridCellName("+", 12, 7), "+_n_12_m_7");
- * ```
- */
-export function gridCellName(op: DataOp, i: number, j: number): string {
-  return `${op}_n_${i}_m_${j}`;
 }
 
 /**

@@ -22,7 +22,6 @@
 
 export * from "./tokenizer.ts";
 export * from "./spec.ts";
-export * from "./row_length.ts";
 export * from "./names.ts";
 export * from "./meta.ts";
 export * from "./presets.ts";

@@ -11,26 +11,21 @@ export interface TrainPreset {
   spec: Partial<DataSpec>;
   /** Folder name when it differs from `datasetName(spec)`. */
   name?: string;
-  /** Test fraction (upstream's shells use 0.01). */
-  testRatio: number;
 }
 
-/** A named evaluation grid: one dataset per cell (i, j), minSide <= i, j <= maxSide. */
+/** A named evaluation grid: one dataset per cell (i, j), 1 <= i, j <= maxSide. */
 export interface GridPreset {
   /** Arguments shared by the cells (n, m, method and stream are set per cell). */
   base: Partial<DataSpec>;
-  /** Smallest side. */
-  minSide: number;
   /** Largest side. */
   maxSide: number;
-  /** Only cells with i == j. */
-  diagonal: boolean;
   /** Folder name (upstream's eval folder name). */
   name: string;
 }
 
 /**
- * Training presets: the paper's sets plus small ones for CPU runs.
+ * Training presets: the paper's sets plus small ones for CPU runs (test fraction 0.01, as
+ * upstream's shells).
  *
  * Arguments follow upstream's shells/generate_and_tokenize_data.sh; `tiny-addition` (3-digit,
  * 20k samples), `demo-addition` (1..5 digits, 200k samples), `tiny-multiplication` (1..3 x
@@ -46,36 +41,17 @@ export interface GridPreset {
  * ```
  */
 export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = Object.freeze({
-  "addition": {
-    spec: { op: "+", n: 20, m: 20, limit: 20_000_000, reverseAll: true },
-    testRatio: 0.01,
-  },
-  "multiplication": {
-    spec: { op: "x", n: 15, m: 15, limit: 20_000_000, reverseAll: true },
-    testRatio: 0.01,
-  },
-  "sorting": {
-    spec: { op: "sort", n: 10, m: 10, limit: 20_000_000, reverseAll: true },
-    testRatio: 0.01,
-  },
+  "addition": { spec: { op: "+", n: 20, m: 20, limit: 20_000_000, reverseAll: true } },
+  "multiplication": { spec: { op: "x", n: 15, m: 15, limit: 20_000_000, reverseAll: true } },
+  "sorting": { spec: { op: "sort", n: 10, m: 10, limit: 20_000_000, reverseAll: true } },
   // Upstream: create_pos_or_variants.py --n 20 --m 20 --max 100 (100 of the 2870 cases).
-  "or": { spec: { op: "or", n: 20, m: 20, max: 100 }, name: "or_one_vec_zeros", testRatio: 0.01 },
-  "tiny-addition": {
-    spec: { op: "+", n: 3, m: 3, limit: 20_000, reverseAll: true },
-    testRatio: 0.01,
-  },
-  "demo-addition": {
-    spec: { op: "+", n: 5, m: 5, limit: 200_000, reverseAll: true },
-    testRatio: 0.01,
-  },
+  "or": { spec: { op: "or", n: 20, m: 20, max: 100 }, name: "or_one_vec_zeros" },
+  "tiny-addition": { spec: { op: "+", n: 3, m: 3, limit: 20_000, reverseAll: true } },
+  "demo-addition": { spec: { op: "+", n: 5, m: 5, limit: 200_000, reverseAll: true } },
   "tiny-multiplication": {
     spec: { op: "x", n: 3, m: 3, limit: 100_000, reverseAll: true, scratchpad: true },
-    testRatio: 0.01,
   },
-  "tiny-sorting": {
-    spec: { op: "sort", n: 4, m: 4, limit: 100_000, reverseAll: true },
-    testRatio: 0.01,
-  },
+  "tiny-sorting": { spec: { op: "sort", n: 4, m: 4, limit: 100_000, reverseAll: true } },
 });
 
 /**
@@ -95,30 +71,22 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = Object.freez
 export const GRID_PRESETS: Readonly<Record<string, GridPreset>> = Object.freeze({
   "addition-grid": {
     base: { op: "+", reverseAll: true, numSamples: 100 },
-    minSide: 1,
     maxSide: 100,
-    diagonal: false,
     name: "+_grid_eval_dataset_reverse_all_tokenized",
   },
   "multiplication-grid": {
     base: { op: "x", reverseAll: true, numSamples: 100 },
-    minSide: 1,
     maxSide: 25,
-    diagonal: false,
     name: "x_grid_eval_dataset_2_reverse_all_tokenized",
   },
   "sorting-grid": {
     base: { op: "sort", reverseAll: true, numSamples: 200 },
-    minSide: 1,
     maxSide: 30,
-    diagonal: false,
     name: "sort_reverse",
   },
   "or-grid": {
     base: { op: "or", max: 100 },
-    minSide: 1,
     maxSide: 40,
-    diagonal: false,
     name: "pos_or_one_vec_zeros_eval",
   },
 });

@@ -5,8 +5,7 @@
 
 import type { Rng } from "../../kernels/rng.ts";
 import { SPACE } from "../tokenizer.ts";
-import { type DataSpec, sampleCount } from "../spec.ts";
-import { maxSampleChars, spaceBudget } from "../row_length.ts";
+import { type DataSpec, maxSampleChars, sampleCount, spaceBudget } from "../spec.ts";
 
 /** A deterministic stream of samples, written as token ids. */
 export interface SampleSource {

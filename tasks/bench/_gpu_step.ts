@@ -14,8 +14,7 @@ import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { modelCallLoss } from "../../core/nn/objective.ts";
 import { loadConfig } from "../../cli/config.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
-import { rowLength } from "../../data/row_length.ts";
-import { resolveSpec } from "../../data/spec.ts";
+import { resolveSpec, rowLength } from "../../data/spec.ts";
 import { Rng } from "../../kernels/rng.ts";
 import {
   probeTorch,

@@ -5,8 +5,7 @@
 // Reference: upstream arithmetic_eval_quicker.py `grid_logic`, sort_eval.py (McLeish et al. 2024).
 
 import type { GridKind } from "../plot/types.ts";
-import { scratchpadChars } from "../../data/row_length.ts";
-import { DEFAULT_SPEC } from "../../data/spec.ts";
+import { DEFAULT_SPEC, scratchpadChars } from "../../data/spec.ts";
 
 /** The evaluation tasks; the same names as the plot task's grid kinds. */
 export type EvalTask = GridKind;

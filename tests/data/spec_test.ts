@@ -2,8 +2,7 @@
 // lengths equal to upstream's padded lengths, and that no sample ever exceeds its row.
 
 import assert from "node:assert/strict";
-import { DataError, resolveSpec, sampleCount } from "../../data/spec.ts";
-import { maxSampleChars, rowLength } from "../../data/row_length.ts";
+import { DataError, maxSampleChars, resolveSpec, rowLength, sampleCount } from "../../data/spec.ts";
 import { datasetName } from "../../data/names.ts";
 import { createSource } from "../../data/generators/mod.ts";
 import { planDataset } from "../../data/generate.ts";
