@@ -18,35 +18,11 @@
  */
 export const PAD = 0;
 
-/**
- * Unknown-character token id.
- *
- * Every vocabulary encodes characters outside it as UNK.
- *
- * @example
- * ```ts
- * import { UNK, getTokenizer } from "./tokenizer.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(getTokenizer("pad").encode("?")[0], UNK);
- * ```
- */
-export const UNK = 1;
+/** Unknown-character token id: every vocabulary encodes characters outside it as UNK. */
+const UNK = 1;
 
-/**
- * Beginning-of-sequence token id (never emitted by the generators).
- *
- * Kept for upstream id compatibility; decoding drops it.
- *
- * @example
- * ```ts
- * import { BOS, getTokenizer } from "./tokenizer.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(getTokenizer("pad").decode([BOS, 4]), "0");
- * ```
- */
-export const BOS = 2;
+/** Beginning-of-sequence token id (never emitted; kept for upstream's ids, dropped by decoding). */
+const BOS = 2;
 
 /**
  * End-of-sequence token id; ends every stored sample.
@@ -240,31 +216,4 @@ export function getTokenizer(type: TokenizerType): Tokenizer {
   }
   cache.set(type, tok);
   return tok;
-}
-
-/**
- * Builds a table from token id to the UTF-8 bytes of its character, for writing text fast.
- *
- * Specials map to no bytes except the space id 18 (and PAD, which stands for a space), which
- * map to a space. Used by the dataset writer to turn token rows into `.txt` lines.
- *
- * @example
- * ```ts
- * import { utf8Table } from "./tokenizer.ts";
- * import assert from "node:assert/strict";
- *
- * const t = utf8Table("pad");
- * assert.deepEqual([...t[14]], [43]); // "+"
- * ```
- *
- * @returns One `Uint8Array` per token id.
- */
-export function utf8Table(type: TokenizerType): Uint8Array[] {
-  const tok = getTokenizer(type);
-  const enc = new TextEncoder();
-  return tok.tokens.map((t, id) => {
-    if (id === PAD || id === SPACE) return enc.encode(" ");
-    if (id < DIGIT_FIRST) return new Uint8Array(0);
-    return enc.encode(t);
-  });
 }
