@@ -2,9 +2,15 @@
 // `generateDataset` (a training set, or any single dataset), `generateGrid` (evaluation grids)
 // and `ensureDataset` (what the train task calls: reuse the folder if it holds the same data).
 // The CLI in tasks/data.ts and the bench are thin wrappers around these.
+//
+// A sample source streams to a dataset folder: token rows to `.bin`, text lines to `.txt`, in
+// large chunks with double buffering so that generation overlaps the (off-thread) file writes.
+// Memory stays constant in the number of samples. Output appears atomically: everything goes
+// into a hidden temporary sibling folder that is renamed into place only on success.
 
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { createSource } from "./generators/mod.ts";
+import type { SampleSource } from "./generators/source.ts";
 import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridCell, type GridMeta } from "./meta.ts";
 import { datasetDir, defaultBaseDir, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
 import {
@@ -17,11 +23,179 @@ import {
   spaceBudget,
   tokenizerFor,
 } from "./spec.ts";
-import { getTokenizer } from "./tokenizer.ts";
+import { DIGIT_FIRST, EOS, getTokenizer, PAD, SPACE, type TokenizerType } from "./tokenizer.ts";
 import { datasetName } from "./names.ts";
 import { cellSpec, gridName, type GridRange } from "./grid.ts";
-import { withTempOutput, writeSamples } from "./writer.ts";
 import { readMeta } from "./dataset.ts";
+
+const pending = new Set<string>();
+
+/**
+ * Removes temporary folders of writes still in progress (for a SIGINT handler).
+ *
+ * @example
+ * ```ts
+ * import { removePendingOutputs } from "./generate.ts";
+ *
+ * removePendingOutputs(); // nothing in progress: does nothing
+ * ```
+ */
+export function removePendingOutputs(): void {
+  for (const dir of pending) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+  pending.clear();
+}
+
+async function isNonEmptyDir(path: string): Promise<boolean> {
+  for await (const _ of Deno.readDir(path)) return true;
+  return false;
+}
+
+function isOsError(err: unknown): boolean {
+  return Object.values(Deno.errors).some((C) => err instanceof C);
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0];
+}
+
+/**
+ * Runs `fill(tmp)` on a fresh temporary sibling of `out`, then renames it to `out`, which must
+ * not exist, or be an empty folder, or (with `force`) a folder that is replaced. On any error the
+ * temporary folder is removed and the error rethrown (write failures as a one-line `DataError`).
+ */
+async function withTempOutput<T>(
+  out: string,
+  fill: (tmp: string) => Promise<T>,
+  options: { force?: boolean } = {},
+): Promise<T> {
+  const fail = (why: unknown): DataError =>
+    new DataError(`Cannot write dataset to ${out}: ${oneLine(why)}`);
+  const target = resolve(out);
+  const info = await Deno.stat(target).catch((err) => {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw fail(err);
+  });
+  if (info && !info.isDirectory) throw fail("a file with that name exists");
+  if (info && !options.force && await isNonEmptyDir(target)) {
+    throw fail("folder exists and is not empty (use --force)");
+  }
+  const parent = dirname(target);
+  const tag = `${Deno.pid}-${Math.floor(Math.random() * 1e9).toString(36)}`;
+  const tmp = join(parent, `.${basename(target)}.${tag}.tmp`);
+  await Deno.mkdir(tmp, { recursive: true }).catch((err) => {
+    throw fail(err);
+  });
+  pending.add(tmp);
+  try {
+    const result = await fill(tmp);
+    if (info) {
+      const old = join(parent, `.${basename(target)}.${tag}.old.tmp`);
+      await Deno.rename(target, old);
+      await Deno.rename(tmp, target);
+      await Deno.remove(old, { recursive: true });
+    } else await Deno.rename(tmp, target);
+    return result;
+  } catch (err) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw isOsError(err) ? fail(err) : err;
+  } finally {
+    pending.delete(tmp);
+  }
+}
+
+/**
+ * The UTF-8 bytes of each token id's character, for writing text fast: specials give no bytes
+ * except PAD and the space id 18, which give a space.
+ */
+function utf8Table(type: TokenizerType): Uint8Array[] {
+  const tok = getTokenizer(type);
+  const enc = new TextEncoder();
+  return tok.tokens.map((t, id) => {
+    if (id === PAD || id === SPACE) return enc.encode(" ");
+    if (id < DIGIT_FIRST) return new Uint8Array(0);
+    return enc.encode(t);
+  });
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await file.write(bytes.subarray(done));
+}
+
+/**
+ * Streams every sample of `source` into `dir` as `train.bin`, `test.bin`, `train.txt` and
+ * `test.txt` (the last `testCount` samples are the test split), `T` tokens per row.
+ */
+async function writeSamples(
+  source: SampleSource,
+  dir: string,
+  T: number,
+  testCount: number,
+  tokenizer: TokenizerType,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ counts: { train: number; test: number }; maxSampleTokens: number }> {
+  const total = source.total;
+  testCount = Math.min(testCount, total);
+  const trainCount = total - testCount;
+  const table = utf8Table(tokenizer);
+  const single = Int16Array.from(table, (b) => (b.length === 1 ? b[0] : -1));
+  const maxBytes = Math.max(...table.map((b) => b.length));
+  const R = Math.max(1, Math.min(total, Math.ceil((1 << 20) / T))); // about 1 MiB of tokens
+  const bufs = [0, 1].map(() => ({
+    bin: new Uint8Array(R * T),
+    txt: new Uint8Array(R * (T * maxBytes + 1)),
+  }));
+  const files = {
+    train: [await Deno.create(join(dir, "train.bin")), await Deno.create(join(dir, "train.txt"))],
+    test: [await Deno.create(join(dir, "test.bin")), await Deno.create(join(dir, "test.txt"))],
+  };
+  let chain: Promise<void> = Promise.resolve();
+  const inFlight: Promise<void>[] = [chain, chain];
+  let done = 0, cur = 0, maxLen = 0;
+  try {
+    while (done < total) {
+      await inFlight[cur];
+      const { bin, txt } = bufs[cur];
+      const split = done < trainCount ? "train" : "test";
+      const rows = Math.min(R, (split === "train" ? trainCount : total) - done);
+      bin.fill(PAD, 0, rows * T);
+      let tp = 0;
+      for (let r = 0; r < rows; r++) {
+        const off = r * T;
+        const len = source.next(bin, off);
+        if (len >= T) throw new Error(`Sample of ${len} tokens exceeds row length ${T}`);
+        if (len + 1 > maxLen) maxLen = len + 1;
+        for (let k = off; k < off + len; k++) {
+          const t = bin[k], b = single[t];
+          if (b >= 0) txt[tp++] = b;
+          else {
+            const bytes = table[t];
+            for (let q = 0; q < bytes.length; q++) txt[tp++] = bytes[q];
+          }
+          if (t === SPACE) bin[k] = PAD;
+        }
+        txt[tp++] = 10;
+        bin[off + len] = EOS;
+      }
+      const [binFile, txtFile] = files[split];
+      const binPart = bin.subarray(0, rows * T), txtPart = txt.subarray(0, tp);
+      chain = chain.then(() => writeAll(binFile, binPart)).then(() => writeAll(txtFile, txtPart));
+      inFlight[cur] = chain;
+      cur ^= 1;
+      done += rows;
+      onProgress?.(done, total);
+    }
+    await chain;
+  } finally {
+    await chain.catch(() => {});
+    for (const f of [...files.train, ...files.test]) f.close();
+  }
+  return { counts: { train: trainCount, test: testCount }, maxSampleTokens: maxLen };
+}
 
 /** Options of `generateDataset` and `ensureDataset`. */
 export interface GenerateDatasetOptions {
@@ -120,12 +294,7 @@ async function fillDataset(
   const tokenizer = tokenizerFor(spec);
   const T = rowLength(spec);
   const testCount = Math.floor(source.total * testRatio);
-  const written = await writeSamples(source, dir, {
-    rowLength: T,
-    testCount,
-    tokenizer,
-    onProgress,
-  });
+  const written = await writeSamples(source, dir, T, testCount, tokenizer, onProgress);
   const meta: DatasetMeta = {
     format: "abacus-dataset",
     version: DATASET_FORMAT_VERSION,

@@ -28,5 +28,4 @@ export * from "./presets.ts";
 export * from "./grid.ts";
 export * from "./dataset.ts";
 export * from "./generate.ts";
-export { removePendingOutputs } from "./writer.ts";
 export { createSource, type SampleSource } from "./generators/mod.ts";

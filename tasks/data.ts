@@ -6,8 +6,12 @@
 import { DATA_USAGE, type DataArgs, parseDataArgs } from "../cli/data_args.ts";
 import { Progress } from "../cli/progress.ts";
 import { DataError, resolveSpec, tokenizerFor } from "../data/spec.ts";
-import { generateDataset, generateGrid, planDataset } from "../data/generate.ts";
-import { removePendingOutputs } from "../data/writer.ts";
+import {
+  generateDataset,
+  generateGrid,
+  planDataset,
+  removePendingOutputs,
+} from "../data/generate.ts";
 
 export * from "../data/mod.ts";
 
