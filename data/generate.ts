@@ -229,6 +229,16 @@ export interface DatasetPlan {
   testRatio: number;
 }
 
+/** The preset of that name in `table` (undefined when no name is given). */
+function findPreset<T>(table: Readonly<Record<string, T>>, name: string | undefined, what: string) {
+  if (name === undefined) return undefined;
+  const known = Object.keys(table).join(", ");
+  if (!table[name]) {
+    throw new DataError(`Cannot generate ${what}: unknown preset ${name} (expected ${known})`);
+  }
+  return table[name];
+}
+
 /**
  * Resolves options (preset, overrides, defaults) into a plan, validating everything.
  *
@@ -242,16 +252,7 @@ export interface DatasetPlan {
  * ```
  */
 export function planDataset(options: GenerateDatasetOptions): DatasetPlan {
-  let preset;
-  if (options.preset !== undefined) {
-    preset = TRAIN_PRESETS[options.preset];
-    if (!preset) {
-      const known = Object.keys(TRAIN_PRESETS).join(", ");
-      throw new DataError(
-        `Cannot generate data: unknown preset ${options.preset} (expected ${known})`,
-      );
-    }
-  }
+  const preset = findPreset(TRAIN_PRESETS, options.preset, "data");
   const spec = resolveSpec({ ...preset?.spec, ...options.spec });
   const overridden = options.spec !== undefined &&
     Object.values(options.spec).some((v) => v !== undefined);
@@ -365,10 +366,7 @@ export async function generateDataset(options: GenerateDatasetOptions): Promise<
  */
 export async function ensureDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
   const plan = planDataset(options);
-  let existing: DatasetMeta | undefined;
-  try {
-    existing = await readMeta(plan.out);
-  } catch { /* missing or unreadable: generate */ }
+  const existing = await readMeta(plan.out).catch(() => undefined); // missing: generate
   if (existing) {
     const same = JSON.stringify(existing.generator) === JSON.stringify(plan.spec) &&
       existing.testRatio === plan.testRatio;
@@ -432,16 +430,7 @@ export interface GenerateGridOptions
  * @returns The written `grid.json` contents.
  */
 export async function generateGrid(options: GenerateGridOptions): Promise<GridMeta> {
-  let preset;
-  if (options.preset !== undefined) {
-    preset = GRID_PRESETS[options.preset];
-    if (!preset) {
-      const known = Object.keys(GRID_PRESETS).join(", ");
-      throw new DataError(
-        `Cannot generate grid: unknown preset ${options.preset} (expected ${known})`,
-      );
-    }
-  }
+  const preset = findPreset(GRID_PRESETS, options.preset, "grid");
   const base = { ...preset?.base, ...options.base };
   const range: GridRange = {
     minSide: options.minSide ?? 1,
