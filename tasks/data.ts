@@ -13,7 +13,15 @@ import {
   removePendingOutputs,
 } from "../data/generate.ts";
 
-export * from "../data/mod.ts";
+export * from "../data/tokenizer.ts";
+export * from "../data/spec.ts";
+export * from "../data/names.ts";
+export * from "../data/meta.ts";
+export * from "../data/presets.ts";
+export * from "../data/grid.ts";
+export * from "../data/dataset.ts";
+export * from "../data/generate.ts";
+export { createSource, type SampleSource } from "../data/generators/mod.ts";
 
 function errorLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split("\n")[0];
