@@ -16,7 +16,7 @@ import { readMeta } from "../../data/dataset.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
 import type { DatasetMeta } from "../../data/meta.ts";
 import { EvalError } from "./grids.ts";
-import { parseArchConfig } from "../../cli/config_files.ts";
+import { parseArchConfig } from "../../cli/config.ts";
 import type { ArchConfig } from "../../cli/config_types.ts";
 import { ConfigError } from "../../cli/overrides.ts";
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { listCheckpoints } from "../../core/checkpoint_read.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
-import { parseArchConfig } from "../../cli/config_files.ts";
+import { parseArchConfig } from "../../cli/config.ts";
 import { readTrainingMeta } from "../eval/model_io.ts";
 import type { PlayModel } from "./play_model.ts";
 
