@@ -194,24 +194,17 @@ export class ArithmeticSource extends SpacedSource {
     rev: boolean,
     neg: boolean,
   ): number {
-    if (!this.#spec.indexHints) {
-      if (neg && !rev) dst[o++] = MINUS;
-      if (rev) { for (let k = 0; k < len; k++) dst[o++] = DIGIT_FIRST + d[k]; }
-      else for (let k = len - 1; k >= 0; k--) dst[o++] = DIGIT_FIRST + d[k];
-      if (neg && rev) dst[o++] = MINUS;
-      return o;
+    const start = o;
+    if (neg && !rev) dst[o++] = MINUS;
+    if (rev) { for (let k = 0; k < len; k++) dst[o++] = DIGIT_FIRST + d[k]; }
+    else for (let k = len - 1; k >= 0; k--) dst[o++] = DIGIT_FIRST + d[k];
+    if (neg && rev) dst[o++] = MINUS;
+    if (!this.#spec.indexHints) return o;
+    // Index hints: hint symbol h0+c (cyclic) before the c-th character, spread from the end.
+    for (let c = o - start - 1; c >= 0; c--) {
+      dst[start + 2 * c + 1] = dst[start + c];
+      dst[start + 2 * c] = HINT_FIRST + ((this.#hintStart + c) % CHAR_SET.length);
     }
-    // Index hints: hint symbol h0+k (cyclic) before the k-th character of the string.
-    const h0 = this.#hintStart, nHints = CHAR_SET.length;
-    let k = 0;
-    const put = (tok: number) => {
-      dst[o++] = HINT_FIRST + ((h0 + k++) % nHints);
-      dst[o++] = tok;
-    };
-    if (neg && !rev) put(MINUS);
-    if (rev) { for (let t = 0; t < len; t++) put(DIGIT_FIRST + d[t]); }
-    else for (let t = len - 1; t >= 0; t--) put(DIGIT_FIRST + d[t]);
-    if (neg && rev) put(MINUS);
-    return o;
+    return start + 2 * (o - start);
   }
 }
