@@ -9,8 +9,7 @@
 // into a hidden temporary sibling folder that is renamed into place only on success.
 
 import { basename, dirname, join, resolve } from "node:path";
-import { createSource } from "./generators/mod.ts";
-import type { SampleSource } from "./generators/source.ts";
+import { createSource, type SampleSource } from "./generators.ts";
 import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridCell, type GridMeta } from "./meta.ts";
 import { datasetDir, defaultBaseDir, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
 import {

@@ -21,7 +21,7 @@ export * from "../data/presets.ts";
 export * from "../data/grid.ts";
 export * from "../data/dataset.ts";
 export * from "../data/generate.ts";
-export { createSource, type SampleSource } from "../data/generators/mod.ts";
+export { createSource, type SampleSource } from "../data/generators.ts";
 
 function errorLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split("\n")[0];

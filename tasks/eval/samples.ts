@@ -8,7 +8,7 @@ import { openDataset } from "../../data/dataset.ts";
 import { cellSpec, readGridMeta } from "../../data/grid.ts";
 import type { GridMeta } from "../../data/meta.ts";
 import type { DataSpec } from "../../data/spec.ts";
-import { createSource } from "../../data/generators/mod.ts";
+import { createSource } from "../../data/generators.ts";
 import { EOS, EQUALS, PAD, SPACE } from "../../data/tokenizer.ts";
 import { EvalError } from "./grids.ts";
 import type { GridPlan } from "./flags.ts";

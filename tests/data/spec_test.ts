@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { DataError, maxSampleChars, resolveSpec, rowLength, sampleCount } from "../../data/spec.ts";
 import { datasetName } from "../../data/names.ts";
-import { createSource } from "../../data/generators/mod.ts";
+import { createSource } from "../../data/generators.ts";
 import { planDataset } from "../../data/generate.ts";
 
 Deno.test("resolveSpec() rejects bad input with one-line messages", () => {

@@ -4,7 +4,7 @@
 
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { cellSpec } from "../../data/grid.ts";
-import { createSource } from "../../data/generators/mod.ts";
+import { createSource } from "../../data/generators.ts";
 import { EQUALS } from "../../data/tokenizer.ts";
 import {
   cellSamples,
