@@ -9,7 +9,7 @@
 import { parse, stringify } from "npm:yaml@^2.6.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
-import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
+import { closestKeys, type Key, keyInfo } from "./config_schema.ts";
 import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
 import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
 import { checkConfig, getPath, isMap, type Tree, unknownKeyError } from "./_validate.ts";
@@ -128,7 +128,7 @@ export function userCwd(): string {
  */
 export function resolveBaseDir(value: string | null, options: LoadOptions = {}): string {
   const env = (options.env ?? defaultEnv)("cramming_base_dir");
-  const chosen = value ? value : env ? env : "./abacus-data"; // base_dir= (an unset $var) counts as unset
+  const chosen = value || env || "./abacus-data"; // base_dir= (an unset $var) counts as unset
   return resolve(options.cwd ?? Deno.cwd(), chosen);
 }
 
@@ -332,9 +332,8 @@ export async function resolveConfig<K extends ConfigKind>(
   }
   const path = "data.sources.arithmetic.tokenized_dataset_path";
   if (cli.has(path) && !cli.has("data.dataset") && isMap(tree.data)) tree.data.dataset = null;
-  const badBase = checkValue("base_dir", schema.get("base_dir")!, tree.base_dir ?? null);
-  if (badBase) throw new ConfigError(badBase);
-  tree.base_dir = resolveBaseDir((tree.base_dir as string | null) ?? null, options);
+  const base = tree.base_dir ?? null; // any other value is reported by checkConfig
+  if (base === null || typeof base === "string") tree.base_dir = resolveBaseDir(base, options);
   if (tree.model_dir === null) tree.model_dir = tree.base_dir;
   resolveInterpolations(tree);
   if (typeof tree.model_dir === "string") {

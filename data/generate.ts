@@ -69,7 +69,7 @@ function oneLine(err: unknown): string {
 async function withTempOutput<T>(
   out: string,
   fill: (tmp: string) => Promise<T>,
-  options: { force?: boolean } = {},
+  force = false,
 ): Promise<T> {
   const fail = (why: unknown): DataError =>
     new DataError(`Cannot write dataset to ${out}: ${oneLine(why)}`);
@@ -79,7 +79,7 @@ async function withTempOutput<T>(
     throw fail(err);
   });
   if (info && !info.isDirectory) throw fail("a file with that name exists");
-  if (info && !options.force && await isNonEmptyDir(target)) {
+  if (info && !force && await isNonEmptyDir(target)) {
     throw fail("folder exists and is not empty (use --force)");
   }
   const parent = dirname(target);
@@ -339,7 +339,7 @@ export async function generateDataset(options: GenerateDatasetOptions): Promise<
   return await withTempOutput(
     plan.out,
     (tmp) => fillDataset(tmp, plan, options.onProgress),
-    { force: options.force },
+    options.force,
   );
 }
 
@@ -473,5 +473,5 @@ export async function generateGrid(options: GenerateGridOptions): Promise<GridMe
     await Deno.writeTextFile(join(tmp, "grid.json"), JSON.stringify(grid, null, 2) + "\n");
     return grid;
   };
-  return await withTempOutput(out, fill, { force: options.force });
+  return await withTempOutput(out, fill, options.force);
 }
