@@ -4,9 +4,8 @@
 // drops PAD, BOS and EOS.
 
 /**
- * Padding token id; also what a space encodes to.
- *
- * Rows are right-padded with it and loss masks ignore it; upstream asserts it is 0.
+ * Padding token id, also what a space encodes to: rows are right-padded with it and loss masks
+ * ignore it (upstream asserts it is 0).
  *
  * @example
  * ```ts
@@ -25,9 +24,8 @@ const UNK = 1;
 const BOS = 2;
 
 /**
- * End-of-sequence token id; ends every stored sample.
- *
- * The model is trained to emit it after the answer.
+ * End-of-sequence token id: it ends every stored sample, and the model learns to emit it after the
+ * answer.
  *
  * @example
  * ```ts
@@ -40,9 +38,8 @@ const BOS = 2;
 export const EOS = 3;
 
 /**
- * Token id of the digit `0` in every vocabulary.
- *
- * Digits are `DIGIT_FIRST..DIGIT_LAST`; Abacus embeddings key on this range.
+ * Token id of the digit `0` in every vocabulary: digits are `DIGIT_FIRST..DIGIT_LAST`, the range
+ * Abacus embeddings key on.
  *
  * @example
  * ```ts
@@ -55,9 +52,7 @@ export const EOS = 3;
 export const DIGIT_FIRST = 4;
 
 /**
- * Token id of the digit `9` in every vocabulary.
- *
- * See `DIGIT_FIRST`.
+ * Token id of the digit `9` in every vocabulary (see `DIGIT_FIRST`).
  *
  * @example
  * ```ts
@@ -70,9 +65,8 @@ export const DIGIT_FIRST = 4;
 export const DIGIT_LAST = 13;
 
 /**
- * Token id of `=` in every vocabulary.
- *
- * Loss masking (`mask_before_equals`) keeps only the tokens after it.
+ * Token id of `=` in every vocabulary; loss masking (`mask_before_equals`) keeps only the tokens
+ * after it.
  *
  * @example
  * ```ts
@@ -85,9 +79,8 @@ export const DIGIT_LAST = 13;
 export const EQUALS = 17;
 
 /**
- * Token id of a space in every vocabulary (decoding only: encoding emits PAD instead).
- *
- * Generators write it internally; the writer stores it as PAD, as upstream does.
+ * Token id of a space in every vocabulary, for decoding: encoding emits PAD instead, and the
+ * generators write it only for the writer to store it as PAD, as upstream does.
  *
  * @example
  * ```ts
