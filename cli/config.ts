@@ -3,16 +3,18 @@
 // Hydra-style key=value arguments; validates every key and returns a frozen, typed tree. Also
 // the files around a resolved config: the YAML written to the run folder (read back with the
 // same validation), `model_config.json` (the resolved arch, upstream's file name) and a stable
-// hash of a config for `state.json`.
+// hash of a config for `state.json`. Every tree is checked against the schema the same way:
+// every key present with the right type, no unknown keys, restricted keys within their accepted
+// values, and the rules that tie keys together (embedding width = hidden size, RoPE/FIRE need
+// self-attention, ...).
 // Reference: upstream cramming/config (Hydra); the schema and reasons in config_keys.ts.
 
 import { parse, stringify } from "npm:yaml@^2.6.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
-import { closestKeys, type Key, keyInfo } from "./config_schema.ts";
+import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
 import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
 import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
-import { checkConfig, getPath, isMap, type Tree, unknownKeyError } from "./_validate.ts";
 
 // The published `@arith/abacus/config` entry point also offers the config layer's other parts.
 export { ConfigError, formatValue, parseOverride, parseValue } from "./overrides.ts";
@@ -22,6 +24,24 @@ export { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
 export { keyInfo } from "./config_schema.ts";
 export type { Key, KeyInfo, KeyUse } from "./config_schema.ts";
 export { helpText } from "./config_help.ts";
+
+/** A config tree: nested maps of config values. */
+type Tree = { [key: string]: ConfigValue };
+
+/** Whether a value is a plain map (not null, not a list). */
+function isMap(v: unknown): v is Tree {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Reads a dotted path; undefined when any step is missing. */
+function getPath(tree: Tree, path: string): ConfigValue | undefined {
+  let node: ConfigValue | undefined = tree;
+  for (const part of path.split(".")) {
+    if (!isMap(node) || !Object.hasOwn(node, part)) return undefined;
+    node = node[part];
+  }
+  return node;
+}
 
 /** Arguments given as `--key value` or `--key=value` (translated to `key=value`). */
 const FLAG_KEYS: Record<ConfigKind, string[]> = { pretrain: [], eval: ["shard", "checkpoint"] };
@@ -266,6 +286,151 @@ function coerce(o: Override, spec: Key | undefined): ConfigValue {
   if (typeof o.value === "number" && (t === "string" || t === "union")) return o.raw;
   if (typeof o.value === "boolean" && t === "string") return o.raw;
   return o.value;
+}
+
+/** The one-line error for an unknown key, naming the closest valid keys. */
+function unknownKeyError(
+  path: string,
+  valid: Iterable<string>,
+  origin?: string,
+): ConfigError {
+  const { keys, close } = closestKeys(path, valid);
+  const where = origin ? ` (in ${origin})` : "";
+  if (close) {
+    const near = keys.filter((k, i) => i === 0 || closestKeys(path, [k]).close);
+    const list = near.length === 1
+      ? near[0]
+      : `${near.slice(0, -1).join(", ")} or ${near[near.length - 1]}`;
+    return new ConfigError(`Unknown config key "${path}"${where}: did you mean ${list}?`);
+  }
+  return new ConfigError(
+    `Unknown config key "${path}"${where}: the closest valid keys are ${keys.join(", ")}`,
+  );
+}
+
+/** Checks every key of a tree against the schema. */
+function validateTree(
+  tree: Tree,
+  schema: ReadonlyMap<string, Key>,
+  originOf: ReadonlyMap<string, string> = new Map(),
+): void {
+  const walk = (node: Tree, prefix: string): void => {
+    for (const [k, v] of Object.entries(node)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (schema.has(path)) continue;
+      if (isMap(v) && [...schema.keys()].some((s) => s.startsWith(`${path}.`))) walk(v, path);
+      else throw unknownKeyError(path, schema.keys(), originOf.get(path));
+    }
+  };
+  walk(tree, "");
+  for (const [path, spec] of schema) {
+    const value = getPath(tree, path);
+    if (value === undefined) throw new ConfigError(`Missing config key ${path}`);
+    const problem = checkValue(path, spec, value);
+    if (problem) {
+      const origin = originOf.get(path);
+      throw new ConfigError(origin ? `${problem} (from ${origin})` : problem);
+    }
+  }
+}
+
+function fail(message: string): never {
+  throw new ConfigError(message);
+}
+
+function archChecks(arch: Tree, p: string): void {
+  const get = (k: string): ConfigValue | undefined => getPath(arch, k);
+  const [hidden, heads, dim, intermed] = [
+    "hidden_size",
+    "attention.num_attention_heads",
+    "embedding.embedding_dim",
+    "intermed_size",
+  ].map(get) as number[];
+  if (dim !== hidden) {
+    fail(`${p}embedding.embedding_dim (${dim}) must equal ${p}hidden_size (${hidden})`);
+  }
+  if (hidden % heads !== 0) {
+    fail(
+      `${p}hidden_size (${hidden}) must be divisible by ${p}attention.num_attention_heads (${heads})`,
+    );
+  }
+  if (intermed % 2 !== 0) {
+    fail(`${p}intermed_size (${intermed}) must be even: the GLU splits it in two halves`);
+  }
+  const rotary = get("attention.rotary_embedding");
+  if (rotary !== false && get("attention.type") !== "self-attention") {
+    const what = rotary === "fire" ? "fire" : "True";
+    fail(
+      `${p}attention.rotary_embedding=${what} needs ${p}attention.type=self-attention, as upstream`,
+    );
+  }
+}
+
+/** The rules that tie keys together, naming the keys involved. */
+function crossCheck(tree: Tree, kind: ConfigKind | "arch"): void {
+  if (kind === "arch") return archChecks(tree, "");
+  if (kind === "eval") {
+    const shard = tree.shard;
+    if (typeof shard === "string" && shard !== "auto") {
+      const [k, n] = shard.split("/").map(Number);
+      if (!(n >= 1 && k >= 1 && k <= n)) {
+        fail(`shard must be k/N with 1 <= k <= N or auto, got "${shard}"`);
+      }
+    }
+    const steps = Object.keys(tree).filter((k) => /^big_eval_step_\d+$/.test(k) && tree[k]);
+    if (steps.length > 1) fail(`Set at most one big_eval_step_k, got ${steps.join(", ")}`);
+    return;
+  }
+  archChecks(tree.arch as Tree, "arch.");
+  const num = (path: string): number => getPath(tree, path) as number;
+  if (num("impl.microbatch_size") > num("train.batch_size")) {
+    fail(
+      `impl.microbatch_size (${num("impl.microbatch_size")}) must not exceed ` +
+        `train.batch_size (${num("train.batch_size")})`,
+    );
+  }
+  if (
+    getPath(tree, "train.budget_tokens") !== null && getPath(tree, "train.budget_steps") !== null
+  ) {
+    fail("Set at most one of train.budget_tokens and train.budget_steps");
+  }
+  const betas = getPath(tree, "train.optim.betas") as number[];
+  if (betas.some((b) => !(b >= 0 && b < 1))) {
+    fail(`train.optim.betas must lie in [0, 1), got [${betas.join(", ")}]`);
+  }
+  if (num("train.warmup_steps") + num("train.cooldown_steps") > 1) {
+    fail("train.warmup_steps + train.cooldown_steps must not exceed 1 (fractions of the budget)");
+  }
+}
+
+/** Freezes a tree and everything inside it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Checks a merged tree against the schema of `kind` (`arch`: a bare arch tree, as in
+ * model_config.json) and the rules that tie keys together, then freezes it; throws a
+ * `ConfigError` with one line, naming where a key came from (`originOf`) or the file (`where`).
+ */
+function checkConfig<T>(
+  tree: Tree,
+  kind: ConfigKind | "arch",
+  originOf: ReadonlyMap<string, string> = new Map(),
+  where?: string,
+): T {
+  try {
+    validateTree(tree, schemaFor(kind), originOf);
+    crossCheck(tree, kind);
+  } catch (e) {
+    if (where && e instanceof ConfigError) throw new ConfigError(`${e.message} (in ${where})`);
+    throw e;
+  }
+  return deepFreeze(tree) as unknown as T;
 }
 
 /**
