@@ -4,7 +4,7 @@
 
 import { DataError, type DataOp, type DataSpec } from "../data/spec.ts";
 import { GRID_PRESETS, TRAIN_PRESETS } from "../data/presets.ts";
-import type { GridRange } from "../data/grid.ts";
+import type { GridRange } from "../data/generate.ts";
 import type { TokenizerType } from "../data/tokenizer.ts";
 
 /** Parsed flags of the data task. */

@@ -7,6 +7,11 @@
 // large chunks with double buffering so that generation overlaps the (off-thread) file writes.
 // Memory stays constant in the number of samples. Output appears atomically: everything goes
 // into a hidden temporary sibling folder that is renamed into place only on success.
+//
+// An evaluation grid holds, for every cell (i, j), a fixed number of samples with exactly i and
+// j digits (sorting: max digits i, list length j), each cell a normal dataset folder whose
+// samples are all in `test`. Every cell has its own random stream, so a cell's data does not
+// depend on which other cells are generated.
 
 import { basename, dirname, join, resolve } from "node:path";
 import { createSource, type SampleSource } from "./generators.ts";
@@ -24,7 +29,6 @@ import {
 } from "./spec.ts";
 import { DIGIT_FIRST, EOS, getTokenizer, PAD, SPACE, type TokenizerType } from "./tokenizer.ts";
 import { datasetName } from "./names.ts";
-import { cellSpec, gridName, type GridRange } from "./grid.ts";
 import { readMeta } from "./dataset.ts";
 
 const pending = new Set<string>();
@@ -377,6 +381,52 @@ export async function ensureDataset(options: GenerateDatasetOptions): Promise<Da
     }
   }
   return await generateDataset({ ...options, out: plan.out, name: plan.name, force: true });
+}
+
+/** Which cells a grid covers. */
+export interface GridRange {
+  /** Smallest side (at least 1). */
+  minSide: number;
+  /** Largest side. */
+  maxSide: number;
+  /** Only cells with i == j. */
+  diagonal: boolean;
+}
+
+/**
+ * The generator arguments of one cell: the base with n = i, m = j, the `sample` method, exact
+ * lengths and the cell's own stream `1 + i * 2^20 + j`.
+ *
+ * @example
+ * ```ts
+ * import { cellSpec } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const s = cellSpec({ op: "+", reverseAll: true }, 3, 5);
+ * assert.deepEqual([s.n, s.m, s.exact, s.method], [3, 5, true, "sample"]);
+ * ```
+ */
+export function cellSpec(base: Partial<DataSpec>, i: number, j: number): DataSpec {
+  return resolveSpec({
+    ...base,
+    n: i,
+    m: j,
+    method: "sample",
+    exact: true,
+    stream: 1 + i * 1048576 + j,
+  });
+}
+
+/** Default folder name of a grid that is not a preset. */
+function gridName(base: Partial<DataSpec>, range: GridRange): string {
+  const spec = resolveSpec({ ...base, method: "sample", exact: true });
+  // Reuse the dataset-name suffixes (p, reversal, hints, seed) of a sample-method spec.
+  const suffix = datasetName({ ...spec, n: 1, m: 1 }).replace(/^.*?_p_/, "p_");
+  const sides = `sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
+  const count = spec.op === "or"
+    ? (spec.max >= 0 ? `max_${spec.max}` : "all")
+    : `examples_${spec.numSamples}`;
+  return `${spec.op}_grid_eval_${sides}_${count}_${suffix}`;
 }
 
 /** The cells of a grid, i outer and j inner. */

@@ -18,7 +18,6 @@ export * from "../data/spec.ts";
 export * from "../data/names.ts";
 export * from "../data/meta.ts";
 export * from "../data/presets.ts";
-export * from "../data/grid.ts";
 export * from "../data/dataset.ts";
 export * from "../data/generate.ts";
 export { createSource, type SampleSource } from "../data/generators.ts";

@@ -2,7 +2,7 @@
 // preset with the plan's reversal, vocabulary, scratchpad, seed and sample count), the preset
 // grid folder under `<base_dir>/data` when it holds matching data.
 
-import { readGridMeta } from "../../data/grid.ts";
+import { readGridMeta } from "../../data/dataset.ts";
 import { datasetDir, GRID_PRESETS } from "../../data/presets.ts";
 import type { DataOp, DataSpec } from "../../data/spec.ts";
 import type { EvalTask } from "./grids.ts";

@@ -5,7 +5,8 @@
 
 import { join } from "node:path";
 import { openDataset } from "../../data/dataset.ts";
-import { cellSpec, readGridMeta } from "../../data/grid.ts";
+import { cellSpec } from "../../data/generate.ts";
+import { readGridMeta } from "../../data/dataset.ts";
 import type { GridMeta } from "../../data/meta.ts";
 import type { DataSpec } from "../../data/spec.ts";
 import { createSource } from "../../data/generators.ts";
