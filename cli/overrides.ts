@@ -27,8 +27,6 @@ export interface Override {
   readonly key: string;
   /** The typed value. */
   readonly value: ConfigValue;
-  /** Whether the argument was written `+key=value` or `++key=value` (Hydra's add). */
-  readonly add: boolean;
   /** The value text as written (used to keep `name=2024` a string for string keys). */
   readonly raw: string;
   /** Whether the value was a quoted string. */
@@ -200,14 +198,13 @@ function readValue(text: string): { value: ConfigValue; quoted: boolean } {
  * import { deepEqual } from "node:assert/strict";
  *
  * const o = parseOverride("+sort_reverse=True");
- * deepEqual([o.key, o.value, o.add], ["sort_reverse", true, true]);
+ * deepEqual([o.key, o.value], ["sort_reverse", true]);
  * ```
  */
 export function parseOverride(arg: string): Override {
   if (arg.startsWith("~")) {
     throw new ConfigError(`Cannot delete config keys ("${arg}"): set the key to None instead`);
   }
-  const add = arg.startsWith("+");
   const body = arg.replace(/^\+\+?/, "");
   const eq = body.indexOf("=");
   if (eq < 0) throw new ConfigError(`Expected key=value, got "${arg}"`);
@@ -215,7 +212,7 @@ export function parseOverride(arg: string): Override {
   if (!KEY_RE.test(key)) throw new ConfigError(`Invalid config key "${key}" in "${arg}"`);
   const raw = body.slice(eq + 1);
   const { value, quoted } = readValue(raw);
-  return { key, value, add, raw: raw.trim(), quoted };
+  return { key, value, raw: raw.trim(), quoted };
 }
 
 /**

@@ -16,7 +16,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { createSource, type SampleSource } from "./generators.ts";
 import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridCell, type GridMeta } from "./meta.ts";
-import { datasetDir, defaultBaseDir, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
+import { datasetDir, datasetName, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
 import {
   DataError,
   type DataSpec,
@@ -28,7 +28,6 @@ import {
   tokenizerFor,
 } from "./spec.ts";
 import { DIGIT_FIRST, EOS, getTokenizer, PAD, SPACE, type TokenizerType } from "./tokenizer.ts";
-import { datasetName } from "./names.ts";
 import { readMeta } from "./dataset.ts";
 
 const pending = new Set<string>();
@@ -210,7 +209,7 @@ export interface GenerateDatasetOptions {
   name?: string;
   /** Output folder (default: `datasetDir(baseDir, name)`). */
   out?: string;
-  /** Base folder (default: `defaultBaseDir()`). */
+  /** Base folder (default: `$cramming_base_dir`, else `./abacus-data`). */
   baseDir?: string;
   /** Test fraction (default 0.01). */
   testRatio?: number;
@@ -230,6 +229,15 @@ export interface DatasetPlan {
   out: string;
   /** Test fraction. */
   testRatio: number;
+}
+
+/** The default base folder: `$cramming_base_dir` if set (and readable), else `./abacus-data`. */
+function defaultBaseDir(): string {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("cramming_base_dir");
+  } catch { /* no env permission */ }
+  return resolve(env || "abacus-data");
 }
 
 /** The preset of that name in `table` (undefined when no name is given). */

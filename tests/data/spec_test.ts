@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { DataError, maxSampleChars, resolveSpec, rowLength, sampleCount } from "../../data/spec.ts";
-import { datasetName } from "../../data/names.ts";
+import { datasetName } from "../../data/presets.ts";
 import { createSource } from "../../data/generators.ts";
 import { planDataset } from "../../data/generate.ts";
 
