@@ -10,11 +10,18 @@
 // Reference: upstream cramming/config (Hydra); the schema and reasons in config_keys.ts.
 
 import { parse, stringify } from "npm:yaml@^2.6.0";
+import { is } from "npm:valibot@1.5.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
-import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
+import { closestKeys, describeKey, type Key, keyInfo } from "./config_schema.ts";
 import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
-import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
+import {
+  ConfigError,
+  type ConfigValue,
+  formatValue,
+  type Override,
+  parseOverride,
+} from "./overrides.ts";
 
 // The published `@arith/abacus/config` entry point also offers the config layer's other parts.
 export { ConfigError, formatValue, parseOverride, parseValue } from "./overrides.ts";
@@ -315,21 +322,27 @@ function validateTree(
   originOf: ReadonlyMap<string, string> = new Map(),
 ): void {
   const walk = (node: Tree, prefix: string): void => {
-    for (const [k, v] of Object.entries(node)) {
+    for (const [k, value] of Object.entries(node)) {
       const path = prefix ? `${prefix}.${k}` : k;
       if (schema.has(path)) continue;
-      if (isMap(v) && [...schema.keys()].some((s) => s.startsWith(`${path}.`))) walk(v, path);
-      else throw unknownKeyError(path, schema.keys(), originOf.get(path));
+      if (isMap(value) && [...schema.keys()].some((s) => s.startsWith(`${path}.`))) {
+        walk(value, path);
+      } else throw unknownKeyError(path, schema.keys(), originOf.get(path));
     }
   };
   walk(tree, "");
   for (const [path, spec] of schema) {
     const value = getPath(tree, path);
     if (value === undefined) throw new ConfigError(`Missing config key ${path}`);
-    const problem = checkValue(path, spec, value);
-    if (problem) {
-      const origin = originOf.get(path);
-      throw new ConfigError(origin ? `${problem} (from ${origin})` : problem);
+    const from = originOf.get(path) ? ` (from ${originOf.get(path)})` : "";
+    const got = formatValue(value);
+    if (!is(spec, value)) {
+      fail(`Invalid value for ${path}: expected ${describeKey(spec)}, got ${got}${from}`);
+    }
+    const { use, allowed = [], note } = keyInfo(spec);
+    if (use === "restricted" && !allowed.some((a) => JSON.stringify(a) === JSON.stringify(value))) {
+      const ok = allowed.map((a) => formatValue(a).replace(/"/g, "")).join(", ");
+      fail(`Unsupported value for ${path}: ${got}: ${note} (accepted: ${ok})${from}`);
     }
   }
 }

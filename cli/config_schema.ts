@@ -1,7 +1,7 @@
 // The vocabulary of the config schema: valibot schemas for one key each (type, None-ability, help
 // line, and whether abacus supports it, ignores it with a note or restricts it to some values),
-// read back by introspection for messages, `--help` and docs/config.md. Also the value checker and
-// the "did you mean" search used by every error message about keys.
+// read back by introspection for messages, `--help` and docs/config.md. Also the "did you mean"
+// search used by every error message about keys.
 
 import * as v from "npm:valibot@1.5.0";
 import { type ConfigValue, formatValue } from "./overrides.ts";
@@ -154,36 +154,6 @@ export function only<T, const A extends T | null>(
 }
 /** A run name: one folder name. */
 export const NAME: Key<string> = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");
-
-/**
- * Checks one value against its key's schema.
- *
- * @example
- * ```ts
- * import { checkValue, int } from "./config_schema.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * deepEqual(checkValue("arch.hidden_size", int(1), 64), null);
- * deepEqual(
- *   checkValue("arch.hidden_size", int(1), "big"),
- *   'Invalid value for arch.hidden_size: expected an integer of at least 1, got "big"',
- * );
- * ```
- *
- * @param path The full dotted key, for the message.
- * @returns Null when valid, else a one-line message.
- */
-export function checkValue(path: string, key: Key, value: ConfigValue): string | null {
-  if (!v.is(key, value)) {
-    return `Invalid value for ${path}: expected ${describeKey(key)}, got ${formatValue(value)}`;
-  }
-  const { use, allowed, note } = keyInfo(key);
-  if (use === "restricted" && !allowed!.some((a) => JSON.stringify(a) === JSON.stringify(value))) {
-    const ok = allowed!.map((a) => formatValue(a).replace(/"/g, "")).join(", ");
-    return `Unsupported value for ${path}: ${formatValue(value)}: ${note} (accepted: ${ok})`;
-  }
-  return null;
-}
 
 /** Optimal-string-alignment edit distance (insertions, deletions, substitutions, swaps). */
 function editDistance(a: string, b: string): number {
