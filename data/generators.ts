@@ -160,30 +160,31 @@ abstract class SpacedSource implements SampleSource {
   readonly total: number;
   /** Most tokens of one sample, spaces included (EOS excluded). */
   readonly maxTokens: number;
-  #rng: Rng;
-  #p: number;
+  /** The spec and the generator (consumed in order; same state gives the same samples). */
+  protected readonly spec: DataSpec;
+  protected readonly rng: Rng;
   #budget: number;
   #scratch: Uint8Array;
 
-  /** @param rng The generator (consumed in order; same state gives the same samples). */
   constructor(spec: DataSpec, rng: Rng) {
+    this.spec = spec;
+    this.rng = rng;
     this.total = sampleCount(spec);
     const chars = maxSampleChars(spec);
     this.#budget = spaceBudget(spec.p, chars);
     this.maxTokens = chars + this.#budget;
-    this.#rng = rng;
-    this.#p = spec.p;
     this.#scratch = new Uint8Array(spec.p > 0 ? chars : 0);
   }
 
   /** Writes the next sample at `out[offset..]` and returns its length. */
   next(out: Uint8Array, offset: number): number {
-    if (this.#p <= 0) return this.write(out, offset) - offset;
+    const p = this.spec.p;
+    if (p <= 0) return this.write(out, offset) - offset;
     const src = this.#scratch, len = this.write(src, 0);
     let o = offset, left = this.#budget;
     for (let k = 0; k < len; k++) {
-      let q = this.#p;
-      while (this.#rng.float() < q) {
+      let q = p;
+      while (this.rng.float() < q) {
         q *= 0.1;
         if (left > 0) {
           out[o++] = SPACE;
@@ -268,9 +269,7 @@ function trimmed(c: Uint8Array, len: number): number {
 
 /** Sample source for `+`, `-` and `x` specs (bucket or plain method). */
 class ArithmeticSource extends SpacedSource {
-  #spec: DataSpec;
   #op: "+" | "-" | "x";
-  #rng: Rng;
   #digits: DigitDrawer;
   #seq: BucketSequence | null = null;
   #a: Uint8Array;
@@ -280,12 +279,9 @@ class ArithmeticSource extends SpacedSource {
   #partial: Uint8Array;
   #hintStart = 0;
 
-  /** @param rng The generator (consumed in order; same state gives the same samples). */
   constructor(spec: DataSpec, rng: Rng) {
     super(spec, rng);
-    this.#spec = spec;
     this.#op = spec.op as "+" | "-" | "x";
-    this.#rng = rng;
     this.#digits = new DigitDrawer(rng);
     if (spec.method === "bucket") {
       const pairs = spec.n * spec.m;
@@ -302,7 +298,7 @@ class ArithmeticSource extends SpacedSource {
 
   /** Writes the next sample (without spaces) at `dst[o..]`. */
   protected write(dst: Uint8Array, o: number): number {
-    const s = this.#spec;
+    const s = this.spec;
     let i = s.n, j = s.m, la: number, lb: number;
     if (this.#seq) {
       const q = this.#seq.next();
@@ -323,7 +319,7 @@ class ArithmeticSource extends SpacedSource {
     }
     const signed = digitArithmetic(this.#op, this.#a, la, this.#b, lb, this.#c, this.#acc);
     // Uniform over the 102 offsets (upstream's randint(0, 102) makes offset 0 twice as likely).
-    if (s.indexHints) this.#hintStart = this.#rng.int(0, CHAR_SET.length - 1);
+    if (s.indexHints) this.#hintStart = this.rng.int(0, CHAR_SET.length - 1);
     o = this.#emit(dst, o, this.#a, la, s.reverseAll, false);
     dst[o++] = OP_TOKEN[this.#op];
     o = this.#emit(dst, o, this.#b, lb, s.reverseAll, false);
@@ -345,7 +341,7 @@ class ArithmeticSource extends SpacedSource {
    * Reference: a * b = sum_k a * b_k * 10^k.
    */
   #partialProducts(dst: Uint8Array, o: number, la: number, lb: number): number {
-    const rev = this.#spec.reverseAll || this.#spec.reverseAnswer, p = this.#partial;
+    const rev = this.spec.reverseAll || this.spec.reverseAnswer, p = this.#partial;
     for (let k = 0; k < lb; k++) {
       if (k > 0) dst[o++] = OP_TOKEN["+"];
       p.fill(0, 0, k);
@@ -371,7 +367,7 @@ class ArithmeticSource extends SpacedSource {
     if (rev) { for (let k = 0; k < len; k++) dst[o++] = DIGIT_FIRST + d[k]; }
     else for (let k = len - 1; k >= 0; k--) dst[o++] = DIGIT_FIRST + d[k];
     if (neg && rev) dst[o++] = MINUS;
-    if (!this.#spec.indexHints) return o;
+    if (!this.spec.indexHints) return o;
     // Index hints: hint symbol h0+c (cyclic) before the c-th character, spread from the end.
     for (let c = o - start - 1; c >= 0; c--) {
       dst[start + 2 * c + 1] = dst[start + c];
@@ -421,8 +417,6 @@ function stableOrder(
  * digits (`sample` method, the eval cells).
  */
 class SortSource extends SpacedSource {
-  #spec: DataSpec;
-  #rng: Rng;
   #digits: DigitDrawer;
   #seq: BucketSequence | null = null;
   #labelIds: Uint8Array;
@@ -432,8 +426,6 @@ class SortSource extends SpacedSource {
 
   constructor(spec: DataSpec, rng: Rng) {
     super(spec, rng);
-    this.#spec = spec;
-    this.#rng = rng;
     this.#digits = new DigitDrawer(rng);
     if (spec.method === "bucket") {
       // Upstream's order: length L outer, max digits D inner.
@@ -449,7 +441,7 @@ class SortSource extends SpacedSource {
 
   /** Writes the next sample (without spaces) at `dst[o..]`. */
   protected write(dst: Uint8Array, o: number): number {
-    const s = this.#spec, rng = this.#rng, n = s.n, nLabels = CHAR_SET.length;
+    const s = this.spec, rng = this.rng, n = s.n, nLabels = CHAR_SET.length;
     let count = s.m, maxDigits = s.n;
     if (this.#seq) {
       const q = this.#seq.next();
@@ -489,15 +481,11 @@ const ONE = DIGIT_FIRST + 1;
 
 /** Sample source for `or` specs (operator written as `+`, as upstream's default `--op`). */
 class OrSource extends SpacedSource {
-  #spec: DataSpec;
-  #rng: Rng;
   #cases: Uint32Array;
   #next = 0;
 
   constructor(spec: DataSpec, rng: Rng) {
     super(spec, rng);
-    this.#spec = spec;
-    this.#rng = rng;
     // Every case (i, j, index) packed as (i * 4096 + j) * 4096 + index, then shuffled.
     const cases: number[] = [];
     const i0 = spec.exact ? spec.n : 1, j0 = spec.exact ? spec.m : 1;
@@ -513,8 +501,8 @@ class OrSource extends SpacedSource {
   protected write(dst: Uint8Array, o: number): number {
     const c = this.#cases[this.#next++];
     const idx = c % 4096, j = Math.floor(c / 4096) % 4096, i = Math.floor(c / 16777216);
-    const firstHot = i < j || (i === j && this.#rng.float() > 0.5);
-    const rev = this.#spec.reverseAll;
+    const firstHot = i < j || (i === j && this.rng.float() > 0.5);
+    const rev = this.spec.reverseAll;
     const vec = (len: number, hot: boolean, reversed: boolean) => {
       for (let k = 0; k < len; k++) {
         const pos = reversed ? len - 1 - k : k;
@@ -525,7 +513,7 @@ class OrSource extends SpacedSource {
     dst[o++] = OP_TOKEN["+"];
     vec(j, !firstHot, rev);
     dst[o++] = EQUALS;
-    vec(Math.max(i, j), true, rev || this.#spec.reverseAnswer);
+    vec(Math.max(i, j), true, rev || this.spec.reverseAnswer);
     return o;
   }
 }
