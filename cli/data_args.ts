@@ -7,11 +7,9 @@ import { GRID_PRESETS, TRAIN_PRESETS } from "../data/presets.ts";
 import type { GridRange } from "../data/generate.ts";
 import type { TokenizerType } from "../data/tokenizer.ts";
 
-/** Parsed flags of the data task. */
+/** Parsed flags of the data task; a field without a note is the flag of that name (`--base-dir`). */
 export interface DataArgs {
-  /** `--help` was given. */
   help: boolean;
-  /** `--preset NAME`. */
   preset?: string;
   /** Generator arguments given on the command line (others stay undefined). */
   spec: Partial<DataSpec>;
@@ -19,17 +17,13 @@ export interface DataArgs {
   isGrid: boolean;
   /** Grid sides given on the command line. */
   grid: Partial<GridRange>;
-  /** `--out DIR`. */
   out?: string;
-  /** `--base-dir DIR`. */
   baseDir?: string;
   /** `--dir-name NAME` (folder name under `<base_dir>/data`). */
   name?: string;
-  /** `--test-ratio R`. */
   testRatio?: number;
   /** `--tokenizer-type T`: checked against the data, never changes it. */
   tokenizerType?: TokenizerType;
-  /** `--force`. */
   force: boolean;
   /** `--quiet`: no progress display. */
   quiet: boolean;
