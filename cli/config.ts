@@ -462,7 +462,6 @@ function checkConfig<T>(
  * ```
  *
  * @param args Command-line arguments (`key=value`, `preset=NAME`, `arch=OPTION`).
- * @param kind `pretrain` or `eval`.
  */
 export async function resolveConfig<K extends ConfigKind>(
   args: readonly string[],
@@ -542,8 +541,6 @@ export async function resolveConfig<K extends ConfigKind>(
  * const cfg = await loadConfig(["preset=tiny-addition", "train.steps=40"], "pretrain");
  * deepEqual([cfg.arch.hidden_size, cfg.train.steps], [64, 40]);
  * ```
- *
- * @param kind `pretrain` or `eval`.
  */
 export async function loadConfig<K extends ConfigKind>(
   args: readonly string[],
@@ -599,7 +596,6 @@ function parseTree(text: string, what: string): Tree {
  * deepEqual(parseConfigYaml(configToYaml(cfg), "pretrain"), cfg);
  * ```
  *
- * @param kind `pretrain` or `eval`.
  * @param what Name of the source for messages (e.g. the file path).
  */
 export function parseConfigYaml<K extends ConfigKind>(

@@ -484,8 +484,6 @@ const FLAT = { pretrain: flatKeys(PRETRAIN), eval: flatKeys(EVAL), arch: flatKey
  * deepEqual(schemaFor("eval").has("arch.hidden_size"), false);
  * deepEqual(schemaFor("arch").has("head"), true);
  * ```
- *
- * @param kind `pretrain`, `eval` or `arch`.
  */
 export function schemaFor(kind: ConfigKind | "arch"): ReadonlyMap<string, Key> {
   return FLAT[kind];

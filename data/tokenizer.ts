@@ -193,7 +193,6 @@ const cache = new Map<TokenizerType, Tokenizer>();
  * assert.deepEqual(getTokenizer("sort").vocabSize, 118);
  * ```
  *
- * @param type `pad`, `sort` or `index`.
  * @returns A shared, immutable tokenizer.
  */
 export function getTokenizer(type: TokenizerType): Tokenizer {
