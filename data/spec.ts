@@ -107,11 +107,14 @@ export class DataError extends Error {
 
 const OPS: readonly DataOp[] = ["+", "-", "x", "sort", "or"];
 
+/** Throws the one-line `DataError` "Cannot generate <what>". */
+function fail(what: string): never {
+  throw new DataError(`Cannot generate ${what}`);
+}
+
 function checkInt(what: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new DataError(
-      `Cannot generate data: ${what} must be an integer of at least ${min}, got ${value}`,
-    );
+    fail(`data: ${what} must be an integer of at least ${min}, got ${value}`);
   }
 }
 
@@ -135,58 +138,36 @@ export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
     if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
   }
   if (!OPS.includes(s.op)) {
-    throw new DataError(
-      `Cannot generate data: unknown op ${JSON.stringify(s.op)} (expected +, -, x, sort or or)`,
-    );
+    fail(`data: unknown op ${JSON.stringify(s.op)} (expected +, -, x, sort or or)`);
   }
   if (s.method !== "bucket" && s.method !== "sample") {
-    throw new DataError(`Cannot generate data: unknown method ${JSON.stringify(s.method)}`);
+    fail(`data: unknown method ${JSON.stringify(s.method)}`);
   }
   checkInt("n", s.n, 1);
   checkInt("m", s.m, 1);
   checkInt("limit", s.limit, 1);
   checkInt("num-samples", s.numSamples, 1);
   checkInt("stream", s.stream, 0);
-  if (!Number.isSafeInteger(s.seed)) {
-    throw new DataError(`Cannot generate data: seed must be an integer, got ${s.seed}`);
-  }
-  if (!(s.p >= 0 && s.p < 1)) {
-    throw new DataError(`Cannot generate data: p must be in [0, 1), got ${s.p}`);
-  }
+  if (!Number.isSafeInteger(s.seed)) fail(`data: seed must be an integer, got ${s.seed}`);
+  if (!(s.p >= 0 && s.p < 1)) fail(`data: p must be in [0, 1), got ${s.p}`);
   if (s.max !== -1) checkInt("max", s.max, 1);
-  if (s.reverseAll && s.reverseAnswer) {
-    throw new DataError(`Cannot generate data: choose reverse-all or reverse-answer, not both`);
+  if (s.reverseAll && s.reverseAnswer) fail(`data: choose reverse-all or reverse-answer, not both`);
+  if (s.op === "or" && Math.max(s.n, s.m) > 4095) fail(`or data: n and m must be at most 4095`);
+  if (s.op === "sort" && s.m > CHAR_SET.length) {
+    fail(`sorting data: ${s.m} numbers but only ${CHAR_SET.length} labels`);
   }
-  if (s.op === "or" && Math.max(s.n, s.m) > 4095) {
-    throw new DataError(`Cannot generate or data: n and m must be at most 4095`);
-  }
-  if (s.op === "sort") {
-    if (s.m > CHAR_SET.length) {
-      throw new DataError(
-        `Cannot generate sorting data: ${s.m} numbers but only ${CHAR_SET.length} labels`,
-      );
-    }
-    if (s.method === "bucket" && Math.floor(s.limit / (s.n * s.m)) < 1) {
-      throw new DataError(
-        `Cannot generate sorting data: limit ${s.limit} is less than one sample per bucket (${
-          s.n * s.m
-        } buckets)`,
-      );
-    }
+  const buckets = s.n * s.m;
+  if (s.op === "sort" && s.method === "bucket" && Math.floor(s.limit / buckets) < 1) {
+    fail(`sorting data: limit ${s.limit} is less than one sample per bucket (${buckets} buckets)`);
   }
   if (s.scratchpad && s.op !== "x") {
-    throw new DataError(
-      `Cannot generate ${s.op} data with a scratchpad: it is for multiplication (op x)`,
-    );
+    fail(`${s.op} data with a scratchpad: it is for multiplication (op x)`);
   }
-  if (s.indexHints) {
-    if (s.op === "or") throw new DataError(`Cannot generate or data with index hints`);
-    const longest = s.op === "sort" ? s.n : answerDigits(s);
-    if (longest > CHAR_SET.length) {
-      throw new DataError(
-        `Cannot generate index hints: numbers of up to ${longest} characters but only ${CHAR_SET.length} hint symbols`,
-      );
-    }
+  if (s.indexHints && s.op === "or") fail(`or data with index hints`);
+  const longest = s.op === "sort" ? s.n : answerDigits(s);
+  if (s.indexHints && longest > CHAR_SET.length) {
+    const symbols = `${CHAR_SET.length} hint symbols`;
+    fail(`index hints: numbers of up to ${longest} characters but only ${symbols}`);
   }
   return s;
 }
