@@ -78,7 +78,7 @@ async function readText(rel: string, what: string): Promise<string> {
     if (!res.ok) throw new Error(`status ${res.status}`);
     return await res.text();
   } catch (e) {
-    throw new ConfigError(`Cannot read ${what} at ${url.href}: ${(e as Error).message}`);
+    fail(`Cannot read ${what} at ${url.href}: ${(e as Error).message}`);
   }
 }
 
@@ -105,9 +105,7 @@ export async function presetSummaries(): Promise<[string, string][]> {
   return await Promise.all(PRESET_NAMES.map(async (name): Promise<[string, string]> => {
     const text = await readText(`presets/${name}.yaml`, `preset ${name}`);
     const m = /^# (\S.*)$/m.exec(text.split("\n", 1)[0]);
-    if (!m) {
-      throw new ConfigError(`Preset ${name} must start with a one-line "# summary" comment`);
-    }
+    if (!m) fail(`Preset ${name} must start with a one-line "# summary" comment`);
     return [name, m[1].trim()];
   }));
 }
@@ -173,28 +171,26 @@ function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
     if (arg.startsWith("-")) {
       const m = /^--([a-z_]+)(?:=(.*))?$/s.exec(arg);
       if (!m || !FLAG_KEYS[kind].includes(m[1])) {
-        throw new ConfigError(
-          `Unknown option "${arg}": config arguments are key=value (see --help)`,
-        );
+        fail(`Unknown option "${arg}": config arguments are key=value (see --help)`);
       }
       const value = m[2] ?? args[++i];
-      if (value === undefined) throw new ConfigError(`Option --${m[1]} needs a value`);
+      if (value === undefined) fail(`Option --${m[1]} needs a value`);
       arg = `${m[1]}=${value}`;
     }
     const o = parseOverride(arg);
     if (o.key === "preset") {
-      if (kind !== "pretrain") throw new ConfigError("Presets apply to deno task train only");
-      if (out.preset !== null) throw new ConfigError("Give at most one preset=NAME");
+      if (kind !== "pretrain") fail("Presets apply to deno task train only");
+      if (out.preset !== null) fail("Give at most one preset=NAME");
       const name = String(o.value);
       if (!PRESET_NAMES.includes(name)) {
         const { keys } = closestKeys(name, [...PRESET_NAMES]);
-        throw new ConfigError(`Unknown preset "${name}": did you mean ${keys[0]}? (see --help)`);
+        fail(`Unknown preset "${name}": did you mean ${keys[0]}? (see --help)`);
       }
       out.preset = name;
     } else if (Object.hasOwn(groups, o.key) && !isMap(o.value)) {
       const option = o.quoted ? String(o.value) : o.raw; // wandb=none is a name, not None
       if (!groups[o.key].includes(option)) {
-        throw new ConfigError(`Unknown ${o.key} "${option}": choose ${groups[o.key].join(" or ")}`);
+        fail(`Unknown ${o.key} "${option}": choose ${groups[o.key].join(" or ")}`);
       }
       out.groups[o.key] = option;
     } else out.overrides.push(o);
@@ -235,9 +231,7 @@ function resolveInterpolations(tree: Tree): void {
   const resolveAt = (path: string): ConfigValue => {
     const v = getPath(tree, path);
     if (typeof v !== "string" || !v.includes("${")) return v as ConfigValue;
-    if (resolving.has(path)) {
-      throw new ConfigError(`Cannot resolve ${path}: its interpolation refers to itself`);
-    }
+    if (resolving.has(path)) fail(`Cannot resolve ${path}: its interpolation refers to itself`);
     resolving.add(path);
     const out = resolveText(v, path);
     resolving.delete(path);
@@ -247,12 +241,10 @@ function resolveInterpolations(tree: Tree): void {
   const resolveText = (text: string, where: string): ConfigValue => {
     const lookup = (ref: string): ConfigValue => {
       if (ref.includes(":") || !/^[\w.-]+$/.test(ref)) {
-        throw new ConfigError(
-          `Cannot resolve \${${ref}} in ${where}: only \${key.path} is supported`,
-        );
+        fail(`Cannot resolve \${${ref}} in ${where}: only \${key.path} is supported`);
       }
       if (getPath(tree, ref) === undefined) {
-        throw new ConfigError(`Cannot resolve \${${ref}} in ${where}: no such key`);
+        fail(`Cannot resolve \${${ref}} in ${where}: no such key`);
       }
       return resolveAt(ref);
     };
@@ -333,7 +325,7 @@ function validateTree(
   walk(tree, "");
   for (const [path, spec] of schema) {
     const value = getPath(tree, path);
-    if (value === undefined) throw new ConfigError(`Missing config key ${path}`);
+    if (value === undefined) fail(`Missing config key ${path}`);
     const from = originOf.get(path) ? ` (from ${originOf.get(path)})` : "";
     const got = formatValue(value);
     if (!is(spec, value)) {
@@ -492,9 +484,7 @@ export async function resolveConfig<K extends ConfigKind>(
     }
     const children = [...schema.keys()].filter((k) => k.startsWith(`${path}.`));
     if (children.length === 0) throw unknownKeyError(path, valid, origin);
-    if (!isMap(value)) {
-      throw new ConfigError(`${path} is a group of keys: set one of them, e.g. ${children[0]}=...`);
-    }
+    if (!isMap(value)) fail(`${path} is a group of keys: set one of them, e.g. ${children[0]}=...`);
     for (const [k, v] of Object.entries(value)) apply(`${path}.${k}`, v, origin);
   };
   if (parsed.preset !== null) {
@@ -578,9 +568,9 @@ function parseTree(text: string, what: string): Tree {
     value = parse(text);
   } catch (e) {
     const first = (e as Error).message.split("\n")[0];
-    throw new ConfigError(`Cannot parse ${what}: ${first}`);
+    fail(`Cannot parse ${what}: ${first}`);
   }
-  if (!isMap(value)) throw new ConfigError(`Cannot parse ${what}: expected a YAML map`);
+  if (!isMap(value)) fail(`Cannot parse ${what}: expected a YAML map`);
   return value;
 }
 
@@ -630,10 +620,10 @@ export function parseArchConfig(value: unknown, what = "model_config.json"): Arc
     try {
       tree = JSON.parse(value);
     } catch (e) {
-      throw new ConfigError(`Cannot parse ${what}: ${(e as Error).message}`);
+      fail(`Cannot parse ${what}: ${(e as Error).message}`);
     }
   }
-  if (!isMap(tree)) throw new ConfigError(`Cannot parse ${what}: expected a JSON object`);
+  if (!isMap(tree)) fail(`Cannot parse ${what}: expected a JSON object`);
   return checkConfig(structuredClone(tree), "arch", new Map(), what);
 }
 
