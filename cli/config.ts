@@ -35,6 +35,11 @@ export { helpText } from "./config_help.ts";
 /** A config tree: nested maps of config values. */
 type Tree = { [key: string]: ConfigValue };
 
+/** Throws the one-line `ConfigError` that tasks print before exiting non-zero. */
+function fail(message: string): never {
+  throw new ConfigError(message);
+}
+
 /** Whether a value is a plain map (not null, not a list). */
 function isMap(v: unknown): v is Tree {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -337,10 +342,6 @@ function validateTree(
       fail(`Unsupported value for ${path}: ${got}: ${note} (accepted: ${ok})${from}`);
     }
   }
-}
-
-function fail(message: string): never {
-  throw new ConfigError(message);
 }
 
 function archChecks(arch: Tree, p: string): void {
