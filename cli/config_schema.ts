@@ -144,13 +144,8 @@ export function ignored<T>(type: Key<T>, note: string): Key<T | null> {
   return v.pipe(v.nullable(type), v.metadata({ use: "ignored", note }));
 }
 /** A key that accepts only some values; others are refused with the note. */
-export function only<T, const A extends T | null>(
-  type: Key<T>,
-  allowed: A[],
-  note: string,
-): Key<A> {
-  const t = (allowed.includes(null as A) ? v.nullable(type) : type) as Key<A>;
-  return v.pipe(t, v.metadata({ use: "restricted", allowed, note }));
+export function only<T, const A extends T>(type: Key<T>, allowed: A[], note: string): Key<A> {
+  return v.pipe(type as Key<A>, v.metadata({ use: "restricted", allowed, note }));
 }
 /** A run name: one folder name. */
 export const NAME: Key<string> = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");

@@ -219,15 +219,11 @@ export interface GenerateDatasetOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** A resolved request: what will be generated and where. */
+/** A resolved request: the complete generator arguments, folder name, output folder, test fraction. */
 export interface DatasetPlan {
-  /** Complete generator arguments. */
   spec: DataSpec;
-  /** Folder name. */
   name: string;
-  /** Output folder. */
   out: string;
-  /** Test fraction. */
   testRatio: number;
 }
 
