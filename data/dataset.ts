@@ -1,7 +1,7 @@
-// Reads dataset folders written by the writer: `meta.json` plus positional reads of fixed-length
-// token rows, so training and evaluation never load a whole 1.3 GB `.bin` file. Batches come
-// sequentially (upstream's fixed reading order) or in a seeded shuffled order, and can start at
-// any row so a resumed run continues exactly where it stopped.
+// Reads what generate.ts writes: a grid's `grid.json`, and a dataset folder's `meta.json` plus
+// positional reads of fixed-length token rows, so training and evaluation never load a whole
+// 1.3 GB `.bin` file. Batches come sequentially (upstream's fixed reading order) or in a seeded
+// shuffled order, and can start at any row so a resumed run continues exactly where it stopped.
 
 import { join } from "node:path";
 import { Rng } from "../kernels/rng.ts";
