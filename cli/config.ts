@@ -1,24 +1,27 @@
 // Loads the config of `deno task train` / `deno task eval`: YAML defaults shipped next to this
 // file (fetched by URL, so it works from file:, https: and jsr: alike), then a preset, then
-// Hydra-style key=value arguments; validates every key and returns a frozen, typed tree.
+// Hydra-style key=value arguments; validates every key and returns a frozen, typed tree. Also
+// the files around a resolved config: the YAML written to the run folder (read back with the
+// same validation), `model_config.json` (the resolved arch, upstream's file name) and a stable
+// hash of a config for `state.json`. Every tree is checked against the schema the same way:
+// every key present with the right type, no unknown keys, restricted keys within their accepted
+// values, and the rules that tie keys together (embedding width = hidden size, RoPE/FIRE need
+// self-attention, ...).
 // Reference: upstream cramming/config (Hydra); the schema and reasons in config_keys.ts.
 
-import { parse } from "npm:yaml@^2.6.0";
+import { parse, stringify } from "npm:yaml@^2.6.0";
+import { is } from "npm:valibot@1.5.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
-import { checkValue, closestKeys, type Key, keyInfo } from "./config_schema.ts";
-import type { ConfigKind, ConfigOf } from "./config_types.ts";
-import { ConfigError, type ConfigValue, type Override, parseOverride } from "./overrides.ts";
+import { closestKeys, describeKey, type Key, keyInfo } from "./config_schema.ts";
+import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
 import {
-  deepFreeze,
-  deepMerge,
-  getPath,
-  isMap,
-  resolveInterpolations,
-  setPath,
-  type Tree,
-} from "./_tree.ts";
-import { crossCheck, mapOwner, unknownKeyError, validateTree } from "./_validate.ts";
+  ConfigError,
+  type ConfigValue,
+  formatValue,
+  type Override,
+  parseOverride,
+} from "./overrides.ts";
 
 // The published `@arith/abacus/config` entry point also offers the config layer's other parts.
 export { ConfigError, formatValue, parseOverride, parseValue } from "./overrides.ts";
@@ -27,14 +30,30 @@ export type * from "./config_types.ts";
 export { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
 export { keyInfo } from "./config_schema.ts";
 export type { Key, KeyInfo, KeyUse } from "./config_schema.ts";
-export {
-  configHash,
-  configToYaml,
-  parseArchConfig,
-  parseConfigYaml,
-  RESUME_KEYS,
-} from "./config_files.ts";
 export { helpText } from "./config_help.ts";
+
+/** A config tree: nested maps of config values. */
+type Tree = { [key: string]: ConfigValue };
+
+/** Throws the one-line `ConfigError` that tasks print before exiting non-zero. */
+function fail(message: string): never {
+  throw new ConfigError(message);
+}
+
+/** Whether a value is a plain map (not null, not a list). */
+function isMap(v: unknown): v is Tree {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Reads a dotted path; undefined when any step is missing. */
+function getPath(tree: Tree, path: string): ConfigValue | undefined {
+  let node: ConfigValue | undefined = tree;
+  for (const part of path.split(".")) {
+    if (!isMap(node) || !Object.hasOwn(node, part)) return undefined;
+    node = node[part];
+  }
+  return node;
+}
 
 /** Arguments given as `--key value` or `--key=value` (translated to `key=value`). */
 const FLAG_KEYS: Record<ConfigKind, string[]> = { pretrain: [], eval: ["shard", "checkpoint"] };
@@ -64,16 +83,12 @@ async function readText(rel: string, what: string): Promise<string> {
     if (!res.ok) throw new Error(`status ${res.status}`);
     return await res.text();
   } catch (e) {
-    throw new ConfigError(`Cannot read ${what} at ${url.href}: ${(e as Error).message}`);
+    fail(`Cannot read ${what} at ${url.href}: ${(e as Error).message}`);
   }
 }
 
 async function readYaml(rel: string, what: string): Promise<Tree> {
-  const url = new URL(`./config/${rel}`, import.meta.url);
-  const text = await readText(rel, what);
-  const value = parse(text) ?? {};
-  if (!isMap(value)) throw new ConfigError(`Cannot read ${what}: ${url.href} is not a YAML map`);
-  return value;
+  return parseTree(await readText(rel, what), what);
 }
 
 /**
@@ -95,9 +110,7 @@ export async function presetSummaries(): Promise<[string, string][]> {
   return await Promise.all(PRESET_NAMES.map(async (name): Promise<[string, string]> => {
     const text = await readText(`presets/${name}.yaml`, `preset ${name}`);
     const m = /^# (\S.*)$/m.exec(text.split("\n", 1)[0]);
-    if (!m) {
-      throw new ConfigError(`Preset ${name} must start with a one-line "# summary" comment`);
-    }
+    if (!m) fail(`Preset ${name} must start with a one-line "# summary" comment`);
     return [name, m[1].trim()];
   }));
 }
@@ -123,11 +136,7 @@ function defaultEnv(name: string): string | undefined {
  * @returns an absolute folder path
  */
 export function userCwd(): string {
-  try {
-    return Deno.env.get("INIT_CWD") || Deno.cwd();
-  } catch {
-    return Deno.cwd();
-  }
+  return defaultEnv("INIT_CWD") || Deno.cwd();
 }
 
 /**
@@ -149,7 +158,7 @@ export function userCwd(): string {
  */
 export function resolveBaseDir(value: string | null, options: LoadOptions = {}): string {
   const env = (options.env ?? defaultEnv)("cramming_base_dir");
-  const chosen = value ? value : env ? env : "./abacus-data"; // base_dir= (an unset $var) counts as unset
+  const chosen = value || env || "./abacus-data"; // base_dir= (an unset $var) counts as unset
   return resolve(options.cwd ?? Deno.cwd(), chosen);
 }
 
@@ -167,28 +176,26 @@ function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
     if (arg.startsWith("-")) {
       const m = /^--([a-z_]+)(?:=(.*))?$/s.exec(arg);
       if (!m || !FLAG_KEYS[kind].includes(m[1])) {
-        throw new ConfigError(
-          `Unknown option "${arg}": config arguments are key=value (see --help)`,
-        );
+        fail(`Unknown option "${arg}": config arguments are key=value (see --help)`);
       }
       const value = m[2] ?? args[++i];
-      if (value === undefined) throw new ConfigError(`Option --${m[1]} needs a value`);
+      if (value === undefined) fail(`Option --${m[1]} needs a value`);
       arg = `${m[1]}=${value}`;
     }
     const o = parseOverride(arg);
     if (o.key === "preset") {
-      if (kind !== "pretrain") throw new ConfigError("Presets apply to deno task train only");
-      if (out.preset !== null) throw new ConfigError("Give at most one preset=NAME");
+      if (kind !== "pretrain") fail("Presets apply to deno task train only");
+      if (out.preset !== null) fail("Give at most one preset=NAME");
       const name = String(o.value);
       if (!PRESET_NAMES.includes(name)) {
         const { keys } = closestKeys(name, [...PRESET_NAMES]);
-        throw new ConfigError(`Unknown preset "${name}": did you mean ${keys[0]}? (see --help)`);
+        fail(`Unknown preset "${name}": did you mean ${keys[0]}? (see --help)`);
       }
       out.preset = name;
     } else if (Object.hasOwn(groups, o.key) && !isMap(o.value)) {
       const option = o.quoted ? String(o.value) : o.raw; // wandb=none is a name, not None
       if (!groups[o.key].includes(option)) {
-        throw new ConfigError(`Unknown ${o.key} "${option}": choose ${groups[o.key].join(" or ")}`);
+        fail(`Unknown ${o.key} "${option}": choose ${groups[o.key].join(" or ")}`);
       }
       out.groups[o.key] = option;
     } else out.overrides.push(o);
@@ -196,39 +203,84 @@ function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
   return out;
 }
 
-/** Applies one setting (from a preset or an override) to the tree. */
-function apply(
-  tree: Tree,
-  schema: ReadonlyMap<string, Key>,
-  path: string,
-  value: ConfigValue,
-  origin: string,
-  originOf: Map<string, string>,
-  valid: readonly string[],
-): void {
-  const spec = schema.get(path);
-  if (!spec) {
-    const owner = mapOwner(path, schema);
-    if (owner) {
-      if (!isMap(getPath(tree, owner))) setPath(tree, owner, {});
-      setPath(tree, path, value);
-      originOf.set(owner, origin);
-      return;
-    }
-    const children = [...schema.keys()].filter((k) => k.startsWith(`${path}.`));
-    if (children.length > 0 && isMap(value)) {
-      for (const [k, v] of Object.entries(value)) {
-        apply(tree, schema, `${path}.${k}`, v, origin, originOf, valid);
-      }
-      return;
-    }
-    if (children.length > 0) {
-      throw new ConfigError(`${path} is a group of keys: set one of them, e.g. ${children[0]}=...`);
-    }
-    throw unknownKeyError(path, valid, origin);
+/** Writes a dotted path, creating (or replacing non-map) intermediate nodes. */
+function setPath(tree: Tree, path: string, value: ConfigValue): void {
+  const parts = path.split(".");
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    if (!isMap(node[part])) node[part] = {};
+    node = node[part] as Tree;
   }
-  setPath(tree, path, value);
-  originOf.set(path, origin);
+  node[parts[parts.length - 1]] = value;
+}
+
+/** Merges `over` into `base` in place (maps key by key, anything else replaces); returns `base`. */
+function deepMerge(base: Tree, over: Tree): Tree {
+  for (const [k, v] of Object.entries(over)) {
+    if (isMap(v) && isMap(base[k])) deepMerge(base[k] as Tree, v);
+    else base[k] = structuredClone(v);
+  }
+  return base;
+}
+
+const REF = /\$\{([^}]*)\}/g;
+
+/**
+ * Replaces `${a.b}` interpolations in every string of a tree, in place. A string that is exactly
+ * one interpolation takes the referenced value with its type (`${arch.hidden_size}` gives a
+ * number); otherwise the references are spliced as text. References are absolute dotted paths;
+ * Hydra resolvers such as `${now:...}` are rejected.
+ */
+function resolveInterpolations(tree: Tree): void {
+  const resolving = new Set<string>();
+  const resolveAt = (path: string): ConfigValue => {
+    const v = getPath(tree, path);
+    if (typeof v !== "string" || !v.includes("${")) return v as ConfigValue;
+    if (resolving.has(path)) fail(`Cannot resolve ${path}: its interpolation refers to itself`);
+    resolving.add(path);
+    const out = resolveText(v, path);
+    resolving.delete(path);
+    setPath(tree, path, out);
+    return out;
+  };
+  const resolveText = (text: string, where: string): ConfigValue => {
+    const lookup = (ref: string): ConfigValue => {
+      if (ref.includes(":") || !/^[\w.-]+$/.test(ref)) {
+        fail(`Cannot resolve \${${ref}} in ${where}: only \${key.path} is supported`);
+      }
+      if (getPath(tree, ref) === undefined) {
+        fail(`Cannot resolve \${${ref}} in ${where}: no such key`);
+      }
+      return resolveAt(ref);
+    };
+    const whole = /^\$\{([^}]*)\}$/.exec(text);
+    if (whole) return lookup(whole[1]);
+    return text.replace(REF, (_, ref: string) => String(lookup(ref)));
+  };
+  const walk = (node: Tree, prefix: string): void => {
+    for (const [k, v] of Object.entries(node)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (isMap(v)) walk(v, path);
+      else if (typeof v === "string") resolveAt(path);
+      else if (Array.isArray(v)) {
+        node[k] = v.map((x) =>
+          typeof x === "string" && x.includes("${") ? resolveText(x, path) : x
+        );
+      }
+    }
+  };
+  walk(tree, "");
+}
+
+/** The `map` key that owns a path below it (`impl.add_env_variables.X` -> `impl.add_env_variables`). */
+function mapOwner(path: string, schema: ReadonlyMap<string, Key>): string | null {
+  const parts = path.split(".");
+  for (let i = 1; i < parts.length; i++) {
+    const prefix = parts.slice(0, i).join(".");
+    const key = schema.get(prefix);
+    if (key && keyInfo(key).kind === "record") return prefix;
+  }
+  return null;
 }
 
 /** Keeps `name=2024` or `name=True` a string when the key is a string key, as OmegaConf does. */
@@ -238,6 +290,153 @@ function coerce(o: Override, spec: Key | undefined): ConfigValue {
   if (typeof o.value === "number" && (t === "string" || t === "union")) return o.raw;
   if (typeof o.value === "boolean" && t === "string") return o.raw;
   return o.value;
+}
+
+/** The one-line error for an unknown key, naming the closest valid keys. */
+function unknownKeyError(
+  path: string,
+  valid: Iterable<string>,
+  origin?: string,
+): ConfigError {
+  const { keys, close } = closestKeys(path, valid);
+  const where = origin ? ` (in ${origin})` : "";
+  if (close) {
+    const near = keys.filter((k, i) => i === 0 || closestKeys(path, [k]).close);
+    const list = near.length === 1
+      ? near[0]
+      : `${near.slice(0, -1).join(", ")} or ${near[near.length - 1]}`;
+    return new ConfigError(`Unknown config key "${path}"${where}: did you mean ${list}?`);
+  }
+  return new ConfigError(
+    `Unknown config key "${path}"${where}: the closest valid keys are ${keys.join(", ")}`,
+  );
+}
+
+/** Checks every key of a tree against the schema. */
+function validateTree(
+  tree: Tree,
+  schema: ReadonlyMap<string, Key>,
+  originOf: ReadonlyMap<string, string> = new Map(),
+): void {
+  const walk = (node: Tree, prefix: string): void => {
+    for (const [k, value] of Object.entries(node)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (schema.has(path)) continue;
+      if (isMap(value) && [...schema.keys()].some((s) => s.startsWith(`${path}.`))) {
+        walk(value, path);
+      } else throw unknownKeyError(path, schema.keys(), originOf.get(path));
+    }
+  };
+  walk(tree, "");
+  for (const [path, spec] of schema) {
+    const value = getPath(tree, path);
+    if (value === undefined) fail(`Missing config key ${path}`);
+    const from = originOf.get(path) ? ` (from ${originOf.get(path)})` : "";
+    const got = formatValue(value);
+    if (!is(spec, value)) {
+      fail(`Invalid value for ${path}: expected ${describeKey(spec)}, got ${got}${from}`);
+    }
+    const { use, allowed = [], note } = keyInfo(spec);
+    if (use === "restricted" && !allowed.some((a) => JSON.stringify(a) === JSON.stringify(value))) {
+      const ok = allowed.map((a) => formatValue(a).replace(/"/g, "")).join(", ");
+      fail(`Unsupported value for ${path}: ${got}: ${note} (accepted: ${ok})${from}`);
+    }
+  }
+}
+
+function archChecks(arch: Tree, p: string): void {
+  const get = (k: string): ConfigValue | undefined => getPath(arch, k);
+  const [hidden, heads, dim, intermed] = [
+    "hidden_size",
+    "attention.num_attention_heads",
+    "embedding.embedding_dim",
+    "intermed_size",
+  ].map(get) as number[];
+  if (dim !== hidden) {
+    fail(`${p}embedding.embedding_dim (${dim}) must equal ${p}hidden_size (${hidden})`);
+  }
+  if (hidden % heads !== 0) {
+    fail(
+      `${p}hidden_size (${hidden}) must be divisible by ${p}attention.num_attention_heads (${heads})`,
+    );
+  }
+  if (intermed % 2 !== 0) {
+    fail(`${p}intermed_size (${intermed}) must be even: the GLU splits it in two halves`);
+  }
+  const rotary = get("attention.rotary_embedding");
+  if (rotary !== false && get("attention.type") !== "self-attention") {
+    const what = rotary === "fire" ? "fire" : "True";
+    fail(
+      `${p}attention.rotary_embedding=${what} needs ${p}attention.type=self-attention, as upstream`,
+    );
+  }
+}
+
+/** The rules that tie keys together, naming the keys involved. */
+function crossCheck(tree: Tree, kind: ConfigKind | "arch"): void {
+  if (kind === "arch") return archChecks(tree, "");
+  if (kind === "eval") {
+    const shard = tree.shard;
+    if (typeof shard === "string" && shard !== "auto") {
+      const [k, n] = shard.split("/").map(Number);
+      if (!(n >= 1 && k >= 1 && k <= n)) {
+        fail(`shard must be k/N with 1 <= k <= N or auto, got "${shard}"`);
+      }
+    }
+    const steps = Object.keys(tree).filter((k) => /^big_eval_step_\d+$/.test(k) && tree[k]);
+    if (steps.length > 1) fail(`Set at most one big_eval_step_k, got ${steps.join(", ")}`);
+    return;
+  }
+  archChecks(tree.arch as Tree, "arch.");
+  const num = (path: string): number => getPath(tree, path) as number;
+  if (num("impl.microbatch_size") > num("train.batch_size")) {
+    fail(
+      `impl.microbatch_size (${num("impl.microbatch_size")}) must not exceed ` +
+        `train.batch_size (${num("train.batch_size")})`,
+    );
+  }
+  if (
+    getPath(tree, "train.budget_tokens") !== null && getPath(tree, "train.budget_steps") !== null
+  ) {
+    fail("Set at most one of train.budget_tokens and train.budget_steps");
+  }
+  const betas = getPath(tree, "train.optim.betas") as number[];
+  if (betas.some((b) => !(b >= 0 && b < 1))) {
+    fail(`train.optim.betas must lie in [0, 1), got [${betas.join(", ")}]`);
+  }
+  if (num("train.warmup_steps") + num("train.cooldown_steps") > 1) {
+    fail("train.warmup_steps + train.cooldown_steps must not exceed 1 (fractions of the budget)");
+  }
+}
+
+/** Freezes a tree and everything inside it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Checks a merged tree against the schema of `kind` (`arch`: a bare arch tree, as in
+ * model_config.json) and the rules that tie keys together, then freezes it; throws a
+ * `ConfigError` with one line, naming where a key came from (`originOf`) or the file (`where`).
+ */
+function checkConfig<T>(
+  tree: Tree,
+  kind: ConfigKind | "arch",
+  originOf: ReadonlyMap<string, string> = new Map(),
+  where?: string,
+): T {
+  try {
+    validateTree(tree, schemaFor(kind), originOf);
+    crossCheck(tree, kind);
+  } catch (e) {
+    if (where && e instanceof ConfigError) throw new ConfigError(`${e.message} (in ${where})`);
+    throw e;
+  }
+  return deepFreeze(tree) as unknown as T;
 }
 
 /**
@@ -256,7 +455,6 @@ function coerce(o: Override, spec: Key | undefined): ConfigValue {
  * ```
  *
  * @param args Command-line arguments (`key=value`, `preset=NAME`, `arch=OPTION`).
- * @param kind `pretrain` or `eval`.
  */
 export async function resolveConfig<K extends ConfigKind>(
   args: readonly string[],
@@ -277,40 +475,46 @@ export async function resolveConfig<K extends ConfigKind>(
     tree[group] = deepMerge(base, isMap(root[group]) ? root[group] : {});
   }
   const originOf = new Map<string, string>();
+  /** Applies one setting (from a preset or an override) to the tree. */
+  const apply = (path: string, value: ConfigValue, origin: string): void => {
+    const owner = schema.has(path) ? path : mapOwner(path, schema);
+    if (owner) {
+      setPath(tree, path, value);
+      originOf.set(owner, origin);
+      return;
+    }
+    const children = [...schema.keys()].filter((k) => k.startsWith(`${path}.`));
+    if (children.length === 0) throw unknownKeyError(path, valid, origin);
+    if (!isMap(value)) fail(`${path} is a group of keys: set one of them, e.g. ${children[0]}=...`);
+    for (const [k, v] of Object.entries(value)) apply(`${path}.${k}`, v, origin);
+  };
   if (parsed.preset !== null) {
     const preset = await readYaml(`presets/${parsed.preset}.yaml`, `preset ${parsed.preset}`);
-    for (const [k, v] of Object.entries(preset)) {
-      apply(tree, schema, k, v, `preset ${parsed.preset}`, originOf, valid);
-    }
+    for (const [k, v] of Object.entries(preset)) apply(k, v, `preset ${parsed.preset}`);
     tree.preset = parsed.preset;
   }
   const cli = new Set<string>();
   for (const o of parsed.overrides) {
-    apply(tree, schema, o.key, coerce(o, schema.get(o.key)), "", originOf, valid);
+    apply(o.key, coerce(o, schema.get(o.key)), "");
     cli.add(o.key);
   }
   const path = "data.sources.arithmetic.tokenized_dataset_path";
   if (cli.has(path) && !cli.has("data.dataset") && isMap(tree.data)) tree.data.dataset = null;
-  const badBase = checkValue("base_dir", schema.get("base_dir")!, tree.base_dir ?? null);
-  if (badBase) throw new ConfigError(badBase);
-  tree.base_dir = resolveBaseDir((tree.base_dir as string | null) ?? null, options);
+  const base = tree.base_dir ?? null; // any other value is reported by checkConfig
+  if (base === null || typeof base === "string") tree.base_dir = resolveBaseDir(base, options);
   if (tree.model_dir === null) tree.model_dir = tree.base_dir;
   resolveInterpolations(tree);
   if (typeof tree.model_dir === "string") {
     tree.model_dir = resolve(options.cwd ?? Deno.cwd(), tree.model_dir);
   }
-  validateTree(tree, schema, originOf);
-  crossCheck(tree, kind);
+  const config = checkConfig<ConfigOf<K>>(tree, kind, originOf);
   const notes: string[] = [];
   for (const [k, origin] of originOf) {
-    const spec = schema.get(k);
-    const info = spec && keyInfo(spec);
-    if (info?.use === "ignored") {
-      const from = origin ? ` (from ${origin})` : "";
-      notes.push(`Note: ${k}${from} is accepted and ignored: ${info.note}`);
-    }
+    const { use, note } = keyInfo(schema.get(k)!);
+    const from = origin ? ` (from ${origin})` : "";
+    if (use === "ignored") notes.push(`Note: ${k}${from} is accepted and ignored: ${note}`);
   }
-  return { config: deepFreeze(tree) as unknown as ConfigOf<K>, notes };
+  return { config, notes };
 }
 
 /**
@@ -328,8 +532,6 @@ export async function resolveConfig<K extends ConfigKind>(
  * const cfg = await loadConfig(["preset=tiny-addition", "train.steps=40"], "pretrain");
  * deepEqual([cfg.arch.hidden_size, cfg.train.steps], [64, 40]);
  * ```
- *
- * @param kind `pretrain` or `eval`.
  */
 export async function loadConfig<K extends ConfigKind>(
   args: readonly string[],
@@ -339,4 +541,157 @@ export async function loadConfig<K extends ConfigKind>(
   const { config, notes } = await resolveConfig(args, kind, options);
   for (const note of notes) (options.log ?? console.error)(note);
   return config;
+}
+
+/**
+ * Renders a resolved config as YAML for the run folder (`config.yaml`).
+ *
+ * Interpolations are already resolved, so the file states every value the run used;
+ * {@link parseConfigYaml} reads it back to an equal config.
+ *
+ * @example
+ * ```ts
+ * import { configToYaml, loadConfig } from "./config.ts";
+ * import { ok } from "node:assert/strict";
+ *
+ * const cfg = await loadConfig(["name=t"], "pretrain");
+ * ok(configToYaml(cfg).includes("name: t"));
+ * ```
+ */
+export function configToYaml(cfg: Config): string {
+  return "# Resolved config written by abacus (defaults <- preset <- command line)\n" +
+    stringify(cfg, { lineWidth: 0 });
+}
+
+function parseTree(text: string, what: string): Tree {
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (e) {
+    const first = (e as Error).message.split("\n")[0];
+    fail(`Cannot parse ${what}: ${first}`);
+  }
+  if (!isMap(value)) fail(`Cannot parse ${what}: expected a YAML map`);
+  return value;
+}
+
+/**
+ * Reads a resolved config written by {@link configToYaml}, validating every key.
+ *
+ * @example
+ * ```ts
+ * import { configToYaml, loadConfig, parseConfigYaml } from "./config.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const cfg = await loadConfig(["preset=tiny-addition"], "pretrain");
+ * deepEqual(parseConfigYaml(configToYaml(cfg), "pretrain"), cfg);
+ * ```
+ *
+ * @param what Name of the source for messages (e.g. the file path).
+ */
+export function parseConfigYaml<K extends ConfigKind>(
+  text: string,
+  kind: K,
+  what = "the config file",
+): ConfigOf<K> {
+  return checkConfig(parseTree(text, what), kind, new Map(), what);
+}
+
+/**
+ * Validates a model config (the `arch` group, as stored in a checkpoint's `model_config.json`).
+ *
+ * Accepts the JSON text or its parsed value; every arch key must be present and valid, as in
+ * upstream's files, which hold the resolved arch.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig, parseArchConfig } from "./config.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const cfg = await loadConfig(["preset=tiny-addition"], "pretrain");
+ * deepEqual(parseArchConfig(JSON.stringify(cfg.arch)).hidden_size, 64);
+ * ```
+ *
+ * @param value JSON text or a parsed object.
+ * @param what Name of the source for messages.
+ */
+export function parseArchConfig(value: unknown, what = "model_config.json"): ArchConfig {
+  let tree = value;
+  if (typeof value === "string") {
+    try {
+      tree = JSON.parse(value);
+    } catch (e) {
+      fail(`Cannot parse ${what}: ${(e as Error).message}`);
+    }
+  }
+  if (!isMap(tree)) fail(`Cannot parse ${what}: expected a JSON object`);
+  return checkConfig(structuredClone(tree), "arch", new Map(), what);
+}
+
+/**
+ * Keys that may change between a run and its resume (budgets, caps, saving and logging
+ * cadence, folders, backend); leave them out of the `state.json` hash with {@link configHash}.
+ *
+ * @example
+ * ```ts
+ * import { RESUME_KEYS } from "./config.ts";
+ * import { ok } from "node:assert/strict";
+ *
+ * ok(RESUME_KEYS.includes("budget") && !RESUME_KEYS.includes("arch.hidden_size"));
+ * ```
+ */
+export const RESUME_KEYS: readonly string[] = Object.freeze([
+  "base_dir",
+  "model_dir",
+  "budget",
+  "overall_budget",
+  "dryrun",
+  "train.budget",
+  "train.overall_budget",
+  "train.steps",
+  "train.budget_tokens",
+  "train.budget_steps",
+  "impl.backend",
+  "impl.print_loss_every_nth_step",
+  "impl.save_intermediate_checkpoints",
+  "impl.save_every_nth_step",
+  "impl.save_every_n_minutes",
+  "impl.save_intermediate_model_name",
+  "impl.save_final_model",
+]);
+
+/**
+ * A stable SHA-256 (hex) of a config, for `state.json`: equal configs give equal hashes
+ * whatever their key order.
+ *
+ * @example
+ * ```ts
+ * import { configHash, loadConfig, RESUME_KEYS } from "./config.ts";
+ * import { deepEqual, notDeepEqual } from "node:assert/strict";
+ *
+ * const a = await loadConfig(["preset=tiny-addition"], "pretrain");
+ * const b = await loadConfig(["preset=tiny-addition", "budget=9"], "pretrain");
+ * notDeepEqual(await configHash(a), await configHash(b));
+ * deepEqual(await configHash(a, RESUME_KEYS), await configHash(b, RESUME_KEYS));
+ * ```
+ *
+ * @param cfg A config (or any JSON-like value).
+ * @param exclude Dotted keys left out of the hash (e.g. budgets that may grow on resume).
+ * @returns 64 hex digits.
+ */
+export async function configHash(cfg: unknown, exclude: readonly string[] = []): Promise<string> {
+  const copy = structuredClone(cfg) as Tree;
+  for (const path of exclude) {
+    const dot = path.lastIndexOf(".");
+    const parent = dot < 0 ? copy : getPath(copy, path.slice(0, dot));
+    if (isMap(parent)) delete parent[path.slice(dot + 1)];
+  }
+  // JSON with map keys sorted at every level, so equal trees give equal text.
+  const json = JSON.stringify(
+    copy,
+    (_, v) => isMap(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+  );
+  const bytes = new TextEncoder().encode(json);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -1,10 +1,11 @@
 // The `--help` text of `deno task train` and `deno task eval` (usage, value spelling, groups,
 // presets and the main keys) and the key tables of docs/config.md, both generated from the
-// schema so they cannot drift from it. `deno task docs` rewrites docs/config.md.
+// schema so they cannot drift from it. `deno task docs` rewrites docs/config.md and, from
+// `configTypes` of config_keys.ts, cli/config_types.ts.
 
-import { CONFIG_SCHEMAS, GROUP_OPTIONS, schemaFor } from "./config_keys.ts";
+import { configTypes, GROUP_OPTIONS, schemaFor } from "./config_keys.ts";
 import type { ConfigKind } from "./config_types.ts";
-import { describeKey, type Key, keyInfo } from "./config_schema.ts";
+import { describeKey, keyInfo } from "./config_schema.ts";
 import { formatValue } from "./overrides.ts";
 
 function columns(rows: [string, string][]): string {
@@ -135,76 +136,6 @@ function configDocTables(): string {
 export function configDoc(current: string): string {
   const at = current.indexOf(`\n${DOC_START}\n`);
   return (at < 0 ? current : current.slice(0, at)).trimEnd() + "\n\n" + configDocTables();
-}
-
-const NAMED = new Map(Object.entries(CONFIG_SCHEMAS).map(([name, s]) => [s, name]));
-
-// deno-lint-ignore no-explicit-any
-function tsType(s: any, indent: string, path: string): string {
-  if (s.pipe) {
-    const { use, allowed } = keyInfo(s);
-    if (use === "restricted") return allowed!.map((a) => JSON.stringify(a)).join(" | ");
-    return tsType(s.pipe[0], indent, path);
-  }
-  switch (s.type) {
-    case "nullable":
-      return `${tsType(s.wrapped, indent, path)} | null`;
-    case "union":
-      return s.options.map((o: { literal: unknown }) => JSON.stringify(o.literal)).join(" | ");
-    case "array":
-      return `${tsType(s.item, indent, path)}[]`;
-    case "record":
-      return "Record<string, unknown>";
-    case "object": {
-      const lines = Object.entries(s.entries as Record<string, Key>).map(([k, e]) => {
-        const doc = keyInfo(e).doc;
-        const type = /^(base|model)_dir$/.test(k) && !path
-          ? "string"
-          : NAMED.get(e) ?? tsType(e, `${indent}  `, k);
-        return (doc ? `${indent}  /** ${doc} */\n` : "") + `${indent}  readonly ${k}: ${type};`;
-      });
-      return `{\n${lines.join("\n")}\n${indent}}`;
-    }
-    default:
-      return s.type;
-  }
-}
-
-/**
- * The text of cli/config_types.ts: the config types written out from the schema (explicit types
- * for JSR; `deno check` fails when they differ from what valibot infers from the schema).
- *
- * @example
- * ```ts
- * import { configTypes } from "./config_help.ts";
- * import { ok } from "node:assert/strict";
- *
- * ok(configTypes().includes('readonly head: "ffn" | "identity" | "linear";'));
- * ```
- */
-export function configTypes(): string {
-  const out = [
-    "// Generated from the schema in cli/config_keys.ts by `deno task docs`: do not edit. The",
-    "// types valibot infers from the schema, written out so JSR gets explicit types.",
-    "",
-    "/** `pretrain` (`deno task train`) or `eval` (`deno task eval`). */",
-    'export type ConfigKind = "pretrain" | "eval";',
-  ];
-  for (const [name, schema] of Object.entries(CONFIG_SCHEMAS)) {
-    out.push("", `/** The \`${name}\` config, as the schema defines it. */`);
-    out.push(`export interface ${name} ${tsType(schema, "", "")}`);
-  }
-  out.push(
-    "",
-    "/** The resolved config of a kind. */",
-    "export type ConfigOf<K extends ConfigKind> = " +
-      'K extends "pretrain" ? PretrainConfig : EvalConfig;',
-    "",
-    "/** Any resolved config. */",
-    "export type Config = PretrainConfig | EvalConfig;",
-    "",
-  );
-  return out.join("\n");
 }
 
 if (import.meta.main) {

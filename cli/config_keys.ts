@@ -2,20 +2,20 @@
 // the eval keys), from which the keys are checked, the config types inferred, and `--help` and
 // docs/config.md generated. Key names and defaults are upstream's (mcleish7/arithmetic
 // cramming/config, read as a specification); the YAML files in cli/config/ hold the defaults
-// and a test checks them against this schema. Each unsupported key says why: "ignored" keys have
-// no meaning here (a note is printed when set), "restricted" keys reject values abacus cannot
-// honour.
+// and a test checks them against this schema; `configTypes` writes the types out for JSR
+// (cli/config_types.ts). Each unsupported key says why: "ignored" keys have no meaning here (a
+// note is printed when set), "restricted" keys reject values abacus cannot honour.
 
 import * as v from "npm:valibot@1.5.0";
 import {
   bool,
-  flatKeys,
   float,
   floats2,
   ignored,
   int,
   type Key,
   key,
+  keyInfo,
   map,
   NAME,
   oneOf,
@@ -311,18 +311,10 @@ const EVAL = v.object({
 });
 
 /**
- * The schema of each config type, by the name of the type `deno task docs` writes for it to
+ * The schema of each config type, by the name of the type `configTypes` writes for it to
  * cli/config_types.ts (explicit types for JSR; the check below keeps them equal to the inferred).
- *
- * @example
- * ```ts
- * import { CONFIG_SCHEMAS } from "./config_keys.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * deepEqual(Object.keys(CONFIG_SCHEMAS)[0], "ArchConfig");
- * ```
  */
-export const CONFIG_SCHEMAS: Readonly<Record<string, Key>> = {
+const CONFIG_SCHEMAS: Readonly<Record<string, Key>> = {
   ArchConfig: ARCH,
   DataConfig: DATA,
   TrainConfig: TRAIN,
@@ -344,6 +336,76 @@ const _inferred: [
   Same<T.PretrainConfig, Folders<v.InferOutput<typeof PRETRAIN>>>,
   Same<T.EvalConfig, Folders<v.InferOutput<typeof EVAL>>>,
 ] = [true, true, true, true, true, true, true];
+
+const NAMED = new Map(Object.entries(CONFIG_SCHEMAS).map(([name, s]) => [s, name]));
+
+// deno-lint-ignore no-explicit-any
+function tsType(s: any, indent: string, path: string): string {
+  if (s.pipe) {
+    const { use, allowed } = keyInfo(s);
+    if (use === "restricted") return allowed!.map((a) => JSON.stringify(a)).join(" | ");
+    return tsType(s.pipe[0], indent, path);
+  }
+  switch (s.type) {
+    case "nullable":
+      return `${tsType(s.wrapped, indent, path)} | null`;
+    case "union":
+      return s.options.map((o: { literal: unknown }) => JSON.stringify(o.literal)).join(" | ");
+    case "array":
+      return `${tsType(s.item, indent, path)}[]`;
+    case "record":
+      return "Record<string, unknown>";
+    case "object": {
+      const lines = Object.entries(s.entries as Record<string, Key>).map(([k, e]) => {
+        const type = /^(base|model)_dir$/.test(k) && !path
+          ? "string"
+          : NAMED.get(e) ?? tsType(e, `${indent}  `, k);
+        return `${indent}  readonly ${k}: ${type};`;
+      });
+      return `{\n${lines.join("\n")}\n${indent}}`;
+    }
+    default:
+      return s.type;
+  }
+}
+
+/**
+ * The text of cli/config_types.ts: the config types written out from the schema (explicit types
+ * for JSR; `deno check` fails when they differ from what valibot infers from the schema).
+ *
+ * @example
+ * ```ts
+ * import { configTypes } from "./config_keys.ts";
+ * import { ok } from "node:assert/strict";
+ *
+ * ok(configTypes().includes('readonly head: "ffn" | "identity" | "linear";'));
+ * ```
+ */
+export function configTypes(): string {
+  const out = [
+    "// Generated from the schema in cli/config_keys.ts by `deno task docs`: do not edit. The",
+    "// types valibot infers from the schema, written out so JSR gets explicit types; each key's",
+    "// meaning is in docs/config.md.",
+    "",
+    "/** `pretrain` (`deno task train`) or `eval` (`deno task eval`). */",
+    'export type ConfigKind = "pretrain" | "eval";',
+  ];
+  for (const [name, schema] of Object.entries(CONFIG_SCHEMAS)) {
+    out.push("", `/** The \`${name}\` config, as the schema defines it. */`);
+    out.push(`export interface ${name} ${tsType(schema, "", "")}`);
+  }
+  out.push(
+    "",
+    "/** The resolved config of a kind. */",
+    "export type ConfigOf<K extends ConfigKind> = " +
+      'K extends "pretrain" ? PretrainConfig : EvalConfig;',
+    "",
+    "/** Any resolved config. */",
+    "export type Config = PretrainConfig | EvalConfig;",
+    "",
+  );
+  return out.join("\n");
+}
 
 /**
  * The presets' names: named bundles of overrides in `cli/config/presets/<name>.yaml`. What each
@@ -394,6 +456,18 @@ export const GROUP_OPTIONS: Readonly<Record<ConfigKind, Readonly<Record<string, 
   eval: { data: ["arithmetic"], impl: ["torch-default"], wandb: ["default", "none"] },
 };
 
+/** Every key of an object schema as full dotted paths, in schema order (groups flattened). */
+function flatKeys(schema: Key, prefix = ""): Map<string, Key> {
+  const out = new Map<string, Key>();
+  const entries = (schema as unknown as { entries: Record<string, Key> }).entries;
+  for (const [k, s] of Object.entries(entries)) {
+    const path = prefix ? `${prefix}.${k}` : k;
+    if (s.type === "object") { for (const e of flatKeys(s, path)) out.set(...e); }
+    else out.set(path, s);
+  }
+  return out;
+}
+
 const FLAT = { pretrain: flatKeys(PRETRAIN), eval: flatKeys(EVAL), arch: flatKeys(ARCH) };
 
 /**
@@ -410,8 +484,6 @@ const FLAT = { pretrain: flatKeys(PRETRAIN), eval: flatKeys(EVAL), arch: flatKey
  * deepEqual(schemaFor("eval").has("arch.hidden_size"), false);
  * deepEqual(schemaFor("arch").has("head"), true);
  * ```
- *
- * @param kind `pretrain`, `eval` or `arch`.
  */
 export function schemaFor(kind: ConfigKind | "arch"): ReadonlyMap<string, Key> {
   return FLAT[kind];

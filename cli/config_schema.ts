@@ -1,7 +1,7 @@
 // The vocabulary of the config schema: valibot schemas for one key each (type, None-ability, help
 // line, and whether abacus supports it, ignores it with a note or restricts it to some values),
-// read back by introspection for messages, `--help` and docs/config.md. Also the value checker and
-// the "did you mean" search used by every error message about keys.
+// read back by introspection for messages, `--help` and docs/config.md. Also the "did you mean"
+// search used by every error message about keys.
 
 import * as v from "npm:valibot@1.5.0";
 import { type ConfigValue, formatValue } from "./overrides.ts";
@@ -58,13 +58,12 @@ function meta(s: Node): Record<string, unknown> {
  * @returns Words such as "True or False".
  */
 export function describeKey(s: Key): string {
-  const describe = describeKey;
   const [base, ...acts]: Node[] = parts(s);
   const req = (t: string) => acts.find((a) => a.type === t)?.requirement;
   const [min, max, len] = [req("min_value"), req("max_value"), req("length")];
   switch (base.type) {
     case "nullable":
-      return `None or ${describe(base.wrapped)}`;
+      return `None or ${describeKey(base.wrapped)}`;
     case "number": {
       const what = acts.some((a) => a.type === "integer") ? "an integer" : "a number";
       if (min === undefined) return what;
@@ -145,77 +144,11 @@ export function ignored<T>(type: Key<T>, note: string): Key<T | null> {
   return v.pipe(v.nullable(type), v.metadata({ use: "ignored", note }));
 }
 /** A key that accepts only some values; others are refused with the note. */
-export function only<T, const A extends T | null>(
-  type: Key<T>,
-  allowed: A[],
-  note: string,
-): Key<A> {
-  const t = (allowed.includes(null as A) ? v.nullable(type) : type) as Key<A>;
-  return v.pipe(t, v.metadata({ use: "restricted", allowed, note }));
+export function only<T, const A extends T>(type: Key<T>, allowed: A[], note: string): Key<A> {
+  return v.pipe(type as Key<A>, v.metadata({ use: "restricted", allowed, note }));
 }
 /** A run name: one folder name. */
 export const NAME: Key<string> = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");
-
-/**
- * Every key of an object schema as full dotted paths, in schema order (nested groups flattened).
- *
- * @example
- * ```ts
- * import * as v from "npm:valibot@1.5.0";
- * import { flatKeys, int } from "./config_schema.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * deepEqual([...flatKeys(v.object({ a: v.object({ b: int() }) })).keys()], ["a.b"]);
- * ```
- *
- * @param schema A `v.object` of keys and nested `v.object`s.
- * @param prefix Prepended to every path.
- * @returns A map from dotted key to the key's schema.
- */
-export function flatKeys(schema: Key, prefix = ""): Map<string, Key> {
-  const out = new Map<string, Key>();
-  for (const [k, s] of Object.entries((schema as Node).entries as Record<string, Node>)) {
-    const path = prefix ? `${prefix}.${k}` : k;
-    if (s.type === "object") { for (const e of flatKeys(s, path)) out.set(...e); }
-    else out.set(path, s);
-  }
-  return out;
-}
-
-/**
- * Checks one value against its key's schema.
- *
- * @example
- * ```ts
- * import { checkValue, int } from "./config_schema.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * deepEqual(checkValue("arch.hidden_size", int(1), 64), null);
- * deepEqual(
- *   checkValue("arch.hidden_size", int(1), "big"),
- *   'Invalid value for arch.hidden_size: expected an integer of at least 1, got "big"',
- * );
- * ```
- *
- * @param path The full dotted key, for the message.
- * @returns Null when valid, else a one-line message.
- */
-export function checkValue(path: string, key: Key, value: ConfigValue): string | null {
-  if (!v.is(key, value)) {
-    return `Invalid value for ${path}: expected ${describeKey(key)}, got ${formatValue(value)}`;
-  }
-  const { use, allowed, note } = keyInfo(key);
-  if (use === "restricted" && !allowed!.some((a) => sameValue(a, value))) {
-    const ok = allowed!.map((a) => formatValue(a).replace(/"/g, "")).join(", ");
-    return `Unsupported value for ${path}: ${formatValue(value)}: ${note} (accepted: ${ok})`;
-  }
-  return null;
-}
-
-/** Structural equality of two config values. */
-function sameValue(a: ConfigValue | undefined, b: ConfigValue | undefined): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
 
 /** Optimal-string-alignment edit distance (insertions, deletions, substitutions, swaps). */
 function editDistance(a: string, b: string): number {

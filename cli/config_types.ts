@@ -1,5 +1,6 @@
 // Generated from the schema in cli/config_keys.ts by `deno task docs`: do not edit. The
-// types valibot infers from the schema, written out so JSR gets explicit types.
+// types valibot infers from the schema, written out so JSR gets explicit types; each key's
+// meaning is in docs/config.md.
 
 /** `pretrain` (`deno task train`) or `eval` (`deno task eval`). */
 export type ConfigKind = "pretrain" | "eval";
@@ -7,15 +8,11 @@ export type ConfigKind = "pretrain" | "eval";
 /** The `ArchConfig` config, as the schema defines it. */
 export interface ArchConfig {
   readonly model_type: "ScriptableCrammedDepthRecurrent";
-  /** layers in the looped block */
   readonly layers_in_recurrent_block: number;
-  /** repetitions of the block (1 = standard transformer) */
   readonly maximal_recurrence: number;
   readonly max_backprop: number | null;
   readonly maximal_recurrence_in_eval: number;
-  /** model width */
   readonly hidden_size: number;
-  /** GLU feed-forward width (effective width is half) */
   readonly intermed_size: number;
   readonly input_injection_type: "add" | "none" | "linear" | "ffn";
   readonly initial_hidden_randomized: boolean;
@@ -29,31 +26,25 @@ export interface ArchConfig {
   readonly decoder_bias: false;
   readonly use_bias: false;
   readonly final_norm: boolean;
-  /** ffn, identity or linear */
   readonly head: "ffn" | "identity" | "linear";
   readonly objective_layout: "TBPTT";
   readonly embedding: {
     readonly vocab_size: number | null;
-    /** abacus, learned or None */
     readonly pos_embedding: "abacus" | "learned" | null;
     readonly max_seq_length: number;
     readonly embedding_dim: number;
     readonly normalization: true;
     readonly stable_low_precision: boolean | null;
-    /** largest random Abacus offset in training */
     readonly max_abacus_len: number;
-    /** probability of spaced Abacus positions per batch (0: upstream) */
     readonly abacus_random_spacing: number;
   };
   readonly attention: {
-    /** pytorch or self-attention */
     readonly type: "pytorch" | "self-attention";
     readonly num_attention_heads: number;
     readonly skip_output_projection: false;
     readonly qkv_bias: false;
     readonly bias_in_proj: false;
     readonly max_length: number;
-    /** False, True (RoPE) or fire */
     readonly rotary_embedding: false | true | "fire";
     readonly seq_op_in_fp32: boolean | null;
     readonly sequence_op: "torch-softmax";
@@ -65,7 +56,6 @@ export interface ArchConfig {
   };
   readonly throttle: boolean;
   readonly alpha: number;
-  /** train only on the answer after = */
   readonly mask_before_equals: boolean;
   readonly local_compilation: boolean | null;
   readonly loss_reduction: "mean" | "none";
@@ -75,7 +65,6 @@ export interface ArchConfig {
 /** The `DataConfig` config, as the schema defines it. */
 export interface DataConfig {
   readonly name: string;
-  /** dataset under <base_dir>/<impl.path>/ (a data-task preset name) */
   readonly dataset: string | null;
   readonly sources: {
     readonly arithmetic: {
@@ -83,9 +72,7 @@ export interface DataConfig {
       readonly split: string | null;
       readonly randgen_seed: number | null;
       readonly size: number | null;
-      /** upstream's dataset path */
       readonly tokenized_dataset_path: string | null;
-      /** pad, index, sort */
       readonly tokenizer_type: "pad" | "index" | "sort" | null;
     };
   };
@@ -96,7 +83,6 @@ export interface DataConfig {
   };
   readonly tokenizer: string | null;
   readonly vocab_size: number | null;
-  /** rows of the Abacus and learned position tables */
   readonly seq_length: number;
   readonly include_eot_token_in_corpus: boolean | null;
   readonly max_entries_in_raw_dataset: number | null;
@@ -114,7 +100,6 @@ export interface TrainConfig {
   readonly name: string;
   readonly optim: {
     readonly type: "AdamW";
-    /** peak learning rate */
     readonly lr: number;
     readonly betas: number[];
     readonly eps: number;
@@ -126,19 +111,13 @@ export interface TrainConfig {
     readonly name: "none";
   };
   readonly limited_decay_keys: string[];
-  /** warm-up, as a fraction of the budget */
   readonly warmup_steps: number;
-  /** cool-down to 0, as a fraction of the budget */
   readonly cooldown_steps: number;
-  /** stop after this many microbatch steps */
   readonly steps: number;
   readonly scheduler: "budget-constant";
   readonly stream_depth: number | null;
-  /** samples per optimizer step after the ramp */
   readonly batch_size: number;
-  /** fraction of the budget over which the batch grows */
   readonly batch_size_ramp: number;
-  /** gradient norm clip (None: off) */
   readonly gradient_clipping: number | null;
   readonly pretrain_in_train_mode: boolean | null;
   readonly reverse_dataset_order: false;
@@ -147,9 +126,7 @@ export interface TrainConfig {
   readonly arch_modifications: Record<string, unknown> | null;
   readonly checkpoint: string | null;
   readonly path: string;
-  /** token budget: drives the schedules and ends the run */
   readonly budget_tokens: number | null;
-  /** microbatch-step budget: drives the schedules and ends the run */
   readonly budget_steps: number | null;
 }
 
@@ -179,20 +156,15 @@ export interface ImplConfig {
   readonly dynamic: boolean | null;
   readonly fullgraph: boolean | null;
   readonly _inductor_vars: Record<string, unknown> | null;
-  /** data folder under base_dir */
   readonly path: string;
   readonly local_staging_dir: string | null;
   readonly forbid_dataset_preprocessing: boolean | null;
   readonly temporary_corpus: boolean | null;
   readonly max_raw_chunk_size: number | null;
-  /** log a line every N steps */
   readonly print_loss_every_nth_step: number;
-  /** save checkpoints while training */
   readonly save_intermediate_checkpoints: boolean;
   readonly save_every_nth_step: number;
-  /** minutes between checkpoints (-1: off) */
   readonly save_every_n_minutes: number;
-  /** folder of the rolling checkpoint, e.g. last */
   readonly save_intermediate_model_name: string | null;
   readonly early_termination: {
     readonly enabled: false;
@@ -200,7 +172,6 @@ export interface ImplConfig {
     readonly loss_threshold: number | null;
     readonly overall_budget: number | null;
   };
-  /** samples per forward/backward pass */
   readonly microbatch_size: number;
   readonly threads: number | null;
   readonly pad_to_multiple_of: number | null;
@@ -213,7 +184,6 @@ export interface ImplConfig {
   readonly sharing_strategy: string | null;
   readonly enable_huggingface_offline_mode: boolean | null;
   readonly local_rank: number | null;
-  /** write checkpoints/FINAL_<loss> at the end */
   readonly save_final_model: boolean;
   readonly push_to_huggingface_hub: false;
   readonly hf_directoy_name: string | null;
@@ -232,20 +202,14 @@ export interface WandbConfig {
 
 /** The `PretrainConfig` config, as the schema defines it. */
 export interface PretrainConfig {
-  /** run name; outputs go to <base_dir>/<name>/ */
   readonly name: string;
-  /** root of runs and datasets (see Base dir below) */
   readonly base_dir: string;
-  /** where <name>/checkpoints/ is written (default: base_dir) */
   readonly model_dir: string;
   readonly data_dir: string | null;
-  /** random seed (None: drawn at random and recorded) */
   readonly seed: number | null;
-  /** wall-clock budget in hours */
   readonly budget: number;
   readonly overall_budget: number;
   readonly dryrun: boolean;
-  /** the preset applied (preset=NAME) */
   readonly preset: string | null;
   readonly arch: ArchConfig;
   readonly data: DataConfig;
@@ -256,20 +220,13 @@ export interface PretrainConfig {
 
 /** The `EvalConfig` config, as the schema defines it. */
 export interface EvalConfig {
-  /** run to evaluate */
   readonly name: string;
-  /** root of runs and datasets (see Base dir below) */
   readonly base_dir: string;
-  /** where <name>/checkpoints/ is read (default: base_dir) */
   readonly model_dir: string;
-  /** seed of on-the-fly eval data and of the random initial state */
   readonly seed: number | null;
   readonly dryrun: boolean;
-  /** checkpoint folder to evaluate (None: the run's newest) */
   readonly checkpoint: string | null;
-  /** evaluate piece k of N, or auto: the piece a Slurm array or Kubernetes Indexed Job gives */
   readonly shard: string | null;
-  /** recurrences at eval (None: the training value) */
   readonly max_rec: number | null;
   readonly reverse_inputs: boolean;
   readonly pad_zeros: 0;
@@ -306,10 +263,8 @@ export interface EvalConfig {
   readonly eval: {
     readonly name: string | null;
     readonly arch_modifications: Record<string, unknown> | null;
-    /** latest, or a folder name under checkpoints/ */
     readonly checkpoint: string;
     readonly path: string;
-    /** cells i x j */
     readonly grid: string | null;
   };
   readonly data: DataConfig;

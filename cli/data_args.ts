@@ -2,17 +2,14 @@
 // spellings such as --reverse_all are accepted too, and so are the flags upstream's own shells
 // pass but its argparse rejects). Parsing is separate from the task so it can be tested alone.
 
-import { parseArgs } from "node:util";
 import { DataError, type DataOp, type DataSpec } from "../data/spec.ts";
 import { GRID_PRESETS, TRAIN_PRESETS } from "../data/presets.ts";
-import type { GridRange } from "../data/grid.ts";
+import type { GridRange } from "../data/generate.ts";
 import type { TokenizerType } from "../data/tokenizer.ts";
 
-/** Parsed flags of the data task. */
+/** Parsed flags of the data task; a field without a note is the flag of that name (`--base-dir`). */
 export interface DataArgs {
-  /** `--help` was given. */
   help: boolean;
-  /** `--preset NAME`. */
   preset?: string;
   /** Generator arguments given on the command line (others stay undefined). */
   spec: Partial<DataSpec>;
@@ -20,17 +17,13 @@ export interface DataArgs {
   isGrid: boolean;
   /** Grid sides given on the command line. */
   grid: Partial<GridRange>;
-  /** `--out DIR`. */
   out?: string;
-  /** `--base-dir DIR`. */
   baseDir?: string;
   /** `--dir-name NAME` (folder name under `<base_dir>/data`). */
   name?: string;
-  /** `--test-ratio R`. */
   testRatio?: number;
   /** `--tokenizer-type T`: checked against the data, never changes it. */
   tokenizerType?: TokenizerType;
-  /** `--force`. */
   force: boolean;
   /** `--quiet`: no progress display. */
   quiet: boolean;
@@ -90,7 +83,7 @@ Output:
   -h, --help            show this help
 `;
 
-const STRING_FLAGS = [
+const VALUE_FLAGS = [
   "preset",
   "op",
   "n",
@@ -108,8 +101,8 @@ const STRING_FLAGS = [
   "grid-max",
   "sort-generation-method",
   "tokenizer-type",
-] as const;
-const BOOLEAN_FLAGS = [
+];
+const SWITCHES = [
   "help",
   "exact",
   "reverse-all",
@@ -124,8 +117,9 @@ const BOOLEAN_FLAGS = [
   "tokenize",
   "continue-to-tokenize",
   "uniform-distribution-sort-data",
-] as const;
+];
 const ALIASES: Record<string, string> = {
+  "h": "help",
   "test-split-ratio": "test-ratio",
   "dir": "dir-name",
   "tt": "tokenizer-type",
@@ -135,48 +129,29 @@ function fail(message: string): never {
   throw new DataError(`Cannot parse arguments: ${message}`);
 }
 
-/** Spells flags as `--kebab-case=value` so values such as `-` or `-1` parse as values. */
-function normalize(argv: string[]): string[] {
-  const out: string[] = [];
+/** Reads `--flag value`, `--flag=value` and `--flag` (any spelling with `_`) into a map. */
+function readFlags(argv: string[]): Record<string, string | true> {
+  const values: Record<string, string | true> = {};
   for (let k = 0; k < argv.length; k++) {
     const arg = argv[k];
-    const m = /^--?([^=]+)(=.*)?$/.exec(arg);
-    if (!m || arg === "-" || /^-\d/.test(arg)) {
-      fail(`unexpected argument ${JSON.stringify(arg)}`);
-    }
+    const m = /^--?([^=]+)(?:=(.*))?$/s.exec(arg);
+    if (!m || arg === "-" || /^-\d/.test(arg)) fail(`unexpected argument ${JSON.stringify(arg)}`);
     let name = m[1].replaceAll("_", "-");
-    if (name === "h") name = "help";
     name = ALIASES[name] ?? name;
-    if (
-      arg.startsWith("-") && !arg.startsWith("--") && name !== "help" && name !== "tokenizer-type"
-    ) {
-      fail(`unknown flag ${arg}`);
+    const short = !arg.startsWith("--") && name !== "help" && name !== "tokenizer-type";
+    if (short || ![...VALUE_FLAGS, ...SWITCHES].includes(name)) {
+      fail(`unknown flag ${short ? arg : `--${name}`}`);
     }
-    const takesValue = (STRING_FLAGS as readonly string[]).includes(name);
-    if (takesValue && m[2] === undefined) {
-      if (k + 1 >= argv.length) fail(`--${name} needs a value`);
-      out.push(`--${name}=${argv[++k]}`);
-    } else out.push(`--${name}${m[2] ?? ""}`);
+    if (SWITCHES.includes(name)) {
+      if (m[2] !== undefined) fail(`--${name} takes no value`);
+      values[name] = true;
+    } else {
+      const value = m[2] ?? argv[++k];
+      if (value === undefined) fail(`--${name} needs a value`);
+      values[name] = value; // "-" or "-1" after a flag is its value
+    }
   }
-  return out;
-}
-
-function int(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v.replaceAll("_", ""));
-  if (v.trim() === "" || !Number.isSafeInteger(x)) {
-    fail(`--${flag} expects an integer, got ${JSON.stringify(v)}`);
-  }
-  return x;
-}
-
-function float(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x)) {
-    fail(`--${flag} expects a number, got ${JSON.stringify(v)}`);
-  }
-  return x;
+  return values;
 }
 
 /**
@@ -192,34 +167,31 @@ function float(flag: string, v: string | undefined): number | undefined {
  * ```
  */
 export function parseDataArgs(argv: string[]): DataArgs {
-  const options: Record<string, { type: "string" | "boolean" }> = {};
-  for (const f of STRING_FLAGS) options[f] = { type: "string" };
-  for (const f of BOOLEAN_FLAGS) options[f] = { type: "boolean" };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values =
-      parseArgs({ args: normalize(argv), options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    if (err instanceof DataError) throw err;
-    const msg = err instanceof Error ? err.message.split("\n")[0] : String(err);
-    const unknown = /Unknown option '([^']+)'/.exec(msg);
-    fail(unknown ? `unknown flag ${unknown[1]}` : msg);
-  }
+  const values = readFlags(argv);
   const str = (k: string) => values[k] as string | undefined;
   const bool = (k: string) => values[k] === true ? true : undefined;
+  const num = (flag: string, integer = true): number | undefined => {
+    const v = str(flag);
+    if (v === undefined) return undefined;
+    const x = Number(integer ? v.replaceAll("_", "") : v);
+    if (v.trim() === "" || !(integer ? Number.isSafeInteger(x) : Number.isFinite(x))) {
+      fail(`--${flag} expects ${integer ? "an integer" : "a number"}, got ${JSON.stringify(v)}`);
+    }
+    return x;
+  };
   const spec: Partial<DataSpec> = {};
   const set = <K extends keyof DataSpec>(k: K, v: DataSpec[K] | undefined) => {
     if (v !== undefined) spec[k] = v;
   };
   const op = values["uniform-distribution-sort-data"] ? "sort" : str("op");
   set("op", op as DataOp | undefined);
-  set("n", int("n", str("n")));
-  set("m", int("m", str("m")));
-  set("limit", int("limit", str("limit")));
-  set("numSamples", int("num-samples", str("num-samples")));
-  set("p", float("p", str("p")));
-  set("max", int("max", str("max")));
-  set("seed", int("seed", str("seed")));
+  set("n", num("n"));
+  set("m", num("m"));
+  set("limit", num("limit"));
+  set("numSamples", num("num-samples"));
+  set("p", num("p", false));
+  set("max", num("max"));
+  set("seed", num("seed"));
   set("exact", bool("exact"));
   set("reverseAll", bool("reverse-all"));
   set("reverseAnswer", bool("reverse-answer"));
@@ -250,7 +222,7 @@ export function parseDataArgs(argv: string[]): DataArgs {
     fail(`unknown preset ${preset} (expected ${known})`);
   }
   const grid: Partial<GridRange> = {};
-  const gMin = int("grid-min", str("grid-min")), gMax = int("grid-max", str("grid-max"));
+  const gMin = num("grid-min"), gMax = num("grid-max");
   if (gMin !== undefined) grid.minSide = gMin;
   if (gMax !== undefined) grid.maxSide = gMax;
   if (values.diagonal) grid.diagonal = true;
@@ -272,7 +244,7 @@ export function parseDataArgs(argv: string[]): DataArgs {
     out: str("out"),
     baseDir: str("base-dir"),
     name: str("dir-name"),
-    testRatio: float("test-ratio", str("test-ratio")),
+    testRatio: num("test-ratio", false),
     tokenizerType: tt as TokenizerType | undefined,
     force: values.force === true,
     quiet: values.quiet === true,

@@ -27,8 +27,6 @@ export interface Override {
   readonly key: string;
   /** The typed value. */
   readonly value: ConfigValue;
-  /** Whether the argument was written `+key=value` or `++key=value` (Hydra's add). */
-  readonly add: boolean;
   /** The value text as written (used to keep `name=2024` a string for string keys). */
   readonly raw: string;
   /** Whether the value was a quoted string. */
@@ -126,37 +124,31 @@ class Reader {
     if (depth > 0) this.fail("unterminated ${...} interpolation");
     return this.#text.slice(start, this.#pos).trim();
   }
+  /** Reads `open item, item, ... close`, calling `item` for each entry. */
+  #items(open: string, close: string, item: () => void): void {
+    this.#expect(open);
+    if (this.#peek() !== close) {
+      for (;;) {
+        item();
+        if (this.#peek() !== ",") break;
+        this.#pos++;
+      }
+    }
+    this.#expect(close);
+  }
   #list(): ConfigValue[] {
-    this.#expect("[");
     const out: ConfigValue[] = [];
-    if (this.#peek() === "]") {
-      this.#pos++;
-      return out;
-    }
-    for (;;) {
-      out.push(this.value(false).value);
-      if (this.#peek() === ",") this.#pos++;
-      else break;
-    }
-    this.#expect("]");
+    this.#items("[", "]", () => out.push(this.value(false).value));
     return out;
   }
   #dict(): { [key: string]: ConfigValue } {
-    this.#expect("{");
     const out: { [key: string]: ConfigValue } = {};
-    if (this.#peek() === "}") {
-      this.#pos++;
-      return out;
-    }
-    for (;;) {
+    this.#items("{", "}", () => {
       const key = this.#peek() === "'" || this.#peek() === '"' ? this.#quoted() : this.#word(false);
       if (key === "") this.fail("empty dictionary key");
       this.#expect(":");
       out[key] = this.value(false).value;
-      if (this.#peek() === ",") this.#pos++;
-      else break;
-    }
-    this.#expect("}");
+    });
     return out;
   }
 }
@@ -206,14 +198,13 @@ function readValue(text: string): { value: ConfigValue; quoted: boolean } {
  * import { deepEqual } from "node:assert/strict";
  *
  * const o = parseOverride("+sort_reverse=True");
- * deepEqual([o.key, o.value, o.add], ["sort_reverse", true, true]);
+ * deepEqual([o.key, o.value], ["sort_reverse", true]);
  * ```
  */
 export function parseOverride(arg: string): Override {
   if (arg.startsWith("~")) {
     throw new ConfigError(`Cannot delete config keys ("${arg}"): set the key to None instead`);
   }
-  const add = arg.startsWith("+");
   const body = arg.replace(/^\+\+?/, "");
   const eq = body.indexOf("=");
   if (eq < 0) throw new ConfigError(`Expected key=value, got "${arg}"`);
@@ -221,7 +212,7 @@ export function parseOverride(arg: string): Override {
   if (!KEY_RE.test(key)) throw new ConfigError(`Invalid config key "${key}" in "${arg}"`);
   const raw = body.slice(eq + 1);
   const { value, quoted } = readValue(raw);
-  return { key, value, add, raw: raw.trim(), quoted };
+  return { key, value, raw: raw.trim(), quoted };
 }
 
 /**

@@ -2,16 +2,10 @@
 // live `\r` line with percent, rate and ETA on a terminal, and plain periodic lines otherwise,
 // so logs of non-interactive runs stay readable.
 
-/** Where progress goes; `Deno.stderr` by default. */
-export interface ProgressWriter {
-  /** Writes bytes synchronously. */
-  writeSync(bytes: Uint8Array): number;
-}
-
 /** Options of `Progress`. */
 export interface ProgressOptions {
-  /** Output (default `Deno.stderr`). */
-  writer?: ProgressWriter;
+  /** Output, written synchronously (default `Deno.stderr`). */
+  writer?: { writeSync(bytes: Uint8Array): number };
   /** Live single-line display (default: whether stderr is a terminal). */
   tty?: boolean;
   /** Least time between lines in ms (default 100 on a terminal, 5000 otherwise). */
@@ -61,7 +55,7 @@ function duration(seconds: number): string {
  */
 export class Progress {
   #label: string;
-  #writer: ProgressWriter;
+  #writer: NonNullable<ProgressOptions["writer"]>;
   #tty: boolean;
   #interval: number;
   #now: () => number;

@@ -1,11 +1,11 @@
-// Reads dataset folders written by the writer: `meta.json` plus positional reads of fixed-length
-// token rows, so training and evaluation never load a whole 1.3 GB `.bin` file. Batches come
-// sequentially (upstream's fixed reading order) or in a seeded shuffled order, and can start at
-// any row so a resumed run continues exactly where it stopped.
+// Reads what generate.ts writes: a grid's `grid.json`, and a dataset folder's `meta.json` plus
+// positional reads of fixed-length token rows, so training and evaluation never load a whole
+// 1.3 GB `.bin` file. Batches come sequentially (upstream's fixed reading order) or in a seeded
+// shuffled order, and can start at any row so a resumed run continues exactly where it stopped.
 
 import { join } from "node:path";
 import { Rng } from "../kernels/rng.ts";
-import { DATASET_FORMAT_VERSION, type DatasetMeta, type Split } from "./meta.ts";
+import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridMeta, type Split } from "./meta.ts";
 import { DataError } from "./spec.ts";
 
 /**
@@ -24,10 +24,35 @@ import { DataError } from "./spec.ts";
  * ```
  */
 export async function readMeta(dir: string): Promise<DatasetMeta> {
-  const meta = JSON.parse(await Deno.readTextFile(join(dir, "meta.json"))) as DatasetMeta;
-  if (meta.format !== "abacus-dataset" || meta.version !== DATASET_FORMAT_VERSION) {
+  return await readFormat(dir, "meta.json", "abacus-dataset", "dataset");
+}
+
+/**
+ * Reads and checks `grid.json` of a grid folder.
+ *
+ * @example
+ * ```ts ignore
+ * import { readGridMeta } from "./dataset.ts";
+ *
+ * const grid = await readGridMeta("abacus-data/data/+_grid_eval_dataset_reverse_all_tokenized");
+ * console.log(grid.cells.length);
+ * ```
+ */
+export async function readGridMeta(dir: string): Promise<GridMeta> {
+  return await readFormat(dir, "grid.json", "abacus-grid", "grid");
+}
+
+/** Reads a folder's description file, refusing another format or version. */
+async function readFormat<T extends { format: string; version: number }>(
+  dir: string,
+  file: string,
+  format: T["format"],
+  what: string,
+): Promise<T> {
+  const meta = JSON.parse(await Deno.readTextFile(join(dir, file))) as T;
+  if (meta.format !== format || meta.version !== DATASET_FORMAT_VERSION) {
     throw new DataError(
-      `Cannot read dataset ${dir}: unsupported format ${meta.format} v${meta.version}`,
+      `Cannot read ${what} ${dir}: unsupported format ${meta.format} v${meta.version}`,
     );
   }
   return meta;

@@ -2,18 +2,202 @@
 // `generateDataset` (a training set, or any single dataset), `generateGrid` (evaluation grids)
 // and `ensureDataset` (what the train task calls: reuse the folder if it holds the same data).
 // The CLI in tasks/data.ts and the bench are thin wrappers around these.
+//
+// A sample source streams to a dataset folder: token rows to `.bin`, text lines to `.txt`, in
+// large chunks with double buffering so that generation overlaps the (off-thread) file writes.
+// Memory stays constant in the number of samples. Output appears atomically: everything goes
+// into a hidden temporary sibling folder that is renamed into place only on success.
+//
+// An evaluation grid holds, for every cell (i, j), a fixed number of samples with exactly i and
+// j digits (sorting: max digits i, list length j), each cell a normal dataset folder whose
+// samples are all in `test`. Every cell has its own random stream, so a cell's data does not
+// depend on which other cells are generated.
 
-import { join } from "node:path";
-import { createSource } from "./generators/mod.ts";
+import { basename, dirname, join, resolve } from "node:path";
+import { createSource, type SampleSource } from "./generators.ts";
 import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridCell, type GridMeta } from "./meta.ts";
-import { datasetDir, defaultBaseDir, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
-import { DataError, type DataSpec, resolveSpec, sampleCount, tokenizerFor } from "./spec.ts";
-import { maxSampleChars, rowLength, spaceBudget } from "./row_length.ts";
-import { getTokenizer } from "./tokenizer.ts";
-import { datasetName } from "./names.ts";
-import { cellSpec, gridCellName, gridCells, gridName, type GridRange } from "./grid.ts";
-import { withTempOutput, writeSamples } from "./writer.ts";
+import { datasetDir, datasetName, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
+import {
+  DataError,
+  type DataSpec,
+  maxSampleChars,
+  resolveSpec,
+  rowLength,
+  sampleCount,
+  spaceBudget,
+  tokenizerFor,
+} from "./spec.ts";
+import { DIGIT_FIRST, EOS, getTokenizer, PAD, SPACE, type TokenizerType } from "./tokenizer.ts";
 import { readMeta } from "./dataset.ts";
+
+const pending = new Set<string>();
+
+/**
+ * Removes temporary folders of writes still in progress (for a SIGINT handler).
+ *
+ * @example
+ * ```ts
+ * import { removePendingOutputs } from "./generate.ts";
+ *
+ * removePendingOutputs(); // nothing in progress: does nothing
+ * ```
+ */
+export function removePendingOutputs(): void {
+  for (const dir of pending) {
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch { /* already gone */ }
+  }
+  pending.clear();
+}
+
+async function isNonEmptyDir(path: string): Promise<boolean> {
+  for await (const _ of Deno.readDir(path)) return true;
+  return false;
+}
+
+function isOsError(err: unknown): boolean {
+  return Object.values(Deno.errors).some((C) => err instanceof C);
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0];
+}
+
+/**
+ * Runs `fill(tmp)` on a fresh temporary sibling of `out`, then renames it to `out`, which must
+ * not exist, or be an empty folder, or (with `force`) a folder that is replaced. On any error the
+ * temporary folder is removed and the error rethrown (write failures as a one-line `DataError`).
+ */
+async function withTempOutput<T>(
+  out: string,
+  fill: (tmp: string) => Promise<T>,
+  force = false,
+): Promise<T> {
+  const fail = (why: unknown): DataError =>
+    new DataError(`Cannot write dataset to ${out}: ${oneLine(why)}`);
+  const target = resolve(out);
+  const info = await Deno.stat(target).catch((err) => {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw fail(err);
+  });
+  if (info && !info.isDirectory) throw fail("a file with that name exists");
+  if (info && !force && await isNonEmptyDir(target)) {
+    throw fail("folder exists and is not empty (use --force)");
+  }
+  const parent = dirname(target);
+  const tag = `${Deno.pid}-${Math.floor(Math.random() * 1e9).toString(36)}`;
+  const tmp = join(parent, `.${basename(target)}.${tag}.tmp`);
+  await Deno.mkdir(tmp, { recursive: true }).catch((err) => {
+    throw fail(err);
+  });
+  pending.add(tmp);
+  try {
+    const result = await fill(tmp);
+    if (info) {
+      const old = join(parent, `.${basename(target)}.${tag}.old.tmp`);
+      await Deno.rename(target, old);
+      await Deno.rename(tmp, target);
+      await Deno.remove(old, { recursive: true });
+    } else await Deno.rename(tmp, target);
+    return result;
+  } catch (err) {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    throw isOsError(err) ? fail(err) : err;
+  } finally {
+    pending.delete(tmp);
+  }
+}
+
+/**
+ * The UTF-8 bytes of each token id's character, for writing text fast: specials give no bytes
+ * except PAD and the space id 18, which give a space.
+ */
+function utf8Table(type: TokenizerType): Uint8Array[] {
+  const tok = getTokenizer(type);
+  const enc = new TextEncoder();
+  return tok.tokens.map((t, id) => {
+    if (id === PAD || id === SPACE) return enc.encode(" ");
+    if (id < DIGIT_FIRST) return new Uint8Array(0);
+    return enc.encode(t);
+  });
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await file.write(bytes.subarray(done));
+}
+
+/**
+ * Streams every sample of `source` into `dir` as `train.bin`, `test.bin`, `train.txt` and
+ * `test.txt` (the last `testCount` samples are the test split), `T` tokens per row.
+ */
+async function writeSamples(
+  source: SampleSource,
+  dir: string,
+  T: number,
+  testCount: number,
+  tokenizer: TokenizerType,
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ counts: { train: number; test: number }; maxSampleTokens: number }> {
+  const total = source.total;
+  testCount = Math.min(testCount, total);
+  const trainCount = total - testCount;
+  const table = utf8Table(tokenizer);
+  const single = Int16Array.from(table, (b) => (b.length === 1 ? b[0] : -1));
+  const maxBytes = Math.max(...table.map((b) => b.length));
+  const R = Math.max(1, Math.min(total, Math.ceil((1 << 20) / T))); // about 1 MiB of tokens
+  const bufs = [0, 1].map(() => ({
+    bin: new Uint8Array(R * T),
+    txt: new Uint8Array(R * (T * maxBytes + 1)),
+  }));
+  const files = {
+    train: [await Deno.create(join(dir, "train.bin")), await Deno.create(join(dir, "train.txt"))],
+    test: [await Deno.create(join(dir, "test.bin")), await Deno.create(join(dir, "test.txt"))],
+  };
+  let chain: Promise<void> = Promise.resolve();
+  const inFlight: Promise<void>[] = [chain, chain];
+  let done = 0, cur = 0, maxLen = 0;
+  try {
+    while (done < total) {
+      await inFlight[cur];
+      const { bin, txt } = bufs[cur];
+      const split = done < trainCount ? "train" : "test";
+      const rows = Math.min(R, (split === "train" ? trainCount : total) - done);
+      bin.fill(PAD, 0, rows * T);
+      let tp = 0;
+      for (let r = 0; r < rows; r++) {
+        const off = r * T;
+        const len = source.next(bin, off);
+        if (len >= T) throw new Error(`Sample of ${len} tokens exceeds row length ${T}`);
+        if (len + 1 > maxLen) maxLen = len + 1;
+        for (let k = off; k < off + len; k++) {
+          const t = bin[k], b = single[t];
+          if (b >= 0) txt[tp++] = b;
+          else {
+            const bytes = table[t];
+            for (let q = 0; q < bytes.length; q++) txt[tp++] = bytes[q];
+          }
+          if (t === SPACE) bin[k] = PAD;
+        }
+        txt[tp++] = 10;
+        bin[off + len] = EOS;
+      }
+      const [binFile, txtFile] = files[split];
+      const binPart = bin.subarray(0, rows * T), txtPart = txt.subarray(0, tp);
+      chain = chain.then(() => writeAll(binFile, binPart)).then(() => writeAll(txtFile, txtPart));
+      inFlight[cur] = chain;
+      cur ^= 1;
+      done += rows;
+      onProgress?.(done, total);
+    }
+    await chain;
+  } finally {
+    await chain.catch(() => {});
+    for (const f of [...files.train, ...files.test]) f.close();
+  }
+  return { counts: { train: trainCount, test: testCount }, maxSampleTokens: maxLen };
+}
 
 /** Options of `generateDataset` and `ensureDataset`. */
 export interface GenerateDatasetOptions {
@@ -25,9 +209,9 @@ export interface GenerateDatasetOptions {
   name?: string;
   /** Output folder (default: `datasetDir(baseDir, name)`). */
   out?: string;
-  /** Base folder (default: `defaultBaseDir()`). */
+  /** Base folder (default: `$cramming_base_dir`, else `./abacus-data`). */
   baseDir?: string;
-  /** Test fraction (default: the preset's, else 0.01). */
+  /** Test fraction (default 0.01). */
   testRatio?: number;
   /** Replace an existing non-empty output folder. */
   force?: boolean;
@@ -35,16 +219,31 @@ export interface GenerateDatasetOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** A resolved request: what will be generated and where. */
+/** A resolved request: the complete generator arguments, folder name, output folder, test fraction. */
 export interface DatasetPlan {
-  /** Complete generator arguments. */
   spec: DataSpec;
-  /** Folder name. */
   name: string;
-  /** Output folder. */
   out: string;
-  /** Test fraction. */
   testRatio: number;
+}
+
+/** The default base folder: `$cramming_base_dir` if set (and readable), else `./abacus-data`. */
+function defaultBaseDir(): string {
+  let env: string | undefined;
+  try {
+    env = Deno.env.get("cramming_base_dir");
+  } catch { /* no env permission */ }
+  return resolve(env || "abacus-data");
+}
+
+/** The preset of that name in `table` (undefined when no name is given). */
+function findPreset<T>(table: Readonly<Record<string, T>>, name: string | undefined, what: string) {
+  if (name === undefined) return undefined;
+  const known = Object.keys(table).join(", ");
+  if (!table[name]) {
+    throw new DataError(`Cannot generate ${what}: unknown preset ${name} (expected ${known})`);
+  }
+  return table[name];
 }
 
 /**
@@ -60,21 +259,12 @@ export interface DatasetPlan {
  * ```
  */
 export function planDataset(options: GenerateDatasetOptions): DatasetPlan {
-  let preset;
-  if (options.preset !== undefined) {
-    preset = TRAIN_PRESETS[options.preset];
-    if (!preset) {
-      const known = Object.keys(TRAIN_PRESETS).join(", ");
-      throw new DataError(
-        `Cannot generate data: unknown preset ${options.preset} (expected ${known})`,
-      );
-    }
-  }
+  const preset = findPreset(TRAIN_PRESETS, options.preset, "data");
   const spec = resolveSpec({ ...preset?.spec, ...options.spec });
   const overridden = options.spec !== undefined &&
     Object.values(options.spec).some((v) => v !== undefined);
   const name = options.name ?? (overridden || !preset?.name ? datasetName(spec) : preset.name);
-  const testRatio = options.testRatio ?? preset?.testRatio ?? 0.01;
+  const testRatio = options.testRatio ?? 0.01;
   if (!(testRatio >= 0 && testRatio <= 1)) {
     throw new DataError(`Cannot generate data: test ratio must be in [0, 1], got ${testRatio}`);
   }
@@ -112,12 +302,7 @@ async function fillDataset(
   const tokenizer = tokenizerFor(spec);
   const T = rowLength(spec);
   const testCount = Math.floor(source.total * testRatio);
-  const written = await writeSamples(source, dir, {
-    rowLength: T,
-    testCount,
-    tokenizer,
-    onProgress,
-  });
+  const written = await writeSamples(source, dir, T, testCount, tokenizer, onProgress);
   const meta: DatasetMeta = {
     format: "abacus-dataset",
     version: DATASET_FORMAT_VERSION,
@@ -162,7 +347,7 @@ export async function generateDataset(options: GenerateDatasetOptions): Promise<
   return await withTempOutput(
     plan.out,
     (tmp) => fillDataset(tmp, plan, options.onProgress),
-    { force: options.force },
+    options.force,
   );
 }
 
@@ -188,10 +373,7 @@ export async function generateDataset(options: GenerateDatasetOptions): Promise<
  */
 export async function ensureDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
   const plan = planDataset(options);
-  let existing: DatasetMeta | undefined;
-  try {
-    existing = await readMeta(plan.out);
-  } catch { /* missing or unreadable: generate */ }
+  const existing = await readMeta(plan.out).catch(() => undefined); // missing: generate
   if (existing) {
     const same = JSON.stringify(existing.generator) === JSON.stringify(plan.spec) &&
       existing.testRatio === plan.testRatio;
@@ -203,6 +385,71 @@ export async function ensureDataset(options: GenerateDatasetOptions): Promise<Da
     }
   }
   return await generateDataset({ ...options, out: plan.out, name: plan.name, force: true });
+}
+
+/** Which cells a grid covers. */
+export interface GridRange {
+  /** Smallest side (at least 1). */
+  minSide: number;
+  /** Largest side. */
+  maxSide: number;
+  /** Only cells with i == j. */
+  diagonal: boolean;
+}
+
+/**
+ * The generator arguments of one cell: the base with n = i, m = j, the `sample` method, exact
+ * lengths and the cell's own stream `1 + i * 2^20 + j`.
+ *
+ * @example
+ * ```ts
+ * import { cellSpec } from "./generate.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const s = cellSpec({ op: "+", reverseAll: true }, 3, 5);
+ * assert.deepEqual([s.n, s.m, s.exact, s.method], [3, 5, true, "sample"]);
+ * ```
+ */
+export function cellSpec(base: Partial<DataSpec>, i: number, j: number): DataSpec {
+  return resolveSpec({
+    ...base,
+    n: i,
+    m: j,
+    method: "sample",
+    exact: true,
+    stream: 1 + i * 1048576 + j,
+  });
+}
+
+/** Default folder name of a grid that is not a preset. */
+function gridName(base: Partial<DataSpec>, range: GridRange): string {
+  const spec = resolveSpec({ ...base, method: "sample", exact: true });
+  // Reuse the dataset-name suffixes (p, reversal, hints, seed) of a sample-method spec.
+  const suffix = datasetName({ ...spec, n: 1, m: 1 }).replace(/^.*?_p_/, "p_");
+  const sides = `sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
+  const count = spec.op === "or"
+    ? (spec.max >= 0 ? `max_${spec.max}` : "all")
+    : `examples_${spec.numSamples}`;
+  return `${spec.op}_grid_eval_${sides}_${count}_${suffix}`;
+}
+
+/** The cells of a grid, i outer and j inner. */
+function gridCells(range: GridRange): [number, number][] {
+  const { minSide, maxSide, diagonal } = range;
+  if (
+    !Number.isSafeInteger(minSide) || !Number.isSafeInteger(maxSide) || minSide < 1 ||
+    maxSide < minSide
+  ) {
+    throw new DataError(
+      `Cannot generate grid: sides must satisfy 1 <= min <= max, got ${minSide}..${maxSide}`,
+    );
+  }
+  const cells: [number, number][] = [];
+  for (let i = minSide; i <= maxSide; i++) {
+    if (diagonal) cells.push([i, i]);
+    else for (let j = minSide; j <= maxSide; j++) cells.push([i, j]);
+  }
+  return cells;
 }
 
 /** Options of `generateGrid`. */
@@ -236,29 +483,19 @@ export interface GenerateGridOptions
  * @returns The written `grid.json` contents.
  */
 export async function generateGrid(options: GenerateGridOptions): Promise<GridMeta> {
-  let preset;
-  if (options.preset !== undefined) {
-    preset = GRID_PRESETS[options.preset];
-    if (!preset) {
-      const known = Object.keys(GRID_PRESETS).join(", ");
-      throw new DataError(
-        `Cannot generate grid: unknown preset ${options.preset} (expected ${known})`,
-      );
-    }
-  }
+  const preset = findPreset(GRID_PRESETS, options.preset, "grid");
   const base = { ...preset?.base, ...options.base };
   const range: GridRange = {
-    minSide: options.minSide ?? preset?.minSide ?? 1,
+    minSide: options.minSide ?? 1,
     maxSide: options.maxSide ?? preset?.maxSide ?? 20,
-    diagonal: options.diagonal ?? preset?.diagonal ?? false,
+    diagonal: options.diagonal ?? false,
   };
   const cells = gridCells(range);
   const specs = cells.map(([i, j]) => cellSpec(base, i, j)); // validates every cell first
   const shared = resolveSpec({ ...base, method: "sample", exact: true });
   let name = options.name ?? preset?.name ?? gridName(base, range);
   if (!options.name && preset) {
-    const sameRange = range.minSide === preset.minSide && range.maxSide === preset.maxSide &&
-      range.diagonal === preset.diagonal;
+    const sameRange = range.minSide === 1 && range.maxSide === preset.maxSide && !range.diagonal;
     if (!sameRange) {
       name += `_sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
     }
@@ -271,7 +508,7 @@ export async function generateGrid(options: GenerateGridOptions): Promise<GridMe
     let before = 0;
     for (let c = 0; c < cells.length; c++) {
       const [i, j] = cells[c];
-      const dir = gridCellName(shared.op, i, j);
+      const dir = `${shared.op}_n_${i}_m_${j}`;
       await Deno.mkdir(join(tmp, dir));
       const meta = await fillDataset(join(tmp, dir), { spec: specs[c], name: dir, testRatio: 1 });
       const rows = meta.counts.test;
@@ -290,5 +527,5 @@ export async function generateGrid(options: GenerateGridOptions): Promise<GridMe
     await Deno.writeTextFile(join(tmp, "grid.json"), JSON.stringify(grid, null, 2) + "\n");
     return grid;
   };
-  return await withTempOutput(out, fill, { force: options.force });
+  return await withTempOutput(out, fill, options.force);
 }

@@ -1,8 +1,10 @@
 // The paper's datasets by name (training sets and evaluation grids, with upstream's folder
-// names and arguments from its shells), two small sets for tests and demos, and where datasets
-// live on disk: `<base_dir>/data/<name>`, base_dir defaulting like upstream's `cramming_base_dir`.
+// names and arguments from its shells), small sets for tests and demos, where datasets live on
+// disk (`<base_dir>/data/<name>`), and the upstream-compatible folder names of any generator
+// arguments, so a dataset generated here sits where upstream's shells and configs expect it
+// (`+_bucket_method_n_20_m_20_20000000_p_00_reverse_all`, ...).
 
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { DataSpec } from "./spec.ts";
 
 /** A named training set. */
@@ -11,26 +13,21 @@ export interface TrainPreset {
   spec: Partial<DataSpec>;
   /** Folder name when it differs from `datasetName(spec)`. */
   name?: string;
-  /** Test fraction (upstream's shells use 0.01). */
-  testRatio: number;
 }
 
-/** A named evaluation grid: one dataset per cell (i, j), minSide <= i, j <= maxSide. */
+/** A named evaluation grid: one dataset per cell (i, j), 1 <= i, j <= maxSide. */
 export interface GridPreset {
   /** Arguments shared by the cells (n, m, method and stream are set per cell). */
   base: Partial<DataSpec>;
-  /** Smallest side. */
-  minSide: number;
   /** Largest side. */
   maxSide: number;
-  /** Only cells with i == j. */
-  diagonal: boolean;
   /** Folder name (upstream's eval folder name). */
   name: string;
 }
 
 /**
- * Training presets: the paper's sets plus small ones for CPU runs.
+ * Training presets: the paper's sets plus small ones for CPU runs (test fraction 0.01, as
+ * upstream's shells).
  *
  * Arguments follow upstream's shells/generate_and_tokenize_data.sh; `tiny-addition` (3-digit,
  * 20k samples), `demo-addition` (1..5 digits, 200k samples), `tiny-multiplication` (1..3 x
@@ -46,36 +43,17 @@ export interface GridPreset {
  * ```
  */
 export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = Object.freeze({
-  "addition": {
-    spec: { op: "+", n: 20, m: 20, limit: 20_000_000, reverseAll: true },
-    testRatio: 0.01,
-  },
-  "multiplication": {
-    spec: { op: "x", n: 15, m: 15, limit: 20_000_000, reverseAll: true },
-    testRatio: 0.01,
-  },
-  "sorting": {
-    spec: { op: "sort", n: 10, m: 10, limit: 20_000_000, reverseAll: true },
-    testRatio: 0.01,
-  },
+  "addition": { spec: { op: "+", n: 20, m: 20, limit: 20_000_000, reverseAll: true } },
+  "multiplication": { spec: { op: "x", n: 15, m: 15, limit: 20_000_000, reverseAll: true } },
+  "sorting": { spec: { op: "sort", n: 10, m: 10, limit: 20_000_000, reverseAll: true } },
   // Upstream: create_pos_or_variants.py --n 20 --m 20 --max 100 (100 of the 2870 cases).
-  "or": { spec: { op: "or", n: 20, m: 20, max: 100 }, name: "or_one_vec_zeros", testRatio: 0.01 },
-  "tiny-addition": {
-    spec: { op: "+", n: 3, m: 3, limit: 20_000, reverseAll: true },
-    testRatio: 0.01,
-  },
-  "demo-addition": {
-    spec: { op: "+", n: 5, m: 5, limit: 200_000, reverseAll: true },
-    testRatio: 0.01,
-  },
+  "or": { spec: { op: "or", n: 20, m: 20, max: 100 }, name: "or_one_vec_zeros" },
+  "tiny-addition": { spec: { op: "+", n: 3, m: 3, limit: 20_000, reverseAll: true } },
+  "demo-addition": { spec: { op: "+", n: 5, m: 5, limit: 200_000, reverseAll: true } },
   "tiny-multiplication": {
     spec: { op: "x", n: 3, m: 3, limit: 100_000, reverseAll: true, scratchpad: true },
-    testRatio: 0.01,
   },
-  "tiny-sorting": {
-    spec: { op: "sort", n: 4, m: 4, limit: 100_000, reverseAll: true },
-    testRatio: 0.01,
-  },
+  "tiny-sorting": { spec: { op: "sort", n: 4, m: 4, limit: 100_000, reverseAll: true } },
 });
 
 /**
@@ -95,30 +73,22 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = Object.freez
 export const GRID_PRESETS: Readonly<Record<string, GridPreset>> = Object.freeze({
   "addition-grid": {
     base: { op: "+", reverseAll: true, numSamples: 100 },
-    minSide: 1,
     maxSide: 100,
-    diagonal: false,
     name: "+_grid_eval_dataset_reverse_all_tokenized",
   },
   "multiplication-grid": {
     base: { op: "x", reverseAll: true, numSamples: 100 },
-    minSide: 1,
     maxSide: 25,
-    diagonal: false,
     name: "x_grid_eval_dataset_2_reverse_all_tokenized",
   },
   "sorting-grid": {
     base: { op: "sort", reverseAll: true, numSamples: 200 },
-    minSide: 1,
     maxSide: 30,
-    diagonal: false,
     name: "sort_reverse",
   },
   "or-grid": {
     base: { op: "or", max: 100 },
-    minSide: 1,
     maxSide: 40,
-    diagonal: false,
     name: "pos_or_one_vec_zeros_eval",
   },
 });
@@ -140,22 +110,60 @@ export function datasetDir(baseDir: string, name: string): string {
   return join(baseDir, "data", name);
 }
 
+/** Python's `str(float)` for the `p_00` part of upstream names (0 -> "0.0"). */
+function pythonFloat(p: number): string {
+  if (Number.isInteger(p)) return `${p}.0`;
+  if (p < 1e-4) {
+    const [mant, exp] = p.toExponential().split("e");
+    const e = Number(exp);
+    return `${mant}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+  }
+  return String(p);
+}
+
 /**
- * The default base folder: env `cramming_base_dir` if set (and readable), else `./abacus-data`
- * resolved against the current working directory.
+ * Upstream-compatible dataset folder name of a spec.
+ *
+ * Bucket arithmetic: `+_bucket_method_n_20_m_20_20000000_p_00_reverse_all`; bucket sorting:
+ * `sort_bucket_uniform_distribution_max_digits_n_10_max_length_m_10_20000000_p_00_reverse_all`.
+ * A seed other than 42 and a non-zero stream are appended (`_seed_7`, `_stream_3`) so that
+ * different data never share a folder.
  *
  * @example
  * ```ts
- * import { defaultBaseDir } from "./presets.ts";
+ * import { datasetName } from "./presets.ts";
+ * import { resolveSpec } from "./spec.ts";
  * import assert from "node:assert/strict";
  *
- * assert(defaultBaseDir().length > 0);
+ * const spec = resolveSpec({ op: "+", n: 20, m: 20, limit: 20_000_000, reverseAll: true });
+ * assert.deepEqual(datasetName(spec), "+_bucket_method_n_20_m_20_20000000_p_00_reverse_all");
  * ```
  */
-export function defaultBaseDir(): string {
-  let env: string | undefined;
-  try {
-    env = Deno.env.get("cramming_base_dir");
-  } catch { /* no env permission */ }
-  return resolve(env && env.length > 0 ? env : "abacus-data");
+export function datasetName(spec: DataSpec): string {
+  const p = `p_${pythonFloat(spec.p).replace(".", "")}`;
+  const rev = `${spec.reverseAnswer ? "_reverse_ans" : ""}${spec.reverseAll ? "_reverse_all" : ""}`;
+  const hints = `${spec.indexHints ? "_with_index_hints_circular" : ""}${
+    spec.scratchpad ? "_scratchpad" : ""
+  }`;
+  let name: string;
+  if (spec.op === "sort") {
+    const dims = `max_digits_n_${spec.n}_max_length_m_${spec.m}`;
+    name = spec.method === "bucket"
+      ? `sort_bucket_uniform_distribution_${dims}_${spec.limit}_${p}${rev}${hints}`
+      : `sort_uniform_distribution_sort_basic_${dims}_${spec.numSamples}_${p}${rev}${hints}`;
+  } else if (spec.op === "or") {
+    const max = spec.max >= 0 ? `_max_${spec.max}` : "";
+    name = `or_one_vec_zeros_n_${spec.n}_m_${spec.m}${spec.exact ? "_exact" : ""}${max}_${p}${rev}`;
+  } else if (spec.method === "bucket") {
+    const keep0 = spec.keep0ForLen1 ? "_keep_0_for_len_1" : "";
+    name =
+      `${spec.op}_bucket_method_n_${spec.n}_m_${spec.m}_${spec.limit}_${p}${rev}${keep0}${hints}`;
+  } else {
+    const exact = spec.exact ? "_exact" : "";
+    name =
+      `${spec.op}_n_${spec.n}_m_${spec.m}_examples_${spec.numSamples}_diff_lens${exact}_${p}${rev}${hints}`;
+  }
+  if (spec.seed !== 42) name += `_seed_${spec.seed}`;
+  if (spec.stream !== 0) name += `_stream_${spec.stream}`;
+  return name;
 }

@@ -1,6 +1,7 @@
-// The generator arguments of one dataset (`DataSpec`), their defaults and validation, and the
-// sample count, which (with the row length in row_length.ts) must be known from the arguments
-// alone before streaming starts, so the writer never has to buffer samples.
+// The generator arguments of one dataset (`DataSpec`), their defaults and validation, and what
+// must be known from the arguments alone before streaming starts, so the writer never has to
+// buffer samples: the sample count and the row length (the longest possible sample, plus a cap
+// on random spaces that keeps that bound finite; upstream's space insertion is unbounded).
 
 import { CHAR_SET, type TokenizerType } from "./tokenizer.ts";
 
@@ -106,11 +107,14 @@ export class DataError extends Error {
 
 const OPS: readonly DataOp[] = ["+", "-", "x", "sort", "or"];
 
+/** Throws the one-line `DataError` "Cannot generate <what>". */
+function fail(what: string): never {
+  throw new DataError(`Cannot generate ${what}`);
+}
+
 function checkInt(what: string, value: number, min: number): void {
   if (!Number.isSafeInteger(value) || value < min) {
-    throw new DataError(
-      `Cannot generate data: ${what} must be an integer of at least ${min}, got ${value}`,
-    );
+    fail(`data: ${what} must be an integer of at least ${min}, got ${value}`);
   }
 }
 
@@ -134,81 +138,43 @@ export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
     if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
   }
   if (!OPS.includes(s.op)) {
-    throw new DataError(
-      `Cannot generate data: unknown op ${JSON.stringify(s.op)} (expected +, -, x, sort or or)`,
-    );
+    fail(`data: unknown op ${JSON.stringify(s.op)} (expected +, -, x, sort or or)`);
   }
   if (s.method !== "bucket" && s.method !== "sample") {
-    throw new DataError(`Cannot generate data: unknown method ${JSON.stringify(s.method)}`);
+    fail(`data: unknown method ${JSON.stringify(s.method)}`);
   }
   checkInt("n", s.n, 1);
   checkInt("m", s.m, 1);
   checkInt("limit", s.limit, 1);
   checkInt("num-samples", s.numSamples, 1);
   checkInt("stream", s.stream, 0);
-  if (!Number.isSafeInteger(s.seed)) {
-    throw new DataError(`Cannot generate data: seed must be an integer, got ${s.seed}`);
-  }
-  if (!(s.p >= 0 && s.p < 1)) {
-    throw new DataError(`Cannot generate data: p must be in [0, 1), got ${s.p}`);
-  }
+  if (!Number.isSafeInteger(s.seed)) fail(`data: seed must be an integer, got ${s.seed}`);
+  if (!(s.p >= 0 && s.p < 1)) fail(`data: p must be in [0, 1), got ${s.p}`);
   if (s.max !== -1) checkInt("max", s.max, 1);
-  if (s.reverseAll && s.reverseAnswer) {
-    throw new DataError(`Cannot generate data: choose reverse-all or reverse-answer, not both`);
+  if (s.reverseAll && s.reverseAnswer) fail(`data: choose reverse-all or reverse-answer, not both`);
+  if (s.op === "or" && Math.max(s.n, s.m) > 4095) fail(`or data: n and m must be at most 4095`);
+  if (s.op === "sort" && s.m > CHAR_SET.length) {
+    fail(`sorting data: ${s.m} numbers but only ${CHAR_SET.length} labels`);
   }
-  if (s.op === "or" && Math.max(s.n, s.m) > 4095) {
-    throw new DataError(`Cannot generate or data: n and m must be at most 4095`);
-  }
-  if (s.op === "sort") {
-    if (s.m > CHAR_SET.length) {
-      throw new DataError(
-        `Cannot generate sorting data: ${s.m} numbers but only ${CHAR_SET.length} labels`,
-      );
-    }
-    if (s.method === "bucket" && Math.floor(s.limit / (s.n * s.m)) < 1) {
-      throw new DataError(
-        `Cannot generate sorting data: limit ${s.limit} is less than one sample per bucket (${
-          s.n * s.m
-        } buckets)`,
-      );
-    }
+  const buckets = s.n * s.m;
+  if (s.op === "sort" && s.method === "bucket" && Math.floor(s.limit / buckets) < 1) {
+    fail(`sorting data: limit ${s.limit} is less than one sample per bucket (${buckets} buckets)`);
   }
   if (s.scratchpad && s.op !== "x") {
-    throw new DataError(
-      `Cannot generate ${s.op} data with a scratchpad: it is for multiplication (op x)`,
-    );
+    fail(`${s.op} data with a scratchpad: it is for multiplication (op x)`);
   }
-  if (s.indexHints) {
-    if (s.op === "or") throw new DataError(`Cannot generate or data with index hints`);
-    const longest = s.op === "sort" ? s.n : answerDigits(s);
-    if (longest > CHAR_SET.length) {
-      throw new DataError(
-        `Cannot generate index hints: numbers of up to ${longest} characters but only ${CHAR_SET.length} hint symbols`,
-      );
-    }
+  if (s.indexHints && s.op === "or") fail(`or data with index hints`);
+  const longest = s.op === "sort" ? s.n : answerDigits(s);
+  if (s.indexHints && longest > CHAR_SET.length) {
+    const symbols = `${CHAR_SET.length} hint symbols`;
+    fail(`index hints: numbers of up to ${longest} characters but only ${symbols}`);
   }
   return s;
 }
 
-/**
- * Digits (plus a minus sign) of the longest possible answer of an arithmetic spec.
- *
- * max(n, m) + 1 for `+` (a carry) and `-` (a sign), n + m for `x`.
- *
- * @example
- * ```ts
- * import { answerDigits, resolveSpec } from "./spec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(answerDigits(resolveSpec({ op: "x", n: 15, m: 15 })), 30);
- * ```
- *
- * @returns The bound in characters.
- */
-export function answerDigits(s: DataSpec): number {
-  if (s.op === "x") return s.n + s.m;
-  if (s.op === "-") return Math.max(s.n, s.m) + 1; // may carry a minus sign
-  return Math.max(s.n, s.m) + 1;
+/** Digits (plus a minus sign) of the longest answer: max(n, m) + 1 for `+` and `-`, n + m for `x`. */
+function answerDigits(s: DataSpec): number {
+  return s.op === "x" ? s.n + s.m : Math.max(s.n, s.m) + 1;
 }
 
 /**
@@ -250,4 +216,104 @@ export function sampleCount(spec: DataSpec): number {
   if (spec.method === "sample") return spec.numSamples;
   if (spec.op === "sort") return Math.floor(spec.limit / (spec.n * spec.m)) * spec.n * spec.m;
   return spec.limit;
+}
+
+/** Expected and variance of spaces inserted before one character with probability p. */
+function spaceMoments(p: number): { mean: number; variance: number } {
+  let mean = 0, second = 0, tail = 1;
+  for (let k = 1; k < 30; k++) {
+    tail *= p * 0.1 ** (k - 1); // P(at least k spaces)
+    mean += tail;
+    second += (2 * k - 1) * tail;
+  }
+  return { mean, variance: second - mean * mean };
+}
+
+/**
+ * Most spaces one sample may receive: mean + 6 standard deviations + 4 (upstream has no cap;
+ * exceeding it has probability far below 1e-9 per sample). Further space draws are skipped.
+ *
+ * @example
+ * ```ts
+ * import { spaceBudget } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(spaceBudget(0, 64), 0);
+ * ```
+ *
+ * @param chars Most characters of a sample before spaces.
+ */
+export function spaceBudget(p: number, chars: number): number {
+  if (p <= 0) return 0;
+  const { mean, variance } = spaceMoments(p);
+  return Math.ceil(chars * mean + 6 * Math.sqrt(chars * variance) + 4);
+}
+
+/**
+ * Longest possible sample of a spec in characters = tokens, before EOS and spaces.
+ *
+ * Arithmetic: n + 1 + m + 1 + answer, the answer being max(n, m) + 1 (a carry or a minus sign)
+ * or n + m for `x`; index hints double each number; a multiplication scratchpad adds
+ * {@link scratchpadChars}. Sorting: m * (n + 5) - 1 (n digits, or 2n with hints). OR: n + 1 + m +
+ * 1 + max(n, m).
+ *
+ * @example
+ * ```ts
+ * import { maxSampleChars, resolveSpec } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(maxSampleChars(resolveSpec({ op: "+", n: 20, m: 20 })), 63);
+ * assert.deepEqual(maxSampleChars(resolveSpec({ op: "sort", n: 10, m: 10 })), 149);
+ * ```
+ *
+ * @returns The bound in characters.
+ */
+export function maxSampleChars(spec: DataSpec): number {
+  const h = spec.indexHints ? 2 : 1;
+  if (spec.op === "sort") return spec.m * (spec.n * h + 5) - 1;
+  if (spec.op === "or") return spec.n + spec.m + 2 + Math.max(spec.n, spec.m);
+  const plain = (spec.n + spec.m + answerDigits(spec)) * h + 2;
+  return spec.scratchpad ? plain + scratchpadChars(spec) : plain;
+}
+
+/**
+ * Characters a multiplication scratchpad adds: its m partial products (the k-th at most n + 1 + k
+ * digits: m * (n + 1) + m * (m - 1) / 2, doubled by index hints), m - 1 `+` and the second `=`.
+ *
+ * @example
+ * ```ts
+ * import { resolveSpec, scratchpadChars } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // 3 x 3 digits: products of 4, 5 and 6 digits, two "+", one "=".
+ * assert.equal(scratchpadChars(resolveSpec({ op: "x", n: 3, m: 3, scratchpad: true })), 18);
+ * ```
+ *
+ * @returns The extra characters (0 without a scratchpad).
+ */
+export function scratchpadChars(spec: DataSpec): number {
+  if (!spec.scratchpad) return 0;
+  const h = spec.indexHints ? 2 : 1;
+  return (spec.m * (spec.n + 1) + (spec.m * (spec.m - 1)) / 2) * h + spec.m;
+}
+
+/**
+ * Row length of a dataset: longest possible sample plus its spaces budget plus EOS.
+ *
+ * For p = 0 this equals upstream's padded length of a large dataset (64 for 20+20 addition, 63
+ * for 15x15 multiplication, 150 for 10x10 sorting).
+ *
+ * @example
+ * ```ts
+ * import { resolveSpec, rowLength } from "./spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(rowLength(resolveSpec({ op: "x", n: 15, m: 15 })), 63);
+ * ```
+ *
+ * @returns Tokens per stored row.
+ */
+export function rowLength(spec: DataSpec): number {
+  const chars = maxSampleChars(spec);
+  return chars + spaceBudget(spec.p, chars) + 1;
 }

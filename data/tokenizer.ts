@@ -4,9 +4,8 @@
 // drops PAD, BOS and EOS.
 
 /**
- * Padding token id; also what a space encodes to.
- *
- * Rows are right-padded with it and loss masks ignore it; upstream asserts it is 0.
+ * Padding token id, also what a space encodes to: rows are right-padded with it and loss masks
+ * ignore it (upstream asserts it is 0).
  *
  * @example
  * ```ts
@@ -18,40 +17,15 @@
  */
 export const PAD = 0;
 
-/**
- * Unknown-character token id.
- *
- * Every vocabulary encodes characters outside it as UNK.
- *
- * @example
- * ```ts
- * import { UNK, getTokenizer } from "./tokenizer.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(getTokenizer("pad").encode("?")[0], UNK);
- * ```
- */
-export const UNK = 1;
+/** Unknown-character token id: every vocabulary encodes characters outside it as UNK. */
+const UNK = 1;
+
+/** Beginning-of-sequence token id (never emitted; kept for upstream's ids, dropped by decoding). */
+const BOS = 2;
 
 /**
- * Beginning-of-sequence token id (never emitted by the generators).
- *
- * Kept for upstream id compatibility; decoding drops it.
- *
- * @example
- * ```ts
- * import { BOS, getTokenizer } from "./tokenizer.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(getTokenizer("pad").decode([BOS, 4]), "0");
- * ```
- */
-export const BOS = 2;
-
-/**
- * End-of-sequence token id; ends every stored sample.
- *
- * The model is trained to emit it after the answer.
+ * End-of-sequence token id: it ends every stored sample, and the model learns to emit it after the
+ * answer.
  *
  * @example
  * ```ts
@@ -64,9 +38,8 @@ export const BOS = 2;
 export const EOS = 3;
 
 /**
- * Token id of the digit `0` in every vocabulary.
- *
- * Digits are `DIGIT_FIRST..DIGIT_LAST`; Abacus embeddings key on this range.
+ * Token id of the digit `0` in every vocabulary: digits are `DIGIT_FIRST..DIGIT_LAST`, the range
+ * Abacus embeddings key on.
  *
  * @example
  * ```ts
@@ -79,9 +52,7 @@ export const EOS = 3;
 export const DIGIT_FIRST = 4;
 
 /**
- * Token id of the digit `9` in every vocabulary.
- *
- * See `DIGIT_FIRST`.
+ * Token id of the digit `9` in every vocabulary (see `DIGIT_FIRST`).
  *
  * @example
  * ```ts
@@ -94,9 +65,8 @@ export const DIGIT_FIRST = 4;
 export const DIGIT_LAST = 13;
 
 /**
- * Token id of `=` in every vocabulary.
- *
- * Loss masking (`mask_before_equals`) keeps only the tokens after it.
+ * Token id of `=` in every vocabulary; loss masking (`mask_before_equals`) keeps only the tokens
+ * after it.
  *
  * @example
  * ```ts
@@ -109,9 +79,8 @@ export const DIGIT_LAST = 13;
 export const EQUALS = 17;
 
 /**
- * Token id of a space in every vocabulary (decoding only: encoding emits PAD instead).
- *
- * Generators write it internally; the writer stores it as PAD, as upstream does.
+ * Token id of a space in every vocabulary, for decoding: encoding emits PAD instead, and the
+ * generators write it only for the writer to store it as PAD, as upstream does.
  *
  * @example
  * ```ts
@@ -224,7 +193,6 @@ const cache = new Map<TokenizerType, Tokenizer>();
  * assert.deepEqual(getTokenizer("sort").vocabSize, 118);
  * ```
  *
- * @param type `pad`, `sort` or `index`.
  * @returns A shared, immutable tokenizer.
  */
 export function getTokenizer(type: TokenizerType): Tokenizer {
@@ -240,31 +208,4 @@ export function getTokenizer(type: TokenizerType): Tokenizer {
   }
   cache.set(type, tok);
   return tok;
-}
-
-/**
- * Builds a table from token id to the UTF-8 bytes of its character, for writing text fast.
- *
- * Specials map to no bytes except the space id 18 (and PAD, which stands for a space), which
- * map to a space. Used by the dataset writer to turn token rows into `.txt` lines.
- *
- * @example
- * ```ts
- * import { utf8Table } from "./tokenizer.ts";
- * import assert from "node:assert/strict";
- *
- * const t = utf8Table("pad");
- * assert.deepEqual([...t[14]], [43]); // "+"
- * ```
- *
- * @returns One `Uint8Array` per token id.
- */
-export function utf8Table(type: TokenizerType): Uint8Array[] {
-  const tok = getTokenizer(type);
-  const enc = new TextEncoder();
-  return tok.tokens.map((t, id) => {
-    if (id === PAD || id === SPACE) return enc.encode(" ");
-    if (id < DIGIT_FIRST) return new Uint8Array(0);
-    return enc.encode(t);
-  });
 }

@@ -6,10 +6,20 @@
 import { DATA_USAGE, type DataArgs, parseDataArgs } from "../cli/data_args.ts";
 import { Progress } from "../cli/progress.ts";
 import { DataError, resolveSpec, tokenizerFor } from "../data/spec.ts";
-import { generateDataset, generateGrid, planDataset } from "../data/generate.ts";
-import { removePendingOutputs } from "../data/writer.ts";
+import {
+  generateDataset,
+  generateGrid,
+  planDataset,
+  removePendingOutputs,
+} from "../data/generate.ts";
 
-export * from "../data/mod.ts";
+export * from "../data/tokenizer.ts";
+export * from "../data/spec.ts";
+export * from "../data/meta.ts";
+export * from "../data/presets.ts";
+export * from "../data/dataset.ts";
+export * from "../data/generate.ts";
+export { createSource, type SampleSource } from "../data/generators.ts";
 
 function errorLine(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split("\n")[0];

@@ -8,8 +8,7 @@
 
 import type { GridKind } from "../plot/types.ts";
 import type { EvalConfig } from "../../cli/config_types.ts";
-import { scratchpadChars } from "../../data/row_length.ts";
-import { DEFAULT_SPEC } from "../../data/spec.ts";
+import { DEFAULT_SPEC, scratchpadChars } from "../../data/spec.ts";
 import type { TokenizerType } from "../../data/tokenizer.ts";
 
 /** The evaluation tasks; the same names as the plot task's grid kinds. */

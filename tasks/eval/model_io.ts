@@ -11,10 +11,12 @@ import { readSafetensors } from "../../core/safetensors.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import type { Backend } from "../../core/backend.ts";
-import { planDataset, readMeta, TRAIN_PRESETS } from "../../data/mod.ts";
+import { planDataset } from "../../data/generate.ts";
+import { readMeta } from "../../data/dataset.ts";
+import { TRAIN_PRESETS } from "../../data/presets.ts";
 import type { DatasetMeta } from "../../data/meta.ts";
 import { EvalError } from "./grids.ts";
-import { parseArchConfig } from "../../cli/config_files.ts";
+import { parseArchConfig } from "../../cli/config.ts";
 import type { ArchConfig } from "../../cli/config_types.ts";
 import { ConfigError } from "../../cli/overrides.ts";
 

@@ -6,10 +6,11 @@
 
 import { join } from "node:path";
 import { openDataset } from "../../data/dataset.ts";
-import { cellSpec, readGridMeta } from "../../data/grid.ts";
+import { cellSpec } from "../../data/generate.ts";
+import { readGridMeta } from "../../data/dataset.ts";
 import { datasetDir, GRID_PRESETS } from "../../data/presets.ts";
 import type { DataOp, DataSpec } from "../../data/spec.ts";
-import { createSource } from "../../data/generators/mod.ts";
+import { createSource } from "../../data/generators.ts";
 import { EOS, EQUALS, PAD, SPACE } from "../../data/tokenizer.ts";
 import { EvalError, type EvalTask, type GridPlan } from "./grids.ts";
 

@@ -11,7 +11,7 @@ import { parse as parseYaml } from "yaml";
 import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
-import { parseArchConfig } from "../../cli/config_files.ts";
+import { parseArchConfig } from "../../cli/config.ts";
 import { readTrainingMeta } from "../eval/model_io.ts";
 import type { CurvePoint } from "../plot/curves.ts";
 import { readPanel } from "../plot/input.ts";

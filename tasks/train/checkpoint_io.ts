@@ -4,7 +4,7 @@
 // read side that a resume uses, turning any damage into one `Cannot resume from DIR: ...` line.
 
 import { basename, join } from "node:path";
-import { configHash, configToYaml, parseConfigYaml, RESUME_KEYS } from "../../cli/config_files.ts";
+import { configHash, configToYaml, parseConfigYaml, RESUME_KEYS } from "../../cli/config.ts";
 import { schemaFor } from "../../cli/config_keys.ts";
 import { keyInfo } from "../../cli/config_schema.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";

@@ -134,7 +134,8 @@ export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDat
  *
  * @example
  * ```ts
- * import { generateDataset, openDataset } from "../../data/mod.ts";
+ * import { generateDataset } from "../../data/generate.ts";
+ * import { openDataset } from "../../data/dataset.ts";
  * import { TrainStream } from "./dataset.ts";
  * import { deepEqual } from "node:assert/strict";
  *

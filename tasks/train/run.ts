@@ -4,7 +4,7 @@
 // test split. Kept apart from tasks/train.ts so tests and benchmarks can call it directly.
 
 import { basename, join } from "node:path";
-import { configToYaml } from "../../cli/config_files.ts";
+import { configToYaml } from "../../cli/config.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
 import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
 import { type CrashPoint, writeFileAtomic } from "../../core/checkpoint.ts";

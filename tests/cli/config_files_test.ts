@@ -3,13 +3,14 @@
 
 import { deepStrictEqual as equal, notDeepStrictEqual, ok, throws } from "node:assert/strict";
 import { parse } from "npm:yaml@^2.6.0";
-import { loadConfig, presetSummaries } from "../../cli/config.ts";
 import {
   configHash,
   configToYaml,
+  loadConfig,
   parseArchConfig,
   parseConfigYaml,
-} from "../../cli/config_files.ts";
+  presetSummaries,
+} from "../../cli/config.ts";
 import { configDoc, helpText } from "../../cli/config_help.ts";
 import { schemaFor } from "../../cli/config_keys.ts";
 import { keyInfo } from "../../cli/config_schema.ts";

@@ -3,11 +3,10 @@
 // accepted (arch.head=linear) and the ones it does not are refused everywhere with one line.
 
 import { deepStrictEqual as equal, ok, rejects, throws } from "node:assert/strict";
-import { loadConfig } from "../../cli/config.ts";
-import { parseArchConfig } from "../../cli/config_files.ts";
+import { loadConfig, parseArchConfig } from "../../cli/config.ts";
 import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "../../cli/config_keys.ts";
 import { keyInfo } from "../../cli/config_schema.ts";
-import { configTypes } from "../../cli/config_help.ts";
+import { configTypes } from "../../cli/config_keys.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { paramList } from "../../core/nn/params.ts";

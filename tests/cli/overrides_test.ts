@@ -91,14 +91,10 @@ Deno.test("parseValue() rejects sweeps, unterminated quotes and trailing text in
   }
 });
 
-Deno.test("parseOverride() splits at the first = and marks Hydra's + and ++", () => {
+Deno.test("parseOverride() splits at the first = and takes Hydra's + and ++ like key=value", () => {
   const o = parseOverride("data.sources.arithmetic.tokenized_dataset_path=a=b/c");
-  equal([o.key, o.value, o.add], [
-    "data.sources.arithmetic.tokenized_dataset_path",
-    "a=b/c",
-    false,
-  ]);
-  equal(parseOverride("+sort_reverse=True").add, true);
+  equal([o.key, o.value], ["data.sources.arithmetic.tokenized_dataset_path", "a=b/c"]);
+  equal(parseOverride("+sort_reverse=True"), parseOverride("sort_reverse=True"));
   equal(parseOverride("++x.y=1").key, "x.y");
   equal(parseOverride("name=2024").raw, "2024");
   equal(parseOverride("name='2024'").quoted, true);

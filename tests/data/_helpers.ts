@@ -1,7 +1,7 @@
 // Shared helpers of the data tests: run a source to text lines, and parse samples back into
 // numbers with an independent oracle (BigInt) rather than the generator's digit arithmetic.
 
-import { createSource } from "../../data/generators/mod.ts";
+import { createSource } from "../../data/generators.ts";
 import { type DataSpec, resolveSpec, tokenizerFor } from "../../data/spec.ts";
 import { getTokenizer, SPACE } from "../../data/tokenizer.ts";
 

@@ -5,8 +5,7 @@
 import assert from "node:assert/strict";
 import { CHAR_SET } from "../../data/tokenizer.ts";
 import { oracle, rev, sampleLines, splitArith } from "./_helpers.ts";
-import { DataError, resolveSpec } from "../../data/spec.ts";
-import { maxSampleChars } from "../../data/row_length.ts";
+import { DataError, maxSampleChars, resolveSpec } from "../../data/spec.ts";
 
 for (const op of ["+", "-", "x"] as const) {
   Deno.test(`bucket ${op}: equal pair counts, exact digits, no leading zeros, right answers`, () => {

@@ -4,8 +4,7 @@
 
 import assert from "node:assert/strict";
 import { generateDataset, generateGrid } from "../../data/generate.ts";
-import { openDataset, readMeta } from "../../data/dataset.ts";
-import { readGridMeta } from "../../data/grid.ts";
+import { openDataset, readGridMeta, readMeta } from "../../data/dataset.ts";
 import { DataError } from "../../data/spec.ts";
 import { EOS, getTokenizer, PAD } from "../../data/tokenizer.ts";
 import { oracle, rev, splitArith, tempDir } from "./_helpers.ts";
@@ -129,6 +128,15 @@ Deno.test("grid cells do not depend on the other cells generated", async () => {
     await Deno.readFile(`${root}/a/x_n_3_m_3/test.bin`),
     await Deno.readFile(`${root}/b/x_n_3_m_3/test.bin`),
   );
+  await cleanup();
+});
+
+Deno.test("a grid that is not a preset is named after its arguments and sides", async () => {
+  const [root, cleanup] = await tempDir();
+  const base = { op: "+", reverseAll: true, numSamples: 3 } as const;
+  const grid = await generateGrid({ base, maxSide: 2, diagonal: true, baseDir: root });
+  assert.equal(grid.name, "+_grid_eval_sides_1_2_diagonal_examples_3_p_00_reverse_all");
+  assert.deepEqual(grid.cells.map((c) => c.dir), ["+_n_1_m_1", "+_n_2_m_2"]);
   await cleanup();
 });
 

@@ -2,10 +2,9 @@
 // lengths equal to upstream's padded lengths, and that no sample ever exceeds its row.
 
 import assert from "node:assert/strict";
-import { DataError, resolveSpec, sampleCount } from "../../data/spec.ts";
-import { maxSampleChars, rowLength } from "../../data/row_length.ts";
-import { datasetName } from "../../data/names.ts";
-import { createSource } from "../../data/generators/mod.ts";
+import { DataError, maxSampleChars, resolveSpec, rowLength, sampleCount } from "../../data/spec.ts";
+import { datasetName } from "../../data/presets.ts";
+import { createSource } from "../../data/generators.ts";
 import { planDataset } from "../../data/generate.ts";
 
 Deno.test("resolveSpec() rejects bad input with one-line messages", () => {

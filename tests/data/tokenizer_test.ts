@@ -2,7 +2,6 @@
 
 import assert from "node:assert/strict";
 import {
-  BOS,
   CHAR_SET,
   DIGIT_FIRST,
   DIGIT_LAST,
@@ -10,13 +9,15 @@ import {
   EQUALS,
   getTokenizer,
   PAD,
-  UNK,
 } from "../../data/tokenizer.ts";
+
+const [UNK, BOS] = [1, 2]; // upstream's ids
 
 Deno.test("getTokenizer('pad') has upstream's 19 ids", () => {
   const t = getTokenizer("pad");
   assert.deepEqual(t.vocabSize, 19);
-  assert.deepEqual([PAD, UNK, BOS, EOS, DIGIT_FIRST, DIGIT_LAST, EQUALS], [0, 1, 2, 3, 4, 13, 17]);
+  assert.deepEqual([PAD, EOS, DIGIT_FIRST, DIGIT_LAST, EQUALS], [0, 3, 4, 13, 17]);
+  assert.deepEqual(t.tokens.slice(0, 4), ["[PAD]", "[UNK]", "[BOS]", "[EOS]"]);
   assert.deepEqual(t.encode("0123456789+-x= "), [
     4,
     5,

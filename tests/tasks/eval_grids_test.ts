@@ -3,8 +3,8 @@
 // bounds against really generated samples, and one-line errors for bad input.
 
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { cellSpec } from "../../data/grid.ts";
-import { createSource } from "../../data/generators/mod.ts";
+import { cellSpec } from "../../data/generate.ts";
+import { createSource } from "../../data/generators.ts";
 import { EQUALS } from "../../data/tokenizer.ts";
 import {
   cellCost,
