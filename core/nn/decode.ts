@@ -159,7 +159,7 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
           const ids = new Int32Array(B * P);
           rows.forEach((r, b) => ids.set(r, b * P));
           const x = model.embed(ids, B, P, 0);
-          const state = model.initialState(x, o.seed, 0);
+          const state = initialState(a, be, x, o.seed);
           const logits = pass(x, state, (j, i, r) => (qkv) =>
             attentionDecode(qkv, caches[r][j][i].k, caches[r][j][i].v, {
               heads: a.heads,

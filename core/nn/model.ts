@@ -18,8 +18,9 @@ import { Tensor } from "../tensor.ts";
 import { abacusIndices, drawAbacusPositions, longestDigitRun } from "./abacus.ts";
 import type { Arch } from "./arch.ts";
 import { initialState } from "./state.ts";
-import { Fire, FIRE_KEYS, type FireParamName, type FireParams } from "./fire.ts";
+import { FIRE_KEYS, fireBias, type FireParams } from "./fire.ts";
 import {
+  type Dense,
   dense,
   feedForward,
   type FfnWeights,
@@ -36,8 +37,8 @@ export interface ModelBlock {
   injection: InjectionWeights;
   /** Layer weights. */
   layers: LayerWeights[];
-  /** FIRE module per layer (null without FIRE). */
-  fires: (Fire | null)[];
+  /** FIRE parameters per layer (null without FIRE). */
+  fires: (FireParams | null)[];
 }
 
 /** Options of one forward pass. */
@@ -82,6 +83,7 @@ export class ArithmeticModel {
   readonly rng: Rng;
   /** Weights per block (one block, or one per layer with skip), with each layer's FIRE. */
   readonly blocks: ModelBlock[] = [];
+  #head: FfnWeights | Dense | null;
 
   /** Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model. */
   constructor(arch: Arch, arena: ParamArena, rng: Rng) {
@@ -90,10 +92,9 @@ export class ArithmeticModel {
     this.backend = arena.backend;
     this.rng = rng;
     const p = (n: string) => arena.get(n);
-    const opt = (n: string) => (arena.names.includes(n) ? arena.get(n) : null);
     const ffn = (pre: string): FfnWeights => ({
-      dIn: { w: p(`${pre}dense_in.weight`), b: opt(`${pre}dense_in.bias`) },
-      dOut: { w: p(`${pre}dense_out.weight`), b: opt(`${pre}dense_out.bias`) },
+      dIn: this.#dense(`${pre}dense_in.`),
+      dOut: this.#dense(`${pre}dense_out.`),
     });
     const { blocks, layersPerBlock } = blockLayout(arch);
     for (let j = 0; j < blocks; j++) {
@@ -103,32 +104,35 @@ export class ArithmeticModel {
         : arch.inputInjectionType === "ffn"
         ? { ffn: ffn(`${bp}ffn.`) }
         : {};
-      const layers: LayerWeights[] = [], fires: (Fire | null)[] = [];
+      const layers: LayerWeights[] = [], fires: (FireParams | null)[] = [];
       for (let i = 0; i < layersPerBlock; i++) {
         const lp = layerPrefix(arch, j, i), k = attnKeys(arch, lp);
         layers.push({
           norm1: { w: p(`${lp}residual1.norm.weight`), b: p(`${lp}residual1.norm.bias`) },
           norm2: { w: p(`${lp}residual2.norm.weight`), b: p(`${lp}residual2.norm.bias`) },
           inProj: p(k.inProj),
-          outProj: opt(k.outProj),
+          outProj: this.#opt(k.outProj),
           ffn: ffn(`${lp}ffn.`),
         });
-        fires.push(
-          arch.rotary === "fire"
-            ? new Fire({
-              heads: arch.heads,
-              backend: this.backend,
-              params: Object.fromEntries(
-                (Object.keys(FIRE_KEYS) as FireParamName[]).map((
-                  n,
-                ) => [n, p(k.fire + FIRE_KEYS[n].slice("rotary_emb.".length))]),
-              ) as FireParams,
-            })
-            : null,
-        );
+        const fire = () => Object.entries(FIRE_KEYS).map(([n, key]) => [n, p(k.fire + key)]);
+        fires.push(arch.rotary === "fire" ? Object.fromEntries(fire()) as FireParams : null);
       }
       this.blocks.push({ injection, layers, fires });
     }
+    this.#head = arch.head === "ffn"
+      ? ffn("encoder.head.")
+      : arch.head === "linear"
+      ? this.#dense("encoder.head.")
+      : null;
+  }
+
+  #opt(name: string): Tensor | null {
+    return this.arena.names.includes(name) ? this.arena.get(name) : null;
+  }
+
+  /** A dense layer's `weight` and optional `bias` under a key prefix. */
+  #dense(pre: string): Dense {
+    return { w: this.arena.get(`${pre}weight`), b: this.#opt(`${pre}bias`) };
   }
 
   /** Makes a model with freshly initialised parameters (upstream's init). */
@@ -201,32 +205,15 @@ export class ArithmeticModel {
   }
 
   /**
-   * The initial recurrent state for embedded input x (B, T, H) at positions pos0.. (the noise
-   * depends only on (seed, row, position, channel)).
-   *
-   * @param x embedded input (B, T, H)
-   * @param pos0 position of the first column
-   * @returns the state (B, T, H)
-   */
-  initialState(x: Tensor, seed: number, pos0 = 0): Tensor {
-    return initialState(this.arch, this.backend, x, seed, { pos0 });
-  }
-
-  /**
    * FIRE biases for every (block, layer), (heads, T, T) each (null entries without FIRE).
    *
    * @param training randomise positions (when `attention.max_length` allows)
    */
   fireBiases(T: number, training: boolean): (Tensor | null)[][] {
+    const maxLength = this.arch.attentionMaxLength;
     return this.blocks.map((b) =>
       b.fires.map((f) =>
-        f
-          ? f.bias(T, {
-            training,
-            maxLength: this.arch.attentionMaxLength,
-            random: () => this.rng.float(),
-          })
-          : null
+        f ? fireBias(f, T, { training, maxLength, random: () => this.rng.float() }) : null
       )
     );
   }
@@ -266,21 +253,8 @@ export class ArithmeticModel {
    * @returns (B, T, V)
    */
   readout(h: Tensor): Tensor {
-    const a = this.arch, p = (n: string) => this.arena.get(n);
-    if (a.head === "ffn") {
-      h = feedForward(h, {
-        dIn: {
-          w: p("encoder.head.dense_in.weight"),
-          b: a.useBias ? p("encoder.head.dense_in.bias") : null,
-        },
-        dOut: {
-          w: p("encoder.head.dense_out.weight"),
-          b: a.useBias ? p("encoder.head.dense_out.bias") : null,
-        },
-      });
-    } else if (a.head === "linear") {
-      h = dense(h, { w: p("encoder.head.weight"), b: a.useBias ? p("encoder.head.bias") : null });
-    }
+    const a = this.arch, p = (n: string) => this.arena.get(n), head = this.#head;
+    if (head) h = "dIn" in head ? feedForward(h, head) : dense(h, head);
     if (a.finalNorm) {
       h = layerNorm(h, p("encoder.final_norm.weight"), p("encoder.final_norm.bias"), a.normEps);
     }
@@ -309,7 +283,7 @@ export class ArithmeticModel {
     const k = options.kGrad ?? (options.training ? a.maximalRecurrence : 0);
     const x = this.embed(ids, B, T, shift);
     const biases = this.fireBiases(T, options.training);
-    let state = this.initialState(x, seed);
+    let state = initialState(this.arch, this.backend, x, seed);
     if (n > 0) {
       const s0 = state;
       state = noGrad(() => {
