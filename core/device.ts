@@ -14,14 +14,237 @@ import {
   type DispatchSpec,
   type KernelContext,
 } from "../kernels/context.ts";
-import { openGpu } from "./_adapter.ts";
-import { GpuCache } from "./_gpu_cache.ts";
-import { ScratchTextures } from "./_scratch_textures.ts";
-import { UniformSlices } from "./_uniforms.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
 import { measureTuning, restoreTuning } from "./tuning.ts";
 
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8;
+
+/**
+ * Mesa's drivers look for a display server when they load and print "error: XDG_RUNTIME_DIR is
+ * invalid or not set" twice on a machine whose environment lacks the variable (a container, a
+ * CI job, ssh without a session). Point it at the system's temporary folder before the driver is
+ * loaded; a value the user set is kept. Skipped without the env permission.
+ */
+function quietDisplayProbe(): void {
+  if (!("Deno" in globalThis) || Deno.build.os !== "linux") return; // a browser has no driver env
+  if (Deno.permissions.querySync({ name: "env" }).state !== "granted") return;
+  const dir = Deno.env.get("XDG_RUNTIME_DIR");
+  if (dir !== undefined && dir !== "") return;
+  Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") || "/tmp");
+}
+
+/**
+ * Requests the high-performance adapter and a device with every limit the adapter offers (and
+ * the `subgroups` feature when it has it); `isCpu` for CPU rasterizers (llvmpipe, lavapipe,
+ * SwiftShader, WARP).
+ */
+async function openGpu(): Promise<{ device: GPUDevice; name: string; isCpu: boolean }> {
+  quietDisplayProbe();
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  const adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
+  if (!adapter) {
+    throw new Error(
+      "No WebGPU adapter found: install a driver (on Linux without a GPU: " +
+        "apt-get install mesa-vulkan-drivers) or choose the cpu backend (ABACUS_BACKEND=cpu)",
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  const lim = adapter.limits as unknown as Record<string, number>;
+  for (const key in adapter.limits) {
+    const v = lim[key];
+    if (typeof v === "number") requiredLimits[key] = v;
+  }
+  // Subgroup operations when the adapter offers them (row reductions use them on GPUs).
+  const requiredFeatures = adapter.features.has("subgroups" as GPUFeatureName)
+    ? ["subgroups" as GPUFeatureName]
+    : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  const info = adapter.info;
+  // Browsers often leave the description empty (Chromium: vendor "google", architecture
+  // "swiftshader"), so the other fields name the adapter there.
+  const name = info.description ||
+    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
+  const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(name);
+  return { device, name, isCpu };
+}
+
+/** Bind groups kept before the cache is emptied. */
+const MAX_GROUPS = 4096;
+
+/**
+ * Pipelines by WGSL text and entry point, bind groups by pipeline and resources.
+ *
+ * Pipelines are keyed by the code string itself (launchers reuse their generated strings, whose
+ * hashes V8 keeps), not by a concatenation that would be hashed again on every dispatch. Bind
+ * groups are keyed by object ids: a training step binds the same pooled buffers, recycled
+ * textures and uniform slices every step, and creating ~100 bind groups per step costs more
+ * host time than looking them up. Entries for destroyed buffers are never hit again (a new
+ * buffer gets a new id); the cache is emptied when it holds `MAX_GROUPS` groups.
+ */
+class GpuCache {
+  #device: GPUDevice;
+  #stats: DeviceStats;
+  #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
+  #ids = new WeakMap<object, number>();
+  #nextId = 1;
+  #groups = new Map<string, GPUBindGroup>();
+
+  constructor(device: GPUDevice, stats: DeviceStats) {
+    this.#device = device;
+    this.#stats = stats;
+  }
+
+  /** Returns the compiled pipeline for a WGSL module, compiling it on first use. */
+  pipeline(code: string, entry: string): GPUComputePipeline {
+    let byCode = this.#pipelines.get(entry);
+    if (!byCode) this.#pipelines.set(entry, byCode = new Map());
+    let p = byCode.get(code);
+    if (!p) {
+      const module = this.#device.createShaderModule({ code });
+      p = this.#device.createComputePipeline({
+        layout: "auto",
+        compute: { module, entryPoint: entry },
+      });
+      byCode.set(code, p);
+      this.#stats.pipelines++;
+    }
+    return p;
+  }
+
+  /**
+   * Returns a bind group of `resources` at bindings 0.. for a pipeline, creating it on first use.
+   *
+   * @param pipeline the pipeline (its layout 0)
+   */
+  bindGroup(pipeline: GPUComputePipeline, resources: Binding[]): GPUBindGroup {
+    let key = String(this.#id(pipeline));
+    for (const r of resources) {
+      if ("buffer" in r) key += `|${this.#id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+      else key += `|${this.#id(r)}`;
+    }
+    let group = this.#groups.get(key);
+    if (!group) {
+      if (this.#groups.size >= MAX_GROUPS) this.#groups.clear();
+      const entries: GPUBindGroupEntry[] = resources.map((r, i) => ({ binding: i, resource: r }));
+      group = this.#device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.#groups.set(key, group);
+      this.#stats.bindGroups++;
+    }
+    return group;
+  }
+
+  #id(o: object): number {
+    let id = this.#ids.get(o);
+    if (id === undefined) this.#ids.set(o, id = this.#nextId++);
+    return id;
+  }
+}
+
+/** Rounds a texture extent up to its class: n up to 16, else powers of two in four steps. */
+function textureClass(n: number, max: number): number {
+  if (n <= 16) return n;
+  const step = 2 ** Math.floor(Math.log2(n)) / 4;
+  return Math.min(max, Math.ceil(n / step) * step);
+}
+
+/**
+ * Recycled `rgba32float` 2D-array scratch textures: free ones by size class, and those in use by
+ * the submission being recorded (reusable once it is submitted). Extents come in size classes so
+ * that varying shapes (evaluation's prompt lengths) share a few textures.
+ */
+class ScratchTextures {
+  #device: GPUDevice;
+  #free = new Map<string, GPUTexture[]>();
+  #inFlight: [string, GPUTexture][] = [];
+
+  constructor(device: GPUDevice) {
+    this.#device = device;
+  }
+
+  /**
+   * A texture of at least `width` x `height` texels (rounded up to size classes: at most 25%
+   * larger, powers of two exactly) and exactly `layers` layers, in use until `submitted()`.
+   *
+   * @returns the texture (storage, sampled and copy-destination usage)
+   */
+  take(width: number, height: number, layers: number): GPUTexture {
+    const max = this.#device.limits.maxTextureDimension2D;
+    const w = textureClass(width, max), h = textureClass(height, max);
+    const key = `${w}x${h}x${layers}`;
+    const tex = this.#free.get(key)?.pop() ?? this.#device.createTexture({
+      size: [w, h, layers],
+      format: "rgba32float",
+      dimension: "2d",
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
+        GPUTextureUsage.COPY_DST,
+    });
+    this.#inFlight.push([key, tex]);
+    return tex;
+  }
+
+  /** Makes the textures taken so far reusable (call after the submission that uses them). */
+  submitted(): void {
+    for (const [key, tex] of this.#inFlight) {
+      const list = this.#free.get(key);
+      if (list) list.push(tex);
+      else this.#free.set(key, [tex]);
+    }
+    this.#inFlight = [];
+  }
+}
+
+const UNIFORM = 0x40;
+const ARENA_BYTES = 1 << 16;
+
+interface Arena {
+  gpu: GPUBuffer;
+  cpu: Uint8Array<ArrayBuffer>;
+  used: number;
+}
+
+/**
+ * Per-submission uniform slices: each dispatch's params go into a 256-byte-aligned slice of a
+ * 64 KiB uniform buffer, filled on the CPU while the submission is recorded and written to the
+ * GPU just before it is submitted (so values such as a learning rate change per dispatch without
+ * recompiling); the buffers are recycled for the next submission.
+ */
+class UniformSlices {
+  #device: GPUDevice;
+  #align: number;
+  #arenas: Arena[] = [];
+  #free: Arena[] = [];
+
+  constructor(device: GPUDevice) {
+    this.#device = device;
+    this.#align = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
+  }
+
+  /** Copies `data` (at most 256 bytes) into a fresh slice of the current submission. */
+  slice(data: ArrayBufferView): GPUBufferBinding {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let arena = this.#arenas[this.#arenas.length - 1];
+    if (!arena || arena.used + this.#align > ARENA_BYTES) {
+      arena = this.#free.pop() ?? {
+        gpu: this.#device.createBuffer({ size: ARENA_BYTES, usage: UNIFORM | COPY_DST }),
+        cpu: new Uint8Array(ARENA_BYTES),
+        used: 0,
+      };
+      arena.used = 0;
+      this.#arenas.push(arena);
+    }
+    const offset = arena.used;
+    arena.cpu.set(bytes, offset);
+    arena.used += this.#align;
+    return { buffer: arena.gpu, offset, size: Math.max(16, Math.ceil(bytes.length / 16) * 16) };
+  }
+
+  /** Writes the slices to the GPU (call just before the submission) and recycles the buffers. */
+  submitting(): void {
+    for (const a of this.#arenas) this.#device.queue.writeBuffer(a.gpu, 0, a.cpu, 0, a.used);
+    this.#free.push(...this.#arenas);
+    this.#arenas = [];
+  }
+}
 
 /** Counters that benchmarks and tests read (tuning measurements are left out). */
 export interface DeviceStats {
@@ -95,7 +318,7 @@ export class Device implements KernelContext {
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.#uniforms = new UniformSlices(device);
     this.pool = new BufferPool(device);
-    this.#cache = new GpuCache(device);
+    this.#cache = new GpuCache(device, this.stats);
     this.#textures = new ScratchTextures(device);
     device.addEventListener("uncapturederror", (e) => {
       const msg = (e as GPUUncapturedErrorEvent).error.message;
@@ -147,9 +370,7 @@ export class Device implements KernelContext {
 
   /** Returns the compiled pipeline for a WGSL module, compiling it on first use. */
   pipeline(code: string, entry = "main"): GPUComputePipeline {
-    const p = this.#cache.pipeline(code, entry);
-    this.stats.pipelines = this.#cache.pipelines;
-    return p;
+    return this.#cache.pipeline(code, entry);
   }
 
   #ensurePass(): GPUComputePassEncoder {
@@ -178,7 +399,6 @@ export class Device implements KernelContext {
       ? [...spec.bindings, this.#uniforms.slice(spec.params)]
       : spec.bindings;
     const group = this.#cache.bindGroup(pipeline, all);
-    this.stats.bindGroups = this.#cache.bindGroups;
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
