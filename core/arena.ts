@@ -4,12 +4,28 @@
  * fill. Parameters are tensor views at 256-byte-aligned offsets, weight-decay group first.
  * @module
  */
+import { roundUp } from "../kernels/context.ts";
 import { fillKernel } from "../kernels/fill.ts";
-import { layoutParams, type ParamSpec } from "./arena_layout.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
 import { type Backend, numel } from "./backend.ts";
 import { keep, Tensor } from "./tensor.ts";
+
+/** Parameter offsets are multiples of this many elements (256 bytes, a storage-binding offset). */
+export const ARENA_ALIGN = 64;
+
+/** One parameter to allocate. */
+export interface ParamSpec {
+  /** State-dict key (upstream's name), unique in the arena. */
+  name: string;
+  /** Dimensions. */
+  shape: readonly number[];
+  /**
+   * Whether weight decay applies (default: upstream's `limited_decay_keys` rule, not when the
+   * name contains `bias`, `LayerNorm` or `norm`).
+   */
+  decay?: boolean;
+}
 
 /** Where one parameter lives in the arena. */
 export interface ParamEntry {
@@ -58,7 +74,7 @@ export class ParamArena {
   /** Total elements, padding included (a multiple of 64). */
   readonly size: number;
   /** First element of the no-decay group. */
-  readonly decayEnd: number;
+  readonly decayEnd: number = 0;
   #entries = new Map<string, ParamEntry>();
   #order: ParamEntry[] = [];
   #params: GPUBuffer | Float32Array;
@@ -74,9 +90,28 @@ export class ParamArena {
    */
   constructor(backend: Backend, specs: readonly ParamSpec[]) {
     this.backend = backend;
-    const { offsets, decay, decayEnd, size } = layoutParams(specs);
-    this.decayEnd = decayEnd;
-    this.size = size;
+    const seen = new Set<string>();
+    for (const s of specs) {
+      if (seen.has(s.name)) throw new Error(`Parameter name ${s.name} is used twice`);
+      seen.add(s.name);
+      if (!s.shape.every((d) => Number.isInteger(d) && d > 0)) {
+        throw new Error(`Parameter ${s.name} has a bad shape [${s.shape.join(", ")}]`);
+      }
+    }
+    // The weight-decay group first, each parameter ARENA_ALIGN-aligned, so the arena's
+    // whole-buffer kernels need only one boundary.
+    const decay = specs.map((s) => s.decay ?? !/bias|LayerNorm|norm/.test(s.name));
+    const offsets: number[] = [];
+    let at = 0;
+    for (const pass of [true, false]) {
+      specs.forEach((s, i) => {
+        if (decay[i] !== pass) return;
+        offsets[i] = at;
+        at = roundUp(at + numel(s.shape), ARENA_ALIGN);
+      });
+      if (pass) this.decayEnd = at;
+    }
+    this.size = Math.max(at, ARENA_ALIGN);
     if (backend.kind === "cpu") {
       this.#params = new Float32Array(this.size);
       this.#grads = new Float32Array(this.size);
@@ -95,7 +130,7 @@ export class ParamArena {
       this.#grads = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
     }
     specs.forEach((s, i) => {
-      const offset = offsets.get(s.name)!;
+      const offset = offsets[i];
       // keep(): the arena owns its views, so an enclosing scope() must not dispose them.
       const param = keep(Tensor.view(s.shape, backend, this.#params, offset));
       param.requiresGrad = true;
@@ -114,11 +149,6 @@ export class ParamArena {
   /** Every parameter with its placement, in the order given. */
   get entries(): readonly ParamEntry[] {
     return this.#order;
-  }
-
-  /** The parameter tensors, in the order given. */
-  get params(): Tensor[] {
-    return this.#order.map((e) => e.param);
   }
 
   /** The flat parameter buffer (webgpu) or array (cpu), `size` elements. */

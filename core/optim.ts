@@ -6,6 +6,7 @@
  */
 import { adamwKernel } from "../kernels/adamw.ts";
 import { gradNormKernel, gradNormScratch } from "../kernels/grad_norm.ts";
+import type { Kernel } from "../kernels/program.ts";
 import type { ParamArena } from "./arena.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
@@ -108,14 +109,6 @@ export class AdamW {
   }
 
   /**
-   * The 1-element buffer holding the global gradient norm of the last `step()` when clipping
-   * (webgpu backend; null on cpu), so a training loop can fold it into its one readback.
-   */
-  get gradNormBuffer(): GPUBuffer | null {
-    return this.#norm instanceof Float32Array ? null : this.#norm;
-  }
-
-  /**
    * Records one update of every parameter from the gradients in the arena (no readback).
    *
    * @param lr learning rate for this step (also kept as `this.lr`)
@@ -135,19 +128,9 @@ export class AdamW {
       step: this.#step,
       maxGradNorm: this.maxGradNorm,
     };
-    const p = a.paramBuffer, g = a.gradBuffer, m = this.#m, v = this.#v, norm = this.#norm;
-    if (p instanceof Float32Array) {
-      const cpu = [g, m, v, norm] as Float32Array[];
-      if (this.maxGradNorm !== null) gradNormKernel.cpu({ grad: cpu[0], n, out: cpu[3] });
-      adamwKernel.cpu({ ...hp, param: p, grad: cpu[0], m: cpu[1], v: cpu[2], norm: cpu[3] });
-    } else {
-      const dev = a.backend as Device;
-      const gpu = [g, m, v, norm] as GPUBuffer[];
-      if (this.maxGradNorm !== null) {
-        gradNormKernel.gpu(dev, { grad: gpu[0], n, out: gpu[3], partials: this.#partials! });
-      }
-      adamwKernel.gpu(dev, { ...hp, param: p, grad: gpu[0], m: gpu[1], v: gpu[2], norm: gpu[3] });
-    }
+    const grad = a.gradBuffer, norm = this.#norm;
+    if (this.maxGradNorm !== null) this.#gradNorm();
+    this.#run(adamwKernel, { ...hp, param: a.paramBuffer, grad, m: this.#m, v: this.#v, norm });
     this.#normFresh = this.maxGradNorm !== null;
   }
 
@@ -164,21 +147,23 @@ export class AdamW {
    * @returns the norm (one readback on the webgpu backend)
    */
   async gradNorm(): Promise<number> {
-    const a = this.arena, g = a.gradBuffer, norm = this.#norm;
-    if (norm instanceof Float32Array) {
-      if (!this.#normFresh) gradNormKernel.cpu({ grad: g as Float32Array, n: a.size, out: norm });
-      return norm[0];
-    }
-    const dev = a.backend as Device;
-    if (!this.#normFresh) {
-      gradNormKernel.gpu(dev, {
-        grad: g as GPUBuffer,
-        n: a.size,
-        out: norm,
-        partials: this.#partials!,
-      });
-    }
-    return new Float32Array(await dev.read(norm, 4))[0];
+    if (!this.#normFresh) this.#gradNorm();
+    const norm = this.#norm;
+    if (norm instanceof Float32Array) return norm[0];
+    return new Float32Array(await (this.arena.backend as Device).read(norm, 4))[0];
+  }
+
+  /** Records the global gradient norm into the norm buffer. */
+  #gradNorm(): void {
+    const a = this.arena, partials = this.#partials ?? undefined;
+    this.#run(gradNormKernel, { grad: a.gradBuffer, n: a.size, out: this.#norm, partials });
+  }
+
+  /** Runs a whole-arena kernel on the arena's backend (buffers on webgpu, arrays on cpu). */
+  #run<G, C>(k: Kernel<G, C>, args: Record<string, unknown>): void {
+    const be = this.arena.backend;
+    if (be.kind === "cpu") k.cpu(args as C);
+    else k.gpu(be, args as G);
   }
 
   /** Copies the optimizer state out for a checkpoint. */

@@ -5,7 +5,7 @@
  * Reference: Wang et al. 2022 (DeepNet); upstream `_init_module`; docs/checkpoint.md (names).
  * @module
  */
-import type { ParamSpec } from "../arena_layout.ts";
+import type { ParamSpec } from "../arena.ts";
 import type { Arch } from "./arch.ts";
 
 /** A parameter's spec plus how to draw its initial value. */

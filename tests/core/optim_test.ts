@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
 import { ParamArena } from "../../core/arena.ts";
-import { ARENA_ALIGN, type ParamSpec } from "../../core/arena_layout.ts";
+import { ARENA_ALIGN, type ParamSpec } from "../../core/arena.ts";
 import { AdamW, type AdamWOptions } from "../../core/optim.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { scope, type Tensor } from "../../core/tensor.ts";
