@@ -53,7 +53,6 @@ export class BufferPool {
   #order = new WeakMap<GPUBuffer, number>();
   #live = 0;
   #created = 0;
-  #bytes = 0;
 
   /** Makes an empty pool on a device. */
   constructor(device: GPUDevice) {
@@ -70,11 +69,6 @@ export class BufferPool {
     return this.#created;
   }
 
-  /** Bytes held by the pool, free or live. */
-  get bytes(): number {
-    return this.#bytes;
-  }
-
   /**
    * Returns a buffer of at least `bytes` bytes, reusing a free one of the same class.
    *
@@ -86,7 +80,6 @@ export class BufferPool {
     this.#live++;
     if (list && list.length > 0) return list.pop()!;
     this.#created++;
-    this.#bytes += size;
     const b = this.#device.createBuffer({ size, usage: STORAGE_USAGE });
     this.#order.set(b, this.#created);
     return b;
@@ -109,16 +102,5 @@ export class BufferPool {
       else hi = mid;
     }
     list.splice(lo, 0, buffer);
-  }
-
-  /** Destroys every free buffer (live ones stay). */
-  trim(): void {
-    for (const list of this.#free.values()) {
-      for (const b of list) {
-        this.#bytes -= b.size;
-        b.destroy();
-      }
-    }
-    this.#free.clear();
   }
 }

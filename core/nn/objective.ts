@@ -35,13 +35,12 @@ export function lossTargets(
   ids: Int32Array,
   B: number,
   T: number,
-  options: { maskBeforeEquals: boolean; equalsId?: number },
+  options: { maskBeforeEquals: boolean },
 ): Int32Array {
-  const eq = options.equalsId ?? EQUALS_ID;
   const out = new Int32Array(B * T).fill(-100);
   for (let b = 0; b < B; b++) {
     const row = ids.subarray(b * T, b * T + T);
-    const eqPos = options.maskBeforeEquals ? row.indexOf(eq) : -1;
+    const eqPos = options.maskBeforeEquals ? row.indexOf(EQUALS_ID) : -1;
     for (let t = 0; t + 1 < T; t++) {
       const label = row[t + 1];
       if (label !== 0 && t + 1 > eqPos) out[b * T + t] = label;

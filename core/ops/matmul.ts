@@ -25,13 +25,8 @@ type Plan = Omit<MatmulArgs<unknown>, "a" | "b" | "out" | "variant">;
 /** Runs one product into a new tensor of `shape` without recording a gradient. */
 function product(a: Tensor, b: Tensor, plan: Plan, shape: readonly number[]): Tensor {
   const out = Tensor.empty(shape, "f32", a.backend);
-  productInto(a, b, plan, out);
-  return out;
-}
-
-/** Runs one product into `out` (adding to it with `plan.accumulate`). */
-function productInto(a: Tensor, b: Tensor, plan: Plan, out: Tensor): void {
   run(matmulKernel, { ...plan, a, b, out });
+  return out;
 }
 
 function checkPair(a: Tensor, b: Tensor, what: string): void {
@@ -110,75 +105,34 @@ function core(a: Tensor, b: Tensor, d: Dims, outShape: readonly number[]): Tenso
   const fold = shared && !transA;
   const batch = fold ? 1 : d.count, rows = fold ? d.count * m : m;
   const sA = rows * k, sB = shared ? 0 : k * n, sG = rows * n;
-  const out = product(a, b, {
-    m: rows,
-    n,
-    k,
-    batch,
-    transA,
-    transB,
-    strideA: sA,
-    strideB: sB,
-  }, outShape);
+  const plan = { m: rows, n, k, batch, transA, transB, strideA: sA, strideB: sB };
+  const out = product(a, b, plan, outShape);
   if (!needsGrad(a, b)) return out;
   const sa = saveForBackward(a), sb = saveForBackward(b);
   return record(out, [a, b], (g, sinks) => {
+    // A gradient tensor already collected for the operand (a parameter's) takes it in place.
+    const grad = (l: Tensor, r: Tensor, p: Plan, shape: readonly number[], sink: Tensor | null) => {
+      if (!sink) return product(l, r, p, shape);
+      run(matmulKernel, { ...p, accumulate: true, a: l, b: r, out: sink });
+      return null;
+    };
     let ga: Tensor | null = null, gb: Tensor | null = null;
     if (a.requiresGrad) {
-      // dA has A's layout; a gradient already collected for A takes it in place.
-      const into = (l: Tensor, r: Tensor, plan: Plan): Tensor | null => {
-        if (!sinks[0]) return product(l, r, plan, as);
-        productInto(l, r, { ...plan, accumulate: true }, sinks[0]);
-        return null;
-      };
-      ga = transA
-        // dA stored (K, M) = op(B) (K, N) @ G^T
-        ? into(sb, g, {
-          m: k,
-          n: m,
-          k: n,
-          batch,
-          transA: transB,
-          transB: true,
-          strideA: sB,
-          strideB: sG,
-        })
-        // dA (M, K) = G (M, N) @ op(B)^T
-        : into(g, sb, {
-          m: rows,
-          n: k,
-          k: n,
-          batch,
-          transB: !transB,
-          strideA: sG,
-          strideB: sB,
-        });
+      // dA stored (K, M) = op(B) (K, N) @ G^T, or dA (M, K) = G (M, N) @ op(B)^T
+      const p: Plan = transA
+        ? { m: k, n: m, k: n, batch, transA: transB, transB: true, strideA: sB, strideB: sG }
+        : { m: rows, n: k, k: n, batch, transB: !transB, strideA: sG, strideB: sB };
+      ga = transA ? grad(sb, g, p, as, sinks[0]) : grad(g, sb, p, as, sinks[0]);
     }
     if (b.requiresGrad) {
-      const per = shared && batch > 1; // a shared b with a transposed a: sum the batch after
-      const shape = per ? [batch, ...bs] : bs;
-      const plan: Plan = transB
-        // dB stored (N, K) = G^T (N, M) @ op(A)
-        ? {
-          m: n,
-          n: k,
-          k: rows,
-          batch,
-          transA: true,
-          transB: transA,
-          strideA: sG,
-          strideB: sA,
-        }
-        // dB (K, N) = op(A)^T (K, M) @ G
+      // dB stored (N, K) = G^T (N, M) @ op(A), or dB (K, N) = op(A)^T (K, M) @ G
+      const p: Plan = transB
+        ? { m: n, n: k, k: rows, batch, transA: true, transB: transA, strideA: sG, strideB: sA }
         : { m: k, n, k: rows, batch, transA: !transA, strideA: sA, strideB: sG };
-      const [l, r] = transB ? [g, sa] : [sa, g];
-      // A parameter's gradient (a weight's, one matrix) takes the product in place.
-      const sink = sinks[1];
-      if (sink && !per && batch === 1) productInto(l, r, { ...plan, accumulate: true }, sink);
-      else {
-        gb = product(l, r, plan, shape);
-        if (per) gb = sumBatch(gb, batch, bs);
-      }
+      const per = shared && batch > 1; // a shared b with a transposed a: sum the batch after
+      const shape = per ? [batch, ...bs] : bs, sink = batch === 1 ? sinks[1] : null;
+      gb = transB ? grad(g, sa, p, shape, sink) : grad(sa, g, p, shape, sink);
+      if (per) gb = sumBatch(gb!, batch, bs);
     }
     return [ga, gb];
   }, [sa, sb]);
