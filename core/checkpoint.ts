@@ -1,8 +1,7 @@
 // Checkpoint folders that survive a kill at any moment: every file is written to a temporary
 // name, fsynced and renamed; a whole folder is built as `<dir>.tmp-<pid>` and swapped in with
 // two renames (old -> `<dir>.old`, new -> `<dir>`), so some whole checkpoint always exists.
-// Also the checkpoint listing (newest first by the stored timestamp) and upstream's key names.
-// File layout: docs/checkpoint.md.
+// Reading them is core/checkpoint_read.ts; the file layout is in docs/checkpoint.md.
 
 import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointError } from "./checkpoint_read.ts";

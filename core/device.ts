@@ -349,13 +349,12 @@ export class Device implements KernelContext {
     if (this.#tuningOn && !this.tuning.has(key)) this.#wanted.add(key);
   }
 
-  /** Runs the requested measurements (one batch at a time; later callers await the same one). */
+  /** Runs the requested measurement (later callers await the same one). */
   #measureRequested(): Promise<void> {
     if (!this.#measuring && this.#wanted.size > 0) {
-      const keys = [...this.#wanted];
       this.#wanted.clear();
       const { submits, dispatches } = this.stats;
-      this.#measuring = measureTuning(this, keys, () => this.#drain()).finally(() => {
+      this.#measuring = measureTuning(this, () => this.#drain()).finally(() => {
         this.#measuring = null;
         Object.assign(this.stats, { submits, dispatches }); // the counters are the caller's work
       });

@@ -48,6 +48,10 @@ export interface GradNode {
   release?: () => void;
 }
 
+function cpuStorage(cpu: TypedArray, view = false): Storage {
+  return { gpu: null, offset: 0, pooled: false, cpu, refs: 0, view };
+}
+
 /**
  * A shaped array on a backend.
  *
@@ -96,13 +100,7 @@ export class Tensor {
   static empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
     const n = numel(shape);
     const storage: Storage = backend.kind === "cpu"
-      ? {
-        gpu: null,
-        offset: 0,
-        pooled: false,
-        cpu: makeArray(dtype, n, backend.float64 === true),
-        refs: 0,
-      }
+      ? cpuStorage(makeArray(dtype, n, backend.float64 === true))
       : { gpu: backend.pool.acquire(n * 4), offset: 0, pooled: true, cpu: null, refs: 0 };
     return new Tensor(shape, dtype, backend, storage);
   }
@@ -126,15 +124,7 @@ export class Tensor {
     }
     const arr = makeArray(dtype, data.length, backend.kind === "cpu" && backend.float64);
     arr.set(data as ArrayLike<number>);
-    if (backend.kind === "cpu") {
-      return new Tensor(s, dtype, backend, {
-        gpu: null,
-        offset: 0,
-        pooled: false,
-        cpu: arr,
-        refs: 0,
-      });
-    }
+    if (backend.kind === "cpu") return new Tensor(s, dtype, backend, cpuStorage(arr));
     const t = Tensor.empty(s, dtype, backend);
     backend.upload(t.buffer, arr);
     return t;
@@ -184,14 +174,7 @@ export class Tensor {
   ): Tensor {
     const n = numel(shape);
     const storage: Storage = base instanceof Float32Array
-      ? {
-        gpu: null,
-        offset: 0,
-        pooled: false,
-        cpu: base.subarray(offsetElems, offsetElems + n),
-        refs: 0,
-        view: true,
-      }
+      ? cpuStorage(base.subarray(offsetElems, offsetElems + n), true)
       : { gpu: base, offset: offsetElems * 4, pooled: false, cpu: null, refs: 0, view: true };
     return new Tensor(shape, "f32", backend, storage);
   }

@@ -67,25 +67,19 @@ export async function restoreTuning(
 }
 
 /**
- * Measures the requested keys that `ctx.tuning` lacks (one is known: `matmul.family`; others are
- * ignored), stores them in `ctx.tuning` and saves the matmul family to the cache file (a read-only
- * home only costs the measurement again next time).
+ * Measures the one known key, `matmul.family`, when `ctx.tuning` lacks it, stores it there and
+ * saves it to the cache file (a read-only home only costs the measurement again next time).
  *
  * @example
  * ```ts ignore
- * await measureTuning(dev, ["matmul.family"], () => dev.sync());
+ * await measureTuning(dev, () => dev.sync());
  * console.log(dev.tuning.get("matmul.family"));
  * ```
- * @param ctx kernel context (its `tuning` receives the results)
+ * @param ctx kernel context (its `tuning` receives the result)
  * @param sync flushes the recorded work and waits for it
  */
-export async function measureTuning(
-  ctx: KernelContext,
-  keys: Iterable<string>,
-  sync: () => Promise<void>,
-): Promise<void> {
-  const wanted = new Set(keys);
-  if (!wanted.has("matmul.family") || ctx.tuning.has("matmul.family")) return;
+export async function measureTuning(ctx: KernelContext, sync: () => Promise<void>): Promise<void> {
+  if (ctx.tuning.has("matmul.family")) return;
   await probeMatmulFamily(ctx, sync);
   const paths = cachePaths();
   if (!paths) return;

@@ -34,6 +34,19 @@ function rotaryOf(r: boolean | RotaryOptions | undefined): RotaryOptions | undef
   return r === true ? {} : r ? r : undefined;
 }
 
+/** Checks a fused (B, T, 3H) projection against the head count; returns the head dimension. */
+function headDimOf(op: string, qkv: Tensor, heads: number): number {
+  checkDtype(op, qkv);
+  const [, , h3] = qkv.shape;
+  if (qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || h3 % (3 * heads)) {
+    throw new Error(
+      `Cannot ${op} qkv of shape ${shapeStr(qkv.shape)} with ${heads} heads: ` +
+        `expected (B, T, 3H) with H divisible by the heads`,
+    );
+  }
+  return h3 / (3 * heads);
+}
+
 /**
  * Causal multi-head self-attention on a fused projection.
  *
@@ -61,17 +74,8 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
   const { heads, bias } = options;
   const layout = options.layout ?? "pytorch";
   const rotary = rotaryOf(options.rotary);
-  checkDtype("attend over", qkv);
-  if (
-    qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || qkv.shape[2] % (3 * heads)
-  ) {
-    throw new Error(
-      `Cannot attend over qkv of shape ${shapeStr(qkv.shape)} with ${heads} heads: ` +
-        `expected (B, T, 3H) with H divisible by the heads`,
-    );
-  }
-  const [batch, seq, h3] = qkv.shape;
-  const headDim = h3 / (3 * heads);
+  const headDim = headDimOf("attend over", qkv, heads);
+  const [batch, seq] = qkv.shape;
   if (rotary && headDim % 2) {
     throw new Error(`Cannot apply rotary embedding to heads of odd dimension ${headDim}`);
   }
@@ -173,19 +177,9 @@ export function attentionDecode(
   const rotary = rotaryOf(options.rotary);
   const all = [qkv, kCache, vCache, ...(bias ? [bias] : []), ...(lengths ? [lengths] : [])];
   checkBackends("decode attention over", all);
-  for (const t of [qkv, kCache, vCache, ...(bias ? [bias] : [])]) {
-    checkDtype("decode attention over", t);
-  }
-  if (
-    qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || qkv.shape[2] % (3 * heads)
-  ) {
-    throw new Error(
-      `Cannot decode attention over qkv of shape ${shapeStr(qkv.shape)} with ${heads} heads: ` +
-        `expected (B, steps, 3H) with H divisible by the heads`,
-    );
-  }
-  const [batch, steps, h3] = qkv.shape;
-  const headDim = h3 / (3 * heads);
+  for (const t of [kCache, vCache, ...(bias ? [bias] : [])]) checkDtype("decode attention over", t);
+  const headDim = headDimOf("decode attention over", qkv, heads);
+  const [batch, steps] = qkv.shape;
   const capacity = kCache.shape[2];
   for (const c of [kCache, vCache]) {
     const s = c.shape;
