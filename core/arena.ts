@@ -234,21 +234,6 @@ export class ParamArena {
   }
 
   /**
-   * Reads one parameter (or its gradient) back.
-   *
-   * @param which the parameter (default) or its gradient
-   * @returns a copy of its values
-   */
-  async read(name: string, which: "param" | "grad" = "param"): Promise<Float32Array> {
-    this.#check();
-    const e = this.entry(name);
-    const base = which === "param" ? this.#params : this.#grads;
-    if (base instanceof Float32Array) return base.slice(e.offset, e.offset + e.size);
-    const bytes = await (this.backend as Device).read(base, e.size * 4, e.offset * 4);
-    return new Float32Array(bytes);
-  }
-
-  /**
    * Reads every parameter (or gradient) back with one readback of the whole arena.
    *
    * @param which parameters (default) or gradients

@@ -452,17 +452,6 @@ export class Device implements KernelContext {
   }
 
   /**
-   * Records a buffer-to-buffer copy in submission order.
-   *
-   * @param srcOffset byte offset in the source
-   * @param dstOffset byte offset in the destination
-   * @param bytes byte count (a multiple of 4)
-   */
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
-    this.#endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
-  }
-
-  /**
    * Records a buffer-to-texture copy in submission order.
    *
    * @param src source buffer or range

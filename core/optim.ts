@@ -54,7 +54,7 @@ export interface AdamWState {
  * arena.write("w", [0.5, -0.5], "grad");
  * const opt = new AdamW(arena, { lr: 0.1, weightDecay: 0, maxGradNorm: null });
  * opt.step();
- * const w = await arena.read("w");
+ * const w = await arena.get("w").toArray();
  * ok(Math.abs(w[0] - 0.9) < 1e-6 && Math.abs(w[1] + 0.9) < 1e-6);
  * opt.zeroGrad();
  * ```
