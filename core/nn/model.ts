@@ -2,15 +2,21 @@
  * The arithmetic transformer of upstream (`ScriptableRecurrentLMBPTT`): embedding (+ Abacus or
  * learned positions) and LayerNorm, a block of layers run `maximal_recurrence` times with input
  * injection (or separate layers with injection before each), head FFN, final norm, an untied
- * H x H adapter applied as x @ W, and the decoder. Parameters live in one flat arena.
- * Reference: McLeish et al. 2024 §3-4; upstream `crammed_depthrecurrent.py`.
+ * H x H adapter applied as x @ W, and the decoder. Parameters live in one flat arena. A layer is
+ * causal multi-head attention without biases and a GLU-GELU feed-forward, each wrapped in a
+ * post-norm (x = LN(x + f(x)), upstream's default) or pre-norm (x = x + f(LN(x))) residual.
+ * Reference: McLeish et al. 2024 §3-4; upstream `crammed_depthrecurrent.py` (`TransformerLayer`,
+ * `NormalizedResidualConnection`, `FFNComponent`).
  * @module
  */
 import { ParamArena } from "../arena.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { add } from "../ops/elementwise.ts";
+import { gluGelu } from "../ops/glu.ts";
+import { addLayerNorm, layerNorm } from "../ops/layernorm.ts";
+import { concat } from "../ops/layout.ts";
+import { causalAttention } from "../ops/attention.ts";
 import { embedding } from "../ops/embedding.ts";
-import { layerNorm } from "../ops/layernorm.ts";
 import { linear, matmul } from "../ops/matmul.ts";
 import { noGrad } from "../grad_mode.ts";
 import { type Backend, defaultBackend } from "../backend.ts";
@@ -19,17 +25,101 @@ import { abacusIndices, drawAbacusPositions, longestDigitRun } from "./abacus.ts
 import type { Arch } from "./arch.ts";
 import { initialState } from "./state.ts";
 import { FIRE_KEYS, fireBias, type FireParams } from "./fire.ts";
-import {
-  type Dense,
-  dense,
-  feedForward,
-  type FfnWeights,
-  inject,
-  type InjectionWeights,
-  type LayerWeights,
-  transformerLayer,
-} from "./layers.ts";
 import { attnKeys, blockLayout, blockPrefix, layerPrefix, paramList } from "./params.ts";
+
+/** A dense layer's weight [out, in] and optional bias [out]. */
+export interface Dense {
+  /** Weight, [out, in] (applied as x @ W^T). */
+  w: Tensor;
+  /** Bias, [out]. */
+  b: Tensor | null;
+}
+
+/** A GLU feed-forward: dense_in (H -> I), GLU halves to I/2, dense_out (I/2 -> H). */
+export interface FfnWeights {
+  /** Input projection. */
+  dIn: Dense;
+  /** Output projection. */
+  dOut: Dense;
+}
+
+/** A LayerNorm's weight and bias. */
+export interface NormWeights {
+  /** Scale, [H]. */
+  w: Tensor;
+  /** Shift, [H]. */
+  b: Tensor;
+}
+
+/** One layer's parameters. */
+export interface LayerWeights {
+  /** Norm of the attention residual. */
+  norm1: NormWeights;
+  /** Norm of the feed-forward residual. */
+  norm2: NormWeights;
+  /** Fused q/k/v projection, [3H, H]. */
+  inProj: Tensor;
+  /** Output projection, [H, H] (null with `skip_output_projection`). */
+  outProj: Tensor | null;
+  /** Feed-forward. */
+  ffn: FfnWeights;
+}
+
+/** x @ W^T (+ b): (..., in) -> (..., out). */
+function dense(x: Tensor, d: Dense): Tensor {
+  const y = linear(x, d.w);
+  return d.b ? add(y, d.b) : y;
+}
+
+/** The GLU-GELU feed-forward: dense_out(GELU(gate) * x) with [x, gate] = dense_in(input). */
+function feedForward(x: Tensor, f: FfnWeights): Tensor {
+  return dense(gluGelu(dense(x, f.dIn)), f.dOut);
+}
+
+/**
+ * One layer, (B, T, H) -> (B, T, H); `attend` maps the fused q/k/v projection (B, T, 3H) to the
+ * heads' outputs (B, T, H), which the output projection (if any) then maps back.
+ */
+function transformerLayer(
+  x: Tensor,
+  w: LayerWeights,
+  arch: Arch,
+  attend: (qkv: Tensor) => Tensor,
+): Tensor {
+  const attention = (h: Tensor) => {
+    const out = attend(linear(h, w.inProj));
+    return w.outProj ? linear(out, w.outProj) : out;
+  };
+  const eps = arch.normEps;
+  if (arch.normScheme === "post") {
+    const h = addLayerNorm(x, attention(x), w.norm1.w, w.norm1.b, eps);
+    return addLayerNorm(h, feedForward(h, w.ffn), w.norm2.w, w.norm2.b, eps);
+  }
+  const h = add(x, attention(layerNorm(x, w.norm1.w, w.norm1.b, eps)));
+  return add(h, feedForward(layerNorm(h, w.norm2.w, w.norm2.b, eps), w.ffn));
+}
+
+/** Input-injection weights of a block (`linear`: adapter [H, 2H]; `ffn`: a feed-forward). */
+export interface InjectionWeights {
+  /** The linear adapter. */
+  adapter?: Tensor;
+  /** The feed-forward. */
+  ffn?: FfnWeights;
+}
+
+/** Combines the state with the embedded input before a block (upstream `TransformerBlock`). */
+function inject(state: Tensor, injected: Tensor, arch: Arch, w: InjectionWeights): Tensor {
+  switch (arch.inputInjectionType) {
+    case "none":
+      return state;
+    case "add":
+      return add(state, injected);
+    case "linear":
+      return linear(concat([state, injected], -1), w.adapter!);
+    case "ffn":
+      return feedForward(concat([state, injected], -1), w.ffn!);
+  }
+}
 
 /** One block's weights: its input injection and its layers (with their FIRE modules). */
 export interface ModelBlock {
@@ -233,14 +323,14 @@ export class ArithmeticModel {
     biases: (Tensor | null)[][],
     attend?: (block: number, layer: number) => (qkv: Tensor) => Tensor,
   ): Tensor {
+    const a = this.arch, layout = a.attentionType === "pytorch" ? "pytorch" : "interleaved";
     this.blocks.forEach((b, j) => {
-      state = inject(state, injected, this.arch, b.injection);
+      state = inject(state, injected, a, b.injection);
       b.layers.forEach((w, i) => {
-        state = transformerLayer(state, w, {
-          arch: this.arch,
-          bias: biases[j][i],
-          attend: attend?.(j, i),
-        });
+        const bias = biases[j][i] ?? undefined, rotary = a.rotary === "rope";
+        const causal = (qkv: Tensor) =>
+          causalAttention(qkv, { heads: a.heads, layout, bias, rotary });
+        state = transformerLayer(state, w, a, attend?.(j, i) ?? causal);
       });
     });
     return state;
