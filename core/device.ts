@@ -2,9 +2,15 @@
  * The WebGPU device layer: adapter and device with the adapter's larger limits, a pipeline cache,
  * the buffer pool, and a command recorder that puts many dispatches into one submit (a submit
  * plus a wait costs ~11.6 ms on llvmpipe whatever the work, so a training step is one submit).
- * Opening a device restores its tuning from the cache file and runs no kernel; what a launcher
- * asks to measure (`requestTuning`) is measured at the next `read()` or `sync()`
- * (`core/tuning.ts`).
+ *
+ * Per-adapter tuning decisions outlive a process in `$XDG_CACHE_HOME/abacus/tuning.json` (or
+ * `~/.cache/...`), in two halves so that opening a device never runs a kernel: opening restores
+ * the file's entry (a file read, nothing measured); a key nobody stored (the matmul family, a
+ * fraction of a second to measure) is measured lazily: the matmul launcher, on finding no
+ * `matmul.family`, asks its context (`requestTuning`) and keeps to its adapter-kind guess for that
+ * launch; the device runs the measurement at its next async call (`read()` or `sync()`), after the
+ * caller's recorded work has finished and while the caller awaits it, so later launches follow
+ * the measurement. `ABACUS_TUNE=0` skips both (the adapter-kind guess is used).
  * @module
  */
 import {
@@ -15,9 +21,72 @@ import {
   type KernelContext,
 } from "../kernels/context.ts";
 import { BufferPool, sizeClass } from "./pool.ts";
-import { measureTuning, restoreTuning } from "./tuning.ts";
+import { probeMatmulFamily } from "../kernels/matmul_tune.ts";
 
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8;
+
+function env(k: string): string | undefined {
+  if (!("Deno" in globalThis)) return undefined; // a browser: no cache file, nothing saved
+  try {
+    return Deno.env.get(k);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cache folder and file, or null without a home. */
+function cachePaths(): { dir: string; file: string } | null {
+  const home = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : null);
+  return home ? { dir: `${home}/abacus`, file: `${home}/abacus/tuning.json` } : null;
+}
+
+async function readCache(file: string): Promise<Record<string, Record<string, string>>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(file));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Fills `tuning` from the cache file's entry for the adapter, when that entry holds a measured
+ * matmul family (every key of it is then honoured). Measures nothing; returns false when
+ * `ABACUS_TUNE=0` turns tuning off.
+ */
+async function restoreTuning(
+  adapterName: string,
+  tuning: Map<string, string>,
+): Promise<boolean> {
+  if (env("ABACUS_TUNE") === "0") return false;
+  const paths = cachePaths();
+  if (!paths) return true;
+  const mine = (await readCache(paths.file))[adapterName];
+  if (mine && typeof mine["matmul.family"] === "string") {
+    for (const [k, v] of Object.entries(mine)) tuning.set(k, v);
+  }
+  return true;
+}
+
+/**
+ * Measures the one known key, `matmul.family`, when `ctx.tuning` lacks it (`sync` flushes the
+ * recorded work and waits for it), stores it there and saves it to the cache file.
+ */
+async function measureTuning(ctx: KernelContext, sync: () => Promise<void>): Promise<void> {
+  if (ctx.tuning.has("matmul.family")) return;
+  await probeMatmulFamily(ctx, sync);
+  const paths = cachePaths();
+  if (!paths) return;
+  try {
+    const all = await readCache(paths.file);
+    all[ctx.adapterName] = { "matmul.family": ctx.tuning.get("matmul.family")! };
+    await Deno.mkdir(paths.dir, { recursive: true });
+    const tmp = `${paths.file}.${Deno.pid}.tmp`;
+    await Deno.writeTextFile(tmp, JSON.stringify(all, null, 2));
+    await Deno.rename(tmp, paths.file);
+  } catch {
+    // A read-only home only costs the probe again next time.
+  }
+}
 
 /**
  * Mesa's drivers look for a display server when they load and print "error: XDG_RUNTIME_DIR is
