@@ -20,7 +20,7 @@ import {
   type DispatchSpec,
   type KernelContext,
 } from "../kernels/context.ts";
-import { BufferPool, sizeClass } from "./pool.ts";
+import { BufferPool } from "./pool.ts";
 import { probeMatmulFamily } from "../kernels/matmul_tune.ts";
 
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8;
@@ -373,7 +373,7 @@ export class Device implements KernelContext {
   #scratch: GPUBuffer[] = [];
   #textures: ScratchTextures;
   #staging: GPUBuffer[] = [];
-  #readPool = new Map<number, GPUBuffer[]>();
+  #readPool: BufferPool;
   #errors: string[] = [];
   #tuningOn = false;
   #wanted = new Set<string>();
@@ -387,6 +387,7 @@ export class Device implements KernelContext {
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
     this.#uniforms = new UniformSlices(device);
     this.pool = new BufferPool(device);
+    this.#readPool = new BufferPool(device, MAP_READ | COPY_DST);
     this.#cache = new GpuCache(device, this.stats);
     this.#textures = new ScratchTextures(device);
     device.addEventListener("uncapturederror", (e) => {
@@ -568,18 +569,14 @@ export class Device implements KernelContext {
     const [buffer, base] = bufParts(src);
     offset += base;
     const n = Math.ceil(bytes / 4) * 4;
-    const size = sizeClass(n);
-    const list = this.#readPool.get(size);
-    const staging = list?.pop() ?? this.device.createBuffer({ size, usage: MAP_READ | COPY_DST });
+    const staging = this.#readPool.acquire(n);
     if (n > 0) this.#endPass().copyBufferToBuffer(buffer, offset, staging, 0, n);
     this.flush();
     this.stats.readbacks++;
     await staging.mapAsync(GPUMapMode.READ, 0, Math.max(n, 4));
     const out = staging.getMappedRange(0, Math.max(n, 4)).slice(0, bytes);
     staging.unmap();
-    const back = this.#readPool.get(size);
-    if (back) back.push(staging);
-    else this.#readPool.set(size, [staging]);
+    this.#readPool.release(staging);
     await this.#measureRequested();
     return out;
   }

@@ -31,7 +31,7 @@ export function sizeClass(bytes: number): number {
 }
 
 /**
- * Hands out storage buffers by size class and takes them back for reuse.
+ * Hands out buffers by size class and takes them back for reuse.
  *
  * `live` counts buffers handed out and not yet released; tests use it to prove that a block of
  * work frees what it allocates.
@@ -45,6 +45,7 @@ export function sizeClass(bytes: number): number {
  */
 export class BufferPool {
   #device: GPUDevice;
+  #usage: number;
   // Free lists are kept in decreasing creation order and hand out the earliest-created buffer:
   // the choice then depends only on which buffers are free, not on the order they came back, so
   // a training step that allocates and frees the same way every step gets the same buffers every
@@ -54,9 +55,10 @@ export class BufferPool {
   #live = 0;
   #created = 0;
 
-  /** Makes an empty pool on a device. */
-  constructor(device: GPUDevice) {
+  /** Makes an empty pool on a device, of buffers with `usage` (default: storage). */
+  constructor(device: GPUDevice, usage: number = STORAGE_USAGE) {
     this.#device = device;
+    this.#usage = usage;
   }
 
   /** Buffers handed out and not yet released. */
@@ -80,7 +82,7 @@ export class BufferPool {
     this.#live++;
     if (list && list.length > 0) return list.pop()!;
     this.#created++;
-    const b = this.#device.createBuffer({ size, usage: STORAGE_USAGE });
+    const b = this.#device.createBuffer({ size, usage: this.#usage });
     this.#order.set(b, this.#created);
     return b;
   }

@@ -25,13 +25,14 @@ export interface Storage {
   gpu: GPUBuffer | null;
   /** Byte offset into `gpu` (non-zero for views into a flat parameter arena). */
   offset: number;
-  /** Whether the buffer goes back to the pool when the last reference goes (false for arenas). */
-  pooled: boolean;
   /** Typed array (cpu backend). */
   cpu: TypedArray | null;
   /** Live tensors referring to this storage. */
   refs: number;
-  /** A window into memory the storage does not own (a parameter arena's; `Tensor.view`). */
+  /**
+   * A window into memory the storage does not own (a parameter arena's; `Tensor.view`); other
+   * GPU storage goes back to the pool when the last reference goes.
+   */
   view?: boolean;
 }
 
@@ -49,7 +50,7 @@ export interface GradNode {
 }
 
 function cpuStorage(cpu: TypedArray, view = false): Storage {
-  return { gpu: null, offset: 0, pooled: false, cpu, refs: 0, view };
+  return { gpu: null, offset: 0, cpu, refs: 0, view };
 }
 
 /**
@@ -101,7 +102,7 @@ export class Tensor {
     const n = numel(shape);
     const storage: Storage = backend.kind === "cpu"
       ? cpuStorage(makeArray(dtype, n, backend.float64 === true))
-      : { gpu: backend.pool.acquire(n * 4), offset: 0, pooled: true, cpu: null, refs: 0 };
+      : { gpu: backend.pool.acquire(n * 4), offset: 0, cpu: null, refs: 0 };
     return new Tensor(shape, dtype, backend, storage);
   }
 
@@ -154,7 +155,7 @@ export class Tensor {
     this.#check();
     const s = this.#storage;
     if (!s.gpu) throw new Error("Tensor lives on the cpu backend and has no GPU buffer");
-    return s.offset === 0 && s.pooled
+    return s.offset === 0 && !s.view
       ? s.gpu
       : { buffer: s.gpu, offset: s.offset, size: this.size * 4 };
   }
@@ -175,7 +176,7 @@ export class Tensor {
     const n = numel(shape);
     const storage: Storage = base instanceof Float32Array
       ? cpuStorage(base.subarray(offsetElems, offsetElems + n), true)
-      : { gpu: base, offset: offsetElems * 4, pooled: false, cpu: null, refs: 0, view: true };
+      : { gpu: base, offset: offsetElems * 4, cpu: null, refs: 0, view: true };
     return new Tensor(shape, "f32", backend, storage);
   }
 
@@ -237,7 +238,7 @@ export class Tensor {
     this.node = null;
     const s = this.#storage;
     if (--s.refs === 0) {
-      if (s.gpu && s.pooled && this.backend.kind !== "cpu") this.backend.pool.release(s.gpu);
+      if (s.gpu && !s.view && this.backend.kind !== "cpu") this.backend.pool.release(s.gpu);
       s.gpu = null;
       s.cpu = null;
     }
