@@ -95,7 +95,7 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
   if (batch * seq === 0) return out;
   const grad = needsGrad(qkv, ...(bias ? [bias] : []));
   const lse = grad ? Tensor.empty([batch, heads, seq], "f32", be) : null;
-  run(attentionKernel, { ...sizes, qkv, out, lse: lse ?? undefined, bias: bias ?? undefined });
+  run(attentionKernel, { ...sizes, qkv, out, lse, bias });
   if (!grad || !lse) return out;
   const sq = saveForBackward(qkv), so = saveForBackward(out);
   const sb = bias ? saveForBackward(bias) : null;
@@ -103,16 +103,8 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
   return record(out, inputs, (g) => {
     const dq = Tensor.empty(qkv.shape, "f32", be);
     const db = sb && bias?.requiresGrad ? Tensor.empty(sb.shape, "f32", be) : null;
-    run(attentionBackwardKernel, {
-      ...sizes,
-      qkv: sq,
-      out: so,
-      lse,
-      dout: g,
-      dqkv: dq,
-      bias: sb ?? undefined,
-      dbias: db ?? undefined,
-    });
+    const grads = { dout: g, dqkv: dq, dbias: db };
+    run(attentionBackwardKernel, { ...sizes, qkv: sq, out: so, lse, bias: sb, ...grads });
     return bias ? [dq, db] : [dq];
   }, [sq, so, lse, ...(sb ? [sb] : [])]);
 }
@@ -230,14 +222,6 @@ export function attentionDecode(
   const be = qkv.backend;
   const out = Tensor.empty([batch, steps, heads * headDim], "f32", be);
   if (batch * steps === 0) return out;
-  run(attentionDecodeKernel, {
-    ...sizes,
-    qkv,
-    kCache,
-    vCache,
-    out,
-    bias: bias ?? undefined,
-    lengths: lengths ?? undefined,
-  });
+  run(attentionDecodeKernel, { ...sizes, qkv, kCache, vCache, out, bias, lengths });
   return out;
 }

@@ -54,8 +54,7 @@ function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
     const da = wantA && !aliasA ? Tensor.empty(shapeA, "f32", g.backend) : null;
     const db = wantB ? Tensor.empty(shapeB, "f32", g.backend) : null;
     if (da || db) {
-      const grads = { da: da ?? undefined, db: db ?? undefined };
-      run(binaryBackwardKernel, { op, a: sa ?? g, b: sb ?? g, dy: g, ...grads, n, na, nb });
+      run(binaryBackwardKernel, { op, a: sa ?? g, b: sb ?? g, dy: g, da, db, n, na, nb });
     }
     return [aliasA ? noGrad(() => g.reshape(shapeA)) : da, db];
   }, sa && sb ? [sa, sb] : []);
@@ -138,7 +137,7 @@ export function div(a: Tensor, b: Tensor): Tensor {
 function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Tensor {
   const out = Tensor.empty(a.shape, "f32", a.backend);
   const n = a.size;
-  run(axpbyKernel, { a, b: b ?? undefined, out, n, alpha, beta });
+  run(axpbyKernel, { a, b, out, n, alpha, beta });
   return out;
 }
 
