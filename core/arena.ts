@@ -214,23 +214,17 @@ export class ParamArena {
    * Writes many parameters (e.g. a checkpoint's weights).
    *
    * @param values arrays by state-dict key
-   * @param strict throw when a parameter is missing or a key is unknown (default true)
+   * @throws Error when a parameter is missing or a key is unknown
    */
-  writeAll(values: Record<string, ArrayLike<number>>, strict = true): void {
-    if (strict) {
-      const missing = this.names.filter((n) => !(n in values));
-      const unknown = Object.keys(values).filter((n) => !this.#entries.has(n));
-      if (missing.length || unknown.length) {
-        throw new Error(
-          `Cannot load parameters: missing [${missing.join(", ")}], unknown [${
-            unknown.join(", ")
-          }]`,
-        );
-      }
+  writeAll(values: Record<string, ArrayLike<number>>): void {
+    const missing = this.names.filter((n) => !(n in values));
+    const unknown = Object.keys(values).filter((n) => !this.#entries.has(n));
+    if (missing.length || unknown.length) {
+      throw new Error(
+        `Cannot load parameters: missing [${missing.join(", ")}], unknown [${unknown.join(", ")}]`,
+      );
     }
-    for (const [name, v] of Object.entries(values)) {
-      if (this.#entries.has(name)) this.write(name, v);
-    }
+    for (const [name, v] of Object.entries(values)) this.write(name, v);
   }
 
   /**

@@ -6,14 +6,7 @@
  * @module
  */
 import type { Buf } from "../kernels/context.ts";
-import {
-  type Backend,
-  defaultBackend,
-  type DType,
-  makeArray,
-  numel,
-  type TypedArray,
-} from "./backend.ts";
+import { type Backend, defaultBackend, type DType, numel, type TypedArray } from "./backend.ts";
 import { isGradEnabled } from "./grad_mode.ts";
 
 /** Open `scope()` blocks, innermost last: every new tensor joins the innermost one. */
@@ -47,6 +40,19 @@ export interface GradNode {
   backward: (grad: Tensor, sinks: readonly (Tensor | null)[]) => (Tensor | null)[];
   /** Frees whatever the backward closure saved. */
   release?: () => void;
+}
+
+/**
+ * A zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held in a
+ * Float64Array, typed as Float32Array because every CPU reference reads and writes plain numbers
+ * and accepts either.
+ */
+function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
+  return dtype === "f32"
+    ? (f64 ? new Float64Array(n) as unknown as Float32Array : new Float32Array(n))
+    : dtype === "i32"
+    ? new Int32Array(n)
+    : new Uint32Array(n);
 }
 
 function cpuStorage(cpu: TypedArray, view = false): Storage {
