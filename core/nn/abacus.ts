@@ -206,7 +206,6 @@ export class AbacusEmbedding {
   /** Table rows. */
   readonly tableSize: number;
   #digits: readonly number[];
-  #random: () => number;
   #source: UniformSource;
 
   /** Makes the table. */
@@ -218,7 +217,7 @@ export class AbacusEmbedding {
       throw new RangeError(`Abacus spacing ${this.spacing} is not a probability in [0, 1]`);
     }
     this.#digits = options.digits ?? DIGIT_IDS;
-    const random = this.#random = options.random ?? Math.random;
+    const random = options.random ?? Math.random;
     this.#source = {
       float: random,
       int: (lo, hi) => lo + Math.floor(random() * (hi - lo + 1)),
@@ -230,7 +229,7 @@ export class AbacusEmbedding {
       const v = new Float32Array(n);
       const std = 1 / Math.sqrt(options.hidden);
       for (let i = 0; i < n; i += 2) {
-        const u1 = 1 - this.#random(), u2 = this.#random();
+        const u1 = 1 - random(), u2 = random();
         const r = Math.sqrt(-2 * Math.log(u1));
         v[i] = std * r * Math.cos(2 * Math.PI * u2);
         if (i + 1 < n) v[i + 1] = std * r * Math.sin(2 * Math.PI * u2);
@@ -244,7 +243,7 @@ export class AbacusEmbedding {
 
   /** Draws the training shift k ~ U{0..maxK}. */
   drawShift(): number {
-    return Math.floor(this.#random() * (this.maxK + 1));
+    return this.#source.int(0, this.maxK);
   }
 
   /**
