@@ -140,126 +140,11 @@ async function openGpu(): Promise<{ device: GPUDevice; name: string; isCpu: bool
 /** Bind groups kept before the cache is emptied. */
 const MAX_GROUPS = 4096;
 
-/**
- * Pipelines by WGSL text and entry point, bind groups by pipeline and resources.
- *
- * Pipelines are keyed by the code string itself (launchers reuse their generated strings, whose
- * hashes V8 keeps), not by a concatenation that would be hashed again on every dispatch. Bind
- * groups are keyed by object ids: a training step binds the same pooled buffers, recycled
- * textures and uniform slices every step, and creating ~100 bind groups per step costs more
- * host time than looking them up. Entries for destroyed buffers are never hit again (a new
- * buffer gets a new id); the cache is emptied when it holds `MAX_GROUPS` groups.
- */
-class GpuCache {
-  #device: GPUDevice;
-  #stats: DeviceStats;
-  #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
-  #ids = new WeakMap<object, number>();
-  #nextId = 1;
-  #groups = new Map<string, GPUBindGroup>();
-
-  constructor(device: GPUDevice, stats: DeviceStats) {
-    this.#device = device;
-    this.#stats = stats;
-  }
-
-  /** Returns the compiled pipeline for a WGSL module, compiling it on first use. */
-  pipeline(code: string, entry: string): GPUComputePipeline {
-    let byCode = this.#pipelines.get(entry);
-    if (!byCode) this.#pipelines.set(entry, byCode = new Map());
-    let p = byCode.get(code);
-    if (!p) {
-      const module = this.#device.createShaderModule({ code });
-      p = this.#device.createComputePipeline({
-        layout: "auto",
-        compute: { module, entryPoint: entry },
-      });
-      byCode.set(code, p);
-      this.#stats.pipelines++;
-    }
-    return p;
-  }
-
-  /**
-   * Returns a bind group of `resources` at bindings 0.. for a pipeline, creating it on first use.
-   *
-   * @param pipeline the pipeline (its layout 0)
-   */
-  bindGroup(pipeline: GPUComputePipeline, resources: Binding[]): GPUBindGroup {
-    let key = String(this.#id(pipeline));
-    for (const r of resources) {
-      if ("buffer" in r) key += `|${this.#id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
-      else key += `|${this.#id(r)}`;
-    }
-    let group = this.#groups.get(key);
-    if (!group) {
-      if (this.#groups.size >= MAX_GROUPS) this.#groups.clear();
-      const entries: GPUBindGroupEntry[] = resources.map((r, i) => ({ binding: i, resource: r }));
-      group = this.#device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-      this.#groups.set(key, group);
-      this.#stats.bindGroups++;
-    }
-    return group;
-  }
-
-  #id(o: object): number {
-    let id = this.#ids.get(o);
-    if (id === undefined) this.#ids.set(o, id = this.#nextId++);
-    return id;
-  }
-}
-
 /** Rounds a texture extent up to its class: n up to 16, else powers of two in four steps. */
 function textureClass(n: number, max: number): number {
   if (n <= 16) return n;
   const step = 2 ** Math.floor(Math.log2(n)) / 4;
   return Math.min(max, Math.ceil(n / step) * step);
-}
-
-/**
- * Recycled `rgba32float` 2D-array scratch textures: free ones by size class, and those in use by
- * the submission being recorded (reusable once it is submitted). Extents come in size classes so
- * that varying shapes (evaluation's prompt lengths) share a few textures.
- */
-class ScratchTextures {
-  #device: GPUDevice;
-  #free = new Map<string, GPUTexture[]>();
-  #inFlight: [string, GPUTexture][] = [];
-
-  constructor(device: GPUDevice) {
-    this.#device = device;
-  }
-
-  /**
-   * A texture of at least `width` x `height` texels (rounded up to size classes: at most 25%
-   * larger, powers of two exactly) and exactly `layers` layers, in use until `submitted()`.
-   *
-   * @returns the texture (storage, sampled and copy-destination usage)
-   */
-  take(width: number, height: number, layers: number): GPUTexture {
-    const max = this.#device.limits.maxTextureDimension2D;
-    const w = textureClass(width, max), h = textureClass(height, max);
-    const key = `${w}x${h}x${layers}`;
-    const tex = this.#free.get(key)?.pop() ?? this.#device.createTexture({
-      size: [w, h, layers],
-      format: "rgba32float",
-      dimension: "2d",
-      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
-        GPUTextureUsage.COPY_DST,
-    });
-    this.#inFlight.push([key, tex]);
-    return tex;
-  }
-
-  /** Makes the textures taken so far reusable (call after the submission that uses them). */
-  submitted(): void {
-    for (const [key, tex] of this.#inFlight) {
-      const list = this.#free.get(key);
-      if (list) list.push(tex);
-      else this.#free.set(key, [tex]);
-    }
-    this.#inFlight = [];
-  }
 }
 
 const UNIFORM = 0x40;
@@ -366,12 +251,24 @@ export class Device implements KernelContext {
     bindGroups: 0,
   };
 
-  #cache: GpuCache;
+  // Pipelines by WGSL text and entry point, bind groups by pipeline and resources. Pipelines are
+  // keyed by the code string itself (launchers reuse their generated strings, whose hashes V8
+  // keeps), not by a concatenation that would be hashed again on every dispatch. Bind groups are
+  // keyed by object ids: a training step binds the same pooled buffers, recycled textures and
+  // uniform slices every step, and creating ~100 bind groups per step costs more host time than
+  // looking them up. Entries for destroyed buffers are never hit again (a new buffer gets a new
+  // id); the cache is emptied when it holds `MAX_GROUPS` groups.
+  #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
+  #ids = new WeakMap<object, number>();
+  #nextId = 1;
+  #groups = new Map<string, GPUBindGroup>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #uniforms: UniformSlices;
   #scratch: GPUBuffer[] = [];
-  #textures: ScratchTextures;
+  // Recycled scratch textures: free ones by size class, and those the recorded submission uses.
+  #freeTextures = new Map<string, GPUTexture[]>();
+  #texturesInFlight: [string, GPUTexture][] = [];
   #staging: GPUBuffer[] = [];
   #readPool: BufferPool;
   #errors: string[] = [];
@@ -388,8 +285,6 @@ export class Device implements KernelContext {
     this.#uniforms = new UniformSlices(device);
     this.pool = new BufferPool(device);
     this.#readPool = new BufferPool(device, MAP_READ | COPY_DST);
-    this.#cache = new GpuCache(device, this.stats);
-    this.#textures = new ScratchTextures(device);
     device.addEventListener("uncapturederror", (e) => {
       const msg = (e as GPUUncapturedErrorEvent).error.message;
       this.#errors.push(msg);
@@ -439,7 +334,43 @@ export class Device implements KernelContext {
 
   /** Returns the compiled pipeline for a WGSL module, compiling it on first use. */
   pipeline(code: string, entry = "main"): GPUComputePipeline {
-    return this.#cache.pipeline(code, entry);
+    let byCode = this.#pipelines.get(entry);
+    if (!byCode) this.#pipelines.set(entry, byCode = new Map());
+    let p = byCode.get(code);
+    if (!p) {
+      const module = this.device.createShaderModule({ code });
+      p = this.device.createComputePipeline({
+        layout: "auto",
+        compute: { module, entryPoint: entry },
+      });
+      byCode.set(code, p);
+      this.stats.pipelines++;
+    }
+    return p;
+  }
+
+  /** The bind group of `resources` at bindings 0.. of a pipeline's layout 0, made on first use. */
+  #bindGroup(pipeline: GPUComputePipeline, resources: Binding[]): GPUBindGroup {
+    let key = String(this.#id(pipeline));
+    for (const r of resources) {
+      if ("buffer" in r) key += `|${this.#id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+      else key += `|${this.#id(r)}`;
+    }
+    let group = this.#groups.get(key);
+    if (!group) {
+      if (this.#groups.size >= MAX_GROUPS) this.#groups.clear();
+      const entries: GPUBindGroupEntry[] = resources.map((r, i) => ({ binding: i, resource: r }));
+      group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.#groups.set(key, group);
+      this.stats.bindGroups++;
+    }
+    return group;
+  }
+
+  #id(o: object): number {
+    let id = this.#ids.get(o);
+    if (id === undefined) this.#ids.set(o, id = this.#nextId++);
+    return id;
   }
 
   #ensurePass(): GPUComputePassEncoder {
@@ -467,7 +398,7 @@ export class Device implements KernelContext {
     const all: Binding[] = spec.params
       ? [...spec.bindings, this.#uniforms.slice(spec.params)]
       : spec.bindings;
-    const group = this.#cache.bindGroup(pipeline, all);
+    const group = this.#bindGroup(pipeline, all);
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
@@ -490,7 +421,18 @@ export class Device implements KernelContext {
    * that the recycled textures come in few sizes when shapes vary (evaluation's prompt lengths).
    */
   scratchTexture(width: number, height: number, layers: number): GPUTexture {
-    return this.#textures.take(width, height, layers);
+    const max = this.device.limits.maxTextureDimension2D;
+    const w = textureClass(width, max), h = textureClass(height, max);
+    const key = `${w}x${h}x${layers}`;
+    const tex = this.#freeTextures.get(key)?.pop() ?? this.device.createTexture({
+      size: [w, h, layers],
+      format: "rgba32float",
+      dimension: "2d",
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
+        GPUTextureUsage.COPY_DST,
+    });
+    this.#texturesInFlight.push([key, tex]);
+    return tex;
   }
 
   /**
@@ -554,7 +496,12 @@ export class Device implements KernelContext {
     this.stats.submits++;
     for (const b of this.#scratch) this.pool.release(b);
     this.#scratch = [];
-    this.#textures.submitted();
+    for (const [key, tex] of this.#texturesInFlight) {
+      const list = this.#freeTextures.get(key);
+      if (list) list.push(tex);
+      else this.#freeTextures.set(key, [tex]);
+    }
+    this.#texturesInFlight = [];
     for (const s of this.#staging) s.destroy();
     this.#staging = [];
   }
