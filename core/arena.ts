@@ -194,15 +194,14 @@ export class ParamArena {
    * Writes a parameter's values (in submission order on the webgpu backend).
    *
    * @param values `size` values, row-major
-   * @param which the parameter (default) or its gradient
    */
-  write(name: string, values: ArrayLike<number>, which: "param" | "grad" = "param"): void {
+  write(name: string, values: ArrayLike<number>): void {
     this.#check();
     const e = this.entry(name);
     if (values.length !== e.size) {
       throw new Error(`Parameter ${name} has ${e.size} values, got ${values.length}`);
     }
-    const base = which === "param" ? this.#params : this.#grads;
+    const base = this.#params;
     if (base instanceof Float32Array) base.set(values, e.offset);
     else {
       const data = values instanceof Float32Array ? values : Float32Array.from(values);

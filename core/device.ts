@@ -147,57 +147,13 @@ function textureClass(n: number, max: number): number {
   return Math.min(max, Math.ceil(n / step) * step);
 }
 
-const UNIFORM = 0x40;
-const ARENA_BYTES = 1 << 16;
+const UNIFORM = 0x40, UNIFORM_BYTES = 1 << 16;
 
-interface Arena {
+/** A 64 KiB uniform buffer and its CPU copy, filled up to `used` bytes. */
+interface UniformArena {
   gpu: GPUBuffer;
   cpu: Uint8Array<ArrayBuffer>;
   used: number;
-}
-
-/**
- * Per-submission uniform slices: each dispatch's params go into a 256-byte-aligned slice of a
- * 64 KiB uniform buffer, filled on the CPU while the submission is recorded and written to the
- * GPU just before it is submitted (so values such as a learning rate change per dispatch without
- * recompiling); the buffers are recycled for the next submission.
- */
-class UniformSlices {
-  #device: GPUDevice;
-  #align: number;
-  #arenas: Arena[] = [];
-  #free: Arena[] = [];
-
-  constructor(device: GPUDevice) {
-    this.#device = device;
-    this.#align = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
-  }
-
-  /** Copies `data` (at most 256 bytes) into a fresh slice of the current submission. */
-  slice(data: ArrayBufferView): GPUBufferBinding {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    let arena = this.#arenas[this.#arenas.length - 1];
-    if (!arena || arena.used + this.#align > ARENA_BYTES) {
-      arena = this.#free.pop() ?? {
-        gpu: this.#device.createBuffer({ size: ARENA_BYTES, usage: UNIFORM | COPY_DST }),
-        cpu: new Uint8Array(ARENA_BYTES),
-        used: 0,
-      };
-      arena.used = 0;
-      this.#arenas.push(arena);
-    }
-    const offset = arena.used;
-    arena.cpu.set(bytes, offset);
-    arena.used += this.#align;
-    return { buffer: arena.gpu, offset, size: Math.max(16, Math.ceil(bytes.length / 16) * 16) };
-  }
-
-  /** Writes the slices to the GPU (call just before the submission) and recycles the buffers. */
-  submitting(): void {
-    for (const a of this.#arenas) this.#device.queue.writeBuffer(a.gpu, 0, a.cpu, 0, a.used);
-    this.#free.push(...this.#arenas);
-    this.#arenas = [];
-  }
 }
 
 /** Counters that benchmarks and tests read (tuning measurements are left out). */
@@ -264,7 +220,13 @@ export class Device implements KernelContext {
   #groups = new Map<string, GPUBindGroup>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
-  #uniforms: UniformSlices;
+  // Per-submission uniform slices: each dispatch's params go into a 256-byte-aligned slice of a
+  // uniform buffer, filled on the CPU while the submission is recorded and written to the GPU just
+  // before it is submitted (so values such as a learning rate change per dispatch without
+  // recompiling); the buffers are recycled for the next submission.
+  #uniformAlign: number;
+  #uniforms: UniformArena[] = [];
+  #freeUniforms: UniformArena[] = [];
   #scratch: GPUBuffer[] = [];
   // Recycled scratch textures: free ones by size class, and those the recorded submission uses.
   #freeTextures = new Map<string, GPUTexture[]>();
@@ -282,7 +244,7 @@ export class Device implements KernelContext {
     this.adapterName = adapterName;
     this.isCpuAdapter = isCpu;
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
-    this.#uniforms = new UniformSlices(device);
+    this.#uniformAlign = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
     this.pool = new BufferPool(device);
     this.#readPool = new BufferPool(device, MAP_READ | COPY_DST);
     device.addEventListener("uncapturederror", (e) => {
@@ -388,6 +350,25 @@ export class Device implements KernelContext {
     return this.#encoder;
   }
 
+  /** Copies `data` (at most 256 bytes) into a fresh uniform slice of the current submission. */
+  #uniformSlice(data: ArrayBufferView): GPUBufferBinding {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let arena = this.#uniforms[this.#uniforms.length - 1];
+    if (!arena || arena.used + this.#uniformAlign > UNIFORM_BYTES) {
+      arena = this.#freeUniforms.pop() ?? {
+        gpu: this.device.createBuffer({ size: UNIFORM_BYTES, usage: UNIFORM | COPY_DST }),
+        cpu: new Uint8Array(UNIFORM_BYTES),
+        used: 0,
+      };
+      arena.used = 0;
+      this.#uniforms.push(arena);
+    }
+    const offset = arena.used;
+    arena.cpu.set(bytes, offset);
+    arena.used += this.#uniformAlign;
+    return { buffer: arena.gpu, offset, size: Math.max(16, Math.ceil(bytes.length / 16) * 16) };
+  }
+
   /**
    * Records one dispatch into the current submission.
    *
@@ -396,7 +377,7 @@ export class Device implements KernelContext {
   dispatch(spec: DispatchSpec): void {
     const pipeline = this.pipeline(spec.code, spec.entry);
     const all: Binding[] = spec.params
-      ? [...spec.bindings, this.#uniforms.slice(spec.params)]
+      ? [...spec.bindings, this.#uniformSlice(spec.params)]
       : spec.bindings;
     const group = this.#bindGroup(pipeline, all);
     const pass = this.#ensurePass();
@@ -491,7 +472,9 @@ export class Device implements KernelContext {
     if (!this.#encoder) return;
     const encoder = this.#endPass();
     this.#encoder = null;
-    this.#uniforms.submitting();
+    for (const a of this.#uniforms) this.device.queue.writeBuffer(a.gpu, 0, a.cpu, 0, a.used);
+    this.#freeUniforms.push(...this.#uniforms);
+    this.#uniforms = [];
     this.device.queue.submit([encoder.finish()]);
     this.stats.submits++;
     for (const b of this.#scratch) this.pool.release(b);

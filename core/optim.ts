@@ -51,7 +51,7 @@ export interface AdamWState {
  * import { CPU } from "./backend.ts";
  * const arena = new ParamArena(CPU, [{ name: "w", shape: [2] }]);
  * arena.write("w", [1, -1]);
- * arena.write("w", [0.5, -0.5], "grad");
+ * arena.get("w").grad!.data.set([0.5, -0.5]);
  * const opt = new AdamW(arena, { lr: 0.1, weightDecay: 0, maxGradNorm: null });
  * opt.step();
  * const w = await arena.get("w").toArray();
