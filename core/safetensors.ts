@@ -39,9 +39,7 @@ export interface TensorInput {
 }
 
 /** A tensor read back: `data` is a typed array (F16/BF16 as raw `Uint16Array` words). */
-export interface Tensor {
-  /** Element type. */
-  readonly dtype: SafeDType;
+export interface Tensor extends TensorInput {
   /** Dimensions. */
   readonly shape: number[];
   /** Values in row-major order. */

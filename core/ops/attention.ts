@@ -207,21 +207,11 @@ export function attentionDecode(
     }
     biasStride = s[s.length - 1];
   }
-  const sizes = {
-    batch,
-    steps,
-    heads,
-    headDim,
-    capacity,
-    layout,
-    rotary,
-    cacheLen: options.cacheLen ?? 0,
-    biasPerRow: options.biasPerRow,
-    biasStride,
-  };
+  const cacheLen = options.cacheLen ?? 0, biasPerRow = options.biasPerRow;
+  const sizes = { batch, steps, heads, headDim, capacity, layout, rotary, cacheLen, biasStride };
   const be = qkv.backend;
   const out = Tensor.empty([batch, steps, heads * headDim], "f32", be);
   if (batch * steps === 0) return out;
-  run(attentionDecodeKernel, { ...sizes, qkv, kCache, vCache, out, bias, lengths });
+  run(attentionDecodeKernel, { ...sizes, biasPerRow, qkv, kCache, vCache, out, bias, lengths });
   return out;
 }
