@@ -63,6 +63,8 @@ export interface LayerWeights {
   outProj: Tensor | null;
   /** Feed-forward. */
   ffn: FfnWeights;
+  /** FIRE's parameters (null without FIRE). */
+  fire: FireParams | null;
 }
 
 /** x @ W^T (+ b): (..., in) -> (..., out). */
@@ -121,14 +123,12 @@ function inject(state: Tensor, injected: Tensor, arch: Arch, w: InjectionWeights
   }
 }
 
-/** One block's weights: its input injection and its layers (with their FIRE modules). */
+/** One block's weights: its input injection and its layers. */
 export interface ModelBlock {
   /** Input-injection weights. */
   injection: InjectionWeights;
   /** Layer weights. */
   layers: LayerWeights[];
-  /** FIRE parameters per layer (null without FIRE). */
-  fires: (FireParams | null)[];
 }
 
 /** Options of one forward pass. */
@@ -194,20 +194,20 @@ export class ArithmeticModel {
         : arch.inputInjectionType === "ffn"
         ? { ffn: ffn(`${bp}ffn.`) }
         : {};
-      const layers: LayerWeights[] = [], fires: (FireParams | null)[] = [];
+      const layers: LayerWeights[] = [];
       for (let i = 0; i < layersPerBlock; i++) {
         const lp = layerPrefix(arch, j, i), k = attnKeys(arch, lp);
+        const fire = () => Object.entries(FIRE_KEYS).map(([n, key]) => [n, p(k.fire + key)]);
         layers.push({
           norm1: { w: p(`${lp}residual1.norm.weight`), b: p(`${lp}residual1.norm.bias`) },
           norm2: { w: p(`${lp}residual2.norm.weight`), b: p(`${lp}residual2.norm.bias`) },
           inProj: p(k.inProj),
           outProj: this.#opt(k.outProj),
           ffn: ffn(`${lp}ffn.`),
+          fire: arch.rotary === "fire" ? Object.fromEntries(fire()) as FireParams : null,
         });
-        const fire = () => Object.entries(FIRE_KEYS).map(([n, key]) => [n, p(k.fire + key)]);
-        fires.push(arch.rotary === "fire" ? Object.fromEntries(fire()) as FireParams : null);
       }
-      this.blocks.push({ injection, layers, fires });
+      this.blocks.push({ injection, layers });
     }
     this.#head = arch.head === "ffn"
       ? ffn("encoder.head.")
@@ -302,7 +302,7 @@ export class ArithmeticModel {
   fireBiases(T: number, training: boolean): (Tensor | null)[][] {
     const maxLength = this.arch.attentionMaxLength;
     return this.blocks.map((b) =>
-      b.fires.map((f) =>
+      b.layers.map(({ fire: f }) =>
         f ? fireBias(f, T, { training, maxLength, random: () => this.rng.float() }) : null
       )
     );
