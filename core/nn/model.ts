@@ -231,9 +231,7 @@ export class ArithmeticModel {
     const list = paramList(arch);
     const arena = new ParamArena(backend, list);
     const init = new Rng(options.seed ?? 0, 1);
-    const values: Record<string, Float32Array> = {};
-    for (const spec of list) values[spec.name] = spec.init(() => init.normal());
-    arena.writeAll(values);
+    for (const spec of list) arena.write(spec.name, spec.init(() => init.normal()));
     return new ArithmeticModel(arch, arena, new Rng(options.seed ?? 0, 2));
   }
 
@@ -248,11 +246,8 @@ export class ArithmeticModel {
     const a = this.arch;
     let pos: Int32Array | null = null;
     if (a.posEmbedding === "abacus") {
-      pos = abacusIndices(
-        ids,
-        T,
-        typeof shift === "number" ? { offset: shift } : { positions: shift },
-      );
+      const how = typeof shift === "number" ? { offset: shift } : { positions: shift };
+      pos = abacusIndices(ids, T, how);
     } else if (a.posEmbedding === "learned") {
       pos = new Int32Array(B * T);
       for (let i = 0; i < B * T; i++) pos[i] = i % T;
@@ -270,9 +265,9 @@ export class ArithmeticModel {
    * @throws Error when a position falls outside the table
    */
   embedAt(ids: Int32Array, pos: Int32Array | null, B: number, T: number): Tensor {
-    const a = this.arch, be = this.backend;
+    const a = this.arch, be = this.backend, p = (n: string) => this.arena.get(n);
     const idsT = Tensor.fromArray(ids, [B, T], { dtype: "i32", backend: be });
-    let x = embedding(this.arena.get("encoder.embedding.word_embedding.weight"), idsT); // (B, T, H)
+    let x = embedding(p("encoder.embedding.word_embedding.weight"), idsT); // (B, T, H)
     if (a.posEmbedding && pos) {
       let max = 0;
       for (const v of pos) max = Math.max(max, v);
@@ -282,14 +277,14 @@ export class ArithmeticModel {
           `${what} ${max} exceeds the table of ${a.maxSeqLength} rows (embedding.max_seq_length)`,
         );
       }
-      const table = this.arena.get("encoder.embedding.pos_embedding.embedding.weight");
+      const table = p("encoder.embedding.pos_embedding.embedding.weight");
       x = add(x, embedding(table, Tensor.fromArray(pos, [B, T], { dtype: "i32", backend: be })));
     }
     if (!a.embeddingNormalization) return x;
     return layerNorm(
       x,
-      this.arena.get("encoder.embedding.norm.weight"),
-      this.arena.get("encoder.embedding.norm.bias"),
+      p("encoder.embedding.norm.weight"),
+      p("encoder.embedding.norm.bias"),
       a.normEps,
     );
   }
