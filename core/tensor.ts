@@ -42,17 +42,18 @@ export interface GradNode {
   release?: () => void;
 }
 
+/** The typed array of each dtype. */
+const ARRAYS = { f32: Float32Array, i32: Int32Array, u32: Uint32Array } as const;
+
 /**
  * A zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held in a
  * Float64Array, typed as Float32Array because every CPU reference reads and writes plain numbers
  * and accepts either.
  */
 function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
-  return dtype === "f32"
-    ? (f64 ? new Float64Array(n) as unknown as Float32Array : new Float32Array(n))
-    : dtype === "i32"
-    ? new Int32Array(n)
-    : new Uint32Array(n);
+  return f64 && dtype === "f32"
+    ? new Float64Array(n) as unknown as Float32Array
+    : new ARRAYS[dtype](n);
 }
 
 function cpuStorage(cpu: TypedArray, view = false): Storage {
@@ -229,11 +230,7 @@ export class Tensor {
     this.#check();
     if (this.backend.kind === "cpu") return this.data.slice();
     const bytes = await this.backend.read(this.buffer, this.size * 4);
-    return this.dtype === "f32"
-      ? new Float32Array(bytes)
-      : this.dtype === "i32"
-      ? new Int32Array(bytes)
-      : new Uint32Array(bytes);
+    return new ARRAYS[this.dtype](bytes);
   }
 
   /** Frees this tensor's reference to its storage (the buffer returns to the pool at zero). */
