@@ -133,14 +133,10 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
     ));
   // FIRE's bias depends only on (query, key) positions at evaluation: build (C, heads*C) tables
   // once, whose row t is query t's bias, and gather rows per step.
+  const table = (bias: Tensor | null) =>
+    bias ? permute(bias, [1, 0, 2]).reshape([capacity, a.heads * capacity]) : null;
   const fireTables = noGrad(() =>
-    scope(() =>
-      model.fireBiases(capacity, false).map((bs) =>
-        bs.map((
-          bias,
-        ) => (bias ? permute(bias, [1, 0, 2]).reshape([capacity, a.heads * capacity]) : null))
-      )
-    )
+    scope(() => model.fireBiases(capacity, false).map((bs) => bs.map(table)))
   );
   let prefilled = false;
   const fn = async () => {
@@ -197,10 +193,8 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
   };
   return Object.assign(fn, {
     dispose: () => {
-      for (const rc of caches) {
-        for (const bc of rc) for (const c of bc) (c.k.dispose(), c.v.dispose());
-      }
-      for (const bs of fireTables) for (const t of bs) t?.dispose();
+      for (const c of caches.flat(2)) (c.k.dispose(), c.v.dispose());
+      for (const t of fireTables.flat()) t?.dispose();
     },
   });
 }
