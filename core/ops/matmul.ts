@@ -7,6 +7,7 @@
 import { matmulKernel } from "../../kernels/matmul.ts";
 import type { MatmulArgs } from "../../kernels/matmul_plan.ts";
 import { record } from "../autograd.ts";
+import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
@@ -63,9 +64,8 @@ function checkPair(a: Tensor, b: Tensor, what: string): void {
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   checkPair(a, b, "matmul");
   const transA = options.transA ?? false, transB = options.transB ?? false;
-  const as = a.shape,
-    bs = b.shape,
-    where = `Cannot matmul shapes ${shapeStr(as)} and ${shapeStr(bs)}`;
+  const as = a.shape, bs = b.shape;
+  const where = `Cannot matmul shapes ${shapeStr(as)} and ${shapeStr(bs)}`;
   if (as.length < 2 || bs.length < 2) {
     throw new Error(`${where}: both operands need at least 2 dimensions`);
   }
@@ -78,11 +78,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const [m, k] = transA ? [a1, a0] : [a0, a1];
   const [kb, n] = transB ? [b1, b0] : [b0, b1];
   if (k !== kb) throw new Error(`${where}: inner dimensions differ (${k} vs ${kb})`);
-  return core(a, b, { transA, transB, count: lead.reduce((p, d) => p * d, 1), m, k, n, shared }, [
-    ...lead,
-    m,
-    n,
-  ]);
+  const dims = { transA, transB, count: numel(lead), m, k, n, shared };
+  return core(a, b, dims, [...lead, m, n]);
 }
 
 /** The logical sizes of a checked product. */
@@ -180,8 +177,7 @@ export function linear(x: Tensor, w: Tensor): Tensor {
   if (inF !== w.shape[1]) {
     throw new Error(`${where}: input features differ (${inF} vs ${w.shape[1]})`);
   }
-  const [out] = w.shape, lead = x.shape.slice(0, -1);
-  const count = lead.reduce((p, d) => p * d, 1);
-  const dims = { transA: false, transB: true, count, m: 1, k: inF, n: out, shared: true };
-  return core(x, w, dims, [...lead, out]);
+  const [n] = w.shape, lead = x.shape.slice(0, -1), count = numel(lead);
+  const dims = { transA: false, transB: true, count, m: 1, k: inF, n, shared: true };
+  return core(x, w, dims, [...lead, n]);
 }
