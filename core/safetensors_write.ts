@@ -153,9 +153,5 @@ export async function writeSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const { header, parts } = plan(tensors, metadata);
-  await writeFileAtomic(path, async (file) => {
-    for (const bytes of [header, ...parts]) {
-      for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
-    }
-  });
+  await writeFileAtomic(path, [header, ...parts]);
 }
