@@ -52,19 +52,15 @@ export function abacusIndices(
   const map = options.positions;
   const digits = new Set(options.digits ?? DIGIT_IDS);
   const out = new Int32Array(ids.length);
-  for (let r = 0; r < ids.length; r += T) {
-    let run = 0;
-    for (let t = 0; t < T && r + t < ids.length; t++) {
-      if (digits.has(ids[r + t])) {
-        run++;
-        if (map && run >= map.length) {
-          throw new RangeError(
-            `Abacus position map covers runs of ${map.length - 1} digits, not ${run}`,
-          );
-        }
-        out[r + t] = map ? map[run] : run + offset;
-      } else run = 0;
+  for (let i = 0, run = 0; i < ids.length; i++) {
+    run = digits.has(ids[i]) ? (i % T === 0 ? 0 : run) + 1 : 0; // runs end with their row
+    if (run === 0) continue;
+    if (map && run >= map.length) {
+      throw new RangeError(
+        `Abacus position map covers runs of ${map.length - 1} digits, not ${run}`,
+      );
     }
+    out[i] = map ? map[run] : run + offset;
   }
   return out;
 }
@@ -90,12 +86,9 @@ export function longestDigitRun(
 ): number {
   const isDigit = new Set(digits);
   let best = 0;
-  for (let r = 0; r < ids.length; r += T) {
-    let run = 0;
-    for (let t = 0; t < T && r + t < ids.length; t++) {
-      run = isDigit.has(ids[r + t]) ? run + 1 : 0;
-      if (run > best) best = run;
-    }
+  for (let i = 0, run = 0; i < ids.length; i++) {
+    run = isDigit.has(ids[i]) ? (i % T === 0 ? 0 : run) + 1 : 0;
+    if (run > best) best = run;
   }
   return best;
 }
