@@ -264,8 +264,7 @@ export class AbacusEmbedding {
       ...(typeof shift === "number" ? { offset: shift } : { positions: shift }),
       digits: this.#digits,
     });
-    let max = 0;
-    for (const v of idx) if (v > max) max = v;
+    const max = idx.reduce((m, v) => Math.max(m, v), 0);
     if (max >= this.tableSize) {
       throw new Error(
         `Abacus index ${max} exceeds the table (${this.tableSize} rows): numbers too long for ` +

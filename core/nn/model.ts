@@ -249,8 +249,7 @@ export class ArithmeticModel {
       const how = typeof shift === "number" ? { offset: shift } : { positions: shift };
       pos = abacusIndices(ids, T, how);
     } else if (a.posEmbedding === "learned") {
-      pos = new Int32Array(B * T);
-      for (let i = 0; i < B * T; i++) pos[i] = i % T;
+      pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
     }
     return this.embedAt(ids, pos, B, T);
   }
@@ -269,8 +268,7 @@ export class ArithmeticModel {
     const idsT = Tensor.fromArray(ids, [B, T], { dtype: "i32", backend: be });
     let x = embedding(p("encoder.embedding.word_embedding.weight"), idsT); // (B, T, H)
     if (a.posEmbedding && pos) {
-      let max = 0;
-      for (const v of pos) max = Math.max(max, v);
+      const max = pos.reduce((m, v) => Math.max(m, v), 0);
       if (max >= a.maxSeqLength) {
         const what = a.posEmbedding === "abacus" ? "Abacus index" : "Position";
         throw new Error(
