@@ -164,7 +164,7 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
             ? new Int32Array(rows.map((r, b) => positionOf(model, r, at[b])))
             : null;
           x = model.embedAt(ids, pos, B, 1);
-          state = initialState(a, be, x, o.seed, { positions: at });
+          state = initialState(a, be, x, o.seed, at);
           const lengths = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
           decodeOpts = (fire) => ({
             heads: a.heads,
