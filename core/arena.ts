@@ -62,7 +62,7 @@ export interface ParamEntry {
  *   { name: "lin.weight", shape: [3, 2] },
  * ]);
  * arena.write("lin.weight", [1, 2, 3, 4, 5, 6]);
- * ok(arena.entry("lin.weight").offset === 0 && arena.decayEnd === 64);
+ * ok(arena.entries[1].offset === 0 && arena.decayEnd === 64); // lin.weight decays: first
  * ok((await arena.get("lin.weight").toArray())[5] === 6);
  * ok(arena.get("lin.bias").grad !== null);
  * arena.dispose();
@@ -163,12 +163,7 @@ export class ParamArena {
     return this.#grads;
   }
 
-  /**
-   * Returns a parameter's placement.
-   *
-   * @throws Error for an unknown name
-   */
-  entry(name: string): ParamEntry {
+  #entry(name: string): ParamEntry {
     const e = this.#entries.get(name);
     if (!e) throw new Error(`No parameter named ${name}`);
     return e;
@@ -178,9 +173,10 @@ export class ParamArena {
    * Returns a parameter tensor by name.
    *
    * @returns the view (owned by the arena: do not dispose it)
+   * @throws Error for an unknown name
    */
   get(name: string): Tensor {
-    return this.entry(name).param;
+    return this.#entry(name).param;
   }
 
   /** Sets every gradient (padding included) to zero with one fill. */
@@ -197,7 +193,7 @@ export class ParamArena {
    */
   write(name: string, values: ArrayLike<number>): void {
     this.#check();
-    const e = this.entry(name);
+    const e = this.#entry(name);
     if (values.length !== e.size) {
       throw new Error(`Parameter ${name} has ${e.size} values, got ${values.length}`);
     }
