@@ -79,7 +79,6 @@ export class AdamW {
   #v: GPUBuffer | Float32Array;
   #norm: GPUBuffer | Float32Array;
   #partials: GPUBuffer | null = null;
-  #normFresh = false;
 
   /** Allocates zero moments shaped like the arena (outside the buffer pool). */
   constructor(arena: ParamArena, options: AdamWOptions = {}) {
@@ -129,34 +128,14 @@ export class AdamW {
       maxGradNorm: this.maxGradNorm,
     };
     const grad = a.gradBuffer, norm = this.#norm;
-    if (this.maxGradNorm !== null) this.#gradNorm();
+    const partials = this.#partials; // webgpu only
+    if (this.maxGradNorm !== null) this.#run(gradNormKernel, { grad, n, out: norm, partials });
     this.#run(adamwKernel, { ...hp, param: a.paramBuffer, grad, m: this.#m, v: this.#v, norm });
-    this.#normFresh = this.maxGradNorm !== null;
   }
 
   /** Zeroes every gradient in the arena (one fill). */
   zeroGrad(): void {
     this.arena.zeroGrad();
-    this.#normFresh = false;
-  }
-
-  /**
-   * Reads the global gradient L2 norm for logging: the pre-clipping norm of the last `step()`
-   * when clipping is on and no `zeroGrad()` came since, else the norm of the current gradients.
-   *
-   * @returns the norm (one readback on the webgpu backend)
-   */
-  async gradNorm(): Promise<number> {
-    if (!this.#normFresh) this.#gradNorm();
-    const norm = this.#norm;
-    if (norm instanceof Float32Array) return norm[0];
-    return new Float32Array(await (this.arena.backend as Device).read(norm, 4))[0];
-  }
-
-  /** Records the global gradient norm into the norm buffer. */
-  #gradNorm(): void {
-    const a = this.arena, partials = this.#partials ?? undefined;
-    this.#run(gradNormKernel, { grad: a.gradBuffer, n: a.size, out: this.#norm, partials });
   }
 
   /** Runs a whole-arena kernel on the arena's backend (buffers on webgpu, arrays on cpu). */
@@ -192,7 +171,6 @@ export class AdamW {
     const m = this.arena.join(state.m, "first moments");
     const v = this.arena.join(state.v, "second moments");
     this.#step = state.step;
-    this.#normFresh = false;
     for (const [dst, src] of [[this.#m, m], [this.#v, v]] as const) {
       if (dst instanceof Float32Array) dst.set(src);
       else (this.arena.backend as Device).upload(dst, src);
