@@ -4,12 +4,28 @@
  * fill. Parameters are tensor views at 256-byte-aligned offsets, weight-decay group first.
  * @module
  */
+import { roundUp } from "../kernels/context.ts";
 import { fillKernel } from "../kernels/fill.ts";
-import { layoutParams, type ParamSpec } from "./arena_layout.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
 import { type Backend, numel } from "./backend.ts";
 import { keep, Tensor } from "./tensor.ts";
+
+/** Parameter offsets are multiples of this many elements (256 bytes, a storage-binding offset). */
+export const ARENA_ALIGN = 64;
+
+/** One parameter to allocate. */
+export interface ParamSpec {
+  /** State-dict key (upstream's name), unique in the arena. */
+  name: string;
+  /** Dimensions. */
+  shape: readonly number[];
+  /**
+   * Whether weight decay applies (default: upstream's `limited_decay_keys` rule, not when the
+   * name contains `bias`, `LayerNorm` or `norm`).
+   */
+  decay?: boolean;
+}
 
 /** Where one parameter lives in the arena. */
 export interface ParamEntry {
@@ -46,7 +62,7 @@ export interface ParamEntry {
  *   { name: "lin.weight", shape: [3, 2] },
  * ]);
  * arena.write("lin.weight", [1, 2, 3, 4, 5, 6]);
- * ok(arena.entry("lin.weight").offset === 0 && arena.decayEnd === 64);
+ * ok(arena.entries[1].offset === 0 && arena.decayEnd === 64); // lin.weight decays: first
  * ok((await arena.get("lin.weight").toArray())[5] === 6);
  * ok(arena.get("lin.bias").grad !== null);
  * arena.dispose();
@@ -58,7 +74,7 @@ export class ParamArena {
   /** Total elements, padding included (a multiple of 64). */
   readonly size: number;
   /** First element of the no-decay group. */
-  readonly decayEnd: number;
+  readonly decayEnd: number = 0;
   #entries = new Map<string, ParamEntry>();
   #order: ParamEntry[] = [];
   #params: GPUBuffer | Float32Array;
@@ -74,9 +90,28 @@ export class ParamArena {
    */
   constructor(backend: Backend, specs: readonly ParamSpec[]) {
     this.backend = backend;
-    const { offsets, decay, decayEnd, size } = layoutParams(specs);
-    this.decayEnd = decayEnd;
-    this.size = size;
+    const seen = new Set<string>();
+    for (const s of specs) {
+      if (seen.has(s.name)) throw new Error(`Parameter name ${s.name} is used twice`);
+      seen.add(s.name);
+      if (!s.shape.every((d) => Number.isInteger(d) && d > 0)) {
+        throw new Error(`Parameter ${s.name} has a bad shape [${s.shape.join(", ")}]`);
+      }
+    }
+    // The weight-decay group first, each parameter ARENA_ALIGN-aligned, so the arena's
+    // whole-buffer kernels need only one boundary.
+    const decay = specs.map((s) => s.decay ?? !/bias|LayerNorm|norm/.test(s.name));
+    const offsets: number[] = [];
+    let at = 0;
+    for (const pass of [true, false]) {
+      specs.forEach((s, i) => {
+        if (decay[i] !== pass) return;
+        offsets[i] = at;
+        at = roundUp(at + numel(s.shape), ARENA_ALIGN);
+      });
+      if (pass) this.decayEnd = at;
+    }
+    this.size = Math.max(at, ARENA_ALIGN);
     if (backend.kind === "cpu") {
       this.#params = new Float32Array(this.size);
       this.#grads = new Float32Array(this.size);
@@ -95,7 +130,7 @@ export class ParamArena {
       this.#grads = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
     }
     specs.forEach((s, i) => {
-      const offset = offsets.get(s.name)!;
+      const offset = offsets[i];
       // keep(): the arena owns its views, so an enclosing scope() must not dispose them.
       const param = keep(Tensor.view(s.shape, backend, this.#params, offset));
       param.requiresGrad = true;
@@ -116,11 +151,6 @@ export class ParamArena {
     return this.#order;
   }
 
-  /** The parameter tensors, in the order given. */
-  get params(): Tensor[] {
-    return this.#order.map((e) => e.param);
-  }
-
   /** The flat parameter buffer (webgpu) or array (cpu), `size` elements. */
   get paramBuffer(): GPUBuffer | Float32Array {
     this.#check();
@@ -133,12 +163,7 @@ export class ParamArena {
     return this.#grads;
   }
 
-  /**
-   * Returns a parameter's placement.
-   *
-   * @throws Error for an unknown name
-   */
-  entry(name: string): ParamEntry {
+  #entry(name: string): ParamEntry {
     const e = this.#entries.get(name);
     if (!e) throw new Error(`No parameter named ${name}`);
     return e;
@@ -148,9 +173,10 @@ export class ParamArena {
    * Returns a parameter tensor by name.
    *
    * @returns the view (owned by the arena: do not dispose it)
+   * @throws Error for an unknown name
    */
   get(name: string): Tensor {
-    return this.entry(name).param;
+    return this.#entry(name).param;
   }
 
   /** Sets every gradient (padding included) to zero with one fill. */
@@ -164,15 +190,14 @@ export class ParamArena {
    * Writes a parameter's values (in submission order on the webgpu backend).
    *
    * @param values `size` values, row-major
-   * @param which the parameter (default) or its gradient
    */
-  write(name: string, values: ArrayLike<number>, which: "param" | "grad" = "param"): void {
+  write(name: string, values: ArrayLike<number>): void {
     this.#check();
-    const e = this.entry(name);
+    const e = this.#entry(name);
     if (values.length !== e.size) {
       throw new Error(`Parameter ${name} has ${e.size} values, got ${values.length}`);
     }
-    const base = which === "param" ? this.#params : this.#grads;
+    const base = this.#params;
     if (base instanceof Float32Array) base.set(values, e.offset);
     else {
       const data = values instanceof Float32Array ? values : Float32Array.from(values);
@@ -184,38 +209,17 @@ export class ParamArena {
    * Writes many parameters (e.g. a checkpoint's weights).
    *
    * @param values arrays by state-dict key
-   * @param strict throw when a parameter is missing or a key is unknown (default true)
+   * @throws Error when a parameter is missing or a key is unknown
    */
-  writeAll(values: Record<string, ArrayLike<number>>, strict = true): void {
-    if (strict) {
-      const missing = this.names.filter((n) => !(n in values));
-      const unknown = Object.keys(values).filter((n) => !this.#entries.has(n));
-      if (missing.length || unknown.length) {
-        throw new Error(
-          `Cannot load parameters: missing [${missing.join(", ")}], unknown [${
-            unknown.join(", ")
-          }]`,
-        );
-      }
+  writeAll(values: Record<string, ArrayLike<number>>): void {
+    const missing = this.names.filter((n) => !(n in values));
+    const unknown = Object.keys(values).filter((n) => !this.#entries.has(n));
+    if (missing.length || unknown.length) {
+      throw new Error(
+        `Cannot load parameters: missing [${missing.join(", ")}], unknown [${unknown.join(", ")}]`,
+      );
     }
-    for (const [name, v] of Object.entries(values)) {
-      if (this.#entries.has(name)) this.write(name, v);
-    }
-  }
-
-  /**
-   * Reads one parameter (or its gradient) back.
-   *
-   * @param which the parameter (default) or its gradient
-   * @returns a copy of its values
-   */
-  async read(name: string, which: "param" | "grad" = "param"): Promise<Float32Array> {
-    this.#check();
-    const e = this.entry(name);
-    const base = which === "param" ? this.#params : this.#grads;
-    if (base instanceof Float32Array) return base.slice(e.offset, e.offset + e.size);
-    const bytes = await (this.backend as Device).read(base, e.size * 4, e.offset * 4);
-    return new Float32Array(bytes);
+    for (const [name, v] of Object.entries(values)) this.write(name, v);
   }
 
   /**

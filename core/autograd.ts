@@ -82,26 +82,19 @@ export interface GradAdditions {
 /**
  * Back-propagates from a scalar (or any) tensor, accumulating into `grad` of leaf tensors that
  * require gradients. The graph is freed as it goes (nodes released, gradients disposed). The
- * public entry point is `backward` in `core/ops/backward.ts`, which supplies the seed's default
+ * public entry point is `backward` in `core/ops/backward.ts`, which supplies the default seed
  * and the additions.
  *
  * @example
  * ```ts ignore
- * backpropagate(loss, null, onesLike, { add, addInto });
+ * backpropagate(loss, onesLike(loss), { add, addInto });
  * ```
- * @param seed gradient of the root (default: ones, via `onesLike`)
- * @param onesLike makes the default seed
+ * @param seed gradient of the root (disposed by the walk)
  * @param additions sum gradients (run without recording)
  */
-export function backpropagate(
-  root: Tensor,
-  seed: Tensor | null,
-  onesLike: (t: Tensor) => Tensor,
-  additions: GradAdditions,
-): void {
+export function backpropagate(root: Tensor, seed: Tensor, additions: GradAdditions): void {
   const order = topoOrder(root);
-  const grads = new Map<Tensor, Tensor>();
-  grads.set(root, seed ?? onesLike(root));
+  const grads = new Map<Tensor, Tensor>([[root, seed]]);
   for (let idx = order.length - 1; idx >= 0; idx--) {
     const t = order[idx];
     const g = grads.get(t);

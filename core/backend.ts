@@ -1,6 +1,6 @@
 /**
  * Backends and element types: the plain-TypeScript `cpu` backend (and its float64 variant for
- * gradient checks), the `Backend` union with WebGPU devices, typed-array helpers, and the default
+ * gradient checks), the `Backend` union with WebGPU devices, `numel`, and the default
  * backend (`initBackend` picks the cpu backend or opens the shared WebGPU device).
  * @module
  */
@@ -32,27 +32,6 @@ export const CPU64: CpuBackend = { kind: "cpu", float64: true };
 
 /** Where a tensor lives: the CPU backend or a WebGPU device. */
 export type Backend = CpuBackend | Device;
-
-/**
- * Creates a zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held
- * in a Float64Array; it is typed as Float32Array because every CPU reference reads and writes
- * plain numbers and accepts either.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { makeArray } from "./backend.ts";
- * assert(makeArray("i32", 3) instanceof Int32Array);
- * ```
- * @param f64 hold f32 values in a Float64Array
- */
-export function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
-  return dtype === "f32"
-    ? (f64 ? new Float64Array(n) as unknown as Float32Array : new Float32Array(n))
-    : dtype === "i32"
-    ? new Int32Array(n)
-    : new Uint32Array(n);
-}
 
 /**
  * Returns the number of elements of a shape.

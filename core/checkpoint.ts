@@ -1,14 +1,13 @@
 // Checkpoint folders that survive a kill at any moment: every file is written to a temporary
 // name, fsynced and renamed; a whole folder is built as `<dir>.tmp-<pid>` and swapped in with
 // two renames (old -> `<dir>.old`, new -> `<dir>`), so some whole checkpoint always exists.
-// Also the checkpoint listing (newest first by the stored timestamp) and upstream's key names.
-// File layout: docs/checkpoint.md.
+// Reading them is core/checkpoint_read.ts; the file layout is in docs/checkpoint.md.
 
 import { basename, dirname, join, resolve } from "node:path";
 import { CheckpointError } from "./checkpoint_read.ts";
 
-/** What a file receives: bytes, text (UTF-8), or a function writing into the open file. */
-export type FileContents = Uint8Array | string | ((file: Deno.FsFile) => Promise<void>);
+/** What a file receives: text (UTF-8), bytes, or chunks of bytes written one after another. */
+export type FileContents = string | Uint8Array | Iterable<Uint8Array>;
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -51,15 +50,14 @@ async function syncDir(dir: string): Promise<void> {
  * ```
  *
  * @param path Destination file (its folder must exist).
- * @param contents Bytes, text, or a writer function.
+ * @param contents Text, bytes, or chunks of bytes (streamed, never joined in memory).
  */
 export async function writeFileAtomic(path: string, contents: FileContents): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${Deno.pid}`);
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
-    if (typeof contents === "function") await contents(file);
-    else {
-      const bytes = typeof contents === "string" ? new TextEncoder().encode(contents) : contents;
+    const c = typeof contents === "string" ? new TextEncoder().encode(contents) : contents;
+    for (const bytes of c instanceof Uint8Array ? [c] : c) {
       for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
     }
     await file.syncData();

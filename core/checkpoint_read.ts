@@ -1,7 +1,6 @@
-// The read side of checkpoints (public through core/checkpoint.ts): `state.json` parsing with
-// one-line errors, the listing of a run's checkpoints newest first by their stored timestamp
-// (never the file times, which copies and archives change), and upstream's tensor-key spelling.
-// Readers never modify the folder: an interrupted save is repaired by the next save.
+// The read side of checkpoints: `state.json` parsing with one-line errors and the listing of a
+// run's checkpoints newest first by their stored timestamp (never the file times, which copies
+// and archives change). Readers never modify the folder: the next save repairs an interrupted one.
 
 import { join } from "node:path";
 

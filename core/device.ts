@@ -2,9 +2,15 @@
  * The WebGPU device layer: adapter and device with the adapter's larger limits, a pipeline cache,
  * the buffer pool, and a command recorder that puts many dispatches into one submit (a submit
  * plus a wait costs ~11.6 ms on llvmpipe whatever the work, so a training step is one submit).
- * Opening a device restores its tuning from the cache file and runs no kernel; what a launcher
- * asks to measure (`requestTuning`) is measured at the next `read()` or `sync()`
- * (`core/tuning.ts`).
+ *
+ * Per-adapter tuning decisions outlive a process in `$XDG_CACHE_HOME/abacus/tuning.json` (or
+ * `~/.cache/...`), in two halves so that opening a device never runs a kernel: opening restores
+ * the file's entry (a file read, nothing measured); a key nobody stored (the matmul family, a
+ * fraction of a second to measure) is measured lazily: the matmul launcher, on finding no
+ * `matmul.family`, asks its context (`requestTuning`) and keeps to its adapter-kind guess for that
+ * launch; the device runs the measurement at its next async call (`read()` or `sync()`), after the
+ * caller's recorded work has finished and while the caller awaits it, so later launches follow
+ * the measurement. `ABACUS_TUNE=0` skips both (the adapter-kind guess is used).
  * @module
  */
 import {
@@ -14,14 +20,141 @@ import {
   type DispatchSpec,
   type KernelContext,
 } from "../kernels/context.ts";
-import { openGpu } from "./_adapter.ts";
-import { GpuCache } from "./_gpu_cache.ts";
-import { ScratchTextures } from "./_scratch_textures.ts";
-import { UniformSlices } from "./_uniforms.ts";
-import { BufferPool, sizeClass } from "./pool.ts";
-import { measureTuning, restoreTuning } from "./tuning.ts";
+import { BufferPool } from "./pool.ts";
+import { probeMatmulFamily } from "../kernels/matmul_tune.ts";
 
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8;
+
+function env(k: string): string | undefined {
+  if (!("Deno" in globalThis)) return undefined; // a browser: no cache file, nothing saved
+  try {
+    return Deno.env.get(k);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cache folder and file, or null without a home. */
+function cachePaths(): { dir: string; file: string } | null {
+  const home = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : null);
+  return home ? { dir: `${home}/abacus`, file: `${home}/abacus/tuning.json` } : null;
+}
+
+async function readCache(file: string): Promise<Record<string, Record<string, string>>> {
+  try {
+    return JSON.parse(await Deno.readTextFile(file));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Fills `tuning` from the cache file's entry for the adapter, when that entry holds a measured
+ * matmul family (every key of it is then honoured). Measures nothing; returns false when
+ * `ABACUS_TUNE=0` turns tuning off.
+ */
+async function restoreTuning(
+  adapterName: string,
+  tuning: Map<string, string>,
+): Promise<boolean> {
+  if (env("ABACUS_TUNE") === "0") return false;
+  const paths = cachePaths();
+  if (!paths) return true;
+  const mine = (await readCache(paths.file))[adapterName];
+  if (mine && typeof mine["matmul.family"] === "string") {
+    for (const [k, v] of Object.entries(mine)) tuning.set(k, v);
+  }
+  return true;
+}
+
+/**
+ * Measures the one known key, `matmul.family`, when `ctx.tuning` lacks it (`sync` flushes the
+ * recorded work and waits for it), stores it there and saves it to the cache file.
+ */
+async function measureTuning(ctx: KernelContext, sync: () => Promise<void>): Promise<void> {
+  if (ctx.tuning.has("matmul.family")) return;
+  await probeMatmulFamily(ctx, sync);
+  const paths = cachePaths();
+  if (!paths) return;
+  try {
+    const all = await readCache(paths.file);
+    all[ctx.adapterName] = { "matmul.family": ctx.tuning.get("matmul.family")! };
+    await Deno.mkdir(paths.dir, { recursive: true });
+    const tmp = `${paths.file}.${Deno.pid}.tmp`;
+    await Deno.writeTextFile(tmp, JSON.stringify(all, null, 2));
+    await Deno.rename(tmp, paths.file);
+  } catch {
+    // A read-only home only costs the probe again next time.
+  }
+}
+
+/**
+ * Mesa's drivers look for a display server when they load and print "error: XDG_RUNTIME_DIR is
+ * invalid or not set" twice on a machine whose environment lacks the variable (a container, a
+ * CI job, ssh without a session). Point it at the system's temporary folder before the driver is
+ * loaded; a value the user set is kept. Skipped without the env permission.
+ */
+function quietDisplayProbe(): void {
+  if (!("Deno" in globalThis) || Deno.build.os !== "linux") return; // a browser has no driver env
+  if (Deno.permissions.querySync({ name: "env" }).state !== "granted") return;
+  const dir = Deno.env.get("XDG_RUNTIME_DIR");
+  if (dir !== undefined && dir !== "") return;
+  Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") || "/tmp");
+}
+
+/**
+ * Requests the high-performance adapter and a device with every limit the adapter offers (and
+ * the `subgroups` feature when it has it); `isCpu` for CPU rasterizers (llvmpipe, lavapipe,
+ * SwiftShader, WARP).
+ */
+async function openGpu(): Promise<{ device: GPUDevice; name: string; isCpu: boolean }> {
+  quietDisplayProbe();
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  const adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
+  if (!adapter) {
+    throw new Error(
+      "No WebGPU adapter found: install a driver (on Linux without a GPU: " +
+        "apt-get install mesa-vulkan-drivers) or choose the cpu backend (ABACUS_BACKEND=cpu)",
+    );
+  }
+  const requiredLimits: Record<string, number> = {};
+  const lim = adapter.limits as unknown as Record<string, number>;
+  for (const key in adapter.limits) {
+    const v = lim[key];
+    if (typeof v === "number") requiredLimits[key] = v;
+  }
+  // Subgroup operations when the adapter offers them (row reductions use them on GPUs).
+  const requiredFeatures = adapter.features.has("subgroups" as GPUFeatureName)
+    ? ["subgroups" as GPUFeatureName]
+    : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  const info = adapter.info;
+  // Browsers often leave the description empty (Chromium: vendor "google", architecture
+  // "swiftshader"), so the other fields name the adapter there.
+  const name = info.description ||
+    [info.vendor, info.architecture, info.device].filter(Boolean).join(" ");
+  const isCpu = info.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|warp/i.test(name);
+  return { device, name, isCpu };
+}
+
+/** Bind groups kept before the cache is emptied. */
+const MAX_GROUPS = 4096;
+
+/** Rounds a texture extent up to its class: n up to 16, else powers of two in four steps. */
+function textureClass(n: number, max: number): number {
+  if (n <= 16) return n;
+  const step = 2 ** Math.floor(Math.log2(n)) / 4;
+  return Math.min(max, Math.ceil(n / step) * step);
+}
+
+const UNIFORM = 0x40, UNIFORM_BYTES = 1 << 16;
+
+/** A 64 KiB uniform buffer and its CPU copy, filled up to `used` bytes. */
+interface UniformArena {
+  gpu: GPUBuffer;
+  cpu: Uint8Array<ArrayBuffer>;
+  used: number;
+}
 
 /** Counters that benchmarks and tests read (tuning measurements are left out). */
 export interface DeviceStats {
@@ -74,14 +207,32 @@ export class Device implements KernelContext {
     bindGroups: 0,
   };
 
-  #cache: GpuCache;
+  // Pipelines by WGSL text and entry point, bind groups by pipeline and resources. Pipelines are
+  // keyed by the code string itself (launchers reuse their generated strings, whose hashes V8
+  // keeps), not by a concatenation that would be hashed again on every dispatch. Bind groups are
+  // keyed by object ids: a training step binds the same pooled buffers, recycled textures and
+  // uniform slices every step, and creating ~100 bind groups per step costs more host time than
+  // looking them up. Entries for destroyed buffers are never hit again (a new buffer gets a new
+  // id); the cache is emptied when it holds `MAX_GROUPS` groups.
+  #pipelines = new Map<string, Map<string, GPUComputePipeline>>();
+  #ids = new WeakMap<object, number>();
+  #nextId = 1;
+  #groups = new Map<string, GPUBindGroup>();
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
-  #uniforms: UniformSlices;
+  // Per-submission uniform slices: each dispatch's params go into a 256-byte-aligned slice of a
+  // uniform buffer, filled on the CPU while the submission is recorded and written to the GPU just
+  // before it is submitted (so values such as a learning rate change per dispatch without
+  // recompiling); the buffers are recycled for the next submission.
+  #uniformAlign: number;
+  #uniforms: UniformArena[] = [];
+  #freeUniforms: UniformArena[] = [];
   #scratch: GPUBuffer[] = [];
-  #textures: ScratchTextures;
+  // Recycled scratch textures: free ones by size class, and those the recorded submission uses.
+  #freeTextures = new Map<string, GPUTexture[]>();
+  #texturesInFlight: [string, GPUTexture][] = [];
   #staging: GPUBuffer[] = [];
-  #readPool = new Map<number, GPUBuffer[]>();
+  #readPool: BufferPool;
   #errors: string[] = [];
   #tuningOn = false;
   #wanted = new Set<string>();
@@ -93,10 +244,9 @@ export class Device implements KernelContext {
     this.adapterName = adapterName;
     this.isCpuAdapter = isCpu;
     this.maxWorkgroups = device.limits.maxComputeWorkgroupsPerDimension;
-    this.#uniforms = new UniformSlices(device);
+    this.#uniformAlign = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
     this.pool = new BufferPool(device);
-    this.#cache = new GpuCache(device);
-    this.#textures = new ScratchTextures(device);
+    this.#readPool = new BufferPool(device, MAP_READ | COPY_DST);
     device.addEventListener("uncapturederror", (e) => {
       const msg = (e as GPUUncapturedErrorEvent).error.message;
       this.#errors.push(msg);
@@ -126,13 +276,12 @@ export class Device implements KernelContext {
     if (this.#tuningOn && !this.tuning.has(key)) this.#wanted.add(key);
   }
 
-  /** Runs the requested measurements (one batch at a time; later callers await the same one). */
+  /** Runs the requested measurement (later callers await the same one). */
   #measureRequested(): Promise<void> {
     if (!this.#measuring && this.#wanted.size > 0) {
-      const keys = [...this.#wanted];
       this.#wanted.clear();
       const { submits, dispatches } = this.stats;
-      this.#measuring = measureTuning(this, keys, () => this.#drain()).finally(() => {
+      this.#measuring = measureTuning(this, () => this.#drain()).finally(() => {
         this.#measuring = null;
         Object.assign(this.stats, { submits, dispatches }); // the counters are the caller's work
       });
@@ -147,9 +296,43 @@ export class Device implements KernelContext {
 
   /** Returns the compiled pipeline for a WGSL module, compiling it on first use. */
   pipeline(code: string, entry = "main"): GPUComputePipeline {
-    const p = this.#cache.pipeline(code, entry);
-    this.stats.pipelines = this.#cache.pipelines;
+    let byCode = this.#pipelines.get(entry);
+    if (!byCode) this.#pipelines.set(entry, byCode = new Map());
+    let p = byCode.get(code);
+    if (!p) {
+      const module = this.device.createShaderModule({ code });
+      p = this.device.createComputePipeline({
+        layout: "auto",
+        compute: { module, entryPoint: entry },
+      });
+      byCode.set(code, p);
+      this.stats.pipelines++;
+    }
     return p;
+  }
+
+  /** The bind group of `resources` at bindings 0.. of a pipeline's layout 0, made on first use. */
+  #bindGroup(pipeline: GPUComputePipeline, resources: Binding[]): GPUBindGroup {
+    let key = String(this.#id(pipeline));
+    for (const r of resources) {
+      if ("buffer" in r) key += `|${this.#id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1}`;
+      else key += `|${this.#id(r)}`;
+    }
+    let group = this.#groups.get(key);
+    if (!group) {
+      if (this.#groups.size >= MAX_GROUPS) this.#groups.clear();
+      const entries: GPUBindGroupEntry[] = resources.map((r, i) => ({ binding: i, resource: r }));
+      group = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+      this.#groups.set(key, group);
+      this.stats.bindGroups++;
+    }
+    return group;
+  }
+
+  #id(o: object): number {
+    let id = this.#ids.get(o);
+    if (id === undefined) this.#ids.set(o, id = this.#nextId++);
+    return id;
   }
 
   #ensurePass(): GPUComputePassEncoder {
@@ -167,6 +350,25 @@ export class Device implements KernelContext {
     return this.#encoder;
   }
 
+  /** Copies `data` (at most 256 bytes) into a fresh uniform slice of the current submission. */
+  #uniformSlice(data: ArrayBufferView): GPUBufferBinding {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let arena = this.#uniforms[this.#uniforms.length - 1];
+    if (!arena || arena.used + this.#uniformAlign > UNIFORM_BYTES) {
+      arena = this.#freeUniforms.pop() ?? {
+        gpu: this.device.createBuffer({ size: UNIFORM_BYTES, usage: UNIFORM | COPY_DST }),
+        cpu: new Uint8Array(UNIFORM_BYTES),
+        used: 0,
+      };
+      arena.used = 0;
+      this.#uniforms.push(arena);
+    }
+    const offset = arena.used;
+    arena.cpu.set(bytes, offset);
+    arena.used += this.#uniformAlign;
+    return { buffer: arena.gpu, offset, size: Math.max(16, Math.ceil(bytes.length / 16) * 16) };
+  }
+
   /**
    * Records one dispatch into the current submission.
    *
@@ -175,10 +377,9 @@ export class Device implements KernelContext {
   dispatch(spec: DispatchSpec): void {
     const pipeline = this.pipeline(spec.code, spec.entry);
     const all: Binding[] = spec.params
-      ? [...spec.bindings, this.#uniforms.slice(spec.params)]
+      ? [...spec.bindings, this.#uniformSlice(spec.params)]
       : spec.bindings;
-    const group = this.#cache.bindGroup(pipeline, all);
-    this.stats.bindGroups = this.#cache.bindGroups;
+    const group = this.#bindGroup(pipeline, all);
     const pass = this.#ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
@@ -201,7 +402,18 @@ export class Device implements KernelContext {
    * that the recycled textures come in few sizes when shapes vary (evaluation's prompt lengths).
    */
   scratchTexture(width: number, height: number, layers: number): GPUTexture {
-    return this.#textures.take(width, height, layers);
+    const max = this.device.limits.maxTextureDimension2D;
+    const w = textureClass(width, max), h = textureClass(height, max);
+    const key = `${w}x${h}x${layers}`;
+    const tex = this.#freeTextures.get(key)?.pop() ?? this.device.createTexture({
+      size: [w, h, layers],
+      format: "rgba32float",
+      dimension: "2d",
+      usage: GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
+        GPUTextureUsage.COPY_DST,
+    });
+    this.#texturesInFlight.push([key, tex]);
+    return tex;
   }
 
   /**
@@ -233,17 +445,6 @@ export class Device implements KernelContext {
   }
 
   /**
-   * Records a buffer-to-buffer copy in submission order.
-   *
-   * @param srcOffset byte offset in the source
-   * @param dstOffset byte offset in the destination
-   * @param bytes byte count (a multiple of 4)
-   */
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
-    this.#endPass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
-  }
-
-  /**
    * Records a buffer-to-texture copy in submission order.
    *
    * @param src source buffer or range
@@ -271,12 +472,19 @@ export class Device implements KernelContext {
     if (!this.#encoder) return;
     const encoder = this.#endPass();
     this.#encoder = null;
-    this.#uniforms.submitting();
+    for (const a of this.#uniforms) this.device.queue.writeBuffer(a.gpu, 0, a.cpu, 0, a.used);
+    this.#freeUniforms.push(...this.#uniforms);
+    this.#uniforms = [];
     this.device.queue.submit([encoder.finish()]);
     this.stats.submits++;
     for (const b of this.#scratch) this.pool.release(b);
     this.#scratch = [];
-    this.#textures.submitted();
+    for (const [key, tex] of this.#texturesInFlight) {
+      const list = this.#freeTextures.get(key);
+      if (list) list.push(tex);
+      else this.#freeTextures.set(key, [tex]);
+    }
+    this.#texturesInFlight = [];
     for (const s of this.#staging) s.destroy();
     this.#staging = [];
   }
@@ -291,18 +499,14 @@ export class Device implements KernelContext {
     const [buffer, base] = bufParts(src);
     offset += base;
     const n = Math.ceil(bytes / 4) * 4;
-    const size = sizeClass(n);
-    const list = this.#readPool.get(size);
-    const staging = list?.pop() ?? this.device.createBuffer({ size, usage: MAP_READ | COPY_DST });
+    const staging = this.#readPool.acquire(n);
     if (n > 0) this.#endPass().copyBufferToBuffer(buffer, offset, staging, 0, n);
     this.flush();
     this.stats.readbacks++;
     await staging.mapAsync(GPUMapMode.READ, 0, Math.max(n, 4));
     const out = staging.getMappedRange(0, Math.max(n, 4)).slice(0, bytes);
     staging.unmap();
-    const back = this.#readPool.get(size);
-    if (back) back.push(staging);
-    else this.#readPool.set(size, [staging]);
+    this.#readPool.release(staging);
     await this.#measureRequested();
     return out;
   }

@@ -6,6 +6,7 @@
  */
 import { adamwKernel } from "../kernels/adamw.ts";
 import { gradNormKernel, gradNormScratch } from "../kernels/grad_norm.ts";
+import type { Kernel } from "../kernels/program.ts";
 import type { ParamArena } from "./arena.ts";
 import type { Device } from "./device.ts";
 import { STORAGE_USAGE } from "./pool.ts";
@@ -50,10 +51,10 @@ export interface AdamWState {
  * import { CPU } from "./backend.ts";
  * const arena = new ParamArena(CPU, [{ name: "w", shape: [2] }]);
  * arena.write("w", [1, -1]);
- * arena.write("w", [0.5, -0.5], "grad");
+ * arena.get("w").grad!.data.set([0.5, -0.5]);
  * const opt = new AdamW(arena, { lr: 0.1, weightDecay: 0, maxGradNorm: null });
  * opt.step();
- * const w = await arena.read("w");
+ * const w = await arena.get("w").toArray();
  * ok(Math.abs(w[0] - 0.9) < 1e-6 && Math.abs(w[1] + 0.9) < 1e-6);
  * opt.zeroGrad();
  * ```
@@ -78,7 +79,6 @@ export class AdamW {
   #v: GPUBuffer | Float32Array;
   #norm: GPUBuffer | Float32Array;
   #partials: GPUBuffer | null = null;
-  #normFresh = false;
 
   /** Allocates zero moments shaped like the arena (outside the buffer pool). */
   constructor(arena: ParamArena, options: AdamWOptions = {}) {
@@ -108,14 +108,6 @@ export class AdamW {
   }
 
   /**
-   * The 1-element buffer holding the global gradient norm of the last `step()` when clipping
-   * (webgpu backend; null on cpu), so a training loop can fold it into its one readback.
-   */
-  get gradNormBuffer(): GPUBuffer | null {
-    return this.#norm instanceof Float32Array ? null : this.#norm;
-  }
-
-  /**
    * Records one update of every parameter from the gradients in the arena (no readback).
    *
    * @param lr learning rate for this step (also kept as `this.lr`)
@@ -135,50 +127,22 @@ export class AdamW {
       step: this.#step,
       maxGradNorm: this.maxGradNorm,
     };
-    const p = a.paramBuffer, g = a.gradBuffer, m = this.#m, v = this.#v, norm = this.#norm;
-    if (p instanceof Float32Array) {
-      const cpu = [g, m, v, norm] as Float32Array[];
-      if (this.maxGradNorm !== null) gradNormKernel.cpu({ grad: cpu[0], n, out: cpu[3] });
-      adamwKernel.cpu({ ...hp, param: p, grad: cpu[0], m: cpu[1], v: cpu[2], norm: cpu[3] });
-    } else {
-      const dev = a.backend as Device;
-      const gpu = [g, m, v, norm] as GPUBuffer[];
-      if (this.maxGradNorm !== null) {
-        gradNormKernel.gpu(dev, { grad: gpu[0], n, out: gpu[3], partials: this.#partials! });
-      }
-      adamwKernel.gpu(dev, { ...hp, param: p, grad: gpu[0], m: gpu[1], v: gpu[2], norm: gpu[3] });
-    }
-    this.#normFresh = this.maxGradNorm !== null;
+    const grad = a.gradBuffer, norm = this.#norm;
+    const partials = this.#partials; // webgpu only
+    if (this.maxGradNorm !== null) this.#run(gradNormKernel, { grad, n, out: norm, partials });
+    this.#run(adamwKernel, { ...hp, param: a.paramBuffer, grad, m: this.#m, v: this.#v, norm });
   }
 
   /** Zeroes every gradient in the arena (one fill). */
   zeroGrad(): void {
     this.arena.zeroGrad();
-    this.#normFresh = false;
   }
 
-  /**
-   * Reads the global gradient L2 norm for logging: the pre-clipping norm of the last `step()`
-   * when clipping is on and no `zeroGrad()` came since, else the norm of the current gradients.
-   *
-   * @returns the norm (one readback on the webgpu backend)
-   */
-  async gradNorm(): Promise<number> {
-    const a = this.arena, g = a.gradBuffer, norm = this.#norm;
-    if (norm instanceof Float32Array) {
-      if (!this.#normFresh) gradNormKernel.cpu({ grad: g as Float32Array, n: a.size, out: norm });
-      return norm[0];
-    }
-    const dev = a.backend as Device;
-    if (!this.#normFresh) {
-      gradNormKernel.gpu(dev, {
-        grad: g as GPUBuffer,
-        n: a.size,
-        out: norm,
-        partials: this.#partials!,
-      });
-    }
-    return new Float32Array(await dev.read(norm, 4))[0];
+  /** Runs a whole-arena kernel on the arena's backend (buffers on webgpu, arrays on cpu). */
+  #run<G, C>(k: Kernel<G, C>, args: Record<string, unknown>): void {
+    const be = this.arena.backend;
+    if (be.kind === "cpu") k.cpu(args as C);
+    else k.gpu(be, args as G);
   }
 
   /** Copies the optimizer state out for a checkpoint. */
@@ -207,7 +171,6 @@ export class AdamW {
     const m = this.arena.join(state.m, "first moments");
     const v = this.arena.join(state.v, "second moments");
     this.#step = state.step;
-    this.#normFresh = false;
     for (const [dst, src] of [[this.#m, m], [this.#v, v]] as const) {
       if (dst instanceof Float32Array) dst.set(src);
       else (this.arena.backend as Device).upload(dst, src);

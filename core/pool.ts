@@ -31,7 +31,7 @@ export function sizeClass(bytes: number): number {
 }
 
 /**
- * Hands out storage buffers by size class and takes them back for reuse.
+ * Hands out buffers by size class and takes them back for reuse.
  *
  * `live` counts buffers handed out and not yet released; tests use it to prove that a block of
  * work frees what it allocates.
@@ -45,6 +45,7 @@ export function sizeClass(bytes: number): number {
  */
 export class BufferPool {
   #device: GPUDevice;
+  #usage: number;
   // Free lists are kept in decreasing creation order and hand out the earliest-created buffer:
   // the choice then depends only on which buffers are free, not on the order they came back, so
   // a training step that allocates and frees the same way every step gets the same buffers every
@@ -53,11 +54,11 @@ export class BufferPool {
   #order = new WeakMap<GPUBuffer, number>();
   #live = 0;
   #created = 0;
-  #bytes = 0;
 
-  /** Makes an empty pool on a device. */
-  constructor(device: GPUDevice) {
+  /** Makes an empty pool on a device, of buffers with `usage` (default: storage). */
+  constructor(device: GPUDevice, usage: number = STORAGE_USAGE) {
     this.#device = device;
+    this.#usage = usage;
   }
 
   /** Buffers handed out and not yet released. */
@@ -68,11 +69,6 @@ export class BufferPool {
   /** Buffers ever created by this pool (steady state: stops growing). */
   get created(): number {
     return this.#created;
-  }
-
-  /** Bytes held by the pool, free or live. */
-  get bytes(): number {
-    return this.#bytes;
   }
 
   /**
@@ -86,8 +82,7 @@ export class BufferPool {
     this.#live++;
     if (list && list.length > 0) return list.pop()!;
     this.#created++;
-    this.#bytes += size;
-    const b = this.#device.createBuffer({ size, usage: STORAGE_USAGE });
+    const b = this.#device.createBuffer({ size, usage: this.#usage });
     this.#order.set(b, this.#created);
     return b;
   }
@@ -109,16 +104,5 @@ export class BufferPool {
       else hi = mid;
     }
     list.splice(lo, 0, buffer);
-  }
-
-  /** Destroys every free buffer (live ones stay). */
-  trim(): void {
-    for (const list of this.#free.values()) {
-      for (const b of list) {
-        this.#bytes -= b.size;
-        b.destroy();
-      }
-    }
-    this.#free.clear();
   }
 }

@@ -1,21 +1,91 @@
-// A safetensors writer and reader in plain TypeScript, so checkpoints move between abacus and
+// The safetensors reader and the format's types, in plain TypeScript (the writer, which needs
+// the file-system helpers, is core/safetensors_write.ts), so checkpoints move between abacus and
 // upstream's PyTorch code (`safetensors.torch.load_file`). Layout: 8-byte little-endian header
 // length, JSON header (dtype, shape, data_offsets per tensor, optional `__metadata__` strings)
 // padded with spaces to 8 bytes, then the little-endian data, contiguous, without holes.
 // Reference: https://github.com/huggingface/safetensors (format description in its README)
 
-import {
-  ARRAY,
-  count,
-  LITTLE,
-  MAX_HEADER,
-  type SafeArray,
-  type SafeDType,
-  type SafetensorsContent,
-  SafetensorsError,
-  SIZE,
-  type Tensor,
-} from "./safetensors_common.ts";
+/** The typed array each dtype is read into (F16 and BF16 as raw 16-bit words). */
+const ARRAYS = {
+  F64: Float64Array,
+  F32: Float32Array,
+  F16: Uint16Array,
+  BF16: Uint16Array,
+  I64: BigInt64Array,
+  I32: Int32Array,
+  I16: Int16Array,
+  I8: Int8Array,
+  U64: BigUint64Array,
+  U32: Uint32Array,
+  U16: Uint16Array,
+  U8: Uint8Array,
+  BOOL: Uint8Array,
+};
+
+/** Element types of the safetensors format. */
+export type SafeDType = keyof typeof ARRAYS;
+
+/** The typed array a tensor of each dtype is read into. */
+export type SafeArray = InstanceType<(typeof ARRAYS)[SafeDType]>;
+
+/** A tensor to write: `data` is the matching typed array, raw little-endian bytes, or numbers. */
+export interface TensorInput {
+  /** Element type. */
+  readonly dtype: SafeDType;
+  /** Dimensions; `[]` is a scalar. */
+  readonly shape: readonly number[];
+  /** Values in row-major order (numbers are converted; I64 accepts safe integers). */
+  readonly data: SafeArray | ArrayLike<number>;
+}
+
+/** A tensor read back: `data` is a typed array (F16/BF16 as raw `Uint16Array` words). */
+export interface Tensor extends TensorInput {
+  /** Dimensions. */
+  readonly shape: number[];
+  /** Values in row-major order. */
+  readonly data: SafeArray;
+}
+
+/** A decoded safetensors file. */
+export interface SafetensorsContent {
+  /** Tensors by name. */
+  readonly tensors: Record<string, Tensor>;
+  /** The `__metadata__` string map (empty when absent). */
+  readonly metadata: Record<string, string>;
+}
+
+/** A malformed tensor to write, or a truncated or corrupted file; the message is one line. */
+export class SafetensorsError extends Error {
+  /** @param message Sentence-case message without a trailing period. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SafetensorsError";
+  }
+}
+
+/** The typed array of each dtype; its `BYTES_PER_ELEMENT` is the dtype's size. */
+export const ARRAY: Readonly<
+  Record<SafeDType, {
+    new (buffer: ArrayBuffer, offset: number, length: number): SafeArray;
+    readonly BYTES_PER_ELEMENT: number;
+  }>
+> = ARRAYS;
+
+/** Whether this machine is little-endian (typed arrays can then be used as file bytes). */
+export const LITTLE: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Largest header accepted, as the reference implementation (100 MB). */
+const MAX_HEADER: number = 100_000_000;
+
+/** Elements of a shape (1 for a scalar). */
+export function count(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Reverses each `size`-byte element in place (big-endian machines: file bytes <-> values). */
+export function swapBytes(bytes: Uint8Array<ArrayBuffer>, size: number): Uint8Array<ArrayBuffer> {
+  for (let i = 0; i < bytes.length; i += size) bytes.subarray(i, i + size).reverse();
+  return bytes;
+}
 
 interface Entry {
   name: string;
@@ -32,7 +102,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function entryOf(name: string, v: unknown, bad: (why: string) => never): Entry {
   if (!isObject(v)) bad(`the header entry of tensor "${name}" is not an object`);
   const { dtype, shape, data_offsets: offsets } = v;
-  if (typeof dtype !== "string" || !Object.hasOwn(SIZE, dtype)) {
+  if (typeof dtype !== "string" || !Object.hasOwn(ARRAY, dtype)) {
     bad(`tensor "${name}" has unknown dtype ${JSON.stringify(dtype)}`);
   }
   const ints = (x: unknown): x is number[] =>
@@ -41,7 +111,7 @@ function entryOf(name: string, v: unknown, bad: (why: string) => never): Entry {
   if (!ints(offsets) || offsets.length !== 2 || offsets[0] > offsets[1]) {
     bad(`tensor "${name}" has invalid data_offsets ${JSON.stringify(offsets)}`);
   }
-  const need = count(shape) * SIZE[dtype as SafeDType];
+  const need = count(shape) * ARRAY[dtype as SafeDType].BYTES_PER_ELEMENT;
   if (offsets[1] - offsets[0] !== need) {
     bad(
       `tensor "${name}" spans ${offsets[1] - offsets[0]} bytes but ${dtype} ` +
@@ -55,13 +125,11 @@ function view(bytes: Uint8Array, at: number, e: Entry): SafeArray {
   const Ctor = ARRAY[e.dtype];
   const n = count(e.shape);
   const abs = bytes.byteOffset + at + e.begin;
-  if (LITTLE && abs % SIZE[e.dtype] === 0) return new Ctor(bytes.buffer as ArrayBuffer, abs, n);
-  const copy = bytes.slice(at + e.begin, at + e.end);
-  if (!LITTLE) {
-    const size = SIZE[e.dtype];
-    for (let i = 0; i < copy.length; i += size) copy.subarray(i, i + size).reverse();
+  if (LITTLE && abs % Ctor.BYTES_PER_ELEMENT === 0) {
+    return new Ctor(bytes.buffer as ArrayBuffer, abs, n);
   }
-  return new Ctor(copy.buffer, 0, n);
+  const copy = bytes.slice(at + e.begin, at + e.end);
+  return new Ctor((LITTLE ? copy : swapBytes(copy, Ctor.BYTES_PER_ELEMENT)).buffer, 0, n);
 }
 
 /**

@@ -1,39 +1,25 @@
 // The safetensors writer: validates tensors, converts them to little-endian bytes, lays them out
 // widest dtype first so each is aligned, and writes the file atomically, tensor by tensor.
-// Public through core/safetensors.ts. Reference: https://github.com/huggingface/safetensors
+// Reference: https://github.com/huggingface/safetensors
 
 import { writeFileAtomic } from "./checkpoint.ts";
 import {
   ARRAY,
   count,
-  fail,
   LITTLE,
   type SafeArray,
-  type SafeDType,
-  SIZE,
+  SafetensorsError,
+  swapBytes,
   type TensorInput,
-} from "./safetensors_common.ts";
+} from "./safetensors.ts";
 
-/** Writes one value of each dtype little-endian (F16 and BF16 as raw 16-bit words). */
-const SET: Readonly<Record<SafeDType, (dv: DataView, o: number, v: number | bigint) => void>> = {
-  F64: (dv, o, v) => dv.setFloat64(o, Number(v), true),
-  F32: (dv, o, v) => dv.setFloat32(o, Number(v), true),
-  F16: (dv, o, v) => dv.setUint16(o, Number(v), true),
-  BF16: (dv, o, v) => dv.setUint16(o, Number(v), true),
-  I64: (dv, o, v) => dv.setBigInt64(o, BigInt(v), true),
-  I32: (dv, o, v) => dv.setInt32(o, Number(v), true),
-  I16: (dv, o, v) => dv.setInt16(o, Number(v), true),
-  I8: (dv, o, v) => dv.setInt8(o, Number(v)),
-  U64: (dv, o, v) => dv.setBigUint64(o, BigInt(v), true),
-  U32: (dv, o, v) => dv.setUint32(o, Number(v), true),
-  U16: (dv, o, v) => dv.setUint16(o, Number(v), true),
-  U8: (dv, o, v) => dv.setUint8(o, Number(v)),
-  BOOL: (dv, o, v) => dv.setUint8(o, v ? 1 : 0),
-};
+function fail(why: string): never {
+  throw new SafetensorsError(why);
+}
 
 /** Little-endian bytes of one tensor (a view when no conversion is needed). */
 function tensorBytes(name: string, t: TensorInput): Uint8Array {
-  if (!Object.hasOwn(SIZE, t.dtype)) {
+  if (!Object.hasOwn(ARRAY, t.dtype)) {
     fail(`Cannot write tensor "${name}": unknown dtype ${t.dtype}`);
   }
   if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -43,7 +29,7 @@ function tensorBytes(name: string, t: TensorInput): Uint8Array {
       }`,
     );
   }
-  const n = count(t.shape), size = SIZE[t.dtype], data = t.data;
+  const n = count(t.shape), Ctor = ARRAY[t.dtype], size = Ctor.BYTES_PER_ELEMENT, data = t.data;
   if (data instanceof Uint8Array && data.length === n * size) return data; // raw little-endian
   if (data.length !== n) {
     fail(
@@ -52,23 +38,24 @@ function tensorBytes(name: string, t: TensorInput): Uint8Array {
       }] needs ${n} values, got ${data.length}`,
     );
   }
-  if (LITTLE && data instanceof ARRAY[t.dtype]) {
+  if (LITTLE && data instanceof Ctor) {
     const view = data as SafeArray;
     return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   }
   if ((t.dtype === "F16" || t.dtype === "BF16") && !(data instanceof Uint16Array)) {
     fail(`Cannot write tensor "${name}": ${t.dtype} data must be raw 16-bit words (Uint16Array)`);
   }
-  const out = new Uint8Array(n * size), dv = new DataView(out.buffer);
-  const set = SET[t.dtype], big = t.dtype === "I64" || t.dtype === "U64";
+  const out = new Ctor(new ArrayBuffer(n * size), 0, n) as unknown as (number | bigint)[];
+  const big = t.dtype === "I64" || t.dtype === "U64";
   for (let i = 0; i < n; i++) {
     const v = (data as ArrayLike<number | bigint>)[i];
     if (big && typeof v === "number" && !Number.isSafeInteger(v)) {
       fail(`Cannot write tensor "${name}": ${t.dtype} value ${v} is not a safe integer`);
     }
-    set(dv, i * size, v);
+    out[i] = big ? BigInt(v) : t.dtype === "BOOL" ? (v ? 1 : 0) : Number(v);
   }
-  return out;
+  const bytes = new Uint8Array((out as unknown as SafeArray).buffer);
+  return LITTLE ? bytes : swapBytes(bytes, size);
 }
 
 /** The padded header and the tensors' bytes in data order (widest dtypes first, then by name). */
@@ -81,7 +68,8 @@ function plan(
     if (name === "" || name === "__metadata__") fail(`Cannot write a tensor named "${name}"`);
   }
   names.sort((a, b) =>
-    SIZE[tensors[b].dtype] - SIZE[tensors[a].dtype] || (a < b ? -1 : a > b ? 1 : 0)
+    ARRAY[tensors[b].dtype].BYTES_PER_ELEMENT - ARRAY[tensors[a].dtype].BYTES_PER_ELEMENT ||
+    (a < b ? -1 : a > b ? 1 : 0)
   );
   const json: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) {
@@ -165,9 +153,5 @@ export async function writeSafetensors(
   metadata?: Record<string, string>,
 ): Promise<void> {
   const { header, parts } = plan(tensors, metadata);
-  await writeFileAtomic(path, async (file) => {
-    for (const bytes of [header, ...parts]) {
-      for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
-    }
-  });
+  await writeFileAtomic(path, [header, ...parts]);
 }

@@ -6,14 +6,7 @@
  * @module
  */
 import type { Buf } from "../kernels/context.ts";
-import {
-  type Backend,
-  defaultBackend,
-  type DType,
-  makeArray,
-  numel,
-  type TypedArray,
-} from "./backend.ts";
+import { type Backend, defaultBackend, type DType, numel, type TypedArray } from "./backend.ts";
 import { isGradEnabled } from "./grad_mode.ts";
 
 /** Open `scope()` blocks, innermost last: every new tensor joins the innermost one. */
@@ -25,13 +18,14 @@ export interface Storage {
   gpu: GPUBuffer | null;
   /** Byte offset into `gpu` (non-zero for views into a flat parameter arena). */
   offset: number;
-  /** Whether the buffer goes back to the pool when the last reference goes (false for arenas). */
-  pooled: boolean;
   /** Typed array (cpu backend). */
   cpu: TypedArray | null;
   /** Live tensors referring to this storage. */
   refs: number;
-  /** A window into memory the storage does not own (a parameter arena's; `Tensor.view`). */
+  /**
+   * A window into memory the storage does not own (a parameter arena's; `Tensor.view`); other
+   * GPU storage goes back to the pool when the last reference goes.
+   */
   view?: boolean;
 }
 
@@ -46,6 +40,24 @@ export interface GradNode {
   backward: (grad: Tensor, sinks: readonly (Tensor | null)[]) => (Tensor | null)[];
   /** Frees whatever the backward closure saved. */
   release?: () => void;
+}
+
+/** The typed array of each dtype. */
+const ARRAYS = { f32: Float32Array, i32: Int32Array, u32: Uint32Array } as const;
+
+/**
+ * A zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held in a
+ * Float64Array, typed as Float32Array because every CPU reference reads and writes plain numbers
+ * and accepts either.
+ */
+function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
+  return f64 && dtype === "f32"
+    ? new Float64Array(n) as unknown as Float32Array
+    : new ARRAYS[dtype](n);
+}
+
+function cpuStorage(cpu: TypedArray, view = false): Storage {
+  return { gpu: null, offset: 0, cpu, refs: 0, view };
 }
 
 /**
@@ -96,14 +108,8 @@ export class Tensor {
   static empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
     const n = numel(shape);
     const storage: Storage = backend.kind === "cpu"
-      ? {
-        gpu: null,
-        offset: 0,
-        pooled: false,
-        cpu: makeArray(dtype, n, backend.float64 === true),
-        refs: 0,
-      }
-      : { gpu: backend.pool.acquire(n * 4), offset: 0, pooled: true, cpu: null, refs: 0 };
+      ? cpuStorage(makeArray(dtype, n, backend.float64 === true))
+      : { gpu: backend.pool.acquire(n * 4), offset: 0, cpu: null, refs: 0 };
     return new Tensor(shape, dtype, backend, storage);
   }
 
@@ -126,15 +132,7 @@ export class Tensor {
     }
     const arr = makeArray(dtype, data.length, backend.kind === "cpu" && backend.float64);
     arr.set(data as ArrayLike<number>);
-    if (backend.kind === "cpu") {
-      return new Tensor(s, dtype, backend, {
-        gpu: null,
-        offset: 0,
-        pooled: false,
-        cpu: arr,
-        refs: 0,
-      });
-    }
+    if (backend.kind === "cpu") return new Tensor(s, dtype, backend, cpuStorage(arr));
     const t = Tensor.empty(s, dtype, backend);
     backend.upload(t.buffer, arr);
     return t;
@@ -164,7 +162,7 @@ export class Tensor {
     this.#check();
     const s = this.#storage;
     if (!s.gpu) throw new Error("Tensor lives on the cpu backend and has no GPU buffer");
-    return s.offset === 0 && s.pooled
+    return s.offset === 0 && !s.view
       ? s.gpu
       : { buffer: s.gpu, offset: s.offset, size: this.size * 4 };
   }
@@ -184,15 +182,8 @@ export class Tensor {
   ): Tensor {
     const n = numel(shape);
     const storage: Storage = base instanceof Float32Array
-      ? {
-        gpu: null,
-        offset: 0,
-        pooled: false,
-        cpu: base.subarray(offsetElems, offsetElems + n),
-        refs: 0,
-        view: true,
-      }
-      : { gpu: base, offset: offsetElems * 4, pooled: false, cpu: null, refs: 0, view: true };
+      ? cpuStorage(base.subarray(offsetElems, offsetElems + n), true)
+      : { gpu: base, offset: offsetElems * 4, cpu: null, refs: 0, view: true };
     return new Tensor(shape, "f32", backend, storage);
   }
 
@@ -239,11 +230,7 @@ export class Tensor {
     this.#check();
     if (this.backend.kind === "cpu") return this.data.slice();
     const bytes = await this.backend.read(this.buffer, this.size * 4);
-    return this.dtype === "f32"
-      ? new Float32Array(bytes)
-      : this.dtype === "i32"
-      ? new Int32Array(bytes)
-      : new Uint32Array(bytes);
+    return new ARRAYS[this.dtype](bytes);
   }
 
   /** Frees this tensor's reference to its storage (the buffer returns to the pool at zero). */
@@ -254,7 +241,7 @@ export class Tensor {
     this.node = null;
     const s = this.#storage;
     if (--s.refs === 0) {
-      if (s.gpu && s.pooled && this.backend.kind !== "cpu") this.backend.pool.release(s.gpu);
+      if (s.gpu && !s.view && this.backend.kind !== "cpu") this.backend.pool.release(s.gpu);
       s.gpu = null;
       s.cpu = null;
     }

@@ -128,7 +128,7 @@ function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant
   if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
   let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
   if (!v || !matmulVariantFits(ctx, p, v)) {
-    // No family measured yet: ask for the measurement (`core/tuning.ts`) and guess meanwhile.
+    // No family measured yet: ask for the measurement (`core/device.ts`) and guess meanwhile.
     if (!ctx.tuning.has("matmul.family")) ctx.requestTuning?.("matmul.family");
     v = matmulHeuristic(ctx, p);
   }

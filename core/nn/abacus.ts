@@ -52,19 +52,15 @@ export function abacusIndices(
   const map = options.positions;
   const digits = new Set(options.digits ?? DIGIT_IDS);
   const out = new Int32Array(ids.length);
-  for (let r = 0; r < ids.length; r += T) {
-    let run = 0;
-    for (let t = 0; t < T && r + t < ids.length; t++) {
-      if (digits.has(ids[r + t])) {
-        run++;
-        if (map && run >= map.length) {
-          throw new RangeError(
-            `Abacus position map covers runs of ${map.length - 1} digits, not ${run}`,
-          );
-        }
-        out[r + t] = map ? map[run] : run + offset;
-      } else run = 0;
+  for (let i = 0, run = 0; i < ids.length; i++) {
+    run = digits.has(ids[i]) ? (i % T === 0 ? 0 : run) + 1 : 0; // runs end with their row
+    if (run === 0) continue;
+    if (map && run >= map.length) {
+      throw new RangeError(
+        `Abacus position map covers runs of ${map.length - 1} digits, not ${run}`,
+      );
     }
+    out[i] = map ? map[run] : run + offset;
   }
   return out;
 }
@@ -90,12 +86,9 @@ export function longestDigitRun(
 ): number {
   const isDigit = new Set(digits);
   let best = 0;
-  for (let r = 0; r < ids.length; r += T) {
-    let run = 0;
-    for (let t = 0; t < T && r + t < ids.length; t++) {
-      run = isDigit.has(ids[r + t]) ? run + 1 : 0;
-      if (run > best) best = run;
-    }
+  for (let i = 0, run = 0; i < ids.length; i++) {
+    run = isDigit.has(ids[i]) ? (i % T === 0 ? 0 : run) + 1 : 0;
+    if (run > best) best = run;
   }
   return best;
 }
@@ -206,7 +199,6 @@ export class AbacusEmbedding {
   /** Table rows. */
   readonly tableSize: number;
   #digits: readonly number[];
-  #random: () => number;
   #source: UniformSource;
 
   /** Makes the table. */
@@ -218,7 +210,7 @@ export class AbacusEmbedding {
       throw new RangeError(`Abacus spacing ${this.spacing} is not a probability in [0, 1]`);
     }
     this.#digits = options.digits ?? DIGIT_IDS;
-    const random = this.#random = options.random ?? Math.random;
+    const random = options.random ?? Math.random;
     this.#source = {
       float: random,
       int: (lo, hi) => lo + Math.floor(random() * (hi - lo + 1)),
@@ -230,7 +222,7 @@ export class AbacusEmbedding {
       const v = new Float32Array(n);
       const std = 1 / Math.sqrt(options.hidden);
       for (let i = 0; i < n; i += 2) {
-        const u1 = 1 - this.#random(), u2 = this.#random();
+        const u1 = 1 - random(), u2 = random();
         const r = Math.sqrt(-2 * Math.log(u1));
         v[i] = std * r * Math.cos(2 * Math.PI * u2);
         if (i + 1 < n) v[i + 1] = std * r * Math.sin(2 * Math.PI * u2);
@@ -244,7 +236,7 @@ export class AbacusEmbedding {
 
   /** Draws the training shift k ~ U{0..maxK}. */
   drawShift(): number {
-    return Math.floor(this.#random() * (this.maxK + 1));
+    return this.#source.int(0, this.maxK);
   }
 
   /**
@@ -272,8 +264,7 @@ export class AbacusEmbedding {
       ...(typeof shift === "number" ? { offset: shift } : { positions: shift }),
       digits: this.#digits,
     });
-    let max = 0;
-    for (const v of idx) if (v > max) max = v;
+    const max = idx.reduce((m, v) => Math.max(m, v), 0);
     if (max >= this.tableSize) {
       throw new Error(
         `Abacus index ${max} exceeds the table (${this.tableSize} rows): numbers too long for ` +

@@ -11,7 +11,7 @@ import { noGrad } from "../grad_mode.ts";
 import { zeros } from "../ops/basic.ts";
 import { embedding } from "../ops/embedding.ts";
 import { argmax } from "../ops/reduce.ts";
-import { attentionDecode } from "../ops/attention.ts";
+import { attentionDecode, type AttentionDecodeOptions } from "../ops/attention.ts";
 import { permute, slice } from "../ops/layout.ts";
 import { scope, Tensor } from "../tensor.ts";
 import { abacusIndices } from "./abacus.ts";
@@ -133,74 +133,56 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
     ));
   // FIRE's bias depends only on (query, key) positions at evaluation: build (C, heads*C) tables
   // once, whose row t is query t's bias, and gather rows per step.
+  const table = (bias: Tensor | null) =>
+    bias ? permute(bias, [1, 0, 2]).reshape([capacity, a.heads * capacity]) : null;
   const fireTables = noGrad(() =>
-    scope(() =>
-      model.fireBiases(capacity, false).map((bs) =>
-        bs.map((
-          bias,
-        ) => (bias ? permute(bias, [1, 0, 2]).reshape([capacity, a.heads * capacity]) : null))
-      )
-    )
+    scope(() => model.fireBiases(capacity, false).map((bs) => bs.map(table)))
   );
   let prefilled = false;
-  const pass = (
-    x: Tensor,
-    state: Tensor,
-    attendFor: (j: number, i: number, r: number) => (q: Tensor) => Tensor,
-  ) => {
-    const noBias = model.blocks.map((b) => b.layers.map(() => null));
-    for (let r = 0; r < R; r++) state = model.recur(state, x, noBias, (j, i) => attendFor(j, i, r));
-    return model.readout(state);
-  };
   const fn = async () => {
     const best = await scope(() =>
       noGrad(() => {
+        let x: Tensor, state: Tensor, decodeOpts: (fire: Tensor | null) => AttentionDecodeOptions;
         if (!prefilled) {
+          // The prompts, right-padded to P, from cache length 0.
           const ids = new Int32Array(B * P);
           rows.forEach((r, b) => ids.set(r, b * P));
-          const x = model.embed(ids, B, P, 0);
-          const state = model.initialState(x, o.seed, 0);
-          const logits = pass(x, state, (j, i, r) => (qkv) =>
+          x = model.embed(ids, B, P, 0);
+          state = initialState(a, be, x, o.seed);
+          decodeOpts = (fire) => ({
+            heads: a.heads,
+            cacheLen: 0,
+            bias: fire
+              ? permute(slice(fire, 0, 0, P).reshape([P, a.heads, capacity]), [1, 0, 2])
+              : undefined,
+          });
+        } else {
+          // One position per row, at the row's own length.
+          const ids = new Int32Array(rows.map((r) => r[r.length - 1]));
+          const at = rows.map((r) => r.length - 1);
+          const pos = a.posEmbedding
+            ? new Int32Array(rows.map((r, b) => positionOf(model, r, at[b])))
+            : null;
+          x = model.embedAt(ids, pos, B, 1);
+          state = initialState(a, be, x, o.seed, at);
+          const lengths = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
+          decodeOpts = (fire) => ({
+            heads: a.heads,
+            lengths,
+            biasPerRow: true,
+            bias: fire ? embedding(fire, lengths).reshape([B, a.heads, 1, capacity]) : undefined,
+          });
+        }
+        const noBias = model.blocks.map((b) => b.layers.map(() => null));
+        for (let r = 0; r < R; r++) {
+          state = model.recur(state, x, noBias, (j, i) => (qkv) =>
             attentionDecode(qkv, caches[r][j][i].k, caches[r][j][i].v, {
-              heads: a.heads,
               layout,
               rotary,
-              cacheLen: 0,
-              bias: fireTables[j][i]
-                ? permute(slice(fireTables[j][i]!, 0, 0, P).reshape([P, a.heads, capacity]), [
-                  1,
-                  0,
-                  2,
-                ])
-                : undefined,
+              ...decodeOpts(fireTables[j][i]),
             }));
-          return argmax(logits).toArray(); // (B, P)
         }
-        const ids = new Int32Array(rows.map((r) =>
-          r[r.length - 1]
-        ));
-        const at = rows.map((r) =>
-          r.length - 1
-        );
-        const pos = a.posEmbedding
-          ? new Int32Array(rows.map((r, b) => positionOf(model, r, at[b])))
-          : null;
-        const x = model.embedAt(ids, pos, B, 1);
-        const state = initialState(a, be, x, o.seed, { positions: at });
-        const lens = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
-        const posT = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
-        const logits = pass(x, state, (j, i, r) => (qkv) =>
-          attentionDecode(qkv, caches[r][j][i].k, caches[r][j][i].v, {
-            heads: a.heads,
-            layout,
-            rotary,
-            lengths: lens,
-            biasPerRow: true,
-            bias: fireTables[j][i]
-              ? embedding(fireTables[j][i]!, posT).reshape([B, a.heads, 1, capacity])
-              : undefined,
-          }));
-        return argmax(logits).toArray(); // (B, 1)
+        return argmax(model.readout(state)).toArray(); // (B, P) after the prefill, then (B, 1)
       })
     );
     if (!prefilled) {
@@ -211,10 +193,8 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
   };
   return Object.assign(fn, {
     dispose: () => {
-      for (const rc of caches) {
-        for (const bc of rc) for (const c of bc) (c.k.dispose(), c.v.dispose());
-      }
-      for (const bs of fireTables) for (const t of bs) t?.dispose();
+      for (const c of caches.flat(2)) (c.k.dispose(), c.v.dispose());
+      for (const t of fireTables.flat()) t?.dispose();
     },
   });
 }

@@ -2,15 +2,21 @@
  * The arithmetic transformer of upstream (`ScriptableRecurrentLMBPTT`): embedding (+ Abacus or
  * learned positions) and LayerNorm, a block of layers run `maximal_recurrence` times with input
  * injection (or separate layers with injection before each), head FFN, final norm, an untied
- * H x H adapter applied as x @ W, and the decoder. Parameters live in one flat arena.
- * Reference: McLeish et al. 2024 §3-4; upstream `crammed_depthrecurrent.py`.
+ * H x H adapter applied as x @ W, and the decoder. Parameters live in one flat arena. A layer is
+ * causal multi-head attention without biases and a GLU-GELU feed-forward, each wrapped in a
+ * post-norm (x = LN(x + f(x)), upstream's default) or pre-norm (x = x + f(LN(x))) residual.
+ * Reference: McLeish et al. 2024 §3-4; upstream `crammed_depthrecurrent.py` (`TransformerLayer`,
+ * `NormalizedResidualConnection`, `FFNComponent`).
  * @module
  */
 import { ParamArena } from "../arena.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { add } from "../ops/elementwise.ts";
+import { gluGelu } from "../ops/glu.ts";
+import { addLayerNorm, layerNorm } from "../ops/layernorm.ts";
+import { concat } from "../ops/layout.ts";
+import { causalAttention } from "../ops/attention.ts";
 import { embedding } from "../ops/embedding.ts";
-import { layerNorm } from "../ops/layernorm.ts";
 import { linear, matmul } from "../ops/matmul.ts";
 import { noGrad } from "../grad_mode.ts";
 import { type Backend, defaultBackend } from "../backend.ts";
@@ -18,26 +24,111 @@ import { Tensor } from "../tensor.ts";
 import { abacusIndices, drawAbacusPositions, longestDigitRun } from "./abacus.ts";
 import type { Arch } from "./arch.ts";
 import { initialState } from "./state.ts";
-import { Fire, FIRE_KEYS, type FireParamName, type FireParams } from "./fire.ts";
-import {
-  dense,
-  feedForward,
-  type FfnWeights,
-  inject,
-  type InjectionWeights,
-  type LayerWeights,
-  transformerLayer,
-} from "./layers.ts";
+import { FIRE_KEYS, fireBias, type FireParams } from "./fire.ts";
 import { attnKeys, blockLayout, blockPrefix, layerPrefix, paramList } from "./params.ts";
 
-/** One block's weights: its input injection and its layers (with their FIRE modules). */
+/** A dense layer's weight [out, in] and optional bias [out]. */
+export interface Dense {
+  /** Weight, [out, in] (applied as x @ W^T). */
+  w: Tensor;
+  /** Bias, [out]. */
+  b: Tensor | null;
+}
+
+/** A GLU feed-forward: dense_in (H -> I), GLU halves to I/2, dense_out (I/2 -> H). */
+export interface FfnWeights {
+  /** Input projection. */
+  dIn: Dense;
+  /** Output projection. */
+  dOut: Dense;
+}
+
+/** A LayerNorm's weight and bias. */
+export interface NormWeights {
+  /** Scale, [H]. */
+  w: Tensor;
+  /** Shift, [H]. */
+  b: Tensor;
+}
+
+/** One layer's parameters. */
+export interface LayerWeights {
+  /** Norm of the attention residual. */
+  norm1: NormWeights;
+  /** Norm of the feed-forward residual. */
+  norm2: NormWeights;
+  /** Fused q/k/v projection, [3H, H]. */
+  inProj: Tensor;
+  /** Output projection, [H, H] (null with `skip_output_projection`). */
+  outProj: Tensor | null;
+  /** Feed-forward. */
+  ffn: FfnWeights;
+  /** FIRE's parameters (null without FIRE). */
+  fire: FireParams | null;
+}
+
+/** x @ W^T (+ b): (..., in) -> (..., out). */
+function dense(x: Tensor, d: Dense): Tensor {
+  const y = linear(x, d.w);
+  return d.b ? add(y, d.b) : y;
+}
+
+/** The GLU-GELU feed-forward: dense_out(GELU(gate) * x) with [x, gate] = dense_in(input). */
+function feedForward(x: Tensor, f: FfnWeights): Tensor {
+  return dense(gluGelu(dense(x, f.dIn)), f.dOut);
+}
+
+/**
+ * One layer, (B, T, H) -> (B, T, H); `attend` maps the fused q/k/v projection (B, T, 3H) to the
+ * heads' outputs (B, T, H), which the output projection (if any) then maps back.
+ */
+function transformerLayer(
+  x: Tensor,
+  w: LayerWeights,
+  arch: Arch,
+  attend: (qkv: Tensor) => Tensor,
+): Tensor {
+  const attention = (h: Tensor) => {
+    const out = attend(linear(h, w.inProj));
+    return w.outProj ? linear(out, w.outProj) : out;
+  };
+  const eps = arch.normEps;
+  if (arch.normScheme === "post") {
+    const h = addLayerNorm(x, attention(x), w.norm1.w, w.norm1.b, eps);
+    return addLayerNorm(h, feedForward(h, w.ffn), w.norm2.w, w.norm2.b, eps);
+  }
+  const h = add(x, attention(layerNorm(x, w.norm1.w, w.norm1.b, eps)));
+  return add(h, feedForward(layerNorm(h, w.norm2.w, w.norm2.b, eps), w.ffn));
+}
+
+/** Input-injection weights of a block (`linear`: adapter [H, 2H]; `ffn`: a feed-forward). */
+export interface InjectionWeights {
+  /** The linear adapter. */
+  adapter?: Tensor;
+  /** The feed-forward. */
+  ffn?: FfnWeights;
+}
+
+/** Combines the state with the embedded input before a block (upstream `TransformerBlock`). */
+function inject(state: Tensor, injected: Tensor, arch: Arch, w: InjectionWeights): Tensor {
+  switch (arch.inputInjectionType) {
+    case "none":
+      return state;
+    case "add":
+      return add(state, injected);
+    case "linear":
+      return linear(concat([state, injected], -1), w.adapter!);
+    case "ffn":
+      return feedForward(concat([state, injected], -1), w.ffn!);
+  }
+}
+
+/** One block's weights: its input injection and its layers. */
 export interface ModelBlock {
   /** Input-injection weights. */
   injection: InjectionWeights;
   /** Layer weights. */
   layers: LayerWeights[];
-  /** FIRE module per layer (null without FIRE). */
-  fires: (Fire | null)[];
 }
 
 /** Options of one forward pass. */
@@ -82,6 +173,7 @@ export class ArithmeticModel {
   readonly rng: Rng;
   /** Weights per block (one block, or one per layer with skip), with each layer's FIRE. */
   readonly blocks: ModelBlock[] = [];
+  #head: FfnWeights | Dense | null;
 
   /** Wraps an arena whose parameters carry upstream's names; use `create` for a fresh model. */
   constructor(arch: Arch, arena: ParamArena, rng: Rng) {
@@ -90,10 +182,9 @@ export class ArithmeticModel {
     this.backend = arena.backend;
     this.rng = rng;
     const p = (n: string) => arena.get(n);
-    const opt = (n: string) => (arena.names.includes(n) ? arena.get(n) : null);
     const ffn = (pre: string): FfnWeights => ({
-      dIn: { w: p(`${pre}dense_in.weight`), b: opt(`${pre}dense_in.bias`) },
-      dOut: { w: p(`${pre}dense_out.weight`), b: opt(`${pre}dense_out.bias`) },
+      dIn: this.#dense(`${pre}dense_in.`),
+      dOut: this.#dense(`${pre}dense_out.`),
     });
     const { blocks, layersPerBlock } = blockLayout(arch);
     for (let j = 0; j < blocks; j++) {
@@ -103,32 +194,35 @@ export class ArithmeticModel {
         : arch.inputInjectionType === "ffn"
         ? { ffn: ffn(`${bp}ffn.`) }
         : {};
-      const layers: LayerWeights[] = [], fires: (Fire | null)[] = [];
+      const layers: LayerWeights[] = [];
       for (let i = 0; i < layersPerBlock; i++) {
         const lp = layerPrefix(arch, j, i), k = attnKeys(arch, lp);
+        const fire = () => Object.entries(FIRE_KEYS).map(([n, key]) => [n, p(k.fire + key)]);
         layers.push({
           norm1: { w: p(`${lp}residual1.norm.weight`), b: p(`${lp}residual1.norm.bias`) },
           norm2: { w: p(`${lp}residual2.norm.weight`), b: p(`${lp}residual2.norm.bias`) },
           inProj: p(k.inProj),
-          outProj: opt(k.outProj),
+          outProj: this.#opt(k.outProj),
           ffn: ffn(`${lp}ffn.`),
+          fire: arch.rotary === "fire" ? Object.fromEntries(fire()) as FireParams : null,
         });
-        fires.push(
-          arch.rotary === "fire"
-            ? new Fire({
-              heads: arch.heads,
-              backend: this.backend,
-              params: Object.fromEntries(
-                (Object.keys(FIRE_KEYS) as FireParamName[]).map((
-                  n,
-                ) => [n, p(k.fire + FIRE_KEYS[n].slice("rotary_emb.".length))]),
-              ) as FireParams,
-            })
-            : null,
-        );
       }
-      this.blocks.push({ injection, layers, fires });
+      this.blocks.push({ injection, layers });
     }
+    this.#head = arch.head === "ffn"
+      ? ffn("encoder.head.")
+      : arch.head === "linear"
+      ? this.#dense("encoder.head.")
+      : null;
+  }
+
+  #opt(name: string): Tensor | null {
+    return this.arena.names.includes(name) ? this.arena.get(name) : null;
+  }
+
+  /** A dense layer's `weight` and optional `bias` under a key prefix. */
+  #dense(pre: string): Dense {
+    return { w: this.arena.get(`${pre}weight`), b: this.#opt(`${pre}bias`) };
   }
 
   /** Makes a model with freshly initialised parameters (upstream's init). */
@@ -137,9 +231,7 @@ export class ArithmeticModel {
     const list = paramList(arch);
     const arena = new ParamArena(backend, list);
     const init = new Rng(options.seed ?? 0, 1);
-    const values: Record<string, Float32Array> = {};
-    for (const spec of list) values[spec.name] = spec.init(() => init.normal());
-    arena.writeAll(values);
+    for (const spec of list) arena.write(spec.name, spec.init(() => init.normal()));
     return new ArithmeticModel(arch, arena, new Rng(options.seed ?? 0, 2));
   }
 
@@ -154,14 +246,10 @@ export class ArithmeticModel {
     const a = this.arch;
     let pos: Int32Array | null = null;
     if (a.posEmbedding === "abacus") {
-      pos = abacusIndices(
-        ids,
-        T,
-        typeof shift === "number" ? { offset: shift } : { positions: shift },
-      );
+      const how = typeof shift === "number" ? { offset: shift } : { positions: shift };
+      pos = abacusIndices(ids, T, how);
     } else if (a.posEmbedding === "learned") {
-      pos = new Int32Array(B * T);
-      for (let i = 0; i < B * T; i++) pos[i] = i % T;
+      pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
     }
     return this.embedAt(ids, pos, B, T);
   }
@@ -176,40 +264,27 @@ export class ArithmeticModel {
    * @throws Error when a position falls outside the table
    */
   embedAt(ids: Int32Array, pos: Int32Array | null, B: number, T: number): Tensor {
-    const a = this.arch, be = this.backend;
+    const a = this.arch, be = this.backend, p = (n: string) => this.arena.get(n);
     const idsT = Tensor.fromArray(ids, [B, T], { dtype: "i32", backend: be });
-    let x = embedding(this.arena.get("encoder.embedding.word_embedding.weight"), idsT); // (B, T, H)
+    let x = embedding(p("encoder.embedding.word_embedding.weight"), idsT); // (B, T, H)
     if (a.posEmbedding && pos) {
-      let max = 0;
-      for (const v of pos) max = Math.max(max, v);
+      const max = pos.reduce((m, v) => Math.max(m, v), 0);
       if (max >= a.maxSeqLength) {
         const what = a.posEmbedding === "abacus" ? "Abacus index" : "Position";
         throw new Error(
           `${what} ${max} exceeds the table of ${a.maxSeqLength} rows (embedding.max_seq_length)`,
         );
       }
-      const table = this.arena.get("encoder.embedding.pos_embedding.embedding.weight");
+      const table = p("encoder.embedding.pos_embedding.embedding.weight");
       x = add(x, embedding(table, Tensor.fromArray(pos, [B, T], { dtype: "i32", backend: be })));
     }
     if (!a.embeddingNormalization) return x;
     return layerNorm(
       x,
-      this.arena.get("encoder.embedding.norm.weight"),
-      this.arena.get("encoder.embedding.norm.bias"),
+      p("encoder.embedding.norm.weight"),
+      p("encoder.embedding.norm.bias"),
       a.normEps,
     );
-  }
-
-  /**
-   * The initial recurrent state for embedded input x (B, T, H) at positions pos0.. (the noise
-   * depends only on (seed, row, position, channel)).
-   *
-   * @param x embedded input (B, T, H)
-   * @param pos0 position of the first column
-   * @returns the state (B, T, H)
-   */
-  initialState(x: Tensor, seed: number, pos0 = 0): Tensor {
-    return initialState(this.arch, this.backend, x, seed, { pos0 });
   }
 
   /**
@@ -218,15 +293,10 @@ export class ArithmeticModel {
    * @param training randomise positions (when `attention.max_length` allows)
    */
   fireBiases(T: number, training: boolean): (Tensor | null)[][] {
+    const maxLength = this.arch.attentionMaxLength;
     return this.blocks.map((b) =>
-      b.fires.map((f) =>
-        f
-          ? f.bias(T, {
-            training,
-            maxLength: this.arch.attentionMaxLength,
-            random: () => this.rng.float(),
-          })
-          : null
+      b.layers.map(({ fire: f }) =>
+        f ? fireBias(f, T, { training, maxLength, random: () => this.rng.float() }) : null
       )
     );
   }
@@ -246,14 +316,14 @@ export class ArithmeticModel {
     biases: (Tensor | null)[][],
     attend?: (block: number, layer: number) => (qkv: Tensor) => Tensor,
   ): Tensor {
+    const a = this.arch, layout = a.attentionType === "pytorch" ? "pytorch" : "interleaved";
     this.blocks.forEach((b, j) => {
-      state = inject(state, injected, this.arch, b.injection);
+      state = inject(state, injected, a, b.injection);
       b.layers.forEach((w, i) => {
-        state = transformerLayer(state, w, {
-          arch: this.arch,
-          bias: biases[j][i],
-          attend: attend?.(j, i),
-        });
+        const bias = biases[j][i] ?? undefined, rotary = a.rotary === "rope";
+        const causal = (qkv: Tensor) =>
+          causalAttention(qkv, { heads: a.heads, layout, bias, rotary });
+        state = transformerLayer(state, w, a, attend?.(j, i) ?? causal);
       });
     });
     return state;
@@ -266,21 +336,8 @@ export class ArithmeticModel {
    * @returns (B, T, V)
    */
   readout(h: Tensor): Tensor {
-    const a = this.arch, p = (n: string) => this.arena.get(n);
-    if (a.head === "ffn") {
-      h = feedForward(h, {
-        dIn: {
-          w: p("encoder.head.dense_in.weight"),
-          b: a.useBias ? p("encoder.head.dense_in.bias") : null,
-        },
-        dOut: {
-          w: p("encoder.head.dense_out.weight"),
-          b: a.useBias ? p("encoder.head.dense_out.bias") : null,
-        },
-      });
-    } else if (a.head === "linear") {
-      h = dense(h, { w: p("encoder.head.weight"), b: a.useBias ? p("encoder.head.bias") : null });
-    }
+    const a = this.arch, p = (n: string) => this.arena.get(n), head = this.#head;
+    if (head) h = "dIn" in head ? feedForward(h, head) : dense(h, head);
     if (a.finalNorm) {
       h = layerNorm(h, p("encoder.final_norm.weight"), p("encoder.final_norm.bias"), a.normEps);
     }
@@ -309,7 +366,7 @@ export class ArithmeticModel {
     const k = options.kGrad ?? (options.training ? a.maximalRecurrence : 0);
     const x = this.embed(ids, B, T, shift);
     const biases = this.fireBiases(T, options.training);
-    let state = this.initialState(x, seed);
+    let state = initialState(this.arch, this.backend, x, seed);
     if (n > 0) {
       const s0 = state;
       state = noGrad(() => {

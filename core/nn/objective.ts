@@ -6,10 +6,9 @@
  * Reference: McLeish et al. 2024 §4 (progressive loss); upstream `prog_model_call_with_masking`.
  * @module
  */
-import { scale } from "../ops/elementwise.ts";
+import { add, scale } from "../ops/elementwise.ts";
 import { crossEntropy } from "../ops/loss.ts";
 import { sumAll } from "../ops/reduce.ts";
-import { add } from "../ops/elementwise.ts";
 import { Tensor } from "../tensor.ts";
 import type { ArithmeticModel } from "./model.ts";
 
@@ -35,13 +34,12 @@ export function lossTargets(
   ids: Int32Array,
   B: number,
   T: number,
-  options: { maskBeforeEquals: boolean; equalsId?: number },
+  options: { maskBeforeEquals: boolean },
 ): Int32Array {
-  const eq = options.equalsId ?? EQUALS_ID;
   const out = new Int32Array(B * T).fill(-100);
   for (let b = 0; b < B; b++) {
     const row = ids.subarray(b * T, b * T + T);
-    const eqPos = options.maskBeforeEquals ? row.indexOf(eq) : -1;
+    const eqPos = options.maskBeforeEquals ? row.indexOf(EQUALS_ID) : -1;
     for (let t = 0; t + 1 < T; t++) {
       const label = row[t + 1];
       if (label !== 0 && t + 1 > eqPos) out[b * T + t] = label;
@@ -69,18 +67,12 @@ export function modelCallLoss(
     nNoGrad: split.n,
     kGrad: split.k,
   });
-  const targets = Tensor.fromArray(
-    lossTargets(ids, B, T, { maskBeforeEquals: a.maskBeforeEquals }),
-    [B * T],
-    {
-      dtype: "i32",
-      backend: model.backend,
-    },
-  );
+  const targets = lossTargets(ids, B, T, { maskBeforeEquals: a.maskBeforeEquals });
+  const t = Tensor.fromArray(targets, [B * T], { dtype: "i32", backend: model.backend });
   const flat = logits.reshape([B * T, a.vocabSize]);
-  if (a.lossReduction === "mean") return crossEntropy(flat, targets, { reduction: "mean" });
+  if (a.lossReduction === "mean") return crossEntropy(flat, t, { reduction: "mean" });
   // Per-token losses (ignored = 0), mean over the T-1 positions of each sample, then over samples.
-  const perToken = crossEntropy(flat, targets, { reduction: "none" });
+  const perToken = crossEntropy(flat, t, { reduction: "none" });
   return scale(sumAll(perToken), 1 / (B * Math.max(1, T - 1)));
 }
 

@@ -5,20 +5,13 @@
  * Reference: Wang et al. 2022 (DeepNet); upstream `_init_module`; docs/checkpoint.md (names).
  * @module
  */
-import type { ParamSpec } from "../arena_layout.ts";
+import type { ParamSpec } from "../arena.ts";
 import type { Arch } from "./arch.ts";
 
 /** A parameter's spec plus how to draw its initial value. */
 export interface ParamInit extends ParamSpec {
   /** Fills the initial values given a standard-normal source. */
   init: (normal: () => number) => Float32Array;
-}
-
-/** Key prefix of block `j`'s layer `i` (the `_orig_mod.` segment as upstream's compiled block). */
-export function layerPrefix(arch: Arch, block: number, layer: number): string {
-  return arch.forwardOnlyModelWithSkip
-    ? `encoder.recurrent_blocks.${block}._orig_mod.layers.${layer}.`
-    : `encoder.recurrent_block._orig_mod.layers.${layer}.`;
 }
 
 /** Key prefix of block `j` itself (its input-injection adapter lives there). */
@@ -28,15 +21,19 @@ export function blockPrefix(arch: Arch, block: number): string {
     : `encoder.recurrent_block._orig_mod.`;
 }
 
-/** Attention weight keys for a layer prefix. */
+/** Key prefix of block `j`'s layer `i` (the `_orig_mod.` segment as upstream's compiled block). */
+export function layerPrefix(arch: Arch, block: number, layer: number): string {
+  return `${blockPrefix(arch, block)}layers.${layer}.`;
+}
+
+/** Attention weight keys for a layer prefix (FIRE's only with self-attention). */
 export function attnKeys(arch: Arch, p: string): { inProj: string; outProj: string; fire: string } {
-  return arch.attentionType === "pytorch"
-    ? { inProj: `${p}attn.attn.in_proj_weight`, outProj: `${p}attn.attn.out_proj.weight`, fire: "" }
-    : {
-      inProj: `${p}attn.in_proj_weight`,
-      outProj: `${p}attn.out_proj.weight`,
-      fire: `${p}attn.rotary_emb.`,
-    };
+  const attn = arch.attentionType === "pytorch" ? `${p}attn.attn.` : `${p}attn.`;
+  return {
+    inProj: `${attn}in_proj_weight`,
+    outProj: `${attn}out_proj.weight`,
+    fire: `${attn}rotary_emb.`,
+  };
 }
 
 /** Number of (block, layer) pairs with their own weights. */

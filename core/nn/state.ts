@@ -23,7 +23,7 @@ function standardizeRows(v: Float32Array, H: number): void {
 }
 
 /**
- * The initial state for embedded input x (B, T, H). Positions are `pos0 + t` for every row, or
+ * The initial state for embedded input x (B, T, H). Positions are 0..T-1 in every row, or
  * `positions[b]` (one per row, T = 1) when given.
  *
  * @example
@@ -36,12 +36,12 @@ function standardizeRows(v: Float32Array, H: number): void {
  * const arch = resolveArch({ hidden_size: 4, intermed_size: 8, attention: { num_attention_heads: 1 } }, 19);
  * const x = Tensor.fromArray(new Float32Array(2 * 3 * 4), [2, 3, 4], { backend: CPU });
  * const full = initialState(arch, CPU, x, 7);
- * const one = initialState(arch, CPU, Tensor.fromArray(new Float32Array(8), [2, 1, 4], { backend: CPU }), 7, { positions: [2, 1] });
+ * const one = initialState(arch, CPU, Tensor.fromArray(new Float32Array(8), [2, 1, 4], { backend: CPU }), 7, [2, 1]);
  * strictEqual(one.data[4 + 3], full.data[(1 * 3 + 1) * 4 + 3]);
  * ```
  * @param arch architecture (`initial_hidden_randomized`, `state_init`)
  * @param x embedded input (B, T, H)
- * @param at first position (`pos0`) or each row's position (`positions`)
+ * @param positions each row's position (decoding one position per row)
  * @returns the state (B, T, H)
  */
 export function initialState(
@@ -49,15 +49,15 @@ export function initialState(
   backend: Backend,
   x: Tensor,
   seed: number,
-  at: { pos0?: number; positions?: number[] } = {},
+  positions?: number[],
 ): Tensor {
   const [B, T, H] = x.shape as [number, number, number];
   if (!arch.initialHiddenRandomized) return x;
   if (arch.stateInit === "zero") return zeros([B, T, H], { backend });
   const noise = (be: Backend, scale: number) =>
-    at.positions
-      ? randomNormalAtTensor(at.positions, H, seed, { backend: be, scale })
-      : randomNormalTensor([B, T, H], seed, { backend: be, scale, pos0: at.pos0 ?? 0 });
+    positions
+      ? randomNormalAtTensor(positions, H, seed, { backend: be, scale })
+      : randomNormalTensor([B, T, H], seed, { backend: be, scale });
   if (arch.stateInit !== "unit") return noise(backend, arch.stateInit === "embed" ? 0.02 : 1);
   const v = Float32Array.from(noise(CPU, 1).data);
   standardizeRows(v, H);

@@ -8,9 +8,12 @@ import type { Buf } from "../../kernels/context.ts";
 import type { Kernel } from "../../kernels/program.ts";
 import { Tensor } from "../tensor.ts";
 
-/** A kernel's GPU arguments with tensors in place of buffers (and of arrays of buffers). */
+/**
+ * A kernel's GPU arguments with tensors in place of buffers (and of arrays of buffers); an
+ * optional buffer may also be given as null (left out).
+ */
 export type OnTensors<G> = {
-  [K in keyof G]: NonNullable<G[K]> extends Buf ? Tensor
+  [K in keyof G]: NonNullable<G[K]> extends Buf ? Tensor | (undefined extends G[K] ? null : never)
     : NonNullable<G[K]> extends Buf[] ? Tensor[]
     : G[K];
 };
@@ -43,7 +46,7 @@ export function run<G, C>(k: Kernel<G, C>, args: OnTensors<G>): void {
   }
   if (!be) throw new Error("Cannot run a kernel without a tensor argument");
   const cpu = be.kind === "cpu";
-  const side = (v: unknown) => v instanceof Tensor ? (cpu ? v.data : v.buffer) : v;
+  const side = (v: unknown) => v instanceof Tensor ? (cpu ? v.data : v.buffer) : v ?? undefined;
   for (const key in args) {
     const v: unknown = args[key];
     out[key] = Array.isArray(v) && v[0] instanceof Tensor ? v.map(side) : side(v);

@@ -34,6 +34,19 @@ function rotaryOf(r: boolean | RotaryOptions | undefined): RotaryOptions | undef
   return r === true ? {} : r ? r : undefined;
 }
 
+/** Checks a fused (B, T, 3H) projection against the head count; returns the head dimension. */
+function headDimOf(op: string, qkv: Tensor, heads: number): number {
+  checkDtype(op, qkv);
+  const [, , h3] = qkv.shape;
+  if (qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || h3 % (3 * heads)) {
+    throw new Error(
+      `Cannot ${op} qkv of shape ${shapeStr(qkv.shape)} with ${heads} heads: ` +
+        `expected (B, T, 3H) with H divisible by the heads`,
+    );
+  }
+  return h3 / (3 * heads);
+}
+
 /**
  * Causal multi-head self-attention on a fused projection.
  *
@@ -61,17 +74,8 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
   const { heads, bias } = options;
   const layout = options.layout ?? "pytorch";
   const rotary = rotaryOf(options.rotary);
-  checkDtype("attend over", qkv);
-  if (
-    qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || qkv.shape[2] % (3 * heads)
-  ) {
-    throw new Error(
-      `Cannot attend over qkv of shape ${shapeStr(qkv.shape)} with ${heads} heads: ` +
-        `expected (B, T, 3H) with H divisible by the heads`,
-    );
-  }
-  const [batch, seq, h3] = qkv.shape;
-  const headDim = h3 / (3 * heads);
+  const headDim = headDimOf("attend over", qkv, heads);
+  const [batch, seq] = qkv.shape;
   if (rotary && headDim % 2) {
     throw new Error(`Cannot apply rotary embedding to heads of odd dimension ${headDim}`);
   }
@@ -91,7 +95,7 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
   if (batch * seq === 0) return out;
   const grad = needsGrad(qkv, ...(bias ? [bias] : []));
   const lse = grad ? Tensor.empty([batch, heads, seq], "f32", be) : null;
-  run(attentionKernel, { ...sizes, qkv, out, lse: lse ?? undefined, bias: bias ?? undefined });
+  run(attentionKernel, { ...sizes, qkv, out, lse, bias });
   if (!grad || !lse) return out;
   const sq = saveForBackward(qkv), so = saveForBackward(out);
   const sb = bias ? saveForBackward(bias) : null;
@@ -99,16 +103,8 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
   return record(out, inputs, (g) => {
     const dq = Tensor.empty(qkv.shape, "f32", be);
     const db = sb && bias?.requiresGrad ? Tensor.empty(sb.shape, "f32", be) : null;
-    run(attentionBackwardKernel, {
-      ...sizes,
-      qkv: sq,
-      out: so,
-      lse,
-      dout: g,
-      dqkv: dq,
-      bias: sb ?? undefined,
-      dbias: db ?? undefined,
-    });
+    const grads = { dout: g, dqkv: dq, dbias: db };
+    run(attentionBackwardKernel, { ...sizes, qkv: sq, out: so, lse, bias: sb, ...grads });
     return bias ? [dq, db] : [dq];
   }, [sq, so, lse, ...(sb ? [sb] : [])]);
 }
@@ -173,19 +169,9 @@ export function attentionDecode(
   const rotary = rotaryOf(options.rotary);
   const all = [qkv, kCache, vCache, ...(bias ? [bias] : []), ...(lengths ? [lengths] : [])];
   checkBackends("decode attention over", all);
-  for (const t of [qkv, kCache, vCache, ...(bias ? [bias] : [])]) {
-    checkDtype("decode attention over", t);
-  }
-  if (
-    qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || qkv.shape[2] % (3 * heads)
-  ) {
-    throw new Error(
-      `Cannot decode attention over qkv of shape ${shapeStr(qkv.shape)} with ${heads} heads: ` +
-        `expected (B, steps, 3H) with H divisible by the heads`,
-    );
-  }
-  const [batch, steps, h3] = qkv.shape;
-  const headDim = h3 / (3 * heads);
+  for (const t of [kCache, vCache, ...(bias ? [bias] : [])]) checkDtype("decode attention over", t);
+  const headDim = headDimOf("decode attention over", qkv, heads);
+  const [batch, steps] = qkv.shape;
   const capacity = kCache.shape[2];
   for (const c of [kCache, vCache]) {
     const s = c.shape;
@@ -221,29 +207,11 @@ export function attentionDecode(
     }
     biasStride = s[s.length - 1];
   }
-  const sizes = {
-    batch,
-    steps,
-    heads,
-    headDim,
-    capacity,
-    layout,
-    rotary,
-    cacheLen: options.cacheLen ?? 0,
-    biasPerRow: options.biasPerRow,
-    biasStride,
-  };
+  const cacheLen = options.cacheLen ?? 0, biasPerRow = options.biasPerRow;
+  const sizes = { batch, steps, heads, headDim, capacity, layout, rotary, cacheLen, biasStride };
   const be = qkv.backend;
   const out = Tensor.empty([batch, steps, heads * headDim], "f32", be);
   if (batch * steps === 0) return out;
-  run(attentionDecodeKernel, {
-    ...sizes,
-    qkv,
-    kCache,
-    vCache,
-    out,
-    bias: bias ?? undefined,
-    lengths: lengths ?? undefined,
-  });
+  run(attentionDecodeKernel, { ...sizes, biasPerRow, qkv, kCache, vCache, out, bias, lengths });
   return out;
 }

@@ -30,5 +30,5 @@ import { add, addInto } from "./elementwise.ts";
  * @param seed the loss's gradient (default: ones shaped like `loss`; disposed by the walk)
  */
 export function backward(loss: Tensor, seed: Tensor | null = null): void {
-  backpropagate(loss, seed, onesLike, { add, addInto });
+  backpropagate(loss, seed ?? onesLike(loss), { add, addInto });
 }

@@ -15,7 +15,6 @@ import { binaryBackwardKernel } from "../../kernels/elementwise_backward.ts";
 import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { noGrad } from "../grad_mode.ts";
-import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 
@@ -36,71 +35,29 @@ function broadcastShape(op: BinaryOp, a: Tensor, b: Tensor): readonly number[] {
   );
 }
 
-/** Runs the forward kernel without recording. */
-function binaryRaw(op: BinaryOp, a: Tensor, b: Tensor, shape: readonly number[]): Tensor {
-  const out = Tensor.empty(shape, "f32", a.backend);
-  const n = out.size, na = a.size, nb = b.size;
-  run(binaryKernel, { op, a, b, out, n, na, nb });
-  return out;
-}
-
-/**
- * Gradients of `a op b` for the operands that want one. `sa`/`sb` are the saved operands
- * (null for add/sub, whose gradients do not read them; `g` is bound in their place).
- */
-function binaryGrads(
-  op: BinaryOp,
-  shapes: [readonly number[], readonly number[]],
-  sa: Tensor | null,
-  sb: Tensor | null,
-  g: Tensor,
-  want: [boolean, boolean],
-): (Tensor | null)[] {
-  const [shapeA, shapeB] = shapes;
-  const n = g.size, na = numel(shapeA), nb = numel(shapeB);
-  // add/sub pass g straight to a same-size `a`: hand over a view instead of a copy (only one
-  // operand may alias g, since leaf gradients are later accumulated in place).
-  const aliasA = want[0] && na === n && (op === "add" || op === "sub");
-  const da = aliasA
-    ? noGrad(() => g.reshape(shapeA))
-    : want[0]
-    ? Tensor.empty(shapeA, "f32", g.backend)
-    : null;
-  const db = want[1] ? Tensor.empty(shapeB, "f32", g.backend) : null;
-  const kda = aliasA ? null : da;
-  if (!kda && !db) return [da, db];
-  const a = sa ?? g, b = sb ?? g;
-  run(binaryBackwardKernel, {
-    op,
-    a,
-    b,
-    dy: g,
-    da: kda ?? undefined,
-    db: db ?? undefined,
-    n,
-    na,
-    nb,
-  });
-  return [da, db];
-}
-
 function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   checkBackends(op, [a, b]);
   checkDtype(op, a);
   checkDtype(op, b);
-  const out = binaryRaw(op, a, b, broadcastShape(op, a, b));
+  const out = Tensor.empty(broadcastShape(op, a, b), "f32", a.backend);
+  const n = out.size, na = a.size, nb = b.size;
+  run(binaryKernel, { op, a, b, out, n, na, nb });
   if (!needsGrad(a, b)) return out;
   // add/sub gradients do not read the operands; mul/div keep them alive for backward.
   const keepAB = op === "mul" || op === "div";
   const sa = keepAB ? saveForBackward(a) : null, sb = keepAB ? saveForBackward(b) : null;
-  const shapes: [readonly number[], readonly number[]] = [a.shape, b.shape];
-  const want: [boolean, boolean] = [a.requiresGrad, b.requiresGrad];
-  return record(
-    out,
-    [a, b],
-    (g) => binaryGrads(op, shapes, sa, sb, g, want),
-    sa && sb ? [sa, sb] : [],
-  );
+  const shapeA = a.shape, shapeB = b.shape, wantA = a.requiresGrad, wantB = b.requiresGrad;
+  return record(out, [a, b], (g) => {
+    // add/sub pass g straight to a same-size `a`: hand over a view instead of a copy (only one
+    // operand may alias g, since leaf gradients are later accumulated in place).
+    const aliasA = wantA && !keepAB && na === n;
+    const da = wantA && !aliasA ? Tensor.empty(shapeA, "f32", g.backend) : null;
+    const db = wantB ? Tensor.empty(shapeB, "f32", g.backend) : null;
+    if (da || db) {
+      run(binaryBackwardKernel, { op, a: sa ?? g, b: sb ?? g, dy: g, da, db, n, na, nb });
+    }
+    return [aliasA ? noGrad(() => g.reshape(shapeA)) : da, db];
+  }, sa && sb ? [sa, sb] : []);
 }
 
 /**
@@ -180,7 +137,7 @@ export function div(a: Tensor, b: Tensor): Tensor {
 function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Tensor {
   const out = Tensor.empty(a.shape, "f32", a.backend);
   const n = a.size;
-  run(axpbyKernel, { a, b: b ?? undefined, out, n, alpha, beta });
+  run(axpbyKernel, { a, b, out, n, alpha, beta });
   return out;
 }
 

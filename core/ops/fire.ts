@@ -5,7 +5,7 @@
  * Reference: Li et al. 2023 (FIRE); formula in `kernels/fire.ts`.
  * @module
  */
-import { FIRE_EPS, FIRE_INIT_L, fireKernel } from "../../kernels/fire.ts";
+import { fireKernel } from "../../kernels/fire.ts";
 import { fireBackwardKernel } from "../../kernels/fire_backward.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
@@ -20,10 +20,6 @@ export interface FireDistanceOptions {
   lMult: Tensor;
   /** Query rows to compute (the last `rows` positions); default all S. */
   rows?: number;
-  /** The fixed `init_L` (default 512). */
-  initL?: number;
-  /** The normaliser's eps (default 1e-6). */
-  eps?: number;
 }
 
 /**
@@ -69,13 +65,7 @@ export function fireDistances(positions: Tensor, options: FireDistanceOptions): 
   if (!Number.isInteger(rows) || rows < 0 || rows > seq) {
     throw new Error(`Cannot compute ${rows} rows of FIRE distances over ${seq} positions`);
   }
-  const sizes = {
-    seq,
-    rows,
-    rowStart: seq - rows,
-    initL: options.initL ?? FIRE_INIT_L,
-    eps: options.eps ?? FIRE_EPS,
-  };
+  const sizes = { seq, rows, rowStart: seq - rows }; // init_L and eps: the kernel defaults
   const out = Tensor.empty([rows, seq], "f32", positions.backend);
   run(fireKernel, { ...sizes, c, lMult, positions, out });
   if (!needsGrad(c, lMult)) return out;

@@ -43,19 +43,7 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
   // forward), else x itself (a view keeps its storage alive even if x is disposed first).
   const sum = grad && r ? keep(Tensor.empty(x.shape, "f32", be)) : null;
   const normed = grad ? (sum ?? saveForBackward(x)) : null;
-  runKernel(layerNormKernel, {
-    x,
-    residual: r ?? undefined,
-    w,
-    b,
-    out,
-    sum: sum ?? undefined,
-    mean: mean ?? undefined,
-    rstd: rstd ?? undefined,
-    rows,
-    cols,
-    eps,
-  });
+  runKernel(layerNormKernel, { x, residual: r, w, b, out, sum, mean, rstd, rows, cols, eps });
   if (!grad || !mean || !rstd || !normed) return out;
   const wSaved = saveForBackward(w);
   return record(out, inputs, (g, sinks) => {
@@ -67,20 +55,8 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
     const into = (!w.requiresGrad || sw !== null) && (!b.requiresGrad || sb !== null);
     const dW = w.requiresGrad ? (into ? sw : Tensor.empty(w.shape, "f32", be)) : null;
     const dB = b.requiresGrad ? (into ? sb : Tensor.empty(b.shape, "f32", be)) : null;
-    runKernel(layerNormBackwardKernel, {
-      x: normed,
-      w: wSaved,
-      mean,
-      rstd,
-      dOut: g,
-      dX: dX ?? undefined,
-      dX2: dX2 ?? undefined,
-      dW: dW ?? undefined,
-      dB: dB ?? undefined,
-      accumulate: into,
-      rows,
-      cols,
-    });
+    const grads = { dOut: g, dX, dX2, dW, dB, accumulate: into };
+    runKernel(layerNormBackwardKernel, { x: normed, w: wSaved, mean, rstd, ...grads, rows, cols });
     const [gw, gb] = into ? [null, null] : [dW, dB];
     if (!r) return [dX, gw, gb];
     return [x.requiresGrad ? dX : null, x.requiresGrad ? dX2 : dX, gw, gb];

@@ -9,6 +9,7 @@ import { concatKernel, sliceBackwardKernel, sliceKernel } from "../../kernels/la
 import { permuteKernel } from "../../kernels/permute.ts";
 import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
+import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, needsGrad, shapeStr } from "./save.ts";
 
@@ -21,8 +22,6 @@ function axisOf(op: string, shape: readonly number[], axis: number): number {
   }
   return a;
 }
-
-const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
 
 /**
  * Copies a tensor into a permuted layout: out.shape[k] = x.shape[perm[k]].
@@ -106,7 +105,7 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
       `Cannot slice [${start}, ${start + length}) from axis ${axis} of shape ${shapeStr(x.shape)}`,
     );
   }
-  const outer = prod(x.shape.slice(0, ax)), inner = prod(x.shape.slice(ax + 1));
+  const outer = numel(x.shape.slice(0, ax)), inner = numel(x.shape.slice(ax + 1));
   const sizes = { outer, dim, inner, start, length };
   const out = Tensor.empty(x.shape.map((d, i) => (i === ax ? length : d)), x.dtype, x.backend);
   const be = x.backend;
@@ -154,7 +153,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
     }
   }
   const dims = xs.map((t) => t.shape[ax]), total = dims.reduce((p, d) => p + d, 0);
-  const outer = prod(first.shape.slice(0, ax)), inner = prod(first.shape.slice(ax + 1));
+  const outer = numel(first.shape.slice(0, ax)), inner = numel(first.shape.slice(ax + 1));
   const out = Tensor.empty(
     first.shape.map((d, i) => (i === ax ? total : d)),
     first.dtype,

@@ -73,7 +73,7 @@ export function crossEntropy(
   const count = mean ? keep(Tensor.empty([1], "f32", be)) : null;
   const common = { rows, classes, ignoreIndex, reduction };
   try {
-    run(crossEntropyKernel, { logits, targets, loss, lse, count: count ?? undefined, ...common });
+    run(crossEntropyKernel, { logits, targets, loss, lse, count, ...common });
   } catch (e) {
     loss.dispose(), lse.dispose(), count?.dispose();
     throw e;
@@ -86,15 +86,8 @@ export function crossEntropy(
   const sx = saveForBackward(logits), st = saveForBackward(targets);
   return record(loss, [logits, targets], (g) => {
     const dx = Tensor.empty(sx.shape, "f32", g.backend);
-    run(crossEntropyBackwardKernel, {
-      logits: sx,
-      targets: st,
-      lse,
-      dy: g,
-      count: count ?? undefined,
-      dlogits: dx,
-      ...common,
-    });
+    const args = { logits: sx, targets: st, lse, dy: g, count, dlogits: dx, ...common };
+    run(crossEntropyBackwardKernel, args);
     return [dx, null];
   }, [...saved, sx, st]);
 }

@@ -7,6 +7,7 @@
 import { matmulKernel } from "../../kernels/matmul.ts";
 import type { MatmulArgs } from "../../kernels/matmul_plan.ts";
 import { record } from "../autograd.ts";
+import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
@@ -25,13 +26,8 @@ type Plan = Omit<MatmulArgs<unknown>, "a" | "b" | "out" | "variant">;
 /** Runs one product into a new tensor of `shape` without recording a gradient. */
 function product(a: Tensor, b: Tensor, plan: Plan, shape: readonly number[]): Tensor {
   const out = Tensor.empty(shape, "f32", a.backend);
-  productInto(a, b, plan, out);
-  return out;
-}
-
-/** Runs one product into `out` (adding to it with `plan.accumulate`). */
-function productInto(a: Tensor, b: Tensor, plan: Plan, out: Tensor): void {
   run(matmulKernel, { ...plan, a, b, out });
+  return out;
 }
 
 function checkPair(a: Tensor, b: Tensor, what: string): void {
@@ -68,9 +64,8 @@ function checkPair(a: Tensor, b: Tensor, what: string): void {
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   checkPair(a, b, "matmul");
   const transA = options.transA ?? false, transB = options.transB ?? false;
-  const as = a.shape,
-    bs = b.shape,
-    where = `Cannot matmul shapes ${shapeStr(as)} and ${shapeStr(bs)}`;
+  const as = a.shape, bs = b.shape;
+  const where = `Cannot matmul shapes ${shapeStr(as)} and ${shapeStr(bs)}`;
   if (as.length < 2 || bs.length < 2) {
     throw new Error(`${where}: both operands need at least 2 dimensions`);
   }
@@ -83,11 +78,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   const [m, k] = transA ? [a1, a0] : [a0, a1];
   const [kb, n] = transB ? [b1, b0] : [b0, b1];
   if (k !== kb) throw new Error(`${where}: inner dimensions differ (${k} vs ${kb})`);
-  return core(a, b, { transA, transB, count: lead.reduce((p, d) => p * d, 1), m, k, n, shared }, [
-    ...lead,
-    m,
-    n,
-  ]);
+  const dims = { transA, transB, count: numel(lead), m, k, n, shared };
+  return core(a, b, dims, [...lead, m, n]);
 }
 
 /** The logical sizes of a checked product. */
@@ -110,75 +102,34 @@ function core(a: Tensor, b: Tensor, d: Dims, outShape: readonly number[]): Tenso
   const fold = shared && !transA;
   const batch = fold ? 1 : d.count, rows = fold ? d.count * m : m;
   const sA = rows * k, sB = shared ? 0 : k * n, sG = rows * n;
-  const out = product(a, b, {
-    m: rows,
-    n,
-    k,
-    batch,
-    transA,
-    transB,
-    strideA: sA,
-    strideB: sB,
-  }, outShape);
+  const plan = { m: rows, n, k, batch, transA, transB, strideA: sA, strideB: sB };
+  const out = product(a, b, plan, outShape);
   if (!needsGrad(a, b)) return out;
   const sa = saveForBackward(a), sb = saveForBackward(b);
   return record(out, [a, b], (g, sinks) => {
+    // A gradient tensor already collected for the operand (a parameter's) takes it in place.
+    const grad = (l: Tensor, r: Tensor, p: Plan, shape: readonly number[], sink: Tensor | null) => {
+      if (!sink) return product(l, r, p, shape);
+      run(matmulKernel, { ...p, accumulate: true, a: l, b: r, out: sink });
+      return null;
+    };
     let ga: Tensor | null = null, gb: Tensor | null = null;
     if (a.requiresGrad) {
-      // dA has A's layout; a gradient already collected for A takes it in place.
-      const into = (l: Tensor, r: Tensor, plan: Plan): Tensor | null => {
-        if (!sinks[0]) return product(l, r, plan, as);
-        productInto(l, r, { ...plan, accumulate: true }, sinks[0]);
-        return null;
-      };
-      ga = transA
-        // dA stored (K, M) = op(B) (K, N) @ G^T
-        ? into(sb, g, {
-          m: k,
-          n: m,
-          k: n,
-          batch,
-          transA: transB,
-          transB: true,
-          strideA: sB,
-          strideB: sG,
-        })
-        // dA (M, K) = G (M, N) @ op(B)^T
-        : into(g, sb, {
-          m: rows,
-          n: k,
-          k: n,
-          batch,
-          transB: !transB,
-          strideA: sG,
-          strideB: sB,
-        });
+      // dA stored (K, M) = op(B) (K, N) @ G^T, or dA (M, K) = G (M, N) @ op(B)^T
+      const p: Plan = transA
+        ? { m: k, n: m, k: n, batch, transA: transB, transB: true, strideA: sB, strideB: sG }
+        : { m: rows, n: k, k: n, batch, transB: !transB, strideA: sG, strideB: sB };
+      ga = transA ? grad(sb, g, p, as, sinks[0]) : grad(g, sb, p, as, sinks[0]);
     }
     if (b.requiresGrad) {
-      const per = shared && batch > 1; // a shared b with a transposed a: sum the batch after
-      const shape = per ? [batch, ...bs] : bs;
-      const plan: Plan = transB
-        // dB stored (N, K) = G^T (N, M) @ op(A)
-        ? {
-          m: n,
-          n: k,
-          k: rows,
-          batch,
-          transA: true,
-          transB: transA,
-          strideA: sG,
-          strideB: sA,
-        }
-        // dB (K, N) = op(A)^T (K, M) @ G
+      // dB stored (N, K) = G^T (N, M) @ op(A), or dB (K, N) = op(A)^T (K, M) @ G
+      const p: Plan = transB
+        ? { m: n, n: k, k: rows, batch, transA: true, transB: transA, strideA: sG, strideB: sA }
         : { m: k, n, k: rows, batch, transA: !transA, strideA: sA, strideB: sG };
-      const [l, r] = transB ? [g, sa] : [sa, g];
-      // A parameter's gradient (a weight's, one matrix) takes the product in place.
-      const sink = sinks[1];
-      if (sink && !per && batch === 1) productInto(l, r, { ...plan, accumulate: true }, sink);
-      else {
-        gb = product(l, r, plan, shape);
-        if (per) gb = sumBatch(gb, batch, bs);
-      }
+      const per = shared && batch > 1; // a shared b with a transposed a: sum the batch after
+      const shape = per ? [batch, ...bs] : bs, sink = batch === 1 ? sinks[1] : null;
+      gb = transB ? grad(g, sa, p, shape, sink) : grad(sa, g, p, shape, sink);
+      if (per) gb = sumBatch(gb!, batch, bs);
     }
     return [ga, gb];
   }, [sa, sb]);
@@ -226,8 +177,7 @@ export function linear(x: Tensor, w: Tensor): Tensor {
   if (inF !== w.shape[1]) {
     throw new Error(`${where}: input features differ (${inF} vs ${w.shape[1]})`);
   }
-  const [out] = w.shape, lead = x.shape.slice(0, -1);
-  const count = lead.reduce((p, d) => p * d, 1);
-  const dims = { transA: false, transB: true, count, m: 1, k: inF, n: out, shared: true };
-  return core(x, w, dims, [...lead, out]);
+  const [n] = w.shape, lead = x.shape.slice(0, -1), count = numel(lead);
+  const dims = { transA: false, transB: true, count, m: 1, k: inF, n, shared: true };
+  return core(x, w, dims, [...lead, n]);
 }

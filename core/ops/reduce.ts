@@ -42,12 +42,12 @@ function reduce(op: ReduceOp, x: Tensor, all: boolean, keepDim?: boolean): Tenso
   const out = Tensor.empty(shape, "f32", x.backend);
   const grad = needsGrad(x);
   const idx = op === "max" && grad ? keep(Tensor.empty([rows], "i32", x.backend)) : null;
-  run(reduceKernel, { op, x, out, idx: idx ?? undefined, rows, n });
+  run(reduceKernel, { op, x, out, idx, rows, n });
   if (!grad) return out;
   const xShape = x.shape;
   return record(out, [x], (g) => {
     const dx = Tensor.empty(xShape, "f32", g.backend);
-    run(reduceBackwardKernel, { op, dy: g, idx: idx ?? undefined, dx, rows, n });
+    run(reduceBackwardKernel, { op, dy: g, idx, dx, rows, n });
     return [dx];
   }, idx ? [idx] : []);
 }

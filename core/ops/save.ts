@@ -102,20 +102,3 @@ export function checkDtype(op: string, t: Tensor, allowed: DType[] = ["f32"]): v
     throw new Error(`Cannot ${op} a tensor of dtype ${t.dtype}: expected ${allowed.join(" or ")}`);
   }
 }
-
-/**
- * The float32 data of a cpu-backend tensor.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { f32 } from "./save.ts";
- * import { CPU } from "../backend.ts";
- * import { Tensor } from "../tensor.ts";
- * assert(f32(Tensor.fromArray([4], [1], { backend: CPU }))[0] === 4);
- * ```
- * @param t an f32 tensor on the cpu backend
- */
-export function f32(t: Tensor): Float32Array {
-  return t.data as Float32Array;
-}

@@ -13,7 +13,7 @@ import { normalizeKey } from "../../core/state_keys.ts";
 import { type CrashPoint, saveCheckpointDir } from "../../core/checkpoint.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW, AdamWState } from "../../core/optim.ts";
-import type { SafetensorsContent, TensorInput } from "../../core/safetensors_common.ts";
+import type { SafetensorsContent, TensorInput } from "../../core/safetensors.ts";
 import { writeSafetensors } from "../../core/safetensors_write.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 import { modelTensors } from "./state_dict.ts";

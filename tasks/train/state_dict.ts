@@ -6,7 +6,7 @@
 import type { Arch } from "../../core/nn/arch.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import { blockLayout, layerPrefix } from "../../core/nn/params.ts";
-import type { TensorInput } from "../../core/safetensors_common.ts";
+import type { TensorInput } from "../../core/safetensors.ts";
 import { FIRE_INIT_L } from "../../kernels/fire.ts";
 
 /**

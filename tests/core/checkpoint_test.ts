@@ -172,10 +172,13 @@ Deno.test("writeFileAtomic() leaves the previous file and no temporary when the 
   await writeFileAtomic(`${dir}/a.json`, "old");
   await rejects(
     () =>
-      writeFileAtomic(`${dir}/a.json`, async (f) => {
-        await f.write(new TextEncoder().encode("partial"));
-        throw new Error("disk full");
-      }),
+      writeFileAtomic(
+        `${dir}/a.json`,
+        (function* () {
+          yield new TextEncoder().encode("partial");
+          throw new Error("disk full");
+        })(),
+      ),
     /disk full/,
   );
   equal([await Deno.readTextFile(`${dir}/a.json`), names(dir)], ["old", ["a.json"]]);

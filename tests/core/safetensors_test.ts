@@ -3,7 +3,7 @@
 // Then the reader's own checks: truncated and corrupted files give one clear line.
 
 import { deepStrictEqual as equal, ok, rejects, throws } from "node:assert/strict";
-import type { TensorInput } from "../../core/safetensors_common.ts";
+import type { TensorInput } from "../../core/safetensors.ts";
 import { encodeSafetensors, writeSafetensors } from "../../core/safetensors_write.ts";
 import { decodeSafetensors, readSafetensors } from "../../core/safetensors.ts";
 
