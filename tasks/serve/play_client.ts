@@ -82,7 +82,10 @@ async function load(run: string, want: string): Promise<Loaded> {
     model.dispose();
     throw new Error(`Checkpoint ${info.checkpoint}: ${bad.name} is missing or has the wrong size`);
   }
-  model.arena.writeAll(tensors, false); // the model's parameters; other tensors are ignored
+  // The model's parameters; other tensors of the file are ignored.
+  model.arena.writeAll(
+    Object.fromEntries(model.arena.entries.map((e) => [e.name, tensors[e.name]])),
+  );
   loaded = { key, info, model, backendLabel };
   return loaded;
 }
