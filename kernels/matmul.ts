@@ -7,8 +7,9 @@
  * @module
  */
 import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
-import { bufferFits, matmulBuffer } from "./matmul_buffer.ts";
+import { bufferFits, type BufferVariant, matmulBuffer } from "./matmul_buffer.ts";
 import {
+  MATMUL_VARIANTS,
   type MatmulArgs,
   type MatmulPlan,
   matmulShapeClass,
@@ -19,12 +20,11 @@ import {
 import { matmulTexture, TEXTURE_WGX, textureFits } from "./matmul_texture.ts";
 import { type Kernel, kernel } from "./program.ts";
 
-const TEXTURE_TILES: Record<string, TextureTile> = {
-  texture4x4: { tm: 4, tn: 4 },
-  texture8x8: { tm: 8, tn: 8 },
-  texture16x8: { tm: 16, tn: 8 },
-  texture12x16: { tm: 12, tn: 16 },
-  texture16x16: { tm: 16, tn: 16 },
+// The storage-buffer variants, and the register tile of a `texture<tm>x<tn>` variant.
+const isBuffer = (v: MatmulVariant): v is BufferVariant => !v.startsWith("texture");
+const tileOf = (v: MatmulVariant): TextureTile => {
+  const [tm, tn] = v.slice("texture".length).split("x").map(Number);
+  return { tm, tn };
 };
 
 /**
@@ -41,10 +41,8 @@ export function matmulVariantFits(
   p: MatmulPlan<unknown>,
   v: MatmulVariant,
 ): boolean {
-  if (v.startsWith("buffer") || v === "direct") {
-    return bufferFits(ctx, p, v as "buffer128" | "buffer64" | "buffer16" | "direct");
-  }
-  return textureFits(ctx, p, TEXTURE_TILES[v]) && p.batch <= ctx.maxWorkgroups;
+  if (isBuffer(v)) return bufferFits(ctx, p, v);
+  return textureFits(ctx, p, tileOf(v)) && p.batch <= ctx.maxWorkgroups;
 }
 
 /**
@@ -91,15 +89,8 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
       // spans TEXTURE_WGX tiles along n, and its lanes past N cost like the others: N = 64
       // pads to 128 columns with 16x16 tiles but to none with 8x8.
       let best: MatmulVariant | null = null, bestCost = Infinity;
-      const tiles = [
-        "texture16x16",
-        "texture12x16",
-        "texture16x8",
-        "texture8x8",
-        "texture4x4",
-      ] as const;
-      for (const v of tiles) {
-        const { tm, tn } = TEXTURE_TILES[v], wide = TEXTURE_WGX * tn;
+      for (const v of MATMUL_VARIANTS.filter((v) => !isBuffer(v)).reverse()) {
+        const { tm, tn } = tileOf(v), wide = TEXTURE_WGX * tn;
         const groups = Math.ceil(p.m / tm) * Math.ceil(p.n / wide) * p.batch;
         const cost = groups * tm * wide / tileRate(v, p.k);
         const busy = groups >= 4 * cpuThreads() || v === "texture4x4";
@@ -133,11 +124,10 @@ function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant
     v = matmulHeuristic(ctx, p);
   }
   // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
-  const steps = Math.ceil(p.k / (v === "direct" ? 1 : v.startsWith("buffer") ? 16 : 4));
+  const steps = Math.ceil(p.k / (v === "direct" ? 1 : isBuffer(v) ? 16 : 4));
   checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
-  if (v.startsWith("buffer") || v === "direct") {
-    matmulBuffer(ctx, p, v as "buffer128" | "buffer64" | "buffer16" | "direct");
-  } else matmulTexture(ctx, p, TEXTURE_TILES[v]);
+  if (isBuffer(v)) matmulBuffer(ctx, p, v);
+  else matmulTexture(ctx, p, tileOf(v));
   return v;
 }
 

@@ -9,18 +9,18 @@
  * inner loop reads 4 `vec4f` from workgroup memory for 64 multiply-adds.
  * @module
  */
-import type { Buf, KernelContext } from "./context.ts";
+import { type Buf, bufParts, type KernelContext } from "./context.ts";
 import { program } from "./program.ts";
 import type { MatmulPlan } from "./matmul_plan.ts";
 
 /** Workgroup-tile shapes: BM x BN of C per workgroup, TM x TN per invocation, BK deep. */
-export const BUFFER_TILES = {
+const BUFFER_TILES = {
   buffer64: { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 },
   buffer16: { bm: 16, bn: 16, bk: 16, tm: 2, tn: 2 },
 } as const;
 
-/** The workgroup-tile variant names. */
-export type BufferVariant = keyof typeof BUFFER_TILES | "buffer128";
+/** The storage-buffer variant names. */
+export type BufferVariant = keyof typeof BUFFER_TILES | "buffer128" | "direct";
 
 /** `buffer128`'s tile: 128 x 128 of C per workgroup of 16 x 16, 8 x 8 per invocation, 16 deep. */
 const T128 = { bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, wx: 16, wy: 16 } as const;
@@ -145,8 +145,7 @@ var<workgroup> Bs: array<vec4f, ${(T128.bk * T128.bn) / 4}>;`,
  * offset are all multiples of 4 floats.
  */
 function vec4Readable(b: Buf, contiguous: number, stride: number): boolean {
-  const offset = "buffer" in b ? b.offset ?? 0 : 0;
-  return contiguous % 4 === 0 && stride % 4 === 0 && offset % 16 === 0;
+  return contiguous % 4 === 0 && stride % 4 === 0 && bufParts(b)[1] % 16 === 0;
 }
 
 /** What the buffer kernels' text depends on: the variant, transposes and accumulation. */
@@ -292,13 +291,13 @@ const BUFFER = program({
 export function bufferFits(
   ctx: KernelContext,
   p: MatmulPlan<unknown>,
-  v: BufferVariant | "direct",
+  v: BufferVariant,
 ): boolean {
   const [x, y, z] = workgroups(p, v);
   return x <= ctx.maxWorkgroups && y <= ctx.maxWorkgroups && z <= ctx.maxWorkgroups;
 }
 
-function workgroups(p: MatmulPlan<unknown>, v: BufferVariant | "direct"): [number, number, number] {
+function workgroups(p: MatmulPlan<unknown>, v: BufferVariant): [number, number, number] {
   if (v === "direct") {
     return [Math.ceil(p.n / (DT * DWX)), Math.ceil(p.m / (DT * DWY)), p.batch];
   }
@@ -320,7 +319,7 @@ function workgroups(p: MatmulPlan<unknown>, v: BufferVariant | "direct"): [numbe
 export function matmulBuffer(
   ctx: KernelContext,
   p: MatmulPlan<Buf>,
-  v: BufferVariant | "direct",
+  v: BufferVariant,
 ): void {
   const { m, n, k, strideA: sa, strideB: sb, strideC: sc, transA, transB, accumulate } = p;
   if (v === "buffer128") {

@@ -1,32 +1,14 @@
 /**
  * What every matmul module shares: the variant names, the arguments and their resolved plan, the
  * shape-class key tuning is stored under, and the texture variants' register tiles. The launcher
- * (`matmul.ts`), the variants (`matmul_buffer.ts`, `matmul_texture.ts`, `_matmul_fill.ts`) and the
- * tuner (`matmul_tune.ts`) import it; it imports none of them.
+ * (`matmul.ts`), the variants (`matmul_buffer.ts`, `matmul_texture.ts`) and the tuner
+ * (`matmul_tune.ts`) import it; it imports none of them.
  * @module
  */
 import type { Buf } from "./context.ts";
 
-/**
- * Variants `matmulForward` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
- * loads and an 8 x 8 register tile, large shapes on GPUs), `buffer64`/`buffer16` (workgroup-memory
- * tiles of 64 or 16, for GPUs), `direct` (4x4 register tile straight from storage buffers, small shapes on CPU
- * adapters), `texture*` (operands packed into textures, register tile of that size, rows x
- * columns, llvmpipe).
- */
-export type MatmulVariant =
-  | "buffer128"
-  | "buffer64"
-  | "buffer16"
-  | "direct"
-  | "texture4x4"
-  | "texture8x8"
-  | "texture16x8"
-  | "texture12x16"
-  | "texture16x16";
-
-/** Every variant, in the order `tuneMatmul` tries them. */
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
+/** Every variant, in the order `tuneMatmul` tries them (see `MatmulVariant`). */
+export const MATMUL_VARIANTS = [
   "buffer128",
   "buffer64",
   "buffer16",
@@ -36,7 +18,16 @@ export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   "texture16x8",
   "texture12x16",
   "texture16x16",
-];
+] as const;
+
+/**
+ * Variants `matmulForward` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
+ * loads and an 8 x 8 register tile, large shapes on GPUs), `buffer64`/`buffer16` (workgroup-memory
+ * tiles of 64 or 16, for GPUs), `direct` (4x4 register tile straight from storage buffers, small
+ * shapes on CPU adapters), `texture<rows>x<columns>` (operands packed into textures, register tile
+ * of that size, llvmpipe).
+ */
+export type MatmulVariant = typeof MATMUL_VARIANTS[number];
 
 /**
  * Arguments of `matmul`: `B` is `Buf` for the launcher, a typed array for the reference.

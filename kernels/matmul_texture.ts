@@ -1,15 +1,146 @@
 /**
  * The matmul variant for CPU adapters (Mesa llvmpipe), where storage-buffer and workgroup-memory
  * loads compile to a loop over the 8 SIMD lanes but texture loads gather. Each operand is put
- * into an `rgba32float` texture (packed by a kernel, or copied when its rows already have the
- * texel layout), then every invocation computes a register tile of C from read-only
- * storage-texture loads (2.5x cheaper per load than sampled ones), sizes baked in as constants.
+ * into an `rgba32float` texture (packed by a kernel, or copied, a memcpy on llvmpipe, when its
+ * rows already have the texel layout), then every invocation computes a register tile of C from
+ * read-only storage-texture loads (2.5x cheaper per load than sampled ones), sizes baked in as
+ * constants.
  * @module
  */
+import { arrayView } from "./_flat_texture.ts";
 import { type Buf, type KernelContext, roundUp } from "./context.ts";
 import { program } from "./program.ts";
-import { copierOf, extents, fill, fillCost, offsetOf, operands } from "./_matmul_fill.ts";
 import type { MatmulPlan, TextureTile } from "./matmul_plan.ts";
+
+const COPY_DST = 0x02;
+
+// Packs E(u, v), at src[z * ls + u * us + v * vs], into texels (x, u, z) = E(u, 4x .. 4x+3),
+// zero where u >= U or v >= V (zeros past K keep the sums exact; past M or N they are harmless).
+const PACK_WG = [16, 4] as const;
+
+const PACK = program({
+  label: "matmul.pack",
+  inputs: { src: "S" },
+  outputs: { dst: "texture_storage_2d_array<rgba32float, write>" },
+  uniforms: { uu: "u32", vv: "u32", us: "u32", vs: "u32", ls: "u32", w: "u32", h: "u32" },
+  workgroup: PACK_WG,
+  per: "none",
+  head: (k: { vec: boolean }) => `alias S = ${k.vec ? "vec4f" : "f32"};`,
+  // Rows contiguous along v, 16-byte aligned, V a multiple of 4: one vec4 load per texel.
+  body: (k) =>
+    k.vec
+      ? `if (gid.x >= p.w || gid.y >= p.h) { return; }
+  let i = (gid.z * p.ls + min(gid.y, p.uu - 1u) * p.us) / 4u + min(gid.x, p.vv / 4u - 1u);
+  let keep = gid.y < p.uu && gid.x < p.vv / 4u;
+  textureStore(dst, vec2u(gid.x, gid.y), gid.z, select(vec4f(0.0), src[i], keep));`
+      : `if (gid.x >= p.w || gid.y >= p.h) { return; }
+  let v = gid.x * 4u + vec4u(0u, 1u, 2u, 3u);
+  let i = gid.z * p.ls + min(gid.y, p.uu - 1u) * p.us + min(v, vec4u(p.vv - 1u)) * p.vs;
+  let x = vec4f(src[i.x], src[i.y], src[i.z], src[i.w]);
+  let keep = (v < vec4u(p.vv)) & vec4<bool>(gid.y < p.uu);
+  textureStore(dst, vec2u(gid.x, gid.y), gid.z, select(vec4f(0.0), x, keep));`,
+});
+
+// Byte offset of a binding (0 for a whole buffer; plans of sizes only hold no buffers).
+const offsetOf = (b: unknown): number =>
+  typeof b === "object" && b !== null && "buffer" in b ? (b as GPUBufferBinding).offset ?? 0 : 0;
+
+/** One operand's texture: texels along `alongK` or along its rows (m or n). */
+interface Operand {
+  src: Buf;
+  /** Rows (M or N), padded to the tile in the texture. */
+  rows: number;
+  k: number;
+  /** Element strides: between rows, between k, between layers. */
+  rs: number;
+  ks: number;
+  ls: number;
+  layers: number;
+  tile: number;
+}
+
+// Texture extents [width, height] of an operand in a layout (rows padded to the tile, k to 4);
+// `alongK`: texels along k, else along the rows.
+function extents(
+  o: { rows: number; k: number; tile: number },
+  alongK: boolean,
+): [number, number] {
+  const r = roundUp(o.rows, o.tile), k = roundUp(o.k, 4);
+  return alongK ? [k / 4, r] : [r / 4, k];
+}
+
+// Whether an operand's storage already is the texel layout, so a copy can fill the texture.
+function copyable(o: Operand, alongK: boolean): boolean {
+  // Texel rows: along k, each row r holds K contiguous k; along r, each k holds R contiguous r.
+  const [len, count, contiguous] = alongK ? [o.k, o.rows, o.ks] : [o.rows, o.k, o.rs];
+  const pitch = alongK ? o.rs : o.ks;
+  return contiguous === 1 && pitch === len && (len * 4) % 256 === 0 &&
+    (alongK || o.k % 4 === 0) && // rows k past K would not be zero
+    (o.layers === 1 || o.ls === len * count) && offsetOf(o.src) % 16 === 0;
+}
+
+// Estimated CPU nanoseconds to fill an operand's texture (measured on llvmpipe).
+function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number {
+  const n = o.rows * o.k * o.layers;
+  if (canCopy && copyable(o, alongK)) return 0.5 * n;
+  return (alongK ? o.ks : o.rs) === 1 ? 4 * n : 5.5 * n;
+}
+
+// Fills an operand's scratch texture (a copy when the context can and the rows already have the
+// texel layout, else a pack dispatch) and returns its view.
+function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
+  const [w, h] = extents(o, alongK);
+  const tex = ctx.scratchTexture(w, h, o.layers);
+  const view = arrayView(tex);
+  if (ctx.copyBufferToTexture && (tex.usage & COPY_DST) !== 0 && copyable(o, alongK)) {
+    const [len, count] = alongK ? [o.k, o.rows] : [o.rows, o.k];
+    ctx.copyBufferToTexture(o.src, { bytesPerRow: len * 4, rowsPerImage: count }, tex, [
+      len / 4,
+      count,
+      o.layers,
+    ]);
+    return view;
+  }
+  // E(u, v): along k, u = row r and v = k; along r, u = k and v = r.
+  const [uu, vv, us, vs] = alongK ? [o.rows, o.k, o.rs, o.ks] : [o.k, o.rows, o.ks, o.rs];
+  const vec = vs === 1 && us % 4 === 0 && vv % 4 === 0 &&
+    (o.layers === 1 || o.ls % 4 === 0) && offsetOf(o.src) % 16 === 0;
+  PACK.run(ctx, {
+    key: { vec },
+    bind: { src: o.src, dst: view },
+    params: { uu, vv, us, vs, ls: o.ls, w, h },
+    workgroups: [Math.ceil(w / PACK_WG[0]), Math.ceil(h / PACK_WG[1]), o.layers],
+  });
+  return view;
+}
+
+// The A (rows m) and B (rows n) operands of a plan, as texture fills see them.
+function operands(p: MatmulPlan<Buf>, tile: TextureTile): [Operand, Operand] {
+  return [
+    // A(m, k): stored (M, K) at m * K + k, or (K, M) at k * M + m when transposed.
+    {
+      src: p.a,
+      rows: p.m,
+      k: p.k,
+      rs: p.transA ? 1 : p.k,
+      ks: p.transA ? p.m : 1,
+      ls: p.strideA,
+      layers: p.strideA === 0 ? 1 : p.batch,
+      tile: tile.tm,
+    },
+    // B(k, n): stored (K, N) at k * N + n, or (N, K) at n * K + k when transposed.
+    {
+      src: p.b,
+      rows: p.n,
+      k: p.k,
+      rs: p.transB ? p.k : 1,
+      ks: p.transB ? 1 : p.n,
+      ls: p.strideB,
+      layers: p.strideB === 0 ? 1 : p.batch,
+      tile: tile.tn,
+    },
+  ];
+}
 
 /**
  * Texel layouts of the two operands: `aK` = A's texels hold 4 consecutive k of one row m (else 4
@@ -204,7 +335,7 @@ export function textureForm(
   p: MatmulPlan<unknown>,
   tile: TextureTile,
 ): TextureForm {
-  const [a, b] = operands(p as MatmulPlan<Buf>, tile), canCopy = copierOf(ctx) !== null;
+  const [a, b] = operands(p as MatmulPlan<Buf>, tile), canCopy = !!ctx.copyBufferToTexture;
   const flops = 2 * p.batch * p.m * p.n * p.k;
   let best: TextureForm = { aK: false, bK: false }, bestCost = Infinity;
   for (const aK of [false, true]) {
@@ -231,7 +362,7 @@ export function textureForm(
  * ```ts ignore
  * matmulTexture(ctx, plan, { tm: 16, tn: 16 });
  * ```
- * @param ctx kernel context (a `TextureCopier` too, optionally)
+ * @param ctx kernel context (with `copyBufferToTexture`, operands may be copied)
  * @param p the resolved matmul (see `resolveMatmul` in `matmul.ts`)
  * @param form operand layouts (default: `textureForm`'s choice)
  */
@@ -241,8 +372,8 @@ export function matmulTexture(
   tile: TextureTile,
   form: TextureForm = textureForm(ctx, p, tile),
 ): void {
-  const [a, b] = operands(p, tile), copier = copierOf(ctx);
-  const ta = fill(ctx, a, form.aK, copier), tb = fill(ctx, b, form.bK, copier);
+  const [a, b] = operands(p, tile);
+  const ta = fill(ctx, a, form.aK), tb = fill(ctx, b, form.bK);
   const { m, n, k, batch, strideA, strideB, strideC, accumulate } = p;
   const vec = n % 4 === 0 && strideC % 4 === 0 && offsetOf(p.out) % 16 === 0;
   MAIN.run(ctx, {

@@ -4,7 +4,6 @@ import { MATMUL_VARIANTS, matmulShapeClass, resolveMatmul } from "../../kernels/
 import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
 import { fillKernel } from "../../kernels/fill.ts";
 import type { KernelContext } from "../../kernels/context.ts";
-import type { TextureCopier } from "../../kernels/_matmul_fill.ts";
 import { matmulTexture, textureForm } from "../../kernels/matmul_texture.ts";
 import type { Device } from "../../core/device.ts";
 import {
@@ -198,11 +197,11 @@ Deno.test({
 });
 
 /**
- * A context that can copy buffers into its scratch textures, as `TextureCopier` asks: each copy
+ * A context that can copy buffers into its scratch textures, as `KernelContext.copyBufferToTexture` asks: each copy
  * submits everything recorded before it first, so queue order is kept (test-only; a device
  * records the copy into its own command stream instead).
  */
-function copyingContext(dev: Device): KernelContext & TextureCopier & { copies: number } {
+function copyingContext(dev: Device): KernelContext & { copies: number } {
   const usage = GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
     GPUTextureUsage.COPY_DST;
   return {
