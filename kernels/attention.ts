@@ -9,26 +9,24 @@
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { type Kernel, kernel, program } from "./program.ts";
 import {
+  attentionKeyTile,
   type AttentionShape,
+  attentionTiling,
   AttnCode,
   checkAttentionSizes,
   f32,
   MASKED,
+  qkRows,
   qkvColumn,
-} from "./_attention_code.ts";
-import { qkRows, rotateQk } from "./_attention_rotary.ts";
-import {
-  attentionKeyTile,
-  attentionTiling,
+  rotateQk,
   rowSources,
   type ShapeKey,
   shapeKey,
   shapeOf,
   tuningNumber,
-} from "./_attention_rows.ts";
+} from "./_attention.ts";
 
-export type { AttentionLayout, AttentionShape, RotaryOptions } from "./_attention_code.ts";
-export { ROTARY_BASE } from "./_attention_code.ts";
+export type { AttentionLayout, AttentionShape, RotaryOptions } from "./_attention.ts";
 
 /** Arguments of `attentionForward`: `B` is `Buf` for the launcher, a float array for the reference. */
 export interface AttentionArgs<B> extends AttentionShape {
@@ -175,8 +173,7 @@ var<workgroup> sv: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;`
  * Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
  */
 function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
-  const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
-  if (err) throw new Error(err);
+  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   const force = tuningNumber(ctx.tuning, "attention.slots");
   const chunks = Math.ceil(a.headDim / 4);
   const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
@@ -194,8 +191,7 @@ function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
 
 /** CPU reference of `attentionForward` (doubles throughout; accepts float32 or float64 arrays). */
 function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
-  const err = checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
-  if (err) throw new Error(err);
+  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   const { batch, seq, heads, headDim: hd, layout } = a;
   const h3 = 3 * heads * hd, H = heads * hd;
   const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
