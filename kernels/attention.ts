@@ -158,20 +158,13 @@ var<workgroup> sv: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;`
   body: forwardBody,
 });
 
-/**
- * Causal multi-head self-attention forward on the GPU.
- *
- * Scores q.k / sqrt(hd) (+ bias), causal mask (query i sees keys j <= i), softmax, weighted sum
- * of v; output head h at columns h*hd. One workgroup per (batch, head, query block) and an
- * online softmax (flash attention), so no (B, heads, T, T) tensor is written. On GPUs the key
- * and value rows are staged in workgroup memory a tile at a time (`attentionKeyTile`). It saves the row
- * log-sum-exp rather than the probabilities: T times smaller, and backward recomputes each
- * probability with one dot product while it reads the key rows anyway. With `rotary`, a
- * pre-pass writes rotated q and k to scratch (sin/cos once per row and frequency). Sizes
- * are baked into the shader (one pipeline per shape); the rotary offset is a parameter.
- *
- * Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
- */
+// No (B, heads, T, T) tensor is written. On GPUs the key and value rows are staged in workgroup
+// memory a tile at a time (`attentionKeyTile`). Saving the row log-sum-exp rather than the
+// probabilities is T times smaller, and backward recomputes each probability with one dot product
+// while it reads the key rows anyway. With `rotary`, a pre-pass writes rotated q and k to scratch
+// (sin/cos once per row and frequency). Sizes are baked into the shader (one pipeline per shape);
+// the rotary offset is a parameter.
+// Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
 function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
   checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   const force = tuningNumber(ctx.tuning, "attention.slots");

@@ -247,20 +247,12 @@ const BIAS_REDUCE = program({
 /** Most bytes of per-batch ds scratch one chunk of the bias gradient uses. */
 const DS_BYTES = 64 << 20;
 
-/**
- * Causal multi-head self-attention backward on the GPU.
- *
- * Writes the gradient of `qkv` (through the rotary rotation, same layout) and, when `dbias` is
- * given, the bias gradient summed over the batch. Dispatches: the rotary pre-pass (with
- * `rotary`), the query kernel (dq, and D_i = dO_i.O_i), the key kernel (dk, dv), and with
- * `dbias` a fixed-order reduction over the batch of the per-batch ds (B, heads, T, T) that the
- * query kernel wrote (in chunks of batch rows when that scratch would pass 64 MiB, or the
- * `attention.dsBatch` tuning value). Deterministic: every output element has one writer and
- * every sum a fixed order.
- *
- * Reference: Dao et al. 2022, FlashAttention, Algorithm 4 (backward with recomputation):
- * ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
- */
+// Dispatches: the rotary pre-pass (with `rotary`), the query kernel (dq, and D_i = dO_i.O_i), the
+// key kernel (dk, dv), and with `dbias` a fixed-order reduction over the batch of the per-batch ds
+// (B, heads, T, T) that the query kernel wrote (in chunks of batch rows when that scratch would
+// pass 64 MiB, or the `attention.dsBatch` tuning value).
+// Reference: Dao et al. 2022, FlashAttention, Algorithm 4 (backward with recomputation):
+// ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
 function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): void {
   checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   if (a.dbias && !a.bias) throw new Error("Attention backward got dbias without bias");
@@ -279,32 +271,26 @@ function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): v
   const shape = shapeKey(a), bias = !!a.bias;
   const { qkv, lse, dout, dqkv } = a;
   const qblocks = Math.ceil(seq / (qt.wg * qt.slots));
+  // The bias gradient sums ds over the batch: the query kernel writes ds of a chunk of `nb` batch
+  // rows to scratch, a reduction adds them in order; chunks keep the scratch bounded.
+  const per = heads * seq * seq * 4;
+  const limit = Math.min(DS_BYTES, ctx.device.limits.maxStorageBufferBindingSize);
+  const force = tuningNumber(ctx.tuning, "attention.dsBatch");
+  const nb = !a.dbias
+    ? batch
+    : Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));
+  const ds = a.dbias ? ctx.scratch(nb * per) : undefined;
   let reuse;
-  if (!a.dbias) {
+  for (let b0 = 0; b0 < batch; b0 += nb) {
     reuse = QUERY.run(ctx, {
-      key: { ...shape, bias, ds: false, ...qt, nb: batch },
-      bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds: undefined },
+      key: { ...shape, bias, ds: !!ds, ...qt, nb },
+      bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds },
       floats,
-      params: { offset, bBase: 0 },
-      count: batch * heads * qblocks,
+      reuse,
+      params: { offset, bBase: b0 },
+      count: nb * heads * qblocks,
     });
-  } else {
-    // The bias gradient sums ds over the batch: the query kernel writes ds of a chunk of
-    // batch rows to scratch, a reduction adds them in order; chunks keep the scratch bounded.
-    const per = heads * seq * seq * 4;
-    const limit = Math.min(DS_BYTES, ctx.device.limits.maxStorageBufferBindingSize);
-    const force = tuningNumber(ctx.tuning, "attention.dsBatch");
-    const nb = Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));
-    const ds = ctx.scratch(nb * per);
-    for (let b0 = 0; b0 < batch; b0 += nb) {
-      reuse = QUERY.run(ctx, {
-        key: { ...shape, bias, ds: true, ...qt, nb },
-        bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds },
-        floats,
-        reuse,
-        params: { offset, bBase: b0 },
-        count: nb * heads * qblocks,
-      });
+    if (ds) {
       BIAS_REDUCE.run(ctx, {
         key: { seq, nb, acc: b0 > 0 },
         bind: { ds, dbias: a.dbias },
@@ -323,12 +309,8 @@ function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): v
   });
 }
 
-/**
- * CPU reference of `attentionBackward` (doubles throughout; float32 or float64 arrays).
- *
- * Uses the saved `out` and `lse` exactly as the GPU kernels do: p_ij = exp(s_ij - lse_i),
- * ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
- */
+// CPU reference, in doubles: from the saved `out` and `lse` exactly as the GPU kernels do,
+// p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
 function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
   checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
   const { batch, seq, heads, headDim: hd, layout } = a;

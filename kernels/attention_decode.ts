@@ -252,16 +252,8 @@ function check(a: AttentionDecodeArgs<unknown, unknown>): void {
   }
 }
 
-/**
- * Decoding step of causal multi-head attention with a key/value cache, on the GPU.
- *
- * Appends the new positions' keys (rotated at absolute position cacheLen + t when `rotary`)
- * and values to the caches, then computes, for each new query t, attention over cache
- * positions 0..cacheLen + t. Two dispatches; `cacheLen` (or the per-row `lengths`) and the
- * rotary offset travel as parameters, so one pipeline serves every step. A whole prompt can
- * be prefilled with `steps` = its length and `cacheLen` = 0. Equals full causal attention
- * (`attentionForward`) position by position.
- */
+// Two dispatches (append, attend). A whole prompt can be prefilled with `steps` = its length and
+// `cacheLen` = 0; equals full causal attention position by position.
 function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArgs<Buf>): void {
   check(a);
   const params = {

@@ -119,7 +119,6 @@ export interface AxpbyArgs<B> {
  */
 function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
   const { n } = args;
-  if (n === 0) return;
   AXPBY.run(ctx, {
     key: { two: args.b !== undefined },
     bind: { a: args.a, b: args.b, out: args.out },
@@ -147,7 +146,6 @@ export interface AddInPlaceArgs<B> {
 /** Adds `src` into `dst` in place (gradient accumulation across uses and microbatches). */
 function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
   const { n } = args;
-  if (n === 0) return;
   ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });
 }
 
@@ -321,7 +319,6 @@ const SUM = program({
  */
 function binaryBackward(ctx: KernelContext, args: BinaryBackwardArgs<Buf>): void {
   const { op, n, na = n, nb = n } = args;
-  if (n === 0) return;
   const fullA = args.da && na === n, fullB = args.db && nb === n;
   if (fullA || fullB) {
     const needX = fullB && (op === "mul" || op === "div");

@@ -52,7 +52,6 @@ export interface EmbeddingArgs<B, I = B> {
  * V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
  */
 function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
-  if (e.n * e.dim === 0) return;
   const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
   FORWARD.run(ctx, {
     key: { hu, vec },

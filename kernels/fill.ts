@@ -41,7 +41,6 @@ function bitsOf(value: number, dtype: "f32" | "i32" | "u32" = "f32"): number {
 
 /** Sets `n` elements of a buffer to one value. */
 function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
-  if (a.n === 0) return;
   const chunks = bindingChunks(ctx, a.n);
   for (const [start, count] of chunks) {
     const out = chunks.length > 1 ? subRange(a.out, start, count) : a.out;

@@ -100,7 +100,6 @@ function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNIFORMS, 
 function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
   const s = resolveFireSizes(args);
   const n = s.rows * s.seq;
-  if (n === 0) return;
   FORWARD.run(ctx, {
     key: {},
     bind: { c: args.c, lm: args.lMult, pos: args.positions, out: args.out },

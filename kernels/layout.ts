@@ -55,7 +55,6 @@ interface Block {
 
 function blockCopy(ctx: KernelContext, src: Buf, dst: Buf, b: Block): void {
   const n = b.rows * b.rowLen;
-  if (n === 0) return;
   const { rowLen, srcRow, srcOff, dstRow, dstOff } = b;
   const vec = [rowLen, srcRow, srcOff, dstRow, dstOff].every((x) => x % 4 === 0);
   const w = vec ? 4 : 1;
@@ -132,7 +131,6 @@ function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
 function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
   const rowLen = s.dim * s.inner, n = s.outer * rowLen;
-  if (n === 0) return;
   const lo = s.start * s.inner, hi = (s.start + s.length) * s.inner;
   const vec = [rowLen, lo, hi].every((x) => x % 4 === 0), w = vec ? 4 : 1;
   PAD.run(ctx, {

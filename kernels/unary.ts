@@ -125,14 +125,12 @@ export interface UnaryBackwardArgs<B> {
 /** Applies a unary op elementwise. */
 function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
   const { n, op } = args;
-  if (n === 0) return;
   UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
 }
 
 /** Computes the input gradient of a unary op: `dx = dy * f'(x)`. */
 function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
   const { n, op } = args;
-  if (n === 0) return;
   const x = op === "neg" ? undefined : args.x;
   UNARY_BACKWARD.run(ctx, { key: { op }, bind: { x, g: args.dy, dx: args.dx }, n });
 }
