@@ -20,11 +20,8 @@ export type Buf = GPUBuffer | GPUBufferBinding;
 export type Binding = GPUBuffer | GPUBufferBinding | GPUTextureView;
 
 /**
- * One compute dispatch as a launcher describes it.
- *
- * `bindings[i]` is bound at `@group(0) @binding(i)`. When `params` is given it is uploaded into
- * a uniform slice owned by the current submission and bound at `@binding(bindings.length)`, so
- * values such as a learning rate change per step without recompiling the shader.
+ * One compute dispatch as a launcher describes it. `params` is uploaded into a uniform slice owned
+ * by the current submission, so values such as a learning rate change without recompiling.
  *
  * @example
  * ```ts
@@ -41,7 +38,7 @@ export interface DispatchSpec {
   entry?: string;
   /** Resources bound at `@group(0) @binding(i)`, in order. */
   bindings: Binding[];
-  /** Optional uniform data (at most 256 bytes), bound after `bindings`. */
+  /** Optional uniform data (at most 256 bytes), bound at `@binding(bindings.length)`. */
   params?: ArrayBufferView;
   /** Workgroup counts (x, y, z); each at most the device's per-dimension limit. */
   workgroups: [number, number?, number?];
@@ -215,17 +212,15 @@ export function vec4Range(b: Buf, n: number, what: string): Buf {
   return "buffer" in b || buffer.size % 16 !== 0 ? { buffer, offset, size: bytes } : b;
 }
 
-/**
- * Loop iterations one invocation may run in all on llvmpipe: gallivm ends every loop of an
- * invocation once their iterations add up to 65535 (measured: a loop of 70000 iterations runs
- * 65535, and a second loop after it runs once), silently. Launchers whose per-invocation loops
- * grow with the input check against it on CPU adapters (`checkLoopBudget`).
- */
+// Loop iterations one invocation may run in all on llvmpipe: gallivm ends every loop of an
+// invocation once their iterations add up to 65535 (measured: a loop of 70000 iterations runs
+// 65535, and a second loop after it runs once), silently.
 const CPU_LOOP_BUDGET = 65535;
 
 /**
  * Throws a one-line error when a kernel's per-invocation loop would exceed llvmpipe's loop budget
- * on a CPU adapter (results would be silently wrong); does nothing on GPUs.
+ * on a CPU adapter (results would be silently wrong); does nothing on GPUs. Launchers whose
+ * per-invocation loops grow with the input call it.
  *
  * @example
  * ```ts

@@ -1,8 +1,7 @@
 /**
- * What every matmul module shares: the variant names, the arguments and their resolved plan, the
+ * What the matmul modules share: the variant names, the arguments and their resolved plan, the
  * shape-class key tuning is stored under, and the texture variants' register tiles. The launcher
- * (`matmul.ts`), the variants (`matmul_buffer.ts`, `matmul_texture.ts`) and the tuner
- * (`matmul_tune.ts`) import it; it imports none of them.
+ * (`matmul.ts`) and the tuner (`matmul_tune.ts`) import it; it imports neither.
  * @module
  */
 import type { Buf } from "./context.ts";

@@ -1,10 +1,15 @@
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
-import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
+import {
+  matmulKernel,
+  matmulTexture,
+  matmulVariantFits,
+  textureForm,
+} from "../../kernels/matmul.ts";
 import { MATMUL_VARIANTS, matmulShapeClass, resolveMatmul } from "../../kernels/matmul_plan.ts";
 import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
 import { fillKernel } from "../../kernels/fill.ts";
 import type { KernelContext } from "../../kernels/context.ts";
-import { matmulTexture, textureForm } from "../../kernels/matmul_texture.ts";
+
 import type { Device } from "../../core/device.ts";
 import {
   assertClose,
