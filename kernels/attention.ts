@@ -13,7 +13,7 @@
  * @module
  */
 import { type Buf, type FloatArray, grid1d, type KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 /**
  * Column layout of the fused projection `qkv` (B, T, 3H), H = heads * headDim.
@@ -669,10 +669,10 @@ function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
  * assert(out[0] === 1 && out[1] === 2);
  * ```
  */
-export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArray>> = kernel(
-  attentionForward,
-  attentionForwardCpu,
-);
+export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArray>> = {
+  gpu: attentionForward,
+  cpu: attentionForwardCpu,
+};
 
 // ------------------------------------------------------------ backward
 
@@ -1032,7 +1032,7 @@ function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
 export const attentionBackwardKernel: Kernel<
   AttentionBackwardArgs<Buf>,
   AttentionBackwardArgs<FloatArray>
-> = kernel(attentionBackward, attentionBackwardCpu);
+> = { gpu: attentionBackward, cpu: attentionBackwardCpu };
 
 // ------------------------------------------------------------ decoding
 
@@ -1366,4 +1366,4 @@ function attentionDecodeForwardCpu(
 export const attentionDecodeKernel: Kernel<
   AttentionDecodeArgs<Buf>,
   AttentionDecodeArgs<FloatArray, ArrayLike<number>>
-> = kernel(attentionDecodeForward, attentionDecodeForwardCpu);
+> = { gpu: attentionDecodeForward, cpu: attentionDecodeForwardCpu };

@@ -9,7 +9,7 @@
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { rowLayout, rowProgram } from "./_map_rows.ts";
 import { onlineSoftmaxState } from "./softmax.ts";
-import { type Kernel, kernel } from "./program.ts";
+import type { Kernel } from "./program.ts";
 
 /** How per-row losses are combined: averaged over non-ignored rows, or returned per row. */
 export type Reduction = "mean" | "none";
@@ -232,7 +232,7 @@ function crossEntropyBackwardCpu(
 export const crossEntropyKernel: Kernel<
   CrossEntropyArgs<Buf>,
   CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>
-> = kernel(crossEntropyForward, crossEntropyForwardCpu);
+> = { gpu: crossEntropyForward, cpu: crossEntropyForwardCpu };
 
 /**
  * Gradient of the cross-entropy: `dlogits = (softmax(x_r) - onehot(t_r)) * dy / count` (rows,
@@ -253,4 +253,4 @@ export const crossEntropyKernel: Kernel<
 export const crossEntropyBackwardKernel: Kernel<
   CrossEntropyBackwardArgs<Buf>,
   CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>
-> = kernel(crossEntropyBackward, crossEntropyBackwardCpu);
+> = { gpu: crossEntropyBackward, cpu: crossEntropyBackwardCpu };

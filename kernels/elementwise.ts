@@ -12,7 +12,7 @@
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { mapProgram } from "./_map_rows.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 /** The binary ops. */
 export type BinaryOp = "add" | "sub" | "mul" | "div";
@@ -169,10 +169,10 @@ function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
  * assert(out[2] === 30 && out[3] === 80);
  * ```
  */
-export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = kernel(
-  binaryForward,
-  binaryForwardCpu,
-);
+export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = {
+  gpu: binaryForward,
+  cpu: binaryForwardCpu,
+};
 
 /**
  * `out = alpha * a + beta * b` over (n), or `out = alpha * a` when `b` is left out.
@@ -186,10 +186,10 @@ export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = ker
  * assert(out[0] === 1);
  * ```
  */
-export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = kernel(
-  axpbyForward,
-  axpbyForwardCpu,
-);
+export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = {
+  gpu: axpbyForward,
+  cpu: axpbyForwardCpu,
+};
 
 /**
  * `dst += src` over (n), in place (gradient accumulation across uses and microbatches).
@@ -203,10 +203,10 @@ export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = kernel
  * assert(dst[0] === 1.5 && dst[1] === 5);
  * ```
  */
-export const addInPlaceKernel: Kernel<AddInPlaceArgs<Buf>, AddInPlaceArgs<FloatArray>> = kernel(
-  addInPlace,
-  addInPlaceCpu,
-);
+export const addInPlaceKernel: Kernel<AddInPlaceArgs<Buf>, AddInPlaceArgs<FloatArray>> = {
+  gpu: addInPlace,
+  cpu: addInPlaceCpu,
+};
 
 /** Arguments of `binaryBackward`: sizes as in `BinaryArgs`, gradients for the wanted operands. */
 export interface BinaryBackwardArgs<B> {
@@ -410,4 +410,4 @@ function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
  * ```
  */
 export const binaryBackwardKernel: Kernel<BinaryBackwardArgs<Buf>, BinaryBackwardArgs<FloatArray>> =
-  kernel(binaryBackward, binaryBackwardCpu);
+  { gpu: binaryBackward, cpu: binaryBackwardCpu };

@@ -8,7 +8,7 @@
  */
 import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
 import { fillKernel } from "./fill.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 const FORWARD = program({
   label: "embedding",
@@ -87,7 +87,7 @@ function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Arr
 export const embeddingKernel: Kernel<
   EmbeddingArgs<Buf>,
   EmbeddingArgs<FloatArray, Int32Array | Uint32Array>
-> = kernel(embeddingForward, embeddingForwardCpu);
+> = { gpu: embeddingForward, cpu: embeddingForwardCpu };
 
 const WG_ID = 64;
 
@@ -255,4 +255,4 @@ function embeddingBackwardCpu(
 export const embeddingBackwardKernel: Kernel<
   EmbeddingBackwardArgs<Buf>,
   EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>
-> = kernel(embeddingBackward, embeddingBackwardCpu);
+> = { gpu: embeddingBackward, cpu: embeddingBackwardCpu };

@@ -4,7 +4,7 @@
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 const FILL = program({
   label: "fill",
@@ -92,7 +92,7 @@ function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
  * ```
  */
 export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Array | Uint32Array>> =
-  kernel(fill, fillCpu);
+  { gpu: fill, cpu: fillCpu };
 
 /**
  * Copies `n` 4-byte elements from `a[srcOffset..]` to `out[dstOffset..]`.
@@ -107,4 +107,4 @@ export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Arra
  * ```
  */
 export const copyKernel: Kernel<CopyArgs<Buf>, CopyArgs<Float32Array | Int32Array | Uint32Array>> =
-  kernel(copy, copyCpu);
+  { gpu: copy, cpu: copyCpu };

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program, type Scalar } from "./program.ts";
+import { type Kernel, program, type Scalar } from "./program.ts";
 
 /** Upstream's fixed `init_L`. */
 export const FIRE_INIT_L = 512;
@@ -144,7 +144,7 @@ function fireForwardCpu(
 export const fireKernel: Kernel<
   FireArgs<Buf>,
   Omit<FireArgs<ArrayLike<number>>, "out"> & { out: FloatArray }
-> = kernel(fireForward, fireForwardCpu);
+> = { gpu: fireForward, cpu: fireForwardCpu };
 
 const WG = 64;
 
@@ -315,4 +315,4 @@ export const fireBackwardKernel: Kernel<
     dc: FloatArray;
     dLMult: FloatArray;
   }
-> = kernel(fireBackward, fireBackwardCpu);
+> = { gpu: fireBackward, cpu: fireBackwardCpu };

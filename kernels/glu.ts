@@ -8,7 +8,7 @@
  */
 import { erf, PHI_WGSL } from "./unary.ts";
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 type Key = { hu: number; vec: boolean };
 
@@ -127,10 +127,10 @@ function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
  * assert(Math.abs(out[0] - 3 * 0.8413447460685429) < 1e-15); // 3 * 1 * Phi(1)
  * ```
  */
-export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = kernel(
-  gluForward,
-  gluForwardCpu,
-);
+export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = {
+  gpu: gluForward,
+  cpu: gluForwardCpu,
+};
 
 /**
  * GLU backward into one (R, 2H) gradient in the input's layout: `dx = dy GELU(g)` and
@@ -146,7 +146,7 @@ export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = kernel(
  * assert(dA[0] === 0 && dA[1] === 3);
  * ```
  */
-export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<FloatArray>> = kernel(
-  gluBackward,
-  gluBackwardCpu,
-);
+export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<FloatArray>> = {
+  gpu: gluBackward,
+  cpu: gluBackwardCpu,
+};

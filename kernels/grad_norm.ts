@@ -4,7 +4,7 @@
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange, vec4Range } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 const WG = 256;
 /** Most partial sums one chunk's first pass writes (one per workgroup). */
@@ -159,4 +159,4 @@ function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
  * ```
  */
 export const gradNormKernel: Kernel<GradNormArgs<Buf>, GradNormArgs<Float32Array | Float64Array>> =
-  kernel(gradNorm, gradNormCpu);
+  { gpu: gradNorm, cpu: gradNormCpu };

@@ -11,7 +11,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 /** Invocations per workgroup of the row kernels (one invocation per row). */
 const LN_WG = 64;
@@ -219,10 +219,10 @@ function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
  * assert(Math.abs(out[0] + 2) < 1e-9 && Math.abs(out[1] - 3) < 1e-9); // xh = [-1, 1]
  * ```
  */
-export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArray>> = kernel(
-  layerNormForward,
-  layerNormForwardCpu,
-);
+export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArray>> = {
+  gpu: layerNormForward,
+  cpu: layerNormForwardCpu,
+};
 
 const WG = 256;
 /** Rows per partial sum of the weight and bias gradients (fixed: it sets the summation order). */
@@ -441,4 +441,4 @@ function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void {
 export const layerNormBackwardKernel: Kernel<
   LayerNormBackwardArgs<Buf>,
   LayerNormBackwardArgs<FloatArray>
-> = kernel(layerNormBackward, layerNormBackwardCpu);
+> = { gpu: layerNormBackward, cpu: layerNormBackwardCpu };

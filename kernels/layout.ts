@@ -6,7 +6,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 /** Arrays the layout references accept: any 4-byte typed array (copies are exact). */
 export type WordArray = FloatArray | Int32Array | Uint32Array;
@@ -224,10 +224,10 @@ function concatForwardCpu(c: ConcatArgs<WordArray>): void {
  * assert(out[0] === 2 && out[3] === 6);
  * ```
  */
-export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
-  sliceForward,
-  sliceForwardCpu,
-);
+export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
+  gpu: sliceForward,
+  cpu: sliceForwardCpu,
+};
 
 /**
  * Backward of the slice: `a` is the output's gradient (outer, length, inner), `out` the input's
@@ -243,10 +243,10 @@ export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
  * assert(out[0] === 0 && out[2] === 2 && out[4] === 3);
  * ```
  */
-export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
-  sliceBackward,
-  sliceBackwardCpu,
-);
+export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
+  gpu: sliceBackward,
+  cpu: sliceBackwardCpu,
+};
 
 /**
  * Joins `parts`, each (outer, dims[k], inner), along the middle axis into `whole`
@@ -262,7 +262,7 @@ export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> =
  * assert(whole[1] === 3 && whole[3] === 2 && whole[5] === 6); // [1, 3, 4, 2, 5, 6]
  * ```
  */
-export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = kernel(
-  concatForward,
-  concatForwardCpu,
-);
+export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = {
+  gpu: concatForward,
+  cpu: concatForwardCpu,
+};

@@ -39,7 +39,7 @@ import {
   resolveMatmul,
   type TextureTile,
 } from "./matmul_plan.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 // ------------------------------------------------------------ storage-buffer variants
 
@@ -868,5 +868,7 @@ function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
  * assert(out[0] === 11);
  * ```
  */
-export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>, MatmulVariant | null> =
-  kernel(matmulForward, matmulForwardCpu);
+export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>, MatmulVariant | null> = {
+  gpu: matmulForward,
+  cpu: matmulForwardCpu,
+};

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Buf, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program, type Scalar } from "./program.ts";
+import { type Kernel, program, type Scalar } from "./program.ts";
 import type { WordArray } from "./layout.ts";
 
 const AXES = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -161,7 +161,7 @@ function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
  * assert(out[1] === 3 && out[4] === 2); // [0, 3, 1, 4, 2, 5]
  * ```
  */
-export const permuteKernel: Kernel<PermuteArgs<Buf>, PermuteArgs<WordArray>> = kernel(
-  permuteForward,
-  permuteForwardCpu,
-);
+export const permuteKernel: Kernel<PermuteArgs<Buf>, PermuteArgs<WordArray>> = {
+  gpu: permuteForward,
+  cpu: permuteForwardCpu,
+};

@@ -113,6 +113,14 @@ export interface Program<K extends Key, I extends string, O extends string, U ex
  * A launcher and its CPU reference, the unit `core/ops/_run.ts` dispatches on: `G` holds GPU
  * buffers, `C` the same fields with typed arrays; `R` is what the launcher reports (matmul: the
  * variant that ran).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import type { Kernel } from "./program.ts";
+ * const k: Kernel<{ n: number }, { n: number }> = { gpu: () => {}, cpu: (a) => assert(a.n === 1) };
+ * k.cpu({ n: 1 });
+ * ```
  */
 export interface Kernel<G, C, R = void> {
   /** Runs on the GPU. */
@@ -283,22 +291,4 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
   }
 
   return { spec, code, run };
-}
-
-/**
- * Pairs a launcher with its CPU reference (the two must take the same fields).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { kernel } from "./program.ts";
- * const k = kernel((_ctx, _a: { n: number }) => {}, (a: { n: number }) => assert(a.n === 1));
- * k.cpu({ n: 1 });
- * ```
- */
-export function kernel<G, C, R = void>(
-  gpu: (ctx: KernelContext, a: G) => R,
-  cpu: (a: C) => void,
-): Kernel<G, C, R> {
-  return { gpu, cpu };
 }

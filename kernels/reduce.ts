@@ -7,7 +7,7 @@
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { MAP_WG, NEG_BIG, rowProgram } from "./_map_rows.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 /** The reductions over the last axis. */
 export type ReduceOp = "sum" | "mean" | "max";
@@ -155,10 +155,10 @@ function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): vo
  * assert(out[0] === 3 && out[1] === 3);
  * ```
  */
-export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = kernel(
-  reduceForward,
-  reduceForwardCpu,
-);
+export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = {
+  gpu: reduceForward,
+  cpu: reduceForwardCpu,
+};
 
 /**
  * Spreads each row's gradient `dy` (rows) over `dx` (rows, n): to every element (sum), divided by
@@ -176,4 +176,4 @@ export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32A
 export const reduceBackwardKernel: Kernel<
   ReduceBackwardArgs<Buf>,
   ReduceBackwardArgs<FloatArray, Int32Array>
-> = kernel(reduceBackward, reduceBackwardCpu);
+> = { gpu: reduceBackward, cpu: reduceBackwardCpu };

@@ -9,7 +9,7 @@
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { NEG_BIG, rowProgram } from "./_map_rows.ts";
-import { type Kernel, kernel } from "./program.ts";
+import type { Kernel } from "./program.ts";
 
 /** Arguments of `softmaxForward`: `B` is a buffer for the launcher, an array for the reference. */
 export interface SoftmaxArgs<B> {
@@ -132,10 +132,10 @@ function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
  * assert(Math.abs(y[1] - 0.75) < 1e-15);
  * ```
  */
-export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = kernel(
-  softmaxForward,
-  softmaxForwardCpu,
-);
+export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = {
+  gpu: softmaxForward,
+  cpu: softmaxForwardCpu,
+};
 
 /**
  * Softmax backward from the forward output: `dx = y * (dy - sum(dy * y))` per row, all (rows, n).
@@ -153,4 +153,4 @@ export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = 
 export const softmaxBackwardKernel: Kernel<
   SoftmaxBackwardArgs<Buf>,
   SoftmaxBackwardArgs<FloatArray>
-> = kernel(softmaxBackward, softmaxBackwardCpu);
+> = { gpu: softmaxBackward, cpu: softmaxBackwardCpu };

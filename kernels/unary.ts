@@ -10,7 +10,7 @@
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { mapProgram } from "./_map_rows.ts";
-import { type Kernel, kernel } from "./program.ts";
+import type { Kernel } from "./program.ts";
 
 /** The unary ops. */
 export type UnaryOp = "exp" | "log" | "neg" | "relu" | "tanh" | "gelu";
@@ -225,10 +225,10 @@ function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
  * assert(Math.abs(out[0] - 0.8413447460685429) < 1e-15); // 1 * Phi(1)
  * ```
  */
-export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = kernel(
-  unaryForward,
-  unaryForwardCpu,
-);
+export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = {
+  gpu: unaryForward,
+  cpu: unaryForwardCpu,
+};
 
 /**
  * Input gradient of a unary op, `dx = dy * f'(x)` elementwise over (n).
@@ -242,5 +242,7 @@ export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = kernel
  * assert(dx[0] === 2 && Math.abs(dx[1] - (1 - Math.tanh(1) ** 2)) < 1e-15);
  * ```
  */
-export const unaryBackwardKernel: Kernel<UnaryBackwardArgs<Buf>, UnaryBackwardArgs<FloatArray>> =
-  kernel(unaryBackward, unaryBackwardCpu);
+export const unaryBackwardKernel: Kernel<UnaryBackwardArgs<Buf>, UnaryBackwardArgs<FloatArray>> = {
+  gpu: unaryBackward,
+  cpu: unaryBackwardCpu,
+};
