@@ -47,8 +47,7 @@ const ADD_IN_PLACE = mapProgram({
  * `a` has `na` elements and `b` has `nb`, each `n` (same shape) or a divisor of `n` (a trailing
  * suffix or a scalar, repeated over the leading rows).
  */
-interface BinaryArgs<B> {
-  /** Which op. */
+export interface BinaryArgs<B> {
   op: BinaryOp;
   /** Left operand, (na). */
   a: B;
@@ -208,26 +207,17 @@ export const addInPlaceKernel: Kernel<AddInPlaceArgs<Buf>, AddInPlaceArgs<FloatA
   cpu: addInPlaceCpu,
 };
 
-/** Arguments of `binaryBackward`: sizes as in `BinaryArgs`, gradients for the wanted operands. */
-export interface BinaryBackwardArgs<B> {
-  /** Which op. */
-  op: BinaryOp;
-  /** Left operand, (na) (read by mul/div only). */
-  a: B;
-  /** Right operand, (nb) (read by mul/div only). */
-  b: B;
+/**
+ * Arguments of `binaryBackward`: operands (read by mul/div only) and sizes as in `BinaryArgs`,
+ * gradients for the wanted operands.
+ */
+export interface BinaryBackwardArgs<B> extends Omit<BinaryArgs<B>, "out"> {
   /** Gradient of the output, (n). */
   dy: B;
   /** Gradient of `a`, (na): written when given. */
   da?: B;
   /** Gradient of `b`, (nb): written when given. */
   db?: B;
-  /** Output element count. */
-  n: number;
-  /** Elements of `a` (default `n`). */
-  na?: number;
-  /** Elements of `b` (default `n`). */
-  nb?: number;
 }
 
 // Per-element gradient terms: `g` the output gradient, `x`/`y` the values of a/b.

@@ -167,20 +167,13 @@ const SUM = program({
   dTable[i] = ${k.acc ? "dTable[i] + s" : "s"};`,
 });
 
-/** Arguments of `embeddingBackward`: buffers for the launcher, arrays for the reference. */
-export interface EmbeddingBackwardArgs<B, I = B> {
-  /** Token ids, (N), i32; ids outside [0, V) contribute nothing. */
-  ids: I;
+/** Arguments of `embeddingBackward`: the forward's ids and sizes, and the gradients. */
+export interface EmbeddingBackwardArgs<B, I = B>
+  extends Omit<EmbeddingArgs<B, I>, "table" | "out"> {
   /** Gradient of the output, (N, H). */
   dOut: B;
   /** Gradient of the table, (V, H): overwritten, or added to when `accumulate`. */
   dTable: B;
-  /** Positions N. */
-  n: number;
-  /** Vocabulary size V. */
-  vocab: number;
-  /** Row width H. */
-  dim: number;
   /** Add into `dTable` instead of overwriting it. */
   accumulate?: boolean;
 }

@@ -224,14 +224,8 @@ const SUM = program({
   }`,
 });
 
-/** Arguments of `fireBackward`. */
-export interface FireBackwardArgs<B> extends FireSizes {
-  /** The learnable scale c, (1). */
-  c: B;
-  /** The learnable `L_multiplier`, (1). */
-  lMult: B;
-  /** Positions p, (S). */
-  positions: B;
+/** Arguments of `fireBackward`: the forward's but `out`, and the gradients. */
+export interface FireBackwardArgs<B> extends Omit<FireArgs<B>, "out"> {
   /** Gradient of the distances, (R, S). */
   dOut: B;
   /** Gradient of c, (1) (overwritten). */

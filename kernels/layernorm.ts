@@ -322,16 +322,12 @@ const FINAL = program({
   dB[u] = ${k.acc ? "dB[u] + sb" : "sb"};`,
 });
 
-/** Arguments of `layerNormBackward`; each gradient output is optional. */
-export interface LayerNormBackwardArgs<B> {
-  /** The normalised input, (R, C) (for the residual form: the saved sum x + residual). */
-  x: B;
-  /** Weight, (C). */
-  w: B;
-  /** Saved row means, (R). */
-  mean: B;
-  /** Saved row 1 / sqrt(var + eps), (R). */
-  rstd: B;
+/**
+ * Arguments of `layerNormBackward`: `x` (for the residual form, the saved sum x + residual), `w`,
+ * the saved `mean` and `rstd`, sizes; each gradient output is optional.
+ */
+export interface LayerNormBackwardArgs<B>
+  extends Required<Pick<LayerNormArgs<B>, "x" | "w" | "mean" | "rstd" | "rows" | "cols">> {
   /** Gradient of the output, (R, C). */
   dOut: B;
   /** Gradient of the input, (R, C) (overwritten), when wanted. */
@@ -347,10 +343,6 @@ export interface LayerNormBackwardArgs<B> {
   dB?: B;
   /** Add the weight and bias gradients into `dW` and `dB` instead of overwriting them. */
   accumulate?: boolean;
-  /** Rows R. */
-  rows: number;
-  /** Row length C. */
-  cols: number;
 }
 
 /**

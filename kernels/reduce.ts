@@ -27,19 +27,12 @@ export interface ReduceArgs<B, I = B> {
   n: number;
 }
 
-/** Arguments of `reduceBackward`. */
-export interface ReduceBackwardArgs<B, I = B> {
-  /** Which reduction. */
-  op: ReduceOp;
+/** Arguments of `reduceBackward`: the forward's op, sizes and (max) `idx`, and the gradients. */
+export interface ReduceBackwardArgs<B, I = B> extends Omit<ReduceArgs<B, I>, "x" | "out"> {
   /** Gradient of the output, (rows). */
   dy: B;
-  /** Max only: the argmax of each row from the forward pass, (rows) i32. */
-  idx?: I;
   /** Gradient of the input, (rows, n). */
   dx: B;
-  rows: number;
-  /** Row length. */
-  n: number;
 }
 
 const FORWARD = rowProgram({

@@ -22,17 +22,12 @@ export interface SoftmaxArgs<B> {
   n: number;
 }
 
-/** Arguments of `softmaxBackward`. */
-export interface SoftmaxBackwardArgs<B> {
-  /** Forward output, (rows, n). */
-  y: B;
+/** Arguments of `softmaxBackward`: the forward's result `y` and sizes, and the gradients. */
+export interface SoftmaxBackwardArgs<B> extends Omit<SoftmaxArgs<B>, "x"> {
   /** Gradient of the output, (rows, n). */
   dy: B;
   /** Gradient of the input, (rows, n). */
   dx: B;
-  rows: number;
-  /** Row length. */
-  n: number;
 }
 
 /**

@@ -108,18 +108,12 @@ export interface UnaryArgs<B> {
   n: number;
 }
 
-/** Arguments of `unaryBackward`. */
-export interface UnaryBackwardArgs<B> {
-  /** Which op. */
-  op: UnaryOp;
-  /** Forward input, (n) (unused by neg). */
-  x: B;
+/** Arguments of `unaryBackward`: the forward's op, input `x` (unused by neg) and size. */
+export interface UnaryBackwardArgs<B> extends Omit<UnaryArgs<B>, "out"> {
   /** Gradient of the output, (n). */
   dy: B;
   /** Gradient of the input, (n). */
   dx: B;
-  /** Element count. */
-  n: number;
 }
 
 /** Applies a unary op elementwise. */
