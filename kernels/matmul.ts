@@ -333,7 +333,7 @@ function matmulBuffer(
   p: MatmulPlan<Buf>,
   v: BufferVariant,
 ): void {
-  const { m, n, k, strideA: sa, strideB: sb, strideC: sc, transA, transB, accumulate } = p;
+  const { m, n, k, strideA: sa, strideB: sb, transA, transB, accumulate } = p, sc = m * n;
   if (v === "buffer128") {
     const va = vec4Readable(p.a, transA ? m : k, sa), vb = vec4Readable(p.b, transB ? k : n, sb);
     TILE128.run(ctx, {
@@ -509,7 +509,6 @@ type MainKey = {
   batch: number;
   strideA: number;
   strideB: number;
-  strideC: number;
   accumulate: boolean;
   tm: number;
   tn: number;
@@ -623,7 +622,7 @@ ${decl.join("\n")}
 ${loads.join("\n")}
 ${fma.join("\n")}
   }
-  let base = gid.z * ${p.strideC}u + m0 * N + n0;
+  let base = gid.z * ${p.m * p.n}u + m0 * N + n0;
   let base4 = base / 4u;
 ${store.join("\n")}`;
 }
@@ -707,10 +706,10 @@ export function matmulTexture(
 ): void {
   const [a, b] = operands(p, tile);
   const ta = fill(ctx, a, form.aK), tb = fill(ctx, b, form.bK);
-  const { m, n, k, batch, strideA, strideB, strideC, accumulate } = p;
-  const vec = n % 4 === 0 && strideC % 4 === 0 && offsetOf(p.out) % 16 === 0;
+  const { m, n, k, batch, strideA, strideB, accumulate } = p;
+  const vec = n % 4 === 0 && offsetOf(p.out) % 16 === 0;
   MAIN.run(ctx, {
-    key: { m, n, k, batch, strideA, strideB, strideC, accumulate, ...tile, ...form, vec },
+    key: { m, n, k, batch, strideA, strideB, accumulate, ...tile, ...form, vec },
     bind: { ta, tb, c: p.out },
     workgroups: [Math.ceil(n / tile.tn / WGX), Math.ceil(m / tile.tm), batch],
   });
@@ -838,7 +837,7 @@ function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
   const { m: M, n: N, k: K } = p;
   const row = new Float64Array(N);
   for (let z = 0; z < p.batch; z++) {
-    const ao = z * p.strideA, bo = z * p.strideB, co = z * p.strideC;
+    const ao = z * p.strideA, bo = z * p.strideB, co = z * M * N;
     // A(m, k) = a[ao + m * am + k * ak]; B(k, n) = b[bo + k * bk + n * bn]
     const am = p.transA ? 1 : K, ak = p.transA ? M : 1;
     const bk = p.transB ? 1 : N, bn = p.transB ? K : 1;

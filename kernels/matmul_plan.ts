@@ -33,7 +33,8 @@ export type MatmulVariant = typeof MATMUL_VARIANTS[number];
  *
  * Shapes per batch element z: op(A) is (M, K), op(B) is (K, N), C is (M, N) row-major.
  * A is stored (M, K), or (K, M) when `transA`; B is stored (K, N), or (N, K) when `transB`.
- * Element strides between batch elements default to the dense sizes; 0 shares one matrix.
+ * Element strides between A's and B's batch elements default to the dense sizes; 0 shares one
+ * matrix. C is dense, (batch, M, N).
  */
 export interface MatmulArgs<B> {
   /** Left operand, (batch, M, K) or (batch, K, M) when `transA`. */
@@ -58,8 +59,6 @@ export interface MatmulArgs<B> {
   strideA?: number;
   /** Elements between B's batch elements (default K * N; 0 = shared). */
   strideB?: number;
-  /** Elements between C's batch elements (default M * N; at least M * N). */
-  strideC?: number;
   /** Add into `out` (C += op(A) op(B)) instead of overwriting it. */
   accumulate?: boolean;
   /** Force a variant instead of the tuned or heuristic choice (ignored by the reference). */
@@ -77,9 +76,9 @@ export type MatmulPlan<B = Buf> = Required<Omit<MatmulArgs<B>, "variant">>;
  * import { ok as assert } from "node:assert/strict";
  * import { resolveMatmul } from "./matmul_plan.ts";
  * const p = resolveMatmul({ a: 0, b: 0, out: 0, m: 2, n: 3, k: 4, batch: 5, strideB: 0 });
- * assert(p.strideA === 8 && p.strideB === 0 && p.strideC === 6);
+ * assert(p.strideA === 8 && p.strideB === 0 && !p.transA);
  * ```
- * @throws Error on negative or fractional sizes, or a C stride smaller than M * N
+ * @throws Error on negative or fractional sizes
  */
 export function resolveMatmul<B>(args: MatmulArgs<B>): MatmulPlan<B> {
   const { m, n, k } = args, batch = args.batch ?? 1;
@@ -95,16 +94,12 @@ export function resolveMatmul<B>(args: MatmulArgs<B>): MatmulPlan<B> {
     transB: args.transB ?? false,
     strideA: args.strideA ?? m * k,
     strideB: args.strideB ?? k * n,
-    strideC: args.strideC ?? m * n,
     accumulate: args.accumulate ?? false,
   };
-  for (const key of ["m", "n", "k", "batch", "strideA", "strideB", "strideC"] as const) {
+  for (const key of ["m", "n", "k", "batch", "strideA", "strideB"] as const) {
     if (!Number.isInteger(p[key]) || p[key] < 0) {
       throw new Error(`Cannot matmul with ${key} = ${p[key]}: sizes must be integers >= 0`);
     }
-  }
-  if (batch > 1 && p.strideC < m * n) {
-    throw new Error(`Cannot matmul with strideC = ${p.strideC}: batch outputs would overlap`);
   }
   return p;
 }
