@@ -363,24 +363,31 @@ function rotateRow(
   }
 }
 
-// Rotated copies of q and k laid out (2, batch, heads, T, hd), in doubles (CPU references).
-function qkRows(qkv: FloatArray, a: AttentionShape): Float64Array {
+// Calls `f` for every q and k row with its offset `o` in the (2, batch, heads, T, hd) layout of
+// `qkRows`, its offset `at` in `qkv` and its rotary position (CPU references).
+function eachQkRow(a: AttentionShape, f: (o: number, at: number, pos: number) => void): void {
   const { batch, seq, heads, headDim: hd, layout } = a;
-  const h3 = 3 * heads * hd;
-  const out = new Float64Array(2 * batch * heads * seq * hd);
-  const freqs = rotaryFrequencies(hd, a.rotary), off = a.rotary?.offset ?? 0;
   for (let which = 0; which < 2; which++) {
     for (let b = 0; b < batch; b++) {
       for (let h = 0; h < heads; h++) {
         const col = qkvColumn(layout, heads, hd, which, h);
         for (let t = 0; t < seq; t++) {
           const o = (((which * batch + b) * heads + h) * seq + t) * hd;
-          for (let d = 0; d < hd; d++) out[o + d] = qkv[(b * seq + t) * h3 + col + d];
-          if (freqs) rotateRow(out, o, hd, t + off, freqs, false);
+          f(o, (b * seq + t) * 3 * heads * hd + col, t + (a.rotary?.offset ?? 0));
         }
       }
     }
   }
+}
+
+// Rotated copies of q and k laid out (2, batch, heads, T, hd), in doubles (CPU references).
+function qkRows(qkv: FloatArray, a: AttentionShape): Float64Array {
+  const hd = a.headDim, out = new Float64Array(2 * a.batch * a.heads * a.seq * hd);
+  const freqs = rotaryFrequencies(hd, a.rotary);
+  eachQkRow(a, (o, at, pos) => {
+    for (let d = 0; d < hd; d++) out[o + d] = qkv[at + d];
+    if (freqs) rotateRow(out, o, hd, pos, freqs, false);
+  });
   return out;
 }
 
@@ -997,18 +1004,10 @@ function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
     }
   }
   const freqs = rotaryFrequencies(hd, a.rotary);
-  for (let which = 0; which < 2; which++) {
-    for (let b = 0; b < batch; b++) {
-      for (let h = 0; h < heads; h++) {
-        const col = qkvColumn(layout, heads, hd, which, h);
-        for (let t = 0; t < seq; t++) {
-          const o = (((which * batch + b) * heads + h) * seq + t) * hd;
-          if (freqs) rotateRow(dqk, o, hd, t + (a.rotary?.offset ?? 0), freqs, true);
-          for (let d = 0; d < hd; d++) a.dqkv[(b * seq + t) * h3 + col + d] = dqk[o + d];
-        }
-      }
-    }
-  }
+  eachQkRow(a, (o, at, pos) => {
+    if (freqs) rotateRow(dqk, o, hd, pos, freqs, true);
+    for (let d = 0; d < hd; d++) a.dqkv[at + d] = dqk[o + d];
+  });
 }
 
 /**
