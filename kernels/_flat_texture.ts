@@ -81,8 +81,6 @@ export function flatTexturesWanted(ctx: KernelContext): boolean {
  * ```ts ignore
  * const view = flatTexture(ctx, qkv, batch * seq * 3 * hidden);
  * ```
- * @param src buffer or range holding the floats
- * @returns the texture view, or null
  */
 export function flatTexture(ctx: KernelContext, src: Buf, floats: number): GPUTextureView | null {
   if (!flatTexturesWanted(ctx) || floats < 1) return null;

@@ -75,7 +75,6 @@ const MODE_LOAD: Record<string, (x: string) => string> = {
  * });
  * assert(neg.code({}, "f", true).includes("alias T = vec4f"));
  * ```
- * @param d inputs, outputs, uniforms and per-element body
  */
 export function mapProgram<
   K extends Key,
@@ -259,7 +258,6 @@ export function rowLayout(
  * const sg = sum.code({}, 1000, { perRow: false, wg: 64, sg: true });
  * assert(sg.startsWith("enable subgroups;") && sg.includes("subgroupShuffleXor(st.s, o)"));
  * ```
- * @param d bindings, uniforms and the reduction/output statements
  */
 export function rowProgram<
   K extends Key,

@@ -125,7 +125,6 @@ class AttnCode {
   readonly nc: number;
 
   /**
-   * @param hd per-head dimension
    * @param via `load`: read row arrays through `load_<array>` (`program.ts` declares them,
    *   buffers or flat textures alike); `index`: index the storage arrays directly
    */

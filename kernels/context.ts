@@ -143,7 +143,6 @@ export function roundUp(n: number, m: number): number {
  * ```ts ignore
  * for (const [start, count] of bindingChunks(ctx, n)) { ... }
  * ```
- * @param ctx kernel context (device limits, tuning)
  * @param maxElements a further cap on the elements per range (a launcher's own limit)
  * @returns `[start, count]` pairs covering `[0, n)` in order (one empty pair when n is 0)
  */
@@ -168,8 +167,6 @@ export function bindingChunks(
  * ```ts ignore
  * const [buffer, offset] = bufParts(range);
  * ```
- * @param b a buffer or a range of one
- * @returns the buffer and the range's byte offset
  */
 export function bufParts(b: Buf): [GPUBuffer, number] {
   return "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
@@ -230,7 +227,6 @@ const CPU_LOOP_BUDGET = 65535;
  * checkLoopBudget(cpu, 1000, "x");
  * throws(() => checkLoopBudget(cpu, 70000, "Embedding backward over 70000 positions"), /65535/);
  * ```
- * @param ctx kernel context (adapter kind)
  * @param iterations loop iterations one invocation would run
  * @param what what is too large, for the message (it should say what to lower)
  * @throws Error past the budget on a CPU adapter

@@ -80,11 +80,7 @@ function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
   BINARY.run(ctx, { key: { op: args.op }, bind, n, sizes: { a: na, b: nb } });
 }
 
-/**
- * Applies one binary op to two doubles (the CPU references' arithmetic).
- *
- * @returns `x op y`
- */
+/** `x op y` in doubles (the CPU references' arithmetic). */
 function applyBinary(op: BinaryOp, x: number, y: number): number {
   return op === "add" ? x + y : op === "sub" ? x - y : op === "mul" ? x * y : x / y;
 }

@@ -132,7 +132,6 @@ function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
  * ```ts ignore
  * const partials = device.createBuffer({ size: gradNormScratch(ctx, n) * 4, usage });
  * ```
- * @param ctx kernel context (binding limit)
  */
 export function gradNormScratch(ctx: KernelContext, n: number): number {
   const max = ctx.isCpuAdapter ? CPU_MAX_CHUNK : undefined;

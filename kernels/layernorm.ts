@@ -49,8 +49,6 @@ type FwdKey = { vec: boolean; residual: boolean; saveSum: boolean; stats: boolea
  * assert(layerNormLayout({ isCpuAdapter: true, tuning: new Map() }, 1024) === 0);
  * assert(layerNormLayout({ isCpuAdapter: true, tuning: new Map([["layernorm", "wg8"]]) }, 5) === 8);
  * ```
- * @param cols row length
- * @returns invocations per row, or 0 for one invocation per row
  */
 export function layerNormLayout(
   ctx: { isCpuAdapter: boolean; tuning: Map<string, string> },

@@ -149,11 +149,7 @@ function sliceForwardCpu(s: SliceArgs<WordArray>): void {
   blockCopyCpu(s.a, s.out, sliceBlock(s));
 }
 
-/**
- * CPU reference of `sliceBackward`.
- *
- * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
- */
+/** CPU reference of `sliceBackward`. */
 function sliceBackwardCpu(s: SliceArgs<WordArray>): void {
   checkSlice(s);
   s.out.fill(0, 0, s.outer * s.dim * s.inner);

@@ -660,7 +660,6 @@ function layoutFits(
  * ```ts ignore
  * const form = textureForm(ctx, plan, { tm: 16, tn: 16 });
  * ```
- * @param ctx kernel context (whether it can copy buffers into textures)
  */
 export function textureForm(
   ctx: KernelContext,
@@ -695,7 +694,6 @@ export function textureForm(
  * matmulTexture(ctx, plan, { tm: 16, tn: 16 });
  * ```
  * @param ctx kernel context (with `copyBufferToTexture`, operands may be copied)
- * @param p the resolved matmul (see `resolveMatmul` in `matmul.ts`)
  * @param form operand layouts (default: `textureForm`'s choice)
  */
 export function matmulTexture(
@@ -773,7 +771,6 @@ function cpuThreads(): number {
  * ```ts ignore
  * const v = matmulHeuristic(ctx, resolveMatmul({ a: 0, b: 0, out: 0, m: 1024, n: 1024, k: 1024 }));
  * ```
- * @param ctx kernel context (adapter kind, limits)
  */
 export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): MatmulVariant {
   const macs = p.batch * p.m * p.n * p.k;

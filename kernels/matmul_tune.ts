@@ -180,7 +180,6 @@ export async function tuneMatmul(
  * ```ts ignore
  * const family = await probeMatmulFamily(dev, () => dev.sync());
  * ```
- * @param sync flushes the recorded work and waits for it
  */
 export async function probeMatmulFamily(
   ctx: KernelContext,

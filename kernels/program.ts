@@ -147,7 +147,6 @@ export interface Kernel<G, C, R = void> {
  * const code = scale.code({});
  * assert(code.includes("struct P { n: u32, s: f32 }") && code.includes("if (i >= p.n)"));
  * ```
- * @param spec bindings, uniforms, workgroup size and body
  */
 export function program<
   K extends Key,

@@ -41,7 +41,6 @@ export interface SoftmaxBackwardArgs<B> extends Omit<SoftmaxArgs<B>, "x"> {
  * assert(onlineSoftmaxState("x[base + i]").fields === "m: f32, s: f32");
  * ```
  * @param load WGSL expression of element `i` of the row
- * @returns the row-shader state (fields, init, accum, combine)
  */
 export function onlineSoftmaxState(
   load: string,

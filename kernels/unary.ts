@@ -139,7 +139,6 @@ function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
  * import { erf } from "./unary.ts";
  * assert(Math.abs(erf(1) - 0.8427007929497149) < 1e-15);
  * ```
- * @returns erf(x)
  */
 export function erf(x: number): number {
   if (x < 0) return -erf(-x);
@@ -153,12 +152,7 @@ export function erf(x: number): number {
   return (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x) * sum;
 }
 
-/**
- * The complementary error function `1 - erf(x)` in double precision, accurate in relative
- * terms in the right tail.
- *
- * @returns erfc(x)
- */
+/** The complementary error function `1 - erf(x)` in doubles, relatively accurate in the tail. */
 function erfc(x: number): number {
   if (x < 3) return 1 - erf(x);
   // erfc(x) = e^{-x^2}/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...))))).
