@@ -89,7 +89,7 @@ export function mapProgram<
   const inputs = Object.fromEntries(d.inputs.map((x) => [x, `T_${x}`])) as Record<I, string>;
   const outputs = Object.fromEntries(d.outputs.map((o) => [o, "T"])) as Record<O, string>;
   const prog = program<MK, I, O, string>({
-    label: (k) => typeof d.label === "string" ? d.label : d.label(k),
+    label: d.label,
     inputs,
     outputs,
     uniforms,
@@ -267,7 +267,7 @@ export function rowProgram<
 >(d: RowDecl<K, I, O, U>): RowProgram<K, I, O, U> {
   type RK = K & { N: number; perRow: boolean; wg: number; sg: boolean };
   const prog = program<RK, I, O, U>({
-    label: (k) => typeof d.label === "string" ? d.label : d.label(k),
+    label: d.label,
     inputs: d.inputs,
     outputs: d.outputs,
     uniforms: d.uniforms,
