@@ -168,8 +168,6 @@ export interface RowLaunch<K extends Key, I extends string, O extends string, U 
   rows: number;
   /** Row length. */
   n: number;
-  /** Layout (default `rowLayout(ctx, rows, n)`). */
-  layout?: RowLayout;
 }
 
 /** A declared row kernel. */
@@ -218,11 +216,7 @@ const PER_ROW_MAX = 256;
  * @returns `perRow` and the workgroup size for the workgroup-per-row layout
  */
 export function rowLayout(
-  ctx: {
-    isCpuAdapter: boolean;
-    tuning?: Map<string, string>;
-    device?: { features: ReadonlySet<string> | GPUSupportedFeatures };
-  },
+  ctx: Parameters<typeof subgroupsWanted>[0],
   rows: number,
   n: number,
 ): RowLayout {
@@ -338,7 +332,7 @@ ${st && !k.perRow ? `var<workgroup> sh: array<S, ${k.wg}>;` : ""}`;
     code: (key, n, layout) => prog.code({ ...key, N: n, ...layout, sg: !!layout.sg }),
     run(ctx, l) {
       if (l.rows === 0) return;
-      const { perRow, wg, sg } = l.layout ?? rowLayout(ctx, l.rows, l.n);
+      const { perRow, wg, sg } = rowLayout(ctx, l.rows, l.n);
       const key = { ...l.key, N: l.n, perRow, wg, sg: !!sg };
       prog.run(ctx, { key, bind: l.bind, params: l.params, count: l.rows });
     },

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { rowLayout, rowProgram } from "./_map_rows.ts";
+import { rowProgram } from "./_map_rows.ts";
 import { onlineSoftmaxState } from "./softmax.ts";
 import type { Kernel } from "./program.ts";
 
@@ -115,14 +115,7 @@ function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): v
   if (!mean) return;
   const cnt = args.count ?? ctx.scratch(4);
   const sum = { rl: rowLoss, tg: args.targets, loss: args.loss, cnt };
-  MEAN.run(ctx, {
-    key: {},
-    bind: sum,
-    rows: 1,
-    n: rows,
-    params: { ign },
-    layout: rowLayout(ctx, 1, rows),
-  });
+  MEAN.run(ctx, { key: {}, bind: sum, rows: 1, n: rows, params: { ign } });
 }
 
 /**
