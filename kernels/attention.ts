@@ -203,7 +203,7 @@ type RowSource = (t: string) => [string, string];
 
 // WGSL offset expressions of the q, k and v rows of head `h` in batch `b` (WGSL variables in
 // scope): from `qkv` directly, or q and k from the rotated buffer `qk` when rotary is on.
-function rowSources(a: AttentionShape): { q: RowSource; k: RowSource; v: RowSource } {
+function rowSources(a: ShapeKey): { q: RowSource; k: RowSource; v: RowSource } {
   const { batch, seq, heads, headDim: hd, layout } = a;
   const h3 = 3 * heads * hd;
   const direct = (which: number): RowSource => (t) => [
@@ -214,7 +214,7 @@ function rowSources(a: AttentionShape): { q: RowSource; k: RowSource; v: RowSour
     "qk",
     `((${which * batch}u + b) * ${heads}u + h) * ${seq * hd}u + ${t} * ${hd}u`,
   ];
-  return a.rotary
+  return a.base
     ? { q: rot(0), k: rot(1), v: direct(2) }
     : { q: direct(0), k: direct(1), v: direct(2) };
 }
@@ -319,15 +319,10 @@ type ShapeKey = Omit<AttentionShape, "rotary"> & {
   base: number;
 };
 
-// An attention shape as a program key, and back (`shapeOf`; the rotary offset is a uniform).
+// An attention shape as a program key (the rotary offset is a uniform).
 function shapeKey(a: AttentionShape): ShapeKey {
   const { batch, seq, heads, headDim, layout } = a;
   return { batch, seq, heads, headDim, layout, base: a.rotary ? a.rotary.base ?? ROTARY_BASE : 0 };
-}
-
-function shapeOf(k: ShapeKey): AttentionShape {
-  const { batch, seq, heads, headDim, layout } = k;
-  return { batch, seq, heads, headDim, layout, rotary: k.base ? { base: k.base } : undefined };
 }
 
 // Rotary angle frequencies w_d = base^(-2d/hd), d < hd/2, in doubles (null without rotary).
@@ -495,10 +490,9 @@ type ForwardKey = ShapeKey & {
 };
 
 function forwardBody(k: ForwardKey): string {
-  const a = shapeOf(k), wg = k.wg, slots = k.slots;
-  const { seq, heads, headDim: hd } = a;
+  const { seq, heads, headDim: hd, wg, slots } = k;
   const g = new AttnCode(hd, "load");
-  const src = rowSources(a);
+  const src = rowSources(k);
   const qb = wg * slots;
   const nqb = Math.ceil(seq / qb);
   const hasBias = k.bias, hasLse = k.lse;
@@ -701,12 +695,12 @@ export interface AttentionBackwardArgs<B> extends AttentionShape {
 }
 
 /** WGSL offset of head h's row t of a (batch, seq, heads * hd) tensor. */
-function headRow(a: AttentionShape, t: string): string {
+function headRow(a: ShapeKey, t: string): string {
   return `(b * ${a.seq}u + ${t}) * ${a.heads * a.headDim}u + h * ${a.headDim}u`;
 }
 
 /** WGSL offset of head h's q/k/v row t inside `qkv`-shaped storage. */
-function qkvRow(a: AttentionShape, which: number, t: string): string {
+function qkvRow(a: ShapeKey, which: number, t: string): string {
   const col = qkvColumnCode(a.layout, a.heads, a.headDim, which);
   return `(b * ${a.seq}u + ${t}) * ${3 * a.heads * a.headDim}u + ${col}`;
 }
@@ -731,22 +725,21 @@ const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
 const LOG2E = ${f32(Math.LOG2E)};
 const INV_SQRT = ${f32(1 / Math.sqrt(k.headDim))};`;
 
-const START = (a: AttentionShape, nblk: number, qb: number, nb: number) => /* wgsl */ `
+const START = (a: ShapeKey, nblk: number, qb: number, nb: number) => /* wgsl */ `
   let lane = lid;
   let bh = w / ${nblk}u;
   let h = bh % ${a.heads}u;
   let b = bh / ${a.heads}u${nb < a.batch ? " + p.bBase" : ""};
   if (b >= ${a.batch}u) { return; }
   let r0 = (w % ${nblk}u) * ${qb}u;
-${a.rotary ? "let OFFSET = p.offset;\n" : ""}`;
+${a.base ? "let OFFSET = p.offset;\n" : ""}`;
 
-function queryBody(k: BackwardKey): string {
-  const a = shapeOf(k), { wg, slots, nb } = k;
-  const { seq, heads, headDim: hd } = a;
+function queryBody(a: BackwardKey): string {
+  const { seq, heads, headDim: hd, wg, slots, nb } = a;
   const g = new AttnCode(hd, "load");
   const src = rowSources(a);
   const qb = wg * slots, nblk = Math.ceil(seq / qb);
-  const hasBias = k.bias, wantDb = k.ds;
+  const hasBias = a.bias, wantDb = a.ds;
 
   let init = "";
   for (let r = 0; r < slots; r++) {
@@ -781,28 +774,19 @@ function queryBody(k: BackwardKey): string {
   let fin = "";
   for (let r = 0; r < slots; r++) {
     fin += `if (i${r} < ${seq}u) {\n`;
-    if (a.rotary) {
-      fin += rotateChunksCode(
-        g.hd,
-        `dq${r}`,
-        `f32(i${r} + OFFSET)`,
-        a.rotary.base ?? ROTARY_BASE,
-        true,
-      );
-    }
+    if (a.base) fin += rotateChunksCode(hd, `dq${r}`, `f32(i${r} + OFFSET)`, a.base, true);
     fin += g.store(`dq${r}`, "dqkv", qkvRow(a, 0, `i${r}`), "INV_SQRT");
     fin += `dd[(b * ${heads}u + h) * ${seq}u + i${r}] = d${r};\n}\n`;
   }
   return `${START(a, nblk, qb, nb)}${init}${loops}${fin}`;
 }
 
-function keyBody(k: BackwardKey): string {
-  const a = shapeOf(k), { wg, slots } = k;
-  const { seq, heads, headDim: hd } = a;
+function keyBody(a: BackwardKey): string {
+  const { seq, heads, headDim: hd, wg, slots } = a;
   const g = new AttnCode(hd, "load");
   const src = rowSources(a);
   const kb = wg * slots, nblk = Math.ceil(seq / kb);
-  const hasBias = k.bias;
+  const hasBias = a.bias;
 
   let init = "";
   for (let r = 0; r < slots; r++) {
@@ -828,15 +812,7 @@ function keyBody(k: BackwardKey): string {
   let fin = "";
   for (let r = 0; r < slots; r++) {
     fin += `if (j${r} < ${seq}u) {\n`;
-    if (a.rotary) {
-      fin += rotateChunksCode(
-        g.hd,
-        `dk${r}`,
-        `f32(j${r} + OFFSET)`,
-        a.rotary.base ?? ROTARY_BASE,
-        true,
-      );
-    }
+    if (a.base) fin += rotateChunksCode(hd, `dk${r}`, `f32(j${r} + OFFSET)`, a.base, true);
     // q rows carried the factor log2(e)/sqrt(hd); dk needs 1/sqrt(hd).
     fin += g.store(`dk${r}`, "dqkv", qkvRow(a, 1, `j${r}`), f32(Math.LN2));
     fin += g.store(`dv${r}`, "dqkv", qkvRow(a, 2, `j${r}`));
