@@ -21,7 +21,6 @@
  * constants.
  * @module
  */
-import { arrayView } from "./_flat_texture.ts";
 import {
   type Buf,
   bufParts,
@@ -39,7 +38,7 @@ import {
   resolveMatmul,
   type TextureTile,
 } from "./matmul_plan.ts";
-import { type Kernel, program } from "./program.ts";
+import { arrayView, type Kernel, program } from "./program.ts";
 
 // ------------------------------------------------------------ storage-buffer variants
 
