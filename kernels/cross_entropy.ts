@@ -95,11 +95,8 @@ export interface CrossEntropyBackwardArgs<B, I = B> extends Omit<CrossEntropyArg
   dlogits: B;
 }
 
-/**
- * Cross-entropy of each row's softmax against its target, averaged over non-ignored rows (0 when
- * every row is ignored) or per row. A target outside `[0, classes)` that is not the ignore index
- * gives a NaN loss. Two dispatches for `mean`, one for `none`; no readback.
- */
+// A target outside `[0, classes)` that is not the ignore index gives a NaN loss. Two dispatches
+// for `mean`, one for `none`; no readback.
 function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): void {
   const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
   if (classes < 1) throw new Error("Cannot take cross-entropy over 0 classes");
@@ -118,10 +115,6 @@ function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): v
   MEAN.run(ctx, { key: {}, bind: sum, rows: 1, n: rows, params: { ign } });
 }
 
-/**
- * Gradient of the cross-entropy with respect to the logits: `(softmax(x) - onehot(t)) * dy / count`
- * (`mean`) or `* dy[row]` (`none`); 0 on ignored rows.
- */
 function crossEntropyBackward(
   ctx: KernelContext,
   args: CrossEntropyBackwardArgs<Buf>,

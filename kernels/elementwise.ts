@@ -108,10 +108,7 @@ export interface AxpbyArgs<B> {
   beta?: number;
 }
 
-/**
- * Scale-and-add: `out = alpha*a + beta*b`, or `out = alpha*a` without `b`. The factors are
- * uniforms, so changing them per call does not recompile.
- */
+// The factors are uniforms, so changing them per call does not recompile.
 function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
   const { n } = args;
   AXPBY.run(ctx, {
@@ -299,10 +296,7 @@ const SUM = program({
   out[j] = ${(k.side === "a" ? SUM_A : SUM_B)[k.op][1]};`,
 });
 
-/**
- * Computes the gradients of `a op b` with respect to `a` and/or `b`, summing over broadcast
- * rows in a fixed order (no atomics), so results are bit-identical run to run.
- */
+// Sums over broadcast rows in a fixed order (no atomics), so results are bit-identical run to run.
 function binaryBackward(ctx: KernelContext, args: BinaryBackwardArgs<Buf>): void {
   const { op, n, na = n, nb = n } = args;
   const fullA = args.da && na === n, fullB = args.db && nb === n;

@@ -45,12 +45,7 @@ export interface EmbeddingArgs<B, I = B> {
   dim: number;
 }
 
-/**
- * Gathers table rows by id on the GPU: out[n, :] = table[ids[n], :], or zeros for an id outside
- * [0, V).
- *
- * V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
- */
+// V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
 function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
   const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
   FORWARD.run(ctx, {
@@ -178,14 +173,9 @@ export interface EmbeddingBackwardArgs<B, I = B>
   accumulate?: boolean;
 }
 
-/**
- * Scatter-adds output gradients into the table gradient on the GPU, deterministically.
- *
- * Four dispatches, no atomics: count positions per id, prefix-sum the counts, list each id's
- * positions in ascending order (a counting sort), then per (id, column) sum the gradient rows of
- * those positions in that order. Ids that never occur get zero rows (or are left as they were
- * with `accumulate`). Scratch: 4 (2V + N + 1) bytes.
- */
+// Four dispatches, no atomics: count positions per id, prefix-sum the counts, list each id's
+// positions in ascending order (a counting sort), then per (id, column) sum the gradient rows of
+// those positions in that order. Scratch: 4 (2V + N + 1) bytes.
 function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): void {
   if (e.vocab * e.dim === 0) return;
   // The count and place passes walk every position in one invocation per id.
@@ -212,10 +202,7 @@ function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): v
   });
 }
 
-/**
- * CPU reference of `embeddingBackward`: per id, the sum of its positions' gradient rows in
- * ascending position order (in doubles), then stored or added.
- */
+/** CPU reference of `embeddingBackward`, in doubles. */
 function embeddingBackwardCpu(
   e: EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>,
 ): void {

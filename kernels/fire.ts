@@ -90,13 +90,8 @@ function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNIFORMS, 
   return { cols: s.seq, rowStart: s.rowStart, initL: s.initL, eps: s.eps };
 }
 
-/**
- * Computes FIRE's normalised distance matrix on the GPU.
- *
- * out[r, j] = log(|c (p_i - p_j)| + 1) / (log(|c max(p_i, |L init_L|)| + 1) + eps) with
- * i = rowStart + r. Every entry is computed, also those above the diagonal that causal
- * attention masks later (as upstream does). One dispatch; sizes travel as uniforms.
- */
+// Every entry is computed, also those above the diagonal that causal attention masks later (as
+// upstream does). One dispatch; sizes travel as uniforms.
 function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
   const s = resolveFireSizes(args);
   const n = s.rows * s.seq;
@@ -108,11 +103,7 @@ function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
   });
 }
 
-/**
- * CPU reference of `fireForward` (in doubles; float64 inputs give float64 results).
- *
- * @param a arrays and sizes (c, lMult and positions may be any numeric arrays)
- */
+/** CPU reference of `fireForward`, in doubles (c, lMult and positions: any numeric arrays). */
 function fireForwardCpu(
   a: Omit<FireArgs<ArrayLike<number>>, "out"> & { out: FloatArray },
 ): void {
@@ -234,14 +225,10 @@ export interface FireBackwardArgs<B> extends Omit<FireArgs<B>, "out"> {
   dLMult: B;
 }
 
-/**
- * Computes the gradients of c and `L_multiplier` from the gradient of FIRE's distances.
- *
- * Two dispatches, no atomics: a workgroup per row reduces that row (the normaliser depends on
- * the row only, so each row needs two sums), then one workgroup adds the rows in a fixed order.
- * Derivatives follow PyTorch autograd: d|x|/dx = sign(x) (0 at 0); max(p_i, T) sends the
- * gradient to the larger side, half to each on a tie.
- */
+// A workgroup per row reduces that row (the normaliser depends on the row only, so each row needs
+// two sums), then one workgroup adds the rows in a fixed order. Derivatives follow PyTorch
+// autograd: d|x|/dx = sign(x) (0 at 0); max(p_i, T) sends the gradient to the larger side, half
+// to each on a tie.
 function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): void {
   const s = resolveFireSizes(args);
   const partial = ctx.scratch(Math.max(8, s.rows * 8));

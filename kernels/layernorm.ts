@@ -158,12 +158,8 @@ function checkArgs(a: LayerNormArgs<unknown>): void {
   if (a.sum && !a.residual) throw new Error("LayerNorm writes `sum` only with a residual");
 }
 
-/**
- * Runs LayerNorm over rows on the GPU, optionally of x + residual, optionally saving the sum and
- * each row's mean and rstd. Three passes over each row (mean, centred variance, output), by one
- * invocation per row, or on GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are
- * uniforms.
- */
+// Three passes over each row (mean, centred variance, output), by one invocation per row, or on
+// GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are uniforms.
 function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): void {
   checkArgs(a);
   if (a.rows === 0 || a.cols === 0) return;
@@ -343,12 +339,9 @@ export interface LayerNormBackwardArgs<B>
   accumulate?: boolean;
 }
 
-/**
- * Runs the LayerNorm backward on the GPU. dX (and its copy dX2): one invocation per row, two passes
- * over it. dW and dB: per block of 64 rows and column a partial sum, then one invocation per column
- * adds the partials in block order (one pass when R <= 64); no atomics, so the result does not
- * depend on scheduling. Scratch: 8 C ceil(R/64) bytes.
- */
+// dX (and its copy dX2): two passes over each row. dW and dB: per block of 64 rows and column a
+// partial sum, then one invocation per column adds the partials in block order (one pass when
+// R <= 64); no atomics. Scratch: 8 C ceil(R/64) bytes.
 function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<Buf>): void {
   if (a.rows === 0 || a.cols === 0) return;
   const cu = lnWords(a.cols);

@@ -124,12 +124,7 @@ function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   blockCopy(ctx, s.a, s.out, sliceBlock(s));
 }
 
-/**
- * Backward of `slice` on the GPU: the input's gradient is the output's gradient inside the range
- * and zero outside, written in one pass (no separate zero fill).
- *
- * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
- */
+// One pass over the input's gradient, zeros included (no separate zero fill).
 function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
   const rowLen = s.dim * s.inner, n = s.outer * rowLen;
@@ -350,8 +345,6 @@ export interface PermuteArgs<B> {
 }
 
 /**
- * Copies a tensor into a permuted layout on the GPU: out[i_perm[0], ..., i_perm[r-1]] = a[i].
- *
  * Size-1 axes are dropped and axes that stay adjacent are merged first (so a (B, T, N, D) to
  * (B, N, T, D) head split is a rank-4 copy with D-long runs); vec4 words when the innermost input
  * axis stays innermost with a length divisible by 4. At most 8 axes after merging.

@@ -77,14 +77,12 @@ const BACKWARD = rowProgram({
   each: () => "dx[base + i] = y[base + i] * (dy[base + i] - st.d);",
 });
 
-/** Softmax of each row. */
 function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void {
   const { rows, n } = args;
   if (rows === 0 || n === 0) return;
   FORWARD.run(ctx, { key: {}, bind: { x: args.x, y: args.y }, rows, n });
 }
 
-/** Softmax backward: `dx = y * (dy - sum(dy * y))` per row. */
 function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Buf>): void {
   const { rows, n } = args;
   if (rows === 0 || n === 0) return;
