@@ -71,7 +71,6 @@ function checkSizes(n: number, na: number, nb: number): void {
   }
 }
 
-/** Computes `out[i] = a[i % na] op b[i % nb]` (trailing-dimension broadcast). */
 function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
   const { n, na = n, nb = n } = args;
   if (n === 0) return;
@@ -135,7 +134,6 @@ export interface AddInPlaceArgs<B> {
   n: number;
 }
 
-/** Adds `src` into `dst` in place (gradient accumulation across uses and microbatches). */
 function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
   const { n } = args;
   ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });

@@ -118,7 +118,6 @@ function sliceBlock(s: SliceArgs<unknown>): Block {
   };
 }
 
-/** Copies a range of one axis on the GPU: out[o, j, i] = a[o, start + j, i]. */
 function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
   blockCopy(ctx, s.a, s.out, sliceBlock(s));
@@ -194,7 +193,7 @@ function concatBlocks(c: ConcatArgs<unknown>): Block[] {
   });
 }
 
-/** Joins tensors along one axis on the GPU (one block copy per piece). */
+// One block copy per piece.
 function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
   concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
 }

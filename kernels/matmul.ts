@@ -757,14 +757,10 @@ function cpuThreads(): number {
 }
 
 /**
- * The variant `matmulForward` runs when nothing was tuned for a shape class.
- *
- * CPU adapters: packed textures once the work pays for the two
- * extra dispatches and a compile per shape (about 2^18 multiply-adds), else `direct`; the tile
- * is the one with the least padded work per measured rate (by tile and K; a workgroup covers 8 tiles along n,
- * so narrow outputs pad to 8 tiles) that still gives every CPU thread at least 4 workgroups
- * (texture4x4 always qualifies). GPUs:
- * workgroup tiles, 64 wide once C has enough tiles to fill the device.
+ * The variant `matmulForward` runs when nothing was tuned for a shape class. CPU adapters (the
+ * texture family): packed textures once the work pays for the two extra dispatches and a compile
+ * per shape (about 2^18 multiply-adds), else `direct`. GPUs: workgroup tiles, the largest that
+ * still gives the device about 128 workgroups.
  *
  * @example
  * ```ts ignore
@@ -778,9 +774,9 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
   if (family === "texture") {
     if (macs >= 1 << 18) {
       // The tile with the least estimated time (padded work over the tile's measured rate,
-      // bench/NOTES.md) among those leaving at least 4 workgroups per CPU thread. A workgroup
-      // spans WGX tiles along n, and its lanes past N cost like the others: N = 64
-      // pads to 128 columns with 16x16 tiles but to none with 8x8.
+      // bench/NOTES.md) among those leaving at least 4 workgroups per CPU thread (texture4x4
+      // always qualifies). A workgroup spans WGX tiles along n, and its lanes past N cost like
+      // the others: N = 64 pads to 128 columns with 16x16 tiles but to none with 8x8.
       let best: MatmulVariant | null = null, bestCost = Infinity;
       for (const v of MATMUL_VARIANTS.filter((v) => !isBuffer(v)).reverse()) {
         const { tm, tn } = tileOf(v), wide = WGX * tn;
@@ -793,20 +789,12 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
     }
     return "direct";
   }
-  // GPUs: the largest tile that still gives the device about 128 workgroups.
   const cells = p.m * p.n * p.batch;
   return cells >= 128 * 128 * 128 ? "buffer128" : cells >= 64 * 64 * 32 ? "buffer64" : "buffer16";
 }
 
-/**
- * Computes C = op(A) op(B) (or C += ...) on the GPU with the variant chosen for this adapter.
- *
- * The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
- * class in `ctx.tuning`, else a heuristic (the measured matmul family; until one is measured,
- * textures on CPU adapters for large enough work and buffers otherwise, and the launch asks the
- * context to measure the family: `ctx.requestTuning`). Every variant reads transposed operands in
- * place.
- */
+// The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
+// class in `ctx.tuning`, else `matmulHeuristic`'s.
 function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant | null {
   const p = resolveMatmul(args);
   if (p.m === 0 || p.n === 0 || p.batch === 0) return null;

@@ -223,8 +223,6 @@ export interface Launch<K extends Key, I extends string, O extends string, U ext
  * ```
  */
 export interface Program<K extends Key, I extends string, O extends string, U extends string> {
-  /** The declaration. */
-  readonly spec: ProgramSpec<K, I, O, U>;
   /**
    * Generated WGSL for a key (cached): `tex` reads the `flat` inputs from textures, bit j of
    * `absent` leaves out binding j (inputs, then outputs).
@@ -414,5 +412,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     return tex;
   }
 
-  return { spec, code, run };
+  return { code, run };
 }

@@ -79,7 +79,6 @@ const BACKWARD = program({
   },
 });
 
-/** Reduces each row of `x` (sum, mean, or max and/or its first index). */
 function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
   const { op, rows, n } = args;
   if (rows === 0) return;

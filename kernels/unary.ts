@@ -116,13 +116,11 @@ export interface UnaryBackwardArgs<B> extends Omit<UnaryArgs<B>, "out"> {
   dx: B;
 }
 
-/** Applies a unary op elementwise. */
 function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
   const { n, op } = args;
   UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
 }
 
-/** Computes the input gradient of a unary op: `dx = dy * f'(x)`. */
 function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
   const { n, op } = args;
   const x = op === "neg" ? undefined : args.x;
