@@ -5,15 +5,17 @@
  * @module
  */
 import { type KernelContext, roundUp } from "./context.ts";
-import { matmulHeuristic, matmulKernel, matmulVariantFits } from "./matmul.ts";
 import {
   MATMUL_VARIANTS,
   type MatmulArgs,
+  matmulHeuristic,
+  matmulKernel,
   type MatmulPlan,
   matmulShapeClass,
   type MatmulVariant,
+  matmulVariantFits,
   resolveMatmul,
-} from "./matmul_plan.ts";
+} from "./matmul.ts";
 
 /** Sizes for `tuneMatmul` (buffers are made inside). */
 export type MatmulShape = Omit<MatmulArgs<unknown>, "a" | "b" | "out" | "variant">;

@@ -20,7 +20,7 @@ import { getDevice } from "../../core/device.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { Rng } from "../../kernels/rng.ts";
-import type { MatmulVariant } from "../../kernels/matmul_plan.ts";
+import type { MatmulVariant } from "../../kernels/matmul.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
 import { type KernelResult, matmulCase, measure } from "./kernels.ts";
 import { prompts } from "./eval.ts";

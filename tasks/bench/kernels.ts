@@ -6,8 +6,13 @@
  */
 import process from "node:process";
 import { type Device, getDevice } from "../../core/device.ts";
-import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
-import { MATMUL_VARIANTS, type MatmulVariant, resolveMatmul } from "../../kernels/matmul_plan.ts";
+import {
+  MATMUL_VARIANTS,
+  matmulKernel,
+  type MatmulVariant,
+  matmulVariantFits,
+  resolveMatmul,
+} from "../../kernels/matmul.ts";
 import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
 
 import { type KernelCase, OTHER_CASES } from "./_kernel_cases.ts";

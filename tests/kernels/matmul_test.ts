@@ -1,11 +1,13 @@
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
 import {
+  MATMUL_VARIANTS,
   matmulKernel,
+  matmulShapeClass,
   matmulTexture,
   matmulVariantFits,
+  resolveMatmul,
   textureForm,
 } from "../../kernels/matmul.ts";
-import { MATMUL_VARIANTS, matmulShapeClass, resolveMatmul } from "../../kernels/matmul_plan.ts";
 import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
 import { fillKernel } from "../../kernels/fill.ts";
 import type { KernelContext } from "../../kernels/context.ts";
