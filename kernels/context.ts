@@ -32,10 +32,8 @@ export type Binding = GPUBuffer | GPUBufferBinding | GPUTextureView;
  * ```
  */
 export interface DispatchSpec {
-  /** Complete WGSL module text; pipelines are cached by this text and `entry`. */
+  /** Complete WGSL module text with entry point `main`; pipelines are cached by this text. */
   code: string;
-  /** Entry point name; defaults to `main`. */
-  entry?: string;
   /** Resources bound at `@group(0) @binding(i)`, in order. */
   bindings: Binding[];
   /** Optional uniform data (at most 256 bytes), bound at `@binding(bindings.length)`. */
