@@ -1010,10 +1010,7 @@ export const attentionBackwardKernel: Kernel<
 
 // ------------------------------------------------------------ decoding
 
-/**
- * Arguments of `attentionDecodeForward`: `B` is `Buf` for the launcher, a float array for the
- * reference; `I` is the type of the optional per-row lengths (a u32 buffer, or an integer array).
- */
+/** Arguments of `attentionDecodeForward` (`I`: the storage of the per-row lengths). */
 export interface AttentionDecodeArgs<B, I = B> {
   /** Fused projection of the new positions, (batch, steps, 3 * heads * headDim), in `layout`. */
   qkv: B;

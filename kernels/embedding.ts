@@ -26,10 +26,7 @@ const FORWARD = program({
   out[i] = v;`,
 });
 
-/**
- * Arguments of `embeddingForward`: `B` is a GPU buffer for the launcher, a float array for the
- * reference; `I` the matching id storage.
- */
+/** Arguments of `embeddingForward` (`I`: the storage of the ids). */
 export interface EmbeddingArgs<B, I = B> {
   /** The table, (V, H). */
   table: B;

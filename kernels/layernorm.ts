@@ -124,10 +124,7 @@ function forwardBody(k: FwdKey): string {
   ${k.stats ? stats : ""}`;
 }
 
-/**
- * Arguments of `layerNormForward`: `B` is a GPU buffer for the launcher, a float array for the
- * reference.
- */
+/** Arguments of `layerNormForward`. */
 export interface LayerNormArgs<B> {
   /** Input, (R, C). */
   x: B;

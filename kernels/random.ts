@@ -57,10 +57,7 @@ function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
   });
 }
 
-/**
- * Arguments of `randomNormal`: noise for a (B, T, H) tensor at positions pos0..pos0+T-1 (`B` is a
- * buffer for the launcher, an array for the reference).
- */
+/** Arguments of `randomNormal`: noise for (B, T, H) at positions pos0..pos0+T-1. */
 export interface RandomNormalArgs<B> {
   /** Output, (B, T, H). */
   out: B;
