@@ -375,7 +375,7 @@ export class Device implements KernelContext {
    * @param spec shader, bindings, optional uniform params, workgroup counts
    */
   dispatch(spec: DispatchSpec): void {
-    const pipeline = this.pipeline(spec.code, spec.entry);
+    const pipeline = this.pipeline(spec.code);
     const all: Binding[] = spec.params
       ? [...spec.bindings, this.#uniformSlice(spec.params)]
       : spec.bindings;

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Buf, type KernelContext, subgroupsWanted } from "./context.ts";
-import { type Key, program, type Scalar } from "./program.ts";
+import { type Key, type Launch, program, type ProgramSpec, type Scalar } from "./program.ts";
 
 /** Largest finite f32, used as "minus infinity" for running maxima (WGSL has no inf literal). */
 export const NEG_BIG = "-3.4028234663852886e38";
@@ -16,9 +16,8 @@ export const NEG_BIG = "-3.4028234663852886e38";
  * broadcast input size are multiples of 4), with `T` (f32 or vec4f), `i`, each input's value
  * `<name>_v` (read at `i`, at `i % size` for a divisor size, or at 0 for size 1) and `p`.
  */
-export interface MapDecl<K extends Key, I extends string, O extends string, F extends string> {
-  /** Name for profiling, fixed or per key. */
-  label: string | ((k: K) => string);
+export interface MapDecl<K extends Key, I extends string, O extends string, F extends string>
+  extends Pick<ProgramSpec<K, I, O, never>, "label"> {
   /** Inputs, bound first in this order. */
   inputs: readonly I[];
   /** Outputs, each an array of `n` elements. */
@@ -34,9 +33,8 @@ export interface MapDecl<K extends Key, I extends string, O extends string, F ex
 }
 
 /** One launch of a map kernel. */
-export interface MapLaunch<K extends Key, I extends string, O extends string, F extends string> {
-  /** The values the body depends on. */
-  key: K;
+export interface MapLaunch<K extends Key, I extends string, O extends string, F extends string>
+  extends Pick<Launch<K, I, O, never>, "key"> {
   /** Buffers; an `undefined` input is left out (the body must not read it for this key). */
   bind: Record<I | O, Buf | undefined>;
   /** Element count. */
@@ -77,7 +75,6 @@ const MODE_LOAD: Record<string, (x: string) => string> = {
  * });
  * assert(neg.code({}, "f", true).includes("alias T = vec4f"));
  * ```
- * @param d inputs, outputs, uniforms and per-element body
  */
 export function mapProgram<
   K extends Key,
@@ -92,7 +89,7 @@ export function mapProgram<
   const inputs = Object.fromEntries(d.inputs.map((x) => [x, `T_${x}`])) as Record<I, string>;
   const outputs = Object.fromEntries(d.outputs.map((o) => [o, "T"])) as Record<O, string>;
   const prog = program<MK, I, O, string>({
-    label: (k) => typeof d.label === "string" ? d.label : d.label(k),
+    label: d.label,
     inputs,
     outputs,
     uniforms,
@@ -149,15 +146,8 @@ export interface RowState {
  * A row kernel: per-row state reduced over the row, then per-row and per-element statements.
  * Inside the statements `row`, `base = row * N`, `N` (the row length, baked in) and `p` exist.
  */
-export interface RowDecl<K extends Key, I extends string, O extends string, U extends string> {
-  /** Name for profiling, fixed or per key. */
-  label: string | ((k: K) => string);
-  /** Read-only storage inputs and element types. */
-  inputs?: Record<I, string>;
-  /** Outputs and element types. */
-  outputs?: Record<O, string>;
-  /** Uniforms after the row count `p.n`. */
-  uniforms?: Record<U, Scalar>;
+export interface RowDecl<K extends Key, I extends string, O extends string, U extends string>
+  extends Pick<ProgramSpec<K, I, O, U>, "label" | "inputs" | "outputs" | "uniforms"> {
   /** WGSL helper functions. */
   helpers?: (k: K) => string;
   /** Reduction state (none: no reduction). */
@@ -171,18 +161,13 @@ export interface RowDecl<K extends Key, I extends string, O extends string, U ex
 }
 
 /** One launch of a row kernel. */
-export interface RowLaunch<K extends Key, I extends string, O extends string, U extends string> {
-  /** The values the statements depend on. */
-  key: K;
+export interface RowLaunch<K extends Key, I extends string, O extends string, U extends string>
+  extends Pick<Launch<K, I, O, U>, "key" | "params"> {
   /** Buffers (`undefined` leaves a binding out). */
   bind: Record<I | O, Buf | undefined>;
   rows: number;
   /** Row length. */
   n: number;
-  /** Uniform values. */
-  params?: Record<U, number>;
-  /** Layout (default `rowLayout(ctx, rows, n)`). */
-  layout?: RowLayout;
 }
 
 /** A declared row kernel. */
@@ -231,11 +216,7 @@ const PER_ROW_MAX = 256;
  * @returns `perRow` and the workgroup size for the workgroup-per-row layout
  */
 export function rowLayout(
-  ctx: {
-    isCpuAdapter: boolean;
-    tuning?: Map<string, string>;
-    device?: { features: ReadonlySet<string> | GPUSupportedFeatures };
-  },
+  ctx: Parameters<typeof subgroupsWanted>[0],
   rows: number,
   n: number,
 ): RowLayout {
@@ -271,7 +252,6 @@ export function rowLayout(
  * const sg = sum.code({}, 1000, { perRow: false, wg: 64, sg: true });
  * assert(sg.startsWith("enable subgroups;") && sg.includes("subgroupShuffleXor(st.s, o)"));
  * ```
- * @param d bindings, uniforms and the reduction/output statements
  */
 export function rowProgram<
   K extends Key,
@@ -281,7 +261,7 @@ export function rowProgram<
 >(d: RowDecl<K, I, O, U>): RowProgram<K, I, O, U> {
   type RK = K & { N: number; perRow: boolean; wg: number; sg: boolean };
   const prog = program<RK, I, O, U>({
-    label: (k) => typeof d.label === "string" ? d.label : d.label(k),
+    label: d.label,
     inputs: d.inputs,
     outputs: d.outputs,
     uniforms: d.uniforms,
@@ -352,7 +332,7 @@ ${st && !k.perRow ? `var<workgroup> sh: array<S, ${k.wg}>;` : ""}`;
     code: (key, n, layout) => prog.code({ ...key, N: n, ...layout, sg: !!layout.sg }),
     run(ctx, l) {
       if (l.rows === 0) return;
-      const { perRow, wg, sg } = l.layout ?? rowLayout(ctx, l.rows, l.n);
+      const { perRow, wg, sg } = rowLayout(ctx, l.rows, l.n);
       const key = { ...l.key, N: l.n, perRow, wg, sg: !!sg };
       prog.run(ctx, { key, bind: l.bind, params: l.params, count: l.rows });
     },

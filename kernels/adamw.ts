@@ -5,7 +5,7 @@
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange, vec4Range } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 // One invocation per vec4 of a binding-sized chunk; `len` masks the lanes past the chunk's end.
 const ADAMW = program({
@@ -169,7 +169,7 @@ function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
  * assert(Math.abs(param[0] - 0.85) < 1e-12);
  * ```
  */
-export const adamwKernel: Kernel<AdamWArgs<Buf>, AdamWArgs<Float32Array | Float64Array>> = kernel(
-  adamw,
-  adamwCpu,
-);
+export const adamwKernel: Kernel<AdamWArgs<Buf>, AdamWArgs<Float32Array | Float64Array>> = {
+  gpu: adamw,
+  cpu: adamwCpu,
+};

@@ -20,11 +20,8 @@ export type Buf = GPUBuffer | GPUBufferBinding;
 export type Binding = GPUBuffer | GPUBufferBinding | GPUTextureView;
 
 /**
- * One compute dispatch as a launcher describes it.
- *
- * `bindings[i]` is bound at `@group(0) @binding(i)`. When `params` is given it is uploaded into
- * a uniform slice owned by the current submission and bound at `@binding(bindings.length)`, so
- * values such as a learning rate change per step without recompiling the shader.
+ * One compute dispatch as a launcher describes it. `params` is uploaded into a uniform slice owned
+ * by the current submission, so values such as a learning rate change without recompiling.
  *
  * @example
  * ```ts
@@ -35,13 +32,11 @@ export type Binding = GPUBuffer | GPUBufferBinding | GPUTextureView;
  * ```
  */
 export interface DispatchSpec {
-  /** Complete WGSL module text; pipelines are cached by this text and `entry`. */
+  /** Complete WGSL module text with entry point `main`; pipelines are cached by this text. */
   code: string;
-  /** Entry point name; defaults to `main`. */
-  entry?: string;
   /** Resources bound at `@group(0) @binding(i)`, in order. */
   bindings: Binding[];
-  /** Optional uniform data (at most 256 bytes), bound after `bindings`. */
+  /** Optional uniform data (at most 256 bytes), bound at `@binding(bindings.length)`. */
   params?: ArrayBufferView;
   /** Workgroup counts (x, y, z); each at most the device's per-dimension limit. */
   workgroups: [number, number?, number?];
@@ -146,7 +141,6 @@ export function roundUp(n: number, m: number): number {
  * ```ts ignore
  * for (const [start, count] of bindingChunks(ctx, n)) { ... }
  * ```
- * @param ctx kernel context (device limits, tuning)
  * @param maxElements a further cap on the elements per range (a launcher's own limit)
  * @returns `[start, count]` pairs covering `[0, n)` in order (one empty pair when n is 0)
  */
@@ -171,8 +165,6 @@ export function bindingChunks(
  * ```ts ignore
  * const [buffer, offset] = bufParts(range);
  * ```
- * @param b a buffer or a range of one
- * @returns the buffer and the range's byte offset
  */
 export function bufParts(b: Buf): [GPUBuffer, number] {
   return "buffer" in b ? [b.buffer, b.offset ?? 0] : [b, 0];
@@ -215,17 +207,15 @@ export function vec4Range(b: Buf, n: number, what: string): Buf {
   return "buffer" in b || buffer.size % 16 !== 0 ? { buffer, offset, size: bytes } : b;
 }
 
-/**
- * Loop iterations one invocation may run in all on llvmpipe: gallivm ends every loop of an
- * invocation once their iterations add up to 65535 (measured: a loop of 70000 iterations runs
- * 65535, and a second loop after it runs once), silently. Launchers whose per-invocation loops
- * grow with the input check against it on CPU adapters (`checkLoopBudget`).
- */
+// Loop iterations one invocation may run in all on llvmpipe: gallivm ends every loop of an
+// invocation once their iterations add up to 65535 (measured: a loop of 70000 iterations runs
+// 65535, and a second loop after it runs once), silently.
 const CPU_LOOP_BUDGET = 65535;
 
 /**
  * Throws a one-line error when a kernel's per-invocation loop would exceed llvmpipe's loop budget
- * on a CPU adapter (results would be silently wrong); does nothing on GPUs.
+ * on a CPU adapter (results would be silently wrong); does nothing on GPUs. Launchers whose
+ * per-invocation loops grow with the input call it.
  *
  * @example
  * ```ts
@@ -235,7 +225,6 @@ const CPU_LOOP_BUDGET = 65535;
  * checkLoopBudget(cpu, 1000, "x");
  * throws(() => checkLoopBudget(cpu, 70000, "Embedding backward over 70000 positions"), /65535/);
  * ```
- * @param ctx kernel context (adapter kind)
  * @param iterations loop iterations one invocation would run
  * @param what what is too large, for the message (it should say what to lower)
  * @throws Error past the budget on a CPU adapter

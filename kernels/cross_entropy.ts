@@ -7,9 +7,9 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { rowLayout, rowProgram } from "./_map_rows.ts";
+import { rowProgram } from "./_map_rows.ts";
 import { onlineSoftmaxState } from "./softmax.ts";
-import { type Kernel, kernel } from "./program.ts";
+import type { Kernel } from "./program.ts";
 
 /** How per-row losses are combined: averaged over non-ignored rows, or returned per row. */
 export type Reduction = "mean" | "none";
@@ -95,11 +95,8 @@ export interface CrossEntropyBackwardArgs<B, I = B> extends Omit<CrossEntropyArg
   dlogits: B;
 }
 
-/**
- * Cross-entropy of each row's softmax against its target, averaged over non-ignored rows (0 when
- * every row is ignored) or per row. A target outside `[0, classes)` that is not the ignore index
- * gives a NaN loss. Two dispatches for `mean`, one for `none`; no readback.
- */
+// A target outside `[0, classes)` that is not the ignore index gives a NaN loss. Two dispatches
+// for `mean`, one for `none`; no readback.
 function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): void {
   const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
   if (classes < 1) throw new Error("Cannot take cross-entropy over 0 classes");
@@ -115,20 +112,9 @@ function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): v
   if (!mean) return;
   const cnt = args.count ?? ctx.scratch(4);
   const sum = { rl: rowLoss, tg: args.targets, loss: args.loss, cnt };
-  MEAN.run(ctx, {
-    key: {},
-    bind: sum,
-    rows: 1,
-    n: rows,
-    params: { ign },
-    layout: rowLayout(ctx, 1, rows),
-  });
+  MEAN.run(ctx, { key: {}, bind: sum, rows: 1, n: rows, params: { ign } });
 }
 
-/**
- * Gradient of the cross-entropy with respect to the logits: `(softmax(x) - onehot(t)) * dy / count`
- * (`mean`) or `* dy[row]` (`none`); 0 on ignored rows.
- */
 function crossEntropyBackward(
   ctx: KernelContext,
   args: CrossEntropyBackwardArgs<Buf>,
@@ -232,7 +218,7 @@ function crossEntropyBackwardCpu(
 export const crossEntropyKernel: Kernel<
   CrossEntropyArgs<Buf>,
   CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>
-> = kernel(crossEntropyForward, crossEntropyForwardCpu);
+> = { gpu: crossEntropyForward, cpu: crossEntropyForwardCpu };
 
 /**
  * Gradient of the cross-entropy: `dlogits = (softmax(x_r) - onehot(t_r)) * dy / count` (rows,
@@ -253,4 +239,4 @@ export const crossEntropyKernel: Kernel<
 export const crossEntropyBackwardKernel: Kernel<
   CrossEntropyBackwardArgs<Buf>,
   CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>
-> = kernel(crossEntropyBackward, crossEntropyBackwardCpu);
+> = { gpu: crossEntropyBackward, cpu: crossEntropyBackwardCpu };

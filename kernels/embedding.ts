@@ -1,11 +1,14 @@
 /**
  * Embedding lookup: gathers rows of a (V, H) table by integer ids; ids outside [0, V) give a zero
- * row (and no gradient). The backward pass, a deterministic scatter-add without float atomics,
- * lives in `embedding_backward.ts`.
+ * row (and no gradient). The backward pass is a deterministic scatter-add of output gradients into
+ * the (V, H) table gradient, built on a counting sort of positions by id, so repeated ids are
+ * summed in ascending position order without float atomics and the gradient is bit-identical run
+ * after run.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
+import { fillKernel } from "./fill.ts";
+import { type Kernel, program } from "./program.ts";
 
 const FORWARD = program({
   label: "embedding",
@@ -23,10 +26,7 @@ const FORWARD = program({
   out[i] = v;`,
 });
 
-/**
- * Arguments of `embeddingForward`: `B` is a GPU buffer for the launcher, a float array for the
- * reference; `I` the matching id storage.
- */
+/** Arguments of `embeddingForward` (`I`: the storage of the ids). */
 export interface EmbeddingArgs<B, I = B> {
   /** The table, (V, H). */
   table: B;
@@ -42,15 +42,8 @@ export interface EmbeddingArgs<B, I = B> {
   dim: number;
 }
 
-/** Arguments of `embeddingBackward`. */
-/**
- * Gathers table rows by id on the GPU: out[n, :] = table[ids[n], :], or zeros for an id outside
- * [0, V).
- *
- * V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
- */
+// V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
 function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
-  if (e.n * e.dim === 0) return;
   const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
   FORWARD.run(ctx, {
     key: { hu, vec },
@@ -86,4 +79,157 @@ function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Arr
 export const embeddingKernel: Kernel<
   EmbeddingArgs<Buf>,
   EmbeddingArgs<FloatArray, Int32Array | Uint32Array>
-> = kernel(embeddingForward, embeddingForwardCpu);
+> = { gpu: embeddingForward, cpu: embeddingForwardCpu };
+
+const WG_ID = 64;
+
+// Backward pass 1: per id v, how many positions hold it.
+const COUNT = program({
+  label: "embedding_backward_count",
+  inputs: { ids: "i32" },
+  outputs: { counts: "u32" },
+  uniforms: { positions: "u32" },
+  workgroup: WG_ID,
+  index: "v",
+  body: () =>
+    `var c = 0u;
+  for (var k = 0u; k < p.positions; k++) { c += select(0u, 1u, ids[k] == i32(v)); }
+  counts[v] = c;`,
+});
+
+// Backward pass 2: exclusive prefix sum of the counts, offsets (V + 1), in one workgroup: each
+// invocation sums a contiguous chunk, the chunk totals are scanned, then chunks are written.
+const SCAN = program({
+  label: "embedding_backward_scan",
+  inputs: { counts: "u32" },
+  outputs: { offsets: "u32" },
+  workgroup: WG_ID,
+  per: "none",
+  head: (k: { vocab: number }) =>
+    `const VOCAB: u32 = ${k.vocab}u;
+const CHUNK: u32 = ${Math.ceil(k.vocab / WG_ID)}u;
+var<workgroup> totals: array<u32, ${WG_ID}>;`,
+  body: () =>
+    `let lo = min(lid * CHUNK, VOCAB);
+  let hi = min(lo + CHUNK, VOCAB);
+  var s = 0u;
+  for (var v = lo; v < hi; v++) { s += counts[v]; }
+  totals[lid] = s;
+  workgroupBarrier();
+  var base = 0u;
+  for (var t = 0u; t < lid; t++) { base += totals[t]; }
+  for (var v = lo; v < hi; v++) {
+    offsets[v] = base;
+    base += counts[v];
+  }
+  if (lid == ${WG_ID - 1}u) { offsets[VOCAB] = base; }`,
+});
+
+// Backward pass 3: per id v, its positions in ascending order at offsets[v]...
+const PLACE = program({
+  label: "embedding_backward_place",
+  inputs: { ids: "i32", offsets: "u32" },
+  outputs: { order: "u32" },
+  uniforms: { positions: "u32" },
+  workgroup: WG_ID,
+  index: "v",
+  body: () =>
+    `var at = offsets[v];
+  for (var k = 0u; k < p.positions; k++) {
+    if (ids[k] == i32(v)) {
+      order[at] = k;
+      at++;
+    }
+  }`,
+});
+
+// Backward pass 4: per (id, column) the sum of the gradient rows of its positions, in order.
+const SUM = program({
+  label: "embedding_backward_sum",
+  inputs: { dOut: "V", offsets: "u32", order: "u32" },
+  outputs: { dTable: "V" },
+  workgroup: 256,
+  head: (k: { hu: number; vec: boolean; acc: boolean }) =>
+    `alias V = ${k.vec ? "vec4f" : "f32"};\nconst HU: u32 = ${k.hu}u;`,
+  body: (k) =>
+    `let v = i / HU;
+  let u = i - v * HU;
+  var s = V(0.0);
+  for (var k = offsets[v]; k < offsets[v + 1u]; k++) { s += dOut[order[k] * HU + u]; }
+  dTable[i] = ${k.acc ? "dTable[i] + s" : "s"};`,
+});
+
+/** Arguments of `embeddingBackward`: the forward's ids and sizes, and the gradients. */
+export interface EmbeddingBackwardArgs<B, I = B>
+  extends Omit<EmbeddingArgs<B, I>, "table" | "out"> {
+  /** Gradient of the output, (N, H). */
+  dOut: B;
+  /** Gradient of the table, (V, H): overwritten, or added to when `accumulate`. */
+  dTable: B;
+  /** Add into `dTable` instead of overwriting it. */
+  accumulate?: boolean;
+}
+
+// Four dispatches, no atomics: count positions per id, prefix-sum the counts, list each id's
+// positions in ascending order (a counting sort), then per (id, column) sum the gradient rows of
+// those positions in that order. Scratch: 4 (2V + N + 1) bytes.
+function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): void {
+  if (e.vocab * e.dim === 0) return;
+  // The count and place passes walk every position in one invocation per id.
+  checkLoopBudget(
+    ctx,
+    e.n,
+    `Embedding backward over ${e.n} positions (lower the microbatch: impl.microbatch_size)`,
+  );
+  const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
+  const { ids, vocab } = e;
+  const counts = ctx.scratch(vocab * 4);
+  const offsets = ctx.scratch((vocab + 1) * 4);
+  const order = ctx.scratch(Math.max(1, e.n) * 4);
+  const positions = { positions: e.n };
+  if (e.n > 0) {
+    COUNT.run(ctx, { key: {}, bind: { ids, counts }, params: positions, count: vocab });
+    SCAN.run(ctx, { key: { vocab }, bind: { counts, offsets }, workgroups: [1] });
+    PLACE.run(ctx, { key: {}, bind: { ids, offsets, order }, params: positions, count: vocab });
+  } else fillKernel.gpu(ctx, { out: offsets, n: vocab + 1, value: 0, dtype: "u32" });
+  SUM.run(ctx, {
+    key: { hu, vec, acc: e.accumulate ?? false },
+    bind: { dOut: e.dOut, offsets, order, dTable: e.dTable },
+    count: vocab * hu,
+  });
+}
+
+/** CPU reference of `embeddingBackward`, in doubles. */
+function embeddingBackwardCpu(
+  e: EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>,
+): void {
+  const h = e.dim;
+  const sums = new Float64Array(e.vocab * h);
+  for (let i = 0; i < e.n; i++) {
+    const id = e.ids[i];
+    if (!(id >= 0 && id < e.vocab)) continue;
+    for (let j = 0; j < h; j++) sums[id * h + j] += e.dOut[i * h + j];
+  }
+  for (let k = 0; k < e.vocab * h; k++) {
+    e.dTable[k] = e.accumulate ? e.dTable[k] + sums[k] : sums[k];
+  }
+}
+
+/**
+ * Table gradient of the gather: `dTable[v, :]` (V, H) is the sum of `dOut[i, :]` over the positions
+ * with `ids[i] = v` (ascending, deterministic), stored or (`accumulate`) added.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { embeddingBackwardKernel } from "./embedding.ts";
+ * const dTable = new Float32Array(4), dOut = new Float32Array([1, 2, 3, 4, 5, 6]); // (3, 2)
+ * const ids = new Int32Array([1, 0, 1]);
+ * embeddingBackwardKernel.cpu({ ids, dOut, dTable, n: 3, vocab: 2, dim: 2 });
+ * assert(dTable[0] === 3 && dTable[2] === 6 && dTable[3] === 8); // row 1 = dOut[0] + dOut[2]
+ * ```
+ */
+export const embeddingBackwardKernel: Kernel<
+  EmbeddingBackwardArgs<Buf>,
+  EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>
+> = { gpu: embeddingBackward, cpu: embeddingBackwardCpu };

@@ -4,7 +4,7 @@
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 const FILL = program({
   label: "fill",
@@ -18,9 +18,8 @@ const COPY = program({
   label: "copy",
   inputs: { a: "u32" },
   outputs: { out: "u32" },
-  uniforms: { src: "u32", dst: "u32" },
   workgroup: 256,
-  body: () => "out[p.dst + i] = a[p.src + i];",
+  body: () => "out[i] = a[i];",
 });
 
 /** Arguments of `fill`: `B` is `GPUBuffer` for the launcher, a typed array for the reference. */
@@ -41,7 +40,6 @@ function bitsOf(value: number, dtype: "f32" | "i32" | "u32" = "f32"): number {
 
 /** Sets `n` elements of a buffer to one value. */
 function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
-  if (a.n === 0) return;
   const chunks = bindingChunks(ctx, a.n);
   for (const [start, count] of chunks) {
     const out = chunks.length > 1 ? subRange(a.out, start, count) : a.out;
@@ -54,30 +52,19 @@ function fillCpu(a: FillArgs<Float32Array | Int32Array | Uint32Array>): void {
   a.out.fill(a.value, 0, a.n);
 }
 
-/** Arguments of `copy`: element ranges of two buffers (4-byte elements of any type). */
+/** Arguments of `copy`: the first `n` 4-byte elements (of any type) of `a` into `out`. */
 export interface CopyArgs<B> {
-  /** Source. */
   a: B;
-  /** Destination. */
   out: B;
-  /** Elements to copy. */
   n: number;
-  /** First source element. */
-  srcOffset?: number;
-  /** First destination element. */
-  dstOffset?: number;
 }
 
-/** Copies `n` 4-byte elements between buffers at element offsets. */
 function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
-  const params = { src: c.srcOffset ?? 0, dst: c.dstOffset ?? 0 };
-  COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, params, count: c.n });
+  COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, count: c.n });
 }
 
-/** CPU reference of `copy`. */
 function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
-  const s = c.srcOffset ?? 0, d = c.dstOffset ?? 0;
-  c.out.set(c.a.subarray(s, s + c.n), d);
+  c.out.set(c.a.subarray(0, c.n));
 }
 
 /**
@@ -93,19 +80,19 @@ function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
  * ```
  */
 export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Array | Uint32Array>> =
-  kernel(fill, fillCpu);
+  { gpu: fill, cpu: fillCpu };
 
 /**
- * Copies `n` 4-byte elements from `a[srcOffset..]` to `out[dstOffset..]`.
+ * Copies the first `n` 4-byte elements of `a` into `out`.
  *
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
  * import { copyKernel } from "./fill.ts";
  * const out = new Float32Array(3);
- * copyKernel.cpu({ a: new Float32Array([1, 2, 3]), out, n: 2, srcOffset: 1, dstOffset: 0 });
- * assert(out[0] === 2 && out[1] === 3 && out[2] === 0);
+ * copyKernel.cpu({ a: new Float32Array([1, 2, 3]), out, n: 2 });
+ * assert(out[0] === 1 && out[1] === 2 && out[2] === 0);
  * ```
  */
 export const copyKernel: Kernel<CopyArgs<Buf>, CopyArgs<Float32Array | Int32Array | Uint32Array>> =
-  kernel(copy, copyCpu);
+  { gpu: copy, cpu: copyCpu };

@@ -8,7 +8,7 @@
  */
 import { erf, PHI_WGSL } from "./unary.ts";
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 type Key = { hu: number; vec: boolean };
 
@@ -57,41 +57,24 @@ export interface GluArgs<B> {
   half: number;
 }
 
-/** Arguments of `gluBackward`. */
-export interface GluBackwardArgs<B> {
-  /** Forward input, (R, 2H). */
-  a: B;
+/** Arguments of `gluBackward`: the forward input `a`, `dOut` (R, H), `dA` (R, 2H, overwritten). */
+export interface GluBackwardArgs<B> extends Omit<GluArgs<B>, "out"> {
   /** Gradient of the output, (R, H). */
   dOut: B;
   /** Gradient of the input, (R, 2H) (overwritten). */
   dA: B;
-  /** Rows R. */
-  rows: number;
-  /** Output columns H. */
-  half: number;
 }
 
-/**
- * Runs GLU with a GELU gate on the GPU: out[r, j] = GELU(a[r, H + j]) * a[r, j].
- *
- * Uses vec4 loads when H is a multiple of 4. H is baked into the shader, R is a uniform.
- * Reference: GELU(x) = x/2 (1 + erf(x/sqrt 2)).
- */
+// out[r, j] = GELU(a[r, H + j]) * a[r, j]: vec4 loads when H is a multiple of 4; H is baked into
+// the shader, R is a uniform.
 function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
-  if (g.rows * g.half === 0) return;
   const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
   const floats = { a: 2 * g.rows * g.half };
   FORWARD.run(ctx, { key: { hu, vec }, bind: { a: g.a, out: g.out }, floats, count: g.rows * hu });
 }
 
-/**
- * Runs the GLU backward on the GPU: dx = dy GELU(g), dg = dy x GELU'(g), written into one (R, 2H)
- * gradient in the input's layout.
- *
- * GELU'(g) = Phi(g) + g phi(g) with the standard normal cdf Phi and density phi.
- */
+// dx = dy GELU(g), dg = dy x GELU'(g), GELU'(g) = Phi(g) + g phi(g) (normal cdf and density).
 function gluBackward(ctx: KernelContext, g: GluBackwardArgs<Buf>): void {
-  if (g.rows * g.half === 0) return;
   const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
   const n = g.rows * g.half;
   BACKWARD.run(ctx, {
@@ -144,10 +127,10 @@ function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
  * assert(Math.abs(out[0] - 3 * 0.8413447460685429) < 1e-15); // 3 * 1 * Phi(1)
  * ```
  */
-export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = kernel(
-  gluForward,
-  gluForwardCpu,
-);
+export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = {
+  gpu: gluForward,
+  cpu: gluForwardCpu,
+};
 
 /**
  * GLU backward into one (R, 2H) gradient in the input's layout: `dx = dy GELU(g)` and
@@ -163,7 +146,7 @@ export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = kernel(
  * assert(dA[0] === 0 && dA[1] === 3);
  * ```
  */
-export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<FloatArray>> = kernel(
-  gluBackward,
-  gluBackwardCpu,
-);
+export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<FloatArray>> = {
+  gpu: gluBackward,
+  cpu: gluBackwardCpu,
+};

@@ -4,7 +4,7 @@
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange, vec4Range } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 const WG = 256;
 /** Most partial sums one chunk's first pass writes (one per workgroup). */
@@ -72,11 +72,6 @@ const FINISH = program({
   if (lid == 0u) { out[0] = sqrt(sh[0]); }`,
 });
 
-/** Number of partial sums the first norm pass writes for `n` elements. */
-function partialCount(n: number): number {
-  return Math.min(MAX_PARTIALS, Math.max(1, Math.ceil(Math.ceil(n / 4) / WG)));
-}
-
 /** Arguments of `gradNorm`: `B` is `Buf` for the launcher, a typed array for the reference. */
 export interface GradNormArgs<B> {
   /** Gradients, (n); read only. */
@@ -107,7 +102,9 @@ function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
   // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
   const cpu = ctx.isCpuAdapter;
   const chunks = bindingChunks(ctx, a.n, cpu ? CPU_MAX_CHUNK : undefined);
-  const groups = cpu ? CPU_PARTIALS / CPU_WG : partialCount(Math.min(a.n, chunks[0][1]));
+  // GPUs: a workgroup per WG vec4s of the first chunk, at most MAX_PARTIALS.
+  const wgs = Math.max(1, Math.ceil(Math.min(a.n, chunks[0][1]) / 4 / WG));
+  const groups = cpu ? CPU_PARTIALS / CPU_WG : Math.min(MAX_PARTIALS, wgs);
   const partials = a.partials ?? ctx.scratch(gradNormScratch(ctx, a.n) * 4);
   const many = chunks.length > 1;
   chunks.forEach(([start, count], c) => {
@@ -132,7 +129,6 @@ function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
  * ```ts ignore
  * const partials = device.createBuffer({ size: gradNormScratch(ctx, n) * 4, usage });
  * ```
- * @param ctx kernel context (binding limit)
  */
 export function gradNormScratch(ctx: KernelContext, n: number): number {
   const max = ctx.isCpuAdapter ? CPU_MAX_CHUNK : undefined;
@@ -159,4 +155,4 @@ function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
  * ```
  */
 export const gradNormKernel: Kernel<GradNormArgs<Buf>, GradNormArgs<Float32Array | Float64Array>> =
-  kernel(gradNorm, gradNormCpu);
+  { gpu: gradNorm, cpu: gradNormCpu };

@@ -2,53 +2,35 @@
  * LayerNorm over the last axis with a weight and a bias, and the fused residual form
  * out = LN(x + r) that a post-norm transformer applies after every sublayer (one pass instead of
  * an add then a norm). The forward saves each row's mean and reciprocal standard deviation for
- * the backward pass (`layernorm_backward.ts`).
+ * the backward pass: the input gradient per row, and the weight and bias gradients reduced over
+ * rows deterministically without atomics (fixed blocks of rows give partial sums, then a second
+ * pass adds the partials in block order), so gradients are bit-identical run after run.
  * Reference: Ba, Kiros and Hinton 2016, y = (x - mean) / sqrt(var + eps) * w + b (biased var).
+ * Reference: with xh = (x - mean) rstd and g = dy w,
+ * dx = rstd (g - mean_j(g) - xh mean_j(g xh)), dw = sum_rows dy xh, db = sum_rows dy.
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 /** Invocations per workgroup of the row kernels (one invocation per row). */
-export const LN_WG = 64;
+const LN_WG = 64;
 
 /** The default eps, as in the reference implementation (BERT-style 1e-12). */
 export const LN_EPS = 1e-12;
 
-/**
- * The WGSL prelude shared by the LayerNorm kernels: `V` is vec4f when the row length is a
- * multiple of 4 (rows read 4 columns per load), else f32; `hsum` adds its components. Row
- * lengths travel in uniforms: baked loop counts get fully unrolled by llvmpipe's compiler
- * (seconds per pipeline at C = 128).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { lnPrelude } from "./layernorm.ts";
- * assert(lnPrelude(128).includes("vec4f"));
- * ```
- * @returns WGSL declaring `V` and `hsum`
- */
-export function lnPrelude(cols: number): string {
+// `V` is vec4f when the row length is a multiple of 4 (rows read 4 columns per load), else f32;
+// `hsum` adds its components. Row lengths travel in uniforms: baked loop counts get fully
+// unrolled by llvmpipe's compiler (seconds per pipeline at C = 128).
+function lnPrelude(cols: number): string {
   const vec = cols % 4 === 0;
   return /* wgsl */ `
 alias V = ${vec ? "vec4f" : "f32"};
 fn hsum(v: V) -> f32 { return ${vec ? "dot(v, vec4f(1.0))" : "v"}; }`;
 }
 
-/**
- * Row length in `V` words: C / 4 when C is a multiple of 4, else C.
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { lnWords } from "./layernorm.ts";
- * assert(lnWords(128) === 32 && lnWords(7) === 7);
- * ```
- */
-export function lnWords(cols: number): number {
-  return cols % 4 === 0 ? cols / 4 : cols;
-}
+/** Row length in `V` words: C / 4 when C is a multiple of 4, else C. */
+const lnWords = (cols: number): number => cols % 4 === 0 ? cols / 4 : cols;
 
 /** `wg`: invocations per row (a workgroup per row, GPUs); 0: one invocation per row. */
 type FwdKey = { vec: boolean; residual: boolean; saveSum: boolean; stats: boolean; wg: number };
@@ -67,8 +49,6 @@ type FwdKey = { vec: boolean; residual: boolean; saveSum: boolean; stats: boolea
  * assert(layerNormLayout({ isCpuAdapter: true, tuning: new Map() }, 1024) === 0);
  * assert(layerNormLayout({ isCpuAdapter: true, tuning: new Map([["layernorm", "wg8"]]) }, 5) === 8);
  * ```
- * @param cols row length
- * @returns invocations per row, or 0 for one invocation per row
  */
 export function layerNormLayout(
   ctx: { isCpuAdapter: boolean; tuning: Map<string, string> },
@@ -80,20 +60,10 @@ export function layerNormLayout(
   return !ctx.isCpuAdapter && cols >= 256 ? 64 : 0;
 }
 
-/**
- * WGSL statements that tree-sum the f32 `v` over a workgroup of `n` invocations (a power of two)
- * through `var<workgroup> sh: array<f32, n>` and bind the total to `let <into>` in every
- * invocation (shared by the LayerNorm kernels' workgroup-per-row layout).
- *
- * @example
- * ```ts
- * import { ok as assert } from "node:assert/strict";
- * import { workgroupSum } from "./layernorm.ts";
- * assert(workgroupSum("s", "total", 64).includes("let total = sh[0];"));
- * ```
- * @returns WGSL statements
- */
-export function workgroupSum(v: string, into: string, n: number): string {
+// WGSL statements that tree-sum the f32 `v` over a workgroup of `n` invocations (a power of two)
+// through `var<workgroup> sh: array<f32, n>` and bind the total to `let <into>` in every
+// invocation (the workgroup-per-row layout).
+function workgroupSum(v: string, into: string, n: number): string {
   return `sh[lid] = ${v};
   workgroupBarrier();
   for (var k_ = ${n / 2}u; k_ > 0u; k_ >>= 1u) {
@@ -119,61 +89,42 @@ const FORWARD = program({
 fn first(k: u32) -> V { return load_x(k)${k.residual ? " + load_res(k)" : ""}; }
 fn again(k: u32) -> V { ${k.saveSum ? "if (!FLAT_TEX) { return sum[k]; }" : ""} return first(k); }
 ${k.wg ? `var<workgroup> sh: array<f32, ${k.wg}>;` : ""}`,
-  body: (k) => k.wg ? wideBody(k) : rowBody(k),
+  body: forwardBody,
 });
 
-/** A workgroup per row: each invocation strides the row, partial sums meet in workgroup memory. */
-function wideBody(k: FwdKey): string {
+// Three passes over the row (mean, centred variance, output): by one invocation, or by a
+// workgroup whose invocations stride the row, partial sums meeting in workgroup memory.
+function forwardBody(k: FwdKey): string {
+  const loop = k.wg ? `for (var i = lid; i < CU; i += ${k.wg}u)` : "for (var i = 0u; i < CU; i++)";
+  const stats = k.wg
+    ? "if (lid == 0u) {\n    mean[row] = m;\n    rstd[row] = rs;\n  }"
+    : "mean[row] = m;\n  rstd[row] = rs;";
   return `let CU = p.cu;
   let base = row * CU;
   var s = 0.0;
-  for (var i = lid; i < CU; i += ${k.wg}u) {
+  ${loop} {
     let v = first(base + i);
     ${k.saveSum ? "sum[base + i] = v;" : ""}
     s += hsum(v);
   }
-  ${workgroupSum("s", "total", k.wg)}
-  let m = total / p.c;
+  ${k.wg ? `${workgroupSum("s", "total", k.wg)}\n  let m = total / p.c;` : "let m = s / p.c;"}
   var q = 0.0;
-  for (var i = lid; i < CU; i += ${k.wg}u) {
+  ${loop} {
     let d = again(base + i) - m;
     q += hsum(d * d);
   }
-  ${workgroupSum("q", "squares", k.wg)}
-  let rs = inverseSqrt(squares / p.c + p.eps);
-  for (var i = lid; i < CU; i += ${k.wg}u) {
+  ${
+    k.wg
+      ? `${workgroupSum("q", "squares", k.wg)}\n  let rs = inverseSqrt(squares / p.c + p.eps);`
+      : "let rs = inverseSqrt(q / p.c + p.eps);"
+  }
+  ${loop} {
     out[base + i] = (again(base + i) - m) * rs * load_w(i) + load_b(i);
   }
-  ${k.stats ? "if (lid == 0u) {\n    mean[row] = m;\n    rstd[row] = rs;\n  }" : ""}`;
+  ${k.stats ? stats : ""}`;
 }
 
-/** One invocation per row, three passes over it. */
-function rowBody(k: FwdKey): string {
-  return `let CU = p.cu;
-  let base = row * CU;
-  var s = 0.0;
-  for (var i = 0u; i < CU; i++) {
-    let v = first(base + i);
-    ${k.saveSum ? "sum[base + i] = v;" : ""}
-    s += hsum(v);
-  }
-  let m = s / p.c;
-  var q = 0.0;
-  for (var i = 0u; i < CU; i++) {
-    let d = again(base + i) - m;
-    q += hsum(d * d);
-  }
-  let rs = inverseSqrt(q / p.c + p.eps);
-  for (var i = 0u; i < CU; i++) {
-    out[base + i] = (again(base + i) - m) * rs * load_w(i) + load_b(i);
-  }
-  ${k.stats ? "mean[row] = m;\n  rstd[row] = rs;" : ""}`;
-}
-
-/**
- * Arguments of `layerNormForward`: `B` is a GPU buffer for the launcher, a float array for the
- * reference.
- */
+/** Arguments of `layerNormForward`. */
 export interface LayerNormArgs<B> {
   /** Input, (R, C). */
   x: B;
@@ -204,12 +155,8 @@ function checkArgs(a: LayerNormArgs<unknown>): void {
   if (a.sum && !a.residual) throw new Error("LayerNorm writes `sum` only with a residual");
 }
 
-/**
- * Runs LayerNorm over rows on the GPU, optionally of x + residual, optionally saving the sum and
- * each row's mean and rstd. Three passes over each row (mean, centred variance, output), by one
- * invocation per row, or on GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are
- * uniforms.
- */
+// Three passes over each row (mean, centred variance, output), by one invocation per row, or on
+// GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are uniforms.
 function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): void {
   checkArgs(a);
   if (a.rows === 0 || a.cols === 0) return;
@@ -263,7 +210,215 @@ function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
  * assert(Math.abs(out[0] + 2) < 1e-9 && Math.abs(out[1] - 3) < 1e-9); // xh = [-1, 1]
  * ```
  */
-export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArray>> = kernel(
-  layerNormForward,
-  layerNormForwardCpu,
-);
+export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArray>> = {
+  gpu: layerNormForward,
+  cpu: layerNormForwardCpu,
+};
+
+const WG = 256;
+/** Rows per partial sum of the weight and bias gradients (fixed: it sets the summation order). */
+const BLOCK = 64;
+
+type Vec = { vec: boolean };
+
+/** `wg`: invocations per row (a workgroup per row, `layerNormLayout`); 0: one per row. */
+type DxKey = Vec & { twice: boolean; wg: number };
+
+const DX = program({
+  label: "layernorm_backward_dx",
+  inputs: { x: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
+  outputs: { dX: "V", dX2: "V" },
+  uniforms: { cu: "u32", c: "f32" },
+  workgroup: (k: DxKey) => k.wg || LN_WG,
+  per: (k) => k.wg ? "workgroup" : "invocation",
+  index: "row",
+  flat: (k) => k.vec ? ["x", "w", "dOut"] : [],
+  head: (k) => lnPrelude(k.vec ? 4 : 1) + (k.wg ? `\nvar<workgroup> sh: array<f32, ${k.wg}>;` : ""),
+  // With a workgroup per row, invocation `lid` takes words lid, lid + wg, ... of the row.
+  body: (k) => {
+    const [from, step] = k.wg ? ["lid", `${k.wg}u`] : ["0u", "1u"];
+    const sums = k.wg
+      ? `${workgroupSum("a0", "at", k.wg)}
+  ${workgroupSum("q0", "qt", k.wg)}
+  let a = at / p.c;
+  let q = qt / p.c;`
+      : "let a = a0 / p.c;\n  let q = q0 / p.c;";
+    return `let CU = p.cu;
+  let base = row * CU;
+  let m = mean[row];
+  let rs = rstd[row];
+  var a0 = 0.0;
+  var q0 = 0.0;
+  for (var i = ${from}; i < CU; i += ${step}) {
+    let k = base + i;
+    let g = load_dOut(k) * load_w(i);
+    a0 += hsum(g);
+    q0 += hsum(g * (load_x(k) - m) * rs);
+  }
+  ${sums}
+  for (var i = ${from}; i < CU; i += ${step}) {
+    let k = base + i;
+    let g = load_dOut(k) * load_w(i);
+    let d = rs * (g - a - (load_x(k) - m) * rs * q);
+    dX[base + i] = d;
+    ${k.twice ? "dX2[base + i] = d;" : ""}
+  }`;
+  },
+});
+
+// Pass 1: one invocation per (block of rows, column word) sums dy xh and dy over its rows.
+const PARTIAL = program({
+  label: "layernorm_backward_dw_partial",
+  inputs: { x: "V", mean: "f32", rstd: "f32", dOut: "V" },
+  outputs: { pw: "V", pb: "V" },
+  uniforms: { rows: "u32", cu: "u32" },
+  workgroup: WG,
+  flat: (k: Vec) => k.vec ? ["x", "dOut"] : [],
+  head: (k) => lnPrelude(k.vec ? 4 : 1),
+  body: () =>
+    `let CU = p.cu;
+  let blk = i / CU;
+  let u = i - blk * CU;
+  let r1 = min(p.rows, (blk + 1u) * ${BLOCK}u);
+  var sw = V(0.0);
+  var sb = V(0.0);
+  for (var r = blk * ${BLOCK}u; r < r1; r++) {
+    let k = r * CU + u;
+    let dy = load_dOut(k);
+    sw += dy * (load_x(k) - mean[r]) * rstd[r];
+    sb += dy;
+  }
+  pw[i] = sw;
+  pb[i] = sb;`,
+});
+
+// Pass 2: one invocation per column word adds the partials in block order.
+const FINAL = program({
+  label: "layernorm_backward_dw",
+  inputs: { pw: "V", pb: "V" },
+  outputs: { dW: "V", dB: "V" },
+  uniforms: { blocks: "u32" },
+  workgroup: LN_WG,
+  index: "u",
+  head: (k: Vec & { acc: boolean }) => lnPrelude(k.vec ? 4 : 1),
+  body: (k) =>
+    `let CU = p.n;
+  var sw = V(0.0);
+  var sb = V(0.0);
+  for (var k = 0u; k < p.blocks; k++) {
+    sw += pw[k * CU + u];
+    sb += pb[k * CU + u];
+  }
+  dW[u] = ${k.acc ? "dW[u] + sw" : "sw"};
+  dB[u] = ${k.acc ? "dB[u] + sb" : "sb"};`,
+});
+
+/**
+ * Arguments of `layerNormBackward`: `x` (for the residual form, the saved sum x + residual), `w`,
+ * the saved `mean` and `rstd`, sizes; each gradient output is optional.
+ */
+export interface LayerNormBackwardArgs<B>
+  extends Required<Pick<LayerNormArgs<B>, "x" | "w" | "mean" | "rstd" | "rows" | "cols">> {
+  /** Gradient of the output, (R, C). */
+  dOut: B;
+  /** Gradient of the input, (R, C) (overwritten), when wanted. */
+  dX?: B;
+  /**
+   * A second copy of dX, (R, C), when wanted (the residual form's two inputs get equal gradients
+   * that must not share storage, since leaf gradients accumulate in place).
+   */
+  dX2?: B;
+  /** Gradient of the weight, (C) (overwritten), when wanted. */
+  dW?: B;
+  /** Gradient of the bias, (C) (overwritten), when wanted. */
+  dB?: B;
+  /** Add the weight and bias gradients into `dW` and `dB` instead of overwriting them. */
+  accumulate?: boolean;
+}
+
+// dX (and its copy dX2): two passes over each row. dW and dB: per block of 64 rows and column a
+// partial sum, then one invocation per column adds the partials in block order (one pass when
+// R <= 64); no atomics. Scratch: 8 C ceil(R/64) bytes.
+function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<Buf>): void {
+  if (a.rows === 0 || a.cols === 0) return;
+  const cu = lnWords(a.cols);
+  const n = a.rows * a.cols;
+  const vec = a.cols % 4 === 0;
+  const floats = { x: n, w: a.cols, dOut: n };
+  const { x, mean, rstd, dOut } = a;
+  let reuse;
+  if (a.dX) {
+    reuse = DX.run(ctx, {
+      key: { vec, twice: !!a.dX2, wg: layerNormLayout(ctx, a.cols) },
+      bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
+      floats,
+      params: { cu, c: a.cols },
+      count: a.rows,
+    });
+  }
+  if (!a.dW && !a.dB) return;
+  const blocks = Math.ceil(a.rows / BLOCK);
+  const bytes = a.cols * 4;
+  const dW = a.dW ?? ctx.scratch(bytes), dB = a.dB ?? ctx.scratch(bytes);
+  const one = blocks === 1 && !a.accumulate;
+  const pw = one ? dW : ctx.scratch(blocks * bytes), pb = one ? dB : ctx.scratch(blocks * bytes);
+  PARTIAL.run(ctx, {
+    key: { vec },
+    bind: { x, mean, rstd, dOut, pw, pb },
+    floats,
+    reuse,
+    params: { rows: a.rows, cu },
+    count: blocks * cu,
+  });
+  if (one) return;
+  const acc = !!a.accumulate;
+  FINAL.run(ctx, { key: { vec, acc }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
+}
+
+/** CPU reference of `layerNormBackward`, in doubles. */
+function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void {
+  const c = a.cols;
+  const dw = new Float64Array(c), db = new Float64Array(c);
+  for (let r = 0; r < a.rows; r++) {
+    const m = a.mean[r], rs = a.rstd[r];
+    let sg = 0, sgx = 0;
+    for (let j = 0; j < c; j++) {
+      const k = r * c + j, dy = a.dOut[k], xh = (a.x[k] - m) * rs, g = dy * a.w[j];
+      sg += g;
+      sgx += g * xh;
+      dw[j] += dy * xh;
+      db[j] += dy;
+    }
+    if (!a.dX) continue;
+    for (let j = 0; j < c; j++) {
+      const k = r * c + j, xh = (a.x[k] - m) * rs;
+      a.dX[k] = rs * (a.dOut[k] * a.w[j] - sg / c - (xh * sgx) / c);
+      if (a.dX2) a.dX2[k] = a.dX[k];
+    }
+  }
+  for (let j = 0; j < c; j++) {
+    if (a.dW) a.dW[j] = a.accumulate ? a.dW[j] + dw[j] : dw[j];
+    if (a.dB) a.dB[j] = a.accumulate ? a.dB[j] + db[j] : db[j];
+  }
+}
+
+/**
+ * LayerNorm gradients from the saved mean and rstd: the input gradient (rows, cols) and the weight
+ * and bias gradients (cols), `dw = sum_rows dy * xh`, `db = sum_rows dy`.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { layerNormBackwardKernel } from "./layernorm.ts";
+ * const dW = new Float64Array(2), dB = new Float64Array(2), dOut = new Float64Array([0.5, 0.25]);
+ * const x = new Float64Array([1, 3]), w = new Float64Array([1, 1]);
+ * layerNormBackwardKernel.cpu({
+ *   x, w, mean: new Float64Array([2]), rstd: new Float64Array([1]), dOut, dW, dB, rows: 1, cols: 2,
+ * });
+ * assert(dW[0] === -0.5 && dB[1] === 0.25); // xh = [-1, 1]
+ * ```
+ */
+export const layerNormBackwardKernel: Kernel<
+  LayerNormBackwardArgs<Buf>,
+  LayerNormBackwardArgs<FloatArray>
+> = { gpu: layerNormBackward, cpu: layerNormBackwardCpu };

@@ -1,15 +1,17 @@
 /**
- * Layout copies along one axis: slice (with its backward pass) and concat (whose gradient is
- * slices; permutes live in `permute.ts`). They move 4-byte words of any dtype, so they serve f32 values and i32 ids
- * alike; vec4 words whenever the runs allow it. Shapes travel in uniforms, so a changing sequence
- * length (decoding) reuses one pipeline.
+ * Layout copies: slice along one axis (with its backward pass), concat (whose gradient is
+ * slices), and any permutation of a tensor's axes (splitting and merging attention heads,
+ * transposes; the backward pass is the inverse permutation). They move 4-byte words of any dtype
+ * bit-exactly, so they serve f32 values and i32 ids alike; vec4 words whenever the runs allow it.
+ * Shapes travel in uniforms, so a changing sequence length (decoding) reuses one pipeline (per
+ * rank, for permutes).
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program, type Scalar } from "./program.ts";
 
 /** Arrays the layout references accept: any 4-byte typed array (copies are exact). */
-export type WordArray = FloatArray | Int32Array | Uint32Array;
+type WordArray = FloatArray | Int32Array | Uint32Array;
 
 const word = (k: { vec: boolean }) => `alias W = ${k.vec ? "vec4u" : "u32"};`;
 
@@ -55,7 +57,6 @@ interface Block {
 
 function blockCopy(ctx: KernelContext, src: Buf, dst: Buf, b: Block): void {
   const n = b.rows * b.rowLen;
-  if (n === 0) return;
   const { rowLen, srcRow, srcOff, dstRow, dstOff } = b;
   const vec = [rowLen, srcRow, srcOff, dstRow, dstOff].every((x) => x % 4 === 0);
   const w = vec ? 4 : 1;
@@ -117,22 +118,15 @@ function sliceBlock(s: SliceArgs<unknown>): Block {
   };
 }
 
-/** Copies a range of one axis on the GPU: out[o, j, i] = a[o, start + j, i]. */
 function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
   blockCopy(ctx, s.a, s.out, sliceBlock(s));
 }
 
-/**
- * Backward of `slice` on the GPU: the input's gradient is the output's gradient inside the range
- * and zero outside, written in one pass (no separate zero fill).
- *
- * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
- */
+// One pass over the input's gradient, zeros included (no separate zero fill).
 function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
   checkSlice(s);
   const rowLen = s.dim * s.inner, n = s.outer * rowLen;
-  if (n === 0) return;
   const lo = s.start * s.inner, hi = (s.start + s.length) * s.inner;
   const vec = [rowLen, lo, hi].every((x) => x % 4 === 0), w = vec ? 4 : 1;
   PAD.run(ctx, {
@@ -149,11 +143,7 @@ function sliceForwardCpu(s: SliceArgs<WordArray>): void {
   blockCopyCpu(s.a, s.out, sliceBlock(s));
 }
 
-/**
- * CPU reference of `sliceBackward`.
- *
- * @param s `a` = gradient of the output, `out` = gradient of the input, sizes
- */
+/** CPU reference of `sliceBackward`. */
 function sliceBackwardCpu(s: SliceArgs<WordArray>): void {
   checkSlice(s);
   s.out.fill(0, 0, s.outer * s.dim * s.inner);
@@ -203,7 +193,7 @@ function concatBlocks(c: ConcatArgs<unknown>): Block[] {
   });
 }
 
-/** Joins tensors along one axis on the GPU (one block copy per piece). */
+// One block copy per piece.
 function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
   concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
 }
@@ -226,10 +216,10 @@ function concatForwardCpu(c: ConcatArgs<WordArray>): void {
  * assert(out[0] === 2 && out[3] === 6);
  * ```
  */
-export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
-  sliceForward,
-  sliceForwardCpu,
-);
+export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
+  gpu: sliceForward,
+  cpu: sliceForwardCpu,
+};
 
 /**
  * Backward of the slice: `a` is the output's gradient (outer, length, inner), `out` the input's
@@ -245,10 +235,10 @@ export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
  * assert(out[0] === 0 && out[2] === 2 && out[4] === 3);
  * ```
  */
-export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = kernel(
-  sliceBackward,
-  sliceBackwardCpu,
-);
+export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
+  gpu: sliceBackward,
+  cpu: sliceBackwardCpu,
+};
 
 /**
  * Joins `parts`, each (outer, dims[k], inner), along the middle axis into `whole`
@@ -264,7 +254,162 @@ export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> =
  * assert(whole[1] === 3 && whole[3] === 2 && whole[5] === 6); // [1, 3, 4, 2, 5, 6]
  * ```
  */
-export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = kernel(
-  concatForward,
-  concatForwardCpu,
-);
+export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = {
+  gpu: concatForward,
+  cpu: concatForwardCpu,
+};
+
+const AXES = [0, 1, 2, 3, 4, 5, 6, 7];
+const uniforms = Object.fromEntries(
+  AXES.flatMap((d) => [[`d${d}`, "u32"], [`s${d}`, "u32"]]),
+) as Record<`${"d" | "s"}${number}`, Scalar>;
+
+// Permute: one invocation per output word; the output index is decomposed innermost first and
+// mapped through the input strides (shape and strides of the merged permutation in `p`).
+const PERMUTE = program({
+  label: "permute",
+  inputs: { src: "W" },
+  outputs: { dst: "W" },
+  uniforms,
+  workgroup: 256,
+  head: (k: { rank: number; vec: boolean }) => `alias W = ${k.vec ? "vec4u" : "u32"};`,
+  body: (k) =>
+    `var rem = i;
+  var s = 0u;
+${
+      AXES.slice(0, k.rank).reverse().map((d) =>
+        `  { let q = rem / p.d${d}; s += (rem - q * p.d${d}) * p.s${d}; rem = q; }`
+      ).join("\n")
+    }
+  dst[i] = src[s];`,
+});
+const params = Object.fromEntries(Object.keys(uniforms).map((u) => [u, 0])) as Record<
+  keyof typeof uniforms,
+  number
+>;
+
+/** A permutation with size-1 axes dropped and axes that stay adjacent merged. */
+interface Merged {
+  /** Input shape after merging. */
+  shape: number[];
+  /** Output axis k reads merged input axis perm[k]. */
+  perm: number[];
+}
+
+function checkPerm(shape: readonly number[], perm: readonly number[]): void {
+  const seen = new Set(perm);
+  if (
+    perm.length !== shape.length || seen.size !== perm.length ||
+    perm.some((p) => !Number.isInteger(p) || p < 0 || p >= shape.length)
+  ) {
+    throw new Error(
+      `Cannot permute shape [${shape.join(", ")}] by [${perm.join(", ")}]: not a permutation`,
+    );
+  }
+}
+
+function mergePermutation(shape: readonly number[], perm: readonly number[]): Merged {
+  // Input axes longer than 1, numbered in memory order.
+  const rankOf = new Map<number, number>();
+  shape.forEach((d, a) => d !== 1 && rankOf.set(a, rankOf.size));
+  const keep = perm.filter((a) => shape[a] !== 1);
+  // Runs of axes adjacent in memory that stay adjacent in the output become one axis.
+  const groups: number[][] = [];
+  for (const a of keep) {
+    const last = groups[groups.length - 1];
+    if (last && rankOf.get(last[last.length - 1])! + 1 === rankOf.get(a)) last.push(a);
+    else groups.push([a]);
+  }
+  const byInput = groups.map((g, k) => ({
+    first: g[0],
+    k,
+    size: g.reduce((p, a) => p * shape[a], 1),
+  }))
+    .sort((x, y) => x.first - y.first);
+  const merged = byInput.map((g) => g.size);
+  const where = new Map(byInput.map((g, i) => [g.k, i]));
+  return { shape: merged, perm: groups.map((_, k) => where.get(k)!) };
+}
+
+/** Arguments of `permuteForward` / `permuteBackward`. */
+export interface PermuteArgs<B> {
+  /** The input (shape). */
+  a: B;
+  /** The output, with out.shape[k] = shape[perm[k]]. */
+  out: B;
+  /** The input's shape. */
+  shape: readonly number[];
+  /** Output axis k is input axis perm[k]. */
+  perm: readonly number[];
+}
+
+/**
+ * Size-1 axes are dropped and axes that stay adjacent are merged first (so a (B, T, N, D) to
+ * (B, N, T, D) head split is a rank-4 copy with D-long runs); vec4 words when the innermost input
+ * axis stays innermost with a length divisible by 4. At most 8 axes after merging.
+ */
+function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
+  checkPerm(p.shape, p.perm);
+  const m = mergePermutation(p.shape, p.perm);
+  const n = m.shape.reduce((x, d) => x * d, 1);
+  if (n === 0) return;
+  if (m.shape.length === 0) {
+    m.shape.push(1);
+    m.perm.push(0);
+  }
+  const rank = m.shape.length;
+  if (rank > 8) throw new Error(`Cannot permute ${rank} axes after merging: at most 8`);
+  const inner = m.shape[rank - 1];
+  const vec = m.perm[rank - 1] === rank - 1 && inner % 4 === 0 ? 4 : 1;
+  const shape = m.shape.map((d, i) => (i === rank - 1 ? d / vec : d));
+  const strides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  m.perm.forEach((a, k) => {
+    params[`d${k}`] = shape[a];
+    params[`s${k}`] = strides[a];
+  });
+  const key = { rank, vec: vec === 4 };
+  PERMUTE.run(ctx, { key, bind: { src: p.a, dst: p.out }, params, count: n / vec });
+}
+
+/** CPU reference of `permuteForward` (any rank). */
+function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
+  checkPerm(p.shape, p.perm);
+  const r = p.shape.length;
+  const inStrides = new Array<number>(r);
+  for (let i = r - 1, s = 1; i >= 0; i--) {
+    inStrides[i] = s;
+    s *= p.shape[i];
+  }
+  const outShape = p.perm.map((a) => p.shape[a]);
+  const n = outShape.reduce((x, d) => x * d, 1);
+  for (let i = 0; i < n; i++) {
+    let rem = i, s = 0;
+    for (let k = r - 1; k >= 0; k--) {
+      s += (rem % outShape[k]) * inStrides[p.perm[k]];
+      rem = Math.floor(rem / outShape[k]);
+    }
+    p.out[i] = p.a[s];
+  }
+}
+
+/**
+ * Copies `a` into a permuted layout, output axis k being input axis `perm[k]`
+ * (`out.shape[k] = shape[perm[k]]`); any 4-byte words, bit-exact.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { permuteKernel } from "./layout.ts";
+ * const a = new Int32Array([0, 1, 2, 3, 4, 5]), out = new Int32Array(6); // (2, 3) -> (3, 2)
+ * permuteKernel.cpu({ a, out, shape: [2, 3], perm: [1, 0] });
+ * assert(out[1] === 3 && out[4] === 2); // [0, 3, 1, 4, 2, 5]
+ * ```
+ */
+export const permuteKernel: Kernel<PermuteArgs<Buf>, PermuteArgs<WordArray>> = {
+  gpu: permuteForward,
+  cpu: permuteForwardCpu,
+};

@@ -5,15 +5,17 @@
  * @module
  */
 import { type KernelContext, roundUp } from "./context.ts";
-import { matmulHeuristic, matmulKernel, matmulVariantFits } from "./matmul.ts";
 import {
   MATMUL_VARIANTS,
   type MatmulArgs,
+  matmulHeuristic,
+  matmulKernel,
   type MatmulPlan,
   matmulShapeClass,
   type MatmulVariant,
+  matmulVariantFits,
   resolveMatmul,
-} from "./matmul_plan.ts";
+} from "./matmul.ts";
 
 /** Sizes for `tuneMatmul` (buffers are made inside). */
 export type MatmulShape = Omit<MatmulArgs<unknown>, "a" | "b" | "out" | "variant">;
@@ -59,7 +61,7 @@ function checkRows(p: MatmulPlan<Float32Array>, got: Float32Array): number {
       const want = new Float64Array(p.n);
       const bz = p.b.subarray(z * p.strideB, z * p.strideB + p.k * p.n);
       matmulKernel.cpu({ a: arow, b: bz, out: want, m: 1, n: p.n, k: p.k, transB: p.transB });
-      const c0 = z * p.strideC + m * p.n;
+      const c0 = (z * p.m + m) * p.n;
       if (p.accumulate) { for (let n = 0; n < p.n; n++) want[n] += p.out[c0 + n]; }
       let rms = 0;
       for (let n = 0; n < p.n; n++) rms += want[n] * want[n];
@@ -112,7 +114,7 @@ export async function tuneMatmul(
     const sizes = resolveMatmul({ ...s, a: 0, b: 0, out: 0 });
     const lenA = roundUp(Math.max(1, sizes.strideA * (sizes.batch - 1) + sizes.m * sizes.k), 4);
     const lenB = roundUp(Math.max(1, sizes.strideB * (sizes.batch - 1) + sizes.k * sizes.n), 4);
-    const lenC = roundUp(Math.max(1, sizes.strideC * (sizes.batch - 1) + sizes.m * sizes.n), 4);
+    const lenC = roundUp(Math.max(1, sizes.batch * sizes.m * sizes.n), 4);
     const ha = randomFill(lenA, 1), hb = randomFill(lenB, 2), hc = randomFill(lenC, 3);
     const mk = (data: Float32Array<ArrayBuffer>) => {
       const buf = dev.createBuffer({ size: data.byteLength, usage: STORAGE_COPY });
@@ -180,7 +182,6 @@ export async function tuneMatmul(
  * ```ts ignore
  * const family = await probeMatmulFamily(dev, () => dev.sync());
  * ```
- * @param sync flushes the recorded work and waits for it
  */
 export async function probeMatmulFamily(
   ctx: KernelContext,

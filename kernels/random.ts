@@ -6,7 +6,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 const PCG = /* wgsl */ `
 fn pcg(v: u32) -> u32 {
@@ -48,28 +48,7 @@ const NORMAL_AT = program({
   out[i] = p.scale * normal(pcg(h + pcg(pos[b] + pcg(b + pcg(p.seed)))));`,
 });
 
-/** Arguments of `randomNormalAt`: one (H) noise vector per batch row, each at its own position. */
-export interface RandomNormalAtArgs<B> {
-  /** Position of each row, (B) u32. */
-  pos: B;
-  /** Output, (B, H). */
-  out: B;
-  /** Rows. */
-  B: number;
-  /** Channels. */
-  H: number;
-  /** 32-bit seed. */
-  seed: number;
-  /** Multiplier. */
-  scale?: number;
-}
-
-/**
- * Fills (B, H) with the noise of (seed, b, pos[b], h): what `randomNormal` draws at those
- * positions (cached decoding, where every row has its own length).
- */
 function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
-  if (a.B * a.H === 0) return;
   NORMAL_AT.run(ctx, {
     key: {},
     bind: { pos: a.pos, out: a.out },
@@ -78,7 +57,7 @@ function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
   });
 }
 
-/** Arguments of `randomNormal`: noise for a (B, T, H) tensor at positions pos0..pos0+T-1. */
+/** Arguments of `randomNormal`: noise for (B, T, H) at positions pos0..pos0+T-1. */
 export interface RandomNormalArgs<B> {
   /** Output, (B, T, H). */
   out: B;
@@ -96,16 +75,20 @@ export interface RandomNormalArgs<B> {
   scale?: number;
 }
 
+/** Arguments of `randomNormalAt`: one (H) noise vector per batch row, `out` (B, H). */
+export interface RandomNormalAtArgs<B> extends Omit<RandomNormalArgs<B>, "T" | "pos0"> {
+  /** Position of each row, (B) u32. */
+  pos: B;
+}
+
 function pcg(v: number): number {
   const s = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
   const w = Math.imul(((s >>> ((s >>> 28) + 4)) ^ s) >>> 0, 277803737) >>> 0;
   return ((w >>> 22) ^ w) >>> 0;
 }
 
-/** Fills a (B, T, H) buffer with scale * N(0, 1) noise keyed by (seed, b, pos0 + t, h). */
 function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
   const n = a.B * a.T * a.H;
-  if (n === 0) return;
   NORMAL.run(ctx, {
     key: {},
     bind: { out: a.out },
@@ -114,53 +97,34 @@ function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
   });
 }
 
-/** CPU reference of `randomNormal` (the same hash, so both backends draw the same noise). */
-function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
-  const { B, T, H } = a;
-  const pos0 = a.pos0 ?? 0, scale = a.scale ?? 1;
-  const sh = pcg(a.seed >>> 0);
-  for (let b = 0; b < B; b++) {
-    const bh = pcg((b + sh) >>> 0);
-    for (let t = 0; t < T; t++) {
-      const th = pcg((t + pos0 + bh) >>> 0);
-      for (let h = 0; h < H; h++) {
-        const x = pcg((h + th) >>> 0);
-        const y = pcg((x ^ 0x9e3779b9) >>> 0);
-        const u1 = Math.fround((Math.fround(x >>> 8) + 1) / 16777217);
-        const u2 = Math.fround((y >>> 8) / 16777216);
-        a.out[(b * T + t) * H + h] = scale * Math.sqrt(-2 * Math.log(u1)) *
-          Math.cos(6.283185307179586 * u2);
-      }
-    }
+// The noise of (seed, b, t) for h < H into out[at..], drawn as the shader draws it.
+function noiseRow(
+  out: FloatArray,
+  at: number,
+  H: number,
+  seed: number,
+  b: number,
+  t: number,
+  scale: number,
+): void {
+  const th = pcg((t + pcg((b + pcg(seed >>> 0)) >>> 0)) >>> 0);
+  for (let h = 0; h < H; h++) {
+    const x = pcg((h + th) >>> 0);
+    const y = pcg((x ^ 0x9e3779b9) >>> 0);
+    const u1 = Math.fround((Math.fround(x >>> 8) + 1) / 16777217);
+    const u2 = Math.fround((y >>> 8) / 16777216);
+    out[at + h] = scale * Math.sqrt(-2 * Math.log(u1)) * Math.cos(6.283185307179586 * u2);
   }
 }
 
-/**
- * CPU draw of the same noise for arbitrary (row, position) pairs: one (H) vector per pair.
- * Decoding uses it when each batch row sits at its own position.
- *
- * @param out destination, (pairs, H)
- * @param pairs [row, position] per output vector
- * @param seed 32-bit seed
- */
-function randomNormalAtCpu(
-  out: FloatArray,
-  pairs: readonly (readonly [number, number])[],
-  H: number,
-  seed: number,
-  scale = 1,
-): void {
-  const sh = pcg(seed >>> 0);
-  pairs.forEach(([b, t], k) => {
-    const th = pcg((t + pcg((b + sh) >>> 0)) >>> 0);
-    for (let h = 0; h < H; h++) {
-      const x = pcg((h + th) >>> 0);
-      const y = pcg((x ^ 0x9e3779b9) >>> 0);
-      const u1 = Math.fround((Math.fround(x >>> 8) + 1) / 16777217);
-      const u2 = Math.fround((y >>> 8) / 16777216);
-      out[k * H + h] = scale * Math.sqrt(-2 * Math.log(u1)) * Math.cos(6.283185307179586 * u2);
+/** CPU reference of `randomNormal` (the same hash, so both backends draw the same noise). */
+function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
+  const { B, T, H } = a;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      noiseRow(a.out, (b * T + t) * H, H, a.seed, b, t + (a.pos0 ?? 0), a.scale ?? 1);
     }
-  });
+  }
 }
 
 /**
@@ -177,8 +141,10 @@ function randomNormalAtCpu(
  * assert(full[7] !== 0 && one[1] === 2 * full[7]);
  * ```
  */
-export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<FloatArray>> =
-  kernel(randomNormal, randomNormalCpu);
+export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<FloatArray>> = {
+  gpu: randomNormal,
+  cpu: randomNormalCpu,
+};
 
 /**
  * The noise of `randomNormal` with each batch row b at its own position `pos[b]`: (B, H) from
@@ -197,7 +163,9 @@ export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<
 export const randomNormalAtKernel: Kernel<
   RandomNormalAtArgs<Buf>,
   Omit<RandomNormalAtArgs<never>, "pos" | "out"> & { pos: ArrayLike<number>; out: FloatArray }
-> = kernel(randomNormalAt, (a) => {
-  const pairs = Array.from({ length: a.B }, (_, b) => [b, a.pos[b]] as const);
-  randomNormalAtCpu(a.out, pairs, a.H, a.seed, a.scale ?? 1);
-});
+> = {
+  gpu: randomNormalAt,
+  cpu: (a) => {
+    for (let b = 0; b < a.B; b++) noiseRow(a.out, b * a.H, a.H, a.seed, b, a.pos[b], a.scale ?? 1);
+  },
+};

@@ -7,7 +7,7 @@
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { MAP_WG, NEG_BIG, rowProgram } from "./_map_rows.ts";
-import { type Kernel, kernel, program } from "./program.ts";
+import { type Kernel, program } from "./program.ts";
 
 /** The reductions over the last axis. */
 export type ReduceOp = "sum" | "mean" | "max";
@@ -27,19 +27,12 @@ export interface ReduceArgs<B, I = B> {
   n: number;
 }
 
-/** Arguments of `reduceBackward`. */
-export interface ReduceBackwardArgs<B, I = B> {
-  /** Which reduction. */
-  op: ReduceOp;
+/** Arguments of `reduceBackward`: the forward's op, sizes and (max) `idx`, and the gradients. */
+export interface ReduceBackwardArgs<B, I = B> extends Omit<ReduceArgs<B, I>, "x" | "out"> {
   /** Gradient of the output, (rows). */
   dy: B;
-  /** Max only: the argmax of each row from the forward pass, (rows) i32. */
-  idx?: I;
   /** Gradient of the input, (rows, n). */
   dx: B;
-  rows: number;
-  /** Row length. */
-  n: number;
 }
 
 const FORWARD = rowProgram({
@@ -86,7 +79,6 @@ const BACKWARD = program({
   },
 });
 
-/** Reduces each row of `x` (sum, mean, or max and/or its first index). */
 function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
   const { op, rows, n } = args;
   if (rows === 0) return;
@@ -155,10 +147,10 @@ function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): vo
  * assert(out[0] === 3 && out[1] === 3);
  * ```
  */
-export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = kernel(
-  reduceForward,
-  reduceForwardCpu,
-);
+export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = {
+  gpu: reduceForward,
+  cpu: reduceForwardCpu,
+};
 
 /**
  * Spreads each row's gradient `dy` (rows) over `dx` (rows, n): to every element (sum), divided by
@@ -176,4 +168,4 @@ export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32A
 export const reduceBackwardKernel: Kernel<
   ReduceBackwardArgs<Buf>,
   ReduceBackwardArgs<FloatArray, Int32Array>
-> = kernel(reduceBackward, reduceBackwardCpu);
+> = { gpu: reduceBackward, cpu: reduceBackwardCpu };

@@ -9,7 +9,7 @@
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { NEG_BIG, rowProgram } from "./_map_rows.ts";
-import { type Kernel, kernel } from "./program.ts";
+import type { Kernel } from "./program.ts";
 
 /** Arguments of `softmaxForward`: `B` is a buffer for the launcher, an array for the reference. */
 export interface SoftmaxArgs<B> {
@@ -22,17 +22,12 @@ export interface SoftmaxArgs<B> {
   n: number;
 }
 
-/** Arguments of `softmaxBackward`. */
-export interface SoftmaxBackwardArgs<B> {
-  /** Forward output, (rows, n). */
-  y: B;
+/** Arguments of `softmaxBackward`: the forward's result `y` and sizes, and the gradients. */
+export interface SoftmaxBackwardArgs<B> extends Omit<SoftmaxArgs<B>, "x"> {
   /** Gradient of the output, (rows, n). */
   dy: B;
   /** Gradient of the input, (rows, n). */
   dx: B;
-  rows: number;
-  /** Row length. */
-  n: number;
 }
 
 /**
@@ -46,7 +41,6 @@ export interface SoftmaxBackwardArgs<B> {
  * assert(onlineSoftmaxState("x[base + i]").fields === "m: f32, s: f32");
  * ```
  * @param load WGSL expression of element `i` of the row
- * @returns the row-shader state (fields, init, accum, combine)
  */
 export function onlineSoftmaxState(
   load: string,
@@ -83,14 +77,12 @@ const BACKWARD = rowProgram({
   each: () => "dx[base + i] = y[base + i] * (dy[base + i] - st.d);",
 });
 
-/** Softmax of each row. */
 function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void {
   const { rows, n } = args;
   if (rows === 0 || n === 0) return;
   FORWARD.run(ctx, { key: {}, bind: { x: args.x, y: args.y }, rows, n });
 }
 
-/** Softmax backward: `dx = y * (dy - sum(dy * y))` per row. */
 function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Buf>): void {
   const { rows, n } = args;
   if (rows === 0 || n === 0) return;
@@ -132,10 +124,10 @@ function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
  * assert(Math.abs(y[1] - 0.75) < 1e-15);
  * ```
  */
-export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = kernel(
-  softmaxForward,
-  softmaxForwardCpu,
-);
+export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = {
+  gpu: softmaxForward,
+  cpu: softmaxForwardCpu,
+};
 
 /**
  * Softmax backward from the forward output: `dx = y * (dy - sum(dy * y))` per row, all (rows, n).
@@ -153,4 +145,4 @@ export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = 
 export const softmaxBackwardKernel: Kernel<
   SoftmaxBackwardArgs<Buf>,
   SoftmaxBackwardArgs<FloatArray>
-> = kernel(softmaxBackward, softmaxBackwardCpu);
+> = { gpu: softmaxBackward, cpu: softmaxBackwardCpu };

@@ -10,7 +10,7 @@
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { mapProgram } from "./_map_rows.ts";
-import { type Kernel, kernel } from "./program.ts";
+import type { Kernel } from "./program.ts";
 
 /** The unary ops. */
 export type UnaryOp = "exp" | "log" | "neg" | "relu" | "tanh" | "gelu";
@@ -108,31 +108,21 @@ export interface UnaryArgs<B> {
   n: number;
 }
 
-/** Arguments of `unaryBackward`. */
-export interface UnaryBackwardArgs<B> {
-  /** Which op. */
-  op: UnaryOp;
-  /** Forward input, (n) (unused by neg). */
-  x: B;
+/** Arguments of `unaryBackward`: the forward's op, input `x` (unused by neg) and size. */
+export interface UnaryBackwardArgs<B> extends Omit<UnaryArgs<B>, "out"> {
   /** Gradient of the output, (n). */
   dy: B;
   /** Gradient of the input, (n). */
   dx: B;
-  /** Element count. */
-  n: number;
 }
 
-/** Applies a unary op elementwise. */
 function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
   const { n, op } = args;
-  if (n === 0) return;
   UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
 }
 
-/** Computes the input gradient of a unary op: `dx = dy * f'(x)`. */
 function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
   const { n, op } = args;
-  if (n === 0) return;
   const x = op === "neg" ? undefined : args.x;
   UNARY_BACKWARD.run(ctx, { key: { op }, bind: { x, g: args.dy, dx: args.dx }, n });
 }
@@ -147,7 +137,6 @@ function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
  * import { erf } from "./unary.ts";
  * assert(Math.abs(erf(1) - 0.8427007929497149) < 1e-15);
  * ```
- * @returns erf(x)
  */
 export function erf(x: number): number {
   if (x < 0) return -erf(-x);
@@ -161,12 +150,7 @@ export function erf(x: number): number {
   return (2 / Math.sqrt(Math.PI)) * Math.exp(-x * x) * sum;
 }
 
-/**
- * The complementary error function `1 - erf(x)` in double precision, accurate in relative
- * terms in the right tail.
- *
- * @returns erfc(x)
- */
+/** The complementary error function `1 - erf(x)` in doubles, relatively accurate in the tail. */
 function erfc(x: number): number {
   if (x < 3) return 1 - erf(x);
   // erfc(x) = e^{-x^2}/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + 2/(x + ...))))).
@@ -227,10 +211,10 @@ function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
  * assert(Math.abs(out[0] - 0.8413447460685429) < 1e-15); // 1 * Phi(1)
  * ```
  */
-export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = kernel(
-  unaryForward,
-  unaryForwardCpu,
-);
+export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = {
+  gpu: unaryForward,
+  cpu: unaryForwardCpu,
+};
 
 /**
  * Input gradient of a unary op, `dx = dy * f'(x)` elementwise over (n).
@@ -244,5 +228,7 @@ export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = kernel
  * assert(dx[0] === 2 && Math.abs(dx[1] - (1 - Math.tanh(1) ** 2)) < 1e-15);
  * ```
  */
-export const unaryBackwardKernel: Kernel<UnaryBackwardArgs<Buf>, UnaryBackwardArgs<FloatArray>> =
-  kernel(unaryBackward, unaryBackwardCpu);
+export const unaryBackwardKernel: Kernel<UnaryBackwardArgs<Buf>, UnaryBackwardArgs<FloatArray>> = {
+  gpu: unaryBackward,
+  cpu: unaryBackwardCpu,
+};

@@ -5,12 +5,12 @@
  * @module
  */
 import {
+  attentionBackwardKernel,
+  attentionDecodeKernel,
   attentionKernel,
   type AttentionLayout,
   type RotaryOptions,
 } from "../../kernels/attention.ts";
-import { attentionBackwardKernel } from "../../kernels/attention_backward.ts";
-import { attentionDecodeKernel } from "../../kernels/attention_decode.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";

@@ -8,10 +8,10 @@
 import {
   addInPlaceKernel,
   axpbyKernel,
+  binaryBackwardKernel,
   binaryKernel,
   type BinaryOp,
 } from "../../kernels/elementwise.ts";
-import { binaryBackwardKernel } from "../../kernels/elementwise_backward.ts";
 import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { noGrad } from "../grad_mode.ts";

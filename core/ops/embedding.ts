@@ -4,8 +4,7 @@
  * repeated tokens give bit-identical gradients run after run.
  * @module
  */
-import { embeddingKernel } from "../../kernels/embedding.ts";
-import { embeddingBackwardKernel } from "../../kernels/embedding_backward.ts";
+import { embeddingBackwardKernel, embeddingKernel } from "../../kernels/embedding.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward } from "./save.ts";

@@ -5,8 +5,7 @@
  * Reference: Li et al. 2023 (FIRE); formula in `kernels/fire.ts`.
  * @module
  */
-import { fireKernel } from "../../kernels/fire.ts";
-import { fireBackwardKernel } from "../../kernels/fire_backward.ts";
+import { fireBackwardKernel, fireKernel } from "../../kernels/fire.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";

@@ -4,8 +4,7 @@
  * and the bias. Row statistics are saved only when a gradient will be needed.
  * @module
  */
-import { layerNormKernel, LN_EPS } from "../../kernels/layernorm.ts";
-import { layerNormBackwardKernel } from "../../kernels/layernorm_backward.ts";
+import { layerNormBackwardKernel, layerNormKernel, LN_EPS } from "../../kernels/layernorm.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";

@@ -5,8 +5,12 @@
  * dtype bit-exactly (ids as well as values).
  * @module
  */
-import { concatKernel, sliceBackwardKernel, sliceKernel } from "../../kernels/layout.ts";
-import { permuteKernel } from "../../kernels/permute.ts";
+import {
+  concatKernel,
+  permuteKernel,
+  sliceBackwardKernel,
+  sliceKernel,
+} from "../../kernels/layout.ts";
 import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { numel } from "../backend.ts";

@@ -4,8 +4,7 @@
  * rules that reuse the same kernel with other transposes instead of copying.
  * @module
  */
-import { matmulKernel } from "../../kernels/matmul.ts";
-import type { MatmulArgs } from "../../kernels/matmul_plan.ts";
+import { type MatmulArgs, matmulKernel } from "../../kernels/matmul.ts";
 import { record } from "../autograd.ts";
 import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";

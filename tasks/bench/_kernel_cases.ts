@@ -5,8 +5,13 @@
  * @module
  */
 import type { Device } from "../../core/device.ts";
-import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
-import { MATMUL_VARIANTS, type MatmulVariant, resolveMatmul } from "../../kernels/matmul_plan.ts";
+import {
+  MATMUL_VARIANTS,
+  matmulKernel,
+  type MatmulVariant,
+  matmulVariantFits,
+  resolveMatmul,
+} from "../../kernels/matmul.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
 import { attentionKernel } from "../../kernels/attention.ts";
 import { softmaxKernel } from "../../kernels/softmax.ts";

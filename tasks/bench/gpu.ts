@@ -12,7 +12,7 @@ import { initBackend } from "../../core/backend.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { Rng } from "../../kernels/rng.ts";
-import type { MatmulVariant } from "../../kernels/matmul_plan.ts";
+import type { MatmulVariant } from "../../kernels/matmul.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
 import { matmulCase } from "./_kernel_cases.ts";
 import { measure } from "./kernels.ts";

@@ -3,8 +3,7 @@ import { backward } from "../../core/ops/backward.ts";
 import { embedding } from "../../core/ops/embedding.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { Tensor } from "../../core/tensor.ts";
-import { embeddingKernel } from "../../kernels/embedding.ts";
-import { embeddingBackwardKernel } from "../../kernels/embedding_backward.ts";
+import { embeddingBackwardKernel, embeddingKernel } from "../../kernels/embedding.ts";
 import { assertClose, gpuTest, maybeDevice, randArray, randInts } from "../kernels/_harness.ts";
 
 const V = 7, H = 9, SHAPE = [3, 41]; // ids (3, 41), many repeats of 7 ids plus bad ones

@@ -4,8 +4,7 @@ import type { Device } from "../../core/device.ts";
 import { addLayerNorm, layerNorm } from "../../core/ops/layernorm.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
-import { layerNormKernel } from "../../kernels/layernorm.ts";
-import { layerNormBackwardKernel } from "../../kernels/layernorm_backward.ts";
+import { layerNormBackwardKernel, layerNormKernel } from "../../kernels/layernorm.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 
 const R = 13, C = 12; // (R, C) rows; shaped (1, R, C) to check leading axes

@@ -3,8 +3,7 @@ import { backward } from "../../core/ops/backward.ts";
 import { concat, permute, slice, transpose } from "../../core/ops/layout.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
 import { Tensor } from "../../core/tensor.ts";
-import { sliceBackwardKernel } from "../../kernels/layout.ts";
-import { permuteKernel } from "../../kernels/permute.ts";
+import { permuteKernel, sliceBackwardKernel } from "../../kernels/layout.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 
 const prod = (s: number[]) => s.reduce((p, d) => p * d, 1);

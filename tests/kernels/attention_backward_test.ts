@@ -1,7 +1,6 @@
 import { deepStrictEqual } from "node:assert/strict";
 import type { KernelContext } from "../../kernels/context.ts";
-import { attentionKernel } from "../../kernels/attention.ts";
-import { attentionBackwardKernel } from "../../kernels/attention_backward.ts";
+import { attentionBackwardKernel, attentionKernel } from "../../kernels/attention.ts";
 import {
   assertClose,
   gpuTest,

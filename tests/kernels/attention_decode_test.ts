@@ -1,6 +1,6 @@
 import { throws } from "node:assert/strict";
 import type { AttentionLayout } from "../../kernels/attention.ts";
-import { attentionDecodeKernel } from "../../kernels/attention_decode.ts";
+import { attentionDecodeKernel } from "../../kernels/attention.ts";
 import {
   assertClose,
   gpuTest,

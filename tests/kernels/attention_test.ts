@@ -1,8 +1,10 @@
 import { deepStrictEqual, throws } from "node:assert/strict";
 import type { KernelContext } from "../../kernels/context.ts";
-import { attentionKernel } from "../../kernels/attention.ts";
-import { attentionBackwardKernel } from "../../kernels/attention_backward.ts";
-import { attentionDecodeKernel } from "../../kernels/attention_decode.ts";
+import {
+  attentionBackwardKernel,
+  attentionDecodeKernel,
+  attentionKernel,
+} from "../../kernels/attention.ts";
 import {
   assertClose,
   gpuTest,

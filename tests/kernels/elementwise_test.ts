@@ -2,10 +2,10 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import {
   addInPlaceKernel,
   axpbyKernel,
+  binaryBackwardKernel,
   binaryKernel,
   type BinaryOp,
 } from "../../kernels/elementwise.ts";
-import { binaryBackwardKernel } from "../../kernels/elementwise_backward.ts";
 import {
   assertClose,
   gpuTest,

@@ -1,8 +1,7 @@
 import { deepStrictEqual, ok, throws } from "node:assert/strict";
 import type { KernelContext } from "../../kernels/context.ts";
 import { matmulKernel } from "../../kernels/matmul.ts";
-import { embeddingKernel } from "../../kernels/embedding.ts";
-import { embeddingBackwardKernel } from "../../kernels/embedding_backward.ts";
+import { embeddingBackwardKernel, embeddingKernel } from "../../kernels/embedding.ts";
 import {
   assertClose,
   gpuTest,

@@ -31,7 +31,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "copyKernel.gpu() copies element ranges at offsets like the CPU reference",
+  name: "copyKernel.gpu() copies the first n elements like the CPU reference",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
@@ -39,9 +39,9 @@ Deno.test({
     const a = upload(dev, src);
     const out = poisoned(dev, 500);
     fillKernel.gpu(dev, { out, n: 500, value: 0 });
-    copyKernel.gpu(dev, { a, out, n: 301, srcOffset: 13, dstOffset: 99 });
+    copyKernel.gpu(dev, { a, out, n: 301 });
     const want = new Float32Array(500);
-    copyKernel.cpu({ a: src, out: want, n: 301, srcOffset: 13, dstOffset: 99 });
+    copyKernel.cpu({ a: src, out: want, n: 301 });
     assertClose(await readF32(dev, out, 500), want, 0, "copy");
     release(dev, a, out);
   },

@@ -1,6 +1,5 @@
 import { ok } from "node:assert/strict";
-import { FIRE_INIT_L, fireKernel } from "../../kernels/fire.ts";
-import { fireBackwardKernel } from "../../kernels/fire_backward.ts";
+import { FIRE_INIT_L, fireBackwardKernel, fireKernel } from "../../kernels/fire.ts";
 import {
   assertClose,
   gpuTest,

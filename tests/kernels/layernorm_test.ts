@@ -1,6 +1,5 @@
 import { deepStrictEqual, throws } from "node:assert/strict";
-import { layerNormKernel } from "../../kernels/layernorm.ts";
-import { layerNormBackwardKernel } from "../../kernels/layernorm_backward.ts";
+import { layerNormBackwardKernel, layerNormKernel } from "../../kernels/layernorm.ts";
 import {
   assertClose,
   gpuTest,

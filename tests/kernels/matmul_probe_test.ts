@@ -1,7 +1,6 @@
 import { ok, strictEqual } from "node:assert/strict";
 import { probeMatmulFamily } from "../../kernels/matmul_tune.ts";
-import { matmulHeuristic } from "../../kernels/matmul.ts";
-import { resolveMatmul } from "../../kernels/matmul_plan.ts";
+import { matmulHeuristic, resolveMatmul } from "../../kernels/matmul.ts";
 import { gpuTest, maybeDevice } from "./_harness.ts";
 
 Deno.test({

@@ -1,11 +1,17 @@
 import { deepStrictEqual as assertEquals, ok, throws } from "node:assert/strict";
-import { matmulKernel, matmulVariantFits } from "../../kernels/matmul.ts";
-import { MATMUL_VARIANTS, matmulShapeClass, resolveMatmul } from "../../kernels/matmul_plan.ts";
+import {
+  MATMUL_VARIANTS,
+  matmulKernel,
+  matmulShapeClass,
+  matmulTexture,
+  matmulVariantFits,
+  resolveMatmul,
+  textureForm,
+} from "../../kernels/matmul.ts";
 import { type MatmulShape, tuneMatmul } from "../../kernels/matmul_tune.ts";
 import { fillKernel } from "../../kernels/fill.ts";
 import type { KernelContext } from "../../kernels/context.ts";
-import type { TextureCopier } from "../../kernels/_matmul_fill.ts";
-import { matmulTexture, textureForm } from "../../kernels/matmul_texture.ts";
+
 import type { Device } from "../../core/device.ts";
 import {
   assertClose,
@@ -39,7 +45,7 @@ function lengths(s: MatmulShape): { a: number; b: number; c: number } {
   return {
     a: len(p.strideA, p.m * p.k),
     b: len(p.strideB, p.k * p.n),
-    c: len(p.strideC, p.m * p.n),
+    c: p.batch * p.m * p.n || 1,
   };
 }
 
@@ -56,7 +62,7 @@ function naive(s: MatmulShape, a: Float32Array, b: Float32Array, c0: Float32Arra
           const bv = p.transB ? b[z * p.strideB + n * p.k + k] : b[z * p.strideB + k * p.n + n];
           acc += av * bv;
         }
-        const i = z * p.strideC + m * p.n + n;
+        const i = (z * p.m + m) * p.n + n;
         out[i] = (p.accumulate ? out[i] : 0) + acc;
       }
     }
@@ -111,12 +117,8 @@ Deno.test("matmulKernel.cpu() matches the definition with transposes, strides an
 
 Deno.test("resolveMatmul() fills defaults and rejects bad sizes", () => {
   const p = resolveMatmul({ a: 0, b: 0, out: 0, m: 2, n: 3, k: 4, batch: 2, strideA: 0 });
-  assertEquals([p.strideA, p.strideB, p.strideC, p.transA, p.accumulate], [0, 12, 6, false, false]);
+  assertEquals([p.strideA, p.strideB, p.transA, p.accumulate], [0, 12, false, false]);
   throws(() => resolveMatmul({ a: 0, b: 0, out: 0, m: -1, n: 3, k: 4 }), /m = -1/);
-  throws(
-    () => resolveMatmul({ a: 0, b: 0, out: 0, m: 2, n: 3, k: 4, batch: 2, strideC: 0 }),
-    /overlap/,
-  );
   assertEquals(matmulShapeClass({ m: 4096, n: 512, k: 100 }), "matmul:4096x128x512");
 });
 
@@ -198,11 +200,11 @@ Deno.test({
 });
 
 /**
- * A context that can copy buffers into its scratch textures, as `TextureCopier` asks: each copy
+ * A context that can copy buffers into its scratch textures, as `KernelContext.copyBufferToTexture` asks: each copy
  * submits everything recorded before it first, so queue order is kept (test-only; a device
  * records the copy into its own command stream instead).
  */
-function copyingContext(dev: Device): KernelContext & TextureCopier & { copies: number } {
+function copyingContext(dev: Device): KernelContext & { copies: number } {
   const usage = GPUTextureUsage.STORAGE_BINDING | GPUTextureUsage.TEXTURE_BINDING |
     GPUTextureUsage.COPY_DST;
   return {

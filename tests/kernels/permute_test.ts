@@ -1,5 +1,5 @@
 import { deepStrictEqual, throws } from "node:assert/strict";
-import { permuteKernel } from "../../kernels/permute.ts";
+import { permuteKernel } from "../../kernels/layout.ts";
 import {
   assertClose,
   gpuTest,

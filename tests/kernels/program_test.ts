@@ -1,11 +1,6 @@
 import { ok as assert, strictEqual } from "node:assert/strict";
 import { grid1d } from "../../kernels/context.ts";
-import {
-  FLAT_TEXTURE_TYPE,
-  flatExtents,
-  flatFetch,
-  flatTexture,
-} from "../../kernels/_flat_texture.ts";
+import { FLAT_TEXTURE_TYPE, flatExtents, flatFetch, flatTexture } from "../../kernels/program.ts";
 import type { Device } from "../../core/device.ts";
 import {
   gpuTest,
