@@ -3,20 +3,21 @@
 // step s is read back while step s+1 is recorded (one readback per step, deferred by one), and
 // checkpoints are written at step boundaries with everything a bit-exact resume needs.
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { PretrainConfig } from "../../cli/config_types.ts";
 import type { CheckpointState } from "../../core/checkpoint_read.ts";
 import type { CrashPoint } from "../../core/checkpoint.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW } from "../../core/optim.ts";
 import type { Rng } from "../../kernels/rng.ts";
-import { saveTrainCheckpoint } from "./checkpoint_io.ts";
-import type { TrainStream } from "./dataset.ts";
+import { runConfigHash, saveTrainCheckpoint } from "./checkpoint_io.ts";
+import type { TrainDataset, TrainStream } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import type { StepRecord, TrainReport } from "./report.ts";
 import {
   batchSizeAt,
   type Budget,
+  budgetOf,
   budgetProgress,
   type Counters,
   learningRate,
@@ -35,28 +36,16 @@ export interface LoopContext {
   readonly opt: AdamW;
   /** The train split, positioned. */
   readonly stream: TrainStream;
-  /** Dataset name for `state.json`. */
-  readonly dataset: string;
-  /** Name of the folder the dataset resolved to, for `state.json`. */
-  readonly datasetFolder?: string;
-  /** Row length T. */
-  readonly rowLength: number;
-  /** What drives the schedules. */
-  readonly budget: Budget;
+  /** The dataset (its name, folder and row length go into `state.json`). */
+  readonly data: TrainDataset;
   /** The run's seed (drawn when `seed` is None). */
   readonly seed: number;
   /** The generator of evaluation passes, saved with the model's. */
   readonly trainRng: Rng;
-  /** `config_hash` for `state.json`. */
-  readonly configHash: string;
-  /** `<model_dir>/<name>/checkpoints`. */
-  readonly checkpointRoot: string;
   /** Progress display and metrics. */
   readonly report: TrainReport;
   /** Counters to continue from (zeros for a new run). */
   readonly start: LoopStart;
-  /** Test hook: SIGKILL this process right after step `point` of save number `save`. */
-  readonly crash?: { point: CrashPoint; save: number } | null;
 }
 
 /** Where a run continues from. */
@@ -81,9 +70,16 @@ export interface SavedCheckpoint {
   readonly step: number;
 }
 
-interface Pending {
-  read: Promise<number>;
-  step: Omit<StepRecord, "loss">;
+/** Test hook `ABACUS_TRAIN_CRASH=<point>@<n>`: SIGKILL right after `point` of the n-th save. */
+function crashHook(): { point: CrashPoint; save: number } | null {
+  let spec: string | undefined;
+  try {
+    spec = Deno.env.get("ABACUS_TRAIN_CRASH");
+  } catch {
+    return null;
+  }
+  const m = /^(written|moved-old|moved-new)@(\d+)$/.exec(spec ?? "");
+  return m ? { point: m[1] as CrashPoint, save: Number(m[2]) } : null;
 }
 
 /**
@@ -100,34 +96,35 @@ interface Pending {
  */
 export class TrainLoop {
   #c: LoopContext;
+  #budget: Budget;
   #step: number;
   #optSteps: number;
   #tokens: number;
-  #elapsedBefore: number;
+  #loss: number | null;
   #t0 = performance.now();
   #sessionTokens = 0;
-  #loss: number | null;
   #lr = 0;
   #batch = 0;
   #saves = 0;
+  #crash = crashHook();
   #lastSaveAt = performance.now();
   #lastSaveStep: number;
   #lastSaved: SavedCheckpoint | null = null;
 
-  /** @param context Model, optimizer, data, budget, counters and outputs. */
+  /** @param context Model, optimizer, data, counters and outputs. */
   constructor(context: LoopContext) {
     this.#c = context;
+    this.#budget = budgetOf(context.cfg);
     this.#step = context.start.step;
     this.#optSteps = context.start.optimizerSteps;
     this.#tokens = context.start.tokens;
-    this.#elapsedBefore = context.start.elapsed;
     this.#loss = context.start.loss;
     this.#lastSaveStep = context.start.step;
   }
 
   /** Counters now. */
   get counters(): Counters {
-    const elapsed = this.#elapsedBefore + (performance.now() - this.#t0) / 1000;
+    const elapsed = this.#c.start.elapsed + (performance.now() - this.#t0) / 1000;
     return { step: this.#step, tokens: this.#tokens, elapsed };
   }
 
@@ -142,31 +139,26 @@ export class TrainLoop {
     return s > 0 ? this.#sessionTokens / s : 0;
   }
 
-  /** The last checkpoint this session saved. */
-  get lastSaved(): SavedCheckpoint | null {
-    return this.#lastSaved;
+  /** Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step). */
+  #stopReason(): string | null {
+    if (this.#c.cfg.dryrun && this.#step > this.#c.start.step) return "dryrun";
+    const rowLength = this.#c.data.meta.rowLength;
+    return stopReason(this.#c.cfg, { budget: this.#budget, at: this.counters, rowLength });
   }
 
   /**
-   * Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step).
+   * Trains until the budget, the step cap or `dryrun` says stop.
    *
-   * @returns A phrase such as `reached train.steps=40`, or null.
+   * @returns Why it stopped, a phrase such as `reached train.steps=40`.
    */
-  stopReason(): string | null {
-    if (this.#c.cfg.dryrun && this.#step > this.#c.start.step) return "dryrun";
-    const { cfg, budget, rowLength } = this.#c;
-    return stopReason(cfg, { budget, at: this.counters, rowLength });
-  }
-
-  /** Trains until {@link TrainLoop.stopReason} says stop. */
   async run(): Promise<string> {
-    const { cfg, model, opt, stream, budget } = this.#c;
-    const mb = cfg.impl.microbatch_size, T = this.#c.rowLength;
-    let pending: Pending | null = null;
+    const { cfg, model, opt, stream } = this.#c, budget = this.#budget;
+    const mb = cfg.impl.microbatch_size, T = this.#c.data.meta.rowLength;
+    let pending: { read: Promise<number>; record: StepRecord } | null = null;
     let reason: string | null;
     this.#t0 = performance.now();
     this.#lastSaveAt = this.#t0;
-    while ((reason = this.stopReason()) === null) {
+    while ((reason = this.#stopReason()) === null) {
       const at = this.counters;
       const p = budgetProgress(budget, at);
       const lr = learningRate(p, {
@@ -198,7 +190,7 @@ export class TrainLoop {
       const read = startLossRead(lossT);
       lossT.dispose();
       if (pending) await this.#settle(pending);
-      pending = { read, step: this.#record() };
+      pending = { read, record: this.#record() };
       if (this.#saveDue()) {
         await this.#settle(pending);
         pending = null;
@@ -209,27 +201,30 @@ export class TrainLoop {
     return reason;
   }
 
-  #record(): Omit<StepRecord, "loss"> {
+  /** The step just recorded, its loss still on the device. */
+  #record(): StepRecord {
     return {
       step: this.#step,
-      optimizerStep: this.#optSteps,
+      optimizer_step: this.#optSteps,
       tokens: this.#tokens,
+      loss: NaN, // read back one step later, by #settle
       lr: this.#lr,
-      batchSize: this.#batch,
+      batch_size: this.#batch,
       elapsed: this.counters.elapsed,
-      tokensPerSecond: this.tokensPerSecond,
+      tokens_per_second: this.tokensPerSecond,
     };
   }
 
-  async #settle(p: Pending): Promise<void> {
+  async #settle(p: { read: Promise<number>; record: StepRecord }): Promise<void> {
     const loss = await p.read;
     if (!Number.isFinite(loss)) {
       throw new TrainError(
-        `Training loss is ${loss} at step ${p.step.step}: stopped without saving; ${this.#kept()}`,
+        `Training loss is ${loss} at step ${p.record.step}: stopped without saving; ` +
+          this.#kept(),
       );
     }
     this.#loss = loss;
-    this.#c.report.step({ ...p.step, loss });
+    this.#c.report.step({ ...p.record, loss });
   }
 
   #kept(): string {
@@ -249,14 +244,14 @@ export class TrainLoop {
   }
 
   /**
-   * Writes a checkpoint of the current state (call between steps, with no loss pending):
-   * `impl.save_intermediate_model_name` (else upstream's `<model_type>_<date>_<loss>`) or
-   * `FINAL_<loss with 4 decimals>`.
+   * Writes a checkpoint of the current state into `<model_dir>/<name>/checkpoints/` (call
+   * between steps, with no loss pending): `impl.save_intermediate_model_name` (else upstream's
+   * `<model_type>_<date>_<loss>`) or `FINAL_<loss with 4 decimals>`.
    *
    * @param kind `intermediate` or `final`.
    */
   async save(kind: "intermediate" | "final"): Promise<SavedCheckpoint> {
-    const { cfg, model, stream, budget } = this.#c;
+    const { cfg, model, stream, data } = this.#c;
     const loss = this.#loss;
     const lossText = loss === null ? "nan" : loss.toFixed(4);
     const day = new Date().toISOString().slice(0, 10);
@@ -273,20 +268,24 @@ export class TrainLoop {
       optimizer_steps: this.#optSteps,
       tokens: this.#tokens,
       elapsed_seconds: at.elapsed,
-      schedule: { progress: budgetProgress(budget, at), lr: this.#lr, batch_size: this.#batch },
+      schedule: {
+        progress: budgetProgress(this.#budget, at),
+        lr: this.#lr,
+        batch_size: this.#batch,
+      },
       data: {
-        dataset: this.#c.dataset,
-        folder: this.#c.datasetFolder,
+        dataset: data.name,
+        folder: basename(data.dir),
         position: stream.position,
         epoch: stream.epoch,
       },
       rng: { model: model.rng.getState(), train: this.#c.trainRng.getState() },
       loss,
-      config_hash: this.#c.configHash,
+      config_hash: await runConfigHash(cfg),
       seed: this.#c.seed,
     };
-    const dir = join(this.#c.checkpointRoot, name);
-    const crash = this.#c.crash;
+    const dir = join(cfg.model_dir, cfg.name, "checkpoints", name);
+    const crash = this.#crash;
     const crashNow = crash && ++this.#saves === crash.save ? crash.point : undefined;
     try {
       await saveTrainCheckpoint(model, this.#c.opt, { dir, cfg, state, crashAfter: crashNow });

@@ -6,12 +6,12 @@
 import { join } from "node:path";
 import type { Budget } from "./schedule.ts";
 
-/** One optimizer step as reported. */
-export interface StepRecord {
+/** One optimizer step, as a line of `metrics.jsonl`. */
+export type StepRecord = {
   /** Microbatch steps done after it. */
   readonly step: number;
   /** Optimizer steps done after it. */
-  readonly optimizerStep: number;
+  readonly optimizer_step: number;
   /** Tokens consumed after it. */
   readonly tokens: number;
   /** Its training loss (mean over its microbatches). */
@@ -19,12 +19,12 @@ export interface StepRecord {
   /** Its learning rate. */
   readonly lr: number;
   /** Its batch size in samples. */
-  readonly batchSize: number;
+  readonly batch_size: number;
   /** Training seconds after it, across resumes. */
   readonly elapsed: number;
   /** Tokens per second in this session. */
-  readonly tokensPerSecond: number;
-}
+  readonly tokens_per_second: number;
+};
 
 function pad2(n: number): string {
   return String(n).padStart(2, "0");
@@ -124,8 +124,8 @@ export interface ReportOptions {
  * let out = "";
  * const r = new TrainReport({ runDir: null, budget: { kind: "steps", total: 10 }, printEvery: 1,
  *   tty: false, write: (t) => out += t });
- * r.step({ step: 4, optimizerStep: 4, tokens: 400, loss: 1.5, lr: 1e-3, batchSize: 8,
- *   elapsed: 2, tokensPerSecond: 200 });
+ * r.step({ step: 4, optimizer_step: 4, tokens: 400, loss: 1.5, lr: 1e-3, batch_size: 8,
+ *   elapsed: 2, tokens_per_second: 200 });
  * match(out, /step 4\/10 loss 1\.5000 lr 1\.00e-3 .* left 6 steps ~3s/);
  * r.close();
  * ```
@@ -163,16 +163,7 @@ export class TrainReport {
 
   /** Records a step and shows it (live, or as a plain line when due). */
   step(s: StepRecord): void {
-    this.record({
-      step: s.step,
-      optimizer_step: s.optimizerStep,
-      tokens: s.tokens,
-      loss: s.loss,
-      lr: s.lr,
-      batch_size: s.batchSize,
-      elapsed: s.elapsed,
-      tokens_per_second: s.tokensPerSecond,
-    });
+    this.record(s);
     const text = this.#describe(s);
     if (this.#tty) {
       const now = performance.now();
@@ -203,7 +194,7 @@ export class TrainReport {
 
   #describe(s: StepRecord): string {
     const b = this.#opts.budget;
-    const rate = s.tokensPerSecond;
+    const rate = s.tokens_per_second;
     let left: string;
     if (b.kind === "steps") {
       const n = Math.max(0, b.total - s.step);
@@ -214,7 +205,7 @@ export class TrainReport {
     } else left = formatDuration(Math.max(0, b.total - s.elapsed));
     const of = b.kind === "steps" ? `/${b.total}` : "";
     return `step ${s.step}${of} loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ` +
-      `batch ${s.batchSize} | ${compact(rate)} tok/s | elapsed ${formatDuration(s.elapsed)} | ` +
+      `batch ${s.batch_size} | ${compact(rate)} tok/s | elapsed ${formatDuration(s.elapsed)} | ` +
       `left ${left}`;
   }
 

@@ -3,11 +3,11 @@
 // (after checking all of it, before writing anything), train, save FINAL_<loss>, and measure the
 // test split. Kept apart from tasks/train.ts so tests and benchmarks can call it directly.
 
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { configToYaml } from "../../cli/config_files.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
-import { type CrashPoint, writeFileAtomic } from "../../core/checkpoint.ts";
+import { listCheckpoints } from "../../core/checkpoint_read.ts";
+import { writeFileAtomic } from "../../core/checkpoint.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { paramCounts, paramList } from "../../core/nn/params.ts";
@@ -16,8 +16,8 @@ import { AdamW } from "../../core/optim.ts";
 import { type Backend, initBackend } from "../../core/backend.ts";
 import { openDataset } from "../../data/dataset.ts";
 import { Rng } from "../../kernels/rng.ts";
-import { readTrainCheckpoint, runConfigHash } from "./checkpoint_io.ts";
-import { resolveTrainDataset, type TrainDataset, TrainStream } from "./dataset.ts";
+import { resumeFrom } from "./checkpoint_io.ts";
+import { resolveTrainDataset, TrainStream } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import { type ExactMatch, exactMatch, type TestLoss, testLoss } from "./evaluate.ts";
 import { type LoopStart, type SavedCheckpoint, TrainLoop } from "./loop.ts";
@@ -75,54 +75,6 @@ async function buildModel(
   return new ArithmeticModel(arch, arena, model.rng);
 }
 
-function crashHook(): { point: CrashPoint; save: number } | null {
-  let spec: string | undefined;
-  try {
-    spec = Deno.env.get("ABACUS_TRAIN_CRASH");
-  } catch {
-    return null;
-  }
-  const m = /^(written|moved-old|moved-new)@(\d+)$/.exec(spec ?? "");
-  return m ? { point: m[1] as CrashPoint, save: Number(m[2]) } : null;
-}
-
-interface Resumed {
-  start: LoopStart;
-  position: { position: number; epoch: number };
-  seed: number;
-}
-
-/** Loads the newest checkpoint into the model, optimizer and generators (checked first). */
-async function resume(
-  dir: string,
-  parts: { cfg: PretrainConfig; model: ArithmeticModel; opt: AdamW; trainRng: Rng },
-  trainRows: number,
-): Promise<Resumed> {
-  const ck = await readTrainCheckpoint(dir, parts);
-  const s = ck.state, rng = s.rng as { model: number[]; train: number[] };
-  if (s.data.position > trainRows) {
-    throw new TrainError(
-      `Cannot resume from ${dir}: its data position ${s.data.position} is past the train ` +
-        `split (${trainRows} rows)`,
-    );
-  }
-  parts.model.arena.writeAll(ck.weights);
-  parts.opt.loadStateDict(ck.optimizer);
-  parts.model.rng.setState(rng.model);
-  parts.trainRng.setState(rng.train);
-  return {
-    start: {
-      step: s.step,
-      optimizerSteps: s.optimizer_steps,
-      tokens: s.tokens,
-      elapsed: s.elapsed_seconds,
-      loss: s.loss,
-    },
-    position: { position: s.data.position, epoch: s.data.epoch },
-    seed: s.seed as number,
-  };
-}
-
 /**
  * Runs training from a resolved config, resuming from the run's newest checkpoint if any.
  *
@@ -158,9 +110,8 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
     throw new TrainError((e as Error).message.split("\n")[0]);
   }
   const backend = await chooseBackend(cfg.impl.backend);
-  const runRoot = join(cfg.model_dir, cfg.name);
-  const newest = (await listCheckpoints(runRoot))[0] ?? null;
-  const seed = cfg.seed ?? (newest ? 0 : crypto.getRandomValues(new Uint32Array(1))[0] >>> 1);
+  const newest = (await listCheckpoints(join(cfg.model_dir, cfg.name)))[0] ?? null;
+  let seed = cfg.seed ?? (newest ? 0 : crypto.getRandomValues(new Uint32Array(1))[0] >>> 1);
   const model = await buildModel(cfg, arch, backend, seed);
   const clip = cfg.train.gradient_clipping;
   const opt = new AdamW(model.arena, {
@@ -171,123 +122,96 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
     maxGradNorm: clip !== null && clip > 0 ? clip : null,
   });
   try {
-    return await session({ cfg, data, arch, backend, model, opt, newest, seed });
+    const trainRng = new Rng(seed, 3);
+    let start: LoopStart = { step: 0, optimizerSteps: 0, tokens: 0, elapsed: 0, loss: null };
+    let position = { position: 0, epoch: 0 };
+    if (newest) {
+      const trainRows = data.meta.counts.train;
+      const s = await resumeFrom(newest.path, { cfg, model, opt, trainRng, trainRows });
+      start = {
+        step: s.step,
+        optimizerSteps: s.optimizer_steps,
+        tokens: s.tokens,
+        elapsed: s.elapsed_seconds,
+        loss: s.loss,
+      };
+      position = { position: s.data.position, epoch: s.data.epoch };
+      seed = s.seed as number;
+    }
+    const budget = budgetOf(cfg), T = data.meta.rowLength;
+    const nothing = stopReason(cfg, { budget, at: start, rowLength: T });
+    if (nothing !== null) {
+      console.log(
+        newest
+          ? `Run ${cfg.name} is complete at step ${start.step} (${newest.path}): ${nothing}; ` +
+            `raise it to train longer`
+          : `Nothing to train: ${nothing}`,
+      );
+      return {
+        runDir: null,
+        reason: nothing,
+        step: start.step,
+        loss: start.loss,
+        final: null,
+        test: null,
+        exact: null,
+      };
+    }
+    const ds = await openDataset(data.dir);
+    const runDir = await createRunDir(cfg.base_dir, cfg.name);
+    await writeFileAtomic(join(runDir, "config.yaml"), configToYaml({ ...cfg, seed }));
+    const report = new TrainReport({
+      runDir,
+      budget,
+      printEvery: cfg.impl.print_loss_every_nth_step,
+    });
+    try {
+      const stream = new TrainStream(ds, cfg.impl.microbatch_size, position);
+      const loop = new TrainLoop({ cfg, model, opt, stream, data, seed, trainRng, report, start });
+      const device = backend.kind === "cpu" ? "cpu backend" : `webgpu on ${backend.adapterName}`;
+      report.line(
+        `Training ${cfg.name}: ${paramCounts(arch).total} parameters, ${data.dir} ` +
+          `(${data.meta.counts.train} train rows of ${T} tokens), ${device}, ` +
+          `budget ${budgetText(cfg, budget)}` +
+          (newest ? `, resuming from ${newest.path} at step ${start.step}` : `, seed ${seed}`),
+      );
+      report.line(`Run folder ${runDir}`);
+      const reason = await loop.run();
+      const final = cfg.impl.save_final_model && loop.loss !== null
+        ? await loop.save("final")
+        : null;
+      report.line(
+        `Stopped at step ${loop.counters.step} (${reason}): loss ${loop.loss?.toFixed(4)}, ` +
+          `${Math.round(loop.tokensPerSecond)} tokens/s, ${formatDuration(loop.counters.elapsed)}` +
+          (final ? `; saved ${final.dir}` : ""),
+      );
+      const evalModel = new ArithmeticModel(arch, model.arena, trainRng);
+      const batch = cfg.impl.microbatch_size;
+      const rows = (n: number) => ({ rows: cfg.dryrun ? batch : n, batch });
+      const test = await testLoss(evalModel, ds, rows(TEST_ROWS.loss));
+      const exact = await exactMatch(evalModel, ds, rows(TEST_ROWS.exactMatch));
+      report.record({
+        event: "test",
+        loss: test.loss,
+        perplexity: test.perplexity,
+        rows: test.rows,
+        exact_match: exact.accuracy,
+        exact_match_rows: exact.rows,
+      });
+      report.line(
+        `Test split: loss ${test.loss.toFixed(4)}, perplexity ${test.perplexity.toFixed(3)} ` +
+          `(${test.rows} rows); exact match ${(100 * exact.accuracy).toFixed(1)}% ` +
+          `(${exact.correct}/${exact.rows}, greedy)`,
+      );
+      return { runDir, reason, step: loop.counters.step, loss: loop.loss, final, test, exact };
+    } finally {
+      report.close();
+      ds.close();
+    }
   } finally {
     opt.dispose();
     model.dispose();
   }
-}
-
-/** Everything `train()` has built before the session starts. */
-interface Built {
-  cfg: PretrainConfig;
-  data: TrainDataset;
-  arch: Arch;
-  backend: Backend;
-  model: ArithmeticModel;
-  opt: AdamW;
-  newest: CheckpointInfo | null;
-  seed: number;
-}
-
-/** Resumes (when there is a checkpoint), trains, saves and evaluates. */
-async function session(built: Built): Promise<TrainOutcome> {
-  const { cfg, data, arch, backend, model, opt, newest } = built;
-  let seed = built.seed;
-  const runRoot = join(cfg.model_dir, cfg.name);
-  const trainRng = new Rng(seed, 3);
-  let start: LoopStart = { step: 0, optimizerSteps: 0, tokens: 0, elapsed: 0, loss: null };
-  let position = { position: 0, epoch: 0 };
-  if (newest) {
-    const r = await resume(newest.path, { cfg, model, opt, trainRng }, data.meta.counts.train);
-    ({ start, position, seed } = r);
-  }
-  const budget = budgetOf(cfg), T = data.meta.rowLength;
-  const nothing = stopReason(cfg, { budget, at: start, rowLength: T });
-  if (nothing !== null) {
-    console.log(
-      newest
-        ? `Run ${cfg.name} is complete at step ${start.step} (${newest.path}): ${nothing}; ` +
-          `raise it to train longer`
-        : `Nothing to train: ${nothing}`,
-    );
-    return {
-      runDir: null,
-      reason: nothing,
-      step: start.step,
-      loss: start.loss,
-      final: null,
-      test: null,
-      exact: null,
-    };
-  }
-  const ds = await openDataset(data.dir);
-  const runDir = await createRunDir(cfg.base_dir, cfg.name);
-  await writeFileAtomic(join(runDir, "config.yaml"), configToYaml({ ...cfg, seed }));
-  const report = new TrainReport({
-    runDir,
-    budget,
-    printEvery: cfg.impl.print_loss_every_nth_step,
-  });
-  try {
-    const loop = new TrainLoop({
-      cfg,
-      model,
-      opt,
-      stream: new TrainStream(ds, cfg.impl.microbatch_size, position),
-      dataset: data.name,
-      datasetFolder: basename(data.dir),
-      rowLength: T,
-      budget,
-      seed,
-      trainRng,
-      configHash: await runConfigHash(cfg),
-      checkpointRoot: join(runRoot, "checkpoints"),
-      report,
-      start,
-      crash: crashHook(),
-    });
-    const counts = paramCounts(arch);
-    report.line(
-      `Training ${cfg.name}: ${counts.total} parameters, ${data.dir} (${data.meta.counts.train} ` +
-        `train rows of ${T} tokens), ${describe(backend)}, budget ${budgetText(cfg, budget)}` +
-        (newest ? `, resuming from ${newest.path} at step ${start.step}` : `, seed ${seed}`),
-    );
-    report.line(`Run folder ${runDir}`);
-    const reason = await loop.run();
-    const final = cfg.impl.save_final_model && loop.loss !== null ? await loop.save("final") : null;
-    report.line(
-      `Stopped at step ${loop.counters.step} (${reason}): loss ${loop.loss?.toFixed(4)}, ` +
-        `${Math.round(loop.tokensPerSecond)} tokens/s, ${formatDuration(loop.counters.elapsed)}` +
-        (final ? `; saved ${final.dir}` : ""),
-    );
-    const evalModel = new ArithmeticModel(arch, model.arena, trainRng);
-    const rows = (n: number) => (cfg.dryrun ? cfg.impl.microbatch_size : n);
-    const batch = cfg.impl.microbatch_size;
-    const test = await testLoss(evalModel, ds, { rows: rows(TEST_ROWS.loss), batch });
-    const exact = await exactMatch(evalModel, ds, { rows: rows(TEST_ROWS.exactMatch), batch });
-    report.record({
-      event: "test",
-      loss: test.loss,
-      perplexity: test.perplexity,
-      rows: test.rows,
-      exact_match: exact.accuracy,
-      exact_match_rows: exact.rows,
-    });
-    report.line(
-      `Test split: loss ${test.loss.toFixed(4)}, perplexity ${test.perplexity.toFixed(3)} ` +
-        `(${test.rows} rows); exact match ${(100 * exact.accuracy).toFixed(1)}% ` +
-        `(${exact.correct}/${exact.rows}, greedy)`,
-    );
-    return { runDir, reason, step: loop.counters.step, loss: loop.loss, final, test, exact };
-  } finally {
-    report.close();
-    ds.close();
-  }
-}
-
-function describe(backend: Backend): string {
-  return backend.kind === "cpu" ? "cpu backend" : `webgpu on ${backend.adapterName}`;
 }
 
 function budgetText(cfg: PretrainConfig, budget: Budget): string {

@@ -5,13 +5,10 @@
 // Reference: upstream cramming/backend/optimizers/schedulers.py (budget-constant),
 // cramming/backend/torch_default.py (schedule_batch_size).
 
-/** What a run's budget counts: microbatch steps, tokens, or wall-clock seconds. */
-export type BudgetKind = "steps" | "tokens" | "seconds";
-
 /** A training budget: its unit and its size in that unit. */
 export interface Budget {
-  /** What is counted. */
-  readonly kind: BudgetKind;
+  /** What is counted: microbatch steps, tokens, or wall-clock seconds. */
+  readonly kind: "steps" | "tokens" | "seconds";
   /** How many units the whole run may use. */
   readonly total: number;
 }
@@ -26,20 +23,9 @@ export interface Counters {
   readonly elapsed: number;
 }
 
-/** The budget-related keys of a resolved config (a `PretrainConfig` fits). */
-export interface BudgetKeys {
-  /** Wall-clock budget in hours. */
-  readonly budget: number;
-  /** Budget keys of the `train` group. */
-  readonly train: {
-    readonly budget_steps: number | null;
-    readonly budget_tokens: number | null;
-  };
-}
-
 /**
- * Picks the budget of a config: `train.budget_steps`, else `train.budget_tokens`, else the
- * wall-clock `budget` in hours (upstream's only budget).
+ * Picks the budget of a config (a `PretrainConfig` fits): `train.budget_steps`, else
+ * `train.budget_tokens`, else the wall-clock `budget` in hours (upstream's only budget).
  *
  * @example
  * ```ts
@@ -52,7 +38,9 @@ export interface BudgetKeys {
  *   { kind: "seconds", total: 1800 });
  * ```
  */
-export function budgetOf(cfg: BudgetKeys): Budget {
+export function budgetOf(
+  cfg: { budget: number; train: { budget_steps: number | null; budget_tokens: number | null } },
+): Budget {
   if (cfg.train.budget_steps !== null) return { kind: "steps", total: cfg.train.budget_steps };
   if (cfg.train.budget_tokens !== null) return { kind: "tokens", total: cfg.train.budget_tokens };
   return { kind: "seconds", total: cfg.budget * 3600 };
@@ -74,11 +62,7 @@ export function budgetOf(cfg: BudgetKeys): Budget {
  */
 export function budgetProgress(budget: Budget, at: Counters): number {
   if (!(budget.total > 0)) return 1;
-  const used = budget.kind === "steps"
-    ? at.step
-    : budget.kind === "tokens"
-    ? at.tokens
-    : at.elapsed;
+  const used = { steps: at.step, tokens: at.tokens, seconds: at.elapsed }[budget.kind];
   return Math.min(1, Math.max(0, used / budget.total));
 }
 

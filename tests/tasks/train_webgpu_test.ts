@@ -3,7 +3,6 @@
 // resumed on webgpu reproduces the uninterrupted run's losses bit for bit.
 
 import { deepEqual } from "node:assert/strict";
-import { join } from "node:path";
 import { loadConfig } from "../../cli/config.ts";
 import type { Device } from "../../core/device.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
@@ -51,13 +50,9 @@ Deno.test({
           model,
           opt,
           stream: new TrainStream(ds, 16),
-          dataset: data.name,
-          rowLength: data.meta.rowLength,
-          budget,
+          data,
           seed: 1,
           trainRng: new Rng(1, 3),
-          configHash: "",
-          checkpointRoot: join(base, "ck"),
           report: new TrainReport({ runDir: null, budget, printEvery: 1, write: () => {} }),
           start: { step: 0, optimizerSteps: 0, tokens: 0, elapsed: 0, loss: null },
         });
