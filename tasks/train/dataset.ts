@@ -155,13 +155,8 @@ export class TrainStream {
   #epoch: number;
   #it: AsyncGenerator<{ tokens: Int32Array; nextRow: number }> | null = null;
 
-  /**
-   * @param start Where to continue (default: row 0 of epoch 0).
-   */
-  constructor(ds: Dataset, rows: number, start: { position: number; epoch: number } = {
-    position: 0,
-    epoch: 0,
-  }) {
+  /** @param start Where to continue (default: row 0 of epoch 0). */
+  constructor(ds: Dataset, rows: number, start = { position: 0, epoch: 0 }) {
     this.#ds = ds;
     this.#rows = rows;
     this.#position = start.position;

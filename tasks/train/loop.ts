@@ -44,22 +44,8 @@ export interface LoopContext {
   readonly trainRng: Rng;
   /** Progress display and metrics. */
   readonly report: TrainReport;
-  /** Counters to continue from (zeros for a new run). */
-  readonly start: LoopStart;
-}
-
-/** Where a run continues from. */
-export interface LoopStart {
-  /** Microbatch steps done. */
-  readonly step: number;
-  /** Optimizer steps done. */
-  readonly optimizerSteps: number;
-  /** Tokens consumed. */
-  readonly tokens: number;
-  /** Training seconds so far. */
-  readonly elapsed: number;
-  /** Last training loss. */
-  readonly loss: number | null;
+  /** The checkpoint's state to continue from (null for a new run). */
+  readonly resumed: CheckpointState | null;
 }
 
 /** A saved checkpoint. */
@@ -97,6 +83,7 @@ function crashHook(): { point: CrashPoint; save: number } | null {
 export class TrainLoop {
   #c: LoopContext;
   #budget: Budget;
+  #elapsedBefore: number;
   #step: number;
   #optSteps: number;
   #tokens: number;
@@ -115,16 +102,17 @@ export class TrainLoop {
   constructor(context: LoopContext) {
     this.#c = context;
     this.#budget = budgetOf(context.cfg);
-    this.#step = context.start.step;
-    this.#optSteps = context.start.optimizerSteps;
-    this.#tokens = context.start.tokens;
-    this.#loss = context.start.loss;
-    this.#lastSaveStep = context.start.step;
+    const s = context.resumed;
+    this.#elapsedBefore = s?.elapsed_seconds ?? 0;
+    this.#step = this.#lastSaveStep = s?.step ?? 0;
+    this.#optSteps = s?.optimizer_steps ?? 0;
+    this.#tokens = s?.tokens ?? 0;
+    this.#loss = s?.loss ?? null;
   }
 
   /** Counters now. */
   get counters(): Counters {
-    const elapsed = this.#c.start.elapsed + (performance.now() - this.#t0) / 1000;
+    const elapsed = this.#elapsedBefore + (performance.now() - this.#t0) / 1000;
     return { step: this.#step, tokens: this.#tokens, elapsed };
   }
 
@@ -141,7 +129,7 @@ export class TrainLoop {
 
   /** Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step). */
   #stopReason(): string | null {
-    if (this.#c.cfg.dryrun && this.#step > this.#c.start.step) return "dryrun";
+    if (this.#c.cfg.dryrun && this.#step > (this.#c.resumed?.step ?? 0)) return "dryrun";
     const rowLength = this.#c.data.meta.rowLength;
     return stopReason(this.#c.cfg, { budget: this.#budget, at: this.counters, rowLength });
   }

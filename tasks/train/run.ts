@@ -1,7 +1,8 @@
 // One `deno task train` run from a resolved config: find (or generate) the dataset, choose the
 // backend, build the model, resume from the newest checkpoint of the run when there is one
 // (after checking all of it, before writing anything), train, save FINAL_<loss>, and measure the
-// test split. Kept apart from tasks/train.ts so tests and benchmarks can call it directly.
+// test split (loss, perplexity and greedy exact match, without gradients). Kept apart from
+// tasks/train.ts so tests and benchmarks can call it directly.
 
 import { join } from "node:path";
 import { configToYaml } from "../../cli/config_files.ts";
@@ -10,22 +11,46 @@ import { listCheckpoints } from "../../core/checkpoint_read.ts";
 import { writeFileAtomic } from "../../core/checkpoint.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
+import { evalLoss, lossTargets } from "../../core/nn/objective.ts";
+import { noGrad } from "../../core/grad_mode.ts";
+import { argmax } from "../../core/ops/reduce.ts";
+import { scope } from "../../core/tensor.ts";
 import { paramCounts, paramList } from "../../core/nn/params.ts";
 import { ParamArena } from "../../core/arena.ts";
 import { AdamW } from "../../core/optim.ts";
 import { type Backend, initBackend } from "../../core/backend.ts";
-import { openDataset } from "../../data/dataset.ts";
+import { type Dataset, openDataset } from "../../data/dataset.ts";
+import { EOS, EQUALS, PAD } from "../../data/tokenizer.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { resumeFrom } from "./checkpoint_io.ts";
 import { resolveTrainDataset, TrainStream } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
-import { type ExactMatch, exactMatch, type TestLoss, testLoss } from "./evaluate.ts";
-import { type LoopStart, type SavedCheckpoint, TrainLoop } from "./loop.ts";
+import { type SavedCheckpoint, TrainLoop } from "./loop.ts";
 import { createRunDir, formatDuration, TrainReport } from "./report.ts";
 import { type Budget, budgetOf, stopReason } from "./schedule.ts";
 
 /** Test rows used for the final loss and for the greedy exact-match check (at most). */
 const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
+
+/** Loss of the test split. */
+export interface TestLoss {
+  /** Mean cross-entropy per predicted token (or per sample with `loss_reduction=none`). */
+  readonly loss: number;
+  /** exp(loss). */
+  readonly perplexity: number;
+  /** Test rows used. */
+  readonly rows: number;
+}
+
+/** Greedy-decoding accuracy. */
+export interface ExactMatch {
+  /** Rows whose whole answer (digits, EOS and padding after it) came out right. */
+  readonly correct: number;
+  /** Rows decoded (rows without `=` are skipped). */
+  readonly rows: number;
+  /** correct / rows. */
+  readonly accuracy: number;
+}
 
 /** What a run did. */
 export interface TrainOutcome {
@@ -123,21 +148,15 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
   });
   try {
     const trainRng = new Rng(seed, 3);
-    let start: LoopStart = { step: 0, optimizerSteps: 0, tokens: 0, elapsed: 0, loss: null };
-    let position = { position: 0, epoch: 0 };
-    if (newest) {
-      const trainRows = data.meta.counts.train;
-      const s = await resumeFrom(newest.path, { cfg, model, opt, trainRng, trainRows });
-      start = {
-        step: s.step,
-        optimizerSteps: s.optimizer_steps,
-        tokens: s.tokens,
-        elapsed: s.elapsed_seconds,
-        loss: s.loss,
-      };
-      position = { position: s.data.position, epoch: s.data.epoch };
-      seed = s.seed as number;
-    }
+    const trainRows = data.meta.counts.train;
+    const resumed = newest &&
+      await resumeFrom(newest.path, { cfg, model, opt, trainRng, trainRows });
+    if (resumed) seed = resumed.seed as number;
+    const start = {
+      step: resumed?.step ?? 0,
+      tokens: resumed?.tokens ?? 0,
+      elapsed: resumed?.elapsed_seconds ?? 0,
+    };
     const budget = budgetOf(cfg), T = data.meta.rowLength;
     const nothing = stopReason(cfg, { budget, at: start, rowLength: T });
     if (nothing !== null) {
@@ -151,7 +170,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
         runDir: null,
         reason: nothing,
         step: start.step,
-        loss: start.loss,
+        loss: resumed?.loss ?? null,
         final: null,
         test: null,
         exact: null,
@@ -166,8 +185,18 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
       printEvery: cfg.impl.print_loss_every_nth_step,
     });
     try {
-      const stream = new TrainStream(ds, cfg.impl.microbatch_size, position);
-      const loop = new TrainLoop({ cfg, model, opt, stream, data, seed, trainRng, report, start });
+      const stream = new TrainStream(ds, cfg.impl.microbatch_size, resumed?.data);
+      const loop = new TrainLoop({
+        cfg,
+        model,
+        opt,
+        stream,
+        data,
+        seed,
+        trainRng,
+        report,
+        resumed,
+      });
       const device = backend.kind === "cpu" ? "cpu backend" : `webgpu on ${backend.adapterName}`;
       report.line(
         `Training ${cfg.name}: ${paramCounts(arch).total} parameters, ${data.dir} ` +
@@ -218,4 +247,93 @@ function budgetText(cfg: PretrainConfig, budget: Budget): string {
   const cap = cfg.train.steps < 12_000_000 ? `, train.steps=${cfg.train.steps}` : "";
   if (budget.kind === "seconds") return `${cfg.budget} hours${cap}`;
   return `${budget.total} ${budget.kind}${cap}`;
+}
+
+async function* chunks(
+  ds: Dataset,
+  rows: number,
+  batch: number,
+): AsyncGenerator<{ ids: Int32Array; B: number }> {
+  const total = Math.min(rows, ds.meta.counts.test), T = ds.meta.rowLength;
+  for (let start = 0; start < total; start += batch) {
+    const raw = await ds.readRows("test", start, Math.min(batch, total - start));
+    yield { ids: Int32Array.from(raw), B: raw.length / T };
+  }
+}
+
+/**
+ * The test-split loss (`maximal_recurrence_in_eval` recurrences, no Abacus shift, no gradient)
+ * over the first `rows` test rows, each batch weighted by its predicted tokens (upstream logs the
+ * test log-perplexity after its final save). One readback per batch; the model's generator draws
+ * the initial states, so it shares the trained arena but not the training generator.
+ */
+async function testLoss(
+  model: ArithmeticModel,
+  ds: Dataset,
+  options: { rows: number; batch: number },
+): Promise<TestLoss> {
+  const T = ds.meta.rowLength, a = model.arch;
+  let sum = 0, weight = 0, used = 0;
+  for await (const { ids, B } of chunks(ds, options.rows, options.batch)) {
+    const t = scope(() => noGrad(() => evalLoss(model, ids, B, T)));
+    const value = (await t.toArray())[0];
+    t.dispose();
+    const w = a.lossReduction === "mean"
+      ? lossTargets(ids, B, T, { maskBeforeEquals: a.maskBeforeEquals }).filter((x) => x >= 0)
+        .length
+      : B;
+    sum += value * w;
+    weight += w;
+    used += B;
+  }
+  const loss = weight > 0 ? sum / weight : NaN;
+  return { loss, perplexity: Math.exp(loss), rows: used };
+}
+
+/**
+ * Greedy exact-match accuracy on the first `rows` test rows: each row's prompt is everything up
+ * to and including its `=`; the model then predicts one token at a time (argmax at the last
+ * filled position of a full-row forward pass, upstream's `_generate(quick=True)`: no KV cache)
+ * until it writes EOS or the row is full. A row is correct when the decoded row equals the
+ * stored one. One readback per decoding step.
+ */
+async function exactMatch(
+  model: ArithmeticModel,
+  ds: Dataset,
+  options: { rows: number; batch: number },
+): Promise<ExactMatch> {
+  const T = ds.meta.rowLength;
+  let correct = 0, decoded = 0;
+  for await (const { ids, B } of chunks(ds, options.rows, options.batch)) {
+    const work = new Int32Array(B * T).fill(PAD);
+    const cur = new Int32Array(B), done = new Uint8Array(B);
+    for (let b = 0; b < B; b++) {
+      const eq = ids.subarray(b * T, b * T + T).indexOf(EQUALS);
+      if (eq < 0 || eq + 1 >= T) {
+        done[b] = 2; // no prompt: skipped
+        continue;
+      }
+      work.set(ids.subarray(b * T, b * T + eq + 1), b * T);
+      cur[b] = eq + 1;
+    }
+    while (done.some((d) => d === 0)) {
+      // (B, T) i32: the most likely next token after every position.
+      const t = scope(() => noGrad(() => argmax(model.forward(work, B, T, { training: false }))));
+      const pred = await t.toArray();
+      t.dispose();
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        const tok = pred[b * T + cur[b] - 1];
+        work[b * T + cur[b]] = tok;
+        cur[b]++;
+        if (tok === EOS || cur[b] >= T) done[b] = 1;
+      }
+    }
+    for (let b = 0; b < B; b++) {
+      if (done[b] === 2) continue;
+      decoded++;
+      if (work.subarray(b * T, b * T + T).every((x, t) => x === ids[b * T + t])) correct++;
+    }
+  }
+  return { correct, rows: decoded, accuracy: decoded > 0 ? correct / decoded : NaN };
 }

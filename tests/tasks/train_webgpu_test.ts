@@ -54,7 +54,7 @@ Deno.test({
           seed: 1,
           trainRng: new Rng(1, 3),
           report: new TrainReport({ runDir: null, budget, printEvery: 1, write: () => {} }),
-          start: { step: 0, optimizerSteps: 0, tokens: 0, elapsed: 0, loss: null },
+          resumed: null,
         });
         dev.flush();
         const before = { ...dev.stats };
