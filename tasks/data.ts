@@ -17,49 +17,31 @@ function errorLine(err: unknown): string {
 
 async function run(args: DataArgs, progress: Progress | null): Promise<string> {
   const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
+  const { preset, spec } = args;
+  const where = { name: args.name, out: args.out, baseDir: args.baseDir, force: args.force };
   const t0 = performance.now();
   const seconds = () => ((performance.now() - t0) / 1000).toFixed(1);
+  const fits = (what: string, needed: string) => {
+    if (args.tokenizerType && args.tokenizerType !== needed) {
+      throw new DataError(
+        `Cannot generate ${what}: tokenizer ${args.tokenizerType} does not fit (needs ${needed})`,
+      );
+    }
+  };
   if (args.isGrid) {
     if (args.testRatio !== undefined) {
       throw new DataError(`Cannot generate grid: grids put every sample in test`);
     }
-    const grid = await generateGrid({
-      preset: args.preset,
-      base: args.spec,
-      ...args.grid,
-      name: args.name,
-      out: args.out,
-      baseDir: args.baseDir,
-      force: args.force,
-      onProgress,
-    });
-    if (args.tokenizerType && args.tokenizerType !== grid.tokenizer) {
-      throw new DataError(
-        `Cannot generate grid: tokenizer ${args.tokenizerType} does not fit (needs ${grid.tokenizer})`,
-      );
-    }
+    const grid = await generateGrid({ preset, base: spec, ...args.grid, ...where, onProgress });
+    fits("grid", grid.tokenizer);
     const rows = grid.cells.reduce((s, c) => s + c.rows, 0);
     progress?.done();
     return `Wrote grid ${grid.name}: ${grid.cells.length} cells, ${rows} samples, in ${seconds()} s`;
   }
-  const request = {
-    preset: args.preset,
-    spec: args.spec,
-    name: args.name,
-    out: args.out,
-    baseDir: args.baseDir,
-    testRatio: args.testRatio,
-    force: args.force,
-    onProgress,
-  };
+  const request = { preset, spec, ...where, testRatio: args.testRatio };
   const plan = planDataset(request);
-  const needed = tokenizerFor(resolveSpec(plan.spec));
-  if (args.tokenizerType && args.tokenizerType !== needed) {
-    throw new DataError(
-      `Cannot generate data: tokenizer ${args.tokenizerType} does not fit (needs ${needed})`,
-    );
-  }
-  const meta = await generateDataset({ ...request, out: plan.out });
+  fits("data", tokenizerFor(resolveSpec(plan.spec)));
+  const meta = await generateDataset({ ...request, out: plan.out, onProgress });
   progress?.done();
   return `Wrote ${plan.out}: ${meta.counts.train + meta.counts.test} samples ` +
     `(train ${meta.counts.train}, test ${meta.counts.test}), row length ${meta.rowLength}, in ${seconds()} s`;

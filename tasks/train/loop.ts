@@ -11,7 +11,8 @@ import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW } from "../../core/optim.ts";
 import type { Rng } from "../../kernels/rng.ts";
 import { runConfigHash, saveTrainCheckpoint } from "./checkpoint_io.ts";
-import type { TrainDataset, TrainStream } from "./dataset.ts";
+import type { Dataset } from "../../data/dataset.ts";
+import { type TrainDataset, TrainStream } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import type { StepRecord, TrainReport } from "./report.ts";
 import {
@@ -34,10 +35,10 @@ export interface LoopContext {
   readonly model: ArithmeticModel;
   /** Its optimizer. */
   readonly opt: AdamW;
-  /** The train split, positioned. */
-  readonly stream: TrainStream;
-  /** The dataset (its name, folder and row length go into `state.json`). */
+  /** The dataset (its name and folder go into `state.json`). */
   readonly data: TrainDataset;
+  /** Its open files, read on from the resumed position. */
+  readonly ds: Dataset;
   /** The run's seed (drawn when `seed` is None). */
   readonly seed: number;
   /** The generator of evaluation passes, saved with the model's. */
@@ -48,11 +49,9 @@ export interface LoopContext {
   readonly resumed: CheckpointState | null;
 }
 
-/** A saved checkpoint. */
+/** A saved checkpoint: its folder and the step it holds. */
 export interface SavedCheckpoint {
-  /** Its folder. */
   readonly dir: string;
-  /** The step it holds. */
   readonly step: number;
 }
 
@@ -82,6 +81,7 @@ function crashHook(): { point: CrashPoint; save: number } | null {
  */
 export class TrainLoop {
   #c: LoopContext;
+  #stream: TrainStream;
   #budget: Budget;
   #elapsedBefore: number;
   #step: number;
@@ -101,8 +101,9 @@ export class TrainLoop {
   /** @param context Model, optimizer, data, counters and outputs. */
   constructor(context: LoopContext) {
     this.#c = context;
-    this.#budget = budgetOf(context.cfg);
     const s = context.resumed;
+    this.#stream = new TrainStream(context.ds, context.cfg.impl.microbatch_size, s?.data);
+    this.#budget = budgetOf(context.cfg);
     this.#elapsedBefore = s?.elapsed_seconds ?? 0;
     this.#step = this.#lastSaveStep = s?.step ?? 0;
     this.#optSteps = s?.optimizer_steps ?? 0;
@@ -140,7 +141,7 @@ export class TrainLoop {
    * @returns Why it stopped, a phrase such as `reached train.steps=40`.
    */
   async run(): Promise<string> {
-    const { cfg, model, opt, stream } = this.#c, budget = this.#budget;
+    const { cfg, model, opt } = this.#c, budget = this.#budget;
     const mb = cfg.impl.microbatch_size, T = this.#c.data.meta.rowLength;
     let pending: { read: Promise<number>; record: StepRecord } | null = null;
     let reason: string | null;
@@ -167,7 +168,7 @@ export class TrainLoop {
         ),
       );
       const batches: Int32Array[] = [];
-      for (let i = 0; i < n; i++) batches.push(await stream.next());
+      for (let i = 0; i < n; i++) batches.push(await this.#stream.next());
       const lossT = recordStep(model, opt, { batches, rows: mb, rowLength: T, lr });
       this.#step += n;
       this.#optSteps++;
@@ -239,7 +240,7 @@ export class TrainLoop {
    * @param kind `intermediate` or `final`.
    */
   async save(kind: "intermediate" | "final"): Promise<SavedCheckpoint> {
-    const { cfg, model, stream, data } = this.#c;
+    const { cfg, model, data } = this.#c;
     const loss = this.#loss;
     const lossText = loss === null ? "nan" : loss.toFixed(4);
     const day = new Date().toISOString().slice(0, 10);
@@ -264,8 +265,8 @@ export class TrainLoop {
       data: {
         dataset: data.name,
         folder: basename(data.dir),
-        position: stream.position,
-        epoch: stream.epoch,
+        position: this.#stream.position,
+        epoch: this.#stream.epoch,
       },
       rng: { model: model.rng.getState(), train: this.#c.trainRng.getState() },
       loss,

@@ -23,7 +23,7 @@ import { type Dataset, openDataset } from "../../data/dataset.ts";
 import { EOS, EQUALS, PAD } from "../../data/tokenizer.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { resumeFrom } from "./checkpoint_io.ts";
-import { resolveTrainDataset, TrainStream } from "./dataset.ts";
+import { resolveTrainDataset } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import { type SavedCheckpoint, TrainLoop } from "./loop.ts";
 import { createRunDir, formatDuration, TrainReport } from "./report.ts";
@@ -185,18 +185,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
       printEvery: cfg.impl.print_loss_every_nth_step,
     });
     try {
-      const stream = new TrainStream(ds, cfg.impl.microbatch_size, resumed?.data);
-      const loop = new TrainLoop({
-        cfg,
-        model,
-        opt,
-        stream,
-        data,
-        seed,
-        trainRng,
-        report,
-        resumed,
-      });
+      const loop = new TrainLoop({ cfg, model, opt, data, ds, seed, trainRng, report, resumed });
       const device = backend.kind === "cpu" ? "cpu backend" : `webgpu on ${backend.adapterName}`;
       report.line(
         `Training ${cfg.name}: ${paramCounts(arch).total} parameters, ${data.dir} ` +

@@ -11,7 +11,7 @@ import { AdamW } from "../../core/optim.ts";
 import { initBackend } from "../../core/backend.ts";
 import { openDataset } from "../../data/dataset.ts";
 import { Rng } from "../../kernels/rng.ts";
-import { resolveTrainDataset, TrainStream } from "../../tasks/train/dataset.ts";
+import { resolveTrainDataset } from "../../tasks/train/dataset.ts";
 import { TrainLoop } from "../../tasks/train/loop.ts";
 import { TrainReport } from "../../tasks/train/report.ts";
 import { budgetOf } from "../../tasks/train/schedule.ts";
@@ -49,8 +49,8 @@ Deno.test({
           cfg,
           model,
           opt,
-          stream: new TrainStream(ds, 16),
           data,
+          ds,
           seed: 1,
           trainRng: new Rng(1, 3),
           report: new TrainReport({ runDir: null, budget, printEvery: 1, write: () => {} }),
