@@ -41,8 +41,6 @@ const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, Safete
  *
  * deepEqual(await main(["--help"]), 0);
  * ```
- *
- * @returns The process exit code.
  */
 export async function main(args: string[]): Promise<number> {
   try {

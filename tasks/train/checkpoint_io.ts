@@ -117,8 +117,6 @@ function bufferTensors(arch: Arch): Record<string, TensorInput> {
  *
  * await saveTrainCheckpoint(model, opt, { dir: `${runRoot}/checkpoints/last`, cfg, state });
  * ```
- *
- * @returns Resolves when the folder is in place.
  */
 export async function saveTrainCheckpoint(
   model: ArithmeticModel,

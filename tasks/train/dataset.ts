@@ -173,11 +173,7 @@ export class TrainStream {
     return this.#epoch;
   }
 
-  /**
-   * Reads the next microbatch.
-   *
-   * @returns Token ids, (rows, rowLength) row-major.
-   */
+  /** Reads the next microbatch: token ids, (rows, rowLength) row-major. */
   async next(): Promise<Int32Array> {
     for (let tries = 0; tries < 2; tries++) {
       this.#it ??= this.#ds.batches({

@@ -98,7 +98,6 @@ export class TrainLoop {
   #lastSaveStep: number;
   #lastSaved: SavedCheckpoint | null = null;
 
-  /** @param context Model, optimizer, data, counters and outputs. */
   constructor(context: LoopContext) {
     this.#c = context;
     const s = context.resumed;
@@ -143,6 +142,7 @@ export class TrainLoop {
   async run(): Promise<string> {
     const { cfg, model, opt } = this.#c, budget = this.#budget;
     const mb = cfg.impl.microbatch_size, T = this.#c.data.meta.rowLength;
+    const tokensPerMicrobatch = mb * T;
     let pending: { read: Promise<number>; record: StepRecord } | null = null;
     let reason: string | null;
     this.#t0 = performance.now();
@@ -160,20 +160,15 @@ export class TrainLoop {
         ramp: cfg.train.batch_size_ramp,
         microbatch: mb,
       });
-      const n = Math.max(
-        1,
-        Math.min(
-          Math.ceil(bs / mb),
-          microbatchesLeft(budget, at, { cap: cfg.train.steps, tokensPerMicrobatch: mb * T }),
-        ),
-      );
+      const left = microbatchesLeft(budget, at, { cap: cfg.train.steps, tokensPerMicrobatch });
+      const n = Math.max(1, Math.min(Math.ceil(bs / mb), left));
       const batches: Int32Array[] = [];
       for (let i = 0; i < n; i++) batches.push(await this.#stream.next());
       const lossT = recordStep(model, opt, { batches, rows: mb, rowLength: T, lr });
       this.#step += n;
       this.#optSteps++;
-      this.#tokens += n * mb * T;
-      this.#sessionTokens += n * mb * T;
+      this.#tokens += n * tokensPerMicrobatch;
+      this.#sessionTokens += n * tokensPerMicrobatch;
       this.#lr = lr;
       this.#batch = n * mb;
       const read = startLossRead(lossT);
@@ -236,8 +231,6 @@ export class TrainLoop {
    * Writes a checkpoint of the current state into `<model_dir>/<name>/checkpoints/` (call
    * between steps, with no loss pending): `impl.save_intermediate_model_name` (else upstream's
    * `<model_type>_<date>_<loss>`) or `FINAL_<loss with 4 decimals>`.
-   *
-   * @param kind `intermediate` or `final`.
    */
   async save(kind: "intermediate" | "final"): Promise<SavedCheckpoint> {
     const { cfg, model, data } = this.#c;

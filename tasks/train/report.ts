@@ -140,7 +140,6 @@ export class TrainReport {
   #live = false;
   #printedStep = 0;
 
-  /** @param options Run folder, budget, cadence and output. */
   constructor(options: ReportOptions) {
     this.#opts = options;
     this.#tty = options.tty ?? Deno.stderr.isTerminal();
@@ -180,11 +179,7 @@ export class TrainReport {
     }
   }
 
-  /**
-   * Prints a plain line (ending a live line first).
-   *
-   * @param text The line, without a newline.
-   */
+  /** Prints `text` as a plain line (ending a live line first). */
   line(text: string): void {
     if (this.#live) this.#write("\n");
     this.#live = false;

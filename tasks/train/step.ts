@@ -15,11 +15,10 @@ import { TrainError } from "./errors.ts";
 /**
  * Records one optimizer step over `batches` (gradient accumulation) and returns its mean loss.
  *
- * Each microbatch's loss is divided by `batches.length` before its backward pass, so the
- * accumulated gradient is the mean over the step. On the webgpu backend the work of every
- * microbatch but the last is submitted as it is recorded; the last one, the optimizer and the
- * gradient zeroing go out with the next submit (the loss readback). The model's generator draws
- * the Abacus shift, TBPTT split and initial state of each microbatch.
+ * On the webgpu backend the work of every microbatch but the last is submitted as it is
+ * recorded; the last one, the optimizer and the gradient zeroing go out with the next submit
+ * (the loss readback). The model's generator draws the Abacus shift, TBPTT split and initial
+ * state of each microbatch.
  *
  * @example
  * ```ts ignore
@@ -92,9 +91,6 @@ function positioned<T>(fn: () => T): T {
  * t.dispose();
  * deepEqual(await read, 2.5);
  * ```
- *
- * @param t A scalar f32 tensor.
- * @returns Its value, once the device has computed it.
  */
 export function startLossRead(t: Tensor): Promise<number> {
   const be = t.backend;
