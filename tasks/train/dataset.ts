@@ -153,7 +153,6 @@ export class TrainStream {
   #rows: number;
   #position: number;
   #epoch: number;
-  #it: AsyncGenerator<{ tokens: Int32Array; nextRow: number }> | null = null;
 
   /** @param start Where to continue (default: row 0 of epoch 0). */
   constructor(ds: Dataset, rows: number, start = { position: 0, epoch: 0 }) {
@@ -175,22 +174,12 @@ export class TrainStream {
 
   /** Reads the next microbatch: token ids, (rows, rowLength) row-major. */
   async next(): Promise<Int32Array> {
-    for (let tries = 0; tries < 2; tries++) {
-      this.#it ??= this.#ds.batches({
-        split: "train",
-        batchSize: this.#rows,
-        startRow: this.#position,
-        dropLast: true,
-      });
-      const r = await this.#it.next();
-      if (!r.done) {
-        this.#position = r.value.nextRow;
-        return r.value.tokens;
-      }
-      this.#it = null;
+    if (this.#position + this.#rows > this.#ds.meta.counts.train) {
       this.#epoch++;
       this.#position = 0;
     }
-    throw new TrainError(`Dataset ${this.#ds.dir} has fewer train rows than one microbatch`);
+    const rows = await this.#ds.readRows("train", this.#position, this.#rows);
+    this.#position += this.#rows;
+    return Int32Array.from(rows);
   }
 }

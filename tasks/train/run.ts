@@ -89,11 +89,7 @@ async function buildModel(
   const model = ArithmeticModel.create(arch, { backend, seed });
   const decays = (n: string) => !cfg.train.limited_decay_keys.some((k) => n.includes(k));
   if (model.arena.entries.every((e) => e.decay === decays(e.name))) return model;
-  const specs = paramList(arch).map((s) => ({
-    name: s.name,
-    shape: s.shape,
-    decay: decays(s.name),
-  }));
+  const specs = paramList(arch).map((s) => ({ ...s, decay: decays(s.name) }));
   const arena = new ParamArena(backend, specs);
   arena.writeAll(await model.arena.readAll());
   model.arena.dispose();
@@ -128,12 +124,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
         `(${data.meta.vocabSize} ids, tokenizer ${data.meta.tokenizer})`,
     );
   }
-  let arch: Arch;
-  try {
-    arch = resolveArch(cfg.arch, vocab);
-  } catch (e) {
-    throw new TrainError((e as Error).message.split("\n")[0]);
-  }
+  const arch = resolveArch(cfg.arch, vocab);
   const backend = await chooseBackend(cfg.impl.backend);
   const newest = (await listCheckpoints(join(cfg.model_dir, cfg.name)))[0] ?? null;
   let seed = cfg.seed ?? (newest ? 0 : crypto.getRandomValues(new Uint32Array(1))[0] >>> 1);
