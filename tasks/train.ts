@@ -3,12 +3,6 @@
  * upstream's Hydra-style arguments, resuming from the run's newest checkpoint. It reads no
  * files relative to the working folder or this file except through imports, so it also runs as
  * `deno run -A file:///.../tasks/train.ts` (or a remote URL) from any folder.
- *
- * @example
- * ```ts ignore
- * import { main } from "./train.ts";
- * Deno.exit(await main(["preset=tiny-addition", "name=t", "train.steps=40"]));
- * ```
  * @module
  */
 
@@ -19,10 +13,9 @@ import { CheckpointError } from "../core/checkpoint_read.ts";
 import { SafetensorsError } from "../core/safetensors_common.ts";
 import { DataError } from "../data/spec.ts";
 import { TrainError } from "./train/errors.ts";
-import { train } from "./train/run.ts";
+import { train, type TrainOutcome } from "./train/run.ts";
 
-export { train, type TrainOutcome } from "./train/run.ts";
-export { TrainError } from "./train/errors.ts";
+export { train, TrainError, type TrainOutcome };
 
 /** Errors whose message is the whole story: printed as one line, exit code 1. */
 const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, SafetensorsError];

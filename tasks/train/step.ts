@@ -69,7 +69,6 @@ function positioned<T>(fn: () => T): T {
         `${msg}: raise data.seq_length or lower arch.embedding.max_abacus_len`,
       );
     }
-    if (msg.startsWith("Sequence of")) throw new TrainError(`${msg}: raise data.seq_length`);
     throw e;
   }
 }
