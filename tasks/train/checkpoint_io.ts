@@ -36,8 +36,9 @@ const HASH_EXCLUDED: readonly string[] = Object.freeze([
 ]);
 
 /**
- * The `config_hash` of a run, leaving out what may change between a run and its resume
- * (budgets, caps, saving cadence, folders, backend, the preset label and keys abacus ignores).
+ * The `config_hash` of a run (64 hex digits), leaving out what may change between a run and its
+ * resume (budgets, caps, saving cadence, folders, backend, the preset label and keys abacus
+ * ignores).
  *
  * @example
  * ```ts
@@ -50,8 +51,6 @@ const HASH_EXCLUDED: readonly string[] = Object.freeze([
  *   "pretrain", { log: () => {} });
  * deepEqual(await runConfigHash(a), await runConfigHash(b));
  * ```
- *
- * @returns 64 hex digits.
  */
 export function runConfigHash(cfg: PretrainConfig): Promise<string> {
   return configHash(cfg, HASH_EXCLUDED);
@@ -214,8 +213,9 @@ async function configDiff(dir: string, cfg: PretrainConfig): Promise<string> {
 }
 
 /**
- * Reads and checks a whole checkpoint (state, config hash, every weight and moment, the data
- * position), then loads it into the model, the optimizer and both generators.
+ * Reads and checks a whole checkpoint (state, config hash against `cfg`, every weight and
+ * moment, the data position against `trainRows`), then loads it into the freshly built model,
+ * the optimizer and both generators, and returns its `state.json`.
  *
  * Nothing on disk is changed, and nothing is loaded unless all of it is sound. Any problem (a
  * missing, truncated or corrupted file, a tensor of the wrong shape, a checkpoint of another
@@ -228,10 +228,6 @@ async function configDiff(dir: string, cfg: PretrainConfig): Promise<string> {
  * const state = await resumeFrom(`${runDir}/checkpoints/last`, { cfg, model, opt, trainRng, trainRows });
  * console.log(state.step);
  * ```
- *
- * @param into The freshly built model, optimizer and evaluation generator to fill, the current
- *   resolved config (its hash must match the stored one) and the train split's row count.
- * @returns The checkpoint's `state.json`.
  */
 export async function resumeFrom(
   dir: string,

@@ -134,11 +134,7 @@ export class TrainLoop {
     return stopReason(this.#c.cfg, { budget: this.#budget, at: this.counters, rowLength });
   }
 
-  /**
-   * Trains until the budget, the step cap or `dryrun` says stop.
-   *
-   * @returns Why it stopped, a phrase such as `reached train.steps=40`.
-   */
+  /** Trains until the budget, the step cap or `dryrun` says stop; returns why (a phrase). */
   async run(): Promise<string> {
     const { cfg, model, opt } = this.#c, budget = this.#budget;
     const mb = cfg.impl.microbatch_size, T = this.#c.data.meta.rowLength;

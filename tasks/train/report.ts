@@ -31,8 +31,9 @@ function pad2(n: number): string {
 }
 
 /**
- * Creates the run folder `<baseDir>/<name>/pretrain/<YYYY-MM-DD>/<HH-MM-SS>/` (local time, as
- * Hydra names it; `_1`, `_2`... when that second is taken).
+ * Creates the run folder `<baseDir>/<name>/pretrain/<YYYY-MM-DD>/<HH-MM-SS>/` and returns its
+ * path (local time `options.now`, default now, as Hydra names it; `_1`, `_2`... when that second
+ * is taken).
  *
  * @example
  * ```ts
@@ -45,9 +46,6 @@ function pad2(n: number): string {
  * match(await createRunDir(base, "t", { now: at }), /09-05-07_1$/);
  * await Deno.remove(base, { recursive: true });
  * ```
- *
- * @param options The time to name the folder after (default: now).
- * @returns The new folder's path.
  */
 export async function createRunDir(
   baseDir: string,
@@ -71,7 +69,7 @@ export async function createRunDir(
 }
 
 /**
- * Formats seconds as `42s`, `3m07s` or `2h05m`.
+ * Formats seconds as `42s`, `3m07s` or `2h05m` (`?` when not finite).
  *
  * @example
  * ```ts
@@ -80,8 +78,6 @@ export async function createRunDir(
  *
  * deepEqual([42, 187, 7500].map(formatDuration), ["42s", "3m07s", "2h05m"]);
  * ```
- *
- * @returns The text (`?` when not finite).
  */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";

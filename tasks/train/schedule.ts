@@ -47,7 +47,7 @@ export function budgetOf(
 }
 
 /**
- * The fraction of the budget used, in [0, 1].
+ * The fraction of the budget used, clamped to [0, 1] (1 for an empty budget).
  *
  * @example
  * ```ts
@@ -57,8 +57,6 @@ export function budgetOf(
  * const at = { step: 100, tokens: 0, elapsed: 9 };
  * deepEqual(budgetProgress({ kind: "steps", total: 400 }, at), 0.25);
  * ```
- *
- * @returns Used / total, clamped to [0, 1] (1 for an empty budget).
  */
 export function budgetProgress(budget: Budget, at: Counters): number {
   if (!(budget.total > 0)) return 1;
@@ -78,8 +76,6 @@ export function budgetProgress(budget: Budget, at: Counters): number {
  * const lr = (p: number) => learningRate(p, { peak: 1e-3, warmup: 0.25, cooldown: 0.25 });
  * deepEqual([lr(0), lr(0.125), lr(0.5), lr(0.875), lr(1)], [0, 5e-4, 1e-3, 5e-4, 0]);
  * ```
- *
- * @param progress Budget fraction used, in [0, 1].
  */
 export function learningRate(
   progress: number,
@@ -124,8 +120,8 @@ export function batchSizeAt(
 }
 
 /**
- * Microbatches left before the budget (steps or tokens) or the step cap is reached; Infinity
- * when only the wall clock limits the run.
+ * Microbatches left (>= 0) before the step cap `cap` (`train.steps`) or a step or token budget
+ * is reached; a wall-clock budget leaves only the cap.
  *
  * @example
  * ```ts
@@ -138,9 +134,6 @@ export function batchSizeAt(
  * deepEqual(microbatchesLeft(steps, at, { cap: 40, tokensPerMicrobatch: 640 }), 10);
  * deepEqual(microbatchesLeft(tokens, at, { cap: 1e9, tokensPerMicrobatch: 640 }), 2);
  * ```
- *
- * @param options The step cap (`train.steps`) and tokens per microbatch.
- * @returns A count >= 0.
  */
 export function microbatchesLeft(
   budget: Budget,
@@ -156,8 +149,9 @@ export function microbatchesLeft(
 }
 
 /**
- * Why a run must stop at these counters, or null: the step cap `train.steps`, the step or token
- * budget, or (when neither is set) the wall-clock `budget` or `overall_budget` in hours.
+ * Why a run must stop at these counters (a phrase), or null when there is budget left: the step
+ * cap `train.steps`, the step or token budget (`where.budget` is `budgetOf(cfg)`), or (when
+ * neither is set) the wall-clock `budget` or `overall_budget` in hours.
  *
  * @example
  * ```ts
@@ -171,9 +165,6 @@ export function microbatchesLeft(
  * deepEqual(stopReason(cfg, { budget, at, rowLength: 13 }), "reached train.steps=40");
  * deepEqual(stopReason(cfg, { budget, at: { ...at, step: 39 }, rowLength: 13 }), null);
  * ```
- *
- * @param where The budget (`budgetOf(cfg)`), the counters and the tokens per row.
- * @returns A phrase, or null when there is budget left.
  */
 export function stopReason(
   cfg: {
