@@ -156,18 +156,14 @@ export async function saveTrainCheckpoint(
   }, { crashAfter: req.crashAfter });
 }
 
-/** A reader's error as `<file>: <problem>`, without the folder the resume line already names. */
-function fileError(e: unknown, path: string): TrainError {
-  const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
-  const at = msg.indexOf(path);
-  return new TrainError(at < 0 ? msg : basename(path) + msg.slice(at + path.length));
-}
-
-async function tensorsOf(path: string): Promise<SafetensorsContent> {
+/** Reads `path`, its error as `<file>: <problem>` (the resume line already names the folder). */
+async function readPart<T>(path: string, read: (path: string) => Promise<T>): Promise<T> {
   try {
-    return await readSafetensors(path);
+    return await read(path);
   } catch (e) {
-    throw fileError(e, path);
+    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    const at = msg.indexOf(path);
+    throw new TrainError(at < 0 ? msg : basename(path) + msg.slice(at + path.length));
   }
 }
 
@@ -241,21 +237,16 @@ export async function resumeFrom(
 ): Promise<CheckpointState> {
   const { cfg, model } = into;
   try {
-    let state: CheckpointState;
-    try {
-      state = await readCheckpointState(dir);
-    } catch (e) {
-      throw fileError(e, join(dir, "state.json"));
-    }
+    const state = await readPart(join(dir, "state.json"), () => readCheckpointState(dir));
     if (state.config_hash !== await runConfigHash(cfg)) {
       throw new TrainError(
         `it was trained with another config (${await configDiff(dir, cfg)}); ` +
           `use another name= for a new run`,
       );
     }
-    const raw = (await tensorsOf(join(dir, "model.safetensors"))).tensors;
+    const raw = (await readPart(join(dir, "model.safetensors"), readSafetensors)).tensors;
     const file = Object.fromEntries(Object.entries(raw).map(([k, t]) => [normalizeKey(k), t]));
-    const opt = await tensorsOf(join(dir, "optimizer.safetensors"));
+    const opt = await readPart(join(dir, "optimizer.safetensors"), readSafetensors);
     const weights: Record<string, Float32Array> = {};
     const m: Record<string, Float32Array> = {}, v: Record<string, Float32Array> = {};
     for (const e of model.arena.entries) {
