@@ -41,8 +41,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(helpText("pretrain", await presetSummaries()));
       return 0;
     }
-    const cfg = await loadConfig(args, "pretrain", { cwd: userCwd() });
-    await train(cfg);
+    await train(await loadConfig(args, "pretrain", { cwd: userCwd() }));
     return 0;
   } catch (e) {
     if (!USER_ERRORS.some((E) => e instanceof E)) throw e;

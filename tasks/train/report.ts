@@ -88,11 +88,8 @@ export function formatDuration(seconds: number): string {
 }
 
 function compact(x: number): string {
-  return x >= 1e6
-    ? `${(x / 1e6).toFixed(2)}M`
-    : x >= 1e4
-    ? `${(x / 1e3).toFixed(1)}k`
-    : x.toFixed(0);
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  return x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 }
 
 /** Options of {@link TrainReport}. */
