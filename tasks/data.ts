@@ -11,10 +11,6 @@ import { removePendingOutputs } from "../data/writer.ts";
 
 export * from "../data/mod.ts";
 
-function errorLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split("\n")[0];
-}
-
 async function run(args: DataArgs, progress: Progress | null): Promise<string> {
   const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
   const { preset, spec } = args;
@@ -65,18 +61,7 @@ async function run(args: DataArgs, progress: Progress | null): Promise<string> {
  * @returns 0 on success, 1 on error, 130 when interrupted.
  */
 export async function main(argv: string[]): Promise<number> {
-  let args: DataArgs;
-  try {
-    args = parseDataArgs(argv);
-  } catch (err) {
-    console.error(errorLine(err));
-    return 1;
-  }
-  if (args.help) {
-    console.log(DATA_USAGE);
-    return 0;
-  }
-  const progress = args.quiet ? null : new Progress("data");
+  let progress: Progress | null = null;
   const onSignal = () => {
     progress?.abort();
     removePendingOutputs();
@@ -85,11 +70,17 @@ export async function main(argv: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   try {
+    const args = parseDataArgs(argv);
+    if (args.help) {
+      console.log(DATA_USAGE);
+      return 0;
+    }
+    progress = args.quiet ? null : new Progress("data");
     console.log(await run(args, progress));
     return 0;
   } catch (err) {
     progress?.abort();
-    console.error(errorLine(err));
+    console.error((err instanceof Error ? err.message : String(err)).split("\n")[0]);
     return 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
