@@ -167,22 +167,24 @@ async function readPart<T>(path: string, read: (path: string) => Promise<T>): Pr
   }
 }
 
-/** The tensor `key` of a file, which must be F32 of the parameter's shape. */
-function take(
+/** The reverse of `paramTensors`: the F32 tensor `prefix + name` of each parameter, its shape. */
+function takeParams(
+  model: ArithmeticModel,
   tensors: SafetensorsContent["tensors"],
   fileName: string,
-  key: string,
-  shape: readonly number[],
-): Float32Array {
-  const t = tensors[key];
-  if (!t) throw new TrainError(`${fileName} has no tensor ${key}`);
-  if (t.dtype !== "F32" || t.shape.join() !== shape.join()) {
-    throw new TrainError(
-      `${fileName} holds ${key} as ${t.dtype} [${t.shape.join(", ")}], the model needs F32 ` +
-        `[${shape.join(", ")}]`,
-    );
-  }
-  return t.data as Float32Array;
+  prefix = "",
+): Record<string, Float32Array> {
+  return Object.fromEntries(model.arena.entries.map((e) => {
+    const key = prefix + e.name, t = tensors[key], shape = e.param.shape;
+    if (!t) throw new TrainError(`${fileName} has no tensor ${key}`);
+    if (t.dtype !== "F32" || t.shape.join() !== shape.join()) {
+      throw new TrainError(
+        `${fileName} holds ${key} as ${t.dtype} [${t.shape.join(", ")}], the model needs F32 ` +
+          `[${shape.join(", ")}]`,
+      );
+    }
+    return [e.name, t.data as Float32Array];
+  }));
 }
 
 function flatten(v: unknown, prefix: string, out: Map<string, string>): Map<string, string> {
@@ -247,14 +249,9 @@ export async function resumeFrom(
     const raw = (await readPart(join(dir, "model.safetensors"), readSafetensors)).tensors;
     const file = Object.fromEntries(Object.entries(raw).map(([k, t]) => [normalizeKey(k), t]));
     const opt = await readPart(join(dir, "optimizer.safetensors"), readSafetensors);
-    const weights: Record<string, Float32Array> = {};
-    const m: Record<string, Float32Array> = {}, v: Record<string, Float32Array> = {};
-    for (const e of model.arena.entries) {
-      const shape = e.param.shape;
-      weights[e.name] = take(file, "model.safetensors", e.name, shape);
-      m[e.name] = take(opt.tensors, "optimizer.safetensors", `exp_avg.${e.name}`, shape);
-      v[e.name] = take(opt.tensors, "optimizer.safetensors", `exp_avg_sq.${e.name}`, shape);
-    }
+    const weights = takeParams(model, file, "model.safetensors");
+    const m = takeParams(model, opt.tensors, "optimizer.safetensors", "exp_avg.");
+    const v = takeParams(model, opt.tensors, "optimizer.safetensors", "exp_avg_sq.");
     const step = Number(opt.metadata.step);
     if (!Number.isSafeInteger(step) || step < 0) {
       throw new TrainError(`optimizer.safetensors has no valid step count in its metadata`);
