@@ -175,7 +175,8 @@ function takeParams(
   prefix = "",
 ): Record<string, Float32Array> {
   return Object.fromEntries(model.arena.entries.map((e) => {
-    const key = prefix + e.name, t = tensors[key], shape = e.param.shape;
+    const key = prefix + e.name, shape = e.param.shape;
+    const t = tensors[key];
     if (!t) throw new TrainError(`${fileName} has no tensor ${key}`);
     if (t.dtype !== "F32" || t.shape.join() !== shape.join()) {
       throw new TrainError(

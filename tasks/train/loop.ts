@@ -9,9 +9,9 @@ import type { CheckpointState } from "../../core/checkpoint_read.ts";
 import type { CrashPoint } from "../../core/checkpoint.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW } from "../../core/optim.ts";
+import type { Dataset } from "../../data/dataset.ts";
 import type { Rng } from "../../kernels/rng.ts";
 import { runConfigHash, saveTrainCheckpoint } from "./checkpoint_io.ts";
-import type { Dataset } from "../../data/dataset.ts";
 import { type TrainDataset, TrainStream } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import type { StepRecord, TrainReport } from "./report.ts";
@@ -83,7 +83,6 @@ export class TrainLoop {
   #c: LoopContext;
   #stream: TrainStream;
   #budget: Budget;
-  #elapsedBefore: number;
   #step: number;
   #optSteps: number;
   #tokens: number;
@@ -95,7 +94,6 @@ export class TrainLoop {
   #saves = 0;
   #crash = crashHook();
   #lastSaveAt = performance.now();
-  #lastSaveStep: number;
   #lastSaved: SavedCheckpoint | null = null;
 
   constructor(context: LoopContext) {
@@ -103,8 +101,7 @@ export class TrainLoop {
     const s = context.resumed;
     this.#stream = new TrainStream(context.ds, context.cfg.impl.microbatch_size, s?.data);
     this.#budget = budgetOf(context.cfg);
-    this.#elapsedBefore = s?.elapsed_seconds ?? 0;
-    this.#step = this.#lastSaveStep = s?.step ?? 0;
+    this.#step = s?.step ?? 0;
     this.#optSteps = s?.optimizer_steps ?? 0;
     this.#tokens = s?.tokens ?? 0;
     this.#loss = s?.loss ?? null;
@@ -112,7 +109,8 @@ export class TrainLoop {
 
   /** Counters now. */
   get counters(): Counters {
-    const elapsed = this.#elapsedBefore + (performance.now() - this.#t0) / 1000;
+    const before = this.#c.resumed?.elapsed_seconds ?? 0;
+    const elapsed = before + (performance.now() - this.#t0) / 1000;
     return { step: this.#step, tokens: this.#tokens, elapsed };
   }
 
@@ -136,7 +134,8 @@ export class TrainLoop {
 
   /** Trains until the budget, the step cap or `dryrun` says stop; returns why (a phrase). */
   async run(): Promise<string> {
-    const { cfg, model, opt } = this.#c, budget = this.#budget;
+    const { cfg, model, opt } = this.#c;
+    const budget = this.#budget;
     const mb = cfg.impl.microbatch_size, T = this.#c.data.meta.rowLength;
     const tokensPerMicrobatch = mb * T;
     let pending: { read: Promise<number>; record: StepRecord } | null = null;
@@ -218,7 +217,8 @@ export class TrainLoop {
     const impl = this.#c.cfg.impl;
     if (!impl.save_intermediate_checkpoints) return false;
     const n = impl.save_every_nth_step;
-    if (n > 0 && Math.floor(this.#step / n) > Math.floor(this.#lastSaveStep / n)) return true;
+    const last = this.#lastSaved?.step ?? this.#c.resumed?.step ?? 0;
+    if (n > 0 && Math.floor(this.#step / n) > Math.floor(last / n)) return true;
     const minutes = impl.save_every_n_minutes;
     return minutes > 0 && performance.now() - this.#lastSaveAt >= minutes * 60_000;
   }
@@ -276,7 +276,6 @@ export class TrainLoop {
     }
     if (crashNow) Deno.kill(Deno.pid, "SIGKILL");
     this.#lastSaveAt = performance.now();
-    this.#lastSaveStep = this.#step;
     this.#lastSaved = { dir, step: this.#step };
     this.#c.report.record({ event: "checkpoint", kind, dir, step: this.#step, loss });
     return this.#lastSaved;
