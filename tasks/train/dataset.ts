@@ -38,17 +38,11 @@ async function metaAt(dir: string): Promise<DatasetMeta | null> {
 
 async function fromPreset(cfg: PretrainConfig, name: string, root: string): Promise<TrainDataset> {
   const dir = join(root, planDataset({ preset: name, baseDir: cfg.base_dir }).name);
-  if (await metaAt(dir)) {
-    return { dir, meta: await ensureDataset({ preset: name, out: dir }), name };
-  }
-  console.log(`Generating dataset ${name} into ${dir} (first use)`);
-  const progress = new Progress(`dataset ${name}`);
-  const meta = await ensureDataset({
-    preset: name,
-    out: dir,
-    onProgress: (d, t) => progress.update(d, t),
-  });
-  progress.done();
+  const progress = (await metaAt(dir)) ? null : new Progress(`dataset ${name}`);
+  if (progress) console.log(`Generating dataset ${name} into ${dir} (first use)`);
+  const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
+  const meta = await ensureDataset({ preset: name, out: dir, onProgress });
+  progress?.done();
   return { dir, meta, name };
 }
 
