@@ -70,15 +70,6 @@ export interface TrainOutcome {
   readonly exact: ExactMatch | null;
 }
 
-async function chooseBackend(name: "webgpu" | "cpu"): Promise<Backend> {
-  try {
-    return await initBackend(name);
-  } catch (e) {
-    const why = (e as Error).message.split("\n")[0];
-    throw new TrainError(`Cannot use impl.backend=${name}: ${why}; or set impl.backend=cpu`);
-  }
-}
-
 /** The model with a fresh init, its weight-decay groups following `train.limited_decay_keys`. */
 async function buildModel(
   cfg: PretrainConfig,
@@ -125,7 +116,12 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
     );
   }
   const arch = resolveArch(cfg.arch, vocab);
-  const backend = await chooseBackend(cfg.impl.backend);
+  const backend = await initBackend(cfg.impl.backend).catch((e) => {
+    const why = (e as Error).message.split("\n")[0];
+    throw new TrainError(
+      `Cannot use impl.backend=${cfg.impl.backend}: ${why}; or set impl.backend=cpu`,
+    );
+  });
   const newest = (await listCheckpoints(join(cfg.model_dir, cfg.name)))[0] ?? null;
   let seed = cfg.seed ?? (newest ? 0 : crypto.getRandomValues(new Uint32Array(1))[0] >>> 1);
   const model = await buildModel(cfg, arch, backend, seed);
