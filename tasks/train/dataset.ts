@@ -123,8 +123,8 @@ export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDat
  * The train split as an endless stream of full microbatches in stored order (upstream's fixed
  * order; an incomplete last batch is skipped and the next epoch starts at row 0).
  *
- * `position` and `epoch` after a microbatch are what a checkpoint records; a stream created
- * with them continues with the very next row.
+ * `at` (position and epoch) after a microbatch is what a checkpoint records; a stream created
+ * with it continues with the very next row.
  *
  * @example
  * ```ts
@@ -137,7 +137,7 @@ export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDat
  * const ds = await openDataset(out);
  * const s = new TrainStream(ds, 20);
  * for (let i = 0; i < 3; i++) await s.next();
- * deepEqual([s.position, s.epoch], [20, 1]);
+ * deepEqual(s.at, { position: 20, epoch: 1 });
  * ds.close();
  * await Deno.remove(out, { recursive: true });
  * ```
@@ -156,14 +156,9 @@ export class TrainStream {
     this.#epoch = start.epoch;
   }
 
-  /** Next row of the train split to read. */
-  get position(): number {
-    return this.#position;
-  }
-
-  /** Passes over the train split completed. */
-  get epoch(): number {
-    return this.#epoch;
+  /** The next row of the train split to read, and the passes over it completed. */
+  get at(): { position: number; epoch: number } {
+    return { position: this.#position, epoch: this.#epoch };
   }
 
   /** Reads the next microbatch: token ids, (rows, rowLength) row-major. */

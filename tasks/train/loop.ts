@@ -254,8 +254,7 @@ export class TrainLoop {
       data: {
         dataset: data.name,
         folder: basename(data.dir),
-        position: this.#stream.position,
-        epoch: this.#stream.epoch,
+        ...this.#stream.at,
       },
       rng: { model: model.rng.getState(), train: this.#c.trainRng.getState() },
       loss,
