@@ -55,6 +55,9 @@ export interface SavedCheckpoint {
   readonly step: number;
 }
 
+/** A recorded step whose loss is still being read back. */
+type Pending = { read: Promise<number>; record: StepRecord };
+
 /** Test hook `ABACUS_TRAIN_CRASH=<point>@<n>`: SIGKILL right after `point` of the n-th save. */
 function crashHook(): { point: CrashPoint; save: number } | null {
   let spec: string | undefined;
@@ -138,7 +141,7 @@ export class TrainLoop {
     const budget = this.#budget;
     const mb = cfg.impl.microbatch_size, T = this.#c.data.meta.rowLength;
     const tokensPerMicrobatch = mb * T;
-    let pending: { read: Promise<number>; record: StepRecord } | null = null;
+    let pending: Pending | null = null;
     let reason: string | null;
     this.#t0 = performance.now();
     this.#lastSaveAt = this.#t0;
@@ -194,7 +197,7 @@ export class TrainLoop {
     };
   }
 
-  async #settle(p: { read: Promise<number>; record: StepRecord }): Promise<void> {
+  async #settle(p: Pending): Promise<void> {
     const loss = await p.read;
     if (!Number.isFinite(loss)) {
       throw new TrainError(
