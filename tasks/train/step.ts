@@ -64,12 +64,8 @@ function positioned<T>(fn: () => T): T {
     return fn();
   } catch (e) {
     const msg = e instanceof Error ? e.message : "";
-    if (msg.startsWith("Abacus index")) {
-      throw new TrainError(
-        `${msg}: raise data.seq_length or lower arch.embedding.max_abacus_len`,
-      );
-    }
-    throw e;
+    if (!msg.startsWith("Abacus index")) throw e;
+    throw new TrainError(`${msg}: raise data.seq_length or lower arch.embedding.max_abacus_len`);
   }
 }
 
