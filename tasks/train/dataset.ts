@@ -6,21 +6,11 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { Progress } from "../../cli/progress.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import { type Dataset, readMeta } from "../../data/dataset.ts";
+import { Dataset, readMeta } from "../../data/dataset.ts";
 import { ensureDataset, planDataset } from "../../data/generate.ts";
 import type { DatasetMeta } from "../../data/meta.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
 import { TrainError } from "./errors.ts";
-
-/** The dataset a run trains on. */
-export interface TrainDataset {
-  /** Its folder. */
-  readonly dir: string;
-  /** Its `meta.json`. */
-  readonly meta: DatasetMeta;
-  /** What checkpoints record as `data.dataset`: `data.dataset`, else the folder's path. */
-  readonly name: string;
-}
 
 async function metaAt(dir: string): Promise<DatasetMeta | null> {
   try {
@@ -36,17 +26,17 @@ async function metaAt(dir: string): Promise<DatasetMeta | null> {
   }
 }
 
-async function fromPreset(cfg: PretrainConfig, name: string, root: string): Promise<TrainDataset> {
+async function fromPreset(cfg: PretrainConfig, name: string, root: string): Promise<Dataset> {
   const dir = join(root, planDataset({ preset: name, baseDir: cfg.base_dir }).name);
   const progress = (await metaAt(dir)) ? null : new Progress(`dataset ${name}`);
   if (progress) console.log(`Generating dataset ${name} into ${dir} (first use)`);
   const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
   const meta = await ensureDataset({ preset: name, out: dir, onProgress });
   progress?.done();
-  return { dir, meta, name };
+  return new Dataset(dir, meta);
 }
 
-async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset> {
+async function fromPath(cfg: PretrainConfig, root: string): Promise<Dataset> {
   const key = "data.sources.arithmetic.tokenized_dataset_path";
   const path = cfg.data.sources.arithmetic.tokenized_dataset_path;
   if (path === null) {
@@ -59,7 +49,7 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset
     : [full];
   for (const dir of tries) {
     const meta = await metaAt(dir);
-    if (meta) return { dir, meta, name: dir };
+    if (meta) return new Dataset(dir, meta);
   }
   throw new TrainError(
     `Cannot find dataset ${full} (${key}): no dataset folder (meta.json) there; ` +
@@ -68,7 +58,8 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset
 }
 
 /**
- * Finds the dataset a config trains on, generating a data-task preset's dataset on first use.
+ * Finds and opens the dataset a config trains on (close it when done), generating a data-task
+ * preset's dataset on first use.
  *
  * `data.dataset` names a data-task preset (generated into `<base_dir>/<impl.path>/<folder>` when
  * missing, saying so) or a folder under `<base_dir>/<impl.path>/`; otherwise upstream's
@@ -81,14 +72,15 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset
  * import { resolveTrainDataset } from "./dataset.ts";
  *
  * const cfg = await loadConfig(["preset=tiny-addition", "base_dir=/tmp/abacus"], "pretrain");
- * const { dir, meta } = await resolveTrainDataset(cfg);
- * console.log(dir, meta.counts);
+ * const ds = await resolveTrainDataset(cfg);
+ * console.log(ds.dir, ds.meta.counts);
+ * ds.close();
  * ```
  */
-export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDataset> {
+export async function resolveTrainDataset(cfg: PretrainConfig): Promise<Dataset> {
   const root = resolve(cfg.base_dir, cfg.impl.path);
   const name = cfg.data.dataset;
-  let found: TrainDataset;
+  let found: Dataset;
   if (name !== null && Object.hasOwn(TRAIN_PRESETS, name)) {
     found = await fromPreset(cfg, name, root);
   } else if (name !== null) {
@@ -100,7 +92,7 @@ export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDat
           `data-task preset (${Object.keys(TRAIN_PRESETS).join(", ")})`,
       );
     }
-    found = { dir, meta, name };
+    found = new Dataset(dir, meta);
   } else found = await fromPath(cfg, root);
   const want = cfg.data.sources.arithmetic.tokenizer_type;
   if (want !== null && want !== found.meta.tokenizer) {

@@ -12,7 +12,7 @@ import type { AdamW } from "../../core/optim.ts";
 import type { Dataset } from "../../data/dataset.ts";
 import type { Rng } from "../../kernels/rng.ts";
 import { runConfigHash, saveTrainCheckpoint } from "./checkpoint_io.ts";
-import { type TrainDataset, TrainStream } from "./dataset.ts";
+import { TrainStream } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import type { StepRecord, TrainReport } from "./report.ts";
 import {
@@ -35,9 +35,7 @@ export interface LoopContext {
   readonly model: ArithmeticModel;
   /** Its optimizer. */
   readonly opt: AdamW;
-  /** The dataset (its name and folder go into `state.json`). */
-  readonly data: TrainDataset;
-  /** Its open files, read on from the resumed position. */
+  /** The dataset, read on from the resumed position (its folder goes into `state.json`). */
   readonly ds: Dataset;
   /** The run's seed (drawn when `seed` is None). */
   readonly seed: number;
@@ -131,7 +129,7 @@ export class TrainLoop {
   /** Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step). */
   #stopReason(): string | null {
     if (this.#c.cfg.dryrun && this.#step > (this.#c.resumed?.step ?? 0)) return "dryrun";
-    const rowLength = this.#c.data.meta.rowLength;
+    const rowLength = this.#c.ds.meta.rowLength;
     return stopReason(this.#c.cfg, { budget: this.#budget, at: this.counters, rowLength });
   }
 
@@ -139,7 +137,7 @@ export class TrainLoop {
   async run(): Promise<string> {
     const { cfg, model, opt } = this.#c;
     const budget = this.#budget;
-    const mb = cfg.impl.microbatch_size, T = this.#c.data.meta.rowLength;
+    const mb = cfg.impl.microbatch_size, T = this.#c.ds.meta.rowLength;
     const tokensPerMicrobatch = mb * T;
     let pending: Pending | null = null;
     let reason: string | null;
@@ -232,7 +230,7 @@ export class TrainLoop {
    * `<model_type>_<date>_<loss>`) or `FINAL_<loss with 4 decimals>`.
    */
   async save(kind: "intermediate" | "final"): Promise<SavedCheckpoint> {
-    const { cfg, model, data } = this.#c;
+    const { cfg, model, ds } = this.#c;
     const loss = this.#loss;
     const lossText = loss === null ? "nan" : loss.toFixed(4);
     const day = new Date().toISOString().slice(0, 10);
@@ -255,8 +253,8 @@ export class TrainLoop {
         batch_size: this.#batch,
       },
       data: {
-        dataset: data.name,
-        folder: basename(data.dir),
+        dataset: cfg.data.dataset ?? ds.dir,
+        folder: basename(ds.dir),
         ...this.#stream.at,
       },
       rng: { model: model.rng.getState(), train: this.#c.trainRng.getState() },

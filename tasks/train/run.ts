@@ -19,7 +19,7 @@ import { type Backend, initBackend } from "../../core/backend.ts";
 import { noGrad } from "../../core/grad_mode.ts";
 import { argmax } from "../../core/ops/reduce.ts";
 import { scope } from "../../core/tensor.ts";
-import { type Dataset, openDataset } from "../../data/dataset.ts";
+import type { Dataset } from "../../data/dataset.ts";
 import { EOS, EQUALS, PAD } from "../../data/tokenizer.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { resumeFrom } from "./checkpoint_io.ts";
@@ -107,12 +107,12 @@ async function buildModel(
  * ```
  */
 export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
-  const data = await resolveTrainDataset(cfg);
-  const vocab = cfg.arch.embedding.vocab_size ?? data.meta.vocabSize;
-  if (vocab < data.meta.vocabSize) {
+  const ds = await resolveTrainDataset(cfg);
+  const vocab = cfg.arch.embedding.vocab_size ?? ds.meta.vocabSize;
+  if (vocab < ds.meta.vocabSize) {
     throw new TrainError(
       `arch.embedding.vocab_size=${vocab} is smaller than the dataset's vocabulary ` +
-        `(${data.meta.vocabSize} ids, tokenizer ${data.meta.tokenizer})`,
+        `(${ds.meta.vocabSize} ids, tokenizer ${ds.meta.tokenizer})`,
     );
   }
   const arch = resolveArch(cfg.arch, vocab);
@@ -135,7 +135,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
   });
   try {
     const trainRng = new Rng(seed, 3);
-    const trainRows = data.meta.counts.train;
+    const trainRows = ds.meta.counts.train;
     const resumed = newest &&
       await resumeFrom(newest.path, { cfg, model, opt, trainRng, trainRows });
     if (resumed) seed = resumed.seed as number;
@@ -144,7 +144,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
       tokens: resumed?.tokens ?? 0,
       elapsed: resumed?.elapsed_seconds ?? 0,
     };
-    const budget = budgetOf(cfg), T = data.meta.rowLength;
+    const budget = budgetOf(cfg), T = ds.meta.rowLength;
     const nothing = stopReason(cfg, { budget, at: start, rowLength: T });
     if (nothing !== null) {
       console.log(
@@ -163,7 +163,6 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
         exact: null,
       };
     }
-    const ds = await openDataset(data.dir);
     const runDir = await createRunDir(cfg.base_dir, cfg.name);
     await writeFileAtomic(join(runDir, "config.yaml"), configToYaml({ ...cfg, seed }));
     const report = new TrainReport({
@@ -172,11 +171,11 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
       printEvery: cfg.impl.print_loss_every_nth_step,
     });
     try {
-      const loop = new TrainLoop({ cfg, model, opt, data, ds, seed, trainRng, report, resumed });
+      const loop = new TrainLoop({ cfg, model, opt, ds, seed, trainRng, report, resumed });
       const device = backend.kind === "cpu" ? "cpu backend" : `webgpu on ${backend.adapterName}`;
       report.line(
-        `Training ${cfg.name}: ${paramCounts(arch).total} parameters, ${data.dir} ` +
-          `(${data.meta.counts.train} train rows of ${T} tokens), ${device}, ` +
+        `Training ${cfg.name}: ${paramCounts(arch).total} parameters, ${ds.dir} ` +
+          `(${ds.meta.counts.train} train rows of ${T} tokens), ${device}, ` +
           `budget ${budgetText(cfg, budget)}` +
           (newest ? `, resuming from ${newest.path} at step ${start.step}` : `, seed ${seed}`),
       );
@@ -211,9 +210,9 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
       return { runDir, reason, step: loop.counters.step, loss: loop.loss, final, test, exact };
     } finally {
       report.close();
-      ds.close();
     }
   } finally {
+    ds.close();
     opt.dispose();
     model.dispose();
   }

@@ -9,7 +9,6 @@ import { resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { AdamW } from "../../core/optim.ts";
 import { initBackend } from "../../core/backend.ts";
-import { openDataset } from "../../data/dataset.ts";
 import { Rng } from "../../kernels/rng.ts";
 import { resolveTrainDataset } from "../../tasks/train/dataset.ts";
 import { TrainLoop } from "../../tasks/train/loop.ts";
@@ -38,18 +37,16 @@ Deno.test({
           "pretrain",
           { log: () => {} },
         );
-        const data = await resolveTrainDataset(cfg);
+        const ds = await resolveTrainDataset(cfg);
         const dev = await initBackend("webgpu") as Device;
         const arch = resolveArch(cfg.arch, 19);
         const model = ArithmeticModel.create(arch, { backend: dev, seed: 1 });
         const opt = new AdamW(model.arena);
-        const ds = await openDataset(data.dir);
         const budget = budgetOf(cfg);
         const loop = new TrainLoop({
           cfg,
           model,
           opt,
-          data,
           ds,
           seed: 1,
           trainRng: new Rng(1, 3),
