@@ -8,18 +8,18 @@ import { Progress } from "../../cli/progress.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
 import { Dataset, readMeta } from "../../data/dataset.ts";
 import { ensureDataset, planDataset } from "../../data/generate.ts";
-import type { DatasetMeta } from "../../data/meta.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
 import { TrainError } from "./errors.ts";
 
-async function metaAt(dir: string): Promise<DatasetMeta | null> {
+/** The dataset in `dir`, or null when it has no `meta.json`. */
+async function datasetAt(dir: string): Promise<Dataset | null> {
   try {
     await Deno.stat(join(dir, "meta.json"));
   } catch {
     return null;
   }
   try {
-    return await readMeta(dir);
+    return new Dataset(dir, await readMeta(dir));
   } catch (e) {
     const why = (e as Error).message.split("\n")[0];
     throw new TrainError(`Cannot read dataset ${dir}: ${why}`);
@@ -28,7 +28,7 @@ async function metaAt(dir: string): Promise<DatasetMeta | null> {
 
 async function fromPreset(cfg: PretrainConfig, name: string, root: string): Promise<Dataset> {
   const dir = join(root, planDataset({ preset: name, baseDir: cfg.base_dir }).name);
-  const progress = (await metaAt(dir)) ? null : new Progress(`dataset ${name}`);
+  const progress = (await datasetAt(dir)) ? null : new Progress(`dataset ${name}`);
   if (progress) console.log(`Generating dataset ${name} into ${dir} (first use)`);
   const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
   const meta = await ensureDataset({ preset: name, out: dir, onProgress });
@@ -48,8 +48,8 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<Dataset> {
     ? [full, dirname(full), join(root, basename(dirname(full)))]
     : [full];
   for (const dir of tries) {
-    const meta = await metaAt(dir);
-    if (meta) return new Dataset(dir, meta);
+    const found = await datasetAt(dir);
+    if (found) return found;
   }
   throw new TrainError(
     `Cannot find dataset ${full} (${key}): no dataset folder (meta.json) there; ` +
@@ -85,14 +85,14 @@ export async function resolveTrainDataset(cfg: PretrainConfig): Promise<Dataset>
     found = await fromPreset(cfg, name, root);
   } else if (name !== null) {
     const dir = join(root, name);
-    const meta = await metaAt(dir);
-    if (!meta) {
+    const at = await datasetAt(dir);
+    if (!at) {
       throw new TrainError(
         `Cannot find dataset "${name}" (data.dataset): ${dir} holds none and it is not a ` +
           `data-task preset (${Object.keys(TRAIN_PRESETS).join(", ")})`,
       );
     }
-    found = new Dataset(dir, meta);
+    found = at;
   } else found = await fromPath(cfg, root);
   const want = cfg.data.sources.arithmetic.tokenizer_type;
   if (want !== null && want !== found.meta.tokenizer) {
