@@ -21,55 +21,33 @@ export * from "../data/dataset.ts";
 export * from "../data/generate.ts";
 export { createSource, type SampleSource } from "../data/generators.ts";
 
-function errorLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split("\n")[0];
-}
-
 async function run(args: DataArgs, progress: Progress | null): Promise<string> {
   const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
+  const { preset, spec } = args;
+  const where = { name: args.name, out: args.out, baseDir: args.baseDir, force: args.force };
   const t0 = performance.now();
   const seconds = () => ((performance.now() - t0) / 1000).toFixed(1);
+  const fits = (what: string, needed: string) => {
+    if (args.tokenizerType && args.tokenizerType !== needed) {
+      throw new DataError(
+        `Cannot generate ${what}: tokenizer ${args.tokenizerType} does not fit (needs ${needed})`,
+      );
+    }
+  };
   if (args.isGrid) {
     if (args.testRatio !== undefined) {
       throw new DataError(`Cannot generate grid: grids put every sample in test`);
     }
-    const grid = await generateGrid({
-      preset: args.preset,
-      base: args.spec,
-      ...args.grid,
-      name: args.name,
-      out: args.out,
-      baseDir: args.baseDir,
-      force: args.force,
-      onProgress,
-    });
-    if (args.tokenizerType && args.tokenizerType !== grid.tokenizer) {
-      throw new DataError(
-        `Cannot generate grid: tokenizer ${args.tokenizerType} does not fit (needs ${grid.tokenizer})`,
-      );
-    }
+    const grid = await generateGrid({ preset, base: spec, ...args.grid, ...where, onProgress });
+    fits("grid", grid.tokenizer);
     const rows = grid.cells.reduce((s, c) => s + c.rows, 0);
     progress?.done();
     return `Wrote grid ${grid.name}: ${grid.cells.length} cells, ${rows} samples, in ${seconds()} s`;
   }
-  const request = {
-    preset: args.preset,
-    spec: args.spec,
-    name: args.name,
-    out: args.out,
-    baseDir: args.baseDir,
-    testRatio: args.testRatio,
-    force: args.force,
-    onProgress,
-  };
+  const request = { preset, spec, ...where, testRatio: args.testRatio };
   const plan = planDataset(request);
-  const needed = tokenizerFor(resolveSpec(plan.spec));
-  if (args.tokenizerType && args.tokenizerType !== needed) {
-    throw new DataError(
-      `Cannot generate data: tokenizer ${args.tokenizerType} does not fit (needs ${needed})`,
-    );
-  }
-  const meta = await generateDataset({ ...request, out: plan.out });
+  fits("data", tokenizerFor(resolveSpec(plan.spec)));
+  const meta = await generateDataset({ ...request, out: plan.out, onProgress });
   progress?.done();
   return `Wrote ${plan.out}: ${meta.counts.train + meta.counts.test} samples ` +
     `(train ${meta.counts.train}, test ${meta.counts.test}), row length ${meta.rowLength}, in ${seconds()} s`;
@@ -93,18 +71,7 @@ async function run(args: DataArgs, progress: Progress | null): Promise<string> {
  * @returns 0 on success, 1 on error, 130 when interrupted.
  */
 export async function main(argv: string[]): Promise<number> {
-  let args: DataArgs;
-  try {
-    args = parseDataArgs(argv);
-  } catch (err) {
-    console.error(errorLine(err));
-    return 1;
-  }
-  if (args.help) {
-    console.log(DATA_USAGE);
-    return 0;
-  }
-  const progress = args.quiet ? null : new Progress("data");
+  let progress: Progress | null = null;
   const onSignal = () => {
     progress?.abort();
     removePendingOutputs();
@@ -113,11 +80,17 @@ export async function main(argv: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   try {
+    const args = parseDataArgs(argv);
+    if (args.help) {
+      console.log(DATA_USAGE);
+      return 0;
+    }
+    progress = args.quiet ? null : new Progress("data");
     console.log(await run(args, progress));
     return 0;
   } catch (err) {
     progress?.abort();
-    console.error(errorLine(err));
+    console.error((err instanceof Error ? err.message : String(err)).split("\n")[0]);
     return 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);

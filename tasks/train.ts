@@ -3,12 +3,6 @@
  * upstream's Hydra-style arguments, resuming from the run's newest checkpoint. It reads no
  * files relative to the working folder or this file except through imports, so it also runs as
  * `deno run -A file:///.../tasks/train.ts` (or a remote URL) from any folder.
- *
- * @example
- * ```ts ignore
- * import { main } from "./train.ts";
- * Deno.exit(await main(["preset=tiny-addition", "name=t", "train.steps=40"]));
- * ```
  * @module
  */
 
@@ -19,10 +13,9 @@ import { CheckpointError } from "../core/checkpoint_read.ts";
 import { SafetensorsError } from "../core/safetensors.ts";
 import { DataError } from "../data/spec.ts";
 import { TrainError } from "./train/errors.ts";
-import { train } from "./train/run.ts";
+import { train, type TrainOutcome } from "./train/run.ts";
 
-export { train, type TrainOutcome } from "./train/run.ts";
-export { TrainError } from "./train/errors.ts";
+export { train, TrainError, type TrainOutcome };
 
 /** Errors whose message is the whole story: printed as one line, exit code 1. */
 const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, SafetensorsError];
@@ -41,8 +34,6 @@ const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, Safete
  *
  * deepEqual(await main(["--help"]), 0);
  * ```
- *
- * @returns The process exit code.
  */
 export async function main(args: string[]): Promise<number> {
   try {
@@ -50,8 +41,7 @@ export async function main(args: string[]): Promise<number> {
       console.log(helpText("pretrain", await presetSummaries()));
       return 0;
     }
-    const cfg = await loadConfig(args, "pretrain", { cwd: userCwd() });
-    await train(cfg);
+    await train(await loadConfig(args, "pretrain", { cwd: userCwd() }));
     return 0;
   } catch (e) {
     if (!USER_ERRORS.some((E) => e instanceof E)) throw e;

@@ -2,6 +2,7 @@
 // state-dict keys with upstream's buffers, model_config.json, the AdamW moments, state.json and
 // the resolved config, written through core/checkpoint.ts's atomic folder swap; and the strict
 // read side that a resume uses, turning any damage into one `Cannot resume from DIR: ...` line.
+// Reference: docs/checkpoint.md (upstream's state-dict keys).
 
 import { basename, join } from "node:path";
 import { configHash, configToYaml, parseConfigYaml, RESUME_KEYS } from "../../cli/config.ts";
@@ -11,30 +12,21 @@ import type { PretrainConfig } from "../../cli/config_types.ts";
 import { type CheckpointState, readCheckpointState } from "../../core/checkpoint_read.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
 import { type CrashPoint, saveCheckpointDir } from "../../core/checkpoint.ts";
+import type { Arch } from "../../core/nn/arch.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
-import type { AdamW, AdamWState } from "../../core/optim.ts";
+import { blockLayout, layerPrefix } from "../../core/nn/params.ts";
+import type { AdamW } from "../../core/optim.ts";
 import type { SafetensorsContent, TensorInput } from "../../core/safetensors.ts";
 import { writeSafetensors } from "../../core/safetensors_write.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
-import { modelTensors } from "./state_dict.ts";
+import { FIRE_INIT_L } from "../../kernels/fire.ts";
+import type { Rng } from "../../kernels/rng.ts";
 import { TrainError } from "./errors.ts";
 
-/**
- * Keys left out of `config_hash`: what may change between a run and its resume.
- *
- * `RESUME_KEYS` (budgets, caps, saving and logging cadence, folders, backend) plus the run name,
- * the preset label, the data folder and every key abacus accepts and ignores.
- *
- * @example
- * ```ts
- * import { HASH_EXCLUDED } from "./checkpoint_io.ts";
- * import { ok } from "node:assert/strict";
- *
- * ok(HASH_EXCLUDED.includes("train.budget_steps") && HASH_EXCLUDED.includes("impl.compile_torch"));
- * ok(!HASH_EXCLUDED.includes("arch.hidden_size"));
- * ```
- */
-export const HASH_EXCLUDED: readonly string[] = Object.freeze([
+// Keys left out of `config_hash`, what may change between a run and its resume: `RESUME_KEYS`
+// (budgets, caps, saving and logging cadence, folders, backend) plus the run name, the preset
+// label, the data folder and every key abacus accepts and ignores.
+const HASH_EXCLUDED: readonly string[] = Object.freeze([
   ...RESUME_KEYS,
   "name",
   "preset",
@@ -44,8 +36,9 @@ export const HASH_EXCLUDED: readonly string[] = Object.freeze([
 ]);
 
 /**
- * The `config_hash` of a run: {@link HASH_EXCLUDED} (budgets, caps, saving cadence, folders,
- * backend, the preset label and keys abacus ignores) is left out.
+ * The `config_hash` of a run (64 hex digits), leaving out what may change between a run and its
+ * resume (budgets, caps, saving cadence, folders, backend, the preset label and keys abacus
+ * ignores).
  *
  * @example
  * ```ts
@@ -58,31 +51,64 @@ export const HASH_EXCLUDED: readonly string[] = Object.freeze([
  *   "pretrain", { log: () => {} });
  * deepEqual(await runConfigHash(a), await runConfigHash(b));
  * ```
- *
- * @returns 64 hex digits.
  */
 export function runConfigHash(cfg: PretrainConfig): Promise<string> {
   return configHash(cfg, HASH_EXCLUDED);
 }
 
-/** What a checkpoint save needs besides the model and optimizer. */
-export interface SaveRequest {
-  /** The folder, e.g. `<model_dir>/<name>/checkpoints/last`. */
-  readonly dir: string;
-  /** The resolved config (as given: a drawn seed lives in `state.seed`). */
-  readonly cfg: PretrainConfig;
-  /** `state.json` contents. */
-  readonly state: CheckpointState;
-  /** Test hook: stop after this step of the folder swap (see `saveCheckpointDir`). */
-  readonly crashAfter?: CrashPoint;
+/** F32 tensors shaped like the model's parameters, keyed `prefix + name`. */
+function paramTensors(
+  model: ArithmeticModel,
+  values: Record<string, Float32Array>,
+  prefix = "",
+): Record<string, TensorInput> {
+  return Object.fromEntries(
+    model.arena.entries.map((e) => [
+      prefix + e.name,
+      { dtype: "F32", shape: e.param.shape, data: values[e.name] },
+    ]),
+  );
 }
 
 /**
- * Writes a whole checkpoint folder atomically: `model.safetensors`, `model_config.json`,
- * `optimizer.safetensors`, `state.json` and `config.yaml`.
+ * Upstream's buffers, which its `load_state_dict` expects beside the weights: `position_ids`
+ * (I64 [1, P]) for learned or Abacus positions, `attn.norm_factor` (head_dim^-0.5) for
+ * self-attention layers and FIRE's fixed `rotary_emb.init_L`.
+ */
+function bufferTensors(arch: Arch): Record<string, TensorInput> {
+  const out: Record<string, TensorInput> = {};
+  if (arch.posEmbedding) {
+    const P = arch.maxSeqLength;
+    out["encoder.embedding.pos_embedding.position_ids"] = {
+      dtype: "I64",
+      shape: [1, P],
+      data: BigInt64Array.from({ length: P }, (_, i) => BigInt(i)),
+    };
+  }
+  if (arch.attentionType !== "self-attention") return out;
+  const { blocks, layersPerBlock } = blockLayout(arch);
+  for (let j = 0; j < blocks; j++) {
+    for (let i = 0; i < layersPerBlock; i++) {
+      const p = layerPrefix(arch, j, i);
+      const norm = [1 / Math.sqrt(arch.hiddenSize / arch.heads)];
+      out[`${p}attn.norm_factor`] = { dtype: "F32", shape: [], data: norm };
+      if (arch.rotary === "fire") {
+        out[`${p}attn.rotary_emb.init_L`] = { dtype: "F32", shape: [], data: [FIRE_INIT_L] };
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Writes a whole checkpoint folder atomically: `model.safetensors` (the weights under
+ * upstream's state-dict keys, its buffers, and with tied weights the word embedding again as
+ * `decoder.weight`), `model_config.json`, `optimizer.safetensors`, `state.json` and
+ * `config.yaml` (`req.cfg` as given: a drawn seed lives in `state.seed`).
  *
  * Reads the weights and both moments back (three readbacks on the webgpu backend) and refuses,
- * with a `TrainError` and before writing anything, to save non-finite values.
+ * with a `TrainError` and before writing anything, to save non-finite values. `crashAfter` is
+ * a test hook: stop after this step of the folder swap (see `saveCheckpointDir`).
  *
  * @example
  * ```ts ignore
@@ -90,40 +116,31 @@ export interface SaveRequest {
  *
  * await saveTrainCheckpoint(model, opt, { dir: `${runRoot}/checkpoints/last`, cfg, state });
  * ```
- *
- * @returns Resolves when the folder is in place.
  */
 export async function saveTrainCheckpoint(
   model: ArithmeticModel,
   opt: AdamW,
-  req: SaveRequest,
+  req: { dir: string; cfg: PretrainConfig; state: CheckpointState; crashAfter?: CrashPoint },
 ): Promise<void> {
   const weights = await model.arena.readAll();
-  const moments = await opt.stateDict();
-  for (
-    const [what, values] of [["weight", weights], ["moment", moments.m], ["moment", moments.v]]
-  ) {
-    for (const [name, a] of Object.entries(values as Record<string, Float32Array>)) {
+  const { m, v, step } = await opt.stateDict();
+  for (const [what, values] of [["weight", weights], ["moment", m], ["moment", v]] as const) {
+    for (const [name, a] of Object.entries(values)) {
       if (!a.every(Number.isFinite)) {
         throw new TrainError(`the ${what}s of ${name} are no longer finite`);
       }
     }
   }
-  const optTensors: Record<string, TensorInput> = {};
-  for (const e of model.arena.entries) {
-    optTensors[`exp_avg.${e.name}`] = {
-      dtype: "F32",
-      shape: e.param.shape,
-      data: moments.m[e.name],
-    };
-    optTensors[`exp_avg_sq.${e.name}`] = {
-      dtype: "F32",
-      shape: e.param.shape,
-      data: moments.v[e.name],
-    };
+  const modelTensors = { ...paramTensors(model, weights), ...bufferTensors(model.arch) };
+  if (model.arch.tieWeights) {
+    modelTensors["decoder.weight"] = { ...modelTensors["encoder.embedding.word_embedding.weight"] };
   }
+  const optTensors = {
+    ...paramTensors(model, m, "exp_avg."),
+    ...paramTensors(model, v, "exp_avg_sq."),
+  };
   const optMeta = {
-    step: String(moments.step),
+    step: String(step),
     lr: String(opt.lr),
     betas: JSON.stringify([opt.beta1, opt.beta2]),
     eps: String(opt.eps),
@@ -131,7 +148,7 @@ export async function saveTrainCheckpoint(
     no_decay: JSON.stringify(model.arena.entries.filter((e) => !e.decay).map((e) => e.name)),
   };
   await saveCheckpointDir(req.dir, {
-    "model.safetensors": (p) => writeSafetensors(p, modelTensors(model, weights), { format: "pt" }),
+    "model.safetensors": (p) => writeSafetensors(p, modelTensors, { format: "pt" }),
     "model_config.json": JSON.stringify(req.cfg.arch, null, 2) + "\n",
     "optimizer.safetensors": (p) => writeSafetensors(p, optTensors, optMeta),
     "config.yaml": configToYaml(req.cfg),
@@ -139,53 +156,36 @@ export async function saveTrainCheckpoint(
   }, { crashAfter: req.crashAfter });
 }
 
-/** A checkpoint read back for a resume. */
-export interface LoadedCheckpoint {
-  /** Its `state.json`. */
-  readonly state: CheckpointState;
-  /** Weights by state-dict key. */
-  readonly weights: Record<string, Float32Array>;
-  /** AdamW moments and step count. */
-  readonly optimizer: AdamWState;
-}
-
-function oneLine(e: unknown, path: string): string {
-  const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
-  const file = basename(path);
-  const heads: [string, string][] = [
-    [`Cannot read ${path}: `, `${file}: `],
-    [`Cannot read checkpoint state ${path}: `, `${file}: `],
-    [`Checkpoint file ${path} is `, `${file} is `],
-  ];
-  for (const [head, short] of heads) {
-    if (msg.startsWith(head)) return short + msg.slice(head.length);
-  }
-  return msg;
-}
-
-async function tensorsOf(path: string): Promise<SafetensorsContent> {
+/** Reads `path`, its error as `<file>: <problem>` (the resume line already names the folder). */
+async function readPart<T>(path: string, read: (path: string) => Promise<T>): Promise<T> {
   try {
-    return await readSafetensors(path);
+    return await read(path);
   } catch (e) {
-    throw new TrainError(oneLine(e, path));
+    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    const at = msg.indexOf(path);
+    throw new TrainError(at < 0 ? msg : basename(path) + msg.slice(at + path.length));
   }
 }
 
-function take(
-  file: SafetensorsContent,
+/** The reverse of `paramTensors`: the F32 tensor `prefix + name` of each parameter, its shape. */
+function takeParams(
+  model: ArithmeticModel,
+  tensors: SafetensorsContent["tensors"],
   fileName: string,
-  key: string,
-  shape: readonly number[],
-): Float32Array {
-  const t = file.tensors[key];
-  if (!t) throw new TrainError(`${fileName} has no tensor ${key}`);
-  if (t.dtype !== "F32" || t.shape.join() !== shape.join()) {
-    throw new TrainError(
-      `${fileName} holds ${key} as ${t.dtype} [${t.shape.join(", ")}], the model needs F32 ` +
-        `[${shape.join(", ")}]`,
-    );
-  }
-  return t.data as Float32Array;
+  prefix = "",
+): Record<string, Float32Array> {
+  return Object.fromEntries(model.arena.entries.map((e) => {
+    const key = prefix + e.name, shape = e.param.shape;
+    const t = tensors[key];
+    if (!t) throw new TrainError(`${fileName} has no tensor ${key}`);
+    if (t.dtype !== "F32" || t.shape.join() !== shape.join()) {
+      throw new TrainError(
+        `${fileName} holds ${key} as ${t.dtype} [${t.shape.join(", ")}], the model needs F32 ` +
+          `[${shape.join(", ")}]`,
+      );
+    }
+    return [e.name, t.data as Float32Array];
+  }));
 }
 
 function flatten(v: unknown, prefix: string, out: Map<string, string>): Map<string, string> {
@@ -212,64 +212,68 @@ async function configDiff(dir: string, cfg: PretrainConfig): Promise<string> {
 }
 
 /**
- * Reads and checks a checkpoint for a resume: state, config hash, every weight and moment.
+ * Reads and checks a whole checkpoint (state, config hash against `cfg`, every weight and
+ * moment, the data position against `trainRows`), then loads it into the freshly built model,
+ * the optimizer and both generators, and returns its `state.json`.
  *
- * Nothing on disk is changed. Any problem (a missing, truncated or corrupted file, a tensor of
- * the wrong shape, a checkpoint of another config) throws a `TrainError` whose message is
- * `Cannot resume from <dir>: <problem>`.
+ * Nothing on disk is changed, and nothing is loaded unless all of it is sound. Any problem (a
+ * missing, truncated or corrupted file, a tensor of the wrong shape, a checkpoint of another
+ * config) throws a `TrainError` whose message is `Cannot resume from <dir>: <problem>`.
  *
  * @example
  * ```ts ignore
- * import { readTrainCheckpoint } from "./checkpoint_io.ts";
+ * import { resumeFrom } from "./checkpoint_io.ts";
  *
- * const ck = await readTrainCheckpoint(`${runDir}/checkpoints/last`, { model, cfg });
- * model.arena.writeAll(ck.weights);
+ * const state = await resumeFrom(`${runDir}/checkpoints/last`, { cfg, model, opt, trainRng, trainRows });
+ * console.log(state.step);
  * ```
- *
- * @param expect The freshly built model whose parameters the checkpoint must fill, and the
- *   current resolved config (its hash must match the stored one).
  */
-export async function readTrainCheckpoint(
+export async function resumeFrom(
   dir: string,
-  expect: { model: ArithmeticModel; cfg: PretrainConfig },
-): Promise<LoadedCheckpoint> {
-  const { model, cfg } = expect;
+  into: {
+    cfg: PretrainConfig;
+    model: ArithmeticModel;
+    opt: AdamW;
+    trainRng: Rng;
+    trainRows: number;
+  },
+): Promise<CheckpointState> {
+  const { cfg, model } = into;
   try {
-    let state: CheckpointState;
-    try {
-      state = await readCheckpointState(dir);
-    } catch (e) {
-      throw new TrainError(oneLine(e, join(dir, "state.json")));
-    }
+    const state = await readPart(join(dir, "state.json"), () => readCheckpointState(dir));
     if (state.config_hash !== await runConfigHash(cfg)) {
       throw new TrainError(
         `it was trained with another config (${await configDiff(dir, cfg)}); ` +
           `use another name= for a new run`,
       );
     }
-    const raw = await tensorsOf(join(dir, "model.safetensors"));
-    const file = { tensors: {} as SafetensorsContent["tensors"], metadata: raw.metadata };
-    for (const [k, t] of Object.entries(raw.tensors)) file.tensors[normalizeKey(k)] = t;
-    const opt = await tensorsOf(join(dir, "optimizer.safetensors"));
-    const weights: Record<string, Float32Array> = {};
-    const m: Record<string, Float32Array> = {}, v: Record<string, Float32Array> = {};
-    for (const e of model.arena.entries) {
-      const shape = e.param.shape;
-      weights[e.name] = take(file, "model.safetensors", e.name, shape);
-      m[e.name] = take(opt, "optimizer.safetensors", `exp_avg.${e.name}`, shape);
-      v[e.name] = take(opt, "optimizer.safetensors", `exp_avg_sq.${e.name}`, shape);
-    }
+    const raw = (await readPart(join(dir, "model.safetensors"), readSafetensors)).tensors;
+    const file = Object.fromEntries(Object.entries(raw).map(([k, t]) => [normalizeKey(k), t]));
+    const opt = await readPart(join(dir, "optimizer.safetensors"), readSafetensors);
+    const weights = takeParams(model, file, "model.safetensors");
+    const m = takeParams(model, opt.tensors, "optimizer.safetensors", "exp_avg.");
+    const v = takeParams(model, opt.tensors, "optimizer.safetensors", "exp_avg_sq.");
     const step = Number(opt.metadata.step);
     if (!Number.isSafeInteger(step) || step < 0) {
       throw new TrainError(`optimizer.safetensors has no valid step count in its metadata`);
     }
-    const rng = state.rng as { model?: unknown; train?: unknown };
+    const rng = state.rng as { model: number[]; train: number[] };
     const six = (x: unknown) =>
       Array.isArray(x) && x.length === 6 && x.every((n) => Number.isFinite(n));
     if (!six(rng?.model) || !six(rng?.train) || !Number.isSafeInteger(state.seed)) {
       throw new TrainError(`state.json lacks the seed or the random generator states`);
     }
-    return { state, weights, optimizer: { step, m, v } };
+    if (state.data.position > into.trainRows) {
+      throw new TrainError(
+        `its data position ${state.data.position} is past the train split ` +
+          `(${into.trainRows} rows)`,
+      );
+    }
+    model.arena.writeAll(weights);
+    into.opt.loadStateDict({ step, m, v });
+    model.rng.setState(rng.model);
+    into.trainRng.setState(rng.train);
+    return state;
   } catch (e) {
     if (!(e instanceof TrainError)) throw e;
     throw new TrainError(`Cannot resume from ${dir}: ${e.message}`);

@@ -6,53 +6,37 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { Progress } from "../../cli/progress.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import { type Dataset, readMeta } from "../../data/dataset.ts";
+import { Dataset, readMeta } from "../../data/dataset.ts";
 import { ensureDataset, planDataset } from "../../data/generate.ts";
-import type { DatasetMeta } from "../../data/meta.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
 import { TrainError } from "./errors.ts";
 
-/** The dataset a run trains on. */
-export interface TrainDataset {
-  /** Its folder. */
-  readonly dir: string;
-  /** Its `meta.json`. */
-  readonly meta: DatasetMeta;
-  /** What checkpoints record as `data.dataset`: `data.dataset`, else the folder's path. */
-  readonly name: string;
-}
-
-async function metaAt(dir: string): Promise<DatasetMeta | null> {
+/** The dataset in `dir`, or null when it has no `meta.json`. */
+async function datasetAt(dir: string): Promise<Dataset | null> {
   try {
     await Deno.stat(join(dir, "meta.json"));
   } catch {
     return null;
   }
   try {
-    return await readMeta(dir);
+    return new Dataset(dir, await readMeta(dir));
   } catch (e) {
     const why = (e as Error).message.split("\n")[0];
     throw new TrainError(`Cannot read dataset ${dir}: ${why}`);
   }
 }
 
-async function fromPreset(cfg: PretrainConfig, name: string, root: string): Promise<TrainDataset> {
+async function fromPreset(cfg: PretrainConfig, name: string, root: string): Promise<Dataset> {
   const dir = join(root, planDataset({ preset: name, baseDir: cfg.base_dir }).name);
-  if (await metaAt(dir)) {
-    return { dir, meta: await ensureDataset({ preset: name, out: dir }), name };
-  }
-  console.log(`Generating dataset ${name} into ${dir} (first use)`);
-  const progress = new Progress(`dataset ${name}`);
-  const meta = await ensureDataset({
-    preset: name,
-    out: dir,
-    onProgress: (d, t) => progress.update(d, t),
-  });
-  progress.done();
-  return { dir, meta, name };
+  const progress = (await datasetAt(dir)) ? null : new Progress(`dataset ${name}`);
+  if (progress) console.log(`Generating dataset ${name} into ${dir} (first use)`);
+  const onProgress = progress ? (d: number, t: number) => progress.update(d, t) : undefined;
+  const meta = await ensureDataset({ preset: name, out: dir, onProgress });
+  progress?.done();
+  return new Dataset(dir, meta);
 }
 
-async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset> {
+async function fromPath(cfg: PretrainConfig, root: string): Promise<Dataset> {
   const key = "data.sources.arithmetic.tokenized_dataset_path";
   const path = cfg.data.sources.arithmetic.tokenized_dataset_path;
   if (path === null) {
@@ -64,8 +48,8 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset
     ? [full, dirname(full), join(root, basename(dirname(full)))]
     : [full];
   for (const dir of tries) {
-    const meta = await metaAt(dir);
-    if (meta) return { dir, meta, name: dir };
+    const found = await datasetAt(dir);
+    if (found) return found;
   }
   throw new TrainError(
     `Cannot find dataset ${full} (${key}): no dataset folder (meta.json) there; ` +
@@ -74,7 +58,8 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset
 }
 
 /**
- * Finds the dataset a config trains on, generating a data-task preset's dataset on first use.
+ * Finds and opens the dataset a config trains on (close it when done), generating a data-task
+ * preset's dataset on first use.
  *
  * `data.dataset` names a data-task preset (generated into `<base_dir>/<impl.path>/<folder>` when
  * missing, saying so) or a folder under `<base_dir>/<impl.path>/`; otherwise upstream's
@@ -87,26 +72,27 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<TrainDataset
  * import { resolveTrainDataset } from "./dataset.ts";
  *
  * const cfg = await loadConfig(["preset=tiny-addition", "base_dir=/tmp/abacus"], "pretrain");
- * const { dir, meta } = await resolveTrainDataset(cfg);
- * console.log(dir, meta.counts);
+ * const ds = await resolveTrainDataset(cfg);
+ * console.log(ds.dir, ds.meta.counts);
+ * ds.close();
  * ```
  */
-export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDataset> {
+export async function resolveTrainDataset(cfg: PretrainConfig): Promise<Dataset> {
   const root = resolve(cfg.base_dir, cfg.impl.path);
   const name = cfg.data.dataset;
-  let found: TrainDataset;
+  let found: Dataset;
   if (name !== null && Object.hasOwn(TRAIN_PRESETS, name)) {
     found = await fromPreset(cfg, name, root);
   } else if (name !== null) {
     const dir = join(root, name);
-    const meta = await metaAt(dir);
-    if (!meta) {
+    const at = await datasetAt(dir);
+    if (!at) {
       throw new TrainError(
         `Cannot find dataset "${name}" (data.dataset): ${dir} holds none and it is not a ` +
           `data-task preset (${Object.keys(TRAIN_PRESETS).join(", ")})`,
       );
     }
-    found = { dir, meta, name };
+    found = at;
   } else found = await fromPath(cfg, root);
   const want = cfg.data.sources.arithmetic.tokenizer_type;
   if (want !== null && want !== found.meta.tokenizer) {
@@ -129,8 +115,8 @@ export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDat
  * The train split as an endless stream of full microbatches in stored order (upstream's fixed
  * order; an incomplete last batch is skipped and the next epoch starts at row 0).
  *
- * `position` and `epoch` after a microbatch are what a checkpoint records; a stream created
- * with them continues with the very next row.
+ * `at` (position and epoch) after a microbatch is what a checkpoint records; a stream created
+ * with it continues with the very next row.
  *
  * @example
  * ```ts
@@ -144,7 +130,7 @@ export async function resolveTrainDataset(cfg: PretrainConfig): Promise<TrainDat
  * const ds = await openDataset(out);
  * const s = new TrainStream(ds, 20);
  * for (let i = 0; i < 3; i++) await s.next();
- * deepEqual([s.position, s.epoch], [20, 1]);
+ * deepEqual(s.at, { position: 20, epoch: 1 });
  * ds.close();
  * await Deno.remove(out, { recursive: true });
  * ```
@@ -154,53 +140,28 @@ export class TrainStream {
   #rows: number;
   #position: number;
   #epoch: number;
-  #it: AsyncGenerator<{ tokens: Int32Array; nextRow: number }> | null = null;
 
-  /**
-   * @param start Where to continue (default: row 0 of epoch 0).
-   */
-  constructor(ds: Dataset, rows: number, start: { position: number; epoch: number } = {
-    position: 0,
-    epoch: 0,
-  }) {
+  /** @param start Where to continue (default: row 0 of epoch 0). */
+  constructor(ds: Dataset, rows: number, start = { position: 0, epoch: 0 }) {
     this.#ds = ds;
     this.#rows = rows;
     this.#position = start.position;
     this.#epoch = start.epoch;
   }
 
-  /** Next row of the train split to read. */
-  get position(): number {
-    return this.#position;
+  /** The next row of the train split to read, and the passes over it completed. */
+  get at(): { position: number; epoch: number } {
+    return { position: this.#position, epoch: this.#epoch };
   }
 
-  /** Passes over the train split completed. */
-  get epoch(): number {
-    return this.#epoch;
-  }
-
-  /**
-   * Reads the next microbatch.
-   *
-   * @returns Token ids, (rows, rowLength) row-major.
-   */
+  /** Reads the next microbatch: token ids, (rows, rowLength) row-major. */
   async next(): Promise<Int32Array> {
-    for (let tries = 0; tries < 2; tries++) {
-      this.#it ??= this.#ds.batches({
-        split: "train",
-        batchSize: this.#rows,
-        startRow: this.#position,
-        dropLast: true,
-      });
-      const r = await this.#it.next();
-      if (!r.done) {
-        this.#position = r.value.nextRow;
-        return r.value.tokens;
-      }
-      this.#it = null;
+    if (this.#position + this.#rows > this.#ds.meta.counts.train) {
       this.#epoch++;
       this.#position = 0;
     }
-    throw new TrainError(`Dataset ${this.#ds.dir} has fewer train rows than one microbatch`);
+    const rows = await this.#ds.readRows("train", this.#position, this.#rows);
+    this.#position += this.#rows;
+    return Int32Array.from(rows);
   }
 }

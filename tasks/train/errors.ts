@@ -15,9 +15,5 @@
  * ```
  */
 export class TrainError extends Error {
-  /** @param message The line to print. */
-  constructor(message: string) {
-    super(message);
-    this.name = "TrainError";
-  }
+  override name = "TrainError";
 }

@@ -3,20 +3,22 @@
 // step s is read back while step s+1 is recorded (one readback per step, deferred by one), and
 // checkpoints are written at step boundaries with everything a bit-exact resume needs.
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { PretrainConfig } from "../../cli/config_types.ts";
 import type { CheckpointState } from "../../core/checkpoint_read.ts";
 import type { CrashPoint } from "../../core/checkpoint.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW } from "../../core/optim.ts";
+import type { Dataset } from "../../data/dataset.ts";
 import type { Rng } from "../../kernels/rng.ts";
-import { saveTrainCheckpoint } from "./checkpoint_io.ts";
-import type { TrainStream } from "./dataset.ts";
+import { runConfigHash, saveTrainCheckpoint } from "./checkpoint_io.ts";
+import { TrainStream } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import type { StepRecord, TrainReport } from "./report.ts";
 import {
   batchSizeAt,
   type Budget,
+  budgetOf,
   budgetProgress,
   type Counters,
   learningRate,
@@ -33,57 +35,37 @@ export interface LoopContext {
   readonly model: ArithmeticModel;
   /** Its optimizer. */
   readonly opt: AdamW;
-  /** The train split, positioned. */
-  readonly stream: TrainStream;
-  /** Dataset name for `state.json`. */
-  readonly dataset: string;
-  /** Name of the folder the dataset resolved to, for `state.json`. */
-  readonly datasetFolder?: string;
-  /** Row length T. */
-  readonly rowLength: number;
-  /** What drives the schedules. */
-  readonly budget: Budget;
+  /** The dataset, read on from the resumed position (its folder goes into `state.json`). */
+  readonly ds: Dataset;
   /** The run's seed (drawn when `seed` is None). */
   readonly seed: number;
   /** The generator of evaluation passes, saved with the model's. */
   readonly trainRng: Rng;
-  /** `config_hash` for `state.json`. */
-  readonly configHash: string;
-  /** `<model_dir>/<name>/checkpoints`. */
-  readonly checkpointRoot: string;
   /** Progress display and metrics. */
   readonly report: TrainReport;
-  /** Counters to continue from (zeros for a new run). */
-  readonly start: LoopStart;
-  /** Test hook: SIGKILL this process right after step `point` of save number `save`. */
-  readonly crash?: { point: CrashPoint; save: number } | null;
+  /** The checkpoint's state to continue from (null for a new run). */
+  readonly resumed: CheckpointState | null;
 }
 
-/** Where a run continues from. */
-export interface LoopStart {
-  /** Microbatch steps done. */
-  readonly step: number;
-  /** Optimizer steps done. */
-  readonly optimizerSteps: number;
-  /** Tokens consumed. */
-  readonly tokens: number;
-  /** Training seconds so far. */
-  readonly elapsed: number;
-  /** Last training loss. */
-  readonly loss: number | null;
-}
-
-/** A saved checkpoint. */
+/** A saved checkpoint: its folder and the step it holds. */
 export interface SavedCheckpoint {
-  /** Its folder. */
   readonly dir: string;
-  /** The step it holds. */
   readonly step: number;
 }
 
-interface Pending {
-  read: Promise<number>;
-  step: Omit<StepRecord, "loss">;
+/** A recorded step whose loss is still being read back. */
+type Pending = { read: Promise<number>; record: StepRecord };
+
+/** Test hook `ABACUS_TRAIN_CRASH=<point>@<n>`: SIGKILL right after `point` of the n-th save. */
+function crashHook(): { point: CrashPoint; save: number } | null {
+  let spec: string | undefined;
+  try {
+    spec = Deno.env.get("ABACUS_TRAIN_CRASH");
+  } catch {
+    return null;
+  }
+  const m = /^(written|moved-old|moved-new)@(\d+)$/.exec(spec ?? "");
+  return m ? { point: m[1] as CrashPoint, save: Number(m[2]) } : null;
 }
 
 /**
@@ -100,34 +82,36 @@ interface Pending {
  */
 export class TrainLoop {
   #c: LoopContext;
+  #stream: TrainStream;
+  #budget: Budget;
   #step: number;
   #optSteps: number;
   #tokens: number;
-  #elapsedBefore: number;
+  #loss: number | null;
   #t0 = performance.now();
   #sessionTokens = 0;
-  #loss: number | null;
   #lr = 0;
   #batch = 0;
   #saves = 0;
+  #crash = crashHook();
   #lastSaveAt = performance.now();
-  #lastSaveStep: number;
   #lastSaved: SavedCheckpoint | null = null;
 
-  /** @param context Model, optimizer, data, budget, counters and outputs. */
   constructor(context: LoopContext) {
     this.#c = context;
-    this.#step = context.start.step;
-    this.#optSteps = context.start.optimizerSteps;
-    this.#tokens = context.start.tokens;
-    this.#elapsedBefore = context.start.elapsed;
-    this.#loss = context.start.loss;
-    this.#lastSaveStep = context.start.step;
+    const s = context.resumed;
+    this.#stream = new TrainStream(context.ds, context.cfg.impl.microbatch_size, s?.data);
+    this.#budget = budgetOf(context.cfg);
+    this.#step = s?.step ?? 0;
+    this.#optSteps = s?.optimizer_steps ?? 0;
+    this.#tokens = s?.tokens ?? 0;
+    this.#loss = s?.loss ?? null;
   }
 
   /** Counters now. */
   get counters(): Counters {
-    const elapsed = this.#elapsedBefore + (performance.now() - this.#t0) / 1000;
+    const before = this.#c.resumed?.elapsed_seconds ?? 0;
+    const elapsed = before + (performance.now() - this.#t0) / 1000;
     return { step: this.#step, tokens: this.#tokens, elapsed };
   }
 
@@ -142,31 +126,24 @@ export class TrainLoop {
     return s > 0 ? this.#sessionTokens / s : 0;
   }
 
-  /** The last checkpoint this session saved. */
-  get lastSaved(): SavedCheckpoint | null {
-    return this.#lastSaved;
+  /** Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step). */
+  #stopReason(): string | null {
+    if (this.#c.cfg.dryrun && this.#step > (this.#c.resumed?.step ?? 0)) return "dryrun";
+    const rowLength = this.#c.ds.meta.rowLength;
+    return stopReason(this.#c.cfg, { budget: this.#budget, at: this.counters, rowLength });
   }
 
-  /**
-   * Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step).
-   *
-   * @returns A phrase such as `reached train.steps=40`, or null.
-   */
-  stopReason(): string | null {
-    if (this.#c.cfg.dryrun && this.#step > this.#c.start.step) return "dryrun";
-    const { cfg, budget, rowLength } = this.#c;
-    return stopReason(cfg, { budget, at: this.counters, rowLength });
-  }
-
-  /** Trains until {@link TrainLoop.stopReason} says stop. */
+  /** Trains until the budget, the step cap or `dryrun` says stop; returns why (a phrase). */
   async run(): Promise<string> {
-    const { cfg, model, opt, stream, budget } = this.#c;
-    const mb = cfg.impl.microbatch_size, T = this.#c.rowLength;
+    const { cfg, model, opt } = this.#c;
+    const budget = this.#budget;
+    const mb = cfg.impl.microbatch_size, T = this.#c.ds.meta.rowLength;
+    const tokensPerMicrobatch = mb * T;
     let pending: Pending | null = null;
     let reason: string | null;
     this.#t0 = performance.now();
     this.#lastSaveAt = this.#t0;
-    while ((reason = this.stopReason()) === null) {
+    while ((reason = this.#stopReason()) === null) {
       const at = this.counters;
       const p = budgetProgress(budget, at);
       const lr = learningRate(p, {
@@ -179,26 +156,21 @@ export class TrainLoop {
         ramp: cfg.train.batch_size_ramp,
         microbatch: mb,
       });
-      const n = Math.max(
-        1,
-        Math.min(
-          Math.ceil(bs / mb),
-          microbatchesLeft(budget, at, { cap: cfg.train.steps, tokensPerMicrobatch: mb * T }),
-        ),
-      );
+      const left = microbatchesLeft(budget, at, { cap: cfg.train.steps, tokensPerMicrobatch });
+      const n = Math.max(1, Math.min(Math.ceil(bs / mb), left));
       const batches: Int32Array[] = [];
-      for (let i = 0; i < n; i++) batches.push(await stream.next());
+      for (let i = 0; i < n; i++) batches.push(await this.#stream.next());
       const lossT = recordStep(model, opt, { batches, rows: mb, rowLength: T, lr });
       this.#step += n;
       this.#optSteps++;
-      this.#tokens += n * mb * T;
-      this.#sessionTokens += n * mb * T;
+      this.#tokens += n * tokensPerMicrobatch;
+      this.#sessionTokens += n * tokensPerMicrobatch;
       this.#lr = lr;
       this.#batch = n * mb;
       const read = startLossRead(lossT);
       lossT.dispose();
       if (pending) await this.#settle(pending);
-      pending = { read, step: this.#record() };
+      pending = { read, record: this.#record() };
       if (this.#saveDue()) {
         await this.#settle(pending);
         pending = null;
@@ -209,15 +181,17 @@ export class TrainLoop {
     return reason;
   }
 
-  #record(): Omit<StepRecord, "loss"> {
+  /** The step just recorded, its loss still on the device. */
+  #record(): StepRecord {
     return {
       step: this.#step,
-      optimizerStep: this.#optSteps,
+      optimizer_step: this.#optSteps,
       tokens: this.#tokens,
+      loss: NaN, // read back one step later, by #settle
       lr: this.#lr,
-      batchSize: this.#batch,
+      batch_size: this.#batch,
       elapsed: this.counters.elapsed,
-      tokensPerSecond: this.tokensPerSecond,
+      tokens_per_second: this.tokensPerSecond,
     };
   }
 
@@ -225,11 +199,12 @@ export class TrainLoop {
     const loss = await p.read;
     if (!Number.isFinite(loss)) {
       throw new TrainError(
-        `Training loss is ${loss} at step ${p.step.step}: stopped without saving; ${this.#kept()}`,
+        `Training loss is ${loss} at step ${p.record.step}: stopped without saving; ` +
+          this.#kept(),
       );
     }
     this.#loss = loss;
-    this.#c.report.step({ ...p.step, loss });
+    this.#c.report.step({ ...p.record, loss });
   }
 
   #kept(): string {
@@ -243,20 +218,19 @@ export class TrainLoop {
     const impl = this.#c.cfg.impl;
     if (!impl.save_intermediate_checkpoints) return false;
     const n = impl.save_every_nth_step;
-    if (n > 0 && Math.floor(this.#step / n) > Math.floor(this.#lastSaveStep / n)) return true;
+    const last = this.#lastSaved?.step ?? this.#c.resumed?.step ?? 0;
+    if (n > 0 && Math.floor(this.#step / n) > Math.floor(last / n)) return true;
     const minutes = impl.save_every_n_minutes;
     return minutes > 0 && performance.now() - this.#lastSaveAt >= minutes * 60_000;
   }
 
   /**
-   * Writes a checkpoint of the current state (call between steps, with no loss pending):
-   * `impl.save_intermediate_model_name` (else upstream's `<model_type>_<date>_<loss>`) or
-   * `FINAL_<loss with 4 decimals>`.
-   *
-   * @param kind `intermediate` or `final`.
+   * Writes a checkpoint of the current state into `<model_dir>/<name>/checkpoints/` (call
+   * between steps, with no loss pending): `impl.save_intermediate_model_name` (else upstream's
+   * `<model_type>_<date>_<loss>`) or `FINAL_<loss with 4 decimals>`.
    */
   async save(kind: "intermediate" | "final"): Promise<SavedCheckpoint> {
-    const { cfg, model, stream, budget } = this.#c;
+    const { cfg, model, ds } = this.#c;
     const loss = this.#loss;
     const lossText = loss === null ? "nan" : loss.toFixed(4);
     const day = new Date().toISOString().slice(0, 10);
@@ -273,20 +247,23 @@ export class TrainLoop {
       optimizer_steps: this.#optSteps,
       tokens: this.#tokens,
       elapsed_seconds: at.elapsed,
-      schedule: { progress: budgetProgress(budget, at), lr: this.#lr, batch_size: this.#batch },
+      schedule: {
+        progress: budgetProgress(this.#budget, at),
+        lr: this.#lr,
+        batch_size: this.#batch,
+      },
       data: {
-        dataset: this.#c.dataset,
-        folder: this.#c.datasetFolder,
-        position: stream.position,
-        epoch: stream.epoch,
+        dataset: cfg.data.dataset ?? ds.dir,
+        folder: basename(ds.dir),
+        ...this.#stream.at,
       },
       rng: { model: model.rng.getState(), train: this.#c.trainRng.getState() },
       loss,
-      config_hash: this.#c.configHash,
+      config_hash: await runConfigHash(cfg),
       seed: this.#c.seed,
     };
-    const dir = join(this.#c.checkpointRoot, name);
-    const crash = this.#c.crash;
+    const dir = join(cfg.model_dir, cfg.name, "checkpoints", name);
+    const crash = this.#crash;
     const crashNow = crash && ++this.#saves === crash.save ? crash.point : undefined;
     try {
       await saveTrainCheckpoint(model, this.#c.opt, { dir, cfg, state, crashAfter: crashNow });
@@ -299,7 +276,6 @@ export class TrainLoop {
     }
     if (crashNow) Deno.kill(Deno.pid, "SIGKILL");
     this.#lastSaveAt = performance.now();
-    this.#lastSaveStep = this.#step;
     this.#lastSaved = { dir, step: this.#step };
     this.#c.report.record({ event: "checkpoint", kind, dir, step: this.#step, loss });
     return this.#lastSaved;

@@ -6,12 +6,12 @@
 import { join } from "node:path";
 import type { Budget } from "./schedule.ts";
 
-/** One optimizer step as reported. */
-export interface StepRecord {
+/** One optimizer step, as a line of `metrics.jsonl`. */
+export type StepRecord = {
   /** Microbatch steps done after it. */
   readonly step: number;
   /** Optimizer steps done after it. */
-  readonly optimizerStep: number;
+  readonly optimizer_step: number;
   /** Tokens consumed after it. */
   readonly tokens: number;
   /** Its training loss (mean over its microbatches). */
@@ -19,20 +19,21 @@ export interface StepRecord {
   /** Its learning rate. */
   readonly lr: number;
   /** Its batch size in samples. */
-  readonly batchSize: number;
+  readonly batch_size: number;
   /** Training seconds after it, across resumes. */
   readonly elapsed: number;
   /** Tokens per second in this session. */
-  readonly tokensPerSecond: number;
-}
+  readonly tokens_per_second: number;
+};
 
 function pad2(n: number): string {
   return String(n).padStart(2, "0");
 }
 
 /**
- * Creates the run folder `<baseDir>/<name>/pretrain/<YYYY-MM-DD>/<HH-MM-SS>/` (local time, as
- * Hydra names it; `_1`, `_2`... when that second is taken).
+ * Creates the run folder `<baseDir>/<name>/pretrain/<YYYY-MM-DD>/<HH-MM-SS>/` and returns its
+ * path (local time `options.now`, default now, as Hydra names it; `_1`, `_2`... when that second
+ * is taken).
  *
  * @example
  * ```ts
@@ -45,9 +46,6 @@ function pad2(n: number): string {
  * match(await createRunDir(base, "t", { now: at }), /09-05-07_1$/);
  * await Deno.remove(base, { recursive: true });
  * ```
- *
- * @param options The time to name the folder after (default: now).
- * @returns The new folder's path.
  */
 export async function createRunDir(
   baseDir: string,
@@ -71,7 +69,7 @@ export async function createRunDir(
 }
 
 /**
- * Formats seconds as `42s`, `3m07s` or `2h05m`.
+ * Formats seconds as `42s`, `3m07s` or `2h05m` (`?` when not finite).
  *
  * @example
  * ```ts
@@ -80,8 +78,6 @@ export async function createRunDir(
  *
  * deepEqual([42, 187, 7500].map(formatDuration), ["42s", "3m07s", "2h05m"]);
  * ```
- *
- * @returns The text (`?` when not finite).
  */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
@@ -92,11 +88,8 @@ export function formatDuration(seconds: number): string {
 }
 
 function compact(x: number): string {
-  return x >= 1e6
-    ? `${(x / 1e6).toFixed(2)}M`
-    : x >= 1e4
-    ? `${(x / 1e3).toFixed(1)}k`
-    : x.toFixed(0);
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
+  return x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 }
 
 /** Options of {@link TrainReport}. */
@@ -124,8 +117,8 @@ export interface ReportOptions {
  * let out = "";
  * const r = new TrainReport({ runDir: null, budget: { kind: "steps", total: 10 }, printEvery: 1,
  *   tty: false, write: (t) => out += t });
- * r.step({ step: 4, optimizerStep: 4, tokens: 400, loss: 1.5, lr: 1e-3, batchSize: 8,
- *   elapsed: 2, tokensPerSecond: 200 });
+ * r.step({ step: 4, optimizer_step: 4, tokens: 400, loss: 1.5, lr: 1e-3, batch_size: 8,
+ *   elapsed: 2, tokens_per_second: 200 });
  * match(out, /step 4\/10 loss 1\.5000 lr 1\.00e-3 .* left 6 steps ~3s/);
  * r.close();
  * ```
@@ -140,7 +133,6 @@ export class TrainReport {
   #live = false;
   #printedStep = 0;
 
-  /** @param options Run folder, budget, cadence and output. */
   constructor(options: ReportOptions) {
     this.#opts = options;
     this.#tty = options.tty ?? Deno.stderr.isTerminal();
@@ -163,16 +155,7 @@ export class TrainReport {
 
   /** Records a step and shows it (live, or as a plain line when due). */
   step(s: StepRecord): void {
-    this.record({
-      step: s.step,
-      optimizer_step: s.optimizerStep,
-      tokens: s.tokens,
-      loss: s.loss,
-      lr: s.lr,
-      batch_size: s.batchSize,
-      elapsed: s.elapsed,
-      tokens_per_second: s.tokensPerSecond,
-    });
+    this.record(s);
     const text = this.#describe(s);
     if (this.#tty) {
       const now = performance.now();
@@ -189,11 +172,7 @@ export class TrainReport {
     }
   }
 
-  /**
-   * Prints a plain line (ending a live line first).
-   *
-   * @param text The line, without a newline.
-   */
+  /** Prints `text` as a plain line (ending a live line first). */
   line(text: string): void {
     if (this.#live) this.#write("\n");
     this.#live = false;
@@ -203,7 +182,7 @@ export class TrainReport {
 
   #describe(s: StepRecord): string {
     const b = this.#opts.budget;
-    const rate = s.tokensPerSecond;
+    const rate = s.tokens_per_second;
     let left: string;
     if (b.kind === "steps") {
       const n = Math.max(0, b.total - s.step);
@@ -214,7 +193,7 @@ export class TrainReport {
     } else left = formatDuration(Math.max(0, b.total - s.elapsed));
     const of = b.kind === "steps" ? `/${b.total}` : "";
     return `step ${s.step}${of} loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ` +
-      `batch ${s.batchSize} | ${compact(rate)} tok/s | elapsed ${formatDuration(s.elapsed)} | ` +
+      `batch ${s.batch_size} | ${compact(rate)} tok/s | elapsed ${formatDuration(s.elapsed)} | ` +
       `left ${left}`;
   }
 

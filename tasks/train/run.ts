@@ -1,31 +1,56 @@
 // One `deno task train` run from a resolved config: find (or generate) the dataset, choose the
 // backend, build the model, resume from the newest checkpoint of the run when there is one
 // (after checking all of it, before writing anything), train, save FINAL_<loss>, and measure the
-// test split. Kept apart from tasks/train.ts so tests and benchmarks can call it directly.
+// test split (loss, perplexity and greedy exact match, without gradients). Kept apart from
+// tasks/train.ts so tests and benchmarks can call it directly.
 
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { configToYaml } from "../../cli/config.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
-import { type CrashPoint, writeFileAtomic } from "../../core/checkpoint.ts";
+import { listCheckpoints } from "../../core/checkpoint_read.ts";
+import { writeFileAtomic } from "../../core/checkpoint.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
+import { evalLoss, lossTargets } from "../../core/nn/objective.ts";
 import { paramCounts, paramList } from "../../core/nn/params.ts";
 import { ParamArena } from "../../core/arena.ts";
 import { AdamW } from "../../core/optim.ts";
 import { type Backend, initBackend } from "../../core/backend.ts";
-import { openDataset } from "../../data/dataset.ts";
+import { noGrad } from "../../core/grad_mode.ts";
+import { argmax } from "../../core/ops/reduce.ts";
+import { scope } from "../../core/tensor.ts";
+import type { Dataset } from "../../data/dataset.ts";
+import { EOS, EQUALS, PAD } from "../../data/tokenizer.ts";
 import { Rng } from "../../kernels/rng.ts";
-import { readTrainCheckpoint, runConfigHash } from "./checkpoint_io.ts";
-import { resolveTrainDataset, type TrainDataset, TrainStream } from "./dataset.ts";
+import { resumeFrom } from "./checkpoint_io.ts";
+import { resolveTrainDataset } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
-import { type ExactMatch, exactMatch, type TestLoss, testLoss } from "./evaluate.ts";
-import { type LoopStart, type SavedCheckpoint, TrainLoop } from "./loop.ts";
+import { type SavedCheckpoint, TrainLoop } from "./loop.ts";
 import { createRunDir, formatDuration, TrainReport } from "./report.ts";
 import { type Budget, budgetOf, stopReason } from "./schedule.ts";
 
 /** Test rows used for the final loss and for the greedy exact-match check (at most). */
 const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
+
+/** Loss of the test split. */
+export interface TestLoss {
+  /** Mean cross-entropy per predicted token (or per sample with `loss_reduction=none`). */
+  readonly loss: number;
+  /** exp(loss). */
+  readonly perplexity: number;
+  /** Test rows used. */
+  readonly rows: number;
+}
+
+/** Greedy-decoding accuracy. */
+export interface ExactMatch {
+  /** Rows whose whole answer (digits, EOS and padding after it) came out right. */
+  readonly correct: number;
+  /** Rows decoded (rows without `=` are skipped). */
+  readonly rows: number;
+  /** correct / rows. */
+  readonly accuracy: number;
+}
 
 /** What a run did. */
 export interface TrainOutcome {
@@ -45,15 +70,6 @@ export interface TrainOutcome {
   readonly exact: ExactMatch | null;
 }
 
-async function chooseBackend(name: "webgpu" | "cpu"): Promise<Backend> {
-  try {
-    return await initBackend(name);
-  } catch (e) {
-    const why = (e as Error).message.split("\n")[0];
-    throw new TrainError(`Cannot use impl.backend=${name}: ${why}; or set impl.backend=cpu`);
-  }
-}
-
 /** The model with a fresh init, its weight-decay groups following `train.limited_decay_keys`. */
 async function buildModel(
   cfg: PretrainConfig,
@@ -64,63 +80,11 @@ async function buildModel(
   const model = ArithmeticModel.create(arch, { backend, seed });
   const decays = (n: string) => !cfg.train.limited_decay_keys.some((k) => n.includes(k));
   if (model.arena.entries.every((e) => e.decay === decays(e.name))) return model;
-  const specs = paramList(arch).map((s) => ({
-    name: s.name,
-    shape: s.shape,
-    decay: decays(s.name),
-  }));
+  const specs = paramList(arch).map((s) => ({ ...s, decay: decays(s.name) }));
   const arena = new ParamArena(backend, specs);
   arena.writeAll(await model.arena.readAll());
   model.arena.dispose();
   return new ArithmeticModel(arch, arena, model.rng);
-}
-
-function crashHook(): { point: CrashPoint; save: number } | null {
-  let spec: string | undefined;
-  try {
-    spec = Deno.env.get("ABACUS_TRAIN_CRASH");
-  } catch {
-    return null;
-  }
-  const m = /^(written|moved-old|moved-new)@(\d+)$/.exec(spec ?? "");
-  return m ? { point: m[1] as CrashPoint, save: Number(m[2]) } : null;
-}
-
-interface Resumed {
-  start: LoopStart;
-  position: { position: number; epoch: number };
-  seed: number;
-}
-
-/** Loads the newest checkpoint into the model, optimizer and generators (checked first). */
-async function resume(
-  dir: string,
-  parts: { cfg: PretrainConfig; model: ArithmeticModel; opt: AdamW; trainRng: Rng },
-  trainRows: number,
-): Promise<Resumed> {
-  const ck = await readTrainCheckpoint(dir, parts);
-  const s = ck.state, rng = s.rng as { model: number[]; train: number[] };
-  if (s.data.position > trainRows) {
-    throw new TrainError(
-      `Cannot resume from ${dir}: its data position ${s.data.position} is past the train ` +
-        `split (${trainRows} rows)`,
-    );
-  }
-  parts.model.arena.writeAll(ck.weights);
-  parts.opt.loadStateDict(ck.optimizer);
-  parts.model.rng.setState(rng.model);
-  parts.trainRng.setState(rng.train);
-  return {
-    start: {
-      step: s.step,
-      optimizerSteps: s.optimizer_steps,
-      tokens: s.tokens,
-      elapsed: s.elapsed_seconds,
-      loss: s.loss,
-    },
-    position: { position: s.data.position, epoch: s.data.epoch },
-    seed: s.seed as number,
-  };
 }
 
 /**
@@ -143,24 +107,23 @@ async function resume(
  * ```
  */
 export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
-  const data = await resolveTrainDataset(cfg);
-  const vocab = cfg.arch.embedding.vocab_size ?? data.meta.vocabSize;
-  if (vocab < data.meta.vocabSize) {
+  const ds = await resolveTrainDataset(cfg);
+  const vocab = cfg.arch.embedding.vocab_size ?? ds.meta.vocabSize;
+  if (vocab < ds.meta.vocabSize) {
     throw new TrainError(
       `arch.embedding.vocab_size=${vocab} is smaller than the dataset's vocabulary ` +
-        `(${data.meta.vocabSize} ids, tokenizer ${data.meta.tokenizer})`,
+        `(${ds.meta.vocabSize} ids, tokenizer ${ds.meta.tokenizer})`,
     );
   }
-  let arch: Arch;
-  try {
-    arch = resolveArch(cfg.arch, vocab);
-  } catch (e) {
-    throw new TrainError((e as Error).message.split("\n")[0]);
-  }
-  const backend = await chooseBackend(cfg.impl.backend);
-  const runRoot = join(cfg.model_dir, cfg.name);
-  const newest = (await listCheckpoints(runRoot))[0] ?? null;
-  const seed = cfg.seed ?? (newest ? 0 : crypto.getRandomValues(new Uint32Array(1))[0] >>> 1);
+  const arch = resolveArch(cfg.arch, vocab);
+  const backend = await initBackend(cfg.impl.backend).catch((e) => {
+    const why = (e as Error).message.split("\n")[0];
+    throw new TrainError(
+      `Cannot use impl.backend=${cfg.impl.backend}: ${why}; or set impl.backend=cpu`,
+    );
+  });
+  const newest = (await listCheckpoints(join(cfg.model_dir, cfg.name)))[0] ?? null;
+  let seed = cfg.seed ?? (newest ? 0 : crypto.getRandomValues(new Uint32Array(1))[0] >>> 1);
   const model = await buildModel(cfg, arch, backend, seed);
   const clip = cfg.train.gradient_clipping;
   const opt = new AdamW(model.arena, {
@@ -171,127 +134,181 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
     maxGradNorm: clip !== null && clip > 0 ? clip : null,
   });
   try {
-    return await session({ cfg, data, arch, backend, model, opt, newest, seed });
+    const trainRng = new Rng(seed, 3);
+    const trainRows = ds.meta.counts.train;
+    const resumed = newest &&
+      await resumeFrom(newest.path, { cfg, model, opt, trainRng, trainRows });
+    if (resumed) seed = resumed.seed as number;
+    const start = {
+      step: resumed?.step ?? 0,
+      tokens: resumed?.tokens ?? 0,
+      elapsed: resumed?.elapsed_seconds ?? 0,
+    };
+    const budget = budgetOf(cfg), T = ds.meta.rowLength;
+    const nothing = stopReason(cfg, { budget, at: start, rowLength: T });
+    if (nothing !== null) {
+      console.log(
+        newest
+          ? `Run ${cfg.name} is complete at step ${start.step} (${newest.path}): ${nothing}; ` +
+            `raise it to train longer`
+          : `Nothing to train: ${nothing}`,
+      );
+      return {
+        runDir: null,
+        reason: nothing,
+        step: start.step,
+        loss: resumed?.loss ?? null,
+        final: null,
+        test: null,
+        exact: null,
+      };
+    }
+    const runDir = await createRunDir(cfg.base_dir, cfg.name);
+    await writeFileAtomic(join(runDir, "config.yaml"), configToYaml({ ...cfg, seed }));
+    const report = new TrainReport({
+      runDir,
+      budget,
+      printEvery: cfg.impl.print_loss_every_nth_step,
+    });
+    try {
+      const loop = new TrainLoop({ cfg, model, opt, ds, seed, trainRng, report, resumed });
+      const device = backend.kind === "cpu" ? "cpu backend" : `webgpu on ${backend.adapterName}`;
+      report.line(
+        `Training ${cfg.name}: ${paramCounts(arch).total} parameters, ${ds.dir} ` +
+          `(${ds.meta.counts.train} train rows of ${T} tokens), ${device}, ` +
+          `budget ${budgetText(cfg, budget)}` +
+          (newest ? `, resuming from ${newest.path} at step ${start.step}` : `, seed ${seed}`),
+      );
+      report.line(`Run folder ${runDir}`);
+      const reason = await loop.run();
+      const final = cfg.impl.save_final_model && loop.loss !== null
+        ? await loop.save("final")
+        : null;
+      report.line(
+        `Stopped at step ${loop.counters.step} (${reason}): loss ${loop.loss?.toFixed(4)}, ` +
+          `${Math.round(loop.tokensPerSecond)} tokens/s, ${formatDuration(loop.counters.elapsed)}` +
+          (final ? `; saved ${final.dir}` : ""),
+      );
+      const evalModel = new ArithmeticModel(arch, model.arena, trainRng);
+      const batch = cfg.impl.microbatch_size;
+      const rows = (n: number) => ({ rows: cfg.dryrun ? batch : n, batch });
+      const test = await testLoss(evalModel, ds, rows(TEST_ROWS.loss));
+      const exact = await exactMatch(evalModel, ds, rows(TEST_ROWS.exactMatch));
+      report.record({
+        event: "test",
+        loss: test.loss,
+        perplexity: test.perplexity,
+        rows: test.rows,
+        exact_match: exact.accuracy,
+        exact_match_rows: exact.rows,
+      });
+      report.line(
+        `Test split: loss ${test.loss.toFixed(4)}, perplexity ${test.perplexity.toFixed(3)} ` +
+          `(${test.rows} rows); exact match ${(100 * exact.accuracy).toFixed(1)}% ` +
+          `(${exact.correct}/${exact.rows}, greedy)`,
+      );
+      return { runDir, reason, step: loop.counters.step, loss: loop.loss, final, test, exact };
+    } finally {
+      report.close();
+    }
   } finally {
+    ds.close();
     opt.dispose();
     model.dispose();
   }
-}
-
-/** Everything `train()` has built before the session starts. */
-interface Built {
-  cfg: PretrainConfig;
-  data: TrainDataset;
-  arch: Arch;
-  backend: Backend;
-  model: ArithmeticModel;
-  opt: AdamW;
-  newest: CheckpointInfo | null;
-  seed: number;
-}
-
-/** Resumes (when there is a checkpoint), trains, saves and evaluates. */
-async function session(built: Built): Promise<TrainOutcome> {
-  const { cfg, data, arch, backend, model, opt, newest } = built;
-  let seed = built.seed;
-  const runRoot = join(cfg.model_dir, cfg.name);
-  const trainRng = new Rng(seed, 3);
-  let start: LoopStart = { step: 0, optimizerSteps: 0, tokens: 0, elapsed: 0, loss: null };
-  let position = { position: 0, epoch: 0 };
-  if (newest) {
-    const r = await resume(newest.path, { cfg, model, opt, trainRng }, data.meta.counts.train);
-    ({ start, position, seed } = r);
-  }
-  const budget = budgetOf(cfg), T = data.meta.rowLength;
-  const nothing = stopReason(cfg, { budget, at: start, rowLength: T });
-  if (nothing !== null) {
-    console.log(
-      newest
-        ? `Run ${cfg.name} is complete at step ${start.step} (${newest.path}): ${nothing}; ` +
-          `raise it to train longer`
-        : `Nothing to train: ${nothing}`,
-    );
-    return {
-      runDir: null,
-      reason: nothing,
-      step: start.step,
-      loss: start.loss,
-      final: null,
-      test: null,
-      exact: null,
-    };
-  }
-  const ds = await openDataset(data.dir);
-  const runDir = await createRunDir(cfg.base_dir, cfg.name);
-  await writeFileAtomic(join(runDir, "config.yaml"), configToYaml({ ...cfg, seed }));
-  const report = new TrainReport({
-    runDir,
-    budget,
-    printEvery: cfg.impl.print_loss_every_nth_step,
-  });
-  try {
-    const loop = new TrainLoop({
-      cfg,
-      model,
-      opt,
-      stream: new TrainStream(ds, cfg.impl.microbatch_size, position),
-      dataset: data.name,
-      datasetFolder: basename(data.dir),
-      rowLength: T,
-      budget,
-      seed,
-      trainRng,
-      configHash: await runConfigHash(cfg),
-      checkpointRoot: join(runRoot, "checkpoints"),
-      report,
-      start,
-      crash: crashHook(),
-    });
-    const counts = paramCounts(arch);
-    report.line(
-      `Training ${cfg.name}: ${counts.total} parameters, ${data.dir} (${data.meta.counts.train} ` +
-        `train rows of ${T} tokens), ${describe(backend)}, budget ${budgetText(cfg, budget)}` +
-        (newest ? `, resuming from ${newest.path} at step ${start.step}` : `, seed ${seed}`),
-    );
-    report.line(`Run folder ${runDir}`);
-    const reason = await loop.run();
-    const final = cfg.impl.save_final_model && loop.loss !== null ? await loop.save("final") : null;
-    report.line(
-      `Stopped at step ${loop.counters.step} (${reason}): loss ${loop.loss?.toFixed(4)}, ` +
-        `${Math.round(loop.tokensPerSecond)} tokens/s, ${formatDuration(loop.counters.elapsed)}` +
-        (final ? `; saved ${final.dir}` : ""),
-    );
-    const evalModel = new ArithmeticModel(arch, model.arena, trainRng);
-    const rows = (n: number) => (cfg.dryrun ? cfg.impl.microbatch_size : n);
-    const batch = cfg.impl.microbatch_size;
-    const test = await testLoss(evalModel, ds, { rows: rows(TEST_ROWS.loss), batch });
-    const exact = await exactMatch(evalModel, ds, { rows: rows(TEST_ROWS.exactMatch), batch });
-    report.record({
-      event: "test",
-      loss: test.loss,
-      perplexity: test.perplexity,
-      rows: test.rows,
-      exact_match: exact.accuracy,
-      exact_match_rows: exact.rows,
-    });
-    report.line(
-      `Test split: loss ${test.loss.toFixed(4)}, perplexity ${test.perplexity.toFixed(3)} ` +
-        `(${test.rows} rows); exact match ${(100 * exact.accuracy).toFixed(1)}% ` +
-        `(${exact.correct}/${exact.rows}, greedy)`,
-    );
-    return { runDir, reason, step: loop.counters.step, loss: loop.loss, final, test, exact };
-  } finally {
-    report.close();
-    ds.close();
-  }
-}
-
-function describe(backend: Backend): string {
-  return backend.kind === "cpu" ? "cpu backend" : `webgpu on ${backend.adapterName}`;
 }
 
 function budgetText(cfg: PretrainConfig, budget: Budget): string {
   const cap = cfg.train.steps < 12_000_000 ? `, train.steps=${cfg.train.steps}` : "";
   if (budget.kind === "seconds") return `${cfg.budget} hours${cap}`;
   return `${budget.total} ${budget.kind}${cap}`;
+}
+
+async function* chunks(
+  ds: Dataset,
+  rows: number,
+  batch: number,
+): AsyncGenerator<{ ids: Int32Array; B: number }> {
+  const total = Math.min(rows, ds.meta.counts.test), T = ds.meta.rowLength;
+  for (let start = 0; start < total; start += batch) {
+    const raw = await ds.readRows("test", start, Math.min(batch, total - start));
+    yield { ids: Int32Array.from(raw), B: raw.length / T };
+  }
+}
+
+/**
+ * The test-split loss (`maximal_recurrence_in_eval` recurrences, no Abacus shift, no gradient)
+ * over the first `rows` test rows, each batch weighted by its predicted tokens (upstream logs the
+ * test log-perplexity after its final save). One readback per batch; the model's generator draws
+ * the initial states, so it shares the trained arena but not the training generator.
+ */
+async function testLoss(
+  model: ArithmeticModel,
+  ds: Dataset,
+  options: { rows: number; batch: number },
+): Promise<TestLoss> {
+  const T = ds.meta.rowLength, a = model.arch;
+  let sum = 0, weight = 0, used = 0;
+  for await (const { ids, B } of chunks(ds, options.rows, options.batch)) {
+    const t = scope(() => noGrad(() => evalLoss(model, ids, B, T)));
+    const value = (await t.toArray())[0];
+    t.dispose();
+    const w = a.lossReduction === "mean"
+      ? lossTargets(ids, B, T, { maskBeforeEquals: a.maskBeforeEquals }).filter((x) => x >= 0)
+        .length
+      : B;
+    sum += value * w;
+    weight += w;
+    used += B;
+  }
+  const loss = weight > 0 ? sum / weight : NaN;
+  return { loss, perplexity: Math.exp(loss), rows: used };
+}
+
+/**
+ * Greedy exact-match accuracy on the first `rows` test rows: each row's prompt is everything up
+ * to and including its `=`; the model then predicts one token at a time (argmax at the last
+ * filled position of a full-row forward pass, upstream's `_generate(quick=True)`: no KV cache)
+ * until it writes EOS or the row is full. A row is correct when the decoded row equals the
+ * stored one. One readback per decoding step.
+ */
+async function exactMatch(
+  model: ArithmeticModel,
+  ds: Dataset,
+  options: { rows: number; batch: number },
+): Promise<ExactMatch> {
+  const T = ds.meta.rowLength;
+  let correct = 0, decoded = 0;
+  for await (const { ids, B } of chunks(ds, options.rows, options.batch)) {
+    const work = new Int32Array(B * T).fill(PAD);
+    const cur = new Int32Array(B), done = new Uint8Array(B);
+    for (let b = 0; b < B; b++) {
+      const eq = ids.subarray(b * T, b * T + T).indexOf(EQUALS);
+      if (eq < 0 || eq + 1 >= T) {
+        done[b] = 2; // no prompt: skipped
+        continue;
+      }
+      work.set(ids.subarray(b * T, b * T + eq + 1), b * T);
+      cur[b] = eq + 1;
+    }
+    while (done.some((d) => d === 0)) {
+      // (B, T) i32: the most likely next token after every position.
+      const t = scope(() => noGrad(() => argmax(model.forward(work, B, T, { training: false }))));
+      const pred = await t.toArray();
+      t.dispose();
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        const tok = pred[b * T + cur[b] - 1];
+        work[b * T + cur[b]] = tok;
+        cur[b]++;
+        if (tok === EOS || cur[b] >= T) done[b] = 1;
+      }
+    }
+    for (let b = 0; b < B; b++) {
+      if (done[b] === 2) continue;
+      decoded++;
+      if (work.subarray(b * T, b * T + T).every((x, t) => x === ids[b * T + t])) correct++;
+    }
+  }
+  return { correct, rows: decoded, accuracy: decoded > 0 ? correct / decoded : NaN };
 }

@@ -5,13 +5,10 @@
 // Reference: upstream cramming/backend/optimizers/schedulers.py (budget-constant),
 // cramming/backend/torch_default.py (schedule_batch_size).
 
-/** What a run's budget counts: microbatch steps, tokens, or wall-clock seconds. */
-export type BudgetKind = "steps" | "tokens" | "seconds";
-
 /** A training budget: its unit and its size in that unit. */
 export interface Budget {
-  /** What is counted. */
-  readonly kind: BudgetKind;
+  /** What is counted: microbatch steps, tokens, or wall-clock seconds. */
+  readonly kind: "steps" | "tokens" | "seconds";
   /** How many units the whole run may use. */
   readonly total: number;
 }
@@ -26,20 +23,9 @@ export interface Counters {
   readonly elapsed: number;
 }
 
-/** The budget-related keys of a resolved config (a `PretrainConfig` fits). */
-export interface BudgetKeys {
-  /** Wall-clock budget in hours. */
-  readonly budget: number;
-  /** Budget keys of the `train` group. */
-  readonly train: {
-    readonly budget_steps: number | null;
-    readonly budget_tokens: number | null;
-  };
-}
-
 /**
- * Picks the budget of a config: `train.budget_steps`, else `train.budget_tokens`, else the
- * wall-clock `budget` in hours (upstream's only budget).
+ * Picks the budget of a config (a `PretrainConfig` fits): `train.budget_steps`, else
+ * `train.budget_tokens`, else the wall-clock `budget` in hours (upstream's only budget).
  *
  * @example
  * ```ts
@@ -52,14 +38,16 @@ export interface BudgetKeys {
  *   { kind: "seconds", total: 1800 });
  * ```
  */
-export function budgetOf(cfg: BudgetKeys): Budget {
+export function budgetOf(
+  cfg: { budget: number; train: { budget_steps: number | null; budget_tokens: number | null } },
+): Budget {
   if (cfg.train.budget_steps !== null) return { kind: "steps", total: cfg.train.budget_steps };
   if (cfg.train.budget_tokens !== null) return { kind: "tokens", total: cfg.train.budget_tokens };
   return { kind: "seconds", total: cfg.budget * 3600 };
 }
 
 /**
- * The fraction of the budget used, in [0, 1].
+ * The fraction of the budget used, clamped to [0, 1] (1 for an empty budget).
  *
  * @example
  * ```ts
@@ -69,16 +57,10 @@ export function budgetOf(cfg: BudgetKeys): Budget {
  * const at = { step: 100, tokens: 0, elapsed: 9 };
  * deepEqual(budgetProgress({ kind: "steps", total: 400 }, at), 0.25);
  * ```
- *
- * @returns Used / total, clamped to [0, 1] (1 for an empty budget).
  */
 export function budgetProgress(budget: Budget, at: Counters): number {
   if (!(budget.total > 0)) return 1;
-  const used = budget.kind === "steps"
-    ? at.step
-    : budget.kind === "tokens"
-    ? at.tokens
-    : at.elapsed;
+  const used = { steps: at.step, tokens: at.tokens, seconds: at.elapsed }[budget.kind];
   return Math.min(1, Math.max(0, used / budget.total));
 }
 
@@ -94,8 +76,6 @@ export function budgetProgress(budget: Budget, at: Counters): number {
  * const lr = (p: number) => learningRate(p, { peak: 1e-3, warmup: 0.25, cooldown: 0.25 });
  * deepEqual([lr(0), lr(0.125), lr(0.5), lr(0.875), lr(1)], [0, 5e-4, 1e-3, 5e-4, 0]);
  * ```
- *
- * @param progress Budget fraction used, in [0, 1].
  */
 export function learningRate(
   progress: number,
@@ -140,8 +120,8 @@ export function batchSizeAt(
 }
 
 /**
- * Microbatches left before the budget (steps or tokens) or the step cap is reached; Infinity
- * when only the wall clock limits the run.
+ * Microbatches left (>= 0) before the step cap `cap` (`train.steps`) or a step or token budget
+ * is reached; a wall-clock budget leaves only the cap.
  *
  * @example
  * ```ts
@@ -154,9 +134,6 @@ export function batchSizeAt(
  * deepEqual(microbatchesLeft(steps, at, { cap: 40, tokensPerMicrobatch: 640 }), 10);
  * deepEqual(microbatchesLeft(tokens, at, { cap: 1e9, tokensPerMicrobatch: 640 }), 2);
  * ```
- *
- * @param options The step cap (`train.steps`) and tokens per microbatch.
- * @returns A count >= 0.
  */
 export function microbatchesLeft(
   budget: Budget,
@@ -172,8 +149,9 @@ export function microbatchesLeft(
 }
 
 /**
- * Why a run must stop at these counters, or null: the step cap `train.steps`, the step or token
- * budget, or (when neither is set) the wall-clock `budget` or `overall_budget` in hours.
+ * Why a run must stop at these counters (a phrase), or null when there is budget left: the step
+ * cap `train.steps`, the step or token budget (`where.budget` is `budgetOf(cfg)`), or (when
+ * neither is set) the wall-clock `budget` or `overall_budget` in hours.
  *
  * @example
  * ```ts
@@ -187,9 +165,6 @@ export function microbatchesLeft(
  * deepEqual(stopReason(cfg, { budget, at, rowLength: 13 }), "reached train.steps=40");
  * deepEqual(stopReason(cfg, { budget, at: { ...at, step: 39 }, rowLength: 13 }), null);
  * ```
- *
- * @param where The budget (`budgetOf(cfg)`), the counters and the tokens per row.
- * @returns A phrase, or null when there is budget left.
  */
 export function stopReason(
   cfg: {

@@ -15,11 +15,10 @@ import { TrainError } from "./errors.ts";
 /**
  * Records one optimizer step over `batches` (gradient accumulation) and returns its mean loss.
  *
- * Each microbatch's loss is divided by `batches.length` before its backward pass, so the
- * accumulated gradient is the mean over the step. On the webgpu backend the work of every
- * microbatch but the last is submitted as it is recorded; the last one, the optimizer and the
- * gradient zeroing go out with the next submit (the loss readback). The model's generator draws
- * the Abacus shift, TBPTT split and initial state of each microbatch.
+ * On the webgpu backend the work of every microbatch but the last is submitted as it is
+ * recorded; the last one, the optimizer and the gradient zeroing go out with the next submit
+ * (the loss readback). The model's generator draws the Abacus shift, TBPTT split and initial
+ * state of each microbatch.
  *
  * @example
  * ```ts ignore
@@ -65,13 +64,8 @@ function positioned<T>(fn: () => T): T {
     return fn();
   } catch (e) {
     const msg = e instanceof Error ? e.message : "";
-    if (msg.startsWith("Abacus index")) {
-      throw new TrainError(
-        `${msg}: raise data.seq_length or lower arch.embedding.max_abacus_len`,
-      );
-    }
-    if (msg.startsWith("Sequence of")) throw new TrainError(`${msg}: raise data.seq_length`);
-    throw e;
+    if (!msg.startsWith("Abacus index")) throw e;
+    throw new TrainError(`${msg}: raise data.seq_length or lower arch.embedding.max_abacus_len`);
   }
 }
 
@@ -92,9 +86,6 @@ function positioned<T>(fn: () => T): T {
  * t.dispose();
  * deepEqual(await read, 2.5);
  * ```
- *
- * @param t A scalar f32 tensor.
- * @returns Its value, once the device has computed it.
  */
 export function startLossRead(t: Tensor): Promise<number> {
   const be = t.backend;

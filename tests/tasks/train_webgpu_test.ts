@@ -3,16 +3,14 @@
 // resumed on webgpu reproduces the uninterrupted run's losses bit for bit.
 
 import { deepEqual } from "node:assert/strict";
-import { join } from "node:path";
 import { loadConfig } from "../../cli/config.ts";
 import type { Device } from "../../core/device.ts";
 import { resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { AdamW } from "../../core/optim.ts";
 import { initBackend } from "../../core/backend.ts";
-import { openDataset } from "../../data/dataset.ts";
 import { Rng } from "../../kernels/rng.ts";
-import { resolveTrainDataset, TrainStream } from "../../tasks/train/dataset.ts";
+import { resolveTrainDataset } from "../../tasks/train/dataset.ts";
 import { TrainLoop } from "../../tasks/train/loop.ts";
 import { TrainReport } from "../../tasks/train/report.ts";
 import { budgetOf } from "../../tasks/train/schedule.ts";
@@ -39,27 +37,21 @@ Deno.test({
           "pretrain",
           { log: () => {} },
         );
-        const data = await resolveTrainDataset(cfg);
+        const ds = await resolveTrainDataset(cfg);
         const dev = await initBackend("webgpu") as Device;
         const arch = resolveArch(cfg.arch, 19);
         const model = ArithmeticModel.create(arch, { backend: dev, seed: 1 });
         const opt = new AdamW(model.arena);
-        const ds = await openDataset(data.dir);
         const budget = budgetOf(cfg);
         const loop = new TrainLoop({
           cfg,
           model,
           opt,
-          stream: new TrainStream(ds, 16),
-          dataset: data.name,
-          rowLength: data.meta.rowLength,
-          budget,
+          ds,
           seed: 1,
           trainRng: new Rng(1, 3),
-          configHash: "",
-          checkpointRoot: join(base, "ck"),
           report: new TrainReport({ runDir: null, budget, printEvery: 1, write: () => {} }),
-          start: { step: 0, optimizerSteps: 0, tokens: 0, elapsed: 0, loss: null },
+          resumed: null,
         });
         dev.flush();
         const before = { ...dev.stats };
