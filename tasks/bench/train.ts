@@ -15,7 +15,7 @@ import { type Backend, initBackend } from "../../core/backend.ts";
 import { openDataset } from "../../data/dataset.ts";
 import { generateDataset } from "../../data/generate.ts";
 import { TrainStream } from "../train/dataset.ts";
-import { recordStep, startLossRead } from "../train/step.ts";
+import { recordStep } from "../train/step.ts";
 
 /** The configurations measured: name and overrides on top of `preset=tiny-addition`. */
 const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.freeze({
@@ -69,7 +69,7 @@ async function measure(
       rowLength: T,
       lr: cfg.train.optim.lr,
     });
-    const read = startLossRead(loss);
+    const read = loss.toArray().then((a) => a[0]);
     loss.dispose();
     if (pending) last = await pending;
     pending = read;

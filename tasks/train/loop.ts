@@ -25,7 +25,7 @@ import {
   microbatchesLeft,
   stopReason,
 } from "./schedule.ts";
-import { recordStep, startLossRead } from "./step.ts";
+import { recordStep } from "./step.ts";
 
 /** Everything the loop works with. */
 export interface LoopContext {
@@ -167,7 +167,7 @@ export class TrainLoop {
       this.#sessionTokens += n * tokensPerMicrobatch;
       this.#lr = lr;
       this.#batch = n * mb;
-      const read = startLossRead(lossT);
+      const read = lossT.toArray().then((a) => a[0]);
       lossT.dispose();
       if (pending) await this.#settle(pending);
       pending = { read, record: this.#record() };

@@ -1,7 +1,7 @@
 // One optimizer step as the GPU sees it: every microbatch's TBPTT loss, divided by the number of
 // microbatches, back-propagated into the arena's gradients, then clipping + AdamW and a zeroing
 // fill, all recorded without a readback (a submit per microbatch at most); the step's mean loss
-// stays on the device until `startLossRead`, which the loop defers by one step.
+// stays on the device until the loop reads it back, one step later.
 
 import { trainingLoss } from "../../core/nn/objective.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
@@ -22,11 +22,13 @@ import { TrainError } from "./errors.ts";
  *
  * @example
  * ```ts ignore
- * import { recordStep, startLossRead } from "./step.ts";
+ * import { recordStep } from "./step.ts";
  *
  * const step = { batches: [ids0, ids1], rows: 64, rowLength: 13, lr: 1e-3 };
  * const loss = recordStep(model, opt, step);
- * const value = await startLossRead(loss); // (dispose `loss` right after starting the read)
+ * const read = loss.toArray(); // records the copy: `loss` may be disposed right away
+ * loss.dispose();
+ * const value = (await read)[0];
  * ```
  *
  * @param model The model (its arena holds zero gradients on entry).
@@ -67,28 +69,4 @@ function positioned<T>(fn: () => T): T {
     if (!msg.startsWith("Abacus index")) throw e;
     throw new TrainError(`${msg}: raise data.seq_length or lower arch.embedding.max_abacus_len`);
   }
-}
-
-/**
- * Starts reading a scalar back; on the webgpu backend this submits everything recorded so far.
- *
- * The copy is recorded before this returns, so the tensor may be disposed right away.
- *
- * @example
- * ```ts
- * import { startLossRead } from "./step.ts";
- * import { CPU } from "../../core/backend.ts";
- * import { Tensor } from "../../core/tensor.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * const t = Tensor.fromArray([2.5], [], { backend: CPU });
- * const read = startLossRead(t);
- * t.dispose();
- * deepEqual(await read, 2.5);
- * ```
- */
-export function startLossRead(t: Tensor): Promise<number> {
-  const be = t.backend;
-  if (be.kind === "cpu") return Promise.resolve(t.data[0]);
-  return be.read(t.buffer, 4).then((bytes) => new Float32Array(bytes)[0]);
 }
