@@ -14,20 +14,41 @@ export interface ProgressOptions {
   now?: () => number;
 }
 
-function compact(x: number): string {
+/**
+ * Formats a count as `950`, `12.3k`, `4.57M` or `1.20G`.
+ *
+ * @example
+ * ```ts
+ * import { compact } from "./progress.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual([950, 12345, 4.567e6].map(compact), ["950", "12.3k", "4.57M"]);
+ * ```
+ */
+export function compact(x: number): string {
   if (x >= 1e9) return `${(x / 1e9).toFixed(2)}G`;
   if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
   if (x >= 1e4) return `${(x / 1e3).toFixed(1)}k`;
   return String(Math.round(x));
 }
 
-function duration(seconds: number): string {
+/**
+ * Formats seconds, rounded to the second, as `42s`, `3m07s` or `2h05m` (`?` when not finite).
+ *
+ * @example
+ * ```ts
+ * import { duration } from "./progress.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * deepEqual([42, 187, 239.7, 7500].map(duration), ["42s", "3m07s", "4m00s", "2h05m"]);
+ * ```
+ */
+export function duration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
-  if (seconds < 60) return `${seconds.toFixed(0)}s`;
-  const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
-  return m < 60
-    ? `${m}m${String(s).padStart(2, "0")}s`
-    : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
+  const s = Math.round(seconds), m = Math.floor(s / 60);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  if (s < 60) return `${s}s`;
+  return m < 60 ? `${m}m${pad(s % 60)}s` : `${Math.floor(m / 60)}h${pad(m % 60)}m`;
 }
 
 /**

@@ -4,6 +4,7 @@
 // line on a terminal, plain lines every `impl.print_loss_every_nth_step` steps otherwise.
 
 import { join } from "node:path";
+import { compact, duration } from "../../cli/progress.ts";
 import type { Budget } from "./schedule.ts";
 
 /** One optimizer step, as a line of `metrics.jsonl`. */
@@ -66,30 +67,6 @@ export async function createRunDir(
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     }
   }
-}
-
-/**
- * Formats seconds as `42s`, `3m07s` or `2h05m` (`?` when not finite).
- *
- * @example
- * ```ts
- * import { formatDuration } from "./report.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * deepEqual([42, 187, 7500].map(formatDuration), ["42s", "3m07s", "2h05m"]);
- * ```
- */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "?";
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m}m${pad2(Math.floor(seconds % 60))}s`;
-  return `${Math.floor(m / 60)}h${pad2(m % 60)}m`;
-}
-
-function compact(x: number): string {
-  if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
-  return x >= 1e4 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0);
 }
 
 /** Options of {@link TrainReport}. */
@@ -186,14 +163,14 @@ export class TrainReport {
     let left: string;
     if (b.kind === "steps") {
       const n = Math.max(0, b.total - s.step);
-      left = `${n} steps ~${formatDuration(rate > 0 ? (n * s.tokens / s.step) / rate : Infinity)}`;
+      left = `${n} steps ~${duration(rate > 0 ? (n * s.tokens / s.step) / rate : Infinity)}`;
     } else if (b.kind === "tokens") {
       const n = Math.max(0, b.total - s.tokens);
-      left = `${compact(n)} tokens ~${formatDuration(rate > 0 ? n / rate : Infinity)}`;
-    } else left = formatDuration(Math.max(0, b.total - s.elapsed));
+      left = `${compact(n)} tokens ~${duration(rate > 0 ? n / rate : Infinity)}`;
+    } else left = duration(Math.max(0, b.total - s.elapsed));
     const of = b.kind === "steps" ? `/${b.total}` : "";
     return `step ${s.step}${of} loss ${s.loss.toFixed(4)} lr ${s.lr.toExponential(2)} ` +
-      `batch ${s.batch_size} | ${compact(rate)} tok/s | elapsed ${formatDuration(s.elapsed)} | ` +
+      `batch ${s.batch_size} | ${compact(rate)} tok/s | elapsed ${duration(s.elapsed)} | ` +
       `left ${left}`;
   }
 

@@ -6,6 +6,7 @@
 
 import { join } from "node:path";
 import { configToYaml } from "../../cli/config.ts";
+import { duration } from "../../cli/progress.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
 import { listCheckpoints } from "../../core/checkpoint_read.ts";
 import { writeFileAtomic } from "../../core/checkpoint.ts";
@@ -26,7 +27,7 @@ import { resumeFrom } from "./checkpoint_io.ts";
 import { resolveTrainDataset } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import { type SavedCheckpoint, TrainLoop } from "./loop.ts";
-import { createRunDir, formatDuration, TrainReport } from "./report.ts";
+import { createRunDir, TrainReport } from "./report.ts";
 import { type Budget, budgetOf, stopReason } from "./schedule.ts";
 
 /** Test rows used for the final loss and for the greedy exact-match check (at most). */
@@ -186,7 +187,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
         : null;
       report.line(
         `Stopped at step ${loop.counters.step} (${reason}): loss ${loop.loss?.toFixed(4)}, ` +
-          `${Math.round(loop.tokensPerSecond)} tokens/s, ${formatDuration(loop.counters.elapsed)}` +
+          `${Math.round(loop.tokensPerSecond)} tokens/s, ${duration(loop.counters.elapsed)}` +
           (final ? `; saved ${final.dir}` : ""),
       );
       const evalModel = new ArithmeticModel(arch, model.arena, trainRng);

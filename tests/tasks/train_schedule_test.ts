@@ -10,7 +10,7 @@ import {
   microbatchesLeft,
   stopReason,
 } from "../../tasks/train/schedule.ts";
-import { formatDuration } from "../../tasks/train/report.ts";
+import { duration } from "../../cli/progress.ts";
 
 const CFG = {
   budget: 1,
@@ -93,5 +93,5 @@ Deno.test("microbatchesLeft() and stopReason() honour the cap and every budget",
     stopReason(capped, { budget: steps, at: { step: 5, tokens: 0, elapsed: 0 }, rowLength: 13 }),
     "reached train.steps=5",
   );
-  deepEqual(formatDuration(Infinity), "?");
+  deepEqual(duration(Infinity), "?");
 });
