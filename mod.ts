@@ -20,18 +20,7 @@
  * @module
  */
 export * from "./core/tensor.ts";
-export {
-  type Backend,
-  CPU,
-  CPU64,
-  type CpuBackend,
-  defaultBackend,
-  type DType,
-  initBackend,
-  numel,
-  setDefaultBackend,
-  type TypedArray,
-} from "./core/backend.ts";
+export * from "./core/backend.ts";
 export { Device, getDevice } from "./core/device.ts";
 export { isGradEnabled, noGrad } from "./core/grad_mode.ts";
 export { record } from "./core/autograd.ts";
