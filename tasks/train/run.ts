@@ -33,26 +33,6 @@ import { type Budget, budgetOf, stopReason } from "./schedule.ts";
 /** Test rows used for the final loss and for the greedy exact-match check (at most). */
 const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
 
-/** Loss of the test split. */
-export interface TestLoss {
-  /** Mean cross-entropy per predicted token (or per sample with `loss_reduction=none`). */
-  readonly loss: number;
-  /** exp(loss). */
-  readonly perplexity: number;
-  /** Test rows used. */
-  readonly rows: number;
-}
-
-/** Greedy-decoding accuracy. */
-export interface ExactMatch {
-  /** Rows whose whole answer (digits, EOS and padding after it) came out right. */
-  readonly correct: number;
-  /** Rows decoded (rows without `=` are skipped). */
-  readonly rows: number;
-  /** correct / rows. */
-  readonly accuracy: number;
-}
-
 /** What a run did. */
 export interface TrainOutcome {
   /** The run folder (null when nothing was left to train). */
@@ -65,10 +45,16 @@ export interface TrainOutcome {
   readonly loss: number | null;
   /** The final checkpoint, when saved. */
   readonly final: SavedCheckpoint | null;
-  /** Test-split loss, when measured. */
-  readonly test: TestLoss | null;
-  /** Test-split greedy exact match, when measured. */
-  readonly exact: ExactMatch | null;
+  /**
+   * Test-split loss, when measured: mean cross-entropy per predicted token (per sample with
+   * `loss_reduction=none`), its exp, and the test rows used.
+   */
+  readonly test: { loss: number; perplexity: number; rows: number } | null;
+  /**
+   * Test-split greedy exact match, when measured: rows whose whole answer (digits, EOS and the
+   * padding after it) came out right, rows decoded (rows without `=` are skipped), their ratio.
+   */
+  readonly exact: { correct: number; rows: number; accuracy: number } | null;
 }
 
 /** The model with a fresh init, its weight-decay groups following `train.limited_decay_keys`. */
@@ -247,7 +233,7 @@ async function testLoss(
   model: ArithmeticModel,
   ds: Dataset,
   options: { rows: number; batch: number },
-): Promise<TestLoss> {
+): Promise<{ loss: number; perplexity: number; rows: number }> {
   const T = ds.meta.rowLength, a = model.arch;
   let sum = 0, weight = 0, used = 0;
   for await (const { ids, B } of chunks(ds, options.rows, options.batch)) {
@@ -277,7 +263,7 @@ async function exactMatch(
   model: ArithmeticModel,
   ds: Dataset,
   options: { rows: number; batch: number },
-): Promise<ExactMatch> {
+): Promise<{ correct: number; rows: number; accuracy: number }> {
   const T = ds.meta.rowLength;
   let correct = 0, decoded = 0;
   for await (const { ids, B } of chunks(ds, options.rows, options.batch)) {
