@@ -23,9 +23,6 @@ import { FIRE_INIT_L } from "../../kernels/fire.ts";
 import type { Rng } from "../../kernels/rng.ts";
 import { TrainError } from "./errors.ts";
 
-// Keys left out of `config_hash`, what may change between a run and its resume: `RESUME_KEYS`
-// (budgets, caps, saving and logging cadence, folders, backend) plus the run name, the preset
-// label, the data folder and every key abacus accepts and ignores.
 const HASH_EXCLUDED: readonly string[] = Object.freeze([
   ...RESUME_KEYS,
   "name",
@@ -37,8 +34,8 @@ const HASH_EXCLUDED: readonly string[] = Object.freeze([
 
 /**
  * The `config_hash` of a run (64 hex digits), leaving out what may change between a run and its
- * resume (budgets, caps, saving cadence, folders, backend, the preset label and keys abacus
- * ignores).
+ * resume: `RESUME_KEYS` (budgets, caps, saving and logging cadence, folders, backend), the run
+ * name, the preset label, the data folder and every key abacus accepts and ignores.
  *
  * @example
  * ```ts
