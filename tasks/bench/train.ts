@@ -15,7 +15,7 @@ import { type Backend, initBackend } from "../../core/backend.ts";
 import { openDataset } from "../../data/dataset.ts";
 import { generateDataset } from "../../data/generate.ts";
 import { TrainStream } from "../train/dataset.ts";
-import { recordStep } from "../train/step.ts";
+import { recordStep } from "../train/loop.ts";
 
 /** The configurations measured: name and overrides on top of `preset=tiny-addition`. */
 const TRAIN_BENCH_CONFIGS: Readonly<Record<string, readonly string[]>> = Object.freeze({

@@ -1,13 +1,21 @@
 // The training loop: optimizer steps of accumulated microbatches under upstream's batch ramp and
-// trapezoid schedule, until the budget, the step cap or a non-finite loss stops it; the loss of
-// step s is read back while step s+1 is recorded (one readback per step, deferred by one), and
-// checkpoints are written at step boundaries with everything a bit-exact resume needs.
+// trapezoid schedule, until the budget, the step cap or a non-finite loss stops it. A step (every
+// microbatch's TBPTT loss, divided by their number, back-propagated into the arena's gradients,
+// then clipping + AdamW and a zeroing fill) is recorded without a readback, a submit per
+// microbatch at most; its loss is read back while the next step is recorded (one readback per
+// step, deferred by one). Checkpoints are written at step boundaries with everything a bit-exact
+// resume needs.
 
 import { basename, join } from "node:path";
 import type { PretrainConfig } from "../../cli/config_types.ts";
 import type { CheckpointState } from "../../core/checkpoint_read.ts";
 import type { CrashPoint } from "../../core/checkpoint.ts";
+import { trainingLoss } from "../../core/nn/objective.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
+import { noGrad } from "../../core/grad_mode.ts";
+import { backward } from "../../core/ops/backward.ts";
+import { add, scale } from "../../core/ops/elementwise.ts";
+import { scope, type Tensor } from "../../core/tensor.ts";
 import type { AdamW } from "../../core/optim.ts";
 import type { Dataset } from "../../data/dataset.ts";
 import type { Rng } from "../../kernels/rng.ts";
@@ -25,7 +33,73 @@ import {
   microbatchesLeft,
   stopReason,
 } from "./schedule.ts";
-import { recordStep } from "./step.ts";
+
+/**
+ * Records one optimizer step over `batches` (gradient accumulation) and returns its mean loss.
+ *
+ * On the webgpu backend the work of every microbatch but the last is submitted as it is
+ * recorded; the last one, the optimizer and the gradient zeroing go out with the next submit
+ * (the loss readback). The model's generator draws the Abacus shift, TBPTT split and initial
+ * state of each microbatch.
+ *
+ * @example
+ * ```ts
+ * import { recordStep } from "./loop.ts";
+ * import { resolveArch } from "../../core/nn/arch.ts";
+ * import { ArithmeticModel } from "../../core/nn/model.ts";
+ * import { AdamW } from "../../core/optim.ts";
+ * import { CPU } from "../../core/backend.ts";
+ * import { ok } from "node:assert/strict";
+ *
+ * const arch = resolveArch({ hidden_size: 8, intermed_size: 16, attention: { num_attention_heads: 2 } }, 19);
+ * const model = ArithmeticModel.create(arch, { backend: CPU, seed: 1 });
+ * const opt = new AdamW(model.arena);
+ * const ids = new Int32Array([5, 14, 6, 17, 7, 3]); // "1+2=3" and EOS
+ * const loss = recordStep(model, opt, { batches: [ids, ids], rows: 1, rowLength: 6, lr: 1e-3 });
+ * const read = loss.toArray(); // records the copy: `loss` may be disposed right away
+ * loss.dispose();
+ * ok((await read)[0] > 0);
+ * ```
+ *
+ * @param model The model (its arena holds zero gradients on entry).
+ * @param step Token ids of each microbatch ((rows, rowLength) row-major), rows per microbatch,
+ *   row length, and the learning rate of this step.
+ * @returns The step's mean loss, a scalar tensor the caller disposes.
+ */
+export function recordStep(
+  model: ArithmeticModel,
+  opt: AdamW,
+  step: { batches: readonly Int32Array[]; rows: number; rowLength: number; lr: number },
+): Tensor {
+  const { batches, rows, rowLength } = step;
+  const n = batches.length, be = model.backend;
+  let total: Tensor | null = null;
+  for (let i = 0; i < n; i++) {
+    const prev: Tensor | null = total;
+    total = scope(() => {
+      const loss = positioned(() => trainingLoss(model, batches[i], rows, rowLength));
+      const part = n === 1 ? loss : scale(loss, 1 / n);
+      backward(part);
+      return prev ? noGrad(() => add(prev, part)) : part;
+    });
+    prev?.dispose();
+    if (i < n - 1 && be.kind !== "cpu") be.flush();
+  }
+  opt.step(step.lr);
+  opt.zeroGrad();
+  return total!;
+}
+
+/** Turns the model's position-table errors into one-line advice about the config. */
+function positioned<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : "";
+    if (!msg.startsWith("Abacus index")) throw e;
+    throw new TrainError(`${msg}: raise data.seq_length or lower arch.embedding.max_abacus_len`);
+  }
+}
 
 /** Everything the loop works with. */
 export interface LoopContext {
@@ -170,7 +244,19 @@ export class TrainLoop {
       const read = lossT.toArray().then((a) => a[0]);
       lossT.dispose();
       if (pending) await this.#settle(pending);
-      pending = { read, record: this.#record() };
+      pending = {
+        read,
+        record: {
+          step: this.#step,
+          optimizer_step: this.#optSteps,
+          tokens: this.#tokens,
+          loss: NaN, // read back one step later, by #settle
+          lr,
+          batch_size: this.#batch,
+          elapsed: this.counters.elapsed,
+          tokens_per_second: this.tokensPerSecond,
+        },
+      };
       if (this.#saveDue()) {
         await this.#settle(pending);
         pending = null;
@@ -179,20 +265,6 @@ export class TrainLoop {
     }
     if (pending) await this.#settle(pending);
     return reason;
-  }
-
-  /** The step just recorded, its loss still on the device. */
-  #record(): StepRecord {
-    return {
-      step: this.#step,
-      optimizer_step: this.#optSteps,
-      tokens: this.#tokens,
-      loss: NaN, // read back one step later, by #settle
-      lr: this.#lr,
-      batch_size: this.#batch,
-      elapsed: this.counters.elapsed,
-      tokens_per_second: this.tokensPerSecond,
-    };
   }
 
   async #settle(p: Pending): Promise<void> {
