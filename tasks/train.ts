@@ -10,7 +10,6 @@ import { loadConfig, presetSummaries, userCwd } from "../cli/config.ts";
 import { helpText } from "../cli/config_help.ts";
 import { ConfigError } from "../cli/overrides.ts";
 import { CheckpointError } from "../core/checkpoint_read.ts";
-import { SafetensorsError } from "../core/safetensors.ts";
 import { DataError } from "../data/spec.ts";
 import { TrainError } from "./train/errors.ts";
 import { train, type TrainOutcome } from "./train/run.ts";
@@ -18,7 +17,7 @@ import { train, type TrainOutcome } from "./train/run.ts";
 export { train, TrainError, type TrainOutcome };
 
 /** Errors whose message is the whole story: printed as one line, exit code 1. */
-const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError, SafetensorsError];
+const USER_ERRORS = [ConfigError, TrainError, DataError, CheckpointError];
 
 /**
  * Runs the train task on command-line arguments and returns the exit code.
