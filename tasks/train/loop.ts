@@ -163,7 +163,6 @@ export class TrainLoop {
   #tokens: number;
   #loss: number | null;
   #t0 = performance.now();
-  #sessionTokens = 0;
   #lr = 0;
   #batch = 0;
   #saves = 0;
@@ -197,7 +196,7 @@ export class TrainLoop {
   /** Tokens per second in this session. */
   get tokensPerSecond(): number {
     const s = (performance.now() - this.#t0) / 1000;
-    return s > 0 ? this.#sessionTokens / s : 0;
+    return s > 0 ? (this.#tokens - (this.#c.resumed?.tokens ?? 0)) / s : 0;
   }
 
   /** Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step). */
@@ -238,7 +237,6 @@ export class TrainLoop {
       this.#step += n;
       this.#optSteps++;
       this.#tokens += n * tokensPerMicrobatch;
-      this.#sessionTokens += n * tokensPerMicrobatch;
       this.#lr = lr;
       this.#batch = n * mb;
       const read = lossT.toArray().then((a) => a[0]);
