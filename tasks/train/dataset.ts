@@ -67,14 +67,17 @@ async function fromPath(cfg: PretrainConfig, root: string): Promise<Dataset> {
  * tokenizer and that the train split holds at least one microbatch.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadConfig } from "../../cli/config.ts";
  * import { resolveTrainDataset } from "./dataset.ts";
+ * import { deepEqual } from "node:assert/strict";
  *
- * const cfg = await loadConfig(["preset=tiny-addition", "base_dir=/tmp/abacus"], "pretrain");
- * const ds = await resolveTrainDataset(cfg);
- * console.log(ds.dir, ds.meta.counts);
+ * const base = await Deno.makeTempDir();
+ * const cfg = await loadConfig(["preset=tiny-addition", `base_dir=${base}`], "pretrain");
+ * const ds = await resolveTrainDataset(cfg); // generated on first use
+ * deepEqual(ds.meta.counts, { train: 19800, test: 200 });
  * ds.close();
+ * await Deno.remove(base, { recursive: true });
  * ```
  */
 export async function resolveTrainDataset(cfg: PretrainConfig): Promise<Dataset> {

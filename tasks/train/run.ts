@@ -84,13 +84,16 @@ async function buildModel(
  * during its n-th checkpoint save, right after `point` (`written`, `moved-old`, `moved-new`).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadConfig } from "../../cli/config.ts";
  * import { train } from "./run.ts";
+ * import { deepEqual } from "node:assert/strict";
  *
- * const cfg = await loadConfig(["preset=tiny-addition", "name=t", "train.steps=40"], "pretrain");
- * const { final, test } = await train(cfg);
- * console.log(final?.dir, test?.loss);
+ * const base = await Deno.makeTempDir();
+ * const args = ["preset=tiny-addition", "name=t", `base_dir=${base}`, "impl.backend=cpu"];
+ * const { step, test } = await train(await loadConfig([...args, "dryrun=True"], "pretrain"));
+ * deepEqual([step, test?.rows], [1, 64]); // dryrun: one step, one test batch
+ * await Deno.remove(base, { recursive: true });
  * ```
  */
 export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
