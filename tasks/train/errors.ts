@@ -1,9 +1,7 @@
-// The error type of the train task: a problem the user can fix (a missing dataset, a checkpoint
-// that does not fit the config, a non-finite loss). `deno task train` prints its message as one
-// line and exits non-zero; any other error is a bug and keeps its stack trace.
-
 /**
- * A train-task failure with a one-line, sentence-case message without a trailing period.
+ * A train-task problem the user can fix (a missing dataset, a checkpoint that does not fit the
+ * config, a non-finite loss): `deno task train` prints its one-line, sentence-case message
+ * without a trailing period and exits non-zero; any other error is a bug and keeps its stack.
  *
  * @example
  * ```ts
