@@ -33,16 +33,10 @@ import { type Budget, budgetOf, stopReason } from "./schedule.ts";
 /** Test rows used for the final loss and for the greedy exact-match check (at most). */
 const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
 
-/** What a run did. */
+/** What a run did (`final`, `test` and `exact` are null when nothing was left to train). */
 export interface TrainOutcome {
-  /** The run folder (null when nothing was left to train). */
-  readonly runDir: string | null;
-  /** Why training stopped. */
-  readonly reason: string;
   /** Microbatch steps done in all. */
   readonly step: number;
-  /** Last training loss. */
-  readonly loss: number | null;
   /** The final checkpoint, when saved. */
   readonly final: SavedCheckpoint | null;
   /**
@@ -143,15 +137,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
             `raise it to train longer`
           : `Nothing to train: ${nothing}`,
       );
-      return {
-        runDir: null,
-        reason: nothing,
-        step: start.step,
-        loss: resumed?.loss ?? null,
-        final: null,
-        test: null,
-        exact: null,
-      };
+      return { step: start.step, final: null, test: null, exact: null };
     }
     const runDir = await createRunDir(cfg.base_dir, cfg.name);
     await writeFileAtomic(join(runDir, "config.yaml"), configToYaml({ ...cfg, seed }));
@@ -197,7 +183,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
           `(${test.rows} rows); exact match ${(100 * exact.accuracy).toFixed(1)}% ` +
           `(${exact.correct}/${exact.rows}, greedy)`,
       );
-      return { runDir, reason, step: loop.counters.step, loss: loop.loss, final, test, exact };
+      return { step: loop.counters.step, final, test, exact };
     } finally {
       report.close();
     }
