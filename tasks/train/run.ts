@@ -172,9 +172,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
       const exact = await exactMatch(evalModel, ds, rows(TEST_ROWS.exactMatch));
       report.record({
         event: "test",
-        loss: test.loss,
-        perplexity: test.perplexity,
-        rows: test.rows,
+        ...test, // loss, perplexity, rows
         exact_match: exact.accuracy,
         exact_match_rows: exact.rows,
       });
