@@ -203,7 +203,7 @@ export class TrainLoop {
   #stopReason(): string | null {
     if (this.#c.cfg.dryrun && this.#step > (this.#c.resumed?.step ?? 0)) return "dryrun";
     const rowLength = this.#c.ds.meta.rowLength;
-    return stopReason(this.#c.cfg, { budget: this.#budget, at: this.counters, rowLength });
+    return stopReason(this.#c.cfg, this.counters, rowLength);
   }
 
   /** Trains until the budget, the step cap or `dryrun` says stop; returns why (a phrase). */

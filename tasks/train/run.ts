@@ -129,7 +129,7 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
       elapsed: resumed?.elapsed_seconds ?? 0,
     };
     const budget = budgetOf(cfg), T = ds.meta.rowLength;
-    const nothing = stopReason(cfg, { budget, at: start, rowLength: T });
+    const nothing = stopReason(cfg, start, T);
     if (nothing !== null) {
       console.log(
         newest

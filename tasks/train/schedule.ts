@@ -150,32 +150,31 @@ export function microbatchesLeft(
 
 /**
  * Why a run must stop at these counters (a phrase), or null when there is budget left: the step
- * cap `train.steps`, the step or token budget (`where.budget` is `budgetOf(cfg)`), or (when
- * neither is set) the wall-clock `budget` or `overall_budget` in hours.
+ * cap `train.steps`, the step or token budget, or (when neither is set) the wall-clock `budget`
+ * or `overall_budget` in hours.
  *
  * @example
  * ```ts
  * import { stopReason } from "./schedule.ts";
  * import { deepEqual } from "node:assert/strict";
  *
- * const cfg = { budget: 4, overall_budget: 4, train: { steps: 40 },
- *   impl: { microbatch_size: 64 } };
+ * const cfg = { budget: 4, overall_budget: 4, impl: { microbatch_size: 64 },
+ *   train: { steps: 40, budget_steps: 400, budget_tokens: null } };
  * const at = { step: 40, tokens: 40 * 64 * 13, elapsed: 60 };
- * const budget = { kind: "steps", total: 400 } as const;
- * deepEqual(stopReason(cfg, { budget, at, rowLength: 13 }), "reached train.steps=40");
- * deepEqual(stopReason(cfg, { budget, at: { ...at, step: 39 }, rowLength: 13 }), null);
+ * deepEqual(stopReason(cfg, at, 13), "reached train.steps=40");
+ * deepEqual(stopReason(cfg, { ...at, step: 39 }, 13), null);
  * ```
  */
 export function stopReason(
-  cfg: {
-    budget: number;
+  cfg: Parameters<typeof budgetOf>[0] & {
     overall_budget: number;
     train: { steps: number };
     impl: { microbatch_size: number };
   },
-  where: { budget: Budget; at: Counters; rowLength: number },
+  at: Counters,
+  rowLength: number,
 ): string | null {
-  const { budget, at, rowLength } = where;
+  const budget = budgetOf(cfg);
   if (at.step >= cfg.train.steps) return `reached train.steps=${cfg.train.steps}`;
   if (budget.kind !== "seconds") {
     const left = microbatchesLeft(budget, at, {

@@ -70,27 +70,27 @@ Deno.test("microbatchesLeft() and stopReason() honour the cap and every budget",
     microbatchesLeft({ kind: "seconds", total: 1 }, { step: 999, tokens: 0, elapsed: 0 }, tokens),
     1,
   );
-  const steps = { kind: "steps", total: 20 } as const;
+  const steps = { ...CFG, train: { ...CFG.train, budget_steps: 20 } };
   deepEqual(
-    stopReason(CFG, { budget: steps, at: { step: 19, tokens: 0, elapsed: 1e9 }, rowLength: 13 }),
+    stopReason(steps, { step: 19, tokens: 0, elapsed: 1e9 }, 13),
     null,
   );
   deepEqual(
-    stopReason(CFG, { budget: steps, at: { step: 20, tokens: 0, elapsed: 0 }, rowLength: 13 }),
+    stopReason(steps, { step: 20, tokens: 0, elapsed: 0 }, 13),
     "used train.budget_steps=20",
   );
-  const hours = budgetOf(CFG);
+  deepEqual(budgetOf(CFG), { kind: "seconds", total: 3600 });
   deepEqual(
-    stopReason(CFG, { budget: hours, at: { step: 5, tokens: 0, elapsed: 3599 }, rowLength: 13 }),
+    stopReason(CFG, { step: 5, tokens: 0, elapsed: 3599 }, 13),
     null,
   );
   deepEqual(
-    stopReason(CFG, { budget: hours, at: { step: 5, tokens: 0, elapsed: 3600 }, rowLength: 13 }),
+    stopReason(CFG, { step: 5, tokens: 0, elapsed: 3600 }, 13),
     "used budget=1 hours",
   );
-  const capped = { ...CFG, train: { ...CFG.train, steps: 5 } };
+  const capped = { ...CFG, train: { ...CFG.train, steps: 5, budget_steps: 20 } };
   deepEqual(
-    stopReason(capped, { budget: steps, at: { step: 5, tokens: 0, elapsed: 0 }, rowLength: 13 }),
+    stopReason(capped, { step: 5, tokens: 0, elapsed: 0 }, 13),
     "reached train.steps=5",
   );
   deepEqual(duration(Infinity), "?");
