@@ -17,7 +17,7 @@ import { ConfigError } from "../cli/overrides.ts";
 import { writeFileAtomic } from "../core/checkpoint.ts";
 import { TrainError } from "./train/errors.ts";
 import { EvalError } from "./eval/grids.ts";
-import type { Accuracies } from "./eval/summary.ts";
+import type { Accuracies } from "./eval/results.ts";
 import { writePlots } from "./plot.ts";
 import {
   meanOf,

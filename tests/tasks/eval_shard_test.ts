@@ -3,7 +3,7 @@
 
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { cellCost, type EvalCell, rangeCells } from "../../tasks/eval/grids.ts";
-import { parseShard, splitCells } from "../../tasks/eval/shard.ts";
+import { resolveShard, splitCells } from "../../tasks/eval/shard.ts";
 
 const GRID = rangeCells({ i: [1, 100], j: [1, 100] });
 const cost = (c: EvalCell) => cellCost("addition", c);
@@ -44,11 +44,11 @@ Deno.test("splitCells() handles more shards than cells and uneven costs", () => 
   deepStrictEqual(heavy.map((p) => p.length), [1, 9]);
 });
 
-Deno.test("parseShard() reads k/N and rejects bad values with one line", () => {
-  deepStrictEqual(parseShard("1/1"), { index: 1, count: 1 });
-  deepStrictEqual(parseShard(" 20/20 "), { index: 20, count: 20 });
+Deno.test("resolveShard() reads k/N and rejects bad values with one line", () => {
+  deepStrictEqual(resolveShard("1/1", () => undefined), { index: 1, count: 1 });
+  deepStrictEqual(resolveShard(" 20/20 ", () => undefined), { index: 20, count: 20 });
   for (const bad of ["0/3", "4/3", "3", "a/b", "1/0", "-1/3", "1/2/3"]) {
-    throws(() => parseShard(bad), (e: Error) => {
+    throws(() => resolveShard(bad, () => undefined), (e: Error) => {
       strictEqual(e.message, `Cannot parse shard "${bad}": expected k/N with 1 <= k <= N`);
       return true;
     });
