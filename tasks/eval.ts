@@ -80,7 +80,8 @@ export async function evaluate(
     const shard = cfg.shard ? resolveShard(cfg.shard, options.env ?? envGet) : null;
     const backend = options.backend ?? (cfg.impl.backend === "cpu" ? CPU : await initBackend());
     const ckpt = await findCheckpoint(cfg.base_dir, cfg.name, cfg.checkpoint ?? null);
-    const { model, arch, trainMeta } = await loadModel(ckpt, backend, cfg.base_dir);
+    const { model, trainMeta } = await loadModel(ckpt, backend, cfg.base_dir);
+    const arch = model.arch;
     // A model trained with a partial-product scratchpad is asked in that format.
     if (plan.task === "multiplication" && trainMeta?.generator.scratchpad === true) {
       plan = { ...plan, scratchpad: true };
