@@ -17,7 +17,7 @@ import { noGrad } from "../../core/grad_mode.ts";
 import { abacusIndices } from "../../core/nn/abacus.ts";
 import type { Arch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
-import { ArithmeticModel } from "../../core/nn/model.ts";
+import type { ArithmeticModel } from "../../core/nn/model.ts";
 import { decodeSafetensors } from "../../core/safetensors.ts";
 import { scope } from "../../core/tensor.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
