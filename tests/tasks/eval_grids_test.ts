@@ -12,7 +12,6 @@ import {
   type EvalCell,
   type EvalTask,
   type GridFlags,
-  parseGridRange,
   resolveGrid,
 } from "../../tasks/eval/grids.ts";
 import { gridBase } from "../../tasks/eval/samples.ts";
@@ -38,14 +37,21 @@ function oneLine(fn: () => unknown, message: string | RegExp): void {
   });
 }
 
-Deno.test("parseGridRange() reads ranges and single lengths", () => {
+/** The rectangle of cells an eval.grid value selects, as resolveGrid reads it. */
+function parseGridRange(grid: string): { i: number[]; j: number[] } {
+  const cells = resolveGrid({ grid }).cells, last = cells[cells.length - 1];
+  strictEqual(cells.length, (last.i - cells[0].i + 1) * (last.j - cells[0].j + 1));
+  return { i: [cells[0].i, last.i], j: [cells[0].j, last.j] };
+}
+
+Deno.test("eval.grid reads ranges and single lengths", () => {
   deepStrictEqual(parseGridRange("1..12x1..12"), { i: [1, 12], j: [1, 12] });
   deepStrictEqual(parseGridRange("5x7"), { i: [5, 5], j: [7, 7] });
   deepStrictEqual(parseGridRange("1..20x3"), { i: [1, 20], j: [3, 3] });
   deepStrictEqual(parseGridRange(" 2..3 x 4..5 "), { i: [2, 3], j: [4, 5] });
 });
 
-Deno.test("parseGridRange() rejects malformed grids with one line", () => {
+Deno.test("eval.grid: malformed grids are refused with one line", () => {
   oneLine(() => parseGridRange("1..x3"), 'Cannot parse eval.grid "1..x3": expected I..JxK..L');
   oneLine(() => parseGridRange("12"), 'Cannot parse eval.grid "12": expected I..JxK..L');
   oneLine(() => parseGridRange("1-3x4"), /expected I\.\.JxK\.\.L/);

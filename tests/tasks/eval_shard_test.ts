@@ -2,10 +2,10 @@
 // decoding cost per shard, the same split on every call, and one-line errors for bad values.
 
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { cellCost, type EvalCell, rangeCells } from "../../tasks/eval/grids.ts";
+import { cellCost, type EvalCell, resolveGrid } from "../../tasks/eval/grids.ts";
 import { resolveShard, splitCells } from "../../tasks/eval/shard.ts";
 
-const GRID = rangeCells({ i: [1, 100], j: [1, 100] });
+const GRID = resolveGrid({ grid: "1..100x1..100" }).cells;
 const cost = (c: EvalCell) => cellCost("addition", c);
 
 for (const n of [1, 2, 3, 7, 20]) {
@@ -37,10 +37,14 @@ Deno.test("splitCells() is deterministic and keeps the input order within a piec
 });
 
 Deno.test("splitCells() handles more shards than cells and uneven costs", () => {
-  const cells = rangeCells({ i: [1, 3], j: [1, 1] });
+  const cells = resolveGrid({ grid: "1..3x1" }).cells;
   const pieces = splitCells(cells, 5, (c) => c.i);
   deepStrictEqual(pieces.map((p) => p.length), [1, 1, 1, 0, 0]);
-  const heavy = splitCells(rangeCells({ i: [1, 10], j: [1, 1] }), 2, (c) => (c.i === 10 ? 100 : 1));
+  const heavy = splitCells(
+    resolveGrid({ grid: "1..10x1" }).cells,
+    2,
+    (c) => (c.i === 10 ? 100 : 1),
+  );
   deepStrictEqual(heavy.map((p) => p.length), [1, 9]);
 });
 
