@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
+import { writeFileAtomic } from "../../core/checkpoint.ts";
 import { FONT_FAMILY } from "./svg.ts";
 
 /** The file formats a figure is written in. */
@@ -99,7 +100,8 @@ export interface FigureFiles {
 
 /**
  * Writes an SVG figure as `<dir>/<name>.svg` and/or `<dir>/<name>.png` (rendered from the SVG,
- * `scale` pixels per unit), creating `dir` when needed and overwriting files of the same name.
+ * `scale` pixels per unit), creating `dir` when needed and replacing files of the same name
+ * (each written whole, then renamed into place).
  *
  * @example
  * ```ts
@@ -118,8 +120,7 @@ export async function writeFigure(svg: string, files: FigureFiles): Promise<stri
   const out: string[] = [];
   for (const f of formats) {
     const path = join(dir, `${name}.${f}`);
-    if (f === "svg") await Deno.writeTextFile(path, svg);
-    else await Deno.writeFile(path, await svgToPng(svg, scale));
+    await writeFileAtomic(path, f === "svg" ? svg : await svgToPng(svg, scale));
     out.push(path);
   }
   return out;
