@@ -41,26 +41,9 @@ function setUp(): Promise<Uint8Array> {
   return ready;
 }
 
-/**
- * Renders an SVG document as a PNG image (8-bit RGBA), `scale` pixels per SVG unit.
- *
- * The image is `width * scale` by `height * scale` pixels (rounded to whole pixels) for the SVG's
- * `width` and `height`. Text in any font family is drawn in DejaVu Sans, the only font it knows.
- *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { svgToPng } from "./render.ts";
- * const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="3" height="2"/>';
- * const png = await svgToPng(svg, 2);
- * const ihdr = new DataView(png.buffer, png.byteOffset);
- * strictEqual(ihdr.getUint32(16), 6); // width
- * strictEqual(ihdr.getUint32(20), 4); // height
- * ```
- * @param scale pixels per SVG unit, > 0 (default 1)
- * @returns the PNG file bytes
- */
-export async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
+// Renders an SVG document as a PNG (8-bit RGBA) of `width * scale` by `height * scale` pixels
+// (rounded); text in any font family is drawn in DejaVu Sans, the only font it knows.
+async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
   if (!(scale > 0 && Number.isFinite(scale))) {
     throw new RangeError(`Cannot render at scale ${scale}: it must be a number > 0`);
   }
