@@ -72,14 +72,7 @@ export interface DemoRun extends Omit<RecipeRun, "cells"> {
 }
 
 /** Means over the seeds of one positional scheme. */
-export interface DemoMean {
-  /** Positional scheme. */
-  embedding: string;
-  /** Mean in-distribution exact match (fraction). */
-  in_distribution: number | null;
-  /** Mean out-of-distribution exact match (fraction). */
-  out_of_distribution: number | null;
-}
+export type DemoMean = Pick<DemoRun, "embedding" | "in_distribution" | "out_of_distribution">;
 
 /**
  * The demo's summary (also `summary.json` in `<base_dir>/demo/`, or `demo-multiplication/`,

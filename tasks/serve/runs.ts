@@ -54,13 +54,8 @@ const LIVE_SECONDS = 120;
 
 /** The names of a folder's subfolders, sorted; none when it cannot be read. */
 async function subfolders(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
-  } catch {
-    return [];
-  }
-  return names.sort();
+  const entries = await Array.fromAsync(Deno.readDir(dir)).catch(() => []);
+  return entries.filter((e) => e.isDirectory).map((e) => e.name).sort();
 }
 
 /** Every `pretrain/<date>/<time>/` segment folder of a run, oldest first. */
