@@ -136,7 +136,6 @@ function tag(keys: readonly string[]): string {
  * const s = await demo({ quick: true, compare: false, baseDir: "/tmp/demo", seeds: [0, 1] });
  * console.log(s.out_of_distribution);
  * ```
- * @param o quick mode, baselines, base folder, seeds, extra training keys, samples, grid
  */
 export async function demo(o: DemoOptions): Promise<DemoSummary> {
   const t0 = performance.now();
@@ -317,11 +316,7 @@ export function parseDemoArgs(
   return out;
 }
 
-/**
- * Runs the task.
- *
- * @param argv `--seeds`, `--compare`, `--quick`, `base_dir=DIR`, training `key=value`s
- */
+/** Runs the task. */
 export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseDemoArgs(argv);

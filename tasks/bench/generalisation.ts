@@ -157,7 +157,6 @@ async function saved(dir: string): Promise<RecipeRun | null> {
  * ```ts ignore
  * await run(["--only", "demo,upstream-2x64", "--seeds", "0,1,2"]);
  * ```
- * @param args `--only`, `--seeds`, `--samples`, `--base-dir`, `--report`, `--json`
  */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -25,7 +25,6 @@ import { checkpointModel } from "./weights.ts";
  * ```ts ignore
  * const dir = await findCheckpoint("/tmp/x", "run", null);
  * ```
- * @param checkpoint explicit folder, or null
  * @throws EvalError when there is none
  */
 export async function findCheckpoint(

@@ -109,8 +109,6 @@ export async function listRunNames(baseDir: string): Promise<string[]> {
  * deepStrictEqual([run.status, run.points.length], ["finished", 1]);
  * await Deno.remove(base, { recursive: true });
  * ```
- * @param name the run folder's name (checked against `RUN_NAME` by the caller)
- * @returns what the pages show
  */
 export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
   const runDir = join(baseDir, name);
@@ -231,7 +229,6 @@ export interface PlayModel {
  * const info = await playModel("/tmp/x", "t");
  * console.log(info.weights); // "/files/t/checkpoints/FINAL_0.0469/model.safetensors"
  * ```
- * @param name the run (a checked folder name)
  * @returns the model config, weights URL and number format
  * @throws Error with a one-line reason (no checkpoint, unreadable or mismatched files)
  */

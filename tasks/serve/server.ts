@@ -100,7 +100,6 @@ function namesOf(url: URL, key = "name"): string[] | null {
  * console.log(server.url);
  * await server.close();
  * ```
- * @returns the running server
  * @throws Error when the base folder does not exist or the port cannot be bound
  */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
