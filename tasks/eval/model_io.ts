@@ -14,7 +14,6 @@ import { TRAIN_PRESETS } from "../../data/presets.ts";
 import type { DatasetMeta } from "../../data/meta.ts";
 import { EvalError } from "./grids.ts";
 import { parseArchConfig } from "../../cli/config.ts";
-import type { ArchConfig } from "../../cli/config_types.ts";
 import { ConfigError } from "../../cli/overrides.ts";
 import { checkpointModel } from "./weights.ts";
 
@@ -51,7 +50,8 @@ export async function findCheckpoint(
 }
 
 /**
- * Loads a checkpoint's model onto a backend, with the meta of its training dataset ({@link readTrainingMeta}).
+ * Loads a checkpoint's model onto a backend, with the meta of its training dataset
+ * ({@link readTrainingMeta}).
  *
  * @example
  * ```ts ignore
@@ -65,14 +65,12 @@ export async function loadModel(
   backend: Backend,
   baseDir: string,
 ): Promise<{ model: ArithmeticModel; trainMeta: DatasetMeta | null }> {
-  let raw: ArchConfig;
   const configPath = join(dir, "model_config.json");
-  try {
-    raw = parseArchConfig(await Deno.readTextFile(configPath), configPath);
-  } catch (e) {
-    if (e instanceof ConfigError) throw new EvalError(e.message);
-    throw new EvalError(`Cannot read ${configPath}: ${(e as Error).message.split("\n")[0]}`);
-  }
+  const raw = await Deno.readTextFile(configPath).then((text) => parseArchConfig(text, configPath))
+    .catch((e: Error) => {
+      if (e instanceof ConfigError) throw new EvalError(e.message);
+      throw new EvalError(`Cannot read ${configPath}: ${e.message.split("\n")[0]}`);
+    });
   const model = await readSafetensors(join(dir, "model.safetensors"))
     .then((file) => checkpointModel(raw, file, backend, dir))
     .catch((e: Error) => {
