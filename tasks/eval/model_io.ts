@@ -32,11 +32,9 @@ export async function findCheckpoint(
   checkpoint: string | null,
 ): Promise<string> {
   if (checkpoint) {
-    try {
-      await Deno.stat(join(checkpoint, "model.safetensors"));
-    } catch {
+    await Deno.stat(join(checkpoint, "model.safetensors")).catch(() => {
       throw new EvalError(`No checkpoint at ${checkpoint}: model.safetensors is missing`);
-    }
+    });
     return checkpoint;
   }
   const runDir = join(baseDir, name);
@@ -97,12 +95,8 @@ export async function loadModel(
  * ```
  */
 export async function readTrainingMeta(dir: string, baseDir: string): Promise<DatasetMeta | null> {
-  let state;
-  try {
-    state = JSON.parse(await Deno.readTextFile(join(dir, "state.json")));
-  } catch {
-    return null;
-  }
+  const state = await Deno.readTextFile(join(dir, "state.json")).then(JSON.parse)
+    .catch(() => null); // none or unreadable: nothing recorded
   const data = state?.data, meta = (folder: string) => readMeta(folder).catch(() => null);
   if (typeof data?.folder === "string" && !data.folder.includes("/")) {
     const recorded = await meta(join(baseDir, "data", data.folder));
