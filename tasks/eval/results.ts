@@ -150,6 +150,14 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
   }
 }
 
+/** A folder's entries; none when it does not exist. */
+function entriesOf(dir: string): Promise<Deno.DirEntry[]> {
+  return Array.fromAsync(Deno.readDir(dir)).catch((err) => {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  });
+}
+
 /** Checks a cell file's counts; keeps only the result fields. */
 function parseCell(path: string, o: Record<string, unknown>): CellResult {
   const bad = (why: string) => new EvalError(`Cannot read ${path}: ${why}`);
@@ -193,15 +201,10 @@ function parseCell(path: string, o: Record<string, unknown>): CellResult {
  */
 export async function readCells(dir: string): Promise<CellResult[]> {
   const cells: CellResult[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (!e.isFile || !/^cell_\d+_\d+\.json$/.test(e.name)) continue;
-      const path = join(dir, e.name);
-      cells.push(parseCell(path, (await readJson(path))!));
-    }
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
+  for (const e of await entriesOf(dir)) {
+    if (!e.isFile || !/^cell_\d+_\d+\.json$/.test(e.name)) continue;
+    const path = join(dir, e.name);
+    cells.push(parseCell(path, (await readJson(path))!));
   }
   return cells.sort(byCell);
 }
@@ -227,16 +230,8 @@ function stampDiff(a: Stamp, b: Stamp): string | null {
 /** The grid folder and each subfolder with a `job.json`, with their job info, grid folder first. */
 async function jobFolders(gridDir: string): Promise<{ dir: string; job: JobInfo | null }[]> {
   const out = [{ dir: gridDir, job: await readJob(gridDir) }];
-  const subs: string[] = [];
-  try {
-    for await (const e of Deno.readDir(gridDir)) {
-      if (e.isDirectory && e.name !== "samples") subs.push(e.name);
-    }
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return out;
-    throw err;
-  }
-  for (const name of subs.sort()) {
+  const subs = (await entriesOf(gridDir)).filter((e) => e.isDirectory && e.name !== "samples");
+  for (const name of subs.map((e) => e.name).sort()) {
     const job = await readJob(join(gridDir, name));
     if (job) out.push({ dir: join(gridDir, name), job });
   }
