@@ -188,11 +188,7 @@ export async function probeTorch(
   const reasons: string[] = [];
   for (const python of pythons) {
     try {
-      const r = await new Deno.Command(python, {
-        args: ["-c", code],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const r = await new Deno.Command(python, { args: ["-c", code] }).output(); // both piped
       if (r.success) {
         return {
           python,

@@ -13,7 +13,7 @@ import { resolveSpec } from "../../data/spec.ts";
 import type { Cell } from "../plot/types.ts";
 import { train } from "../train/run.ts";
 import { evaluate } from "../eval.ts";
-import type { Accuracies } from "../eval/summary.ts";
+import type { Accuracies } from "../eval/results.ts";
 
 /** The tasks a recipe can train: the three of the paper. */
 export type RecipeTask = "addition" | "multiplication" | "sorting";
