@@ -64,16 +64,8 @@ export interface LoadOptions {
   readonly env?: (name: string) => string | undefined;
   /** Folder that relative `base_dir` / `model_dir` are resolved against (default: `Deno.cwd()`). */
   readonly cwd?: string;
-  /** Receives each note about ignored keys (loadConfig default: `console.error`). */
+  /** Receives each note about an ignored key that was set (default: `console.error`). */
   readonly log?: (line: string) => void;
-}
-
-/** A resolved config and the notes about ignored keys that were set. */
-export interface Resolved<K extends ConfigKind> {
-  /** The frozen config. */
-  readonly config: ConfigOf<K>;
-  /** One line per ignored key set by the preset or the command line. */
-  readonly notes: readonly string[];
 }
 
 async function readText(rel: string, what: string): Promise<string> {
@@ -440,27 +432,26 @@ function checkConfig<T>(
 }
 
 /**
- * Resolves a config from arguments: defaults <- preset <- `key=value` overrides, validated.
+ * Loads the config of `deno task train` (`pretrain`) or `deno task eval` (`eval`).
  *
- * Like {@link loadConfig} but returns the notes about ignored keys instead of printing them.
+ * Merge order: YAML defaults (with `arch=`/`data=`/... group choices) <- `preset=NAME` <-
+ * `key=value` arguments. Unknown keys, wrong types and unsupported values throw a
+ * `ConfigError` with one line; ignored upstream keys that were set print a note.
  *
  * @example
  * ```ts
- * import { resolveConfig } from "@arith/abacus/config";
+ * import { loadConfig } from "@arith/abacus/config";
  * import { deepEqual } from "node:assert/strict";
  *
- * const { config, notes } = await resolveConfig(["impl.compile_torch=False"], "pretrain");
- * deepEqual(config.arch.maximal_recurrence_in_eval, 4);
- * deepEqual(notes.length, 1);
+ * const cfg = await loadConfig(["preset=tiny-addition", "train.steps=40"], "pretrain");
+ * deepEqual([cfg.arch.hidden_size, cfg.train.steps], [64, 40]);
  * ```
- *
- * @param args Command-line arguments (`key=value`, `preset=NAME`, `arch=OPTION`).
  */
-export async function resolveConfig<K extends ConfigKind>(
+export async function loadConfig<K extends ConfigKind>(
   args: readonly string[],
   kind: K,
   options: LoadOptions = {},
-): Promise<Resolved<K>> {
+): Promise<ConfigOf<K>> {
   const schema = schemaFor(kind);
   const valid = [...schema.keys(), ...Object.keys(GROUP_OPTIONS[kind])];
   const parsed = parseArgs(args, kind);
@@ -508,38 +499,12 @@ export async function resolveConfig<K extends ConfigKind>(
     tree.model_dir = resolve(options.cwd ?? Deno.cwd(), tree.model_dir);
   }
   const config = checkConfig<ConfigOf<K>>(tree, kind, originOf);
-  const notes: string[] = [];
+  const log = options.log ?? console.error;
   for (const [k, origin] of originOf) {
     const { use, note } = keyInfo(schema.get(k)!);
     const from = origin ? ` (from ${origin})` : "";
-    if (use === "ignored") notes.push(`Note: ${k}${from} is accepted and ignored: ${note}`);
+    if (use === "ignored") log(`Note: ${k}${from} is accepted and ignored: ${note}`);
   }
-  return { config, notes };
-}
-
-/**
- * Loads the config of `deno task train` (`pretrain`) or `deno task eval` (`eval`).
- *
- * Merge order: YAML defaults (with `arch=`/`data=`/... group choices) <- `preset=NAME` <-
- * `key=value` arguments. Unknown keys, wrong types and unsupported values throw a
- * `ConfigError` with one line; ignored upstream keys that were set print a note.
- *
- * @example
- * ```ts
- * import { loadConfig } from "@arith/abacus/config";
- * import { deepEqual } from "node:assert/strict";
- *
- * const cfg = await loadConfig(["preset=tiny-addition", "train.steps=40"], "pretrain");
- * deepEqual([cfg.arch.hidden_size, cfg.train.steps], [64, 40]);
- * ```
- */
-export async function loadConfig<K extends ConfigKind>(
-  args: readonly string[],
-  kind: K,
-  options: LoadOptions = {},
-): Promise<ConfigOf<K>> {
-  const { config, notes } = await resolveConfig(args, kind, options);
-  for (const note of notes) (options.log ?? console.error)(note);
   return config;
 }
 

@@ -3,7 +3,7 @@
 // noted. The written and reloaded config is tested in config_files_test.ts.
 
 import { deepStrictEqual as equal, ok, rejects } from "node:assert/strict";
-import { loadConfig, resolveConfig } from "../../cli/config.ts";
+import { loadConfig } from "../../cli/config.ts";
 import { PRESET_NAMES } from "../../cli/config_keys.ts";
 
 const opts = { env: () => undefined, cwd: "/work/x" };
@@ -251,11 +251,14 @@ Deno.test("unsupported values are rejected, ignored keys noted, defaults silent"
     ["preset=tiny-addition", "arch.attention.rotary_embedding=fire"],
     /needs arch.attention.type=self-attention/,
   );
-  equal((await resolveConfig([], "pretrain", opts)).notes, []);
-  const { notes } = await resolveConfig(
+  const notes: string[] = [];
+  const log = (line: string) => notes.push(line);
+  await loadConfig([], "pretrain", { ...opts, log });
+  equal(notes.length, 0);
+  await loadConfig(
     ["impl.compile_torch=False", "arch.norm=LayerNorm", "impl.add_env_variables.X=1"],
     "pretrain",
-    opts,
+    { ...opts, log },
   );
   equal(notes.length, 2);
   ok(
