@@ -15,7 +15,6 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { createSource, type SampleSource } from "./generators.ts";
-import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridCell, type GridMeta } from "./meta.ts";
 import { datasetDir, datasetName, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
 import {
   DataError,
@@ -28,7 +27,13 @@ import {
   tokenizerFor,
 } from "./spec.ts";
 import { DIGIT_FIRST, EOS, getTokenizer, PAD, SPACE, type TokenizerType } from "./tokenizer.ts";
-import { readMeta } from "./dataset.ts";
+import {
+  DATASET_FORMAT_VERSION,
+  type DatasetMeta,
+  type GridCell,
+  type GridMeta,
+  readMeta,
+} from "./dataset.ts";
 
 const pending = new Set<string>();
 

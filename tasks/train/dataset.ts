@@ -6,9 +6,8 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { Progress } from "../../cli/progress.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import { type Dataset, readMeta } from "../../data/dataset.ts";
+import { type Dataset, type DatasetMeta, readMeta } from "../../data/dataset.ts";
 import { ensureDataset, planDataset } from "../../data/generate.ts";
-import type { DatasetMeta } from "../../data/meta.ts";
 import { TRAIN_PRESETS } from "../../data/presets.ts";
 import { TrainError } from "./errors.ts";
 
