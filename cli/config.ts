@@ -225,40 +225,31 @@ const REF = /\$\{([^}]*)\}/g;
  */
 function resolveInterpolations(tree: Tree): void {
   const resolving = new Set<string>();
-  const resolveAt = (path: string): ConfigValue => {
-    const v = getPath(tree, path);
-    if (typeof v !== "string" || !v.includes("${")) return v as ConfigValue;
-    if (resolving.has(path)) fail(`Cannot resolve ${path}: its interpolation refers to itself`);
-    resolving.add(path);
-    const out = resolveText(v, path);
-    resolving.delete(path);
-    setPath(tree, path, out);
-    return out;
-  };
   const resolveText = (text: string, where: string): ConfigValue => {
     const lookup = (ref: string): ConfigValue => {
       if (ref.includes(":") || !/^[\w.-]+$/.test(ref)) {
         fail(`Cannot resolve \${${ref}} in ${where}: only \${key.path} is supported`);
       }
-      if (getPath(tree, ref) === undefined) {
-        fail(`Cannot resolve \${${ref}} in ${where}: no such key`);
-      }
-      return resolveAt(ref);
+      const v = getPath(tree, ref);
+      if (v === undefined) fail(`Cannot resolve \${${ref}} in ${where}: no such key`);
+      if (typeof v !== "string" || !v.includes("${")) return v;
+      if (resolving.has(ref)) fail(`Cannot resolve ${ref}: its interpolation refers to itself`);
+      resolving.add(ref);
+      const out = resolveText(v, ref);
+      resolving.delete(ref);
+      setPath(tree, ref, out);
+      return out;
     };
     const whole = /^\$\{([^}]*)\}$/.exec(text);
-    if (whole) return lookup(whole[1]);
-    return text.replace(REF, (_, ref: string) => String(lookup(ref)));
+    return whole ? lookup(whole[1]) : text.replace(REF, (_, ref: string) => String(lookup(ref)));
   };
+  const resolveAll = (v: ConfigValue, path: string): ConfigValue =>
+    typeof v === "string" && v.includes("${") ? resolveText(v, path) : v;
   const walk = (node: Tree, prefix: string): void => {
     for (const [k, v] of Object.entries(node)) {
       const path = prefix ? `${prefix}.${k}` : k;
       if (isMap(v)) walk(v, path);
-      else if (typeof v === "string") resolveAt(path);
-      else if (Array.isArray(v)) {
-        node[k] = v.map((x) =>
-          typeof x === "string" && x.includes("${") ? resolveText(x, path) : x
-        );
-      }
+      else node[k] = Array.isArray(v) ? v.map((x) => resolveAll(x, path)) : resolveAll(v, path);
     }
   };
   walk(tree, "");

@@ -231,9 +231,8 @@ export function formatValue(value: ConfigValue | undefined): string {
   if (value === null) return "None";
   if (value === true) return "True";
   if (value === false) return "False";
-  if (typeof value === "number" || typeof value === "string") {
-    return typeof value === "string" ? JSON.stringify(value) : String(value);
-  }
+  if (typeof value === "number") return String(value);
+  if (typeof value === "string") return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(formatValue).join(", ")}]`;
   const parts = Object.entries(value).map(([k, v]) => `${k}: ${formatValue(v)}`);
   return `{${parts.join(", ")}}`;

@@ -93,11 +93,9 @@ async function withTempOutput<T>(
   const parent = dirname(target);
   const tag = `${Deno.pid}-${Math.floor(Math.random() * 1e9).toString(36)}`;
   const tmp = join(parent, `.${basename(target)}.${tag}.tmp`);
-  await Deno.mkdir(tmp, { recursive: true }).catch((err) => {
-    throw fail(err);
-  });
   pending.add(tmp);
   try {
+    await Deno.mkdir(tmp, { recursive: true });
     const result = await fill(tmp);
     if (info) {
       const old = join(parent, `.${basename(target)}.${tag}.old.tmp`);

@@ -133,10 +133,8 @@ function checkInt(what: string, value: number, min: number): void {
  * @returns A complete, valid spec.
  */
 export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
-  const s: DataSpec = { ...DEFAULT_SPEC };
-  for (const [k, v] of Object.entries(partial)) {
-    if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
-  }
+  const given = Object.entries(partial).filter(([, v]) => v !== undefined);
+  const s: DataSpec = { ...DEFAULT_SPEC, ...Object.fromEntries(given) };
   if (!OPS.includes(s.op)) {
     fail(`data: unknown op ${JSON.stringify(s.op)} (expected +, -, x, sort or or)`);
   }
@@ -218,17 +216,6 @@ export function sampleCount(spec: DataSpec): number {
   return spec.limit;
 }
 
-/** Expected and variance of spaces inserted before one character with probability p. */
-function spaceMoments(p: number): { mean: number; variance: number } {
-  let mean = 0, second = 0, tail = 1;
-  for (let k = 1; k < 30; k++) {
-    tail *= p * 0.1 ** (k - 1); // P(at least k spaces)
-    mean += tail;
-    second += (2 * k - 1) * tail;
-  }
-  return { mean, variance: second - mean * mean };
-}
-
 /**
  * Most spaces one sample may receive: mean + 6 standard deviations + 4 (upstream has no cap;
  * exceeding it has probability far below 1e-9 per sample). Further space draws are skipped.
@@ -245,7 +232,14 @@ function spaceMoments(p: number): { mean: number; variance: number } {
  */
 export function spaceBudget(p: number, chars: number): number {
   if (p <= 0) return 0;
-  const { mean, variance } = spaceMoments(p);
+  // Mean and variance of the spaces before one character, from P(at least k) = p^k 0.1^(k(k-1)/2).
+  let mean = 0, second = 0, tail = 1;
+  for (let k = 1; k < 30; k++) {
+    tail *= p * 0.1 ** (k - 1);
+    mean += tail;
+    second += (2 * k - 1) * tail;
+  }
+  const variance = second - mean * mean;
   return Math.ceil(chars * mean + 6 * Math.sqrt(chars * variance) + 4);
 }
 

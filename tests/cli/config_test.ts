@@ -54,6 +54,15 @@ Deno.test("loadConfig() re-resolves interpolations after overrides", async () =>
   equal((await load(["budget=24"])).train.overall_budget, 24);
 });
 
+Deno.test("loadConfig() splices text interpolations and rejects bad ones in one line", async () => {
+  const cfg = await load(["data.name=a${train.name}b", "train.limited_decay_keys=[x${impl.name}]"]);
+  equal([cfg.data.name, cfg.train.limited_decay_keys], ["acramming-o4b", ["xtorch-default"]]);
+  await fails(["data.name=${data.name}"], /^Cannot resolve data.name: .* refers to itself$/);
+  await fails(["data.name=${train.name}", "train.name=${data.name}"], /refers to itself/);
+  await fails(["data.name=${now:%Y}"], /in data.name: only \$\{key.path\} is supported/);
+  await fails(["data.name=${nope.x}"], /^Cannot resolve \$\{nope.x\} in data.name: no such key$/);
+});
+
 Deno.test("loadConfig() merges defaults <- preset <- overrides, whatever the argument order", async () => {
   const preset = await load(["preset=tiny-addition"]);
   equal([preset.arch.hidden_size, preset.arch.layers_in_recurrent_block, preset.preset], [
