@@ -13,7 +13,7 @@ import { parse, stringify } from "npm:yaml@^2.6.0";
 import { is } from "npm:valibot@1.5.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
-import { closestKeys, describeKey, type Key, keyInfo } from "./config_schema.ts";
+import { describeKey, type Key, keyInfo } from "./config_schema.ts";
 import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
 import {
   ConfigError,
@@ -180,8 +180,8 @@ function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
       if (out.preset !== null) fail("Give at most one preset=NAME");
       const name = String(o.value);
       if (!PRESET_NAMES.includes(name)) {
-        const { keys } = closestKeys(name, [...PRESET_NAMES]);
-        fail(`Unknown preset "${name}": did you mean ${keys[0]}? (see --help)`);
+        const best = closestKeys(name, PRESET_NAMES)[0].key;
+        fail(`Unknown preset "${name}": did you mean ${best}? (see --help)`);
       }
       out.preset = name;
     } else if (Object.hasOwn(groups, o.key) && !isMap(o.value)) {
@@ -275,23 +275,58 @@ function coerce(o: Override, spec: Key | undefined): ConfigValue {
   return o.value;
 }
 
+/** Optimal-string-alignment edit distance (insertions, deletions, substitutions, swaps). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The three valid keys nearest a mistyped one, best first, each with whether it is near enough
+ * to ask "did you mean". Compares whole dotted paths and last segments (so `hiden_size` finds
+ * `arch.hidden_size`).
+ */
+function closestKeys(wrong: string, valid: Iterable<string>): { key: string; close: boolean }[] {
+  const tail = (s: string): string => s.slice(s.lastIndexOf(".") + 1);
+  const near = Math.max(2, Math.floor(tail(wrong).length / 3));
+  const scored = [...valid].map((key) => ({
+    key,
+    score: key.endsWith(`.${wrong}`)
+      ? 0.5
+      : Math.min(editDistance(wrong, key), editDistance(tail(wrong), tail(key)) + 1),
+  }));
+  scored.sort((x, y) => x.score - y.score || x.key.localeCompare(y.key));
+  return scored.slice(0, 3).map(({ key, score }) => ({ key, close: score <= near }));
+}
+
 /** The one-line error for an unknown key, naming the closest valid keys. */
 function unknownKeyError(
   path: string,
   valid: Iterable<string>,
   origin?: string,
 ): ConfigError {
-  const { keys, close } = closestKeys(path, valid);
+  const found = closestKeys(path, valid);
   const where = origin ? ` (in ${origin})` : "";
-  if (close) {
-    const near = keys.filter((k, i) => i === 0 || closestKeys(path, [k]).close);
+  const near = found.filter((f) => f.close).map((f) => f.key);
+  if (near.length > 0) {
     const list = near.length === 1
       ? near[0]
       : `${near.slice(0, -1).join(", ")} or ${near[near.length - 1]}`;
     return new ConfigError(`Unknown config key "${path}"${where}: did you mean ${list}?`);
   }
+  const keys = found.map((f) => f.key).join(", ");
   return new ConfigError(
-    `Unknown config key "${path}"${where}: the closest valid keys are ${keys.join(", ")}`,
+    `Unknown config key "${path}"${where}: the closest valid keys are ${keys}`,
   );
 }
 
