@@ -341,9 +341,6 @@ async function fillDataset(
  * assert.deepEqual(meta.rowLength, 3 + 1 + 3 + 1 + 4 + 1);
  * await Deno.remove(root, { recursive: true });
  * ```
- *
- * @param options Preset and/or arguments, output location, progress callback.
- * @returns The written `meta.json` contents.
  */
 export async function generateDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
   const plan = planDataset(options);
@@ -371,8 +368,6 @@ export async function generateDataset(options: GenerateDatasetOptions): Promise<
  * assert.deepEqual(a, b);
  * await Deno.remove(root, { recursive: true });
  * ```
- *
- * @param options Same as `generateDataset`.
  */
 export async function ensureDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
   const plan = planDataset(options);
@@ -469,7 +464,8 @@ export interface GenerateGridOptions
 }
 
 /**
- * Generates an evaluation grid: a folder with `grid.json` and one dataset folder per cell.
+ * Generates an evaluation grid, a folder with `grid.json` and one dataset folder per cell, and
+ * returns its `grid.json` contents.
  *
  * @example
  * ```ts
@@ -481,9 +477,6 @@ export interface GenerateGridOptions
  * assert.deepEqual(grid.cells.map((c) => c.dir), ["+_n_1_m_1", "+_n_1_m_2", "+_n_2_m_1", "+_n_2_m_2"]);
  * await Deno.remove(root, { recursive: true });
  * ```
- *
- * @param options Preset and/or shared arguments, sides, output location.
- * @returns The written `grid.json` contents.
  */
 export async function generateGrid(options: GenerateGridOptions): Promise<GridMeta> {
   const preset = findPreset(GRID_PRESETS, options.preset, "grid");

@@ -46,9 +46,6 @@ export interface SampleSource {
  * const src = createSource(resolveSpec({ op: "x", n: 2, m: 2, limit: 10 }));
  * assert.deepEqual(src.total, 10);
  * ```
- *
- * @param spec A spec from `resolveSpec`.
- * @returns A fresh source positioned at the first sample.
  */
 export function createSource(spec: DataSpec): SampleSource {
   const rng = Rng.from(spec.seed, spec.stream);
@@ -63,7 +60,6 @@ class DigitDrawer {
   #pool = 0;
   #left = 0;
 
-  /** @param rng The generator to draw from. */
   constructor(rng: Rng) {
     this.#rng = rng;
   }

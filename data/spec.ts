@@ -129,8 +129,6 @@ function checkInt(what: string, value: number, min: number): void {
  * assert.deepEqual(resolveSpec({ op: "x", n: 3, m: 3 }).seed, 42);
  * assert.throws(() => resolveSpec({ op: "sort", n: 3, m: 120 }), /120 numbers but only 102 labels/);
  * ```
- *
- * @returns A complete, valid spec.
  */
 export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
   const given = Object.entries(partial).filter(([, v]) => v !== undefined);
@@ -259,8 +257,6 @@ export function spaceBudget(p: number, chars: number): number {
  * assert.deepEqual(maxSampleChars(resolveSpec({ op: "+", n: 20, m: 20 })), 63);
  * assert.deepEqual(maxSampleChars(resolveSpec({ op: "sort", n: 10, m: 10 })), 149);
  * ```
- *
- * @returns The bound in characters.
  */
 export function maxSampleChars(spec: DataSpec): number {
   const h = spec.indexHints ? 2 : 1;
@@ -304,8 +300,6 @@ export function scratchpadChars(spec: DataSpec): number {
  *
  * assert.deepEqual(rowLength(resolveSpec({ op: "x", n: 15, m: 15 })), 63);
  * ```
- *
- * @returns Tokens per stored row.
  */
 export function rowLength(spec: DataSpec): number {
   const chars = maxSampleChars(spec);
