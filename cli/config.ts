@@ -510,13 +510,10 @@ export async function loadConfig<K extends ConfigKind>(
     for (const [k, v] of Object.entries(preset)) apply(k, v, `preset ${parsed.preset}`);
     tree.preset = parsed.preset;
   }
-  const cli = new Set<string>();
-  for (const o of parsed.overrides) {
-    apply(o.key, coerce(o, schema.get(o.key)), "");
-    cli.add(o.key);
-  }
+  for (const o of parsed.overrides) apply(o.key, coerce(o, schema.get(o.key)), "");
+  const given = (key: string) => parsed.overrides.some((o) => o.key === key);
   const path = "data.sources.arithmetic.tokenized_dataset_path";
-  if (cli.has(path) && !cli.has("data.dataset") && isMap(tree.data)) tree.data.dataset = null;
+  if (given(path) && !given("data.dataset") && isMap(tree.data)) tree.data.dataset = null;
   const base = tree.base_dir ?? null; // any other value is reported by checkConfig
   if (base === null || typeof base === "string") tree.base_dir = resolveBaseDir(base, options);
   if (tree.model_dir === null) tree.model_dir = tree.base_dir;
