@@ -157,7 +157,11 @@ function charTokenizer(type: TokenizerType, chars: string[]): Tokenizer {
 const BASE = [..."0123456789+-x= "];
 const SORT_BASE = [..."0123456789D,:= "];
 
-const cache = new Map<TokenizerType, Tokenizer>();
+const TOKENIZERS: Record<TokenizerType, Tokenizer> = {
+  pad: charTokenizer("pad", BASE),
+  index: charTokenizer("index", [...BASE, ...CHAR_SET]),
+  sort: charTokenizer("sort", [...SORT_BASE, ...CHAR_SET.filter((c) => !"D,:".includes(c))]),
+};
 
 /**
  * Returns the tokenizer of one vocabulary, with upstream's exact ids.
@@ -183,16 +187,8 @@ const cache = new Map<TokenizerType, Tokenizer>();
  * @returns A shared, immutable tokenizer.
  */
 export function getTokenizer(type: TokenizerType): Tokenizer {
-  let tok = cache.get(type);
-  if (tok) return tok;
-  if (type === "pad") tok = charTokenizer(type, BASE);
-  else if (type === "index") tok = charTokenizer(type, [...BASE, ...CHAR_SET]);
-  else if (type === "sort") {
-    const labels = CHAR_SET.filter((c) => c !== "D" && c !== "," && c !== ":");
-    tok = charTokenizer(type, [...SORT_BASE, ...labels]);
-  } else {
+  if (!Object.hasOwn(TOKENIZERS, type)) {
     throw new Error(`Cannot create tokenizer: unknown type ${JSON.stringify(type)}`);
   }
-  cache.set(type, tok);
-  return tok;
+  return TOKENIZERS[type];
 }
