@@ -264,8 +264,7 @@ function findPreset<T>(table: Readonly<Record<string, T>>, name: string | undefi
 export function planDataset(options: GenerateDatasetOptions): DatasetPlan {
   const preset = findPreset(TRAIN_PRESETS, options.preset, "data");
   const spec = resolveSpec({ ...preset?.spec, ...options.spec });
-  const overridden = options.spec !== undefined &&
-    Object.values(options.spec).some((v) => v !== undefined);
+  const overridden = Object.values(options.spec ?? {}).some((v) => v !== undefined);
   const name = options.name ?? (overridden || !preset?.name ? datasetName(spec) : preset.name);
   const testRatio = options.testRatio ?? 0.01;
   if (!(testRatio >= 0 && testRatio <= 1)) {
@@ -419,9 +418,8 @@ export function cellSpec(base: Partial<DataSpec>, i: number, j: number): DataSpe
   });
 }
 
-/** Default folder name of a grid that is not a preset. */
-function gridName(base: Partial<DataSpec>, range: GridRange): string {
-  const spec = resolveSpec({ ...base, method: "sample", exact: true });
+/** Default folder name of a grid that is not a preset (`spec`: the arguments its cells share). */
+function gridName(spec: DataSpec, range: GridRange): string {
   // Reuse the dataset-name suffixes (p, reversal, hints, seed) of a sample-method spec.
   const suffix = datasetName({ ...spec, n: 1, m: 1 }).replace(/^.*?_p_/, "p_");
   const sides = `sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
@@ -489,7 +487,7 @@ export async function generateGrid(options: GenerateGridOptions): Promise<GridMe
   const cells = gridCells(range);
   const specs = cells.map(([i, j]) => cellSpec(base, i, j)); // validates every cell first
   const shared = resolveSpec({ ...base, method: "sample", exact: true });
-  let name = options.name ?? preset?.name ?? gridName(base, range);
+  let name = options.name ?? preset?.name ?? gridName(shared, range);
   if (!options.name && preset) {
     const sameRange = range.minSide === 1 && range.maxSide === preset.maxSide && !range.diagonal;
     if (!sameRange) {
