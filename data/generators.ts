@@ -97,10 +97,11 @@ class DigitDrawer {
 }
 
 /**
- * A seeded random permutation of a multiset of bucket indices (each bucket appears exactly its
- * count times), drawn one at a time in O(buckets) memory. This replaces upstream's "generate
- * every pair in turn, then shuffle the whole file" without holding the samples: a Fenwick tree
- * over the remaining counts picks the next bucket with probability remaining/total.
+ * The bucket method's order: a seeded random permutation of `total` bucket indices spread as
+ * evenly as they divide over the buckets (length pairs, or list length and digits), drawn one at
+ * a time in O(buckets) memory. This replaces upstream's "generate every pair in turn, then
+ * shuffle the whole file" without holding the samples: a Fenwick tree over the remaining counts
+ * picks the next bucket with probability remaining/total.
  */
 class BucketSequence {
   #tree: Float64Array;
@@ -109,16 +110,13 @@ class BucketSequence {
   #remaining: number;
   #rng: Rng;
 
-  /**
-   * @param counts How many times each bucket index appears.
-   */
-  constructor(counts: ArrayLike<number>, rng: Rng) {
-    this.#size = counts.length;
-    this.#tree = new Float64Array(this.#size + 1);
-    this.#remaining = 0;
-    for (let i = 0; i < this.#size; i++) {
-      this.#tree[i + 1] += counts[i];
-      this.#remaining += counts[i];
+  constructor(total: number, buckets: number, rng: Rng) {
+    this.#size = buckets;
+    this.#tree = new Float64Array(buckets + 1);
+    this.#remaining = total;
+    const base = Math.floor(total / buckets), extra = total % buckets;
+    for (let i = 0; i < buckets; i++) {
+      this.#tree[i + 1] += base + (i < extra ? 1 : 0);
       const parent = i + 1 + ((i + 1) & -(i + 1));
       if (parent <= this.#size) this.#tree[parent] += this.#tree[i + 1];
     }
@@ -267,7 +265,7 @@ function trimmed(c: Uint8Array, len: number): number {
 class ArithmeticSource extends SpacedSource {
   #op: "+" | "-" | "x";
   #digits: DigitDrawer;
-  #seq: BucketSequence | null = null;
+  #seq: BucketSequence | null;
   #a: Uint8Array;
   #b: Uint8Array;
   #c: Uint8Array;
@@ -279,12 +277,8 @@ class ArithmeticSource extends SpacedSource {
     super(spec, rng);
     this.#op = spec.op as "+" | "-" | "x";
     this.#digits = new DigitDrawer(rng);
-    if (spec.method === "bucket") {
-      const pairs = spec.n * spec.m;
-      const base = Math.floor(spec.limit / pairs), extra = spec.limit % pairs;
-      const counts = Array.from({ length: pairs }, (_, q) => base + (q < extra ? 1 : 0));
-      this.#seq = new BucketSequence(counts, rng);
-    }
+    const pairs = spec.n * spec.m;
+    this.#seq = spec.method === "bucket" ? new BucketSequence(this.total, pairs, rng) : null;
     this.#a = new Uint8Array(spec.n);
     this.#b = new Uint8Array(spec.m);
     this.#c = new Uint8Array(spec.n + spec.m + 1);
@@ -414,7 +408,7 @@ function stableOrder(
  */
 class SortSource extends SpacedSource {
   #digits: DigitDrawer;
-  #seq: BucketSequence | null = null;
+  #seq: BucketSequence | null;
   #labelIds: Uint8Array;
   #values: Uint8Array;
   #lens: Uint16Array;
@@ -423,11 +417,9 @@ class SortSource extends SpacedSource {
   constructor(spec: DataSpec, rng: Rng) {
     super(spec, rng);
     this.#digits = new DigitDrawer(rng);
-    if (spec.method === "bucket") {
-      // Upstream's order: length L outer, max digits D inner.
-      const per = Math.floor(spec.limit / (spec.n * spec.m));
-      this.#seq = new BucketSequence(new Array(spec.n * spec.m).fill(per), rng);
-    }
+    // Buckets: length L outer, max digits D inner, as upstream.
+    const pairs = spec.n * spec.m;
+    this.#seq = spec.method === "bucket" ? new BucketSequence(this.total, pairs, rng) : null;
     const tok = getTokenizer("sort");
     this.#labelIds = Uint8Array.from(CHAR_SET, (c) => tok.idOf(c));
     this.#values = new Uint8Array(spec.m * spec.n);
