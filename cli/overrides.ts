@@ -12,13 +12,13 @@ export type ConfigValue =
   | ConfigValue[]
   | { [key: string]: ConfigValue };
 
-/** A bad config argument, key or value; tasks print its message as one line and exit non-zero. */
+/**
+ * A bad config argument, key or value; tasks print its message (sentence case, no final period)
+ * as one line and exit non-zero.
+ */
 export class ConfigError extends Error {
-  /** @param message Sentence-case message without a trailing period. */
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
+  /** `ConfigError`, so a caught error can be told apart without importing the class. */
+  override name: string = "ConfigError";
 }
 
 /** One parsed `key=value` argument. */

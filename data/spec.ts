@@ -85,7 +85,8 @@ export const DEFAULT_SPEC: Readonly<DataSpec> = Object.freeze({
 });
 
 /**
- * An error caused by bad user input; the data task prints its message as one line.
+ * An error caused by bad user input; the data task prints its message (sentence case, no final
+ * period) as one line.
  *
  * Other errors are bugs or system failures; the task prints those as one line too.
  *
@@ -98,11 +99,8 @@ export const DEFAULT_SPEC: Readonly<DataSpec> = Object.freeze({
  * ```
  */
 export class DataError extends Error {
-  /** @param message Sentence-case message without a trailing period. */
-  constructor(message: string) {
-    super(message);
-    this.name = "DataError";
-  }
+  /** `DataError`, so a caught error can be told apart without importing the class. */
+  override name: string = "DataError";
 }
 
 const OPS: readonly DataOp[] = ["+", "-", "x", "sort", "or"];
