@@ -310,18 +310,12 @@ function closestKeys(wrong: string, valid: Iterable<string>): { key: string; clo
 }
 
 /** The one-line error for an unknown key, naming the closest valid keys. */
-function unknownKeyError(
-  path: string,
-  valid: Iterable<string>,
-  origin?: string,
-): ConfigError {
+function unknownKeyError(path: string, valid: Iterable<string>, origin?: string): ConfigError {
   const found = closestKeys(path, valid);
   const where = origin ? ` (in ${origin})` : "";
   const near = found.filter((f) => f.close).map((f) => f.key);
   if (near.length > 0) {
-    const list = near.length === 1
-      ? near[0]
-      : `${near.slice(0, -1).join(", ")} or ${near[near.length - 1]}`;
+    const list = near.join(", ").replace(/, ([^,]*)$/, " or $1"); // "a, b or c"
     return new ConfigError(`Unknown config key "${path}"${where}: did you mean ${list}?`);
   }
   const keys = found.map((f) => f.key).join(", ");
@@ -481,10 +475,7 @@ export async function loadConfig<K extends ConfigKind>(
   const schema = schemaFor(kind);
   const valid = [...schema.keys(), ...Object.keys(GROUP_OPTIONS[kind])];
   const parsed = parseArgs(args, kind);
-  const root = await readYaml(
-    kind === "pretrain" ? "cfg_pretrain.yaml" : "cfg_eval.yaml",
-    `the ${kind} defaults`,
-  );
+  const root = await readYaml(`cfg_${kind}.yaml`, `the ${kind} defaults`);
   const tree: Tree = { ...root };
   for (const [group, opts] of Object.entries(GROUP_OPTIONS[kind])) {
     const option = parsed.groups[group] ?? opts[0];

@@ -315,14 +315,8 @@ class ArithmeticSource extends SpacedSource {
     o = this.#emit(dst, o, this.#b, lb, s.reverseAll, false);
     dst[o++] = EQUALS;
     if (s.scratchpad) o = this.#partialProducts(dst, o, la, lb);
-    return this.#emit(
-      dst,
-      o,
-      this.#c,
-      Math.abs(signed),
-      s.reverseAll || s.reverseAnswer,
-      signed < 0,
-    );
+    const rev = s.reverseAll || s.reverseAnswer;
+    return this.#emit(dst, o, this.#c, Math.abs(signed), rev, signed < 0);
   }
 
   /**
