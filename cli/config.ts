@@ -14,7 +14,7 @@ import { is } from "npm:valibot@1.5.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
 import { describeKey, type Key, keyInfo } from "./config_schema.ts";
-import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
+import type { ArchConfig, Config, ConfigKind, ConfigOf, PretrainConfig } from "./config_types.ts";
 import {
   ConfigError,
   type ConfigValue,
@@ -356,14 +356,10 @@ function validateTree(
   }
 }
 
-function archChecks(arch: Tree, p: string): void {
-  const get = (k: string): ConfigValue | undefined => getPath(arch, k);
-  const [hidden, heads, dim, intermed] = [
-    "hidden_size",
-    "attention.num_attention_heads",
-    "embedding.embedding_dim",
-    "intermed_size",
-  ].map(get) as number[];
+/** The rules that tie arch keys together; `p` prefixes the key names (`arch.` in a full config). */
+function archChecks(arch: ArchConfig, p: string): void {
+  const { hidden_size: hidden, intermed_size: intermed, attention } = arch;
+  const dim = arch.embedding.embedding_dim, heads = attention.num_attention_heads;
   if (dim !== hidden) {
     fail(`${p}embedding.embedding_dim (${dim}) must equal ${p}hidden_size (${hidden})`);
   }
@@ -375,8 +371,8 @@ function archChecks(arch: Tree, p: string): void {
   if (intermed % 2 !== 0) {
     fail(`${p}intermed_size (${intermed}) must be even: the GLU splits it in two halves`);
   }
-  const rotary = get("attention.rotary_embedding");
-  if (rotary !== false && get("attention.type") !== "self-attention") {
+  const rotary = attention.rotary_embedding;
+  if (rotary !== false && attention.type !== "self-attention") {
     const what = rotary === "fire" ? "fire" : "True";
     fail(
       `${p}attention.rotary_embedding=${what} needs ${p}attention.type=self-attention, as upstream`,
@@ -384,9 +380,9 @@ function archChecks(arch: Tree, p: string): void {
   }
 }
 
-/** The rules that tie keys together, naming the keys involved. */
+/** The rules that tie keys together, naming the keys involved (on a tree of valid keys). */
 function crossCheck(tree: Tree, kind: ConfigKind | "arch"): void {
-  if (kind === "arch") return archChecks(tree, "");
+  if (kind === "arch") return archChecks(tree as unknown as ArchConfig, "");
   if (kind === "eval") {
     const shard = tree.shard;
     if (typeof shard === "string" && shard !== "auto") {
@@ -399,24 +395,21 @@ function crossCheck(tree: Tree, kind: ConfigKind | "arch"): void {
     if (steps.length > 1) fail(`Set at most one big_eval_step_k, got ${steps.join(", ")}`);
     return;
   }
-  archChecks(tree.arch as Tree, "arch.");
-  const num = (path: string): number => getPath(tree, path) as number;
-  if (num("impl.microbatch_size") > num("train.batch_size")) {
+  const { arch, impl, train } = tree as unknown as PretrainConfig;
+  archChecks(arch, "arch.");
+  if (impl.microbatch_size > train.batch_size) {
     fail(
-      `impl.microbatch_size (${num("impl.microbatch_size")}) must not exceed ` +
-        `train.batch_size (${num("train.batch_size")})`,
+      `impl.microbatch_size (${impl.microbatch_size}) must not exceed ` +
+        `train.batch_size (${train.batch_size})`,
     );
   }
-  if (
-    getPath(tree, "train.budget_tokens") !== null && getPath(tree, "train.budget_steps") !== null
-  ) {
+  if (train.budget_tokens !== null && train.budget_steps !== null) {
     fail("Set at most one of train.budget_tokens and train.budget_steps");
   }
-  const betas = getPath(tree, "train.optim.betas") as number[];
-  if (betas.some((b) => !(b >= 0 && b < 1))) {
-    fail(`train.optim.betas must lie in [0, 1), got [${betas.join(", ")}]`);
+  if (train.optim.betas.some((b) => !(b >= 0 && b < 1))) {
+    fail(`train.optim.betas must lie in [0, 1), got [${train.optim.betas.join(", ")}]`);
   }
-  if (num("train.warmup_steps") + num("train.cooldown_steps") > 1) {
+  if (train.warmup_steps + train.cooldown_steps > 1) {
     fail("train.warmup_steps + train.cooldown_steps must not exceed 1 (fractions of the budget)");
   }
 }
