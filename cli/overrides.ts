@@ -226,8 +226,7 @@ export function parseOverride(arg: string): Override {
  * deepEqual(formatValue([null, true, "a", 2]), '[None, True, "a", 2]');
  * ```
  */
-export function formatValue(value: ConfigValue | undefined): string {
-  if (value === undefined) return "nothing";
+export function formatValue(value: ConfigValue): string {
   if (value === null) return "None";
   if (value === true) return "True";
   if (value === false) return "False";
