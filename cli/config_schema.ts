@@ -106,13 +106,11 @@ export function int(min?: number): Key<number> {
   const i = v.pipe(v.number(), v.integer());
   return min === undefined ? i : v.pipe(i, v.minValue(min));
 }
-/** A finite number, optionally with a minimum (and a maximum). */
+/** A number (valibot refuses NaN), optionally with a minimum (and a maximum). */
 export function float(min?: number, max?: number): Key<number> {
-  const n = v.pipe(v.number(), v.check((x) => !Number.isNaN(x)));
-  if (min === undefined) return n;
-  return max === undefined
-    ? v.pipe(n, v.minValue(min))
-    : v.pipe(n, v.minValue(min), v.maxValue(max));
+  if (min === undefined) return v.number();
+  const atLeast = v.pipe(v.number(), v.minValue(min));
+  return max === undefined ? atLeast : v.pipe(atLeast, v.maxValue(max));
 }
 /** True/False. */
 export const bool: Key<boolean> = v.boolean();

@@ -218,6 +218,7 @@ Deno.test("wrong types are rejected naming the key, the expected type and the va
     /train.optim.lr: expected a number of at least 0, got "fast"/,
   );
   await fails(["arch.mask_before_equals=maybe"], /expected True or False, got "maybe"/);
+  await fails(["impl.bucket_cap_mb=nan"], /expected None or a number, got NaN/);
   await fails(["arch.hidden_size=None"], /expected an integer of at least 1, got None/);
   await fails(
     ["arch.embedding.pos_embedding=sinusoidal"],
