@@ -418,11 +418,10 @@ export function cellSpec(base: Partial<DataSpec>, i: number, j: number): DataSpe
   });
 }
 
-/** Default folder name of a grid that is not a preset (`spec`: the arguments its cells share). */
-function gridName(spec: DataSpec, range: GridRange): string {
+/** Default folder name of a grid that is not a preset (`spec`: what its cells share). */
+function gridName(spec: DataSpec, sides: string): string {
   // Reuse the dataset-name suffixes (p, reversal, hints, seed) of a sample-method spec.
   const suffix = datasetName({ ...spec, n: 1, m: 1 }).replace(/^.*?_p_/, "p_");
-  const sides = `sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
   const count = spec.op === "or"
     ? (spec.max >= 0 ? `max_${spec.max}` : "all")
     : `examples_${spec.numSamples}`;
@@ -487,12 +486,11 @@ export async function generateGrid(options: GenerateGridOptions): Promise<GridMe
   const cells = gridCells(range);
   const specs = cells.map(([i, j]) => cellSpec(base, i, j)); // validates every cell first
   const shared = resolveSpec({ ...base, method: "sample", exact: true });
-  let name = options.name ?? preset?.name ?? gridName(shared, range);
+  const sides = `sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
+  let name = options.name ?? preset?.name ?? gridName(shared, sides);
   if (!options.name && preset) {
     const sameRange = range.minSide === 1 && range.maxSide === preset.maxSide && !range.diagonal;
-    if (!sameRange) {
-      name += `_sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
-    }
+    if (!sameRange) name += `_${sides}`;
     if (shared.seed !== 42) name += `_seed_${shared.seed}`;
   }
   const out = options.out ?? datasetDir(options.baseDir ?? defaultBaseDir(), name);
