@@ -431,10 +431,7 @@ function gridName(spec: DataSpec, sides: string): string {
 /** The cells of a grid, i outer and j inner. */
 function gridCells(range: GridRange): [number, number][] {
   const { minSide, maxSide, diagonal } = range;
-  if (
-    !Number.isSafeInteger(minSide) || !Number.isSafeInteger(maxSide) || minSide < 1 ||
-    maxSide < minSide
-  ) {
+  if (![minSide, maxSide].every(Number.isSafeInteger) || minSide < 1 || maxSide < minSide) {
     throw new DataError(
       `Cannot generate grid: sides must satisfy 1 <= min <= max, got ${minSide}..${maxSide}`,
     );

@@ -146,6 +146,12 @@ Deno.test("a grid that is not a preset is named after its arguments and sides", 
     baseDir: root,
   });
   assert.equal(or.name, "pos_or_one_vec_zeros_eval_sides_1_2_diagonal_seed_3");
+  for (const [minSide, maxSide] of [[0, 2], [3, 2], [1, 2.5]]) {
+    await assert.rejects(
+      generateGrid({ preset: "or-grid", minSide, maxSide, baseDir: root }),
+      /^DataError: Cannot generate grid: sides must satisfy 1 <= min <= max, got /,
+    );
+  }
   await cleanup();
 });
 
