@@ -150,9 +150,7 @@ class BucketSequence {
  * x0.1, insert a space; at most `spaceBudget` per sample). A subclass writes the bare sample.
  */
 abstract class SpacedSource implements SampleSource {
-  /** Samples this source produces. */
   readonly total: number;
-  /** Most tokens of one sample, spaces included (EOS excluded). */
   readonly maxTokens: number;
   /** The spec and the generator (consumed in order; same state gives the same samples). */
   protected readonly spec: DataSpec;
@@ -170,7 +168,6 @@ abstract class SpacedSource implements SampleSource {
     this.#scratch = new Uint8Array(spec.p > 0 ? chars : 0);
   }
 
-  /** Writes the next sample at `out[offset..]` and returns its length. */
   next(out: Uint8Array, offset: number): number {
     const p = this.spec.p;
     if (p <= 0) return this.write(out, offset) - offset;
@@ -286,7 +283,6 @@ class ArithmeticSource extends SpacedSource {
     this.#partial = new Uint8Array(spec.n + spec.m + 1);
   }
 
-  /** Writes the next sample (without spaces) at `dst[o..]`. */
   protected write(dst: Uint8Array, o: number): number {
     const s = this.spec;
     let i = s.n, j = s.m, la: number, lb: number;
@@ -421,7 +417,6 @@ class SortSource extends SpacedSource {
     this.#order = new Uint8Array(spec.m);
   }
 
-  /** Writes the next sample (without spaces) at `dst[o..]`. */
   protected write(dst: Uint8Array, o: number): number {
     const s = this.spec, rng = this.rng, n = s.n, nLabels = CHAR_SET.length;
     let count = s.m, maxDigits = s.n;
@@ -479,7 +474,6 @@ class OrSource extends SpacedSource {
     this.#cases = rng.shuffle(Uint32Array.from(cases)).subarray(0, sampleCount(spec));
   }
 
-  /** Writes the next sample (without spaces) at `dst[o..]`. */
   protected write(dst: Uint8Array, o: number): number {
     const c = this.#cases[this.#next++];
     const idx = c % 4096, j = Math.floor(c / 4096) % 4096, i = Math.floor(c / 16777216);
