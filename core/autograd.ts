@@ -7,8 +7,7 @@
  * Reference: micrograd-style closures per op; gradients accumulate across microbatches.
  * @module
  */
-import { isGradEnabled, noGrad } from "./grad_mode.ts";
-import { keep, scope, type Tensor } from "./tensor.ts";
+import { isGradEnabled, keep, noGrad, scope, type Tensor } from "./tensor.ts";
 
 /**
  * Attaches a gradient rule to an op's output when any input requires a gradient.

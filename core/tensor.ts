@@ -2,15 +2,17 @@
  * `Tensor`: a shaped, contiguous array of f32 (values) or i32/u32 (token ids) living either in a
  * pooled GPU buffer (the `webgpu` backend) or in a typed array (the `cpu` backend, made of the
  * kernels' CPU references). One disposal rule: call `dispose()`, or run the work inside
- * `scope()`, which frees every tensor made inside except those returned (or `keep()`-ed).
+ * `scope()`, which frees every tensor made inside except those returned (or `keep()`-ed). Also
+ * the grad mode (`noGrad`), which `reshape` and every op consult.
  * @module
  */
 import type { Buf } from "../kernels/context.ts";
 import { type Backend, defaultBackend, type DType, numel, type TypedArray } from "./backend.ts";
-import { isGradEnabled } from "./grad_mode.ts";
 
 /** Open `scope()` blocks, innermost last: every new tensor joins the innermost one. */
 const scopes: Set<Tensor>[] = [];
+/** Grad mode: whether ops record gradient rules (`reshape` here, `record` in autograd). */
+let gradEnabled = true;
 
 /** Storage shared by a tensor and its reshaped views. */
 export interface Storage {
@@ -301,4 +303,40 @@ function collect(v: unknown): Set<Tensor> {
   };
   visit(v, 0);
   return s;
+}
+
+/**
+ * Whether ops currently record gradient closures.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { isGradEnabled } from "./tensor.ts";
+ * assert(isGradEnabled());
+ * ```
+ * @returns true outside `noGrad`
+ */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/**
+ * Runs `fn` without recording anything for backward (evaluation, decoding).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { isGradEnabled, noGrad } from "./tensor.ts";
+ * assert(noGrad(() => isGradEnabled()) === false);
+ * ```
+ * @returns what `fn` returned
+ */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
 }

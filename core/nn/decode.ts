@@ -7,13 +7,12 @@
  * Reference: upstream `arithmetic_eval_quicker.py` / `_generate`; Pope et al. 2022 (KV caching).
  * @module
  */
-import { noGrad } from "../grad_mode.ts";
 import { zeros } from "../ops/basic.ts";
 import { embedding } from "../ops/embedding.ts";
 import { argmax } from "../ops/reduce.ts";
 import { attentionDecode, type AttentionDecodeOptions } from "../ops/attention.ts";
 import { permute, slice } from "../ops/layout.ts";
-import { scope, Tensor } from "../tensor.ts";
+import { noGrad, scope, Tensor } from "../tensor.ts";
 import { abacusIndices } from "./abacus.ts";
 import type { ArithmeticModel } from "./model.ts";
 import { initialState } from "./state.ts";

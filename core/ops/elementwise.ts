@@ -14,8 +14,7 @@ import {
 import { binaryBackwardKernel } from "../../kernels/elementwise_backward.ts";
 import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
-import { noGrad } from "../grad_mode.ts";
-import { Tensor } from "../tensor.ts";
+import { noGrad, Tensor } from "../tensor.ts";
 import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 
 function isSuffix(s: readonly number[], of: readonly number[]): boolean {

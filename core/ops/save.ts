@@ -4,9 +4,8 @@
  * (freed when the node is released) so the rule still works if the caller disposes the input.
  * @module
  */
-import { isGradEnabled, noGrad } from "../grad_mode.ts";
 import type { DType } from "../backend.ts";
-import { keep, type Tensor } from "../tensor.ts";
+import { isGradEnabled, keep, noGrad, type Tensor } from "../tensor.ts";
 
 /**
  * Formats a shape the way error messages print it.

@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { listCheckpoints } from "../../core/checkpoint_read.ts";
+import { listCheckpoints } from "../../core/checkpoint.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";

@@ -13,13 +13,12 @@
  */
 import { type Backend, CPU } from "../../core/backend.ts";
 import { Device } from "../../core/device.ts";
-import { noGrad } from "../../core/grad_mode.ts";
 import { abacusIndices } from "../../core/nn/abacus.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { decodeSafetensors } from "../../core/safetensors.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
-import { scope } from "../../core/tensor.ts";
+import { noGrad, scope } from "../../core/tensor.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
 import type { PlayModel } from "./runs.ts";
 

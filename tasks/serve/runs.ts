@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
+import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
 import { parseArchConfig } from "../../cli/config.ts";

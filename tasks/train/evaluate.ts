@@ -7,9 +7,8 @@ import type { Dataset } from "../../data/dataset.ts";
 import { EOS, EQUALS, PAD } from "../../data/tokenizer.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import { evalLoss, lossTargets } from "../../core/nn/objective.ts";
-import { noGrad } from "../../core/grad_mode.ts";
 import { argmax } from "../../core/ops/reduce.ts";
-import { scope } from "../../core/tensor.ts";
+import { noGrad, scope } from "../../core/tensor.ts";
 
 /** Loss of the test split. */
 export interface TestLoss {

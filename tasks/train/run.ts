@@ -6,8 +6,12 @@
 import { basename, join } from "node:path";
 import { configToYaml } from "../../cli/config.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
-import { type CrashPoint, writeFileAtomic } from "../../core/checkpoint.ts";
+import {
+  type CheckpointInfo,
+  type CrashPoint,
+  listCheckpoints,
+  writeFileAtomic,
+} from "../../core/checkpoint.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { paramCounts, paramList } from "../../core/nn/params.ts";

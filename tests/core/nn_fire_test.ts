@@ -1,5 +1,4 @@
 import { deepStrictEqual as assertEquals, ok } from "node:assert/strict";
-import { noGrad } from "../../core/grad_mode.ts";
 import { backward } from "../../core/ops/backward.ts";
 import { ParamArena } from "../../core/arena.ts";
 import type { Device } from "../../core/device.ts";
@@ -13,7 +12,7 @@ import {
 import { mul } from "../../core/ops/elementwise.ts";
 import { sumAll } from "../../core/ops/reduce.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
-import { scope, Tensor } from "../../core/tensor.ts";
+import { noGrad, scope, Tensor } from "../../core/tensor.ts";
 import { fireKernel } from "../../kernels/fire.ts";
 import { assertClose, gpuTest, maybeDevice, mulberry, randArray } from "../kernels/_harness.ts";
 
