@@ -84,7 +84,6 @@ export class ParamArena {
   /**
    * Lays out and allocates the parameters (zero-filled).
    *
-   * @param backend the cpu backend or a WebGPU device
    * @param specs parameters, in state-dict order
    * @throws Error on a duplicate name, a bad shape, or an arena over the device's buffer size limit
    */

@@ -54,8 +54,6 @@ let backendChoice: Backend | null = null;
 
 /**
  * Sets the backend that `Tensor.fromArray` and model code use when none is given.
- *
- * @param backend the cpu backend or a WebGPU device
  */
 export function setDefaultBackend(backend: Backend): void {
   backendChoice = backend;

@@ -371,8 +371,6 @@ export class Device implements KernelContext {
 
   /**
    * Records one dispatch into the current submission.
-   *
-   * @param spec shader, bindings, optional uniform params, workgroup counts
    */
   dispatch(spec: DispatchSpec): void {
     const pipeline = this.pipeline(spec.code, spec.entry);
@@ -420,7 +418,6 @@ export class Device implements KernelContext {
    * Uploads bytes into a buffer in submission order (a recorded copy when commands are pending,
    * so that a reused pool buffer is not overwritten before earlier commands read it).
    *
-   * @param dst destination (a buffer or a range of one)
    * @param data bytes to write at the start of `dst`
    */
   upload(dst: Buf, data: ArrayBufferView): void {
@@ -447,7 +444,6 @@ export class Device implements KernelContext {
   /**
    * Records a buffer-to-texture copy in submission order.
    *
-   * @param src source buffer or range
    * @param layout bytes per row (a multiple of 256) and rows per array layer
    * @param size texels copied: [width, height, layers]
    * @param origin first texel written: [x, y, layer]; default the origin
@@ -493,7 +489,6 @@ export class Device implements KernelContext {
    * Copies `bytes` bytes of a buffer back to the CPU (flushing pending work first).
    *
    * @param src source buffer or range (COPY_SRC)
-   * @returns a copy of the bytes
    */
   async read(src: Buf, bytes: number, offset = 0): Promise<ArrayBuffer> {
     const [buffer, base] = bufParts(src);

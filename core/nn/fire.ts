@@ -68,7 +68,6 @@ export interface FireBiasOptions {
  * const p = firePositions(4, { training: true, maxLength: 100, random: () => 0.5 });
  * assert(p.length === 4 && p[0] < p[1] && p[2] < p[3] && p[3] < 100);
  * ```
- * @param options training mode, `maxLength`, random source
  * @returns S ascending distinct integer positions, as f32
  */
 export function firePositions(S: number, options: FireBiasOptions = {}): Float32Array {
@@ -109,7 +108,6 @@ export function firePositions(S: number, options: FireBiasOptions = {}): Float32
  * assert(fireBias(p, 5).shape.join() === "2,5,5");
  * ```
  * @param S sequence length (keys)
- * @param options training mode, `maxLength`, random source, rows
  * @returns the bias, (heads, rows, S) (rows = S by default)
  */
 export function fireBias(p: FireParams, S: number, options: FireBiasOptions = {}): Tensor {

@@ -154,7 +154,6 @@ export interface AttentionDecodeOptions {
  * @param qkv fused projection of the new positions, (B, steps, 3H)
  * @param kCache rotated keys, (B, heads, capacity, hd), updated in place
  * @param vCache values, (B, heads, capacity, hd), updated in place
- * @param options heads, cache length(s), layout, bias, rotary
  * @returns (B, steps, H)
  * @throws Error on mismatched shapes, a cache overflow, or mixed backends
  */

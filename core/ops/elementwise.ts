@@ -91,7 +91,6 @@ export function add(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([5, 6], [2], { backend: CPU });
  * assert((await sub(a, Tensor.fromArray([1], [], { backend: CPU })).toArray())[1] === 5);
  * ```
- * @returns `a - b`
  */
 export function sub(a: Tensor, b: Tensor): Tensor {
   return binary("sub", a, b);
@@ -109,7 +108,6 @@ export function sub(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
  * assert((await mul(a, Tensor.fromArray([2, 3], [2], { backend: CPU })).toArray())[3] === 12);
  * ```
- * @returns `a * b`
  */
 export function mul(a: Tensor, b: Tensor): Tensor {
   return binary("mul", a, b);
@@ -127,7 +125,6 @@ export function mul(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * assert((await div(a, Tensor.fromArray([4], [1], { backend: CPU })).toArray())[1] === 0.5);
  * ```
- * @returns `a / b`
  */
 export function div(a: Tensor, b: Tensor): Tensor {
   return binary("div", a, b);
@@ -152,7 +149,6 @@ function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Ten
  * assert((await scale(Tensor.fromArray([3], [1], { backend: CPU }), -2).toArray())[0] === -6);
  * ```
  * @param alpha factor (a uniform on the GPU: no recompilation when it changes)
- * @returns `alpha * a`
  */
 export function scale(a: Tensor, alpha: number): Tensor {
   checkDtype("scale", a);
@@ -172,10 +168,6 @@ export function scale(a: Tensor, alpha: number): Tensor {
  * const a = Tensor.fromArray([1], [1], { backend: CPU }), b = Tensor.fromArray([2], [1], { backend: CPU });
  * assert((await axpby(a, b, 3, 0.5).toArray())[0] === 4);
  * ```
- * @param b second tensor, same shape
- * @param alpha factor of `a`
- * @param beta factor of `b`
- * @returns `alpha*a + beta*b`
  */
 export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
   checkBackends("axpby", [a, b]);

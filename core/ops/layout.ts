@@ -36,7 +36,6 @@ function axisOf(op: string, shape: readonly number[], axis: number): number {
  * const y = permute(x, [2, 0, 1]);
  * assert(y.shape.join() === "3,1,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
  * ```
- * @param x input (any dtype)
  * @param perm output axis k is input axis perm[k]
  * @throws Error when perm is not a permutation of x's axes
  */
@@ -66,7 +65,6 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
  * const y = transpose(x, 0, -1);
  * assert(y.shape.join() === "3,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
  * ```
- * @param x input (any dtype)
  * @throws Error when an axis is out of range
  */
 export function transpose(x: Tensor, d0: number, d1: number): Tensor {
@@ -90,7 +88,6 @@ export function transpose(x: Tensor, d0: number, d1: number): Tensor {
  * const y = slice(x, -1, 1, 2);
  * assert(y.shape.join() === "2,2" && (await y.toArray()).join() === "2,3,5,6");
  * ```
- * @param x input (any dtype)
  * @param axis the sliced axis (negative counts from the end)
  * @returns the slice, shaped like x with `length` on `axis`
  * @throws Error when the axis or the range is out of bounds

@@ -16,7 +16,6 @@ import { isGradEnabled, keep, noGrad, type Tensor } from "../tensor.ts";
  * import { shapeStr } from "./save.ts";
  * assert(shapeStr([2, 3]) === "[2, 3]");
  * ```
- * @returns e.g. `[2, 3]`
  */
 export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
