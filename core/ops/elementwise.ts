@@ -15,7 +15,7 @@ import { binaryBackwardKernel } from "../../kernels/elementwise_backward.ts";
 import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { noGrad, Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 
 function isSuffix(s: readonly number[], of: readonly number[]): boolean {
   if (s.length > of.length) return false;
@@ -35,9 +35,7 @@ function broadcastShape(op: BinaryOp, a: Tensor, b: Tensor): readonly number[] {
 }
 
 function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  checkBackends(op, [a, b]);
-  checkDtype(op, a);
-  checkDtype(op, b);
+  checkTensors(op, [a, b]);
   const out = Tensor.empty(broadcastShape(op, a, b), "f32", a.backend);
   const n = out.size, na = a.size, nb = b.size;
   run(binaryKernel, { op, a, b, out, n, na, nb });
@@ -151,7 +149,7 @@ function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Ten
  * @param alpha factor (a uniform on the GPU: no recompilation when it changes)
  */
 export function scale(a: Tensor, alpha: number): Tensor {
-  checkDtype("scale", a);
+  checkTensors("scale", [a]);
   const out = axpbyRaw(a, null, alpha, 0);
   return record(out, [a], (g) => [axpbyRaw(g, null, alpha, 0)]);
 }
@@ -170,9 +168,7 @@ export function scale(a: Tensor, alpha: number): Tensor {
  * ```
  */
 export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
-  checkBackends("axpby", [a, b]);
-  checkDtype("axpby", a);
-  checkDtype("axpby", b);
+  checkTensors("axpby", [a, b]);
   if (shapeStr(a.shape) !== shapeStr(b.shape)) {
     throw new Error(
       `Cannot axpby shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)}: shapes differ`,
@@ -203,9 +199,7 @@ export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor
  * @param dst accumulator (modified)
  */
 export function addInto(dst: Tensor, src: Tensor): void {
-  checkBackends("add", [dst, src]);
-  checkDtype("add", dst);
-  checkDtype("add", src);
+  checkTensors("add", [dst, src]);
   if (dst.size !== src.size) {
     throw new Error(
       `Cannot add ${shapeStr(src.shape)} into ${shapeStr(dst.shape)}: sizes differ`,

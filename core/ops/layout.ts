@@ -11,7 +11,7 @@ import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, needsGrad, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, shapeStr } from "./save.ts";
 
 function axisOf(op: string, shape: readonly number[], axis: number): number {
   const a = axis < 0 ? axis + shape.length : axis;
@@ -138,7 +138,7 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
 export function concat(xs: readonly Tensor[], axis: number): Tensor {
   if (xs.length === 0) throw new Error("Cannot concat an empty list of tensors");
   const first = xs[0], ax = axisOf("concat", first.shape, axis);
-  checkBackends("concat", [...xs]);
+  checkTensors("concat", [...xs], null);
   for (const t of xs) {
     const same = t.shape.length === first.shape.length &&
       t.shape.every((d, i) => i === ax || d === first.shape[i]);

@@ -7,7 +7,7 @@
 import { reduceBackwardKernel, reduceKernel, type ReduceOp } from "../../kernels/reduce.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of the last-axis reductions. */
@@ -37,7 +37,7 @@ function layout(
 }
 
 function reduce(op: ReduceOp, x: Tensor, all: boolean, keepDim?: boolean): Tensor {
-  checkDtype(op, x);
+  checkTensors(op, [x]);
   const { rows, n, shape } = layout(op, x, all, keepDim);
   const out = Tensor.empty(shape, "f32", x.backend);
   const grad = needsGrad(x);
@@ -124,7 +124,7 @@ export function max(x: Tensor, options: ReduceOptions = {}): Tensor {
  * @returns i32 indices `(...)`
  */
 export function argmax(x: Tensor, options: ReduceOptions = {}): Tensor {
-  checkDtype("argmax", x);
+  checkTensors("argmax", [x]);
   const { rows, n, shape } = layout("argmax", x, false, options.keepDim);
   const idx = Tensor.empty(shape, "i32", x.backend);
   run(reduceKernel, { op: "max", x, idx, rows, n });

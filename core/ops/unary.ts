@@ -7,11 +7,11 @@
 import { unaryBackwardKernel, unaryKernel, type UnaryOp } from "../../kernels/unary.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, saveForBackward } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward } from "./save.ts";
 import { run } from "./_run.ts";
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
-  checkDtype(op, x);
+  checkTensors(op, [x]);
   const out = Tensor.empty(x.shape, "f32", x.backend);
   const n = x.size;
   run(unaryKernel, { op, x, out, n });
