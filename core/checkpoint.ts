@@ -19,27 +19,18 @@ export class CheckpointError extends Error {
 /** What a file receives: text (UTF-8), bytes, or chunks of bytes written one after another. */
 export type FileContents = string | Uint8Array | Iterable<Uint8Array>;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
+function exists(path: string): Promise<boolean> {
+  return Deno.lstat(path).then(() => true, (e) => {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
-  }
+  });
 }
 
 async function syncDir(dir: string): Promise<void> {
-  try {
-    const handle = await Deno.open(dir, { read: true });
-    try {
-      await handle.sync();
-    } finally {
-      handle.close();
-    }
-  } catch {
-    // Some platforms cannot fsync a directory; the renames are still atomic there.
-  }
+  // Some platforms cannot fsync a directory; the renames are still atomic there.
+  const handle = await Deno.open(dir, { read: true }).catch(() => null);
+  await handle?.sync().catch(() => {});
+  handle?.close();
 }
 
 /**

@@ -47,17 +47,6 @@ export interface GradNode {
 /** The typed array of each dtype. */
 const ARRAYS = { f32: Float32Array, i32: Int32Array, u32: Uint32Array } as const;
 
-/**
- * A zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held in a
- * Float64Array, typed as Float32Array because every CPU reference reads and writes plain numbers
- * and accepts either.
- */
-function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
-  return f64 && dtype === "f32"
-    ? new Float64Array(n) as unknown as Float32Array
-    : new ARRAYS[dtype](n);
-}
-
 function cpuStorage(cpu: TypedArray, view = false): Storage {
   return { gpu: null, offset: 0, cpu, refs: 0, view };
 }
@@ -109,10 +98,16 @@ export class Tensor {
   /** Allocates an uninitialised tensor (zeros on the cpu backend). */
   static empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
     const n = numel(shape);
-    const storage: Storage = backend.kind === "cpu"
-      ? cpuStorage(makeArray(dtype, n, backend.float64 === true))
-      : { gpu: backend.pool.acquire(n * 4), offset: 0, cpu: null, refs: 0 };
-    return new Tensor(shape, dtype, backend, storage);
+    if (backend.kind !== "cpu") {
+      const gpu = backend.pool.acquire(n * 4);
+      return new Tensor(shape, dtype, backend, { gpu, offset: 0, cpu: null, refs: 0 });
+    }
+    // On `CPU64` f32 values are held in a Float64Array, typed as Float32Array because every CPU
+    // reference reads and writes plain numbers and accepts either.
+    const cpu = backend.float64 && dtype === "f32"
+      ? new Float64Array(n) as unknown as Float32Array
+      : new ARRAYS[dtype](n);
+    return new Tensor(shape, dtype, backend, cpuStorage(cpu));
   }
 
   /**
@@ -132,11 +127,9 @@ export class Tensor {
     if (numel(s) !== data.length) {
       throw new Error(`Cannot make a tensor of shape [${s.join(", ")}] from ${data.length} values`);
     }
-    const arr = makeArray(dtype, data.length, backend.kind === "cpu" && backend.float64);
-    arr.set(data as ArrayLike<number>);
-    if (backend.kind === "cpu") return new Tensor(s, dtype, backend, cpuStorage(arr));
     const t = Tensor.empty(s, dtype, backend);
-    backend.upload(t.buffer, arr);
+    if (backend.kind === "cpu") t.data.set(data);
+    else backend.upload(t.buffer, ARRAYS[dtype].from(data));
     return t;
   }
 
