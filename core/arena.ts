@@ -18,7 +18,6 @@ export const ARENA_ALIGN = 64;
 export interface ParamSpec {
   /** State-dict key (upstream's name), unique in the arena. */
   name: string;
-  /** Dimensions. */
   shape: readonly number[];
   /**
    * Whether weight decay applies (default: upstream's `limited_decay_keys` rule, not when the
@@ -29,15 +28,12 @@ export interface ParamSpec {
 
 /** Where one parameter lives in the arena. */
 export interface ParamEntry {
-  /** State-dict key. */
   readonly name: string;
   /** The parameter (a view into the parameter arena; `grad` is a view into the gradient arena). */
   readonly param: Tensor;
   /** First element in the arena (a multiple of `ARENA_ALIGN`). */
   readonly offset: number;
-  /** Element count. */
   readonly size: number;
-  /** Whether weight decay applies. */
   readonly decay: boolean;
 }
 
@@ -69,7 +65,6 @@ export interface ParamEntry {
  * ```
  */
 export class ParamArena {
-  /** Where the buffers live. */
   readonly backend: Backend;
   /** Total elements, padding included (a multiple of 64). */
   readonly size: number;

@@ -14,7 +14,6 @@ export type TypedArray = Float32Array | Int32Array | Uint32Array;
 
 /** The plain-TypeScript backend: every op runs its CPU reference. */
 export interface CpuBackend {
-  /** Discriminator. */
   readonly kind: "cpu";
   /** Store f32 tensors made by ops as float64 (gradient checks against finite differences). */
   readonly float64?: boolean;

@@ -158,13 +158,10 @@ interface UniformArena {
 
 /** Counters that benchmarks and tests read (tuning measurements are left out). */
 export interface DeviceStats {
-  /** Queue submits. */
   submits: number;
-  /** Dispatches recorded. */
   dispatches: number;
   /** Buffer readbacks (map-async round trips). */
   readbacks: number;
-  /** Pipelines compiled. */
   pipelines: number;
   /** Bind groups created (the rest of the dispatches reused a cached one). */
   bindGroups: number;
@@ -186,9 +183,7 @@ export interface DeviceStats {
 export class Device implements KernelContext {
   /** Backend discriminator (see `core/tensor.ts`). */
   readonly kind = "webgpu" as const;
-  /** The WebGPU device. */
   readonly device: GPUDevice;
-  /** Adapter description. */
   readonly adapterName: string;
   /** True on CPU adapters such as llvmpipe. */
   readonly isCpuAdapter: boolean;

@@ -60,15 +60,11 @@ export interface AdamWState {
  * ```
  */
 export class AdamW {
-  /** The parameters it updates. */
   readonly arena: ParamArena;
   /** Learning rate used by the next `step()` without an argument. */
   lr: number;
-  /** First-moment decay. */
   readonly beta1: number;
-  /** Second-moment decay. */
   readonly beta2: number;
-  /** Denominator epsilon. */
   readonly eps: number;
   /** Weight decay of the decay group. */
   readonly weightDecay: number;

@@ -30,7 +30,6 @@ export type SafeArray = InstanceType<(typeof ARRAYS)[SafeDType]>;
 
 /** A tensor to write: `data` is the matching typed array, raw little-endian bytes, or numbers. */
 export interface TensorInput {
-  /** Element type. */
   readonly dtype: SafeDType;
   /** Dimensions; `[]` is a scalar. */
   readonly shape: readonly number[];
@@ -40,15 +39,12 @@ export interface TensorInput {
 
 /** A tensor read back: `data` is a typed array (F16/BF16 as raw `Uint16Array` words). */
 export interface Tensor extends TensorInput {
-  /** Dimensions. */
   readonly shape: number[];
-  /** Values in row-major order. */
   readonly data: SafeArray;
 }
 
 /** A decoded safetensors file. */
 export interface SafetensorsContent {
-  /** Tensors by name. */
   readonly tensors: Record<string, Tensor>;
   /** The `__metadata__` string map (empty when absent). */
   readonly metadata: Record<string, string>;

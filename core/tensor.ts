@@ -68,7 +68,6 @@ function cpuStorage(cpu: TypedArray, view = false): Storage {
 export class Tensor {
   /** Dimensions, outermost first. */
   readonly shape: readonly number[];
-  /** Element type. */
   readonly dtype: DType;
   /** Where the data lives. */
   readonly backend: Backend;

@@ -192,11 +192,8 @@ export interface AbacusOptions {
 export class AbacusEmbedding {
   /** The (tableSize, H) table; a parameter. */
   readonly weight: Tensor;
-  /** Largest training shift. */
   readonly maxK: number;
-  /** Probability of randomly spaced positions in a training batch. */
   readonly spacing: number;
-  /** Table rows. */
   readonly tableSize: number;
   #digits: readonly number[];
   #source: UniformSource;

@@ -36,9 +36,7 @@ export interface Dense {
 
 /** A GLU feed-forward: dense_in (H -> I), GLU halves to I/2, dense_out (I/2 -> H). */
 export interface FfnWeights {
-  /** Input projection. */
   dIn: Dense;
-  /** Output projection. */
   dOut: Dense;
 }
 
@@ -60,7 +58,6 @@ export interface LayerWeights {
   inProj: Tensor;
   /** Output projection, [H, H] (null with `skip_output_projection`). */
   outProj: Tensor | null;
-  /** Feed-forward. */
   ffn: FfnWeights;
   /** FIRE's parameters (null without FIRE). */
   fire: FireParams | null;
@@ -102,9 +99,7 @@ function transformerLayer(
 
 /** Input-injection weights of a block (`linear`: adapter [H, 2H]; `ffn`: a feed-forward). */
 export interface InjectionWeights {
-  /** The linear adapter. */
   adapter?: Tensor;
-  /** The feed-forward. */
   ffn?: FfnWeights;
 }
 
@@ -124,9 +119,7 @@ function inject(state: Tensor, injected: Tensor, arch: Arch, w: InjectionWeights
 
 /** One block's weights: its input injection and its layers. */
 export interface ModelBlock {
-  /** Input-injection weights. */
   injection: InjectionWeights;
-  /** Layer weights. */
   layers: LayerWeights[];
 }
 
@@ -162,7 +155,6 @@ export interface ForwardOptions {
  * ```
  */
 export class ArithmeticModel {
-  /** Architecture. */
   readonly arch: Arch;
   /** All parameters in one flat arena. */
   readonly arena: ParamArena;
