@@ -331,18 +331,13 @@ export class Device implements KernelContext {
   }
 
   #ensurePass(): GPUComputePassEncoder {
-    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
-    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
-    return this.#pass;
+    return this.#pass ??= (this.#encoder ??= this.device.createCommandEncoder()).beginComputePass();
   }
 
   #endPass(): GPUCommandEncoder {
-    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
-    if (this.#pass) {
-      this.#pass.end();
-      this.#pass = null;
-    }
-    return this.#encoder;
+    this.#pass?.end();
+    this.#pass = null;
+    return this.#encoder ??= this.device.createCommandEncoder();
   }
 
   /** Copies `data` (at most 256 bytes) into a fresh uniform slice of the current submission. */
@@ -421,13 +416,10 @@ export class Device implements KernelContext {
     const n = Math.ceil(data.byteLength / 4) * 4;
     const src = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (!this.#encoder) {
-      if (n === data.byteLength) this.device.queue.writeBuffer(buffer, base, src);
-      else {
-        const padded = new Uint8Array(n);
-        padded.set(src);
-        this.device.queue.writeBuffer(buffer, base, padded);
-      }
-      return;
+      // writeBuffer takes whole 4-byte words: a ragged tail is padded with zeros.
+      const bytes = n === src.length ? src : new Uint8Array(n);
+      if (bytes !== src) bytes.set(src);
+      return this.device.queue.writeBuffer(buffer, base, bytes);
     }
     const staging = this.device.createBuffer({ size: n, usage: COPY_SRC, mappedAtCreation: true });
     new Uint8Array(staging.getMappedRange()).set(src);
