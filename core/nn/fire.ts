@@ -76,13 +76,10 @@ export function firePositions(S: number, options: FireBiasOptions = {}): Float32
     return Float32Array.from({ length: S }, (_, i) => i);
   }
   const random = options.random ?? Math.random;
-  const perm = new Int32Array(max);
-  for (let i = 0; i < max; i++) perm[i] = i;
+  const perm = Int32Array.from({ length: max }, (_, i) => i);
   for (let i = 0; i < S; i++) {
     const k = i + Math.min(max - i - 1, Math.floor(random() * (max - i)));
-    const t = perm[i];
-    perm[i] = perm[k];
-    perm[k] = t;
+    [perm[i], perm[k]] = [perm[k], perm[i]];
   }
   return Float32Array.from(perm.subarray(0, S).sort());
 }

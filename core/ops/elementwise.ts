@@ -17,15 +17,11 @@ import { record } from "../autograd.ts";
 import { noGrad, Tensor } from "../tensor.ts";
 import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 
-function isSuffix(s: readonly number[], of: readonly number[]): boolean {
-  if (s.length > of.length) return false;
-  return s.every((d, k) => d === of[of.length - s.length + k]);
-}
-
 /** The output shape of a broadcasting binary op, or an error naming both shapes. */
 function broadcastShape(op: BinaryOp, a: Tensor, b: Tensor): readonly number[] {
-  const fits = (small: Tensor, big: Tensor) =>
-    small.size === 1 ? small.shape.length <= big.shape.length : isSuffix(small.shape, big.shape);
+  // The first fits the second: no more axes, and one element or the second's trailing dimensions.
+  const fits = ({ shape: s, size }: Tensor, { shape: of }: Tensor) =>
+    s.length <= of.length && (size === 1 || s.every((d, k) => d === of[of.length - s.length + k]));
   if (fits(b, a)) return a.shape;
   if (fits(a, b)) return b.shape;
   throw new Error(
