@@ -244,22 +244,19 @@ const NUMBERS = ["version", "step", "optimizer_steps", "tokens", "elapsed_second
  */
 export async function readCheckpointState(dir: string): Promise<CheckpointState> {
   const path = join(dir, "state.json");
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
+  const text = await Deno.readTextFile(path).catch((e) => {
     const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
     throw new CheckpointError(`Cannot read checkpoint state ${path}: ${why}`);
-  }
-  let v: Record<string, unknown>;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new CheckpointError(`Checkpoint file ${path} is corrupted: ${(e as Error).message}`);
-  }
+  });
   const bad: (why: string) => never = (why) => {
     throw new CheckpointError(`Checkpoint file ${path} is corrupted: ${why}`);
   };
+  let v: Record<string, unknown> = {};
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    bad((e as Error).message);
+  }
   if (typeof v !== "object" || v === null || Array.isArray(v)) bad("not a JSON object");
   if (v.format !== "abacus-checkpoint") {
     bad(`format is ${JSON.stringify(v.format)}, expected "abacus-checkpoint"`);
@@ -275,13 +272,11 @@ export async function readCheckpointState(dir: string): Promise<CheckpointState>
   return v as unknown as CheckpointState;
 }
 
-async function info(name: string, path: string): Promise<CheckpointInfo> {
-  try {
-    const s = await readCheckpointState(path);
-    return { name, path, savedAt: s.saved_at, step: s.step, loss: s.loss };
-  } catch {
-    return { name, path, savedAt: null, step: null, loss: null };
-  }
+function info(name: string, path: string): Promise<CheckpointInfo> {
+  return readCheckpointState(path).then(
+    (s) => ({ name, path, savedAt: s.saved_at, step: s.step, loss: s.loss }),
+    () => ({ name, path, savedAt: null, step: null, loss: null }),
+  );
 }
 
 /**
@@ -311,26 +306,17 @@ async function info(name: string, path: string): Promise<CheckpointInfo> {
  */
 export async function listCheckpoints(runDir: string): Promise<CheckpointInfo[]> {
   const dir = join(runDir, "checkpoints");
-  const names = new Set<string>();
-  try {
-    for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.add(e.name);
-  } catch (e) {
+  const entries = await Array.fromAsync(Deno.readDir(dir)).catch((e) => {
     if (e instanceof Deno.errors.NotFound) return [];
     throw new CheckpointError(`Cannot list checkpoints in ${dir}: ${(e as Error).message}`);
-  }
-  const found: Promise<CheckpointInfo>[] = [];
-  for (const n of names) {
-    if (/\.tmp-\d+$/.test(n)) continue;
-    if (n.endsWith(".old")) {
-      const base = n.slice(0, -4);
-      if (!names.has(base)) found.push(info(base, join(dir, n)));
-    } else found.push(info(n, join(dir, n)));
-  }
-  const list = await Promise.all(found);
-  const time = (
-    c: CheckpointInfo,
-  ): number => (c.savedAt === null ? -Infinity : Date.parse(c.savedAt));
-  return list.sort((a, b) =>
+  });
+  const names = new Set(entries.filter((e) => e.isDirectory).map((e) => e.name));
+  const found = [...names].filter((n) => !/\.tmp-\d+$/.test(n)).flatMap((n) => {
+    const base = n.endsWith(".old") ? n.slice(0, -4) : n;
+    return base !== n && names.has(base) ? [] : [info(base, join(dir, n))];
+  });
+  const time = (c: CheckpointInfo) => c.savedAt === null ? -Infinity : Date.parse(c.savedAt);
+  return (await Promise.all(found)).sort((a, b) =>
     time(b) - time(a) || (b.step ?? -1) - (a.step ?? -1) ||
     (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   );

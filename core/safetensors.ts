@@ -224,12 +224,9 @@ export function decodeSafetensors(
  * ```
  */
 export async function readSafetensors(path: string): Promise<SafetensorsContent> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
+  const bytes = await Deno.readFile(path).catch((e) => {
     const why = e instanceof Deno.errors.NotFound ? "no such file" : (e as Error).message;
     throw new SafetensorsError(`Cannot read ${path}: ${why}`);
-  }
+  });
   return decodeSafetensors(bytes, path);
 }
