@@ -211,6 +211,12 @@ export class ArithmeticModel {
     return this.arena.names.includes(name) ? this.arena.get(name) : null;
   }
 
+  /** LayerNorm with the `weight` and `bias` under a key prefix. */
+  #norm(x: Tensor, pre: string): Tensor {
+    const p = (n: string) => this.arena.get(pre + n);
+    return layerNorm(x, p("weight"), p("bias"), this.arch.normEps);
+  }
+
   /** A dense layer's `weight` and optional `bias` under a key prefix. */
   #dense(pre: string): Dense {
     return { w: this.arena.get(`${pre}weight`), b: this.#opt(`${pre}bias`) };
@@ -269,13 +275,7 @@ export class ArithmeticModel {
       const table = p("encoder.embedding.pos_embedding.embedding.weight");
       x = add(x, embedding(table, Tensor.fromArray(pos, [B, T], { dtype: "i32", backend: be })));
     }
-    if (!a.embeddingNormalization) return x;
-    return layerNorm(
-      x,
-      p("encoder.embedding.norm.weight"),
-      p("encoder.embedding.norm.bias"),
-      a.normEps,
-    );
+    return a.embeddingNormalization ? this.#norm(x, "encoder.embedding.norm.") : x;
   }
 
   /**
@@ -329,14 +329,10 @@ export class ArithmeticModel {
   readout(h: Tensor): Tensor {
     const a = this.arch, p = (n: string) => this.arena.get(n), head = this.#head;
     if (head) h = "dIn" in head ? feedForward(h, head) : dense(h, head);
-    if (a.finalNorm) {
-      h = layerNorm(h, p("encoder.final_norm.weight"), p("encoder.final_norm.bias"), a.normEps);
-    }
+    if (a.finalNorm) h = this.#norm(h, "encoder.final_norm.");
     h = matmul(h, p("adapter.weight")); // x @ W (upstream's transposed adapter)
-    const logits = linear(
-      h,
-      p(a.tieWeights ? "encoder.embedding.word_embedding.weight" : "decoder.weight"),
-    );
+    const decoder = a.tieWeights ? "encoder.embedding.word_embedding.weight" : "decoder.weight";
+    const logits = linear(h, p(decoder));
     return a.decoderBias ? add(logits, p("decoder.bias")) : logits;
   }
 
