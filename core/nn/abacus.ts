@@ -231,11 +231,6 @@ export class AbacusEmbedding {
     }
   }
 
-  /** Draws the training shift k ~ U{0..maxK}. */
-  drawShift(): number {
-    return this.#source.int(0, this.maxK);
-  }
-
   /**
    * Draws a training batch's positions (`drawAbacusPositions` with this table's maxK and
    * spacing, sized for the batch's longest digit run).
