@@ -35,10 +35,7 @@ export interface Storage {
 export interface GradNode {
   /** Tensors this one was computed from. */
   inputs: Tensor[];
-  /**
-   * Given the gradient of this tensor, returns one gradient (or null) per input; `sinks[i]`, when
-   * given and not null, is a parameter gradient the rule may add input i's gradient into instead.
-   */
+  /** The gradient rule: one gradient (or null) per input (see `record` in core/autograd.ts). */
   backward: (grad: Tensor, sinks: readonly (Tensor | null)[]) => (Tensor | null)[];
   /** Frees whatever the backward closure saved. */
   release?: () => void;
