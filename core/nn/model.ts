@@ -127,9 +127,9 @@ export interface ModelBlock {
 export interface ForwardOptions {
   /** Training mode: draws the Abacus positions and FIRE positions (eval: none). */
   training: boolean;
-  /** Recurrences run without gradient first (TBPTT's n). */
+  /** Recurrences run without gradient first (TBPTT's n; default: all in eval, else 0). */
   nNoGrad?: number;
-  /** Recurrences run with gradient (TBPTT's k; default: all in eval, maximal_recurrence otherwise). */
+  /** Recurrences run with gradient after those (TBPTT's k; default: 0 in eval, else all). */
   kGrad?: number;
   /** Seed of the initial-state noise (default: drawn from the model's generator). */
   stateSeed?: number;
