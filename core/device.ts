@@ -40,12 +40,9 @@ function cachePaths(): { dir: string; file: string } | null {
   return home ? { dir: `${home}/abacus`, file: `${home}/abacus/tuning.json` } : null;
 }
 
-async function readCache(file: string): Promise<Record<string, Record<string, string>>> {
-  try {
-    return JSON.parse(await Deno.readTextFile(file));
-  } catch {
-    return {};
-  }
+/** The cache file's entries by adapter name ({} when it is missing or unreadable). */
+function readCache(file: string): Promise<Record<string, Record<string, string>>> {
+  return Deno.readTextFile(file).then(JSON.parse).catch(() => ({}));
 }
 
 /**
