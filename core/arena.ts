@@ -106,23 +106,18 @@ export class ParamArena {
       if (pass) this.decayEnd = at;
     }
     this.size = Math.max(at, ARENA_ALIGN);
-    if (backend.kind === "cpu") {
-      this.#params = new Float32Array(this.size);
-      this.#grads = new Float32Array(this.size);
-    } else {
-      // Whole-arena kernels (fill, AdamW, gradient norm) bind it in chunks, so only the buffer
-      // size limit applies, not the (often much smaller) binding limit.
-      const bytes = this.size * 4;
-      const limit = backend.device.limits.maxBufferSize;
-      if (bytes > limit) {
-        throw new Error(
-          `Cannot fit ${this.size} parameters in one arena: ${bytes} bytes exceed the device's ` +
-            `buffer size limit of ${limit} bytes`,
-        );
-      }
-      this.#params = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
-      this.#grads = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
+    // Whole-arena kernels (fill, AdamW, gradient norm) bind it in chunks, so only the buffer size
+    // limit applies, not the (often much smaller) binding limit.
+    const bytes = this.size * 4;
+    const limit = backend.kind === "cpu" ? Infinity : backend.device.limits.maxBufferSize;
+    if (bytes > limit) {
+      throw new Error(
+        `Cannot fit ${this.size} parameters in one arena: ${bytes} bytes exceed the device's ` +
+          `buffer size limit of ${limit} bytes`,
+      );
     }
+    this.#params = this.newFlat();
+    this.#grads = this.newFlat();
     specs.forEach((s, i) => {
       const offset = offsets[i];
       // keep(): the arena owns its views, so an enclosing scope() must not dispose them.
@@ -191,12 +186,8 @@ export class ParamArena {
     if (values.length !== e.size) {
       throw new Error(`Parameter ${name} has ${e.size} values, got ${values.length}`);
     }
-    const base = this.#params;
-    if (base instanceof Float32Array) base.set(values, e.offset);
-    else {
-      const data = values instanceof Float32Array ? values : Float32Array.from(values);
-      (this.backend as Device).upload({ buffer: base, offset: e.offset * 4 }, data);
-    }
+    const data = values instanceof Float32Array ? values : Float32Array.from(values);
+    this.writeFlat(this.#params, data, e.offset);
   }
 
   /**
@@ -222,25 +213,49 @@ export class ParamArena {
    * @param which parameters (default) or gradients
    * @returns arrays by state-dict key, in state-dict order
    */
-  async readAll(which: "param" | "grad" = "param"): Promise<Record<string, Float32Array>> {
+  readAll(which: "param" | "grad" = "param"): Promise<Record<string, Float32Array>> {
     this.#check();
-    const base = which === "param" ? this.#params : this.#grads;
-    const flat = base instanceof Float32Array
-      ? base
-      : new Float32Array(await (this.backend as Device).read(base, this.size * 4));
-    return this.split(flat);
+    return this.readFlat(which === "param" ? this.#params : this.#grads);
   }
 
   /**
-   * Cuts a flat arena-shaped array into per-parameter copies (e.g. optimizer moments).
+   * A zeroed flat f32 array beside the arena's (e.g. optimizer moments), outside the buffer pool;
+   * free it with `freeFlat`.
    *
-   * @param flat `size` elements laid out like this arena
+   * @param n elements (default `size`: an arena-shaped array)
+   */
+  newFlat(n: number = this.size): GPUBuffer | Float32Array {
+    const b = this.backend;
+    return b.kind === "cpu"
+      ? new Float32Array(n)
+      : b.device.createBuffer({ size: n * 4, usage: STORAGE_USAGE });
+  }
+
+  /**
+   * Reads an arena-shaped flat array back (one readback) as per-parameter copies.
+   *
    * @returns arrays by state-dict key, in state-dict order
    */
-  split(flat: Float32Array): Record<string, Float32Array> {
+  async readFlat(flat: GPUBuffer | Float32Array): Promise<Record<string, Float32Array>> {
+    const all = flat instanceof Float32Array
+      ? flat
+      : new Float32Array(await (this.backend as Device).read(flat, this.size * 4));
     const out: Record<string, Float32Array> = {};
-    for (const e of this.#order) out[e.name] = flat.slice(e.offset, e.offset + e.size);
+    for (const e of this.#order) out[e.name] = all.slice(e.offset, e.offset + e.size);
     return out;
+  }
+
+  /** Writes `data` into a flat array from element `offset` (in submission order on webgpu). */
+  writeFlat(flat: GPUBuffer | Float32Array, data: Float32Array, offset = 0): void {
+    if (flat instanceof Float32Array) flat.set(data, offset);
+    else (this.backend as Device).upload({ buffer: flat, offset: offset * 4 }, data);
+  }
+
+  /** Frees flat arrays from `newFlat` (flushing first: recorded commands may still use them). */
+  freeFlat(...flats: (GPUBuffer | Float32Array | null)[]): void {
+    if (this.backend.kind === "cpu") return;
+    this.backend.flush();
+    for (const f of flats) (f as GPUBuffer | null)?.destroy();
   }
 
   /**
@@ -273,10 +288,7 @@ export class ParamArena {
       e.param.grad = null;
       e.param.dispose();
     }
-    if (this.#params instanceof Float32Array || this.#grads instanceof Float32Array) return;
-    (this.backend as Device).flush(); // recorded commands may still use the buffers
-    this.#params.destroy();
-    this.#grads.destroy();
+    this.freeFlat(this.#params, this.#grads);
   }
 
   #check(): void {
