@@ -1,7 +1,7 @@
 /**
  * `ParamArena`: every parameter of a model lives in one flat f32 buffer and every gradient in
  * another, so the optimizer updates all of them in one dispatch and zeroes all gradients in one
- * fill. Parameters are tensor views at 256-byte-aligned offsets, weight-decay group first.
+ * fill.
  * @module
  */
 import { roundUp } from "../kernels/context.ts";
@@ -92,8 +92,7 @@ export class ParamArena {
         throw new Error(`Parameter ${s.name} has a bad shape [${s.shape.join(", ")}]`);
       }
     }
-    // The weight-decay group first, each parameter ARENA_ALIGN-aligned, so the arena's
-    // whole-buffer kernels need only one boundary.
+    // Decay group first, so the arena's whole-buffer kernels need only one boundary.
     const decay = specs.map((s) => s.decay ?? !/bias|LayerNorm|norm/.test(s.name));
     const offsets: number[] = [];
     let at = 0;

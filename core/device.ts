@@ -259,10 +259,9 @@ export class Device implements KernelContext {
   }
 
   /**
-   * Asks for a tuning key to be measured (`matmul.family`: launchers call this when they fall
-   * back to their heuristic). The measurement runs at the next `read()` or `sync()`, once the
-   * work recorded before it has finished; nothing happens when the key is known, or when tuning is
-   * off (`ABACUS_TUNE=0`, or a device made with `new Device` rather than `Device.create`).
+   * Asks for a tuning key to be measured at the next `read()` or `sync()` (see the module notes);
+   * nothing happens when the key is known, or when tuning is off (`ABACUS_TUNE=0`, or a device
+   * made with `new Device` rather than `Device.create`).
    */
   requestTuning(key: string): void {
     if (this.#tuningOn && !this.tuning.has(key)) this.#wanted.add(key);

@@ -1,7 +1,6 @@
 /**
- * The AdamW optimizer over a `ParamArena`: a step is the fused global-norm clipping passes plus
- * one AdamW dispatch over all parameters, recorded without readback, with the learning rate set
- * per step. Moments are flat arena-shaped buffers; `stateDict` gives them per parameter name.
+ * The AdamW optimizer over a `ParamArena`, the learning rate set per step. Moments are flat
+ * arena-shaped buffers; `stateDict` gives them per parameter name.
  * @module
  */
 import { adamwKernel } from "../kernels/adamw.ts";
