@@ -97,29 +97,18 @@ function transformerLayer(
   return add(h, feedForward(layerNorm(h, w.norm2.w, w.norm2.b, eps), w.ffn));
 }
 
-/** Input-injection weights of a block (`linear`: adapter [H, 2H]; `ffn`: a feed-forward). */
-export interface InjectionWeights {
-  adapter?: Tensor;
-  ffn?: FfnWeights;
-}
-
 /** Combines the state with the embedded input before a block (upstream `TransformerBlock`). */
-function inject(state: Tensor, injected: Tensor, arch: Arch, w: InjectionWeights): Tensor {
-  switch (arch.inputInjectionType) {
-    case "none":
-      return state;
-    case "add":
-      return add(state, injected);
-    case "linear":
-      return linear(concat([state, injected], -1), w.adapter!);
-    case "ffn":
-      return feedForward(concat([state, injected], -1), w.ffn!);
-  }
+function inject(state: Tensor, injected: Tensor, arch: Arch, w: ModelBlock["injection"]): Tensor {
+  if (arch.inputInjectionType === "none") return state;
+  if (arch.inputInjectionType === "add") return add(state, injected);
+  const both = concat([state, injected], -1); // (B, T, 2H)
+  return w instanceof Tensor ? linear(both, w) : feedForward(both, w!);
 }
 
 /** One block's weights: its input injection and its layers. */
 export interface ModelBlock {
-  injection: InjectionWeights;
+  /** `linear` injection's adapter [H, 2H], `ffn` injection's feed-forward, else null. */
+  injection: Tensor | FfnWeights | null;
   layers: LayerWeights[];
 }
 
@@ -180,11 +169,11 @@ export class ArithmeticModel {
     const { blocks, layersPerBlock } = blockLayout(arch);
     for (let j = 0; j < blocks; j++) {
       const bp = blockPrefix(arch, j);
-      const injection: InjectionWeights = arch.inputInjectionType === "linear"
-        ? { adapter: p(`${bp}adapter.weight`) }
+      const injection = arch.inputInjectionType === "linear"
+        ? p(`${bp}adapter.weight`)
         : arch.inputInjectionType === "ffn"
-        ? { ffn: ffn(`${bp}ffn.`) }
-        : {};
+        ? ffn(`${bp}ffn.`)
+        : null;
       const layers: LayerWeights[] = [];
       for (let i = 0; i < layersPerBlock; i++) {
         const lp = layerPrefix(arch, j, i), k = attnKeys(arch, lp);
