@@ -49,8 +49,6 @@ export interface FireBiasOptions {
   maxLength?: number;
   /** Random source in [0, 1) for randomised positions (default `Math.random`). */
   random?: () => number;
-  /** Only the last `rows` query rows (decoding with a key/value cache); default all S. */
-  rows?: number;
 }
 
 /**
@@ -85,10 +83,10 @@ export function firePositions(S: number, options: FireBiasOptions = {}): Float32
 }
 
 /**
- * One layer's FIRE attention bias for a sequence of length S, (heads, rows, S).
+ * One layer's FIRE attention bias for a sequence of length S, (heads, S, S).
  *
  * Positions come from `firePositions` (randomised in training when `maxLength >= S`); the
- * distances (rows, S) go through the MLP per entry, and the result is laid out per head.
+ * distances (S, S) go through the MLP per entry, and the result is laid out per head.
  * Gradients flow to all six parameters. While gradients are recorded, intermediate tensors stay
  * alive for backward and the caller's `scope` frees them; without gradients they are freed here.
  *
@@ -105,17 +103,17 @@ export function firePositions(S: number, options: FireBiasOptions = {}): Float32
  * assert(fireBias(p, 5).shape.join() === "2,5,5");
  * ```
  * @param S sequence length (keys)
- * @returns the bias, (heads, rows, S) (rows = S by default)
+ * @returns the bias, (heads, S, S)
  */
 export function fireBias(p: FireParams, S: number, options: FireBiasOptions = {}): Tensor {
-  const rows = options.rows ?? S, heads = p.mlp2Bias.size, backend = p.c.backend;
+  const heads = p.mlp2Bias.size, backend = p.c.backend;
   const build = () => {
     const positions = Tensor.fromArray(firePositions(S, options), [S], { backend });
-    const d = fireDistances(positions, { c: p.c, lMult: p.lMult, rows }); // (rows, S)
-    const x = d.reshape([rows * S, 1]);
-    const h = relu(add(linear(x, p.mlp0Weight), p.mlp0Bias)); // (rows S, 32)
-    const out = add(linear(h, p.mlp2Weight), p.mlp2Bias); // (rows S, heads)
-    return permute(out.reshape([rows, S, heads]), [2, 0, 1]); // (heads, rows, S)
+    const d = fireDistances(positions, { c: p.c, lMult: p.lMult }); // (S, S)
+    const x = d.reshape([S * S, 1]);
+    const h = relu(add(linear(x, p.mlp0Weight), p.mlp0Bias)); // (S S, 32)
+    const out = add(linear(h, p.mlp2Weight), p.mlp2Bias); // (S S, heads)
+    return permute(out.reshape([S, S, heads]), [2, 0, 1]); // (heads, S, S)
   };
   return needsGrad(...Object.values(p)) ? build() : scope(build);
 }
