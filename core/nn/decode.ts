@@ -147,7 +147,7 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
           const ids = new Int32Array(B * P);
           rows.forEach((r, b) => ids.set(r, b * P));
           x = model.embed(ids, B, P, 0);
-          state = initialState(a, be, x, o.seed);
+          state = initialState(a, x, o.seed);
           decodeOpts = (fire) => ({
             heads: a.heads,
             cacheLen: 0,
@@ -163,7 +163,7 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
             ? new Int32Array(rows.map((r, b) => positionOf(model, r, at[b])))
             : null;
           x = model.embedAt(ids, pos, B, 1);
-          state = initialState(a, be, x, o.seed, at);
+          state = initialState(a, x, o.seed, at);
           const lengths = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
           decodeOpts = (fire) => ({
             heads: a.heads,

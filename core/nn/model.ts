@@ -342,7 +342,7 @@ export class ArithmeticModel {
     const k = options.kGrad ?? (options.training ? a.maximalRecurrence : 0);
     const x = this.embed(ids, B, T, shift);
     const biases = this.fireBiases(T, options.training);
-    let state = initialState(this.arch, this.backend, x, seed);
+    let state = initialState(this.arch, x, seed);
     if (n > 0) {
       const s0 = state;
       state = noGrad(() => {
