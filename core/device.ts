@@ -168,7 +168,7 @@ export interface DeviceStats {
  * A WebGPU device with a pipeline cache, a buffer pool and a one-submit command recorder.
  *
  * Get the shared instance with `getDevice()`. Dispatches recorded through `dispatch` run at the
- * next `flush()` (or `read()`, which flushes).
+ * next `flush()` (or `read()`, which flushes). `KernelContext` documents the members launchers use.
  *
  * @example
  * ```ts ignore
@@ -182,13 +182,10 @@ export class Device implements KernelContext {
   readonly kind = "webgpu" as const;
   readonly device: GPUDevice;
   readonly adapterName: string;
-  /** True on CPU adapters such as llvmpipe. */
   readonly isCpuAdapter: boolean;
-  /** Largest workgroup count per dimension. */
   readonly maxWorkgroups: number;
   /** Buffer pool for tensors and scratch. */
   readonly pool: BufferPool;
-  /** Per-adapter tuning decisions. */
   tuning: Map<string, string> = new Map();
   /** Counters. */
   readonly stats: DeviceStats = {
