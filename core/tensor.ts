@@ -285,9 +285,8 @@ function collect(v: unknown): Set<Tensor> {
   const s = new Set<Tensor>();
   const visit = (x: unknown, depth: number) => {
     if (x instanceof Tensor) s.add(x);
-    else if (depth < 2 && Array.isArray(x)) x.forEach((y) => visit(y, depth + 1));
     else if (depth < 2 && x && typeof x === "object") {
-      Object.values(x as object).forEach((y) => visit(y, depth + 1));
+      Object.values(x).forEach((y) => visit(y, depth + 1)); // arrays and plain objects
     }
   };
   visit(v, 0);
