@@ -70,8 +70,7 @@ export class ParamArena {
   readonly size: number;
   /** First element of the no-decay group. */
   readonly decayEnd: number = 0;
-  #entries = new Map<string, ParamEntry>();
-  #order: ParamEntry[] = [];
+  #entries = new Map<string, ParamEntry>(); // in the order given
   #params: GPUBuffer | Float32Array;
   #grads: GPUBuffer | Float32Array;
   #disposed = false;
@@ -125,18 +124,17 @@ export class ParamArena {
       param.grad = keep(Tensor.view(s.shape, backend, this.#grads, offset));
       const e: ParamEntry = { name: s.name, param, offset, size: numel(s.shape), decay: decay[i] };
       this.#entries.set(s.name, e);
-      this.#order.push(e);
     });
   }
 
   /** Parameter names in the order given (state-dict order). */
   get names(): string[] {
-    return this.#order.map((e) => e.name);
+    return [...this.#entries.keys()];
   }
 
   /** Every parameter with its placement, in the order given. */
   get entries(): readonly ParamEntry[] {
-    return this.#order;
+    return [...this.#entries.values()];
   }
 
   /** The flat parameter buffer (webgpu) or array (cpu), `size` elements. */
@@ -240,7 +238,7 @@ export class ParamArena {
       ? flat
       : new Float32Array(await (this.backend as Device).read(flat, this.size * 4));
     const out: Record<string, Float32Array> = {};
-    for (const e of this.#order) out[e.name] = all.slice(e.offset, e.offset + e.size);
+    for (const e of this.#entries.values()) out[e.name] = all.slice(e.offset, e.offset + e.size);
     return out;
   }
 
@@ -266,7 +264,7 @@ export class ParamArena {
    */
   join(values: Record<string, ArrayLike<number>>, what = "values"): Float32Array {
     const flat = new Float32Array(this.size);
-    for (const e of this.#order) {
+    for (const e of this.#entries.values()) {
       const v = values[e.name];
       if (!v || v.length !== e.size) {
         throw new Error(
@@ -282,7 +280,7 @@ export class ParamArena {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const e of this.#order) {
+    for (const e of this.#entries.values()) {
       e.param.grad?.dispose();
       e.param.grad = null;
       e.param.dispose();
