@@ -94,21 +94,13 @@ type Opts = DecodeOptions & { seed: number; eosId: number };
 /** Upstream's method: the whole (right-padded) batch through the model for every new token. */
 function fullStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepper {
   const R = o.recurrences ?? model.arch.maximalRecurrenceInEval;
+  const pass = { training: false, nNoGrad: R, kGrad: 0, stateSeed: o.seed };
   const fn = async () => {
     const L = Math.max(...rows.map((r) => r.length)), B = rows.length;
     const ids = new Int32Array(B * L);
     rows.forEach((r, b) => ids.set(r, b * L));
-    const best = await scope(() =>
-      noGrad(() => {
-        const logits = model.forward(ids, B, L, {
-          training: false,
-          nNoGrad: R,
-          kGrad: 0,
-          stateSeed: o.seed,
-        });
-        return argmax(logits).toArray(); // (B, L)
-      })
-    );
+    // (B, L) best tokens; each row's next token is at its own last position.
+    const best = await scope(() => noGrad(() => argmax(model.forward(ids, B, L, pass)).toArray()));
     return rows.map((r, b) => best[b * L + r.length - 1]);
   };
   return Object.assign(fn, { dispose: () => {} });
