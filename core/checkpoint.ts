@@ -78,13 +78,6 @@ export type CheckpointFile = Uint8Array | string | ((path: string) => Promise<vo
 /** Test hook: stop `saveCheckpointDir` as if killed right after this step. */
 export type CrashPoint = "written" | "moved-old" | "moved-new";
 
-async function removeStaleTemps(dir: string): Promise<void> {
-  const parent = dirname(dir), prefix = `${basename(dir)}.tmp-`;
-  for await (const e of Deno.readDir(parent)) {
-    if (e.name.startsWith(prefix)) await Deno.remove(join(parent, e.name), { recursive: true });
-  }
-}
-
 /**
  * Repairs a checkpoint folder after an interrupted save; only the run's writer calls it.
  *
@@ -109,8 +102,11 @@ export async function recoverCheckpointDir(
   dir: string,
 ): Promise<"intact" | "restored" | "missing"> {
   dir = resolve(dir);
-  if (!(await exists(dirname(dir)))) return "missing";
-  await removeStaleTemps(dir);
+  const parent = dirname(dir), prefix = `${basename(dir)}.tmp-`;
+  if (!(await exists(parent))) return "missing";
+  for await (const e of Deno.readDir(parent)) {
+    if (e.name.startsWith(prefix)) await Deno.remove(join(parent, e.name), { recursive: true });
+  }
   const old = `${dir}.old`;
   if (await exists(dir)) {
     if (await exists(old)) await Deno.remove(old, { recursive: true });
@@ -118,7 +114,7 @@ export async function recoverCheckpointDir(
   }
   if (!(await exists(old))) return "missing";
   await Deno.rename(old, dir);
-  await syncDir(dirname(dir));
+  await syncDir(parent);
   return "restored";
 }
 

@@ -47,8 +47,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const out = Tensor.empty(perm.map((a) => x.shape[a]), x.dtype, x.backend);
   run(permuteKernel, { a: x, out, shape: x.shape, perm });
   if (!needsGrad(x)) return out;
-  const inv = new Array<number>(r);
-  perm.forEach((p, k) => (inv[p] = k));
+  const inv = perm.map((_, k) => perm.indexOf(k));
   return record(out, [x], (g) => [permute(g, inv)]);
 }
 
