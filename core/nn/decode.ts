@@ -31,12 +31,6 @@ export interface DecodeOptions {
   recurrences?: number;
 }
 
-/** Abacus index (or absolute position) of the token at `t` of a row, given the row so far. */
-function positionOf(model: ArithmeticModel, row: number[], t: number): number {
-  if (model.arch.posEmbedding === "abacus") return abacusIndices(row.slice(0, t + 1), t + 1)[t];
-  return t;
-}
-
 /**
  * Generates greedily from a batch of prompts of any lengths.
  *
@@ -151,9 +145,10 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
           // One position per row, at the row's own length.
           const ids = new Int32Array(rows.map((r) => r[r.length - 1]));
           const at = rows.map((r) => r.length - 1);
-          const pos = a.posEmbedding
-            ? new Int32Array(rows.map((r, b) => positionOf(model, r, at[b])))
-            : null;
+          // Each row's last token at its Abacus index, or its absolute position.
+          const last = (r: number[], t: number) =>
+            a.posEmbedding === "abacus" ? abacusIndices(r, r.length)[t] : t;
+          const pos = a.posEmbedding ? new Int32Array(rows.map((r, b) => last(r, at[b]))) : null;
           x = model.embedAt(ids, pos, B, 1);
           state = initialState(a, x, o.seed, at);
           const lengths = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
