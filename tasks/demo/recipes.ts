@@ -5,7 +5,7 @@
 // the demo's 1..5 are generated on first use); multiplication and sorting use their presets' data.
 
 import { join } from "node:path";
-import { listCheckpoints, readCheckpointState } from "../../core/checkpoint_read.ts";
+import { listCheckpoints, readCheckpointState } from "../../core/checkpoint.ts";
 import { loadConfig } from "../../cli/config.ts";
 import { ensureDataset } from "../../data/generate.ts";
 import { datasetDir, datasetName } from "../../data/presets.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { listCheckpoints } from "../../core/checkpoint_read.ts";
+import { listCheckpoints } from "../../core/checkpoint.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { Backend } from "../../core/backend.ts";

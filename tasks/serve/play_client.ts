@@ -13,13 +13,12 @@
  */
 import { type Backend, CPU } from "../../core/backend.ts";
 import { Device } from "../../core/device.ts";
-import { noGrad } from "../../core/grad_mode.ts";
 import { abacusIndices } from "../../core/nn/abacus.ts";
 import type { Arch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import { decodeSafetensors } from "../../core/safetensors.ts";
-import { scope } from "../../core/tensor.ts";
+import { noGrad, scope } from "../../core/tensor.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
 import { checkpointModel } from "../eval/weights.ts";
 import type { PlayModel } from "./runs.ts";

@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
+import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint.ts";
 import { parseArchConfig } from "../../cli/config.ts";
 import type { ArchConfig } from "../../cli/config_types.ts";
 import { readTrainingMeta } from "../eval/model_io.ts";

@@ -5,8 +5,7 @@
 
 import { basename, join } from "node:path";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import type { CheckpointState } from "../../core/checkpoint_read.ts";
-import type { CrashPoint } from "../../core/checkpoint.ts";
+import type { CheckpointState, CrashPoint } from "../../core/checkpoint.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW } from "../../core/optim.ts";
 import type { Dataset } from "../../data/dataset.ts";

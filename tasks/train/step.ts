@@ -6,10 +6,9 @@
 import { trainingLoss } from "../../core/nn/objective.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import type { AdamW } from "../../core/optim.ts";
-import { noGrad } from "../../core/grad_mode.ts";
 import { backward } from "../../core/ops/backward.ts";
 import { add, scale } from "../../core/ops/elementwise.ts";
-import { scope, type Tensor } from "../../core/tensor.ts";
+import { noGrad, scope, type Tensor } from "../../core/tensor.ts";
 import { TrainError } from "./errors.ts";
 
 /**
