@@ -22,7 +22,6 @@
 export * from "./core/tensor.ts";
 export * from "./core/backend.ts";
 export { Device, getDevice } from "./core/device.ts";
-export { isGradEnabled, noGrad } from "./core/grad_mode.ts";
 export { record } from "./core/autograd.ts";
 export * from "./core/ops/basic.ts";
 export * from "./core/ops/elementwise.ts";

@@ -13,8 +13,8 @@ import { parse, stringify } from "npm:yaml@^2.6.0";
 import { is } from "npm:valibot@1.5.0";
 import { resolve } from "node:path";
 import { GROUP_OPTIONS, PRESET_NAMES, schemaFor } from "./config_keys.ts";
-import { closestKeys, describeKey, type Key, keyInfo } from "./config_schema.ts";
-import type { ArchConfig, Config, ConfigKind, ConfigOf } from "./config_types.ts";
+import { describeKey, type Key, keyInfo } from "./config_schema.ts";
+import type { ArchConfig, Config, ConfigKind, ConfigOf, PretrainConfig } from "./config_types.ts";
 import {
   ConfigError,
   type ConfigValue,
@@ -64,16 +64,8 @@ export interface LoadOptions {
   readonly env?: (name: string) => string | undefined;
   /** Folder that relative `base_dir` / `model_dir` are resolved against (default: `Deno.cwd()`). */
   readonly cwd?: string;
-  /** Receives each note about ignored keys (loadConfig default: `console.error`). */
+  /** Receives each note about an ignored key that was set (default: `console.error`). */
   readonly log?: (line: string) => void;
-}
-
-/** A resolved config and the notes about ignored keys that were set. */
-export interface Resolved<K extends ConfigKind> {
-  /** The frozen config. */
-  readonly config: ConfigOf<K>;
-  /** One line per ignored key set by the preset or the command line. */
-  readonly notes: readonly string[];
 }
 
 async function readText(rel: string, what: string): Promise<string> {
@@ -188,8 +180,8 @@ function parseArgs(args: readonly string[], kind: ConfigKind): Parsed {
       if (out.preset !== null) fail("Give at most one preset=NAME");
       const name = String(o.value);
       if (!PRESET_NAMES.includes(name)) {
-        const { keys } = closestKeys(name, [...PRESET_NAMES]);
-        fail(`Unknown preset "${name}": did you mean ${keys[0]}? (see --help)`);
+        const best = closestKeys(name, PRESET_NAMES)[0].key;
+        fail(`Unknown preset "${name}": did you mean ${best}? (see --help)`);
       }
       out.preset = name;
     } else if (Object.hasOwn(groups, o.key) && !isMap(o.value)) {
@@ -233,40 +225,31 @@ const REF = /\$\{([^}]*)\}/g;
  */
 function resolveInterpolations(tree: Tree): void {
   const resolving = new Set<string>();
-  const resolveAt = (path: string): ConfigValue => {
-    const v = getPath(tree, path);
-    if (typeof v !== "string" || !v.includes("${")) return v as ConfigValue;
-    if (resolving.has(path)) fail(`Cannot resolve ${path}: its interpolation refers to itself`);
-    resolving.add(path);
-    const out = resolveText(v, path);
-    resolving.delete(path);
-    setPath(tree, path, out);
-    return out;
-  };
   const resolveText = (text: string, where: string): ConfigValue => {
     const lookup = (ref: string): ConfigValue => {
       if (ref.includes(":") || !/^[\w.-]+$/.test(ref)) {
         fail(`Cannot resolve \${${ref}} in ${where}: only \${key.path} is supported`);
       }
-      if (getPath(tree, ref) === undefined) {
-        fail(`Cannot resolve \${${ref}} in ${where}: no such key`);
-      }
-      return resolveAt(ref);
+      const v = getPath(tree, ref);
+      if (v === undefined) fail(`Cannot resolve \${${ref}} in ${where}: no such key`);
+      if (typeof v !== "string" || !v.includes("${")) return v;
+      if (resolving.has(ref)) fail(`Cannot resolve ${ref}: its interpolation refers to itself`);
+      resolving.add(ref);
+      const out = resolveText(v, ref);
+      resolving.delete(ref);
+      setPath(tree, ref, out);
+      return out;
     };
     const whole = /^\$\{([^}]*)\}$/.exec(text);
-    if (whole) return lookup(whole[1]);
-    return text.replace(REF, (_, ref: string) => String(lookup(ref)));
+    return whole ? lookup(whole[1]) : text.replace(REF, (_, ref: string) => String(lookup(ref)));
   };
+  const resolveAll = (v: ConfigValue, path: string): ConfigValue =>
+    typeof v === "string" && v.includes("${") ? resolveText(v, path) : v;
   const walk = (node: Tree, prefix: string): void => {
     for (const [k, v] of Object.entries(node)) {
       const path = prefix ? `${prefix}.${k}` : k;
       if (isMap(v)) walk(v, path);
-      else if (typeof v === "string") resolveAt(path);
-      else if (Array.isArray(v)) {
-        node[k] = v.map((x) =>
-          typeof x === "string" && x.includes("${") ? resolveText(x, path) : x
-        );
-      }
+      else node[k] = Array.isArray(v) ? v.map((x) => resolveAll(x, path)) : resolveAll(v, path);
     }
   };
   walk(tree, "");
@@ -292,23 +275,52 @@ function coerce(o: Override, spec: Key | undefined): ConfigValue {
   return o.value;
 }
 
+/** Optimal-string-alignment edit distance (insertions, deletions, substitutions, swaps). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * The three valid keys nearest a mistyped one, best first, each with whether it is near enough
+ * to ask "did you mean". Compares whole dotted paths and last segments (so `hiden_size` finds
+ * `arch.hidden_size`).
+ */
+function closestKeys(wrong: string, valid: Iterable<string>): { key: string; close: boolean }[] {
+  const tail = (s: string): string => s.slice(s.lastIndexOf(".") + 1);
+  const near = Math.max(2, Math.floor(tail(wrong).length / 3));
+  const scored = [...valid].map((key) => ({
+    key,
+    score: key.endsWith(`.${wrong}`)
+      ? 0.5
+      : Math.min(editDistance(wrong, key), editDistance(tail(wrong), tail(key)) + 1),
+  }));
+  scored.sort((x, y) => x.score - y.score || x.key.localeCompare(y.key));
+  return scored.slice(0, 3).map(({ key, score }) => ({ key, close: score <= near }));
+}
+
 /** The one-line error for an unknown key, naming the closest valid keys. */
-function unknownKeyError(
-  path: string,
-  valid: Iterable<string>,
-  origin?: string,
-): ConfigError {
-  const { keys, close } = closestKeys(path, valid);
+function unknownKeyError(path: string, valid: Iterable<string>, origin?: string): ConfigError {
+  const found = closestKeys(path, valid);
   const where = origin ? ` (in ${origin})` : "";
-  if (close) {
-    const near = keys.filter((k, i) => i === 0 || closestKeys(path, [k]).close);
-    const list = near.length === 1
-      ? near[0]
-      : `${near.slice(0, -1).join(", ")} or ${near[near.length - 1]}`;
+  const near = found.filter((f) => f.close).map((f) => f.key);
+  if (near.length > 0) {
+    const list = near.join(", ").replace(/, ([^,]*)$/, " or $1"); // "a, b or c"
     return new ConfigError(`Unknown config key "${path}"${where}: did you mean ${list}?`);
   }
+  const keys = found.map((f) => f.key).join(", ");
   return new ConfigError(
-    `Unknown config key "${path}"${where}: the closest valid keys are ${keys.join(", ")}`,
+    `Unknown config key "${path}"${where}: the closest valid keys are ${keys}`,
   );
 }
 
@@ -344,14 +356,10 @@ function validateTree(
   }
 }
 
-function archChecks(arch: Tree, p: string): void {
-  const get = (k: string): ConfigValue | undefined => getPath(arch, k);
-  const [hidden, heads, dim, intermed] = [
-    "hidden_size",
-    "attention.num_attention_heads",
-    "embedding.embedding_dim",
-    "intermed_size",
-  ].map(get) as number[];
+/** The rules that tie arch keys together; `p` prefixes the key names (`arch.` in a full config). */
+function archChecks(arch: ArchConfig, p: string): void {
+  const { hidden_size: hidden, intermed_size: intermed, attention } = arch;
+  const dim = arch.embedding.embedding_dim, heads = attention.num_attention_heads;
   if (dim !== hidden) {
     fail(`${p}embedding.embedding_dim (${dim}) must equal ${p}hidden_size (${hidden})`);
   }
@@ -363,8 +371,8 @@ function archChecks(arch: Tree, p: string): void {
   if (intermed % 2 !== 0) {
     fail(`${p}intermed_size (${intermed}) must be even: the GLU splits it in two halves`);
   }
-  const rotary = get("attention.rotary_embedding");
-  if (rotary !== false && get("attention.type") !== "self-attention") {
+  const rotary = attention.rotary_embedding;
+  if (rotary !== false && attention.type !== "self-attention") {
     const what = rotary === "fire" ? "fire" : "True";
     fail(
       `${p}attention.rotary_embedding=${what} needs ${p}attention.type=self-attention, as upstream`,
@@ -372,9 +380,9 @@ function archChecks(arch: Tree, p: string): void {
   }
 }
 
-/** The rules that tie keys together, naming the keys involved. */
+/** The rules that tie keys together, naming the keys involved (on a tree of valid keys). */
 function crossCheck(tree: Tree, kind: ConfigKind | "arch"): void {
-  if (kind === "arch") return archChecks(tree, "");
+  if (kind === "arch") return archChecks(tree as unknown as ArchConfig, "");
   if (kind === "eval") {
     const shard = tree.shard;
     if (typeof shard === "string" && shard !== "auto") {
@@ -387,24 +395,21 @@ function crossCheck(tree: Tree, kind: ConfigKind | "arch"): void {
     if (steps.length > 1) fail(`Set at most one big_eval_step_k, got ${steps.join(", ")}`);
     return;
   }
-  archChecks(tree.arch as Tree, "arch.");
-  const num = (path: string): number => getPath(tree, path) as number;
-  if (num("impl.microbatch_size") > num("train.batch_size")) {
+  const { arch, impl, train } = tree as unknown as PretrainConfig;
+  archChecks(arch, "arch.");
+  if (impl.microbatch_size > train.batch_size) {
     fail(
-      `impl.microbatch_size (${num("impl.microbatch_size")}) must not exceed ` +
-        `train.batch_size (${num("train.batch_size")})`,
+      `impl.microbatch_size (${impl.microbatch_size}) must not exceed ` +
+        `train.batch_size (${train.batch_size})`,
     );
   }
-  if (
-    getPath(tree, "train.budget_tokens") !== null && getPath(tree, "train.budget_steps") !== null
-  ) {
+  if (train.budget_tokens !== null && train.budget_steps !== null) {
     fail("Set at most one of train.budget_tokens and train.budget_steps");
   }
-  const betas = getPath(tree, "train.optim.betas") as number[];
-  if (betas.some((b) => !(b >= 0 && b < 1))) {
-    fail(`train.optim.betas must lie in [0, 1), got [${betas.join(", ")}]`);
+  if (train.optim.betas.some((b) => !(b >= 0 && b < 1))) {
+    fail(`train.optim.betas must lie in [0, 1), got [${train.optim.betas.join(", ")}]`);
   }
-  if (num("train.warmup_steps") + num("train.cooldown_steps") > 1) {
+  if (train.warmup_steps + train.cooldown_steps > 1) {
     fail("train.warmup_steps + train.cooldown_steps must not exceed 1 (fractions of the budget)");
   }
 }
@@ -440,34 +445,30 @@ function checkConfig<T>(
 }
 
 /**
- * Resolves a config from arguments: defaults <- preset <- `key=value` overrides, validated.
+ * Loads the config of `deno task train` (`pretrain`) or `deno task eval` (`eval`).
  *
- * Like {@link loadConfig} but returns the notes about ignored keys instead of printing them.
+ * Merge order: YAML defaults (with `arch=`/`data=`/... group choices) <- `preset=NAME` <-
+ * `key=value` arguments. Unknown keys, wrong types and unsupported values throw a
+ * `ConfigError` with one line; ignored upstream keys that were set print a note.
  *
  * @example
  * ```ts
- * import { resolveConfig } from "@arith/abacus/config";
+ * import { loadConfig } from "@arith/abacus/config";
  * import { deepEqual } from "node:assert/strict";
  *
- * const { config, notes } = await resolveConfig(["impl.compile_torch=False"], "pretrain");
- * deepEqual(config.arch.maximal_recurrence_in_eval, 4);
- * deepEqual(notes.length, 1);
+ * const cfg = await loadConfig(["preset=tiny-addition", "train.steps=40"], "pretrain");
+ * deepEqual([cfg.arch.hidden_size, cfg.train.steps], [64, 40]);
  * ```
- *
- * @param args Command-line arguments (`key=value`, `preset=NAME`, `arch=OPTION`).
  */
-export async function resolveConfig<K extends ConfigKind>(
+export async function loadConfig<K extends ConfigKind>(
   args: readonly string[],
   kind: K,
   options: LoadOptions = {},
-): Promise<Resolved<K>> {
+): Promise<ConfigOf<K>> {
   const schema = schemaFor(kind);
   const valid = [...schema.keys(), ...Object.keys(GROUP_OPTIONS[kind])];
   const parsed = parseArgs(args, kind);
-  const root = await readYaml(
-    kind === "pretrain" ? "cfg_pretrain.yaml" : "cfg_eval.yaml",
-    `the ${kind} defaults`,
-  );
+  const root = await readYaml(`cfg_${kind}.yaml`, `the ${kind} defaults`);
   const tree: Tree = { ...root };
   for (const [group, opts] of Object.entries(GROUP_OPTIONS[kind])) {
     const option = parsed.groups[group] ?? opts[0];
@@ -493,13 +494,10 @@ export async function resolveConfig<K extends ConfigKind>(
     for (const [k, v] of Object.entries(preset)) apply(k, v, `preset ${parsed.preset}`);
     tree.preset = parsed.preset;
   }
-  const cli = new Set<string>();
-  for (const o of parsed.overrides) {
-    apply(o.key, coerce(o, schema.get(o.key)), "");
-    cli.add(o.key);
-  }
+  for (const o of parsed.overrides) apply(o.key, coerce(o, schema.get(o.key)), "");
+  const given = (key: string) => parsed.overrides.some((o) => o.key === key);
   const path = "data.sources.arithmetic.tokenized_dataset_path";
-  if (cli.has(path) && !cli.has("data.dataset") && isMap(tree.data)) tree.data.dataset = null;
+  if (given(path) && !given("data.dataset") && isMap(tree.data)) tree.data.dataset = null;
   const base = tree.base_dir ?? null; // any other value is reported by checkConfig
   if (base === null || typeof base === "string") tree.base_dir = resolveBaseDir(base, options);
   if (tree.model_dir === null) tree.model_dir = tree.base_dir;
@@ -508,38 +506,12 @@ export async function resolveConfig<K extends ConfigKind>(
     tree.model_dir = resolve(options.cwd ?? Deno.cwd(), tree.model_dir);
   }
   const config = checkConfig<ConfigOf<K>>(tree, kind, originOf);
-  const notes: string[] = [];
+  const log = options.log ?? console.error;
   for (const [k, origin] of originOf) {
     const { use, note } = keyInfo(schema.get(k)!);
     const from = origin ? ` (from ${origin})` : "";
-    if (use === "ignored") notes.push(`Note: ${k}${from} is accepted and ignored: ${note}`);
+    if (use === "ignored") log(`Note: ${k}${from} is accepted and ignored: ${note}`);
   }
-  return { config, notes };
-}
-
-/**
- * Loads the config of `deno task train` (`pretrain`) or `deno task eval` (`eval`).
- *
- * Merge order: YAML defaults (with `arch=`/`data=`/... group choices) <- `preset=NAME` <-
- * `key=value` arguments. Unknown keys, wrong types and unsupported values throw a
- * `ConfigError` with one line; ignored upstream keys that were set print a note.
- *
- * @example
- * ```ts
- * import { loadConfig } from "@arith/abacus/config";
- * import { deepEqual } from "node:assert/strict";
- *
- * const cfg = await loadConfig(["preset=tiny-addition", "train.steps=40"], "pretrain");
- * deepEqual([cfg.arch.hidden_size, cfg.train.steps], [64, 40]);
- * ```
- */
-export async function loadConfig<K extends ConfigKind>(
-  args: readonly string[],
-  kind: K,
-  options: LoadOptions = {},
-): Promise<ConfigOf<K>> {
-  const { config, notes } = await resolveConfig(args, kind, options);
-  for (const note of notes) (options.log ?? console.error)(note);
   return config;
 }
 

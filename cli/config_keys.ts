@@ -340,26 +340,26 @@ const _inferred: [
 const NAMED = new Map(Object.entries(CONFIG_SCHEMAS).map(([name, s]) => [s, name]));
 
 // deno-lint-ignore no-explicit-any
-function tsType(s: any, indent: string, path: string): string {
+function tsType(s: any, indent: string): string {
   if (s.pipe) {
     const { use, allowed } = keyInfo(s);
     if (use === "restricted") return allowed!.map((a) => JSON.stringify(a)).join(" | ");
-    return tsType(s.pipe[0], indent, path);
+    return tsType(s.pipe[0], indent);
   }
   switch (s.type) {
     case "nullable":
-      return `${tsType(s.wrapped, indent, path)} | null`;
+      return `${tsType(s.wrapped, indent)} | null`;
     case "union":
       return s.options.map((o: { literal: unknown }) => JSON.stringify(o.literal)).join(" | ");
     case "array":
-      return `${tsType(s.item, indent, path)}[]`;
+      return `${tsType(s.item, indent)}[]`;
     case "record":
       return "Record<string, unknown>";
     case "object": {
       const lines = Object.entries(s.entries as Record<string, Key>).map(([k, e]) => {
-        const type = /^(base|model)_dir$/.test(k) && !path
+        const type = /^(base|model)_dir$/.test(k) && !indent // resolved to folders at top level
           ? "string"
-          : NAMED.get(e) ?? tsType(e, `${indent}  `, k);
+          : NAMED.get(e) ?? tsType(e, `${indent}  `);
         return `${indent}  readonly ${k}: ${type};`;
       });
       return `{\n${lines.join("\n")}\n${indent}}`;
@@ -392,7 +392,7 @@ export function configTypes(): string {
   ];
   for (const [name, schema] of Object.entries(CONFIG_SCHEMAS)) {
     out.push("", `/** The \`${name}\` config, as the schema defines it. */`);
-    out.push(`export interface ${name} ${tsType(schema, "", "")}`);
+    out.push(`export interface ${name} ${tsType(schema, "")}`);
   }
   out.push(
     "",

@@ -1,7 +1,6 @@
 // The vocabulary of the config schema: valibot schemas for one key each (type, None-ability, help
 // line, and whether abacus supports it, ignores it with a note or restricts it to some values),
-// read back by introspection for messages, `--help` and docs/config.md. Also the "did you mean"
-// search used by every error message about keys.
+// read back by introspection for messages, `--help` and docs/config.md.
 
 import * as v from "npm:valibot@1.5.0";
 import { type ConfigValue, formatValue } from "./overrides.ts";
@@ -107,13 +106,11 @@ export function int(min?: number): Key<number> {
   const i = v.pipe(v.number(), v.integer());
   return min === undefined ? i : v.pipe(i, v.minValue(min));
 }
-/** A finite number, optionally with a minimum (and a maximum). */
+/** A number (valibot refuses NaN), optionally with a minimum (and a maximum). */
 export function float(min?: number, max?: number): Key<number> {
-  const n = v.pipe(v.number(), v.check((x) => !Number.isNaN(x)));
-  if (min === undefined) return n;
-  return max === undefined
-    ? v.pipe(n, v.minValue(min))
-    : v.pipe(n, v.minValue(min), v.maxValue(max));
+  if (min === undefined) return v.number();
+  const atLeast = v.pipe(v.number(), v.minValue(min));
+  return max === undefined ? atLeast : v.pipe(atLeast, v.maxValue(max));
 }
 /** True/False. */
 export const bool: Key<boolean> = v.boolean();
@@ -149,53 +146,3 @@ export function only<T, const A extends T>(type: Key<T>, allowed: A[], note: str
 }
 /** A run name: one folder name. */
 export const NAME: Key<string> = str(/^(?!\.\.?$)[^/\\]+$/, "add_run_1 (a folder name)");
-
-/** Optimal-string-alignment edit distance (insertions, deletions, substitutions, swaps). */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
-  for (let j = 1; j <= b.length; j++) d[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[a.length][b.length];
-}
-
-/**
- * The valid keys closest to a mistyped one, best first.
- *
- * Compares whole dotted paths and last segments (so `hiden_size` finds `arch.hidden_size`).
- * `close` says whether the best match is near enough to ask "did you mean".
- *
- * @example
- * ```ts
- * import { closestKeys } from "./config_schema.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * const found = closestKeys("arch.hiden_size", ["arch.hidden_size", "arch.norm", "seed"]);
- * deepEqual(found, { keys: ["arch.hidden_size", "arch.norm", "seed"], close: true });
- * ```
- *
- * @returns The nearest keys and whether the best is close.
- */
-export function closestKeys(
-  wrong: string,
-  valid: Iterable<string>,
-  limit = 3,
-): { keys: string[]; close: boolean } {
-  const tail = (s: string): string => s.slice(s.lastIndexOf(".") + 1);
-  const scored = [...valid].map((k) => {
-    let score = Math.min(editDistance(wrong, k), editDistance(tail(wrong), tail(k)) + 1);
-    if (k.endsWith(`.${wrong}`)) score = 0.5;
-    return { k, score };
-  });
-  scored.sort((x, y) => x.score - y.score || x.k.localeCompare(y.k));
-  const best = scored.slice(0, limit);
-  const close = best.length > 0 && best[0].score <= Math.max(2, Math.floor(tail(wrong).length / 3));
-  return { keys: best.map((x) => x.k), close };
-}

@@ -12,13 +12,13 @@ export type ConfigValue =
   | ConfigValue[]
   | { [key: string]: ConfigValue };
 
-/** A bad config argument, key or value; tasks print its message as one line and exit non-zero. */
+/**
+ * A bad config argument, key or value; tasks print its message (sentence case, no final period)
+ * as one line and exit non-zero.
+ */
 export class ConfigError extends Error {
-  /** @param message Sentence-case message without a trailing period. */
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
+  /** `ConfigError`, so a caught error can be told apart without importing the class. */
+  override name: string = "ConfigError";
 }
 
 /** One parsed `key=value` argument. */
@@ -226,14 +226,12 @@ export function parseOverride(arg: string): Override {
  * deepEqual(formatValue([null, true, "a", 2]), '[None, True, "a", 2]');
  * ```
  */
-export function formatValue(value: ConfigValue | undefined): string {
-  if (value === undefined) return "nothing";
+export function formatValue(value: ConfigValue): string {
   if (value === null) return "None";
   if (value === true) return "True";
   if (value === false) return "False";
-  if (typeof value === "number" || typeof value === "string") {
-    return typeof value === "string" ? JSON.stringify(value) : String(value);
-  }
+  if (typeof value === "number") return String(value);
+  if (typeof value === "string") return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(formatValue).join(", ")}]`;
   const parts = Object.entries(value).map(([k, v]) => `${k}: ${formatValue(v)}`);
   return `{${parts.join(", ")}}`;

@@ -1,7 +1,7 @@
 /**
  * `ParamArena`: every parameter of a model lives in one flat f32 buffer and every gradient in
  * another, so the optimizer updates all of them in one dispatch and zeroes all gradients in one
- * fill. Parameters are tensor views at 256-byte-aligned offsets, weight-decay group first.
+ * fill.
  * @module
  */
 import { roundUp } from "../kernels/context.ts";
@@ -18,7 +18,6 @@ export const ARENA_ALIGN = 64;
 export interface ParamSpec {
   /** State-dict key (upstream's name), unique in the arena. */
   name: string;
-  /** Dimensions. */
   shape: readonly number[];
   /**
    * Whether weight decay applies (default: upstream's `limited_decay_keys` rule, not when the
@@ -29,15 +28,12 @@ export interface ParamSpec {
 
 /** Where one parameter lives in the arena. */
 export interface ParamEntry {
-  /** State-dict key. */
   readonly name: string;
   /** The parameter (a view into the parameter arena; `grad` is a view into the gradient arena). */
   readonly param: Tensor;
   /** First element in the arena (a multiple of `ARENA_ALIGN`). */
   readonly offset: number;
-  /** Element count. */
   readonly size: number;
-  /** Whether weight decay applies. */
   readonly decay: boolean;
 }
 
@@ -69,14 +65,12 @@ export interface ParamEntry {
  * ```
  */
 export class ParamArena {
-  /** Where the buffers live. */
   readonly backend: Backend;
   /** Total elements, padding included (a multiple of 64). */
   readonly size: number;
   /** First element of the no-decay group. */
   readonly decayEnd: number = 0;
-  #entries = new Map<string, ParamEntry>();
-  #order: ParamEntry[] = [];
+  #entries = new Map<string, ParamEntry>(); // in the order given
   #params: GPUBuffer | Float32Array;
   #grads: GPUBuffer | Float32Array;
   #disposed = false;
@@ -84,7 +78,6 @@ export class ParamArena {
   /**
    * Lays out and allocates the parameters (zero-filled).
    *
-   * @param backend the cpu backend or a WebGPU device
    * @param specs parameters, in state-dict order
    * @throws Error on a duplicate name, a bad shape, or an arena over the device's buffer size limit
    */
@@ -98,8 +91,7 @@ export class ParamArena {
         throw new Error(`Parameter ${s.name} has a bad shape [${s.shape.join(", ")}]`);
       }
     }
-    // The weight-decay group first, each parameter ARENA_ALIGN-aligned, so the arena's
-    // whole-buffer kernels need only one boundary.
+    // Decay group first, so the arena's whole-buffer kernels need only one boundary.
     const decay = specs.map((s) => s.decay ?? !/bias|LayerNorm|norm/.test(s.name));
     const offsets: number[] = [];
     let at = 0;
@@ -112,23 +104,18 @@ export class ParamArena {
       if (pass) this.decayEnd = at;
     }
     this.size = Math.max(at, ARENA_ALIGN);
-    if (backend.kind === "cpu") {
-      this.#params = new Float32Array(this.size);
-      this.#grads = new Float32Array(this.size);
-    } else {
-      // Whole-arena kernels (fill, AdamW, gradient norm) bind it in chunks, so only the buffer
-      // size limit applies, not the (often much smaller) binding limit.
-      const bytes = this.size * 4;
-      const limit = backend.device.limits.maxBufferSize;
-      if (bytes > limit) {
-        throw new Error(
-          `Cannot fit ${this.size} parameters in one arena: ${bytes} bytes exceed the device's ` +
-            `buffer size limit of ${limit} bytes`,
-        );
-      }
-      this.#params = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
-      this.#grads = backend.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
+    // Whole-arena kernels (fill, AdamW, gradient norm) bind it in chunks, so only the buffer size
+    // limit applies, not the (often much smaller) binding limit.
+    const bytes = this.size * 4;
+    const limit = backend.kind === "cpu" ? Infinity : backend.device.limits.maxBufferSize;
+    if (bytes > limit) {
+      throw new Error(
+        `Cannot fit ${this.size} parameters in one arena: ${bytes} bytes exceed the device's ` +
+          `buffer size limit of ${limit} bytes`,
+      );
     }
+    this.#params = this.newFlat();
+    this.#grads = this.newFlat();
     specs.forEach((s, i) => {
       const offset = offsets[i];
       // keep(): the arena owns its views, so an enclosing scope() must not dispose them.
@@ -137,18 +124,17 @@ export class ParamArena {
       param.grad = keep(Tensor.view(s.shape, backend, this.#grads, offset));
       const e: ParamEntry = { name: s.name, param, offset, size: numel(s.shape), decay: decay[i] };
       this.#entries.set(s.name, e);
-      this.#order.push(e);
     });
   }
 
   /** Parameter names in the order given (state-dict order). */
   get names(): string[] {
-    return this.#order.map((e) => e.name);
+    return [...this.#entries.keys()];
   }
 
   /** Every parameter with its placement, in the order given. */
   get entries(): readonly ParamEntry[] {
-    return this.#order;
+    return [...this.#entries.values()];
   }
 
   /** The flat parameter buffer (webgpu) or array (cpu), `size` elements. */
@@ -197,12 +183,8 @@ export class ParamArena {
     if (values.length !== e.size) {
       throw new Error(`Parameter ${name} has ${e.size} values, got ${values.length}`);
     }
-    const base = this.#params;
-    if (base instanceof Float32Array) base.set(values, e.offset);
-    else {
-      const data = values instanceof Float32Array ? values : Float32Array.from(values);
-      (this.backend as Device).upload({ buffer: base, offset: e.offset * 4 }, data);
-    }
+    const data = values instanceof Float32Array ? values : Float32Array.from(values);
+    this.writeFlat(this.#params, data, e.offset);
   }
 
   /**
@@ -228,25 +210,49 @@ export class ParamArena {
    * @param which parameters (default) or gradients
    * @returns arrays by state-dict key, in state-dict order
    */
-  async readAll(which: "param" | "grad" = "param"): Promise<Record<string, Float32Array>> {
+  readAll(which: "param" | "grad" = "param"): Promise<Record<string, Float32Array>> {
     this.#check();
-    const base = which === "param" ? this.#params : this.#grads;
-    const flat = base instanceof Float32Array
-      ? base
-      : new Float32Array(await (this.backend as Device).read(base, this.size * 4));
-    return this.split(flat);
+    return this.readFlat(which === "param" ? this.#params : this.#grads);
   }
 
   /**
-   * Cuts a flat arena-shaped array into per-parameter copies (e.g. optimizer moments).
+   * A zeroed flat f32 array beside the arena's (e.g. optimizer moments), outside the buffer pool;
+   * free it with `freeFlat`.
    *
-   * @param flat `size` elements laid out like this arena
+   * @param n elements (default `size`: an arena-shaped array)
+   */
+  newFlat(n: number = this.size): GPUBuffer | Float32Array {
+    const b = this.backend;
+    return b.kind === "cpu"
+      ? new Float32Array(n)
+      : b.device.createBuffer({ size: n * 4, usage: STORAGE_USAGE });
+  }
+
+  /**
+   * Reads an arena-shaped flat array back (one readback) as per-parameter copies.
+   *
    * @returns arrays by state-dict key, in state-dict order
    */
-  split(flat: Float32Array): Record<string, Float32Array> {
+  async readFlat(flat: GPUBuffer | Float32Array): Promise<Record<string, Float32Array>> {
+    const all = flat instanceof Float32Array
+      ? flat
+      : new Float32Array(await (this.backend as Device).read(flat, this.size * 4));
     const out: Record<string, Float32Array> = {};
-    for (const e of this.#order) out[e.name] = flat.slice(e.offset, e.offset + e.size);
+    for (const e of this.#entries.values()) out[e.name] = all.slice(e.offset, e.offset + e.size);
     return out;
+  }
+
+  /** Writes `data` into a flat array from element `offset` (in submission order on webgpu). */
+  writeFlat(flat: GPUBuffer | Float32Array, data: Float32Array, offset = 0): void {
+    if (flat instanceof Float32Array) flat.set(data, offset);
+    else (this.backend as Device).upload({ buffer: flat, offset: offset * 4 }, data);
+  }
+
+  /** Frees flat arrays from `newFlat` (flushing first: recorded commands may still use them). */
+  freeFlat(...flats: (GPUBuffer | Float32Array | null)[]): void {
+    if (this.backend.kind === "cpu") return;
+    this.backend.flush();
+    for (const f of flats) (f as GPUBuffer | null)?.destroy();
   }
 
   /**
@@ -258,7 +264,7 @@ export class ParamArena {
    */
   join(values: Record<string, ArrayLike<number>>, what = "values"): Float32Array {
     const flat = new Float32Array(this.size);
-    for (const e of this.#order) {
+    for (const e of this.#entries.values()) {
       const v = values[e.name];
       if (!v || v.length !== e.size) {
         throw new Error(
@@ -274,15 +280,12 @@ export class ParamArena {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const e of this.#order) {
+    for (const e of this.#entries.values()) {
       e.param.grad?.dispose();
       e.param.grad = null;
       e.param.dispose();
     }
-    if (this.#params instanceof Float32Array || this.#grads instanceof Float32Array) return;
-    (this.backend as Device).flush(); // recorded commands may still use the buffers
-    this.#params.destroy();
-    this.#grads.destroy();
+    this.freeFlat(this.#params, this.#grads);
   }
 
   #check(): void {

@@ -7,8 +7,7 @@
  * Reference: micrograd-style closures per op; gradients accumulate across microbatches.
  * @module
  */
-import { isGradEnabled, noGrad } from "./grad_mode.ts";
-import { keep, scope, type Tensor } from "./tensor.ts";
+import { isGradEnabled, keep, noGrad, scope, type Tensor } from "./tensor.ts";
 
 /**
  * Attaches a gradient rule to an op's output when any input requires a gradient.
@@ -71,14 +70,6 @@ function topoOrder(root: Tensor): Tensor[] {
   return order;
 }
 
-/** The tensor additions that sum gradients (ops, supplied by the ops layer). */
-export interface GradAdditions {
-  /** Returns a new tensor a + b. */
-  add(a: Tensor, b: Tensor): Tensor;
-  /** Adds `src` into `dst` in place. */
-  addInto(dst: Tensor, src: Tensor): void;
-}
-
 /**
  * Back-propagates from a scalar (or any) tensor, accumulating into `grad` of leaf tensors that
  * require gradients. The graph is freed as it goes (nodes released, gradients disposed). The
@@ -90,9 +81,13 @@ export interface GradAdditions {
  * backpropagate(loss, onesLike(loss), { add, addInto });
  * ```
  * @param seed gradient of the root (disposed by the walk)
- * @param additions sum gradients (run without recording)
+ * @param additions the ops that sum gradients, a + b and `dst += src` (run without recording)
  */
-export function backpropagate(root: Tensor, seed: Tensor, additions: GradAdditions): void {
+export function backpropagate(
+  root: Tensor,
+  seed: Tensor,
+  additions: { add(a: Tensor, b: Tensor): Tensor; addInto(dst: Tensor, src: Tensor): void },
+): void {
   const order = topoOrder(root);
   const grads = new Map<Tensor, Tensor>([[root, seed]]);
   for (let idx = order.length - 1; idx >= 0; idx--) {

@@ -14,7 +14,6 @@ export type TypedArray = Float32Array | Int32Array | Uint32Array;
 
 /** The plain-TypeScript backend: every op runs its CPU reference. */
 export interface CpuBackend {
-  /** Discriminator. */
   readonly kind: "cpu";
   /** Store f32 tensors made by ops as float64 (gradient checks against finite differences). */
   readonly float64?: boolean;
@@ -54,8 +53,6 @@ let backendChoice: Backend | null = null;
 
 /**
  * Sets the backend that `Tensor.fromArray` and model code use when none is given.
- *
- * @param backend the cpu backend or a WebGPU device
  */
 export function setDefaultBackend(backend: Backend): void {
   backendChoice = backend;

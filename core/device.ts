@@ -40,12 +40,9 @@ function cachePaths(): { dir: string; file: string } | null {
   return home ? { dir: `${home}/abacus`, file: `${home}/abacus/tuning.json` } : null;
 }
 
-async function readCache(file: string): Promise<Record<string, Record<string, string>>> {
-  try {
-    return JSON.parse(await Deno.readTextFile(file));
-  } catch {
-    return {};
-  }
+/** The cache file's entries by adapter name ({} when it is missing or unreadable). */
+function readCache(file: string): Promise<Record<string, Record<string, string>>> {
+  return Deno.readTextFile(file).then(JSON.parse).catch(() => ({}));
 }
 
 /**
@@ -158,13 +155,10 @@ interface UniformArena {
 
 /** Counters that benchmarks and tests read (tuning measurements are left out). */
 export interface DeviceStats {
-  /** Queue submits. */
   submits: number;
-  /** Dispatches recorded. */
   dispatches: number;
   /** Buffer readbacks (map-async round trips). */
   readbacks: number;
-  /** Pipelines compiled. */
   pipelines: number;
   /** Bind groups created (the rest of the dispatches reused a cached one). */
   bindGroups: number;
@@ -174,7 +168,7 @@ export interface DeviceStats {
  * A WebGPU device with a pipeline cache, a buffer pool and a one-submit command recorder.
  *
  * Get the shared instance with `getDevice()`. Dispatches recorded through `dispatch` run at the
- * next `flush()` (or `read()`, which flushes).
+ * next `flush()` (or `read()`, which flushes). `KernelContext` documents the members launchers use.
  *
  * @example
  * ```ts ignore
@@ -186,17 +180,12 @@ export interface DeviceStats {
 export class Device implements KernelContext {
   /** Backend discriminator (see `core/tensor.ts`). */
   readonly kind = "webgpu" as const;
-  /** The WebGPU device. */
   readonly device: GPUDevice;
-  /** Adapter description. */
   readonly adapterName: string;
-  /** True on CPU adapters such as llvmpipe. */
   readonly isCpuAdapter: boolean;
-  /** Largest workgroup count per dimension. */
   readonly maxWorkgroups: number;
   /** Buffer pool for tensors and scratch. */
   readonly pool: BufferPool;
-  /** Per-adapter tuning decisions. */
   tuning: Map<string, string> = new Map();
   /** Counters. */
   readonly stats: DeviceStats = {
@@ -267,10 +256,9 @@ export class Device implements KernelContext {
   }
 
   /**
-   * Asks for a tuning key to be measured (`matmul.family`: launchers call this when they fall
-   * back to their heuristic). The measurement runs at the next `read()` or `sync()`, once the
-   * work recorded before it has finished; nothing happens when the key is known, or when tuning is
-   * off (`ABACUS_TUNE=0`, or a device made with `new Device` rather than `Device.create`).
+   * Asks for a tuning key to be measured at the next `read()` or `sync()` (see the module notes);
+   * nothing happens when the key is known, or when tuning is off (`ABACUS_TUNE=0`, or a device
+   * made with `new Device` rather than `Device.create`).
    */
   requestTuning(key: string): void {
     if (this.#tuningOn && !this.tuning.has(key)) this.#wanted.add(key);
@@ -336,18 +324,13 @@ export class Device implements KernelContext {
   }
 
   #ensurePass(): GPUComputePassEncoder {
-    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
-    if (!this.#pass) this.#pass = this.#encoder.beginComputePass();
-    return this.#pass;
+    return this.#pass ??= (this.#encoder ??= this.device.createCommandEncoder()).beginComputePass();
   }
 
   #endPass(): GPUCommandEncoder {
-    if (!this.#encoder) this.#encoder = this.device.createCommandEncoder();
-    if (this.#pass) {
-      this.#pass.end();
-      this.#pass = null;
-    }
-    return this.#encoder;
+    this.#pass?.end();
+    this.#pass = null;
+    return this.#encoder ??= this.device.createCommandEncoder();
   }
 
   /** Copies `data` (at most 256 bytes) into a fresh uniform slice of the current submission. */
@@ -371,8 +354,6 @@ export class Device implements KernelContext {
 
   /**
    * Records one dispatch into the current submission.
-   *
-   * @param spec shader, bindings, optional uniform params, workgroup counts
    */
   dispatch(spec: DispatchSpec): void {
     const pipeline = this.pipeline(spec.code);
@@ -420,7 +401,6 @@ export class Device implements KernelContext {
    * Uploads bytes into a buffer in submission order (a recorded copy when commands are pending,
    * so that a reused pool buffer is not overwritten before earlier commands read it).
    *
-   * @param dst destination (a buffer or a range of one)
    * @param data bytes to write at the start of `dst`
    */
   upload(dst: Buf, data: ArrayBufferView): void {
@@ -429,13 +409,10 @@ export class Device implements KernelContext {
     const n = Math.ceil(data.byteLength / 4) * 4;
     const src = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (!this.#encoder) {
-      if (n === data.byteLength) this.device.queue.writeBuffer(buffer, base, src);
-      else {
-        const padded = new Uint8Array(n);
-        padded.set(src);
-        this.device.queue.writeBuffer(buffer, base, padded);
-      }
-      return;
+      // writeBuffer takes whole 4-byte words: a ragged tail is padded with zeros.
+      const bytes = n === src.length ? src : new Uint8Array(n);
+      if (bytes !== src) bytes.set(src);
+      return this.device.queue.writeBuffer(buffer, base, bytes);
     }
     const staging = this.device.createBuffer({ size: n, usage: COPY_SRC, mappedAtCreation: true });
     new Uint8Array(staging.getMappedRange()).set(src);
@@ -447,7 +424,6 @@ export class Device implements KernelContext {
   /**
    * Records a buffer-to-texture copy in submission order.
    *
-   * @param src source buffer or range
    * @param layout bytes per row (a multiple of 256) and rows per array layer
    * @param size texels copied: [width, height, layers]
    * @param origin first texel written: [x, y, layer]; default the origin
@@ -493,7 +469,6 @@ export class Device implements KernelContext {
    * Copies `bytes` bytes of a buffer back to the CPU (flushing pending work first).
    *
    * @param src source buffer or range (COPY_SRC)
-   * @returns a copy of the bytes
    */
   async read(src: Buf, bytes: number, offset = 0): Promise<ArrayBuffer> {
     const [buffer, base] = bufParts(src);

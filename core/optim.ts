@@ -1,15 +1,12 @@
 /**
- * The AdamW optimizer over a `ParamArena`: a step is the fused global-norm clipping passes plus
- * one AdamW dispatch over all parameters, recorded without readback, with the learning rate set
- * per step. Moments are flat arena-shaped buffers; `stateDict` gives them per parameter name.
+ * The AdamW optimizer over a `ParamArena`, the learning rate set per step. Moments are flat
+ * arena-shaped buffers; `stateDict` gives them per parameter name.
  * @module
  */
 import { adamwKernel } from "../kernels/adamw.ts";
 import { gradNormKernel, gradNormScratch } from "../kernels/grad_norm.ts";
 import type { Kernel } from "../kernels/program.ts";
 import type { ParamArena } from "./arena.ts";
-import type { Device } from "./device.ts";
-import { STORAGE_USAGE } from "./pool.ts";
 
 /** AdamW hyperparameters; the defaults are upstream's `train/cramming.yaml`. */
 export interface AdamWOptions {
@@ -60,15 +57,11 @@ export interface AdamWState {
  * ```
  */
 export class AdamW {
-  /** The parameters it updates. */
   readonly arena: ParamArena;
   /** Learning rate used by the next `step()` without an argument. */
   lr: number;
-  /** First-moment decay. */
   readonly beta1: number;
-  /** Second-moment decay. */
   readonly beta2: number;
-  /** Denominator epsilon. */
   readonly eps: number;
   /** Weight decay of the decay group. */
   readonly weightDecay: number;
@@ -89,16 +82,11 @@ export class AdamW {
     this.weightDecay = options.weightDecay ?? 0.01;
     this.maxGradNorm = options.maxGradNorm === undefined ? 0.5 : options.maxGradNorm;
     const b = arena.backend;
-    if (b.kind === "cpu") {
-      this.#m = new Float32Array(arena.size);
-      this.#v = new Float32Array(arena.size);
-      this.#norm = new Float32Array(1);
-    } else {
-      const make = (bytes: number) => b.device.createBuffer({ size: bytes, usage: STORAGE_USAGE });
-      this.#m = make(arena.size * 4);
-      this.#v = make(arena.size * 4);
-      this.#norm = make(16);
-      this.#partials = make(gradNormScratch(b, arena.size) * 4);
+    this.#m = arena.newFlat();
+    this.#v = arena.newFlat();
+    this.#norm = arena.newFlat(4); // element 0: the clipping norm
+    if (b.kind !== "cpu") {
+      this.#partials = arena.newFlat(gradNormScratch(b, arena.size)) as GPUBuffer;
     }
   }
 
@@ -147,15 +135,8 @@ export class AdamW {
 
   /** Copies the optimizer state out for a checkpoint. */
   async stateDict(): Promise<AdamWState> {
-    const read = async (b: GPUBuffer | Float32Array) =>
-      b instanceof Float32Array
-        ? b
-        : new Float32Array(await (this.arena.backend as Device).read(b, this.arena.size * 4));
-    return {
-      step: this.#step,
-      m: this.arena.split(await read(this.#m)),
-      v: this.arena.split(await read(this.#v)),
-    };
+    const a = this.arena;
+    return { step: this.#step, m: await a.readFlat(this.#m), v: await a.readFlat(this.#v) };
   }
 
   /**
@@ -171,16 +152,12 @@ export class AdamW {
     const m = this.arena.join(state.m, "first moments");
     const v = this.arena.join(state.v, "second moments");
     this.#step = state.step;
-    for (const [dst, src] of [[this.#m, m], [this.#v, v]] as const) {
-      if (dst instanceof Float32Array) dst.set(src);
-      else (this.arena.backend as Device).upload(dst, src);
-    }
+    this.arena.writeFlat(this.#m, m);
+    this.arena.writeFlat(this.#v, v);
   }
 
   /** Frees the moment buffers. */
   dispose(): void {
-    if (this.#m instanceof Float32Array) return;
-    (this.arena.backend as Device).flush(); // recorded commands may still use the buffers
-    for (const b of [this.#m, this.#v, this.#norm, this.#partials]) (b as GPUBuffer).destroy();
+    this.arena.freeFlat(this.#m, this.#v, this.#norm, this.#partials);
   }
 }

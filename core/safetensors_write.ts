@@ -58,15 +58,35 @@ function tensorBytes(name: string, t: TensorInput): Uint8Array {
   return LITTLE ? bytes : swapBytes(bytes, size);
 }
 
-/** The padded header and the tensors' bytes in data order (widest dtypes first, then by name). */
-function plan(
+/**
+ * Writes a safetensors file atomically: to a temporary name in the same folder, fsynced, then
+ * renamed, streaming tensor by tensor (no copy of the whole file in memory).
+ *
+ * @example
+ * ```ts
+ * import { writeSafetensors } from "./safetensors_write.ts";
+ * import { readSafetensors } from "./safetensors.ts";
+ * import { deepEqual } from "node:assert/strict";
+ *
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await writeSafetensors(path, { ids: { dtype: "I64", shape: [1, 3], data: [0, 1, 2] } }, { format: "pt" });
+ * const back = await readSafetensors(path);
+ * deepEqual([back.tensors.ids.shape, back.metadata.format], [[1, 3], "pt"]);
+ * await Deno.remove(path);
+ * ```
+ *
+ * @param metadata Optional `__metadata__` string map.
+ */
+export async function writeSafetensors(
+  path: string,
   tensors: Record<string, TensorInput>,
   metadata?: Record<string, string>,
-): { header: Uint8Array; parts: Uint8Array[] } {
+): Promise<void> {
   const names = Object.keys(tensors);
   for (const name of names) {
     if (name === "" || name === "__metadata__") fail(`Cannot write a tensor named "${name}"`);
   }
+  // Data order: widest dtypes first (so every tensor is aligned to its size), then by name.
   names.sort((a, b) =>
     ARRAY[tensors[b].dtype].BYTES_PER_ELEMENT - ARRAY[tensors[a].dtype].BYTES_PER_ELEMENT ||
     (a < b ? -1 : a > b ? 1 : 0)
@@ -92,66 +112,5 @@ function plan(
   const header = new Uint8Array(8 + padded).fill(0x20, 8 + text.length);
   new DataView(header.buffer).setBigUint64(0, BigInt(padded), true);
   header.set(text, 8);
-  return { header, parts };
-}
-
-/**
- * Encodes tensors (and optional string metadata) as one safetensors byte array.
- *
- * Tensors are laid out widest dtype first, then by name, so every tensor is aligned to its
- * element size; the header is padded with spaces so the data starts on an 8-byte boundary.
- *
- * @example
- * ```ts
- * import { encodeSafetensors } from "./safetensors_write.ts";
- * import { decodeSafetensors } from "./safetensors.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * const bytes = encodeSafetensors({ w: { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) } });
- * deepEqual(decodeSafetensors(bytes).tensors.w.data, new Float32Array([1, 2]));
- * ```
- *
- * @param metadata Optional `__metadata__` string map.
- */
-export function encodeSafetensors(
-  tensors: Record<string, TensorInput>,
-  metadata?: Record<string, string>,
-): Uint8Array {
-  const { header, parts } = plan(tensors, metadata);
-  const out = new Uint8Array(header.length + parts.reduce((a, p) => a + p.length, 0));
-  out.set(header, 0);
-  let at = header.length;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/**
- * Writes a safetensors file atomically: to a temporary name in the same folder, fsynced, then
- * renamed, streaming tensor by tensor (no copy of the whole file in memory).
- *
- * @example
- * ```ts
- * import { writeSafetensors } from "./safetensors_write.ts";
- * import { readSafetensors } from "./safetensors.ts";
- * import { deepEqual } from "node:assert/strict";
- *
- * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
- * await writeSafetensors(path, { ids: { dtype: "I64", shape: [1, 3], data: [0, 1, 2] } }, { format: "pt" });
- * const back = await readSafetensors(path);
- * deepEqual([back.tensors.ids.shape, back.metadata.format], [[1, 3], "pt"]);
- * await Deno.remove(path);
- * ```
- *
- * @param metadata Optional `__metadata__` string map.
- */
-export async function writeSafetensors(
-  path: string,
-  tensors: Record<string, TensorInput>,
-  metadata?: Record<string, string>,
-): Promise<void> {
-  const { header, parts } = plan(tensors, metadata);
   await writeFileAtomic(path, [header, ...parts]);
 }

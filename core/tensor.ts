@@ -2,15 +2,17 @@
  * `Tensor`: a shaped, contiguous array of f32 (values) or i32/u32 (token ids) living either in a
  * pooled GPU buffer (the `webgpu` backend) or in a typed array (the `cpu` backend, made of the
  * kernels' CPU references). One disposal rule: call `dispose()`, or run the work inside
- * `scope()`, which frees every tensor made inside except those returned (or `keep()`-ed).
+ * `scope()`, which frees every tensor made inside except those returned (or `keep()`-ed). Also
+ * the grad mode (`noGrad`), which `reshape` and every op consult.
  * @module
  */
 import type { Buf } from "../kernels/context.ts";
 import { type Backend, defaultBackend, type DType, numel, type TypedArray } from "./backend.ts";
-import { isGradEnabled } from "./grad_mode.ts";
 
 /** Open `scope()` blocks, innermost last: every new tensor joins the innermost one. */
 const scopes: Set<Tensor>[] = [];
+/** Grad mode: whether ops record gradient rules (`reshape` here, `record` in autograd). */
+let gradEnabled = true;
 
 /** Storage shared by a tensor and its reshaped views. */
 export interface Storage {
@@ -33,10 +35,7 @@ export interface Storage {
 export interface GradNode {
   /** Tensors this one was computed from. */
   inputs: Tensor[];
-  /**
-   * Given the gradient of this tensor, returns one gradient (or null) per input; `sinks[i]`, when
-   * given and not null, is a parameter gradient the rule may add input i's gradient into instead.
-   */
+  /** The gradient rule: one gradient (or null) per input (see `record` in core/autograd.ts). */
   backward: (grad: Tensor, sinks: readonly (Tensor | null)[]) => (Tensor | null)[];
   /** Frees whatever the backward closure saved. */
   release?: () => void;
@@ -44,17 +43,6 @@ export interface GradNode {
 
 /** The typed array of each dtype. */
 const ARRAYS = { f32: Float32Array, i32: Int32Array, u32: Uint32Array } as const;
-
-/**
- * A zeroed typed array for a dtype. With `f64` (the `CPU64` backend) f32 values are held in a
- * Float64Array, typed as Float32Array because every CPU reference reads and writes plain numbers
- * and accepts either.
- */
-function makeArray(dtype: DType, n: number, f64 = false): TypedArray {
-  return f64 && dtype === "f32"
-    ? new Float64Array(n) as unknown as Float32Array
-    : new ARRAYS[dtype](n);
-}
 
 function cpuStorage(cpu: TypedArray, view = false): Storage {
   return { gpu: null, offset: 0, cpu, refs: 0, view };
@@ -77,7 +65,6 @@ function cpuStorage(cpu: TypedArray, view = false): Storage {
 export class Tensor {
   /** Dimensions, outermost first. */
   readonly shape: readonly number[];
-  /** Element type. */
   readonly dtype: DType;
   /** Where the data lives. */
   readonly backend: Backend;
@@ -107,10 +94,16 @@ export class Tensor {
   /** Allocates an uninitialised tensor (zeros on the cpu backend). */
   static empty(shape: readonly number[], dtype: DType, backend: Backend): Tensor {
     const n = numel(shape);
-    const storage: Storage = backend.kind === "cpu"
-      ? cpuStorage(makeArray(dtype, n, backend.float64 === true))
-      : { gpu: backend.pool.acquire(n * 4), offset: 0, cpu: null, refs: 0 };
-    return new Tensor(shape, dtype, backend, storage);
+    if (backend.kind !== "cpu") {
+      const gpu = backend.pool.acquire(n * 4);
+      return new Tensor(shape, dtype, backend, { gpu, offset: 0, cpu: null, refs: 0 });
+    }
+    // On `CPU64` f32 values are held in a Float64Array, typed as Float32Array because every CPU
+    // reference reads and writes plain numbers and accepts either.
+    const cpu = backend.float64 && dtype === "f32"
+      ? new Float64Array(n) as unknown as Float32Array
+      : new ARRAYS[dtype](n);
+    return new Tensor(shape, dtype, backend, cpuStorage(cpu));
   }
 
   /**
@@ -130,11 +123,9 @@ export class Tensor {
     if (numel(s) !== data.length) {
       throw new Error(`Cannot make a tensor of shape [${s.join(", ")}] from ${data.length} values`);
     }
-    const arr = makeArray(dtype, data.length, backend.kind === "cpu" && backend.float64);
-    arr.set(data as ArrayLike<number>);
-    if (backend.kind === "cpu") return new Tensor(s, dtype, backend, cpuStorage(arr));
     const t = Tensor.empty(s, dtype, backend);
-    backend.upload(t.buffer, arr);
+    if (backend.kind === "cpu") t.data.set(data);
+    else backend.upload(t.buffer, ARRAYS[dtype].from(data));
     return t;
   }
 
@@ -294,11 +285,46 @@ function collect(v: unknown): Set<Tensor> {
   const s = new Set<Tensor>();
   const visit = (x: unknown, depth: number) => {
     if (x instanceof Tensor) s.add(x);
-    else if (depth < 2 && Array.isArray(x)) x.forEach((y) => visit(y, depth + 1));
     else if (depth < 2 && x && typeof x === "object") {
-      Object.values(x as object).forEach((y) => visit(y, depth + 1));
+      Object.values(x).forEach((y) => visit(y, depth + 1)); // arrays and plain objects
     }
   };
   visit(v, 0);
   return s;
+}
+
+/**
+ * Whether ops currently record gradient closures.
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { isGradEnabled } from "./tensor.ts";
+ * assert(isGradEnabled());
+ * ```
+ * @returns true outside `noGrad`
+ */
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/**
+ * Runs `fn` without recording anything for backward (evaluation, decoding).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { isGradEnabled, noGrad } from "./tensor.ts";
+ * assert(noGrad(() => isGradEnabled()) === false);
+ * ```
+ * @returns what `fn` returned
+ */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
 }

@@ -1,12 +1,105 @@
-// Reads what generate.ts writes: a grid's `grid.json`, and a dataset folder's `meta.json` plus
-// positional reads of fixed-length token rows, so training and evaluation never load a whole
-// 1.3 GB `.bin` file. Batches come sequentially (upstream's fixed reading order) or in a seeded
-// shuffled order, and can start at any row so a resumed run continues exactly where it stopped.
+// The on-disk description of a dataset folder (`meta.json`) and of an evaluation grid
+// (`grid.json`), as generate.ts writes them, and their reader: positional reads of fixed-length
+// token rows, so training and evaluation never load a whole 1.3 GB `.bin` file. Batches come
+// sequentially (upstream's fixed reading order) or in a seeded shuffled order, and can start at
+// any row so a resumed run continues exactly where it stopped. Bump `DATASET_FORMAT_VERSION`
+// whenever the folder layout or a field's meaning changes.
 
 import { join } from "node:path";
 import { Rng } from "../kernels/rng.ts";
-import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridMeta, type Split } from "./meta.ts";
-import { DataError } from "./spec.ts";
+import { DataError, type DataSpec } from "./spec.ts";
+import type { TokenizerType } from "./tokenizer.ts";
+
+/**
+ * Version of the dataset folder format written by this code.
+ *
+ * Readers refuse folders of another version rather than misread them.
+ *
+ * @example
+ * ```ts
+ * import { DATASET_FORMAT_VERSION } from "./dataset.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(DATASET_FORMAT_VERSION, 1);
+ * ```
+ */
+export const DATASET_FORMAT_VERSION = 1;
+
+/** The split names: rows `[0, counts.train)` are train, the last `counts.test` are test. */
+export type Split = "train" | "test";
+
+/**
+ * Contents of `meta.json`. A dataset folder holds `meta.json`, `train.bin` and `test.bin`
+ * (`counts[split] * rowLength` bytes: one uint8 token id per position, rows right-padded with
+ * PAD, every sample ending with EOS), and `train.txt` / `test.txt` (one sample per line, UTF-8,
+ * spaces kept as spaces).
+ */
+export interface DatasetMeta {
+  /** Always `abacus-dataset`. */
+  format: "abacus-dataset";
+  /** Format version (`DATASET_FORMAT_VERSION`). */
+  version: number;
+  /** Folder name (upstream-compatible for presets). */
+  name: string;
+  /** Vocabulary of the token ids. */
+  tokenizer: TokenizerType;
+  /** Number of token ids of that vocabulary. */
+  vocabSize: number;
+  /** Tokens per stored row (longest possible sample + EOS; see `rowLengthRule`). */
+  rowLength: number;
+  /** How `rowLength` was computed from the generator arguments. */
+  rowLengthRule: string;
+  /** Longest sample actually written, EOS included (at most `rowLength`). */
+  maxSampleTokens: number;
+  /** Tokens up to and including `=` when every sample shares it (eval cells), else null. */
+  promptLength: number | null;
+  /** Element type of the `.bin` files; always `uint8`. */
+  dtype: "uint8";
+  /** Rows per split. */
+  counts: { train: number; test: number };
+  /** Fraction of rows in the test split: the last `floor(total * testRatio)` samples. */
+  testRatio: number;
+  /** The exact generator arguments, seed and stream included. */
+  generator: DataSpec;
+  /** Seed of the generator (same as `generator.seed`). */
+  seed: number;
+  /** File names, relative to the folder. */
+  files: { train: string; test: string; trainText: string; testText: string };
+}
+
+/** One cell of an evaluation grid, as listed in `grid.json`. */
+export interface GridCell {
+  /** Digits of the first operand (sorting: max digits). */
+  i: number;
+  /** Digits of the second operand (sorting: list length). */
+  j: number;
+  /** Folder of the cell's dataset, relative to the grid folder. */
+  dir: string;
+  /** Samples in the cell (all in the `test` split). */
+  rows: number;
+  /** Row length of the cell's dataset. */
+  rowLength: number;
+}
+
+/**
+ * Contents of `grid.json`: an evaluation grid is a folder of per-cell dataset folders (each a
+ * normal dataset with every sample in `test`), named `{tag}_n_{i}_m_{j}` with tag `+`, `-`, `x`,
+ * `sort` or `or`.
+ */
+export interface GridMeta {
+  /** Always `abacus-grid`. */
+  format: "abacus-grid";
+  /** Format version (`DATASET_FORMAT_VERSION`). */
+  version: number;
+  /** Folder name of the grid. */
+  name: string;
+  /** Vocabulary of all cells. */
+  tokenizer: TokenizerType;
+  /** Generator arguments shared by all cells (n, m, method and stream are per cell). */
+  base: DataSpec;
+  /** Every cell, in generation order. */
+  cells: GridCell[];
+}
 
 /**
  * Reads and checks `meta.json` of a dataset folder.
@@ -84,23 +177,14 @@ export interface Batch {
   nextRow: number;
 }
 
-function readFullAtSync(file: Deno.FsFile, buf: Uint8Array, position: number): void {
+/**
+ * Fills `buf` from byte `position` of a file. Synchronous: the reads are row- or chunk-sized and
+ * mostly hit the page cache, where a synchronous call costs microseconds.
+ */
+function readAt(file: Deno.FsFile, buf: Uint8Array, position: number): void {
   file.seekSync(position, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < buf.length) {
+  for (let done = 0; done < buf.length;) {
     const n = file.readSync(buf.subarray(done));
-    if (n === null) {
-      throw new DataError(`Cannot read dataset: file ends before byte ${position + buf.length}`);
-    }
-    done += n;
-  }
-}
-
-async function readFullAt(file: Deno.FsFile, buf: Uint8Array, position: number): Promise<void> {
-  await file.seek(position, Deno.SeekMode.Start);
-  let done = 0;
-  while (done < buf.length) {
-    const n = await file.read(buf.subarray(done));
     if (n === null) {
       throw new DataError(`Cannot read dataset: file ends before byte ${position + buf.length}`);
     }
@@ -167,7 +251,7 @@ export class Dataset {
     const rows = Math.max(0, Math.min(count, total - start));
     const T = this.meta.rowLength;
     const buf = new Uint8Array(rows * T);
-    if (rows > 0) await readFullAt(await this.#file(split), buf, start * T);
+    if (rows > 0) readAt(await this.#file(split), buf, start * T);
     return buf;
   }
 
@@ -175,7 +259,7 @@ export class Dataset {
    * Yields batches of one split, sequentially or in a seeded shuffled order, from `startRow`.
    *
    * One call covers one pass (epoch) from `startRow` to the end of the split. Sequential reads
-   * fetch many batches at once; shuffled reads fetch each row at its position (synchronously).
+   * fetch many batches at once; shuffled reads fetch each row at its position.
    */
   async *batches(options: BatchOptions): AsyncGenerator<Batch> {
     const split = options.split ?? "train", B = options.batchSize;
@@ -201,16 +285,15 @@ export class Dataset {
       if (rows < B && options.dropLast) return;
       const tokens = new Int32Array(rows * T);
       if (order) {
-        // Row-sized reads hit the page cache; synchronous calls cost microseconds each.
         for (let r = 0; r < rows; r++) {
-          readFullAtSync(file, row, order[pos + r] * T);
+          readAt(file, row, order[pos + r] * T);
           tokens.set(row, r * T);
         }
       } else {
         if (pos < chunkStart || pos + rows > chunkStart + chunk.length / T) {
           chunkStart = pos;
           chunk = new Uint8Array(Math.min(chunkRows, total - pos) * T);
-          await readFullAt(file, chunk, pos * T);
+          readAt(file, chunk, pos * T);
         }
         tokens.set(chunk.subarray((pos - chunkStart) * T, (pos - chunkStart + rows) * T));
       }

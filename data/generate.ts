@@ -15,7 +15,6 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { createSource, type SampleSource } from "./generators.ts";
-import { DATASET_FORMAT_VERSION, type DatasetMeta, type GridCell, type GridMeta } from "./meta.ts";
 import { datasetDir, datasetName, GRID_PRESETS, TRAIN_PRESETS } from "./presets.ts";
 import {
   DataError,
@@ -28,7 +27,13 @@ import {
   tokenizerFor,
 } from "./spec.ts";
 import { DIGIT_FIRST, EOS, getTokenizer, PAD, SPACE, type TokenizerType } from "./tokenizer.ts";
-import { readMeta } from "./dataset.ts";
+import {
+  DATASET_FORMAT_VERSION,
+  type DatasetMeta,
+  type GridCell,
+  type GridMeta,
+  readMeta,
+} from "./dataset.ts";
 
 const pending = new Set<string>();
 
@@ -88,11 +93,9 @@ async function withTempOutput<T>(
   const parent = dirname(target);
   const tag = `${Deno.pid}-${Math.floor(Math.random() * 1e9).toString(36)}`;
   const tmp = join(parent, `.${basename(target)}.${tag}.tmp`);
-  await Deno.mkdir(tmp, { recursive: true }).catch((err) => {
-    throw fail(err);
-  });
   pending.add(tmp);
   try {
+    await Deno.mkdir(tmp, { recursive: true });
     const result = await fill(tmp);
     if (info) {
       const old = join(parent, `.${basename(target)}.${tag}.old.tmp`);
@@ -261,8 +264,7 @@ function findPreset<T>(table: Readonly<Record<string, T>>, name: string | undefi
 export function planDataset(options: GenerateDatasetOptions): DatasetPlan {
   const preset = findPreset(TRAIN_PRESETS, options.preset, "data");
   const spec = resolveSpec({ ...preset?.spec, ...options.spec });
-  const overridden = options.spec !== undefined &&
-    Object.values(options.spec).some((v) => v !== undefined);
+  const overridden = Object.values(options.spec ?? {}).some((v) => v !== undefined);
   const name = options.name ?? (overridden || !preset?.name ? datasetName(spec) : preset.name);
   const testRatio = options.testRatio ?? 0.01;
   if (!(testRatio >= 0 && testRatio <= 1)) {
@@ -338,9 +340,6 @@ async function fillDataset(
  * assert.deepEqual(meta.rowLength, 3 + 1 + 3 + 1 + 4 + 1);
  * await Deno.remove(root, { recursive: true });
  * ```
- *
- * @param options Preset and/or arguments, output location, progress callback.
- * @returns The written `meta.json` contents.
  */
 export async function generateDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
   const plan = planDataset(options);
@@ -368,8 +367,6 @@ export async function generateDataset(options: GenerateDatasetOptions): Promise<
  * assert.deepEqual(a, b);
  * await Deno.remove(root, { recursive: true });
  * ```
- *
- * @param options Same as `generateDataset`.
  */
 export async function ensureDataset(options: GenerateDatasetOptions): Promise<DatasetMeta> {
   const plan = planDataset(options);
@@ -421,12 +418,10 @@ export function cellSpec(base: Partial<DataSpec>, i: number, j: number): DataSpe
   });
 }
 
-/** Default folder name of a grid that is not a preset. */
-function gridName(base: Partial<DataSpec>, range: GridRange): string {
-  const spec = resolveSpec({ ...base, method: "sample", exact: true });
+/** Default folder name of a grid that is not a preset (`spec`: what its cells share). */
+function gridName(spec: DataSpec, sides: string): string {
   // Reuse the dataset-name suffixes (p, reversal, hints, seed) of a sample-method spec.
   const suffix = datasetName({ ...spec, n: 1, m: 1 }).replace(/^.*?_p_/, "p_");
-  const sides = `sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
   const count = spec.op === "or"
     ? (spec.max >= 0 ? `max_${spec.max}` : "all")
     : `examples_${spec.numSamples}`;
@@ -436,10 +431,7 @@ function gridName(base: Partial<DataSpec>, range: GridRange): string {
 /** The cells of a grid, i outer and j inner. */
 function gridCells(range: GridRange): [number, number][] {
   const { minSide, maxSide, diagonal } = range;
-  if (
-    !Number.isSafeInteger(minSide) || !Number.isSafeInteger(maxSide) || minSide < 1 ||
-    maxSide < minSide
-  ) {
+  if (![minSide, maxSide].every(Number.isSafeInteger) || minSide < 1 || maxSide < minSide) {
     throw new DataError(
       `Cannot generate grid: sides must satisfy 1 <= min <= max, got ${minSide}..${maxSide}`,
     );
@@ -466,7 +458,8 @@ export interface GenerateGridOptions
 }
 
 /**
- * Generates an evaluation grid: a folder with `grid.json` and one dataset folder per cell.
+ * Generates an evaluation grid, a folder with `grid.json` and one dataset folder per cell, and
+ * returns its `grid.json` contents.
  *
  * @example
  * ```ts
@@ -478,9 +471,6 @@ export interface GenerateGridOptions
  * assert.deepEqual(grid.cells.map((c) => c.dir), ["+_n_1_m_1", "+_n_1_m_2", "+_n_2_m_1", "+_n_2_m_2"]);
  * await Deno.remove(root, { recursive: true });
  * ```
- *
- * @param options Preset and/or shared arguments, sides, output location.
- * @returns The written `grid.json` contents.
  */
 export async function generateGrid(options: GenerateGridOptions): Promise<GridMeta> {
   const preset = findPreset(GRID_PRESETS, options.preset, "grid");
@@ -493,12 +483,11 @@ export async function generateGrid(options: GenerateGridOptions): Promise<GridMe
   const cells = gridCells(range);
   const specs = cells.map(([i, j]) => cellSpec(base, i, j)); // validates every cell first
   const shared = resolveSpec({ ...base, method: "sample", exact: true });
-  let name = options.name ?? preset?.name ?? gridName(base, range);
+  const sides = `sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
+  let name = options.name ?? preset?.name ?? gridName(shared, sides);
   if (!options.name && preset) {
     const sameRange = range.minSide === 1 && range.maxSide === preset.maxSide && !range.diagonal;
-    if (!sameRange) {
-      name += `_sides_${range.minSide}_${range.maxSide}${range.diagonal ? "_diagonal" : ""}`;
-    }
+    if (!sameRange) name += `_${sides}`;
     if (shared.seed !== 42) name += `_seed_${shared.seed}`;
   }
   const out = options.out ?? datasetDir(options.baseDir ?? defaultBaseDir(), name);

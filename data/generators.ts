@@ -46,9 +46,6 @@ export interface SampleSource {
  * const src = createSource(resolveSpec({ op: "x", n: 2, m: 2, limit: 10 }));
  * assert.deepEqual(src.total, 10);
  * ```
- *
- * @param spec A spec from `resolveSpec`.
- * @returns A fresh source positioned at the first sample.
  */
 export function createSource(spec: DataSpec): SampleSource {
   const rng = Rng.from(spec.seed, spec.stream);
@@ -63,7 +60,6 @@ class DigitDrawer {
   #pool = 0;
   #left = 0;
 
-  /** @param rng The generator to draw from. */
   constructor(rng: Rng) {
     this.#rng = rng;
   }
@@ -101,10 +97,11 @@ class DigitDrawer {
 }
 
 /**
- * A seeded random permutation of a multiset of bucket indices (each bucket appears exactly its
- * count times), drawn one at a time in O(buckets) memory. This replaces upstream's "generate
- * every pair in turn, then shuffle the whole file" without holding the samples: a Fenwick tree
- * over the remaining counts picks the next bucket with probability remaining/total.
+ * The bucket method's order: a seeded random permutation of `total` bucket indices spread as
+ * evenly as they divide over the buckets (length pairs, or list length and digits), drawn one at
+ * a time in O(buckets) memory. This replaces upstream's "generate every pair in turn, then
+ * shuffle the whole file" without holding the samples: a Fenwick tree over the remaining counts
+ * picks the next bucket with probability remaining/total.
  */
 class BucketSequence {
   #tree: Float64Array;
@@ -113,16 +110,13 @@ class BucketSequence {
   #remaining: number;
   #rng: Rng;
 
-  /**
-   * @param counts How many times each bucket index appears.
-   */
-  constructor(counts: ArrayLike<number>, rng: Rng) {
-    this.#size = counts.length;
-    this.#tree = new Float64Array(this.#size + 1);
-    this.#remaining = 0;
-    for (let i = 0; i < this.#size; i++) {
-      this.#tree[i + 1] += counts[i];
-      this.#remaining += counts[i];
+  constructor(total: number, buckets: number, rng: Rng) {
+    this.#size = buckets;
+    this.#tree = new Float64Array(buckets + 1);
+    this.#remaining = total;
+    const base = Math.floor(total / buckets), extra = total % buckets;
+    for (let i = 0; i < buckets; i++) {
+      this.#tree[i + 1] += base + (i < extra ? 1 : 0);
       const parent = i + 1 + ((i + 1) & -(i + 1));
       if (parent <= this.#size) this.#tree[parent] += this.#tree[i + 1];
     }
@@ -156,9 +150,7 @@ class BucketSequence {
  * x0.1, insert a space; at most `spaceBudget` per sample). A subclass writes the bare sample.
  */
 abstract class SpacedSource implements SampleSource {
-  /** Samples this source produces. */
   readonly total: number;
-  /** Most tokens of one sample, spaces included (EOS excluded). */
   readonly maxTokens: number;
   /** The spec and the generator (consumed in order; same state gives the same samples). */
   protected readonly spec: DataSpec;
@@ -176,7 +168,6 @@ abstract class SpacedSource implements SampleSource {
     this.#scratch = new Uint8Array(spec.p > 0 ? chars : 0);
   }
 
-  /** Writes the next sample at `out[offset..]` and returns its length. */
   next(out: Uint8Array, offset: number): number {
     const p = this.spec.p;
     if (p <= 0) return this.write(out, offset) - offset;
@@ -271,7 +262,7 @@ function trimmed(c: Uint8Array, len: number): number {
 class ArithmeticSource extends SpacedSource {
   #op: "+" | "-" | "x";
   #digits: DigitDrawer;
-  #seq: BucketSequence | null = null;
+  #seq: BucketSequence | null;
   #a: Uint8Array;
   #b: Uint8Array;
   #c: Uint8Array;
@@ -283,12 +274,8 @@ class ArithmeticSource extends SpacedSource {
     super(spec, rng);
     this.#op = spec.op as "+" | "-" | "x";
     this.#digits = new DigitDrawer(rng);
-    if (spec.method === "bucket") {
-      const pairs = spec.n * spec.m;
-      const base = Math.floor(spec.limit / pairs), extra = spec.limit % pairs;
-      const counts = Array.from({ length: pairs }, (_, q) => base + (q < extra ? 1 : 0));
-      this.#seq = new BucketSequence(counts, rng);
-    }
+    const pairs = spec.n * spec.m;
+    this.#seq = spec.method === "bucket" ? new BucketSequence(this.total, pairs, rng) : null;
     this.#a = new Uint8Array(spec.n);
     this.#b = new Uint8Array(spec.m);
     this.#c = new Uint8Array(spec.n + spec.m + 1);
@@ -296,7 +283,6 @@ class ArithmeticSource extends SpacedSource {
     this.#partial = new Uint8Array(spec.n + spec.m + 1);
   }
 
-  /** Writes the next sample (without spaces) at `dst[o..]`. */
   protected write(dst: Uint8Array, o: number): number {
     const s = this.spec;
     let i = s.n, j = s.m, la: number, lb: number;
@@ -325,14 +311,8 @@ class ArithmeticSource extends SpacedSource {
     o = this.#emit(dst, o, this.#b, lb, s.reverseAll, false);
     dst[o++] = EQUALS;
     if (s.scratchpad) o = this.#partialProducts(dst, o, la, lb);
-    return this.#emit(
-      dst,
-      o,
-      this.#c,
-      Math.abs(signed),
-      s.reverseAll || s.reverseAnswer,
-      signed < 0,
-    );
+    const rev = s.reverseAll || s.reverseAnswer;
+    return this.#emit(dst, o, this.#c, Math.abs(signed), rev, signed < 0);
   }
 
   /**
@@ -418,7 +398,7 @@ function stableOrder(
  */
 class SortSource extends SpacedSource {
   #digits: DigitDrawer;
-  #seq: BucketSequence | null = null;
+  #seq: BucketSequence | null;
   #labelIds: Uint8Array;
   #values: Uint8Array;
   #lens: Uint16Array;
@@ -427,11 +407,9 @@ class SortSource extends SpacedSource {
   constructor(spec: DataSpec, rng: Rng) {
     super(spec, rng);
     this.#digits = new DigitDrawer(rng);
-    if (spec.method === "bucket") {
-      // Upstream's order: length L outer, max digits D inner.
-      const per = Math.floor(spec.limit / (spec.n * spec.m));
-      this.#seq = new BucketSequence(new Array(spec.n * spec.m).fill(per), rng);
-    }
+    // Buckets: length L outer, max digits D inner, as upstream.
+    const pairs = spec.n * spec.m;
+    this.#seq = spec.method === "bucket" ? new BucketSequence(this.total, pairs, rng) : null;
     const tok = getTokenizer("sort");
     this.#labelIds = Uint8Array.from(CHAR_SET, (c) => tok.idOf(c));
     this.#values = new Uint8Array(spec.m * spec.n);
@@ -439,7 +417,6 @@ class SortSource extends SpacedSource {
     this.#order = new Uint8Array(spec.m);
   }
 
-  /** Writes the next sample (without spaces) at `dst[o..]`. */
   protected write(dst: Uint8Array, o: number): number {
     const s = this.spec, rng = this.rng, n = s.n, nLabels = CHAR_SET.length;
     let count = s.m, maxDigits = s.n;
@@ -497,7 +474,6 @@ class OrSource extends SpacedSource {
     this.#cases = rng.shuffle(Uint32Array.from(cases)).subarray(0, sampleCount(spec));
   }
 
-  /** Writes the next sample (without spaces) at `dst[o..]`. */
   protected write(dst: Uint8Array, o: number): number {
     const c = this.#cases[this.#next++];
     const idx = c % 4096, j = Math.floor(c / 4096) % 4096, i = Math.floor(c / 16777216);

@@ -7,27 +7,10 @@
 import { join } from "node:path";
 import type { DataSpec } from "./spec.ts";
 
-/** A named training set. */
-export interface TrainPreset {
-  /** Generator arguments (missing ones take `DEFAULT_SPEC`). */
-  spec: Partial<DataSpec>;
-  /** Folder name when it differs from `datasetName(spec)`. */
-  name?: string;
-}
-
-/** A named evaluation grid: one dataset per cell (i, j), 1 <= i, j <= maxSide. */
-export interface GridPreset {
-  /** Arguments shared by the cells (n, m, method and stream are set per cell). */
-  base: Partial<DataSpec>;
-  /** Largest side. */
-  maxSide: number;
-  /** Folder name (upstream's eval folder name). */
-  name: string;
-}
-
 /**
  * Training presets: the paper's sets plus small ones for CPU runs (test fraction 0.01, as
- * upstream's shells).
+ * upstream's shells). Each holds its generator arguments (missing ones take `DEFAULT_SPEC`) and
+ * its folder name where that differs from `datasetName(spec)`.
  *
  * Arguments follow upstream's shells/generate_and_tokenize_data.sh; `tiny-addition` (3-digit,
  * 20k samples), `demo-addition` (1..5 digits, 200k samples), `tiny-multiplication` (1..3 x
@@ -42,25 +25,28 @@ export interface GridPreset {
  * assert.equal(TRAIN_PRESETS.addition.spec.limit, 20_000_000);
  * ```
  */
-export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = Object.freeze({
-  "addition": { spec: { op: "+", n: 20, m: 20, limit: 20_000_000, reverseAll: true } },
-  "multiplication": { spec: { op: "x", n: 15, m: 15, limit: 20_000_000, reverseAll: true } },
-  "sorting": { spec: { op: "sort", n: 10, m: 10, limit: 20_000_000, reverseAll: true } },
-  // Upstream: create_pos_or_variants.py --n 20 --m 20 --max 100 (100 of the 2870 cases).
-  "or": { spec: { op: "or", n: 20, m: 20, max: 100 }, name: "or_one_vec_zeros" },
-  "tiny-addition": { spec: { op: "+", n: 3, m: 3, limit: 20_000, reverseAll: true } },
-  "demo-addition": { spec: { op: "+", n: 5, m: 5, limit: 200_000, reverseAll: true } },
-  "tiny-multiplication": {
-    spec: { op: "x", n: 3, m: 3, limit: 100_000, reverseAll: true, scratchpad: true },
-  },
-  "tiny-sorting": { spec: { op: "sort", n: 4, m: 4, limit: 100_000, reverseAll: true } },
-});
+export const TRAIN_PRESETS: Readonly<Record<string, { spec: Partial<DataSpec>; name?: string }>> =
+  Object.freeze({
+    "addition": { spec: { op: "+", n: 20, m: 20, limit: 20_000_000, reverseAll: true } },
+    "multiplication": { spec: { op: "x", n: 15, m: 15, limit: 20_000_000, reverseAll: true } },
+    "sorting": { spec: { op: "sort", n: 10, m: 10, limit: 20_000_000, reverseAll: true } },
+    // Upstream: create_pos_or_variants.py --n 20 --m 20 --max 100 (100 of the 2870 cases).
+    "or": { spec: { op: "or", n: 20, m: 20, max: 100 }, name: "or_one_vec_zeros" },
+    "tiny-addition": { spec: { op: "+", n: 3, m: 3, limit: 20_000, reverseAll: true } },
+    "demo-addition": { spec: { op: "+", n: 5, m: 5, limit: 200_000, reverseAll: true } },
+    "tiny-multiplication": {
+      spec: { op: "x", n: 3, m: 3, limit: 100_000, reverseAll: true, scratchpad: true },
+    },
+    "tiny-sorting": { spec: { op: "sort", n: 4, m: 4, limit: 100_000, reverseAll: true } },
+  });
 
 /**
  * Evaluation-grid presets (100 samples per cell; sorting 200, as upstream's eval files).
  *
- * Addition 1..100 (the paper's 100x100 grid), multiplication 1..25, sorting 1..30 (max digits
- * x list length), OR 1..40; folder names are upstream's eval folder names.
+ * Each holds the arguments its cells share (`base`: n, m, method and stream are set per cell),
+ * its largest side (cells (i, j), 1 <= i, j <= maxSide) and its folder name: addition 1..100
+ * (the paper's 100x100 grid), multiplication 1..25, sorting 1..30 (max digits x list length),
+ * OR 1..40, in upstream's eval folder names.
  *
  * @example
  * ```ts
@@ -70,7 +56,9 @@ export const TRAIN_PRESETS: Readonly<Record<string, TrainPreset>> = Object.freez
  * assert.equal(GRID_PRESETS["multiplication-grid"].maxSide, 25);
  * ```
  */
-export const GRID_PRESETS: Readonly<Record<string, GridPreset>> = Object.freeze({
+export const GRID_PRESETS: Readonly<
+  Record<string, { base: Partial<DataSpec>; maxSide: number; name: string }>
+> = Object.freeze({
   "addition-grid": {
     base: { op: "+", reverseAll: true, numSamples: 100 },
     maxSide: 100,

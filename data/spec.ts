@@ -85,7 +85,8 @@ export const DEFAULT_SPEC: Readonly<DataSpec> = Object.freeze({
 });
 
 /**
- * An error caused by bad user input; the data task prints its message as one line.
+ * An error caused by bad user input; the data task prints its message (sentence case, no final
+ * period) as one line.
  *
  * Other errors are bugs or system failures; the task prints those as one line too.
  *
@@ -98,11 +99,8 @@ export const DEFAULT_SPEC: Readonly<DataSpec> = Object.freeze({
  * ```
  */
 export class DataError extends Error {
-  /** @param message Sentence-case message without a trailing period. */
-  constructor(message: string) {
-    super(message);
-    this.name = "DataError";
-  }
+  /** `DataError`, so a caught error can be told apart without importing the class. */
+  override name: string = "DataError";
 }
 
 const OPS: readonly DataOp[] = ["+", "-", "x", "sort", "or"];
@@ -129,14 +127,10 @@ function checkInt(what: string, value: number, min: number): void {
  * assert.deepEqual(resolveSpec({ op: "x", n: 3, m: 3 }).seed, 42);
  * assert.throws(() => resolveSpec({ op: "sort", n: 3, m: 120 }), /120 numbers but only 102 labels/);
  * ```
- *
- * @returns A complete, valid spec.
  */
 export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
-  const s: DataSpec = { ...DEFAULT_SPEC };
-  for (const [k, v] of Object.entries(partial)) {
-    if (v !== undefined) (s as unknown as Record<string, unknown>)[k] = v;
-  }
+  const given = Object.entries(partial).filter(([, v]) => v !== undefined);
+  const s: DataSpec = { ...DEFAULT_SPEC, ...Object.fromEntries(given) };
   if (!OPS.includes(s.op)) {
     fail(`data: unknown op ${JSON.stringify(s.op)} (expected +, -, x, sort or or)`);
   }
@@ -218,17 +212,6 @@ export function sampleCount(spec: DataSpec): number {
   return spec.limit;
 }
 
-/** Expected and variance of spaces inserted before one character with probability p. */
-function spaceMoments(p: number): { mean: number; variance: number } {
-  let mean = 0, second = 0, tail = 1;
-  for (let k = 1; k < 30; k++) {
-    tail *= p * 0.1 ** (k - 1); // P(at least k spaces)
-    mean += tail;
-    second += (2 * k - 1) * tail;
-  }
-  return { mean, variance: second - mean * mean };
-}
-
 /**
  * Most spaces one sample may receive: mean + 6 standard deviations + 4 (upstream has no cap;
  * exceeding it has probability far below 1e-9 per sample). Further space draws are skipped.
@@ -245,7 +228,14 @@ function spaceMoments(p: number): { mean: number; variance: number } {
  */
 export function spaceBudget(p: number, chars: number): number {
   if (p <= 0) return 0;
-  const { mean, variance } = spaceMoments(p);
+  // Mean and variance of the spaces before one character, from P(at least k) = p^k 0.1^(k(k-1)/2).
+  let mean = 0, second = 0, tail = 1;
+  for (let k = 1; k < 30; k++) {
+    tail *= p * 0.1 ** (k - 1);
+    mean += tail;
+    second += (2 * k - 1) * tail;
+  }
+  const variance = second - mean * mean;
   return Math.ceil(chars * mean + 6 * Math.sqrt(chars * variance) + 4);
 }
 
@@ -265,8 +255,6 @@ export function spaceBudget(p: number, chars: number): number {
  * assert.deepEqual(maxSampleChars(resolveSpec({ op: "+", n: 20, m: 20 })), 63);
  * assert.deepEqual(maxSampleChars(resolveSpec({ op: "sort", n: 10, m: 10 })), 149);
  * ```
- *
- * @returns The bound in characters.
  */
 export function maxSampleChars(spec: DataSpec): number {
   const h = spec.indexHints ? 2 : 1;
@@ -310,8 +298,6 @@ export function scratchpadChars(spec: DataSpec): number {
  *
  * assert.deepEqual(rowLength(resolveSpec({ op: "x", n: 15, m: 15 })), 63);
  * ```
- *
- * @returns Tokens per stored row.
  */
 export function rowLength(spec: DataSpec): number {
   const chars = maxSampleChars(spec);

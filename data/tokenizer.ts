@@ -131,46 +131,37 @@ export interface Tokenizer {
   decode(ids: ArrayLike<number>): string;
 }
 
-class CharTokenizer implements Tokenizer {
-  readonly type: TokenizerType;
-  readonly vocabSize: number;
-  readonly tokens: readonly string[];
-  #ids: Map<string, number>;
-
-  constructor(type: TokenizerType, chars: string[]) {
-    this.type = type;
-    this.tokens = Object.freeze([...SPECIALS, ...chars]);
-    this.vocabSize = this.tokens.length;
-    this.#ids = new Map(chars.map((c, i) => [c, i + DIGIT_FIRST]));
-    if (this.#ids.size !== chars.length) throw new Error(`Vocabulary ${type} has duplicates`);
-  }
-
-  idOf(char: string): number {
-    if (char === " ") return PAD;
-    return this.#ids.get(char) ?? UNK;
-  }
-
-  encode(text: string): number[] {
-    const out: number[] = [];
-    for (const ch of text) out.push(this.idOf(ch));
-    return out;
-  }
-
-  decode(ids: ArrayLike<number>): string {
-    let s = "";
-    for (let i = 0; i < ids.length; i++) {
-      const id = ids[i];
-      if (id === PAD || id === BOS || id === EOS) continue;
-      s += id > UNK && id < this.vocabSize ? this.tokens[id] : "[UNK]";
-    }
-    return s;
-  }
+/** The tokenizer whose ids `DIGIT_FIRST`, `DIGIT_FIRST + 1`, ... are `chars`, after the specials. */
+function charTokenizer(type: TokenizerType, chars: string[]): Tokenizer {
+  const tokens = Object.freeze([...SPECIALS, ...chars]);
+  const ids = new Map(chars.map((c, i) => [c, i + DIGIT_FIRST]));
+  const idOf = (char: string): number => char === " " ? PAD : ids.get(char) ?? UNK;
+  return {
+    type,
+    vocabSize: tokens.length,
+    tokens,
+    idOf,
+    encode: (text) => Array.from(text, idOf),
+    decode(ids) {
+      let s = "";
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i];
+        if (id === PAD || id === BOS || id === EOS) continue;
+        s += id > UNK && id < tokens.length ? tokens[id] : "[UNK]";
+      }
+      return s;
+    },
+  };
 }
 
 const BASE = [..."0123456789+-x= "];
 const SORT_BASE = [..."0123456789D,:= "];
 
-const cache = new Map<TokenizerType, Tokenizer>();
+const TOKENIZERS: Record<TokenizerType, Tokenizer> = {
+  pad: charTokenizer("pad", BASE),
+  index: charTokenizer("index", [...BASE, ...CHAR_SET]),
+  sort: charTokenizer("sort", [...SORT_BASE, ...CHAR_SET.filter((c) => !"D,:".includes(c))]),
+};
 
 /**
  * Returns the tokenizer of one vocabulary, with upstream's exact ids.
@@ -196,16 +187,8 @@ const cache = new Map<TokenizerType, Tokenizer>();
  * @returns A shared, immutable tokenizer.
  */
 export function getTokenizer(type: TokenizerType): Tokenizer {
-  let tok = cache.get(type);
-  if (tok) return tok;
-  if (type === "pad") tok = new CharTokenizer(type, BASE);
-  else if (type === "index") tok = new CharTokenizer(type, [...BASE, ...CHAR_SET]);
-  else if (type === "sort") {
-    const labels = CHAR_SET.filter((c) => c !== "D" && c !== "," && c !== ":");
-    tok = new CharTokenizer(type, [...SORT_BASE, ...labels]);
-  } else {
+  if (!Object.hasOwn(TOKENIZERS, type)) {
     throw new Error(`Cannot create tokenizer: unknown type ${JSON.stringify(type)}`);
   }
-  cache.set(type, tok);
-  return tok;
+  return TOKENIZERS[type];
 }

@@ -15,7 +15,6 @@ import {
 
 export * from "../data/tokenizer.ts";
 export * from "../data/spec.ts";
-export * from "../data/meta.ts";
 export * from "../data/presets.ts";
 export * from "../data/dataset.ts";
 export * from "../data/generate.ts";

@@ -17,7 +17,7 @@ import { ConfigError } from "../cli/overrides.ts";
 import { writeFileAtomic } from "../core/checkpoint.ts";
 import { TrainError } from "./train/errors.ts";
 import { EvalError } from "./eval/grids.ts";
-import type { Accuracies } from "./eval/summary.ts";
+import type { Accuracies } from "./eval/results.ts";
 import { writePlots } from "./plot.ts";
 import {
   meanOf,
@@ -72,14 +72,7 @@ export interface DemoRun extends Omit<RecipeRun, "cells"> {
 }
 
 /** Means over the seeds of one positional scheme. */
-export interface DemoMean {
-  /** Positional scheme. */
-  embedding: string;
-  /** Mean in-distribution exact match (fraction). */
-  in_distribution: number | null;
-  /** Mean out-of-distribution exact match (fraction). */
-  out_of_distribution: number | null;
-}
+export type DemoMean = Pick<DemoRun, "embedding" | "in_distribution" | "out_of_distribution">;
 
 /**
  * The demo's summary (also `summary.json` in `<base_dir>/demo/`, or `demo-multiplication/`,
@@ -143,7 +136,6 @@ function tag(keys: readonly string[]): string {
  * const s = await demo({ quick: true, compare: false, baseDir: "/tmp/demo", seeds: [0, 1] });
  * console.log(s.out_of_distribution);
  * ```
- * @param o quick mode, baselines, base folder, seeds, extra training keys, samples, grid
  */
 export async function demo(o: DemoOptions): Promise<DemoSummary> {
   const t0 = performance.now();
@@ -324,11 +316,7 @@ export function parseDemoArgs(
   return out;
 }
 
-/**
- * Runs the task.
- *
- * @param argv `--seeds`, `--compare`, `--quick`, `base_dir=DIR`, training `key=value`s
- */
+/** Runs the task. */
 export async function main(argv: string[]): Promise<number> {
   try {
     const args = parseDemoArgs(argv);

@@ -20,8 +20,8 @@ import { mergeResults } from "./eval/results.ts";
 import { evaluateGrid } from "./eval/runner.ts";
 import { findGridData } from "./eval/samples.ts";
 import type { CellResult } from "./eval/scoring.ts";
-import { type EnvReader, parseShard, type Shard, shardFromEnv } from "./eval/shard.ts";
-import type { Summary } from "./eval/summary.ts";
+import { type EnvReader, resolveShard, type Shard } from "./eval/shard.ts";
+import type { Summary } from "./eval/results.ts";
 import { writePlots } from "./plot.ts";
 
 /** What one evaluation produced. */
@@ -77,14 +77,11 @@ export async function evaluate(
   let summary: Summary | null = null;
   if (!merge) {
     // The shard first: a scheduler misconfiguration fails before the model is loaded.
-    const shard = cfg.shard === "auto"
-      ? shardFromEnv(options.env ?? envGet)
-      : cfg.shard
-      ? parseShard(cfg.shard)
-      : null;
+    const shard = cfg.shard ? resolveShard(cfg.shard, options.env ?? envGet) : null;
     const backend = options.backend ?? (cfg.impl.backend === "cpu" ? CPU : await initBackend());
     const ckpt = await findCheckpoint(cfg.base_dir, cfg.name, cfg.checkpoint ?? null);
-    const { model, arch, trainMeta } = await loadModel(ckpt, backend, cfg.base_dir);
+    const { model, trainMeta } = await loadModel(ckpt, backend, cfg.base_dir);
+    const arch = model.arch;
     // A model trained with a partial-product scratchpad is asked in that format.
     if (plan.task === "multiplication" && trainMeta?.generator.scratchpad === true) {
       plan = { ...plan, scratchpad: true };

@@ -67,7 +67,6 @@ function parseServeArgs(argv: string[]): { baseDir: string | null; port: number;
  * import { main } from "./serve.ts";
  * strictEqual(await main(["--port", "x"]), 1);
  * ```
- * @param argv `base_dir=DIR`, `--port N`, `--host ADDR`, `--help`
  * @returns the exit code (1 for bad arguments or a folder that cannot be served)
  */
 export async function main(argv: string[]): Promise<number> {

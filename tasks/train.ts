@@ -9,7 +9,7 @@
 import { loadConfig, presetSummaries, userCwd } from "../cli/config.ts";
 import { helpText } from "../cli/config_help.ts";
 import { ConfigError } from "../cli/overrides.ts";
-import { CheckpointError } from "../core/checkpoint_read.ts";
+import { CheckpointError } from "../core/checkpoint.ts";
 import { DataError } from "../data/spec.ts";
 import { TrainError } from "./train/errors.ts";
 import { train, type TrainOutcome } from "./train/run.ts";

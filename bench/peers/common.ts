@@ -6,6 +6,8 @@
  * @module
  */
 
+import { parseArgs as nodeParseArgs } from "node:util";
+
 /** Vocabulary size of the "pad" tokenizer (digits 4..13, + - x = space). */
 export const VOCAB = 19;
 /** LayerNorm epsilon of the model (upstream section 2). */
@@ -91,18 +93,16 @@ const USAGE = "usage: --layers N --hidden H --heads h --batch B --seq T --steps 
  * @throws Error on a missing, unknown or malformed option
  */
 export function parseArgs(args: string[]): PeerConfig {
-  const raw = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}\n${USAGE}`);
-    const eq = a.indexOf("=");
-    if (eq > 0) raw.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (i + 1 < args.length) raw.set(a.slice(2), args[++i]);
-    else throw new Error(`missing value for ${a}\n${USAGE}`);
+  const names = ["layers", "hidden", "heads", "batch", "seq", "steps", "seed", "warmup", "weights"];
+  let values: Record<string, string | undefined>;
+  try {
+    const options = Object.fromEntries(names.map((k) => [k, { type: "string" as const }]));
+    values = nodeParseArgs({ args, options }).values;
+  } catch (e) {
+    throw new Error(`${(e as Error).message.split("\n")[0]}\n${USAGE}`);
   }
   const int = (k: string, def?: number): number => {
-    const v = raw.get(k);
-    raw.delete(k);
+    const v = values[k];
     if (v === undefined) {
       if (def === undefined) throw new Error(`missing --${k}\n${USAGE}`);
       return def;
@@ -120,11 +120,9 @@ export function parseArgs(args: string[]): PeerConfig {
     steps: int("steps"),
     seed: int("seed"),
     warmup: int("warmup", 2),
-    weights: raw.get("weights") ?? "",
+    weights: values.weights ?? "",
   };
-  raw.delete("weights");
   if (!cfg.weights) throw new Error(`missing --weights\n${USAGE}`);
-  if (raw.size) throw new Error(`unknown option --${[...raw.keys()][0]}\n${USAGE}`);
   if (cfg.heads < 1 || cfg.hidden % cfg.heads !== 0) {
     throw new Error(`--hidden ${cfg.hidden} must be a multiple of --heads ${cfg.heads}`);
   }

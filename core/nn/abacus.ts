@@ -192,11 +192,8 @@ export interface AbacusOptions {
 export class AbacusEmbedding {
   /** The (tableSize, H) table; a parameter. */
   readonly weight: Tensor;
-  /** Largest training shift. */
   readonly maxK: number;
-  /** Probability of randomly spaced positions in a training batch. */
   readonly spacing: number;
-  /** Table rows. */
   readonly tableSize: number;
   #digits: readonly number[];
   #source: UniformSource;
@@ -232,11 +229,6 @@ export class AbacusEmbedding {
       });
       this.weight.requiresGrad = true;
     }
-  }
-
-  /** Draws the training shift k ~ U{0..maxK}. */
-  drawShift(): number {
-    return this.#source.int(0, this.maxK);
   }
 
   /**

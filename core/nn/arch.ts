@@ -7,73 +7,52 @@
  * @module
  */
 
-/** Positional embedding of the input. */
-export type PosEmbedding = "abacus" | "learned" | null;
-
-/** Typed architecture settings (upstream names, camelCase). */
+/**
+ * Typed architecture settings: upstream's `arch` keys in camelCase, each described in
+ * docs/config.md; notes only where a field is not simply its key.
+ */
 export interface Arch {
-  /** Layers in the (weight-shared) block. */
   layersInRecurrentBlock: number;
-  /** Times the block runs in training. */
   maximalRecurrence: number;
   /** Largest number of recurrences back-propagated through (TBPTT). */
   maxBackprop: number;
-  /** Recurrences at evaluation. */
   maximalRecurrenceInEval: number;
   /** Width H. */
   hiddenSize: number;
   /** FFN inner width I (GLU halves it). */
   intermedSize: number;
-  /** How the embedded input enters each recurrence. */
   inputInjectionType: "add" | "none" | "linear" | "ffn";
-  /** Whether the state starts random (else the embedded input). */
   initialHiddenRandomized: boolean;
-  /** Initial state distribution. */
   stateInit: "embed" | "zero" | "normal" | "unit";
-  /** LayerNorm epsilon. */
   normEps: number;
-  /** Residual normalisation. */
   normScheme: "post" | "pre";
-  /** Tie the decoder to the word embedding. */
   tieWeights: boolean;
-  /** Bias on the decoder. */
   decoderBias: boolean;
-  /** Biases on the FFN and head dense layers. */
   useBias: boolean;
-  /** Final LayerNorm after the head. */
   finalNorm: boolean;
-  /** Prediction head. */
   head: "ffn" | "identity" | "linear";
   /** Vocabulary size V. */
   vocabSize: number;
-  /** Positional embedding. */
-  posEmbedding: PosEmbedding;
+  posEmbedding: "abacus" | "learned" | null;
   /** Rows of the positional (learned or abacus) table. */
   maxSeqLength: number;
-  /** LayerNorm after the embedding sum. */
   embeddingNormalization: boolean;
-  /** Largest Abacus training shift k. */
+  /** Largest Abacus training shift k (`embedding.max_abacus_len`). */
   maxAbacusLen: number;
   /** Probability of randomly spaced Abacus positions in a training batch (0: upstream). */
   abacusSpacing: number;
   /** Attention implementation (decides the fused q/k/v layout and the checkpoint keys). */
   attentionType: "pytorch" | "self-attention";
   heads: number;
-  /** Drop the attention output projection. */
   skipOutputProjection: boolean;
   /** FIRE's randomised-position range (0 = off). */
   attentionMaxLength: number;
   /** Rotary (RoPE), FIRE, or none. */
   rotary: "rope" | "fire" | null;
-  /** Initialisation scheme. */
   initType: "deepnorm-straight" | "normal";
-  /** Std of the `normal` init. */
   initStd: number;
-  /** Loss rescaling of upstream's TBPTT. */
   throttle: boolean;
-  /** Progressive-loss mix. */
   alpha: number;
-  /** Train only on tokens after `=`. */
   maskBeforeEquals: boolean;
   /** `mean` over kept tokens, or `none` (per-sample mean, then batch mean). */
   lossReduction: "mean" | "none";
@@ -102,7 +81,7 @@ export interface ArchSettings {
   final_norm: boolean;
   head: Arch["head"];
   embedding: {
-    pos_embedding: PosEmbedding;
+    pos_embedding: Arch["posEmbedding"];
     max_seq_length: number;
     normalization: boolean;
     max_abacus_len: number;

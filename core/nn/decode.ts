@@ -7,13 +7,12 @@
  * Reference: upstream `arithmetic_eval_quicker.py` / `_generate`; Pope et al. 2022 (KV caching).
  * @module
  */
-import { noGrad } from "../grad_mode.ts";
 import { zeros } from "../ops/basic.ts";
 import { embedding } from "../ops/embedding.ts";
 import { argmax } from "../ops/reduce.ts";
 import { attentionDecode, type AttentionDecodeOptions } from "../ops/attention.ts";
 import { permute, slice } from "../ops/layout.ts";
-import { scope, Tensor } from "../tensor.ts";
+import { noGrad, scope, Tensor } from "../tensor.ts";
 import { abacusIndices } from "./abacus.ts";
 import type { ArithmeticModel } from "./model.ts";
 import { initialState } from "./state.ts";
@@ -30,12 +29,6 @@ export interface DecodeOptions {
   seed?: number;
   /** Recurrences (default `maximal_recurrence_in_eval`). */
   recurrences?: number;
-}
-
-/** Abacus index (or absolute position) of the token at `t` of a row, given the row so far. */
-function positionOf(model: ArithmeticModel, row: number[], t: number): number {
-  if (model.arch.posEmbedding === "abacus") return abacusIndices(row.slice(0, t + 1), t + 1)[t];
-  return t;
 }
 
 /**
@@ -95,21 +88,13 @@ type Opts = DecodeOptions & { seed: number; eosId: number };
 /** Upstream's method: the whole (right-padded) batch through the model for every new token. */
 function fullStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepper {
   const R = o.recurrences ?? model.arch.maximalRecurrenceInEval;
+  const pass = { training: false, nNoGrad: R, kGrad: 0, stateSeed: o.seed };
   const fn = async () => {
     const L = Math.max(...rows.map((r) => r.length)), B = rows.length;
     const ids = new Int32Array(B * L);
     rows.forEach((r, b) => ids.set(r, b * L));
-    const best = await scope(() =>
-      noGrad(() => {
-        const logits = model.forward(ids, B, L, {
-          training: false,
-          nNoGrad: R,
-          kGrad: 0,
-          stateSeed: o.seed,
-        });
-        return argmax(logits).toArray(); // (B, L)
-      })
-    );
+    // (B, L) best tokens; each row's next token is at its own last position.
+    const best = await scope(() => noGrad(() => argmax(model.forward(ids, B, L, pass)).toArray()));
     return rows.map((r, b) => best[b * L + r.length - 1]);
   };
   return Object.assign(fn, { dispose: () => {} });
@@ -148,7 +133,7 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
           const ids = new Int32Array(B * P);
           rows.forEach((r, b) => ids.set(r, b * P));
           x = model.embed(ids, B, P, 0);
-          state = initialState(a, be, x, o.seed);
+          state = initialState(a, x, o.seed);
           decodeOpts = (fire) => ({
             heads: a.heads,
             cacheLen: 0,
@@ -160,11 +145,12 @@ function cachedStepper(model: ArithmeticModel, rows: number[][], o: Opts): Stepp
           // One position per row, at the row's own length.
           const ids = new Int32Array(rows.map((r) => r[r.length - 1]));
           const at = rows.map((r) => r.length - 1);
-          const pos = a.posEmbedding
-            ? new Int32Array(rows.map((r, b) => positionOf(model, r, at[b])))
-            : null;
+          // Each row's last token at its Abacus index, or its absolute position.
+          const last = (r: number[], t: number) =>
+            a.posEmbedding === "abacus" ? abacusIndices(r, r.length)[t] : t;
+          const pos = a.posEmbedding ? new Int32Array(rows.map((r, b) => last(r, at[b]))) : null;
           x = model.embedAt(ids, pos, B, 1);
-          state = initialState(a, be, x, o.seed, at);
+          state = initialState(a, x, o.seed, at);
           const lengths = Tensor.fromArray(at, [B], { dtype: "i32", backend: be });
           decodeOpts = (fire) => ({
             heads: a.heads,

@@ -49,8 +49,6 @@ export interface FireBiasOptions {
   maxLength?: number;
   /** Random source in [0, 1) for randomised positions (default `Math.random`). */
   random?: () => number;
-  /** Only the last `rows` query rows (decoding with a key/value cache); default all S. */
-  rows?: number;
 }
 
 /**
@@ -68,7 +66,6 @@ export interface FireBiasOptions {
  * const p = firePositions(4, { training: true, maxLength: 100, random: () => 0.5 });
  * assert(p.length === 4 && p[0] < p[1] && p[2] < p[3] && p[3] < 100);
  * ```
- * @param options training mode, `maxLength`, random source
  * @returns S ascending distinct integer positions, as f32
  */
 export function firePositions(S: number, options: FireBiasOptions = {}): Float32Array {
@@ -77,22 +74,19 @@ export function firePositions(S: number, options: FireBiasOptions = {}): Float32
     return Float32Array.from({ length: S }, (_, i) => i);
   }
   const random = options.random ?? Math.random;
-  const perm = new Int32Array(max);
-  for (let i = 0; i < max; i++) perm[i] = i;
+  const perm = Int32Array.from({ length: max }, (_, i) => i);
   for (let i = 0; i < S; i++) {
     const k = i + Math.min(max - i - 1, Math.floor(random() * (max - i)));
-    const t = perm[i];
-    perm[i] = perm[k];
-    perm[k] = t;
+    [perm[i], perm[k]] = [perm[k], perm[i]];
   }
   return Float32Array.from(perm.subarray(0, S).sort());
 }
 
 /**
- * One layer's FIRE attention bias for a sequence of length S, (heads, rows, S).
+ * One layer's FIRE attention bias for a sequence of length S, (heads, S, S).
  *
  * Positions come from `firePositions` (randomised in training when `maxLength >= S`); the
- * distances (rows, S) go through the MLP per entry, and the result is laid out per head.
+ * distances (S, S) go through the MLP per entry, and the result is laid out per head.
  * Gradients flow to all six parameters. While gradients are recorded, intermediate tensors stay
  * alive for backward and the caller's `scope` frees them; without gradients they are freed here.
  *
@@ -109,18 +103,17 @@ export function firePositions(S: number, options: FireBiasOptions = {}): Float32
  * assert(fireBias(p, 5).shape.join() === "2,5,5");
  * ```
  * @param S sequence length (keys)
- * @param options training mode, `maxLength`, random source, rows
- * @returns the bias, (heads, rows, S) (rows = S by default)
+ * @returns the bias, (heads, S, S)
  */
 export function fireBias(p: FireParams, S: number, options: FireBiasOptions = {}): Tensor {
-  const rows = options.rows ?? S, heads = p.mlp2Bias.size, backend = p.c.backend;
+  const heads = p.mlp2Bias.size, backend = p.c.backend;
   const build = () => {
     const positions = Tensor.fromArray(firePositions(S, options), [S], { backend });
-    const d = fireDistances(positions, { c: p.c, lMult: p.lMult, rows }); // (rows, S)
-    const x = d.reshape([rows * S, 1]);
-    const h = relu(add(linear(x, p.mlp0Weight), p.mlp0Bias)); // (rows S, 32)
-    const out = add(linear(h, p.mlp2Weight), p.mlp2Bias); // (rows S, heads)
-    return permute(out.reshape([rows, S, heads]), [2, 0, 1]); // (heads, rows, S)
+    const d = fireDistances(positions, { c: p.c, lMult: p.lMult }); // (S, S)
+    const x = d.reshape([S * S, 1]);
+    const h = relu(add(linear(x, p.mlp0Weight), p.mlp0Bias)); // (S S, 32)
+    const out = add(linear(h, p.mlp2Weight), p.mlp2Bias); // (S S, heads)
+    return permute(out.reshape([S, S, heads]), [2, 0, 1]); // (heads, S, S)
   };
   return needsGrad(...Object.values(p)) ? build() : scope(build);
 }

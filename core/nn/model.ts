@@ -18,9 +18,8 @@ import { concat } from "../ops/layout.ts";
 import { causalAttention } from "../ops/attention.ts";
 import { embedding } from "../ops/embedding.ts";
 import { linear, matmul } from "../ops/matmul.ts";
-import { noGrad } from "../grad_mode.ts";
 import { type Backend, defaultBackend } from "../backend.ts";
-import { Tensor } from "../tensor.ts";
+import { noGrad, Tensor } from "../tensor.ts";
 import { abacusIndices, drawAbacusPositions, longestDigitRun } from "./abacus.ts";
 import type { Arch } from "./arch.ts";
 import { initialState } from "./state.ts";
@@ -37,9 +36,7 @@ export interface Dense {
 
 /** A GLU feed-forward: dense_in (H -> I), GLU halves to I/2, dense_out (I/2 -> H). */
 export interface FfnWeights {
-  /** Input projection. */
   dIn: Dense;
-  /** Output projection. */
   dOut: Dense;
 }
 
@@ -61,7 +58,6 @@ export interface LayerWeights {
   inProj: Tensor;
   /** Output projection, [H, H] (null with `skip_output_projection`). */
   outProj: Tensor | null;
-  /** Feed-forward. */
   ffn: FfnWeights;
   /** FIRE's parameters (null without FIRE). */
   fire: FireParams | null;
@@ -101,33 +97,18 @@ function transformerLayer(
   return add(h, feedForward(layerNorm(h, w.norm2.w, w.norm2.b, eps), w.ffn));
 }
 
-/** Input-injection weights of a block (`linear`: adapter [H, 2H]; `ffn`: a feed-forward). */
-export interface InjectionWeights {
-  /** The linear adapter. */
-  adapter?: Tensor;
-  /** The feed-forward. */
-  ffn?: FfnWeights;
-}
-
 /** Combines the state with the embedded input before a block (upstream `TransformerBlock`). */
-function inject(state: Tensor, injected: Tensor, arch: Arch, w: InjectionWeights): Tensor {
-  switch (arch.inputInjectionType) {
-    case "none":
-      return state;
-    case "add":
-      return add(state, injected);
-    case "linear":
-      return linear(concat([state, injected], -1), w.adapter!);
-    case "ffn":
-      return feedForward(concat([state, injected], -1), w.ffn!);
-  }
+function inject(state: Tensor, injected: Tensor, arch: Arch, w: ModelBlock["injection"]): Tensor {
+  if (arch.inputInjectionType === "none") return state;
+  if (arch.inputInjectionType === "add") return add(state, injected);
+  const both = concat([state, injected], -1); // (B, T, 2H)
+  return w instanceof Tensor ? linear(both, w) : feedForward(both, w!);
 }
 
 /** One block's weights: its input injection and its layers. */
 export interface ModelBlock {
-  /** Input-injection weights. */
-  injection: InjectionWeights;
-  /** Layer weights. */
+  /** `linear` injection's adapter [H, 2H], `ffn` injection's feed-forward, else null. */
+  injection: Tensor | FfnWeights | null;
   layers: LayerWeights[];
 }
 
@@ -135,9 +116,9 @@ export interface ModelBlock {
 export interface ForwardOptions {
   /** Training mode: draws the Abacus positions and FIRE positions (eval: none). */
   training: boolean;
-  /** Recurrences run without gradient first (TBPTT's n). */
+  /** Recurrences run without gradient first (TBPTT's n; default: all in eval, else 0). */
   nNoGrad?: number;
-  /** Recurrences run with gradient (TBPTT's k; default: all in eval, maximal_recurrence otherwise). */
+  /** Recurrences run with gradient after those (TBPTT's k; default: 0 in eval, else all). */
   kGrad?: number;
   /** Seed of the initial-state noise (default: drawn from the model's generator). */
   stateSeed?: number;
@@ -163,7 +144,6 @@ export interface ForwardOptions {
  * ```
  */
 export class ArithmeticModel {
-  /** Architecture. */
   readonly arch: Arch;
   /** All parameters in one flat arena. */
   readonly arena: ParamArena;
@@ -189,11 +169,11 @@ export class ArithmeticModel {
     const { blocks, layersPerBlock } = blockLayout(arch);
     for (let j = 0; j < blocks; j++) {
       const bp = blockPrefix(arch, j);
-      const injection: InjectionWeights = arch.inputInjectionType === "linear"
-        ? { adapter: p(`${bp}adapter.weight`) }
+      const injection = arch.inputInjectionType === "linear"
+        ? p(`${bp}adapter.weight`)
         : arch.inputInjectionType === "ffn"
-        ? { ffn: ffn(`${bp}ffn.`) }
-        : {};
+        ? ffn(`${bp}ffn.`)
+        : null;
       const layers: LayerWeights[] = [];
       for (let i = 0; i < layersPerBlock; i++) {
         const lp = layerPrefix(arch, j, i), k = attnKeys(arch, lp);
@@ -218,6 +198,12 @@ export class ArithmeticModel {
 
   #opt(name: string): Tensor | null {
     return this.arena.names.includes(name) ? this.arena.get(name) : null;
+  }
+
+  /** LayerNorm with the `weight` and `bias` under a key prefix. */
+  #norm(x: Tensor, pre: string): Tensor {
+    const p = (n: string) => this.arena.get(pre + n);
+    return layerNorm(x, p("weight"), p("bias"), this.arch.normEps);
   }
 
   /** A dense layer's `weight` and optional `bias` under a key prefix. */
@@ -278,13 +264,7 @@ export class ArithmeticModel {
       const table = p("encoder.embedding.pos_embedding.embedding.weight");
       x = add(x, embedding(table, Tensor.fromArray(pos, [B, T], { dtype: "i32", backend: be })));
     }
-    if (!a.embeddingNormalization) return x;
-    return layerNorm(
-      x,
-      p("encoder.embedding.norm.weight"),
-      p("encoder.embedding.norm.bias"),
-      a.normEps,
-    );
+    return a.embeddingNormalization ? this.#norm(x, "encoder.embedding.norm.") : x;
   }
 
   /**
@@ -338,14 +318,10 @@ export class ArithmeticModel {
   readout(h: Tensor): Tensor {
     const a = this.arch, p = (n: string) => this.arena.get(n), head = this.#head;
     if (head) h = "dIn" in head ? feedForward(h, head) : dense(h, head);
-    if (a.finalNorm) {
-      h = layerNorm(h, p("encoder.final_norm.weight"), p("encoder.final_norm.bias"), a.normEps);
-    }
+    if (a.finalNorm) h = this.#norm(h, "encoder.final_norm.");
     h = matmul(h, p("adapter.weight")); // x @ W (upstream's transposed adapter)
-    const logits = linear(
-      h,
-      p(a.tieWeights ? "encoder.embedding.word_embedding.weight" : "decoder.weight"),
-    );
+    const decoder = a.tieWeights ? "encoder.embedding.word_embedding.weight" : "decoder.weight";
+    const logits = linear(h, p(decoder));
     return a.decoderBias ? add(logits, p("decoder.bias")) : logits;
   }
 
@@ -366,7 +342,7 @@ export class ArithmeticModel {
     const k = options.kGrad ?? (options.training ? a.maximalRecurrence : 0);
     const x = this.embed(ids, B, T, shift);
     const biases = this.fireBiases(T, options.training);
-    let state = initialState(this.arch, this.backend, x, seed);
+    let state = initialState(this.arch, x, seed);
     if (n > 0) {
       const s0 = state;
       state = noGrad(() => {

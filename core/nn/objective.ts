@@ -10,7 +10,7 @@ import { add, scale } from "../ops/elementwise.ts";
 import { crossEntropy } from "../ops/loss.ts";
 import { sumAll } from "../ops/reduce.ts";
 import { Tensor } from "../tensor.ts";
-import type { ArithmeticModel } from "./model.ts";
+import type { ArithmeticModel, ForwardOptions } from "./model.ts";
 
 /** Upstream's `=` token id (every arithmetic vocabulary). */
 const EQUALS_ID = 17;
@@ -52,21 +52,17 @@ export function lossTargets(
  * Loss of one model call with a given TBPTT split.
  *
  * @param ids token ids (B*T)
- * @param split training mode and (n, k) recurrences
+ * @param split training mode and (n, k) recurrences, as the forward pass takes them
  */
 export function modelCallLoss(
   model: ArithmeticModel,
   ids: Int32Array,
   B: number,
   T: number,
-  split: { training: boolean; n: number; k: number },
+  split: ForwardOptions,
 ): Tensor {
   const a = model.arch;
-  const logits = model.forward(ids, B, T, {
-    training: split.training,
-    nNoGrad: split.n,
-    kGrad: split.k,
-  });
+  const logits = model.forward(ids, B, T, split);
   const targets = lossTargets(ids, B, T, { maskBeforeEquals: a.maskBeforeEquals });
   const t = Tensor.fromArray(targets, [B * T], { dtype: "i32", backend: model.backend });
   const flat = logits.reshape([B * T, a.vocabSize]);
@@ -95,15 +91,16 @@ export function trainingLoss(
   if (a.alpha !== 1) {
     const lMax = modelCallLoss(model, ids, B, T, {
       training: true,
-      n: Math.max(0, R - mb),
-      k: Math.min(mb, R),
+      nNoGrad: Math.max(0, R - mb),
+      kGrad: Math.min(mb, R),
     });
     loss = scale(lMax, 1 - a.alpha);
   }
   if (a.alpha !== 0) {
     const n = model.rng.int(0, R - 1);
     const k = model.rng.int(1, Math.min(R - n, mb));
-    const lProg = scale(modelCallLoss(model, ids, B, T, { training: true, n, k }), a.alpha);
+    const split = { training: true, nNoGrad: n, kGrad: k };
+    const lProg = scale(modelCallLoss(model, ids, B, T, split), a.alpha);
     loss = loss ? add(loss, lProg) : lProg;
   }
   if (a.throttle) loss = scale(loss!, (1 + Math.min(R / 4, mb / 2)) / mb);
@@ -116,9 +113,5 @@ export function trainingLoss(
  * @param ids token ids (B*T)
  */
 export function evalLoss(model: ArithmeticModel, ids: Int32Array, B: number, T: number): Tensor {
-  return modelCallLoss(model, ids, B, T, {
-    training: false,
-    n: model.arch.maximalRecurrenceInEval,
-    k: 0,
-  });
+  return modelCallLoss(model, ids, B, T, { training: false }); // the forward pass's eval split
 }

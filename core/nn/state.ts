@@ -35,23 +35,17 @@ function standardizeRows(v: Float32Array, H: number): void {
  * import { Tensor } from "../tensor.ts";
  * const arch = resolveArch({ hidden_size: 4, intermed_size: 8, attention: { num_attention_heads: 1 } }, 19);
  * const x = Tensor.fromArray(new Float32Array(2 * 3 * 4), [2, 3, 4], { backend: CPU });
- * const full = initialState(arch, CPU, x, 7);
- * const one = initialState(arch, CPU, Tensor.fromArray(new Float32Array(8), [2, 1, 4], { backend: CPU }), 7, [2, 1]);
+ * const full = initialState(arch, x, 7);
+ * const one = initialState(arch, Tensor.fromArray(new Float32Array(8), [2, 1, 4], { backend: CPU }), 7, [2, 1]);
  * strictEqual(one.data[4 + 3], full.data[(1 * 3 + 1) * 4 + 3]);
  * ```
  * @param arch architecture (`initial_hidden_randomized`, `state_init`)
- * @param x embedded input (B, T, H)
+ * @param x embedded input (B, T, H), on the backend the state is made on
  * @param positions each row's position (decoding one position per row)
  * @returns the state (B, T, H)
  */
-export function initialState(
-  arch: Arch,
-  backend: Backend,
-  x: Tensor,
-  seed: number,
-  positions?: number[],
-): Tensor {
-  const [B, T, H] = x.shape as [number, number, number];
+export function initialState(arch: Arch, x: Tensor, seed: number, positions?: number[]): Tensor {
+  const [B, T, H] = x.shape as [number, number, number], backend = x.backend;
   if (!arch.initialHiddenRandomized) return x;
   if (arch.stateInit === "zero") return zeros([B, T, H], { backend });
   const noise = (be: Backend, scale: number) =>

@@ -13,7 +13,7 @@ import {
 } from "../../kernels/attention.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 export type { AttentionLayout, RotaryOptions } from "../../kernels/attention.ts";
@@ -36,7 +36,7 @@ function rotaryOf(r: boolean | RotaryOptions | undefined): RotaryOptions | undef
 
 /** Checks a fused (B, T, 3H) projection against the head count; returns the head dimension. */
 function headDimOf(op: string, qkv: Tensor, heads: number): number {
-  checkDtype(op, qkv);
+  checkTensors(op, [qkv]);
   const [, , h3] = qkv.shape;
   if (qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || h3 % (3 * heads)) {
     throw new Error(
@@ -80,8 +80,7 @@ export function causalAttention(qkv: Tensor, options: CausalAttentionOptions): T
     throw new Error(`Cannot apply rotary embedding to heads of odd dimension ${headDim}`);
   }
   if (bias) {
-    checkBackends("attend over", [qkv, bias]);
-    checkDtype("attend over", bias);
+    checkTensors("attend over", [qkv, bias]);
     if (bias.shape.join() !== [heads, seq, seq].join()) {
       throw new Error(
         `Cannot add an attention bias of shape ${shapeStr(bias.shape)}: expected ` +
@@ -154,7 +153,6 @@ export interface AttentionDecodeOptions {
  * @param qkv fused projection of the new positions, (B, steps, 3H)
  * @param kCache rotated keys, (B, heads, capacity, hd), updated in place
  * @param vCache values, (B, heads, capacity, hd), updated in place
- * @param options heads, cache length(s), layout, bias, rotary
  * @returns (B, steps, H)
  * @throws Error on mismatched shapes, a cache overflow, or mixed backends
  */
@@ -168,8 +166,8 @@ export function attentionDecode(
   const layout = options.layout ?? "pytorch";
   const rotary = rotaryOf(options.rotary);
   const all = [qkv, kCache, vCache, ...(bias ? [bias] : []), ...(lengths ? [lengths] : [])];
-  checkBackends("decode attention over", all);
-  for (const t of [kCache, vCache, ...(bias ? [bias] : [])]) checkDtype("decode attention over", t);
+  checkTensors("decode attention over", all, null);
+  checkTensors("decode attention over", [kCache, vCache, ...(bias ? [bias] : [])]);
   const headDim = headDimOf("decode attention over", qkv, heads);
   const [batch, steps] = qkv.shape;
   const capacity = kCache.shape[2];
@@ -185,7 +183,7 @@ export function attentionDecode(
     }
   }
   if (lengths) {
-    checkDtype("decode attention with lengths", lengths, ["i32", "u32"]);
+    checkTensors("decode attention with lengths", [lengths], ["i32", "u32"]);
     if (lengths.shape.join() !== String(batch)) {
       throw new Error(
         `Cannot use cache lengths of shape ${shapeStr(lengths.shape)}: expected [${batch}]`,

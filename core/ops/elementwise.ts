@@ -14,19 +14,14 @@ import {
 } from "../../kernels/elementwise.ts";
 import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
-import { noGrad } from "../grad_mode.ts";
-import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
-
-function isSuffix(s: readonly number[], of: readonly number[]): boolean {
-  if (s.length > of.length) return false;
-  return s.every((d, k) => d === of[of.length - s.length + k]);
-}
+import { noGrad, Tensor } from "../tensor.ts";
+import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 
 /** The output shape of a broadcasting binary op, or an error naming both shapes. */
 function broadcastShape(op: BinaryOp, a: Tensor, b: Tensor): readonly number[] {
-  const fits = (small: Tensor, big: Tensor) =>
-    small.size === 1 ? small.shape.length <= big.shape.length : isSuffix(small.shape, big.shape);
+  // The first fits the second: no more axes, and one element or the second's trailing dimensions.
+  const fits = ({ shape: s, size }: Tensor, { shape: of }: Tensor) =>
+    s.length <= of.length && (size === 1 || s.every((d, k) => d === of[of.length - s.length + k]));
   if (fits(b, a)) return a.shape;
   if (fits(a, b)) return b.shape;
   throw new Error(
@@ -36,9 +31,7 @@ function broadcastShape(op: BinaryOp, a: Tensor, b: Tensor): readonly number[] {
 }
 
 function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  checkBackends(op, [a, b]);
-  checkDtype(op, a);
-  checkDtype(op, b);
+  checkTensors(op, [a, b]);
   const out = Tensor.empty(broadcastShape(op, a, b), "f32", a.backend);
   const n = out.size, na = a.size, nb = b.size;
   run(binaryKernel, { op, a, b, out, n, na, nb });
@@ -92,7 +85,6 @@ export function add(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([5, 6], [2], { backend: CPU });
  * assert((await sub(a, Tensor.fromArray([1], [], { backend: CPU })).toArray())[1] === 5);
  * ```
- * @returns `a - b`
  */
 export function sub(a: Tensor, b: Tensor): Tensor {
   return binary("sub", a, b);
@@ -110,7 +102,6 @@ export function sub(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU });
  * assert((await mul(a, Tensor.fromArray([2, 3], [2], { backend: CPU })).toArray())[3] === 12);
  * ```
- * @returns `a * b`
  */
 export function mul(a: Tensor, b: Tensor): Tensor {
   return binary("mul", a, b);
@@ -128,7 +119,6 @@ export function mul(a: Tensor, b: Tensor): Tensor {
  * const a = Tensor.fromArray([1, 2], [2], { backend: CPU });
  * assert((await div(a, Tensor.fromArray([4], [1], { backend: CPU })).toArray())[1] === 0.5);
  * ```
- * @returns `a / b`
  */
 export function div(a: Tensor, b: Tensor): Tensor {
   return binary("div", a, b);
@@ -153,10 +143,9 @@ function axpbyRaw(a: Tensor, b: Tensor | null, alpha: number, beta: number): Ten
  * assert((await scale(Tensor.fromArray([3], [1], { backend: CPU }), -2).toArray())[0] === -6);
  * ```
  * @param alpha factor (a uniform on the GPU: no recompilation when it changes)
- * @returns `alpha * a`
  */
 export function scale(a: Tensor, alpha: number): Tensor {
-  checkDtype("scale", a);
+  checkTensors("scale", [a]);
   const out = axpbyRaw(a, null, alpha, 0);
   return record(out, [a], (g) => [axpbyRaw(g, null, alpha, 0)]);
 }
@@ -173,15 +162,9 @@ export function scale(a: Tensor, alpha: number): Tensor {
  * const a = Tensor.fromArray([1], [1], { backend: CPU }), b = Tensor.fromArray([2], [1], { backend: CPU });
  * assert((await axpby(a, b, 3, 0.5).toArray())[0] === 4);
  * ```
- * @param b second tensor, same shape
- * @param alpha factor of `a`
- * @param beta factor of `b`
- * @returns `alpha*a + beta*b`
  */
 export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor {
-  checkBackends("axpby", [a, b]);
-  checkDtype("axpby", a);
-  checkDtype("axpby", b);
+  checkTensors("axpby", [a, b]);
   if (shapeStr(a.shape) !== shapeStr(b.shape)) {
     throw new Error(
       `Cannot axpby shapes ${shapeStr(a.shape)} and ${shapeStr(b.shape)}: shapes differ`,
@@ -212,9 +195,7 @@ export function axpby(a: Tensor, b: Tensor, alpha: number, beta: number): Tensor
  * @param dst accumulator (modified)
  */
 export function addInto(dst: Tensor, src: Tensor): void {
-  checkBackends("add", [dst, src]);
-  checkDtype("add", dst);
-  checkDtype("add", src);
+  checkTensors("add", [dst, src]);
   if (dst.size !== src.size) {
     throw new Error(
       `Cannot add ${shapeStr(src.shape)} into ${shapeStr(dst.shape)}: sizes differ`,

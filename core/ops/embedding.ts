@@ -7,7 +7,7 @@
 import { embeddingBackwardKernel, embeddingKernel } from "../../kernels/embedding.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward } from "./save.ts";
 import { run } from "./_run.ts";
 
 /**
@@ -39,8 +39,8 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
         "it must be (V, H) f32",
     );
   }
-  checkDtype("embed", ids, ["i32", "u32"]);
-  checkBackends("embed", [table, ids]);
+  checkTensors("embed", [ids], ["i32", "u32"]);
+  checkTensors("embed", [table, ids], null);
   const [vocab, dim] = table.shape, n = ids.size, be = table.backend;
   const out = Tensor.empty([...ids.shape, dim], "f32", be);
   run(embeddingKernel, { table, ids, out, n, vocab, dim });

@@ -8,7 +8,7 @@
 import { fireBackwardKernel, fireKernel } from "../../kernels/fire.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of `fireDistances`. */
@@ -47,8 +47,7 @@ export interface FireDistanceOptions {
  */
 export function fireDistances(positions: Tensor, options: FireDistanceOptions): Tensor {
   const { c, lMult } = options;
-  checkBackends("compute FIRE distances of", [positions, c, lMult]);
-  for (const t of [positions, c, lMult]) checkDtype("compute FIRE distances of", t);
+  checkTensors("compute FIRE distances of", [positions, c, lMult]);
   if (positions.shape.length !== 1) {
     throw new Error(
       `Cannot compute FIRE distances of positions ${shapeStr(positions.shape)}: expected (S)`,

@@ -7,7 +7,7 @@
 import { gluBackwardKernel, gluKernel } from "../../kernels/glu.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /**
@@ -29,7 +29,7 @@ import { run } from "./_run.ts";
  */
 export function gluGelu(x: Tensor): Tensor {
   const last = x.shape[x.shape.length - 1];
-  checkDtype("gluGelu", x);
+  checkTensors("gluGelu", [x]);
   if (x.shape.length === 0 || last % 2 !== 0) {
     throw new Error(`Cannot gluGelu shape ${shapeStr(x.shape)}: the last axis must be even`);
   }

@@ -7,15 +7,13 @@
 import { layerNormBackwardKernel, layerNormKernel, LN_EPS } from "../../kernels/layernorm.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run as runKernel } from "./_run.ts";
 
 const fmt = (t: Tensor): string => shapeStr(t.shape);
 
 function check(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor): void {
-  const all = r ? [x, r, w, b] : [x, w, b];
-  for (const t of all) checkDtype(op, t);
-  checkBackends(op, all);
+  checkTensors(op, r ? [x, r, w, b] : [x, w, b]);
   if (x.shape.length === 0) throw new Error(`Cannot ${op} a scalar: it needs a last axis`);
   const c = x.shape[x.shape.length - 1];
   if (w.shape.length !== 1 || w.shape[0] !== c || b.shape.length !== 1 || b.shape[0] !== c) {

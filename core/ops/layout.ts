@@ -15,7 +15,7 @@ import { run } from "./_run.ts";
 import { record } from "../autograd.ts";
 import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, needsGrad, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, shapeStr } from "./save.ts";
 
 function axisOf(op: string, shape: readonly number[], axis: number): number {
   const a = axis < 0 ? axis + shape.length : axis;
@@ -40,7 +40,6 @@ function axisOf(op: string, shape: readonly number[], axis: number): number {
  * const y = permute(x, [2, 0, 1]);
  * assert(y.shape.join() === "3,1,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
  * ```
- * @param x input (any dtype)
  * @param perm output axis k is input axis perm[k]
  * @throws Error when perm is not a permutation of x's axes
  */
@@ -52,8 +51,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const out = Tensor.empty(perm.map((a) => x.shape[a]), x.dtype, x.backend);
   run(permuteKernel, { a: x, out, shape: x.shape, perm });
   if (!needsGrad(x)) return out;
-  const inv = new Array<number>(r);
-  perm.forEach((p, k) => (inv[p] = k));
+  const inv = perm.map((_, k) => perm.indexOf(k));
   return record(out, [x], (g) => [permute(g, inv)]);
 }
 
@@ -70,7 +68,6 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
  * const y = transpose(x, 0, -1);
  * assert(y.shape.join() === "3,2" && (await y.toArray()).join() === "1,4,2,5,3,6");
  * ```
- * @param x input (any dtype)
  * @throws Error when an axis is out of range
  */
 export function transpose(x: Tensor, d0: number, d1: number): Tensor {
@@ -94,7 +91,6 @@ export function transpose(x: Tensor, d0: number, d1: number): Tensor {
  * const y = slice(x, -1, 1, 2);
  * assert(y.shape.join() === "2,2" && (await y.toArray()).join() === "2,3,5,6");
  * ```
- * @param x input (any dtype)
  * @param axis the sliced axis (negative counts from the end)
  * @returns the slice, shaped like x with `length` on `axis`
  * @throws Error when the axis or the range is out of bounds
@@ -145,7 +141,7 @@ export function slice(x: Tensor, axis: number, start: number, length: number): T
 export function concat(xs: readonly Tensor[], axis: number): Tensor {
   if (xs.length === 0) throw new Error("Cannot concat an empty list of tensors");
   const first = xs[0], ax = axisOf("concat", first.shape, axis);
-  checkBackends("concat", [...xs]);
+  checkTensors("concat", [...xs], null);
   for (const t of xs) {
     const same = t.shape.length === first.shape.length &&
       t.shape.every((d, i) => i === ax || d === first.shape[i]);

@@ -11,7 +11,7 @@ import {
 } from "../../kernels/cross_entropy.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of `crossEntropy`. */
@@ -49,9 +49,9 @@ export function crossEntropy(
   options: CrossEntropyOptions = {},
 ): Tensor {
   const { ignoreIndex = -100, reduction = "mean" } = options;
-  checkBackends("cross-entropy", [logits, targets]);
-  checkDtype("take cross-entropy of", logits);
-  checkDtype("take cross-entropy with", targets, ["i32", "u32"]);
+  checkTensors("cross-entropy", [logits, targets], null);
+  checkTensors("take cross-entropy of", [logits]);
+  checkTensors("take cross-entropy with", [targets], ["i32", "u32"]);
   if (reduction !== "mean" && reduction !== "none") {
     throw new Error(`Unknown reduction "${reduction}": choose mean or none`);
   }

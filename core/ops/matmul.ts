@@ -8,7 +8,7 @@ import { type MatmulArgs, matmulKernel } from "../../kernels/matmul.ts";
 import { record } from "../autograd.ts";
 import { numel } from "../backend.ts";
 import { Tensor } from "../tensor.ts";
-import { checkBackends, checkDtype, needsGrad, saveForBackward, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of `matmul`. */
@@ -27,12 +27,6 @@ function product(a: Tensor, b: Tensor, plan: Plan, shape: readonly number[]): Te
   const out = Tensor.empty(shape, "f32", a.backend);
   run(matmulKernel, { ...plan, a, b, out });
   return out;
-}
-
-function checkPair(a: Tensor, b: Tensor, what: string): void {
-  checkBackends(what, [a, b]);
-  checkDtype(what, a);
-  checkDtype(what, b);
 }
 
 /**
@@ -61,7 +55,7 @@ function checkPair(a: Tensor, b: Tensor, what: string): void {
  * @throws Error on mismatched shapes, backends or dtypes
  */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
-  checkPair(a, b, "matmul");
+  checkTensors("matmul", [a, b]);
   const transA = options.transA ?? false, transB = options.transB ?? false;
   const as = a.shape, bs = b.shape;
   const where = `Cannot matmul shapes ${shapeStr(as)} and ${shapeStr(bs)}`;
@@ -168,7 +162,7 @@ function sumBatch(x: Tensor, batch: number, shape: readonly number[]): Tensor {
  * @throws Error when the feature sizes differ or `w` is not 2D
  */
 export function linear(x: Tensor, w: Tensor): Tensor {
-  checkPair(x, w, "apply linear to");
+  checkTensors("apply linear to", [x, w]);
   const where = `Cannot apply linear to shapes ${shapeStr(x.shape)} and ${shapeStr(w.shape)}`;
   if (w.shape.length !== 2) throw new Error(`${where}: the weight must be 2D [out, in]`);
   if (x.shape.length < 1) throw new Error(`${where}: the input needs at least 1 dimension`);

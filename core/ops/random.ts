@@ -1,6 +1,6 @@
 /**
  * Random tensors drawn on the device: the recurrent state's initial noise. The draw at
- * (b, t, h) depends only on (seed, b, pos0 + t, h), so cached decoding reproduces it exactly.
+ * (b, t, h) depends only on (seed, b, t, h), so cached decoding reproduces it exactly.
  * @module
  */
 import { randomNormalAtKernel, randomNormalKernel } from "../../kernels/random.ts";
@@ -26,12 +26,11 @@ import { Tensor } from "../tensor.ts";
 export function randomNormalTensor(
   shape: readonly [number, number, number],
   seed: number,
-  options: { backend: Backend; scale?: number; pos0?: number },
+  options: { backend: Backend; scale?: number },
 ): Tensor {
   const [B, T, H] = shape;
   const out = Tensor.empty(shape, "f32", options.backend);
-  const args = { B, T, H, seed, scale: options.scale ?? 1, pos0: options.pos0 ?? 0 };
-  run(randomNormalKernel, { ...args, out });
+  run(randomNormalKernel, { B, T, H, seed, scale: options.scale, out });
   return out;
 }
 

@@ -7,7 +7,7 @@
 import { reduceBackwardKernel, reduceKernel, type ReduceOp } from "../../kernels/reduce.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, shapeStr } from "./save.ts";
+import { checkTensors, needsGrad, shapeStr } from "./save.ts";
 import { run } from "./_run.ts";
 
 /** Options of the last-axis reductions. */
@@ -37,7 +37,7 @@ function layout(
 }
 
 function reduce(op: ReduceOp, x: Tensor, all: boolean, keepDim?: boolean): Tensor {
-  checkDtype(op, x);
+  checkTensors(op, [x]);
   const { rows, n, shape } = layout(op, x, all, keepDim);
   const out = Tensor.empty(shape, "f32", x.backend);
   const grad = needsGrad(x);
@@ -65,7 +65,6 @@ function reduce(op: ReduceOp, x: Tensor, all: boolean, keepDim?: boolean): Tenso
  * assert(s.shape.length === 1 && (await s.toArray())[1] === 15);
  * ```
  * @param x input `(..., n)`
- * @param options `keepDim` keeps the axis as length 1
  * @returns row sums `(...)`
  */
 export function sum(x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -85,7 +84,6 @@ export function sum(x: Tensor, options: ReduceOptions = {}): Tensor {
  * assert(m.shape[1] === 1 && (await m.toArray())[1] === 6);
  * ```
  * @param x input `(..., n)`
- * @param options `keepDim` keeps the axis as length 1
  * @returns row means `(...)`
  */
 export function mean(x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -104,7 +102,6 @@ export function mean(x: Tensor, options: ReduceOptions = {}): Tensor {
  * assert((await max(Tensor.fromArray([1, 9, 3], [3], { backend: CPU })).toArray())[0] === 9);
  * ```
  * @param x input `(..., n)`
- * @param options `keepDim` keeps the axis as length 1
  * @returns row maxima `(...)`
  */
 export function max(x: Tensor, options: ReduceOptions = {}): Tensor {
@@ -124,11 +121,10 @@ export function max(x: Tensor, options: ReduceOptions = {}): Tensor {
  * assert(i.dtype === "i32" && (await i.toArray())[0] === 1);
  * ```
  * @param x input `(..., n)`
- * @param options `keepDim` keeps the axis as length 1
  * @returns i32 indices `(...)`
  */
 export function argmax(x: Tensor, options: ReduceOptions = {}): Tensor {
-  checkDtype("argmax", x);
+  checkTensors("argmax", [x]);
   const { rows, n, shape } = layout("argmax", x, false, options.keepDim);
   const idx = Tensor.empty(shape, "i32", x.backend);
   run(reduceKernel, { op: "max", x, idx, rows, n });
@@ -147,8 +143,6 @@ export function argmax(x: Tensor, options: ReduceOptions = {}): Tensor {
  * const s = sumAll(Tensor.fromArray([1, 2, 3, 4], [2, 2], { backend: CPU }));
  * assert(s.shape.length === 0 && (await s.toArray())[0] === 10);
  * ```
- * @param x input of any shape
- * @returns the sum, shape `[]`
  */
 export function sumAll(x: Tensor): Tensor {
   return reduce("sum", x, true);
@@ -165,8 +159,6 @@ export function sumAll(x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await meanAll(Tensor.fromArray([1, 2, 3, 6], [4], { backend: CPU })).toArray())[0] === 3);
  * ```
- * @param x input of any shape
- * @returns the mean, shape `[]`
  */
 export function meanAll(x: Tensor): Tensor {
   return reduce("mean", x, true);

@@ -4,9 +4,8 @@
  * (freed when the node is released) so the rule still works if the caller disposes the input.
  * @module
  */
-import { isGradEnabled, noGrad } from "../grad_mode.ts";
 import type { DType } from "../backend.ts";
-import { keep, type Tensor } from "../tensor.ts";
+import { isGradEnabled, keep, noGrad, type Tensor } from "../tensor.ts";
 
 /**
  * Formats a shape the way error messages print it.
@@ -17,7 +16,6 @@ import { keep, type Tensor } from "../tensor.ts";
  * import { shapeStr } from "./save.ts";
  * assert(shapeStr([2, 3]) === "[2, 3]");
  * ```
- * @returns e.g. `[2, 3]`
  */
 export function shapeStr(shape: readonly number[]): string {
   return `[${shape.join(", ")}]`;
@@ -63,42 +61,32 @@ export function saveForBackward(t: Tensor): Tensor {
 }
 
 /**
- * Throws unless every tensor lives on the same backend.
+ * Throws unless every tensor lives on the first one's backend and has one of the `dtypes`.
  *
  * @example
  * ```ts
- * import { checkBackends } from "./save.ts";
+ * import { throws } from "node:assert/strict";
+ * import { checkTensors } from "./save.ts";
  * import { CPU } from "../backend.ts";
  * import { Tensor } from "../tensor.ts";
- * checkBackends("add", [Tensor.fromArray([1], [1], { backend: CPU })]);
+ * const ids = Tensor.fromArray([1], [1], { dtype: "i32", backend: CPU });
+ * checkTensors("embed", [ids], ["i32", "u32"]);
+ * throws(() => checkTensors("exp", [ids]), /Cannot exp a tensor of dtype i32: expected f32/);
  * ```
- * @param op op name for the message
+ * @param op the op's verb in the message (`Cannot <op> ...`)
+ * @param dtypes accepted dtypes (default f32; null: any)
  */
-export function checkBackends(op: string, ts: Tensor[]): void {
-  for (const t of ts) {
-    if (t.backend !== ts[0].backend) {
-      throw new Error(
-        `Cannot ${op} tensors on different backends (${ts[0].backend.kind} and ${t.backend.kind})`,
-      );
-    }
+export function checkTensors(op: string, ts: Tensor[], dtypes: DType[] | null = ["f32"]): void {
+  const other = ts.find((t) => t.backend !== ts[0].backend);
+  if (other) {
+    throw new Error(
+      `Cannot ${op} tensors on different backends (${
+        ts[0].backend.kind
+      } and ${other.backend.kind})`,
+    );
   }
-}
-
-/**
- * Throws unless a tensor has one of the allowed dtypes.
- *
- * @example
- * ```ts
- * import { checkDtype } from "./save.ts";
- * import { CPU } from "../backend.ts";
- * import { Tensor } from "../tensor.ts";
- * checkDtype("exp", Tensor.fromArray([1], [1], { backend: CPU }));
- * ```
- * @param op op name for the message
- * @param allowed accepted dtypes (default f32)
- */
-export function checkDtype(op: string, t: Tensor, allowed: DType[] = ["f32"]): void {
-  if (!allowed.includes(t.dtype)) {
-    throw new Error(`Cannot ${op} a tensor of dtype ${t.dtype}: expected ${allowed.join(" or ")}`);
+  const bad = dtypes && ts.find((t) => !dtypes.includes(t.dtype));
+  if (bad) {
+    throw new Error(`Cannot ${op} a tensor of dtype ${bad.dtype}: expected ${dtypes.join(" or ")}`);
   }
 }

@@ -6,7 +6,7 @@
 import { softmaxBackwardKernel, softmaxKernel } from "../../kernels/softmax.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, saveForBackward } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward } from "./save.ts";
 import { run } from "./_run.ts";
 
 /**
@@ -25,7 +25,7 @@ import { run } from "./_run.ts";
  * @returns probabilities of the same shape, each row summing to 1
  */
 export function softmax(x: Tensor): Tensor {
-  checkDtype("softmax", x);
+  checkTensors("softmax", [x]);
   if (x.shape.length === 0) {
     throw new Error("Cannot softmax a tensor of shape []: it has no last axis");
   }

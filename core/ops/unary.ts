@@ -7,11 +7,11 @@
 import { unaryBackwardKernel, unaryKernel, type UnaryOp } from "../../kernels/unary.ts";
 import { record } from "../autograd.ts";
 import { Tensor } from "../tensor.ts";
-import { checkDtype, needsGrad, saveForBackward } from "./save.ts";
+import { checkTensors, needsGrad, saveForBackward } from "./save.ts";
 import { run } from "./_run.ts";
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
-  checkDtype(op, x);
+  checkTensors(op, [x]);
   const out = Tensor.empty(x.shape, "f32", x.backend);
   const n = x.size;
   run(unaryKernel, { op, x, out, n });
@@ -36,7 +36,6 @@ function unary(op: UnaryOp, x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await exp(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 1);
  * ```
- * @returns `exp(x)`
  */
 export function exp(x: Tensor): Tensor {
   return unary("exp", x);
@@ -54,7 +53,6 @@ export function exp(x: Tensor): Tensor {
  * assert((await log(Tensor.fromArray([1], [1], { backend: CPU })).toArray())[0] === 0);
  * ```
  * @param x input (positive)
- * @returns `log(x)`
  */
 export function log(x: Tensor): Tensor {
   return unary("log", x);
@@ -71,7 +69,6 @@ export function log(x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await neg(Tensor.fromArray([2], [1], { backend: CPU })).toArray())[0] === -2);
  * ```
- * @returns `-x`
  */
 export function neg(x: Tensor): Tensor {
   return unary("neg", x);
@@ -88,7 +85,6 @@ export function neg(x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await relu(Tensor.fromArray([-1, 2], [2], { backend: CPU })).toArray())[0] === 0);
  * ```
- * @returns `max(x, 0)`
  */
 export function relu(x: Tensor): Tensor {
   return unary("relu", x);
@@ -105,7 +101,6 @@ export function relu(x: Tensor): Tensor {
  * import { Tensor } from "../tensor.ts";
  * assert((await tanh(Tensor.fromArray([0], [1], { backend: CPU })).toArray())[0] === 0);
  * ```
- * @returns `tanh(x)`
  */
 export function tanh(x: Tensor): Tensor {
   return unary("tanh", x);
@@ -123,7 +118,6 @@ export function tanh(x: Tensor): Tensor {
  * const y = await gelu(Tensor.fromArray([1], [1], { backend: CPU })).toArray();
  * assert(Math.abs(y[0] - 0.8413447) < 1e-6);
  * ```
- * @returns `GELU(x)`
  */
 export function gelu(x: Tensor): Tensor {
   return unary("gelu", x);

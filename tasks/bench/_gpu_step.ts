@@ -188,11 +188,7 @@ export async function probeTorch(
   const reasons: string[] = [];
   for (const python of pythons) {
     try {
-      const r = await new Deno.Command(python, {
-        args: ["-c", code],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
+      const r = await new Deno.Command(python, { args: ["-c", code] }).output(); // both piped
       if (r.success) {
         return {
           python,
@@ -257,7 +253,8 @@ export async function benchSteps(
     // abacus's model, optimizer (lr 1e-4) and step.
     const { model, opt, record, params } = trainSetup(c.arch, dev, c.batch, c.seq, {
       lr: 1e-4,
-      loss: (m, ids) => modelCallLoss(m, ids, c.batch, c.seq, { training: true, n: c.n, k: c.k }),
+      loss: (m, ids) =>
+        modelCallLoss(m, ids, c.batch, c.seq, { training: true, nNoGrad: c.n, kGrad: c.k }),
     });
     const rng = new Rng(7);
     const ids = new Int32Array(c.batch * c.seq);

@@ -20,8 +20,6 @@ import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
 import { crossEntropyKernel } from "../../kernels/cross_entropy.ts";
 
-type Prepared = { launch(): void; dispose(): void };
-
 /** One benchmark row: a kernel variant at one size, with its floating-point operations and bytes
  * read and written per launch (reported as GFLOP/s and GB/s). */
 export interface KernelCase {
@@ -35,8 +33,8 @@ export interface KernelCase {
   fits?: (dev: Device) => boolean;
   /** Seconds per launch on CPU adapters (GPU-style variants): skipped there without `--all`. */
   slowOnCpu?: boolean;
-  /** Allocates inputs; `launch` records one run (no flush), `dispose` frees the buffers. */
-  setup(dev: Device): Prepared;
+  /** Allocates the buffers (the caller releases them); `launch` records one run (no flush). */
+  setup(dev: Device): { bufs: GPUBuffer[]; launch(): void };
 }
 
 /** A buffer of n random values in [-0.5, 0.5) (or integers below `ints`), rounded up to whole
@@ -51,10 +49,6 @@ function filled(dev: Device, n: number, seed: number, ints = 0): GPUBuffer {
   }
   dev.upload(b, data);
   return b;
-}
-
-function prepared(dev: Device, bufs: GPUBuffer[], launch: () => void): Prepared {
-  return { launch, dispose: () => bufs.forEach((b) => dev.pool.release(b)) };
 }
 
 /** Sizes as M x K x N: squares and the transformer shapes (B * T = 64 * 64 rows). */
@@ -94,7 +88,7 @@ export function matmulCase(shape: MatmulShape, variant: MatmulVariant | "auto"):
       const a = filled(dev, batch * m * k, 1), b = filled(dev, batch * k * n, 2);
       const out = dev.pool.acquire(4 * batch * m * n);
       const args = { ...shape, a, b, out, variant: variant === "auto" ? undefined : variant };
-      return prepared(dev, [a, b, out], () => void matmulKernel.gpu(dev, args));
+      return { bufs: [a, b, out], launch: () => void matmulKernel.gpu(dev, args) };
     },
   };
 }
@@ -114,7 +108,7 @@ const attention: KernelCase[] = [[4, 32], [8, 32], [16, 64]].map(([heads, hd]) =
       const qkv = filled(dev, B * T * 3 * H, 1), out = dev.pool.acquire(4 * B * T * H);
       const lse = dev.pool.acquire(4 * B * heads * T);
       const a = { qkv, out, lse, batch: B, seq: T, heads, headDim: hd, layout: "pytorch" as const };
-      return prepared(dev, [qkv, out, lse], () => attentionKernel.gpu(dev, a));
+      return { bufs: [qkv, out, lse], launch: () => attentionKernel.gpu(dev, a) };
     },
   };
 });
@@ -130,7 +124,7 @@ const memory: KernelCase[] = [
     bytes: 8 * rows * 512,
     setup(dev) {
       const x = filled(dev, rows * 512, 2), y = dev.pool.acquire(4 * rows * 512);
-      return prepared(dev, [x, y], () => softmaxKernel.gpu(dev, { x, y, rows, n: 512 }));
+      return { bufs: [x, y], launch: () => softmaxKernel.gpu(dev, { x, y, rows, n: 512 }) };
     },
   },
   ...[128, 1024].map((cols): KernelCase => ({
@@ -145,7 +139,10 @@ const memory: KernelCase[] = [
         out = dev.pool.acquire(4 * rows * cols);
       const mean = dev.pool.acquire(4 * rows), rstd = dev.pool.acquire(4 * rows);
       const args = { x, residual: r, w, b, out, mean, rstd, rows, cols };
-      return prepared(dev, [x, r, w, b, out, mean, rstd], () => layerNormKernel.gpu(dev, args));
+      return {
+        bufs: [x, r, w, b, out, mean, rstd],
+        launch: () => layerNormKernel.gpu(dev, args),
+      };
     },
   })),
   {
@@ -156,7 +153,10 @@ const memory: KernelCase[] = [
     setup(dev) {
       const n = rows * 512;
       const a = filled(dev, n, 7), b = filled(dev, n, 8), out = dev.pool.acquire(4 * n);
-      return prepared(dev, [a, b, out], () => binaryKernel.gpu(dev, { op: "add", a, b, out, n }));
+      return {
+        bufs: [a, b, out],
+        launch: () => binaryKernel.gpu(dev, { op: "add", a, b, out, n }),
+      };
     },
   },
   {
@@ -166,7 +166,7 @@ const memory: KernelCase[] = [
     bytes: 4 * rows * (1024 + 512),
     setup(dev) {
       const a = filled(dev, rows * 1024, 9), out = dev.pool.acquire(4 * rows * 512);
-      return prepared(dev, [a, out], () => gluKernel.gpu(dev, { a, out, rows, half: 512 }));
+      return { bufs: [a, out], launch: () => gluKernel.gpu(dev, { a, out, rows, half: 512 }) };
     },
   },
   {
@@ -180,11 +180,10 @@ const memory: KernelCase[] = [
         lse = dev.pool.acquire(4 * rows),
         count = dev.pool.acquire(4);
       const args = { logits, targets, loss, lse, count, rows, classes: 19 };
-      return prepared(
-        dev,
-        [logits, targets, loss, lse, count],
-        () => crossEntropyKernel.gpu(dev, args),
-      );
+      return {
+        bufs: [logits, targets, loss, lse, count],
+        launch: () => crossEntropyKernel.gpu(dev, args),
+      };
     },
   },
 ];

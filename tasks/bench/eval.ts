@@ -45,7 +45,6 @@ export function prompts(digits: number, n: number, rng: Rng): Int32Array[] {
  * ```ts ignore
  * await run(["--json"]);
  * ```
- * @param args `--json`, `--samples N`, `--digits 20,40`, `--model 4x1|1x16|16x1`
  */
 export async function run(args: string[]): Promise<void> {
   const json = args.includes("--json");

@@ -142,12 +142,9 @@ export function studyTable(rows: readonly StudyRow[]): string {
   return lines.join("\n");
 }
 
-async function saved(dir: string): Promise<RecipeRun | null> {
-  try {
-    return JSON.parse(await Deno.readTextFile(join(dir, "figures.json")));
-  } catch {
-    return null;
-  }
+/** A run's saved figures, or null when it has none yet. */
+function saved(dir: string): Promise<RecipeRun | null> {
+  return Deno.readTextFile(join(dir, "figures.json")).then(JSON.parse).catch(() => null);
 }
 
 /**
@@ -157,7 +154,6 @@ async function saved(dir: string): Promise<RecipeRun | null> {
  * ```ts ignore
  * await run(["--only", "demo,upstream-2x64", "--seeds", "0,1,2"]);
  * ```
- * @param args `--only`, `--seeds`, `--samples`, `--base-dir`, `--report`, `--json`
  */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -55,7 +55,6 @@ function matmulShapes(quick: boolean): MatmulShape[] {
  * ```ts ignore
  * await run(["--quick", "--json"]);
  * ```
- * @param args `--quick`, `--json`, `--rounds N`, `--steps N`, `--no-torch`
  */
 export async function run(args: string[]): Promise<void> {
   const known = new Set(["--quick", "--json", "--rounds", "--steps", "--no-torch"]);

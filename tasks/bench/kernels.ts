@@ -100,7 +100,7 @@ export async function measure(
       rounds,
     };
   } finally {
-    p.dispose();
+    p.bufs.forEach((b) => dev.pool.release(b));
   }
 }
 

@@ -8,10 +8,9 @@
  * @module
  */
 import { AdamW } from "../../core/optim.ts";
-import { noGrad } from "../../core/grad_mode.ts";
 import { backward } from "../../core/ops/backward.ts";
 import { type Backend, initBackend } from "../../core/backend.ts";
-import { scope, type Tensor } from "../../core/tensor.ts";
+import { noGrad, scope, type Tensor } from "../../core/tensor.ts";
 import { ArithmeticModel } from "../../core/nn/model.ts";
 import { type Arch, resolveArch } from "../../core/nn/arch.ts";
 import { evalLoss, trainingLoss } from "../../core/nn/objective.ts";

@@ -81,12 +81,7 @@ function cliArgs(c: PeersConfig, steps: number, seed: number, weights: string): 
 }
 
 async function spawn(cmd: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-  })
-    .output();
+  const out = await new Deno.Command(cmd[0], { args: cmd.slice(1) }).output(); // both piped
   const text = new TextDecoder().decode(out.stdout).trim();
   if (!out.success) {
     const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join("\n");

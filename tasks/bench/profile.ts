@@ -39,7 +39,6 @@ function parse(args: string[]): { config: string; reps: number; json: boolean } 
  * ```ts ignore
  * await run(["--config", "tiny", "--json"]);
  * ```
- * @param args `--config tiny|larger`, `--reps N`, `--json`
  */
 export async function run(args: string[]): Promise<void> {
   const o = parse(args);

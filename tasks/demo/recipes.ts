@@ -5,7 +5,7 @@
 // the demo's 1..5 are generated on first use); multiplication and sorting use their presets' data.
 
 import { join } from "node:path";
-import { listCheckpoints, readCheckpointState } from "../../core/checkpoint_read.ts";
+import { listCheckpoints, readCheckpointState } from "../../core/checkpoint.ts";
 import { loadConfig } from "../../cli/config.ts";
 import { ensureDataset } from "../../data/generate.ts";
 import { datasetDir, datasetName } from "../../data/presets.ts";
@@ -13,7 +13,7 @@ import { resolveSpec } from "../../data/spec.ts";
 import type { Cell } from "../plot/types.ts";
 import { train } from "../train/run.ts";
 import { evaluate } from "../eval.ts";
-import type { Accuracies } from "../eval/summary.ts";
+import type { Accuracies } from "../eval/results.ts";
 
 /** The tasks a recipe can train: the three of the paper. */
 export type RecipeTask = "addition" | "multiplication" | "sorting";

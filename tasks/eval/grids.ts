@@ -27,10 +27,10 @@ export interface EvalCell {
  *
  * @example
  * ```ts
- * import { EvalError, parseGridRange } from "./grids.ts";
+ * import { EvalError, resolveGrid } from "./grids.ts";
  * import assert from "node:assert/strict";
  *
- * assert.throws(() => parseGridRange("x"), EvalError);
+ * assert.throws(() => resolveGrid({ grid: "x" }), EvalError);
  * ```
  */
 export class EvalError extends Error {
@@ -70,10 +70,7 @@ export interface GridPlan {
 }
 
 /** An inclusive rectangle of cells: i in `i[0]..i[1]`, j in `j[0]..j[1]`. */
-export interface CellRange {
-  i: [number, number];
-  j: [number, number];
-}
+type CellRange = { i: [number, number]; j: [number, number] };
 
 // Upstream's `big_eval_step_k` bands of max(i, j) (k = index + 1), which split the 100x100 grid
 // into 10 jobs of roughly equal forward passes.
@@ -107,23 +104,8 @@ const DEFAULT_SIDES: Record<EvalTask, number> = {
   or: 40,
 };
 
-/**
- * Parses an `eval.grid` value: `I..JxK..L`, where either side may be a single length.
- *
- * @example
- * ```ts
- * import { parseGridRange } from "./grids.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(parseGridRange("1..12x1..12"), { i: [1, 12], j: [1, 12] });
- * assert.deepEqual(parseGridRange("5x7"), { i: [5, 5], j: [7, 7] });
- * assert.deepEqual(parseGridRange("1..20x3"), { i: [1, 20], j: [3, 3] });
- * assert.throws(() => parseGridRange("1..x3"), /Cannot parse eval.grid "1..x3": expected I..JxK..L/);
- * ```
- *
- * @param text The value, e.g. `1..100x1..100`.
- */
-export function parseGridRange(text: string): CellRange {
+// An `eval.grid` value: `I..JxK..L`, where either side may be a single length.
+function parseGridRange(text: string): CellRange {
   const m = /^\s*(\d+)(?:\.\.(\d+))?\s*x\s*(\d+)(?:\.\.(\d+))?\s*$/.exec(text);
   if (!m) throw new EvalError(`Cannot parse eval.grid "${text}": expected I..JxK..L`);
   const i: [number, number] = [+m[1], +(m[2] ?? m[1])];
@@ -136,25 +118,6 @@ export function parseGridRange(text: string): CellRange {
     }
   }
   return { i, j };
-}
-
-/**
- * Lists the cells of a range, i outer and j inner.
- *
- * @example
- * ```ts
- * import { rangeCells } from "./grids.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(rangeCells({ i: [1, 2], j: [3, 3] }), [{ i: 1, j: 3 }, { i: 2, j: 3 }]);
- * ```
- */
-export function rangeCells(range: CellRange): EvalCell[] {
-  const cells: EvalCell[] = [];
-  for (let i = range.i[0]; i <= range.i[1]; i++) {
-    for (let j = range.j[0]; j <= range.j[1]; j++) cells.push({ i, j });
-  }
-  return cells;
 }
 
 /**
@@ -308,7 +271,10 @@ export function resolveGrid(flags: GridFlags): GridPlan {
   } else {
     const side = DEFAULT_SIDES[task];
     range = flags.grid ? parseGridRange(flags.grid) : { i: [1, side], j: [1, side] };
-    cells = rangeCells(range);
+    cells = [];
+    for (let i = range.i[0]; i <= range.i[1]; i++) {
+      for (let j = range.j[0]; j <= range.j[1]; j++) cells.push({ i, j });
+    }
     name = `${task}_${range.i[0]}-${range.i[1]}x${range.j[0]}-${range.j[1]}`;
     if (step !== null) filter(`big_eval_step_${step}`, (c) => inBand(c, BIG_EVAL_BANDS[step - 1]));
   }

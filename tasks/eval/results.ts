@@ -4,14 +4,92 @@
 // rerun skips finished cells of the same setup anywhere in the grid, refuses to mix results of
 // different ones, and an interrupted job loses at most the cell it was decoding. `mergeResults`
 // combines a grid's part and shard folders into the grid folder, which then looks exactly like
-// the output of one unsharded run.
+// the output of one unsharded run. `summary.json` holds the numbers a paper table needs: mean
+// in-distribution, out-of-distribution and extended accuracy.
 
 import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../../core/checkpoint.ts";
 import type { TrainRange } from "../plot/types.ts";
 import { type EvalCell, EvalError, type EvalTask } from "./grids.ts";
 import type { CellResult } from "./scoring.ts";
-import { summarize, type Summary } from "./summary.ts";
+
+/** Mean per-cell accuracy (a fraction) of each class of cells; null when a class is empty. */
+export interface Accuracies {
+  /** Cells with i and j inside the training lengths. */
+  in_distribution: number | null;
+  /** Every other cell. */
+  out_of_distribution: number | null;
+  /** Cells with a side beyond 100 (upstream's extended sets). */
+  extended: number | null;
+  /** All cells. */
+  all: number | null;
+}
+
+/** Contents of `summary.json`. */
+export interface Summary extends Accuracies {
+  /** Grid folder name. */
+  grid_name: string;
+  task: EvalTask;
+  /** Training lengths used for the split (null: unknown, so no in/out split). */
+  train_range: TrainRange | null;
+  /** Cells in all. */
+  cells: number;
+  in_distribution_cells: number;
+  out_of_distribution_cells: number;
+  /** Extended cells (also counted out of distribution). */
+  extended_cells: number;
+  /** Samples in all. */
+  samples: number;
+  /** Sorting: the same means for the first label (top-1). */
+  first_element?: Accuracies;
+  /** Sorting: the same means for a first label of minimum value. */
+  min_element?: Accuracies;
+}
+
+function mean(xs: number[]): number | null {
+  return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+// Mean accuracies of a grid's cells, each cell weighing the same (its correct / total); without a
+// training range the in/out split is null.
+function summarize(
+  cells: readonly CellResult[],
+  options: { gridName: string; task: EvalTask; trainRange: TrainRange | null },
+): Summary {
+  const r = options.trainRange;
+  const isIn = (c: CellResult) =>
+    r !== null && c.i >= r[0][0] && c.i <= r[0][1] && c.j >= r[1][0] && c.j <= r[1][1];
+  const isExt = (c: CellResult) => Math.max(c.i, c.j) > 100;
+  const means = (f: (c: CellResult) => number | undefined): Accuracies => {
+    const pick = (keep: (c: CellResult) => boolean) =>
+      cells.filter(keep).map((c) => (f(c) ?? 0) / c.total);
+    return {
+      in_distribution: r === null ? null : mean(pick(isIn)),
+      out_of_distribution: r === null ? null : mean(pick((c) => !isIn(c))),
+      extended: mean(pick(isExt)),
+      all: mean(pick(() => true)),
+    };
+  };
+  const inCells = r === null ? 0 : cells.filter(isIn).length;
+  const s: Summary = {
+    grid_name: options.gridName,
+    task: options.task,
+    train_range: r,
+    ...means((c) => c.correct),
+    cells: cells.length,
+    in_distribution_cells: inCells,
+    out_of_distribution_cells: r === null ? 0 : cells.length - inCells,
+    extended_cells: cells.filter(isExt).length,
+    samples: cells.reduce((a, c) => a + c.total, 0),
+  };
+  if (cells.some((c) => c.correct_first !== undefined)) {
+    s.first_element = means((c) => c.correct_first);
+  }
+  if (cells.length > 0 && cells.every((c) => c.correct_min !== undefined)) {
+    s.min_element = means((c) => c.correct_min);
+  }
+  return s;
+}
 
 /** Settings that must match for results to be reused or merged (checkpoint, max_rec, seed...). */
 export type Stamp = Record<string, string | number | boolean | null>;
@@ -72,6 +150,14 @@ async function readJson(path: string): Promise<Record<string, unknown> | null> {
   }
 }
 
+/** A folder's entries; none when it does not exist. */
+function entriesOf(dir: string): Promise<Deno.DirEntry[]> {
+  return Array.fromAsync(Deno.readDir(dir)).catch((err) => {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  });
+}
+
 /** Checks a cell file's counts; keeps only the result fields. */
 function parseCell(path: string, o: Record<string, unknown>): CellResult {
   const bad = (why: string) => new EvalError(`Cannot read ${path}: ${why}`);
@@ -115,15 +201,10 @@ function parseCell(path: string, o: Record<string, unknown>): CellResult {
  */
 export async function readCells(dir: string): Promise<CellResult[]> {
   const cells: CellResult[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) {
-      if (!e.isFile || !/^cell_\d+_\d+\.json$/.test(e.name)) continue;
-      const path = join(dir, e.name);
-      cells.push(parseCell(path, (await readJson(path))!));
-    }
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
+  for (const e of await entriesOf(dir)) {
+    if (!e.isFile || !/^cell_\d+_\d+\.json$/.test(e.name)) continue;
+    const path = join(dir, e.name);
+    cells.push(parseCell(path, (await readJson(path))!));
   }
   return cells.sort(byCell);
 }
@@ -149,16 +230,8 @@ function stampDiff(a: Stamp, b: Stamp): string | null {
 /** The grid folder and each subfolder with a `job.json`, with their job info, grid folder first. */
 async function jobFolders(gridDir: string): Promise<{ dir: string; job: JobInfo | null }[]> {
   const out = [{ dir: gridDir, job: await readJob(gridDir) }];
-  const subs: string[] = [];
-  try {
-    for await (const e of Deno.readDir(gridDir)) {
-      if (e.isDirectory && e.name !== "samples") subs.push(e.name);
-    }
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return out;
-    throw err;
-  }
-  for (const name of subs.sort()) {
+  const subs = (await entriesOf(gridDir)).filter((e) => e.isDirectory && e.name !== "samples");
+  for (const name of subs.map((e) => e.name).sort()) {
     const job = await readJob(join(gridDir, name));
     if (job) out.push({ dir: join(gridDir, name), job });
   }

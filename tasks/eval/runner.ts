@@ -11,7 +11,7 @@ import { type Shard, splitCells } from "./shard.ts";
 import { type EvalSample, openSamples } from "./samples.ts";
 import { type CellResult, scoreSample, tallyCell, tokensToScore } from "./scoring.ts";
 import { ResultStore, type SampleRecord, type Stamp } from "./results.ts";
-import type { Summary } from "./summary.ts";
+import type { Summary } from "./results.ts";
 
 /**
  * Greedy batched decoder: for each prompt, up to `maxNewTokens` new tokens (fewer is fine once

@@ -43,23 +43,9 @@ const SHARED_KEYS = [
   "max",
 ] as const;
 
-/**
- * The generator arguments shared by a plan's cells: the task's grid preset with the plan's
- * reversal, vocabulary and scratchpad, plus seed (default 42) and sample count.
- *
- * @example
- * ```ts
- * import { gridBase } from "./samples.ts";
- * import { resolveGrid } from "./grids.ts";
- * import assert from "node:assert/strict";
- *
- * const base = gridBase(resolveGrid({ mul: true }), { seed: 7 });
- * assert.deepEqual([base.op, base.reverseAll, base.numSamples, base.seed], ["x", true, 100, 7]);
- * ```
- *
- * @returns Partial generator arguments for `cellSpec`.
- */
-export function gridBase(
+// The generator arguments shared by a plan's cells: the task's grid preset with the plan's
+// reversal, vocabulary and scratchpad, plus seed (default 42) and sample count.
+function gridBase(
   plan: GridPlan,
   options: { seed?: number; samples?: number } = {},
 ): Partial<DataSpec> {

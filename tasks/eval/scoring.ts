@@ -13,29 +13,10 @@ const COMMA = 15;
 /** Token id of `:` in the `sort` vocabulary. */
 const COLON = 16;
 
-/**
- * Whether a generated answer is exactly right (arithmetic and OR).
- *
- * `target` is the row after `=`: the answer, EOS, then optional PAD. The prediction is cut or
- * PAD-padded to the target's length and everything after its first EOS becomes PAD; it is right
- * when it then equals the target, so an early or missing EOS, a wrong digit or an extra digit
- * before EOS all count as wrong.
- *
- * @example
- * ```ts
- * import { scoreExact } from "./scoring.ts";
- * import assert from "node:assert/strict";
- *
- * const target = [9, 5, 3]; // "51" reversed, EOS
- * assert.deepEqual(scoreExact([9, 5, 3, 7, 7], target), true); // tokens after EOS are ignored
- * assert.deepEqual(scoreExact([9, 3, 0], target), false); // early EOS
- * assert.deepEqual(scoreExact([9, 5, 4], target), false); // extra digit instead of EOS
- * ```
- *
- * @param prediction Generated tokens (new tokens only).
- * @param target Answer tokens, EOS, optional PAD.
- */
-export function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<number>): boolean {
+// Arithmetic and OR: the prediction, cut or PAD-padded to the target's length with everything
+// after its first EOS made PAD, must equal the target (answer, EOS, optional PAD), so an early or
+// missing EOS, a wrong digit or an extra digit before EOS all count as wrong.
+function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<number>): boolean {
   let eos = false;
   for (let k = 0; k < target.length; k++) {
     const t: number = eos || k >= prediction.length ? PAD : prediction[k];
@@ -45,23 +26,9 @@ export function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<numb
   return true;
 }
 
-/**
- * Scores a sorting answer: the labels up to the target's EOS (EOS not checked), and its first label.
- *
- * @example
- * ```ts
- * import { scoreSort } from "./scoring.ts";
- * import assert from "node:assert/strict";
- *
- * const target = [20, 15, 21, 3]; // "B,C" EOS
- * assert.deepEqual(scoreSort([20, 15, 21, 15, 22], target), { correct: true, first: true });
- * assert.deepEqual(scoreSort([20, 15, 22], target), { correct: false, first: true });
- * ```
- *
- * @param target Answer tokens, EOS, optional PAD.
- * @returns `correct` (every label and comma right) and `first` (first label right).
- */
-export function scoreSort(
+// Sorting: `correct` when every label and comma up to the target's EOS is right (EOS not
+// checked); `first` when the first label is.
+function scoreSort(
   prediction: ArrayLike<number>,
   target: ArrayLike<number>,
 ): { correct: boolean; first: boolean } {
@@ -75,29 +42,9 @@ export function scoreSort(
   return { correct, first };
 }
 
-/**
- * The labels of a sorting prompt whose numbers have the minimum value (several on ties).
- *
- * The prompt is `label:number,...,label:number=` in the `sort` vocabulary; PAD is skipped.
- * Returns null when the prompt does not have that shape (e.g. index hints).
- *
- * @example
- * ```ts
- * import { minimumLabels } from "./scoring.ts";
- * import { getTokenizer } from "../../data/tokenizer.ts";
- * import assert from "node:assert/strict";
- *
- * const tok = getTokenizer("sort");
- * const prompt = tok.encode("A:31,B:7,C:7,E:40="); // reversed: 13, 7, 7, 4
- * assert.deepEqual(minimumLabels(prompt, true), new Set(tok.encode("E")));
- * assert.deepEqual(minimumLabels(prompt, false), new Set(tok.encode("BC")));
- * ```
- *
- * @param prompt Prompt tokens up to and including `=`.
- * @param reversed Whether numbers are written least-significant digit first.
- * @returns The minimum's label ids, or null.
- */
-export function minimumLabels(prompt: ArrayLike<number>, reversed: boolean): Set<number> | null {
+// The labels of a sorting prompt (`label:number,...,label:number=`, PAD skipped) whose numbers
+// have the minimum value (several on ties); null when the prompt has another shape (index hints).
+function minimumLabels(prompt: ArrayLike<number>, reversed: boolean): Set<number> | null {
   const toks: number[] = [];
   for (let k = 0; k < prompt.length; k++) if (prompt[k] !== PAD) toks.push(prompt[k]);
   let best: bigint | null = null;
@@ -135,8 +82,8 @@ export interface SampleScore {
 }
 
 /**
- * Scores one sample of any task: {@link scoreExact}, or for sorting {@link scoreSort} plus the
- * minimum-element check.
+ * Scores one sample of any task: exact match for arithmetic and OR; for sorting the labels up to
+ * the target's EOS, the first label, and whether the first label names a minimum-value number.
  *
  * @example
  * ```ts

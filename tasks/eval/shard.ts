@@ -2,7 +2,7 @@
 // jobs on N machines (a scheduler's job array, GNU parallel) cover a grid between them. The split
 // is greedy longest-processing-time first and fully deterministic, so every job computes the
 // same assignment independently and each cell lands in exactly one shard. `--shard auto` reads k
-// and N from a Slurm job array or a Kubernetes Indexed Job (`shardFromEnv`).
+// and N from a Slurm job array or a Kubernetes Indexed Job (`resolveShard`).
 
 import { EvalError } from "./grids.ts";
 
@@ -12,29 +12,6 @@ export interface Shard {
   index: number;
   /** Number of pieces. */
   count: number;
-}
-
-/**
- * Parses `k/N` (1 <= k <= N).
- *
- * @example
- * ```ts
- * import { parseShard } from "./shard.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(parseShard("2/8"), { index: 2, count: 8 });
- * assert.throws(() => parseShard("0/8"), /Cannot parse shard "0\/8": expected k\/N with 1 <= k <= N/);
- * ```
- *
- * @param text The value of `--shard` or `shard=`.
- */
-export function parseShard(text: string): Shard {
-  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
-  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
-  if (!m || index < 1 || index > count || count > 1_000_000) {
-    throw new EvalError(`Cannot parse shard "${text}": expected k/N with 1 <= k <= N`);
-  }
-  return { index, count };
 }
 
 /**
@@ -98,11 +75,9 @@ export type EnvReader = (name: string) => string | undefined;
 /** The variable holding the number of pieces of a Kubernetes Indexed Job (its `completions`). */
 const SHARD_COUNT_VAR = "ABACUS_SHARD_COUNT";
 
-/** A shard taken from a scheduler's environment, and where it came from. */
-export interface AutoShard extends Shard {
-  /** The variables it was read from, for the log, e.g. `SLURM_ARRAY_TASK_ID=4 of 0..98 step 2`. */
-  from: string;
-}
+/** A shard taken from a scheduler's environment, and the variables it was read from (for the
+ * log, e.g. `SLURM_ARRAY_TASK_ID=4 of 0..98 step 2`). */
+type AutoShard = Shard & { from: string };
 
 const SLURM_VARS = ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"];
 
@@ -177,7 +152,8 @@ function fromKubernetes(env: EnvReader): AutoShard {
 }
 
 /**
- * The shard a scheduler hands this process (`--shard auto`), from its environment.
+ * The shard of `--shard` / `shard=`: `k/N` (1 <= k <= N), or `auto` for the shard a scheduler
+ * hands this process through its environment.
  *
  * A Slurm job array (`sbatch --array=A-B` or `A-B:S`) gives piece
  * (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP + 1 of
@@ -185,29 +161,43 @@ function fromKubernetes(env: EnvReader): AutoShard {
  * such as `--array=1,5,7`, checked against SLURM_ARRAY_TASK_MAX) is refused. A Kubernetes Indexed
  * Job gives piece JOB_COMPLETION_INDEX + 1 (the index is 0-based) of ABACUS_SHARD_COUNT,
  * which the manifest sets to the Job's `completions`. With Slurm, ABACUS_SHARD_COUNT is
- * optional and must equal SLURM_ARRAY_TASK_COUNT when set. Neither scheduler, both, a missing
- * or non-numeric variable, or values that do not fit throw an `EvalError` with one line naming
- * the variables.
+ * optional and must equal SLURM_ARRAY_TASK_COUNT when set. A malformed `k/N`, or for `auto`
+ * neither scheduler, both, a missing or non-numeric variable, or values that do not fit throw an
+ * `EvalError` with one line naming the variables.
  *
  * @example
  * ```ts
- * import { shardFromEnv } from "./shard.ts";
+ * import { resolveShard } from "./shard.ts";
  * import assert from "node:assert/strict";
  *
+ * assert.deepEqual(resolveShard("2/8", () => undefined), { index: 2, count: 8 });
+ * assert.throws(() => resolveShard("0/8", () => undefined), /Cannot parse shard "0\/8": expected k\/N with 1 <= k <= N/);
  * const slurm: Record<string, string> = {
  *   SLURM_ARRAY_TASK_ID: "6", SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_COUNT: "50",
  *   SLURM_ARRAY_TASK_STEP: "2", SLURM_ARRAY_TASK_MAX: "98",
  * };
- * assert.deepEqual(shardFromEnv((n) => slurm[n]).index, 4);
+ * assert.deepEqual(resolveShard("auto", (n) => slurm[n]).index, 4);
  * const k8s: Record<string, string> = { JOB_COMPLETION_INDEX: "0", ABACUS_SHARD_COUNT: "20" };
- * assert.deepEqual([shardFromEnv((n) => k8s[n]).index, shardFromEnv((n) => k8s[n]).count], [1, 20]);
- * assert.throws(() => shardFromEnv(() => undefined), /needs a Slurm job array/);
+ * const { index, count } = resolveShard("auto", (n) => k8s[n]);
+ * assert.deepEqual([index, count], [1, 20]);
+ * assert.throws(() => resolveShard("auto", () => undefined), /needs a Slurm job array/);
  * ```
  *
- * @param env Reads a variable; unset and empty are the same.
- * @returns The piece, its count, and the variables it came from.
+ * @param env Reads a variable for `auto`; unset and empty are the same.
+ * @returns The piece and its count; for `auto`, also the variables it came from.
  */
-export function shardFromEnv(env: EnvReader): AutoShard {
+export function resolveShard(text: string, env: EnvReader): Shard & { from?: string } {
+  if (text === "auto") return fromEnv(env);
+  const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
+  const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
+  if (!m || index < 1 || index > count || count > 1_000_000) {
+    throw new EvalError(`Cannot parse shard "${text}": expected k/N with 1 <= k <= N`);
+  }
+  return { index, count };
+}
+
+/** The shard of `--shard auto`, from a Slurm job array's or an Indexed Job's variables. */
+function fromEnv(env: EnvReader): AutoShard {
   const slurm = wholeVar(env, "SLURM_ARRAY_TASK_ID") !== undefined;
   const k8s = wholeVar(env, "JOB_COMPLETION_INDEX") !== undefined;
   if (slurm && k8s) {

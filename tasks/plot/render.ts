@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
+import { writeFileAtomic } from "../../core/checkpoint.ts";
 import { FONT_FAMILY } from "./svg.ts";
 
 /** The file formats a figure is written in. */
@@ -40,26 +41,9 @@ function setUp(): Promise<Uint8Array> {
   return ready;
 }
 
-/**
- * Renders an SVG document as a PNG image (8-bit RGBA), `scale` pixels per SVG unit.
- *
- * The image is `width * scale` by `height * scale` pixels (rounded to whole pixels) for the SVG's
- * `width` and `height`. Text in any font family is drawn in DejaVu Sans, the only font it knows.
- *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { svgToPng } from "./render.ts";
- * const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="3" height="2"/>';
- * const png = await svgToPng(svg, 2);
- * const ihdr = new DataView(png.buffer, png.byteOffset);
- * strictEqual(ihdr.getUint32(16), 6); // width
- * strictEqual(ihdr.getUint32(20), 4); // height
- * ```
- * @param scale pixels per SVG unit, > 0 (default 1)
- * @returns the PNG file bytes
- */
-export async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
+// Renders an SVG document as a PNG (8-bit RGBA) of `width * scale` by `height * scale` pixels
+// (rounded); text in any font family is drawn in DejaVu Sans, the only font it knows.
+async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
   if (!(scale > 0 && Number.isFinite(scale))) {
     throw new RangeError(`Cannot render at scale ${scale}: it must be a number > 0`);
   }
@@ -99,7 +83,8 @@ export interface FigureFiles {
 
 /**
  * Writes an SVG figure as `<dir>/<name>.svg` and/or `<dir>/<name>.png` (rendered from the SVG,
- * `scale` pixels per unit), creating `dir` when needed and overwriting files of the same name.
+ * `scale` pixels per unit), creating `dir` when needed and replacing files of the same name
+ * (each written whole, then renamed into place).
  *
  * @example
  * ```ts
@@ -118,8 +103,7 @@ export async function writeFigure(svg: string, files: FigureFiles): Promise<stri
   const out: string[] = [];
   for (const f of formats) {
     const path = join(dir, `${name}.${f}`);
-    if (f === "svg") await Deno.writeTextFile(path, svg);
-    else await Deno.writeFile(path, await svgToPng(svg, scale));
+    await writeFileAtomic(path, f === "svg" ? svg : await svgToPng(svg, scale));
     out.push(path);
   }
   return out;

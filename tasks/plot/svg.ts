@@ -39,8 +39,6 @@ const ADVANCE: readonly number[] = [
  * strictEqual(textWidth("100", 2), 39); // 3 digits of 0.636 em at 20 units
  * strictEqual(textWidth("", 3), 0);
  * ```
- * @param text the text (one line)
- * @param size the text size (font size in tens of units)
  * @returns the width in figure units
  */
 export function textWidth(text: string, size: number): number {

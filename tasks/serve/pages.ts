@@ -83,7 +83,6 @@ function playLink(r: RunInfo, text: string): string {
  * ok(runsPage("/tmp/x", []).includes("No runs under /tmp/x"));
  * ```
  * @param baseDir shown in the heading
- * @returns the HTML document
  */
 export function runsPage(baseDir: string, runs: RunInfo[]): string {
   const base = escapeXml(baseDir);
@@ -136,7 +135,6 @@ export function curvesFigure(runs: RunInfo[]): string {
  * ok(runPage([run], [[]]).includes('id="curves"'));
  * ```
  * @param evals each run's evaluations, in run order
- * @returns the HTML document
  */
 export function runPage(runs: RunInfo[], evals: EvalInfo[][]): string {
   const heads = runs.map((r) => {
@@ -191,7 +189,6 @@ ${heatmaps.join("\n") || "<p>no evaluations yet (deno task eval)</p>"}</section>
  * ok(playPage(["t"]).includes('id="answer"'));
  * ```
  * @param runs runs with a checkpoint, for the run menu
- * @returns the HTML document
  */
 export function playPage(runs: string[]): string {
   const options = runs.map((r) => `<option value="${escapeXml(r)}">${escapeXml(r)}</option>`);

@@ -13,14 +13,14 @@
  */
 import { type Backend, CPU } from "../../core/backend.ts";
 import { Device } from "../../core/device.ts";
-import { noGrad } from "../../core/grad_mode.ts";
 import { abacusIndices } from "../../core/nn/abacus.ts";
+import type { Arch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
-import { ArithmeticModel } from "../../core/nn/model.ts";
+import type { ArithmeticModel } from "../../core/nn/model.ts";
 import { decodeSafetensors } from "../../core/safetensors.ts";
-import { normalizeKey } from "../../core/state_keys.ts";
-import { scope } from "../../core/tensor.ts";
+import { noGrad, scope } from "../../core/tensor.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
+import { checkpointModel } from "../eval/weights.ts";
 import type { PlayModel } from "./runs.ts";
 
 /** Longest prompt + answer for which per-token probabilities are shown. */
@@ -72,20 +72,7 @@ async function load(run: string, want: string): Promise<Loaded> {
       backendLabel = `webgpu on ${dev.adapterName}`;
     }
   }
-  const model = ArithmeticModel.create(info.arch, { backend, seed: 0 });
-  const tensors: Record<string, Float32Array> = {};
-  for (const [k, t] of Object.entries(file.tensors)) {
-    if (t.dtype === "F32") tensors[normalizeKey(k)] = t.data as Float32Array;
-  }
-  const bad = model.arena.entries.find((e) => tensors[e.name]?.length !== e.size);
-  if (bad) {
-    model.dispose();
-    throw new Error(`Checkpoint ${info.checkpoint}: ${bad.name} is missing or has the wrong size`);
-  }
-  // The model's parameters; other tensors of the file are ignored.
-  model.arena.writeAll(
-    Object.fromEntries(model.arena.entries.map((e) => [e.name, tensors[e.name]])),
-  );
+  const model = checkpointModel(info.config, file, backend, info.checkpoint);
   loaded = { key, info, model, backendLabel };
   return loaded;
 }
@@ -105,7 +92,7 @@ function cell(tag: string, text: string, cls?: string): HTMLElement {
 }
 
 /** Fills the token table: one column per token with its text, id and Abacus index. */
-function showTokens(ids: number[], promptLength: number, arch: PlayModel["arch"]): void {
+function showTokens(ids: number[], promptLength: number, arch: Arch): void {
   const tok = getTokenizer("pad");
   const abacus = arch.posEmbedding === "abacus" ? abacusIndices(ids, ids.length) : null;
   const table = $("tokens");
@@ -170,7 +157,7 @@ async function solve(run: string, aText: string, bText: string, want: string): P
   const expected = (BigInt(a) + BigInt(b)).toString();
   setText("verdict", shown === expected ? "correct" : `wrong: ${a} + ${b} = ${expected}`);
   const ids = [...prompt, ...answer, ...(eos < 0 ? [] : [EOS])];
-  showTokens(ids, prompt.length, info.arch);
+  showTokens(ids, prompt.length, model.arch);
   setText(
     "status",
     `decoded ${ids.length - prompt.length} tokens in ${ms.toFixed(0)} ms` +

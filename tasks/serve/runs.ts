@@ -8,10 +8,9 @@
  */
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint_read.ts";
-import { type Arch, resolveArch } from "../../core/nn/arch.ts";
-import { normalizeKey } from "../../core/state_keys.ts";
+import { type CheckpointInfo, listCheckpoints } from "../../core/checkpoint.ts";
 import { parseArchConfig } from "../../cli/config.ts";
+import type { ArchConfig } from "../../cli/config_types.ts";
 import { readTrainingMeta } from "../eval/model_io.ts";
 import type { CurvePoint } from "../plot/curves.ts";
 import { readPanel } from "../plot/input.ts";
@@ -55,13 +54,8 @@ const LIVE_SECONDS = 120;
 
 /** The names of a folder's subfolders, sorted; none when it cannot be read. */
 async function subfolders(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) if (e.isDirectory) names.push(e.name);
-  } catch {
-    return [];
-  }
-  return names.sort();
+  const entries = await Array.fromAsync(Deno.readDir(dir)).catch(() => []);
+  return entries.filter((e) => e.isDirectory).map((e) => e.name).sort();
 }
 
 /** Every `pretrain/<date>/<time>/` segment folder of a run, oldest first. */
@@ -115,8 +109,6 @@ export async function listRunNames(baseDir: string): Promise<string[]> {
  * deepStrictEqual([run.status, run.points.length], ["finished", 1]);
  * await Deno.remove(base, { recursive: true });
  * ```
- * @param name the run folder's name (checked against `RUN_NAME` by the caller)
- * @returns what the pages show
  */
 export async function readRun(baseDir: string, name: string): Promise<RunInfo> {
   const runDir = join(baseDir, name);
@@ -219,43 +211,25 @@ export interface PlayModel {
   weights: string;
   /** Bytes of `model.safetensors`. */
   bytes: number;
-  /** The resolved architecture. */
-  arch: Arch;
+  /** The checkpoint's `model_config.json`, checked. */
+  config: ArchConfig;
   /** Operands written least-significant digit first. */
   reverseOperands: boolean;
   /** Answer written least-significant digit first. */
   reverseAnswer: boolean;
 }
 
-/** Reads the JSON header of a safetensors file without its data. */
-async function readHeader(path: string): Promise<Record<string, { shape?: number[] }>> {
-  using f = await Deno.open(path, { read: true });
-  const read = async (n: number): Promise<Uint8Array> => {
-    const buf = new Uint8Array(n);
-    for (let got = 0; got < n;) {
-      const k = await f.read(buf.subarray(got));
-      if (k === null) throw new Error("truncated header");
-      got += k;
-    }
-    return buf;
-  };
-  const n = Number(new DataView((await read(8)).buffer).getBigUint64(0, true));
-  if (n > 100_000_000) throw new Error("header too large");
-  return JSON.parse(new TextDecoder().decode(await read(n)));
-}
-
 /**
- * Describes a run's newest checkpoint for the playground, with the code the eval task uses: the
- * resolved architecture (from `model_config.json` and the vocabulary size in the safetensors
- * header), the weights' URL, and how the training data wrote numbers.
+ * Describes a run's newest checkpoint for the playground: its checked `model_config.json` (the
+ * browser builds the model with the eval task's `checkpointModel`), the weights' URL, and how the
+ * training data wrote numbers.
  *
  * @example
  * ```ts ignore
  * const info = await playModel("/tmp/x", "t");
  * console.log(info.weights); // "/files/t/checkpoints/FINAL_0.0469/model.safetensors"
  * ```
- * @param name the run (a checked folder name)
- * @returns the architecture, weights URL and number format
+ * @returns the model config, weights URL and number format
  * @throws Error with a one-line reason (no checkpoint, unreadable or mismatched files)
  */
 export async function playModel(baseDir: string, name: string): Promise<PlayModel> {
@@ -264,19 +238,10 @@ export async function playModel(baseDir: string, name: string): Promise<PlayMode
   if (found.length === 0) throw new Error(`Run "${name}" has no checkpoint yet`);
   const ck = found[0];
   const dir = ck.path;
-  const raw = parseArchConfig(
+  const config = parseArchConfig(
     await Deno.readTextFile(join(dir, "model_config.json")),
     `${ck.name}/model_config.json`,
   );
-  const weightsPath = join(dir, "model.safetensors");
-  const header = await readHeader(weightsPath).catch((e: Error) => {
-    throw new Error(`Cannot read ${ck.name}/model.safetensors: ${e.message}`);
-  });
-  const word = Object.entries(header).find(([k]) =>
-    normalizeKey(k) === "encoder.embedding.word_embedding.weight"
-  );
-  const vocab = raw.embedding.vocab_size ?? word?.[1].shape?.[0] ?? NaN;
-  if (!Number.isInteger(vocab)) throw new Error(`Cannot tell the vocabulary size of ${ck.name}`);
   const g = (await readTrainingMeta(dir, baseDir))?.generator;
   const rel = dir.slice(baseDir.length).split(/[\\/]/).filter(Boolean).map(encodeURIComponent);
   return {
@@ -284,8 +249,8 @@ export async function playModel(baseDir: string, name: string): Promise<PlayMode
     checkpoint: ck.name,
     step: ck.step,
     weights: `/files/${rel.join("/")}/model.safetensors`,
-    bytes: (await Deno.stat(weightsPath)).size,
-    arch: resolveArch(raw, vocab),
+    bytes: (await Deno.stat(join(dir, "model.safetensors"))).size,
+    config,
     // Unknown data: the project's presets all reverse operands and answer.
     reverseOperands: g ? g.reverseAll : true,
     reverseAnswer: g ? g.reverseAll || g.reverseAnswer : true,

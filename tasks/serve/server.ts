@@ -75,8 +75,7 @@ async function buildBundle(dir: string): Promise<string> {
   const args = ["bundle", "--quiet", "--platform", "browser", "--output", out];
   if (entry.protocol === "file:") args.push("--config", new URL("../../deno.json", entry).pathname);
   args.push(entry.href);
-  const res = await new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "piped" })
-    .output();
+  const res = await new Deno.Command(Deno.execPath(), { args }).output(); // both piped
   if (!res.success) {
     const err = new TextDecoder().decode(res.stderr).trim().split("\n").slice(-3).join(" ");
     throw new Error(`deno bundle failed: ${err}`);
@@ -100,7 +99,6 @@ function namesOf(url: URL, key = "name"): string[] | null {
  * console.log(server.url);
  * await server.close();
  * ```
- * @returns the running server
  * @throws Error when the base folder does not exist or the port cannot be bound
  */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {

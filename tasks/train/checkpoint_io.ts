@@ -9,9 +9,13 @@ import { configHash, configToYaml, parseConfigYaml, RESUME_KEYS } from "../../cl
 import { schemaFor } from "../../cli/config_keys.ts";
 import { keyInfo } from "../../cli/config_schema.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import { type CheckpointState, readCheckpointState } from "../../core/checkpoint_read.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
-import { type CrashPoint, saveCheckpointDir } from "../../core/checkpoint.ts";
+import {
+  type CheckpointState,
+  type CrashPoint,
+  readCheckpointState,
+  saveCheckpointDir,
+} from "../../core/checkpoint.ts";
 import type { Arch } from "../../core/nn/arch.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
 import { blockLayout, layerPrefix } from "../../core/nn/params.ts";

@@ -8,14 +8,12 @@
 
 import { basename, join } from "node:path";
 import type { PretrainConfig } from "../../cli/config_types.ts";
-import type { CheckpointState } from "../../core/checkpoint_read.ts";
-import type { CrashPoint } from "../../core/checkpoint.ts";
+import type { CheckpointState, CrashPoint } from "../../core/checkpoint.ts";
 import { trainingLoss } from "../../core/nn/objective.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
-import { noGrad } from "../../core/grad_mode.ts";
 import { backward } from "../../core/ops/backward.ts";
 import { add, scale } from "../../core/ops/elementwise.ts";
-import { scope, type Tensor } from "../../core/tensor.ts";
+import { noGrad, scope, type Tensor } from "../../core/tensor.ts";
 import type { AdamW } from "../../core/optim.ts";
 import type { Dataset } from "../../data/dataset.ts";
 import type { Rng } from "../../kernels/rng.ts";

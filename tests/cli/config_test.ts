@@ -3,7 +3,7 @@
 // noted. The written and reloaded config is tested in config_files_test.ts.
 
 import { deepStrictEqual as equal, ok, rejects } from "node:assert/strict";
-import { loadConfig, resolveConfig } from "../../cli/config.ts";
+import { loadConfig } from "../../cli/config.ts";
 import { PRESET_NAMES } from "../../cli/config_keys.ts";
 
 const opts = { env: () => undefined, cwd: "/work/x" };
@@ -52,6 +52,15 @@ Deno.test("loadConfig() re-resolves interpolations after overrides", async () =>
   equal(cfg.arch.maximal_recurrence_in_eval, 8);
   equal([cfg.arch.embedding.max_seq_length, cfg.arch.embedding.embedding_dim], [128, 64]);
   equal((await load(["budget=24"])).train.overall_budget, 24);
+});
+
+Deno.test("loadConfig() splices text interpolations and rejects bad ones in one line", async () => {
+  const cfg = await load(["data.name=a${train.name}b", "train.limited_decay_keys=[x${impl.name}]"]);
+  equal([cfg.data.name, cfg.train.limited_decay_keys], ["acramming-o4b", ["xtorch-default"]]);
+  await fails(["data.name=${data.name}"], /^Cannot resolve data.name: .* refers to itself$/);
+  await fails(["data.name=${train.name}", "train.name=${data.name}"], /refers to itself/);
+  await fails(["data.name=${now:%Y}"], /in data.name: only \$\{key.path\} is supported/);
+  await fails(["data.name=${nope.x}"], /^Cannot resolve \$\{nope.x\} in data.name: no such key$/);
 });
 
 Deno.test("loadConfig() merges defaults <- preset <- overrides, whatever the argument order", async () => {
@@ -209,6 +218,7 @@ Deno.test("wrong types are rejected naming the key, the expected type and the va
     /train.optim.lr: expected a number of at least 0, got "fast"/,
   );
   await fails(["arch.mask_before_equals=maybe"], /expected True or False, got "maybe"/);
+  await fails(["impl.bucket_cap_mb=nan"], /expected None or a number, got NaN/);
   await fails(["arch.hidden_size=None"], /expected an integer of at least 1, got None/);
   await fails(
     ["arch.embedding.pos_embedding=sinusoidal"],
@@ -251,11 +261,14 @@ Deno.test("unsupported values are rejected, ignored keys noted, defaults silent"
     ["preset=tiny-addition", "arch.attention.rotary_embedding=fire"],
     /needs arch.attention.type=self-attention/,
   );
-  equal((await resolveConfig([], "pretrain", opts)).notes, []);
-  const { notes } = await resolveConfig(
+  const notes: string[] = [];
+  const log = (line: string) => notes.push(line);
+  await loadConfig([], "pretrain", { ...opts, log });
+  equal(notes.length, 0);
+  await loadConfig(
     ["impl.compile_torch=False", "arch.norm=LayerNorm", "impl.add_env_variables.X=1"],
     "pretrain",
-    opts,
+    { ...opts, log },
   );
   equal(notes.length, 2);
   ok(

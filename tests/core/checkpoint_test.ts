@@ -3,9 +3,14 @@
 // the stored timestamp, state.json errors are one line, and upstream's key spelling.
 
 import { deepStrictEqual as equal, ok, rejects } from "node:assert/strict";
-import { listCheckpoints, readCheckpointState } from "../../core/checkpoint_read.ts";
+import {
+  listCheckpoints,
+  readCheckpointState,
+  recoverCheckpointDir,
+  saveCheckpointDir,
+  writeFileAtomic,
+} from "../../core/checkpoint.ts";
 import { normalizeKey } from "../../core/state_keys.ts";
-import { recoverCheckpointDir, saveCheckpointDir, writeFileAtomic } from "../../core/checkpoint.ts";
 import { writeSafetensors } from "../../core/safetensors_write.ts";
 import { readSafetensors } from "../../core/safetensors.ts";
 

@@ -41,8 +41,9 @@ Deno.test("AbacusEmbedding draws k in 0..maxK, uses none at eval and checks the 
     random: () => seq[i++ % 3],
   });
   i = 0;
-  deepStrictEqual([ab.drawShift(), ab.drawShift(), ab.drawShift()], [10, 0, 5]);
   const ids = new Int32Array(enc("12+3="));
+  // Without spacing a draw is one shift k: the first digit's row is k + 1.
+  deepStrictEqual([0, 1, 2].map(() => ab.drawPositions(ids, 5)[1] - 1), [10, 0, 5]);
   const e = ab.forward(ids, 5, false);
   const rows = await e.toArray();
   const table = await ab.weight.toArray();

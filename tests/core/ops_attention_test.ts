@@ -1,8 +1,7 @@
 import { deepStrictEqual, throws } from "node:assert/strict";
 import { attentionDecode, causalAttention } from "../../core/ops/attention.ts";
-import { noGrad } from "../../core/grad_mode.ts";
 import { type Backend, CPU } from "../../core/backend.ts";
-import { Tensor } from "../../core/tensor.ts";
+import { noGrad, Tensor } from "../../core/tensor.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
 import { assertFiniteDiff, assertSameRuns, type Leaf, runGraph } from "./_grad_both.ts";
 

@@ -4,8 +4,22 @@
 
 import { deepStrictEqual as equal, ok, rejects, throws } from "node:assert/strict";
 import type { TensorInput } from "../../core/safetensors.ts";
-import { encodeSafetensors, writeSafetensors } from "../../core/safetensors_write.ts";
+import { writeSafetensors } from "../../core/safetensors_write.ts";
 import { decodeSafetensors, readSafetensors } from "../../core/safetensors.ts";
+
+/** The bytes `writeSafetensors` writes for these tensors. */
+async function encode(
+  tensors: Record<string, TensorInput>,
+  metadata?: Record<string, string>,
+): Promise<Uint8Array> {
+  const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+  try {
+    await writeSafetensors(path, tensors, metadata);
+    return await Deno.readFile(path);
+  } finally {
+    await Deno.remove(path);
+  }
+}
 
 /** Independent reader: returns header, data offset and a value decoder. */
 function independentParse(bytes: Uint8Array) {
@@ -59,8 +73,8 @@ const tensors: Record<string, TensorInput> = {
   "f64": { dtype: "F64", shape: [1], data: [Math.PI] },
 };
 
-Deno.test("encodeSafetensors() output is read by an independent parser", () => {
-  const bytes = encodeSafetensors(tensors, { format: "pt", step: "12" });
+Deno.test("writeSafetensors() output is read by an independent parser", async () => {
+  const bytes = await encode(tensors, { format: "pt", step: "12" });
   const f = independentParse(bytes);
   equal((8 + f.n) % 8, 0, "data starts on an 8-byte boundary");
   ok(/^\{.*\} *$/.test(f.text), "JSON object padded with spaces only");
@@ -99,12 +113,6 @@ Deno.test("writeSafetensors() and readSafetensors() round-trip values, dtypes an
     [...Deno.readDirSync(dir)].map((e) => e.name),
     ["model.safetensors"],
     "no temporary file left",
-  );
-  const file = await Deno.readFile(path);
-  equal(
-    file,
-    encodeSafetensors(tensors, { format: "pt" }),
-    "streamed file equals the in-memory encoding",
   );
   const back = await readSafetensors(path);
   equal(back.metadata, { format: "pt" });
@@ -149,8 +157,8 @@ function withHeader(header: unknown, data: number, raw?: string): Uint8Array {
   return bytes;
 }
 
-Deno.test("decodeSafetensors() rejects truncated and corrupted files with one clear line", () => {
-  const good = encodeSafetensors({ w: { dtype: "F32", shape: [2, 2], data: new Float32Array(4) } });
+Deno.test("decodeSafetensors() rejects truncated and corrupted files with one clear line", async () => {
+  const good = await encode({ w: { dtype: "F32", shape: [2, 2], data: new Float32Array(4) } });
   const f32 = (offsets: number[], shape = [2]) => ({ dtype: "F32", shape, data_offsets: offsets });
   const cases: [Uint8Array, RegExp][] = [
     [new Uint8Array(0), /truncated or not a safetensors file \(0 bytes\)/],
@@ -201,32 +209,32 @@ Deno.test("readSafetensors() names a missing file", async () => {
   );
 });
 
-Deno.test("encodeSafetensors() rejects malformed tensors", () => {
-  throws(
-    () => encodeSafetensors({ w: { dtype: "F32", shape: [2, 2], data: [1, 2, 3] } }),
+Deno.test("writeSafetensors() rejects malformed tensors", async () => {
+  await rejects(
+    () => encode({ w: { dtype: "F32", shape: [2, 2], data: [1, 2, 3] } }),
     /shape \[2, 2\] needs 4 values, got 3/,
   );
-  throws(
-    () => encodeSafetensors({ w: { dtype: "F32", shape: [-1], data: [] } }),
+  await rejects(
+    () => encode({ w: { dtype: "F32", shape: [-1], data: [] } }),
     /shape must be non-negative integers/,
   );
-  throws(
-    () => encodeSafetensors({ __metadata__: { dtype: "U8", shape: [0], data: [] } }),
+  await rejects(
+    () => encode({ __metadata__: { dtype: "U8", shape: [0], data: [] } }),
     /Cannot write a tensor named "__metadata__"/,
   );
-  throws(
-    () => encodeSafetensors({ w: { dtype: "F16", shape: [1], data: [1] } }),
+  await rejects(
+    () => encode({ w: { dtype: "F16", shape: [1], data: [1] } }),
     /raw 16-bit words/,
   );
-  throws(
-    () => encodeSafetensors({ w: { dtype: "I64", shape: [1], data: [2 ** 60] } }),
+  await rejects(
+    () => encode({ w: { dtype: "I64", shape: [1], data: [2 ** 60] } }),
     /not a safe integer/,
   );
-  throws(
-    () => encodeSafetensors({ w: { dtype: "X" as "U8", shape: [1], data: [1] } }),
+  await rejects(
+    () => encode({ w: { dtype: "X" as "U8", shape: [1], data: [1] } }),
     /unknown dtype X/,
   );
-  const raw = encodeSafetensors({
+  const raw = await encode({
     h: { dtype: "BF16", shape: [2], data: new Uint8Array([1, 2, 3, 4]) },
   });
   equal(decodeSafetensors(raw).tensors.h.data, new Uint16Array([0x0201, 0x0403]));

@@ -137,6 +137,21 @@ Deno.test("a grid that is not a preset is named after its arguments and sides", 
   const grid = await generateGrid({ base, maxSide: 2, diagonal: true, baseDir: root });
   assert.equal(grid.name, "+_grid_eval_sides_1_2_diagonal_examples_3_p_00_reverse_all");
   assert.deepEqual(grid.cells.map((c) => c.dir), ["+_n_1_m_1", "+_n_2_m_2"]);
+  // A preset grid of other sides or seed adds them to the preset's folder name.
+  const or = await generateGrid({
+    preset: "or-grid",
+    maxSide: 2,
+    diagonal: true,
+    base: { seed: 3 },
+    baseDir: root,
+  });
+  assert.equal(or.name, "pos_or_one_vec_zeros_eval_sides_1_2_diagonal_seed_3");
+  for (const [minSide, maxSide] of [[0, 2], [3, 2], [1, 2.5]]) {
+    await assert.rejects(
+      generateGrid({ preset: "or-grid", minSide, maxSide, baseDir: root }),
+      /^DataError: Cannot generate grid: sides must satisfy 1 <= min <= max, got /,
+    );
+  }
   await cleanup();
 });
 

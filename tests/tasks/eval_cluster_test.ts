@@ -2,14 +2,14 @@
 // Slurm job array (with a step) or a Kubernetes Indexed Job, each writing its own shard folder at
 // the same time; `deno task eval merge` then gives the whole grid, cell for cell and sample for
 // sample the same as one unsharded run. Without the variables, or with ones that do not fit, the
-// task exits 1 with one line naming them. shardFromEnv's rules are checked directly as well.
+// task exits 1 with one line naming them. resolveShard's rules for auto are checked directly as well.
 
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../../cli/config.ts";
 import { CPU } from "../../core/backend.ts";
 import { evaluate } from "../../tasks/eval.ts";
-import { shardFromEnv } from "../../tasks/eval/shard.ts";
+import { resolveShard } from "../../tasks/eval/shard.ts";
 import { train } from "../../tasks/train/run.ts";
 import { childEnv, errorLines, REPO } from "./_train_helpers.ts";
 
@@ -167,7 +167,7 @@ Deno.test("eval --shard auto: without a scheduler's variables, or with ones that
   }
 });
 
-Deno.test("shardFromEnv() maps Slurm arrays (with steps) and Indexed Jobs onto pieces, and refuses what does not fit", () => {
+Deno.test("resolveShard('auto') maps Slurm arrays (with steps) and Indexed Jobs onto pieces, and refuses what does not fit", () => {
   const read = (vars: Record<string, string>) => (n: string) => vars[n];
   const slurm = (id: number, min: number, count: number, step?: number, max?: number) => ({
     SLURM_ARRAY_TASK_ID: String(id),
@@ -178,19 +178,24 @@ Deno.test("shardFromEnv() maps Slurm arrays (with steps) and Indexed Jobs onto p
   });
   // --array=0-99: ids 0..99 are pieces 1..100; --array=0-98:2 (50 tasks): id 2t is piece t+1.
   for (let id = 0; id < 100; id++) {
-    const s = shardFromEnv(read(slurm(id, 0, 100, 1, 99)));
+    const s = resolveShard("auto", read(slurm(id, 0, 100, 1, 99)));
     deepStrictEqual([s.index, s.count], [id + 1, 100]);
   }
   const seen = new Set<number>();
-  for (let id = 0; id <= 98; id += 2) seen.add(shardFromEnv(read(slurm(id, 0, 50, 2, 98))).index);
+  for (let id = 0; id <= 98; id += 2) {
+    seen.add(resolveShard("auto", read(slurm(id, 0, 50, 2, 98))).index);
+  }
   deepStrictEqual([...seen], Array.from({ length: 50 }, (_, k) => k + 1));
-  deepStrictEqual(shardFromEnv(read(slurm(12, 5, 8))).index, 8); // no STEP/MAX: step 1
+  deepStrictEqual(resolveShard("auto", read(slurm(12, 5, 8))).index, 8); // no STEP/MAX: step 1
   deepStrictEqual(
-    shardFromEnv(read({ ...slurm(7, 5, 3, 1, 7), ABACUS_SHARD_COUNT: "3" })).from,
+    resolveShard("auto", read({ ...slurm(7, 5, 3, 1, 7), ABACUS_SHARD_COUNT: "3" })).from,
     "SLURM_ARRAY_TASK_ID=7 of 5..7",
   );
   for (let i = 0; i < 20; i++) {
-    const s = shardFromEnv(read({ JOB_COMPLETION_INDEX: String(i), ABACUS_SHARD_COUNT: "20" }));
+    const s = resolveShard(
+      "auto",
+      read({ JOB_COMPLETION_INDEX: String(i), ABACUS_SHARD_COUNT: "20" }),
+    );
     deepStrictEqual([s.index, s.count], [i + 1, 20]);
   }
   const refused: [Record<string, string>, RegExp][] = [
@@ -226,7 +231,7 @@ Deno.test("shardFromEnv() maps Slurm arrays (with steps) and Indexed Jobs onto p
     ],
   ];
   for (const [vars, want] of refused) {
-    throws(() => shardFromEnv(read(vars)), (e: Error) => {
+    throws(() => resolveShard("auto", read(vars)), (e: Error) => {
       ok(e.message.startsWith("--shard auto: ") && !e.message.includes("\n"), e.message);
       ok(want.test(e.message), `${JSON.stringify(vars)}: ${e.message}`);
       return true;
@@ -265,7 +270,7 @@ Deno.test("docs/cluster.md: its sbatch array and Indexed Job give every piece on
       SLURM_ARRAY_TASK_STEP: String(step),
       SLURM_ARRAY_TASK_COUNT: String(count),
     };
-    const s = shardFromEnv((n) => vars[n]);
+    const s = resolveShard("auto", (n) => vars[n]);
     strictEqual(s.count, count);
     slurmPieces.push(s.index);
   }
@@ -293,7 +298,7 @@ Deno.test("docs/cluster.md: its sbatch array and Indexed Job give every piece on
       JOB_COMPLETION_INDEX: String(i),
       [declared.name]: declared.value,
     };
-    k8sPieces.push(shardFromEnv((n) => vars[n]).index);
+    k8sPieces.push(resolveShard("auto", (n) => vars[n]).index);
   }
   deepStrictEqual(k8sPieces, Array.from({ length: indexed.spec.completions }, (_, k) => k + 1));
   const k8sEval = await evalArgs(container.command.join(" "));

@@ -3,19 +3,15 @@
 // bounds against really generated samples, and one-line errors for bad input.
 
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { cellSpec } from "../../data/generate.ts";
-import { createSource } from "../../data/generators.ts";
-import { EQUALS } from "../../data/tokenizer.ts";
 import {
   cellCost,
   cellTokens,
   type EvalCell,
   type EvalTask,
   type GridFlags,
-  parseGridRange,
   resolveGrid,
 } from "../../tasks/eval/grids.ts";
-import { gridBase } from "../../tasks/eval/samples.ts";
+import { openSamples } from "../../tasks/eval/samples.ts";
 
 /** Counts how often each cell appears across several plans. */
 function coverage(plans: EvalCell[][]): Map<string, number> {
@@ -38,14 +34,21 @@ function oneLine(fn: () => unknown, message: string | RegExp): void {
   });
 }
 
-Deno.test("parseGridRange() reads ranges and single lengths", () => {
+/** The rectangle of cells an eval.grid value selects, as resolveGrid reads it. */
+function parseGridRange(grid: string): { i: number[]; j: number[] } {
+  const cells = resolveGrid({ grid }).cells, last = cells[cells.length - 1];
+  strictEqual(cells.length, (last.i - cells[0].i + 1) * (last.j - cells[0].j + 1));
+  return { i: [cells[0].i, last.i], j: [cells[0].j, last.j] };
+}
+
+Deno.test("eval.grid reads ranges and single lengths", () => {
   deepStrictEqual(parseGridRange("1..12x1..12"), { i: [1, 12], j: [1, 12] });
   deepStrictEqual(parseGridRange("5x7"), { i: [5, 5], j: [7, 7] });
   deepStrictEqual(parseGridRange("1..20x3"), { i: [1, 20], j: [3, 3] });
   deepStrictEqual(parseGridRange(" 2..3 x 4..5 "), { i: [2, 3], j: [4, 5] });
 });
 
-Deno.test("parseGridRange() rejects malformed grids with one line", () => {
+Deno.test("eval.grid: malformed grids are refused with one line", () => {
   oneLine(() => parseGridRange("1..x3"), 'Cannot parse eval.grid "1..x3": expected I..JxK..L');
   oneLine(() => parseGridRange("12"), 'Cannot parse eval.grid "12": expected I..JxK..L');
   oneLine(() => parseGridRange("1-3x4"), /expected I\.\.JxK\.\.L/);
@@ -168,7 +171,7 @@ Deno.test("resolveGrid() rejects unknown values, conflicts and empty selections 
   oneLine(() => resolveGrid({ extended_eval: true, grid: "1x1" }), /Cannot combine extended_eval/);
 });
 
-Deno.test("cellTokens() bounds the prompts and answers of generated samples", () => {
+Deno.test("cellTokens() bounds the prompts and answers of generated samples", async () => {
   const cells: [GridFlags, EvalTask, number, number][] = [
     [{}, "addition", 1, 1],
     [{}, "addition", 7, 3],
@@ -179,16 +182,11 @@ Deno.test("cellTokens() bounds the prompts and answers of generated samples", ()
   for (const [flags, task, i, j] of cells) {
     const plan = resolveGrid({ ...flags, grid: `${i}x${j}` });
     strictEqual(plan.task, task);
-    const src = createSource(cellSpec(gridBase(plan), i, j));
+    const samples = await (await openSamples(plan, { removePadding: false }))(i, j);
     const { prompt, generate } = cellTokens(task, i, j);
-    strictEqual(cellCost(task, { i, j }), src.total * (prompt + generate));
-    const buf = new Uint8Array(src.maxTokens);
-    let longestPrompt = 0, longestAnswer = 0;
-    for (let k = 0; k < src.total; k++) {
-      const len = src.next(buf, 0), eq = buf.indexOf(EQUALS);
-      longestPrompt = Math.max(longestPrompt, eq + 1);
-      longestAnswer = Math.max(longestAnswer, len - eq - 1);
-    }
+    strictEqual(cellCost(task, { i, j }), samples.length * (prompt + generate));
+    const longestPrompt = Math.max(...samples.map((s) => s.prompt.length));
+    const longestAnswer = Math.max(...samples.map((s) => s.target.length - 1)); // less the EOS
     ok(longestPrompt <= prompt, `${task} ${i}x${j} prompt ${longestPrompt} > ${prompt}`);
     const scored = task === "sorting" ? longestAnswer : longestAnswer + 1;
     ok(scored <= generate, `${task} ${i}x${j} answer ${scored} > ${generate}`);

@@ -10,7 +10,7 @@ import { Progress } from "../../cli/progress.ts";
 import { readPanel } from "../../tasks/plot/input.ts";
 import { resolveGrid } from "../../tasks/eval/grids.ts";
 import { type Decoder, evaluateGrid } from "../../tasks/eval/runner.ts";
-import { mergeResults, readCells } from "../../tasks/eval/results.ts";
+import { mergeResults, readCells, ResultStore } from "../../tasks/eval/results.ts";
 
 const ids = getTokenizer("sort");
 const rev = (s: string) => [...s].reverse().join("");
@@ -305,4 +305,32 @@ Deno.test("evaluateGrid() evaluates bitwise OR cells with every one-hot case", a
     ok(r.cells.every((c) => c.correct === c.total));
     strictEqual(r.summary.all, 1);
   });
+});
+
+Deno.test("writeSummary() averages cells in, out of distribution and beyond 100 digits", async () => {
+  const gridDir = await Deno.makeTempDir();
+  const job = { grid_name: "g", task: "addition" as const, part: null, stamp: {} };
+  const cells = [
+    { i: 1, j: 1, correct: 10, total: 10 },
+    { i: 5, j: 1, correct: 2, total: 10 },
+    { i: 120, j: 120, correct: 0, total: 10 },
+  ];
+  const store = await ResultStore.open(gridDir, { ...job, train_range: [[1, 2], [1, 2]] });
+  const s = await store.writeSummary(cells);
+  deepStrictEqual([s.in_distribution, s.out_of_distribution, s.extended], [1, 0.1, 0]);
+  deepStrictEqual([s.in_distribution_cells, s.out_of_distribution_cells, s.extended_cells], [
+    1,
+    2,
+    1,
+  ]);
+  deepStrictEqual([s.all, s.samples], [(1 + 0.2 + 0) / 3, 30]); // each cell weighs the same
+  // Without a training range there is no in/out split.
+  const part = await ResultStore.open(gridDir, { ...job, part: "p", train_range: null });
+  const u = await part.writeSummary(cells);
+  deepStrictEqual([u.in_distribution, u.out_of_distribution, u.in_distribution_cells], [
+    null,
+    null,
+    0,
+  ]);
+  await Deno.remove(gridDir, { recursive: true });
 });

@@ -3,19 +3,24 @@
 
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { EOS, getTokenizer, PAD } from "../../data/tokenizer.ts";
-import {
-  minimumLabels,
-  scoreExact,
-  scoreSample,
-  scoreSort,
-  tallyCell,
-  tokensToScore,
-} from "../../tasks/eval/scoring.ts";
+import { scoreSample, tallyCell, tokensToScore } from "../../tasks/eval/scoring.ts";
 
 const pad = getTokenizer("pad");
 const sort = getTokenizer("sort");
 /** Tokens of a text plus EOS and `pads` PADs. */
 const row = (text: string, pads = 0) => [...pad.encode(text), EOS, ...new Array(pads).fill(PAD)];
+/** Arithmetic's exact match, as scoreSample gives it. */
+const scoreExact = (p: ArrayLike<number>, t: ArrayLike<number>) =>
+  scoreSample("addition", [], t, p, true).correct;
+/** Sorting's label and first-label scores, with a prompt that has no minimum score. */
+const scoreSort = (p: ArrayLike<number>, t: ArrayLike<number>) =>
+  scoreSample("sorting", [], t, p, true);
+/** The labels among A..E whose answer scoreSample counts as a minimum; null when it cannot tell. */
+function minimumLabels(prompt: number[], reversed: boolean): Set<number> | null {
+  const labels = sort.encode("ABCDE");
+  const min = labels.map((l) => scoreSample("sorting", prompt, [EOS], [l], reversed).min);
+  return min[0] === undefined ? null : new Set(labels.filter((_, k) => min[k]));
+}
 
 Deno.test("scoreExact() accepts the answer with EOS and ignores tokens after EOS", () => {
   strictEqual(scoreExact(row("64"), row("64")), true);

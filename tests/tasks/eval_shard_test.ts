@@ -2,10 +2,10 @@
 // decoding cost per shard, the same split on every call, and one-line errors for bad values.
 
 import { deepStrictEqual, ok, strictEqual, throws } from "node:assert/strict";
-import { cellCost, type EvalCell, rangeCells } from "../../tasks/eval/grids.ts";
-import { parseShard, splitCells } from "../../tasks/eval/shard.ts";
+import { cellCost, type EvalCell, resolveGrid } from "../../tasks/eval/grids.ts";
+import { resolveShard, splitCells } from "../../tasks/eval/shard.ts";
 
-const GRID = rangeCells({ i: [1, 100], j: [1, 100] });
+const GRID = resolveGrid({ grid: "1..100x1..100" }).cells;
 const cost = (c: EvalCell) => cellCost("addition", c);
 
 for (const n of [1, 2, 3, 7, 20]) {
@@ -37,18 +37,22 @@ Deno.test("splitCells() is deterministic and keeps the input order within a piec
 });
 
 Deno.test("splitCells() handles more shards than cells and uneven costs", () => {
-  const cells = rangeCells({ i: [1, 3], j: [1, 1] });
+  const cells = resolveGrid({ grid: "1..3x1" }).cells;
   const pieces = splitCells(cells, 5, (c) => c.i);
   deepStrictEqual(pieces.map((p) => p.length), [1, 1, 1, 0, 0]);
-  const heavy = splitCells(rangeCells({ i: [1, 10], j: [1, 1] }), 2, (c) => (c.i === 10 ? 100 : 1));
+  const heavy = splitCells(
+    resolveGrid({ grid: "1..10x1" }).cells,
+    2,
+    (c) => (c.i === 10 ? 100 : 1),
+  );
   deepStrictEqual(heavy.map((p) => p.length), [1, 9]);
 });
 
-Deno.test("parseShard() reads k/N and rejects bad values with one line", () => {
-  deepStrictEqual(parseShard("1/1"), { index: 1, count: 1 });
-  deepStrictEqual(parseShard(" 20/20 "), { index: 20, count: 20 });
+Deno.test("resolveShard() reads k/N and rejects bad values with one line", () => {
+  deepStrictEqual(resolveShard("1/1", () => undefined), { index: 1, count: 1 });
+  deepStrictEqual(resolveShard(" 20/20 ", () => undefined), { index: 20, count: 20 });
   for (const bad of ["0/3", "4/3", "3", "a/b", "1/0", "-1/3", "1/2/3"]) {
-    throws(() => parseShard(bad), (e: Error) => {
+    throws(() => resolveShard(bad, () => undefined), (e: Error) => {
       strictEqual(e.message, `Cannot parse shard "${bad}": expected k/N with 1 <= k <= N`);
       return true;
     });

@@ -3,7 +3,7 @@ import { crc32 as zlibCrc32, inflateSync } from "node:zlib";
 import { join } from "node:path";
 import { heatmapSvg } from "../../tasks/plot/heatmap.ts";
 import { readPanel } from "../../tasks/plot/input.ts";
-import { svgToPng } from "../../tasks/plot/render.ts";
+import { writeFigure } from "../../tasks/plot/render.ts";
 import { escapeXml, svgDocument, svgText, textWidth } from "../../tasks/plot/svg.ts";
 import type { Cell, HeatmapPanel } from "../../tasks/plot/types.ts";
 
@@ -39,6 +39,17 @@ const PANELS: HeatmapPanel[] = [
   },
   { title: "NoPE", kind: "sorting", cells: grid(3, 3, () => 50), trainRange: [[1, 2], [1, 2]] },
 ];
+
+/** The PNG the plot task writes for an SVG at `scale` pixels per unit. */
+async function svgToPng(svg: string, scale: number): Promise<Uint8Array> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const [path] = await writeFigure(svg, { dir, name: "f", formats: ["png"], scale });
+    return await Deno.readFile(path);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /** The heatmap's SVG and the PNG rendered from it, as the plot task writes them. */
 async function drawHeatmaps(

@@ -183,7 +183,7 @@ Deno.test({
       ok(page.includes(`<b class="id">${id}</b>`) && page.includes(`<b class="ood">${ood}</b>`));
       strictEqual((page.match(/<svg /g) ?? []).length, 2, "curves + one heatmap");
       const model = await (await fetch(`${s.url}/api/model?run=t`)).json();
-      strictEqual(model.arch.hiddenSize, 64);
+      strictEqual(model.config.hidden_size, 64);
       const weights = await fetch(`${s.url}${model.weights}`);
       strictEqual(weights.status, 200);
       strictEqual((await weights.arrayBuffer()).byteLength, model.bytes);
