@@ -33,8 +33,7 @@ function pad2(n: number): string {
 
 /**
  * Creates the run folder `<baseDir>/<name>/pretrain/<YYYY-MM-DD>/<HH-MM-SS>/` and returns its
- * path (local time `options.now`, default now, as Hydra names it; `_1`, `_2`... when that second
- * is taken).
+ * path (local time `now`, as Hydra names it; `_1`, `_2`... when that second is taken).
  *
  * @example
  * ```ts
@@ -43,17 +42,16 @@ function pad2(n: number): string {
  *
  * const base = await Deno.makeTempDir();
  * const at = new Date(2024, 4, 1, 9, 5, 7);
- * match(await createRunDir(base, "t", { now: at }), /t\/pretrain\/2024-05-01\/09-05-07$/);
- * match(await createRunDir(base, "t", { now: at }), /09-05-07_1$/);
+ * match(await createRunDir(base, "t", at), /t\/pretrain\/2024-05-01\/09-05-07$/);
+ * match(await createRunDir(base, "t", at), /09-05-07_1$/);
  * await Deno.remove(base, { recursive: true });
  * ```
  */
 export async function createRunDir(
   baseDir: string,
   name: string,
-  options: { now?: Date } = {},
+  now: Date = new Date(),
 ): Promise<string> {
-  const now = options.now ?? new Date();
   const day = `${now.getFullYear()}-${pad2(now.getMonth() + 1)}-${pad2(now.getDate())}`;
   const time = `${pad2(now.getHours())}-${pad2(now.getMinutes())}-${pad2(now.getSeconds())}`;
   const parent = join(baseDir, name, "pretrain", day);
