@@ -47,19 +47,22 @@ const VARIANTS = [
 // the training range is and what the other cells are. Addition: the `demo` preset, 1..5 digits,
 // grid 1..12; multiplication: `tiny-multiplication`, 1..3 x 1..3 digits, grid 1..5; sorting:
 // `tiny-sorting`, 1..4 numbers of 1..4 digits, grid 1..6 x 1..6 (maximum digits x list length).
-const DEMO_TASKS: Record<RecipeTask, { recipe: Recipe; inside: string; outside: string }> = {
+const DEMO_TASKS: Record<
+  RecipeTask,
+  { recipe: Omit<Recipe, "task" | "keys">; inside: string; outside: string }
+> = {
   addition: {
-    recipe: { keys: [], range: 5, grid: 12 },
+    recipe: { range: 5, grid: 12 },
     inside: "1..5 digits",
     outside: "6..12 digits",
   },
   multiplication: {
-    recipe: { task: "multiplication", preset: "tiny-multiplication", keys: [], range: 3, grid: 5 },
+    recipe: { preset: "tiny-multiplication", range: 3, grid: 5 },
     inside: "1..3 x 1..3 digits",
     outside: "an operand of 4..5 digits",
   },
   sorting: {
-    recipe: { task: "sorting", preset: "tiny-sorting", keys: [], range: 4, grid: 6 },
+    recipe: { preset: "tiny-sorting", range: 4, grid: 6 },
     inside: "1..4 numbers of 1..4 digits",
     outside: "5..6 numbers or 5..6 digits",
   },
@@ -142,7 +145,7 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
   const seeds = [...(o.seeds ?? [0])];
   const task = o.task ?? "addition", spec = DEMO_TASKS[task];
   const extra = [...(o.quick ? ["train.budget_steps=1000"] : []), ...(o.keys ?? [])];
-  const recipe = { ...spec.recipe, grid: o.grid ?? spec.recipe.grid };
+  const { range } = spec.recipe, grid = o.grid ?? spec.recipe.grid;
   // Run and folder names: demo[-TASK]-VARIANT-sSEED[-quick][-TAG], demo[-TASK][-quick][-TAG].
   const head = task === "addition" ? "demo" : `demo-${task}`;
   const tail = (o.quick ? "-quick" : "") + (o.keys?.length ? `-${tag(o.keys)}` : "");
@@ -154,12 +157,11 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
     for (const seed of seeds) {
       const name = `${head}-${v.id}-s${seed}${tail}`;
       console.log(`\n== ${name}: training (${v.title} positions, seed ${seed}) ==`);
-      const r = await runRecipe(recipe, {
+      const r = await runRecipe({ ...spec.recipe, task, grid, keys: [...v.keys, ...extra] }, {
         name,
         seed,
         baseDir: o.baseDir,
         samples: o.samples ?? 100,
-        extra: [...v.keys, ...extra],
       });
       const { cells: c, ...figures } = r;
       cells.push(c);
@@ -170,22 +172,18 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
       );
     }
     runs.push(...mine);
-    means.push({
-      embedding: v.id,
-      in_distribution: meanOf(mine.map((r) => r.in_distribution)),
-      out_of_distribution: meanOf(mine.map((r) => r.out_of_distribution)),
-    });
+    means.push({ embedding: v.id, ...meanOver(mine, ["in_distribution", "out_of_distribution"]) });
     panels.push({
       cells: poolCells(cells),
       title: `${v.title} (seed${seeds.length > 1 ? "s" : ""} ${seeds.join(",")})`,
       kind: task,
-      trainRange: [[1, recipe.range], [1, recipe.range]] as [[number, number], [number, number]],
+      trainRange: [[1, range], [1, range]] as [[number, number], [number, number]],
     });
   }
   const abacus = runs.filter((r) => r.embedding === "abacus");
   const sortMeans = task !== "sorting" ? {} : {
-    first_element: meanAccuracies(abacus.map((r) => r.first_element)),
-    min_element: meanAccuracies(abacus.map((r) => r.min_element)),
+    first_element: meanOver(abacus.map((r) => r.first_element), ACCURACY_KEYS),
+    min_element: meanOver(abacus.map((r) => r.min_element), ACCURACY_KEYS),
   };
   const dir = join(o.baseDir, head + tail);
   const plots = await writePlots(panels, { dir, name: "heatmap" });
@@ -204,16 +202,15 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
   return summary;
 }
 
-/** Means over runs of each field of their accuracies (null fields and runs skipped). */
-function meanAccuracies(xs: readonly (Accuracies | undefined)[]): Accuracies {
-  const have = xs.filter((x): x is Accuracies => x !== undefined);
-  const field = (k: keyof Accuracies) => meanOf(have.map((x) => x[k]));
-  return {
-    in_distribution: field("in_distribution"),
-    out_of_distribution: field("out_of_distribution"),
-    extended: field("extended"),
-    all: field("all"),
-  };
+const ACCURACY_KEYS = ["in_distribution", "out_of_distribution", "extended", "all"] as const;
+
+/** Means over runs of each of `keys` (null values and absent runs skipped). */
+function meanOver<K extends string>(
+  runs: readonly (Partial<Record<K, number | null>> | undefined)[],
+  keys: readonly K[],
+): Record<K, number | null> {
+  const means = keys.map((k) => [k, meanOf(runs.map((r) => r?.[k] ?? null))]);
+  return Object.fromEntries(means) as Record<K, number | null>;
 }
 
 const pct = (x: number | null | undefined) =>

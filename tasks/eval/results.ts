@@ -95,7 +95,7 @@ function summarize(
 export type Stamp = Record<string, string | number | boolean | null>;
 
 /** Contents of `job.json` in a results folder. */
-export interface JobInfo {
+interface JobInfo {
   format: "abacus-eval-job";
   version: 1;
   /** Grid folder name. */
@@ -134,28 +134,22 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   });
 }
 
+/** A promise's value, or `none` when it fails because a file or folder does not exist. */
+function unlessMissing<T>(p: Promise<T>, none: T): Promise<T> {
+  return p.catch((err) => {
+    if (err instanceof Deno.errors.NotFound) return none;
+    throw err;
+  });
+}
+
 /** A file's JSON, or null when it does not exist; malformed JSON is an error. */
 async function readJson(path: string): Promise<Record<string, unknown> | null> {
-  let text: string;
+  const text = await unlessMissing(Deno.readTextFile(path), null);
   try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  }
-  try {
-    return JSON.parse(text);
+    return text === null ? null : JSON.parse(text);
   } catch {
     throw new EvalError(`Cannot read ${path}: malformed JSON`);
   }
-}
-
-/** A folder's entries; none when it does not exist. */
-function entriesOf(dir: string): Promise<Deno.DirEntry[]> {
-  return Array.fromAsync(Deno.readDir(dir)).catch((err) => {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
-  });
 }
 
 /** Checks a cell file's counts; keeps only the result fields. */
@@ -201,7 +195,7 @@ function parseCell(path: string, o: Record<string, unknown>): CellResult {
  */
 export async function readCells(dir: string): Promise<CellResult[]> {
   const cells: CellResult[] = [];
-  for (const e of await entriesOf(dir)) {
+  for (const e of await unlessMissing(Array.fromAsync(Deno.readDir(dir)), [])) {
     if (!e.isFile || !/^cell_\d+_\d+\.json$/.test(e.name)) continue;
     const path = join(dir, e.name);
     cells.push(parseCell(path, (await readJson(path))!));
@@ -230,7 +224,9 @@ function stampDiff(a: Stamp, b: Stamp): string | null {
 /** The grid folder and each subfolder with a `job.json`, with their job info, grid folder first. */
 async function jobFolders(gridDir: string): Promise<{ dir: string; job: JobInfo | null }[]> {
   const out = [{ dir: gridDir, job: await readJob(gridDir) }];
-  const subs = (await entriesOf(gridDir)).filter((e) => e.isDirectory && e.name !== "samples");
+  const subs = (await unlessMissing(Array.fromAsync(Deno.readDir(gridDir)), [])).filter((e) =>
+    e.isDirectory && e.name !== "samples"
+  );
   for (const name of subs.map((e) => e.name).sort()) {
     const job = await readJob(join(gridDir, name));
     if (job) out.push({ dir: join(gridDir, name), job });
@@ -357,8 +353,6 @@ export interface MergeResult {
   cells: CellResult[];
   /** The grid's summary (also in `summary.json`). */
   summary: Summary;
-  /** Folders merged. */
-  sources: string[];
   /** Cells of `expected` that no folder holds. */
   missing: EvalCell[];
 }
@@ -432,7 +426,6 @@ export async function mergeResults(
   return {
     cells,
     summary: await top.writeSummary(cells),
-    sources: folders.map((f) => f.dir),
     missing,
   };
 }

@@ -22,6 +22,19 @@ export interface EvalSample {
   target: Int32Array;
 }
 
+/** Where a plan's samples come from and how they are cut. */
+export interface SampleOptions {
+  /** A data-task grid folder (with `grid.json`); default none: generate every cell. */
+  dataDir?: string | null;
+  /** Generator seed (default: the grid folder's, else 42). */
+  seed?: number;
+  /** Samples per generated cell (OR: at most this many cases; default: the folder's, else the
+   * preset's: 100, sorting 200). */
+  samples?: number;
+  /** Drop PAD (stored spaces) from prompts, as upstream's `remove_padding` (default true). */
+  removePadding?: boolean;
+}
+
 /** Data op and the data task's grid preset (`deno task data` preset name) of each task. */
 const DATA_OF: Record<EvalTask, { op: DataOp; preset: string }> = {
   addition: { op: "+", preset: "addition-grid" },
@@ -132,15 +145,10 @@ function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSam
  * assert.deepEqual((await fromDisk(3, 1)).length, 100); // not on disk: generated
  * await Deno.remove(root, { recursive: true });
  * ```
- *
- * @param options A data-task grid folder (with `grid.json`; default none: generate every
- *   cell), the generator seed (default: the folder's, else 42), samples per generated cell (OR:
- *   at most this many cases; default: the folder's, else the preset's), and whether to drop PAD
- *   (stored spaces) from prompts, as upstream's `remove_padding` (default true).
  */
 export async function openSamples(
   plan: GridPlan,
-  options: { dataDir?: string | null; seed?: number; samples?: number; removePadding?: boolean },
+  options: SampleOptions,
 ): Promise<(i: number, j: number) => Promise<EvalSample[]>> {
   const onDisk = new Map<string, string>();
   const grid = options.dataDir
