@@ -56,27 +56,6 @@ const SHARED_KEYS = [
   "max",
 ] as const;
 
-// The generator arguments shared by a plan's cells: the task's grid preset with the plan's
-// reversal, vocabulary and scratchpad, plus seed (default 42) and sample count.
-function gridBase(
-  plan: GridPlan,
-  options: { seed?: number; samples?: number } = {},
-): Partial<DataSpec> {
-  const base: Partial<DataSpec> = {
-    ...GRID_PRESETS[DATA_OF[plan.task].preset].base,
-    op: DATA_OF[plan.task].op,
-    reverseAll: plan.reverse,
-    indexHints: plan.tokenizer === "index",
-    scratchpad: plan.scratchpad === true,
-    seed: options.seed ?? 42,
-  };
-  if (options.samples !== undefined) {
-    if (plan.task === "or") base.max = options.samples;
-    else base.numSamples = options.samples;
-  }
-  return base;
-}
-
 /**
  * The data task's preset grid folder for a plan, if it exists and holds the plan's format.
  *
@@ -159,9 +138,20 @@ export async function openSamples(
     })
     : null;
   const gb = grid?.base;
-  const samples = options.samples ??
-    (gb ? (plan.task === "or" ? gb.max : gb.numSamples) : undefined);
-  const base = gridBase(plan, { seed: options.seed ?? gb?.seed, samples });
+  // Samples per cell are OR's cases per cell (`max`), else `numSamples`.
+  const count = plan.task === "or" ? "max" : "numSamples";
+  const samples = options.samples ?? gb?.[count];
+  // The generator arguments shared by the plan's cells: the task's grid preset with the plan's
+  // reversal, vocabulary and scratchpad, plus seed (default 42) and sample count.
+  const base: Partial<DataSpec> = {
+    ...GRID_PRESETS[DATA_OF[plan.task].preset].base,
+    op: DATA_OF[plan.task].op,
+    reverseAll: plan.reverse,
+    indexHints: plan.tokenizer === "index",
+    scratchpad: plan.scratchpad === true,
+    seed: options.seed ?? gb?.seed ?? 42,
+    ...(samples === undefined ? {} : { [count]: samples }),
+  };
   if (grid && gb) {
     const want = cellSpec(base, 1, 1);
     for (const k of SHARED_KEYS) {

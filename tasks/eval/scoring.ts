@@ -166,16 +166,11 @@ export interface CellResult extends Cell {
  * ```
  */
 export function tallyCell(i: number, j: number, scores: readonly SampleScore[]): CellResult {
-  const r: CellResult = { i, j, correct: 0, total: scores.length };
-  let first = 0, min = 0, hasFirst = false, allMin = scores.length > 0;
-  for (const s of scores) {
-    if (s.correct) r.correct++;
-    if (s.first !== undefined) hasFirst = true;
-    if (s.first) first++;
-    if (s.min === undefined) allMin = false;
-    else if (s.min) min++;
+  const count = (f: (s: SampleScore) => boolean | undefined) => scores.filter(f).length;
+  const r: CellResult = { i, j, correct: count((s) => s.correct), total: scores.length };
+  if (scores.some((s) => s.first !== undefined)) r.correct_first = count((s) => s.first);
+  if (scores.length > 0 && scores.every((s) => s.min !== undefined)) {
+    r.correct_min = count((s) => s.min);
   }
-  if (hasFirst) r.correct_first = first;
-  if (allMin) r.correct_min = min;
   return r;
 }
