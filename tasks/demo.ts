@@ -1,14 +1,10 @@
 /**
  * `deno task demo [--task addition|multiplication|sorting] [--seeds 0,1,2] [--compare] [--quick]
  * [base_dir=DIR] [key=value ...]`: the paper's point end to end on the default adapter. Trains
- * a small Abacus model on one task (default addition: the demo preset, reversed additions of
- * 1..5-digit numbers; multiplication: the tiny-multiplication preset, 1..3 x 1..3 digits with
- * a partial-product scratchpad;
- * sorting: the tiny-sorting preset, 1..4 numbers of 1..4 digits), evaluates the task's grid
- * beyond the training lengths with the task's own scoring (exact match; sorting also the first
- * and minimum element), draws the heatmap and prints in- and out-of-distribution accuracy for
- * each seed and their mean. `--compare` trains the paper's baselines, NoPE and FIRE, with the
- * same budget and draws the panels side by side. A second run reuses what is done.
+ * a small Abacus model on one task (the presets and grids are in `USAGE`), evaluates the task's
+ * grid beyond the training lengths with the task's own scoring, draws the heatmap and prints in-
+ * and out-of-distribution accuracy for each seed and their mean; `--compare` adds the paper's
+ * baselines, NoPE and FIRE. A second run reuses what is done.
  * @module
  */
 import { join } from "node:path";
@@ -43,10 +39,8 @@ const VARIANTS = [
   },
 ];
 
-// The demo of each task: its recipe (preset, training range, grid) and, for the printout, what
-// the training range is and what the other cells are. Addition: the `demo` preset, 1..5 digits,
-// grid 1..12; multiplication: `tiny-multiplication`, 1..3 x 1..3 digits, grid 1..5; sorting:
-// `tiny-sorting`, 1..4 numbers of 1..4 digits, grid 1..6 x 1..6 (maximum digits x list length).
+// The demo of each task: its recipe (preset, training range, grid; sorting's grid is maximum
+// digits x list length) and, for the printout, the cells inside and outside the training range.
 const DEMO_TASKS: Record<
   RecipeTask,
   { recipe: Omit<Recipe, "task" | "keys">; inside: string; outside: string }

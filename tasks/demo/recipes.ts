@@ -95,7 +95,6 @@ const TASK_KEYS: Readonly<Record<RecipeTask, readonly string[]>> = {
  * });
  * console.log(run.out_of_distribution);
  * ```
- * @param o run name, seed, base folder, samples per cell, quiet
  */
 export async function runRecipe(
   recipe: Recipe,

@@ -11,7 +11,7 @@ import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../../core/checkpoint.ts";
 import type { TrainRange } from "../plot/types.ts";
 import { type EvalCell, EvalError, type EvalTask } from "./grids.ts";
-import type { CellResult } from "./scoring.ts";
+import type { CellResult, SampleScore } from "./scoring.ts";
 
 /** Mean per-cell accuracy (a fraction) of each class of cells; null when a class is empty. */
 export interface Accuracies {
@@ -109,20 +109,14 @@ interface JobInfo {
   train_range: TrainRange | null;
 }
 
-/** One decoded sample in `samples/cell_<i>_<j>.json`. */
-export interface SampleRecord {
+/** One decoded sample in `samples/cell_<i>_<j>.json`, with its scores. */
+export interface SampleRecord extends SampleScore {
   /** Prompt text up to and including `=`. */
   prompt: string;
   /** Target answer text (EOS dropped). */
   target: string;
   /** Generated text up to its first EOS. */
   prediction: string;
-  /** Exactly right. */
-  correct: boolean;
-  /** Sorting: first label right. */
-  first?: boolean;
-  /** Sorting: first label is a minimum. */
-  min?: boolean;
 }
 
 const cellFile = (c: EvalCell) => `cell_${c.i}_${c.j}.json`;

@@ -79,15 +79,11 @@ const SHARED_KEYS = [
  */
 export async function findGridData(plan: GridPlan, baseDir: string): Promise<string | null> {
   const dir = datasetDir(baseDir, GRID_PRESETS[DATA_OF[plan.task].preset].name);
-  try {
-    const b = (await readGridMeta(dir)).base;
-    const fits = b.op === DATA_OF[plan.task].op && b.reverseAll === plan.reverse &&
-      b.indexHints === (plan.tokenizer === "index") &&
-      (b.scratchpad === true) === (plan.scratchpad === true);
-    return fits ? dir : null;
-  } catch {
-    return null;
-  }
+  const b = await readGridMeta(dir).then((m) => m.base, () => null);
+  const fits = b?.op === DATA_OF[plan.task].op && b.reverseAll === plan.reverse &&
+    b.indexHints === (plan.tokenizer === "index") &&
+    (b.scratchpad === true) === (plan.scratchpad === true);
+  return fits ? dir : null;
 }
 
 /** Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target. */
@@ -152,7 +148,7 @@ export async function openSamples(
     seed: options.seed ?? gb?.seed ?? 42,
     ...(samples === undefined ? {} : { [count]: samples }),
   };
-  if (grid && gb) {
+  if (gb) {
     const want = cellSpec(base, 1, 1);
     for (const k of SHARED_KEYS) {
       // Grids written before the scratchpad existed have no such key: false.

@@ -127,9 +127,6 @@ export function scoreSample(
  * assert.deepEqual(tokensToScore("addition", [9, 5, 3, 0]), 3);
  * assert.deepEqual(tokensToScore("sorting", [20, 15, 21, 3]), 3);
  * ```
- *
- * @param target Answer tokens, EOS, optional PAD.
- * @returns Tokens the decoder must produce.
  */
 export function tokensToScore(task: EvalTask, target: ArrayLike<number>): number {
   let eos = 0;

@@ -31,10 +31,8 @@ export interface Shard {
  * assert.deepEqual(pieces.map((p) => p.map((c) => c.i)), [[1, 4], [2, 3]]);
  * ```
  *
- * @param cells The cells (any objects with i and j).
  * @param count Number of pieces (at least 1).
  * @param cost Cost of one cell (finite, non-negative).
- * @returns `count` arrays that together hold every cell once.
  */
 export function splitCells<C extends { i: number; j: number }>(
   cells: readonly C[],
@@ -181,7 +179,6 @@ function fromKubernetes(env: EnvReader, index: number): Shard & { from: string }
  * ```
  *
  * @param env Reads a variable for `auto`; unset and empty are the same.
- * @returns The piece and its count; for `auto`, also the variables it came from.
  */
 export function resolveShard(text: string, env: EnvReader): Shard & { from?: string } {
   if (text === "auto") {
