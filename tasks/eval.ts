@@ -109,10 +109,9 @@ export async function evaluate(
       say(
         `evaluating ${ckpt} on ${plan.name}${plan.part ? ` (${plan.part})` : ""}: ${
           shard ? `shard ${shard.index}/${shard.count} of ` : ""
-        }${plan.cells.length} cells${shard && "from" in shard ? ` (${shard.from})` : ""}`,
+        }${plan.cells.length} cells${shard?.from ? ` (${shard.from})` : ""}`,
       );
       const g = trainMeta?.generator;
-      const progress = options.quiet ? null : new Progress("eval");
       const result = await evaluateGrid({
         plan,
         gridDir,
@@ -125,7 +124,7 @@ export async function evaluate(
         removePadding: cfg.remove_padding,
         trainRange: g ? [[1, g.n], [1, g.m]] : null,
         stamp: { checkpoint: ckpt, max_rec: R },
-        progress,
+        progress: options.quiet ? null : new Progress("eval"),
       });
       say(`${result.evaluated} cells evaluated, ${result.skipped} already done`);
       if (shard) return { ...result, shard, plots: [] };

@@ -52,11 +52,8 @@ function mean(xs: number[]): number | null {
 
 // Mean accuracies of a grid's cells, each cell weighing the same (its correct / total); without a
 // training range the in/out split is null.
-function summarize(
-  cells: readonly CellResult[],
-  options: { gridName: string; task: EvalTask; trainRange: TrainRange | null },
-): Summary {
-  const r = options.trainRange;
+function summarize(cells: readonly CellResult[], job: JobInfo): Summary {
+  const r = job.train_range;
   const isIn = (c: CellResult) =>
     r !== null && c.i >= r[0][0] && c.i <= r[0][1] && c.j >= r[1][0] && c.j <= r[1][1];
   const isExt = (c: CellResult) => Math.max(c.i, c.j) > 100;
@@ -72,8 +69,8 @@ function summarize(
   };
   const inCells = r === null ? 0 : cells.filter(isIn).length;
   const s: Summary = {
-    grid_name: options.gridName,
-    task: options.task,
+    grid_name: job.grid_name,
+    task: job.task,
     train_range: r,
     ...means((c) => c.correct),
     cells: cells.length,
@@ -280,11 +277,9 @@ export class ResultStore {
       }
       return new ResultStore(gridDir, old);
     }
-    try {
-      await Deno.mkdir(store.dir, { recursive: true });
-    } catch (err) {
+    await Deno.mkdir(store.dir, { recursive: true }).catch((err) => {
       throw new EvalError(`Cannot create ${store.dir}: ${(err as Error).message.split("\n")[0]}`);
-    }
+    });
     await writeJson(join(store.dir, "job.json"), store.#job);
     return store;
   }
@@ -326,8 +321,8 @@ export class ResultStore {
    * grid-file format, with the run's name when the folder is `<name>/downstream/<grid>`).
    */
   async writeSummary(cells: readonly CellResult[]): Promise<Summary> {
-    const { grid_name: gridName, task, train_range: trainRange } = this.#job;
-    const summary = summarize(cells, { gridName, task, trainRange });
+    const { task, train_range: trainRange } = this.#job;
+    const summary = summarize(cells, this.#job);
     const parent = dirname(this.dir);
     const name = basename(parent) === "downstream" ? basename(dirname(parent)) : undefined;
     await writeJson(join(this.dir, "results.json"), {

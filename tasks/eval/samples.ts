@@ -9,7 +9,7 @@ import { openDataset } from "../../data/dataset.ts";
 import { cellSpec } from "../../data/generate.ts";
 import { readGridMeta } from "../../data/dataset.ts";
 import { datasetDir, GRID_PRESETS } from "../../data/presets.ts";
-import type { DataOp, DataSpec } from "../../data/spec.ts";
+import type { DataSpec } from "../../data/spec.ts";
 import { createSource } from "../../data/generators.ts";
 import { EOS, EQUALS, PAD, SPACE } from "../../data/tokenizer.ts";
 import { EvalError, type EvalTask, type GridPlan } from "./grids.ts";
@@ -35,13 +35,8 @@ export interface SampleOptions {
   removePadding?: boolean;
 }
 
-/** Data op and the data task's grid preset (`deno task data` preset name) of each task. */
-const DATA_OF: Record<EvalTask, { op: DataOp; preset: string }> = {
-  addition: { op: "+", preset: "addition-grid" },
-  multiplication: { op: "x", preset: "multiplication-grid" },
-  sorting: { op: "sort", preset: "sorting-grid" },
-  or: { op: "or", preset: "or-grid" },
-};
+/** The data task's grid preset of a task (`deno task data` preset `<task>-grid`), with its op. */
+const gridPreset = (task: EvalTask) => GRID_PRESETS[`${task}-grid`];
 
 /** The generator arguments a grid folder must share with the plan to be used. */
 const SHARED_KEYS = [
@@ -78,9 +73,10 @@ const SHARED_KEYS = [
  * ```
  */
 export async function findGridData(plan: GridPlan, baseDir: string): Promise<string | null> {
-  const dir = datasetDir(baseDir, GRID_PRESETS[DATA_OF[plan.task].preset].name);
+  const dir = datasetDir(baseDir, gridPreset(plan.task).name);
   const b = await readGridMeta(dir).then((m) => m.base, () => null);
-  const fits = b?.op === DATA_OF[plan.task].op && b.reverseAll === plan.reverse &&
+  const fits = b !== null && b.op === gridPreset(plan.task).base.op &&
+    b.reverseAll === plan.reverse &&
     b.indexHints === (plan.tokenizer === "index") &&
     (b.scratchpad === true) === (plan.scratchpad === true);
   return fits ? dir : null;
@@ -140,8 +136,7 @@ export async function openSamples(
   // The generator arguments shared by the plan's cells: the task's grid preset with the plan's
   // reversal, vocabulary and scratchpad, plus seed (default 42) and sample count.
   const base: Partial<DataSpec> = {
-    ...GRID_PRESETS[DATA_OF[plan.task].preset].base,
-    op: DATA_OF[plan.task].op,
+    ...gridPreset(plan.task).base,
     reverseAll: plan.reverse,
     indexHints: plan.tokenizer === "index",
     scratchpad: plan.scratchpad === true,
