@@ -16,12 +16,11 @@ import { type Backend, CPU, initBackend } from "../core/backend.ts";
 import { join } from "node:path";
 import { cellTokens, EvalError, resolveGrid } from "./eval/grids.ts";
 import { loadCheckpoint } from "./eval/model_io.ts";
-import { mergeResults } from "./eval/results.ts";
+import { mergeResults, type Summary } from "./eval/results.ts";
 import { evaluateGrid } from "./eval/runner.ts";
 import { findGridData } from "./eval/samples.ts";
 import type { CellResult } from "./eval/scoring.ts";
 import { type EnvReader, resolveShard, type Shard } from "./eval/shard.ts";
-import type { Summary } from "./eval/results.ts";
 import { writePlots } from "./plot.ts";
 
 /** What one evaluation produced. */

@@ -8,6 +8,7 @@
 
 import type { GridKind } from "../plot/types.ts";
 import type { EvalConfig } from "../../cli/config_types.ts";
+import { GRID_PRESETS } from "../../data/presets.ts";
 import { DEFAULT_SPEC, scratchpadChars } from "../../data/spec.ts";
 import type { TokenizerType } from "../../data/tokenizer.ts";
 
@@ -81,14 +82,6 @@ const EXTENDED_SETS: Record<number, number[]> = {
   2: [800, 1000],
   3: [200, 700, 900],
   4: [300, 400, 500, 600],
-};
-
-/** Each task's default grid: 1..N on both sides. */
-const DEFAULT_SIDES: Record<EvalTask, number> = {
-  addition: 100,
-  multiplication: 25,
-  sorting: 30,
-  or: 40,
 };
 
 // An `eval.grid` value: `I..JxK..L`, where either side may be a single length.
@@ -255,7 +248,7 @@ export function resolveGrid(flags: GridFlags): GridPlan {
     cells = sides.map((s) => ({ i: s, j: s }));
     name = `addition_extended_${extended}`;
   } else {
-    const side = DEFAULT_SIDES[task];
+    const side = GRID_PRESETS[`${task}-grid`].maxSide; // the data task's grid: 1..side squared
     range = flags.grid ? parseGridRange(flags.grid) : { i: [1, side], j: [1, side] };
     cells = [];
     for (let i = range.i[0]; i <= range.i[1]; i++) {

@@ -10,8 +10,7 @@ import { cellCost, type EvalCell, EvalError, type GridPlan } from "./grids.ts";
 import { type Shard, splitCells } from "./shard.ts";
 import { type EvalSample, openSamples, type SampleOptions } from "./samples.ts";
 import { type CellResult, scoreSample, tallyCell, tokensToScore } from "./scoring.ts";
-import { ResultStore, type SampleRecord, type Stamp } from "./results.ts";
-import type { Summary } from "./results.ts";
+import { ResultStore, type SampleRecord, type Stamp, type Summary } from "./results.ts";
 
 /**
  * Greedy batched decoder: for each prompt, up to `maxNewTokens` new tokens (fewer is fine once

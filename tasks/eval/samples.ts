@@ -5,9 +5,8 @@
 // and the target (answer + EOS).
 
 import { join } from "node:path";
-import { openDataset } from "../../data/dataset.ts";
+import { openDataset, readGridMeta } from "../../data/dataset.ts";
 import { cellSpec } from "../../data/generate.ts";
-import { readGridMeta } from "../../data/dataset.ts";
 import { datasetDir, GRID_PRESETS } from "../../data/presets.ts";
 import type { DataSpec } from "../../data/spec.ts";
 import { createSource } from "../../data/generators.ts";
