@@ -207,8 +207,7 @@ function meanOver<K extends string>(
   return Object.fromEntries(means) as Record<K, number | null>;
 }
 
-const pct = (x: number | null | undefined) =>
-  x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`;
+const pct = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(1)}%`);
 
 const USAGE = `Usage: deno task demo [--task addition|multiplication|sorting] [--seeds 0,1,2]
                       [--compare] [--quick] [base_dir=DIR] [key=value ...]

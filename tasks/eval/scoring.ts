@@ -34,12 +34,9 @@ function scoreSort(
 ): { correct: boolean; first: boolean } {
   let len = 0;
   while (len < target.length && target[len] !== EOS) len++;
-  let correct = true;
-  for (let k = 0; k < len && correct; k++) {
-    correct = k < prediction.length && prediction[k] === target[k];
-  }
-  const first = len > 0 && prediction.length > 0 && prediction[0] === target[0];
-  return { correct, first };
+  let correct = len <= prediction.length;
+  for (let k = 0; k < len && correct; k++) correct = prediction[k] === target[k];
+  return { correct, first: len > 0 && prediction[0] === target[0] };
 }
 
 // The labels of a sorting prompt (`label:number,...,label:number=`, PAD skipped) whose numbers
