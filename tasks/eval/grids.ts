@@ -24,7 +24,8 @@ export interface EvalCell {
 }
 
 /**
- * An error in evaluation input; its message is one line meant to be printed as is.
+ * An error in evaluation input; its message is one line (sentence case, no final period) meant
+ * to be printed as is.
  *
  * @example
  * ```ts
@@ -35,11 +36,8 @@ export interface EvalCell {
  * ```
  */
 export class EvalError extends Error {
-  /** @param message Sentence-case message without a trailing period. */
-  constructor(message: string) {
-    super(message);
-    this.name = "EvalError";
-  }
+  /** `EvalError`, so a caught error can be told apart without importing the class. */
+  override name: string = "EvalError";
 }
 
 /**
