@@ -1,14 +1,10 @@
 /**
  * `deno task demo [--task addition|multiplication|sorting] [--seeds 0,1,2] [--compare] [--quick]
  * [base_dir=DIR] [key=value ...]`: the paper's point end to end on the default adapter. Trains
- * a small Abacus model on one task (default addition: the demo preset, reversed additions of
- * 1..5-digit numbers; multiplication: the tiny-multiplication preset, 1..3 x 1..3 digits with
- * a partial-product scratchpad;
- * sorting: the tiny-sorting preset, 1..4 numbers of 1..4 digits), evaluates the task's grid
- * beyond the training lengths with the task's own scoring (exact match; sorting also the first
- * and minimum element), draws the heatmap and prints in- and out-of-distribution accuracy for
- * each seed and their mean. `--compare` trains the paper's baselines, NoPE and FIRE, with the
- * same budget and draws the panels side by side. A second run reuses what is done.
+ * a small Abacus model on one task (the presets and grids are in `USAGE`), evaluates the task's
+ * grid beyond the training lengths with the task's own scoring, draws the heatmap and prints in-
+ * and out-of-distribution accuracy for each seed and their mean; `--compare` adds the paper's
+ * baselines, NoPE and FIRE. A second run reuses what is done.
  * @module
  */
 import { join } from "node:path";
@@ -43,23 +39,24 @@ const VARIANTS = [
   },
 ];
 
-// The demo of each task: its recipe (preset, training range, grid) and, for the printout, what
-// the training range is and what the other cells are. Addition: the `demo` preset, 1..5 digits,
-// grid 1..12; multiplication: `tiny-multiplication`, 1..3 x 1..3 digits, grid 1..5; sorting:
-// `tiny-sorting`, 1..4 numbers of 1..4 digits, grid 1..6 x 1..6 (maximum digits x list length).
-const DEMO_TASKS: Record<RecipeTask, { recipe: Recipe; inside: string; outside: string }> = {
+// The demo of each task: its recipe (preset, training range, grid; sorting's grid is maximum
+// digits x list length) and, for the printout, the cells inside and outside the training range.
+const DEMO_TASKS: Record<
+  RecipeTask,
+  { recipe: Omit<Recipe, "task" | "keys">; inside: string; outside: string }
+> = {
   addition: {
-    recipe: { keys: [], range: 5, grid: 12 },
+    recipe: { range: 5, grid: 12 },
     inside: "1..5 digits",
     outside: "6..12 digits",
   },
   multiplication: {
-    recipe: { task: "multiplication", preset: "tiny-multiplication", keys: [], range: 3, grid: 5 },
+    recipe: { preset: "tiny-multiplication", range: 3, grid: 5 },
     inside: "1..3 x 1..3 digits",
     outside: "an operand of 4..5 digits",
   },
   sorting: {
-    recipe: { task: "sorting", preset: "tiny-sorting", keys: [], range: 4, grid: 6 },
+    recipe: { preset: "tiny-sorting", range: 4, grid: 6 },
     inside: "1..4 numbers of 1..4 digits",
     outside: "5..6 numbers or 5..6 digits",
   },
@@ -142,7 +139,7 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
   const seeds = [...(o.seeds ?? [0])];
   const task = o.task ?? "addition", spec = DEMO_TASKS[task];
   const extra = [...(o.quick ? ["train.budget_steps=1000"] : []), ...(o.keys ?? [])];
-  const recipe = { ...spec.recipe, grid: o.grid ?? spec.recipe.grid };
+  const { range } = spec.recipe, grid = o.grid ?? spec.recipe.grid;
   // Run and folder names: demo[-TASK]-VARIANT-sSEED[-quick][-TAG], demo[-TASK][-quick][-TAG].
   const head = task === "addition" ? "demo" : `demo-${task}`;
   const tail = (o.quick ? "-quick" : "") + (o.keys?.length ? `-${tag(o.keys)}` : "");
@@ -154,12 +151,11 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
     for (const seed of seeds) {
       const name = `${head}-${v.id}-s${seed}${tail}`;
       console.log(`\n== ${name}: training (${v.title} positions, seed ${seed}) ==`);
-      const r = await runRecipe(recipe, {
+      const r = await runRecipe({ ...spec.recipe, task, grid, keys: [...v.keys, ...extra] }, {
         name,
         seed,
         baseDir: o.baseDir,
         samples: o.samples ?? 100,
-        extra: [...v.keys, ...extra],
       });
       const { cells: c, ...figures } = r;
       cells.push(c);
@@ -170,22 +166,18 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
       );
     }
     runs.push(...mine);
-    means.push({
-      embedding: v.id,
-      in_distribution: meanOf(mine.map((r) => r.in_distribution)),
-      out_of_distribution: meanOf(mine.map((r) => r.out_of_distribution)),
-    });
+    means.push({ embedding: v.id, ...meanOver(mine, ["in_distribution", "out_of_distribution"]) });
     panels.push({
       cells: poolCells(cells),
       title: `${v.title} (seed${seeds.length > 1 ? "s" : ""} ${seeds.join(",")})`,
       kind: task,
-      trainRange: [[1, recipe.range], [1, recipe.range]] as [[number, number], [number, number]],
+      trainRange: [[1, range], [1, range]] as [[number, number], [number, number]],
     });
   }
   const abacus = runs.filter((r) => r.embedding === "abacus");
   const sortMeans = task !== "sorting" ? {} : {
-    first_element: meanAccuracies(abacus.map((r) => r.first_element)),
-    min_element: meanAccuracies(abacus.map((r) => r.min_element)),
+    first_element: meanOver(abacus.map((r) => r.first_element), ACCURACY_KEYS),
+    min_element: meanOver(abacus.map((r) => r.min_element), ACCURACY_KEYS),
   };
   const dir = join(o.baseDir, head + tail);
   const plots = await writePlots(panels, { dir, name: "heatmap" });
@@ -204,20 +196,18 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
   return summary;
 }
 
-/** Means over runs of each field of their accuracies (null fields and runs skipped). */
-function meanAccuracies(xs: readonly (Accuracies | undefined)[]): Accuracies {
-  const have = xs.filter((x): x is Accuracies => x !== undefined);
-  const field = (k: keyof Accuracies) => meanOf(have.map((x) => x[k]));
-  return {
-    in_distribution: field("in_distribution"),
-    out_of_distribution: field("out_of_distribution"),
-    extended: field("extended"),
-    all: field("all"),
-  };
+const ACCURACY_KEYS = ["in_distribution", "out_of_distribution", "extended", "all"] as const;
+
+/** Means over runs of each of `keys` (null values and absent runs skipped). */
+function meanOver<K extends string>(
+  runs: readonly (Partial<Record<K, number | null>> | undefined)[],
+  keys: readonly K[],
+): Record<K, number | null> {
+  const means = keys.map((k) => [k, meanOf(runs.map((r) => r?.[k] ?? null))]);
+  return Object.fromEntries(means) as Record<K, number | null>;
 }
 
-const pct = (x: number | null | undefined) =>
-  x === null || x === undefined ? "n/a" : `${(100 * x).toFixed(1)}%`;
+const pct = (x: number | null) => (x === null ? "n/a" : `${(100 * x).toFixed(1)}%`);
 
 const USAGE = `Usage: deno task demo [--task addition|multiplication|sorting] [--seeds 0,1,2]
                       [--compare] [--quick] [base_dir=DIR] [key=value ...]

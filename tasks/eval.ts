@@ -15,13 +15,12 @@ import { greedyDecode } from "../core/nn/decode.ts";
 import { type Backend, CPU, initBackend } from "../core/backend.ts";
 import { join } from "node:path";
 import { cellTokens, EvalError, resolveGrid } from "./eval/grids.ts";
-import { findCheckpoint, loadModel } from "./eval/model_io.ts";
-import { mergeResults } from "./eval/results.ts";
+import { loadCheckpoint } from "./eval/model_io.ts";
+import { mergeResults, type Summary } from "./eval/results.ts";
 import { evaluateGrid } from "./eval/runner.ts";
 import { findGridData } from "./eval/samples.ts";
 import type { CellResult } from "./eval/scoring.ts";
 import { type EnvReader, resolveShard, type Shard } from "./eval/shard.ts";
-import type { Summary } from "./eval/results.ts";
 import { writePlots } from "./plot.ts";
 
 /** What one evaluation produced. */
@@ -57,7 +56,6 @@ function envGet(name: string): string | undefined {
  * const out = await evaluate(["name=demo", "base_dir=/tmp/x", "eval.grid=1..12x1..12"]);
  * console.log(out.summary.in_distribution);
  * ```
- * @param args arguments (as `deno task eval` takes them)
  * @param options backend override, a quiet flag, samples per generated cell, and the
  *   environment `--shard auto` reads (default `Deno.env`)
  */
@@ -79,8 +77,12 @@ export async function evaluate(
     // The shard first: a scheduler misconfiguration fails before the model is loaded.
     const shard = cfg.shard ? resolveShard(cfg.shard, options.env ?? envGet) : null;
     const backend = options.backend ?? (cfg.impl.backend === "cpu" ? CPU : await initBackend());
-    const ckpt = await findCheckpoint(cfg.base_dir, cfg.name, cfg.checkpoint ?? null);
-    const { model, trainMeta } = await loadModel(ckpt, backend, cfg.base_dir);
+    const { dir: ckpt, model, trainMeta } = await loadCheckpoint(
+      cfg.base_dir,
+      cfg.name,
+      cfg.checkpoint ?? null,
+      backend,
+    );
     const arch = model.arch;
     // A model trained with a partial-product scratchpad is asked in that format.
     if (plan.task === "multiplication" && trainMeta?.generator.scratchpad === true) {
@@ -106,10 +108,9 @@ export async function evaluate(
       say(
         `evaluating ${ckpt} on ${plan.name}${plan.part ? ` (${plan.part})` : ""}: ${
           shard ? `shard ${shard.index}/${shard.count} of ` : ""
-        }${plan.cells.length} cells${shard && "from" in shard ? ` (${shard.from})` : ""}`,
+        }${plan.cells.length} cells${shard?.from ? ` (${shard.from})` : ""}`,
       );
       const g = trainMeta?.generator;
-      const progress = options.quiet ? null : new Progress("eval");
       const result = await evaluateGrid({
         plan,
         gridDir,
@@ -122,7 +123,7 @@ export async function evaluate(
         removePadding: cfg.remove_padding,
         trainRange: g ? [[1, g.n], [1, g.m]] : null,
         stamp: { checkpoint: ckpt, max_rec: R },
-        progress,
+        progress: options.quiet ? null : new Progress("eval"),
       });
       say(`${result.evaluated} cells evaluated, ${result.skipped} already done`);
       if (shard) return { ...result, shard, plots: [] };

@@ -8,21 +8,12 @@ import { resolveArch } from "../core/nn/arch.ts";
 import { paramCounts } from "../core/nn/params.ts";
 import { getTokenizer } from "../data/tokenizer.ts";
 
-/** Parameter counts by component. */
-export interface Summary {
-  /** Word (+ positional) embedding and its norm. */
-  embedding: number;
-  /** The recurrent block(s). */
-  blocks: number;
-  /** Head FFN and final norm. */
-  head: number;
-  /** Adapter and decoder. */
-  output: number;
-  /** Everything. */
-  total: number;
-  /** Effective depth: layers x recurrences. */
-  depth: string;
-}
+/**
+ * Parameter counts by component (embedding: word and positional embeddings and their norm;
+ * blocks: the recurrent block(s); head: head FFN and final norm; output: adapter and decoder),
+ * and the effective depth, layers x recurrences.
+ */
+export type Summary = ReturnType<typeof paramCounts> & { depth: string };
 
 /**
  * Counts a configuration's parameters.

@@ -84,13 +84,6 @@ const TASK_KEYS: Readonly<Record<RecipeTask, readonly string[]>> = {
   sorting: ["tokenizer_type=sort"],
 };
 
-async function elapsed(checkpoint: string | null, runDir: string): Promise<number> {
-  // A run finished earlier is not trained again: its newest final checkpoint holds the time.
-  checkpoint ??= (await listCheckpoints(runDir)).findLast((c) => c.name.startsWith("FINAL_"))
-    ?.path ?? null;
-  return checkpoint ? (await readCheckpointState(checkpoint)).elapsed_seconds : 0;
-}
-
 /**
  * Trains a recipe for one seed (or resumes, or reuses a finished run of the same name) and
  * evaluates its grid, printing the trainer's and evaluator's progress unless `quiet`.
@@ -102,8 +95,6 @@ async function elapsed(checkpoint: string | null, runDir: string): Promise<numbe
  * });
  * console.log(run.out_of_distribution);
  * ```
- * @param o run name, seed, base folder, samples per cell, extra training keys (after the
- *   recipe's), quiet
  */
 export async function runRecipe(
   recipe: Recipe,
@@ -112,7 +103,6 @@ export async function runRecipe(
     seed: number;
     baseDir: string;
     samples: number;
-    extra?: readonly string[];
     quiet?: boolean;
   },
 ): Promise<RecipeRun> {
@@ -125,7 +115,6 @@ export async function runRecipe(
       `seed=${o.seed}`,
       ...(task === "addition" ? [await datasetKey(recipe.range, o.baseDir)] : []),
       ...recipe.keys,
-      ...(o.extra ?? []),
     ],
     "pretrain",
     { log: () => {} },
@@ -146,6 +135,9 @@ export async function runRecipe(
   } finally {
     console.log = log;
   }
+  // A run finished earlier is not trained again: its newest final checkpoint holds the time.
+  const final = trained.final?.dir ?? (await listCheckpoints(join(o.baseDir, o.name)))
+    .findLast((c) => c.name.startsWith("FINAL_"))?.path;
   const sorting = task === "sorting"
     ? { first_element: ev.summary.first_element, min_element: ev.summary.min_element }
     : {};
@@ -155,7 +147,7 @@ export async function runRecipe(
     in_distribution: ev.summary.in_distribution,
     out_of_distribution: ev.summary.out_of_distribution,
     ...sorting,
-    train_seconds: await elapsed(trained.final?.dir ?? null, join(o.baseDir, o.name)),
+    train_seconds: final ? (await readCheckpointState(final)).elapsed_seconds : 0,
     steps: trained.step,
     eval_seconds: (performance.now() - t0) / 1000,
     results: ev.dir,
@@ -178,15 +170,13 @@ export async function runRecipe(
  */
 export function poolCells(runs: readonly (readonly Cell[])[]): Cell[] {
   const byKey = new Map<string, Cell>();
-  for (const cells of runs) {
-    for (const c of cells) {
-      const k = `${c.i},${c.j}`;
-      const have = byKey.get(k);
-      if (have) {
-        have.correct += c.correct;
-        have.total += c.total;
-      } else byKey.set(k, { i: c.i, j: c.j, correct: c.correct, total: c.total });
-    }
+  for (const c of runs.flat()) {
+    const k = `${c.i},${c.j}`;
+    const have = byKey.get(k);
+    if (have) {
+      have.correct += c.correct;
+      have.total += c.total;
+    } else byKey.set(k, { i: c.i, j: c.j, correct: c.correct, total: c.total });
   }
   return [...byKey.values()].sort((a, b) => a.i - b.i || a.j - b.j);
 }

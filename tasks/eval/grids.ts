@@ -8,6 +8,7 @@
 
 import type { GridKind } from "../plot/types.ts";
 import type { EvalConfig } from "../../cli/config_types.ts";
+import { GRID_PRESETS } from "../../data/presets.ts";
 import { DEFAULT_SPEC, scratchpadChars } from "../../data/spec.ts";
 import type { TokenizerType } from "../../data/tokenizer.ts";
 
@@ -23,7 +24,8 @@ export interface EvalCell {
 }
 
 /**
- * An error in evaluation input; its message is one line meant to be printed as is.
+ * An error in evaluation input; its message is one line (sentence case, no final period) meant
+ * to be printed as is.
  *
  * @example
  * ```ts
@@ -34,11 +36,8 @@ export interface EvalCell {
  * ```
  */
 export class EvalError extends Error {
-  /** @param message Sentence-case message without a trailing period. */
-  constructor(message: string) {
-    super(message);
-    this.name = "EvalError";
-  }
+  /** `EvalError`, so a caught error can be told apart without importing the class. */
+  override name: string = "EvalError";
 }
 
 /**
@@ -65,27 +64,14 @@ export interface GridPlan {
    * `deno task eval` sets it when the checkpoint's training set has one. Default false.
    */
   scratchpad?: boolean;
-  /** Upstream's extended set number, or null. */
-  extended: number | null;
 }
 
 /** An inclusive rectangle of cells: i in `i[0]..i[1]`, j in `j[0]..j[1]`. */
 type CellRange = { i: [number, number]; j: [number, number] };
 
-// Upstream's `big_eval_step_k` bands of max(i, j) (k = index + 1), which split the 100x100 grid
-// into 10 jobs of roughly equal forward passes.
-const BIG_EVAL_BANDS: [number, number][] = [
-  [1, 46],
-  [47, 58],
-  [59, 67],
-  [68, 74],
-  [75, 80],
-  [81, 85],
-  [86, 90],
-  [91, 94],
-  [95, 97],
-  [98, 100],
-];
+// The upper ends of upstream's `big_eval_step_k` bands of max(i, j) (band k starts after band k - 1
+// ends), which split the 100x100 grid into 10 jobs of roughly equal forward passes.
+const BIG_EVAL_ENDS = [46, 58, 67, 74, 80, 85, 90, 94, 97, 100];
 
 // Upstream's extended equal-length addition sets (`extended_eval` with `big_eval_step_N`): the
 // lengths s of the cells (s, s).
@@ -94,14 +80,6 @@ const EXTENDED_SETS: Record<number, number[]> = {
   2: [800, 1000],
   3: [200, 700, 900],
   4: [300, 400, 500, 600],
-};
-
-/** Each task's default grid: 1..N on both sides. */
-const DEFAULT_SIDES: Record<EvalTask, number> = {
-  addition: 100,
-  multiplication: 25,
-  sorting: 30,
-  or: 40,
 };
 
 // An `eval.grid` value: `I..JxK..L`, where either side may be a single length.
@@ -249,7 +227,6 @@ export function resolveGrid(flags: GridFlags): GridPlan {
   let range: CellRange | null = null;
   let cells: EvalCell[];
   let name: string;
-  let extended: number | null = null;
   if (task === "sorting" && flags.tokenizer_type && flags.tokenizer_type !== "sort") {
     throw new EvalError(
       `Cannot evaluate sorting with tokenizer_type=${flags.tokenizer_type}: it needs sort`,
@@ -259,7 +236,7 @@ export function resolveGrid(flags: GridFlags): GridPlan {
     if (flags.grid) {
       throw new EvalError(`Cannot combine extended_eval=true with eval.grid=${flags.grid}`);
     }
-    extended = step ?? 1;
+    const extended = step ?? 1;
     const sides = EXTENDED_SETS[extended];
     if (!sides) {
       throw new EvalError(
@@ -269,14 +246,17 @@ export function resolveGrid(flags: GridFlags): GridPlan {
     cells = sides.map((s) => ({ i: s, j: s }));
     name = `addition_extended_${extended}`;
   } else {
-    const side = DEFAULT_SIDES[task];
+    const side = GRID_PRESETS[`${task}-grid`].maxSide; // the data task's grid: 1..side squared
     range = flags.grid ? parseGridRange(flags.grid) : { i: [1, side], j: [1, side] };
     cells = [];
     for (let i = range.i[0]; i <= range.i[1]; i++) {
       for (let j = range.j[0]; j <= range.j[1]; j++) cells.push({ i, j });
     }
     name = `${task}_${range.i[0]}-${range.i[1]}x${range.j[0]}-${range.j[1]}`;
-    if (step !== null) filter(`big_eval_step_${step}`, (c) => inBand(c, BIG_EVAL_BANDS[step - 1]));
+    if (step !== null) {
+      const band: [number, number] = [(BIG_EVAL_ENDS[step - 2] ?? 0) + 1, BIG_EVAL_ENDS[step - 1]];
+      filter(`big_eval_step_${step}`, (c) => inBand(c, band));
+    }
   }
   const rings = [["ood_only", [24, 30]], ["up_to_40", [31, 40]], ["up_to_50", [41, 50]]] as const;
   for (const [key, [lo, hi]] of rings) {
@@ -319,5 +299,5 @@ export function resolveGrid(flags: GridFlags): GridPlan {
     ? "index"
     : "pad";
   const reverse = task === "sorting" ? true : task === "or" ? false : flags.reverse_inputs ?? true;
-  return { task, name, part, cells, reverse, tokenizer, extended };
+  return { task, name, part, cells, reverse, tokenizer };
 }

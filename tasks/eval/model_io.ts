@@ -17,51 +17,36 @@ import { ConfigError } from "../../cli/overrides.ts";
 import { checkpointModel } from "./weights.ts";
 
 /**
- * Finds the checkpoint to evaluate: `checkpoint` when given, else the run's newest.
+ * Loads the checkpoint to evaluate onto a backend (`checkpoint` when given, else the run's
+ * newest), with the meta of its training dataset ({@link readTrainingMeta}).
  *
  * @example
  * ```ts ignore
- * const dir = await findCheckpoint("/tmp/x", "run", null);
+ * const { dir, model } = await loadCheckpoint("/tmp/x", "run", null, dev);
  * ```
- * @throws EvalError when there is none
+ * @param baseDir base folder, to find the run and a training dataset named by preset
+ * @throws EvalError for a missing, corrupted or mismatched checkpoint
  */
-export async function findCheckpoint(
+export async function loadCheckpoint(
   baseDir: string,
   name: string,
   checkpoint: string | null,
-): Promise<string> {
-  if (checkpoint) {
-    await Deno.stat(join(checkpoint, "model.safetensors")).catch(() => {
+  backend: Backend,
+): Promise<{ dir: string; model: ArithmeticModel; trainMeta: DatasetMeta | null }> {
+  let dir = checkpoint;
+  if (dir) {
+    await Deno.stat(join(dir, "model.safetensors")).catch(() => {
       throw new EvalError(`No checkpoint at ${checkpoint}: model.safetensors is missing`);
     });
-    return checkpoint;
+  } else {
+    const runDir = join(baseDir, name);
+    dir = (await listCheckpoints(runDir).catch(() => []))[0]?.path;
+    if (!dir) {
+      throw new EvalError(
+        `No checkpoint for run "${name}" under ${join(runDir, "checkpoints")}: train it first`,
+      );
+    }
   }
-  const runDir = join(baseDir, name);
-  const found = await listCheckpoints(runDir).catch(() => []);
-  if (found.length === 0) {
-    throw new EvalError(
-      `No checkpoint for run "${name}" under ${join(runDir, "checkpoints")}: train it first`,
-    );
-  }
-  return found[0].path;
-}
-
-/**
- * Loads a checkpoint's model onto a backend, with the meta of its training dataset
- * ({@link readTrainingMeta}).
- *
- * @example
- * ```ts ignore
- * const { model } = await loadModel("/tmp/x/run/checkpoints/FINAL_0.0123", dev, "/tmp/x");
- * ```
- * @param baseDir base folder, to find a training dataset named by preset
- * @throws EvalError for a missing, corrupted or mismatched checkpoint
- */
-export async function loadModel(
-  dir: string,
-  backend: Backend,
-  baseDir: string,
-): Promise<{ model: ArithmeticModel; trainMeta: DatasetMeta | null }> {
   const configPath = join(dir, "model_config.json");
   const raw = await Deno.readTextFile(configPath).then((text) => parseArchConfig(text, configPath))
     .catch((e: Error) => {
@@ -73,7 +58,7 @@ export async function loadModel(
     .catch((e: Error) => {
       throw new EvalError(e.message.split("\n")[0]);
     });
-  return { model, trainMeta: await readTrainingMeta(dir, baseDir) };
+  return { dir, model, trainMeta: await readTrainingMeta(dir, baseDir) };
 }
 
 /**

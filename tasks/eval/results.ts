@@ -11,7 +11,7 @@ import { basename, dirname, join } from "node:path";
 import { writeFileAtomic } from "../../core/checkpoint.ts";
 import type { TrainRange } from "../plot/types.ts";
 import { type EvalCell, EvalError, type EvalTask } from "./grids.ts";
-import type { CellResult } from "./scoring.ts";
+import type { CellResult, SampleScore } from "./scoring.ts";
 
 /** Mean per-cell accuracy (a fraction) of each class of cells; null when a class is empty. */
 export interface Accuracies {
@@ -52,11 +52,8 @@ function mean(xs: number[]): number | null {
 
 // Mean accuracies of a grid's cells, each cell weighing the same (its correct / total); without a
 // training range the in/out split is null.
-function summarize(
-  cells: readonly CellResult[],
-  options: { gridName: string; task: EvalTask; trainRange: TrainRange | null },
-): Summary {
-  const r = options.trainRange;
+function summarize(cells: readonly CellResult[], job: JobInfo): Summary {
+  const r = job.train_range;
   const isIn = (c: CellResult) =>
     r !== null && c.i >= r[0][0] && c.i <= r[0][1] && c.j >= r[1][0] && c.j <= r[1][1];
   const isExt = (c: CellResult) => Math.max(c.i, c.j) > 100;
@@ -72,8 +69,8 @@ function summarize(
   };
   const inCells = r === null ? 0 : cells.filter(isIn).length;
   const s: Summary = {
-    grid_name: options.gridName,
-    task: options.task,
+    grid_name: job.grid_name,
+    task: job.task,
     train_range: r,
     ...means((c) => c.correct),
     cells: cells.length,
@@ -95,7 +92,7 @@ function summarize(
 export type Stamp = Record<string, string | number | boolean | null>;
 
 /** Contents of `job.json` in a results folder. */
-export interface JobInfo {
+interface JobInfo {
   format: "abacus-eval-job";
   version: 1;
   /** Grid folder name. */
@@ -109,20 +106,14 @@ export interface JobInfo {
   train_range: TrainRange | null;
 }
 
-/** One decoded sample in `samples/cell_<i>_<j>.json`. */
-export interface SampleRecord {
+/** One decoded sample in `samples/cell_<i>_<j>.json`, with its scores. */
+export interface SampleRecord extends SampleScore {
   /** Prompt text up to and including `=`. */
   prompt: string;
   /** Target answer text (EOS dropped). */
   target: string;
   /** Generated text up to its first EOS. */
   prediction: string;
-  /** Exactly right. */
-  correct: boolean;
-  /** Sorting: first label right. */
-  first?: boolean;
-  /** Sorting: first label is a minimum. */
-  min?: boolean;
 }
 
 const cellFile = (c: EvalCell) => `cell_${c.i}_${c.j}.json`;
@@ -134,28 +125,22 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   });
 }
 
+/** A promise's value, or `none` when it fails because a file or folder does not exist. */
+function unlessMissing<T>(p: Promise<T>, none: T): Promise<T> {
+  return p.catch((err) => {
+    if (err instanceof Deno.errors.NotFound) return none;
+    throw err;
+  });
+}
+
 /** A file's JSON, or null when it does not exist; malformed JSON is an error. */
 async function readJson(path: string): Promise<Record<string, unknown> | null> {
-  let text: string;
+  const text = await unlessMissing(Deno.readTextFile(path), null);
   try {
-    text = await Deno.readTextFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  }
-  try {
-    return JSON.parse(text);
+    return text === null ? null : JSON.parse(text);
   } catch {
     throw new EvalError(`Cannot read ${path}: malformed JSON`);
   }
-}
-
-/** A folder's entries; none when it does not exist. */
-function entriesOf(dir: string): Promise<Deno.DirEntry[]> {
-  return Array.fromAsync(Deno.readDir(dir)).catch((err) => {
-    if (err instanceof Deno.errors.NotFound) return [];
-    throw err;
-  });
 }
 
 /** Checks a cell file's counts; keeps only the result fields. */
@@ -201,7 +186,7 @@ function parseCell(path: string, o: Record<string, unknown>): CellResult {
  */
 export async function readCells(dir: string): Promise<CellResult[]> {
   const cells: CellResult[] = [];
-  for (const e of await entriesOf(dir)) {
+  for (const e of await unlessMissing(Array.fromAsync(Deno.readDir(dir)), [])) {
     if (!e.isFile || !/^cell_\d+_\d+\.json$/.test(e.name)) continue;
     const path = join(dir, e.name);
     cells.push(parseCell(path, (await readJson(path))!));
@@ -230,7 +215,9 @@ function stampDiff(a: Stamp, b: Stamp): string | null {
 /** The grid folder and each subfolder with a `job.json`, with their job info, grid folder first. */
 async function jobFolders(gridDir: string): Promise<{ dir: string; job: JobInfo | null }[]> {
   const out = [{ dir: gridDir, job: await readJob(gridDir) }];
-  const subs = (await entriesOf(gridDir)).filter((e) => e.isDirectory && e.name !== "samples");
+  const subs = (await unlessMissing(Array.fromAsync(Deno.readDir(gridDir)), [])).filter((e) =>
+    e.isDirectory && e.name !== "samples"
+  );
   for (const name of subs.map((e) => e.name).sort()) {
     const job = await readJob(join(gridDir, name));
     if (job) out.push({ dir: join(gridDir, name), job });
@@ -290,11 +277,9 @@ export class ResultStore {
       }
       return new ResultStore(gridDir, old);
     }
-    try {
-      await Deno.mkdir(store.dir, { recursive: true });
-    } catch (err) {
+    await Deno.mkdir(store.dir, { recursive: true }).catch((err) => {
       throw new EvalError(`Cannot create ${store.dir}: ${(err as Error).message.split("\n")[0]}`);
-    }
+    });
     await writeJson(join(store.dir, "job.json"), store.#job);
     return store;
   }
@@ -336,8 +321,8 @@ export class ResultStore {
    * grid-file format, with the run's name when the folder is `<name>/downstream/<grid>`).
    */
   async writeSummary(cells: readonly CellResult[]): Promise<Summary> {
-    const { grid_name: gridName, task, train_range: trainRange } = this.#job;
-    const summary = summarize(cells, { gridName, task, trainRange });
+    const { task, train_range: trainRange } = this.#job;
+    const summary = summarize(cells, this.#job);
     const parent = dirname(this.dir);
     const name = basename(parent) === "downstream" ? basename(dirname(parent)) : undefined;
     await writeJson(join(this.dir, "results.json"), {
@@ -357,8 +342,6 @@ export interface MergeResult {
   cells: CellResult[];
   /** The grid's summary (also in `summary.json`). */
   summary: Summary;
-  /** Folders merged. */
-  sources: string[];
   /** Cells of `expected` that no folder holds. */
   missing: EvalCell[];
 }
@@ -432,7 +415,6 @@ export async function mergeResults(
   return {
     cells,
     summary: await top.writeSummary(cells),
-    sources: folders.map((f) => f.dir),
     missing,
   };
 }

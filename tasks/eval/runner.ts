@@ -8,10 +8,9 @@ import type { Progress } from "../../cli/progress.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
 import { cellCost, type EvalCell, EvalError, type GridPlan } from "./grids.ts";
 import { type Shard, splitCells } from "./shard.ts";
-import { type EvalSample, openSamples } from "./samples.ts";
+import { type EvalSample, openSamples, type SampleOptions } from "./samples.ts";
 import { type CellResult, scoreSample, tallyCell, tokensToScore } from "./scoring.ts";
-import { ResultStore, type SampleRecord, type Stamp } from "./results.ts";
-import type { Summary } from "./results.ts";
+import { ResultStore, type SampleRecord, type Stamp, type Summary } from "./results.ts";
 
 /**
  * Greedy batched decoder: for each prompt, up to `maxNewTokens` new tokens (fewer is fine once
@@ -20,7 +19,7 @@ import type { Summary } from "./results.ts";
 export type Decoder = (prompts: Int32Array[], maxNewTokens: number) => Promise<Int32Array[]>;
 
 /** Options of `evaluateGrid`. */
-export interface EvaluateGridOptions {
+export interface EvaluateGridOptions extends SampleOptions {
   /** What to evaluate (from `resolveGrid`). */
   plan: GridPlan;
   /** The grid's results folder, `<base_dir>/<name>/downstream/<plan.name>`. */
@@ -29,16 +28,8 @@ export interface EvaluateGridOptions {
   decode: Decoder;
   /** Evaluate only this piece (default: all cells). */
   shard?: Shard | null;
-  /** Data-task grid folder to read samples from (default: generate every cell). */
-  dataDir?: string | null;
-  /** Seed of generated samples (default: the grid folder's, else 42). */
-  seed?: number;
-  /** Samples per generated cell (default: the preset's, 100; sorting 200). */
-  samples?: number;
   /** Prompts per decoder call (default 100). */
   batchSize?: number;
-  /** Drop PAD from prompts (default true). */
-  removePadding?: boolean;
   /** Training lengths, for the summary and the plot's box (default null). */
   trainRange?: TrainRange | null;
   /** Settings that must match to reuse results: checkpoint, max_rec, ... (default none). */
@@ -115,7 +106,6 @@ function untilEos(tokens: Int32Array): Int32Array {
  */
 export async function evaluateGrid(options: EvaluateGridOptions): Promise<EvaluateGridResult> {
   const { plan, decode } = options;
-  const batchSize = options.batchSize ?? 100;
   const cost = (c: EvalCell) => cellCost(plan.task, c, options.samples);
   const { shard } = options;
   const cells = shard ? splitCells(plan.cells, shard.count, cost)[shard.index - 1] : plan.cells;
@@ -130,12 +120,7 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
   });
   const finished = await store.finished();
   const todo = cells.filter((c) => !finished.has(`${c.i},${c.j}`));
-  const samplesOf = await openSamples(plan, {
-    dataDir: options.dataDir,
-    seed: options.seed,
-    samples: options.samples,
-    removePadding: options.removePadding,
-  });
+  const samplesOf = await openSamples(plan, options);
   const tok = getTokenizer(plan.tokenizer);
   const total = todo.reduce((a, c) => a + cost(c), 0);
   let done = 0;
@@ -143,7 +128,7 @@ export async function evaluateGrid(options: EvaluateGridOptions): Promise<Evalua
   const results = new Map(finished);
   for (const { i, j } of todo) {
     const samples = await samplesOf(i, j);
-    const preds = await decodeCell(samples, plan, decode, batchSize);
+    const preds = await decodeCell(samples, plan, decode, options.batchSize ?? 100);
     const scores = samples.map((s, k) =>
       scoreSample(plan.task, s.prompt, s.target, preds[k], plan.reverse)
     );

@@ -5,11 +5,10 @@
 // and the target (answer + EOS).
 
 import { join } from "node:path";
-import { openDataset } from "../../data/dataset.ts";
+import { openDataset, readGridMeta } from "../../data/dataset.ts";
 import { cellSpec } from "../../data/generate.ts";
-import { readGridMeta } from "../../data/dataset.ts";
 import { datasetDir, GRID_PRESETS } from "../../data/presets.ts";
-import type { DataOp, DataSpec } from "../../data/spec.ts";
+import type { DataSpec } from "../../data/spec.ts";
 import { createSource } from "../../data/generators.ts";
 import { EOS, EQUALS, PAD, SPACE } from "../../data/tokenizer.ts";
 import { EvalError, type EvalTask, type GridPlan } from "./grids.ts";
@@ -22,13 +21,21 @@ export interface EvalSample {
   target: Int32Array;
 }
 
-/** Data op and the data task's grid preset (`deno task data` preset name) of each task. */
-const DATA_OF: Record<EvalTask, { op: DataOp; preset: string }> = {
-  addition: { op: "+", preset: "addition-grid" },
-  multiplication: { op: "x", preset: "multiplication-grid" },
-  sorting: { op: "sort", preset: "sorting-grid" },
-  or: { op: "or", preset: "or-grid" },
-};
+/** Where a plan's samples come from and how they are cut. */
+export interface SampleOptions {
+  /** A data-task grid folder (with `grid.json`); default none: generate every cell. */
+  dataDir?: string | null;
+  /** Generator seed (default: the grid folder's, else 42). */
+  seed?: number;
+  /** Samples per generated cell (OR: at most this many cases; default: the folder's, else the
+   * preset's: 100, sorting 200). */
+  samples?: number;
+  /** Drop PAD (stored spaces) from prompts, as upstream's `remove_padding` (default true). */
+  removePadding?: boolean;
+}
+
+/** The data task's grid preset of a task (`deno task data` preset `<task>-grid`), with its op. */
+const gridPreset = (task: EvalTask) => GRID_PRESETS[`${task}-grid`];
 
 /** The generator arguments a grid folder must share with the plan to be used. */
 const SHARED_KEYS = [
@@ -42,27 +49,6 @@ const SHARED_KEYS = [
   "numSamples",
   "max",
 ] as const;
-
-// The generator arguments shared by a plan's cells: the task's grid preset with the plan's
-// reversal, vocabulary and scratchpad, plus seed (default 42) and sample count.
-function gridBase(
-  plan: GridPlan,
-  options: { seed?: number; samples?: number } = {},
-): Partial<DataSpec> {
-  const base: Partial<DataSpec> = {
-    ...GRID_PRESETS[DATA_OF[plan.task].preset].base,
-    op: DATA_OF[plan.task].op,
-    reverseAll: plan.reverse,
-    indexHints: plan.tokenizer === "index",
-    scratchpad: plan.scratchpad === true,
-    seed: options.seed ?? 42,
-  };
-  if (options.samples !== undefined) {
-    if (plan.task === "or") base.max = options.samples;
-    else base.numSamples = options.samples;
-  }
-  return base;
-}
 
 /**
  * The data task's preset grid folder for a plan, if it exists and holds the plan's format.
@@ -86,16 +72,13 @@ function gridBase(
  * ```
  */
 export async function findGridData(plan: GridPlan, baseDir: string): Promise<string | null> {
-  const dir = datasetDir(baseDir, GRID_PRESETS[DATA_OF[plan.task].preset].name);
-  try {
-    const b = (await readGridMeta(dir)).base;
-    const fits = b.op === DATA_OF[plan.task].op && b.reverseAll === plan.reverse &&
-      b.indexHints === (plan.tokenizer === "index") &&
-      (b.scratchpad === true) === (plan.scratchpad === true);
-    return fits ? dir : null;
-  } catch {
-    return null;
-  }
+  const dir = datasetDir(baseDir, gridPreset(plan.task).name);
+  const b = await readGridMeta(dir).then((m) => m.base, () => null);
+  const fits = b !== null && b.op === gridPreset(plan.task).base.op &&
+    b.reverseAll === plan.reverse &&
+    b.indexHints === (plan.tokenizer === "index") &&
+    (b.scratchpad === true) === (plan.scratchpad === true);
+  return fits ? dir : null;
 }
 
 /** Splits a stored sample (ending in EOS, maybe PAD-padded) into prompt and target. */
@@ -132,15 +115,10 @@ function splitSample(tokens: ArrayLike<number>, removePadding: boolean): EvalSam
  * assert.deepEqual((await fromDisk(3, 1)).length, 100); // not on disk: generated
  * await Deno.remove(root, { recursive: true });
  * ```
- *
- * @param options A data-task grid folder (with `grid.json`; default none: generate every
- *   cell), the generator seed (default: the folder's, else 42), samples per generated cell (OR:
- *   at most this many cases; default: the folder's, else the preset's), and whether to drop PAD
- *   (stored spaces) from prompts, as upstream's `remove_padding` (default true).
  */
 export async function openSamples(
   plan: GridPlan,
-  options: { dataDir?: string | null; seed?: number; samples?: number; removePadding?: boolean },
+  options: SampleOptions,
 ): Promise<(i: number, j: number) => Promise<EvalSample[]>> {
   const onDisk = new Map<string, string>();
   const grid = options.dataDir
@@ -151,10 +129,20 @@ export async function openSamples(
     })
     : null;
   const gb = grid?.base;
-  const samples = options.samples ??
-    (gb ? (plan.task === "or" ? gb.max : gb.numSamples) : undefined);
-  const base = gridBase(plan, { seed: options.seed ?? gb?.seed, samples });
-  if (grid && gb) {
+  // Samples per cell are OR's cases per cell (`max`), else `numSamples`.
+  const count = plan.task === "or" ? "max" : "numSamples";
+  const samples = options.samples ?? gb?.[count];
+  // The generator arguments shared by the plan's cells: the task's grid preset with the plan's
+  // reversal, vocabulary and scratchpad, plus seed (default 42) and sample count.
+  const base: Partial<DataSpec> = {
+    ...gridPreset(plan.task).base,
+    reverseAll: plan.reverse,
+    indexHints: plan.tokenizer === "index",
+    scratchpad: plan.scratchpad === true,
+    seed: options.seed ?? gb?.seed ?? 42,
+    ...(samples === undefined ? {} : { [count]: samples }),
+  };
+  if (gb) {
     const want = cellSpec(base, 1, 1);
     for (const k of SHARED_KEYS) {
       // Grids written before the scratchpad existed have no such key: false.

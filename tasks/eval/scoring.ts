@@ -34,12 +34,9 @@ function scoreSort(
 ): { correct: boolean; first: boolean } {
   let len = 0;
   while (len < target.length && target[len] !== EOS) len++;
-  let correct = true;
-  for (let k = 0; k < len && correct; k++) {
-    correct = k < prediction.length && prediction[k] === target[k];
-  }
-  const first = len > 0 && prediction.length > 0 && prediction[0] === target[0];
-  return { correct, first };
+  let correct = len <= prediction.length;
+  for (let k = 0; k < len && correct; k++) correct = prediction[k] === target[k];
+  return { correct, first: len > 0 && prediction[0] === target[0] };
 }
 
 // The labels of a sorting prompt (`label:number,...,label:number=`, PAD skipped) whose numbers
@@ -127,9 +124,6 @@ export function scoreSample(
  * assert.deepEqual(tokensToScore("addition", [9, 5, 3, 0]), 3);
  * assert.deepEqual(tokensToScore("sorting", [20, 15, 21, 3]), 3);
  * ```
- *
- * @param target Answer tokens, EOS, optional PAD.
- * @returns Tokens the decoder must produce.
  */
 export function tokensToScore(task: EvalTask, target: ArrayLike<number>): number {
   let eos = 0;
@@ -166,16 +160,11 @@ export interface CellResult extends Cell {
  * ```
  */
 export function tallyCell(i: number, j: number, scores: readonly SampleScore[]): CellResult {
-  const r: CellResult = { i, j, correct: 0, total: scores.length };
-  let first = 0, min = 0, hasFirst = false, allMin = scores.length > 0;
-  for (const s of scores) {
-    if (s.correct) r.correct++;
-    if (s.first !== undefined) hasFirst = true;
-    if (s.first) first++;
-    if (s.min === undefined) allMin = false;
-    else if (s.min) min++;
+  const count = (f: (s: SampleScore) => boolean | undefined) => scores.filter(f).length;
+  const r: CellResult = { i, j, correct: count((s) => s.correct), total: scores.length };
+  if (scores.some((s) => s.first !== undefined)) r.correct_first = count((s) => s.first);
+  if (scores.length > 0 && scores.every((s) => s.min !== undefined)) {
+    r.correct_min = count((s) => s.min);
   }
-  if (hasFirst) r.correct_first = first;
-  if (allMin) r.correct_min = min;
   return r;
 }

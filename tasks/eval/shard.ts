@@ -31,10 +31,8 @@ export interface Shard {
  * assert.deepEqual(pieces.map((p) => p.map((c) => c.i)), [[1, 4], [2, 3]]);
  * ```
  *
- * @param cells The cells (any objects with i and j).
  * @param count Number of pieces (at least 1).
  * @param cost Cost of one cell (finite, non-negative).
- * @returns `count` arrays that together hold every cell once.
  */
 export function splitCells<C extends { i: number; j: number }>(
   cells: readonly C[],
@@ -75,10 +73,6 @@ export type EnvReader = (name: string) => string | undefined;
 /** The variable holding the number of pieces of a Kubernetes Indexed Job (its `completions`). */
 const SHARD_COUNT_VAR = "ABACUS_SHARD_COUNT";
 
-/** A shard taken from a scheduler's environment, and the variables it was read from (for the
- * log, e.g. `SLURM_ARRAY_TASK_ID=4 of 0..98 step 2`). */
-type AutoShard = Shard & { from: string };
-
 const SLURM_VARS = ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"];
 
 function autoError(why: string): EvalError {
@@ -95,7 +89,9 @@ function wholeVar(env: EnvReader, name: string): number | undefined {
   return Number(raw);
 }
 
-function fromSlurm(env: EnvReader): AutoShard {
+// A shard from a scheduler's environment, and the variables it was read from (for the log, e.g.
+// `SLURM_ARRAY_TASK_ID=4 of 0..98 step 2`).
+function fromSlurm(env: EnvReader): Shard & { from: string } {
   const [id, min, count] = SLURM_VARS.map((n) => wholeVar(env, n));
   const missing = SLURM_VARS.filter((_, k) => [id, min, count][k] === undefined);
   if (missing.length) {
@@ -135,8 +131,7 @@ function fromSlurm(env: EnvReader): AutoShard {
   };
 }
 
-function fromKubernetes(env: EnvReader): AutoShard {
-  const index = wholeVar(env, "JOB_COMPLETION_INDEX")!;
+function fromKubernetes(env: EnvReader, index: number): Shard & { from: string } {
   const count = wholeVar(env, SHARD_COUNT_VAR);
   if (count === undefined) {
     throw autoError(
@@ -184,31 +179,27 @@ function fromKubernetes(env: EnvReader): AutoShard {
  * ```
  *
  * @param env Reads a variable for `auto`; unset and empty are the same.
- * @returns The piece and its count; for `auto`, also the variables it came from.
  */
 export function resolveShard(text: string, env: EnvReader): Shard & { from?: string } {
-  if (text === "auto") return fromEnv(env);
+  if (text === "auto") {
+    const slurm = wholeVar(env, "SLURM_ARRAY_TASK_ID");
+    const k8s = wholeVar(env, "JOB_COMPLETION_INDEX");
+    if (slurm !== undefined && k8s !== undefined) {
+      throw autoError(
+        "both SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX are set: unset one, or give --shard k/N",
+      );
+    }
+    if (slurm !== undefined) return fromSlurm(env);
+    if (k8s !== undefined) return fromKubernetes(env, k8s);
+    throw autoError(
+      `needs a Slurm job array (${SLURM_VARS.join(", ")}) or a Kubernetes Indexed Job ` +
+        `(JOB_COMPLETION_INDEX, ${SHARD_COUNT_VAR}); neither is set`,
+    );
+  }
   const m = /^\s*(\d+)\s*\/\s*(\d+)\s*$/.exec(text);
   const index = m ? Number(m[1]) : NaN, count = m ? Number(m[2]) : NaN;
   if (!m || index < 1 || index > count || count > 1_000_000) {
     throw new EvalError(`Cannot parse shard "${text}": expected k/N with 1 <= k <= N`);
   }
   return { index, count };
-}
-
-/** The shard of `--shard auto`, from a Slurm job array's or an Indexed Job's variables. */
-function fromEnv(env: EnvReader): AutoShard {
-  const slurm = wholeVar(env, "SLURM_ARRAY_TASK_ID") !== undefined;
-  const k8s = wholeVar(env, "JOB_COMPLETION_INDEX") !== undefined;
-  if (slurm && k8s) {
-    throw autoError(
-      "both SLURM_ARRAY_TASK_ID and JOB_COMPLETION_INDEX are set: unset one, or give --shard k/N",
-    );
-  }
-  if (slurm) return fromSlurm(env);
-  if (k8s) return fromKubernetes(env);
-  throw autoError(
-    `needs a Slurm job array (${SLURM_VARS.join(", ")}) or a Kubernetes Indexed Job ` +
-      `(JOB_COMPLETION_INDEX, ${SHARD_COUNT_VAR}); neither is set`,
-  );
 }

@@ -121,9 +121,9 @@ Deno.test("eval task: a model trained with a multiplication scratchpad is asked 
     console.log = origLog;
   }
   // The checkpoint records the folder its data came from.
-  const { findCheckpoint } = await import("../../tasks/eval/model_io.ts");
-  const ckpt = await findCheckpoint(base, "t", null);
-  const state = JSON.parse(await Deno.readTextFile(join(ckpt, "state.json")));
+  const { listCheckpoints } = await import("../../core/checkpoint.ts");
+  const [ckpt] = await listCheckpoints(join(base, "t"));
+  const state = JSON.parse(await Deno.readTextFile(join(ckpt.path, "state.json")));
   deepStrictEqual(state.data.folder, "mulpad");
   const samples = join(base, "t", "downstream", "multiplication_1-2x1-2", "samples");
   const cell = JSON.parse(await Deno.readTextFile(join(samples, "cell_2_2.json")));
