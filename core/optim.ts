@@ -4,8 +4,7 @@
  * per step. Moments are flat arena-shaped buffers; `stateDict` gives them per parameter name.
  * @module
  */
-import { adamwKernel } from "../kernels/adamw.ts";
-import { gradNormKernel, gradNormScratch } from "../kernels/grad_norm.ts";
+import { adamwKernel, gradNormKernel, gradNormScratch } from "../kernels/adamw.ts";
 import type { Kernel } from "../kernels/program.ts";
 import type { ParamArena } from "./arena.ts";
 import type { Device } from "./device.ts";

@@ -11,8 +11,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { mapProgram } from "./_map_rows.ts";
-import { type Kernel, program } from "./program.ts";
+import { type Kernel, mapProgram, program } from "./program.ts";
 
 /** The binary ops. */
 export type BinaryOp = "add" | "sub" | "mul" | "div";

@@ -6,8 +6,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { MAP_WG, NEG_BIG, rowProgram } from "./_map_rows.ts";
-import { type Kernel, program } from "./program.ts";
+import { type Kernel, MAP_WG, NEG_BIG, program, rowProgram } from "./program.ts";
 
 /** The reductions over the last axis. */
 export type ReduceOp = "sum" | "mean" | "max";

@@ -9,8 +9,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { mapProgram } from "./_map_rows.ts";
-import type { Kernel } from "./program.ts";
+import { type Kernel, mapProgram } from "./program.ts";
 
 /** The unary ops. */
 export type UnaryOp = "exp" | "log" | "neg" | "relu" | "tanh" | "gelu";

@@ -18,7 +18,7 @@ import { softmaxKernel } from "../../kernels/softmax.ts";
 import { layerNormKernel } from "../../kernels/layernorm.ts";
 import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
-import { crossEntropyKernel } from "../../kernels/cross_entropy.ts";
+import { crossEntropyKernel } from "../../kernels/softmax.ts";
 
 type Prepared = { launch(): void; dispose(): void };
 
