@@ -62,24 +62,16 @@ const MASKED = "-1.0e30";
 // Throws on unusable attention sizes (`seq`: the new positions when decoding; rotary embedding
 // needs an even head dimension).
 function checkAttentionSizes(
-  batch: number,
+  a: Pick<AttentionShape, "batch" | "heads" | "headDim" | "rotary">,
   seq: number,
-  heads: number,
-  headDim: number,
-  rotary: boolean,
 ): void {
-  const sizes: [string, number][] = [
-    ["batch", batch],
-    ["seq", seq],
-    ["heads", heads],
-    ["headDim", headDim],
-  ];
-  for (const [k, v] of sizes) {
+  const { batch, heads, headDim } = a;
+  for (const [k, v] of Object.entries({ batch, seq, heads, headDim })) {
     if (!Number.isInteger(v) || v < 1) {
       throw new Error(`Attention ${k} must be a positive integer, got ${v}`);
     }
   }
-  if (rotary && headDim % 2 !== 0) {
+  if (a.rotary && headDim % 2 !== 0) {
     throw new Error(`Rotary embedding needs an even head dimension, got ${headDim}`);
   }
 }
@@ -113,6 +105,14 @@ function qkvColumnCode(
 function f32(x: number): string {
   const s = String(Math.fround(x));
   return /[.e]/.test(s) ? s : s + ".0";
+}
+
+// The WGSL head lines of every attention program: the row type, the score scale in log2 units
+// and log2(e).
+function rowHead(hd: number): string {
+  return `alias ROW = ${hd % 4 === 0 ? "vec4f" : "f32"};
+const SCALE = ${f32(Math.LOG2E / Math.sqrt(hd))};
+const LOG2E = ${f32(Math.LOG2E)};`;
 }
 
 // Code-generation helper for one head dimension: a row of hd floats is held as vec4 chunks
@@ -204,12 +204,8 @@ type RowSource = (t: string) => [string, string];
 // WGSL offset expressions of the q, k and v rows of head `h` in batch `b` (WGSL variables in
 // scope): from `qkv` directly, or q and k from the rotated buffer `qk` when rotary is on.
 function rowSources(a: ShapeKey): { q: RowSource; k: RowSource; v: RowSource } {
-  const { batch, seq, heads, headDim: hd, layout } = a;
-  const h3 = 3 * heads * hd;
-  const direct = (which: number): RowSource => (t) => [
-    "qkv",
-    `(b * ${seq}u + ${t}) * ${h3}u + ${qkvColumnCode(layout, heads, hd, which)}`,
-  ];
+  const { batch, seq, heads, headDim: hd } = a;
+  const direct = (which: number): RowSource => (t) => ["qkv", qkvRow(a, which, t)];
   const rot = (which: number): RowSource => (t) => [
     "qk",
     `((${which * batch}u + b) * ${heads}u + h) * ${seq * hd}u + ${t} * ${hd}u`,
@@ -318,6 +314,12 @@ type ShapeKey = Omit<AttentionShape, "rotary"> & {
   /** Rotary base, 0 without rotary. */
   base: number;
 };
+
+// The row inputs a program may read from flat textures: none unless rows are vec4, and the
+// rotated `qk` only with rotary.
+function flatRows<N extends string>(k: ShapeKey, names: N[]): N[] {
+  return k.headDim % 4 === 0 ? names.filter((n) => n !== "qk" || k.base) : [];
+}
 
 // An attention shape as a program key (the rotary offset is a uniform).
 function shapeKey(a: AttentionShape): ShapeKey {
@@ -583,11 +585,9 @@ const FORWARD = program({
   workgroup: (k: ForwardKey) => k.wg,
   per: "workgroup",
   index: "w",
-  flat: (k) => k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk"] : ["qkv"]) : [],
+  flat: (k) => flatRows(k, ["qkv", "qk"]),
   head: (k) =>
-    `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
-const LOG2E = ${f32(Math.LOG2E)};
+    `${rowHead(k.headDim)}
 const LN2 = ${f32(Math.LN2)};${
       k.tile
         ? `\nvar<workgroup> sk: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;
@@ -605,7 +605,7 @@ var<workgroup> sv: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;`
 // the rotary offset is a parameter.
 // Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
 function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
-  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
+  checkAttentionSizes(a, a.seq);
   const force = tuningNumber(ctx.tuning, "attention.slots");
   const chunks = Math.ceil(a.headDim / 4);
   const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
@@ -623,7 +623,7 @@ function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
 
 /** CPU reference of `attentionForward` (doubles throughout; accepts float32 or float64 arrays). */
 function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
-  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
+  checkAttentionSizes(a, a.seq);
   const { batch, seq, heads, headDim: hd, layout } = a;
   const h3 = 3 * heads * hd, H = heads * hd;
   const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
@@ -720,9 +720,7 @@ type BackwardKey = ShapeKey & {
 };
 
 const HEAD = (k: BackwardKey) =>
-  /* wgsl */ `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
-const LOG2E = ${f32(Math.LOG2E)};
+  /* wgsl */ `${rowHead(k.headDim)}
 const INV_SQRT = ${f32(1 / Math.sqrt(k.headDim))};`;
 
 const START = (a: ShapeKey, nblk: number, qb: number, nb: number) => /* wgsl */ `
@@ -833,8 +831,7 @@ const QUERY = program({
   workgroup: (k: BackwardKey) => k.wg,
   per: "workgroup",
   index: "w",
-  flat: (k) =>
-    k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk", "o", "dout"] : ["qkv", "o", "dout"]) : [],
+  flat: (k) => flatRows(k, ["qkv", "qk", "o", "dout"]),
   head: HEAD,
   body: queryBody,
 });
@@ -848,7 +845,7 @@ const KEY = program({
   workgroup: (k: BackwardKey) => k.wg,
   per: "workgroup",
   index: "w",
-  flat: (k) => k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk", "dout"] : ["qkv", "dout"]) : [],
+  flat: (k) => flatRows(k, ["qkv", "qk", "dout"]),
   head: HEAD,
   body: keyBody,
 });
@@ -884,7 +881,7 @@ const DS_BYTES = 64 << 20;
 // Reference: Dao et al. 2022, FlashAttention, Algorithm 4 (backward with recomputation):
 // ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
 function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): void {
-  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
+  checkAttentionSizes(a, a.seq);
   if (a.dbias && !a.bias) throw new Error("Attention backward got dbias without bias");
   const { batch, seq, heads } = a;
   const cpu = ctx.isCpuAdapter;
@@ -942,7 +939,7 @@ function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): v
 // CPU reference, in doubles: from the saved `out` and `lse` exactly as the GPU kernels do,
 // p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
 function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
-  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
+  checkAttentionSizes(a, a.seq);
   const { batch, seq, heads, headDim: hd, layout } = a;
   const h3 = 3 * heads * hd, H = heads * hd;
   const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
@@ -1010,8 +1007,11 @@ export const attentionBackwardKernel: Kernel<
 
 // ------------------------------------------------------------ decoding
 
-/** Arguments of `attentionDecodeForward` (`I`: the storage of the per-row lengths). */
-export interface AttentionDecodeArgs<B, I = B> {
+/**
+ * Arguments of `attentionDecodeForward` (`I`: the storage of the per-row lengths); `batch`,
+ * `heads`, `headDim` and `layout` as in `AttentionShape`.
+ */
+export interface AttentionDecodeArgs<B, I = B> extends Omit<AttentionShape, "seq"> {
   /** Fused projection of the new positions, (batch, steps, 3 * heads * headDim), in `layout`. */
   qkv: B;
   /** Rotated keys, (batch, heads, capacity, headDim); rows at the new positions are written. */
@@ -1034,17 +1034,10 @@ export interface AttentionDecodeArgs<B, I = B> {
   lengths?: I;
   /** Number of positions already cached in every row (when `lengths` is absent). */
   cacheLen: number;
-  /** Batch size. */
-  batch: number;
   /** New positions per row. */
   steps: number;
-  heads: number;
-  /** Per-head dimension. */
-  headDim: number;
   /** Cache rows per (batch, head). */
   capacity: number;
-  /** Column layout of `qkv`. */
-  layout: AttentionLayout;
   /**
    * Rotary embedding of q and k at absolute positions (cache length + t, plus `offset`), when
    * given; the cache then holds rotated keys.
@@ -1218,9 +1211,7 @@ const ATTEND = program({
   per: "none",
   head: (k) => {
     const nc = Math.ceil(k.headDim / 4);
-    return `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
-const LOG2E = ${f32(Math.LOG2E)};
+    return `${rowHead(k.headDim)}
 var<workgroup> sh_m: array<f32, ${k.wg}>;
 var<workgroup> sh_l: array<f32, ${k.wg}>;
 var<workgroup> sh_acc: array<vec4f, ${k.wg * nc}>;`;
@@ -1229,7 +1220,7 @@ var<workgroup> sh_acc: array<vec4f, ${k.wg * nc}>;`;
 });
 
 function check(a: AttentionDecodeArgs<unknown, unknown>): void {
-  checkAttentionSizes(a.batch, a.steps, a.heads, a.headDim, !!a.rotary);
+  checkAttentionSizes(a, a.steps);
   if (!a.lengths && a.cacheLen + a.steps > a.capacity) {
     throw new Error(
       `Attention cache overflow: ${a.cacheLen} cached + ${a.steps} new > capacity ${a.capacity}`,
