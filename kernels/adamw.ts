@@ -1,8 +1,8 @@
 /**
  * AdamW over one flat buffer of all parameters (one dispatch per binding-sized chunk), with
- * gradient clipping fused in: the scale is read from the norm buffer that `gradNorm` wrote (the
- * global L2 norm of the flat gradient: a deterministic two-pass reduction per binding-sized
- * chunk), so a step needs no readback.
+ * gradient clipping fused in: the scale is read from the norm buffer that `gradNormKernel`
+ * wrote (the global L2 norm of the flat gradient: a deterministic two-pass reduction per
+ * binding-sized chunk), so a step needs no readback.
  * @module
  */
 import { bindingChunks, type Buf, type KernelContext, subRange, vec4Range } from "./context.ts";
@@ -45,7 +45,7 @@ const ADAMW = program({
   v[j] = select(v0, v1, live);`,
 });
 
-/** Arguments of `adamw`: `B` is `Buf` for the launcher, a typed array for the reference. */
+/** Arguments of `adamwKernel`: `B` is `Buf` for the launcher, a typed array for the reference. */
 export interface AdamWArgs<B> {
   /** Parameters, (n); updated in place. */
   param: B;
@@ -73,7 +73,7 @@ export interface AdamWArgs<B> {
   step: number;
   /** Clip to this global norm (null or absent: no clipping). */
   maxGradNorm?: number | null;
-  /** (1): the global gradient norm, as written by `gradNorm` (needed when clipping). */
+  /** (1): the global gradient norm, as written by `gradNormKernel` (needed when clipping). */
   norm?: B;
 }
 
@@ -86,73 +86,6 @@ function clipping(a: AdamWArgs<unknown>): boolean {
   const clip = a.maxGradNorm !== null && a.maxGradNorm !== undefined;
   if (clip && !a.norm) throw new Error("AdamW with maxGradNorm needs the norm buffer");
   return clip;
-}
-
-/**
- * One AdamW step over a flat buffer of parameters, in one dispatch (one vec4 per thread).
- *
- * With `g = grad * s`, where `s = min(1, maxGradNorm / (norm + 1e-6))` when clipping (else 1),
- * and `wd = weightDecay` for elements below `decayEnd` (else 0):
- * `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
- * `p = p (1 - lr wd) - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
- * The bias corrections are computed here on the CPU and passed with the learning rate as
- * uniform params, so changing the learning rate never recompiles. Lanes of the last vec4 at or
- * past `n` are written back unchanged.
- * Reference: Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization" (PyTorch
- * `torch.optim.AdamW`); clipping as PyTorch `clip_grad_norm_`.
- */
-function adamw(ctx: KernelContext, a: AdamWArgs<Buf>): void {
-  if (a.n === 0) return;
-  const [bc1, bc2] = biasCorrections(a);
-  const clip = clipping(a);
-  const params = {
-    lr: a.lr,
-    beta1: a.beta1,
-    beta2: a.beta2,
-    eps: a.eps,
-    wd: a.weightDecay,
-    bc1,
-    bc2,
-    maxNorm: clip ? a.maxGradNorm! : 0,
-    decayEnd: 0,
-    len: 0,
-  };
-  // One dispatch per binding-sized chunk (an elementwise update: chunks are independent).
-  const chunks = bindingChunks(ctx, a.n);
-  for (const [start, count] of chunks) {
-    params.decayEnd = Math.max(0, Math.min(a.decayEnd - start, count));
-    params.len = count;
-    const at = (b: Buf, what: string) =>
-      vec4Range(chunks.length > 1 ? subRange(b, start, count) : b, count, what);
-    ADAMW.run(ctx, {
-      key: { clip },
-      bind: {
-        grad: at(a.grad, "grad"),
-        norm: clip ? a.norm : undefined,
-        param: at(a.param, "param"),
-        m: at(a.m, "m"),
-        v: at(a.v, "v"),
-      },
-      params,
-      count: Math.ceil(count / 4),
-    });
-  }
-}
-
-/** CPU reference of `adamw` (in doubles, stored back into the arrays). */
-function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
-  const [bc1, bc2] = biasCorrections(a);
-  const scale = clipping(a) ? Math.min(1, a.maxGradNorm! / (a.norm![0] + 1e-6)) : 1;
-  const stepSize = a.lr / bc1, bc2Sqrt = Math.sqrt(bc2);
-  for (let i = 0; i < a.n; i++) {
-    const g = a.grad[i] * scale;
-    const m = a.beta1 * a.m[i] + (1 - a.beta1) * g;
-    const v = a.beta2 * a.v[i] + (1 - a.beta2) * g * g;
-    const wd = i < a.decayEnd ? a.weightDecay : 0;
-    a.param[i] = a.param[i] * (1 - a.lr * wd) - stepSize * m / (Math.sqrt(v) / bc2Sqrt + a.eps);
-    a.m[i] = m;
-    a.v[i] = v;
-  }
 }
 
 /**
@@ -171,8 +104,71 @@ function adamwCpu(a: AdamWArgs<Float32Array | Float64Array>): void {
  * ```
  */
 export const adamwKernel: Kernel<AdamWArgs<Buf>, AdamWArgs<Float32Array | Float64Array>> = {
-  gpu: adamw,
-  cpu: adamwCpu,
+  /**
+   * One AdamW step over a flat buffer of parameters, in one dispatch (one vec4 per thread).
+   *
+   * With `g = grad * s`, where `s = min(1, maxGradNorm / (norm + 1e-6))` when clipping (else 1),
+   * and `wd = weightDecay` for elements below `decayEnd` (else 0):
+   * `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
+   * `p = p (1 - lr wd) - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
+   * The bias corrections are computed here on the CPU and passed with the learning rate as
+   * uniform params, so changing the learning rate never recompiles. Lanes of the last vec4 at or
+   * past `n` are written back unchanged.
+   * Reference: Loshchilov & Hutter 2019, "Decoupled Weight Decay Regularization" (PyTorch
+   * `torch.optim.AdamW`); clipping as PyTorch `clip_grad_norm_`.
+   */
+  gpu(ctx, a) {
+    if (a.n === 0) return;
+    const [bc1, bc2] = biasCorrections(a);
+    const clip = clipping(a);
+    const params = {
+      lr: a.lr,
+      beta1: a.beta1,
+      beta2: a.beta2,
+      eps: a.eps,
+      wd: a.weightDecay,
+      bc1,
+      bc2,
+      maxNorm: clip ? a.maxGradNorm! : 0,
+      decayEnd: 0,
+      len: 0,
+    };
+    // One dispatch per binding-sized chunk (an elementwise update: chunks are independent).
+    const chunks = bindingChunks(ctx, a.n);
+    for (const [start, count] of chunks) {
+      params.decayEnd = Math.max(0, Math.min(a.decayEnd - start, count));
+      params.len = count;
+      const at = (b: Buf, what: string) =>
+        vec4Range(chunks.length > 1 ? subRange(b, start, count) : b, count, what);
+      ADAMW.run(ctx, {
+        key: { clip },
+        bind: {
+          grad: at(a.grad, "grad"),
+          norm: clip ? a.norm : undefined,
+          param: at(a.param, "param"),
+          m: at(a.m, "m"),
+          v: at(a.v, "v"),
+        },
+        params,
+        count: Math.ceil(count / 4),
+      });
+    }
+  },
+  // In doubles, stored back into the arrays.
+  cpu(a) {
+    const [bc1, bc2] = biasCorrections(a);
+    const scale = clipping(a) ? Math.min(1, a.maxGradNorm! / (a.norm![0] + 1e-6)) : 1;
+    const stepSize = a.lr / bc1, bc2Sqrt = Math.sqrt(bc2);
+    for (let i = 0; i < a.n; i++) {
+      const g = a.grad[i] * scale;
+      const m = a.beta1 * a.m[i] + (1 - a.beta1) * g;
+      const v = a.beta2 * a.v[i] + (1 - a.beta2) * g * g;
+      const wd = i < a.decayEnd ? a.weightDecay : 0;
+      a.param[i] = a.param[i] * (1 - a.lr * wd) - stepSize * m / (Math.sqrt(v) / bc2Sqrt + a.eps);
+      a.m[i] = m;
+      a.v[i] = v;
+    }
+  },
 };
 
 // ------------------------------------------------------------ gradient norm
@@ -243,7 +239,7 @@ const FINISH = program({
   if (lid == 0u) { out[0] = sqrt(sh[0]); }`,
 });
 
-/** Arguments of `gradNorm`: `B` is `Buf` for the launcher, a typed array for the reference. */
+/** Arguments of `gradNormKernel`: `B` is `Buf` on the GPU, a typed array on the CPU. */
 export interface GradNormArgs<B> {
   /** Gradients, (n); read only. */
   grad: B;
@@ -259,41 +255,7 @@ export interface GradNormArgs<B> {
 }
 
 /**
- * Computes the global L2 norm of a flat gradient into a 1-element buffer, without readback.
- *
- * Two passes in a fixed order (deterministic, no atomics): up to 256 workgroups each sum the
- * squares of a strided set of vec4s and tree-reduce them in workgroup memory; one workgroup then
- * tree-reduces the partial sums and takes the square root. On CPU adapters, where barriers are
- * costly, 256 lanes each keep their own partial (no barrier) and one invocation adds them in
- * order. The grouping depends only on `n` and the adapter kind.
- * Reference: PyTorch `clip_grad_norm_` total norm, ||g||_2 = sqrt(sum_i g_i^2).
- */
-function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
-  // One partials pass per binding-sized chunk of the gradients, each into its own block of
-  // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
-  const cpu = ctx.isCpuAdapter;
-  const chunks = bindingChunks(ctx, a.n, cpu ? CPU_MAX_CHUNK : undefined);
-  // GPUs: a workgroup per WG vec4s of the first chunk, at most MAX_PARTIALS.
-  const wgs = Math.max(1, Math.ceil(Math.min(a.n, chunks[0][1]) / 4 / WG));
-  const groups = cpu ? CPU_PARTIALS / CPU_WG : Math.min(MAX_PARTIALS, wgs);
-  const partials = a.partials ?? ctx.scratch(gradNormScratch(ctx, a.n) * 4);
-  const many = chunks.length > 1;
-  chunks.forEach(([start, count], c) => {
-    const g = vec4Range(many ? subRange(a.grad, start, count) : a.grad, count, "grad");
-    const part = many ? subRange(partials, c * MAX_PARTIALS, MAX_PARTIALS) : partials;
-    const params = { n: count, groups };
-    PARTIALS.run(ctx, { key: { cpu }, bind: { g, partials: part }, params, workgroups: [groups] });
-  });
-  FINISH.run(ctx, {
-    key: {},
-    bind: { partials, out: a.out },
-    params: { groups: cpu ? CPU_PARTIALS : groups, chunks: chunks.length },
-    workgroups: [1],
-  });
-}
-
-/**
- * Floats of partial-sum scratch `gradNorm` needs for `n` gradients on this device (256 per
+ * Floats of partial-sum scratch `gradNormKernel` needs for `n` gradients on this device (256 per
  * binding-sized chunk).
  *
  * @example
@@ -304,13 +266,6 @@ function gradNorm(ctx: KernelContext, a: GradNormArgs<Buf>): void {
 export function gradNormScratch(ctx: KernelContext, n: number): number {
   const max = ctx.isCpuAdapter ? CPU_MAX_CHUNK : undefined;
   return MAX_PARTIALS * bindingChunks(ctx, n, max).length;
-}
-
-/** CPU reference of `gradNorm` (in doubles). */
-function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
-  let s = 0;
-  for (let i = 0; i < a.n; i++) s += a.grad[i] * a.grad[i];
-  a.out[0] = Math.sqrt(s);
 }
 
 /**
@@ -326,4 +281,49 @@ function gradNormCpu(a: GradNormArgs<Float32Array | Float64Array>): void {
  * ```
  */
 export const gradNormKernel: Kernel<GradNormArgs<Buf>, GradNormArgs<Float32Array | Float64Array>> =
-  { gpu: gradNorm, cpu: gradNormCpu };
+  {
+    /**
+     * Computes the global L2 norm of a flat gradient into a 1-element buffer, without readback.
+     *
+     * Two passes in a fixed order (deterministic, no atomics): up to 256 workgroups each sum
+     * the squares of a strided set of vec4s and tree-reduce them in workgroup memory; one
+     * workgroup then tree-reduces the partial sums and takes the square root. On CPU adapters,
+     * where barriers are costly, 256 lanes each keep their own partial (no barrier) and one
+     * invocation adds them in order. The grouping depends only on `n` and the adapter kind.
+     * Reference: PyTorch `clip_grad_norm_` total norm, ||g||_2 = sqrt(sum_i g_i^2).
+     */
+    gpu(ctx, a) {
+      // One partials pass per binding-sized chunk of the gradients, each into its own block of
+      // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
+      const cpu = ctx.isCpuAdapter;
+      const chunks = bindingChunks(ctx, a.n, cpu ? CPU_MAX_CHUNK : undefined);
+      // GPUs: a workgroup per WG vec4s of the first chunk, at most MAX_PARTIALS.
+      const wgs = Math.max(1, Math.ceil(Math.min(a.n, chunks[0][1]) / 4 / WG));
+      const groups = cpu ? CPU_PARTIALS / CPU_WG : Math.min(MAX_PARTIALS, wgs);
+      const partials = a.partials ?? ctx.scratch(gradNormScratch(ctx, a.n) * 4);
+      const many = chunks.length > 1;
+      chunks.forEach(([start, count], c) => {
+        const g = vec4Range(many ? subRange(a.grad, start, count) : a.grad, count, "grad");
+        const part = many ? subRange(partials, c * MAX_PARTIALS, MAX_PARTIALS) : partials;
+        const params = { n: count, groups };
+        PARTIALS.run(ctx, {
+          key: { cpu },
+          bind: { g, partials: part },
+          params,
+          workgroups: [groups],
+        });
+      });
+      FINISH.run(ctx, {
+        key: {},
+        bind: { partials, out: a.out },
+        params: { groups: cpu ? CPU_PARTIALS : groups, chunks: chunks.length },
+        workgroups: [1],
+      });
+    },
+    // In doubles.
+    cpu(a) {
+      let s = 0;
+      for (let i = 0; i < a.n; i++) s += a.grad[i] * a.grad[i];
+      a.out[0] = Math.sqrt(s);
+    },
+  };

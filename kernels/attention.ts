@@ -470,7 +470,7 @@ function rotateChunksCode(
 
 // ------------------------------------------------------------ forward
 
-/** Arguments of `attentionForward`: `B` is `Buf` for the launcher, a float array for the reference. */
+/** Arguments of `attentionKernel`: `B` is `Buf` on the GPU, a float array on the CPU. */
 export interface AttentionArgs<B> extends AttentionShape {
   /** Fused projection, (batch, seq, 3 * heads * headDim), in `layout`. */
   qkv: B;
@@ -597,63 +597,6 @@ var<workgroup> sv: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;`
   body: forwardBody,
 });
 
-// No (B, heads, T, T) tensor is written. On GPUs the key and value rows are staged in workgroup
-// memory a tile at a time (`attentionKeyTile`). Saving the row log-sum-exp rather than the
-// probabilities is T times smaller, and backward recomputes each probability with one dot product
-// while it reads the key rows anyway. With `rotary`, a pre-pass writes rotated q and k to scratch
-// (sin/cos once per row and frequency). Sizes are baked into the shader (one pipeline per shape);
-// the rotary offset is a parameter.
-// Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
-function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
-  checkAttentionSizes(a, a.seq);
-  const force = tuningNumber(ctx.tuning, "attention.slots");
-  const chunks = Math.ceil(a.headDim / 4);
-  const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
-  const tile = attentionKeyTile(ctx, wg, a.headDim);
-  const nqb = Math.ceil(a.seq / (wg * slots));
-  const rows = a.batch * a.seq * a.heads * a.headDim;
-  const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
-  FORWARD.run(ctx, {
-    key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots, tile },
-    bind: { qkv: a.qkv, qk, bias: a.bias, out: a.out, lse: a.lse },
-    floats: { qkv: 3 * rows, qk: 2 * rows },
-    count: a.batch * a.heads * nqb,
-  });
-}
-
-/** CPU reference of `attentionForward` (doubles throughout; accepts float32 or float64 arrays). */
-function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
-  checkAttentionSizes(a, a.seq);
-  const { batch, seq, heads, headDim: hd, layout } = a;
-  const h3 = 3 * heads * hd, H = heads * hd;
-  const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
-  const scale = 1 / Math.sqrt(hd);
-  const s = new Float64Array(seq);
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      const vc = qkvColumn(layout, heads, hd, 2, h);
-      const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
-      for (let i = 0; i < seq; i++) {
-        let m = -Infinity;
-        for (let j = 0; j <= i; j++) {
-          let dot = 0;
-          for (let d = 0; d < hd; d++) dot += qk[qo + i * hd + d] * qk[ko + j * hd + d];
-          s[j] = dot * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
-          m = Math.max(m, s[j]);
-        }
-        let l = 0;
-        for (let j = 0; j <= i; j++) l += s[j] = Math.exp(s[j] - m);
-        for (let d = 0; d < hd; d++) {
-          let acc = 0;
-          for (let j = 0; j <= i; j++) acc += s[j] * a.qkv[(b * seq + j) * h3 + vc + d];
-          a.out[(b * seq + i) * H + h * hd + d] = acc / l;
-        }
-        if (a.lse) a.lse[(b * heads + h) * seq + i] = m + Math.log(l);
-      }
-    }
-  }
-}
-
 /**
  * Causal multi-head self-attention on a fused `qkv` (batch, seq, 3 * heads * headDim):
  * `out = softmax(q k^T / sqrt(hd) + bias, causal) v` (batch, seq, heads * headDim), optional RoPE
@@ -670,13 +613,66 @@ function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
  * ```
  */
 export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArray>> = {
-  gpu: attentionForward,
-  cpu: attentionForwardCpu,
+  // No (B, heads, T, T) tensor is written. On GPUs the key and value rows are staged in workgroup
+  // memory a tile at a time (`attentionKeyTile`). Saving the row log-sum-exp rather than the
+  // probabilities is T times smaller, and backward recomputes each probability with one dot product
+  // while it reads the key rows anyway. With `rotary`, a pre-pass writes rotated q and k to scratch
+  // (sin/cos once per row and frequency). Sizes are baked into the shader (one pipeline per shape);
+  // the rotary offset is a parameter.
+  // Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
+  gpu(ctx, a) {
+    checkAttentionSizes(a, a.seq);
+    const force = tuningNumber(ctx.tuning, "attention.slots");
+    const chunks = Math.ceil(a.headDim / 4);
+    const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
+    const tile = attentionKeyTile(ctx, wg, a.headDim);
+    const nqb = Math.ceil(a.seq / (wg * slots));
+    const rows = a.batch * a.seq * a.heads * a.headDim;
+    const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
+    FORWARD.run(ctx, {
+      key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots, tile },
+      bind: { qkv: a.qkv, qk, bias: a.bias, out: a.out, lse: a.lse },
+      floats: { qkv: 3 * rows, qk: 2 * rows },
+      count: a.batch * a.heads * nqb,
+    });
+  },
+  // Doubles throughout; accepts float32 or float64 arrays.
+  cpu(a) {
+    checkAttentionSizes(a, a.seq);
+    const { batch, seq, heads, headDim: hd, layout } = a;
+    const h3 = 3 * heads * hd, H = heads * hd;
+    const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
+    const scale = 1 / Math.sqrt(hd);
+    const s = new Float64Array(seq);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const vc = qkvColumn(layout, heads, hd, 2, h);
+        const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
+        for (let i = 0; i < seq; i++) {
+          let m = -Infinity;
+          for (let j = 0; j <= i; j++) {
+            let dot = 0;
+            for (let d = 0; d < hd; d++) dot += qk[qo + i * hd + d] * qk[ko + j * hd + d];
+            s[j] = dot * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
+            m = Math.max(m, s[j]);
+          }
+          let l = 0;
+          for (let j = 0; j <= i; j++) l += s[j] = Math.exp(s[j] - m);
+          for (let d = 0; d < hd; d++) {
+            let acc = 0;
+            for (let j = 0; j <= i; j++) acc += s[j] * a.qkv[(b * seq + j) * h3 + vc + d];
+            a.out[(b * seq + i) * H + h * hd + d] = acc / l;
+          }
+          if (a.lse) a.lse[(b * heads + h) * seq + i] = m + Math.log(l);
+        }
+      }
+    }
+  },
 };
 
 // ------------------------------------------------------------ backward
 
-/** Arguments of `attentionBackward`: `B` is `Buf` for the launcher, a float array for the reference. */
+/** Arguments of `attentionBackwardKernel`: `B` is `Buf` on the GPU, a float array on the CPU. */
 export interface AttentionBackwardArgs<B> extends AttentionShape {
   /** The forward's fused projection, (batch, seq, 3 * heads * headDim). */
   qkv: B;
@@ -874,114 +870,6 @@ const BIAS_REDUCE = program({
 /** Most bytes of per-batch ds scratch one chunk of the bias gradient uses. */
 const DS_BYTES = 64 << 20;
 
-// Dispatches: the rotary pre-pass (with `rotary`), the query kernel (dq, and D_i = dO_i.O_i), the
-// key kernel (dk, dv), and with `dbias` a fixed-order reduction over the batch of the per-batch ds
-// (B, heads, T, T) that the query kernel wrote (in chunks of batch rows when that scratch would
-// pass 64 MiB, or the `attention.dsBatch` tuning value).
-// Reference: Dao et al. 2022, FlashAttention, Algorithm 4 (backward with recomputation):
-// ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
-function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): void {
-  checkAttentionSizes(a, a.seq);
-  if (a.dbias && !a.bias) throw new Error("Attention backward got dbias without bias");
-  const { batch, seq, heads } = a;
-  const cpu = ctx.isCpuAdapter;
-  const chunks = Math.ceil(a.headDim / 4);
-  const qf = tuningNumber(ctx.tuning, "attention.bwdQuerySlots");
-  const kf = tuningNumber(ctx.tuning, "attention.bwdKeySlots");
-  const qt = attentionTiling(cpu, seq, 3 * chunks, 100, qf);
-  const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
-  const rows = batch * seq * heads * a.headDim;
-  const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
-  const floats = { qkv: 3 * rows, qk: 2 * rows, o: rows, dout: rows };
-  const dd = ctx.scratch(batch * heads * seq * 4);
-  const offset = a.rotary?.offset ?? 0;
-  const shape = shapeKey(a), bias = !!a.bias;
-  const { qkv, lse, dout, dqkv } = a;
-  const qblocks = Math.ceil(seq / (qt.wg * qt.slots));
-  // The bias gradient sums ds over the batch: the query kernel writes ds of a chunk of `nb` batch
-  // rows to scratch, a reduction adds them in order; chunks keep the scratch bounded.
-  const per = heads * seq * seq * 4;
-  const limit = Math.min(DS_BYTES, ctx.device.limits.maxStorageBufferBindingSize);
-  const force = tuningNumber(ctx.tuning, "attention.dsBatch");
-  const nb = !a.dbias
-    ? batch
-    : Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));
-  const ds = a.dbias ? ctx.scratch(nb * per) : undefined;
-  let reuse;
-  for (let b0 = 0; b0 < batch; b0 += nb) {
-    reuse = QUERY.run(ctx, {
-      key: { ...shape, bias, ds: !!ds, ...qt, nb },
-      bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds },
-      floats,
-      reuse,
-      params: { offset, bBase: b0 },
-      count: nb * heads * qblocks,
-    });
-    if (ds) {
-      BIAS_REDUCE.run(ctx, {
-        key: { seq, nb, acc: b0 > 0 },
-        bind: { ds, dbias: a.dbias },
-        params: { rows: batch - b0 },
-        count: per / 4,
-      });
-    }
-  }
-  KEY.run(ctx, {
-    key: { ...shape, bias, ds: false, ...kt, nb: batch },
-    bind: { qkv, qk, dout, lse, dd, bias: a.bias, dqkv },
-    floats,
-    reuse,
-    params: { offset },
-    count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
-  });
-}
-
-// CPU reference, in doubles: from the saved `out` and `lse` exactly as the GPU kernels do,
-// p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
-function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
-  checkAttentionSizes(a, a.seq);
-  const { batch, seq, heads, headDim: hd, layout } = a;
-  const h3 = 3 * heads * hd, H = heads * hd;
-  const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
-  const dqk = new Float64Array(qk.length);
-  const scale = 1 / Math.sqrt(hd);
-  a.dqkv.fill(0);
-  if (a.dbias) a.dbias.fill(0);
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      const vc = qkvColumn(layout, heads, hd, 2, h);
-      const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
-      for (let i = 0; i < seq; i++) {
-        const gi = (b * seq + i) * H + h * hd;
-        let di = 0;
-        for (let d = 0; d < hd; d++) di += a.dout[gi + d] * a.out[gi + d];
-        const lse = a.lse[(b * heads + h) * seq + i];
-        for (let j = 0; j <= i; j++) {
-          let s = 0, dp = 0;
-          for (let d = 0; d < hd; d++) {
-            s += qk[qo + i * hd + d] * qk[ko + j * hd + d];
-            dp += a.dout[gi + d] * a.qkv[(b * seq + j) * h3 + vc + d];
-          }
-          s = s * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
-          const p = Math.exp(s - lse);
-          const ds = p * (dp - di);
-          for (let d = 0; d < hd; d++) {
-            dqk[qo + i * hd + d] += ds * qk[ko + j * hd + d] * scale;
-            dqk[ko + j * hd + d] += ds * qk[qo + i * hd + d] * scale;
-            a.dqkv[(b * seq + j) * h3 + vc + d] += p * a.dout[gi + d];
-          }
-          if (a.dbias) a.dbias[(h * seq + i) * seq + j] += ds;
-        }
-      }
-    }
-  }
-  const freqs = rotaryFrequencies(hd, a.rotary);
-  eachQkRow(a, (o, at, pos) => {
-    if (freqs) rotateRow(dqk, o, hd, pos, freqs, true);
-    for (let d = 0; d < hd; d++) a.dqkv[at + d] = dqk[o + d];
-  });
-}
-
 /**
  * Gradient of causal self-attention: `dqkv` (batch, seq, 3 * heads * headDim, same layout) from
  * the forward's `qkv`, `out`, `lse` and `dout`, and the bias gradient summed over the batch.
@@ -1003,12 +891,119 @@ function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
 export const attentionBackwardKernel: Kernel<
   AttentionBackwardArgs<Buf>,
   AttentionBackwardArgs<FloatArray>
-> = { gpu: attentionBackward, cpu: attentionBackwardCpu };
+> = {
+  // Dispatches: the rotary pre-pass (with `rotary`), the query kernel (dq, and D_i = dO_i.O_i),
+  // the key kernel (dk, dv), and with `dbias` a fixed-order reduction over the batch of the
+  // per-batch ds (B, heads, T, T) that the query kernel wrote (in chunks of batch rows when that
+  // scratch would pass 64 MiB, or the `attention.dsBatch` tuning value).
+  // Reference: Dao et al. 2022, FlashAttention, Algorithm 4 (backward with recomputation):
+  // ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
+  gpu(ctx, a) {
+    checkAttentionSizes(a, a.seq);
+    if (a.dbias && !a.bias) throw new Error("Attention backward got dbias without bias");
+    const { batch, seq, heads } = a;
+    const cpu = ctx.isCpuAdapter;
+    const chunks = Math.ceil(a.headDim / 4);
+    const qf = tuningNumber(ctx.tuning, "attention.bwdQuerySlots");
+    const kf = tuningNumber(ctx.tuning, "attention.bwdKeySlots");
+    const qt = attentionTiling(cpu, seq, 3 * chunks, 100, qf);
+    const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
+    const rows = batch * seq * heads * a.headDim;
+    const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
+    const floats = { qkv: 3 * rows, qk: 2 * rows, o: rows, dout: rows };
+    const dd = ctx.scratch(batch * heads * seq * 4);
+    const offset = a.rotary?.offset ?? 0;
+    const shape = shapeKey(a), bias = !!a.bias;
+    const { qkv, lse, dout, dqkv } = a;
+    const qblocks = Math.ceil(seq / (qt.wg * qt.slots));
+    // The bias gradient sums ds over the batch: the query kernel writes ds of a chunk of `nb` batch
+    // rows to scratch, a reduction adds them in order; chunks keep the scratch bounded.
+    const per = heads * seq * seq * 4;
+    const limit = Math.min(DS_BYTES, ctx.device.limits.maxStorageBufferBindingSize);
+    const force = tuningNumber(ctx.tuning, "attention.dsBatch");
+    const nb = !a.dbias
+      ? batch
+      : Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));
+    const ds = a.dbias ? ctx.scratch(nb * per) : undefined;
+    let reuse;
+    for (let b0 = 0; b0 < batch; b0 += nb) {
+      reuse = QUERY.run(ctx, {
+        key: { ...shape, bias, ds: !!ds, ...qt, nb },
+        bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds },
+        floats,
+        reuse,
+        params: { offset, bBase: b0 },
+        count: nb * heads * qblocks,
+      });
+      if (ds) {
+        BIAS_REDUCE.run(ctx, {
+          key: { seq, nb, acc: b0 > 0 },
+          bind: { ds, dbias: a.dbias },
+          params: { rows: batch - b0 },
+          count: per / 4,
+        });
+      }
+    }
+    KEY.run(ctx, {
+      key: { ...shape, bias, ds: false, ...kt, nb: batch },
+      bind: { qkv, qk, dout, lse, dd, bias: a.bias, dqkv },
+      floats,
+      reuse,
+      params: { offset },
+      count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
+    });
+  },
+  // CPU reference, in doubles: from the saved `out` and `lse` exactly as the GPU kernels do,
+  // p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
+  cpu(a) {
+    checkAttentionSizes(a, a.seq);
+    const { batch, seq, heads, headDim: hd, layout } = a;
+    const h3 = 3 * heads * hd, H = heads * hd;
+    const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
+    const dqk = new Float64Array(qk.length);
+    const scale = 1 / Math.sqrt(hd);
+    a.dqkv.fill(0);
+    if (a.dbias) a.dbias.fill(0);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const vc = qkvColumn(layout, heads, hd, 2, h);
+        const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
+        for (let i = 0; i < seq; i++) {
+          const gi = (b * seq + i) * H + h * hd;
+          let di = 0;
+          for (let d = 0; d < hd; d++) di += a.dout[gi + d] * a.out[gi + d];
+          const lse = a.lse[(b * heads + h) * seq + i];
+          for (let j = 0; j <= i; j++) {
+            let s = 0, dp = 0;
+            for (let d = 0; d < hd; d++) {
+              s += qk[qo + i * hd + d] * qk[ko + j * hd + d];
+              dp += a.dout[gi + d] * a.qkv[(b * seq + j) * h3 + vc + d];
+            }
+            s = s * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
+            const p = Math.exp(s - lse);
+            const ds = p * (dp - di);
+            for (let d = 0; d < hd; d++) {
+              dqk[qo + i * hd + d] += ds * qk[ko + j * hd + d] * scale;
+              dqk[ko + j * hd + d] += ds * qk[qo + i * hd + d] * scale;
+              a.dqkv[(b * seq + j) * h3 + vc + d] += p * a.dout[gi + d];
+            }
+            if (a.dbias) a.dbias[(h * seq + i) * seq + j] += ds;
+          }
+        }
+      }
+    }
+    const freqs = rotaryFrequencies(hd, a.rotary);
+    eachQkRow(a, (o, at, pos) => {
+      if (freqs) rotateRow(dqk, o, hd, pos, freqs, true);
+      for (let d = 0; d < hd; d++) a.dqkv[at + d] = dqk[o + d];
+    });
+  },
+};
 
 // ------------------------------------------------------------ decoding
 
 /**
- * Arguments of `attentionDecodeForward` (`I`: the storage of the per-row lengths); `batch`,
+ * Arguments of `attentionDecodeKernel` (`I`: the storage of the per-row lengths); `batch`,
  * `heads`, `headDim` and `layout` as in `AttentionShape`.
  */
 export interface AttentionDecodeArgs<B, I = B> extends Omit<AttentionShape, "seq"> {
@@ -1228,86 +1223,6 @@ function check(a: AttentionDecodeArgs<unknown, unknown>): void {
   }
 }
 
-// Two dispatches (append, attend). A whole prompt can be prefilled with `steps` = its length and
-// `cacheLen` = 0; equals full causal attention position by position.
-function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArgs<Buf>): void {
-  check(a);
-  const params = {
-    cacheLen: a.cacheLen,
-    offset: a.rotary?.offset ?? 0,
-    biasStride: a.biasStride ?? a.capacity,
-  };
-  const wg = ctx.isCpuAdapter ? 8 : 32;
-  const key = decodeKey(a, wg);
-  const { qkv, lengths, kCache: kc, vCache: vc } = a;
-  const n = a.batch * a.steps * a.heads * a.headDim;
-  APPEND.run(ctx, { key, bind: { qkv, lengths, kc, vc }, params, count: n });
-  ATTEND.run(ctx, {
-    key,
-    bind: { qkv, kc, vc, bias: a.bias, lengths, out: a.out },
-    params,
-    workgroups: grid1d(a.batch * a.heads, ctx.maxWorkgroups),
-  });
-}
-
-/** CPU reference of `attentionDecodeForward` (doubles; writes the caches and the output). */
-function attentionDecodeForwardCpu(
-  a: AttentionDecodeArgs<FloatArray, ArrayLike<number>>,
-): void {
-  check(a);
-  const { batch, steps, heads, headDim: hd, capacity, layout } = a;
-  const h3 = 3 * heads * hd, H = heads * hd;
-  const freqs = rotaryFrequencies(hd, a.rotary);
-  const off = a.rotary?.offset ?? 0;
-  const scale = 1 / Math.sqrt(hd);
-  const row = new Float64Array(hd);
-  for (let b = 0; b < batch; b++) {
-    const L = a.lengths ? a.lengths[b] : a.cacheLen;
-    for (let t = 0; t < steps && L + t < capacity; t++) {
-      for (let h = 0; h < heads; h++) {
-        const src = (b * steps + t) * h3;
-        for (let d = 0; d < hd; d++) row[d] = a.qkv[src + qkvColumn(layout, heads, hd, 1, h) + d];
-        if (freqs) rotateRow(row, 0, hd, L + t + off, freqs, false);
-        const o = ((b * heads + h) * capacity + L + t) * hd;
-        for (let d = 0; d < hd; d++) {
-          a.kCache[o + d] = row[d];
-          a.vCache[o + d] = a.qkv[src + qkvColumn(layout, heads, hd, 2, h) + d];
-        }
-      }
-    }
-    for (let t = 0; t < steps; t++) {
-      const pos = L + t, nk = Math.min(pos + 1, capacity);
-      for (let h = 0; h < heads; h++) {
-        const src = (b * steps + t) * h3 + qkvColumn(layout, heads, hd, 0, h);
-        for (let d = 0; d < hd; d++) row[d] = a.qkv[src + d];
-        if (freqs) rotateRow(row, 0, hd, pos + off, freqs, false);
-        const s = new Float64Array(nk);
-        let m = -Infinity;
-        const stride = a.biasStride ?? capacity;
-        const brow = a.biasPerRow
-          ? ((b * heads + h) * steps + t) * stride
-          : (h * steps + t) * stride;
-        for (let j = 0; j < nk; j++) {
-          const ko = ((b * heads + h) * capacity + j) * hd;
-          let dot = 0;
-          for (let d = 0; d < hd; d++) dot += row[d] * a.kCache[ko + d];
-          s[j] = dot * scale + (a.bias ? a.bias[brow + j] : 0);
-          m = Math.max(m, s[j]);
-        }
-        let l = 0;
-        for (let j = 0; j < nk; j++) l += s[j] = Math.exp(s[j] - m);
-        for (let d = 0; d < hd; d++) {
-          let acc = 0;
-          for (let j = 0; j < nk; j++) {
-            acc += s[j] * a.vCache[((b * heads + h) * capacity + j) * hd + d];
-          }
-          a.out[(b * steps + t) * H + h * hd + d] = acc / l;
-        }
-      }
-    }
-  }
-}
-
 /**
  * Attention of `steps` new positions against a key/value cache (batch, heads, capacity, headDim):
  * writes the new keys and values at the cached length, then each new query attends causally to
@@ -1328,4 +1243,81 @@ function attentionDecodeForwardCpu(
 export const attentionDecodeKernel: Kernel<
   AttentionDecodeArgs<Buf>,
   AttentionDecodeArgs<FloatArray, ArrayLike<number>>
-> = { gpu: attentionDecodeForward, cpu: attentionDecodeForwardCpu };
+> = {
+  // Two dispatches (append, attend). A whole prompt can be prefilled with `steps` = its length and
+  // `cacheLen` = 0; equals full causal attention position by position.
+  gpu(ctx, a) {
+    check(a);
+    const params = {
+      cacheLen: a.cacheLen,
+      offset: a.rotary?.offset ?? 0,
+      biasStride: a.biasStride ?? a.capacity,
+    };
+    const wg = ctx.isCpuAdapter ? 8 : 32;
+    const key = decodeKey(a, wg);
+    const { qkv, lengths, kCache: kc, vCache: vc } = a;
+    const n = a.batch * a.steps * a.heads * a.headDim;
+    APPEND.run(ctx, { key, bind: { qkv, lengths, kc, vc }, params, count: n });
+    ATTEND.run(ctx, {
+      key,
+      bind: { qkv, kc, vc, bias: a.bias, lengths, out: a.out },
+      params,
+      workgroups: grid1d(a.batch * a.heads, ctx.maxWorkgroups),
+    });
+  },
+  // Doubles; writes the caches and the output.
+  cpu(a) {
+    check(a);
+    const { batch, steps, heads, headDim: hd, capacity, layout } = a;
+    const h3 = 3 * heads * hd, H = heads * hd;
+    const freqs = rotaryFrequencies(hd, a.rotary);
+    const off = a.rotary?.offset ?? 0;
+    const scale = 1 / Math.sqrt(hd);
+    const row = new Float64Array(hd);
+    for (let b = 0; b < batch; b++) {
+      const L = a.lengths ? a.lengths[b] : a.cacheLen;
+      for (let t = 0; t < steps && L + t < capacity; t++) {
+        for (let h = 0; h < heads; h++) {
+          const src = (b * steps + t) * h3;
+          for (let d = 0; d < hd; d++) row[d] = a.qkv[src + qkvColumn(layout, heads, hd, 1, h) + d];
+          if (freqs) rotateRow(row, 0, hd, L + t + off, freqs, false);
+          const o = ((b * heads + h) * capacity + L + t) * hd;
+          for (let d = 0; d < hd; d++) {
+            a.kCache[o + d] = row[d];
+            a.vCache[o + d] = a.qkv[src + qkvColumn(layout, heads, hd, 2, h) + d];
+          }
+        }
+      }
+      for (let t = 0; t < steps; t++) {
+        const pos = L + t, nk = Math.min(pos + 1, capacity);
+        for (let h = 0; h < heads; h++) {
+          const src = (b * steps + t) * h3 + qkvColumn(layout, heads, hd, 0, h);
+          for (let d = 0; d < hd; d++) row[d] = a.qkv[src + d];
+          if (freqs) rotateRow(row, 0, hd, pos + off, freqs, false);
+          const s = new Float64Array(nk);
+          let m = -Infinity;
+          const stride = a.biasStride ?? capacity;
+          const brow = a.biasPerRow
+            ? ((b * heads + h) * steps + t) * stride
+            : (h * steps + t) * stride;
+          for (let j = 0; j < nk; j++) {
+            const ko = ((b * heads + h) * capacity + j) * hd;
+            let dot = 0;
+            for (let d = 0; d < hd; d++) dot += row[d] * a.kCache[ko + d];
+            s[j] = dot * scale + (a.bias ? a.bias[brow + j] : 0);
+            m = Math.max(m, s[j]);
+          }
+          let l = 0;
+          for (let j = 0; j < nk; j++) l += s[j] = Math.exp(s[j] - m);
+          for (let d = 0; d < hd; d++) {
+            let acc = 0;
+            for (let j = 0; j < nk; j++) {
+              acc += s[j] * a.vCache[((b * heads + h) * capacity + j) * hd + d];
+            }
+            a.out[(b * steps + t) * H + h * hd + d] = acc / l;
+          }
+        }
+      }
+    }
+  },
+};

@@ -1,7 +1,7 @@
 /**
  * Batched matmul C = op(A) op(B) with optional transposes read in place (no copies), per-operand
  * batch strides (0 = one matrix shared by the whole batch, e.g. a weight) and accumulation
- * (C += A B, for gradients). Two kinds of variant; `matmulForward` picks one per adapter and
+ * (C += A B, for gradients). Two kinds of variant; `matmulKernel` picks one per adapter and
  * shape class, from `tuneMatmul`'s measurements.
  *
  * Storage buffers: workgroup-memory tiles (`buffer128`, `buffer64`, `buffer16`), which real GPUs
@@ -45,7 +45,7 @@ export const MATMUL_VARIANTS = [
 ] as const;
 
 /**
- * Variants `matmulForward` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
+ * Variants `matmulKernel` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
  * loads and an 8 x 8 register tile, large shapes on GPUs), `buffer64`/`buffer16` (workgroup-memory
  * tiles of 64 or 16, for GPUs), `direct` (4x4 register tile straight from storage buffers, small
  * shapes on CPU adapters), `texture<rows>x<columns>` (operands packed into textures, register tile
@@ -871,7 +871,7 @@ function cpuThreads(): number {
 }
 
 /**
- * The variant `matmulForward` runs when nothing was tuned for a shape class. CPU adapters (the
+ * The variant `matmulKernel` runs when nothing was tuned for a shape class. CPU adapters (the
  * texture family): packed textures once the work pays for the two extra dispatches and a compile
  * per shape (about 2^18 multiply-adds), else `direct`. GPUs: workgroup tiles, the largest that
  * still gives the device about 128 workgroups.
@@ -907,51 +907,6 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
   return cells >= 128 * 128 * 128 ? "buffer128" : cells >= 64 * 64 * 32 ? "buffer64" : "buffer16";
 }
 
-// The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
-// class in `ctx.tuning`, else `matmulHeuristic`'s.
-function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant | null {
-  const p = resolveMatmul(args);
-  if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
-  let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
-  if (!v || !matmulVariantFits(ctx, p, v)) {
-    // No family measured yet: ask for the measurement (`core/device.ts`) and guess meanwhile.
-    if (!ctx.tuning.has("matmul.family")) ctx.requestTuning?.("matmul.family");
-    v = matmulHeuristic(ctx, p);
-  }
-  // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
-  const steps = Math.ceil(p.k / (v === "direct" ? 1 : isBuffer(v) ? 16 : 4));
-  checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
-  if (isBuffer(v)) matmulBuffer(ctx, p, v);
-  else matmulTexture(ctx, p, tileOf(v));
-  return v;
-}
-
-/**
- * CPU reference of `matmulForward`, computed in doubles.
- * Reference: C[z, m, n] = sum_k op(A)[z, m, k] * op(B)[z, k, n].
- */
-function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
-  const p = resolveMatmul(args);
-  const { m: M, n: N, k: K } = p;
-  const row = new Float64Array(N);
-  for (let z = 0; z < p.batch; z++) {
-    const ao = z * p.strideA, bo = z * p.strideB, co = z * M * N;
-    // A(m, k) = a[ao + m * am + k * ak]; B(k, n) = b[bo + k * bk + n * bn]
-    const am = p.transA ? 1 : K, ak = p.transA ? M : 1;
-    const bk = p.transB ? 1 : N, bn = p.transB ? K : 1;
-    for (let m = 0; m < M; m++) {
-      row.fill(0);
-      for (let k = 0; k < K; k++) {
-        const av = p.a[ao + m * am + k * ak];
-        const base = bo + k * bk;
-        for (let n = 0; n < N; n++) row[n] += av * p.b[base + n * bn];
-      }
-      const c = co + m * N;
-      for (let n = 0; n < N; n++) p.out[c + n] = p.accumulate ? p.out[c + n] + row[n] : row[n];
-    }
-  }
-}
-
 /**
  * Batched matrix product `out = op(a) op(b)` (batch, M, N), with optional transposes, strides and
  * accumulation; `gpu` returns the variant that ran (or null).
@@ -966,6 +921,47 @@ function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
  * ```
  */
 export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>, MatmulVariant | null> = {
-  gpu: matmulForward,
-  cpu: matmulForwardCpu,
+  // The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
+  // class in `ctx.tuning`, else `matmulHeuristic`'s.
+  gpu(ctx, args) {
+    const p = resolveMatmul(args);
+    if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
+    let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
+    if (!v || !matmulVariantFits(ctx, p, v)) {
+      // No family measured yet: ask for the measurement (`core/device.ts`) and guess meanwhile.
+      if (!ctx.tuning.has("matmul.family")) ctx.requestTuning?.("matmul.family");
+      v = matmulHeuristic(ctx, p);
+    }
+    // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
+    const steps = Math.ceil(p.k / (v === "direct" ? 1 : isBuffer(v) ? 16 : 4));
+    checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
+    if (isBuffer(v)) matmulBuffer(ctx, p, v);
+    else matmulTexture(ctx, p, tileOf(v));
+    return v;
+  },
+  /**
+   * CPU reference of `matmulKernel`, computed in doubles.
+   * Reference: C[z, m, n] = sum_k op(A)[z, m, k] * op(B)[z, k, n].
+   */
+  cpu(args) {
+    const p = resolveMatmul(args);
+    const { m: M, n: N, k: K } = p;
+    const row = new Float64Array(N);
+    for (let z = 0; z < p.batch; z++) {
+      const ao = z * p.strideA, bo = z * p.strideB, co = z * M * N;
+      // A(m, k) = a[ao + m * am + k * ak]; B(k, n) = b[bo + k * bk + n * bn]
+      const am = p.transA ? 1 : K, ak = p.transA ? M : 1;
+      const bk = p.transB ? 1 : N, bn = p.transB ? K : 1;
+      for (let m = 0; m < M; m++) {
+        row.fill(0);
+        for (let k = 0; k < K; k++) {
+          const av = p.a[ao + m * am + k * ak];
+          const base = bo + k * bk;
+          for (let n = 0; n < N; n++) row[n] += av * p.b[base + n * bn];
+        }
+        const c = co + m * N;
+        for (let n = 0; n < N; n++) p.out[c + n] = p.accumulate ? p.out[c + n] + row[n] : row[n];
+      }
+    }
+  },
 };

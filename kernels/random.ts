@@ -57,7 +57,7 @@ function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
   });
 }
 
-/** Arguments of `randomNormal`: noise for (B, T, H) at positions pos0..pos0+T-1. */
+/** Arguments of `randomNormalKernel`: noise for (B, T, H) at positions pos0..pos0+T-1. */
 export interface RandomNormalArgs<B> {
   /** Output, (B, T, H). */
   out: B;
@@ -87,16 +87,6 @@ function pcg(v: number): number {
   return ((w >>> 22) ^ w) >>> 0;
 }
 
-function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
-  const n = a.B * a.T * a.H;
-  NORMAL.run(ctx, {
-    key: {},
-    bind: { out: a.out },
-    params: { T: a.T, H: a.H, seed: a.seed >>> 0, pos0: a.pos0 ?? 0, scale: a.scale ?? 1 },
-    count: n,
-  });
-}
-
 // The noise of (seed, b, t) for h < H into out[at..], drawn as the shader draws it.
 function noiseRow(
   out: FloatArray,
@@ -117,16 +107,6 @@ function noiseRow(
   }
 }
 
-/** CPU reference of `randomNormal` (the same hash, so both backends draw the same noise). */
-function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
-  const { B, T, H } = a;
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      noiseRow(a.out, (b * T + t) * H, H, a.seed, b, t + (a.pos0 ?? 0), a.scale ?? 1);
-    }
-  }
-}
-
 /**
  * `scale * N(0, 1)` noise for (B, T, H), each value keyed by (seed, b, pos0 + t, h) alone, so a
  * later call for one new position draws what a full call drew there.
@@ -142,12 +122,28 @@ function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
  * ```
  */
 export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<FloatArray>> = {
-  gpu: randomNormal,
-  cpu: randomNormalCpu,
+  gpu(ctx, a) {
+    const n = a.B * a.T * a.H;
+    NORMAL.run(ctx, {
+      key: {},
+      bind: { out: a.out },
+      params: { T: a.T, H: a.H, seed: a.seed >>> 0, pos0: a.pos0 ?? 0, scale: a.scale ?? 1 },
+      count: n,
+    });
+  },
+  // The same hash, so both backends draw the same noise.
+  cpu(a) {
+    const { B, T, H } = a;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        noiseRow(a.out, (b * T + t) * H, H, a.seed, b, t + (a.pos0 ?? 0), a.scale ?? 1);
+      }
+    }
+  },
 };
 
 /**
- * The noise of `randomNormal` with each batch row b at its own position `pos[b]`: (B, H) from
+ * The noise of `randomNormalKernel` with each batch row b at its own position `pos[b]`: (B, H) from
  * (seed, b, pos[b], h) (cached decoding, where rows have different lengths).
  *
  * @example

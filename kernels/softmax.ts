@@ -15,7 +15,7 @@
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
 import { type Kernel, NEG_BIG, rowProgram } from "./program.ts";
 
-/** Arguments of `softmaxForward`: `B` is a buffer for the launcher, an array for the reference. */
+/** Arguments of `softmaxKernel`: `B` is a buffer for the launcher, an array for the reference. */
 export interface SoftmaxArgs<B> {
   /** Input, (rows, n). */
   x: B;
@@ -26,7 +26,7 @@ export interface SoftmaxArgs<B> {
   n: number;
 }
 
-/** Arguments of `softmaxBackward`: the forward's result `y` and sizes, and the gradients. */
+/** Arguments of `softmaxBackwardKernel`: the forward's result `y` and sizes, and the gradients. */
 export interface SoftmaxBackwardArgs<B> extends Omit<SoftmaxArgs<B>, "x"> {
   /** Gradient of the output, (rows, n). */
   dy: B;
@@ -67,44 +67,12 @@ const BACKWARD = rowProgram({
   each: () => "dx[base + i] = y[base + i] * (dy[base + i] - st.d);",
 });
 
-function softmaxForward(ctx: KernelContext, args: SoftmaxArgs<Buf>): void {
-  const { rows, n } = args;
-  if (rows === 0 || n === 0) return;
-  FORWARD.run(ctx, { key: {}, bind: { x: args.x, y: args.y }, rows, n });
-}
-
-function softmaxBackward(ctx: KernelContext, args: SoftmaxBackwardArgs<Buf>): void {
-  const { rows, n } = args;
-  if (rows === 0 || n === 0) return;
-  BACKWARD.run(ctx, { key: {}, bind: { y: args.y, dy: args.dy, dx: args.dx }, rows, n });
-}
-
 // The max m of x[base..base + n) and sum(exp(x - m)) over it (CPU references).
 function maxAndSum(x: FloatArray, base: number, n: number): [number, number] {
   let m = -Infinity, s = 0;
   for (let i = 0; i < n; i++) m = Math.max(m, x[base + i]);
   for (let i = 0; i < n; i++) s += Math.exp(x[base + i] - m);
   return [m, s];
-}
-
-/** CPU reference of `softmaxForward`. */
-function softmaxForwardCpu(args: SoftmaxArgs<FloatArray>): void {
-  const { x, y, rows, n } = args;
-  for (let r = 0; r < rows; r++) {
-    const base = r * n, [m, s] = maxAndSum(x, base, n);
-    for (let i = 0; i < n; i++) y[base + i] = Math.exp(x[base + i] - m) / s;
-  }
-}
-
-/** CPU reference of `softmaxBackward`. */
-function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
-  const { y, dy, dx, rows, n } = args;
-  for (let r = 0; r < rows; r++) {
-    const base = r * n;
-    let d = 0;
-    for (let i = 0; i < n; i++) d += dy[base + i] * y[base + i];
-    for (let i = 0; i < n; i++) dx[base + i] = y[base + i] * (dy[base + i] - d);
-  }
 }
 
 /**
@@ -120,8 +88,18 @@ function softmaxBackwardCpu(args: SoftmaxBackwardArgs<FloatArray>): void {
  * ```
  */
 export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = {
-  gpu: softmaxForward,
-  cpu: softmaxForwardCpu,
+  gpu(ctx, args) {
+    const { rows, n } = args;
+    if (rows === 0 || n === 0) return;
+    FORWARD.run(ctx, { key: {}, bind: { x: args.x, y: args.y }, rows, n });
+  },
+  cpu(args) {
+    const { x, y, rows, n } = args;
+    for (let r = 0; r < rows; r++) {
+      const base = r * n, [m, s] = maxAndSum(x, base, n);
+      for (let i = 0; i < n; i++) y[base + i] = Math.exp(x[base + i] - m) / s;
+    }
+  },
 };
 
 /**
@@ -140,7 +118,22 @@ export const softmaxKernel: Kernel<SoftmaxArgs<Buf>, SoftmaxArgs<FloatArray>> = 
 export const softmaxBackwardKernel: Kernel<
   SoftmaxBackwardArgs<Buf>,
   SoftmaxBackwardArgs<FloatArray>
-> = { gpu: softmaxBackward, cpu: softmaxBackwardCpu };
+> = {
+  gpu(ctx, args) {
+    const { rows, n } = args;
+    if (rows === 0 || n === 0) return;
+    BACKWARD.run(ctx, { key: {}, bind: { y: args.y, dy: args.dy, dx: args.dx }, rows, n });
+  },
+  cpu(args) {
+    const { y, dy, dx, rows, n } = args;
+    for (let r = 0; r < rows; r++) {
+      const base = r * n;
+      let d = 0;
+      for (let i = 0; i < n; i++) d += dy[base + i] * y[base + i];
+      for (let i = 0; i < n; i++) dx[base + i] = y[base + i] * (dy[base + i] - d);
+    }
+  },
+};
 
 // ------------------------------------------------------------ cross-entropy
 
@@ -197,7 +190,7 @@ const CE_BACKWARD = rowProgram({
     "select(0.0, 1.0, i32(i) == t)) * coef, valid);",
 });
 
-/** Arguments of `crossEntropyForward`: buffers for the launcher, arrays for the reference. */
+/** Arguments of `crossEntropyKernel`: buffers for the launcher, arrays for the reference. */
 export interface CrossEntropyArgs<B, I = B> {
   /** Scores, (rows, classes). */
   logits: B;
@@ -218,8 +211,8 @@ export interface CrossEntropyArgs<B, I = B> {
 }
 
 /**
- * Arguments of `crossEntropyBackward`: the forward's but `loss` (`lse` and, for `mean`, `count` as
- * the forward wrote them), plus `dy` and `dlogits`.
+ * Arguments of `crossEntropyBackwardKernel`: the forward's but `loss` (`lse` and, for `mean`,
+ * `count` as the forward wrote them), plus `dy` and `dlogits`.
  */
 export interface CrossEntropyBackwardArgs<B, I = B> extends Omit<CrossEntropyArgs<B, I>, "loss"> {
   /** Gradient of the loss: (1) for `mean`, (rows) for `none`. */
@@ -228,105 +221,11 @@ export interface CrossEntropyBackwardArgs<B, I = B> extends Omit<CrossEntropyArg
   dlogits: B;
 }
 
-// A target outside `[0, classes)` that is not the ignore index gives a NaN loss. Two dispatches
-// for `mean`, one for `none`; no readback.
-function crossEntropyForward(ctx: KernelContext, args: CrossEntropyArgs<Buf>): void {
-  const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
-  if (classes < 1) throw new Error("Cannot take cross-entropy over 0 classes");
-  const mean = reduction === "mean";
-  if (rows === 0) {
-    if (mean) throw new Error("Cannot take the mean cross-entropy of 0 rows");
-    return;
-  }
-  const rowLoss = mean ? ctx.scratch(rows * 4) : args.loss;
-  const bind = { x: args.logits, tg: args.targets, rl: rowLoss, lse: args.lse };
-  const ign = ignoreIndex;
-  CE_ROWS.run(ctx, { key: {}, bind, rows, n: classes, params: { ign, nan: NAN_BITS } });
-  if (!mean) return;
-  const cnt = args.count ?? ctx.scratch(4);
-  const sum = { rl: rowLoss, tg: args.targets, loss: args.loss, cnt };
-  CE_MEAN.run(ctx, { key: {}, bind: sum, rows: 1, n: rows, params: { ign } });
-}
-
-function crossEntropyBackward(
-  ctx: KernelContext,
-  args: CrossEntropyBackwardArgs<Buf>,
-): void {
-  const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
-  if (rows === 0) return;
-  const mean = reduction === "mean";
-  if (mean && !args.count) throw new Error("crossEntropyBackward of a mean needs the count");
-  const bind = {
-    x: args.logits,
-    tg: args.targets,
-    lse: args.lse,
-    dy: args.dy,
-    cnt: mean ? args.count : undefined,
-    dx: args.dlogits,
-  };
-  const params = { ign: ignoreIndex };
-  CE_BACKWARD.run(ctx, { key: { mean }, bind, rows, n: classes, params });
-}
-
 function checkTarget(t: number, r: number, classes: number): void {
   if (!(t >= 0 && t < classes)) {
     throw new Error(
       `Cannot take cross-entropy: target ${t} of row ${r} is outside [0, ${classes})`,
     );
-  }
-}
-
-/** CPU reference of `crossEntropyForward` (throws on a target out of range). */
-function crossEntropyForwardCpu(
-  args: CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>,
-): void {
-  const { logits, targets, loss, lse, count, rows, classes } = args;
-  const { ignoreIndex = -100, reduction = "mean" } = args;
-  if (reduction === "mean" && rows === 0) {
-    throw new Error("Cannot take the mean cross-entropy of 0 rows");
-  }
-  let sum = 0, c = 0;
-  for (let r = 0; r < rows; r++) {
-    const base = r * classes;
-    const [m, s] = maxAndSum(logits, base, classes);
-    const l = lse[r] = m + Math.log(s);
-    const t = targets[r];
-    let v = 0;
-    if (t !== ignoreIndex) {
-      checkTarget(t, r, classes);
-      v = l - logits[base + t];
-      c++;
-    }
-    sum += v;
-    if (reduction === "none") loss[r] = v;
-  }
-  if (reduction === "mean") {
-    loss[0] = c > 0 ? sum / c : 0;
-    if (count) count[0] = c;
-  }
-}
-
-/** CPU reference of `crossEntropyBackward`. */
-function crossEntropyBackwardCpu(
-  args: CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>,
-): void {
-  const { logits, targets, lse, dy, count, dlogits, rows, classes } = args;
-  const { ignoreIndex = -100, reduction = "mean" } = args;
-  if (reduction === "mean" && !count) {
-    throw new Error("crossEntropyBackward of a mean needs the count");
-  }
-  for (let r = 0; r < rows; r++) {
-    const base = r * classes;
-    const t = targets[r];
-    if (t === ignoreIndex) {
-      dlogits.fill(0, base, base + classes);
-      continue;
-    }
-    checkTarget(t, r, classes);
-    const coef = reduction === "mean" ? dy[0] / count![0] : dy[r];
-    for (let i = 0; i < classes; i++) {
-      dlogits[base + i] = (Math.exp(logits[base + i] - lse[r]) - (i === t ? 1 : 0)) * coef;
-    }
   }
 }
 
@@ -348,7 +247,54 @@ function crossEntropyBackwardCpu(
 export const crossEntropyKernel: Kernel<
   CrossEntropyArgs<Buf>,
   CrossEntropyArgs<FloatArray, Int32Array | Uint32Array>
-> = { gpu: crossEntropyForward, cpu: crossEntropyForwardCpu };
+> = {
+  // A target outside `[0, classes)` that is not the ignore index gives a NaN loss. Two dispatches
+  // for `mean`, one for `none`; no readback.
+  gpu(ctx, args) {
+    const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
+    if (classes < 1) throw new Error("Cannot take cross-entropy over 0 classes");
+    const mean = reduction === "mean";
+    if (rows === 0) {
+      if (mean) throw new Error("Cannot take the mean cross-entropy of 0 rows");
+      return;
+    }
+    const rowLoss = mean ? ctx.scratch(rows * 4) : args.loss;
+    const bind = { x: args.logits, tg: args.targets, rl: rowLoss, lse: args.lse };
+    const ign = ignoreIndex;
+    CE_ROWS.run(ctx, { key: {}, bind, rows, n: classes, params: { ign, nan: NAN_BITS } });
+    if (!mean) return;
+    const cnt = args.count ?? ctx.scratch(4);
+    const sum = { rl: rowLoss, tg: args.targets, loss: args.loss, cnt };
+    CE_MEAN.run(ctx, { key: {}, bind: sum, rows: 1, n: rows, params: { ign } });
+  },
+  // Throws on a target out of range.
+  cpu(args) {
+    const { logits, targets, loss, lse, count, rows, classes } = args;
+    const { ignoreIndex = -100, reduction = "mean" } = args;
+    if (reduction === "mean" && rows === 0) {
+      throw new Error("Cannot take the mean cross-entropy of 0 rows");
+    }
+    let sum = 0, c = 0;
+    for (let r = 0; r < rows; r++) {
+      const base = r * classes;
+      const [m, s] = maxAndSum(logits, base, classes);
+      const l = lse[r] = m + Math.log(s);
+      const t = targets[r];
+      let v = 0;
+      if (t !== ignoreIndex) {
+        checkTarget(t, r, classes);
+        v = l - logits[base + t];
+        c++;
+      }
+      sum += v;
+      if (reduction === "none") loss[r] = v;
+    }
+    if (reduction === "mean") {
+      loss[0] = c > 0 ? sum / c : 0;
+      if (count) count[0] = c;
+    }
+  },
+};
 
 /**
  * Gradient of the cross-entropy: `dlogits = (softmax(x_r) - onehot(t_r)) * dy / count` (rows,
@@ -369,4 +315,43 @@ export const crossEntropyKernel: Kernel<
 export const crossEntropyBackwardKernel: Kernel<
   CrossEntropyBackwardArgs<Buf>,
   CrossEntropyBackwardArgs<FloatArray, Int32Array | Uint32Array>
-> = { gpu: crossEntropyBackward, cpu: crossEntropyBackwardCpu };
+> = {
+  gpu(ctx, args) {
+    const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
+    if (rows === 0) return;
+    const mean = reduction === "mean";
+    if (mean && !args.count) {
+      throw new Error("crossEntropyBackwardKernel of a mean needs the count");
+    }
+    const bind = {
+      x: args.logits,
+      tg: args.targets,
+      lse: args.lse,
+      dy: args.dy,
+      cnt: mean ? args.count : undefined,
+      dx: args.dlogits,
+    };
+    const params = { ign: ignoreIndex };
+    CE_BACKWARD.run(ctx, { key: { mean }, bind, rows, n: classes, params });
+  },
+  cpu(args) {
+    const { logits, targets, lse, dy, count, dlogits, rows, classes } = args;
+    const { ignoreIndex = -100, reduction = "mean" } = args;
+    if (reduction === "mean" && !count) {
+      throw new Error("crossEntropyBackwardKernel of a mean needs the count");
+    }
+    for (let r = 0; r < rows; r++) {
+      const base = r * classes;
+      const t = targets[r];
+      if (t === ignoreIndex) {
+        dlogits.fill(0, base, base + classes);
+        continue;
+      }
+      checkTarget(t, r, classes);
+      const coef = reduction === "mean" ? dy[0] / count![0] : dy[r];
+      for (let i = 0; i < classes; i++) {
+        dlogits[base + i] = (Math.exp(logits[base + i] - lse[r]) - (i === t ? 1 : 0)) * coef;
+      }
+    }
+  },
+};
