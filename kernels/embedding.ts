@@ -6,7 +6,7 @@
  * after run.
  * @module
  */
-import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
+import { type Buf, checkLoopBudget, type FloatArray } from "./context.ts";
 import { fillKernel } from "./fill.ts";
 import { type Kernel, program } from "./program.ts";
 

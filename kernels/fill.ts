@@ -3,7 +3,7 @@
  * ranges of buffers. Each kernel file pairs a WGSL launcher with a plain-TypeScript reference.
  * @module
  */
-import { bindingChunks, type Buf, type KernelContext, subRange } from "./context.ts";
+import { bindingChunks, type Buf, subRange } from "./context.ts";
 import { type Kernel, program } from "./program.ts";
 
 const FILL = program({

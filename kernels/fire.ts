@@ -10,7 +10,7 @@
  * derivatives in c and L.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, program, type Scalar } from "./program.ts";
 
 /** Upstream's fixed `init_L`. */

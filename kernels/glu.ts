@@ -7,7 +7,7 @@
  * @module
  */
 import { erf, PHI_WGSL } from "./unary.ts";
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, program } from "./program.ts";
 
 type Key = { hu: number; vec: boolean };

@@ -10,7 +10,7 @@
  * dx = rstd (g - mean_j(g) - xh mean_j(g xh)), dw = sum_rows dy xh, db = sum_rows dy.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, program } from "./program.ts";
 
 /** Invocations per workgroup of the row kernels (one invocation per row). */

@@ -5,7 +5,7 @@
  * Reference: PCG hash (Jarzynski & Olano 2020, "Hash Functions for GPU Rendering"); Box-Muller.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, program } from "./program.ts";
 
 const PCG = /* wgsl */ `
@@ -48,15 +48,6 @@ const NORMAL_AT = program({
   out[i] = p.scale * normal(pcg(h + pcg(pos[b] + pcg(b + pcg(p.seed)))));`,
 });
 
-function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
-  NORMAL_AT.run(ctx, {
-    key: {},
-    bind: { pos: a.pos, out: a.out },
-    params: { H: a.H, seed: a.seed >>> 0, scale: a.scale ?? 1 },
-    count: a.B * a.H,
-  });
-}
-
 /** Arguments of `randomNormalKernel`: noise for (B, T, H) at positions pos0..pos0+T-1. */
 export interface RandomNormalArgs<B> {
   /** Output, (B, T, H). */
@@ -75,7 +66,7 @@ export interface RandomNormalArgs<B> {
   scale?: number;
 }
 
-/** Arguments of `randomNormalAt`: one (H) noise vector per batch row, `out` (B, H). */
+/** Arguments of `randomNormalAtKernel`: one (H) noise vector per batch row, `out` (B, H). */
 export interface RandomNormalAtArgs<B> extends Omit<RandomNormalArgs<B>, "T" | "pos0"> {
   /** Position of each row, (B) u32. */
   pos: B;
@@ -160,8 +151,15 @@ export const randomNormalAtKernel: Kernel<
   RandomNormalAtArgs<Buf>,
   Omit<RandomNormalAtArgs<never>, "pos" | "out"> & { pos: ArrayLike<number>; out: FloatArray }
 > = {
-  gpu: randomNormalAt,
-  cpu: (a) => {
+  gpu(ctx, a) {
+    NORMAL_AT.run(ctx, {
+      key: {},
+      bind: { pos: a.pos, out: a.out },
+      params: { H: a.H, seed: a.seed >>> 0, scale: a.scale ?? 1 },
+      count: a.B * a.H,
+    });
+  },
+  cpu(a) {
     for (let b = 0; b < a.B; b++) noiseRow(a.out, b * a.H, a.H, a.seed, b, a.pos[b], a.scale ?? 1);
   },
 };

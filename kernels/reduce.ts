@@ -5,7 +5,7 @@
  * Reference: d sum / dx = dy per element; d mean / dx = dy / n; d max / dx = dy at the argmax.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, MAP_WG, NEG_BIG, program, rowProgram } from "./program.ts";
 
 /** The reductions over the last axis. */

@@ -12,7 +12,7 @@
  * Reference: online softmax normaliser, Milakov & Gimelshein 2018 (arXiv:1805.02867).
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, NEG_BIG, rowProgram } from "./program.ts";
 
 /** Arguments of `softmaxKernel`: `B` is a buffer for the launcher, an array for the reference. */

@@ -8,7 +8,7 @@
  * under 1.2e-7 for z >= 0 (Press et al., Numerical Recipes, 2nd ed., section 6.2).
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, mapProgram } from "./program.ts";
 
 /** The unary ops. */
