@@ -1045,45 +1045,18 @@ function lengthCode(k: DecodeKey): string {
   return k.lengths ? "let L = lengths[b];" : "let L = p.cacheLen;";
 }
 
-/** What the decoding programs' text depends on: the sizes and layout, then the flags below. */
-type DecodeKey =
-  & Pick<
-    AttentionDecodeArgs<unknown, unknown>,
-    "batch" | "steps" | "heads" | "headDim" | "capacity" | "layout"
-  >
-  & {
-    /** Rotary base, 0 without rotary. */
-    base: number;
-    /** Whether per-row lengths are bound. */
-    lengths: boolean;
-    /** Whether a bias is bound. */
-    bias: boolean;
-    /** Whether the bias has a leading batch dimension. */
-    biasPerRow: boolean;
-    /** Invocations per workgroup (attend). */
-    wg: number;
-  };
-
-// The program key of decoding arguments (buffers only for their presence).
-function decodeKey(
-  a: Omit<AttentionDecodeArgs<unknown, unknown>, "qkv" | "kCache" | "vCache" | "out">,
-  wg: number,
-): DecodeKey {
-  const { batch, steps, heads, headDim, capacity, layout } = a;
-  return {
-    batch,
-    steps,
-    heads,
-    headDim,
-    capacity,
-    layout,
-    base: a.rotary ? a.rotary.base ?? ROTARY_BASE : 0,
-    lengths: !!a.lengths,
-    bias: !!a.bias,
-    biasPerRow: !!a.biasPerRow,
-    wg,
-  };
-}
+/**
+ * What the decoding programs' text depends on: the shape with `seq` the new positions per row,
+ * the cache rows, and which optional bindings are bound.
+ */
+type DecodeKey = ShapeKey & {
+  capacity: number;
+  lengths: boolean;
+  bias: boolean;
+  biasPerRow: boolean;
+  /** Invocations per workgroup (attend). */
+  wg: number;
+};
 
 const DECODE_UNIFORMS = { cacheLen: "u32", offset: "u32", biasStride: "u32" } as const;
 
@@ -1096,7 +1069,7 @@ const APPEND = program({
   workgroup: 64,
   index: "e",
   body: (key: DecodeKey) => {
-    const { steps, heads, headDim: hd, capacity, layout } = key;
+    const { seq: steps, heads, headDim: hd, capacity, layout } = key;
     const half = hd / 2;
     const k = key.base ? f32((-2 / hd) * Math.log2(key.base)) : "";
     const col = (which: number) => qkvColumnCode(layout, heads, hd, which);
@@ -1125,7 +1098,7 @@ const APPEND = program({
 });
 
 function attendBody(a: DecodeKey): string {
-  const { batch, steps, heads, headDim: hd, capacity, layout, wg } = a;
+  const { batch, seq: steps, heads, headDim: hd, capacity, layout, wg } = a;
   const g = new AttnCode(hd);
   const nc = g.nc;
   const hasBias = a.bias;
@@ -1254,7 +1227,14 @@ export const attentionDecodeKernel: Kernel<
       biasStride: a.biasStride ?? a.capacity,
     };
     const wg = ctx.isCpuAdapter ? 8 : 32;
-    const key = decodeKey(a, wg);
+    const key: DecodeKey = {
+      ...shapeKey({ ...a, seq: a.steps }),
+      capacity: a.capacity,
+      lengths: !!a.lengths,
+      bias: !!a.bias,
+      biasPerRow: !!a.biasPerRow,
+      wg,
+    };
     const { qkv, lengths, kCache: kc, vCache: vc } = a;
     const n = a.batch * a.steps * a.heads * a.headDim;
     APPEND.run(ctx, { key, bind: { qkv, lengths, kc, vc }, params, count: n });

@@ -29,7 +29,7 @@ import {
   type KernelContext,
   roundUp,
 } from "./context.ts";
-import { arrayView, type Kernel, program } from "./program.ts";
+import { arrayView, FLAT_TEXTURE_TYPE, type Kernel, program } from "./program.ts";
 
 /** Every variant, in the order `tuneMatmul` tries them (see `MatmulVariant`). */
 export const MATMUL_VARIANTS = [
@@ -421,16 +421,6 @@ const BUFFER = program({
   body: (k) => k.v === "direct" ? directCode(k) : tiledCode(k),
 });
 
-// Whether a storage-buffer variant's dispatch fits the device's workgroup-count limit.
-function bufferFits(
-  ctx: KernelContext,
-  p: MatmulPlan<unknown>,
-  v: BufferVariant,
-): boolean {
-  const [x, y, z] = workgroups(p, v);
-  return x <= ctx.maxWorkgroups && y <= ctx.maxWorkgroups && z <= ctx.maxWorkgroups;
-}
-
 function workgroups(p: MatmulPlan<unknown>, v: BufferVariant): [number, number, number] {
   if (v === "direct") {
     return [Math.ceil(p.n / (DT * DWX)), Math.ceil(p.m / (DT * DWY)), p.batch];
@@ -446,28 +436,21 @@ function matmulBuffer(
   p: MatmulPlan<Buf>,
   v: BufferVariant,
 ): void {
-  const { m, n, k, strideA: sa, strideB: sb, transA, transB, accumulate } = p, sc = m * n;
-  if (v === "buffer128") {
-    const va = vec4Readable(p.a, transA ? m : k, sa), vb = vec4Readable(p.b, transB ? k : n, sb);
-    TILE128.run(ctx, {
-      key: { transA, transB, accumulate, va, vb },
-      bind: { a: p.a, b: p.b, c: p.out },
-      params: { m, n, k, sa, sb, sc },
-      workgroups: workgroups(p, v),
-    });
+  const { m, n, k, strideA: sa, strideB: sb, transA, transB, accumulate } = p;
+  const launch = {
+    bind: { a: p.a, b: p.b, c: p.out },
+    params: { m, n, k, sa, sb, sc: m * n },
+    workgroups: workgroups(p, v),
+  };
+  if (v !== "buffer128") {
+    BUFFER.run(ctx, { key: { v, transA, transB, accumulate }, ...launch });
     return;
   }
-  BUFFER.run(ctx, {
-    key: { v, transA, transB, accumulate },
-    bind: { a: p.a, b: p.b, c: p.out },
-    params: { m, n, k, sa, sb, sc },
-    workgroups: workgroups(p, v),
-  });
+  const va = vec4Readable(p.a, transA ? m : k, sa), vb = vec4Readable(p.b, transB ? k : n, sb);
+  TILE128.run(ctx, { key: { transA, transB, accumulate, va, vb }, ...launch });
 }
 
 // ------------------------------------------------------------ texture variants
-
-const COPY_DST = 0x02;
 
 // Packs E(u, v), at src[z * ls + u * us + v * vs], into texels (x, u, z) = E(u, 4x .. 4x+3),
 // zero where u >= U or v >= V (zeros past K keep the sums exact; past M or N they are harmless).
@@ -547,7 +530,8 @@ function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
   const [w, h] = extents(o, alongK);
   const tex = ctx.scratchTexture(w, h, o.layers);
   const view = arrayView(tex);
-  if (ctx.copyBufferToTexture && (tex.usage & COPY_DST) !== 0 && copyable(o, alongK)) {
+  const copyTo = (tex.usage & GPUTextureUsage.COPY_DST) !== 0;
+  if (ctx.copyBufferToTexture && copyTo && copyable(o, alongK)) {
     const [len, count] = alongK ? [o.k, o.rows] : [o.rows, o.k];
     ctx.copyBufferToTexture(o.src, { bytesPerRow: len * 4, rowsPerImage: count }, tex, [
       len / 4,
@@ -597,10 +581,7 @@ function operands(p: MatmulPlan<Buf>, tile: TextureTile): [Operand, Operand] {
   ];
 }
 
-/**
- * Texel layouts of the two operands: `aK` = A's texels hold 4 consecutive k of one row m (else 4
- * consecutive m of one k), `bK` = B's texels hold 4 consecutive k of one column n (else 4 n).
- */
+/** Texel layouts of the two operands. */
 interface TextureForm {
   /** A texels along k (texel (k/4, m)) instead of along m (texel (m/4, k)). */
   aK: boolean;
@@ -631,11 +612,9 @@ type MainKey = {
   vec: boolean;
 };
 
-const TEX = "texture_storage_2d_array<rgba32float, read>";
-
 const MAIN = program({
   label: (k: MainKey) => `matmul.texture${k.tm}x${k.tn}`,
-  inputs: { ta: TEX, tb: TEX },
+  inputs: { ta: FLAT_TEXTURE_TYPE, tb: FLAT_TEXTURE_TYPE },
   outputs: { c: "C" },
   workgroup: [WGX, 1],
   per: "none",
@@ -748,13 +727,6 @@ ${store.join("\n")}`;
 const FORM_RATE = { FF: 32, TF: 31, FT: 24, TT: 24 };
 const WIDE_ROWS = 2048;
 
-// Whether the texture variant can run a plan with a tile on this device (texture size limits).
-function textureFits(ctx: KernelContext, p: MatmulPlan<unknown>, t: TextureTile): boolean {
-  const sizes = [{ rows: p.m, k: p.k, tile: t.tm }, { rows: p.n, k: p.k, tile: t.tn }];
-  const ok = sizes.every((o) => layoutFits(ctx, o, true) || layoutFits(ctx, o, false));
-  return p.k > 0 && ok && p.batch <= ctx.device.limits.maxTextureArrayLayers;
-}
-
 /** Whether an operand's texture in a layout is within the 2D size limit. */
 function layoutFits(
   ctx: KernelContext,
@@ -799,8 +771,8 @@ export function textureForm(
  * Runs one matmul with the texture variant: fill two textures (copies or pack dispatches), then
  * the main dispatch.
  *
- * `p` must satisfy `textureFits`. The main shader is compiled once per plan, tile and form (sizes
- * are constants), which suits training, where shapes repeat every step.
+ * `p` must satisfy `matmulVariantFits`. The main shader is compiled once per plan, tile and form
+ * (sizes are constants), which suits training, where shapes repeat every step.
  *
  * @example
  * ```ts ignore
@@ -849,8 +821,13 @@ export function matmulVariantFits(
   p: MatmulPlan<unknown>,
   v: MatmulVariant,
 ): boolean {
-  if (isBuffer(v)) return bufferFits(ctx, p, v);
-  return textureFits(ctx, p, tileOf(v)) && p.batch <= ctx.maxWorkgroups;
+  // Storage-buffer variants: the workgroup-count limit; texture variants: the texture size limits.
+  if (isBuffer(v)) return workgroups(p, v).every((d) => d <= ctx.maxWorkgroups);
+  const { tm, tn } = tileOf(v);
+  const sizes = [{ rows: p.m, k: p.k, tile: tm }, { rows: p.n, k: p.k, tile: tn }];
+  const ok = sizes.every((o) => layoutFits(ctx, o, true) || layoutFits(ctx, o, false));
+  const layers = ctx.device.limits.maxTextureArrayLayers;
+  return p.k > 0 && ok && p.batch <= layers && p.batch <= ctx.maxWorkgroups;
 }
 
 /**

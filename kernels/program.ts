@@ -31,7 +31,6 @@ import {
 const XS = 10;
 /** log2 of rows per array layer. */
 const YS = 12;
-const COPY_DST = 0x02;
 
 /** WGSL type of a flat texture binding (read-only storage texture). */
 export const FLAT_TEXTURE_TYPE = "texture_storage_2d_array<rgba32float, read>";
@@ -101,7 +100,7 @@ export function flatTexture(ctx: KernelContext, src: Buf, floats: number): GPUTe
   if (offset % 16 !== 0 || texels * 16 > avail) return null;
   const [w, h, layers] = flatExtents(texels);
   const tex = ctx.scratchTexture(w, h, layers);
-  if ((tex.usage & COPY_DST) === 0) return null;
+  if ((tex.usage & GPUTextureUsage.COPY_DST) === 0) return null;
   const copy = ctx.copyBufferToTexture!.bind(ctx);
   const perLayer = w * h;
   const full = Math.floor(texels / perLayer);
