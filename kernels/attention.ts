@@ -303,12 +303,6 @@ export function attentionKeyTile(
   return 0;
 }
 
-// A numeric tuning override from the context (0 when absent).
-function tuningNumber(tuning: Map<string, string>, key: string): number {
-  const v = Number(tuning.get(key) ?? 0);
-  return Number.isFinite(v) ? v : 0;
-}
-
 // The values attention code depends on, flat (a program key): sizes, layout, rotary base.
 type ShapeKey = Omit<AttentionShape, "rotary"> & {
   /** Rotary base, 0 without rotary. */
@@ -622,7 +616,7 @@ export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArra
   // Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
   gpu(ctx, a) {
     checkAttentionSizes(a, a.seq);
-    const force = tuningNumber(ctx.tuning, "attention.slots");
+    const force = Number(ctx.tuning.get("attention.slots")) || 0;
     const chunks = Math.ceil(a.headDim / 4);
     const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
     const tile = attentionKeyTile(ctx, wg, a.headDim);
@@ -904,8 +898,8 @@ export const attentionBackwardKernel: Kernel<
     const { batch, seq, heads } = a;
     const cpu = ctx.isCpuAdapter;
     const chunks = Math.ceil(a.headDim / 4);
-    const qf = tuningNumber(ctx.tuning, "attention.bwdQuerySlots");
-    const kf = tuningNumber(ctx.tuning, "attention.bwdKeySlots");
+    const qf = Number(ctx.tuning.get("attention.bwdQuerySlots")) || 0;
+    const kf = Number(ctx.tuning.get("attention.bwdKeySlots")) || 0;
     const qt = attentionTiling(cpu, seq, 3 * chunks, 100, qf);
     const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
     const rows = batch * seq * heads * a.headDim;
@@ -920,7 +914,7 @@ export const attentionBackwardKernel: Kernel<
     // rows to scratch, a reduction adds them in order; chunks keep the scratch bounded.
     const per = heads * seq * seq * 4;
     const limit = Math.min(DS_BYTES, ctx.device.limits.maxStorageBufferBindingSize);
-    const force = tuningNumber(ctx.tuning, "attention.dsBatch");
+    const force = Number(ctx.tuning.get("attention.dsBatch")) || 0;
     const nb = !a.dbias
       ? batch
       : Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));

@@ -290,7 +290,6 @@ function reduceSide(
   n: number,
   m: number,
 ): void {
-  if (n % m !== 0) throw new Error(`Cannot broadcast ${m} elements over ${n}: sizes must divide`);
   const rows = n / m;
   const { other: needO, self: needV } = reads(op, side);
   // Split the rows into chunks so that enough invocations run; partial sums are combined in a

@@ -118,14 +118,11 @@ function sliceBlock(s: SliceArgs<unknown>): Block {
   };
 }
 
-/**
- * Arguments of `concatKernel` / `concatBackward`: k tensors viewed as (outer, dims[i], inner)
- * joined along the middle axis into (outer, sum(dims), inner).
- */
+/** Arguments of `concatKernel`: k tensors (outer, dims[i], inner) joined on the middle axis. */
 export interface ConcatArgs<B> {
-  /** The pieces (forward: inputs; backward: their gradients, written). */
+  /** The pieces. */
   parts: B[];
-  /** The joined tensor (forward: output; backward: the output's gradient). */
+  /** The joined tensor. */
   whole: B;
   /** Product of the axes before the joined one. */
   outer: number;
@@ -136,9 +133,6 @@ export interface ConcatArgs<B> {
 }
 
 function concatBlocks(c: ConcatArgs<unknown>): Block[] {
-  if (c.parts.length !== c.dims.length) {
-    throw new Error(`Cannot concat ${c.parts.length} parts with ${c.dims.length} lengths`);
-  }
   const total = c.dims.reduce((x, d) => x + d, 0);
   let off = 0;
   return c.dims.map((d) => {
@@ -316,7 +310,7 @@ function mergePermutation(shape: readonly number[], perm: readonly number[]): Me
   return { shape: merged, perm: groups.map((_, k) => where.get(k)!) };
 }
 
-/** Arguments of `permuteKernel` / `permuteBackward`. */
+/** Arguments of `permuteKernel`. */
 export interface PermuteArgs<B> {
   /** The input (shape). */
   a: B;

@@ -101,29 +101,21 @@ export function flatTexture(ctx: KernelContext, src: Buf, floats: number): GPUTe
   const [w, h, layers] = flatExtents(texels);
   const tex = ctx.scratchTexture(w, h, layers);
   if ((tex.usage & GPUTextureUsage.COPY_DST) === 0) return null;
-  const copy = ctx.copyBufferToTexture!.bind(ctx);
-  const perLayer = w * h;
-  const full = Math.floor(texels / perLayer);
-  if (full > 0) {
-    copy({ buffer, offset }, { bytesPerRow: w * 16, rowsPerImage: h }, tex, [w, h, full]);
-  }
-  const rest = texels - full * perLayer;
+  const full = Math.floor(texels / (w * h)), rest = texels - full * w * h;
   const rows = Math.floor(rest / w), tail = rest - rows * w;
-  let at = offset + full * perLayer * 16;
-  if (rows > 0) {
-    copy({ buffer, offset: at }, { bytesPerRow: w * 16, rowsPerImage: rows }, tex, [w, rows, 1], [
-      0,
-      0,
-      full,
-    ]);
-    at += rows * w * 16;
-  }
-  if (tail > 0) {
-    copy({ buffer, offset: at }, { bytesPerRow: w * 16, rowsPerImage: 1 }, tex, [tail, 1, 1], [
-      0,
-      rows,
-      full,
-    ]);
+  // Whole layers, then whole rows of the last layer, then its partial row: [size, origin].
+  const pieces: [number, number, number][][] = [
+    [[w, h, full], [0, 0, 0]],
+    [[w, rows, 1], [0, 0, full]],
+    [[tail, 1, 1], [0, rows, full]],
+  ];
+  let at = offset;
+  for (const [size, origin] of pieces) {
+    const n = size[0] * size[1] * size[2];
+    if (n === 0) continue;
+    const layout = { bytesPerRow: w * 16, rowsPerImage: size[1] };
+    ctx.copyBufferToTexture!({ buffer, offset: at }, layout, tex, size, origin);
+    at += n * 16;
   }
   return arrayView(tex);
 }
@@ -529,7 +521,6 @@ export function mapProgram<
     code: (key, modes, vec) => prog.code({ ...key, modes, vec }),
     run(ctx, l) {
       const { n } = l;
-      if (n === 0) return;
       let modes = "";
       let vec = n % 4 === 0;
       for (const x of d.inputs) {
@@ -750,7 +741,6 @@ ${st && !k.perRow ? `var<workgroup> sh: array<S, ${k.wg}>;` : ""}`;
   return {
     code: (key, n, layout) => prog.code({ ...key, N: n, ...layout, sg: !!layout.sg }),
     run(ctx, l) {
-      if (l.rows === 0) return;
       const { perRow, wg, sg } = rowLayout(ctx, l.rows, l.n);
       const key = { ...l.key, N: l.n, perRow, wg, sg: !!sg };
       prog.run(ctx, { key, bind: l.bind, params: l.params, count: l.rows });
