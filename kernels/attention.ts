@@ -666,20 +666,16 @@ export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArra
 
 // ------------------------------------------------------------ backward
 
-/** Arguments of `attentionBackwardKernel`: `B` is `Buf` on the GPU, a float array on the CPU. */
-export interface AttentionBackwardArgs<B> extends AttentionShape {
-  /** The forward's fused projection, (batch, seq, 3 * heads * headDim). */
-  qkv: B;
-  /** The forward's output, (batch, seq, heads * headDim). */
-  out: B;
-  /** The forward's saved row log-sum-exp, (batch, heads, seq). */
+/**
+ * Arguments of `attentionBackwardKernel`: the forward's arguments as it ran (`out` its output,
+ * `lse` its saved row log-sum-exp, now required), plus the gradients.
+ */
+export interface AttentionBackwardArgs<B> extends AttentionArgs<B> {
   lse: B;
   /** Gradient of the output, (batch, seq, heads * headDim). */
   dout: B;
   /** Gradient of `qkv` (written, same layout), (batch, seq, 3 * heads * headDim). */
   dqkv: B;
-  /** The forward's bias, (heads, seq, seq), when it had one. */
-  bias?: B;
   /** Gradient of the bias (written, summed over the batch), (heads, seq, seq). */
   dbias?: B;
 }
