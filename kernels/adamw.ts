@@ -154,7 +154,6 @@ export const adamwKernel: Kernel<AdamWArgs<Buf>, AdamWArgs<Float32Array | Float6
       });
     }
   },
-  // In doubles, stored back into the arrays.
   cpu(a) {
     const [bc1, bc2] = biasCorrections(a);
     const scale = clipping(a) ? Math.min(1, a.maxGradNorm! / (a.norm![0] + 1e-6)) : 1;
@@ -320,7 +319,6 @@ export const gradNormKernel: Kernel<GradNormArgs<Buf>, GradNormArgs<Float32Array
         workgroups: [1],
       });
     },
-    // In doubles.
     cpu(a) {
       let s = 0;
       for (let i = 0; i < a.n; i++) s += a.grad[i] * a.grad[i];

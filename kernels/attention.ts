@@ -630,7 +630,6 @@ export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArra
       count: a.batch * a.heads * nqb,
     });
   },
-  // Doubles throughout; accepts float32 or float64 arrays.
   cpu(a) {
     checkAttentionSizes(a, a.seq);
     const { batch, seq, heads, headDim: hd, layout } = a;
@@ -943,7 +942,7 @@ export const attentionBackwardKernel: Kernel<
       count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
     });
   },
-  // CPU reference, in doubles: from the saved `out` and `lse` exactly as the GPU kernels do,
+  // From the saved `out` and `lse` exactly as the GPU kernels do,
   // p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
   cpu(a) {
     checkAttentionSizes(a, a.seq);

@@ -214,7 +214,6 @@ export const embeddingBackwardKernel: Kernel<
       count: vocab * hu,
     });
   },
-  // In doubles.
   cpu(e) {
     const h = e.dim;
     const sums = new Float64Array(e.vocab * h);

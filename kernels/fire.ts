@@ -120,7 +120,7 @@ export const fireKernel: Kernel<
       count: n,
     });
   },
-  // In doubles (c, lMult and positions: any numeric arrays).
+  // c, lMult and positions: any numeric arrays.
   cpu(a) {
     const s = resolveFireSizes(a);
     const c = a.c[0], threshold = Math.abs(a.lMult[0] * s.initL);
@@ -264,7 +264,7 @@ export const fireBackwardKernel: Kernel<
       workgroups: [1],
     });
   },
-  // In doubles, the same derivative conventions.
+  // The same derivative conventions.
   cpu(a) {
     const s = resolveFireSizes(a);
     const c = a.c[0], lv = a.lMult[0] * s.initL, threshold = Math.abs(lv);

@@ -98,7 +98,6 @@ export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = {
       count: g.rows * hu,
     });
   },
-  // In doubles.
   cpu(g) {
     const h = g.half;
     for (let r = 0; r < g.rows; r++) {
@@ -136,7 +135,6 @@ export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<Flo
       count: g.rows * hu,
     });
   },
-  // In doubles.
   cpu(g) {
     const h = g.half;
     for (let r = 0; r < g.rows; r++) {

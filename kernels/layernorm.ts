@@ -186,7 +186,6 @@ export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArra
       count: a.rows,
     });
   },
-  // In doubles.
   cpu(a) {
     checkArgs(a);
     const c = a.cols, eps = a.eps ?? LN_EPS;
@@ -390,7 +389,6 @@ export const layerNormBackwardKernel: Kernel<
     const acc = !!a.accumulate;
     FINAL.run(ctx, { key: { vec, acc }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
   },
-  // In doubles.
   cpu(a) {
     const c = a.cols;
     const dw = new Float64Array(c), db = new Float64Array(c);

@@ -916,10 +916,7 @@ export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>, Matmu
     else matmulTexture(ctx, p, tileOf(v));
     return v;
   },
-  /**
-   * CPU reference of `matmulKernel`, computed in doubles.
-   * Reference: C[z, m, n] = sum_k op(A)[z, m, k] * op(B)[z, k, n].
-   */
+  // Reference: C[z, m, n] = sum_k op(A)[z, m, k] * op(B)[z, k, n].
   cpu(args) {
     const p = resolveMatmul(args);
     const { m: M, n: N, k: K } = p;
