@@ -841,12 +841,6 @@ function tileRate(v: MatmulVariant, k: number): number {
   return v === "texture16x16" ? 30 : v === "texture16x8" ? 23 : v === "texture8x8" ? 21 : 15;
 }
 
-/** CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores). */
-function cpuThreads(): number {
-  const n = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency;
-  return typeof n === "number" && n > 0 ? n : 4;
-}
-
 /**
  * The variant `matmulKernel` runs when nothing was tuned for a shape class. CPU adapters (the
  * texture family): packed textures once the work pays for the two extra dispatches and a compile
@@ -869,11 +863,13 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
       // always qualifies). A workgroup spans WGX tiles along n, and its lanes past N cost like
       // the others: N = 64 pads to 128 columns with 16x16 tiles but to none with 8x8.
       let best: MatmulVariant | null = null, bestCost = Infinity;
+      // The CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores).
+      const threads = navigator.hardwareConcurrency || 4;
       for (const v of MATMUL_VARIANTS.filter((v) => !isBuffer(v)).reverse()) {
         const { tm, tn } = tileOf(v), wide = WGX * tn;
         const groups = Math.ceil(p.m / tm) * Math.ceil(p.n / wide) * p.batch;
         const cost = groups * tm * wide / tileRate(v, p.k);
-        const busy = groups >= 4 * cpuThreads() || v === "texture4x4";
+        const busy = groups >= 4 * threads || v === "texture4x4";
         if (busy && cost < bestCost && matmulVariantFits(ctx, p, v)) [best, bestCost] = [v, cost];
       }
       if (best) return best;
