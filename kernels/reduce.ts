@@ -97,7 +97,7 @@ export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32A
     if (rows === 0) return;
     if (n < 1) throw new Error("Cannot reduce rows of length 0");
     const idx = op === "max" ? args.idx : undefined;
-    if (!args.out && !idx) throw new Error("reduceKernel needs an output");
+    if (!args.out && !idx) throw new Error("A reduction needs an output");
     const key = { op, out: args.out !== undefined, idx: idx !== undefined };
     FORWARD.run(ctx, { key, bind: { x: args.x, out: args.out, idx }, rows, n });
   },
@@ -143,18 +143,14 @@ export const reduceBackwardKernel: Kernel<
   gpu(ctx, args) {
     const { op, rows, n } = args;
     if (rows === 0 || n === 0) return;
-    if (op === "max" && !args.idx) {
-      throw new Error("reduceBackwardKernel of max needs the forward argmax (idx)");
-    }
+    if (op === "max" && !args.idx) throw new Error("Max backward needs the forward argmax (idx)");
     const w = n % 4 === 0 ? 4 : 1;
     const bind = { dy: args.dy, idx: op === "max" ? args.idx : undefined, dx: args.dx };
     BACKWARD.run(ctx, { key: { op, n, w }, bind, count: (rows * n) / w });
   },
   cpu(args) {
     const { op, dy, idx, dx, rows, n } = args;
-    if (op === "max" && !idx) {
-      throw new Error("reduceBackwardKernel of max needs the forward argmax (idx)");
-    }
+    if (op === "max" && !idx) throw new Error("Max backward needs the forward argmax (idx)");
     for (let r = 0; r < rows; r++) {
       const g = op === "mean" ? dy[r] / n : dy[r];
       for (let i = 0; i < n; i++) {

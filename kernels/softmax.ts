@@ -251,7 +251,7 @@ export const crossEntropyKernel: Kernel<
   // A target outside `[0, classes)` that is not the ignore index gives a NaN loss. Two dispatches
   // for `mean`, one for `none`; no readback.
   gpu(ctx, args) {
-    const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
+    const { rows, classes, ignoreIndex: ign = -100, reduction = "mean" } = args;
     if (classes < 1) throw new Error("Cannot take cross-entropy over 0 classes");
     const mean = reduction === "mean";
     if (rows === 0) {
@@ -260,7 +260,6 @@ export const crossEntropyKernel: Kernel<
     }
     const rowLoss = mean ? ctx.scratch(rows * 4) : args.loss;
     const bind = { x: args.logits, tg: args.targets, rl: rowLoss, lse: args.lse };
-    const ign = ignoreIndex;
     CE_ROWS.run(ctx, { key: {}, bind, rows, n: classes, params: { ign, nan: NAN_BITS } });
     if (!mean) return;
     const cnt = args.count ?? ctx.scratch(4);
@@ -320,9 +319,7 @@ export const crossEntropyBackwardKernel: Kernel<
     const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
     if (rows === 0) return;
     const mean = reduction === "mean";
-    if (mean && !args.count) {
-      throw new Error("crossEntropyBackwardKernel of a mean needs the count");
-    }
+    if (mean && !args.count) throw new Error("Mean cross-entropy backward needs the count");
     const bind = {
       x: args.logits,
       tg: args.targets,
@@ -338,7 +335,7 @@ export const crossEntropyBackwardKernel: Kernel<
     const { logits, targets, lse, dy, count, dlogits, rows, classes } = args;
     const { ignoreIndex = -100, reduction = "mean" } = args;
     if (reduction === "mean" && !count) {
-      throw new Error("crossEntropyBackwardKernel of a mean needs the count");
+      throw new Error("Mean cross-entropy backward needs the count");
     }
     for (let r = 0; r < rows; r++) {
       const base = r * classes;
