@@ -3,8 +3,7 @@
  * arena-shaped buffers; `stateDict` gives them per parameter name.
  * @module
  */
-import { adamwKernel } from "../kernels/adamw.ts";
-import { gradNormKernel, gradNormScratch } from "../kernels/grad_norm.ts";
+import { adamwKernel, gradNormKernel, gradNormScratch } from "../kernels/adamw.ts";
 import type { Kernel } from "../kernels/program.ts";
 import type { ParamArena } from "./arena.ts";
 

@@ -62,24 +62,16 @@ const MASKED = "-1.0e30";
 // Throws on unusable attention sizes (`seq`: the new positions when decoding; rotary embedding
 // needs an even head dimension).
 function checkAttentionSizes(
-  batch: number,
+  a: Pick<AttentionShape, "batch" | "heads" | "headDim" | "rotary">,
   seq: number,
-  heads: number,
-  headDim: number,
-  rotary: boolean,
 ): void {
-  const sizes: [string, number][] = [
-    ["batch", batch],
-    ["seq", seq],
-    ["heads", heads],
-    ["headDim", headDim],
-  ];
-  for (const [k, v] of sizes) {
+  const { batch, heads, headDim } = a;
+  for (const [k, v] of Object.entries({ batch, seq, heads, headDim })) {
     if (!Number.isInteger(v) || v < 1) {
       throw new Error(`Attention ${k} must be a positive integer, got ${v}`);
     }
   }
-  if (rotary && headDim % 2 !== 0) {
+  if (a.rotary && headDim % 2 !== 0) {
     throw new Error(`Rotary embedding needs an even head dimension, got ${headDim}`);
   }
 }
@@ -113,6 +105,14 @@ function qkvColumnCode(
 function f32(x: number): string {
   const s = String(Math.fround(x));
   return /[.e]/.test(s) ? s : s + ".0";
+}
+
+// The WGSL head lines of every attention program: the row type, the score scale in log2 units
+// and log2(e).
+function rowHead(hd: number): string {
+  return `alias ROW = ${hd % 4 === 0 ? "vec4f" : "f32"};
+const SCALE = ${f32(Math.LOG2E / Math.sqrt(hd))};
+const LOG2E = ${f32(Math.LOG2E)};`;
 }
 
 // Code-generation helper for one head dimension: a row of hd floats is held as vec4 chunks
@@ -204,12 +204,8 @@ type RowSource = (t: string) => [string, string];
 // WGSL offset expressions of the q, k and v rows of head `h` in batch `b` (WGSL variables in
 // scope): from `qkv` directly, or q and k from the rotated buffer `qk` when rotary is on.
 function rowSources(a: ShapeKey): { q: RowSource; k: RowSource; v: RowSource } {
-  const { batch, seq, heads, headDim: hd, layout } = a;
-  const h3 = 3 * heads * hd;
-  const direct = (which: number): RowSource => (t) => [
-    "qkv",
-    `(b * ${seq}u + ${t}) * ${h3}u + ${qkvColumnCode(layout, heads, hd, which)}`,
-  ];
+  const { batch, seq, heads, headDim: hd } = a;
+  const direct = (which: number): RowSource => (t) => ["qkv", qkvRow(a, which, t)];
   const rot = (which: number): RowSource => (t) => [
     "qk",
     `((${which * batch}u + b) * ${heads}u + h) * ${seq * hd}u + ${t} * ${hd}u`,
@@ -307,17 +303,17 @@ export function attentionKeyTile(
   return 0;
 }
 
-// A numeric tuning override from the context (0 when absent).
-function tuningNumber(tuning: Map<string, string>, key: string): number {
-  const v = Number(tuning.get(key) ?? 0);
-  return Number.isFinite(v) ? v : 0;
-}
-
 // The values attention code depends on, flat (a program key): sizes, layout, rotary base.
 type ShapeKey = Omit<AttentionShape, "rotary"> & {
   /** Rotary base, 0 without rotary. */
   base: number;
 };
+
+// The row inputs a program may read from flat textures: none unless rows are vec4, and the
+// rotated `qk` only with rotary.
+function flatRows<N extends string>(k: ShapeKey, names: N[]): N[] {
+  return k.headDim % 4 === 0 ? names.filter((n) => n !== "qk" || k.base) : [];
+}
 
 // An attention shape as a program key (the rotary offset is a uniform).
 function shapeKey(a: AttentionShape): ShapeKey {
@@ -468,7 +464,7 @@ function rotateChunksCode(
 
 // ------------------------------------------------------------ forward
 
-/** Arguments of `attentionForward`: `B` is `Buf` for the launcher, a float array for the reference. */
+/** Arguments of `attentionKernel`: `B` is `Buf` on the GPU, a float array on the CPU. */
 export interface AttentionArgs<B> extends AttentionShape {
   /** Fused projection, (batch, seq, 3 * heads * headDim), in `layout`. */
   qkv: B;
@@ -583,11 +579,9 @@ const FORWARD = program({
   workgroup: (k: ForwardKey) => k.wg,
   per: "workgroup",
   index: "w",
-  flat: (k) => k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk"] : ["qkv"]) : [],
+  flat: (k) => flatRows(k, ["qkv", "qk"]),
   head: (k) =>
-    `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
-const LOG2E = ${f32(Math.LOG2E)};
+    `${rowHead(k.headDim)}
 const LN2 = ${f32(Math.LN2)};${
       k.tile
         ? `\nvar<workgroup> sk: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;
@@ -596,63 +590,6 @@ var<workgroup> sv: array<vec4f, ${k.tile * Math.ceil(k.headDim / 4)}>;`
     }`,
   body: forwardBody,
 });
-
-// No (B, heads, T, T) tensor is written. On GPUs the key and value rows are staged in workgroup
-// memory a tile at a time (`attentionKeyTile`). Saving the row log-sum-exp rather than the
-// probabilities is T times smaller, and backward recomputes each probability with one dot product
-// while it reads the key rows anyway. With `rotary`, a pre-pass writes rotated q and k to scratch
-// (sin/cos once per row and frequency). Sizes are baked into the shader (one pipeline per shape);
-// the rotary offset is a parameter.
-// Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
-function attentionForward(ctx: KernelContext, a: AttentionArgs<Buf>): void {
-  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
-  const force = tuningNumber(ctx.tuning, "attention.slots");
-  const chunks = Math.ceil(a.headDim / 4);
-  const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
-  const tile = attentionKeyTile(ctx, wg, a.headDim);
-  const nqb = Math.ceil(a.seq / (wg * slots));
-  const rows = a.batch * a.seq * a.heads * a.headDim;
-  const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
-  FORWARD.run(ctx, {
-    key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots, tile },
-    bind: { qkv: a.qkv, qk, bias: a.bias, out: a.out, lse: a.lse },
-    floats: { qkv: 3 * rows, qk: 2 * rows },
-    count: a.batch * a.heads * nqb,
-  });
-}
-
-/** CPU reference of `attentionForward` (doubles throughout; accepts float32 or float64 arrays). */
-function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
-  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
-  const { batch, seq, heads, headDim: hd, layout } = a;
-  const h3 = 3 * heads * hd, H = heads * hd;
-  const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
-  const scale = 1 / Math.sqrt(hd);
-  const s = new Float64Array(seq);
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      const vc = qkvColumn(layout, heads, hd, 2, h);
-      const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
-      for (let i = 0; i < seq; i++) {
-        let m = -Infinity;
-        for (let j = 0; j <= i; j++) {
-          let dot = 0;
-          for (let d = 0; d < hd; d++) dot += qk[qo + i * hd + d] * qk[ko + j * hd + d];
-          s[j] = dot * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
-          m = Math.max(m, s[j]);
-        }
-        let l = 0;
-        for (let j = 0; j <= i; j++) l += s[j] = Math.exp(s[j] - m);
-        for (let d = 0; d < hd; d++) {
-          let acc = 0;
-          for (let j = 0; j <= i; j++) acc += s[j] * a.qkv[(b * seq + j) * h3 + vc + d];
-          a.out[(b * seq + i) * H + h * hd + d] = acc / l;
-        }
-        if (a.lse) a.lse[(b * heads + h) * seq + i] = m + Math.log(l);
-      }
-    }
-  }
-}
 
 /**
  * Causal multi-head self-attention on a fused `qkv` (batch, seq, 3 * heads * headDim):
@@ -670,26 +607,74 @@ function attentionForwardCpu(a: AttentionArgs<FloatArray>): void {
  * ```
  */
 export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArray>> = {
-  gpu: attentionForward,
-  cpu: attentionForwardCpu,
+  // No (B, heads, T, T) tensor is written. On GPUs the key and value rows are staged in workgroup
+  // memory a tile at a time (`attentionKeyTile`). Saving the row log-sum-exp rather than the
+  // probabilities is T times smaller, and backward recomputes each probability with one dot product
+  // while it reads the key rows anyway. With `rotary`, a pre-pass writes rotated q and k to scratch
+  // (sin/cos once per row and frequency). Sizes are baked into the shader (one pipeline per shape);
+  // the rotary offset is a parameter.
+  // Reference: Vaswani et al. 2017 (attention); Dao et al. 2022, FlashAttention (online softmax).
+  gpu(ctx, a) {
+    checkAttentionSizes(a, a.seq);
+    const force = Number(ctx.tuning.get("attention.slots")) || 0;
+    const chunks = Math.ceil(a.headDim / 4);
+    const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
+    const tile = attentionKeyTile(ctx, wg, a.headDim);
+    const nqb = Math.ceil(a.seq / (wg * slots));
+    const rows = a.batch * a.seq * a.heads * a.headDim;
+    const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
+    FORWARD.run(ctx, {
+      key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots, tile },
+      bind: { qkv: a.qkv, qk, bias: a.bias, out: a.out, lse: a.lse },
+      floats: { qkv: 3 * rows, qk: 2 * rows },
+      count: a.batch * a.heads * nqb,
+    });
+  },
+  cpu(a) {
+    checkAttentionSizes(a, a.seq);
+    const { batch, seq, heads, headDim: hd, layout } = a;
+    const h3 = 3 * heads * hd, H = heads * hd;
+    const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
+    const scale = 1 / Math.sqrt(hd);
+    const s = new Float64Array(seq);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const vc = qkvColumn(layout, heads, hd, 2, h);
+        const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
+        for (let i = 0; i < seq; i++) {
+          let m = -Infinity;
+          for (let j = 0; j <= i; j++) {
+            let dot = 0;
+            for (let d = 0; d < hd; d++) dot += qk[qo + i * hd + d] * qk[ko + j * hd + d];
+            s[j] = dot * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
+            m = Math.max(m, s[j]);
+          }
+          let l = 0;
+          for (let j = 0; j <= i; j++) l += s[j] = Math.exp(s[j] - m);
+          for (let d = 0; d < hd; d++) {
+            let acc = 0;
+            for (let j = 0; j <= i; j++) acc += s[j] * a.qkv[(b * seq + j) * h3 + vc + d];
+            a.out[(b * seq + i) * H + h * hd + d] = acc / l;
+          }
+          if (a.lse) a.lse[(b * heads + h) * seq + i] = m + Math.log(l);
+        }
+      }
+    }
+  },
 };
 
 // ------------------------------------------------------------ backward
 
-/** Arguments of `attentionBackward`: `B` is `Buf` for the launcher, a float array for the reference. */
-export interface AttentionBackwardArgs<B> extends AttentionShape {
-  /** The forward's fused projection, (batch, seq, 3 * heads * headDim). */
-  qkv: B;
-  /** The forward's output, (batch, seq, heads * headDim). */
-  out: B;
-  /** The forward's saved row log-sum-exp, (batch, heads, seq). */
+/**
+ * Arguments of `attentionBackwardKernel`: the forward's arguments as it ran (`out` its output,
+ * `lse` its saved row log-sum-exp, now required), plus the gradients.
+ */
+export interface AttentionBackwardArgs<B> extends AttentionArgs<B> {
   lse: B;
   /** Gradient of the output, (batch, seq, heads * headDim). */
   dout: B;
   /** Gradient of `qkv` (written, same layout), (batch, seq, 3 * heads * headDim). */
   dqkv: B;
-  /** The forward's bias, (heads, seq, seq), when it had one. */
-  bias?: B;
   /** Gradient of the bias (written, summed over the batch), (heads, seq, seq). */
   dbias?: B;
 }
@@ -720,9 +705,7 @@ type BackwardKey = ShapeKey & {
 };
 
 const HEAD = (k: BackwardKey) =>
-  /* wgsl */ `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
-const LOG2E = ${f32(Math.LOG2E)};
+  /* wgsl */ `${rowHead(k.headDim)}
 const INV_SQRT = ${f32(1 / Math.sqrt(k.headDim))};`;
 
 const START = (a: ShapeKey, nblk: number, qb: number, nb: number) => /* wgsl */ `
@@ -833,8 +816,7 @@ const QUERY = program({
   workgroup: (k: BackwardKey) => k.wg,
   per: "workgroup",
   index: "w",
-  flat: (k) =>
-    k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk", "o", "dout"] : ["qkv", "o", "dout"]) : [],
+  flat: (k) => flatRows(k, ["qkv", "qk", "o", "dout"]),
   head: HEAD,
   body: queryBody,
 });
@@ -848,7 +830,7 @@ const KEY = program({
   workgroup: (k: BackwardKey) => k.wg,
   per: "workgroup",
   index: "w",
-  flat: (k) => k.headDim % 4 === 0 ? (k.base ? ["qkv", "qk", "dout"] : ["qkv", "dout"]) : [],
+  flat: (k) => flatRows(k, ["qkv", "qk", "dout"]),
   head: HEAD,
   body: keyBody,
 });
@@ -877,114 +859,6 @@ const BIAS_REDUCE = program({
 /** Most bytes of per-batch ds scratch one chunk of the bias gradient uses. */
 const DS_BYTES = 64 << 20;
 
-// Dispatches: the rotary pre-pass (with `rotary`), the query kernel (dq, and D_i = dO_i.O_i), the
-// key kernel (dk, dv), and with `dbias` a fixed-order reduction over the batch of the per-batch ds
-// (B, heads, T, T) that the query kernel wrote (in chunks of batch rows when that scratch would
-// pass 64 MiB, or the `attention.dsBatch` tuning value).
-// Reference: Dao et al. 2022, FlashAttention, Algorithm 4 (backward with recomputation):
-// ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
-function attentionBackward(ctx: KernelContext, a: AttentionBackwardArgs<Buf>): void {
-  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
-  if (a.dbias && !a.bias) throw new Error("Attention backward got dbias without bias");
-  const { batch, seq, heads } = a;
-  const cpu = ctx.isCpuAdapter;
-  const chunks = Math.ceil(a.headDim / 4);
-  const qf = tuningNumber(ctx.tuning, "attention.bwdQuerySlots");
-  const kf = tuningNumber(ctx.tuning, "attention.bwdKeySlots");
-  const qt = attentionTiling(cpu, seq, 3 * chunks, 100, qf);
-  const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
-  const rows = batch * seq * heads * a.headDim;
-  const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
-  const floats = { qkv: 3 * rows, qk: 2 * rows, o: rows, dout: rows };
-  const dd = ctx.scratch(batch * heads * seq * 4);
-  const offset = a.rotary?.offset ?? 0;
-  const shape = shapeKey(a), bias = !!a.bias;
-  const { qkv, lse, dout, dqkv } = a;
-  const qblocks = Math.ceil(seq / (qt.wg * qt.slots));
-  // The bias gradient sums ds over the batch: the query kernel writes ds of a chunk of `nb` batch
-  // rows to scratch, a reduction adds them in order; chunks keep the scratch bounded.
-  const per = heads * seq * seq * 4;
-  const limit = Math.min(DS_BYTES, ctx.device.limits.maxStorageBufferBindingSize);
-  const force = tuningNumber(ctx.tuning, "attention.dsBatch");
-  const nb = !a.dbias
-    ? batch
-    : Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));
-  const ds = a.dbias ? ctx.scratch(nb * per) : undefined;
-  let reuse;
-  for (let b0 = 0; b0 < batch; b0 += nb) {
-    reuse = QUERY.run(ctx, {
-      key: { ...shape, bias, ds: !!ds, ...qt, nb },
-      bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds },
-      floats,
-      reuse,
-      params: { offset, bBase: b0 },
-      count: nb * heads * qblocks,
-    });
-    if (ds) {
-      BIAS_REDUCE.run(ctx, {
-        key: { seq, nb, acc: b0 > 0 },
-        bind: { ds, dbias: a.dbias },
-        params: { rows: batch - b0 },
-        count: per / 4,
-      });
-    }
-  }
-  KEY.run(ctx, {
-    key: { ...shape, bias, ds: false, ...kt, nb: batch },
-    bind: { qkv, qk, dout, lse, dd, bias: a.bias, dqkv },
-    floats,
-    reuse,
-    params: { offset },
-    count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
-  });
-}
-
-// CPU reference, in doubles: from the saved `out` and `lse` exactly as the GPU kernels do,
-// p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
-function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
-  checkAttentionSizes(a.batch, a.seq, a.heads, a.headDim, !!a.rotary);
-  const { batch, seq, heads, headDim: hd, layout } = a;
-  const h3 = 3 * heads * hd, H = heads * hd;
-  const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
-  const dqk = new Float64Array(qk.length);
-  const scale = 1 / Math.sqrt(hd);
-  a.dqkv.fill(0);
-  if (a.dbias) a.dbias.fill(0);
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < heads; h++) {
-      const vc = qkvColumn(layout, heads, hd, 2, h);
-      const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
-      for (let i = 0; i < seq; i++) {
-        const gi = (b * seq + i) * H + h * hd;
-        let di = 0;
-        for (let d = 0; d < hd; d++) di += a.dout[gi + d] * a.out[gi + d];
-        const lse = a.lse[(b * heads + h) * seq + i];
-        for (let j = 0; j <= i; j++) {
-          let s = 0, dp = 0;
-          for (let d = 0; d < hd; d++) {
-            s += qk[qo + i * hd + d] * qk[ko + j * hd + d];
-            dp += a.dout[gi + d] * a.qkv[(b * seq + j) * h3 + vc + d];
-          }
-          s = s * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
-          const p = Math.exp(s - lse);
-          const ds = p * (dp - di);
-          for (let d = 0; d < hd; d++) {
-            dqk[qo + i * hd + d] += ds * qk[ko + j * hd + d] * scale;
-            dqk[ko + j * hd + d] += ds * qk[qo + i * hd + d] * scale;
-            a.dqkv[(b * seq + j) * h3 + vc + d] += p * a.dout[gi + d];
-          }
-          if (a.dbias) a.dbias[(h * seq + i) * seq + j] += ds;
-        }
-      }
-    }
-  }
-  const freqs = rotaryFrequencies(hd, a.rotary);
-  eachQkRow(a, (o, at, pos) => {
-    if (freqs) rotateRow(dqk, o, hd, pos, freqs, true);
-    for (let d = 0; d < hd; d++) a.dqkv[at + d] = dqk[o + d];
-  });
-}
-
 /**
  * Gradient of causal self-attention: `dqkv` (batch, seq, 3 * heads * headDim, same layout) from
  * the forward's `qkv`, `out`, `lse` and `dout`, and the bias gradient summed over the batch.
@@ -1006,12 +880,122 @@ function attentionBackwardCpu(a: AttentionBackwardArgs<FloatArray>): void {
 export const attentionBackwardKernel: Kernel<
   AttentionBackwardArgs<Buf>,
   AttentionBackwardArgs<FloatArray>
-> = { gpu: attentionBackward, cpu: attentionBackwardCpu };
+> = {
+  // Dispatches: the rotary pre-pass (with `rotary`), the query kernel (dq, and D_i = dO_i.O_i),
+  // the key kernel (dk, dv), and with `dbias` a fixed-order reduction over the batch of the
+  // per-batch ds (B, heads, T, T) that the query kernel wrote (in chunks of batch rows when that
+  // scratch would pass 64 MiB, or the `attention.dsBatch` tuning value).
+  // Reference: Dao et al. 2022, FlashAttention, Algorithm 4 (backward with recomputation):
+  // ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
+  gpu(ctx, a) {
+    checkAttentionSizes(a, a.seq);
+    if (a.dbias && !a.bias) throw new Error("Attention backward got dbias without bias");
+    const { batch, seq, heads } = a;
+    const cpu = ctx.isCpuAdapter;
+    const chunks = Math.ceil(a.headDim / 4);
+    const qf = Number(ctx.tuning.get("attention.bwdQuerySlots")) || 0;
+    const kf = Number(ctx.tuning.get("attention.bwdKeySlots")) || 0;
+    const qt = attentionTiling(cpu, seq, 3 * chunks, 100, qf);
+    const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
+    const rows = batch * seq * heads * a.headDim;
+    const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
+    const floats = { qkv: 3 * rows, qk: 2 * rows, o: rows, dout: rows };
+    const dd = ctx.scratch(batch * heads * seq * 4);
+    const offset = a.rotary?.offset ?? 0;
+    const shape = shapeKey(a), bias = !!a.bias;
+    const { qkv, lse, dout, dqkv } = a;
+    const qblocks = Math.ceil(seq / (qt.wg * qt.slots));
+    // The bias gradient sums ds over the batch: the query kernel writes ds of a chunk of `nb` batch
+    // rows to scratch, a reduction adds them in order; chunks keep the scratch bounded.
+    const per = heads * seq * seq * 4;
+    const limit = Math.min(DS_BYTES, ctx.device.limits.maxStorageBufferBindingSize);
+    const force = Number(ctx.tuning.get("attention.dsBatch")) || 0;
+    const nb = !a.dbias
+      ? batch
+      : Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));
+    const ds = a.dbias ? ctx.scratch(nb * per) : undefined;
+    let reuse;
+    for (let b0 = 0; b0 < batch; b0 += nb) {
+      reuse = QUERY.run(ctx, {
+        key: { ...shape, bias, ds: !!ds, ...qt, nb },
+        bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds },
+        floats,
+        reuse,
+        params: { offset, bBase: b0 },
+        count: nb * heads * qblocks,
+      });
+      if (ds) {
+        BIAS_REDUCE.run(ctx, {
+          key: { seq, nb, acc: b0 > 0 },
+          bind: { ds, dbias: a.dbias },
+          params: { rows: batch - b0 },
+          count: per / 4,
+        });
+      }
+    }
+    KEY.run(ctx, {
+      key: { ...shape, bias, ds: false, ...kt, nb: batch },
+      bind: { qkv, qk, dout, lse, dd, bias: a.bias, dqkv },
+      floats,
+      reuse,
+      params: { offset },
+      count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
+    });
+  },
+  // From the saved `out` and `lse` exactly as the GPU kernels do,
+  // p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
+  cpu(a) {
+    checkAttentionSizes(a, a.seq);
+    const { batch, seq, heads, headDim: hd, layout } = a;
+    const h3 = 3 * heads * hd, H = heads * hd;
+    const qk = qkRows(a.qkv, a); // (2, batch, heads, T, hd)
+    const dqk = new Float64Array(qk.length);
+    const scale = 1 / Math.sqrt(hd);
+    a.dqkv.fill(0);
+    if (a.dbias) a.dbias.fill(0);
+    for (let b = 0; b < batch; b++) {
+      for (let h = 0; h < heads; h++) {
+        const vc = qkvColumn(layout, heads, hd, 2, h);
+        const qo = (b * heads + h) * seq * hd, ko = ((batch + b) * heads + h) * seq * hd;
+        for (let i = 0; i < seq; i++) {
+          const gi = (b * seq + i) * H + h * hd;
+          let di = 0;
+          for (let d = 0; d < hd; d++) di += a.dout[gi + d] * a.out[gi + d];
+          const lse = a.lse[(b * heads + h) * seq + i];
+          for (let j = 0; j <= i; j++) {
+            let s = 0, dp = 0;
+            for (let d = 0; d < hd; d++) {
+              s += qk[qo + i * hd + d] * qk[ko + j * hd + d];
+              dp += a.dout[gi + d] * a.qkv[(b * seq + j) * h3 + vc + d];
+            }
+            s = s * scale + (a.bias ? a.bias[(h * seq + i) * seq + j] : 0);
+            const p = Math.exp(s - lse);
+            const ds = p * (dp - di);
+            for (let d = 0; d < hd; d++) {
+              dqk[qo + i * hd + d] += ds * qk[ko + j * hd + d] * scale;
+              dqk[ko + j * hd + d] += ds * qk[qo + i * hd + d] * scale;
+              a.dqkv[(b * seq + j) * h3 + vc + d] += p * a.dout[gi + d];
+            }
+            if (a.dbias) a.dbias[(h * seq + i) * seq + j] += ds;
+          }
+        }
+      }
+    }
+    const freqs = rotaryFrequencies(hd, a.rotary);
+    eachQkRow(a, (o, at, pos) => {
+      if (freqs) rotateRow(dqk, o, hd, pos, freqs, true);
+      for (let d = 0; d < hd; d++) a.dqkv[at + d] = dqk[o + d];
+    });
+  },
+};
 
 // ------------------------------------------------------------ decoding
 
-/** Arguments of `attentionDecodeForward` (`I`: the storage of the per-row lengths). */
-export interface AttentionDecodeArgs<B, I = B> {
+/**
+ * Arguments of `attentionDecodeKernel` (`I`: the storage of the per-row lengths); `batch`,
+ * `heads`, `headDim` and `layout` as in `AttentionShape`.
+ */
+export interface AttentionDecodeArgs<B, I = B> extends Omit<AttentionShape, "seq"> {
   /** Fused projection of the new positions, (batch, steps, 3 * heads * headDim), in `layout`. */
   qkv: B;
   /** Rotated keys, (batch, heads, capacity, headDim); rows at the new positions are written. */
@@ -1034,17 +1018,10 @@ export interface AttentionDecodeArgs<B, I = B> {
   lengths?: I;
   /** Number of positions already cached in every row (when `lengths` is absent). */
   cacheLen: number;
-  /** Batch size. */
-  batch: number;
   /** New positions per row. */
   steps: number;
-  heads: number;
-  /** Per-head dimension. */
-  headDim: number;
   /** Cache rows per (batch, head). */
   capacity: number;
-  /** Column layout of `qkv`. */
-  layout: AttentionLayout;
   /**
    * Rotary embedding of q and k at absolute positions (cache length + t, plus `offset`), when
    * given; the cache then holds rotated keys.
@@ -1057,45 +1034,18 @@ function lengthCode(k: DecodeKey): string {
   return k.lengths ? "let L = lengths[b];" : "let L = p.cacheLen;";
 }
 
-/** What the decoding programs' text depends on: the sizes and layout, then the flags below. */
-type DecodeKey =
-  & Pick<
-    AttentionDecodeArgs<unknown, unknown>,
-    "batch" | "steps" | "heads" | "headDim" | "capacity" | "layout"
-  >
-  & {
-    /** Rotary base, 0 without rotary. */
-    base: number;
-    /** Whether per-row lengths are bound. */
-    lengths: boolean;
-    /** Whether a bias is bound. */
-    bias: boolean;
-    /** Whether the bias has a leading batch dimension. */
-    biasPerRow: boolean;
-    /** Invocations per workgroup (attend). */
-    wg: number;
-  };
-
-// The program key of decoding arguments (buffers only for their presence).
-function decodeKey(
-  a: Omit<AttentionDecodeArgs<unknown, unknown>, "qkv" | "kCache" | "vCache" | "out">,
-  wg: number,
-): DecodeKey {
-  const { batch, steps, heads, headDim, capacity, layout } = a;
-  return {
-    batch,
-    steps,
-    heads,
-    headDim,
-    capacity,
-    layout,
-    base: a.rotary ? a.rotary.base ?? ROTARY_BASE : 0,
-    lengths: !!a.lengths,
-    bias: !!a.bias,
-    biasPerRow: !!a.biasPerRow,
-    wg,
-  };
-}
+/**
+ * What the decoding programs' text depends on: the shape with `seq` the new positions per row,
+ * the cache rows, and which optional bindings are bound.
+ */
+type DecodeKey = ShapeKey & {
+  capacity: number;
+  lengths: boolean;
+  bias: boolean;
+  biasPerRow: boolean;
+  /** Invocations per workgroup (attend). */
+  wg: number;
+};
 
 const DECODE_UNIFORMS = { cacheLen: "u32", offset: "u32", biasStride: "u32" } as const;
 
@@ -1108,7 +1058,7 @@ const APPEND = program({
   workgroup: 64,
   index: "e",
   body: (key: DecodeKey) => {
-    const { steps, heads, headDim: hd, capacity, layout } = key;
+    const { seq: steps, heads, headDim: hd, capacity, layout } = key;
     const half = hd / 2;
     const k = key.base ? f32((-2 / hd) * Math.log2(key.base)) : "";
     const col = (which: number) => qkvColumnCode(layout, heads, hd, which);
@@ -1137,7 +1087,7 @@ const APPEND = program({
 });
 
 function attendBody(a: DecodeKey): string {
-  const { batch, steps, heads, headDim: hd, capacity, layout, wg } = a;
+  const { batch, seq: steps, heads, headDim: hd, capacity, layout, wg } = a;
   const g = new AttnCode(hd);
   const nc = g.nc;
   const hasBias = a.bias;
@@ -1218,9 +1168,7 @@ const ATTEND = program({
   per: "none",
   head: (k) => {
     const nc = Math.ceil(k.headDim / 4);
-    return `alias ROW = ${k.headDim % 4 === 0 ? "vec4f" : "f32"};
-const SCALE = ${f32(Math.LOG2E / Math.sqrt(k.headDim))};
-const LOG2E = ${f32(Math.LOG2E)};
+    return `${rowHead(k.headDim)}
 var<workgroup> sh_m: array<f32, ${k.wg}>;
 var<workgroup> sh_l: array<f32, ${k.wg}>;
 var<workgroup> sh_acc: array<vec4f, ${k.wg * nc}>;`;
@@ -1229,91 +1177,11 @@ var<workgroup> sh_acc: array<vec4f, ${k.wg * nc}>;`;
 });
 
 function check(a: AttentionDecodeArgs<unknown, unknown>): void {
-  checkAttentionSizes(a.batch, a.steps, a.heads, a.headDim, !!a.rotary);
+  checkAttentionSizes(a, a.steps);
   if (!a.lengths && a.cacheLen + a.steps > a.capacity) {
     throw new Error(
       `Attention cache overflow: ${a.cacheLen} cached + ${a.steps} new > capacity ${a.capacity}`,
     );
-  }
-}
-
-// Two dispatches (append, attend). A whole prompt can be prefilled with `steps` = its length and
-// `cacheLen` = 0; equals full causal attention position by position.
-function attentionDecodeForward(ctx: KernelContext, a: AttentionDecodeArgs<Buf>): void {
-  check(a);
-  const params = {
-    cacheLen: a.cacheLen,
-    offset: a.rotary?.offset ?? 0,
-    biasStride: a.biasStride ?? a.capacity,
-  };
-  const wg = ctx.isCpuAdapter ? 8 : 32;
-  const key = decodeKey(a, wg);
-  const { qkv, lengths, kCache: kc, vCache: vc } = a;
-  const n = a.batch * a.steps * a.heads * a.headDim;
-  APPEND.run(ctx, { key, bind: { qkv, lengths, kc, vc }, params, count: n });
-  ATTEND.run(ctx, {
-    key,
-    bind: { qkv, kc, vc, bias: a.bias, lengths, out: a.out },
-    params,
-    workgroups: grid1d(a.batch * a.heads, ctx.maxWorkgroups),
-  });
-}
-
-/** CPU reference of `attentionDecodeForward` (doubles; writes the caches and the output). */
-function attentionDecodeForwardCpu(
-  a: AttentionDecodeArgs<FloatArray, ArrayLike<number>>,
-): void {
-  check(a);
-  const { batch, steps, heads, headDim: hd, capacity, layout } = a;
-  const h3 = 3 * heads * hd, H = heads * hd;
-  const freqs = rotaryFrequencies(hd, a.rotary);
-  const off = a.rotary?.offset ?? 0;
-  const scale = 1 / Math.sqrt(hd);
-  const row = new Float64Array(hd);
-  for (let b = 0; b < batch; b++) {
-    const L = a.lengths ? a.lengths[b] : a.cacheLen;
-    for (let t = 0; t < steps && L + t < capacity; t++) {
-      for (let h = 0; h < heads; h++) {
-        const src = (b * steps + t) * h3;
-        for (let d = 0; d < hd; d++) row[d] = a.qkv[src + qkvColumn(layout, heads, hd, 1, h) + d];
-        if (freqs) rotateRow(row, 0, hd, L + t + off, freqs, false);
-        const o = ((b * heads + h) * capacity + L + t) * hd;
-        for (let d = 0; d < hd; d++) {
-          a.kCache[o + d] = row[d];
-          a.vCache[o + d] = a.qkv[src + qkvColumn(layout, heads, hd, 2, h) + d];
-        }
-      }
-    }
-    for (let t = 0; t < steps; t++) {
-      const pos = L + t, nk = Math.min(pos + 1, capacity);
-      for (let h = 0; h < heads; h++) {
-        const src = (b * steps + t) * h3 + qkvColumn(layout, heads, hd, 0, h);
-        for (let d = 0; d < hd; d++) row[d] = a.qkv[src + d];
-        if (freqs) rotateRow(row, 0, hd, pos + off, freqs, false);
-        const s = new Float64Array(nk);
-        let m = -Infinity;
-        const stride = a.biasStride ?? capacity;
-        const brow = a.biasPerRow
-          ? ((b * heads + h) * steps + t) * stride
-          : (h * steps + t) * stride;
-        for (let j = 0; j < nk; j++) {
-          const ko = ((b * heads + h) * capacity + j) * hd;
-          let dot = 0;
-          for (let d = 0; d < hd; d++) dot += row[d] * a.kCache[ko + d];
-          s[j] = dot * scale + (a.bias ? a.bias[brow + j] : 0);
-          m = Math.max(m, s[j]);
-        }
-        let l = 0;
-        for (let j = 0; j < nk; j++) l += s[j] = Math.exp(s[j] - m);
-        for (let d = 0; d < hd; d++) {
-          let acc = 0;
-          for (let j = 0; j < nk; j++) {
-            acc += s[j] * a.vCache[((b * heads + h) * capacity + j) * hd + d];
-          }
-          a.out[(b * steps + t) * H + h * hd + d] = acc / l;
-        }
-      }
-    }
   }
 }
 
@@ -1337,4 +1205,88 @@ function attentionDecodeForwardCpu(
 export const attentionDecodeKernel: Kernel<
   AttentionDecodeArgs<Buf>,
   AttentionDecodeArgs<FloatArray, ArrayLike<number>>
-> = { gpu: attentionDecodeForward, cpu: attentionDecodeForwardCpu };
+> = {
+  // Two dispatches (append, attend). A whole prompt can be prefilled with `steps` = its length and
+  // `cacheLen` = 0; equals full causal attention position by position.
+  gpu(ctx, a) {
+    check(a);
+    const params = {
+      cacheLen: a.cacheLen,
+      offset: a.rotary?.offset ?? 0,
+      biasStride: a.biasStride ?? a.capacity,
+    };
+    const wg = ctx.isCpuAdapter ? 8 : 32;
+    const key: DecodeKey = {
+      ...shapeKey({ ...a, seq: a.steps }),
+      capacity: a.capacity,
+      lengths: !!a.lengths,
+      bias: !!a.bias,
+      biasPerRow: !!a.biasPerRow,
+      wg,
+    };
+    const { qkv, lengths, kCache: kc, vCache: vc } = a;
+    const n = a.batch * a.steps * a.heads * a.headDim;
+    APPEND.run(ctx, { key, bind: { qkv, lengths, kc, vc }, params, count: n });
+    ATTEND.run(ctx, {
+      key,
+      bind: { qkv, kc, vc, bias: a.bias, lengths, out: a.out },
+      params,
+      workgroups: grid1d(a.batch * a.heads, ctx.maxWorkgroups),
+    });
+  },
+  // Doubles; writes the caches and the output.
+  cpu(a) {
+    check(a);
+    const { batch, steps, heads, headDim: hd, capacity, layout } = a;
+    const h3 = 3 * heads * hd, H = heads * hd;
+    const freqs = rotaryFrequencies(hd, a.rotary);
+    const off = a.rotary?.offset ?? 0;
+    const scale = 1 / Math.sqrt(hd);
+    const row = new Float64Array(hd);
+    for (let b = 0; b < batch; b++) {
+      const L = a.lengths ? a.lengths[b] : a.cacheLen;
+      for (let t = 0; t < steps && L + t < capacity; t++) {
+        for (let h = 0; h < heads; h++) {
+          const src = (b * steps + t) * h3;
+          for (let d = 0; d < hd; d++) row[d] = a.qkv[src + qkvColumn(layout, heads, hd, 1, h) + d];
+          if (freqs) rotateRow(row, 0, hd, L + t + off, freqs, false);
+          const o = ((b * heads + h) * capacity + L + t) * hd;
+          for (let d = 0; d < hd; d++) {
+            a.kCache[o + d] = row[d];
+            a.vCache[o + d] = a.qkv[src + qkvColumn(layout, heads, hd, 2, h) + d];
+          }
+        }
+      }
+      for (let t = 0; t < steps; t++) {
+        const pos = L + t, nk = Math.min(pos + 1, capacity);
+        for (let h = 0; h < heads; h++) {
+          const src = (b * steps + t) * h3 + qkvColumn(layout, heads, hd, 0, h);
+          for (let d = 0; d < hd; d++) row[d] = a.qkv[src + d];
+          if (freqs) rotateRow(row, 0, hd, pos + off, freqs, false);
+          const s = new Float64Array(nk);
+          let m = -Infinity;
+          const stride = a.biasStride ?? capacity;
+          const brow = a.biasPerRow
+            ? ((b * heads + h) * steps + t) * stride
+            : (h * steps + t) * stride;
+          for (let j = 0; j < nk; j++) {
+            const ko = ((b * heads + h) * capacity + j) * hd;
+            let dot = 0;
+            for (let d = 0; d < hd; d++) dot += row[d] * a.kCache[ko + d];
+            s[j] = dot * scale + (a.bias ? a.bias[brow + j] : 0);
+            m = Math.max(m, s[j]);
+          }
+          let l = 0;
+          for (let j = 0; j < nk; j++) l += s[j] = Math.exp(s[j] - m);
+          for (let d = 0; d < hd; d++) {
+            let acc = 0;
+            for (let j = 0; j < nk; j++) {
+              acc += s[j] * a.vCache[((b * heads + h) * capacity + j) * hd + d];
+            }
+            a.out[(b * steps + t) * H + h * hd + d] = acc / l;
+          }
+        }
+      }
+    }
+  },
+};

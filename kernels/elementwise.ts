@@ -11,8 +11,7 @@
  * @module
  */
 import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { mapProgram } from "./_map_rows.ts";
-import { type Kernel, program } from "./program.ts";
+import { type Kernel, mapProgram, program } from "./program.ts";
 
 /** The binary ops. */
 export type BinaryOp = "add" | "sub" | "mul" | "div";
@@ -43,7 +42,7 @@ const ADD_IN_PLACE = mapProgram({
 });
 
 /**
- * Arguments of `binaryForward`: `B` is a buffer for the launcher, an array for the reference.
+ * Arguments of `binaryKernel`: `B` is a buffer for the launcher, an array for the reference.
  * `a` has `na` elements and `b` has `nb`, each `n` (same shape) or a divisor of `n` (a trailing
  * suffix or a scalar, repeated over the leading rows).
  */
@@ -71,27 +70,12 @@ function checkSizes(n: number, na: number, nb: number): void {
   }
 }
 
-function binaryForward(ctx: KernelContext, args: BinaryArgs<Buf>): void {
-  const { n, na = n, nb = n } = args;
-  if (n === 0) return;
-  checkSizes(n, na, nb);
-  const bind = { a: args.a, b: args.b, out: args.out };
-  BINARY.run(ctx, { key: { op: args.op }, bind, n, sizes: { a: na, b: nb } });
-}
-
 /** `x op y` in doubles (the CPU references' arithmetic). */
 function applyBinary(op: BinaryOp, x: number, y: number): number {
   return op === "add" ? x + y : op === "sub" ? x - y : op === "mul" ? x * y : x / y;
 }
 
-/** CPU reference of `binaryForward`. */
-function binaryForwardCpu(args: BinaryArgs<FloatArray>): void {
-  const { op, a, b, out, n, na = n, nb = n } = args;
-  checkSizes(n, na, nb);
-  for (let i = 0; i < n; i++) out[i] = applyBinary(op, a[i % na], b[i % nb]);
-}
-
-/** Arguments of `axpbyForward`: `out = alpha*a + beta*b` over `n` elements (no `b`: `alpha*a`). */
+/** Arguments of `axpbyKernel`: `out = alpha*a + beta*b` over `n` elements (no `b`: `alpha*a`). */
 export interface AxpbyArgs<B> {
   /** First operand, (n). */
   a: B;
@@ -107,24 +91,7 @@ export interface AxpbyArgs<B> {
   beta?: number;
 }
 
-// The factors are uniforms, so changing them per call does not recompile.
-function axpbyForward(ctx: KernelContext, args: AxpbyArgs<Buf>): void {
-  const { n } = args;
-  AXPBY.run(ctx, {
-    key: { two: args.b !== undefined },
-    bind: { a: args.a, b: args.b, out: args.out },
-    n,
-    floats: { alpha: args.alpha, beta: args.beta ?? 1 },
-  });
-}
-
-/** CPU reference of `axpbyForward`. */
-function axpbyForwardCpu(args: AxpbyArgs<FloatArray>): void {
-  const { a, b, out, n, alpha, beta = 1 } = args;
-  for (let i = 0; i < n; i++) out[i] = b ? alpha * a[i] + beta * b[i] : alpha * a[i];
-}
-
-/** Arguments of `addInPlace`: `dst += src` over `n` elements. */
+/** Arguments of `addInPlaceKernel`: `dst += src` over `n` elements. */
 export interface AddInPlaceArgs<B> {
   /** Accumulator, (n); read and written. */
   dst: B;
@@ -132,17 +99,6 @@ export interface AddInPlaceArgs<B> {
   src: B;
   /** Element count. */
   n: number;
-}
-
-function addInPlace(ctx: KernelContext, args: AddInPlaceArgs<Buf>): void {
-  const { n } = args;
-  ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });
-}
-
-/** CPU reference of `addInPlace`. */
-function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
-  const { dst, src, n } = args;
-  for (let i = 0; i < n; i++) dst[i] += src[i];
 }
 
 /**
@@ -160,8 +116,18 @@ function addInPlaceCpu(args: AddInPlaceArgs<FloatArray>): void {
  * ```
  */
 export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = {
-  gpu: binaryForward,
-  cpu: binaryForwardCpu,
+  gpu(ctx, args) {
+    const { n, na = n, nb = n } = args;
+    if (n === 0) return;
+    checkSizes(n, na, nb);
+    const bind = { a: args.a, b: args.b, out: args.out };
+    BINARY.run(ctx, { key: { op: args.op }, bind, n, sizes: { a: na, b: nb } });
+  },
+  cpu(args) {
+    const { op, a, b, out, n, na = n, nb = n } = args;
+    checkSizes(n, na, nb);
+    for (let i = 0; i < n; i++) out[i] = applyBinary(op, a[i % na], b[i % nb]);
+  },
 };
 
 /**
@@ -177,8 +143,20 @@ export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = {
  * ```
  */
 export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = {
-  gpu: axpbyForward,
-  cpu: axpbyForwardCpu,
+  // The factors are uniforms, so changing them per call does not recompile.
+  gpu(ctx, args) {
+    const { n } = args;
+    AXPBY.run(ctx, {
+      key: { two: args.b !== undefined },
+      bind: { a: args.a, b: args.b, out: args.out },
+      n,
+      floats: { alpha: args.alpha, beta: args.beta ?? 1 },
+    });
+  },
+  cpu(args) {
+    const { a, b, out, n, alpha, beta = 1 } = args;
+    for (let i = 0; i < n; i++) out[i] = b ? alpha * a[i] + beta * b[i] : alpha * a[i];
+  },
 };
 
 /**
@@ -194,13 +172,19 @@ export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = {
  * ```
  */
 export const addInPlaceKernel: Kernel<AddInPlaceArgs<Buf>, AddInPlaceArgs<FloatArray>> = {
-  gpu: addInPlace,
-  cpu: addInPlaceCpu,
+  gpu(ctx, args) {
+    const { n } = args;
+    ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });
+  },
+  cpu(args) {
+    const { dst, src, n } = args;
+    for (let i = 0; i < n; i++) dst[i] += src[i];
+  },
 };
 
 /**
- * Arguments of `binaryBackward`: operands (read by mul/div only) and sizes as in `BinaryArgs`,
- * gradients for the wanted operands.
+ * Arguments of `binaryBackwardKernel`: operands (read by mul/div only) and sizes as in
+ * `BinaryArgs`, gradients for the wanted operands.
  */
 export interface BinaryBackwardArgs<B> extends Omit<BinaryArgs<B>, "out"> {
   /** Gradient of the output, (n). */
@@ -294,35 +278,6 @@ const SUM = program({
   out[j] = ${(k.side === "a" ? SUM_A : SUM_B)[k.op][1]};`,
 });
 
-// Sums over broadcast rows in a fixed order (no atomics), so results are bit-identical run to run.
-function binaryBackward(ctx: KernelContext, args: BinaryBackwardArgs<Buf>): void {
-  const { op, n, na = n, nb = n } = args;
-  const fullA = args.da && na === n, fullB = args.db && nb === n;
-  if (fullA || fullB) {
-    const needX = fullB && (op === "mul" || op === "div");
-    const needY = (fullA && (op === "mul" || op === "div")) || (fullB && op === "div");
-    const bind = {
-      g: args.dy,
-      x: needX ? args.a : undefined,
-      y: needY ? args.b : undefined,
-      da: fullA ? args.da : undefined,
-      db: fullB ? args.db : undefined,
-    };
-    FULL.run(ctx, {
-      key: { op, fullA: !!fullA, fullB: !!fullB },
-      bind,
-      n,
-      sizes: { x: na, y: nb },
-    });
-  }
-  if (args.da && na < n) {
-    reduceSide(ctx, op, "a", args.dy, args.b, args.a, args.da, n, na);
-  }
-  if (args.db && nb < n) {
-    reduceSide(ctx, op, "b", args.dy, args.a, args.b, args.db, n, nb);
-  }
-}
-
 /** Sums the gradient of a broadcast operand (`m` elements) over the `n / m` rows. */
 function reduceSide(
   ctx: KernelContext,
@@ -335,7 +290,6 @@ function reduceSide(
   n: number,
   m: number,
 ): void {
-  if (n % m !== 0) throw new Error(`Cannot broadcast ${m} elements over ${n}: sizes must divide`);
   const rows = n / m;
   const { other: needO, self: needV } = reads(op, side);
   // Split the rows into chunks so that enough invocations run; partial sums are combined in a
@@ -353,26 +307,6 @@ function reduceSide(
   SUM.run(ctx, { key: { op, side }, bind: sum, params: { chunks: c }, count: m });
 }
 
-/** CPU reference of `binaryBackward` (sums in doubles, row by row). */
-function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
-  const { op, a, b, dy, da, db, n, na = n, nb = n } = args;
-  if (da) da.fill(0, 0, na);
-  if (db) db.fill(0, 0, nb);
-  // Accumulate in a double buffer so float32 outputs round once.
-  const sa = da ? new Float64Array(na) : null, sb = db ? new Float64Array(nb) : null;
-  for (let i = 0; i < n; i++) {
-    const g = dy[i], x = a[i % na], y = b[i % nb];
-    if (sa) {
-      sa[i % na] += op === "add" || op === "sub" ? g : op === "mul" ? g * y : g / y;
-    }
-    if (sb) {
-      sb[i % nb] += op === "add" ? g : op === "sub" ? -g : op === "mul" ? g * x : -g * x / (y * y);
-    }
-  }
-  if (da && sa) da.set(sa);
-  if (db && sb) db.set(sb);
-}
-
 /**
  * Gradients of `a op b` for the operands asked for (`da` (na), `db` (nb)); a broadcast operand's
  * gradient is summed over the rows it was repeated across.
@@ -388,4 +322,58 @@ function binaryBackwardCpu(args: BinaryBackwardArgs<FloatArray>): void {
  * ```
  */
 export const binaryBackwardKernel: Kernel<BinaryBackwardArgs<Buf>, BinaryBackwardArgs<FloatArray>> =
-  { gpu: binaryBackward, cpu: binaryBackwardCpu };
+  {
+    // Sums over broadcast rows in a fixed order (no atomics): bit-identical run to run.
+    gpu(ctx, args) {
+      const { op, n, na = n, nb = n } = args;
+      const fullA = args.da && na === n, fullB = args.db && nb === n;
+      if (fullA || fullB) {
+        const needX = fullB && (op === "mul" || op === "div");
+        const needY = (fullA && (op === "mul" || op === "div")) || (fullB && op === "div");
+        const bind = {
+          g: args.dy,
+          x: needX ? args.a : undefined,
+          y: needY ? args.b : undefined,
+          da: fullA ? args.da : undefined,
+          db: fullB ? args.db : undefined,
+        };
+        FULL.run(ctx, {
+          key: { op, fullA: !!fullA, fullB: !!fullB },
+          bind,
+          n,
+          sizes: { x: na, y: nb },
+        });
+      }
+      if (args.da && na < n) {
+        reduceSide(ctx, op, "a", args.dy, args.b, args.a, args.da, n, na);
+      }
+      if (args.db && nb < n) {
+        reduceSide(ctx, op, "b", args.dy, args.a, args.b, args.db, n, nb);
+      }
+    },
+    // Sums in doubles, row by row.
+    cpu(args) {
+      const { op, a, b, dy, da, db, n, na = n, nb = n } = args;
+      if (da) da.fill(0, 0, na);
+      if (db) db.fill(0, 0, nb);
+      // Accumulate in a double buffer so float32 outputs round once.
+      const sa = da ? new Float64Array(na) : null, sb = db ? new Float64Array(nb) : null;
+      for (let i = 0; i < n; i++) {
+        const g = dy[i], x = a[i % na], y = b[i % nb];
+        if (sa) {
+          sa[i % na] += op === "add" || op === "sub" ? g : op === "mul" ? g * y : g / y;
+        }
+        if (sb) {
+          sb[i % nb] += op === "add"
+            ? g
+            : op === "sub"
+            ? -g
+            : op === "mul"
+            ? g * x
+            : -g * x / (y * y);
+        }
+      }
+      if (da && sa) da.set(sa);
+      if (db && sb) db.set(sb);
+    },
+  };

@@ -6,7 +6,7 @@
  * after run.
  * @module
  */
-import { type Buf, checkLoopBudget, type FloatArray, type KernelContext } from "./context.ts";
+import { type Buf, checkLoopBudget, type FloatArray } from "./context.ts";
 import { fillKernel } from "./fill.ts";
 import { type Kernel, program } from "./program.ts";
 
@@ -26,7 +26,7 @@ const FORWARD = program({
   out[i] = v;`,
 });
 
-/** Arguments of `embeddingForward` (`I`: the storage of the ids). */
+/** Arguments of `embeddingKernel` (`I`: the storage of the ids). */
 export interface EmbeddingArgs<B, I = B> {
   /** The table, (V, H). */
   table: B;
@@ -40,27 +40,6 @@ export interface EmbeddingArgs<B, I = B> {
   vocab: number;
   /** Row width H. */
   dim: number;
-}
-
-// V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
-function embeddingForward(ctx: KernelContext, e: EmbeddingArgs<Buf>): void {
-  const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
-  FORWARD.run(ctx, {
-    key: { hu, vec },
-    bind: { table: e.table, ids: e.ids, out: e.out },
-    params: { vocab: e.vocab },
-    count: e.n * hu,
-  });
-}
-
-/** CPU reference of `embeddingForward`. */
-function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Array>): void {
-  const h = e.dim;
-  for (let i = 0; i < e.n; i++) {
-    const id = e.ids[i];
-    const valid = Number.isInteger(id) && id >= 0 && id < e.vocab;
-    for (let j = 0; j < h; j++) e.out[i * h + j] = valid ? e.table[id * h + j] : 0;
-  }
 }
 
 /**
@@ -79,7 +58,26 @@ function embeddingForwardCpu(e: EmbeddingArgs<FloatArray, Int32Array | Uint32Arr
 export const embeddingKernel: Kernel<
   EmbeddingArgs<Buf>,
   EmbeddingArgs<FloatArray, Int32Array | Uint32Array>
-> = { gpu: embeddingForward, cpu: embeddingForwardCpu };
+> = {
+  // V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
+  gpu(ctx, e) {
+    const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
+    FORWARD.run(ctx, {
+      key: { hu, vec },
+      bind: { table: e.table, ids: e.ids, out: e.out },
+      params: { vocab: e.vocab },
+      count: e.n * hu,
+    });
+  },
+  cpu(e) {
+    const h = e.dim;
+    for (let i = 0; i < e.n; i++) {
+      const id = e.ids[i];
+      const valid = Number.isInteger(id) && id >= 0 && id < e.vocab;
+      for (let j = 0; j < h; j++) e.out[i * h + j] = valid ? e.table[id * h + j] : 0;
+    }
+  },
+};
 
 const WG_ID = 64;
 
@@ -159,7 +157,7 @@ const SUM = program({
   dTable[i] = ${k.acc ? "dTable[i] + s" : "s"};`,
 });
 
-/** Arguments of `embeddingBackward`: the forward's ids and sizes, and the gradients. */
+/** Arguments of `embeddingBackwardKernel`: the forward's ids and sizes, and the gradients. */
 export interface EmbeddingBackwardArgs<B, I = B>
   extends Omit<EmbeddingArgs<B, I>, "table" | "out"> {
   /** Gradient of the output, (N, H). */
@@ -168,51 +166,6 @@ export interface EmbeddingBackwardArgs<B, I = B>
   dTable: B;
   /** Add into `dTable` instead of overwriting it. */
   accumulate?: boolean;
-}
-
-// Four dispatches, no atomics: count positions per id, prefix-sum the counts, list each id's
-// positions in ascending order (a counting sort), then per (id, column) sum the gradient rows of
-// those positions in that order. Scratch: 4 (2V + N + 1) bytes.
-function embeddingBackward(ctx: KernelContext, e: EmbeddingBackwardArgs<Buf>): void {
-  if (e.vocab * e.dim === 0) return;
-  // The count and place passes walk every position in one invocation per id.
-  checkLoopBudget(
-    ctx,
-    e.n,
-    `Embedding backward over ${e.n} positions (lower the microbatch: impl.microbatch_size)`,
-  );
-  const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
-  const { ids, vocab } = e;
-  const counts = ctx.scratch(vocab * 4);
-  const offsets = ctx.scratch((vocab + 1) * 4);
-  const order = ctx.scratch(Math.max(1, e.n) * 4);
-  const positions = { positions: e.n };
-  if (e.n > 0) {
-    COUNT.run(ctx, { key: {}, bind: { ids, counts }, params: positions, count: vocab });
-    SCAN.run(ctx, { key: { vocab }, bind: { counts, offsets }, workgroups: [1] });
-    PLACE.run(ctx, { key: {}, bind: { ids, offsets, order }, params: positions, count: vocab });
-  } else fillKernel.gpu(ctx, { out: offsets, n: vocab + 1, value: 0, dtype: "u32" });
-  SUM.run(ctx, {
-    key: { hu, vec, acc: e.accumulate ?? false },
-    bind: { dOut: e.dOut, offsets, order, dTable: e.dTable },
-    count: vocab * hu,
-  });
-}
-
-/** CPU reference of `embeddingBackward`, in doubles. */
-function embeddingBackwardCpu(
-  e: EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>,
-): void {
-  const h = e.dim;
-  const sums = new Float64Array(e.vocab * h);
-  for (let i = 0; i < e.n; i++) {
-    const id = e.ids[i];
-    if (!(id >= 0 && id < e.vocab)) continue;
-    for (let j = 0; j < h; j++) sums[id * h + j] += e.dOut[i * h + j];
-  }
-  for (let k = 0; k < e.vocab * h; k++) {
-    e.dTable[k] = e.accumulate ? e.dTable[k] + sums[k] : sums[k];
-  }
 }
 
 /**
@@ -232,4 +185,45 @@ function embeddingBackwardCpu(
 export const embeddingBackwardKernel: Kernel<
   EmbeddingBackwardArgs<Buf>,
   EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>
-> = { gpu: embeddingBackward, cpu: embeddingBackwardCpu };
+> = {
+  // Four dispatches, no atomics: count positions per id, prefix-sum the counts, list each id's
+  // positions in ascending order (a counting sort), then per (id, column) sum the gradient rows of
+  // those positions in that order. Scratch: 4 (2V + N + 1) bytes.
+  gpu(ctx, e) {
+    if (e.vocab * e.dim === 0) return;
+    // The count and place passes walk every position in one invocation per id.
+    checkLoopBudget(
+      ctx,
+      e.n,
+      `Embedding backward over ${e.n} positions (lower the microbatch: impl.microbatch_size)`,
+    );
+    const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
+    const { ids, vocab } = e;
+    const counts = ctx.scratch(vocab * 4);
+    const offsets = ctx.scratch((vocab + 1) * 4);
+    const order = ctx.scratch(Math.max(1, e.n) * 4);
+    const positions = { positions: e.n };
+    if (e.n > 0) {
+      COUNT.run(ctx, { key: {}, bind: { ids, counts }, params: positions, count: vocab });
+      SCAN.run(ctx, { key: { vocab }, bind: { counts, offsets }, workgroups: [1] });
+      PLACE.run(ctx, { key: {}, bind: { ids, offsets, order }, params: positions, count: vocab });
+    } else fillKernel.gpu(ctx, { out: offsets, n: vocab + 1, value: 0, dtype: "u32" });
+    SUM.run(ctx, {
+      key: { hu, vec, acc: e.accumulate ?? false },
+      bind: { dOut: e.dOut, offsets, order, dTable: e.dTable },
+      count: vocab * hu,
+    });
+  },
+  cpu(e) {
+    const h = e.dim;
+    const sums = new Float64Array(e.vocab * h);
+    for (let i = 0; i < e.n; i++) {
+      const id = e.ids[i];
+      if (!(id >= 0 && id < e.vocab)) continue;
+      for (let j = 0; j < h; j++) sums[id * h + j] += e.dOut[i * h + j];
+    }
+    for (let k = 0; k < e.vocab * h; k++) {
+      e.dTable[k] = e.accumulate ? e.dTable[k] + sums[k] : sums[k];
+    }
+  },
+};

@@ -3,7 +3,7 @@
  * ranges of buffers. Each kernel file pairs a WGSL launcher with a plain-TypeScript reference.
  * @module
  */
-import { bindingChunks, type Buf, type KernelContext, subRange } from "./context.ts";
+import { bindingChunks, type Buf, subRange } from "./context.ts";
 import { type Kernel, program } from "./program.ts";
 
 const FILL = program({
@@ -22,7 +22,7 @@ const COPY = program({
   body: () => "out[i] = a[i];",
 });
 
-/** Arguments of `fill`: `B` is `GPUBuffer` for the launcher, a typed array for the reference. */
+/** Arguments of `fillKernel`: `B` is `GPUBuffer` on the GPU, a typed array on the CPU. */
 export interface FillArgs<B> {
   /** Destination, (n). */
   out: B;
@@ -38,33 +38,11 @@ function bitsOf(value: number, dtype: "f32" | "i32" | "u32" = "f32"): number {
   return new Uint32Array(new Int32Array([value]).buffer)[0];
 }
 
-/** Sets `n` elements of a buffer to one value. */
-function fill(ctx: KernelContext, a: FillArgs<Buf>): void {
-  const chunks = bindingChunks(ctx, a.n);
-  for (const [start, count] of chunks) {
-    const out = chunks.length > 1 ? subRange(a.out, start, count) : a.out;
-    FILL.run(ctx, { key: {}, bind: { out }, params: { bits: bitsOf(a.value, a.dtype) }, count });
-  }
-}
-
-/** CPU reference of `fill`. */
-function fillCpu(a: FillArgs<Float32Array | Int32Array | Uint32Array>): void {
-  a.out.fill(a.value, 0, a.n);
-}
-
-/** Arguments of `copy`: the first `n` 4-byte elements (of any type) of `a` into `out`. */
+/** Arguments of `copyKernel`: the first `n` 4-byte elements (of any type) of `a` into `out`. */
 export interface CopyArgs<B> {
   a: B;
   out: B;
   n: number;
-}
-
-function copy(ctx: KernelContext, c: CopyArgs<Buf>): void {
-  COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, count: c.n });
-}
-
-function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
-  c.out.set(c.a.subarray(0, c.n));
 }
 
 /**
@@ -80,7 +58,24 @@ function copyCpu(c: CopyArgs<Float32Array | Int32Array | Uint32Array>): void {
  * ```
  */
 export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Array | Uint32Array>> =
-  { gpu: fill, cpu: fillCpu };
+  {
+    /** Sets `n` elements of a buffer to one value. */
+    gpu(ctx, a) {
+      const chunks = bindingChunks(ctx, a.n);
+      for (const [start, count] of chunks) {
+        const out = chunks.length > 1 ? subRange(a.out, start, count) : a.out;
+        FILL.run(ctx, {
+          key: {},
+          bind: { out },
+          params: { bits: bitsOf(a.value, a.dtype) },
+          count,
+        });
+      }
+    },
+    cpu(a) {
+      a.out.fill(a.value, 0, a.n);
+    },
+  };
 
 /**
  * Copies the first `n` 4-byte elements of `a` into `out`.
@@ -95,4 +90,11 @@ export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Arra
  * ```
  */
 export const copyKernel: Kernel<CopyArgs<Buf>, CopyArgs<Float32Array | Int32Array | Uint32Array>> =
-  { gpu: copy, cpu: copyCpu };
+  {
+    gpu(ctx, c) {
+      COPY.run(ctx, { key: {}, bind: { a: c.a, out: c.out }, count: c.n });
+    },
+    cpu(c) {
+      c.out.set(c.a.subarray(0, c.n));
+    },
+  };

@@ -10,7 +10,7 @@
  * derivatives in c and L.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, program, type Scalar } from "./program.ts";
 
 /** Upstream's fixed `init_L`. */
@@ -58,7 +58,7 @@ interface FireSizes {
   eps?: number;
 }
 
-/** Arguments of `fireForward`: `B` is `Buf` for the launcher, a typed array for the reference. */
+/** Arguments of `fireKernel`: `B` is `Buf` for the launcher, a typed array for the reference. */
 export interface FireArgs<B> extends FireSizes {
   /** The learnable scale c, (1). */
   c: B;
@@ -90,34 +90,6 @@ function fireParams(s: Required<FireSizes>): Record<keyof typeof FIRE_UNIFORMS, 
   return { cols: s.seq, rowStart: s.rowStart, initL: s.initL, eps: s.eps };
 }
 
-// Every entry is computed, also those above the diagonal that causal attention masks later (as
-// upstream does). One dispatch; sizes travel as uniforms.
-function fireForward(ctx: KernelContext, args: FireArgs<Buf>): void {
-  const s = resolveFireSizes(args);
-  const n = s.rows * s.seq;
-  FORWARD.run(ctx, {
-    key: {},
-    bind: { c: args.c, lm: args.lMult, pos: args.positions, out: args.out },
-    params: fireParams(s),
-    count: n,
-  });
-}
-
-/** CPU reference of `fireForward`, in doubles (c, lMult and positions: any numeric arrays). */
-function fireForwardCpu(
-  a: Omit<FireArgs<ArrayLike<number>>, "out"> & { out: FloatArray },
-): void {
-  const s = resolveFireSizes(a);
-  const c = a.c[0], threshold = Math.abs(a.lMult[0] * s.initL);
-  for (let r = 0; r < s.rows; r++) {
-    const pi = a.positions[s.rowStart + r];
-    const den = Math.log(Math.abs(c * Math.max(pi, threshold)) + 1) + s.eps;
-    for (let j = 0; j < s.seq; j++) {
-      a.out[r * s.seq + j] = Math.log(Math.abs(c * (pi - a.positions[j])) + 1) / den;
-    }
-  }
-}
-
 /**
  * FIRE's normalised distances (R, S) for query positions i = rowStart + r:
  * `out[r, j] = log(|c (p_i - p_j)| + 1) / (log(|c max(p_i, |L init_L|)| + 1) + eps)`.
@@ -135,7 +107,32 @@ function fireForwardCpu(
 export const fireKernel: Kernel<
   FireArgs<Buf>,
   Omit<FireArgs<ArrayLike<number>>, "out"> & { out: FloatArray }
-> = { gpu: fireForward, cpu: fireForwardCpu };
+> = {
+  // Every entry is computed, also those above the diagonal that causal attention masks later (as
+  // upstream does). One dispatch; sizes travel as uniforms.
+  gpu(ctx, args) {
+    const s = resolveFireSizes(args);
+    const n = s.rows * s.seq;
+    FORWARD.run(ctx, {
+      key: {},
+      bind: { c: args.c, lm: args.lMult, pos: args.positions, out: args.out },
+      params: fireParams(s),
+      count: n,
+    });
+  },
+  // c, lMult and positions: any numeric arrays.
+  cpu(a) {
+    const s = resolveFireSizes(a);
+    const c = a.c[0], threshold = Math.abs(a.lMult[0] * s.initL);
+    for (let r = 0; r < s.rows; r++) {
+      const pi = a.positions[s.rowStart + r];
+      const den = Math.log(Math.abs(c * Math.max(pi, threshold)) + 1) + s.eps;
+      for (let j = 0; j < s.seq; j++) {
+        a.out[r * s.seq + j] = Math.log(Math.abs(c * (pi - a.positions[j])) + 1) / den;
+      }
+    }
+  },
+};
 
 const WG = 64;
 
@@ -215,7 +212,7 @@ const SUM = program({
   }`,
 });
 
-/** Arguments of `fireBackward`: the forward's but `out`, and the gradients. */
+/** Arguments of `fireBackwardKernel`: the forward's but `out`, and the gradients. */
 export interface FireBackwardArgs<B> extends Omit<FireArgs<B>, "out"> {
   /** Gradient of the distances, (R, S). */
   dOut: B;
@@ -223,55 +220,6 @@ export interface FireBackwardArgs<B> extends Omit<FireArgs<B>, "out"> {
   dc: B;
   /** Gradient of `L_multiplier`, (1) (overwritten). */
   dLMult: B;
-}
-
-// A workgroup per row reduces that row (the normaliser depends on the row only, so each row needs
-// two sums), then one workgroup adds the rows in a fixed order. Derivatives follow PyTorch
-// autograd: d|x|/dx = sign(x) (0 at 0); max(p_i, T) sends the gradient to the larger side, half
-// to each on a tie.
-function fireBackward(ctx: KernelContext, args: FireBackwardArgs<Buf>): void {
-  const s = resolveFireSizes(args);
-  const partial = ctx.scratch(Math.max(8, s.rows * 8));
-  const some = s.rows > 0 && s.seq > 0; // else the sum pass writes zeros
-  if (some) {
-    const bind = { c: args.c, lm: args.lMult, pos: args.positions, dd: args.dOut, partial };
-    ROWS.run(ctx, { key: {}, bind, params: fireParams(s), count: s.rows });
-  }
-  SUM.run(ctx, {
-    key: {},
-    bind: { partial, dc: args.dc, dl: args.dLMult },
-    params: { rows: some ? s.rows : 0 },
-    workgroups: [1],
-  });
-}
-
-/** CPU reference of `fireBackward` (in doubles, the same derivative conventions). */
-function fireBackwardCpu(
-  a: Omit<FireBackwardArgs<ArrayLike<number>>, "dc" | "dLMult"> & {
-    dc: FloatArray;
-    dLMult: FloatArray;
-  },
-): void {
-  const s = resolveFireSizes(a);
-  const c = a.c[0], lv = a.lMult[0] * s.initL, threshold = Math.abs(lv);
-  let dc = 0, dl = 0;
-  for (let r = 0; r < s.rows; r++) {
-    const pi = a.positions[s.rowStart + r];
-    const m = Math.max(pi, threshold), y = c * m;
-    const den = Math.log(Math.abs(y) + 1) + s.eps;
-    const q = Math.sign(y) / (Math.abs(y) + 1); // d log(|y| + 1) / dy
-    const dm = threshold > pi ? 1 : threshold === pi ? 0.5 : 0; // d max / d threshold
-    for (let j = 0; j < s.seq; j++) {
-      const g = a.dOut[r * s.seq + j];
-      const diff = pi - a.positions[j], x = c * diff;
-      const num = Math.log(Math.abs(x) + 1);
-      const dNum = Math.sign(x) * diff / (Math.abs(x) + 1); // d num / dc
-      dc += g * (dNum / den - num * q * m / (den * den));
-      dl += g * (-num * q * c * dm * Math.sign(lv) * s.initL / (den * den));
-    }
-  }
-  a.dc[0] = dc;
-  a.dLMult[0] = dl;
 }
 
 /**
@@ -296,4 +244,47 @@ export const fireBackwardKernel: Kernel<
     dc: FloatArray;
     dLMult: FloatArray;
   }
-> = { gpu: fireBackward, cpu: fireBackwardCpu };
+> = {
+  // A workgroup per row reduces that row (the normaliser depends on the row only, so each row needs
+  // two sums), then one workgroup adds the rows in a fixed order. Derivatives follow PyTorch
+  // autograd: d|x|/dx = sign(x) (0 at 0); max(p_i, T) sends the gradient to the larger side, half
+  // to each on a tie.
+  gpu(ctx, args) {
+    const s = resolveFireSizes(args);
+    const partial = ctx.scratch(Math.max(8, s.rows * 8));
+    const some = s.rows > 0 && s.seq > 0; // else the sum pass writes zeros
+    if (some) {
+      const bind = { c: args.c, lm: args.lMult, pos: args.positions, dd: args.dOut, partial };
+      ROWS.run(ctx, { key: {}, bind, params: fireParams(s), count: s.rows });
+    }
+    SUM.run(ctx, {
+      key: {},
+      bind: { partial, dc: args.dc, dl: args.dLMult },
+      params: { rows: some ? s.rows : 0 },
+      workgroups: [1],
+    });
+  },
+  // The same derivative conventions.
+  cpu(a) {
+    const s = resolveFireSizes(a);
+    const c = a.c[0], lv = a.lMult[0] * s.initL, threshold = Math.abs(lv);
+    let dc = 0, dl = 0;
+    for (let r = 0; r < s.rows; r++) {
+      const pi = a.positions[s.rowStart + r];
+      const m = Math.max(pi, threshold), y = c * m;
+      const den = Math.log(Math.abs(y) + 1) + s.eps;
+      const q = Math.sign(y) / (Math.abs(y) + 1); // d log(|y| + 1) / dy
+      const dm = threshold > pi ? 1 : threshold === pi ? 0.5 : 0; // d max / d threshold
+      for (let j = 0; j < s.seq; j++) {
+        const g = a.dOut[r * s.seq + j];
+        const diff = pi - a.positions[j], x = c * diff;
+        const num = Math.log(Math.abs(x) + 1);
+        const dNum = Math.sign(x) * diff / (Math.abs(x) + 1); // d num / dc
+        dc += g * (dNum / den - num * q * m / (den * den));
+        dl += g * (-num * q * c * dm * Math.sign(lv) * s.initL / (den * den));
+      }
+    }
+    a.dc[0] = dc;
+    a.dLMult[0] = dl;
+  },
+};

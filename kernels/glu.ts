@@ -7,7 +7,7 @@
  * @module
  */
 import { erf, PHI_WGSL } from "./unary.ts";
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, program } from "./program.ts";
 
 type Key = { hu: number; vec: boolean };
@@ -45,7 +45,7 @@ const BACKWARD = program({
   dA[base + HU] = dy * x * (cdf + g * 0.3989422804014327 * exp(-0.5 * g * g));`,
 });
 
-/** Arguments of `gluForward`: `B` is a GPU buffer for the launcher, a float array for the reference. */
+/** Arguments of `gluKernel`: `B` is a GPU buffer on the GPU, a float array on the CPU. */
 export interface GluArgs<B> {
   /** Input, (R, 2H): each row is the value half x then the gate half g. */
   a: B;
@@ -57,7 +57,10 @@ export interface GluArgs<B> {
   half: number;
 }
 
-/** Arguments of `gluBackward`: the forward input `a`, `dOut` (R, H), `dA` (R, 2H, overwritten). */
+/**
+ * Arguments of `gluBackwardKernel`: the forward input `a`, `dOut` (R, H), `dA` (R, 2H,
+ * overwritten).
+ */
 export interface GluBackwardArgs<B> extends Omit<GluArgs<B>, "out"> {
   /** Gradient of the output, (R, H). */
   dOut: B;
@@ -65,53 +68,8 @@ export interface GluBackwardArgs<B> extends Omit<GluArgs<B>, "out"> {
   dA: B;
 }
 
-// out[r, j] = GELU(a[r, H + j]) * a[r, j]: vec4 loads when H is a multiple of 4; H is baked into
-// the shader, R is a uniform.
-function gluForward(ctx: KernelContext, g: GluArgs<Buf>): void {
-  const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
-  const floats = { a: 2 * g.rows * g.half };
-  FORWARD.run(ctx, { key: { hu, vec }, bind: { a: g.a, out: g.out }, floats, count: g.rows * hu });
-}
-
-// dx = dy GELU(g), dg = dy x GELU'(g), GELU'(g) = Phi(g) + g phi(g) (normal cdf and density).
-function gluBackward(ctx: KernelContext, g: GluBackwardArgs<Buf>): void {
-  const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
-  const n = g.rows * g.half;
-  BACKWARD.run(ctx, {
-    key: { hu, vec },
-    bind: { a: g.a, dOut: g.dOut, dA: g.dA },
-    floats: { a: 2 * n, dOut: n },
-    count: g.rows * hu,
-  });
-}
-
 function cdf64(g: number): number {
   return 0.5 * (1 + erf(g * Math.SQRT1_2));
-}
-
-/** CPU reference of `gluForward`, in doubles. */
-function gluForwardCpu(g: GluArgs<FloatArray>): void {
-  const h = g.half;
-  for (let r = 0; r < g.rows; r++) {
-    for (let j = 0; j < h; j++) {
-      const gate = g.a[r * 2 * h + h + j];
-      g.out[r * h + j] = g.a[r * 2 * h + j] * gate * cdf64(gate);
-    }
-  }
-}
-
-/** CPU reference of `gluBackward`, in doubles. */
-function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
-  const h = g.half;
-  for (let r = 0; r < g.rows; r++) {
-    for (let j = 0; j < h; j++) {
-      const x = g.a[r * 2 * h + j], gate = g.a[r * 2 * h + h + j], dy = g.dOut[r * h + j];
-      const cdf = cdf64(gate);
-      const pdf = Math.exp(-0.5 * gate * gate) / Math.sqrt(2 * Math.PI);
-      g.dA[r * 2 * h + j] = dy * gate * cdf;
-      g.dA[r * 2 * h + h + j] = dy * x * (cdf + gate * pdf);
-    }
-  }
 }
 
 /**
@@ -128,8 +86,27 @@ function gluBackwardCpu(g: GluBackwardArgs<FloatArray>): void {
  * ```
  */
 export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = {
-  gpu: gluForward,
-  cpu: gluForwardCpu,
+  // out[r, j] = GELU(a[r, H + j]) * a[r, j]: vec4 loads when H is a multiple of 4; H is baked into
+  // the shader, R is a uniform.
+  gpu(ctx, g) {
+    const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
+    const floats = { a: 2 * g.rows * g.half };
+    FORWARD.run(ctx, {
+      key: { hu, vec },
+      bind: { a: g.a, out: g.out },
+      floats,
+      count: g.rows * hu,
+    });
+  },
+  cpu(g) {
+    const h = g.half;
+    for (let r = 0; r < g.rows; r++) {
+      for (let j = 0; j < h; j++) {
+        const gate = g.a[r * 2 * h + h + j];
+        g.out[r * h + j] = g.a[r * 2 * h + j] * gate * cdf64(gate);
+      }
+    }
+  },
 };
 
 /**
@@ -147,6 +124,27 @@ export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = {
  * ```
  */
 export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<FloatArray>> = {
-  gpu: gluBackward,
-  cpu: gluBackwardCpu,
+  // dx = dy GELU(g), dg = dy x GELU'(g), GELU'(g) = Phi(g) + g phi(g) (normal cdf and density).
+  gpu(ctx, g) {
+    const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
+    const n = g.rows * g.half;
+    BACKWARD.run(ctx, {
+      key: { hu, vec },
+      bind: { a: g.a, dOut: g.dOut, dA: g.dA },
+      floats: { a: 2 * n, dOut: n },
+      count: g.rows * hu,
+    });
+  },
+  cpu(g) {
+    const h = g.half;
+    for (let r = 0; r < g.rows; r++) {
+      for (let j = 0; j < h; j++) {
+        const x = g.a[r * 2 * h + j], gate = g.a[r * 2 * h + h + j], dy = g.dOut[r * h + j];
+        const cdf = cdf64(gate);
+        const pdf = Math.exp(-0.5 * gate * gate) / Math.sqrt(2 * Math.PI);
+        g.dA[r * 2 * h + j] = dy * gate * cdf;
+        g.dA[r * 2 * h + h + j] = dy * x * (cdf + gate * pdf);
+      }
+    }
+  },
 };

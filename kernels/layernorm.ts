@@ -10,7 +10,7 @@
  * dx = rstd (g - mean_j(g) - xh mean_j(g xh)), dw = sum_rows dy xh, db = sum_rows dy.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, program } from "./program.ts";
 
 /** Invocations per workgroup of the row kernels (one invocation per row). */
@@ -36,7 +36,7 @@ const lnWords = (cols: number): number => cols % 4 === 0 ? cols / 4 : cols;
 type FwdKey = { vec: boolean; residual: boolean; saveSum: boolean; stats: boolean; wg: number };
 
 /**
- * How `layerNormForward` maps rows: 0 for one invocation per row (CPU adapters, and rows shorter
+ * How `layerNormKernel` maps rows: 0 for one invocation per row (CPU adapters, and rows shorter
  * than 256 columns), else a workgroup of that many invocations per row that stride the row (so
  * neighbouring invocations read neighbouring words, as GPUs want) and add their partial sums
  * in workgroup memory. `ctx.tuning.get("layernorm")` = `row` or `wgN` forces a layout.
@@ -124,7 +124,7 @@ function forwardBody(k: FwdKey): string {
   ${k.stats ? stats : ""}`;
 }
 
-/** Arguments of `layerNormForward`. */
+/** Arguments of `layerNormKernel`. */
 export interface LayerNormArgs<B> {
   /** Input, (R, C). */
   x: B;
@@ -155,48 +155,6 @@ function checkArgs(a: LayerNormArgs<unknown>): void {
   if (a.sum && !a.residual) throw new Error("LayerNorm writes `sum` only with a residual");
 }
 
-// Three passes over each row (mean, centred variance, output), by one invocation per row, or on
-// GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are uniforms.
-function layerNormForward(ctx: KernelContext, a: LayerNormArgs<Buf>): void {
-  checkArgs(a);
-  if (a.rows === 0 || a.cols === 0) return;
-  const n = a.rows * a.cols;
-  const { residual: res, sum, mean, rstd } = a;
-  const wg = layerNormLayout(ctx, a.cols);
-  const key = { vec: a.cols % 4 === 0, residual: !!res, saveSum: !!sum, stats: !!mean, wg };
-  FORWARD.run(ctx, {
-    key,
-    bind: { x: a.x, res, w: a.w, b: a.b, out: a.out, sum, mean, rstd },
-    floats: { x: n, res: n, w: a.cols, b: a.cols },
-    params: { eps: a.eps ?? LN_EPS, cu: lnWords(a.cols), c: a.cols },
-    count: a.rows,
-  });
-}
-
-/** CPU reference of `layerNormForward`, in doubles. */
-function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
-  checkArgs(a);
-  const c = a.cols, eps = a.eps ?? LN_EPS;
-  const v = new Float64Array(c);
-  for (let r = 0; r < a.rows; r++) {
-    let s = 0;
-    for (let j = 0; j < c; j++) {
-      v[j] = a.x[r * c + j] + (a.residual ? a.residual[r * c + j] : 0);
-      if (a.sum) a.sum[r * c + j] = v[j];
-      s += v[j];
-    }
-    const m = s / c;
-    let q = 0;
-    for (let j = 0; j < c; j++) q += (v[j] - m) * (v[j] - m);
-    const rs = 1 / Math.sqrt(q / c + eps);
-    for (let j = 0; j < c; j++) a.out[r * c + j] = (v[j] - m) * rs * a.w[j] + a.b[j];
-    if (a.mean && a.rstd) {
-      a.mean[r] = m;
-      a.rstd[r] = rs;
-    }
-  }
-}
-
 /**
  * LayerNorm of each row of `x` (or `x + residual`), (rows, cols):
  * `out = (x - mean) / sqrt(var + eps) * w + b`; optionally saves the sum, mean and rstd.
@@ -211,8 +169,45 @@ function layerNormForwardCpu(a: LayerNormArgs<FloatArray>): void {
  * ```
  */
 export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArray>> = {
-  gpu: layerNormForward,
-  cpu: layerNormForwardCpu,
+  // Three passes over each row (mean, centred variance, output), by one invocation per row, or on
+  // GPUs by a workgroup per row (`layerNormLayout`); C, R and eps are uniforms.
+  gpu(ctx, a) {
+    checkArgs(a);
+    if (a.rows === 0 || a.cols === 0) return;
+    const n = a.rows * a.cols;
+    const { residual: res, sum, mean, rstd } = a;
+    const wg = layerNormLayout(ctx, a.cols);
+    const key = { vec: a.cols % 4 === 0, residual: !!res, saveSum: !!sum, stats: !!mean, wg };
+    FORWARD.run(ctx, {
+      key,
+      bind: { x: a.x, res, w: a.w, b: a.b, out: a.out, sum, mean, rstd },
+      floats: { x: n, res: n, w: a.cols, b: a.cols },
+      params: { eps: a.eps ?? LN_EPS, cu: lnWords(a.cols), c: a.cols },
+      count: a.rows,
+    });
+  },
+  cpu(a) {
+    checkArgs(a);
+    const c = a.cols, eps = a.eps ?? LN_EPS;
+    const v = new Float64Array(c);
+    for (let r = 0; r < a.rows; r++) {
+      let s = 0;
+      for (let j = 0; j < c; j++) {
+        v[j] = a.x[r * c + j] + (a.residual ? a.residual[r * c + j] : 0);
+        if (a.sum) a.sum[r * c + j] = v[j];
+        s += v[j];
+      }
+      const m = s / c;
+      let q = 0;
+      for (let j = 0; j < c; j++) q += (v[j] - m) * (v[j] - m);
+      const rs = 1 / Math.sqrt(q / c + eps);
+      for (let j = 0; j < c; j++) a.out[r * c + j] = (v[j] - m) * rs * a.w[j] + a.b[j];
+      if (a.mean && a.rstd) {
+        a.mean[r] = m;
+        a.rstd[r] = rs;
+      }
+    }
+  },
 };
 
 const WG = 256;
@@ -314,8 +309,8 @@ const FINAL = program({
 });
 
 /**
- * Arguments of `layerNormBackward`: `x` (for the residual form, the saved sum x + residual), `w`,
- * the saved `mean` and `rstd`, sizes; each gradient output is optional.
+ * Arguments of `layerNormBackwardKernel`: `x` (for the residual form, the saved sum
+ * x + residual), `w`, the saved `mean` and `rstd`, sizes; each gradient output is optional.
  */
 export interface LayerNormBackwardArgs<B>
   extends Required<Pick<LayerNormArgs<B>, "x" | "w" | "mean" | "rstd" | "rows" | "cols">> {
@@ -334,72 +329,6 @@ export interface LayerNormBackwardArgs<B>
   dB?: B;
   /** Add the weight and bias gradients into `dW` and `dB` instead of overwriting them. */
   accumulate?: boolean;
-}
-
-// dX (and its copy dX2): two passes over each row. dW and dB: per block of 64 rows and column a
-// partial sum, then one invocation per column adds the partials in block order (one pass when
-// R <= 64); no atomics. Scratch: 8 C ceil(R/64) bytes.
-function layerNormBackward(ctx: KernelContext, a: LayerNormBackwardArgs<Buf>): void {
-  if (a.rows === 0 || a.cols === 0) return;
-  const cu = lnWords(a.cols);
-  const n = a.rows * a.cols;
-  const vec = a.cols % 4 === 0;
-  const floats = { x: n, w: a.cols, dOut: n };
-  const { x, mean, rstd, dOut } = a;
-  let reuse;
-  if (a.dX) {
-    reuse = DX.run(ctx, {
-      key: { vec, twice: !!a.dX2, wg: layerNormLayout(ctx, a.cols) },
-      bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
-      floats,
-      params: { cu, c: a.cols },
-      count: a.rows,
-    });
-  }
-  if (!a.dW && !a.dB) return;
-  const blocks = Math.ceil(a.rows / BLOCK);
-  const bytes = a.cols * 4;
-  const dW = a.dW ?? ctx.scratch(bytes), dB = a.dB ?? ctx.scratch(bytes);
-  const one = blocks === 1 && !a.accumulate;
-  const pw = one ? dW : ctx.scratch(blocks * bytes), pb = one ? dB : ctx.scratch(blocks * bytes);
-  PARTIAL.run(ctx, {
-    key: { vec },
-    bind: { x, mean, rstd, dOut, pw, pb },
-    floats,
-    reuse,
-    params: { rows: a.rows, cu },
-    count: blocks * cu,
-  });
-  if (one) return;
-  const acc = !!a.accumulate;
-  FINAL.run(ctx, { key: { vec, acc }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
-}
-
-/** CPU reference of `layerNormBackward`, in doubles. */
-function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void {
-  const c = a.cols;
-  const dw = new Float64Array(c), db = new Float64Array(c);
-  for (let r = 0; r < a.rows; r++) {
-    const m = a.mean[r], rs = a.rstd[r];
-    let sg = 0, sgx = 0;
-    for (let j = 0; j < c; j++) {
-      const k = r * c + j, dy = a.dOut[k], xh = (a.x[k] - m) * rs, g = dy * a.w[j];
-      sg += g;
-      sgx += g * xh;
-      dw[j] += dy * xh;
-      db[j] += dy;
-    }
-    if (!a.dX) continue;
-    for (let j = 0; j < c; j++) {
-      const k = r * c + j, xh = (a.x[k] - m) * rs;
-      a.dX[k] = rs * (a.dOut[k] * a.w[j] - sg / c - (xh * sgx) / c);
-      if (a.dX2) a.dX2[k] = a.dX[k];
-    }
-  }
-  for (let j = 0; j < c; j++) {
-    if (a.dW) a.dW[j] = a.accumulate ? a.dW[j] + dw[j] : dw[j];
-    if (a.dB) a.dB[j] = a.accumulate ? a.dB[j] + db[j] : db[j];
-  }
 }
 
 /**
@@ -421,4 +350,68 @@ function layerNormBackwardCpu(a: LayerNormBackwardArgs<FloatArray>): void {
 export const layerNormBackwardKernel: Kernel<
   LayerNormBackwardArgs<Buf>,
   LayerNormBackwardArgs<FloatArray>
-> = { gpu: layerNormBackward, cpu: layerNormBackwardCpu };
+> = {
+  // dX (and its copy dX2): two passes over each row. dW and dB: per block of 64 rows and column a
+  // partial sum, then one invocation per column adds the partials in block order (one pass when
+  // R <= 64); no atomics. Scratch: 8 C ceil(R/64) bytes.
+  gpu(ctx, a) {
+    if (a.rows === 0 || a.cols === 0) return;
+    const cu = lnWords(a.cols);
+    const n = a.rows * a.cols;
+    const vec = a.cols % 4 === 0;
+    const floats = { x: n, w: a.cols, dOut: n };
+    const { x, mean, rstd, dOut } = a;
+    let reuse;
+    if (a.dX) {
+      reuse = DX.run(ctx, {
+        key: { vec, twice: !!a.dX2, wg: layerNormLayout(ctx, a.cols) },
+        bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
+        floats,
+        params: { cu, c: a.cols },
+        count: a.rows,
+      });
+    }
+    if (!a.dW && !a.dB) return;
+    const blocks = Math.ceil(a.rows / BLOCK);
+    const bytes = a.cols * 4;
+    const dW = a.dW ?? ctx.scratch(bytes), dB = a.dB ?? ctx.scratch(bytes);
+    const one = blocks === 1 && !a.accumulate;
+    const pw = one ? dW : ctx.scratch(blocks * bytes), pb = one ? dB : ctx.scratch(blocks * bytes);
+    PARTIAL.run(ctx, {
+      key: { vec },
+      bind: { x, mean, rstd, dOut, pw, pb },
+      floats,
+      reuse,
+      params: { rows: a.rows, cu },
+      count: blocks * cu,
+    });
+    if (one) return;
+    const acc = !!a.accumulate;
+    FINAL.run(ctx, { key: { vec, acc }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
+  },
+  cpu(a) {
+    const c = a.cols;
+    const dw = new Float64Array(c), db = new Float64Array(c);
+    for (let r = 0; r < a.rows; r++) {
+      const m = a.mean[r], rs = a.rstd[r];
+      let sg = 0, sgx = 0;
+      for (let j = 0; j < c; j++) {
+        const k = r * c + j, dy = a.dOut[k], xh = (a.x[k] - m) * rs, g = dy * a.w[j];
+        sg += g;
+        sgx += g * xh;
+        dw[j] += dy * xh;
+        db[j] += dy;
+      }
+      if (!a.dX) continue;
+      for (let j = 0; j < c; j++) {
+        const k = r * c + j, xh = (a.x[k] - m) * rs;
+        a.dX[k] = rs * (a.dOut[k] * a.w[j] - sg / c - (xh * sgx) / c);
+        if (a.dX2) a.dX2[k] = a.dX[k];
+      }
+    }
+    for (let j = 0; j < c; j++) {
+      if (a.dW) a.dW[j] = a.accumulate ? a.dW[j] + dw[j] : dw[j];
+      if (a.dB) a.dB[j] = a.accumulate ? a.dB[j] + db[j] : db[j];
+    }
+  },
+};

@@ -79,7 +79,7 @@ function blockCopyCpu(src: WordArray, dst: WordArray, b: Block): void {
 }
 
 /**
- * Arguments of `sliceForward` / `sliceBackward`: the input viewed as (outer, dim, inner), the
+ * Arguments of `sliceKernel` / `sliceBackwardKernel`: the input viewed as (outer, dim, inner), the
  * slice taking `length` entries of the middle axis from `start`.
  */
 export interface SliceArgs<B> {
@@ -118,52 +118,11 @@ function sliceBlock(s: SliceArgs<unknown>): Block {
   };
 }
 
-function sliceForward(ctx: KernelContext, s: SliceArgs<Buf>): void {
-  checkSlice(s);
-  blockCopy(ctx, s.a, s.out, sliceBlock(s));
-}
-
-// One pass over the input's gradient, zeros included (no separate zero fill).
-function sliceBackward(ctx: KernelContext, s: SliceArgs<Buf>): void {
-  checkSlice(s);
-  const rowLen = s.dim * s.inner, n = s.outer * rowLen;
-  const lo = s.start * s.inner, hi = (s.start + s.length) * s.inner;
-  const vec = [rowLen, lo, hi].every((x) => x % 4 === 0), w = vec ? 4 : 1;
-  PAD.run(ctx, {
-    key: { vec },
-    bind: { src: s.a, dst: s.out },
-    params: { rowLen: rowLen / w, lo: lo / w, hi: hi / w },
-    count: n / w,
-  });
-}
-
-/** CPU reference of `sliceForward`. */
-function sliceForwardCpu(s: SliceArgs<WordArray>): void {
-  checkSlice(s);
-  blockCopyCpu(s.a, s.out, sliceBlock(s));
-}
-
-/** CPU reference of `sliceBackward`. */
-function sliceBackwardCpu(s: SliceArgs<WordArray>): void {
-  checkSlice(s);
-  s.out.fill(0, 0, s.outer * s.dim * s.inner);
-  blockCopyCpu(s.a, s.out, {
-    ...sliceBlock(s),
-    srcRow: s.length * s.inner,
-    srcOff: 0,
-    dstRow: s.dim * s.inner,
-    dstOff: s.start * s.inner,
-  });
-}
-
-/**
- * Arguments of `concatForward` / `concatBackward`: k tensors viewed as (outer, dims[i], inner)
- * joined along the middle axis into (outer, sum(dims), inner).
- */
+/** Arguments of `concatKernel`: k tensors (outer, dims[i], inner) joined on the middle axis. */
 export interface ConcatArgs<B> {
-  /** The pieces (forward: inputs; backward: their gradients, written). */
+  /** The pieces. */
   parts: B[];
-  /** The joined tensor (forward: output; backward: the output's gradient). */
+  /** The joined tensor. */
   whole: B;
   /** Product of the axes before the joined one. */
   outer: number;
@@ -174,9 +133,6 @@ export interface ConcatArgs<B> {
 }
 
 function concatBlocks(c: ConcatArgs<unknown>): Block[] {
-  if (c.parts.length !== c.dims.length) {
-    throw new Error(`Cannot concat ${c.parts.length} parts with ${c.dims.length} lengths`);
-  }
   const total = c.dims.reduce((x, d) => x + d, 0);
   let off = 0;
   return c.dims.map((d) => {
@@ -193,16 +149,6 @@ function concatBlocks(c: ConcatArgs<unknown>): Block[] {
   });
 }
 
-// One block copy per piece.
-function concatForward(ctx: KernelContext, c: ConcatArgs<Buf>): void {
-  concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
-}
-
-/** CPU reference of `concatForward`. */
-function concatForwardCpu(c: ConcatArgs<WordArray>): void {
-  concatBlocks(c).forEach((b, i) => blockCopyCpu(c.parts[i], c.whole, b));
-}
-
 /**
  * Takes `length` entries of the middle axis from `start`: `out[o, j, i] = a[o, start + j, i]`,
  * (outer, dim, inner) to (outer, length, inner); any 4-byte words.
@@ -217,8 +163,14 @@ function concatForwardCpu(c: ConcatArgs<WordArray>): void {
  * ```
  */
 export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
-  gpu: sliceForward,
-  cpu: sliceForwardCpu,
+  gpu(ctx, s) {
+    checkSlice(s);
+    blockCopy(ctx, s.a, s.out, sliceBlock(s));
+  },
+  cpu(s) {
+    checkSlice(s);
+    blockCopyCpu(s.a, s.out, sliceBlock(s));
+  },
 };
 
 /**
@@ -236,8 +188,30 @@ export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
  * ```
  */
 export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
-  gpu: sliceBackward,
-  cpu: sliceBackwardCpu,
+  // One pass over the input's gradient, zeros included (no separate zero fill).
+  gpu(ctx, s) {
+    checkSlice(s);
+    const rowLen = s.dim * s.inner, n = s.outer * rowLen;
+    const lo = s.start * s.inner, hi = (s.start + s.length) * s.inner;
+    const vec = [rowLen, lo, hi].every((x) => x % 4 === 0), w = vec ? 4 : 1;
+    PAD.run(ctx, {
+      key: { vec },
+      bind: { src: s.a, dst: s.out },
+      params: { rowLen: rowLen / w, lo: lo / w, hi: hi / w },
+      count: n / w,
+    });
+  },
+  cpu(s) {
+    checkSlice(s);
+    s.out.fill(0, 0, s.outer * s.dim * s.inner);
+    blockCopyCpu(s.a, s.out, {
+      ...sliceBlock(s),
+      srcRow: s.length * s.inner,
+      srcOff: 0,
+      dstRow: s.dim * s.inner,
+      dstOff: s.start * s.inner,
+    });
+  },
 };
 
 /**
@@ -255,8 +229,13 @@ export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> =
  * ```
  */
 export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = {
-  gpu: concatForward,
-  cpu: concatForwardCpu,
+  // One block copy per piece.
+  gpu(ctx, c) {
+    concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
+  },
+  cpu(c) {
+    concatBlocks(c).forEach((b, i) => blockCopyCpu(c.parts[i], c.whole, b));
+  },
 };
 
 const AXES = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -331,7 +310,7 @@ function mergePermutation(shape: readonly number[], perm: readonly number[]): Me
   return { shape: merged, perm: groups.map((_, k) => where.get(k)!) };
 }
 
-/** Arguments of `permuteForward` / `permuteBackward`. */
+/** Arguments of `permuteKernel`. */
 export interface PermuteArgs<B> {
   /** The input (shape). */
   a: B;
@@ -341,59 +320,6 @@ export interface PermuteArgs<B> {
   shape: readonly number[];
   /** Output axis k is input axis perm[k]. */
   perm: readonly number[];
-}
-
-/**
- * Size-1 axes are dropped and axes that stay adjacent are merged first (so a (B, T, N, D) to
- * (B, N, T, D) head split is a rank-4 copy with D-long runs); vec4 words when the innermost input
- * axis stays innermost with a length divisible by 4. At most 8 axes after merging.
- */
-function permuteForward(ctx: KernelContext, p: PermuteArgs<Buf>): void {
-  checkPerm(p.shape, p.perm);
-  const m = mergePermutation(p.shape, p.perm);
-  const n = m.shape.reduce((x, d) => x * d, 1);
-  if (n === 0) return;
-  if (m.shape.length === 0) {
-    m.shape.push(1);
-    m.perm.push(0);
-  }
-  const rank = m.shape.length;
-  if (rank > 8) throw new Error(`Cannot permute ${rank} axes after merging: at most 8`);
-  const inner = m.shape[rank - 1];
-  const vec = m.perm[rank - 1] === rank - 1 && inner % 4 === 0 ? 4 : 1;
-  const shape = m.shape.map((d, i) => (i === rank - 1 ? d / vec : d));
-  const strides = new Array<number>(rank);
-  for (let i = rank - 1, s = 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i];
-  }
-  m.perm.forEach((a, k) => {
-    params[`d${k}`] = shape[a];
-    params[`s${k}`] = strides[a];
-  });
-  const key = { rank, vec: vec === 4 };
-  PERMUTE.run(ctx, { key, bind: { src: p.a, dst: p.out }, params, count: n / vec });
-}
-
-/** CPU reference of `permuteForward` (any rank). */
-function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
-  checkPerm(p.shape, p.perm);
-  const r = p.shape.length;
-  const inStrides = new Array<number>(r);
-  for (let i = r - 1, s = 1; i >= 0; i--) {
-    inStrides[i] = s;
-    s *= p.shape[i];
-  }
-  const outShape = p.perm.map((a) => p.shape[a]);
-  const n = outShape.reduce((x, d) => x * d, 1);
-  for (let i = 0; i < n; i++) {
-    let rem = i, s = 0;
-    for (let k = r - 1; k >= 0; k--) {
-      s += (rem % outShape[k]) * inStrides[p.perm[k]];
-      rem = Math.floor(rem / outShape[k]);
-    }
-    p.out[i] = p.a[s];
-  }
 }
 
 /**
@@ -410,6 +336,55 @@ function permuteForwardCpu(p: PermuteArgs<WordArray>): void {
  * ```
  */
 export const permuteKernel: Kernel<PermuteArgs<Buf>, PermuteArgs<WordArray>> = {
-  gpu: permuteForward,
-  cpu: permuteForwardCpu,
+  /**
+   * Size-1 axes are dropped and axes that stay adjacent are merged first (so a (B, T, N, D) to
+   * (B, N, T, D) head split is a rank-4 copy with D-long runs); vec4 words when the innermost input
+   * axis stays innermost with a length divisible by 4. At most 8 axes after merging.
+   */
+  gpu(ctx, p) {
+    checkPerm(p.shape, p.perm);
+    const m = mergePermutation(p.shape, p.perm);
+    const n = m.shape.reduce((x, d) => x * d, 1);
+    if (n === 0) return;
+    if (m.shape.length === 0) {
+      m.shape.push(1);
+      m.perm.push(0);
+    }
+    const rank = m.shape.length;
+    if (rank > 8) throw new Error(`Cannot permute ${rank} axes after merging: at most 8`);
+    const inner = m.shape[rank - 1];
+    const vec = m.perm[rank - 1] === rank - 1 && inner % 4 === 0 ? 4 : 1;
+    const shape = m.shape.map((d, i) => (i === rank - 1 ? d / vec : d));
+    const strides = new Array<number>(rank);
+    for (let i = rank - 1, s = 1; i >= 0; i--) {
+      strides[i] = s;
+      s *= shape[i];
+    }
+    m.perm.forEach((a, k) => {
+      params[`d${k}`] = shape[a];
+      params[`s${k}`] = strides[a];
+    });
+    const key = { rank, vec: vec === 4 };
+    PERMUTE.run(ctx, { key, bind: { src: p.a, dst: p.out }, params, count: n / vec });
+  },
+  // Any rank.
+  cpu(p) {
+    checkPerm(p.shape, p.perm);
+    const r = p.shape.length;
+    const inStrides = new Array<number>(r);
+    for (let i = r - 1, s = 1; i >= 0; i--) {
+      inStrides[i] = s;
+      s *= p.shape[i];
+    }
+    const outShape = p.perm.map((a) => p.shape[a]);
+    const n = outShape.reduce((x, d) => x * d, 1);
+    for (let i = 0; i < n; i++) {
+      let rem = i, s = 0;
+      for (let k = r - 1; k >= 0; k--) {
+        s += (rem % outShape[k]) * inStrides[p.perm[k]];
+        rem = Math.floor(rem / outShape[k]);
+      }
+      p.out[i] = p.a[s];
+    }
+  },
 };

@@ -1,7 +1,7 @@
 /**
  * Batched matmul C = op(A) op(B) with optional transposes read in place (no copies), per-operand
  * batch strides (0 = one matrix shared by the whole batch, e.g. a weight) and accumulation
- * (C += A B, for gradients). Two kinds of variant; `matmulForward` picks one per adapter and
+ * (C += A B, for gradients). Two kinds of variant; `matmulKernel` picks one per adapter and
  * shape class, from `tuneMatmul`'s measurements.
  *
  * Storage buffers: workgroup-memory tiles (`buffer128`, `buffer64`, `buffer16`), which real GPUs
@@ -29,7 +29,7 @@ import {
   type KernelContext,
   roundUp,
 } from "./context.ts";
-import { arrayView, type Kernel, program } from "./program.ts";
+import { arrayView, FLAT_TEXTURE_TYPE, type Kernel, program } from "./program.ts";
 
 /** Every variant, in the order `tuneMatmul` tries them (see `MatmulVariant`). */
 export const MATMUL_VARIANTS = [
@@ -45,7 +45,7 @@ export const MATMUL_VARIANTS = [
 ] as const;
 
 /**
- * Variants `matmulForward` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
+ * Variants `matmulKernel` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
  * loads and an 8 x 8 register tile, large shapes on GPUs), `buffer64`/`buffer16` (workgroup-memory
  * tiles of 64 or 16, for GPUs), `direct` (4x4 register tile straight from storage buffers, small
  * shapes on CPU adapters), `texture<rows>x<columns>` (operands packed into textures, register tile
@@ -421,16 +421,6 @@ const BUFFER = program({
   body: (k) => k.v === "direct" ? directCode(k) : tiledCode(k),
 });
 
-// Whether a storage-buffer variant's dispatch fits the device's workgroup-count limit.
-function bufferFits(
-  ctx: KernelContext,
-  p: MatmulPlan<unknown>,
-  v: BufferVariant,
-): boolean {
-  const [x, y, z] = workgroups(p, v);
-  return x <= ctx.maxWorkgroups && y <= ctx.maxWorkgroups && z <= ctx.maxWorkgroups;
-}
-
 function workgroups(p: MatmulPlan<unknown>, v: BufferVariant): [number, number, number] {
   if (v === "direct") {
     return [Math.ceil(p.n / (DT * DWX)), Math.ceil(p.m / (DT * DWY)), p.batch];
@@ -446,28 +436,21 @@ function matmulBuffer(
   p: MatmulPlan<Buf>,
   v: BufferVariant,
 ): void {
-  const { m, n, k, strideA: sa, strideB: sb, transA, transB, accumulate } = p, sc = m * n;
-  if (v === "buffer128") {
-    const va = vec4Readable(p.a, transA ? m : k, sa), vb = vec4Readable(p.b, transB ? k : n, sb);
-    TILE128.run(ctx, {
-      key: { transA, transB, accumulate, va, vb },
-      bind: { a: p.a, b: p.b, c: p.out },
-      params: { m, n, k, sa, sb, sc },
-      workgroups: workgroups(p, v),
-    });
+  const { m, n, k, strideA: sa, strideB: sb, transA, transB, accumulate } = p;
+  const launch = {
+    bind: { a: p.a, b: p.b, c: p.out },
+    params: { m, n, k, sa, sb, sc: m * n },
+    workgroups: workgroups(p, v),
+  };
+  if (v !== "buffer128") {
+    BUFFER.run(ctx, { key: { v, transA, transB, accumulate }, ...launch });
     return;
   }
-  BUFFER.run(ctx, {
-    key: { v, transA, transB, accumulate },
-    bind: { a: p.a, b: p.b, c: p.out },
-    params: { m, n, k, sa, sb, sc },
-    workgroups: workgroups(p, v),
-  });
+  const va = vec4Readable(p.a, transA ? m : k, sa), vb = vec4Readable(p.b, transB ? k : n, sb);
+  TILE128.run(ctx, { key: { transA, transB, accumulate, va, vb }, ...launch });
 }
 
 // ------------------------------------------------------------ texture variants
-
-const COPY_DST = 0x02;
 
 // Packs E(u, v), at src[z * ls + u * us + v * vs], into texels (x, u, z) = E(u, 4x .. 4x+3),
 // zero where u >= U or v >= V (zeros past K keep the sums exact; past M or N they are harmless).
@@ -547,7 +530,8 @@ function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
   const [w, h] = extents(o, alongK);
   const tex = ctx.scratchTexture(w, h, o.layers);
   const view = arrayView(tex);
-  if (ctx.copyBufferToTexture && (tex.usage & COPY_DST) !== 0 && copyable(o, alongK)) {
+  const copyTo = (tex.usage & GPUTextureUsage.COPY_DST) !== 0;
+  if (ctx.copyBufferToTexture && copyTo && copyable(o, alongK)) {
     const [len, count] = alongK ? [o.k, o.rows] : [o.rows, o.k];
     ctx.copyBufferToTexture(o.src, { bytesPerRow: len * 4, rowsPerImage: count }, tex, [
       len / 4,
@@ -597,10 +581,7 @@ function operands(p: MatmulPlan<Buf>, tile: TextureTile): [Operand, Operand] {
   ];
 }
 
-/**
- * Texel layouts of the two operands: `aK` = A's texels hold 4 consecutive k of one row m (else 4
- * consecutive m of one k), `bK` = B's texels hold 4 consecutive k of one column n (else 4 n).
- */
+/** Texel layouts of the two operands. */
 interface TextureForm {
   /** A texels along k (texel (k/4, m)) instead of along m (texel (m/4, k)). */
   aK: boolean;
@@ -631,11 +612,9 @@ type MainKey = {
   vec: boolean;
 };
 
-const TEX = "texture_storage_2d_array<rgba32float, read>";
-
 const MAIN = program({
   label: (k: MainKey) => `matmul.texture${k.tm}x${k.tn}`,
-  inputs: { ta: TEX, tb: TEX },
+  inputs: { ta: FLAT_TEXTURE_TYPE, tb: FLAT_TEXTURE_TYPE },
   outputs: { c: "C" },
   workgroup: [WGX, 1],
   per: "none",
@@ -748,13 +727,6 @@ ${store.join("\n")}`;
 const FORM_RATE = { FF: 32, TF: 31, FT: 24, TT: 24 };
 const WIDE_ROWS = 2048;
 
-// Whether the texture variant can run a plan with a tile on this device (texture size limits).
-function textureFits(ctx: KernelContext, p: MatmulPlan<unknown>, t: TextureTile): boolean {
-  const sizes = [{ rows: p.m, k: p.k, tile: t.tm }, { rows: p.n, k: p.k, tile: t.tn }];
-  const ok = sizes.every((o) => layoutFits(ctx, o, true) || layoutFits(ctx, o, false));
-  return p.k > 0 && ok && p.batch <= ctx.device.limits.maxTextureArrayLayers;
-}
-
 /** Whether an operand's texture in a layout is within the 2D size limit. */
 function layoutFits(
   ctx: KernelContext,
@@ -799,8 +771,8 @@ export function textureForm(
  * Runs one matmul with the texture variant: fill two textures (copies or pack dispatches), then
  * the main dispatch.
  *
- * `p` must satisfy `textureFits`. The main shader is compiled once per plan, tile and form (sizes
- * are constants), which suits training, where shapes repeat every step.
+ * `p` must satisfy `matmulVariantFits`. The main shader is compiled once per plan, tile and form
+ * (sizes are constants), which suits training, where shapes repeat every step.
  *
  * @example
  * ```ts ignore
@@ -849,8 +821,13 @@ export function matmulVariantFits(
   p: MatmulPlan<unknown>,
   v: MatmulVariant,
 ): boolean {
-  if (isBuffer(v)) return bufferFits(ctx, p, v);
-  return textureFits(ctx, p, tileOf(v)) && p.batch <= ctx.maxWorkgroups;
+  // Storage-buffer variants: the workgroup-count limit; texture variants: the texture size limits.
+  if (isBuffer(v)) return workgroups(p, v).every((d) => d <= ctx.maxWorkgroups);
+  const { tm, tn } = tileOf(v);
+  const sizes = [{ rows: p.m, k: p.k, tile: tm }, { rows: p.n, k: p.k, tile: tn }];
+  const ok = sizes.every((o) => layoutFits(ctx, o, true) || layoutFits(ctx, o, false));
+  const layers = ctx.device.limits.maxTextureArrayLayers;
+  return p.k > 0 && ok && p.batch <= layers && p.batch <= ctx.maxWorkgroups;
 }
 
 /**
@@ -864,14 +841,8 @@ function tileRate(v: MatmulVariant, k: number): number {
   return v === "texture16x16" ? 30 : v === "texture16x8" ? 23 : v === "texture8x8" ? 21 : 15;
 }
 
-/** CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores). */
-function cpuThreads(): number {
-  const n = (globalThis.navigator as Navigator | undefined)?.hardwareConcurrency;
-  return typeof n === "number" && n > 0 ? n : 4;
-}
-
 /**
- * The variant `matmulForward` runs when nothing was tuned for a shape class. CPU adapters (the
+ * The variant `matmulKernel` runs when nothing was tuned for a shape class. CPU adapters (the
  * texture family): packed textures once the work pays for the two extra dispatches and a compile
  * per shape (about 2^18 multiply-adds), else `direct`. GPUs: workgroup tiles, the largest that
  * still gives the device about 128 workgroups.
@@ -892,11 +863,13 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
       // always qualifies). A workgroup spans WGX tiles along n, and its lanes past N cost like
       // the others: N = 64 pads to 128 columns with 16x16 tiles but to none with 8x8.
       let best: MatmulVariant | null = null, bestCost = Infinity;
+      // The CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores).
+      const threads = navigator.hardwareConcurrency || 4;
       for (const v of MATMUL_VARIANTS.filter((v) => !isBuffer(v)).reverse()) {
         const { tm, tn } = tileOf(v), wide = WGX * tn;
         const groups = Math.ceil(p.m / tm) * Math.ceil(p.n / wide) * p.batch;
         const cost = groups * tm * wide / tileRate(v, p.k);
-        const busy = groups >= 4 * cpuThreads() || v === "texture4x4";
+        const busy = groups >= 4 * threads || v === "texture4x4";
         if (busy && cost < bestCost && matmulVariantFits(ctx, p, v)) [best, bestCost] = [v, cost];
       }
       if (best) return best;
@@ -905,51 +878,6 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
   }
   const cells = p.m * p.n * p.batch;
   return cells >= 128 * 128 * 128 ? "buffer128" : cells >= 64 * 64 * 32 ? "buffer64" : "buffer16";
-}
-
-// The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
-// class in `ctx.tuning`, else `matmulHeuristic`'s.
-function matmulForward(ctx: KernelContext, args: MatmulArgs<Buf>): MatmulVariant | null {
-  const p = resolveMatmul(args);
-  if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
-  let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
-  if (!v || !matmulVariantFits(ctx, p, v)) {
-    // No family measured yet: ask for the measurement (`core/device.ts`) and guess meanwhile.
-    if (!ctx.tuning.has("matmul.family")) ctx.requestTuning?.("matmul.family");
-    v = matmulHeuristic(ctx, p);
-  }
-  // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
-  const steps = Math.ceil(p.k / (v === "direct" ? 1 : isBuffer(v) ? 16 : 4));
-  checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
-  if (isBuffer(v)) matmulBuffer(ctx, p, v);
-  else matmulTexture(ctx, p, tileOf(v));
-  return v;
-}
-
-/**
- * CPU reference of `matmulForward`, computed in doubles.
- * Reference: C[z, m, n] = sum_k op(A)[z, m, k] * op(B)[z, k, n].
- */
-function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
-  const p = resolveMatmul(args);
-  const { m: M, n: N, k: K } = p;
-  const row = new Float64Array(N);
-  for (let z = 0; z < p.batch; z++) {
-    const ao = z * p.strideA, bo = z * p.strideB, co = z * M * N;
-    // A(m, k) = a[ao + m * am + k * ak]; B(k, n) = b[bo + k * bk + n * bn]
-    const am = p.transA ? 1 : K, ak = p.transA ? M : 1;
-    const bk = p.transB ? 1 : N, bn = p.transB ? K : 1;
-    for (let m = 0; m < M; m++) {
-      row.fill(0);
-      for (let k = 0; k < K; k++) {
-        const av = p.a[ao + m * am + k * ak];
-        const base = bo + k * bk;
-        for (let n = 0; n < N; n++) row[n] += av * p.b[base + n * bn];
-      }
-      const c = co + m * N;
-      for (let n = 0; n < N; n++) p.out[c + n] = p.accumulate ? p.out[c + n] + row[n] : row[n];
-    }
-  }
 }
 
 /**
@@ -966,6 +894,44 @@ function matmulForwardCpu(args: MatmulArgs<FloatArray>): void {
  * ```
  */
 export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>, MatmulVariant | null> = {
-  gpu: matmulForward,
-  cpu: matmulForwardCpu,
+  // The variant is `args.variant` when given, else the winner `tuneMatmul` stored for the shape
+  // class in `ctx.tuning`, else `matmulHeuristic`'s.
+  gpu(ctx, args) {
+    const p = resolveMatmul(args);
+    if (p.m === 0 || p.n === 0 || p.batch === 0) return null;
+    let v = args.variant ?? ctx.tuning.get(matmulShapeClass(p)) as MatmulVariant | undefined;
+    if (!v || !matmulVariantFits(ctx, p, v)) {
+      // No family measured yet: ask for the measurement (`core/device.ts`) and guess meanwhile.
+      if (!ctx.tuning.has("matmul.family")) ctx.requestTuning?.("matmul.family");
+      v = matmulHeuristic(ctx, p);
+    }
+    // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).
+    const steps = Math.ceil(p.k / (v === "direct" ? 1 : isBuffer(v) ? 16 : 4));
+    checkLoopBudget(ctx, steps, `A matmul over K = ${p.k} (lower the microbatch if K counts rows)`);
+    if (isBuffer(v)) matmulBuffer(ctx, p, v);
+    else matmulTexture(ctx, p, tileOf(v));
+    return v;
+  },
+  // Reference: C[z, m, n] = sum_k op(A)[z, m, k] * op(B)[z, k, n].
+  cpu(args) {
+    const p = resolveMatmul(args);
+    const { m: M, n: N, k: K } = p;
+    const row = new Float64Array(N);
+    for (let z = 0; z < p.batch; z++) {
+      const ao = z * p.strideA, bo = z * p.strideB, co = z * M * N;
+      // A(m, k) = a[ao + m * am + k * ak]; B(k, n) = b[bo + k * bk + n * bn]
+      const am = p.transA ? 1 : K, ak = p.transA ? M : 1;
+      const bk = p.transB ? 1 : N, bn = p.transB ? K : 1;
+      for (let m = 0; m < M; m++) {
+        row.fill(0);
+        for (let k = 0; k < K; k++) {
+          const av = p.a[ao + m * am + k * ak];
+          const base = bo + k * bk;
+          for (let n = 0; n < N; n++) row[n] += av * p.b[base + n * bn];
+        }
+        const c = co + m * N;
+        for (let n = 0; n < N; n++) p.out[c + n] = p.accumulate ? p.out[c + n] + row[n] : row[n];
+      }
+    }
+  },
 };

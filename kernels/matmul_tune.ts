@@ -5,6 +5,7 @@
  * @module
  */
 import { type KernelContext, roundUp } from "./context.ts";
+import { Rng } from "./rng.ts";
 import {
   MATMUL_VARIANTS,
   type MatmulArgs,
@@ -33,17 +34,6 @@ export interface MatmulTiming {
 }
 
 const MAP_READ = 0x1, COPY_DST = 0x8, STORAGE_COPY = 0x80 | 0x4 | 0x8;
-
-/** Random buffer contents in [-1, 1) from a fixed seed (xorshift). */
-function randomFill(n: number, seed: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13, s ^= s >>> 17, s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296) * 2 - 1;
-  }
-  return out;
-}
 
 /**
  * Checks rows of C (first, middle, last of the first, middle, last batch element) against the
@@ -115,7 +105,10 @@ export async function tuneMatmul(
     const lenA = roundUp(Math.max(1, sizes.strideA * (sizes.batch - 1) + sizes.m * sizes.k), 4);
     const lenB = roundUp(Math.max(1, sizes.strideB * (sizes.batch - 1) + sizes.k * sizes.n), 4);
     const lenC = roundUp(Math.max(1, sizes.batch * sizes.m * sizes.n), 4);
-    const ha = randomFill(lenA, 1), hb = randomFill(lenB, 2), hc = randomFill(lenC, 3);
+    // Random contents in [-1, 1) from a fixed seed.
+    const rng = new Rng(1);
+    const random = (n: number) => Float32Array.from({ length: n }, () => rng.float() * 2 - 1);
+    const ha = random(lenA), hb = random(lenB), hc = random(lenC);
     const mk = (data: Float32Array<ArrayBuffer>) => {
       const buf = dev.createBuffer({ size: data.byteLength, usage: STORAGE_COPY });
       dev.queue.writeBuffer(buf, 0, data);

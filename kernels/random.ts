@@ -5,7 +5,7 @@
  * Reference: PCG hash (Jarzynski & Olano 2020, "Hash Functions for GPU Rendering"); Box-Muller.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
+import type { Buf, FloatArray } from "./context.ts";
 import { type Kernel, program } from "./program.ts";
 
 const PCG = /* wgsl */ `
@@ -48,16 +48,7 @@ const NORMAL_AT = program({
   out[i] = p.scale * normal(pcg(h + pcg(pos[b] + pcg(b + pcg(p.seed)))));`,
 });
 
-function randomNormalAt(ctx: KernelContext, a: RandomNormalAtArgs<Buf>): void {
-  NORMAL_AT.run(ctx, {
-    key: {},
-    bind: { pos: a.pos, out: a.out },
-    params: { H: a.H, seed: a.seed >>> 0, scale: a.scale ?? 1 },
-    count: a.B * a.H,
-  });
-}
-
-/** Arguments of `randomNormal`: noise for (B, T, H) at positions pos0..pos0+T-1. */
+/** Arguments of `randomNormalKernel`: noise for (B, T, H) at positions pos0..pos0+T-1. */
 export interface RandomNormalArgs<B> {
   /** Output, (B, T, H). */
   out: B;
@@ -75,7 +66,7 @@ export interface RandomNormalArgs<B> {
   scale?: number;
 }
 
-/** Arguments of `randomNormalAt`: one (H) noise vector per batch row, `out` (B, H). */
+/** Arguments of `randomNormalAtKernel`: one (H) noise vector per batch row, `out` (B, H). */
 export interface RandomNormalAtArgs<B> extends Omit<RandomNormalArgs<B>, "T" | "pos0"> {
   /** Position of each row, (B) u32. */
   pos: B;
@@ -85,16 +76,6 @@ function pcg(v: number): number {
   const s = (Math.imul(v >>> 0, 747796405) + 2891336453) >>> 0;
   const w = Math.imul(((s >>> ((s >>> 28) + 4)) ^ s) >>> 0, 277803737) >>> 0;
   return ((w >>> 22) ^ w) >>> 0;
-}
-
-function randomNormal(ctx: KernelContext, a: RandomNormalArgs<Buf>): void {
-  const n = a.B * a.T * a.H;
-  NORMAL.run(ctx, {
-    key: {},
-    bind: { out: a.out },
-    params: { T: a.T, H: a.H, seed: a.seed >>> 0, pos0: a.pos0 ?? 0, scale: a.scale ?? 1 },
-    count: n,
-  });
 }
 
 // The noise of (seed, b, t) for h < H into out[at..], drawn as the shader draws it.
@@ -117,16 +98,6 @@ function noiseRow(
   }
 }
 
-/** CPU reference of `randomNormal` (the same hash, so both backends draw the same noise). */
-function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
-  const { B, T, H } = a;
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      noiseRow(a.out, (b * T + t) * H, H, a.seed, b, t + (a.pos0 ?? 0), a.scale ?? 1);
-    }
-  }
-}
-
 /**
  * `scale * N(0, 1)` noise for (B, T, H), each value keyed by (seed, b, pos0 + t, h) alone, so a
  * later call for one new position draws what a full call drew there.
@@ -142,12 +113,28 @@ function randomNormalCpu(a: RandomNormalArgs<FloatArray>): void {
  * ```
  */
 export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<FloatArray>> = {
-  gpu: randomNormal,
-  cpu: randomNormalCpu,
+  gpu(ctx, a) {
+    const n = a.B * a.T * a.H;
+    NORMAL.run(ctx, {
+      key: {},
+      bind: { out: a.out },
+      params: { T: a.T, H: a.H, seed: a.seed >>> 0, pos0: a.pos0 ?? 0, scale: a.scale ?? 1 },
+      count: n,
+    });
+  },
+  // The same hash, so both backends draw the same noise.
+  cpu(a) {
+    const { B, T, H } = a;
+    for (let b = 0; b < B; b++) {
+      for (let t = 0; t < T; t++) {
+        noiseRow(a.out, (b * T + t) * H, H, a.seed, b, t + (a.pos0 ?? 0), a.scale ?? 1);
+      }
+    }
+  },
 };
 
 /**
- * The noise of `randomNormal` with each batch row b at its own position `pos[b]`: (B, H) from
+ * The noise of `randomNormalKernel` with each batch row b at its own position `pos[b]`: (B, H) from
  * (seed, b, pos[b], h) (cached decoding, where rows have different lengths).
  *
  * @example
@@ -164,8 +151,15 @@ export const randomNormalAtKernel: Kernel<
   RandomNormalAtArgs<Buf>,
   Omit<RandomNormalAtArgs<never>, "pos" | "out"> & { pos: ArrayLike<number>; out: FloatArray }
 > = {
-  gpu: randomNormalAt,
-  cpu: (a) => {
+  gpu(ctx, a) {
+    NORMAL_AT.run(ctx, {
+      key: {},
+      bind: { pos: a.pos, out: a.out },
+      params: { H: a.H, seed: a.seed >>> 0, scale: a.scale ?? 1 },
+      count: a.B * a.H,
+    });
+  },
+  cpu(a) {
     for (let b = 0; b < a.B; b++) noiseRow(a.out, b * a.H, a.H, a.seed, b, a.pos[b], a.scale ?? 1);
   },
 };

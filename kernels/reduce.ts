@@ -5,14 +5,13 @@
  * Reference: d sum / dx = dy per element; d mean / dx = dy / n; d max / dx = dy at the argmax.
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { MAP_WG, NEG_BIG, rowProgram } from "./_map_rows.ts";
-import { type Kernel, program } from "./program.ts";
+import type { Buf, FloatArray } from "./context.ts";
+import { type Kernel, MAP_WG, NEG_BIG, program, rowProgram } from "./program.ts";
 
 /** The reductions over the last axis. */
 export type ReduceOp = "sum" | "mean" | "max";
 
-/** Arguments of `reduceForward`: `B` is a buffer for the launcher, an array for the reference. */
+/** Arguments of `reduceKernel`: `B` is a buffer for the launcher, an array for the reference. */
 export interface ReduceArgs<B, I = B> {
   /** Which reduction. */
   op: ReduceOp;
@@ -27,7 +26,7 @@ export interface ReduceArgs<B, I = B> {
   n: number;
 }
 
-/** Arguments of `reduceBackward`: the forward's op, sizes and (max) `idx`, and the gradients. */
+/** Arguments of `reduceBackwardKernel`: the forward's op, sizes and (max) `idx`, the gradients. */
 export interface ReduceBackwardArgs<B, I = B> extends Omit<ReduceArgs<B, I>, "x" | "out"> {
   /** Gradient of the output, (rows). */
   dy: B;
@@ -79,61 +78,6 @@ const BACKWARD = program({
   },
 });
 
-function reduceForward(ctx: KernelContext, args: ReduceArgs<Buf>): void {
-  const { op, rows, n } = args;
-  if (rows === 0) return;
-  if (n < 1) throw new Error("Cannot reduce rows of length 0");
-  const idx = op === "max" ? args.idx : undefined;
-  if (!args.out && !idx) throw new Error("reduceForward needs an output");
-  const key = { op, out: args.out !== undefined, idx: idx !== undefined };
-  FORWARD.run(ctx, { key, bind: { x: args.x, out: args.out, idx }, rows, n });
-}
-
-/** Spreads each row's gradient over it: to all (sum), over n (mean), to the argmax (max). */
-function reduceBackward(ctx: KernelContext, args: ReduceBackwardArgs<Buf>): void {
-  const { op, rows, n } = args;
-  if (rows === 0 || n === 0) return;
-  if (op === "max" && !args.idx) {
-    throw new Error("reduceBackward of max needs the forward argmax (idx)");
-  }
-  const w = n % 4 === 0 ? 4 : 1;
-  const bind = { dy: args.dy, idx: op === "max" ? args.idx : undefined, dx: args.dx };
-  BACKWARD.run(ctx, { key: { op, n, w }, bind, count: (rows * n) / w });
-}
-
-/** CPU reference of `reduceForward`. */
-function reduceForwardCpu(args: ReduceArgs<FloatArray, Int32Array>): void {
-  const { op, x, out, idx, rows, n } = args;
-  if (n < 1) throw new Error("Cannot reduce rows of length 0");
-  for (let r = 0; r < rows; r++) {
-    const base = r * n;
-    if (op === "max") {
-      let m = -Infinity, at = 0;
-      for (let i = 0; i < n; i++) {
-        if (x[base + i] > m) (m = x[base + i]), (at = i);
-      }
-      if (out) out[r] = m;
-      if (idx) idx[r] = at;
-    } else {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += x[base + i];
-      if (out) out[r] = op === "mean" ? s / n : s;
-    }
-  }
-}
-
-/** CPU reference of `reduceBackward`. */
-function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): void {
-  const { op, dy, idx, dx, rows, n } = args;
-  if (op === "max" && !idx) throw new Error("reduceBackward of max needs the forward argmax (idx)");
-  for (let r = 0; r < rows; r++) {
-    const g = op === "mean" ? dy[r] / n : dy[r];
-    for (let i = 0; i < n; i++) {
-      dx[r * n + i] = op === "max" ? (i === idx![r] ? g : 0) : g;
-    }
-  }
-}
-
 /**
  * Sum, mean or max of each row of `x` (rows, n) into `out` (rows); max can also (or only) write
  * the index of each row's first maximum into `idx` (rows).
@@ -148,8 +92,34 @@ function reduceBackwardCpu(args: ReduceBackwardArgs<FloatArray, Int32Array>): vo
  * ```
  */
 export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = {
-  gpu: reduceForward,
-  cpu: reduceForwardCpu,
+  gpu(ctx, args) {
+    const { op, rows, n } = args;
+    if (rows === 0) return;
+    if (n < 1) throw new Error("Cannot reduce rows of length 0");
+    const idx = op === "max" ? args.idx : undefined;
+    if (!args.out && !idx) throw new Error("A reduction needs an output");
+    const key = { op, out: args.out !== undefined, idx: idx !== undefined };
+    FORWARD.run(ctx, { key, bind: { x: args.x, out: args.out, idx }, rows, n });
+  },
+  cpu(args) {
+    const { op, x, out, idx, rows, n } = args;
+    if (n < 1) throw new Error("Cannot reduce rows of length 0");
+    for (let r = 0; r < rows; r++) {
+      const base = r * n;
+      if (op === "max") {
+        let m = -Infinity, at = 0;
+        for (let i = 0; i < n; i++) {
+          if (x[base + i] > m) (m = x[base + i]), (at = i);
+        }
+        if (out) out[r] = m;
+        if (idx) idx[r] = at;
+      } else {
+        let s = 0;
+        for (let i = 0; i < n; i++) s += x[base + i];
+        if (out) out[r] = op === "mean" ? s / n : s;
+      }
+    }
+  },
 };
 
 /**
@@ -168,4 +138,24 @@ export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32A
 export const reduceBackwardKernel: Kernel<
   ReduceBackwardArgs<Buf>,
   ReduceBackwardArgs<FloatArray, Int32Array>
-> = { gpu: reduceBackward, cpu: reduceBackwardCpu };
+> = {
+  /** Spreads each row's gradient over it: to all (sum), over n (mean), to the argmax (max). */
+  gpu(ctx, args) {
+    const { op, rows, n } = args;
+    if (rows === 0 || n === 0) return;
+    if (op === "max" && !args.idx) throw new Error("Max backward needs the forward argmax (idx)");
+    const w = n % 4 === 0 ? 4 : 1;
+    const bind = { dy: args.dy, idx: op === "max" ? args.idx : undefined, dx: args.dx };
+    BACKWARD.run(ctx, { key: { op, n, w }, bind, count: (rows * n) / w });
+  },
+  cpu(args) {
+    const { op, dy, idx, dx, rows, n } = args;
+    if (op === "max" && !idx) throw new Error("Max backward needs the forward argmax (idx)");
+    for (let r = 0; r < rows; r++) {
+      const g = op === "mean" ? dy[r] / n : dy[r];
+      for (let i = 0; i < n; i++) {
+        dx[r * n + i] = op === "max" ? (i === idx![r] ? g : 0) : g;
+      }
+    }
+  },
+};

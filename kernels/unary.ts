@@ -8,9 +8,8 @@
  * under 1.2e-7 for z >= 0 (Press et al., Numerical Recipes, 2nd ed., section 6.2).
  * @module
  */
-import type { Buf, FloatArray, KernelContext } from "./context.ts";
-import { mapProgram } from "./_map_rows.ts";
-import type { Kernel } from "./program.ts";
+import type { Buf, FloatArray } from "./context.ts";
+import { type Kernel, mapProgram } from "./program.ts";
 
 /** The unary ops. */
 export type UnaryOp = "exp" | "log" | "neg" | "relu" | "tanh" | "gelu";
@@ -96,7 +95,7 @@ const UNARY_BACKWARD = mapProgram({
   body: (k) => `${k.op === "neg" ? "" : "let x = x_v;"} let g = g_v; dx[i] = ${BACKWARD[k.op]};`,
 });
 
-/** Arguments of `unaryForward`: `B` is a buffer for the launcher, an array for the reference. */
+/** Arguments of `unaryKernel`: `B` is a buffer for the launcher, an array for the reference. */
 export interface UnaryArgs<B> {
   /** Which op. */
   op: UnaryOp;
@@ -108,23 +107,12 @@ export interface UnaryArgs<B> {
   n: number;
 }
 
-/** Arguments of `unaryBackward`: the forward's op, input `x` (unused by neg) and size. */
+/** Arguments of `unaryBackwardKernel`: the forward's op, input `x` (unused by neg) and size. */
 export interface UnaryBackwardArgs<B> extends Omit<UnaryArgs<B>, "out"> {
   /** Gradient of the output, (n). */
   dy: B;
   /** Gradient of the input, (n). */
   dx: B;
-}
-
-function unaryForward(ctx: KernelContext, args: UnaryArgs<Buf>): void {
-  const { n, op } = args;
-  UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
-}
-
-function unaryBackward(ctx: KernelContext, args: UnaryBackwardArgs<Buf>): void {
-  const { n, op } = args;
-  const x = op === "neg" ? undefined : args.x;
-  UNARY_BACKWARD.run(ctx, { key: { op }, bind: { x, g: args.dy, dx: args.dx }, n });
 }
 
 /**
@@ -185,20 +173,6 @@ const BACKWARD_CPU: Record<UnaryOp, (x: number, g: number) => number> = {
   gelu: (x, g) => g * (normalCdf(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
 };
 
-/** CPU reference of `unaryForward` (double precision, exact erf for GELU). */
-function unaryForwardCpu(args: UnaryArgs<FloatArray>): void {
-  const { op, x, out, n } = args;
-  const f = FORWARD_CPU[op];
-  for (let i = 0; i < n; i++) out[i] = f(x[i]);
-}
-
-/** CPU reference of `unaryBackward`. */
-function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
-  const { op, x, dy, dx, n } = args;
-  const f = BACKWARD_CPU[op];
-  for (let i = 0; i < n; i++) dx[i] = f(x[i], dy[i]);
-}
-
 /**
  * Applies exp, log, neg, relu, tanh or (exact, erf-based) GELU to each of the `n` elements of `x`.
  *
@@ -212,8 +186,16 @@ function unaryBackwardCpu(args: UnaryBackwardArgs<FloatArray>): void {
  * ```
  */
 export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = {
-  gpu: unaryForward,
-  cpu: unaryForwardCpu,
+  gpu(ctx, args) {
+    const { n, op } = args;
+    UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
+  },
+  // Double precision, exact erf for GELU.
+  cpu(args) {
+    const { op, x, out, n } = args;
+    const f = FORWARD_CPU[op];
+    for (let i = 0; i < n; i++) out[i] = f(x[i]);
+  },
 };
 
 /**
@@ -229,6 +211,14 @@ export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = {
  * ```
  */
 export const unaryBackwardKernel: Kernel<UnaryBackwardArgs<Buf>, UnaryBackwardArgs<FloatArray>> = {
-  gpu: unaryBackward,
-  cpu: unaryBackwardCpu,
+  gpu(ctx, args) {
+    const { n, op } = args;
+    const x = op === "neg" ? undefined : args.x;
+    UNARY_BACKWARD.run(ctx, { key: { op }, bind: { x, g: args.dy, dx: args.dx }, n });
+  },
+  cpu(args) {
+    const { op, x, dy, dx, n } = args;
+    const f = BACKWARD_CPU[op];
+    for (let i = 0; i < n; i++) dx[i] = f(x[i], dy[i]);
+  },
 };

@@ -8,7 +8,7 @@ import {
   crossEntropyBackwardKernel,
   crossEntropyKernel,
   type Reduction,
-} from "../../kernels/cross_entropy.ts";
+} from "../../kernels/softmax.ts";
 import { record } from "../autograd.ts";
 import { keep, Tensor } from "../tensor.ts";
 import { checkTensors, needsGrad, saveForBackward, shapeStr } from "./save.ts";
