@@ -22,9 +22,9 @@ export const DIGIT_IDS: readonly number[] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
 /**
  * Computes Abacus position indices for a batch of token rows.
  *
- * Every maximal run of digit tokens gets 1, 2, 3, ... in order; non-digits get 0. A non-zero
- * `offset` (the training shift k) is added to digit positions only; `positions` instead maps the
- * p-th digit of a run to `positions[p]` (a map from `drawAbacusPositions`, long enough for
+ * Every maximal run of digit tokens gets 1, 2, 3, ... in order; non-digits get 0. A number
+ * `shift` (the training shift k) is added to digit positions only; a position map instead maps
+ * the p-th digit of a run to `shift[p]` (a map from `drawAbacusPositions`, long enough for
  * every run).
  *
  * @example
@@ -34,23 +34,23 @@ export const DIGIT_IDS: readonly number[] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
  * // "12+345=" as ids: 1 -> 5, 2 -> 6, + -> 14, 3 -> 7, 4 -> 8, 5 -> 9, = -> 17
  * const idx = abacusIndices([5, 6, 14, 7, 8, 9, 17], 7);
  * assert(idx.join(",") === "1,2,0,1,2,3,0");
- * assert(abacusIndices([5, 6, 14], 3, { offset: 10 }).join(",") === "11,12,0");
- * assert(abacusIndices([5, 6, 14], 3, { positions: [0, 4, 9] }).join(",") === "4,9,0");
+ * assert(abacusIndices([5, 6, 14], 3, 10).join(",") === "11,12,0");
+ * assert(abacusIndices([5, 6, 14], 3, [0, 4, 9]).join(",") === "4,9,0");
  * ```
  * @param ids token ids, row-major (B, T)
- * @param options `offset` added to digit positions, or `positions` mapping them; `digits` the
- *   digit token ids
+ * @param shift offset added to digit positions, or a position map
+ * @param digitIds the digit token ids (default 4..13)
  * @returns the indices, (B, T)
- * @throws RangeError when a run is longer than `positions` covers
+ * @throws RangeError when a run is longer than the position map covers
  */
 export function abacusIndices(
   ids: ArrayLike<number>,
   T: number,
-  options: { offset?: number; positions?: ArrayLike<number>; digits?: readonly number[] } = {},
+  shift: number | ArrayLike<number> = 0,
+  digitIds: readonly number[] = DIGIT_IDS,
 ): Int32Array {
-  const offset = options.offset ?? 0;
-  const map = options.positions;
-  const digits = new Set(options.digits ?? DIGIT_IDS);
+  const [offset, map] = typeof shift === "number" ? [shift, null] : [0, shift];
+  const digits = new Set(digitIds);
   const out = new Int32Array(ids.length);
   for (let i = 0, run = 0; i < ids.length; i++) {
     run = digits.has(ids[i]) ? (i % T === 0 ? 0 : run) + 1 : 0; // runs end with their row
@@ -252,10 +252,7 @@ export class AbacusEmbedding {
    * @throws Error when an index would fall outside the table
    */
   indices(ids: ArrayLike<number>, T: number, shift: number | ArrayLike<number> = 0): Int32Array {
-    const idx = abacusIndices(ids, T, {
-      ...(typeof shift === "number" ? { offset: shift } : { positions: shift }),
-      digits: this.#digits,
-    });
+    const idx = abacusIndices(ids, T, shift, this.#digits);
     const max = idx.reduce((m, v) => Math.max(m, v), 0);
     if (max >= this.tableSize) {
       throw new Error(

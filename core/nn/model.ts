@@ -232,8 +232,7 @@ export class ArithmeticModel {
     const a = this.arch;
     let pos: Int32Array | null = null;
     if (a.posEmbedding === "abacus") {
-      const how = typeof shift === "number" ? { offset: shift } : { positions: shift };
-      pos = abacusIndices(ids, T, how);
+      pos = abacusIndices(ids, T, shift);
     } else if (a.posEmbedding === "learned") {
       pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
     }
