@@ -230,12 +230,11 @@ export class ArithmeticModel {
    */
   embed(ids: Int32Array, B: number, T: number, shift: number | Int32Array): Tensor {
     const a = this.arch;
-    let pos: Int32Array | null = null;
-    if (a.posEmbedding === "abacus") {
-      pos = abacusIndices(ids, T, shift);
-    } else if (a.posEmbedding === "learned") {
-      pos = Int32Array.from({ length: B * T }, (_, i) => i % T);
-    }
+    const pos = a.posEmbedding === "abacus"
+      ? abacusIndices(ids, T, shift)
+      : a.posEmbedding === "learned"
+      ? Int32Array.from({ length: B * T }, (_, i) => i % T)
+      : null;
     return this.embedAt(ids, pos, B, T);
   }
 
@@ -341,15 +340,12 @@ export class ArithmeticModel {
     const k = options.kGrad ?? (options.training ? a.maximalRecurrence : 0);
     const x = this.embed(ids, B, T, shift);
     const biases = this.fireBiases(T, options.training);
-    let state = initialState(this.arch, x, seed);
-    if (n > 0) {
-      const s0 = state;
-      state = noGrad(() => {
-        let s = s0;
-        for (let r = 0; r < n; r++) s = this.recur(s, x, biases);
-        return s;
-      });
-    }
+    // The initial state records nothing for backward, so it is made inside the no-grad part.
+    let state = noGrad(() => {
+      let s = initialState(this.arch, x, seed);
+      for (let r = 0; r < n; r++) s = this.recur(s, x, biases);
+      return s;
+    });
     for (let r = 0; r < k; r++) state = this.recur(state, x, biases);
     return this.readout(state);
   }
