@@ -65,10 +65,8 @@ const normalFill = (n: number, std: number) => (normal: () => number) => {
  */
 export function paramList(arch: Arch): ParamInit[] {
   const H = arch.hiddenSize, I = arch.intermedSize, V = arch.vocabSize;
-  const gain = arch.initType === "normal"
-    ? NaN
-    : Math.pow(8 * arch.layersInRecurrentBlock * arch.maximalRecurrence, -0.25);
   const normal = arch.initType === "normal";
+  const gain = Math.pow(8 * arch.layersInRecurrentBlock * arch.maximalRecurrence, -0.25);
   const dense = (out: number, inp: number, g = gain) =>
     normalFill(out * inp, normal ? arch.initStd : g * Math.sqrt(2 / (out + inp)));
   const emb = (n: number) => normalFill(n * H, normal ? arch.initStd : 1 / Math.sqrt(H));
