@@ -153,17 +153,6 @@ interface UniformArena {
   used: number;
 }
 
-/** Counters that benchmarks and tests read (tuning measurements are left out). */
-export interface DeviceStats {
-  submits: number;
-  dispatches: number;
-  /** Buffer readbacks (map-async round trips). */
-  readbacks: number;
-  pipelines: number;
-  /** Bind groups created (the rest of the dispatches reused a cached one). */
-  bindGroups: number;
-}
-
 /**
  * A WebGPU device with a pipeline cache, a buffer pool and a one-submit command recorder.
  *
@@ -187,14 +176,11 @@ export class Device implements KernelContext {
   /** Buffer pool for tensors and scratch. */
   readonly pool: BufferPool;
   tuning: Map<string, string> = new Map();
-  /** Counters. */
-  readonly stats: DeviceStats = {
-    submits: 0,
-    dispatches: 0,
-    readbacks: 0,
-    pipelines: 0,
-    bindGroups: 0,
-  };
+  /**
+   * Counters that benchmarks and tests read (tuning measurements are left out): `readbacks` are
+   * map-async round trips, `bindGroups` those created (the other dispatches reused a cached one).
+   */
+  readonly stats = { submits: 0, dispatches: 0, readbacks: 0, pipelines: 0, bindGroups: 0 };
 
   // Pipelines by WGSL text and entry point, bind groups by pipeline and resources. Pipelines are
   // keyed by the code string itself (launchers reuse their generated strings, whose hashes V8
