@@ -51,9 +51,7 @@ export function numel(shape: readonly number[]): number {
 
 let backendChoice: Backend | null = null;
 
-/**
- * Sets the backend that `Tensor.fromArray` and model code use when none is given.
- */
+/** Sets the backend that `Tensor.fromArray` and model code use when none is given. */
 export function setDefaultBackend(backend: Backend): void {
   backendChoice = backend;
 }

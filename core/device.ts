@@ -338,9 +338,7 @@ export class Device implements KernelContext {
     return { buffer: arena.gpu, offset, size: Math.max(16, Math.ceil(bytes.length / 16) * 16) };
   }
 
-  /**
-   * Records one dispatch into the current submission.
-   */
+  /** Records one dispatch into the current submission. */
   dispatch(spec: DispatchSpec): void {
     const pipeline = this.pipeline(spec.code);
     const all: Binding[] = spec.params
