@@ -66,8 +66,7 @@ export function abacusIndices(
 }
 
 /**
- * The longest run of digit tokens in any row (the largest unshifted Abacus index): how many
- * Abacus positions a batch needs.
+ * The longest run of digit tokens in any row: how many Abacus positions a batch needs.
  *
  * @example
  * ```ts
@@ -85,7 +84,13 @@ export function longestDigitRun(
   T: number,
   digits: readonly number[] = DIGIT_IDS,
 ): number {
-  return abacusIndices(ids, T, 0, digits).reduce((m, v) => Math.max(m, v), 0);
+  const isDigit = new Set(digits);
+  let best = 0;
+  for (let i = 0, run = 0; i < ids.length; i++) {
+    run = isDigit.has(ids[i]) ? (i % T === 0 ? 0 : run) + 1 : 0;
+    if (run > best) best = run;
+  }
+  return best;
 }
 
 /** A source of uniform draws (the project's `Rng` is one). */
