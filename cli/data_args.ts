@@ -83,16 +83,21 @@ Output:
   -h, --help            show this help
 `;
 
+// Generator flags that set the DataSpec field of their camelCase name (`--num-samples`: numSamples).
+const SPEC_INTEGERS = ["n", "m", "limit", "num-samples", "max", "seed"];
+const SPEC_SWITCHES = [
+  "exact",
+  "reverse-all",
+  "reverse-answer",
+  "keep-0-for-len-1",
+  "index-hints",
+  "scratchpad",
+];
 const VALUE_FLAGS = [
+  ...SPEC_INTEGERS,
   "preset",
   "op",
-  "n",
-  "m",
-  "limit",
-  "num-samples",
   "p",
-  "max",
-  "seed",
   "test-ratio",
   "out",
   "base-dir",
@@ -103,13 +108,8 @@ const VALUE_FLAGS = [
   "tokenizer-type",
 ];
 const SWITCHES = [
+  ...SPEC_SWITCHES,
   "help",
-  "exact",
-  "reverse-all",
-  "reverse-answer",
-  "keep-0-for-len-1",
-  "index-hints",
-  "scratchpad",
   "bucket",
   "force",
   "quiet",
@@ -185,19 +185,11 @@ export function parseDataArgs(argv: string[]): DataArgs {
   };
   const op = values["uniform-distribution-sort-data"] ? "sort" : str("op");
   set("op", op as DataOp | undefined);
-  set("n", num("n"));
-  set("m", num("m"));
-  set("limit", num("limit"));
-  set("numSamples", num("num-samples"));
+  const field = (flag: string) =>
+    flag.replace(/-(.)/g, (_, c) => c.toUpperCase()) as keyof DataSpec;
+  for (const flag of SPEC_INTEGERS) set(field(flag), num(flag));
   set("p", num("p", false));
-  set("max", num("max"));
-  set("seed", num("seed"));
-  set("exact", bool("exact"));
-  set("reverseAll", bool("reverse-all"));
-  set("reverseAnswer", bool("reverse-answer"));
-  set("keep0ForLen1", bool("keep-0-for-len-1"));
-  set("indexHints", bool("index-hints"));
-  set("scratchpad", bool("scratchpad"));
+  for (const flag of SPEC_SWITCHES) set(field(flag), bool(flag));
   const method = str("sort-generation-method");
   if (method !== undefined) {
     if (method === "bucket_uniform_distribution") spec.method = "bucket";
