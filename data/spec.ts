@@ -260,8 +260,7 @@ export function maxSampleChars(spec: DataSpec): number {
   const h = spec.indexHints ? 2 : 1;
   if (spec.op === "sort") return spec.m * (spec.n * h + 5) - 1;
   if (spec.op === "or") return spec.n + spec.m + 2 + Math.max(spec.n, spec.m);
-  const plain = (spec.n + spec.m + answerDigits(spec)) * h + 2;
-  return spec.scratchpad ? plain + scratchpadChars(spec) : plain;
+  return (spec.n + spec.m + answerDigits(spec)) * h + 2 + scratchpadChars(spec);
 }
 
 /**
