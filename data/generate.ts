@@ -61,14 +61,6 @@ async function isNonEmptyDir(path: string): Promise<boolean> {
   return false;
 }
 
-function isOsError(err: unknown): boolean {
-  return Object.values(Deno.errors).some((C) => err instanceof C);
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split("\n")[0];
-}
-
 /**
  * Runs `fill(tmp)` on a fresh temporary sibling of `out`, then renames it to `out`, which must
  * not exist, or be an empty folder, or (with `force`) a folder that is replaced. On any error the
@@ -79,8 +71,10 @@ async function withTempOutput<T>(
   fill: (tmp: string) => Promise<T>,
   force = false,
 ): Promise<T> {
-  const fail = (why: unknown): DataError =>
-    new DataError(`Cannot write dataset to ${out}: ${oneLine(why)}`);
+  const fail = (why: unknown): DataError => {
+    const text = why instanceof Error ? why.message : String(why);
+    return new DataError(`Cannot write dataset to ${out}: ${text.split("\n")[0]}`);
+  };
   const target = resolve(out);
   const info = await Deno.stat(target).catch((err) => {
     if (err instanceof Deno.errors.NotFound) return null;
@@ -106,7 +100,8 @@ async function withTempOutput<T>(
     return result;
   } catch (err) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw isOsError(err) ? fail(err) : err;
+    const osError = Object.values(Deno.errors).some((C) => err instanceof C);
+    throw osError ? fail(err) : err;
   } finally {
     pending.delete(tmp);
   }
