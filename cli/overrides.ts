@@ -228,8 +228,7 @@ export function parseOverride(arg: string): Override {
  */
 export function formatValue(value: ConfigValue): string {
   if (value === null) return "None";
-  if (value === true) return "True";
-  if (value === false) return "False";
+  if (typeof value === "boolean") return value ? "True" : "False";
   if (typeof value === "number") return String(value);
   if (typeof value === "string") return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(formatValue).join(", ")}]`;
