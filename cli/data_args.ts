@@ -202,11 +202,8 @@ export function parseDataArgs(argv: string[]): DataArgs {
   if (spec.limit !== undefined && spec.numSamples !== undefined) {
     fail("--limit (bucket method) excludes --num-samples (plain sampling)");
   }
-  if (spec.method === undefined && (spec.numSamples !== undefined || spec.exact)) {
-    spec.method = "sample";
-  } else if (spec.method === undefined && (values.bucket || spec.limit !== undefined)) {
-    spec.method = "bucket";
-  }
+  if (spec.numSamples !== undefined || spec.exact) spec.method ??= "sample";
+  else if (values.bucket || spec.limit !== undefined) spec.method ??= "bucket";
 
   const preset = str("preset");
   if (preset !== undefined && !TRAIN_PRESETS[preset] && !GRID_PRESETS[preset]) {
