@@ -92,15 +92,11 @@ class Reader {
     while (this.#pos < this.#text.length) {
       const c = this.#text[this.#pos++];
       if (c === q) return out;
-      if (c === "\\" && this.#pos < this.#text.length) {
-        const next = this.#text[this.#pos];
-        if (next === q || next === "\\") {
-          out += next;
-          this.#pos++;
-          continue;
-        }
-      }
-      out += c;
+      const next = this.#text[this.#pos]; // undefined after the last character
+      if (c === "\\" && (next === q || next === "\\")) {
+        out += next;
+        this.#pos++;
+      } else out += c;
     }
     return this.fail("unterminated quoted string");
   }
