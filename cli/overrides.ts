@@ -107,10 +107,8 @@ class Reader {
       const c = this.#text[this.#pos];
       if (c === "$" && this.#text[this.#pos + 1] === "{") {
         depth++;
-        this.#pos += 2;
-        continue;
-      }
-      if (depth > 0 && c === "}") depth--;
+        this.#pos++; // the "{" is stepped over below
+      } else if (depth > 0 && c === "}") depth--;
       else if (depth === 0 && !top && (c === "," || c === "]" || c === "}" || c === ":")) break;
       else if (depth === 0 && top && c === ",") {
         this.fail("sweeps (a,b) are not supported; write a list as [a,b] or quote the value");
