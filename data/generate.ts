@@ -139,7 +139,6 @@ async function writeSamples(
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ counts: { train: number; test: number }; maxSampleTokens: number }> {
   const total = source.total;
-  testCount = Math.min(testCount, total);
   const trainCount = total - testCount;
   const table = utf8Table(tokenizer);
   const single = Int16Array.from(table, (b) => (b.length === 1 ? b[0] : -1));
