@@ -215,13 +215,10 @@ function readAt(file: Deno.FsFile, buf: Uint8Array, position: number): void {
 export class Dataset {
   /** The folder. */
   readonly dir: string;
-  /** Its `meta.json`. */
+  /** Its `meta.json` (from `readMeta`). */
   readonly meta: DatasetMeta;
   #files = new Map<Split, Deno.FsFile>();
 
-  /**
-   * @param meta Its metadata (from `readMeta`).
-   */
   constructor(dir: string, meta: DatasetMeta) {
     this.dir = dir;
     this.meta = meta;
@@ -239,7 +236,6 @@ export class Dataset {
   /**
    * Reads `count` consecutive rows starting at row `start` of a split.
    *
-   * @param split `train` or `test`.
    * @param count Rows to read (clipped to the split's end).
    * @returns Token ids, shape (rows, rowLength).
    */
