@@ -95,7 +95,6 @@ async function readYaml(rel: string, what: string): Promise<Tree> {
  * const rows = await presetSummaries();
  * ok(rows.some(([name, line]) => name === "demo" && line.includes("width 64")));
  * ```
- * @returns `[name, summary]` pairs
  * @throws ConfigError when a preset file is missing or does not start with a `# ` line
  */
 export async function presetSummaries(): Promise<[string, string][]> {

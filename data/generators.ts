@@ -83,9 +83,6 @@ class DigitDrawer {
    * Writes a uniform number of exactly `count` digits, least significant first, at
    * `out[offset..offset+count)`: the top digit is 1..9 (0..9 when `allowZero` and count is 1).
    * This is uniform over [10^(count-1), 10^count - 1], as upstream's `random.randint`.
-   *
-   * @param count Digits (at least 1).
-   * @param allowZero Whether a 1-digit number may be 0.
    */
   number(out: Uint8Array, offset: number, count: number, allowZero: boolean): void {
     const top = offset + count - 1;
