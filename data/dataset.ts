@@ -247,8 +247,8 @@ export class Dataset {
   /**
    * Yields batches of one split, sequentially or in a seeded shuffled order.
    *
-   * One call covers one pass (epoch) over the split. Sequential reads
-   * fetch many batches at once; shuffled reads fetch each row at its position.
+   * One call covers one pass (epoch) over the split. Sequential reads fetch many batches at once;
+   * shuffled reads fetch each row at its position.
    */
   async *batches(options: BatchOptions): AsyncGenerator<Batch> {
     const split = options.split ?? "train", B = options.batchSize;
@@ -274,7 +274,7 @@ export class Dataset {
           tokens.set(row, r * T);
         }
       } else {
-        if (pos < chunkStart || pos + rows > chunkStart + chunk.length / T) {
+        if (pos + rows > chunkStart + chunk.length / T) {
           chunkStart = pos;
           chunk = new Uint8Array(Math.min(chunkRows, total - pos) * T);
           readAt(file, chunk, pos * T);
