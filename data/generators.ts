@@ -407,8 +407,7 @@ class SortSource extends SpacedSource {
     // Buckets: length L outer, max digits D inner, as upstream.
     const pairs = spec.n * spec.m;
     this.#seq = spec.method === "bucket" ? new BucketSequence(this.total, pairs, rng) : null;
-    const tok = getTokenizer("sort");
-    this.#labelIds = Uint8Array.from(CHAR_SET, (c) => tok.idOf(c));
+    this.#labelIds = Uint8Array.from(CHAR_SET, getTokenizer("sort").idOf);
     this.#values = new Uint8Array(spec.m * spec.n);
     this.#lens = new Uint16Array(spec.m);
     this.#order = new Uint8Array(spec.m);
