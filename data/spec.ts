@@ -151,7 +151,7 @@ export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
     fail(`sorting data: ${s.m} numbers but only ${CHAR_SET.length} labels`);
   }
   const buckets = s.n * s.m;
-  if (s.op === "sort" && s.method === "bucket" && Math.floor(s.limit / buckets) < 1) {
+  if (s.op === "sort" && s.method === "bucket" && s.limit < buckets) {
     fail(`sorting data: limit ${s.limit} is less than one sample per bucket (${buckets} buckets)`);
   }
   if (s.scratchpad && s.op !== "x") {
