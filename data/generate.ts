@@ -8,10 +8,9 @@
 // Memory stays constant in the number of samples. Output appears atomically: everything goes
 // into a hidden temporary sibling folder that is renamed into place only on success.
 //
-// An evaluation grid holds, for every cell (i, j), a fixed number of samples with exactly i and
-// j digits (sorting: max digits i, list length j), each cell a normal dataset folder whose
-// samples are all in `test`. Every cell has its own random stream, so a cell's data does not
-// depend on which other cells are generated.
+// An evaluation grid (`GridMeta`) holds, for every cell (i, j), samples with exactly i and j
+// digits (sorting: max digits i, list length j) drawn from the cell's own random stream, so a
+// cell's data does not depend on which other cells are generated.
 
 import { basename, dirname, join, resolve } from "node:path";
 import { createSource, type SampleSource } from "./generators.ts";
