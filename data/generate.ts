@@ -111,13 +111,10 @@ async function withTempOutput<T>(
  * except PAD and the space id 18, which give a space.
  */
 function utf8Table(type: TokenizerType): Uint8Array[] {
-  const tok = getTokenizer(type);
   const enc = new TextEncoder();
-  return tok.tokens.map((t, id) => {
-    if (id === PAD || id === SPACE) return enc.encode(" ");
-    if (id < DIGIT_FIRST) return new Uint8Array(0);
-    return enc.encode(t);
-  });
+  return getTokenizer(type).tokens.map((t, id) =>
+    enc.encode(id === PAD || id === SPACE ? " " : id < DIGIT_FIRST ? "" : t)
+  );
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
