@@ -449,9 +449,6 @@ class SortSource extends SpacedSource {
   }
 }
 
-const ZERO = DIGIT_FIRST;
-const ONE = DIGIT_FIRST + 1;
-
 /** Sample source for `or` specs (operator written as `+`, as upstream's default `--op`). */
 class OrSource extends SpacedSource {
   #cases: Uint32Array;
@@ -478,7 +475,7 @@ class OrSource extends SpacedSource {
     const vec = (len: number, hot: boolean, reversed: boolean) => {
       for (let k = 0; k < len; k++) {
         const pos = reversed ? len - 1 - k : k;
-        dst[o++] = hot && pos === idx ? ONE : ZERO;
+        dst[o++] = DIGIT_FIRST + (hot && pos === idx ? 1 : 0);
       }
     };
     vec(i, firstHot, rev);
