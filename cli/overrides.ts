@@ -34,8 +34,7 @@ export interface Override {
 }
 
 const KEY_RE = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
-const INT_RE = /^[+-]?\d(_?\d)*$/;
-const FLOAT_RE = /^[+-]?(?=\.?\d)(\d(_?\d)*)?(\.(\d(_?\d)*)?)?([eE][+-]?\d+)?$/;
+const NUMBER_RE = /^[+-]?(?=\.?\d)(\d(_?\d)*)?(\.(\d(_?\d)*)?)?([eE][+-]?\d+)?$/;
 
 /** Interprets an unquoted word: None/null, booleans, numbers, else the string itself. */
 function primitive(word: string): ConfigValue {
@@ -46,11 +45,7 @@ function primitive(word: string): ConfigValue {
   if (lower === "inf" || lower === "+inf") return Infinity;
   if (lower === "-inf") return -Infinity;
   if (lower === "nan") return NaN;
-  if (INT_RE.test(word)) {
-    const n = Number(word.replace(/_/g, ""));
-    if (Number.isSafeInteger(n)) return n;
-  }
-  if (FLOAT_RE.test(word)) return Number(word.replace(/_/g, ""));
+  if (NUMBER_RE.test(word)) return Number(word.replace(/_/g, ""));
   return word;
 }
 
