@@ -95,7 +95,6 @@ async function readYaml(rel: string, what: string): Promise<Tree> {
  * const rows = await presetSummaries();
  * ok(rows.some(([name, line]) => name === "demo" && line.includes("width 64")));
  * ```
- * @returns `[name, summary]` pairs
  * @throws ConfigError when a preset file is missing or does not start with a `# ` line
  */
 export async function presetSummaries(): Promise<[string, string][]> {
@@ -572,8 +571,7 @@ export function parseConfigYaml<K extends ConfigKind>(
 /**
  * Validates a model config (the `arch` group, as stored in a checkpoint's `model_config.json`).
  *
- * Accepts the JSON text or its parsed value; every arch key must be present and valid, as in
- * upstream's files, which hold the resolved arch.
+ * Every arch key must be present and valid, as in upstream's files, which hold the resolved arch.
  *
  * @example
  * ```ts
@@ -584,20 +582,17 @@ export function parseConfigYaml<K extends ConfigKind>(
  * deepEqual(parseArchConfig(JSON.stringify(cfg.arch)).hidden_size, 64);
  * ```
  *
- * @param value JSON text or a parsed object.
  * @param what Name of the source for messages.
  */
-export function parseArchConfig(value: unknown, what = "model_config.json"): ArchConfig {
-  let tree = value;
-  if (typeof value === "string") {
-    try {
-      tree = JSON.parse(value);
-    } catch (e) {
-      fail(`Cannot parse ${what}: ${(e as Error).message}`);
-    }
+export function parseArchConfig(json: string, what = "model_config.json"): ArchConfig {
+  let tree: unknown;
+  try {
+    tree = JSON.parse(json);
+  } catch (e) {
+    fail(`Cannot parse ${what}: ${(e as Error).message}`);
   }
   if (!isMap(tree)) fail(`Cannot parse ${what}: expected a JSON object`);
-  return checkConfig(structuredClone(tree), "arch", new Map(), what);
+  return checkConfig(tree, "arch", new Map(), what);
 }
 
 /**

@@ -31,15 +31,11 @@ function columns(rows: [string, string][]): string {
  * ok(text.includes("CPU: 3-digit addition") && text.includes("arch.hidden_size"));
  * ```
  *
- * @param kind `pretrain` (default) or `eval`.
  * @param presets `[name, summary]` rows for the train help (`presetSummaries()` in config.ts
  *   reads them from the preset files).
  * @returns Plain text, lines under 100 characters.
  */
-export function helpText(
-  kind: ConfigKind = "pretrain",
-  presets: readonly [string, string][] = [],
-): string {
+export function helpText(kind: ConfigKind, presets: readonly [string, string][] = []): string {
   const train = kind === "pretrain";
   const groups = Object.entries(GROUP_OPTIONS[kind]).map(
     ([g, opts]): [string, string] => [`${g}=${opts.join("|")}`, `default ${opts[0]}`],

@@ -83,37 +83,25 @@ Output:
   -h, --help            show this help
 `;
 
-const VALUE_FLAGS = [
-  "preset",
-  "op",
-  "n",
-  "m",
-  "limit",
-  "num-samples",
-  "p",
-  "max",
-  "seed",
-  "test-ratio",
-  "out",
-  "base-dir",
-  "dir-name",
-  "grid-min",
-  "grid-max",
-  "sort-generation-method",
-  "tokenizer-type",
-];
-const SWITCHES = [
-  "help",
+// Generator flags that set the DataSpec field of their camelCase name (`--num-samples`: numSamples).
+const SPEC_INTEGERS = ["n", "m", "limit", "num-samples", "max", "seed"];
+const SPEC_SWITCHES = [
   "exact",
   "reverse-all",
   "reverse-answer",
   "keep-0-for-len-1",
   "index-hints",
   "scratchpad",
-  "bucket",
-  "force",
-  "quiet",
-  "diagonal",
+];
+// The flags are those of the usage's flag column (`--flag VALUE` takes a value, `--n N, --m M`
+// lists two), plus --preset from its first line, --tokenizer-type (it only checks the data) and
+// switches that upstream's shells pass.
+const COLUMN = [...DATA_USAGE.matchAll(/^ {2}(-.*?)(?: {2}|$)/gm)].flatMap((m) => m[1].split(", "));
+const listed = (valued: boolean) =>
+  COLUMN.filter((f) => f.includes(" ") === valued).map((f) => f.replace(/^-+| .*$/g, ""));
+const VALUE_FLAGS = [...listed(true), "preset", "tokenizer-type"];
+const SWITCHES = [
+  ...listed(false),
   "tokenize",
   "continue-to-tokenize",
   "uniform-distribution-sort-data",
@@ -185,19 +173,11 @@ export function parseDataArgs(argv: string[]): DataArgs {
   };
   const op = values["uniform-distribution-sort-data"] ? "sort" : str("op");
   set("op", op as DataOp | undefined);
-  set("n", num("n"));
-  set("m", num("m"));
-  set("limit", num("limit"));
-  set("numSamples", num("num-samples"));
+  const field = (flag: string) =>
+    flag.replace(/-(.)/g, (_, c) => c.toUpperCase()) as keyof DataSpec;
+  for (const flag of SPEC_INTEGERS) set(field(flag), num(flag));
   set("p", num("p", false));
-  set("max", num("max"));
-  set("seed", num("seed"));
-  set("exact", bool("exact"));
-  set("reverseAll", bool("reverse-all"));
-  set("reverseAnswer", bool("reverse-answer"));
-  set("keep0ForLen1", bool("keep-0-for-len-1"));
-  set("indexHints", bool("index-hints"));
-  set("scratchpad", bool("scratchpad"));
+  for (const flag of SPEC_SWITCHES) set(field(flag), bool(flag));
   const method = str("sort-generation-method");
   if (method !== undefined) {
     if (method === "bucket_uniform_distribution") spec.method = "bucket";
@@ -210,11 +190,8 @@ export function parseDataArgs(argv: string[]): DataArgs {
   if (spec.limit !== undefined && spec.numSamples !== undefined) {
     fail("--limit (bucket method) excludes --num-samples (plain sampling)");
   }
-  if (spec.method === undefined && (spec.numSamples !== undefined || spec.exact)) {
-    spec.method = "sample";
-  } else if (spec.method === undefined && (values.bucket || spec.limit !== undefined)) {
-    spec.method = "bucket";
-  }
+  if (spec.numSamples !== undefined || spec.exact) spec.method ??= "sample";
+  else if (values.bucket || spec.limit !== undefined) spec.method ??= "bucket";
 
   const preset = str("preset");
   if (preset !== undefined && !TRAIN_PRESETS[preset] && !GRID_PRESETS[preset]) {

@@ -34,8 +34,7 @@ export interface Override {
 }
 
 const KEY_RE = /^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$/;
-const INT_RE = /^[+-]?\d(_?\d)*$/;
-const FLOAT_RE = /^[+-]?(?=\.?\d)(\d(_?\d)*)?(\.(\d(_?\d)*)?)?([eE][+-]?\d+)?$/;
+const NUMBER_RE = /^[+-]?(?=\.?\d)(\d(_?\d)*)?(\.(\d(_?\d)*)?)?([eE][+-]?\d+)?$/;
 
 /** Interprets an unquoted word: None/null, booleans, numbers, else the string itself. */
 function primitive(word: string): ConfigValue {
@@ -46,11 +45,7 @@ function primitive(word: string): ConfigValue {
   if (lower === "inf" || lower === "+inf") return Infinity;
   if (lower === "-inf") return -Infinity;
   if (lower === "nan") return NaN;
-  if (INT_RE.test(word)) {
-    const n = Number(word.replace(/_/g, ""));
-    if (Number.isSafeInteger(n)) return n;
-  }
-  if (FLOAT_RE.test(word)) return Number(word.replace(/_/g, ""));
+  if (NUMBER_RE.test(word)) return Number(word.replace(/_/g, ""));
   return word;
 }
 
@@ -92,15 +87,11 @@ class Reader {
     while (this.#pos < this.#text.length) {
       const c = this.#text[this.#pos++];
       if (c === q) return out;
-      if (c === "\\" && this.#pos < this.#text.length) {
-        const next = this.#text[this.#pos];
-        if (next === q || next === "\\") {
-          out += next;
-          this.#pos++;
-          continue;
-        }
-      }
-      out += c;
+      const next = this.#text[this.#pos]; // undefined after the last character
+      if (c === "\\" && (next === q || next === "\\")) {
+        out += next;
+        this.#pos++;
+      } else out += c;
     }
     return this.fail("unterminated quoted string");
   }
@@ -111,10 +102,8 @@ class Reader {
       const c = this.#text[this.#pos];
       if (c === "$" && this.#text[this.#pos + 1] === "{") {
         depth++;
-        this.#pos += 2;
-        continue;
-      }
-      if (depth > 0 && c === "}") depth--;
+        this.#pos++; // the "{" is stepped over below
+      } else if (depth > 0 && c === "}") depth--;
       else if (depth === 0 && !top && (c === "," || c === "]" || c === "}" || c === ":")) break;
       else if (depth === 0 && top && c === ",") {
         this.fail("sweeps (a,b) are not supported; write a list as [a,b] or quote the value");
@@ -228,8 +217,7 @@ export function parseOverride(arg: string): Override {
  */
 export function formatValue(value: ConfigValue): string {
   if (value === null) return "None";
-  if (value === true) return "True";
-  if (value === false) return "False";
+  if (typeof value === "boolean") return value ? "True" : "False";
   if (typeof value === "number") return String(value);
   if (typeof value === "string") return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(formatValue).join(", ")}]`;

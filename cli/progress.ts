@@ -119,10 +119,8 @@ export class Progress {
   done(): void {
     if (this.#finished) return;
     this.#finished = true;
-    const elapsed = (this.#now() - this.#start) / 1000;
-    const line = `${this.#label}: done ${compact(this.#total || this.#done)} in ${
-      elapsed.toFixed(1)
-    }s`;
+    const seconds = ((this.#now() - this.#start) / 1000).toFixed(1);
+    const line = `${this.#label}: done ${compact(this.#total || this.#done)} in ${seconds}s`;
     this.#write(this.#tty ? `\r\x1b[2K${line}\n` : `${line}\n`);
   }
 

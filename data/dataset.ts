@@ -1,9 +1,8 @@
 // The on-disk description of a dataset folder (`meta.json`) and of an evaluation grid
 // (`grid.json`), as generate.ts writes them, and their reader: positional reads of fixed-length
 // token rows, so training and evaluation never load a whole 1.3 GB `.bin` file. Batches come
-// sequentially (upstream's fixed reading order) or in a seeded shuffled order, and can start at
-// any row so a resumed run continues exactly where it stopped. Bump `DATASET_FORMAT_VERSION`
-// whenever the folder layout or a field's meaning changes.
+// sequentially (upstream's fixed reading order) or in a seeded shuffled order. Bump
+// `DATASET_FORMAT_VERSION` whenever the folder layout or a field's meaning changes.
 
 import { join } from "node:path";
 import { Rng } from "../kernels/rng.ts";
@@ -161,10 +160,6 @@ export interface BatchOptions {
   shuffle?: boolean;
   /** Seed of the shuffled order (default 0); use a new one per epoch. */
   seed?: number;
-  /** Position in the (possibly shuffled) order to start from (default 0), for resuming. */
-  startRow?: number;
-  /** Skip a final batch smaller than `batchSize` (default false). */
-  dropLast?: boolean;
 }
 
 /** One batch of token rows. */
@@ -173,8 +168,6 @@ export interface Batch {
   tokens: Int32Array;
   /** Rows in this batch (batchSize, or fewer for a last partial batch). */
   rows: number;
-  /** Position in the order just after this batch: pass it as `startRow` to resume. */
-  nextRow: number;
 }
 
 /**
@@ -215,13 +208,10 @@ function readAt(file: Deno.FsFile, buf: Uint8Array, position: number): void {
 export class Dataset {
   /** The folder. */
   readonly dir: string;
-  /** Its `meta.json`. */
+  /** Its `meta.json` (from `readMeta`). */
   readonly meta: DatasetMeta;
   #files = new Map<Split, Deno.FsFile>();
 
-  /**
-   * @param meta Its metadata (from `readMeta`).
-   */
   constructor(dir: string, meta: DatasetMeta) {
     this.dir = dir;
     this.meta = meta;
@@ -239,7 +229,6 @@ export class Dataset {
   /**
    * Reads `count` consecutive rows starting at row `start` of a split.
    *
-   * @param split `train` or `test`.
    * @param count Rows to read (clipped to the split's end).
    * @returns Token ids, shape (rows, rowLength).
    */
@@ -256,10 +245,10 @@ export class Dataset {
   }
 
   /**
-   * Yields batches of one split, sequentially or in a seeded shuffled order, from `startRow`.
+   * Yields batches of one split, sequentially or in a seeded shuffled order.
    *
-   * One call covers one pass (epoch) from `startRow` to the end of the split. Sequential reads
-   * fetch many batches at once; shuffled reads fetch each row at its position.
+   * One call covers one pass (epoch) over the split. Sequential reads fetch many batches at once;
+   * shuffled reads fetch each row at its position.
    */
   async *batches(options: BatchOptions): AsyncGenerator<Batch> {
     const split = options.split ?? "train", B = options.batchSize;
@@ -267,10 +256,6 @@ export class Dataset {
       throw new DataError(`Cannot read batches: batch size must be a positive integer, got ${B}`);
     }
     const total = this.meta.counts[split], T = this.meta.rowLength;
-    let pos = options.startRow ?? 0;
-    if (!Number.isSafeInteger(pos) || pos < 0 || pos > total) {
-      throw new DataError(`Cannot read batches: start row ${pos} is outside 0..${total}`);
-    }
     const file = await this.#file(split);
     const order = options.shuffle
       ? new Rng(options.seed ?? 0, 0xba7c4).shuffle(
@@ -280,9 +265,8 @@ export class Dataset {
     const chunkRows = Math.max(B, B * Math.floor((4 << 20) / (B * T)));
     let chunk = new Uint8Array(0), chunkStart = 0;
     const row = new Uint8Array(T);
-    while (pos < total) {
+    for (let pos = 0; pos < total;) {
       const rows = Math.min(B, total - pos);
-      if (rows < B && options.dropLast) return;
       const tokens = new Int32Array(rows * T);
       if (order) {
         for (let r = 0; r < rows; r++) {
@@ -290,7 +274,7 @@ export class Dataset {
           tokens.set(row, r * T);
         }
       } else {
-        if (pos < chunkStart || pos + rows > chunkStart + chunk.length / T) {
+        if (pos + rows > chunkStart + chunk.length / T) {
           chunkStart = pos;
           chunk = new Uint8Array(Math.min(chunkRows, total - pos) * T);
           readAt(file, chunk, pos * T);
@@ -298,7 +282,7 @@ export class Dataset {
         tokens.set(chunk.subarray((pos - chunkStart) * T, (pos - chunkStart + rows) * T));
       }
       pos += rows;
-      yield { tokens, rows, nextRow: pos };
+      yield { tokens, rows };
     }
   }
 

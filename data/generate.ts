@@ -8,10 +8,9 @@
 // Memory stays constant in the number of samples. Output appears atomically: everything goes
 // into a hidden temporary sibling folder that is renamed into place only on success.
 //
-// An evaluation grid holds, for every cell (i, j), a fixed number of samples with exactly i and
-// j digits (sorting: max digits i, list length j), each cell a normal dataset folder whose
-// samples are all in `test`. Every cell has its own random stream, so a cell's data does not
-// depend on which other cells are generated.
+// An evaluation grid (`GridMeta`) holds, for every cell (i, j), samples with exactly i and j
+// digits (sorting: max digits i, list length j) drawn from the cell's own random stream, so a
+// cell's data does not depend on which other cells are generated.
 
 import { basename, dirname, join, resolve } from "node:path";
 import { createSource, type SampleSource } from "./generators.ts";
@@ -61,14 +60,6 @@ async function isNonEmptyDir(path: string): Promise<boolean> {
   return false;
 }
 
-function isOsError(err: unknown): boolean {
-  return Object.values(Deno.errors).some((C) => err instanceof C);
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split("\n")[0];
-}
-
 /**
  * Runs `fill(tmp)` on a fresh temporary sibling of `out`, then renames it to `out`, which must
  * not exist, or be an empty folder, or (with `force`) a folder that is replaced. On any error the
@@ -79,8 +70,10 @@ async function withTempOutput<T>(
   fill: (tmp: string) => Promise<T>,
   force = false,
 ): Promise<T> {
-  const fail = (why: unknown): DataError =>
-    new DataError(`Cannot write dataset to ${out}: ${oneLine(why)}`);
+  const fail = (why: unknown): DataError => {
+    const text = why instanceof Error ? why.message : String(why);
+    return new DataError(`Cannot write dataset to ${out}: ${text.split("\n")[0]}`);
+  };
   const target = resolve(out);
   const info = await Deno.stat(target).catch((err) => {
     if (err instanceof Deno.errors.NotFound) return null;
@@ -106,7 +99,8 @@ async function withTempOutput<T>(
     return result;
   } catch (err) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    throw isOsError(err) ? fail(err) : err;
+    const osError = Object.values(Deno.errors).some((C) => err instanceof C);
+    throw osError ? fail(err) : err;
   } finally {
     pending.delete(tmp);
   }
@@ -117,13 +111,10 @@ async function withTempOutput<T>(
  * except PAD and the space id 18, which give a space.
  */
 function utf8Table(type: TokenizerType): Uint8Array[] {
-  const tok = getTokenizer(type);
   const enc = new TextEncoder();
-  return tok.tokens.map((t, id) => {
-    if (id === PAD || id === SPACE) return enc.encode(" ");
-    if (id < DIGIT_FIRST) return new Uint8Array(0);
-    return enc.encode(t);
-  });
+  return getTokenizer(type).tokens.map((t, id) =>
+    enc.encode(id === PAD || id === SPACE ? " " : id < DIGIT_FIRST ? "" : t)
+  );
 }
 
 async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
@@ -144,7 +135,6 @@ async function writeSamples(
   onProgress?: (done: number, total: number) => void,
 ): Promise<{ counts: { train: number; test: number }; maxSampleTokens: number }> {
   const total = source.total;
-  testCount = Math.min(testCount, total);
   const trainCount = total - testCount;
   const table = utf8Table(tokenizer);
   const single = Int16Array.from(table, (b) => (b.length === 1 ? b[0] : -1));

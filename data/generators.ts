@@ -83,9 +83,6 @@ class DigitDrawer {
    * Writes a uniform number of exactly `count` digits, least significant first, at
    * `out[offset..offset+count)`: the top digit is 1..9 (0..9 when `allowZero` and count is 1).
    * This is uniform over [10^(count-1), 10^count - 1], as upstream's `random.randint`.
-   *
-   * @param count Digits (at least 1).
-   * @param allowZero Whether a 1-digit number may be 0.
    */
   number(out: Uint8Array, offset: number, count: number, allowZero: boolean): void {
     const top = offset + count - 1;
@@ -410,8 +407,7 @@ class SortSource extends SpacedSource {
     // Buckets: length L outer, max digits D inner, as upstream.
     const pairs = spec.n * spec.m;
     this.#seq = spec.method === "bucket" ? new BucketSequence(this.total, pairs, rng) : null;
-    const tok = getTokenizer("sort");
-    this.#labelIds = Uint8Array.from(CHAR_SET, (c) => tok.idOf(c));
+    this.#labelIds = Uint8Array.from(CHAR_SET, getTokenizer("sort").idOf);
     this.#values = new Uint8Array(spec.m * spec.n);
     this.#lens = new Uint16Array(spec.m);
     this.#order = new Uint8Array(spec.m);
@@ -453,9 +449,6 @@ class SortSource extends SpacedSource {
   }
 }
 
-const ZERO = DIGIT_FIRST;
-const ONE = DIGIT_FIRST + 1;
-
 /** Sample source for `or` specs (operator written as `+`, as upstream's default `--op`). */
 class OrSource extends SpacedSource {
   #cases: Uint32Array;
@@ -482,7 +475,7 @@ class OrSource extends SpacedSource {
     const vec = (len: number, hot: boolean, reversed: boolean) => {
       for (let k = 0; k < len; k++) {
         const pos = reversed ? len - 1 - k : k;
-        dst[o++] = hot && pos === idx ? ONE : ZERO;
+        dst[o++] = DIGIT_FIRST + (hot && pos === idx ? 1 : 0);
       }
     };
     vec(i, firstHot, rev);

@@ -130,9 +130,8 @@ function pythonFloat(p: number): string {
 export function datasetName(spec: DataSpec): string {
   const p = `p_${pythonFloat(spec.p).replace(".", "")}`;
   const rev = `${spec.reverseAnswer ? "_reverse_ans" : ""}${spec.reverseAll ? "_reverse_all" : ""}`;
-  const hints = `${spec.indexHints ? "_with_index_hints_circular" : ""}${
-    spec.scratchpad ? "_scratchpad" : ""
-  }`;
+  const hints = (spec.indexHints ? "_with_index_hints_circular" : "") +
+    (spec.scratchpad ? "_scratchpad" : "");
   let name: string;
   if (spec.op === "sort") {
     const dims = `max_digits_n_${spec.n}_max_length_m_${spec.m}`;

@@ -151,7 +151,7 @@ export function resolveSpec(partial: Partial<DataSpec>): DataSpec {
     fail(`sorting data: ${s.m} numbers but only ${CHAR_SET.length} labels`);
   }
   const buckets = s.n * s.m;
-  if (s.op === "sort" && s.method === "bucket" && Math.floor(s.limit / buckets) < 1) {
+  if (s.op === "sort" && s.method === "bucket" && s.limit < buckets) {
     fail(`sorting data: limit ${s.limit} is less than one sample per bucket (${buckets} buckets)`);
   }
   if (s.scratchpad && s.op !== "x") {
@@ -260,8 +260,7 @@ export function maxSampleChars(spec: DataSpec): number {
   const h = spec.indexHints ? 2 : 1;
   if (spec.op === "sort") return spec.m * (spec.n * h + 5) - 1;
   if (spec.op === "or") return spec.n + spec.m + 2 + Math.max(spec.n, spec.m);
-  const plain = (spec.n + spec.m + answerDigits(spec)) * h + 2;
-  return spec.scratchpad ? plain + scratchpadChars(spec) : plain;
+  return (spec.n + spec.m + answerDigits(spec)) * h + 2 + scratchpadChars(spec);
 }
 
 /**

@@ -44,7 +44,10 @@ Deno.test("parseArchConfig() reads model_config.json and rejects a bad one", asy
   const cfg = await load(["preset=tiny-addition"]);
   equal(parseArchConfig(JSON.stringify(cfg.arch)), cfg.arch);
   const bad = { ...cfg.arch, hidden_size: "x" };
-  throws(() => parseArchConfig(bad), /Invalid value for hidden_size: .* \(in model_config.json\)/);
+  throws(
+    () => parseArchConfig(JSON.stringify(bad)),
+    /Invalid value for hidden_size: .* \(in model_config.json\)/,
+  );
   throws(() => parseArchConfig("{"), /Cannot parse model_config.json/);
 });
 

@@ -94,7 +94,9 @@ Deno.test("parseArchConfig() refuses what the model lacks, naming the key", asyn
       /Invalid value for embedding.abacus_random_spacing: expected a number from 0 to 1, got 1.5/,
     ],
   ];
-  for (const [change, re] of cases) throws(() => parseArchConfig({ ...arch, ...change }), re);
+  for (const [change, re] of cases) {
+    throws(() => parseArchConfig(JSON.stringify({ ...arch, ...change })), re);
+  }
 });
 
 Deno.test("cli/config_types.ts is the schema's types written out", async () => {

@@ -155,7 +155,7 @@ Deno.test("a grid that is not a preset is named after its arguments and sides", 
   await cleanup();
 });
 
-Deno.test("Dataset.batches() covers every row sequentially, shuffled and resumed", async () => {
+Deno.test("Dataset.batches() covers every row sequentially and shuffled", async () => {
   const [root, cleanup] = await tempDir();
   const meta = await generateDataset({
     spec: { op: "+", n: 3, m: 3, limit: 1000 },
@@ -175,12 +175,9 @@ Deno.test("Dataset.batches() covers every row sequentially, shuffled and resumed
   const flat = shuffled.flatMap(rowsOf);
   assert.notDeepEqual(flat, seq);
   assert.deepEqual([...flat].sort(), [...seq].sort());
-  const again = await Array.fromAsync(
-    ds.batches({ batchSize: 64, shuffle: true, seed: 5, startRow: shuffled[3].nextRow }),
-  );
-  assert.deepEqual(again.flatMap(rowsOf), flat.slice(4 * 64));
-  const dropped = await Array.fromAsync(ds.batches({ batchSize: 64, dropLast: true }));
-  assert.equal(dropped.length, Math.floor(N / 64));
+  const again = await Array.fromAsync(ds.batches({ batchSize: 64, shuffle: true, seed: 5 }));
+  assert.deepEqual(again.flatMap(rowsOf), flat); // the seed fixes the order
+  assert.deepEqual(shuffled.map((b) => b.rows).at(-1), N % 64); // a last partial batch
   assert.equal((await ds.readRows("test", 8, 5)).length, 2 * T); // clipped to the 10 test rows
   ds.close();
   await cleanup();
