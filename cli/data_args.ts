@@ -93,15 +93,27 @@ const SPEC_SWITCHES = [
   "index-hints",
   "scratchpad",
 ];
-// The flags are those of the usage's flag column (`--flag VALUE` takes a value, `--n N, --m M`
-// lists two), plus --preset from its first line, --tokenizer-type (it only checks the data) and
-// switches that upstream's shells pass.
-const COLUMN = [...DATA_USAGE.matchAll(/^ {2}(-.*?)(?: {2}|$)/gm)].flatMap((m) => m[1].split(", "));
-const listed = (valued: boolean) =>
-  COLUMN.filter((f) => f.includes(" ") === valued).map((f) => f.replace(/^-+| .*$/g, ""));
-const VALUE_FLAGS = [...listed(true), "preset", "tokenizer-type"];
+const VALUE_FLAGS = [
+  ...SPEC_INTEGERS,
+  "preset",
+  "op",
+  "p",
+  "test-ratio",
+  "out",
+  "base-dir",
+  "dir-name",
+  "grid-min",
+  "grid-max",
+  "sort-generation-method",
+  "tokenizer-type",
+];
 const SWITCHES = [
-  ...listed(false),
+  ...SPEC_SWITCHES,
+  "help",
+  "bucket",
+  "force",
+  "quiet",
+  "diagonal",
   "tokenize",
   "continue-to-tokenize",
   "uniform-distribution-sort-data",
