@@ -1,7 +1,7 @@
 // Tests of the data task's flag parser: upstream spellings, presets, grids and one-line errors.
 
 import assert from "node:assert/strict";
-import { parseDataArgs } from "../../cli/data_args.ts";
+import { DATA_USAGE, parseDataArgs } from "../../cli/data_args.ts";
 import { DataError } from "../../data/spec.ts";
 
 Deno.test("parseDataArgs() reads upstream's shell flags", () => {
@@ -74,4 +74,17 @@ Deno.test("parseDataArgs() rejects bad flags with one line", () => {
       return true;
     });
   }
+});
+
+Deno.test("parseDataArgs() accepts every flag of the usage's flag column, valued ones with a value", () => {
+  const column = [...DATA_USAGE.matchAll(/^ {2}(--[a-z0-9-]+)( \S+)?/gm)];
+  assert(column.length >= 20);
+  for (const [, flag, value] of column) {
+    const argv = value
+      ? [flag, flag.includes("method") ? "bucket_uniform_distribution" : "1"]
+      : [flag];
+    assert.doesNotThrow(() => parseDataArgs(argv), flag);
+  }
+  assert.throws(() => parseDataArgs(["--bucket", "1"]), /unexpected argument "1"/);
+  assert.throws(() => parseDataArgs(["--grid-min"]), /--grid-min needs a value/);
 });
