@@ -5,7 +5,7 @@
 // Reference: docs/checkpoint.md (upstream's state-dict keys).
 
 import { basename, join } from "node:path";
-import { configHash, configToYaml, parseConfigYaml, RESUME_KEYS } from "../../cli/config.ts";
+import { configHash, configToYaml, parseConfigYaml } from "../../cli/config.ts";
 import { schemaFor } from "../../cli/config_keys.ts";
 import { keyInfo } from "../../cli/config_schema.ts";
 import type { PretrainConfig } from "../../cli/config_types.ts";
@@ -27,8 +27,26 @@ import { FIRE_INIT_L } from "../../kernels/fire.ts";
 import type { Rng } from "../../kernels/rng.ts";
 import { TrainError } from "./errors.ts";
 
+// Keys that may change between a run and its resume: budgets, caps, saving and logging cadence,
+// folders, backend; then the run name, preset label, data folder and the keys abacus ignores.
 const HASH_EXCLUDED: readonly string[] = Object.freeze([
-  ...RESUME_KEYS,
+  "base_dir",
+  "model_dir",
+  "budget",
+  "overall_budget",
+  "dryrun",
+  "train.budget",
+  "train.overall_budget",
+  "train.steps",
+  "train.budget_tokens",
+  "train.budget_steps",
+  "impl.backend",
+  "impl.print_loss_every_nth_step",
+  "impl.save_intermediate_checkpoints",
+  "impl.save_every_nth_step",
+  "impl.save_every_n_minutes",
+  "impl.save_intermediate_model_name",
+  "impl.save_final_model",
   "name",
   "preset",
   "data_dir",
@@ -38,8 +56,8 @@ const HASH_EXCLUDED: readonly string[] = Object.freeze([
 
 /**
  * The `config_hash` of a run (64 hex digits), leaving out what may change between a run and its
- * resume: `RESUME_KEYS` (budgets, caps, saving and logging cadence, folders, backend), the run
- * name, the preset label, the data folder and every key abacus accepts and ignores.
+ * resume (budgets, caps, saving and logging cadence, folders, backend), the run name, the preset
+ * label, the data folder and every key abacus accepts and ignores.
  *
  * @example
  * ```ts
