@@ -8,24 +8,6 @@ import { readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { CurvePoint, CurveRun } from "./curves.ts";
 
-/**
- * Tells whether a plot input is training metrics: a path ending in `.jsonl` (existing or not, so
- * a missing one is reported as a metrics file) or a folder with a `pretrain` subfolder.
- *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { isMetricsInput } from "./curves_io.ts";
- * strictEqual(await isMetricsInput("/nowhere/metrics.jsonl"), true);
- * strictEqual(await isMetricsInput("/nowhere/abacus.json"), false);
- * ```
- * @returns true for a metrics file or a run folder
- */
-export async function isMetricsInput(path: string): Promise<boolean> {
-  if (path.endsWith(".jsonl")) return true;
-  return (await Deno.stat(join(path, "pretrain")).catch(() => null))?.isDirectory ?? false;
-}
-
 /** Training rows of one metrics file (rows with a numeric step and loss, no `event`). */
 async function readRows(file: string): Promise<CurvePoint[]> {
   const text = await Deno.readTextFile(file).catch((e: Error) => {
