@@ -52,7 +52,8 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host === "[::1]" || /^127\./.test(host);
 }
 
-function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+/** A response, plain text unless `headers` names another content type. */
+function reply(status: number, body: BodyInit | null, headers = {}): Response {
   return new Response(body, {
     status,
     headers: { "content-type": "text/plain; charset=utf-8", ...headers },
@@ -60,12 +61,8 @@ function text(status: number, body: string, headers: Record<string, string> = {}
 }
 
 function html(body: string): Response {
-  return new Response(body, {
-    headers: {
-      "content-type": "text/html; charset=utf-8",
-      "content-security-policy": PAGE_CSP,
-    },
-  });
+  const type = "text/html; charset=utf-8";
+  return reply(200, body, { "content-type": type, "content-security-policy": PAGE_CSP });
 }
 
 /** Builds the playground bundle; resolves to its path or rejects with deno bundle's error. */
@@ -150,30 +147,29 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         await sleep(1000, undefined, { signal: stop }).catch(() => {});
       }
     }
-    return new Response(ReadableStream.from(lines()).pipeThrough(new TextEncoderStream()), {
-      headers: { "content-type": "text/event-stream", "x-accel-buffering": "no" },
-    });
+    const body = ReadableStream.from(lines()).pipeThrough(new TextEncoderStream());
+    return reply(200, body, { "content-type": "text/event-stream", "x-accel-buffering": "no" });
   };
 
   const handle = async (req: Request): Promise<Response> => {
     if (req.method !== "GET" && req.method !== "HEAD") {
-      return text(405, "Method not allowed: this server is read-only\n", { allow: "GET, HEAD" });
+      return reply(405, "Method not allowed: this server is read-only\n", { allow: "GET, HEAD" });
     }
     const url = new URL(req.url);
     if (loopback) {
       const name = (req.headers.get("host") ?? "").replace(/:\d+$/, "");
-      if (!isLoopback(name)) return text(403, "Forbidden: unexpected Host header\n");
+      if (!isLoopback(name)) return reply(403, "Forbidden: unexpected Host header\n");
     }
     const path = url.pathname;
     if (path === "/") return html(runsPage(options.baseDir, await allRuns()));
     if (path === "/run" || path === "/curves" || path === "/events") {
       const names = namesOf(url);
-      if (!names) return text(400, "Bad request: give run names as ?name=RUN\n");
+      if (!names) return reply(400, "Bad request: give run names as ?name=RUN\n");
       const runs = await runsOf(names);
-      if (!runs) return text(404, "No such run\n");
+      if (!runs) return reply(404, "No such run\n");
       if (path === "/events") return events(names, req);
       if (path === "/curves") {
-        return new Response(curvesFigure(runs), { headers: { "content-type": "image/svg+xml" } });
+        return reply(200, curvesFigure(runs), { "content-type": "image/svg+xml" });
       }
       return html(runPage(runs, await Promise.all(names.map((n) => readEvals(realBase, n)))));
     }
@@ -193,38 +189,36 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     if (path === "/api/model") {
       const names = namesOf(url, "run");
-      if (!names || names.length !== 1) return text(400, "Bad request: give ?run=RUN\n");
-      if (!(await listRunNames(realBase)).includes(names[0])) return text(404, "No such run\n");
+      if (!names || names.length !== 1) return reply(400, "Bad request: give ?run=RUN\n");
+      if (!(await listRunNames(realBase)).includes(names[0])) return reply(404, "No such run\n");
       const model = await playModel(realBase, names[0]).catch((e: Error) => e);
-      if (model instanceof Error) return text(404, `${model.message.split("\n")[0]}\n`);
+      if (model instanceof Error) return reply(404, `${model.message.split("\n")[0]}\n`);
       return Response.json(model);
     }
     if (path === "/assets/run.js") {
-      return new Response(RUN_SCRIPT, { headers: { "content-type": "text/javascript" } });
+      return reply(200, RUN_SCRIPT, { "content-type": "text/javascript" });
     }
     if (path === "/assets/play.js") {
       const file = await playBundle().catch((e: Error) => e);
-      if (file instanceof Error) return text(500, `${file.message}\n`);
+      if (file instanceof Error) return reply(500, `${file.message}\n`);
       const f = await Deno.open(file, { read: true });
-      return new Response(f.readable, { headers: { "content-type": "text/javascript" } });
+      return reply(200, f.readable, { "content-type": "text/javascript" });
     }
     if (path.startsWith("/files/")) {
       const segs = safeSegments(path.slice("/files/".length));
-      if (!segs) return text(403, "Forbidden path\n");
+      if (!segs) return reply(403, "Forbidden path\n");
       const file = await resolveInBase(realBase, segs);
-      if (!file) return text(404, "Not found\n");
+      if (!file) return reply(404, "Not found\n");
       const f = req.method === "HEAD" ? null : await Deno.open(file, { read: true });
       const size = (await (f ? f.stat() : Deno.stat(file))).size;
       const type = TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
-      return new Response(f ? f.readable : null, {
-        headers: {
-          "content-type": type,
-          "content-length": String(size),
-          "content-security-policy": "sandbox; default-src 'none'",
-        },
+      return reply(200, f ? f.readable : null, {
+        "content-type": type,
+        "content-length": String(size),
+        "content-security-policy": "sandbox; default-src 'none'",
       });
     }
-    return text(404, "Not found\n");
+    return reply(404, "Not found\n");
   };
 
   const server = Deno.serve({
@@ -234,7 +228,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     onListen: () => {}, // the task prints its own line
     onError: (e) => {
       log(`error: ${(e as Error).message.split("\n")[0]}`);
-      return text(500, "Internal error\n");
+      return reply(500, "Internal error\n");
     },
   }, async (req) => {
     const res = await handle(req);
