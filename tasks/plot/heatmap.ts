@@ -116,10 +116,8 @@ function plan(panel: HeatmapPanel, annotateAll?: boolean) {
   } else {
     cellW = cellH = Math.max(3, Math.min(24, Math.floor(800 / side)));
   }
-  const widest = Math.max(
-    textWidth(String(grid.i0 + grid.rows - 1), TICK_SIZE),
-    textWidth(String(grid.j0 + grid.cols - 1), TICK_SIZE),
-  );
+  const iWidth = textWidth(String(grid.i0 + grid.rows - 1), TICK_SIZE); // the longest row label
+  const widest = Math.max(iWidth, textWidth(String(grid.j0 + grid.cols - 1), TICK_SIZE));
   const need = Math.ceil(Math.max((widest + 12) / cellW, (7 * TICK_SIZE + 6) / cellH));
   const step = STEPS.find((s) => s >= need) ?? STEPS[STEPS.length - 1];
   let title = panel.title ?? "";
@@ -128,13 +126,13 @@ function plan(panel: HeatmapPanel, annotateAll?: boolean) {
     const m = `mean ${(v.reduce((s, p) => s + p, 0) / v.length).toFixed(1)}%`;
     title = title ? `${title} (${m})` : m[0].toUpperCase() + m.slice(1);
   }
-  const yTickW = TICK + LABEL_GAP + textWidth(String(grid.i0 + grid.rows - 1), TICK_SIZE);
+  const yTickW = TICK + LABEL_GAP + iWidth;
   const span = Math.max(
     grid.cols * cellW,
     textWidth(title, TITLE_SIZE),
     textWidth(style.x, TICK_SIZE),
   );
-  return { grid, panel, title, annotate, annSize, cellW, cellH, step, yTickW, span };
+  return { grid, panel, style, title, annotate, annSize, cellW, cellH, step, yTickW, span };
 }
 
 /**
@@ -226,20 +224,14 @@ export function heatmapSvg(panels: HeatmapPanel[], annotate?: boolean): string {
   const labelH = 7 * TICK_SIZE;
   const titleH = 7 * TITLE_SIZE + 14;
   const vspan = Math.max(
-    ...plans.map((p) =>
-      Math.max(
-        p.grid.rows * p.cellH,
-        textWidth(KIND_STYLE[p.panel.kind ?? "addition"].y, TICK_SIZE),
-      )
-    ),
+    ...plans.map((p) => Math.max(p.grid.rows * p.cellH, textWidth(p.style.y, TICK_SIZE))),
   );
   const top = PAD + titleH;
   const bottom = TICK + LABEL_GAP + labelH + 12 + labelH;
   const out: string[] = [];
   let x = PAD;
   for (const p of plans) {
-    const style = KIND_STYLE[p.panel.kind ?? "addition"];
-    const { grid, cellW, cellH } = p;
+    const { grid, style, cellW, cellH } = p;
     const gw = grid.cols * cellW, gh = grid.rows * cellH;
     const left = x + labelH + 10 + p.yTickW;
     const gx = left + Math.floor((p.span - gw) / 2);

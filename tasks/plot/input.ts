@@ -24,11 +24,8 @@ export interface LoadedPanel extends HeatmapPanel {
 const CELL_FILE = /^cell_(\d+)_(\d+)\.json$/;
 
 /** What one JSON file states, and its path. */
-interface Part {
+interface Part extends HeatmapPanel {
   source: string;
-  cells: Cell[];
-  kind?: GridKind;
-  trainRange?: TrainRange | null;
   name?: string;
 }
 
