@@ -17,6 +17,7 @@ import { abacusIndices } from "../../core/nn/abacus.ts";
 import type { Arch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
+import { softmax } from "../../core/ops/softmax.ts";
 import { decodeSafetensors } from "../../core/safetensors.ts";
 import { noGrad, scope } from "../../core/tensor.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
@@ -113,21 +114,11 @@ function showTokens(ids: number[], promptLength: number, arch: Arch): void {
 /** Each generated token's probability under a full forward pass over prompt + answer. */
 async function probabilities(model: ArithmeticModel, ids: number[], P: number): Promise<number[]> {
   const L = ids.length, V = model.arch.vocabSize;
-  const logits = await scope(() =>
-    noGrad(() =>
-      model.forward(Int32Array.from(ids), 1, L, { training: false, kGrad: 0, stateSeed: 0 })
-        .toArray()
-    )
+  const options = { training: false, kGrad: 0, stateSeed: 0 };
+  const probs = await scope(() =>
+    noGrad(() => softmax(model.forward(Int32Array.from(ids), 1, L, options)).toArray())
   ); // (1, L, V)
-  const out: number[] = [];
-  for (let t = P; t < L; t++) {
-    const row = logits.subarray((t - 1) * V, t * V);
-    let max = -Infinity, sum = 0;
-    for (const v of row) max = Math.max(max, v);
-    for (const v of row) sum += Math.exp(v - max);
-    out.push(Math.exp(row[ids[t]] - max) / sum);
-  }
-  return out;
+  return ids.slice(P).map((id, k) => probs[(P + k - 1) * V + id]); // token t is read at t - 1
 }
 
 async function solve(run: string, aText: string, bText: string, want: string): Promise<void> {
