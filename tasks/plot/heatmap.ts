@@ -9,18 +9,15 @@
  */
 import { type FigureFiles, writeFigure } from "./render.ts";
 import { type Anchor, num, svgDocument, svgLine, svgText, textWidth } from "./svg.ts";
-import type { GridKind, HeatmapPanel } from "./types.ts";
+import type { HeatmapPanel } from "./types.ts";
 
 /**
- * Each grid kind's axis labels, as upstream's plotters write them: `y` labels the first operand
- * length (rows), `x` the second (columns); annotations have `decimals` decimals.
+ * Axis labels as upstream's plotters write them, for sorting and for every other grid kind: `y`
+ * labels the first operand length (rows), `x` the second (columns); annotations have `decimals`
+ * decimals.
  */
-const KIND_STYLE: Record<GridKind, { y: string; x: string; decimals: number }> = {
-  addition: { y: "1st Number Length", x: "2nd Number Length", decimals: 0 },
-  multiplication: { y: "1st Number Length", x: "2nd Number Length", decimals: 0 },
-  or: { y: "1st Number Length", x: "2nd Number Length", decimals: 0 },
-  sorting: { y: "Maximum n-digit number (1-n)", x: "Length of array to sort", decimals: 1 },
-};
+const SORTING = { y: "Maximum n-digit number (1-n)", x: "Length of array to sort", decimals: 1 };
+const LENGTHS = { y: "1st Number Length", x: "2nd Number Length", decimals: 0 };
 
 const PAD = 16; // figure margin
 const GAP = 40; // between panels, and before the colour bar
@@ -104,7 +101,7 @@ function tickValues(first: number, n: number, step: number): number[] {
  */
 function plan(panel: HeatmapPanel, annotateAll?: boolean) {
   const grid = toGrid(panel);
-  const style = KIND_STYLE[panel.kind ?? "addition"];
+  const style = panel.kind === "sorting" ? SORTING : LENGTHS;
   const side = Math.max(grid.rows, grid.cols);
   const annotate = annotateAll ?? (grid.rows <= 30 && grid.cols <= 30);
   const sample = (100).toFixed(style.decimals);

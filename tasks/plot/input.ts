@@ -15,12 +15,6 @@ import {
   type TrainRange,
 } from "./types.ts";
 
-/** A panel read from disk, with a default title. */
-export interface LoadedPanel extends HeatmapPanel {
-  /** The run name: the file's `name` field, else the file stem or folder name. */
-  name: string;
-}
-
 const CELL_FILE = /^cell_(\d+)_(\d+)\.json$/;
 
 /** What one JSON file states, and its path. */
@@ -154,9 +148,10 @@ function nameOf(path: string, isDir: boolean): string {
  * await Deno.remove(dir, { recursive: true });
  * ```
  * @param paths files or folders holding one run's results (shards of one grid)
- * @returns the merged panel with its name
+ * @returns the merged panel with its run name: the files' `name` field, else the first path's
+ * file stem or folder name
  */
-export async function readPanel(paths: string[]): Promise<LoadedPanel> {
+export async function readPanel(paths: string[]): Promise<HeatmapPanel & { name: string }> {
   const parts: Part[] = [];
   let firstIsDir = false;
   for (const p of paths) {
