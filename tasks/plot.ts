@@ -15,7 +15,7 @@ import { heatmapSvg } from "./plot/heatmap.ts";
 import { type PlotFormat, writeFigure } from "./plot/render.ts";
 import { GRID_KINDS, type GridKind, type TrainRange } from "./plot/types.ts";
 
-export { heatmapSvg, writePlots } from "./plot/heatmap.ts";
+export { heatmapSvg } from "./plot/heatmap.ts";
 export { type FigureFiles, type PlotFormat, writeFigure } from "./plot/render.ts";
 export { readPanel } from "./plot/input.ts";
 export { type CurvePoint, type CurveRun, curvesToSvg } from "./plot/curves.ts";

@@ -3,11 +3,10 @@
  * following upstream's seaborn plots: first operand length on y (row 1 at the top), second on x,
  * YlGnBu over 0..100%, a red box around the training range, annotations on small grids. Drawn as
  * SVG in integer units, measuring text in the bundled font (svg.ts); the PNG is that SVG
- * rendered (render.ts). The eval and demo tasks call `writePlots`; `deno task plot` and the
- * serve task's run page draw with `heatmapSvg`.
+ * rendered (render.ts). The plot, eval and demo tasks and the serve task's run page draw with
+ * `heatmapSvg`.
  * @module
  */
-import { type FigureFiles, writeFigure } from "./render.ts";
 import { type Anchor, num, svgDocument, svgLine, svgText, textWidth } from "./svg.ts";
 import type { HeatmapPanel } from "./types.ts";
 
@@ -281,28 +280,4 @@ export function heatmapSvg(panels: HeatmapPanel[], annotate?: boolean): string {
     `<linearGradient id="ylgnbu" x1="0" y1="0" x2="0" y2="1">${stops}</linearGradient>`;
   const width = Math.ceil(labelX + labelH / 2 + PAD);
   return svgDocument(width, top + vspan + bottom + PAD, out, gradient);
-}
-
-/**
- * Draws heatmap panels (see {@linkcode heatmapSvg}) and writes them as `<dir>/<name>.svg` and
- * `<dir>/<name>.png`, the PNG rendered from the SVG (RGBA, `options.scale` pixels per unit).
- *
- * @example
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { writePlots } from "./heatmap.ts";
- * const dir = await Deno.makeTempDir();
- * const cells = [{ i: 1, j: 1, correct: 1, total: 1 }];
- * const paths = await writePlots([{ cells }], { dir, name: "demo", formats: ["png"] });
- * deepStrictEqual(paths, [`${dir}/demo.png`]);
- * await Deno.remove(dir, { recursive: true });
- * ```
- * @param options where to write, the file name and formats, and whether to annotate every cell
- * @returns the paths written, in format order
- */
-export function writePlots(
-  panels: HeatmapPanel[],
-  options: FigureFiles & { annotate?: boolean },
-): Promise<string[]> {
-  return writeFigure(heatmapSvg(panels, options.annotate), options);
 }
