@@ -145,14 +145,12 @@ export async function main(args: string[]): Promise<number> {
     }
     let names: string[], svg: string;
     if (curves) {
-      const runs = [];
-      for (const p of inputs) runs.push(await readCurveRun(p));
+      const runs = await Array.fromAsync(inputs, (p) => readCurveRun(p)); // one at a time
       names = runs.map((r) => r.name);
       svg = curvesToSvg(runs.map((r, k) => ({ ...r, name: titles[k] ?? r.name })));
     } else {
       const box = trainMax(flags["train-max"]);
-      const loaded = [];
-      for (const g of groups) loaded.push(await readPanel(g));
+      const loaded = await Array.fromAsync(groups, (g) => readPanel(g));
       names = loaded.map((p) => p.name);
       svg = heatmapSvg(
         loaded.map((p, k) => ({
