@@ -8,18 +8,16 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { readPanel } from "./plot/input.ts";
 import { curvesToSvg } from "./plot/curves.ts";
-import { readCurveRun } from "./plot/curves_io.ts";
+import { readCurveRun, readPanel } from "./plot/input.ts";
 import { heatmapSvg } from "./plot/heatmap.ts";
 import { type PlotFormat, writeFigure } from "./plot/render.ts";
 import { GRID_KINDS, type GridKind, type TrainRange } from "./plot/types.ts";
 
 export { heatmapSvg } from "./plot/heatmap.ts";
 export { type FigureFiles, type PlotFormat, writeFigure } from "./plot/render.ts";
-export { readPanel } from "./plot/input.ts";
+export { readCurveRun, readPanel } from "./plot/input.ts";
 export { type CurvePoint, type CurveRun, curvesToSvg } from "./plot/curves.ts";
-export { readCurveRun } from "./plot/curves_io.ts";
 export type { Cell, GridKind, HeatmapPanel, TrainRange } from "./plot/types.ts";
 
 const USAGE = `Usage: deno task plot <results>... [flags]
