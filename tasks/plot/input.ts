@@ -196,9 +196,8 @@ export async function readPanel(paths: string[]): Promise<HeatmapPanel & { name:
 
 /** Training rows of one metrics file (rows with a numeric step and loss, no `event`). */
 async function readRows(file: string): Promise<CurvePoint[]> {
-  const text = await Deno.readTextFile(file).catch((e: Error) => {
-    throw new Error(`Cannot read ${file}: ${e.message.split("\n")[0]}`);
-  });
+  const text = await Deno.readTextFile(file)
+    .catch((e: Error) => fail(file, e.message.split("\n")[0]));
   const rows: CurvePoint[] = [];
   text.split("\n").forEach((line, k) => {
     if (!line.trim()) return;
@@ -245,9 +244,8 @@ function runName(path: string, isDir: boolean): string {
  * @returns the run, named after its folder, points in step order
  */
 export async function readCurveRun(path: string): Promise<CurveRun> {
-  const { isDirectory: isDir } = await Deno.stat(path).catch(() => {
-    throw new Error(`Cannot read ${path}: no such file or folder`);
-  });
+  const { isDirectory: isDir } = await Deno.stat(path)
+    .catch(() => fail(path, "no such file or folder"));
   const files = isDir
     ? (await readdir(join(path, "pretrain"), { recursive: true, withFileTypes: true }))
       .filter((e) => e.isFile() && e.name === "metrics.jsonl")
