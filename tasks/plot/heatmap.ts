@@ -212,7 +212,6 @@ function trainBox(p: ReturnType<typeof plan>, gx: number, gy: number): string[] 
  * strictEqual(svg.match(/<rect class="train-box"/g)?.length, 1);
  * ```
  * @param annotate write the percentage in each cell (default: on grids up to 30x30)
- * @returns the SVG document text
  */
 export function heatmapSvg(panels: HeatmapPanel[], annotate?: boolean): string {
   if (panels.length === 0) throw new Error("Cannot plot a figure without panels");

@@ -137,7 +137,6 @@ export function safeSegments(rest: string): string[] | null {
  * await Deno.remove(base, { recursive: true });
  * ```
  * @param realBase the base folder's real path (`Deno.realPath`)
- * @param segments checked path segments
  * @returns the file's real path, or null (missing, a folder, or outside the base)
  */
 export async function resolveInBase(realBase: string, segments: string[]): Promise<string | null> {
