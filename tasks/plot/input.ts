@@ -27,9 +27,7 @@ interface Part extends HeatmapPanel {
   name?: string;
 }
 
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json =>
+const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 function fail(source: string, why: string): never {
@@ -201,15 +199,13 @@ async function readRows(file: string): Promise<CurvePoint[]> {
   const rows: CurvePoint[] = [];
   text.split("\n").forEach((line, k) => {
     if (!line.trim()) return;
-    let r: Record<string, unknown>;
+    let r: unknown;
     try {
       r = JSON.parse(line);
     } catch {
       throw new Error(`${file}:${k + 1}: malformed JSON line: ${line.slice(0, 60)}`);
     }
-    if (typeof r !== "object" || r === null || Array.isArray(r)) {
-      throw new Error(`${file}:${k + 1}: expected a JSON object`);
-    }
+    if (!isObject(r)) throw new Error(`${file}:${k + 1}: expected a JSON object`);
     if (r.event !== undefined || typeof r.step !== "number" || typeof r.loss !== "number") return;
     rows.push({ step: r.step, loss: r.loss, lr: typeof r.lr === "number" ? r.lr : NaN });
   });
