@@ -149,15 +149,12 @@ function colours(percent: number): { fill: string; ink: string } {
   return { fill, ink: lum > 0.408 ? INK : "#ffffff" };
 }
 
-/** A line of text in the ink colour. */
 const text = (x: number, y: number, s: string, size: number, anchor: Anchor): string =>
   svgText(x, y, s, size, anchor, INK);
 
-/** A one-unit tick line in the ink colour. */
 const tick = (x1: number, y1: number, x2: number, y2: number): string =>
   svgLine(x1, y1, x2, y2, INK, 1);
 
-/** The attributes placing a rectangle. */
 function geometry(x: number, y: number, w: number, h: number): string {
   return `x="${num(x)}" y="${num(y)}" width="${num(w)}" height="${num(h)}"`;
 }
