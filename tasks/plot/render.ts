@@ -55,16 +55,11 @@ async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
       monospaceFamily: FONT_FAMILY,
     },
   });
-  try {
-    const image = resvg.render();
-    try {
-      return image.asPng();
-    } finally {
-      image.free();
-    }
-  } finally {
-    resvg.free();
-  }
+  const image = resvg.render();
+  const png = image.asPng();
+  image.free(); // now rather than at garbage collection (resvg's finalizers free after a throw)
+  resvg.free();
+  return png;
 }
 
 /** Where and how {@linkcode writeFigure} writes a figure. */
