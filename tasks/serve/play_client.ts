@@ -24,6 +24,8 @@ import { EOS, getTokenizer } from "../../data/tokenizer.ts";
 import { checkpointModel } from "../eval/weights.ts";
 import type { PlayModel } from "./runs.ts";
 
+/** The playground decodes additions, written with the "pad" tokenizer. */
+const TOK = getTokenizer("pad");
 /** Longest prompt + answer for which per-token probabilities are shown. */
 const PROB_TOKENS = 64;
 
@@ -46,10 +48,9 @@ let gpu: Promise<Device | string> | null = null;
 
 /** The shared WebGPU device, or the reason there is none. */
 function openDevice(): Promise<Device | string> {
-  gpu ??= ("gpu" in navigator)
+  return gpu ??= ("gpu" in navigator)
     ? Device.create().catch((e: Error) => `no WebGPU adapter (${e.message.split(":")[0]})`)
     : Promise.resolve("this browser has no WebGPU");
-  return gpu;
 }
 
 async function load(run: string, want: string): Promise<Loaded> {
@@ -94,12 +95,11 @@ function cell(tag: string, text: string, cls?: string): HTMLElement {
 
 /** Fills the token table: one column per token with its text, id and Abacus index. */
 function showTokens(ids: number[], promptLength: number, arch: Arch): void {
-  const tok = getTokenizer("pad");
   const abacus = arch.posEmbedding === "abacus" ? abacusIndices(ids, ids.length) : null;
   const table = $("tokens");
   table.replaceChildren();
   const rows: [string, (k: number) => string][] = [
-    ["token", (k) => tok.tokens[ids[k]] ?? "?"],
+    ["token", (k) => TOK.tokens[ids[k]] ?? "?"],
     ["id", (k) => String(ids[k])],
     [abacus ? "abacus index" : "position", (k) => String(abacus ? abacus[k] : k)],
   ];
@@ -132,17 +132,16 @@ async function solve(run: string, aText: string, bText: string, want: string): P
   const step = info.step === null ? "" : ` (step ${info.step})`;
   setText("checkpoint", `${info.run}/checkpoints/${info.checkpoint}${step}`);
   setText("status", "decoding…");
-  const tok = getTokenizer("pad");
   const rev = (s: string) => [...s].reverse().join("");
   const text = `${info.reverseOperands ? rev(a) : a}+${info.reverseOperands ? rev(b) : b}=`;
-  const prompt = tok.encode(text);
+  const prompt = TOK.encode(text);
   const t0 = performance.now();
   const maxNewTokens = Math.max(a.length, b.length) + 2;
   const [gen] = await greedyDecode(model, [Int32Array.from(prompt)], { maxNewTokens, seed: 0 });
   const ms = performance.now() - t0;
   const eos = gen.indexOf(EOS);
   const answer = [...(eos < 0 ? gen : gen.subarray(0, eos))];
-  const written = tok.decode(answer);
+  const written = TOK.decode(answer);
   const shown = info.reverseAnswer ? rev(written) : written;
   setText("answer", shown);
   const expected = (BigInt(a) + BigInt(b)).toString();
@@ -159,7 +158,7 @@ async function solve(run: string, aText: string, bText: string, want: string): P
     const list = $("probs");
     probs.forEach((p, k) => {
       const id = ids[prompt.length + k];
-      list.append(cell("li", `${tok.tokens[id]}: ${(100 * p).toFixed(2)}%`));
+      list.append(cell("li", `${TOK.tokens[id]}: ${(100 * p).toFixed(2)}%`));
     });
   }
   document.body.dataset.state = "done";
