@@ -169,13 +169,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const log = options.log ?? (() => {});
   const bundleDir = await Deno.makeTempDir({ prefix: "abacus-serve-" });
   let bundle: Promise<string> | undefined;
-  const playBundle = (): Promise<string> => {
-    if (!bundle) {
-      bundle = buildBundle(bundleDir);
-      bundle.catch((e) => log(`playground bundle: ${(e as Error).message}`));
-    }
-    return bundle;
-  };
+  const playBundle = (): Promise<string> =>
+    bundle ??= buildBundle(bundleDir).catch((e: Error) => {
+      log(`playground bundle: ${e.message}`); // once: a failed bundle is not retried
+      throw e;
+    });
   const abort = new AbortController();
 
   const allRuns = async (): Promise<RunInfo[]> =>
@@ -232,7 +230,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       return html(runPage(runs, await Promise.all(names.map((n) => readEvals(realBase, n)))));
     }
     if (path === "/play") {
-      playBundle(); // start building while the page loads
+      playBundle().catch(() => {}); // start building while the page loads
       const runs = await allRuns();
       return html(playPage(runs.filter((r) => r.checkpoints.length > 0).map((r) => r.name)));
     }
