@@ -106,9 +106,8 @@ async function readResults(source: string): Promise<Part> {
 async function readFolder(dir: string): Promise<Part[]> {
   const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
     .filter((e) => !e.isDirectory() && CELL_FILE.test(e.name))
-    .map((e) => join(e.parentPath, e.name));
+    .map((e) => join(e.parentPath, e.name)).sort();
   if (files.length === 0) fail(dir, "no cell_<i>_<j>.json files in it or its subfolders");
-  files.sort();
   const parts: Part[] = [];
   for (const f of files) { // one at a time: a 100x100 grid is 10,000 files
     const part = await readResults(f);
@@ -177,11 +176,8 @@ export async function readPanel(paths: string[]): Promise<HeatmapPanel & { name:
   /** A field the parts state, checked to agree; `field` is its name in the files. */
   const pick = <K extends "kind" | "trainRange" | "name">(k: K, field: string): Part[K] => {
     const stated = parts.filter((p) => p[k] !== undefined);
-    for (const p of stated) {
-      if (JSON.stringify(p[k]) !== JSON.stringify(stated[0][k])) {
-        fail(p.source, `its ${field} differs from ${stated[0].source}`);
-      }
-    }
+    const other = stated.find((p) => JSON.stringify(p[k]) !== JSON.stringify(stated[0][k]));
+    if (other) fail(other.source, `its ${field} differs from ${stated[0].source}`);
     return stated[0]?.[k];
   };
   return {
