@@ -24,7 +24,6 @@ import { EOS, getTokenizer } from "../../data/tokenizer.ts";
 import { checkpointModel } from "../eval/weights.ts";
 import type { PlayModel } from "./runs.ts";
 
-/** The playground decodes additions, written with the "pad" tokenizer. */
 const TOK = getTokenizer("pad");
 /** Longest prompt + answer for which per-token probabilities are shown. */
 const PROB_TOKENS = 64;
@@ -79,7 +78,7 @@ async function load(run: string, want: string): Promise<Loaded> {
   return loaded;
 }
 
-/** Digits of a non-negative integer operand, or an error message. */
+/** Digits of a non-negative integer operand; throws a message naming it otherwise. */
 function digitsOf(s: string, what: string): string {
   const t = s.trim();
   if (!/^\d{1,200}$/.test(t)) throw new Error(`${what} must be a whole number of 1..200 digits`);
@@ -168,10 +167,7 @@ function main(): void {
   const q = new URLSearchParams(location.search);
   const form = $("play") as HTMLFormElement;
   const field = (n: string) => form.elements.namedItem(n) as HTMLInputElement;
-  for (const n of ["run", "a", "b", "backend"]) {
-    const v = q.get(n);
-    if (v !== null) field(n).value = v;
-  }
+  for (const n of ["run", "a", "b", "backend"]) field(n).value = q.get(n) ?? field(n).value;
   const go = () =>
     solve(field("run").value, field("a").value, field("b").value, field("backend").value)
       .catch((e: Error) => {
