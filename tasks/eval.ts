@@ -136,15 +136,13 @@ export async function evaluate(
   if (merge && merged.missing.length) {
     say(`merge: ${merged.missing.length} cells are still missing`);
   }
-  const plots = await writeFigure(
-    heatmapSvg([{
-      cells: merged.cells,
-      title: cfg.name,
-      kind: plan.task,
-      trainRange: merged.summary.train_range,
-    }]),
-    { dir: gridDir, name: "heatmap" },
-  ).catch(() => [] as string[]);
+  const svg = heatmapSvg([{
+    cells: merged.cells,
+    title: cfg.name,
+    kind: plan.task,
+    trainRange: merged.summary.train_range,
+  }]);
+  const plots = await writeFigure(svg, { dir: gridDir, name: "heatmap" }).catch(() => []);
   return {
     dir: gridDir,
     summary: summary ?? merged.summary,
