@@ -14,7 +14,7 @@ import { writeFileAtomic } from "../core/checkpoint.ts";
 import { TrainError } from "./train/errors.ts";
 import { EvalError } from "./eval/grids.ts";
 import type { Accuracies } from "./eval/results.ts";
-import { writePlots } from "./plot.ts";
+import { heatmapSvg, writeFigure } from "./plot.ts";
 import {
   meanOf,
   poolCells,
@@ -180,7 +180,7 @@ export async function demo(o: DemoOptions): Promise<DemoSummary> {
     min_element: meanOver(abacus.map((r) => r.min_element), ACCURACY_KEYS),
   };
   const dir = join(o.baseDir, head + tail);
-  const plots = await writePlots(panels, { dir, name: "heatmap" });
+  const plots = await writeFigure(heatmapSvg(panels), { dir, name: "heatmap" });
   const summary: DemoSummary = {
     task,
     in_distribution: means[0].in_distribution,

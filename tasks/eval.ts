@@ -21,7 +21,7 @@ import { evaluateGrid } from "./eval/runner.ts";
 import { findGridData } from "./eval/samples.ts";
 import type { CellResult } from "./eval/scoring.ts";
 import { type EnvReader, resolveShard, type Shard } from "./eval/shard.ts";
-import { writePlots } from "./plot.ts";
+import { heatmapSvg, writeFigure } from "./plot.ts";
 
 /** What one evaluation produced. */
 export interface EvalOutcome {
@@ -136,12 +136,13 @@ export async function evaluate(
   if (merge && merged.missing.length) {
     say(`merge: ${merged.missing.length} cells are still missing`);
   }
-  const plots = await writePlots([{
+  const svg = heatmapSvg([{
     cells: merged.cells,
     title: cfg.name,
     kind: plan.task,
     trainRange: merged.summary.train_range,
-  }], { dir: gridDir, name: "heatmap" }).catch(() => [] as string[]);
+  }]);
+  const plots = await writeFigure(svg, { dir: gridDir, name: "heatmap" }).catch(() => []);
   return {
     dir: gridDir,
     summary: summary ?? merged.summary,

@@ -6,20 +6,18 @@
  * `deno run -A file:///path/to/abacus/tasks/plot.ts ...`.
  * @module
  */
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { readPanel } from "./plot/input.ts";
 import { curvesToSvg } from "./plot/curves.ts";
-import { isMetricsInput, readCurveRun } from "./plot/curves_io.ts";
+import { readCurveRun, readPanel } from "./plot/input.ts";
 import { heatmapSvg } from "./plot/heatmap.ts";
 import { type PlotFormat, writeFigure } from "./plot/render.ts";
 import { GRID_KINDS, type GridKind, type TrainRange } from "./plot/types.ts";
 
-export { heatmapSvg, writePlots } from "./plot/heatmap.ts";
+export { heatmapSvg } from "./plot/heatmap.ts";
 export { type FigureFiles, type PlotFormat, writeFigure } from "./plot/render.ts";
-export { readPanel } from "./plot/input.ts";
+export { readCurveRun, readPanel } from "./plot/input.ts";
 export { type CurvePoint, type CurveRun, curvesToSvg } from "./plot/curves.ts";
-export { isMetricsInput, readCurveRun } from "./plot/curves_io.ts";
 export type { Cell, GridKind, HeatmapPanel, TrainRange } from "./plot/types.ts";
 
 const USAGE = `Usage: deno task plot <results>... [flags]
@@ -63,19 +61,13 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Splits arguments into inputs and flags (`--flag value` or `--flag=value`). */
-function parse(
-  args: string[],
-): ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>> {
-  try {
-    return parseArgs({ args, options: FLAGS, allowPositionals: true });
-  } catch (e) {
-    const { message, code } = e as Error & { code?: string };
-    const why = code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
-      ? `Unknown flag ${/'([^']*)'/.exec(message)?.[1]}`
-      : message.split("\n")[0];
-    throw new Error(`${why}: see deno task plot --help`);
-  }
+/**
+ * Tells whether a plot input is training metrics: a path ending in `.jsonl` (existing or not, so
+ * a missing one is reported as a metrics file) or a folder with a `pretrain` subfolder.
+ */
+async function isMetricsInput(path: string): Promise<boolean> {
+  if (path.endsWith(".jsonl")) return true;
+  return (await Deno.stat(join(path, "pretrain")).catch(() => null))?.isDirectory ?? false;
 }
 
 /** `--train-max I,J` as a training range, null for "none", undefined when absent. */
@@ -108,7 +100,17 @@ function trainMax(v: string | undefined): TrainRange | null | undefined {
  */
 export async function main(args: string[]): Promise<number> {
   try {
-    const { values: flags, positionals: inputs } = parse(args);
+    let parsed;
+    try {
+      parsed = parseArgs({ args, options: FLAGS, allowPositionals: true });
+    } catch (e) {
+      const { message, code } = e as Error & { code?: string };
+      const why = code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+        ? `Unknown flag ${/'([^']*)'/.exec(message)?.[1]}`
+        : message.split("\n")[0];
+      throw new Error(`${why}: see deno task plot --help`);
+    }
+    const { values: flags, positionals: inputs } = parsed;
     if (flags.help) {
       console.log(USAGE);
       return 0;
@@ -141,14 +143,12 @@ export async function main(args: string[]): Promise<number> {
     }
     let names: string[], svg: string;
     if (curves) {
-      const runs = [];
-      for (const p of inputs) runs.push(await readCurveRun(p));
+      const runs = await Array.fromAsync(inputs, (p) => readCurveRun(p)); // one at a time
       names = runs.map((r) => r.name);
       svg = curvesToSvg(runs.map((r, k) => ({ ...r, name: titles[k] ?? r.name })));
     } else {
       const box = trainMax(flags["train-max"]);
-      const loaded = [];
-      for (const g of groups) loaded.push(await readPanel(g));
+      const loaded = await Array.fromAsync(groups, (g) => readPanel(g));
       names = loaded.map((p) => p.name);
       svg = heatmapSvg(
         loaded.map((p, k) => ({

@@ -154,7 +154,6 @@ function panel(
  * ok(svg.startsWith("<svg") && svg.includes('class="curve" data-panel="loss"'));
  * ```
  * @param runs the runs, each with points in step order; at least one point in all
- * @returns the SVG document text
  */
 export function curvesToSvg(runs: CurveRun[]): string {
   const steps = runs.flatMap((r) => r.points.map((p) => p.step));

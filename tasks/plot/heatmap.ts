@@ -3,24 +3,20 @@
  * following upstream's seaborn plots: first operand length on y (row 1 at the top), second on x,
  * YlGnBu over 0..100%, a red box around the training range, annotations on small grids. Drawn as
  * SVG in integer units, measuring text in the bundled font (svg.ts); the PNG is that SVG
- * rendered (render.ts). The eval and demo tasks call `writePlots`; `deno task plot` and the
- * serve task's run page draw with `heatmapSvg`.
+ * rendered (render.ts). The plot, eval and demo tasks and the serve task's run page draw with
+ * `heatmapSvg`.
  * @module
  */
-import { type FigureFiles, writeFigure } from "./render.ts";
 import { type Anchor, num, svgDocument, svgLine, svgText, textWidth } from "./svg.ts";
-import type { GridKind, HeatmapPanel } from "./types.ts";
+import type { HeatmapPanel } from "./types.ts";
 
 /**
- * Each grid kind's axis labels, as upstream's plotters write them: `y` labels the first operand
- * length (rows), `x` the second (columns); annotations have `decimals` decimals.
+ * Axis labels as upstream's plotters write them, for sorting and for every other grid kind: `y`
+ * labels the first operand length (rows), `x` the second (columns); annotations have `decimals`
+ * decimals.
  */
-const KIND_STYLE: Record<GridKind, { y: string; x: string; decimals: number }> = {
-  addition: { y: "1st Number Length", x: "2nd Number Length", decimals: 0 },
-  multiplication: { y: "1st Number Length", x: "2nd Number Length", decimals: 0 },
-  or: { y: "1st Number Length", x: "2nd Number Length", decimals: 0 },
-  sorting: { y: "Maximum n-digit number (1-n)", x: "Length of array to sort", decimals: 1 },
-};
+const SORTING = { y: "Maximum n-digit number (1-n)", x: "Length of array to sort", decimals: 1 };
+const LENGTHS = { y: "1st Number Length", x: "2nd Number Length", decimals: 0 };
 
 const PAD = 16; // figure margin
 const GAP = 40; // between panels, and before the colour bar
@@ -104,7 +100,7 @@ function tickValues(first: number, n: number, step: number): number[] {
  */
 function plan(panel: HeatmapPanel, annotateAll?: boolean) {
   const grid = toGrid(panel);
-  const style = KIND_STYLE[panel.kind ?? "addition"];
+  const style = panel.kind === "sorting" ? SORTING : LENGTHS;
   const side = Math.max(grid.rows, grid.cols);
   const annotate = annotateAll ?? (grid.rows <= 30 && grid.cols <= 30);
   const sample = (100).toFixed(style.decimals);
@@ -116,10 +112,8 @@ function plan(panel: HeatmapPanel, annotateAll?: boolean) {
   } else {
     cellW = cellH = Math.max(3, Math.min(24, Math.floor(800 / side)));
   }
-  const widest = Math.max(
-    textWidth(String(grid.i0 + grid.rows - 1), TICK_SIZE),
-    textWidth(String(grid.j0 + grid.cols - 1), TICK_SIZE),
-  );
+  const iWidth = textWidth(String(grid.i0 + grid.rows - 1), TICK_SIZE); // the longest row label
+  const widest = Math.max(iWidth, textWidth(String(grid.j0 + grid.cols - 1), TICK_SIZE));
   const need = Math.ceil(Math.max((widest + 12) / cellW, (7 * TICK_SIZE + 6) / cellH));
   const step = STEPS.find((s) => s >= need) ?? STEPS[STEPS.length - 1];
   let title = panel.title ?? "";
@@ -128,13 +122,13 @@ function plan(panel: HeatmapPanel, annotateAll?: boolean) {
     const m = `mean ${(v.reduce((s, p) => s + p, 0) / v.length).toFixed(1)}%`;
     title = title ? `${title} (${m})` : m[0].toUpperCase() + m.slice(1);
   }
-  const yTickW = TICK + LABEL_GAP + textWidth(String(grid.i0 + grid.rows - 1), TICK_SIZE);
+  const yTickW = TICK + LABEL_GAP + iWidth;
   const span = Math.max(
     grid.cols * cellW,
     textWidth(title, TITLE_SIZE),
     textWidth(style.x, TICK_SIZE),
   );
-  return { grid, panel, title, annotate, annSize, cellW, cellH, step, yTickW, span };
+  return { grid, panel, style, title, annotate, annSize, cellW, cellH, step, yTickW, span };
 }
 
 /**
@@ -155,15 +149,12 @@ function colours(percent: number): { fill: string; ink: string } {
   return { fill, ink: lum > 0.408 ? INK : "#ffffff" };
 }
 
-/** A line of text in the ink colour. */
 const text = (x: number, y: number, s: string, size: number, anchor: Anchor): string =>
   svgText(x, y, s, size, anchor, INK);
 
-/** A one-unit tick line in the ink colour. */
 const tick = (x1: number, y1: number, x2: number, y2: number): string =>
   svgLine(x1, y1, x2, y2, INK, 1);
 
-/** The attributes placing a rectangle. */
 function geometry(x: number, y: number, w: number, h: number): string {
   return `x="${num(x)}" y="${num(y)}" width="${num(w)}" height="${num(h)}"`;
 }
@@ -218,7 +209,6 @@ function trainBox(p: ReturnType<typeof plan>, gx: number, gy: number): string[] 
  * strictEqual(svg.match(/<rect class="train-box"/g)?.length, 1);
  * ```
  * @param annotate write the percentage in each cell (default: on grids up to 30x30)
- * @returns the SVG document text
  */
 export function heatmapSvg(panels: HeatmapPanel[], annotate?: boolean): string {
   if (panels.length === 0) throw new Error("Cannot plot a figure without panels");
@@ -226,20 +216,14 @@ export function heatmapSvg(panels: HeatmapPanel[], annotate?: boolean): string {
   const labelH = 7 * TICK_SIZE;
   const titleH = 7 * TITLE_SIZE + 14;
   const vspan = Math.max(
-    ...plans.map((p) =>
-      Math.max(
-        p.grid.rows * p.cellH,
-        textWidth(KIND_STYLE[p.panel.kind ?? "addition"].y, TICK_SIZE),
-      )
-    ),
+    ...plans.map((p) => Math.max(p.grid.rows * p.cellH, textWidth(p.style.y, TICK_SIZE))),
   );
   const top = PAD + titleH;
   const bottom = TICK + LABEL_GAP + labelH + 12 + labelH;
   const out: string[] = [];
   let x = PAD;
   for (const p of plans) {
-    const style = KIND_STYLE[p.panel.kind ?? "addition"];
-    const { grid, cellW, cellH } = p;
+    const { grid, style, cellW, cellH } = p;
     const gw = grid.cols * cellW, gh = grid.rows * cellH;
     const left = x + labelH + 10 + p.yTickW;
     const gx = left + Math.floor((p.span - gw) / 2);
@@ -292,28 +276,4 @@ export function heatmapSvg(panels: HeatmapPanel[], annotate?: boolean): string {
     `<linearGradient id="ylgnbu" x1="0" y1="0" x2="0" y2="1">${stops}</linearGradient>`;
   const width = Math.ceil(labelX + labelH / 2 + PAD);
   return svgDocument(width, top + vspan + bottom + PAD, out, gradient);
-}
-
-/**
- * Draws heatmap panels (see {@linkcode heatmapSvg}) and writes them as `<dir>/<name>.svg` and
- * `<dir>/<name>.png`, the PNG rendered from the SVG (RGBA, `options.scale` pixels per unit).
- *
- * @example
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { writePlots } from "./heatmap.ts";
- * const dir = await Deno.makeTempDir();
- * const cells = [{ i: 1, j: 1, correct: 1, total: 1 }];
- * const paths = await writePlots([{ cells }], { dir, name: "demo", formats: ["png"] });
- * deepStrictEqual(paths, [`${dir}/demo.png`]);
- * await Deno.remove(dir, { recursive: true });
- * ```
- * @param options where to write, the file name and formats, and whether to annotate every cell
- * @returns the paths written, in format order
- */
-export function writePlots(
-  panels: HeatmapPanel[],
-  options: FigureFiles & { annotate?: boolean },
-): Promise<string[]> {
-  return writeFigure(heatmapSvg(panels, options.annotate), options);
 }

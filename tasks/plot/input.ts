@@ -1,12 +1,16 @@
 /**
- * Reads evaluation results for plotting: grid files (`{"grid", "cells", "train_range"}`) and run
- * folders of per-cell `cell_<i>_<j>.json` files, possibly spread over shard subfolders. Shards
- * merge as the union of their cells; a cell seen twice with different counts is an error.
+ * Reads the plot task's inputs. Evaluation results: grid files (`{"grid", "cells",
+ * "train_range"}`) and run folders of per-cell `cell_<i>_<j>.json` files, possibly spread over
+ * shard subfolders. Shards merge as the union of their cells; a cell seen twice with different
+ * counts is an error. Training metrics (`metrics.jsonl`, one JSON object per logged step): a run
+ * folder's segments (`pretrain/<date>/<time>/`, one per start or resume) are read in path order
+ * and merged by step, a later segment's row replacing an earlier one's for the same step.
  * Only the given paths are read, so the plot task also works as a remote script.
  * @module
  */
 import { readdir } from "node:fs/promises";
-import { basename, dirname, extname, join } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
+import type { CurvePoint, CurveRun } from "./curves.ts";
 import {
   type Cell,
   GRID_KINDS,
@@ -15,26 +19,15 @@ import {
   type TrainRange,
 } from "./types.ts";
 
-/** A panel read from disk, with a default title. */
-export interface LoadedPanel extends HeatmapPanel {
-  /** The run name: the file's `name` field, else the file stem or folder name. */
-  name: string;
-}
-
 const CELL_FILE = /^cell_(\d+)_(\d+)\.json$/;
 
 /** What one JSON file states, and its path. */
-interface Part {
+interface Part extends HeatmapPanel {
   source: string;
-  cells: Cell[];
-  kind?: GridKind;
-  trainRange?: TrainRange | null;
   name?: string;
 }
 
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json =>
+const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
 
 function fail(source: string, why: string): never {
@@ -113,9 +106,8 @@ async function readResults(source: string): Promise<Part> {
 async function readFolder(dir: string): Promise<Part[]> {
   const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
     .filter((e) => !e.isDirectory() && CELL_FILE.test(e.name))
-    .map((e) => join(e.parentPath, e.name));
+    .map((e) => join(e.parentPath, e.name)).sort();
   if (files.length === 0) fail(dir, "no cell_<i>_<j>.json files in it or its subfolders");
-  files.sort();
   const parts: Part[] = [];
   for (const f of files) { // one at a time: a 100x100 grid is 10,000 files
     const part = await readResults(f);
@@ -157,9 +149,10 @@ function nameOf(path: string, isDir: boolean): string {
  * await Deno.remove(dir, { recursive: true });
  * ```
  * @param paths files or folders holding one run's results (shards of one grid)
- * @returns the merged panel with its name
+ * @returns the merged panel with its run name: the files' `name` field, else the first path's
+ * file stem or folder name
  */
-export async function readPanel(paths: string[]): Promise<LoadedPanel> {
+export async function readPanel(paths: string[]): Promise<HeatmapPanel & { name: string }> {
   const parts: Part[] = [];
   let firstIsDir = false;
   for (const p of paths) {
@@ -183,11 +176,8 @@ export async function readPanel(paths: string[]): Promise<LoadedPanel> {
   /** A field the parts state, checked to agree; `field` is its name in the files. */
   const pick = <K extends "kind" | "trainRange" | "name">(k: K, field: string): Part[K] => {
     const stated = parts.filter((p) => p[k] !== undefined);
-    for (const p of stated) {
-      if (JSON.stringify(p[k]) !== JSON.stringify(stated[0][k])) {
-        fail(p.source, `its ${field} differs from ${stated[0].source}`);
-      }
-    }
+    const other = stated.find((p) => JSON.stringify(p[k]) !== JSON.stringify(stated[0][k]));
+    if (other) fail(other.source, `its ${field} differs from ${stated[0].source}`);
     return stated[0]?.[k];
   };
   return {
@@ -196,4 +186,72 @@ export async function readPanel(paths: string[]): Promise<LoadedPanel> {
     trainRange: pick("trainRange", "train_range"),
     name: pick("name", "name") ?? nameOf(paths[0], firstIsDir),
   };
+}
+
+/** Training rows of one metrics file (rows with a numeric step and loss, no `event`). */
+async function readRows(file: string): Promise<CurvePoint[]> {
+  const text = await Deno.readTextFile(file)
+    .catch((e: Error) => fail(file, e.message.split("\n")[0]));
+  const rows: CurvePoint[] = [];
+  text.split("\n").forEach((line, k) => {
+    if (!line.trim()) return;
+    let r: unknown;
+    try {
+      r = JSON.parse(line);
+    } catch {
+      throw new Error(`${file}:${k + 1}: malformed JSON line: ${line.slice(0, 60)}`);
+    }
+    if (!isObject(r)) throw new Error(`${file}:${k + 1}: expected a JSON object`);
+    if (r.event !== undefined || typeof r.step !== "number" || typeof r.loss !== "number") return;
+    rows.push({ step: r.step, loss: r.loss, lr: typeof r.lr === "number" ? r.lr : NaN });
+  });
+  return rows;
+}
+
+/** The run's name: the folder holding `pretrain/`, else the file's folder. */
+function runName(path: string, isDir: boolean): string {
+  const abs = resolve(path);
+  if (isDir) return basename(abs);
+  const parts = abs.split(/[\\/]/);
+  const at = parts.lastIndexOf("pretrain");
+  return at > 0 ? parts[at - 1] : basename(dirname(abs));
+}
+
+/**
+ * Reads one run's training curve from a `metrics.jsonl` file or a run folder (all of its
+ * `pretrain/**\/metrics.jsonl` segments, merged by step). Errors are one line naming the file
+ * (and line for a malformed one).
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { readCurveRun } from "./input.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step": 1, "loss": 2, "lr": 0}\n');
+ * const run = await readCurveRun(`${dir}/metrics.jsonl`);
+ * deepStrictEqual(run.points, [{ step: 1, loss: 2, lr: 0 }]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ * @param path a metrics file or a run folder
+ * @returns the run, named after its folder, points in step order
+ */
+export async function readCurveRun(path: string): Promise<CurveRun> {
+  const { isDirectory: isDir } = await Deno.stat(path)
+    .catch(() => fail(path, "no such file or folder"));
+  const files = isDir
+    ? (await readdir(join(path, "pretrain"), { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile() && e.name === "metrics.jsonl")
+      .map((e) => join(e.parentPath, e.name)).sort()
+    : [path];
+  if (files.length === 0) throw new Error(`${path}: no pretrain/**/metrics.jsonl beneath it`);
+  const byStep = new Map<number, CurvePoint>();
+  for (const f of files) {
+    const rows = await readRows(f);
+    if (rows.length === 0) {
+      throw new Error(`${f}: no loss rows (objects with numeric "step" and "loss")`);
+    }
+    for (const r of rows) byStep.set(r.step, r);
+  }
+  const points = [...byStep.values()].sort((a, b) => a.step - b.step);
+  return { name: runName(path, isDir), points };
 }

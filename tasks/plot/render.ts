@@ -14,9 +14,6 @@ import { FONT_FAMILY } from "./svg.ts";
 /** The file formats a figure is written in. */
 export type PlotFormat = "svg" | "png";
 
-/** Where the bundled font lies, beside this module (also when it runs as a remote script). */
-const FONT_URL = new URL("./fonts/DejaVuSans.ttf", import.meta.url);
-
 /** Reads a file by URL (`file:` too: Deno's fetch reads them). */
 async function readUrl(url: URL): Promise<Uint8Array> {
   const res = await fetch(url);
@@ -31,7 +28,8 @@ let ready: Promise<Uint8Array> | undefined;
 function setUp(): Promise<Uint8Array> {
   ready ??= (async () => {
     const wasmUrl = new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm"));
-    const [wasm, font] = await Promise.all([readUrl(wasmUrl), readUrl(FONT_URL)]);
+    const fontUrl = new URL("./fonts/DejaVuSans.ttf", import.meta.url); // also when run remotely
+    const [wasm, font] = await Promise.all([readUrl(wasmUrl), readUrl(fontUrl)]);
     await initWasm(wasm);
     return font;
   })().catch((e) => {
@@ -57,16 +55,11 @@ async function svgToPng(svg: string, scale = 1): Promise<Uint8Array> {
       monospaceFamily: FONT_FAMILY,
     },
   });
-  try {
-    const image = resvg.render();
-    try {
-      return image.asPng();
-    } finally {
-      image.free();
-    }
-  } finally {
-    resvg.free();
-  }
+  const image = resvg.render();
+  const png = image.asPng();
+  image.free(); // now rather than at garbage collection (resvg's finalizers free after a throw)
+  resvg.free();
+  return png;
 }
 
 /** Where and how {@linkcode writeFigure} writes a figure. */

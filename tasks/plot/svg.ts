@@ -151,7 +151,6 @@ export function svgLine(
  * ```
  * @param elements the elements, drawn in order
  * @param defs the content of a `<defs>` element (gradients), if any
- * @returns the SVG document text
  */
 export function svgDocument(width: number, height: number, elements: string[], defs = ""): string {
   return [

@@ -119,7 +119,7 @@ ${rows.join("\n")}</table><p><button type="submit">compare selected</button></p>
 export function curvesFigure(runs: RunInfo[]): string {
   const withPoints = runs.filter((r) => r.points.length > 0);
   if (withPoints.length === 0) return `<p>no training metrics yet</p>`;
-  return curvesToSvg(withPoints.map((r) => ({ name: r.name, points: r.points })));
+  return curvesToSvg(withPoints);
 }
 
 /**

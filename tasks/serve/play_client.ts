@@ -17,12 +17,14 @@ import { abacusIndices } from "../../core/nn/abacus.ts";
 import type { Arch } from "../../core/nn/arch.ts";
 import { greedyDecode } from "../../core/nn/decode.ts";
 import type { ArithmeticModel } from "../../core/nn/model.ts";
+import { softmax } from "../../core/ops/softmax.ts";
 import { decodeSafetensors } from "../../core/safetensors.ts";
 import { noGrad, scope } from "../../core/tensor.ts";
 import { EOS, getTokenizer } from "../../data/tokenizer.ts";
 import { checkpointModel } from "../eval/weights.ts";
 import type { PlayModel } from "./runs.ts";
 
+const TOK = getTokenizer("pad");
 /** Longest prompt + answer for which per-token probabilities are shown. */
 const PROB_TOKENS = 64;
 
@@ -45,10 +47,9 @@ let gpu: Promise<Device | string> | null = null;
 
 /** The shared WebGPU device, or the reason there is none. */
 function openDevice(): Promise<Device | string> {
-  gpu ??= ("gpu" in navigator)
+  return gpu ??= ("gpu" in navigator)
     ? Device.create().catch((e: Error) => `no WebGPU adapter (${e.message.split(":")[0]})`)
     : Promise.resolve("this browser has no WebGPU");
-  return gpu;
 }
 
 async function load(run: string, want: string): Promise<Loaded> {
@@ -77,7 +78,7 @@ async function load(run: string, want: string): Promise<Loaded> {
   return loaded;
 }
 
-/** Digits of a non-negative integer operand, or an error message. */
+/** Digits of a non-negative integer operand; throws a message naming it otherwise. */
 function digitsOf(s: string, what: string): string {
   const t = s.trim();
   if (!/^\d{1,200}$/.test(t)) throw new Error(`${what} must be a whole number of 1..200 digits`);
@@ -93,12 +94,11 @@ function cell(tag: string, text: string, cls?: string): HTMLElement {
 
 /** Fills the token table: one column per token with its text, id and Abacus index. */
 function showTokens(ids: number[], promptLength: number, arch: Arch): void {
-  const tok = getTokenizer("pad");
   const abacus = arch.posEmbedding === "abacus" ? abacusIndices(ids, ids.length) : null;
   const table = $("tokens");
   table.replaceChildren();
   const rows: [string, (k: number) => string][] = [
-    ["token", (k) => tok.tokens[ids[k]] ?? "?"],
+    ["token", (k) => TOK.tokens[ids[k]] ?? "?"],
     ["id", (k) => String(ids[k])],
     [abacus ? "abacus index" : "position", (k) => String(abacus ? abacus[k] : k)],
   ];
@@ -113,21 +113,11 @@ function showTokens(ids: number[], promptLength: number, arch: Arch): void {
 /** Each generated token's probability under a full forward pass over prompt + answer. */
 async function probabilities(model: ArithmeticModel, ids: number[], P: number): Promise<number[]> {
   const L = ids.length, V = model.arch.vocabSize;
-  const logits = await scope(() =>
-    noGrad(() =>
-      model.forward(Int32Array.from(ids), 1, L, { training: false, kGrad: 0, stateSeed: 0 })
-        .toArray()
-    )
+  const options = { training: false, kGrad: 0, stateSeed: 0 };
+  const probs = await scope(() =>
+    noGrad(() => softmax(model.forward(Int32Array.from(ids), 1, L, options)).toArray())
   ); // (1, L, V)
-  const out: number[] = [];
-  for (let t = P; t < L; t++) {
-    const row = logits.subarray((t - 1) * V, t * V);
-    let max = -Infinity, sum = 0;
-    for (const v of row) max = Math.max(max, v);
-    for (const v of row) sum += Math.exp(v - max);
-    out.push(Math.exp(row[ids[t]] - max) / sum);
-  }
-  return out;
+  return ids.slice(P).map((id, k) => probs[(P + k - 1) * V + id]); // token t is read at t - 1
 }
 
 async function solve(run: string, aText: string, bText: string, want: string): Promise<void> {
@@ -141,17 +131,16 @@ async function solve(run: string, aText: string, bText: string, want: string): P
   const step = info.step === null ? "" : ` (step ${info.step})`;
   setText("checkpoint", `${info.run}/checkpoints/${info.checkpoint}${step}`);
   setText("status", "decoding…");
-  const tok = getTokenizer("pad");
   const rev = (s: string) => [...s].reverse().join("");
   const text = `${info.reverseOperands ? rev(a) : a}+${info.reverseOperands ? rev(b) : b}=`;
-  const prompt = tok.encode(text);
+  const prompt = TOK.encode(text);
   const t0 = performance.now();
   const maxNewTokens = Math.max(a.length, b.length) + 2;
   const [gen] = await greedyDecode(model, [Int32Array.from(prompt)], { maxNewTokens, seed: 0 });
   const ms = performance.now() - t0;
   const eos = gen.indexOf(EOS);
   const answer = [...(eos < 0 ? gen : gen.subarray(0, eos))];
-  const written = tok.decode(answer);
+  const written = TOK.decode(answer);
   const shown = info.reverseAnswer ? rev(written) : written;
   setText("answer", shown);
   const expected = (BigInt(a) + BigInt(b)).toString();
@@ -168,7 +157,7 @@ async function solve(run: string, aText: string, bText: string, want: string): P
     const list = $("probs");
     probs.forEach((p, k) => {
       const id = ids[prompt.length + k];
-      list.append(cell("li", `${tok.tokens[id]}: ${(100 * p).toFixed(2)}%`));
+      list.append(cell("li", `${TOK.tokens[id]}: ${(100 * p).toFixed(2)}%`));
     });
   }
   document.body.dataset.state = "done";
@@ -178,10 +167,7 @@ function main(): void {
   const q = new URLSearchParams(location.search);
   const form = $("play") as HTMLFormElement;
   const field = (n: string) => form.elements.namedItem(n) as HTMLInputElement;
-  for (const n of ["run", "a", "b", "backend"]) {
-    const v = q.get(n);
-    if (v !== null) field(n).value = v;
-  }
+  for (const n of ["run", "a", "b", "backend"]) field(n).value = q.get(n) ?? field(n).value;
   const go = () =>
     solve(field("run").value, field("a").value, field("b").value, field("backend").value)
       .catch((e: Error) => {

@@ -233,10 +233,8 @@ export interface PlayModel {
  * @throws Error with a one-line reason (no checkpoint, unreadable or mismatched files)
  */
 export async function playModel(baseDir: string, name: string): Promise<PlayModel> {
-  const runDir = join(baseDir, name);
-  const found = await listCheckpoints(runDir).catch(() => []);
-  if (found.length === 0) throw new Error(`Run "${name}" has no checkpoint yet`);
-  const ck = found[0];
+  const [ck] = await listCheckpoints(join(baseDir, name)).catch(() => []);
+  if (!ck) throw new Error(`Run "${name}" has no checkpoint yet`);
   const dir = ck.path;
   const config = parseArchConfig(
     await Deno.readTextFile(join(dir, "model_config.json")),

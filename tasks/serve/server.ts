@@ -1,5 +1,6 @@
 /**
- * The HTTP side of `deno task serve`: routes, the file route's confinement to the base folder,
+ * The HTTP side of `deno task serve`: routes, the file route's confinement to the base folder
+ * (refusing `..`, encoded or not, hidden names, absolute paths and symbolic links leading out),
  * server-sent events for live curves, and the browser bundle of the playground, built once with
  * `deno bundle` into a temporary folder on the first visit to the playground (so the other pages
  * never fetch esbuild). Read-only: every method but GET and HEAD gets 405. Bound to a loopback
@@ -7,10 +8,9 @@
  * through DNS rebinding). Event streams read the runs' metrics once a second.
  * @module
  */
-import { extname, join } from "node:path";
+import { extname, join, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { curvesFigure, playPage, RUN_SCRIPT, runPage, runsPage } from "./pages.ts";
-import { resolveInBase, safeSegments } from "./paths.ts";
 import { listRunNames, playModel, readEvals, readRun, RUN_NAME, type RunInfo } from "./runs.ts";
 
 /** Options of `startServer`. */
@@ -52,7 +52,8 @@ function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || host === "[::1]" || /^127\./.test(host);
 }
 
-function text(status: number, body: string, headers: Record<string, string> = {}): Response {
+/** A response, plain text unless `headers` names another content type. */
+function reply(status: number, body: BodyInit | null, headers = {}): Response {
   return new Response(body, {
     status,
     headers: { "content-type": "text/plain; charset=utf-8", ...headers },
@@ -60,12 +61,8 @@ function text(status: number, body: string, headers: Record<string, string> = {}
 }
 
 function html(body: string): Response {
-  return new Response(body, {
-    headers: {
-      "content-type": "text/html; charset=utf-8",
-      "content-security-policy": PAGE_CSP,
-    },
-  });
+  const type = "text/html; charset=utf-8";
+  return reply(200, body, { "content-type": type, "content-security-policy": PAGE_CSP });
 }
 
 /** Builds the playground bundle; resolves to its path or rejects with deno bundle's error. */
@@ -88,6 +85,64 @@ function namesOf(url: URL, key = "name"): string[] | null {
   const names = url.searchParams.getAll(key);
   if (names.length === 0 || names.length > 16 || names.some((n) => !RUN_NAME.test(n))) return null;
   return [...new Set(names)];
+}
+
+/**
+ * Decodes and checks the segments of a URL path below a route prefix. A segment must decode
+ * (once) to a plain file name: not empty, not `.`/`..`, no dot in front (hidden files and
+ * temporaries), no slash, backslash, colon, percent sign (a second encoding layer), or control
+ * byte.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { safeSegments } from "./server.ts";
+ * deepStrictEqual(safeSegments("t/checkpoints/last/model.safetensors"),
+ *   ["t", "checkpoints", "last", "model.safetensors"]);
+ * deepStrictEqual(safeSegments("t/%2e%2e/%2e%2e/etc/passwd"), null);
+ * deepStrictEqual(safeSegments("t/%252e%252e/x"), null);
+ * ```
+ * @param rest the URL-encoded path after the route prefix, without a leading slash
+ * @returns the decoded segments, or null when any is refused
+ */
+export function safeSegments(rest: string): string[] | null {
+  if (rest === "" || rest.length > 4096) return null;
+  const out: string[] = [];
+  for (const raw of rest.split("/")) {
+    let s: string;
+    try {
+      s = decodeURIComponent(raw);
+    } catch {
+      return null;
+    }
+    // deno-lint-ignore no-control-regex
+    if (s === "" || s.startsWith(".") || /[\/\\:%\x00-\x1f\x7f]/.test(s)) return null;
+    out.push(s);
+  }
+  return out;
+}
+
+/**
+ * Resolves segments (from `safeSegments`) to a regular file inside `realBase`, following
+ * symbolic links and refusing any whose real path leaves the folder.
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { resolveInBase } from "./server.ts";
+ * const base = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.writeTextFile(`${base}/a.txt`, "hi");
+ * strictEqual(await resolveInBase(base, ["a.txt"]), `${base}/a.txt`);
+ * strictEqual(await resolveInBase(base, ["missing"]), null);
+ * await Deno.remove(base, { recursive: true });
+ * ```
+ * @param realBase the base folder's real path (`Deno.realPath`)
+ * @returns the file's real path, or null (missing, a folder, or outside the base)
+ */
+export async function resolveInBase(realBase: string, segments: string[]): Promise<string | null> {
+  const real = await Deno.realPath(join(realBase, ...segments)).catch(() => null);
+  if (!real?.startsWith(realBase.endsWith(sep) ? realBase : realBase + sep)) return null;
+  return (await Deno.stat(real).catch(() => null))?.isFile ? real : null;
 }
 
 /**
@@ -114,13 +169,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const log = options.log ?? (() => {});
   const bundleDir = await Deno.makeTempDir({ prefix: "abacus-serve-" });
   let bundle: Promise<string> | undefined;
-  const playBundle = (): Promise<string> => {
-    if (!bundle) {
-      bundle = buildBundle(bundleDir);
-      bundle.catch((e) => log(`playground bundle: ${(e as Error).message}`));
-    }
-    return bundle;
-  };
+  const playBundle = (): Promise<string> =>
+    bundle ??= buildBundle(bundleDir).catch((e: Error) => {
+      log(`playground bundle: ${e.message}`); // once: a failed bundle is not retried
+      throw e;
+    });
   const abort = new AbortController();
 
   const allRuns = async (): Promise<RunInfo[]> =>
@@ -150,35 +203,34 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         await sleep(1000, undefined, { signal: stop }).catch(() => {});
       }
     }
-    return new Response(ReadableStream.from(lines()).pipeThrough(new TextEncoderStream()), {
-      headers: { "content-type": "text/event-stream", "x-accel-buffering": "no" },
-    });
+    const body = ReadableStream.from(lines()).pipeThrough(new TextEncoderStream());
+    return reply(200, body, { "content-type": "text/event-stream", "x-accel-buffering": "no" });
   };
 
   const handle = async (req: Request): Promise<Response> => {
     if (req.method !== "GET" && req.method !== "HEAD") {
-      return text(405, "Method not allowed: this server is read-only\n", { allow: "GET, HEAD" });
+      return reply(405, "Method not allowed: this server is read-only\n", { allow: "GET, HEAD" });
     }
     const url = new URL(req.url);
     if (loopback) {
       const name = (req.headers.get("host") ?? "").replace(/:\d+$/, "");
-      if (!isLoopback(name)) return text(403, "Forbidden: unexpected Host header\n");
+      if (!isLoopback(name)) return reply(403, "Forbidden: unexpected Host header\n");
     }
     const path = url.pathname;
     if (path === "/") return html(runsPage(options.baseDir, await allRuns()));
     if (path === "/run" || path === "/curves" || path === "/events") {
       const names = namesOf(url);
-      if (!names) return text(400, "Bad request: give run names as ?name=RUN\n");
+      if (!names) return reply(400, "Bad request: give run names as ?name=RUN\n");
       const runs = await runsOf(names);
-      if (!runs) return text(404, "No such run\n");
+      if (!runs) return reply(404, "No such run\n");
       if (path === "/events") return events(names, req);
       if (path === "/curves") {
-        return new Response(curvesFigure(runs), { headers: { "content-type": "image/svg+xml" } });
+        return reply(200, curvesFigure(runs), { "content-type": "image/svg+xml" });
       }
       return html(runPage(runs, await Promise.all(names.map((n) => readEvals(realBase, n)))));
     }
     if (path === "/play") {
-      playBundle(); // start building while the page loads
+      playBundle().catch(() => {}); // start building while the page loads
       const runs = await allRuns();
       return html(playPage(runs.filter((r) => r.checkpoints.length > 0).map((r) => r.name)));
     }
@@ -193,38 +245,36 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     if (path === "/api/model") {
       const names = namesOf(url, "run");
-      if (!names || names.length !== 1) return text(400, "Bad request: give ?run=RUN\n");
-      if (!(await listRunNames(realBase)).includes(names[0])) return text(404, "No such run\n");
+      if (!names || names.length !== 1) return reply(400, "Bad request: give ?run=RUN\n");
+      if (!(await listRunNames(realBase)).includes(names[0])) return reply(404, "No such run\n");
       const model = await playModel(realBase, names[0]).catch((e: Error) => e);
-      if (model instanceof Error) return text(404, `${model.message.split("\n")[0]}\n`);
+      if (model instanceof Error) return reply(404, `${model.message.split("\n")[0]}\n`);
       return Response.json(model);
     }
     if (path === "/assets/run.js") {
-      return new Response(RUN_SCRIPT, { headers: { "content-type": "text/javascript" } });
+      return reply(200, RUN_SCRIPT, { "content-type": "text/javascript" });
     }
     if (path === "/assets/play.js") {
       const file = await playBundle().catch((e: Error) => e);
-      if (file instanceof Error) return text(500, `${file.message}\n`);
+      if (file instanceof Error) return reply(500, `${file.message}\n`);
       const f = await Deno.open(file, { read: true });
-      return new Response(f.readable, { headers: { "content-type": "text/javascript" } });
+      return reply(200, f.readable, { "content-type": "text/javascript" });
     }
     if (path.startsWith("/files/")) {
       const segs = safeSegments(path.slice("/files/".length));
-      if (!segs) return text(403, "Forbidden path\n");
+      if (!segs) return reply(403, "Forbidden path\n");
       const file = await resolveInBase(realBase, segs);
-      if (!file) return text(404, "Not found\n");
+      if (!file) return reply(404, "Not found\n");
       const f = req.method === "HEAD" ? null : await Deno.open(file, { read: true });
       const size = (await (f ? f.stat() : Deno.stat(file))).size;
       const type = TYPES[extname(file).toLowerCase()] ?? "application/octet-stream";
-      return new Response(f ? f.readable : null, {
-        headers: {
-          "content-type": type,
-          "content-length": String(size),
-          "content-security-policy": "sandbox; default-src 'none'",
-        },
+      return reply(200, f ? f.readable : null, {
+        "content-type": type,
+        "content-length": String(size),
+        "content-security-policy": "sandbox; default-src 'none'",
       });
     }
-    return text(404, "Not found\n");
+    return reply(404, "Not found\n");
   };
 
   const server = Deno.serve({
@@ -234,7 +284,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     onListen: () => {}, // the task prints its own line
     onError: (e) => {
       log(`error: ${(e as Error).message.split("\n")[0]}`);
-      return text(500, "Internal error\n");
+      return reply(500, "Internal error\n");
     },
   }, async (req) => {
     const res = await handle(req);

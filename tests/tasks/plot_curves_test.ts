@@ -1,7 +1,7 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
 import { curvesToSvg } from "../../tasks/plot/curves.ts";
-import { readCurveRun } from "../../tasks/plot/curves_io.ts";
+import { readCurveRun } from "../../tasks/plot/input.ts";
 
 const TASK = new URL("../../tasks/plot.ts", import.meta.url).href;
 

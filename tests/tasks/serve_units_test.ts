@@ -3,7 +3,7 @@
 
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { resolveInBase, safeSegments } from "../../tasks/serve/paths.ts";
+import { resolveInBase, safeSegments } from "../../tasks/serve/server.ts";
 import { runPage, runsPage } from "../../tasks/serve/pages.ts";
 import { readRun, type RunInfo } from "../../tasks/serve/runs.ts";
 
