@@ -62,14 +62,6 @@ export interface BinaryArgs<B> {
   nb?: number;
 }
 
-function checkSizes(n: number, na: number, nb: number): void {
-  for (const m of [na, nb]) {
-    if (m < 1 || n % m !== 0) {
-      throw new Error(`Cannot broadcast ${m} elements over ${n}: sizes must divide`);
-    }
-  }
-}
-
 /** `x op y` in doubles (the CPU references' arithmetic). */
 function applyBinary(op: BinaryOp, x: number, y: number): number {
   return op === "add" ? x + y : op === "sub" ? x - y : op === "mul" ? x * y : x / y;
@@ -118,14 +110,11 @@ export interface AddInPlaceArgs<B> {
 export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = {
   gpu(ctx, args) {
     const { n, na = n, nb = n } = args;
-    if (n === 0) return;
-    checkSizes(n, na, nb);
     const bind = { a: args.a, b: args.b, out: args.out };
     BINARY.run(ctx, { key: { op: args.op }, bind, n, sizes: { a: na, b: nb } });
   },
   cpu(args) {
     const { op, a, b, out, n, na = n, nb = n } = args;
-    checkSizes(n, na, nb);
     for (let i = 0; i < n; i++) out[i] = applyBinary(op, a[i % na], b[i % nb]);
   },
 };

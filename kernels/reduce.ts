@@ -95,7 +95,6 @@ export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32A
   gpu(ctx, args) {
     const { op, rows, n } = args;
     if (rows === 0) return;
-    if (n < 1) throw new Error("Cannot reduce rows of length 0");
     const idx = op === "max" ? args.idx : undefined;
     if (!args.out && !idx) throw new Error("A reduction needs an output");
     const key = { op, out: args.out !== undefined, idx: idx !== undefined };
@@ -103,7 +102,6 @@ export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32A
   },
   cpu(args) {
     const { op, x, out, idx, rows, n } = args;
-    if (n < 1) throw new Error("Cannot reduce rows of length 0");
     for (let r = 0; r < rows; r++) {
       const base = r * n;
       if (op === "max") {
