@@ -286,14 +286,12 @@ export const gradNormKernel: Kernel<GradNormArgs<Buf>, GradNormArgs<Float32Array
      *
      * Two passes in a fixed order (deterministic, no atomics): up to 256 workgroups each sum
      * the squares of a strided set of vec4s and tree-reduce them in workgroup memory; one
-     * workgroup then tree-reduces the partial sums and takes the square root. On CPU adapters,
-     * where barriers are costly, 256 lanes each keep their own partial (no barrier) and one
-     * invocation adds them in order. The grouping depends only on `n` and the adapter kind.
+     * workgroup then tree-reduces the partial sums and takes the square root (CPU adapters: one
+     * partial per lane, no barrier; see `CPU_WG`). The grouping depends only on `n` and adapter.
      * Reference: PyTorch `clip_grad_norm_` total norm, ||g||_2 = sqrt(sum_i g_i^2).
      */
     gpu(ctx, a) {
-      // One partials pass per binding-sized chunk of the gradients, each into its own block of
-      // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
+      // Each binding-sized chunk writes its own block of `groups` partials.
       const cpu = ctx.isCpuAdapter;
       const chunks = bindingChunks(ctx, a.n, cpu ? CPU_MAX_CHUNK : undefined);
       // GPUs: a workgroup per WG vec4s of the first chunk, at most MAX_PARTIALS.
