@@ -1234,7 +1234,6 @@ export const attentionDecodeKernel: Kernel<
       workgroups: grid1d(a.batch * a.heads, ctx.maxWorkgroups),
     });
   },
-  // Doubles; writes the caches and the output.
   cpu(a) {
     check(a);
     const { batch, steps, heads, headDim: hd, capacity, layout } = a;

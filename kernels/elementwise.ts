@@ -340,7 +340,6 @@ export const binaryBackwardKernel: Kernel<BinaryBackwardArgs<Buf>, BinaryBackwar
         reduceSide(ctx, op, "b", args.dy, args.a, args.b, args.db, n, nb);
       }
     },
-    // Sums in doubles, row by row.
     cpu(args) {
       const { op, a, b, dy, da, db, n, na = n, nb = n } = args;
       if (da) da.fill(0, 0, na);

@@ -111,7 +111,6 @@ export const fireKernel: Kernel<
       count: n,
     });
   },
-  // c, lMult and positions: any numeric arrays.
   cpu(a) {
     const s = resolveFireSizes(a);
     const c = a.c[0], threshold = Math.abs(a.lMult[0] * s.initL);
