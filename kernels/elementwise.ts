@@ -134,11 +134,10 @@ export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = {
 export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = {
   // The factors are uniforms, so changing them per call does not recompile.
   gpu(ctx, args) {
-    const { n } = args;
     AXPBY.run(ctx, {
       key: { two: args.b !== undefined },
       bind: { a: args.a, b: args.b, out: args.out },
-      n,
+      n: args.n,
       floats: { alpha: args.alpha, beta: args.beta ?? 1 },
     });
   },
@@ -162,8 +161,7 @@ export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = {
  */
 export const addInPlaceKernel: Kernel<AddInPlaceArgs<Buf>, AddInPlaceArgs<FloatArray>> = {
   gpu(ctx, args) {
-    const { n } = args;
-    ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });
+    ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n: args.n });
   },
   cpu(args) {
     const { dst, src, n } = args;
@@ -204,6 +202,14 @@ const SUM_B: Record<BinaryOp, [string, string]> = {
   sub: ["g", "-s"],
   mul: ["g * o", "s"],
   div: ["g * o", "-s / (v * v)"],
+};
+
+// The CPU references' per-element gradients of a and b (output gradient g, values x and y).
+const GRADS: Record<BinaryOp, (g: number, x: number, y: number) => [number, number]> = {
+  add: (g) => [g, g],
+  sub: (g) => [g, -g],
+  mul: (g, x, y) => [g * y, g * x],
+  div: (g, x, y) => [g / y, -g * x / (y * y)],
 };
 
 /** Whether the op's gradient of a (or b) reads the other operand / the operand itself. */
@@ -347,19 +353,9 @@ export const binaryBackwardKernel: Kernel<BinaryBackwardArgs<Buf>, BinaryBackwar
       // Accumulate in a double buffer so float32 outputs round once.
       const sa = da ? new Float64Array(na) : null, sb = db ? new Float64Array(nb) : null;
       for (let i = 0; i < n; i++) {
-        const g = dy[i], x = a[i % na], y = b[i % nb];
-        if (sa) {
-          sa[i % na] += op === "add" || op === "sub" ? g : op === "mul" ? g * y : g / y;
-        }
-        if (sb) {
-          sb[i % nb] += op === "add"
-            ? g
-            : op === "sub"
-            ? -g
-            : op === "mul"
-            ? g * x
-            : -g * x / (y * y);
-        }
+        const [ga, gb] = GRADS[op](dy[i], a[i % na], b[i % nb]);
+        if (sa) sa[i % na] += ga;
+        if (sb) sb[i % nb] += gb;
       }
       if (da && sa) da.set(sa);
       if (db && sb) db.set(sb);

@@ -187,8 +187,7 @@ const BACKWARD_CPU: Record<UnaryOp, (x: number, g: number) => number> = {
  */
 export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = {
   gpu(ctx, args) {
-    const { n, op } = args;
-    UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
+    UNARY.run(ctx, { key: { op: args.op }, bind: { x: args.x, out: args.out }, n: args.n });
   },
   // Double precision, exact erf for GELU.
   cpu(args) {
