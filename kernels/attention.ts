@@ -993,7 +993,8 @@ export const attentionBackwardKernel: Kernel<
 
 /**
  * Arguments of `attentionDecodeKernel` (`I`: the storage of the per-row lengths); `batch`,
- * `heads`, `headDim` and `layout` as in `AttentionShape`.
+ * `heads`, `headDim`, `layout` and `rotary` as in `AttentionShape`, the rotary positions of the
+ * new rows counting on from the cached length (the cache holds rotated keys).
  */
 export interface AttentionDecodeArgs<B, I = B> extends Omit<AttentionShape, "seq"> {
   /** Fused projection of the new positions, (batch, steps, 3 * heads * headDim), in `layout`. */
@@ -1022,11 +1023,6 @@ export interface AttentionDecodeArgs<B, I = B> extends Omit<AttentionShape, "seq
   steps: number;
   /** Cache rows per (batch, head). */
   capacity: number;
-  /**
-   * Rotary embedding of q and k at absolute positions (cache length + t, plus `offset`), when
-   * given; the cache then holds rotated keys.
-   */
-  rotary?: RotaryOptions;
 }
 
 /** WGSL defining `L`, row b's cached length. */
