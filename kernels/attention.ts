@@ -866,8 +866,7 @@ const DS_BYTES = 64 << 20;
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { attentionKernel } from "./attention.ts";
- * import { attentionBackwardKernel } from "./attention.ts";
+ * import { attentionBackwardKernel, attentionKernel } from "./attention.ts";
  * // T 1: out = v, so dv = dout and dq = dk = 0
  * const sizes = { batch: 1, seq: 1, heads: 1, headDim: 1, layout: "pytorch" as const };
  * const qkv = new Float64Array([0.5, -1, 2]), out = new Float64Array(1), lse = new Float64Array(1);
