@@ -45,11 +45,8 @@ export const MATMUL_VARIANTS = [
 ] as const;
 
 /**
- * Variants `matmulKernel` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
- * loads and an 8 x 8 register tile, large shapes on GPUs), `buffer64`/`buffer16` (workgroup-memory
- * tiles of 64 or 16, for GPUs), `direct` (4x4 register tile straight from storage buffers, small
- * shapes on CPU adapters), `texture<rows>x<columns>` (operands packed into textures, register tile
- * of that size, llvmpipe).
+ * Variants `matmulKernel` can run (the module doc describes each): workgroup-memory tiles
+ * `buffer<size>`, `direct`, and `texture<rows>x<columns>` register tiles on packed textures.
  */
 export type MatmulVariant = typeof MATMUL_VARIANTS[number];
 
