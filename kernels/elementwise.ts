@@ -42,9 +42,8 @@ const ADD_IN_PLACE = mapProgram({
 });
 
 /**
- * Arguments of `binaryKernel`: `B` is a buffer for the launcher, an array for the reference.
- * `a` has `na` elements and `b` has `nb`, each `n` (same shape) or a divisor of `n` (a trailing
- * suffix or a scalar, repeated over the leading rows).
+ * Arguments of `binaryKernel`: `a` has `na` elements and `b` has `nb`, each `n` (same shape) or a
+ * divisor of `n` (a trailing suffix or a scalar, repeated over the leading rows).
  */
 export interface BinaryArgs<B> {
   op: BinaryOp;
