@@ -94,7 +94,6 @@ const BACKWARD = program({
 export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = {
   gpu(ctx, args) {
     const { op, rows, n } = args;
-    if (rows === 0) return;
     const idx = op === "max" ? args.idx : undefined;
     if (!args.out && !idx) throw new Error("A reduction needs an output");
     const key = { op, out: args.out !== undefined, idx: idx !== undefined };

@@ -316,7 +316,6 @@ export const crossEntropyBackwardKernel: Kernel<
 > = {
   gpu(ctx, args) {
     const { rows, classes, ignoreIndex = -100, reduction = "mean" } = args;
-    if (rows === 0) return;
     const mean = reduction === "mean";
     if (mean && !args.count) throw new Error("Mean cross-entropy backward needs the count");
     const bind = {
