@@ -136,10 +136,8 @@ export const reduceBackwardKernel: Kernel<
   ReduceBackwardArgs<Buf>,
   ReduceBackwardArgs<FloatArray, Int32Array>
 > = {
-  /** Spreads each row's gradient over it: to all (sum), over n (mean), to the argmax (max). */
   gpu(ctx, args) {
     const { op, rows, n } = args;
-    if (rows === 0 || n === 0) return;
     if (op === "max" && !args.idx) throw new Error("Max backward needs the forward argmax (idx)");
     const w = n % 4 === 0 ? 4 : 1;
     const bind = { dy: args.dy, idx: op === "max" ? args.idx : undefined, dx: args.dx };
