@@ -941,8 +941,7 @@ export const attentionBackwardKernel: Kernel<
       count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
     });
   },
-  // From the saved `out` and `lse` exactly as the GPU kernels do,
-  // p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
+  // From the saved `out` and `lse` exactly as the GPU kernels do: p_ij = exp(s_ij - lse_i).
   cpu(a) {
     checkAttentionSizes(a, a.seq);
     const { batch, seq, heads, headDim: hd, layout } = a;

@@ -217,7 +217,6 @@ export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> =
  * ```
  */
 export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = {
-  // One block copy per piece.
   gpu(ctx, c) {
     concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
   },
