@@ -105,10 +105,8 @@ function clipping(a: AdamWArgs<unknown>): boolean {
  */
 export const adamwKernel: Kernel<AdamWArgs<Buf>, AdamWArgs<Float32Array | Float64Array>> = {
   /**
-   * One AdamW step over a flat buffer of parameters, in one dispatch (one vec4 per thread).
-   *
-   * With `g = grad * s`, where `s = min(1, maxGradNorm / (norm + 1e-6))` when clipping (else 1),
-   * and `wd = weightDecay` for elements below `decayEnd` (else 0):
+   * One vec4 per invocation. With `g = grad * s`, where `s = min(1, maxGradNorm / (norm + 1e-6))`
+   * when clipping (else 1), and `wd = weightDecay` for elements below `decayEnd` (else 0):
    * `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
    * `p = p (1 - lr wd) - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
    * The bias corrections are computed here on the CPU and passed with the learning rate as
