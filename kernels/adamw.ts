@@ -105,10 +105,8 @@ function clipping(a: AdamWArgs<unknown>): boolean {
  */
 export const adamwKernel: Kernel<AdamWArgs<Buf>, AdamWArgs<Float32Array | Float64Array>> = {
   /**
-   * One AdamW step over a flat buffer of parameters, in one dispatch (one vec4 per thread).
-   *
-   * With `g = grad * s`, where `s = min(1, maxGradNorm / (norm + 1e-6))` when clipping (else 1),
-   * and `wd = weightDecay` for elements below `decayEnd` (else 0):
+   * One vec4 per invocation. With `g = grad * s`, where `s = min(1, maxGradNorm / (norm + 1e-6))`
+   * when clipping (else 1), and `wd = weightDecay` for elements below `decayEnd` (else 0):
    * `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
    * `p = p (1 - lr wd) - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`.
    * The bias corrections are computed here on the CPU and passed with the learning rate as
@@ -286,14 +284,12 @@ export const gradNormKernel: Kernel<GradNormArgs<Buf>, GradNormArgs<Float32Array
      *
      * Two passes in a fixed order (deterministic, no atomics): up to 256 workgroups each sum
      * the squares of a strided set of vec4s and tree-reduce them in workgroup memory; one
-     * workgroup then tree-reduces the partial sums and takes the square root. On CPU adapters,
-     * where barriers are costly, 256 lanes each keep their own partial (no barrier) and one
-     * invocation adds them in order. The grouping depends only on `n` and the adapter kind.
+     * workgroup then tree-reduces the partial sums and takes the square root (CPU adapters: one
+     * partial per lane, no barrier; see `CPU_WG`). The grouping depends only on `n` and adapter.
      * Reference: PyTorch `clip_grad_norm_` total norm, ||g||_2 = sqrt(sum_i g_i^2).
      */
     gpu(ctx, a) {
-      // One partials pass per binding-sized chunk of the gradients, each into its own block of
-      // `groups` partials (a fixed order, so the norm is deterministic), then one finishing sum.
+      // Each binding-sized chunk writes its own block of `groups` partials.
       const cpu = ctx.isCpuAdapter;
       const chunks = bindingChunks(ctx, a.n, cpu ? CPU_MAX_CHUNK : undefined);
       // GPUs: a workgroup per WG vec4s of the first chunk, at most MAX_PARTIALS.

@@ -866,8 +866,7 @@ const DS_BYTES = 64 << 20;
  * @example
  * ```ts
  * import { ok as assert } from "node:assert/strict";
- * import { attentionKernel } from "./attention.ts";
- * import { attentionBackwardKernel } from "./attention.ts";
+ * import { attentionBackwardKernel, attentionKernel } from "./attention.ts";
  * // T 1: out = v, so dv = dout and dq = dk = 0
  * const sizes = { batch: 1, seq: 1, heads: 1, headDim: 1, layout: "pytorch" as const };
  * const qkv = new Float64Array([0.5, -1, 2]), out = new Float64Array(1), lse = new Float64Array(1);
@@ -942,8 +941,7 @@ export const attentionBackwardKernel: Kernel<
       count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
     });
   },
-  // From the saved `out` and `lse` exactly as the GPU kernels do,
-  // p_ij = exp(s_ij - lse_i), ds_ij = p_ij (dO_i.v_j - dO_i.O_i).
+  // From the saved `out` and `lse` exactly as the GPU kernels do: p_ij = exp(s_ij - lse_i).
   cpu(a) {
     checkAttentionSizes(a, a.seq);
     const { batch, seq, heads, headDim: hd, layout } = a;
@@ -993,7 +991,8 @@ export const attentionBackwardKernel: Kernel<
 
 /**
  * Arguments of `attentionDecodeKernel` (`I`: the storage of the per-row lengths); `batch`,
- * `heads`, `headDim` and `layout` as in `AttentionShape`.
+ * `heads`, `headDim`, `layout` and `rotary` as in `AttentionShape`, the rotary positions of the
+ * new rows counting on from the cached length (the cache holds rotated keys).
  */
 export interface AttentionDecodeArgs<B, I = B> extends Omit<AttentionShape, "seq"> {
   /** Fused projection of the new positions, (batch, steps, 3 * heads * headDim), in `layout`. */
@@ -1022,11 +1021,6 @@ export interface AttentionDecodeArgs<B, I = B> extends Omit<AttentionShape, "seq
   steps: number;
   /** Cache rows per (batch, head). */
   capacity: number;
-  /**
-   * Rotary embedding of q and k at absolute positions (cache length + t, plus `offset`), when
-   * given; the cache then holds rotated keys.
-   */
-  rotary?: RotaryOptions;
 }
 
 /** WGSL defining `L`, row b's cached length. */
@@ -1234,7 +1228,6 @@ export const attentionDecodeKernel: Kernel<
       workgroups: grid1d(a.batch * a.heads, ctx.maxWorkgroups),
     });
   },
-  // Doubles; writes the caches and the output.
   cpu(a) {
     check(a);
     const { batch, steps, heads, headDim: hd, capacity, layout } = a;

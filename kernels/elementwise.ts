@@ -42,9 +42,8 @@ const ADD_IN_PLACE = mapProgram({
 });
 
 /**
- * Arguments of `binaryKernel`: `B` is a buffer for the launcher, an array for the reference.
- * `a` has `na` elements and `b` has `nb`, each `n` (same shape) or a divisor of `n` (a trailing
- * suffix or a scalar, repeated over the leading rows).
+ * Arguments of `binaryKernel`: `a` has `na` elements and `b` has `nb`, each `n` (same shape) or a
+ * divisor of `n` (a trailing suffix or a scalar, repeated over the leading rows).
  */
 export interface BinaryArgs<B> {
   op: BinaryOp;
@@ -60,14 +59,6 @@ export interface BinaryArgs<B> {
   na?: number;
   /** Elements of `b` (default `n`). */
   nb?: number;
-}
-
-function checkSizes(n: number, na: number, nb: number): void {
-  for (const m of [na, nb]) {
-    if (m < 1 || n % m !== 0) {
-      throw new Error(`Cannot broadcast ${m} elements over ${n}: sizes must divide`);
-    }
-  }
 }
 
 /** `x op y` in doubles (the CPU references' arithmetic). */
@@ -118,14 +109,11 @@ export interface AddInPlaceArgs<B> {
 export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = {
   gpu(ctx, args) {
     const { n, na = n, nb = n } = args;
-    if (n === 0) return;
-    checkSizes(n, na, nb);
     const bind = { a: args.a, b: args.b, out: args.out };
     BINARY.run(ctx, { key: { op: args.op }, bind, n, sizes: { a: na, b: nb } });
   },
   cpu(args) {
     const { op, a, b, out, n, na = n, nb = n } = args;
-    checkSizes(n, na, nb);
     for (let i = 0; i < n; i++) out[i] = applyBinary(op, a[i % na], b[i % nb]);
   },
 };
@@ -145,11 +133,10 @@ export const binaryKernel: Kernel<BinaryArgs<Buf>, BinaryArgs<FloatArray>> = {
 export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = {
   // The factors are uniforms, so changing them per call does not recompile.
   gpu(ctx, args) {
-    const { n } = args;
     AXPBY.run(ctx, {
       key: { two: args.b !== undefined },
       bind: { a: args.a, b: args.b, out: args.out },
-      n,
+      n: args.n,
       floats: { alpha: args.alpha, beta: args.beta ?? 1 },
     });
   },
@@ -173,8 +160,7 @@ export const axpbyKernel: Kernel<AxpbyArgs<Buf>, AxpbyArgs<FloatArray>> = {
  */
 export const addInPlaceKernel: Kernel<AddInPlaceArgs<Buf>, AddInPlaceArgs<FloatArray>> = {
   gpu(ctx, args) {
-    const { n } = args;
-    ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n });
+    ADD_IN_PLACE.run(ctx, { key: {}, bind: { src: args.src, dst: args.dst }, n: args.n });
   },
   cpu(args) {
     const { dst, src, n } = args;
@@ -215,6 +201,14 @@ const SUM_B: Record<BinaryOp, [string, string]> = {
   sub: ["g", "-s"],
   mul: ["g * o", "s"],
   div: ["g * o", "-s / (v * v)"],
+};
+
+// The CPU references' per-element gradients of a and b (output gradient g, values x and y).
+const GRADS: Record<BinaryOp, (g: number, x: number, y: number) => [number, number]> = {
+  add: (g) => [g, g],
+  sub: (g) => [g, -g],
+  mul: (g, x, y) => [g * y, g * x],
+  div: (g, x, y) => [g / y, -g * x / (y * y)],
 };
 
 /** Whether the op's gradient of a (or b) reads the other operand / the operand itself. */
@@ -351,7 +345,6 @@ export const binaryBackwardKernel: Kernel<BinaryBackwardArgs<Buf>, BinaryBackwar
         reduceSide(ctx, op, "b", args.dy, args.a, args.b, args.db, n, nb);
       }
     },
-    // Sums in doubles, row by row.
     cpu(args) {
       const { op, a, b, dy, da, db, n, na = n, nb = n } = args;
       if (da) da.fill(0, 0, na);
@@ -359,19 +352,9 @@ export const binaryBackwardKernel: Kernel<BinaryBackwardArgs<Buf>, BinaryBackwar
       // Accumulate in a double buffer so float32 outputs round once.
       const sa = da ? new Float64Array(na) : null, sb = db ? new Float64Array(nb) : null;
       for (let i = 0; i < n; i++) {
-        const g = dy[i], x = a[i % na], y = b[i % nb];
-        if (sa) {
-          sa[i % na] += op === "add" || op === "sub" ? g : op === "mul" ? g * y : g / y;
-        }
-        if (sb) {
-          sb[i % nb] += op === "add"
-            ? g
-            : op === "sub"
-            ? -g
-            : op === "mul"
-            ? g * x
-            : -g * x / (y * y);
-        }
+        const [ga, gb] = GRADS[op](dy[i], a[i % na], b[i % nb]);
+        if (sa) sa[i % na] += ga;
+        if (sb) sb[i % nb] += gb;
       }
       if (da && sa) da.set(sa);
       if (db && sb) db.set(sb);

@@ -59,7 +59,7 @@ export const embeddingKernel: Kernel<
   EmbeddingArgs<Buf>,
   EmbeddingArgs<FloatArray, Int32Array | Uint32Array>
 > = {
-  // V and H are baked into the shader, N is a uniform; vec4 copies when H is a multiple of 4.
+  // H is baked into the shader, V is a uniform; vec4 copies when H is a multiple of 4.
   gpu(ctx, e) {
     const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
     FORWARD.run(ctx, {

@@ -59,7 +59,6 @@ export interface CopyArgs<B> {
  */
 export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Array | Uint32Array>> =
   {
-    /** Sets `n` elements of a buffer to one value. */
     gpu(ctx, a) {
       const chunks = bindingChunks(ctx, a.n);
       for (const [start, count] of chunks) {

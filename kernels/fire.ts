@@ -70,18 +70,9 @@ export interface FireArgs<B> extends FireSizes {
   out: B;
 }
 
-// Fills in the defaults of `FireSizes` and checks them (throws when the rows fall outside the
-// positions).
+// Fills in the defaults of `FireSizes` (core/ops/fire.ts checks the rows).
 function resolveFireSizes(a: FireSizes): Required<FireSizes> {
   const rows = a.rows ?? a.seq, rowStart = a.rowStart ?? 0;
-  if (!Number.isInteger(a.seq) || a.seq < 0 || !Number.isInteger(rows) || rows < 0) {
-    throw new Error(`Cannot compute FIRE distances for ${rows} rows of length ${a.seq}`);
-  }
-  if (!Number.isInteger(rowStart) || rowStart < 0 || rowStart + rows > a.seq) {
-    throw new Error(
-      `Cannot compute FIRE rows ${rowStart}..${rowStart + rows - 1}: there are ${a.seq} positions`,
-    );
-  }
   return { seq: a.seq, rows, rowStart, initL: a.initL ?? FIRE_INIT_L, eps: a.eps ?? FIRE_EPS };
 }
 
@@ -120,7 +111,6 @@ export const fireKernel: Kernel<
       count: n,
     });
   },
-  // c, lMult and positions: any numeric arrays.
   cpu(a) {
     const s = resolveFireSizes(a);
     const c = a.c[0], threshold = Math.abs(a.lMult[0] * s.initL);

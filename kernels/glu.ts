@@ -86,15 +86,13 @@ function cdf64(g: number): number {
  * ```
  */
 export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = {
-  // out[r, j] = GELU(a[r, H + j]) * a[r, j]: vec4 loads when H is a multiple of 4; H is baked into
-  // the shader, R is a uniform.
+  // vec4 loads when H is a multiple of 4; H is baked into the shader.
   gpu(ctx, g) {
     const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
-    const floats = { a: 2 * g.rows * g.half };
     FORWARD.run(ctx, {
       key: { hu, vec },
       bind: { a: g.a, out: g.out },
-      floats,
+      floats: { a: 2 * g.rows * g.half },
       count: g.rows * hu,
     });
   },
@@ -124,7 +122,6 @@ export const gluKernel: Kernel<GluArgs<Buf>, GluArgs<FloatArray>> = {
  * ```
  */
 export const gluBackwardKernel: Kernel<GluBackwardArgs<Buf>, GluBackwardArgs<FloatArray>> = {
-  // dx = dy GELU(g), dg = dy x GELU'(g), GELU'(g) = Phi(g) + g phi(g) (normal cdf and density).
   gpu(ctx, g) {
     const vec = g.half % 4 === 0, hu = vec ? g.half / 4 : g.half;
     const n = g.rows * g.half;

@@ -22,8 +22,7 @@ export const LN_EPS = 1e-12;
 // `V` is vec4f when the row length is a multiple of 4 (rows read 4 columns per load), else f32;
 // `hsum` adds its components. Row lengths travel in uniforms: baked loop counts get fully
 // unrolled by llvmpipe's compiler (seconds per pipeline at C = 128).
-function lnPrelude(cols: number): string {
-  const vec = cols % 4 === 0;
+function lnPrelude(vec: boolean): string {
   return /* wgsl */ `
 alias V = ${vec ? "vec4f" : "f32"};
 fn hsum(v: V) -> f32 { return ${vec ? "dot(v, vec4f(1.0))" : "v"}; }`;
@@ -85,7 +84,7 @@ const FORWARD = program({
   flat: (k) => k.vec ? (k.residual ? ["x", "res", "w", "b"] : ["x", "w", "b"]) : [],
   // With textures, reading the inputs again is cheaper than reading back the saved sum.
   head: (k) =>
-    `${lnPrelude(k.vec ? 4 : 1)}
+    `${lnPrelude(k.vec)}
 fn first(k: u32) -> V { return load_x(k)${k.residual ? " + load_res(k)" : ""}; }
 fn again(k: u32) -> V { ${k.saveSum ? "if (!FLAT_TEX) { return sum[k]; }" : ""} return first(k); }
 ${k.wg ? `var<workgroup> sh: array<f32, ${k.wg}>;` : ""}`,
@@ -228,7 +227,7 @@ const DX = program({
   per: (k) => k.wg ? "workgroup" : "invocation",
   index: "row",
   flat: (k) => k.vec ? ["x", "w", "dOut"] : [],
-  head: (k) => lnPrelude(k.vec ? 4 : 1) + (k.wg ? `\nvar<workgroup> sh: array<f32, ${k.wg}>;` : ""),
+  head: (k) => lnPrelude(k.vec) + (k.wg ? `\nvar<workgroup> sh: array<f32, ${k.wg}>;` : ""),
   // With a workgroup per row, invocation `lid` takes words lid, lid + wg, ... of the row.
   body: (k) => {
     const [from, step] = k.wg ? ["lid", `${k.wg}u`] : ["0u", "1u"];
@@ -269,7 +268,7 @@ const PARTIAL = program({
   uniforms: { rows: "u32", cu: "u32" },
   workgroup: WG,
   flat: (k: Vec) => k.vec ? ["x", "dOut"] : [],
-  head: (k) => lnPrelude(k.vec ? 4 : 1),
+  head: (k) => lnPrelude(k.vec),
   body: () =>
     `let CU = p.cu;
   let blk = i / CU;
@@ -295,7 +294,7 @@ const FINAL = program({
   uniforms: { blocks: "u32" },
   workgroup: LN_WG,
   index: "u",
-  head: (k: Vec & { acc: boolean }) => lnPrelude(k.vec ? 4 : 1),
+  head: (k: Vec & { acc: boolean }) => lnPrelude(k.vec),
   body: (k) =>
     `let CU = p.n;
   var sw = V(0.0);

@@ -99,14 +99,6 @@ export interface SliceArgs<B> {
   length: number;
 }
 
-function checkSlice(s: SliceArgs<unknown>): void {
-  if (s.start < 0 || s.length < 0 || s.start + s.length > s.dim) {
-    throw new Error(
-      `Cannot slice [${s.start}, ${s.start + s.length}) from an axis of length ${s.dim}`,
-    );
-  }
-}
-
 function sliceBlock(s: SliceArgs<unknown>): Block {
   return {
     rows: s.outer,
@@ -164,11 +156,9 @@ function concatBlocks(c: ConcatArgs<unknown>): Block[] {
  */
 export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
   gpu(ctx, s) {
-    checkSlice(s);
     blockCopy(ctx, s.a, s.out, sliceBlock(s));
   },
   cpu(s) {
-    checkSlice(s);
     blockCopyCpu(s.a, s.out, sliceBlock(s));
   },
 };
@@ -190,7 +180,6 @@ export const sliceKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
 export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> = {
   // One pass over the input's gradient, zeros included (no separate zero fill).
   gpu(ctx, s) {
-    checkSlice(s);
     const rowLen = s.dim * s.inner, n = s.outer * rowLen;
     const lo = s.start * s.inner, hi = (s.start + s.length) * s.inner;
     const vec = [rowLen, lo, hi].every((x) => x % 4 === 0), w = vec ? 4 : 1;
@@ -202,7 +191,6 @@ export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> =
     });
   },
   cpu(s) {
-    checkSlice(s);
     s.out.fill(0, 0, s.outer * s.dim * s.inner);
     blockCopyCpu(s.a, s.out, {
       ...sliceBlock(s),
@@ -229,7 +217,6 @@ export const sliceBackwardKernel: Kernel<SliceArgs<Buf>, SliceArgs<WordArray>> =
  * ```
  */
 export const concatKernel: Kernel<ConcatArgs<Buf>, ConcatArgs<WordArray>> = {
-  // One block copy per piece.
   gpu(ctx, c) {
     concatBlocks(c).forEach((b, i) => blockCopy(ctx, c.parts[i], c.whole, b));
   },
@@ -273,18 +260,6 @@ interface Merged {
   shape: number[];
   /** Output axis k reads merged input axis perm[k]. */
   perm: number[];
-}
-
-function checkPerm(shape: readonly number[], perm: readonly number[]): void {
-  const seen = new Set(perm);
-  if (
-    perm.length !== shape.length || seen.size !== perm.length ||
-    perm.some((p) => !Number.isInteger(p) || p < 0 || p >= shape.length)
-  ) {
-    throw new Error(
-      `Cannot permute shape [${shape.join(", ")}] by [${perm.join(", ")}]: not a permutation`,
-    );
-  }
 }
 
 function mergePermutation(shape: readonly number[], perm: readonly number[]): Merged {
@@ -342,7 +317,6 @@ export const permuteKernel: Kernel<PermuteArgs<Buf>, PermuteArgs<WordArray>> = {
    * axis stays innermost with a length divisible by 4. At most 8 axes after merging.
    */
   gpu(ctx, p) {
-    checkPerm(p.shape, p.perm);
     const m = mergePermutation(p.shape, p.perm);
     const n = m.shape.reduce((x, d) => x * d, 1);
     if (n === 0) return;
@@ -369,7 +343,6 @@ export const permuteKernel: Kernel<PermuteArgs<Buf>, PermuteArgs<WordArray>> = {
   },
   // Any rank.
   cpu(p) {
-    checkPerm(p.shape, p.perm);
     const r = p.shape.length;
     const inStrides = new Array<number>(r);
     for (let i = r - 1, s = 1; i >= 0; i--) {

@@ -45,11 +45,8 @@ export const MATMUL_VARIANTS = [
 ] as const;
 
 /**
- * Variants `matmulKernel` can run: `buffer128` (128 x 128 workgroup-memory tiles with `vec4f`
- * loads and an 8 x 8 register tile, large shapes on GPUs), `buffer64`/`buffer16` (workgroup-memory
- * tiles of 64 or 16, for GPUs), `direct` (4x4 register tile straight from storage buffers, small
- * shapes on CPU adapters), `texture<rows>x<columns>` (operands packed into textures, register tile
- * of that size, llvmpipe).
+ * Variants `matmulKernel` can run (the module doc describes each): workgroup-memory tiles
+ * `buffer<size>`, `direct`, and `texture<rows>x<columns>` register tiles on packed textures.
  */
 export type MatmulVariant = typeof MATMUL_VARIANTS[number];
 
@@ -632,31 +629,23 @@ const K = ${roundUp(k.k, 4)}u;`,
  */
 function mainCode(p: MainKey): string {
   const { tm, tn } = p, X = "xyzw", { aK, bK } = p;
-  const load = (tex: string, x: string, y: string, layer: string) =>
-    `textureLoad(${tex}, vec2u(${x}, ${y}), ${layer})`;
   const loads: string[] = [], fma: string[] = [], decl: string[] = [], store: string[] = [];
-  if (aK) {
-    for (let i = 0; i < tm; i++) {
-      loads.push(`    let a${i} = ${load("ta", "k4", `m0 + ${i}u`, "la")};`);
-    }
-  } else {
-    for (let c = 0; c < 4; c++) {
-      for (let s = 0; s < tm / 4; s++) {
-        loads.push(`    let a${c}_${s} = ${load("ta", `m4 + ${s}u`, `k + ${c}u`, "la")};`);
+  // One operand's texels per step of 4 k (`o`: a or b, texture t<o> in layer l<o>; `t` its tile
+  // and `r` its row variable, m or n): along k, one per row; else t / 4 per k.
+  const texels = (o: string, alongK: boolean, t: number, r: string): void => {
+    const at = (x: string, y: string) => `textureLoad(t${o}, vec2u(${x}, ${y}), l${o})`;
+    if (alongK) {
+      for (let i = 0; i < t; i++) loads.push(`    let ${o}${i} = ${at("k4", `${r}0 + ${i}u`)};`);
+    } else {
+      for (let c = 0; c < 4; c++) {
+        for (let s = 0; s < t / 4; s++) {
+          loads.push(`    let ${o}${c}_${s} = ${at(`${r}4 + ${s}u`, `k + ${c}u`)};`);
+        }
       }
     }
-  }
-  if (bK) {
-    for (let j = 0; j < tn; j++) {
-      loads.push(`    let b${j} = ${load("tb", "k4", `n0 + ${j}u`, "lb")};`);
-    }
-  } else {
-    for (let c = 0; c < 4; c++) {
-      for (let q = 0; q < tn / 4; q++) {
-        loads.push(`    let b${c}_${q} = ${load("tb", `n4 + ${q}u`, `k + ${c}u`, "lb")};`);
-      }
-    }
-  }
+  };
+  texels("a", aK, tm, "m");
+  texels("b", bK, tn, "n");
   // A(i, c) and B(c, j): the scalar for row m0+i / column n0+j at k + c.
   const A = (i: number, c: number) => (aK ? `a${i}.${X[c]}` : `a${c}_${i >> 2}.${X[i & 3]}`);
   const overM = !aK && bK; // accumulators along m: acc (s, j) = C(m0+4s.., n0+j)

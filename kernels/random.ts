@@ -114,12 +114,11 @@ function noiseRow(
  */
 export const randomNormalKernel: Kernel<RandomNormalArgs<Buf>, RandomNormalArgs<FloatArray>> = {
   gpu(ctx, a) {
-    const n = a.B * a.T * a.H;
     NORMAL.run(ctx, {
       key: {},
       bind: { out: a.out },
       params: { T: a.T, H: a.H, seed: a.seed >>> 0, pos0: a.pos0 ?? 0, scale: a.scale ?? 1 },
-      count: n,
+      count: a.B * a.T * a.H,
     });
   },
   // The same hash, so both backends draw the same noise.

@@ -94,8 +94,6 @@ const BACKWARD = program({
 export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32Array>> = {
   gpu(ctx, args) {
     const { op, rows, n } = args;
-    if (rows === 0) return;
-    if (n < 1) throw new Error("Cannot reduce rows of length 0");
     const idx = op === "max" ? args.idx : undefined;
     if (!args.out && !idx) throw new Error("A reduction needs an output");
     const key = { op, out: args.out !== undefined, idx: idx !== undefined };
@@ -103,7 +101,6 @@ export const reduceKernel: Kernel<ReduceArgs<Buf>, ReduceArgs<FloatArray, Int32A
   },
   cpu(args) {
     const { op, x, out, idx, rows, n } = args;
-    if (n < 1) throw new Error("Cannot reduce rows of length 0");
     for (let r = 0; r < rows; r++) {
       const base = r * n;
       if (op === "max") {
@@ -139,10 +136,8 @@ export const reduceBackwardKernel: Kernel<
   ReduceBackwardArgs<Buf>,
   ReduceBackwardArgs<FloatArray, Int32Array>
 > = {
-  /** Spreads each row's gradient over it: to all (sum), over n (mean), to the argmax (max). */
   gpu(ctx, args) {
     const { op, rows, n } = args;
-    if (rows === 0 || n === 0) return;
     if (op === "max" && !args.idx) throw new Error("Max backward needs the forward argmax (idx)");
     const w = n % 4 === 0 ? 4 : 1;
     const bind = { dy: args.dy, idx: op === "max" ? args.idx : undefined, dx: args.dx };

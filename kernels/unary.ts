@@ -166,10 +166,7 @@ const BACKWARD_CPU: Record<UnaryOp, (x: number, g: number) => number> = {
   log: (x, g) => g / x,
   neg: (_x, g) => -g,
   relu: (x, g) => x > 0 ? g : 0,
-  tanh: (x, g) => {
-    const t = Math.tanh(x);
-    return g * (1 - t * t);
-  },
+  tanh: (x, g) => g * (1 - Math.tanh(x) ** 2),
   gelu: (x, g) => g * (normalCdf(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI)),
 };
 
@@ -187,8 +184,7 @@ const BACKWARD_CPU: Record<UnaryOp, (x: number, g: number) => number> = {
  */
 export const unaryKernel: Kernel<UnaryArgs<Buf>, UnaryArgs<FloatArray>> = {
   gpu(ctx, args) {
-    const { n, op } = args;
-    UNARY.run(ctx, { key: { op }, bind: { x: args.x, out: args.out }, n });
+    UNARY.run(ctx, { key: { op: args.op }, bind: { x: args.x, out: args.out }, n: args.n });
   },
   // Double precision, exact erf for GELU.
   cpu(args) {

@@ -1,4 +1,3 @@
-import { throws } from "node:assert/strict";
 import { concatKernel, sliceBackwardKernel, sliceKernel } from "../../kernels/layout.ts";
 import {
   assertClose,
@@ -43,19 +42,6 @@ Deno.test({
       assertClose(await readF32(dev, dA, n), wantBack, 0, `${what} backward`);
       release(dev, ab, dyb, out, dA);
     }
-    throws(
-      () =>
-        sliceKernel.cpu({
-          a: new Float32Array(4),
-          out: new Float32Array(4),
-          outer: 1,
-          dim: 4,
-          inner: 1,
-          start: 2,
-          length: 3,
-        }),
-      /Cannot slice \[2, 5\) from an axis of length 4/,
-    );
   },
 });
 

@@ -1,4 +1,4 @@
-import { deepStrictEqual, throws } from "node:assert/strict";
+import { deepStrictEqual } from "node:assert/strict";
 import { permuteKernel } from "../../kernels/layout.ts";
 import {
   assertClose,
@@ -40,7 +40,6 @@ Deno.test("permuteKernel.cpu() moves each element to its permuted index", () => 
       for (let k = 0; k < 4; k++) deepStrictEqual(out[k * 6 + i * 3 + j], a[i * 12 + j * 4 + k]);
     }
   }
-  throws(() => permuteKernel.cpu({ a, out, shape, perm: [0, 0, 1] }), /not a permutation/);
 });
 
 Deno.test({
