@@ -19,13 +19,8 @@ import { measure } from "./kernels.ts";
 import { prompts } from "./eval.ts";
 import { benchSteps, stepConfigs } from "./_gpu_step.ts";
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 function positiveInt(args: string[], name: string, fallback: number): number {
-  const raw = flag(args, name);
+  const raw = args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
   if (raw === undefined) return fallback;
   const v = Number(raw);
   if (!Number.isInteger(v) || v < 1) {

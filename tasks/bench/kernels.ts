@@ -104,11 +104,6 @@ export async function measure(
   }
 }
 
-function flag(args: string[], name: string): string | undefined {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-}
-
 const fx = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
 
 /**
@@ -127,9 +122,10 @@ const fx = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
  */
 export async function run(args: string[]): Promise<void> {
   const json = args.includes("--json");
-  const only = flag(args, "--only")?.split(",") ?? [];
-  const rounds = Number(flag(args, "--rounds") ?? 7);
-  const perSubmit = Number(flag(args, "--per-submit") ?? 20);
+  const flag = (name: string) => args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+  const only = flag("--only")?.split(",") ?? [];
+  const rounds = Number(flag("--rounds") ?? 7);
+  const perSubmit = Number(flag("--per-submit") ?? 20);
   const dev = await getDevice();
   const log = json ? () => {} : console.log;
   const loadStart = Deno.loadavg();
