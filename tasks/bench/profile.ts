@@ -77,11 +77,8 @@ export async function run(args: string[]): Promise<void> {
   const captured: DispatchSpec[] = [];
   const dispatch = dev.dispatch.bind(dev);
   dev.dispatch = (s: DispatchSpec) => {
-    const params = s.params
-      ? new Uint8Array(
-        s.params.buffer.slice(s.params.byteOffset, s.params.byteOffset + s.params.byteLength),
-      )
-      : undefined;
+    const p = s.params; // copied: the launcher's params array may be reused
+    const params = p && new Uint8Array(p.buffer, p.byteOffset, p.byteLength).slice();
     captured.push({ ...s, params });
     dispatch(s);
   };
