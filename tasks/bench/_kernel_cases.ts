@@ -14,11 +14,10 @@ import {
 } from "../../kernels/matmul.ts";
 import type { MatmulShape } from "../../kernels/matmul_tune.ts";
 import { attentionKernel } from "../../kernels/attention.ts";
-import { softmaxKernel } from "../../kernels/softmax.ts";
+import { crossEntropyKernel, softmaxKernel } from "../../kernels/softmax.ts";
 import { layerNormKernel } from "../../kernels/layernorm.ts";
 import { binaryKernel } from "../../kernels/elementwise.ts";
 import { gluKernel } from "../../kernels/glu.ts";
-import { crossEntropyKernel } from "../../kernels/softmax.ts";
 
 /** One benchmark row: a kernel variant at one size, with its floating-point operations and bytes
  * read and written per launch (reported as GFLOP/s and GB/s). */
