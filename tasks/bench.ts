@@ -35,10 +35,8 @@ const FLAGS: Record<string, string> = {
   gpu: "[--quick] [--json] [--rounds N] [--steps N] [--no-torch]",
 };
 
-type Bench = { run: (args: string[]) => Promise<void> };
-
 /** Each benchmark's module, imported only when it runs (static specifiers, so JSR can rewrite). */
-const LOADERS: Record<string, () => Promise<Bench>> = {
+const LOADERS: Record<string, () => Promise<{ run: (args: string[]) => Promise<void> }>> = {
   kernels: () => import("./bench/kernels.ts"),
   step: () => import("./bench/model.ts").then((m) => ({ run: m.runStep })),
   model: () => import("./bench/model.ts"),
