@@ -40,7 +40,7 @@ interface Report {
   details: Record<string, unknown>;
 }
 
-const ALL_PEERS = ["jax", "tfjs", "torch"] as const;
+const ALL_PEERS = ["jax", "tfjs", "torch"];
 
 function median(xs: number[]): number {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -161,9 +161,8 @@ export async function run(args: string[]): Promise<void> {
   const names = opt.config === "all" || opt.config === "both"
     ? Object.keys(PEER_CONFIGS)
     : opt.config.split(",");
-  for (const n of names) {
-    if (!(n in PEER_CONFIGS)) throw new Error(`Unknown config ${n}: choose tiny or larger`);
-  }
+  const badConfig = names.find((n) => !(n in PEER_CONFIGS));
+  if (badConfig) throw new Error(`Unknown config ${badConfig}: choose tiny or larger`);
   const rounds = Number(opt.rounds), steps = Number(opt.steps), seed = Number(opt.seed);
   const tol = Number(opt.tol);
   if (!(rounds >= 1) || !(steps >= 3)) throw new Error("need --rounds >= 1 and --steps >= 3");
@@ -171,11 +170,8 @@ export async function run(args: string[]): Promise<void> {
   if (steps < 10) notes.push(`only ${steps} steps: loss agreement needs 10`);
   const hasTorch = (await probeTorch([python])).torch.available;
   let peers = opt.peers ? opt.peers.split(",") : [...ALL_PEERS];
-  for (const p of peers) {
-    if (!(ALL_PEERS as readonly string[]).includes(p)) {
-      throw new Error(`Unknown peer ${p}: choose from ${ALL_PEERS.join(", ")}`);
-    }
-  }
+  const badPeer = peers.find((p) => !ALL_PEERS.includes(p));
+  if (badPeer) throw new Error(`Unknown peer ${badPeer}: choose from ${ALL_PEERS.join(", ")}`);
   if (peers.includes("torch") && !hasTorch) {
     const hint = opt.peers ? "" : " (apt-get install python3-torch)";
     notes.push(`torch skipped: ${python} cannot import torch${hint}`);
