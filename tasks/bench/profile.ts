@@ -43,9 +43,8 @@ function parse(args: string[]): { config: string; reps: number; json: boolean } 
 export async function run(args: string[]): Promise<void> {
   const o = parse(args);
   const c = PEER_CONFIGS[o.config];
-  const backend = await initBackend();
-  if (backend.kind !== "webgpu") throw new Error("bench profile needs a WebGPU adapter");
-  const dev = backend;
+  const dev = await initBackend();
+  if (dev.kind !== "webgpu") throw new Error("bench profile needs a WebGPU adapter");
   const keys: Record<string, unknown> = {
     layers_in_recurrent_block: c.layers,
     maximal_recurrence: 1,
@@ -54,7 +53,7 @@ export async function run(args: string[]): Promise<void> {
     attention: { num_attention_heads: c.heads },
     embedding: { pos_embedding: "None", max_seq_length: Math.max(256, c.seq) },
   };
-  const { model, opt, record } = trainSetup(resolveArch(keys, 19), backend, c.batch, c.seq);
+  const { model, opt, record } = trainSetup(resolveArch(keys, 19), dev, c.batch, c.seq);
   const rng = new Rng(7);
   const ids = new Int32Array(c.batch * c.seq).map(() => rng.int(4, 18));
   let hostMs = 0;
