@@ -157,7 +157,6 @@ export async function run(args: string[]): Promise<void> {
       peers: { type: "string", default: "" },
     },
   });
-  const json = opt.json;
   const names = opt.config === "all" || opt.config === "both"
     ? Object.keys(PEER_CONFIGS)
     : opt.config.split(",");
@@ -197,14 +196,14 @@ export async function run(args: string[]): Promise<void> {
         for (const p of peers.length ? peers : ["abacus"]) {
           for (const fw of p === "abacus" ? ["abacus"] : ["abacus", p]) {
             if (failures[fw]) continue;
-            if (!json) console.error(`${name} round ${round + 1}: ${fw} ...`);
+            if (!opt.json) console.error(`${name} round ${round + 1}: ${fw} ...`);
             try {
               (reports[fw] ??= []).push(
                 await runStep([...cmds[fw], ...cliArgs(c, steps, seed, path)]),
               );
             } catch (e) {
               failures[fw] = (e as Error).message;
-              if (!json) console.error(`  ${fw} failed: ${failures[fw]}`);
+              if (!opt.json) console.error(`  ${fw} failed: ${failures[fw]}`);
             }
           }
         }
@@ -221,7 +220,7 @@ export async function run(args: string[]): Promise<void> {
     Deno.removeSync(tmp, { recursive: true });
   }
   const loadAfter = loadavg();
-  if (json) {
+  if (opt.json) {
     console.log(JSON.stringify(
       {
         bench: "peers",
