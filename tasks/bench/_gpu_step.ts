@@ -234,9 +234,8 @@ export async function benchSteps(
   torch: TorchFigures;
 }> {
   const { rounds, steps, log } = o;
-  const pythons = Deno.env.has("PEER_PYTHON")
-    ? [Deno.env.get("PEER_PYTHON")!]
-    : ["python3", "/usr/bin/python3"];
+  const peerPython = Deno.env.get("PEER_PYTHON");
+  const pythons = peerPython ? [peerPython] : ["python3", "/usr/bin/python3"];
   const { python, torch } = o.torch
     ? await probeTorch(pythons)
     : { python: "", torch: { available: false, reason: "--no-torch" } as TorchFigures };
