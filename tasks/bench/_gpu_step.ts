@@ -126,9 +126,8 @@ class TorchPeer {
       }
       this.#buffered += value;
     }
-    const at = this.#buffered.indexOf("\n");
-    const line = this.#buffered.slice(0, at);
-    this.#buffered = this.#buffered.slice(at + 1);
+    const [line] = this.#buffered.split("\n", 1);
+    this.#buffered = this.#buffered.slice(line.length + 1);
     return JSON.parse(line);
   }
 
