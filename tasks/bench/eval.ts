@@ -91,8 +91,7 @@ export async function run(args: string[]): Promise<void> {
     t = performance.now();
     const b = await greedyDecode(model, ps, { ...opts, cached: false });
     const fullSeconds = (performance.now() - t) / 1000;
-    // One cell: seconds with the cache and recomputing everything, and whether both produced the
-    // same tokens.
+    // One cell; `identical`: both methods produced the same tokens.
     rows.push({
       digits,
       samples,
