@@ -47,7 +47,6 @@ export function prompts(digits: number, n: number, rng: Rng): Int32Array[] {
  * ```
  */
 export async function run(args: string[]): Promise<void> {
-  const json = args.includes("--json");
   const opt = (name: string) => args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
   const samples = Number(opt("--samples") ?? 100);
   const digitsList = (opt("--digits") ?? "20,40").split(",").map(Number);
@@ -104,7 +103,7 @@ export async function run(args: string[]): Promise<void> {
   model.dispose();
   const size = paper ? "H=1024, 16 heads" : "d=128";
   const name = `${shape} ${size} abacus`;
-  if (json) {
+  if (args.includes("--json")) {
     console.log(JSON.stringify({ bench: "eval", adapter, model: name, results: rows }, null, 2));
     return;
   }
