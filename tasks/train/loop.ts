@@ -113,8 +113,6 @@ export interface LoopContext {
   readonly seed: number;
   /** The generator of evaluation passes, saved with the model's. */
   readonly trainRng: Rng;
-  /** Progress display and metrics. */
-  readonly report: TrainReport;
   /** The checkpoint's state to continue from (null for a new run). */
   readonly resumed: CheckpointState | null;
 }
@@ -148,12 +146,13 @@ function crashHook(): { point: CrashPoint; save: number } | null {
  * import { TrainLoop } from "./loop.ts";
  *
  * const loop = new TrainLoop(context);
- * const reason = await loop.run();
+ * if (loop.stopReason() === null) await loop.run(report);
  * if (cfg.impl.save_final_model) await loop.save("final");
  * ```
  */
 export class TrainLoop {
   #c: LoopContext;
+  #report: TrainReport | null = null;
   #stream: TrainStream;
   #budget: Budget;
   #step: number;
@@ -198,15 +197,16 @@ export class TrainLoop {
   }
 
   /** Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step). */
-  #stopReason(): string | null {
+  stopReason(): string | null {
     if (this.#c.cfg.dryrun && this.#step > (this.#c.resumed?.step ?? 0)) return "dryrun";
     const rowLength = this.#c.ds.meta.rowLength;
     return stopReason(this.#c.cfg, this.counters, rowLength);
   }
 
   /** Trains until the budget, the step cap or `dryrun` says stop; returns why (a phrase). */
-  async run(): Promise<string> {
+  async run(report: TrainReport): Promise<string> {
     const { cfg, model, opt } = this.#c;
+    this.#report = report;
     const budget = this.#budget;
     const mb = cfg.impl.microbatch_size, T = this.#c.ds.meta.rowLength;
     const tokensPerMicrobatch = mb * T;
@@ -214,7 +214,7 @@ export class TrainLoop {
     let reason: string | null;
     this.#t0 = performance.now();
     this.#lastSaveAt = this.#t0;
-    while ((reason = this.#stopReason()) === null) {
+    while ((reason = this.stopReason()) === null) {
       const at = this.counters;
       const p = budgetProgress(budget, at);
       const lr = learningRate(p, {
@@ -272,7 +272,7 @@ export class TrainLoop {
       );
     }
     this.#loss = loss;
-    this.#c.report.step({ ...p.record, loss });
+    this.#report!.step({ ...p.record, loss });
   }
 
   #kept(): string {
@@ -345,7 +345,7 @@ export class TrainLoop {
     if (crashNow) Deno.kill(Deno.pid, "SIGKILL");
     this.#lastSaveAt = performance.now();
     this.#lastSaved = { dir, step: this.#step };
-    this.#c.report.record({ event: "checkpoint", kind, dir, step: this.#step, loss });
+    this.#report!.record({ event: "checkpoint", kind, dir, step: this.#step, loss });
     return this.#lastSaved;
   }
 }
