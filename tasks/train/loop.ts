@@ -217,16 +217,8 @@ export class TrainLoop {
     while ((reason = this.stopReason()) === null) {
       const at = this.counters;
       const p = budgetProgress(budget, at);
-      const lr = learningRate(p, {
-        peak: cfg.train.optim.lr,
-        warmup: cfg.train.warmup_steps,
-        cooldown: cfg.train.cooldown_steps,
-      });
-      const bs = batchSizeAt(p, {
-        batchSize: cfg.train.batch_size,
-        ramp: cfg.train.batch_size_ramp,
-        microbatch: mb,
-      });
+      const lr = learningRate(p, cfg.train);
+      const bs = batchSizeAt(p, cfg.train, mb);
       const left = microbatchesLeft(budget, at, { cap: cfg.train.steps, tokensPerMicrobatch });
       const n = Math.max(1, Math.min(Math.ceil(bs / mb), left));
       const batches: Int32Array[] = [];
