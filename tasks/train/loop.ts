@@ -219,7 +219,7 @@ export class TrainLoop {
       const p = budgetProgress(budget, at);
       const lr = learningRate(p, cfg.train);
       const bs = batchSizeAt(p, cfg.train, mb);
-      const left = microbatchesLeft(budget, at, { cap: cfg.train.steps, tokensPerMicrobatch });
+      const left = microbatchesLeft(cfg, at, T);
       const n = Math.max(1, Math.min(Math.ceil(bs / mb), left));
       const batches: Int32Array[] = [];
       for (let i = 0; i < n; i++) batches.push(await this.#stream.next());

@@ -122,31 +122,37 @@ export function batchSizeAt(
   return Math.min(grown, batchSize);
 }
 
+/** The config keys the budget and the step cap are read from (a `PretrainConfig` fits). */
+type BudgetConfig = Parameters<typeof budgetOf>[0] & {
+  overall_budget: number;
+  train: { steps: number };
+  impl: { microbatch_size: number };
+};
+
 /**
- * Microbatches left (>= 0) before the step cap `cap` (`train.steps`) or a step or token budget
- * is reached; a wall-clock budget leaves only the cap.
+ * Microbatches left (>= 0) before the step cap `train.steps` or a step or token budget is
+ * reached, for rows of `rowLength` tokens; a wall-clock budget leaves only the cap.
  *
  * @example
  * ```ts
  * import { microbatchesLeft } from "./schedule.ts";
  * import { deepEqual } from "node:assert/strict";
  *
+ * const cfg = { budget: 1, overall_budget: 1, impl: { microbatch_size: 64 },
+ *   train: { steps: 40, budget_steps: 400, budget_tokens: null } };
  * const at = { step: 30, tokens: 30 * 640, elapsed: 1 };
- * const steps = { kind: "steps", total: 400 } as const;
- * const tokens = { kind: "tokens", total: 20000 } as const;
- * deepEqual(microbatchesLeft(steps, at, { cap: 40, tokensPerMicrobatch: 640 }), 10);
- * deepEqual(microbatchesLeft(tokens, at, { cap: 1e9, tokensPerMicrobatch: 640 }), 2);
+ * deepEqual(microbatchesLeft(cfg, at, 10), 10);
+ * const tokens = { steps: 1e9, budget_steps: null, budget_tokens: 20000 };
+ * deepEqual(microbatchesLeft({ ...cfg, train: tokens }, at, 10), 2);
  * ```
  */
-export function microbatchesLeft(
-  budget: Budget,
-  at: Counters,
-  options: { cap: number; tokensPerMicrobatch: number },
-): number {
-  let left = options.cap - at.step;
+export function microbatchesLeft(cfg: BudgetConfig, at: Counters, rowLength: number): number {
+  const budget = budgetOf(cfg);
+  let left = cfg.train.steps - at.step;
   if (budget.kind === "steps") left = Math.min(left, budget.total - at.step);
   if (budget.kind === "tokens") {
-    left = Math.min(left, Math.ceil((budget.total - at.tokens) / options.tokensPerMicrobatch));
+    const tokensPerMicrobatch = cfg.impl.microbatch_size * rowLength;
+    left = Math.min(left, Math.ceil((budget.total - at.tokens) / tokensPerMicrobatch));
   }
   return Math.max(0, left);
 }
@@ -168,22 +174,11 @@ export function microbatchesLeft(
  * deepEqual(stopReason(cfg, { ...at, step: 39 }, 13), null);
  * ```
  */
-export function stopReason(
-  cfg: Parameters<typeof budgetOf>[0] & {
-    overall_budget: number;
-    train: { steps: number };
-    impl: { microbatch_size: number };
-  },
-  at: Counters,
-  rowLength: number,
-): string | null {
+export function stopReason(cfg: BudgetConfig, at: Counters, rowLength: number): string | null {
   const budget = budgetOf(cfg);
   if (at.step >= cfg.train.steps) return `reached train.steps=${cfg.train.steps}`;
   if (budget.kind !== "seconds") {
-    const left = microbatchesLeft(budget, at, {
-      cap: cfg.train.steps,
-      tokensPerMicrobatch: cfg.impl.microbatch_size * rowLength,
-    });
+    const left = microbatchesLeft(cfg, at, rowLength);
     return left > 0 ? null : `used train.budget_${budget.kind}=${budget.total}`;
   }
   if (at.elapsed >= budget.total) return `used budget=${cfg.budget} hours`;

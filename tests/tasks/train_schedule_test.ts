@@ -64,15 +64,13 @@ Deno.test("budgetOf() prefers steps, then tokens, then hours; budgetProgress() c
 });
 
 Deno.test("microbatchesLeft() and stopReason() honour the cap and every budget", () => {
-  const tokens = { cap: 1000, tokensPerMicrobatch: 100 };
-  deepEqual(
-    microbatchesLeft({ kind: "tokens", total: 950 }, { step: 9, tokens: 900, elapsed: 0 }, tokens),
-    1,
-  );
-  deepEqual(
-    microbatchesLeft({ kind: "seconds", total: 1 }, { step: 999, tokens: 0, elapsed: 0 }, tokens),
-    1,
-  );
+  const tokens = {
+    ...CFG,
+    impl: { microbatch_size: 10 },
+    train: { ...CFG.train, budget_tokens: 950 },
+  };
+  deepEqual(microbatchesLeft(tokens, { step: 9, tokens: 900, elapsed: 0 }, 10), 1);
+  deepEqual(microbatchesLeft(CFG, { step: 999, tokens: 0, elapsed: 0 }, 10), 1);
   const steps = { ...CFG, train: { ...CFG.train, budget_steps: 20 } };
   deepEqual(
     stopReason(steps, { step: 19, tokens: 0, elapsed: 1e9 }, 13),
