@@ -23,7 +23,6 @@ import { TrainError } from "./errors.ts";
 import type { StepRecord, TrainReport } from "./report.ts";
 import {
   batchSizeAt,
-  type Budget,
   budgetOf,
   budgetProgress,
   type Counters,
@@ -154,7 +153,6 @@ export class TrainLoop {
   #c: LoopContext;
   #report: TrainReport | null = null;
   #stream: TrainStream;
-  #budget: Budget;
   #step: number;
   #optSteps: number;
   #tokens: number;
@@ -171,7 +169,6 @@ export class TrainLoop {
     this.#c = context;
     const s = context.resumed;
     this.#stream = new TrainStream(context.ds, context.cfg.impl.microbatch_size, s?.data);
-    this.#budget = budgetOf(context.cfg);
     this.#step = s?.step ?? 0;
     this.#optSteps = s?.optimizer_steps ?? 0;
     this.#tokens = s?.tokens ?? 0;
@@ -207,7 +204,7 @@ export class TrainLoop {
   async run(report: TrainReport): Promise<string> {
     const { cfg, model, opt } = this.#c;
     this.#report = report;
-    const budget = this.#budget;
+    const budget = budgetOf(cfg);
     const mb = cfg.impl.microbatch_size, T = this.#c.ds.meta.rowLength;
     const tokensPerMicrobatch = mb * T;
     let pending: Pending | null = null;
@@ -308,7 +305,7 @@ export class TrainLoop {
       tokens: this.#tokens,
       elapsed_seconds: at.elapsed,
       schedule: {
-        progress: budgetProgress(this.#budget, at),
+        progress: budgetProgress(budgetOf(cfg), at),
         lr: this.#lr,
         batch_size: this.#batch,
       },
