@@ -27,8 +27,7 @@ import { FIRE_INIT_L } from "../../kernels/fire.ts";
 import type { Rng } from "../../kernels/rng.ts";
 import { TrainError } from "./errors.ts";
 
-// Keys that may change between a run and its resume: budgets, caps, saving and logging cadence,
-// folders, backend; then the run name, preset label, data folder and the keys abacus ignores.
+// The keys `runConfigHash` leaves out (see there).
 const HASH_EXCLUDED: readonly string[] = Object.freeze([
   "base_dir",
   "model_dir",
