@@ -206,7 +206,6 @@ export class TrainLoop {
     this.#report = report;
     const budget = budgetOf(cfg);
     const mb = cfg.impl.microbatch_size, T = this.#c.ds.meta.rowLength;
-    const tokensPerMicrobatch = mb * T;
     let pending: Pending | null = null;
     let reason: string | null;
     this.#t0 = performance.now();
@@ -223,7 +222,7 @@ export class TrainLoop {
       const lossT = recordStep(model, opt, { batches, rows: mb, rowLength: T, lr });
       this.#step += n;
       this.#optSteps++;
-      this.#tokens += n * tokensPerMicrobatch;
+      this.#tokens += n * mb * T;
       this.#lr = lr;
       this.#batch = n * mb;
       const read = lossT.toArray().then((a) => a[0]);
