@@ -276,8 +276,7 @@ export async function resumeFrom(
       throw new TrainError(`optimizer.safetensors has no valid step count in its metadata`);
     }
     const rng = state.rng as { model: number[]; train: number[] };
-    const six = (x: unknown) =>
-      Array.isArray(x) && x.length === 6 && x.every((n) => Number.isFinite(n));
+    const six = (x: unknown) => Array.isArray(x) && x.length === 6 && x.every(Number.isFinite);
     if (!six(rng?.model) || !six(rng?.train) || !Number.isSafeInteger(state.seed)) {
       throw new TrainError(`state.json lacks the seed or the random generator states`);
     }
