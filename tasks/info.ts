@@ -16,11 +16,9 @@ import { Device } from "../core/device.ts";
  * @returns the exit code: 0 with an adapter, 1 without
  */
 export async function main(): Promise<number> {
-  let dev: Device;
-  try {
-    dev = await Device.create();
-  } catch (e) {
-    console.error((e as Error).message);
+  const dev = await Device.create().catch((e: Error) => e);
+  if (dev instanceof Error) {
+    console.error(dev.message);
     return 1;
   }
   const l = dev.device.limits;

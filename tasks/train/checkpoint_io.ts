@@ -27,8 +27,7 @@ import { FIRE_INIT_L } from "../../kernels/fire.ts";
 import type { Rng } from "../../kernels/rng.ts";
 import { TrainError } from "./errors.ts";
 
-// Keys that may change between a run and its resume: budgets, caps, saving and logging cadence,
-// folders, backend; then the run name, preset label, data folder and the keys abacus ignores.
+// The keys `runConfigHash` leaves out (see there).
 const HASH_EXCLUDED: readonly string[] = Object.freeze([
   "base_dir",
   "model_dir",
@@ -277,8 +276,7 @@ export async function resumeFrom(
       throw new TrainError(`optimizer.safetensors has no valid step count in its metadata`);
     }
     const rng = state.rng as { model: number[]; train: number[] };
-    const six = (x: unknown) =>
-      Array.isArray(x) && x.length === 6 && x.every((n) => Number.isFinite(n));
+    const six = (x: unknown) => Array.isArray(x) && x.length === 6 && x.every(Number.isFinite);
     if (!six(rng?.model) || !six(rng?.train) || !Number.isSafeInteger(state.seed)) {
       throw new TrainError(`state.json lacks the seed or the random generator states`);
     }

@@ -23,7 +23,6 @@ import { TrainError } from "./errors.ts";
 import type { StepRecord, TrainReport } from "./report.ts";
 import {
   batchSizeAt,
-  type Budget,
   budgetOf,
   budgetProgress,
   type Counters,
@@ -113,8 +112,6 @@ export interface LoopContext {
   readonly seed: number;
   /** The generator of evaluation passes, saved with the model's. */
   readonly trainRng: Rng;
-  /** Progress display and metrics. */
-  readonly report: TrainReport;
   /** The checkpoint's state to continue from (null for a new run). */
   readonly resumed: CheckpointState | null;
 }
@@ -148,14 +145,14 @@ function crashHook(): { point: CrashPoint; save: number } | null {
  * import { TrainLoop } from "./loop.ts";
  *
  * const loop = new TrainLoop(context);
- * const reason = await loop.run();
+ * if (loop.stopReason() === null) await loop.run(report);
  * if (cfg.impl.save_final_model) await loop.save("final");
  * ```
  */
 export class TrainLoop {
   #c: LoopContext;
+  #report: TrainReport | null = null;
   #stream: TrainStream;
-  #budget: Budget;
   #step: number;
   #optSteps: number;
   #tokens: number;
@@ -172,7 +169,6 @@ export class TrainLoop {
     this.#c = context;
     const s = context.resumed;
     this.#stream = new TrainStream(context.ds, context.cfg.impl.microbatch_size, s?.data);
-    this.#budget = budgetOf(context.cfg);
     this.#step = s?.step ?? 0;
     this.#optSteps = s?.optimizer_steps ?? 0;
     this.#tokens = s?.tokens ?? 0;
@@ -198,43 +194,35 @@ export class TrainLoop {
   }
 
   /** Why the run must stop now, or null (see {@link stopReason}; `dryrun` stops after one step). */
-  #stopReason(): string | null {
+  stopReason(): string | null {
     if (this.#c.cfg.dryrun && this.#step > (this.#c.resumed?.step ?? 0)) return "dryrun";
     const rowLength = this.#c.ds.meta.rowLength;
     return stopReason(this.#c.cfg, this.counters, rowLength);
   }
 
   /** Trains until the budget, the step cap or `dryrun` says stop; returns why (a phrase). */
-  async run(): Promise<string> {
+  async run(report: TrainReport): Promise<string> {
     const { cfg, model, opt } = this.#c;
-    const budget = this.#budget;
+    this.#report = report;
+    const budget = budgetOf(cfg);
     const mb = cfg.impl.microbatch_size, T = this.#c.ds.meta.rowLength;
-    const tokensPerMicrobatch = mb * T;
     let pending: Pending | null = null;
     let reason: string | null;
     this.#t0 = performance.now();
     this.#lastSaveAt = this.#t0;
-    while ((reason = this.#stopReason()) === null) {
+    while ((reason = this.stopReason()) === null) {
       const at = this.counters;
       const p = budgetProgress(budget, at);
-      const lr = learningRate(p, {
-        peak: cfg.train.optim.lr,
-        warmup: cfg.train.warmup_steps,
-        cooldown: cfg.train.cooldown_steps,
-      });
-      const bs = batchSizeAt(p, {
-        batchSize: cfg.train.batch_size,
-        ramp: cfg.train.batch_size_ramp,
-        microbatch: mb,
-      });
-      const left = microbatchesLeft(budget, at, { cap: cfg.train.steps, tokensPerMicrobatch });
+      const lr = learningRate(p, cfg.train);
+      const bs = batchSizeAt(p, cfg.train, mb);
+      const left = microbatchesLeft(cfg, at, T);
       const n = Math.max(1, Math.min(Math.ceil(bs / mb), left));
       const batches: Int32Array[] = [];
       for (let i = 0; i < n; i++) batches.push(await this.#stream.next());
       const lossT = recordStep(model, opt, { batches, rows: mb, rowLength: T, lr });
       this.#step += n;
       this.#optSteps++;
-      this.#tokens += n * tokensPerMicrobatch;
+      this.#tokens += n * mb * T;
       this.#lr = lr;
       this.#batch = n * mb;
       const read = lossT.toArray().then((a) => a[0]);
@@ -272,7 +260,7 @@ export class TrainLoop {
       );
     }
     this.#loss = loss;
-    this.#c.report.step({ ...p.record, loss });
+    this.#report!.step({ ...p.record, loss });
   }
 
   #kept(): string {
@@ -316,7 +304,7 @@ export class TrainLoop {
       tokens: this.#tokens,
       elapsed_seconds: at.elapsed,
       schedule: {
-        progress: budgetProgress(this.#budget, at),
+        progress: budgetProgress(budgetOf(cfg), at),
         lr: this.#lr,
         batch_size: this.#batch,
       },
@@ -345,7 +333,7 @@ export class TrainLoop {
     if (crashNow) Deno.kill(Deno.pid, "SIGKILL");
     this.#lastSaveAt = performance.now();
     this.#lastSaved = { dir, step: this.#step };
-    this.#c.report.record({ event: "checkpoint", kind, dir, step: this.#step, loss });
+    this.#report!.record({ event: "checkpoint", kind, dir, step: this.#step, loss });
     return this.#lastSaved;
   }
 }

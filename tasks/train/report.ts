@@ -27,10 +27,6 @@ export type StepRecord = {
   readonly tokens_per_second: number;
 };
 
-function pad2(n: number): string {
-  return String(n).padStart(2, "0");
-}
-
 /**
  * Creates the run folder `<baseDir>/<name>/pretrain/<YYYY-MM-DD>/<HH-MM-SS>/` and returns its
  * path (local time `now`, as Hydra names it; `_1`, `_2`... when that second is taken).
@@ -52,6 +48,7 @@ export async function createRunDir(
   name: string,
   now: Date = new Date(),
 ): Promise<string> {
+  const pad2 = (n: number) => String(n).padStart(2, "0");
   const day = `${now.getFullYear()}-${pad2(now.getMonth() + 1)}-${pad2(now.getDate())}`;
   const time = `${pad2(now.getHours())}-${pad2(now.getMinutes())}-${pad2(now.getSeconds())}`;
   const parent = join(baseDir, name, "pretrain", day);

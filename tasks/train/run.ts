@@ -26,7 +26,7 @@ import { resolveTrainDataset } from "./dataset.ts";
 import { TrainError } from "./errors.ts";
 import { type SavedCheckpoint, TrainLoop } from "./loop.ts";
 import { createRunDir, TrainReport } from "./report.ts";
-import { type Budget, budgetOf, stopReason } from "./schedule.ts";
+import { type Budget, budgetOf } from "./schedule.ts";
 
 /** Test rows used for the final loss and for the greedy exact-match check (at most). */
 const TEST_ROWS = { loss: 4096, exactMatch: 1000 } as const;
@@ -121,22 +121,19 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
     const resumed = newest &&
       await resumeFrom(newest.path, { cfg, model, opt, trainRng, trainRows });
     if (resumed) seed = resumed.seed as number;
-    const start = {
-      step: resumed?.step ?? 0,
-      tokens: resumed?.tokens ?? 0,
-      elapsed: resumed?.elapsed_seconds ?? 0,
-    };
-    const budget = budgetOf(cfg), T = ds.meta.rowLength;
-    const nothing = stopReason(cfg, start, T);
+    const loop = new TrainLoop({ cfg, model, opt, ds, seed, trainRng, resumed });
+    const step = loop.counters.step;
+    const nothing = loop.stopReason();
     if (nothing !== null) {
       console.log(
         newest
-          ? `Run ${cfg.name} is complete at step ${start.step} (${newest.path}): ${nothing}; ` +
+          ? `Run ${cfg.name} is complete at step ${step} (${newest.path}): ${nothing}; ` +
             `raise it to train longer`
           : `Nothing to train: ${nothing}`,
       );
-      return { step: start.step, final: null, test: null, exact: null };
+      return { step, final: null, test: null, exact: null };
     }
+    const budget = budgetOf(cfg), T = ds.meta.rowLength;
     const runDir = await createRunDir(cfg.base_dir, cfg.name);
     await writeFileAtomic(join(runDir, "config.yaml"), configToYaml({ ...cfg, seed }));
     const report = new TrainReport({
@@ -145,16 +142,15 @@ export async function train(cfg: PretrainConfig): Promise<TrainOutcome> {
       printEvery: cfg.impl.print_loss_every_nth_step,
     });
     try {
-      const loop = new TrainLoop({ cfg, model, opt, ds, seed, trainRng, report, resumed });
       const device = backend.kind === "cpu" ? "cpu backend" : `webgpu on ${backend.adapterName}`;
       report.line(
         `Training ${cfg.name}: ${paramCounts(arch).total} parameters, ${ds.dir} ` +
           `(${ds.meta.counts.train} train rows of ${T} tokens), ${device}, ` +
           `budget ${budgetText(cfg, budget)}` +
-          (newest ? `, resuming from ${newest.path} at step ${start.step}` : `, seed ${seed}`),
+          (newest ? `, resuming from ${newest.path} at step ${step}` : `, seed ${seed}`),
       );
       report.line(`Run folder ${runDir}`);
-      const reason = await loop.run();
+      const reason = await loop.run(report);
       const final = cfg.impl.save_final_model && loop.loss !== null
         ? await loop.save("final")
         : null;

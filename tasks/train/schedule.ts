@@ -65,23 +65,25 @@ export function budgetProgress(budget: Budget, at: Counters): number {
 }
 
 /**
- * Upstream's trapezoid learning rate at a budget fraction: linear from 0 over the first
- * `warmup` fraction, then `peak`, then linear to 0 over the last `cooldown` fraction.
+ * Upstream's trapezoid learning rate at a budget fraction, from a config's `train`: linear from 0
+ * over the first `warmup_steps` fraction, then `optim.lr`, then linear to 0 over the last
+ * `cooldown_steps` fraction.
  *
  * @example
  * ```ts
  * import { learningRate } from "./schedule.ts";
  * import { deepEqual } from "node:assert/strict";
  *
- * const lr = (p: number) => learningRate(p, { peak: 1e-3, warmup: 0.25, cooldown: 0.25 });
+ * const train = { optim: { lr: 1e-3 }, warmup_steps: 0.25, cooldown_steps: 0.25 };
+ * const lr = (p: number) => learningRate(p, train);
  * deepEqual([lr(0), lr(0.125), lr(0.5), lr(0.875), lr(1)], [0, 5e-4, 1e-3, 5e-4, 0]);
  * ```
  */
 export function learningRate(
   progress: number,
-  options: { peak: number; warmup: number; cooldown: number },
+  train: { optim: { lr: number }; warmup_steps: number; cooldown_steps: number },
 ): number {
-  const { peak, warmup, cooldown } = options;
+  const { optim: { lr: peak }, warmup_steps: warmup, cooldown_steps: cooldown } = train;
   if (progress < warmup) return peak * (progress / warmup);
   if (cooldown > 0 && progress > 1 - cooldown) {
     return peak * Math.max(0, (1 - progress) / cooldown);
@@ -90,9 +92,9 @@ export function learningRate(
 }
 
 /**
- * Upstream's batch ramp: the batch grows linearly, in multiples of the microbatch, from one
- * microbatch to `batchSize` over the first `ramp` fraction of the budget (`ramp` 0: no ramp;
- * `ramp` >= 1 spreads the ramp over the whole budget).
+ * Upstream's batch ramp: the batch grows linearly, in multiples of `microbatch`, from one
+ * microbatch to `train.batch_size` over the first `train.batch_size_ramp` fraction of the budget
+ * (0: no ramp; >= 1 spreads the ramp over the whole budget).
  *
  * Upstream's formula: min((floor(p * batchSize / ramp / microbatch) + 1) * microbatch, batchSize).
  *
@@ -101,49 +103,56 @@ export function learningRate(
  * import { batchSizeAt } from "./schedule.ts";
  * import { deepEqual } from "node:assert/strict";
  *
- * const at = (p: number) => batchSizeAt(p, { batchSize: 512, ramp: 0.5, microbatch: 64 });
+ * const at = (p: number) => batchSizeAt(p, { batch_size: 512, batch_size_ramp: 0.5 }, 64);
  * deepEqual([at(0), at(0.25), at(0.5), at(1)], [64, 320, 512, 512]);
- * deepEqual(batchSizeAt(0, { batchSize: 512, ramp: 0, microbatch: 64 }), 512);
+ * deepEqual(batchSizeAt(0, { batch_size: 512, batch_size_ramp: 0 }, 64), 512);
  * ```
  *
  * @returns The batch size (samples) of the next optimizer step.
  */
 export function batchSizeAt(
   progress: number,
-  options: { batchSize: number; ramp: number; microbatch: number },
+  train: { batch_size: number; batch_size_ramp: number },
+  microbatch: number,
 ): number {
-  const { batchSize, microbatch } = options;
-  if (!(options.ramp > 0)) return batchSize;
-  const ramp = Math.min(1, options.ramp);
+  const batchSize = train.batch_size;
+  if (!(train.batch_size_ramp > 0)) return batchSize;
+  const ramp = Math.min(1, train.batch_size_ramp);
   const grown = (Math.floor((progress * batchSize) / ramp / microbatch) + 1) * microbatch;
   return Math.min(grown, batchSize);
 }
 
+/** The config keys the budget and the step cap are read from (a `PretrainConfig` fits). */
+type BudgetConfig = Parameters<typeof budgetOf>[0] & {
+  overall_budget: number;
+  train: { steps: number };
+  impl: { microbatch_size: number };
+};
+
 /**
- * Microbatches left (>= 0) before the step cap `cap` (`train.steps`) or a step or token budget
- * is reached; a wall-clock budget leaves only the cap.
+ * Microbatches left (>= 0) before the step cap `train.steps` or a step or token budget is
+ * reached, for rows of `rowLength` tokens; a wall-clock budget leaves only the cap.
  *
  * @example
  * ```ts
  * import { microbatchesLeft } from "./schedule.ts";
  * import { deepEqual } from "node:assert/strict";
  *
+ * const cfg = { budget: 1, overall_budget: 1, impl: { microbatch_size: 64 },
+ *   train: { steps: 40, budget_steps: 400, budget_tokens: null } };
  * const at = { step: 30, tokens: 30 * 640, elapsed: 1 };
- * const steps = { kind: "steps", total: 400 } as const;
- * const tokens = { kind: "tokens", total: 20000 } as const;
- * deepEqual(microbatchesLeft(steps, at, { cap: 40, tokensPerMicrobatch: 640 }), 10);
- * deepEqual(microbatchesLeft(tokens, at, { cap: 1e9, tokensPerMicrobatch: 640 }), 2);
+ * deepEqual(microbatchesLeft(cfg, at, 10), 10);
+ * const tokens = { steps: 1e9, budget_steps: null, budget_tokens: 20000 };
+ * deepEqual(microbatchesLeft({ ...cfg, train: tokens }, at, 10), 2);
  * ```
  */
-export function microbatchesLeft(
-  budget: Budget,
-  at: Counters,
-  options: { cap: number; tokensPerMicrobatch: number },
-): number {
-  let left = options.cap - at.step;
+export function microbatchesLeft(cfg: BudgetConfig, at: Counters, rowLength: number): number {
+  const budget = budgetOf(cfg);
+  let left = cfg.train.steps - at.step;
   if (budget.kind === "steps") left = Math.min(left, budget.total - at.step);
   if (budget.kind === "tokens") {
-    left = Math.min(left, Math.ceil((budget.total - at.tokens) / options.tokensPerMicrobatch));
+    const tokensPerMicrobatch = cfg.impl.microbatch_size * rowLength;
+    left = Math.min(left, Math.ceil((budget.total - at.tokens) / tokensPerMicrobatch));
   }
   return Math.max(0, left);
 }
@@ -165,22 +174,11 @@ export function microbatchesLeft(
  * deepEqual(stopReason(cfg, { ...at, step: 39 }, 13), null);
  * ```
  */
-export function stopReason(
-  cfg: Parameters<typeof budgetOf>[0] & {
-    overall_budget: number;
-    train: { steps: number };
-    impl: { microbatch_size: number };
-  },
-  at: Counters,
-  rowLength: number,
-): string | null {
+export function stopReason(cfg: BudgetConfig, at: Counters, rowLength: number): string | null {
   const budget = budgetOf(cfg);
   if (at.step >= cfg.train.steps) return `reached train.steps=${cfg.train.steps}`;
   if (budget.kind !== "seconds") {
-    const left = microbatchesLeft(budget, at, {
-      cap: cfg.train.steps,
-      tokensPerMicrobatch: cfg.impl.microbatch_size * rowLength,
-    });
+    const left = microbatchesLeft(cfg, at, rowLength);
     return left > 0 ? null : `used train.budget_${budget.kind}=${budget.total}`;
   }
   if (at.elapsed >= budget.total) return `used budget=${cfg.budget} hours`;

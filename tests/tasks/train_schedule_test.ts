@@ -20,7 +20,7 @@ const CFG = {
 };
 
 Deno.test("learningRate() is upstream's trapezoid: up, flat, down to 0", () => {
-  const o = { peak: 2e-3, warmup: 0.1, cooldown: 0.2 };
+  const o = { optim: { lr: 2e-3 }, warmup_steps: 0.1, cooldown_steps: 0.2 };
   let prev = -1;
   for (let p = 0; p <= 0.1; p += 0.01) {
     const lr = learningRate(p, o);
@@ -31,21 +31,24 @@ Deno.test("learningRate() is upstream's trapezoid: up, flat, down to 0", () => {
   deepEqual(learningRate(0.8, o), 2e-3);
   ok(Math.abs(learningRate(0.9, o) - 1e-3) < 1e-12);
   deepEqual(learningRate(1, o), 0);
-  deepEqual(learningRate(0.3, { peak: 1, warmup: 0, cooldown: 0 }), 1);
+  deepEqual(learningRate(0.3, { optim: { lr: 1 }, warmup_steps: 0, cooldown_steps: 0 }), 1);
 });
 
 Deno.test("batchSizeAt() ramps in whole microbatches and reaches the batch at the ramp's end", () => {
-  const o = { batchSize: 8192, ramp: 0.6, microbatch: 128 };
+  const o = { batch_size: 8192, batch_size_ramp: 0.6 };
   let prev = 0;
   for (let i = 0; i <= 100; i++) {
-    const b = batchSizeAt(i / 100, o);
+    const b = batchSizeAt(i / 100, o, 128);
     ok(b % 128 === 0 && b >= prev && b <= 8192, `p=${i / 100}: ${b}`);
     prev = b;
   }
-  deepEqual(batchSizeAt(0, o), 128);
-  deepEqual(batchSizeAt(0.61, o), 8192);
-  deepEqual(batchSizeAt(0.9, { ...o, ramp: 0 }), 8192);
-  deepEqual(batchSizeAt(0.5, { ...o, ramp: 3 }), batchSizeAt(0.5, { ...o, ramp: 1 }));
+  deepEqual(batchSizeAt(0, o, 128), 128);
+  deepEqual(batchSizeAt(0.61, o, 128), 8192);
+  deepEqual(batchSizeAt(0.9, { ...o, batch_size_ramp: 0 }, 128), 8192);
+  deepEqual(
+    batchSizeAt(0.5, { ...o, batch_size_ramp: 3 }, 128),
+    batchSizeAt(0.5, { ...o, batch_size_ramp: 1 }, 128),
+  );
 });
 
 Deno.test("budgetOf() prefers steps, then tokens, then hours; budgetProgress() clamps", () => {
@@ -61,15 +64,13 @@ Deno.test("budgetOf() prefers steps, then tokens, then hours; budgetProgress() c
 });
 
 Deno.test("microbatchesLeft() and stopReason() honour the cap and every budget", () => {
-  const tokens = { cap: 1000, tokensPerMicrobatch: 100 };
-  deepEqual(
-    microbatchesLeft({ kind: "tokens", total: 950 }, { step: 9, tokens: 900, elapsed: 0 }, tokens),
-    1,
-  );
-  deepEqual(
-    microbatchesLeft({ kind: "seconds", total: 1 }, { step: 999, tokens: 0, elapsed: 0 }, tokens),
-    1,
-  );
+  const tokens = {
+    ...CFG,
+    impl: { microbatch_size: 10 },
+    train: { ...CFG.train, budget_tokens: 950 },
+  };
+  deepEqual(microbatchesLeft(tokens, { step: 9, tokens: 900, elapsed: 0 }, 10), 1);
+  deepEqual(microbatchesLeft(CFG, { step: 999, tokens: 0, elapsed: 0 }, 10), 1);
   const steps = { ...CFG, train: { ...CFG.train, budget_steps: 20 } };
   deepEqual(
     stopReason(steps, { step: 19, tokens: 0, elapsed: 1e9 }, 13),

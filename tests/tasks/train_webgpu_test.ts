@@ -50,12 +50,11 @@ Deno.test({
           ds,
           seed: 1,
           trainRng: new Rng(1, 3),
-          report: new TrainReport({ runDir: null, budget, printEvery: 1, write: () => {} }),
           resumed: null,
         });
         dev.flush();
         const before = { ...dev.stats };
-        await loop.run();
+        await loop.run(new TrainReport({ runDir: null, budget, printEvery: 1, write: () => {} }));
         const steps = 12 / (batch / 16);
         deepEqual(dev.stats.submits - before.submits, steps * submits);
         deepEqual(dev.stats.readbacks - before.readbacks, steps);
