@@ -202,11 +202,16 @@ async function readJob(dir: string): Promise<JobInfo | null> {
   return job as JobInfo | null;
 }
 
-/** Names the first differing key of two stamps, or null when they are equal. */
-function stampDiff(a: Stamp, b: Stamp): string | null {
-  for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) {
-      return `${k} ${JSON.stringify(a[k] ?? null)} there, ${JSON.stringify(b[k] ?? null)} now`;
+/**
+ * Names the first setting (grid, task or stamp key) in which two jobs differ, or null when they
+ * match; `labels` say where each value is.
+ */
+function jobDiff(a: JobInfo, b: Omit<JobInfo, "format" | "version">, labels = ["there", "now"]) {
+  const [x, y] = [a, b].map((j) => ({ grid: j.grid_name, task: j.task, ...j.stamp }) as Stamp);
+  for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
+    if (JSON.stringify(x[k]) !== JSON.stringify(y[k])) {
+      const [vx, vy] = [x[k], y[k]].map((v) => JSON.stringify(v ?? null));
+      return `${k} ${vx} ${labels[0]}, ${vy} ${labels[1]}`;
     }
   }
   return null;
@@ -264,12 +269,7 @@ export class ResultStore {
     const store = new ResultStore(gridDir, { format: "abacus-eval-job", version: 1, ...job });
     const old = await readJob(store.dir);
     if (old) {
-      if (old.task !== job.task || old.grid_name !== job.grid_name) {
-        throw new EvalError(
-          `Cannot resume ${store.dir}: it holds ${old.task} results of grid ${old.grid_name}, not ${job.grid_name}`,
-        );
-      }
-      const diff = stampDiff(old.stamp, job.stamp);
+      const diff = jobDiff(old, job);
       if (diff) {
         throw new EvalError(
           `Cannot resume ${store.dir}: it holds results with ${diff} (use another folder)`,
@@ -291,7 +291,7 @@ export class ResultStore {
   async finished(): Promise<Map<string, CellResult>> {
     const out = new Map<string, CellResult>();
     for (const { dir, job } of await jobFolders(this.#gridDir)) {
-      if (job?.grid_name !== this.#job.grid_name || stampDiff(job.stamp, this.#job.stamp)) continue;
+      if (!job || jobDiff(job, this.#job)) continue;
       for (const c of await readCells(dir)) {
         if (!out.has(`${c.i},${c.j}`)) out.set(`${c.i},${c.j}`, c);
       }
@@ -381,12 +381,10 @@ export async function mergeResults(
   }
   const ref = jobs[0];
   for (const { dir, job } of jobs) {
-    const what = job.grid_name !== ref.job.grid_name || job.task !== ref.job.task
-      ? `grids ${ref.job.grid_name} and ${job.grid_name}`
-      : stampDiff(job.stamp, ref.job.stamp)
-      ? `settings ${JSON.stringify(ref.job.stamp)} and ${JSON.stringify(job.stamp)}`
-      : null;
-    if (what) throw new EvalError(`Cannot merge ${ref.dir} with ${dir}: they hold ${what}`);
+    const what = jobDiff(ref.job, job, ["in the first", "in the second"]);
+    if (what) {
+      throw new EvalError(`Cannot merge ${ref.dir} with ${dir}: they hold settings with ${what}`);
+    }
   }
   const seen = new Map<string, { cell: CellResult; dir: string }>();
   for (const { dir } of folders) {
