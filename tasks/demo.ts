@@ -14,10 +14,9 @@ import { ConfigError } from "../cli/overrides.ts";
 import { writeFileAtomic } from "../core/checkpoint.ts";
 import { TrainError } from "./train/errors.ts";
 import { EvalError } from "./eval/grids.ts";
-import type { Accuracies } from "./eval/results.ts";
+import { type Accuracies, meanOf } from "./eval/results.ts";
 import { heatmapSvg, writeFigure } from "./plot.ts";
 import {
-  meanOf,
   poolCells,
   type Recipe,
   type RecipeRun,

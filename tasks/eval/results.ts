@@ -46,8 +46,20 @@ export interface Summary extends Accuracies {
   min_element?: Accuracies;
 }
 
-function mean(xs: number[]): number | null {
-  return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
+/**
+ * Mean of the non-null values (null when there are none).
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { meanOf } from "./results.ts";
+ * strictEqual(meanOf([0.5, null, 1]), 0.75);
+ * strictEqual(meanOf([null]), null);
+ * ```
+ */
+export function meanOf(xs: readonly (number | null)[]): number | null {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
 }
 
 // Mean accuracies of a grid's cells, each cell weighing the same (its correct / total); without a
@@ -61,10 +73,10 @@ function summarize(cells: readonly CellResult[], job: JobInfo): Summary {
     const pick = (keep: (c: CellResult) => boolean) =>
       cells.filter(keep).map((c) => (f(c) ?? 0) / c.total);
     return {
-      in_distribution: r === null ? null : mean(pick(isIn)),
-      out_of_distribution: r === null ? null : mean(pick((c) => !isIn(c))),
-      extended: mean(pick(isExt)),
-      all: mean(pick(() => true)),
+      in_distribution: r === null ? null : meanOf(pick(isIn)),
+      out_of_distribution: r === null ? null : meanOf(pick((c) => !isIn(c))),
+      extended: meanOf(pick(isExt)),
+      all: meanOf(pick(() => true)),
     };
   };
   const inCells = r === null ? 0 : cells.filter(isIn).length;
