@@ -131,10 +131,13 @@ export interface SampleRecord extends SampleScore {
 const cellFile = (c: EvalCell) => `cell_${c.i}_${c.j}.json`;
 const byCell = (a: EvalCell, b: EvalCell) => a.i - b.i || a.j - b.j;
 
+/** Writes a JSON file atomically, creating its folder. */
 async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value) + "\n").catch((err) => {
-    throw new EvalError(`Cannot write ${path}: ${(err as Error).message.split("\n")[0]}`);
-  });
+  await Deno.mkdir(dirname(path), { recursive: true })
+    .then(() => writeFileAtomic(path, JSON.stringify(value) + "\n"))
+    .catch((err) => {
+      throw new EvalError(`Cannot write ${path}: ${(err as Error).message.split("\n")[0]}`);
+    });
 }
 
 /** A promise's value, or `none` when it fails because a file or folder does not exist. */
@@ -289,9 +292,6 @@ export class ResultStore {
       }
       return new ResultStore(gridDir, old);
     }
-    await Deno.mkdir(store.dir, { recursive: true }).catch((err) => {
-      throw new EvalError(`Cannot create ${store.dir}: ${(err as Error).message.split("\n")[0]}`);
-    });
     await writeJson(join(store.dir, "job.json"), store.#job);
     return store;
   }
@@ -322,7 +322,6 @@ export class ResultStore {
       train_range: this.#job.train_range ?? undefined,
     };
     if (samples) {
-      await Deno.mkdir(join(this.dir, "samples"), { recursive: true });
       await writeJson(join(this.dir, "samples", cellFile(result)), { ...head, samples });
     }
     await writeJson(join(this.dir, cellFile(result)), head);
