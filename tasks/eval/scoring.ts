@@ -29,8 +29,7 @@ function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<number>): b
 // The labels of a sorting prompt (`label:number,...,label:number=`, PAD skipped) whose numbers
 // have the minimum value (several on ties); null when the prompt has another shape (index hints).
 function minimumLabels(prompt: ArrayLike<number>, reversed: boolean): Set<number> | null {
-  const toks: number[] = [];
-  for (let k = 0; k < prompt.length; k++) if (prompt[k] !== PAD) toks.push(prompt[k]);
+  const toks = Array.from(prompt).filter((t) => t !== PAD);
   let best: bigint | null = null;
   let labels = new Set<number>();
   let p = 0;
