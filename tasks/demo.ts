@@ -8,15 +8,15 @@
  * @module
  */
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { resolveBaseDir, userCwd } from "../cli/config.ts";
 import { ConfigError } from "../cli/overrides.ts";
 import { writeFileAtomic } from "../core/checkpoint.ts";
 import { TrainError } from "./train/errors.ts";
 import { EvalError } from "./eval/grids.ts";
-import type { Accuracies } from "./eval/results.ts";
+import { type Accuracies, meanOf } from "./eval/results.ts";
 import { heatmapSvg, writeFigure } from "./plot.ts";
 import {
-  meanOf,
   poolCells,
   type Recipe,
   type RecipeRun,
@@ -237,14 +237,6 @@ prints in- and out-of-distribution accuracy. Per seed on 2 CPU cores (llvmpipe):
 Writes heatmap.{svg,png} and summary.json to <base_dir>/demo/ (addition), demo-multiplication/
 or demo-sorting/; a second run reuses what is done.`;
 
-function parseSeeds(text: string): number[] {
-  const seeds = text.split(",").map((s) => Number(s.trim()));
-  if (text.trim() === "" || seeds.some((s) => !Number.isSafeInteger(s) || s < 0)) {
-    throw new ConfigError(`Cannot parse --seeds "${text}": expected integers like 0,1,2`);
-  }
-  return [...new Set(seeds)];
-}
-
 /**
  * Reads the demo's command line.
  *
@@ -257,53 +249,58 @@ function parseSeeds(text: string): number[] {
  * deepStrictEqual(parseDemoArgs(["--task", "sorting"]).task, "sorting");
  * ```
  * @returns the options (`baseDir` as given, null when absent) and whether help was asked
- * @throws ConfigError on an unknown flag or a bad seed list
+ * @throws ConfigError on an unknown flag or task, a bad seed list or a key the demo sets itself
  */
 export function parseDemoArgs(
   argv: readonly string[],
 ): Omit<DemoOptions, "baseDir"> & { baseDir: string | null; help: boolean } {
-  const out = {
-    task: "addition" as RecipeTask,
-    quick: false,
-    compare: false,
-    help: false,
-    seeds: [0],
-    keys: [] as string[],
-    baseDir: null as string | null,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--help" || a === "-h") out.help = true;
-    else if (a === "--quick") out.quick = true;
-    else if (a === "--compare") out.compare = true;
-    else if (a === "--task" || a.startsWith("--task=")) {
-      const v = a === "--task" ? argv[++i] : a.slice("--task=".length);
-      if (v === undefined || !Object.hasOwn(DEMO_TASKS, v)) {
-        throw new ConfigError(
-          `Unknown demo task "${v ?? ""}": use --task addition, multiplication or sorting`,
-        );
-      }
-      out.task = v as RecipeTask;
-    } else if (a === "--seeds" || a.startsWith("--seeds=")) {
-      const v = a === "--seeds" ? argv[++i] : a.slice("--seeds=".length);
-      if (v === undefined) throw new ConfigError("--seeds needs a value, e.g. --seeds 0,1,2");
-      out.seeds = parseSeeds(v);
-    } else if (a.startsWith("base_dir=")) out.baseDir = a.slice("base_dir=".length) || null;
-    else if (/^\+?[A-Za-z_][\w.]*=/.test(a)) {
-      if (/^\+?(name|preset|seed)=/.test(a)) {
-        throw new ConfigError(
-          `The demo sets ${a.split("=")[0]} itself: use --seeds, or deno task train for other runs`,
-        );
-      }
-      out.keys.push(a);
-    } else {
-      throw new ConfigError(
-        `Unknown demo argument "${a}": use --task, --seeds, --compare, --quick, base_dir=DIR ` +
-          "or key=value",
-      );
-    }
+  const usage = "use --task, --seeds, --compare, --quick, base_dir=DIR or key=value";
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        task: { type: "string", default: "addition" },
+        seeds: { type: "string", default: "0" },
+        quick: { type: "boolean", default: false },
+        compare: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (e) {
+    const { message, code } = e as Error & { code?: string };
+    const flag = /'(-[^' ]+)/.exec(message)?.[1]; // e.g. Option '--seeds <value>' argument missing
+    throw new ConfigError(
+      code === "ERR_PARSE_ARGS_UNKNOWN_OPTION"
+        ? `Unknown demo argument "${flag}": ${usage}`
+        : message.includes("argument missing")
+        ? `${flag} needs a value: see deno task demo --help`
+        : `${message.split("\n")[0]}: see deno task demo --help`,
+    );
   }
-  return out;
+  const { values: { task, seeds, ...flags }, positionals } = parsed;
+  if (!Object.hasOwn(DEMO_TASKS, task)) {
+    throw new ConfigError(
+      `Unknown demo task "${task}": use --task addition, multiplication or sorting`,
+    );
+  }
+  const seedList = seeds.split(",").map((s) => Number(s.trim()));
+  if (seeds.trim() === "" || seedList.some((s) => !Number.isSafeInteger(s) || s < 0)) {
+    throw new ConfigError(`Cannot parse --seeds "${seeds}": expected integers like 0,1,2`);
+  }
+  const keys: string[] = [];
+  let baseDir: string | null = null;
+  for (const a of positionals) {
+    if (a.startsWith("base_dir=")) baseDir = a.slice("base_dir=".length) || null;
+    else if (/^\+?(name|preset|seed)=/.test(a)) {
+      throw new ConfigError(
+        `The demo sets ${a.split("=")[0]} itself: use --seeds, or deno task train for other runs`,
+      );
+    } else if (/^\+?[A-Za-z_][\w.]*=/.test(a)) keys.push(a);
+    else throw new ConfigError(`Unknown demo argument "${a}": ${usage}`);
+  }
+  return { ...flags, task: task as RecipeTask, seeds: [...new Set(seedList)], keys, baseDir };
 }
 
 /** Runs the task. */

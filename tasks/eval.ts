@@ -37,14 +37,6 @@ export interface EvalOutcome {
   plots: string[];
 }
 
-function envGet(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Evaluates a run (or merges shards) from `key=value` arguments.
  *
@@ -75,7 +67,9 @@ export async function evaluate(
   let summary: Summary | null = null;
   if (!merge) {
     // The shard first: a scheduler misconfiguration fails before the model is loaded.
-    const shard = cfg.shard ? resolveShard(cfg.shard, options.env ?? envGet) : null;
+    const shard = cfg.shard
+      ? resolveShard(cfg.shard, options.env ?? ((n) => Deno.env.get(n)))
+      : null;
     const backend = options.backend ?? (cfg.impl.backend === "cpu" ? CPU : await initBackend());
     const { dir: ckpt, model, trainMeta } = await loadCheckpoint(
       cfg.base_dir,

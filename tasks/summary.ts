@@ -39,7 +39,6 @@ export async function summarize(args: string[]): Promise<Summary> {
 
 /** Runs the task. */
 export async function main(argv: string[]): Promise<number> {
-  const json = argv.includes("--json");
   if (argv.includes("--help") || argv.includes("-h")) {
     console.log(
       "Usage: deno task summary [--json] [preset=NAME] [key=value ...]\n" +
@@ -49,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     const s = await summarize(argv.filter((a) => a !== "--json"));
-    if (json) console.log(JSON.stringify(s));
+    if (argv.includes("--json")) console.log(JSON.stringify(s));
     else {
       const f = (n: number) => n.toLocaleString("en-US").padStart(14);
       console.log(`model ${s.depth}`);

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { resolveBaseDir, userCwd } from "../../cli/config.ts";
 import { writeFileAtomic } from "../../core/checkpoint.ts";
-import { meanOf, type Recipe, type RecipeRun, runRecipe } from "../demo/recipes.ts";
+import { meanOf } from "../eval/results.ts";
+import { type Recipe, type RecipeRun, runRecipe } from "../demo/recipes.ts";
 
 /** One configuration of the study. */
 export interface StudyConfig extends Recipe {

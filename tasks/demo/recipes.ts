@@ -180,19 +180,3 @@ export function poolCells(runs: readonly (readonly Cell[])[]): Cell[] {
   }
   return [...byKey.values()].sort((a, b) => a.i - b.i || a.j - b.j);
 }
-
-/**
- * Mean of the non-null values (null when there are none).
- *
- * @example
- * ```ts
- * import { strictEqual } from "node:assert/strict";
- * import { meanOf } from "./recipes.ts";
- * strictEqual(meanOf([0.5, null, 1]), 0.75);
- * strictEqual(meanOf([null]), null);
- * ```
- */
-export function meanOf(xs: readonly (number | null)[]): number | null {
-  const v = xs.filter((x): x is number => x !== null);
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
-}

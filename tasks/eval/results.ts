@@ -46,8 +46,20 @@ export interface Summary extends Accuracies {
   min_element?: Accuracies;
 }
 
-function mean(xs: number[]): number | null {
-  return xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length;
+/**
+ * Mean of the non-null values (null when there are none).
+ *
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { meanOf } from "./results.ts";
+ * strictEqual(meanOf([0.5, null, 1]), 0.75);
+ * strictEqual(meanOf([null]), null);
+ * ```
+ */
+export function meanOf(xs: readonly (number | null)[]): number | null {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
 }
 
 // Mean accuracies of a grid's cells, each cell weighing the same (its correct / total); without a
@@ -61,10 +73,10 @@ function summarize(cells: readonly CellResult[], job: JobInfo): Summary {
     const pick = (keep: (c: CellResult) => boolean) =>
       cells.filter(keep).map((c) => (f(c) ?? 0) / c.total);
     return {
-      in_distribution: r === null ? null : mean(pick(isIn)),
-      out_of_distribution: r === null ? null : mean(pick((c) => !isIn(c))),
-      extended: mean(pick(isExt)),
-      all: mean(pick(() => true)),
+      in_distribution: r === null ? null : meanOf(pick(isIn)),
+      out_of_distribution: r === null ? null : meanOf(pick((c) => !isIn(c))),
+      extended: meanOf(pick(isExt)),
+      all: meanOf(pick(() => true)),
     };
   };
   const inCells = r === null ? 0 : cells.filter(isIn).length;
@@ -119,10 +131,13 @@ export interface SampleRecord extends SampleScore {
 const cellFile = (c: EvalCell) => `cell_${c.i}_${c.j}.json`;
 const byCell = (a: EvalCell, b: EvalCell) => a.i - b.i || a.j - b.j;
 
+/** Writes a JSON file atomically, creating its folder. */
 async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value) + "\n").catch((err) => {
-    throw new EvalError(`Cannot write ${path}: ${(err as Error).message.split("\n")[0]}`);
-  });
+  await Deno.mkdir(dirname(path), { recursive: true })
+    .then(() => writeFileAtomic(path, JSON.stringify(value) + "\n"))
+    .catch((err) => {
+      throw new EvalError(`Cannot write ${path}: ${(err as Error).message.split("\n")[0]}`);
+    });
 }
 
 /** A promise's value, or `none` when it fails because a file or folder does not exist. */
@@ -202,11 +217,16 @@ async function readJob(dir: string): Promise<JobInfo | null> {
   return job as JobInfo | null;
 }
 
-/** Names the first differing key of two stamps, or null when they are equal. */
-function stampDiff(a: Stamp, b: Stamp): string | null {
-  for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) {
-      return `${k} ${JSON.stringify(a[k] ?? null)} there, ${JSON.stringify(b[k] ?? null)} now`;
+/**
+ * Names the first setting (grid, task or stamp key) in which two jobs differ, or null when they
+ * match; `labels` say where each value is.
+ */
+function jobDiff(a: JobInfo, b: Omit<JobInfo, "format" | "version">, labels = ["there", "now"]) {
+  const [x, y] = [a, b].map((j) => ({ grid: j.grid_name, task: j.task, ...j.stamp }) as Stamp);
+  for (const k of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
+    if (JSON.stringify(x[k]) !== JSON.stringify(y[k])) {
+      const [vx, vy] = [x[k], y[k]].map((v) => JSON.stringify(v ?? null));
+      return `${k} ${vx} ${labels[0]}, ${vy} ${labels[1]}`;
     }
   }
   return null;
@@ -264,12 +284,7 @@ export class ResultStore {
     const store = new ResultStore(gridDir, { format: "abacus-eval-job", version: 1, ...job });
     const old = await readJob(store.dir);
     if (old) {
-      if (old.task !== job.task || old.grid_name !== job.grid_name) {
-        throw new EvalError(
-          `Cannot resume ${store.dir}: it holds ${old.task} results of grid ${old.grid_name}, not ${job.grid_name}`,
-        );
-      }
-      const diff = stampDiff(old.stamp, job.stamp);
+      const diff = jobDiff(old, job);
       if (diff) {
         throw new EvalError(
           `Cannot resume ${store.dir}: it holds results with ${diff} (use another folder)`,
@@ -277,9 +292,6 @@ export class ResultStore {
       }
       return new ResultStore(gridDir, old);
     }
-    await Deno.mkdir(store.dir, { recursive: true }).catch((err) => {
-      throw new EvalError(`Cannot create ${store.dir}: ${(err as Error).message.split("\n")[0]}`);
-    });
     await writeJson(join(store.dir, "job.json"), store.#job);
     return store;
   }
@@ -291,7 +303,7 @@ export class ResultStore {
   async finished(): Promise<Map<string, CellResult>> {
     const out = new Map<string, CellResult>();
     for (const { dir, job } of await jobFolders(this.#gridDir)) {
-      if (job?.grid_name !== this.#job.grid_name || stampDiff(job.stamp, this.#job.stamp)) continue;
+      if (!job || jobDiff(job, this.#job)) continue;
       for (const c of await readCells(dir)) {
         if (!out.has(`${c.i},${c.j}`)) out.set(`${c.i},${c.j}`, c);
       }
@@ -310,7 +322,6 @@ export class ResultStore {
       train_range: this.#job.train_range ?? undefined,
     };
     if (samples) {
-      await Deno.mkdir(join(this.dir, "samples"), { recursive: true });
       await writeJson(join(this.dir, "samples", cellFile(result)), { ...head, samples });
     }
     await writeJson(join(this.dir, cellFile(result)), head);
@@ -381,12 +392,10 @@ export async function mergeResults(
   }
   const ref = jobs[0];
   for (const { dir, job } of jobs) {
-    const what = job.grid_name !== ref.job.grid_name || job.task !== ref.job.task
-      ? `grids ${ref.job.grid_name} and ${job.grid_name}`
-      : stampDiff(job.stamp, ref.job.stamp)
-      ? `settings ${JSON.stringify(ref.job.stamp)} and ${JSON.stringify(job.stamp)}`
-      : null;
-    if (what) throw new EvalError(`Cannot merge ${ref.dir} with ${dir}: they hold ${what}`);
+    const what = jobDiff(ref.job, job, ["in the first", "in the second"]);
+    if (what) {
+      throw new EvalError(`Cannot merge ${ref.dir} with ${dir}: they hold settings with ${what}`);
+    }
   }
   const seen = new Map<string, { cell: CellResult; dir: string }>();
   for (const { dir } of folders) {

@@ -105,9 +105,8 @@ function untilEos(tokens: Int32Array): Int32Array {
  * ```
  */
 export async function evaluateGrid(options: EvaluateGridOptions): Promise<EvaluateGridResult> {
-  const { plan, decode } = options;
+  const { plan, decode, shard } = options;
   const cost = (c: EvalCell) => cellCost(plan.task, c, options.samples);
-  const { shard } = options;
   const cells = shard ? splitCells(plan.cells, shard.count, cost)[shard.index - 1] : plan.cells;
   // A part or shard job writes into its own subfolder: `<part>`, `shard_<k>_of_<N>`, or both.
   const labels = [plan.part, shard ? `shard_${shard.index}_of_${shard.count}` : null];

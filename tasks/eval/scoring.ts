@@ -26,24 +26,10 @@ function scoreExact(prediction: ArrayLike<number>, target: ArrayLike<number>): b
   return true;
 }
 
-// Sorting: `correct` when every label and comma up to the target's EOS is right (EOS not
-// checked); `first` when the first label is.
-function scoreSort(
-  prediction: ArrayLike<number>,
-  target: ArrayLike<number>,
-): { correct: boolean; first: boolean } {
-  let len = 0;
-  while (len < target.length && target[len] !== EOS) len++;
-  let correct = len <= prediction.length;
-  for (let k = 0; k < len && correct; k++) correct = prediction[k] === target[k];
-  return { correct, first: len > 0 && prediction[0] === target[0] };
-}
-
 // The labels of a sorting prompt (`label:number,...,label:number=`, PAD skipped) whose numbers
 // have the minimum value (several on ties); null when the prompt has another shape (index hints).
 function minimumLabels(prompt: ArrayLike<number>, reversed: boolean): Set<number> | null {
-  const toks: number[] = [];
-  for (let k = 0; k < prompt.length; k++) if (prompt[k] !== PAD) toks.push(prompt[k]);
+  const toks = Array.from(prompt).filter((t) => t !== PAD);
   let best: bigint | null = null;
   let labels = new Set<number>();
   let p = 0;
@@ -106,7 +92,13 @@ export function scoreSample(
   reversed: boolean,
 ): SampleScore {
   if (task !== "sorting") return { correct: scoreExact(prediction, target) };
-  const s: SampleScore = scoreSort(prediction, target);
+  // Sorting: `correct` when every label and comma up to the target's EOS is right (EOS not
+  // checked); `first` when the first label is.
+  let len = 0;
+  while (len < target.length && target[len] !== EOS) len++;
+  let correct = len <= prediction.length;
+  for (let k = 0; k < len && correct; k++) correct = prediction[k] === target[k];
+  const s: SampleScore = { correct, first: len > 0 && prediction[0] === target[0] };
   const mins = minimumLabels(prompt, reversed);
   if (mins) s.min = prediction.length > 0 && mins.has(prediction[0]);
   return s;
