@@ -86,17 +86,26 @@ async function measureTuning(ctx: KernelContext, sync: () => Promise<void>): Pro
 }
 
 /**
- * Mesa's drivers look for a display server when they load and print "error: XDG_RUNTIME_DIR is
- * invalid or not set" twice on a machine whose environment lacks the variable (a container, a
- * CI job, ssh without a session). Point it at the system's temporary folder before the driver is
- * loaded; a value the user set is kept. Skipped without the env permission.
+ * Environment for Mesa's drivers, set before they load (values the user set are kept; skipped
+ * outside Linux and without the env permission):
+ * - `XDG_RUNTIME_DIR`: without it they look for a display server and print "error:
+ *   XDG_RUNTIME_DIR is invalid or not set" twice (a container, a CI job, ssh without a session);
+ *   point it at the temporary folder.
+ * - `LP_NUM_THREADS`: llvmpipe (the CPU adapter) splits each dispatch's workgroups statically into
+ *   one chunk per thread, one thread per core by default, so a thread delayed by anything else on
+ *   the machine stalls the whole dispatch (the tiny training step swung between 46 and 70 ms on 2
+ *   cores); with twice as many threads as cores the kernel's scheduler balances the chunks (steady
+ *   46-48 ms; bench/NOTES.md). Other drivers ignore it.
  */
-function quietDisplayProbe(): void {
+function driverEnvironment(): void {
   if (!("Deno" in globalThis) || Deno.build.os !== "linux") return; // a browser has no driver env
   if (Deno.permissions.querySync({ name: "env" }).state !== "granted") return;
-  const dir = Deno.env.get("XDG_RUNTIME_DIR");
-  if (dir !== undefined && dir !== "") return;
-  Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") || "/tmp");
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) {
+    Deno.env.set("XDG_RUNTIME_DIR", Deno.env.get("TMPDIR") || "/tmp");
+  }
+  if (Deno.env.get("LP_NUM_THREADS") === undefined) {
+    Deno.env.set("LP_NUM_THREADS", String(2 * (navigator.hardwareConcurrency || 1)));
+  }
 }
 
 /**
@@ -105,7 +114,7 @@ function quietDisplayProbe(): void {
  * SwiftShader, WARP).
  */
 async function openGpu(): Promise<{ device: GPUDevice; name: string; isCpu: boolean }> {
-  quietDisplayProbe();
+  driverEnvironment();
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   const adapter = gpu ? await gpu.requestAdapter({ powerPreference: "high-performance" }) : null;
   if (!adapter) {
@@ -425,6 +434,15 @@ export class Device implements KernelContext {
       { texture: dst, origin },
       size,
     );
+  }
+
+  /**
+   * Records zeroing the first `bytes` bytes (a multiple of 4) of a buffer in submission order (a
+   * memset on CPU adapters, far cheaper than a fill dispatch).
+   */
+  clearBuffer(dst: Buf, bytes: number): void {
+    const [buffer, offset] = bufParts(dst);
+    this.#endPass().clearBuffer(buffer, offset, bytes);
   }
 
   /** Submits everything recorded so far as one command buffer. */

@@ -84,6 +84,11 @@ export interface KernelContext {
     size: [number, number, number],
     origin?: [number, number, number],
   ): void;
+  /**
+   * Records zeroing `bytes` bytes (a multiple of 4) of a buffer with `COPY_DST` usage in
+   * submission order (optional: without it, zero fills run the fill kernel).
+   */
+  clearBuffer?(dst: Buf, bytes: number): void;
   /** Remembers a per-adapter tuning decision (e.g. which matmul variant won). */
   tuning: Map<string, string>;
   /**

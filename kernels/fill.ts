@@ -46,7 +46,8 @@ export interface CopyArgs<B> {
 }
 
 /**
- * Sets the first `n` elements of `out` to `value` (bits of an f32, i32 or u32).
+ * Sets the first `n` elements of `out` to `value` (bits of an f32, i32 or u32). On the GPU a
+ * zero fill is a buffer clear when the context records them (`KernelContext.clearBuffer`).
  *
  * @example
  * ```ts
@@ -60,13 +61,15 @@ export interface CopyArgs<B> {
 export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Array | Uint32Array>> =
   {
     gpu(ctx, a) {
+      const bits = bitsOf(a.value, a.dtype);
+      if (bits === 0 && ctx.clearBuffer) return ctx.clearBuffer(a.out, a.n * 4);
       const chunks = bindingChunks(ctx, a.n);
       for (const [start, count] of chunks) {
         const out = chunks.length > 1 ? subRange(a.out, start, count) : a.out;
         FILL.run(ctx, {
           key: {},
           bind: { out },
-          params: { bits: bitsOf(a.value, a.dtype) },
+          params: { bits },
           count,
         });
       }

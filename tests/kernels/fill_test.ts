@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { copyKernel, fillKernel } from "../../kernels/fill.ts";
+import type { KernelContext } from "../../kernels/context.ts";
 import {
   assertClose,
   gpuTest,
@@ -44,5 +45,37 @@ Deno.test({
     copyKernel.cpu({ a: src, out: want, n: 301 });
     assertClose(await readF32(dev, out, 500), want, 0, "copy");
     release(dev, a, out);
+  },
+});
+
+Deno.test({
+  name: "fillKernel.gpu() zeroes the first n elements of a range, cleared or filled, like the CPU",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    // The device records zero fills as buffer clears; a context without `clearBuffer` dispatches
+    // the fill kernel.
+    const noClear: KernelContext = {
+      device: dev.device,
+      adapterName: dev.adapterName,
+      isCpuAdapter: dev.isCpuAdapter,
+      maxWorkgroups: dev.maxWorkgroups,
+      tuning: dev.tuning,
+      dispatch: (spec) => dev.dispatch(spec),
+      scratch: (bytes) => dev.scratch(bytes),
+      scratchTexture: (w, h, layers) => dev.scratchTexture(w, h, layers),
+    };
+    for (const ctx of [dev, noClear]) {
+      for (const n of [1, 257, 999]) {
+        const src = randArray(n + 70, n);
+        const b = upload(dev, src);
+        const range = { buffer: b, offset: 64 * 4, size: n * 4 }; // elements 64 .. 64 + n
+        fillKernel.gpu(ctx, { out: range, n, value: 0 });
+        const want = src.slice();
+        fillKernel.cpu({ out: want.subarray(64), n, value: 0 });
+        assertClose(await readF32(dev, b, n + 70), want, 0, `zero n=${n} clear=${ctx === dev}`);
+        release(dev, b);
+      }
+    }
   },
 });
