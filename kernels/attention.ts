@@ -759,7 +759,7 @@ function queryBody(a: BackwardKey): string {
     fin += `if (i${r} < ${seq}u) {\n`;
     if (a.base) fin += rotateChunksCode(hd, `dq${r}`, `f32(i${r} + OFFSET)`, a.base, true);
     fin += g.store(`dq${r}`, "dqkv", qkvRow(a, 0, `i${r}`), "INV_SQRT");
-    fin += `dd[(b * ${heads}u + h) * ${seq}u + i${r}] = d${r};\n}\n`;
+    fin += `ld[(b * ${heads}u + h) * ${seq}u + i${r}] = vec4f(ls${r}, d${r}, 0.0, 0.0);\n}\n`;
   }
   return `${START(a, nblk, qb, nb)}${init}${loops}${fin}`;
 }
@@ -781,8 +781,8 @@ function keyBody(a: BackwardKey): string {
   // One loop over queries r0..T-1; slot r only sees queries from its first key on.
   const [qa, qo] = src.q("i");
   let body = g.load("q", qa, qo, "SCALE") + g.load("g", "dout", headRow(a, "i"));
-  body += `let ls = lse[(b * ${heads}u + h) * ${seq}u + i] * LOG2E;\n`;
-  body += `let di = dd[(b * ${heads}u + h) * ${seq}u + i];\n`;
+  // The query pass's row statistics: (lse in log2 units, dO.O), one vec4 load per query.
+  body += `let ld = load_ld((b * ${heads}u + h) * ${seq}u + i);\nlet ls = ld.x;\nlet di = ld.y;\n`;
   if (hasBias) body += `let bi = (h * ${seq}u + i) * ${seq}u;\n`;
   for (let r = 0; r < slots; r++) {
     body += `if (i >= r0 + ${r * wg}u) {
@@ -811,7 +811,7 @@ function keyBody(a: BackwardKey): string {
 const QUERY = program({
   label: "attention.backward.query",
   inputs: { qkv: "ROW", qk: "ROW", o: "ROW", dout: "ROW", lse: "f32", bias: "f32" },
-  outputs: { dqkv: "ROW", dd: "f32", ds: "f32" },
+  outputs: { dqkv: "ROW", ld: "vec4f", ds: "f32" },
   uniforms: { offset: "u32", bBase: "u32" },
   workgroup: (k: BackwardKey) => k.wg,
   per: "workgroup",
@@ -824,13 +824,13 @@ const QUERY = program({
 /** The key pass: per key row, dk and dv, one workgroup per block of key rows. */
 const KEY = program({
   label: "attention.backward.key",
-  inputs: { qkv: "ROW", qk: "ROW", dout: "ROW", lse: "f32", dd: "f32", bias: "f32" },
+  inputs: { qkv: "ROW", qk: "ROW", dout: "ROW", ld: "vec4f", bias: "f32" },
   outputs: { dqkv: "ROW" },
   uniforms: { offset: "u32" },
   workgroup: (k: BackwardKey) => k.wg,
   per: "workgroup",
   index: "w",
-  flat: (k) => flatRows(k, ["qkv", "qk", "dout"]),
+  flat: (k) => [...flatRows(k, ["qkv", "qk", "dout"]), "ld"],
   head: HEAD,
   body: keyBody,
 });
@@ -898,8 +898,14 @@ export const attentionBackwardKernel: Kernel<
     const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
     const rows = batch * seq * heads * a.headDim;
     const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
-    const floats = { qkv: 3 * rows, qk: 2 * rows, o: rows, dout: rows };
-    const dd = ctx.scratch(batch * heads * seq * 4);
+    const floats = {
+      qkv: 3 * rows,
+      qk: 2 * rows,
+      o: rows,
+      dout: rows,
+      ld: 4 * batch * heads * seq,
+    };
+    const ld = ctx.scratch(batch * heads * seq * 16);
     const offset = a.rotary?.offset ?? 0;
     const shape = shapeKey(a), bias = !!a.bias;
     const { qkv, lse, dout, dqkv } = a;
@@ -917,7 +923,7 @@ export const attentionBackwardKernel: Kernel<
     for (let b0 = 0; b0 < batch; b0 += nb) {
       reuse = QUERY.run(ctx, {
         key: { ...shape, bias, ds: !!ds, ...qt, nb },
-        bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, dd, ds },
+        bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, ld, ds },
         floats,
         reuse,
         params: { offset, bBase: b0 },
@@ -934,7 +940,7 @@ export const attentionBackwardKernel: Kernel<
     }
     KEY.run(ctx, {
       key: { ...shape, bias, ds: false, ...kt, nb: batch },
-      bind: { qkv, qk, dout, lse, dd, bias: a.bias, dqkv },
+      bind: { qkv, qk, dout, ld, bias: a.bias, dqkv },
       floats,
       reuse,
       params: { offset },
