@@ -215,50 +215,127 @@ const BLOCK = 64;
 
 type Vec = { vec: boolean };
 
-/** `wg`: invocations per row (a workgroup per row, `layerNormLayout`); 0: one per row. */
+/** `wg`: invocations per row (a workgroup per row, `layerNormLayout`, GPUs' long rows). */
 type DxKey = Vec & { twice: boolean; wg: number };
 
+// dX with a workgroup per row: invocation `lid` takes words lid, lid + wg, ... of the row, the
+// two row sums meet in workgroup memory. dW and dB then come from `PARTIAL` and `FINAL`.
 const DX = program({
   label: "layernorm_backward_dx",
   inputs: { x: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
   outputs: { dX: "V", dX2: "V" },
   uniforms: { cu: "u32", c: "f32" },
-  workgroup: (k: DxKey) => k.wg || LN_WG,
-  per: (k) => k.wg ? "workgroup" : "invocation",
+  workgroup: (k: DxKey) => k.wg,
+  per: "workgroup",
   index: "row",
   flat: (k) => k.vec ? ["x", "w", "dOut"] : [],
-  head: (k) => lnPrelude(k.vec) + (k.wg ? `\nvar<workgroup> sh: array<f32, ${k.wg}>;` : ""),
-  // With a workgroup per row, invocation `lid` takes words lid, lid + wg, ... of the row.
-  body: (k) => {
-    const [from, step] = k.wg ? ["lid", `${k.wg}u`] : ["0u", "1u"];
-    const sums = k.wg
-      ? `${workgroupSum("a0", "at", k.wg)}
-  ${workgroupSum("q0", "qt", k.wg)}
-  let a = at / p.c;
-  let q = qt / p.c;`
-      : "let a = a0 / p.c;\n  let q = q0 / p.c;";
-    return `let CU = p.cu;
+  head: (k) => `${lnPrelude(k.vec)}\nvar<workgroup> sh: array<f32, ${k.wg}>;`,
+  body: (k) =>
+    `let CU = p.cu;
   let base = row * CU;
   let m = mean[row];
   let rs = rstd[row];
   var a0 = 0.0;
   var q0 = 0.0;
-  for (var i = ${from}; i < CU; i += ${step}) {
+  for (var i = lid; i < CU; i += ${k.wg}u) {
     let k = base + i;
     let g = load_dOut(k) * load_w(i);
     a0 += hsum(g);
     q0 += hsum(g * (load_x(k) - m) * rs);
   }
-  ${sums}
-  for (var i = ${from}; i < CU; i += ${step}) {
+  ${workgroupSum("a0", "at", k.wg)}
+  ${workgroupSum("q0", "qt", k.wg)}
+  let a = at / p.c;
+  let q = qt / p.c;
+  for (var i = lid; i < CU; i += ${k.wg}u) {
     let k = base + i;
     let g = load_dOut(k) * load_w(i);
     let d = rs * (g - a - (load_x(k) - m) * rs * q);
     dX[base + i] = d;
     ${k.twice ? "dX2[base + i] = d;" : ""}
-  }`;
-  },
+  }`,
 });
+
+/** `dw`: also write the block's partial weight and bias gradients. */
+type FusedKey = Vec & { twice: boolean; dw: boolean };
+
+/** Column words each invocation of `FUSED`'s second phase takes per row. */
+const WORDS = 4;
+
+// dX and the partial dW, dB of one block of BLOCK rows per workgroup (the one invocation per row
+// layout). Phase 1: invocation `lid` reduces row r0 + lid to (mean_j g, mean_j g xh) in
+// workgroup memory. Phase 2: the first P = 8 ceil(CU / 32) invocations (at most BLOCK) take
+// WORDS column words each, u + t P (t < WORDS) for u = lid, lid + WORDS P, ..., and walk the
+// block's rows in order: each row's statistics are read once for WORDS words, dX is written and
+// dy xh and dy summed: the same sums in the same order as `PARTIAL`, with dy and x loaded once for
+// both. Neighbouring invocations take neighbouring words (contiguous loads and stores; GPUs
+// coalesce them). On llvmpipe the statistics load from workgroup memory costs about what a
+// word's other work does, hence WORDS words per load.
+const FUSED = program({
+  label: "layernorm_backward",
+  inputs: { x: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
+  outputs: { dX: "V", dX2: "V", pw: "V", pb: "V" },
+  uniforms: { rows: "u32", cu: "u32", c: "f32" },
+  workgroup: BLOCK,
+  per: "workgroup",
+  index: "blk",
+  flat: (k: FusedKey) => k.vec ? ["x", "w", "dOut"] : [],
+  // Per row of the block: vec4f(mean, rstd, mean_j g, mean_j g xh).
+  head: (k) => `${lnPrelude(k.vec)}\nvar<workgroup> st: array<vec4f, ${BLOCK}>;`,
+  body: fusedBody,
+});
+
+function fusedBody(k: FusedKey): string {
+  const each = (f: (t: number) => string): string =>
+    Array.from({ length: WORDS }, (_, t) => f(t)).join("\n    ");
+  // Word t of the invocation's group, when inside the row (word 0 always is).
+  const guard = (t: number, s: string): string => t ? `if (u${t} < CU) { ${s} }` : `{ ${s} }`;
+  const word = (t: number): string =>
+    guard(
+      t,
+      `let k = rb + u${t};
+      let dy = load_dOut(k);
+      let xc = load_x(k) - s.x;
+      let d = s.y * (dy * w${t} - s.z - xc * s.y * s.w);
+      dX[k] = d;${k.twice ? "\n      dX2[k] = d;" : ""}${
+        k.dw ? `\n      sw${t} += dy * xc * s.y;\n      sb${t} += dy;` : ""
+      }`,
+    );
+  const partial = (t: number): string =>
+    guard(t, `pw[blk * CU + u${t}] = sw${t};\n    pb[blk * CU + u${t}] = sb${t};`);
+  return `let CU = p.cu;
+  let r0 = blk * ${BLOCK}u;
+  let nr = min(${BLOCK}u, p.rows - r0);
+  if (lid < nr) {
+    let base = (r0 + lid) * CU;
+    let m = mean[r0 + lid];
+    let rs = rstd[r0 + lid];
+    var a0 = 0.0;
+    var q0 = 0.0;
+    for (var i = 0u; i < CU; i++) {
+      let k = base + i;
+      let g = load_dOut(k) * load_w(i);
+      a0 += hsum(g);
+      q0 += hsum(g * (load_x(k) - m) * rs);
+    }
+    st[lid] = vec4f(m, rs, a0 / p.c, q0 / p.c);
+  }
+  workgroupBarrier();
+  let P = min(${BLOCK}u, (CU + 31u) / 32u * 8u);
+  if (lid >= P) { return; }
+  for (var u0 = lid; u0 < CU; u0 += ${WORDS}u * P) {
+    ${each((t) => `let u${t} = u0 + ${t}u * P;`)}
+    ${each((t) => `var w${t} = V(0.0);`)}
+    ${each((t) => guard(t, `w${t} = load_w(u${t});`))}
+    ${k.dw ? each((t) => `var sw${t} = V(0.0);\n    var sb${t} = V(0.0);`) : ""}
+    for (var j = 0u; j < nr; j++) {
+      let s = st[j];
+      let rb = (r0 + j) * CU;
+      ${each(word).replaceAll("\n    ", "\n      ")}
+    }
+    ${k.dw ? each(partial) : ""}
+  }`;
+}
 
 // Pass 1: one invocation per (block of rows, column word) sums dy xh and dy over its rows.
 const PARTIAL = program({
@@ -350,9 +427,11 @@ export const layerNormBackwardKernel: Kernel<
   LayerNormBackwardArgs<Buf>,
   LayerNormBackwardArgs<FloatArray>
 > = {
-  // dX (and its copy dX2): two passes over each row. dW and dB: per block of 64 rows and column a
-  // partial sum, then one invocation per column adds the partials in block order (one pass when
-  // R <= 64); no atomics. Scratch: 8 C ceil(R/64) bytes.
+  // One invocation per row (CPU adapters, GPUs' short rows): `FUSED` writes dX (and its copy
+  // dX2) and the weight and bias gradients' partial sums per block of 64 rows, then `FINAL` adds
+  // the partials in block order (none when R <= 64 and nothing accumulates). A workgroup per row
+  // (GPUs' long rows), or no dX: `DX`, then `PARTIAL` and `FINAL`. No atomics.
+  // Scratch: 8 C ceil(R/64) bytes.
   gpu(ctx, a) {
     if (a.rows === 0 || a.cols === 0) return;
     const cu = lnWords(a.cols);
@@ -360,33 +439,52 @@ export const layerNormBackwardKernel: Kernel<
     const vec = a.cols % 4 === 0;
     const floats = { x: n, w: a.cols, dOut: n };
     const { x, mean, rstd, dOut } = a;
-    let reuse;
-    if (a.dX) {
-      reuse = DX.run(ctx, {
-        key: { vec, twice: !!a.dX2, wg: layerNormLayout(ctx, a.cols) },
-        bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
-        floats,
-        params: { cu, c: a.cols },
-        count: a.rows,
-      });
-    }
-    if (!a.dW && !a.dB) return;
+    const wg = layerNormLayout(ctx, a.cols);
+    const dw = !!(a.dW || a.dB);
     const blocks = Math.ceil(a.rows / BLOCK);
     const bytes = a.cols * 4;
-    const dW = a.dW ?? ctx.scratch(bytes), dB = a.dB ?? ctx.scratch(bytes);
+    const dW = dw ? a.dW ?? ctx.scratch(bytes) : undefined;
+    const dB = dw ? a.dB ?? ctx.scratch(bytes) : undefined;
     const one = blocks === 1 && !a.accumulate;
-    const pw = one ? dW : ctx.scratch(blocks * bytes), pb = one ? dB : ctx.scratch(blocks * bytes);
-    PARTIAL.run(ctx, {
-      key: { vec },
-      bind: { x, mean, rstd, dOut, pw, pb },
-      floats,
-      reuse,
-      params: { rows: a.rows, cu },
-      count: blocks * cu,
-    });
-    if (one) return;
+    const pw = dw ? (one ? dW : ctx.scratch(blocks * bytes)) : undefined;
+    const pb = dw ? (one ? dB : ctx.scratch(blocks * bytes)) : undefined;
+    if (a.dX && wg === 0) {
+      FUSED.run(ctx, {
+        key: { vec, twice: !!a.dX2, dw },
+        bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2, pw, pb },
+        floats,
+        params: { rows: a.rows, cu, c: a.cols },
+        count: blocks,
+      });
+    } else {
+      let reuse;
+      if (a.dX) {
+        reuse = DX.run(ctx, {
+          key: { vec, twice: !!a.dX2, wg },
+          bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
+          floats,
+          params: { cu, c: a.cols },
+          count: a.rows,
+        });
+      }
+      if (!dw) return;
+      PARTIAL.run(ctx, {
+        key: { vec },
+        bind: { x, mean, rstd, dOut, pw, pb },
+        floats,
+        reuse,
+        params: { rows: a.rows, cu },
+        count: blocks * cu,
+      });
+    }
+    if (!dw || one) return;
     const acc = !!a.accumulate;
-    FINAL.run(ctx, { key: { vec, acc }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
+    FINAL.run(ctx, {
+      key: { vec, acc },
+      bind: { pw: pw!, pb: pb!, dW: dW!, dB: dB! },
+      params: { blocks },
+      count: cu,
+    });
   },
   cpu(a) {
     const c = a.cols;
