@@ -256,21 +256,21 @@ const DX = program({
   }`,
 });
 
-/** `dw`: also write the block's partial weight and bias gradients. */
-type FusedKey = Vec & { twice: boolean; dw: boolean };
-
-/** Column words each invocation of `FUSED`'s second phase takes per row. */
-const WORDS = 4;
+/**
+ * `dw`: also write the block's partial weight and bias gradients; `words`: column words each
+ * invocation of the second phase takes per row (4 on CPU adapters, 1 on GPUs).
+ */
+type FusedKey = Vec & { twice: boolean; dw: boolean; words: number };
 
 // dX and the partial dW, dB of one block of BLOCK rows per workgroup (the one invocation per row
 // layout). Phase 1: invocation `lid` reduces row r0 + lid to (mean_j g, mean_j g xh) in
-// workgroup memory. Phase 2: the first P = 8 ceil(CU / 32) invocations (at most BLOCK) take
-// WORDS column words each, u + t P (t < WORDS) for u = lid, lid + WORDS P, ..., and walk the
-// block's rows in order: each row's statistics are read once for WORDS words, dX is written and
+// workgroup memory. Phase 2: the first P = 8 ceil(CU / (8 W)) invocations (at most BLOCK) take
+// W = `words` column words each, u + t P (t < W) for u = lid, lid + W P, ..., and walk the
+// block's rows in order: each row's statistics are read once for W words, dX is written and
 // dy xh and dy summed: the same sums in the same order as `PARTIAL`, with dy and x loaded once for
 // both. Neighbouring invocations take neighbouring words (contiguous loads and stores; GPUs
-// coalesce them). On llvmpipe the statistics load from workgroup memory costs about what a
-// word's other work does, hence WORDS words per load.
+// coalesce them). On llvmpipe a workgroup-memory load costs about what a word's other work does,
+// hence 4 words per load there (and 8 active lanes, one SIMD batch, for C = 128).
 const FUSED = program({
   label: "layernorm_backward",
   inputs: { x: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
@@ -287,7 +287,7 @@ const FUSED = program({
 
 function fusedBody(k: FusedKey): string {
   const each = (f: (t: number) => string): string =>
-    Array.from({ length: WORDS }, (_, t) => f(t)).join("\n    ");
+    Array.from({ length: k.words }, (_, t) => f(t)).join("\n    ");
   // Word t of the invocation's group, when inside the row (word 0 always is).
   const guard = (t: number, s: string): string => t ? `if (u${t} < CU) { ${s} }` : `{ ${s} }`;
   const word = (t: number): string =>
@@ -321,9 +321,9 @@ function fusedBody(k: FusedKey): string {
     st[lid] = vec4f(m, rs, a0 / p.c, q0 / p.c);
   }
   workgroupBarrier();
-  let P = min(${BLOCK}u, (CU + 31u) / 32u * 8u);
+  let P = min(${BLOCK}u, (CU + ${8 * k.words - 1}u) / ${8 * k.words}u * 8u);
   if (lid >= P) { return; }
-  for (var u0 = lid; u0 < CU; u0 += ${WORDS}u * P) {
+  for (var u0 = lid; u0 < CU; u0 += ${k.words}u * P) {
     ${each((t) => `let u${t} = u0 + ${t}u * P;`)}
     ${each((t) => `var w${t} = V(0.0);`)}
     ${each((t) => guard(t, `w${t} = load_w(u${t});`))}
@@ -450,7 +450,7 @@ export const layerNormBackwardKernel: Kernel<
     const pb = dw ? (one ? dB : ctx.scratch(blocks * bytes)) : undefined;
     if (a.dX && wg === 0) {
       FUSED.run(ctx, {
-        key: { vec, twice: !!a.dX2, dw },
+        key: { vec, twice: !!a.dX2, dw, words: ctx.isCpuAdapter ? 4 : 1 },
         bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2, pw, pb },
         floats,
         params: { rows: a.rows, cu, c: a.cols },

@@ -2,6 +2,7 @@ import { deepStrictEqual, throws } from "node:assert/strict";
 import { layerNormBackwardKernel, layerNormKernel } from "../../kernels/layernorm.ts";
 import {
   assertClose,
+  gpuStyleContext,
   gpuTest,
   inputPaths,
   maybeDevice,
@@ -186,10 +187,12 @@ async function backwardCases(
   shapes: [number, number][],
   layout = "auto",
 ): Promise<void> {
+  // With the adapter's own layout, also as a GPU would run it (one word per invocation).
+  const paths = layout === "auto"
+    ? [...inputPaths(dev), ["gpu-style", gpuStyleContext(dev)] as const]
+    : inputPaths(dev);
   for (
-    const [[rows, cols], [path, ctx]] of shapes.flatMap((s) =>
-      inputPaths(dev).map((p) => [s, p] as const)
-    )
+    const [[rows, cols], [path, ctx]] of shapes.flatMap((s) => paths.map((p) => [s, p] as const))
   ) {
     const { x, w, b } = inputs(rows, cols, rows * 3 + cols);
     const dy = randArray(rows * cols, rows + cols);
