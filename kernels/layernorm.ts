@@ -32,7 +32,7 @@ fn hsum(v: V) -> f32 { return ${vec ? "dot(v, vec4f(1.0))" : "v"}; }`;
 const lnWords = (cols: number): number => cols % 4 === 0 ? cols / 4 : cols;
 
 /** `wg`: invocations per row (a workgroup per row, GPUs); 0: one invocation per row. */
-type FwdKey = { vec: boolean; residual: boolean; saveSum: boolean; stats: boolean; wg: number };
+type FwdKey = { vec: boolean; residual: boolean; stats: boolean; wg: number };
 
 /**
  * How `layerNormKernel` maps rows: 0 for one invocation per row (CPU adapters, and rows shorter
@@ -76,17 +76,15 @@ function workgroupSum(v: string, into: string, n: number): string {
 const FORWARD = program({
   label: (k: FwdKey) => k.residual ? "add_layernorm" : "layernorm",
   inputs: { x: "V", res: "V", w: "V", b: "V" },
-  outputs: { out: "V", sum: "V", mean: "f32", rstd: "f32" },
+  outputs: { out: "V", mean: "f32", rstd: "f32" },
   uniforms: { eps: "f32", cu: "u32", c: "f32" },
   workgroup: (k) => k.wg || LN_WG,
   per: (k) => k.wg ? "workgroup" : "invocation",
   index: "row",
   flat: (k) => k.vec ? (k.residual ? ["x", "res", "w", "b"] : ["x", "w", "b"]) : [],
-  // With textures, reading the inputs again is cheaper than reading back the saved sum.
   head: (k) =>
     `${lnPrelude(k.vec)}
 fn first(k: u32) -> V { return load_x(k)${k.residual ? " + load_res(k)" : ""}; }
-fn again(k: u32) -> V { ${k.saveSum ? "if (!FLAT_TEX) { return sum[k]; }" : ""} return first(k); }
 ${k.wg ? `var<workgroup> sh: array<f32, ${k.wg}>;` : ""}`,
   body: forwardBody,
 });
@@ -102,14 +100,12 @@ function forwardBody(k: FwdKey): string {
   let base = row * CU;
   var s = 0.0;
   ${loop} {
-    let v = first(base + i);
-    ${k.saveSum ? "sum[base + i] = v;" : ""}
-    s += hsum(v);
+    s += hsum(first(base + i));
   }
   ${k.wg ? `${workgroupSum("s", "total", k.wg)}\n  let m = total / p.c;` : "let m = s / p.c;"}
   var q = 0.0;
   ${loop} {
-    let d = again(base + i) - m;
+    let d = first(base + i) - m;
     q += hsum(d * d);
   }
   ${
@@ -118,7 +114,7 @@ function forwardBody(k: FwdKey): string {
       : "let rs = inverseSqrt(q / p.c + p.eps);"
   }
   ${loop} {
-    out[base + i] = (again(base + i) - m) * rs * load_w(i) + load_b(i);
+    out[base + i] = (first(base + i) - m) * rs * load_w(i) + load_b(i);
   }
   ${k.stats ? stats : ""}`;
 }
@@ -135,8 +131,6 @@ export interface LayerNormArgs<B> {
   b: B;
   /** Output, (R, C). */
   out: B;
-  /** Optional output, (R, C): x + residual, written when given (backward needs it). */
-  sum?: B;
   /** Optional output, (R): each row's mean. */
   mean?: B;
   /** Optional output, (R): each row's 1 / sqrt(var + eps); give both or neither of mean/rstd. */
@@ -151,12 +145,11 @@ export interface LayerNormArgs<B> {
 
 function checkArgs(a: LayerNormArgs<unknown>): void {
   if (!a.mean !== !a.rstd) throw new Error("LayerNorm saves mean and rstd together: give both");
-  if (a.sum && !a.residual) throw new Error("LayerNorm writes `sum` only with a residual");
 }
 
 /**
  * LayerNorm of each row of `x` (or `x + residual`), (rows, cols):
- * `out = (x - mean) / sqrt(var + eps) * w + b`; optionally saves the sum, mean and rstd.
+ * `out = (x - mean) / sqrt(var + eps) * w + b`; optionally saves the mean and rstd.
  *
  * @example
  * ```ts
@@ -174,12 +167,12 @@ export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArra
     checkArgs(a);
     if (a.rows === 0 || a.cols === 0) return;
     const n = a.rows * a.cols;
-    const { residual: res, sum, mean, rstd } = a;
+    const { residual: res, mean, rstd } = a;
     const wg = layerNormLayout(ctx, a.cols);
-    const key = { vec: a.cols % 4 === 0, residual: !!res, saveSum: !!sum, stats: !!mean, wg };
+    const key = { vec: a.cols % 4 === 0, residual: !!res, stats: !!mean, wg };
     FORWARD.run(ctx, {
       key,
-      bind: { x: a.x, res, w: a.w, b: a.b, out: a.out, sum, mean, rstd },
+      bind: { x: a.x, res, w: a.w, b: a.b, out: a.out, mean, rstd },
       floats: { x: n, res: n, w: a.cols, b: a.cols },
       params: { eps: a.eps ?? LN_EPS, cu: lnWords(a.cols), c: a.cols },
       count: a.rows,
@@ -193,7 +186,6 @@ export const layerNormKernel: Kernel<LayerNormArgs<Buf>, LayerNormArgs<FloatArra
       let s = 0;
       for (let j = 0; j < c; j++) {
         v[j] = a.x[r * c + j] + (a.residual ? a.residual[r * c + j] : 0);
-        if (a.sum) a.sum[r * c + j] = v[j];
         s += v[j];
       }
       const m = s / c;
@@ -213,62 +205,152 @@ const WG = 256;
 /** Rows per partial sum of the weight and bias gradients (fixed: it sets the summation order). */
 const BLOCK = 64;
 
-type Vec = { vec: boolean };
+/** `residual`: the normalised input is x + res (the residual form), added again here. */
+type Vec = { vec: boolean; residual: boolean };
 
-/** `wg`: invocations per row (a workgroup per row, `layerNormLayout`); 0: one per row. */
+// `xin(k)`: word k of the normalised input, as the forward computed it (x + res in f32, so the
+// backward sees the same bits without the forward storing the sum).
+function bwdPrelude(k: Vec): string {
+  return `${lnPrelude(k.vec)}
+fn xin(k: u32) -> V { return load_x(k)${k.residual ? " + load_res(k)" : ""}; }`;
+}
+
+/** The `flat` inputs of the backward kernels: `names`, and `res` in the residual form. */
+function bwdFlat<const N extends "x" | "w" | "dOut">(k: Vec, names: N[]): (N | "res")[] {
+  return k.vec ? (k.residual ? [...names, "res"] : names) : [];
+}
+
+/** `wg`: invocations per row (a workgroup per row, `layerNormLayout`, GPUs' long rows). */
 type DxKey = Vec & { twice: boolean; wg: number };
 
+// dX with a workgroup per row: invocation `lid` takes words lid, lid + wg, ... of the row, the
+// two row sums meet in workgroup memory. dW and dB then come from `PARTIAL` and `FINAL`.
 const DX = program({
   label: "layernorm_backward_dx",
-  inputs: { x: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
+  inputs: { x: "V", res: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
   outputs: { dX: "V", dX2: "V" },
   uniforms: { cu: "u32", c: "f32" },
-  workgroup: (k: DxKey) => k.wg || LN_WG,
-  per: (k) => k.wg ? "workgroup" : "invocation",
+  workgroup: (k: DxKey) => k.wg,
+  per: "workgroup",
   index: "row",
-  flat: (k) => k.vec ? ["x", "w", "dOut"] : [],
-  head: (k) => lnPrelude(k.vec) + (k.wg ? `\nvar<workgroup> sh: array<f32, ${k.wg}>;` : ""),
-  // With a workgroup per row, invocation `lid` takes words lid, lid + wg, ... of the row.
-  body: (k) => {
-    const [from, step] = k.wg ? ["lid", `${k.wg}u`] : ["0u", "1u"];
-    const sums = k.wg
-      ? `${workgroupSum("a0", "at", k.wg)}
-  ${workgroupSum("q0", "qt", k.wg)}
-  let a = at / p.c;
-  let q = qt / p.c;`
-      : "let a = a0 / p.c;\n  let q = q0 / p.c;";
-    return `let CU = p.cu;
+  flat: (k) => bwdFlat(k, ["x", "w", "dOut"]),
+  head: (k) => `${bwdPrelude(k)}\nvar<workgroup> sh: array<f32, ${k.wg}>;`,
+  body: (k) =>
+    `let CU = p.cu;
   let base = row * CU;
   let m = mean[row];
   let rs = rstd[row];
   var a0 = 0.0;
   var q0 = 0.0;
-  for (var i = ${from}; i < CU; i += ${step}) {
+  for (var i = lid; i < CU; i += ${k.wg}u) {
     let k = base + i;
     let g = load_dOut(k) * load_w(i);
     a0 += hsum(g);
-    q0 += hsum(g * (load_x(k) - m) * rs);
+    q0 += hsum(g * (xin(k) - m) * rs);
   }
-  ${sums}
-  for (var i = ${from}; i < CU; i += ${step}) {
+  ${workgroupSum("a0", "at", k.wg)}
+  ${workgroupSum("q0", "qt", k.wg)}
+  let a = at / p.c;
+  let q = qt / p.c;
+  for (var i = lid; i < CU; i += ${k.wg}u) {
     let k = base + i;
     let g = load_dOut(k) * load_w(i);
-    let d = rs * (g - a - (load_x(k) - m) * rs * q);
+    let d = rs * (g - a - (xin(k) - m) * rs * q);
     dX[base + i] = d;
     ${k.twice ? "dX2[base + i] = d;" : ""}
-  }`;
-  },
+  }`,
 });
+
+/**
+ * `dw`: also write the block's partial weight and bias gradients; `words`: column words each
+ * invocation of the second phase takes per row (4 on CPU adapters, 1 on GPUs).
+ */
+type FusedKey = Vec & { twice: boolean; dw: boolean; words: number };
+
+// dX and the partial dW, dB of one block of BLOCK rows per workgroup (the one invocation per row
+// layout). Phase 1: invocation `lid` reduces row r0 + lid to (mean_j g, mean_j g xh) in
+// workgroup memory. Phase 2: the first P = 8 ceil(CU / (8 W)) invocations (at most BLOCK) take
+// W = `words` column words each, u + t P (t < W) for u = lid, lid + W P, ..., and walk the
+// block's rows in order: each row's statistics are read once for W words, dX is written and
+// dy xh and dy summed: the same sums in the same order as `PARTIAL`, with dy and x loaded once for
+// both. Neighbouring invocations take neighbouring words (contiguous loads and stores; GPUs
+// coalesce them). On llvmpipe a workgroup-memory load costs about what a word's other work does,
+// hence 4 words per load there (and 8 active lanes, one SIMD batch, for C = 128).
+const FUSED = program({
+  label: "layernorm_backward",
+  inputs: { x: "V", res: "V", w: "V", mean: "f32", rstd: "f32", dOut: "V" },
+  outputs: { dX: "V", dX2: "V", pw: "V", pb: "V" },
+  uniforms: { rows: "u32", cu: "u32", c: "f32" },
+  workgroup: BLOCK,
+  per: "workgroup",
+  index: "blk",
+  flat: (k: FusedKey) => bwdFlat(k, ["x", "w", "dOut"]),
+  // Per row of the block: vec4f(mean, rstd, mean_j g, mean_j g xh).
+  head: (k) => `${bwdPrelude(k)}\nvar<workgroup> st: array<vec4f, ${BLOCK}>;`,
+  body: fusedBody,
+});
+
+function fusedBody(k: FusedKey): string {
+  const each = (f: (t: number) => string): string =>
+    Array.from({ length: k.words }, (_, t) => f(t)).join("\n    ");
+  // Word t of the invocation's group, when inside the row (word 0 always is).
+  const guard = (t: number, s: string): string => t ? `if (u${t} < CU) { ${s} }` : `{ ${s} }`;
+  const word = (t: number): string =>
+    guard(
+      t,
+      `let k = rb + u${t};
+      let dy = load_dOut(k);
+      let xc = xin(k) - s.x;
+      let d = s.y * (dy * w${t} - s.z - xc * s.y * s.w);
+      dX[k] = d;${k.twice ? "\n      dX2[k] = d;" : ""}${
+        k.dw ? `\n      sw${t} += dy * xc * s.y;\n      sb${t} += dy;` : ""
+      }`,
+    );
+  const partial = (t: number): string =>
+    guard(t, `pw[blk * CU + u${t}] = sw${t};\n    pb[blk * CU + u${t}] = sb${t};`);
+  return `let CU = p.cu;
+  let r0 = blk * ${BLOCK}u;
+  let nr = min(${BLOCK}u, p.rows - r0);
+  if (lid < nr) {
+    let base = (r0 + lid) * CU;
+    let m = mean[r0 + lid];
+    let rs = rstd[r0 + lid];
+    var a0 = 0.0;
+    var q0 = 0.0;
+    for (var i = 0u; i < CU; i++) {
+      let k = base + i;
+      let g = load_dOut(k) * load_w(i);
+      a0 += hsum(g);
+      q0 += hsum(g * (xin(k) - m) * rs);
+    }
+    st[lid] = vec4f(m, rs, a0 / p.c, q0 / p.c);
+  }
+  workgroupBarrier();
+  let P = min(${BLOCK}u, (CU + ${8 * k.words - 1}u) / ${8 * k.words}u * 8u);
+  if (lid >= P) { return; }
+  for (var u0 = lid; u0 < CU; u0 += ${k.words}u * P) {
+    ${each((t) => `let u${t} = u0 + ${t}u * P;`)}
+    ${each((t) => `var w${t} = V(0.0);`)}
+    ${each((t) => guard(t, `w${t} = load_w(u${t});`))}
+    ${k.dw ? each((t) => `var sw${t} = V(0.0);\n    var sb${t} = V(0.0);`) : ""}
+    for (var j = 0u; j < nr; j++) {
+      let s = st[j];
+      let rb = (r0 + j) * CU;
+      ${each(word).replaceAll("\n    ", "\n      ")}
+    }
+    ${k.dw ? each(partial) : ""}
+  }`;
+}
 
 // Pass 1: one invocation per (block of rows, column word) sums dy xh and dy over its rows.
 const PARTIAL = program({
   label: "layernorm_backward_dw_partial",
-  inputs: { x: "V", mean: "f32", rstd: "f32", dOut: "V" },
+  inputs: { x: "V", res: "V", mean: "f32", rstd: "f32", dOut: "V" },
   outputs: { pw: "V", pb: "V" },
   uniforms: { rows: "u32", cu: "u32" },
   workgroup: WG,
-  flat: (k: Vec) => k.vec ? ["x", "dOut"] : [],
-  head: (k) => lnPrelude(k.vec),
+  flat: (k: Vec) => bwdFlat(k, ["x", "dOut"]),
+  head: bwdPrelude,
   body: () =>
     `let CU = p.cu;
   let blk = i / CU;
@@ -279,7 +361,7 @@ const PARTIAL = program({
   for (var r = blk * ${BLOCK}u; r < r1; r++) {
     let k = r * CU + u;
     let dy = load_dOut(k);
-    sw += dy * (load_x(k) - mean[r]) * rstd[r];
+    sw += dy * (xin(k) - mean[r]) * rstd[r];
     sb += dy;
   }
   pw[i] = sw;
@@ -294,7 +376,7 @@ const FINAL = program({
   uniforms: { blocks: "u32" },
   workgroup: LN_WG,
   index: "u",
-  head: (k: Vec & { acc: boolean }) => lnPrelude(k.vec),
+  head: (k: { vec: boolean; acc: boolean }) => lnPrelude(k.vec),
   body: (k) =>
     `let CU = p.n;
   var sw = V(0.0);
@@ -308,11 +390,13 @@ const FINAL = program({
 });
 
 /**
- * Arguments of `layerNormBackwardKernel`: `x` (for the residual form, the saved sum
- * x + residual), `w`, the saved `mean` and `rstd`, sizes; each gradient output is optional.
+ * Arguments of `layerNormBackwardKernel`: the forward's `x` and `residual`, `w`, the saved `mean`
+ * and `rstd`, sizes; each gradient output is optional.
  */
 export interface LayerNormBackwardArgs<B>
-  extends Required<Pick<LayerNormArgs<B>, "x" | "w" | "mean" | "rstd" | "rows" | "cols">> {
+  extends
+    Required<Pick<LayerNormArgs<B>, "x" | "w" | "mean" | "rstd" | "rows" | "cols">>,
+    Pick<LayerNormArgs<B>, "residual"> {
   /** Gradient of the output, (R, C). */
   dOut: B;
   /** Gradient of the input, (R, C) (overwritten), when wanted. */
@@ -350,52 +434,75 @@ export const layerNormBackwardKernel: Kernel<
   LayerNormBackwardArgs<Buf>,
   LayerNormBackwardArgs<FloatArray>
 > = {
-  // dX (and its copy dX2): two passes over each row. dW and dB: per block of 64 rows and column a
-  // partial sum, then one invocation per column adds the partials in block order (one pass when
-  // R <= 64); no atomics. Scratch: 8 C ceil(R/64) bytes.
+  // One invocation per row (CPU adapters, GPUs' short rows): `FUSED` writes dX (and its copy
+  // dX2) and the weight and bias gradients' partial sums per block of 64 rows, then `FINAL` adds
+  // the partials in block order (none when R <= 64 and nothing accumulates). A workgroup per row
+  // (GPUs' long rows), or no dX: `DX`, then `PARTIAL` and `FINAL`. No atomics.
+  // Scratch: 8 C ceil(R/64) bytes.
   gpu(ctx, a) {
     if (a.rows === 0 || a.cols === 0) return;
     const cu = lnWords(a.cols);
     const n = a.rows * a.cols;
     const vec = a.cols % 4 === 0;
-    const floats = { x: n, w: a.cols, dOut: n };
-    const { x, mean, rstd, dOut } = a;
-    let reuse;
-    if (a.dX) {
-      reuse = DX.run(ctx, {
-        key: { vec, twice: !!a.dX2, wg: layerNormLayout(ctx, a.cols) },
-        bind: { x, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
-        floats,
-        params: { cu, c: a.cols },
-        count: a.rows,
-      });
-    }
-    if (!a.dW && !a.dB) return;
+    const floats = { x: n, res: n, w: a.cols, dOut: n };
+    const { x, residual: res, mean, rstd, dOut } = a;
+    const residual = !!res;
+    const wg = layerNormLayout(ctx, a.cols);
+    const dw = !!(a.dW || a.dB);
     const blocks = Math.ceil(a.rows / BLOCK);
     const bytes = a.cols * 4;
-    const dW = a.dW ?? ctx.scratch(bytes), dB = a.dB ?? ctx.scratch(bytes);
+    const dW = dw ? a.dW ?? ctx.scratch(bytes) : undefined;
+    const dB = dw ? a.dB ?? ctx.scratch(bytes) : undefined;
     const one = blocks === 1 && !a.accumulate;
-    const pw = one ? dW : ctx.scratch(blocks * bytes), pb = one ? dB : ctx.scratch(blocks * bytes);
-    PARTIAL.run(ctx, {
-      key: { vec },
-      bind: { x, mean, rstd, dOut, pw, pb },
-      floats,
-      reuse,
-      params: { rows: a.rows, cu },
-      count: blocks * cu,
-    });
-    if (one) return;
+    const pw = dw ? (one ? dW : ctx.scratch(blocks * bytes)) : undefined;
+    const pb = dw ? (one ? dB : ctx.scratch(blocks * bytes)) : undefined;
+    if (a.dX && wg === 0) {
+      FUSED.run(ctx, {
+        key: { vec, residual, twice: !!a.dX2, dw, words: ctx.isCpuAdapter ? 4 : 1 },
+        bind: { x, res, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2, pw, pb },
+        floats,
+        params: { rows: a.rows, cu, c: a.cols },
+        count: blocks,
+      });
+    } else {
+      let reuse;
+      if (a.dX) {
+        reuse = DX.run(ctx, {
+          key: { vec, residual, twice: !!a.dX2, wg },
+          bind: { x, res, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
+          floats,
+          params: { cu, c: a.cols },
+          count: a.rows,
+        });
+      }
+      if (!dw) return;
+      PARTIAL.run(ctx, {
+        key: { vec, residual },
+        bind: { x, res, mean, rstd, dOut, pw, pb },
+        floats,
+        reuse,
+        params: { rows: a.rows, cu },
+        count: blocks * cu,
+      });
+    }
+    if (!dw || one) return;
     const acc = !!a.accumulate;
-    FINAL.run(ctx, { key: { vec, acc }, bind: { pw, pb, dW, dB }, params: { blocks }, count: cu });
+    FINAL.run(ctx, {
+      key: { vec, acc },
+      bind: { pw: pw!, pb: pb!, dW: dW!, dB: dB! },
+      params: { blocks },
+      count: cu,
+    });
   },
   cpu(a) {
-    const c = a.cols;
+    const c = a.cols, res = a.residual;
     const dw = new Float64Array(c), db = new Float64Array(c);
+    const x = res ? a.x.map((v, k) => v + res[k]) : a.x;
     for (let r = 0; r < a.rows; r++) {
       const m = a.mean[r], rs = a.rstd[r];
       let sg = 0, sgx = 0;
       for (let j = 0; j < c; j++) {
-        const k = r * c + j, dy = a.dOut[k], xh = (a.x[k] - m) * rs, g = dy * a.w[j];
+        const k = r * c + j, dy = a.dOut[k], xh = (x[k] - m) * rs, g = dy * a.w[j];
         sg += g;
         sgx += g * xh;
         dw[j] += dy * xh;
@@ -403,7 +510,7 @@ export const layerNormBackwardKernel: Kernel<
       }
       if (!a.dX) continue;
       for (let j = 0; j < c; j++) {
-        const k = r * c + j, xh = (a.x[k] - m) * rs;
+        const k = r * c + j, xh = (x[k] - m) * rs;
         a.dX[k] = rs * (a.dOut[k] * a.w[j] - sg / c - (xh * sgx) / c);
         if (a.dX2) a.dX2[k] = a.dX[k];
       }

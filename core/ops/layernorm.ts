@@ -36,12 +36,11 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
   // Saved tensors belong to the gradient node (freed when it is released), not to any scope.
   const mean = grad ? keep(Tensor.empty([rows], "f32", be)) : null;
   const rstd = grad ? keep(Tensor.empty([rows], "f32", be)) : null;
-  // The backward pass reads the normalised input: the sum for the residual form (written by the
-  // forward), else x itself (a view keeps its storage alive even if x is disposed first).
-  const sum = grad && r ? keep(Tensor.empty(x.shape, "f32", be)) : null;
-  const normed = grad ? (sum ?? saveForBackward(x)) : null;
-  runKernel(layerNormKernel, { x, residual: r, w, b, out, sum, mean, rstd, rows, cols, eps });
-  if (!grad || !mean || !rstd || !normed) return out;
+  runKernel(layerNormKernel, { x, residual: r, w, b, out, mean, rstd, rows, cols, eps });
+  if (!grad || !mean || !rstd) return out;
+  // The backward pass reads the normalised input: x, and for the residual form r, added again
+  // (cheaper than the forward writing x + r out; views keep the storage alive).
+  const xSaved = saveForBackward(x), rSaved = r ? saveForBackward(r) : null;
   const wSaved = saveForBackward(w);
   return record(out, inputs, (g, sinks) => {
     const wantX = x.requiresGrad || (r?.requiresGrad ?? false);
@@ -53,11 +52,12 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
     const dW = w.requiresGrad ? (into ? sw : Tensor.empty(w.shape, "f32", be)) : null;
     const dB = b.requiresGrad ? (into ? sb : Tensor.empty(b.shape, "f32", be)) : null;
     const grads = { dOut: g, dX, dX2, dW, dB, accumulate: into };
-    runKernel(layerNormBackwardKernel, { x: normed, w: wSaved, mean, rstd, ...grads, rows, cols });
+    const normed = { x: xSaved, residual: rSaved };
+    runKernel(layerNormBackwardKernel, { ...normed, w: wSaved, mean, rstd, ...grads, rows, cols });
     const [gw, gb] = into ? [null, null] : [dW, dB];
     if (!r) return [dX, gw, gb];
     return [x.requiresGrad ? dX : null, x.requiresGrad ? dX2 : dX, gw, gb];
-  }, [mean, rstd, normed, wSaved]);
+  }, rSaved ? [mean, rstd, xSaved, rSaved, wSaved] : [mean, rstd, xSaved, wSaved]);
 }
 
 /**

@@ -41,7 +41,7 @@ async function run(backend: Backend, residual: boolean) {
 /** The float64 kernel references for the same computation. */
 function reference(residual: boolean) {
   const n = R * C, f = (a: Float32Array) => Float64Array.from(a);
-  const out = new Float64Array(n), sum = new Float64Array(n);
+  const out = new Float64Array(n);
   const mean = new Float64Array(R), rstd = new Float64Array(R);
   layerNormKernel.cpu({
     x: f(X),
@@ -49,7 +49,6 @@ function reference(residual: boolean) {
     w: f(W),
     b: f(B),
     out,
-    sum: residual ? sum : undefined,
     mean,
     rstd,
     rows: R,
@@ -57,9 +56,9 @@ function reference(residual: boolean) {
     eps: 1e-5,
   });
   const dX = new Float64Array(n), dW = new Float64Array(C), dB = new Float64Array(C);
-  const x = residual ? sum : f(X);
   layerNormBackwardKernel.cpu({
-    x,
+    x: f(X),
+    residual: residual ? f(RES) : undefined,
     w: f(W),
     mean,
     rstd,
