@@ -45,7 +45,12 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
   return record(out, inputs, (g, sinks) => {
     const wantX = x.requiresGrad || (r?.requiresGrad ?? false);
     const dX = wantX ? Tensor.empty(x.shape, "f32", be) : null;
-    const dX2 = r && x.requiresGrad && r.requiresGrad ? Tensor.empty(x.shape, "f32", be) : null;
+    // x and r get equal gradients. When neither is a leaf (whose kept gradient may later be
+    // added into in place), r's is a second view of dX's storage: shared storage is never
+    // accumulated into in place (`Tensor.exclusive`), and the kernel writes one copy, not two.
+    const both = !!r && x.requiresGrad && r.requiresGrad;
+    const shared = both && !!x.node && !!r?.node;
+    const dX2 = both && !shared ? Tensor.empty(x.shape, "f32", be) : null;
     // Weight and bias gradients already held (parameters' arena gradients) take theirs in place.
     const [sw, sb] = sinks.slice(-2);
     const into = (!w.requiresGrad || sw !== null) && (!b.requiresGrad || sb !== null);
@@ -56,7 +61,8 @@ function run(op: string, x: Tensor, r: Tensor | null, w: Tensor, b: Tensor, eps:
     runKernel(layerNormBackwardKernel, { ...normed, w: wSaved, mean, rstd, ...grads, rows, cols });
     const [gw, gb] = into ? [null, null] : [dW, dB];
     if (!r) return [dX, gw, gb];
-    return [x.requiresGrad ? dX : null, x.requiresGrad ? dX2 : dX, gw, gb];
+    const dR = shared ? dX!.reshape(x.shape) : dX2;
+    return [x.requiresGrad ? dX : null, x.requiresGrad ? dR : dX, gw, gb];
   }, rSaved ? [mean, rstd, xSaved, rSaved, wSaved] : [mean, rstd, xSaved, wSaved]);
 }
 
@@ -93,8 +99,9 @@ export function layerNorm(x: Tensor, w: Tensor, b: Tensor, eps: number = LN_EPS)
 /**
  * Fused residual LayerNorm: LN(x + r), one kernel for the add and the norm (post-norm blocks).
  *
- * Gradients flow to x, r, w and b; x and r get equal (separately stored) gradients. The sum
- * x + r is kept internally for the backward pass only when a gradient is needed.
+ * Gradients flow to x, r, w and b; x and r get equal gradients (one storage shared by two
+ * tensors when both come from other ops, else separately stored). The backward pass adds x and r
+ * again rather than the forward storing x + r.
  *
  * @example
  * ```ts

@@ -6,6 +6,9 @@ import { type Backend, CPU } from "../../core/backend.ts";
 import { scope, Tensor } from "../../core/tensor.ts";
 import { layerNormBackwardKernel, layerNormKernel } from "../../kernels/layernorm.ts";
 import { assertClose, gpuTest, maybeDevice, randArray } from "../kernels/_harness.ts";
+import { add, mul } from "../../core/ops/elementwise.ts";
+import { linear } from "../../core/ops/matmul.ts";
+import { assertFiniteDiff, assertSameRuns, type Leaf, runGraph } from "./_grad_both.ts";
 
 const R = 13, C = 12; // (R, C) rows; shaped (1, R, C) to check leading axes
 const X = randArray(R * C, 1, -2, 2), RES = randArray(R * C, 2), W = randArray(C, 3, 0.5, 1.5);
@@ -149,4 +152,39 @@ Deno.test("layerNorm() rejects mismatched weights and residuals with clear error
   );
   const r = Tensor.fromArray(X, [C, R], { backend: CPU });
   throws(() => addLayerNorm(x, r, b, b), /Cannot addLayerNorm shapes \[13, 12\] and \[12, 13\]/);
+});
+
+Deno.test({
+  name: "addLayerNorm() gives x and r one shared gradient when both come from ops, correctly",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    const rows = 5, cols = 8;
+    const leaves: Leaf[] = [
+      { data: randArray(rows * cols, 11, -1, 1), shape: [rows, cols] },
+      { data: randArray(rows * cols, 12, -1, 1), shape: [rows, cols] },
+      { data: randArray(cols, 13, 0.5, 1.5), shape: [cols] },
+      { data: randArray(cols, 14), shape: [cols] },
+      { data: randArray(cols * cols, 15, -0.5, 0.5), shape: [cols, cols] },
+    ];
+    // r computed from x by a linear layer (a post-norm block: the linear's input gradient would
+    // be added in place into x's if that storage were not shared), and x and r used again after
+    // the norm: their gradients get contributions before and after the shared one.
+    const graphs: [string, (t: Tensor[]) => Tensor][] = [
+      ["block", ([a, c, w, b, m]) => {
+        const x = add(a, c);
+        return addLayerNorm(x, linear(x, m), w, b);
+      }],
+      ["reused", ([a, c, w, b]) => {
+        const x = add(a, c), r = mul(a, c);
+        return add(addLayerNorm(x, r, w, b), mul(x, r));
+      }],
+    ];
+    for (const [what, build] of graphs) {
+      await assertFiniteDiff(leaves, build, what);
+      const live = dev.pool.live;
+      assertSameRuns(await runGraph(dev, leaves, build), await runGraph(CPU, leaves, build), what);
+      deepStrictEqual(dev.pool.live, live);
+    }
+  },
 });
