@@ -325,7 +325,9 @@ export class Device implements KernelContext {
 
   /** Copies `data` (at most 256 bytes) into a fresh uniform slice of the current submission. */
   #uniformSlice(data: ArrayBufferView): GPUBufferBinding {
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const bytes = data instanceof Uint8Array
+      ? data
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let arena = this.#uniforms[this.#uniforms.length - 1];
     if (!arena || arena.used + this.#uniformAlign > UNIFORM_BYTES) {
       arena = this.#freeUniforms.pop() ?? {
