@@ -717,7 +717,11 @@ const FORM_RATE = { FF: 32, TF: 31, FT: 24, TT: 24 };
 const WIDE_ROWS = 2048;
 
 /** Whether an operand's texture in a layout is within the 2D size limit `max`. */
-function layoutFits(o: { rows: number; k: number; tile: number }, alongK: boolean, max: number) {
+function layoutFits(
+  o: { rows: number; k: number; tile: number },
+  alongK: boolean,
+  max: number,
+): boolean {
   const [w, h] = extents(o, alongK);
   return w <= max && h <= max;
 }
@@ -791,7 +795,7 @@ const isBuffer = (v: MatmulVariant): v is BufferVariant => !v.startsWith("textur
 const TILES = new Map<MatmulVariant, TextureTile>(
   MATMUL_VARIANTS.filter((v) => !isBuffer(v)).map((v) => {
     const [tm, tn] = v.slice("texture".length).split("x").map(Number);
-    return [v, { tm, tn }];
+    return [v, Object.freeze({ tm, tn })]; // shared by every launch: never modified
   }),
 );
 const tileOf = (v: MatmulVariant): TextureTile => TILES.get(v)!;
