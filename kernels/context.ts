@@ -268,6 +268,7 @@ export function subgroupsWanted(
   },
 ): boolean {
   const set = ctx.tuning?.get("subgroups");
-  if (set === "0" || !ctx.device?.features.has("subgroups")) return false;
-  return !ctx.isCpuAdapter || set === "1";
+  // The adapter kind first: `device.features` is a native getter, and row launchers ask per launch.
+  if (set === "0" || (ctx.isCpuAdapter && set !== "1")) return false;
+  return ctx.device?.features.has("subgroups") ?? false;
 }

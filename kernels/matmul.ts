@@ -716,13 +716,14 @@ ${store.join("\n")}`;
 const FORM_RATE = { FF: 32, TF: 31, FT: 24, TT: 24 };
 const WIDE_ROWS = 2048;
 
-/** Whether an operand's texture in a layout is within the 2D size limit. */
+/** Whether an operand's texture in a layout is within the 2D size limit `max`. */
 function layoutFits(
-  ctx: KernelContext,
   o: { rows: number; k: number; tile: number },
   alongK: boolean,
+  max: number,
 ): boolean {
-  return extents(o, alongK).every((d) => d <= ctx.device.limits.maxTextureDimension2D);
+  const [w, h] = extents(o, alongK);
+  return w <= max && h <= max;
 }
 
 /**
@@ -741,11 +742,11 @@ export function textureForm(
   tile: TextureTile,
 ): TextureForm {
   const [a, b] = operands(p as MatmulPlan<Buf>, tile), canCopy = !!ctx.copyBufferToTexture;
-  const flops = 2 * p.batch * p.m * p.n * p.k;
+  const flops = 2 * p.batch * p.m * p.n * p.k, max = ctx.device.limits.maxTextureDimension2D;
   let best: TextureForm = { aK: false, bK: false }, bestCost = Infinity;
   for (const aK of [false, true]) {
     for (const bK of [false, true]) {
-      if (!layoutFits(ctx, a, aK) || !layoutFits(ctx, b, bK)) continue;
+      if (!layoutFits(a, aK, max) || !layoutFits(b, bK, max)) continue;
       let rate = FORM_RATE[`${aK ? "T" : "F"}${bK ? "T" : "F"}`];
       if (!aK && p.m >= WIDE_ROWS) rate *= 0.75;
       if (!bK && p.n >= WIDE_ROWS) rate *= 0.75;
@@ -791,10 +792,15 @@ export function matmulTexture(
 
 // The storage-buffer variants, and the register tile of a `texture<tm>x<tn>` variant.
 const isBuffer = (v: MatmulVariant): v is BufferVariant => !v.startsWith("texture");
-const tileOf = (v: MatmulVariant): TextureTile => {
-  const [tm, tn] = v.slice("texture".length).split("x").map(Number);
-  return { tm, tn };
-};
+const TILES = new Map<MatmulVariant, TextureTile>(
+  MATMUL_VARIANTS.filter((v) => !isBuffer(v)).map((v) => {
+    const [tm, tn] = v.slice("texture".length).split("x").map(Number);
+    return [v, Object.freeze({ tm, tn })]; // shared by every launch: never modified
+  }),
+);
+const tileOf = (v: MatmulVariant): TextureTile => TILES.get(v)!;
+// The texture variants, largest tile first (`matmulHeuristic` keeps the first of equal costs).
+const TEXTURE_VARIANTS = [...TILES.keys()].reverse();
 
 /**
  * Whether a variant can run a plan on this device.
@@ -812,10 +818,10 @@ export function matmulVariantFits(
 ): boolean {
   // Storage-buffer variants: the workgroup-count limit; texture variants: the texture size limits.
   if (isBuffer(v)) return workgroups(p, v).every((d) => d <= ctx.maxWorkgroups);
-  const { tm, tn } = tileOf(v);
+  const { tm, tn } = tileOf(v), limits = ctx.device.limits, max = limits.maxTextureDimension2D;
   const sizes = [{ rows: p.m, k: p.k, tile: tm }, { rows: p.n, k: p.k, tile: tn }];
-  const ok = sizes.every((o) => layoutFits(ctx, o, true) || layoutFits(ctx, o, false));
-  const layers = ctx.device.limits.maxTextureArrayLayers;
+  const ok = sizes.every((o) => layoutFits(o, true, max) || layoutFits(o, false, max));
+  const layers = limits.maxTextureArrayLayers;
   return p.k > 0 && ok && p.batch <= layers && p.batch <= ctx.maxWorkgroups;
 }
 
@@ -854,7 +860,7 @@ export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): Mat
       let best: MatmulVariant | null = null, bestCost = Infinity;
       // The CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores).
       const threads = navigator.hardwareConcurrency || 4;
-      for (const v of MATMUL_VARIANTS.filter((v) => !isBuffer(v)).reverse()) {
+      for (const v of TEXTURE_VARIANTS) {
         const { tm, tn } = tileOf(v), wide = WGX * tn;
         const groups = Math.ceil(p.m / tm) * Math.ceil(p.n / wide) * p.batch;
         const cost = groups * tm * wide / tileRate(v, p.k);

@@ -389,11 +389,12 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
       );
       if (viewsOf.every((v) => v !== null)) {
         tex = {};
-        flat.forEach((n, j) => {
+        for (let j = 0; j < flat.length; j++) {
+          // The input's place among the bound (not absent) bindings.
           let at = 0;
-          for (const m of names.slice(0, names.indexOf(n))) if (l.bind[m] !== undefined) at++;
-          bind[at] = tex![n] = viewsOf[j]!;
-        });
+          for (let i = 0; names[i] !== flat[j]; i++) if (l.bind[names[i]] !== undefined) at++;
+          bind[at] = tex[flat[j]] = viewsOf[j]!;
+        }
       }
     }
     let w = 0;

@@ -37,16 +37,19 @@ export type OnTensors<G> = {
  * @throws Error when no argument is a tensor
  */
 export function run<G, C>(k: Kernel<G, C>, args: OnTensors<G>): void {
-  const out: Record<string, unknown> = {};
   let be: Tensor["backend"] | null = null;
   for (const key in args) {
     const v: unknown = args[key];
-    if (v instanceof Tensor) be ??= v.backend;
-    else if (Array.isArray(v) && v[0] instanceof Tensor) be ??= v[0].backend;
+    const t = Array.isArray(v) ? v[0] : v;
+    if (t instanceof Tensor) {
+      be = t.backend;
+      break;
+    }
   }
   if (!be) throw new Error("Cannot run a kernel without a tensor argument");
   const cpu = be.kind === "cpu";
   const side = (v: unknown) => v instanceof Tensor ? (cpu ? v.data : v.buffer) : v ?? undefined;
+  const out: Record<string, unknown> = {};
   for (const key in args) {
     const v: unknown = args[key];
     out[key] = Array.isArray(v) && v[0] instanceof Tensor ? v.map(side) : side(v);

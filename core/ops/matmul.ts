@@ -58,19 +58,20 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   checkTensors("matmul", [a, b]);
   const transA = options.transA ?? false, transB = options.transB ?? false;
   const as = a.shape, bs = b.shape;
-  const where = `Cannot matmul shapes ${shapeStr(as)} and ${shapeStr(bs)}`;
+  // Built only for an error (ops run every step).
+  const where = () => `Cannot matmul shapes ${shapeStr(as)} and ${shapeStr(bs)}`;
   if (as.length < 2 || bs.length < 2) {
-    throw new Error(`${where}: both operands need at least 2 dimensions`);
+    throw new Error(`${where()}: both operands need at least 2 dimensions`);
   }
   const lead = as.slice(0, -2);
   const shared = bs.length === 2;
   if (!shared && (bs.length !== as.length || bs.slice(0, -2).some((d, i) => d !== lead[i]))) {
-    throw new Error(`${where}: batch dimensions differ`);
+    throw new Error(`${where()}: batch dimensions differ`);
   }
   const [a0, a1] = as.slice(-2), [b0, b1] = bs.slice(-2);
   const [m, k] = transA ? [a1, a0] : [a0, a1];
   const [kb, n] = transB ? [b1, b0] : [b0, b1];
-  if (k !== kb) throw new Error(`${where}: inner dimensions differ (${k} vs ${kb})`);
+  if (k !== kb) throw new Error(`${where()}: inner dimensions differ (${k} vs ${kb})`);
   const dims = { transA, transB, count: numel(lead), m, k, n, shared };
   return core(a, b, dims, [...lead, m, n]);
 }
@@ -163,12 +164,13 @@ function sumBatch(x: Tensor, batch: number, shape: readonly number[]): Tensor {
  */
 export function linear(x: Tensor, w: Tensor): Tensor {
   checkTensors("apply linear to", [x, w]);
-  const where = `Cannot apply linear to shapes ${shapeStr(x.shape)} and ${shapeStr(w.shape)}`;
-  if (w.shape.length !== 2) throw new Error(`${where}: the weight must be 2D [out, in]`);
-  if (x.shape.length < 1) throw new Error(`${where}: the input needs at least 1 dimension`);
+  // Built only for an error (ops run every step).
+  const where = () => `Cannot apply linear to shapes ${shapeStr(x.shape)} and ${shapeStr(w.shape)}`;
+  if (w.shape.length !== 2) throw new Error(`${where()}: the weight must be 2D [out, in]`);
+  if (x.shape.length < 1) throw new Error(`${where()}: the input needs at least 1 dimension`);
   const inF = x.shape[x.shape.length - 1];
   if (inF !== w.shape[1]) {
-    throw new Error(`${where}: input features differ (${inF} vs ${w.shape[1]})`);
+    throw new Error(`${where()}: input features differ (${inF} vs ${w.shape[1]})`);
   }
   const [n] = w.shape, lead = x.shape.slice(0, -1), count = numel(lead);
   const dims = { transA: false, transB: true, count, m: 1, k: inF, n, shared: true };
