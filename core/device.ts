@@ -217,6 +217,8 @@ export class Device implements KernelContext {
   // Recycled scratch textures: free ones by size class, and those the recorded submission uses.
   #freeTextures = new Map<string, GPUTexture[]>();
   #texturesInFlight: [string, GPUTexture][] = [];
+  // Textures filled from buffers in this submission, by source buffer, then by `textureFrom` key.
+  #filled = new Map<GPUBuffer, Map<string, GPUTexture>>();
   #staging: GPUBuffer[] = [];
   #readPool: BufferPool;
   #errors: string[] = [];
@@ -355,6 +357,7 @@ export class Device implements KernelContext {
 
   /** Records one dispatch into the current submission. */
   dispatch(spec: DispatchSpec): void {
+    if (this.#filled.size) { for (const b of spec.writes ?? spec.bindings) this.#wrote(b); }
     const pipeline = this.pipeline(spec.code);
     const all: Binding[] = spec.params
       ? [...spec.bindings, this.#uniformSlice(spec.params)]
@@ -404,6 +407,7 @@ export class Device implements KernelContext {
   upload(dst: Buf, data: ArrayBufferView): void {
     if (data.byteLength === 0) return;
     const [buffer, base] = bufParts(dst);
+    this.#filled.delete(buffer);
     const n = Math.ceil(data.byteLength / 4) * 4;
     const src = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     if (!this.#encoder) {
@@ -453,7 +457,35 @@ export class Device implements KernelContext {
    */
   clearBuffer(dst: Buf, bytes: number): void {
     const [buffer, offset] = bufParts(dst);
+    this.#filled.delete(buffer);
     this.#endPass().clearBuffer(buffer, offset, bytes);
+  }
+
+  /**
+   * Returns the texture `make` fills from `src`, or the one filled from the same buffer with the
+   * same `key` earlier in this submission if nothing has written the buffer since: no dispatch
+   * listing it in `writes` (or binding it at all, without `writes`), no upload, no clear. A CPU
+   * adapter then copies an activation into a texture once, not once per kernel that reads it.
+   *
+   * @param key what else the contents depend on (range, layout)
+   */
+  textureFrom(src: Buf, key: string, make: () => GPUTexture | null): GPUTexture | null {
+    const buffer = bufParts(src)[0];
+    const known = this.#filled.get(buffer)?.get(key);
+    if (known) return known;
+    const tex = make(); // (which may dispatch: look the buffer's entries up again after it)
+    if (tex) {
+      let byKey = this.#filled.get(buffer);
+      if (!byKey) this.#filled.set(buffer, byKey = new Map());
+      byKey.set(key, tex);
+    }
+    return tex;
+  }
+
+  // A dispatch may write `b`: textures filled from its buffer may be stale from now on.
+  #wrote(b: Binding): void {
+    if (b instanceof GPUBuffer) this.#filled.delete(b);
+    else if ("buffer" in b) this.#filled.delete(b.buffer);
   }
 
   /** Submits everything recorded so far as one command buffer. */
@@ -461,6 +493,7 @@ export class Device implements KernelContext {
     if (!this.#encoder) return;
     const encoder = this.#endPass();
     this.#encoder = null;
+    this.#filled.clear(); // the scratch textures go back to their free lists below
     for (const a of this.#uniforms) this.device.queue.writeBuffer(a.gpu, 0, a.cpu, 0, a.used);
     this.#freeUniforms.push(...this.#uniforms);
     this.#uniforms = [];

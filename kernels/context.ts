@@ -42,6 +42,11 @@ export interface DispatchSpec {
   workgroups: [number, number?, number?];
   /** A short label for profiling and error messages. */
   label?: string;
+  /**
+   * The bindings the dispatch may write (default: all): a texture filled from a buffer the
+   * dispatch only reads stays valid (`KernelContext.textureFrom`).
+   */
+  writes?: Binding[];
 }
 
 /**
@@ -89,6 +94,14 @@ export interface KernelContext {
    * submission order (optional: without it, zero fills run the fill kernel).
    */
   clearBuffer?(dst: Buf, bytes: number): void;
+  /**
+   * Returns the texture `make` fills from `src` (a scratch texture and the copies into it), or
+   * the one a call with the same `src` buffer and `key` returned earlier in this submission, when
+   * nothing has written that buffer since (`DispatchSpec.writes`; optional: without it, `make`
+   * runs every time). `key` names everything else the texture's contents depend on (range,
+   * layout).
+   */
+  textureFrom?(src: Buf, key: string, make: () => GPUTexture | null): GPUTexture | null;
   /** Remembers a per-adapter tuning decision (e.g. which matmul variant won). */
   tuning: Map<string, string>;
   /**

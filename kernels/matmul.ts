@@ -525,29 +525,34 @@ function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number {
 // texel layout, else a pack dispatch) and returns its view.
 function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
   const [w, h] = extents(o, alongK);
-  const tex = ctx.scratchTexture(w, h, o.layers);
-  const view = arrayView(tex);
-  const copyTo = (tex.usage & GPUTextureUsage.COPY_DST) !== 0;
-  if (ctx.copyBufferToTexture && copyTo && copyable(o, alongK)) {
-    const [len, count] = alongK ? [o.k, o.rows] : [o.rows, o.k];
-    ctx.copyBufferToTexture(o.src, { bytesPerRow: len * 4, rowsPerImage: count }, tex, [
-      len / 4,
-      count,
-      o.layers,
-    ]);
-    return view;
-  }
-  // E(u, v): along k, u = row r and v = k; along r, u = k and v = r.
-  const [uu, vv, us, vs] = alongK ? [o.rows, o.k, o.rs, o.ks] : [o.k, o.rows, o.ks, o.rs];
-  const vec = vs === 1 && us % 4 === 0 && vv % 4 === 0 &&
-    (o.layers === 1 || o.ls % 4 === 0) && offsetOf(o.src) % 16 === 0;
-  PACK.run(ctx, {
-    key: { vec },
-    bind: { src: o.src, dst: view },
-    params: { uu, vv, us, vs, ls: o.ls, w, h },
-    workgroups: [Math.ceil(w / PACK_WG[0]), Math.ceil(h / PACK_WG[1]), o.layers],
-  });
-  return view;
+  const make = (): GPUTexture => {
+    const tex = ctx.scratchTexture(w, h, o.layers);
+    const copyTo = (tex.usage & GPUTextureUsage.COPY_DST) !== 0;
+    if (ctx.copyBufferToTexture && copyTo && copyable(o, alongK)) {
+      const [len, count] = alongK ? [o.k, o.rows] : [o.rows, o.k];
+      ctx.copyBufferToTexture(o.src, { bytesPerRow: len * 4, rowsPerImage: count }, tex, [
+        len / 4,
+        count,
+        o.layers,
+      ]);
+      return tex;
+    }
+    // E(u, v): along k, u = row r and v = k; along r, u = k and v = r.
+    const [uu, vv, us, vs] = alongK ? [o.rows, o.k, o.rs, o.ks] : [o.k, o.rows, o.ks, o.rs];
+    const vec = vs === 1 && us % 4 === 0 && vv % 4 === 0 &&
+      (o.layers === 1 || o.ls % 4 === 0) && offsetOf(o.src) % 16 === 0;
+    PACK.run(ctx, {
+      key: { vec },
+      bind: { src: o.src, dst: arrayView(tex) },
+      params: { uu, vv, us, vs, ls: o.ls, w, h },
+      workgroups: [Math.ceil(w / PACK_WG[0]), Math.ceil(h / PACK_WG[1]), o.layers],
+    });
+    return tex;
+  };
+  // What the texture holds besides the source buffer's bytes: range, strides, layout, padding.
+  const key = `mm:${alongK}:${offsetOf(o.src)}:${o.rows}:${o.k}:${o.rs}:${o.ks}:${o.ls}:` +
+    `${o.layers}:${o.tile}`;
+  return arrayView(ctx.textureFrom?.(o.src, key, make) ?? make());
 }
 
 // The A (rows m) and B (rows n) operands of a plan, as texture fills see them.

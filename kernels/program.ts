@@ -99,25 +99,29 @@ export function flatTexture(ctx: KernelContext, src: Buf, floats: number): GPUTe
   const texels = Math.ceil(floats / 4);
   if (offset % 16 !== 0 || texels * 16 > avail) return null;
   const [w, h, layers] = flatExtents(texels);
-  const tex = ctx.scratchTexture(w, h, layers);
-  if ((tex.usage & GPUTextureUsage.COPY_DST) === 0) return null;
-  const full = Math.floor(texels / (w * h)), rest = texels - full * w * h;
-  const rows = Math.floor(rest / w), tail = rest - rows * w;
-  // Whole layers, then whole rows of the last layer, then its partial row: [size, origin].
-  const pieces: [number, number, number][][] = [
-    [[w, h, full], [0, 0, 0]],
-    [[w, rows, 1], [0, 0, full]],
-    [[tail, 1, 1], [0, rows, full]],
-  ];
-  let at = offset;
-  for (const [size, origin] of pieces) {
-    const n = size[0] * size[1] * size[2];
-    if (n === 0) continue;
-    const layout = { bytesPerRow: w * 16, rowsPerImage: size[1] };
-    ctx.copyBufferToTexture!({ buffer, offset: at }, layout, tex, size, origin);
-    at += n * 16;
-  }
-  return arrayView(tex);
+  const make = (): GPUTexture | null => {
+    const tex = ctx.scratchTexture(w, h, layers);
+    if ((tex.usage & GPUTextureUsage.COPY_DST) === 0) return null;
+    const full = Math.floor(texels / (w * h)), rest = texels - full * w * h;
+    const rows = Math.floor(rest / w), tail = rest - rows * w;
+    // Whole layers, then whole rows of the last layer, then its partial row: [size, origin].
+    const pieces: [number, number, number][][] = [
+      [[w, h, full], [0, 0, 0]],
+      [[w, rows, 1], [0, 0, full]],
+      [[tail, 1, 1], [0, rows, full]],
+    ];
+    let at = offset;
+    for (const [size, origin] of pieces) {
+      const n = size[0] * size[1] * size[2];
+      if (n === 0) continue;
+      const layout = { bytesPerRow: w * 16, rowsPerImage: size[1] };
+      ctx.copyBufferToTexture!({ buffer, offset: at }, layout, tex, size, origin);
+      at += n * 16;
+    }
+    return tex;
+  };
+  const tex = ctx.textureFrom ? ctx.textureFrom(src, `flat:${offset}:${texels}`, make) : make();
+  return tex && arrayView(tex);
 }
 
 const views = new WeakMap<GPUTexture, GPUTextureView>();
@@ -374,12 +378,15 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
 
   function run(ctx: KernelContext, l: Launch<K, I, O, U>): FlatViews | undefined {
     if (per !== "none" && !l.count) return;
-    const bind: Binding[] = [];
+    const bind: Binding[] = [], writes: Binding[] = [];
     let absent = 0;
     for (let j = 0; j < names.length; j++) {
       const b = l.bind[names[j]];
       if (b === undefined) absent |= 1 << j;
-      else bind.push(b);
+      else {
+        bind.push(b);
+        if (j >= ins.length) writes.push(b);
+      }
     }
     let tex: FlatViews | undefined;
     const flat = spec.flat?.(l.key);
@@ -411,6 +418,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
           ctx.maxWorkgroups,
         ),
       label: typeof spec.label === "string" ? spec.label : spec.label(l.key),
+      writes,
     });
     return tex;
   }

@@ -2,6 +2,7 @@ import { ok as assert, strictEqual } from "node:assert/strict";
 import { grid1d } from "../../kernels/context.ts";
 import { FLAT_TEXTURE_TYPE, flatExtents, flatFetch, flatTexture } from "../../kernels/program.ts";
 import type { Device } from "../../core/device.ts";
+import { fillKernel } from "../../kernels/fill.ts";
 import {
   gpuTest,
   maybeDevice,
@@ -77,4 +78,40 @@ Deno.test("flatExtents() packs texels into 1024-wide rows, power-of-two heights,
   strictEqual(flatExtents(2049 * 1024).join(), "1024,4096,1");
   strictEqual(flatExtents(1024 * 4096).join(), "1024,4096,1");
   strictEqual(flatExtents(1024 * 4096 + 1).join(), "1024,4096,2");
+});
+
+Deno.test({
+  name: "flatTexture() copies a buffer once per submission until a dispatch or upload writes it",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    if (!dev.isCpuAdapter) return; // flat textures are a CPU-adapter path
+    const n = 100, buf = upload(dev, randArray(n, 3)), other = poisoned(dev, n);
+    const v1 = flatTexture(dev, buf, n)!;
+    strictEqual(flatTexture(dev, buf, n), v1); // a second reader: no second copy
+    assert(flatTexture(dev, buf, n - 4) !== v1); // another range is another texture
+    // A dispatch that binds buf but writes only `other` leaves the texture valid.
+    dev.dispatch({
+      code: `@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b: array<f32>;
+@compute @workgroup_size(1) fn main() { b[0] = a[0]; }`,
+      bindings: [buf, other],
+      workgroups: [1],
+      writes: [other],
+    });
+    strictEqual(flatTexture(dev, buf, n), v1);
+    // The fill kernel writes buf: the next reader gets a fresh copy holding the new values.
+    fillKernel.gpu(dev, { out: buf, n, value: 2 });
+    const v2 = flatTexture(dev, buf, n)!;
+    assert(v2 !== v1);
+    const got = await readThrough(dev, v2, n / 4);
+    assert(got.every((x) => x === 2), `stale texture: ${got.slice(0, 4)}`);
+    // So does an upload recorded in the same submission.
+    const v3 = flatTexture(dev, buf, n)!;
+    dev.upload(buf, new Float32Array(n).fill(5));
+    const v4 = flatTexture(dev, buf, n)!;
+    assert(v4 !== v3);
+    assert((await readThrough(dev, v4, n / 4)).every((x) => x === 5));
+    release(dev, buf, other);
+  },
 });
