@@ -1,6 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { copyKernel, fillKernel } from "../../kernels/fill.ts";
-import type { KernelContext } from "../../kernels/context.ts";
 import {
   assertClose,
   gpuTest,
@@ -10,6 +9,7 @@ import {
   readF32,
   readI32,
   release,
+  storageContext,
   upload,
 } from "./_harness.ts";
 
@@ -53,18 +53,9 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    // The device records zero fills as buffer clears; a context without `clearBuffer` dispatches
-    // the fill kernel.
-    const noClear: KernelContext = {
-      device: dev.device,
-      adapterName: dev.adapterName,
-      isCpuAdapter: dev.isCpuAdapter,
-      maxWorkgroups: dev.maxWorkgroups,
-      tuning: dev.tuning,
-      dispatch: (spec) => dev.dispatch(spec),
-      scratch: (bytes) => dev.scratch(bytes),
-      scratchTexture: (w, h, layers) => dev.scratchTexture(w, h, layers),
-    };
+    // The device records zero fills as buffer clears; a context without `clearBuffer` (the
+    // storage-buffer test context) dispatches the fill kernel.
+    const noClear = storageContext(dev);
     for (const ctx of [dev, noClear]) {
       for (const n of [1, 257, 999]) {
         const src = randArray(n + 70, n);
