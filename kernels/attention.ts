@@ -919,13 +919,11 @@ export const attentionBackwardKernel: Kernel<
       ? batch
       : Math.max(1, Math.min(batch, force > 0 ? force : Math.floor(limit / per)));
     const ds = a.dbias ? ctx.scratch(nb * per) : undefined;
-    let reuse;
     for (let b0 = 0; b0 < batch; b0 += nb) {
-      reuse = QUERY.run(ctx, {
+      QUERY.run(ctx, {
         key: { ...shape, bias, ds: !!ds, ...qt, nb },
         bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, ld, ds },
         floats,
-        reuse,
         params: { offset, bBase: b0 },
         count: nb * heads * qblocks,
       });
@@ -942,7 +940,6 @@ export const attentionBackwardKernel: Kernel<
       key: { ...shape, bias, ds: false, ...kt, nb: batch },
       bind: { qkv, qk, dout, ld, bias: a.bias, dqkv },
       floats,
-      reuse,
       params: { offset },
       count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
     });

@@ -465,9 +465,8 @@ export const layerNormBackwardKernel: Kernel<
         count: blocks,
       });
     } else {
-      let reuse;
       if (a.dX) {
-        reuse = DX.run(ctx, {
+        DX.run(ctx, {
           key: { vec, residual, twice: !!a.dX2, wg },
           bind: { x, res, w: a.w, mean, rstd, dOut, dX: a.dX, dX2: a.dX2 },
           floats,
@@ -480,7 +479,6 @@ export const layerNormBackwardKernel: Kernel<
         key: { vec, residual },
         bind: { x, res, mean, rstd, dOut, pw, pb },
         floats,
-        reuse,
         params: { rows: a.rows, cu },
         count: blocks * cu,
       });

@@ -193,9 +193,6 @@ export interface ProgramSpec<K extends Key, I extends string, O extends string, 
   subgroups?: (k: K) => boolean;
 }
 
-/** Flat textures a launch bound, by input name. */
-export type FlatViews = Record<string, GPUTextureView>;
-
 /** One launch of a program. */
 export interface Launch<K extends Key, I extends string, O extends string, U extends string> {
   /** The values the text depends on. */
@@ -211,11 +208,6 @@ export interface Launch<K extends Key, I extends string, O extends string, U ext
   floats?: Partial<Record<I, number>>;
   /** Invocations (or workgroups with `per: "workgroup"`); 0 launches nothing. */
   count?: number;
-  /**
-   * Flat textures an earlier launch of this submission returned, by input name, to bind again
-   * instead of copying (only while nothing has written those inputs since).
-   */
-  reuse?: FlatViews;
   /** Explicit workgroup counts (`per: "none"`). */
   workgroups?: [number, number?, number?];
 }
@@ -234,8 +226,8 @@ export interface Program<K extends Key, I extends string, O extends string, U ex
    * `absent` leaves out binding j (inputs, then outputs).
    */
   code(key: K, tex?: boolean, absent?: number): string;
-  /** Records one dispatch; returns the flat textures it bound, if any (for `Launch.reuse`). */
-  run(ctx: KernelContext, l: Launch<K, I, O, U>): FlatViews | undefined;
+  /** Records one dispatch. */
+  run(ctx: KernelContext, l: Launch<K, I, O, U>): void;
 }
 
 /**
@@ -376,7 +368,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     return text;
   }
 
-  function run(ctx: KernelContext, l: Launch<K, I, O, U>): FlatViews | undefined {
+  function run(ctx: KernelContext, l: Launch<K, I, O, U>): void {
     if (per !== "none" && !l.count) return;
     const bind: Binding[] = [], writes: Binding[] = [];
     let absent = 0;
@@ -388,19 +380,18 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
         if (j >= ins.length) writes.push(b);
       }
     }
-    let tex: FlatViews | undefined;
+    let tex = false;
     const flat = spec.flat?.(l.key);
     if (flat?.length && flatTexturesWanted(ctx)) {
-      const viewsOf = flat.map((n) =>
-        l.reuse?.[n] ?? flatTexture(ctx, l.bind[n] as Buf, l.floats?.[n] ?? 0)
-      );
+      // Copies of inputs nothing has written since an earlier launch are shared (`textureFrom`).
+      const viewsOf = flat.map((n) => flatTexture(ctx, l.bind[n] as Buf, l.floats?.[n] ?? 0));
       if (viewsOf.every((v) => v !== null)) {
-        tex = {};
+        tex = true;
         for (let j = 0; j < flat.length; j++) {
           // The input's place among the bound (not absent) bindings.
           let at = 0;
           for (let i = 0; names[i] !== flat[j]; i++) if (l.bind[names[i]] !== undefined) at++;
-          bind[at] = tex[flat[j]] = viewsOf[j]!;
+          bind[at] = viewsOf[j]!;
         }
       }
     }
@@ -409,7 +400,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
     for (const [n, t] of fields) views[t][w++] = l.params![n];
     const wg = wgOf(l.key);
     ctx.dispatch({
-      code: code(l.key, !!tex, absent),
+      code: code(l.key, tex, absent),
       bindings: bind,
       params: words ? packed : undefined,
       workgroups: l.workgroups ??
@@ -420,7 +411,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
       label: typeof spec.label === "string" ? spec.label : spec.label(l.key),
       writes,
     });
-    return tex;
   }
 
   return { code, run };
