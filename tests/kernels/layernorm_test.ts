@@ -1,5 +1,9 @@
 import { deepStrictEqual, throws } from "node:assert/strict";
-import { layerNormBackwardKernel, layerNormKernel } from "../../kernels/layernorm.ts";
+import {
+  type LayerNormBackwardArgs,
+  layerNormBackwardKernel,
+  layerNormKernel,
+} from "../../kernels/layernorm.ts";
 import {
   assertClose,
   gpuStyleContext,
@@ -204,20 +208,20 @@ async function backwardCases(
     const rb = upload(dev, rstd), dyb = upload(dev, dy);
     const dX = poisoned(dev, n), dW = poisoned(dev, cols), dB = poisoned(dev, cols);
     const dX2 = poisoned(dev, n);
-    layerNormBackwardKernel.gpu(ctx, {
-      x: xb,
-      residual: resb,
-      w: wb,
-      mean: mb,
-      rstd: rb,
-      dOut: dyb,
-      dX,
-      dX2,
-      dW,
-      dB,
-      rows,
-      cols,
-    });
+    // One backward launch on these inputs, writing the outputs given.
+    const launch = (outs: Partial<LayerNormBackwardArgs<GPUBuffer>>) =>
+      layerNormBackwardKernel.gpu(ctx, {
+        x: xb,
+        residual: resb,
+        w: wb,
+        mean: mb,
+        rstd: rb,
+        dOut: dyb,
+        ...outs,
+        rows,
+        cols,
+      });
+    launch({ dX, dX2, dW, dB });
     const want = {
       dX: new Float32Array(n),
       dW: new Float32Array(cols),
@@ -234,50 +238,17 @@ async function backwardCases(
     assertClose(await readF32(dev, dB, cols), want.dB, 1e-4, `${what} dB`, sumFloor);
     // Only the weight gradients, then twice: bit-identical.
     const dW2 = poisoned(dev, cols), dB2 = poisoned(dev, cols);
-    layerNormBackwardKernel.gpu(ctx, {
-      x: xb,
-      residual: resb,
-      w: wb,
-      mean: mb,
-      rstd: rb,
-      dOut: dyb,
-      dW: dW2,
-      dB: dB2,
-      rows,
-      cols,
-    });
+    launch({ dW: dW2, dB: dB2 });
     deepStrictEqual(await readF32(dev, dW2, cols), await readF32(dev, dW, cols));
     deepStrictEqual(await readF32(dev, dB2, cols), await readF32(dev, dB, cols));
     // Only the input gradient: the same values, bit for bit.
     const dX4 = poisoned(dev, n);
-    layerNormBackwardKernel.gpu(ctx, {
-      x: xb,
-      residual: resb,
-      w: wb,
-      mean: mb,
-      rstd: rb,
-      dOut: dyb,
-      dX: dX4,
-      rows,
-      cols,
-    });
+    launch({ dX: dX4 });
     deepStrictEqual(await readF32(dev, dX4, n), await readF32(dev, dX, n));
     // Accumulating into gradients already held (one block of rows or several).
     const w0 = randArray(cols, rows + 7), b0 = randArray(cols, rows + 8);
     const dW3 = upload(dev, w0), dB3 = upload(dev, b0);
-    layerNormBackwardKernel.gpu(ctx, {
-      x: xb,
-      residual: resb,
-      w: wb,
-      mean: mb,
-      rstd: rb,
-      dOut: dyb,
-      dW: dW3,
-      dB: dB3,
-      accumulate: true,
-      rows,
-      cols,
-    });
+    launch({ dW: dW3, dB: dB3, accumulate: true });
     const acc = { dW: w0.slice(), dB: b0.slice() };
     layerNormBackwardKernel.cpu({
       x,
