@@ -525,12 +525,13 @@ function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number {
 // texel layout, else a pack dispatch) and returns its view.
 function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
   const [w, h] = extents(o, alongK);
+  const canCopy = !!ctx.copyBufferToTexture && copyable(o, alongK);
   const make = (): GPUTexture => {
     const tex = ctx.scratchTexture(w, h, o.layers);
     const copyTo = (tex.usage & GPUTextureUsage.COPY_DST) !== 0;
-    if (ctx.copyBufferToTexture && copyTo && copyable(o, alongK)) {
+    if (canCopy && copyTo) {
       const [len, count] = alongK ? [o.k, o.rows] : [o.rows, o.k];
-      ctx.copyBufferToTexture(o.src, { bytesPerRow: len * 4, rowsPerImage: count }, tex, [
+      ctx.copyBufferToTexture!(o.src, { bytesPerRow: len * 4, rowsPerImage: count }, tex, [
         len / 4,
         count,
         o.layers,
@@ -549,9 +550,14 @@ function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
     });
     return tex;
   };
-  // What the texture holds besides the source buffer's bytes: range, strides, layout, padding.
-  const key = `mm:${alongK}:${offsetOf(o.src)}:${o.rows}:${o.k}:${o.rs}:${o.ks}:${o.ls}:` +
-    `${o.layers}:${o.tile}`;
+  // What the texture holds besides the source buffer's bytes. A copy holds rows of the buffer
+  // whatever the operand's role, so the two products of a backward share their dY copy (its
+  // texture may be padded for another tile: rows past M or N are never stored); a pack also
+  // depends on the strides, layout and padding.
+  const key = canCopy
+    ? `mm:copy:${offsetOf(o.src)}:${alongK ? o.k : o.rows}:${alongK ? o.rows : o.k}:${o.layers}`
+    : `mm:${alongK}:${offsetOf(o.src)}:${o.rows}:${o.k}:${o.rs}:${o.ks}:${o.ls}:${o.layers}:` +
+      `${o.tile}`;
   return arrayView(ctx.textureFrom?.(o.src, key, make) ?? make());
 }
 

@@ -272,6 +272,51 @@ Deno.test({
 });
 
 Deno.test({
+  name: "matmulTexture() copies an operand once for both products of a backward (dX and dW)",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    // dY (T, O) row-major: A of dX = dY W (texels along k) and, transposed, A of dW = dY^T X
+    // (texels along m): the same rows of 128 floats, so one copy serves both.
+    const T = 80, O = 128, I = 64;
+    const hy = randArray(T * O, 21), hw = randArray(O * I, 22), hx = randArray(T * I, 23);
+    const dy = ranged(dev, hy, 256), w = ranged(dev, hw, 0), x = ranged(dev, hx, 0);
+    const dx = ranged(dev, null, 0, T * I), dw = ranged(dev, null, 0, O * I);
+    const sx = { m: T, k: O, n: I }, sw = { m: O, k: T, n: I, transA: true };
+    const copied: GPUBuffer[] = [];
+    const copy = dev.copyBufferToTexture;
+    dev.copyBufferToTexture = (src, ...rest) => {
+      copied.push("buffer" in src ? src.buffer : src);
+      copy.call(dev, src, ...rest);
+    };
+    try {
+      const tile = { tm: 16, tn: 16 };
+      matmulTexture(dev, resolveMatmul({ ...sx, a: dy, b: w, out: dx }), tile, {
+        aK: true,
+        bK: false,
+      });
+      matmulTexture(dev, resolveMatmul({ ...sw, a: dy, b: x, out: dw }), tile, {
+        aK: false,
+        bK: false,
+      });
+      const gx = new Float32Array(await dev.read(dx, T * I * 4));
+      const gw = new Float32Array(await dev.read(dw, O * I * 4));
+      const want = (s: MatmulShape, a: Float32Array, b: Float32Array) => {
+        const out = new Float32Array(s.m * s.n);
+        matmulKernel.cpu({ ...s, a, b, out });
+        return out;
+      };
+      assertClose(gx, want(sx, hy, hw), 1e-4, "dX", 1e-2);
+      assertClose(gw, want(sw, hy, hx), 1e-4, "dW", 1e-2);
+      assertEquals(copied.filter((b) => b === dy.buffer).length, 1);
+    } finally {
+      dev.copyBufferToTexture = copy;
+      release(dev, dy.buffer, w.buffer, x.buffer, dx.buffer, dw.buffer);
+    }
+  },
+});
+
+Deno.test({
   name: "textureForm() picks layouts by estimated cost, copying operands when it can",
   ...gpuTest,
   fn: async () => {
