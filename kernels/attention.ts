@@ -260,6 +260,15 @@ export function attentionTiling(
   return { wg, slots: Math.max(1, Math.min(want, Math.ceil(seq / wg))) };
 }
 
+// Across-pairs launch geometry: 8 lanes and `slots` rows per block (the same rows in every lane),
+// 4 unless the per-row state (`weight` vec4 chunks) passes 32 chunks, then fewer; at most the
+// sequence; `force` overrides. On the tiny peer step (hd 32, T 19, llvmpipe) 4 rows beat 2, 3, 5,
+// 6 and 8 in all three kernels (bench/NOTES.md).
+function acrossTiling(seq: number, weight: number, force: number): { wg: number; slots: number } {
+  const want = force > 0 ? force : Math.max(1, Math.min(4, Math.floor(128 / weight)));
+  return { wg: ACROSS_WG, slots: Math.max(1, Math.min(want, seq)) };
+}
+
 /**
  * Key/value rows the attention forward stages in workgroup memory per pass, or 0 to read them
  * from global memory in every lane. GPUs: 32 rows (each loaded by one lane, then read by all
@@ -301,6 +310,57 @@ export function attentionKeyTile(
   if (ctx.isCpuAdapter) return 0;
   for (const t of [32, 16]) if (t <= wg && t * bytesPerRow <= limit) return t;
   return 0;
+}
+
+/**
+ * Whether the CPU-adapter kernels put (batch, head) pairs across the 8 lanes of a workgroup
+ * (each lane one pair, its rows in a loop) instead of rows of one pair. Across pairs, every key
+ * or query row a lane loads is its own (llvmpipe gathers 8 useful rows per load instead of one
+ * row 8 times), and the rows of a block are the same in every lane, so the causal mask skips
+ * whole key rows instead of masking lanes. It needs enough pairs to keep the CPU threads busy:
+ * at least 16 workgroups (128 pairs). `ctx.tuning.get("attention.across")` forces it on ("1")
+ * or off ("0") on any adapter (tests run both).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { attentionAcross } from "./attention.ts";
+ * const ctx = (cpu: boolean, t?: string) => ({
+ *   isCpuAdapter: cpu,
+ *   tuning: new Map(t ? [["attention.across", t]] : []),
+ * });
+ * assert(attentionAcross(ctx(true), 64, 4)); // the tiny config: 256 pairs
+ * assert(!attentionAcross(ctx(true), 1, 4)); // decoding-sized batches keep rows across lanes
+ * assert(!attentionAcross(ctx(false), 64, 4)); // GPUs: one row per lane, 64 lanes
+ * assert(attentionAcross(ctx(false, "1"), 1, 1));
+ * ```
+ * @returns true for pairs across lanes
+ */
+export function attentionAcross(
+  ctx: { isCpuAdapter: boolean; tuning: Map<string, string> },
+  batch: number,
+  heads: number,
+): boolean {
+  const forced = ctx.tuning.get("attention.across");
+  if (forced !== undefined) return forced === "1";
+  return ctx.isCpuAdapter && batch * heads >= 128;
+}
+
+/** Lanes per workgroup of the across-pairs kernels (one llvmpipe SIMD group). */
+const ACROSS_WG = 8;
+
+// WGSL opening of an across-pairs kernel: lane `lane` owns pair bh (clamped for loads, `valid`
+// only for a real pair) of batch row b (from `bBase` with `nb` < batch) and head h; with
+// `offset`, the rotary position offset as OFFSET (backward kernels).
+function acrossStart(a: ShapeKey, nb: number, offset: boolean): string {
+  const pairs = nb * a.heads;
+  return `  let lane = lid;
+  let bh = w * ${ACROSS_WG}u + lane;
+  let bhc = min(bh, ${pairs - 1}u);
+  let h = bhc % ${a.heads}u;
+  let b = bhc / ${a.heads}u${nb < a.batch ? " + p.bBase" : ""};
+  let valid = bh < ${pairs}u && b < ${a.batch}u;
+${a.base && offset ? "  let OFFSET = p.offset;\n" : ""}`;
 }
 
 // The values attention code depends on, flat (a program key): sizes, layout, rotary base.
@@ -481,6 +541,8 @@ type ForwardKey = ShapeKey & {
   lse: boolean;
   wg: number;
   slots: number;
+  /** (batch, head) pairs across the lanes, `slots` rows per block (`attentionAcross`). */
+  across: boolean;
   /** Key/value rows staged in workgroup memory per pass (0: read from global memory). */
   tile: number;
 };
@@ -491,14 +553,15 @@ function forwardBody(k: ForwardKey): string {
   const src = rowSources(k);
   const qb = wg * slots;
   const nqb = Math.ceil(seq / qb);
-  const hasBias = k.bias, hasLse = k.lse;
+  const hasBias = k.bias, hasLse = k.lse, across = k.across;
 
   // Per slot r: query i<r> (clamped to iq<r> for loads), its scaled q row, running max m,
   // normaliser l and accumulator a (scores in log2 units, so exp2 is used throughout).
   let init = "";
   for (let r = 0; r < slots; r++) {
     const [arr, off] = src.q(`iq${r}`);
-    init += `let i${r} = q0 + ${r * wg}u + lane;\nlet iq${r} = min(i${r}, ${seq - 1}u);\n`;
+    const row = across ? `q0 + ${r}u` : `q0 + ${r * wg}u + lane`;
+    init += `let i${r} = ${row};\nlet iq${r} = min(i${r}, ${seq - 1}u);\n`;
     init += g.load(`q${r}`, arr, off, "SCALE");
     init += `var m${r} = ${MASKED};\nvar l${r} = 0.0;\n` + g.zeros(`a${r}`);
     if (hasBias) init += `let br${r} = (h * ${seq}u + iq${r}) * ${seq}u;\n`;
@@ -512,10 +575,10 @@ function forwardBody(k: ForwardKey): string {
   const [ka, ko] = src.k("j"), [va, vo] = src.v("j");
   let body = g.load("k", ka, ko) + g.load("v", va, vo);
   for (let r = 0; r < slots; r++) {
-    body += `if (j < q0 + ${(r + 1) * wg}u) {
-  let s = select(${g.dot(`q${r}`, "k")}${
-      hasBias ? ` + bias[br${r} + j] * LOG2E` : ""
-    }, ${MASKED}, j > i${r});
+    // Across pairs, the rows are the same in every lane: keys past a row are skipped, not masked.
+    const dot = `${g.dot(`q${r}`, "k")}${hasBias ? ` + bias[br${r} + j] * LOG2E` : ""}`;
+    body += `if (${across ? `j <= i${r}` : `j < q0 + ${(r + 1) * wg}u`}) {
+  let s = ${across ? dot : `select(${dot}, ${MASKED}, j > i${r})`};
   let mn = max(m${r}, s);
   let corr = exp2(m${r} - mn);
   let pr = exp2(s - mn);
@@ -523,7 +586,7 @@ function forwardBody(k: ForwardKey): string {
   ${g.axpy(`a${r}`, "corr", "pr", "v")}  m${r} = mn;
 }\n`;
   }
-  const end = `min(q0 + ${slots * wg}u, ${seq}u)`;
+  const end = `min(q0 + ${across ? slots : slots * wg}u, ${seq}u)`;
   let loops = `for (var j = 0u; j < ${end}; j++) {\n${body}}\n`;
   if (k.tile > 0) {
     // GPUs: the key and value rows go through workgroup memory, `tile` rows at a time (loaded
@@ -555,13 +618,19 @@ ${read}${rest}  }
 
   let fin = "";
   for (let r = 0; r < slots; r++) {
-    fin += `if (i${r} < ${seq}u) {
+    fin += `if (${across ? "valid && " : ""}i${r} < ${seq}u) {
   let inv = 1.0 / l${r};
   ${g.store(`a${r}`, "out", `(b * ${seq}u + i${r}) * ${heads * hd}u + h * ${hd}u`, "inv")}${
       hasLse ? `  lse[(b * ${heads}u + h) * ${seq}u + i${r}] = (m${r} + log2(l${r})) * LN2;\n` : ""
     }}\n`;
   }
 
+  if (across) {
+    return `${acrossStart(k, k.batch, false)}for (var q0 = 0u; q0 < ${seq}u; q0 += ${slots}u) {
+${init}
+${loops}
+${fin}}`;
+  }
   return `let lane = lid;
   let bh = w / ${nqb}u;
   let h = bh % ${heads}u;
@@ -618,16 +687,19 @@ export const attentionKernel: Kernel<AttentionArgs<Buf>, AttentionArgs<FloatArra
     checkAttentionSizes(a, a.seq);
     const force = Number(ctx.tuning.get("attention.slots")) || 0;
     const chunks = Math.ceil(a.headDim / 4);
-    const { wg, slots } = attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
-    const tile = attentionKeyTile(ctx, wg, a.headDim);
+    const across = attentionAcross(ctx, a.batch, a.heads);
+    const { wg, slots } = across
+      ? acrossTiling(a.seq, 2 * chunks, force)
+      : attentionTiling(ctx.isCpuAdapter, a.seq, 2 * chunks, 128, force);
+    const tile = across ? 0 : attentionKeyTile(ctx, wg, a.headDim);
     const nqb = Math.ceil(a.seq / (wg * slots));
     const rows = a.batch * a.seq * a.heads * a.headDim;
     const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
     FORWARD.run(ctx, {
-      key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots, tile },
+      key: { ...shapeKey(a), bias: !!a.bias, lse: !!a.lse, wg, slots, tile, across },
       bind: { qkv: a.qkv, qk, bias: a.bias, out: a.out, lse: a.lse },
       floats: { qkv: 3 * rows, qk: 2 * rows },
-      count: a.batch * a.heads * nqb,
+      count: across ? Math.ceil((a.batch * a.heads) / ACROSS_WG) : a.batch * a.heads * nqb,
     });
   },
   cpu(a) {
@@ -702,6 +774,8 @@ type BackwardKey = ShapeKey & {
   slots: number;
   /** Batch rows per dispatch (the query pass with a bias gradient runs in chunks). */
   nb: number;
+  /** (batch, head) pairs across the lanes, `slots` rows per block (`attentionAcross`). */
+  across: boolean;
 };
 
 const HEAD = (k: BackwardKey) =>
@@ -722,12 +796,13 @@ function queryBody(a: BackwardKey): string {
   const g = new AttnCode(hd, "load");
   const src = rowSources(a);
   const qb = wg * slots, nblk = Math.ceil(seq / qb);
-  const hasBias = a.bias, wantDb = a.ds;
+  const hasBias = a.bias, wantDb = a.ds, across = a.across;
 
   let init = "";
   for (let r = 0; r < slots; r++) {
     const [qa, qo] = src.q(`iq${r}`);
-    init += `let i${r} = r0 + ${r * wg}u + lane;\nlet iq${r} = min(i${r}, ${seq - 1}u);\n`;
+    const row = across ? `r0 + ${r}u` : `r0 + ${r * wg}u + lane`;
+    init += `let i${r} = ${row};\nlet iq${r} = min(i${r}, ${seq - 1}u);\n`;
     init += g.load(`q${r}`, qa, qo, "SCALE");
     init += g.load(`g${r}`, "dout", headRow(a, `iq${r}`));
     init += g.load(`o${r}`, "o", headRow(a, `iq${r}`));
@@ -745,21 +820,31 @@ function queryBody(a: BackwardKey): string {
   const [ka, ko] = src.k("j"), [va, vo] = src.v("j");
   let body = g.load("k", ka, ko) + g.load("v", va, vo);
   for (let r = 0; r < slots; r++) {
-    body += `if (j < r0 + ${(r + 1) * wg}u) {
+    // Across pairs, the rows are the same in every lane: keys past a row are skipped, not masked.
+    const e = `exp2(s - ls${r})`;
+    body += `if (${across ? `j <= i${r}` : `j < r0 + ${(r + 1) * wg}u`}) {
   let s = ${g.dot(`q${r}`, "k")}${hasBias ? ` + bias[br${r} + j] * LOG2E` : ""};
-  let pr = select(exp2(s - ls${r}), 0.0, j > i${r});
+  let pr = ${across ? e : `select(${e}, 0.0, j > i${r})`};
   let dsv = pr * (${g.dot(`g${r}`, "v")} - d${r});
   ${g.axpy(`dq${r}`, "", "dsv", "k")}${
-      wantDb ? `  if (i${r} < ${seq}u) { ds[dsr${r} + j] = dsv; }\n` : ""
+      wantDb
+        ? `  if (${across ? "valid && " : ""}i${r} < ${seq}u) { ds[dsr${r} + j] = dsv; }\n`
+        : ""
     }}\n`;
   }
-  const loops = `for (var j = 0u; j < min(r0 + ${qb}u, ${seq}u); j++) {\n${body}}\n`;
+  const loops = `for (var j = 0u; j < min(r0 + ${
+    across ? slots : qb
+  }u, ${seq}u); j++) {\n${body}}\n`;
   let fin = "";
   for (let r = 0; r < slots; r++) {
-    fin += `if (i${r} < ${seq}u) {\n`;
+    fin += `if (${across ? "valid && " : ""}i${r} < ${seq}u) {\n`;
     if (a.base) fin += rotateChunksCode(hd, `dq${r}`, `f32(i${r} + OFFSET)`, a.base, true);
     fin += g.store(`dq${r}`, "dqkv", qkvRow(a, 0, `i${r}`), "INV_SQRT");
     fin += `ld[(b * ${heads}u + h) * ${seq}u + i${r}] = vec4f(ls${r}, d${r}, 0.0, 0.0);\n}\n`;
+  }
+  if (across) {
+    return `${acrossStart(a, nb, true)}for (var r0 = 0u; r0 < ${seq}u; r0 += ${slots}u) {
+${init}${loops}${fin}}`;
   }
   return `${START(a, nblk, qb, nb)}${init}${loops}${fin}`;
 }
@@ -769,12 +854,13 @@ function keyBody(a: BackwardKey): string {
   const g = new AttnCode(hd, "load");
   const src = rowSources(a);
   const kb = wg * slots, nblk = Math.ceil(seq / kb);
-  const hasBias = a.bias;
+  const hasBias = a.bias, across = a.across;
 
   let init = "";
   for (let r = 0; r < slots; r++) {
     const [ka, ko] = src.k(`jq${r}`), [va, vo] = src.v(`jq${r}`);
-    init += `let j${r} = r0 + ${r * wg}u + lane;\nlet jq${r} = min(j${r}, ${seq - 1}u);\n`;
+    const row = across ? `r0 + ${r}u` : `r0 + ${r * wg}u + lane`;
+    init += `let j${r} = ${row};\nlet jq${r} = min(j${r}, ${seq - 1}u);\n`;
     init += g.load(`k${r}`, ka, ko) + g.load(`v${r}`, va, vo);
     init += g.zeros(`dk${r}`) + g.zeros(`dv${r}`);
   }
@@ -785,21 +871,26 @@ function keyBody(a: BackwardKey): string {
   body += `let ld = load_ld((b * ${heads}u + h) * ${seq}u + i);\nlet ls = ld.x;\nlet di = ld.y;\n`;
   if (hasBias) body += `let bi = (h * ${seq}u + i) * ${seq}u;\n`;
   for (let r = 0; r < slots; r++) {
-    body += `if (i >= r0 + ${r * wg}u) {
+    // Across pairs, the rows are the same in every lane: queries before a key are skipped.
+    body += `if (${across ? `i >= j${r}` : `i >= r0 + ${r * wg}u`}) {
   let s = ${g.dot("q", `k${r}`)}${hasBias ? ` + bias[bi + jq${r}] * LOG2E` : ""};
-  let pr = select(exp2(s - ls), 0.0, j${r} > i);
+  let pr = ${across ? "exp2(s - ls)" : `select(exp2(s - ls), 0.0, j${r} > i)`};
   let dsv = pr * (${g.dot("g", `v${r}`)} - di);
   ${g.axpy(`dv${r}`, "", "pr", "g")}${g.axpy(`dk${r}`, "", "dsv", "q")}}\n`;
   }
   const loops = `for (var i = r0; i < ${seq}u; i++) {\n${body}}\n`;
   let fin = "";
   for (let r = 0; r < slots; r++) {
-    fin += `if (j${r} < ${seq}u) {\n`;
+    fin += `if (${across ? "valid && " : ""}j${r} < ${seq}u) {\n`;
     if (a.base) fin += rotateChunksCode(hd, `dk${r}`, `f32(j${r} + OFFSET)`, a.base, true);
     // q rows carried the factor log2(e)/sqrt(hd); dk needs 1/sqrt(hd).
     fin += g.store(`dk${r}`, "dqkv", qkvRow(a, 1, `j${r}`), f32(Math.LN2));
     fin += g.store(`dv${r}`, "dqkv", qkvRow(a, 2, `j${r}`));
     fin += "}\n";
+  }
+  if (across) {
+    return `${acrossStart(a, a.batch, true)}for (var r0 = 0u; r0 < ${seq}u; r0 += ${slots}u) {
+${init}${loops}${fin}}`;
   }
   return `${START(a, nblk, kb, a.batch)}${init}${loops}${fin}`;
 }
@@ -894,8 +985,13 @@ export const attentionBackwardKernel: Kernel<
     const chunks = Math.ceil(a.headDim / 4);
     const qf = Number(ctx.tuning.get("attention.bwdQuerySlots")) || 0;
     const kf = Number(ctx.tuning.get("attention.bwdKeySlots")) || 0;
-    const qt = attentionTiling(cpu, seq, 3 * chunks, 100, qf);
-    const kt = attentionTiling(cpu, seq, 4 * chunks, 128, kf);
+    const across = attentionAcross(ctx, batch, heads);
+    const qt = across
+      ? acrossTiling(seq, 3 * chunks, qf)
+      : attentionTiling(cpu, seq, 3 * chunks, 100, qf);
+    const kt = across
+      ? acrossTiling(seq, 4 * chunks, kf)
+      : attentionTiling(cpu, seq, 4 * chunks, 128, kf);
     const rows = batch * seq * heads * a.headDim;
     const qk = a.rotary ? rotateQk(ctx, a.qkv, a) : undefined;
     const floats = {
@@ -921,11 +1017,11 @@ export const attentionBackwardKernel: Kernel<
     const ds = a.dbias ? ctx.scratch(nb * per) : undefined;
     for (let b0 = 0; b0 < batch; b0 += nb) {
       QUERY.run(ctx, {
-        key: { ...shape, bias, ds: !!ds, ...qt, nb },
+        key: { ...shape, bias, ds: !!ds, ...qt, nb, across },
         bind: { qkv, qk, o: a.out, dout, lse, bias: a.bias, dqkv, ld, ds },
         floats,
         params: { offset, bBase: b0 },
-        count: nb * heads * qblocks,
+        count: across ? Math.ceil((nb * heads) / ACROSS_WG) : nb * heads * qblocks,
       });
       if (ds) {
         BIAS_REDUCE.run(ctx, {
@@ -937,11 +1033,13 @@ export const attentionBackwardKernel: Kernel<
       }
     }
     KEY.run(ctx, {
-      key: { ...shape, bias, ds: false, ...kt, nb: batch },
+      key: { ...shape, bias, ds: false, ...kt, nb: batch, across },
       bind: { qkv, qk, dout, ld, bias: a.bias, dqkv },
       floats,
       params: { offset },
-      count: batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
+      count: across
+        ? Math.ceil((batch * heads) / ACROSS_WG)
+        : batch * heads * Math.ceil(seq / (kt.wg * kt.slots)),
     });
   },
   // From the saved `out` and `lse` exactly as the GPU kernels do: p_ij = exp(s_ij - lse_i).

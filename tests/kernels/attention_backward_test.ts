@@ -121,12 +121,18 @@ Deno.test({
       const x = inputs(c, 10 * k + 5);
       const fwd = cpuForward(c, x);
       const { dqkv, dbias } = cpuBackward(c, x, fwd);
-      for (const [path, ctx] of inputPaths(dev)) {
-        const got = await gpuBackward(c, x, fwd, ctx);
-        assertClose(got.dqkv, dqkv, 1e-4, `dqkv ${label({ ...c, path })}`, 1e-2);
-        if (dbias) assertClose(got.dbias!, dbias, 1e-4, `dbias ${label({ ...c, path })}`, 1e-2);
+      // Rows of one (batch, head) pair across the lanes ("0"), or pairs across them ("1").
+      for (const across of ["0", "1"]) {
+        dev.tuning.set("attention.across", across);
+        for (const [p, ctx] of inputPaths(dev)) {
+          const got = await gpuBackward(c, x, fwd, ctx);
+          const path = `${p}, pairs across lanes ${across}`;
+          assertClose(got.dqkv, dqkv, 1e-4, `dqkv ${label({ ...c, path })}`, 1e-2);
+          if (dbias) assertClose(got.dbias!, dbias, 1e-4, `dbias ${label({ ...c, path })}`, 1e-2);
+        }
       }
     }
+    dev.tuning.delete("attention.across");
   },
 });
 
@@ -163,11 +169,15 @@ Deno.test({
     const { dqkv, dbias } = cpuBackward(c, x, fwd);
     dev.tuning.set("attention.dsBatch", "2"); // chunks of 2 and 1 batch rows
     try {
-      const got = await gpuBackward(c, x, fwd);
-      assertClose(got.dqkv, dqkv, 1e-4, "dqkv", 1e-2);
-      assertClose(got.dbias!, dbias!, 1e-4, "dbias", 1e-2);
+      for (const across of ["0", "1"]) {
+        dev.tuning.set("attention.across", across);
+        const got = await gpuBackward(c, x, fwd);
+        assertClose(got.dqkv, dqkv, 1e-4, `dqkv, pairs across lanes ${across}`, 1e-2);
+        assertClose(got.dbias!, dbias!, 1e-4, `dbias, pairs across lanes ${across}`, 1e-2);
+      }
     } finally {
       dev.tuning.delete("attention.dsBatch");
+      dev.tuning.delete("attention.across");
     }
   },
 });

@@ -22,41 +22,46 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    for (const [k, c0] of cases().entries()) {
-      for (const [path, ctx] of inputPaths(dev)) {
-        const c = { ...c0, path };
-        const x = inputs(c, 10 * k + 1);
-        const want = cpuForward(c, x);
-        const qkv = upload(dev, x.qkv), bias = x.bias ? upload(dev, x.bias) : undefined;
-        const out = poisoned(dev, want.out.length), lse = poisoned(dev, want.lse.length);
-        attentionKernel.gpu(ctx, { ...c, qkv, bias, out, lse });
-        assertClose(
-          await readF32(dev, out, want.out.length),
-          want.out,
-          1e-4,
-          `out ${label(c)}`,
-          1e-2,
-        );
-        assertClose(
-          await readF32(dev, lse, want.lse.length),
-          want.lse,
-          1e-4,
-          `lse ${label(c)}`,
-          1e-2,
-        );
-        // Without lse (inference): same output.
-        const out2 = poisoned(dev, want.out.length);
-        attentionKernel.gpu(ctx, { ...c, qkv, bias, out: out2 });
-        assertClose(
-          await readF32(dev, out2, want.out.length),
-          want.out,
-          1e-4,
-          `out ${label(c)}`,
-          1e-2,
-        );
-        release(dev, qkv, out, lse, out2, ...(bias ? [bias] : []));
+    // Rows of one (batch, head) pair across the lanes ("0"), or pairs across them ("1").
+    for (const across of ["0", "1"]) {
+      dev.tuning.set("attention.across", across);
+      for (const [k, c0] of cases().entries()) {
+        for (const [path, ctx] of inputPaths(dev)) {
+          const c = { ...c0, path: `${path}, pairs across lanes ${across}` };
+          const x = inputs(c, 10 * k + 1);
+          const want = cpuForward(c, x);
+          const qkv = upload(dev, x.qkv), bias = x.bias ? upload(dev, x.bias) : undefined;
+          const out = poisoned(dev, want.out.length), lse = poisoned(dev, want.lse.length);
+          attentionKernel.gpu(ctx, { ...c, qkv, bias, out, lse });
+          assertClose(
+            await readF32(dev, out, want.out.length),
+            want.out,
+            1e-4,
+            `out ${label(c)}`,
+            1e-2,
+          );
+          assertClose(
+            await readF32(dev, lse, want.lse.length),
+            want.lse,
+            1e-4,
+            `lse ${label(c)}`,
+            1e-2,
+          );
+          // Without lse (inference): same output.
+          const out2 = poisoned(dev, want.out.length);
+          attentionKernel.gpu(ctx, { ...c, qkv, bias, out: out2 });
+          assertClose(
+            await readF32(dev, out2, want.out.length),
+            want.out,
+            1e-4,
+            `out ${label(c)}`,
+            1e-2,
+          );
+          release(dev, qkv, out, lse, out2, ...(bias ? [bias] : []));
+        }
       }
     }
+    dev.tuning.delete("attention.across");
   },
 });
 
