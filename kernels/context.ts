@@ -95,6 +95,11 @@ export interface KernelContext {
    */
   clearBuffer?(dst: Buf, bytes: number): void;
   /**
+   * Records writing `data` at the start of a buffer with `COPY_DST` usage in submission order
+   * (optional: without it, small non-zero fills run the fill kernel).
+   */
+  upload?(dst: Buf, data: ArrayBufferView): void;
+  /**
    * Returns the texture `make` fills from `src` (a scratch texture and the copies into it), or
    * the one a call with the same `src` buffer and `key` returned earlier in this submission, when
    * nothing has written that buffer since (`DispatchSpec.writes`; optional: without it, `make`

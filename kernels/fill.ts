@@ -45,9 +45,13 @@ export interface CopyArgs<B> {
   n: number;
 }
 
+/** Most elements a non-zero fill writes by an upload (`KernelContext.upload`) rather than a dispatch. */
+const SMALL_FILL = 64;
+
 /**
  * Sets the first `n` elements of `out` to `value` (bits of an f32, i32 or u32). On the GPU a
- * zero fill is a buffer clear when the context records them (`KernelContext.clearBuffer`).
+ * zero fill is a buffer clear and a fill of up to 64 elements an upload when the context records
+ * them (`KernelContext.clearBuffer`, `KernelContext.upload`).
  *
  * @example
  * ```ts
@@ -63,6 +67,11 @@ export const fillKernel: Kernel<FillArgs<Buf>, FillArgs<Float32Array | Int32Arra
     gpu(ctx, a) {
       const bits = bitsOf(a.value, a.dtype);
       if (bits === 0 && ctx.clearBuffer) return ctx.clearBuffer(a.out, a.n * 4);
+      // A few elements (a loss gradient's seed): a recorded copy, not a dispatch, which on CPU
+      // adapters wakes every worker thread.
+      if (a.n <= SMALL_FILL && ctx.upload) {
+        return ctx.upload(a.out, new Uint32Array(a.n).fill(bits));
+      }
       const chunks = bindingChunks(ctx, a.n);
       for (const [start, count] of chunks) {
         const out = chunks.length > 1 ? subRange(a.out, start, count) : a.out;

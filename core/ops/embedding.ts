@@ -46,9 +46,11 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   run(embeddingKernel, { table, ids, out, n, vocab, dim });
   if (!needsGrad(table)) return out;
   const idsSaved = saveForBackward(ids);
-  return record(out, [table], (g) => {
-    const dTable = Tensor.empty(table.shape, "f32", be);
-    run(embeddingBackwardKernel, { ids: idsSaved, dOut: g, dTable, n, vocab, dim });
-    return [dTable];
+  return record(out, [table], (g, [sink]) => {
+    // A gradient the table already holds (a parameter's arena gradient) takes the rows in place.
+    const dTable = sink ?? Tensor.empty(table.shape, "f32", be);
+    const accumulate = sink !== null;
+    run(embeddingBackwardKernel, { ids: idsSaved, dOut: g, dTable, n, vocab, dim, accumulate });
+    return [sink ? null : dTable];
   }, [idsSaved]);
 }

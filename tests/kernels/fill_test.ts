@@ -18,7 +18,7 @@ Deno.test({
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    for (const n of [1, 255, 257, 1000]) {
+    for (const n of [1, 64, 65, 255, 257, 1000]) { // up to 64: an upload, not a dispatch
       const b = poisoned(dev, n);
       fillKernel.gpu(dev, { out: b, n, value: -1.5 });
       const want = new Float32Array(n);
