@@ -526,6 +526,9 @@ function fillCost(o: Operand, alongK: boolean, canCopy: boolean): number {
 function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
   const [w, h] = extents(o, alongK);
   const canCopy = !!ctx.copyBufferToTexture && copyable(o, alongK);
+  // Packing: E(u, v) = src[z * ls + u * us + v * vs] into texel (x, u, z); along k, u = row r
+  // and v = k; along r, u = k and v = r.
+  const [uu, vv, us, vs] = alongK ? [o.rows, o.k, o.rs, o.ks] : [o.k, o.rows, o.ks, o.rs];
   const make = (): GPUTexture => {
     const tex = ctx.scratchTexture(w, h, o.layers);
     const copyTo = (tex.usage & GPUTextureUsage.COPY_DST) !== 0;
@@ -538,8 +541,6 @@ function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
       ]);
       return tex;
     }
-    // E(u, v): along k, u = row r and v = k; along r, u = k and v = r.
-    const [uu, vv, us, vs] = alongK ? [o.rows, o.k, o.rs, o.ks] : [o.k, o.rows, o.ks, o.rs];
     const vec = vs === 1 && us % 4 === 0 && vv % 4 === 0 &&
       (o.layers === 1 || o.ls % 4 === 0) && offsetOf(o.src) % 16 === 0;
     PACK.run(ctx, {
@@ -550,14 +551,14 @@ function fill(ctx: KernelContext, o: Operand, alongK: boolean): GPUTextureView {
     });
     return tex;
   };
-  // What the texture holds besides the source buffer's bytes. A copy holds rows of the buffer
-  // whatever the operand's role, so the two products of a backward share their dY copy (its
-  // texture may be padded for another tile: rows past M or N are never stored); a pack also
-  // depends on the strides, layout and padding.
+  // What the texture holds besides the source buffer's bytes, whatever the operand's role: a
+  // copy holds rows of the buffer, so the two products of a backward share their dY copy (its
+  // texture may be padded for another tile: rows past M or N are never stored); a pack holds
+  // what its parameters and extents select (the decoder's dX and dW pack dlogits alike).
+  const at = offsetOf(o.src);
   const key = canCopy
-    ? `mm:copy:${offsetOf(o.src)}:${alongK ? o.k : o.rows}:${alongK ? o.rows : o.k}:${o.layers}`
-    : `mm:${alongK}:${offsetOf(o.src)}:${o.rows}:${o.k}:${o.rs}:${o.ks}:${o.ls}:${o.layers}:` +
-      `${o.tile}`;
+    ? `mm:copy:${at}:${alongK ? o.k : o.rows}:${alongK ? o.rows : o.k}:${o.layers}`
+    : `mm:pack:${at}:${uu}:${vv}:${us}:${vs}:${o.ls}:${o.layers}:${w}:${h}`;
   return arrayView(ctx.textureFrom?.(o.src, key, make) ?? make());
 }
 

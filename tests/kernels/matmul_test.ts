@@ -317,6 +317,51 @@ Deno.test({
 });
 
 Deno.test({
+  name: "matmulTexture() packs an operand once for both products of a backward (19 columns)",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    // The decoder's dlogits (T, V = 19): rows too short to copy, so A of dX = dY W (along k) and
+    // A of dW = dY^T X (along m) are packed, with the same parameters: one pack serves both.
+    const T = 80, V = 19, I = 64;
+    const hy = randArray(T * V, 31), hw = randArray(V * I, 32), hx = randArray(T * I, 33);
+    const dy = ranged(dev, hy, 256), w = ranged(dev, hw, 0), x = ranged(dev, hx, 0);
+    const dx = ranged(dev, null, 0, T * I), dw = ranged(dev, null, 0, V * I);
+    const sx = { m: T, k: V, n: I }, sw = { m: V, k: T, n: I, transA: true };
+    const packs: GPUBufferBinding[] = [];
+    const dispatch = dev.dispatch;
+    dev.dispatch = (spec) => {
+      if (spec.label === "matmul.pack") packs.push(spec.bindings[0] as GPUBufferBinding); // src
+      dispatch.call(dev, spec);
+    };
+    try {
+      const tile = { tm: 4, tn: 4 };
+      matmulTexture(dev, resolveMatmul({ ...sx, a: dy, b: w, out: dx }), tile, {
+        aK: true,
+        bK: false,
+      });
+      matmulTexture(dev, resolveMatmul({ ...sw, a: dy, b: x, out: dw }), tile, {
+        aK: false,
+        bK: false,
+      });
+      const gx = new Float32Array(await dev.read(dx, T * I * 4));
+      const gw = new Float32Array(await dev.read(dw, V * I * 4));
+      const want = (s: MatmulShape, a: Float32Array, b: Float32Array) => {
+        const out = new Float32Array(s.m * s.n);
+        matmulKernel.cpu({ ...s, a, b, out });
+        return out;
+      };
+      assertClose(gx, want(sx, hy, hw), 1e-4, "dX", 1e-2);
+      assertClose(gw, want(sw, hy, hx), 1e-4, "dW", 1e-2);
+      assertEquals(packs.filter((b) => b.buffer === dy.buffer).length, 1);
+    } finally {
+      dev.dispatch = dispatch;
+      release(dev, dy.buffer, w.buffer, x.buffer, dx.buffer, dw.buffer);
+    }
+  },
+});
+
+Deno.test({
   name: "textureForm() picks layouts by estimated cost, copying operands when it can",
   ...gpuTest,
   fn: async () => {
