@@ -619,6 +619,8 @@ type MainKey = {
   bK: boolean;
   /** C may be written as vec4 rows (n and the C stride multiples of 4, 16-byte aligned). */
   vec: boolean;
+  /** The product computed is C^T: element (m, n) goes to out[n * M + m] (batch 1). */
+  transC: boolean;
 };
 
 const MAIN = program({
@@ -695,7 +697,8 @@ function mainCode(p: MainKey): string {
         continue;
       }
       for (let e = 0; e < 4; e++) {
-        const j = 4 * q + e, idx = `base + ${i * p.n + j}u`, v = acc(i, j);
+        const j = 4 * q + e, v = acc(i, j);
+        const idx = p.transC ? `tbase + ${j * p.m + i}u` : `base + ${i * p.n + j}u`;
         const st = `c[${idx}] = ${p.accumulate ? `c[${idx}] + ${v}` : v};`;
         store.push(exact ? `  ${st}` : `  if (${row} && n0 + ${j}u < N) { ${st} }`);
       }
@@ -717,6 +720,7 @@ ${fma.join("\n")}
   }
   let base = gid.z * ${p.m * p.n}u + m0 * N + n0;
   let base4 = base / 4u;
+  let tbase = n0 * M + m0;
 ${store.join("\n")}`;
 }
 
@@ -782,19 +786,22 @@ export function textureForm(
  * ```
  * @param ctx kernel context (with `copyBufferToTexture`, operands may be copied)
  * @param form operand layouts (default: `textureForm`'s choice)
+ * @param transC `p` is the transposed product (`transposedPlan`): write its C^T into `p.out`
  */
 export function matmulTexture(
   ctx: KernelContext,
   p: MatmulPlan<Buf>,
   tile: TextureTile,
   form: TextureForm = textureForm(ctx, p, tile),
+  transC = false,
 ): void {
+  if (transC && p.batch !== 1) throw new Error("A transposed matmul output needs batch 1");
   const [a, b] = operands(p, tile);
   const ta = fill(ctx, a, form.aK), tb = fill(ctx, b, form.bK);
   const { m, n, k, batch, strideA, strideB, accumulate } = p;
-  const vec = n % 4 === 0 && offsetOf(p.out) % 16 === 0;
+  const vec = !transC && n % 4 === 0 && offsetOf(p.out) % 16 === 0;
   MAIN.run(ctx, {
-    key: { m, n, k, batch, strideA, strideB, accumulate, ...tile, ...form, vec },
+    key: { m, n, k, batch, strideA, strideB, accumulate, ...tile, ...form, vec, transC },
     bind: { ta, tb, c: p.out },
     workgroups: [Math.ceil(n / tile.tn / WGX), Math.ceil(m / tile.tm), batch],
   });
@@ -861,30 +868,74 @@ function tileRate(v: MatmulVariant, k: number): number {
  */
 export function matmulHeuristic(ctx: KernelContext, p: MatmulPlan<unknown>): MatmulVariant {
   const macs = p.batch * p.m * p.n * p.k;
-  // The family measured on first use (`probeMatmulFamily`), else a guess from the adapter kind.
-  const family = ctx.tuning.get("matmul.family") ?? (ctx.isCpuAdapter ? "texture" : "buffer");
-  if (family === "texture") {
-    if (macs >= 1 << 18) {
-      // The tile with the least estimated time (padded work over the tile's measured rate,
-      // bench/NOTES.md) among those leaving at least 4 workgroups per CPU thread (texture4x4
-      // always qualifies). A workgroup spans WGX tiles along n, and its lanes past N cost like
-      // the others: N = 64 pads to 128 columns with 16x16 tiles but to none with 8x8.
-      let best: MatmulVariant | null = null, bestCost = Infinity;
-      // The CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores).
-      const threads = navigator.hardwareConcurrency || 4;
-      for (const v of TEXTURE_VARIANTS) {
-        const { tm, tn } = tileOf(v), wide = WGX * tn;
-        const groups = Math.ceil(p.m / tm) * Math.ceil(p.n / wide) * p.batch;
-        const cost = groups * tm * wide / tileRate(v, p.k);
-        const busy = groups >= 4 * threads || v === "texture4x4";
-        if (busy && cost < bestCost && matmulVariantFits(ctx, p, v)) [best, bestCost] = [v, cost];
-      }
-      if (best) return best;
-    }
-    return "direct";
-  }
+  if (textureFamily(ctx)) return macs >= 1 << 18 ? textureChoice(ctx, p)?.v ?? "direct" : "direct";
   const cells = p.m * p.n * p.batch;
   return cells >= 128 * 128 * 128 ? "buffer128" : cells >= 64 * 64 * 32 ? "buffer64" : "buffer16";
+}
+
+// Whether the texture variants are the family here: measured on first use
+// (`probeMatmulFamily`), else a guess from the adapter kind.
+function textureFamily(ctx: KernelContext): boolean {
+  return (ctx.tuning.get("matmul.family") ?? (ctx.isCpuAdapter ? "texture" : "buffer")) ===
+    "texture";
+}
+
+// The texture tile with the least estimated time (padded work over the tile's measured rate,
+// bench/NOTES.md) among those leaving at least 4 workgroups per CPU thread (texture4x4 always
+// qualifies), and that time; null when none fits. A workgroup spans WGX tiles along n, and its
+// lanes past N cost like the others: N = 64 pads to 128 columns with 16x16 tiles but to none
+// with 8x8.
+function textureChoice(
+  ctx: KernelContext,
+  p: MatmulPlan<unknown>,
+): { v: MatmulVariant; cost: number } | null {
+  let best: { v: MatmulVariant; cost: number } | null = null;
+  // The CPU threads an adapter such as llvmpipe spreads workgroups over (the machine's cores).
+  const threads = navigator.hardwareConcurrency || 4;
+  for (const v of TEXTURE_VARIANTS) {
+    const { tm, tn } = tileOf(v), wide = WGX * tn;
+    const groups = Math.ceil(p.m / tm) * Math.ceil(p.n / wide) * p.batch;
+    const cost = groups * tm * wide / tileRate(v, p.k);
+    const busy = groups >= 4 * threads || v === "texture4x4";
+    if (busy && cost < (best?.cost ?? Infinity) && matmulVariantFits(ctx, p, v)) best = { v, cost };
+  }
+  return best;
+}
+
+/**
+ * The plan of C^T = op(B)^T op(A)^T (batch 1): M and N, the operands and their transposes
+ * swapped. Texture kernels run it when C has few columns (N = 19: a decoder's logits), which
+ * would idle most of a workgroup's lanes, and write C^T back transposed (`matmulTexture`).
+ *
+ * @example
+ * ```ts
+ * import { ok as assert } from "node:assert/strict";
+ * import { resolveMatmul, transposedPlan } from "./matmul.ts";
+ * const t = transposedPlan(resolveMatmul({ a: 0, b: 1, out: 2, m: 1216, n: 19, k: 128, transB: true }));
+ * assert(t.m === 19 && t.n === 1216 && t.a === 1 && !t.transA && t.transB);
+ * ```
+ */
+export function transposedPlan<B>(p: MatmulPlan<B>): MatmulPlan<B> {
+  if (p.batch !== 1) throw new Error("Only a batch-1 matmul runs transposed");
+  return {
+    ...p,
+    a: p.b,
+    b: p.a,
+    m: p.n,
+    n: p.m,
+    transA: !p.transB,
+    transB: !p.transA,
+    strideA: p.strideB,
+    strideB: p.strideA,
+  };
+}
+
+// Whether the heuristic runs a plan as its transposed product: texture family, batch 1, and at
+// most 2/3 of the estimated time.
+function runsTransposed(ctx: KernelContext, p: MatmulPlan<unknown>): boolean {
+  if (p.batch !== 1 || !textureFamily(ctx) || p.m * p.n * p.k < 1 << 18) return false;
+  const as = textureChoice(ctx, p), t = textureChoice(ctx, transposedPlan(p));
+  return !!as && !!t && t.cost * 1.5 <= as.cost;
 }
 
 /**
@@ -910,6 +961,12 @@ export const matmulKernel: Kernel<MatmulArgs<Buf>, MatmulArgs<FloatArray>, Matmu
     if (!v || !matmulVariantFits(ctx, p, v)) {
       // No family measured yet: ask for the measurement (`core/device.ts`) and guess meanwhile.
       if (!ctx.tuning.has("matmul.family")) ctx.requestTuning?.("matmul.family");
+      if (runsTransposed(ctx, p)) {
+        const t = transposedPlan(p), tv = matmulHeuristic(ctx, t);
+        checkLoopBudget(ctx, Math.ceil(t.k / 4), `A matmul over K = ${t.k} (lower the microbatch)`);
+        matmulTexture(ctx, t, tileOf(tv), undefined, true);
+        return tv;
+      }
       v = matmulHeuristic(ctx, p);
     }
     // Each invocation walks K (by 1 in `direct`, 16 in the tiled buffers, 4 in the textures).

@@ -362,6 +362,47 @@ Deno.test({
 });
 
 Deno.test({
+  name: "matmulKernel.gpu() runs few-column products transposed (C^T written back) like the CPU",
+  ...gpuTest,
+  fn: async () => {
+    const dev = (await maybeDevice())!;
+    // A decoder's logits (N = 19) and an odd accumulating shape: lanes along M instead of N.
+    const shapes: MatmulShape[] = [
+      { m: 1216, n: 19, k: 128, transB: true },
+      { m: 300, n: 7, k: 130, transA: true, accumulate: true },
+    ];
+    const codes: string[] = [];
+    const dispatch = dev.dispatch;
+    dev.dispatch = (spec) => {
+      if (spec.label?.startsWith("matmul.texture")) codes.push(spec.code);
+      dispatch.call(dev, spec);
+    };
+    try {
+      for (const [i, s] of shapes.entries()) {
+        const len = lengths(s);
+        const ha = randArray(len.a, 40 + i), hb = randArray(len.b, 50 + i);
+        const c0 = randArray(len.c, 60 + i), want = c0.slice();
+        matmulKernel.cpu({ ...s, a: ha, b: hb, out: want });
+        const a = ranged(dev, ha, 0), b = ranged(dev, hb, 0), out = ranged(dev, c0, 0);
+        codes.length = 0;
+        ok(matmulKernel.gpu(dev, { ...s, a, b, out })?.startsWith("texture"));
+        ok(codes.some((c) => c.includes("c[tbase")), `${JSON.stringify(s)} ran transposed`);
+        assertClose(
+          new Float32Array(await dev.read(out, len.c * 4)),
+          want,
+          1e-4,
+          JSON.stringify(s),
+          1e-2,
+        );
+        release(dev, a.buffer, b.buffer, out.buffer);
+      }
+    } finally {
+      dev.dispatch = dispatch;
+    }
+  },
+});
+
+Deno.test({
   name: "textureForm() picks layouts by estimated cost, copying operands when it can",
   ...gpuTest,
   fn: async () => {
