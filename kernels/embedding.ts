@@ -157,6 +157,43 @@ const SUM = program({
   dTable[i] = ${k.acc ? "dTable[i] + s" : "s"};`,
 });
 
+/** Largest vocabulary the one-pass backward (`SMALL`) serves: one accumulator per id per lane. */
+const SMALL_VOCAB = 32;
+
+// Backward for a small vocabulary (arithmetic tasks have ~20 tokens), one dispatch: each lane owns
+// a vec4 column of the table and walks the positions in ascending order, adding each gradient row
+// to the accumulator of its id (ids are the same in every lane, so each test is a branch the
+// lanes take together). The same sums, in the same order, as the counting-sort path.
+const SMALL = program({
+  label: "embedding_backward_small",
+  inputs: { ids: "i32", dOut: "vec4f" },
+  outputs: { dTable: "vec4f" },
+  workgroup: 8,
+  per: "workgroup",
+  index: "w",
+  flat: () => ["dOut"],
+  head: (k: { hu: number; vocab: number; n: number; acc: boolean }) =>
+    `const HU: u32 = ${k.hu}u;\nconst POSITIONS: u32 = ${k.n}u;`,
+  body: (k) => {
+    const ids = Array.from({ length: k.vocab }, (_, v) => v);
+    const store = (v: number) => {
+      const at = `${v}u * HU + col`;
+      return `dTable[${at}] = ${k.acc ? `dTable[${at}] + s${v}` : `s${v}`};`;
+    };
+    return `let col = w * 8u + lid;
+  let c = min(col, HU - 1u);
+  ${ids.map((v) => `var s${v} = vec4f(0.0);`).join("\n  ")}
+  for (var t = 0u; t < POSITIONS; t++) {
+    let id = ids[t];
+    let d = load_dOut(t * HU + c);
+    ${ids.map((v) => `if (id == ${v}) { s${v} += d; }`).join("\n    ")}
+  }
+  if (col < HU) {
+    ${ids.map(store).join("\n    ")}
+  }`;
+  },
+});
+
 /** Arguments of `embeddingBackwardKernel`: the forward's ids and sizes, and the gradients. */
 export interface EmbeddingBackwardArgs<B, I = B>
   extends Omit<EmbeddingArgs<B, I>, "table" | "out"> {
@@ -186,7 +223,8 @@ export const embeddingBackwardKernel: Kernel<
   EmbeddingBackwardArgs<Buf>,
   EmbeddingBackwardArgs<FloatArray, Int32Array | Uint32Array>
 > = {
-  // Four dispatches, no atomics: count positions per id, prefix-sum the counts, list each id's
+  // Up to 32 ids with rows of a multiple of 4: one pass over the positions (`SMALL`). Otherwise
+  // four dispatches, no atomics: count positions per id, prefix-sum the counts, list each id's
   // positions in ascending order (a counting sort), then per (id, column) sum the gradient rows of
   // those positions in that order. Scratch: 4 (2V + N + 1) bytes.
   gpu(ctx, e) {
@@ -199,6 +237,15 @@ export const embeddingBackwardKernel: Kernel<
     );
     const vec = e.dim % 4 === 0, hu = vec ? e.dim / 4 : e.dim;
     const { ids, vocab } = e;
+    if (vec && vocab <= SMALL_VOCAB) {
+      SMALL.run(ctx, {
+        key: { hu, vocab, n: e.n, acc: e.accumulate ?? false },
+        bind: { ids, dOut: e.dOut, dTable: e.dTable },
+        floats: { dOut: e.n * e.dim },
+        count: Math.ceil(hu / 8),
+      });
+      return;
+    }
     const counts = ctx.scratch(vocab * 4);
     const offsets = ctx.scratch((vocab + 1) * 4);
     const order = ctx.scratch(Math.max(1, e.n) * 4);
