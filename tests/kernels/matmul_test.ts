@@ -271,93 +271,76 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "matmulTexture() copies an operand once for both products of a backward (dX and dW)",
-  ...gpuTest,
-  fn: async () => {
-    const dev = (await maybeDevice())!;
-    // dY (T, O) row-major: A of dX = dY W (texels along k) and, transposed, A of dW = dY^T X
-    // (texels along m): the same rows of 128 floats, so one copy serves both.
-    const T = 80, O = 128, I = 64;
-    const hy = randArray(T * O, 21), hw = randArray(O * I, 22), hx = randArray(T * I, 23);
-    const dy = ranged(dev, hy, 256), w = ranged(dev, hw, 0), x = ranged(dev, hx, 0);
-    const dx = ranged(dev, null, 0, T * I), dw = ranged(dev, null, 0, O * I);
-    const sx = { m: T, k: O, n: I }, sw = { m: O, k: T, n: I, transA: true };
-    const copied: GPUBuffer[] = [];
-    const copy = dev.copyBufferToTexture;
-    dev.copyBufferToTexture = (src, ...rest) => {
-      copied.push("buffer" in src ? src.buffer : src);
-      copy.call(dev, src, ...rest);
+/**
+ * The two products of a linear layer's backward from one dY (T, O) row-major: dX = dY W (A along
+ * k) and dW = dY^T X (A along m), checked against the CPU; returns the fills of dY's buffer that
+ * `count` saw while they were recorded (`count` wraps the device and returns its undo).
+ */
+async function backwardPair(
+  dev: Device,
+  O: number,
+  tile: { tm: number; tn: number },
+  count: (dy: GPUBuffer, seen: () => void) => () => void,
+): Promise<number> {
+  const T = 80, I = 64;
+  const hy = randArray(T * O, 21 + O), hw = randArray(O * I, 22), hx = randArray(T * I, 23);
+  const dy = ranged(dev, hy, 256), w = ranged(dev, hw, 0), x = ranged(dev, hx, 0);
+  const dx = ranged(dev, null, 0, T * I), dw = ranged(dev, null, 0, O * I);
+  const sx = { m: T, k: O, n: I }, sw = { m: O, k: T, n: I, transA: true };
+  let fills = 0;
+  const undo = count(dy.buffer, () => fills++);
+  try {
+    matmulTexture(dev, resolveMatmul({ ...sx, a: dy, b: w, out: dx }), tile, {
+      aK: true,
+      bK: false,
+    });
+    matmulTexture(dev, resolveMatmul({ ...sw, a: dy, b: x, out: dw }), tile, {
+      aK: false,
+      bK: false,
+    });
+    const want = (s: MatmulShape, a: Float32Array, b: Float32Array) => {
+      const out = new Float32Array(s.m * s.n);
+      matmulKernel.cpu({ ...s, a, b, out });
+      return out;
     };
-    try {
-      const tile = { tm: 16, tn: 16 };
-      matmulTexture(dev, resolveMatmul({ ...sx, a: dy, b: w, out: dx }), tile, {
-        aK: true,
-        bK: false,
-      });
-      matmulTexture(dev, resolveMatmul({ ...sw, a: dy, b: x, out: dw }), tile, {
-        aK: false,
-        bK: false,
-      });
-      const gx = new Float32Array(await dev.read(dx, T * I * 4));
-      const gw = new Float32Array(await dev.read(dw, O * I * 4));
-      const want = (s: MatmulShape, a: Float32Array, b: Float32Array) => {
-        const out = new Float32Array(s.m * s.n);
-        matmulKernel.cpu({ ...s, a, b, out });
-        return out;
-      };
-      assertClose(gx, want(sx, hy, hw), 1e-4, "dX", 1e-2);
-      assertClose(gw, want(sw, hy, hx), 1e-4, "dW", 1e-2);
-      assertEquals(copied.filter((b) => b === dy.buffer).length, 1);
-    } finally {
-      dev.copyBufferToTexture = copy;
-      release(dev, dy.buffer, w.buffer, x.buffer, dx.buffer, dw.buffer);
-    }
-  },
-});
+    const gx = new Float32Array(await dev.read(dx, T * I * 4));
+    assertClose(gx, want(sx, hy, hw), 1e-4, "dX", 1e-2);
+    const gw = new Float32Array(await dev.read(dw, O * I * 4));
+    assertClose(gw, want(sw, hy, hx), 1e-4, "dW", 1e-2);
+    return fills;
+  } finally {
+    undo();
+    release(dev, dy.buffer, w.buffer, x.buffer, dx.buffer, dw.buffer);
+  }
+}
 
 Deno.test({
-  name: "matmulTexture() packs an operand once for both products of a backward (19 columns)",
+  name: "matmulTexture() fills an operand once for both products of a backward (dX and dW)",
   ...gpuTest,
   fn: async () => {
     const dev = (await maybeDevice())!;
-    // The decoder's dlogits (T, V = 19): rows too short to copy, so A of dX = dY W (along k) and
-    // A of dW = dY^T X (along m) are packed, with the same parameters: one pack serves both.
-    const T = 80, V = 19, I = 64;
-    const hy = randArray(T * V, 31), hw = randArray(V * I, 32), hx = randArray(T * I, 33);
-    const dy = ranged(dev, hy, 256), w = ranged(dev, hw, 0), x = ranged(dev, hx, 0);
-    const dx = ranged(dev, null, 0, T * I), dw = ranged(dev, null, 0, V * I);
-    const sx = { m: T, k: V, n: I }, sw = { m: V, k: T, n: I, transA: true };
-    const packs: GPUBufferBinding[] = [];
-    const dispatch = dev.dispatch;
-    dev.dispatch = (spec) => {
-      if (spec.label === "matmul.pack") packs.push(spec.bindings[0] as GPUBufferBinding); // src
-      dispatch.call(dev, spec);
-    };
-    try {
-      const tile = { tm: 4, tn: 4 };
-      matmulTexture(dev, resolveMatmul({ ...sx, a: dy, b: w, out: dx }), tile, {
-        aK: true,
-        bK: false,
-      });
-      matmulTexture(dev, resolveMatmul({ ...sw, a: dy, b: x, out: dw }), tile, {
-        aK: false,
-        bK: false,
-      });
-      const gx = new Float32Array(await dev.read(dx, T * I * 4));
-      const gw = new Float32Array(await dev.read(dw, V * I * 4));
-      const want = (s: MatmulShape, a: Float32Array, b: Float32Array) => {
-        const out = new Float32Array(s.m * s.n);
-        matmulKernel.cpu({ ...s, a, b, out });
-        return out;
+    // Rows of 128 floats: copied, one copy for both roles.
+    const copies = await backwardPair(dev, 128, { tm: 16, tn: 16 }, (dy, seen) => {
+      const copy = dev.copyBufferToTexture;
+      dev.copyBufferToTexture = (src, ...rest) => {
+        if (("buffer" in src ? src.buffer : src) === dy) seen();
+        copy.call(dev, src, ...rest);
       };
-      assertClose(gx, want(sx, hy, hw), 1e-4, "dX", 1e-2);
-      assertClose(gw, want(sw, hy, hx), 1e-4, "dW", 1e-2);
-      assertEquals(packs.filter((b) => b.buffer === dy.buffer).length, 1);
-    } finally {
-      dev.dispatch = dispatch;
-      release(dev, dy.buffer, w.buffer, x.buffer, dx.buffer, dw.buffer);
-    }
+      return () => void (dev.copyBufferToTexture = copy);
+    });
+    assertEquals(copies, 1);
+    // A decoder's dlogits (19 columns): rows too short to copy, packed with the same parameters
+    // in both roles: one pack.
+    const packs = await backwardPair(dev, 19, { tm: 4, tn: 4 }, (dy, seen) => {
+      const dispatch = dev.dispatch;
+      dev.dispatch = (spec) => {
+        const src = spec.bindings[0] as GPUBufferBinding;
+        if (spec.label === "matmul.pack" && src.buffer === dy) seen();
+        dispatch.call(dev, spec);
+      };
+      return () => void (dev.dispatch = dispatch);
+    });
+    assertEquals(packs, 1);
   },
 });
 
