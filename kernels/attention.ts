@@ -1,7 +1,8 @@
 /**
  * Causal multi-head self-attention on a fused q/k/v projection, flash-attention style: one
- * workgroup per (batch, head, query block), scores never leave registers, the softmax is
- * computed online, and only the row log-sum-exp is saved for backward. Optional per-head
+ * workgroup per (batch, head, query block) (on CPU adapters with 128 or more (batch, head) pairs,
+ * one pair per SIMD lane instead, `attentionAcross`), scores never leave registers, the softmax
+ * is computed online, and only the row log-sum-exp is saved for backward. Optional per-head
  * additive bias (FIRE) and rotary embedding (RoPE).
  * Backward: the probabilities are recomputed from q.k and the saved row log-sum-exp, one kernel
  * accumulates dq per query block and another dk, dv per key block, so each gradient row has

@@ -1,9 +1,9 @@
 /**
  * Embedding lookup: gathers rows of a (V, H) table by integer ids; ids outside [0, V) give a zero
  * row (and no gradient). The backward pass is a deterministic scatter-add of output gradients into
- * the (V, H) table gradient, built on a counting sort of positions by id, so repeated ids are
- * summed in ascending position order without float atomics and the gradient is bit-identical run
- * after run.
+ * the (V, H) table gradient, built on a counting sort of positions by id (or, for up to 32 ids,
+ * one pass over the positions), so repeated ids are summed in ascending position order without
+ * float atomics and the gradient is bit-identical run after run.
  * @module
  */
 import { type Buf, checkLoopBudget, type FloatArray } from "./context.ts";
