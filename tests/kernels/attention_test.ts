@@ -32,31 +32,22 @@ Deno.test({
           const want = cpuForward(c, x);
           const qkv = upload(dev, x.qkv), bias = x.bias ? upload(dev, x.bias) : undefined;
           const out = poisoned(dev, want.out.length), lse = poisoned(dev, want.lse.length);
+          // A GPU result against the CPU's, read back at the CPU array's length.
+          const check = async (buf: GPUBuffer, cpu: Float32Array, what: string) =>
+            assertClose(
+              await readF32(dev, buf, cpu.length),
+              cpu,
+              1e-4,
+              `${what} ${label(c)}`,
+              1e-2,
+            );
           attentionKernel.gpu(ctx, { ...c, qkv, bias, out, lse });
-          assertClose(
-            await readF32(dev, out, want.out.length),
-            want.out,
-            1e-4,
-            `out ${label(c)}`,
-            1e-2,
-          );
-          assertClose(
-            await readF32(dev, lse, want.lse.length),
-            want.lse,
-            1e-4,
-            `lse ${label(c)}`,
-            1e-2,
-          );
+          await check(out, want.out, "out");
+          await check(lse, want.lse, "lse");
           // Without lse (inference): same output.
           const out2 = poisoned(dev, want.out.length);
           attentionKernel.gpu(ctx, { ...c, qkv, bias, out: out2 });
-          assertClose(
-            await readF32(dev, out2, want.out.length),
-            want.out,
-            1e-4,
-            `out ${label(c)}`,
-            1e-2,
-          );
+          await check(out2, want.out, "out");
           release(dev, qkv, out, lse, out2, ...(bias ? [bias] : []));
         }
       }
